@@ -1,0 +1,104 @@
+"""The emulator must make conditional writes atomic, as DynamoDB does.
+
+Plain moto handles requests on several threads without atomicity: concurrent
+conditional transactions against a cap can all pass the condition. Our server
+(infra/moto/serial_moto.py) serializes requests; this test proves it with real
+concurrency: 10 trials of 50 threads racing to bump a counter capped at 5.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+CAP = 5
+THREADS = 50
+TRIALS = 10
+
+
+def _client(endpoint: str):
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        config=Config(max_pool_connections=THREADS, retries={"max_attempts": 1}),
+    )
+
+
+def test_conditional_transactions_are_atomic(moto_endpoint):
+    ddb = _client(moto_endpoint)
+    table = f"serial-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
+        for trial in range(TRIALS):
+            pk = f"session#{trial}"
+            barrier = threading.Barrier(THREADS)
+            lock = threading.Lock()
+            outcomes = {"ok": 0, "refused": 0, "other": []}
+
+            def attempt(i: int) -> None:
+                barrier.wait()
+                try:
+                    ddb.transact_write_items(
+                        TransactItems=[
+                            {
+                                "Update": {
+                                    "TableName": table,
+                                    "Key": {"pk": {"S": pk}},
+                                    "UpdateExpression": "ADD #c :one",
+                                    "ConditionExpression": "attribute_not_exists(#c) OR #c < :cap",
+                                    "ExpressionAttributeNames": {"#c": "counter"},
+                                    "ExpressionAttributeValues": {
+                                        ":one": {"N": "1"},
+                                        ":cap": {"N": str(CAP)},
+                                    },
+                                }
+                            },
+                            {
+                                "Put": {
+                                    "TableName": table,
+                                    "Item": {"pk": {"S": f"{pk}#msg#{i}"}},
+                                    "ConditionExpression": "attribute_not_exists(pk)",
+                                }
+                            },
+                        ]
+                    )
+                    with lock:
+                        outcomes["ok"] += 1
+                except ClientError as e:
+                    code = e.response["Error"]["Code"]
+                    with lock:
+                        if code == "TransactionCanceledException":
+                            outcomes["refused"] += 1
+                        else:
+                            outcomes["other"].append(code)
+
+            threads = [threading.Thread(target=attempt, args=(i,)) for i in range(THREADS)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+
+            assert outcomes["other"] == [], f"trial {trial}: unexpected errors {outcomes['other']}"
+            assert outcomes["ok"] == CAP, f"trial {trial}: {outcomes}"
+            assert outcomes["refused"] == THREADS - CAP, f"trial {trial}: {outcomes}"
+            item = ddb.get_item(TableName=table, Key={"pk": {"S": pk}}, ConsistentRead=True)["Item"]
+            assert item["counter"]["N"] == str(CAP)
+            # Exactly the admitted sends wrote their message record.
+            msgs = ddb.scan(
+                TableName=table,
+                FilterExpression="begins_with(pk, :p)",
+                ExpressionAttributeValues={":p": {"S": f"{pk}#msg#"}},
+            )["Items"]
+            assert len(msgs) == CAP
+    finally:
+        ddb.delete_table(TableName=table)
