@@ -1,0 +1,1 @@
+//! SQS adapter (arrives with the send-path issue).

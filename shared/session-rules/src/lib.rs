@@ -1,0 +1,42 @@
+//! The rules of Viber Business Messages, decided without I/O.
+//!
+//! This crate is the domain of vbm-serverless: it knows what a session is, which message may go
+//! when, what each kind of message may carry, which countries need approved templates, and how a
+//! message's status moves. It reads no clock (time is always an argument), touches no network and
+//! no database: adapters persist what it decides, and the DynamoDB conditions that make those
+//! decisions atomic are built from the same [`Limits`].
+//!
+//! The shape, following DESIGN §1:
+//! - [`Conversation`] is one business × user: the current [`Session`] (if any), opt-out and
+//!   whether the two have been in contact; [`Conversation::decide_send`] says whether a message of
+//!   a [`SendClass`] may go now, and how the counters move.
+//! - [`OutboundMessage`] is a send request parsed from the wire ([`SendRequestBody`]): content that
+//!   exists is valid content.
+//! - [`Template`] and [`TemplateParams`]: a registered template and a complete, valid filling of it.
+//! - [`regulation`]: the RU/UA/BY rule for transactional messages.
+//! - [`MessageStatus`] and [`StatusTrack`]: the forward-only status order and the full history.
+//! - [`Refusal`]: every reason to say no, each with one stable error code.
+
+mod content;
+mod conversation;
+mod limits;
+mod message;
+mod phone;
+mod refusal;
+pub mod regulation;
+mod status;
+mod template;
+mod time;
+
+pub use content::{Caption, FileName, HttpsUrl, Text, TrackingData, Ttl};
+pub use conversation::{Conversation, SendClass, Session, SessionSnapshot, SessionState};
+pub use limits::Limits;
+pub use message::{
+    Admission, Button, FileAttachment, OutboundMessage, RawButton, RawFile, RawTemplate,
+    SendRequest, SendRequestBody, SessionContent,
+};
+pub use phone::PhoneNumber;
+pub use refusal::Refusal;
+pub use status::{CallbackStatus, MessageStatus, StatusEvent, StatusTrack};
+pub use template::{Language, Template, TemplateCategory, TemplateId, TemplateParams};
+pub use time::Timestamp;

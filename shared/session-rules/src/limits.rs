@@ -1,0 +1,32 @@
+use std::time::Duration;
+
+/// Viber's numbers, in one place. Viber has changed them before (12 h and 10 messages in older
+/// material), so they are configuration with today's values as defaults, never literals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A session ends this long after it started (fixed anchor: later user messages do not extend it).
+    pub session_duration: Duration,
+    /// A session ends when the business has sent this many session messages in it.
+    pub max_session_messages: u32,
+    /// This many session messages in a row without a user message lock session sending.
+    pub max_consecutive: u32,
+    /// Shortest message time-to-live Viber accepts.
+    pub min_ttl: Duration,
+    /// Longest message time-to-live Viber accepts.
+    pub max_ttl: Duration,
+    /// TTL used when a request gives none.
+    pub default_ttl: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            session_duration: Duration::from_secs(24 * 60 * 60),
+            max_session_messages: 60,
+            max_consecutive: 5,
+            min_ttl: Duration::from_secs(30),
+            max_ttl: Duration::from_secs(14 * 24 * 60 * 60),
+            default_ttl: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}

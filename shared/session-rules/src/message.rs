@@ -1,0 +1,494 @@
+//! A business's send request: the wire form, and what it parses into.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::{
+    Caption, FileName, HttpsUrl, Limits, PhoneNumber, Refusal, SendClass, Template,
+    TemplateCategory, TemplateId, TemplateParams, Text, TrackingData, Ttl, regulation,
+};
+
+/// `POST /v1/messages` as it arrives. Unknown fields are an error: a typo must not silently
+/// send something other than what the business meant.
+///
+/// ```json
+/// {"to": "+380501234567", "type": "session", "text": "Your order is ready",
+///  "ttl_seconds": 3600, "tracking_data": "order-42"}
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequestBody {
+    pub to: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub text: Option<String>,
+    pub url: Option<String>,
+    pub image_url: Option<String>,
+    pub file: Option<RawFile>,
+    pub button: Option<RawButton>,
+    pub template: Option<RawTemplate>,
+    pub ttl_seconds: Option<u64>,
+    pub tracking_data: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    pub url: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawButton {
+    pub caption: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTemplate {
+    pub id: String,
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+}
+
+/// Exactly one piece of session content (Viber session types 306 text, 307 image, file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionContent {
+    Text(Text),
+    Image(HttpsUrl),
+    File(FileAttachment),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileAttachment {
+    pub url: HttpsUrl,
+    pub name: FileName,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    pub caption: Caption,
+    pub url: HttpsUrl,
+}
+
+/// A message whose content fits its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboundMessage {
+    /// Inside an open session only.
+    Session(SessionContent),
+    /// Informative: text, plus an optional URL related to it.
+    Transactional { text: Text, url: Option<HttpsUrl> },
+    /// Rich content: text and/or image, and a button (which needs text to sit under).
+    Promotional {
+        text: Option<Text>,
+        image: Option<HttpsUrl>,
+        button: Option<Button>,
+    },
+    /// A registered template, with the parameters as the business gave them; they are checked
+    /// against the template itself in [`SendRequest::admit`].
+    Template {
+        id: TemplateId,
+        params: BTreeMap<String, String>,
+    },
+}
+
+impl OutboundMessage {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OutboundMessage::Session(_) => "session",
+            OutboundMessage::Transactional { .. } => "transactional",
+            OutboundMessage::Promotional { .. } => "promotional",
+            OutboundMessage::Template { .. } => "template",
+        }
+    }
+}
+
+/// A send request whose every field is valid on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRequest {
+    pub to: PhoneNumber,
+    pub message: OutboundMessage,
+    pub ttl: Ttl,
+    pub tracking_data: Option<TrackingData>,
+}
+
+/// What a request is cleared to be, once its template (if any) is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    pub class: SendClass,
+    pub template_params: Option<TemplateParams>,
+}
+
+impl SendRequest {
+    /// Parses the wire form. Fields that do not belong to the message's type are refused rather
+    /// than ignored, so a business learns at once that its image would not have been shown.
+    pub fn parse(body: &SendRequestBody, limits: &Limits) -> Result<Self, Refusal> {
+        let to = PhoneNumber::parse(&body.to)?;
+        let message = match body.kind.as_str() {
+            "session" => parse_session(body)?,
+            "transactional" => {
+                only(body, &["text", "url"])?;
+                OutboundMessage::Transactional {
+                    text: Text::parse("text", required(&body.text, "text")?)?,
+                    url: body
+                        .url
+                        .as_deref()
+                        .map(|u| HttpsUrl::parse("url", u))
+                        .transpose()?,
+                }
+            }
+            "promotional" => parse_promotional(body)?,
+            "template" => {
+                only(body, &["template"])?;
+                let raw = body
+                    .template
+                    .as_ref()
+                    .ok_or_else(|| Refusal::invalid("template", "required for type template"))?;
+                OutboundMessage::Template {
+                    id: TemplateId::parse(&raw.id)?,
+                    params: raw.params.clone(),
+                }
+            }
+            _ => {
+                return Err(Refusal::invalid(
+                    "type",
+                    "must be one of session, transactional, promotional, template",
+                ));
+            }
+        };
+        let ttl = match body.ttl_seconds {
+            Some(seconds) => Ttl::parse_seconds(seconds, limits)?,
+            None => Ttl::default_for(limits),
+        };
+        let tracking_data = body
+            .tracking_data
+            .as_deref()
+            .map(|t| TrackingData::parse("tracking_data", t))
+            .transpose()?;
+        Ok(Self {
+            to,
+            message,
+            ttl,
+            tracking_data,
+        })
+    }
+
+    /// The checks that need the template: it exists and is approved, its parameters fill it,
+    /// and local regulation allows this message to this number. Returns what the message counts
+    /// as for the session rules.
+    pub fn admit(&self, template: Option<&Template>) -> Result<Admission, Refusal> {
+        regulation::check(&self.to, &self.message, template)?;
+        match &self.message {
+            OutboundMessage::Session(_) => Ok(Admission {
+                class: SendClass::Session,
+                template_params: None,
+            }),
+            OutboundMessage::Transactional { .. } => Ok(Admission {
+                class: SendClass::Informative,
+                template_params: None,
+            }),
+            OutboundMessage::Promotional { .. } => Ok(Admission {
+                class: SendClass::Promotional,
+                template_params: None,
+            }),
+            OutboundMessage::Template { id, params } => {
+                let template = template
+                    .filter(|t| t.id() == id)
+                    .ok_or(Refusal::TemplateNotFound)?;
+                if !template.is_approved() {
+                    return Err(Refusal::TemplateNotApproved);
+                }
+                let filled = TemplateParams::fill(template, params)?;
+                Ok(Admission {
+                    class: match template.category() {
+                        TemplateCategory::Transactional => SendClass::Informative,
+                        TemplateCategory::Promotional => SendClass::Promotional,
+                    },
+                    template_params: Some(filled),
+                })
+            }
+        }
+    }
+}
+
+fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, Refusal> {
+    value
+        .as_deref()
+        .ok_or_else(|| Refusal::invalid(field, "required for this message type"))
+}
+
+/// Refuses content fields that the message's type cannot carry.
+fn only(body: &SendRequestBody, allowed: &[&str]) -> Result<(), Refusal> {
+    let present = [
+        ("text", body.text.is_some()),
+        ("url", body.url.is_some()),
+        ("image_url", body.image_url.is_some()),
+        ("file", body.file.is_some()),
+        ("button", body.button.is_some()),
+        ("template", body.template.is_some()),
+    ];
+    match present
+        .iter()
+        .find(|(name, is_set)| *is_set && !allowed.contains(name))
+    {
+        Some((name, _)) => Err(Refusal::invalid(
+            *name,
+            format!("not allowed in a {} message", body.kind),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn parse_session(body: &SendRequestBody) -> Result<OutboundMessage, Refusal> {
+    only(body, &["text", "image_url", "file"])?;
+    let content = match (&body.text, &body.image_url, &body.file) {
+        (Some(text), None, None) => SessionContent::Text(Text::parse("text", text)?),
+        (None, Some(url), None) => SessionContent::Image(HttpsUrl::parse("image_url", url)?),
+        (None, None, Some(file)) => SessionContent::File(FileAttachment {
+            url: HttpsUrl::parse("file.url", &file.url)?,
+            name: FileName::parse("file.name", &file.name)?,
+        }),
+        _ => {
+            return Err(Refusal::invalid(
+                "text",
+                "a session message carries exactly one of text, image_url, file",
+            ));
+        }
+    };
+    Ok(OutboundMessage::Session(content))
+}
+
+fn parse_promotional(body: &SendRequestBody) -> Result<OutboundMessage, Refusal> {
+    only(body, &["text", "image_url", "button"])?;
+    let text = body
+        .text
+        .as_deref()
+        .map(|t| Text::parse("text", t))
+        .transpose()?;
+    let image = body
+        .image_url
+        .as_deref()
+        .map(|u| HttpsUrl::parse("image_url", u))
+        .transpose()?;
+    let button = body
+        .button
+        .as_ref()
+        .map(|b| -> Result<Button, Refusal> {
+            Ok(Button {
+                caption: Caption::parse("button.caption", &b.caption)?,
+                url: HttpsUrl::parse("button.url", &b.url)?,
+            })
+        })
+        .transpose()?;
+    if text.is_none() && image.is_none() {
+        return Err(Refusal::invalid(
+            "text",
+            "a promotional message needs text, an image, or both",
+        ));
+    }
+    if button.is_some() && text.is_none() {
+        return Err(Refusal::invalid(
+            "button",
+            "a button needs text to go with it",
+        ));
+    }
+    Ok(OutboundMessage::Promotional {
+        text,
+        image,
+        button,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Language, SendClass};
+
+    fn body(kind: &str) -> SendRequestBody {
+        SendRequestBody {
+            to: "+447911123456".into(),
+            kind: kind.into(),
+            ..Default::default()
+        }
+    }
+
+    fn parse(body: &SendRequestBody) -> Result<SendRequest, Refusal> {
+        SendRequest::parse(body, &Limits::default())
+    }
+
+    fn field_of(result: Result<SendRequest, Refusal>) -> Option<String> {
+        result.err().and_then(|e| e.field().map(str::to_owned))
+    }
+
+    #[test]
+    fn session_carries_exactly_one_of_text_image_file() {
+        let mut b = body("session");
+        assert_eq!(field_of(parse(&b)), Some("text".into()));
+        b.text = Some("hello".into());
+        assert!(matches!(
+            parse(&b).unwrap().message,
+            OutboundMessage::Session(SessionContent::Text(_))
+        ));
+        b.image_url = Some("https://example.com/a.png".into());
+        assert_eq!(field_of(parse(&b)), Some("text".into()));
+        b.text = None;
+        assert!(matches!(
+            parse(&b).unwrap().message,
+            OutboundMessage::Session(SessionContent::Image(_))
+        ));
+        b.button = Some(RawButton {
+            caption: "Buy".into(),
+            url: "https://example.com".into(),
+        });
+        assert_eq!(field_of(parse(&b)), Some("button".into()));
+    }
+
+    #[test]
+    fn session_file_needs_https_and_a_name() {
+        let mut b = body("session");
+        b.file = Some(RawFile {
+            url: "http://example.com/a.pdf".into(),
+            name: "a.pdf".into(),
+        });
+        assert_eq!(field_of(parse(&b)), Some("file.url".into()));
+        b.file = Some(RawFile {
+            url: "https://example.com/a.pdf".into(),
+            name: "../a.pdf".into(),
+        });
+        assert_eq!(field_of(parse(&b)), Some("file.name".into()));
+    }
+
+    #[test]
+    fn transactional_is_text_with_an_optional_url_only() {
+        let mut b = body("transactional");
+        assert_eq!(field_of(parse(&b)), Some("text".into()));
+        b.text = Some("Your code is 1234".into());
+        b.url = Some("https://example.com/orders/1".into());
+        assert!(parse(&b).is_ok());
+        b.image_url = Some("https://example.com/a.png".into());
+        assert_eq!(field_of(parse(&b)), Some("image_url".into()));
+    }
+
+    #[test]
+    fn promotional_rich_content_rules() {
+        let mut b = body("promotional");
+        assert!(parse(&b).is_err());
+        b.image_url = Some("https://example.com/a.png".into());
+        assert!(parse(&b).is_ok());
+        b.button = Some(RawButton {
+            caption: "Shop now".into(),
+            url: "https://example.com".into(),
+        });
+        assert_eq!(field_of(parse(&b)), Some("button".into()));
+        b.text = Some("Sale! 🎉".into());
+        assert!(parse(&b).is_ok());
+        b.button = Some(RawButton {
+            caption: "x".repeat(31),
+            url: "https://example.com".into(),
+        });
+        assert_eq!(field_of(parse(&b)), Some("button.caption".into()));
+        b.button = Some(RawButton {
+            caption: "Go".into(),
+            url: "http://example.com".into(),
+        });
+        assert_eq!(field_of(parse(&b)), Some("button.url".into()));
+    }
+
+    #[test]
+    fn unknown_type_bad_phone_and_ttl() {
+        assert_eq!(field_of(parse(&body("sms"))), Some("type".into()));
+        let mut b = body("transactional");
+        b.text = Some("hi".into());
+        b.to = "12345".into();
+        assert_eq!(parse(&b).unwrap_err().code(), "invalid_phone");
+        b.to = "+447911123456".into();
+        b.ttl_seconds = Some(10);
+        assert_eq!(field_of(parse(&b)), Some("ttl_seconds".into()));
+        b.ttl_seconds = None;
+        assert_eq!(parse(&b).unwrap().ttl.as_secs(), 86_400);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_on_the_wire() {
+        let err = serde_json::from_str::<SendRequestBody>(
+            r#"{"to":"+447911123456","type":"session","text":"hi","colour":"red"}"#,
+        );
+        assert!(err.is_err());
+    }
+
+    fn template(category: TemplateCategory, approved: bool) -> Template {
+        Template::parse(
+            TemplateId::parse("welcome").unwrap(),
+            Language::parse("en").unwrap(),
+            category,
+            approved,
+            "Hello {{name}}",
+        )
+        .unwrap()
+    }
+
+    fn template_request(params: &[(&str, &str)]) -> SendRequest {
+        let mut b = body("template");
+        b.template = Some(RawTemplate {
+            id: "welcome".into(),
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        });
+        parse(&b).unwrap()
+    }
+
+    #[test]
+    fn template_admission() {
+        let req = template_request(&[("name", "Ann")]);
+        assert_eq!(req.admit(None).unwrap_err(), Refusal::TemplateNotFound);
+        assert_eq!(
+            req.admit(Some(&template(TemplateCategory::Transactional, false)))
+                .unwrap_err(),
+            Refusal::TemplateNotApproved
+        );
+        let ok = req
+            .admit(Some(&template(TemplateCategory::Transactional, true)))
+            .unwrap();
+        assert_eq!(ok.class, SendClass::Informative);
+        assert_eq!(
+            ok.template_params
+                .unwrap()
+                .values()
+                .get("name")
+                .map(String::as_str),
+            Some("Ann")
+        );
+        let promo = req
+            .admit(Some(&template(TemplateCategory::Promotional, true)))
+            .unwrap();
+        assert_eq!(promo.class, SendClass::Promotional);
+        let bad = template_request(&[]);
+        assert_eq!(
+            bad.admit(Some(&template(TemplateCategory::Transactional, true)))
+                .unwrap_err()
+                .code(),
+            "template_params_invalid"
+        );
+    }
+
+    #[test]
+    fn classes_of_plain_kinds() {
+        let mut b = body("session");
+        b.text = Some("hi".into());
+        assert_eq!(
+            parse(&b).unwrap().admit(None).unwrap().class,
+            SendClass::Session
+        );
+        let mut b = body("promotional");
+        b.text = Some("hi".into());
+        assert_eq!(
+            parse(&b).unwrap().admit(None).unwrap().class,
+            SendClass::Promotional
+        );
+    }
+}

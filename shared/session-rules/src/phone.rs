@@ -1,0 +1,148 @@
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+use crate::Refusal;
+
+/// A valid, dialable phone number in E.164 form (`+380501234567`), with the country its
+/// numbering plan places it in.
+///
+/// The country comes from libphonenumber's metadata, not from the prefix: `+7 701…` is
+/// Kazakhstan, `+7 912…` Russia.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PhoneNumber {
+    e164: String,
+    country: Option<phonenumber::country::Id>,
+}
+
+impl PhoneNumber {
+    /// Parses a number as the business API takes it: E.164 with a leading `+`.
+    pub fn parse(input: &str) -> Result<Self, Refusal> {
+        let trimmed = input.trim();
+        if !trimmed.starts_with('+') {
+            return Err(Refusal::InvalidPhone(
+                "expected E.164 with a leading '+', e.g. +380501234567".into(),
+            ));
+        }
+        Self::parse_international(trimmed)
+    }
+
+    /// Parses a number as Viber sends it in callbacks: international digits, `+` optional.
+    pub fn parse_viber(input: &str) -> Result<Self, Refusal> {
+        let trimmed = input.trim();
+        if trimmed.starts_with('+') {
+            Self::parse_international(trimmed)
+        } else {
+            Self::parse_international(&format!("+{trimmed}"))
+        }
+    }
+
+    fn parse_international(input: &str) -> Result<Self, Refusal> {
+        let digits = &input[1..];
+        if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Refusal::InvalidPhone(
+                "an E.164 number is '+' and 1 to 15 digits".into(),
+            ));
+        }
+        let parsed = phonenumber::parse(None, input)
+            .map_err(|e| Refusal::InvalidPhone(format!("not a phone number: {e}")))?;
+        if !phonenumber::is_valid(&parsed) {
+            return Err(Refusal::InvalidPhone(
+                "not a valid number in its country's numbering plan".into(),
+            ));
+        }
+        let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
+        Ok(Self {
+            e164,
+            country: parsed.country().id(),
+        })
+    }
+
+    /// `+380501234567`.
+    pub fn as_e164(&self) -> &str {
+        &self.e164
+    }
+
+    /// The number without `+`, as Viber's partner API takes `dest`.
+    pub fn digits(&self) -> &str {
+        &self.e164[1..]
+    }
+
+    /// ISO 3166-1 alpha-2 region of the number (`"RU"`, `"KZ"`), when the plan tells.
+    pub fn region(&self) -> Option<&str> {
+        self.country.as_ref().map(|id| id.as_ref())
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.e164)
+    }
+}
+
+impl Serialize for PhoneNumber {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.e164)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kazakhstan_shares_plus_seven_with_russia_but_is_not_russia() {
+        assert_eq!(
+            PhoneNumber::parse("+77011234567").unwrap().region(),
+            Some("KZ")
+        );
+        assert_eq!(
+            PhoneNumber::parse("+79123456789").unwrap().region(),
+            Some("RU")
+        );
+    }
+
+    #[test]
+    fn ukraine_and_belarus_are_recognised() {
+        assert_eq!(
+            PhoneNumber::parse("+380501234567").unwrap().region(),
+            Some("UA")
+        );
+        assert_eq!(
+            PhoneNumber::parse("+375291234567").unwrap().region(),
+            Some("BY")
+        );
+    }
+
+    #[test]
+    fn numbers_are_normalised_to_e164() {
+        let n = PhoneNumber::parse(" +44 7911 123456 ".replace(' ', "").as_str()).unwrap();
+        assert_eq!(n.as_e164(), "+447911123456");
+        assert_eq!(n.digits(), "447911123456");
+    }
+
+    #[test]
+    fn viber_digits_without_plus_are_accepted_in_callbacks_only() {
+        assert_eq!(
+            PhoneNumber::parse_viber("380501234567").unwrap().as_e164(),
+            "+380501234567"
+        );
+        assert!(PhoneNumber::parse("380501234567").is_err());
+    }
+
+    #[test]
+    fn garbage_and_impossible_numbers_are_refused() {
+        for bad in [
+            "",
+            "+",
+            "+abc",
+            "+1234",
+            "+0001112223",
+            "+3805012345678901",
+            "+7 912 345",
+        ] {
+            let err = PhoneNumber::parse(bad).unwrap_err();
+            assert_eq!(err.code(), "invalid_phone", "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,92 @@
+use thiserror::Error;
+
+/// Every reason this crate says no, one variant per stable error code of the business API.
+///
+/// The HTTP layer maps each to a status code; the [`Refusal::code`] strings are a public contract
+/// (clients switch on them) and never change.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Refusal {
+    #[error(
+        "no session is open with this user: only non-session messages (template, transactional) can be sent until the user writes"
+    )]
+    NoSession,
+    #[error(
+        "the session with this user expired (24 h after it started): only non-session messages can be sent until the user writes again"
+    )]
+    SessionExpired,
+    #[error(
+        "the session has used all its session messages: only non-session messages can be sent until the user writes again"
+    )]
+    SessionLimitReached,
+    #[error(
+        "too many session messages in a row without a reply: session sending is locked until the user writes"
+    )]
+    SessionLocked,
+    #[error("the user has blocked this sender")]
+    RecipientOptedOut,
+    #[error("the first message to a user must not be promotional")]
+    FirstMessagePromotional,
+    #[error("{0}")]
+    TemplateRequired(String),
+    #[error("template not found")]
+    TemplateNotFound,
+    #[error("template is not approved by Viber yet")]
+    TemplateNotApproved,
+    #[error("template parameters are invalid: {0}")]
+    TemplateParamsInvalid(String),
+    #[error("{field}: {reason}")]
+    ValidationFailed { field: String, reason: String },
+    #[error("invalid phone number: {0}")]
+    InvalidPhone(String),
+}
+
+impl Refusal {
+    /// The stable error code of DESIGN §3.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::NoSession => "no_session",
+            Refusal::SessionExpired => "session_expired",
+            Refusal::SessionLimitReached => "session_limit_reached",
+            Refusal::SessionLocked => "session_locked",
+            Refusal::RecipientOptedOut => "recipient_opted_out",
+            Refusal::FirstMessagePromotional => "first_message_promotional",
+            Refusal::TemplateRequired(_) => "template_required",
+            Refusal::TemplateNotFound => "template_not_found",
+            Refusal::TemplateNotApproved => "template_not_approved",
+            Refusal::TemplateParamsInvalid(_) => "template_params_invalid",
+            Refusal::ValidationFailed { .. } => "validation_failed",
+            Refusal::InvalidPhone(_) => "invalid_phone",
+        }
+    }
+
+    /// Every code this crate can produce, for the API document's test.
+    pub const ALL_CODES: [&'static str; 12] = [
+        "no_session",
+        "session_expired",
+        "session_limit_reached",
+        "session_locked",
+        "recipient_opted_out",
+        "first_message_promotional",
+        "template_required",
+        "template_not_found",
+        "template_not_approved",
+        "template_params_invalid",
+        "validation_failed",
+        "invalid_phone",
+    ];
+
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Refusal::ValidationFailed {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The field a validation refusal is about, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Refusal::ValidationFailed { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}

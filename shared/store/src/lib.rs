@@ -1,0 +1,1 @@
+//! DynamoDB adapter (arrives with the send-path issue).
