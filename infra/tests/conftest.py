@@ -19,6 +19,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+sys.path.insert(0, str(ROOT / "infra" / "local"))
+
+from cfn_yaml import load_template  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def source_template():
+    """template.yaml as written (SAM), short tags in long form."""
+    return load_template(TEMPLATE)
 
 
 def _free_port() -> int:
