@@ -21,12 +21,17 @@ PY="$ROOT/.venv/bin/python"
 port="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 log="$(mktemp "${TMPDIR:-/tmp}/vbm-moto.XXXXXX.log")"
 moto_pid=""
+cmd_pid=""
 
-cleanup() {
-    if [[ -n "$moto_pid" ]] && kill -0 "$moto_pid" 2>/dev/null; then
-        kill "$moto_pid" 2>/dev/null || true
-        wait "$moto_pid" 2>/dev/null || true
+stop() {  # stop PID: TERM, then wait for it
+    if [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null; then
+        kill "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
     fi
+}
+cleanup() {
+    stop "$cmd_pid"
+    stop "$moto_pid"
     rm -f "$log"
 }
 trap cleanup EXIT
@@ -69,8 +74,13 @@ export AWS_REGION=us-east-1
 export AWS_DEFAULT_REGION=us-east-1
 unset AWS_PROFILE AWS_SESSION_TOKEN
 
+# CMD runs as a child we wait for, so Ctrl-C / TERM reach the traps at once
+# (and stop CMD and the server) instead of after CMD ends. Stdin is passed on.
 status=0
-"$@" || status=$?
+"$@" <&0 &
+cmd_pid=$!
+wait "$cmd_pid" || status=$?
+cmd_pid=""
 if [[ $status -ne 0 ]] && [[ -s "$log" ]]; then
     echo "with-moto: command exited with status $status" >&2
     show_log
