@@ -33,6 +33,7 @@ EXPECTED_GRANTS = {
     "SendFunction": {
         *(("dynamodb:" + a, "Table") for a in
           ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query", "BatchWriteItem")),
+        ("dynamodb:Query", "Table/index/gsi1"),
         ("sqs:SendMessage", "OutboundQueue"),
     },
     "InboundFunction": {
@@ -96,6 +97,8 @@ def _ref_id(value) -> str:
         return value["Ref"]
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         return value["Fn::GetAtt"][0]
+    if isinstance(value, dict) and value.get("Fn::Sub") == "${Table.Arn}/index/gsi1":
+        return "Table/index/gsi1"
     raise AssertionError(f"not a reference: {value!r}")
 
 
@@ -218,7 +221,13 @@ def test_table(translated):
     assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert p["SSESpecification"] == {"SSEEnabled": True}
     assert p["DeletionProtectionEnabled"] == {"Fn::If": ["ProtectTable", True, False]}
-    assert "GlobalSecondaryIndexes" not in p
+    assert p["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": "gsi1",
+            "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}, {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ]
 
 
 def test_least_privilege_policies(translated):

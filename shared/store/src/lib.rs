@@ -1,1 +1,92 @@
-//! DynamoDB adapter (arrives with the send-path issue).
+//! The DynamoDB adapter: everything vbm-serverless stores, in one table.
+//!
+//! Layout (`pk`, `sk`; `gsi1pk`/`gsi1sk` index every item about one contact, for erasure;
+//! `expires_at` is the TTL attribute, epoch seconds):
+//!
+//! | item             | pk                    | sk                   |
+//! |------------------|-----------------------|----------------------|
+//! | business         | `BIZ#{business}`      | `PROFILE`            |
+//! | service id → biz | `SERVICE#{service_id}`| `SERVICE`            |
+//! | API key → biz    | `KEY#{sha256(key)}`   | `KEY`                |
+//! | template         | `BIZ#{business}`      | `TEMPLATE#{id}`      |
+//! | conversation     | `BIZ#{business}`      | `CONV#{e164}`        |
+//! | message          | `BIZ#{business}`      | `MSG#{message_id}`   |
+//! | idempotency      | `BIZ#{business}`      | `IDEM#{key}`         |
+//!
+//! The rules live in `session-rules`; this crate makes them atomic. A send is one
+//! `TransactWriteItems` whose conversation condition is built from the same [`Limits`] and which
+//! also pins the exact state the decision was made on, so the answer's session snapshot is exact
+//! without a read after the write (see [`send`]).
+
+mod attrs;
+mod business;
+mod conversation;
+mod erase;
+mod error;
+mod keys;
+mod message;
+pub mod send;
+mod templates;
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use session_rules::Limits;
+
+pub use business::{ApiKey, ApiKeyHash, Business, BusinessId, BusinessUpdate, NewBusiness};
+pub use error::StoreError;
+pub use message::{Failure, MessageId, MessageRecord};
+pub use send::{IdempotencyKey, NewSend, SendOutcome};
+
+/// How long things are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Messages and their status history.
+    pub messages: Duration,
+    /// Idempotency records: a retry after this is a new request.
+    pub idempotency: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            messages: Duration::from_secs(30 * 24 * 3600),
+            idempotency: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// The table, with the limits its conditions are built from. Cheap to share: build one per
+/// process and pass references around.
+#[derive(Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+    limits: Limits,
+    retention: Retention,
+    conversations: conversation::Cache,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>, limits: Limits, retention: Retention) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            limits,
+            retention,
+            conversations: conversation::Cache::default(),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}

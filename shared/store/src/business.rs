@@ -1,0 +1,426 @@
+//! Businesses (tenants), their API keys and their Viber service ids.
+
+use std::fmt;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use ipnet::IpNet;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::attrs::{self, Item, n, s};
+use crate::{Store, StoreError, keys};
+
+/// A business's identifier: 1 to 64 of `a-z 0-9 _ -`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BusinessId(String);
+
+impl BusinessId {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let ok = (1..=64).contains(&input.len())
+            && input
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-');
+        if ok {
+            Ok(Self(input.to_owned()))
+        } else {
+            Err(format!(
+                "invalid business id {input:?}: 1 to 64 of a-z, 0-9, '_' and '-'"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BusinessId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An API key as the business holds it: `vbm_` and 64 hex digits (32 random bytes). Shown once;
+/// only its [`ApiKeyHash`] is stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+const API_KEY_PREFIX: &str = "vbm_";
+
+impl ApiKey {
+    pub fn generate() -> Self {
+        Self(format!("{API_KEY_PREFIX}{}", random_hex()))
+    }
+
+    /// Parses a presented key; anything not shaped like one of ours is refused before any lookup.
+    pub fn parse(input: &str) -> Option<Self> {
+        let hex_part = input.strip_prefix(API_KEY_PREFIX)?;
+        (hex_part.len() == 64 && hex_part.bytes().all(|c| c.is_ascii_hexdigit()))
+            .then(|| Self(input.to_ascii_lowercase()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> ApiKeyHash {
+        ApiKeyHash(hex::encode(Sha256::digest(self.0.as_bytes())))
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+/// SHA-256 of an API key, hex: what the table holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ApiKeyHash(String);
+
+impl ApiKeyHash {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// A tenant, as the functions need it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Business {
+    pub id: BusinessId,
+    /// Viber's service id for this business's sender.
+    pub service_id: u64,
+    /// Where business events are POSTed; none keeps them for the API only.
+    pub callback_url: Option<String>,
+    /// Signs business events (`X-VBM-Signature`).
+    pub callback_secret: String,
+    /// Source CIDRs allowed to call the API; empty allows any.
+    pub allow_cidrs: Vec<IpNet>,
+    pub api_key_hash: String,
+}
+
+impl fmt::Debug for Business {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Business")
+            .field("id", &self.id)
+            .field("service_id", &self.service_id)
+            .field("callback_url", &self.callback_url)
+            .field("allow_cidrs", &self.allow_cidrs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Business {
+    /// Whether a caller at `ip` may use this business's key.
+    pub fn allows(&self, ip: Option<std::net::IpAddr>) -> bool {
+        self.allow_cidrs.is_empty()
+            || ip.is_some_and(|ip| self.allow_cidrs.iter().any(|net| net.contains(&ip)))
+    }
+}
+
+/// What `vbmctl business create` gives.
+#[derive(Debug, Clone)]
+pub struct NewBusiness {
+    pub id: BusinessId,
+    pub service_id: u64,
+    pub callback_url: Option<String>,
+    pub allow_cidrs: Vec<IpNet>,
+}
+
+/// Fields to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct BusinessUpdate {
+    /// `Some(None)` removes the callback URL.
+    pub callback_url: Option<Option<String>>,
+    pub allow_cidrs: Option<Vec<IpNet>>,
+}
+
+fn cidr_list(cidrs: &[IpNet]) -> AttributeValue {
+    AttributeValue::L(cidrs.iter().map(|c| s(c.to_string())).collect())
+}
+
+fn business_from_item(item: &Item) -> Result<Business, StoreError> {
+    let id = attrs::get_s(item, "business_id")?;
+    let allow_cidrs = attrs::opt_str_list(item, "allow_cidrs")?
+        .iter()
+        .map(|c| c.parse::<IpNet>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| StoreError::malformed(id, format!("allow_cidrs: {e}")))?;
+    Ok(Business {
+        id: BusinessId::parse(id).map_err(|e| StoreError::malformed(id, e))?,
+        service_id: attrs::get_n(item, "service_id")?,
+        callback_url: attrs::opt_s(item, "callback_url")?.map(str::to_owned),
+        callback_secret: attrs::get_s(item, "callback_secret")?.to_owned(),
+        allow_cidrs,
+        api_key_hash: attrs::get_s(item, "api_key_hash")?.to_owned(),
+    })
+}
+
+impl Store {
+    /// Creates a business with a fresh API key and callback secret; returns the business and
+    /// the key (the only time the key exists in clear). Refuses an id or service id in use.
+    pub async fn create_business(&self, new: &NewBusiness) -> Result<(Business, ApiKey), StoreError> {
+        let key = ApiKey::generate();
+        let business = Business {
+            id: new.id.clone(),
+            service_id: new.service_id,
+            callback_url: new.callback_url.clone(),
+            callback_secret: format!("whsec_{}", random_hex()),
+            allow_cidrs: new.allow_cidrs.clone(),
+            api_key_hash: key.hash().as_str().to_owned(),
+        };
+        let mut profile = Put::builder()
+            .table_name(&self.table)
+            .item(keys::PK, s(keys::business(&business.id)))
+            .item(keys::SK, s(keys::PROFILE))
+            .item("business_id", s(business.id.as_str()))
+            .item("service_id", n(business.service_id))
+            .item("callback_secret", s(&business.callback_secret))
+            .item("allow_cidrs", cidr_list(&business.allow_cidrs))
+            .item("api_key_hash", s(&business.api_key_hash))
+            .condition_expression("attribute_not_exists(pk)");
+        if let Some(url) = &business.callback_url {
+            profile = profile.item("callback_url", s(url));
+        }
+        let service = Put::builder()
+            .table_name(&self.table)
+            .item(keys::PK, s(keys::service(business.service_id)))
+            .item(keys::SK, s(keys::SERVICE))
+            .item("business_id", s(business.id.as_str()))
+            .condition_expression("attribute_not_exists(pk)");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(profile.build().map_err(StoreError::build)?).build())
+            .transact_items(TransactWriteItem::builder().put(service.build().map_err(StoreError::build)?).build())
+            .transact_items(TransactWriteItem::builder().put(self.key_put(&business.api_key_hash, &business.id)?).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok((business, key)),
+            Err(err) => match cancelled_indexes(&err).as_slice() {
+                [0, ..] => Err(StoreError::Conflict(format!("business {} already exists", new.id))),
+                [1, ..] => Err(StoreError::Conflict(format!(
+                    "service id {} already belongs to another business",
+                    new.service_id
+                ))),
+                _ => Err(StoreError::sdk(err)),
+            },
+        }
+    }
+
+    fn key_put(&self, hash: &str, business: &BusinessId) -> Result<Put, StoreError> {
+        Put::builder()
+            .table_name(&self.table)
+            .item(keys::PK, s(keys::api_key(hash)))
+            .item(keys::SK, s(keys::KEY))
+            .item("business_id", s(business.as_str()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(StoreError::build)
+    }
+
+    pub async fn get_business(&self, id: &BusinessId) -> Result<Option<Business>, StoreError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(id)))
+            .key(keys::SK, s(keys::PROFILE))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        item.item().map(business_from_item).transpose()
+    }
+
+    /// The business an API key belongs to, if the key is current.
+    pub async fn business_by_api_key(&self, key: &ApiKey) -> Result<Option<Business>, StoreError> {
+        let hash = key.hash();
+        let Some(id) = self.lookup_business_id(keys::api_key(hash.as_str()), keys::KEY).await? else {
+            return Ok(None);
+        };
+        // The profile names its current key: a key rotated away a moment ago is refused even if
+        // its lookup item is still being deleted.
+        Ok(self.get_business(&id).await?.filter(|b| b.api_key_hash == hash.as_str()))
+    }
+
+    /// The business a Viber service id belongs to (inbound callbacks name only the service id).
+    pub async fn business_by_service_id(&self, service_id: u64) -> Result<Option<Business>, StoreError> {
+        match self.lookup_business_id(keys::service(service_id), keys::SERVICE).await? {
+            Some(id) => self.get_business(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn lookup_business_id(&self, pk: String, sk: &str) -> Result<Option<BusinessId>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        out.item()
+            .map(|item| {
+                let id = attrs::get_s(item, "business_id")?;
+                BusinessId::parse(id).map_err(|e| StoreError::malformed(id, e))
+            })
+            .transpose()
+    }
+
+    /// Replaces a business's API key: the old one stops working at once.
+    pub async fn rotate_api_key(&self, id: &BusinessId) -> Result<ApiKey, StoreError> {
+        let current = self
+            .get_business(id)
+            .await?
+            .ok_or_else(|| StoreError::Conflict(format!("no business {id}")))?;
+        let key = ApiKey::generate();
+        let hash = key.hash();
+        let profile = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(id)))
+            .key(keys::SK, s(keys::PROFILE))
+            .update_expression("SET api_key_hash = :new")
+            .condition_expression("api_key_hash = :old")
+            .expression_attribute_values(":new", s(hash.as_str()))
+            .expression_attribute_values(":old", s(&current.api_key_hash))
+            .build()
+            .map_err(StoreError::build)?;
+        let old = Delete::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::api_key(&current.api_key_hash)))
+            .key(keys::SK, s(keys::KEY))
+            .build()
+            .map_err(StoreError::build)?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(profile).build())
+            .transact_items(TransactWriteItem::builder().put(self.key_put(hash.as_str(), id)?).build())
+            .transact_items(TransactWriteItem::builder().delete(old).build())
+            .send()
+            .await
+            .map_err(|err| match cancelled_indexes(&err).as_slice() {
+                [0, ..] => StoreError::Conflict("the key was rotated concurrently; try again".into()),
+                _ => StoreError::sdk(err),
+            })?;
+        Ok(key)
+    }
+
+    pub async fn update_business(&self, id: &BusinessId, update: &BusinessUpdate) -> Result<Business, StoreError> {
+        let mut set = Vec::new();
+        let mut remove = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(id)))
+            .key(keys::SK, s(keys::PROFILE))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        match &update.callback_url {
+            Some(Some(url)) => {
+                set.push("callback_url = :url");
+                request = request.expression_attribute_values(":url", s(url));
+            }
+            Some(None) => remove.push("callback_url"),
+            None => {}
+        }
+        if let Some(cidrs) = &update.allow_cidrs {
+            set.push("allow_cidrs = :cidrs");
+            request = request.expression_attribute_values(":cidrs", cidr_list(cidrs));
+        }
+        // A no-op update still checks the business exists and returns it.
+        set.push("business_id = :id");
+        request = request.expression_attribute_values(":id", s(id.as_str()));
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let out = request
+            .update_expression(expression)
+            .send()
+            .await
+            .map_err(|err| {
+                if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
+                    StoreError::Conflict(format!("no business {id}"))
+                } else {
+                    StoreError::sdk(err)
+                }
+            })?;
+        out.attributes()
+            .ok_or_else(|| StoreError::malformed(id.as_str(), "update returned nothing"))
+            .and_then(business_from_item)
+    }
+}
+
+/// Which items of a cancelled transaction failed their condition (indexes into the request).
+pub(crate) fn cancelled_indexes<R>(
+    err: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> Vec<usize> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+            .cancellation_reasons()
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+            .map(|(i, _)| i)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_32_random_bytes_and_parse_back() {
+        let a = ApiKey::generate();
+        let c = ApiKey::generate();
+        assert_ne!(a, c);
+        assert_eq!(a.expose().len(), 4 + 64);
+        assert_eq!(ApiKey::parse(a.expose()), Some(a.clone()));
+        assert_eq!(a.hash().as_str().len(), 64);
+        assert_ne!(a.hash(), c.hash());
+        assert!(format!("{a:?}").contains("***"));
+        for bad in ["", "vbm_", "vbm_xyz", &format!("key_{}", "a".repeat(64)), &format!("vbm_{}", "g".repeat(64))] {
+            assert_eq!(ApiKey::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn business_ids() {
+        assert!(BusinessId::parse("demo").is_ok());
+        assert!(BusinessId::parse("acme-shop_2").is_ok());
+        for bad in ["", "Demo", "a#b", &"a".repeat(65)] {
+            assert!(BusinessId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn allowlists() {
+        let mut business = Business {
+            id: BusinessId::parse("b").unwrap(),
+            service_id: 1,
+            callback_url: None,
+            callback_secret: String::new(),
+            allow_cidrs: vec![],
+            api_key_hash: String::new(),
+        };
+        assert!(business.allows(None));
+        business.allow_cidrs = vec!["10.0.0.0/8".parse().unwrap(), "2001:db8::/32".parse().unwrap()];
+        assert!(business.allows(Some("10.1.2.3".parse().unwrap())));
+        assert!(business.allows(Some("2001:db8::1".parse().unwrap())));
+        assert!(!business.allows(Some("11.0.0.1".parse().unwrap())));
+        assert!(!business.allows(None));
+    }
+}

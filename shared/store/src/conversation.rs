@@ -1,0 +1,232 @@
+//! Conversation items: the session counters, opt-out and first contact of one business × user,
+//! and the conditions that make changes to them atomic.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use session_rules::{Conversation, Limits, PhoneNumber, SendClass, Session, Timestamp};
+
+use crate::attrs::{self, Item, b, n, s};
+use crate::{BusinessId, Store, StoreError, keys};
+
+pub(crate) fn from_item(item: Option<&Item>) -> Result<Option<Conversation>, StoreError> {
+    let Some(item) = item else { return Ok(None) };
+    let session = match attrs::opt_n::<i64>(item, "session_started_at")? {
+        Some(started) => Some(Session {
+            started_at: Timestamp::from_millis(started),
+            messages_sent: attrs::get_n(item, "messages_sent")?,
+            consecutive: attrs::get_n(item, "consecutive")?,
+        }),
+        None => None,
+    };
+    Ok(Some(Conversation {
+        session,
+        opted_out: attrs::get_bool(item, "opted_out")?,
+        contacted: attrs::get_bool(item, "contacted")?,
+    }))
+}
+
+/// Expression parts: `#name`-free, values under a prefix so several can share one request.
+#[derive(Debug, Default)]
+pub(crate) struct Expr {
+    pub values: HashMap<String, AttributeValue>,
+}
+
+impl Expr {
+    fn value(&mut self, name: &str, v: AttributeValue) -> String {
+        let key = format!(":{name}");
+        self.values.insert(key.clone(), v);
+        key
+    }
+}
+
+/// The condition that the item is exactly `expected` (`None`: no item). Pinning the state the
+/// decision was made on is what lets the answer carry an exact session snapshot.
+pub(crate) fn expect_exactly(expected: Option<&Conversation>, e: &mut Expr) -> String {
+    let Some(c) = expected else {
+        return "attribute_not_exists(pk)".into();
+    };
+    let oo = e.value("e_oo", b(c.opted_out));
+    let ct = e.value("e_ct", b(c.contacted));
+    let session = match &c.session {
+        Some(s) => {
+            let st = e.value("e_st", n(s.started_at.as_millis()));
+            let ms = e.value("e_ms", n(s.messages_sent));
+            let cs = e.value("e_cs", n(s.consecutive));
+            format!("session_started_at = {st} AND messages_sent = {ms} AND consecutive = {cs}")
+        }
+        None => "attribute_not_exists(session_started_at)".into(),
+    };
+    format!("attribute_exists(pk) AND opted_out = {oo} AND contacted = {ct} AND {session}")
+}
+
+/// The rules of `session-rules` for a send of `class` at `now`, as a DynamoDB condition, built
+/// from the same [`Limits`]. Kept in step with `Conversation::decide_send` by a property test
+/// against the emulator.
+pub(crate) fn send_allowed(class: SendClass, now: Timestamp, limits: &Limits, e: &mut Expr) -> String {
+    let no = e.value("r_false", b(false));
+    match class {
+        SendClass::Session => {
+            // Open iff now < started_at + duration, i.e. started_at > now - duration.
+            let cutoff = e.value("r_cutoff", n(now.minus(limits.session_duration).as_millis()));
+            let max = e.value("r_max", n(limits.max_session_messages));
+            let row = e.value("r_row", n(limits.max_consecutive));
+            format!(
+                "attribute_exists(pk) AND opted_out = {no} AND session_started_at > {cutoff} \
+                 AND messages_sent < {max} AND consecutive < {row}"
+            )
+        }
+        SendClass::Informative => format!("(attribute_not_exists(pk) OR opted_out = {no})"),
+        SendClass::Promotional => {
+            let yes = e.value("r_true", b(true));
+            format!("attribute_exists(pk) AND opted_out = {no} AND contacted = {yes}")
+        }
+    }
+}
+
+/// `SET` for every attribute of `after` (the item may not exist yet).
+pub(crate) fn set_all(
+    business: &BusinessId,
+    to: &PhoneNumber,
+    after: &Conversation,
+    now: Timestamp,
+    e: &mut Expr,
+) -> String {
+    let mut sets = vec![
+        format!("phone = {}", e.value("a_phone", s(to.as_e164()))),
+        format!("gsi1pk = {}", e.value("a_gsi", s(keys::contact(business, to)))),
+        format!("gsi1sk = {}", e.value("a_gsisk", s(keys::conversation(to)))),
+        format!("opted_out = {}", e.value("a_oo", b(after.opted_out))),
+        format!("contacted = {}", e.value("a_ct", b(after.contacted))),
+        format!("updated_at = {}", e.value("a_now", n(now.as_millis()))),
+    ];
+    let mut text = String::new();
+    if let Some(session) = &after.session {
+        sets.push(format!("session_started_at = {}", e.value("a_st", n(session.started_at.as_millis()))));
+        sets.push(format!("messages_sent = {}", e.value("a_ms", n(session.messages_sent))));
+        sets.push(format!("consecutive = {}", e.value("a_cs", n(session.consecutive))));
+    } else {
+        text.push_str(" REMOVE session_started_at, messages_sent, consecutive");
+    }
+    format!("SET {}{text}", sets.join(", "))
+}
+
+/// Last known state of recently used conversations in this container. Only a hint: a stale
+/// entry costs one failed conditional write (which returns the real state), never correctness.
+#[derive(Debug, Default)]
+pub(crate) struct Cache(Mutex<HashMap<String, Option<Conversation>>>);
+
+const CACHE_CAPACITY: usize = 10_000;
+
+impl Cache {
+    fn key(business: &BusinessId, to: &PhoneNumber) -> String {
+        keys::contact(business, to)
+    }
+
+    pub fn get(&self, business: &BusinessId, to: &PhoneNumber) -> Option<Option<Conversation>> {
+        self.0.lock().ok()?.get(&Self::key(business, to)).copied()
+    }
+
+    pub fn put(&self, business: &BusinessId, to: &PhoneNumber, state: Option<Conversation>) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= CACHE_CAPACITY {
+                map.clear();
+            }
+            map.insert(Self::key(business, to), state);
+        }
+    }
+
+    pub fn forget(&self, business: &BusinessId, to: &PhoneNumber) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(&Self::key(business, to));
+        }
+    }
+}
+
+impl Store {
+    /// The conversation as stored now (strongly consistent); `None` when there is none.
+    pub async fn get_conversation(
+        &self,
+        business: &BusinessId,
+        to: &PhoneNumber,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(keys::conversation(to)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        let state = from_item(out.item())?;
+        self.conversations.put(business, to, state);
+        Ok(state)
+    }
+
+    /// Writes a conversation as given, whatever was there (tests and the admin tool use it to
+    /// set up states; the functions never do).
+    pub async fn put_conversation(
+        &self,
+        business: &BusinessId,
+        to: &PhoneNumber,
+        state: &Conversation,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut e = Expr::default();
+        let update = set_all(business, to, state, now, &mut e);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(keys::conversation(to)))
+            .update_expression(update)
+            .set_expression_attribute_values(Some(e.values))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        self.conversations.forget(business, to);
+        Ok(())
+    }
+
+    /// Gives a refused session message's place back (Viber refused it, or it could not be
+    /// queued), if the session it counted in is still the current one.
+    pub async fn release_session_slot(
+        &self,
+        business: &BusinessId,
+        to: &PhoneNumber,
+        session_started_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conversations.forget(business, to);
+        // Both counters when both are above zero; the total alone when the user has replied
+        // since (consecutive already back at 0).
+        for (update, extra) in [
+            ("SET messages_sent = messages_sent - :one, consecutive = consecutive - :one", " AND consecutive > :zero"),
+            ("SET messages_sent = messages_sent - :one", ""),
+        ] {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::business(business)))
+                .key(keys::SK, s(keys::conversation(to)))
+                .update_expression(update)
+                .condition_expression(format!(
+                    "session_started_at = :st AND messages_sent > :zero{extra}"
+                ))
+                .expression_attribute_values(":st", n(session_started_at.as_millis()))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":zero", n(0))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(()),
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => continue,
+                Err(err) => return Err(StoreError::sdk(err)),
+            }
+        }
+        Ok(())
+    }
+}

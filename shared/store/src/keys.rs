@@ -1,0 +1,49 @@
+//! Key formats, in one place.
+
+use session_rules::PhoneNumber;
+
+use crate::{BusinessId, MessageId};
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1PK: &str = "gsi1pk";
+pub const GSI1SK: &str = "gsi1sk";
+pub const GSI1: &str = "gsi1";
+pub const EXPIRES_AT: &str = "expires_at";
+
+pub fn business(b: &BusinessId) -> String {
+    format!("BIZ#{}", b.as_str())
+}
+pub const PROFILE: &str = "PROFILE";
+
+pub fn service(service_id: u64) -> String {
+    format!("SERVICE#{service_id}")
+}
+pub const SERVICE: &str = "SERVICE";
+
+pub fn api_key(hash: &str) -> String {
+    format!("KEY#{hash}")
+}
+pub const KEY: &str = "KEY";
+
+pub fn template(id: &str) -> String {
+    format!("TEMPLATE#{id}")
+}
+pub const TEMPLATE_PREFIX: &str = "TEMPLATE#";
+
+pub fn conversation(to: &PhoneNumber) -> String {
+    format!("CONV#{}", to.as_e164())
+}
+
+pub fn message(id: &MessageId) -> String {
+    format!("MSG#{}", id.as_str())
+}
+
+pub fn idempotency(key: &str) -> String {
+    format!("IDEM#{key}")
+}
+
+/// Every item about one user of one business carries this in `gsi1pk`.
+pub fn contact(b: &BusinessId, to: &PhoneNumber) -> String {
+    format!("CONTACT#{}#{}", b.as_str(), to.as_e164())
+}

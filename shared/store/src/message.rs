@@ -1,0 +1,152 @@
+//! Message items: what was accepted, where it stands, and everything Viber said about it.
+
+use std::fmt;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use session_rules::{MessageStatus, StatusEvent, StatusTrack, Timestamp};
+
+use crate::attrs::{self, Item, n, s};
+use crate::{BusinessId, Store, StoreError, keys};
+
+/// A message id: a ULID (time-ordered, 26 characters).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(String);
+
+impl MessageId {
+    pub fn generate() -> Self {
+        Self(ulid::Ulid::new().to_string())
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        ulid::Ulid::from_string(input).ok().map(|u| Self(u.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why a message failed: Viber's numeric status and name, or our own reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: Option<i64>,
+    pub reason: String,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRecord {
+    pub id: MessageId,
+    pub business: BusinessId,
+    pub to: String,
+    pub kind: String,
+    pub class: String,
+    /// What `dispatch` needs to send it (JSON written by `send`).
+    pub payload: String,
+    pub track: StatusTrack,
+    pub created_at: Timestamp,
+    /// The session this message counted in (session messages only).
+    pub session_started_at: Option<Timestamp>,
+    pub viber_message_token: Option<String>,
+    pub viber_session_id: Option<String>,
+    pub failure: Option<Failure>,
+}
+
+pub(crate) fn history_value(events: &[StatusEvent]) -> AttributeValue {
+    AttributeValue::L(
+        events
+            .iter()
+            .map(|e| {
+                AttributeValue::M(
+                    [
+                        ("status".to_string(), s(e.status.as_str())),
+                        ("at".to_string(), n(e.at.as_millis())),
+                    ]
+                    .into(),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn history_from(item: &Item) -> Result<Vec<StatusEvent>, StoreError> {
+    let Some(AttributeValue::L(entries)) = item.get("history") else {
+        return Ok(Vec::new());
+    };
+    entries
+        .iter()
+        .map(|entry| {
+            let m = entry
+                .as_m()
+                .map_err(|_| StoreError::malformed("history", "entry is not a map"))?;
+            let status = attrs::get_s(m, "status")?;
+            Ok(StatusEvent {
+                status: MessageStatus::parse(status)
+                    .ok_or_else(|| StoreError::malformed("history", format!("unknown status {status}")))?,
+                at: Timestamp::from_millis(attrs::get_n(m, "at")?),
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn record_from_item(item: &Item) -> Result<MessageRecord, StoreError> {
+    let id = attrs::get_s(item, "message_id")?;
+    let status = attrs::get_s(item, "status")?;
+    let business = attrs::get_s(item, "business_id")?;
+    Ok(MessageRecord {
+        id: MessageId::parse(id).ok_or_else(|| StoreError::malformed(id, "bad message id"))?,
+        business: BusinessId::parse(business).map_err(|e| StoreError::malformed(id, e))?,
+        to: attrs::get_s(item, "to")?.to_owned(),
+        kind: attrs::get_s(item, "kind")?.to_owned(),
+        class: attrs::get_s(item, "class")?.to_owned(),
+        payload: attrs::get_s(item, "payload")?.to_owned(),
+        track: StatusTrack {
+            current: MessageStatus::parse(status)
+                .ok_or_else(|| StoreError::malformed(id, format!("unknown status {status}")))?,
+            history: history_from(item)?,
+        },
+        created_at: Timestamp::from_millis(attrs::get_n(item, "created_at")?),
+        session_started_at: attrs::opt_n::<i64>(item, "session_started_at")?.map(Timestamp::from_millis),
+        viber_message_token: attrs::opt_s(item, "viber_message_token")?.map(str::to_owned),
+        viber_session_id: attrs::opt_s(item, "viber_session_id")?.map(str::to_owned),
+        failure: match attrs::opt_s(item, "failure_reason")? {
+            Some(reason) => Some(Failure {
+                code: attrs::opt_n(item, "failure_code")?,
+                reason: reason.to_owned(),
+            }),
+            None => None,
+        },
+    })
+}
+
+impl Store {
+    /// A message of this business by id: one key lookup. Another business's id, an unknown one
+    /// and an expired one are all `None`.
+    pub async fn get_message(
+        &self,
+        business: &BusinessId,
+        id: &MessageId,
+        now: Timestamp,
+    ) -> Result<Option<MessageRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(keys::message(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        match out.item() {
+            Some(item) if !attrs::is_expired(item, now.as_secs()) => record_from_item(item).map(Some),
+            _ => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! Recording a send: one `TransactWriteItems`, no read before it on the warm path.
+//!
+//! The transaction holds three items:
+//! 1. an `Update` of the conversation whose condition is the rules for this kind of message
+//!    (built from the same [`Limits`](session_rules::Limits) as `session-rules`) *and* the exact
+//!    state the decision was made on, setting the state `Conversation::decide_send` returned;
+//! 2. a `Put` of the message (`attribute_not_exists`);
+//! 3. a `Put` of the idempotency record when the business sent an `Idempotency-Key`.
+//!
+//! Each carries `ReturnValuesOnConditionCheckFailure = ALL_OLD`, so when the transaction is
+//! cancelled the cancellation reasons hold the real conversation and the earlier idempotency
+//! record: the precise refusal (or the replayed answer) comes from them without another read.
+//! The state the decision starts from is the container's last known one (a hint; a stale hint
+//! costs one cancelled write and is corrected from `ALL_OLD`), or one consistent read when this
+//! container has not seen the conversation yet.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use session_rules::{Conversation, MessageStatus, PhoneNumber, Refusal, SendClass, StatusTrack, Timestamp};
+
+use crate::attrs::{self, Item, n, s};
+use crate::conversation::{self, Expr};
+use crate::message::history_value;
+use crate::{BusinessId, MessageId, Store, StoreError, keys};
+
+/// Optimistic rounds before giving up with [`StoreError::Contended`]. Each round either succeeds,
+/// refuses, or learns the newer state some other writer made: under 200 concurrent senders to
+/// one conversation the session locks after five wins, and everyone else is refused.
+const MAX_ATTEMPTS: usize = 64;
+
+/// The business's `Idempotency-Key`: 1 to 255 printable ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(input: &str) -> Option<Self> {
+        ((1..=255).contains(&input.len()) && input.bytes().all(|b| (0x21..=0x7e).contains(&b)))
+            .then(|| Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A send the rules have admitted on content; the store decides on the conversation.
+#[derive(Debug, Clone)]
+pub struct NewSend<'a> {
+    pub business: &'a BusinessId,
+    pub message_id: MessageId,
+    pub to: &'a PhoneNumber,
+    pub class: SendClass,
+    /// `session`, `transactional`, `promotional` or `template`.
+    pub kind: &'a str,
+    /// What `dispatch` needs (JSON).
+    pub payload: &'a str,
+    /// The key and a hash of the canonical request body.
+    pub idempotency: Option<(&'a IdempotencyKey, &'a str)>,
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    /// Recorded; `after` is the conversation right after this send.
+    Accepted { after: Conversation },
+    /// The same key and body were accepted before: answer as then.
+    Replayed {
+        message_id: MessageId,
+        after: Conversation,
+        accepted_at: Timestamp,
+    },
+    /// The rules say no; nothing was written.
+    Refused(Refusal),
+    /// The same key came with a different body.
+    KeyReused,
+}
+
+/// What a cancelled send transaction tells.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteResult {
+    Written,
+    Cancelled {
+        /// `Some(state)` when the conversation condition failed (`Some(None)`: no item).
+        conversation: Option<Option<Conversation>>,
+        /// The earlier idempotency record when its condition failed.
+        earlier: Option<Earlier>,
+    },
+}
+
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Earlier {
+    request_hash: String,
+    message_id: MessageId,
+    after: Conversation,
+    accepted_at: Timestamp,
+}
+
+impl Earlier {
+    fn outcome(self, request_hash: &str) -> SendOutcome {
+        if self.request_hash == request_hash {
+            SendOutcome::Replayed {
+                message_id: self.message_id,
+                after: self.after,
+                accepted_at: self.accepted_at,
+            }
+        } else {
+            SendOutcome::KeyReused
+        }
+    }
+}
+
+fn earlier_from_item(item: &Item) -> Result<Earlier, StoreError> {
+    let id = attrs::get_s(item, "message_id")?;
+    let after = match item.get("after") {
+        Some(AttributeValue::M(m)) => conversation::from_item(Some(m))?.unwrap_or_default(),
+        _ => Conversation::default(),
+    };
+    Ok(Earlier {
+        request_hash: attrs::get_s(item, "request_hash")?.to_owned(),
+        message_id: MessageId::parse(id).ok_or_else(|| StoreError::malformed(id, "bad message id"))?,
+        after,
+        accepted_at: Timestamp::from_millis(attrs::get_n(item, "accepted_at")?),
+    })
+}
+
+fn conversation_map(c: &Conversation) -> AttributeValue {
+    let mut m: HashMap<String, AttributeValue> = HashMap::from([
+        ("opted_out".into(), AttributeValue::Bool(c.opted_out)),
+        ("contacted".into(), AttributeValue::Bool(c.contacted)),
+    ]);
+    if let Some(session) = &c.session {
+        m.insert("session_started_at".into(), n(session.started_at.as_millis()));
+        m.insert("messages_sent".into(), n(session.messages_sent));
+        m.insert("consecutive".into(), n(session.consecutive));
+    }
+    AttributeValue::M(m)
+}
+
+impl Store {
+    /// Decides and records a send atomically. See the module documentation.
+    pub async fn record_send(&self, send: &NewSend<'_>) -> Result<SendOutcome, StoreError> {
+        let (mut state, mut fresh) = match self.conversations.get(send.business, send.to) {
+            Some(hint) => (hint, false),
+            None => (self.get_conversation(send.business, send.to).await?, true),
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let after = match state.unwrap_or_default().decide_send(send.class, send.now, &self.limits) {
+                Ok(after) => after,
+                // A refusal must rest on the real state, not on this container's hint.
+                Err(_) if !fresh => {
+                    state = self.get_conversation(send.business, send.to).await?;
+                    fresh = true;
+                    continue;
+                }
+                Err(refusal) => {
+                    // A retry of a send that was accepted (and may have used the last slot)
+                    // answers as the first time did.
+                    if let Some((key, hash)) = send.idempotency
+                        && let Some(earlier) = self.earlier(send.business, key, send.now).await?
+                    {
+                        return Ok(earlier.outcome(hash));
+                    }
+                    return Ok(SendOutcome::Refused(refusal));
+                }
+            };
+            match self.try_send_write(send, state.as_ref(), &after).await? {
+                WriteResult::Written => {
+                    self.conversations.put(send.business, send.to, Some(after));
+                    return Ok(SendOutcome::Accepted { after });
+                }
+                WriteResult::Cancelled { earlier: Some(earlier), .. } => {
+                    let hash = send.idempotency.map(|(_, h)| h).unwrap_or_default();
+                    return Ok(earlier.outcome(hash));
+                }
+                WriteResult::Cancelled { conversation: Some(real), .. } => {
+                    self.conversations.put(send.business, send.to, real);
+                    state = real;
+                    fresh = true;
+                }
+                WriteResult::Cancelled { .. } => {
+                    return Err(StoreError::Conflict(format!(
+                        "message id {} already exists",
+                        send.message_id
+                    )));
+                }
+            }
+        }
+        Err(StoreError::Contended)
+    }
+
+    /// The idempotency record for `key`, unless absent or past its retention.
+    async fn earlier(&self, business: &BusinessId, key: &IdempotencyKey, now: Timestamp) -> Result<Option<Earlier>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(keys::idempotency(key.as_str())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        match out.item() {
+            Some(item) if !attrs::is_expired(item, now.as_secs()) => earlier_from_item(item).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The send transaction itself, expecting the conversation to be exactly `expected` and
+    /// setting it to `after`. Public for the agreement tests; [`Store::record_send`] is the API.
+    #[doc(hidden)]
+    pub async fn try_send_write(
+        &self,
+        send: &NewSend<'_>,
+        expected: Option<&Conversation>,
+        after: &Conversation,
+    ) -> Result<WriteResult, StoreError> {
+        let business_pk = keys::business(send.business);
+        let contact = keys::contact(send.business, send.to);
+
+        let mut e = Expr::default();
+        let exact = conversation::expect_exactly(expected, &mut e);
+        let rules = conversation::send_allowed(send.class, send.now, &self.limits, &mut e);
+        let set = conversation::set_all(send.business, send.to, after, send.now, &mut e);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(&business_pk))
+            .key(keys::SK, s(keys::conversation(send.to)))
+            .condition_expression(format!("({exact}) AND ({rules})"))
+            .update_expression(set)
+            .set_expression_attribute_values(Some(e.values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::build)?;
+
+        let expires = send.now.plus(self.retention.messages).as_secs();
+        let mut message = Put::builder()
+            .table_name(&self.table)
+            .item(keys::PK, s(&business_pk))
+            .item(keys::SK, s(keys::message(&send.message_id)))
+            .item(keys::GSI1PK, s(&contact))
+            .item(keys::GSI1SK, s(keys::message(&send.message_id)))
+            .item("message_id", s(send.message_id.as_str()))
+            .item("business_id", s(send.business.as_str()))
+            .item("to", s(send.to.as_e164()))
+            .item("kind", s(send.kind))
+            .item("class", s(class_name(send.class)))
+            .item("payload", s(send.payload))
+            .item("status", s(MessageStatus::Accepted.as_str()))
+            .item("status_rank", n(MessageStatus::Accepted.rank()))
+            .item("history", history_value(&StatusTrack::accepted(send.now).history))
+            .item("created_at", n(send.now.as_millis()))
+            .item(keys::EXPIRES_AT, n(expires))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if send.class == SendClass::Session
+            && let Some(session) = &after.session
+        {
+            message = message.item("session_started_at", n(session.started_at.as_millis()));
+        }
+        if let Some((key, _)) = send.idempotency {
+            message = message.item("idempotency_key", s(key.as_str()));
+        }
+
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().put(message.build().map_err(StoreError::build)?).build());
+        if let Some((key, hash)) = send.idempotency {
+            let record = Put::builder()
+                .table_name(&self.table)
+                .item(keys::PK, s(&business_pk))
+                .item(keys::SK, s(keys::idempotency(key.as_str())))
+                .item(keys::GSI1PK, s(&contact))
+                .item(keys::GSI1SK, s(keys::idempotency(key.as_str())))
+                .item("message_id", s(send.message_id.as_str()))
+                .item("request_hash", s(hash))
+                .item("accepted_at", n(send.now.as_millis()))
+                .item("after", conversation_map(after))
+                .item(keys::EXPIRES_AT, n(send.now.plus(self.retention.idempotency).as_secs()))
+                // TTL deletion lags: an expired record counts as absent.
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                .expression_attribute_values(":now", n(send.now.as_secs()))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()
+                .map_err(StoreError::build)?;
+            request = request.transact_items(TransactWriteItem::builder().put(record).build());
+        }
+
+        let err = match request.send().await {
+            Ok(_) => return Ok(WriteResult::Written),
+            Err(err) => err,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() else {
+            return Err(StoreError::sdk(err));
+        };
+        let reasons = cancelled.cancellation_reasons();
+        let failed = |i: usize| reasons.get(i).is_some_and(|r| r.code() == Some("ConditionalCheckFailed"));
+        if !(0..reasons.len()).any(failed) {
+            // Cancelled for another reason (a conflicting transaction, throttling): retryable.
+            return Err(StoreError::sdk(err));
+        }
+        let conversation = if failed(0) {
+            Some(conversation::from_item(reasons[0].item())?)
+        } else {
+            None
+        };
+        let earlier = if failed(2) {
+            reasons[2].item().map(earlier_from_item).transpose()?
+        } else {
+            None
+        };
+        Ok(WriteResult::Cancelled { conversation, earlier })
+    }
+
+    /// Takes back a send whose queueing failed, so that nothing stays counted but unqueued: the
+    /// message and its idempotency record go, a session message's slot is given back.
+    pub async fn undo_send(&self, send: &NewSend<'_>, after: &Conversation) -> Result<(), StoreError> {
+        let business_pk = keys::business(send.business);
+        let message = Delete::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(&business_pk))
+            .key(keys::SK, s(keys::message(&send.message_id)))
+            .condition_expression("#st = :accepted")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":accepted", s(MessageStatus::Accepted.as_str()))
+            .build()
+            .map_err(StoreError::build)?;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(message).build());
+        if let Some((key, _)) = send.idempotency {
+            let record = Delete::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(&business_pk))
+                .key(keys::SK, s(keys::idempotency(key.as_str())))
+                .build()
+                .map_err(StoreError::build)?;
+            request = request.transact_items(TransactWriteItem::builder().delete(record).build());
+        }
+        request.send().await.map_err(StoreError::sdk)?;
+        if send.class == SendClass::Session
+            && let Some(session) = &after.session
+        {
+            self.release_session_slot(send.business, send.to, session.started_at).await?;
+        }
+        self.conversations.forget(send.business, send.to);
+        Ok(())
+    }
+}
+
+fn class_name(class: SendClass) -> &'static str {
+    match class {
+        SendClass::Session => "session",
+        SendClass::Informative => "informative",
+        SendClass::Promotional => "promotional",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_printable_ascii() {
+        assert!(IdempotencyKey::parse("order-42/attempt#1").is_some());
+        assert!(IdempotencyKey::parse("").is_none());
+        assert!(IdempotencyKey::parse("has space").is_none());
+        assert!(IdempotencyKey::parse("ключ").is_none());
+        assert!(IdempotencyKey::parse(&"k".repeat(256)).is_none());
+    }
+}

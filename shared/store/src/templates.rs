@@ -1,0 +1,103 @@
+//! A business's templates.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use session_rules::{Language, Template, TemplateCategory, TemplateId};
+
+use crate::attrs::{self, Item, b, s};
+use crate::{BusinessId, Store, StoreError, keys};
+
+fn template_from_item(item: &Item) -> Result<Template, StoreError> {
+    let id = attrs::get_s(item, "template_id")?;
+    let bad = |e: session_rules::Refusal| StoreError::malformed(id, e.to_string());
+    Template::parse(
+        TemplateId::parse(id).map_err(bad)?,
+        Language::parse(attrs::get_s(item, "lang")?).map_err(bad)?,
+        TemplateCategory::parse(attrs::get_s(item, "category")?).map_err(bad)?,
+        attrs::get_bool(item, "approved")?,
+        attrs::get_s(item, "text")?,
+    )
+    .map_err(bad)
+}
+
+impl Store {
+    /// Registers or replaces a template.
+    pub async fn put_template(&self, business: &BusinessId, template: &Template) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(keys::PK, s(keys::business(business)))
+            .item(keys::SK, s(keys::template(template.id().as_str())))
+            .item("template_id", s(template.id().as_str()))
+            .item("lang", s(template.language().as_str()))
+            .item("category", s(template.category().as_str()))
+            .item("approved", b(template.is_approved()))
+            .item("text", s(template.text()))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(())
+    }
+
+    pub async fn get_template(&self, business: &BusinessId, id: &TemplateId) -> Result<Option<Template>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(keys::template(id.as_str())))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        out.item().map(template_from_item).transpose()
+    }
+
+    /// Every template of a business, by id.
+    pub async fn list_templates(&self, business: &BusinessId) -> Result<Vec<Template>, StoreError> {
+        let mut templates = Vec::new();
+        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(keys::business(business)))
+                .expression_attribute_values(":prefix", s(keys::TEMPLATE_PREFIX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(StoreError::sdk)?;
+            for item in out.items() {
+                templates.push(template_from_item(item)?);
+            }
+            match out.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        templates.sort_by(|a, b| a.id().cmp(b.id()));
+        Ok(templates)
+    }
+
+    /// Marks a template approved by Viber.
+    pub async fn approve_template(&self, business: &BusinessId, id: &TemplateId) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(keys::template(id.as_str())))
+            .update_expression("SET approved = :yes")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":yes", b(true))
+            .send()
+            .await
+            .map_err(|err| {
+                if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
+                    StoreError::Conflict(format!("no template {} for business {business}", id.as_str()))
+                } else {
+                    StoreError::sdk(err)
+                }
+            })?;
+        Ok(())
+    }
+}

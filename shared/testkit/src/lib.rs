@@ -1,0 +1,80 @@
+//! A fresh table and queues for one test, on the emulator `make test` starts.
+//!
+//! Tests run under `infra/scripts/with-moto.sh` (which `make test` uses), which exports
+//! `AWS_ENDPOINT_URL`. Each [`TestEnv`] gets its own table and queues, created by
+//! `infra/local/resources.py` from `template.yaml`, so tests see the deployed shapes and never
+//! each other's items or messages. Test code, so it panics with a clear message when the set-up
+//! is missing.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde::Deserialize;
+
+/// What one test works against.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TestEnv {
+    pub table: String,
+    pub outbound_queue_url: String,
+    pub events_queue_url: String,
+    pub outbound_dlq_url: String,
+    pub events_dlq_url: String,
+    #[serde(skip)]
+    pub endpoint: String,
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// The emulator endpoint, or a panic that says how to run the tests.
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!(
+            "AWS_ENDPOINT_URL is not set: run the tests with `make test`, or \
+             `infra/scripts/with-moto.sh cargo test ...` to start the local emulator"
+        )
+    })
+}
+
+impl TestEnv {
+    /// Creates a table and queues with a unique name.
+    pub fn fresh() -> Self {
+        let endpoint = endpoint();
+        let name = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
+        let root = repo_root();
+        let python = root.join(".venv/bin/python");
+        let output = Command::new(&python)
+            .arg(root.join("infra/local/resources.py"))
+            .args(["--endpoint", &endpoint, "--table", &name, "--prefix", &format!("{name}-")])
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e} (run infra/scripts/python-env.sh)", python.display()));
+        assert!(
+            output.status.success(),
+            "resources.py failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut env: TestEnv = serde_json::from_slice(&output.stdout).expect("resources.py prints JSON");
+        env.endpoint = endpoint;
+        env
+    }
+
+    /// SDK configuration for the emulator (the SDK reads `AWS_ENDPOINT_URL` itself).
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .load()
+            .await
+    }
+
+    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
+    }
+
+    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk_config().await)
+    }
+}
