@@ -1,0 +1,20 @@
+//! The Viber partner API, as vbm-serverless talks to it (DESIGN §3 "Viber side").
+//!
+//! - [`request`]: [`SendMessage`], the `send_message` body built from a domain
+//!   [`OutboundMessage`](session_rules::OutboundMessage), and the message-type mapping.
+//! - [`send`]: [`ViberClient`], one per process, which posts it and reads Viber's answer
+//!   ([`SendAnswer`], whose [`ViberStatus`] decides, since Viber answers HTTP 200 even when it
+//!   refuses), and [`SendError`], which says whether a queue retry can help.
+//! - [`callback`]: what Viber posts back ([`InboundCallback`], [`StatusCallback`]), parsed into
+//!   domain types.
+//! - [`auth`]: [`CallbackAuth`], the HMAC signature and source-CIDR checks on those callbacks.
+
+pub mod auth;
+pub mod callback;
+pub mod request;
+pub mod send;
+
+pub use auth::{AuthConfigError, AuthFailure, CallbackAuth, sign};
+pub use callback::{CallbackError, InboundCallback, InboundContent, StatusCallback};
+pub use request::{BuildError, Label, MessageBody, MessageType, SendMessage, seq_for};
+pub use send::{ClientBuildError, SendAnswer, SendError, ViberClient, ViberStatus};
