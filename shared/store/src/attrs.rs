@@ -22,7 +22,12 @@ pub fn b(v: bool) -> AttributeValue {
 }
 
 fn key_of(item: &Item) -> String {
-    let part = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let part = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
     format!("{}/{}", part("pk"), part("sk"))
 }
 
@@ -34,7 +39,10 @@ pub fn opt_s<'a>(item: &'a Item, name: &str) -> Result<Option<&'a str>, StoreErr
     match item.get(name) {
         None | Some(AttributeValue::Null(_)) => Ok(None),
         Some(AttributeValue::S(v)) => Ok(Some(v)),
-        Some(_) => Err(StoreError::malformed(key_of(item), format!("{name} is not a string"))),
+        Some(_) => Err(StoreError::malformed(
+            key_of(item),
+            format!("{name} is not a string"),
+        )),
     }
 }
 
@@ -45,7 +53,10 @@ pub fn opt_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<Option<T>,
             .parse()
             .map(Some)
             .map_err(|_| StoreError::malformed(key_of(item), format!("{name} is not a number"))),
-        Some(_) => Err(StoreError::malformed(key_of(item), format!("{name} is not a number"))),
+        Some(_) => Err(StoreError::malformed(
+            key_of(item),
+            format!("{name} is not a number"),
+        )),
     }
 }
 
@@ -57,7 +68,10 @@ pub fn get_bool(item: &Item, name: &str) -> Result<bool, StoreError> {
     match item.get(name) {
         None => Ok(false),
         Some(AttributeValue::Bool(v)) => Ok(*v),
-        Some(_) => Err(StoreError::malformed(key_of(item), format!("{name} is not a boolean"))),
+        Some(_) => Err(StoreError::malformed(
+            key_of(item),
+            format!("{name} is not a boolean"),
+        )),
     }
 }
 
@@ -67,13 +81,16 @@ pub fn opt_str_list(item: &Item, name: &str) -> Result<Vec<String>, StoreError> 
         Some(AttributeValue::L(values)) => values
             .iter()
             .map(|v| {
-                v.as_s()
-                    .cloned()
-                    .map_err(|_| StoreError::malformed(key_of(item), format!("{name} holds a non-string")))
+                v.as_s().cloned().map_err(|_| {
+                    StoreError::malformed(key_of(item), format!("{name} holds a non-string"))
+                })
             })
             .collect(),
         Some(AttributeValue::Ss(values)) => Ok(values.clone()),
-        Some(_) => Err(StoreError::malformed(key_of(item), format!("{name} is not a list"))),
+        Some(_) => Err(StoreError::malformed(
+            key_of(item),
+            format!("{name} is not a list"),
+        )),
     }
 }
 

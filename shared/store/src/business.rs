@@ -165,7 +165,10 @@ fn business_from_item(item: &Item) -> Result<Business, StoreError> {
 impl Store {
     /// Creates a business with a fresh API key and callback secret; returns the business and
     /// the key (the only time the key exists in clear). Refuses an id or service id in use.
-    pub async fn create_business(&self, new: &NewBusiness) -> Result<(Business, ApiKey), StoreError> {
+    pub async fn create_business(
+        &self,
+        new: &NewBusiness,
+    ) -> Result<(Business, ApiKey), StoreError> {
         let key = ApiKey::generate();
         let business = Business {
             id: new.id.clone(),
@@ -197,15 +200,30 @@ impl Store {
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(profile.build().map_err(StoreError::build)?).build())
-            .transact_items(TransactWriteItem::builder().put(service.build().map_err(StoreError::build)?).build())
-            .transact_items(TransactWriteItem::builder().put(self.key_put(&business.api_key_hash, &business.id)?).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(profile.build().map_err(StoreError::build)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(service.build().map_err(StoreError::build)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(self.key_put(&business.api_key_hash, &business.id)?)
+                    .build(),
+            )
             .send()
             .await;
         match result {
             Ok(_) => Ok((business, key)),
             Err(err) => match cancelled_indexes(&err).as_slice() {
-                [0, ..] => Err(StoreError::Conflict(format!("business {} already exists", new.id))),
+                [0, ..] => Err(StoreError::Conflict(format!(
+                    "business {} already exists",
+                    new.id
+                ))),
                 [1, ..] => Err(StoreError::Conflict(format!(
                     "service id {} already belongs to another business",
                     new.service_id
@@ -242,23 +260,39 @@ impl Store {
     /// The business an API key belongs to, if the key is current.
     pub async fn business_by_api_key(&self, key: &ApiKey) -> Result<Option<Business>, StoreError> {
         let hash = key.hash();
-        let Some(id) = self.lookup_business_id(keys::api_key(hash.as_str()), keys::KEY).await? else {
+        let Some(id) = self
+            .lookup_business_id(keys::api_key(hash.as_str()), keys::KEY)
+            .await?
+        else {
             return Ok(None);
         };
         // The profile names its current key: a key rotated away a moment ago is refused even if
         // its lookup item is still being deleted.
-        Ok(self.get_business(&id).await?.filter(|b| b.api_key_hash == hash.as_str()))
+        Ok(self
+            .get_business(&id)
+            .await?
+            .filter(|b| b.api_key_hash == hash.as_str()))
     }
 
     /// The business a Viber service id belongs to (inbound callbacks name only the service id).
-    pub async fn business_by_service_id(&self, service_id: u64) -> Result<Option<Business>, StoreError> {
-        match self.lookup_business_id(keys::service(service_id), keys::SERVICE).await? {
+    pub async fn business_by_service_id(
+        &self,
+        service_id: u64,
+    ) -> Result<Option<Business>, StoreError> {
+        match self
+            .lookup_business_id(keys::service(service_id), keys::SERVICE)
+            .await?
+        {
             Some(id) => self.get_business(&id).await,
             None => Ok(None),
         }
     }
 
-    async fn lookup_business_id(&self, pk: String, sk: &str) -> Result<Option<BusinessId>, StoreError> {
+    async fn lookup_business_id(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<BusinessId>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -303,18 +337,28 @@ impl Store {
         self.client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(profile).build())
-            .transact_items(TransactWriteItem::builder().put(self.key_put(hash.as_str(), id)?).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(self.key_put(hash.as_str(), id)?)
+                    .build(),
+            )
             .transact_items(TransactWriteItem::builder().delete(old).build())
             .send()
             .await
             .map_err(|err| match cancelled_indexes(&err).as_slice() {
-                [0, ..] => StoreError::Conflict("the key was rotated concurrently; try again".into()),
+                [0, ..] => {
+                    StoreError::Conflict("the key was rotated concurrently; try again".into())
+                }
                 _ => StoreError::sdk(err),
             })?;
         Ok(key)
     }
 
-    pub async fn update_business(&self, id: &BusinessId, update: &BusinessUpdate) -> Result<Business, StoreError> {
+    pub async fn update_business(
+        &self,
+        id: &BusinessId,
+        update: &BusinessUpdate,
+    ) -> Result<Business, StoreError> {
         let mut set = Vec::new();
         let mut remove = Vec::new();
         let mut request = self
@@ -349,7 +393,10 @@ impl Store {
             .send()
             .await
             .map_err(|err| {
-                if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception())
+                {
                     StoreError::Conflict(format!("no business {id}"))
                 } else {
                     StoreError::sdk(err)
@@ -363,7 +410,10 @@ impl Store {
 
 /// Which items of a cancelled transaction failed their condition (indexes into the request).
 pub(crate) fn cancelled_indexes<R>(
-    err: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        R,
+    >,
 ) -> Vec<usize> {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
     match err.as_service_error() {
@@ -392,7 +442,13 @@ mod tests {
         assert_eq!(a.hash().as_str().len(), 64);
         assert_ne!(a.hash(), c.hash());
         assert!(format!("{a:?}").contains("***"));
-        for bad in ["", "vbm_", "vbm_xyz", &format!("key_{}", "a".repeat(64)), &format!("vbm_{}", "g".repeat(64))] {
+        for bad in [
+            "",
+            "vbm_",
+            "vbm_xyz",
+            &format!("key_{}", "a".repeat(64)),
+            &format!("vbm_{}", "g".repeat(64)),
+        ] {
             assert_eq!(ApiKey::parse(bad), None, "{bad}");
         }
     }
@@ -417,7 +473,10 @@ mod tests {
             api_key_hash: String::new(),
         };
         assert!(business.allows(None));
-        business.allow_cidrs = vec!["10.0.0.0/8".parse().unwrap(), "2001:db8::/32".parse().unwrap()];
+        business.allow_cidrs = vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "2001:db8::/32".parse().unwrap(),
+        ];
         assert!(business.allows(Some("10.1.2.3".parse().unwrap())));
         assert!(business.allows(Some("2001:db8::1".parse().unwrap())));
         assert!(!business.allows(Some("11.0.0.1".parse().unwrap())));

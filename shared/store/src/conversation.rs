@@ -64,12 +64,20 @@ pub(crate) fn expect_exactly(expected: Option<&Conversation>, e: &mut Expr) -> S
 /// The rules of `session-rules` for a send of `class` at `now`, as a DynamoDB condition, built
 /// from the same [`Limits`]. Kept in step with `Conversation::decide_send` by a property test
 /// against the emulator.
-pub(crate) fn send_allowed(class: SendClass, now: Timestamp, limits: &Limits, e: &mut Expr) -> String {
+pub(crate) fn send_allowed(
+    class: SendClass,
+    now: Timestamp,
+    limits: &Limits,
+    e: &mut Expr,
+) -> String {
     let no = e.value("r_false", b(false));
     match class {
         SendClass::Session => {
             // Open iff now < started_at + duration, i.e. started_at > now - duration.
-            let cutoff = e.value("r_cutoff", n(now.minus(limits.session_duration).as_millis()));
+            let cutoff = e.value(
+                "r_cutoff",
+                n(now.minus(limits.session_duration).as_millis()),
+            );
             let max = e.value("r_max", n(limits.max_session_messages));
             let row = e.value("r_row", n(limits.max_consecutive));
             format!(
@@ -95,7 +103,10 @@ pub(crate) fn set_all(
 ) -> String {
     let mut sets = vec![
         format!("phone = {}", e.value("a_phone", s(to.as_e164()))),
-        format!("gsi1pk = {}", e.value("a_gsi", s(keys::contact(business, to)))),
+        format!(
+            "gsi1pk = {}",
+            e.value("a_gsi", s(keys::contact(business, to)))
+        ),
         format!("gsi1sk = {}", e.value("a_gsisk", s(keys::conversation(to)))),
         format!("opted_out = {}", e.value("a_oo", b(after.opted_out))),
         format!("contacted = {}", e.value("a_ct", b(after.contacted))),
@@ -103,9 +114,18 @@ pub(crate) fn set_all(
     ];
     let mut text = String::new();
     if let Some(session) = &after.session {
-        sets.push(format!("session_started_at = {}", e.value("a_st", n(session.started_at.as_millis()))));
-        sets.push(format!("messages_sent = {}", e.value("a_ms", n(session.messages_sent))));
-        sets.push(format!("consecutive = {}", e.value("a_cs", n(session.consecutive))));
+        sets.push(format!(
+            "session_started_at = {}",
+            e.value("a_st", n(session.started_at.as_millis()))
+        ));
+        sets.push(format!(
+            "messages_sent = {}",
+            e.value("a_ms", n(session.messages_sent))
+        ));
+        sets.push(format!(
+            "consecutive = {}",
+            e.value("a_cs", n(session.consecutive))
+        ));
     } else {
         text.push_str(" REMOVE session_started_at, messages_sent, consecutive");
     }
@@ -203,7 +223,10 @@ impl Store {
         // Both counters when both are above zero; the total alone when the user has replied
         // since (consecutive already back at 0).
         for (update, extra) in [
-            ("SET messages_sent = messages_sent - :one, consecutive = consecutive - :one", " AND consecutive > :zero"),
+            (
+                "SET messages_sent = messages_sent - :one, consecutive = consecutive - :one",
+                " AND consecutive > :zero",
+            ),
             ("SET messages_sent = messages_sent - :one", ""),
         ] {
             let result = self
@@ -223,10 +246,81 @@ impl Store {
                 .await;
             match result {
                 Ok(_) => return Ok(()),
-                Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => continue,
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    continue;
+                }
                 Err(err) => return Err(StoreError::sdk(err)),
             }
         }
         Ok(())
+    }
+}
+
+impl Store {
+    /// The user wrote at `now`: starts a session or unlocks the open one, and ends an opt-out;
+    /// returns the conversation after. Atomic against racing user messages and sends: the write
+    /// pins the state it was computed from, and a lost race retries from the real state.
+    pub async fn record_user_message(
+        &self,
+        business: &BusinessId,
+        to: &PhoneNumber,
+        now: Timestamp,
+    ) -> Result<Conversation, StoreError> {
+        self.change_conversation(business, to, now, |c| c.user_message(now, &self.limits))
+            .await
+    }
+
+    /// Applies `change` to the conversation with a compare-and-set loop; returns the state
+    /// after. Used for everything except sends (which also write the message in the same
+    /// transaction).
+    pub async fn change_conversation(
+        &self,
+        business: &BusinessId,
+        to: &PhoneNumber,
+        now: Timestamp,
+        change: impl Fn(&Conversation) -> Conversation,
+    ) -> Result<Conversation, StoreError> {
+        let mut state = self.get_conversation(business, to).await?;
+        for _ in 0..64 {
+            let after = change(&state.unwrap_or_default());
+            let mut e = Expr::default();
+            let exact = expect_exactly(state.as_ref(), &mut e);
+            let set = set_all(business, to, &after, now, &mut e);
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::business(business)))
+                .key(keys::SK, s(keys::conversation(to)))
+                .condition_expression(exact)
+                .update_expression(set)
+                .set_expression_attribute_values(Some(e.values))
+                .return_values_on_condition_check_failure(
+                    aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            match result {
+                Ok(_) => {
+                    self.conversations.put(business, to, Some(after));
+                    return Ok(after);
+                }
+                Err(err) => match err.into_service_error() {
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e) => {
+                        state = from_item(e.item())?;
+                    }
+                    other => {
+                        return Err(StoreError::Unavailable(
+                            aws_sdk_dynamodb::error::DisplayErrorContext(&other).to_string(),
+                        ));
+                    }
+                },
+            }
+        }
+        Err(StoreError::Contended)
     }
 }

@@ -9,7 +9,11 @@ use crate::{BusinessId, Store, StoreError, keys};
 impl Store {
     /// Deletes the conversation, messages, idempotency records and anything else indexed under
     /// the contact; returns how many items went.
-    pub async fn erase_contact(&self, business: &BusinessId, to: &PhoneNumber) -> Result<usize, StoreError> {
+    pub async fn erase_contact(
+        &self,
+        business: &BusinessId,
+        to: &PhoneNumber,
+    ) -> Result<usize, StoreError> {
         let contact = keys::contact(business, to);
         let mut keys_to_delete = Vec::new();
         let mut start = None;
@@ -78,7 +82,9 @@ impl Store {
                 }
             }
             if !requests.is_empty() {
-                return Err(StoreError::Unavailable("erasure left items unprocessed; retry".into()));
+                return Err(StoreError::Unavailable(
+                    "erasure left items unprocessed; retry".into(),
+                ));
             }
         }
         self.conversations.forget(business, to);

@@ -68,7 +68,12 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(client: Client, table: impl Into<String>, limits: Limits, retention: Retention) -> Self {
+    pub fn new(
+        client: Client,
+        table: impl Into<String>,
+        limits: Limits,
+        retention: Retention,
+    ) -> Self {
         Self {
             client,
             table: table.into(),

@@ -18,7 +18,9 @@ impl MessageId {
     }
 
     pub fn parse(input: &str) -> Option<Self> {
-        ulid::Ulid::from_string(input).ok().map(|u| Self(u.to_string()))
+        ulid::Ulid::from_string(input)
+            .ok()
+            .map(|u| Self(u.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -87,8 +89,9 @@ fn history_from(item: &Item) -> Result<Vec<StatusEvent>, StoreError> {
                 .map_err(|_| StoreError::malformed("history", "entry is not a map"))?;
             let status = attrs::get_s(m, "status")?;
             Ok(StatusEvent {
-                status: MessageStatus::parse(status)
-                    .ok_or_else(|| StoreError::malformed("history", format!("unknown status {status}")))?,
+                status: MessageStatus::parse(status).ok_or_else(|| {
+                    StoreError::malformed("history", format!("unknown status {status}"))
+                })?,
                 at: Timestamp::from_millis(attrs::get_n(m, "at")?),
             })
         })
@@ -112,7 +115,8 @@ pub(crate) fn record_from_item(item: &Item) -> Result<MessageRecord, StoreError>
             history: history_from(item)?,
         },
         created_at: Timestamp::from_millis(attrs::get_n(item, "created_at")?),
-        session_started_at: attrs::opt_n::<i64>(item, "session_started_at")?.map(Timestamp::from_millis),
+        session_started_at: attrs::opt_n::<i64>(item, "session_started_at")?
+            .map(Timestamp::from_millis),
         viber_message_token: attrs::opt_s(item, "viber_message_token")?.map(str::to_owned),
         viber_session_id: attrs::opt_s(item, "viber_session_id")?.map(str::to_owned),
         failure: match attrs::opt_s(item, "failure_reason")? {
@@ -145,7 +149,9 @@ impl Store {
             .await
             .map_err(StoreError::sdk)?;
         match out.item() {
-            Some(item) if !attrs::is_expired(item, now.as_secs()) => record_from_item(item).map(Some),
+            Some(item) if !attrs::is_expired(item, now.as_secs()) => {
+                record_from_item(item).map(Some)
+            }
             _ => Ok(None),
         }
     }

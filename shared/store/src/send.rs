@@ -20,7 +20,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-use session_rules::{Conversation, MessageStatus, PhoneNumber, Refusal, SendClass, StatusTrack, Timestamp};
+use session_rules::{
+    Conversation, MessageStatus, PhoneNumber, Refusal, SendClass, StatusTrack, Timestamp,
+};
 
 use crate::attrs::{self, Item, n, s};
 use crate::conversation::{self, Expr};
@@ -123,7 +125,8 @@ fn earlier_from_item(item: &Item) -> Result<Earlier, StoreError> {
     };
     Ok(Earlier {
         request_hash: attrs::get_s(item, "request_hash")?.to_owned(),
-        message_id: MessageId::parse(id).ok_or_else(|| StoreError::malformed(id, "bad message id"))?,
+        message_id: MessageId::parse(id)
+            .ok_or_else(|| StoreError::malformed(id, "bad message id"))?,
         after,
         accepted_at: Timestamp::from_millis(attrs::get_n(item, "accepted_at")?),
     })
@@ -135,7 +138,10 @@ fn conversation_map(c: &Conversation) -> AttributeValue {
         ("contacted".into(), AttributeValue::Bool(c.contacted)),
     ]);
     if let Some(session) = &c.session {
-        m.insert("session_started_at".into(), n(session.started_at.as_millis()));
+        m.insert(
+            "session_started_at".into(),
+            n(session.started_at.as_millis()),
+        );
         m.insert("messages_sent".into(), n(session.messages_sent));
         m.insert("consecutive".into(), n(session.consecutive));
     }
@@ -150,35 +156,46 @@ impl Store {
             None => (self.get_conversation(send.business, send.to).await?, true),
         };
         for _ in 0..MAX_ATTEMPTS {
-            let after = match state.unwrap_or_default().decide_send(send.class, send.now, &self.limits) {
-                Ok(after) => after,
-                // A refusal must rest on the real state, not on this container's hint.
-                Err(_) if !fresh => {
-                    state = self.get_conversation(send.business, send.to).await?;
-                    fresh = true;
-                    continue;
-                }
-                Err(refusal) => {
-                    // A retry of a send that was accepted (and may have used the last slot)
-                    // answers as the first time did.
-                    if let Some((key, hash)) = send.idempotency
-                        && let Some(earlier) = self.earlier(send.business, key, send.now).await?
-                    {
-                        return Ok(earlier.outcome(hash));
+            let after =
+                match state
+                    .unwrap_or_default()
+                    .decide_send(send.class, send.now, &self.limits)
+                {
+                    Ok(after) => after,
+                    // A refusal must rest on the real state, not on this container's hint.
+                    Err(_) if !fresh => {
+                        state = self.get_conversation(send.business, send.to).await?;
+                        fresh = true;
+                        continue;
                     }
-                    return Ok(SendOutcome::Refused(refusal));
-                }
-            };
+                    Err(refusal) => {
+                        // A retry of a send that was accepted (and may have used the last slot)
+                        // answers as the first time did.
+                        if let Some((key, hash)) = send.idempotency
+                            && let Some(earlier) =
+                                self.earlier(send.business, key, send.now).await?
+                        {
+                            return Ok(earlier.outcome(hash));
+                        }
+                        return Ok(SendOutcome::Refused(refusal));
+                    }
+                };
             match self.try_send_write(send, state.as_ref(), &after).await? {
                 WriteResult::Written => {
                     self.conversations.put(send.business, send.to, Some(after));
                     return Ok(SendOutcome::Accepted { after });
                 }
-                WriteResult::Cancelled { earlier: Some(earlier), .. } => {
+                WriteResult::Cancelled {
+                    earlier: Some(earlier),
+                    ..
+                } => {
                     let hash = send.idempotency.map(|(_, h)| h).unwrap_or_default();
                     return Ok(earlier.outcome(hash));
                 }
-                WriteResult::Cancelled { conversation: Some(real), .. } => {
+                WriteResult::Cancelled {
+                    conversation: Some(real),
+                    ..
+                } => {
                     self.conversations.put(send.business, send.to, real);
                     state = real;
                     fresh = true;
@@ -195,7 +212,12 @@ impl Store {
     }
 
     /// The idempotency record for `key`, unless absent or past its retention.
-    async fn earlier(&self, business: &BusinessId, key: &IdempotencyKey, now: Timestamp) -> Result<Option<Earlier>, StoreError> {
+    async fn earlier(
+        &self,
+        business: &BusinessId,
+        key: &IdempotencyKey,
+        now: Timestamp,
+    ) -> Result<Option<Earlier>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -207,7 +229,9 @@ impl Store {
             .await
             .map_err(StoreError::sdk)?;
         match out.item() {
-            Some(item) if !attrs::is_expired(item, now.as_secs()) => earlier_from_item(item).map(Some),
+            Some(item) if !attrs::is_expired(item, now.as_secs()) => {
+                earlier_from_item(item).map(Some)
+            }
             _ => Ok(None),
         }
     }
@@ -254,7 +278,10 @@ impl Store {
             .item("payload", s(send.payload))
             .item("status", s(MessageStatus::Accepted.as_str()))
             .item("status_rank", n(MessageStatus::Accepted.rank()))
-            .item("history", history_value(&StatusTrack::accepted(send.now).history))
+            .item(
+                "history",
+                history_value(&StatusTrack::accepted(send.now).history),
+            )
             .item("created_at", n(send.now.as_millis()))
             .item(keys::EXPIRES_AT, n(expires))
             .condition_expression("attribute_not_exists(pk)")
@@ -272,7 +299,11 @@ impl Store {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(TransactWriteItem::builder().put(message.build().map_err(StoreError::build)?).build());
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(message.build().map_err(StoreError::build)?)
+                    .build(),
+            );
         if let Some((key, hash)) = send.idempotency {
             let record = Put::builder()
                 .table_name(&self.table)
@@ -284,11 +315,16 @@ impl Store {
                 .item("request_hash", s(hash))
                 .item("accepted_at", n(send.now.as_millis()))
                 .item("after", conversation_map(after))
-                .item(keys::EXPIRES_AT, n(send.now.plus(self.retention.idempotency).as_secs()))
+                .item(
+                    keys::EXPIRES_AT,
+                    n(send.now.plus(self.retention.idempotency).as_secs()),
+                )
                 // TTL deletion lags: an expired record counts as absent.
                 .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
                 .expression_attribute_values(":now", n(send.now.as_secs()))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .build()
                 .map_err(StoreError::build)?;
             request = request.transact_items(TransactWriteItem::builder().put(record).build());
@@ -298,11 +334,17 @@ impl Store {
             Ok(_) => return Ok(WriteResult::Written),
             Err(err) => err,
         };
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() else {
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            err.as_service_error()
+        else {
             return Err(StoreError::sdk(err));
         };
         let reasons = cancelled.cancellation_reasons();
-        let failed = |i: usize| reasons.get(i).is_some_and(|r| r.code() == Some("ConditionalCheckFailed"));
+        let failed = |i: usize| {
+            reasons
+                .get(i)
+                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
+        };
         if !(0..reasons.len()).any(failed) {
             // Cancelled for another reason (a conflicting transaction, throttling): retryable.
             return Err(StoreError::sdk(err));
@@ -317,12 +359,19 @@ impl Store {
         } else {
             None
         };
-        Ok(WriteResult::Cancelled { conversation, earlier })
+        Ok(WriteResult::Cancelled {
+            conversation,
+            earlier,
+        })
     }
 
     /// Takes back a send whose queueing failed, so that nothing stays counted but unqueued: the
     /// message and its idempotency record go, a session message's slot is given back.
-    pub async fn undo_send(&self, send: &NewSend<'_>, after: &Conversation) -> Result<(), StoreError> {
+    pub async fn undo_send(
+        &self,
+        send: &NewSend<'_>,
+        after: &Conversation,
+    ) -> Result<(), StoreError> {
         let business_pk = keys::business(send.business);
         let message = Delete::builder()
             .table_name(&self.table)
@@ -350,7 +399,8 @@ impl Store {
         if send.class == SendClass::Session
             && let Some(session) = &after.session
         {
-            self.release_session_slot(send.business, send.to, session.started_at).await?;
+            self.release_session_slot(send.business, send.to, session.started_at)
+                .await?;
         }
         self.conversations.forget(send.business, send.to);
         Ok(())

@@ -21,7 +21,11 @@ fn template_from_item(item: &Item) -> Result<Template, StoreError> {
 
 impl Store {
     /// Registers or replaces a template.
-    pub async fn put_template(&self, business: &BusinessId, template: &Template) -> Result<(), StoreError> {
+    pub async fn put_template(
+        &self,
+        business: &BusinessId,
+        template: &Template,
+    ) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -38,7 +42,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn get_template(&self, business: &BusinessId, id: &TemplateId) -> Result<Option<Template>, StoreError> {
+    pub async fn get_template(
+        &self,
+        business: &BusinessId,
+        id: &TemplateId,
+    ) -> Result<Option<Template>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -80,7 +88,11 @@ impl Store {
     }
 
     /// Marks a template approved by Viber.
-    pub async fn approve_template(&self, business: &BusinessId, id: &TemplateId) -> Result<(), StoreError> {
+    pub async fn approve_template(
+        &self,
+        business: &BusinessId,
+        id: &TemplateId,
+    ) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -92,8 +104,14 @@ impl Store {
             .send()
             .await
             .map_err(|err| {
-                if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
-                    StoreError::Conflict(format!("no template {} for business {business}", id.as_str()))
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception())
+                {
+                    StoreError::Conflict(format!(
+                        "no template {} for business {business}",
+                        id.as_str()
+                    ))
                 } else {
                     StoreError::sdk(err)
                 }
