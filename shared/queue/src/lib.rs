@@ -1,1 +1,15 @@
-//! SQS adapter (arrives with the send-path issue).
+//! SQS adapter: the queues between the functions.
+//!
+//! - [`OutboundQueue`] (FIFO): `send` puts an [`OutboundJob`] for every accepted message;
+//!   `dispatch` reads it, loads the message from the store and sends it to Viber. Grouped per
+//!   conversation (one user's messages go out in order), de-duplicated by message id (enqueueing
+//!   the same message twice within SQS's 5-minute window is harmless, which is what lets `send`
+//!   re-enqueue on an idempotent retry).
+//! - The business events queue (standard, for `notify`) arrives with the events issue, beside
+//!   this one and with the same error type.
+
+mod error;
+mod outbound;
+
+pub use error::QueueError;
+pub use outbound::{OutboundJob, OutboundQueue};

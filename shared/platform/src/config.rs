@@ -1,0 +1,250 @@
+//! Settings from the environment, typed. Each function asks only for what it uses, so a function
+//! never fails to start over a variable meant for another one.
+//!
+//! A variable that is set but malformed is an error naming the variable: a typo in a limit must
+//! not silently fall back to Viber's default. Unset (or empty: CloudFormation passes optional
+//! parameters as `""`) takes the documented default where there is one.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use session_rules::Limits;
+use thiserror::Error;
+use vbm_store::Retention;
+
+pub const TABLE: &str = "VBM_TABLE";
+pub const OUTBOUND_QUEUE_URL: &str = "OUTBOUND_QUEUE_URL";
+pub const EVENTS_QUEUE_URL: &str = "EVENTS_QUEUE_URL";
+pub const SESSION_DURATION_SECONDS: &str = "SESSION_DURATION_SECONDS";
+pub const SESSION_MAX_MESSAGES: &str = "SESSION_MAX_MESSAGES";
+pub const SESSION_MAX_CONSECUTIVE: &str = "SESSION_MAX_CONSECUTIVE";
+pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
+
+/// A setting that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            variable,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Where settings are read from: the process environment, or a map in tests.
+pub struct Config {
+    source: Source,
+}
+
+enum Source {
+    Process,
+    Map(HashMap<String, String>),
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::from_env()
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Self {
+        Self {
+            source: Source::Process,
+        }
+    }
+
+    /// Settings from pairs instead of the environment (tests, the local stack).
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self {
+            source: Source::Map(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The value, `None` when unset or empty; an error when not valid UTF-8.
+    fn get(&self, variable: &'static str) -> Result<Option<String>, ConfigError> {
+        let value = match &self.source {
+            Source::Process => match std::env::var(variable) {
+                Ok(v) => Some(v),
+                Err(std::env::VarError::NotPresent) => None,
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(ConfigError::new(variable, "not valid UTF-8"));
+                }
+            },
+            Source::Map(map) => map.get(variable).cloned(),
+        };
+        Ok(value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+    }
+
+    fn required(&self, variable: &'static str) -> Result<String, ConfigError> {
+        self.get(variable)?
+            .ok_or_else(|| ConfigError::new(variable, "required but not set"))
+    }
+
+    /// A positive number, or `default` when unset.
+    fn positive<T>(&self, variable: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + Default,
+    {
+        let Some(raw) = self.get(variable)? else {
+            return Ok(default);
+        };
+        match raw.parse::<T>() {
+            Ok(v) if v > T::default() => Ok(v),
+            _ => Err(ConfigError::new(
+                variable,
+                format!("expected a positive whole number, got {raw:?}"),
+            )),
+        }
+    }
+
+    /// `VBM_TABLE`: the DynamoDB table.
+    pub fn table(&self) -> Result<String, ConfigError> {
+        self.required(TABLE)
+    }
+
+    /// `OUTBOUND_QUEUE_URL`: the FIFO queue `send` fills and `dispatch` drains.
+    pub fn outbound_queue_url(&self) -> Result<String, ConfigError> {
+        self.url(OUTBOUND_QUEUE_URL)
+    }
+
+    /// `EVENTS_QUEUE_URL`: business events for `notify`.
+    pub fn events_queue_url(&self) -> Result<String, ConfigError> {
+        self.url(EVENTS_QUEUE_URL)
+    }
+
+    fn url(&self, variable: &'static str) -> Result<String, ConfigError> {
+        let url = self.required(variable)?;
+        if url.starts_with("https://") || url.starts_with("http://") {
+            Ok(url)
+        } else {
+            Err(ConfigError::new(
+                variable,
+                format!("expected an http(s) URL, got {url:?}"),
+            ))
+        }
+    }
+
+    /// The session rules' numbers: `SESSION_DURATION_SECONDS`, `SESSION_MAX_MESSAGES`,
+    /// `SESSION_MAX_CONSECUTIVE`, each defaulting to [`Limits::default`] (24 h, 60, 5).
+    pub fn limits(&self) -> Result<Limits, ConfigError> {
+        let defaults = Limits::default();
+        let limits = Limits {
+            session_duration: Duration::from_secs(self.positive(
+                SESSION_DURATION_SECONDS,
+                defaults.session_duration.as_secs(),
+            )?),
+            max_session_messages: self
+                .positive(SESSION_MAX_MESSAGES, defaults.max_session_messages)?,
+            max_consecutive: self.positive(SESSION_MAX_CONSECUTIVE, defaults.max_consecutive)?,
+            ..defaults
+        };
+        if limits.max_consecutive > limits.max_session_messages {
+            return Err(ConfigError::new(
+                SESSION_MAX_CONSECUTIVE,
+                format!(
+                    "{} is more than {SESSION_MAX_MESSAGES} ({})",
+                    limits.max_consecutive, limits.max_session_messages
+                ),
+            ));
+        }
+        Ok(limits)
+    }
+
+    /// `RETENTION_DAYS`: how long messages are kept (default 30); idempotency records keep
+    /// their own 24 h.
+    pub fn retention(&self) -> Result<Retention, ConfigError> {
+        let defaults = Retention::default();
+        let days: u64 = self.positive(RETENTION_DAYS, defaults.messages.as_secs() / 86_400)?;
+        let seconds = days
+            .checked_mul(86_400)
+            .filter(|_| days <= 3650)
+            .ok_or_else(|| ConfigError::new(RETENTION_DAYS, "at most 3650 days"))?;
+        Ok(Retention {
+            messages: Duration::from_secs(seconds),
+            ..defaults
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_when_unset_or_empty() {
+        let config = Config::from_pairs([(SESSION_MAX_MESSAGES, "")]);
+        assert_eq!(config.limits().unwrap(), Limits::default());
+        assert_eq!(config.retention().unwrap(), Retention::default());
+    }
+
+    #[test]
+    fn values_are_read() {
+        let config = Config::from_pairs([
+            (TABLE, "vbm"),
+            (OUTBOUND_QUEUE_URL, "http://127.0.0.1:5000/123/out.fifo"),
+            (SESSION_DURATION_SECONDS, "43200"),
+            (SESSION_MAX_MESSAGES, "10"),
+            (SESSION_MAX_CONSECUTIVE, " 2 "),
+            (RETENTION_DAYS, "7"),
+        ]);
+        assert_eq!(config.table().unwrap(), "vbm");
+        assert!(config.outbound_queue_url().unwrap().ends_with("out.fifo"));
+        let limits = config.limits().unwrap();
+        assert_eq!(limits.session_duration, Duration::from_secs(43_200));
+        assert_eq!(
+            (limits.max_session_messages, limits.max_consecutive),
+            (10, 2)
+        );
+        assert_eq!(
+            config.retention().unwrap().messages,
+            Duration::from_secs(7 * 86_400)
+        );
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let missing = Config::from_pairs::<&str, &str>([]);
+        assert_eq!(missing.table().unwrap_err().variable, TABLE);
+        assert_eq!(
+            missing.events_queue_url().unwrap_err().variable,
+            EVENTS_QUEUE_URL
+        );
+        for (variable, value) in [
+            (SESSION_DURATION_SECONDS, "24h"),
+            (SESSION_MAX_MESSAGES, "0"),
+            (SESSION_MAX_CONSECUTIVE, "-5"),
+            (SESSION_MAX_CONSECUTIVE, "61"),
+            (RETENTION_DAYS, "thirty"),
+            (RETENTION_DAYS, "99999999999999999"),
+        ] {
+            let config = Config::from_pairs([(variable, value)]);
+            let err = config
+                .limits()
+                .err()
+                .or(config.retention().err())
+                .unwrap_or_else(|| panic!("{variable}={value} accepted"));
+            assert_eq!(err.variable, variable, "{value}");
+            assert!(err.to_string().starts_with(variable));
+        }
+        let bad_url = Config::from_pairs([(OUTBOUND_QUEUE_URL, "out.fifo")]);
+        assert_eq!(
+            bad_url.outbound_queue_url().unwrap_err().variable,
+            OUTBOUND_QUEUE_URL
+        );
+    }
+}
