@@ -1,0 +1,224 @@
+//! The command line, as clap parses it. Values with a fixed shape (ids, CIDRs, languages) are
+//! checked here by the parsers of [`crate::validate`]; checks that depend on other arguments
+//! (the callback URL and local mode, a template's text) happen in the commands.
+
+use clap::builder::BoolishValueParser;
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use ipnet::IpNet;
+use session_rules::{Language, TemplateCategory, TemplateId};
+use vbm_store::BusinessId;
+
+use crate::validate;
+
+/// Admin CLI for vbm-serverless: businesses, API keys, callback URLs, IP allowlists, templates.
+///
+/// Talks to the same DynamoDB table as the functions, with the operator's AWS credentials
+/// (the usual AWS_* variables and profiles; AWS_ENDPOINT_URL for a local emulator).
+/// Prints JSON on stdout. Exit codes: 0 done, 2 refused input (nothing written),
+/// 1 infrastructure failure (AWS unreachable, no such table, ...).
+#[derive(Debug, Parser)]
+#[command(name = "vbmctl", version)]
+pub struct Cli {
+    /// The DynamoDB table the functions use.
+    #[arg(
+        long,
+        global = true,
+        env = "VBM_TABLE",
+        default_value = "vbm",
+        value_parser = validate::table_name
+    )]
+    pub table: String,
+
+    /// Local mode: also accept http://127.0.0.1, http://localhost and http://[::1] callback URLs.
+    #[arg(long, global = true, env = "VBM_LOCAL", value_parser = BoolishValueParser::new())]
+    pub local: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, change and show businesses (tenants).
+    #[command(subcommand)]
+    Business(BusinessCommand),
+    /// API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// A business's message templates.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BusinessCommand {
+    /// Create a business; prints its API key (the only time it is shown) and callback secret.
+    Create(CreateArgs),
+    /// Change a business's callback URL and/or IP allowlist; prints the business.
+    Update(UpdateArgs),
+    /// Show a business (never its API key).
+    Show {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+        /// Also print the secret that signs business events.
+        #[arg(long)]
+        show_secret: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Business id: 1 to 64 of a-z, 0-9, '_' and '-'.
+    #[arg(value_parser = validate::business_id)]
+    pub id: BusinessId,
+    /// Viber service id of the business's sender (a positive integer, one business each).
+    #[arg(long, value_name = "N", value_parser = validate::service_id, allow_negative_numbers = true)]
+    pub service_id: u64,
+    /// Where business events are POSTed (https://; see --local).
+    #[arg(long, value_name = "URL")]
+    pub callback_url: Option<String>,
+    /// A source CIDR (or single address) allowed to call the API; repeat for more. None: any.
+    #[arg(long = "allow-cidr", value_name = "CIDR", value_parser = validate::cidr)]
+    pub allow_cidrs: Vec<IpNet>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("change")
+        .required(true)
+        .multiple(true)
+        .args(["callback_url", "no_callback_url", "allow_cidrs", "no_allowlist"])
+))]
+pub struct UpdateArgs {
+    #[arg(value_parser = validate::business_id)]
+    pub id: BusinessId,
+    /// New callback URL (https://; see --local).
+    #[arg(long, value_name = "URL", conflicts_with = "no_callback_url")]
+    pub callback_url: Option<String>,
+    /// Remove the callback URL (events are then kept for the API only).
+    #[arg(long)]
+    pub no_callback_url: bool,
+    /// Replace the allowlist with these CIDRs (or single addresses); repeat for more.
+    #[arg(
+        long = "allow-cidr",
+        value_name = "CIDR",
+        value_parser = validate::cidr,
+        conflicts_with = "no_allowlist"
+    )]
+    pub allow_cidrs: Vec<IpNet>,
+    /// Remove the allowlist: any source IP may use the key.
+    #[arg(long)]
+    pub no_allowlist: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Replace a business's API key; the old key stops working at once. Prints the new key.
+    Rotate {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Register or replace a template (replacing it withdraws its approval unless --approved).
+    Put(PutTemplateArgs),
+    /// Mark a template as approved by Viber.
+    Approve {
+        #[arg(value_parser = validate::business_id)]
+        business: BusinessId,
+        #[arg(value_parser = validate::template_id)]
+        template_id: TemplateId,
+    },
+    /// List a business's templates.
+    List {
+        #[arg(value_parser = validate::business_id)]
+        business: BusinessId,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PutTemplateArgs {
+    #[arg(value_parser = validate::business_id)]
+    pub business: BusinessId,
+    /// Template id: 1 to 64 of A-Z, a-z, 0-9, '_', '-' and '.'.
+    #[arg(value_parser = validate::template_id)]
+    pub template_id: TemplateId,
+    /// Two-letter ISO 639-1 language code (en, ru, uk, ...).
+    #[arg(long, value_name = "xx", value_parser = validate::language)]
+    pub lang: Language,
+    /// transactional or promotional.
+    #[arg(long, value_parser = validate::category)]
+    pub category: TemplateCategory,
+    /// The text, with {{name}} placeholders (letters, digits and '_').
+    #[arg(long)]
+    pub text: String,
+    /// Register it as already approved by Viber.
+    #[arg(long)]
+    pub approved: bool,
+}
+
+/// Prints what clap has to say: help and version as they are (exit 0), a usage error as one line
+/// on stderr (exit 2).
+pub fn report(err: clap::Error) -> ExitCode {
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // Help asked for (or a bare `vbmctl business`): print it, exit 0 or 2 as clap says.
+            let _ = err.print();
+            ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2))
+        }
+        _ => {
+            eprintln!("{}", one_line(&err.render().to_string()));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// clap's message without the usage block and hints, on one line.
+fn one_line(rendered: &str) -> String {
+    rendered
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn usage_errors_fold_into_one_line() {
+        let err = Cli::try_parse_from(["vbmctl", "business", "create", "demo"]).unwrap_err();
+        let line = one_line(&err.render().to_string());
+        assert!(line.starts_with("error: "), "{line}");
+        assert!(line.contains("--service-id"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+    }
+
+    #[test]
+    fn update_needs_a_change_and_refuses_contradictions() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["vbmctl", "business", "update"].iter().chain(args))
+        };
+        assert!(parse(&["demo"]).is_err());
+        assert!(parse(&["demo", "--no-allowlist"]).is_ok());
+        assert!(parse(&["demo", "--allow-cidr", "10.0.0.0/8", "--allow-cidr", "::1"]).is_ok());
+        assert!(parse(&["demo", "--no-callback-url", "--callback-url", "https://a.b"]).is_err());
+        assert!(parse(&["demo", "--no-allowlist", "--allow-cidr", "10.0.0.0/8"]).is_err());
+    }
+}

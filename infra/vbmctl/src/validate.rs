@@ -1,0 +1,229 @@
+//! Input checks. Everything an operator types is checked here before anything is written;
+//! the domain types' own parsers (store, session-rules) are the authority where they exist.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use session_rules::{HttpsUrl, Language, Refusal, TemplateCategory, TemplateId};
+use vbm_store::BusinessId;
+
+/// Longest callback URL accepted (the limit session-rules puts on URLs).
+const MAX_URL_BYTES: usize = 2048;
+
+/// The reason alone: clap already names the argument.
+fn reason(refusal: Refusal) -> String {
+    match refusal {
+        Refusal::ValidationFailed { reason, .. } => reason,
+        other => other.to_string(),
+    }
+}
+
+pub fn business_id(input: &str) -> Result<BusinessId, String> {
+    BusinessId::parse(input)
+}
+
+pub fn service_id(input: &str) -> Result<u64, String> {
+    match input.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "service id {input:?} must be a positive integer (Viber's service id)"
+        )),
+    }
+}
+
+/// A CIDR such as `203.0.113.0/24` or `2001:db8::/32`; a bare address means that host alone.
+pub fn cidr(input: &str) -> Result<IpNet, String> {
+    input
+        .parse::<IpNet>()
+        .or_else(|_| input.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            format!(
+                "{input:?} is not a CIDR such as 203.0.113.0/24 or 2001:db8::/32, nor an IP address"
+            )
+        })
+}
+
+/// DynamoDB's table-name rule: 3 to 255 of `A-Z a-z 0-9 _ - .`.
+pub fn table_name(input: &str) -> Result<String, String> {
+    let ok = (3..=255).contains(&input.len())
+        && input
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(input.to_owned())
+    } else {
+        Err(format!(
+            "table name {input:?}: 3 to 255 of A-Z, a-z, 0-9, '_', '-' and '.'"
+        ))
+    }
+}
+
+pub fn template_id(input: &str) -> Result<TemplateId, String> {
+    TemplateId::parse(input).map_err(reason)
+}
+
+pub fn language(input: &str) -> Result<Language, String> {
+    Language::parse(input).map_err(reason)
+}
+
+pub fn category(input: &str) -> Result<TemplateCategory, String> {
+    TemplateCategory::parse(input).map_err(reason)
+}
+
+/// A callback URL: `https://` with a host, no credentials, no whitespace or control characters
+/// (the URL ends up in HTTP requests: no header injection). In local mode also plain
+/// `http://` to this machine (127.0.0.1, localhost or [::1], any port).
+pub fn callback_url(input: &str, local: bool) -> Result<String, String> {
+    if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "callback URL {input:?} must not contain spaces, CR, LF or other control characters"
+        ));
+    }
+    if input.len() > MAX_URL_BYTES {
+        return Err(format!("callback URL longer than {MAX_URL_BYTES} bytes"));
+    }
+    if local && is_loopback_http(input) {
+        return Ok(input.to_owned());
+    }
+    match HttpsUrl::parse("callback_url", input) {
+        Ok(url) => Ok(url.as_str().to_owned()),
+        Err(refusal) => {
+            let hint = if local {
+                " (local mode also allows http://127.0.0.1, http://localhost and http://[::1])"
+            } else if input.to_ascii_lowercase().starts_with("http://") {
+                " (plain http:// to this machine only in local mode: --local or VBM_LOCAL=1)"
+            } else {
+                ""
+            };
+            Err(format!("callback URL {input:?}: {}{hint}", reason(refusal)))
+        }
+    }
+}
+
+/// `http://127.0.0.1[:port][/...]`, `http://localhost[:port][/...]` or `http://[::1][:port][/...]`;
+/// nothing that merely starts with those (`localhost.example.com`, `127.0.0.1@evil`).
+fn is_loopback_http(input: &str) -> bool {
+    let Some(rest) = input.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (host, port) = match authority.strip_prefix("[::1]") {
+        Some(port) => ("[::1]", port),
+        None => match authority.find(':') {
+            Some(i) => authority.split_at(i),
+            None => (authority, ""),
+        },
+    };
+    let port_ok = port.is_empty()
+        || port.strip_prefix(':').is_some_and(|p| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+        });
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]") && port_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_urls() {
+        for good in [
+            "https://example.com/hook",
+            "https://example.com:8443/a?b=c",
+            "https://[2001:db8::1]/x",
+        ] {
+            assert_eq!(callback_url(good, false).as_deref(), Ok(good), "{good}");
+            assert_eq!(callback_url(good, true).as_deref(), Ok(good), "{good}");
+        }
+        for local_only in [
+            "http://127.0.0.1:9000/hook",
+            "http://127.0.0.1",
+            "http://localhost/hook",
+            "http://localhost:8080",
+            "http://[::1]:8080/x",
+        ] {
+            assert!(callback_url(local_only, false).is_err(), "{local_only}");
+            assert_eq!(
+                callback_url(local_only, true).as_deref(),
+                Ok(local_only),
+                "{local_only}"
+            );
+        }
+        for bad in [
+            "",
+            "http://example.com/hook",
+            "http://localhost.example.com/",
+            "http://127.0.0.1@evil.example/",
+            "http://127.0.0.1:/x",
+            "http://127.0.0.1:99999/x",
+            "http://127.0.0.1.evil.example/",
+            "https://",
+            "https:///path",
+            "https://user:pw@example.com/",
+            "ftp://example.com",
+            "javascript:alert(1)",
+            "https://example.com/\r\nX-Injected: 1",
+            "https://example.com/\nX",
+            "https://exa mple.com",
+            "https://example.com/\t",
+        ] {
+            assert!(callback_url(bad, false).is_err(), "{bad:?}");
+            assert!(callback_url(bad, true).is_err(), "{bad:?}");
+        }
+        let long = format!("https://example.com/{}", "a".repeat(MAX_URL_BYTES));
+        assert!(callback_url(&long, false).is_err());
+    }
+
+    #[test]
+    fn refusals_are_one_line() {
+        let err = callback_url("https://example.com/\r\nX-Injected: 1", false).unwrap_err();
+        assert!(!err.contains('\n') && !err.contains('\r'), "{err}");
+        assert!(err.contains("\\r\\n"), "the input is quoted escaped: {err}");
+    }
+
+    #[test]
+    fn cidrs() {
+        assert_eq!(cidr("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(cidr("2001:db8::/32").unwrap().to_string(), "2001:db8::/32");
+        assert_eq!(cidr("203.0.113.7").unwrap().to_string(), "203.0.113.7/32");
+        assert_eq!(cidr("::1").unwrap().to_string(), "::1/128");
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "example.com",
+            "10.0.0.0/8 ",
+            "::/129",
+        ] {
+            assert!(cidr(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn service_ids() {
+        assert_eq!(service_id("1"), Ok(1));
+        assert_eq!(service_id("18446744073709551615"), Ok(u64::MAX));
+        for bad in ["0", "-1", "", "1.5", "abc", "18446744073709551616", " 1"] {
+            assert!(service_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn table_names() {
+        assert!(table_name("vbm").is_ok());
+        assert!(table_name("vbm-prod.v2_x").is_ok());
+        for bad in ["", "ab", "a b", "vbm#", &"a".repeat(256)] {
+            assert!(table_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn template_fields_use_session_rules() {
+        assert!(template_id("order.shipped-v2").is_ok());
+        assert!(template_id("a b").is_err());
+        assert_eq!(language("EN").unwrap().as_str(), "en");
+        assert!(language("eng").is_err());
+        assert_eq!(category("promotional"), Ok(TemplateCategory::Promotional));
+        assert!(category("Promotional").is_err());
+    }
+}

@@ -1,0 +1,741 @@
+//! The real `vbmctl` binary against a fresh table on the local emulator (run under
+//! `infra/scripts/with-moto.sh`, as `make test` does). What the CLI wrote is checked through the
+//! store the functions use.
+
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use session_rules::{Limits, TemplateId};
+use vbm_store::{ApiKey, Business, BusinessId, Retention, Store};
+use vbm_testkit::TestEnv;
+
+struct Ctl {
+    env: TestEnv,
+    store: Store,
+}
+
+impl Ctl {
+    async fn fresh() -> Self {
+        let env = TestEnv::fresh();
+        let store = Store::new(
+            env.dynamodb().await,
+            &env.table,
+            Limits::default(),
+            Retention::default(),
+        );
+        Self { env, store }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vbmctl"));
+        command
+            .args(args)
+            .env("VBM_TABLE", &self.env.table)
+            .env_remove("VBM_LOCAL");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("vbmctl runs")
+    }
+
+    /// Runs a command that must succeed; its JSON output.
+    fn ok(&self, args: &[&str]) -> Value {
+        parse_ok(self.run(args), args)
+    }
+
+    /// Runs a command that must be refused with `code`; its one-line message.
+    fn refused(&self, args: &[&str], code: i32, needle: &str) -> String {
+        refused(self.run(args), args, code, needle)
+    }
+
+    async fn business(&self, id: &str) -> Option<Business> {
+        self.store
+            .get_business(&BusinessId::parse(id).unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn by_key(&self, key: &str) -> Option<Business> {
+        let key = ApiKey::parse(key).expect("an API key of the right shape");
+        self.store.business_by_api_key(&key).await.unwrap()
+    }
+}
+
+fn parse_ok(out: Output, args: &[&str]) -> Value {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "vbmctl {args:?} failed ({:?}): {stderr}",
+        out.status.code()
+    );
+    assert!(
+        stderr.is_empty(),
+        "vbmctl {args:?} wrote to stderr: {stderr}"
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "vbmctl {args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn refused(out: Output, args: &[&str], code: i32, needle: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "vbmctl {args:?}: exit code; stderr: {stderr}"
+    );
+    assert!(out.stdout.is_empty(), "vbmctl {args:?} printed on stdout");
+    let line = stderr
+        .strip_suffix('\n')
+        .unwrap_or_else(|| panic!("no message: {stderr:?}"));
+    assert!(
+        !line.contains('\n'),
+        "vbmctl {args:?}: not one line: {stderr}"
+    );
+    assert!(line.starts_with("error: "), "{line}");
+    assert!(
+        line.contains(needle),
+        "vbmctl {args:?}: {line:?} does not say {needle:?}"
+    );
+    line.to_owned()
+}
+
+fn is_api_key(key: &str) -> bool {
+    key.strip_prefix("vbm_").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+#[tokio::test]
+async fn create_prints_the_key_once_and_refuses_a_taken_id_or_service_id() {
+    let ctl = Ctl::fresh().await;
+    let created = ctl.ok(&[
+        "business",
+        "create",
+        "acme",
+        "--service-id",
+        "1001",
+        "--callback-url",
+        "https://hooks.example.com/vbm",
+        "--allow-cidr",
+        "203.0.113.0/24",
+        "--allow-cidr",
+        "2001:db8::/32",
+        "--allow-cidr",
+        "198.51.100.7",
+    ]);
+    let fields: Vec<&str> = created
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = [
+        "business_id",
+        "service_id",
+        "api_key",
+        "callback_secret",
+        "callback_url",
+        "allow_cidrs",
+    ];
+    expected.sort_unstable();
+    assert_eq!(fields, expected, "{created}");
+    assert_eq!(created["business_id"], "acme");
+    assert_eq!(created["service_id"], 1001);
+    assert_eq!(created["callback_url"], "https://hooks.example.com/vbm");
+    assert_eq!(
+        created["allow_cidrs"],
+        json!(["203.0.113.0/24", "2001:db8::/32", "198.51.100.7/32"])
+    );
+    let key = created["api_key"].as_str().unwrap();
+    assert!(is_api_key(key), "{key}");
+    let secret = created["callback_secret"].as_str().unwrap();
+    assert!(
+        secret.starts_with("whsec_") && secret.len() > 40,
+        "{secret}"
+    );
+
+    // The functions find the business by that key.
+    let found = ctl.by_key(key).await.expect("the key finds its business");
+    assert_eq!(found.id.as_str(), "acme");
+    assert_eq!(found.service_id, 1001);
+    assert_eq!(found.callback_secret, secret);
+    assert_eq!(
+        ctl.store
+            .business_by_service_id(1001)
+            .await
+            .unwrap()
+            .map(|b| b.id),
+        Some(found.id.clone())
+    );
+
+    // The same id again, even with another service id: refused, the first one untouched.
+    ctl.refused(
+        &["business", "create", "acme", "--service-id", "1002"],
+        2,
+        "business acme already exists",
+    );
+    // Another id with a service id already in use: refused, nothing of it written.
+    ctl.refused(
+        &["business", "create", "globex", "--service-id", "1001"],
+        2,
+        "service id 1001 already belongs to another business",
+    );
+    assert_eq!(ctl.business("globex").await, None);
+    assert_eq!(ctl.business("acme").await, Some(found));
+    assert!(
+        ctl.store
+            .business_by_service_id(1002)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A business without callback URL or allowlist.
+    let plain = ctl.ok(&["business", "create", "globex", "--service-id", "1002"]);
+    assert_eq!(plain["callback_url"], Value::Null);
+    assert_eq!(plain["allow_cidrs"], json!([]));
+    assert_ne!(plain["api_key"], created["api_key"]);
+}
+
+#[tokio::test]
+async fn rotate_replaces_the_key() {
+    let ctl = Ctl::fresh().await;
+    let created = ctl.ok(&["business", "create", "acme", "--service-id", "7"]);
+    let old = created["api_key"].as_str().unwrap();
+
+    let rotated = ctl.ok(&["key", "rotate", "acme"]);
+    assert_eq!(
+        rotated.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["api_key", "business_id"]
+    );
+    assert_eq!(rotated["business_id"], "acme");
+    let new = rotated["api_key"].as_str().unwrap();
+    assert!(is_api_key(new), "{new}");
+    assert_ne!(new, old);
+    assert_eq!(ctl.by_key(old).await, None, "the old key stopped working");
+    assert_eq!(
+        ctl.by_key(new).await.map(|b| b.id.as_str().to_owned()),
+        Some("acme".into())
+    );
+
+    // Twice more: only the latest works.
+    let third = ctl.ok(&["key", "rotate", "acme"]);
+    let third = third["api_key"].as_str().unwrap();
+    assert_eq!(ctl.by_key(new).await, None);
+    assert!(ctl.by_key(third).await.is_some());
+
+    ctl.refused(&["key", "rotate", "nobody"], 2, "no business nobody");
+    ctl.refused(&["key", "rotate", "No Body"], 2, "invalid business id");
+}
+
+#[tokio::test]
+async fn update_sets_and_clears_callback_url_and_allowlist_and_show_reports_them() {
+    let ctl = Ctl::fresh().await;
+    let created = ctl.ok(&["business", "create", "acme", "--service-id", "42"]);
+    let key = created["api_key"].as_str().unwrap();
+    let secret = created["callback_secret"].as_str().unwrap();
+
+    let updated = ctl.ok(&[
+        "business",
+        "update",
+        "acme",
+        "--callback-url",
+        "https://hooks.example.com/a?x=1",
+        "--allow-cidr",
+        "10.0.0.0/8",
+        "--allow-cidr",
+        "10.0.0.0/8",
+        "--allow-cidr",
+        "2001:db8::/48",
+    ]);
+    let expected = json!({
+        "business_id": "acme",
+        "service_id": 42,
+        "callback_url": "https://hooks.example.com/a?x=1",
+        "allow_cidrs": ["10.0.0.0/8", "2001:db8::/48"],
+    });
+    assert_eq!(updated, expected, "no secrets in update's answer");
+    assert_eq!(ctl.ok(&["business", "show", "acme"]), expected);
+    let mut with_secret = expected.clone();
+    with_secret["callback_secret"] = json!(secret);
+    assert_eq!(
+        ctl.ok(&["business", "show", "acme", "--show-secret"]),
+        with_secret
+    );
+
+    // The functions see it, and the key still works.
+    let business = ctl.by_key(key).await.unwrap();
+    assert_eq!(
+        business.callback_url.as_deref(),
+        Some("https://hooks.example.com/a?x=1")
+    );
+    assert!(business.allows(Some("10.1.2.3".parse().unwrap())));
+    assert!(!business.allows(Some("192.0.2.1".parse().unwrap())));
+
+    // Changing one leaves the other.
+    let updated = ctl.ok(&["business", "update", "acme", "--no-allowlist"]);
+    assert_eq!(updated["allow_cidrs"], json!([]));
+    assert_eq!(updated["callback_url"], "https://hooks.example.com/a?x=1");
+    let updated = ctl.ok(&["business", "update", "acme", "--no-callback-url"]);
+    assert_eq!(updated["callback_url"], Value::Null);
+    let updated = ctl.ok(&["business", "update", "acme", "--allow-cidr", "192.0.2.1"]);
+    assert_eq!(updated["allow_cidrs"], json!(["192.0.2.1/32"]));
+    assert_eq!(updated["callback_url"], Value::Null);
+    assert_eq!(ctl.ok(&["business", "show", "acme"]), updated);
+    let business = ctl.business("acme").await.unwrap();
+    assert_eq!(business.callback_url, None);
+    assert_eq!(business.callback_secret, secret, "the secret is kept");
+
+    // Local mode, by flag or by environment.
+    let local = ctl.ok(&[
+        "--local",
+        "business",
+        "update",
+        "acme",
+        "--callback-url",
+        "http://127.0.0.1:9000/events",
+    ]);
+    assert_eq!(local["callback_url"], "http://127.0.0.1:9000/events");
+    let out = ctl
+        .command(&[
+            "business",
+            "update",
+            "acme",
+            "--callback-url",
+            "http://localhost:9001/events",
+        ])
+        .env("VBM_LOCAL", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        parse_ok(out, &["VBM_LOCAL=1 business update"])["callback_url"],
+        "http://localhost:9001/events"
+    );
+
+    ctl.refused(&["business", "show", "nobody"], 2, "no business nobody");
+    ctl.refused(
+        &["business", "update", "nobody", "--no-allowlist"],
+        2,
+        "no business nobody",
+    );
+    assert_eq!(ctl.business("nobody").await, None, "update creates nothing");
+}
+
+#[tokio::test]
+async fn bad_input_exits_2_and_changes_nothing() {
+    let ctl = Ctl::fresh().await;
+    ctl.ok(&[
+        "business",
+        "create",
+        "acme",
+        "--service-id",
+        "5",
+        "--callback-url",
+        "https://hooks.example.com/ok",
+        "--allow-cidr",
+        "10.0.0.0/8",
+    ]);
+    let before = ctl.business("acme").await.unwrap();
+
+    let refusals: &[(&[&str], &str)] = &[
+        // Plain http outside local mode.
+        (
+            &[
+                "business",
+                "update",
+                "acme",
+                "--callback-url",
+                "http://hooks.example.com/x",
+            ],
+            "must be an https:// URL",
+        ),
+        (
+            &[
+                "business",
+                "update",
+                "acme",
+                "--callback-url",
+                "http://127.0.0.1:9000/x",
+            ],
+            "only in local mode",
+        ),
+        // Header injection.
+        (
+            &[
+                "business",
+                "update",
+                "acme",
+                "--callback-url",
+                "https://hooks.example.com/\r\nX-Evil: 1",
+            ],
+            "control characters",
+        ),
+        (
+            &[
+                "business",
+                "update",
+                "acme",
+                "--callback-url",
+                "https://hooks.example.com/a b",
+            ],
+            "spaces",
+        ),
+        (
+            &[
+                "business",
+                "update",
+                "acme",
+                "--callback-url",
+                "https://user:pw@hooks.example.com/",
+            ],
+            "user name or password",
+        ),
+        (
+            &["business", "update", "acme", "--callback-url", "https:///x"],
+            "host",
+        ),
+        (
+            &["business", "update", "acme", "--callback-url", ""],
+            "https://",
+        ),
+        // Local mode is for this machine only.
+        (
+            &[
+                "--local",
+                "business",
+                "update",
+                "acme",
+                "--callback-url",
+                "http://hooks.example.com/",
+            ],
+            "local mode also allows",
+        ),
+        (
+            &[
+                "--local",
+                "business",
+                "update",
+                "acme",
+                "--callback-url",
+                "http://localhost.evil.example/",
+            ],
+            "must be an https:// URL",
+        ),
+        (
+            &[
+                "--local",
+                "business",
+                "update",
+                "acme",
+                "--callback-url",
+                "http://127.0.0.1@evil.example/",
+            ],
+            "must be an https:// URL",
+        ),
+        // CIDRs.
+        (
+            &["business", "update", "acme", "--allow-cidr", "10.0.0.0/33"],
+            "not a CIDR",
+        ),
+        (
+            &["business", "update", "acme", "--allow-cidr", "example.com"],
+            "not a CIDR",
+        ),
+        (
+            &[
+                "business",
+                "update",
+                "acme",
+                "--allow-cidr",
+                "192.0.2.0/24",
+                "--allow-cidr",
+                "10.0.0/8",
+            ],
+            "not a CIDR",
+        ),
+        // Ids.
+        (
+            &["business", "update", "Acme", "--no-allowlist"],
+            "invalid business id",
+        ),
+        (
+            &["business", "update", "ac#me", "--no-allowlist"],
+            "invalid business id",
+        ),
+        (&["business", "show", "acme/../x"], "invalid business id"),
+        // Contradictions and no-ops.
+        (&["business", "update", "acme"], "required arguments"),
+        (
+            &[
+                "business",
+                "update",
+                "acme",
+                "--no-allowlist",
+                "--allow-cidr",
+                "10.0.0.0/8",
+            ],
+            "cannot be used with",
+        ),
+        (
+            &[
+                "business",
+                "update",
+                "acme",
+                "--no-callback-url",
+                "--callback-url",
+                "https://a.example/",
+            ],
+            "cannot be used with",
+        ),
+        // Creation: each refused before anything is written.
+        (
+            &["business", "create", "new-one", "--service-id", "0"],
+            "positive integer",
+        ),
+        (
+            &["business", "create", "new-one", "--service-id", "-3"],
+            "positive integer",
+        ),
+        (
+            &["business", "create", "new-one", "--service-id", "12ab"],
+            "positive integer",
+        ),
+        (&["business", "create", "new-one"], "--service-id"),
+        (
+            &["business", "create", "New One", "--service-id", "6"],
+            "invalid business id",
+        ),
+        (
+            &[
+                "business",
+                "create",
+                "new-one",
+                "--service-id",
+                "6",
+                "--callback-url",
+                "http://example.com/",
+            ],
+            "https://",
+        ),
+        (
+            &[
+                "business",
+                "create",
+                "new-one",
+                "--service-id",
+                "6",
+                "--allow-cidr",
+                "300.0.0.0/8",
+            ],
+            "not a CIDR",
+        ),
+        (
+            &["--table", "a b", "business", "show", "acme"],
+            "table name",
+        ),
+        (&["business", "frobnicate"], "unrecognized subcommand"),
+    ];
+    for (args, needle) in refusals {
+        ctl.refused(args, 2, needle);
+    }
+    assert_eq!(ctl.business("acme").await, Some(before), "acme unchanged");
+    assert_eq!(ctl.business("new-one").await, None, "nothing created");
+    assert!(ctl.store.business_by_service_id(6).await.unwrap().is_none());
+
+    // Local mode from the environment is a boolean, not any string.
+    let out = ctl
+        .command(&["business", "show", "acme"])
+        .env("VBM_LOCAL", "sometimes")
+        .output()
+        .unwrap();
+    refused(out, &["VBM_LOCAL=sometimes"], 2, "--local");
+}
+
+#[tokio::test]
+async fn infrastructure_failures_exit_1() {
+    let ctl = Ctl::fresh().await;
+    let line = ctl.refused(
+        &["--table", "no-such-table", "business", "show", "acme"],
+        1,
+        "DynamoDB unavailable",
+    );
+    assert!(
+        line.contains("ResourceNotFound") || line.contains("not found"),
+        "{line}"
+    );
+    assert!(!line.contains("DispatchFailure {"), "no debug dump: {line}");
+}
+
+#[tokio::test]
+async fn templates_put_approve_list_round_trip() {
+    let ctl = Ctl::fresh().await;
+    ctl.ok(&["business", "create", "acme", "--service-id", "77"]);
+    ctl.ok(&["business", "create", "other", "--service-id", "78"]);
+
+    let put = ctl.ok(&[
+        "template",
+        "put",
+        "acme",
+        "order.shipped",
+        "--lang",
+        "en",
+        "--category",
+        "transactional",
+        "--text",
+        "Hello {{name}}, order {{ order }} ships {{name}}-side",
+    ]);
+    let shipped = json!({
+        "business_id": "acme",
+        "template_id": "order.shipped",
+        "lang": "en",
+        "category": "transactional",
+        "approved": false,
+        "text": "Hello {{name}}, order {{ order }} ships {{name}}-side",
+        "placeholders": ["name", "order"],
+    });
+    assert_eq!(put, shipped);
+    let put = ctl.ok(&[
+        "template",
+        "put",
+        "acme",
+        "promo-1",
+        "--lang",
+        "UK",
+        "--category",
+        "promotional",
+        "--text",
+        "Знижка для вас!",
+        "--approved",
+    ]);
+    assert_eq!(put["approved"], true);
+    assert_eq!(put["lang"], "uk");
+    assert_eq!(put["placeholders"], json!([]));
+
+    let list = ctl.ok(&["template", "list", "acme"]);
+    assert_eq!(list["business_id"], "acme");
+    assert_eq!(list["templates"], json!([shipped, put]), "sorted by id");
+
+    let mut approved = shipped.clone();
+    approved["approved"] = json!(true);
+    assert_eq!(
+        ctl.ok(&["template", "approve", "acme", "order.shipped"]),
+        approved
+    );
+    assert_eq!(
+        ctl.ok(&["template", "list", "acme"])["templates"],
+        json!([approved, put])
+    );
+    let stored = ctl
+        .store
+        .get_template(
+            &BusinessId::parse("acme").unwrap(),
+            &TemplateId::parse("order.shipped").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.is_approved());
+    assert_eq!(stored.placeholders(), ["name", "order"]);
+
+    // Another business's list is its own.
+    assert_eq!(
+        ctl.ok(&["template", "list", "other"])["templates"],
+        json!([])
+    );
+
+    let put_args = |business: &'static str,
+                    id: &'static str,
+                    lang: &'static str,
+                    category: &'static str,
+                    text: &'static str| {
+        vec![
+            "template",
+            "put",
+            business,
+            id,
+            "--lang",
+            lang,
+            "--category",
+            category,
+            "--text",
+            text,
+        ]
+    };
+    let refusals: Vec<(Vec<&str>, &str)> = vec![
+        (
+            put_args("acme", "t2", "en", "transactional", "Hello {{name"),
+            "without its closing",
+        ),
+        (
+            put_args("acme", "t2", "en", "transactional", "Hello {{first name}}"),
+            "placeholder",
+        ),
+        (
+            put_args("acme", "t2", "en", "transactional", "Hello {{}}"),
+            "placeholder",
+        ),
+        (put_args("acme", "t2", "en", "transactional", "   "), "text"),
+        (
+            put_args("acme", "t2", "eng", "transactional", "Hi"),
+            "two-letter",
+        ),
+        (
+            put_args("acme", "t2", "en", "marketing", "Hi"),
+            "transactional or promotional",
+        ),
+        (
+            put_args("acme", "t 2", "en", "transactional", "Hi"),
+            "letters, digits",
+        ),
+        (
+            put_args("nobody", "t2", "en", "transactional", "Hi"),
+            "no business nobody",
+        ),
+        (
+            put_args("No-Body", "t2", "en", "transactional", "Hi"),
+            "invalid business id",
+        ),
+        (
+            vec!["template", "approve", "acme", "missing"],
+            "no template missing",
+        ),
+        (
+            vec!["template", "approve", "nobody", "order.shipped"],
+            "no business nobody",
+        ),
+        (vec!["template", "list", "nobody"], "no business nobody"),
+    ];
+    for (args, needle) in &refusals {
+        ctl.refused(args, 2, needle);
+    }
+    assert_eq!(
+        ctl.ok(&["template", "list", "acme"])["templates"],
+        json!([approved, put]),
+        "nothing written by the refusals"
+    );
+    let nobody = ctl
+        .store
+        .list_templates(&BusinessId::parse("nobody").unwrap())
+        .await
+        .unwrap();
+    assert!(nobody.is_empty());
+
+    // Replacing a template withdraws its approval unless it is put as approved.
+    let replaced = ctl.ok(&put_args(
+        "acme",
+        "order.shipped",
+        "en",
+        "transactional",
+        "Hi {{name}}",
+    ));
+    assert_eq!(replaced["approved"], false);
+    assert_eq!(replaced["placeholders"], json!(["name"]));
+}
