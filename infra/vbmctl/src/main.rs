@@ -18,7 +18,7 @@ async fn main() -> ExitCode {
     };
     match commands::run(cli).await {
         Ok(output) => {
-            println!("{output:#}");
+            println!("{output}");
             ExitCode::SUCCESS
         }
         Err(failure) => {

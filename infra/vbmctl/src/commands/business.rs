@@ -1,6 +1,5 @@
 //! `vbmctl business create|update|show`.
 
-use serde_json::Value;
 use vbm_store::{BusinessUpdate, NewBusiness};
 
 use super::{Context, existing_business, json};
@@ -9,7 +8,7 @@ use crate::error::Failure;
 use crate::output::{Created, Shown};
 use crate::validate;
 
-pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<Value, Failure> {
+pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Failure> {
     match command {
         BusinessCommand::Create(args) => create(ctx, args).await,
         BusinessCommand::Update(args) => update(ctx, args).await,
@@ -27,7 +26,7 @@ fn callback_url(ctx: &Context, url: Option<&str>) -> Result<Option<String>, Fail
         .map_err(Failure::Input)
 }
 
-async fn create(ctx: &Context, args: CreateArgs) -> Result<Value, Failure> {
+async fn create(ctx: &Context, args: CreateArgs) -> Result<String, Failure> {
     let new = NewBusiness {
         callback_url: callback_url(ctx, args.callback_url.as_deref())?,
         id: args.id,
@@ -39,7 +38,7 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Value, Failure> {
     json(Created::new(&business, &key))
 }
 
-async fn update(ctx: &Context, args: UpdateArgs) -> Result<Value, Failure> {
+async fn update(ctx: &Context, args: UpdateArgs) -> Result<String, Failure> {
     let update = BusinessUpdate {
         callback_url: if args.no_callback_url {
             Some(None)

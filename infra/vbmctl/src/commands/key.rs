@@ -1,13 +1,11 @@
 //! `vbmctl key rotate`.
 
-use serde_json::Value;
-
 use super::{Context, json};
 use crate::cli::KeyCommand;
 use crate::error::Failure;
 use crate::output::Rotated;
 
-pub async fn run(ctx: &Context, command: KeyCommand) -> Result<Value, Failure> {
+pub async fn run(ctx: &Context, command: KeyCommand) -> Result<String, Failure> {
     match command {
         KeyCommand::Rotate { id } => {
             let store = ctx.store().await?;

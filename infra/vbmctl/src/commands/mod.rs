@@ -7,7 +7,6 @@ mod template;
 
 use aws_config::BehaviorVersion;
 use serde::Serialize;
-use serde_json::Value;
 use session_rules::Limits;
 use vbm_store::{Business, BusinessId, Retention, Store};
 
@@ -39,8 +38,8 @@ impl Context {
     }
 }
 
-/// Runs the command; its result is what to print.
-pub async fn run(cli: Cli) -> Result<Value, Failure> {
+/// Runs the command; its result is the JSON to print.
+pub async fn run(cli: Cli) -> Result<String, Failure> {
     let ctx = Context {
         table: cli.table,
         local: cli.local,
@@ -52,8 +51,10 @@ pub async fn run(cli: Cli) -> Result<Value, Failure> {
     }
 }
 
-fn json(value: impl Serialize) -> Result<Value, Failure> {
-    serde_json::to_value(value).map_err(|e| Failure::Infra(format!("encoding the output: {e}")))
+/// Pretty JSON, fields in the order the views declare them.
+fn json(value: impl Serialize) -> Result<String, Failure> {
+    serde_json::to_string_pretty(&value)
+        .map_err(|e| Failure::Infra(format!("encoding the output: {e}")))
 }
 
 /// The business, or a refusal naming the table looked in.

@@ -1,6 +1,5 @@
 //! `vbmctl template put|approve|list`.
 
-use serde_json::Value;
 use session_rules::Template;
 
 use super::{Context, existing_business, json};
@@ -8,7 +7,7 @@ use crate::cli::{PutTemplateArgs, TemplateCommand};
 use crate::error::Failure;
 use crate::output::{TemplateList, TemplateView};
 
-pub async fn run(ctx: &Context, command: TemplateCommand) -> Result<Value, Failure> {
+pub async fn run(ctx: &Context, command: TemplateCommand) -> Result<String, Failure> {
     match command {
         TemplateCommand::Put(args) => put(ctx, args).await,
         TemplateCommand::Approve {
@@ -44,7 +43,7 @@ pub async fn run(ctx: &Context, command: TemplateCommand) -> Result<Value, Failu
     }
 }
 
-async fn put(ctx: &Context, args: PutTemplateArgs) -> Result<Value, Failure> {
+async fn put(ctx: &Context, args: PutTemplateArgs) -> Result<String, Failure> {
     let template = Template::parse(
         args.template_id,
         args.lang,
