@@ -100,28 +100,35 @@ impl Conversation {
         if self.opted_out {
             return Err(Refusal::RecipientOptedOut);
         }
-        let mut after = *self;
-        after.contacted = true;
         match class {
-            SendClass::Session => {
-                match self.state(now, limits) {
-                    SessionState::None => return Err(Refusal::NoSession),
-                    SessionState::Expired => return Err(Refusal::SessionExpired),
-                    SessionState::LimitReached => return Err(Refusal::SessionLimitReached),
-                    SessionState::Locked => return Err(Refusal::SessionLocked),
-                    SessionState::Active => {}
-                }
-                if let Some(session) = after.session.as_mut() {
-                    session.messages_sent += 1;
-                    session.consecutive += 1;
-                }
-            }
+            SendClass::Session => match self.state(now, limits) {
+                SessionState::None => return Err(Refusal::NoSession),
+                SessionState::Expired => return Err(Refusal::SessionExpired),
+                SessionState::LimitReached => return Err(Refusal::SessionLimitReached),
+                SessionState::Locked => return Err(Refusal::SessionLocked),
+                SessionState::Active => {}
+            },
             SendClass::Promotional if !self.contacted => {
                 return Err(Refusal::FirstMessagePromotional);
             }
             SendClass::Promotional | SendClass::Informative => {}
         }
-        Ok(after)
+        Ok(self.record_send(class))
+    }
+
+    /// What a send does to the conversation, without asking whether it may: session messages
+    /// bump both counters, every message records contact. Adapters use it to write the exact
+    /// state [`Conversation::decide_send`] allowed.
+    pub fn record_send(&self, class: SendClass) -> Conversation {
+        let mut after = *self;
+        after.contacted = true;
+        if class == SendClass::Session
+            && let Some(session) = after.session.as_mut()
+        {
+            session.messages_sent += 1;
+            session.consecutive += 1;
+        }
+        after
     }
 
     /// The user wrote at `now`: an open session is unlocked (its anchor stays), an ended or absent

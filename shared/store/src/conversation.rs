@@ -85,7 +85,7 @@ pub(crate) fn send_allowed(
                  AND messages_sent < {max} AND consecutive < {row}"
             )
         }
-        SendClass::Informative => format!("(attribute_not_exists(pk) OR opted_out = {no})"),
+        SendClass::Informative => format!("attribute_not_exists(pk) OR opted_out = {no}"),
         SendClass::Promotional => {
             let yes = e.value("r_true", b(true));
             format!("attribute_exists(pk) AND opted_out = {no} AND contacted = {yes}")
