@@ -47,3 +47,17 @@ pub fn idempotency(key: &str) -> String {
 pub fn contact(b: &BusinessId, to: &PhoneNumber) -> String {
     format!("CONTACT#{}#{}", b.as_str(), to.as_e164())
 }
+
+/// Viber's `message_token` of a sent message → the message (written by `dispatch`, read by
+/// `status`). Attributes: `business_id`, `message_id`, `phone` (E.164), `gsi1pk` (contact, so
+/// erasure finds it), `expires_at` (the message's retention).
+pub fn token(token: &str) -> String {
+    format!("TOKEN#{token}")
+}
+pub const TOKEN: &str = "TOKEN";
+
+/// A user message received (sk under the business pk; `inbound` writes it, keyed by Viber's
+/// `message_token` so a redelivered callback finds it and changes nothing).
+pub fn inbound(token: &str) -> String {
+    format!("INBOUND#{token}")
+}

@@ -23,7 +23,7 @@ mod business;
 mod conversation;
 mod erase;
 mod error;
-mod keys;
+pub mod keys;
 mod message;
 pub mod send;
 mod templates;
