@@ -48,7 +48,12 @@ impl OffsetClock {
 
     /// How far ahead of the system clock this clock is.
     pub fn offset(&self) -> Duration {
-        Duration::from_millis(self.offset_millis.load(Ordering::SeqCst).max(0).unsigned_abs())
+        Duration::from_millis(
+            self.offset_millis
+                .load(Ordering::SeqCst)
+                .max(0)
+                .unsigned_abs(),
+        )
     }
 }
 

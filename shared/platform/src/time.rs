@@ -57,7 +57,10 @@ mod tests {
 
     #[test]
     fn known_instants() {
-        assert_eq!(rfc3339(Timestamp::from_millis(0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(Timestamp::from_millis(0)),
+            "1970-01-01T00:00:00.000Z"
+        );
         assert_eq!(
             rfc3339(Timestamp::from_millis(1_795_786_464_123)),
             "2026-11-27T13:34:24.123Z"

@@ -88,9 +88,20 @@ mod tests {
 
     #[test]
     fn syntax_and_empty_are_invalid_json() {
-        for text in ["", "  ", "{", r#"{"to": }"#, "nope", r#"{"to":"a"} trailing"#] {
+        for text in [
+            "",
+            "  ",
+            "{",
+            r#"{"to": }"#,
+            "nope",
+            r#"{"to":"a"} trailing"#,
+        ] {
             let e = read(text).unwrap_err();
-            assert_eq!((e.code, e.status.as_u16()), ("invalid_json", 400), "{text:?}");
+            assert_eq!(
+                (e.code, e.status.as_u16()),
+                ("invalid_json", 400),
+                "{text:?}"
+            );
         }
     }
 

@@ -75,7 +75,11 @@ impl ApiError {
 
     /// 422: the body is JSON but not a valid request; `field` names what is wrong when known.
     pub fn validation_failed(field: Option<&str>, message: impl Into<String>) -> Self {
-        let error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message);
+        let error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message,
+        );
         match field {
             Some(field) => error.with_detail("field", field),
             None => error,

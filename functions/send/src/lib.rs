@@ -1,0 +1,140 @@
+//! The business API (DESIGN §3): `POST /v1/messages` and the reads around it, behind API Gateway
+//! (HTTP API) or a Function URL.
+//!
+//! [`App`] holds what lives for the whole container (the store, the outbound queue, the clock and
+//! a short cache of API keys) and answers one request with [`App::handle`]: route, authenticate,
+//! then the endpoint's module in [`routes`]. Every domain answer, including every refusal, is an
+//! HTTP response; infrastructure trouble is `503 unavailable` with `Retry-After`.
+
+mod auth;
+pub mod idempotency;
+pub mod routes;
+pub mod views;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use lambda_http::{Body, Request, Response};
+use tracing::{Instrument, field};
+use vbm_platform::clock::{Clock, SystemClock};
+use vbm_platform::config::{Config, ConfigError};
+use vbm_platform::http::{Answer, ApiError, request_path};
+use vbm_queue::OutboundQueue;
+use vbm_store::Store;
+
+use crate::auth::Authenticator;
+use crate::routes::Endpoint;
+
+/// What a handler reports about its success, for the request's log line (`outcome`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Outcome(pub &'static str);
+
+/// The business API of one container.
+pub struct App {
+    store: Store,
+    outbound: OutboundQueue,
+    clock: Arc<dyn Clock>,
+    businesses: Authenticator,
+}
+
+impl App {
+    pub fn new(store: Store, outbound: OutboundQueue, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            outbound,
+            clock,
+            businesses: Authenticator::default(),
+        }
+    }
+
+    /// Reads `VBM_TABLE`, `OUTBOUND_QUEUE_URL`, the session limits and `RETENTION_DAYS`, and
+    /// builds the SDK clients once.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = Config::from_env();
+        let table = config.table()?;
+        let outbound_url = config.outbound_queue_url()?;
+        let limits = config.limits()?;
+        let retention = config.retention()?;
+        let sdk = vbm_platform::aws::sdk_config().await;
+        let store = Store::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            table,
+            limits,
+            retention,
+        );
+        let outbound = OutboundQueue::new(aws_sdk_sqs::Client::new(&sdk), outbound_url);
+        Ok(Self::new(store, outbound, Arc::new(SystemClock)))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// Answers one request. Never fails: every error is an HTTP answer.
+    ///
+    /// One span per request with the route template (never the raw path, which can hold a phone
+    /// number), the business, the message id and the outcome (the error code, or what
+    /// happened); API keys are never logged.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let span = tracing::info_span!(
+            "request",
+            method = %request.method(),
+            route = field::Empty,
+            business = field::Empty,
+            message_id = field::Empty,
+            outcome = field::Empty,
+            status = field::Empty,
+        );
+        let started = Instant::now();
+        async move {
+            let answer = self.route(&request).await;
+            let span = tracing::Span::current();
+            let response = match answer {
+                Ok(response) => {
+                    let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
+                    span.record("outcome", outcome);
+                    response
+                }
+                Err(error) => {
+                    span.record("outcome", error.code);
+                    error.into_response()
+                }
+            };
+            span.record("status", response.status().as_u16());
+            tracing::info!(
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "request answered"
+            );
+            response
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn route(&self, request: &Request) -> Answer {
+        let (endpoint, params) = routes::resolve(request.method(), request_path(request))?;
+        tracing::Span::current().record("route", endpoint.path());
+        let business = self
+            .businesses
+            .authenticate(&self.store, request, Instant::now())
+            .await?;
+        tracing::Span::current().record("business", business.id.as_str());
+        let param = || params.first().map(String::as_str).unwrap_or_default();
+        match endpoint {
+            Endpoint::SendMessage => routes::messages::send(self, &business, request).await,
+            Endpoint::GetMessage => routes::messages::get(self, &business, param()).await,
+            Endpoint::GetSession => routes::sessions::get(self, &business, param()).await,
+            Endpoint::EraseContact => routes::contacts::erase(self, &business, param()).await,
+            Endpoint::ListTemplates => routes::templates::list(self, &business).await,
+        }
+    }
+}
+
+/// An [`ApiError`] for a refusal in a path parameter or field, with `field` set.
+pub(crate) fn with_field(error: ApiError, field: &str) -> ApiError {
+    error.with_detail("field", field)
+}

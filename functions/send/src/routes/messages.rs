@@ -1,0 +1,158 @@
+//! `POST /v1/messages` (send) and `GET /v1/messages/{id}` (where a message stands).
+//!
+//! A send, step by step:
+//! 1. `Idempotency-Key` (optional) must be 1 to 255 printable ASCII characters;
+//! 2. the body (≤ 64 KiB) must be JSON ([`SendRequestBody`]), then a valid [`SendRequest`];
+//! 3. a template message loads its template; [`SendRequest::admit`] applies template and
+//!    regulation rules and says what the message counts as;
+//! 4. [`Store::record_send`](vbm_store::Store::record_send) decides on the session and writes
+//!    conversation, message and idempotency record in one transaction;
+//! 5. the message goes on the outbound queue. If that fails, the send is taken back
+//!    ([`Store::undo_send`](vbm_store::Store::undo_send)) and the answer is `503`: nothing stays
+//!    counted without being queued, and a retry with the same key starts afresh.
+//!
+//! A retry with the same key and body is answered as the first time (same `message_id`, the
+//! session as it was right after that send) and is enqueued again: the FIFO queue drops the
+//! duplicate by message id, and if the first attempt died between its write and the queue, the
+//! retry completes it.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use session_rules::{Conversation, OutboundMessage, SendRequest, SendRequestBody, Timestamp};
+use vbm_platform::http::{Answer, ApiError, from_value, json_response, read_json_value};
+use vbm_queue::OutboundJob;
+use vbm_store::{Business, IdempotencyKey, MessageId, NewSend, SendOutcome};
+
+use crate::idempotency::{canonical_json, request_hash};
+use crate::views::{MessageView, SendAccepted, SessionView};
+use crate::{App, Outcome};
+
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
+    let key = idempotency_key(request)?;
+    let value = read_json_value(request.body())?;
+    let body: SendRequestBody = from_value(&value)?;
+    let limits = app.store().limits();
+    let parsed = SendRequest::parse(&body, limits).map_err(|refusal| {
+        let is_phone = refusal.code() == "invalid_phone";
+        let error = ApiError::from(refusal);
+        if is_phone {
+            crate::with_field(error, "to")
+        } else {
+            error
+        }
+    })?;
+    let template = match &parsed.message {
+        OutboundMessage::Template { id, .. } => app.store().get_template(&business.id, id).await?,
+        _ => None,
+    };
+    let admission = parsed.admit(template.as_ref())?;
+
+    let payload = canonical_json(&value);
+    let hash = request_hash(&payload);
+    let message_id = MessageId::generate();
+    let now = app.clock().now();
+    let new = NewSend {
+        business: &business.id,
+        message_id: message_id.clone(),
+        to: &parsed.to,
+        class: admission.class,
+        kind: parsed.message.kind(),
+        payload: &payload,
+        idempotency: key.as_ref().map(|k| (k, hash.as_str())),
+        now,
+    };
+
+    match app.store().record_send(&new).await? {
+        SendOutcome::Accepted { after } => {
+            tracing::Span::current().record("message_id", message_id.as_str());
+            if let Err(error) = enqueue(app, business, &message_id, &new).await {
+                if let Err(undo) = app.store().undo_send(&new, &after).await {
+                    // The idempotency record (if any) survives: a retry with the same key is a
+                    // replay, which enqueues again and so completes this send.
+                    tracing::error!(error = %undo, "undoing an unqueued send failed");
+                }
+                return Err(error);
+            }
+            Ok(accepted(app, message_id, &after, now, "accepted"))
+        }
+        SendOutcome::Replayed {
+            message_id,
+            after,
+            accepted_at,
+        } => {
+            tracing::Span::current().record("message_id", message_id.as_str());
+            enqueue(app, business, &message_id, &new).await?;
+            Ok(accepted(app, message_id, &after, accepted_at, "replayed"))
+        }
+        SendOutcome::Refused(refusal) => Err(refusal.into()),
+        SendOutcome::KeyReused => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used with a different request body",
+        )),
+    }
+}
+
+async fn enqueue(
+    app: &App,
+    business: &Business,
+    message_id: &MessageId,
+    send: &NewSend<'_>,
+) -> Result<(), ApiError> {
+    let job = OutboundJob::new(business.id.as_str(), message_id.as_str(), send.to.as_e164());
+    app.outbound.enqueue(&job).await.map_err(|error| {
+        tracing::error!(error = %error, "outbound queue unavailable");
+        ApiError::unavailable("the service is briefly unavailable; retry the same request")
+    })
+}
+
+fn accepted(
+    app: &App,
+    message_id: MessageId,
+    after: &Conversation,
+    at: Timestamp,
+    outcome: &'static str,
+) -> Response<Body> {
+    let answer = SendAccepted {
+        message_id: message_id.to_string(),
+        status: "accepted",
+        session: SessionView::from(after.snapshot(at, app.store().limits())),
+    };
+    let mut response = json_response(StatusCode::ACCEPTED, &answer);
+    response.extensions_mut().insert(Outcome(outcome));
+    response
+}
+
+fn idempotency_key(request: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = request.headers().get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(IdempotencyKey::parse)
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::validation_failed(
+                Some("Idempotency-Key"),
+                "Idempotency-Key: 1 to 255 printable ASCII characters without spaces",
+            )
+        })
+}
+
+/// `GET /v1/messages/{id}`. An unknown id, a malformed one and another business's are all
+/// `404 not_found`: the answer never tells whether an id exists elsewhere.
+pub async fn get(app: &App, business: &Business, id: &str) -> Answer {
+    let not_found = || ApiError::not_found("no such message");
+    let id = MessageId::parse(id).ok_or_else(not_found)?;
+    let record = app
+        .store()
+        .get_message(&business.id, &id, app.clock().now())
+        .await?
+        .filter(|m| m.business == business.id)
+        .ok_or_else(not_found)?;
+    tracing::Span::current().record("message_id", record.id.as_str());
+    Ok(json_response(StatusCode::OK, &MessageView::from(&record)))
+}

@@ -1,0 +1,155 @@
+//! The routes the business API serves, one module per resource.
+//!
+//! [`ROUTES`] is the single list the router matches against; the OpenAPI document's test reads
+//! the same list, so the document and the router cannot drift apart.
+
+pub mod contacts;
+pub mod messages;
+pub mod sessions;
+pub mod templates;
+
+use lambda_http::http::Method;
+use vbm_platform::http::ApiError;
+
+/// What a request is for, once routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    SendMessage,
+    GetMessage,
+    GetSession,
+    EraseContact,
+    ListTemplates,
+}
+
+/// One served method and path template; `{name}` matches one non-empty path segment.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub endpoint: Endpoint,
+}
+
+/// Every route of the business API (DESIGN §3), as in `openapi.yaml` and `template.yaml`.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "POST",
+        path: "/v1/messages",
+        endpoint: Endpoint::SendMessage,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/messages/{id}",
+        endpoint: Endpoint::GetMessage,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/sessions/{phone}",
+        endpoint: Endpoint::GetSession,
+    },
+    Route {
+        method: "DELETE",
+        path: "/v1/contacts/{phone}",
+        endpoint: Endpoint::EraseContact,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/templates",
+        endpoint: Endpoint::ListTemplates,
+    },
+];
+
+impl Endpoint {
+    /// The path template, for logs (a raw path can hold a phone number).
+    pub fn path(self) -> &'static str {
+        ROUTES
+            .iter()
+            .find(|r| r.endpoint == self)
+            .map_or("", |r| r.path)
+    }
+}
+
+/// The endpoint for `method` and `path`, with the path parameters (still percent-encoded).
+/// A path no route has is `404 not_found`; a known path with another method is
+/// `405 method_not_allowed` (with `Allow`).
+pub fn resolve(method: &Method, path: &str) -> Result<(Endpoint, Vec<String>), ApiError> {
+    let mut allowed = Vec::new();
+    for route in ROUTES {
+        let Some(params) = match_path(route.path, path) else {
+            continue;
+        };
+        if route.method == method.as_str() {
+            return Ok((route.endpoint, params));
+        }
+        allowed.push(route.method);
+    }
+    if allowed.is_empty() {
+        Err(ApiError::not_found("no such path"))
+    } else {
+        Err(ApiError::method_not_allowed(&allowed))
+    }
+}
+
+fn match_path(template: &str, path: &str) -> Option<Vec<String>> {
+    let mut want = template.split('/');
+    let mut have = path.split('/');
+    let mut params = Vec::new();
+    loop {
+        match (want.next(), have.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(h)) if w.starts_with('{') && w.ends_with('}') && !h.is_empty() => {
+                params.push(h.to_owned());
+            }
+            (Some(w), Some(h)) if w == h => {}
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_resolve_with_their_parameters() {
+        let (e, p) = resolve(&Method::POST, "/v1/messages").unwrap();
+        assert_eq!((e, p.len()), (Endpoint::SendMessage, 0));
+        let (e, p) = resolve(&Method::GET, "/v1/messages/01ABC").unwrap();
+        assert_eq!((e, p), (Endpoint::GetMessage, vec!["01ABC".to_owned()]));
+        let (e, p) = resolve(&Method::GET, "/v1/sessions/%2B380501234567").unwrap();
+        assert_eq!(
+            (e, p),
+            (Endpoint::GetSession, vec!["%2B380501234567".to_owned()])
+        );
+        let (e, _) = resolve(&Method::DELETE, "/v1/contacts/+380501234567").unwrap();
+        assert_eq!(e, Endpoint::EraseContact);
+        let (e, _) = resolve(&Method::GET, "/v1/templates").unwrap();
+        assert_eq!(e, Endpoint::ListTemplates);
+    }
+
+    #[test]
+    fn unknown_paths_and_wrong_methods() {
+        for path in [
+            "/",
+            "",
+            "/v1",
+            "/v1/messages/",
+            "/v1/messages/a/b",
+            "/v2/messages",
+            "/v1/templates/x",
+        ] {
+            let e = resolve(&Method::GET, path).unwrap_err();
+            assert_eq!(e.code, "not_found", "{path}");
+        }
+        let e = resolve(&Method::GET, "/v1/messages").unwrap_err();
+        assert_eq!((e.code, e.status.as_u16()), ("method_not_allowed", 405));
+        let e = resolve(&Method::POST, "/v1/contacts/+380501234567").unwrap_err();
+        assert_eq!(e.code, "method_not_allowed");
+    }
+
+    #[test]
+    fn every_endpoint_has_one_route() {
+        for route in ROUTES {
+            assert_eq!(route.endpoint.path(), route.path);
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! What the API answers, as JSON. Times are RFC 3339 UTC with milliseconds.
+
+use serde::Serialize;
+use session_rules::{SessionSnapshot, StatusEvent, Template, Timestamp};
+use vbm_platform::time;
+use vbm_store::MessageRecord;
+
+/// `GET /v1/sessions/{phone}`, and `session` in a send's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionView {
+    /// `none`, `active`, `locked` or `expired` (a session that used all its messages is expired).
+    pub state: &'static str,
+    #[serde(serialize_with = "time::serialize_option")]
+    pub started_at: Option<Timestamp>,
+    #[serde(serialize_with = "time::serialize_option")]
+    pub expires_at: Option<Timestamp>,
+    pub messages_sent: u32,
+    pub messages_left: u32,
+    pub consecutive: u32,
+    pub consecutive_left: u32,
+    pub can_send_session: bool,
+    pub opted_out: bool,
+}
+
+impl From<SessionSnapshot> for SessionView {
+    fn from(s: SessionSnapshot) -> Self {
+        Self {
+            state: s.state,
+            started_at: s.started_at,
+            expires_at: s.expires_at,
+            messages_sent: s.messages_sent,
+            messages_left: s.messages_left,
+            consecutive: s.consecutive,
+            consecutive_left: s.consecutive_left,
+            can_send_session: s.can_send_session,
+            opted_out: s.opted_out,
+        }
+    }
+}
+
+/// `202` to `POST /v1/messages` (and to every retry with the same `Idempotency-Key`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SendAccepted {
+    pub message_id: String,
+    /// Always `accepted`: the message is stored and queued for Viber.
+    pub status: &'static str,
+    /// The session right after this send.
+    pub session: SessionView,
+}
+
+/// `GET /v1/messages/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageView {
+    pub message_id: String,
+    pub to: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: &'static str,
+    /// Every status with its time, in arrival order (duplicates and late ones included).
+    pub status_history: Vec<StatusEntry>,
+    pub viber_message_token: Option<String>,
+    /// Why the message failed; `null` unless `status` is `failed`.
+    pub failure: Option<FailureView>,
+    #[serde(serialize_with = "time::serialize")]
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusEntry {
+    pub status: &'static str,
+    #[serde(serialize_with = "time::serialize")]
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureView {
+    /// Viber's numeric status when Viber refused the message, else `null`.
+    pub code: Option<i64>,
+    pub reason: String,
+}
+
+impl From<&MessageRecord> for MessageView {
+    fn from(m: &MessageRecord) -> Self {
+        Self {
+            message_id: m.id.to_string(),
+            to: m.to.clone(),
+            kind: m.kind.clone(),
+            status: m.track.current.as_str(),
+            status_history: m
+                .track
+                .history
+                .iter()
+                .map(|e: &StatusEvent| StatusEntry {
+                    status: e.status.as_str(),
+                    at: e.at,
+                })
+                .collect(),
+            viber_message_token: m.viber_message_token.clone(),
+            failure: m.failure.as_ref().map(|f| FailureView {
+                code: f.code,
+                reason: f.reason.clone(),
+            }),
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// `GET /v1/templates`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TemplateList {
+    pub templates: Vec<TemplateView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TemplateView {
+    pub id: String,
+    /// ISO 639-1 (`en`, `ru`, `uk`).
+    pub lang: String,
+    /// `transactional` or `promotional`.
+    pub category: &'static str,
+    /// `approved` (usable) or `pending` (registered, not yet approved by Viber).
+    pub status: &'static str,
+    pub text: String,
+    /// Placeholder names to fill in `template.params`, in order of first appearance.
+    pub params: Vec<String>,
+}
+
+impl From<&Template> for TemplateView {
+    fn from(t: &Template) -> Self {
+        Self {
+            id: t.id().as_str().to_owned(),
+            lang: t.language().as_str().to_owned(),
+            category: t.category().as_str(),
+            status: if t.is_approved() {
+                "approved"
+            } else {
+                "pending"
+            },
+            text: t.text().to_owned(),
+            params: t.placeholders().to_vec(),
+        }
+    }
+}

@@ -1,0 +1,323 @@
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::http::HeaderMap;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt};
+use send::App;
+use serde_json::Value;
+use session_rules::{Limits, PhoneNumber};
+use vbm_platform::clock::{Clock, SystemClock};
+use vbm_queue::OutboundQueue;
+use vbm_store::{Business, BusinessId, NewBusiness, Retention, Store};
+use vbm_testkit::TestEnv;
+
+pub const CALLER_IP: &str = "203.0.113.10";
+pub const UK: &str = "+447911123456";
+
+/// One answer, decoded.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: HeaderMap,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, code: &str) -> &Self {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "unexpected answer: {}",
+            self.body
+        );
+        assert_eq!(self.headers["content-type"], "application/json");
+        assert!(self.body["error"]["message"].is_string());
+        self
+    }
+
+    pub fn message_id(&self) -> String {
+        self.body["message_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+pub struct Harness {
+    pub env: TestEnv,
+    pub app: Arc<App>,
+    pub business: Business,
+    pub key: String,
+    pub sqs: aws_sdk_sqs::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+pub fn phone(p: &str) -> PhoneNumber {
+    PhoneNumber::parse(p).unwrap()
+}
+
+impl Harness {
+    pub async fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock)).await
+    }
+
+    pub async fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        let env = TestEnv::fresh();
+        let dynamodb = env.dynamodb().await;
+        let sqs = env.sqs().await;
+        let app = App::new(
+            store(&env, &dynamodb),
+            OutboundQueue::new(sqs.clone(), &env.outbound_queue_url),
+            clock,
+        );
+        let (business, key) = app
+            .store()
+            .create_business(&NewBusiness {
+                id: BusinessId::parse("acme").unwrap(),
+                service_id: 1001,
+                callback_url: None,
+                allow_cidrs: vec![],
+            })
+            .await
+            .unwrap();
+        Self {
+            env,
+            app: Arc::new(app),
+            business,
+            key: key.expose().to_owned(),
+            sqs,
+            dynamodb,
+        }
+    }
+
+    /// Another app over the same table (another container), with its own outbound queue.
+    pub fn app_with_queue(&self, url: &str) -> App {
+        App::new(
+            store(&self.env, &self.dynamodb),
+            OutboundQueue::new(self.sqs.clone(), url),
+            Arc::new(SystemClock),
+        )
+    }
+
+    pub fn store(&self) -> &Store {
+        self.app.store()
+    }
+
+    pub fn now(&self) -> session_rules::Timestamp {
+        self.app.clock().now()
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        call(&self.app, request(method, path, body, headers, CALLER_IP)).await
+    }
+
+    /// An authenticated call as this harness's business.
+    pub async fn authed(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
+        let auth = format!("Bearer {}", self.key);
+        self.call(method, path, body, &[("authorization", &auth)])
+            .await
+    }
+
+    pub async fn send(&self, body: &Value, idempotency_key: Option<&str>) -> Reply {
+        send_with(&self.app, &self.key, body, idempotency_key).await
+    }
+
+    pub async fn session(&self, phone: &str) -> Value {
+        let reply = self
+            .authed(
+                "GET",
+                &format!("/v1/sessions/{}", phone.replace('+', "%2B")),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body
+    }
+
+    pub async fn open_session(&self, p: &str) {
+        self.store()
+            .record_user_message(&self.business.id, &phone(p), self.now())
+            .await
+            .unwrap();
+    }
+
+    /// Every job on the outbound queue (received and deleted): their message ids.
+    pub async fn drain_queue(&self) -> Vec<String> {
+        drain(&self.sqs, &self.env.outbound_queue_url).await
+    }
+
+    /// How many items of a kind (`MSG#`, `IDEM#`) this business has.
+    pub async fn count_items(&self, prefix: &str) -> i32 {
+        self.dynamodb
+            .query()
+            .table_name(&self.env.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(format!("BIZ#{}", self.business.id)),
+            )
+            .expression_attribute_values(":p", AttributeValue::S(prefix.into()))
+            .consistent_read(true)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .send()
+            .await
+            .unwrap()
+            .count()
+    }
+
+    /// The state of everything a refused send must not touch.
+    pub async fn footprint(&self, p: &str) -> (Value, i32, i32) {
+        (
+            self.session(p).await,
+            self.count_items("MSG#").await,
+            self.count_items("IDEM#").await,
+        )
+    }
+
+    /// Asserts a refusal stored, counted and queued nothing.
+    pub async fn assert_untouched(&self, p: &str, before: &(Value, i32, i32)) {
+        assert_eq!(
+            &self.footprint(p).await,
+            before,
+            "a refused send changed state"
+        );
+        assert_eq!(
+            self.drain_queue().await,
+            Vec::<String>::new(),
+            "a refused send was queued"
+        );
+    }
+}
+
+fn store(env: &TestEnv, dynamodb: &aws_sdk_dynamodb::Client) -> Store {
+    Store::new(
+        dynamodb.clone(),
+        &env.table,
+        Limits::default(),
+        Retention::default(),
+    )
+}
+
+pub fn request(
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+    source_ip: &str,
+) -> Request {
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.http.method = method.parse().unwrap();
+    context.http.path = Some(path.to_owned());
+    context.http.source_ip = Some(source_ip.to_owned());
+    context.stage = Some("$default".into());
+    let mut builder = lambda_http::http::Request::builder()
+        .method(method)
+        .uri(format!("https://api.example.com{path}"));
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder
+        .body(body.map_or(Body::Empty, |b| Body::from(b.to_owned())))
+        .unwrap()
+        .with_request_context(RequestContext::ApiGatewayV2(context))
+        .with_raw_http_path(path)
+}
+
+pub async fn call(app: &App, request: Request) -> Reply {
+    let response = app.handle(request).await;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes: &[u8] = response.body().as_ref();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {bytes:?}"))
+    };
+    Reply {
+        status,
+        body,
+        headers,
+    }
+}
+
+pub async fn send_with(app: &App, key: &str, body: &Value, idempotency_key: Option<&str>) -> Reply {
+    let auth = format!("Bearer {key}");
+    let mut headers = vec![("authorization", auth.as_str())];
+    if let Some(k) = idempotency_key {
+        headers.push(("idempotency-key", k));
+    }
+    let text = body.to_string();
+    call(
+        app,
+        request("POST", "/v1/messages", Some(&text), &headers, CALLER_IP),
+    )
+    .await
+}
+
+pub async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages();
+        if messages.is_empty() {
+            return ids;
+        }
+        for m in messages {
+            let job: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            ids.push(job["message_id"].as_str().unwrap().to_owned());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+pub fn session_text(to: &str) -> Value {
+    serde_json::json!({"to": to, "type": "session", "text": "Your order is ready"})
+}
+
+/// `2026-11-21T13:34:24.123Z`.
+#[track_caller]
+pub fn assert_rfc3339_millis(value: &Value) {
+    let s = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"));
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    assert!(
+        b.len() == 24
+            && digits(0..4)
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b'T'
+            && b[13] == b':'
+            && b[16] == b':'
+            && b[19] == b'.'
+            && digits(20..23)
+            && b[23] == b'Z',
+        "not RFC 3339 UTC with milliseconds: {s}"
+    );
+}

@@ -1,0 +1,155 @@
+//! Real concurrency: many tokio tasks on a multi-thread runtime through one `App` per test.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::common::*;
+
+async fn burst(h: &Harness, n: usize, to: &str) -> Vec<Reply> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let app = h.app.clone();
+        let key = h.key.clone();
+        let body = json!({"to": to, "type": "session", "text": format!("message {i}")});
+        tasks.push(tokio::spawn(async move {
+            send_with(&app, &key, &body, None).await
+        }));
+    }
+    let mut replies = Vec::new();
+    for task in tasks {
+        replies.push(task.await.unwrap());
+    }
+    replies
+}
+
+fn accepted_ids(replies: &[Reply]) -> BTreeSet<String> {
+    replies
+        .iter()
+        .filter(|r| r.status == 202)
+        .map(Reply::message_id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_concurrent_session_sends_get_exactly_five_through() {
+    let h = Harness::new().await;
+    h.open_session(UK).await;
+
+    let started = Instant::now();
+    let replies = burst(&h, 200, UK).await;
+    let elapsed = started.elapsed();
+
+    let accepted = accepted_ids(&replies);
+    assert_eq!(accepted.len(), 5, "accepted: {accepted:?}");
+    for r in replies.iter().filter(|r| r.status != 202) {
+        r.expect_error(409, "session_locked");
+    }
+    let session = h.session(UK).await;
+    assert_eq!(
+        (
+            &session["state"],
+            &session["messages_sent"],
+            &session["consecutive"]
+        ),
+        (&json!("locked"), &json!(5), &json!(5))
+    );
+    assert_eq!(h.count_items("MSG#").await, 5);
+    let queued: BTreeSet<String> = h.drain_queue().await.into_iter().collect();
+    assert_eq!(queued, accepted);
+    eprintln!(
+        "200 concurrent sends to one session: {:.2?} wall, {:.1} ms per request on average",
+        elapsed,
+        elapsed.as_secs_f64() * 1000.0 / 200.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_lets_exactly_sixty_through_across_user_replies() {
+    let h = Harness::new().await;
+    h.open_session(UK).await;
+    let started = Instant::now();
+    let mut accepted = BTreeSet::new();
+    for round in 0..12 {
+        let replies = burst(&h, 20, UK).await;
+        let ids = accepted_ids(&replies);
+        assert_eq!(ids.len(), 5, "round {round}");
+        accepted.extend(ids);
+        if round < 11 {
+            h.open_session(UK).await; // the user replies: unlocks, same session
+        }
+    }
+    assert_eq!(accepted.len(), 60);
+    // The 60th ended the session: whatever comes next is over the limit.
+    let replies = burst(&h, 20, UK).await;
+    for r in &replies {
+        r.expect_error(409, "session_limit_reached");
+    }
+    let session = h.session(UK).await;
+    assert_eq!(
+        (
+            &session["state"],
+            &session["messages_sent"],
+            &session["messages_left"]
+        ),
+        (&json!("expired"), &json!(60), &json!(0))
+    );
+    let queued: BTreeSet<String> = h.drain_queue().await.into_iter().collect();
+    assert_eq!(queued, accepted);
+    assert_eq!(h.count_items("MSG#").await, 60);
+    eprintln!("12 bursts of 20 + 20 refused: {:.2?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_retries_with_one_key_make_one_message() {
+    let h = Harness::new().await;
+    h.open_session(UK).await;
+    let body = session_text(UK);
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let app = h.app.clone();
+        let key = h.key.clone();
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            send_with(&app, &key, &body, Some("order-42")).await
+        }));
+    }
+    let mut ids = BTreeSet::new();
+    let mut sessions = BTreeSet::new();
+    for task in tasks {
+        let r = task.await.unwrap();
+        assert_eq!(r.status, 202, "{}", r.body);
+        ids.insert(r.message_id());
+        sessions.insert(r.body["session"].to_string());
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    // Every answer is the first one, session snapshot included.
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let id = ids.into_iter().next().unwrap();
+    assert_eq!(h.session(UK).await["messages_sent"], 1);
+    assert_eq!(h.count_items("MSG#").await, 1);
+
+    // The same JSON with its keys in another order is the same request.
+    let reordered = r#"{"text": "Your order is ready", "type": "session", "to": "+447911123456"}"#;
+    let auth = format!("Bearer {}", h.key);
+    let r = h
+        .call(
+            "POST",
+            "/v1/messages",
+            Some(reordered),
+            &[("authorization", &auth), ("idempotency-key", "order-42")],
+        )
+        .await;
+    assert_eq!((r.status, r.message_id()), (202, id.clone()));
+
+    // The same key with another body is refused, and counts nothing.
+    let before = h.footprint(UK).await;
+    let other = json!({"to": UK, "type": "session", "text": "Something else"});
+    h.send(&other, Some("order-42"))
+        .await
+        .expect_error(422, "idempotency_key_reused");
+    assert_eq!(h.footprint(UK).await, before);
+    // One job, however many retries (FIFO de-duplication by message id).
+    assert_eq!(h.drain_queue().await, vec![id]);
+}

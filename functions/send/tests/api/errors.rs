@@ -1,0 +1,348 @@
+//! Every error code the API produces, through the handler; every refusal stores, counts and
+//! queues nothing.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use session_rules::{Conversation, Language, Session, Template, TemplateCategory, TemplateId};
+use vbm_store::{ApiKey, BusinessId, NewBusiness};
+
+use crate::common::*;
+
+const RU: &str = "+79123456789";
+const KZ: &str = "+77011234567";
+
+#[tokio::test]
+async fn requests_without_a_good_key_are_unauthorized() {
+    let h = Harness::new().await;
+    let unknown = format!("Bearer {}", ApiKey::generate().expose());
+    let wrong_scheme = format!("Basic {}", h.key);
+    for headers in [
+        vec![],
+        vec![("authorization", "Bearer not-a-key")],
+        vec![("authorization", unknown.as_str())],
+        vec![("authorization", wrong_scheme.as_str())],
+    ] {
+        for (method, path) in [("GET", "/v1/templates"), ("POST", "/v1/messages")] {
+            let r = h.call(method, path, Some("{}"), &headers).await;
+            r.expect_error(401, "unauthorized");
+            assert_eq!(r.headers["www-authenticate"], "Bearer");
+        }
+    }
+    // The right key works.
+    assert_eq!(h.authed("GET", "/v1/templates", None).await.status, 200);
+}
+
+#[tokio::test]
+async fn an_ip_allowlist_refuses_other_addresses() {
+    let h = Harness::new().await;
+    let (_, key) = h
+        .store()
+        .create_business(&NewBusiness {
+            id: BusinessId::parse("locked-down").unwrap(),
+            service_id: 2002,
+            callback_url: None,
+            allow_cidrs: vec!["10.0.0.0/8".parse().unwrap()],
+        })
+        .await
+        .unwrap();
+    let auth = format!("Bearer {}", key.expose());
+    let headers = [("authorization", auth.as_str())];
+    let outside = call(
+        &h.app,
+        request("GET", "/v1/templates", None, &headers, "203.0.113.9"),
+    )
+    .await;
+    outside.expect_error(403, "ip_not_allowed");
+    let inside = call(
+        &h.app,
+        request("GET", "/v1/templates", None, &headers, "10.20.30.40"),
+    )
+    .await;
+    assert_eq!(inside.status, 200, "{}", inside.body);
+}
+
+#[tokio::test]
+async fn unknown_paths_and_wrong_methods() {
+    let h = Harness::new().await;
+    for path in ["/", "/v1/message", "/v1/messages/a/b", "/v2/templates"] {
+        h.authed("GET", path, None)
+            .await
+            .expect_error(404, "not_found");
+    }
+    let r = h.authed("GET", "/v1/messages", None).await;
+    r.expect_error(405, "method_not_allowed");
+    assert_eq!(r.headers["allow"], "POST");
+    let r = h.authed("PUT", "/v1/contacts/%2B447911123456", None).await;
+    r.expect_error(405, "method_not_allowed");
+    assert_eq!(r.headers["allow"], "DELETE");
+    // Unknown, malformed and never-issued message ids look the same.
+    for id in ["01JD0Z6Q9T3M8V4K2X7B5N1C0A", "nope"] {
+        h.authed("GET", &format!("/v1/messages/{id}"), None)
+            .await
+            .expect_error(404, "not_found");
+    }
+}
+
+#[tokio::test]
+async fn malformed_requests_store_nothing() {
+    let h = Harness::new().await;
+    h.open_session(UK).await;
+    let before = h.footprint(UK).await;
+    let post = |body: String| {
+        let h = &h;
+        async move { h.authed("POST", "/v1/messages", Some(&body)).await }
+    };
+
+    post("{".into()).await.expect_error(400, "invalid_json");
+    post("".into()).await.expect_error(400, "invalid_json");
+    let big = format!(
+        r#"{{"to":"{UK}","type":"session","text":"{}"}}"#,
+        "x".repeat(70 * 1024)
+    );
+    post(big).await.expect_error(413, "payload_too_large");
+
+    let field = |r: &Reply| r.body["error"]["field"].as_str().unwrap_or("").to_owned();
+    let r =
+        post(json!({"to": UK, "type": "session", "text": "hi", "colour": "red"}).to_string()).await;
+    r.expect_error(422, "validation_failed");
+    assert_eq!(field(&r), "colour");
+    let r = post(json!({"to": UK, "type": "session", "text": 5}).to_string()).await;
+    r.expect_error(422, "validation_failed");
+    assert_eq!(field(&r), "text");
+    let r = post(json!({"type": "session", "text": "hi"}).to_string()).await;
+    r.expect_error(422, "validation_failed");
+    assert_eq!(field(&r), "to");
+    let r = post(json!({"to": UK, "type": "sms", "text": "hi"}).to_string()).await;
+    r.expect_error(422, "validation_failed");
+    assert_eq!(field(&r), "type");
+    let r = post(
+        json!({"to": UK, "type": "session", "text": "hi", "image_url": "https://example.com/a.png"})
+            .to_string(),
+    )
+    .await;
+    r.expect_error(422, "validation_failed");
+    let r = post(json!({"to": UK, "type": "session", "text": "x".repeat(1001)}).to_string()).await;
+    r.expect_error(422, "validation_failed");
+    assert_eq!(field(&r), "text");
+    let r = post(json!({"to": UK, "type": "session", "text": "hi", "ttl_seconds": 5}).to_string())
+        .await;
+    assert_eq!(field(&r), "ttl_seconds");
+
+    let r = post(json!({"to": "12345", "type": "session", "text": "hi"}).to_string()).await;
+    r.expect_error(422, "invalid_phone");
+    assert_eq!(field(&r), "to");
+
+    let auth = format!("Bearer {}", h.key);
+    let r = h
+        .call(
+            "POST",
+            "/v1/messages",
+            Some(&session_text(UK).to_string()),
+            &[("authorization", &auth), ("idempotency-key", "has space")],
+        )
+        .await;
+    r.expect_error(422, "validation_failed");
+    assert_eq!(field(&r), "Idempotency-Key");
+
+    h.assert_untouched(UK, &before).await;
+}
+
+#[tokio::test]
+async fn session_rules_refuse_and_count_nothing() {
+    let h = Harness::new().await;
+    let biz = h.business.id.clone();
+    let fresh = "+447911000001";
+    let expired = "+447911000002";
+    let full = "+447911000003";
+    let blocked = "+447911000004";
+
+    // no_session: the user never wrote.
+    let before = h.footprint(fresh).await;
+    h.send(&session_text(fresh), None)
+        .await
+        .expect_error(409, "no_session");
+    // first_message_promotional.
+    h.send(
+        &json!({"to": fresh, "type": "promotional", "text": "Sale!"}),
+        Some("promo-1"),
+    )
+    .await
+    .expect_error(409, "first_message_promotional");
+    h.assert_untouched(fresh, &before).await;
+
+    // session_expired: started 25 h ago.
+    let now = h.now();
+    let stale = Conversation {
+        session: Some(Session {
+            started_at: now.minus(Duration::from_secs(25 * 3600)),
+            messages_sent: 3,
+            consecutive: 1,
+        }),
+        opted_out: false,
+        contacted: true,
+    };
+    h.store()
+        .put_conversation(&biz, &phone(expired), &stale, now)
+        .await
+        .unwrap();
+    let before = h.footprint(expired).await;
+    assert_eq!(before.0["state"], "expired");
+    h.send(&session_text(expired), None)
+        .await
+        .expect_error(409, "session_expired");
+    h.assert_untouched(expired, &before).await;
+
+    // session_limit_reached: 60 sent in an open session.
+    let spent = Conversation {
+        session: Some(Session {
+            started_at: now,
+            messages_sent: 60,
+            consecutive: 0,
+        }),
+        opted_out: false,
+        contacted: true,
+    };
+    h.store()
+        .put_conversation(&biz, &phone(full), &spent, now)
+        .await
+        .unwrap();
+    let before = h.footprint(full).await;
+    h.send(&session_text(full), Some("k-full"))
+        .await
+        .expect_error(409, "session_limit_reached");
+    h.assert_untouched(full, &before).await;
+
+    // session_locked: five in a row, the sixth waits for the user.
+    h.open_session(UK).await;
+    for _ in 0..5 {
+        assert_eq!(h.send(&session_text(UK), None).await.status, 202);
+    }
+    assert_eq!(h.drain_queue().await.len(), 5);
+    let before = h.footprint(UK).await;
+    h.send(&session_text(UK), None)
+        .await
+        .expect_error(409, "session_locked");
+    h.assert_untouched(UK, &before).await;
+
+    // recipient_opted_out: blocked users get nothing, of any kind.
+    h.open_session(blocked).await;
+    h.store()
+        .change_conversation(&biz, &phone(blocked), now, |c| c.opt_out())
+        .await
+        .unwrap();
+    let before = h.footprint(blocked).await;
+    assert_eq!(before.0["opted_out"], true);
+    for body in [
+        session_text(blocked),
+        json!({"to": blocked, "type": "transactional", "text": "Your code is 1234"}),
+        json!({"to": blocked, "type": "promotional", "text": "Sale!"}),
+    ] {
+        h.send(&body, None)
+            .await
+            .expect_error(409, "recipient_opted_out");
+    }
+    h.assert_untouched(blocked, &before).await;
+}
+
+async fn put_template(h: &Harness, id: &str, lang: &str, approved: bool, text: &str) {
+    let template = Template::parse(
+        TemplateId::parse(id).unwrap(),
+        Language::parse(lang).unwrap(),
+        TemplateCategory::Transactional,
+        approved,
+        text,
+    )
+    .unwrap();
+    h.store()
+        .put_template(&h.business.id, &template)
+        .await
+        .unwrap();
+}
+
+fn template_send(to: &str, id: &str, params: Value) -> Value {
+    json!({"to": to, "type": "template", "template": {"id": id, "params": params}})
+}
+
+#[tokio::test]
+async fn template_and_regulation_refusals() {
+    let h = Harness::new().await;
+    put_template(&h, "code_ru", "ru", true, "Ваш код {{code}}").await;
+    put_template(&h, "code_en", "en", true, "Your code is {{code}}").await;
+    put_template(&h, "draft", "ru", false, "Черновик {{code}}").await;
+
+    let before = h.footprint(RU).await;
+    // Russia (+7 912): transactional text must be a template in Russian or Ukrainian.
+    h.send(
+        &json!({"to": RU, "type": "transactional", "text": "Your code is 1234"}),
+        None,
+    )
+    .await
+    .expect_error(422, "template_required");
+    h.send(&template_send(RU, "code_en", json!({"code": "1234"})), None)
+        .await
+        .expect_error(422, "template_required");
+    h.send(&template_send(RU, "missing", json!({"code": "1234"})), None)
+        .await
+        .expect_error(422, "template_not_found");
+    h.send(&template_send(RU, "draft", json!({"code": "1234"})), None)
+        .await
+        .expect_error(422, "template_not_approved");
+    for params in [
+        json!({}),
+        json!({"code": "1234", "extra": "x"}),
+        json!({"code": "https://evil.example"}),
+        json!({"code": "x".repeat(126)}),
+    ] {
+        h.send(&template_send(RU, "code_ru", params), None)
+            .await
+            .expect_error(422, "template_params_invalid");
+    }
+    h.assert_untouched(RU, &before).await;
+
+    // What is allowed goes: the Russian template to Russia, plain text to Kazakhstan (+7 701).
+    let ok = h
+        .send(&template_send(RU, "code_ru", json!({"code": "1234"})), None)
+        .await;
+    assert_eq!(ok.status, 202, "{}", ok.body);
+    assert_eq!(ok.body["session"]["state"], "none");
+    let kz = h
+        .send(
+            &json!({"to": KZ, "type": "transactional", "text": "Your code is 1234"}),
+            None,
+        )
+        .await;
+    assert_eq!(kz.status, 202, "{}", kz.body);
+    assert_eq!(h.drain_queue().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_queue_failure_is_503_counts_nothing_and_a_retry_succeeds_once() {
+    let h = Harness::new().await;
+    h.open_session(UK).await;
+    let before = h.footprint(UK).await;
+    let broken = h.app_with_queue(&format!(
+        "{}/123456789012/no-such-queue.fifo",
+        h.env.endpoint
+    ));
+
+    let r = send_with(&broken, &h.key, &session_text(UK), Some("retry-me")).await;
+    r.expect_error(503, "unavailable");
+    assert_eq!(r.headers["retry-after"], "1");
+    assert_eq!(r.body["error"]["retry_after"], 1);
+    assert!(!r.body.to_string().contains("no-such-queue"), "{}", r.body);
+    h.assert_untouched(UK, &before).await;
+
+    // The retry, through a container whose queue works, is accepted exactly once.
+    let first = h.send(&session_text(UK), Some("retry-me")).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    assert_eq!(first.body["session"]["messages_sent"], 1);
+    let again = h.send(&session_text(UK), Some("retry-me")).await;
+    assert_eq!(
+        (again.status, again.message_id()),
+        (202, first.message_id())
+    );
+    assert_eq!(h.session(UK).await["messages_sent"], 1);
+    assert_eq!(h.count_items("MSG#").await, 1);
+    assert_eq!(h.drain_queue().await, vec![first.message_id()]);
+}

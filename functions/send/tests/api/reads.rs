@@ -1,0 +1,218 @@
+//! The reads around a send, erasure, tenant isolation, and the adjustable clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use session_rules::{Language, Template, TemplateCategory, TemplateId};
+use vbm_platform::clock::OffsetClock;
+use vbm_store::{BusinessId, NewBusiness};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn a_sent_message_can_be_read_back() {
+    let h = Harness::new().await;
+    h.open_session(UK).await;
+    let sent = h.send(&session_text(UK), None).await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    assert_eq!(sent.body["status"], "accepted");
+    let session = &sent.body["session"];
+    assert_eq!(
+        (
+            &session["state"],
+            &session["messages_sent"],
+            &session["messages_left"],
+            &session["consecutive"],
+            &session["consecutive_left"],
+            &session["can_send_session"],
+        ),
+        (
+            &json!("active"),
+            &json!(1),
+            &json!(59),
+            &json!(1),
+            &json!(4),
+            &json!(true)
+        )
+    );
+    assert_rfc3339_millis(&session["started_at"]);
+    assert_rfc3339_millis(&session["expires_at"]);
+
+    let id = sent.message_id();
+    let r = h.authed("GET", &format!("/v1/messages/{id}"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["message_id"], id.as_str());
+    assert_eq!(r.body["to"], UK);
+    assert_eq!(r.body["type"], "session");
+    assert_eq!(r.body["status"], "accepted");
+    assert_eq!(r.body["viber_message_token"], json!(null));
+    assert_eq!(r.body["failure"], json!(null));
+    let history = r.body["status_history"].as_array().unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["status"], "accepted");
+    assert_rfc3339_millis(&history[0]["at"]);
+    assert_eq!(history[0]["at"], r.body["created_at"]);
+}
+
+#[tokio::test]
+async fn sessions_by_phone_with_plus_or_percent_2b() {
+    let h = Harness::new().await;
+    let none = h.session(UK).await;
+    assert_eq!(
+        none,
+        json!({
+            "state": "none", "started_at": null, "expires_at": null, "messages_sent": 0,
+            "messages_left": 0, "consecutive": 0, "consecutive_left": 0,
+            "can_send_session": false, "opted_out": false
+        })
+    );
+    h.open_session(UK).await;
+    for path in ["/v1/sessions/%2B447911123456", "/v1/sessions/+447911123456"] {
+        let r = h.authed("GET", path, None).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["state"], "active");
+        assert_eq!(r.body["messages_left"], 60);
+        assert_eq!(r.body["consecutive_left"], 5);
+        assert_eq!(r.body["can_send_session"], true);
+    }
+    for bad in ["447911123456", "%2B1234", "%ZZ", "hello"] {
+        let r = h.authed("GET", &format!("/v1/sessions/{bad}"), None).await;
+        r.expect_error(422, "invalid_phone");
+        assert_eq!(r.body["error"]["field"], "phone");
+    }
+}
+
+#[tokio::test]
+async fn templates_are_listed_with_their_parameters() {
+    let h = Harness::new().await;
+    let empty = h.authed("GET", "/v1/templates", None).await;
+    assert_eq!(
+        (empty.status, &empty.body),
+        (200, &json!({"templates": []}))
+    );
+    for (id, lang, category, approved, text) in [
+        (
+            "order_ready",
+            "uk",
+            TemplateCategory::Transactional,
+            true,
+            "Замовлення {{order}} готове, {{name}}",
+        ),
+        (
+            "spring_sale",
+            "en",
+            TemplateCategory::Promotional,
+            false,
+            "Sale until {{date}}",
+        ),
+    ] {
+        let t = Template::parse(
+            TemplateId::parse(id).unwrap(),
+            Language::parse(lang).unwrap(),
+            category,
+            approved,
+            text,
+        )
+        .unwrap();
+        h.store().put_template(&h.business.id, &t).await.unwrap();
+    }
+    let r = h.authed("GET", "/v1/templates", None).await;
+    assert_eq!(
+        r.body,
+        json!({"templates": [
+            {"id": "order_ready", "lang": "uk", "category": "transactional", "status": "approved",
+             "text": "Замовлення {{order}} готове, {{name}}", "params": ["order", "name"]},
+            {"id": "spring_sale", "lang": "en", "category": "promotional", "status": "pending",
+             "text": "Sale until {{date}}", "params": ["date"]}
+        ]})
+    );
+}
+
+#[tokio::test]
+async fn erasing_a_contact_forgets_messages_and_session() {
+    let h = Harness::new().await;
+    h.open_session(UK).await;
+    let sent = h.send(&session_text(UK), Some("erase-me")).await;
+    assert_eq!(sent.status, 202);
+    let other = "+447911000009";
+    h.open_session(other).await;
+
+    let r = h
+        .authed("DELETE", "/v1/contacts/%2B447911123456", None)
+        .await;
+    assert_eq!((r.status, &r.body), (204, &json!(null)));
+    h.authed("GET", &format!("/v1/messages/{}", sent.message_id()), None)
+        .await
+        .expect_error(404, "not_found");
+    assert_eq!(h.session(UK).await["state"], "none");
+    assert_eq!(h.count_items("IDEM#").await, 0);
+    // Other users are untouched; erasing again is fine.
+    assert_eq!(h.session(other).await["state"], "active");
+    let again = h.authed("DELETE", "/v1/contacts/+447911123456", None).await;
+    assert_eq!(again.status, 204);
+    h.authed("DELETE", "/v1/contacts/12", None)
+        .await
+        .expect_error(422, "invalid_phone");
+}
+
+#[tokio::test]
+async fn businesses_see_only_their_own() {
+    let h = Harness::new().await;
+    h.open_session(UK).await;
+    let sent = h.send(&session_text(UK), None).await;
+    assert_eq!(sent.status, 202);
+    let (_, key_b) = h
+        .store()
+        .create_business(&NewBusiness {
+            id: BusinessId::parse("other-shop").unwrap(),
+            service_id: 3003,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    let auth_b = format!("Bearer {}", key_b.expose());
+    let as_b = |method: &'static str, path: String| {
+        let auth = auth_b.clone();
+        let h = &h;
+        async move {
+            h.call(method, &path, None, &[("authorization", &auth)])
+                .await
+        }
+    };
+    as_b("GET", format!("/v1/messages/{}", sent.message_id()))
+        .await
+        .expect_error(404, "not_found");
+    let session = as_b("GET", "/v1/sessions/%2B447911123456".into()).await;
+    assert_eq!(session.body["state"], "none");
+    // B's erasure of the same phone leaves A's data alone.
+    assert_eq!(
+        as_b("DELETE", "/v1/contacts/%2B447911123456".into())
+            .await
+            .status,
+        204
+    );
+    assert_eq!(h.session(UK).await["messages_sent"], 1);
+    // B cannot send session messages on A's session.
+    send_with(&h.app, key_b.expose(), &session_text(UK), None)
+        .await
+        .expect_error(409, "no_session");
+}
+
+#[tokio::test]
+async fn moving_the_clock_a_day_forward_expires_the_session() {
+    let clock = Arc::new(OffsetClock::new());
+    let h = Harness::with_clock(clock.clone()).await;
+    h.open_session(UK).await;
+    assert_eq!(h.send(&session_text(UK), None).await.status, 202);
+    clock.advance(Duration::from_secs(24 * 3600));
+    assert_eq!(h.session(UK).await["state"], "expired");
+    h.send(&session_text(UK), None)
+        .await
+        .expect_error(409, "session_expired");
+    // The user writes again: a new session, counters at zero.
+    h.open_session(UK).await;
+    let r = h.send(&session_text(UK), None).await;
+    assert_eq!(r.body["session"]["messages_sent"], 1, "{}", r.body);
+}
