@@ -1,0 +1,240 @@
+//! `openapi.yaml` says exactly what the code does: the routes the router serves, every error
+//! code and its status, every field of a send request, every field of each answer.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use send::routes::ROUTES;
+use send::views::{FailureView, MessageView, SendAccepted, SessionView, StatusEntry, TemplateView};
+use serde_json::Value;
+use session_rules::{
+    Conversation, Language, Limits, MessageStatus, Refusal, SendRequestBody, StatusTrack, Template,
+    TemplateCategory, TemplateId, Timestamp,
+};
+use vbm_platform::http::ApiError;
+
+fn document() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.yaml");
+    let text = std::fs::read_to_string(path).expect("openapi.yaml at the repository root");
+    serde_norway::from_str(&text).expect("openapi.yaml is YAML")
+}
+
+fn schema<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    let s = &doc["components"]["schemas"][name];
+    assert!(s.is_object(), "schema {name} missing");
+    s
+}
+
+fn strings(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn property_names(schema: &Value) -> BTreeSet<String> {
+    schema["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no properties: {schema}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn it_is_openapi_3_1() {
+    let doc = document();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearerAuth"]["scheme"],
+        "bearer"
+    );
+    assert!(doc["security"][0]["bearerAuth"].is_array());
+}
+
+#[test]
+fn paths_are_the_routes_the_router_serves() {
+    let doc = document();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete", "head", "options"]
+                .contains(&method.as_str())
+            {
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let served: BTreeSet<_> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_owned(), r.path.to_owned()))
+        .collect();
+    assert_eq!(documented, served);
+}
+
+#[test]
+fn error_codes_and_statuses_are_the_ones_the_api_produces() {
+    let doc = document();
+    let codes = schema(&doc, "ErrorCode");
+    let documented = strings(&codes["enum"]);
+    let produced: BTreeSet<String> = ApiError::ALL_CODES
+        .iter()
+        .map(|(c, _)| (*c).to_owned())
+        .collect();
+    assert_eq!(documented, produced);
+    for code in Refusal::ALL_CODES {
+        assert!(produced.contains(code), "refusal {code} has no HTTP status");
+    }
+    let statuses: BTreeMap<String, u64> = codes["x-error-statuses"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    let actual: BTreeMap<String, u64> = ApiError::ALL_CODES
+        .iter()
+        .map(|(c, s)| ((*c).to_owned(), u64::from(*s)))
+        .collect();
+    assert_eq!(statuses, actual);
+
+    // Every status an error can have is documented on some operation (405 applies to any
+    // path, so it is described once, in components).
+    let mut answered = BTreeSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for status in op["responses"].as_object().unwrap().keys() {
+                answered.insert(status.parse::<u64>().unwrap());
+            }
+        }
+    }
+    for (code, status) in &actual {
+        assert!(
+            *status == 405 || answered.contains(status),
+            "{code} ({status}) is on no operation"
+        );
+    }
+    assert!(doc["components"]["responses"]["MethodNotAllowed"].is_object());
+}
+
+/// The fields a `deny_unknown_fields` struct accepts, from serde's own error message.
+fn accepted_fields(json: &str) -> BTreeSet<String> {
+    let err = serde_json::from_str::<SendRequestBody>(json)
+        .unwrap_err()
+        .to_string();
+    let expected = err
+        .split("expected ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no field list in {err:?}"));
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_request_schema_has_every_field_of_the_wire_type() {
+    let doc = document();
+    let request = schema(&doc, "SendMessageRequest");
+    assert_eq!(request["additionalProperties"], false);
+    assert_eq!(
+        property_names(request),
+        accepted_fields(r#"{"__probe": 1}"#)
+    );
+    let base = r#""to": "+380501234567", "type": "session""#;
+    for nested in ["file", "button", "template"] {
+        let probe = format!(r#"{{{base}, "{nested}": {{"__probe": 1}}}}"#);
+        let schema = &request["properties"][nested];
+        assert_eq!(schema["additionalProperties"], false, "{nested}");
+        assert_eq!(property_names(schema), accepted_fields(&probe), "{nested}");
+    }
+    let types = strings(&request["properties"]["type"]["enum"]);
+    assert_eq!(
+        types,
+        ["session", "transactional", "promotional", "template"]
+            .map(String::from)
+            .into()
+    );
+    let limits = Limits::default();
+    assert_eq!(
+        request["properties"]["ttl_seconds"]["minimum"],
+        limits.min_ttl.as_secs()
+    );
+    assert_eq!(
+        request["properties"]["ttl_seconds"]["maximum"],
+        limits.max_ttl.as_secs()
+    );
+}
+
+/// A schema lists exactly the members the view serializes, all of them required.
+fn assert_matches(doc: &Value, name: &str, value: &impl serde::Serialize) {
+    let json = serde_json::to_value(value).unwrap();
+    let members: BTreeSet<String> = json.as_object().unwrap().keys().cloned().collect();
+    let schema = schema(doc, name);
+    assert_eq!(property_names(schema), members, "{name} properties");
+    assert_eq!(strings(&schema["required"]), members, "{name} required");
+}
+
+#[test]
+fn answer_schemas_match_the_views() {
+    let doc = document();
+    let t0 = Timestamp::from_millis(1_795_786_464_123);
+    let session = SessionView::from(
+        Conversation::default()
+            .user_message(t0, &Limits::default())
+            .snapshot(t0, &Limits::default()),
+    );
+    assert_matches(&doc, "Session", &session);
+    let states = strings(&schema(&doc, "Session")["properties"]["state"]["enum"]);
+    assert_eq!(
+        states,
+        ["none", "active", "locked", "expired"]
+            .map(String::from)
+            .into()
+    );
+    assert_matches(
+        &doc,
+        "SendAccepted",
+        &SendAccepted {
+            message_id: "01JD0Z6Q9T3M8V4K2X7B5N1C0A".into(),
+            status: "accepted",
+            session,
+        },
+    );
+    let track = StatusTrack::accepted(t0);
+    let message = MessageView {
+        message_id: "01JD0Z6Q9T3M8V4K2X7B5N1C0A".into(),
+        to: "+380501234567".into(),
+        kind: "session".into(),
+        status: track.current.as_str(),
+        status_history: vec![StatusEntry {
+            status: "accepted",
+            at: t0,
+        }],
+        viber_message_token: None,
+        failure: Some(FailureView {
+            code: Some(8),
+            reason: "SRVC_USER_BLOCKED".into(),
+        }),
+        created_at: t0,
+    };
+    assert_matches(&doc, "Message", &message);
+    assert_matches(&doc, "StatusEntry", &message.status_history[0]);
+    assert_matches(&doc, "Failure", message.failure.as_ref().unwrap());
+    let statuses = strings(&schema(&doc, "MessageStatus")["enum"]);
+    let known: BTreeSet<String> = MessageStatus::ALL
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    assert_eq!(statuses, known);
+    let template = Template::parse(
+        TemplateId::parse("welcome").unwrap(),
+        Language::parse("en").unwrap(),
+        TemplateCategory::Transactional,
+        true,
+        "Hello {{name}}",
+    )
+    .unwrap();
+    assert_matches(&doc, "Template", &TemplateView::from(&template));
+}
