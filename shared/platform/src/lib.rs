@@ -5,6 +5,7 @@
 //! - [`clock`]: the [`Clock`](clock::Clock) port (`session-rules` never reads time itself), the
 //!   system clock, and an adjustable one for the local stack.
 //! - [`telemetry`]: structured JSON logs (tracing) for CloudWatch.
+//! - [`metrics`]: business metrics as CloudWatch Embedded Metric Format lines on stdout.
 //! - [`aws`]: the SDK configuration, loaded once per process.
 //! - [`http`]: the error object of the business API and the plumbing every HTTP function
 //!   shares (body limits, JSON reading, source IP, timestamps on the wire).
@@ -13,5 +14,6 @@ pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod telemetry;
 pub mod time;

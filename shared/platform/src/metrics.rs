@@ -1,0 +1,629 @@
+//! Business metrics in CloudWatch Embedded Metric Format (EMF): one JSON line on stdout per data
+//! point. Lambda ships stdout to CloudWatch Logs, and CloudWatch Logs turns every line that
+//! follows the EMF specification into metric data: no CloudWatch API call, no SDK client, no
+//! extra latency on the request path.
+//!
+//! One call, one line:
+//!
+//! ```json
+//! {"_aws":{"Timestamp":1763731200000,"CloudWatchMetrics":[{"Namespace":"VBM",
+//!   "Dimensions":[["Reason"]],"Metrics":[{"Name":"SendRefused","Unit":"Count"}]}]},
+//!   "Reason":"session_locked","SendRefused":1}
+//! ```
+//!
+//! (on one line). The names and dimensions are the ones the template's dashboard searches for;
+//! the helpers ([`send_accepted`], [`send_refused`], [`dispatch_viber_status`],
+//! [`dispatch_no_answer`], [`callback_lag`], [`events_delivered`], [`events_retried`]) are the
+//! way to emit them, and a test checks `template.yaml` against what they write. [`count`] and
+//! [`value`] are the general form.
+//!
+//! A line is formatted straight into the locked stdout (no intermediate `String`), so lines from
+//! concurrent tasks never interleave with each other or with the JSON logs. A failed write is
+//! ignored: a metric is never worth a failed request (and `println!` would panic, which with
+//! `panic = "abort"` ends the container).
+//!
+//! Lambda's log-level filter gives a line without a `"level"` key the level INFO: with the
+//! template's `LogLevel` at WARN or ERROR, Lambda drops these lines and the metrics with them.
+//!
+//! Every distinct dimension value is a separate custom metric (billed monthly), so dimension
+//! values must come from small fixed sets: error codes, Viber status codes. Never a business id,
+//! a phone number or a message id.
+
+use std::fmt::{self, Write as _};
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The CloudWatch namespace of every metric here (the dashboard's `Namespace="VBM"`).
+pub const NAMESPACE: &str = "VBM";
+
+/// Metric names, as the dashboard in `template.yaml` searches for them.
+pub mod name {
+    /// `POST /v1/messages` accepted a new message (replays are not counted again).
+    pub const SEND_ACCEPTED: &str = "SendAccepted";
+    /// `POST /v1/messages` refused, by [`Reason`](super::dimension::REASON) (the error code).
+    pub const SEND_REFUSED: &str = "SendRefused";
+    /// One dispatch attempt, by [`ViberStatus`](super::dimension::VIBER_STATUS).
+    pub const DISPATCH_OUTCOME: &str = "DispatchOutcome";
+    /// From the time Viber stamped on a callback to the time we received it.
+    pub const CALLBACK_LAG_MS: &str = "CallbackLagMs";
+    /// Business events the business's callback URL accepted.
+    pub const EVENTS_DELIVERED: &str = "EventsDelivered";
+    /// Business events whose delivery failed and was left to the queue to retry.
+    pub const EVENTS_RETRIED: &str = "EventsRetried";
+}
+
+/// Dimension names.
+pub mod dimension {
+    /// The API error code of a refused send (`session_locked`, `invalid_phone`, ...).
+    pub const REASON: &str = "Reason";
+    /// Viber's `status` answer to `send_message` (`"0"`, `"8"`, `"21"`, ...), or why there was
+    /// none (`"timeout"`, `"network"`, `"http_5xx"`, ...).
+    pub const VIBER_STATUS: &str = "ViberStatus";
+}
+
+/// CloudWatch units used here (a subset of CloudWatch's list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Milliseconds,
+    Seconds,
+    Bytes,
+    None,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Milliseconds => "Milliseconds",
+            Unit::Seconds => "Seconds",
+            Unit::Bytes => "Bytes",
+            Unit::None => "None",
+        }
+    }
+}
+
+/// CloudWatch limits: metric names up to 255 characters, dimension values up to 1024, at most 30
+/// dimensions per metric.
+const MAX_NAME: usize = 255;
+const MAX_DIMENSION_VALUE: usize = 1024;
+const MAX_DIMENSIONS: usize = 30;
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns emission on or off for the whole process (on by default). For a local run where the
+/// EMF lines would only clutter the console; a deployment leaves it on.
+pub fn set_enabled(enabled: bool) {
+    ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+// ------------------------------------------------------------------ the metrics of vbm
+
+/// `POST /v1/messages` accepted a new message.
+pub fn send_accepted() {
+    count(name::SEND_ACCEPTED, &[]);
+}
+
+/// `POST /v1/messages` refused; `reason` is the API error code (`ApiError::code`).
+pub fn send_refused(reason: &str) {
+    count(name::SEND_REFUSED, &[(dimension::REASON, reason)]);
+}
+
+/// Viber answered `send_message` with `status` (0 is success).
+pub fn dispatch_viber_status(status: i64) {
+    let mut text = StackStr::new();
+    // An i64 is at most 20 characters: this cannot fail.
+    let _ = write!(text, "{status}");
+    dispatch_outcome(text.as_str());
+}
+
+/// A dispatch attempt got no Viber status; `why` is one of a small fixed set: `"timeout"`,
+/// `"network"`, `"http_429"`, `"http_4xx"`, `"http_5xx"`, `"invalid_answer"`.
+pub fn dispatch_no_answer(why: &str) {
+    dispatch_outcome(why);
+}
+
+fn dispatch_outcome(viber_status: &str) {
+    count(
+        name::DISPATCH_OUTCOME,
+        &[(dimension::VIBER_STATUS, viber_status)],
+    );
+}
+
+/// A Viber callback arrived `lag_ms` after the time Viber stamped on it. Negative lags (clocks
+/// apart) count as 0.
+pub fn callback_lag(lag_ms: i64) {
+    value(
+        name::CALLBACK_LAG_MS,
+        lag_ms.max(0) as f64,
+        Unit::Milliseconds,
+        &[],
+    );
+}
+
+/// `n` business events were accepted by their callback URLs (nothing is written for 0).
+pub fn events_delivered(n: u32) {
+    if n > 0 {
+        value(name::EVENTS_DELIVERED, f64::from(n), Unit::Count, &[]);
+    }
+}
+
+/// `n` business event deliveries failed and were left on the queue for a retry (nothing is
+/// written for 0).
+pub fn events_retried(n: u32) {
+    if n > 0 {
+        value(name::EVENTS_RETRIED, f64::from(n), Unit::Count, &[]);
+    }
+}
+
+// ------------------------------------------------------------------ the general form
+
+/// Adds 1 to the metric `name` with these dimensions (`(name, value)` pairs).
+pub fn count(name: &str, dimensions: &[(&str, &str)]) {
+    value(name, 1.0, Unit::Count, dimensions);
+}
+
+/// One data point of the metric `name`. A non-finite value, or a malformed name or dimension
+/// (a bug in the caller), writes nothing.
+pub fn value(name: &str, value: f64, unit: Unit, dimensions: &[(&str, &str)]) {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
+    let Some(line) = Line::new(now_millis(), name, value, unit, dimensions) else {
+        return;
+    };
+    #[cfg(test)]
+    if tests::capture(&line) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// One EMF document, formatted on demand.
+struct Line<'a> {
+    timestamp_ms: u64,
+    name: &'a str,
+    value: f64,
+    unit: Unit,
+    dimensions: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> Line<'a> {
+    fn new(
+        timestamp_ms: u64,
+        name: &'a str,
+        value: f64,
+        unit: Unit,
+        dimensions: &'a [(&'a str, &'a str)],
+    ) -> Option<Self> {
+        let key_ok = |k: &str| !k.is_empty() && k.len() <= MAX_NAME && k != "_aws";
+        let valid = value.is_finite()
+            && key_ok(name)
+            && dimensions.len() <= MAX_DIMENSIONS
+            && dimensions.iter().enumerate().all(|(i, (k, _))| {
+                // Dimension keys and the metric name share the root object: no duplicates.
+                key_ok(k) && *k != name && dimensions[..i].iter().all(|(other, _)| other != k)
+            });
+        if !valid {
+            // A bad name or dimension key is a bug in the caller; a non-finite value is data.
+            debug_assert!(
+                !value.is_finite(),
+                "malformed metric {name:?} {dimensions:?}"
+            );
+            tracing::warn!(metric = name, "malformed metric not emitted");
+            return None;
+        }
+        Some(Self {
+            timestamp_ms,
+            name,
+            value,
+            unit,
+            dimensions,
+        })
+    }
+}
+
+impl fmt::Display for Line<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            r#"{{"_aws":{{"Timestamp":{},"CloudWatchMetrics":[{{"Namespace":{},"Dimensions":[["#,
+            self.timestamp_ms,
+            Json(NAMESPACE)
+        )?;
+        for (i, (key, _)) in self.dimensions.iter().enumerate() {
+            if i > 0 {
+                f.write_char(',')?;
+            }
+            write!(f, "{}", Json(key))?;
+        }
+        write!(
+            f,
+            r#"]],"Metrics":[{{"Name":{},"Unit":"{}"}}]}}]}}"#,
+            Json(self.name),
+            self.unit.as_str()
+        )?;
+        for (key, value) in self.dimensions {
+            write!(f, ",{}:{}", Json(key), Json(dimension_value(value)))?;
+        }
+        // `f64`'s Display never uses exponents or NaN here (finite checked): a JSON number.
+        write!(f, ",{}:{}}}", Json(self.name), self.value)
+    }
+}
+
+/// CloudWatch needs 1 to 1024 characters.
+fn dimension_value(value: &str) -> &str {
+    if value.is_empty() {
+        return "none";
+    }
+    match value.char_indices().nth(MAX_DIMENSION_VALUE) {
+        Some((cut, _)) => &value[..cut],
+        None => value,
+    }
+}
+
+/// A JSON string literal, escaped as it is written.
+struct Json<'a>(&'a str);
+
+impl fmt::Display for Json<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_char('"')?;
+        let mut rest = self.0;
+        while let Some(at) = rest.find(|c: char| c == '"' || c == '\\' || c < ' ') {
+            f.write_str(&rest[..at])?;
+            let c = rest[at..].chars().next().unwrap_or(' ');
+            match c {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                other => write!(f, "\\u{:04x}", u32::from(other))?,
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        f.write_str(rest)?;
+        f.write_char('"')
+    }
+}
+
+/// A short string on the stack (formatting an integer without allocating).
+struct StackStr {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl StackStr {
+    fn new() -> Self {
+        Self {
+            buf: [0; 24],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for StackStr {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    thread_local! {
+        static CAPTURED: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+    }
+
+    /// In tests, a thread that called [`captured`] gets the lines instead of stdout.
+    pub(super) fn capture(line: &Line<'_>) -> bool {
+        CAPTURED.with(|c| match c.borrow_mut().as_mut() {
+            Some(lines) => {
+                lines.push(line.to_string());
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// Serializes the tests that capture, because [`set_enabled`] is process-wide.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// The lines `f` emits on this thread, parsed.
+    fn captured(f: impl FnOnce()) -> Vec<Value> {
+        let _serial = SERIAL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        CAPTURED.with(|c| *c.borrow_mut() = Some(Vec::new()));
+        f();
+        let lines = CAPTURED.with(|c| c.borrow_mut().take()).unwrap_or_default();
+        lines
+            .iter()
+            .map(|line| {
+                assert!(!line.contains('\n'), "one line: {line}");
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+            })
+            .collect()
+    }
+
+    fn one(f: impl FnOnce()) -> Value {
+        let mut lines = captured(f);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        lines.remove(0)
+    }
+
+    /// Checks `doc` against the EMF specification: the `_aws` metadata with an integer
+    /// timestamp, one directive whose dimension keys and metric names are root members with
+    /// string and numeric values. Returns (metric name, dimension keys, unit, value).
+    fn parse_emf(doc: &Value) -> (String, Vec<String>, String, f64) {
+        let root = doc.as_object().expect("root is an object");
+        let aws = root["_aws"].as_object().expect("_aws object");
+        assert_eq!(
+            aws.len(),
+            2,
+            "_aws has Timestamp and CloudWatchMetrics only"
+        );
+        let ts = aws["Timestamp"].as_u64().expect("integer Timestamp (ms)");
+        assert!(ts > 1_704_067_200_000, "Timestamp in milliseconds: {ts}");
+        let directives = aws["CloudWatchMetrics"].as_array().expect("directives");
+        assert_eq!(directives.len(), 1);
+        let d = directives[0].as_object().expect("directive object");
+        assert_eq!(d.len(), 3, "Namespace, Dimensions, Metrics: {d:?}");
+        assert_eq!(d["Namespace"], "VBM");
+        let sets = d["Dimensions"].as_array().expect("DimensionSet array");
+        assert_eq!(sets.len(), 1);
+        let keys: Vec<String> = sets[0]
+            .as_array()
+            .expect("a DimensionSet")
+            .iter()
+            .map(|k| k.as_str().expect("dimension key").to_owned())
+            .collect();
+        for k in &keys {
+            assert!(root[k].is_string(), "dimension target {k} is a root string");
+        }
+        let metrics = d["Metrics"].as_array().expect("MetricDefinitions");
+        assert_eq!(metrics.len(), 1);
+        let name = metrics[0]["Name"].as_str().expect("Name").to_owned();
+        let unit = metrics[0]["Unit"].as_str().expect("Unit").to_owned();
+        let value = root[&name]
+            .as_f64()
+            .expect("metric target is a root number");
+        assert_eq!(root.len(), 2 + keys.len(), "no other members: {root:?}");
+        (name, keys, unit, value)
+    }
+
+    #[test]
+    fn a_refused_send_is_an_emf_document() {
+        let doc = one(|| send_refused("session_locked"));
+        assert_eq!(
+            parse_emf(&doc),
+            (
+                "SendRefused".into(),
+                vec!["Reason".into()],
+                "Count".into(),
+                1.0
+            )
+        );
+        assert_eq!(doc["Reason"], "session_locked");
+        // Field by field, as CloudWatch Logs reads it.
+        let ts = doc["_aws"]["Timestamp"].clone();
+        assert_eq!(
+            doc,
+            json!({
+                "_aws": {"Timestamp": ts, "CloudWatchMetrics": [{
+                    "Namespace": "VBM",
+                    "Dimensions": [["Reason"]],
+                    "Metrics": [{"Name": "SendRefused", "Unit": "Count"}],
+                }]},
+                "Reason": "session_locked",
+                "SendRefused": 1,
+            })
+        );
+    }
+
+    #[test]
+    fn metrics_without_dimensions_have_one_empty_dimension_set() {
+        let doc = one(send_accepted);
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[]])
+        );
+        assert_eq!(
+            parse_emf(&doc),
+            ("SendAccepted".into(), vec![], "Count".into(), 1.0)
+        );
+    }
+
+    #[test]
+    fn the_timestamp_is_now_in_milliseconds() {
+        let before = now_millis();
+        let doc = one(send_accepted);
+        let after = now_millis();
+        let ts = doc["_aws"]["Timestamp"].as_u64().unwrap();
+        assert!(before <= ts && ts <= after, "{before} <= {ts} <= {after}");
+    }
+
+    #[test]
+    fn dispatch_outcomes_carry_viber_status_codes_as_strings() {
+        let doc = one(|| dispatch_viber_status(8));
+        assert_eq!(
+            parse_emf(&doc),
+            (
+                "DispatchOutcome".into(),
+                vec!["ViberStatus".into()],
+                "Count".into(),
+                1.0
+            )
+        );
+        assert_eq!(doc["ViberStatus"], "8");
+        assert_eq!(one(|| dispatch_viber_status(0))["ViberStatus"], "0");
+        assert_eq!(
+            one(|| dispatch_viber_status(i64::MIN))["ViberStatus"],
+            i64::MIN.to_string()
+        );
+        assert_eq!(
+            one(|| dispatch_no_answer("timeout"))["ViberStatus"],
+            "timeout"
+        );
+    }
+
+    #[test]
+    fn callback_lag_is_in_milliseconds_and_never_negative() {
+        let doc = one(|| callback_lag(1234));
+        assert_eq!(
+            parse_emf(&doc),
+            (
+                "CallbackLagMs".into(),
+                vec![],
+                "Milliseconds".into(),
+                1234.0
+            )
+        );
+        assert_eq!(one(|| callback_lag(-50))["CallbackLagMs"], 0.0);
+    }
+
+    #[test]
+    fn events_are_counted_in_batches_and_zero_writes_nothing() {
+        let doc = one(|| events_delivered(7));
+        assert_eq!(
+            parse_emf(&doc),
+            ("EventsDelivered".into(), vec![], "Count".into(), 7.0)
+        );
+        assert_eq!(one(|| events_retried(2))["EventsRetried"], 2);
+        assert!(
+            captured(|| {
+                events_delivered(0);
+                events_retried(0);
+            })
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn general_form_with_several_dimensions_and_fractions() {
+        let doc = one(|| value("Custom", 2.5, Unit::Seconds, &[("A", "x"), ("B", "y")]));
+        assert_eq!(
+            parse_emf(&doc),
+            (
+                "Custom".into(),
+                vec!["A".into(), "B".into()],
+                "Seconds".into(),
+                2.5
+            )
+        );
+        assert_eq!(
+            (doc["A"].as_str(), doc["B"].as_str()),
+            (Some("x"), Some("y"))
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        let nasty = "a\"b\\c\nd\u{1}é";
+        let doc = one(|| send_refused(nasty));
+        assert_eq!(doc["Reason"], nasty);
+    }
+
+    #[test]
+    fn dimension_values_are_kept_within_cloudwatch_limits() {
+        assert_eq!(one(|| send_refused(""))["Reason"], "none");
+        let long = "é".repeat(2000);
+        let doc = one(|| send_refused(&long));
+        assert_eq!(doc["Reason"].as_str().unwrap().chars().count(), 1024);
+    }
+
+    #[test]
+    fn non_finite_values_write_nothing() {
+        assert!(captured(|| value("X", f64::NAN, Unit::None, &[])).is_empty());
+        assert!(captured(|| value("X", f64::INFINITY, Unit::None, &[])).is_empty());
+    }
+
+    #[test]
+    fn large_and_negative_values_stay_json_numbers() {
+        assert_eq!(one(|| value("X", 1e21, Unit::None, &[]))["X"], 1e21);
+        assert_eq!(one(|| value("X", -0.125, Unit::None, &[]))["X"], -0.125);
+    }
+
+    #[test]
+    fn disabled_writes_nothing() {
+        let lines = captured(|| {
+            set_enabled(false);
+            send_accepted();
+            set_enabled(true);
+        });
+        assert!(lines.is_empty());
+        assert_eq!(captured(send_accepted).len(), 1);
+    }
+
+    /// Every helper, as the functions call them.
+    fn all_helpers() {
+        send_accepted();
+        send_refused("no_session");
+        dispatch_viber_status(0);
+        dispatch_no_answer("timeout");
+        callback_lag(10);
+        events_delivered(1);
+        events_retried(1);
+    }
+
+    /// The dashboard's SEARCH expressions for the VBM namespace, as (schema, metric name):
+    /// schema is `Namespace="VBM"` (any dimensions) or `{VBM,Key,...}` (exactly those).
+    fn dashboard_searches() -> BTreeSet<(String, String)> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+        let template = std::fs::read_to_string(path).expect("template.yaml");
+        let start = template.find("DashboardBody:").expect("a dashboard");
+        let body = &template[start..];
+        let mut searches = BTreeSet::new();
+        for expr in body.split("SEARCH('").skip(1) {
+            let expr = &expr[..expr.find('\'').expect("closing quote")];
+            // In the YAML the JSON string escapes its quotes: MetricName=\"X\".
+            let expr = expr.replace("\\\"", "\"");
+            let (schema, metric) = expr
+                .split_once(" MetricName=")
+                .unwrap_or_else(|| panic!("MetricName in {expr}"));
+            searches.insert((schema.to_owned(), metric.trim_matches('"').to_owned()));
+        }
+        searches
+    }
+
+    #[test]
+    fn the_dashboard_shows_exactly_these_metrics_and_dimensions() {
+        let emitted: BTreeSet<(String, String)> = captured(all_helpers)
+            .iter()
+            .map(|doc| {
+                let (metric, keys, _, _) = parse_emf(doc);
+                let schema = if keys.is_empty() {
+                    r#"Namespace="VBM""#.to_owned()
+                } else {
+                    format!("{{VBM,{}}}", keys.join(","))
+                };
+                (schema, metric)
+            })
+            .collect();
+        assert_eq!(emitted, dashboard_searches());
+    }
+}
