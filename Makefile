@@ -5,7 +5,7 @@ SHELL := bash
 VENV := .venv
 WITH_MOTO := infra/scripts/with-moto.sh
 
-.PHONY: all test python-env test-rust test-infra lint-template bench
+.PHONY: all test python-env test-rust test-infra lint-template bench package sam-build
 
 all: test
 
@@ -35,3 +35,12 @@ lint-template: python-env
 
 bench:
 	cargo bench -p session-rules
+
+## Lambda packages: every function of template.yaml cross-built for arm64 (cargo-lambda from
+## PyPI, into .venv-package) into target/lambda/<name>/bootstrap.zip, with sizes and build time.
+package:
+	infra/scripts/package.sh
+
+## `sam build` with the project's SAM CLI (.venv-sam) and cargo-lambda (see docs/deploy.md).
+sam-build:
+	infra/scripts/sam.sh build
