@@ -20,6 +20,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use session_rules::{Conversation, OutboundMessage, SendRequest, SendRequestBody, Timestamp};
 use vbm_platform::http::{Answer, ApiError, from_value, json_response, read_json_value};
+use vbm_platform::metrics;
 use vbm_queue::OutboundJob;
 use vbm_store::{Business, IdempotencyKey, MessageId, NewSend, SendOutcome};
 
@@ -29,7 +30,26 @@ use crate::{App, Outcome};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
+/// Counts the answer in CloudWatch (`SendAccepted`, `SendRefused` by error code; a replay is
+/// neither: it was counted the first time).
 pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
+    let answer = decide_and_record(app, business, request).await;
+    match &answer {
+        Ok(response) => {
+            if response
+                .extensions()
+                .get::<Outcome>()
+                .is_some_and(|o| o.0 == "accepted")
+            {
+                metrics::send_accepted();
+            }
+        }
+        Err(error) => metrics::send_refused(error.code),
+    }
+    answer
+}
+
+async fn decide_and_record(app: &App, business: &Business, request: &Request) -> Answer {
     let key = idempotency_key(request)?;
     let value = read_json_value(request.body())?;
     let body: SendRequestBody = from_value(&value)?;

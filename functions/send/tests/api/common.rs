@@ -1,4 +1,12 @@
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::operation::get_item::GetItemInput;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
@@ -50,7 +58,67 @@ impl Reply {
     }
 }
 
+/// DynamoDB calls made through the harness's client (the app's store uses it too).
+#[derive(Debug, Default)]
+pub struct Calls {
+    pub transact_writes: AtomicUsize,
+    pub get_items: AtomicUsize,
+    pub other: AtomicUsize,
+    /// HTTP attempts, SDK retries included.
+    pub attempts: AtomicUsize,
+}
+
+impl Calls {
+    pub fn snapshot(&self) -> [usize; 4] {
+        [
+            self.transact_writes.load(Ordering::SeqCst),
+            self.get_items.load(Ordering::SeqCst),
+            self.other.load(Ordering::SeqCst),
+            self.attempts.load(Ordering::SeqCst),
+        ]
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Counter(Arc<Calls>);
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Intercept for Counter {
+    fn name(&self) -> &'static str {
+        "call-counter"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let input = context.input();
+        let counter = if input.downcast_ref::<TransactWriteItemsInput>().is_some() {
+            &self.0.transact_writes
+        } else if input.downcast_ref::<GetItemInput>().is_some() {
+            &self.0.get_items
+        } else {
+            &self.0.other
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.attempts.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
 pub struct Harness {
+    pub calls: Arc<Calls>,
     pub env: TestEnv,
     pub app: Arc<App>,
     pub business: Business,
@@ -69,8 +137,15 @@ impl Harness {
     }
 
     pub async fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        // EMF metric lines go straight to stdout, past the test harness's capture.
+        vbm_platform::metrics::set_enabled(false);
         let env = TestEnv::fresh();
-        let dynamodb = env.dynamodb().await;
+        let calls = Arc::new(Calls::default());
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&env.sdk_config().await)
+                .interceptor(Counter(calls.clone()))
+                .build(),
+        );
         let sqs = env.sqs().await;
         let app = App::new(
             store(&env, &dynamodb),
@@ -88,6 +163,7 @@ impl Harness {
             .await
             .unwrap();
         Self {
+            calls,
             env,
             app: Arc::new(app),
             business,
