@@ -20,6 +20,10 @@ pub const SESSION_DURATION_SECONDS: &str = "SESSION_DURATION_SECONDS";
 pub const SESSION_MAX_MESSAGES: &str = "SESSION_MAX_MESSAGES";
 pub const SESSION_MAX_CONSECUTIVE: &str = "SESSION_MAX_CONSECUTIVE";
 pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
+pub const VIBER_API_URL: &str = "VIBER_API_URL";
+pub const VIBER_API_TOKEN: &str = "VIBER_API_TOKEN";
+pub const VIBER_TIMEOUT_SECONDS: &str = "VIBER_TIMEOUT_SECONDS";
+pub const CALLBACK_TIMEOUT_SECONDS: &str = "CALLBACK_TIMEOUT_SECONDS";
 
 /// A setting that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -163,6 +167,32 @@ impl Config {
             ));
         }
         Ok(limits)
+    }
+
+    /// `VIBER_API_URL`: the root of Viber's (or a partner gateway's) API; `send_message` is
+    /// POSTed below it.
+    pub fn viber_api_url(&self) -> Result<String, ConfigError> {
+        self.url(VIBER_API_URL)
+    }
+
+    /// `VIBER_API_TOKEN`: an optional token for Viber or the gateway; `None` when unset or empty.
+    pub fn viber_api_token(&self) -> Result<Option<String>, ConfigError> {
+        self.get(VIBER_API_TOKEN)
+    }
+
+    /// `VIBER_TIMEOUT_SECONDS`: how long one `send_message` call may take (default 5).
+    pub fn viber_timeout(&self) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(
+            self.positive(VIBER_TIMEOUT_SECONDS, 5u64)?,
+        ))
+    }
+
+    /// `CALLBACK_TIMEOUT_SECONDS`: how long one delivery to a business callback URL may take
+    /// (default 5).
+    pub fn callback_timeout(&self) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(
+            self.positive(CALLBACK_TIMEOUT_SECONDS, 5u64)?,
+        ))
     }
 
     /// `RETENTION_DAYS`: how long messages are kept (default 30); idempotency records keep

@@ -20,7 +20,9 @@
 
 mod attrs;
 mod business;
+mod business_cache;
 mod conversation;
+mod dispatch;
 mod erase;
 mod error;
 pub mod keys;
@@ -34,6 +36,8 @@ use aws_sdk_dynamodb::Client;
 use session_rules::Limits;
 
 pub use business::{ApiKey, ApiKeyHash, Business, BusinessId, BusinessUpdate, NewBusiness};
+pub use business_cache::BusinessCache;
+pub use dispatch::{Marked, Sent};
 pub use error::StoreError;
 pub use message::{Failure, MessageId, MessageRecord};
 pub use send::{IdempotencyKey, NewSend, SendOutcome};

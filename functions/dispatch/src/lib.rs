@@ -1,0 +1,378 @@
+//! `dispatch`: the outbound FIFO queue's consumer (DESIGN §2). For every queued job it loads the
+//! message, sends it to Viber once, records what Viber answered and queues the business events.
+//!
+//! One record, step by step ([`App::handle_record`]):
+//! 1. the body is an [`OutboundJob`]; anything else is a failure (after `MaxReceiveCount`
+//!    receives it lands in the dead-letter queue, where an alarm sees it);
+//! 2. the message is loaded; gone (erased, past retention) → nothing to send;
+//! 3. not `accepted` any more → handled on an earlier delivery: nothing is sent again, and its
+//!    events are queued again (same ids) in case that delivery died before queueing them;
+//! 4. the Viber request is rebuilt from the stored payload ([`request`]) and sent;
+//! 5. the answer ([`outcome`]) is recorded: `sent` with the `TOKEN` item, or `failed` with the
+//!    conversation changes it implies (opt-out on 8, lock on 21, the session slot given back);
+//! 6. the events are queued ([`events`]).
+//!
+//! A record that fails (Viber unreachable or briefly refusing, the table or a queue unavailable)
+//! is listed in the batch answer and its visibility timeout is backed off ([`retry`]). The
+//! records of one conversation (FIFO message group) are handled in order, and after a failure
+//! the group's later records in the batch are failed too without being tried, so a retry never
+//! overtakes the message before it. Groups are handled concurrently.
+
+pub mod events;
+pub mod outcome;
+pub mod request;
+pub mod retry;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use session_rules::{MessageStatus, OutboundMessage, PhoneNumber, Timestamp};
+use thiserror::Error;
+use tracing::{Instrument, field};
+use vbm_events::EventsQueue;
+use vbm_platform::clock::{Clock, SystemClock};
+use vbm_platform::config::{Config, ConfigError};
+use vbm_queue::{OutboundJob, QueueError};
+use vbm_store::{
+    BusinessCache, BusinessId, Failure, Marked, MessageId, MessageRecord, Sent, Store, StoreError,
+};
+use viber::{ClientBuildError, ViberClient};
+
+use crate::events::Recorded;
+use crate::outcome::Outcome;
+use crate::request::{Sender, Unsendable};
+
+/// How long a business's service id is trusted from memory.
+const BUSINESS_TTL: Duration = Duration::from_secs(300);
+
+/// The function could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Viber(#[from] ClientBuildError),
+}
+
+/// Why a record is handed back to the queue.
+#[derive(Debug, Error)]
+pub enum RecordError {
+    #[error("not an outbound job: {0}")]
+    Poison(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Viber: {0}")]
+    Viber(String),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("an earlier message of this conversation failed in this batch")]
+    AfterFailure,
+}
+
+/// What one container keeps: clients, configuration, the business cache.
+pub struct App {
+    store: Store,
+    viber: ViberClient,
+    events: EventsQueue,
+    sqs: aws_sdk_sqs::Client,
+    outbound_url: String,
+    clock: Arc<dyn Clock>,
+    businesses: BusinessCache,
+}
+
+impl App {
+    pub fn new(
+        store: Store,
+        viber: ViberClient,
+        events: EventsQueue,
+        sqs: aws_sdk_sqs::Client,
+        outbound_url: impl Into<String>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            viber,
+            events,
+            sqs,
+            outbound_url: outbound_url.into(),
+            clock,
+            businesses: BusinessCache::new(BUSINESS_TTL),
+        }
+    }
+
+    /// Reads `VBM_TABLE`, `OUTBOUND_QUEUE_URL`, `EVENTS_QUEUE_URL`, `VIBER_API_URL`,
+    /// `VIBER_API_TOKEN`, `VIBER_TIMEOUT_SECONDS`, the session limits and `RETENTION_DAYS`, and
+    /// builds the clients once.
+    pub async fn from_env() -> Result<Self, StartError> {
+        let config = Config::from_env();
+        let viber = ViberClient::new(
+            &config.viber_api_url()?,
+            config.viber_api_token()?,
+            config.viber_timeout()?,
+        )?;
+        let sdk = vbm_platform::aws::sdk_config().await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let store = Store::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            config.table()?,
+            config.limits()?,
+            config.retention()?,
+        );
+        let events = EventsQueue::new(sqs.clone(), config.events_queue_url()?);
+        Ok(Self::new(
+            store,
+            viber,
+            events,
+            sqs,
+            config.outbound_queue_url()?,
+            Arc::new(SystemClock),
+        ))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Handles one batch; the answer lists exactly the records to retry.
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        // FIFO message groups, in the order their first record appears; a record without a
+        // group (not from a FIFO queue) is a group of its own.
+        let mut groups: Vec<Vec<&SqsMessage>> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for record in &event.records {
+            match record.attributes.get("MessageGroupId") {
+                Some(group) => match index.get(group.as_str()) {
+                    Some(&i) => groups[i].push(record),
+                    None => {
+                        index.insert(group, groups.len());
+                        groups.push(vec![record]);
+                    }
+                },
+                None => groups.push(vec![record]),
+            }
+        }
+        let failed = futures_util::future::join_all(groups.into_iter().map(|group| async move {
+            let mut failed = Vec::new();
+            for record in group {
+                let result = if failed.is_empty() {
+                    self.handle_record(record).await
+                } else {
+                    Err(RecordError::AfterFailure)
+                };
+                if result.is_err() {
+                    retry::back_off(&self.sqs, &self.outbound_url, record).await;
+                    failed.push(record.message_id.clone().unwrap_or_default());
+                }
+            }
+            failed
+        }))
+        .await;
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failed
+            .into_iter()
+            .flatten()
+            .map(|id| {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failure
+            })
+            .collect();
+        response
+    }
+
+    /// Handles one record in its own span (queue message id, business, message id, outcome).
+    /// `Ok` names the outcome; `Err` means the record goes back to the queue.
+    pub async fn handle_record(&self, record: &SqsMessage) -> Result<&'static str, RecordError> {
+        let span = tracing::info_span!(
+            "dispatch",
+            sqs_message_id = record.message_id.as_deref().unwrap_or_default(),
+            receive_count = retry::receive_count(record),
+            business = field::Empty,
+            message_id = field::Empty,
+            outcome = field::Empty,
+        );
+        async {
+            let result = self.dispatch(record).await;
+            let span = tracing::Span::current();
+            match &result {
+                Ok(outcome) => {
+                    span.record("outcome", *outcome);
+                    tracing::info!("dispatched");
+                }
+                Err(error) => {
+                    span.record("outcome", "retry");
+                    match error {
+                        RecordError::AfterFailure => tracing::info!(%error, "not tried"),
+                        RecordError::Viber(_) => tracing::warn!(%error, "will retry"),
+                        _ => tracing::error!(%error, "will retry"),
+                    }
+                }
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn dispatch(&self, record: &SqsMessage) -> Result<&'static str, RecordError> {
+        let body = record.body.as_deref().unwrap_or_default();
+        let job: OutboundJob =
+            serde_json::from_str(body).map_err(|e| RecordError::Poison(e.to_string()))?;
+        let business = BusinessId::parse(&job.business_id).map_err(RecordError::Poison)?;
+        let span = tracing::Span::current();
+        span.record("business", business.as_str());
+        let id = MessageId::parse(&job.message_id)
+            .ok_or_else(|| RecordError::Poison(format!("bad message id {:?}", job.message_id)))?;
+        span.record("message_id", id.as_str());
+
+        let now = self.clock.now();
+        let Some(message) = self.store.get_message(&business, &id, now).await? else {
+            return Ok("gone");
+        };
+        if message.track.current != MessageStatus::Accepted {
+            // Sent (or failed) on an earlier delivery: never again. Its events may not have
+            // been queued before that delivery died; the same ids make a repeat harmless.
+            if let Some(recorded) = events::recorded(&message) {
+                self.publish(&recorded).await?;
+            }
+            return Ok("already_handled");
+        }
+        let to = PhoneNumber::parse(&message.to).map_err(|e| StoreError::Malformed {
+            key: format!("MSG#{id}"),
+            reason: format!("to: {e}"),
+        })?;
+
+        let viber_request = match self.viber_request(&message, now).await? {
+            Ok(request) => request,
+            Err(Unsendable(reason)) => {
+                let failure = Failure { code: None, reason };
+                tracing::warn!(reason = %failure.reason, "message cannot be sent");
+                return self
+                    .record_failure(&message, &to, &failure, now, true, "unsendable")
+                    .await;
+            }
+        };
+        let outcome = Outcome::from_answer(self.viber.send_message(&viber_request).await);
+        let name = outcome.name();
+        match outcome {
+            Outcome::Sent {
+                token,
+                session_id,
+                already,
+            } => {
+                if already && token.is_none() {
+                    tracing::warn!(
+                        "Viber says an earlier attempt was sent but gave no token: \
+                         recorded as sent without one; its status callbacks cannot be matched"
+                    );
+                }
+                let sent = Sent {
+                    token: token.as_deref(),
+                    session_id: session_id.as_deref(),
+                    at: now,
+                };
+                match self.store.mark_sent(&message, &to, sent).await? {
+                    Marked::Recorded => {
+                        self.publish(&Recorded {
+                            message: &message,
+                            status: MessageStatus::Sent,
+                            at: now,
+                            token: token.as_deref(),
+                            failure: None,
+                        })
+                        .await?;
+                        Ok(name)
+                    }
+                    Marked::AlreadyHandled => Ok("already_handled"),
+                }
+            }
+            Outcome::UserBlocked(failure) => {
+                self.store
+                    .change_conversation(&message.business, &to, now, |c| c.opt_out())
+                    .await?;
+                self.record_failure(&message, &to, &failure, now, true, name)
+                    .await
+            }
+            Outcome::WaitForUser(failure) => {
+                let limits = *self.store.limits();
+                self.store
+                    .change_conversation(&message.business, &to, now, |c| c.lock(&limits))
+                    .await?;
+                // Viber counts this one: its slot stays taken.
+                self.record_failure(&message, &to, &failure, now, false, name)
+                    .await
+            }
+            Outcome::Refused(failure) => {
+                self.record_failure(&message, &to, &failure, now, true, name)
+                    .await
+            }
+            Outcome::Retry(reason) => Err(RecordError::Viber(reason)),
+        }
+    }
+
+    /// The business's service id and (for templates) the template, then Viber's body.
+    async fn viber_request(
+        &self,
+        message: &MessageRecord,
+        now: Timestamp,
+    ) -> Result<Result<viber::SendMessage, Unsendable>, RecordError> {
+        let limits = self.store.limits();
+        let request = match request::parse(message, limits) {
+            Ok(request) => request,
+            Err(unsendable) => return Ok(Err(unsendable)),
+        };
+        let Some(business) = self.businesses.get(&self.store, &message.business).await? else {
+            return Ok(Err(Unsendable("business_not_found".into())));
+        };
+        let template = match &request.message {
+            OutboundMessage::Template { id, .. } => {
+                self.store.get_template(&message.business, id).await?
+            }
+            _ => None,
+        };
+        let sender = Sender {
+            service_id: business.service_id,
+            template: template.as_ref(),
+        };
+        Ok(request::build(message, &request, &sender, limits, now))
+    }
+
+    /// `failed`, the slot given back when asked (session messages only), then the events.
+    async fn record_failure(
+        &self,
+        message: &MessageRecord,
+        to: &PhoneNumber,
+        failure: &Failure,
+        now: Timestamp,
+        release_session_slot: bool,
+        name: &'static str,
+    ) -> Result<&'static str, RecordError> {
+        match self
+            .store
+            .mark_failed(message, to, failure, now, release_session_slot)
+            .await?
+        {
+            Marked::Recorded => {
+                self.publish(&Recorded {
+                    message,
+                    status: MessageStatus::Failed,
+                    at: now,
+                    token: None,
+                    failure: Some(failure),
+                })
+                .await?;
+                Ok(name)
+            }
+            Marked::AlreadyHandled => Ok("already_handled"),
+        }
+    }
+
+    async fn publish(&self, recorded: &Recorded<'_>) -> Result<(), RecordError> {
+        for event in events::events(recorded) {
+            self.events.publish(&event).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,728 @@
+//! `dispatch` against the emulator (table, outbound FIFO queue, events queue) and a local HTTP
+//! server playing Viber. Every test goes the whole way: the store accepts a send
+//! (`record_send`), the job is enqueued, received back from the test's own outbound queue and
+//! handed to `App::handle_batch`, as Lambda would.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use dispatch::App;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use session_rules::{
+    Language, Limits, MessageStatus, PhoneNumber, SendRequest, SendRequestBody, SessionState,
+    Template, TemplateCategory, TemplateId,
+};
+use tokio::net::TcpListener;
+use vbm_events::{Event, EventKind, EventsQueue};
+use vbm_platform::clock::{Clock, SystemClock};
+use vbm_queue::{OutboundJob, OutboundQueue};
+use vbm_store::{BusinessId, MessageId, NewBusiness, NewSend, Retention, SendOutcome, Store};
+use vbm_testkit::TestEnv;
+use viber::{ViberClient, seq_for};
+
+const SERVICE_ID: u64 = 4242;
+
+/// How the stand-in answers one request.
+#[derive(Clone)]
+struct Reply {
+    status: u16,
+    body: String,
+    delay: Duration,
+}
+
+fn viber_status(status: i64) -> Reply {
+    Reply {
+        status: 200,
+        body: json!({"status": status, "seq": 1}).to_string(),
+        delay: Duration::ZERO,
+    }
+}
+
+fn http(status: u16) -> Reply {
+    Reply {
+        status,
+        body: "{}".into(),
+        delay: Duration::ZERO,
+    }
+}
+
+type Responder = Arc<dyn Fn(&Value, usize) -> Reply + Send + Sync>;
+
+/// Viber's stand-in: records every request body, answers with `respond(body, n)` (`n`: how
+/// many requests came before).
+struct FakeViber {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<Value>>>,
+}
+
+impl FakeViber {
+    /// Answers every send with success and a fresh token.
+    async fn accepting() -> Self {
+        Self::start(Arc::new(|body: &Value, n| Reply {
+            status: 200,
+            body: json!({"status": 0, "seq": body["seq"], "message_token": 9_000_000_000u64 + n as u64,
+                         "session_id": format!("s-{n}")})
+            .to_string(),
+            delay: Duration::ZERO,
+        }))
+        .await
+    }
+
+    async fn answering(reply: Reply) -> Self {
+        Self::start(Arc::new(move |_: &Value, _| reply.clone())).await
+    }
+
+    async fn start(respond: Responder) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let recorder = received.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (respond, recorder) = (respond.clone(), recorder.clone());
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let (respond, recorder) = (respond.clone(), recorder.clone());
+                    async move {
+                        assert_eq!(req.uri().path(), "/vibersrvc/1/send_message");
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let body: Value = serde_json::from_slice(&body).unwrap();
+                        let reply = {
+                            let mut seen = recorder.lock().unwrap();
+                            let reply = respond(&body, seen.len());
+                            seen.push(body);
+                            reply
+                        };
+                        tokio::time::sleep(reply.delay).await;
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .status(reply.status)
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from(reply.body)))
+                                .unwrap(),
+                        )
+                    }
+                });
+                tokio::spawn(async move {
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { addr, received }
+    }
+
+    fn received(&self) -> Vec<Value> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// One test's world: a fresh table and queues, a business, the app under test.
+struct World {
+    env: TestEnv,
+    store: Store,
+    outbound: OutboundQueue,
+    sqs: aws_sdk_sqs::Client,
+    app: App,
+    business: BusinessId,
+    viber: FakeViber,
+}
+
+impl World {
+    async fn new(viber: FakeViber) -> Self {
+        Self::with_timeout(viber, Duration::from_secs(5)).await
+    }
+
+    async fn with_timeout(viber: FakeViber, timeout: Duration) -> Self {
+        let env = TestEnv::fresh();
+        let dynamodb = env.dynamodb().await;
+        let sqs = env.sqs().await;
+        let store = || {
+            Store::new(
+                dynamodb.clone(),
+                env.table.clone(),
+                Limits::default(),
+                Retention::default(),
+            )
+        };
+        let business = BusinessId::parse("acme").unwrap();
+        store()
+            .create_business(&NewBusiness {
+                id: business.clone(),
+                service_id: SERVICE_ID,
+                callback_url: None,
+                allow_cidrs: vec![],
+            })
+            .await
+            .unwrap();
+        let client =
+            ViberClient::new(&format!("http://{}/vibersrvc/1", viber.addr), None, timeout).unwrap();
+        let app = App::new(
+            store(),
+            client,
+            EventsQueue::new(sqs.clone(), env.events_queue_url.clone()),
+            sqs.clone(),
+            env.outbound_queue_url.clone(),
+            Arc::new(SystemClock),
+        );
+        Self {
+            outbound: OutboundQueue::new(sqs.clone(), env.outbound_queue_url.clone()),
+            store: store(),
+            sqs,
+            app,
+            business,
+            viber,
+            env,
+        }
+    }
+
+    /// The user writes to the business: a session opens.
+    async fn user_writes(&self, to: &str) {
+        self.store
+            .record_user_message(&self.business, &phone(to), SystemClock.now())
+            .await
+            .unwrap();
+    }
+
+    /// What `send` does: admit, record, enqueue. Returns the message id.
+    async fn accept(&self, body: Value) -> MessageId {
+        let wire: SendRequestBody = serde_json::from_value(body.clone()).unwrap();
+        let request = SendRequest::parse(&wire, self.store.limits()).unwrap();
+        let template = match &request.message {
+            session_rules::OutboundMessage::Template { id, .. } => {
+                self.store.get_template(&self.business, id).await.unwrap()
+            }
+            _ => None,
+        };
+        let admission = request.admit(template.as_ref()).unwrap();
+        let id = MessageId::generate();
+        let payload = body.to_string();
+        let outcome = self
+            .store
+            .record_send(&NewSend {
+                business: &self.business,
+                message_id: id.clone(),
+                to: &request.to,
+                class: admission.class,
+                kind: request.message.kind(),
+                payload: &payload,
+                idempotency: None,
+                now: SystemClock.now(),
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, SendOutcome::Accepted { .. }),
+            "{outcome:?}"
+        );
+        self.outbound
+            .enqueue(&OutboundJob::new(
+                self.business.as_str(),
+                id.as_str(),
+                request.to.as_e164(),
+            ))
+            .await
+            .unwrap();
+        id
+    }
+
+    /// Receives what is on the outbound queue, as Lambda would hand it over.
+    async fn batch(&self) -> SqsEvent {
+        let records = receive(&self.sqs, &self.env.outbound_queue_url).await;
+        let mut event = SqsEvent::default();
+        event.records = records;
+        event
+    }
+
+    async fn status(&self, id: &MessageId) -> vbm_store::MessageRecord {
+        self.store
+            .get_message(&self.business, id, SystemClock.now())
+            .await
+            .unwrap()
+            .expect("message stored")
+    }
+
+    async fn conversation(&self, to: &str) -> session_rules::Conversation {
+        self.store
+            .get_conversation(&self.business, &phone(to))
+            .await
+            .unwrap()
+            .expect("conversation stored")
+    }
+
+    /// Everything queued for `notify` so far.
+    async fn events(&self) -> Vec<Event> {
+        receive(&self.sqs, &self.env.events_queue_url)
+            .await
+            .iter()
+            .map(|r| EventsQueue::parse(r.body.as_deref().unwrap()).unwrap())
+            .collect()
+    }
+
+    async fn token_item(&self, token: &str) -> Option<HashMap<String, AttributeValue>> {
+        self.store
+            .client()
+            .get_item()
+            .table_name(&self.env.table)
+            .key("pk", AttributeValue::S(format!("TOKEN#{token}")))
+            .key("sk", AttributeValue::S("TOKEN".into()))
+            .send()
+            .await
+            .unwrap()
+            .item()
+            .cloned()
+    }
+}
+
+async fn receive(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<SqsMessage> {
+    let mut records = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        if out.messages().is_empty() {
+            return records;
+        }
+        for m in out.messages() {
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id().map(str::to_owned);
+            record.receipt_handle = m.receipt_handle().map(str::to_owned);
+            record.body = m.body().map(str::to_owned);
+            record.attributes = m
+                .attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            records.push(record);
+        }
+    }
+}
+
+fn phone(e164: &str) -> PhoneNumber {
+    PhoneNumber::parse(e164).unwrap()
+}
+
+const ANN: &str = "+380501234567";
+const BOB: &str = "+380501234568";
+const CAT: &str = "+380501234569";
+
+fn session_text(to: &str, text: &str) -> Value {
+    json!({"to": to, "type": "session", "text": text, "tracking_data": "order-42"})
+}
+
+fn failed_ids(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+fn statuses_of(events: &[Event]) -> Vec<(EventKind, String)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e.kind,
+                e.data["status"]
+                    .as_str()
+                    .or(e.data["phone"].as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn session_and_template_messages_go_out_once_and_are_recorded_as_sent() {
+    let world = World::new(FakeViber::accepting().await).await;
+    let template = Template::parse(
+        TemplateId::parse("order_ready").unwrap(),
+        Language::parse("uk").unwrap(),
+        TemplateCategory::Transactional,
+        true,
+        "Замовлення {{order}} готове",
+    )
+    .unwrap();
+    world
+        .store
+        .put_template(&world.business, &template)
+        .await
+        .unwrap();
+    world.user_writes(ANN).await;
+    let session = world.accept(session_text(ANN, "Your order is ready")).await;
+    let templated = world
+        .accept(json!({"to": ANN, "type": "template",
+                       "template": {"id": "order_ready", "params": {"order": "42"}}}))
+        .await;
+
+    let batch = world.batch().await;
+    assert_eq!(batch.records.len(), 2);
+    let response = world.app.handle_batch(batch.clone()).await;
+    assert_eq!(failed_ids(&response), Vec::<String>::new());
+
+    // What Viber saw, in the conversation's order.
+    let sent = world.viber.received();
+    assert_eq!(sent.len(), 2);
+    let (s, t) = (&sent[0], &sent[1]);
+    assert_eq!(s["service_id"], json!(SERVICE_ID));
+    assert_eq!(s["dest"], json!("380501234567"));
+    assert_eq!(s["seq"], json!(seq_for(session.as_str())));
+    assert_eq!(s["type"], json!(306));
+    assert_eq!(s["label"], json!("transaction"));
+    assert_eq!(s["message"]["#txt"], json!("Your order is ready"));
+    assert_eq!(s["message"]["#tracking_data"], json!("order-42"));
+    let ttl = s["ttl"].as_u64().unwrap();
+    assert!((86_390..=86_400).contains(&ttl), "{ttl}");
+    assert_eq!(t["seq"], json!(seq_for(templated.as_str())));
+    assert_eq!(t["type"], json!(1701));
+    assert_eq!(t["templateId"], json!("order_ready"));
+    assert_eq!(t["templateLang"], json!("uk"));
+    assert_eq!(t["templateParams"], json!({"order": "42"}));
+    assert!(t.get("message").is_none());
+
+    // Recorded: sent, the token, the TOKEN item that leads status callbacks back.
+    for id in [&session, &templated] {
+        let m = world.status(id).await;
+        assert_eq!(m.track.current, MessageStatus::Sent);
+        let statuses: Vec<_> = m.track.history.iter().map(|e| e.status).collect();
+        assert_eq!(statuses, [MessageStatus::Accepted, MessageStatus::Sent]);
+        let token = m.viber_message_token.clone().expect("token recorded");
+        let item = world.token_item(&token).await.expect("TOKEN item");
+        assert_eq!(item["message_id"], AttributeValue::S(id.to_string()));
+        assert_eq!(item["business_id"], AttributeValue::S("acme".into()));
+        assert_eq!(item["phone"], AttributeValue::S(ANN.into()));
+        assert_eq!(
+            item["gsi1pk"],
+            AttributeValue::S(format!("CONTACT#acme#{ANN}"))
+        );
+        assert!(item.contains_key("expires_at"));
+    }
+    assert_eq!(
+        world.status(&session).await.viber_session_id.as_deref(),
+        Some("s-0")
+    );
+
+    let events = world.events().await;
+    assert_eq!(
+        statuses_of(&events),
+        [
+            (EventKind::MessageStatus, "sent".into()),
+            (EventKind::MessageStatus, "sent".into())
+        ]
+    );
+    assert_eq!(events[0].data["message_id"], json!(session.as_str()));
+    assert_eq!(events[0].business_id, "acme");
+    assert!(events[0].data["viber_message_token"].is_string());
+
+    // The same jobs again (a redelivery): Viber is not called again, the events are queued
+    // again with the same ids (the business de-duplicates), nothing fails.
+    let response = world.app.handle_batch(batch).await;
+    assert_eq!(failed_ids(&response), Vec::<String>::new());
+    assert_eq!(world.viber.received().len(), 2);
+    let again = world.events().await;
+    let ids = |e: &[Event]| {
+        let mut ids: Vec<_> = e.iter().map(|e| e.event_id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&again), ids(&events));
+    // Two session messages counted: none given back.
+    let c = world.conversation(ANN).await;
+    assert_eq!(c.session.map(|s| s.messages_sent), Some(1));
+}
+
+#[tokio::test]
+async fn a_blocked_user_is_opted_out_and_the_session_slot_given_back() {
+    let world = World::new(FakeViber::answering(viber_status(8)).await).await;
+    world.user_writes(ANN).await;
+    let id = world.accept(session_text(ANN, "hello")).await;
+    assert_eq!(
+        world
+            .conversation(ANN)
+            .await
+            .session
+            .map(|s| s.messages_sent),
+        Some(1)
+    );
+
+    let response = world.app.handle_batch(world.batch().await).await;
+    assert!(response.batch_item_failures.is_empty());
+
+    let m = world.status(&id).await;
+    assert_eq!(m.track.current, MessageStatus::Failed);
+    let failure = m.failure.expect("failure recorded");
+    assert_eq!(
+        (failure.code, failure.reason.as_str()),
+        (Some(8), "SRVC_USER_BLOCKED")
+    );
+    let c = world.conversation(ANN).await;
+    assert!(c.opted_out);
+    assert_eq!(
+        c.session.map(|s| (s.messages_sent, s.consecutive)),
+        Some((0, 0))
+    );
+    let events = world.events().await;
+    assert_eq!(
+        statuses_of(&events),
+        [
+            (EventKind::MessageStatus, "failed".into()),
+            (EventKind::ContactOptedOut, ANN.into())
+        ]
+    );
+    assert_eq!(
+        events[0].data["failure"],
+        json!({"code": 8, "reason": "SRVC_USER_BLOCKED"})
+    );
+}
+
+#[tokio::test]
+async fn wait_for_user_response_locks_the_session_and_keeps_the_slot() {
+    let world = World::new(FakeViber::answering(viber_status(21)).await).await;
+    world.user_writes(ANN).await;
+    let id = world.accept(session_text(ANN, "hello")).await;
+
+    let response = world.app.handle_batch(world.batch().await).await;
+    assert!(response.batch_item_failures.is_empty());
+
+    let m = world.status(&id).await;
+    assert_eq!(m.track.current, MessageStatus::Failed);
+    assert_eq!(m.failure.and_then(|f| f.code), Some(21));
+    let c = world.conversation(ANN).await;
+    assert!(!c.opted_out);
+    assert_eq!(c.session.map(|s| s.messages_sent), Some(1));
+    assert_eq!(
+        c.state(SystemClock.now(), &Limits::default()),
+        SessionState::Locked
+    );
+    assert_eq!(
+        statuses_of(&world.events().await),
+        [(EventKind::MessageStatus, "failed".into())]
+    );
+}
+
+#[tokio::test]
+async fn another_refusal_of_a_session_message_gives_its_slot_back() {
+    let world = World::new(FakeViber::answering(viber_status(9)).await).await;
+    world.user_writes(ANN).await;
+    world.accept(session_text(ANN, "first")).await;
+    let id = world.accept(session_text(ANN, "second")).await;
+    assert_eq!(
+        world
+            .conversation(ANN)
+            .await
+            .session
+            .map(|s| s.messages_sent),
+        Some(2)
+    );
+
+    let response = world.app.handle_batch(world.batch().await).await;
+    assert!(response.batch_item_failures.is_empty());
+
+    let m = world.status(&id).await;
+    assert_eq!(m.track.current, MessageStatus::Failed);
+    let failure = m.failure.unwrap();
+    assert_eq!(
+        (failure.code, failure.reason.as_str()),
+        (Some(9), "SRVC_NOT_VIBER_USER")
+    );
+    // Both refused: both slots back, exactly once each.
+    let c = world.conversation(ANN).await;
+    assert_eq!(
+        c.session.map(|s| (s.messages_sent, s.consecutive)),
+        Some((0, 0))
+    );
+    assert!(!c.opted_out);
+}
+
+#[tokio::test]
+async fn viber_errors_and_timeouts_leave_the_message_accepted_for_a_retry() {
+    for (name, viber, timeout) in [
+        ("http 500", FakeViber::answering(http(500)).await, 5),
+        (
+            "viber status 1",
+            FakeViber::answering(viber_status(1)).await,
+            5,
+        ),
+        (
+            "timeout",
+            FakeViber::answering(Reply {
+                delay: Duration::from_secs(3),
+                ..viber_status(0)
+            })
+            .await,
+            1,
+        ),
+    ] {
+        let world = World::with_timeout(viber, Duration::from_secs(timeout)).await;
+        world.user_writes(ANN).await;
+        let id = world.accept(session_text(ANN, "hello")).await;
+        let batch = world.batch().await;
+        let response = world.app.handle_batch(batch.clone()).await;
+        assert_eq!(
+            failed_ids(&response),
+            [batch.records[0].message_id.clone().unwrap()],
+            "{name}"
+        );
+        assert_eq!(
+            world.status(&id).await.track.current,
+            MessageStatus::Accepted
+        );
+        assert_eq!(
+            world
+                .conversation(ANN)
+                .await
+                .session
+                .map(|s| s.messages_sent),
+            Some(1),
+            "{name}: the slot stays taken while the message may still go"
+        );
+        assert!(world.events().await.is_empty(), "{name}");
+        // Backed off: not handed out again at once.
+        assert!(world.batch().await.records.is_empty(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_non_retryable_http_error_fails_the_message() {
+    let world = World::new(FakeViber::answering(http(400)).await).await;
+    world.user_writes(ANN).await;
+    let id = world.accept(session_text(ANN, "hello")).await;
+    let response = world.app.handle_batch(world.batch().await).await;
+    assert!(response.batch_item_failures.is_empty());
+    let m = world.status(&id).await;
+    assert_eq!(m.track.current, MessageStatus::Failed);
+    assert_eq!(m.failure.unwrap().reason, "VIBER_HTTP_400");
+    assert_eq!(
+        world
+            .conversation(ANN)
+            .await
+            .session
+            .map(|s| s.messages_sent),
+        Some(0)
+    );
+}
+
+#[tokio::test]
+async fn a_batch_lists_exactly_the_failed_records() {
+    // Bob's sends fail; Ann's and Cat's go.
+    let viber = FakeViber::start(Arc::new(|body: &Value, n| {
+        if body["dest"] == json!("380501234568") {
+            http(503)
+        } else {
+            Reply {
+                status: 200,
+                body: json!({"status": 0, "message_token": format!("tok-{n}")}).to_string(),
+                delay: Duration::ZERO,
+            }
+        }
+    }))
+    .await;
+    let world = World::new(viber).await;
+    for to in [ANN, BOB, CAT] {
+        world.user_writes(to).await;
+    }
+    let ann = world.accept(session_text(ANN, "a")).await;
+    let bob = world.accept(session_text(BOB, "b")).await;
+    let cat = world.accept(session_text(CAT, "c")).await;
+
+    let batch = world.batch().await;
+    assert_eq!(batch.records.len(), 3);
+    let bob_record = batch
+        .records
+        .iter()
+        .find(|r| r.body.as_deref().unwrap().contains(bob.as_str()))
+        .unwrap();
+    let response = world.app.handle_batch(batch.clone()).await;
+    assert_eq!(
+        failed_ids(&response),
+        [bob_record.message_id.clone().unwrap()]
+    );
+    assert_eq!(world.status(&ann).await.track.current, MessageStatus::Sent);
+    assert_eq!(
+        world.status(&bob).await.track.current,
+        MessageStatus::Accepted
+    );
+    assert_eq!(world.status(&cat).await.track.current, MessageStatus::Sent);
+}
+
+#[tokio::test]
+async fn after_a_failure_the_rest_of_the_conversation_waits() {
+    // The first send fails; the second, to the same user, must not overtake it.
+    let viber = FakeViber::start(Arc::new(|_: &Value, n| {
+        if n == 0 {
+            http(500)
+        } else {
+            Reply {
+                status: 200,
+                body: json!({"status": 0, "message_token": format!("tok-{n}")}).to_string(),
+                delay: Duration::ZERO,
+            }
+        }
+    }))
+    .await;
+    let world = World::new(viber).await;
+    world.user_writes(ANN).await;
+    let first = world.accept(session_text(ANN, "first")).await;
+    let second = world.accept(session_text(ANN, "second")).await;
+    let batch = world.batch().await;
+    assert_eq!(batch.records.len(), 2);
+    let response = world.app.handle_batch(batch.clone()).await;
+    let all: Vec<String> = batch
+        .records
+        .iter()
+        .map(|r| r.message_id.clone().unwrap())
+        .collect();
+    assert_eq!(failed_ids(&response), all);
+    assert_eq!(world.viber.received().len(), 1);
+    for id in [&first, &second] {
+        assert_eq!(
+            world.status(id).await.track.current,
+            MessageStatus::Accepted
+        );
+    }
+}
+
+#[tokio::test]
+async fn garbage_fails_the_record_and_vanished_messages_are_skipped() {
+    let world = World::new(FakeViber::accepting().await).await;
+    let mut garbage = SqsMessage::default();
+    garbage.message_id = Some("garbage".into());
+    garbage.body = Some("not json".into());
+    let mut gone = SqsMessage::default();
+    gone.message_id = Some("gone".into());
+    gone.body = Some(
+        serde_json::to_string(&OutboundJob::new(
+            "acme",
+            MessageId::generate().as_str(),
+            ANN,
+        ))
+        .unwrap(),
+    );
+    let mut event = SqsEvent::default();
+    event.records = vec![garbage, gone];
+    let response = world.app.handle_batch(event).await;
+    assert_eq!(failed_ids(&response), ["garbage"]);
+    assert!(world.viber.received().is_empty());
+}

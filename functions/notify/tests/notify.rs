@@ -1,0 +1,282 @@
+//! `notify` against the emulator (table, events queue) and a local HTTP server playing a
+//! business's callback endpoint. Events are published with `EventsQueue::publish`, received back
+//! from the test's own events queue and handed to `App::handle_batch`, as Lambda would.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{HeaderMap, Request, Response};
+use hyper_util::rt::TokioIo;
+use notify::App;
+use serde_json::json;
+use session_rules::{Limits, Timestamp};
+use tokio::net::TcpListener;
+use vbm_events::{Event, EventKind, EventsQueue, signature};
+use vbm_platform::clock::{Clock, SystemClock};
+use vbm_store::{Business, BusinessId, NewBusiness, Retention, Store};
+use vbm_testkit::TestEnv;
+
+struct Delivery {
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// A business's callback endpoint: records deliveries, answers `status` after `delay`.
+struct Endpoint {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<Delivery>>>,
+}
+
+impl Endpoint {
+    async fn start(status: u16, delay: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let recorder = received.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let recorder = recorder.clone();
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let recorder = recorder.clone();
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        assert_eq!(parts.method, "POST");
+                        assert_eq!(parts.uri.path(), "/hooks/viber");
+                        let body = body.collect().await.unwrap().to_bytes();
+                        recorder.lock().unwrap().push(Delivery {
+                            headers: parts.headers,
+                            body,
+                        });
+                        tokio::time::sleep(delay).await;
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .status(status)
+                                .body(Full::new(Bytes::from_static(b"ok")))
+                                .unwrap(),
+                        )
+                    }
+                });
+                tokio::spawn(async move {
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { addr, received }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/hooks/viber", self.addr)
+    }
+
+    fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+}
+
+struct World {
+    env: TestEnv,
+    sqs: aws_sdk_sqs::Client,
+    events: EventsQueue,
+    app: App,
+    business: Business,
+}
+
+impl World {
+    async fn new(callback_url: Option<String>) -> Self {
+        let env = TestEnv::fresh();
+        let dynamodb = env.dynamodb().await;
+        let sqs = env.sqs().await;
+        let store = || {
+            Store::new(
+                dynamodb.clone(),
+                env.table.clone(),
+                Limits::default(),
+                Retention::default(),
+            )
+        };
+        let (business, _key) = store()
+            .create_business(&NewBusiness {
+                id: BusinessId::parse("acme").unwrap(),
+                service_id: 77,
+                callback_url,
+                allow_cidrs: vec![],
+            })
+            .await
+            .unwrap();
+        let app = App::new(
+            store(),
+            notify::http_client(Duration::from_secs(1)).unwrap(),
+            sqs.clone(),
+            env.events_queue_url.clone(),
+            Arc::new(SystemClock),
+        );
+        Self {
+            events: EventsQueue::new(sqs.clone(), env.events_queue_url.clone()),
+            sqs,
+            app,
+            business,
+            env,
+        }
+    }
+
+    async fn publish(&self, subject: &str) -> Event {
+        let event = Event::new(
+            EventKind::MessageStatus,
+            "acme",
+            subject,
+            Timestamp::from_millis(1_800_000_000_000),
+            json!({"message_id": "01JD0Z6Q9T3M8V4K2X7B5N1C0A", "status": "delivered"}),
+        );
+        self.events.publish(&event).await.unwrap();
+        event
+    }
+
+    async fn batch(&self) -> SqsEvent {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.env.events_queue_url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        let mut event = SqsEvent::default();
+        event.records = out
+            .messages()
+            .iter()
+            .map(|m| {
+                let mut record = SqsMessage::default();
+                record.message_id = m.message_id().map(str::to_owned);
+                record.receipt_handle = m.receipt_handle().map(str::to_owned);
+                record.body = m.body().map(str::to_owned);
+                record.attributes = m
+                    .attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                record
+            })
+            .collect();
+        event
+    }
+}
+
+fn failed(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn events_reach_the_business_signed_with_its_secret() {
+    let endpoint = Endpoint::start(204, Duration::ZERO).await;
+    let world = World::new(Some(endpoint.url())).await;
+    let first = world.publish("m1/delivered").await;
+    let second = world.publish("m1/seen").await;
+
+    let batch = world.batch().await;
+    assert_eq!(batch.records.len(), 2);
+    let response = world.app.handle_batch(batch).await;
+    assert!(failed(&response).is_empty());
+
+    let received = endpoint.received.lock().unwrap();
+    assert_eq!(received.len(), 2);
+    let now = SystemClock.now().as_secs();
+    let mut ids = Vec::new();
+    for delivery in received.iter() {
+        let h = |name: &str| delivery.headers.get(name).unwrap().to_str().unwrap();
+        assert_eq!(h("content-type"), "application/json");
+        signature::verify(
+            world.business.callback_secret.as_bytes(),
+            h(signature::HEADER),
+            &delivery.body,
+            now,
+            300,
+        )
+        .expect("the business's secret verifies the signature");
+        // Another secret does not.
+        assert!(
+            signature::verify(
+                b"whsec_other",
+                h(signature::HEADER),
+                &delivery.body,
+                now,
+                300
+            )
+            .is_err()
+        );
+        let event: Event = serde_json::from_slice(&delivery.body).unwrap();
+        assert_eq!(h(notify::EVENT_ID_HEADER), event.event_id);
+        ids.push(event);
+    }
+    ids.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    let mut expected = vec![first, second];
+    expected.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    assert_eq!(ids, expected);
+}
+
+#[tokio::test]
+async fn a_refused_or_slow_delivery_is_retried() {
+    for (name, endpoint) in [
+        ("HTTP 500", Endpoint::start(500, Duration::ZERO).await),
+        ("HTTP 302", Endpoint::start(302, Duration::ZERO).await),
+        (
+            "timeout",
+            Endpoint::start(200, Duration::from_secs(3)).await,
+        ),
+    ] {
+        let world = World::new(Some(endpoint.url())).await;
+        world.publish("m1/delivered").await;
+        let batch = world.batch().await;
+        let response = world.app.handle_batch(batch.clone()).await;
+        assert_eq!(
+            failed(&response),
+            [batch.records[0].message_id.clone().unwrap()],
+            "{name}"
+        );
+        assert_eq!(endpoint.count(), 1, "{name}");
+        // Backed off: not handed out again at once.
+        assert!(world.batch().await.records.is_empty(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn without_a_callback_url_nothing_is_called() {
+    let endpoint = Endpoint::start(200, Duration::ZERO).await;
+    let world = World::new(None).await;
+    world.publish("m1/delivered").await;
+    let response = world.app.handle_batch(world.batch().await).await;
+    assert!(failed(&response).is_empty());
+    assert_eq!(endpoint.count(), 0);
+}
+
+#[tokio::test]
+async fn garbage_is_failed_and_one_failure_does_not_fail_the_batch() {
+    let endpoint = Endpoint::start(200, Duration::ZERO).await;
+    let world = World::new(Some(endpoint.url())).await;
+    world.publish("m1/delivered").await;
+    let mut batch = world.batch().await;
+    let mut garbage = SqsMessage::default();
+    garbage.message_id = Some("garbage".into());
+    garbage.body = Some("{\"not\": \"an event\"}".into());
+    batch.records.push(garbage);
+    let response = world.app.handle_batch(batch).await;
+    assert_eq!(failed(&response), ["garbage"]);
+    assert_eq!(endpoint.count(), 1);
+}

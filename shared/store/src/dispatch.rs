@@ -1,0 +1,237 @@
+//! What `dispatch` records once Viber has answered: a message goes `accepted → sent` or
+//! `accepted → failed`, exactly once.
+//!
+//! Both writes are conditional on `status = accepted`: a redelivered queue message, or two
+//! containers racing on the same job, find the condition false and learn that the message was
+//! already handled ([`Marked::AlreadyHandled`]), so nothing is recorded (or given back) twice.
+//!
+//! - [`Store::mark_sent`]: one `TransactWriteItems` of the message (`SET status, status_rank,
+//!   history = list_append(…), viber_message_token, viber_session_id`) and the `TOKEN` item that
+//!   lets `status` find the message from Viber's `message_token` (an `Update`, so attributes a
+//!   reconciling `status` may have put there survive).
+//! - [`Store::mark_failed`]: the message (`SET status, status_rank, failure_code,
+//!   failure_reason, history = list_append(…)`), and for a refused session message, in the same
+//!   transaction, its place in the session counters given back. Tying the give-back to the
+//!   status change is what makes it happen once however often the job is delivered.
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use session_rules::{MessageStatus, PhoneNumber, StatusEvent, Timestamp};
+
+use crate::attrs::{n, s};
+use crate::message::history_value;
+use crate::{Failure, MessageRecord, Store, StoreError, keys};
+
+/// What a `mark_*` call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marked {
+    /// The message moved out of `accepted` now.
+    Recorded,
+    /// It was not `accepted` any more (handled before, or erased): nothing was written.
+    AlreadyHandled,
+}
+
+/// Viber's answer to a send that went through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent<'a> {
+    /// Viber's `message_token`; `None` only when Viber said "already sent" (12) without one, in
+    /// which case no `TOKEN` item can be written and status callbacks will not find the message.
+    pub token: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+    pub at: Timestamp,
+}
+
+/// How the give-back of a session slot is tried, in order: both counters while the user has
+/// not replied since (consecutive > 0), the total alone once they have.
+const RELEASES: [(&str, &str); 2] = [
+    (
+        "SET messages_sent = messages_sent - :one, consecutive = consecutive - :one",
+        "session_started_at = :st AND messages_sent > :zero AND consecutive > :zero",
+    ),
+    (
+        "SET messages_sent = messages_sent - :one",
+        "session_started_at = :st AND messages_sent > :zero",
+    ),
+];
+
+impl Store {
+    /// `accepted → sent`, with the `TOKEN` item when Viber gave a token. See the module docs.
+    pub async fn mark_sent(
+        &self,
+        message: &MessageRecord,
+        to: &PhoneNumber,
+        sent: Sent<'_>,
+    ) -> Result<Marked, StoreError> {
+        let status = MessageStatus::Sent;
+        let mut set = String::from(
+            "SET #st = :status, status_rank = :rank, history = list_append(history, :event)",
+        );
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(&message.business)))
+            .key(keys::SK, s(keys::message(&message.id)))
+            .condition_expression("#st = :accepted")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":accepted", s(MessageStatus::Accepted.as_str()))
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":rank", n(status.rank()))
+            .expression_attribute_values(":event", event(status, sent.at));
+        if let Some(token) = sent.token {
+            set.push_str(", viber_message_token = :token");
+            update = update.expression_attribute_values(":token", s(token));
+        }
+        if let Some(session_id) = sent.session_id {
+            set.push_str(", viber_session_id = :session");
+            update = update.expression_attribute_values(":session", s(session_id));
+        }
+        let update = update
+            .update_expression(set)
+            .build()
+            .map_err(StoreError::build)?;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build());
+        if let Some(token) = sent.token {
+            let expires = message.created_at.plus(self.retention.messages).as_secs();
+            let token_item = Update::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::token(token)))
+                .key(keys::SK, s(keys::TOKEN))
+                .update_expression(
+                    "SET business_id = :b, message_id = :m, phone = :p, \
+                     gsi1pk = :g, gsi1sk = :gs, expires_at = :x",
+                )
+                .expression_attribute_values(":b", s(message.business.as_str()))
+                .expression_attribute_values(":m", s(message.id.as_str()))
+                .expression_attribute_values(":p", s(to.as_e164()))
+                .expression_attribute_values(":g", s(keys::contact(&message.business, to)))
+                .expression_attribute_values(":gs", s(keys::token(token)))
+                .expression_attribute_values(":x", n(expires))
+                .build()
+                .map_err(StoreError::build)?;
+            request =
+                request.transact_items(TransactWriteItem::builder().update(token_item).build());
+        }
+        match request.send().await {
+            Ok(_) => Ok(Marked::Recorded),
+            Err(err) => match cancelled_by(&err) {
+                Some(reasons) if reasons.first().copied() == Some(true) => {
+                    Ok(Marked::AlreadyHandled)
+                }
+                _ => Err(StoreError::sdk(err)),
+            },
+        }
+    }
+
+    /// `accepted → failed` with Viber's code and name (or our own reason). With
+    /// `release_session_slot`, the session this message counted in (`session_started_at`) gets
+    /// its place back in the same transaction, if it is still the current session.
+    pub async fn mark_failed(
+        &self,
+        message: &MessageRecord,
+        to: &PhoneNumber,
+        failure: &Failure,
+        at: Timestamp,
+        release_session_slot: bool,
+    ) -> Result<Marked, StoreError> {
+        let release = message.session_started_at.filter(|_| release_session_slot);
+        let attempts: &[Option<(&str, &str)>] = match release {
+            Some(_) => &[Some(RELEASES[0]), Some(RELEASES[1]), None],
+            None => &[None],
+        };
+        for attempt in attempts {
+            let failed = self.failed_update(message, failure, at)?;
+            let mut request = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(failed).build());
+            if let (Some((update, condition)), Some(started)) = (attempt, release) {
+                let slot = Update::builder()
+                    .table_name(&self.table)
+                    .key(keys::PK, s(keys::business(&message.business)))
+                    .key(keys::SK, s(keys::conversation(to)))
+                    .update_expression(*update)
+                    .condition_expression(*condition)
+                    .expression_attribute_values(":st", n(started.as_millis()))
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":zero", n(0))
+                    .build()
+                    .map_err(StoreError::build)?;
+                request = request.transact_items(TransactWriteItem::builder().update(slot).build());
+            }
+            match request.send().await {
+                Ok(_) => {
+                    if attempt.is_some() {
+                        self.conversations.forget(&message.business, to);
+                    }
+                    return Ok(Marked::Recorded);
+                }
+                Err(err) => match cancelled_by(&err) {
+                    Some(reasons) if reasons.first().copied() == Some(true) => {
+                        return Ok(Marked::AlreadyHandled);
+                    }
+                    // The conversation is not as this give-back needs: try the next one (the
+                    // last attempt records the failure alone: the session has moved on).
+                    Some(reasons) if reasons.get(1).copied() == Some(true) => continue,
+                    _ => return Err(StoreError::sdk(err)),
+                },
+            }
+        }
+        Err(StoreError::Contended)
+    }
+
+    fn failed_update(
+        &self,
+        message: &MessageRecord,
+        failure: &Failure,
+        at: Timestamp,
+    ) -> Result<Update, StoreError> {
+        let status = MessageStatus::Failed;
+        let mut set = String::from(
+            "SET #st = :status, status_rank = :rank, failure_reason = :reason, \
+             history = list_append(history, :event)",
+        );
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(&message.business)))
+            .key(keys::SK, s(keys::message(&message.id)))
+            .condition_expression("#st = :accepted")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":accepted", s(MessageStatus::Accepted.as_str()))
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":rank", n(status.rank()))
+            .expression_attribute_values(":reason", s(&failure.reason))
+            .expression_attribute_values(":event", event(status, at));
+        if let Some(code) = failure.code {
+            set.push_str(", failure_code = :code");
+            update = update.expression_attribute_values(":code", n(code));
+        }
+        update
+            .update_expression(set)
+            .build()
+            .map_err(StoreError::build)
+    }
+}
+
+fn event(status: MessageStatus, at: Timestamp) -> AttributeValue {
+    history_value(&[StatusEvent { status, at }])
+}
+
+/// For a transaction cancelled by conditions: which items' conditions failed, in order.
+/// `None` for any other error (throttling, a conflicting transaction, the network).
+fn cancelled_by<R>(
+    err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
+) -> Option<Vec<bool>> {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        err.as_service_error()
+    else {
+        return None;
+    };
+    let reasons: Vec<bool> = cancelled
+        .cancellation_reasons()
+        .iter()
+        .map(|r| r.code() == Some("ConditionalCheckFailed"))
+        .collect();
+    reasons.iter().any(|failed| *failed).then_some(reasons)
+}
