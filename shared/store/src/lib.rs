@@ -12,6 +12,8 @@
 //! | conversation     | `BIZ#{business}`      | `CONV#{e164}`        |
 //! | message          | `BIZ#{business}`      | `MSG#{message_id}`   |
 //! | idempotency      | `BIZ#{business}`      | `IDEM#{key}`         |
+//! | user message     | `BIZ#{business}`      | `INBOUND#{token}`    |
+//! | Viber token → msg| `TOKEN#{token}`       | `TOKEN`              |
 //!
 //! The rules live in `session-rules`; this crate makes them atomic. A send is one
 //! `TransactWriteItems` whose conversation condition is built from the same [`Limits`] and which
@@ -25,9 +27,11 @@ mod conversation;
 mod dispatch;
 mod erase;
 mod error;
+mod inbound;
 pub mod keys;
 mod message;
 pub mod send;
+mod status;
 mod templates;
 
 use std::time::Duration;
@@ -39,8 +43,10 @@ pub use business::{ApiKey, ApiKeyHash, Business, BusinessId, BusinessUpdate, New
 pub use business_cache::BusinessCache;
 pub use dispatch::{Marked, Sent};
 pub use error::StoreError;
+pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, MessageId, MessageRecord};
 pub use send::{IdempotencyKey, NewSend, SendOutcome};
+pub use status::{StatusChange, TokenRef};
 
 /// How long things are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,186 @@
+//! Viber's inbound callback (DESIGN §3 "Viber side"): `POST /viber/inbound`, a user wrote to a
+//! business.
+//!
+//! One request, in order:
+//! 1. **authenticate** the raw bytes ([`CallbackAuth`]: `X-Viber-Signature` HMAC and/or the
+//!    source-CIDR allowlist): `401 unauthorized` / `403 ip_not_allowed`, nothing stored;
+//! 2. **parse** ([`InboundCallback`]): `400 invalid_json` / `422 validation_failed`;
+//! 3. find the **business** by Viber's `service_id` (cached per container): an unknown one is
+//!    `404 not_found`, which Viber does not retry forever;
+//! 4. **record** it ([`Store::record_inbound`]: one transaction that opens or unlocks the session,
+//!    ends an opt-out, and keeps the message, once per `message_token`);
+//! 5. **publish** `contact.opted_in` (when an opt-out ended) and `message.inbound`. A redelivered
+//!    callback changes nothing and publishes the same events again, with the same ids: that is
+//!    what makes a crash between 4 and 5 lose nothing. A queue failure is `503` so Viber retries.
+//!
+//! Success is `200 {"status": 0, "status_message": "ok"}`.
+
+pub mod callback;
+mod events;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use tracing::{Instrument, field};
+use vbm_events::EventsQueue;
+use vbm_platform::clock::{Clock, SystemClock};
+use vbm_platform::config::Config;
+use vbm_platform::http::{Answer, ApiError};
+use vbm_store::{InboundContent, InboundOutcome, Store};
+use viber::{CallbackAuth, InboundCallback};
+
+pub use callback::{Outcome, ServiceDirectory, StartError};
+pub use events::for_message as events_for_message;
+
+/// The inbound callback of one container.
+pub struct App {
+    store: Store,
+    events: EventsQueue,
+    clock: Arc<dyn Clock>,
+    auth: CallbackAuth,
+    services: ServiceDirectory,
+}
+
+impl App {
+    pub fn new(
+        store: Store,
+        events: EventsQueue,
+        clock: Arc<dyn Clock>,
+        auth: CallbackAuth,
+    ) -> Self {
+        Self {
+            store,
+            events,
+            clock,
+            auth,
+            services: ServiceDirectory::default(),
+        }
+    }
+
+    /// Reads the callback authentication first (no secret and no CIDRs: an error, before any
+    /// SDK work), then `VBM_TABLE`, `EVENTS_QUEUE_URL`, the session limits and `RETENTION_DAYS`,
+    /// and builds the SDK clients once.
+    pub async fn from_config(config: &Config) -> Result<Self, StartError> {
+        let auth = callback::callback_auth(config)?;
+        let table = config.table()?;
+        let events_url = config.events_queue_url()?;
+        let limits = config.limits()?;
+        let retention = config.retention()?;
+        let sdk = vbm_platform::aws::sdk_config().await;
+        let store = Store::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            table,
+            limits,
+            retention,
+        );
+        let events = EventsQueue::new(aws_sdk_sqs::Client::new(&sdk), events_url);
+        Ok(Self::new(store, events, Arc::new(SystemClock), auth))
+    }
+
+    pub async fn from_env() -> Result<Self, StartError> {
+        Self::from_config(&Config::from_env()).await
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Answers one callback. Never fails: every error is an HTTP answer.
+    ///
+    /// One span per callback with the business, Viber's token, the callback lag (our clock
+    /// minus Viber's `time`) and the outcome; phone numbers and message text are never logged.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let span = tracing::info_span!(
+            "callback",
+            route = "POST /viber/inbound",
+            business = field::Empty,
+            service_id = field::Empty,
+            message_token = field::Empty,
+            lag_ms = field::Empty,
+            outcome = field::Empty,
+            status = field::Empty,
+        );
+        let started = Instant::now();
+        async move {
+            let answer = self.answer(&request).await;
+            let span = tracing::Span::current();
+            let response = match answer {
+                Ok(response) => {
+                    let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
+                    span.record("outcome", outcome);
+                    response
+                }
+                Err(error) => {
+                    span.record("outcome", error.code);
+                    error.into_response()
+                }
+            };
+            span.record("status", response.status().as_u16());
+            tracing::info!(
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "callback answered"
+            );
+            response
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn answer(&self, request: &Request) -> Answer {
+        if request.method() != Method::POST {
+            return Err(ApiError::method_not_allowed(&["POST"]));
+        }
+        callback::authenticate(&self.auth, request)?;
+        let callback =
+            InboundCallback::parse(request.body().as_ref()).map_err(callback::parse_error)?;
+        let now = self.clock.now();
+        let span = tracing::Span::current();
+        span.record("service_id", callback.service_id);
+        span.record("message_token", callback.message_token.as_str());
+        span.record("lag_ms", now.as_millis() - callback.time.as_millis());
+
+        let business = self
+            .services
+            .business(&self.store, callback.service_id, Instant::now())
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no business has Viber service id {}",
+                    callback.service_id
+                ))
+            })?;
+        span.record("business", business.as_str());
+
+        let message = callback.message;
+        let content = InboundContent {
+            text: message.text,
+            media: message.media,
+            file_name: message.file_name,
+            tracking_data: message.tracking_data,
+        };
+        let outcome = self
+            .store
+            .record_inbound(
+                &business,
+                &callback.phone_number,
+                &callback.message_token,
+                &content,
+                callback.time,
+                now,
+            )
+            .await?;
+        for event in events::for_message(&business, outcome.record(), self.store.limits()) {
+            self.events.publish(&event).await.map_err(|e| {
+                tracing::error!(error = %e, event_id = %event.event_id, "event not queued");
+                ApiError::unavailable("the event could not be queued; retry the same callback")
+            })?;
+        }
+        Ok(callback::ok(match outcome {
+            InboundOutcome::New(ref r) if r.cleared_opt_out() => "recorded_opted_in",
+            InboundOutcome::New(_) => "recorded",
+            InboundOutcome::Duplicate(_) => "duplicate",
+        }))
+    }
+}

@@ -1,0 +1,672 @@
+//! `POST /viber/inbound` against the emulator: in-process handler calls with real signatures.
+//! Run with `infra/scripts/with-moto.sh cargo test -p inbound`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use inbound::App;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt};
+use serde_json::{Value, json};
+use session_rules::{Conversation, Limits, PhoneNumber, Session, Timestamp};
+use vbm_events::{Event, EventKind, EventsQueue};
+use vbm_platform::clock::{Clock, OffsetClock};
+use vbm_platform::config::Config;
+use vbm_store::{BusinessId, NewBusiness, Retention, Store};
+use vbm_testkit::TestEnv;
+use viber::CallbackAuth;
+
+const SECRET: &str = "viber-callback-secret-for-tests";
+const SERVICE_ID: u64 = 4242;
+const VIBER_IP: &str = "203.0.113.10";
+const USER: &str = "+380501234567";
+
+struct Harness {
+    env: TestEnv,
+    app: Arc<App>,
+    clock: Arc<OffsetClock>,
+    business: BusinessId,
+    sqs: aws_sdk_sqs::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+}
+
+struct Reply {
+    status: u16,
+    body: Value,
+    headers: lambda_http::http::HeaderMap,
+}
+
+fn phone(p: &str) -> PhoneNumber {
+    PhoneNumber::parse(p).unwrap()
+}
+
+fn request(body: &str, signature: Option<&str>, source_ip: &str) -> Request {
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.http.method = lambda_http::http::Method::POST;
+    context.http.path = Some("/viber/inbound".into());
+    context.http.source_ip = Some(source_ip.to_owned());
+    let mut builder = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("https://api.example.com/viber/inbound")
+        .header("content-type", "application/json");
+    if let Some(signature) = signature {
+        builder = builder.header("X-Viber-Signature", signature);
+    }
+    builder
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+        .with_request_context(RequestContext::ApiGatewayV2(context))
+        .with_raw_http_path("/viber/inbound")
+}
+
+fn signed(body: &str) -> Request {
+    request(
+        body,
+        Some(&viber::sign(SECRET.as_bytes(), body.as_bytes())),
+        VIBER_IP,
+    )
+}
+
+async fn call(app: &App, request: Request) -> Reply {
+    let response = app.handle(request).await;
+    Reply {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: serde_json::from_slice(response.body().as_ref()).unwrap(),
+    }
+}
+
+/// A user message as Viber posts it.
+fn user_message(token: &str, from: &str, at: Timestamp, text: &str) -> String {
+    json!({
+        "service_id": SERVICE_ID,
+        "phone_number": from.trim_start_matches('+'),
+        "message_token": token.parse::<u64>().map_or(json!(token), |n| json!(n)),
+        "time": at.as_millis(),
+        "message": {"text": text, "tracking_data": "order-42"},
+        "user_agent": "Viber 21.1",
+    })
+    .to_string()
+}
+
+impl Harness {
+    async fn new() -> Self {
+        Self::with_auth(CallbackAuth::from_parts(Some(SECRET), "").unwrap()).await
+    }
+
+    async fn with_auth(auth: CallbackAuth) -> Self {
+        let env = TestEnv::fresh();
+        let dynamodb = env.dynamodb().await;
+        let sqs = env.sqs().await;
+        let clock = Arc::new(OffsetClock::new());
+        let app = App::new(
+            Store::new(
+                dynamodb.clone(),
+                &env.table,
+                Limits::default(),
+                Retention::default(),
+            ),
+            EventsQueue::new(sqs.clone(), &env.events_queue_url),
+            clock.clone(),
+            auth,
+        );
+        let (business, _key) = app
+            .store()
+            .create_business(&NewBusiness {
+                id: BusinessId::parse("acme").unwrap(),
+                service_id: SERVICE_ID,
+                callback_url: None,
+                allow_cidrs: vec![],
+            })
+            .await
+            .unwrap();
+        Self {
+            env,
+            app: Arc::new(app),
+            clock,
+            business: business.id,
+            sqs,
+            dynamodb,
+        }
+    }
+
+    /// Another container over the same table and queue.
+    fn another_container(&self) -> App {
+        App::new(
+            Store::new(
+                self.dynamodb.clone(),
+                &self.env.table,
+                Limits::default(),
+                Retention::default(),
+            ),
+            EventsQueue::new(self.sqs.clone(), &self.env.events_queue_url),
+            self.clock.clone(),
+            CallbackAuth::from_parts(Some(SECRET), "").unwrap(),
+        )
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn store(&self) -> &Store {
+        self.app.store()
+    }
+
+    async fn post(&self, body: &str) -> Reply {
+        call(&self.app, signed(body)).await
+    }
+
+    async fn conversation(&self, p: &str) -> Option<Conversation> {
+        self.store()
+            .get_conversation(&self.business, &phone(p))
+            .await
+            .unwrap()
+    }
+
+    /// Every event on the events queue (received and deleted), in no particular order.
+    async fn events(&self) -> Vec<Event> {
+        let mut events = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.env.events_queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let messages = out.messages();
+            if messages.is_empty() {
+                return events;
+            }
+            for m in messages {
+                events.push(EventsQueue::parse(m.body().unwrap()).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.env.events_queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// How many items the table holds (the business's own items included).
+    async fn item_count(&self) -> i32 {
+        self.dynamodb
+            .scan()
+            .table_name(&self.env.table)
+            .select(Select::Count)
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .count()
+    }
+
+    async fn inbound_items(&self) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+        self.dynamodb
+            .query()
+            .table_name(&self.env.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+            .expression_attribute_values(":pk", AttributeValue::S("BIZ#acme".into()))
+            .expression_attribute_values(":p", AttributeValue::S("INBOUND#".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .items()
+            .to_vec()
+    }
+}
+
+fn session_of(c: &Option<Conversation>) -> Session {
+    c.and_then(|c| c.session).expect("a session")
+}
+
+#[tokio::test]
+async fn a_user_message_opens_a_session_and_queues_message_inbound() {
+    let h = Harness::new().await;
+    assert_eq!(h.conversation(USER).await, None);
+    let at = Timestamp::from_millis(h.now().as_millis() - 1_500);
+    let reply = h
+        .post(&user_message(
+            "5379697806260881548",
+            USER,
+            at,
+            "Коли буде доставка?",
+        ))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body, json!({"status": 0, "status_message": "ok"}));
+    assert_eq!(reply.headers["content-type"], "application/json");
+
+    let conversation = h.conversation(USER).await.unwrap();
+    let session = session_of(&Some(conversation));
+    // Anchored at the user's time (Viber's `time`), not at our receipt.
+    assert_eq!(session.started_at, at);
+    assert_eq!((session.messages_sent, session.consecutive), (0, 0));
+    assert!(conversation.contacted && !conversation.opted_out);
+    let snapshot = conversation.snapshot(h.now(), &Limits::default());
+    assert_eq!(snapshot.state, "active");
+    assert!(snapshot.can_send_session);
+
+    let events = h.events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(event.kind, EventKind::MessageInbound);
+    assert_eq!(event.business_id, "acme");
+    let expected_id = Event::new(
+        EventKind::MessageInbound,
+        "acme",
+        "5379697806260881548",
+        at,
+        json!({}),
+    )
+    .event_id;
+    assert_eq!(event.event_id, expected_id);
+    let data = &event.data;
+    assert_eq!(data["phone"], USER);
+    assert_eq!(data["message_token"], "5379697806260881548");
+    assert_eq!(data["text"], "Коли буде доставка?");
+    assert_eq!(data["tracking_data"], "order-42");
+    assert_eq!(data["media"], Value::Null);
+    assert_eq!(data["file_name"], Value::Null);
+    assert_eq!(data["sent_at"], vbm_platform::time::rfc3339(at));
+    assert!(data["received_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(data["session"]["state"], "active");
+    assert_eq!(
+        data["session"]["started_at"],
+        vbm_platform::time::rfc3339(at)
+    );
+    assert_eq!(data["session"]["messages_left"], 60);
+    assert_eq!(data["session"]["consecutive_left"], 5);
+    assert_eq!(data["session"]["opted_out"], false);
+
+    let items = h.inbound_items().await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0]["gsi1pk"],
+        AttributeValue::S(format!("CONTACT#acme#{USER}"))
+    );
+    assert!(items[0].contains_key("expires_at"));
+}
+
+#[tokio::test]
+async fn a_user_message_unlocks_a_locked_session_without_moving_its_anchor() {
+    let h = Harness::new().await;
+    let started = Timestamp::from_millis(h.now().as_millis() - 3_600_000);
+    let locked = Conversation {
+        session: Some(Session {
+            started_at: started,
+            messages_sent: 7,
+            consecutive: 5,
+        }),
+        opted_out: false,
+        contacted: true,
+    };
+    h.store()
+        .put_conversation(&h.business, &phone(USER), &locked, h.now())
+        .await
+        .unwrap();
+    assert_eq!(locked.snapshot(h.now(), &Limits::default()).state, "locked");
+
+    let reply = h.post(&user_message("1001", USER, h.now(), "ok")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let session = session_of(&h.conversation(USER).await);
+    assert_eq!(session.started_at, started, "the anchor stays");
+    assert_eq!((session.messages_sent, session.consecutive), (7, 0));
+    let events = h.events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].data["session"]["state"], "active");
+    assert_eq!(events[0].data["session"]["messages_sent"], 7);
+}
+
+#[tokio::test]
+async fn a_user_message_after_24_hours_starts_a_new_session() {
+    let h = Harness::new().await;
+    let first = h.now();
+    assert_eq!(
+        h.post(&user_message("2001", USER, first, "hi"))
+            .await
+            .status,
+        200
+    );
+    // A later message inside the session does not move the anchor.
+    h.clock.advance(Duration::from_secs(23 * 3600));
+    assert_eq!(
+        h.post(&user_message("2002", USER, h.now(), "still there"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(session_of(&h.conversation(USER).await).started_at, first);
+
+    h.clock.advance(Duration::from_secs(2 * 3600));
+    let later = h.now();
+    assert_eq!(
+        h.post(&user_message("2003", USER, later, "back again"))
+            .await
+            .status,
+        200
+    );
+    let session = session_of(&h.conversation(USER).await);
+    assert_eq!(session.started_at, later, "a new 24 h session");
+    assert_eq!((session.messages_sent, session.consecutive), (0, 0));
+}
+
+#[tokio::test]
+async fn a_user_message_ends_an_opt_out_and_queues_contact_opted_in() {
+    let h = Harness::new().await;
+    let opted_out = Conversation {
+        session: None,
+        opted_out: true,
+        contacted: true,
+    };
+    h.store()
+        .put_conversation(&h.business, &phone(USER), &opted_out, h.now())
+        .await
+        .unwrap();
+    let body = user_message("3001", USER, h.now(), "unblocked you");
+    assert_eq!(h.post(&body).await.status, 200);
+    let after = h.conversation(USER).await.unwrap();
+    assert!(!after.opted_out);
+    assert!(after.session.is_some());
+
+    let mut events = h.events().await;
+    events.sort_by_key(|e| e.kind.as_str());
+    let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [EventKind::ContactOptedIn, EventKind::MessageInbound]
+    );
+    assert_eq!(events[0].data["phone"], USER);
+    assert_eq!(events[0].data["reason"], "user_message");
+    assert_eq!(events[1].data["session"]["opted_out"], false);
+
+    // The redelivery publishes both again, with the same ids, and changes nothing.
+    assert_eq!(h.post(&body).await.status, 200);
+    let mut again = h.events().await;
+    again.sort_by_key(|e| e.kind.as_str());
+    assert_eq!(again, events);
+}
+
+#[tokio::test]
+async fn a_redelivered_callback_changes_nothing_and_yields_the_same_event() {
+    let h = Harness::new().await;
+    let body = user_message("4001", USER, h.now(), "hello");
+    assert_eq!(h.post(&body).await.status, 200);
+    let first_events = h.events().await;
+    let state = h.conversation(USER).await;
+    let items = h.item_count().await;
+
+    // Minutes later, another container, and a session message sent in between: the redelivery
+    // must neither unlock nor reset anything.
+    h.clock.advance(Duration::from_secs(120));
+    let mut sent = state
+        .unwrap()
+        .record_send(session_rules::SendClass::Session);
+    sent.session.as_mut().unwrap().consecutive = 5;
+    h.store()
+        .put_conversation(&h.business, &phone(USER), &sent, h.now())
+        .await
+        .unwrap();
+    let other = h.another_container();
+    let reply = call(&other, signed(&body)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["status"], 0);
+    assert_eq!(h.conversation(USER).await, Some(sent), "nothing changed");
+    assert_eq!(h.item_count().await, items, "nothing added");
+    let second_events = h.events().await;
+    assert_eq!(second_events.len(), 1);
+    assert_eq!(second_events[0].event_id, first_events[0].event_id);
+    // Built from the first recording: the very same event.
+    assert_eq!(second_events, first_events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_user_messages_leave_one_consistent_session() {
+    let h = Harness::new().await;
+    let other = Arc::new(h.another_container());
+    let base = h.now().as_millis() - 10_000;
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let app = if i % 2 == 0 {
+                h.app.clone()
+            } else {
+                other.clone()
+            };
+            let body = user_message(
+                &format!("{}", 50_000 + i),
+                USER,
+                Timestamp::from_millis(base + i * 100),
+                &format!("message {i}"),
+            );
+            tokio::spawn(async move { call(&app, signed(&body)).await.status })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    let conversation = h.conversation(USER).await.unwrap();
+    let session = conversation.session.unwrap();
+    // One session, anchored at one of the messages' times, never reset by the others.
+    assert!(
+        (0..12).any(|i| session.started_at.as_millis() == base + i * 100),
+        "{session:?}"
+    );
+    assert_eq!((session.messages_sent, session.consecutive), (0, 0));
+    assert_eq!(h.inbound_items().await.len(), 12);
+    let events = h.events().await;
+    let mut ids: Vec<_> = events.iter().map(|e| e.event_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 12);
+    // Every event's snapshot is of that same session.
+    for event in &events {
+        assert_eq!(
+            event.data["session"]["started_at"],
+            vbm_platform::time::rfc3339(session.started_at)
+        );
+    }
+}
+
+#[tokio::test]
+async fn unsigned_badly_signed_or_altered_callbacks_are_refused_and_store_nothing() {
+    let h = Harness::new().await;
+    let items = h.item_count().await;
+    let body = user_message("6001", USER, h.now(), "hi");
+    let good = viber::sign(SECRET.as_bytes(), body.as_bytes());
+    let altered = body.replace("hi", "pay me");
+    let cases = [
+        request(&body, None, VIBER_IP),
+        request(&body, Some("not hex at all"), VIBER_IP),
+        request(
+            &body,
+            Some(&viber::sign(b"another secret", body.as_bytes())),
+            VIBER_IP,
+        ),
+        request(&altered, Some(&good), VIBER_IP),
+    ];
+    for case in cases {
+        let reply = call(&h.app, case).await;
+        assert_eq!(reply.status, 401, "{}", reply.body);
+        assert_eq!(reply.body["error"]["code"], "unauthorized");
+    }
+    assert_eq!(h.item_count().await, items);
+    assert_eq!(h.conversation(USER).await, None);
+    assert!(h.events().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_source_ip_outside_the_allowlist_is_refused() {
+    let h = Harness::with_auth(CallbackAuth::from_parts(None, "198.51.100.0/24").unwrap()).await;
+    let body = user_message("7001", USER, h.now(), "hi");
+    let reply = call(&h.app, request(&body, None, VIBER_IP)).await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert_eq!(reply.body["error"]["code"], "ip_not_allowed");
+    assert_eq!(h.conversation(USER).await, None);
+    assert!(h.events().await.is_empty());
+
+    let reply = call(&h.app, request(&body, None, "198.51.100.20")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(h.conversation(USER).await.is_some());
+}
+
+#[tokio::test]
+async fn bad_bodies_and_unknown_service_ids() {
+    let h = Harness::new().await;
+    let reply = h.post("{not json").await;
+    assert_eq!(
+        (reply.status, reply.body["error"]["code"].as_str()),
+        (400, Some("invalid_json"))
+    );
+    let reply = h
+        .post(r#"{"service_id":4242,"phone_number":"380501234567","time":1}"#)
+        .await;
+    assert_eq!(
+        (reply.status, reply.body["error"]["code"].as_str()),
+        (422, Some("validation_failed"))
+    );
+    assert_eq!(reply.body["error"]["field"], "message_token");
+    let unknown = user_message("8001", USER, h.now(), "hi").replace("4242", "999");
+    let reply = h.post(&unknown).await;
+    assert_eq!(
+        (reply.status, reply.body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    assert_eq!(h.conversation(USER).await, None);
+    assert!(h.events().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_function_refuses_to_start_without_secret_or_cidrs() {
+    let config = Config::from_pairs([
+        ("VBM_TABLE", "vbm"),
+        ("EVENTS_QUEUE_URL", "http://127.0.0.1:1/000000000000/events"),
+        ("VIBER_CALLBACK_SECRET", "  "),
+        ("VIBER_CALLBACK_CIDRS", ""),
+    ]);
+    let err = App::from_config(&config).await.err().expect("refused");
+    assert!(matches!(err, inbound::StartError::Auth(_)), "{err}");
+    assert!(err.to_string().contains("VIBER_CALLBACK_SECRET"));
+    let err = App::from_config(&Config::from_pairs([
+        ("VBM_TABLE", "vbm"),
+        ("EVENTS_QUEUE_URL", "http://127.0.0.1:1/000000000000/events"),
+        ("VIBER_CALLBACK_CIDRS", "10.0.0.0/33"),
+    ]))
+    .await
+    .err()
+    .expect("a bad CIDR is refused");
+    assert!(err.to_string().contains("10.0.0.0/33"));
+    // The process environment of this test sets neither.
+    if std::env::var_os("VIBER_CALLBACK_SECRET").is_none()
+        && std::env::var_os("VIBER_CALLBACK_CIDRS").is_none()
+    {
+        assert!(matches!(
+            App::from_env().await,
+            Err(inbound::StartError::Auth(_))
+        ));
+    }
+    // With a secret it starts.
+    let config = Config::from_pairs([
+        ("VBM_TABLE", "vbm"),
+        ("EVENTS_QUEUE_URL", "http://127.0.0.1:1/000000000000/events"),
+        ("VIBER_CALLBACK_SECRET", SECRET),
+    ]);
+    assert!(App::from_config(&config).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn user_messages_racing_session_sends_lose_no_update() {
+    use vbm_store::{MessageId, NewSend, SendOutcome};
+    let h = Harness::new().await;
+    let to = phone(USER);
+    // An open session, locked by five session messages in a row.
+    let started = Timestamp::from_millis(h.now().as_millis() - 60_000);
+    let locked = Conversation {
+        session: Some(Session {
+            started_at: started,
+            messages_sent: 5,
+            consecutive: 5,
+        }),
+        opted_out: false,
+        contacted: true,
+    };
+    h.store()
+        .put_conversation(&h.business, &to, &locked, h.now())
+        .await
+        .unwrap();
+    // A container that last saw the locked state: its hint goes stale below.
+    let stale = h.another_container();
+    stale
+        .store()
+        .get_conversation(&h.business, &to)
+        .await
+        .unwrap();
+    let other = Arc::new(h.another_container());
+    let now = h.now();
+    let send = |app: Arc<App>| {
+        let (business, to) = (h.business.clone(), to.clone());
+        async move {
+            let outcome = app
+                .store()
+                .record_send(&NewSend {
+                    business: &business,
+                    message_id: MessageId::generate(),
+                    to: &to,
+                    class: session_rules::SendClass::Session,
+                    kind: "session",
+                    payload: "{}",
+                    idempotency: None,
+                    now,
+                })
+                .await
+                .unwrap();
+            u32::from(matches!(outcome, SendOutcome::Accepted { .. }))
+        }
+    };
+    let sends: Vec<_> = (0..12)
+        .map(|i| {
+            let app = if i % 2 == 0 {
+                h.app.clone()
+            } else {
+                other.clone()
+            };
+            tokio::spawn(send(app))
+        })
+        .collect();
+    let reply = call(&h.app, signed(&user_message("9001", USER, now, "go on"))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let mut accepted = 0;
+    for task in sends {
+        accepted += task.await.unwrap();
+    }
+    // One more after the unlock, so at least one send counts in the unlocked session.
+    accepted += send(other.clone()).await;
+    assert!((1..=5).contains(&accepted), "{accepted}");
+    let session = session_of(&h.conversation(USER).await);
+    assert_eq!(
+        (session.messages_sent, session.consecutive),
+        (5 + accepted, accepted)
+    );
+
+    // The stale container's user message must start from the real state, not its hint.
+    let reply = call(
+        &stale,
+        signed(&user_message("9002", USER, h.now(), "and again")),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let session = session_of(&h.conversation(USER).await);
+    assert_eq!(session.started_at, started);
+    assert_eq!(
+        (session.messages_sent, session.consecutive),
+        (5 + accepted, 0),
+        "every accepted send is still counted"
+    );
+}

@@ -1,0 +1,337 @@
+//! Recording a user message: one `TransactWriteItems`, de-duplicated by Viber's message token.
+//!
+//! The transaction holds two items:
+//! 1. an `Update` of the conversation pinned to the exact state it was computed from
+//!    (`expect_exactly`), setting `Conversation::user_message`: a new session when none is open,
+//!    else the open one unlocked (consecutive back to 0, anchor unchanged); the opt-out ends;
+//! 2. a `Put` of the inbound item (`BIZ#{business}` / `INBOUND#{token}`,
+//!    `attribute_not_exists(pk)`), which also keeps what the write decided (the conversation
+//!    before and after, when it was received) so a redelivery can be answered exactly as the
+//!    first delivery was.
+//!
+//! Both carry `ReturnValuesOnConditionCheckFailure = ALL_OLD`. A failed inbound condition is a
+//! redelivered callback: nothing changes and the first recording comes back
+//! ([`InboundOutcome::Duplicate`]). A failed conversation condition means another writer got
+//! there first: the loop retries from the real state the cancellation reasons carry, with no
+//! extra read.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use session_rules::{Conversation, PhoneNumber, Timestamp};
+
+use crate::attrs::{self, Item, b, n, s};
+use crate::conversation::{self, Expr};
+use crate::{BusinessId, Store, StoreError, keys};
+
+/// Optimistic rounds before [`StoreError::Contended`] (as for sends).
+const MAX_ATTEMPTS: usize = 64;
+
+/// What the user sent (all optional: a sticker carries none of it and still counts).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InboundContent {
+    pub text: Option<String>,
+    pub media: Option<String>,
+    pub file_name: Option<String>,
+    /// The business's tracking data of the message being answered, when Viber echoes it.
+    pub tracking_data: Option<String>,
+}
+
+/// A user message as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundRecord {
+    pub message_token: String,
+    pub phone: PhoneNumber,
+    pub content: InboundContent,
+    /// When the user sent it (Viber's `time`).
+    pub sent_at: Timestamp,
+    /// When we recorded it.
+    pub received_at: Timestamp,
+    /// The conversation just before and just after this message.
+    pub before: Conversation,
+    pub after: Conversation,
+}
+
+impl InboundRecord {
+    /// Whether this message ended an opt-out (the business hears `contact.opted_in`).
+    pub fn cleared_opt_out(&self) -> bool {
+        self.before.opted_out && !self.after.opted_out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundOutcome {
+    /// Recorded now.
+    New(InboundRecord),
+    /// This token was recorded before (Viber redelivered the callback): nothing changed; this is
+    /// the first recording, so events built from it are the same as the first time.
+    Duplicate(InboundRecord),
+}
+
+impl InboundOutcome {
+    pub fn record(&self) -> &InboundRecord {
+        match self {
+            InboundOutcome::New(r) | InboundOutcome::Duplicate(r) => r,
+        }
+    }
+
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, InboundOutcome::Duplicate(_))
+    }
+}
+
+enum Attempt {
+    Written,
+    Duplicate(InboundRecord),
+    /// The conversation was not as expected: here is how it is.
+    Stale(Option<Conversation>),
+    /// Another transaction held the item; try again.
+    Conflict,
+}
+
+/// The session anchor for a message the user sent at `at`, received at `now`: Viber's time (so
+/// the session ends when Viber ends it), never in our future, and never before the current
+/// session's start (a late-delivered message does not move an anchor back).
+pub(crate) fn anchor(at: Timestamp, now: Timestamp, current: Option<&Conversation>) -> Timestamp {
+    let at = at.min(now);
+    match current.and_then(|c| c.session) {
+        Some(session) => at.max(session.started_at),
+        None => at,
+    }
+}
+
+fn conversation_value(c: &Conversation) -> AttributeValue {
+    let mut m: HashMap<String, AttributeValue> = HashMap::from([
+        ("opted_out".into(), b(c.opted_out)),
+        ("contacted".into(), b(c.contacted)),
+    ]);
+    if let Some(session) = &c.session {
+        m.insert(
+            "session_started_at".into(),
+            n(session.started_at.as_millis()),
+        );
+        m.insert("messages_sent".into(), n(session.messages_sent));
+        m.insert("consecutive".into(), n(session.consecutive));
+    }
+    AttributeValue::M(m)
+}
+
+fn conversation_from(item: &Item, name: &str) -> Result<Conversation, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::M(m)) => Ok(conversation::from_item(Some(m))?.unwrap_or_default()),
+        _ => Err(StoreError::malformed("inbound", format!("{name} missing"))),
+    }
+}
+
+fn record_from_item(item: &Item) -> Result<InboundRecord, StoreError> {
+    let phone = attrs::get_s(item, "phone")?;
+    let opt = |name: &str| -> Result<Option<String>, StoreError> {
+        Ok(attrs::opt_s(item, name)?.map(str::to_owned))
+    };
+    Ok(InboundRecord {
+        message_token: attrs::get_s(item, "message_token")?.to_owned(),
+        phone: PhoneNumber::parse(phone)
+            .map_err(|e| StoreError::malformed("inbound", e.to_string()))?,
+        content: InboundContent {
+            text: opt("text")?,
+            media: opt("media")?,
+            file_name: opt("file_name")?,
+            tracking_data: opt("tracking_data")?,
+        },
+        sent_at: Timestamp::from_millis(attrs::get_n(item, "sent_at")?),
+        received_at: Timestamp::from_millis(attrs::get_n(item, "received_at")?),
+        before: conversation_from(item, "before")?,
+        after: conversation_from(item, "after")?,
+    })
+}
+
+impl Store {
+    /// Records a user message and what it does to the conversation, atomically and once per
+    /// `message_token`. See the module documentation.
+    pub async fn record_inbound(
+        &self,
+        business: &BusinessId,
+        phone: &PhoneNumber,
+        message_token: &str,
+        content: &InboundContent,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> Result<InboundOutcome, StoreError> {
+        let mut state = match self.conversations.get(business, phone) {
+            Some(hint) => hint,
+            None => self.get_conversation(business, phone).await?,
+        };
+        for attempt in 0..MAX_ATTEMPTS {
+            let before = state.unwrap_or_default();
+            let after = before.user_message(anchor(at, now, state.as_ref()), &self.limits);
+            let record = InboundRecord {
+                message_token: message_token.to_owned(),
+                phone: phone.clone(),
+                content: content.clone(),
+                sent_at: at,
+                received_at: now,
+                before,
+                after,
+            };
+            match self
+                .try_inbound_write(business, state.as_ref(), &record)
+                .await?
+            {
+                Attempt::Written => {
+                    self.conversations.put(business, phone, Some(after));
+                    return Ok(InboundOutcome::New(record));
+                }
+                Attempt::Duplicate(first) => return Ok(InboundOutcome::Duplicate(first)),
+                Attempt::Stale(real) => {
+                    self.conversations.put(business, phone, real);
+                    state = real;
+                }
+                Attempt::Conflict => {
+                    // Real DynamoDB cancels a transaction that meets another one on the same
+                    // item; back off a little and retry from the stored state.
+                    let pause = 5 * (attempt as u64 % 8 + 1);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    state = self.get_conversation(business, phone).await?;
+                }
+            }
+        }
+        Err(StoreError::Contended)
+    }
+
+    async fn try_inbound_write(
+        &self,
+        business: &BusinessId,
+        expected: Option<&Conversation>,
+        record: &InboundRecord,
+    ) -> Result<Attempt, StoreError> {
+        let business_pk = keys::business(business);
+        let phone = &record.phone;
+        let contact = keys::contact(business, phone);
+
+        let mut e = Expr::default();
+        let exact = conversation::expect_exactly(expected, &mut e);
+        let set = conversation::set_all(business, phone, &record.after, record.received_at, &mut e);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(&business_pk))
+            .key(keys::SK, s(keys::conversation(phone)))
+            .condition_expression(exact)
+            .update_expression(set)
+            .set_expression_attribute_values(Some(e.values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::build)?;
+
+        let sk = keys::inbound(&record.message_token);
+        let mut item = Put::builder()
+            .table_name(&self.table)
+            .item(keys::PK, s(&business_pk))
+            .item(keys::SK, s(&sk))
+            .item(keys::GSI1PK, s(&contact))
+            .item(keys::GSI1SK, s(&sk))
+            .item("business_id", s(business.as_str()))
+            .item("message_token", s(&record.message_token))
+            .item("phone", s(phone.as_e164()))
+            .item("sent_at", n(record.sent_at.as_millis()))
+            .item("received_at", n(record.received_at.as_millis()))
+            .item("before", conversation_value(&record.before))
+            .item("after", conversation_value(&record.after))
+            .item(
+                keys::EXPIRES_AT,
+                n(record.received_at.plus(self.retention.messages).as_secs()),
+            )
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let content = &record.content;
+        for (name, value) in [
+            ("text", &content.text),
+            ("media", &content.media),
+            ("file_name", &content.file_name),
+            ("tracking_data", &content.tracking_data),
+        ] {
+            if let Some(value) = value {
+                item = item.item(name, s(value));
+            }
+        }
+
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(item.build().map_err(StoreError::build)?)
+                    .build(),
+            )
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(Attempt::Written),
+            Err(err) => err,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            err.as_service_error()
+        else {
+            return Err(StoreError::sdk(err));
+        };
+        let reasons = cancelled.cancellation_reasons();
+        let code = |i: usize| reasons.get(i).and_then(|r| r.code());
+        // The duplicate check first: a redelivery changes nothing, whatever the conversation is.
+        if code(1) == Some("ConditionalCheckFailed") {
+            return match reasons[1].item() {
+                Some(first) => Ok(Attempt::Duplicate(record_from_item(first)?)),
+                None => Err(StoreError::malformed(sk, "duplicate without its item")),
+            };
+        }
+        if code(0) == Some("ConditionalCheckFailed") {
+            return Ok(Attempt::Stale(conversation::from_item(reasons[0].item())?));
+        }
+        if (0..2).any(|i| code(i) == Some("TransactionConflict")) {
+            return Ok(Attempt::Conflict);
+        }
+        Err(StoreError::sdk(err))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use session_rules::Session;
+
+    use super::*;
+
+    const T: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+    fn with_session(started_ms: i64) -> Conversation {
+        Conversation {
+            session: Some(Session {
+                started_at: Timestamp::from_millis(started_ms),
+                messages_sent: 3,
+                consecutive: 2,
+            }),
+            ..Conversation::default()
+        }
+    }
+
+    #[test]
+    fn the_anchor_is_vibers_time_within_bounds() {
+        let at = Timestamp::from_millis(T.as_millis() - 2_000);
+        assert_eq!(anchor(at, T, None), at);
+        // Never in our future (clock skew at Viber).
+        assert_eq!(anchor(T.plus(Duration::from_secs(60)), T, None), T);
+        // Never before the current session's start (a late-delivered message).
+        let started = T.as_millis() - 1_000;
+        assert_eq!(
+            anchor(at, T, Some(&with_session(started))),
+            Timestamp::from_millis(started)
+        );
+        assert_eq!(
+            anchor(T, T, Some(&with_session(started))),
+            T,
+            "a later time is kept"
+        );
+    }
+}

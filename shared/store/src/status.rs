@@ -1,0 +1,174 @@
+//! What Viber's status callbacks change: a message's status (forward only, every callback kept)
+//! and a user's opt-out.
+//!
+//! A status is one conditional `UpdateItem` on the message: `status_rank < :rank` moves it
+//! (`SET status, status_rank, history = list_append(history, :event)`). When the condition
+//! fails the callback is late or repeated: it is appended to the history alone, so the history
+//! holds every callback in the order the writes happened, and the status never moves back.
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use session_rules::{MessageStatus, PhoneNumber, StatusEvent, Timestamp};
+
+use crate::attrs::{self, n, s};
+use crate::message::history_value;
+use crate::{BusinessId, MessageId, Store, StoreError, keys};
+
+/// The message a Viber `message_token` belongs to (the `TOKEN` item `dispatch` writes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRef {
+    pub business: BusinessId,
+    pub message_id: MessageId,
+    pub phone: PhoneNumber,
+}
+
+/// What a status callback did to its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusChange {
+    /// The status moved to the callback's status.
+    pub moved: bool,
+    /// The message's status after this callback.
+    pub current: MessageStatus,
+}
+
+impl Store {
+    /// The message behind a Viber message token; `None` when `dispatch` has not recorded it
+    /// (yet), or it is past its retention. Strongly consistent: a status right after the send
+    /// should find the token `dispatch` just wrote.
+    pub async fn message_by_token(
+        &self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Option<TokenRef>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::token(token)))
+            .key(keys::SK, s(keys::TOKEN))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        let Some(item) = out.item().filter(|i| !attrs::is_expired(i, now.as_secs())) else {
+            return Ok(None);
+        };
+        let key = keys::token(token);
+        let business = attrs::get_s(item, "business_id")?;
+        let message_id = attrs::get_s(item, "message_id")?;
+        let phone = attrs::get_s(item, "phone")?;
+        Ok(Some(TokenRef {
+            business: BusinessId::parse(business).map_err(|e| StoreError::malformed(&key, e))?,
+            message_id: MessageId::parse(message_id)
+                .ok_or_else(|| StoreError::malformed(&key, "bad message id"))?,
+            phone: PhoneNumber::parse(phone)
+                .map_err(|e| StoreError::malformed(&key, e.to_string()))?,
+        }))
+    }
+
+    /// Applies one status callback to a message: forward only in the order of DESIGN §1, every
+    /// callback appended to the history in arrival order. `None` when the message is not
+    /// stored (erased, or past its retention).
+    pub async fn apply_status(
+        &self,
+        business: &BusinessId,
+        message_id: &MessageId,
+        status: MessageStatus,
+        at: Timestamp,
+    ) -> Result<Option<StatusChange>, StoreError> {
+        let event = history_value(&[StatusEvent { status, at }]);
+        let moved = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(keys::message(message_id)))
+            .condition_expression("attribute_exists(pk) AND status_rank < :rank")
+            .update_expression(
+                "SET #status = :status, status_rank = :rank, \
+                 history = list_append(history, :event)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":rank", n(status.rank()))
+            .expression_attribute_values(":event", event.clone())
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let current = match moved {
+            Ok(_) => {
+                return Ok(Some(StatusChange {
+                    moved: true,
+                    current: status,
+                }));
+            }
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => match failed.item() {
+                    None => return Ok(None),
+                    Some(item) => {
+                        let current = attrs::get_s(item, "status")?;
+                        MessageStatus::parse(current).ok_or_else(|| {
+                            StoreError::malformed(
+                                keys::message(message_id),
+                                format!("unknown status {current}"),
+                            )
+                        })?
+                    }
+                },
+                other => {
+                    return Err(StoreError::Unavailable(
+                        aws_sdk_dynamodb::error::DisplayErrorContext(&other).to_string(),
+                    ));
+                }
+            },
+        };
+        // Late or repeated: kept in the history, the status stays.
+        let appended = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(keys::message(message_id)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET history = list_append(history, :event)")
+            .expression_attribute_values(":event", event)
+            .send()
+            .await;
+        match appended {
+            Ok(_) => Ok(Some(StatusChange {
+                moved: false,
+                current,
+            })),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(StoreError::sdk(err)),
+        }
+    }
+
+    /// Marks the user opted out (Viber `unsubscribe`, or `SRVC_USER_BLOCKED` on a send) or back
+    /// in (`subscribe`); returns whether that changed anything.
+    pub async fn set_opted_out(
+        &self,
+        business: &BusinessId,
+        phone: &PhoneNumber,
+        opted_out: bool,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let changed = std::sync::atomic::AtomicBool::new(false);
+        self.change_conversation(business, phone, now, |c| {
+            // Evaluated per attempt: the last one, on the state actually written over, decides.
+            changed.store(
+                c.opted_out != opted_out,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            if opted_out { c.opt_out() } else { c.opt_in() }
+        })
+        .await?;
+        Ok(changed.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
