@@ -20,12 +20,12 @@ pub const SESSION_DURATION_SECONDS: &str = "SESSION_DURATION_SECONDS";
 pub const SESSION_MAX_MESSAGES: &str = "SESSION_MAX_MESSAGES";
 pub const SESSION_MAX_CONSECUTIVE: &str = "SESSION_MAX_CONSECUTIVE";
 pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
-pub const VIBER_CALLBACK_SECRET: &str = "VIBER_CALLBACK_SECRET";
-pub const VIBER_CALLBACK_CIDRS: &str = "VIBER_CALLBACK_CIDRS";
 pub const VIBER_API_URL: &str = "VIBER_API_URL";
 pub const VIBER_API_TOKEN: &str = "VIBER_API_TOKEN";
 pub const VIBER_TIMEOUT_SECONDS: &str = "VIBER_TIMEOUT_SECONDS";
 pub const CALLBACK_TIMEOUT_SECONDS: &str = "CALLBACK_TIMEOUT_SECONDS";
+pub const VIBER_CALLBACK_SECRET: &str = "VIBER_CALLBACK_SECRET";
+pub const VIBER_CALLBACK_CIDRS: &str = "VIBER_CALLBACK_CIDRS";
 
 /// A setting that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -171,6 +171,18 @@ impl Config {
         Ok(limits)
     }
 
+    /// `VIBER_CALLBACK_SECRET`: the secret Viber signs callbacks with (`X-Viber-Signature`);
+    /// `None` when unset or empty.
+    pub fn viber_callback_secret(&self) -> Result<Option<String>, ConfigError> {
+        self.get(VIBER_CALLBACK_SECRET)
+    }
+
+    /// `VIBER_CALLBACK_CIDRS`: comma-separated source CIDRs allowed to post callbacks; empty
+    /// when unset. (Parsed by `viber::CallbackAuth`, which also refuses to start with neither.)
+    pub fn viber_callback_cidrs(&self) -> Result<String, ConfigError> {
+        Ok(self.get(VIBER_CALLBACK_CIDRS)?.unwrap_or_default())
+    }
+
     /// `VIBER_API_URL`: the root of Viber's (or a partner gateway's) API; `send_message` is
     /// POSTed below it.
     pub fn viber_api_url(&self) -> Result<String, ConfigError> {
@@ -195,18 +207,6 @@ impl Config {
         Ok(Duration::from_secs(
             self.positive(CALLBACK_TIMEOUT_SECONDS, 5u64)?,
         ))
-    }
-
-    /// `VIBER_CALLBACK_SECRET`: the secret Viber signs callbacks with (`X-Viber-Signature`);
-    /// `None` when unset or empty.
-    pub fn viber_callback_secret(&self) -> Result<Option<String>, ConfigError> {
-        self.get(VIBER_CALLBACK_SECRET)
-    }
-
-    /// `VIBER_CALLBACK_CIDRS`: comma-separated source CIDRs allowed to post callbacks; empty
-    /// when unset. (Parsed by `viber::CallbackAuth`, which also refuses to start with neither.)
-    pub fn viber_callback_cidrs(&self) -> Result<String, ConfigError> {
-        Ok(self.get(VIBER_CALLBACK_CIDRS)?.unwrap_or_default())
     }
 
     /// `RETENTION_DAYS`: how long messages are kept (default 30); idempotency records keep
