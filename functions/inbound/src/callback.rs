@@ -86,7 +86,7 @@ pub fn parse_error(error: CallbackError) -> ApiError {
     }
 }
 
-/// Viber service id → business, cached per container.
+// Viber service id → business, cached per container.
 
 /// How long a container trusts a service id it has looked up. Service ids are set when a
 /// business is created and practically never move; a busy sender costs no lookups.

@@ -1,0 +1,334 @@
+//! Viber's status callback (DESIGN §3 "Viber side"): `POST /viber/status`, what became of a
+//! message the business sent, or the user's (un)subscription.
+//!
+//! One request, in order:
+//! 1. **authenticate** the raw bytes ([`CallbackAuth`]): `401 unauthorized` /
+//!    `403 ip_not_allowed`, nothing stored;
+//! 2. **parse** ([`StatusCallback`]): `400 invalid_json` / `422 validation_failed`;
+//! 3. by `message_status`:
+//!    - **0 delivered, 1 seen, 2 expired**: the message is found through Viber's
+//!      `message_token` (the `TOKEN` item `dispatch` writes with `sent`), and the status is
+//!      applied forward only ([`Store::apply_status`]; every callback is kept in the history in
+//!      arrival order). When it moved, `message.status` is published. When it did not move but
+//!      the message already stands at this very status, the same event is published again (same
+//!      `event_id`): that is a redelivery, possibly after a crash between the write and the
+//!      queueing, and the business de-duplicates. A late `delivered` after `seen` publishes
+//!      nothing.
+//!    - **4 subscribe, 5 unsubscribe**: the user is `phone_number` at the business of
+//!      `service_id` when the callback names both, else the recipient of the token's message;
+//!      the opt-out is set ([`Store::set_opted_out`]) and `contact.opted_in` /
+//!      `contact.opted_out` is published (again, with the same id, for a redelivery).
+//!
+//! **A token we do not know is refused with `503 unavailable` and `Retry-After`**, and nothing
+//! is stored. Viber can call back before `dispatch` has recorded the token (its answer to
+//! `send_message` and the first status race); a retryable refusal makes Viber deliver the
+//! status again once the token is there, so nothing is dropped and no half-known status has to
+//! be parked and reconciled later. A status for a message that is gone (erased, or past its
+//! retention) is answered `200` and dropped: there is nothing left to update.
+//!
+//! Success is `200 {"status": 0, "status_message": "ok"}`; a queue failure is `503`.
+
+pub mod callback;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use session_rules::{CallbackStatus, MessageStatus, PhoneNumber, Timestamp};
+use tracing::{Instrument, field};
+use vbm_events::{Event, EventKind, EventsQueue};
+use vbm_platform::clock::{Clock, SystemClock};
+use vbm_platform::config::Config;
+use vbm_platform::http::{Answer, ApiError};
+use vbm_platform::time::rfc3339;
+use vbm_store::{BusinessId, Store, TokenRef};
+use viber::{CallbackAuth, StatusCallback};
+
+pub use callback::{Outcome, ServiceDirectory, StartError};
+
+/// `Retry-After` for a status whose token is not known yet: long enough for `dispatch` to
+/// record the send it is racing with.
+pub const UNKNOWN_TOKEN_RETRY_AFTER_SECONDS: u32 = 5;
+
+/// The status callback of one container.
+pub struct App {
+    store: Store,
+    events: EventsQueue,
+    clock: Arc<dyn Clock>,
+    auth: CallbackAuth,
+    services: ServiceDirectory,
+}
+
+impl App {
+    pub fn new(
+        store: Store,
+        events: EventsQueue,
+        clock: Arc<dyn Clock>,
+        auth: CallbackAuth,
+    ) -> Self {
+        Self {
+            store,
+            events,
+            clock,
+            auth,
+            services: ServiceDirectory::default(),
+        }
+    }
+
+    /// Reads the callback authentication first (no secret and no CIDRs: an error, before any
+    /// SDK work), then `VBM_TABLE`, `EVENTS_QUEUE_URL`, the session limits and `RETENTION_DAYS`,
+    /// and builds the SDK clients once.
+    pub async fn from_config(config: &Config) -> Result<Self, StartError> {
+        let auth = callback::callback_auth(config)?;
+        let table = config.table()?;
+        let events_url = config.events_queue_url()?;
+        let limits = config.limits()?;
+        let retention = config.retention()?;
+        let sdk = vbm_platform::aws::sdk_config().await;
+        let store = Store::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            table,
+            limits,
+            retention,
+        );
+        let events = EventsQueue::new(aws_sdk_sqs::Client::new(&sdk), events_url);
+        Ok(Self::new(store, events, Arc::new(SystemClock), auth))
+    }
+
+    pub async fn from_env() -> Result<Self, StartError> {
+        Self::from_config(&Config::from_env()).await
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Answers one callback. Never fails: every error is an HTTP answer.
+    ///
+    /// One span per callback with the business, the message id, Viber's token and status, the
+    /// callback lag (our clock minus Viber's `message_time`) and the outcome; phone numbers are
+    /// never logged.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let span = tracing::info_span!(
+            "callback",
+            route = "POST /viber/status",
+            business = field::Empty,
+            message_id = field::Empty,
+            message_token = field::Empty,
+            viber_status = field::Empty,
+            lag_ms = field::Empty,
+            outcome = field::Empty,
+            status = field::Empty,
+        );
+        let started = Instant::now();
+        async move {
+            let answer = self.answer(&request).await;
+            let span = tracing::Span::current();
+            let response = match answer {
+                Ok(response) => {
+                    let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
+                    span.record("outcome", outcome);
+                    response
+                }
+                Err(error) => {
+                    span.record("outcome", error.code);
+                    error.into_response()
+                }
+            };
+            span.record("status", response.status().as_u16());
+            tracing::info!(
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "callback answered"
+            );
+            response
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn answer(&self, request: &Request) -> Answer {
+        if request.method() != Method::POST {
+            return Err(ApiError::method_not_allowed(&["POST"]));
+        }
+        callback::authenticate(&self.auth, request)?;
+        let callback =
+            StatusCallback::parse(request.body().as_ref()).map_err(callback::parse_error)?;
+        let now = self.clock.now();
+        let span = tracing::Span::current();
+        span.record("message_token", callback.message_token.as_str());
+        span.record("viber_status", status_name(callback.status));
+        span.record("lag_ms", now.as_millis() - callback.time.as_millis());
+        match callback.status {
+            CallbackStatus::Message(status) => self.message_status(&callback, status, now).await,
+            CallbackStatus::Subscribe => self.subscription(&callback, false, now).await,
+            CallbackStatus::Unsubscribe => self.subscription(&callback, true, now).await,
+        }
+    }
+
+    /// The message of `callback`'s token, or `503` with `Retry-After` when it is not known yet.
+    async fn token(&self, callback: &StatusCallback, now: Timestamp) -> Result<TokenRef, ApiError> {
+        match self
+            .store
+            .message_by_token(&callback.message_token, now)
+            .await?
+        {
+            Some(found) => Ok(found),
+            None => {
+                tracing::warn!("message token not known (yet): refused retryably");
+                Err(ApiError {
+                    retry_after: Some(UNKNOWN_TOKEN_RETRY_AFTER_SECONDS),
+                    ..ApiError::unavailable(
+                        "this message_token is not known yet; deliver the callback again later",
+                    )
+                })
+            }
+        }
+    }
+
+    async fn message_status(
+        &self,
+        callback: &StatusCallback,
+        status: MessageStatus,
+        now: Timestamp,
+    ) -> Answer {
+        let message = self.token(callback, now).await?;
+        let span = tracing::Span::current();
+        span.record("business", message.business.as_str());
+        span.record("message_id", message.message_id.as_str());
+        let Some(change) = self
+            .store
+            .apply_status(
+                &message.business,
+                &message.message_id,
+                status,
+                callback.time,
+            )
+            .await?
+        else {
+            return Ok(callback::ok("message_gone"));
+        };
+        let outcome = if change.moved {
+            "moved"
+        } else if change.current == status {
+            "repeated"
+        } else {
+            return Ok(callback::ok("kept_in_history"));
+        };
+        self.publish(&status_event(&message, status, callback))
+            .await?;
+        Ok(callback::ok(outcome))
+    }
+
+    async fn subscription(
+        &self,
+        callback: &StatusCallback,
+        opted_out: bool,
+        now: Timestamp,
+    ) -> Answer {
+        let (business, phone) = match (&callback.phone_number, callback.service_id) {
+            (Some(phone), Some(service_id)) => {
+                let business = self
+                    .services
+                    .business(&self.store, service_id, Instant::now())
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::not_found(format!(
+                            "no business has Viber service id {service_id}"
+                        ))
+                    })?;
+                (business, phone.clone())
+            }
+            _ => {
+                let message = self.token(callback, now).await?;
+                (message.business, message.phone)
+            }
+        };
+        tracing::Span::current().record("business", business.as_str());
+        let changed = self
+            .store
+            .set_opted_out(&business, &phone, opted_out, now)
+            .await?;
+        // Unchanged means the user already stood where this callback puts them: a redelivery
+        // (perhaps after a crash before the event was queued), so the same event goes again.
+        self.publish(&opt_event(&business, &phone, opted_out, callback))
+            .await?;
+        Ok(callback::ok(match (opted_out, changed) {
+            (true, true) => "opted_out",
+            (true, false) => "opted_out_repeated",
+            (false, true) => "opted_in",
+            (false, false) => "opted_in_repeated",
+        }))
+    }
+
+    async fn publish(&self, event: &Event) -> Result<(), ApiError> {
+        self.events.publish(event).await.map_err(|e| {
+            tracing::error!(error = %e, event_id = %event.event_id, "event not queued");
+            ApiError::unavailable("the event could not be queued; retry the same callback")
+        })
+    }
+}
+
+fn status_name(status: CallbackStatus) -> &'static str {
+    match status {
+        CallbackStatus::Message(s) => s.as_str(),
+        CallbackStatus::Subscribe => "subscribe",
+        CallbackStatus::Unsubscribe => "unsubscribe",
+    }
+}
+
+/// `message.status`, one per message and status: its id is derived from the message id and the
+/// status, so every redelivery of the same status yields the same `event_id`.
+///
+/// ```json
+/// {"type": "message.status", "data": {"message_id": "01JD…", "status": "delivered",
+///  "at": "…", "phone": "+380501234567", "viber_message_token": "5379697806260881548"}}
+/// ```
+pub fn status_event(message: &TokenRef, status: MessageStatus, callback: &StatusCallback) -> Event {
+    Event::new(
+        EventKind::MessageStatus,
+        message.business.as_str(),
+        &format!("{}/{}", message.message_id, status.as_str()),
+        callback.time,
+        json!({
+            "message_id": message.message_id.as_str(),
+            "status": status.as_str(),
+            "at": rfc3339(callback.time),
+            "phone": message.phone.as_e164(),
+            "viber_message_token": callback.message_token,
+        }),
+    )
+}
+
+/// `contact.opted_out` / `contact.opted_in` for one (un)subscribe callback: its id is derived
+/// from the user, the direction and Viber's token, so a redelivery yields the same `event_id`.
+///
+/// ```json
+/// {"type": "contact.opted_out", "data": {"phone": "+380501234567", "reason": "unsubscribe",
+///  "at": "…", "viber_message_token": "5379697806260881548"}}
+/// ```
+pub fn opt_event(
+    business: &BusinessId,
+    phone: &PhoneNumber,
+    opted_out: bool,
+    callback: &StatusCallback,
+) -> Event {
+    let (kind, reason) = if opted_out {
+        (EventKind::ContactOptedOut, "unsubscribe")
+    } else {
+        (EventKind::ContactOptedIn, "subscribe")
+    };
+    Event::new(
+        kind,
+        business.as_str(),
+        &format!("{}/{reason}/{}", phone.as_e164(), callback.message_token),
+        callback.time,
+        json!({
+            "phone": phone.as_e164(),
+            "reason": reason,
+            "at": rfc3339(callback.time),
+            "viber_message_token": callback.message_token,
+        }),
+    )
+}

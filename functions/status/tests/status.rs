@@ -1,0 +1,516 @@
+//! `POST /viber/status` against the emulator: in-process handler calls with real signatures.
+//! Run with `infra/scripts/with-moto.sh cargo test -p status`.
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt};
+use serde_json::{Value, json};
+use session_rules::{
+    Limits, MessageStatus, PhoneNumber, Refusal, SendClass, StatusEvent, StatusTrack, Timestamp,
+};
+use status::App;
+use vbm_events::{Event, EventKind, EventsQueue};
+use vbm_platform::clock::{Clock, SystemClock};
+use vbm_store::{BusinessId, MessageId, NewBusiness, NewSend, Retention, SendOutcome, Store};
+use vbm_testkit::TestEnv;
+use viber::CallbackAuth;
+
+const SECRET: &str = "viber-callback-secret-for-tests";
+const SERVICE_ID: u64 = 4242;
+const VIBER_IP: &str = "203.0.113.10";
+const USER: &str = "+447911123456";
+
+struct Harness {
+    env: TestEnv,
+    app: App,
+    business: BusinessId,
+    sqs: aws_sdk_sqs::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+}
+
+struct Reply {
+    status: u16,
+    body: Value,
+    headers: lambda_http::http::HeaderMap,
+}
+
+/// A message `dispatch` has handed to Viber: stored, `sent`, and findable by its token.
+struct Sent {
+    id: MessageId,
+    token: String,
+    sent_at: Timestamp,
+    created_at: Timestamp,
+}
+
+fn phone(p: &str) -> PhoneNumber {
+    PhoneNumber::parse(p).unwrap()
+}
+
+fn request(body: &str, signature: Option<&str>) -> Request {
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.http.method = lambda_http::http::Method::POST;
+    context.http.path = Some("/viber/status".into());
+    context.http.source_ip = Some(VIBER_IP.to_owned());
+    let mut builder = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("https://api.example.com/viber/status");
+    if let Some(signature) = signature {
+        builder = builder.header("X-Viber-Signature", signature);
+    }
+    builder
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+        .with_request_context(RequestContext::ApiGatewayV2(context))
+        .with_raw_http_path("/viber/status")
+}
+
+fn signed(body: &str) -> Request {
+    request(body, Some(&viber::sign(SECRET.as_bytes(), body.as_bytes())))
+}
+
+fn code(status: MessageStatus) -> u8 {
+    match status {
+        MessageStatus::Delivered => 0,
+        MessageStatus::Seen => 1,
+        MessageStatus::Expired => 2,
+        other => panic!("Viber sends no {other:?}"),
+    }
+}
+
+/// A status callback as Viber posts it.
+fn callback(token: &str, message_status: u8, at: Timestamp, user: Option<&str>) -> String {
+    let mut body = json!({
+        "message_token": token.parse::<u64>().map_or(json!(token), |n| json!(n)),
+        "message_time": at.as_millis(),
+        "message_status": message_status,
+    });
+    if let Some(user) = user {
+        body["phone_number"] = json!(user.trim_start_matches('+'));
+        body["service_id"] = json!(SERVICE_ID);
+    }
+    body.to_string()
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let env = TestEnv::fresh();
+        let dynamodb = env.dynamodb().await;
+        let sqs = env.sqs().await;
+        let app = App::new(
+            Store::new(
+                dynamodb.clone(),
+                &env.table,
+                Limits::default(),
+                Retention::default(),
+            ),
+            EventsQueue::new(sqs.clone(), &env.events_queue_url),
+            Arc::new(SystemClock),
+            CallbackAuth::from_parts(Some(SECRET), "").unwrap(),
+        );
+        let (business, _key) = app
+            .store()
+            .create_business(&NewBusiness {
+                id: BusinessId::parse("acme").unwrap(),
+                service_id: SERVICE_ID,
+                callback_url: None,
+                allow_cidrs: vec![],
+            })
+            .await
+            .unwrap();
+        Self {
+            env,
+            app,
+            business: business.id,
+            sqs,
+            dynamodb,
+        }
+    }
+
+    fn store(&self) -> &Store {
+        self.app.store()
+    }
+
+    fn now(&self) -> Timestamp {
+        SystemClock.now()
+    }
+
+    async fn post(&self, body: &str) -> Reply {
+        self.call(signed(body)).await
+    }
+
+    async fn call(&self, request: Request) -> Reply {
+        let response = self.app.handle(request).await;
+        Reply {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: serde_json::from_slice(response.body().as_ref()).unwrap(),
+        }
+    }
+
+    async fn send(&self, class: SendClass) -> SendOutcome {
+        self.store()
+            .record_send(&NewSend {
+                business: &self.business,
+                message_id: MessageId::generate(),
+                to: &phone(USER),
+                class,
+                kind: "transactional",
+                payload: "{}",
+                idempotency: None,
+                now: self.now(),
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Seeds what `send` and `dispatch` leave behind: the message, its `TOKEN` item, `sent`.
+    async fn sent_message(&self, token: &str) -> Sent {
+        let id = MessageId::generate();
+        let created_at = self.now();
+        let outcome = self
+            .store()
+            .record_send(&NewSend {
+                business: &self.business,
+                message_id: id.clone(),
+                to: &phone(USER),
+                class: SendClass::Informative,
+                kind: "transactional",
+                payload: "{}",
+                idempotency: None,
+                now: created_at,
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, SendOutcome::Accepted { .. }),
+            "{outcome:?}"
+        );
+        self.dynamodb
+            .put_item()
+            .table_name(&self.env.table)
+            .item("pk", AttributeValue::S(format!("TOKEN#{token}")))
+            .item("sk", AttributeValue::S("TOKEN".into()))
+            .item("business_id", AttributeValue::S("acme".into()))
+            .item("message_id", AttributeValue::S(id.to_string()))
+            .item("phone", AttributeValue::S(USER.into()))
+            .item("gsi1pk", AttributeValue::S(format!("CONTACT#acme#{USER}")))
+            .item("gsi1sk", AttributeValue::S(format!("TOKEN#{token}")))
+            .send()
+            .await
+            .unwrap();
+        let sent_at = Timestamp::from_millis(created_at.as_millis() + 100);
+        let change = self
+            .store()
+            .apply_status(&self.business, &id, MessageStatus::Sent, sent_at)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(change.moved);
+        Sent {
+            id,
+            token: token.to_owned(),
+            sent_at,
+            created_at,
+        }
+    }
+
+    async fn events(&self) -> Vec<Event> {
+        let mut events = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.env.events_queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            if out.messages().is_empty() {
+                return events;
+            }
+            for m in out.messages() {
+                events.push(EventsQueue::parse(m.body().unwrap()).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.env.events_queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    async fn item_count(&self) -> i32 {
+        self.dynamodb
+            .scan()
+            .table_name(&self.env.table)
+            .select(Select::Count)
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .count()
+    }
+
+    async fn opted_out(&self) -> bool {
+        self.store()
+            .get_conversation(&self.business, &phone(USER))
+            .await
+            .unwrap()
+            .is_some_and(|c| c.opted_out)
+    }
+}
+
+/// The distinct orders of a list with repeats.
+fn orders(items: &[MessageStatus]) -> Vec<Vec<MessageStatus>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut out: Vec<Vec<MessageStatus>> = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let first = rest.remove(i);
+        for mut tail in orders(&rest) {
+            tail.insert(0, first);
+            if !out.contains(&tail) {
+                out.push(tail);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_order_of_late_and_duplicated_callbacks_ends_where_the_order_rule_says() {
+    use MessageStatus::*;
+    let h = Harness::new().await;
+    let sets = [
+        vec![Delivered, Delivered, Seen, Expired],
+        vec![Expired, Expired, Delivered],
+    ];
+    let mut token = 7_000_000_000_000_000_000u64;
+    let mut cases = 0;
+    for set in sets {
+        for order in orders(&set) {
+            cases += 1;
+            token += 1;
+            let sent = h.sent_message(&token.to_string()).await;
+            // Viber's times are when things happened, whatever order they arrive in.
+            let at = |s: MessageStatus| {
+                Timestamp::from_millis(sent.sent_at.as_millis() + 1000 * i64::from(code(s) + 1))
+            };
+            let mut model = StatusTrack::accepted(sent.created_at);
+            model.apply(StatusEvent {
+                status: Sent,
+                at: sent.sent_at,
+            });
+            let mut expected_events = Vec::new();
+            for status in &order {
+                let moved = model.apply(StatusEvent {
+                    status: *status,
+                    at: at(*status),
+                });
+                let reply = h
+                    .post(&callback(&sent.token, code(*status), at(*status), None))
+                    .await;
+                assert_eq!(reply.status, 200, "{order:?}: {}", reply.body);
+                assert_eq!(reply.body["status"], 0);
+                if moved || model.current == *status {
+                    expected_events.push(*status);
+                }
+            }
+            let stored = h
+                .store()
+                .get_message(&h.business, &sent.id, h.now())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(stored.track, model, "{order:?}");
+
+            let events = h.events().await;
+            let mut got: Vec<_> = events
+                .iter()
+                .map(|e| {
+                    assert_eq!(e.kind, EventKind::MessageStatus);
+                    assert_eq!(e.data["message_id"], sent.id.as_str());
+                    assert_eq!(e.data["phone"], USER);
+                    assert_eq!(e.data["viber_message_token"], sent.token);
+                    let status = MessageStatus::parse(e.data["status"].as_str().unwrap()).unwrap();
+                    assert_eq!(
+                        e.event_id,
+                        Event::new(
+                            EventKind::MessageStatus,
+                            "acme",
+                            &format!("{}/{}", sent.id, status.as_str()),
+                            h.now(),
+                            json!({})
+                        )
+                        .event_id
+                    );
+                    assert_eq!(e.data["at"], vbm_platform::time::rfc3339(at(status)));
+                    status.as_str()
+                })
+                .collect();
+            got.sort_unstable();
+            let mut want: Vec<_> = expected_events.iter().map(|s| s.as_str()).collect();
+            want.sort_unstable();
+            assert_eq!(got, want, "{order:?}");
+            // Events only for real moves: every distinct event is a status the message moved to.
+            let moved_to: Vec<_> = model.history[2..]
+                .iter()
+                .scan(Sent, |current, e| {
+                    let moved = current.moves_to(e.status);
+                    if moved {
+                        *current = e.status;
+                    }
+                    Some(moved.then_some(e.status.as_str()))
+                })
+                .flatten()
+                .collect();
+            let mut distinct = got.clone();
+            distinct.dedup();
+            let mut moved_sorted = moved_to.clone();
+            moved_sorted.sort_unstable();
+            assert_eq!(distinct, moved_sorted, "{order:?}");
+        }
+    }
+    assert_eq!(cases, 12 + 3);
+}
+
+#[tokio::test]
+async fn an_unknown_token_is_refused_retryably_and_nothing_is_stored() {
+    let h = Harness::new().await;
+    let items = h.item_count().await;
+    let reply = h.post(&callback("123456789", 0, h.now(), Some(USER))).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(reply.body["error"]["code"], "unavailable");
+    assert_eq!(reply.headers["retry-after"], "5");
+    assert_eq!(h.item_count().await, items);
+    assert!(h.events().await.is_empty());
+
+    // Once dispatch has recorded the token, Viber's retry goes through.
+    let sent = h.sent_message("123456789").await;
+    let reply = h.post(&callback("123456789", 0, h.now(), Some(USER))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let stored = h
+        .store()
+        .get_message(&h.business, &sent.id, h.now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.track.current, MessageStatus::Delivered);
+    assert_eq!(h.events().await.len(), 1);
+}
+
+#[tokio::test]
+async fn unsubscribe_blocks_sends_until_subscribe() {
+    let h = Harness::new().await;
+    h.store()
+        .record_user_message(&h.business, &phone(USER), h.now())
+        .await
+        .unwrap();
+    let unsubscribe = callback("900001", 5, h.now(), Some(USER));
+    let reply = h.post(&unsubscribe).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(h.opted_out().await);
+    let events = h.events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::ContactOptedOut);
+    assert_eq!(events[0].data["phone"], USER);
+    assert_eq!(events[0].data["reason"], "unsubscribe");
+    assert_eq!(events[0].data["viber_message_token"], "900001");
+
+    assert_eq!(
+        h.send(SendClass::Informative).await,
+        SendOutcome::Refused(Refusal::RecipientOptedOut)
+    );
+    assert_eq!(
+        h.send(SendClass::Session).await,
+        SendOutcome::Refused(Refusal::RecipientOptedOut)
+    );
+
+    // Redelivered: nothing changes, the same event again.
+    assert_eq!(h.post(&unsubscribe).await.status, 200);
+    let again = h.events().await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].event_id, events[0].event_id);
+
+    let reply = h.post(&callback("900002", 4, h.now(), Some(USER))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(!h.opted_out().await);
+    let events = h.events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::ContactOptedIn);
+    assert_eq!(events[0].data["reason"], "subscribe");
+    assert!(matches!(
+        h.send(SendClass::Informative).await,
+        SendOutcome::Accepted { .. }
+    ));
+}
+
+#[tokio::test]
+async fn an_unsubscribe_without_phone_finds_the_user_through_the_token() {
+    let h = Harness::new().await;
+    let sent = h.sent_message("910001").await;
+    let reply = h.post(&callback(&sent.token, 5, h.now(), None)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(h.opted_out().await);
+    let events = h.events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::ContactOptedOut);
+    assert_eq!(events[0].data["phone"], USER);
+
+    // Neither a phone nor a known token: refused retryably, like a status.
+    let reply = h.post(&callback("910002", 4, h.now(), None)).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(h.opted_out().await);
+    // A service id nobody has: 404, not retried forever.
+    let unknown = callback("910003", 4, h.now(), Some(USER)).replace("4242", "999");
+    let reply = h.post(&unknown).await;
+    assert_eq!(
+        (reply.status, reply.body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    assert!(h.opted_out().await);
+}
+
+#[tokio::test]
+async fn bad_signatures_are_refused_and_change_nothing() {
+    let h = Harness::new().await;
+    let sent = h.sent_message("920001").await;
+    let body = callback(&sent.token, 1, h.now(), None);
+    let good = viber::sign(SECRET.as_bytes(), body.as_bytes());
+    for request in [
+        request(&body, None),
+        request(&body, Some(&viber::sign(b"wrong", body.as_bytes()))),
+        request(
+            &body.replace("\"message_status\":1", "\"message_status\":2"),
+            Some(&good),
+        ),
+    ] {
+        let reply = h.call(request).await;
+        assert_eq!(reply.status, 401, "{}", reply.body);
+        assert_eq!(reply.body["error"]["code"], "unauthorized");
+    }
+    let stored = h
+        .store()
+        .get_message(&h.business, &sent.id, h.now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.track.current, MessageStatus::Sent);
+    assert_eq!(stored.track.history.len(), 2);
+    assert!(h.events().await.is_empty());
+    // And a body that is not a status at all, correctly signed.
+    let reply = h
+        .post(r#"{"message_token":1,"message_time":1700000000000,"message_status":3}"#)
+        .await;
+    assert_eq!(
+        (reply.status, reply.body["error"]["code"].as_str()),
+        (422, Some("validation_failed"))
+    );
+}
