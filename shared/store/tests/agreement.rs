@@ -111,7 +111,7 @@ fn conditional_write_agrees_with_decide_send() {
                 }
                 (Err(_), WriteResult::Cancelled { conversation, .. }) => {
                     // ALL_OLD hands back the state the refusal rests on.
-                    prop_assert_eq!(conversation.clone(), Some(state));
+                    prop_assert_eq!(*conversation, Some(state));
                 }
                 _ => prop_assert!(
                     false,
