@@ -49,15 +49,28 @@ impl TestEnv {
         let python = root.join(".venv/bin/python");
         let output = Command::new(&python)
             .arg(root.join("infra/local/resources.py"))
-            .args(["--endpoint", &endpoint, "--table", &name, "--prefix", &format!("{name}-")])
+            .args([
+                "--endpoint",
+                &endpoint,
+                "--table",
+                &name,
+                "--prefix",
+                &format!("{name}-"),
+            ])
             .output()
-            .unwrap_or_else(|e| panic!("running {}: {e} (run infra/scripts/python-env.sh)", python.display()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "running {}: {e} (run infra/scripts/python-env.sh)",
+                    python.display()
+                )
+            });
         assert!(
             output.status.success(),
             "resources.py failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let mut env: TestEnv = serde_json::from_slice(&output.stdout).expect("resources.py prints JSON");
+        let mut env: TestEnv =
+            serde_json::from_slice(&output.stdout).expect("resources.py prints JSON");
         env.endpoint = endpoint;
         env
     }
