@@ -5,7 +5,7 @@ SHELL := bash
 VENV := .venv
 WITH_MOTO := infra/scripts/with-moto.sh
 
-.PHONY: all test python-env test-rust test-infra lint-template bench package sam-build
+.PHONY: all test dev python-env test-rust test-infra lint-template bench package sam-build
 
 all: test
 
@@ -16,6 +16,10 @@ test:
 	infra/scripts/python-env.sh
 	$(WITH_MOTO) cargo test --workspace
 	$(WITH_MOTO) $(VENV)/bin/pytest -q infra/tests
+
+## The whole system on 127.0.0.1 (MOTO_PORT, default 5000; VBM_PORT, default 3000). Foreground.
+dev:
+	infra/scripts/dev.sh
 
 ## The Python venv (.venv): moto, boto3, cfn-lint, samtranslator, pytest.
 python-env:

@@ -1,0 +1,202 @@
+//! The local stack: the whole system on 127.0.0.1 with no AWS account (DESIGN §4).
+//!
+//! One process serves the real handlers of `send`, `inbound` and `status` on API Gateway's
+//! paths, runs `dispatch` and `notify` by polling the emulator's queues (the same handler code
+//! as the Lambda binaries, through [`poller`]), plays Viber ([`sandbox`]) and a business's
+//! callback endpoint ([`sink`]), and shares one [`OffsetClock`] with all of them so a 24 h
+//! session expiry can be tried in a second (`POST /_dev/clock`). None of this is in any Lambda
+//! binary.
+
+pub mod gateway;
+pub mod poller;
+pub mod sandbox;
+pub mod server;
+pub mod sink;
+mod wiring;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::json;
+use session_rules::{Language, Template, TemplateCategory, TemplateId};
+use tokio::net::TcpListener;
+use vbm_platform::clock::OffsetClock;
+use vbm_platform::config::Config;
+use vbm_store::{BusinessId, NewBusiness, Retention, Store};
+
+pub use wiring::Functions;
+
+/// The local Viber callback secret (`VIBER_CALLBACK_SECRET`).
+pub const DEV_VIBER_SECRET: &str = "dev-viber-secret";
+/// The demo business `make dev` creates.
+pub const DEMO_BUSINESS: &str = "demo";
+pub const DEMO_SERVICE_ID: u64 = 1000;
+
+/// Where things are, as `infra/scripts/dev.sh` passes them.
+pub struct Settings {
+    pub port: u16,
+    pub table: String,
+    pub outbound_queue_url: String,
+    pub events_queue_url: String,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, String> {
+        let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+        Ok(Self {
+            port: std::env::var("VBM_PORT")
+                .unwrap_or_else(|_| "3000".into())
+                .parse()
+                .map_err(|_| "VBM_PORT must be a port number".to_string())?,
+            table: var("VBM_TABLE")?,
+            outbound_queue_url: var("OUTBOUND_QUEUE_URL")?,
+            events_queue_url: var("EVENTS_QUEUE_URL")?,
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The configuration every function reads, as the template would give it locally.
+    pub fn function_config(&self) -> Config {
+        Config::from_pairs([
+            ("VBM_TABLE", self.table.clone()),
+            ("OUTBOUND_QUEUE_URL", self.outbound_queue_url.clone()),
+            ("EVENTS_QUEUE_URL", self.events_queue_url.clone()),
+            (
+                "VIBER_API_URL",
+                format!("{}/_sandbox/viber", self.base_url()),
+            ),
+            ("VIBER_CALLBACK_SECRET", DEV_VIBER_SECRET.to_string()),
+        ])
+    }
+}
+
+/// A started stack.
+pub struct Running {
+    pub base_url: String,
+    /// The demo business's API key (shown once, like `vbmctl business create`).
+    pub api_key: String,
+    pub server: tokio::task::JoinHandle<()>,
+}
+
+/// Starts everything on `listener`, seeds the demo business, and returns once
+/// `GET /_dev/health` answers 200.
+pub async fn start(settings: Settings, listener: TcpListener) -> Result<Running, String> {
+    let sdk = vbm_platform::aws::sdk_config().await;
+    let clock = Arc::new(OffsetClock::new());
+    let config = settings.function_config();
+    let functions = Functions::build(&config, &sdk, clock.clone()).await?;
+    let store = Arc::new(Store::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        settings.table.clone(),
+        config.limits().map_err(|e| e.to_string())?,
+        Retention::default(),
+    ));
+    let sandbox = Arc::new(sandbox::Sandbox::new(
+        clock.clone(),
+        settings.base_url(),
+        DEV_VIBER_SECRET.into(),
+    ));
+    let sink = Arc::new(sink::Sink::new(store.clone(), clock.clone()));
+    let ready = Arc::new(AtomicBool::new(false));
+    let routes = Arc::new(server::Routes {
+        send: functions.send.clone(),
+        inbound: functions.inbound.clone(),
+        status: functions.status.clone(),
+        sandbox,
+        sink,
+        clock: clock.clone(),
+        ready: ready.clone(),
+    });
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    tokio::spawn(poller::run(
+        "dispatch",
+        sqs.clone(),
+        settings.outbound_queue_url.clone(),
+        functions.dispatch.clone(),
+    ));
+    tokio::spawn(poller::run(
+        "notify",
+        sqs,
+        settings.events_queue_url.clone(),
+        functions.notify.clone(),
+    ));
+    let server = tokio::spawn(server::serve(listener, routes));
+
+    let api_key = seed_demo(&store, &settings).await?;
+    ready.store(true, Ordering::SeqCst);
+    Ok(Running {
+        base_url: settings.base_url(),
+        api_key,
+        server,
+    })
+}
+
+/// The demo business (service id 1000) with approved templates; returns its API key.
+async fn seed_demo(store: &Store, settings: &Settings) -> Result<String, String> {
+    let id = BusinessId::parse(DEMO_BUSINESS)?;
+    let (_, key) = store
+        .create_business(&NewBusiness {
+            id: id.clone(),
+            service_id: DEMO_SERVICE_ID,
+            callback_url: Some(format!(
+                "{}/_sandbox/business/{DEMO_BUSINESS}/events",
+                settings.base_url()
+            )),
+            allow_cidrs: Vec::new(),
+        })
+        .await
+        .map_err(|e| format!("creating the demo business: {e}"))?;
+    let templates = [
+        (
+            "welcome",
+            "en",
+            TemplateCategory::Transactional,
+            "Hello {{name}}, thanks for choosing us! Reply to this message to chat with us.",
+        ),
+        (
+            "code_ru",
+            "ru",
+            TemplateCategory::Transactional,
+            "Ваш код подтверждения: {{code}}",
+        ),
+        (
+            "spring_sale",
+            "en",
+            TemplateCategory::Promotional,
+            "Hi {{name}}, spring sale: {{discount}} off everything this week.",
+        ),
+    ];
+    for (template_id, lang, category, text) in templates {
+        let template = Template::parse(
+            TemplateId::parse(template_id).map_err(|e| e.to_string())?,
+            Language::parse(lang).map_err(|e| e.to_string())?,
+            category,
+            true,
+            text,
+        )
+        .map_err(|e| e.to_string())?;
+        store
+            .put_template(&id, &template)
+            .await
+            .map_err(|e| format!("seeding template {template_id}: {e}"))?;
+    }
+    Ok(key.expose().to_owned())
+}
+
+/// What `make dev` prints once the stack is up.
+pub fn banner(running: &Running) -> String {
+    let (base, api_key) = (&running.base_url, &running.api_key);
+    let first = json!({"to": "+447911123456", "type": "template", "template": {"id": "welcome", "params": {"name": "Ann"}}});
+    format!(
+        "\nvbm-serverless is running on {base}\n\n\
+         demo business: {DEMO_BUSINESS} (Viber service id {DEMO_SERVICE_ID})\n\
+         API key:       {api_key}\n\n\
+         Send a first message (a template: the business always writes first):\n\n  \
+         export VBM_KEY={api_key}\n  \
+         curl -s -X POST {base}/v1/messages -H \"Authorization: Bearer $VBM_KEY\" -H 'content-type: application/json' \\\n    -d '{first}'\n\n\
+         More in the README (\"Local stack\"). Ctrl-C stops everything.\n"
+    )
+}

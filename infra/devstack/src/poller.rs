@@ -1,0 +1,103 @@
+//! What Lambda's SQS event source mapping does: long-poll a queue, hand batches to the
+//! function, delete what succeeded, leave the reported failures to come back after a pause
+//! (and to the dead-letter queue after the queue's maxReceiveCount).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+
+/// A queue-triggered function: the same `handle_batch` the Lambda binary runs.
+pub type BatchHandler =
+    Arc<dyn Fn(SqsEvent) -> Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>> + Send + Sync>;
+
+/// How long a failed message stays invisible before it is tried again, locally (in AWS the
+/// queue's visibility timeout, minutes, or the function's own back-off).
+const RETRY_AFTER: i32 = 2;
+
+pub async fn run(name: &'static str, client: Client, queue_url: String, handler: BatchHandler) {
+    loop {
+        let received = client
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await;
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(err) => {
+                tracing::warn!(poller = name, error = %aws_sdk_sqs::error::DisplayErrorContext(&err), "receive failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let records: Vec<SqsMessage> = messages
+            .iter()
+            .map(|m| {
+                let mut record = SqsMessage::default();
+                record.message_id = m.message_id.clone();
+                record.receipt_handle = m.receipt_handle.clone();
+                record.body = m.body.clone();
+                record.attributes = m
+                    .attributes
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v))
+                    .collect();
+                record.event_source = Some("aws:sqs".into());
+                record.aws_region = Some("us-east-1".into());
+                record
+            })
+            .collect();
+        let mut event = SqsEvent::default();
+        event.records = records;
+        let answer = handler(event).await;
+        let failed: Vec<&str> = answer
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        let mut done = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            let (Some(id), Some(handle)) = (m.message_id.as_deref(), m.receipt_handle.as_deref())
+            else {
+                continue;
+            };
+            if failed.contains(&id) {
+                let _ = client
+                    .change_message_visibility()
+                    .queue_url(&queue_url)
+                    .receipt_handle(handle)
+                    .visibility_timeout(RETRY_AFTER)
+                    .send()
+                    .await;
+            } else if let Ok(entry) = DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(handle)
+                .build()
+            {
+                done.push(entry);
+            }
+        }
+        if !done.is_empty()
+            && let Err(err) = client
+                .delete_message_batch()
+                .queue_url(&queue_url)
+                .set_entries(Some(done))
+                .send()
+                .await
+        {
+            tracing::warn!(poller = name, error = %aws_sdk_sqs::error::DisplayErrorContext(&err), "delete failed; messages will come back");
+        }
+    }
+}

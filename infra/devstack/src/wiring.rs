@@ -1,0 +1,106 @@
+//! The five functions, built the way their Lambda binaries build them, but sharing the local
+//! stack's clock and configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use vbm_events::EventsQueue;
+use vbm_platform::clock::{Clock, OffsetClock};
+use vbm_platform::config::Config;
+use vbm_queue::OutboundQueue;
+use vbm_store::Store;
+
+use crate::poller::BatchHandler;
+use crate::server::HttpHandler;
+
+pub struct Functions {
+    pub send: HttpHandler,
+    pub inbound: HttpHandler,
+    pub status: HttpHandler,
+    pub dispatch: BatchHandler,
+    pub notify: BatchHandler,
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+impl Functions {
+    pub async fn build(
+        config: &Config,
+        sdk: &SdkConfig,
+        clock: Arc<OffsetClock>,
+    ) -> Result<Self, String> {
+        let clock: Arc<dyn Clock> = clock;
+        let table = config.table().map_err(err)?;
+        let limits = config.limits().map_err(err)?;
+        let retention = config.retention().map_err(err)?;
+        let store = || {
+            Store::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                table.clone(),
+                limits,
+                retention,
+            )
+        };
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let outbound_url = config.outbound_queue_url().map_err(err)?;
+        let events_url = config.events_queue_url().map_err(err)?;
+        let events = || EventsQueue::new(sqs.clone(), events_url.clone());
+        let auth = || {
+            viber::auth::CallbackAuth::from_parts(Some(crate::DEV_VIBER_SECRET), "").map_err(err)
+        };
+
+        let send = Arc::new(send::App::new(
+            store(),
+            OutboundQueue::new(sqs.clone(), outbound_url.clone()),
+            clock.clone(),
+        ));
+        let inbound = Arc::new(inbound::App::new(store(), events(), clock.clone(), auth()?));
+        let status = Arc::new(status::App::new(store(), events(), clock.clone(), auth()?));
+        let viber_url = config.viber_api_url().map_err(err)?;
+        let dispatch = Arc::new(dispatch::App::new(
+            store(),
+            viber::ViberClient::new(&viber_url, None, Duration::from_secs(5)).map_err(err)?,
+            events(),
+            sqs.clone(),
+            outbound_url,
+            clock.clone(),
+        ));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(err)?;
+        let notify = Arc::new(notify::App::new(
+            store(),
+            http,
+            sqs.clone(),
+            events_url.clone(),
+            clock,
+        ));
+
+        Ok(Self {
+            send: Arc::new(move |request| {
+                let app = send.clone();
+                Box::pin(async move { app.handle(request).await })
+            }),
+            inbound: Arc::new(move |request| {
+                let app = inbound.clone();
+                Box::pin(async move { app.handle(request).await })
+            }),
+            status: Arc::new(move |request| {
+                let app = status.clone();
+                Box::pin(async move { app.handle(request).await })
+            }),
+            dispatch: Arc::new(move |event| {
+                let app = dispatch.clone();
+                Box::pin(async move { app.handle_batch(event).await })
+            }),
+            notify: Arc::new(move |event| {
+                let app = notify.clone();
+                Box::pin(async move { app.handle_batch(event).await })
+            }),
+        })
+    }
+}
