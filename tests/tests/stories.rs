@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use vbm_e2e::{Stack, eventually};
 
-const WAIT: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn first_contact_session_lock_unlock_and_statuses() {
