@@ -726,3 +726,39 @@ async fn garbage_fails_the_record_and_vanished_messages_are_skipped() {
     assert_eq!(failed_ids(&response), ["garbage"]);
     assert!(world.viber.received().is_empty());
 }
+
+#[tokio::test]
+async fn a_job_that_keeps_failing_goes_to_the_dead_letter_queue_after_max_receives() {
+    let world = World::new(FakeViber::answering(http(500)).await).await;
+    world.user_writes(ANN).await;
+    let id = world.accept(session_text(ANN, "hello")).await;
+    // The template's MaxReceiveCount is 5: five tries, each reported as a batch item failure.
+    for attempt in 1..=5 {
+        let batch = world.batch().await;
+        assert_eq!(batch.records.len(), 1, "attempt {attempt}");
+        let response = world.app.handle_batch(batch.clone()).await;
+        assert_eq!(failed_ids(&response).len(), 1, "attempt {attempt}");
+        // Skip the back-off so the test does not wait for it.
+        world
+            .sqs
+            .change_message_visibility()
+            .queue_url(&world.env.outbound_queue_url)
+            .receipt_handle(batch.records[0].receipt_handle.clone().unwrap())
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+    }
+    // The next receive finds it moved to the dead-letter queue, where the alarm watches.
+    assert!(world.batch().await.records.is_empty());
+    let dead = receive(&world.sqs, &world.env.outbound_dlq_url).await;
+    assert_eq!(dead.len(), 1);
+    let job: vbm_queue::OutboundJob =
+        serde_json::from_str(dead[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(job.message_id, id.as_str());
+    // Still `accepted`, slot still held: a redrive from the DLQ can still send it.
+    assert_eq!(
+        world.status(&id).await.track.current,
+        MessageStatus::Accepted
+    );
+}
