@@ -27,12 +27,13 @@ use tracing::{Instrument, field};
 use vbm_events::EventsQueue;
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::Config;
-use vbm_platform::http::{Answer, ApiError};
+use vbm_platform::http::{Answer, ApiError, respond_recorded};
 use vbm_store::{InboundContent, InboundOutcome, Store};
 use viber::{CallbackAuth, InboundCallback};
 
-pub use callback::{Outcome, ServiceDirectory, StartError};
+pub use callback::{ServiceDirectory, StartError};
 pub use events::for_message as events_for_message;
+pub use vbm_platform::http::Outcome;
 
 /// The inbound callback of one container.
 pub struct App {
@@ -104,20 +105,7 @@ impl App {
         );
         let started = Instant::now();
         async move {
-            let answer = self.answer(&request).await;
-            let span = tracing::Span::current();
-            let response = match answer {
-                Ok(response) => {
-                    let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
-                    span.record("outcome", outcome);
-                    response
-                }
-                Err(error) => {
-                    span.record("outcome", error.code);
-                    error.into_response()
-                }
-            };
-            span.record("status", response.status().as_u16());
+            let response = respond_recorded(self.answer(&request).await);
             tracing::info!(
                 elapsed_us = started.elapsed().as_micros() as u64,
                 "callback answered"

@@ -18,16 +18,12 @@ use lambda_http::{Body, Request, Response};
 use tracing::{Instrument, field};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
-use vbm_platform::http::{Answer, ApiError, request_path};
+use vbm_platform::http::{Answer, ApiError, request_path, respond_recorded};
 use vbm_queue::OutboundQueue;
 use vbm_store::Store;
 
 use crate::auth::Authenticator;
 use crate::routes::Endpoint;
-
-/// What a handler reports about its success, for the request's log line (`outcome`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Outcome(pub &'static str);
 
 /// The business API of one container.
 pub struct App {
@@ -91,20 +87,7 @@ impl App {
         );
         let started = Instant::now();
         async move {
-            let answer = self.route(&request).await;
-            let span = tracing::Span::current();
-            let response = match answer {
-                Ok(response) => {
-                    let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
-                    span.record("outcome", outcome);
-                    response
-                }
-                Err(error) => {
-                    span.record("outcome", error.code);
-                    error.into_response()
-                }
-            };
-            span.record("status", response.status().as_u16());
+            let response = respond_recorded(self.route(&request).await);
             tracing::info!(
                 elapsed_us = started.elapsed().as_micros() as u64,
                 "request answered"

@@ -11,7 +11,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use thiserror::Error;
 use vbm_platform::config::{Config, ConfigError};
-use vbm_platform::http::{ApiError, MAX_BODY_BYTES, header_str, json_response, source_ip};
+use vbm_platform::http::{ApiError, MAX_BODY_BYTES, Outcome, header_str, json_response, source_ip};
 use vbm_store::{BusinessId, Store, StoreError};
 use viber::auth::SIGNATURE_HEADER;
 use viber::{AuthConfigError, CallbackAuth, CallbackError};
@@ -71,10 +71,6 @@ pub fn ok(outcome: &'static str) -> Response<Body> {
     response.extensions_mut().insert(Outcome(outcome));
     response
 }
-
-/// What a handler reports about its success, for the request's log line.
-#[derive(Debug, Clone, Copy)]
-pub struct Outcome(pub &'static str);
 
 /// A callback body that cannot be used, as the API's error object.
 pub fn parse_error(error: CallbackError) -> ApiError {

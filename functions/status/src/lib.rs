@@ -41,12 +41,13 @@ use tracing::{Instrument, field};
 use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::Config;
-use vbm_platform::http::{Answer, ApiError};
+use vbm_platform::http::{Answer, ApiError, respond_recorded};
 use vbm_platform::time::rfc3339;
 use vbm_store::{BusinessId, Store, TokenRef};
 use viber::{CallbackAuth, StatusCallback};
 
-pub use callback::{Outcome, ServiceDirectory, StartError};
+pub use callback::{ServiceDirectory, StartError};
+pub use vbm_platform::http::Outcome;
 
 /// `Retry-After` for a status whose token is not known yet: long enough for `dispatch` to
 /// record the send it is racing with.
@@ -124,20 +125,7 @@ impl App {
         );
         let started = Instant::now();
         async move {
-            let answer = self.answer(&request).await;
-            let span = tracing::Span::current();
-            let response = match answer {
-                Ok(response) => {
-                    let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
-                    span.record("outcome", outcome);
-                    response
-                }
-                Err(error) => {
-                    span.record("outcome", error.code);
-                    error.into_response()
-                }
-            };
-            span.record("status", response.status().as_u16());
+            let response = respond_recorded(self.answer(&request).await);
             tracing::info!(
                 elapsed_us = started.elapsed().as_micros() as u64,
                 "callback answered"

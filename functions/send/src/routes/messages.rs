@@ -19,14 +19,14 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use session_rules::{Conversation, OutboundMessage, SendRequest, SendRequestBody, Timestamp};
-use vbm_platform::http::{Answer, ApiError, from_value, json_response, read_json_value};
+use vbm_platform::http::{Answer, ApiError, Outcome, from_value, json_response, read_json_value};
 use vbm_platform::metrics;
 use vbm_queue::OutboundJob;
 use vbm_store::{Business, IdempotencyKey, MessageId, NewSend, SendOutcome};
 
+use crate::App;
 use crate::idempotency::{canonical_json, request_hash};
 use crate::views::{MessageView, SendAccepted, SessionView};
-use crate::{App, Outcome};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 

@@ -103,6 +103,30 @@ pub fn respond(answer: Answer) -> Response<Body> {
     answer.unwrap_or_else(ApiError::into_response)
 }
 
+/// What a handler reports about its success, for the request's log line (`outcome`): put it in
+/// the response's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome(pub &'static str);
+
+/// Renders an [`Answer`] and records on the current span what became of the request: `outcome`
+/// (the handler's [`Outcome`], `ok` when it gave none, or the error code) and `status`.
+pub fn respond_recorded(answer: Answer) -> Response<Body> {
+    let span = tracing::Span::current();
+    let response = match answer {
+        Ok(response) => {
+            let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
+            span.record("outcome", outcome);
+            response
+        }
+        Err(error) => {
+            span.record("outcome", error.code);
+            error.into_response()
+        }
+    };
+    span.record("status", response.status().as_u16());
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
