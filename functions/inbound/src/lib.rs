@@ -15,33 +15,28 @@
 //!
 //! Success is `200 {"status": 0, "status_message": "ok"}`.
 
-pub mod callback;
 mod events;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use tracing::{Instrument, field};
+use vbm_callbacks::Callbacks;
 use vbm_events::EventsQueue;
-use vbm_platform::clock::{Clock, SystemClock};
+use vbm_platform::clock::Clock;
 use vbm_platform::config::Config;
-use vbm_platform::http::{Answer, ApiError, respond_recorded};
+use vbm_platform::http::{Answer, respond_recorded};
 use vbm_store::{InboundContent, InboundOutcome, Store};
 use viber::{CallbackAuth, InboundCallback};
 
-pub use callback::{ServiceDirectory, StartError};
 pub use events::for_message as events_for_message;
+pub use vbm_callbacks::{ServiceDirectory, StartError};
 pub use vbm_platform::http::Outcome;
 
 /// The inbound callback of one container.
 pub struct App {
-    store: Store,
-    events: EventsQueue,
-    clock: Arc<dyn Clock>,
-    auth: CallbackAuth,
-    services: ServiceDirectory,
+    callbacks: Callbacks,
 }
 
 impl App {
@@ -52,11 +47,7 @@ impl App {
         auth: CallbackAuth,
     ) -> Self {
         Self {
-            store,
-            events,
-            clock,
-            auth,
-            services: ServiceDirectory::default(),
+            callbacks: Callbacks::new(store, events, clock, auth),
         }
     }
 
@@ -64,20 +55,9 @@ impl App {
     /// SDK work), then `VBM_TABLE`, `EVENTS_QUEUE_URL`, the session limits and `RETENTION_DAYS`,
     /// and builds the SDK clients once.
     pub async fn from_config(config: &Config) -> Result<Self, StartError> {
-        let auth = callback::callback_auth(config)?;
-        let table = config.table()?;
-        let events_url = config.events_queue_url()?;
-        let limits = config.limits()?;
-        let retention = config.retention()?;
-        let sdk = vbm_platform::aws::sdk_config().await;
-        let store = Store::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            table,
-            limits,
-            retention,
-        );
-        let events = EventsQueue::new(aws_sdk_sqs::Client::new(&sdk), events_url);
-        Ok(Self::new(store, events, Arc::new(SystemClock), auth))
+        Ok(Self {
+            callbacks: Callbacks::from_config(config).await?,
+        })
     }
 
     pub async fn from_env() -> Result<Self, StartError> {
@@ -85,7 +65,7 @@ impl App {
     }
 
     pub fn store(&self) -> &Store {
-        &self.store
+        self.callbacks.store()
     }
 
     /// Answers one callback. Never fails: every error is an HTTP answer.
@@ -117,28 +97,16 @@ impl App {
     }
 
     async fn answer(&self, request: &Request) -> Answer {
-        if request.method() != Method::POST {
-            return Err(ApiError::method_not_allowed(&["POST"]));
-        }
-        callback::authenticate(&self.auth, request)?;
+        self.callbacks.check(request)?;
         let callback =
-            InboundCallback::parse(request.body().as_ref()).map_err(callback::parse_error)?;
-        let now = self.clock.now();
+            InboundCallback::parse(request.body().as_ref()).map_err(vbm_callbacks::parse_error)?;
+        let now = self.callbacks.now();
         let span = tracing::Span::current();
         span.record("service_id", callback.service_id);
         span.record("message_token", callback.message_token.as_str());
         span.record("lag_ms", now.as_millis() - callback.time.as_millis());
 
-        let business = self
-            .services
-            .business(&self.store, callback.service_id, Instant::now())
-            .await?
-            .ok_or_else(|| {
-                ApiError::not_found(format!(
-                    "no business has Viber service id {}",
-                    callback.service_id
-                ))
-            })?;
+        let business = self.callbacks.business(callback.service_id).await?;
         span.record("business", business.as_str());
 
         let message = callback.message;
@@ -148,8 +116,8 @@ impl App {
             file_name: message.file_name,
             tracking_data: message.tracking_data,
         };
-        let outcome = self
-            .store
+        let store = self.callbacks.store();
+        let outcome = store
             .record_inbound(
                 &business,
                 &callback.phone_number,
@@ -159,13 +127,10 @@ impl App {
                 now,
             )
             .await?;
-        for event in events::for_message(&business, outcome.record(), self.store.limits()) {
-            self.events.publish(&event).await.map_err(|e| {
-                tracing::error!(error = %e, event_id = %event.event_id, "event not queued");
-                ApiError::unavailable("the event could not be queued; retry the same callback")
-            })?;
+        for event in events::for_message(&business, outcome.record(), store.limits()) {
+            self.callbacks.publish(&event).await?;
         }
-        Ok(callback::ok(match outcome {
+        Ok(vbm_callbacks::ok(match outcome {
             InboundOutcome::New(ref r) if r.cleared_opt_out() => "recorded_opted_in",
             InboundOutcome::New(_) => "recorded",
             InboundOutcome::Duplicate(_) => "duplicate",

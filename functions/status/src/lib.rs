@@ -28,25 +28,23 @@
 //!
 //! Success is `200 {"status": 0, "status_message": "ok"}`; a queue failure is `503`.
 
-pub mod callback;
-
 use std::sync::Arc;
 use std::time::Instant;
 
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use session_rules::{CallbackStatus, MessageStatus, PhoneNumber, Timestamp};
 use tracing::{Instrument, field};
+use vbm_callbacks::Callbacks;
 use vbm_events::{Event, EventKind, EventsQueue};
-use vbm_platform::clock::{Clock, SystemClock};
+use vbm_platform::clock::Clock;
 use vbm_platform::config::Config;
 use vbm_platform::http::{Answer, ApiError, respond_recorded};
 use vbm_platform::time::rfc3339;
 use vbm_store::{BusinessId, Store, TokenRef};
 use viber::{CallbackAuth, StatusCallback};
 
-pub use callback::{ServiceDirectory, StartError};
+pub use vbm_callbacks::{ServiceDirectory, StartError};
 pub use vbm_platform::http::Outcome;
 
 /// `Retry-After` for a status whose token is not known yet: long enough for `dispatch` to
@@ -55,11 +53,7 @@ pub const UNKNOWN_TOKEN_RETRY_AFTER_SECONDS: u32 = 5;
 
 /// The status callback of one container.
 pub struct App {
-    store: Store,
-    events: EventsQueue,
-    clock: Arc<dyn Clock>,
-    auth: CallbackAuth,
-    services: ServiceDirectory,
+    callbacks: Callbacks,
 }
 
 impl App {
@@ -70,11 +64,7 @@ impl App {
         auth: CallbackAuth,
     ) -> Self {
         Self {
-            store,
-            events,
-            clock,
-            auth,
-            services: ServiceDirectory::default(),
+            callbacks: Callbacks::new(store, events, clock, auth),
         }
     }
 
@@ -82,20 +72,9 @@ impl App {
     /// SDK work), then `VBM_TABLE`, `EVENTS_QUEUE_URL`, the session limits and `RETENTION_DAYS`,
     /// and builds the SDK clients once.
     pub async fn from_config(config: &Config) -> Result<Self, StartError> {
-        let auth = callback::callback_auth(config)?;
-        let table = config.table()?;
-        let events_url = config.events_queue_url()?;
-        let limits = config.limits()?;
-        let retention = config.retention()?;
-        let sdk = vbm_platform::aws::sdk_config().await;
-        let store = Store::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            table,
-            limits,
-            retention,
-        );
-        let events = EventsQueue::new(aws_sdk_sqs::Client::new(&sdk), events_url);
-        Ok(Self::new(store, events, Arc::new(SystemClock), auth))
+        Ok(Self {
+            callbacks: Callbacks::from_config(config).await?,
+        })
     }
 
     pub async fn from_env() -> Result<Self, StartError> {
@@ -103,7 +82,7 @@ impl App {
     }
 
     pub fn store(&self) -> &Store {
-        &self.store
+        self.callbacks.store()
     }
 
     /// Answers one callback. Never fails: every error is an HTTP answer.
@@ -137,13 +116,10 @@ impl App {
     }
 
     async fn answer(&self, request: &Request) -> Answer {
-        if request.method() != Method::POST {
-            return Err(ApiError::method_not_allowed(&["POST"]));
-        }
-        callback::authenticate(&self.auth, request)?;
+        self.callbacks.check(request)?;
         let callback =
-            StatusCallback::parse(request.body().as_ref()).map_err(callback::parse_error)?;
-        let now = self.clock.now();
+            StatusCallback::parse(request.body().as_ref()).map_err(vbm_callbacks::parse_error)?;
+        let now = self.callbacks.now();
         let span = tracing::Span::current();
         span.record("message_token", callback.message_token.as_str());
         span.record("viber_status", status_name(callback.status));
@@ -158,7 +134,8 @@ impl App {
     /// The message of `callback`'s token, or `503` with `Retry-After` when it is not known yet.
     async fn token(&self, callback: &StatusCallback, now: Timestamp) -> Result<TokenRef, ApiError> {
         match self
-            .store
+            .callbacks
+            .store()
             .message_by_token(&callback.message_token, now)
             .await?
         {
@@ -186,7 +163,8 @@ impl App {
         span.record("business", message.business.as_str());
         span.record("message_id", message.message_id.as_str());
         let Some(change) = self
-            .store
+            .callbacks
+            .store()
             .apply_status(
                 &message.business,
                 &message.message_id,
@@ -195,18 +173,19 @@ impl App {
             )
             .await?
         else {
-            return Ok(callback::ok("message_gone"));
+            return Ok(vbm_callbacks::ok("message_gone"));
         };
         let outcome = if change.moved {
             "moved"
         } else if change.current == status {
             "repeated"
         } else {
-            return Ok(callback::ok("kept_in_history"));
+            return Ok(vbm_callbacks::ok("kept_in_history"));
         };
-        self.publish(&status_event(&message, status, callback))
+        self.callbacks
+            .publish(&status_event(&message, status, callback))
             .await?;
-        Ok(callback::ok(outcome))
+        Ok(vbm_callbacks::ok(outcome))
     }
 
     async fn subscription(
@@ -217,15 +196,7 @@ impl App {
     ) -> Answer {
         let (business, phone) = match (&callback.phone_number, callback.service_id) {
             (Some(phone), Some(service_id)) => {
-                let business = self
-                    .services
-                    .business(&self.store, service_id, Instant::now())
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::not_found(format!(
-                            "no business has Viber service id {service_id}"
-                        ))
-                    })?;
+                let business = self.callbacks.business(service_id).await?;
                 (business, phone.clone())
             }
             _ => {
@@ -235,26 +206,21 @@ impl App {
         };
         tracing::Span::current().record("business", business.as_str());
         let changed = self
-            .store
+            .callbacks
+            .store()
             .set_opted_out(&business, &phone, opted_out, now)
             .await?;
         // Unchanged means the user already stood where this callback puts them: a redelivery
         // (perhaps after a crash before the event was queued), so the same event goes again.
-        self.publish(&opt_event(&business, &phone, opted_out, callback))
+        self.callbacks
+            .publish(&opt_event(&business, &phone, opted_out, callback))
             .await?;
-        Ok(callback::ok(match (opted_out, changed) {
+        Ok(vbm_callbacks::ok(match (opted_out, changed) {
             (true, true) => "opted_out",
             (true, false) => "opted_out_repeated",
             (false, true) => "opted_in",
             (false, false) => "opted_in_repeated",
         }))
-    }
-
-    async fn publish(&self, event: &Event) -> Result<(), ApiError> {
-        self.events.publish(event).await.map_err(|e| {
-            tracing::error!(error = %e, event_id = %event.event_id, "event not queued");
-            ApiError::unavailable("the event could not be queued; retry the same callback")
-        })
     }
 }
 

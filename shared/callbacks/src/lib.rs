@@ -1,0 +1,175 @@
+//! What both Viber callbacks (`inbound` and `status`) share: the start-up authentication
+//! settings, the per-request check, the service-id directory, event publishing and the small
+//! success answer.
+//!
+//! [`Callbacks`] is what one container of either function keeps (the table, the events queue,
+//! the clock, the callback authentication, the service-id cache); each function adds its own
+//! parsing and decisions on top.
+
+mod services;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use session_rules::Timestamp;
+use thiserror::Error;
+use vbm_events::{Event, EventsQueue};
+use vbm_platform::clock::{Clock, SystemClock};
+use vbm_platform::config::{Config, ConfigError};
+use vbm_platform::http::{ApiError, MAX_BODY_BYTES, Outcome, header_str, json_response, source_ip};
+use vbm_store::{BusinessId, Store};
+use viber::auth::SIGNATURE_HEADER;
+use viber::{AuthConfigError, CallbackAuth, CallbackError};
+
+pub use services::{CACHE_TTL, ServiceDirectory};
+
+/// Why the function will not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("VIBER_CALLBACK_SECRET / VIBER_CALLBACK_CIDRS: {0}")]
+    Auth(#[from] AuthConfigError),
+}
+
+/// What one container of a callback function keeps.
+pub struct Callbacks {
+    store: Store,
+    events: EventsQueue,
+    clock: Arc<dyn Clock>,
+    auth: CallbackAuth,
+    services: ServiceDirectory,
+}
+
+impl Callbacks {
+    pub fn new(
+        store: Store,
+        events: EventsQueue,
+        clock: Arc<dyn Clock>,
+        auth: CallbackAuth,
+    ) -> Self {
+        Self {
+            store,
+            events,
+            clock,
+            auth,
+            services: ServiceDirectory::default(),
+        }
+    }
+
+    /// Reads the callback authentication first (no secret and no CIDRs: an error, before any
+    /// SDK work), then `VBM_TABLE`, `EVENTS_QUEUE_URL`, the session limits and `RETENTION_DAYS`,
+    /// and builds the SDK clients once.
+    pub async fn from_config(config: &Config) -> Result<Self, StartError> {
+        let auth = callback_auth(config)?;
+        let table = config.table()?;
+        let events_url = config.events_queue_url()?;
+        let limits = config.limits()?;
+        let retention = config.retention()?;
+        let sdk = vbm_platform::aws::sdk_config().await;
+        let store = Store::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            table,
+            limits,
+            retention,
+        );
+        let events = EventsQueue::new(aws_sdk_sqs::Client::new(&sdk), events_url);
+        Ok(Self::new(store, events, Arc::new(SystemClock), auth))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// A `POST` whose raw body, signature header and source address pass
+    /// [`authenticate`]. Nothing has been read from or written to the table when this fails.
+    pub fn check(&self, request: &Request) -> Result<(), ApiError> {
+        if request.method() != Method::POST {
+            return Err(ApiError::method_not_allowed(&["POST"]));
+        }
+        authenticate(&self.auth, request)
+    }
+
+    /// The business of a Viber service id (cached per container); an unknown one is
+    /// `404 not_found`, which Viber does not retry forever.
+    pub async fn business(&self, service_id: u64) -> Result<BusinessId, ApiError> {
+        self.services
+            .business(&self.store, service_id, Instant::now())
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found(format!("no business has Viber service id {service_id}"))
+            })
+    }
+
+    /// Queues one business event; a queue failure is `503` so Viber delivers the callback
+    /// again.
+    pub async fn publish(&self, event: &Event) -> Result<(), ApiError> {
+        self.events.publish(event).await.map_err(|e| {
+            tracing::error!(error = %e, event_id = %event.event_id, "event not queued");
+            ApiError::unavailable("the event could not be queued; retry the same callback")
+        })
+    }
+}
+
+/// The callback authentication from `VIBER_CALLBACK_SECRET` and `VIBER_CALLBACK_CIDRS`; an
+/// error when neither is set (the function must then refuse to start).
+pub fn callback_auth(config: &Config) -> Result<CallbackAuth, StartError> {
+    let secret = config.viber_callback_secret()?;
+    let cidrs = config.viber_callback_cidrs()?;
+    Ok(CallbackAuth::from_parts(secret.as_deref(), &cidrs)?)
+}
+
+/// Checks a callback's raw body, signature header and source address. Nothing has been read
+/// from or written to the table when this fails.
+pub fn authenticate(auth: &CallbackAuth, request: &Request) -> Result<(), ApiError> {
+    let body: &[u8] = request.body().as_ref();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    }
+    auth.verify(
+        body,
+        header_str(request, SIGNATURE_HEADER),
+        source_ip(request),
+    )
+    .map_err(|failure| {
+        tracing::warn!(reason = %failure, "callback refused");
+        match failure.code() {
+            "ip_not_allowed" => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "ip_not_allowed",
+                "this source address may not post Viber callbacks",
+            ),
+            code => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                code,
+                format!("a valid {SIGNATURE_HEADER} (hex HMAC-SHA256 of the body) is required"),
+            ),
+        }
+    })
+}
+
+/// `200 {"status": 0, "status_message": "ok"}`, with what happened for the log line.
+pub fn ok(outcome: &'static str) -> Response<Body> {
+    let mut response = json_response(
+        StatusCode::OK,
+        &serde_json::json!({"status": 0, "status_message": "ok"}),
+    );
+    response.extensions_mut().insert(Outcome(outcome));
+    response
+}
+
+/// A callback body that cannot be used, as the API's error object.
+pub fn parse_error(error: CallbackError) -> ApiError {
+    match error {
+        CallbackError::InvalidJson(m) => ApiError::invalid_json(m),
+        CallbackError::ValidationFailed { field, reason } => {
+            ApiError::validation_failed(Some(field), format!("{field}: {reason}"))
+        }
+    }
+}
