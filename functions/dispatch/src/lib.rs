@@ -27,14 +27,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use session_rules::{MessageStatus, OutboundMessage, PhoneNumber, Timestamp};
 use thiserror::Error;
 use tracing::{Instrument, field};
 use vbm_events::EventsQueue;
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
-use vbm_queue::{OutboundJob, QueueError};
+use vbm_queue::batch::receive_count;
+use vbm_queue::{OutboundJob, QueueError, Retries, batch_response};
 use vbm_store::{
     BusinessCache, BusinessId, Failure, Marked, MessageId, MessageRecord, Sent, Store, StoreError,
 };
@@ -76,8 +77,7 @@ pub struct App {
     store: Store,
     viber: ViberClient,
     events: EventsQueue,
-    sqs: aws_sdk_sqs::Client,
-    outbound_url: String,
+    retries: Retries,
     clock: Arc<dyn Clock>,
     businesses: BusinessCache,
 }
@@ -95,8 +95,7 @@ impl App {
             store,
             viber,
             events,
-            sqs,
-            outbound_url: outbound_url.into(),
+            retries: Retries::new(sqs, outbound_url, retry::SCHEDULE),
             clock,
             businesses: BusinessCache::new(BUSINESS_TTL),
         }
@@ -162,24 +161,13 @@ impl App {
                     Err(RecordError::AfterFailure)
                 };
                 if result.is_err() {
-                    retry::back_off(&self.sqs, &self.outbound_url, record).await;
-                    failed.push(record.message_id.clone().unwrap_or_default());
+                    failed.push(self.retries.fail(record).await);
                 }
             }
             failed
         }))
         .await;
-        let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failed
-            .into_iter()
-            .flatten()
-            .map(|id| {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                failure
-            })
-            .collect();
-        response
+        batch_response(failed.into_iter().flatten())
     }
 
     /// Handles one record in its own span (queue message id, business, message id, outcome).
@@ -188,7 +176,7 @@ impl App {
         let span = tracing::info_span!(
             "dispatch",
             sqs_message_id = record.message_id.as_deref().unwrap_or_default(),
-            receive_count = retry::receive_count(record),
+            receive_count = receive_count(record),
             business = field::Empty,
             message_id = field::Empty,
             outcome = field::Empty,

@@ -20,12 +20,14 @@ pub mod retry;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use thiserror::Error;
 use tracing::{Instrument, field};
 use vbm_events::{Event, EventsQueue, signature};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
+use vbm_queue::batch::receive_count;
+use vbm_queue::{Retries, batch_response};
 use vbm_store::{BusinessCache, BusinessId, Store, StoreError};
 
 /// How long a business's callback URL and secret are trusted from memory: a changed URL or a
@@ -61,8 +63,7 @@ pub enum RecordError {
 pub struct App {
     store: Store,
     http: reqwest::Client,
-    sqs: aws_sdk_sqs::Client,
-    events_url: String,
+    retries: Retries,
     clock: Arc<dyn Clock>,
     businesses: BusinessCache,
 }
@@ -89,8 +90,7 @@ impl App {
         Self {
             store,
             http,
-            sqs,
-            events_url: events_url.into(),
+            retries: Retries::new(sqs, events_url, retry::SCHEDULE),
             clock,
             businesses: BusinessCache::new(BUSINESS_TTL),
         }
@@ -124,24 +124,11 @@ impl App {
             futures_util::future::join_all(event.records.iter().map(|record| async move {
                 match self.handle_record(record).await {
                     Ok(_) => None,
-                    Err(_) => {
-                        retry::back_off(&self.sqs, &self.events_url, record).await;
-                        Some(record.message_id.clone().unwrap_or_default())
-                    }
+                    Err(_) => Some(self.retries.fail(record).await),
                 }
             }))
             .await;
-        let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failed
-            .into_iter()
-            .flatten()
-            .map(|id| {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                failure
-            })
-            .collect();
-        response
+        batch_response(failed.into_iter().flatten())
     }
 
     /// Handles one record in its own span (queue message id, business, event id, outcome).
@@ -149,7 +136,7 @@ impl App {
         let span = tracing::info_span!(
             "notify",
             sqs_message_id = record.message_id.as_deref().unwrap_or_default(),
-            receive_count = retry::receive_count(record),
+            receive_count = receive_count(record),
             business = field::Empty,
             event_id = field::Empty,
             event_type = field::Empty,

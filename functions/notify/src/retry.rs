@@ -5,46 +5,11 @@
 
 use std::time::Duration;
 
-use aws_lambda_events::sqs::SqsMessage;
-use aws_sdk_sqs::error::DisplayErrorContext;
-
-const FIRST: Duration = Duration::from_secs(30);
-const LONGEST: Duration = Duration::from_secs(60 * 60);
+use vbm_queue::Backoff;
 
 /// The visibility timeout after the `receive_count`-th failed receive: 30 s × 4^(n−1), at most
 /// an hour.
-pub fn backoff(receive_count: u32) -> Duration {
-    let exponent = receive_count.saturating_sub(1).min(8);
-    FIRST.saturating_mul(4u32.pow(exponent)).min(LONGEST)
-}
-
-/// How many times SQS has handed this record out (1 on the first delivery).
-pub fn receive_count(record: &SqsMessage) -> u32 {
-    record
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1)
-}
-
-/// Sets the record's visibility timeout to its backoff. Best effort: when it fails, the queue's
-/// own visibility timeout applies, which is a slower retry, not a lost one.
-pub async fn back_off(sqs: &aws_sdk_sqs::Client, queue_url: &str, record: &SqsMessage) {
-    let Some(handle) = record.receipt_handle.as_deref() else {
-        return;
-    };
-    let delay = backoff(receive_count(record));
-    let result = sqs
-        .change_message_visibility()
-        .queue_url(queue_url)
-        .receipt_handle(handle)
-        .visibility_timeout(i32::try_from(delay.as_secs()).unwrap_or(i32::MAX))
-        .send()
-        .await;
-    if let Err(error) = result {
-        tracing::warn!(error = %DisplayErrorContext(error), "could not back off the record");
-    }
-}
+pub const SCHEDULE: Backoff = Backoff::new(Duration::from_secs(30), Duration::from_secs(60 * 60));
 
 #[cfg(test)]
 mod tests {
@@ -52,8 +17,8 @@ mod tests {
 
     #[test]
     fn backoff_grows_then_stays_at_its_ceiling() {
-        let secs: Vec<u64> = (0..=7).map(|n| backoff(n).as_secs()).collect();
+        let secs: Vec<u64> = (0..=7).map(|n| SCHEDULE.after(n).as_secs()).collect();
         assert_eq!(secs, [30, 30, 120, 480, 1920, 3600, 3600, 3600]);
-        assert_eq!(backoff(u32::MAX), LONGEST);
+        assert_eq!(SCHEDULE.after(u32::MAX), SCHEDULE.longest);
     }
 }

@@ -7,9 +7,13 @@
 //!   re-enqueue on an idempotent retry).
 //! - The business events queue (standard, for `notify`) arrives with the events issue, beside
 //!   this one and with the same error type.
+//! - [`batch`]: what both queue consumers (`dispatch`, `notify`) do with a batch: back off the
+//!   failed records on a schedule and answer with exactly their ids.
 
+pub mod batch;
 mod error;
 mod outbound;
 
+pub use batch::{Backoff, Retries, batch_response};
 pub use error::QueueError;
 pub use outbound::{OutboundJob, OutboundQueue};
