@@ -104,7 +104,7 @@ impl App {
         let span = tracing::Span::current();
         span.record("service_id", callback.service_id);
         span.record("message_token", callback.message_token.as_str());
-        span.record("lag_ms", now.as_millis() - callback.time.as_millis());
+        vbm_callbacks::record_lag(now, callback.time);
 
         let business = self.callbacks.business(callback.service_id).await?;
         span.record("business", business.as_str());

@@ -97,6 +97,8 @@ impl Harness {
     }
 
     async fn with_auth(auth: CallbackAuth) -> Self {
+        // EMF metric lines go straight to stdout, past the test harness's capture.
+        vbm_platform::metrics::set_enabled(false);
         let env = TestEnv::fresh();
         let dynamodb = env.dynamodb().await;
         let sqs = env.sqs().await;

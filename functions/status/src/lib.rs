@@ -123,7 +123,7 @@ impl App {
         let span = tracing::Span::current();
         span.record("message_token", callback.message_token.as_str());
         span.record("viber_status", status_name(callback.status));
-        span.record("lag_ms", now.as_millis() - callback.time.as_millis());
+        vbm_callbacks::record_lag(now, callback.time);
         match callback.status {
             CallbackStatus::Message(status) => self.message_status(&callback, status, now).await,
             CallbackStatus::Subscribe => self.subscription(&callback, false, now).await,

@@ -96,6 +96,8 @@ fn callback(token: &str, message_status: u8, at: Timestamp, user: Option<&str>) 
 
 impl Harness {
     async fn new() -> Self {
+        // EMF metric lines go straight to stdout, past the test harness's capture.
+        vbm_platform::metrics::set_enabled(false);
         let env = TestEnv::fresh();
         let dynamodb = env.dynamodb().await;
         let sqs = env.sqs().await;

@@ -19,6 +19,7 @@ use vbm_events::{Event, EventsQueue};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_platform::http::{ApiError, MAX_BODY_BYTES, Outcome, header_str, json_response, source_ip};
+use vbm_platform::metrics;
 use vbm_store::{BusinessId, Store};
 use viber::auth::SIGNATURE_HEADER;
 use viber::{AuthConfigError, CallbackAuth, CallbackError};
@@ -162,6 +163,14 @@ pub fn ok(outcome: &'static str) -> Response<Body> {
     );
     response.extensions_mut().insert(Outcome(outcome));
     response
+}
+
+/// Records how late an accepted callback arrived, our clock minus the time Viber stamped on it:
+/// `lag_ms` on the current span and the `CallbackLagMs` metric.
+pub fn record_lag(now: Timestamp, viber_time: Timestamp) {
+    let lag_ms = now.as_millis() - viber_time.as_millis();
+    tracing::Span::current().record("lag_ms", lag_ms);
+    metrics::callback_lag(lag_ms);
 }
 
 /// A callback body that cannot be used, as the API's error object.
