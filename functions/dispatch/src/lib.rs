@@ -8,8 +8,9 @@
 //! 3. not `accepted` any more → handled on an earlier delivery: nothing is sent again, and its
 //!    events are queued again (same ids) in case that delivery died before queueing them;
 //! 4. the Viber request is rebuilt from the stored payload ([`request`]) and sent;
-//! 5. the answer ([`outcome`]) is recorded: `sent` with the `TOKEN` item, or `failed` with the
-//!    conversation changes it implies (opt-out on 8, lock on 21, the session slot given back);
+//! 5. the answer ([`outcome`]) is counted in CloudWatch and recorded: `sent` with the `TOKEN`
+//!    item, or `failed` with the conversation changes it implies (opt-out on 8, lock on 21, the
+//!    session slot given back);
 //! 6. the events are queued ([`events`]).
 //!
 //! A record that fails (Viber unreachable or briefly refusing, the table or a queue unavailable)
@@ -242,7 +243,9 @@ impl App {
                     .await;
             }
         };
-        let outcome = Outcome::from_answer(self.viber.send_message(&viber_request).await);
+        let answer = self.viber.send_message(&viber_request).await;
+        outcome::count(&answer);
+        let outcome = Outcome::from_answer(answer);
         let name = outcome.name();
         match outcome {
             Outcome::Sent {

@@ -18,8 +18,31 @@
 //! counters are (at least) full, which [`Conversation::lock`](session_rules::Conversation::lock)
 //! records.
 
+use vbm_platform::metrics;
 use vbm_store::Failure;
 use viber::{SendAnswer, SendError, ViberStatus};
+
+/// Counts one send attempt in CloudWatch (`DispatchOutcome` by `ViberStatus`): Viber's status
+/// when it answered, else why it did not ([`no_answer_reason`]).
+pub fn count(answer: &Result<SendAnswer, SendError>) {
+    match answer {
+        Ok(answer) => metrics::dispatch_viber_status(answer.status.code()),
+        Err(error) => metrics::dispatch_no_answer(no_answer_reason(error)),
+    }
+}
+
+/// Why a send attempt got no Viber status, from a small fixed set (a metric dimension):
+/// `timeout`, `network`, `http_429`, `http_4xx`, `http_5xx`, `invalid_answer`.
+pub fn no_answer_reason(error: &SendError) -> &'static str {
+    match error {
+        SendError::Timeout => "timeout",
+        SendError::Network(_) => "network",
+        SendError::Http { status: 429, .. } => "http_429",
+        SendError::Http { status: 500.., .. } => "http_5xx",
+        SendError::Http { .. } => "http_4xx",
+        SendError::InvalidAnswer(_) => "invalid_answer",
+    }
+}
 
 /// What to record for one send attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +176,21 @@ mod tests {
                 "{refused}"
             );
         }
+    }
+
+    #[test]
+    fn every_missing_answer_has_a_metric_reason() {
+        let reason = |answer: Result<SendAnswer, SendError>| no_answer_reason(&answer.unwrap_err());
+        assert_eq!(reason(Err(SendError::Timeout)), "timeout");
+        assert_eq!(reason(Err(SendError::Network("reset".into()))), "network");
+        assert_eq!(reason(http(429)), "http_429");
+        assert_eq!(reason(http(400)), "http_4xx");
+        assert_eq!(reason(http(500)), "http_5xx");
+        assert_eq!(reason(http(503)), "http_5xx");
+        assert_eq!(
+            reason(Err(SendError::InvalidAnswer("x".into()))),
+            "invalid_answer"
+        );
     }
 
     #[test]

@@ -146,6 +146,8 @@ impl World {
     }
 
     async fn with_timeout(viber: FakeViber, timeout: Duration) -> Self {
+        // EMF metric lines go straight to stdout, past the test harness's capture.
+        vbm_platform::metrics::set_enabled(false);
         let env = TestEnv::fresh();
         let dynamodb = env.dynamodb().await;
         let sqs = env.sqs().await;
