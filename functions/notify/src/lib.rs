@@ -26,6 +26,7 @@ use tracing::{Instrument, field};
 use vbm_events::{Event, EventsQueue, signature};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
+use vbm_platform::metrics;
 use vbm_queue::batch::receive_count;
 use vbm_queue::{Retries, batch_response};
 use vbm_store::{BusinessCache, BusinessId, Store, StoreError};
@@ -118,17 +119,24 @@ impl App {
     }
 
     /// Handles one batch, every record concurrently; the answer lists exactly the records to
-    /// retry.
+    /// retry. Counts the delivered and the retried events in CloudWatch.
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let failed =
+        let results =
             futures_util::future::join_all(event.records.iter().map(|record| async move {
                 match self.handle_record(record).await {
-                    Ok(_) => None,
-                    Err(_) => Some(self.retries.fail(record).await),
+                    Ok(outcome) => Ok(outcome),
+                    Err(_) => Err(self.retries.fail(record).await),
                 }
             }))
             .await;
-        batch_response(failed.into_iter().flatten())
+        let delivered = results
+            .iter()
+            .filter(|r| matches!(r, Ok("delivered")))
+            .count();
+        let failed: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+        metrics::events_delivered(u32::try_from(delivered).unwrap_or(u32::MAX));
+        metrics::events_retried(u32::try_from(failed.len()).unwrap_or(u32::MAX));
+        batch_response(failed)
     }
 
     /// Handles one record in its own span (queue message id, business, event id, outcome).

@@ -93,6 +93,8 @@ struct World {
 
 impl World {
     async fn new(callback_url: Option<String>) -> Self {
+        // EMF metric lines go straight to stdout, past the test harness's capture.
+        vbm_platform::metrics::set_enabled(false);
         let env = TestEnv::fresh();
         let dynamodb = env.dynamodb().await;
         let sqs = env.sqs().await;
