@@ -237,7 +237,7 @@ fn status_name(status: CallbackStatus) -> &'static str {
 ///
 /// ```json
 /// {"type": "message.status", "data": {"message_id": "01JD…", "status": "delivered",
-///  "at": "…", "phone": "+380501234567", "viber_message_token": "5379697806260881548"}}
+///  "at": "…", "to": "+380501234567", "viber_message_token": "5379697806260881548"}}
 /// ```
 pub fn status_event(message: &TokenRef, status: MessageStatus, callback: &StatusCallback) -> Event {
     Event::new(
@@ -249,7 +249,8 @@ pub fn status_event(message: &TokenRef, status: MessageStatus, callback: &Status
             "message_id": message.message_id.as_str(),
             "status": status.as_str(),
             "at": rfc3339(callback.time),
-            "phone": message.phone.as_e164(),
+            // `to`, as in dispatch's message.status events and the API's message view.
+            "to": message.phone.as_e164(),
             "viber_message_token": callback.message_token,
         }),
     )

@@ -339,7 +339,7 @@ async fn every_order_of_late_and_duplicated_callbacks_ends_where_the_order_rule_
                 .map(|e| {
                     assert_eq!(e.kind, EventKind::MessageStatus);
                     assert_eq!(e.data["message_id"], sent.id.as_str());
-                    assert_eq!(e.data["phone"], USER);
+                    assert_eq!(e.data["to"], USER);
                     assert_eq!(e.data["viber_message_token"], sent.token);
                     let status = MessageStatus::parse(e.data["status"].as_str().unwrap()).unwrap();
                     assert_eq!(
