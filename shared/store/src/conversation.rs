@@ -171,17 +171,10 @@ impl Store {
         business: &BusinessId,
         to: &PhoneNumber,
     ) -> Result<Option<Conversation>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::conversation(to)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        let state = from_item(out.item())?;
+        let item = self
+            .get_consistent(keys::business(business), keys::conversation(to), None)
+            .await?;
+        let state = from_item(item.as_ref())?;
         self.conversations.put(business, to, state);
         Ok(state)
     }

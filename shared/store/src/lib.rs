@@ -104,4 +104,27 @@ impl Store {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// One item by key, strongly consistent. With `now`, an item past its `expires_at` counts as
+    /// absent (TTL deletion lags, and the local emulator never deletes).
+    pub(crate) async fn get_consistent(
+        &self,
+        pk: String,
+        sk: String,
+        now: Option<session_rules::Timestamp>,
+    ) -> Result<Option<attrs::Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, attrs::s(pk))
+            .key(keys::SK, attrs::s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(out
+            .item
+            .filter(|item| now.is_none_or(|now| !attrs::is_expired(item, now.as_secs()))))
+    }
 }

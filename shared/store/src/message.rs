@@ -138,21 +138,10 @@ impl Store {
         id: &MessageId,
         now: Timestamp,
     ) -> Result<Option<MessageRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::message(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        match out.item() {
-            Some(item) if !attrs::is_expired(item, now.as_secs()) => {
-                record_from_item(item).map(Some)
-            }
-            _ => Ok(None),
-        }
+        self.get_consistent(keys::business(business), keys::message(id), Some(now))
+            .await?
+            .as_ref()
+            .map(record_from_item)
+            .transpose()
     }
 }

@@ -218,22 +218,15 @@ impl Store {
         key: &IdempotencyKey,
         now: Timestamp,
     ) -> Result<Option<Earlier>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::idempotency(key.as_str())))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        match out.item() {
-            Some(item) if !attrs::is_expired(item, now.as_secs()) => {
-                earlier_from_item(item).map(Some)
-            }
-            _ => Ok(None),
-        }
+        self.get_consistent(
+            keys::business(business),
+            keys::idempotency(key.as_str()),
+            Some(now),
+        )
+        .await?
+        .as_ref()
+        .map(earlier_from_item)
+        .transpose()
     }
 
     /// The send transaction itself, expecting the conversation to be exactly `expected` and

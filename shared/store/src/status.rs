@@ -40,19 +40,13 @@ impl Store {
         token: &str,
         now: Timestamp,
     ) -> Result<Option<TokenRef>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::token(token)))
-            .key(keys::SK, s(keys::TOKEN))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        let Some(item) = out.item().filter(|i| !attrs::is_expired(i, now.as_secs())) else {
+        let Some(item) = self
+            .get_consistent(keys::token(token), keys::TOKEN.into(), Some(now))
+            .await?
+        else {
             return Ok(None);
         };
+        let item = &item;
         let key = keys::token(token);
         let business = attrs::get_s(item, "business_id")?;
         let message_id = attrs::get_s(item, "message_id")?;
