@@ -27,6 +27,24 @@ pub(crate) fn from_item(item: Option<&Item>) -> Result<Option<Conversation>, Sto
     }))
 }
 
+/// A conversation as one map attribute (kept inside idempotency and inbound records, so a
+/// replay answers with the state right after the original write); read back with [`from_item`].
+pub(crate) fn as_map(c: &Conversation) -> AttributeValue {
+    let mut m: HashMap<String, AttributeValue> = HashMap::from([
+        ("opted_out".into(), b(c.opted_out)),
+        ("contacted".into(), b(c.contacted)),
+    ]);
+    if let Some(session) = &c.session {
+        m.insert(
+            "session_started_at".into(),
+            n(session.started_at.as_millis()),
+        );
+        m.insert("messages_sent".into(), n(session.messages_sent));
+        m.insert("consecutive".into(), n(session.consecutive));
+    }
+    AttributeValue::M(m)
+}
+
 /// Expression parts: `#name`-free, values under a prefix so several can share one request.
 #[derive(Debug, Default)]
 pub(crate) struct Expr {

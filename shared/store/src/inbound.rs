@@ -15,7 +15,6 @@
 //! there first: the loop retries from the real state the cancellation reasons carry, with no
 //! extra read.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -24,7 +23,7 @@ use aws_sdk_dynamodb::types::{
 };
 use session_rules::{Conversation, PhoneNumber, Timestamp};
 
-use crate::attrs::{self, Item, b, n, s};
+use crate::attrs::{self, Item, n, s};
 use crate::conversation::{self, Expr};
 use crate::{BusinessId, Store, StoreError, keys};
 
@@ -102,22 +101,6 @@ pub(crate) fn anchor(at: Timestamp, now: Timestamp, current: Option<&Conversatio
         Some(session) => at.max(session.started_at),
         None => at,
     }
-}
-
-fn conversation_value(c: &Conversation) -> AttributeValue {
-    let mut m: HashMap<String, AttributeValue> = HashMap::from([
-        ("opted_out".into(), b(c.opted_out)),
-        ("contacted".into(), b(c.contacted)),
-    ]);
-    if let Some(session) = &c.session {
-        m.insert(
-            "session_started_at".into(),
-            n(session.started_at.as_millis()),
-        );
-        m.insert("messages_sent".into(), n(session.messages_sent));
-        m.insert("consecutive".into(), n(session.consecutive));
-    }
-    AttributeValue::M(m)
 }
 
 fn conversation_from(item: &Item, name: &str) -> Result<Conversation, StoreError> {
@@ -238,8 +221,8 @@ impl Store {
             .item("phone", s(phone.as_e164()))
             .item("sent_at", n(record.sent_at.as_millis()))
             .item("received_at", n(record.received_at.as_millis()))
-            .item("before", conversation_value(&record.before))
-            .item("after", conversation_value(&record.after))
+            .item("before", conversation::as_map(&record.before))
+            .item("after", conversation::as_map(&record.after))
             .item(
                 keys::EXPIRES_AT,
                 n(record.received_at.plus(self.retention.messages).as_secs()),

@@ -14,8 +14,6 @@
 //! costs one cancelled write and is corrected from `ALL_OLD`), or one consistent read when this
 //! container has not seen the conversation yet.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -130,22 +128,6 @@ fn earlier_from_item(item: &Item) -> Result<Earlier, StoreError> {
         after,
         accepted_at: Timestamp::from_millis(attrs::get_n(item, "accepted_at")?),
     })
-}
-
-fn conversation_map(c: &Conversation) -> AttributeValue {
-    let mut m: HashMap<String, AttributeValue> = HashMap::from([
-        ("opted_out".into(), AttributeValue::Bool(c.opted_out)),
-        ("contacted".into(), AttributeValue::Bool(c.contacted)),
-    ]);
-    if let Some(session) = &c.session {
-        m.insert(
-            "session_started_at".into(),
-            n(session.started_at.as_millis()),
-        );
-        m.insert("messages_sent".into(), n(session.messages_sent));
-        m.insert("consecutive".into(), n(session.consecutive));
-    }
-    AttributeValue::M(m)
 }
 
 impl Store {
@@ -307,7 +289,7 @@ impl Store {
                 .item("message_id", s(send.message_id.as_str()))
                 .item("request_hash", s(hash))
                 .item("accepted_at", n(send.now.as_millis()))
-                .item("after", conversation_map(after))
+                .item("after", conversation::as_map(after))
                 .item(
                     keys::EXPIRES_AT,
                     n(send.now.plus(self.retention.idempotency).as_secs()),
