@@ -114,12 +114,7 @@ impl App {
         )?;
         let sdk = vbm_platform::aws::sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let store = Store::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            config.table()?,
-            config.limits()?,
-            config.retention()?,
-        );
+        let store = vbm_platform::aws::store(&config, &sdk)?;
         let events = EventsQueue::new(sqs.clone(), config.events_queue_url()?);
         Ok(Self::new(
             store,

@@ -103,12 +103,7 @@ impl App {
         let config = Config::from_env();
         let http = http_client(config.callback_timeout()?)?;
         let sdk = vbm_platform::aws::sdk_config().await;
-        let store = Store::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            config.table()?,
-            config.limits()?,
-            config.retention()?,
-        );
+        let store = vbm_platform::aws::store(&config, &sdk)?;
         Ok(Self::new(
             store,
             http,

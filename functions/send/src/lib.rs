@@ -47,17 +47,9 @@ impl App {
     /// builds the SDK clients once.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env();
-        let table = config.table()?;
         let outbound_url = config.outbound_queue_url()?;
-        let limits = config.limits()?;
-        let retention = config.retention()?;
         let sdk = vbm_platform::aws::sdk_config().await;
-        let store = Store::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            table,
-            limits,
-            retention,
-        );
+        let store = vbm_platform::aws::store(&config, &sdk)?;
         let outbound = OutboundQueue::new(aws_sdk_sqs::Client::new(&sdk), outbound_url);
         Ok(Self::new(store, outbound, Arc::new(SystemClock)))
     }

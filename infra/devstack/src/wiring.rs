@@ -9,7 +9,6 @@ use vbm_events::EventsQueue;
 use vbm_platform::clock::{Clock, OffsetClock};
 use vbm_platform::config::Config;
 use vbm_queue::OutboundQueue;
-use vbm_store::Store;
 
 use crate::poller::BatchHandler;
 use crate::server::HttpHandler;
@@ -33,17 +32,7 @@ impl Functions {
         clock: Arc<OffsetClock>,
     ) -> Result<Self, String> {
         let clock: Arc<dyn Clock> = clock;
-        let table = config.table().map_err(err)?;
-        let limits = config.limits().map_err(err)?;
-        let retention = config.retention().map_err(err)?;
-        let store = || {
-            Store::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                table.clone(),
-                limits,
-                retention,
-            )
-        };
+        let store = || vbm_platform::aws::store(config, sdk).map_err(err);
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let outbound_url = config.outbound_queue_url().map_err(err)?;
         let events_url = config.events_queue_url().map_err(err)?;
@@ -53,15 +42,20 @@ impl Functions {
         };
 
         let send = Arc::new(send::App::new(
-            store(),
+            store()?,
             OutboundQueue::new(sqs.clone(), outbound_url.clone()),
             clock.clone(),
         ));
-        let inbound = Arc::new(inbound::App::new(store(), events(), clock.clone(), auth()?));
-        let status = Arc::new(status::App::new(store(), events(), clock.clone(), auth()?));
+        let inbound = Arc::new(inbound::App::new(
+            store()?,
+            events(),
+            clock.clone(),
+            auth()?,
+        ));
+        let status = Arc::new(status::App::new(store()?, events(), clock.clone(), auth()?));
         let viber_url = config.viber_api_url().map_err(err)?;
         let dispatch = Arc::new(dispatch::App::new(
-            store(),
+            store()?,
             viber::ViberClient::new(&viber_url, None, Duration::from_secs(5)).map_err(err)?,
             events(),
             sqs.clone(),
@@ -73,7 +67,7 @@ impl Functions {
             .build()
             .map_err(err)?;
         let notify = Arc::new(notify::App::new(
-            store(),
+            store()?,
             http,
             sqs.clone(),
             events_url.clone(),

@@ -65,17 +65,9 @@ impl Callbacks {
     /// and builds the SDK clients once.
     pub async fn from_config(config: &Config) -> Result<Self, StartError> {
         let auth = callback_auth(config)?;
-        let table = config.table()?;
         let events_url = config.events_queue_url()?;
-        let limits = config.limits()?;
-        let retention = config.retention()?;
         let sdk = vbm_platform::aws::sdk_config().await;
-        let store = Store::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            table,
-            limits,
-            retention,
-        );
+        let store = vbm_platform::aws::store(config, &sdk)?;
         let events = EventsQueue::new(aws_sdk_sqs::Client::new(&sdk), events_url);
         Ok(Self::new(store, events, Arc::new(SystemClock), auth))
     }
