@@ -1,0 +1,9 @@
+//! Shared pieces of the `make bench` programs: summary statistics and the report sections
+//! `infra/scripts/bench.sh` assembles into `BENCHMARKS.md`.
+//!
+//! Each bench program measures one thing, prints its table and writes it as a Markdown section
+//! to `$VBM_BENCH_OUT/<name>.md` (default `target/bench/`). Benchmarks print figures; nothing
+//! here asserts a time.
+
+pub mod report;
+pub mod stats;
