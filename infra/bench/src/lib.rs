@@ -5,5 +5,6 @@
 //! to `$VBM_BENCH_OUT/<name>.md` (default `target/bench/`). Benchmarks print figures; nothing
 //! here asserts a time.
 
+pub mod criterion;
 pub mod report;
 pub mod stats;
