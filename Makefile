@@ -37,8 +37,10 @@ test-infra: python-env
 lint-template: python-env
 	$(VENV)/bin/cfn-lint template.yaml
 
+## Release builds, criterion, init times, warm overhead, calls per operation, size, memory, load:
+## prints the figures and writes BENCHMARKS.md (infra/scripts/bench.sh). Tens of minutes.
 bench:
-	cargo bench -p session-rules
+	infra/scripts/bench.sh
 
 ## Lambda packages: every function of template.yaml cross-built for arm64 (cargo-lambda from
 ## PyPI, into .venv-package) into target/lambda/<name>/bootstrap.zip, with sizes and build time.

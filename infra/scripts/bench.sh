@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `make bench`: builds the release binaries, runs every benchmark and writes BENCHMARKS.md.
+#
+# Each bench program prints its table and writes a Markdown section to target/bench/<name>.md;
+# this script runs them in order (the emulator ones under with-moto.sh, each against its own
+# fresh table and queues) and puts the sections together under a header naming the machine.
+# Benchmarks print figures; nothing here fails on a slow figure, only on a broken run.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+OUT="$ROOT/target/bench"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+export VBM_BENCH_OUT="$OUT"
+
+infra/scripts/python-env.sh
+
+echo "== make bench: release binaries (first time: several minutes)" >&2
+cargo build --release --quiet \
+    -p send -p inbound -p status -p dispatch -p notify -p vbm-dev -p vbm-bench
+bin="$ROOT/target/release"
+
+echo "== criterion: the pure send path" >&2
+cargo bench --quiet -p session-rules -- --noplot
+"$bin/bench-cpu"
+"$bin/bench-size"
+
+# Against the serialized emulator, one server per program.
+for program in bench-init bench-send bench-load; do
+    echo "== $program" >&2
+    infra/scripts/with-moto.sh "$bin/$program"
+done
+
+cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+{
+    echo "# Benchmarks"
+    echo
+    echo "Written by \`make bench\` (infra/scripts/bench.sh) on $(date -u +%Y-%m-%d) at commit"
+    echo "\`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\`. Machine: ${cpu:-unknown CPU}, $(nproc) cores,"
+    echo "$(free -g | awk '/^Mem:/ {print $2}') GiB; $(rustc --version). Times are wall-clock on this machine with the"
+    echo "serialized moto emulator standing in for DynamoDB and SQS; see each section for its method."
+    echo
+    for section in init overhead calls cpu size memory load; do
+        if [[ -f "$OUT/$section.md" ]]; then
+            cat "$OUT/$section.md"
+        fi
+    done
+} >BENCHMARKS.md
+echo "== make bench: wrote BENCHMARKS.md" >&2
