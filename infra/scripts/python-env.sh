@@ -15,6 +15,15 @@ if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; t
     exit 0
 fi
 
+# Several scripts (with-moto.sh, dev.sh, api-fuzz.sh) call this, sometimes at the same time:
+# one pip at a time into the venv, and the others see its stamp once it is done.
+mkdir -p "$VENV"
+exec 8>"$VENV/.install.lock"
+flock 8
+if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
+    exit 0
+fi
+
 if [[ ! -x "$VENV/bin/python" ]]; then
     echo "python-env: creating $VENV" >&2
     "$PYTHON" -m venv "$VENV"
