@@ -180,6 +180,13 @@ impl SendRequest {
     /// and local regulation allows this message to this number. Returns what the message counts
     /// as for the session rules.
     pub fn admit(&self, template: Option<&Template>) -> Result<Admission, Refusal> {
+        // Only the message's own template counts: any other is as good as none, for the
+        // regulation check too (found by fuzzing: an unrelated English template made a
+        // template_not_found request to RU a template_required one).
+        let template = match &self.message {
+            OutboundMessage::Template { id, .. } => template.filter(|t| t.id() == id),
+            _ => None,
+        };
         regulation::check(&self.to, &self.message, template)?;
         match &self.message {
             OutboundMessage::Session(_) => Ok(Admission {
@@ -194,10 +201,8 @@ impl SendRequest {
                 class: SendClass::Promotional,
                 template_params: None,
             }),
-            OutboundMessage::Template { id, params } => {
-                let template = template
-                    .filter(|t| t.id() == id)
-                    .ok_or(Refusal::TemplateNotFound)?;
+            OutboundMessage::Template { params, .. } => {
+                let template = template.ok_or(Refusal::TemplateNotFound)?;
                 if !template.is_approved() {
                     return Err(Refusal::TemplateNotApproved);
                 }
@@ -473,6 +478,23 @@ mod tests {
                 .unwrap_err()
                 .code(),
             "template_params_invalid"
+        );
+    }
+
+    #[test]
+    fn another_template_is_not_found_even_where_regulation_applies() {
+        let mut b = body("template");
+        b.to = "+79123456789".into();
+        b.template = Some(RawTemplate {
+            id: "code".into(),
+            params: [("name".to_string(), "Ann".to_string())].into(),
+        });
+        let req = parse(&b).unwrap();
+        // `welcome` is English and transactional: to RU it would be template_required, but it
+        // is not the template the request names.
+        assert_eq!(
+            req.admit(Some(&template(TemplateCategory::Transactional, true))),
+            Err(Refusal::TemplateNotFound)
         );
     }
 

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use hmac::{Hmac, Mac};
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 use sha2::Sha256;
 use thiserror::Error;
 
@@ -148,8 +148,23 @@ fn mac(secret: &[u8], body: &[u8]) -> HmacSha256 {
 fn parse_net(input: &str) -> Result<IpNet, AuthConfigError> {
     IpNet::from_str(input)
         .or_else(|_| IpAddr::from_str(input).map(IpNet::from))
-        .map(|net| net.trunc())
+        .map(|net| canonical(net.trunc()))
         .map_err(|_| AuthConfigError::BadCidr(input.to_owned()))
+}
+
+/// An IPv4 network written IPv4-mapped (`::ffff:192.0.2.0/120`) as the IPv4 network it is:
+/// [`CallbackAuth::verify`] compares sources in canonical form, so the mapped spelling would
+/// never match (found by fuzzing).
+fn canonical(net: IpNet) -> IpNet {
+    let IpNet::V6(v6) = net else {
+        return net;
+    };
+    match v6.network().to_ipv4_mapped() {
+        Some(v4) if v6.prefix_len() >= 96 => Ipv4Net::new(v4, v6.prefix_len() - 96)
+            .map(IpNet::V4)
+            .unwrap_or(net),
+        _ => net,
+    }
 }
 
 #[cfg(test)]
@@ -288,6 +303,22 @@ mod tests {
             auth.verify(BODY, None, ip("203.0.113.5")),
             Err(AuthFailure::IpNotAllowed(_))
         ));
+    }
+
+    #[test]
+    fn ipv4_mapped_allowlist_entries_are_ipv4_networks() {
+        let auth =
+            CallbackAuth::from_parts(None, "::ffff:198.51.100.9,::ffff:203.0.113.0/120").unwrap();
+        for source in ["198.51.100.9", "::ffff:198.51.100.9", "203.0.113.255"] {
+            assert_eq!(auth.verify(BODY, None, ip(source)), Ok(()), "{source}");
+        }
+        assert!(matches!(
+            auth.verify(BODY, None, ip("198.51.100.10")),
+            Err(AuthFailure::IpNotAllowed(_))
+        ));
+        // A prefix reaching into the ::ffff:0:0/96 block itself stays IPv6.
+        let wide = CallbackAuth::from_parts(None, "::ffff:0:0/95").unwrap();
+        assert!(matches!(wide.allowed_networks(), [IpNet::V6(_)]));
     }
 
     #[test]
