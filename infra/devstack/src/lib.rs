@@ -4,9 +4,12 @@
 //! paths, runs `dispatch` and `notify` by polling the emulator's queues (the same handler code
 //! as the Lambda binaries, through [`poller`]), plays Viber ([`sandbox`]) and a business's
 //! callback endpoint ([`sink`]), and shares one [`OffsetClock`] with all of them so a 24 h
-//! session expiry can be tried in a second (`POST /_dev/clock`). None of this is in any Lambda
-//! binary.
+//! session expiry can be tried in a second (`POST /_dev/clock`). The functions reach the
+//! emulator through [`emulator_proxy`], which can play an outage, and the sandbox and sink take
+//! [`faults`]. None of this is in any Lambda binary.
 
+pub mod emulator_proxy;
+pub mod faults;
 pub mod gateway;
 pub mod poller;
 pub mod sandbox;
@@ -16,6 +19,7 @@ mod wiring;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde_json::json;
 use session_rules::{Language, Template, TemplateCategory, TemplateId};
@@ -73,6 +77,27 @@ impl Settings {
     }
 }
 
+/// How the functions are tuned locally.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// `dispatch`'s timeout for a call to Viber (`VIBER_TIMEOUT_SECONDS`).
+    pub viber_timeout: Duration,
+    /// `notify`'s timeout for a business callback (`CALLBACK_TIMEOUT_SECONDS`).
+    pub callback_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            viber_timeout: Duration::from_secs(5),
+            callback_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// How much later than the client's timeout a `timeout` fault answers.
+const LATE_BY: Duration = Duration::from_secs(1);
+
 /// A started stack.
 pub struct Running {
     pub base_url: String,
@@ -84,22 +109,42 @@ pub struct Running {
 /// Starts everything on `listener`, seeds the demo business, and returns once
 /// `GET /_dev/health` answers 200.
 pub async fn start(settings: Settings, listener: TcpListener) -> Result<Running, String> {
+    start_with(settings, listener, Options::default()).await
+}
+
+/// [`start`] with other [`Options`].
+pub async fn start_with(
+    settings: Settings,
+    listener: TcpListener,
+    options: Options,
+) -> Result<Running, String> {
     let sdk = vbm_platform::aws::sdk_config().await;
     let clock = Arc::new(OffsetClock::new());
     let config = settings.function_config();
-    let functions = Functions::build(&config, &sdk, clock.clone()).await?;
+    // The functions and their pollers reach a local emulator through the outage proxy; the
+    // sandbox, the sink and the seeding (the outside world) go straight to it.
+    let emulator = match sdk.endpoint_url().and_then(emulator_proxy::upstream_of) {
+        Some(upstream) => Some(emulator_proxy::EmulatorProxy::start(upstream).await?),
+        None => None,
+    };
+    let function_sdk = match &emulator {
+        Some(proxy) => sdk.to_builder().endpoint_url(proxy.url()).build(),
+        None => sdk.clone(),
+    };
+    let functions = Functions::build(&config, &function_sdk, clock.clone(), &options).await?;
     let store = Arc::new(Store::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         settings.table.clone(),
         config.limits().map_err(|e| e.to_string())?,
         Retention::default(),
     ));
-    let sandbox = Arc::new(sandbox::Sandbox::new(
-        clock.clone(),
-        settings.base_url(),
-        DEV_VIBER_SECRET.into(),
-    ));
-    let sink = Arc::new(sink::Sink::new(store.clone(), clock.clone()));
+    let mut sandbox =
+        sandbox::Sandbox::new(clock.clone(), settings.base_url(), DEV_VIBER_SECRET.into());
+    sandbox.late_answer = options.viber_timeout + LATE_BY;
+    let sandbox = Arc::new(sandbox);
+    let mut sink = sink::Sink::new(store.clone(), clock.clone());
+    sink.late_answer = options.callback_timeout + LATE_BY;
+    let sink = Arc::new(sink);
     let ready = Arc::new(AtomicBool::new(false));
     let routes = Arc::new(server::Routes {
         send: functions.send.clone(),
@@ -109,8 +154,9 @@ pub async fn start(settings: Settings, listener: TcpListener) -> Result<Running,
         sink,
         clock: clock.clone(),
         ready: ready.clone(),
+        emulator,
     });
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&function_sdk);
     tokio::spawn(poller::run(
         "dispatch",
         sqs.clone(),

@@ -19,6 +19,11 @@ pub type BatchHandler =
 /// queue's visibility timeout, minutes, or the function's own back-off).
 const RETRY_AFTER: i32 = 2;
 
+/// How long a received message stays invisible while the function handles it: longer than any
+/// local run of a batch, much shorter than the template's 180 s, so that a message whose delete
+/// was lost (an emulator outage) comes back in seconds, as it would in minutes in AWS.
+const IN_FLIGHT: i32 = 30;
+
 pub async fn run(name: &'static str, client: Client, queue_url: String, handler: BatchHandler) {
     loop {
         let received = client
@@ -26,6 +31,7 @@ pub async fn run(name: &'static str, client: Client, queue_url: String, handler:
             .queue_url(&queue_url)
             .max_number_of_messages(10)
             .wait_time_seconds(1)
+            .visibility_timeout(IN_FLIGHT)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
             .await;

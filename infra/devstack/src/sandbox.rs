@@ -2,24 +2,43 @@
 //! rules enforced independently of ours, and the callbacks Viber would post, signed.
 //!
 //! Numbers ending in `0008` answer status 8 (user blocked), in `0009` status 9 (not a Viber
-//! user), in `0002` get `expired` instead of `delivered`.
+//! user), in `0002` get `expired` instead of `delivered`, in `0500` always HTTP 503 (a job that
+//! can only end in the dead-letter queue).
+//!
+//! Like Viber, a request whose `seq` was already delivered is not delivered again: it is answered
+//! 12 `SRVC_ALREADY_SENT` with the first token. Faults (`POST /_sandbox/viber/faults`, see
+//! [`crate::faults`]) make it answer 503, answer too late, or answer garbage; the last two still
+//! deliver, as a lost answer would.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use vbm_platform::clock::Clock;
 
+use crate::faults::{Switch, ViberFault};
+
 /// Viber's session types: these count toward the 5-in-a-row rule.
 const SESSION_TYPES: [i64; 4] = [306, 307, 221, 224];
 const MAX_CONSECUTIVE: u32 = 5;
+
+/// Callbacks Viber would retry: how many times, and the pause before the n-th retry.
+const CALLBACK_ATTEMPTS: u64 = 12;
+const CALLBACK_PAUSE: Duration = Duration::from_millis(200);
 
 #[derive(Default)]
 struct State {
     /// Everything `send_message` received, in order.
     sent: Vec<Value>,
+    /// What reached the user, in order (once per `seq`).
+    delivered: Vec<Value>,
+    /// The token of each delivered `(service id, seq)`.
+    tokens: HashMap<(u64, String), String>,
+    /// `send_message` answers by kind, for `GET /_sandbox/viber/stats`.
+    answers: HashMap<&'static str, u64>,
     /// Session messages in a row per (service id, phone), reset by a user message.
     consecutive: HashMap<(u64, String), u32>,
     next_token: u64,
@@ -34,6 +53,17 @@ pub struct Sandbox {
     secret: String,
     /// How long after a send the `delivered` callback comes.
     pub callback_delay: Duration,
+    /// How long a `timeout` fault holds the answer: longer than `dispatch`'s client timeout.
+    pub late_answer: Duration,
+    pub faults: Switch<ViberFault>,
+    callbacks_pending: AtomicU64,
+    callbacks_abandoned: AtomicU64,
+}
+
+/// An HTTP answer of the sandbox: status and body.
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
 }
 
 impl Sandbox {
@@ -48,12 +78,62 @@ impl Sandbox {
             base_url,
             secret,
             callback_delay: Duration::from_millis(300),
+            late_answer: Duration::from_secs(6),
+            faults: Switch::default(),
+            callbacks_pending: AtomicU64::new(0),
+            callbacks_abandoned: AtomicU64::new(0),
         }
     }
 
-    /// `POST /_sandbox/viber/send_message`: always HTTP 200, the body's `status` decides.
-    pub async fn send_message(self: &Arc<Self>, body: &[u8]) -> Value {
+    /// `POST /_sandbox/viber/send_message`: HTTP 200 and the body's `status` decides, unless a
+    /// fault (or a `0500` number) says otherwise.
+    pub async fn send_message(self: &Arc<Self>, body: &[u8]) -> Reply {
+        let fault = self.faults.take();
+        let dest_fails = serde_json::from_slice::<Value>(body).is_ok_and(|r| {
+            r.get("dest")
+                .and_then(Value::as_str)
+                .is_some_and(|d| d.ends_with("0500"))
+        });
+        if fault == Some(ViberFault::Http5xx) || dest_fails {
+            let mut state = self.state.lock().await;
+            if let Ok(request) = serde_json::from_slice::<Value>(body) {
+                state.sent.push(request);
+            }
+            *state.answers.entry("http_503").or_default() += 1;
+            return Reply {
+                status: 503,
+                body: "<html><body>503 Service Temporarily Unavailable</body></html>".into(),
+            };
+        }
+        let answer = self.answer(body).await;
+        match fault {
+            Some(ViberFault::Timeout) => {
+                self.count("late").await;
+                tokio::time::sleep(self.late_answer).await;
+            }
+            Some(ViberFault::Garbage) => {
+                self.count("garbage").await;
+                return Reply {
+                    status: 200,
+                    body: "{\"status\": 0, \"message_tok".into(),
+                };
+            }
+            _ => {}
+        }
+        Reply {
+            status: 200,
+            body: answer.to_string(),
+        }
+    }
+
+    async fn count(&self, kind: &'static str) {
+        *self.state.lock().await.answers.entry(kind).or_default() += 1;
+    }
+
+    /// Viber's answer to a well-formed call, after delivering when it should.
+    async fn answer(self: &Arc<Self>, body: &[u8]) -> Value {
         let Ok(request) = serde_json::from_slice::<Value>(body) else {
+            self.count("bad_data").await;
             return json!({"status": 3, "status_message": "SRVC_BAD_DATA"});
         };
         let seq = request.get("seq").cloned().unwrap_or(Value::Null);
@@ -72,10 +152,17 @@ impl Sandbox {
             .unwrap_or_default();
         let mut state = self.state.lock().await;
         state.sent.push(request.clone());
+        let seq_key = (service_id, seq.to_string());
+        if let Some(token) = state.tokens.get(&seq_key).cloned() {
+            *state.answers.entry("already_sent").or_default() += 1;
+            return json!({"status": 12, "status_message": "SRVC_ALREADY_SENT", "seq": seq, "message_token": token});
+        }
         if dest.ends_with("0008") {
+            *state.answers.entry("user_blocked").or_default() += 1;
             return json!({"status": 8, "status_message": "SRVC_USER_BLOCKED", "seq": seq});
         }
         if dest.ends_with("0009") {
+            *state.answers.entry("not_viber_user").or_default() += 1;
             return json!({"status": 9, "status_message": "SRVC_NOT_VIBER_USER", "seq": seq});
         }
         let is_session = SESSION_TYPES.contains(&kind);
@@ -85,12 +172,16 @@ impl Sandbox {
                 .entry((service_id, dest.clone()))
                 .or_default();
             if *row >= MAX_CONSECUTIVE {
+                *state.answers.entry("wait_for_user").or_default() += 1;
                 return json!({"status": 21, "status_message": "SRVC_WAIT_FOR_USER_RESPONSE", "seq": seq});
             }
             *row += 1;
         }
         state.next_token += 1;
         let token = state.next_token.to_string();
+        state.tokens.insert(seq_key, token.clone());
+        state.delivered.push(request);
+        *state.answers.entry("success").or_default() += 1;
         drop(state);
         let mut answer = json!({"status": 0, "status_message": "SRVC_SUCCESS", "seq": seq, "message_token": token});
         if is_session {
@@ -98,6 +189,8 @@ impl Sandbox {
         }
         let first = if dest.ends_with("0002") { 2 } else { 0 };
         let this = Arc::clone(self);
+        let pending = if first == 0 { 2 } else { 1 };
+        self.callbacks_pending.fetch_add(pending, Ordering::SeqCst);
         tokio::spawn(async move {
             tokio::time::sleep(this.callback_delay).await;
             this.post_status(&token, first).await;
@@ -109,21 +202,38 @@ impl Sandbox {
         answer
     }
 
+    /// Posts one status callback (counted in `callbacks_pending` by the caller), retried.
     async fn post_status(&self, token: &str, status: i64) {
         let body = json!({
             "message_token": token,
             "message_time": self.clock.now().as_millis(),
             "message_status": status,
         });
-        // Viber retries callbacks that fail; so does the sandbox, a few times.
-        for attempt in 0..10u64 {
-            match self.post_signed("/viber/status", &body).await {
-                Ok(status) if status.is_success() => return,
-                Ok(status) => tracing::info!(%status, token, "status callback refused; retrying"),
-                Err(e) => tracing::warn!(error = %e, token, "status callback failed; retrying"),
-            }
-            tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+        let answered = self.post_retried("/viber/status", &body).await;
+        if !answered.is_some_and(|s| s.is_success()) {
+            self.callbacks_abandoned.fetch_add(1, Ordering::SeqCst);
         }
+        self.callbacks_pending.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Viber retries a callback that fails; so does the sandbox, with growing pauses (about
+    /// 15 s in all). The last answer, if any.
+    async fn post_retried(&self, path: &str, body: &Value) -> Option<reqwest::StatusCode> {
+        let mut last = None;
+        for attempt in 1..=CALLBACK_ATTEMPTS {
+            match self.post_signed(path, body).await {
+                Ok(status) if status.is_success() => return Some(status),
+                Ok(status) => {
+                    tracing::info!(%status, path, "callback refused; retrying");
+                    last = Some(status);
+                }
+                Err(e) => tracing::warn!(error = %e, path, "callback failed; retrying"),
+            }
+            if attempt < CALLBACK_ATTEMPTS {
+                tokio::time::sleep(CALLBACK_PAUSE * u32::try_from(attempt).unwrap_or(1)).await;
+            }
+        }
+        last
     }
 
     async fn post_signed(
@@ -178,14 +288,31 @@ impl Sandbox {
             "message": {"text": text},
         });
         let status = self
-            .post_signed("/viber/inbound", &callback)
+            .post_retried("/viber/inbound", &callback)
             .await
-            .map_err(|e| format!("posting the inbound callback: {e}"))?;
+            .ok_or("the inbound callback got no answer")?;
         Ok(json!({"message_token": token, "inbound_status": status.as_u16()}))
     }
 
     /// `GET /_sandbox/viber/sent`.
     pub async fn sent(&self) -> Value {
         Value::Array(self.state.lock().await.sent.clone())
+    }
+
+    /// `GET /_sandbox/viber/delivered`: what reached users, once per `seq`.
+    pub async fn delivered(&self) -> Value {
+        Value::Array(self.state.lock().await.delivered.clone())
+    }
+
+    /// `GET /_sandbox/viber/stats`: answers by kind and the status callbacks' fate.
+    pub async fn stats(&self) -> Value {
+        let state = self.state.lock().await;
+        json!({
+            "requests": state.sent.len(),
+            "delivered": state.delivered.len(),
+            "answers": state.answers,
+            "callbacks_pending": self.callbacks_pending.load(Ordering::SeqCst),
+            "callbacks_abandoned": self.callbacks_abandoned.load(Ordering::SeqCst),
+        })
     }
 }

@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use vbm_platform::clock::OffsetClock;
 
+use crate::emulator_proxy::EmulatorProxy;
+use crate::faults;
 use crate::gateway;
 use crate::sandbox::Sandbox;
 use crate::sink::Sink;
@@ -37,6 +39,8 @@ pub struct Routes {
     pub sink: Arc<Sink>,
     pub clock: Arc<OffsetClock>,
     pub ready: Arc<AtomicBool>,
+    /// Between the functions and the emulator, when there is one.
+    pub emulator: Option<Arc<EmulatorProxy>>,
 }
 
 type Reply = hyper::Response<Full<Bytes>>;
@@ -123,12 +127,37 @@ async fn route(routes: &Routes, request: hyper::Request<Incoming>, peer: SocketA
         }
         (&Method::POST, ["_dev", "clock"]) => advance_clock(routes, &body),
         (&Method::GET, ["_dev", "clock"]) => clock_reply(routes),
+        (&Method::POST, ["_dev", "emulator", "outage"]) => emulator_outage(routes, &body),
+        (&Method::GET, ["_dev", "emulator"]) => emulator_reply(routes),
         (&Method::POST, ["_sandbox", "viber", "send_message"]) => {
-            json_reply(StatusCode::OK, &routes.sandbox.send_message(&body).await)
+            let reply = routes.sandbox.send_message(&body).await;
+            let mut response = json_reply(
+                StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK),
+                &Value::Null,
+            );
+            *response.body_mut() = Full::new(Bytes::from(reply.body));
+            response
         }
         (&Method::GET, ["_sandbox", "viber", "sent"]) => {
             json_reply(StatusCode::OK, &routes.sandbox.sent().await)
         }
+        (&Method::GET, ["_sandbox", "viber", "delivered"]) => {
+            json_reply(StatusCode::OK, &routes.sandbox.delivered().await)
+        }
+        (&Method::GET, ["_sandbox", "viber", "stats"]) => {
+            json_reply(StatusCode::OK, &routes.sandbox.stats().await)
+        }
+        (&Method::POST, ["_sandbox", "viber", "faults"]) => match faults::parse_viber(&body) {
+            Ok(request) => json_reply(
+                StatusCode::OK,
+                &faults::apply(&routes.sandbox.faults, request, &body),
+            ),
+            Err(message) => error_reply(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                &message,
+            ),
+        },
         (&Method::POST, ["_sandbox", "viber", "user_message"]) => {
             match routes.sandbox.user_message(&body).await {
                 Ok(answer) => json_reply(StatusCode::OK, &answer),
@@ -156,10 +185,64 @@ async fn route(routes: &Routes, request: hyper::Request<Incoming>, peer: SocketA
                 .ok()
                 .and_then(|v| v.get("count").and_then(Value::as_u64))
                 .unwrap_or(1);
-            *routes.sink.fail_next.lock().await = u32::try_from(n).unwrap_or(u32::MAX);
+            let count = u32::try_from(n).unwrap_or(u32::MAX);
+            routes
+                .sink
+                .faults
+                .arm(faults::SinkFault::Error, Some(count), None);
             json_reply(StatusCode::OK, &json!({"fail_next": n}))
         }
+        (&Method::POST, ["_sandbox", "business", _, "faults"]) => match faults::parse_sink(&body) {
+            Ok(request) => json_reply(
+                StatusCode::OK,
+                &faults::apply(&routes.sink.faults, request, &body),
+            ),
+            Err(message) => error_reply(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                &message,
+            ),
+        },
         _ => error_reply(StatusCode::NOT_FOUND, "not_found", "no such route"),
+    }
+}
+
+fn emulator_reply(routes: &Routes) -> Reply {
+    match &routes.emulator {
+        Some(proxy) => json_reply(
+            StatusCode::OK,
+            &json!({
+                "down": proxy.is_down(),
+                "connections_dropped": proxy.dropped(),
+                "proxy": proxy.url(),
+            }),
+        ),
+        None => error_reply(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no emulator in front of the functions (AWS_ENDPOINT_URL is not a local http URL)",
+        ),
+    }
+}
+
+/// `POST /_dev/emulator/outage {"seconds": S}`: the functions lose the emulator for S seconds
+/// (0 ends an outage).
+fn emulator_outage(routes: &Routes, body: &Bytes) -> Reply {
+    let seconds = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("seconds").and_then(Value::as_f64))
+        .filter(|s| (0.0..=3600.0).contains(s));
+    match (seconds, &routes.emulator) {
+        (Some(s), Some(proxy)) => {
+            proxy.outage(Duration::from_secs_f64(s));
+            emulator_reply(routes)
+        }
+        (None, _) => error_reply(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "expected {\"seconds\": S} with 0 <= S <= 3600",
+        ),
+        (Some(_), None) => emulator_reply(routes),
     }
 }
 

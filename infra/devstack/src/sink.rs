@@ -1,13 +1,18 @@
 //! A business's callback endpoint: receives events, checks their `X-VBM-Signature` with the
-//! business's callback secret, and lists them.
+//! business's callback secret, and lists them. Faults (`POST /_sandbox/business/{id}/faults`,
+//! see [`crate::faults`]) make it answer 500 without taking the event, or take the event and
+//! answer after `notify` has given up.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use vbm_platform::clock::Clock;
 use vbm_store::{BusinessId, Store};
+
+use crate::faults::{SinkFault, Switch};
 
 /// Signatures older than this are refused, as a business should.
 const TOLERANCE_SECS: i64 = 300;
@@ -16,8 +21,9 @@ pub struct Sink {
     events: Mutex<HashMap<String, Vec<Value>>>,
     store: Arc<Store>,
     clock: Arc<dyn Clock>,
-    /// Answer this many deliveries with 500 before accepting (fault injection).
-    pub fail_next: Mutex<u32>,
+    pub faults: Switch<SinkFault>,
+    /// How long a `timeout` fault holds the answer: longer than `notify`'s client timeout.
+    pub late_answer: Duration,
 }
 
 impl Sink {
@@ -26,18 +32,16 @@ impl Sink {
             events: Mutex::new(HashMap::new()),
             store,
             clock,
-            fail_next: Mutex::new(0),
+            faults: Switch::default(),
+            late_answer: Duration::from_secs(6),
         }
     }
 
     /// `POST /_sandbox/business/{id}/events`; returns the HTTP status to answer.
     pub async fn receive(&self, business: &str, signature: Option<&str>, body: &[u8]) -> u16 {
-        {
-            let mut fail = self.fail_next.lock().await;
-            if *fail > 0 {
-                *fail -= 1;
-                return 500;
-            }
+        let fault = self.faults.take();
+        if fault == Some(SinkFault::Error) {
+            return 500;
         }
         let secret = match BusinessId::parse(business) {
             Ok(id) => self
@@ -68,6 +72,9 @@ impl Sink {
             .entry(business.to_owned())
             .or_default()
             .push(json!({"signature_valid": signature_valid, "event": event}));
+        if fault == Some(SinkFault::Timeout) {
+            tokio::time::sleep(self.late_answer).await;
+        }
         200
     }
 

@@ -2,7 +2,6 @@
 //! stack's clock and configuration.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_config::SdkConfig;
 use vbm_events::EventsQueue;
@@ -30,6 +29,7 @@ impl Functions {
         config: &Config,
         sdk: &SdkConfig,
         clock: Arc<OffsetClock>,
+        options: &crate::Options,
     ) -> Result<Self, String> {
         let clock: Arc<dyn Clock> = clock;
         let store = || vbm_platform::aws::store(config, sdk).map_err(err);
@@ -56,16 +56,13 @@ impl Functions {
         let viber_url = config.viber_api_url().map_err(err)?;
         let dispatch = Arc::new(dispatch::App::new(
             store()?,
-            viber::ViberClient::new(&viber_url, None, Duration::from_secs(5)).map_err(err)?,
+            viber::ViberClient::new(&viber_url, None, options.viber_timeout).map_err(err)?,
             events(),
             sqs.clone(),
             outbound_url,
             clock.clone(),
         ));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .map_err(err)?;
+        let http = notify::http_client(options.callback_timeout).map_err(err)?;
         let notify = Arc::new(notify::App::new(
             store()?,
             http,
