@@ -6,9 +6,12 @@
 //! each other's items or messages. Test code, so it panics with a clear message when the set-up
 //! is missing.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::QueueAttributeName;
 use serde::Deserialize;
 
 /// What one test works against.
@@ -89,5 +92,79 @@ impl TestEnv {
 
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk_config().await)
+    }
+}
+
+/// Everything a refused request must leave as it was: every item of the table (a full,
+/// consistent scan, sorted by key) and the depth of every queue (visible, in flight and
+/// delayed). Compare one taken before with one taken after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Footprint {
+    pub items: Vec<BTreeMap<String, AttributeValue>>,
+    /// Queue URL and its message count, in the order of [`TestEnv::queue_urls`].
+    pub queues: Vec<(String, u64)>,
+}
+
+impl TestEnv {
+    /// The outbound and events queues and their dead-letter queues.
+    pub fn queue_urls(&self) -> [&str; 4] {
+        [
+            &self.outbound_queue_url,
+            &self.events_queue_url,
+            &self.outbound_dlq_url,
+            &self.events_dlq_url,
+        ]
+    }
+
+    /// The table and queues as they are now.
+    pub async fn footprint(&self) -> Footprint {
+        let config = self.sdk_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let mut items: Vec<BTreeMap<String, AttributeValue>> = Vec::new();
+        let mut start = None;
+        loop {
+            let page = dynamodb
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scanning the test table");
+            items.extend(page.items().iter().map(|i| i.clone().into_iter().collect()));
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        let key = |item: &BTreeMap<String, AttributeValue>| {
+            let s = |name: &str| match item.get(name) {
+                Some(AttributeValue::S(s)) => s.clone(),
+                _ => String::new(),
+            };
+            (s("pk"), s("sk"))
+        };
+        items.sort_by_key(key);
+        let mut queues = Vec::new();
+        for url in self.queue_urls() {
+            let attributes = sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+                .send()
+                .await
+                .expect("reading the test queue's attributes");
+            let depth = attributes
+                .attributes()
+                .into_iter()
+                .flatten()
+                .map(|(_, count)| count.parse::<u64>().expect("a message count"))
+                .sum();
+            queues.push((url.to_owned(), depth));
+        }
+        Footprint { items, queues }
     }
 }

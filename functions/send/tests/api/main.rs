@@ -5,3 +5,4 @@ mod common;
 mod concurrency;
 mod errors;
 mod reads;
+mod security;
