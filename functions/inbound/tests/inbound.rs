@@ -672,3 +672,224 @@ async fn user_messages_racing_session_sends_lose_no_update() {
         "every accepted send is still counted"
     );
 }
+
+/// A correctly signed callback with raw bytes for a body (which need not be UTF-8), and extra
+/// raw headers.
+fn signed_bytes(body: Vec<u8>, headers: &[(&str, &[u8])]) -> Request {
+    let signature = viber::sign(SECRET.as_bytes(), &body);
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.http.method = lambda_http::http::Method::POST;
+    context.http.path = Some("/viber/inbound".into());
+    context.http.source_ip = Some(VIBER_IP.to_owned());
+    let mut builder = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("https://api.example.com/viber/inbound")
+        .header("X-Viber-Signature", signature);
+    for (name, value) in headers {
+        builder = builder.header(
+            *name,
+            lambda_http::http::HeaderValue::from_bytes(value).unwrap(),
+        );
+    }
+    builder
+        .body(Body::Binary(body))
+        .unwrap()
+        .with_request_context(RequestContext::ApiGatewayV2(context))
+        .with_raw_http_path("/viber/inbound")
+}
+
+/// The security matrix of the inbound callback (issue 7): authentication failures and hostile
+/// bodies that carry a valid signature, each refused with its status and code and leaving the
+/// table and every queue exactly as they were.
+#[tokio::test]
+async fn hostile_callbacks_are_refused_and_change_nothing() {
+    let h = Harness::new().await;
+    let body = user_message("9001", USER, h.now(), "hi");
+    let good = viber::sign(SECRET.as_bytes(), body.as_bytes());
+    // A valid user message with `field` set to this raw JSON.
+    let with = |field: &str, raw_json: &str| {
+        let mut value: Value = serde_json::from_str(&body).unwrap();
+        value[field] = json!("PLACEHOLDER");
+        value
+            .to_string()
+            .replace(r#""PLACEHOLDER""#, raw_json)
+            .into_bytes()
+    };
+    let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let mut over = body.clone().into_bytes();
+    over.resize(vbm_platform::http::MAX_BODY_BYTES + 1, b' ');
+    let cases: Vec<(&str, Request, u16, &str)> = vec![
+        (
+            "unsigned",
+            request(&body, None, VIBER_IP),
+            401,
+            "unauthorized",
+        ),
+        (
+            "signed with another secret",
+            request(
+                &body,
+                Some(&viber::sign(b"guess", body.as_bytes())),
+                VIBER_IP,
+            ),
+            401,
+            "unauthorized",
+        ),
+        (
+            "signature of another body",
+            request(&body.replace("hi", "pay me"), Some(&good), VIBER_IP),
+            401,
+            "unauthorized",
+        ),
+        (
+            "signature not UTF-8",
+            {
+                let mut r = request(&body, None, VIBER_IP);
+                r.headers_mut().insert(
+                    "X-Viber-Signature",
+                    lambda_http::http::HeaderValue::from_bytes(b"ab\xff").unwrap(),
+                );
+                r
+            },
+            401,
+            "unauthorized",
+        ),
+        (
+            "one byte over 64 KiB",
+            signed_bytes(over.clone(), &[]),
+            413,
+            "payload_too_large",
+        ),
+        (
+            "over, Content-Length says 10",
+            signed_bytes(over, &[("content-length", b"10")]),
+            413,
+            "payload_too_large",
+        ),
+        (
+            "30k nested arrays",
+            signed_bytes(nested(30_000).into_bytes(), &[]),
+            400,
+            "invalid_json",
+        ),
+        (
+            "10k nested arrays in message",
+            signed_bytes(with("message", &nested(10_000)), &[]),
+            400,
+            "invalid_json",
+        ),
+        (
+            "invalid UTF-8 in the text",
+            signed_bytes(
+                body.replace("hi", "h~")
+                    .bytes()
+                    .map(|b| if b == b'~' { 0xff } else { b })
+                    .collect(),
+                &[],
+            ),
+            400,
+            "invalid_json",
+        ),
+        ("empty body", signed_bytes(vec![], &[]), 400, "invalid_json"),
+        (
+            "a JSON array",
+            signed_bytes(b"[]".to_vec(), &[]),
+            400,
+            "invalid_json",
+        ),
+        (
+            "service_id 2^64",
+            signed_bytes(with("service_id", "18446744073709551616"), &[]),
+            422,
+            "validation_failed",
+        ),
+        (
+            "service_id 1e400",
+            signed_bytes(with("service_id", "1e400"), &[]),
+            400,
+            "invalid_json",
+        ),
+        (
+            "service_id -1",
+            signed_bytes(with("service_id", "-1"), &[]),
+            422,
+            "validation_failed",
+        ),
+        (
+            "token 2^64",
+            signed_bytes(with("message_token", "18446744073709551616"), &[]),
+            422,
+            "validation_failed",
+        ),
+        (
+            "token 1.5",
+            signed_bytes(with("message_token", "1.5"), &[]),
+            422,
+            "validation_failed",
+        ),
+        (
+            "token of 2000 digits (too long for a key)",
+            signed_bytes(
+                with("message_token", &format!(r#""{}""#, "7".repeat(2000))),
+                &[],
+            ),
+            422,
+            "validation_failed",
+        ),
+        (
+            "token with CR LF",
+            signed_bytes(with("message_token", r#""77\r\nX: 1""#), &[]),
+            422,
+            "validation_failed",
+        ),
+        (
+            "time 2^63",
+            signed_bytes(with("time", "9223372036854775808"), &[]),
+            422,
+            "validation_failed",
+        ),
+        (
+            "time 1e400",
+            signed_bytes(with("time", "1e400"), &[]),
+            400,
+            "invalid_json",
+        ),
+        (
+            "phone with CR LF",
+            signed_bytes(with("phone_number", r#""380501234567\r\nX: 1""#), &[]),
+            422,
+            "validation_failed",
+        ),
+        (
+            "phone 2^64",
+            signed_bytes(with("phone_number", "18446744073709551616"), &[]),
+            422,
+            "validation_failed",
+        ),
+    ];
+    for (name, request, status, code) in cases {
+        let before = h.env.footprint().await;
+        let reply = call(&h.app, request).await;
+        assert_eq!(
+            (reply.status, reply.body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{name}: {}",
+            reply.body
+        );
+        assert_eq!(
+            h.env.footprint().await,
+            before,
+            "{name}: a refused callback changed the table or a queue"
+        );
+    }
+    // The same body with its own signature goes through; replayed as is, it changes nothing.
+    assert_eq!(h.post(&body).await.status, 200);
+    let after_first = h.env.footprint().await;
+    let events = h.events().await.len();
+    assert!(events > 0);
+    let again = h.post(&body).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let replayed = h.events().await.len();
+    assert_eq!(replayed, events, "a replay re-publishes the same events");
+    assert_eq!(h.env.footprint().await.items, after_first.items);
+}

@@ -516,3 +516,158 @@ async fn bad_signatures_are_refused_and_change_nothing() {
         (422, Some("validation_failed"))
     );
 }
+
+/// A correctly signed status callback with raw bytes for a body (which need not be UTF-8) and
+/// extra raw headers.
+fn signed_bytes(body: Vec<u8>, headers: &[(&str, &[u8])]) -> Request {
+    let mut request = request("", Some(&viber::sign(SECRET.as_bytes(), &body)));
+    *request.body_mut() = Body::Binary(body);
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            lambda_http::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            lambda_http::http::HeaderValue::from_bytes(value).unwrap(),
+        );
+    }
+    request
+}
+
+/// The security matrix of the status callback (issue 7): authentication failures and hostile
+/// bodies that carry a valid signature, each refused with its status and code and leaving the
+/// table and every queue exactly as they were.
+#[tokio::test]
+async fn hostile_callbacks_are_refused_and_change_nothing() {
+    let h = Harness::new().await;
+    let sent = h.sent_message("930001").await;
+    let body = callback(&sent.token, 0, h.now(), Some(USER));
+    let good = viber::sign(SECRET.as_bytes(), body.as_bytes());
+    // The valid callback with `field` set to this raw JSON.
+    let with = |field: &str, raw_json: &str| {
+        let mut value: Value = serde_json::from_str(&body).unwrap();
+        value[field] = json!("PLACEHOLDER");
+        value
+            .to_string()
+            .replace(r#""PLACEHOLDER""#, raw_json)
+            .into_bytes()
+    };
+    let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let mut over = body.clone().into_bytes();
+    over.resize(vbm_platform::http::MAX_BODY_BYTES + 1, b' ');
+    let not_utf8: Vec<u8> = with("phone_number", r#""44791112345~""#)
+        .into_iter()
+        .map(|b| if b == b'~' { 0xff } else { b })
+        .collect();
+    let cases: Vec<(&str, Request, u16, &str)> = vec![
+        ("unsigned", request(&body, None), 401, "unauthorized"),
+        (
+            "signed with another secret",
+            request(&body, Some(&viber::sign(b"guess", body.as_bytes()))),
+            401,
+            "unauthorized",
+        ),
+        (
+            "old signature, status changed to seen",
+            request(
+                &body.replace("\"message_status\":0", "\"message_status\":1"),
+                Some(&good),
+            ),
+            401,
+            "unauthorized",
+        ),
+        (
+            "old signature, status changed to unsubscribe",
+            request(
+                &body.replace("\"message_status\":0", "\"message_status\":5"),
+                Some(&good),
+            ),
+            401,
+            "unauthorized",
+        ),
+        (
+            "one byte over 64 KiB",
+            signed_bytes(over.clone(), &[]),
+            413,
+            "payload_too_large",
+        ),
+        (
+            "over, Content-Length says 10",
+            signed_bytes(over, &[("content-length", b"10")]),
+            413,
+            "payload_too_large",
+        ),
+        (
+            "30k nested arrays",
+            signed_bytes(nested(30_000).into_bytes(), &[]),
+            400,
+            "invalid_json",
+        ),
+        (
+            "10k nested arrays in a field",
+            signed_bytes(with("message_status", &nested(10_000)), &[]),
+            400,
+            "invalid_json",
+        ),
+        (
+            "invalid UTF-8",
+            signed_bytes(not_utf8, &[]),
+            400,
+            "invalid_json",
+        ),
+        (
+            "status 2^64",
+            signed_bytes(with("message_status", "18446744073709551616"), &[]),
+            422,
+            "validation_failed",
+        ),
+        (
+            "status 1e400",
+            signed_bytes(with("message_status", "1e400"), &[]),
+            400,
+            "invalid_json",
+        ),
+        (
+            "token 2^64",
+            signed_bytes(with("message_token", "18446744073709551616"), &[]),
+            422,
+            "validation_failed",
+        ),
+        (
+            "token of 2000 digits (too long for a key)",
+            signed_bytes(
+                with("message_token", &format!(r#""{}""#, "7".repeat(2000))),
+                &[],
+            ),
+            422,
+            "validation_failed",
+        ),
+        (
+            "time 2^63",
+            signed_bytes(with("message_time", "9223372036854775808"), &[]),
+            422,
+            "validation_failed",
+        ),
+        (
+            "service_id 2^64",
+            signed_bytes(with("service_id", "18446744073709551616"), &[]),
+            422,
+            "validation_failed",
+        ),
+    ];
+    for (name, request, status, code) in cases {
+        let before = h.env.footprint().await;
+        let reply = h.call(request).await;
+        assert_eq!(
+            (reply.status, reply.body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{name}: {}",
+            reply.body
+        );
+        assert_eq!(
+            h.env.footprint().await,
+            before,
+            "{name}: a refused callback changed the table or a queue"
+        );
+    }
+    // The genuine callback still goes through.
+    let reply = h.post(&body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}

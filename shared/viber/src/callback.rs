@@ -161,15 +161,26 @@ fn optional_string(
     }
 }
 
+/// Longest string token accepted. Viber's are 64-bit integers (20 digits at most) and gateways'
+/// string ids are far shorter; the token becomes part of a DynamoDB key (at most 1 KiB), so a
+/// longer one would fail the write and be answered as a retryable 503 forever.
+pub const MAX_TOKEN_BYTES: usize = 128;
+
 /// Viber's message tokens are 64-bit integers, sent as JSON numbers by some gateways and as
 /// strings by others; kept as text, exactly (a JSON number this large is not safe as a float).
+/// A string token is visible ASCII only: it goes into keys, events and log fields.
 fn token(value: &Value) -> Result<String, CallbackError> {
     match value {
-        Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+        Value::String(s)
+            if (1..=MAX_TOKEN_BYTES).contains(&s.trim().len())
+                && s.trim().bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(s.trim().to_owned())
+        }
         Value::Number(n) if n.is_u64() || n.is_i64() => Ok(n.to_string()),
         _ => Err(CallbackError::invalid(
             "message_token",
-            "must be a non-empty string or an integer",
+            format!("must be an integer or 1 to {MAX_TOKEN_BYTES} visible ASCII characters"),
         )),
     }
 }
@@ -355,6 +366,18 @@ mod tests {
                 "message_token",
             ),
             (
+                r#"{"service_id":1,"phone_number":"380501234567","message_token":"a\r\nb","time":1}"#,
+                "message_token",
+            ),
+            (
+                r#"{"service_id":1,"phone_number":"380501234567","message_token":"tok en","time":1}"#,
+                "message_token",
+            ),
+            (
+                r#"{"service_id":1,"phone_number":"380501234567","message_token":"жж","time":1}"#,
+                "message_token",
+            ),
+            (
                 r#"{"service_id":-3,"phone_number":"380501234567","message_token":7,"time":1}"#,
                 "service_id",
             ),
@@ -374,6 +397,28 @@ mod tests {
                 "{raw}"
             );
         }
+    }
+
+    #[test]
+    fn string_tokens_are_at_most_128_visible_ascii_bytes() {
+        let with_token = |token: &str| {
+            format!(
+                r#"{{"service_id":1,"phone_number":"380501234567","message_token":"{token}","time":1}}"#
+            )
+        };
+        let longest = "7".repeat(128);
+        let cb = InboundCallback::parse(with_token(&longest).as_bytes()).unwrap();
+        assert_eq!(cb.message_token, longest);
+        let err = InboundCallback::parse(with_token(&"7".repeat(129)).as_bytes()).unwrap_err();
+        assert_eq!(field(err), "message_token");
+        let status = format!(
+            r#"{{"message_token":"{}","message_time":1,"message_status":0}}"#,
+            "7".repeat(129)
+        );
+        assert_eq!(
+            field(StatusCallback::parse(status.as_bytes()).unwrap_err()),
+            "message_token"
+        );
     }
 
     #[test]
