@@ -5,7 +5,7 @@ SHELL := bash
 VENV := .venv
 WITH_MOTO := infra/scripts/with-moto.sh
 
-.PHONY: all test dev python-env test-rust test-infra lint-template bench package sam-build
+.PHONY: all test dev python-env test-rust test-infra lint-template bench package sam-build faults
 
 all: test
 
@@ -41,6 +41,12 @@ lint-template: python-env
 ## prints the figures and writes BENCHMARKS.md (infra/scripts/bench.sh). Tens of minutes.
 bench:
 	infra/scripts/bench.sh
+
+## Fault injection, the long run: repeated emulator outages, Viber 503s/late/garbage answers and
+## business-endpoint failures under a burst of sends; prints the figures, fails on a violation.
+## (The quick run is part of `make test`: tests/tests/faults.rs.)
+faults: python-env
+	$(WITH_MOTO) cargo run -q -p vbm-e2e --bin faults -- $(FAULTS_ARGS)
 
 ## Lambda packages: every function of template.yaml cross-built for arm64 (cargo-lambda from
 ## PyPI, into .venv-package) into target/lambda/<name>/bootstrap.zip, with sizes and build time.

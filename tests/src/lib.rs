@@ -2,6 +2,8 @@
 //! and talks to it through HTTP only, as a business, a user (through the Viber sandbox) and a
 //! developer (through `/_dev`) would.
 
+pub mod faults;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -12,6 +14,8 @@ use vbm_testkit::TestEnv;
 pub struct Stack {
     pub base: String,
     pub key: String,
+    /// The table and queues behind it (the emulator, reached directly, not through the stack).
+    pub env: TestEnv,
     http: reqwest::Client,
 }
 
@@ -30,12 +34,16 @@ impl Answer {
 
 impl Stack {
     pub async fn start() -> Self {
+        Self::start_with(vbm_dev::Options::default()).await
+    }
+
+    pub async fn start_with(options: vbm_dev::Options) -> Self {
         let env = TestEnv::fresh();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("free port");
         let port = listener.local_addr().expect("bound").port();
-        let running = vbm_dev::start(
+        let running = vbm_dev::start_with(
             vbm_dev::Settings {
                 port,
                 table: env.table.clone(),
@@ -43,12 +51,14 @@ impl Stack {
                 events_queue_url: env.events_queue_url.clone(),
             },
             listener,
+            options,
         )
         .await
         .expect("the stack starts");
         let stack = Self {
             base: running.base_url.clone(),
             key: running.api_key.clone(),
+            env,
             http: reqwest::Client::new(),
         };
         assert_eq!(stack.get("/_dev/health").await.status, StatusCode::OK);
@@ -62,9 +72,23 @@ impl Stack {
         body: Option<Value>,
         auth: bool,
     ) -> Answer {
+        self.call_with(method, path, body, auth, None).await
+    }
+
+    async fn call_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        auth: bool,
+        idempotency_key: Option<&str>,
+    ) -> Answer {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if auth {
             request = request.bearer_auth(&self.key);
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
         }
         if let Some(body) = body {
             request = request.json(&body);
@@ -96,6 +120,18 @@ impl Stack {
     /// `POST /v1/messages`.
     pub async fn send(&self, body: Value) -> Answer {
         self.post("/v1/messages", body).await
+    }
+
+    /// `POST /v1/messages` with an `Idempotency-Key`.
+    pub async fn send_keyed(&self, body: Value, key: &str) -> Answer {
+        self.call_with(
+            reqwest::Method::POST,
+            "/v1/messages",
+            Some(body),
+            true,
+            Some(key),
+        )
+        .await
     }
 
     pub async fn session_text(&self, to: &str, text: &str) -> Answer {

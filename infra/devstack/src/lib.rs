@@ -128,7 +128,14 @@ pub async fn start_with(
         None => None,
     };
     let function_sdk = match &emulator {
-        Some(proxy) => sdk.to_builder().endpoint_url(proxy.url()).build(),
+        // Set on the loader, so it wins over `AWS_ENDPOINT_URL` (which each service client would
+        // otherwise read again from the environment).
+        Some(proxy) => {
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(proxy.url())
+                .load()
+                .await
+        }
         None => sdk.clone(),
     };
     let functions = Functions::build(&config, &function_sdk, clock.clone(), &options).await?;
