@@ -5,7 +5,7 @@ SHELL := bash
 VENV := .venv
 WITH_MOTO := infra/scripts/with-moto.sh
 
-.PHONY: all test dev python-env test-rust test-infra lint-template bench package sam-build faults
+.PHONY: all test dev python-env test-rust test-infra lint-template bench package sam-build faults fuzz
 
 all: test
 
@@ -47,6 +47,12 @@ bench:
 ## (The quick run is part of `make test`: tests/tests/faults.rs.)
 faults: python-env
 	$(WITH_MOTO) cargo run -q -p vbm-e2e --bin faults -- $(FAULTS_ARGS)
+
+## libFuzzer on the request, callback, template and phone-number parsers (fuzz/): every target
+## for FUZZ_SECONDS (default 60), executions per target and in total; fails on a crash or hang.
+## (The quick part is in `make test`: shared/fuzz-checks replays fuzz/corpus and fuzz/regressions.)
+fuzz:
+	infra/scripts/fuzz.sh
 
 ## Lambda packages: every function of template.yaml cross-built for arm64 (cargo-lambda from
 ## PyPI, into .venv-package) into target/lambda/<name>/bootstrap.zip, with sizes and build time.
