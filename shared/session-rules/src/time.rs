@@ -22,7 +22,8 @@ impl Timestamp {
     /// Viber sends epoch milliseconds, some gateways seconds: anything below 10^11 (a date in
     /// 1973 as milliseconds, in 5138 as seconds) is taken as seconds.
     pub const fn from_epoch_normalised(value: i64) -> Self {
-        if value.abs() < 100_000_000_000 {
+        // unsigned_abs: i64::MIN has no i64 absolute value.
+        if value.unsigned_abs() < 100_000_000_000 {
             Self::from_secs(value)
         } else {
             Self(value)
@@ -63,6 +64,18 @@ mod tests {
         assert_eq!(
             Timestamp::from_epoch_normalised(1_700_000_000_123),
             Timestamp::from_millis(1_700_000_000_123)
+        );
+    }
+
+    #[test]
+    fn normalising_the_extremes_does_not_overflow() {
+        assert_eq!(
+            Timestamp::from_epoch_normalised(i64::MIN),
+            Timestamp::from_millis(i64::MIN)
+        );
+        assert_eq!(
+            Timestamp::from_epoch_normalised(-1),
+            Timestamp::from_millis(-1000)
         );
     }
 
