@@ -11,8 +11,11 @@ pub mod send_request;
 pub mod template_render;
 pub mod viber_callback;
 
+/// One target's body: panics when an invariant breaks.
+pub type Check = fn(&[u8]);
+
 /// Every target, by the name used for its fuzz binary and corpus folders.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Check); 4] = [
     ("send_request", send_request::check),
     ("viber_callback", viber_callback::check),
     ("template_render", template_render::check),

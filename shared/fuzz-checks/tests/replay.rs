@@ -23,8 +23,8 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Runs every input of `dirs` through `check`; returns the ones that panicked, with the message.
-fn failures(check: fn(&[u8]), files: &[PathBuf]) -> Vec<String> {
+/// Runs every file through `check`; returns the ones that panicked, with the message.
+fn failures(check: vbm_fuzz_checks::Check, files: &[PathBuf]) -> Vec<String> {
     let mut failed = Vec::new();
     for file in files {
         let data = match fs::read(file) {
