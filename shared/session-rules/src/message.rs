@@ -28,8 +28,41 @@ pub struct SendRequestBody {
     pub file: Option<RawFile>,
     pub button: Option<RawButton>,
     pub template: Option<RawTemplate>,
+    #[serde(default, deserialize_with = "whole_seconds")]
     pub ttl_seconds: Option<u64>,
     pub tracking_data: Option<String>,
+}
+
+/// `ttl_seconds` as JSON has it: one number type, so `3600.0` is the whole number 3600 (as JSON
+/// Schema's `integer` says; found by the API fuzzer). Fractions and negatives are refused.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    struct Whole;
+    impl serde::de::Visitor<'_> for Whole {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a whole number of seconds")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            u64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            // 2^64 itself is out of range; below it every whole f64 converts exactly.
+            if v.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&v) {
+                Ok(Some(v as u64))
+            } else {
+                Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+            }
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(Whole)
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -414,6 +447,31 @@ mod tests {
         assert_eq!(field_of(parse(&b)), Some("ttl_seconds".into()));
         b.ttl_seconds = None;
         assert_eq!(parse(&b).unwrap().ttl.as_secs(), 86_400);
+    }
+
+    #[test]
+    fn ttl_seconds_is_any_whole_json_number() {
+        let ttl = |raw: &str| {
+            serde_json::from_str::<SendRequestBody>(&format!(
+                r#"{{"to":"+447911123456","type":"session","text":"hi","ttl_seconds":{raw}}}"#
+            ))
+            .map(|b| b.ttl_seconds)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(ttl("3600"), Ok(Some(3600)));
+        assert_eq!(ttl("3600.0"), Ok(Some(3600)));
+        assert_eq!(ttl("36e2"), Ok(Some(3600)));
+        assert_eq!(ttl("null"), Ok(None));
+        for bad in [
+            "3600.5",
+            "-1",
+            "-1.0",
+            "1e300",
+            "18446744073709551616",
+            "\"60\"",
+        ] {
+            assert!(ttl(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
