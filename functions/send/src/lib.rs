@@ -2,9 +2,10 @@
 //! (HTTP API) or a Function URL.
 //!
 //! [`App`] holds what lives for the whole container (the store, the outbound queue, the clock and
-//! a short cache of API keys) and answers one request with [`App::handle`]: route, authenticate,
-//! then the endpoint's module in [`routes`]. Every domain answer, including every refusal, is an
-//! HTTP response; infrastructure trouble is `503 unavailable` with `Retry-After`.
+//! short caches of API keys and approved templates) and answers one request with
+//! [`App::handle`]: route, authenticate, then the endpoint's module in [`routes`]. Every domain
+//! answer, including every refusal, is an HTTP response; infrastructure trouble is
+//! `503 unavailable` with `Retry-After`.
 
 mod auth;
 pub mod idempotency;
@@ -20,7 +21,7 @@ use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_platform::http::{Answer, ApiError, request_path, respond_recorded};
 use vbm_queue::OutboundQueue;
-use vbm_store::Store;
+use vbm_store::{Store, TemplateCache};
 
 use crate::auth::Authenticator;
 use crate::routes::Endpoint;
@@ -31,6 +32,7 @@ pub struct App {
     outbound: OutboundQueue,
     clock: Arc<dyn Clock>,
     businesses: Authenticator,
+    templates: TemplateCache,
 }
 
 impl App {
@@ -40,6 +42,7 @@ impl App {
             outbound,
             clock,
             businesses: Authenticator::default(),
+            templates: TemplateCache::new(auth::CACHE_TTL),
         }
     }
 

@@ -32,6 +32,7 @@ pub mod keys;
 mod message;
 pub mod send;
 mod status;
+mod template_cache;
 mod templates;
 
 use std::time::Duration;
@@ -47,6 +48,7 @@ pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, MessageId, MessageRecord};
 pub use send::{IdempotencyKey, NewSend, SendOutcome};
 pub use status::{StatusChange, TokenRef};
+pub use template_cache::TemplateCache;
 
 /// How long things are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

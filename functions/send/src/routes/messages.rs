@@ -64,7 +64,10 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
         }
     })?;
     let template = match &parsed.message {
-        OutboundMessage::Template { id, .. } => app.store().get_template(&business.id, id).await?,
+        // From the container's cache when warm: a template send is two AWS calls like any other.
+        OutboundMessage::Template { id, .. } => {
+            app.templates.get(app.store(), &business.id, id).await?
+        }
         _ => None,
     };
     let admission = parsed.admit(template.as_ref())?;

@@ -316,6 +316,37 @@ async fn template_and_regulation_refusals() {
     assert_eq!(h.drain_queue().await.len(), 2);
 }
 
+/// Templates come from the container's cache once approved (a warm template send reads none),
+/// but a missing or unapproved one is never remembered: approving it works at once.
+#[tokio::test]
+async fn approved_templates_are_cached_and_refusals_are_not() {
+    let h = Harness::new().await;
+    put_template(&h, "draft", "en", false, "Your code is {{code}}").await;
+    let draft = template_send(UK, "draft", json!({"code": "1234"}));
+    let send = || h.send(&draft, None);
+    send().await.expect_error(422, "template_not_approved");
+    h.send(&template_send(UK, "later", json!({"code": "1"})), None)
+        .await
+        .expect_error(422, "template_not_found");
+
+    put_template(&h, "draft", "en", true, "Your code is {{code}}").await;
+    put_template(&h, "later", "en", true, "Your code is {{code}}").await;
+    assert_eq!(send().await.status, 202);
+    let later = h
+        .send(&template_send(UK, "later", json!({"code": "1"})), None)
+        .await;
+    assert_eq!(later.status, 202, "{}", later.body);
+
+    let [_, reads_before, ..] = h.calls.snapshot();
+    assert_eq!(send().await.status, 202);
+    let [_, reads_after, ..] = h.calls.snapshot();
+    assert_eq!(
+        reads_after - reads_before,
+        0,
+        "a warm template send read an item"
+    );
+}
+
 #[tokio::test]
 async fn a_queue_failure_is_503_counts_nothing_and_a_retry_succeeds_once() {
     let h = Harness::new().await;
