@@ -28,6 +28,36 @@ const BODY_EXCERPT_CHARS: usize = 512;
 pub struct ViberClient {
     http: reqwest::Client,
     send_url: String,
+    token: Redacted,
+}
+
+/// The API token, kept to scrub it from Viber's answers: a gateway or proxy error page that
+/// echoes the request's headers would otherwise carry it into the logs.
+#[derive(Clone, Default)]
+struct Redacted(Option<String>);
+
+impl Redacted {
+    /// The answer as text, with every occurrence of the token replaced.
+    fn scrub(&self, body: &[u8]) -> String {
+        let text = String::from_utf8_lossy(body);
+        match &self.0 {
+            Some(token) if text.contains(token.as_str()) => {
+                text.replace(token.as_str(), "<redacted>")
+            }
+            _ => text.into_owned(),
+        }
+    }
+}
+
+// By hand, so the token never reaches a log line.
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "<redacted>"
+        } else {
+            "None"
+        })
+    }
 }
 
 /// The client could not be built: a configuration error, reported at start-up.
@@ -59,9 +89,9 @@ impl ViberClient {
             return Err(ClientBuildError::BadBaseUrl(base_url.to_owned()));
         }
         let mut headers = HeaderMap::new();
-        if let Some(token) = api_token.filter(|t| !t.is_empty()) {
-            let mut value =
-                HeaderValue::from_str(&token).map_err(|_| ClientBuildError::BadToken)?;
+        let api_token = api_token.filter(|t| !t.is_empty());
+        if let Some(token) = &api_token {
+            let mut value = HeaderValue::from_str(token).map_err(|_| ClientBuildError::BadToken)?;
             value.set_sensitive(true);
             headers.insert(TOKEN_HEADER, value);
         }
@@ -76,6 +106,7 @@ impl ViberClient {
         Ok(Self {
             http,
             send_url: format!("{base}/send_message"),
+            token: Redacted(api_token),
         })
     }
 
@@ -91,13 +122,14 @@ impl ViberClient {
             .map_err(SendError::from_reqwest)?;
         let status = response.status();
         let body = response.bytes().await.map_err(SendError::from_reqwest)?;
+        let body = self.token.scrub(&body);
         if !status.is_success() {
             return Err(SendError::Http {
                 status: status.as_u16(),
                 body: excerpt(&body),
             });
         }
-        SendAnswer::parse(&body).inspect_err(|e| {
+        SendAnswer::parse(body.as_bytes()).inspect_err(|e| {
             tracing::warn!(error = %e, body = %excerpt(&body), "unparseable answer from Viber");
         })
     }
@@ -208,11 +240,10 @@ fn id_field(value: Option<Value>, name: &str) -> Result<Option<String>, SendErro
     }
 }
 
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+fn excerpt(text: &str) -> String {
     match text.char_indices().nth(BODY_EXCERPT_CHARS) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.into_owned(),
+        None => text.to_owned(),
     }
 }
 
@@ -384,8 +415,25 @@ mod tests {
     #[test]
     fn excerpts_are_cut_on_character_boundaries() {
         let long = "я".repeat(600);
-        let cut = excerpt(long.as_bytes());
+        let cut = excerpt(&long);
         assert_eq!(cut.chars().count(), BODY_EXCERPT_CHARS + 1);
-        assert_eq!(excerpt(b"short"), "short");
+        assert_eq!(excerpt("short"), "short");
+    }
+
+    #[test]
+    fn the_token_is_scrubbed_from_answers_and_debug_output() {
+        let token = Redacted(Some("tok-123".into()));
+        assert_eq!(
+            token.scrub(b"X-Viber-Auth-Token: tok-123; again tok-123"),
+            "X-Viber-Auth-Token: <redacted>; again <redacted>"
+        );
+        assert_eq!(Redacted(None).scrub(b"tok-123"), "tok-123");
+        let client = ViberClient::new(
+            "https://viber.example/1",
+            Some("tok-123".into()),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert!(!format!("{client:?}").contains("tok-123"));
     }
 }
