@@ -5,6 +5,15 @@
 //! to `$VBM_BENCH_OUT/<name>.md` (default `target/bench/`). Benchmarks print figures; nothing
 //! here asserts a time.
 
+pub mod bare_send;
+pub mod calls;
+pub mod cpu;
 pub mod criterion;
+pub mod in_process;
+pub mod model;
 pub mod report;
+pub mod requests;
+pub mod server_process;
+pub mod stand_in;
 pub mod stats;
+pub mod workload;
