@@ -5,7 +5,7 @@ SHELL := bash
 VENV := .venv
 WITH_MOTO := infra/scripts/with-moto.sh
 
-.PHONY: all test dev python-env test-rust test-infra lint-template bench package sam-build faults fuzz
+.PHONY: all test dev python-env test-rust test-infra lint-template bench package sam-build faults fuzz fuzz-api
 
 all: test
 
@@ -16,6 +16,7 @@ test:
 	infra/scripts/python-env.sh
 	$(WITH_MOTO) cargo test --workspace
 	$(WITH_MOTO) $(VENV)/bin/pytest -q infra/tests
+	infra/scripts/api-fuzz.sh
 
 ## The whole system on 127.0.0.1 (MOTO_PORT, default 5000; VBM_PORT, default 3000). Foreground.
 dev:
@@ -48,11 +49,19 @@ bench:
 faults: python-env
 	$(WITH_MOTO) cargo run -q -p vbm-e2e --bin faults -- $(FAULTS_ARGS)
 
+## The API fuzzing long run (fuzz-api, below), then
 ## libFuzzer on the request, callback, template and phone-number parsers (fuzz/): every target
 ## for FUZZ_SECONDS (default 60), executions per target and in total; fails on a crash or hang.
 ## (The quick part is in `make test`: shared/fuzz-checks replays fuzz/corpus and fuzz/regressions.)
-fuzz:
+fuzz: fuzz-api
 	infra/scripts/fuzz.sh
+
+## API fuzzing, the long run: schemathesis generates requests from openapi.yaml against the local
+## server (infra/scripts/api-fuzz.sh), API_FUZZ_EXAMPLES (default 1000) per operation and phase,
+## stateful chains over the document's links included; fails on any 5xx or undocumented answer.
+## (The quick run, 25 per operation and phase, is the last step of `make test`.)
+fuzz-api:
+	API_FUZZ_EXAMPLES=$${API_FUZZ_EXAMPLES:-1000} infra/scripts/api-fuzz.sh
 
 ## Lambda packages: every function of template.yaml cross-built for arm64 (cargo-lambda from
 ## PyPI, into .venv-package) into target/lambda/<name>/bootstrap.zip, with sizes and build time.

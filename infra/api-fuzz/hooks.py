@@ -1,10 +1,20 @@
-"""schemathesis hooks for infra/scripts/api-fuzz.sh: what the built-in checks cannot know."""
+"""schemathesis hooks for infra/scripts/api-fuzz.sh.
+
+Generation: part of the generated numbers and template ids are swapped for ones the local stack
+knows, so requests get past the numbering plan and the template lookup to the session rules.
+Checks: what the built-in checks cannot know about this API (refusals that depend on state, and
+that erasing a contact removes its messages).
+
+`ctx.internals` is not a stable schemathesis API: schemathesis is pinned in infra/requirements.txt.
+"""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 import schemathesis
+from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import ensure_resource_availability
 
 # The 422 refusals that depend on state the document cannot describe: the number's country plan,
@@ -17,6 +27,66 @@ STATEFUL_422 = {
     "template_required",
     "idempotency_key_reused",
 }
+
+
+# Numbers the numbering plans accept (a random E.164 string rarely is one, and is refused with
+# invalid_phone before any rule runs). api-fuzz.sh opens a session with the first three; the
+# sandbox answers numbers ending in 0008 "user blocked" (an opt-out), 0009 "not a Viber user",
+# 0002 "expired". UA, RU and BY exercise the regulation rules, KZ (+7 7) must not.
+KNOWN_PHONES = (
+    "+447911123456",
+    "+380501234567",
+    "+79123456789",
+    "+375291234567",
+    "+77011234567",
+    "+447911120008",
+    "+447911120009",
+    "+447911120002",
+)
+PHONE = re.compile(r"^\+[1-9][0-9]{1,14}$")
+# The demo business's templates (infra/devstack) and the parameters each takes.
+TEMPLATE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+KNOWN_TEMPLATES = {"welcome": ("name",), "code_ru": ("code",), "spring_sale": ("name", "discount")}
+
+
+def _known_phone(value):
+    """The generated phone, or one the plans accept; only a syntactically valid one is swapped, so
+    a request the document calls invalid stays invalid."""
+    if isinstance(value, str) and PHONE.match(value):
+        return st.one_of(st.just(value), st.sampled_from(KNOWN_PHONES))
+    return st.just(value)
+
+
+@schemathesis.hook
+def flatmap_path_parameters(context, path_parameters):
+    if isinstance(path_parameters, dict) and "phone" in path_parameters:
+        return _known_phone(path_parameters["phone"]).map(lambda p: {**path_parameters, "phone": p})
+    return st.just(path_parameters)
+
+
+@schemathesis.hook
+def flatmap_body(context, body):
+    """Send requests reach the rules: a known number, and for templates a known id with its
+    parameters filled from what was generated (when the generated ones are schema-valid)."""
+    if context.operation is None or context.operation.label != "POST /v1/messages":
+        return st.just(body)
+    if not isinstance(body, dict):
+        return st.just(body)
+    strategy = _known_phone(body.get("to")).map(lambda to: {**body, "to": to})
+    template = body.get("template")
+    if isinstance(template, dict) and TEMPLATE_ID.match(str(template.get("id"))):
+        params = template.get("params", {})
+        values = [v for v in params.values() if isinstance(v, str) and len(v) <= 125] if isinstance(params, dict) else []
+        if values and len(values) == len(params):
+            def fill(base, template_id):
+                names = KNOWN_TEMPLATES[template_id]
+                filled = {name: values[i % len(values)] for i, name in enumerate(names)}
+                return {**base, "template": {**template, "id": template_id, "params": filled}}
+
+            strategy = strategy.flatmap(
+                lambda b: st.one_of(st.just(b), st.sampled_from(sorted(KNOWN_TEMPLATES)).map(lambda t: fill(b, t)))
+            )
+    return strategy
 
 
 def _error_code(response) -> str | None:

@@ -9,6 +9,7 @@
 #   API_FUZZ_PHASES    schemathesis phases (default examples,coverage,fuzzing,stateful)
 #   API_FUZZ_SEED      a seed, to repeat a run exactly (default: random, printed by schemathesis)
 #   API_FUZZ_REPORT    a directory for JUnit and HAR reports of the run (default: none)
+#   API_FUZZ_SPEC      the document to test against (default openapi.yaml)
 #
 # Anything after `--` goes to `schemathesis run` as is.
 set -euo pipefail
@@ -21,8 +22,11 @@ cd "$ROOT"
 if [[ -z "${_API_FUZZ_UNDER_MOTO:-}" ]]; then
     infra/scripts/python-env.sh
     echo "api-fuzz: building vbm-dev..." >&2
-    bin="$(cargo build --quiet -p vbm-dev --message-format=json-render-diagnostics |
-        .venv/bin/python -c '
+    if ! built="$(cargo build --quiet -p vbm-dev --message-format=json-render-diagnostics)"; then
+        echo "api-fuzz: building vbm-dev failed" >&2
+        exit 1
+    fi
+    bin="$(printf '%s\n' "$built" | .venv/bin/python -c '
 import json, sys
 exe = [m["executable"] for m in map(json.loads, sys.stdin)
        if m.get("reason") == "compiler-artifact" and m.get("executable")
@@ -90,11 +94,19 @@ if [[ -z "$key" ]]; then
 fi
 base="http://127.0.0.1:$VBM_PORT"
 
+# Three users write first (through the Viber sandbox), so session messages to them reach the
+# session rules (the numbers are the first of KNOWN_PHONES in infra/api-fuzz/hooks.py).
+for phone in +447911123456 +380501234567 +79123456789; do
+    "$PY" -c 'import json, sys, urllib.request
+urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/_sandbox/viber/user_message",
+    data=json.dumps({"service_id": 1000, "phone_number": sys.argv[2], "text": "Hi!"}).encode()), timeout=30)' "$base" "$phone"
+done
+
 examples="${API_FUZZ_EXAMPLES:-25}"
 args=(
     --no-color
     --config-file infra/api-fuzz/schemathesis.toml
-    run openapi.yaml
+    run "${API_FUZZ_SPEC:-openapi.yaml}"
     --url "$base"
     --header "Authorization: Bearer $key"
     --phases "${API_FUZZ_PHASES:-examples,coverage,fuzzing,stateful}"
