@@ -9,6 +9,11 @@ session rules depend on it, so this server holds one global lock for the whole
 of each request, including producing the response body. Connections are still
 accepted concurrently (threaded WSGI server); only the handling is one at a time.
 
+SQS long polls are the exception: moto waits for messages inside the request, which under the
+lock would stop every other client for the whole wait (and no message could arrive to end it).
+A ``ReceiveMessage`` with ``WaitTimeSeconds`` > 0 is therefore answered by short polls, each
+under the lock, with the lock released between them, until a message comes or the wait is over.
+
 Usage: serial_moto.py [--host 127.0.0.1] [--port 5000] [--verbose]
 Readiness probe: ``GET /moto-api/`` (or any request).
 """
@@ -16,11 +21,15 @@ Readiness probe: ``GET /moto-api/`` (or any request).
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import logging
 import signal
 import sys
 import threading
+import time
 from typing import Any, Callable, Iterable
+from urllib.parse import parse_qsl, urlencode
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -28,6 +37,57 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import run_simple
+
+
+# Pause between the short polls that stand in for one long poll.
+POLL_INTERVAL_SECONDS = 0.02
+
+
+def might_long_poll(environ: dict[str, Any]) -> bool:
+    """A POST with a known length that could be an SQS ``ReceiveMessage`` (JSON or query)."""
+    return (
+        environ.get("REQUEST_METHOD") == "POST"
+        and (environ.get("CONTENT_LENGTH") or "0").isdigit()
+        and int(environ.get("CONTENT_LENGTH") or 0) > 0
+        and (
+            environ.get("HTTP_X_AMZ_TARGET") == "AmazonSQS.ReceiveMessage"
+            or environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+        )
+    )
+
+
+def long_poll(environ: dict[str, Any], body: bytes) -> tuple[float, bytes] | None:
+    """For an SQS ``ReceiveMessage`` with ``WaitTimeSeconds`` > 0: the wait and the same request
+    with ``WaitTimeSeconds`` 0 (JSON or query protocol); ``None`` for anything else."""
+    if environ.get("HTTP_X_AMZ_TARGET") == "AmazonSQS.ReceiveMessage":
+        try:
+            request = json.loads(body)
+            wait = float(request.get("WaitTimeSeconds") or 0)
+        except (ValueError, TypeError, AttributeError):
+            return None
+        if wait <= 0:
+            return None
+        request["WaitTimeSeconds"] = 0
+        return wait, json.dumps(request).encode()
+    if b"Action=ReceiveMessage" in body and b"WaitTimeSeconds=" in body:
+        fields = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        try:
+            wait = float(dict(fields).get("WaitTimeSeconds") or 0)
+        except ValueError:
+            return None
+        if wait <= 0:
+            return None
+        fields = [(k, "0" if k == "WaitTimeSeconds" else v) for k, v in fields]
+        return wait, urlencode(fields).encode()
+    return None
+
+
+def has_messages(body: bytes) -> bool:
+    """Whether a ``ReceiveMessage`` answer (JSON or XML) holds any message."""
+    try:
+        return bool(json.loads(body).get("Messages"))
+    except (ValueError, AttributeError):
+        return b"<Message>" in body
 
 
 class SerializedApp:
@@ -38,6 +98,17 @@ class SerializedApp:
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if might_long_poll(environ):
+            raw = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+            environ["wsgi.input"] = io.BytesIO(raw)
+            polling = long_poll(environ, raw)
+            if polling is not None:
+                return self.poll(environ, start_response, *polling)
+        return self.serialized(environ, start_response)
+
+    def serialized(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> list[bytes]:
         with self.lock:
             result = self.app(environ, start_response)
             try:
@@ -47,6 +118,29 @@ class SerializedApp:
                 if close is not None:
                     close()
         return body
+
+    def poll(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        wait: float,
+        short_poll: bytes,
+    ) -> list[bytes]:
+        """One long poll as short polls, the lock released between them."""
+        deadline = time.monotonic() + wait
+        while True:
+            answer: list[Any] = []
+            environ["wsgi.input"] = io.BytesIO(short_poll)
+            environ["CONTENT_LENGTH"] = str(len(short_poll))
+            body = self.serialized(
+                environ, lambda status, headers, *exc: answer.append((status, headers))
+            )
+            status, headers = answer[-1]
+            done = not status.startswith("200") or has_messages(b"".join(body))
+            if done or time.monotonic() + POLL_INTERVAL_SECONDS >= deadline:
+                start_response(status, headers)
+                return body
+            time.sleep(POLL_INTERVAL_SECONDS)
 
 
 class QuietRequestHandler(MotoRequestHandler):

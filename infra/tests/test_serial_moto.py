@@ -9,6 +9,7 @@ concurrency: 10 trials of 50 threads racing to bump a counter capped at 5.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import boto3
@@ -102,3 +103,44 @@ def test_conditional_transactions_are_atomic(moto_endpoint):
             assert len(msgs) == CAP
     finally:
         ddb.delete_table(TableName=table)
+
+
+def _sqs(endpoint: str):
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}, read_timeout=30),
+    )
+
+
+def test_a_long_poll_does_not_hold_the_lock(moto_endpoint):
+    """A message sent while another client long-polls the queue reaches that poll.
+
+    Were the wait made under the lock, the send would queue behind it and the poll would end
+    empty (the local stack's queue pollers would stop the emulator for a second at a time).
+    """
+    sqs = _sqs(moto_endpoint)
+    for fifo in (False, True):
+        name = f"poll-{uuid.uuid4().hex[:8]}" + (".fifo" if fifo else "")
+        attributes = {"FifoQueue": "true"} if fifo else {}
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        received: list = []
+        poller = threading.Thread(
+            target=lambda: received.extend(
+                sqs.receive_message(QueueUrl=url, WaitTimeSeconds=10).get("Messages", [])
+            )
+        )
+        poller.start()
+        time.sleep(0.5)  # let the poll begin waiting
+        extra = {"MessageGroupId": "g", "MessageDeduplicationId": "d"} if fifo else {}
+        sqs.send_message(QueueUrl=url, MessageBody="hello", **extra)
+        poller.join()
+        assert [m["Body"] for m in received] == ["hello"], f"fifo={fifo}: {received}"
+
+
+def test_a_long_poll_of_an_empty_queue_ends_empty(moto_endpoint):
+    sqs = _sqs(moto_endpoint)
+    url = sqs.create_queue(QueueName=f"empty-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    answer = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+    assert answer.get("Messages", []) == []
