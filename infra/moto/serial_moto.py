@@ -12,7 +12,8 @@ accepted concurrently (threaded WSGI server); only the handling is one at a time
 SQS long polls are the exception: moto waits for messages inside the request, which under the
 lock would stop every other client for the whole wait (and no message could arrive to end it).
 A ``ReceiveMessage`` with ``WaitTimeSeconds`` > 0 is therefore answered by short polls, each
-under the lock, with the lock released between them, until a message comes or the wait is over.
+under the lock, with the lock released between them (a waiting poll polls again after each send
+and every 0.25 s), until a message comes or the wait is over.
 
 Usage: serial_moto.py [--host 127.0.0.1] [--port 5000] [--verbose]
 Readiness probe: ``GET /moto-api/`` (or any request).
@@ -39,8 +40,15 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import run_simple
 
 
-# Pause between the short polls that stand in for one long poll.
-POLL_INTERVAL_SECONDS = 0.02
+# A waiting poll polls again after any request that can make a message visible (below), and at
+# least this often (visibility timeouts and delays end without a request).
+REPOLL_SECONDS = 0.25
+SQS_CHANGES = {
+    "SendMessage",
+    "SendMessageBatch",
+    "ChangeMessageVisibility",
+    "ChangeMessageVisibilityBatch",
+}
 
 
 def might_long_poll(environ: dict[str, Any]) -> bool:
@@ -54,6 +62,16 @@ def might_long_poll(environ: dict[str, Any]) -> bool:
             or environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
         )
     )
+
+
+def sqs_action(environ: dict[str, Any], body: bytes) -> str | None:
+    """The SQS action of a request (JSON protocol: its target; query: a form body read here)."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target.startswith("AmazonSQS."):
+        return target.removeprefix("AmazonSQS.")
+    if body:
+        return dict(parse_qsl(body.decode("utf-8", "replace"))).get("Action")
+    return None
 
 
 def long_poll(environ: dict[str, Any], body: bytes) -> tuple[float, bytes] | None:
@@ -96,15 +114,24 @@ class SerializedApp:
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
         self.lock = threading.Lock()
+        # Bumped after each request that can make a message visible; waiting polls watch it.
+        self.changes = threading.Condition()
+        self.generation = 0
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        raw = b""
         if might_long_poll(environ):
             raw = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
             environ["wsgi.input"] = io.BytesIO(raw)
             polling = long_poll(environ, raw)
             if polling is not None:
                 return self.poll(environ, start_response, *polling)
-        return self.serialized(environ, start_response)
+        body = self.serialized(environ, start_response)
+        if sqs_action(environ, raw) in SQS_CHANGES:
+            with self.changes:
+                self.generation += 1
+                self.changes.notify_all()
+        return body
 
     def serialized(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -129,6 +156,8 @@ class SerializedApp:
         """One long poll as short polls, the lock released between them."""
         deadline = time.monotonic() + wait
         while True:
+            with self.changes:
+                generation = self.generation
             answer: list[Any] = []
             environ["wsgi.input"] = io.BytesIO(short_poll)
             environ["CONTENT_LENGTH"] = str(len(short_poll))
@@ -137,10 +166,14 @@ class SerializedApp:
             )
             status, headers = answer[-1]
             done = not status.startswith("200") or has_messages(b"".join(body))
-            if done or time.monotonic() + POLL_INTERVAL_SECONDS >= deadline:
+            left = deadline - time.monotonic()
+            if done or left <= 0:
                 start_response(status, headers)
                 return body
-            time.sleep(POLL_INTERVAL_SECONDS)
+            with self.changes:
+                self.changes.wait_for(
+                    lambda: self.generation != generation, timeout=min(left, REPOLL_SECONDS)
+                )
 
 
 class QuietRequestHandler(MotoRequestHandler):
