@@ -43,6 +43,15 @@ lint-template: python-env
 bench:
 	infra/scripts/bench.sh
 
+## The soak: the local server (release, its own process) at a steady 10 requests/s of the
+## conversational mix for SOAK_SECONDS (default 600); prints memory and error figures and fails
+## on any error or rule violation, or if memory grows after the warm-up (infra/bench bench-soak).
+SOAK_SECONDS ?= 600
+.PHONY: soak
+soak: python-env
+	cargo build --release --quiet -p vbm-dev -p vbm-bench
+	$(WITH_MOTO) target/release/bench-soak --seconds $(SOAK_SECONDS)
+
 ## Fault injection, the long run: repeated emulator outages, Viber 503s/late/garbage answers and
 ## business-endpoint failures under a burst of sends; prints the figures, fails on a violation.
 ## (The quick run is part of `make test`: tests/tests/faults.rs.)
