@@ -49,6 +49,11 @@ use crate::request::{Sender, Unsendable};
 /// How long a business's service id is trusted from memory.
 const BUSINESS_TTL: Duration = Duration::from_secs(300);
 
+/// How long what Viber answered is tried to be recorded before the record goes back to the
+/// queue: the token must be on record before Viber's callbacks give up (they are refused until
+/// then), and a redelivery can be minutes away when the queue is as unreachable as the table.
+const RECORD_PATIENCE: Duration = Duration::from_secs(8);
+
 /// The function could not start.
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -259,7 +264,11 @@ impl App {
                     session_id: session_id.as_deref(),
                     at: now,
                 };
-                match self.store.mark_sent(&message, &to, sent).await? {
+                let marked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
+                    self.store.mark_sent(&message, &to, sent)
+                })
+                .await?;
+                match marked {
                     Marked::Recorded => {
                         self.publish(&Recorded {
                             message: &message,
@@ -271,21 +280,25 @@ impl App {
                         .await?;
                         Ok(name)
                     }
-                    Marked::AlreadyHandled => Ok("already_handled"),
+                    Marked::AlreadyHandled => self.republish(&message, now).await,
                 }
             }
             Outcome::UserBlocked(failure) => {
-                self.store
-                    .change_conversation(&message.business, &to, now, |c| c.opt_out())
-                    .await?;
+                vbm_queue::patience::patiently(RECORD_PATIENCE, || {
+                    self.store
+                        .change_conversation(&message.business, &to, now, |c| c.opt_out())
+                })
+                .await?;
                 self.record_failure(&message, &to, &failure, now, true, name)
                     .await
             }
             Outcome::WaitForUser(failure) => {
                 let limits = *self.store.limits();
-                self.store
-                    .change_conversation(&message.business, &to, now, |c| c.lock(&limits))
-                    .await?;
+                vbm_queue::patience::patiently(RECORD_PATIENCE, || {
+                    self.store
+                        .change_conversation(&message.business, &to, now, |c| c.lock(&limits))
+                })
+                .await?;
                 // Viber counts this one: its slot stays taken.
                 self.record_failure(&message, &to, &failure, now, false, name)
                     .await
@@ -335,11 +348,12 @@ impl App {
         release_session_slot: bool,
         name: &'static str,
     ) -> Result<&'static str, RecordError> {
-        match self
-            .store
-            .mark_failed(message, to, failure, now, release_session_slot)
-            .await?
-        {
+        let marked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
+            self.store
+                .mark_failed(message, to, failure, now, release_session_slot)
+        })
+        .await?;
+        match marked {
             Marked::Recorded => {
                 self.publish(&Recorded {
                     message,
@@ -351,8 +365,26 @@ impl App {
                 .await?;
                 Ok(name)
             }
-            Marked::AlreadyHandled => Ok("already_handled"),
+            Marked::AlreadyHandled => self.republish(message, now).await,
         }
+    }
+
+    /// The message was recorded by someone else: another delivery of the job, or an earlier
+    /// attempt of this write whose answer was lost. Its events are queued again from the record
+    /// (same ids), since whoever recorded it may have died before queueing them.
+    async fn republish(
+        &self,
+        message: &MessageRecord,
+        now: Timestamp,
+    ) -> Result<&'static str, RecordError> {
+        let stored = self
+            .store
+            .get_message(&message.business, &message.id, now)
+            .await?;
+        if let Some(recorded) = stored.as_ref().and_then(events::recorded) {
+            self.publish(&recorded).await?;
+        }
+        Ok("already_handled")
     }
 
     async fn publish(&self, recorded: &Recorded<'_>) -> Result<(), RecordError> {

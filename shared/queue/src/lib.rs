@@ -9,10 +9,12 @@
 //!   this one and with the same error type.
 //! - [`batch`]: what both queue consumers (`dispatch`, `notify`) do with a batch: back off the
 //!   failed records on a schedule and answer with exactly their ids.
+//! - [`patience`]: trying a repeatable step again for a few seconds before giving up on it.
 
 pub mod batch;
 mod error;
 mod outbound;
+pub mod patience;
 
 pub use batch::{Backoff, Retries, batch_response};
 pub use error::QueueError;

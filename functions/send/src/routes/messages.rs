@@ -7,14 +7,17 @@
 //!    regulation rules and says what the message counts as;
 //! 4. [`Store::record_send`](vbm_store::Store::record_send) decides on the session and writes
 //!    conversation, message and idempotency record in one transaction;
-//! 5. the message goes on the outbound queue. If that fails, the send is taken back
-//!    ([`Store::undo_send`](vbm_store::Store::undo_send)) and the answer is `503`: nothing stays
-//!    counted without being queued, and a retry with the same key starts afresh.
+//! 5. the message goes on the outbound queue, tried again for a few seconds ([`PATIENCE`]). If
+//!    that fails, the send is taken back ([`Store::undo_send`](vbm_store::Store::undo_send), as
+//!    patiently) and the answer is `503`: nothing stays counted without being queued, and a retry
+//!    with the same key starts afresh.
 //!
 //! A retry with the same key and body is answered as the first time (same `message_id`, the
 //! session as it was right after that send) and is enqueued again: the FIFO queue drops the
 //! duplicate by message id, and if the first attempt died between its write and the queue, the
 //! retry completes it.
+
+use std::time::Duration;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -22,6 +25,7 @@ use session_rules::{Conversation, OutboundMessage, SendRequest, SendRequestBody,
 use vbm_platform::http::{Answer, ApiError, Outcome, from_value, json_response, read_json_value};
 use vbm_platform::metrics;
 use vbm_queue::OutboundJob;
+use vbm_queue::patience::patiently;
 use vbm_store::{Business, IdempotencyKey, MessageId, NewSend, SendOutcome};
 
 use crate::App;
@@ -29,6 +33,10 @@ use crate::idempotency::{canonical_json, request_hash};
 use crate::views::{MessageView, SendAccepted, SessionView};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// How long a send keeps trying to queue its job, then to take the send back, before it answers
+/// 503: a few seconds of SQS or DynamoDB trouble are ridden out, well inside the function's 10 s.
+const PATIENCE: Duration = Duration::from_secs(3);
 
 /// Counts the answer in CloudWatch (`SendAccepted`, `SendRefused` by error code; a replay is
 /// neither: it was counted the first time).
@@ -91,7 +99,8 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
         SendOutcome::Accepted { after } => {
             tracing::Span::current().record("message_id", message_id.as_str());
             if let Err(error) = enqueue(app, business, &message_id, &new).await {
-                if let Err(undo) = app.store().undo_send(&new, &after).await {
+                let undone = patiently(PATIENCE, || app.store().undo_send(&new, &after)).await;
+                if let Err(undo) = undone {
                     // The idempotency record (if any) survives: a retry with the same key is a
                     // replay, which enqueues again and so completes this send.
                     tracing::error!(error = %undo, "undoing an unqueued send failed");
@@ -125,7 +134,10 @@ async fn enqueue(
     send: &NewSend<'_>,
 ) -> Result<(), ApiError> {
     let job = OutboundJob::new(business.id.as_str(), message_id.as_str(), send.to.as_e164());
-    app.outbound.enqueue(&job).await.map_err(|error| {
+    // Queueing again is harmless (de-duplicated by message id); giving up too early is not:
+    // a lost answer may hide a job that is queued, and then a send answered 503 would go out.
+    let queued = patiently(PATIENCE, || app.outbound.enqueue(&job)).await;
+    queued.map_err(|error| {
         tracing::error!(error = %error, "outbound queue unavailable");
         ApiError::unavailable("the service is briefly unavailable; retry the same request")
     })

@@ -1,0 +1,65 @@
+//! Trying a step again in-process for a few seconds before giving up on it.
+//!
+//! For steps that are safe to repeat and expensive to leave undone: `send` queueing its job (the
+//! FIFO queue de-duplicates by message id) or taking a send back, `dispatch` recording what Viber
+//! answered (the writes are conditional on the message still being `accepted`). A blip of SQS or
+//! DynamoDB shorter than the patience then costs a pause instead of a 503 whose write stays
+//! behind, or a message Viber has but whose token we cannot match to its callbacks.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// The first pause; each one after doubles, up to [`LONGEST_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(100);
+const LONGEST_PAUSE: Duration = Duration::from_secs(1);
+
+/// Runs `step` until it succeeds or `patience` has passed (the last error is returned; no
+/// attempt starts after `patience`).
+pub async fn patiently<T, E, F, Fut>(patience: Duration, mut step: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let start = Instant::now();
+    let mut pause = FIRST_PAUSE;
+    loop {
+        match step().await {
+            Ok(value) => return Ok(value),
+            Err(error) if start.elapsed() + pause > patience => return Err(error),
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(LONGEST_PAUSE);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_step_that_recovers_is_tried_until_it_does() {
+        let calls = Cell::new(0);
+        let result: Result<u32, &str> = patiently(Duration::from_secs(5), || {
+            calls.set(calls.get() + 1);
+            let n = calls.get();
+            async move { if n < 3 { Err("down") } else { Ok(n) } }
+        })
+        .await;
+        assert_eq!(result, Ok(3));
+    }
+
+    #[tokio::test]
+    async fn without_patience_a_failing_step_is_tried_once() {
+        let calls = Cell::new(0);
+        let result: Result<(), &str> = patiently(Duration::ZERO, || {
+            calls.set(calls.get() + 1);
+            async { Err("down") }
+        })
+        .await;
+        assert_eq!((result, calls.get()), (Err("down"), 1));
+    }
+}
