@@ -14,8 +14,9 @@ pub const MAX_CAPTION_CHARS: usize = 30;
 pub const MAX_URL_BYTES: usize = 2048;
 /// Longest file name Viber shows.
 pub const MAX_FILE_NAME_CHARS: usize = 255;
-/// Longest tracking data echoed back in callbacks.
-pub const MAX_TRACKING_DATA_BYTES: usize = 4096;
+/// Longest tracking data echoed back in callbacks, in characters (Viber's limit, and what
+/// openapi.yaml's `maxLength` counts).
+pub const MAX_TRACKING_DATA_CHARS: usize = 4096;
 
 macro_rules! string_newtype {
     ($name:ident) => {
@@ -165,10 +166,10 @@ string_newtype!(TrackingData);
 
 impl TrackingData {
     pub fn parse(field: &str, input: &str) -> Result<Self, Refusal> {
-        if input.len() > MAX_TRACKING_DATA_BYTES {
+        if input.chars().count() > MAX_TRACKING_DATA_CHARS {
             return Err(Refusal::invalid(
                 field,
-                format!("at most {MAX_TRACKING_DATA_BYTES} bytes"),
+                format!("at most {MAX_TRACKING_DATA_CHARS} characters"),
             ));
         }
         Ok(Self(input.to_owned()))
@@ -237,6 +238,12 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn tracking_data_boundary_is_4096_characters_not_bytes() {
+        assert!(TrackingData::parse("tracking_data", &"я".repeat(4096)).is_ok());
+        assert!(TrackingData::parse("tracking_data", &"a".repeat(4097)).is_err());
     }
 
     #[test]

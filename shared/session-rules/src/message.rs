@@ -10,7 +10,8 @@ use crate::{
 };
 
 /// `POST /v1/messages` as it arrives. Unknown fields are an error: a typo must not silently
-/// send something other than what the business meant.
+/// send something other than what the business meant. So is `null` for an optional field: the
+/// document says "a string", and an absent field is written by leaving it out.
 ///
 /// ```json
 /// {"to": "+380501234567", "type": "session", "text": "Your order is ready",
@@ -22,15 +23,30 @@ pub struct SendRequestBody {
     pub to: String,
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(default, deserialize_with = "not_null")]
     pub text: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub url: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub image_url: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub file: Option<RawFile>,
+    #[serde(default, deserialize_with = "not_null")]
     pub button: Option<RawButton>,
+    #[serde(default, deserialize_with = "not_null")]
     pub template: Option<RawTemplate>,
     #[serde(default, deserialize_with = "whole_seconds")]
     pub ttl_seconds: Option<u64>,
+    #[serde(default, deserialize_with = "not_null")]
     pub tracking_data: Option<String>,
+}
+
+/// An optional field that, when present, must hold a value (`Option`'s own impl reads `null` as
+/// absent, which the document does not allow; found by the API fuzzing review).
+fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// `ttl_seconds` as JSON has it: one number type, so `3600.0` is the whole number 3600 (as JSON
@@ -57,9 +73,6 @@ fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, 
             } else {
                 Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
             }
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
         }
     }
     d.deserialize_any(Whole)
@@ -461,17 +474,37 @@ mod tests {
         assert_eq!(ttl("3600"), Ok(Some(3600)));
         assert_eq!(ttl("3600.0"), Ok(Some(3600)));
         assert_eq!(ttl("36e2"), Ok(Some(3600)));
-        assert_eq!(ttl("null"), Ok(None));
         for bad in [
             "3600.5",
             "-1",
             "-1.0",
             "1e300",
             "18446744073709551616",
+            "null",
             "\"60\"",
         ] {
             assert!(ttl(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn null_is_not_a_value_of_an_optional_field() {
+        for field in [
+            "text",
+            "url",
+            "image_url",
+            "file",
+            "button",
+            "template",
+            "ttl_seconds",
+            "tracking_data",
+        ] {
+            let json = format!(r#"{{"to":"+447911123456","type":"session","{field}":null}}"#);
+            let err = serde_json::from_str::<SendRequestBody>(&json).unwrap_err();
+            assert!(err.to_string().contains("null"), "{field}: {err}");
+        }
+        let absent = serde_json::from_str::<SendRequestBody>(r#"{"to":"+4479","type":"session"}"#);
+        assert!(absent.is_ok_and(|b| b.text.is_none() && b.ttl_seconds.is_none()));
     }
 
     #[test]

@@ -16,15 +16,15 @@ pub struct PhoneNumber {
 }
 
 impl PhoneNumber {
-    /// Parses a number as the business API takes it: E.164 with a leading `+`.
+    /// Parses a number as the business API takes it: E.164 with a leading `+`, exactly (no
+    /// surrounding spaces: openapi.yaml's pattern has none, and the API takes what it documents).
     pub fn parse(input: &str) -> Result<Self, Refusal> {
-        let trimmed = input.trim();
-        if !trimmed.starts_with('+') {
+        if !input.starts_with('+') {
             return Err(Refusal::InvalidPhone(
                 "expected E.164 with a leading '+', e.g. +380501234567".into(),
             ));
         }
-        Self::parse_international(trimmed)
+        Self::parse_international(input)
     }
 
     /// Parses a number as Viber sends it in callbacks: international digits, `+` optional.
@@ -133,6 +133,8 @@ mod tests {
     #[test]
     fn garbage_and_impossible_numbers_are_refused() {
         for bad in [
+            " +447911123456",
+            "+447911123456 ",
             "",
             "+",
             "+abc",

@@ -60,6 +60,13 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
 async fn decide_and_record(app: &App, business: &Business, request: &Request) -> Answer {
     let key = idempotency_key(request)?;
     let value = read_json_value(request.body())?;
+    if !value.is_object() {
+        // serde would read a JSON array as the struct's fields in order (found by API fuzzing).
+        return Err(ApiError::validation_failed(
+            None,
+            "the request body must be a JSON object",
+        ));
+    }
     let body: SendRequestBody = from_value(&value)?;
     let limits = app.store().limits();
     let parsed = SendRequest::parse(&body, limits).map_err(|refusal| {

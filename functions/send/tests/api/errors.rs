@@ -133,6 +133,25 @@ async fn malformed_requests_store_nothing() {
     r.expect_error(422, "invalid_phone");
     assert_eq!(field(&r), "to");
 
+    // What the API fuzzing found the document refuses and the parser took: the fields as a JSON
+    // array (serde's positional struct form), null for an optional field, spaces around `to`.
+    let positional = json!([
+        UK, "session", "hi", null, null, null, null, null, null, null
+    ]);
+    post(positional.to_string())
+        .await
+        .expect_error(422, "validation_failed");
+    for optional in ["image_url", "ttl_seconds", "tracking_data"] {
+        let r =
+            post(json!({"to": UK, "type": "session", "text": "hi", optional: null}).to_string())
+                .await;
+        r.expect_error(422, "validation_failed");
+        assert_eq!(field(&r), optional);
+    }
+    let r =
+        post(json!({"to": format!(" {UK}"), "type": "session", "text": "hi"}).to_string()).await;
+    r.expect_error(422, "invalid_phone");
+
     let auth = format!("Bearer {}", h.key);
     let r = h
         .call(
