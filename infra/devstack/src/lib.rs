@@ -8,6 +8,7 @@
 //! emulator through [`emulator_proxy`], which can play an outage, and the sandbox and sink take
 //! [`faults`]. None of this is in any Lambda binary.
 
+mod bounded;
 pub mod emulator_proxy;
 pub mod faults;
 pub mod gateway;
@@ -84,6 +85,28 @@ pub struct Options {
     pub viber_timeout: Duration,
     /// `notify`'s timeout for a business callback (`CALLBACK_TIMEOUT_SECONDS`).
     pub callback_timeout: Duration,
+    /// At most this many entries in each log of the sandbox and the sink (what Viber received
+    /// and delivered, the events), the oldest dropped; `None` keeps everything, as the audits
+    /// need. Long runs (`bench-load`, `make soak`) bound them through `VBM_SANDBOX_KEEP`, so the
+    /// test doubles' memory does not pass for the server's.
+    pub keep_logs: Option<usize>,
+}
+
+impl Options {
+    /// The defaults, with `keep_logs` from `VBM_SANDBOX_KEEP` when set.
+    pub fn from_env() -> Result<Self, String> {
+        let keep_logs = match std::env::var("VBM_SANDBOX_KEEP") {
+            Ok(n) => Some(
+                n.parse()
+                    .map_err(|_| "VBM_SANDBOX_KEEP must be a number of entries".to_string())?,
+            ),
+            Err(_) => None,
+        };
+        Ok(Self {
+            keep_logs,
+            ..Self::default()
+        })
+    }
 }
 
 impl Default for Options {
@@ -91,6 +114,7 @@ impl Default for Options {
         Self {
             viber_timeout: Duration::from_secs(5),
             callback_timeout: Duration::from_secs(5),
+            keep_logs: None,
         }
     }
 }
@@ -148,9 +172,11 @@ pub async fn start_with(
     let mut sandbox =
         sandbox::Sandbox::new(clock.clone(), settings.base_url(), DEV_VIBER_SECRET.into());
     sandbox.late_answer = options.viber_timeout + LATE_BY;
+    sandbox.keep = options.keep_logs;
     let sandbox = Arc::new(sandbox);
     let mut sink = sink::Sink::new(store.clone(), clock.clone());
     sink.late_answer = options.callback_timeout + LATE_BY;
+    sink.keep = options.keep_logs;
     let sink = Arc::new(sink);
     let ready = Arc::new(AtomicBool::new(false));
     let routes = Arc::new(server::Routes {

@@ -20,7 +20,14 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let running = match vbm_dev::start(settings, listener).await {
+    let options = match vbm_dev::Options::from_env() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("vbm-dev: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let running = match vbm_dev::start_with(settings, listener, options).await {
         Ok(running) => running,
         Err(e) => {
             eprintln!("vbm-dev: {e}");

@@ -10,7 +10,7 @@
 //! [`crate::faults`]) make it answer 503, answer too late, or answer garbage; the last two still
 //! deliver, as a lost answer would.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use vbm_platform::clock::Clock;
 
+use crate::bounded;
 use crate::faults::{Switch, ViberFault};
 
 /// Viber's session types: these count toward the 5-in-a-row rule.
@@ -35,8 +36,9 @@ struct State {
     sent: Vec<Value>,
     /// What reached the user, in order (once per `seq`).
     delivered: Vec<Value>,
-    /// The token of each delivered `(service id, seq)`.
+    /// The token of each delivered `(service id, seq)`, and those keys oldest first (to bound).
     tokens: HashMap<(u64, String), String>,
+    token_order: VecDeque<(u64, String)>,
     /// `send_message` answers by kind, for `GET /_sandbox/viber/stats`.
     answers: HashMap<&'static str, u64>,
     /// Session messages in a row per (service id, phone), reset by a user message.
@@ -56,6 +58,8 @@ pub struct Sandbox {
     /// How long a `timeout` fault holds the answer: longer than `dispatch`'s client timeout.
     pub late_answer: Duration,
     pub faults: Switch<ViberFault>,
+    /// At most this many entries per log (and remembered `seq`s); `None`: all.
+    pub keep: Option<usize>,
     callbacks_pending: AtomicU64,
     callbacks_abandoned: AtomicU64,
 }
@@ -80,6 +84,7 @@ impl Sandbox {
             callback_delay: Duration::from_millis(300),
             late_answer: Duration::from_secs(6),
             faults: Switch::default(),
+            keep: None,
             callbacks_pending: AtomicU64::new(0),
             callbacks_abandoned: AtomicU64::new(0),
         }
@@ -97,7 +102,7 @@ impl Sandbox {
         if fault == Some(ViberFault::Http5xx) || dest_fails {
             let mut state = self.state.lock().await;
             if let Ok(request) = serde_json::from_slice::<Value>(body) {
-                state.sent.push(request);
+                bounded::push(&mut state.sent, request, self.keep);
             }
             *state.answers.entry("http_503").or_default() += 1;
             return Reply {
@@ -151,7 +156,7 @@ impl Sandbox {
             .and_then(Value::as_i64)
             .unwrap_or_default();
         let mut state = self.state.lock().await;
-        state.sent.push(request.clone());
+        bounded::push(&mut state.sent, request.clone(), self.keep);
         let seq_key = (service_id, seq.to_string());
         if let Some(token) = state.tokens.get(&seq_key).cloned() {
             *state.answers.entry("already_sent").or_default() += 1;
@@ -179,8 +184,15 @@ impl Sandbox {
         }
         state.next_token += 1;
         let token = state.next_token.to_string();
-        state.tokens.insert(seq_key, token.clone());
-        state.delivered.push(request);
+        state.tokens.insert(seq_key.clone(), token.clone());
+        state.token_order.push_back(seq_key);
+        if let Some(keep) = self.keep
+            && state.token_order.len() > keep
+            && let Some(oldest) = state.token_order.pop_front()
+        {
+            state.tokens.remove(&oldest);
+        }
+        bounded::push(&mut state.delivered, request, self.keep);
         *state.answers.entry("success").or_default() += 1;
         drop(state);
         let mut answer = json!({"status": 0, "status_message": "SRVC_SUCCESS", "seq": seq, "message_token": token});

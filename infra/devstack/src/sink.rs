@@ -24,6 +24,8 @@ pub struct Sink {
     pub faults: Switch<SinkFault>,
     /// How long a `timeout` fault holds the answer: longer than `notify`'s client timeout.
     pub late_answer: Duration,
+    /// At most this many events kept per business; `None`: all.
+    pub keep: Option<usize>,
 }
 
 impl Sink {
@@ -34,6 +36,7 @@ impl Sink {
             clock,
             faults: Switch::default(),
             late_answer: Duration::from_secs(6),
+            keep: None,
         }
     }
 
@@ -66,12 +69,15 @@ impl Sink {
         };
         let event: Value = serde_json::from_slice(body)
             .unwrap_or_else(|_| json!({"unparseable": String::from_utf8_lossy(body)}));
-        self.events
-            .lock()
-            .await
-            .entry(business.to_owned())
-            .or_default()
-            .push(json!({"signature_valid": signature_valid, "event": event}));
+        crate::bounded::push(
+            self.events
+                .lock()
+                .await
+                .entry(business.to_owned())
+                .or_default(),
+            json!({"signature_valid": signature_valid, "event": event}),
+            self.keep,
+        );
         if fault == Some(SinkFault::Timeout) {
             tokio::time::sleep(self.late_answer).await;
         }

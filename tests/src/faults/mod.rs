@@ -70,6 +70,7 @@ pub fn options() -> vbm_dev::Options {
     vbm_dev::Options {
         viber_timeout: Duration::from_secs(2),
         callback_timeout: Duration::from_secs(2),
+        ..vbm_dev::Options::default()
     }
 }
 
