@@ -18,6 +18,9 @@ pub const DEV_VIBER_SECRET: &str = "dev-viber-secret";
 /// The demo business's Viber service id.
 pub const DEMO_SERVICE_ID: u64 = 1000;
 
+/// Entries the sandbox and the sink keep of each log in the measured runs.
+pub const SANDBOX_KEEP: usize = 1_000;
+
 /// A running server; stopped when dropped.
 pub struct Server {
     child: Child,
@@ -79,6 +82,9 @@ impl Server {
             .env("EVENTS_QUEUE_URL", &env.events_queue_url)
             .env("VIBER_CALLBACK_SECRET", DEV_VIBER_SECRET)
             .env("RUST_LOG", "warn")
+            // The sandbox's and the sink's logs keep only their newest entries: what is measured
+            // is the server, not what the test doubles remember of every message.
+            .env("VBM_SANDBOX_KEEP", SANDBOX_KEEP.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
