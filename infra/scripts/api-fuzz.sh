@@ -55,9 +55,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-server_log() {
-    echo "---- vbm-dev log ----" >&2
-    cat "$work/server.log" >&2 || true
+server_log() {  # the last lines of vbm-dev's output, without its EMF metric lines
+    echo "---- vbm-dev log (last 80 lines, metrics left out) ----" >&2
+    grep -v '^{"_aws"' "$work/server.log" | tail -n 80 >&2 || true
     echo "---- end of vbm-dev log ----" >&2
 }
 
