@@ -12,31 +12,42 @@
 # fixed, goes to fuzz/regressions/<target>/: `cargo test -p vbm-fuzz-checks` replays both.
 #
 # Toolchain: libFuzzer's coverage flags (-Cpasses=sancov-module, -Cllvm-args) are stable, so
-# with the default FUZZ_SANITIZER=none any toolchain builds the targets. Nightly is used when
-# installed; on stable alone a sanitizer's -Zsanitizer needs RUSTC_BOOTSTRAP=1, set here.
+# with the default FUZZ_SANITIZER=none the stable toolchain builds the targets as they are.
+# Nightly is used when installed (FUZZ_TOOLCHAIN=stable forces stable); on stable a sanitizer's
+# -Zsanitizer needs RUSTC_BOOTSTRAP=1, set here. One target dir per toolchain under fuzz/target.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 seconds=${FUZZ_SECONDS:-60}
 sanitizer=${FUZZ_SANITIZER:-none}
 targets=${FUZZ_TARGETS:-"send_request viber_callback template_render phone_country"}
+toolchain=${FUZZ_TOOLCHAIN:-}
+if [[ -z "$toolchain" ]]; then
+    toolchain=stable
+    rustup toolchain list 2>/dev/null | grep -q '^nightly' && toolchain=nightly
+fi
+if [[ "$toolchain" != nightly && "$sanitizer" != none ]]; then
+    export RUSTC_BOOTSTRAP=1
+fi
 # Coverage-guided runs of the release build, with overflow checks and debug assertions on.
-build_flags=(-O -a -s "$sanitizer" --target-dir fuzz/target)
+build_flags=(-O -a -s "$sanitizer" --target-dir "fuzz/target/$toolchain")
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "installing cargo-fuzz (once)"
     cargo install cargo-fuzz --locked
 fi
 
-toolchain=()
-if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-    toolchain=(+nightly)
-elif [[ "$sanitizer" != none ]]; then
-    export RUSTC_BOOTSTRAP=1
-fi
-echo "cargo ${toolchain[*]} fuzz, sanitizer $sanitizer, ${seconds}s per target"
+cargo_fuzz() {
+    if [[ "$toolchain" == stable ]]; then
+        # Whatever cargo is on PATH: a fresh machine's one toolchain may not be called stable.
+        cargo fuzz "$@"
+    else
+        cargo "+$toolchain" fuzz "$@"
+    fi
+}
+echo "cargo fuzz on $toolchain ($(cargo_fuzz --version 2>/dev/null)), sanitizer $sanitizer, ${seconds}s per target"
 
-cargo "${toolchain[@]}" fuzz build "${build_flags[@]}"
+cargo_fuzz build "${build_flags[@]}"
 
 logs=fuzz/target/logs
 mkdir -p "$logs"
@@ -52,19 +63,20 @@ for target in $targets; do
     echo "fuzzing $target for ${seconds}s (log: $log)"
     status=0
     # The first corpus folder receives new inputs; the committed seeds are only read.
-    cargo "${toolchain[@]}" fuzz run "${build_flags[@]}" "$target" "$work" "fuzz/corpus/$target" \
+    cargo_fuzz run "${build_flags[@]}" "$target" "$work" "fuzz/corpus/$target" \
         -- "${args[@]}" >"$log" 2>&1 || status=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     runs=${runs:-0}
     total=$((total + runs))
-    corpus=$(find "$work" -type f | wc -l)
+    # libFuzzer's closing line: "#N DONE cov: C ft: F corp: K/...".
+    corpus=$(sed -n 's/.*DONE .* corp: \([0-9]*\).*/\1/p' "$log" | tail -1)
     result=ok
     if [[ $status -ne 0 ]]; then
         result="FAILED (exit $status)"
         failed+=("$target")
         grep -E 'panicked at|ERROR: libFuzzer|SUMMARY|Test unit written to' "$log" | head -8 || true
     fi
-    rows+=("$(printf '%-16s %12s %10s %8s  %s' "$target" "$runs" "$((runs / seconds))" "$corpus" "$result")")
+    rows+=("$(printf '%-16s %12s %10s %8s  %s' "$target" "$runs" "$((runs / seconds))" "${corpus:--}" "$result")")
 done
 
 echo
