@@ -35,18 +35,22 @@ EXPECTED_GRANTS = {
           ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query", "BatchWriteItem")),
         ("dynamodb:Query", "Table/index/gsi1"),
         ("sqs:SendMessage", "OutboundQueue"),
+        ("sqs:GetQueueAttributes", "OutboundQueue"),  # warm-up on init
     },
     "InboundFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem", "Query")),
         ("sqs:SendMessage", "EventsQueue"),
+        ("sqs:GetQueueAttributes", "EventsQueue"),  # warm-up on init
     },
     "StatusFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem")),
         ("sqs:SendMessage", "EventsQueue"),
+        ("sqs:GetQueueAttributes", "EventsQueue"),  # warm-up on init
     },
     "DispatchFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem")),
         ("sqs:SendMessage", "EventsQueue"),
+        ("sqs:GetQueueAttributes", "EventsQueue"),  # warm-up on init
         ("sqs:ChangeMessageVisibility", "OutboundQueue"),  # back-off on its own queue
     },
     "NotifyFunction": {
@@ -72,7 +76,7 @@ EXPECTED_MANAGED = {
 ENV_COMMON = {
     "VBM_TABLE", "OUTBOUND_QUEUE_URL", "EVENTS_QUEUE_URL", "VIBER_API_URL",
     "SESSION_DURATION_SECONDS", "SESSION_MAX_MESSAGES", "SESSION_MAX_CONSECUTIVE",
-    "RETENTION_DAYS", "RUST_LOG",
+    "RETENTION_DAYS", "RUST_LOG", "VBM_WARM_ON_INIT",
 }
 ENV_EXTRA = {
     "InboundFunction": {"VIBER_CALLBACK_SECRET", "VIBER_CALLBACK_CIDRS"},

@@ -35,6 +35,7 @@ use tracing::{Instrument, field};
 use vbm_events::EventsQueue;
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
+use vbm_platform::warm::Warmup;
 use vbm_queue::batch::receive_count;
 use vbm_queue::{OutboundJob, QueueError, Retries, batch_response};
 use vbm_store::{
@@ -120,7 +121,14 @@ impl App {
         let sdk = vbm_platform::aws::sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let store = vbm_platform::aws::store(&config, &sdk)?;
-        let events = EventsQueue::new(sqs.clone(), config.events_queue_url()?);
+        let events_url = config.events_queue_url()?;
+        Warmup::new()
+            .store(&store)
+            .queue(&sqs, &events_url)
+            .phone_numbers()
+            .run_if_enabled(&config)
+            .await?;
+        let events = EventsQueue::new(sqs.clone(), events_url);
         Ok(Self::new(
             store,
             viber,

@@ -27,6 +27,7 @@ use vbm_events::{Event, EventsQueue, signature};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_platform::metrics;
+use vbm_platform::warm::Warmup;
 use vbm_queue::batch::receive_count;
 use vbm_queue::{Retries, batch_response};
 use vbm_store::{BusinessCache, BusinessId, Store, StoreError};
@@ -104,6 +105,8 @@ impl App {
         let http = http_client(config.callback_timeout()?)?;
         let sdk = vbm_platform::aws::sdk_config().await;
         let store = vbm_platform::aws::store(&config, &sdk)?;
+        // Its queue is only used to back off a failure: the store is what the first event needs.
+        Warmup::new().store(&store).run_if_enabled(&config).await?;
         Ok(Self::new(
             store,
             http,

@@ -20,6 +20,7 @@ use tracing::{Instrument, field};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_platform::http::{Answer, ApiError, request_path, respond_recorded};
+use vbm_platform::warm::Warmup;
 use vbm_queue::OutboundQueue;
 use vbm_store::{Store, TemplateCache};
 
@@ -53,7 +54,14 @@ impl App {
         let outbound_url = config.outbound_queue_url()?;
         let sdk = vbm_platform::aws::sdk_config().await;
         let store = vbm_platform::aws::store(&config, &sdk)?;
-        let outbound = OutboundQueue::new(aws_sdk_sqs::Client::new(&sdk), outbound_url);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        Warmup::new()
+            .store(&store)
+            .queue(&sqs, &outbound_url)
+            .phone_numbers()
+            .run_if_enabled(&config)
+            .await?;
+        let outbound = OutboundQueue::new(sqs, outbound_url);
         Ok(Self::new(store, outbound, Arc::new(SystemClock)))
     }
 

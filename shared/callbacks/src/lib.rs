@@ -20,6 +20,7 @@ use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_platform::http::{ApiError, MAX_BODY_BYTES, Outcome, header_str, json_response, source_ip};
 use vbm_platform::metrics;
+use vbm_platform::warm::Warmup;
 use vbm_store::{BusinessId, Store};
 use viber::auth::SIGNATURE_HEADER;
 use viber::{AuthConfigError, CallbackAuth, CallbackError};
@@ -68,7 +69,14 @@ impl Callbacks {
         let events_url = config.events_queue_url()?;
         let sdk = vbm_platform::aws::sdk_config().await;
         let store = vbm_platform::aws::store(config, &sdk)?;
-        let events = EventsQueue::new(aws_sdk_sqs::Client::new(&sdk), events_url);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        Warmup::new()
+            .store(&store)
+            .queue(&sqs, &events_url)
+            .phone_numbers()
+            .run_if_enabled(config)
+            .await?;
+        let events = EventsQueue::new(sqs, events_url);
         Ok(Self::new(store, events, Arc::new(SystemClock), auth))
     }
 

@@ -26,6 +26,7 @@ pub const VIBER_TIMEOUT_SECONDS: &str = "VIBER_TIMEOUT_SECONDS";
 pub const CALLBACK_TIMEOUT_SECONDS: &str = "CALLBACK_TIMEOUT_SECONDS";
 pub const VIBER_CALLBACK_SECRET: &str = "VIBER_CALLBACK_SECRET";
 pub const VIBER_CALLBACK_CIDRS: &str = "VIBER_CALLBACK_CIDRS";
+pub const WARM_ON_INIT: &str = "VBM_WARM_ON_INIT";
 
 /// A setting that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -209,6 +210,21 @@ impl Config {
         ))
     }
 
+    /// `VBM_WARM_ON_INIT`: whether init opens the function's AWS connections and loads its
+    /// lazy data before the first event ([`crate::warm`]). `true` or `false`; off when unset
+    /// (tests, the local stack); template.yaml turns it on for Lambda.
+    pub fn warm_on_init(&self) -> Result<bool, ConfigError> {
+        match self.get(WARM_ON_INIT)?.as_deref() {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(other) => Err(ConfigError::new(
+                WARM_ON_INIT,
+                format!("expected true or false, got {other:?}"),
+            )),
+        }
+    }
+
     /// `RETENTION_DAYS`: how long messages are kept (default 30); idempotency records keep
     /// their own 24 h.
     pub fn retention(&self) -> Result<Retention, ConfigError> {
@@ -234,6 +250,31 @@ mod tests {
         let config = Config::from_pairs([(SESSION_MAX_MESSAGES, "")]);
         assert_eq!(config.limits().unwrap(), Limits::default());
         assert_eq!(config.retention().unwrap(), Retention::default());
+    }
+
+    #[test]
+    fn warm_up_is_off_unless_switched_on() {
+        assert!(!Config::from_pairs::<&str, &str>([]).warm_on_init().unwrap());
+        assert!(
+            !Config::from_pairs([(WARM_ON_INIT, "")])
+                .warm_on_init()
+                .unwrap()
+        );
+        assert!(
+            !Config::from_pairs([(WARM_ON_INIT, "false")])
+                .warm_on_init()
+                .unwrap()
+        );
+        assert!(
+            Config::from_pairs([(WARM_ON_INIT, "true")])
+                .warm_on_init()
+                .unwrap()
+        );
+        assert!(
+            Config::from_pairs([(WARM_ON_INIT, " TRUE ")])
+                .warm_on_init()
+                .unwrap()
+        );
     }
 
     #[test]
@@ -285,6 +326,11 @@ mod tests {
             assert_eq!(err.variable, variable, "{value}");
             assert!(err.to_string().starts_with(variable));
         }
+        let bad_switch = Config::from_pairs([(WARM_ON_INIT, "yes")]);
+        assert_eq!(
+            bad_switch.warm_on_init().unwrap_err().variable,
+            WARM_ON_INIT
+        );
         let bad_url = Config::from_pairs([(OUTBOUND_QUEUE_URL, "out.fifo")]);
         assert_eq!(
             bad_url.outbound_queue_url().unwrap_err().variable,

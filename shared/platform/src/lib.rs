@@ -7,6 +7,8 @@
 //! - [`telemetry`]: structured JSON logs (tracing) for CloudWatch.
 //! - [`metrics`]: business metrics as CloudWatch Embedded Metric Format lines on stdout.
 //! - [`aws`]: the SDK configuration, loaded once per process.
+//! - [`warm`]: opening the AWS connections and loading lazy data during init
+//!   (`VBM_WARM_ON_INIT`), so the first event pays no TLS handshake.
 //! - [`http`]: the error object of the business API and the plumbing every HTTP function
 //!   shares (body limits, JSON reading, source IP, timestamps on the wire).
 
@@ -17,3 +19,4 @@ pub mod http;
 pub mod metrics;
 pub mod telemetry;
 pub mod time;
+pub mod warm;
