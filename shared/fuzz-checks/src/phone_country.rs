@@ -21,11 +21,14 @@ pub fn check(data: &[u8]) {
     if let Ok(number) = &api {
         assert_eq!(viber.as_ref().ok(), Some(number), "{input:?}");
     }
-    for result in [&api, &viber] {
-        match result {
-            Ok(number) => check_number(number),
-            Err(refusal) => assert_eq!(refusal.code(), "invalid_phone", "{input:?}"),
-        }
+    // Each distinct number once (the API's, when there is one, is Viber's): libphonenumber's
+    // parsing is what this target spends its time on.
+    match &viber {
+        Ok(number) => check_number(number),
+        Err(refusal) => assert_eq!(refusal.code(), "invalid_phone", "{input:?}"),
+    }
+    if let Err(refusal) = &api {
+        assert_eq!(refusal.code(), "invalid_phone", "{input:?}");
     }
 }
 
