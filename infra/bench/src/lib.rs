@@ -10,6 +10,7 @@ pub mod calls;
 pub mod cpu;
 pub mod criterion;
 pub mod in_process;
+pub mod judge;
 pub mod model;
 pub mod report;
 pub mod requests;

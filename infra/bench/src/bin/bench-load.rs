@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use vbm_bench::in_process::Error;
+use vbm_bench::judge::Tally;
 use vbm_bench::report::Section;
-use vbm_bench::server_process::{Server, Usage};
+use vbm_bench::server_process::{SANDBOX_KEEP, Server, Usage};
 use vbm_bench::stats::{median, percentile};
-use vbm_bench::workload::{self, Mix, Plan, Tally, Target};
+use vbm_bench::workload::{self, Mix, Plan, Target};
 
 #[derive(Parser)]
 #[command(about = "Memory and load figures of the local server on the emulator")]
@@ -158,7 +159,8 @@ fn memory_section(
              fresh table and queues on the serialized emulator. {} sends (transactional and \
              template, half each) from {} concurrent clients to {} numbers; resident memory \
              from `/proc/<pid>/status` (`VmRSS`, sampled every 0.5 s; `VmHWM`, the kernel's \
-             peak).",
+             peak). The sandbox and the sink keep their newest {SANDBOX_KEEP} log entries \
+             (`VBM_SANDBOX_KEEP`; in `make dev` they keep everything).",
             args.sends, args.clients, args.conversations
         ),
     )
@@ -220,7 +222,8 @@ fn load_section(
              {} requests as fast as the answers come: session messages 48 %, transactional 12 %, \
              templates 10 %, promotional 8 %, users writing through the Viber sandbox (which \
              posts the signed inbound callback) 17 %, unsubscribe callbacks 2 %, session reads \
-             3 %. Each conversation's requests are sequential (a client takes a conversation no \
+             3 % (four times in five a session message to a user who never wrote becomes that \
+             user writing first, and a promotion to someone never contacted a template). Each conversation's requests are sequential (a client takes a conversation no \
              other client holds), so an independent model of the rules (`vbm_bench::model`, \
              written from DESIGN §1, not `session-rules`) knows what each answer must be: a \
              **violation** is a send accepted that the rules forbid (more than 5 session \
