@@ -1,7 +1,10 @@
 //! Fault injection for the sandbox and the sink: "misbehave for the next N calls, or for S
 //! seconds". Local only; set through `POST /_sandbox/viber/faults` and
-//! `POST /_sandbox/business/{id}/faults`.
+//! `POST /_sandbox/business/{id}/faults`. Faults queue up: each one armed takes over when the
+//! ones before it are used up or over, so a schedule can be armed at once and meets whatever
+//! traffic comes.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -49,7 +52,7 @@ impl SinkFault {
 }
 
 /// One armed fault: its mode, and when it stops (after `calls` more calls, at `until`, or at
-/// whichever comes first).
+/// whichever comes first; `until` counts from when it is armed).
 #[derive(Debug, Clone, Copy)]
 struct Armed<M> {
     mode: M,
@@ -57,50 +60,49 @@ struct Armed<M> {
     until: Option<Instant>,
 }
 
-/// A fault that can be armed, taken call by call, and cleared.
+/// Faults that can be armed (queued), taken call by call, and cleared.
 #[derive(Debug)]
 pub struct Switch<M> {
-    armed: Mutex<Option<Armed<M>>>,
+    armed: Mutex<VecDeque<Armed<M>>>,
 }
 
 impl<M: Copy> Default for Switch<M> {
     fn default() -> Self {
         Self {
-            armed: Mutex::new(None),
+            armed: Mutex::new(VecDeque::new()),
         }
     }
 }
 
 impl<M: Copy> Switch<M> {
-    /// Arms `mode` for `calls` calls and/or `seconds`; neither means until cleared.
+    /// Queues `mode` for `calls` calls and/or `seconds`; neither means until cleared.
     pub fn arm(&self, mode: M, calls: Option<u32>, seconds: Option<f64>) {
         let until = seconds.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
-        *self.lock() = Some(Armed { mode, calls, until });
+        self.lock().push_back(Armed { mode, calls, until });
     }
 
     pub fn clear(&self) {
-        *self.lock() = None;
+        self.lock().clear();
     }
 
     /// The fault for this call, if one is armed; counts the call.
     pub fn take(&self) -> Option<M> {
         let mut armed = self.lock();
-        let current = (*armed)?;
-        let expired = current.until.is_some_and(|until| Instant::now() >= until);
-        if expired || current.calls == Some(0) {
-            *armed = None;
-            return None;
+        loop {
+            let current = armed.front_mut()?;
+            let expired = current.until.is_some_and(|until| Instant::now() >= until);
+            if expired || current.calls == Some(0) {
+                armed.pop_front();
+                continue;
+            }
+            if let Some(calls) = current.calls.as_mut() {
+                *calls -= 1;
+            }
+            return Some(current.mode);
         }
-        if let Some(calls) = current.calls {
-            *armed = Some(Armed {
-                calls: Some(calls - 1),
-                ..current
-            });
-        }
-        Some(current.mode)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Armed<M>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Armed<M>>> {
         // A panic while holding this lock cannot leave it half-written (one assignment).
         self.armed.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -196,6 +198,25 @@ mod tests {
                 Some(ViberFault::Garbage),
                 Some(ViberFault::Garbage),
                 None,
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn faults_armed_one_after_another_fire_in_turn() {
+        let switch = Switch::default();
+        switch.arm(ViberFault::Http5xx, Some(1), None);
+        switch.arm(ViberFault::Timeout, Some(2), None);
+        switch.arm(ViberFault::Garbage, Some(1), None);
+        let taken: Vec<_> = (0..5).map(|_| switch.take()).collect();
+        assert_eq!(
+            taken,
+            [
+                Some(ViberFault::Http5xx),
+                Some(ViberFault::Timeout),
+                Some(ViberFault::Timeout),
+                Some(ViberFault::Garbage),
                 None
             ]
         );

@@ -93,12 +93,13 @@ impl Sandbox {
     /// `POST /_sandbox/viber/send_message`: HTTP 200 and the body's `status` decides, unless a
     /// fault (or a `0500` number) says otherwise.
     pub async fn send_message(self: &Arc<Self>, body: &[u8]) -> Reply {
-        let fault = self.faults.take();
         let dest_fails = serde_json::from_slice::<Value>(body).is_ok_and(|r| {
             r.get("dest")
                 .and_then(Value::as_str)
                 .is_some_and(|d| d.ends_with("0500"))
         });
+        // A `0500` number does not use up an armed fault.
+        let fault = if dest_fails { None } else { self.faults.take() };
         if fault == Some(ViberFault::Http5xx) || dest_fails {
             let mut state = self.state.lock().await;
             if let Ok(request) = serde_json::from_slice::<Value>(body) {

@@ -186,6 +186,8 @@ async fn route(routes: &Routes, request: hyper::Request<Incoming>, peer: SocketA
                 .and_then(|v| v.get("count").and_then(Value::as_u64))
                 .unwrap_or(1);
             let count = u32::try_from(n).unwrap_or(u32::MAX);
+            // "The next N": instead of whatever was armed.
+            routes.sink.faults.clear();
             routes
                 .sink
                 .faults

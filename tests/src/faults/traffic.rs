@@ -202,8 +202,9 @@ async fn user_writes(stack: &Stack, phone: &str) -> UserMessage {
 /// When in a round the emulator goes away.
 const OUTAGE_AT: Duration = Duration::from_secs(1);
 
-/// The round's faults: Viber 503s and business errors first, then the emulator goes away, then
-/// late answers from Viber and the business, then garbage from Viber.
+/// The round's faults. Viber: 503s, then late answers, then garbage, queued at once so they
+/// meet the next calls whenever those come; the business: errors, then late answers. The
+/// emulator goes away a second in, in the middle of the sends.
 async fn faults(stack: &Stack, plan: &Plan) {
     let viber = "/_sandbox/viber/faults";
     let business = "/_sandbox/business/demo/faults";
@@ -213,20 +214,19 @@ async fn faults(stack: &Stack, plan: &Plan) {
         json!({"mode": "http_5xx", "count": plan.viber_503s}),
     )
     .await;
+    arm(stack, viber, json!({"mode": "timeout", "count": 2})).await;
+    arm(stack, viber, json!({"mode": "garbage", "count": 3})).await;
     arm(
         stack,
         business,
         json!({"mode": "error", "count": plan.sink_errors}),
     )
     .await;
+    arm(stack, business, json!({"mode": "timeout", "count": 2})).await;
     tokio::time::sleep(OUTAGE_AT).await;
     let outage = json!({"seconds": plan.outage.as_secs_f64()});
     arm(stack, "/_dev/emulator/outage", outage).await;
-    tokio::time::sleep(plan.outage + Duration::from_millis(500)).await;
-    arm(stack, viber, json!({"mode": "timeout", "count": 2})).await;
-    arm(stack, business, json!({"mode": "timeout", "count": 2})).await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    arm(stack, viber, json!({"mode": "garbage", "count": 3})).await;
+    tokio::time::sleep(plan.outage).await;
 }
 
 async fn arm(stack: &Stack, path: &str, body: Value) {
