@@ -11,7 +11,10 @@
 //! 5. the answer ([`outcome`]) is counted in CloudWatch and recorded: `sent` with the `TOKEN`
 //!    item, or `failed` with the conversation changes it implies (opt-out on 8, lock on 21, the
 //!    session slot given back);
-//! 6. the events are queued ([`events`]).
+//! 6. the events are queued ([`events`]);
+//! 7. status callbacks that came before the token was recorded, kept by `status`, are applied
+//!    ([`pending`]). A redelivered job whose message is already `sent` does this again, in case
+//!    the delivery before died first.
 //!
 //! A record that fails (Viber unreachable or briefly refusing, the table or a queue unavailable)
 //! is listed in the batch answer and its visibility timeout is backed off ([`retry`]). The
@@ -21,6 +24,7 @@
 
 pub mod events;
 pub mod outcome;
+pub mod pending;
 pub mod request;
 pub mod retry;
 
@@ -51,8 +55,8 @@ use crate::request::{Sender, Unsendable};
 const BUSINESS_TTL: Duration = Duration::from_secs(300);
 
 /// How long what Viber answered is tried to be recorded before the record goes back to the
-/// queue: the token must be on record before Viber's callbacks give up (they are refused until
-/// then), and a redelivery can be minutes away when the queue is as unreachable as the table.
+/// queue: callbacks that come before the token is on record are only kept, not applied, and a
+/// redelivery can be minutes away when the queue is as unreachable as the table.
 const RECORD_PATIENCE: Duration = Duration::from_secs(8);
 
 /// The function could not start.
@@ -231,9 +235,7 @@ impl App {
         if message.track.current != MessageStatus::Accepted {
             // Sent (or failed) on an earlier delivery: never again. Its events may not have
             // been queued before that delivery died; the same ids make a repeat harmless.
-            if let Some(recorded) = events::recorded(&message) {
-                self.publish(&recorded).await?;
-            }
+            self.publish_recorded(&message, now).await?;
             return Ok("already_handled");
         }
         let to = PhoneNumber::parse(&message.to).map_err(|e| StoreError::Malformed {
@@ -286,6 +288,10 @@ impl App {
                             failure: None,
                         })
                         .await?;
+                        if let Some(token) = &token {
+                            pending::reconcile(&self.store, &self.events, &message, token, now)
+                                .await?;
+                        }
                         Ok(name)
                     }
                     Marked::AlreadyHandled => self.republish(&message, now).await,
@@ -389,10 +395,26 @@ impl App {
             .store
             .get_message(&message.business, &message.id, now)
             .await?;
-        if let Some(recorded) = stored.as_ref().and_then(events::recorded) {
-            self.publish(&recorded).await?;
+        if let Some(stored) = &stored {
+            self.publish_recorded(stored, now).await?;
         }
         Ok("already_handled")
+    }
+
+    /// For a message recorded on an earlier delivery: its events again, and the statuses kept
+    /// for its token, which that delivery may have died before applying.
+    async fn publish_recorded(
+        &self,
+        message: &MessageRecord,
+        now: Timestamp,
+    ) -> Result<(), RecordError> {
+        if let Some(recorded) = events::recorded(message) {
+            self.publish(&recorded).await?;
+        }
+        if let Some(token) = &message.viber_message_token {
+            pending::reconcile(&self.store, &self.events, message, token, now).await?;
+        }
+        Ok(())
     }
 
     async fn publish(&self, recorded: &Recorded<'_>) -> Result<(), RecordError> {

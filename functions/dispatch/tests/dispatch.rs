@@ -764,3 +764,147 @@ async fn a_job_that_keeps_failing_goes_to_the_dead_letter_queue_after_max_receiv
         MessageStatus::Accepted
     );
 }
+
+/// Statuses Viber called back with before the token was recorded, kept by `status` on the
+/// `TOKEN` item: applied right after `mark_sent`, each event once, then forgotten.
+#[tokio::test]
+async fn statuses_kept_before_the_token_are_applied_once_it_is_recorded() {
+    use vbm_store::{Kept, PendingStatus};
+    let world = World::new(FakeViber::accepting().await).await;
+    world.user_writes(ANN).await;
+    let id = world.accept(session_text(ANN, "Your order is ready")).await;
+    // The stand-in's first token; Viber's callbacks for it arrive before dispatch runs.
+    let token = "9000000000";
+    let t0 = SystemClock.now();
+    let at = |ms: i64| session_rules::Timestamp::from_millis(t0.as_millis() + ms);
+    for (status, ms) in [
+        (MessageStatus::Seen, 2000),
+        (MessageStatus::Delivered, 1000),
+        (MessageStatus::Delivered, 1500), // a duplicate: the first one's time is kept
+    ] {
+        let kept = world
+            .store
+            .keep_pending_status(token, PendingStatus { status, at: at(ms) }, t0)
+            .await
+            .unwrap();
+        assert_eq!(kept, Kept::Pending);
+    }
+    assert!(
+        world
+            .store
+            .message_by_token(token, t0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let batch = world.batch().await;
+    let response = world.app.handle_batch(batch.clone()).await;
+    assert_eq!(failed_ids(&response), Vec::<String>::new());
+
+    let m = world.status(&id).await;
+    assert_eq!(m.viber_message_token.as_deref(), Some(token));
+    assert_eq!(m.track.current, MessageStatus::Seen);
+    let history: Vec<_> = m.track.history.iter().map(|e| (e.status, e.at)).collect();
+    assert_eq!(
+        history[1..],
+        [
+            (MessageStatus::Sent, history[1].1),
+            (MessageStatus::Delivered, at(1000)),
+            (MessageStatus::Seen, at(2000)),
+        ]
+    );
+    let events = world.events().await;
+    assert_eq!(
+        statuses_of(&events),
+        [
+            (EventKind::MessageStatus, "sent".into()),
+            (EventKind::MessageStatus, "delivered".into()),
+            (EventKind::MessageStatus, "seen".into()),
+        ]
+    );
+    assert_eq!(events[1].data["viber_message_token"], json!(token));
+    assert_eq!(events[1].data["to"], json!(ANN));
+    // The same id `status` gives the event when it applies a callback itself.
+    let direct = vbm_events::CallbackStatus {
+        business: "acme",
+        message_id: id.as_str(),
+        to: ANN,
+        status: MessageStatus::Delivered,
+        at: at(1000),
+        token,
+    }
+    .event();
+    assert_eq!(events[1], direct);
+    // Forgotten once applied; the token's record is whole.
+    let item = world.token_item(token).await.expect("TOKEN item");
+    assert!(!item.keys().any(|k| k.starts_with("pending_")), "{item:?}");
+    assert_eq!(item["message_id"], AttributeValue::S(id.to_string()));
+
+    // A redelivery applies nothing twice.
+    let response = world.app.handle_batch(batch).await;
+    assert_eq!(failed_ids(&response), Vec::<String>::new());
+    assert_eq!(world.status(&id).await.track.history.len(), 4);
+    assert_eq!(
+        statuses_of(&world.events().await),
+        [(EventKind::MessageStatus, "sent".into())]
+    );
+}
+
+/// A delivery that recorded the token but died before applying what was kept: the job's
+/// redelivery applies it.
+#[tokio::test]
+async fn a_redelivered_job_applies_what_its_first_delivery_left_kept() {
+    let world = World::new(FakeViber::accepting().await).await;
+    world.user_writes(ANN).await;
+    let id = world.accept(session_text(ANN, "Your order is ready")).await;
+    let batch = world.batch().await;
+    assert_eq!(
+        failed_ids(&world.app.handle_batch(batch.clone()).await),
+        Vec::<String>::new()
+    );
+    let token = world.status(&id).await.viber_message_token.unwrap();
+    let first = world.events().await;
+    // As if kept in the moment before mark_sent, and the delivery died right after it.
+    let delivered_at = SystemClock.now();
+    world
+        .store
+        .client()
+        .update_item()
+        .table_name(&world.env.table)
+        .key("pk", AttributeValue::S(format!("TOKEN#{token}")))
+        .key("sk", AttributeValue::S("TOKEN".into()))
+        .update_expression("SET pending_delivered = :at")
+        .expression_attribute_values(
+            ":at",
+            AttributeValue::N(delivered_at.as_millis().to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        failed_ids(&world.app.handle_batch(batch).await),
+        Vec::<String>::new()
+    );
+    let m = world.status(&id).await;
+    assert_eq!(m.track.current, MessageStatus::Delivered);
+    assert_eq!(m.track.history.last().map(|e| e.at), Some(delivered_at));
+    let events = world.events().await;
+    assert_eq!(
+        statuses_of(&events),
+        [
+            (EventKind::MessageStatus, "sent".into()),
+            (EventKind::MessageStatus, "delivered".into()),
+        ]
+    );
+    assert_eq!(events[0].event_id, first[0].event_id);
+    assert!(
+        world
+            .store
+            .pending_statuses(&token, SystemClock.now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

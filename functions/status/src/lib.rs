@@ -19,12 +19,17 @@
 //!      the opt-out is set ([`Store::set_opted_out`]) and `contact.opted_in` /
 //!      `contact.opted_out` is published (again, with the same id, for a redelivery).
 //!
-//! **A token we do not know is refused with `503 unavailable` and `Retry-After`**, and nothing
-//! is stored. Viber can call back before `dispatch` has recorded the token (its answer to
-//! `send_message` and the first status race); a retryable refusal makes Viber deliver the
-//! status again once the token is there, so nothing is dropped and no half-known status has to
-//! be parked and reconciled later. A status for a message that is gone (erased, or past its
-//! retention) is answered `200` and dropped: there is nothing left to update.
+//! **A status for a token we do not know yet is kept** ([`Store::keep_pending_status`]) and
+//! answered `200`: Viber can call back before `dispatch` has recorded the token (its answer to
+//! `send_message` and the first status race, and a backed-up `dispatch` can take longer than
+//! Viber keeps retrying). `dispatch` applies what was kept right after it records the token,
+//! through the same [`Store::apply_status`] and the same event. The keep is conditioned on the
+//! token still being unknown, so if `dispatch` recorded it in between, the status is applied
+//! here instead: exactly one of the two applies it (the `vbm_store` `pending` module says why).
+//! A repeat of a kept status keeps one. An (un)subscribe with neither a phone number nor a
+//! known token is still refused with `503 unavailable` and `Retry-After` (nothing tells whose
+//! it is). A status for a message that is gone (erased, or past its retention) is answered
+//! `200` and dropped: there is nothing left to update.
 //!
 //! Success is `200 {"status": 0, "status_message": "ok"}`; a queue failure is `503`.
 
@@ -41,14 +46,14 @@ use vbm_platform::clock::Clock;
 use vbm_platform::config::Config;
 use vbm_platform::http::{Answer, ApiError, respond_recorded};
 use vbm_platform::time::rfc3339;
-use vbm_store::{BusinessId, Store, TokenRef};
+use vbm_store::{BusinessId, Kept, PendingStatus, Store, TokenRef};
 use viber::{CallbackAuth, StatusCallback};
 
 pub use vbm_callbacks::{ServiceDirectory, StartError};
 pub use vbm_platform::http::Outcome;
 
-/// `Retry-After` for a status whose token is not known yet: long enough for `dispatch` to
-/// record the send it is racing with.
+/// `Retry-After` for an (un)subscribe without a phone number whose token is not known yet:
+/// long enough for `dispatch` to record the send it is racing with.
 pub const UNKNOWN_TOKEN_RETRY_AFTER_SECONDS: u32 = 5;
 
 /// The status callback of one container.
@@ -131,7 +136,8 @@ impl App {
         }
     }
 
-    /// The message of `callback`'s token, or `503` with `Retry-After` when it is not known yet.
+    /// The message of an (un)subscribe's token, or `503` with `Retry-After` when it is not
+    /// known yet.
     async fn token(&self, callback: &StatusCallback, now: Timestamp) -> Result<TokenRef, ApiError> {
         match self
             .callbacks
@@ -141,7 +147,7 @@ impl App {
         {
             Some(found) => Ok(found),
             None => {
-                tracing::warn!("message token not known (yet): refused retryably");
+                tracing::warn!("(un)subscribe for a token not known (yet): refused retryably");
                 Err(ApiError {
                     retry_after: Some(UNKNOWN_TOKEN_RETRY_AFTER_SECONDS),
                     ..ApiError::unavailable(
@@ -158,13 +164,29 @@ impl App {
         status: MessageStatus,
         now: Timestamp,
     ) -> Answer {
-        let message = self.token(callback, now).await?;
+        let store = self.callbacks.store();
+        let message = match store.message_by_token(&callback.message_token, now).await? {
+            Some(message) => message,
+            None => {
+                let pending = PendingStatus {
+                    status,
+                    at: callback.time,
+                };
+                match store
+                    .keep_pending_status(&callback.message_token, pending, now)
+                    .await?
+                {
+                    Kept::Pending => return Ok(vbm_callbacks::ok("kept_pending")),
+                    // Recorded since we looked: dispatch will not see this status, apply it here.
+                    Kept::Known(message) => message,
+                    Kept::Gone => return Ok(vbm_callbacks::ok("message_gone")),
+                }
+            }
+        };
         let span = tracing::Span::current();
         span.record("business", message.business.as_str());
         span.record("message_id", message.message_id.as_str());
-        let Some(change) = self
-            .callbacks
-            .store()
+        let Some(change) = store
             .apply_status(
                 &message.business,
                 &message.message_id,
@@ -175,12 +197,10 @@ impl App {
         else {
             return Ok(vbm_callbacks::ok("message_gone"));
         };
-        let outcome = if change.moved {
-            "moved"
-        } else if change.current == status {
-            "repeated"
-        } else {
-            return Ok(vbm_callbacks::ok("kept_in_history"));
+        let outcome = match (change.publishes(status), change.moved) {
+            (true, true) => "moved",
+            (true, false) => "repeated",
+            (false, _) => return Ok(vbm_callbacks::ok("kept_in_history")),
         };
         self.callbacks
             .publish(&status_event(&message, status, callback))
@@ -232,28 +252,18 @@ fn status_name(status: CallbackStatus) -> &'static str {
     }
 }
 
-/// `message.status`, one per message and status: its id is derived from the message id and the
-/// status, so every redelivery of the same status yields the same `event_id`.
-///
-/// ```json
-/// {"type": "message.status", "data": {"message_id": "01JD…", "status": "delivered",
-///  "at": "…", "to": "+380501234567", "viber_message_token": "5379697806260881548"}}
-/// ```
+/// `message.status`, one per message and status ([`CallbackStatus::event`]: the same event
+/// `dispatch` builds for a status it applies after keeping it).
 pub fn status_event(message: &TokenRef, status: MessageStatus, callback: &StatusCallback) -> Event {
-    Event::new(
-        EventKind::MessageStatus,
-        message.business.as_str(),
-        &format!("{}/{}", message.message_id, status.as_str()),
-        callback.time,
-        json!({
-            "message_id": message.message_id.as_str(),
-            "status": status.as_str(),
-            "at": rfc3339(callback.time),
-            // `to`, as in dispatch's message.status events and the API's message view.
-            "to": message.phone.as_e164(),
-            "viber_message_token": callback.message_token,
-        }),
-    )
+    vbm_events::CallbackStatus {
+        business: message.business.as_str(),
+        message_id: message.message_id.as_str(),
+        to: message.phone.as_e164(),
+        status,
+        at: callback.time,
+        token: &callback.message_token,
+    }
+    .event()
 }
 
 /// `contact.opted_out` / `contact.opted_in` for one (un)subscribe callback: its id is derived

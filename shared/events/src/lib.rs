@@ -11,6 +11,7 @@
 //! `event_id` again, and the business de-duplicates on it. That is what lets every producer
 //! re-queue on doubt instead of risking a lost event.
 
+mod callback_status;
 mod queue;
 pub mod signature;
 
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use session_rules::Timestamp;
 use sha2::{Digest, Sha256};
 
+pub use callback_status::CallbackStatus;
 pub use queue::EventsQueue;
 
 /// The kinds of event a business receives.

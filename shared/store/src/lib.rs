@@ -15,6 +15,9 @@
 //! | user message     | `BIZ#{business}`      | `INBOUND#{token}`    |
 //! | Viber token → msg| `TOKEN#{token}`       | `TOKEN`              |
 //!
+//! A `TOKEN` item may also hold status callbacks that came before the token was recorded
+//! (`pending_{status}`, see `pending.rs`); until `message_id` is there, the token is unknown.
+//!
 //! The rules live in `session-rules`; this crate makes them atomic. A send is one
 //! `TransactWriteItems` whose conversation condition is built from the same [`Limits`] and which
 //! also pins the exact state the decision was made on, so the answer's session snapshot is exact
@@ -30,6 +33,7 @@ mod error;
 mod inbound;
 pub mod keys;
 mod message;
+mod pending;
 pub mod send;
 mod status;
 mod template_cache;
@@ -46,6 +50,7 @@ pub use dispatch::{Marked, Sent};
 pub use error::StoreError;
 pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, MessageId, MessageRecord};
+pub use pending::{Kept, PendingStatus};
 pub use send::{IdempotencyKey, NewSend, SendOutcome};
 pub use status::{StatusChange, TokenRef};
 pub use template_cache::TemplateCache;

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use session_rules::{MessageStatus, PhoneNumber, StatusEvent, Timestamp};
 
-use crate::attrs::{self, n, s};
+use crate::attrs::{self, Item, n, s};
 use crate::message::history_value;
 use crate::{BusinessId, MessageId, Store, StoreError, keys};
 
@@ -31,33 +31,46 @@ pub struct StatusChange {
     pub current: MessageStatus,
 }
 
+impl StatusChange {
+    /// Whether the callback's `message.status` event is queued: when the status moved, and
+    /// again when it already stood there (a redelivery, perhaps after a crash before the event
+    /// was queued; the id is the same). A late one that stays behind publishes nothing.
+    pub fn publishes(&self, status: MessageStatus) -> bool {
+        self.moved || self.current == status
+    }
+}
+
+/// The message a recorded `TOKEN` item points to.
+pub(crate) fn token_ref(item: &Item, token: &str) -> Result<TokenRef, StoreError> {
+    let key = keys::token(token);
+    let business = attrs::get_s(item, "business_id")?;
+    let message_id = attrs::get_s(item, "message_id")?;
+    let phone = attrs::get_s(item, "phone")?;
+    Ok(TokenRef {
+        business: BusinessId::parse(business).map_err(|e| StoreError::malformed(&key, e))?,
+        message_id: MessageId::parse(message_id)
+            .ok_or_else(|| StoreError::malformed(&key, "bad message id"))?,
+        phone: PhoneNumber::parse(phone).map_err(|e| StoreError::malformed(&key, e.to_string()))?,
+    })
+}
+
 impl Store {
     /// The message behind a Viber message token; `None` when `dispatch` has not recorded it
-    /// (yet), or it is past its retention. Strongly consistent: a status right after the send
-    /// should find the token `dispatch` just wrote.
+    /// (yet: the item may hold only statuses kept for it), or it is past its retention.
+    /// Strongly consistent: a status right after the send should find the token `dispatch`
+    /// just wrote.
     pub async fn message_by_token(
         &self,
         token: &str,
         now: Timestamp,
     ) -> Result<Option<TokenRef>, StoreError> {
-        let Some(item) = self
+        match self
             .get_consistent(keys::token(token), keys::TOKEN.into(), Some(now))
             .await?
-        else {
-            return Ok(None);
-        };
-        let item = &item;
-        let key = keys::token(token);
-        let business = attrs::get_s(item, "business_id")?;
-        let message_id = attrs::get_s(item, "message_id")?;
-        let phone = attrs::get_s(item, "phone")?;
-        Ok(Some(TokenRef {
-            business: BusinessId::parse(business).map_err(|e| StoreError::malformed(&key, e))?,
-            message_id: MessageId::parse(message_id)
-                .ok_or_else(|| StoreError::malformed(&key, "bad message id"))?,
-            phone: PhoneNumber::parse(phone)
-                .map_err(|e| StoreError::malformed(&key, e.to_string()))?,
-        }))
+        {
+            Some(item) if item.contains_key("message_id") => Ok(Some(token_ref(&item, token)?)),
+            _ => Ok(None),
+        }
     }
 
     /// Applies one status callback to a message: forward only in the order of DESIGN §1, every
