@@ -170,6 +170,37 @@ async fn message_records(stack: &Stack) -> HashSet<String> {
     }
 }
 
+/// The tokens whose `TOKEN` item still holds a status `status` kept before the token was
+/// recorded: once everything has settled, each is a callback nothing applied.
+async fn tokens_with_kept_statuses(stack: &Stack) -> Vec<String> {
+    let db = stack.env.dynamodb().await;
+    let mut tokens = Vec::new();
+    let mut start = None;
+    loop {
+        let out = db
+            .scan()
+            .table_name(&stack.env.table)
+            .filter_expression(
+                "begins_with(pk, :token) AND (attribute_exists(pending_delivered) \
+                 OR attribute_exists(pending_seen) OR attribute_exists(pending_expired))",
+            )
+            .expression_attribute_values(":token", AttributeValue::S("TOKEN#".into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("the emulator answers a scan");
+        for item in out.items() {
+            if let Some(AttributeValue::S(pk)) = item.get("pk") {
+                tokens.push(pk.trim_start_matches("TOKEN#").to_owned());
+            }
+        }
+        match out.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return tokens,
+        }
+    }
+}
+
 /// What identifies an event, whatever its id: its type and what it is about.
 fn event_key(event: &Value) -> String {
     let data = &event["data"];
@@ -394,6 +425,11 @@ pub async fn audit(stack: &Stack, log: &Log) -> Figures {
         }
     }
     f.callbacks_abandoned = stats["callbacks_abandoned"].as_u64().unwrap_or(0);
+    for token in tokens_with_kept_statuses(stack).await {
+        f.statuses_left_kept += 1;
+        f.details
+            .push(format!("status kept for token {token}, never applied"));
+    }
     f.emulator_connections_dropped = stack.get("/_dev/emulator").await.body["connections_dropped"]
         .as_u64()
         .unwrap_or(0);

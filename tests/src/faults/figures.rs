@@ -53,6 +53,9 @@ pub struct Figures {
     pub viber_answers: BTreeMap<String, u64>,
     /// Status callbacks the sandbox gave up on after its retries.
     pub callbacks_abandoned: u64,
+    /// Status callbacks `status` kept for a token not yet recorded and nothing ever applied
+    /// (still on a `TOKEN` item at the end).
+    pub statuses_left_kept: u64,
     /// What went wrong, one line each (empty when nothing did).
     pub details: Vec<String>,
 }
@@ -71,6 +74,7 @@ impl Figures {
             ("events unexplained", self.events_unexplained),
             ("bad signatures", self.bad_signatures),
             ("callbacks abandoned", self.callbacks_abandoned),
+            ("statuses left kept", self.statuses_left_kept),
         ];
         must_be_zero
             .iter()
@@ -157,6 +161,10 @@ impl fmt::Display for Figures {
             (
                 "status callbacks abandoned",
                 self.callbacks_abandoned.to_string(),
+            ),
+            (
+                "status callbacks kept, never applied",
+                self.statuses_left_kept.to_string(),
             ),
         ];
         let width = rows
