@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use hmac::{Hmac, Mac};
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 use sha2::Sha256;
 use thiserror::Error;
 
@@ -95,7 +95,15 @@ impl CallbackAuth {
             let ip = source_ip
                 .ok_or(AuthFailure::MissingSourceIp)?
                 .to_canonical();
-            if !self.allowed.iter().any(|net| net.contains(&ip)) {
+            // And an IPv4 host is also its IPv4-mapped address, which an IPv6 entry may cover
+            // (`::ffff:192.0.2.7`, `::/80`; found by fuzzing).
+            let mapped = match ip {
+                IpAddr::V4(v4) => Some(IpAddr::V6(v4.to_ipv6_mapped())),
+                IpAddr::V6(_) => None,
+            };
+            let allowed =
+                |net: &IpNet| net.contains(&ip) || mapped.as_ref().is_some_and(|m| net.contains(m));
+            if !self.allowed.iter().any(allowed) {
                 return Err(AuthFailure::IpNotAllowed(ip));
             }
         }
@@ -148,23 +156,8 @@ fn mac(secret: &[u8], body: &[u8]) -> HmacSha256 {
 fn parse_net(input: &str) -> Result<IpNet, AuthConfigError> {
     IpNet::from_str(input)
         .or_else(|_| IpAddr::from_str(input).map(IpNet::from))
-        .map(|net| canonical(net.trunc()))
+        .map(|net| net.trunc())
         .map_err(|_| AuthConfigError::BadCidr(input.to_owned()))
-}
-
-/// An IPv4 network written IPv4-mapped (`::ffff:192.0.2.0/120`) as the IPv4 network it is:
-/// [`CallbackAuth::verify`] compares sources in canonical form, so the mapped spelling would
-/// never match (found by fuzzing).
-fn canonical(net: IpNet) -> IpNet {
-    let IpNet::V6(v6) = net else {
-        return net;
-    };
-    match v6.network().to_ipv4_mapped() {
-        Some(v4) if v6.prefix_len() >= 96 => Ipv4Net::new(v4, v6.prefix_len() - 96)
-            .map(IpNet::V4)
-            .unwrap_or(net),
-        _ => net,
-    }
 }
 
 #[cfg(test)]
@@ -306,7 +299,7 @@ mod tests {
     }
 
     #[test]
-    fn ipv4_mapped_allowlist_entries_are_ipv4_networks() {
+    fn ipv6_entries_cover_the_ipv4_hosts_they_map() {
         let auth =
             CallbackAuth::from_parts(None, "::ffff:198.51.100.9,::ffff:203.0.113.0/120").unwrap();
         for source in ["198.51.100.9", "::ffff:198.51.100.9", "203.0.113.255"] {
@@ -316,9 +309,14 @@ mod tests {
             auth.verify(BODY, None, ip("198.51.100.10")),
             Err(AuthFailure::IpNotAllowed(_))
         ));
-        // A prefix reaching into the ::ffff:0:0/96 block itself stays IPv6.
-        let wide = CallbackAuth::from_parts(None, "::ffff:0:0/95").unwrap();
-        assert!(matches!(wide.allowed_networks(), [IpNet::V6(_)]));
+        // ::/80 ends at ::ffff:255.255.255.255 and so holds every IPv4-mapped address.
+        let wide = CallbackAuth::from_parts(None, "::/80").unwrap();
+        assert_eq!(wide.verify(BODY, None, ip("255.255.255.255")), Ok(()));
+        assert_eq!(wide.verify(BODY, None, ip("::1")), Ok(()));
+        assert!(matches!(
+            wide.verify(BODY, None, ip("2001:db8::1")),
+            Err(AuthFailure::IpNotAllowed(_))
+        ));
     }
 
     #[test]
