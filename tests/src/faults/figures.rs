@@ -53,9 +53,11 @@ pub struct Figures {
     pub viber_answers: BTreeMap<String, u64>,
     /// Status callbacks the sandbox gave up on after its retries.
     pub callbacks_abandoned: u64,
-    /// Status callbacks `status` kept for a token not yet recorded and nothing ever applied
-    /// (still on a `TOKEN` item at the end).
+    /// Tokens still holding status callbacks `status` kept before the token was recorded.
     pub statuses_left_kept: u64,
+    /// Dead-lettered jobs Viber had taken (delivered, never recorded here): their callbacks
+    /// stay kept until the job is redriven, one token each.
+    pub delivered_dead_lettered: u64,
     /// What went wrong, one line each (empty when nothing did).
     pub details: Vec<String>,
 }
@@ -74,7 +76,11 @@ impl Figures {
             ("events unexplained", self.events_unexplained),
             ("bad signatures", self.bad_signatures),
             ("callbacks abandoned", self.callbacks_abandoned),
-            ("statuses left kept", self.statuses_left_kept),
+            (
+                "statuses kept, unexplained",
+                self.statuses_left_kept
+                    .saturating_sub(self.delivered_dead_lettered),
+            ),
         ];
         must_be_zero
             .iter()
@@ -163,8 +169,11 @@ impl fmt::Display for Figures {
                 self.callbacks_abandoned.to_string(),
             ),
             (
-                "status callbacks kept, never applied",
-                self.statuses_left_kept.to_string(),
+                "statuses kept (tokens; DLQ jobs Viber took)",
+                format!(
+                    "{} ({})",
+                    self.statuses_left_kept, self.delivered_dead_lettered
+                ),
             ),
         ];
         let width = rows
