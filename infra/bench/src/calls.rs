@@ -1,9 +1,11 @@
 //! Counting AWS API calls as the SDK makes them: an interceptor added to the DynamoDB and SQS
-//! client configurations, so the figures are measured, not read off the code.
+//! client configurations, so the figures are measured, not read off the code. A `GetItem` is
+//! named with what it reads: `DynamoDB.GetItem(CONV)`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_dynamodb::operation::get_item::GetItemInput;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -58,6 +60,12 @@ impl Tally {
     }
 }
 
+/// What a `GetItem` reads, by the start of its sort key (`CONV`, `MSG`, `KEY`, `PROFILE`, ...).
+fn item_kind(input: &GetItemInput) -> Option<String> {
+    let sk = input.key()?.get("sk")?.as_s().ok()?;
+    Some(sk.split('#').next().unwrap_or(sk).to_owned())
+}
+
 /// The interceptor; clones share one tally. Add it to every client whose calls should count.
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter(Arc<Mutex<Tally>>);
@@ -83,14 +91,21 @@ impl Intercept for CallCounter {
     // interceptor runs that before the operation's configuration, which names it, is applied).
     fn read_before_serialization(
         &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let op = cfg.load::<Metadata>().map_or_else(
+        let mut op = cfg.load::<Metadata>().map_or_else(
             || "unknown".to_owned(),
             |m| format!("{}.{}", m.service(), m.name()),
         );
+        if let Some(kind) = context
+            .input()
+            .downcast_ref::<GetItemInput>()
+            .and_then(item_kind)
+        {
+            op.push_str(&format!("({kind})"));
+        }
         self.update(|tally| *tally.calls.entry(op).or_default() += 1);
         Ok(())
     }
