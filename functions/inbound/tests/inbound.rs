@@ -430,6 +430,63 @@ async fn a_redelivered_callback_changes_nothing_and_yields_the_same_event() {
     assert_eq!(second_events, first_events);
 }
 
+/// A container whose events queue does not exist: every publish fails, as in an outage.
+fn container_without_queue(h: &Harness) -> App {
+    App::new(
+        Store::new(
+            h.dynamodb.clone(),
+            &h.env.table,
+            Limits::default(),
+            Retention::default(),
+        ),
+        EventsQueue::new(h.sqs.clone(), format!("{}-missing", h.env.events_queue_url)),
+        h.clock.clone(),
+        CallbackAuth::from_parts(Some(SECRET), "").unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_callback_recorded_but_not_queued_is_answered_503_and_its_retry_queues_the_event() {
+    let h = Harness::new().await;
+    let body = user_message("4002", USER, h.now(), "are you there?");
+
+    // Recorded, then the queue fails: Viber must be told to retry.
+    let failing = container_without_queue(&h);
+    let reply = call(&failing, signed(&body)).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(h.inbound_items().await.len(), 1, "the write landed");
+    assert!(h.events().await.is_empty(), "nothing was queued");
+    let state = h.conversation(USER).await;
+    let items = h.item_count().await;
+
+    // Viber retries the same callback later: it is a duplicate of the recorded message, and
+    // the event must still be queued, built from the first recording.
+    h.clock.advance(Duration::from_secs(30));
+    let reply = h.post(&body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(h.conversation(USER).await, state, "nothing changed");
+    assert_eq!(h.item_count().await, items, "nothing added");
+    let events = h.events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let record = h
+        .store()
+        .record_inbound(
+            &h.business,
+            &phone(USER),
+            "4002",
+            &Default::default(),
+            h.now(),
+            h.now(),
+        )
+        .await
+        .unwrap();
+    assert!(record.is_duplicate());
+    let expected = inbound::events_for_message(&h.business, record.record(), &Limits::default());
+    assert_eq!(events, expected, "the very event of the first recording");
+    assert_eq!(events[0].kind, EventKind::MessageInbound);
+    assert_eq!(events[0].data["message_token"], "4002");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_user_messages_leave_one_consistent_session() {
     let h = Harness::new().await;

@@ -27,6 +27,37 @@ const IN_FLIGHT: i32 = 30;
 /// The pause between two empty polls: how late a queued message can be picked up locally.
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
+/// How often the poller tries to bring a failed message back after [`RETRY_AFTER`], and the
+/// pause between two tries: together longer than any emulator outage of the fault runs.
+const OVERRIDE_ATTEMPTS: u32 = 30;
+const OVERRIDE_PAUSE: Duration = Duration::from_millis(500);
+
+/// Sets a failed message's visibility timeout to [`RETRY_AFTER`], retried through an emulator
+/// outage. The function has already set its own back-off (`notify`: 30 s, 2 min, 8 min, 32 min
+/// by receive count); if this override were lost, that back-off would stand, and a message
+/// failed a few times would stay invisible far longer than a local run waits to settle (the
+/// fault run counted six such events as lost).
+async fn retry_soon(name: &str, client: &Client, queue_url: &str, handle: &str) {
+    for attempt in 1..=OVERRIDE_ATTEMPTS {
+        let result = client
+            .change_message_visibility()
+            .queue_url(queue_url)
+            .receipt_handle(handle)
+            .visibility_timeout(RETRY_AFTER)
+            .send()
+            .await;
+        match result {
+            Ok(_) => return,
+            // The emulator answered: the handle is stale or the message gone; nothing to retry.
+            Err(err) if err.as_service_error().is_some() => return,
+            Err(err) if attempt == OVERRIDE_ATTEMPTS => {
+                tracing::warn!(poller = name, error = %aws_sdk_sqs::error::DisplayErrorContext(&err), "could not bring a failed message back; the function's back-off stands");
+            }
+            Err(_) => tokio::time::sleep(OVERRIDE_PAUSE).await,
+        }
+    }
+}
+
 pub async fn run(name: &'static str, client: Client, queue_url: String, handler: BatchHandler) {
     loop {
         let received = client
@@ -87,13 +118,7 @@ pub async fn run(name: &'static str, client: Client, queue_url: String, handler:
                 continue;
             };
             if failed.contains(&id) {
-                let _ = client
-                    .change_message_visibility()
-                    .queue_url(&queue_url)
-                    .receipt_handle(handle)
-                    .visibility_timeout(RETRY_AFTER)
-                    .send()
-                    .await;
+                retry_soon(name, &client, &queue_url, handle).await;
             } else if let Ok(entry) = DeleteMessageBatchRequestEntry::builder()
                 .id(i.to_string())
                 .receipt_handle(handle)
