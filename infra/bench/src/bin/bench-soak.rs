@@ -28,7 +28,8 @@ struct Args {
     rate: f64,
     #[arg(long, default_value_t = 16)]
     clients: usize,
-    #[arg(long, default_value_t = 1_000)]
+    /// Few enough that every one has been used (and cached everywhere) within the warm-up.
+    #[arg(long, default_value_t = 200)]
     conversations: usize,
     /// Seconds between memory samples.
     #[arg(long, default_value_t = 5)]
