@@ -22,7 +22,7 @@ cargo build --release --quiet \
 bin="$ROOT/target/release"
 
 echo "== criterion: the pure send path" >&2
-cargo bench --quiet -p session-rules -- --noplot
+cargo bench --quiet -p session-rules --bench send_decision -- --noplot
 "$bin/bench-cpu"
 "$bin/bench-size"
 
