@@ -32,19 +32,4 @@ for program in bench-init bench-send bench-load; do
     infra/scripts/with-moto.sh "$bin/$program"
 done
 
-cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-{
-    echo "# Benchmarks"
-    echo
-    echo "Written by \`make bench\` (infra/scripts/bench.sh) on $(date -u +%Y-%m-%d) at commit"
-    echo "\`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\`. Machine: ${cpu:-unknown CPU}, $(nproc) cores,"
-    echo "$(free -g | awk '/^Mem:/ {print $2}') GiB; $(rustc --version). Times are wall-clock on this machine with the"
-    echo "serialized moto emulator standing in for DynamoDB and SQS; see each section for its method."
-    echo
-    for section in init overhead calls cpu size memory load; do
-        if [[ -f "$OUT/$section.md" ]]; then
-            cat "$OUT/$section.md"
-        fi
-    done
-} >BENCHMARKS.md
-echo "== make bench: wrote BENCHMARKS.md" >&2
+infra/scripts/bench-report.sh
