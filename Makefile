@@ -43,7 +43,7 @@ lint-template: python-env
 bench:
 	infra/scripts/bench.sh
 
-## The soak: the local server (release, its own process) at a steady 3 requests/s of the
+## The soak: the local server (release, its own process) at a steady 2 requests/s of the
 ## conversational mix for SOAK_SECONDS (default 600); prints memory and error figures and fails
 ## on any error or rule violation, or if memory grows after the warm-up (infra/bench bench-soak).
 SOAK_SECONDS ?= 600

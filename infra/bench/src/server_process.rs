@@ -209,3 +209,21 @@ impl Drop for Sampler {
         self.task.abort();
     }
 }
+
+/// Resolves on Ctrl-C or SIGTERM (what `with-moto.sh` sends when it is stopped). A bench that
+/// races its run against this drops the run, and with it the [`Server`], whose process is then
+/// killed rather than left polling an emulator that is gone.
+pub async fn interrupted() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}

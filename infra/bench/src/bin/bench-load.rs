@@ -11,7 +11,7 @@ use clap::Parser;
 use vbm_bench::in_process::Error;
 use vbm_bench::judge::Tally;
 use vbm_bench::report::Section;
-use vbm_bench::server_process::{SANDBOX_KEEP, Server, Usage};
+use vbm_bench::server_process::{SANDBOX_KEEP, Server, Usage, interrupted};
 use vbm_bench::stats::{median, percentile};
 use vbm_bench::workload::{self, Mix, Plan, Target};
 
@@ -43,7 +43,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(&args)) {
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            outcome = run(&args) => outcome,
+            () = interrupted() => Err("interrupted; the server was stopped".into()),
+        }
+    });
+    match outcome {
         Ok(0) => ExitCode::SUCCESS,
         Ok(failures) => {
             eprintln!("bench-load: {failures} failures (see the notes above)");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use vbm_bench::in_process::Error;
 use vbm_bench::report::Section;
-use vbm_bench::server_process::{Server, Usage};
+use vbm_bench::server_process::{Server, Usage, interrupted};
 use vbm_bench::stats::{median, percentile};
 use vbm_bench::workload::{self, Mix, Plan, Target};
 
@@ -24,7 +24,7 @@ struct Args {
     /// Requests per second (the conversational mix), below what the emulator serves on a
     /// shared 2-core machine (each accepted send costs it some 20 calls, with dispatch, the
     /// status callbacks and notify).
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 2.0)]
     rate: f64,
     #[arg(long, default_value_t = 16)]
     clients: usize,
@@ -34,7 +34,9 @@ struct Args {
     /// Seconds between memory samples.
     #[arg(long, default_value_t = 5)]
     sample_every: u64,
-    /// Seconds of warm-up before growth is measured (default: a fifth of the run, at most 120).
+    /// Seconds of warm-up before growth is measured (default: half the run, at most 300: the
+    /// caches, connection pools, allocator arenas and the test doubles' bounded logs fill in the
+    /// first few minutes; a leak keeps growing after that).
     #[arg(long)]
     warmup: Option<u64>,
     /// Allowed growth of resident memory from the end of the warm-up to the end, in MiB.
@@ -53,7 +55,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(&args)) {
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            outcome = run(&args) => outcome,
+            () = interrupted() => Err("interrupted; the server was stopped".into()),
+        }
+    });
+    match outcome {
         Ok(problems) if problems.is_empty() => ExitCode::SUCCESS,
         Ok(problems) => {
             for problem in problems {
@@ -84,7 +92,7 @@ async fn run(args: &Args) -> Result<Vec<String>, Error> {
     let mut server = Server::start().await?;
     let target = Target::new(&server.base_url, &server.api_key)?;
     let duration = Duration::from_secs(args.seconds);
-    let warmup = Duration::from_secs(args.warmup.unwrap_or((args.seconds / 5).min(120)));
+    let warmup = Duration::from_secs(args.warmup.unwrap_or((args.seconds / 2).min(300)));
     eprintln!(
         "bench-soak: server pid {} on {}; {} s at {} requests/s",
         server.pid(),
