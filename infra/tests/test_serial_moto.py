@@ -144,3 +144,57 @@ def test_a_long_poll_of_an_empty_queue_ends_empty(moto_endpoint):
     url = sqs.create_queue(QueueName=f"empty-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     answer = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
     assert answer.get("Messages", []) == []
+
+
+def test_a_cancelled_transaction_leaves_every_touched_item_as_it_was(moto_endpoint):
+    """The emulator backs up only the items a transaction touches (not whole tables): a
+    cancellation after earlier writes must still undo them, new items included."""
+    ddb = _client(moto_endpoint)
+    table = f"rollback-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
+        key = {"pk": {"S": "conv"}, "sk": {"S": "CONV"}}
+        ddb.put_item(TableName=table, Item={**key, "n": {"N": "1"}})
+        ddb.put_item(TableName=table, Item={"pk": {"S": "idem"}, "sk": {"S": "IDEM"}})
+        try:
+            ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": table,
+                            "Key": key,
+                            "UpdateExpression": "ADD n :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                    {"Put": {"TableName": table, "Item": {"pk": {"S": "msg"}, "sk": {"S": "MSG"}}}},
+                    {
+                        "Put": {
+                            "TableName": table,
+                            "Item": {"pk": {"S": "idem"}, "sk": {"S": "IDEM"}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+            raise AssertionError("the transaction should have been cancelled")
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "TransactionCanceledException"
+        items = ddb.scan(TableName=table, ConsistentRead=True)["Items"]
+        assert sorted((i["pk"]["S"], i.get("n", {}).get("N")) for i in items) == [
+            ("conv", "1"),
+            ("idem", None),
+        ]
+    finally:
+        ddb.delete_table(TableName=table)
