@@ -11,8 +11,9 @@ defaults, queue ARNs/names/URLs. Idempotent: existing resources are updated.
 Usage:
     resources.py --endpoint http://127.0.0.1:5000 [--table vbm] [--prefix vbm-]
 
-Prints a JSON object: {"table": ..., "outbound_queue_url": ..., "events_queue_url": ...,
-"outbound_dlq_url": ..., "events_dlq_url": ...}.
+Prints a JSON object: {"table": ..., "stream_arn": ..., "outbound_queue_url": ...,
+"events_queue_url": ..., "outbound_dlq_url": ..., "events_dlq_url": ...,
+"relay_failure_queue_url": ...}.
 """
 
 from __future__ import annotations
@@ -125,6 +126,8 @@ def ensure_table(ddb, name: str, props: dict[str, Any], resolve: Resolver) -> No
     for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
         if props.get(key):
             create[key] = resolve(props[key])
+    if props.get("StreamSpecification"):
+        create["StreamSpecification"] = {"StreamEnabled": True, **resolve(props["StreamSpecification"])}
     try:
         ddb.describe_table(TableName=name)
     except ClientError as e:
@@ -202,6 +205,9 @@ def create_resources(endpoint: str, table: str = "vbm", prefix: str = "vbm-", te
         raise SystemExit(f"expected one AWS::DynamoDB::Table in the template, found {len(tables)}")
     ensure_table(ddb, table, tables[0][1].get("Properties", {}), resolve)
     out["table"] = table
+    stream = ddb.describe_table(TableName=table)["Table"].get("LatestStreamArn")
+    if stream:
+        out["stream_arn"] = stream
 
     queues = [(lid, r.get("Properties", {}) or {}) for lid, r in resources.items() if r.get("Type") == "AWS::SQS::Queue"]
     # Dead-letter queues first, so redrive policies can point at their ARNs.

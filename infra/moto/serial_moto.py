@@ -184,7 +184,8 @@ class QuietRequestHandler(MotoRequestHandler):
 
 
 def backup_only_touched_items() -> None:
-    """Make moto's ``TransactWriteItems`` back up only the items it touches.
+    """Make moto's ``TransactWriteItems`` back up only the items it touches, and roll back the
+    stream records of a cancelled transaction.
 
     moto deep-copies every table a transaction names (once per item) so it can roll back a
     cancelled transaction; each write then costs time and memory in proportion to the table, and
@@ -213,6 +214,10 @@ def backup_only_touched_items() -> None:
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         saved = []
+        # moto writes the stream record of each item as it goes; a cancelled transaction must
+        # leave none (DynamoDB streams only what committed), or a stream consumer would act on
+        # a message that was never accepted.
+        streams: dict[int, tuple[Any, int]] = {}
         for entry in transact_items:
             if not isinstance(entry, dict) or len(entry) != 1:
                 continue  # moto refuses it before writing anything
@@ -231,9 +236,14 @@ def backup_only_touched_items() -> None:
                 range_value = DynamoType(key[table.range_key_attr])
             item = table.get_item(hash_value, range_value)
             saved.append((table, hash_value, range_value, copy.deepcopy(item)))
+            shard = table.stream_shard
+            if shard is not None and id(shard) not in streams:
+                streams[id(shard)] = (shard, len(shard.items))
         try:
             return original(self, transact_items)
         except Exception:
+            for shard, length in streams.values():
+                del shard.items[length:]
             # Newest first, so an item named twice ends as it was before the first.
             for table, hash_value, range_value, item in reversed(saved):
                 if range_value is None:

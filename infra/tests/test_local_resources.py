@@ -31,7 +31,11 @@ def test_resources_match_template(moto_endpoint, source_template):
     out = _run(moto_endpoint, table, prefix)
     again = _run(moto_endpoint, table, prefix)  # idempotent
     assert out == again
-    assert set(out) == {"table", "outbound_queue_url", "events_queue_url", "outbound_dlq_url", "events_dlq_url"}
+    assert set(out) == {
+        "table", "stream_arn", "outbound_queue_url", "events_queue_url", "outbound_dlq_url",
+        "events_dlq_url", "relay_failure_queue_url",
+    }
+    assert "/stream/" in out["stream_arn"]
     assert out["table"] == table
     assert out["outbound_queue_url"].endswith(f"/{prefix}outbound.fifo")
     assert out["outbound_dlq_url"].endswith(f"/{prefix}outbound-dlq.fifo")

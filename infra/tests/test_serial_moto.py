@@ -198,3 +198,65 @@ def test_a_cancelled_transaction_leaves_every_touched_item_as_it_was(moto_endpoi
         ]
     finally:
         ddb.delete_table(TableName=table)
+
+
+def _stream_records(endpoint: str, table: str) -> list[dict]:
+    ddb = _client(endpoint)
+    streams = boto3.client("dynamodbstreams", endpoint_url=endpoint, region_name="us-east-1")
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    records = []
+    for shard in shards:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records += streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+    return records
+
+
+def test_a_cancelled_transaction_leaves_no_stream_record(moto_endpoint):
+    """The table's stream is the outbox of a send (relay queues every message it carries), so
+    a transaction cancelled after moto already wrote some of its items must leave no record of
+    them; a committed one leaves its message's INSERT."""
+    ddb = _client(moto_endpoint)
+    table = f"stream-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+
+    def send(message: str) -> None:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "b"}, "sk": {"S": f"MSG#{message}"}}}},
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": {"pk": {"S": "b"}, "sk": {"S": "IDEM#k"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+
+    try:
+        send("first")
+        try:
+            send("second")  # the idempotency record exists: cancelled after the message's Put
+            raise AssertionError("the transaction should have been cancelled")
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "TransactionCanceledException"
+        keys = [r["dynamodb"]["Keys"]["sk"]["S"] for r in _stream_records(moto_endpoint, table)]
+        assert "MSG#first" in keys
+        assert "MSG#second" not in keys
+    finally:
+        ddb.delete_table(TableName=table)

@@ -26,6 +26,7 @@ FUNCTIONS = {
     "StatusFunction": "status",
     "DispatchFunction": "dispatch",
     "NotifyFunction": "notify",
+    "RelayFunction": "relay",
 }
 
 # (action, resource logical id) each function's own inline policies grant; nothing else.
@@ -34,8 +35,6 @@ EXPECTED_GRANTS = {
         *(("dynamodb:" + a, "Table") for a in
           ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query", "BatchWriteItem")),
         ("dynamodb:Query", "Table/index/gsi1"),
-        ("sqs:SendMessage", "OutboundQueue"),
-        ("sqs:GetQueueAttributes", "OutboundQueue"),  # warm-up on init
     },
     "InboundFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem", "Query")),
@@ -58,11 +57,18 @@ EXPECTED_GRANTS = {
         ("dynamodb:PutItem", "Table"),
         ("sqs:ChangeMessageVisibility", "EventsQueue"),  # back-off on its own queue
     },
+    # The outbox: the one function that writes to the outbound queue; the stream's on-failure
+    # destination is granted by SAM (below).
+    "RelayFunction": {
+        ("sqs:SendMessage", "OutboundQueue"),
+        ("sqs:SendMessage", "RelayFailureQueue"),
+    },
 }
 
 _BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 _SQS = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
 _VPC = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+_STREAM = "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole"
 # Managed policies SAM attaches itself: logs for all; queue polling for SQS consumers;
 # ENI management for the function that may run in a VPC.
 EXPECTED_MANAGED = {
@@ -71,6 +77,7 @@ EXPECTED_MANAGED = {
     "StatusFunction": {_BASIC},
     "DispatchFunction": {_BASIC, _SQS, _VPC},
     "NotifyFunction": {_BASIC, _SQS},
+    "RelayFunction": {_BASIC, _STREAM},
 }
 
 ENV_COMMON = {
@@ -178,9 +185,13 @@ def test_http_routes(translated):
     assert throttle["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
 
 
-def test_sqs_event_sources(translated):
+def _mappings(translated):
     mappings = _of_type(translated, "AWS::Lambda::EventSourceMapping")
-    by_function = {_ref_id(m["Properties"]["FunctionName"]): m["Properties"] for m in mappings.values()}
+    return {_ref_id(m["Properties"]["FunctionName"]): m["Properties"] for m in mappings.values()}
+
+
+def test_sqs_event_sources(translated):
+    by_function = {fn: m for fn, m in _mappings(translated).items() if fn != "RelayFunction"}
     assert set(by_function) == {"DispatchFunction", "NotifyFunction"}
     assert _ref_id(by_function["DispatchFunction"]["EventSourceArn"]) == "OutboundQueue"
     assert _ref_id(by_function["NotifyFunction"]["EventSourceArn"]) == "EventsQueue"
@@ -194,6 +205,26 @@ def test_sqs_event_sources(translated):
         assert visibility >= 6 * timeout, (fn, visibility, timeout)
 
 
+def test_the_stream_carries_accepted_messages_to_the_outbound_queue(translated):
+    """The outbox (issue 13): the table streams new images, relay reads only message inserts,
+    in order, retried with bisection, and what it cannot queue goes to a watched queue."""
+    table = _of_type(translated, "AWS::DynamoDB::Table")["Table"]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    m = _mappings(translated)["RelayFunction"]
+    assert m["EventSourceArn"] == {"Fn::GetAtt": ["Table", "StreamArn"]}
+    assert m["StartingPosition"] == "TRIM_HORIZON"
+    assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert m["BisectBatchOnFunctionError"] is True
+    assert m["ParallelizationFactor"] == 1
+    assert m["MaximumRecordAgeInSeconds"] == -1
+    assert _ref_id(m["DestinationConfig"]["OnFailure"]["Destination"]) == "RelayFailureQueue"
+    (pattern,) = [json.loads(f["Pattern"]) for f in m["FilterCriteria"]["Filters"]]
+    assert pattern == {"eventName": ["INSERT"], "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "MSG#"}]}}}}
+    # The prefix is the store's message key (shared/store/src/keys.rs) and relay's filter.
+    assert 'format!("MSG#{}"' in (ROOT / "shared/store/src/keys.rs").read_text()
+    assert 'MESSAGE_SK_PREFIX: &str = "MSG#"' in (ROOT / "functions/relay/src/lib.rs").read_text()
+
+
 def test_queues_have_dead_letter_queues(translated):
     queues = _of_type(translated, "AWS::SQS::Queue")
     dlqs = {
@@ -203,7 +234,9 @@ def test_queues_have_dead_letter_queues(translated):
     assert set(dlqs) == {"OutboundDeadLetterQueue", "EventsDeadLetterQueue"}
     for lid, q in queues.items():
         p = q["Properties"]
-        if lid in dlqs:
+        if lid == "RelayFailureQueue":  # the stream's on-failure destination: a dead end too
+            assert "RedrivePolicy" not in p and p["MessageRetentionPeriod"] == 1209600
+        elif lid in dlqs:
             assert "RedrivePolicy" not in p, lid
             assert p["MessageRetentionPeriod"] == 1209600, lid
             # A FIFO queue's DLQ must be FIFO too.
@@ -252,10 +285,12 @@ def test_least_privilege_policies(translated):
         assert set(role["ManagedPolicyArns"]) == EXPECTED_MANAGED[lid], lid
     # Spelled out, the separations that matter most:
     send = EXPECTED_GRANTS["SendFunction"]
-    assert not any(res == "EventsQueue" for _, res in send)
+    # A send is one DynamoDB transaction: no queue on the request path.
+    assert not any(a.startswith("sqs:") for a, _ in send)
     assert not any(a == "sqs:SendMessage" for a, _ in EXPECTED_GRANTS["NotifyFunction"])
-    for lid in ("InboundFunction", "StatusFunction", "DispatchFunction", "NotifyFunction"):
+    for lid in set(FUNCTIONS) - {"RelayFunction"}:
         assert ("sqs:SendMessage", "OutboundQueue") not in EXPECTED_GRANTS[lid]
+    for lid in set(FUNCTIONS) - {"SendFunction"}:
         assert ("dynamodb:DeleteItem", "Table") not in EXPECTED_GRANTS[lid]
 
 
@@ -265,6 +300,10 @@ def test_alarms(translated):
     watched_functions = set()
     for lid, a in alarms.items():
         p = a["Properties"]
+        if lid == "RelayIteratorAgeAlarm":
+            assert (p["Namespace"], p["MetricName"]) == ("AWS/Lambda", "IteratorAge"), lid
+            assert _ref_id(p["Dimensions"][0]["Value"]) == "RelayFunction"
+            continue
         assert p["ComparisonOperator"] == "GreaterThanThreshold" and p["Threshold"] == 0, lid
         assert p["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}, lid
         dim = p["Dimensions"][0]
@@ -274,7 +313,8 @@ def test_alarms(translated):
         else:
             assert (p["Namespace"], p["MetricName"], dim["Name"]) == ("AWS/Lambda", "Errors", "FunctionName"), lid
             watched_functions.add(_ref_id(dim["Value"]))
-    assert watched_queues == {"OutboundDeadLetterQueue", "EventsDeadLetterQueue"}
+    assert watched_queues == {"OutboundDeadLetterQueue", "EventsDeadLetterQueue", "RelayFailureQueue"}
+    assert "RelayIteratorAgeAlarm" in alarms
     assert watched_functions == set(FUNCTIONS)
 
 

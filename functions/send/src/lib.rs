@@ -1,8 +1,8 @@
 //! The business API (DESIGN §3): `POST /v1/messages` and the reads around it, behind API Gateway
 //! (HTTP API) or a Function URL.
 //!
-//! [`App`] holds what lives for the whole container (the store, the outbound queue, the clock and
-//! short caches of API keys and approved templates) and answers one request with
+//! [`App`] holds what lives for the whole container (the store, the clock and short caches of API
+//! keys and approved templates) and answers one request with
 //! [`App::handle`]: route, authenticate, then the endpoint's module in [`routes`]. Every domain
 //! answer, including every refusal, is an HTTP response; infrastructure trouble is
 //! `503 unavailable` with `Retry-After`.
@@ -21,7 +21,6 @@ use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_platform::http::{Answer, ApiError, request_path, respond_recorded};
 use vbm_platform::warm::Warmup;
-use vbm_queue::OutboundQueue;
 use vbm_store::{Store, TemplateCache};
 
 use crate::auth::Authenticator;
@@ -30,39 +29,34 @@ use crate::routes::Endpoint;
 /// The business API of one container.
 pub struct App {
     store: Store,
-    outbound: OutboundQueue,
     clock: Arc<dyn Clock>,
     businesses: Authenticator,
     templates: TemplateCache,
 }
 
 impl App {
-    pub fn new(store: Store, outbound: OutboundQueue, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
-            outbound,
             clock,
             businesses: Authenticator::default(),
             templates: TemplateCache::new(auth::CACHE_TTL),
         }
     }
 
-    /// Reads `VBM_TABLE`, `OUTBOUND_QUEUE_URL`, the session limits and `RETENTION_DAYS`, and
-    /// builds the SDK clients once.
+    /// Reads `VBM_TABLE`, the session limits and `RETENTION_DAYS`, and builds the DynamoDB
+    /// client once. A send is one DynamoDB transaction: the table's stream, not this function,
+    /// puts accepted messages on the outbound queue (`relay`).
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env();
-        let outbound_url = config.outbound_queue_url()?;
         let sdk = vbm_platform::aws::sdk_config().await;
         let store = vbm_platform::aws::store(&config, &sdk)?;
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
         Warmup::new()
             .store(&store)
-            .queue(&sqs, &outbound_url)
             .phone_numbers()
             .run_if_enabled(&config)
             .await?;
-        let outbound = OutboundQueue::new(sqs, outbound_url);
-        Ok(Self::new(store, outbound, Arc::new(SystemClock)))
+        Ok(Self::new(store, Arc::new(SystemClock)))
     }
 
     pub fn store(&self) -> &Store {

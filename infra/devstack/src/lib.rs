@@ -2,7 +2,8 @@
 //!
 //! One process serves the real handlers of `send`, `inbound` and `status` on API Gateway's
 //! paths, runs `dispatch` and `notify` by polling the emulator's queues (the same handler code
-//! as the Lambda binaries, through [`poller`]), plays Viber ([`sandbox`]) and a business's
+//! as the Lambda binaries, through [`poller`]) and `relay` by reading the table's stream
+//! (`relay::local::StreamReader`, what Lambda's DynamoDB event source mapping does), plays Viber ([`sandbox`]) and a business's
 //! callback endpoint ([`sink`]), and shares one [`OffsetClock`] with all of them so a 24 h
 //! session expiry can be tried in a second (`POST /_dev/clock`). The functions reach the
 //! emulator through [`emulator_proxy`], which can play an outage, and the sandbox and sink take
@@ -202,6 +203,16 @@ pub async fn start_with(
         settings.events_queue_url.clone(),
         functions.notify.clone(),
     ));
+    // The outbox: accepted messages reach the outbound queue through the table's stream.
+    let reader = relay::local::StreamReader::for_table(
+        &aws_sdk_dynamodb::Client::new(&function_sdk),
+        aws_sdk_dynamodbstreams::Client::new(&function_sdk),
+        &settings.table,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let relay = functions.relay.clone();
+    tokio::spawn(async move { reader.run(&relay, STREAM_POLL).await });
     let server = tokio::spawn(server::serve(listener, routes));
 
     let api_key = seed_demo(&store, &settings).await?;
@@ -212,6 +223,11 @@ pub async fn start_with(
         server,
     })
 }
+
+/// The pause between two reads of the table's stream that found nothing: how late an accepted
+/// message can reach the outbound queue locally (Lambda polls a stream's shard four times a
+/// second). One `GetRecords` a round, so the serialized emulator keeps its pace for the rest.
+const STREAM_POLL: Duration = Duration::from_millis(100);
 
 /// The demo business (service id 1000) with approved templates; returns its API key.
 async fn seed_demo(store: &Store, settings: &Settings) -> Result<String, String> {

@@ -1,4 +1,4 @@
-//! The five functions, built the way their Lambda binaries build them, but sharing the local
+//! The six functions, built the way their Lambda binaries build them, but sharing the local
 //! stack's clock and configuration.
 
 use std::sync::Arc;
@@ -18,6 +18,8 @@ pub struct Functions {
     pub status: HttpHandler,
     pub dispatch: BatchHandler,
     pub notify: BatchHandler,
+    /// The table's stream consumer (the outbox), driven by `relay::local::StreamReader`.
+    pub relay: Arc<relay::App>,
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -41,11 +43,11 @@ impl Functions {
             viber::auth::CallbackAuth::from_parts(Some(crate::DEV_VIBER_SECRET), "").map_err(err)
         };
 
-        let send = Arc::new(send::App::new(
-            store()?,
-            OutboundQueue::new(sqs.clone(), outbound_url.clone()),
-            clock.clone(),
-        ));
+        let send = Arc::new(send::App::new(store()?, clock.clone()));
+        let relay = Arc::new(relay::App::new(OutboundQueue::new(
+            sqs.clone(),
+            outbound_url.clone(),
+        )));
         let inbound = Arc::new(inbound::App::new(
             store()?,
             events(),
@@ -92,6 +94,7 @@ impl Functions {
                 let app = notify.clone();
                 Box::pin(async move { app.handle_batch(event).await })
             }),
+            relay,
         })
     }
 }

@@ -51,6 +51,10 @@ pub mod name {
     pub const EVENTS_DELIVERED: &str = "EventsDelivered";
     /// Business events whose delivery failed and was left to the queue to retry.
     pub const EVENTS_RETRIED: &str = "EventsRetried";
+    /// Accepted messages `relay` carried from the table's stream to the outbound queue.
+    pub const RELAYED: &str = "Relayed";
+    /// Message records on the stream that no job could be made of (logged with their position).
+    pub const RELAY_SKIPPED: &str = "RelaySkipped";
 }
 
 /// Dimension names.
@@ -155,6 +159,18 @@ pub fn events_retried(n: u32) {
     if n > 0 {
         value(name::EVENTS_RETRIED, f64::from(n), Unit::Count, &[]);
     }
+}
+
+/// `relay` queued `n` accepted messages (nothing is written for 0).
+pub fn relayed(n: usize) {
+    if n > 0 {
+        value(name::RELAYED, n as f64, Unit::Count, &[]);
+    }
+}
+
+/// `relay` met a message record it could make no job of.
+pub fn relay_skipped() {
+    count(name::RELAY_SKIPPED, &[]);
 }
 
 // ------------------------------------------------------------------ the general form

@@ -1,10 +1,10 @@
 //! SQS adapter: the queues between the functions.
 //!
-//! - [`OutboundQueue`] (FIFO): `send` puts an [`OutboundJob`] for every accepted message;
-//!   `dispatch` reads it, loads the message from the store and sends it to Viber. Grouped per
-//!   conversation (one user's messages go out in order), de-duplicated by message id (enqueueing
-//!   the same message twice within SQS's 5-minute window is harmless, which is what lets `send`
-//!   re-enqueue on an idempotent retry).
+//! - [`OutboundQueue`] (FIFO): `relay` puts an [`OutboundJob`] for every accepted message it
+//!   reads on the table's stream; `dispatch` reads it, loads the message from the store and
+//!   sends it to Viber. Grouped per conversation (one user's messages go out in order),
+//!   de-duplicated by message id (a stream record handed over twice within SQS's 5-minute
+//!   window is queued once; later, `dispatch` finds the message no longer `accepted`).
 //! - The business events queue (standard, for `notify`) arrives with the events issue, beside
 //!   this one and with the same error type.
 //! - [`batch`]: what both queue consumers (`dispatch`, `notify`) do with a batch: back off the

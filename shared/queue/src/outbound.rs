@@ -1,6 +1,7 @@
 //! The outbound FIFO queue: accepted messages waiting for `dispatch`.
 
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -69,6 +70,53 @@ impl OutboundQueue {
             .send()
             .await
             .map_err(QueueError::sdk)?;
+        Ok(())
+    }
+
+    /// Puts `jobs` on the queue in their order, ten to a `SendMessageBatch` (SQS keeps the order
+    /// of one message group within a batch and across calls made one after the other). On a
+    /// failure the answer is the index of the first job that may not be queued: every job before
+    /// it is, and the caller retries from it (jobs after it that did go are de-duplicated by
+    /// their message id).
+    pub async fn enqueue_all(&self, jobs: &[OutboundJob]) -> Result<(), (usize, QueueError)> {
+        for (chunk_index, chunk) in jobs.chunks(10).enumerate() {
+            let base = chunk_index * 10;
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, job) in chunk.iter().enumerate() {
+                let body = serde_json::to_string(job)
+                    .map_err(|e| (base + i, QueueError::Encode(e.to_string())))?;
+                let entry = SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .message_group_id(&job.conversation)
+                    .message_deduplication_id(&job.message_id)
+                    .build()
+                    .map_err(|e| (base + i, QueueError::Encode(e.to_string())))?;
+                entries.push(entry);
+            }
+            let answer = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| (base, QueueError::sdk(e)))?;
+            let first_failed = answer
+                .failed()
+                .iter()
+                .filter_map(|f| f.id().parse::<usize>().ok())
+                .min();
+            if let Some(i) = first_failed {
+                let reason = answer
+                    .failed()
+                    .iter()
+                    .find(|f| f.id() == i.to_string())
+                    .map(|f| format!("{}: {}", f.code(), f.message().unwrap_or_default()))
+                    .unwrap_or_default();
+                return Err((base + i, QueueError::Unavailable(reason)));
+            }
+        }
         Ok(())
     }
 }

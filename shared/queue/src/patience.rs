@@ -1,10 +1,9 @@
 //! Trying a step again in-process for a few seconds before giving up on it.
 //!
-//! For steps that are safe to repeat and expensive to leave undone: `send` queueing its job (the
-//! FIFO queue de-duplicates by message id) or taking a send back, `dispatch` recording what Viber
-//! answered (the writes are conditional on the message still being `accepted`). A blip of SQS or
-//! DynamoDB shorter than the patience then costs a pause instead of a 503 whose write stays
-//! behind, or a message Viber has but whose token we cannot match to its callbacks.
+//! For steps that are safe to repeat and expensive to leave undone: `dispatch` recording what
+//! Viber answered (the writes are conditional on the message still being `accepted`). A blip of
+//! DynamoDB shorter than the patience then costs a pause instead of a message Viber has but
+//! whose token we cannot match to its callbacks.
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -222,53 +222,6 @@ impl Store {
         Ok(())
     }
 
-    /// Gives a refused session message's place back (Viber refused it, or it could not be
-    /// queued), if the session it counted in is still the current one.
-    pub async fn release_session_slot(
-        &self,
-        business: &BusinessId,
-        to: &PhoneNumber,
-        session_started_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.conversations.forget(business, to);
-        // Both counters when both are above zero; the total alone when the user has replied
-        // since (consecutive already back at 0).
-        for (update, extra) in [
-            (
-                "SET messages_sent = messages_sent - :one, consecutive = consecutive - :one",
-                " AND consecutive > :zero",
-            ),
-            ("SET messages_sent = messages_sent - :one", ""),
-        ] {
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(keys::PK, s(keys::business(business)))
-                .key(keys::SK, s(keys::conversation(to)))
-                .update_expression(update)
-                .condition_expression(format!(
-                    "session_started_at = :st AND messages_sent > :zero{extra}"
-                ))
-                .expression_attribute_values(":st", n(session_started_at.as_millis()))
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":zero", n(0))
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(()),
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
-                    continue;
-                }
-                Err(err) => return Err(StoreError::sdk(err)),
-            }
-        }
-        Ok(())
-    }
 }
 
 impl Store {

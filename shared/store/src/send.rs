@@ -16,7 +16,7 @@
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use session_rules::{
     Conversation, MessageStatus, PhoneNumber, Refusal, SendClass, StatusTrack, Timestamp,
@@ -344,47 +344,6 @@ impl Store {
             conversation,
             earlier,
         })
-    }
-
-    /// Takes back a send whose queueing failed, so that nothing stays counted but unqueued: the
-    /// message and its idempotency record go, a session message's slot is given back.
-    pub async fn undo_send(
-        &self,
-        send: &NewSend<'_>,
-        after: &Conversation,
-    ) -> Result<(), StoreError> {
-        let business_pk = keys::business(send.business);
-        let message = Delete::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(&business_pk))
-            .key(keys::SK, s(keys::message(&send.message_id)))
-            .condition_expression("#st = :accepted")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":accepted", s(MessageStatus::Accepted.as_str()))
-            .build()
-            .map_err(StoreError::build)?;
-        let mut request = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(message).build());
-        if let Some((key, _)) = send.idempotency {
-            let record = Delete::builder()
-                .table_name(&self.table)
-                .key(keys::PK, s(&business_pk))
-                .key(keys::SK, s(keys::idempotency(key.as_str())))
-                .build()
-                .map_err(StoreError::build)?;
-            request = request.transact_items(TransactWriteItem::builder().delete(record).build());
-        }
-        request.send().await.map_err(StoreError::sdk)?;
-        if send.class == SendClass::Session
-            && let Some(session) = &after.session
-        {
-            self.release_session_slot(send.business, send.to, session.started_at)
-                .await?;
-        }
-        self.conversations.forget(send.business, send.to);
-        Ok(())
     }
 }
 

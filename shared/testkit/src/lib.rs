@@ -18,6 +18,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 pub struct TestEnv {
     pub table: String,
+    /// The table's stream (the outbox `relay` reads).
+    pub stream_arn: String,
     pub outbound_queue_url: String,
     pub events_queue_url: String,
     pub outbound_dlq_url: String,
@@ -93,14 +95,69 @@ impl TestEnv {
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk_config().await)
     }
+
+    pub async fn streams(&self) -> aws_sdk_dynamodbstreams::Client {
+        aws_sdk_dynamodbstreams::Client::new(&self.sdk_config().await)
+    }
+
+    /// Every record on the table's stream so far, oldest first: (event name, sort key).
+    pub async fn stream_records(&self) -> Vec<(String, String)> {
+        let streams = self.streams().await;
+        let described = streams
+            .describe_stream()
+            .stream_arn(&self.stream_arn)
+            .send()
+            .await
+            .expect("describing the test table's stream");
+        let mut records = Vec::new();
+        for shard in described.stream_description().map(|d| d.shards()).unwrap_or_default() {
+            let mut iterator = streams
+                .get_shard_iterator()
+                .stream_arn(&self.stream_arn)
+                .shard_id(shard.shard_id().unwrap_or_default())
+                .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .expect("a shard iterator")
+                .shard_iterator()
+                .map(str::to_owned);
+            while let Some(at) = iterator {
+                let page = streams
+                    .get_records()
+                    .shard_iterator(at)
+                    .send()
+                    .await
+                    .expect("reading the test table's stream");
+                if page.records().is_empty() {
+                    break;
+                }
+                for record in page.records() {
+                    let sk = record
+                        .dynamodb()
+                        .and_then(|d| d.keys())
+                        .and_then(|k| k.get("sk"))
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default();
+                    let name = record.event_name().map(|n| n.as_str().to_owned()).unwrap_or_default();
+                    records.push((name, sk));
+                }
+                iterator = page.next_shard_iterator().map(str::to_owned);
+            }
+        }
+        records
+    }
 }
 
 /// Everything a refused request must leave as it was: every item of the table (a full,
-/// consistent scan, sorted by key) and the depth of every queue (visible, in flight and
-/// delayed). Compare one taken before with one taken after.
+/// consistent scan, sorted by key), the records on the table's stream (the outbox) and the
+/// depth of every queue (visible, in flight and delayed). Compare one taken before with one
+/// taken after.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Footprint {
     pub items: Vec<BTreeMap<String, AttributeValue>>,
+    /// The stream's records: (event name, sort key), oldest first.
+    pub stream: Vec<(String, String)>,
     /// Queue URL and its message count, in the order of [`TestEnv::queue_urls`].
     pub queues: Vec<(String, u64)>,
 }
@@ -165,6 +222,10 @@ impl TestEnv {
                 .sum();
             queues.push((url.to_owned(), depth));
         }
-        Footprint { items, queues }
+        Footprint {
+            items,
+            stream: self.stream_records().await,
+            queues,
+        }
     }
 }

@@ -6,26 +6,19 @@
 //! 3. a template message loads its template; [`SendRequest::admit`] applies template and
 //!    regulation rules and says what the message counts as;
 //! 4. [`Store::record_send`](vbm_store::Store::record_send) decides on the session and writes
-//!    conversation, message and idempotency record in one transaction;
-//! 5. the message goes on the outbound queue, tried again for a few seconds ([`PATIENCE`]). If
-//!    that fails, the send is taken back ([`Store::undo_send`](vbm_store::Store::undo_send), as
-//!    patiently) and the answer is `503`: nothing stays counted without being queued, and a retry
-//!    with the same key starts afresh.
+//!    conversation, message and idempotency record in one transaction. When it commits, the
+//!    message is accepted and the answer is `202`: the table's stream carries the new message to
+//!    the outbound queue (`relay`, the transactional outbox), so there is no second write that
+//!    could fail after the first, and nothing to take back.
 //!
 //! A retry with the same key and body is answered as the first time (same `message_id`, the
-//! session as it was right after that send) and is enqueued again: the FIFO queue drops the
-//! duplicate by message id, and if the first attempt died between its write and the queue, the
-//! retry completes it.
-
-use std::time::Duration;
+//! session as it was right after that send) and writes nothing.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use session_rules::{Conversation, OutboundMessage, SendRequest, SendRequestBody, Timestamp};
 use vbm_platform::http::{Answer, ApiError, Outcome, from_value, json_response, read_json_value};
 use vbm_platform::metrics;
-use vbm_queue::OutboundJob;
-use vbm_queue::patience::patiently;
 use vbm_store::{Business, IdempotencyKey, MessageId, NewSend, SendOutcome};
 
 use crate::App;
@@ -33,10 +26,6 @@ use crate::idempotency::{canonical_json, request_hash};
 use crate::views::{MessageView, SendAccepted, SessionView};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
-
-/// How long a send keeps trying to queue its job, then to take the send back, before it answers
-/// 503: a few seconds of SQS or DynamoDB trouble are ridden out, well inside the function's 10 s.
-const PATIENCE: Duration = Duration::from_secs(3);
 
 /// Counts the answer in CloudWatch (`SendAccepted`, `SendRefused` by error code; a replay is
 /// neither: it was counted the first time).
@@ -105,15 +94,6 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
     match app.store().record_send(&new).await? {
         SendOutcome::Accepted { after } => {
             tracing::Span::current().record("message_id", message_id.as_str());
-            if let Err(error) = enqueue(app, business, &message_id, &new).await {
-                let undone = patiently(PATIENCE, || app.store().undo_send(&new, &after)).await;
-                if let Err(undo) = undone {
-                    // The idempotency record (if any) survives: a retry with the same key is a
-                    // replay, which enqueues again and so completes this send.
-                    tracing::error!(error = %undo, "undoing an unqueued send failed");
-                }
-                return Err(error);
-            }
             Ok(accepted(app, message_id, &after, now, "accepted"))
         }
         SendOutcome::Replayed {
@@ -122,7 +102,6 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
             accepted_at,
         } => {
             tracing::Span::current().record("message_id", message_id.as_str());
-            enqueue(app, business, &message_id, &new).await?;
             Ok(accepted(app, message_id, &after, accepted_at, "replayed"))
         }
         SendOutcome::Refused(refusal) => Err(refusal.into()),
@@ -132,22 +111,6 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
             "this Idempotency-Key was already used with a different request body",
         )),
     }
-}
-
-async fn enqueue(
-    app: &App,
-    business: &Business,
-    message_id: &MessageId,
-    send: &NewSend<'_>,
-) -> Result<(), ApiError> {
-    let job = OutboundJob::new(business.id.as_str(), message_id.as_str(), send.to.as_e164());
-    // Queueing again is harmless (de-duplicated by message id); giving up too early is not:
-    // a lost answer may hide a job that is queued, and then a send answered 503 would go out.
-    let queued = patiently(PATIENCE, || app.outbound.enqueue(&job)).await;
-    queued.map_err(|error| {
-        tracing::error!(error = %error, "outbound queue unavailable");
-        ApiError::unavailable("the service is briefly unavailable; retry the same request")
-    })
 }
 
 fn accepted(

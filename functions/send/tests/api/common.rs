@@ -17,6 +17,7 @@ use send::App;
 use serde_json::Value;
 use session_rules::{Limits, PhoneNumber};
 use vbm_platform::clock::{Clock, SystemClock};
+use relay::local::StreamReader;
 use vbm_queue::OutboundQueue;
 use vbm_store::{Business, BusinessId, NewBusiness, Retention, Store};
 use vbm_testkit::TestEnv;
@@ -125,6 +126,9 @@ pub struct Harness {
     pub key: String,
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The outbox as Lambda runs it: the table's stream read into `relay`.
+    pub relay: relay::App,
+    pub stream: tokio::sync::Mutex<StreamReader>,
 }
 
 pub fn phone(p: &str) -> PhoneNumber {
@@ -147,11 +151,11 @@ impl Harness {
                 .build(),
         );
         let sqs = env.sqs().await;
-        let app = App::new(
-            store(&env, &dynamodb),
-            OutboundQueue::new(sqs.clone(), &env.outbound_queue_url),
-            clock,
-        );
+        let app = App::new(store(&env, &dynamodb), clock);
+        let relay = relay::App::new(OutboundQueue::new(sqs.clone(), &env.outbound_queue_url));
+        let stream = StreamReader::for_table(&env.dynamodb().await, env.streams().await, &env.table)
+            .await
+            .unwrap();
         let (business, key) = app
             .store()
             .create_business(&NewBusiness {
@@ -170,16 +174,25 @@ impl Harness {
             key: key.expose().to_owned(),
             sqs,
             dynamodb,
+            relay,
+            stream: tokio::sync::Mutex::new(stream),
         }
     }
 
-    /// Another app over the same table (another container), with its own outbound queue.
-    pub fn app_with_queue(&self, url: &str) -> App {
-        App::new(
-            store(&self.env, &self.dynamodb),
-            OutboundQueue::new(self.sqs.clone(), url),
-            Arc::new(SystemClock),
-        )
+    /// Another app over the same table (another container, nothing cached).
+    pub fn cold_app(&self) -> App {
+        App::new(store(&self.env, &self.dynamodb), Arc::new(SystemClock))
+    }
+
+    /// Hands everything on the table's stream to `relay` (what Lambda's event source mapping
+    /// does in AWS and the local stack does in `make dev`).
+    pub async fn relay_stream(&self) -> usize {
+        self.stream
+            .lock()
+            .await
+            .drain(&self.relay)
+            .await
+            .unwrap()
     }
 
     pub fn store(&self) -> &Store {
@@ -230,8 +243,10 @@ impl Harness {
             .unwrap();
     }
 
-    /// Every job on the outbound queue (received and deleted): their message ids.
+    /// Every job on the outbound queue (received and deleted), after the stream has been
+    /// handed to `relay`: their message ids.
     pub async fn drain_queue(&self) -> Vec<String> {
+        self.relay_stream().await;
         drain(&self.sqs, &self.env.outbound_queue_url).await
     }
 

@@ -367,23 +367,13 @@ async fn approved_templates_are_cached_and_refusals_are_not() {
 }
 
 #[tokio::test]
-async fn a_queue_failure_is_503_counts_nothing_and_a_retry_succeeds_once() {
+async fn a_queue_outage_does_not_touch_a_send_and_the_stream_delivers_it_once_the_queue_is_back() {
+    // A send is one DynamoDB transaction: with the outbound queue gone, it is still accepted
+    // once, counted once, and a retry with its key is a replay. The stream keeps the message
+    // until `relay` can queue it: a relay whose queue refuses does not take the message's record,
+    // and the stream hands the same record over again when the queue works.
     let h = Harness::new().await;
     h.open_session(UK).await;
-    let before = h.footprint(UK).await;
-    let broken = h.app_with_queue(&format!(
-        "{}/123456789012/no-such-queue.fifo",
-        h.env.endpoint
-    ));
-
-    let r = send_with(&broken, &h.key, &session_text(UK), Some("retry-me")).await;
-    r.expect_error(503, "unavailable");
-    assert_eq!(r.headers["retry-after"], "1");
-    assert_eq!(r.body["error"]["retry_after"], 1);
-    assert!(!r.body.to_string().contains("no-such-queue"), "{}", r.body);
-    h.assert_untouched(UK, &before).await;
-
-    // The retry, through a container whose queue works, is accepted exactly once.
     let first = h.send(&session_text(UK), Some("retry-me")).await;
     assert_eq!(first.status, 202, "{}", first.body);
     assert_eq!(first.body["session"]["messages_sent"], 1);
@@ -392,6 +382,14 @@ async fn a_queue_failure_is_503_counts_nothing_and_a_retry_succeeds_once() {
         (again.status, again.message_id()),
         (202, first.message_id())
     );
+
+    let broken = relay::App::new(vbm_queue::OutboundQueue::new(
+        h.sqs.clone(),
+        format!("{}/123456789012/no-such-queue.fifo", h.env.endpoint),
+    ));
+    h.stream.lock().await.drain(&broken).await.unwrap();
+    assert_eq!(drain(&h.sqs, &h.env.outbound_queue_url).await, Vec::<String>::new());
+
     assert_eq!(h.session(UK).await["messages_sent"], 1);
     assert_eq!(h.count_items("MSG#").await, 1);
     assert_eq!(h.drain_queue().await, vec![first.message_id()]);

@@ -112,7 +112,9 @@ async fn with_history(h: &Harness) -> String {
     h.open_session(UK).await;
     let sent = h.send(&session_text(UK), Some("order-1")).await;
     assert_eq!(sent.status, 202, "{}", sent.body);
-    // The footprint sees what is there: the message item and its job on the outbound queue.
+    // The footprint sees what is there: the message item, its record on the table's stream and,
+    // once relayed, its job on the outbound queue.
+    h.relay_stream().await;
     let footprint = h.env.footprint().await;
     let id = sent.message_id();
     assert!(
@@ -177,7 +179,7 @@ async fn keys_that_are_missing_wrong_malformed_or_revoked_are_401_on_every_route
         }
     }
     // A fresh container (no cached keys) refuses the revoked key too; the current one works.
-    let cold = h.app_with_queue(&h.env.outbound_queue_url);
+    let cold = h.cold_app();
     let r = call(
         &cold,
         request(
