@@ -183,14 +183,21 @@ mod tests {
     fn changes_of_messages_and_other_items_are_not_jobs() {
         assert_eq!(entry(&record("MODIFY", "MSG#x", FULL)), Entry::Other);
         assert_eq!(entry(&record("REMOVE", "MSG#x", FULL)), Entry::Other);
-        assert_eq!(entry(&record("INSERT", "CONV#+447911123456", FULL)), Entry::Other);
+        assert_eq!(
+            entry(&record("INSERT", "CONV#+447911123456", FULL)),
+            Entry::Other
+        );
         assert_eq!(entry(&record("INSERT", "IDEM#k", FULL)), Entry::Other);
     }
 
     #[test]
     fn a_message_without_its_names_is_malformed() {
         for missing in ["business_id", "message_id", "to"] {
-            let image: Vec<_> = FULL.iter().copied().filter(|(k, _)| *k != missing).collect();
+            let image: Vec<_> = FULL
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
             assert!(matches!(
                 entry(&record("INSERT", "MSG#x", &image)),
                 Entry::Malformed(_)

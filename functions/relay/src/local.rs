@@ -67,7 +67,9 @@ impl StreamReader {
             .table_name(table)
             .send()
             .await
-            .map_err(|e| StreamError(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| {
+                StreamError(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+            })?;
         let stream_arn = described
             .table()
             .and_then(|t| t.latest_stream_arn())
@@ -94,7 +96,13 @@ impl StreamReader {
             .map_err(sdk_error)?;
         let ids = described
             .stream_description()
-            .map(|d| d.shards().iter().filter_map(|s| s.shard_id()).map(str::to_owned).collect())
+            .map(|d| {
+                d.shards()
+                    .iter()
+                    .filter_map(|s| s.shard_id())
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_else(Vec::new);
         for id in ids {
             if !self.shards.iter().any(|(known, _)| *known == id) {

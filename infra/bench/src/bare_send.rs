@@ -1,7 +1,8 @@
-//! The two calls a send cannot do without, made directly with the SDK: one `TransactWriteItems`
-//! of the same shape as the store's (a conditional `Update` of a conversation, a `Put` of a
-//! message, `ALL_OLD` on failure) and one FIFO `SendMessage`. What the handler adds on top of
-//! these is its overhead.
+//! The one call a send cannot do without, made directly with the SDK: a `TransactWriteItems` of
+//! the same shape as the store's (a conditional `Update` of a conversation, a `Put` of a
+//! message, `ALL_OLD` on failure). What the handler adds on top of it is its overhead. (The
+//! bare message's sort key is `BARE#…`, not `MSG#…`, so the outbox passes it over: it names no
+//! business `dispatch` could send for.)
 
 use std::collections::HashMap;
 
@@ -14,9 +15,7 @@ use crate::in_process::Error;
 /// Where the bare sends write: a conversation of its own, beside the handler's.
 pub struct BareSend {
     dynamodb: aws_sdk_dynamodb::Client,
-    sqs: aws_sdk_sqs::Client,
     table: String,
-    queue_url: String,
     pk: String,
     phone: String,
 }
@@ -41,16 +40,12 @@ impl BareSend {
     /// session, as after a first transactional message).
     pub async fn prepare(
         dynamodb: aws_sdk_dynamodb::Client,
-        sqs: aws_sdk_sqs::Client,
         table: &str,
-        queue_url: &str,
         phone: &str,
     ) -> Result<Self, Error> {
         let bare = Self {
             dynamodb,
-            sqs,
             table: table.to_owned(),
-            queue_url: queue_url.to_owned(),
             pk: "BIZ#bare".into(),
             phone: phone.to_owned(),
         };
@@ -68,7 +63,7 @@ impl BareSend {
         Ok(bare)
     }
 
-    /// One send: the transaction, then the queue.
+    /// One send: the transaction.
     pub async fn send(&self, message_id: &str, payload: &str) -> Result<(), Error> {
         let now = now_millis();
         let values: HashMap<String, AttributeValue> = [
@@ -109,7 +104,7 @@ impl BareSend {
         let message = Put::builder()
             .table_name(&self.table)
             .item("pk", s(&self.pk))
-            .item("sk", s(format!("MSG#{message_id}")))
+            .item("sk", s(format!("BARE#{message_id}")))
             .item("gsi1pk", s(format!("CONTACT#bare#{}", self.phone)))
             .item("gsi1sk", s(format!("MSG#{message_id}")))
             .item("message_id", s(message_id))
@@ -130,19 +125,6 @@ impl BareSend {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
             .transact_items(TransactWriteItem::builder().put(message).build())
-            .send()
-            .await?;
-        let job = serde_json::json!({
-            "business_id": "bare",
-            "message_id": message_id,
-            "conversation": "00000000000000000000000000000bare",
-        });
-        self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(job.to_string())
-            .message_group_id("00000000000000000000000000000bare")
-            .message_deduplication_id(message_id)
             .send()
             .await?;
         Ok(())

@@ -1,9 +1,10 @@
-//! The five functions in this process, each built as its Lambda binary builds it (its own store,
+//! The six functions in this process, each built as its Lambda binary builds it (its own store,
 //! so its own container caches) but on SDK clients that count their calls, against a fresh
 //! table and queues on the emulator, with [`StandIn`] playing Viber and the business.
 //!
 //! The queue functions get their batches the way Lambda's event source mapping hands them over:
-//! received and deleted through an uncounted client, since those calls are not the function's.
+//! received and deleted through an uncounted client, since those calls are not the function's;
+//! `relay` gets the table's stream the same way (`relay::local::StreamReader`, uncounted).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +38,9 @@ pub struct World {
     pub status: status::App,
     pub dispatch: dispatch::App,
     pub notify: notify::App,
+    pub relay: relay::App,
+    /// The event source mapping of `relay` (uncounted clients).
+    pub stream: tokio::sync::Mutex<relay::local::StreamReader>,
     pub api_key: String,
     pub business: BusinessId,
     pub stand_in: StandIn,
@@ -108,10 +112,14 @@ impl World {
         setup.put_template(&business, &welcome).await?;
 
         Ok(Self {
-            send: send::App::new(
-                store(),
-                OutboundQueue::new(sqs_counted.clone(), env.outbound_queue_url.clone()),
-                clock.clone(),
+            send: send::App::new(store(), clock.clone()),
+            relay: relay::App::new(OutboundQueue::new(
+                sqs_counted.clone(),
+                env.outbound_queue_url.clone(),
+            )),
+            stream: tokio::sync::Mutex::new(
+                relay::local::StreamReader::for_table(&dynamodb, env.streams().await, &env.table)
+                    .await?,
             ),
             inbound: inbound::App::new(store(), events(), clock.clone(), auth()?),
             status: status::App::new(store(), events(), clock.clone(), auth()?),
@@ -176,9 +184,16 @@ impl World {
         Ok(reply(self.status.handle(request).await).await)
     }
 
-    /// Hands the next job on the outbound queue to `dispatch` (a batch of one); `false` when
-    /// the queue is empty. A record reported failed is an error.
+    /// Hands what is new on the table's stream to `relay` (which queues the accepted
+    /// messages); returns how many stream records it took.
+    pub async fn relay_all(&self) -> Result<usize, Error> {
+        Ok(self.stream.lock().await.drain(&self.relay).await?)
+    }
+
+    /// Relays the stream, then hands the next job on the outbound queue to `dispatch` (a batch
+    /// of one); `false` when the queue is empty. A record reported failed is an error.
     pub async fn dispatch_one(&self) -> Result<bool, Error> {
+        self.relay_all().await?;
         let url = self.env.outbound_queue_url.clone();
         self.handle_one(&url, |event| async move {
             self.dispatch

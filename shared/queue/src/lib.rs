@@ -13,7 +13,7 @@
 
 pub mod batch;
 mod error;
-mod outbound;
+pub mod outbound;
 pub mod patience;
 
 pub use batch::{Backoff, Retries, batch_response};

@@ -221,7 +221,6 @@ impl Store {
         self.conversations.forget(business, to);
         Ok(())
     }
-
 }
 
 impl Store {

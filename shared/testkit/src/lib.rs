@@ -110,7 +110,11 @@ impl TestEnv {
             .await
             .expect("describing the test table's stream");
         let mut records = Vec::new();
-        for shard in described.stream_description().map(|d| d.shards()).unwrap_or_default() {
+        for shard in described
+            .stream_description()
+            .map(|d| d.shards())
+            .unwrap_or_default()
+        {
             let mut iterator = streams
                 .get_shard_iterator()
                 .stream_arn(&self.stream_arn)
@@ -139,7 +143,10 @@ impl TestEnv {
                         .and_then(|v| v.as_s().ok())
                         .cloned()
                         .unwrap_or_default();
-                    let name = record.event_name().map(|n| n.as_str().to_owned()).unwrap_or_default();
+                    let name = record
+                        .event_name()
+                        .map(|n| n.as_str().to_owned())
+                        .unwrap_or_default();
                     records.push((name, sk));
                 }
                 iterator = page.next_shard_iterator().map(str::to_owned);

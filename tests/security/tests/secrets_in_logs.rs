@@ -162,11 +162,15 @@ async fn no_secret_reaches_the_logs_on_any_path() {
         .callback_secret;
     let unknown = ApiKey::generate();
 
-    let send_app = send::App::new(
-        store(),
-        OutboundQueue::new(sqs.clone(), &env.outbound_queue_url),
-        Arc::new(SystemClock),
-    );
+    let send_app = send::App::new(store(), Arc::new(SystemClock));
+    let relay_app = relay::App::new(OutboundQueue::new(sqs.clone(), &env.outbound_queue_url));
+    let mut stream = relay::local::StreamReader::for_table(
+        &env.dynamodb().await,
+        env.streams().await,
+        &env.table,
+    )
+    .await
+    .unwrap();
     let auth = || CallbackAuth::from_parts(Some(&viber_secret), "").unwrap();
     let events = || EventsQueue::new(sqs.clone(), &env.events_queue_url);
     let inbound_app = inbound::App::new(store(), events(), Arc::new(SystemClock), auth());
@@ -313,7 +317,9 @@ async fn no_secret_reaches_the_logs_on_any_path() {
     );
     assert_eq!(status, 404);
 
-    // dispatch: everything queued goes to the Viber stand-in.
+    // relay: the table's stream puts every accepted message on the outbound queue; dispatch:
+    // everything queued goes to the Viber stand-in.
+    stream.drain(&relay_app).await.unwrap();
     loop {
         let batch = receive(&sqs, &env.outbound_queue_url).await;
         if batch.records.is_empty() {

@@ -13,11 +13,11 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::http::HeaderMap;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
+use relay::local::StreamReader;
 use send::App;
 use serde_json::Value;
 use session_rules::{Limits, PhoneNumber};
 use vbm_platform::clock::{Clock, SystemClock};
-use relay::local::StreamReader;
 use vbm_queue::OutboundQueue;
 use vbm_store::{Business, BusinessId, NewBusiness, Retention, Store};
 use vbm_testkit::TestEnv;
@@ -153,9 +153,10 @@ impl Harness {
         let sqs = env.sqs().await;
         let app = App::new(store(&env, &dynamodb), clock);
         let relay = relay::App::new(OutboundQueue::new(sqs.clone(), &env.outbound_queue_url));
-        let stream = StreamReader::for_table(&env.dynamodb().await, env.streams().await, &env.table)
-            .await
-            .unwrap();
+        let stream =
+            StreamReader::for_table(&env.dynamodb().await, env.streams().await, &env.table)
+                .await
+                .unwrap();
         let (business, key) = app
             .store()
             .create_business(&NewBusiness {
@@ -187,12 +188,7 @@ impl Harness {
     /// Hands everything on the table's stream to `relay` (what Lambda's event source mapping
     /// does in AWS and the local stack does in `make dev`).
     pub async fn relay_stream(&self) -> usize {
-        self.stream
-            .lock()
-            .await
-            .drain(&self.relay)
-            .await
-            .unwrap()
+        self.stream.lock().await.drain(&self.relay).await.unwrap()
     }
 
     pub fn store(&self) -> &Store {

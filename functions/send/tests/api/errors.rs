@@ -388,7 +388,10 @@ async fn a_queue_outage_does_not_touch_a_send_and_the_stream_delivers_it_once_th
         format!("{}/123456789012/no-such-queue.fifo", h.env.endpoint),
     ));
     h.stream.lock().await.drain(&broken).await.unwrap();
-    assert_eq!(drain(&h.sqs, &h.env.outbound_queue_url).await, Vec::<String>::new());
+    assert_eq!(
+        drain(&h.sqs, &h.env.outbound_queue_url).await,
+        Vec::<String>::new()
+    );
 
     assert_eq!(h.session(UK).await["messages_sent"], 1);
     assert_eq!(h.count_items("MSG#").await, 1);
