@@ -133,7 +133,9 @@ impl FakeViber {
 struct World {
     env: TestEnv,
     store: Store,
-    outbound: OutboundQueue,
+    /// The outbox, as Lambda runs it: the table's stream read into `relay`.
+    relay: relay::App,
+    stream: tokio::sync::Mutex<relay::local::StreamReader>,
     sqs: aws_sdk_sqs::Client,
     app: App,
     business: BusinessId,
@@ -179,8 +181,16 @@ impl World {
             env.outbound_queue_url.clone(),
             Arc::new(SystemClock),
         );
+        let stream =
+            relay::local::StreamReader::for_table(&dynamodb, env.streams().await, &env.table)
+                .await
+                .unwrap();
         Self {
-            outbound: OutboundQueue::new(sqs.clone(), env.outbound_queue_url.clone()),
+            relay: relay::App::new(OutboundQueue::new(
+                sqs.clone(),
+                env.outbound_queue_url.clone(),
+            )),
+            stream: tokio::sync::Mutex::new(stream),
             store: store(),
             sqs,
             app,
@@ -198,7 +208,8 @@ impl World {
             .unwrap();
     }
 
-    /// What `send` does: admit, record, enqueue. Returns the message id.
+    /// What `send` does: admit and record (one transaction); then the table's stream and
+    /// `relay` put the job on the outbound queue. Returns the message id.
     async fn accept(&self, body: Value) -> MessageId {
         let wire: SendRequestBody = serde_json::from_value(body.clone()).unwrap();
         let request = SendRequest::parse(&wire, self.store.limits()).unwrap();
@@ -229,14 +240,7 @@ impl World {
             matches!(outcome, SendOutcome::Accepted { .. }),
             "{outcome:?}"
         );
-        self.outbound
-            .enqueue(&OutboundJob::new(
-                self.business.as_str(),
-                id.as_str(),
-                request.to.as_e164(),
-            ))
-            .await
-            .unwrap();
+        self.stream.lock().await.drain(&self.relay).await.unwrap();
         id
     }
 

@@ -14,6 +14,8 @@
 //! costs one cancelled write and is corrected from `ALL_OLD`), or one consistent read when this
 //! container has not seen the conversation yet.
 
+use std::time::{Duration, Instant};
+
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -26,6 +28,15 @@ use crate::attrs::{self, Item, n, s};
 use crate::conversation::{self, Expr};
 use crate::message::history_value;
 use crate::{BusinessId, MessageId, Store, StoreError, keys};
+
+/// How long a send whose transaction got no answer (an outage cut the connection, every SDK
+/// attempt failed) keeps reading whether its message is there before it gives up with a 503. The
+/// answer can be lost after DynamoDB committed: the message is then accepted, and the table's
+/// stream takes it to Viber whatever the business is told, so telling it "accepted" matters. Well
+/// inside the function's 10 s with the SDK's own attempts before.
+const LANDED_PATIENCE: Duration = Duration::from_secs(6);
+const LANDED_FIRST_PAUSE: Duration = Duration::from_millis(100);
+const LANDED_LONGEST_PAUSE: Duration = Duration::from_secs(1);
 
 /// Optimistic rounds before giving up with [`StoreError::Contended`]. Each round either succeeds,
 /// refuses, or learns the newer state some other writer made: under 200 concurrent senders to
@@ -162,7 +173,12 @@ impl Store {
                         return Ok(SendOutcome::Refused(refusal));
                     }
                 };
-            match self.try_send_write(send, state.as_ref(), &after).await? {
+            let written = match self.try_send_write(send, state.as_ref(), &after).await {
+                Ok(written) => written,
+                Err(StoreError::Unavailable(why)) => self.landed(send, why).await?,
+                Err(error) => return Err(error),
+            };
+            match written {
                 WriteResult::Written => {
                     self.conversations.put(send.business, send.to, Some(after));
                     return Ok(SendOutcome::Accepted { after });
@@ -191,6 +207,36 @@ impl Store {
             }
         }
         Err(StoreError::Contended)
+    }
+
+    /// After a send transaction got no answer: whether it committed, read back (consistently)
+    /// for up to [`LANDED_PATIENCE`] while the table stays unreachable. The message id is new
+    /// with this request, so its item exists only if this very transaction committed, with
+    /// exactly the state it set. `Err` (a 503) when it did not, or when it cannot be told.
+    async fn landed(&self, send: &NewSend<'_>, why: String) -> Result<WriteResult, StoreError> {
+        let started = Instant::now();
+        let mut pause = LANDED_FIRST_PAUSE;
+        loop {
+            let read = self
+                .get_consistent(
+                    keys::business(send.business),
+                    keys::message(&send.message_id),
+                    None,
+                )
+                .await;
+            match read {
+                Ok(Some(_)) => {
+                    tracing::warn!(error = %why, "the send transaction's answer was lost; it committed");
+                    return Ok(WriteResult::Written);
+                }
+                Ok(None) => return Err(StoreError::Unavailable(why)),
+                Err(_) if started.elapsed() + pause < LANDED_PATIENCE => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(LANDED_LONGEST_PAUSE);
+                }
+                Err(_) => return Err(StoreError::Unavailable(why)),
+            }
+        }
     }
 
     /// The idempotency record for `key`, unless absent or past its retention.
