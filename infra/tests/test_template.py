@@ -216,7 +216,9 @@ def test_the_stream_carries_accepted_messages_to_the_outbound_queue(translated):
     assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert m["BisectBatchOnFunctionError"] is True
     assert m["ParallelizationFactor"] == 1
-    assert m["MaximumRecordAgeInSeconds"] == -1
+    # Retried until 6 h old, so the failure destination names records still on the stream (24 h).
+    assert m["MaximumRetryAttempts"] == -1
+    assert 0 < m["MaximumRecordAgeInSeconds"] <= 12 * 3600
     assert _ref_id(m["DestinationConfig"]["OnFailure"]["Destination"]) == "RelayFailureQueue"
     (pattern,) = [json.loads(f["Pattern"]) for f in m["FilterCriteria"]["Filters"]]
     assert pattern == {"eventName": ["INSERT"], "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "MSG#"}]}}}}
@@ -347,4 +349,5 @@ def test_parameters_and_outputs(source_template):
     assert {
         "ApiUrl", "ViberInboundCallbackUrl", "ViberStatusCallbackUrl", "TableName",
         "OutboundQueueUrl", "EventsQueueUrl", "OutboundDeadLetterQueueUrl", "EventsDeadLetterQueueUrl",
+        "RelayFailureQueueUrl",
     } <= set(source_template["Outputs"])

@@ -135,7 +135,7 @@ struct World {
     store: Store,
     /// The outbox, as Lambda runs it: the table's stream read into `relay`.
     relay: relay::App,
-    stream: tokio::sync::Mutex<relay::local::StreamReader>,
+    stream: tokio::sync::Mutex<relay::reader::StreamReader>,
     sqs: aws_sdk_sqs::Client,
     app: App,
     business: BusinessId,
@@ -182,7 +182,7 @@ impl World {
             Arc::new(SystemClock),
         );
         let stream =
-            relay::local::StreamReader::for_table(&dynamodb, env.streams().await, &env.table)
+            relay::reader::StreamReader::for_table(&dynamodb, env.streams().await, &env.table)
                 .await
                 .unwrap();
         Self {

@@ -18,8 +18,8 @@
 //! A message item that lacks what a job needs cannot be dispatched by anyone; it is logged and
 //! counted (`RelaySkipped`), never retried forever in front of the messages behind it.
 
-#[cfg(feature = "local")]
-pub mod local;
+#[cfg(feature = "reader")]
+pub mod reader;
 
 use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};

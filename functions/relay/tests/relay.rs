@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use relay::local::StreamReader;
+use relay::reader::StreamReader;
 use session_rules::{PhoneNumber, SendClass};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_queue::{OutboundJob, OutboundQueue};

@@ -4,7 +4,7 @@
 //!
 //! The queue functions get their batches the way Lambda's event source mapping hands them over:
 //! received and deleted through an uncounted client, since those calls are not the function's;
-//! `relay` gets the table's stream the same way (`relay::local::StreamReader`, uncounted).
+//! `relay` gets the table's stream the same way (`relay::reader::StreamReader`, uncounted).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,13 +40,14 @@ pub struct World {
     pub notify: notify::App,
     pub relay: relay::App,
     /// The event source mapping of `relay` (uncounted clients).
-    pub stream: tokio::sync::Mutex<relay::local::StreamReader>,
+    pub stream: tokio::sync::Mutex<relay::reader::StreamReader>,
     pub api_key: String,
     pub business: BusinessId,
     pub stand_in: StandIn,
     /// Uncounted clients: set-up, and the event source mapping's receives and deletes.
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
+    sqs_counted: aws_sdk_sqs::Client,
     next_token: std::sync::atomic::AtomicU64,
 }
 
@@ -61,6 +62,17 @@ async fn reply(response: lambda_http::Response<lambda_http::Body>) -> Reply {
     let status = response.status().as_u16();
     let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
     Reply { status, body }
+}
+
+/// The table's stream from its oldest record, on uncounted clients (the event source mapping's
+/// calls are not the function's).
+pub async fn stream_reader(env: &TestEnv) -> Result<relay::reader::StreamReader, Error> {
+    Ok(relay::reader::StreamReader::for_table(
+        &env.dynamodb().await,
+        env.streams().await,
+        &env.table,
+    )
+    .await?)
 }
 
 impl World {
@@ -117,10 +129,7 @@ impl World {
                 sqs_counted.clone(),
                 env.outbound_queue_url.clone(),
             )),
-            stream: tokio::sync::Mutex::new(
-                relay::local::StreamReader::for_table(&dynamodb, env.streams().await, &env.table)
-                    .await?,
-            ),
+            stream: tokio::sync::Mutex::new(stream_reader(&env).await?),
             inbound: inbound::App::new(store(), events(), clock.clone(), auth()?),
             status: status::App::new(store(), events(), clock.clone(), auth()?),
             dispatch: dispatch::App::new(
@@ -143,6 +152,7 @@ impl World {
             stand_in,
             dynamodb,
             sqs,
+            sqs_counted,
             env,
             counter,
             next_token: std::sync::atomic::AtomicU64::new(8_000_000_000_000_000_000),
@@ -182,6 +192,14 @@ impl World {
         let request = signed_callback("/viber/status", VIBER_SECRET, &body)
             .ok_or("could not build the request")?;
         Ok(reply(self.status.handle(request).await).await)
+    }
+
+    /// Another `relay` over the same queue and counted client (another container).
+    pub fn relay_app(&self) -> relay::App {
+        relay::App::new(OutboundQueue::new(
+            self.sqs_counted.clone(),
+            self.env.outbound_queue_url.clone(),
+        ))
     }
 
     /// Hands what is new on the table's stream to `relay` (which queues the accepted

@@ -3,7 +3,7 @@
 //! One process serves the real handlers of `send`, `inbound` and `status` on API Gateway's
 //! paths, runs `dispatch` and `notify` by polling the emulator's queues (the same handler code
 //! as the Lambda binaries, through [`poller`]) and `relay` by reading the table's stream
-//! (`relay::local::StreamReader`, what Lambda's DynamoDB event source mapping does), plays Viber ([`sandbox`]) and a business's
+//! (`relay::reader::StreamReader`, what Lambda's DynamoDB event source mapping does), plays Viber ([`sandbox`]) and a business's
 //! callback endpoint ([`sink`]), and shares one [`OffsetClock`] with all of them so a 24 h
 //! session expiry can be tried in a second (`POST /_dev/clock`). The functions reach the
 //! emulator through [`emulator_proxy`], which can play an outage, and the sandbox and sink take
@@ -204,7 +204,7 @@ pub async fn start_with(
         functions.notify.clone(),
     ));
     // The outbox: accepted messages reach the outbound queue through the table's stream.
-    let reader = relay::local::StreamReader::for_table(
+    let reader = relay::reader::StreamReader::for_table(
         &aws_sdk_dynamodb::Client::new(&function_sdk),
         aws_sdk_dynamodbstreams::Client::new(&function_sdk),
         &settings.table,

@@ -18,7 +18,7 @@ pub struct Functions {
     pub status: HttpHandler,
     pub dispatch: BatchHandler,
     pub notify: BatchHandler,
-    /// The table's stream consumer (the outbox), driven by `relay::local::StreamReader`.
+    /// The table's stream consumer (the outbox), driven by `relay::reader::StreamReader`.
     pub relay: Arc<relay::App>,
 }
 

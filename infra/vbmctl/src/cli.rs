@@ -51,6 +51,24 @@ pub enum Command {
     /// A business's message templates.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// The outbox: accepted messages on their way from the table's stream to the outbound queue.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Queue again the stream batches `relay` gave up on (the RelayFailureQueue alarm): each
+    /// failure record names a range of the table's stream, read again while the stream keeps it
+    /// (24 h) and put on the outbound queue as `relay` does. A record is deleted once redriven.
+    Redrive {
+        /// The stack's RelayFailureQueue URL (output RelayFailureQueueUrl).
+        #[arg(long, env = "RELAY_FAILURE_QUEUE_URL", value_name = "URL")]
+        failure_queue_url: String,
+        /// The stack's outbound FIFO queue URL (output OutboundQueueUrl).
+        #[arg(long, env = "OUTBOUND_QUEUE_URL", value_name = "URL")]
+        outbound_queue_url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

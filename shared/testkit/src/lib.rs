@@ -24,6 +24,8 @@ pub struct TestEnv {
     pub events_queue_url: String,
     pub outbound_dlq_url: String,
     pub events_dlq_url: String,
+    /// Where the outbox's event source mapping puts the batches it gave up on.
+    pub relay_failure_queue_url: String,
     #[serde(skip)]
     pub endpoint: String,
 }

@@ -164,7 +164,7 @@ async fn no_secret_reaches_the_logs_on_any_path() {
 
     let send_app = send::App::new(store(), Arc::new(SystemClock));
     let relay_app = relay::App::new(OutboundQueue::new(sqs.clone(), &env.outbound_queue_url));
-    let mut stream = relay::local::StreamReader::for_table(
+    let mut stream = relay::reader::StreamReader::for_table(
         &env.dynamodb().await,
         env.streams().await,
         &env.table,

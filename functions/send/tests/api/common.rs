@@ -13,7 +13,7 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::http::HeaderMap;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
-use relay::local::StreamReader;
+use relay::reader::StreamReader;
 use send::App;
 use serde_json::Value;
 use session_rules::{Limits, PhoneNumber};

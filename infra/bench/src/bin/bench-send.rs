@@ -27,6 +27,9 @@ struct Args {
     /// Operations of each kind whose calls are counted (after one that warms the caches).
     #[arg(long, default_value_t = 5)]
     repeats: usize,
+    /// Sends whose time from 202 to the outbound queue is measured.
+    #[arg(long, default_value_t = 100)]
+    outbox: usize,
 }
 
 /// Sends before measuring: connection pools, the API-key cache, the conversation hint.
@@ -60,7 +63,91 @@ async fn run(args: &Args) -> Result<(), Error> {
     let world = World::start().await?;
     overhead(&world, args.samples).await?.publish()?;
     calls(&world, args.repeats).await?.publish()?;
+    outbox(&world, args.outbox).await?.publish()?;
     Ok(())
+}
+
+/// From a send's 202 to its job on the outbound queue: the table's stream read as `make dev`
+/// reads it (a `GetRecords` every 100 ms when idle), `relay` queueing, the job received.
+async fn outbox(world: &World, samples: usize) -> Result<Section, Error> {
+    const POLL: Duration = Duration::from_millis(100);
+    world.relay_all().await?;
+    world
+        .sqs
+        .purge_queue()
+        .queue_url(&world.env.outbound_queue_url)
+        .send()
+        .await?;
+    let reader = vbm_bench::in_process::stream_reader(&world.env).await?;
+    let relay = world.relay_app();
+    let pump = tokio::spawn(async move { reader.run(&relay, POLL).await });
+    let mut waits = Vec::new();
+    for i in 0..samples {
+        let reply = world
+            .send(&transactional(&format!("+4479112{i:05}")))
+            .await?;
+        accepted(&reply)?;
+        let accepted_at = Instant::now();
+        let id = reply.body["message_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let deadline = accepted_at + Duration::from_secs(30);
+        'wait: loop {
+            let out = world
+                .sqs
+                .receive_message()
+                .queue_url(&world.env.outbound_queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await?;
+            for m in out.messages() {
+                let found = m.body().is_some_and(|b| b.contains(&id));
+                if let Some(handle) = m.receipt_handle() {
+                    world
+                        .sqs
+                        .delete_message()
+                        .queue_url(&world.env.outbound_queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await?;
+                }
+                if found {
+                    waits.push(ms(accepted_at.elapsed()));
+                    break 'wait;
+                }
+            }
+            if Instant::now() > deadline {
+                pump.abort();
+                return Err(format!("message {id} did not reach the queue in 30 s").into());
+            }
+        }
+    }
+    pump.abort();
+    let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+    let mut section = Section::new(
+        "outbox",
+        "From 202 to the outbound queue",
+        format!(
+            "`bench-send`: {samples} warm transactional sends, one at a time; for each, the time \
+             from its 202 to its job received from the outbound FIFO queue. In between: the \
+             table's stream read as `make dev` reads the emulator's (`relay::reader`, a \
+             `GetRecords` every {} ms when idle; Lambda polls a shard 4 times a second), `relay` \
+             queueing with `SendMessageBatch`, and a long-polling receive, all through the \
+             serialized emulator on this machine.",
+            POLL.as_millis()
+        ),
+    )
+    .header(["samples", "p50 ms", "p90 ms", "p99 ms", "max ms"]);
+    section.row([
+        waits.len().to_string(),
+        fmt(percentile(&waits, 50.0)),
+        fmt(percentile(&waits, 90.0)),
+        fmt(percentile(&waits, 99.0)),
+        fmt(percentile(&waits, 100.0)),
+    ]);
+    Ok(section)
 }
 
 struct Sample {
@@ -299,6 +386,13 @@ async fn calls(world: &World, n: usize) -> Result<Section, Error> {
     for _ in 0..n {
         accepted(&world.send(&transactional(warm)).await?)?;
     }
+    // relay: the n accepted messages, as one batch of the table's stream.
+    let before = world.counter.snapshot();
+    world.relay_all().await?;
+    rows.push(Counted {
+        name: format!("relay: {n} accepted messages (one stream batch)"),
+        tallies: vec![world.counter.snapshot().since(&before)],
+    });
     let mut dispatch = Vec::new();
     let mut tokens = Vec::new();
     for _ in 0..n {
@@ -343,12 +437,13 @@ async fn calls(world: &World, n: usize) -> Result<Section, Error> {
         "calls",
         "AWS calls per warm operation",
         format!(
-            "`bench-send`: the five functions in one process, each with its own store (its own \
+            "`bench-send`: the six functions in one process, each with its own store (its own \
              container caches), on DynamoDB and SQS clients with an SDK interceptor that counts \
              every operation they start and every HTTP attempt. Each \
              row: {n} operations (3 for session sends, to stay under 5 in a row) after one of \
              the same kind warmed the caches; the queue functions get batches of one record, \
-             received and deleted outside the function as Lambda's event source mapping does."
+             received and deleted outside the function as Lambda's event source mapping does, \
+             and `relay` the table's stream, read outside it the same way."
         ),
     )
     .header(["operation", "AWS calls each", "count", "attempts"]);

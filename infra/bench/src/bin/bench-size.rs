@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use vbm_bench::report::Section;
 
-const FUNCTIONS: [&str; 5] = ["send", "inbound", "status", "dispatch", "notify"];
+const FUNCTIONS: [&str; 6] = ["send", "inbound", "status", "dispatch", "notify", "relay"];
 /// The target for a stripped binary.
 const TARGET_BYTES: u64 = 6_000_000;
 

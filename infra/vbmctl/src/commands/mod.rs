@@ -3,6 +3,7 @@
 
 mod business;
 mod key;
+mod outbox;
 mod template;
 
 use aws_config::BehaviorVersion;
@@ -23,12 +24,7 @@ impl Context {
     /// The store over the table, with the operator's AWS configuration (AWS_REGION, profiles,
     /// AWS_ENDPOINT_URL, ...). Limits and retention do not matter to admin commands.
     async fn store(&self) -> Result<Store, Failure> {
-        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        if config.region().is_none() {
-            return Err(Failure::Infra(
-                "no AWS region configured: set AWS_REGION (or a profile's region)".into(),
-            ));
-        }
+        let config = sdk_config().await?;
         Ok(Store::new(
             aws_sdk_dynamodb::Client::new(&config),
             &self.table,
@@ -36,6 +32,17 @@ impl Context {
             Retention::default(),
         ))
     }
+}
+
+/// The operator's AWS configuration (AWS_REGION, profiles, AWS_ENDPOINT_URL, ...).
+async fn sdk_config() -> Result<aws_config::SdkConfig, Failure> {
+    let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    if config.region().is_none() {
+        return Err(Failure::Infra(
+            "no AWS region configured: set AWS_REGION (or a profile's region)".into(),
+        ));
+    }
+    Ok(config)
 }
 
 /// Runs the command; its result is the JSON to print.
@@ -48,6 +55,7 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
         Command::Business(command) => business::run(&ctx, command).await,
         Command::Key(command) => key::run(&ctx, command).await,
         Command::Template(command) => template::run(&ctx, command).await,
+        Command::Outbox(command) => outbox::run(command).await,
     }
 }
 

@@ -1,9 +1,9 @@
-//! What Lambda's DynamoDB event source mapping does, for the local stack (`make dev`) and the
-//! tests: read the table's stream from where the last batch ended, hand each batch to the same
+//! What Lambda's DynamoDB event source mapping does, for the local stack (`make dev`), the tests
+//! and `vbmctl outbox redrive`: read the table's stream from where the last batch ended, hand each batch to the same
 //! [`App::handle_batch`] the Lambda binary runs, and move past what it took. A reported failure
 //! is read again from that record on the next round (Lambda: retried from the failed sequence
 //! number); a round that cannot read the stream (the emulator down) leaves the position as it
-//! was. Nothing here is in the Lambda binary (feature `local`).
+//! was. Nothing here is in the Lambda binary (feature `reader`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -310,5 +310,97 @@ fn value(v: &Sdk) -> AttributeValue {
         Sdk::Bs(b) => AttributeValue::Bs(b.iter().map(|b| b.as_ref().to_vec()).collect()),
         // A type newer than this code: kept visible rather than dropped.
         _ => AttributeValue::Null(true),
+    }
+}
+
+/// A batch Lambda's event source mapping gave up on, as it writes it to the on-failure
+/// destination (`RelayFailureQueue`): where it is on the stream, not its records.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct FailedBatch {
+    #[serde(rename = "DDBStreamBatchInfo")]
+    pub info: FailedBatchInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedBatchInfo {
+    pub shard_id: String,
+    pub start_sequence_number: String,
+    pub end_sequence_number: String,
+    pub stream_arn: String,
+}
+
+impl FailedBatch {
+    /// Reads one message of the failure queue.
+    pub fn parse(body: &str) -> Result<Self, StreamError> {
+        serde_json::from_str(body)
+            .map_err(|e| StreamError(format!("not a stream batch failure record: {e}")))
+    }
+}
+
+/// Sequence numbers are decimal strings of up to 40 digits, without leading zeros.
+fn sequence_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// Reads the records of `failed` from the stream again (it keeps them 24 hours) and hands them
+/// to `app`, as the event source mapping would have. Returns how many records it handed over.
+pub async fn redrive(
+    client: &Client,
+    app: &App,
+    failed: &FailedBatch,
+) -> Result<usize, StreamError> {
+    let info = &failed.info;
+    let mut iterator = client
+        .get_shard_iterator()
+        .stream_arn(&info.stream_arn)
+        .shard_id(&info.shard_id)
+        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+        .sequence_number(&info.start_sequence_number)
+        .send()
+        .await
+        .map_err(sdk_error)?
+        .shard_iterator()
+        .map(str::to_owned);
+    let mut records = Vec::new();
+    'read: while let Some(at) = iterator {
+        let got = client
+            .get_records()
+            .shard_iterator(at)
+            .limit(BATCH_SIZE)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        if got.records().is_empty() {
+            break;
+        }
+        for record in got.records() {
+            let seq = record
+                .dynamodb()
+                .and_then(|d| d.sequence_number())
+                .unwrap_or_default();
+            if sequence_cmp(seq, &info.end_sequence_number).is_gt() {
+                break 'read;
+            }
+            records.push(lambda_record(record, &info.stream_arn));
+        }
+        iterator = got.next_shard_iterator().map(str::to_owned);
+    }
+    if records.is_empty() {
+        return Err(StreamError(format!(
+            "no records from {} to {} on {} (past the stream's 24 h?)",
+            info.start_sequence_number, info.end_sequence_number, info.shard_id
+        )));
+    }
+    let n = records.len();
+    let mut event = Event::default();
+    event.records = records;
+    let answer = app.handle_batch(event).await;
+    if answer.batch_item_failures.is_empty() {
+        Ok(n)
+    } else {
+        Err(StreamError(
+            "the outbound queue refused the redriven records".into(),
+        ))
     }
 }
