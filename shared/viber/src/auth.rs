@@ -220,12 +220,7 @@ impl CallbackAuth {
     /// `secrets`: the URL and signing secrets (either may be empty). `cidrs`: comma-separated
     /// CIDRs or single addresses, possibly empty. Nothing at all is an error.
     pub fn new(secrets: CallbackSecrets, cidrs: &str) -> Result<Self, AuthConfigError> {
-        let allowed = cidrs
-            .split(',')
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(parse_net)
-            .collect::<Result<Vec<_>, _>>()?;
+        let allowed = parse_cidrs(cidrs)?;
         if secrets.url.is_empty() && secrets.hmac.is_empty() && allowed.is_empty() {
             return Err(AuthConfigError::NothingConfigured);
         }
@@ -358,6 +353,17 @@ fn mac(secret: &[u8], body: &[u8]) -> HmacSha256 {
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
     mac.update(body);
     mac
+}
+
+/// Comma-separated CIDRs or single addresses (blank entries skipped), as `VIBER_CALLBACK_CIDRS`
+/// holds them.
+pub fn parse_cidrs(cidrs: &str) -> Result<Vec<IpNet>, AuthConfigError> {
+    cidrs
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(parse_net)
+        .collect()
 }
 
 fn parse_net(input: &str) -> Result<IpNet, AuthConfigError> {
