@@ -54,12 +54,19 @@ EXPECTED_GRANTS = {
         ("sqs:SendMessage", "EventsQueue"),
         ("sqs:GetQueueAttributes", "EventsQueue"),  # warm-up on init
         ("sqs:ChangeMessageVisibility", "OutboundQueue"),  # back-off on its own queue
+        # Only when ViberApiTokenSecretArn is set (CONDITIONAL_GRANTS).
+        ("secretsmanager:GetSecretValue", "ViberApiTokenSecretArn"),
     },
     "NotifyFunction": {
         ("dynamodb:GetItem", "Table"),
         ("dynamodb:PutItem", "Table"),
         ("sqs:ChangeMessageVisibility", "EventsQueue"),  # back-off on its own queue
     },
+}
+
+# Grants inside `!If [condition, statement, AWS::NoValue]`: (function, action, resource) -> condition.
+CONDITIONAL_GRANTS = {
+    ("DispatchFunction", "secretsmanager:GetSecretValue", "ViberApiTokenSecretArn"): "HasApiTokenSecret",
 }
 
 _BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -83,7 +90,7 @@ ENV_COMMON = {
 ENV_EXTRA = {
     "InboundFunction": {"VIBER_CALLBACK_SECRET_ID", "SECRETS_REFRESH_SECONDS", "VIBER_CALLBACK_CIDRS"},
     "StatusFunction": {"VIBER_CALLBACK_SECRET_ID", "SECRETS_REFRESH_SECONDS", "VIBER_CALLBACK_CIDRS"},
-    "DispatchFunction": {"VIBER_API_TOKEN"},
+    "DispatchFunction": {"VIBER_API_TOKEN_SECRET_ID", "SECRETS_REFRESH_SECONDS"},
 }
 
 ROUTES = {
@@ -248,11 +255,17 @@ def test_least_privilege_policies(translated):
         grants = set()
         for policy in role.get("Policies", []):
             for st in _as_list(policy["PolicyDocument"]["Statement"]):
+                condition = None
+                if "Fn::If" in st:
+                    condition, st, otherwise = st["Fn::If"]
+                    assert otherwise == {"Ref": "AWS::NoValue"}, lid
                 assert st["Effect"] == "Allow", lid
                 for action in _as_list(st["Action"]):
                     assert "*" not in action, (lid, action)
                     for resource in _as_list(st["Resource"]):
-                        grants.add((action, _ref_id(resource)))
+                        grant = (action, _ref_id(resource))
+                        assert CONDITIONAL_GRANTS.get((lid, *grant)) == condition, (lid, grant, condition)
+                        grants.add(grant)
         assert grants == EXPECTED_GRANTS[lid], lid
         assert set(role["ManagedPolicyArns"]) == EXPECTED_MANAGED[lid], lid
     # Spelled out, the separations that matter most:
@@ -299,14 +312,18 @@ def test_parameters_and_outputs(source_template):
     defaults = {
         "SessionDurationSeconds": 86400, "SessionMaxMessages": 60, "SessionMaxConsecutive": 5,
         "RetentionDays": 30, "MaxReceiveCount": 5, "LogLevel": "INFO",
-        "ViberApiToken": "", "ViberCallbackCidrs": "", "AlarmTopicArn": "",
+        "ViberApiTokenSecretArn": "", "ViberCallbackCidrs": "", "AlarmTopicArn": "",
         "DispatchSubnetIds": "", "DispatchSecurityGroupIds": "", "SecretsRefreshSeconds": 300,
     }
     for name, default in defaults.items():
         assert params[name]["Default"] == default, name
-    assert params["ViberApiToken"]["NoEcho"] is True
-    # The callback secret is no parameter: the stack creates it in Secrets Manager.
+    # No secret is a parameter: the callback secret is created in Secrets Manager, the API
+    # token is one there, named by its ARN.
     assert not any("CallbackSecret" in name for name in params)
+    assert "ViberApiToken" not in params
+    assert source_template["Conditions"]["HasApiTokenSecret"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ViberApiTokenSecretArn"}, ""]}]
+    }
     assert params["DeletionProtection"]["AllowedValues"] == ["true", "false"]
     assert params["DispatchSubnetIds"]["Type"] == "CommaDelimitedList"
     assert {"ApiThrottlingBurstLimit", "ApiThrottlingRateLimit"} <= set(params)
@@ -342,6 +359,9 @@ def test_callback_secret_in_secrets_manager(translated):
         env = functions[lid]["Properties"]["Environment"]["Variables"]
         assert env["VIBER_CALLBACK_SECRET_ID"] == {"Ref": "ViberCallbackSecret"}, lid
         assert env["SECRETS_REFRESH_SECONDS"] == {"Ref": "SecretsRefreshSeconds"}, lid
-    # No function's environment holds a callback secret's value.
+    # No function's environment holds a secret's value: only secret ids.
     for lid, fn in functions.items():
-        assert "VIBER_CALLBACK_SECRET" not in fn["Properties"]["Environment"]["Variables"], lid
+        env = fn["Properties"]["Environment"]["Variables"]
+        assert not {"VIBER_CALLBACK_SECRET", "VIBER_API_TOKEN"} & set(env), lid
+    dispatch_env = functions["DispatchFunction"]["Properties"]["Environment"]["Variables"]
+    assert dispatch_env["VIBER_API_TOKEN_SECRET_ID"] == {"Ref": "ViberApiTokenSecretArn"}

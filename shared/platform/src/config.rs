@@ -21,7 +21,7 @@ pub const SESSION_MAX_MESSAGES: &str = "SESSION_MAX_MESSAGES";
 pub const SESSION_MAX_CONSECUTIVE: &str = "SESSION_MAX_CONSECUTIVE";
 pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
 pub const VIBER_API_URL: &str = "VIBER_API_URL";
-pub const VIBER_API_TOKEN: &str = "VIBER_API_TOKEN";
+pub const VIBER_API_TOKEN_SECRET_ID: &str = "VIBER_API_TOKEN_SECRET_ID";
 pub const VIBER_TIMEOUT_SECONDS: &str = "VIBER_TIMEOUT_SECONDS";
 pub const CALLBACK_TIMEOUT_SECONDS: &str = "CALLBACK_TIMEOUT_SECONDS";
 pub const VIBER_CALLBACK_SECRET_ID: &str = "VIBER_CALLBACK_SECRET_ID";
@@ -200,9 +200,11 @@ impl Config {
         self.url(VIBER_API_URL)
     }
 
-    /// `VIBER_API_TOKEN`: an optional token for Viber or the gateway; `None` when unset or empty.
-    pub fn viber_api_token(&self) -> Result<Option<String>, ConfigError> {
-        self.get(VIBER_API_TOKEN)
+    /// `VIBER_API_TOKEN_SECRET_ID`: the Secrets Manager secret (name or ARN) whose value is the
+    /// optional token for Viber or the gateway; `None` when unset or empty (no token). The
+    /// token itself is never in the environment.
+    pub fn viber_api_token_secret_id(&self) -> Result<Option<String>, ConfigError> {
+        self.get(VIBER_API_TOKEN_SECRET_ID)
     }
 
     /// `VIBER_TIMEOUT_SECONDS`: how long one `send_message` call may take (default 5).

@@ -27,7 +27,6 @@ use vbm_security::echo::{Answer, Echo, Received};
 use vbm_security::queue::receive;
 use vbm_store::{ApiKey, BusinessId, NewBusiness, Retention, Store};
 use vbm_testkit::TestEnv;
-use viber::ViberClient;
 
 const CALLER_IP: &str = "203.0.113.10";
 const USER: &str = "+447911123456";
@@ -194,14 +193,28 @@ async fn no_secret_reaches_the_logs_on_any_path() {
     let events = || EventsQueue::new(sqs.clone(), &env.events_queue_url);
     let inbound_app = inbound::App::new(store(), events(), Arc::new(SystemClock), auth().await);
     let status_app = status::App::new(store(), events(), Arc::new(SystemClock), auth().await);
+    // The API token from Secrets Manager too, through dispatch's own loading path.
+    let token_arn = secrets_manager
+        .create_secret()
+        .name(format!("{}/viber-api-token", env.table))
+        .secret_string(&viber_token)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let viber_client = dispatch::ViberSource::from_secret(
+        secrets_manager.clone(),
+        &token_arn,
+        &format!("{}/vibersrvc/1", viber.url),
+        Duration::from_secs(5),
+        Duration::from_secs(300),
+    )
+    .await
+    .unwrap();
     let dispatch_app = dispatch::App::new(
         store(),
-        ViberClient::new(
-            &format!("{}/vibersrvc/1", viber.url),
-            Some(viber_token.clone()),
-            Duration::from_secs(5),
-        )
-        .unwrap(),
+        viber_client,
         events(),
         sqs.clone(),
         &env.outbound_queue_url,

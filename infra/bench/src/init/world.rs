@@ -105,7 +105,6 @@ impl World {
                 vars.push(("SECRETS_REFRESH_SECONDS", "300".into()));
                 vars.push(("VIBER_CALLBACK_CIDRS", String::new()));
             }
-            "dispatch" => vars.push(("VIBER_API_TOKEN", String::new())),
             _ => {}
         }
         vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
