@@ -337,7 +337,8 @@ pub fn banner(running: &Running) -> String {
     format!(
         "\nvbm-serverless is running on {base}\n\n\
          demo business: {DEMO_BUSINESS} (Viber service id {DEMO_SERVICE_ID})\n\
-         API key:       {api_key}\n\n\
+         API key:       {api_key}\n\
+         Viber callbacks: {base}/viber/inbound/{DEV_VIBER_SECRET}, {base}/viber/status/{DEV_VIBER_SECRET}\n\n\
          Send a first message (a template: the business always writes first):\n\n  \
          export VBM_KEY={api_key}\n  \
          curl -s -X POST {base}/v1/messages -H \"Authorization: Bearer $VBM_KEY\" -H 'content-type: application/json' \\\n    -d '{first}'\n\n\
