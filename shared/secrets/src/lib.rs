@@ -4,9 +4,9 @@
 //! A [`Refreshing`] value is read and parsed once at init (a function whose secret cannot be
 //! read or parsed does not start), then served from memory. After its TTL the next caller reads
 //! it again, so a rotation reaches every container within one TTL with no redeploy; the other
-//! callers keep the cached value meanwhile. A failed or unusable refresh keeps the last good
-//! value (logged, retried after [`RETRY_AFTER_FAILURE`] at most): a Secrets Manager outage or a
-//! bad edit of the secret must not refuse every callback.
+//! callers keep the cached value meanwhile. A failed, slow (over [`REFRESH_TIMEOUT`]) or
+//! unusable refresh keeps the last good value (logged, retried after [`RETRY_AFTER_FAILURE`] at
+//! most): a Secrets Manager outage or a bad edit of the secret must not refuse every callback.
 //!
 //! Why Secrets Manager rather than SSM SecureString: CloudFormation can create a Secrets
 //! Manager secret and generate its value (it cannot create a SecureString parameter), the AWS
@@ -21,6 +21,10 @@ use thiserror::Error;
 /// How soon a refresh that failed is tried again (or the TTL, when shorter).
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 
+/// The longest a refresh may hold up the caller that makes it (a callback being answered):
+/// past it, the cached value is used and the refresh counts as failed.
+pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Reading or using a secret failed. Never holds the secret's value.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SecretError {
@@ -30,6 +34,8 @@ pub enum SecretError {
     NotAString { id: String },
     #[error("secret {id}: {reason}")]
     Unusable { id: String, reason: String },
+    #[error("reading secret {id}: no answer within {REFRESH_TIMEOUT:?}")]
+    TimedOut { id: String },
 }
 
 /// One secret in Secrets Manager: its id (name or ARN) and the client that reads it.
@@ -156,7 +162,11 @@ impl<T> Refreshing<T> {
     }
 
     async fn refresh(&self) -> Result<(T, Option<String>), SecretError> {
-        let (text, version) = self.source.read().await?;
+        let (text, version) = tokio::time::timeout(REFRESH_TIMEOUT, self.source.read())
+            .await
+            .map_err(|_| SecretError::TimedOut {
+                id: self.source.id.clone(),
+            })??;
         let value = (self.parse)(&text).map_err(|reason| SecretError::Unusable {
             id: self.source.id.clone(),
             reason,

@@ -175,3 +175,88 @@ async fn concurrent_readers_during_a_refresh_all_get_a_value() {
     }
     assert_eq!(*secret.current_at(stale).await, "v2");
 }
+
+/// A TCP proxy to the emulator that can stall: once `stalled`, what a client sends is never
+/// forwarded, so its request hangs (a Secrets Manager that accepts and never answers).
+struct StallingProxy {
+    url: String,
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StallingProxy {
+    async fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let upstream = vbm_testkit::endpoint()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stalled.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (upstream, flag) = (upstream.clone(), flag.clone());
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                    });
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match client_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        while flag.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        if server_write.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self { url, stalled }
+    }
+
+    fn stall(&self, on: bool) {
+        self.stalled.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_that_gets_no_answer_keeps_the_cached_value() {
+    let direct = client().await;
+    let arn = create(&direct, "v1").await;
+    let proxy = StallingProxy::start().await;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&proxy.url)
+        .load()
+        .await;
+    let through_proxy = aws_sdk_secretsmanager::Client::new(&sdk);
+    let secret = load(&through_proxy, &arn).await;
+    put(&direct, &arn, "v2").await;
+
+    proxy.stall(true);
+    let start = Instant::now();
+    // Secrets Manager does not answer: the caller is not held past the refresh timeout...
+    assert_eq!(*secret.current_at(start + TTL * 2).await, "v1");
+    // ...and the next callers use the cache until the retry delay, without asking again.
+    assert_eq!(*secret.current_at(start + TTL * 2).await, "v1");
+
+    proxy.stall(false);
+    assert_eq!(
+        *secret
+            .current_at(start + TTL * 2 + RETRY_AFTER_FAILURE + Duration::from_secs(1))
+            .await,
+        "v2"
+    );
+}
