@@ -96,7 +96,7 @@ impl Callbacks {
         self.clock.now()
     }
 
-    /// A `POST` whose raw body, signature header and source address pass
+    /// A `POST` whose URL secret, raw body, signature header and source address pass
     /// [`authenticate`]. Nothing has been read from or written to the table when this fails.
     pub async fn check(&self, request: &Request) -> Result<(), ApiError> {
         if request.method() != Method::POST {
