@@ -60,7 +60,8 @@ field() { .venv/bin/python -c 'import json, sys; print(json.loads(sys.argv[1])[s
 export VBM_TABLE=vbm
 export OUTBOUND_QUEUE_URL="$(field outbound_queue_url)"
 export EVENTS_QUEUE_URL="$(field events_queue_url)"
-export VBM_PORT VIBER_CALLBACK_SECRET=dev-viber-secret
+# The Viber callback secret is not passed: vbm-dev puts it in the emulator's Secrets Manager.
+export VBM_PORT
 export RUST_LOG="${RUST_LOG:-warn}"
 
 cargo run --quiet -p vbm-dev

@@ -40,17 +40,21 @@ EXPECTED_GRANTS = {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem", "Query")),
         ("sqs:SendMessage", "EventsQueue"),
         ("sqs:GetQueueAttributes", "EventsQueue"),  # warm-up on init
+        ("secretsmanager:GetSecretValue", "ViberCallbackSecret"),
     },
     "StatusFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem")),
         ("sqs:SendMessage", "EventsQueue"),
         ("sqs:GetQueueAttributes", "EventsQueue"),  # warm-up on init
+        ("secretsmanager:GetSecretValue", "ViberCallbackSecret"),
     },
     "DispatchFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem")),
         ("sqs:SendMessage", "EventsQueue"),
         ("sqs:GetQueueAttributes", "EventsQueue"),  # warm-up on init
         ("sqs:ChangeMessageVisibility", "OutboundQueue"),  # back-off on its own queue
+        # Only when ViberApiTokenSecretArn is set (CONDITIONAL_GRANTS).
+        ("secretsmanager:GetSecretValue", "ViberApiTokenSecretArn"),
     },
     "NotifyFunction": {
         ("dynamodb:GetItem", "Table"),
@@ -63,6 +67,11 @@ EXPECTED_GRANTS = {
         ("sqs:SendMessage", "OutboundQueue"),
         ("sqs:SendMessage", "RelayFailureQueue"),
     },
+}
+
+# Grants inside `!If [condition, statement, AWS::NoValue]`: (function, action, resource) -> condition.
+CONDITIONAL_GRANTS = {
+    ("DispatchFunction", "secretsmanager:GetSecretValue", "ViberApiTokenSecretArn"): "HasApiTokenSecret",
 }
 
 _BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -86,9 +95,9 @@ ENV_COMMON = {
     "RETENTION_DAYS", "RUST_LOG", "VBM_WARM_ON_INIT",
 }
 ENV_EXTRA = {
-    "InboundFunction": {"VIBER_CALLBACK_SECRET", "VIBER_CALLBACK_CIDRS"},
-    "StatusFunction": {"VIBER_CALLBACK_SECRET", "VIBER_CALLBACK_CIDRS"},
-    "DispatchFunction": {"VIBER_API_TOKEN"},
+    "InboundFunction": {"VIBER_CALLBACK_SECRET_ID", "SECRETS_REFRESH_SECONDS", "VIBER_CALLBACK_CIDRS"},
+    "StatusFunction": {"VIBER_CALLBACK_SECRET_ID", "SECRETS_REFRESH_SECONDS", "VIBER_CALLBACK_CIDRS"},
+    "DispatchFunction": {"VIBER_API_TOKEN_SECRET_ID", "SECRETS_REFRESH_SECONDS"},
 }
 
 ROUTES = {
@@ -97,6 +106,9 @@ ROUTES = {
     ("GET", "/v1/sessions/{phone}"): "SendFunction",
     ("DELETE", "/v1/contacts/{phone}"): "SendFunction",
     ("GET", "/v1/templates"): "SendFunction",
+    ("POST", "/viber/inbound/{secret}"): "InboundFunction",
+    ("POST", "/viber/status/{secret}"): "StatusFunction",
+    # For deployments without a URL secret (source CIDRs, a signing gateway).
     ("POST", "/viber/inbound"): "InboundFunction",
     ("POST", "/viber/status"): "StatusFunction",
 }
@@ -278,11 +290,17 @@ def test_least_privilege_policies(translated):
         grants = set()
         for policy in role.get("Policies", []):
             for st in _as_list(policy["PolicyDocument"]["Statement"]):
+                condition = None
+                if "Fn::If" in st:
+                    condition, st, otherwise = st["Fn::If"]
+                    assert otherwise == {"Ref": "AWS::NoValue"}, lid
                 assert st["Effect"] == "Allow", lid
                 for action in _as_list(st["Action"]):
                     assert "*" not in action, (lid, action)
                     for resource in _as_list(st["Resource"]):
-                        grants.add((action, _ref_id(resource)))
+                        grant = (action, _ref_id(resource))
+                        assert CONDITIONAL_GRANTS.get((lid, *grant)) == condition, (lid, grant, condition)
+                        grants.add(grant)
         assert grants == EXPECTED_GRANTS[lid], lid
         assert set(role["ManagedPolicyArns"]) == EXPECTED_MANAGED[lid], lid
     # Spelled out, the separations that matter most:
@@ -336,13 +354,18 @@ def test_parameters_and_outputs(source_template):
     defaults = {
         "SessionDurationSeconds": 86400, "SessionMaxMessages": 60, "SessionMaxConsecutive": 5,
         "RetentionDays": 30, "MaxReceiveCount": 5, "LogLevel": "INFO",
-        "ViberApiToken": "", "ViberCallbackCidrs": "", "AlarmTopicArn": "",
-        "DispatchSubnetIds": "", "DispatchSecurityGroupIds": "",
+        "ViberApiTokenSecretArn": "", "ViberCallbackCidrs": "", "AlarmTopicArn": "",
+        "DispatchSubnetIds": "", "DispatchSecurityGroupIds": "", "SecretsRefreshSeconds": 300,
     }
     for name, default in defaults.items():
         assert params[name]["Default"] == default, name
-    assert params["ViberApiToken"]["NoEcho"] is True
-    assert params["ViberCallbackSecret"]["NoEcho"] is True
+    # No secret is a parameter: the callback secret is created in Secrets Manager, the API
+    # token is one there, named by its ARN.
+    assert not any("CallbackSecret" in name for name in params)
+    assert "ViberApiToken" not in params
+    assert source_template["Conditions"]["HasApiTokenSecret"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ViberApiTokenSecretArn"}, ""]}]
+    }
     assert params["DeletionProtection"]["AllowedValues"] == ["true", "false"]
     assert params["DispatchSubnetIds"]["Type"] == "CommaDelimitedList"
     assert {"ApiThrottlingBurstLimit", "ApiThrottlingRateLimit"} <= set(params)
@@ -350,4 +373,38 @@ def test_parameters_and_outputs(source_template):
         "ApiUrl", "ViberInboundCallbackUrl", "ViberStatusCallbackUrl", "TableName",
         "OutboundQueueUrl", "EventsQueueUrl", "OutboundDeadLetterQueueUrl", "EventsDeadLetterQueueUrl",
         "RelayFailureQueueUrl",
+        "ViberCallbackSecretArn",
     } <= set(source_template["Outputs"])
+    outputs = source_template["Outputs"]
+    for name, route in (("ViberInboundCallbackUrl", "inbound"), ("ViberStatusCallbackUrl", "status")):
+        assert outputs[name]["Value"]["Fn::Sub"].endswith(f"/viber/{route}/{{secret}}"), name
+    assert outputs["ViberCallbackSecretArn"]["Value"] == {"Ref": "ViberCallbackSecret"}
+
+
+def test_callback_secret_in_secrets_manager(translated):
+    secrets = _of_type(translated, "AWS::SecretsManager::Secret")
+    assert set(secrets) == {"ViberCallbackSecret"}
+    secret = secrets["ViberCallbackSecret"]
+    assert secret["DeletionPolicy"] == "Retain"
+    props = secret["Properties"]
+    # Generated by CloudFormation: a URL-safe url_secret, never typed in.
+    assert props["GenerateSecretString"] == {
+        "SecretStringTemplate": "{}",
+        "GenerateStringKey": "url_secret",
+        "PasswordLength": 40,
+        "ExcludePunctuation": True,
+    }
+    assert "SecretString" not in props
+    # A customer key would need kms:Decrypt, which no function is granted.
+    assert "KmsKeyId" not in props
+    functions = _of_type(translated, "AWS::Lambda::Function")
+    for lid in ("InboundFunction", "StatusFunction"):
+        env = functions[lid]["Properties"]["Environment"]["Variables"]
+        assert env["VIBER_CALLBACK_SECRET_ID"] == {"Ref": "ViberCallbackSecret"}, lid
+        assert env["SECRETS_REFRESH_SECONDS"] == {"Ref": "SecretsRefreshSeconds"}, lid
+    # No function's environment holds a secret's value: only secret ids.
+    for lid, fn in functions.items():
+        env = fn["Properties"]["Environment"]["Variables"]
+        assert not {"VIBER_CALLBACK_SECRET", "VIBER_API_TOKEN"} & set(env), lid
+    dispatch_env = functions["DispatchFunction"]["Properties"]["Environment"]["Variables"]
+    assert dispatch_env["VIBER_API_TOKEN_SECRET_ID"] == {"Ref": "ViberApiTokenSecretArn"}

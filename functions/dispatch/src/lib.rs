@@ -27,6 +27,9 @@ pub mod outcome;
 pub mod pending;
 pub mod request;
 pub mod retry;
+mod viber_source;
+
+pub use viber_source::ViberSource;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,7 +48,7 @@ use vbm_queue::{OutboundJob, QueueError, Retries, batch_response};
 use vbm_store::{
     BusinessCache, BusinessId, Failure, Marked, MessageId, MessageRecord, Sent, Store, StoreError,
 };
-use viber::{ClientBuildError, ViberClient};
+use viber::ClientBuildError;
 
 use crate::events::Recorded;
 use crate::outcome::Outcome;
@@ -66,6 +69,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Viber(#[from] ClientBuildError),
+    #[error("VIBER_API_TOKEN_SECRET_ID: {0}")]
+    Secret(#[from] vbm_secrets::SecretError),
 }
 
 /// Why a record is handed back to the queue.
@@ -86,7 +91,7 @@ pub enum RecordError {
 /// What one container keeps: clients, configuration, the business cache.
 pub struct App {
     store: Store,
-    viber: ViberClient,
+    viber: ViberSource,
     events: EventsQueue,
     retries: Retries,
     clock: Arc<dyn Clock>,
@@ -96,7 +101,7 @@ pub struct App {
 impl App {
     pub fn new(
         store: Store,
-        viber: ViberClient,
+        viber: impl Into<ViberSource>,
         events: EventsQueue,
         sqs: aws_sdk_sqs::Client,
         outbound_url: impl Into<String>,
@@ -104,7 +109,7 @@ impl App {
     ) -> Self {
         Self {
             store,
-            viber,
+            viber: viber.into(),
             events,
             retries: Retries::new(sqs, outbound_url, retry::SCHEDULE),
             clock,
@@ -113,16 +118,13 @@ impl App {
     }
 
     /// Reads `VBM_TABLE`, `OUTBOUND_QUEUE_URL`, `EVENTS_QUEUE_URL`, `VIBER_API_URL`,
-    /// `VIBER_API_TOKEN`, `VIBER_TIMEOUT_SECONDS`, the session limits and `RETENTION_DAYS`, and
-    /// builds the clients once.
+    /// `VIBER_TIMEOUT_SECONDS`, the session limits and `RETENTION_DAYS`, builds the clients
+    /// once, and reads the API token from `VIBER_API_TOKEN_SECRET_ID` when set
+    /// ([`ViberSource`]).
     pub async fn from_env() -> Result<Self, StartError> {
         let config = Config::from_env();
-        let viber = ViberClient::new(
-            &config.viber_api_url()?,
-            config.viber_api_token()?,
-            config.viber_timeout()?,
-        )?;
         let sdk = vbm_platform::aws::sdk_config().await;
+        let viber = ViberSource::from_config(&config, &sdk).await?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let store = vbm_platform::aws::store(&config, &sdk)?;
         let events_url = config.events_queue_url()?;
@@ -253,7 +255,12 @@ impl App {
                     .await;
             }
         };
-        let answer = self.viber.send_message(&viber_request).await;
+        let answer = self
+            .viber
+            .current()
+            .await
+            .send_message(&viber_request)
+            .await;
         outcome::count(&answer);
         let outcome = Outcome::from_answer(answer);
         let name = outcome.name();

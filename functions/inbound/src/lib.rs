@@ -1,9 +1,10 @@
-//! Viber's inbound callback (DESIGN §3 "Viber side"): `POST /viber/inbound`, a user wrote to a
-//! business.
+//! Viber's inbound callback (DESIGN §3 "Viber side"): `POST /viber/inbound/{secret}` (or
+//! `POST /viber/inbound` when no URL secret is configured), a user wrote to a business.
 //!
 //! One request, in order:
-//! 1. **authenticate** the raw bytes ([`CallbackAuth`]: `X-Viber-Signature` HMAC and/or the
-//!    source-CIDR allowlist): `401 unauthorized` / `403 ip_not_allowed`, nothing stored;
+//! 1. **authenticate** ([`CallbackAuth`](viber::CallbackAuth): the URL secret, the source-CIDR allowlist and/or the
+//!    `X-Viber-Signature` HMAC of the raw bytes, as configured): `401 unauthorized` /
+//!    `403 ip_not_allowed`, nothing stored;
 //! 2. **parse** ([`InboundCallback`]): `400 invalid_json` / `422 validation_failed`;
 //! 3. find the **business** by Viber's `service_id` (cached per container): an unknown one is
 //!    `404 not_found`, which Viber does not retry forever;
@@ -28,10 +29,10 @@ use vbm_platform::clock::Clock;
 use vbm_platform::config::Config;
 use vbm_platform::http::{Answer, respond_recorded};
 use vbm_store::{InboundContent, InboundOutcome, Store};
-use viber::{CallbackAuth, InboundCallback};
+use viber::InboundCallback;
 
 pub use events::for_message as events_for_message;
-pub use vbm_callbacks::{ServiceDirectory, StartError};
+pub use vbm_callbacks::{AuthSource, ServiceDirectory, StartError};
 pub use vbm_platform::http::Outcome;
 
 /// The inbound callback of one container.
@@ -44,16 +45,17 @@ impl App {
         store: Store,
         events: EventsQueue,
         clock: Arc<dyn Clock>,
-        auth: CallbackAuth,
+        auth: impl Into<AuthSource>,
     ) -> Self {
         Self {
             callbacks: Callbacks::new(store, events, clock, auth),
         }
     }
 
-    /// Reads the callback authentication first (no secret and no CIDRs: an error, before any
-    /// SDK work), then `VBM_TABLE`, `EVENTS_QUEUE_URL`, the session limits and `RETENTION_DAYS`,
-    /// and builds the SDK clients once.
+    /// Reads the callback authentication's settings first (no secret id and no CIDRs: an
+    /// error, before any SDK work), then `VBM_TABLE`, `EVENTS_QUEUE_URL`, the session limits
+    /// and `RETENTION_DAYS`, builds the SDK clients once and reads the callback secret from
+    /// Secrets Manager ([`AuthSource`]).
     pub async fn from_config(config: &Config) -> Result<Self, StartError> {
         Ok(Self {
             callbacks: Callbacks::from_config(config).await?,
@@ -97,7 +99,7 @@ impl App {
     }
 
     async fn answer(&self, request: &Request) -> Answer {
-        self.callbacks.check(request)?;
+        self.callbacks.check(request).await?;
         let callback =
             InboundCallback::parse(request.body().as_ref()).map_err(vbm_callbacks::parse_error)?;
         let now = self.callbacks.now();

@@ -1,8 +1,9 @@
-//! Viber's status callback (DESIGN §3 "Viber side"): `POST /viber/status`, what became of a
-//! message the business sent, or the user's (un)subscription.
+//! Viber's status callback (DESIGN §3 "Viber side"): `POST /viber/status/{secret}` (or
+//! `POST /viber/status` when no URL secret is configured), what became of a message the
+//! business sent, or the user's (un)subscription.
 //!
 //! One request, in order:
-//! 1. **authenticate** the raw bytes ([`CallbackAuth`]): `401 unauthorized` /
+//! 1. **authenticate** ([`CallbackAuth`](viber::CallbackAuth): URL secret, source CIDRs, HMAC): `401 unauthorized` /
 //!    `403 ip_not_allowed`, nothing stored;
 //! 2. **parse** ([`StatusCallback`]): `400 invalid_json` / `422 validation_failed`;
 //! 3. by `message_status`:
@@ -47,9 +48,9 @@ use vbm_platform::config::Config;
 use vbm_platform::http::{Answer, ApiError, respond_recorded};
 use vbm_platform::time::rfc3339;
 use vbm_store::{BusinessId, Kept, PendingStatus, Store, TokenRef};
-use viber::{CallbackAuth, StatusCallback};
+use viber::StatusCallback;
 
-pub use vbm_callbacks::{ServiceDirectory, StartError};
+pub use vbm_callbacks::{AuthSource, ServiceDirectory, StartError};
 pub use vbm_platform::http::Outcome;
 
 /// `Retry-After` for an (un)subscribe without a phone number whose token is not known yet:
@@ -66,16 +67,17 @@ impl App {
         store: Store,
         events: EventsQueue,
         clock: Arc<dyn Clock>,
-        auth: CallbackAuth,
+        auth: impl Into<AuthSource>,
     ) -> Self {
         Self {
             callbacks: Callbacks::new(store, events, clock, auth),
         }
     }
 
-    /// Reads the callback authentication first (no secret and no CIDRs: an error, before any
-    /// SDK work), then `VBM_TABLE`, `EVENTS_QUEUE_URL`, the session limits and `RETENTION_DAYS`,
-    /// and builds the SDK clients once.
+    /// Reads the callback authentication's settings first (no secret id and no CIDRs: an
+    /// error, before any SDK work), then `VBM_TABLE`, `EVENTS_QUEUE_URL`, the session limits
+    /// and `RETENTION_DAYS`, builds the SDK clients once and reads the callback secret from
+    /// Secrets Manager ([`AuthSource`]).
     pub async fn from_config(config: &Config) -> Result<Self, StartError> {
         Ok(Self {
             callbacks: Callbacks::from_config(config).await?,
@@ -121,7 +123,7 @@ impl App {
     }
 
     async fn answer(&self, request: &Request) -> Answer {
-        self.callbacks.check(request)?;
+        self.callbacks.check(request).await?;
         let callback =
             StatusCallback::parse(request.body().as_ref()).map_err(vbm_callbacks::parse_error)?;
         let now = self.callbacks.now();

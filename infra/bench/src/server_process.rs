@@ -13,7 +13,7 @@ use vbm_testkit::TestEnv;
 
 use crate::in_process::Error;
 
-/// The Viber callback secret `make dev` gives the server.
+/// The Viber callback URL secret of the local stack (`vbm_dev::DEV_VIBER_SECRET`).
 pub const DEV_VIBER_SECRET: &str = "dev-viber-secret";
 /// The demo business's Viber service id.
 pub const DEMO_SERVICE_ID: u64 = 1000;
@@ -81,7 +81,6 @@ impl Server {
             .env("VBM_TABLE", &env.table)
             .env("OUTBOUND_QUEUE_URL", &env.outbound_queue_url)
             .env("EVENTS_QUEUE_URL", &env.events_queue_url)
-            .env("VIBER_CALLBACK_SECRET", DEV_VIBER_SECRET)
             .env("RUST_LOG", "warn")
             // The sandbox's and the sink's logs keep only their newest entries: what is measured
             // is the server, not what the test doubles remember of every message.

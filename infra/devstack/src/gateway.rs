@@ -1,6 +1,7 @@
 //! What API Gateway (HTTP API, payload 2.0) does in front of a function: the local request is
 //! turned into the same event JSON Lambda would receive and parsed by `lambda_http` itself, so a
-//! handler sees exactly what it sees in AWS (raw path, headers, `requestContext.http.sourceIp`).
+//! handler sees exactly what it sees in AWS (raw path, headers, `requestContext.http.sourceIp`,
+//! the route's path parameters such as `/viber/inbound/{secret}`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,14 +11,17 @@ use hyper::body::Bytes;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-/// The local request as a `lambda_http::Request`.
+/// The local request as a `lambda_http::Request`; `path_parameters` as the matched route
+/// names them.
 pub fn to_lambda(
     method: &hyper::Method,
     uri: &hyper::Uri,
     headers: &hyper::HeaderMap,
     body: &Bytes,
     peer: SocketAddr,
+    path_parameters: &[(&str, &str)],
 ) -> Result<Request, String> {
+    let path_parameters: BTreeMap<&str, &str> = path_parameters.iter().copied().collect();
     let mut joined: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -35,6 +39,7 @@ pub fn to_lambda(
         "rawPath": uri.path(),
         "rawQueryString": uri.query().unwrap_or_default(),
         "headers": joined,
+        "pathParameters": path_parameters,
         "requestContext": {
             "accountId": "000000000000",
             "apiId": "local",

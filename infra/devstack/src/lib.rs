@@ -32,7 +32,10 @@ use vbm_store::{BusinessId, NewBusiness, Retention, Store};
 
 pub use wiring::Functions;
 
-/// The local Viber callback secret (`VIBER_CALLBACK_SECRET`).
+/// The local Viber callback secret: the last segment of the callback URLs
+/// (`/viber/inbound/dev-viber-secret`), and the signing secret when the sandbox also signs
+/// ([`Options::sign_callbacks`]). The stack puts it in the emulator's Secrets Manager, where
+/// `inbound` and `status` read it as in AWS.
 pub const DEV_VIBER_SECRET: &str = "dev-viber-secret";
 /// The demo business `make dev` creates.
 pub const DEMO_BUSINESS: &str = "demo";
@@ -64,6 +67,12 @@ impl Settings {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The Secrets Manager secret of the callback secrets: one per table, so stacks sharing an
+    /// emulator (the tests) keep their own.
+    pub fn callback_secret_name(&self) -> String {
+        format!("vbm-dev/{}/viber-callback", self.table)
+    }
+
     /// The configuration every function reads, as the template would give it locally.
     pub fn function_config(&self) -> Config {
         Config::from_pairs([
@@ -74,7 +83,7 @@ impl Settings {
                 "VIBER_API_URL",
                 format!("{}/_sandbox/viber", self.base_url()),
             ),
-            ("VIBER_CALLBACK_SECRET", DEV_VIBER_SECRET.to_string()),
+            ("VIBER_CALLBACK_SECRET_ID", self.callback_secret_name()),
         ])
     }
 }
@@ -91,6 +100,10 @@ pub struct Options {
     /// need. Long runs (`bench-load`, `make soak`) bound them through `VBM_SANDBOX_KEEP`, so the
     /// test doubles' memory does not pass for the server's.
     pub keep_logs: Option<usize>,
+    /// Whether the sandbox also signs its callbacks (`X-Viber-Signature`, as a signing partner
+    /// gateway would) and the functions require it; off, it posts as the public emulators do,
+    /// unsigned, to the URL with the secret.
+    pub sign_callbacks: bool,
 }
 
 impl Options {
@@ -116,6 +129,7 @@ impl Default for Options {
             viber_timeout: Duration::from_secs(5),
             callback_timeout: Duration::from_secs(5),
             keep_logs: None,
+            sign_callbacks: false,
         }
     }
 }
@@ -163,6 +177,12 @@ pub async fn start_with(
         }
         None => sdk.clone(),
     };
+    put_callback_secret(
+        &sdk,
+        &settings.callback_secret_name(),
+        options.sign_callbacks,
+    )
+    .await?;
     let functions = Functions::build(&config, &function_sdk, clock.clone(), &options).await?;
     let store = Arc::new(Store::new(
         aws_sdk_dynamodb::Client::new(&sdk),
@@ -170,8 +190,12 @@ pub async fn start_with(
         config.limits().map_err(|e| e.to_string())?,
         Retention::default(),
     ));
-    let mut sandbox =
-        sandbox::Sandbox::new(clock.clone(), settings.base_url(), DEV_VIBER_SECRET.into());
+    let mut sandbox = sandbox::Sandbox::new(
+        clock.clone(),
+        settings.base_url(),
+        DEV_VIBER_SECRET.into(),
+        options.sign_callbacks.then(|| DEV_VIBER_SECRET.into()),
+    );
     sandbox.late_answer = options.viber_timeout + LATE_BY;
     sandbox.keep = options.keep_logs;
     let sandbox = Arc::new(sandbox);
@@ -228,6 +252,47 @@ pub async fn start_with(
 /// message can reach the outbound queue locally (Lambda polls a stream's shard four times a
 /// second). One `GetRecords` a round, so the serialized emulator keeps its pace for the rest.
 const STREAM_POLL: Duration = Duration::from_millis(100);
+
+/// Creates (or overwrites) the callback secret on the emulator, as the stack's template creates
+/// it in AWS: the URL secret, and the signing secret when `signed`.
+async fn put_callback_secret(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+    signed: bool,
+) -> Result<(), String> {
+    use aws_sdk_secretsmanager::error::DisplayErrorContext;
+    let mut value = json!({"url_secret": DEV_VIBER_SECRET});
+    if signed {
+        value["hmac_secret"] = json!(DEV_VIBER_SECRET);
+    }
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let created = client
+        .create_secret()
+        .name(name)
+        .secret_string(value.to_string())
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_exists_exception()) =>
+        {
+            client
+                .put_secret_value()
+                .secret_id(name)
+                .secret_string(value.to_string())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("updating secret {name}: {}", DisplayErrorContext(e)))
+        }
+        Err(e) => Err(format!(
+            "creating secret {name}: {}",
+            DisplayErrorContext(e)
+        )),
+    }
+}
 
 /// The demo business (service id 1000) with approved templates; returns its API key.
 async fn seed_demo(store: &Store, settings: &Settings) -> Result<String, String> {
@@ -288,7 +353,8 @@ pub fn banner(running: &Running) -> String {
     format!(
         "\nvbm-serverless is running on {base}\n\n\
          demo business: {DEMO_BUSINESS} (Viber service id {DEMO_SERVICE_ID})\n\
-         API key:       {api_key}\n\n\
+         API key:       {api_key}\n\
+         Viber callbacks: {base}/viber/inbound/{DEV_VIBER_SECRET}, {base}/viber/status/{DEV_VIBER_SECRET}\n\n\
          Send a first message (a template: the business always writes first):\n\n  \
          export VBM_KEY={api_key}\n  \
          curl -s -X POST {base}/v1/messages -H \"Authorization: Bearer $VBM_KEY\" -H 'content-type: application/json' \\\n    -d '{first}'\n\n\

@@ -1,5 +1,7 @@
 //! A stand-in for Viber: `send_message` answered like Viber's partner API, Viber's own session
-//! rules enforced independently of ours, and the callbacks Viber would post, signed.
+//! rules enforced independently of ours, and the callbacks Viber would post: as the public
+//! emulators do, unsigned, to the callback URL with the secret (`/viber/status/{secret}`),
+//! or also signed (`X-Viber-Signature`) when the stack plays a signing partner gateway.
 //!
 //! Numbers ending in `0008` answer status 8 (user blocked), in `0009` status 9 (not a Viber
 //! user), in `0002` get `expired` instead of `delivered`, in `0500` always HTTP 503 (a job that
@@ -52,7 +54,10 @@ pub struct Sandbox {
     http: reqwest::Client,
     /// Where our own functions listen (`http://127.0.0.1:3000`).
     base_url: String,
+    /// The callback URL secret, the last path segment of every callback.
     secret: String,
+    /// The signing secret, when callbacks are signed too.
+    signing_secret: Option<String>,
     /// How long after a send the `delivered` callback comes.
     pub callback_delay: Duration,
     /// How long a `timeout` fault holds the answer: longer than `dispatch`'s client timeout.
@@ -71,7 +76,13 @@ pub struct Reply {
 }
 
 impl Sandbox {
-    pub fn new(clock: Arc<dyn Clock>, base_url: String, secret: String) -> Self {
+    /// `secret`: the callback URL secret; `signing_secret`: sign callbacks with it too.
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        base_url: String,
+        secret: String,
+        signing_secret: Option<String>,
+    ) -> Self {
         Self {
             state: Mutex::new(State {
                 next_token: 5_000_000_000_000_000_000,
@@ -81,6 +92,7 @@ impl Sandbox {
             http: reqwest::Client::new(),
             base_url,
             secret,
+            signing_secret,
             callback_delay: Duration::from_millis(300),
             late_answer: Duration::from_secs(6),
             faults: Switch::default(),
@@ -234,7 +246,7 @@ impl Sandbox {
     async fn post_retried(&self, path: &str, body: &Value) -> Option<reqwest::StatusCode> {
         let mut last = None;
         for attempt in 1..=CALLBACK_ATTEMPTS {
-            match self.post_signed(path, body).await {
+            match self.post(path, body).await {
                 Ok(status) if status.is_success() => return Some(status),
                 Ok(status) => {
                     tracing::info!(%status, path, "callback refused; retrying");
@@ -249,25 +261,22 @@ impl Sandbox {
         last
     }
 
-    async fn post_signed(
-        &self,
-        path: &str,
-        body: &Value,
-    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+    /// One callback to `{path}/{secret}`, signed only when a signing secret is set.
+    async fn post(&self, path: &str, body: &Value) -> Result<reqwest::StatusCode, reqwest::Error> {
         let raw = body.to_string();
-        let signature = viber::auth::sign(self.secret.as_bytes(), raw.as_bytes());
-        let response = self
+        let mut request = self
             .http
-            .post(format!("{}{path}", self.base_url))
-            .header("content-type", "application/json")
-            .header(viber::auth::SIGNATURE_HEADER, signature)
-            .body(raw)
-            .send()
-            .await?;
+            .post(format!("{}{path}/{}", self.base_url, self.secret))
+            .header("content-type", "application/json");
+        if let Some(signing) = &self.signing_secret {
+            let signature = viber::auth::sign(signing.as_bytes(), raw.as_bytes());
+            request = request.header(viber::auth::SIGNATURE_HEADER, signature);
+        }
+        let response = request.body(raw).send().await?;
         Ok(response.status())
     }
 
-    /// `POST /_sandbox/viber/user_message`: a user types in Viber; the sandbox posts the signed
+    /// `POST /_sandbox/viber/user_message`: a user types in Viber; the sandbox posts the
     /// inbound callback and returns what our `inbound` answered.
     pub async fn user_message(&self, body: &[u8]) -> Result<Value, String> {
         let request: Value =

@@ -102,14 +102,25 @@ async fn route(routes: &Routes, request: hyper::Request<Incoming>, peer: SocketA
     };
     let path = parts.uri.path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let function = match segments.as_slice() {
-        ["v1", ..] => Some(&routes.send),
-        ["viber", "inbound"] => Some(&routes.inbound),
-        ["viber", "status"] => Some(&routes.status),
-        _ => None,
-    };
+    // API Gateway's routes, and their path parameters.
+    let (function, parameters): (Option<&HttpHandler>, Vec<(&str, &str)>) =
+        match segments.as_slice() {
+            ["v1", ..] => (Some(&routes.send), Vec::new()),
+            ["viber", "inbound"] => (Some(&routes.inbound), Vec::new()),
+            ["viber", "status"] => (Some(&routes.status), Vec::new()),
+            ["viber", "inbound", secret] => (Some(&routes.inbound), vec![("secret", *secret)]),
+            ["viber", "status", secret] => (Some(&routes.status), vec![("secret", *secret)]),
+            _ => (None, Vec::new()),
+        };
     if let Some(handler) = function {
-        return match gateway::to_lambda(&parts.method, &parts.uri, &parts.headers, &body, peer) {
+        return match gateway::to_lambda(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            &body,
+            peer,
+            &parameters,
+        ) {
             Ok(request) => gateway::from_lambda(handler(request).await),
             Err(e) => error_reply(StatusCode::BAD_REQUEST, "invalid_request", &e),
         };

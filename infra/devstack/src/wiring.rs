@@ -39,9 +39,15 @@ impl Functions {
         let outbound_url = config.outbound_queue_url().map_err(err)?;
         let events_url = config.events_queue_url().map_err(err)?;
         let events = || EventsQueue::new(sqs.clone(), events_url.clone());
-        let auth = || {
-            viber::auth::CallbackAuth::from_parts(Some(crate::DEV_VIBER_SECRET), "").map_err(err)
-        };
+        // Each function its own cache of the secret, as two Lambda functions would have.
+        let secret_id = config
+            .viber_callback_secret_id()
+            .map_err(err)?
+            .ok_or("VIBER_CALLBACK_SECRET_ID is not set")?;
+        let refresh = config.secrets_refresh().map_err(err)?;
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        let auth =
+            || vbm_callbacks::AuthSource::from_secret(secrets.clone(), &secret_id, "", refresh);
 
         let send = Arc::new(send::App::new(store()?, clock.clone()));
         let relay = Arc::new(relay::App::new(OutboundQueue::new(
@@ -52,9 +58,14 @@ impl Functions {
             store()?,
             events(),
             clock.clone(),
-            auth()?,
+            auth().await.map_err(err)?,
         ));
-        let status = Arc::new(status::App::new(store()?, events(), clock.clone(), auth()?));
+        let status = Arc::new(status::App::new(
+            store()?,
+            events(),
+            clock.clone(),
+            auth().await.map_err(err)?,
+        ));
         let viber_url = config.viber_api_url().map_err(err)?;
         let dispatch = Arc::new(dispatch::App::new(
             store()?,

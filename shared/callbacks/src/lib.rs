@@ -4,13 +4,16 @@
 //!
 //! [`Callbacks`] is what one container of either function keeps (the table, the events queue,
 //! the clock, the callback authentication, the service-id cache); each function adds its own
-//! parsing and decisions on top.
+//! parsing and decisions on top. The authentication's secrets come from Secrets Manager
+//! ([`AuthSource`]), refreshed on a TTL.
 
+mod auth_source;
 mod services;
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use lambda_http::RequestExt;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use session_rules::Timestamp;
@@ -23,8 +26,9 @@ use vbm_platform::metrics;
 use vbm_platform::warm::Warmup;
 use vbm_store::{BusinessId, Store};
 use viber::auth::SIGNATURE_HEADER;
-use viber::{AuthConfigError, CallbackAuth, CallbackError};
+use viber::{AuthConfigError, AuthFailure, CallbackAuth, CallbackError};
 
+pub use auth_source::AuthSource;
 pub use services::{CACHE_TTL, ServiceDirectory};
 
 /// Why the function will not start.
@@ -32,8 +36,10 @@ pub use services::{CACHE_TTL, ServiceDirectory};
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("VIBER_CALLBACK_SECRET / VIBER_CALLBACK_CIDRS: {0}")]
+    #[error("VIBER_CALLBACK_SECRET_ID / VIBER_CALLBACK_CIDRS: {0}")]
     Auth(#[from] AuthConfigError),
+    #[error("VIBER_CALLBACK_SECRET_ID: {0}")]
+    Secret(#[from] vbm_secrets::SecretError),
 }
 
 /// What one container of a callback function keeps.
@@ -41,7 +47,7 @@ pub struct Callbacks {
     store: Store,
     events: EventsQueue,
     clock: Arc<dyn Clock>,
-    auth: CallbackAuth,
+    auth: AuthSource,
     services: ServiceDirectory,
 }
 
@@ -50,25 +56,27 @@ impl Callbacks {
         store: Store,
         events: EventsQueue,
         clock: Arc<dyn Clock>,
-        auth: CallbackAuth,
+        auth: impl Into<AuthSource>,
     ) -> Self {
         Self {
             store,
             events,
             clock,
-            auth,
+            auth: auth.into(),
             services: ServiceDirectory::default(),
         }
     }
 
-    /// Reads the callback authentication first (no secret and no CIDRs: an error, before any
-    /// SDK work), then `VBM_TABLE`, `EVENTS_QUEUE_URL`, the session limits and `RETENTION_DAYS`,
-    /// and builds the SDK clients once.
+    /// Reads the callback authentication's settings first (no secret id and no CIDRs, or a bad
+    /// CIDR: an error, before any SDK work), then `VBM_TABLE`, `EVENTS_QUEUE_URL`, the session
+    /// limits and `RETENTION_DAYS`, builds the SDK clients once, and reads the secret (one
+    /// that cannot be read or holds nothing usable: an error).
     pub async fn from_config(config: &Config) -> Result<Self, StartError> {
-        let auth = callback_auth(config)?;
+        let auth = auth_source::Settings::from_config(config)?;
         let events_url = config.events_queue_url()?;
         let sdk = vbm_platform::aws::sdk_config().await;
         let store = vbm_platform::aws::store(config, &sdk)?;
+        let auth = auth.load(&sdk).await?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         Warmup::new()
             .store(&store)
@@ -88,13 +96,13 @@ impl Callbacks {
         self.clock.now()
     }
 
-    /// A `POST` whose raw body, signature header and source address pass
+    /// A `POST` whose URL secret, raw body, signature header and source address pass
     /// [`authenticate`]. Nothing has been read from or written to the table when this fails.
-    pub fn check(&self, request: &Request) -> Result<(), ApiError> {
+    pub async fn check(&self, request: &Request) -> Result<(), ApiError> {
         if request.method() != Method::POST {
             return Err(ApiError::method_not_allowed(&["POST"]));
         }
-        authenticate(&self.auth, request)
+        authenticate(&*self.auth.current().await, request)
     }
 
     /// The business of a Viber service id (cached per container); an unknown one is
@@ -118,22 +126,21 @@ impl Callbacks {
     }
 }
 
-/// The callback authentication from `VIBER_CALLBACK_SECRET` and `VIBER_CALLBACK_CIDRS`; an
-/// error when neither is set (the function must then refuse to start).
-pub fn callback_auth(config: &Config) -> Result<CallbackAuth, StartError> {
-    let secret = config.viber_callback_secret()?;
-    let cidrs = config.viber_callback_cidrs()?;
-    Ok(CallbackAuth::from_parts(secret.as_deref(), &cidrs)?)
-}
+/// The path parameter of `POST /viber/inbound/{secret}` and `POST /viber/status/{secret}`.
+pub const URL_SECRET_PARAMETER: &str = "secret";
 
-/// Checks a callback's raw body, signature header and source address. Nothing has been read
-/// from or written to the table when this fails.
+/// Checks a callback's URL secret, raw body, signature header and source address. Nothing has
+/// been read from or written to the table when this fails.
 pub fn authenticate(auth: &CallbackAuth, request: &Request) -> Result<(), ApiError> {
     let body: &[u8] = request.body().as_ref();
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
-    auth.verify(
+    let url_secret = request
+        .path_parameters_ref()
+        .and_then(|parameters| parameters.first(URL_SECRET_PARAMETER));
+    auth.verify_with(
+        url_secret,
         body,
         header_str(request, SIGNATURE_HEADER),
         source_ip(request),
@@ -146,6 +153,17 @@ pub fn authenticate(auth: &CallbackAuth, request: &Request) -> Result<(), ApiErr
                 "ip_not_allowed",
                 "this source address may not post Viber callbacks",
             ),
+            code if matches!(
+                failure,
+                AuthFailure::MissingUrlSecret | AuthFailure::BadUrlSecret
+            ) =>
+            {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    code,
+                    "the callback URL must end in the registered secret",
+                )
+            }
             code => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 code,

@@ -21,10 +21,11 @@ pub const SESSION_MAX_MESSAGES: &str = "SESSION_MAX_MESSAGES";
 pub const SESSION_MAX_CONSECUTIVE: &str = "SESSION_MAX_CONSECUTIVE";
 pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
 pub const VIBER_API_URL: &str = "VIBER_API_URL";
-pub const VIBER_API_TOKEN: &str = "VIBER_API_TOKEN";
+pub const VIBER_API_TOKEN_SECRET_ID: &str = "VIBER_API_TOKEN_SECRET_ID";
 pub const VIBER_TIMEOUT_SECONDS: &str = "VIBER_TIMEOUT_SECONDS";
 pub const CALLBACK_TIMEOUT_SECONDS: &str = "CALLBACK_TIMEOUT_SECONDS";
-pub const VIBER_CALLBACK_SECRET: &str = "VIBER_CALLBACK_SECRET";
+pub const VIBER_CALLBACK_SECRET_ID: &str = "VIBER_CALLBACK_SECRET_ID";
+pub const SECRETS_REFRESH_SECONDS: &str = "SECRETS_REFRESH_SECONDS";
 pub const VIBER_CALLBACK_CIDRS: &str = "VIBER_CALLBACK_CIDRS";
 pub const WARM_ON_INIT: &str = "VBM_WARM_ON_INIT";
 
@@ -172,10 +173,19 @@ impl Config {
         Ok(limits)
     }
 
-    /// `VIBER_CALLBACK_SECRET`: the secret Viber signs callbacks with (`X-Viber-Signature`);
-    /// `None` when unset or empty.
-    pub fn viber_callback_secret(&self) -> Result<Option<String>, ConfigError> {
-        self.get(VIBER_CALLBACK_SECRET)
+    /// `VIBER_CALLBACK_SECRET_ID`: the Secrets Manager secret (name or ARN) holding the
+    /// callback URL secret and/or signing secret (`viber::CallbackSecrets`); `None` when unset
+    /// or empty. The value itself is never in the environment.
+    pub fn viber_callback_secret_id(&self) -> Result<Option<String>, ConfigError> {
+        self.get(VIBER_CALLBACK_SECRET_ID)
+    }
+
+    /// `SECRETS_REFRESH_SECONDS`: how long a secret read from Secrets Manager is used before it
+    /// is read again (default 300): the longest a rotation takes to reach every container.
+    pub fn secrets_refresh(&self) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(
+            self.positive(SECRETS_REFRESH_SECONDS, 300u64)?,
+        ))
     }
 
     /// `VIBER_CALLBACK_CIDRS`: comma-separated source CIDRs allowed to post callbacks; empty
@@ -190,9 +200,11 @@ impl Config {
         self.url(VIBER_API_URL)
     }
 
-    /// `VIBER_API_TOKEN`: an optional token for Viber or the gateway; `None` when unset or empty.
-    pub fn viber_api_token(&self) -> Result<Option<String>, ConfigError> {
-        self.get(VIBER_API_TOKEN)
+    /// `VIBER_API_TOKEN_SECRET_ID`: the Secrets Manager secret (name or ARN) whose value is the
+    /// optional token for Viber or the gateway; `None` when unset or empty (no token). The
+    /// token itself is never in the environment.
+    pub fn viber_api_token_secret_id(&self) -> Result<Option<String>, ConfigError> {
+        self.get(VIBER_API_TOKEN_SECRET_ID)
     }
 
     /// `VIBER_TIMEOUT_SECONDS`: how long one `send_message` call may take (default 5).
@@ -250,6 +262,8 @@ mod tests {
         let config = Config::from_pairs([(SESSION_MAX_MESSAGES, "")]);
         assert_eq!(config.limits().unwrap(), Limits::default());
         assert_eq!(config.retention().unwrap(), Retention::default());
+        assert_eq!(config.secrets_refresh().unwrap(), Duration::from_secs(300));
+        assert_eq!(config.viber_callback_secret_id().unwrap(), None);
     }
 
     #[test]
@@ -326,6 +340,11 @@ mod tests {
             assert_eq!(err.variable, variable, "{value}");
             assert!(err.to_string().starts_with(variable));
         }
+        let bad_refresh = Config::from_pairs([(SECRETS_REFRESH_SECONDS, "5m")]);
+        assert_eq!(
+            bad_refresh.secrets_refresh().unwrap_err().variable,
+            SECRETS_REFRESH_SECONDS
+        );
         let bad_switch = Config::from_pairs([(WARM_ON_INIT, "yes")]);
         assert_eq!(
             bad_switch.warm_on_init().unwrap_err().variable,

@@ -1,15 +1,24 @@
-//! Who may post callbacks: an HMAC-SHA256 signature of the raw body with a shared secret
-//! (header `X-Viber-Signature`, hex), a source-CIDR allowlist, or both (DESIGN §3).
+//! Who may post callbacks (DESIGN §3), in any combination, at least one:
 //!
-//! With neither configured anyone could forge "delivered" statuses and user messages (which
-//! open sessions), so [`CallbackAuth::from_parts`] refuses, and the function with it.
+//! - a **secret in the callback URL** (`/viber/inbound/{secret}`): what a Viber partner
+//!   registers with Viber, since no public source shows Viber signing partner callbacks;
+//! - a **source-CIDR allowlist**;
+//! - an **HMAC-SHA256 signature** of the raw body (header `X-Viber-Signature`, hex), for a
+//!   partner gateway that signs.
+//!
+//! Each secret may have several accepted values (the current one and the one being rotated
+//! out), so a rotation has an overlap. With nothing configured anyone could forge "delivered"
+//! statuses and user messages (which open sessions), so [`CallbackAuth::new`] refuses, and the
+//! function with it.
 
 use std::net::IpAddr;
 use std::str::FromStr;
 
 use hmac::{Hmac, Mac};
 use ipnet::IpNet;
-use sha2::Sha256;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use thiserror::Error;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -17,10 +26,140 @@ type HmacSha256 = Hmac<Sha256>;
 /// The header Viber (or the partner gateway) signs callbacks in.
 pub const SIGNATURE_HEADER: &str = "X-Viber-Signature";
 
-/// The callback authentication of one function, built once at start-up.
+/// The shortest URL secret accepted: 16 characters of 62 or more symbols is over 95 bits.
+pub const URL_SECRET_MIN_LEN: usize = 16;
+/// The longest: a path segment, not a document.
+pub const URL_SECRET_MAX_LEN: usize = 128;
+
+/// One accepted value of the callback URL secret: 16-128 characters, each unreserved in a URL
+/// (`A-Z a-z 0-9 - . _ ~`), so it is registered with Viber exactly as written. Only its
+/// SHA-256 digest is kept: comparing digests is constant-time whatever the lengths.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UrlSecret([u8; 32]);
+
+impl UrlSecret {
+    pub fn parse(value: &str) -> Result<Self, AuthConfigError> {
+        let unreserved = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+        if !(URL_SECRET_MIN_LEN..=URL_SECRET_MAX_LEN).contains(&value.len())
+            || !value.chars().all(unreserved)
+        {
+            return Err(AuthConfigError::BadUrlSecret);
+        }
+        Ok(Self(Sha256::digest(value.as_bytes()).into()))
+    }
+
+    /// Whether `given` is this secret, in time independent of where they differ.
+    fn matches(&self, given: &str) -> bool {
+        let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
+        self.0.ct_eq(&given).into()
+    }
+}
+
+/// The secrets of the callback authentication, as the Secrets Manager secret holds them
+/// (JSON; each field a string or a list of strings, all accepted, the current one first):
+///
+/// ```json
+/// {"url_secret": ["the-new-one-xxxxxxxxxxxx", "the-old-one-yyyyyyyyyyyy"], "hmac_secret": "..."}
+/// ```
+///
+/// Both fields are optional; an unknown field is refused, so a misspelt `hmac_secret` cannot
+/// silently turn the signature check off.
+#[derive(Clone, Default)]
+pub struct CallbackSecrets {
+    url: Vec<UrlSecret>,
+    hmac: Vec<Vec<u8>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretsJson {
+    #[serde(default)]
+    url_secret: OneOrMany,
+    #[serde(default)]
+    hmac_secret: OneOrMany,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(untagged)]
+enum OneOrMany {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The values, blank ones dropped (an emptied field is no field).
+    fn values(self) -> Vec<String> {
+        let all = match self {
+            OneOrMany::None => Vec::new(),
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        };
+        all.into_iter().filter(|v| !v.trim().is_empty()).collect()
+    }
+}
+
+impl CallbackSecrets {
+    /// The secrets from the secret's JSON text.
+    pub fn parse_json(text: &str) -> Result<Self, AuthConfigError> {
+        // Only the kind and the position: serde_json's own message may quote the value.
+        let bad = |e: serde_json::Error| {
+            AuthConfigError::BadSecretValue(format!(
+                "{:?} error at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        };
+        // An object first: serde would also read the struct from an array of its fields.
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(text).map_err(bad)?;
+        let json = SecretsJson::deserialize(serde_json::Value::Object(object)).map_err(bad)?;
+        let url = json
+            .url_secret
+            .values()
+            .iter()
+            .map(|v| UrlSecret::parse(v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let hmac = json
+            .hmac_secret
+            .values()
+            .into_iter()
+            .map(String::into_bytes)
+            .collect();
+        Ok(Self { url, hmac })
+    }
+
+    /// Accepted URL secrets, given as text (tests, the local stack).
+    pub fn with_url_secrets<'a>(
+        mut self,
+        values: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, AuthConfigError> {
+        for value in values {
+            self.url.push(UrlSecret::parse(value)?);
+        }
+        Ok(self)
+    }
+
+    /// Accepted HMAC signing secrets (blank ones ignored).
+    pub fn with_hmac_secrets<'a>(mut self, values: impl IntoIterator<Item = &'a str>) -> Self {
+        self.hmac.extend(
+            values
+                .into_iter()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| v.as_bytes().to_vec()),
+        );
+        self
+    }
+}
+
+/// The callback authentication of one function: built at start-up and again when the secret
+/// is refreshed.
 #[derive(Clone)]
 pub struct CallbackAuth {
-    secret: Option<Vec<u8>>,
+    url: Vec<UrlSecret>,
+    hmac: Vec<Vec<u8>>,
     allowed: Vec<IpNet>,
 }
 
@@ -28,17 +167,29 @@ pub struct CallbackAuth {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AuthConfigError {
     #[error(
-        "callbacks would be unauthenticated: set a signing secret, a source CIDR allowlist, or both"
+        "callbacks would be unauthenticated: set a callback URL secret, a signing secret, a source CIDR allowlist, or several"
     )]
     NothingConfigured,
     #[error("not a CIDR or IP address: '{0}'")]
     BadCidr(String),
+    #[error(
+        "a callback URL secret must be {URL_SECRET_MIN_LEN}-{URL_SECRET_MAX_LEN} characters of A-Z a-z 0-9 - . _ ~"
+    )]
+    BadUrlSecret,
+    #[error(
+        "the secret is not {{\"url_secret\": string or [strings], \"hmac_secret\": string or [strings]}}: {0}"
+    )]
+    BadSecretValue(String),
 }
 
 /// Why a callback was refused. Deliberately vague towards the caller (one code each);
-/// the variant is for the logs.
+/// the variant is for the logs, and never holds what was presented.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AuthFailure {
+    #[error("the callback URL has no secret")]
+    MissingUrlSecret,
+    #[error("the callback URL secret does not match")]
+    BadUrlSecret,
     #[error("missing {SIGNATURE_HEADER} header")]
     MissingSignature,
     #[error("{SIGNATURE_HEADER} is not hex")]
@@ -55,7 +206,9 @@ impl AuthFailure {
     /// The business API's error codes (DESIGN §3).
     pub fn code(&self) -> &'static str {
         match self {
-            AuthFailure::MissingSignature
+            AuthFailure::MissingUrlSecret
+            | AuthFailure::BadUrlSecret
+            | AuthFailure::MissingSignature
             | AuthFailure::MalformedSignature
             | AuthFailure::BadSignature => "unauthorized",
             AuthFailure::MissingSourceIp | AuthFailure::IpNotAllowed(_) => "ip_not_allowed",
@@ -64,28 +217,41 @@ impl AuthFailure {
 }
 
 impl CallbackAuth {
-    /// `secret`: the shared signing secret, if any (blank counts as none). `cidrs`:
-    /// comma-separated CIDRs or single addresses, possibly empty.
-    pub fn from_parts(secret: Option<&str>, cidrs: &str) -> Result<Self, AuthConfigError> {
-        let secret = secret
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| s.as_bytes().to_vec());
-        let allowed = cidrs
-            .split(',')
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(parse_net)
-            .collect::<Result<Vec<_>, _>>()?;
-        if secret.is_none() && allowed.is_empty() {
+    /// `secrets`: the URL and signing secrets (either may be empty). `cidrs`: comma-separated
+    /// CIDRs or single addresses, possibly empty. Nothing at all is an error.
+    pub fn new(secrets: CallbackSecrets, cidrs: &str) -> Result<Self, AuthConfigError> {
+        let allowed = parse_cidrs(cidrs)?;
+        if secrets.url.is_empty() && secrets.hmac.is_empty() && allowed.is_empty() {
             return Err(AuthConfigError::NothingConfigured);
         }
-        Ok(Self { secret, allowed })
+        Ok(Self {
+            url: secrets.url,
+            hmac: secrets.hmac,
+            allowed,
+        })
     }
 
-    /// Checks one callback: the signature over exactly these bytes when a secret is set, the
-    /// source IP when CIDRs are set.
+    /// A signing secret (if any; blank counts as none) and CIDRs, without a URL secret.
+    pub fn from_parts(secret: Option<&str>, cidrs: &str) -> Result<Self, AuthConfigError> {
+        Self::new(CallbackSecrets::default().with_hmac_secrets(secret), cidrs)
+    }
+
+    /// [`verify_with`](Self::verify_with) for a callback URL without a secret.
     pub fn verify(
         &self,
+        raw_body: &[u8],
+        signature: Option<&str>,
+        source_ip: Option<IpAddr>,
+    ) -> Result<(), AuthFailure> {
+        self.verify_with(None, raw_body, signature, source_ip)
+    }
+
+    /// Checks one callback, each configured way in turn: the source IP when CIDRs are set, the
+    /// URL's secret segment when URL secrets are set, the signature over exactly these bytes
+    /// when signing secrets are set. Any accepted value of a secret passes.
+    pub fn verify_with(
+        &self,
+        url_secret: Option<&str>,
         raw_body: &[u8],
         signature: Option<&str>,
         source_ip: Option<IpAddr>,
@@ -107,21 +273,41 @@ impl CallbackAuth {
                 return Err(AuthFailure::IpNotAllowed(ip));
             }
         }
-        if let Some(secret) = &self.secret {
+        if !self.url.is_empty() {
+            let given = url_secret
+                .filter(|s| !s.is_empty())
+                .ok_or(AuthFailure::MissingUrlSecret)?;
+            // Every value is compared (no early exit): the time says nothing about which.
+            let matched = self
+                .url
+                .iter()
+                .fold(false, |found, secret| secret.matches(given) | found);
+            if !matched {
+                return Err(AuthFailure::BadUrlSecret);
+            }
+        }
+        if !self.hmac.is_empty() {
             let signature = signature.ok_or(AuthFailure::MissingSignature)?;
             // `hex` decodes either case.
             let given =
                 hex::decode(signature.trim()).map_err(|_| AuthFailure::MalformedSignature)?;
             // Constant-time; a signature of the wrong length simply does not verify.
-            mac(secret, raw_body)
-                .verify_slice(&given)
-                .map_err(|_| AuthFailure::BadSignature)?;
+            let matched = self.hmac.iter().fold(false, |found, secret| {
+                mac(secret, raw_body).verify_slice(&given).is_ok() | found
+            });
+            if !matched {
+                return Err(AuthFailure::BadSignature);
+            }
         }
         Ok(())
     }
 
+    pub fn requires_url_secret(&self) -> bool {
+        !self.url.is_empty()
+    }
+
     pub fn requires_signature(&self) -> bool {
-        self.secret.is_some()
+        !self.hmac.is_empty()
     }
 
     pub fn allowed_networks(&self) -> &[IpNet] {
@@ -129,12 +315,28 @@ impl CallbackAuth {
     }
 }
 
-// By hand, so the secret never reaches a log line.
+// By hand, so no secret reaches a log line.
 impl std::fmt::Debug for CallbackAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CallbackAuth")
-            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("url_secrets", &self.url.len())
+            .field("signing_secrets", &self.hmac.len())
             .field("allowed", &self.allowed)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UrlSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UrlSecret(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for CallbackSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackSecrets")
+            .field("url_secrets", &self.url.len())
+            .field("signing_secrets", &self.hmac.len())
             .finish()
     }
 }
@@ -151,6 +353,17 @@ fn mac(secret: &[u8], body: &[u8]) -> HmacSha256 {
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
     mac.update(body);
     mac
+}
+
+/// Comma-separated CIDRs or single addresses (blank entries skipped), as `VIBER_CALLBACK_CIDRS`
+/// holds them.
+pub fn parse_cidrs(cidrs: &str) -> Result<Vec<IpNet>, AuthConfigError> {
+    cidrs
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(parse_net)
+        .collect()
 }
 
 fn parse_net(input: &str) -> Result<IpNet, AuthConfigError> {
@@ -338,5 +551,229 @@ mod tests {
     fn debug_output_hides_the_secret() {
         let auth = CallbackAuth::from_parts(Some(SECRET), "").unwrap();
         assert!(!format!("{auth:?}").contains(SECRET));
+        let secrets = CallbackSecrets::parse_json(&format!(
+            r#"{{"url_secret":"{URL_SECRET}","hmac_secret":"{SECRET}"}}"#
+        ))
+        .unwrap();
+        let auth = CallbackAuth::new(secrets.clone(), "").unwrap();
+        for shown in [format!("{auth:?}"), format!("{secrets:?}")] {
+            assert!(
+                !shown.contains(URL_SECRET) && !shown.contains(SECRET),
+                "{shown}"
+            );
+        }
+    }
+
+    const URL_SECRET: &str = "Zq3vT8pLw2Nx6RkY4sHd";
+    const OLD_URL_SECRET: &str = "old-secret.still_valid~01";
+
+    fn url_auth(values: &[&str]) -> CallbackAuth {
+        CallbackAuth::new(
+            CallbackSecrets::default()
+                .with_url_secrets(values.iter().copied())
+                .unwrap(),
+            "",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn url_secret_right_wrong_or_missing() {
+        let auth = url_auth(&[URL_SECRET]);
+        assert!(auth.requires_url_secret() && !auth.requires_signature());
+        assert_eq!(auth.verify_with(Some(URL_SECRET), BODY, None, None), Ok(()));
+        for (given, failure) in [
+            (None, AuthFailure::MissingUrlSecret),
+            (Some(""), AuthFailure::MissingUrlSecret),
+            (Some("Zq3vT8pLw2Nx6RkY4sHD"), AuthFailure::BadUrlSecret),
+            (Some("Zq3vT8pLw2Nx6RkY4sH"), AuthFailure::BadUrlSecret),
+            (Some("Zq3vT8pLw2Nx6RkY4sHdd"), AuthFailure::BadUrlSecret),
+            (Some(OLD_URL_SECRET), AuthFailure::BadUrlSecret),
+        ] {
+            let verdict = auth.verify_with(given, BODY, None, None);
+            assert_eq!(verdict, Err(failure), "{given:?}");
+            assert_eq!(verdict.unwrap_err().code(), "unauthorized");
+        }
+        // Without a URL secret segment at all, as `verify` checks.
+        assert_eq!(
+            auth.verify(BODY, None, None),
+            Err(AuthFailure::MissingUrlSecret)
+        );
+    }
+
+    #[test]
+    fn during_a_rotation_old_and_new_url_secrets_pass() {
+        let auth = url_auth(&[URL_SECRET, OLD_URL_SECRET]);
+        assert_eq!(auth.verify_with(Some(URL_SECRET), BODY, None, None), Ok(()));
+        assert_eq!(
+            auth.verify_with(Some(OLD_URL_SECRET), BODY, None, None),
+            Ok(())
+        );
+        assert_eq!(
+            auth.verify_with(Some("neither-of-the-two-0000"), BODY, None, None),
+            Err(AuthFailure::BadUrlSecret)
+        );
+    }
+
+    #[test]
+    fn weak_or_unregistrable_url_secrets_are_refused() {
+        for bad in [
+            "short",
+            "fifteen-chars15",
+            "has a space in it....",
+            "slash/inside/the/secret",
+            "percent%20encoded-secret",
+            "кириллица-кириллица",
+            &"x".repeat(129),
+        ] {
+            assert_eq!(
+                UrlSecret::parse(bad).unwrap_err(),
+                AuthConfigError::BadUrlSecret,
+                "{bad}"
+            );
+        }
+        assert!(UrlSecret::parse("sixteen-chars-16").is_ok());
+        assert!(UrlSecret::parse(&"A".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn the_secret_value_as_json() {
+        let secrets = CallbackSecrets::parse_json(&format!(
+            r#"{{"url_secret": ["{URL_SECRET}", "{OLD_URL_SECRET}"], "hmac_secret": "{SECRET}"}}"#
+        ))
+        .unwrap();
+        let auth = CallbackAuth::new(secrets, "").unwrap();
+        let sig = sign(SECRET.as_bytes(), BODY);
+        assert_eq!(
+            auth.verify_with(Some(OLD_URL_SECRET), BODY, Some(&sig), None),
+            Ok(())
+        );
+        // Both configured: both required.
+        assert_eq!(
+            auth.verify_with(Some(URL_SECRET), BODY, None, None),
+            Err(AuthFailure::MissingSignature)
+        );
+        assert_eq!(
+            auth.verify_with(None, BODY, Some(&sig), None),
+            Err(AuthFailure::MissingUrlSecret)
+        );
+
+        // Signing secrets rotate the same way.
+        let rotating =
+            CallbackSecrets::parse_json(r#"{"hmac_secret": ["new-key", "old-key"]}"#).unwrap();
+        let auth = CallbackAuth::new(rotating, "").unwrap();
+        assert!(!auth.requires_url_secret());
+        for key in ["new-key", "old-key"] {
+            let sig = sign(key.as_bytes(), BODY);
+            assert_eq!(auth.verify(BODY, Some(&sig), None), Ok(()), "{key}");
+        }
+        let other = sign(b"another-key", BODY);
+        assert_eq!(
+            auth.verify(BODY, Some(&other), None),
+            Err(AuthFailure::BadSignature)
+        );
+    }
+
+    #[test]
+    fn bad_secret_values_are_refused() {
+        for (text, expected) in [
+            ("not json", None),
+            (r#"{"url_secrets": "Zq3vT8pLw2Nx6RkY4sHd"}"#, None),
+            (r#"{"hmac_secert": "x"}"#, None),
+            (r#"{"url_secret": 42}"#, None),
+            (r#"["Zq3vT8pLw2Nx6RkY4sHd"]"#, None),
+            (
+                r#"{"url_secret": "short"}"#,
+                Some(AuthConfigError::BadUrlSecret),
+            ),
+            (r#""a-plain-string-secret""#, None),
+            (r#"{"url_secret": {"v": "nested-secret-value"}}"#, None),
+        ] {
+            let err = CallbackSecrets::parse_json(text).unwrap_err();
+            // The message never quotes the value.
+            for leak in ["plain-string", "nested-secret", "Zq3v", "short"] {
+                assert!(!err.to_string().contains(leak), "{err}");
+            }
+            match expected {
+                Some(expected) => assert_eq!(err, expected, "{text}"),
+                None => assert!(matches!(err, AuthConfigError::BadSecretValue(_)), "{text}"),
+            }
+        }
+        // Empty and blank values configure nothing: with no CIDRs, nothing to start with.
+        for text in [
+            "{}",
+            r#"{"url_secret": [], "hmac_secret": " "}"#,
+            r#"{"url_secret": ""}"#,
+        ] {
+            let secrets = CallbackSecrets::parse_json(text).unwrap();
+            assert_eq!(
+                CallbackAuth::new(secrets.clone(), "").unwrap_err(),
+                AuthConfigError::NothingConfigured,
+                "{text}"
+            );
+            assert!(CallbackAuth::new(secrets, "192.0.2.0/24").is_ok());
+        }
+    }
+
+    #[test]
+    fn url_secret_source_ip_and_signature_together() {
+        let secrets = CallbackSecrets::default()
+            .with_url_secrets([URL_SECRET])
+            .unwrap()
+            .with_hmac_secrets([SECRET]);
+        let auth = CallbackAuth::new(secrets, "203.0.113.0/24").unwrap();
+        let sig = sign(SECRET.as_bytes(), BODY);
+        let inside = ip("203.0.113.9");
+        assert_eq!(
+            auth.verify_with(Some(URL_SECRET), BODY, Some(&sig), inside),
+            Ok(())
+        );
+        assert!(matches!(
+            auth.verify_with(Some(URL_SECRET), BODY, Some(&sig), ip("192.0.2.1")),
+            Err(AuthFailure::IpNotAllowed(_))
+        ));
+        assert_eq!(
+            auth.verify_with(Some(OLD_URL_SECRET), BODY, Some(&sig), inside),
+            Err(AuthFailure::BadUrlSecret)
+        );
+        assert_eq!(
+            auth.verify_with(Some(URL_SECRET), BODY, None, inside),
+            Err(AuthFailure::MissingSignature)
+        );
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Only an accepted value passes; any other string (a near miss included) is
+            /// refused.
+            #[test]
+            fn only_an_accepted_url_secret_passes(
+                secret in "[A-Za-z0-9._~-]{16,64}",
+                other in "[A-Za-z0-9._~-]{16,64}",
+                given in "\\PC{0,80}",
+                flip in 0usize..64,
+            ) {
+                let auth = url_auth(&[&secret]);
+                prop_assert_eq!(auth.verify_with(Some(&secret), BODY, None, None), Ok(()));
+                let verdict = auth.verify_with(Some(&given), BODY, None, None);
+                prop_assert_eq!(verdict.is_ok(), given == secret);
+                // One character changed.
+                let mut near: Vec<char> = secret.chars().collect();
+                let at = flip % near.len();
+                near[at] = if near[at] == 'a' { 'b' } else { 'a' };
+                let near: String = near.into_iter().collect();
+                prop_assert_eq!(
+                    auth.verify_with(Some(&near), BODY, None, None).is_ok(),
+                    near == secret
+                );
+                // With two accepted values, each passes.
+                let rotating = url_auth(&[&other, &secret]);
+                prop_assert_eq!(rotating.verify_with(Some(&secret), BODY, None, None), Ok(()));
+                prop_assert_eq!(rotating.verify_with(Some(&other), BODY, None, None), Ok(()));
+            }
+        }
     }
 }

@@ -7,14 +7,15 @@
 //!   refuses), and [`SendError`], which says whether a queue retry can help.
 //! - [`callback`]: what Viber posts back ([`InboundCallback`], [`StatusCallback`]), parsed into
 //!   domain types.
-//! - [`auth`]: [`CallbackAuth`], the HMAC signature and source-CIDR checks on those callbacks.
+//! - [`auth`]: [`CallbackAuth`], the URL-secret, source-CIDR and HMAC signature checks on those
+//!   callbacks, and [`CallbackSecrets`], the secret's value.
 
 pub mod auth;
 pub mod callback;
 pub mod request;
 pub mod send;
 
-pub use auth::{AuthConfigError, AuthFailure, CallbackAuth, sign};
+pub use auth::{AuthConfigError, AuthFailure, CallbackAuth, CallbackSecrets, UrlSecret, sign};
 pub use callback::{CallbackError, InboundCallback, InboundContent, StatusCallback};
 pub use request::{BuildError, Label, MessageBody, MessageType, SendMessage, seq_for};
 pub use send::{ClientBuildError, SendAnswer, SendError, ViberClient, ViberStatus};

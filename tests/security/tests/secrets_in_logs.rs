@@ -2,11 +2,12 @@
 //! `LogLevel` TRACE, the most the template allows (the AWS SDK and HTTP stacks included), while
 //! every function
 //! runs through its normal and failing paths against the emulator: API keys good, unknown,
-//! malformed, revoked and another tenant's; callbacks signed, unsigned and badly signed; a Viber
+//! malformed, revoked and another tenant's; callbacks with the right, a wrong and no URL secret,
+//! signed, unsigned and badly signed (both secrets read from Secrets Manager); a Viber
 //! that accepts, refuses, fails and answers garbage, echoing our request headers back; a business
 //! endpoint that fails echoing them too, and one that is unreachable. Then no log line may hold an
-//! API key (whole or its hex part), the Viber API token, the Viber callback secret or a
-//! business's signing secret.
+//! API key (whole or its hex part), the Viber API token, the Viber callback URL or signing
+//! secret or a business's signing secret.
 //!
 //! Run with `infra/scripts/with-moto.sh cargo test -p vbm-security`.
 
@@ -26,7 +27,6 @@ use vbm_security::echo::{Answer, Echo, Received};
 use vbm_security::queue::receive;
 use vbm_store::{ApiKey, BusinessId, NewBusiness, Retention, Store};
 use vbm_testkit::TestEnv;
-use viber::{CallbackAuth, ViberClient};
 
 const CALLER_IP: &str = "203.0.113.10";
 const USER: &str = "+447911123456";
@@ -114,6 +114,7 @@ async fn no_secret_reaches_the_logs_on_any_path() {
     };
     let viber_token = random_secret("viber-api-token");
     let viber_secret = random_secret("viber-callback-secret");
+    let url_secret = random_secret("viber-url-secret");
     let viber = Echo::start(viber_answers()).await;
     // The business endpoint fails every delivery, echoing what it got.
     let hook = Echo::start(Arc::new(|req: &Received| (500, req.echo()))).await;
@@ -171,18 +172,53 @@ async fn no_secret_reaches_the_logs_on_any_path() {
     )
     .await
     .unwrap();
-    let auth = || CallbackAuth::from_parts(Some(&viber_secret), "").unwrap();
+    // Both callback secrets in Secrets Manager, read by the functions' own loading path (whose
+    // SDK response, at TRACE, carries the secret's value).
+    let secrets_manager = aws_sdk_secretsmanager::Client::new(&sdk);
+    let secret_arn = secrets_manager
+        .create_secret()
+        .name(format!("{}/viber-callback", env.table))
+        .secret_string(json!({"url_secret": url_secret, "hmac_secret": viber_secret}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let auth = || async {
+        inbound::AuthSource::from_secret(
+            secrets_manager.clone(),
+            &secret_arn,
+            "",
+            Duration::from_secs(300),
+        )
+        .await
+        .unwrap()
+    };
     let events = || EventsQueue::new(sqs.clone(), &env.events_queue_url);
-    let inbound_app = inbound::App::new(store(), events(), Arc::new(SystemClock), auth());
-    let status_app = status::App::new(store(), events(), Arc::new(SystemClock), auth());
+    let inbound_app = inbound::App::new(store(), events(), Arc::new(SystemClock), auth().await);
+    let status_app = status::App::new(store(), events(), Arc::new(SystemClock), auth().await);
+    // The API token from Secrets Manager too, through dispatch's own loading path.
+    let token_arn = secrets_manager
+        .create_secret()
+        .name(format!("{}/viber-api-token", env.table))
+        .secret_string(&viber_token)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let viber_client = dispatch::ViberSource::from_secret(
+        secrets_manager.clone(),
+        &token_arn,
+        &format!("{}/vibersrvc/1", viber.url),
+        Duration::from_secs(5),
+        Duration::from_secs(300),
+    )
+    .await
+    .unwrap();
     let dispatch_app = dispatch::App::new(
         store(),
-        ViberClient::new(
-            &format!("{}/vibersrvc/1", viber.url),
-            Some(viber_token.clone()),
-            Duration::from_secs(5),
-        )
-        .unwrap(),
+        viber_client,
         events(),
         sqs.clone(),
         &env.outbound_queue_url,
@@ -204,12 +240,45 @@ async fn no_secret_reaches_the_logs_on_any_path() {
     })
     .to_string();
     let signed = viber::sign(viber_secret.as_bytes(), user_message.as_bytes());
-    let post_callback = |app_path: &'static str, body: &str, signature: Option<&str>| {
+    // To `{app_path}/{url secret}` with its path parameter; `None`: to `app_path` alone.
+    let post_to = |app_path: &str, secret: Option<&str>, body: &str, signature: Option<&str>| {
         let headers: Vec<(&str, &str)> = signature
             .map(|s| vec![("x-viber-signature", s)])
             .unwrap_or_default();
-        request("POST", app_path, body, &headers, CALLER_IP)
+        match secret {
+            Some(secret) => request(
+                "POST",
+                &format!("{app_path}/{secret}"),
+                body,
+                &headers,
+                CALLER_IP,
+            )
+            .with_path_parameters(std::collections::HashMap::from([(
+                "secret".to_owned(),
+                secret.to_owned(),
+            )])),
+            None => request("POST", app_path, body, &headers, CALLER_IP),
+        }
     };
+    let post_callback = |app_path: &'static str, body: &str, signature: Option<&str>| {
+        post_to(app_path, Some(&url_secret), body, signature)
+    };
+    // A wrong and a missing URL secret, correctly signed.
+    let guessed_url_secret = random_secret("guessed-url-secret");
+    for secret in [Some(guessed_url_secret.as_str()), None] {
+        let signed = viber::sign(viber_secret.as_bytes(), user_message.as_bytes());
+        let (status, body) = status_and_body(
+            inbound_app
+                .handle(post_to(
+                    "/viber/inbound",
+                    secret,
+                    &user_message,
+                    Some(&signed),
+                ))
+                .await,
+        );
+        assert_eq!(status, 401, "{body}");
+    }
     let forged = viber::sign(b"guessed", user_message.as_bytes());
     for (body, signature, expected) in [
         (user_message.as_str(), Some(signed.as_str()), 200),
@@ -408,7 +477,8 @@ async fn no_secret_reaches_the_logs_on_any_path() {
         ("locked's API key", locked_key.expose()),
         ("an unknown key a caller sent", unknown.expose()),
         ("the Viber API token", viber_token.as_str()),
-        ("the Viber callback secret", viber_secret.as_str()),
+        ("the Viber callback signing secret", viber_secret.as_str()),
+        ("the Viber callback URL secret", url_secret.as_str()),
         ("acme's signing secret", acme_secret.as_str()),
         ("rival's signing secret", rival_secret.as_str()),
     ];

@@ -1,5 +1,5 @@
 //! The first events the functions get, as Lambda delivers them: an API Gateway HTTP API (v2)
-//! request, Viber callbacks signed with the shared secret, and SQS batches built from messages
+//! request, Viber callbacks to the URL with the secret (or signed), and SQS batches built from messages
 //! received off the real (emulated) queues.
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
@@ -100,6 +100,22 @@ pub fn viber_callback(path: &str, secret: &str, body: &str) -> Value {
     )
 }
 
+/// A Viber callback as Viber posts it by default: unsigned, to `{route}/{secret}` (route
+/// `POST {route}/{secret}`, the secret as its path parameter).
+pub fn viber_url_callback(route: &str, secret: &str, body: &str) -> Value {
+    let mut event = http_api(
+        "POST",
+        &format!("{route}/{secret}"),
+        &[("Content-Type", "application/json")],
+        body,
+    );
+    let route_key = format!("POST {route}/{{secret}}");
+    event["routeKey"] = json!(route_key);
+    event["requestContext"]["routeKey"] = json!(route_key);
+    event["pathParameters"] = json!({"secret": secret});
+    event
+}
+
 /// An SQS batch of these messages from the queue `queue_arn`, as the event source mapping
 /// delivers it.
 pub fn sqs_batch(queue_arn: &str, messages: &[aws_sdk_sqs::types::Message]) -> Value {
@@ -182,6 +198,27 @@ mod tests {
             request.headers()["x-viber-signature"],
             "7b12463ee248749452b50716661de41615e8856e2c7bb3c441bd9ff6034c9e06"
         );
+    }
+
+    #[test]
+    fn a_url_callback_carries_the_secret_as_its_path_parameter() {
+        use lambda_http::RequestExt;
+        let body = r#"{"message_token":42,"message_time":1795262400000,"message_status":0}"#;
+        let request = as_lambda_http(&viber_url_callback(
+            "/viber/status",
+            "s3cret-s3cret-s3cret",
+            body,
+        ));
+        assert_eq!(
+            request.raw_http_path(),
+            "/viber/status/s3cret-s3cret-s3cret"
+        );
+        assert_eq!(
+            request.path_parameters().first("secret"),
+            Some("s3cret-s3cret-s3cret")
+        );
+        assert!(request.headers().get("x-viber-signature").is_none());
+        assert_eq!(request.body().as_ref(), body.as_bytes());
     }
 
     #[test]

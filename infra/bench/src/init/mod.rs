@@ -191,12 +191,12 @@ impl Bench {
 
         let body =
             events::viber_user_message(SERVICE_ID, &phone(2, id), 8_000_000_000 + id, now_ms());
-        let payload = events::viber_callback("/viber/inbound", CALLBACK_SECRET, &body);
+        let payload = events::viber_url_callback("/viber/inbound", CALLBACK_SECRET, &body);
         let run = self.run("inbound", warm, id, payload).await?;
         expect_status(&run, 200, "inbound")?;
 
         let body = events::viber_delivered(token, now_ms());
-        let payload = events::viber_callback("/viber/status", CALLBACK_SECRET, &body);
+        let payload = events::viber_url_callback("/viber/status", CALLBACK_SECRET, &body);
         let run = self.run("status", warm, id, payload).await?;
         expect_status(&run, 200, "status")?;
 

@@ -12,7 +12,7 @@ use crate::stand_in::StandIn;
 pub const BUSINESS: &str = "bench";
 pub const SERVICE_ID: u64 = 5151;
 pub const TEMPLATE: &str = "welcome";
-/// `VIBER_CALLBACK_SECRET` of inbound and status.
+/// The callback URL secret of inbound and status, in the world's Secrets Manager secret.
 pub const CALLBACK_SECRET: &str = "bench-viber-callback-secret";
 pub const REGION: &str = "us-east-1";
 
@@ -23,6 +23,8 @@ pub struct World {
     pub stand_in: StandIn,
     pub outbound_arn: String,
     pub events_arn: String,
+    /// The ARN of the callback secret (`VIBER_CALLBACK_SECRET_ID`).
+    pub callback_secret_arn: String,
 }
 
 impl World {
@@ -59,6 +61,16 @@ impl World {
             .put_template(&business, &template)
             .await
             .map_err(|e| format!("adding the template: {e}"))?;
+        // As the stack creates it: a URL secret only.
+        let callback_secret_arn = aws_sdk_secretsmanager::Client::new(&env.sdk_config().await)
+            .create_secret()
+            .name(format!("{}/viber-callback", env.table))
+            .secret_string(serde_json::json!({"url_secret": CALLBACK_SECRET}).to_string())
+            .send()
+            .await
+            .map_err(|e| format!("creating the callback secret: {e:?}"))?
+            .arn
+            .ok_or("the callback secret has no ARN")?;
         let sqs = env.sqs().await;
         let outbound_arn = queue_arn(&sqs, &env.outbound_queue_url).await?;
         let events_arn = queue_arn(&sqs, &env.events_queue_url).await?;
@@ -69,6 +81,7 @@ impl World {
             stand_in,
             outbound_arn,
             events_arn,
+            callback_secret_arn,
         })
     }
 
@@ -88,10 +101,10 @@ impl World {
         ];
         match name {
             "inbound" | "status" => {
-                vars.push(("VIBER_CALLBACK_SECRET", CALLBACK_SECRET.into()));
+                vars.push(("VIBER_CALLBACK_SECRET_ID", self.callback_secret_arn.clone()));
+                vars.push(("SECRETS_REFRESH_SECONDS", "300".into()));
                 vars.push(("VIBER_CALLBACK_CIDRS", String::new()));
             }
-            "dispatch" => vars.push(("VIBER_API_TOKEN", String::new())),
             _ => {}
         }
         vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
