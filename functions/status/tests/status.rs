@@ -830,6 +830,25 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
             "invalid_json",
         ),
         (
+            "message_status twice (unsubscribe, then delivered)",
+            signed_bytes(
+                body.replace(
+                    "\"message_status\":0",
+                    "\"message_status\":5,\"message_status\":0",
+                )
+                .into_bytes(),
+                &[],
+            ),
+            400,
+            "invalid_json",
+        ),
+        (
+            "a key twice in a nested object",
+            signed_bytes(with("extra", r#"{"a":{"k":1,"k":2}}"#), &[]),
+            400,
+            "invalid_json",
+        ),
+        (
             "status 2^64",
             signed_bytes(with("message_status", "18446744073709551616"), &[]),
             422,
