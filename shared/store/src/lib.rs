@@ -52,7 +52,7 @@ pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, MessageId, MessageRecord};
 pub use pending::{Kept, PendingStatus};
 pub use send::{IdempotencyKey, NewSend, SendOutcome};
-pub use status::{StatusChange, TokenRef};
+pub use status::{MAX_HISTORY, StatusChange, TokenRef};
 pub use template_cache::TemplateCache;
 
 /// How long things are kept.
