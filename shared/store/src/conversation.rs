@@ -10,8 +10,17 @@ use session_rules::{Conversation, Limits, PhoneNumber, SendClass, Session, Times
 use crate::attrs::{self, Item, b, n, s};
 use crate::{BusinessId, Store, StoreError, keys};
 
+/// Set on the conversation item while its contact is being erased (`erase` module): no write
+/// may build on that state any more, and readers are told to come back.
+pub(crate) const ERASING: &str = "erasing";
+
 pub(crate) fn from_item(item: Option<&Item>) -> Result<Option<Conversation>, StoreError> {
     let Some(item) = item else { return Ok(None) };
+    if item.contains_key(ERASING) {
+        return Err(StoreError::Unavailable(
+            "this contact is being erased; retry shortly".into(),
+        ));
+    }
     let session = match attrs::opt_n::<i64>(item, "session_started_at")? {
         Some(started) => Some(Session {
             started_at: Timestamp::from_millis(started),
@@ -76,7 +85,10 @@ pub(crate) fn expect_exactly(expected: Option<&Conversation>, e: &mut Expr) -> S
         }
         None => "attribute_not_exists(session_started_at)".into(),
     };
-    format!("attribute_exists(pk) AND opted_out = {oo} AND contacted = {ct} AND {session}")
+    format!(
+        "attribute_exists(pk) AND attribute_not_exists({ERASING}) AND opted_out = {oo} \
+         AND contacted = {ct} AND {session}"
+    )
 }
 
 /// The rules of `session-rules` for a send of `class` at `now`, as a DynamoDB condition, built
