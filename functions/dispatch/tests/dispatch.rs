@@ -916,9 +916,21 @@ async fn a_late_21_does_not_relock_a_session_the_user_unlocked() {
     let world = World::new(FakeViber::answering(viber_status(21)).await).await;
     world.user_writes(ANN).await;
     let id = world.accept(session_text(ANN, "hello")).await;
-    // The user writes after the send was admitted, before Viber's answer is recorded.
+    // The user writes after the send was admitted, before Viber's answer is recorded: the
+    // path of the inbound function.
     tokio::time::sleep(Duration::from_millis(5)).await;
-    world.user_writes(ANN).await;
+    let content = vbm_store::InboundContent {
+        text: Some("I'm here".into()),
+        media: None,
+        file_name: None,
+        tracking_data: None,
+    };
+    let now = SystemClock.now();
+    world
+        .store
+        .record_inbound(&world.business, &phone(ANN), "77001", &content, now, now)
+        .await
+        .unwrap();
     let response = world.app.handle_batch(world.batch().await).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(world.status(&id).await.track.current, MessageStatus::Failed);

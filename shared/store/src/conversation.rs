@@ -17,9 +17,7 @@ pub(crate) const ERASING: &str = "erasing";
 pub(crate) fn from_item(item: Option<&Item>) -> Result<Option<Conversation>, StoreError> {
     let Some(item) = item else { return Ok(None) };
     if item.contains_key(ERASING) {
-        return Err(StoreError::Unavailable(
-            "this contact is being erased; retry shortly".into(),
-        ));
+        return Err(StoreError::Erasing);
     }
     let session = match attrs::opt_n::<i64>(item, "session_started_at")? {
         Some(started) => Some(Session {
