@@ -9,7 +9,8 @@
 //!    that index is eventually consistent, through a strongly consistent query of the
 //!    business's messages of the last [`CONSISTENT_SWEEP`] by their time-ordered ids, filtered
 //!    on the message's own `to`: a message written just before the tombstone is found even
-//!    when the index has not caught up with it;
+//!    when the index has not caught up with it, and with it its idempotency record and its
+//!    Viber token item (named by the message's attributes);
 //! 3. **delete** them;
 //! 4. last, in one transaction, **the conversation item** goes and, if the user had opted out,
 //!    a suppression record is left (the `suppression` module), or an old one removed.
@@ -142,7 +143,7 @@ impl Store {
                 // caught up with is what this sweep is for.
                 .filter_expression("business_id = :id AND #to = :to_phone")
                 .expression_attribute_names("#to", "to")
-                .projection_expression("pk, sk")
+                .projection_expression("pk, sk, idempotency_key, viber_message_token")
                 .expression_attribute_values(":b", s(keys::business(business)))
                 .expression_attribute_values(":from", s(format!("MSG#{first}")))
                 .expression_attribute_values(":to", s(format!("MSG#{last}")))
@@ -153,6 +154,16 @@ impl Store {
                 .await
                 .map_err(StoreError::sdk)?;
             found.extend(keys_of(out.items()));
+            // Written with the message (its idempotency record) or onto it (`dispatch`'s
+            // token item): as new as the message, so as likely to be missing from the index.
+            for item in out.items() {
+                if let Some(key) = attrs::opt_s(item, "idempotency_key")? {
+                    found.push((s(keys::business(business)), s(keys::idempotency(key))));
+                }
+                if let Some(token) = attrs::opt_s(item, "viber_message_token")? {
+                    found.push((s(keys::token(token)), s(keys::TOKEN)));
+                }
+            }
             match out.last_evaluated_key() {
                 Some(key) if !key.is_empty() => start = Some(key.clone()),
                 _ => return Ok(found),

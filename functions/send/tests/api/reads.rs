@@ -279,45 +279,66 @@ async fn an_opt_out_survives_erasure() {
 }
 
 /// Issue 14.3: a message the contact index does not list yet (DynamoDB's index is eventually
-/// consistent; here its index attributes are removed, as if not propagated) is erased too.
+/// consistent; here the index attributes are removed, as if not propagated) is erased too,
+/// with its idempotency record and Viber token item.
 #[tokio::test]
 async fn erasure_does_not_depend_on_the_index() {
     let h = Harness::new().await;
     h.open_session(UK).await;
-    let sent = h.send(&session_text(UK), None).await;
+    let sent = h.send(&session_text(UK), Some("lagging")).await;
     assert_eq!(sent.status, 202);
-    let key = |id: &str| {
-        [
-            ("pk", AttributeValue::S(format!("BIZ#{}", h.business.id))),
-            ("sk", AttributeValue::S(format!("MSG#{id}"))),
-        ]
+    let id = vbm_store::MessageId::parse(&sent.message_id()).unwrap();
+    // dispatch has handed it to Viber: the message names its token, the token item exists.
+    let message = h
+        .store()
+        .get_message(&h.business.id, &id, h.now())
+        .await
+        .unwrap()
+        .unwrap();
+    let sent_to_viber = vbm_store::Sent {
+        token: Some("5550001"),
+        session_id: None,
+        at: h.now(),
     };
-    let id = sent.message_id();
-    let [(pk, pkv), (sk, skv)] = key(&id);
-    h.dynamodb
-        .update_item()
-        .table_name(&h.env.table)
-        .key(pk, pkv.clone())
-        .key(sk, skv.clone())
-        .update_expression("REMOVE gsi1pk, gsi1sk")
-        .send()
+    h.store()
+        .mark_sent(&message, &phone(UK), sent_to_viber)
         .await
         .unwrap();
+    let business = format!("BIZ#{}", h.business.id);
+    let items = [
+        (business.clone(), format!("MSG#{id}")),
+        (business, "IDEM#lagging".to_owned()),
+        ("TOKEN#5550001".to_owned(), "TOKEN".to_owned()),
+    ];
+    for (pk, sk) in &items {
+        h.dynamodb
+            .update_item()
+            .table_name(&h.env.table)
+            .key("pk", AttributeValue::S(pk.clone()))
+            .key("sk", AttributeValue::S(sk.clone()))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("REMOVE gsi1pk, gsi1sk")
+            .send()
+            .await
+            .unwrap();
+    }
     let r = h
         .authed("DELETE", "/v1/contacts/%2B447911123456", None)
         .await;
     assert_eq!(r.status, 204);
-    let left = h
-        .dynamodb
-        .get_item()
-        .table_name(&h.env.table)
-        .key(pk, pkv)
-        .key(sk, skv)
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    assert!(left.item.is_none(), "the message survived: {:?}", left.item);
+    for (pk, sk) in &items {
+        let left = h
+            .dynamodb
+            .get_item()
+            .table_name(&h.env.table)
+            .key("pk", AttributeValue::S(pk.clone()))
+            .key("sk", AttributeValue::S(sk.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        assert!(left.item.is_none(), "{sk} survived: {:?}", left.item);
+    }
 }
 
 /// Issue 14.3 with real concurrency: session sends race the erasure of their conversation.
