@@ -66,12 +66,10 @@ impl Store {
 
         let contact = keys::contact(business, to);
         let mut found = self.indexed_under(&contact).await?;
-        for key in self.recent_messages_of(business, to).await? {
-            if !found.contains(&key) {
-                found.push(key);
-            }
-        }
-        found.retain(|key| *key != conversation);
+        found.extend(self.recent_messages_of(business, to).await?);
+        // Most items are found both ways, and BatchWriteItem refuses a key twice.
+        let mut seen = std::collections::HashSet::new();
+        found.retain(|key| *key != conversation && seen.insert(key_text(key)));
         self.delete_all(&found).await?;
 
         let delete = Delete::builder()
@@ -216,6 +214,11 @@ impl Store {
         }
         Ok(())
     }
+}
+
+fn key_text((pk, sk): &Key) -> (String, String) {
+    let text = |v: &AttributeValue| v.as_s().cloned().unwrap_or_default();
+    (text(pk), text(sk))
 }
 
 fn keys_of(items: &[attrs::Item]) -> impl Iterator<Item = Key> + '_ {
