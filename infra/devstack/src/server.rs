@@ -76,7 +76,9 @@ pub struct ReadLimits {
 impl Default for ReadLimits {
     fn default() -> Self {
         Self {
-            header_timeout: Duration::from_secs(10),
+            // hyper also applies this to a kept-alive connection waiting for its next request;
+            // 30 s (hyper's own default) leaves the local clients' pools their reuse.
+            header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             max_body: MAX_LOCAL_BODY,
         }
