@@ -9,8 +9,8 @@
 //!    events are queued again (same ids) in case that delivery died before queueing them;
 //! 4. the Viber request is rebuilt from the stored payload ([`request`]) and sent;
 //! 5. the answer ([`outcome`]) is counted in CloudWatch and recorded: `sent` with the `TOKEN`
-//!    item, or `failed` with the conversation changes it implies (opt-out on 8, lock on 21, the
-//!    session slot given back);
+//!    item, or `failed` with the conversation changes it implies (opt-out on 8; lock on 21,
+//!    unless the user wrote since the message was admitted; the session slot given back);
 //! 6. the events are queued ([`events`]);
 //! 7. status callbacks that came before the token was recorded, kept by `status`, are applied
 //!    ([`pending`]). A redelivered job whose message is already `sent` does this again, in case
@@ -314,12 +314,13 @@ impl App {
                     .await
             }
             Outcome::WaitForUser(failure) => {
-                let limits = *self.store.limits();
-                vbm_queue::patience::patiently(RECORD_PATIENCE, || {
+                // Not if the user wrote after this message was admitted: that unlocked it.
+                let locked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
                     self.store
-                        .change_conversation(&message.business, &to, now, |c| c.lock(&limits))
+                        .lock_for_wait(&message.business, &to, message.created_at, now)
                 })
                 .await?;
+                tracing::info!(locked, "Viber asked to wait for the user");
                 // Viber counts this one: its slot stays taken.
                 self.record_failure(&message, &to, &failure, now, false, name)
                     .await

@@ -7,7 +7,7 @@
 //! | 0 `SRVC_SUCCESS`                        | `sent` + `TOKEN` item | —                | done             |
 //! | 12 `SRVC_ALREADY_SENT`                  | `sent` (an earlier attempt got through) | — | done          |
 //! | 8 `SRVC_USER_BLOCKED`                   | `failed`    | opted out; session slot back | done           |
-//! | 21 `SRVC_WAIT_FOR_USER_RESPONSE`        | `failed`    | locked until the user writes | done           |
+//! | 21 `SRVC_WAIT_FOR_USER_RESPONSE`        | `failed`    | locked until the user writes (not if they wrote since the send was admitted) | done |
 //! | 1 `SRVC_INTERNAL_FAILURE`, 7 `SRVC_TIMEOUT` | stays `accepted` | —                | retried          |
 //! | any other refusal                       | `failed`    | session slot back          | done             |
 //! | timeout, network, HTTP 5xx/429, garbage | stays `accepted` | —                     | retried          |

@@ -912,3 +912,98 @@ async fn a_redelivered_job_applies_what_its_first_delivery_left_kept() {
             .is_empty()
     );
 }
+
+/// Issue 14.4: a 21 that answers a message admitted before the user wrote again does not lock
+/// the session the user's message unlocked.
+#[tokio::test]
+async fn a_late_21_does_not_relock_a_session_the_user_unlocked() {
+    let world = World::new(FakeViber::answering(viber_status(21)).await).await;
+    world.user_writes(ANN).await;
+    let id = world.accept(session_text(ANN, "hello")).await;
+    // The user writes after the send was admitted, before Viber's answer is recorded: the
+    // path of the inbound function.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let content = vbm_store::InboundContent {
+        text: Some("I'm here".into()),
+        media: None,
+        file_name: None,
+        tracking_data: None,
+    };
+    let now = SystemClock.now();
+    world
+        .store
+        .record_inbound(&world.business, &phone(ANN), "77001", &content, now, now)
+        .await
+        .unwrap();
+    let response = world.app.handle_batch(world.batch().await).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(world.status(&id).await.track.current, MessageStatus::Failed);
+    let c = world.conversation(ANN).await;
+    assert_eq!(
+        c.state(SystemClock.now(), &Limits::default()),
+        SessionState::Active,
+        "{c:?}"
+    );
+    assert_eq!(c.session.map(|s| s.consecutive), Some(0));
+}
+
+/// Issue 14.4 with real concurrency: the user's message and the recording of Viber's 21 run
+/// at the same time, in every order the runtime gives (Viber answers after 0 to 45 ms). The
+/// user wrote after the send was admitted, so however they interleave, the session ends
+/// unlocked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_21_racing_a_user_message_never_leaves_the_session_locked() {
+    let viber = FakeViber::start(Arc::new(|_: &Value, n| Reply {
+        delay: Duration::from_millis(15 * (n as u64 % 4)),
+        ..viber_status(21)
+    }))
+    .await;
+    let world = World::new(viber).await;
+    for round in 0..8 {
+        world.user_writes(ANN).await;
+        let id = world
+            .accept(session_text(ANN, &format!("round {round}")))
+            .await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let batch = world.batch().await;
+        assert_eq!(batch.records.len(), 1, "round {round}");
+        let receipts: Vec<_> = batch
+            .records
+            .iter()
+            .filter_map(|r| r.receipt_handle.clone())
+            .collect();
+        let (response, ()) = tokio::join!(world.app.handle_batch(batch), async {
+            tokio::time::sleep(Duration::from_millis(7 * (round % 3))).await;
+            world.user_writes(ANN).await;
+        });
+        assert!(response.batch_item_failures.is_empty(), "round {round}");
+        // What Lambda does with a record handled: deleted, so the FIFO group moves on.
+        for receipt in receipts {
+            world
+                .sqs
+                .delete_message()
+                .queue_url(&world.env.outbound_queue_url)
+                .receipt_handle(receipt)
+                .send()
+                .await
+                .unwrap();
+        }
+        assert_eq!(world.status(&id).await.track.current, MessageStatus::Failed);
+        let c = world.conversation(ANN).await;
+        assert_eq!(
+            c.state(SystemClock.now(), &Limits::default()),
+            SessionState::Active,
+            "round {round}: {c:?}"
+        );
+    }
+    // A 21 for a message admitted after the user's last message still locks.
+    let _ = world.accept(session_text(ANN, "after")).await;
+    world.app.handle_batch(world.batch().await).await;
+    assert_eq!(
+        world
+            .conversation(ANN)
+            .await
+            .state(SystemClock.now(), &Limits::default()),
+        SessionState::Locked
+    );
+}

@@ -849,6 +849,28 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
         ),
         ("empty body", signed_bytes(vec![], &[]), 400, "invalid_json"),
         (
+            "a key twice (the text of another message after it)",
+            signed_bytes(
+                with(
+                    "message",
+                    r#"{"text":"hi","tracking_data":"order-42","text":"pay me"}"#,
+                ),
+                &[],
+            ),
+            400,
+            "invalid_json",
+        ),
+        (
+            "phone_number twice",
+            signed_bytes(
+                body.replacen("{", r#"{"phone_number":"380501234567","#, 1)
+                    .into_bytes(),
+                &[],
+            ),
+            400,
+            "invalid_json",
+        ),
+        (
             "a JSON array",
             signed_bytes(b"[]".to_vec(), &[]),
             400,

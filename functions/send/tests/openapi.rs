@@ -238,3 +238,79 @@ fn answer_schemas_match_the_views() {
     .unwrap();
     assert_matches(&doc, "Template", &TemplateView::from(&template));
 }
+
+/// The document's string patterns accept exactly what the parsers accept, on the edge cases
+/// of issue 14.8: empty, only whitespace or invisible characters, line breaks.
+#[test]
+fn string_patterns_agree_with_the_parsers() {
+    use session_rules::{Caption, FileName, TemplateParams, Text};
+    let doc = document();
+    let request = &schema(&doc, "SendMessageRequest")["properties"];
+    let pattern = |v: &Value| {
+        regex::Regex::new(v["pattern"].as_str().expect("a pattern")).expect("a valid regex")
+    };
+    let template = Template::parse(
+        TemplateId::parse("t").unwrap(),
+        Language::parse("en").unwrap(),
+        TemplateCategory::Transactional,
+        true,
+        "Hi {{name}}",
+    )
+    .unwrap();
+    type Parses<'a> = Box<dyn Fn(&str) -> bool + 'a>;
+    let fields: Vec<(&str, regex::Regex, Parses)> = vec![
+        (
+            "template.params",
+            pattern(&request["template"]["properties"]["params"]["additionalProperties"]),
+            Box::new(|v: &str| {
+                let params = BTreeMap::from([("name".to_owned(), v.to_owned())]);
+                TemplateParams::fill(&template, &params).is_ok()
+            }),
+        ),
+        (
+            "text",
+            pattern(&request["text"]),
+            Box::new(|v: &str| Text::parse("text", v).is_ok()),
+        ),
+        (
+            "button.caption",
+            pattern(&request["button"]["properties"]["caption"]),
+            Box::new(|v: &str| Caption::parse("caption", v).is_ok()),
+        ),
+        (
+            "file.name",
+            pattern(&request["file"]["properties"]["name"]),
+            Box::new(|v: &str| FileName::parse("name", v).is_ok()),
+        ),
+    ];
+    let samples = [
+        "",
+        " ",
+        "\t",
+        "\u{200B}",
+        "\u{2060}\u{FEFF}",
+        "\u{00AD}",
+        "\u{3164}",
+        "\u{00A0}",
+        "Ann",
+        "a\u{200B}",
+        "Ann\nSmith",
+        "x\r\n",
+        "tab\there",
+        "Київ",
+        "😀",
+        "O'Brien",
+    ];
+    for (field, regex, parses) in &fields {
+        for sample in samples {
+            assert_eq!(
+                regex.is_match(sample),
+                parses(sample),
+                "{field}: openapi.yaml and the parser disagree on {sample:?}"
+            );
+        }
+    }
+    let params = &request["template"]["properties"]["params"]["additionalProperties"];
+    assert_eq!(params["minLength"], 1);
+    assert_eq!(params["maxLength"], 125);
+}

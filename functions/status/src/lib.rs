@@ -9,8 +9,9 @@
 //! 3. by `message_status`:
 //!    - **0 delivered, 1 seen, 2 expired**: the message is found through Viber's
 //!      `message_token` (the `TOKEN` item `dispatch` writes with `sent`), and the status is
-//!      applied forward only ([`Store::apply_status`]; every callback is kept in the history in
-//!      arrival order). When it moved, `message.status` is published. When it did not move but
+//!      applied forward only ([`Store::apply_status`]; every distinct callback is kept in the
+//!      history in arrival order, up to [`vbm_store::MAX_HISTORY`] entries, then only counted;
+//!      an identical one, same status and time, delivered again writes nothing). When it moved, `message.status` is published. When it did not move but
 //!      the message already stands at this very status, the same event is published again (same
 //!      `event_id`): that is a redelivery, possibly after a crash between the write and the
 //!      queueing, and the business de-duplicates. A late `delivered` after `seen` publishes
@@ -199,10 +200,12 @@ impl App {
         else {
             return Ok(vbm_callbacks::ok("message_gone"));
         };
-        let outcome = match (change.publishes(status), change.moved) {
-            (true, true) => "moved",
-            (true, false) => "repeated",
-            (false, _) => return Ok(vbm_callbacks::ok("kept_in_history")),
+        let outcome = match (change.publishes(status), change.moved, change.replay) {
+            (true, true, _) => "moved",
+            (true, false, true) => "replayed",
+            (true, false, false) => "repeated",
+            (false, _, true) => return Ok(vbm_callbacks::ok("replayed")),
+            (false, _, false) => return Ok(vbm_callbacks::ok("kept_in_history")),
         };
         self.callbacks
             .publish(&status_event(&message, status, callback))

@@ -830,6 +830,25 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
             "invalid_json",
         ),
         (
+            "message_status twice (unsubscribe, then delivered)",
+            signed_bytes(
+                body.replace(
+                    "\"message_status\":0",
+                    "\"message_status\":5,\"message_status\":0",
+                )
+                .into_bytes(),
+                &[],
+            ),
+            400,
+            "invalid_json",
+        ),
+        (
+            "a key twice in a nested object",
+            signed_bytes(with("extra", r#"{"a":{"k":1,"k":2}}"#), &[]),
+            400,
+            "invalid_json",
+        ),
+        (
             "status 2^64",
             signed_bytes(with("message_status", "18446744073709551616"), &[]),
             422,
@@ -887,4 +906,135 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
     // The genuine callback still goes through.
     let reply = h.post(&body).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+impl Harness {
+    /// The message item as stored, every attribute.
+    async fn raw_message(
+        &self,
+        id: &MessageId,
+    ) -> std::collections::HashMap<String, AttributeValue> {
+        self.dynamodb
+            .get_item()
+            .table_name(&self.env.table)
+            .key("pk", AttributeValue::S("BIZ#acme".into()))
+            .key("sk", AttributeValue::S(format!("MSG#{id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap()
+    }
+}
+
+/// Issue 14.1: an identical status callback delivered again, one after another and many at
+/// once, changes nothing stored and publishes nothing but the first event again (same id).
+#[tokio::test]
+async fn a_replayed_status_callback_changes_nothing_and_publishes_nothing_new() {
+    let h = Harness::new().await;
+    let sent = h.sent_message("940001").await;
+    let delivered_at = Timestamp::from_millis(sent.sent_at.as_millis() + 1000);
+    let delivered = callback(&sent.token, 0, delivered_at, None);
+    let reply = h.post(&delivered).await;
+    assert_eq!(
+        (reply.status, reply.body["status"].as_i64()),
+        (200, Some(0))
+    );
+    let stored = h.raw_message(&sent.id).await;
+    let first_events = h.events().await;
+    assert_eq!(first_events.len(), 1);
+    let event_id = first_events[0].event_id.clone();
+
+    for _ in 0..5 {
+        assert_eq!(h.post(&delivered).await.status, 200);
+    }
+    let together = futures_util::future::join_all((0..20).map(|_| h.post(&delivered))).await;
+    assert!(together.iter().all(|r| r.status == 200));
+    assert_eq!(
+        h.raw_message(&sent.id).await,
+        stored,
+        "a replay changed the message"
+    );
+    let events = h.events().await;
+    assert!(
+        events.iter().all(|e| e.event_id == event_id),
+        "a replay published a new event: {events:?}"
+    );
+
+    // A late callback (delivered after seen) is kept once, however often it comes again.
+    let seen = callback(
+        &sent.token,
+        1,
+        Timestamp::from_millis(delivered_at.as_millis() + 1000),
+        None,
+    );
+    assert_eq!(h.post(&seen).await.status, 200);
+    let late = callback(
+        &sent.token,
+        0,
+        Timestamp::from_millis(delivered_at.as_millis() + 500),
+        None,
+    );
+    futures_util::future::join_all((0..10).map(|_| h.post(&late))).await;
+    let message = h.message(&sent.id).await;
+    assert_eq!(message.track.current, MessageStatus::Seen);
+    let statuses: Vec<_> = message.track.history.iter().map(|e| e.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            MessageStatus::Accepted,
+            MessageStatus::Sent,
+            MessageStatus::Delivered,
+            MessageStatus::Seen,
+            MessageStatus::Delivered
+        ]
+    );
+    h.events().await;
+}
+
+/// Issue 14.1: whatever Viber sends, a message's history stays bounded: distinct callbacks
+/// that do not move the status are kept up to `MAX_HISTORY` entries, then counted only; a real
+/// move still goes through.
+#[tokio::test]
+async fn a_message_history_is_bounded_whatever_viber_sends() {
+    let h = Harness::new().await;
+    let sent = h.sent_message("940002").await;
+    let at = |i: i64| Timestamp::from_millis(sent.sent_at.as_millis() + 1000 + i);
+    let first = h
+        .store()
+        .apply_status(&h.business, &sent.id, MessageStatus::Delivered, at(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.moved);
+    let extra = vbm_store::MAX_HISTORY as i64 + 20;
+    for i in 1..=extra {
+        let change = h
+            .store()
+            .apply_status(&h.business, &sent.id, MessageStatus::Delivered, at(i))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!change.moved && !change.replay, "{i}");
+    }
+    let message = h.message(&sent.id).await;
+    assert_eq!(message.track.history.len(), vbm_store::MAX_HISTORY);
+    // Three entries (accepted, sent, delivered) were there before the repeats.
+    let kept = vbm_store::MAX_HISTORY as i64 - 3;
+    let item = h.raw_message(&sent.id).await;
+    assert_eq!(
+        item.get("history_dropped"),
+        Some(&AttributeValue::N((extra - kept).to_string()))
+    );
+    let seen = h
+        .store()
+        .apply_status(&h.business, &sent.id, MessageStatus::Seen, at(extra + 1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(seen.moved);
+    let message = h.message(&sent.id).await;
+    assert_eq!(message.track.current, MessageStatus::Seen);
+    assert_eq!(message.track.history.len(), vbm_store::MAX_HISTORY + 1);
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -43,7 +43,7 @@ pub struct Routes {
     pub emulator: Option<Arc<EmulatorProxy>>,
 }
 
-type Reply = hyper::Response<Full<Bytes>>;
+pub type Reply = hyper::Response<Full<Bytes>>;
 
 fn json_reply(status: StatusCode, value: &Value) -> Reply {
     let mut response = hyper::Response::new(Full::new(Bytes::from(value.to_string())));
@@ -62,7 +62,44 @@ fn error_reply(status: StatusCode, code: &str, message: &str) -> Reply {
     )
 }
 
+/// How long a client may take over one request: its headers, then its body. A slow or idle
+/// client is cut off (408 for a body, a closed connection for headers) instead of holding a
+/// task and a socket forever.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    /// Larger bodies get 413, before any byte of them is read when `Content-Length` says so.
+    pub max_body: usize,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        Self {
+            // hyper also applies this to a kept-alive connection waiting for its next request;
+            // 30 s (hyper's own default) leaves the local clients' pools their reuse.
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            max_body: MAX_LOCAL_BODY,
+        }
+    }
+}
+
 pub async fn serve(listener: TcpListener, routes: Arc<Routes>) {
+    serve_with(listener, ReadLimits::default(), move |parts, body, peer| {
+        let routes = Arc::clone(&routes);
+        async move { route(&routes, parts, body, peer).await }
+    })
+    .await
+}
+
+/// Accepts connections forever; each request's body is read within `limits` and handed to
+/// `handle` whole.
+pub async fn serve_with<F, Fut>(listener: TcpListener, limits: ReadLimits, handle: F)
+where
+    F: Fn(hyper::http::request::Parts, Bytes, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -72,13 +109,21 @@ pub async fn serve(listener: TcpListener, routes: Arc<Routes>) {
                 continue;
             }
         };
-        let routes = Arc::clone(&routes);
+        let handle = handle.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
-                let routes = Arc::clone(&routes);
-                async move { Ok::<_, Infallible>(route(&routes, request, peer).await) }
+                let handle = handle.clone();
+                async move {
+                    let (parts, body) = match read_request(request, &limits).await {
+                        Ok(read) => read,
+                        Err(reply) => return Ok::<_, Infallible>(reply),
+                    };
+                    Ok::<_, Infallible>(handle(parts, body, peer).await)
+                }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {
@@ -88,18 +133,50 @@ pub async fn serve(listener: TcpListener, routes: Arc<Routes>) {
     }
 }
 
-async fn route(routes: &Routes, request: hyper::Request<Incoming>, peer: SocketAddr) -> Reply {
-    let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, MAX_LOCAL_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return error_reply(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "body too large",
-            );
-        }
+/// The request with its whole body: `413` at once for a `Content-Length` over the limit, `413`
+/// when the body turns out longer, `408` when it does not arrive in time.
+async fn read_request(
+    request: hyper::Request<Incoming>,
+    limits: &ReadLimits,
+) -> Result<(hyper::http::request::Parts, Bytes), Reply> {
+    let too_large = || {
+        error_reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "body too large",
+        )
     };
+    let declared = request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limits.max_body as u64) {
+        return Err(too_large());
+    }
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(
+        limits.body_timeout,
+        Limited::new(body, limits.max_body).collect(),
+    )
+    .await
+    {
+        Ok(Ok(collected)) => Ok((parts, collected.to_bytes())),
+        Ok(Err(_)) => Err(too_large()),
+        Err(_) => Err(error_reply(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request body did not arrive in time",
+        )),
+    }
+}
+
+async fn route(
+    routes: &Routes,
+    parts: hyper::http::request::Parts,
+    body: Bytes,
+    peer: SocketAddr,
+) -> Reply {
     let path = parts.uri.path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     // API Gateway's routes, and their path parameters.
@@ -284,5 +361,101 @@ fn advance_clock(routes: &Routes, body: &Bytes) -> Reply {
             "validation_failed",
             "expected {\"advance_seconds\": N} with 0 <= N <= 10 years",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    /// A server of `limits` answering every request with the length of its body.
+    async fn server(limits: ReadLimits) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve_with(
+            listener,
+            limits,
+            |_, body: Bytes, _| async move { json_reply(StatusCode::OK, &json!({"read": body.len()})) },
+        ));
+        addr
+    }
+
+    fn quick() -> ReadLimits {
+        ReadLimits {
+            header_timeout: Duration::from_millis(300),
+            body_timeout: Duration::from_millis(300),
+            max_body: 1024,
+        }
+    }
+
+    /// Everything the server sends until it closes the connection (bounded, so a server that
+    /// never closes fails the test instead of hanging it).
+    async fn until_closed(stream: &mut TcpStream) -> String {
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut out));
+        read.await
+            .expect("the server kept the connection open")
+            .unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+        let addr = server(quick()).await;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"POST /x HTTP/1.1\r\nHost: a\r\n")
+            .await
+            .unwrap();
+        let answer = until_closed(&mut stream).await;
+        assert!(!answer.contains("200 OK"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_never_arrives_is_408() {
+        let addr = server(quick()).await;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+            .await
+            .unwrap();
+        let answer = until_closed(&mut stream).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("request_timeout"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn a_huge_content_length_is_413_before_any_body() {
+        let addr = server(quick()).await;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        // No body byte is ever sent: the answer can only come from the header.
+        stream
+            .write_all(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 10737418240\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = [0u8; 12];
+        tokio::time::timeout(Duration::from_secs(20), stream.read_exact(&mut head))
+            .await
+            .expect("no early answer")
+            .unwrap();
+        assert_eq!(&head, b"HTTP/1.1 413");
+    }
+
+    #[tokio::test]
+    async fn a_prompt_request_is_served() {
+        let addr = server(quick()).await;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(
+                b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+            )
+            .await
+            .unwrap();
+        let answer = until_closed(&mut stream).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains(r#"{"read":3}"#), "{answer}");
     }
 }

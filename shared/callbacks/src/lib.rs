@@ -21,7 +21,9 @@ use thiserror::Error;
 use vbm_events::{Event, EventsQueue};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
-use vbm_platform::http::{ApiError, MAX_BODY_BYTES, Outcome, header_str, json_response, source_ip};
+use vbm_platform::http::{
+    ApiError, MAX_BODY_BYTES, Outcome, header_str, json_response, reject_duplicate_keys, source_ip,
+};
 use vbm_platform::metrics;
 use vbm_platform::warm::Warmup;
 use vbm_store::{BusinessId, Store};
@@ -97,12 +99,15 @@ impl Callbacks {
     }
 
     /// A `POST` whose URL secret, raw body, signature header and source address pass
-    /// [`authenticate`]. Nothing has been read from or written to the table when this fails.
+    /// [`authenticate`], and whose JSON has no key twice in one object (`400 invalid_json`:
+    /// the same rule as the API bodies, before any parsing). Nothing has been read from or
+    /// written to the table when this fails.
     pub async fn check(&self, request: &Request) -> Result<(), ApiError> {
         if request.method() != Method::POST {
             return Err(ApiError::method_not_allowed(&["POST"]));
         }
-        authenticate(&*self.auth.current().await, request)
+        authenticate(&*self.auth.current().await, request)?;
+        reject_duplicate_keys(request.body().as_ref())
     }
 
     /// The business of a Viber service id (cached per container); an unknown one is

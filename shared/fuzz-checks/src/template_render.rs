@@ -42,7 +42,8 @@ pub fn check(data: &[u8]) {
     let parsed = Template::parse(id(), language, category, true, &case.text);
     if !case.text.contains("{{") {
         // Without placeholders only the length rules apply.
-        let fits = !case.text.trim().is_empty() && case.text.chars().count() <= MAX_TEXT_CHARS;
+        let fits =
+            !session_rules::is_blank(&case.text) && case.text.chars().count() <= MAX_TEXT_CHARS;
         assert_eq!(parsed.is_ok(), fits, "{:?}", case.text);
     }
     let template = match parsed {
@@ -117,7 +118,7 @@ fn check_filled(template: &Template, filled: &TemplateParams) {
     assert_eq!(keys, names);
     assert_eq!(filled.template_id(), template.id());
     for value in filled.values().values() {
-        assert!(!value.trim().is_empty());
+        assert!(!session_rules::is_blank(value));
         assert!(value.chars().count() <= MAX_PARAM_CHARS);
         assert!(!value.chars().any(char::is_control), "{value:?}");
         assert!(!value.contains("://"), "{value:?}");

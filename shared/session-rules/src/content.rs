@@ -18,6 +18,25 @@ pub const MAX_FILE_NAME_CHARS: usize = 255;
 /// openapi.yaml's `maxLength` counts).
 pub const MAX_TRACKING_DATA_CHARS: usize = 4096;
 
+/// Whether `input` shows nothing: every character is whitespace or invisible (Unicode's
+/// `Default_Ignorable_Code_Point`: zero-width spaces and joiners U+200B-U+200F, word joiner
+/// U+2060, BOM U+FEFF, soft hyphen, variation selectors, Hangul fillers, tags...). Text made
+/// only of those is as empty as `""` to the user who receives it.
+pub fn is_blank(input: &str) -> bool {
+    input
+        .chars()
+        .all(|c| c.is_whitespace() || is_default_ignorable(c))
+}
+
+/// `Default_Ignorable_Code_Point` (DerivedCoreProperties.txt, Unicode 15.1).
+fn is_default_ignorable(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x034F | 0x061C | 0x115F..=0x1160 | 0x17B4..=0x17B5 | 0x180B..=0x180F
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F
+        | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFF8 | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A
+        | 0xE0000..=0xE0FFF)
+}
+
 macro_rules! string_newtype {
     ($name:ident) => {
         impl $name {
@@ -47,7 +66,7 @@ string_newtype!(Text);
 
 impl Text {
     pub fn parse(field: &str, input: &str) -> Result<Self, Refusal> {
-        if input.trim().is_empty() {
+        if is_blank(input) {
             return Err(Refusal::invalid(field, "must not be empty"));
         }
         let chars = input.chars().count();
@@ -122,7 +141,7 @@ string_newtype!(Caption);
 impl Caption {
     pub fn parse(field: &str, input: &str) -> Result<Self, Refusal> {
         let chars = input.chars().count();
-        if input.trim().is_empty() {
+        if is_blank(input) {
             return Err(Refusal::invalid(field, "must not be empty"));
         }
         if chars > MAX_CAPTION_CHARS || input.chars().any(char::is_control) {
@@ -142,7 +161,7 @@ string_newtype!(FileName);
 
 impl FileName {
     pub fn parse(field: &str, input: &str) -> Result<Self, Refusal> {
-        if input.trim().is_empty()
+        if is_blank(input)
             || input.chars().count() > MAX_FILE_NAME_CHARS
             || input
                 .chars()
@@ -215,6 +234,27 @@ mod tests {
         let err = Text::parse("text", &"я".repeat(1001)).unwrap_err();
         assert_eq!(err.field(), Some("text"));
         assert!(Text::parse("text", "   ").is_err());
+    }
+
+    #[test]
+    fn text_of_only_invisible_characters_is_blank() {
+        for blank in [
+            "",
+            " \t\n",
+            "\u{200B}",
+            "\u{200B}\u{2060}\u{FEFF}",
+            "\u{00A0}\u{3000}",
+            "\u{E0020}",
+        ] {
+            assert!(is_blank(blank), "{blank:?}");
+            assert!(Text::parse("text", blank).is_err(), "{blank:?}");
+            assert!(Caption::parse("caption", blank).is_err(), "{blank:?}");
+            assert!(FileName::parse("name", blank).is_err(), "{blank:?}");
+        }
+        for visible in ["a", "\u{200B}a", "😀", "\u{2800}x"] {
+            assert!(!is_blank(visible), "{visible:?}");
+            assert!(Text::parse("text", visible).is_ok(), "{visible:?}");
+        }
     }
 
     #[test]

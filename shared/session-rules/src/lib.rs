@@ -28,7 +28,7 @@ mod status;
 mod template;
 mod time;
 
-pub use content::{Caption, FileName, HttpsUrl, Text, TrackingData, Ttl};
+pub use content::{Caption, FileName, HttpsUrl, Text, TrackingData, Ttl, is_blank};
 pub use conversation::{Conversation, SendClass, Session, SessionSnapshot, SessionState};
 pub use limits::Limits;
 pub use message::{

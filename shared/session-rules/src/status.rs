@@ -112,7 +112,11 @@ impl StatusTrack {
     }
 
     /// Records `event` and moves forward if it is ahead; returns whether the status changed.
+    /// The very same event (status and time) again is a replay: nothing changes.
     pub fn apply(&mut self, event: StatusEvent) -> bool {
+        if self.history.contains(&event) {
+            return false;
+        }
         let moved = self.current.moves_to(event.status);
         if moved {
             self.current = event.status;
@@ -180,6 +184,25 @@ mod tests {
         assert_eq!(track.current, Seen);
         let arrived: Vec<_> = track.history.iter().map(|e| e.status).collect();
         assert_eq!(arrived, [Accepted, Sent, Seen, Delivered, Expired]);
+    }
+
+    #[test]
+    fn the_same_callback_again_changes_nothing() {
+        let mut track = StatusTrack::accepted(at(0));
+        let delivered = StatusEvent {
+            status: Delivered,
+            at: at(2),
+        };
+        assert!(track.apply(delivered.clone()));
+        let once = track.clone();
+        assert!(!track.apply(delivered));
+        assert_eq!(track, once);
+        // The same status at another time is another callback: kept.
+        assert!(!track.apply(StatusEvent {
+            status: Delivered,
+            at: at(3)
+        }));
+        assert_eq!(track.history.len(), once.history.len() + 1);
     }
 
     #[test]

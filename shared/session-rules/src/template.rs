@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::Refusal;
-use crate::content::MAX_TEXT_CHARS;
+use crate::content::{MAX_TEXT_CHARS, is_blank};
 
 /// Longest value of one template parameter.
 pub const MAX_PARAM_CHARS: usize = 125;
@@ -107,7 +107,7 @@ impl Template {
         approved: bool,
         text: &str,
     ) -> Result<Self, Refusal> {
-        if text.trim().is_empty() || text.chars().count() > MAX_TEXT_CHARS {
+        if is_blank(text) || text.chars().count() > MAX_TEXT_CHARS {
             return Err(Refusal::invalid(
                 "text",
                 format!("a template text of 1 to {MAX_TEXT_CHARS} characters"),
@@ -264,8 +264,10 @@ impl TemplateParams {
 
 fn check_param(name: &str, value: &str) -> Result<(), Refusal> {
     let chars = value.chars().count();
-    if value.trim().is_empty() {
-        return Err(Refusal::TemplateParamsInvalid(format!("{name}: empty")));
+    if is_blank(value) {
+        return Err(Refusal::TemplateParamsInvalid(format!(
+            "{name}: empty (or only whitespace and invisible characters)"
+        )));
     }
     if chars > MAX_PARAM_CHARS {
         return Err(Refusal::TemplateParamsInvalid(format!(
@@ -376,6 +378,33 @@ mod tests {
         assert!(TemplateParams::fill(&t, &params(&[("name", &"a".repeat(125))])).is_ok());
         let err = TemplateParams::fill(&t, &params(&[("name", &"a".repeat(126))])).unwrap_err();
         assert_eq!(err.code(), "template_params_invalid");
+    }
+
+    /// Parameters go inline into text Viber approved: one visible line each (issue 14.8; the
+    /// same rule as openapi.yaml's `minLength` and `pattern`).
+    #[test]
+    fn parameters_are_one_visible_line() {
+        let t = template("Hi {{name}}");
+        for bad in [
+            "",
+            "   ",
+            "\u{200B}",
+            "\u{2060}\u{FEFF}",
+            " \u{200D} \u{00AD}",
+            "\u{E0041}",
+            "Ann\nSmith",
+            "Ann\r\n",
+            "tab\there",
+        ] {
+            let err = TemplateParams::fill(&t, &params(&[("name", bad)])).unwrap_err();
+            assert_eq!(err.code(), "template_params_invalid", "{bad:?}");
+        }
+        for fine in ["A", "Ann\u{200B}", "O'Brien", "😀"] {
+            assert!(
+                TemplateParams::fill(&t, &params(&[("name", fine)])).is_ok(),
+                "{fine:?}"
+            );
+        }
     }
 
     #[test]

@@ -10,8 +10,15 @@ use session_rules::{Conversation, Limits, PhoneNumber, SendClass, Session, Times
 use crate::attrs::{self, Item, b, n, s};
 use crate::{BusinessId, Store, StoreError, keys};
 
+/// Set on the conversation item while its contact is being erased (`erase` module): no write
+/// may build on that state any more, and readers are told to come back.
+pub(crate) const ERASING: &str = "erasing";
+
 pub(crate) fn from_item(item: Option<&Item>) -> Result<Option<Conversation>, StoreError> {
     let Some(item) = item else { return Ok(None) };
+    if item.contains_key(ERASING) {
+        return Err(StoreError::Erasing);
+    }
     let session = match attrs::opt_n::<i64>(item, "session_started_at")? {
         Some(started) => Some(Session {
             started_at: Timestamp::from_millis(started),
@@ -76,7 +83,10 @@ pub(crate) fn expect_exactly(expected: Option<&Conversation>, e: &mut Expr) -> S
         }
         None => "attribute_not_exists(session_started_at)".into(),
     };
-    format!("attribute_exists(pk) AND opted_out = {oo} AND contacted = {ct} AND {session}")
+    format!(
+        "attribute_exists(pk) AND attribute_not_exists({ERASING}) AND opted_out = {oo} \
+         AND contacted = {ct} AND {session}"
+    )
 }
 
 /// The rules of `session-rules` for a send of `class` at `now`, as a DynamoDB condition, built
@@ -111,6 +121,29 @@ pub(crate) fn send_allowed(
     }
 }
 
+/// When the user last wrote (our clock, ms): set with every user message, so that a late
+/// Viber 21 can tell whether the user wrote after the send it answers was admitted.
+pub(crate) const LAST_USER_MESSAGE_AT: &str = "last_user_message_at";
+
+/// [`set_all`] for a user message received at `now`: also [`LAST_USER_MESSAGE_AT`].
+pub(crate) fn set_user_message(
+    business: &BusinessId,
+    to: &PhoneNumber,
+    after: &Conversation,
+    now: Timestamp,
+    e: &mut Expr,
+) -> String {
+    let at = e.value("a_lum", n(now.as_millis()));
+    set_with(
+        business,
+        to,
+        after,
+        now,
+        vec![format!("{LAST_USER_MESSAGE_AT} = {at}")],
+        e,
+    )
+}
+
 /// `SET` for every attribute of `after` (the item may not exist yet).
 pub(crate) fn set_all(
     business: &BusinessId,
@@ -119,7 +152,19 @@ pub(crate) fn set_all(
     now: Timestamp,
     e: &mut Expr,
 ) -> String {
-    let mut sets = vec![
+    set_with(business, to, after, now, Vec::new(), e)
+}
+
+fn set_with(
+    business: &BusinessId,
+    to: &PhoneNumber,
+    after: &Conversation,
+    now: Timestamp,
+    extra: Vec<String>,
+    e: &mut Expr,
+) -> String {
+    let mut sets = extra;
+    sets.extend([
         format!("phone = {}", e.value("a_phone", s(to.as_e164()))),
         format!(
             "gsi1pk = {}",
@@ -129,7 +174,7 @@ pub(crate) fn set_all(
         format!("opted_out = {}", e.value("a_oo", b(after.opted_out))),
         format!("contacted = {}", e.value("a_ct", b(after.contacted))),
         format!("updated_at = {}", e.value("a_now", n(now.as_millis()))),
-    ];
+    ]);
     let mut text = String::new();
     if let Some(session) = &after.session {
         sets.push(format!(
@@ -233,8 +278,14 @@ impl Store {
         to: &PhoneNumber,
         now: Timestamp,
     ) -> Result<Conversation, StoreError> {
-        self.change_conversation(business, to, now, |c| c.user_message(now, &self.limits))
-            .await
+        self.cas_conversation(
+            business,
+            to,
+            now,
+            |c| c.user_message(now, &self.limits),
+            true,
+        )
+        .await
     }
 
     /// Applies `change` to the conversation with a compare-and-set loop; returns the state
@@ -247,12 +298,29 @@ impl Store {
         now: Timestamp,
         change: impl Fn(&Conversation) -> Conversation,
     ) -> Result<Conversation, StoreError> {
+        self.cas_conversation(business, to, now, change, false)
+            .await
+    }
+
+    /// [`Store::change_conversation`]; `user_message` also records when the user wrote.
+    async fn cas_conversation(
+        &self,
+        business: &BusinessId,
+        to: &PhoneNumber,
+        now: Timestamp,
+        change: impl Fn(&Conversation) -> Conversation,
+        user_message: bool,
+    ) -> Result<Conversation, StoreError> {
         let mut state = self.get_conversation(business, to).await?;
         for _ in 0..64 {
             let after = change(&state.unwrap_or_default());
             let mut e = Expr::default();
             let exact = expect_exactly(state.as_ref(), &mut e);
-            let set = set_all(business, to, &after, now, &mut e);
+            let set = if user_message {
+                set_user_message(business, to, &after, now, &mut e)
+            } else {
+                set_all(business, to, &after, now, &mut e)
+            };
             let result = self
                 .client
                 .update_item()

@@ -13,14 +13,21 @@
 //!   failure_reason, history = list_append(…)`), and for a refused session message, in the same
 //!   transaction, its place in the session counters given back. Tying the give-back to the
 //!   status change is what makes it happen once however often the job is delivered.
+//! - [`Store::lock_for_wait`]: Viber's 21 locks the session, but only if the user has not
+//!   written since the message was admitted (a condition on `last_user_message_at`, which
+//!   every user message sets): a late 21 must not re-lock a session the user just unlocked.
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use session_rules::{MessageStatus, PhoneNumber, StatusEvent, Timestamp};
 
-use crate::attrs::{n, s};
+use crate::attrs::{self, n, s};
+use crate::conversation::{self, Expr};
 use crate::message::history_value;
-use crate::{Failure, MessageRecord, Store, StoreError, keys};
+use crate::{BusinessId, Failure, MessageRecord, Store, StoreError, keys};
 
 /// What a `mark_*` call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +218,76 @@ impl Store {
             .update_expression(set)
             .build()
             .map_err(StoreError::build)
+    }
+}
+
+impl Store {
+    /// Viber answered 21 ("wait for the user's response") to a message admitted at
+    /// `admitted_at`: lock the session ([`Conversation::lock`]) unless a user message came in
+    /// at or after that time. Returns whether it locked. Compare-and-set on the exact state,
+    /// so a user message racing this write either lands first (and the lock is not applied) or
+    /// after (and unlocks). Both times are this service's clock, so a skew of a few ms between
+    /// containers can only err toward not locking; Viber then answers 21 again.
+    pub async fn lock_for_wait(
+        &self,
+        business: &BusinessId,
+        to: &PhoneNumber,
+        admitted_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.get_conversation(business, to).await?;
+        for _ in 0..64 {
+            let after = state.unwrap_or_default().lock(&self.limits);
+            let mut e = Expr::default();
+            let exact = conversation::expect_exactly(state.as_ref(), &mut e);
+            let set = conversation::set_all(business, to, &after, now, &mut e);
+            e.values.insert(":w_adm".into(), n(admitted_at.as_millis()));
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::business(business)))
+                .key(keys::SK, s(keys::conversation(to)))
+                .condition_expression(format!(
+                    "({exact}) AND (attribute_not_exists({lum}) OR {lum} < :w_adm)",
+                    lum = conversation::LAST_USER_MESSAGE_AT
+                ))
+                .update_expression(set)
+                .set_expression_attribute_values(Some(e.values))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            match result {
+                Ok(_) => {
+                    self.conversations.put(business, to, Some(after));
+                    return Ok(true);
+                }
+                Err(err) => match err.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(failed) => {
+                        let item = failed.item();
+                        let wrote = match item {
+                            Some(item) => {
+                                attrs::opt_n::<i64>(item, conversation::LAST_USER_MESSAGE_AT)?
+                            }
+                            None => None,
+                        };
+                        if wrote.is_some_and(|at| at >= admitted_at.as_millis()) {
+                            self.conversations.forget(business, to);
+                            return Ok(false);
+                        }
+                        state = conversation::from_item(item)?;
+                    }
+                    other => {
+                        return Err(StoreError::Unavailable(
+                            aws_sdk_dynamodb::error::DisplayErrorContext(&other).to_string(),
+                        ));
+                    }
+                },
+            }
+        }
+        Err(StoreError::Contended)
     }
 }
 

@@ -14,6 +14,9 @@ pub enum StoreError {
     /// An item that should have a known shape did not (a bug or a hand-edited table).
     #[error("malformed item {key}: {reason}")]
     Malformed { key: String, reason: String },
+    /// The contact is being erased right now: nothing may build on its state; retry shortly.
+    #[error("this contact is being erased; retry shortly")]
+    Erasing,
     /// A write that the store expected to succeed was refused by a condition (e.g. an id that
     /// already exists).
     #[error("{0}")]

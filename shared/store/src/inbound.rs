@@ -197,7 +197,13 @@ impl Store {
 
         let mut e = Expr::default();
         let exact = conversation::expect_exactly(expected, &mut e);
-        let set = conversation::set_all(business, phone, &record.after, record.received_at, &mut e);
+        let set = conversation::set_user_message(
+            business,
+            phone,
+            &record.after,
+            record.received_at,
+            &mut e,
+        );
         let update = Update::builder()
             .table_name(&self.table)
             .key(keys::PK, s(&business_pk))

@@ -61,3 +61,13 @@ pub const TOKEN: &str = "TOKEN";
 pub fn inbound(token: &str) -> String {
     format!("INBOUND#{token}")
 }
+
+/// A business's key for suppression hashes (sk under the business pk; attribute `key`, hex):
+/// made by the first erasure that needs it, never changed.
+pub const SUPPRESSION_KEY: &str = "SUPPRESSION_KEY";
+
+/// An erased user who had opted out: only HMAC-SHA256(business key, E.164), hex (sk under the
+/// business pk). Sends to a number without a conversation item check it.
+pub fn suppression(hash: &str) -> String {
+    format!("SUPPRESS#{hash}")
+}

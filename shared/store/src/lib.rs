@@ -36,6 +36,7 @@ mod message;
 mod pending;
 pub mod send;
 mod status;
+mod suppression;
 mod template_cache;
 mod templates;
 
@@ -52,7 +53,7 @@ pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, MessageId, MessageRecord};
 pub use pending::{Kept, PendingStatus};
 pub use send::{IdempotencyKey, NewSend, SendOutcome};
-pub use status::{StatusChange, TokenRef};
+pub use status::{MAX_HISTORY, StatusChange, TokenRef};
 pub use template_cache::TemplateCache;
 
 /// How long things are kept.
@@ -82,6 +83,7 @@ pub struct Store {
     limits: Limits,
     retention: Retention,
     conversations: conversation::Cache,
+    suppression_keys: suppression::KeyCache,
 }
 
 impl Store {
@@ -97,6 +99,7 @@ impl Store {
             limits,
             retention,
             conversations: conversation::Cache::default(),
+            suppression_keys: suppression::KeyCache::default(),
         }
     }
 

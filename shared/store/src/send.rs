@@ -27,7 +27,7 @@ use session_rules::{
 use crate::attrs::{self, Item, n, s};
 use crate::conversation::{self, Expr};
 use crate::message::history_value;
-use crate::{BusinessId, MessageId, Store, StoreError, keys};
+use crate::{BusinessId, MessageId, Store, StoreError, keys, suppression};
 
 /// How long a send whose transaction got no answer (an outage cut the connection, every SDK
 /// attempt failed) keeps reading whether its message is there before it gives up with a 503. The
@@ -95,6 +95,10 @@ pub enum SendOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteResult {
     Written,
+    /// A number without a conversation item is suppressed: it opted out, then was erased.
+    Suppressed,
+    /// The business's suppression key appeared meanwhile: decide again with it.
+    KeyMade,
     Cancelled {
         /// `Some(state)` when the conversation condition failed (`Some(None)`: no item).
         conversation: Option<Option<Conversation>>,
@@ -182,6 +186,12 @@ impl Store {
                 WriteResult::Written => {
                     self.conversations.put(send.business, send.to, Some(after));
                     return Ok(SendOutcome::Accepted { after });
+                }
+                WriteResult::Suppressed => {
+                    return Ok(SendOutcome::Refused(Refusal::RecipientOptedOut));
+                }
+                WriteResult::KeyMade => {
+                    self.forget_suppression_key(send.business);
                 }
                 WriteResult::Cancelled {
                     earlier: Some(earlier),
@@ -350,6 +360,18 @@ impl Store {
                 .map_err(StoreError::build)?;
             request = request.transact_items(TransactWriteItem::builder().put(record).build());
         }
+        // A number without a conversation item may have opted out and been erased (the
+        // `suppression` module); the check is the transaction's last item.
+        let guard = match expected {
+            None => Some(self.suppression_guard(send.business, send.to).await?),
+            Some(_) => None,
+        };
+        if let Some(guard) = &guard {
+            let check = self.suppression_check(send.business, guard)?;
+            request =
+                request.transact_items(TransactWriteItem::builder().condition_check(check).build());
+        }
+        let guard_index = 2 + usize::from(send.idempotency.is_some());
 
         let err = match request.send().await {
             Ok(_) => return Ok(WriteResult::Written),
@@ -375,6 +397,17 @@ impl Store {
             // this very write landed and its answer was lost (a cut connection), and the SDK
             // sent it again: it is written, with exactly `after` (found by fault injection).
             return Ok(WriteResult::Written);
+        }
+        // The conversation or an earlier idempotency record decides first, when they failed.
+        let decided_elsewhere = failed(0) || (send.idempotency.is_some() && failed(2));
+        if !decided_elsewhere
+            && let Some(guard) = &guard
+            && failed(guard_index)
+        {
+            return Ok(match guard {
+                suppression::Guard::Hash(_) => WriteResult::Suppressed,
+                suppression::Guard::NoKey => WriteResult::KeyMade,
+            });
         }
         let conversation = if failed(0) {
             Some(conversation::from_item(reasons[0].item())?)

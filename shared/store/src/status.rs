@@ -5,9 +5,17 @@
 //! (`SET status, status_rank, history = list_append(history, :event)`). When the condition
 //! fails the callback is late or repeated: it is appended to the history alone, so the history
 //! holds every callback in the order the writes happened, and the status never moves back.
+//!
+//! **Replays and size.** Every applied callback also goes into `status_keys`, a string set of
+//! `status@time` (Viber's time, ms), in the same write. The late-or-repeated append is
+//! conditioned on its key not being there yet, so an identical callback delivered again
+//! changes nothing, however often and however concurrently it comes. And on the history
+//! being shorter than [`MAX_HISTORY`]: past that, a callback is only counted in
+//! `history_dropped`. Moves are never refused (there are at most as many as statuses), so the
+//! item stays a few kilobytes whatever Viber sends, far from DynamoDB's 400 KB.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use session_rules::{MessageStatus, PhoneNumber, StatusEvent, Timestamp};
 
 use crate::attrs::{self, Item, n, s};
@@ -22,6 +30,10 @@ pub struct TokenRef {
     pub phone: PhoneNumber,
 }
 
+/// Most entries a message's history keeps for callbacks that did not move its status (late,
+/// or the same status at other times); later ones are counted in `history_dropped`.
+pub const MAX_HISTORY: usize = 100;
+
 /// What a status callback did to its message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatusChange {
@@ -29,6 +41,8 @@ pub struct StatusChange {
     pub moved: bool,
     /// The message's status after this callback.
     pub current: MessageStatus,
+    /// Nothing was written: this very callback (status and time) was applied before.
+    pub replay: bool,
 }
 
 impl StatusChange {
@@ -54,6 +68,18 @@ pub(crate) fn token_ref(item: &Item, token: &str) -> Result<TokenRef, StoreError
     })
 }
 
+/// What a failed status condition found.
+enum Stays {
+    Gone,
+    Replay(MessageStatus),
+    New(MessageStatus),
+}
+
+/// A callback's identity in `status_keys`: its status and Viber's time.
+fn status_key(status: MessageStatus, at: Timestamp) -> String {
+    format!("{}@{}", status.as_str(), at.as_millis())
+}
+
 impl Store {
     /// The message behind a Viber message token; `None` when `dispatch` has not recorded it
     /// (yet: the item may hold only statuses kept for it), or it is past its retention.
@@ -74,8 +100,9 @@ impl Store {
     }
 
     /// Applies one status callback to a message: forward only in the order of DESIGN §1, every
-    /// callback appended to the history in arrival order. `None` when the message is not
-    /// stored (erased, or past its retention).
+    /// distinct callback appended to the history in arrival order (up to [`MAX_HISTORY`]), a
+    /// replay of one already applied changing nothing. `None` when the message is not stored
+    /// (erased, or past its retention).
     pub async fn apply_status(
         &self,
         business: &BusinessId,
@@ -84,6 +111,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<Option<StatusChange>, StoreError> {
         let event = history_value(&[StatusEvent { status, at }]);
+        let key = status_key(status, at);
         let moved = self
             .client
             .update_item()
@@ -93,12 +121,13 @@ impl Store {
             .condition_expression("attribute_exists(pk) AND status_rank < :rank")
             .update_expression(
                 "SET #status = :status, status_rank = :rank, \
-                 history = list_append(history, :event)",
+                 history = list_append(history, :event) ADD status_keys :keys",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status.as_str()))
             .expression_attribute_values(":rank", n(status.rank()))
             .expression_attribute_values(":event", event.clone())
+            .expression_attribute_values(":keys", AttributeValue::Ss(vec![key.clone()]))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -107,54 +136,114 @@ impl Store {
                 return Ok(Some(StatusChange {
                     moved: true,
                     current: status,
+                    replay: false,
                 }));
             }
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(failed) => match failed.item() {
-                    None => return Ok(None),
-                    Some(item) => {
-                        let current = attrs::get_s(item, "status")?;
-                        MessageStatus::parse(current).ok_or_else(|| {
-                            StoreError::malformed(
-                                keys::message(message_id),
-                                format!("unknown status {current}"),
-                            )
-                        })?
-                    }
-                },
-                other => {
-                    return Err(StoreError::Unavailable(
-                        aws_sdk_dynamodb::error::DisplayErrorContext(&other).to_string(),
-                    ));
+            Err(err) => match self.stays(err.into_service_error(), message_id, &key)? {
+                Stays::Gone => return Ok(None),
+                Stays::Replay(current) => {
+                    return Ok(Some(StatusChange {
+                        moved: false,
+                        current,
+                        replay: true,
+                    }));
                 }
+                Stays::New(current) => current,
             },
         };
-        // Late or repeated: kept in the history, the status stays.
+        // Late or repeated at another time: kept in the history, the status stays.
         let appended = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(keys::PK, s(keys::business(business)))
             .key(keys::SK, s(keys::message(message_id)))
-            .condition_expression("attribute_exists(pk)")
-            .update_expression("SET history = list_append(history, :event)")
+            .condition_expression(
+                "attribute_exists(pk) AND NOT contains(status_keys, :key) \
+                 AND size(history) < :max",
+            )
+            .update_expression("SET history = list_append(history, :event) ADD status_keys :keys")
             .expression_attribute_values(":event", event)
+            .expression_attribute_values(":key", s(&key))
+            .expression_attribute_values(":keys", AttributeValue::Ss(vec![key.clone()]))
+            .expression_attribute_values(":max", n(MAX_HISTORY))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match appended {
-            Ok(_) => Ok(Some(StatusChange {
+        let change = |replay| {
+            Ok(Some(StatusChange {
                 moved: false,
                 current,
-            })),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(err) => Err(StoreError::sdk(err)),
+                replay,
+            }))
+        };
+        match appended {
+            Ok(_) => change(false),
+            Err(err) => match self.stays(err.into_service_error(), message_id, &key)? {
+                Stays::Gone => Ok(None),
+                Stays::Replay(_) => change(true),
+                Stays::New(_) => {
+                    // The history is full: count the callback, keep nothing of it.
+                    tracing::warn!(message_id = %message_id, "status history full; callback counted only");
+                    let counted = self
+                        .client
+                        .update_item()
+                        .table_name(&self.table)
+                        .key(keys::PK, s(keys::business(business)))
+                        .key(keys::SK, s(keys::message(message_id)))
+                        .condition_expression("attribute_exists(pk)")
+                        .update_expression("ADD history_dropped :one")
+                        .expression_attribute_values(":one", n(1))
+                        .send()
+                        .await;
+                    match counted {
+                        Ok(_) => change(false),
+                        Err(err)
+                            if err
+                                .as_service_error()
+                                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                        {
+                            Ok(None)
+                        }
+                        Err(err) => Err(StoreError::sdk(err)),
+                    }
+                }
+            },
         }
+    }
+
+    /// Why a status write's condition failed, from the item it returned: the message is gone,
+    /// this callback was applied before, or it is new to a message that stays where it is.
+    fn stays(
+        &self,
+        err: UpdateItemError,
+        message_id: &MessageId,
+        key: &str,
+    ) -> Result<Stays, StoreError> {
+        let failed = match err {
+            UpdateItemError::ConditionalCheckFailedException(failed) => failed,
+            other => {
+                return Err(StoreError::Unavailable(
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&other).to_string(),
+                ));
+            }
+        };
+        let Some(item) = failed.item() else {
+            return Ok(Stays::Gone);
+        };
+        let current = attrs::get_s(item, "status")?;
+        let current = MessageStatus::parse(current).ok_or_else(|| {
+            StoreError::malformed(
+                keys::message(message_id),
+                format!("unknown status {current}"),
+            )
+        })?;
+        let seen = matches!(item.get("status_keys"), Some(AttributeValue::Ss(keys)) if keys.iter().any(|k| k == key));
+        Ok(if seen {
+            Stays::Replay(current)
+        } else {
+            Stays::New(current)
+        })
     }
 
     /// Marks the user opted out (Viber `unsubscribe`, or `SRVC_USER_BLOCKED` on a send) or back

@@ -22,7 +22,7 @@ use vbm_platform::metrics;
 use vbm_store::{Business, IdempotencyKey, MessageId, NewSend, SendOutcome};
 
 use crate::App;
-use crate::idempotency::{canonical_json, request_hash};
+use crate::idempotency::{canonical_request, request_hash};
 use crate::views::{MessageView, SendAccepted, SessionView};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -76,7 +76,7 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
     };
     let admission = parsed.admit(template.as_ref())?;
 
-    let payload = canonical_json(&value);
+    let payload = canonical_request(&value, &parsed.to);
     let hash = request_hash(&payload);
     let message_id = MessageId::generate();
     let now = app.clock().now();

@@ -159,3 +159,46 @@ async fn fifty_concurrent_retries_with_one_key_make_one_message() {
     // One job, however many retries (FIFO de-duplication by message id).
     assert_eq!(h.drain_queue().await, vec![id]);
 }
+
+/// "Same body" is the same request once parsed and normalised (issue 14.7): numbers by value,
+/// the recipient by the number it names; a real difference is still `idempotency_key_reused`.
+#[tokio::test]
+async fn the_same_request_spelt_differently_is_a_replay() {
+    let h = Harness::new().await;
+    let auth = format!("Bearer {}", h.key);
+    let post = |body: String| {
+        let auth = auth.clone();
+        let h = &h;
+        async move {
+            h.call(
+                "POST",
+                "/v1/messages",
+                Some(&body),
+                &[("authorization", &auth), ("idempotency-key", "ttl-1")],
+            )
+            .await
+        }
+    };
+    let body = |to: &str, ttl: &str| {
+        format!(r#"{{"to":"{to}","type":"transactional","text":"Your code","ttl_seconds":{ttl}}}"#)
+    };
+    let first = post(body(UK, "3600")).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    let id = first.message_id();
+    for (to, ttl) in [
+        (UK, "3600.0"),
+        (UK, "36e2"),
+        (UK, "3.6E3"),
+        // The trunk prefix 0 after the country code: the same number.
+        ("+4407911123456", "3600"),
+    ] {
+        let r = post(body(to, ttl)).await;
+        assert_eq!((r.status, r.message_id()), (202, id.clone()), "{to} {ttl}");
+    }
+    let before = h.footprint(UK).await;
+    post(body(UK, "3601"))
+        .await
+        .expect_error(422, "idempotency_key_reused");
+    assert_eq!(h.footprint(UK).await, before);
+    assert_eq!(h.count_items("MSG#").await, 1);
+}

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 use session_rules::{Language, Template, TemplateCategory, TemplateId};
 use vbm_platform::clock::OffsetClock;
@@ -215,4 +216,175 @@ async fn moving_the_clock_a_day_forward_expires_the_session() {
     h.open_session(UK).await;
     let r = h.send(&session_text(UK), None).await;
     assert_eq!(r.body["session"]["messages_sent"], 1, "{}", r.body);
+}
+
+/// Every item of the table, as text: to look for a phone number anywhere.
+async fn table_text(h: &Harness) -> Vec<String> {
+    let out = h
+        .dynamodb
+        .scan()
+        .table_name(&h.env.table)
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.items().iter().map(|item| format!("{item:?}")).collect()
+}
+
+/// Issue 14.2: an opt-out survives erasure, as a keyed hash and nothing else; the user writing
+/// again ends it, as a user message always does.
+#[tokio::test]
+async fn an_opt_out_survives_erasure() {
+    let h = Harness::new().await;
+    let transactional = json!({"to": UK, "type": "transactional", "text": "Your code is 1234"});
+    assert_eq!(h.send(&transactional, None).await.status, 202);
+    h.store()
+        .set_opted_out(&h.business.id, &phone(UK), true, h.now())
+        .await
+        .unwrap();
+    h.send(&transactional, None)
+        .await
+        .expect_error(409, "recipient_opted_out");
+
+    let r = h
+        .authed("DELETE", "/v1/contacts/%2B447911123456", None)
+        .await;
+    assert_eq!(r.status, 204);
+    h.send(&transactional, None)
+        .await
+        .expect_error(409, "recipient_opted_out");
+    h.send(&transactional, Some("after-erasure"))
+        .await
+        .expect_error(409, "recipient_opted_out");
+    // What is kept says nothing about the number but that it opted out.
+    let digits = UK.trim_start_matches('+');
+    let items = table_text(&h).await;
+    assert!(
+        items.iter().all(|item| !item.contains(digits)),
+        "{items:#?}"
+    );
+    assert_eq!(h.count_items("SUPPRESS#").await, 1);
+    assert_eq!(h.count_items("MSG#").await, 0);
+
+    // The user writes again: a new conversation, the opt-out ends.
+    h.open_session(UK).await;
+    assert_eq!(h.send(&transactional, None).await.status, 202);
+    // Erased while not opted out: the suppression record goes too.
+    let r = h
+        .authed("DELETE", "/v1/contacts/%2B447911123456", None)
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(h.count_items("SUPPRESS#").await, 0);
+    assert_eq!(h.send(&transactional, None).await.status, 202);
+}
+
+/// Issue 14.3: a message the contact index does not list yet (DynamoDB's index is eventually
+/// consistent; here the index attributes are removed, as if not propagated) is erased too,
+/// with its idempotency record and Viber token item.
+#[tokio::test]
+async fn erasure_does_not_depend_on_the_index() {
+    let h = Harness::new().await;
+    h.open_session(UK).await;
+    let sent = h.send(&session_text(UK), Some("lagging")).await;
+    assert_eq!(sent.status, 202);
+    let id = vbm_store::MessageId::parse(&sent.message_id()).unwrap();
+    // dispatch has handed it to Viber: the message names its token, the token item exists.
+    let message = h
+        .store()
+        .get_message(&h.business.id, &id, h.now())
+        .await
+        .unwrap()
+        .unwrap();
+    let sent_to_viber = vbm_store::Sent {
+        token: Some("5550001"),
+        session_id: None,
+        at: h.now(),
+    };
+    h.store()
+        .mark_sent(&message, &phone(UK), sent_to_viber)
+        .await
+        .unwrap();
+    let business = format!("BIZ#{}", h.business.id);
+    let items = [
+        (business.clone(), format!("MSG#{id}")),
+        (business, "IDEM#lagging".to_owned()),
+        ("TOKEN#5550001".to_owned(), "TOKEN".to_owned()),
+    ];
+    for (pk, sk) in &items {
+        h.dynamodb
+            .update_item()
+            .table_name(&h.env.table)
+            .key("pk", AttributeValue::S(pk.clone()))
+            .key("sk", AttributeValue::S(sk.clone()))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("REMOVE gsi1pk, gsi1sk")
+            .send()
+            .await
+            .unwrap();
+    }
+    let r = h
+        .authed("DELETE", "/v1/contacts/%2B447911123456", None)
+        .await;
+    assert_eq!(r.status, 204);
+    for (pk, sk) in &items {
+        let left = h
+            .dynamodb
+            .get_item()
+            .table_name(&h.env.table)
+            .key("pk", AttributeValue::S(pk.clone()))
+            .key("sk", AttributeValue::S(sk.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        assert!(left.item.is_none(), "{sk} survived: {:?}", left.item);
+    }
+}
+
+/// Issue 14.3 with real concurrency: session sends race the erasure of their conversation.
+/// Whatever each send was answered, once the erasure has answered and the sends are done no
+/// message and no state of the erased conversation remains (a session message needs the
+/// erased session: nothing can be sent without a new start).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sends_racing_an_erasure_leave_nothing_behind() {
+    let h = Harness::new().await;
+    let digits = UK.trim_start_matches('+');
+    let mut answered = std::collections::BTreeMap::<u16, usize>::new();
+    for round in 0..6u64 {
+        h.open_session(UK).await;
+        // One certainly before the erasure, then the race.
+        assert_eq!(h.send(&session_text(UK), None).await.status, 202);
+        let mut sends = Vec::new();
+        for i in 0..4u64 {
+            let (app, key) = (h.app.clone(), h.key.clone());
+            let body = json!({"to": UK, "type": "session", "text": format!("round {round} #{i}")});
+            sends.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(3 * ((i + round) % 4))).await;
+                send_with(&app, &key, &body, None).await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(2 * (round % 3))).await;
+        let erased = h
+            .authed("DELETE", "/v1/contacts/%2B447911123456", None)
+            .await;
+        assert_eq!(erased.status, 204, "{}", erased.body);
+        for send in sends {
+            let r = send.await.unwrap();
+            assert!(
+                [202, 409, 503].contains(&r.status),
+                "{}: {}",
+                r.status,
+                r.body
+            );
+            *answered.entry(r.status).or_default() += 1;
+        }
+        let items = table_text(&h).await;
+        assert!(
+            items.iter().all(|item| !item.contains(digits)),
+            "round {round}: {items:#?}"
+        );
+        assert_eq!(h.session(UK).await["state"], "none");
+    }
+    // What the racing sends were answered (accepted before the tombstone, refused after it).
+    eprintln!("racing sends answered: {answered:?}");
 }

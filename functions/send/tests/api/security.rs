@@ -368,6 +368,31 @@ async fn hostile_bodies_are_refused_and_store_nothing() {
             413,
             "payload_too_large",
         ),
+        // Duplicate keys: another reader could take the first one (issue 14).
+        (
+            "duplicate top-level key",
+            send_body(r#","text":"pay me""#),
+            &[],
+            400,
+            "invalid_json",
+        ),
+        (
+            "duplicate key in a nested object",
+            format!(
+                r#"{{"to":"{UK}","type":"template","template":{{"id":"welcome","params":{{"name":"Ann","name":"Bob"}}}}}}"#
+            )
+            .into_bytes(),
+            &[],
+            400,
+            "invalid_json",
+        ),
+        (
+            "duplicate key spelt with an escape",
+            send_body(r#","\u0074ext":"pay me""#),
+            &[],
+            400,
+            "invalid_json",
+        ),
         // Depth: refused by the parser's nesting limit, without exhausting the stack.
         (
             "30k nested arrays",

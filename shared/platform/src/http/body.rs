@@ -11,7 +11,7 @@ use super::ApiError;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Reads a body as JSON of any shape: `413 payload_too_large` over [`MAX_BODY_BYTES`],
-/// `400 invalid_json` for an empty body or a syntax error.
+/// `400 invalid_json` for an empty body, a syntax error or a duplicate object key.
 pub fn read_json_value(body: &Body) -> Result<Value, ApiError> {
     let bytes: &[u8] = body.as_ref();
     if bytes.len() > MAX_BODY_BYTES {
@@ -22,8 +22,21 @@ pub fn read_json_value(body: &Body) -> Result<Value, ApiError> {
             "the request body is empty; expected a JSON object",
         ));
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::invalid_json(format!("the request body is not valid JSON: {e}")))
+    let value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::invalid_json(format!("the request body is not valid JSON: {e}")))?;
+    reject_duplicate_keys(bytes)?;
+    Ok(value)
+}
+
+/// `400 invalid_json` naming the first key that appears twice in one object (see
+/// [`duplicate_key`](super::duplicate_key)); the API bodies and the Viber callbacks both use it.
+pub fn reject_duplicate_keys(bytes: &[u8]) -> Result<(), ApiError> {
+    match super::duplicate_key(bytes) {
+        None => Ok(()),
+        Some(path) => Err(ApiError::invalid_json(format!(
+            "the key `{path}` appears twice in one object; every key must be unique"
+        ))),
+    }
 }
 
 /// Reads parsed JSON as `T`. Wrong types, unknown fields and missing fields are
@@ -95,6 +108,8 @@ mod tests {
             r#"{"to": }"#,
             "nope",
             r#"{"to":"a"} trailing"#,
+            r#"{"to":"a","to":"b"}"#,
+            r#"{"to":"a","file":{"url":"x","url":"y"}}"#,
         ] {
             let e = read(text).unwrap_err();
             assert_eq!(

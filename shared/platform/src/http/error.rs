@@ -197,6 +197,11 @@ impl From<StoreError> for ApiError {
     /// Every store error is retryable infrastructure trouble: logged in full, answered as 503
     /// without the detail (table names and SDK messages are not the caller's business).
     fn from(error: StoreError) -> Self {
+        if matches!(error, StoreError::Erasing) {
+            // Expected while an erasure runs; not an infrastructure failure.
+            tracing::info!("contact being erased: answered retryably");
+            return ApiError::unavailable("this contact is being erased; retry shortly");
+        }
         tracing::error!(error = %error, "store unavailable");
         ApiError::unavailable("the service is briefly unavailable; retry the same request")
     }

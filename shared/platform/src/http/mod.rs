@@ -5,6 +5,7 @@
 //! with [`ApiError::into_response`]); nothing here panics on what a caller sends.
 
 mod body;
+mod duplicates;
 mod error;
 
 use std::net::IpAddr;
@@ -14,7 +15,8 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
-pub use body::{MAX_BODY_BYTES, from_value, read_json, read_json_value};
+pub use body::{MAX_BODY_BYTES, from_value, read_json, read_json_value, reject_duplicate_keys};
+pub use duplicates::duplicate_key;
 pub use error::ApiError;
 
 /// `application/json`, the only content type the APIs answer with.
