@@ -4,7 +4,7 @@ use std::fmt;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use ipnet::IpNet;
-use rand::RngCore;
+use rand::{RngCore, TryRngCore};
 use sha2::{Digest, Sha256};
 
 use crate::attrs::{self, Item, n, s};
@@ -86,7 +86,8 @@ impl ApiKeyHash {
 
 fn random_hex() -> String {
     let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    // The OS generator; an OS that cannot give randomness ends the process (as rand 0.8 did).
+    rand::rngs::OsRng.unwrap_err().fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
 
