@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import boto3
@@ -171,7 +172,7 @@ def test_lint_suppressions_give_their_reason():
         comment = "\n".join(l for l in lines[max(0, i - 4):i] if l.strip().startswith("#"))
         for rule in (r.strip() for r in m.group(1).split(",")):
             assert rule in comment, (i + 1, rule, comment)
-    assert found == 4
+    assert found == 5
 
 
 def test_build_metadata(source_template):
@@ -414,3 +415,55 @@ def test_parameters_and_outputs(source_template):
         "ApiUrl", "ViberInboundCallbackUrl", "ViberStatusCallbackUrl", "TableName",
         "OutboundQueueUrl", "EventsQueueUrl", "OutboundDeadLetterQueueUrl", "EventsDeadLetterQueueUrl",
     } <= set(source_template["Outputs"])
+
+
+def test_custom_domain_is_optional(translated, source_template):
+    res = translated["Resources"]
+    assert res["ApiDomain"]["Condition"] == "HasCustomDomain"
+    assert res["ApiDomainMapping"]["Condition"] == "HasCustomDomain"
+    assert res["ApiDomainRecord"]["Condition"] == "HasDomainRecord"
+    mapping = res["ApiDomainMapping"]["Properties"]
+    assert _ref_id(mapping["ApiId"]) == "HttpApi" and mapping["Stage"] == "$default"
+    # The stage SAM generates must exist before the mapping names it.
+    assert res["ApiDomainMapping"]["DependsOn"] in ("HttpApiApiGatewayDefaultStage", ["HttpApiApiGatewayDefaultStage"])
+    assert "HttpApiApiGatewayDefaultStage" in res
+    config = res["ApiDomain"]["Properties"]["DomainNameConfigurations"][0]
+    assert config["EndpointType"] == "REGIONAL" and config["SecurityPolicy"] == "TLS_1_2"
+    params = source_template["Parameters"]
+    assert params["ApiDomainName"]["Default"] == "" and params["ApiCertificateArn"]["Default"] == ""
+    rule = source_template["Rules"]["CustomDomainNeedsCertificate"]
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ApiDomainName"}, ""]}]}
+    assert source_template["Outputs"]["ApiCustomDomainUrl"]["Condition"] == "HasCustomDomain"
+
+
+def _overrides(table):
+    raw = table["parameter_overrides"]
+    items = raw if isinstance(raw, list) else raw.split()
+    return dict(item.split("=", 1) for item in items)
+
+
+def test_samconfig_has_dev_and_prod(source_template):
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    params = source_template["Parameters"]
+    stacks = set()
+    for env in ("dev", "prod"):
+        deploy = config[env]["deploy"]["parameters"]
+        stacks.add(deploy["stack_name"])
+        assert config[env]["global"]["parameters"]["stack_name"] == deploy["stack_name"], env
+        assert deploy["capabilities"] == "CAPABILITY_IAM", env
+        assert f'environment="{env}"' in deploy["tags"] and 'project="vbm-serverless"' in deploy["tags"], env
+        overrides = _overrides(deploy)
+        unknown = set(overrides) - set(params)
+        assert not unknown, (env, unknown)
+        # Callbacks must be authenticated, and never with a secret written in the file.
+        assert overrides["ViberCallbackSecret"].startswith("{{resolve:secretsmanager:"), env
+        for name, value in overrides.items():
+            allowed = params[name].get("AllowedValues")
+            if allowed is not None:
+                assert value in [str(v) for v in allowed], (env, name, value)
+    assert len(stacks) == 2, "dev and prod are different stacks"
+    prod = _overrides(config["prod"]["deploy"]["parameters"])
+    assert prod["DeletionProtection"] == "true" and prod["LogLevel"] == "INFO"
+    assert prod["AlarmTopicArn"].startswith("arn:aws:sns:")
+    assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
+    assert _overrides(config["dev"]["deploy"]["parameters"])["DeletionProtection"] == "false"
