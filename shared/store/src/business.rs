@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use ipnet::IpNet;
 use rand::{RngCore, TryRngCore};
 use sha2::{Digest, Sha256};
@@ -103,7 +103,11 @@ pub struct Business {
     pub callback_secret: String,
     /// Source CIDRs allowed to call the API; empty allows any.
     pub allow_cidrs: Vec<IpNet>,
+    /// The newest API key's hash (authentication reads the key's own item: a business has
+    /// several keys, see `api_keys`).
     pub api_key_hash: String,
+    /// API access switched off (`vbmctl business disable`): every key is refused.
+    pub disabled: bool,
 }
 
 impl fmt::Debug for Business {
@@ -113,6 +117,7 @@ impl fmt::Debug for Business {
             .field("service_id", &self.service_id)
             .field("callback_url", &self.callback_url)
             .field("allow_cidrs", &self.allow_cidrs)
+            .field("disabled", &self.disabled)
             .finish_non_exhaustive()
     }
 }
@@ -146,7 +151,7 @@ fn cidr_list(cidrs: &[IpNet]) -> AttributeValue {
     AttributeValue::L(cidrs.iter().map(|c| s(c.to_string())).collect())
 }
 
-fn business_from_item(item: &Item) -> Result<Business, StoreError> {
+pub(crate) fn business_from_item(item: &Item) -> Result<Business, StoreError> {
     let id = attrs::get_s(item, "business_id")?;
     let allow_cidrs = attrs::opt_str_list(item, "allow_cidrs")?
         .iter()
@@ -160,6 +165,7 @@ fn business_from_item(item: &Item) -> Result<Business, StoreError> {
         callback_secret: attrs::get_s(item, "callback_secret")?.to_owned(),
         allow_cidrs,
         api_key_hash: attrs::get_s(item, "api_key_hash")?.to_owned(),
+        disabled: attrs::get_bool(item, "disabled")?,
     })
 }
 
@@ -178,6 +184,7 @@ impl Store {
             callback_secret: format!("whsec_{}", random_hex()),
             allow_cidrs: new.allow_cidrs.clone(),
             api_key_hash: key.hash().as_str().to_owned(),
+            disabled: false,
         };
         let mut profile = Put::builder()
             .table_name(&self.table)
@@ -198,6 +205,11 @@ impl Store {
             .item(keys::SK, s(keys::SERVICE))
             .item("business_id", s(business.id.as_str()))
             .condition_expression("attribute_not_exists(pk)");
+        let [key_lookup, key_listing] = self.new_key_items(
+            &business.api_key_hash,
+            &business.id,
+            crate::api_keys::now_secs(),
+        )?;
         let result = self
             .client
             .transact_write_items()
@@ -211,11 +223,8 @@ impl Store {
                     .put(service.build().map_err(StoreError::build)?)
                     .build(),
             )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(self.key_put(&business.api_key_hash, &business.id)?)
-                    .build(),
-            )
+            .transact_items(key_lookup)
+            .transact_items(key_listing)
             .send()
             .await;
         match result {
@@ -234,17 +243,6 @@ impl Store {
         }
     }
 
-    fn key_put(&self, hash: &str, business: &BusinessId) -> Result<Put, StoreError> {
-        Put::builder()
-            .table_name(&self.table)
-            .item(keys::PK, s(keys::api_key(hash)))
-            .item(keys::SK, s(keys::KEY))
-            .item("business_id", s(business.as_str()))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(StoreError::build)
-    }
-
     pub async fn get_business(&self, id: &BusinessId) -> Result<Option<Business>, StoreError> {
         let item = self
             .client
@@ -256,23 +254,6 @@ impl Store {
             .await
             .map_err(StoreError::sdk)?;
         item.item().map(business_from_item).transpose()
-    }
-
-    /// The business an API key belongs to, if the key is current.
-    pub async fn business_by_api_key(&self, key: &ApiKey) -> Result<Option<Business>, StoreError> {
-        let hash = key.hash();
-        let Some(id) = self
-            .lookup_business_id(keys::api_key(hash.as_str()), keys::KEY)
-            .await?
-        else {
-            return Ok(None);
-        };
-        // The profile names its current key: a key rotated away a moment ago is refused even if
-        // its lookup item is still being deleted.
-        Ok(self
-            .get_business(&id)
-            .await?
-            .filter(|b| b.api_key_hash == hash.as_str()))
     }
 
     /// The business a Viber service id belongs to (inbound callbacks name only the service id).
@@ -309,50 +290,6 @@ impl Store {
                 BusinessId::parse(id).map_err(|e| StoreError::malformed(id, e))
             })
             .transpose()
-    }
-
-    /// Replaces a business's API key: the old one stops working at once.
-    pub async fn rotate_api_key(&self, id: &BusinessId) -> Result<ApiKey, StoreError> {
-        let current = self
-            .get_business(id)
-            .await?
-            .ok_or_else(|| StoreError::Conflict(format!("no business {id}")))?;
-        let key = ApiKey::generate();
-        let hash = key.hash();
-        let profile = Update::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(id)))
-            .key(keys::SK, s(keys::PROFILE))
-            .update_expression("SET api_key_hash = :new")
-            .condition_expression("api_key_hash = :old")
-            .expression_attribute_values(":new", s(hash.as_str()))
-            .expression_attribute_values(":old", s(&current.api_key_hash))
-            .build()
-            .map_err(StoreError::build)?;
-        let old = Delete::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::api_key(&current.api_key_hash)))
-            .key(keys::SK, s(keys::KEY))
-            .build()
-            .map_err(StoreError::build)?;
-        self.client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(profile).build())
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(self.key_put(hash.as_str(), id)?)
-                    .build(),
-            )
-            .transact_items(TransactWriteItem::builder().delete(old).build())
-            .send()
-            .await
-            .map_err(|err| match cancelled_indexes(&err).as_slice() {
-                [0, ..] => {
-                    StoreError::Conflict("the key was rotated concurrently; try again".into())
-                }
-                _ => StoreError::sdk(err),
-            })?;
-        Ok(key)
     }
 
     pub async fn update_business(
@@ -472,6 +409,7 @@ mod tests {
             callback_secret: String::new(),
             allow_cidrs: vec![],
             api_key_hash: String::new(),
+            disabled: false,
         };
         assert!(business.allows(None));
         business.allow_cidrs = vec![

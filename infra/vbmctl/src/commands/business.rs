@@ -1,4 +1,4 @@
-//! `vbmctl business create|update|show`.
+//! `vbmctl business create|update|show|list|disable|enable`.
 
 use vbm_store::{BusinessUpdate, NewBusiness};
 
@@ -17,7 +17,29 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
             let business = existing_business(&store, &id).await?;
             json(Shown::new(&business, show_secret))
         }
+        BusinessCommand::List => {
+            let store = ctx.store().await?;
+            let businesses = store.list_businesses().await?;
+            json(
+                businesses
+                    .iter()
+                    .map(|b| Shown::new(b, false))
+                    .collect::<Vec<_>>(),
+            )
+        }
+        BusinessCommand::Disable { id } => set_disabled(ctx, &id, true).await,
+        BusinessCommand::Enable { id } => set_disabled(ctx, &id, false).await,
     }
+}
+
+async fn set_disabled(
+    ctx: &Context,
+    id: &vbm_store::BusinessId,
+    disabled: bool,
+) -> Result<String, Failure> {
+    let store = ctx.store().await?;
+    let business = store.set_business_disabled(id, disabled).await?;
+    json(Shown::new(&business, false))
 }
 
 fn callback_url(ctx: &Context, url: Option<&str>) -> Result<Option<String>, Failure> {
