@@ -80,6 +80,15 @@ pub enum BusinessCommand {
         #[arg(value_parser = validate::business_id)]
         id: BusinessId,
     },
+    /// A new secret for signing the business's events (prints it). With --overlap or --until,
+    /// events are signed with the new and the old secret until then (two v1= in
+    /// X-VBM-Signature), so the business can switch over without losing an event.
+    RotateSecret {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+        #[command(flatten)]
+        end: KeyEnd,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -159,7 +168,7 @@ pub enum KeyCommand {
     },
 }
 
-/// When keys end: at once unless one of these is given.
+/// When old keys (or the old callback secret) end: at once unless one of these is given.
 #[derive(Debug, Args, Clone, Copy)]
 #[group(multiple = false)]
 pub struct KeyEnd {

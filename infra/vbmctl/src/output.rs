@@ -56,6 +56,24 @@ impl<'a> Shown<'a> {
     }
 }
 
+/// `business rotate-secret`: the new secret, and until when the old one still signs events.
+#[derive(Debug, Serialize)]
+pub struct SecretRotated<'a> {
+    pub business_id: &'a str,
+    pub callback_secret: &'a str,
+    pub previous_secret_valid_until: Option<i64>,
+}
+
+impl<'a> SecretRotated<'a> {
+    pub fn new(business: &'a Business) -> Self {
+        Self {
+            business_id: business.id.as_str(),
+            callback_secret: &business.callback_secret,
+            previous_secret_valid_until: business.previous_callback_secret.as_ref().map(|p| p.1),
+        }
+    }
+}
+
 fn cidrs(business: &Business) -> Vec<String> {
     business
         .allow_cidrs

@@ -881,3 +881,37 @@ async fn businesses_are_listed_disabled_and_enabled() {
     );
     ctl.refused(&["business", "disable", "nobody"], 2, "no business nobody");
 }
+
+#[tokio::test]
+async fn the_callback_secret_rotates_with_an_overlap() {
+    let ctl = Ctl::fresh().await;
+    let created = ctl.ok(&["business", "create", "acme", "--service-id", "31"]);
+    let first = created["callback_secret"].as_str().unwrap().to_owned();
+
+    let rotated = ctl.ok(&["business", "rotate-secret", "acme", "--overlap", "1h"]);
+    let second = rotated["callback_secret"].as_str().unwrap().to_owned();
+    assert!(second.starts_with("whsec_") && second != first, "{rotated}");
+    let until = rotated["previous_secret_valid_until"].as_i64().unwrap();
+    let business = ctl.business("acme").await.unwrap();
+    // Events are signed with both during the overlap, the new one first; then with the new only.
+    let now = unix_now();
+    assert_eq!(
+        business.signing_secrets(now),
+        [second.as_bytes(), first.as_bytes()]
+    );
+    assert_eq!(business.signing_secrets(until), [second.as_bytes()]);
+
+    // Without an overlap the old secret stops at once (and the earlier one is forgotten).
+    let third = ctl.ok(&["business", "rotate-secret", "acme"]);
+    assert!(third["previous_secret_valid_until"].is_null(), "{third}");
+    let business = ctl.business("acme").await.unwrap();
+    assert_eq!(
+        business.signing_secrets(unix_now()),
+        [third["callback_secret"].as_str().unwrap().as_bytes()]
+    );
+    ctl.refused(
+        &["business", "rotate-secret", "nobody"],
+        2,
+        "no business nobody",
+    );
+}

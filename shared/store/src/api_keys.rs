@@ -386,6 +386,54 @@ impl Store {
             .and_then(crate::business::business_from_item)
     }
 
+    /// A new secret for signing the business's events. Until `overlap_until` (unix seconds; none
+    /// or past: no overlap) events are signed with the new and the old secret, so the business
+    /// can switch its check over without losing an event. Returns the business as it now is.
+    pub async fn rotate_callback_secret(
+        &self,
+        business: &BusinessId,
+        overlap_until: Option<i64>,
+    ) -> Result<Business, StoreError> {
+        let current = self.existing(business).await?;
+        let secret = crate::business::new_callback_secret();
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(keys::PROFILE))
+            // A rotation that raced another one would drop a secret the business may hold.
+            .condition_expression("callback_secret = :old")
+            .expression_attribute_values(":old", s(&current.callback_secret))
+            .expression_attribute_values(":new", s(&secret))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        let request = match overlap_until.filter(|&t| t > now_secs()) {
+            Some(until) => request
+                .update_expression(
+                    "SET callback_secret = :new, previous_callback_secret = :old, \
+                     previous_callback_secret_until = :until",
+                )
+                .expression_attribute_values(":until", n(until)),
+            None => request.update_expression(
+                "SET callback_secret = :new REMOVE previous_callback_secret, \
+                 previous_callback_secret_until",
+            ),
+        };
+        let out = request.send().await.map_err(|err| {
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception())
+            {
+                StoreError::Conflict("the secret was rotated concurrently; try again".into())
+            } else {
+                StoreError::sdk(err)
+            }
+        })?;
+        out.attributes()
+            .ok_or_else(|| StoreError::malformed(business.as_str(), "update returned nothing"))
+            .and_then(crate::business::business_from_item)
+    }
+
     /// Every business, in id order (an admin scan of the table: `vbmctl business list`).
     pub async fn list_businesses(&self) -> Result<Vec<Business>, StoreError> {
         let mut found = Vec::new();

@@ -84,6 +84,11 @@ impl ApiKeyHash {
     }
 }
 
+/// A fresh secret for signing business events.
+pub(crate) fn new_callback_secret() -> String {
+    format!("whsec_{}", random_hex())
+}
+
 fn random_hex() -> String {
     let mut bytes = [0u8; 32];
     // The OS generator; an OS that cannot give randomness ends the process (as rand 0.8 did).
@@ -101,6 +106,9 @@ pub struct Business {
     pub callback_url: Option<String>,
     /// Signs business events (`X-VBM-Signature`).
     pub callback_secret: String,
+    /// The secret before the last rotation and until when events are signed with it too
+    /// (unix seconds): see [`Business::signing_secrets`].
+    pub previous_callback_secret: Option<(String, i64)>,
     /// Source CIDRs allowed to call the API; empty allows any.
     pub allow_cidrs: Vec<IpNet>,
     /// The newest API key's hash (authentication reads the key's own item: a business has
@@ -123,6 +131,18 @@ impl fmt::Debug for Business {
 }
 
 impl Business {
+    /// The secrets an event sent at `now` (unix seconds) is signed with: the current one, and
+    /// the previous one while its overlap lasts (`vbmctl business rotate-secret --overlap`).
+    pub fn signing_secrets(&self, now: i64) -> Vec<&[u8]> {
+        let mut secrets = vec![self.callback_secret.as_bytes()];
+        if let Some((previous, until)) = &self.previous_callback_secret
+            && *until > now
+        {
+            secrets.push(previous.as_bytes());
+        }
+        secrets
+    }
+
     /// Whether a caller at `ip` may use this business's key.
     pub fn allows(&self, ip: Option<std::net::IpAddr>) -> bool {
         self.allow_cidrs.is_empty()
@@ -163,6 +183,13 @@ pub(crate) fn business_from_item(item: &Item) -> Result<Business, StoreError> {
         service_id: attrs::get_n(item, "service_id")?,
         callback_url: attrs::opt_s(item, "callback_url")?.map(str::to_owned),
         callback_secret: attrs::get_s(item, "callback_secret")?.to_owned(),
+        previous_callback_secret: match (
+            attrs::opt_s(item, "previous_callback_secret")?,
+            attrs::opt_n::<i64>(item, "previous_callback_secret_until")?,
+        ) {
+            (Some(secret), Some(until)) => Some((secret.to_owned(), until)),
+            _ => None,
+        },
         allow_cidrs,
         api_key_hash: attrs::get_s(item, "api_key_hash")?.to_owned(),
         disabled: attrs::get_bool(item, "disabled")?,
@@ -181,7 +208,8 @@ impl Store {
             id: new.id.clone(),
             service_id: new.service_id,
             callback_url: new.callback_url.clone(),
-            callback_secret: format!("whsec_{}", random_hex()),
+            callback_secret: new_callback_secret(),
+            previous_callback_secret: None,
             allow_cidrs: new.allow_cidrs.clone(),
             api_key_hash: key.hash().as_str().to_owned(),
             disabled: false,
@@ -407,6 +435,7 @@ mod tests {
             service_id: 1,
             callback_url: None,
             callback_secret: String::new(),
+            previous_callback_secret: None,
             allow_cidrs: vec![],
             api_key_hash: String::new(),
             disabled: false,

@@ -5,7 +5,7 @@ use vbm_store::{BusinessUpdate, NewBusiness};
 use super::{Context, existing_business, json};
 use crate::cli::{BusinessCommand, CreateArgs, UpdateArgs};
 use crate::error::Failure;
-use crate::output::{Created, Shown};
+use crate::output::{Created, SecretRotated, Shown};
 use crate::validate;
 
 pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Failure> {
@@ -29,6 +29,13 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
         }
         BusinessCommand::Disable { id } => set_disabled(ctx, &id, true).await,
         BusinessCommand::Enable { id } => set_disabled(ctx, &id, false).await,
+        BusinessCommand::RotateSecret { id, end } => {
+            let store = ctx.store().await?;
+            let business = store
+                .rotate_callback_secret(&id, end.at(vbm_store::now_secs()))
+                .await?;
+            json(SecretRotated::new(&business))
+        }
     }
 }
 
