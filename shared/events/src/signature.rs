@@ -3,7 +3,7 @@
 //! replays of old deliveries. While a secret is being rotated the header carries one `v1` per
 //! secret (`t=…,v1=<new>,v1=<old>`): a receiver that knows either accepts the event.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use thiserror::Error;
 
@@ -13,7 +13,8 @@ type HmacSha256 = Hmac<Sha256>;
 
 fn mac(secret: &[u8], t: i64, body: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
+    let mut mac =
+        <HmacSha256 as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
