@@ -83,8 +83,9 @@ fn is_invocation_span(meta: &Metadata<'_>) -> bool {
 ///  "spans":["Lambda runtime invoke","request"]}
 /// ```
 ///
-/// `span` holds the fields of every enclosing span, the innermost winning a repeated name
-/// (tracing-subscriber's own JSON format prints only the innermost span's).
+/// `span` holds the fields of every enclosing span, the innermost winning a repeated name, and
+/// the innermost span's `name` (tracing-subscriber's own JSON format prints only the innermost
+/// span's fields).
 struct LambdaJson;
 
 impl<S, N> FormatEvent<S, N> for LambdaJson
@@ -111,6 +112,8 @@ where
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 names.push(Value::String(span.name().to_owned()));
+                // As tracing-subscriber's own format: `span.name` is the innermost span's.
+                span_fields.insert("name".into(), Value::String(span.name().to_owned()));
                 let extensions = span.extensions();
                 let Some(fields) = extensions.get::<FormattedFields<N>>() else {
                     continue;
@@ -248,6 +251,8 @@ mod tests {
             assert_eq!(line["span"]["business"], "shop", "{line}");
             assert_eq!(line["spans"][0], INVOCATION_SPAN, "{line}");
         }
+        assert_eq!(lines[1]["span"]["name"], "send_transaction");
+        assert_eq!(lines[3]["span"]["name"], "request");
         let cancelled = &lines[1];
         assert_eq!(cancelled["level"], "WARN");
         assert_eq!(cancelled["target"], "vbm_store");
