@@ -34,9 +34,11 @@ test-rust: python-env
 test-infra: python-env
 	$(WITH_MOTO) $(VENV)/bin/pytest -q infra/tests
 
-## cfn-lint only.
+## cfn-lint only: the CloudFormation rules, then AWS's Serverless Rules (cfn-lint-serverless).
+## (`make test` runs both through infra/tests/test_template.py.)
 lint-template: python-env
 	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules
 
 ## Release builds, criterion, init times, warm overhead, calls per operation, size, memory, load:
 ## prints the figures and writes BENCHMARKS.md (infra/scripts/bench.sh). Tens of minutes.

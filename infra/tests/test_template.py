@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import boto3
@@ -78,21 +79,22 @@ _BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 _SQS = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
 _VPC = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 _STREAM = "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole"
-# Managed policies SAM attaches itself: logs for all; queue polling for SQS consumers;
-# ENI management for the function that may run in a VPC.
+_XRAY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
+# Managed policies SAM attaches itself: logs and X-Ray segments for all; queue polling for SQS
+# consumers; stream reading for the outbox; ENI management for the function that may run in a VPC.
 EXPECTED_MANAGED = {
-    "SendFunction": {_BASIC},
-    "InboundFunction": {_BASIC},
-    "StatusFunction": {_BASIC},
-    "DispatchFunction": {_BASIC, _SQS, _VPC},
-    "NotifyFunction": {_BASIC, _SQS},
-    "RelayFunction": {_BASIC, _STREAM},
+    "SendFunction": {_BASIC, _XRAY},
+    "InboundFunction": {_BASIC, _XRAY},
+    "StatusFunction": {_BASIC, _XRAY},
+    "DispatchFunction": {_BASIC, _SQS, _VPC, _XRAY},
+    "NotifyFunction": {_BASIC, _SQS, _XRAY},
+    "RelayFunction": {_BASIC, _STREAM, _XRAY},
 }
 
 ENV_COMMON = {
     "VBM_TABLE", "OUTBOUND_QUEUE_URL", "EVENTS_QUEUE_URL", "VIBER_API_URL",
     "SESSION_DURATION_SECONDS", "SESSION_MAX_MESSAGES", "SESSION_MAX_CONSECUTIVE",
-    "RETENTION_DAYS", "RUST_LOG", "VBM_WARM_ON_INIT",
+    "RETENTION_DAYS", "RUST_LOG", "VBM_WARM_ON_INIT", "VBM_METRICS_NAMESPACE", "VBM_STACK",
 }
 ENV_EXTRA = {
     "InboundFunction": {"VIBER_CALLBACK_SECRET_ID", "SECRETS_REFRESH_SECONDS", "VIBER_CALLBACK_CIDRS"},
@@ -100,12 +102,9 @@ ENV_EXTRA = {
     "DispatchFunction": {"VIBER_API_TOKEN_SECRET_ID", "SECRETS_REFRESH_SECONDS"},
 }
 
+# Every /v1/... request reaches send, whose router answers 404/405 in the API's envelope.
 ROUTES = {
-    ("POST", "/v1/messages"): "SendFunction",
-    ("GET", "/v1/messages/{id}"): "SendFunction",
-    ("GET", "/v1/sessions/{phone}"): "SendFunction",
-    ("DELETE", "/v1/contacts/{phone}"): "SendFunction",
-    ("GET", "/v1/templates"): "SendFunction",
+    ("X-AMAZON-APIGATEWAY-ANY-METHOD", "/v1/{proxy+}"): "SendFunction",
     ("POST", "/viber/inbound/{secret}"): "InboundFunction",
     ("POST", "/viber/status/{secret}"): "StatusFunction",
     # For deployments without a URL secret (source CIDRs, a signing gateway).
@@ -151,12 +150,57 @@ def test_cfn_lint_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_serverless_rules_clean():
+    """AWS's Serverless Rules: no finding (the few that do not fit are suppressed in the
+    template, each with its reason beside it)."""
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    proc = subprocess.run(
+        [str(cfn_lint), str(TEMPLATE), "-a", "cfn_lint_serverless.rules"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_serverless_rules_run_and_find(tmp_path, source_template):
+    """The rules are loaded and do find things: the template without its log groups and
+    without tracing is reported (so a clean run above means something)."""
+    text = TEMPLATE.read_text()
+    stripped = text.replace("    Tracing: Active\n", "", 1)
+    assert stripped != text
+    bad = tmp_path / "template.yaml"
+    bad.write_text(stripped)
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    proc = subprocess.run(
+        [str(cfn_lint), str(bad), "-a", "cfn_lint_serverless.rules"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    for fn in FUNCTIONS:
+        assert f"WS1000 Lambda function {fn} should have Tracing" in proc.stdout, proc.stdout
+
+
+def test_lint_suppressions_give_their_reason():
+    """Every ignore_checks in the template has a comment naming the rule just above it."""
+    lines = TEMPLATE.read_text().splitlines()
+    found = 0
+    for i, line in enumerate(lines):
+        m = re.match(r"\s*ignore_checks: \[(.+)\]", line)
+        if not m:
+            continue
+        found += 1
+        comment = "\n".join(l for l in lines[max(0, i - 4):i] if l.strip().startswith("#"))
+        for rule in (r.strip() for r in m.group(1).split(",")):
+            assert rule in comment, (i + 1, rule, comment)
+    assert found == 6
+
+
 def test_build_metadata(source_template):
     functions = _of_type(source_template, "AWS::Serverless::Function")
     assert set(functions) == set(FUNCTIONS)
     for lid, binary in FUNCTIONS.items():
         fn = functions[lid]
-        assert fn["Metadata"] == {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": binary}}, lid
+        meta = {k: v for k, v in fn["Metadata"].items() if k != "cfn-lint"}
+        assert meta == {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": binary}}, lid
         assert fn["Properties"]["CodeUri"] == ".", lid
 
 
@@ -170,10 +214,17 @@ def test_functions_runtime(translated):
         assert p["Handler"] == "bootstrap", lid
         assert p["MemorySize"] == 256, lid
         log = p["LoggingConfig"]
-        assert log["LogFormat"] == "JSON" and log["SystemLogLevel"] == "WARN", lid
-        assert log["ApplicationLogLevel"] == {"Ref": "LogLevel"}, lid
-        env = set(p["Environment"]["Variables"])
+        # INFO keeps START/REPORT/INIT; the functions filter their own lines (RUST_LOG), so
+        # Lambda's filter passes everything, EMF metric lines included, at any LogLevel.
+        assert log["LogFormat"] == "JSON" and log["SystemLogLevel"] in ("INFO", "DEBUG"), lid
+        assert log["ApplicationLogLevel"] == "TRACE", lid
+        assert p["TracingConfig"] == {"Mode": "Active"}, lid
+        variables = p["Environment"]["Variables"]
+        env = set(variables)
         assert env == ENV_COMMON | ENV_EXTRA.get(lid, set()), lid
+        assert variables["RUST_LOG"] == {"Ref": "LogLevel"}, lid
+        assert variables["VBM_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}, lid
+        assert variables["VBM_STACK"] == {"Ref": "AWS::StackName"}, lid
     assert "VpcConfig" in functions["DispatchFunction"]["Properties"]
     assert functions["DispatchFunction"]["Properties"]["VpcConfig"]["Fn::If"][0] == "UseDispatchVpc"
     for lid in set(FUNCTIONS) - {"DispatchFunction"}:
@@ -195,6 +246,26 @@ def test_http_routes(translated):
     throttle = stage["DefaultRouteSettings"]
     assert throttle["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}
     assert throttle["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
+    access = stage["AccessLogSettings"]
+    assert _ref_id(access["DestinationArn"]) == "ApiAccessLogGroup"
+    fields = json.loads(access["Format"])  # one JSON object per request
+    assert fields["requestId"] == "$context.requestId"
+    assert fields["status"] == "$context.status"
+    assert fields["lambdaRequestId"] == "$context.integration.requestId"
+    group = _of_type(translated, "AWS::Logs::LogGroup")["ApiAccessLogGroup"]["Properties"]
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+
+
+def test_every_function_has_a_log_group_with_retention(translated):
+    groups = _of_type(translated, "AWS::Logs::LogGroup")
+    named = {}
+    for lid, g in groups.items():
+        p = g["Properties"]
+        assert p["RetentionInDays"] == {"Ref": "LogRetentionInDays"}, lid
+        m = re.fullmatch(r"/aws/lambda/\$\{(\w+)\}", p["LogGroupName"].get("Fn::Sub", "")) if isinstance(p["LogGroupName"], dict) else None
+        if m:
+            named[m.group(1)] = lid
+    assert set(named) == set(FUNCTIONS)
 
 
 def _mappings(translated):
@@ -209,6 +280,8 @@ def test_sqs_event_sources(translated):
     assert _ref_id(by_function["NotifyFunction"]["EventSourceArn"]) == "EventsQueue"
     functions = _of_type(translated, "AWS::Lambda::Function")
     queues = _of_type(translated, "AWS::SQS::Queue")
+    assert by_function["DispatchFunction"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "DispatchMaximumConcurrency"}}
+    assert by_function["NotifyFunction"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "NotifyMaximumConcurrency"}}
     for fn, m in by_function.items():
         assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"], fn
         assert m["BatchSize"] == 10, fn
@@ -259,6 +332,9 @@ def test_queues_have_dead_letter_queues(translated):
             assert p["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}, lid
     assert queues["OutboundQueue"]["Properties"]["FifoQueue"] is True
     assert queues["OutboundQueue"]["Properties"]["ContentBasedDeduplication"] is False
+    # High-throughput FIFO mode.
+    assert queues["OutboundQueue"]["Properties"]["DeduplicationScope"] == "messageGroup"
+    assert queues["OutboundQueue"]["Properties"]["FifoThroughputLimit"] == "perMessageGroupId"
     assert "FifoQueue" not in queues["EventsQueue"]["Properties"]
 
 
@@ -314,28 +390,57 @@ def test_least_privilege_policies(translated):
         assert ("dynamodb:DeleteItem", "Table") not in EXPECTED_GRANTS[lid]
 
 
+_NOTIFY = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+
+
+def _watched(p):
+    """(namespace, metric, dimension name, resource logical id) of each metric an alarm reads."""
+    stats = [m["MetricStat"]["Metric"] for m in p["Metrics"] if "MetricStat" in m] if "Metrics" in p else [p]
+    out = set()
+    for s in stats:
+        dims = s["Dimensions"]
+        out.add((s["Namespace"], s["MetricName"], dims[0]["Name"], _ref_id(dims[0]["Value"])))
+    return out
+
+
 def test_alarms(translated):
     alarms = _of_type(translated, "AWS::CloudWatch::Alarm")
-    watched_queues = set()
-    watched_functions = set()
+    watched = {}
     for lid, a in alarms.items():
         p = a["Properties"]
-        if lid == "RelayIteratorAgeAlarm":
-            assert (p["Namespace"], p["MetricName"]) == ("AWS/Lambda", "IteratorAge"), lid
-            assert _ref_id(p["Dimensions"][0]["Value"]) == "RelayFunction"
-            continue
-        assert p["ComparisonOperator"] == "GreaterThanThreshold" and p["Threshold"] == 0, lid
-        assert p["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}, lid
-        dim = p["Dimensions"][0]
-        if p["Namespace"] == "AWS/SQS":
-            assert p["MetricName"] == "ApproximateNumberOfMessagesVisible", lid
-            watched_queues.add(_ref_id(dim["Value"]))
-        else:
-            assert (p["Namespace"], p["MetricName"], dim["Name"]) == ("AWS/Lambda", "Errors", "FunctionName"), lid
-            watched_functions.add(_ref_id(dim["Value"]))
-    assert watched_queues == {"OutboundDeadLetterQueue", "EventsDeadLetterQueue", "RelayFailureQueue"}
-    assert "RelayIteratorAgeAlarm" in alarms
-    assert watched_functions == set(FUNCTIONS)
+        # Notified when it fires and when it clears.
+        assert p["AlarmActions"] == _NOTIFY, lid
+        assert p["OKActions"] == _NOTIFY, lid
+        assert p["ComparisonOperator"] == "GreaterThanThreshold", lid
+        assert p["TreatMissingData"] == "notBreaching", lid
+        if "Metrics" in p:
+            returned = [m for m in p["Metrics"] if m.get("ReturnData", True)]
+            assert len(returned) == 1 and returned[0]["Expression"] == "SUM(METRICS())", lid
+        watched[lid] = _watched(p)
+
+    def alarm_on(namespace, metric, resource):
+        return [lid for lid, w in watched.items() if any(x[0] == namespace and x[1] == metric and x[3] == resource for x in w)]
+
+    for q in ("OutboundDeadLetterQueue", "EventsDeadLetterQueue"):
+        assert alarm_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", q), q
+    assert alarm_on("AWS/SQS", "ApproximateAgeOfOldestMessage", "OutboundQueue")
+    for fn in FUNCTIONS:
+        assert alarm_on("AWS/Lambda", "Errors", fn), fn
+        assert alarm_on("AWS/Lambda", "Throttles", fn), fn
+    assert alarm_on("AWS/ApiGateway", "5xx", "HttpApi")
+    assert alarm_on("AWS/ApiGateway", "Latency", "HttpApi")
+    assert alarm_on("AWS/DynamoDB", "ReadThrottleEvents", "Table")
+    assert alarm_on("AWS/DynamoDB", "WriteThrottleEvents", "Table")
+    age = alarms[alarm_on("AWS/SQS", "ApproximateAgeOfOldestMessage", "OutboundQueue")[0]]["Properties"]
+    assert age["Threshold"] == {"Ref": "OutboundMessageAgeAlarmSeconds"}
+    latency = alarms[alarm_on("AWS/ApiGateway", "Latency", "HttpApi")[0]]["Properties"]
+    assert latency["ExtendedStatistic"] == "p99" and latency["Threshold"] == {"Ref": "ApiLatencyAlarmMilliseconds"}
+    for lid in alarm_on("AWS/ApiGateway", "5xx", "HttpApi") + alarm_on("AWS/ApiGateway", "Latency", "HttpApi"):
+        dims = {d["Name"]: d["Value"] for d in alarms[lid]["Properties"]["Dimensions"]}
+        assert dims["Stage"] == "$default", lid
+    # The outbox: its failure queue and the stream's backlog.
+    assert alarm_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", "RelayFailureQueue")
+    assert alarm_on("AWS/Lambda", "IteratorAge", "RelayFunction")
 
 
 def test_dashboard(translated):
@@ -408,3 +513,55 @@ def test_callback_secret_in_secrets_manager(translated):
         assert not {"VIBER_CALLBACK_SECRET", "VIBER_API_TOKEN"} & set(env), lid
     dispatch_env = functions["DispatchFunction"]["Properties"]["Environment"]["Variables"]
     assert dispatch_env["VIBER_API_TOKEN_SECRET_ID"] == {"Ref": "ViberApiTokenSecretArn"}
+
+
+def test_custom_domain_is_optional(translated, source_template):
+    res = translated["Resources"]
+    assert res["ApiDomain"]["Condition"] == "HasCustomDomain"
+    assert res["ApiDomainMapping"]["Condition"] == "HasCustomDomain"
+    assert res["ApiDomainRecord"]["Condition"] == "HasDomainRecord"
+    mapping = res["ApiDomainMapping"]["Properties"]
+    assert _ref_id(mapping["ApiId"]) == "HttpApi" and mapping["Stage"] == "$default"
+    # The stage SAM generates must exist before the mapping names it.
+    assert res["ApiDomainMapping"]["DependsOn"] in ("HttpApiApiGatewayDefaultStage", ["HttpApiApiGatewayDefaultStage"])
+    assert "HttpApiApiGatewayDefaultStage" in res
+    config = res["ApiDomain"]["Properties"]["DomainNameConfigurations"][0]
+    assert config["EndpointType"] == "REGIONAL" and config["SecurityPolicy"] == "TLS_1_2"
+    params = source_template["Parameters"]
+    assert params["ApiDomainName"]["Default"] == "" and params["ApiCertificateArn"]["Default"] == ""
+    rule = source_template["Rules"]["CustomDomainNeedsCertificate"]
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ApiDomainName"}, ""]}]}
+    assert source_template["Outputs"]["ApiCustomDomainUrl"]["Condition"] == "HasCustomDomain"
+
+
+def _overrides(table):
+    raw = table["parameter_overrides"]
+    items = raw if isinstance(raw, list) else raw.split()
+    return dict(item.split("=", 1) for item in items)
+
+
+def test_samconfig_has_dev_and_prod(source_template):
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    params = source_template["Parameters"]
+    stacks = set()
+    for env in ("dev", "prod"):
+        deploy = config[env]["deploy"]["parameters"]
+        stacks.add(deploy["stack_name"])
+        assert config[env]["global"]["parameters"]["stack_name"] == deploy["stack_name"], env
+        assert deploy["capabilities"] == "CAPABILITY_IAM", env
+        assert f'environment="{env}"' in deploy["tags"] and 'project="vbm-serverless"' in deploy["tags"], env
+        overrides = _overrides(deploy)
+        unknown = set(overrides) - set(params)
+        assert not unknown, (env, unknown)
+        # No secret is written in the file (the callback secret is generated by the stack).
+        assert not any(name.startswith("ViberCallbackSecret") for name in overrides), env
+        for name, value in overrides.items():
+            allowed = params[name].get("AllowedValues")
+            if allowed is not None:
+                assert value in [str(v) for v in allowed], (env, name, value)
+    assert len(stacks) == 2, "dev and prod are different stacks"
+    prod = _overrides(config["prod"]["deploy"]["parameters"])
+    assert prod["DeletionProtection"] == "true" and prod["LogLevel"] == "INFO"
+    assert prod["AlarmTopicArn"].startswith("arn:aws:sns:")
+    assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
+    assert _overrides(config["dev"]["deploy"]["parameters"])["DeletionProtection"] == "false"

@@ -134,7 +134,7 @@ async fn with_signing_on_the_signature_is_required_too() {
 
 /// `X-Viber-Signature` computed here, not by the code under test: hex HMAC-SHA256.
 fn viber_sign(key: &[u8], body: &Value) -> String {
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
     mac.update(body.to_string().as_bytes());
     hex::encode(mac.finalize().into_bytes())

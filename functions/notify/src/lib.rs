@@ -191,7 +191,8 @@ impl App {
         // The exact bytes signed are the bytes sent.
         let payload = serde_json::to_vec(&event).map_err(|e| RecordError::Poison(e.to_string()))?;
         let t = self.clock.now().as_secs();
-        let signature = signature::sign(business.callback_secret.as_bytes(), t, &payload);
+        // During a secret rotation's overlap, signed with the new and the old secret.
+        let signature = signature::sign_with_each(&business.signing_secrets(t), t, &payload);
         let response = self
             .http
             .post(url)

@@ -19,7 +19,9 @@ use lambda_http::{Body, Request, Response};
 use tracing::{Instrument, field};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
-use vbm_platform::http::{Answer, ApiError, request_path, respond_recorded};
+use vbm_platform::http::{
+    Answer, ApiError, request_id, request_path, respond_recorded, with_request_id,
+};
 use vbm_platform::warm::Warmup;
 use vbm_store::{Store, TemplateCache};
 
@@ -71,7 +73,8 @@ impl App {
     ///
     /// One span per request with the route template (never the raw path, which can hold a phone
     /// number), the business, the message id and the outcome (the error code, or what
-    /// happened); API keys are never logged.
+    /// happened); API keys are never logged. Every answer carries `x-request-id`, and an error
+    /// body its `request_id`: the id every log line of the invocation carries.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let span = tracing::info_span!(
             "request",
@@ -84,7 +87,12 @@ impl App {
         );
         let started = Instant::now();
         async move {
-            let response = respond_recorded(self.route(&request).await);
+            let id = request_id(&request);
+            let answer = match (self.route(&request).await, id) {
+                (Err(error), Some(id)) => Err(error.with_detail("request_id", id)),
+                (answer, _) => answer,
+            };
+            let response = with_request_id(respond_recorded(answer), id);
             tracing::info!(
                 elapsed_us = started.elapsed().as_micros() as u64,
                 "request answered"

@@ -116,6 +116,45 @@ fn error_codes_and_statuses_are_the_ones_the_api_produces() {
     assert!(doc["components"]["responses"]["MethodNotAllowed"].is_object());
 }
 
+#[test]
+fn every_answer_documents_the_request_id_and_the_gateways_own_answers() {
+    let doc = document();
+    let error = &schema(&doc, "Error")["properties"]["error"]["properties"];
+    assert!(error["request_id"].is_object(), "Error.error.request_id");
+    let responses = &doc["components"]["responses"];
+    let resolve = |r: &serde_json::Value| -> serde_json::Value {
+        match r["$ref"].as_str() {
+            Some(path) => {
+                let name = path.rsplit('/').next().unwrap();
+                responses[name].clone()
+            }
+            None => r.clone(),
+        }
+    };
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let answers = op["responses"].as_object().unwrap();
+            for (status, r) in answers {
+                let r = resolve(r);
+                if status == "429" {
+                    let schema = &r["content"]["application/json"]["schema"]["$ref"];
+                    assert_eq!(schema, "#/components/schemas/GatewayError");
+                } else {
+                    assert!(
+                        r["headers"]["X-Request-Id"].is_object(),
+                        "{method} {path} {status} has no X-Request-Id"
+                    );
+                }
+            }
+            assert!(answers.contains_key("429"), "{method} {path}: no 429");
+        }
+    }
+    for name in ["MethodNotAllowed", "GatewayFailure"] {
+        assert!(responses[name].is_object(), "{name}");
+    }
+    assert!(responses["MethodNotAllowed"]["headers"]["X-Request-Id"].is_object());
+}
+
 /// The fields a `deny_unknown_fields` struct accepts, from serde's own error message.
 fn accepted_fields(json: &str) -> BTreeSet<String> {
     let err = serde_json::from_str::<SendRequestBody>(json)

@@ -82,7 +82,7 @@ impl Mix {
 
     fn pick(&self, rng: &mut StdRng) -> Kind {
         let total: u32 = self.0.iter().map(|(_, w)| w).sum();
-        let mut roll = rng.gen_range(0..total.max(1));
+        let mut roll = rng.random_range(0..total.max(1));
         for (kind, weight) in &self.0 {
             if roll < *weight {
                 return *kind;
@@ -188,7 +188,7 @@ async fn client_loop(shared: Arc<Shared>, client: usize) -> Tally {
         }
         // A conversation nobody else is using now.
         let (index, mut conversation) = loop {
-            let i = rng.gen_range(0..shared.conversations.len());
+            let i = rng.random_range(0..shared.conversations.len());
             if let Ok(guard) = shared.conversations[i].try_lock() {
                 break (i, guard);
             }
@@ -208,11 +208,11 @@ fn steer(kind: Kind, conversation: &Conversation, rng: &mut StdRng) -> Kind {
     match kind {
         Kind::Session
             if conversation.verdict(Act::Session) == Verdict::Refused("no_session")
-                && rng.gen_bool(0.8) =>
+                && rng.random_bool(0.8) =>
         {
             Kind::UserMessage
         }
-        Kind::Promotional if refused(Act::Promotional) && rng.gen_bool(0.8) => Kind::Template,
+        Kind::Promotional if refused(Act::Promotional) && rng.random_bool(0.8) => Kind::Template,
         _ => kind,
     }
 }

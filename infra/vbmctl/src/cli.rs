@@ -85,6 +85,28 @@ pub enum BusinessCommand {
         #[arg(long)]
         show_secret: bool,
     },
+    /// List every business (a scan of the table).
+    List,
+    /// Switch a business's API access off: every key is refused (Viber's callbacks are still
+    /// recorded). Its keys stay as they are for `enable`.
+    Disable {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+    },
+    /// Switch a disabled business's API access back on.
+    Enable {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+    },
+    /// A new secret for signing the business's events (prints it). With --overlap or --until,
+    /// events are signed with the new and the old secret until then (two v1= in
+    /// X-VBM-Signature), so the business can switch over without losing an event.
+    RotateSecret {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+        #[command(flatten)]
+        end: KeyEnd,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -134,11 +156,54 @@ pub struct UpdateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Replace a business's API key; the old key stops working at once. Prints the new key.
+    /// A new key for the business; every key that works now ends at once, or after an overlap
+    /// (--overlap, --until) in which old and new both work. Prints the new key.
     Rotate {
         #[arg(value_parser = validate::business_id)]
         id: BusinessId,
+        #[command(flatten)]
+        end: KeyEnd,
     },
+    /// One more key for the business, beside the keys it has. Prints the key (only this once).
+    Create {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+    },
+    /// Revoke one key (by its key_id): at once, or after --in / at --until.
+    Revoke {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+        /// The key's id, as `key list` prints it (key_ and 16 hex digits).
+        #[arg(value_parser = validate::key_id)]
+        key_id: String,
+        #[command(flatten)]
+        end: KeyEnd,
+    },
+    /// A business's keys (ids and states, never the keys).
+    List {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+    },
+}
+
+/// When old keys (or the old callback secret) end: at once unless one of these is given.
+#[derive(Debug, Args, Clone, Copy)]
+#[group(multiple = false)]
+pub struct KeyEnd {
+    /// Keep the old key(s) working for this long: 90s, 30m, 24h, 7d (or plain seconds).
+    #[arg(long, alias = "in", value_name = "DURATION", value_parser = validate::duration_secs)]
+    pub overlap: Option<i64>,
+    /// Keep the old key(s) working until this time (unix seconds).
+    #[arg(long, value_name = "UNIX_SECONDS", value_parser = validate::unix_seconds)]
+    pub until: Option<i64>,
+}
+
+impl KeyEnd {
+    /// The end as unix seconds, `None` for at once.
+    pub fn at(self, now: i64) -> Option<i64> {
+        self.until
+            .or_else(|| self.overlap.map(|secs| now.saturating_add(secs)))
+    }
 }
 
 #[derive(Debug, Subcommand)]

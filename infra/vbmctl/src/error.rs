@@ -49,70 +49,15 @@ impl From<StoreError> for Failure {
         match err {
             // A condition refused the write: the id exists, the business does not, ...
             StoreError::Conflict(message) => Failure::Input(message),
-            other => Failure::Infra(without_debug_tail(&other.to_string()).to_owned()),
+            // The store words SDK errors from their error code and message (or cause chain).
+            other => Failure::Infra(other.to_string()),
         }
     }
-}
-
-/// The SDK's errors read "<cause chain> (<Debug dump of the error>)": the chain says what went
-/// wrong, the dump (headers, bodies, nested structs) only drowns it. Keeps the chain when the
-/// dump is recognisable, the whole message otherwise.
-fn without_debug_tail(message: &str) -> &str {
-    if !message.ends_with(')') {
-        return message;
-    }
-    let mut depth = 0usize;
-    for (i, c) in message.char_indices().rev() {
-        match c {
-            ')' => depth += 1,
-            '(' => {
-                depth -= 1;
-                if depth == 0 {
-                    let head = &message[..i];
-                    let dump = &message[i + 1..];
-                    // A Debug dump starts with a type name: `DispatchFailure(...`, `ServiceError {...`.
-                    let looks_like_debug = dump.starts_with(|c: char| c.is_ascii_uppercase())
-                        && dump.contains(['(', '{']);
-                    return match head.strip_suffix(' ') {
-                        Some(head) if looks_like_debug && !head.trim().is_empty() => head,
-                        _ => message,
-                    };
-                }
-            }
-            _ => {}
-        }
-    }
-    message
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sdk_debug_dumps_are_cut() {
-        assert_eq!(
-            without_debug_tail(
-                "DynamoDB unavailable: dispatch failure: io error (DispatchFailure(DispatchFailure { source: ConnectorError { kind: Io } }))"
-            ),
-            "DynamoDB unavailable: dispatch failure: io error"
-        );
-        assert_eq!(
-            without_debug_tail(
-                "DynamoDB unavailable: service error: unhandled error (ResourceNotFoundException): not found (ServiceError(ServiceError { source: ResourceNotFoundException(x) }))"
-            ),
-            "DynamoDB unavailable: service error: unhandled error (ResourceNotFoundException): not found"
-        );
-        for kept in [
-            "plain",
-            "a (b)",
-            "(Dump(x))",
-            "x (unbalanced))",
-            "x (Dump(x)",
-        ] {
-            assert_eq!(without_debug_tail(kept), kept);
-        }
-    }
 
     #[test]
     fn messages_print_on_one_line() {

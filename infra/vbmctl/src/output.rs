@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use session_rules::Template;
-use vbm_store::{ApiKey, Business, BusinessId};
+use vbm_store::{ApiKey, Business, BusinessId, KeyInfo};
 
 /// `business create`: everything, including the API key shown this once.
 #[derive(Debug, Serialize)]
@@ -36,6 +36,9 @@ pub struct Shown<'a> {
     pub service_id: u64,
     pub callback_url: Option<&'a str>,
     pub allow_cidrs: Vec<String>,
+    /// Only when API access is switched off (`business disable`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub callback_secret: Option<&'a str>,
 }
@@ -47,7 +50,26 @@ impl<'a> Shown<'a> {
             service_id: business.service_id,
             callback_url: business.callback_url.as_deref(),
             allow_cidrs: cidrs(business),
+            disabled: business.disabled,
             callback_secret: with_secret.then_some(business.callback_secret.as_str()),
+        }
+    }
+}
+
+/// `business rotate-secret`: the new secret, and until when the old one still signs events.
+#[derive(Debug, Serialize)]
+pub struct SecretRotated<'a> {
+    pub business_id: &'a str,
+    pub callback_secret: &'a str,
+    pub previous_secret_valid_until: Option<i64>,
+}
+
+impl<'a> SecretRotated<'a> {
+    pub fn new(business: &'a Business) -> Self {
+        Self {
+            business_id: business.id.as_str(),
+            callback_secret: &business.callback_secret,
+            previous_secret_valid_until: business.previous_callback_secret.as_ref().map(|p| p.1),
         }
     }
 }
@@ -60,11 +82,51 @@ fn cidrs(business: &Business) -> Vec<String> {
         .collect()
 }
 
-/// `key rotate`.
+/// `key rotate` / `key create`: the new key, shown this once, and its id.
 #[derive(Debug, Serialize)]
 pub struct Rotated<'a> {
     pub business_id: &'a str,
+    pub key_id: String,
     pub api_key: &'a str,
+}
+
+impl<'a> Rotated<'a> {
+    pub fn new(business: &'a BusinessId, key: &'a ApiKey) -> Self {
+        Self {
+            business_id: business.as_str(),
+            key_id: vbm_store::key_id(key.hash().as_str()),
+            api_key: key.expose(),
+        }
+    }
+}
+
+/// One key in `key list` / `key revoke` (times in unix seconds).
+#[derive(Debug, Serialize)]
+pub struct KeyView<'a> {
+    pub key_id: &'a str,
+    pub state: &'static str,
+    pub created_at: Option<i64>,
+    pub valid_until: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl<'a> KeyView<'a> {
+    pub fn new(key: &'a KeyInfo, now: i64) -> Self {
+        Self {
+            key_id: &key.key_id,
+            state: key.state(now).as_str(),
+            created_at: key.created_at,
+            valid_until: key.valid_until,
+            revoked_at: key.revoked_at,
+        }
+    }
+}
+
+/// `key list`.
+#[derive(Debug, Serialize)]
+pub struct KeyList<'a> {
+    pub business_id: &'a str,
+    pub keys: Vec<KeyView<'a>>,
 }
 
 /// One template, as `GET /v1/templates` describes it, with its business.

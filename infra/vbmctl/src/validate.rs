@@ -121,8 +121,90 @@ fn is_loopback_http(input: &str) -> bool {
     matches!(host, "127.0.0.1" | "localhost" | "[::1]") && port_ok
 }
 
+/// A key id as `key list` prints it: `key_` and 16 lowercase hex digits.
+pub fn key_id(input: &str) -> Result<String, String> {
+    let ok = input.strip_prefix("key_").is_some_and(|hex| {
+        hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    });
+    if ok {
+        Ok(input.to_owned())
+    } else {
+        Err(format!(
+            "invalid key id {input:?}: key_ and 16 hex digits, as `key list` prints"
+        ))
+    }
+}
+
+/// A duration: a positive number of seconds, optionally with a unit (`s`, `m`, `h`, `d`), at
+/// most a year.
+pub fn duration_secs(input: &str) -> Result<i64, String> {
+    let (digits, unit) = match input.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&input[..i], c),
+        _ => (input, 's'),
+    };
+    let multiplier = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(format!("invalid duration {input:?}: use s, m, h or d")),
+    };
+    let value: i64 = digits
+        .parse()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("invalid duration {input:?}: a positive number, e.g. 24h"))?;
+    value
+        .checked_mul(multiplier)
+        .filter(|secs| *secs <= 366 * 86_400)
+        .ok_or_else(|| format!("invalid duration {input:?}: at most a year"))
+}
+
+/// A time as unix seconds, after 2020 and before 2100.
+pub fn unix_seconds(input: &str) -> Result<i64, String> {
+    input
+        .parse::<i64>()
+        .ok()
+        .filter(|t| (1_577_836_800..4_102_444_800).contains(t))
+        .ok_or_else(|| format!("invalid time {input:?}: unix seconds, e.g. 1767225600"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations_and_times() {
+        assert_eq!(super::duration_secs("90"), Ok(90));
+        assert_eq!(super::duration_secs("90s"), Ok(90));
+        assert_eq!(super::duration_secs("30m"), Ok(1800));
+        assert_eq!(super::duration_secs("24h"), Ok(86_400));
+        assert_eq!(super::duration_secs("7d"), Ok(604_800));
+        for bad in [
+            "",
+            "0",
+            "-5m",
+            "1w",
+            "h",
+            "400d",
+            "1.5h",
+            "99999999999999999999",
+        ] {
+            assert!(super::duration_secs(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(super::unix_seconds("1767225600"), Ok(1_767_225_600));
+        for bad in ["0", "tomorrow", "99999999999"] {
+            assert!(super::unix_seconds(bad).is_err(), "{bad:?}");
+        }
+        assert!(super::key_id("key_0123456789abcdef").is_ok());
+        for bad in [
+            "key_0123",
+            "key_0123456789ABCDEF",
+            "0123456789abcdef",
+            "key_0123456789abcdeg",
+        ] {
+            assert!(super::key_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

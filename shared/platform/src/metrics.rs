@@ -22,8 +22,11 @@
 //! ignored: a metric is never worth a failed request (and `println!` would panic, which with
 //! `panic = "abort"` ends the container).
 //!
-//! Lambda's log-level filter gives a line without a `"level"` key the level INFO: with the
-//! template's `LogLevel` at WARN or ERROR, Lambda drops these lines and the metrics with them.
+//! The namespace is `VBM_METRICS_NAMESPACE` (the template's `MetricsNamespace`, default `VBM`),
+//! and every metric carries a `Stack` dimension, `VBM_STACK` (the stack name), so two stacks in
+//! one account never add up into one series. The template keeps Lambda's own log-level filter
+//! open (`ApplicationLogLevel: TRACE`, the functions filter through `RUST_LOG`): Lambda gives a
+//! line without a `"level"` key the level INFO, and would drop these lines at WARN or ERROR.
 //!
 //! Every distinct dimension value is a separate custom metric (billed monthly), so dimension
 //! values must come from small fixed sets: error codes, Viber status codes. Never a business id,
@@ -34,8 +37,14 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The CloudWatch namespace of every metric here (the dashboard's `Namespace="VBM"`).
+/// The CloudWatch namespace when `VBM_METRICS_NAMESPACE` is unset (the template's default).
 pub const NAMESPACE: &str = "VBM";
+
+/// `VBM_METRICS_NAMESPACE`: the namespace of every metric (the template's `MetricsNamespace`).
+pub const NAMESPACE_VARIABLE: &str = "VBM_METRICS_NAMESPACE";
+
+/// `VBM_STACK`: the value of the `Stack` dimension every metric carries (the stack name).
+pub const STACK_VARIABLE: &str = "VBM_STACK";
 
 /// Metric names, as the dashboard in `template.yaml` searches for them.
 pub mod name {
@@ -61,6 +70,8 @@ pub mod name {
 pub mod dimension {
     /// The API error code of a refused send (`session_locked`, `invalid_phone`, ...).
     pub const REASON: &str = "Reason";
+    /// The stack that emitted the metric (`VBM_STACK`); on every metric when set.
+    pub const STACK: &str = "Stack";
     /// Viber's `status` answer to `send_message` (`"0"`, `"8"`, `"21"`, ...), or why there was
     /// none (`"timeout"`, `"network"`, `"http_5xx"`, ...).
     pub const VIBER_STATUS: &str = "ViberStatus";
@@ -95,6 +106,65 @@ const MAX_DIMENSION_VALUE: usize = 1024;
 const MAX_DIMENSIONS: usize = 30;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Where the metrics of this process go: the namespace and the `Stack` dimension's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    namespace: String,
+    stack: Option<String>,
+}
+
+impl Scope {
+    /// From the two variables' values: an unset, empty or invalid namespace (CloudWatch allows
+    /// 1-255 of `A-Za-z0-9._/#:-`, and not only dots) is [`NAMESPACE`]; an empty stack is none.
+    pub fn new(namespace: Option<&str>, stack: Option<&str>) -> Self {
+        let namespace = namespace
+            .map(str::trim)
+            .filter(|ns| {
+                !ns.is_empty()
+                    && ns.len() <= MAX_NAME
+                    && ns.chars().any(|c| c != '.')
+                    && ns
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._/#:-".contains(c))
+            })
+            .unwrap_or(NAMESPACE);
+        let stack = stack
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| dimension_value(s).to_owned());
+        Self {
+            namespace: namespace.to_owned(),
+            stack,
+        }
+    }
+
+    /// [`NAMESPACE_VARIABLE`] and [`STACK_VARIABLE`] of this process.
+    pub fn from_env() -> Self {
+        let read = |name| std::env::var(name).ok();
+        Self::new(
+            read(NAMESPACE_VARIABLE).as_deref(),
+            read(STACK_VARIABLE).as_deref(),
+        )
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    pub fn stack(&self) -> Option<&str> {
+        self.stack.as_deref()
+    }
+}
+
+/// The process's scope, read from the environment at the first metric.
+fn scope() -> &'static Scope {
+    static SCOPE: std::sync::OnceLock<Scope> = std::sync::OnceLock::new();
+    #[cfg(test)]
+    return SCOPE.get_or_init(|| Scope::new(None, Some(tests::STACK)));
+    #[cfg(not(test))]
+    SCOPE.get_or_init(Scope::from_env)
+}
 
 /// Turns emission on or off for the whole process (on by default). For a local run where the
 /// EMF lines would only clutter the console; a deployment leaves it on.
@@ -186,7 +256,7 @@ pub fn value(name: &str, value: f64, unit: Unit, dimensions: &[(&str, &str)]) {
     if !ENABLED.load(Ordering::Relaxed) {
         return;
     }
-    let Some(line) = Line::new(now_millis(), name, value, unit, dimensions) else {
+    let Some(line) = Line::new(scope(), now_millis(), name, value, unit, dimensions) else {
         return;
     };
     #[cfg(test)]
@@ -205,6 +275,7 @@ fn now_millis() -> u64 {
 
 /// One EMF document, formatted on demand.
 struct Line<'a> {
+    scope: &'a Scope,
     timestamp_ms: u64,
     name: &'a str,
     value: f64,
@@ -214,16 +285,18 @@ struct Line<'a> {
 
 impl<'a> Line<'a> {
     fn new(
+        scope: &'a Scope,
         timestamp_ms: u64,
         name: &'a str,
         value: f64,
         unit: Unit,
         dimensions: &'a [(&'a str, &'a str)],
     ) -> Option<Self> {
-        let key_ok = |k: &str| !k.is_empty() && k.len() <= MAX_NAME && k != "_aws";
+        let key_ok =
+            |k: &str| !k.is_empty() && k.len() <= MAX_NAME && k != "_aws" && k != dimension::STACK;
         let valid = value.is_finite()
             && key_ok(name)
-            && dimensions.len() <= MAX_DIMENSIONS
+            && dimensions.len() < MAX_DIMENSIONS
             && dimensions.iter().enumerate().all(|(i, (k, _))| {
                 // Dimension keys and the metric name share the root object: no duplicates.
                 key_ok(k) && *k != name && dimensions[..i].iter().all(|(other, _)| other != k)
@@ -238,6 +311,7 @@ impl<'a> Line<'a> {
             return None;
         }
         Some(Self {
+            scope,
             timestamp_ms,
             name,
             value,
@@ -253,9 +327,11 @@ impl fmt::Display for Line<'_> {
             f,
             r#"{{"_aws":{{"Timestamp":{},"CloudWatchMetrics":[{{"Namespace":{},"Dimensions":[["#,
             self.timestamp_ms,
-            Json(NAMESPACE)
+            Json(self.scope.namespace())
         )?;
-        for (i, (key, _)) in self.dimensions.iter().enumerate() {
+        let stack = self.scope.stack().map(|s| (dimension::STACK, s));
+        let dimensions = || stack.iter().chain(self.dimensions);
+        for (i, (key, _)) in dimensions().enumerate() {
             if i > 0 {
                 f.write_char(',')?;
             }
@@ -267,7 +343,7 @@ impl fmt::Display for Line<'_> {
             Json(self.name),
             self.unit.as_str()
         )?;
-        for (key, value) in self.dimensions {
+        for (key, value) in dimensions() {
             write!(f, ",{}:{}", Json(key), Json(dimension_value(value)))?;
         }
         // `f64`'s Display never uses exponents or NaN here (finite checked): a JSON number.
@@ -351,6 +427,9 @@ mod tests {
 
     use super::*;
 
+    /// The `Stack` dimension's value in tests (the scope a Lambda gets from `VBM_STACK`).
+    pub(super) const STACK: &str = "test-stack";
+
     thread_local! {
         static CAPTURED: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
     }
@@ -394,7 +473,8 @@ mod tests {
 
     /// Checks `doc` against the EMF specification: the `_aws` metadata with an integer
     /// timestamp, one directive whose dimension keys and metric names are root members with
-    /// string and numeric values. Returns (metric name, dimension keys, unit, value).
+    /// string and numeric values, the first dimension `Stack`. Returns (metric name, the other
+    /// dimension keys, unit, value).
     fn parse_emf(doc: &Value) -> (String, Vec<String>, String, f64) {
         let root = doc.as_object().expect("root is an object");
         let aws = root["_aws"].as_object().expect("_aws object");
@@ -409,7 +489,7 @@ mod tests {
         assert_eq!(directives.len(), 1);
         let d = directives[0].as_object().expect("directive object");
         assert_eq!(d.len(), 3, "Namespace, Dimensions, Metrics: {d:?}");
-        assert_eq!(d["Namespace"], "VBM");
+        assert_eq!(d["Namespace"], NAMESPACE);
         let sets = d["Dimensions"].as_array().expect("DimensionSet array");
         assert_eq!(sets.len(), 1);
         let keys: Vec<String> = sets[0]
@@ -421,6 +501,8 @@ mod tests {
         for k in &keys {
             assert!(root[k].is_string(), "dimension target {k} is a root string");
         }
+        assert_eq!(keys.first().map(String::as_str), Some("Stack"), "{keys:?}");
+        assert_eq!(root["Stack"], STACK);
         let metrics = d["Metrics"].as_array().expect("MetricDefinitions");
         assert_eq!(metrics.len(), 1);
         let name = metrics[0]["Name"].as_str().expect("Name").to_owned();
@@ -429,7 +511,7 @@ mod tests {
             .as_f64()
             .expect("metric target is a root number");
         assert_eq!(root.len(), 2 + keys.len(), "no other members: {root:?}");
-        (name, keys, unit, value)
+        (name, keys[1..].to_vec(), unit, value)
     }
 
     #[test]
@@ -452,9 +534,10 @@ mod tests {
             json!({
                 "_aws": {"Timestamp": ts, "CloudWatchMetrics": [{
                     "Namespace": "VBM",
-                    "Dimensions": [["Reason"]],
+                    "Dimensions": [["Stack", "Reason"]],
                     "Metrics": [{"Name": "SendRefused", "Unit": "Count"}],
                 }]},
+                "Stack": "test-stack",
                 "Reason": "session_locked",
                 "SendRefused": 1,
             })
@@ -462,16 +545,58 @@ mod tests {
     }
 
     #[test]
-    fn metrics_without_dimensions_have_one_empty_dimension_set() {
+    fn metrics_without_dimensions_have_the_stack_only() {
         let doc = one(send_accepted);
         assert_eq!(
             doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
-            json!([[]])
+            json!([["Stack"]])
         );
         assert_eq!(
             parse_emf(&doc),
             ("SendAccepted".into(), vec![], "Count".into(), 1.0)
         );
+    }
+
+    fn line_in(scope: &Scope, dimensions: &[(&str, &str)]) -> Value {
+        let line = Line::new(scope, 1, "M", 1.0, Unit::Count, dimensions).expect("valid");
+        serde_json::from_str(&line.to_string()).unwrap()
+    }
+
+    #[test]
+    fn the_namespace_and_stack_come_from_the_scope() {
+        let prod = Scope::new(Some("Shop/Messaging"), Some("vbm-prod"));
+        let doc = line_in(&prod, &[("Reason", "x")]);
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "Shop/Messaging");
+        assert_eq!(directive["Dimensions"], json!([["Stack", "Reason"]]));
+        assert_eq!(
+            (&doc["Stack"], &doc["Reason"]),
+            (&json!("vbm-prod"), &json!("x"))
+        );
+        // Without a stack (a local run), no Stack dimension.
+        let local = Scope::new(None, Some(" "));
+        let doc = line_in(&local, &[]);
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "VBM");
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[]])
+        );
+        assert!(doc.get("Stack").is_none());
+        for bad in ["", "   ", "..", "a b", "ns\"", &"n".repeat(256)] {
+            assert_eq!(Scope::new(Some(bad), None).namespace(), "VBM", "{bad:?}");
+        }
+        assert_eq!(
+            Scope::new(Some("AWS-like.ns_1:#/"), None).namespace(),
+            "AWS-like.ns_1:#/"
+        );
+    }
+
+    /// A caller's own `Stack` dimension would collide with the scope's: a bug, caught in tests.
+    #[test]
+    #[should_panic(expected = "malformed metric")]
+    fn stack_is_a_reserved_dimension_key() {
+        let scope = Scope::new(None, Some("s"));
+        let _ = Line::new(&scope, 1, "M", 1.0, Unit::Count, &[("Stack", "x")]);
     }
 
     #[test]
@@ -606,8 +731,9 @@ mod tests {
         events_retried(1);
     }
 
-    /// The dashboard's SEARCH expressions for the VBM namespace, as (schema, metric name):
-    /// schema is `Namespace="VBM"` (any dimensions) or `{VBM,Key,...}` (exactly those).
+    /// The dashboard's SEARCH expressions, as (schema, metric name): schema is
+    /// `{${MetricsNamespace},Stack,Key,...}` (exactly those dimensions), and each search is
+    /// narrowed to this stack (`Stack="${AWS::StackName}"`).
     fn dashboard_searches() -> BTreeSet<(String, String)> {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
         let template = std::fs::read_to_string(path).expect("template.yaml");
@@ -621,6 +747,9 @@ mod tests {
             let (schema, metric) = expr
                 .split_once(" MetricName=")
                 .unwrap_or_else(|| panic!("MetricName in {expr}"));
+            let metric = metric
+                .strip_suffix(r#" Stack="${AWS::StackName}""#)
+                .unwrap_or_else(|| panic!("not narrowed to the stack: {expr}"));
             searches.insert((schema.to_owned(), metric.trim_matches('"').to_owned()));
         }
         searches
@@ -632,12 +761,12 @@ mod tests {
             .iter()
             .map(|doc| {
                 let (metric, keys, _, _) = parse_emf(doc);
-                let schema = if keys.is_empty() {
-                    r#"Namespace="VBM""#.to_owned()
-                } else {
-                    format!("{{VBM,{}}}", keys.join(","))
-                };
-                (schema, metric)
+                let schema = std::iter::once("${MetricsNamespace}".to_owned())
+                    .chain(std::iter::once("Stack".to_owned()))
+                    .chain(keys)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                (format!("{{{schema}}}"), metric)
             })
             .collect();
         assert_eq!(emitted, dashboard_searches());

@@ -8,7 +8,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-/// The first pause; each one after doubles, up to [`LONGEST_PAUSE`].
+/// The first pause; each one after doubles, up to [`LONGEST_PAUSE`]. Each pause is jittered
+/// ([`jittered`]), so containers that failed together do not retry together.
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
 const LONGEST_PAUSE: Duration = Duration::from_secs(1);
 
@@ -26,18 +27,51 @@ where
             Ok(value) => return Ok(value),
             Err(error) if start.elapsed() + pause > patience => return Err(error),
             Err(_) => {
-                tokio::time::sleep(pause).await;
+                tokio::time::sleep(jittered(pause, rand::random::<f64>())).await;
                 pause = (pause * 2).min(LONGEST_PAUSE);
             }
         }
     }
 }
 
+/// "Equal jitter": half of `pause` for sure, the other half scaled by `unit` (uniform in
+/// `[0, 1)`), so a pause is never shorter than half its step and callers spread out.
+pub fn jittered(pause: Duration, unit: f64) -> Duration {
+    let unit = if unit.is_nan() {
+        0.0
+    } else {
+        unit.clamp(0.0, 1.0)
+    };
+    let half = pause / 2;
+    half + half.mul_f64(unit)
+}
+
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
 
+    use proptest::prelude::*;
+
     use super::*;
+
+    #[test]
+    fn jitter_spans_the_upper_half_of_the_pause() {
+        let pause = Duration::from_millis(400);
+        assert_eq!(jittered(pause, 0.0), Duration::from_millis(200));
+        assert_eq!(jittered(pause, 0.5), Duration::from_millis(300));
+        assert_eq!(jittered(pause, 1.0), Duration::from_millis(400));
+        assert_eq!(jittered(pause, 2.0), Duration::from_millis(400));
+        assert_eq!(jittered(pause, f64::NAN), Duration::from_millis(200));
+    }
+
+    proptest! {
+        #[test]
+        fn jittered_pauses_stay_within_half_and_whole(ms in 0u64..10_000, unit in 0.0f64..1.0) {
+            let pause = Duration::from_millis(ms);
+            let j = jittered(pause, unit);
+            prop_assert!(j >= pause / 2 && j <= pause, "{j:?} of {pause:?}");
+        }
+    }
 
     #[tokio::test]
     async fn a_step_that_recovers_is_tried_until_it_does() {

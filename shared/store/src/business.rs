@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use ipnet::IpNet;
-use rand::RngCore;
+use rand::{RngCore, TryRngCore};
 use sha2::{Digest, Sha256};
 
 use crate::attrs::{self, Item, n, s};
@@ -84,9 +84,15 @@ impl ApiKeyHash {
     }
 }
 
+/// A fresh secret for signing business events.
+pub(crate) fn new_callback_secret() -> String {
+    format!("whsec_{}", random_hex())
+}
+
 fn random_hex() -> String {
     let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    // The OS generator; an OS that cannot give randomness ends the process (as rand 0.8 did).
+    rand::rngs::OsRng.unwrap_err().fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
 
@@ -100,9 +106,16 @@ pub struct Business {
     pub callback_url: Option<String>,
     /// Signs business events (`X-VBM-Signature`).
     pub callback_secret: String,
+    /// The secret before the last rotation and until when events are signed with it too
+    /// (unix seconds): see [`Business::signing_secrets`].
+    pub previous_callback_secret: Option<(String, i64)>,
     /// Source CIDRs allowed to call the API; empty allows any.
     pub allow_cidrs: Vec<IpNet>,
+    /// The newest API key's hash (authentication reads the key's own item: a business has
+    /// several keys, see `api_keys`).
     pub api_key_hash: String,
+    /// API access switched off (`vbmctl business disable`): every key is refused.
+    pub disabled: bool,
 }
 
 impl fmt::Debug for Business {
@@ -112,11 +125,24 @@ impl fmt::Debug for Business {
             .field("service_id", &self.service_id)
             .field("callback_url", &self.callback_url)
             .field("allow_cidrs", &self.allow_cidrs)
+            .field("disabled", &self.disabled)
             .finish_non_exhaustive()
     }
 }
 
 impl Business {
+    /// The secrets an event sent at `now` (unix seconds) is signed with: the current one, and
+    /// the previous one while its overlap lasts (`vbmctl business rotate-secret --overlap`).
+    pub fn signing_secrets(&self, now: i64) -> Vec<&[u8]> {
+        let mut secrets = vec![self.callback_secret.as_bytes()];
+        if let Some((previous, until)) = &self.previous_callback_secret
+            && *until > now
+        {
+            secrets.push(previous.as_bytes());
+        }
+        secrets
+    }
+
     /// Whether a caller at `ip` may use this business's key.
     pub fn allows(&self, ip: Option<std::net::IpAddr>) -> bool {
         self.allow_cidrs.is_empty()
@@ -145,7 +171,7 @@ fn cidr_list(cidrs: &[IpNet]) -> AttributeValue {
     AttributeValue::L(cidrs.iter().map(|c| s(c.to_string())).collect())
 }
 
-fn business_from_item(item: &Item) -> Result<Business, StoreError> {
+pub(crate) fn business_from_item(item: &Item) -> Result<Business, StoreError> {
     let id = attrs::get_s(item, "business_id")?;
     let allow_cidrs = attrs::opt_str_list(item, "allow_cidrs")?
         .iter()
@@ -157,8 +183,16 @@ fn business_from_item(item: &Item) -> Result<Business, StoreError> {
         service_id: attrs::get_n(item, "service_id")?,
         callback_url: attrs::opt_s(item, "callback_url")?.map(str::to_owned),
         callback_secret: attrs::get_s(item, "callback_secret")?.to_owned(),
+        previous_callback_secret: match (
+            attrs::opt_s(item, "previous_callback_secret")?,
+            attrs::opt_n::<i64>(item, "previous_callback_secret_until")?,
+        ) {
+            (Some(secret), Some(until)) => Some((secret.to_owned(), until)),
+            _ => None,
+        },
         allow_cidrs,
         api_key_hash: attrs::get_s(item, "api_key_hash")?.to_owned(),
+        disabled: attrs::get_bool(item, "disabled")?,
     })
 }
 
@@ -174,9 +208,11 @@ impl Store {
             id: new.id.clone(),
             service_id: new.service_id,
             callback_url: new.callback_url.clone(),
-            callback_secret: format!("whsec_{}", random_hex()),
+            callback_secret: new_callback_secret(),
+            previous_callback_secret: None,
             allow_cidrs: new.allow_cidrs.clone(),
             api_key_hash: key.hash().as_str().to_owned(),
+            disabled: false,
         };
         let mut profile = Put::builder()
             .table_name(&self.table)
@@ -197,6 +233,11 @@ impl Store {
             .item(keys::SK, s(keys::SERVICE))
             .item("business_id", s(business.id.as_str()))
             .condition_expression("attribute_not_exists(pk)");
+        let [key_lookup, key_listing] = self.new_key_items(
+            &business.api_key_hash,
+            &business.id,
+            crate::api_keys::now_secs(),
+        )?;
         let result = self
             .client
             .transact_write_items()
@@ -210,11 +251,8 @@ impl Store {
                     .put(service.build().map_err(StoreError::build)?)
                     .build(),
             )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(self.key_put(&business.api_key_hash, &business.id)?)
-                    .build(),
-            )
+            .transact_items(key_lookup)
+            .transact_items(key_listing)
             .send()
             .await;
         match result {
@@ -233,17 +271,6 @@ impl Store {
         }
     }
 
-    fn key_put(&self, hash: &str, business: &BusinessId) -> Result<Put, StoreError> {
-        Put::builder()
-            .table_name(&self.table)
-            .item(keys::PK, s(keys::api_key(hash)))
-            .item(keys::SK, s(keys::KEY))
-            .item("business_id", s(business.as_str()))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(StoreError::build)
-    }
-
     pub async fn get_business(&self, id: &BusinessId) -> Result<Option<Business>, StoreError> {
         let item = self
             .client
@@ -255,23 +282,6 @@ impl Store {
             .await
             .map_err(StoreError::sdk)?;
         item.item().map(business_from_item).transpose()
-    }
-
-    /// The business an API key belongs to, if the key is current.
-    pub async fn business_by_api_key(&self, key: &ApiKey) -> Result<Option<Business>, StoreError> {
-        let hash = key.hash();
-        let Some(id) = self
-            .lookup_business_id(keys::api_key(hash.as_str()), keys::KEY)
-            .await?
-        else {
-            return Ok(None);
-        };
-        // The profile names its current key: a key rotated away a moment ago is refused even if
-        // its lookup item is still being deleted.
-        Ok(self
-            .get_business(&id)
-            .await?
-            .filter(|b| b.api_key_hash == hash.as_str()))
     }
 
     /// The business a Viber service id belongs to (inbound callbacks name only the service id).
@@ -308,50 +318,6 @@ impl Store {
                 BusinessId::parse(id).map_err(|e| StoreError::malformed(id, e))
             })
             .transpose()
-    }
-
-    /// Replaces a business's API key: the old one stops working at once.
-    pub async fn rotate_api_key(&self, id: &BusinessId) -> Result<ApiKey, StoreError> {
-        let current = self
-            .get_business(id)
-            .await?
-            .ok_or_else(|| StoreError::Conflict(format!("no business {id}")))?;
-        let key = ApiKey::generate();
-        let hash = key.hash();
-        let profile = Update::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(id)))
-            .key(keys::SK, s(keys::PROFILE))
-            .update_expression("SET api_key_hash = :new")
-            .condition_expression("api_key_hash = :old")
-            .expression_attribute_values(":new", s(hash.as_str()))
-            .expression_attribute_values(":old", s(&current.api_key_hash))
-            .build()
-            .map_err(StoreError::build)?;
-        let old = Delete::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::api_key(&current.api_key_hash)))
-            .key(keys::SK, s(keys::KEY))
-            .build()
-            .map_err(StoreError::build)?;
-        self.client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(profile).build())
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(self.key_put(hash.as_str(), id)?)
-                    .build(),
-            )
-            .transact_items(TransactWriteItem::builder().delete(old).build())
-            .send()
-            .await
-            .map_err(|err| match cancelled_indexes(&err).as_slice() {
-                [0, ..] => {
-                    StoreError::Conflict("the key was rotated concurrently; try again".into())
-                }
-                _ => StoreError::sdk(err),
-            })?;
-        Ok(key)
     }
 
     pub async fn update_business(
@@ -469,8 +435,10 @@ mod tests {
             service_id: 1,
             callback_url: None,
             callback_secret: String::new(),
+            previous_callback_secret: None,
             allow_cidrs: vec![],
             api_key_hash: String::new(),
+            disabled: false,
         };
         assert!(business.allows(None));
         business.allow_cidrs = vec![

@@ -203,7 +203,9 @@ impl Store {
                     .cloned()
                     .unwrap_or_default();
                 if !requests.is_empty() {
-                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                    // Jittered (half to all of the step), so concurrent erasures spread out.
+                    let step = std::time::Duration::from_millis(50 << attempt);
+                    tokio::time::sleep(step.mul_f64(0.5 + rand::random::<f64>() / 2.0)).await;
                 }
             }
             if !requests.is_empty() {

@@ -1,4 +1,4 @@
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use thiserror::Error;
 
 /// What can go wrong below the rules. Every variant is an infrastructure problem the caller
@@ -26,10 +26,10 @@ pub enum StoreError {
 impl StoreError {
     pub(crate) fn sdk<E, R>(err: SdkError<E, R>) -> Self
     where
-        E: std::error::Error + 'static,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        StoreError::Unavailable(DisplayErrorContext(err).to_string())
+        StoreError::Unavailable(describe(&err))
     }
 
     pub(crate) fn build(err: impl std::fmt::Display) -> Self {
@@ -41,5 +41,81 @@ impl StoreError {
             key: key.into(),
             reason: reason.into(),
         }
+    }
+}
+
+/// An SDK error in words: DynamoDB's error code and message for a service error
+/// (`ResourceNotFoundException: Requested resource not found`), the cause chain otherwise
+/// (`dispatch failure: io error: connection refused`). Never the Debug dump of the error, whose
+/// headers and nested structs only drown what went wrong.
+pub fn describe<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if let SdkError::ServiceError(_) = err {
+        return match (err.code(), err.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_owned(),
+            (None, Some(message)) => format!("unknown service error: {message}"),
+            (None, None) => "unknown service error".to_owned(),
+        };
+    }
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some layers repeat their cause's words: say each once.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+    use aws_sdk_dynamodb::types::error::ResourceNotFoundException;
+
+    use super::*;
+
+    #[test]
+    fn service_errors_are_their_code_and_message() {
+        let err: SdkError<GetItemError, ()> = SdkError::service_error(
+            GetItemError::ResourceNotFoundException(
+                // As the SDK deserializes DynamoDB's answer: the code and message in the metadata.
+                ResourceNotFoundException::builder()
+                    .message("Requested resource not found")
+                    .meta(
+                        ErrorMetadata::builder()
+                            .code("ResourceNotFoundException")
+                            .message("Requested resource not found")
+                            .build(),
+                    )
+                    .build(),
+            ),
+            (),
+        );
+        let text = StoreError::sdk(err).to_string();
+        assert_eq!(
+            text,
+            "DynamoDB unavailable: ResourceNotFoundException: Requested resource not found"
+        );
+    }
+
+    #[test]
+    fn other_errors_are_their_cause_chain_without_debug() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let err: SdkError<GetItemError, ()> = SdkError::timeout_error(io);
+        let text = describe(&err);
+        assert_eq!(text, "request has timed out: connection refused");
+        assert!(
+            !text.contains('{') && !text.contains("TimeoutError"),
+            "{text}"
+        );
     }
 }

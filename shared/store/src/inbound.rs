@@ -176,8 +176,9 @@ impl Store {
                 Attempt::Conflict => {
                     // Real DynamoDB cancels a transaction that meets another one on the same
                     // item; back off a little and retry from the stored state.
-                    let pause = 5 * (attempt as u64 % 8 + 1);
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    let pause = Duration::from_millis(5 * (attempt as u64 % 8 + 1));
+                    // Jittered: the two writers that met must not meet again.
+                    tokio::time::sleep(pause.mul_f64(0.5 + rand::random::<f64>())).await;
                     state = self.get_conversation(business, phone).await?;
                 }
             }

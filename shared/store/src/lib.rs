@@ -23,6 +23,7 @@
 //! also pins the exact state the decision was made on, so the answer's session snapshot is exact
 //! without a read after the write (see [`send`]).
 
+mod api_keys;
 mod attrs;
 mod business;
 mod business_cache;
@@ -45,6 +46,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use session_rules::Limits;
 
+pub use api_keys::{KeyInfo, KeyState, MAX_LIVE_KEYS, key_id, now_secs};
 pub use business::{ApiKey, ApiKeyHash, Business, BusinessId, BusinessUpdate, NewBusiness};
 pub use business_cache::BusinessCache;
 pub use dispatch::{Marked, Sent};

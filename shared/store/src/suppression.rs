@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use rand::RngCore;
 use session_rules::PhoneNumber;
 use sha2::Sha256;
@@ -72,7 +72,7 @@ impl Store {
             return Ok(key);
         }
         let mut fresh = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut fresh);
+        rand::rng().fill_bytes(&mut fresh);
         let out = self
             .client
             .update_item()

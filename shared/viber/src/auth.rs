@@ -14,7 +14,7 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use ipnet::IpNet;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -349,7 +349,7 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 
 fn mac(secret: &[u8], body: &[u8]) -> HmacSha256 {
     // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret)
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
     mac.update(body);
     mac

@@ -23,6 +23,9 @@ use vbm_store::{Business, BusinessId, NewBusiness, Retention, Store};
 use vbm_testkit::TestEnv;
 
 pub const CALLER_IP: &str = "203.0.113.10";
+/// Every request of these tests gets a Lambda context with a request id `req-<n>`.
+pub const REQUEST_ID_PREFIX: &str = "req-";
+static REQUESTS: AtomicUsize = AtomicUsize::new(0);
 pub const UK: &str = "+447911123456";
 
 /// One answer, decoded.
@@ -48,6 +51,10 @@ impl Reply {
         );
         assert_eq!(self.headers["content-type"], "application/json");
         assert!(self.body["error"]["message"].is_string());
+        // The id a business quotes: in the body and the header, and the invocation's own.
+        let id = self.headers["x-request-id"].to_str().unwrap();
+        assert!(id.starts_with(REQUEST_ID_PREFIX), "{id}");
+        assert_eq!(self.body["error"]["request_id"], id, "{}", self.body);
         self
     }
 
@@ -320,11 +327,25 @@ pub fn request(
         .body(body.map_or(Body::Empty, |b| Body::from(b.to_owned())))
         .unwrap()
         .with_request_context(RequestContext::ApiGatewayV2(context))
+        .with_lambda_context(lambda_context())
         .with_raw_http_path(path)
 }
 
+/// What the runtime gives each invocation: a distinct request id.
+fn lambda_context() -> lambda_http::Context {
+    let mut context = lambda_http::Context::default();
+    let n = REQUESTS.fetch_add(1, Ordering::Relaxed);
+    context.request_id = format!("{REQUEST_ID_PREFIX}{n}");
+    context
+}
+
 pub async fn call(app: &App, request: Request) -> Reply {
+    let id = request.lambda_context_ref().map(|c| c.request_id.clone());
     let response = app.handle(request).await;
+    // Every answer, success or not, names the invocation.
+    if let Some(id) = id {
+        assert_eq!(response.headers()["x-request-id"], id.as_str());
+    }
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let bytes: &[u8] = response.body().as_ref();

@@ -1,11 +1,11 @@
-//! `vbmctl business create|update|show`.
+//! `vbmctl business create|update|show|list|disable|enable`.
 
 use vbm_store::{BusinessUpdate, NewBusiness};
 
 use super::{Context, existing_business, json};
 use crate::cli::{BusinessCommand, CreateArgs, UpdateArgs};
 use crate::error::Failure;
-use crate::output::{Created, Shown};
+use crate::output::{Created, SecretRotated, Shown};
 use crate::validate;
 
 pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Failure> {
@@ -17,7 +17,36 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
             let business = existing_business(&store, &id).await?;
             json(Shown::new(&business, show_secret))
         }
+        BusinessCommand::List => {
+            let store = ctx.store().await?;
+            let businesses = store.list_businesses().await?;
+            json(
+                businesses
+                    .iter()
+                    .map(|b| Shown::new(b, false))
+                    .collect::<Vec<_>>(),
+            )
+        }
+        BusinessCommand::Disable { id } => set_disabled(ctx, &id, true).await,
+        BusinessCommand::Enable { id } => set_disabled(ctx, &id, false).await,
+        BusinessCommand::RotateSecret { id, end } => {
+            let store = ctx.store().await?;
+            let business = store
+                .rotate_callback_secret(&id, end.at(vbm_store::now_secs()))
+                .await?;
+            json(SecretRotated::new(&business))
+        }
     }
+}
+
+async fn set_disabled(
+    ctx: &Context,
+    id: &vbm_store::BusinessId,
+    disabled: bool,
+) -> Result<String, Failure> {
+    let store = ctx.store().await?;
+    let business = store.set_business_disabled(id, disabled).await?;
+    json(Shown::new(&business, false))
 }
 
 fn callback_url(ctx: &Context, url: Option<&str>) -> Result<Option<String>, Failure> {

@@ -59,6 +59,32 @@ pub fn source_ip(request: &Request) -> Option<IpAddr> {
     }
 }
 
+/// The header the business API answers with the request's id ([`request_id`]).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The id a business quotes in a support ticket: Lambda's request id (every log line of the
+/// invocation carries it as `requestId`), or API Gateway's when there is no Lambda context
+/// (the local stack).
+pub fn request_id(request: &Request) -> Option<&str> {
+    let lambda = request
+        .lambda_context_ref()
+        .map(|context| context.request_id.as_str());
+    let gateway = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.as_deref(),
+        #[allow(unreachable_patterns)] // other event sources, when their features are on
+        _ => None,
+    };
+    lambda.into_iter().chain(gateway).find(|id| !id.is_empty())
+}
+
+/// `response` with [`REQUEST_ID_HEADER`] (an id that is not a valid header value is left out).
+pub fn with_request_id(mut response: Response<Body>, id: Option<&str>) -> Response<Body> {
+    if let Some(value) = id.and_then(|id| HeaderValue::from_str(id).ok()) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
 /// The request's path as the caller wrote it, without an API Gateway stage prefix: the same
 /// binary routes alike behind an HTTP API (any stage) and a Function URL.
 pub fn request_path(request: &Request) -> &str {
@@ -164,6 +190,30 @@ mod tests {
             .unwrap();
         assert_eq!(source_ip(&bare), None);
         assert_eq!(request_path(&bare), "/v1/templates");
+    }
+
+    #[test]
+    fn the_request_id_is_lambdas_then_the_gateways() {
+        let mut context = ApiGatewayV2httpRequestContext::default();
+        context.request_id = Some("gw-1".into());
+        let bare = lambda_http::http::Request::builder()
+            .uri("/v1/templates")
+            .body(Body::Empty)
+            .unwrap();
+        assert_eq!(request_id(&bare), None);
+        let gateway = bare.with_request_context(RequestContext::ApiGatewayV2(context));
+        assert_eq!(request_id(&gateway), Some("gw-1"));
+        let mut lambda = lambda_http::Context::default();
+        lambda.request_id = "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into();
+        let both = gateway.with_lambda_context(lambda);
+        assert_eq!(
+            request_id(&both),
+            Some("8476a536-e9f4-11e8-9739-2dfe598c3fcd")
+        );
+        let answered = with_request_id(empty_response(StatusCode::NO_CONTENT), Some("a-1"));
+        assert_eq!(answered.headers()[REQUEST_ID_HEADER], "a-1");
+        let refused = with_request_id(empty_response(StatusCode::NO_CONTENT), Some("a\nb"));
+        assert!(refused.headers().get(REQUEST_ID_HEADER).is_none());
     }
 
     #[test]
