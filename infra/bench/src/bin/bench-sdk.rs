@@ -1,0 +1,195 @@
+//! What the first AWS SDK call of a process costs, phase by phase, each run in a fresh process
+//! against the emulator: loading the SDK configuration (credentials, region and endpoint from
+//! the environment), building a DynamoDB client, the first `ListTables`, then a second one on
+//! the same client (connection and every cache warm). For scale, the same two requests as bare
+//! HTTP/1 POSTs with hyper on a fresh connection, and the emulator's own time, are beside them.
+//! Publishes section `sdk`.
+//!
+//!   infra/scripts/with-moto.sh target/release/bench-sdk [--runs 15]
+
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use clap::Parser;
+use vbm_bench::report::Section;
+use vbm_bench::stats;
+
+#[derive(Parser)]
+#[command(about = "The first AWS SDK call of a process, phase by phase")]
+struct Args {
+    /// Fresh processes to measure.
+    #[arg(long, default_value_t = 15)]
+    runs: usize,
+    /// Internal: measure once in this process and print the phases.
+    #[arg(long, hide = true)]
+    child: bool,
+}
+
+const PHASES: [&str; 6] = [
+    "SDK configuration loaded (aws_config::defaults().load())",
+    "DynamoDB client built",
+    "first ListTables (SDK)",
+    "second ListTables (SDK, same client)",
+    "first POST, bare hyper on a new connection",
+    "second POST, same connection",
+];
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.child {
+        return match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(child()))
+        {
+            Ok(phases) => {
+                let line: Vec<String> = phases.iter().map(|d| d.as_nanos().to_string()).collect();
+                println!("{}", line.join(" "));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("bench-sdk: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match parent(args.runs) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-sdk: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn child() -> Result<Vec<std::time::Duration>, String> {
+    let mut phases = Vec::new();
+    let started = Instant::now();
+    let sdk = vbm_platform::aws::sdk_config().await;
+    phases.push(started.elapsed());
+
+    let started = Instant::now();
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    phases.push(started.elapsed());
+
+    for _ in 0..2 {
+        let started = Instant::now();
+        client
+            .list_tables()
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| format!("ListTables: {e:?}"))?;
+        phases.push(started.elapsed());
+    }
+
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").map_err(|_| "no AWS_ENDPOINT_URL")?;
+    let authority = endpoint
+        .strip_prefix("http://")
+        .ok_or("AWS_ENDPOINT_URL is not http://")?
+        .trim_end_matches('/')
+        .to_owned();
+    let started = Instant::now();
+    let stream = tokio::net::TcpStream::connect(&authority)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    for i in 0..2 {
+        if i == 1 {
+            phases.push(started.elapsed());
+        }
+        let started = Instant::now();
+        // ListTables as the SDK sends it, without the signature (moto does not check it).
+        let request = hyper::Request::post("/")
+            .header("host", &authority)
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", "DynamoDB_20120810.ListTables")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, \
+                 SignedHeaders=host, Signature=0",
+            )
+            .body(http_body_util::Full::new(hyper::body::Bytes::from_static(
+                b"{\"Limit\":1}",
+            )))
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("bare ListTables: HTTP {status}"));
+        }
+        if i == 1 {
+            phases.push(started.elapsed());
+        }
+    }
+    Ok(phases)
+}
+
+fn parent(runs: usize) -> Result<(), String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); PHASES.len()];
+    for run in 0..runs {
+        let out = Command::new(&me)
+            .arg("--child")
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let values: Vec<f64> = text
+            .split_whitespace()
+            .filter_map(|v| v.parse::<u128>().ok())
+            .map(|ns| ns as f64 / 1e6)
+            .collect();
+        if values.len() != PHASES.len() {
+            return Err(format!("child printed {text:?}"));
+        }
+        for (phase, value) in samples.iter_mut().zip(values) {
+            phase.push(value);
+        }
+        eprintln!("bench-sdk: run {}/{runs}", run + 1);
+    }
+    let mut section = Section::new(
+        "sdk",
+        "The first AWS SDK call",
+        format!(
+            "`bench-sdk`: {runs} fresh processes (release build, multi-threaded tokio runtime as \
+             the functions use), each timing in order: the SDK configuration as every function \
+             loads it (`vbm_platform::aws::sdk_config`: credentials, region, endpoint from the \
+             environment), a DynamoDB client, a first and a second `ListTables` on it, then the \
+             same request as a bare HTTP/1 POST with hyper: the first including its TCP connect \
+             and handshake, the second on that connection. Against the serialized emulator \
+             (plain HTTP, 127.0.0.1): the second bare POST is the emulator's own time."
+        ),
+    )
+    .header(["phase", "median ms", "p90 ms", "min ms"]);
+    for (name, values) in PHASES.iter().zip(&samples) {
+        let (median, p90, min) = (
+            stats::percentile(values, 50.0).unwrap_or(f64::NAN),
+            stats::percentile(values, 90.0).unwrap_or(f64::NAN),
+            values.iter().copied().fold(f64::INFINITY, f64::min),
+        );
+        section.row([
+            (*name).to_owned(),
+            format!("{median:.2}"),
+            format!("{p90:.2}"),
+            format!("{min:.2}"),
+        ]);
+    }
+    section
+        .publish()
+        .map(|path| eprintln!("bench-sdk: wrote {}", path.display()))
+        .map_err(|e| format!("writing the report: {e}"))
+}
