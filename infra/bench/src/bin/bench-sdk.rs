@@ -30,8 +30,8 @@ const PHASES: [&str; 6] = [
     "DynamoDB client built",
     "first ListTables (SDK)",
     "second ListTables (SDK, same client)",
-    "first POST, bare hyper on a new connection",
-    "second POST, same connection",
+    "first bare POST (hyper, new connection)",
+    "second bare POST (hyper, new connection)",
 ];
 
 fn main() -> ExitCode {
@@ -90,8 +90,18 @@ async fn child() -> Result<Vec<std::time::Duration>, String> {
         .ok_or("AWS_ENDPOINT_URL is not http://")?
         .trim_end_matches('/')
         .to_owned();
-    let started = Instant::now();
-    let stream = tokio::net::TcpStream::connect(&authority)
+    for _ in 0..2 {
+        let started = Instant::now();
+        bare_list_tables(&authority).await?;
+        phases.push(started.elapsed());
+    }
+    Ok(phases)
+}
+
+/// ListTables as the SDK sends it, unsigned (the emulator does not check), on a new connection:
+/// the emulator closes each after its answer, as the SDK's calls to it find too.
+async fn bare_list_tables(authority: &str) -> Result<(), String> {
+    let stream = tokio::net::TcpStream::connect(authority)
         .await
         .map_err(|e| e.to_string())?;
     let (mut sender, connection) =
@@ -99,41 +109,32 @@ async fn child() -> Result<Vec<std::time::Duration>, String> {
             .await
             .map_err(|e| e.to_string())?;
     tokio::spawn(connection);
-    for i in 0..2 {
-        if i == 1 {
-            phases.push(started.elapsed());
-        }
-        let started = Instant::now();
-        // ListTables as the SDK sends it, without the signature (moto does not check it).
-        let request = hyper::Request::post("/")
-            .header("host", &authority)
-            .header("content-type", "application/x-amz-json-1.0")
-            .header("x-amz-target", "DynamoDB_20120810.ListTables")
-            .header(
-                "authorization",
-                "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, \
-                 SignedHeaders=host, Signature=0",
-            )
-            .body(http_body_util::Full::new(hyper::body::Bytes::from_static(
-                b"{\"Limit\":1}",
-            )))
-            .map_err(|e| e.to_string())?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status();
-        http_body_util::BodyExt::collect(response.into_body())
-            .await
-            .map_err(|e| e.to_string())?;
-        if !status.is_success() {
-            return Err(format!("bare ListTables: HTTP {status}"));
-        }
-        if i == 1 {
-            phases.push(started.elapsed());
-        }
+    let request = hyper::Request::post("/")
+        .header("host", authority)
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-target", "DynamoDB_20120810.ListTables")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, \
+             SignedHeaders=host, Signature=0",
+        )
+        .body(http_body_util::Full::new(hyper::body::Bytes::from_static(
+            b"{\"Limit\":1}",
+        )))
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("bare ListTables: HTTP {status}"))
     }
-    Ok(phases)
 }
 
 fn parent(runs: usize) -> Result<(), String> {
