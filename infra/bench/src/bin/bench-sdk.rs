@@ -1,8 +1,8 @@
 //! What the first AWS SDK call of a process costs, phase by phase, each run in a fresh process
 //! against the emulator: loading the SDK configuration (credentials, region and endpoint from
 //! the environment), building a DynamoDB client, the first `ListTables`, then a second one on
-//! the same client (connection and every cache warm). For scale, the same two requests as bare
-//! HTTP/1 POSTs with hyper on a fresh connection, and the emulator's own time, are beside them.
+//! the same client (every cache warm). For scale, the same request twice as a bare HTTP/1 POST
+//! with hyper: the emulator's own time.
 //! Publishes section `sdk`.
 //!
 //!   infra/scripts/with-moto.sh target/release/bench-sdk [--runs 15]
@@ -26,8 +26,8 @@ struct Args {
 }
 
 const PHASES: [&str; 6] = [
-    "SDK configuration loaded (aws_config::defaults().load())",
-    "DynamoDB client built",
+    "SDK configuration (`vbm_platform::aws::sdk_config`)",
+    "DynamoDB client built (its HTTPS client, TLS roots)",
     "first ListTables (SDK)",
     "second ListTables (SDK, same client)",
     "first bare POST (hyper, new connection)",
@@ -170,9 +170,9 @@ fn parent(runs: usize) -> Result<(), String> {
              the functions use), each timing in order: the SDK configuration as every function \
              loads it (`vbm_platform::aws::sdk_config`: credentials, region, endpoint from the \
              environment), a DynamoDB client, a first and a second `ListTables` on it, then the \
-             same request as a bare HTTP/1 POST with hyper: the first including its TCP connect \
-             and handshake, the second on that connection. Against the serialized emulator \
-             (plain HTTP, 127.0.0.1): the second bare POST is the emulator's own time."
+             same request twice as a bare HTTP/1 POST with hyper, each on a new connection \
+             (the emulator closes them). Against the serialized emulator (plain HTTP, \
+             127.0.0.1), so the bare POSTs are the emulator's own time plus a local connect."
         ),
     )
     .header(["phase", "median ms", "p90 ms", "min ms"]);
