@@ -15,7 +15,9 @@ mod plan;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PhoneNumber {
     e164: String,
-    country: Option<&'static str>,
+    /// The ISO 3166-1 alpha-2 code's two letters: three bytes rather than a 16-byte `&str`
+    /// (numbers sit in records and enums that clippy keeps small).
+    country: Option<[u8; 2]>,
 }
 
 impl PhoneNumber {
@@ -65,7 +67,7 @@ impl PhoneNumber {
         })?;
         Ok(Self {
             e164: parsed.e164,
-            country: parsed.country,
+            country: parsed.country.and_then(|c| c.as_bytes().try_into().ok()),
         })
     }
 
@@ -82,6 +84,8 @@ impl PhoneNumber {
     /// ISO 3166-1 alpha-2 region of the number (`"RU"`, `"KZ"`), when the plan tells.
     pub fn region(&self) -> Option<&str> {
         self.country
+            .as_ref()
+            .and_then(|c| std::str::from_utf8(c).ok())
     }
 }
 

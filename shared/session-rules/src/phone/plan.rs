@@ -211,6 +211,19 @@ mod tests {
     }
 
     #[test]
+    fn every_country_is_two_capital_letters() {
+        // `PhoneNumber` keeps the country as two bytes.
+        for region in &REGIONS {
+            if let Some(country) = region.country {
+                assert!(
+                    country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()),
+                    "{country:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn calling_codes_are_sorted_and_cover_every_region_once() {
         assert!(CODES.windows(2).all(|w| w[0].0 < w[1].0));
         assert_eq!(CODES.first().map(|c| c.1), Some(0));
