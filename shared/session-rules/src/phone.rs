@@ -4,6 +4,8 @@ use serde::{Serialize, Serializer};
 
 use crate::Refusal;
 
+// Generated (tests/phone_metadata.rs checks it), so kept as written.
+#[rustfmt::skip]
 mod metadata;
 mod plan;
 
