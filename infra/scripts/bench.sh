@@ -27,7 +27,7 @@ cargo bench --quiet -p session-rules --bench send_decision -- --noplot
 "$bin/bench-size"
 
 # Against the serialized emulator, one server per program.
-for program in bench-init bench-send bench-load; do
+for program in bench-init bench-sdk bench-send bench-load; do
     echo "== $program" >&2
     infra/scripts/with-moto.sh "$bin/$program"
 done

@@ -3,7 +3,7 @@
 //!
 //! The SDK opens its connections lazily, so without this the first request pays DNS, TCP, the
 //! TLS handshake, loading the system's root certificates and resolving credentials; parsing
-//! the first phone number pays for loading libphonenumber's metadata. Init runs with a full
+//! the first phone number compiles its country's few numbering-plan patterns. Init runs with a full
 //! CPU burst, so all of it is cheaper there. One read of a key that never exists (allowed by
 //! every function's policy) and one `GetQueueAttributes` of the function's own queue open the
 //! connections the first event reuses.
@@ -69,8 +69,8 @@ impl<'a> Warmup<'a> {
         self
     }
 
-    /// Parses one phone number: loads libphonenumber's metadata and compiles the patterns the
-    /// first number would. CPU work, on a blocking thread so the requests go on meanwhile.
+    /// Parses one phone number: compiles the numbering-plan patterns of one country (+44), what
+    /// a first number of that country would. CPU work, on a blocking thread so the requests go on meanwhile.
     pub fn phone_numbers(mut self) -> Self {
         self.steps.push((
             "phone_numbers",

@@ -25,15 +25,12 @@ async fn black_hole() -> String {
 #[tokio::test]
 async fn a_stalled_dynamodb_is_a_503_not_a_hang() {
     let endpoint = black_hole().await;
-    let sdk =
-        vbm_platform::aws::configure(aws_config::defaults(aws_config::BehaviorVersion::latest()))
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "test", "test", None, None, "test",
-            ))
-            .endpoint_url(endpoint)
-            .load()
-            .await;
+    let sdk = vbm_platform::aws::sdk_config_from(|name| match name {
+        "AWS_REGION" => Some("us-east-1".to_owned()),
+        "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("test".to_owned()),
+        "AWS_ENDPOINT_URL" => Some(endpoint.clone()),
+        _ => None,
+    });
     let config = vbm_platform::config::Config::from_pairs([("VBM_TABLE", "stalled")]);
     let store = vbm_platform::aws::store(&config, &sdk).expect("store");
     let business = vbm_store::BusinessId::parse("shop").expect("id");

@@ -3,13 +3,14 @@
 //!
 //!   cargo build --release -p send -p inbound -p status -p dispatch -p notify
 //!   infra/scripts/with-moto.sh cargo run --release -p vbm-bench --bin bench-init [-- --runs 20]
+//!       [--baseline-dir DIR]   (another build's five binaries, as extra rows of the same rounds)
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use vbm_bench::init::summary::{Spread, row};
 use vbm_bench::init::world::World;
-use vbm_bench::init::{Bench, CURL, FUNCTIONS, PYTHON, label, repo_root};
+use vbm_bench::init::{Bench, CURL, FUNCTIONS, PYTHON, baseline_label, label, repo_root};
 use vbm_bench::report::Section;
 
 #[derive(Parser)]
@@ -21,12 +22,16 @@ struct Args {
     /// Where the five function binaries are (default: target/release).
     #[arg(long)]
     bin_dir: Option<std::path::PathBuf>,
+    /// Another build of the five functions (e.g. a copy of the previous commit's), measured in
+    /// the same interleaved rounds as extra "(baseline)" rows.
+    #[arg(long)]
+    baseline_dir: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    match bench(args.runs, args.bin_dir).await {
+    match bench(args.runs, args.bin_dir, args.baseline_dir).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench-init: {e}");
@@ -35,17 +40,23 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn bench(runs: usize, bin_dir: Option<std::path::PathBuf>) -> Result<(), String> {
+async fn bench(
+    runs: usize,
+    bin_dir: Option<std::path::PathBuf>,
+    baseline_dir: Option<std::path::PathBuf>,
+) -> Result<(), String> {
     // EMF metric lines of the in-process store calls would only clutter the output.
     vbm_platform::metrics::set_enabled(false);
     let root = repo_root();
     let release = bin_dir.unwrap_or_else(|| root.join("target/release"));
-    for function in FUNCTIONS {
-        if !release.join(function).is_file() {
-            return Err(format!(
-                "{} is missing: cargo build --release -p {function}",
-                release.join(function).display()
-            ));
+    for dir in std::iter::once(&release).chain(baseline_dir.as_ref()) {
+        for function in FUNCTIONS {
+            if !dir.join(function).is_file() {
+                return Err(format!(
+                    "{} is missing: cargo build --release -p {function}",
+                    dir.join(function).display()
+                ));
+            }
         }
     }
     let python = root.join(".venv/bin/python");
@@ -54,6 +65,9 @@ async fn bench(runs: usize, bin_dir: Option<std::path::PathBuf>) -> Result<(), S
     }
     let world = World::new().await?;
     let mut bench = Bench::new(world, release, python);
+    if let Some(dir) = baseline_dir {
+        bench = bench.with_baseline(dir);
+    }
     for round in 0..runs {
         bench.round(round).await?;
         eprintln!("bench-init: round {}/{runs}", round + 1);
@@ -103,13 +117,11 @@ fn publish(bench: &Bench, runs: usize) -> Result<(), String> {
     ));
     for function in FUNCTIONS {
         for warm in [false, true] {
-            let name = label(function, warm);
-            section.row(row(
-                &name,
-                samples.get(&name).unwrap_or(&empty),
-                curl,
-                python,
-            ));
+            for name in [label(function, warm), baseline_label(function, warm)] {
+                if let Some(s) = samples.get(&name) {
+                    section.row(row(&name, s, curl, python));
+                }
+            }
         }
     }
     section.note(format!(

@@ -32,6 +32,14 @@ pub fn label(function: &str, warm: bool) -> String {
     format!("{function}, warm-up {}", if warm { "on" } else { "off" })
 }
 
+/// The row of a function from the baseline build (`--baseline-dir`), measured in the same rounds.
+pub fn baseline_label(function: &str, warm: bool) -> String {
+    format!(
+        "{function} (baseline), warm-up {}",
+        if warm { "on" } else { "off" }
+    )
+}
+
 /// The repository root (the bench's sources are two levels down).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -40,6 +48,10 @@ pub fn repo_root() -> PathBuf {
 pub struct Bench {
     world: World,
     release_dir: PathBuf,
+    /// Another build of the five functions, cold-started in the same rounds (old vs new).
+    baseline_dir: Option<PathBuf>,
+    /// Which build `chain` runs now.
+    on_baseline: bool,
     python: PathBuf,
     samples: BTreeMap<String, Samples>,
     count: u64,
@@ -50,10 +62,18 @@ impl Bench {
         Self {
             world,
             release_dir,
+            baseline_dir: None,
+            on_baseline: false,
             python,
             samples: BTreeMap::new(),
             count: 0,
         }
+    }
+
+    /// Also cold-starts the binaries in `dir`, after the current ones in every round.
+    pub fn with_baseline(mut self, dir: PathBuf) -> Self {
+        self.baseline_dir = Some(dir);
+        self
     }
 
     pub fn samples(&self) -> &BTreeMap<String, Samples> {
@@ -67,6 +87,18 @@ impl Bench {
         let warm_first = index % 2 == 1;
         for warm in [warm_first, !warm_first] {
             self.chain(warm).await?;
+        }
+        if self.baseline_dir.is_some() {
+            self.on_baseline = true;
+            let result = async {
+                for warm in [warm_first, !warm_first] {
+                    self.chain(warm).await?;
+                }
+                Ok::<(), String>(())
+            }
+            .await;
+            self.on_baseline = false;
+            result?;
         }
         Ok(())
     }
@@ -90,8 +122,12 @@ impl Bench {
     fn function(&self, name: &str, warm: bool) -> Program {
         let mut env = self.world.function_env(name);
         env.push((WARM_VARIABLE.to_owned(), warm.to_string()));
+        let dir = match (&self.baseline_dir, self.on_baseline) {
+            (Some(baseline), true) => baseline,
+            _ => &self.release_dir,
+        };
         Program {
-            command: self.release_dir.join(name),
+            command: dir.join(name),
             args: Vec::new(),
             env,
             function_name: name.to_owned(),
@@ -213,7 +249,12 @@ impl Bench {
     ) -> Result<Run, String> {
         let program = self.function(function, warm);
         let run = cold_start(&program, &format!("{function}-{id}"), payload.to_string()).await?;
-        self.record(label(function, warm), &run);
+        let name = if self.on_baseline {
+            baseline_label(function, warm)
+        } else {
+            label(function, warm)
+        };
+        self.record(name, &run);
         Ok(run)
     }
 }

@@ -1,0 +1,31 @@
+//! The SDK configuration the functions build from their environment, against the emulator
+//! (`with-moto.sh` sets what Lambda would: region, credentials, and here an endpoint): both
+//! clients built from it make signed calls that succeed.
+
+use vbm_testkit::TestEnv;
+
+#[tokio::test]
+async fn clients_from_the_environment_reach_dynamodb_and_sqs() {
+    let env = TestEnv::fresh();
+    let sdk = vbm_platform::aws::sdk_config().await;
+    assert!(sdk.region().is_some(), "no region from the environment");
+    assert!(sdk.endpoint_url().is_some(), "no AWS_ENDPOINT_URL");
+
+    let tables = aws_sdk_dynamodb::Client::new(&sdk)
+        .list_tables()
+        .send()
+        .await
+        .expect("ListTables through the environment's configuration");
+    assert!(
+        tables.table_names().contains(&env.table),
+        "{} not among {:?}",
+        env.table,
+        tables.table_names()
+    );
+    let queues = aws_sdk_sqs::Client::new(&sdk)
+        .list_queues()
+        .send()
+        .await
+        .expect("ListQueues through the environment's configuration");
+    assert!(queues.queue_urls().contains(&env.outbound_queue_url));
+}
