@@ -263,10 +263,16 @@ def test_alarms(translated):
     alarms = _of_type(translated, "AWS::CloudWatch::Alarm")
     watched_queues = set()
     watched_functions = set()
+    watched_metrics = set()
     for lid, a in alarms.items():
         p = a["Properties"]
         assert p["ComparisonOperator"] == "GreaterThanThreshold" and p["Threshold"] == 0, lid
         assert p["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}, lid
+        if p["Namespace"] == "VBM":
+            # Our EMF metrics, emitted without dimensions so one alarm sees every reason.
+            assert "Dimensions" not in p and p["Statistic"] == "Sum", lid
+            watched_metrics.add(p["MetricName"])
+            continue
         dim = p["Dimensions"][0]
         if p["Namespace"] == "AWS/SQS":
             assert p["MetricName"] == "ApproximateNumberOfMessagesVisible", lid
@@ -276,6 +282,7 @@ def test_alarms(translated):
             watched_functions.add(_ref_id(dim["Value"]))
     assert watched_queues == {"OutboundDeadLetterQueue", "EventsDeadLetterQueue"}
     assert watched_functions == set(FUNCTIONS)
+    assert {"CallbackQuarantined"} <= watched_metrics
 
 
 def test_dashboard(translated):
@@ -283,7 +290,7 @@ def test_dashboard(translated):
     assert len(dash) == 1
     body = next(iter(dash.values()))["Properties"]["DashboardBody"]["Fn::Sub"]
     json.loads(body)  # valid JSON before substitution (no ${...} inside strings breaks it)
-    for metric in ("SendAccepted", "SendRefused", "DispatchOutcome", "CallbackLagMs", "EventsDelivered", "EventsRetried"):
+    for metric in ("SendAccepted", "SendRefused", "DispatchOutcome", "CallbackLagMs", "EventsDelivered", "EventsRetried", "CallbackQuarantined", "CallbackStatusUnknown"):
         assert f'MetricName=\\"{metric}\\"' in body, metric
     for fn in FUNCTIONS:
         assert "${%s}" % fn in body, fn

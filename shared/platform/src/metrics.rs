@@ -13,7 +13,8 @@
 //!
 //! (on one line). The names and dimensions are the ones the template's dashboard searches for;
 //! the helpers ([`send_accepted`], [`send_refused`], [`dispatch_viber_status`],
-//! [`dispatch_no_answer`], [`callback_lag`], [`events_delivered`], [`events_retried`]) are the
+//! [`dispatch_no_answer`], [`callback_lag`], [`events_delivered`], [`events_retried`],
+//! [`callback_quarantined`], [`callback_status_unknown`]) are the
 //! way to emit them, and a test checks `template.yaml` against what they write. [`count`] and
 //! [`value`] are the general form.
 //!
@@ -51,6 +52,11 @@ pub mod name {
     pub const EVENTS_DELIVERED: &str = "EventsDelivered";
     /// Business events whose delivery failed and was left to the queue to retry.
     pub const EVENTS_RETRIED: &str = "EventsRetried";
+    /// An authenticated Viber callback kept in the quarantine (no dimension, so one alarm
+    /// watches every reason; the reason is in the log line).
+    pub const CALLBACK_QUARANTINED: &str = "CallbackQuarantined";
+    /// A status callback with a `message_status` code no source documents.
+    pub const CALLBACK_STATUS_UNKNOWN: &str = "CallbackStatusUnknown";
 }
 
 /// Dimension names.
@@ -155,6 +161,16 @@ pub fn events_retried(n: u32) {
     if n > 0 {
         value(name::EVENTS_RETRIED, f64::from(n), Unit::Count, &[]);
     }
+}
+
+/// An authenticated Viber callback was kept in the quarantine.
+pub fn callback_quarantined() {
+    count(name::CALLBACK_QUARANTINED, &[]);
+}
+
+/// A status callback carried a `message_status` code we do not know.
+pub fn callback_status_unknown() {
+    count(name::CALLBACK_STATUS_UNKNOWN, &[]);
 }
 
 // ------------------------------------------------------------------ the general form
@@ -524,6 +540,18 @@ mod tests {
     }
 
     #[test]
+    fn callbacks_kept_aside_are_counted_without_dimensions() {
+        assert_eq!(
+            parse_emf(&one(callback_quarantined)),
+            ("CallbackQuarantined".into(), vec![], "Count".into(), 1.0)
+        );
+        assert_eq!(
+            parse_emf(&one(callback_status_unknown)),
+            ("CallbackStatusUnknown".into(), vec![], "Count".into(), 1.0)
+        );
+    }
+
+    #[test]
     fn general_form_with_several_dimensions_and_fractions() {
         let doc = one(|| value("Custom", 2.5, Unit::Seconds, &[("A", "x"), ("B", "y")]));
         assert_eq!(
@@ -588,6 +616,8 @@ mod tests {
         callback_lag(10);
         events_delivered(1);
         events_retried(1);
+        callback_quarantined();
+        callback_status_unknown();
     }
 
     /// The dashboard's SEARCH expressions for the VBM namespace, as (schema, metric name):
