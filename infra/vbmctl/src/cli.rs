@@ -51,6 +51,33 @@ pub enum Command {
     /// A business's message templates.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Viber callbacks kept aside because they could not be used (docs/viber.md).
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List the callbacks in quarantine, oldest first, with why each was kept aside.
+    List,
+    /// Run quarantined callbacks again through the inbound/status handler code, once the cause
+    /// is fixed (a business created, a service id corrected, ...). Used ones leave the
+    /// quarantine; the rest stay, with today's reason.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("which").required(true).args(["ids", "all"])))]
+pub struct ReplayArgs {
+    /// The ids to replay (as `quarantine list` prints them).
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Replay every callback in quarantine.
+    #[arg(long)]
+    pub all: bool,
+    /// The events queue the functions publish to (a replay publishes the same events).
+    #[arg(long, env = "EVENTS_QUEUE_URL", value_name = "URL")]
+    pub events_queue_url: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 
 mod business;
 mod key;
+mod quarantine;
 mod template;
 
 use aws_config::BehaviorVersion;
@@ -23,18 +24,23 @@ impl Context {
     /// The store over the table, with the operator's AWS configuration (AWS_REGION, profiles,
     /// AWS_ENDPOINT_URL, ...). Limits and retention do not matter to admin commands.
     async fn store(&self) -> Result<Store, Failure> {
-        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        if config.region().is_none() {
-            return Err(Failure::Infra(
-                "no AWS region configured: set AWS_REGION (or a profile's region)".into(),
-            ));
-        }
+        let config = self.sdk().await?;
         Ok(Store::new(
             aws_sdk_dynamodb::Client::new(&config),
             &self.table,
             Limits::default(),
             Retention::default(),
         ))
+    }
+
+    async fn sdk(&self) -> Result<aws_config::SdkConfig, Failure> {
+        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        if config.region().is_none() {
+            return Err(Failure::Infra(
+                "no AWS region configured: set AWS_REGION (or a profile's region)".into(),
+            ));
+        }
+        Ok(config)
     }
 }
 
@@ -48,6 +54,7 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
         Command::Business(command) => business::run(&ctx, command).await,
         Command::Key(command) => key::run(&ctx, command).await,
         Command::Template(command) => template::run(&ctx, command).await,
+        Command::Quarantine(command) => quarantine::run(&ctx, command).await,
     }
 }
 
