@@ -206,21 +206,25 @@ impl Sandbox {
         self.callbacks_pending.fetch_add(pending, Ordering::SeqCst);
         tokio::spawn(async move {
             tokio::time::sleep(this.callback_delay).await;
-            this.post_status(&token, first).await;
+            this.post_status(&token, first, service_id, &dest).await;
             if first == 0 {
                 tokio::time::sleep(this.callback_delay).await;
-                this.post_status(&token, 1).await;
+                this.post_status(&token, 1, service_id, &dest).await;
             }
         });
         answer
     }
 
-    /// Posts one status callback (counted in `callbacks_pending` by the caller), retried.
-    async fn post_status(&self, token: &str, status: i64) {
+    /// Posts one status callback (counted in `callbacks_pending` by the caller), retried. As the
+    /// public partner emulators post it: a string token, and `service_id` and `phone_number`
+    /// (digits) beside the status.
+    async fn post_status(&self, token: &str, status: i64, service_id: u64, dest: &str) {
         let body = json!({
             "message_token": token,
             "message_time": self.clock.now().as_millis(),
             "message_status": status,
+            "service_id": service_id,
+            "phone_number": dest,
         });
         let answered = self.post_retried("/viber/status", &body).await;
         if !answered.is_some_and(|s| s.is_success()) {
@@ -305,6 +309,24 @@ impl Sandbox {
             .await
             .ok_or("the inbound callback got no answer")?;
         Ok(json!({"message_token": token, "inbound_status": status.as_u16()}))
+    }
+
+    /// `POST /_sandbox/viber/callback` `{"path": "/viber/status" | "/viber/inbound", "body": {…}}`:
+    /// posts `body` as it is, the way the sandbox posts every callback: what Viber might send
+    /// that the sandbox itself never would (unknown codes, odd shapes, another service id).
+    pub async fn callback(&self, body: &[u8]) -> Result<Value, String> {
+        let request: Value =
+            serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+        let path = match request.get("path").and_then(Value::as_str) {
+            Some(path @ ("/viber/status" | "/viber/inbound")) => path,
+            _ => return Err("path must be /viber/status or /viber/inbound".into()),
+        };
+        let callback = request.get("body").ok_or("body is required")?;
+        let status = self
+            .post_retried(path, callback)
+            .await
+            .ok_or("the callback got no answer")?;
+        Ok(json!({"status": status.as_u16()}))
     }
 
     /// `GET /_sandbox/viber/sent`.
