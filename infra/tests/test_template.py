@@ -282,7 +282,7 @@ def test_alarms(translated):
             watched_functions.add(_ref_id(dim["Value"]))
     assert watched_queues == {"OutboundDeadLetterQueue", "EventsDeadLetterQueue"}
     assert watched_functions == set(FUNCTIONS)
-    assert {"CallbackQuarantined"} <= watched_metrics
+    assert watched_metrics == {"CallbackQuarantined", "ViberMisconfigured"}
 
 
 def test_dashboard(translated):
@@ -290,7 +290,7 @@ def test_dashboard(translated):
     assert len(dash) == 1
     body = next(iter(dash.values()))["Properties"]["DashboardBody"]["Fn::Sub"]
     json.loads(body)  # valid JSON before substitution (no ${...} inside strings breaks it)
-    for metric in ("SendAccepted", "SendRefused", "DispatchOutcome", "CallbackLagMs", "EventsDelivered", "EventsRetried", "CallbackQuarantined", "CallbackStatusUnknown"):
+    for metric in ("SendAccepted", "SendRefused", "DispatchOutcome", "CallbackLagMs", "EventsDelivered", "EventsRetried", "CallbackQuarantined", "CallbackStatusUnknown", "ViberMisconfigured"):
         assert f'MetricName=\\"{metric}\\"' in body, metric
     for fn in FUNCTIONS:
         assert "${%s}" % fn in body, fn

@@ -26,6 +26,14 @@ pub struct Sender<'a> {
     pub template: Option<&'a Template>,
 }
 
+/// Whether the message is an OTP template: one that carries a `pin` parameter (VIBER.md: OTP
+/// templates need a `pin`; without it Viber answers 7). Viber's 7 on it is then final.
+pub fn is_otp(message: &MessageRecord) -> bool {
+    serde_json::from_str::<serde_json::Value>(&message.payload).is_ok_and(|body| {
+        body["type"] == "template" && body["template"]["params"].get("pin").is_some()
+    })
+}
+
 /// The business's request, parsed again from the stored payload.
 pub fn parse(message: &MessageRecord, limits: &Limits) -> Result<SendRequest, Unsendable> {
     let body: SendRequestBody = serde_json::from_str(&message.payload)

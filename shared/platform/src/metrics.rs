@@ -14,7 +14,7 @@
 //! (on one line). The names and dimensions are the ones the template's dashboard searches for;
 //! the helpers ([`send_accepted`], [`send_refused`], [`dispatch_viber_status`],
 //! [`dispatch_no_answer`], [`callback_lag`], [`events_delivered`], [`events_retried`],
-//! [`callback_quarantined`], [`callback_status_unknown`]) are the
+//! [`callback_quarantined`], [`callback_status_unknown`], [`viber_misconfigured`]) are the
 //! way to emit them, and a test checks `template.yaml` against what they write. [`count`] and
 //! [`value`] are the general form.
 //!
@@ -57,6 +57,9 @@ pub mod name {
     pub const CALLBACK_QUARANTINED: &str = "CallbackQuarantined";
     /// A status callback with a `message_status` code no source documents.
     pub const CALLBACK_STATUS_UNKNOWN: &str = "CallbackStatusUnknown";
+    /// Viber refused a send in a way only an operator can fix (2 bad service id, 11/HTTP 401
+    /// unauthorized IP, 14 billing, 43 service blocked).
+    pub const VIBER_MISCONFIGURED: &str = "ViberMisconfigured";
 }
 
 /// Dimension names.
@@ -171,6 +174,11 @@ pub fn callback_quarantined() {
 /// A status callback carried a `message_status` code we do not know.
 pub fn callback_status_unknown() {
     count(name::CALLBACK_STATUS_UNKNOWN, &[]);
+}
+
+/// Viber refused a send because the deployment is misconfigured (alarmed).
+pub fn viber_misconfigured() {
+    count(name::VIBER_MISCONFIGURED, &[]);
 }
 
 // ------------------------------------------------------------------ the general form
@@ -549,6 +557,10 @@ mod tests {
             parse_emf(&one(callback_status_unknown)),
             ("CallbackStatusUnknown".into(), vec![], "Count".into(), 1.0)
         );
+        assert_eq!(
+            parse_emf(&one(viber_misconfigured)),
+            ("ViberMisconfigured".into(), vec![], "Count".into(), 1.0)
+        );
     }
 
     #[test]
@@ -618,6 +630,7 @@ mod tests {
         events_retried(1);
         callback_quarantined();
         callback_status_unknown();
+        viber_misconfigured();
     }
 
     /// The dashboard's SEARCH expressions for the VBM namespace, as (schema, metric name):
