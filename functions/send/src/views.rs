@@ -119,8 +119,10 @@ pub struct TemplateView {
     pub id: String,
     /// ISO 639-1 (`en`, `ru`, `uk`).
     pub lang: String,
-    /// `transactional` or `promotional`.
+    /// `transactional` (`promotional` only on templates registered before it was refused).
     pub category: &'static str,
+    /// `all_devices` (Viber type 1702) or `smartphones` (1701).
+    pub reach: &'static str,
     /// `approved` (usable) or `pending` (registered, not yet approved by Viber).
     pub status: &'static str,
     pub text: String,
@@ -134,6 +136,7 @@ impl From<&Template> for TemplateView {
             id: t.id().as_str().to_owned(),
             lang: t.language().as_str().to_owned(),
             category: t.category().as_str(),
+            reach: t.reach().as_str(),
             status: if t.is_approved() {
                 "approved"
             } else {

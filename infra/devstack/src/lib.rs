@@ -242,9 +242,10 @@ async fn seed_demo(store: &Store, settings: &Settings) -> Result<String, String>
             "Ваш код подтверждения: {{code}}",
         ),
         (
+            // Viber has no promotional templates (VIBER.md): this one is transactional too.
             "spring_sale",
             "en",
-            TemplateCategory::Promotional,
+            TemplateCategory::Transactional,
             "Hi {{name}}, spring sale: {{discount}} off everything this week.",
         ),
     ];

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use ipnet::IpNet;
-use session_rules::{Language, TemplateCategory, TemplateId};
+use session_rules::{Language, TemplateCategory, TemplateId, TemplateReach};
 use vbm_store::BusinessId;
 
 use crate::validate;
@@ -178,9 +178,13 @@ pub struct PutTemplateArgs {
     /// Two-letter ISO 639-1 language code (en, ru, uk, ...).
     #[arg(long, value_name = "xx", value_parser = validate::language)]
     pub lang: Language,
-    /// transactional or promotional.
+    /// transactional (Viber has no promotional templates: send promotional content as a
+    /// message of type promotional).
     #[arg(long, value_parser = validate::category)]
     pub category: TemplateCategory,
+    /// The devices it reaches: all_devices (Viber type 1702, the default) or smartphones (1701).
+    #[arg(long, value_parser = validate::reach, default_value = "all_devices")]
+    pub reach: TemplateReach,
     /// The text, with {{name}} placeholders (letters, digits and '_').
     #[arg(long)]
     pub text: String,

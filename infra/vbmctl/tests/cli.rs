@@ -597,6 +597,7 @@ async fn templates_put_approve_list_round_trip() {
         "template_id": "order.shipped",
         "lang": "en",
         "category": "transactional",
+        "reach": "all_devices",
         "approved": false,
         "text": "Hello {{name}}, order {{ order }} ships {{name}}-side",
         "placeholders": ["name", "order"],
@@ -610,11 +611,14 @@ async fn templates_put_approve_list_round_trip() {
         "--lang",
         "UK",
         "--category",
-        "promotional",
+        "transactional",
+        "--reach",
+        "smartphones",
         "--text",
         "Знижка для вас!",
         "--approved",
     ]);
+    assert_eq!(put["reach"], "smartphones");
     assert_eq!(put["approved"], true);
     assert_eq!(put["lang"], "uk");
     assert_eq!(put["placeholders"], json!([]));
@@ -689,7 +693,12 @@ async fn templates_put_approve_list_round_trip() {
         ),
         (
             put_args("acme", "t2", "en", "marketing", "Hi"),
-            "transactional or promotional",
+            "must be transactional",
+        ),
+        (
+            // No source has a promotional template: refused, saying where such content goes.
+            put_args("acme", "t2", "en", "promotional", "Hi"),
+            "no promotional templates",
         ),
         (
             put_args("acme", "t 2", "en", "transactional", "Hi"),

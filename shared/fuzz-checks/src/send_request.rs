@@ -108,8 +108,10 @@ fn check_admission(request: &SendRequest, template: Option<&Template>) {
     };
     assert_eq!(send.dest, request.to.digits());
     assert_eq!(send.ttl, request.ttl.as_secs());
-    let label = match expected_class {
-        SendClass::Promotional => Label::Promotion,
+    // Every template is a transaction (Viber has no promotional template type).
+    let label = match (expected_class, viber_template) {
+        (_, Some(_)) => Label::Transaction,
+        (SendClass::Promotional, None) => Label::Promotion,
         _ => Label::Transaction,
     };
     assert_eq!(send.label, label);

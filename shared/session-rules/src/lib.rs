@@ -38,5 +38,7 @@ pub use message::{
 pub use phone::PhoneNumber;
 pub use refusal::Refusal;
 pub use status::{CallbackStatus, MessageStatus, StatusEvent, StatusTrack};
-pub use template::{Language, Template, TemplateCategory, TemplateId, TemplateParams};
+pub use template::{
+    Language, Template, TemplateCategory, TemplateId, TemplateParams, TemplateReach,
+};
 pub use time::Timestamp;

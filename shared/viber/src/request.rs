@@ -43,7 +43,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use session_rules::{
-    OutboundMessage, PhoneNumber, SessionContent, Template, TemplateCategory, TemplateParams,
+    OutboundMessage, PhoneNumber, SessionContent, Template, TemplateParams, TemplateReach,
     TrackingData, Ttl,
 };
 use sha2::{Digest, Sha256};
@@ -63,8 +63,9 @@ impl MessageType {
     pub const PROMOTIONAL_IMAGE: Self = Self(107);
     pub const PROMOTIONAL_TEXT_IMAGE_BUTTON: Self = Self(108);
     pub const PROMOTIONAL_TEXT_BUTTON: Self = Self(109);
-    pub const TEMPLATE_TRANSACTIONAL: Self = Self(1701);
-    pub const TEMPLATE_PROMOTIONAL: Self = Self(1702);
+    /// Both template types are transactional; they differ by the devices they reach.
+    pub const TEMPLATE_SMARTPHONES: Self = Self(1701);
+    pub const TEMPLATE_ALL_DEVICES: Self = Self(1702);
 
     pub const fn code(self) -> u16 {
         self.0
@@ -248,13 +249,12 @@ impl SendMessage {
                         });
                     }
                 }
-                (out.message_type, out.label) = match template.category() {
-                    TemplateCategory::Transactional => {
-                        (MessageType::TEMPLATE_TRANSACTIONAL, Label::Transaction)
-                    }
-                    TemplateCategory::Promotional => {
-                        (MessageType::TEMPLATE_PROMOTIONAL, Label::Promotion)
-                    }
+                // No source has a promotional template: every template goes as a transaction,
+                // 1701 or 1702 by the devices it reaches.
+                out.label = Label::Transaction;
+                out.message_type = match template.reach() {
+                    TemplateReach::Smartphones => MessageType::TEMPLATE_SMARTPHONES,
+                    TemplateReach::AllDevices => MessageType::TEMPLATE_ALL_DEVICES,
                 };
                 out.template_id = Some(id.as_str().to_owned());
                 out.template_lang = Some(template.language().as_str().to_owned());
@@ -295,7 +295,8 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
     use session_rules::{
-        Button, Caption, FileAttachment, FileName, HttpsUrl, Language, Limits, TemplateId, Text,
+        Button, Caption, FileAttachment, FileName, HttpsUrl, Language, Limits, TemplateCategory,
+        TemplateId, Text,
     };
 
     fn to() -> PhoneNumber {
@@ -525,13 +526,27 @@ mod tests {
     }
 
     #[test]
-    fn templates_are_1701_or_1702_with_template_fields_and_no_message() {
+    fn templates_are_1701_or_1702_by_reach_always_transactional_with_no_message() {
         let (message, raw) = template_message();
-        for (category, code, label) in [
-            (TemplateCategory::Transactional, 1701, "transaction"),
-            (TemplateCategory::Promotional, 1702, "promotion"),
+        for (t, code, label) in [
+            (
+                template(TemplateCategory::Transactional),
+                1702,
+                "transaction",
+            ),
+            (
+                template(TemplateCategory::Transactional).with_reach(TemplateReach::Smartphones),
+                1701,
+                "transaction",
+            ),
+            (
+                template(TemplateCategory::Transactional).with_reach(TemplateReach::AllDevices),
+                1702,
+                "transaction",
+            ),
+            // A legacy "promotional" template: still a transactional template type.
+            (template(TemplateCategory::Promotional), 1702, "transaction"),
         ] {
-            let t = template(category);
             let params = TemplateParams::fill(&t, &raw).unwrap();
             let req = SendMessage::build(
                 7,
