@@ -90,10 +90,15 @@ pub struct Options {
     /// need. Long runs (`bench-load`, `make soak`) bound them through `VBM_SANDBOX_KEEP`, so the
     /// test doubles' memory does not pass for the server's.
     pub keep_logs: Option<usize>,
+    /// Session messages in a row the sandbox takes before it answers 21, as Viber does: 5 by
+    /// default (ALI, Infobip), 10 in other sources (`VBM_SANDBOX_MAX_CONSECUTIVE`). Set apart
+    /// from our own rule (`SESSION_MAX_CONSECUTIVE`) to try the two disagreeing.
+    pub viber_max_consecutive: u32,
 }
 
 impl Options {
-    /// The defaults, with `keep_logs` from `VBM_SANDBOX_KEEP` when set.
+    /// The defaults, with `keep_logs` from `VBM_SANDBOX_KEEP` and `viber_max_consecutive` from
+    /// `VBM_SANDBOX_MAX_CONSECUTIVE` when set.
     pub fn from_env() -> Result<Self, String> {
         let keep_logs = match std::env::var("VBM_SANDBOX_KEEP") {
             Ok(n) => Some(
@@ -102,9 +107,17 @@ impl Options {
             ),
             Err(_) => None,
         };
+        let defaults = Self::default();
+        let viber_max_consecutive = match std::env::var("VBM_SANDBOX_MAX_CONSECUTIVE") {
+            Ok(n) => n.parse().map_err(|_| {
+                "VBM_SANDBOX_MAX_CONSECUTIVE must be a number of messages".to_string()
+            })?,
+            Err(_) => defaults.viber_max_consecutive,
+        };
         Ok(Self {
             keep_logs,
-            ..Self::default()
+            viber_max_consecutive,
+            ..defaults
         })
     }
 }
@@ -115,6 +128,7 @@ impl Default for Options {
             viber_timeout: Duration::from_secs(5),
             callback_timeout: Duration::from_secs(5),
             keep_logs: None,
+            viber_max_consecutive: sandbox::DEFAULT_MAX_CONSECUTIVE,
         }
     }
 }
@@ -173,6 +187,7 @@ pub async fn start_with(
         sandbox::Sandbox::new(clock.clone(), settings.base_url(), DEV_VIBER_SECRET.into());
     sandbox.late_answer = options.viber_timeout + LATE_BY;
     sandbox.keep = options.keep_logs;
+    sandbox.max_consecutive = options.viber_max_consecutive;
     let sandbox = Arc::new(sandbox);
     let mut sink = sink::Sink::new(store.clone(), clock.clone());
     sink.late_answer = options.callback_timeout + LATE_BY;
