@@ -76,6 +76,7 @@ EXPECTED_MANAGED = {
 ENV_COMMON = {
     "VBM_TABLE", "OUTBOUND_QUEUE_URL", "EVENTS_QUEUE_URL", "VIBER_API_URL",
     "SESSION_DURATION_SECONDS", "SESSION_MAX_MESSAGES", "SESSION_MAX_CONSECUTIVE",
+    "VIBER_TRANSACTIONAL_TEXT",
     "RETENTION_DAYS", "RUST_LOG", "VBM_WARM_ON_INIT",
 }
 ENV_EXTRA = {
@@ -302,7 +303,7 @@ def test_parameters_and_outputs(source_template):
         "SessionDurationSeconds": 86400, "SessionMaxMessages": 60, "SessionMaxConsecutive": 5,
         "RetentionDays": 30, "MaxReceiveCount": 5, "LogLevel": "INFO",
         "ViberApiToken": "", "ViberCallbackCidrs": "", "AlarmTopicArn": "",
-        "DispatchSubnetIds": "", "DispatchSecurityGroupIds": "",
+        "DispatchSubnetIds": "", "DispatchSecurityGroupIds": "", "ViberTransactionalText": "106",
     }
     for name, default in defaults.items():
         assert params[name]["Default"] == default, name

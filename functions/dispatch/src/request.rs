@@ -11,7 +11,8 @@
 use std::time::Duration;
 
 use session_rules::{
-    Limits, OutboundMessage, SendRequest, SendRequestBody, Template, TemplateParams, Timestamp, Ttl,
+    Limits, OutboundMessage, SendRequest, SendRequestBody, Template, TemplateParams, Timestamp,
+    TransactionalText, Ttl,
 };
 use vbm_store::MessageRecord;
 use viber::{SendMessage, seq_for};
@@ -69,7 +70,7 @@ pub fn build(
         }
         _ => None,
     };
-    SendMessage::build(
+    let send = SendMessage::build(
         sender.service_id,
         seq_for(message.id.as_str()),
         &request.to,
@@ -78,7 +79,11 @@ pub fn build(
         request.tracking_data.as_ref(),
         sender.template.zip(filled.as_ref()),
     )
-    .map_err(|e| Unsendable(format!("request_invalid: {e}")))
+    .map_err(|e| Unsendable(format!("request_invalid: {e}")))?;
+    Ok(match limits.transactional_text {
+        TransactionalText::Type206 => send.as_type_206(request.tracking_data.as_ref()),
+        TransactionalText::Type106 | TransactionalText::TemplateOnly => send,
+    })
 }
 
 fn remaining_ttl(

@@ -30,7 +30,7 @@ mod time;
 
 pub use content::{Caption, FileName, HttpsUrl, Text, TrackingData, Ttl};
 pub use conversation::{Conversation, SendClass, Session, SessionSnapshot, SessionState};
-pub use limits::Limits;
+pub use limits::{Limits, TransactionalText};
 pub use message::{
     Admission, Button, FileAttachment, OutboundMessage, RawButton, RawFile, RawTemplate,
     SendRequest, SendRequestBody, SessionContent,

@@ -6,7 +6,8 @@ use serde::Deserialize;
 
 use crate::{
     Caption, FileName, HttpsUrl, Limits, PhoneNumber, Refusal, SendClass, Template,
-    TemplateCategory, TemplateId, TemplateParams, Text, TrackingData, Ttl, regulation,
+    TemplateCategory, TemplateId, TemplateParams, Text, TrackingData, TransactionalText, Ttl,
+    regulation,
 };
 
 /// `POST /v1/messages` as it arrives. Unknown fields are an error: a typo must not silently
@@ -177,6 +178,13 @@ impl SendRequest {
             "session" => parse_session(body)?,
             "transactional" => {
                 only(body, &["text", "url"])?;
+                if limits.transactional_text == TransactionalText::TemplateOnly {
+                    return Err(Refusal::TemplateRequired(
+                        "this deployment sends transactional content only as Viber-approved \
+                         templates (template_only_transactional): use type template"
+                            .into(),
+                    ));
+                }
                 OutboundMessage::Transactional {
                     text: Text::parse("text", required(&body.text, "text")?)?,
                     url: body
@@ -356,6 +364,36 @@ fn parse_promotional(body: &SendRequestBody) -> Result<OutboundMessage, Refusal>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn template_only_transactional_refuses_free_form_transactional_text() {
+        let body: SendRequestBody = serde_json::from_value(serde_json::json!(
+            {"to": "+447911123456", "type": "transactional", "text": "Your order shipped"}
+        ))
+        .unwrap();
+        assert!(SendRequest::parse(&body, &Limits::default()).is_ok());
+        let template_only = Limits {
+            transactional_text: TransactionalText::TemplateOnly,
+            ..Limits::default()
+        };
+        let refused = SendRequest::parse(&body, &template_only).unwrap_err();
+        assert_eq!(refused.code(), "template_required");
+        assert!(
+            refused.to_string().contains("use type template"),
+            "{refused}"
+        );
+        for (setting, parsed) in [
+            ("106", TransactionalText::Type106),
+            ("206", TransactionalText::Type206),
+            (
+                "template_only_transactional",
+                TransactionalText::TemplateOnly,
+            ),
+        ] {
+            assert_eq!(TransactionalText::parse(setting), Some(parsed));
+        }
+        assert_eq!(TransactionalText::parse("107"), None);
+    }
     use crate::{Language, SendClass};
 
     fn body(kind: &str) -> SendRequestBody {

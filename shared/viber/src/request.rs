@@ -58,7 +58,10 @@ impl MessageType {
     pub const SESSION_TEXT: Self = Self(306);
     pub const SESSION_IMAGE: Self = Self(307);
     pub const SESSION_FILE: Self = Self(221);
+    /// Free-form transactional text, legacy type.
     pub const TRANSACTIONAL_TEXT: Self = Self(106);
+    /// Free-form transactional text, deprecated since 2026-04-01; takes `#tracking_data`.
+    pub const TRANSACTIONAL_TEXT_206: Self = Self(206);
     pub const PROMOTIONAL_TEXT: Self = Self(225);
     pub const PROMOTIONAL_IMAGE: Self = Self(107);
     pub const PROMOTIONAL_TEXT_IMAGE_BUTTON: Self = Self(108);
@@ -73,7 +76,7 @@ impl MessageType {
 
     fn tracking(self) -> Tracking {
         match self.0 {
-            225 | 306 | 307 => Tracking::Required,
+            206 | 225 | 306 | 307 => Tracking::Required,
             221 => Tracking::Accepted,
             _ => Tracking::Refused,
         }
@@ -272,6 +275,22 @@ impl SendMessage {
     }
 }
 
+impl SendMessage {
+    /// A free-form transactional text (106) sent as type 206 instead, with its
+    /// `#tracking_data` (206 requires one, empty allowed); any other message as it is. The
+    /// deployment chooses (`VIBER_TRANSACTIONAL_TEXT`).
+    pub fn as_type_206(mut self, tracking_data: Option<&TrackingData>) -> Self {
+        if self.message_type == MessageType::TRANSACTIONAL_TEXT {
+            self.message_type = MessageType::TRANSACTIONAL_TEXT_206;
+            if let Some(body) = self.message.as_mut() {
+                body.tracking_data =
+                    Some(tracking_data.map(ToString::to_string).unwrap_or_default());
+            }
+        }
+        self
+    }
+}
+
 /// `report.PDF` → `pdf`.
 fn extension(name: &str) -> Option<String> {
     let (stem, ext) = name.rsplit_once('.')?;
@@ -431,6 +450,32 @@ mod tests {
             json!("Your order shipped\nhttps://shop.example/o/1")
         );
         assert_eq!(keys(&v["message"]), ["#txt"]);
+    }
+
+    #[test]
+    fn transactional_text_can_go_as_206_with_its_tracking_data() {
+        let message = OutboundMessage::Transactional {
+            text: text("Your code is 1234"),
+            url: None,
+        };
+        let as_206 = |tracking: Option<&TrackingData>| {
+            let req = SendMessage::build(7, 99, &to(), &message, ttl(), tracking, None)
+                .unwrap()
+                .as_type_206(tracking);
+            serde_json::to_value(&req).unwrap()
+        };
+        let v = as_206(Some(&tracking()));
+        assert_envelope(&v, "transaction", 206);
+        assert_eq!(v["message"]["#tracking_data"], json!("order-42"));
+        assert_eq!(v["message"]["#txt"], json!("Your code is 1234"));
+        // Required on 206: empty when the business gave none.
+        assert_eq!(as_206(None)["message"]["#tracking_data"], json!(""));
+        // Anything else is left as it is.
+        let session = OutboundMessage::Session(SessionContent::Text(text("hi")));
+        let req = SendMessage::build(7, 99, &to(), &session, ttl(), None, None)
+            .unwrap()
+            .as_type_206(None);
+        assert_eq!(serde_json::to_value(&req).unwrap()["type"], json!(306));
     }
 
     fn promo(text_: Option<&str>, image: Option<&str>, button: bool) -> OutboundMessage {
