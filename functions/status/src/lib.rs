@@ -248,8 +248,9 @@ impl App {
                     status,
                     at: told.at,
                 };
+                let claimed = told.named.map(|(service_id, _)| *service_id);
                 match store
-                    .keep_pending_status(&callback.message_token, pending, now)
+                    .keep_pending_status_for(&callback.message_token, pending, claimed, now)
                     .await?
                 {
                     Kept::Pending => return Ok(vbm_callbacks::ok("kept_pending").into()),

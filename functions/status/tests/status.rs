@@ -1108,3 +1108,65 @@ async fn statuses_too_old_for_their_unknown_token_are_quarantined_and_timeless_o
     let at = m.track.history.last().unwrap().at;
     assert!(at >= before && at <= h.now(), "dated on arrival: {at:?}");
 }
+
+/// #14 item 5, before the token is known: a status naming another tenant's service id is kept
+/// with that service id; when `dispatch` records the token for this tenant's message, it is not
+/// applied but kept aside as a mismatch (a replay checks again and keeps it aside).
+#[tokio::test]
+async fn a_kept_status_naming_another_tenants_service_id_is_never_applied() {
+    let h = Harness::new().await;
+    h.store()
+        .create_business(&NewBusiness {
+            id: BusinessId::parse("rival").unwrap(),
+            service_id: 5151,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    let token = "980001";
+    let mut crossed: Value =
+        serde_json::from_str(&callback(token, 1, h.now(), Some(USER))).unwrap();
+    crossed["service_id"] = json!(5151);
+    let reply = h.post(&crossed.to_string()).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        h.store()
+            .pending_statuses(token, h.now())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let accepted = h.accepted_message().await;
+    h.dispatch_records(&accepted, token, h.now()).await;
+    let m = h.message(&accepted.id).await;
+    assert_eq!(m.track.current, MessageStatus::Sent, "not applied");
+    assert!(
+        h.store()
+            .pending_statuses(token, h.now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let events = h.events().await;
+    assert!(
+        events.iter().all(|e| e.data["status"] != "seen"),
+        "{events:?}"
+    );
+    let kept = h.store().quarantined(h.now()).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].reason, QuarantineReason::ServiceMismatch);
+    let body: Value = serde_json::from_slice(&kept[0].body).unwrap();
+    assert_eq!(body["service_id"], 5151);
+    assert_eq!(body["message_status"], 1);
+    assert!(matches!(
+        h.app.replay(&kept[0]).await.unwrap(),
+        vbm_callbacks::Replay::StillAside(_)
+    ));
+    assert_eq!(
+        h.message(&accepted.id).await.track.current,
+        MessageStatus::Sent
+    );
+}
