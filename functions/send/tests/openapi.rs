@@ -143,7 +143,7 @@ fn the_request_schema_has_every_field_of_the_wire_type() {
         accepted_fields(r#"{"__probe": 1}"#)
     );
     let base = r#""to": "+380501234567", "type": "session""#;
-    for nested in ["file", "button", "template"] {
+    for nested in ["file", "button", "template", "video"] {
         let probe = format!(r#"{{{base}, "{nested}": {{"__probe": 1}}}}"#);
         let schema = &request["properties"][nested];
         assert_eq!(schema["additionalProperties"], false, "{nested}");

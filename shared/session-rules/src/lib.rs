@@ -32,8 +32,9 @@ pub use content::{Caption, FileName, HttpsUrl, Text, TrackingData, Ttl};
 pub use conversation::{Conversation, SendClass, Session, SessionSnapshot, SessionState};
 pub use limits::{Limits, TransactionalText};
 pub use message::{
-    Admission, Button, FileAttachment, OutboundMessage, RawButton, RawFile, RawTemplate,
-    SendRequest, SendRequestBody, SessionContent,
+    Admission, Button, FileAttachment, MAX_THUMBNAIL_URL_BYTES, MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS,
+    OutboundMessage, RawButton, RawFile, RawTemplate, RawVideo, SendRequest, SendRequestBody,
+    SessionContent, Video,
 };
 pub use phone::PhoneNumber;
 pub use refusal::Refusal;

@@ -66,6 +66,10 @@ impl MessageType {
     pub const PROMOTIONAL_IMAGE: Self = Self(107);
     pub const PROMOTIONAL_TEXT_IMAGE_BUTTON: Self = Self(108);
     pub const PROMOTIONAL_TEXT_BUTTON: Self = Self(109);
+    /// Promotional video: alone, with text, with text and a button.
+    pub const PROMOTIONAL_VIDEO: Self = Self(230);
+    pub const PROMOTIONAL_VIDEO_TEXT: Self = Self(231);
+    pub const PROMOTIONAL_VIDEO_TEXT_BUTTON: Self = Self(232);
     /// Both template types are transactional; they differ by the devices they reach.
     pub const TEMPLATE_SMARTPHONES: Self = Self(1701);
     pub const TEMPLATE_ALL_DEVICES: Self = Self(1702);
@@ -76,7 +80,7 @@ impl MessageType {
 
     fn tracking(self) -> Tracking {
         match self.0 {
-            206 | 225 | 306 | 307 => Tracking::Required,
+            206 | 225 | 230..=233 | 306 | 307 => Tracking::Required,
             221 => Tracking::Accepted,
             _ => Tracking::Refused,
         }
@@ -113,6 +117,11 @@ pub struct MessageBody {
     pub file_name: Option<String>,
     #[serde(rename = "#tracking_data", skip_serializing_if = "Option::is_none")]
     pub tracking_data: Option<String>,
+    /// A video's URL.
+    #[serde(rename = "#media", skip_serializing_if = "Option::is_none")]
+    pub media: Option<String>,
+    #[serde(rename = "#thumbnail", skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
 }
 
 /// `POST {base}/send_message`, as Viber's partner API takes it.
@@ -131,6 +140,11 @@ pub struct SendMessage {
     /// Session files: the file's extension (`pdf`), beside the message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file_type: Option<String>,
+    /// Videos: size in bytes and duration in seconds, beside the message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<MessageBody>,
     #[serde(rename = "templateId", skip_serializing_if = "Option::is_none")]
@@ -174,6 +188,8 @@ impl SendMessage {
             message_type: MessageType::TRANSACTIONAL_TEXT,
             ttl: ttl.as_secs(),
             file_type: None,
+            file_size: None,
+            duration: None,
             message: None,
             template_id: None,
             template_lang: None,
@@ -207,8 +223,31 @@ impl SendMessage {
             }
             OutboundMessage::Promotional {
                 text,
+                button,
+                video: Some(video),
+                ..
+            } => {
+                out.label = Label::Promotion;
+                body.txt = text.as_ref().map(ToString::to_string);
+                body.media = Some(video.url.to_string());
+                body.thumbnail = video.thumbnail.as_ref().map(ToString::to_string);
+                out.file_size = Some(video.size_bytes);
+                out.duration = Some(video.duration_seconds);
+                out.message_type = match (text.is_some(), button) {
+                    (false, _) => MessageType::PROMOTIONAL_VIDEO,
+                    (true, None) => MessageType::PROMOTIONAL_VIDEO_TEXT,
+                    (true, Some(button)) => {
+                        body.caption = Some(button.caption.to_string());
+                        body.action = Some(button.url.to_string());
+                        MessageType::PROMOTIONAL_VIDEO_TEXT_BUTTON
+                    }
+                };
+            }
+            OutboundMessage::Promotional {
+                text,
                 image,
                 button,
+                video: None,
             } => {
                 out.label = Label::Promotion;
                 body.txt = text.as_ref().map(ToString::to_string);
@@ -315,7 +354,7 @@ mod tests {
     use serde_json::{Value, json};
     use session_rules::{
         Button, Caption, FileAttachment, FileName, HttpsUrl, Language, Limits, TemplateCategory,
-        TemplateId, Text,
+        TemplateId, Text, Video,
     };
 
     fn to() -> PhoneNumber {
@@ -486,7 +525,48 @@ mod tests {
                 caption: Caption::parse("button.caption", "Shop now").unwrap(),
                 url: url("https://shop.example/sale"),
             }),
+            video: None,
         }
+    }
+
+    #[test]
+    fn promotional_video_is_230_231_or_232_with_media_size_and_duration() {
+        let video = Video {
+            url: url("https://cdn.example/v.mp4"),
+            thumbnail: Some(url("https://cdn.example/v.jpg")),
+            size_bytes: 1_048_576,
+            duration_seconds: 42,
+        };
+        let with = |text_: Option<&str>, button: bool| OutboundMessage::Promotional {
+            text: text_.map(text),
+            image: None,
+            button: button.then(|| Button {
+                caption: Caption::parse("button.caption", "Watch").unwrap(),
+                url: url("https://shop.example/v"),
+            }),
+            video: Some(video.clone()),
+        };
+        for (message, code) in [
+            (with(None, false), 230),
+            (with(Some("New!"), false), 231),
+            (with(Some("New!"), true), 232),
+        ] {
+            let v = build(&message, None);
+            assert_envelope(&v, "promotion", code);
+            assert_eq!(v["message"]["#media"], json!("https://cdn.example/v.mp4"));
+            assert_eq!(
+                v["message"]["#thumbnail"],
+                json!("https://cdn.example/v.jpg")
+            );
+            assert_eq!(v["file_size"], json!(1_048_576));
+            assert_eq!(v["duration"], json!(42));
+            // Required on 230-233 (empty allowed).
+            assert_eq!(v["message"]["#tracking_data"], json!(""), "{code}");
+            assert!(v["message"].get("#img").is_none());
+        }
+        let v = build(&with(Some("New!"), true), None);
+        assert_eq!(v["message"]["#caption"], json!("Watch"));
+        assert_eq!(v["message"]["#action"], json!("https://shop.example/v"));
     }
 
     #[test]
