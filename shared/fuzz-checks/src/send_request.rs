@@ -66,7 +66,7 @@ fn check_admission(request: &SendRequest, template: Option<&Template>) {
     };
     let expected_class = match (&request.message, template) {
         (OutboundMessage::Session(_), _) => SendClass::Session,
-        (OutboundMessage::Transactional { .. }, _) => {
+        (OutboundMessage::Transactional { .. } | OutboundMessage::TransactionalFile(_), _) => {
             assert!(!regulated, "plain transactional admitted to {}", request.to);
             SendClass::Informative
         }
@@ -145,7 +145,7 @@ fn check_refusal(request: &SendRequest, template: Option<&Template>, refusal: &R
         OutboundMessage::Session(_) | OutboundMessage::Promotional { .. } => {
             panic!("{} message refused: {refusal:?}", request.message.kind())
         }
-        OutboundMessage::Transactional { .. } => {
+        OutboundMessage::Transactional { .. } | OutboundMessage::TransactionalFile(_) => {
             assert_eq!(refusal.code(), "template_required");
         }
         OutboundMessage::Template { id, .. } => {

@@ -191,6 +191,8 @@ pub enum OutboundMessage {
     Session(SessionContent),
     /// Informative: text, plus an optional URL related to it.
     Transactional { text: Text, url: Option<HttpsUrl> },
+    /// Informative: a file (Viber type 220), on its own.
+    TransactionalFile(FileAttachment),
     /// Rich content: text and/or image, or a video, and a button (which needs text to sit
     /// under).
     Promotional {
@@ -211,7 +213,9 @@ impl OutboundMessage {
     pub fn kind(&self) -> &'static str {
         match self {
             OutboundMessage::Session(_) => "session",
-            OutboundMessage::Transactional { .. } => "transactional",
+            OutboundMessage::Transactional { .. } | OutboundMessage::TransactionalFile(_) => {
+                "transactional"
+            }
             OutboundMessage::Promotional { .. } => "promotional",
             OutboundMessage::Template { .. } => "template",
         }
@@ -242,7 +246,7 @@ impl SendRequest {
         let message = match body.kind.as_str() {
             "session" => parse_session(body)?,
             "transactional" => {
-                only(body, &["text", "url"])?;
+                only(body, &["text", "url", "file"])?;
                 if limits.transactional_text == TransactionalText::TemplateOnly {
                     return Err(Refusal::TemplateRequired(
                         "this deployment sends transactional content only as Viber-approved \
@@ -250,13 +254,32 @@ impl SendRequest {
                             .into(),
                     ));
                 }
-                OutboundMessage::Transactional {
-                    text: Text::parse("text", required(&body.text, "text")?)?,
-                    url: body
-                        .url
-                        .as_deref()
-                        .map(|u| HttpsUrl::parse("url", u))
-                        .transpose()?,
+                match &body.file {
+                    Some(file) => {
+                        // Viber's transactional file (220) carries the file alone.
+                        if let Some(extra) =
+                            [("text", body.text.is_some()), ("url", body.url.is_some())]
+                                .iter()
+                                .find(|(_, set)| *set)
+                        {
+                            return Err(Refusal::invalid(
+                                extra.0,
+                                "a transactional file message carries the file alone",
+                            ));
+                        }
+                        OutboundMessage::TransactionalFile(FileAttachment {
+                            url: HttpsUrl::parse("file.url", &file.url)?,
+                            name: FileName::parse("file.name", &file.name)?,
+                        })
+                    }
+                    None => OutboundMessage::Transactional {
+                        text: Text::parse("text", required(&body.text, "text")?)?,
+                        url: body
+                            .url
+                            .as_deref()
+                            .map(|u| HttpsUrl::parse("url", u))
+                            .transpose()?,
+                    },
                 }
             }
             "promotional" => parse_promotional(body)?,
@@ -312,10 +335,12 @@ impl SendRequest {
                 class: SendClass::Session,
                 template_params: None,
             }),
-            OutboundMessage::Transactional { .. } => Ok(Admission {
-                class: SendClass::Informative,
-                template_params: None,
-            }),
+            OutboundMessage::Transactional { .. } | OutboundMessage::TransactionalFile(_) => {
+                Ok(Admission {
+                    class: SendClass::Informative,
+                    template_params: None,
+                })
+            }
             OutboundMessage::Promotional { .. } => Ok(Admission {
                 class: SendClass::Promotional,
                 template_params: None,
@@ -438,6 +463,34 @@ fn parse_promotional(body: &SendRequestBody) -> Result<OutboundMessage, Refusal>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transactional_file_goes_alone() {
+        let parse = |body: serde_json::Value| {
+            let body: SendRequestBody = serde_json::from_value(body).unwrap();
+            SendRequest::parse(&body, &Limits::default())
+        };
+        let file =
+            serde_json::json!({"url": "https://cdn.example/invoice.pdf", "name": "invoice.pdf"});
+        let parsed = parse(
+            serde_json::json!({"to": "+447911123456", "type": "transactional", "file": file}),
+        )
+        .unwrap();
+        assert!(matches!(
+            parsed.message,
+            OutboundMessage::TransactionalFile(_)
+        ));
+        assert_eq!(parsed.admit(None).unwrap().class, SendClass::Informative);
+        let refused = parse(serde_json::json!({"to": "+447911123456", "type": "transactional", "file": file, "text": "x"}))
+            .unwrap_err();
+        assert_eq!(refused.code(), "validation_failed");
+        assert!(refused.to_string().starts_with("text"), "{refused}");
+        // To Russia, Ukraine and Belarus, transactional content goes only as a template.
+        let ru =
+            parse(serde_json::json!({"to": "+79123456789", "type": "transactional", "file": file}))
+                .unwrap();
+        assert_eq!(ru.admit(None).unwrap_err().code(), "template_required");
+    }
 
     #[test]
     fn promotional_video_within_vibers_limits() {

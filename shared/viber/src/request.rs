@@ -58,6 +58,8 @@ impl MessageType {
     pub const SESSION_TEXT: Self = Self(306);
     pub const SESSION_IMAGE: Self = Self(307);
     pub const SESSION_FILE: Self = Self(221);
+    /// A transactional file (with `#tracking_data`).
+    pub const TRANSACTIONAL_FILE: Self = Self(220);
     /// Free-form transactional text, legacy type.
     pub const TRANSACTIONAL_TEXT: Self = Self(106);
     /// Free-form transactional text, deprecated since 2026-04-01; takes `#tracking_data`.
@@ -80,7 +82,7 @@ impl MessageType {
 
     fn tracking(self) -> Tracking {
         match self.0 {
-            206 | 225 | 230..=233 | 306 | 307 => Tracking::Required,
+            206 | 220 | 225 | 230..=233 | 306 | 307 => Tracking::Required,
             221 => Tracking::Accepted,
             _ => Tracking::Refused,
         }
@@ -210,6 +212,12 @@ impl SendMessage {
             }
             OutboundMessage::Session(SessionContent::File(file)) => {
                 out.message_type = MessageType::SESSION_FILE;
+                body.action = Some(file.url.to_string());
+                body.file_name = Some(file.name.to_string());
+                out.file_type = extension(file.name.as_str());
+            }
+            OutboundMessage::TransactionalFile(file) => {
+                out.message_type = MessageType::TRANSACTIONAL_FILE;
                 body.action = Some(file.url.to_string());
                 body.file_name = Some(file.name.to_string());
                 out.file_type = extension(file.name.as_str());
@@ -527,6 +535,24 @@ mod tests {
             }),
             video: None,
         }
+    }
+
+    #[test]
+    fn a_transactional_file_is_220_with_its_tracking_data() {
+        let file = OutboundMessage::TransactionalFile(FileAttachment {
+            url: url("https://cdn.example/invoice.pdf"),
+            name: FileName::parse("file.name", "invoice.pdf").unwrap(),
+        });
+        let v = build(&file, Some(&tracking()));
+        assert_envelope(&v, "transaction", 220);
+        assert_eq!(
+            v["message"]["#action"],
+            json!("https://cdn.example/invoice.pdf")
+        );
+        assert_eq!(v["message"]["#fileName"], json!("invoice.pdf"));
+        assert_eq!(v["message"]["#tracking_data"], json!("order-42"));
+        assert_eq!(v["file_type"], json!("pdf"));
+        assert_eq!(build(&file, None)["message"]["#tracking_data"], json!(""));
     }
 
     #[test]
