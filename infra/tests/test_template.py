@@ -95,6 +95,7 @@ ENV_COMMON = {
     "VBM_TABLE", "OUTBOUND_QUEUE_URL", "EVENTS_QUEUE_URL", "VIBER_API_URL",
     "SESSION_DURATION_SECONDS", "SESSION_MAX_MESSAGES", "SESSION_MAX_CONSECUTIVE",
     "RETENTION_DAYS", "RUST_LOG", "VBM_WARM_ON_INIT", "VBM_METRICS_NAMESPACE", "VBM_STACK",
+    "VIBER_TRANSACTIONAL_TEXT",
 }
 ENV_EXTRA = {
     "InboundFunction": {"VIBER_CALLBACK_SECRET_ID", "SECRETS_REFRESH_SECONDS", "VIBER_CALLBACK_CIDRS"},
@@ -399,7 +400,10 @@ def _watched(p):
     out = set()
     for s in stats:
         dims = s["Dimensions"]
-        out.add((s["Namespace"], s["MetricName"], dims[0]["Name"], _ref_id(dims[0]["Value"])))
+        namespace = s["Namespace"]
+        if isinstance(namespace, dict):  # !Ref MetricsNamespace
+            namespace = "Ref:" + namespace["Ref"]
+        out.add((namespace, s["MetricName"], dims[0]["Name"], _ref_id(dims[0]["Value"])))
     return out
 
 
@@ -438,6 +442,9 @@ def test_alarms(translated):
     for lid in alarm_on("AWS/ApiGateway", "5xx", "HttpApi") + alarm_on("AWS/ApiGateway", "Latency", "HttpApi"):
         dims = {d["Name"]: d["Value"] for d in alarms[lid]["Properties"]["Dimensions"]}
         assert dims["Stage"] == "$default", lid
+    # The quarantine and Viber's misconfiguration answers, per stack.
+    for metric in ("CallbackQuarantined", "ViberMisconfigured"):
+        assert alarm_on("Ref:MetricsNamespace", metric, "AWS::StackName"), metric
     # The outbox: its failure queue and the stream's backlog.
     assert alarm_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", "RelayFailureQueue")
     assert alarm_on("AWS/Lambda", "IteratorAge", "RelayFunction")
@@ -448,7 +455,7 @@ def test_dashboard(translated):
     assert len(dash) == 1
     body = next(iter(dash.values()))["Properties"]["DashboardBody"]["Fn::Sub"]
     json.loads(body)  # valid JSON before substitution (no ${...} inside strings breaks it)
-    for metric in ("SendAccepted", "SendRefused", "DispatchOutcome", "CallbackLagMs", "EventsDelivered", "EventsRetried"):
+    for metric in ("SendAccepted", "SendRefused", "DispatchOutcome", "CallbackLagMs", "EventsDelivered", "EventsRetried", "CallbackQuarantined", "CallbackStatusUnknown", "ViberMisconfigured"):
         assert f'MetricName=\\"{metric}\\"' in body, metric
     for fn in FUNCTIONS:
         assert "${%s}" % fn in body, fn
@@ -461,6 +468,7 @@ def test_parameters_and_outputs(source_template):
         "RetentionDays": 30, "MaxReceiveCount": 5, "LogLevel": "INFO",
         "ViberApiTokenSecretArn": "", "ViberCallbackCidrs": "", "AlarmTopicArn": "",
         "DispatchSubnetIds": "", "DispatchSecurityGroupIds": "", "SecretsRefreshSeconds": 300,
+        "ViberTransactionalText": "106",
     }
     for name, default in defaults.items():
         assert params[name]["Default"] == default, name

@@ -39,7 +39,10 @@ async fn first_contact_session_lock_unlock_and_statuses() {
     assert_eq!(history, ["accepted", "sent", "delivered", "seen"]);
     assert!(seen["viber_message_token"].is_string());
     let sent = stack.viber_sent().await;
-    assert_eq!(sent[0]["type"], 1701);
+    assert_eq!(
+        sent[0]["type"], 1702,
+        "a template reaches all devices by default"
+    );
     assert_eq!(sent[0]["dest"], "447911123401");
     let statuses = eventually("three status events", WAIT, || async {
         let events = stack.events().await;

@@ -42,6 +42,7 @@ use tracing::{Instrument, field};
 use vbm_events::EventsQueue;
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
+use vbm_platform::metrics;
 use vbm_platform::warm::Warmup;
 use vbm_queue::batch::receive_count;
 use vbm_queue::{OutboundJob, QueueError, Retries, batch_response};
@@ -262,7 +263,7 @@ impl App {
             .send_message(&viber_request)
             .await;
         outcome::count(&answer);
-        let outcome = Outcome::from_answer(answer);
+        let outcome = Outcome::from_answer(answer, request::is_otp(&message));
         let name = outcome.name();
         match outcome {
             Outcome::Sent {
@@ -326,6 +327,17 @@ impl App {
                     .await
             }
             Outcome::Refused(failure) => {
+                self.record_failure(&message, &to, &failure, now, true, name)
+                    .await
+            }
+            Outcome::Misconfigured(failure) => {
+                // Every message fails the same way until an operator fixes the deployment.
+                metrics::viber_misconfigured();
+                tracing::error!(
+                    code = ?failure.code,
+                    reason = %failure.reason,
+                    "Viber says this deployment is misconfigured (service id, source IP, billing or blocked service)"
+                );
                 self.record_failure(&message, &to, &failure, now, true, name)
                     .await
             }

@@ -10,9 +10,9 @@
 //! moves forward and the event id is the same, so that repeat is harmless (the history shows
 //! the callback twice).
 
-use session_rules::Timestamp;
+use session_rules::{MessageStatus, Timestamp};
 use vbm_events::{CallbackStatus, EventsQueue};
-use vbm_store::{MessageRecord, Store};
+use vbm_store::{MessageRecord, QuarantineReason, Store};
 
 use crate::RecordError;
 
@@ -25,8 +25,50 @@ pub async fn reconcile(
     token: &str,
     now: Timestamp,
 ) -> Result<usize, RecordError> {
-    let kept = store.pending_statuses(token, now).await?;
-    for pending in &kept {
+    let kept = store.pending_statuses_claimed(token, now).await?;
+    for (pending, claimed) in &kept {
+        let owner = match claimed {
+            None => None,
+            Some(service_id) => Some((
+                *service_id,
+                store
+                    .business_by_service_id(*service_id)
+                    .await?
+                    .map(|b| b.id),
+            )),
+        };
+        if let Some((service_id, named)) =
+            owner.filter(|(_, b)| b.as_ref() != Some(&message.business))
+        {
+            // Its callback named another tenant's service id: never applied to this message.
+            // Kept aside as the callback it was (a replay checks the service id again).
+            let body = serde_json::json!({
+                "message_token": token,
+                "message_status": viber_code(pending.status),
+                "message_time": pending.at.as_millis(),
+                "service_id": service_id,
+            })
+            .to_string();
+            let detail = format!(
+                "a status kept for this token named service id {service_id} (business {}), \
+                 but the message belongs to business {}",
+                named.as_ref().map_or("none", |b| b.as_str()),
+                message.business
+            );
+            store
+                .quarantine(
+                    "POST /viber/status",
+                    body.as_bytes(),
+                    QuarantineReason::ServiceMismatch,
+                    &detail,
+                    now,
+                )
+                .await?;
+            vbm_platform::metrics::callback_quarantined();
+            tracing::warn!(%detail, "kept status not applied: service id mismatch");
+            store.forget_pending_status(token, pending.status).await?;
+            continue;
+        }
         let change = store
             .apply_status(&message.business, &message.id, pending.status, pending.at)
             .await?;
@@ -47,4 +89,13 @@ pub async fn reconcile(
         tracing::info!(applied = kept.len(), "statuses kept for the token applied");
     }
     Ok(kept.len())
+}
+
+/// Viber's `message_status` code of a status it reports (kept statuses are only these).
+fn viber_code(status: MessageStatus) -> i64 {
+    match status {
+        MessageStatus::Delivered => 0,
+        MessageStatus::Seen => 1,
+        _ => 2,
+    }
 }

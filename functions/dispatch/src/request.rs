@@ -11,7 +11,8 @@
 use std::time::Duration;
 
 use session_rules::{
-    Limits, OutboundMessage, SendRequest, SendRequestBody, Template, TemplateParams, Timestamp, Ttl,
+    Limits, OutboundMessage, SendRequest, SendRequestBody, Template, TemplateParams, Timestamp,
+    TransactionalText, Ttl,
 };
 use vbm_store::MessageRecord;
 use viber::{SendMessage, seq_for};
@@ -24,6 +25,14 @@ pub struct Unsendable(pub String);
 pub struct Sender<'a> {
     pub service_id: u64,
     pub template: Option<&'a Template>,
+}
+
+/// Whether the message is an OTP template: one that carries a `pin` parameter (VIBER.md: OTP
+/// templates need a `pin`; without it Viber answers 7). Viber's 7 on it is then final.
+pub fn is_otp(message: &MessageRecord) -> bool {
+    serde_json::from_str::<serde_json::Value>(&message.payload).is_ok_and(|body| {
+        body["type"] == "template" && body["template"]["params"].get("pin").is_some()
+    })
 }
 
 /// The business's request, parsed again from the stored payload.
@@ -61,7 +70,7 @@ pub fn build(
         }
         _ => None,
     };
-    SendMessage::build(
+    let send = SendMessage::build(
         sender.service_id,
         seq_for(message.id.as_str()),
         &request.to,
@@ -70,7 +79,11 @@ pub fn build(
         request.tracking_data.as_ref(),
         sender.template.zip(filled.as_ref()),
     )
-    .map_err(|e| Unsendable(format!("request_invalid: {e}")))
+    .map_err(|e| Unsendable(format!("request_invalid: {e}")))?;
+    Ok(match limits.transactional_text {
+        TransactionalText::Type206 => send.as_type_206(request.tracking_data.as_ref()),
+        TransactionalText::Type106 | TransactionalText::TemplateOnly => send,
+    })
 }
 
 fn remaining_ttl(

@@ -402,7 +402,11 @@ async fn session_and_template_messages_go_out_once_and_are_recorded_as_sent() {
     let ttl = s["ttl"].as_u64().unwrap();
     assert!((86_390..=86_400).contains(&ttl), "{ttl}");
     assert_eq!(t["seq"], json!(seq_for(templated.as_str())));
-    assert_eq!(t["type"], json!(1701));
+    assert_eq!(
+        t["type"],
+        json!(1702),
+        "a template reaches all devices by default"
+    );
     assert_eq!(t["templateId"], json!("order_ready"));
     assert_eq!(t["templateLang"], json!("uk"));
     assert_eq!(t["templateParams"], json!({"order": "42"}));

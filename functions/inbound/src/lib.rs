@@ -2,17 +2,22 @@
 //! `POST /viber/inbound` when no URL secret is configured), a user wrote to a business.
 //!
 //! One request, in order:
-//! 1. **authenticate** ([`CallbackAuth`](viber::CallbackAuth): the URL secret, the source-CIDR allowlist and/or the
-//!    `X-Viber-Signature` HMAC of the raw bytes, as configured): `401 unauthorized` /
-//!    `403 ip_not_allowed`, nothing stored;
-//! 2. **parse** ([`InboundCallback`]): `400 invalid_json` / `422 validation_failed`;
-//! 3. find the **business** by Viber's `service_id` (cached per container): an unknown one is
-//!    `404 not_found`, which Viber does not retry forever;
+//! 1. **authenticate** ([`CallbackAuth`](viber::CallbackAuth): the URL secret, the source-CIDR
+//!    allowlist and/or the `X-Viber-Signature` HMAC of the raw bytes, as configured):
+//!    `401 unauthorized` / `403 ip_not_allowed`, nothing stored;
+//! 2. **parse** ([`InboundCallback`], tolerant: the token and the time are optional);
+//! 3. find the **business** by Viber's `service_id` (cached per container);
 //! 4. **record** it ([`Store::record_inbound`]: one transaction that opens or unlocks the session,
-//!    ends an opt-out, and keeps the message, once per `message_token`);
+//!    ends an opt-out, and keeps the message, once per de-duplication key: Viber's
+//!    `message_token`, or without one a key derived from the sender and the content,
+//!    [`InboundCallback::dedupe_key`]; without Viber's time, the receive time is taken);
 //! 5. **publish** `contact.opted_in` (when an opt-out ended) and `message.inbound`. A redelivered
 //!    callback changes nothing and publishes the same events again, with the same ids: that is
 //!    what makes a crash between 4 and 5 lose nothing. A queue failure is `503` so Viber retries.
+//!
+//! An authenticated callback that cannot be parsed, or names a service id no business has, is
+//! **kept whole in the quarantine** and answered `200` ([`vbm_callbacks::Aside`]); an operator
+//! replays it with `vbmctl quarantine replay` through [`App::replay`], the same code.
 //!
 //! Success is `200 {"status": 0, "status_message": "ok"}`.
 
@@ -22,18 +27,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lambda_http::{Body, Request, Response};
+use session_rules::Timestamp;
 use tracing::{Instrument, field};
-use vbm_callbacks::Callbacks;
+use vbm_callbacks::{Aside, Callbacks, Replay, Step};
 use vbm_events::EventsQueue;
 use vbm_platform::clock::Clock;
 use vbm_platform::config::Config;
-use vbm_platform::http::{Answer, respond_recorded};
-use vbm_store::{InboundContent, InboundOutcome, Store};
+use vbm_platform::http::{Answer, ApiError, respond_recorded};
+use vbm_store::{InboundContent, InboundOutcome, Quarantined, Store};
 use viber::InboundCallback;
 
 pub use events::for_message as events_for_message;
 pub use vbm_callbacks::{AuthSource, ServiceDirectory, StartError};
 pub use vbm_platform::http::Outcome;
+
+/// The route, as the quarantine records it.
+pub const ROUTE: &str = "POST /viber/inbound";
 
 /// The inbound callback of one container.
 pub struct App {
@@ -49,6 +58,13 @@ impl App {
     ) -> Self {
         Self {
             callbacks: Callbacks::new(store, events, clock, auth),
+        }
+    }
+
+    /// A container that only replays quarantined callbacks (`vbmctl`).
+    pub fn for_replay(store: Store, events: EventsQueue, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            callbacks: Callbacks::for_replay(store, events, clock),
         }
     }
 
@@ -77,7 +93,7 @@ impl App {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let span = tracing::info_span!(
             "callback",
-            route = "POST /viber/inbound",
+            route = ROUTE,
             business = field::Empty,
             service_id = field::Empty,
             message_token = field::Empty,
@@ -100,15 +116,37 @@ impl App {
 
     async fn answer(&self, request: &Request) -> Answer {
         self.callbacks.check(request).await?;
-        let callback =
-            InboundCallback::parse(request.body().as_ref()).map_err(vbm_callbacks::parse_error)?;
+        let body = request.body().as_ref();
+        let step = self.process(body, self.callbacks.now()).await;
+        self.callbacks.finish(ROUTE, body, step).await
+    }
+
+    /// Replays a quarantined callback through the same code as a fresh one; used, it leaves
+    /// the quarantine.
+    pub async fn replay(&self, entry: &Quarantined) -> Result<Replay, ApiError> {
+        let step = self.process(&entry.body, entry.received_at).await;
+        self.callbacks.replayed(entry, step).await
+    }
+
+    /// Everything after authentication, for a callback that arrived at `received` (a replay's
+    /// is its first arrival: without Viber's time, that is when the user wrote).
+    async fn process(&self, body: &[u8], received: Timestamp) -> Result<Step, ApiError> {
+        let callback = match InboundCallback::parse(body) {
+            Ok(callback) => callback,
+            Err(error) => return Ok(Aside::unparseable(&error).into()),
+        };
         let now = self.callbacks.now();
+        let key = callback.dedupe_key(received);
+        let sent_at = callback.sent_at(received);
         let span = tracing::Span::current();
         span.record("service_id", callback.service_id);
-        span.record("message_token", callback.message_token.as_str());
-        vbm_callbacks::record_lag(now, callback.time);
+        span.record("message_token", key.as_str());
+        vbm_callbacks::record_lag(now, sent_at);
 
-        let business = self.callbacks.business(callback.service_id).await?;
+        let business = match self.callbacks.business(callback.service_id).await? {
+            Ok(business) => business,
+            Err(aside) => return Ok(aside.into()),
+        };
         span.record("business", business.as_str());
 
         let message = callback.message;
@@ -123,9 +161,9 @@ impl App {
             .record_inbound(
                 &business,
                 &callback.phone_number,
-                &callback.message_token,
+                &key,
                 &content,
-                callback.time,
+                sent_at,
                 now,
             )
             .await?;
@@ -136,6 +174,7 @@ impl App {
             InboundOutcome::New(ref r) if r.cleared_opt_out() => "recorded_opted_in",
             InboundOutcome::New(_) => "recorded",
             InboundOutcome::Duplicate(_) => "duplicate",
-        }))
+        })
+        .into())
     }
 }

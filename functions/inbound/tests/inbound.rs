@@ -576,30 +576,156 @@ async fn a_source_ip_outside_the_allowlist_is_refused() {
     assert!(h.conversation(USER).await.is_some());
 }
 
+/// The quarantine entries in the table, raw.
+async fn quarantine_items(h: &Harness) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    h.dynamodb
+        .query()
+        .table_name(&h.env.table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("QUARANTINE".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .to_vec()
+}
+
+/// Authenticated but unusable: kept whole in the quarantine and answered 200 (a 4xx would make
+/// Viber retry, then drop what the user wrote); nothing else is stored or published. Once the
+/// cause is fixed (here: the business is created), a replay through the same code records it.
 #[tokio::test]
-async fn bad_bodies_and_unknown_service_ids() {
+async fn bad_bodies_and_unknown_service_ids_are_quarantined_and_replayable() {
     let h = Harness::new().await;
+    let t0 = h.now();
     let reply = h.post("{not json").await;
-    assert_eq!(
-        (reply.status, reply.body["error"]["code"].as_str()),
-        (400, Some("invalid_json"))
-    );
-    let reply = h
-        .post(r#"{"service_id":4242,"phone_number":"380501234567","time":1}"#)
-        .await;
-    assert_eq!(
-        (reply.status, reply.body["error"]["code"].as_str()),
-        (422, Some("validation_failed"))
-    );
-    assert_eq!(reply.body["error"]["field"], "message_token");
-    let unknown = user_message("8001", USER, h.now(), "hi").replace("4242", "999");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body, json!({"status": 0, "status_message": "ok"}));
+    let unknown = user_message("8001", "+380501234599", h.now(), "hi").replace("4242", "999");
     let reply = h.post(&unknown).await;
-    assert_eq!(
-        (reply.status, reply.body["error"]["code"].as_str()),
-        (404, Some("not_found"))
-    );
-    assert_eq!(h.conversation(USER).await, None);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // Viber retries the same callback: still one entry.
+    assert_eq!(h.post(&unknown).await.status, 200);
+    assert_eq!(h.conversation("+380501234599").await, None);
     assert!(h.events().await.is_empty());
+
+    let items = quarantine_items(&h).await;
+    assert_eq!(items.len(), 2, "{items:?}");
+    let kept = h.store().quarantined(h.now()).await.unwrap();
+    assert_eq!(kept.len(), 2);
+    let by_body = |body: &[u8]| {
+        kept.iter()
+            .find(|q| q.body == body)
+            .unwrap_or_else(|| panic!("{:?} kept", String::from_utf8_lossy(body)))
+            .clone()
+    };
+    let garbage = by_body(b"{not json");
+    assert_eq!(garbage.route, "POST /viber/inbound");
+    assert_eq!(garbage.reason, vbm_store::QuarantineReason::Unparseable);
+    assert!(
+        garbage.detail.starts_with("invalid_json"),
+        "{}",
+        garbage.detail
+    );
+    assert!(garbage.received_at >= t0);
+    let stranger = by_body(unknown.as_bytes());
+    assert_eq!(stranger.reason, vbm_store::QuarantineReason::UnknownService);
+    assert!(stranger.detail.contains("999"), "{}", stranger.detail);
+    // Retention: the table's TTL removes it with the messages' retention.
+    let expires: i64 = items[0]["expires_at"].as_n().unwrap().parse().unwrap();
+    let days = (expires - h.now().as_secs()) / 86_400;
+    assert!((29..=30).contains(&days), "{days}");
+
+    // Replayed before the cause is fixed: still aside, still kept.
+    let replay = h.app.replay(&stranger).await.unwrap();
+    assert!(
+        matches!(&replay, vbm_callbacks::Replay::StillAside(a) if a.reason == vbm_store::QuarantineReason::UnknownService),
+        "{replay:?}"
+    );
+    assert_eq!(h.store().quarantined(h.now()).await.unwrap().len(), 2);
+
+    // The operator creates the business of service id 999; the replay records the message.
+    h.store()
+        .create_business(&NewBusiness {
+            id: BusinessId::parse("late").unwrap(),
+            service_id: 999,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    let replay = h.app.replay(&stranger).await.unwrap();
+    assert_eq!(replay, vbm_callbacks::Replay::Used("recorded"));
+    let late = BusinessId::parse("late").unwrap();
+    let conversation = h
+        .store()
+        .get_conversation(&late, &phone("+380501234599"))
+        .await
+        .unwrap()
+        .expect("the replay opened the session");
+    assert!(conversation.session.is_some());
+    let events = h.events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::MessageInbound);
+    assert_eq!(events[0].data["text"], "hi");
+    let left = h.store().quarantined(h.now()).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, garbage.id);
+    // Replaying garbage stays garbage.
+    assert!(matches!(
+        h.app.replay(&garbage).await.unwrap(),
+        vbm_callbacks::Replay::StillAside(_)
+    ));
+}
+
+/// Only `phone_number` and `message.text` are evidenced on user messages: without a token and
+/// a time it is still a user message. It opens the session at the receive time; a redelivery
+/// (same sender and content, same hour) is a duplicate; the same words an hour later are a new
+/// message.
+#[tokio::test]
+async fn a_user_message_without_token_or_time_opens_the_session_once() {
+    let h = Harness::new().await;
+    let body = json!({
+        "service_id": SERVICE_ID,
+        "phone_number": USER.trim_start_matches('+'),
+        "message": {"text": "Hi there"},
+    })
+    .to_string();
+    let received = h.now();
+    let reply = h.post(&body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let session = session_of(&h.conversation(USER).await);
+    let lag = session.started_at.as_millis() - received.as_millis();
+    assert!(
+        (0..5_000).contains(&lag),
+        "anchored at the receive time: {lag} ms"
+    );
+    let events = h.events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::MessageInbound);
+    assert_eq!(events[0].data["text"], "Hi there");
+    let key = events[0].data["message_token"].as_str().unwrap().to_owned();
+    assert!(
+        key.starts_with(viber::callback::DERIVED_KEY_PREFIX),
+        "{key}"
+    );
+
+    // Redelivered a moment later: nothing new stored, the same event again.
+    let before = h.inbound_items().await.len();
+    assert_eq!(h.post(&body).await.status, 200);
+    assert_eq!(h.inbound_items().await.len(), before);
+    let again = h.events().await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].event_id, events[0].event_id);
+    assert_eq!(session_of(&h.conversation(USER).await), session);
+
+    // The same words in the next window are another message.
+    h.clock.advance(Duration::from_millis(
+        viber::callback::DERIVED_KEY_WINDOW_MS as u64,
+    ));
+    assert_eq!(h.post(&body).await.status, 200);
+    assert_eq!(h.inbound_items().await.len(), before + 1);
+    assert_eq!(h.events().await.len(), 1);
 }
 
 #[tokio::test]
@@ -757,7 +883,8 @@ fn signed_bytes(body: Vec<u8>, headers: &[(&str, &[u8])]) -> Request {
 
 /// The security matrix of the inbound callback (issue 7): authentication failures and hostile
 /// bodies that carry a valid signature, each refused with its status and code and leaving the
-/// table and every queue exactly as they were.
+/// table and every queue exactly as they were; an authenticated one that cannot be parsed is
+/// kept whole in the quarantine, and only there.
 #[tokio::test]
 async fn hostile_callbacks_are_refused_and_change_nothing() {
     let h = Harness::new().await;
@@ -895,10 +1022,11 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
             "validation_failed",
         ),
         (
+            // Kept as its digits, never through a float: a token like any other.
             "token 2^64",
             signed_bytes(with("message_token", "18446744073709551616"), &[]),
-            422,
-            "validation_failed",
+            200,
+            "recorded",
         ),
         (
             "token 1.5",
@@ -947,8 +1075,42 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
         ),
     ];
     for (name, request, status, code) in cases {
+        let sent = request.body().as_ref().to_vec();
         let before = h.env.footprint().await;
         let reply = call(&h.app, request).await;
+        if status == 200 {
+            assert_eq!(reply.body["status"], 0, "{name}: {}", reply.body);
+            assert_eq!(h.events().await.len(), 1, "{name}: recorded");
+            continue;
+        }
+        if status == 400 || status == 422 {
+            // Authenticated but unusable: kept whole in the quarantine (with the parser's
+            // code in its detail), answered 200, nothing else stored or queued.
+            assert_eq!(reply.status, 200, "{name}: {}", reply.body);
+            let after = h.env.footprint().await;
+            assert_eq!(after.queues, before.queues, "{name}");
+            let added: Vec<_> = after
+                .items
+                .iter()
+                .filter(|i| !before.items.contains(i))
+                .collect();
+            assert_eq!(added.len(), 1, "{name}: {added:?}");
+            assert_eq!(after.items.len(), before.items.len() + 1, "{name}");
+            let kept = added[0];
+            assert_eq!(kept["pk"], AttributeValue::S("QUARANTINE".into()), "{name}");
+            assert_eq!(
+                kept["body"],
+                AttributeValue::B(sent.into()),
+                "{name}: kept whole"
+            );
+            assert_eq!(kept["reason"], AttributeValue::S("unparseable".into()));
+            assert!(
+                kept["detail"].as_s().unwrap().starts_with(code),
+                "{name}: {:?}",
+                kept["detail"]
+            );
+            continue;
+        }
         assert_eq!(
             (reply.status, reply.body["error"]["code"].as_str()),
             (status, Some(code)),

@@ -1,7 +1,7 @@
 //! What the API answers, as JSON. Times are RFC 3339 UTC with milliseconds.
 
 use serde::Serialize;
-use session_rules::{SessionSnapshot, StatusEvent, Template, Timestamp};
+use session_rules::{SessionSnapshot, Template, Timestamp};
 use vbm_platform::time;
 use vbm_store::MessageRecord;
 
@@ -67,7 +67,10 @@ pub struct MessageView {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusEntry {
+    /// A status, or `unknown` for a Viber code no source documents.
     pub status: &'static str,
+    /// Viber's code on `unknown` entries, else `null`.
+    pub viber_status: Option<i64>,
     #[serde(serialize_with = "time::serialize")]
     pub at: Timestamp,
 }
@@ -87,11 +90,11 @@ impl From<&MessageRecord> for MessageView {
             kind: m.kind.clone(),
             status: m.track.current.as_str(),
             status_history: m
-                .track
                 .history
                 .iter()
-                .map(|e: &StatusEvent| StatusEntry {
-                    status: e.status.as_str(),
+                .map(|e| StatusEntry {
+                    status: e.status.map_or("unknown", |s| s.as_str()),
+                    viber_status: e.viber_status,
                     at: e.at,
                 })
                 .collect(),
@@ -116,8 +119,10 @@ pub struct TemplateView {
     pub id: String,
     /// ISO 639-1 (`en`, `ru`, `uk`).
     pub lang: String,
-    /// `transactional` or `promotional`.
+    /// `transactional` (`promotional` only on templates registered before it was refused).
     pub category: &'static str,
+    /// `all_devices` (Viber type 1702) or `smartphones` (1701).
+    pub reach: &'static str,
     /// `approved` (usable) or `pending` (registered, not yet approved by Viber).
     pub status: &'static str,
     pub text: String,
@@ -131,6 +136,7 @@ impl From<&Template> for TemplateView {
             id: t.id().as_str().to_owned(),
             lang: t.language().as_str().to_owned(),
             category: t.category().as_str(),
+            reach: t.reach().as_str(),
             status: if t.is_approved() {
                 "approved"
             } else {

@@ -182,7 +182,7 @@ fn the_request_schema_has_every_field_of_the_wire_type() {
         accepted_fields(r#"{"__probe": 1}"#)
     );
     let base = r#""to": "+380501234567", "type": "session""#;
-    for nested in ["file", "button", "template"] {
+    for nested in ["file", "button", "template", "video"] {
         let probe = format!(r#"{{{base}, "{nested}": {{"__probe": 1}}}}"#);
         let schema = &request["properties"][nested];
         assert_eq!(schema["additionalProperties"], false, "{nested}");
@@ -247,10 +247,18 @@ fn answer_schemas_match_the_views() {
         to: "+380501234567".into(),
         kind: "session".into(),
         status: track.current.as_str(),
-        status_history: vec![StatusEntry {
-            status: "accepted",
-            at: t0,
-        }],
+        status_history: vec![
+            StatusEntry {
+                status: "accepted",
+                viber_status: None,
+                at: t0,
+            },
+            StatusEntry {
+                status: "unknown",
+                viber_status: Some(17),
+                at: t0,
+            },
+        ],
         viber_message_token: None,
         failure: Some(FailureView {
             code: Some(8),
@@ -260,6 +268,7 @@ fn answer_schemas_match_the_views() {
     };
     assert_matches(&doc, "Message", &message);
     assert_matches(&doc, "StatusEntry", &message.status_history[0]);
+    assert_matches(&doc, "StatusEntry", &message.status_history[1]);
     assert_matches(&doc, "Failure", message.failure.as_ref().unwrap());
     let statuses = strings(&schema(&doc, "MessageStatus")["enum"]);
     let known: BTreeSet<String> = MessageStatus::ALL

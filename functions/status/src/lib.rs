@@ -5,7 +5,8 @@
 //! One request, in order:
 //! 1. **authenticate** ([`CallbackAuth`](viber::CallbackAuth): URL secret, source CIDRs, HMAC): `401 unauthorized` /
 //!    `403 ip_not_allowed`, nothing stored;
-//! 2. **parse** ([`StatusCallback`]): `400 invalid_json` / `422 validation_failed`;
+//! 2. **parse** ([`StatusCallback`], tolerant: without `message_time` the arrival time is
+//!    taken); a callback naming a `service_id` no business has is kept aside;
 //! 3. by `message_status`:
 //!    - **0 delivered, 1 seen, 2 expired**: the message is found through Viber's
 //!      `message_token` (the `TOKEN` item `dispatch` writes with `sent`), and the status is
@@ -20,6 +21,17 @@
 //!      `service_id` when the callback names both, else the recipient of the token's message;
 //!      the opt-out is set ([`Store::set_opted_out`]) and `contact.opted_in` /
 //!      `contact.opted_out` is published (again, with the same id, for a redelivery).
+//!    - **any other code**: counted (`CallbackStatusUnknown`), kept in the message's history as
+//!      it came (`{"status": "unknown", "viber_status": N}`), and nothing else: no status
+//!      moves, no event.
+//!
+//! A status naming a `service_id` is applied only to a message of the business with that
+//! service id: a mismatch is kept aside, never applied to another tenant's message.
+//!
+//! **Kept aside** (the quarantine, answered `200`; `vbmctl quarantine replay` runs
+//! [`App::replay`], this same code, once the cause is fixed): a body that cannot be parsed, an
+//! unknown or mismatched service id, a status for a token still unknown past the message
+//! retention (the window statuses are kept for), an unknown code for a token not known yet.
 //!
 //! **A status for a token we do not know yet is kept** ([`Store::keep_pending_status`]) and
 //! answered `200`: Viber can call back before `dispatch` has recorded the token (its answer to
@@ -42,13 +54,13 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use session_rules::{CallbackStatus, MessageStatus, PhoneNumber, Timestamp};
 use tracing::{Instrument, field};
-use vbm_callbacks::Callbacks;
+use vbm_callbacks::{Aside, Callbacks, Replay, Step};
 use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_platform::clock::Clock;
 use vbm_platform::config::Config;
 use vbm_platform::http::{Answer, ApiError, respond_recorded};
 use vbm_platform::time::rfc3339;
-use vbm_store::{BusinessId, Kept, PendingStatus, Store, TokenRef};
+use vbm_store::{BusinessId, Kept, PendingStatus, Quarantined, Store, TokenRef};
 use viber::StatusCallback;
 
 pub use vbm_callbacks::{AuthSource, ServiceDirectory, StartError};
@@ -57,6 +69,9 @@ pub use vbm_platform::http::Outcome;
 /// `Retry-After` for an (un)subscribe without a phone number whose token is not known yet:
 /// long enough for `dispatch` to record the send it is racing with.
 pub const UNKNOWN_TOKEN_RETRY_AFTER_SECONDS: u32 = 5;
+
+/// The route, as the quarantine records it.
+pub const ROUTE: &str = "POST /viber/status";
 
 /// The status callback of one container.
 pub struct App {
@@ -72,6 +87,13 @@ impl App {
     ) -> Self {
         Self {
             callbacks: Callbacks::new(store, events, clock, auth),
+        }
+    }
+
+    /// A container that only replays quarantined callbacks (`vbmctl`).
+    pub fn for_replay(store: Store, events: EventsQueue, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            callbacks: Callbacks::for_replay(store, events, clock),
         }
     }
 
@@ -101,7 +123,7 @@ impl App {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let span = tracing::info_span!(
             "callback",
-            route = "POST /viber/status",
+            route = ROUTE,
             business = field::Empty,
             message_id = field::Empty,
             message_token = field::Empty,
@@ -125,17 +147,60 @@ impl App {
 
     async fn answer(&self, request: &Request) -> Answer {
         self.callbacks.check(request).await?;
-        let callback =
-            StatusCallback::parse(request.body().as_ref()).map_err(vbm_callbacks::parse_error)?;
+        let body = request.body().as_ref();
+        let step = self.process(body, self.callbacks.now()).await;
+        self.callbacks.finish(ROUTE, body, step).await
+    }
+
+    /// Replays a quarantined callback through the same code as a fresh one; used, it leaves
+    /// the quarantine.
+    pub async fn replay(&self, entry: &Quarantined) -> Result<Replay, ApiError> {
+        let step = self.process(&entry.body, entry.received_at).await;
+        self.callbacks.replayed(entry, step).await
+    }
+
+    /// Everything after authentication, for a callback that arrived at `received` (without
+    /// Viber's time, the status is dated then).
+    async fn process(&self, body: &[u8], received: Timestamp) -> Result<Step, ApiError> {
+        let callback = match StatusCallback::parse(body) {
+            Ok(callback) => callback,
+            Err(error) => return Ok(Aside::unparseable(&error).into()),
+        };
         let now = self.callbacks.now();
+        let at = callback.at(received);
         let span = tracing::Span::current();
         span.record("message_token", callback.message_token.as_str());
         span.record("viber_status", status_name(callback.status));
-        vbm_callbacks::record_lag(now, callback.time);
+        vbm_callbacks::record_lag(now, at);
+        let named = match callback.service_id {
+            None => None,
+            Some(service_id) => match self.callbacks.business(service_id).await? {
+                Ok(business) => Some((service_id, business)),
+                Err(aside) => return Ok(aside.into()),
+            },
+        };
+        let told = Told {
+            callback: &callback,
+            at,
+            named: named.as_ref(),
+        };
         match callback.status {
-            CallbackStatus::Message(status) => self.message_status(&callback, status, now).await,
-            CallbackStatus::Subscribe => self.subscription(&callback, false, now).await,
-            CallbackStatus::Unsubscribe => self.subscription(&callback, true, now).await,
+            CallbackStatus::Message(status) => self.message_status(&told, status, now).await,
+            CallbackStatus::Subscribe => self.subscription(&told, false, now).await,
+            CallbackStatus::Unsubscribe => self.subscription(&told, true, now).await,
+            CallbackStatus::Unknown(code) => self.unknown_status(&told, code, now).await,
+        }
+    }
+
+    /// The message of a token, when the callback may be applied to it: a callback naming a
+    /// service id applies only to a message of the business with that service id (#14: never
+    /// another tenant's message).
+    fn owned(told: &Told<'_>, message: TokenRef) -> Result<TokenRef, Aside> {
+        match told.named {
+            Some((service_id, business)) if *business != message.business => Err(
+                Aside::service_mismatch(*service_id, message.business.as_str()),
+            ),
+            _ => Ok(message),
         }
     }
 
@@ -163,69 +228,120 @@ impl App {
 
     async fn message_status(
         &self,
-        callback: &StatusCallback,
+        told: &Told<'_>,
         status: MessageStatus,
         now: Timestamp,
-    ) -> Answer {
+    ) -> Result<Step, ApiError> {
+        let callback = told.callback;
         let store = self.callbacks.store();
         let message = match store.message_by_token(&callback.message_token, now).await? {
             Some(message) => message,
             None => {
+                // Statuses are kept for an unknown token as long as messages are: one older
+                // than that can no longer meet its message.
+                if now.as_millis() - told.at.as_millis()
+                    > store.retention().messages.as_millis() as i64
+                {
+                    return Ok(Aside::token_unknown(
+                        "a status for a token still unknown past the message retention",
+                    )
+                    .into());
+                }
                 let pending = PendingStatus {
                     status,
-                    at: callback.time,
+                    at: told.at,
                 };
+                let claimed = told.named.map(|(service_id, _)| *service_id);
                 match store
-                    .keep_pending_status(&callback.message_token, pending, now)
+                    .keep_pending_status_for(&callback.message_token, pending, claimed, now)
                     .await?
                 {
-                    Kept::Pending => return Ok(vbm_callbacks::ok("kept_pending")),
+                    Kept::Pending => return Ok(vbm_callbacks::ok("kept_pending").into()),
                     // Recorded since we looked: dispatch will not see this status, apply it here.
                     Kept::Known(message) => message,
-                    Kept::Gone => return Ok(vbm_callbacks::ok("message_gone")),
+                    Kept::Gone => return Ok(vbm_callbacks::ok("message_gone").into()),
                 }
             }
+        };
+        let message = match Self::owned(told, message) {
+            Ok(message) => message,
+            Err(aside) => return Ok(aside.into()),
         };
         let span = tracing::Span::current();
         span.record("business", message.business.as_str());
         span.record("message_id", message.message_id.as_str());
         let Some(change) = store
-            .apply_status(
-                &message.business,
-                &message.message_id,
-                status,
-                callback.time,
-            )
+            .apply_status(&message.business, &message.message_id, status, told.at)
             .await?
         else {
-            return Ok(vbm_callbacks::ok("message_gone"));
+            return Ok(vbm_callbacks::ok("message_gone").into());
         };
         let outcome = match (change.publishes(status), change.moved, change.replay) {
             (true, true, _) => "moved",
             (true, false, true) => "replayed",
             (true, false, false) => "repeated",
-            (false, _, true) => return Ok(vbm_callbacks::ok("replayed")),
-            (false, _, false) => return Ok(vbm_callbacks::ok("kept_in_history")),
+            (false, _, true) => return Ok(vbm_callbacks::ok("replayed").into()),
+            (false, _, false) => return Ok(vbm_callbacks::ok("kept_in_history").into()),
         };
         self.callbacks
-            .publish(&status_event(&message, status, callback))
+            .publish(&status_event(&message, status, callback, told.at))
             .await?;
-        Ok(vbm_callbacks::ok(outcome))
+        Ok(vbm_callbacks::ok(outcome).into())
+    }
+
+    /// A `message_status` code no source documents: counted, kept in its message's history as
+    /// it came, and nothing else (no status moves, no event). For a token not known yet there
+    /// is no history to keep it in: it is kept aside, for a replay once the token is known.
+    async fn unknown_status(
+        &self,
+        told: &Told<'_>,
+        code: i64,
+        now: Timestamp,
+    ) -> Result<Step, ApiError> {
+        vbm_platform::metrics::callback_status_unknown();
+        tracing::warn!(code, "a message_status code we do not know");
+        let store = self.callbacks.store();
+        let Some(message) = store
+            .message_by_token(&told.callback.message_token, now)
+            .await?
+        else {
+            return Ok(Aside::token_unknown(format!(
+                "message_status {code} (not a known code) for a token not known yet"
+            ))
+            .into());
+        };
+        let message = match Self::owned(told, message) {
+            Ok(message) => message,
+            Err(aside) => return Ok(aside.into()),
+        };
+        let span = tracing::Span::current();
+        span.record("business", message.business.as_str());
+        span.record("message_id", message.message_id.as_str());
+        let kept = store
+            .note_unknown_status(&message.business, &message.message_id, code, told.at)
+            .await?;
+        Ok(vbm_callbacks::ok(if kept {
+            "unknown_status_kept"
+        } else {
+            "message_gone"
+        })
+        .into())
     }
 
     async fn subscription(
         &self,
-        callback: &StatusCallback,
+        told: &Told<'_>,
         opted_out: bool,
         now: Timestamp,
-    ) -> Answer {
-        let (business, phone) = match (&callback.phone_number, callback.service_id) {
-            (Some(phone), Some(service_id)) => {
-                let business = self.callbacks.business(service_id).await?;
-                (business, phone.clone())
-            }
+    ) -> Result<Step, ApiError> {
+        let callback = told.callback;
+        let (business, phone) = match (&callback.phone_number, told.named) {
+            (Some(phone), Some((_, business))) => (business.clone(), phone.clone()),
             _ => {
-                let message = self.token(callback, now).await?;
+                let message = match Self::owned(told, self.token(callback, now).await?) {
+                    Ok(message) => message,
+                    Err(aside) => return Ok(aside.into()),
+                };
                 (message.business, message.phone)
             }
         };
@@ -238,15 +354,25 @@ impl App {
         // Unchanged means the user already stood where this callback puts them: a redelivery
         // (perhaps after a crash before the event was queued), so the same event goes again.
         self.callbacks
-            .publish(&opt_event(&business, &phone, opted_out, callback))
+            .publish(&opt_event(&business, &phone, opted_out, callback, told.at))
             .await?;
         Ok(vbm_callbacks::ok(match (opted_out, changed) {
             (true, true) => "opted_out",
             (true, false) => "opted_out_repeated",
             (false, true) => "opted_in",
             (false, false) => "opted_in_repeated",
-        }))
+        })
+        .into())
     }
+}
+
+/// A parsed status callback with what the handler has learnt about it.
+struct Told<'a> {
+    callback: &'a StatusCallback,
+    /// Viber's time, or the arrival time without one.
+    at: Timestamp,
+    /// The service id the callback names and its business.
+    named: Option<&'a (u64, BusinessId)>,
 }
 
 fn status_name(status: CallbackStatus) -> &'static str {
@@ -254,18 +380,24 @@ fn status_name(status: CallbackStatus) -> &'static str {
         CallbackStatus::Message(s) => s.as_str(),
         CallbackStatus::Subscribe => "subscribe",
         CallbackStatus::Unsubscribe => "unsubscribe",
+        CallbackStatus::Unknown(_) => "unknown",
     }
 }
 
 /// `message.status`, one per message and status ([`CallbackStatus::event`]: the same event
 /// `dispatch` builds for a status it applies after keeping it).
-pub fn status_event(message: &TokenRef, status: MessageStatus, callback: &StatusCallback) -> Event {
+pub fn status_event(
+    message: &TokenRef,
+    status: MessageStatus,
+    callback: &StatusCallback,
+    at: Timestamp,
+) -> Event {
     vbm_events::CallbackStatus {
         business: message.business.as_str(),
         message_id: message.message_id.as_str(),
         to: message.phone.as_e164(),
         status,
-        at: callback.time,
+        at,
         token: &callback.message_token,
     }
     .event()
@@ -283,6 +415,7 @@ pub fn opt_event(
     phone: &PhoneNumber,
     opted_out: bool,
     callback: &StatusCallback,
+    at: Timestamp,
 ) -> Event {
     let (kind, reason) = if opted_out {
         (EventKind::ContactOptedOut, "unsubscribe")
@@ -293,11 +426,11 @@ pub fn opt_event(
         kind,
         business.as_str(),
         &format!("{}/{reason}/{}", phone.as_e164(), callback.message_token),
-        callback.time,
+        at,
         json!({
             "phone": phone.as_e164(),
             "reason": reason,
-            "at": rfc3339(callback.time),
+            "at": rfc3339(at),
             "viber_message_token": callback.message_token,
         }),
     )

@@ -15,8 +15,8 @@ use status::App;
 use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_store::{
-    BusinessId, Kept, MessageId, MessageRecord, NewBusiness, NewSend, PendingStatus, Retention,
-    SendOutcome, Store,
+    BusinessId, HistoryEntry, Kept, MessageId, MessageRecord, NewBusiness, NewSend, PendingStatus,
+    QuarantineReason, Retention, SendOutcome, Store,
 };
 use vbm_testkit::TestEnv;
 use viber::CallbackAuth;
@@ -687,14 +687,16 @@ async fn an_unsubscribe_without_phone_finds_the_user_through_the_token() {
     assert_eq!(reply.status, 503, "{}", reply.body);
     assert_eq!(reply.headers["retry-after"], "5");
     assert!(h.opted_out().await);
-    // A service id nobody has: 404, not retried forever.
+    // A service id nobody has: kept aside in the quarantine and answered 200, nothing changed.
     let unknown = callback("910003", 4, h.now(), Some(USER)).replace("4242", "999");
     let reply = h.post(&unknown).await;
-    assert_eq!(
-        (reply.status, reply.body["error"]["code"].as_str()),
-        (404, Some("not_found"))
-    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(h.opted_out().await);
+    assert!(h.events().await.is_empty());
+    let kept = h.store().quarantined(h.now()).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].body, unknown.as_bytes());
+    assert_eq!(kept[0].reason, QuarantineReason::UnknownService);
 }
 
 #[tokio::test]
@@ -724,14 +726,14 @@ async fn bad_signatures_are_refused_and_change_nothing() {
     assert_eq!(stored.track.current, MessageStatus::Sent);
     assert_eq!(stored.track.history.len(), 2);
     assert!(h.events().await.is_empty());
-    // And a body that is not a status at all, correctly signed.
-    let reply = h
-        .post(r#"{"message_token":1,"message_time":1700000000000,"message_status":3}"#)
-        .await;
-    assert_eq!(
-        (reply.status, reply.body["error"]["code"].as_str()),
-        (422, Some("validation_failed"))
-    );
+    // And an unknown code for a token nobody knows, correctly signed: kept aside, 200.
+    let body = r#"{"message_token":1,"message_time":1700000000000,"message_status":3}"#;
+    let reply = h.post(body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let kept = h.store().quarantined(h.now()).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].body, body.as_bytes());
+    assert_eq!(kept[0].reason, QuarantineReason::TokenUnknown);
 }
 
 /// A correctly signed status callback with raw bytes for a body (which need not be UTF-8) and
@@ -750,7 +752,8 @@ fn signed_bytes(body: Vec<u8>, headers: &[(&str, &[u8])]) -> Request {
 
 /// The security matrix of the status callback (issue 7): authentication failures and hostile
 /// bodies that carry a valid signature, each refused with its status and code and leaving the
-/// table and every queue exactly as they were.
+/// table and every queue exactly as they were; an authenticated one that cannot be parsed is
+/// kept whole in the quarantine, and only there.
 #[tokio::test]
 async fn hostile_callbacks_are_refused_and_change_nothing() {
     let h = Harness::new().await;
@@ -861,10 +864,11 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
             "invalid_json",
         ),
         (
+            // Kept as its digits: a token like any other, not known yet, so kept pending.
             "token 2^64",
             signed_bytes(with("message_token", "18446744073709551616"), &[]),
-            422,
-            "validation_failed",
+            200,
+            "kept_pending",
         ),
         (
             "token of 2000 digits (too long for a key)",
@@ -889,8 +893,37 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
         ),
     ];
     for (name, request, status, code) in cases {
+        let sent = request.body().as_ref().to_vec();
         let before = h.env.footprint().await;
         let reply = h.call(request).await;
+        if status == 200 {
+            assert_eq!(reply.body["status"], 0, "{name}: {}", reply.body);
+            continue;
+        }
+        if status == 400 || status == 422 {
+            // Authenticated but unusable: kept whole in the quarantine (the parser's code in
+            // its detail), answered 200, nothing else stored or queued.
+            assert_eq!(reply.status, 200, "{name}: {}", reply.body);
+            let after = h.env.footprint().await;
+            assert_eq!(after.queues, before.queues, "{name}");
+            let added: Vec<_> = after
+                .items
+                .iter()
+                .filter(|i| !before.items.contains(i))
+                .collect();
+            assert_eq!(added.len(), 1, "{name}: {added:?}");
+            assert_eq!(after.items.len(), before.items.len() + 1, "{name}");
+            let kept = added[0];
+            assert_eq!(kept["pk"], AttributeValue::S("QUARANTINE".into()), "{name}");
+            assert_eq!(kept["body"], AttributeValue::B(sent.into()), "{name}");
+            assert_eq!(kept["reason"], AttributeValue::S("unparseable".into()));
+            assert!(
+                kept["detail"].as_s().unwrap().starts_with(code),
+                "{name}: {:?}",
+                kept["detail"]
+            );
+            continue;
+        }
         assert_eq!(
             (reply.status, reply.body["error"]["code"].as_str()),
             (status, Some(code)),
@@ -1037,4 +1070,253 @@ async fn a_message_history_is_bounded_whatever_viber_sends() {
     let message = h.message(&sent.id).await;
     assert_eq!(message.track.current, MessageStatus::Seen);
     assert_eq!(message.track.history.len(), vbm_store::MAX_HISTORY + 1);
+}
+
+/// A message's history as `GET /v1/messages/{id}` lists it: (status name, Viber code).
+fn told(m: &MessageRecord) -> Vec<(Option<MessageStatus>, Option<i64>)> {
+    m.history
+        .iter()
+        .map(|e: &HistoryEntry| (e.status, e.viber_status))
+        .collect()
+}
+
+/// A code nobody documents is answered 200, kept in the message's history as it came, and
+/// changes nothing else: no status moves, no event.
+#[tokio::test]
+async fn an_unknown_status_code_is_kept_in_the_history_and_changes_nothing() {
+    let h = Harness::new().await;
+    let sent = h.sent_message("940001").await;
+    let before = h.message(&sent.id).await;
+    let reply = h
+        .post(&callback(&sent.token, 17, h.now(), Some(USER)))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["status"], 0);
+    let after = h.message(&sent.id).await;
+    assert_eq!(
+        after.track, before.track,
+        "status and known history unchanged"
+    );
+    assert_eq!(
+        told(&after),
+        [
+            (Some(MessageStatus::Accepted), None),
+            (Some(MessageStatus::Sent), None),
+            (None, Some(17)),
+        ]
+    );
+    assert!(h.events().await.is_empty());
+    assert!(h.store().quarantined(h.now()).await.unwrap().is_empty());
+}
+
+/// Property: whatever mix of known and unknown codes arrives, in any order, the message ends
+/// where the known ones alone put it, and its history lists every callback as it came.
+#[test]
+fn an_unknown_status_never_changes_a_message() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config as RunnerConfig, TestRunner};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let h = runtime.block_on(Harness::new());
+    let code = prop_oneof![
+        Just(0i64),
+        Just(1),
+        Just(2),
+        Just(3),
+        6i64..100,
+        -10i64..0,
+        Just(i64::from(u32::MAX)),
+    ];
+    // Each case is a few emulator round trips: a handful of cases, shrinking kept short.
+    let mut runner = TestRunner::new(RunnerConfig {
+        cases: 12,
+        max_shrink_iters: 8,
+        ..RunnerConfig::default()
+    });
+    let next = std::sync::atomic::AtomicU64::new(950_000);
+    runner
+        .run(&proptest::collection::vec(code, 1..6), |codes| {
+            runtime.block_on(async {
+                let token = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let sent = h.sent_message(&token.to_string()).await;
+                let mut model = h.message(&sent.id).await.track;
+                let mut expected = told(&h.message(&sent.id).await);
+                for (i, code) in codes.iter().enumerate() {
+                    let at = Timestamp::from_millis(sent.sent_at.as_millis() + 1 + i as i64);
+                    let mut body: Value =
+                        serde_json::from_str(&callback(&sent.token, 0, at, None)).unwrap();
+                    body["message_status"] = json!(code);
+                    let reply = h.post(&body.to_string()).await;
+                    assert_eq!(reply.status, 200, "{codes:?}: {}", reply.body);
+                    match viber_status(*code) {
+                        Some(status) => {
+                            model.apply(StatusEvent { status, at });
+                            expected.push((Some(status), None));
+                        }
+                        None => expected.push((None, Some(*code))),
+                    }
+                }
+                let stored = h.message(&sent.id).await;
+                assert_eq!(stored.track, model, "{codes:?}");
+                assert_eq!(told(&stored), expected, "{codes:?}");
+                h.events().await;
+            });
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Viber's documented message codes, from VIBER.md rather than from the parser.
+fn viber_status(code: i64) -> Option<MessageStatus> {
+    match code {
+        0 => Some(MessageStatus::Delivered),
+        1 => Some(MessageStatus::Seen),
+        2 => Some(MessageStatus::Expired),
+        _ => None,
+    }
+}
+
+/// #14 item 5: a status naming a service id is applied only to a message of the business
+/// with that service id. Another tenant's service id is kept aside as a mismatch, answered 200,
+/// and the message is untouched; a replay keeps it aside.
+#[tokio::test]
+async fn a_status_naming_another_tenants_service_id_is_never_applied() {
+    let h = Harness::new().await;
+    h.store()
+        .create_business(&NewBusiness {
+            id: BusinessId::parse("rival").unwrap(),
+            service_id: 5151,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    let sent = h.sent_message("960001").await;
+    let before = h.message(&sent.id).await;
+    for code in [1, 17] {
+        let mut crossed: Value =
+            serde_json::from_str(&callback(&sent.token, code, h.now(), Some(USER))).unwrap();
+        crossed["service_id"] = json!(5151);
+        let crossed = crossed.to_string();
+        let reply = h.post(&crossed).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let after = h.message(&sent.id).await;
+        assert_eq!(after.track, before.track, "{code}");
+        assert_eq!(after.history, before.history, "{code}");
+    }
+    assert!(h.events().await.is_empty());
+    let kept = h.store().quarantined(h.now()).await.unwrap();
+    assert_eq!(kept.len(), 2);
+    assert!(
+        kept.iter()
+            .all(|q| q.reason == QuarantineReason::ServiceMismatch)
+    );
+    assert!(kept[0].detail.contains("5151"), "{}", kept[0].detail);
+    assert!(matches!(
+        h.app.replay(&kept[0]).await.unwrap(),
+        vbm_callbacks::Replay::StillAside(_)
+    ));
+    assert_eq!(h.message(&sent.id).await.track, before.track);
+    // Its own service id applies as always.
+    let own = callback(&sent.token, 1, h.now(), Some(USER));
+    assert_eq!(h.post(&own).await.status, 200);
+    assert_eq!(h.message(&sent.id).await.track.current, MessageStatus::Seen);
+}
+
+/// A status for a token still unknown past the window statuses are kept for (the message
+/// retention) can never meet its message: kept aside whole, not pending. Without a time at all
+/// a status is dated on arrival and applied.
+#[tokio::test]
+async fn statuses_too_old_for_their_unknown_token_are_quarantined_and_timeless_ones_applied() {
+    let h = Harness::new().await;
+    let old = Timestamp::from_millis(h.now().as_millis() - 31 * 86_400_000);
+    let body = callback("970001", 0, old, Some(USER));
+    let reply = h.post(&body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        h.store()
+            .pending_statuses("970001", h.now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let kept = h.store().quarantined(h.now()).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].reason, QuarantineReason::TokenUnknown);
+    assert_eq!(kept[0].route, "POST /viber/status");
+
+    let sent = h.sent_message("970002").await;
+    let before = h.now();
+    let reply = h
+        .post(&format!(
+            r#"{{"message_token":"{}","message_status":0}}"#,
+            sent.token
+        ))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let m = h.message(&sent.id).await;
+    assert_eq!(m.track.current, MessageStatus::Delivered);
+    let at = m.track.history.last().unwrap().at;
+    assert!(at >= before && at <= h.now(), "dated on arrival: {at:?}");
+}
+
+/// #14 item 5, before the token is known: a status naming another tenant's service id is kept
+/// with that service id; when `dispatch` records the token for this tenant's message, it is not
+/// applied but kept aside as a mismatch (a replay checks again and keeps it aside).
+#[tokio::test]
+async fn a_kept_status_naming_another_tenants_service_id_is_never_applied() {
+    let h = Harness::new().await;
+    h.store()
+        .create_business(&NewBusiness {
+            id: BusinessId::parse("rival").unwrap(),
+            service_id: 5151,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    let token = "980001";
+    let mut crossed: Value =
+        serde_json::from_str(&callback(token, 1, h.now(), Some(USER))).unwrap();
+    crossed["service_id"] = json!(5151);
+    let reply = h.post(&crossed.to_string()).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        h.store()
+            .pending_statuses(token, h.now())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let accepted = h.accepted_message().await;
+    h.dispatch_records(&accepted, token, h.now()).await;
+    let m = h.message(&accepted.id).await;
+    assert_eq!(m.track.current, MessageStatus::Sent, "not applied");
+    assert!(
+        h.store()
+            .pending_statuses(token, h.now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let events = h.events().await;
+    assert!(
+        events.iter().all(|e| e.data["status"] != "seen"),
+        "{events:?}"
+    );
+    let kept = h.store().quarantined(h.now()).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].reason, QuarantineReason::ServiceMismatch);
+    let body: Value = serde_json::from_slice(&kept[0].body).unwrap();
+    assert_eq!(body["service_id"], 5151);
+    assert_eq!(body["message_status"], 1);
+    assert!(matches!(
+        h.app.replay(&kept[0]).await.unwrap(),
+        vbm_callbacks::Replay::StillAside(_)
+    ));
+    assert_eq!(
+        h.message(&accepted.id).await.track.current,
+        MessageStatus::Sent
+    );
 }

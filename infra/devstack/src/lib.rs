@@ -104,10 +104,15 @@ pub struct Options {
     /// gateway would) and the functions require it; off, it posts as the public emulators do,
     /// unsigned, to the URL with the secret.
     pub sign_callbacks: bool,
+    /// Session messages in a row the sandbox takes before it answers 21, as Viber does: 5 by
+    /// default (ALI, Infobip), 10 in other sources (`VBM_SANDBOX_MAX_CONSECUTIVE`). Set apart
+    /// from our own rule (`SESSION_MAX_CONSECUTIVE`) to try the two disagreeing.
+    pub viber_max_consecutive: u32,
 }
 
 impl Options {
-    /// The defaults, with `keep_logs` from `VBM_SANDBOX_KEEP` when set.
+    /// The defaults, with `keep_logs` from `VBM_SANDBOX_KEEP` and `viber_max_consecutive` from
+    /// `VBM_SANDBOX_MAX_CONSECUTIVE` when set.
     pub fn from_env() -> Result<Self, String> {
         let keep_logs = match std::env::var("VBM_SANDBOX_KEEP") {
             Ok(n) => Some(
@@ -116,9 +121,17 @@ impl Options {
             ),
             Err(_) => None,
         };
+        let defaults = Self::default();
+        let viber_max_consecutive = match std::env::var("VBM_SANDBOX_MAX_CONSECUTIVE") {
+            Ok(n) => n.parse().map_err(|_| {
+                "VBM_SANDBOX_MAX_CONSECUTIVE must be a number of messages".to_string()
+            })?,
+            Err(_) => defaults.viber_max_consecutive,
+        };
         Ok(Self {
             keep_logs,
-            ..Self::default()
+            viber_max_consecutive,
+            ..defaults
         })
     }
 }
@@ -130,6 +143,7 @@ impl Default for Options {
             callback_timeout: Duration::from_secs(5),
             keep_logs: None,
             sign_callbacks: false,
+            viber_max_consecutive: sandbox::DEFAULT_MAX_CONSECUTIVE,
         }
     }
 }
@@ -198,6 +212,7 @@ pub async fn start_with(
     );
     sandbox.late_answer = options.viber_timeout + LATE_BY;
     sandbox.keep = options.keep_logs;
+    sandbox.max_consecutive = options.viber_max_consecutive;
     let sandbox = Arc::new(sandbox);
     let mut sink = sink::Sink::new(store.clone(), clock.clone());
     sink.late_answer = options.callback_timeout + LATE_BY;
@@ -323,9 +338,10 @@ async fn seed_demo(store: &Store, settings: &Settings) -> Result<String, String>
             "Ваш код подтверждения: {{code}}",
         ),
         (
+            // Viber has no promotional templates (VIBER.md): this one is transactional too.
             "spring_sale",
             "en",
-            TemplateCategory::Promotional,
+            TemplateCategory::Transactional,
             "Hi {{name}}, spring sale: {{discount}} off everything this week.",
         ),
     ];

@@ -5,7 +5,12 @@
 //!
 //! Numbers ending in `0008` answer status 8 (user blocked), in `0009` status 9 (not a Viber
 //! user), in `0002` get `expired` instead of `delivered`, in `0500` always HTTP 503 (a job that
-//! can only end in the dead-letter queue).
+//! can only end in the dead-letter queue), in `77NN` status NN (any code of Viber's table, e.g.
+//! `7711` for 11 unauthorized IP, `7701` for 1 internal failure).
+//!
+//! Like Viber it refuses with 6 `SRVC_BAD_PARAMETERS` a `#tracking_data` on the types that do
+//! not take it (107, 108, 109 and the smartphone-only file type 224), and answers 21 after
+//! [`Sandbox::max_consecutive`] session messages in a row (5 by default; some sources say 10).
 //!
 //! Like Viber, a request whose `seq` was already delivered is not delivered again: it is answered
 //! 12 `SRVC_ALREADY_SENT` with the first token. Faults (`POST /_sandbox/viber/faults`, see
@@ -26,7 +31,10 @@ use crate::faults::{Switch, ViberFault};
 
 /// Viber's session types: these count toward the 5-in-a-row rule.
 const SESSION_TYPES: [i64; 4] = [306, 307, 221, 224];
-const MAX_CONSECUTIVE: u32 = 5;
+/// Session messages in a row before Viber answers 21, unless configured otherwise.
+pub const DEFAULT_MAX_CONSECUTIVE: u32 = 5;
+/// Types that refuse `#tracking_data` (N8N's `TRACKING_REQUIRED` notes): status 6.
+const NO_TRACKING_TYPES: [i64; 4] = [107, 108, 109, 224];
 
 /// Callbacks Viber would retry: how many times, and the pause before the n-th retry.
 const CALLBACK_ATTEMPTS: u64 = 12;
@@ -65,6 +73,8 @@ pub struct Sandbox {
     pub faults: Switch<ViberFault>,
     /// At most this many entries per log (and remembered `seq`s); `None`: all.
     pub keep: Option<usize>,
+    /// Session messages in a row before the 21 answer.
+    pub max_consecutive: u32,
     callbacks_pending: AtomicU64,
     callbacks_abandoned: AtomicU64,
 }
@@ -97,6 +107,7 @@ impl Sandbox {
             late_answer: Duration::from_secs(6),
             faults: Switch::default(),
             keep: None,
+            max_consecutive: DEFAULT_MAX_CONSECUTIVE,
             callbacks_pending: AtomicU64::new(0),
             callbacks_abandoned: AtomicU64::new(0),
         }
@@ -183,13 +194,26 @@ impl Sandbox {
             *state.answers.entry("not_viber_user").or_default() += 1;
             return json!({"status": 9, "status_message": "SRVC_NOT_VIBER_USER", "seq": seq});
         }
+        if let Some(code) = chosen_status(&dest) {
+            *state.answers.entry("chosen_status").or_default() += 1;
+            let name = viber::ViberStatus(code).name();
+            return json!({"status": code, "status_message": name, "seq": seq});
+        }
+        if NO_TRACKING_TYPES.contains(&kind)
+            && request
+                .get("message")
+                .is_some_and(|m| m.get("#tracking_data").is_some())
+        {
+            *state.answers.entry("bad_parameters").or_default() += 1;
+            return json!({"status": 6, "status_message": "SRVC_BAD_PARAMETERS", "seq": seq});
+        }
         let is_session = SESSION_TYPES.contains(&kind);
         if is_session {
             let row = state
                 .consecutive
                 .entry((service_id, dest.clone()))
                 .or_default();
-            if *row >= MAX_CONSECUTIVE {
+            if *row >= self.max_consecutive {
                 *state.answers.entry("wait_for_user").or_default() += 1;
                 return json!({"status": 21, "status_message": "SRVC_WAIT_FOR_USER_RESPONSE", "seq": seq});
             }
@@ -218,21 +242,25 @@ impl Sandbox {
         self.callbacks_pending.fetch_add(pending, Ordering::SeqCst);
         tokio::spawn(async move {
             tokio::time::sleep(this.callback_delay).await;
-            this.post_status(&token, first).await;
+            this.post_status(&token, first, service_id, &dest).await;
             if first == 0 {
                 tokio::time::sleep(this.callback_delay).await;
-                this.post_status(&token, 1).await;
+                this.post_status(&token, 1, service_id, &dest).await;
             }
         });
         answer
     }
 
-    /// Posts one status callback (counted in `callbacks_pending` by the caller), retried.
-    async fn post_status(&self, token: &str, status: i64) {
+    /// Posts one status callback (counted in `callbacks_pending` by the caller), retried. As the
+    /// public partner emulators post it: a string token, and `service_id` and `phone_number`
+    /// (digits) beside the status.
+    async fn post_status(&self, token: &str, status: i64, service_id: u64, dest: &str) {
         let body = json!({
             "message_token": token,
             "message_time": self.clock.now().as_millis(),
             "message_status": status,
+            "service_id": service_id,
+            "phone_number": dest,
         });
         let answered = self.post_retried("/viber/status", &body).await;
         if !answered.is_some_and(|s| s.is_success()) {
@@ -316,6 +344,24 @@ impl Sandbox {
         Ok(json!({"message_token": token, "inbound_status": status.as_u16()}))
     }
 
+    /// `POST /_sandbox/viber/callback` `{"path": "/viber/status" | "/viber/inbound", "body": {…}}`:
+    /// posts `body` as it is, the way the sandbox posts every callback: what Viber might send
+    /// that the sandbox itself never would (unknown codes, odd shapes, another service id).
+    pub async fn callback(&self, body: &[u8]) -> Result<Value, String> {
+        let request: Value =
+            serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+        let path = match request.get("path").and_then(Value::as_str) {
+            Some(path @ ("/viber/status" | "/viber/inbound")) => path,
+            _ => return Err("path must be /viber/status or /viber/inbound".into()),
+        };
+        let callback = request.get("body").ok_or("body is required")?;
+        let status = self
+            .post_retried(path, callback)
+            .await
+            .ok_or("the callback got no answer")?;
+        Ok(json!({"status": status.as_u16()}))
+    }
+
     /// `GET /_sandbox/viber/sent`.
     pub async fn sent(&self) -> Value {
         Value::Array(self.state.lock().await.sent.clone())
@@ -336,5 +382,92 @@ impl Sandbox {
             "callbacks_pending": self.callbacks_pending.load(Ordering::SeqCst),
             "callbacks_abandoned": self.callbacks_abandoned.load(Ordering::SeqCst),
         })
+    }
+}
+
+/// The status a `77NN` number asks for (NN ≠ 0: a `7700` number is delivered as usual).
+fn chosen_status(dest: &str) -> Option<i64> {
+    let tail = dest.get(dest.len().checked_sub(4)?..)?;
+    let code = tail.strip_prefix("77")?.parse::<i64>().ok()?;
+    (code != 0).then_some(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sandbox(max_consecutive: u32) -> Arc<Sandbox> {
+        let mut sandbox = Sandbox::new(
+            Arc::new(vbm_platform::clock::SystemClock),
+            "http://127.0.0.1:9".into(),
+            "secret".into(),
+            None,
+        );
+        sandbox.max_consecutive = max_consecutive;
+        // The status callbacks of these sends never come within the test.
+        sandbox.callback_delay = Duration::from_secs(3600);
+        Arc::new(sandbox)
+    }
+
+    async fn status(sandbox: &Arc<Sandbox>, body: Value) -> i64 {
+        let reply = sandbox.send_message(body.to_string().as_bytes()).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let answer: Value = serde_json::from_str(&reply.body).unwrap();
+        answer["status"].as_i64().unwrap()
+    }
+
+    fn session_text(seq: u64, dest: &str) -> Value {
+        json!({"service_id": 1, "dest": dest, "seq": seq, "type": 306, "label": "transaction",
+               "message": {"#txt": "hi", "#tracking_data": ""}})
+    }
+
+    #[tokio::test]
+    async fn the_consecutive_rule_is_configurable() {
+        for (max, sixth) in [(5, 21), (10, 0)] {
+            let sandbox = sandbox(max);
+            for seq in 1..=5 {
+                assert_eq!(status(&sandbox, session_text(seq, "447911123456")).await, 0);
+            }
+            assert_eq!(
+                status(&sandbox, session_text(6, "447911123456")).await,
+                sixth,
+                "max {max}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn tracking_data_on_types_that_refuse_it_is_status_6() {
+        let sandbox = sandbox(5);
+        let promo = |seq: u64, tracking: bool| {
+            let mut body = json!({"service_id": 1, "dest": "447911123456", "seq": seq,
+                                  "type": 108, "label": "promotion",
+                                  "message": {"#txt": "Sale", "#img": "https://x/i.png",
+                                              "#caption": "Go", "#action": "https://x"}});
+            if tracking {
+                body["message"]["#tracking_data"] = json!("t");
+            }
+            body
+        };
+        assert_eq!(status(&sandbox, promo(1, true)).await, 6);
+        assert_eq!(status(&sandbox, promo(2, false)).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_77nn_number_answers_status_nn() {
+        let sandbox = sandbox(5);
+        for (dest, code) in [
+            ("447911127711", 11),
+            ("447911127702", 2),
+            ("447911127743", 43),
+        ] {
+            assert_eq!(
+                status(&sandbox, session_text(1, dest)).await,
+                code,
+                "{dest}"
+            );
+        }
+        assert_eq!(chosen_status("447911127700"), None);
+        assert_eq!(chosen_status("77"), None);
     }
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use ipnet::IpNet;
-use session_rules::{Language, TemplateCategory, TemplateId};
+use session_rules::{Language, TemplateCategory, TemplateId, TemplateReach};
 use vbm_store::BusinessId;
 
 use crate::validate;
@@ -54,6 +54,9 @@ pub enum Command {
     /// The outbox: accepted messages on their way from the table's stream to the outbound queue.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Viber callbacks kept aside because they could not be used (docs/viber.md).
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,6 +72,30 @@ pub enum OutboxCommand {
         #[arg(long, env = "OUTBOUND_QUEUE_URL", value_name = "URL")]
         outbound_queue_url: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List the callbacks in quarantine, oldest first, with why each was kept aside.
+    List,
+    /// Run quarantined callbacks again through the inbound/status handler code, once the cause
+    /// is fixed (a business created, a service id corrected, ...). Used ones leave the
+    /// quarantine; the rest stay, with today's reason.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("which").required(true).args(["ids", "all"])))]
+pub struct ReplayArgs {
+    /// The ids to replay (as `quarantine list` prints them).
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Replay every callback in quarantine.
+    #[arg(long)]
+    pub all: bool,
+    /// The events queue the functions publish to (a replay publishes the same events).
+    #[arg(long, env = "EVENTS_QUEUE_URL", value_name = "URL")]
+    pub events_queue_url: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -234,9 +261,13 @@ pub struct PutTemplateArgs {
     /// Two-letter ISO 639-1 language code (en, ru, uk, ...).
     #[arg(long, value_name = "xx", value_parser = validate::language)]
     pub lang: Language,
-    /// transactional or promotional.
+    /// transactional (Viber has no promotional templates: send promotional content as a
+    /// message of type promotional).
     #[arg(long, value_parser = validate::category)]
     pub category: TemplateCategory,
+    /// The devices it reaches: all_devices (Viber type 1702, the default) or smartphones (1701).
+    #[arg(long, value_parser = validate::reach, default_value = "all_devices")]
+    pub reach: TemplateReach,
     /// The text, with {{name}} placeholders (letters, digits and '_').
     #[arg(long)]
     pub text: String,

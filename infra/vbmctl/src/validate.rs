@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use session_rules::{HttpsUrl, Language, Refusal, TemplateCategory, TemplateId};
+use session_rules::{HttpsUrl, Language, Refusal, TemplateCategory, TemplateId, TemplateReach};
 use vbm_store::BusinessId;
 
 /// Longest callback URL accepted (the limit session-rules puts on URLs).
@@ -68,6 +68,10 @@ pub fn language(input: &str) -> Result<Language, String> {
 
 pub fn category(input: &str) -> Result<TemplateCategory, String> {
     TemplateCategory::parse(input).map_err(reason)
+}
+
+pub fn reach(input: &str) -> Result<TemplateReach, String> {
+    TemplateReach::parse(input).map_err(reason)
 }
 
 /// A callback URL: `https://` with a host, no credentials, no whitespace or control characters
@@ -305,7 +309,15 @@ mod tests {
         assert!(template_id("a b").is_err());
         assert_eq!(language("EN").unwrap().as_str(), "en");
         assert!(language("eng").is_err());
-        assert_eq!(category("promotional"), Ok(TemplateCategory::Promotional));
+        assert_eq!(
+            category("transactional"),
+            Ok(TemplateCategory::Transactional)
+        );
+        let refused = category("promotional").unwrap_err();
+        assert!(refused.contains("no promotional templates"), "{refused}");
         assert!(category("Promotional").is_err());
+        assert_eq!(reach("smartphones"), Ok(TemplateReach::Smartphones));
+        assert_eq!(reach("all_devices"), Ok(TemplateReach::AllDevices));
+        assert!(reach("desktop").is_err());
     }
 }

@@ -598,6 +598,7 @@ async fn templates_put_approve_list_round_trip() {
         "template_id": "order.shipped",
         "lang": "en",
         "category": "transactional",
+        "reach": "all_devices",
         "approved": false,
         "text": "Hello {{name}}, order {{ order }} ships {{name}}-side",
         "placeholders": ["name", "order"],
@@ -611,11 +612,14 @@ async fn templates_put_approve_list_round_trip() {
         "--lang",
         "UK",
         "--category",
-        "promotional",
+        "transactional",
+        "--reach",
+        "smartphones",
         "--text",
         "Знижка для вас!",
         "--approved",
     ]);
+    assert_eq!(put["reach"], "smartphones");
     assert_eq!(put["approved"], true);
     assert_eq!(put["lang"], "uk");
     assert_eq!(put["placeholders"], json!([]));
@@ -690,7 +694,12 @@ async fn templates_put_approve_list_round_trip() {
         ),
         (
             put_args("acme", "t2", "en", "marketing", "Hi"),
-            "transactional or promotional",
+            "must be transactional",
+        ),
+        (
+            // No source has a promotional template: refused, saying where such content goes.
+            put_args("acme", "t2", "en", "promotional", "Hi"),
+            "no promotional templates",
         ),
         (
             put_args("acme", "t 2", "en", "transactional", "Hi"),
@@ -914,4 +923,96 @@ async fn the_callback_secret_rotates_with_an_overlap() {
         2,
         "no business nobody",
     );
+}
+
+/// `quarantine list` shows a callback kept aside; `quarantine replay` runs it through the
+/// inbound handler's code: still aside while its service id is unknown, recorded (session
+/// opened, event queued, entry gone) once the business exists.
+#[tokio::test]
+async fn quarantined_callbacks_are_listed_and_replayed_once_the_cause_is_fixed() {
+    let ctl = Ctl::fresh().await;
+    let body = r#"{"service_id":777,"phone_number":"380501234567","message":{"text":"Hi"}}"#;
+    let received = session_rules::Timestamp::from_millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    );
+    let id = ctl
+        .store
+        .quarantine(
+            "POST /viber/inbound",
+            body.as_bytes(),
+            vbm_store::QuarantineReason::UnknownService,
+            "no business has Viber service id 777",
+            received,
+        )
+        .await
+        .unwrap();
+    let listed = ctl.ok(&["quarantine", "list"]);
+    let entries = listed["quarantined"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{listed}");
+    assert_eq!(entries[0]["id"], id.as_str());
+    assert_eq!(entries[0]["route"], "POST /viber/inbound");
+    assert_eq!(entries[0]["reason"], "unknown_service");
+    assert_eq!(entries[0]["body"], body);
+    assert_eq!(entries[0]["body_bytes"], body.len());
+
+    let replay = |args: &[&str]| {
+        let mut command = ctl.command(&[&["quarantine", "replay"], args].concat());
+        command.env("EVENTS_QUEUE_URL", &ctl.env.events_queue_url);
+        parse_ok(command.output().expect("vbmctl runs"), args)
+    };
+    let report = replay(&["--all"]);
+    assert_eq!(report["replayed"], json!([]), "{report}");
+    assert_eq!(report["still_quarantined"][0]["id"], id.as_str());
+    assert_eq!(report["still_quarantined"][0]["reason"], "unknown_service");
+    ctl.refused(
+        &[
+            "quarantine",
+            "replay",
+            "--events-queue-url",
+            "http://x",
+            "0000",
+        ],
+        2,
+        "no callback 0000",
+    );
+
+    ctl.ok(&["business", "create", "late", "--service-id", "777"]);
+    let report = replay(&[&id]);
+    assert_eq!(
+        report,
+        json!({"replayed": [{"id": id, "outcome": "recorded"}], "still_quarantined": []})
+    );
+    assert_eq!(ctl.ok(&["quarantine", "list"]), json!({"quarantined": []}));
+    let conversation = ctl
+        .store
+        .get_conversation(
+            &BusinessId::parse("late").unwrap(),
+            &session_rules::PhoneNumber::parse("+380501234567").unwrap(),
+        )
+        .await
+        .unwrap()
+        .expect("the replayed user message opened a session");
+    assert_eq!(
+        conversation.session.map(|s| s.started_at),
+        Some(received),
+        "dated when it first arrived"
+    );
+    let sqs = ctl.env.sqs().await;
+    let queued = sqs
+        .receive_message()
+        .queue_url(&ctl.env.events_queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let events: Vec<_> = queued
+        .messages()
+        .iter()
+        .map(|m| vbm_events::EventsQueue::parse(m.body().unwrap()).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].data["text"], "Hi");
 }

@@ -8,6 +8,7 @@
 //! ([`AuthSource`]), refreshed on a TTL.
 
 mod auth_source;
+mod quarantine;
 mod services;
 
 use std::sync::Arc;
@@ -28,9 +29,10 @@ use vbm_platform::metrics;
 use vbm_platform::warm::Warmup;
 use vbm_store::{BusinessId, Store};
 use viber::auth::SIGNATURE_HEADER;
-use viber::{AuthConfigError, AuthFailure, CallbackAuth, CallbackError};
+use viber::{AuthConfigError, AuthFailure, CallbackAuth};
 
 pub use auth_source::AuthSource;
+pub use quarantine::{Aside, Replay, Step};
 pub use services::{CACHE_TTL, ServiceDirectory};
 
 /// Why the function will not start.
@@ -110,15 +112,15 @@ impl Callbacks {
         reject_duplicate_keys(request.body().as_ref())
     }
 
-    /// The business of a Viber service id (cached per container); an unknown one is
-    /// `404 not_found`, which Viber does not retry forever.
-    pub async fn business(&self, service_id: u64) -> Result<BusinessId, ApiError> {
-        self.services
+    /// The business of a Viber service id (cached per container); an unknown one is kept
+    /// aside ([`Aside::unknown_service`]): a business created later, or a service id fixed,
+    /// lets an operator replay it.
+    pub async fn business(&self, service_id: u64) -> Result<Result<BusinessId, Aside>, ApiError> {
+        Ok(self
+            .services
             .business(&self.store, service_id, Instant::now())
             .await?
-            .ok_or_else(|| {
-                ApiError::not_found(format!("no business has Viber service id {service_id}"))
-            })
+            .ok_or_else(|| Aside::unknown_service(service_id)))
     }
 
     /// Queues one business event; a queue failure is `503` so Viber delivers the callback
@@ -194,14 +196,4 @@ pub fn record_lag(now: Timestamp, viber_time: Timestamp) {
     let lag_ms = now.as_millis() - viber_time.as_millis();
     tracing::Span::current().record("lag_ms", lag_ms);
     metrics::callback_lag(lag_ms);
-}
-
-/// A callback body that cannot be used, as the API's error object.
-pub fn parse_error(error: CallbackError) -> ApiError {
-    match error {
-        CallbackError::InvalidJson(m) => ApiError::invalid_json(m),
-        CallbackError::ValidationFailed { field, reason } => {
-            ApiError::validation_failed(Some(field), format!("{field}: {reason}"))
-        }
-    }
 }

@@ -66,7 +66,7 @@ fn check_admission(request: &SendRequest, template: Option<&Template>) {
     };
     let expected_class = match (&request.message, template) {
         (OutboundMessage::Session(_), _) => SendClass::Session,
-        (OutboundMessage::Transactional { .. }, _) => {
+        (OutboundMessage::Transactional { .. } | OutboundMessage::TransactionalFile(_), _) => {
             assert!(!regulated, "plain transactional admitted to {}", request.to);
             SendClass::Informative
         }
@@ -108,8 +108,10 @@ fn check_admission(request: &SendRequest, template: Option<&Template>) {
     };
     assert_eq!(send.dest, request.to.digits());
     assert_eq!(send.ttl, request.ttl.as_secs());
-    let label = match expected_class {
-        SendClass::Promotional => Label::Promotion,
+    // Every template is a transaction (Viber has no promotional template type).
+    let label = match (expected_class, viber_template) {
+        (_, Some(_)) => Label::Transaction,
+        (SendClass::Promotional, None) => Label::Promotion,
         _ => Label::Transaction,
     };
     assert_eq!(send.label, label);
@@ -143,7 +145,7 @@ fn check_refusal(request: &SendRequest, template: Option<&Template>, refusal: &R
         OutboundMessage::Session(_) | OutboundMessage::Promotional { .. } => {
             panic!("{} message refused: {refusal:?}", request.message.kind())
         }
-        OutboundMessage::Transactional { .. } => {
+        OutboundMessage::Transactional { .. } | OutboundMessage::TransactionalFile(_) => {
             assert_eq!(refusal.code(), "template_required");
         }
         OutboundMessage::Template { id, .. } => {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use session_rules::Limits;
+use session_rules::{Limits, TransactionalText};
 use thiserror::Error;
 use vbm_store::Retention;
 
@@ -27,6 +27,8 @@ pub const CALLBACK_TIMEOUT_SECONDS: &str = "CALLBACK_TIMEOUT_SECONDS";
 pub const VIBER_CALLBACK_SECRET_ID: &str = "VIBER_CALLBACK_SECRET_ID";
 pub const SECRETS_REFRESH_SECONDS: &str = "SECRETS_REFRESH_SECONDS";
 pub const VIBER_CALLBACK_CIDRS: &str = "VIBER_CALLBACK_CIDRS";
+/// How free-form transactional text goes: `106` (default), `206`, `template_only_transactional`.
+pub const VIBER_TRANSACTIONAL_TEXT: &str = "VIBER_TRANSACTIONAL_TEXT";
 pub const WARM_ON_INIT: &str = "VBM_WARM_ON_INIT";
 
 /// A setting that is missing or malformed.
@@ -148,7 +150,8 @@ impl Config {
     }
 
     /// The session rules' numbers: `SESSION_DURATION_SECONDS`, `SESSION_MAX_MESSAGES`,
-    /// `SESSION_MAX_CONSECUTIVE`, each defaulting to [`Limits::default`] (24 h, 60, 5).
+    /// `SESSION_MAX_CONSECUTIVE`, each defaulting to [`Limits::default`] (24 h, 60, 5), and
+    /// `VIBER_TRANSACTIONAL_TEXT` (106 by default).
     pub fn limits(&self) -> Result<Limits, ConfigError> {
         let defaults = Limits::default();
         let limits = Limits {
@@ -159,6 +162,15 @@ impl Config {
             max_session_messages: self
                 .positive(SESSION_MAX_MESSAGES, defaults.max_session_messages)?,
             max_consecutive: self.positive(SESSION_MAX_CONSECUTIVE, defaults.max_consecutive)?,
+            transactional_text: match self.get(VIBER_TRANSACTIONAL_TEXT)? {
+                None => defaults.transactional_text,
+                Some(value) => TransactionalText::parse(&value).ok_or_else(|| {
+                    ConfigError::new(
+                        VIBER_TRANSACTIONAL_TEXT,
+                        format!("{value:?}: must be 106, 206 or template_only_transactional"),
+                    )
+                })?,
+            },
             ..defaults
         };
         if limits.max_consecutive > limits.max_session_messages {
@@ -264,6 +276,30 @@ mod tests {
         assert_eq!(config.retention().unwrap(), Retention::default());
         assert_eq!(config.secrets_refresh().unwrap(), Duration::from_secs(300));
         assert_eq!(config.viber_callback_secret_id().unwrap(), None);
+    }
+
+    #[test]
+    fn transactional_text_is_a_deployment_setting() {
+        let limits = |v: &str| Config::from_pairs([(VIBER_TRANSACTIONAL_TEXT, v)]).limits();
+        assert_eq!(
+            limits("206").unwrap().transactional_text,
+            TransactionalText::Type206
+        );
+        assert_eq!(
+            limits("template_only_transactional")
+                .unwrap()
+                .transactional_text,
+            TransactionalText::TemplateOnly
+        );
+        assert_eq!(
+            limits("").unwrap().transactional_text,
+            TransactionalText::Type106
+        );
+        let err = limits("207").unwrap_err();
+        assert!(
+            err.to_string().contains("VIBER_TRANSACTIONAL_TEXT"),
+            "{err}"
+        );
     }
 
     #[test]

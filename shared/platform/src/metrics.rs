@@ -13,7 +13,8 @@
 //!
 //! (on one line). The names and dimensions are the ones the template's dashboard searches for;
 //! the helpers ([`send_accepted`], [`send_refused`], [`dispatch_viber_status`],
-//! [`dispatch_no_answer`], [`callback_lag`], [`events_delivered`], [`events_retried`]) are the
+//! [`dispatch_no_answer`], [`callback_lag`], [`events_delivered`], [`events_retried`],
+//! [`callback_quarantined`], [`callback_status_unknown`], [`viber_misconfigured`]) are the
 //! way to emit them, and a test checks `template.yaml` against what they write. [`count`] and
 //! [`value`] are the general form.
 //!
@@ -64,6 +65,14 @@ pub mod name {
     pub const RELAYED: &str = "Relayed";
     /// Message records on the stream that no job could be made of (logged with their position).
     pub const RELAY_SKIPPED: &str = "RelaySkipped";
+    /// An authenticated Viber callback kept in the quarantine (no dimension, so one alarm
+    /// watches every reason; the reason is in the log line).
+    pub const CALLBACK_QUARANTINED: &str = "CallbackQuarantined";
+    /// A status callback with a `message_status` code no source documents.
+    pub const CALLBACK_STATUS_UNKNOWN: &str = "CallbackStatusUnknown";
+    /// Viber refused a send in a way only an operator can fix (2 bad service id, 11/HTTP 401
+    /// unauthorized IP, 14 billing, 43 service blocked).
+    pub const VIBER_MISCONFIGURED: &str = "ViberMisconfigured";
 }
 
 /// Dimension names.
@@ -241,6 +250,21 @@ pub fn relayed(n: usize) {
 /// `relay` met a message record it could make no job of.
 pub fn relay_skipped() {
     count(name::RELAY_SKIPPED, &[]);
+}
+
+/// An authenticated Viber callback was kept in the quarantine.
+pub fn callback_quarantined() {
+    count(name::CALLBACK_QUARANTINED, &[]);
+}
+
+/// A status callback carried a `message_status` code we do not know.
+pub fn callback_status_unknown() {
+    count(name::CALLBACK_STATUS_UNKNOWN, &[]);
+}
+
+/// Viber refused a send because the deployment is misconfigured (alarmed).
+pub fn viber_misconfigured() {
+    count(name::VIBER_MISCONFIGURED, &[]);
 }
 
 // ------------------------------------------------------------------ the general form
@@ -665,6 +689,22 @@ mod tests {
     }
 
     #[test]
+    fn callbacks_kept_aside_are_counted_without_dimensions() {
+        assert_eq!(
+            parse_emf(&one(callback_quarantined)),
+            ("CallbackQuarantined".into(), vec![], "Count".into(), 1.0)
+        );
+        assert_eq!(
+            parse_emf(&one(callback_status_unknown)),
+            ("CallbackStatusUnknown".into(), vec![], "Count".into(), 1.0)
+        );
+        assert_eq!(
+            parse_emf(&one(viber_misconfigured)),
+            ("ViberMisconfigured".into(), vec![], "Count".into(), 1.0)
+        );
+    }
+
+    #[test]
     fn general_form_with_several_dimensions_and_fractions() {
         let doc = one(|| value("Custom", 2.5, Unit::Seconds, &[("A", "x"), ("B", "y")]));
         assert_eq!(
@@ -729,6 +769,9 @@ mod tests {
         callback_lag(10);
         events_delivered(1);
         events_retried(1);
+        callback_quarantined();
+        callback_status_unknown();
+        viber_misconfigured();
     }
 
     /// The dashboard's SEARCH expressions, as (schema, metric name): schema is

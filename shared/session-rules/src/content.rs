@@ -12,8 +12,9 @@ pub const MAX_TEXT_CHARS: usize = 1000;
 pub const MAX_CAPTION_CHARS: usize = 30;
 /// Longest URL we pass on; far above any real media or button link.
 pub const MAX_URL_BYTES: usize = 2048;
-/// Longest file name Viber shows.
-pub const MAX_FILE_NAME_CHARS: usize = 255;
+/// Longest file name Viber takes (VIBER.md: longer is refused with status 29,
+/// `SRVC_BAD_FILE_NAME_LENGTH`): refused here, before anything is stored.
+pub const MAX_FILE_NAME_CHARS: usize = 25;
 /// Longest tracking data echoed back in callbacks, in characters (Viber's limit, and what
 /// openapi.yaml's `maxLength` counts).
 pub const MAX_TRACKING_DATA_CHARS: usize = 4096;
@@ -227,6 +228,16 @@ impl Ttl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_names_are_at_most_25_characters_as_viber_takes_them() {
+        let name = "ы".repeat(25);
+        assert_eq!(FileName::parse("file.name", &name).unwrap().as_str(), name);
+        let err = FileName::parse("file.name", &"a".repeat(26)).unwrap_err();
+        assert_eq!(err.code(), "validation_failed");
+        assert!(err.to_string().contains("file.name"), "{err}");
+        assert!(err.to_string().contains("25"), "{err}");
+    }
 
     #[test]
     fn text_boundary_is_1000_characters_not_bytes() {

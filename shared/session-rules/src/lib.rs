@@ -30,13 +30,16 @@ mod time;
 
 pub use content::{Caption, FileName, HttpsUrl, Text, TrackingData, Ttl, is_blank};
 pub use conversation::{Conversation, SendClass, Session, SessionSnapshot, SessionState};
-pub use limits::Limits;
+pub use limits::{Limits, TransactionalText};
 pub use message::{
-    Admission, Button, FileAttachment, OutboundMessage, RawButton, RawFile, RawTemplate,
-    SendRequest, SendRequestBody, SessionContent,
+    Admission, Button, FileAttachment, MAX_THUMBNAIL_URL_BYTES, MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS,
+    OutboundMessage, RawButton, RawFile, RawTemplate, RawVideo, SendRequest, SendRequestBody,
+    SessionContent, Video,
 };
 pub use phone::PhoneNumber;
 pub use refusal::Refusal;
 pub use status::{CallbackStatus, MessageStatus, StatusEvent, StatusTrack};
-pub use template::{Language, Template, TemplateCategory, TemplateId, TemplateParams};
+pub use template::{
+    Language, Template, TemplateCategory, TemplateId, TemplateParams, TemplateReach,
+};
 pub use time::Timestamp;

@@ -16,6 +16,31 @@ pub struct Limits {
     pub max_ttl: Duration,
     /// TTL used when a request gives none.
     pub default_ttl: Duration,
+    /// How free-form transactional text goes to Viber, if at all.
+    pub transactional_text: TransactionalText,
+}
+
+/// Free-form transactional text: Viber's type 106 (legacy) or 206 (deprecated since
+/// 2026-04-01: "use templates"), or refused so that transactional content goes only as
+/// templates (VIBER.md). A deployment setting (`VIBER_TRANSACTIONAL_TEXT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TransactionalText {
+    #[default]
+    Type106,
+    Type206,
+    /// `template_only_transactional`: a free-form transactional send is `template_required`.
+    TemplateOnly,
+}
+
+impl TransactionalText {
+    pub fn parse(input: &str) -> Option<Self> {
+        match input {
+            "106" => Some(Self::Type106),
+            "206" => Some(Self::Type206),
+            "template_only_transactional" => Some(Self::TemplateOnly),
+            _ => None,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -27,6 +52,7 @@ impl Default for Limits {
             min_ttl: Duration::from_secs(30),
             max_ttl: Duration::from_secs(14 * 24 * 60 * 60),
             default_ttl: Duration::from_secs(24 * 60 * 60),
+            transactional_text: TransactionalText::default(),
         }
     }
 }

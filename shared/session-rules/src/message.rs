@@ -6,7 +6,8 @@ use serde::Deserialize;
 
 use crate::{
     Caption, FileName, HttpsUrl, Limits, PhoneNumber, Refusal, SendClass, Template,
-    TemplateCategory, TemplateId, TemplateParams, Text, TrackingData, Ttl, regulation,
+    TemplateCategory, TemplateId, TemplateParams, Text, TrackingData, TransactionalText, Ttl,
+    regulation,
 };
 
 /// `POST /v1/messages` as it arrives. Unknown fields are an error: a typo must not silently
@@ -33,6 +34,8 @@ pub struct SendRequestBody {
     pub file: Option<RawFile>,
     #[serde(default, deserialize_with = "not_null")]
     pub button: Option<RawButton>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub video: Option<RawVideo>,
     #[serde(default, deserialize_with = "not_null")]
     pub template: Option<RawTemplate>,
     #[serde(default, deserialize_with = "whole_seconds")]
@@ -85,6 +88,17 @@ pub struct RawFile {
     pub name: String,
 }
 
+/// A promotional video as the business sends it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVideo {
+    pub url: String,
+    #[serde(default, deserialize_with = "not_null")]
+    pub thumbnail_url: Option<String>,
+    pub size_bytes: u64,
+    pub duration_seconds: u64,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawButton {
@@ -120,6 +134,56 @@ pub struct Button {
     pub url: HttpsUrl,
 }
 
+/// Longest video thumbnail URL Viber takes (VIBER.md: status 30).
+pub const MAX_THUMBNAIL_URL_BYTES: usize = 1000;
+/// Largest video Viber takes (VIBER.md: 200 MB, status 31).
+pub const MAX_VIDEO_BYTES: u64 = 200 * 1024 * 1024;
+/// Longest video Viber takes (VIBER.md: 600 s, status 32).
+pub const MAX_VIDEO_SECONDS: u64 = 600;
+
+/// A promotional video (Viber types 230-232): an HTTPS URL, its size and duration within
+/// Viber's limits, and an optional thumbnail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Video {
+    pub url: HttpsUrl,
+    pub thumbnail: Option<HttpsUrl>,
+    pub size_bytes: u64,
+    pub duration_seconds: u64,
+}
+
+impl Video {
+    pub fn parse(raw: &RawVideo) -> Result<Self, Refusal> {
+        let thumbnail = match raw.thumbnail_url.as_deref() {
+            None => None,
+            Some(t) if t.len() > MAX_THUMBNAIL_URL_BYTES => {
+                return Err(Refusal::invalid(
+                    "video.thumbnail_url",
+                    format!("at most {MAX_THUMBNAIL_URL_BYTES} bytes"),
+                ));
+            }
+            Some(t) => Some(HttpsUrl::parse("video.thumbnail_url", t)?),
+        };
+        if raw.size_bytes == 0 || raw.size_bytes > MAX_VIDEO_BYTES {
+            return Err(Refusal::invalid(
+                "video.size_bytes",
+                format!("1 to {MAX_VIDEO_BYTES} bytes (200 MB)"),
+            ));
+        }
+        if raw.duration_seconds == 0 || raw.duration_seconds > MAX_VIDEO_SECONDS {
+            return Err(Refusal::invalid(
+                "video.duration_seconds",
+                format!("1 to {MAX_VIDEO_SECONDS} seconds"),
+            ));
+        }
+        Ok(Self {
+            url: HttpsUrl::parse("video.url", &raw.url)?,
+            thumbnail,
+            size_bytes: raw.size_bytes,
+            duration_seconds: raw.duration_seconds,
+        })
+    }
+}
+
 /// A message whose content fits its kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboundMessage {
@@ -127,11 +191,15 @@ pub enum OutboundMessage {
     Session(SessionContent),
     /// Informative: text, plus an optional URL related to it.
     Transactional { text: Text, url: Option<HttpsUrl> },
-    /// Rich content: text and/or image, and a button (which needs text to sit under).
+    /// Informative: a file (Viber type 220), on its own.
+    TransactionalFile(FileAttachment),
+    /// Rich content: text and/or image, or a video, and a button (which needs text to sit
+    /// under).
     Promotional {
         text: Option<Text>,
         image: Option<HttpsUrl>,
         button: Option<Button>,
+        video: Option<Video>,
     },
     /// A registered template, with the parameters as the business gave them; they are checked
     /// against the template itself in [`SendRequest::admit`].
@@ -145,7 +213,9 @@ impl OutboundMessage {
     pub fn kind(&self) -> &'static str {
         match self {
             OutboundMessage::Session(_) => "session",
-            OutboundMessage::Transactional { .. } => "transactional",
+            OutboundMessage::Transactional { .. } | OutboundMessage::TransactionalFile(_) => {
+                "transactional"
+            }
             OutboundMessage::Promotional { .. } => "promotional",
             OutboundMessage::Template { .. } => "template",
         }
@@ -176,14 +246,40 @@ impl SendRequest {
         let message = match body.kind.as_str() {
             "session" => parse_session(body)?,
             "transactional" => {
-                only(body, &["text", "url"])?;
-                OutboundMessage::Transactional {
-                    text: Text::parse("text", required(&body.text, "text")?)?,
-                    url: body
-                        .url
-                        .as_deref()
-                        .map(|u| HttpsUrl::parse("url", u))
-                        .transpose()?,
+                only(body, &["text", "url", "file"])?;
+                if limits.transactional_text == TransactionalText::TemplateOnly {
+                    return Err(Refusal::TemplateRequired(
+                        "this deployment sends transactional content only as Viber-approved \
+                         templates (template_only_transactional): use type template"
+                            .into(),
+                    ));
+                }
+                match &body.file {
+                    Some(file) => {
+                        // Viber's transactional file (220) carries the file alone.
+                        if let Some(extra) =
+                            [("text", body.text.is_some()), ("url", body.url.is_some())]
+                                .iter()
+                                .find(|(_, set)| *set)
+                        {
+                            return Err(Refusal::invalid(
+                                extra.0,
+                                "a transactional file message carries the file alone",
+                            ));
+                        }
+                        OutboundMessage::TransactionalFile(FileAttachment {
+                            url: HttpsUrl::parse("file.url", &file.url)?,
+                            name: FileName::parse("file.name", &file.name)?,
+                        })
+                    }
+                    None => OutboundMessage::Transactional {
+                        text: Text::parse("text", required(&body.text, "text")?)?,
+                        url: body
+                            .url
+                            .as_deref()
+                            .map(|u| HttpsUrl::parse("url", u))
+                            .transpose()?,
+                    },
                 }
             }
             "promotional" => parse_promotional(body)?,
@@ -239,10 +335,12 @@ impl SendRequest {
                 class: SendClass::Session,
                 template_params: None,
             }),
-            OutboundMessage::Transactional { .. } => Ok(Admission {
-                class: SendClass::Informative,
-                template_params: None,
-            }),
+            OutboundMessage::Transactional { .. } | OutboundMessage::TransactionalFile(_) => {
+                Ok(Admission {
+                    class: SendClass::Informative,
+                    template_params: None,
+                })
+            }
             OutboundMessage::Promotional { .. } => Ok(Admission {
                 class: SendClass::Promotional,
                 template_params: None,
@@ -280,6 +378,7 @@ fn only(body: &SendRequestBody, allowed: &[&str]) -> Result<(), Refusal> {
         ("file", body.file.is_some()),
         ("button", body.button.is_some()),
         ("template", body.template.is_some()),
+        ("video", body.video.is_some()),
     ];
     match present
         .iter()
@@ -313,7 +412,7 @@ fn parse_session(body: &SendRequestBody) -> Result<OutboundMessage, Refusal> {
 }
 
 fn parse_promotional(body: &SendRequestBody) -> Result<OutboundMessage, Refusal> {
-    only(body, &["text", "image_url", "button"])?;
+    only(body, &["text", "image_url", "button", "video"])?;
     let text = body
         .text
         .as_deref()
@@ -334,10 +433,17 @@ fn parse_promotional(body: &SendRequestBody) -> Result<OutboundMessage, Refusal>
             })
         })
         .transpose()?;
-    if text.is_none() && image.is_none() {
+    let video = body.video.as_ref().map(Video::parse).transpose()?;
+    if video.is_some() && image.is_some() {
+        return Err(Refusal::invalid(
+            "video",
+            "a promotional message has an image or a video, not both",
+        ));
+    }
+    if text.is_none() && image.is_none() && video.is_none() {
         return Err(Refusal::invalid(
             "text",
-            "a promotional message needs text, an image, or both",
+            "a promotional message needs text, an image or a video",
         ));
     }
     if button.is_some() && text.is_none() {
@@ -350,12 +456,131 @@ fn parse_promotional(body: &SendRequestBody) -> Result<OutboundMessage, Refusal>
         text,
         image,
         button,
+        video,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transactional_file_goes_alone() {
+        let parse = |body: serde_json::Value| {
+            let body: SendRequestBody = serde_json::from_value(body).unwrap();
+            SendRequest::parse(&body, &Limits::default())
+        };
+        let file =
+            serde_json::json!({"url": "https://cdn.example/invoice.pdf", "name": "invoice.pdf"});
+        let parsed = parse(
+            serde_json::json!({"to": "+447911123456", "type": "transactional", "file": file}),
+        )
+        .unwrap();
+        assert!(matches!(
+            parsed.message,
+            OutboundMessage::TransactionalFile(_)
+        ));
+        assert_eq!(parsed.admit(None).unwrap().class, SendClass::Informative);
+        let refused = parse(serde_json::json!({"to": "+447911123456", "type": "transactional", "file": file, "text": "x"}))
+            .unwrap_err();
+        assert_eq!(refused.code(), "validation_failed");
+        assert!(refused.to_string().starts_with("text"), "{refused}");
+        // To Russia, Ukraine and Belarus, transactional content goes only as a template.
+        let ru =
+            parse(serde_json::json!({"to": "+79123456789", "type": "transactional", "file": file}))
+                .unwrap();
+        assert_eq!(ru.admit(None).unwrap_err().code(), "template_required");
+    }
+
+    #[test]
+    fn promotional_video_within_vibers_limits() {
+        let parse = |video: serde_json::Value, extra: serde_json::Value| {
+            let mut body =
+                serde_json::json!({"to": "+447911123456", "type": "promotional", "video": video});
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            let body: SendRequestBody = serde_json::from_value(body).unwrap();
+            SendRequest::parse(&body, &Limits::default())
+        };
+        let ok = serde_json::json!({"url": "https://cdn.example/v.mp4", "size_bytes": 1000, "duration_seconds": 600});
+        let parsed = parse(ok.clone(), serde_json::json!({"text": "New"})).unwrap();
+        assert!(matches!(
+            parsed.message,
+            OutboundMessage::Promotional {
+                video: Some(Video {
+                    duration_seconds: 600,
+                    ..
+                }),
+                ..
+            }
+        ));
+        let field = |r: Result<SendRequest, Refusal>| match r.unwrap_err() {
+            Refusal::ValidationFailed { field, .. } => field,
+            other => panic!("{other:?}"),
+        };
+        let mut long = ok.clone();
+        long["duration_seconds"] = serde_json::json!(601);
+        assert_eq!(
+            field(parse(long, serde_json::json!({}))),
+            "video.duration_seconds"
+        );
+        let mut big = ok.clone();
+        big["size_bytes"] = serde_json::json!(MAX_VIDEO_BYTES + 1);
+        assert_eq!(field(parse(big, serde_json::json!({}))), "video.size_bytes");
+        let mut thumb = ok.clone();
+        thumb["thumbnail_url"] =
+            serde_json::json!(format!("https://cdn.example/{}", "t".repeat(1000)));
+        assert_eq!(
+            field(parse(thumb, serde_json::json!({}))),
+            "video.thumbnail_url"
+        );
+        assert_eq!(
+            field(parse(
+                ok.clone(),
+                serde_json::json!({"image_url": "https://cdn.example/i.png"})
+            )),
+            "video"
+        );
+        let session: SendRequestBody = serde_json::from_value(serde_json::json!(
+            {"to": "+447911123456", "type": "session", "text": "hi", "video": ok}
+        ))
+        .unwrap();
+        assert_eq!(
+            field(SendRequest::parse(&session, &Limits::default())),
+            "video"
+        );
+    }
+
+    #[test]
+    fn template_only_transactional_refuses_free_form_transactional_text() {
+        let body: SendRequestBody = serde_json::from_value(serde_json::json!(
+            {"to": "+447911123456", "type": "transactional", "text": "Your order shipped"}
+        ))
+        .unwrap();
+        assert!(SendRequest::parse(&body, &Limits::default()).is_ok());
+        let template_only = Limits {
+            transactional_text: TransactionalText::TemplateOnly,
+            ..Limits::default()
+        };
+        let refused = SendRequest::parse(&body, &template_only).unwrap_err();
+        assert_eq!(refused.code(), "template_required");
+        assert!(
+            refused.to_string().contains("use type template"),
+            "{refused}"
+        );
+        for (setting, parsed) in [
+            ("106", TransactionalText::Type106),
+            ("206", TransactionalText::Type206),
+            (
+                "template_only_transactional",
+                TransactionalText::TemplateOnly,
+            ),
+        ] {
+            assert_eq!(TransactionalText::parse(setting), Some(parsed));
+        }
+        assert_eq!(TransactionalText::parse("107"), None);
+    }
     use crate::{Language, SendClass};
 
     fn body(kind: &str) -> SendRequestBody {

@@ -24,9 +24,11 @@ pub fn check(
     }
     let region = to.region().unwrap_or_default();
     match message {
-        OutboundMessage::Transactional { .. } => Err(Refusal::TemplateRequired(format!(
-            "transactional messages to {region} numbers must be sent as a Viber-approved template in Russian or Ukrainian"
-        ))),
+        OutboundMessage::Transactional { .. } | OutboundMessage::TransactionalFile(_) => {
+            Err(Refusal::TemplateRequired(format!(
+                "transactional messages to {region} numbers must be sent as a Viber-approved template in Russian or Ukrainian"
+            )))
+        }
         OutboundMessage::Template { .. } => match template {
             Some(t)
                 if t.category() == TemplateCategory::Transactional

@@ -71,17 +71,20 @@ pub enum CallbackStatus {
     Subscribe,
     /// 5: the user blocked the sender.
     Unsubscribe,
+    /// A code no public source explains (VIBER.md: "codes beyond these may appear"). Kept in
+    /// the message's history as it came, and it changes no status.
+    Unknown(i64),
 }
 
 impl CallbackStatus {
-    pub fn from_code(code: i64) -> Option<Self> {
+    pub fn from_code(code: i64) -> Self {
         match code {
-            0 => Some(Self::Message(MessageStatus::Delivered)),
-            1 => Some(Self::Message(MessageStatus::Seen)),
-            2 => Some(Self::Message(MessageStatus::Expired)),
-            4 => Some(Self::Subscribe),
-            5 => Some(Self::Unsubscribe),
-            _ => None,
+            0 => Self::Message(MessageStatus::Delivered),
+            1 => Self::Message(MessageStatus::Seen),
+            2 => Self::Message(MessageStatus::Expired),
+            4 => Self::Subscribe,
+            5 => Self::Unsubscribe,
+            other => Self::Unknown(other),
         }
     }
 }
@@ -207,27 +210,18 @@ mod tests {
 
     #[test]
     fn callback_codes() {
-        assert_eq!(
-            CallbackStatus::from_code(0),
-            Some(CallbackStatus::Message(Delivered))
-        );
-        assert_eq!(
-            CallbackStatus::from_code(1),
-            Some(CallbackStatus::Message(Seen))
-        );
-        assert_eq!(
-            CallbackStatus::from_code(2),
-            Some(CallbackStatus::Message(Expired))
-        );
-        assert_eq!(
-            CallbackStatus::from_code(4),
-            Some(CallbackStatus::Subscribe)
-        );
-        assert_eq!(
-            CallbackStatus::from_code(5),
-            Some(CallbackStatus::Unsubscribe)
-        );
-        assert_eq!(CallbackStatus::from_code(3), None);
+        for (code, expected) in [
+            (0, CallbackStatus::Message(Delivered)),
+            (1, CallbackStatus::Message(Seen)),
+            (2, CallbackStatus::Message(Expired)),
+            (4, CallbackStatus::Subscribe),
+            (5, CallbackStatus::Unsubscribe),
+            (3, CallbackStatus::Unknown(3)),
+            (-1, CallbackStatus::Unknown(-1)),
+            (6, CallbackStatus::Unknown(6)),
+        ] {
+            assert_eq!(CallbackStatus::from_code(code), expected, "{code}");
+        }
     }
 
     #[test]

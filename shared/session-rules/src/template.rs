@@ -66,14 +66,27 @@ pub enum TemplateCategory {
 }
 
 impl TemplateCategory {
+    /// A category for a template being registered: `transactional`. No public source has a
+    /// promotional template (Viber's 1701 and 1702 are both transactional), so `promotional`
+    /// is refused, saying where promotional content goes instead.
     pub fn parse(input: &str) -> Result<Self, Refusal> {
         match input {
             "transactional" => Ok(Self::Transactional),
-            "promotional" => Ok(Self::Promotional),
-            _ => Err(Refusal::invalid(
+            "promotional" => Err(Refusal::invalid(
                 "category",
-                "must be transactional or promotional",
+                "Viber has no promotional templates (1701 and 1702 are both transactional); \
+                 send promotional content as a message of type promotional",
             )),
+            _ => Err(Refusal::invalid("category", "must be transactional")),
+        }
+    }
+
+    /// A category as stored: also `promotional`, for templates registered before it was
+    /// refused (they still count as promotional for the first-message rule).
+    pub fn parse_stored(input: &str) -> Result<Self, Refusal> {
+        match input {
+            "promotional" => Ok(Self::Promotional),
+            other => Self::parse(other),
         }
     }
 
@@ -85,13 +98,44 @@ impl TemplateCategory {
     }
 }
 
-/// A registered template: its text with `{{name}}` placeholders, language, category and whether
-/// Viber has approved it.
+/// Which devices a template reaches. Viber has two template types, both transactional
+/// (VIBER.md): 1701 smartphones only, 1702 all devices (desktop included), the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateReach {
+    Smartphones,
+    #[default]
+    AllDevices,
+}
+
+impl TemplateReach {
+    pub fn parse(input: &str) -> Result<Self, Refusal> {
+        match input {
+            "smartphones" => Ok(Self::Smartphones),
+            "all_devices" => Ok(Self::AllDevices),
+            _ => Err(Refusal::invalid(
+                "reach",
+                "must be smartphones (Viber type 1701) or all_devices (1702)",
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Smartphones => "smartphones",
+            Self::AllDevices => "all_devices",
+        }
+    }
+}
+
+/// A registered template: its text with `{{name}}` placeholders, language, category, the
+/// devices it reaches and whether Viber has approved it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     id: TemplateId,
     language: Language,
     category: TemplateCategory,
+    reach: TemplateReach,
     approved: bool,
     text: String,
     placeholders: Vec<String>,
@@ -125,6 +169,7 @@ impl Template {
             id,
             language,
             category,
+            reach: TemplateReach::default(),
             approved,
             text: text.to_owned(),
             placeholders,
@@ -139,6 +184,19 @@ impl Template {
     }
     pub fn category(&self) -> TemplateCategory {
         self.category
+    }
+    pub fn reach(&self) -> TemplateReach {
+        self.reach
+    }
+    /// The same template reaching `reach`.
+    pub fn with_reach(mut self, reach: TemplateReach) -> Self {
+        self.reach = reach;
+        self
+    }
+    /// An OTP template: one with a `pin` placeholder (VIBER.md: OTP templates need a `pin`;
+    /// a send without it is refused as `template_params_invalid` before it reaches Viber).
+    pub fn is_otp(&self) -> bool {
+        self.placeholders.iter().any(|p| p == "pin")
     }
     pub fn is_approved(&self) -> bool {
         self.approved
@@ -311,6 +369,42 @@ fn is_bare_domain(word: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn otp_templates_need_their_pin_and_promotional_ones_are_refused() {
+        let otp = Template::parse(
+            TemplateId::parse("login").unwrap(),
+            Language::parse("en").unwrap(),
+            TemplateCategory::Transactional,
+            true,
+            "Your code is {{pin}}",
+        )
+        .unwrap();
+        assert!(otp.is_otp());
+        assert_eq!(otp.reach(), TemplateReach::AllDevices, "1702 by default");
+        let without_pin = BTreeMap::new();
+        let refused = TemplateParams::fill(&otp, &without_pin).unwrap_err();
+        assert_eq!(refused.code(), "template_params_invalid");
+        let with_pin: BTreeMap<String, String> = [("pin".to_owned(), "4711".to_owned())].into();
+        assert!(TemplateParams::fill(&otp, &with_pin).is_ok());
+
+        let refused = TemplateCategory::parse("promotional").unwrap_err();
+        assert!(
+            refused.to_string().contains("no promotional templates"),
+            "{refused}"
+        );
+        assert_eq!(
+            TemplateCategory::parse_stored("promotional"),
+            Ok(TemplateCategory::Promotional)
+        );
+        assert_eq!(
+            TemplateReach::parse("smartphones"),
+            Ok(TemplateReach::Smartphones)
+        );
+        for reach in [TemplateReach::Smartphones, TemplateReach::AllDevices] {
+            assert_eq!(TemplateReach::parse(reach.as_str()), Ok(reach));
+        }
+    }
 
     fn template(text: &str) -> Template {
         Template::parse(

@@ -14,6 +14,7 @@
 //! | idempotency      | `BIZ#{business}`      | `IDEM#{key}`         |
 //! | user message     | `BIZ#{business}`      | `INBOUND#{token}`    |
 //! | Viber token → msg| `TOKEN#{token}`       | `TOKEN`              |
+//! | quarantined cb   | `QUARANTINE`          | `Q#{id}`             |
 //!
 //! A `TOKEN` item may also hold status callbacks that came before the token was recorded
 //! (`pending_{status}`, see `pending.rs`); until `message_id` is there, the token is unknown.
@@ -35,6 +36,7 @@ mod inbound;
 pub mod keys;
 mod message;
 mod pending;
+mod quarantine;
 pub mod send;
 mod status;
 mod suppression;
@@ -52,8 +54,9 @@ pub use business_cache::BusinessCache;
 pub use dispatch::{Marked, Sent};
 pub use error::StoreError;
 pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
-pub use message::{Failure, MessageId, MessageRecord};
+pub use message::{Failure, HistoryEntry, MessageId, MessageRecord};
 pub use pending::{Kept, PendingStatus};
+pub use quarantine::{QuarantineReason, Quarantined, quarantine_id};
 pub use send::{IdempotencyKey, NewSend, SendOutcome};
 pub use status::{MAX_HISTORY, StatusChange, TokenRef};
 pub use template_cache::TemplateCache;
@@ -107,6 +110,10 @@ impl Store {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    pub fn retention(&self) -> &Retention {
+        &self.retention
     }
 
     pub fn table(&self) -> &str {

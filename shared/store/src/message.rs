@@ -58,6 +58,33 @@ pub struct MessageRecord {
     pub viber_message_token: Option<String>,
     pub viber_session_id: Option<String>,
     pub failure: Option<Failure>,
+    /// Everything Viber told about the message, in arrival order: `track.history` plus the
+    /// status codes nobody documents, kept as they came.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// One entry of a message's history: a known status, or a Viber code we do not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// `None` for a code we do not know.
+    pub status: Option<MessageStatus>,
+    /// Viber's `message_status` when it was one we do not know.
+    pub viber_status: Option<i64>,
+    pub at: Timestamp,
+}
+
+/// The history name of an entry for a Viber status code we do not know.
+pub(crate) const UNKNOWN_STATUS: &str = "unknown";
+
+pub(crate) fn unknown_history_value(code: i64, at: Timestamp) -> AttributeValue {
+    AttributeValue::L(vec![AttributeValue::M(
+        [
+            ("status".to_string(), s(UNKNOWN_STATUS)),
+            ("viber_status".to_string(), n(code)),
+            ("at".to_string(), n(at.as_millis())),
+        ]
+        .into(),
+    )])
 }
 
 pub(crate) fn history_value(events: &[StatusEvent]) -> AttributeValue {
@@ -77,7 +104,7 @@ pub(crate) fn history_value(events: &[StatusEvent]) -> AttributeValue {
     )
 }
 
-fn history_from(item: &Item) -> Result<Vec<StatusEvent>, StoreError> {
+fn history_from(item: &Item) -> Result<Vec<HistoryEntry>, StoreError> {
     let Some(AttributeValue::L(entries)) = item.get("history") else {
         return Ok(Vec::new());
     };
@@ -88,11 +115,20 @@ fn history_from(item: &Item) -> Result<Vec<StatusEvent>, StoreError> {
                 .as_m()
                 .map_err(|_| StoreError::malformed("history", "entry is not a map"))?;
             let status = attrs::get_s(m, "status")?;
-            Ok(StatusEvent {
-                status: MessageStatus::parse(status).ok_or_else(|| {
+            let at = Timestamp::from_millis(attrs::get_n(m, "at")?);
+            if status == UNKNOWN_STATUS {
+                return Ok(HistoryEntry {
+                    status: None,
+                    viber_status: Some(attrs::get_n(m, "viber_status")?),
+                    at,
+                });
+            }
+            Ok(HistoryEntry {
+                status: Some(MessageStatus::parse(status).ok_or_else(|| {
                     StoreError::malformed("history", format!("unknown status {status}"))
-                })?,
-                at: Timestamp::from_millis(attrs::get_n(m, "at")?),
+                })?),
+                viber_status: None,
+                at,
             })
         })
         .collect()
@@ -102,6 +138,7 @@ pub(crate) fn record_from_item(item: &Item) -> Result<MessageRecord, StoreError>
     let id = attrs::get_s(item, "message_id")?;
     let status = attrs::get_s(item, "status")?;
     let business = attrs::get_s(item, "business_id")?;
+    let history = history_from(item)?;
     Ok(MessageRecord {
         id: MessageId::parse(id).ok_or_else(|| StoreError::malformed(id, "bad message id"))?,
         business: BusinessId::parse(business).map_err(|e| StoreError::malformed(id, e))?,
@@ -112,7 +149,10 @@ pub(crate) fn record_from_item(item: &Item) -> Result<MessageRecord, StoreError>
         track: StatusTrack {
             current: MessageStatus::parse(status)
                 .ok_or_else(|| StoreError::malformed(id, format!("unknown status {status}")))?,
-            history: history_from(item)?,
+            history: history
+                .iter()
+                .filter_map(|e| e.status.map(|status| StatusEvent { status, at: e.at }))
+                .collect(),
         },
         created_at: Timestamp::from_millis(attrs::get_n(item, "created_at")?),
         session_started_at: attrs::opt_n::<i64>(item, "session_started_at")?
@@ -126,6 +166,7 @@ pub(crate) fn record_from_item(item: &Item) -> Result<MessageRecord, StoreError>
             }),
             None => None,
         },
+        history,
     })
 }
 

@@ -25,6 +25,9 @@ use crate::{Store, StoreError, TokenRef, keys};
 
 /// The attribute prefix of a kept status on a `TOKEN` item.
 const PENDING_PREFIX: &str = "pending_";
+/// The service id a kept status named (`claimed_{status}`), so that the status is applied only
+/// to a message of that service id's business (#14: never to another tenant's).
+const CLAIMED_PREFIX: &str = "claimed_";
 
 /// One status callback kept for a token not known yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +52,10 @@ fn attribute(status: MessageStatus) -> String {
     format!("{PENDING_PREFIX}{}", status.as_str())
 }
 
+fn claim_attribute(status: MessageStatus) -> String {
+    format!("{CLAIMED_PREFIX}{}", status.as_str())
+}
+
 impl Store {
     /// Keeps a status for a token `dispatch` has not recorded (yet), unless it has been
     /// recorded since the caller looked. A repeat of the same status keeps the first one's time.
@@ -59,22 +66,44 @@ impl Store {
         pending: PendingStatus,
         now: Timestamp,
     ) -> Result<Kept, StoreError> {
+        self.keep_pending_status_for(token, pending, None, now)
+            .await
+    }
+
+    /// [`Store::keep_pending_status`] for a callback that named the service id `claimed`: when
+    /// the token is recorded, the status applies only if its message is that service's.
+    pub async fn keep_pending_status_for(
+        &self,
+        token: &str,
+        pending: PendingStatus,
+        claimed: Option<u64>,
+        now: Timestamp,
+    ) -> Result<Kept, StoreError> {
         let expires = now.plus(self.retention.messages).as_secs();
-        let kept = self
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(keys::PK, s(keys::token(token)))
             .key(keys::SK, s(keys::TOKEN))
             .condition_expression("attribute_not_exists(message_id)")
-            .update_expression("SET #p = if_not_exists(#p, :at), #x = if_not_exists(#x, :x)")
             .expression_attribute_names("#p", attribute(pending.status))
             .expression_attribute_names("#x", keys::EXPIRES_AT)
             .expression_attribute_values(":at", n(pending.at.as_millis()))
             .expression_attribute_values(":x", n(expires))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update = match claimed {
+            None => update
+                .update_expression("SET #p = if_not_exists(#p, :at), #x = if_not_exists(#x, :x)"),
+            Some(service_id) => update
+                .update_expression(
+                    "SET #p = if_not_exists(#p, :at), #x = if_not_exists(#x, :x), \
+                     #c = if_not_exists(#c, :c)",
+                )
+                .expression_attribute_names("#c", claim_attribute(pending.status))
+                .expression_attribute_values(":c", n(service_id)),
+        };
+        let kept = update.send().await;
         match kept {
             Ok(_) => Ok(Kept::Pending),
             Err(err) => match err.into_service_error() {
@@ -100,6 +129,20 @@ impl Store {
         token: &str,
         now: Timestamp,
     ) -> Result<Vec<PendingStatus>, StoreError> {
+        Ok(self
+            .pending_statuses_claimed(token, now)
+            .await?
+            .into_iter()
+            .map(|(pending, _)| pending)
+            .collect())
+    }
+
+    /// [`Store::pending_statuses`], each with the service id its callback named.
+    pub async fn pending_statuses_claimed(
+        &self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Vec<(PendingStatus, Option<u64>)>, StoreError> {
         let Some(item) = self
             .get_consistent(keys::token(token), keys::TOKEN.into(), Some(now))
             .await?
@@ -108,7 +151,12 @@ impl Store {
         };
         let mut kept = pending_in(&item, token)?;
         kept.sort_by_key(|p| (p.at, p.status.rank()));
-        Ok(kept)
+        kept.into_iter()
+            .map(|pending| {
+                let claimed = attrs::opt_n(&item, &claim_attribute(pending.status))?;
+                Ok((pending, claimed))
+            })
+            .collect()
     }
 
     /// Drops a kept status once it has been applied (and its event queued). Absent already (a
@@ -126,8 +174,9 @@ impl Store {
             .key(keys::SK, s(keys::TOKEN))
             // Without it, an UpdateItem on a missing item would create one.
             .condition_expression("attribute_exists(pk)")
-            .update_expression("REMOVE #p")
+            .update_expression("REMOVE #p, #c")
             .expression_attribute_names("#p", attribute(status))
+            .expression_attribute_names("#c", claim_attribute(status))
             .send()
             .await;
         match removed {

@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use session_rules::{MessageStatus, PhoneNumber, StatusEvent, Timestamp};
 
 use crate::attrs::{self, Item, n, s};
-use crate::message::history_value;
+use crate::message::{history_value, unknown_history_value};
 use crate::{BusinessId, MessageId, Store, StoreError, keys};
 
 /// The message a Viber `message_token` belongs to (the `TOKEN` item `dispatch` writes).
@@ -244,6 +244,39 @@ impl Store {
         } else {
             Stays::New(current)
         })
+    }
+
+    /// Keeps a status code we do not know in the message's history, as it came; the status
+    /// does not move. `false` when the message is not stored (erased, or past its retention).
+    pub async fn note_unknown_status(
+        &self,
+        business: &BusinessId,
+        message_id: &MessageId,
+        code: i64,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let appended = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(keys::message(message_id)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET history = list_append(history, :event)")
+            .expression_attribute_values(":event", unknown_history_value(code, at))
+            .send()
+            .await;
+        match appended {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(StoreError::sdk(err)),
+        }
     }
 
     /// Marks the user opted out (Viber `unsubscribe`, or `SRVC_USER_BLOCKED` on a send) or back

@@ -1,7 +1,7 @@
 //! A business's templates.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use session_rules::{Language, Template, TemplateCategory, TemplateId};
+use session_rules::{Language, Template, TemplateCategory, TemplateId, TemplateReach};
 
 use crate::attrs::{self, Item, b, s};
 use crate::{BusinessId, Store, StoreError, keys};
@@ -9,13 +9,19 @@ use crate::{BusinessId, Store, StoreError, keys};
 fn template_from_item(item: &Item) -> Result<Template, StoreError> {
     let id = attrs::get_s(item, "template_id")?;
     let bad = |e: session_rules::Refusal| StoreError::malformed(id, e.to_string());
+    // Templates registered before reach was recorded reach all devices (Viber's 1702).
+    let reach = match attrs::opt_s(item, "reach")? {
+        Some(reach) => TemplateReach::parse(reach).map_err(bad)?,
+        None => TemplateReach::default(),
+    };
     Template::parse(
         TemplateId::parse(id).map_err(bad)?,
         Language::parse(attrs::get_s(item, "lang")?).map_err(bad)?,
-        TemplateCategory::parse(attrs::get_s(item, "category")?).map_err(bad)?,
+        TemplateCategory::parse_stored(attrs::get_s(item, "category")?).map_err(bad)?,
         attrs::get_bool(item, "approved")?,
         attrs::get_s(item, "text")?,
     )
+    .map(|t| t.with_reach(reach))
     .map_err(bad)
 }
 
@@ -34,6 +40,7 @@ impl Store {
             .item("template_id", s(template.id().as_str()))
             .item("lang", s(template.language().as_str()))
             .item("category", s(template.category().as_str()))
+            .item("reach", s(template.reach().as_str()))
             .item("approved", b(template.is_approved()))
             .item("text", s(template.text()))
             .send()

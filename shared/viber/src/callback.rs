@@ -1,23 +1,31 @@
 //! What Viber posts back: user messages and message statuses.
 //!
-//! Parsed leniently where Viber varies (it adds fields over time; ids come as numbers or
-//! strings; times in milliseconds or, through some gateways, seconds) and strictly where the
-//! meaning is at stake: a callback without a token, a time, a number or a known status is
-//! refused, not half-recorded.
+//! Parsed as tolerantly as the public evidence demands (VIBER.md): Viber and partner emulators
+//! add fields over time; tokens come as strings or as JSON numbers above 2^53 (kept as their
+//! exact digits, never through a float); ids come as numbers or strings; phone numbers with or
+//! without `+`; times in milliseconds or, through some gateways, seconds. A user message may come
+//! without a token or a time (only `phone_number` and `message.text` are evidenced publicly): it
+//! is still a user message, de-duplicated on a key derived from its sender and content
+//! ([`InboundCallback::dedupe_key`]). A `message_status` code nobody documents is
+//! [`CallbackStatus::Unknown`], not an error. What still cannot be used is an error here, and the
+//! callback functions keep it whole in the quarantine rather than refusing it.
 //!
 //! ```json
 //! {"service_id": 1234, "phone_number": "380501234567", "message_token": 5379697806260881548,
 //!  "time": 1700000000123, "message": {"text": "Hi", "tracking_data": "order-42"}}
-//! {"message_token": 5379697806260881548, "message_time": 1700000000456, "message_status": 0,
+//! {"message_token": "5379697806260881548", "message_time": 1700000000456, "message_status": 0,
 //!  "phone_number": "380501234567", "service_id": 1234}
 //! ```
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use session_rules::{CallbackStatus, PhoneNumber, Timestamp};
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 /// A callback body that cannot be used. The codes are the business API's
-/// (`invalid_json`, `validation_failed`), so the HTTP layer answers both alike.
+/// (`invalid_json`, `validation_failed`), so logs and the quarantine name both alike.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CallbackError {
     #[error("the body is not a JSON object: {0}")]
@@ -51,15 +59,17 @@ impl CallbackError {
 pub struct InboundCallback {
     pub service_id: u64,
     pub phone_number: PhoneNumber,
-    /// Viber's id of the user's message; the key for de-duplication.
-    pub message_token: String,
-    pub time: Timestamp,
+    /// Viber's id of the user's message, when it sends one (unverified: no public source shows
+    /// it on user messages).
+    pub message_token: Option<String>,
+    /// When the user sent it, when Viber says (unverified as well).
+    pub time: Option<Timestamp>,
     pub message: InboundContent,
 }
 
 /// What the user sent. All optional: a sticker or a contact card carries none of these and
 /// still counts as the user writing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct InboundContent {
     pub text: Option<String>,
     /// The business's tracking data of the message being answered, when Viber echoes it.
@@ -74,11 +84,21 @@ pub struct InboundContent {
 pub struct StatusCallback {
     /// The token [`crate::SendAnswer::message_token`] returned for the message.
     pub message_token: String,
-    pub time: Timestamp,
+    /// Viber's time; without one, the receiver takes its own.
+    pub time: Option<Timestamp>,
     pub status: CallbackStatus,
     pub phone_number: Option<PhoneNumber>,
     pub service_id: Option<u64>,
 }
+
+/// How far apart two identical user messages without Viber's token and time must arrive to
+/// count as two: within one window of the receive clock they are one message redelivered. A
+/// redelivery straddling a window boundary is kept twice (a duplicate, never a loss).
+pub const DERIVED_KEY_WINDOW_MS: i64 = 3_600_000;
+
+/// The prefix of a de-duplication key derived from a message's content; never a Viber token
+/// (those are digits or a gateway's id, and ours contains `:`).
+pub const DERIVED_KEY_PREFIX: &str = "derived:";
 
 impl InboundCallback {
     pub fn parse(raw: &[u8]) -> Result<Self, CallbackError> {
@@ -96,10 +116,53 @@ impl InboundCallback {
         Ok(Self {
             service_id: service_id(required(&body, "service_id")?)?,
             phone_number: phone(required(&body, "phone_number")?)?,
-            message_token: token(required(&body, "message_token")?)?,
-            time: time(&body, "time", "message_time")?,
+            message_token: optional_token(raw, &body)?,
+            time: optional_time(&body, "time", "message_time")?,
             message,
         })
+    }
+
+    /// What de-duplicates this message: Viber's token when it sent one; else a key derived from
+    /// the sender, the content and Viber's time, or, without a time, the window of
+    /// [`DERIVED_KEY_WINDOW_MS`] it was `received` in. Visible ASCII, at most
+    /// [`MAX_TOKEN_BYTES`].
+    pub fn dedupe_key(&self, received: Timestamp) -> String {
+        if let Some(token) = &self.message_token {
+            return token.clone();
+        }
+        let mut hash = Sha256::new();
+        let mut part = |tag: &str, value: Option<&str>| {
+            // Tagged and length-prefixed: no two different messages hash the same input.
+            hash.update(tag.as_bytes());
+            match value {
+                None => hash.update(b"-"),
+                Some(v) => {
+                    hash.update((v.len() as u64).to_be_bytes());
+                    hash.update(v.as_bytes());
+                }
+            }
+        };
+        part("service", Some(&self.service_id.to_string()));
+        part("phone", Some(self.phone_number.as_e164()));
+        part("text", self.message.text.as_deref());
+        part("media", self.message.media.as_deref());
+        part("file", self.message.file_name.as_deref());
+        part("tracking", self.message.tracking_data.as_deref());
+        let when = match self.time {
+            Some(t) => format!("viber:{}", t.as_millis()),
+            None => format!(
+                "window:{}",
+                received.as_millis().div_euclid(DERIVED_KEY_WINDOW_MS)
+            ),
+        };
+        part("time", Some(&when));
+        let digest = hash.finalize();
+        format!("{DERIVED_KEY_PREFIX}{}", hex::encode(&digest[..16]))
+    }
+
+    /// When the user sent it: Viber's time, or `received` without one.
+    pub fn sent_at(&self, received: Timestamp) -> Timestamp {
+        self.time.unwrap_or(received)
     }
 }
 
@@ -107,19 +170,19 @@ impl StatusCallback {
     pub fn parse(raw: &[u8]) -> Result<Self, CallbackError> {
         let body = object(raw)?;
         let code = integer(required(&body, "message_status")?, "message_status")?;
-        let status = CallbackStatus::from_code(code).ok_or_else(|| {
-            CallbackError::invalid(
-                "message_status",
-                format!("unknown status {code} (known: 0, 1, 2, 4, 5)"),
-            )
-        })?;
         Ok(Self {
-            message_token: token(required(&body, "message_token")?)?,
-            time: time(&body, "message_time", "time")?,
-            status,
+            message_token: optional_token(raw, &body)?
+                .ok_or_else(|| CallbackError::invalid("message_token", "required"))?,
+            time: optional_time(&body, "message_time", "time")?,
+            status: CallbackStatus::from_code(code),
             phone_number: get(&body, "phone_number").map(phone).transpose()?,
             service_id: get(&body, "service_id").map(service_id).transpose()?,
         })
+    }
+
+    /// When it happened: Viber's time, or `received` without one.
+    pub fn at(&self, received: Timestamp) -> Timestamp {
+        self.time.unwrap_or(received)
     }
 }
 
@@ -161,27 +224,52 @@ fn optional_string(
     }
 }
 
-/// Longest string token accepted. Viber's are 64-bit integers (20 digits at most) and gateways'
+/// Longest token accepted. Viber's are 64-bit integers (20 digits at most) and gateways'
 /// string ids are far shorter; the token becomes part of a DynamoDB key (at most 1 KiB), so a
 /// longer one would fail the write and be answered as a retryable 503 forever.
 pub const MAX_TOKEN_BYTES: usize = 128;
 
-/// Viber's message tokens are 64-bit integers, sent as JSON numbers by some gateways and as
-/// strings by others; kept as text, exactly (a JSON number this large is not safe as a float).
-/// A string token is visible ASCII only: it goes into keys, events and log fields.
-fn token(value: &Value) -> Result<String, CallbackError> {
-    match value {
-        Value::String(s)
+/// The raw text of `message_token`: a JSON number is read from the body's own digits, since
+/// serde_json's `Value` keeps integers beyond 64 bits only as a rounded float.
+#[derive(Deserialize)]
+struct RawToken<'a> {
+    #[serde(borrow, default)]
+    message_token: Option<&'a RawValue>,
+}
+
+/// Viber's message token, kept as text, exactly: a JSON integer as its digits (whatever its
+/// size), a string trimmed. A string token is visible ASCII only: it goes into keys, events and
+/// log fields.
+fn optional_token(raw: &[u8], body: &Map<String, Value>) -> Result<Option<String>, CallbackError> {
+    let refused = || {
+        CallbackError::invalid(
+            "message_token",
+            format!("must be an integer or 1 to {MAX_TOKEN_BYTES} visible ASCII characters"),
+        )
+    };
+    match get(body, "message_token") {
+        None => Ok(None),
+        Some(Value::String(s))
             if (1..=MAX_TOKEN_BYTES).contains(&s.trim().len())
                 && s.trim().bytes().all(|b| b.is_ascii_graphic()) =>
         {
-            Ok(s.trim().to_owned())
+            Ok(Some(s.trim().to_owned()))
         }
-        Value::Number(n) if n.is_u64() || n.is_i64() => Ok(n.to_string()),
-        _ => Err(CallbackError::invalid(
-            "message_token",
-            format!("must be an integer or 1 to {MAX_TOKEN_BYTES} visible ASCII characters"),
-        )),
+        Some(Value::Number(_)) => {
+            let digits = serde_json::from_slice::<RawToken<'_>>(raw)
+                .ok()
+                .and_then(|t| t.message_token)
+                .map(|t| t.get().trim())
+                .ok_or_else(refused)?;
+            let unsigned = digits.strip_prefix('-').unwrap_or(digits);
+            let integer = !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit());
+            if integer && digits.len() <= MAX_TOKEN_BYTES {
+                Ok(Some(digits.to_owned()))
+            } else {
+                Err(refused())
+            }
+        }
+        Some(_) => Err(refused()),
     }
 }
 
@@ -220,21 +308,16 @@ fn phone(value: &Value) -> Result<PhoneNumber, CallbackError> {
 }
 
 /// The callback's time from the first of two field names present, in epoch milliseconds or
-/// seconds (normalised).
-fn time(
+/// seconds (normalised); `None` when neither is there.
+fn optional_time(
     body: &Map<String, Value>,
     first: &'static str,
     second: &'static str,
-) -> Result<Timestamp, CallbackError> {
+) -> Result<Option<Timestamp>, CallbackError> {
     let (field, value) = match (get(body, first), get(body, second)) {
         (Some(v), _) => (first, v),
         (None, Some(v)) => (second, v),
-        (None, None) => {
-            return Err(CallbackError::invalid(
-                first,
-                format!("required ('{first}' or '{second}', epoch milliseconds)"),
-            ));
-        }
+        (None, None) => return Ok(None),
     };
     let epoch = integer(value, field)?;
     if epoch <= 0 {
@@ -243,7 +326,7 @@ fn time(
             "must be a positive epoch time",
         ));
     }
-    Ok(Timestamp::from_epoch_normalised(epoch))
+    Ok(Some(Timestamp::from_epoch_normalised(epoch)))
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -260,6 +343,7 @@ fn kind(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use session_rules::MessageStatus;
 
     fn field(err: CallbackError) -> &'static str {
@@ -284,12 +368,18 @@ mod tests {
         let cb = InboundCallback::parse(raw.as_bytes()).unwrap();
         assert_eq!(cb.service_id, 1234);
         assert_eq!(cb.phone_number.as_e164(), "+380501234567");
-        assert_eq!(cb.message_token, "5379697806260881548");
-        assert_eq!(cb.time, Timestamp::from_millis(1_700_000_000_123));
+        assert_eq!(cb.message_token.as_deref(), Some("5379697806260881548"));
+        assert_eq!(cb.time, Some(Timestamp::from_millis(1_700_000_000_123)));
         assert_eq!(cb.message.text.as_deref(), Some("Коли буде доставка?"));
         assert_eq!(cb.message.tracking_data.as_deref(), Some("order-42"));
         assert_eq!(cb.message.media, None);
         assert_eq!(cb.message.file_name, None);
+        let received = Timestamp::from_millis(1_800_000_000_000);
+        assert_eq!(cb.dedupe_key(received), "5379697806260881548");
+        assert_eq!(
+            cb.sent_at(received),
+            Timestamp::from_millis(1_700_000_000_123)
+        );
     }
 
     #[test]
@@ -300,14 +390,97 @@ mod tests {
         let cb = InboundCallback::parse(raw).unwrap();
         assert_eq!(cb.service_id, 1234);
         assert_eq!(cb.phone_number.as_e164(), "+447911123456");
-        assert_eq!(cb.message_token, "abc-1");
-        assert_eq!(cb.time, Timestamp::from_millis(1_700_000_000_000));
+        assert_eq!(cb.message_token.as_deref(), Some("abc-1"));
+        assert_eq!(cb.time, Some(Timestamp::from_millis(1_700_000_000_000)));
         assert_eq!(
             cb.message.media.as_deref(),
             Some("https://media.viber.example/f/1")
         );
         assert_eq!(cb.message.file_name.as_deref(), Some("scan.pdf"));
         assert_eq!(cb.message.text, None);
+    }
+
+    #[test]
+    fn tokens_beyond_64_bits_keep_every_digit() {
+        // 2^64 + 1 and a 30-digit token: through an f64 both would lose their last digits.
+        for token in ["18446744073709551617", "123456789012345678901234567891"] {
+            let inbound = format!(
+                r#"{{"service_id":1,"phone_number":"380501234567","message_token":{token},"time":1700000000000}}"#
+            );
+            let cb = InboundCallback::parse(inbound.as_bytes()).unwrap();
+            assert_eq!(cb.message_token.as_deref(), Some(token));
+            let status = format!(
+                r#"{{"message_token": {token} ,"message_time":1700000000000,"message_status":0}}"#
+            );
+            assert_eq!(
+                StatusCallback::parse(status.as_bytes())
+                    .unwrap()
+                    .message_token,
+                token
+            );
+        }
+        // 2^53 + 1, the first integer a float cannot hold.
+        let cb = StatusCallback::parse(
+            br#"{"message_token":9007199254740993,"message_time":1,"message_status":1}"#,
+        )
+        .unwrap();
+        assert_eq!(cb.message_token, "9007199254740993");
+    }
+
+    #[test]
+    fn a_user_message_without_token_or_time_is_still_a_user_message() {
+        let raw = br#"{"service_id":1,"phone_number":"380501234567","message":{"text":"Hi"}}"#;
+        let cb = InboundCallback::parse(raw).unwrap();
+        assert_eq!(cb.message_token, None);
+        assert_eq!(cb.time, None);
+        let received = Timestamp::from_millis(1_700_000_000_000);
+        assert_eq!(cb.sent_at(received), received);
+        let key = cb.dedupe_key(received);
+        assert!(key.starts_with(DERIVED_KEY_PREFIX), "{key}");
+        assert!(key.len() <= MAX_TOKEN_BYTES && key.bytes().all(|b| b.is_ascii_graphic()));
+        // A redelivery within the window is the same message; later, or other content, or
+        // another sender, is another one.
+        let later = |ms: i64| Timestamp::from_millis(received.as_millis() + ms);
+        let window_start = Timestamp::from_millis(
+            received.as_millis().div_euclid(DERIVED_KEY_WINDOW_MS) * DERIVED_KEY_WINDOW_MS,
+        );
+        assert_eq!(cb.dedupe_key(window_start), key);
+        assert_ne!(
+            cb.dedupe_key(Timestamp::from_millis(
+                window_start.as_millis() + DERIVED_KEY_WINDOW_MS
+            )),
+            key
+        );
+        let other_text =
+            br#"{"service_id":1,"phone_number":"380501234567","message":{"text":"Hi!"}}"#;
+        assert_ne!(
+            InboundCallback::parse(other_text)
+                .unwrap()
+                .dedupe_key(received),
+            key
+        );
+        let other_user =
+            br#"{"service_id":1,"phone_number":"380501234568","message":{"text":"Hi"}}"#;
+        assert_ne!(
+            InboundCallback::parse(other_user)
+                .unwrap()
+                .dedupe_key(received),
+            key
+        );
+        // Text "" and no text differ.
+        let empty = br#"{"service_id":1,"phone_number":"380501234567","message":{"text":""}}"#;
+        let none = br#"{"service_id":1,"phone_number":"380501234567"}"#;
+        assert_ne!(
+            InboundCallback::parse(empty).unwrap().dedupe_key(received),
+            InboundCallback::parse(none).unwrap().dedupe_key(received)
+        );
+        // With Viber's time but no token, the time decides, not the receive clock.
+        let timed = br#"{"service_id":1,"phone_number":"380501234567","time":1700000000000,"message":{"text":"Hi"}}"#;
+        let timed = InboundCallback::parse(timed).unwrap();
+        assert_eq!(
+            timed.dedupe_key(received),
+            timed.dedupe_key(later(DERIVED_KEY_WINDOW_MS * 5))
+        );
     }
 
     #[test]
@@ -321,38 +494,21 @@ mod tests {
 
     #[test]
     fn inbound_missing_or_bad_fields_are_named() {
-        let ok = r#""service_id":1,"phone_number":"380501234567","message_token":7,"time":1700000000000"#;
-        let with = |extra: &str| format!("{{{ok}{extra}}}");
-        let without = |name: &str| {
-            let fields: Vec<&str> = ok
-                .split(',')
-                .filter(|f| !f.starts_with(&format!("\"{name}\"")))
-                .collect();
-            format!("{{{}}}", fields.join(","))
-        };
-        for name in ["service_id", "phone_number", "message_token"] {
-            let err = InboundCallback::parse(without(name).as_bytes()).unwrap_err();
-            assert_eq!(err.code(), "validation_failed");
-            assert_eq!(field(err), name);
-        }
-        assert_eq!(
-            field(InboundCallback::parse(without("time").as_bytes()).unwrap_err()),
-            "time"
-        );
-        for (bad, name) in [
-            (r#","message":"hi""#, "message"),
-            (r#","message":{"text":5}"#, "message.text"),
+        for (raw, name) in [
+            (r#"{"phone_number":"380501234567"}"#, "service_id"),
+            (r#"{"service_id":1}"#, "phone_number"),
             (
-                r#","message":{"tracking_data":{}}"#,
+                r#"{"service_id":1,"phone_number":"380501234567","message":"hi"}"#,
+                "message",
+            ),
+            (
+                r#"{"service_id":1,"phone_number":"380501234567","message":{"text":5}}"#,
+                "message.text",
+            ),
+            (
+                r#"{"service_id":1,"phone_number":"380501234567","message":{"tracking_data":{}}}"#,
                 "message.tracking_data",
             ),
-        ] {
-            assert_eq!(
-                field(InboundCallback::parse(with(bad).as_bytes()).unwrap_err()),
-                name
-            );
-        }
-        let bad_values = [
             (
                 r#"{"service_id":1,"phone_number":"12","message_token":7,"time":1}"#,
                 "phone_number",
@@ -363,6 +519,10 @@ mod tests {
             ),
             (
                 r#"{"service_id":1,"phone_number":"380501234567","message_token":1.5,"time":1}"#,
+                "message_token",
+            ),
+            (
+                r#"{"service_id":1,"phone_number":"380501234567","message_token":5e18,"time":1}"#,
                 "message_token",
             ),
             (
@@ -389,8 +549,7 @@ mod tests {
                 r#"{"service_id":1,"phone_number":"380501234567","message_token":7,"time":0}"#,
                 "time",
             ),
-        ];
-        for (raw, name) in bad_values {
+        ] {
             assert_eq!(
                 field(InboundCallback::parse(raw.as_bytes()).unwrap_err()),
                 name,
@@ -400,7 +559,7 @@ mod tests {
     }
 
     #[test]
-    fn string_tokens_are_at_most_128_visible_ascii_bytes() {
+    fn tokens_are_at_most_128_visible_ascii_bytes() {
         let with_token = |token: &str| {
             format!(
                 r#"{{"service_id":1,"phone_number":"380501234567","message_token":"{token}","time":1}}"#
@@ -408,17 +567,17 @@ mod tests {
         };
         let longest = "7".repeat(128);
         let cb = InboundCallback::parse(with_token(&longest).as_bytes()).unwrap();
-        assert_eq!(cb.message_token, longest);
+        assert_eq!(cb.message_token.as_deref(), Some(longest.as_str()));
         let err = InboundCallback::parse(with_token(&"7".repeat(129)).as_bytes()).unwrap_err();
         assert_eq!(field(err), "message_token");
-        let status = format!(
-            r#"{{"message_token":"{}","message_time":1,"message_status":0}}"#,
-            "7".repeat(129)
-        );
-        assert_eq!(
-            field(StatusCallback::parse(status.as_bytes()).unwrap_err()),
-            "message_token"
-        );
+        for token in [format!("\"{}\"", "7".repeat(129)), "7".repeat(129)] {
+            let status =
+                format!(r#"{{"message_token":{token},"message_time":1,"message_status":0}}"#);
+            assert_eq!(
+                field(StatusCallback::parse(status.as_bytes()).unwrap_err()),
+                "message_token"
+            );
+        }
     }
 
     #[test]
@@ -439,6 +598,9 @@ mod tests {
             (2, CallbackStatus::Message(MessageStatus::Expired)),
             (4, CallbackStatus::Subscribe),
             (5, CallbackStatus::Unsubscribe),
+            (3, CallbackStatus::Unknown(3)),
+            (17, CallbackStatus::Unknown(17)),
+            (-1, CallbackStatus::Unknown(-1)),
         ] {
             let raw = format!(
                 r#"{{"message_token":5379697806260881548,"message_time":1700000000456,"message_status":{code},"phone_number":"380501234567","service_id":1234}}"#
@@ -446,7 +608,7 @@ mod tests {
             let cb = StatusCallback::parse(raw.as_bytes()).unwrap();
             assert_eq!(cb.status, expected);
             assert_eq!(cb.message_token, "5379697806260881548");
-            assert_eq!(cb.time, Timestamp::from_millis(1_700_000_000_456));
+            assert_eq!(cb.time, Some(Timestamp::from_millis(1_700_000_000_456)));
             assert_eq!(
                 cb.phone_number.as_ref().map(PhoneNumber::as_e164),
                 Some("+380501234567")
@@ -456,30 +618,31 @@ mod tests {
     }
 
     #[test]
-    fn status_with_only_the_essentials_in_seconds() {
+    fn status_with_only_the_essentials() {
         let cb = StatusCallback::parse(
             br#"{"message_token":"t-1","time":1700000000,"message_status":"1","new_field":[1]}"#,
         )
         .unwrap();
         assert_eq!(cb.status, CallbackStatus::Message(MessageStatus::Seen));
-        assert_eq!(cb.time, Timestamp::from_millis(1_700_000_000_000));
+        assert_eq!(cb.time, Some(Timestamp::from_millis(1_700_000_000_000)));
         assert_eq!(cb.phone_number, None);
         assert_eq!(cb.service_id, None);
+        // No time: the receiver's clock.
+        let cb = StatusCallback::parse(br#"{"message_token":"t-1","message_status":0}"#).unwrap();
+        assert_eq!(cb.time, None);
+        let now = Timestamp::from_millis(1_700_000_000_999);
+        assert_eq!(cb.at(now), now);
     }
 
     #[test]
-    fn unknown_or_missing_status_is_refused() {
+    fn unusable_statuses_are_errors() {
         for (raw, name) in [
             (
-                r#"{"message_token":1,"message_time":1700000000000,"message_status":3}"#,
-                "message_status",
-            ),
-            (
-                r#"{"message_token":1,"message_time":1700000000000,"message_status":-1}"#,
-                "message_status",
-            ),
-            (
                 r#"{"message_token":1,"message_time":1700000000000,"message_status":"seen"}"#,
+                "message_status",
+            ),
+            (
+                r#"{"message_token":1,"message_time":1700000000000,"message_status":1.5}"#,
                 "message_status",
             ),
             (
@@ -490,7 +653,6 @@ mod tests {
                 r#"{"message_time":1700000000000,"message_status":0}"#,
                 "message_token",
             ),
-            (r#"{"message_token":1,"message_status":0}"#, "message_time"),
             (
                 r#"{"message_token":1,"message_time":1700000000000,"message_status":0,"phone_number":"abc"}"#,
                 "phone_number",
@@ -500,6 +662,64 @@ mod tests {
             assert_eq!(err.code(), "validation_failed");
             assert!(!err.message().is_empty());
             assert_eq!(field(err), name, "{raw}");
+        }
+    }
+
+    /// How a token travels: a JSON number (only digits fit) or a string.
+    #[derive(Debug, Clone)]
+    enum Spelling {
+        Number,
+        String,
+    }
+
+    fn token_and_spelling() -> impl Strategy<Value = (String, Spelling)> {
+        prop_oneof![
+            // Digits of any size up to the limit, beyond 2^53 and 2^64 included.
+            "[1-9][0-9]{0,40}".prop_map(|t| (t, Spelling::Number)),
+            "[1-9][0-9]{0,40}".prop_map(|t| (t, Spelling::String)),
+            "[A-Za-z0-9_.:-]{1,64}".prop_map(|t| (t, Spelling::String)),
+        ]
+    }
+
+    /// Epoch milliseconds from 2001 to 2286, sent as milliseconds or as whole seconds.
+    fn time_and_unit() -> impl Strategy<Value = (i64, bool)> {
+        (1_000_000_000i64..9_999_999_999, any::<bool>(), 0i64..1000)
+            .prop_map(|(secs, in_ms, ms)| (secs * 1000 + if in_ms { ms } else { 0 }, in_ms))
+    }
+
+    proptest! {
+        /// Both token encodings and both time units parse to the same token text and the same
+        /// instant, in both callbacks.
+        #[test]
+        fn both_token_encodings_and_both_time_units_parse(
+            (token, spelling) in token_and_spelling(),
+            (millis, in_ms) in time_and_unit(),
+            code in prop_oneof![Just(0i64), Just(1), Just(2), Just(4), Just(5), -5i64..100],
+            plus in any::<bool>(),
+        ) {
+            let token_json = match spelling {
+                Spelling::Number => token.clone(),
+                Spelling::String => format!("\"{token}\""),
+            };
+            let time_json = if in_ms { millis } else { millis / 1000 };
+            let phone = if plus { "+380501234567" } else { "380501234567" };
+            let status = format!(
+                r#"{{"message_token":{token_json},"message_time":{time_json},"message_status":{code},"service_id":7,"phone_number":"{phone}","extra":{{"x":[1]}}}}"#
+            );
+            let cb = StatusCallback::parse(status.as_bytes()).unwrap();
+            prop_assert_eq!(&cb.message_token, &token);
+            prop_assert_eq!(cb.time, Some(Timestamp::from_millis(millis)));
+            prop_assert_eq!(cb.status, CallbackStatus::from_code(code));
+            prop_assert_eq!(cb.service_id, Some(7));
+            prop_assert_eq!(cb.phone_number.as_ref().map(PhoneNumber::as_e164), Some("+380501234567"));
+
+            let inbound = format!(
+                r#"{{"service_id":7,"phone_number":"{phone}","message_token":{token_json},"time":{time_json},"message":{{"text":"hi","sticker":1}}}}"#
+            );
+            let cb = InboundCallback::parse(inbound.as_bytes()).unwrap();
+            prop_assert_eq!(cb.message_token.as_deref(), Some(token.as_str()));
+            prop_assert_eq!(cb.time, Some(Timestamp::from_millis(millis)));
+            prop_assert_eq!(cb.dedupe_key(Timestamp::from_millis(1)), token);
         }
     }
 }

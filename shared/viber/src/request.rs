@@ -43,7 +43,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use session_rules::{
-    OutboundMessage, PhoneNumber, SessionContent, Template, TemplateCategory, TemplateParams,
+    OutboundMessage, PhoneNumber, SessionContent, Template, TemplateParams, TemplateReach,
     TrackingData, Ttl,
 };
 use sha2::{Digest, Sha256};
@@ -58,13 +58,23 @@ impl MessageType {
     pub const SESSION_TEXT: Self = Self(306);
     pub const SESSION_IMAGE: Self = Self(307);
     pub const SESSION_FILE: Self = Self(221);
+    /// A transactional file (with `#tracking_data`).
+    pub const TRANSACTIONAL_FILE: Self = Self(220);
+    /// Free-form transactional text, legacy type.
     pub const TRANSACTIONAL_TEXT: Self = Self(106);
+    /// Free-form transactional text, deprecated since 2026-04-01; takes `#tracking_data`.
+    pub const TRANSACTIONAL_TEXT_206: Self = Self(206);
     pub const PROMOTIONAL_TEXT: Self = Self(225);
     pub const PROMOTIONAL_IMAGE: Self = Self(107);
     pub const PROMOTIONAL_TEXT_IMAGE_BUTTON: Self = Self(108);
     pub const PROMOTIONAL_TEXT_BUTTON: Self = Self(109);
-    pub const TEMPLATE_TRANSACTIONAL: Self = Self(1701);
-    pub const TEMPLATE_PROMOTIONAL: Self = Self(1702);
+    /// Promotional video: alone, with text, with text and a button.
+    pub const PROMOTIONAL_VIDEO: Self = Self(230);
+    pub const PROMOTIONAL_VIDEO_TEXT: Self = Self(231);
+    pub const PROMOTIONAL_VIDEO_TEXT_BUTTON: Self = Self(232);
+    /// Both template types are transactional; they differ by the devices they reach.
+    pub const TEMPLATE_SMARTPHONES: Self = Self(1701);
+    pub const TEMPLATE_ALL_DEVICES: Self = Self(1702);
 
     pub const fn code(self) -> u16 {
         self.0
@@ -72,7 +82,7 @@ impl MessageType {
 
     fn tracking(self) -> Tracking {
         match self.0 {
-            225 | 306 | 307 => Tracking::Required,
+            206 | 220 | 225 | 230..=233 | 306 | 307 => Tracking::Required,
             221 => Tracking::Accepted,
             _ => Tracking::Refused,
         }
@@ -109,6 +119,11 @@ pub struct MessageBody {
     pub file_name: Option<String>,
     #[serde(rename = "#tracking_data", skip_serializing_if = "Option::is_none")]
     pub tracking_data: Option<String>,
+    /// A video's URL.
+    #[serde(rename = "#media", skip_serializing_if = "Option::is_none")]
+    pub media: Option<String>,
+    #[serde(rename = "#thumbnail", skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
 }
 
 /// `POST {base}/send_message`, as Viber's partner API takes it.
@@ -127,6 +142,11 @@ pub struct SendMessage {
     /// Session files: the file's extension (`pdf`), beside the message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file_type: Option<String>,
+    /// Videos: size in bytes and duration in seconds, beside the message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<MessageBody>,
     #[serde(rename = "templateId", skip_serializing_if = "Option::is_none")]
@@ -170,6 +190,8 @@ impl SendMessage {
             message_type: MessageType::TRANSACTIONAL_TEXT,
             ttl: ttl.as_secs(),
             file_type: None,
+            file_size: None,
+            duration: None,
             message: None,
             template_id: None,
             template_lang: None,
@@ -194,6 +216,12 @@ impl SendMessage {
                 body.file_name = Some(file.name.to_string());
                 out.file_type = extension(file.name.as_str());
             }
+            OutboundMessage::TransactionalFile(file) => {
+                out.message_type = MessageType::TRANSACTIONAL_FILE;
+                body.action = Some(file.url.to_string());
+                body.file_name = Some(file.name.to_string());
+                out.file_type = extension(file.name.as_str());
+            }
             OutboundMessage::Transactional { text, url } => {
                 out.message_type = MessageType::TRANSACTIONAL_TEXT;
                 body.txt = Some(match url {
@@ -203,8 +231,31 @@ impl SendMessage {
             }
             OutboundMessage::Promotional {
                 text,
+                button,
+                video: Some(video),
+                ..
+            } => {
+                out.label = Label::Promotion;
+                body.txt = text.as_ref().map(ToString::to_string);
+                body.media = Some(video.url.to_string());
+                body.thumbnail = video.thumbnail.as_ref().map(ToString::to_string);
+                out.file_size = Some(video.size_bytes);
+                out.duration = Some(video.duration_seconds);
+                out.message_type = match (text.is_some(), button) {
+                    (false, _) => MessageType::PROMOTIONAL_VIDEO,
+                    (true, None) => MessageType::PROMOTIONAL_VIDEO_TEXT,
+                    (true, Some(button)) => {
+                        body.caption = Some(button.caption.to_string());
+                        body.action = Some(button.url.to_string());
+                        MessageType::PROMOTIONAL_VIDEO_TEXT_BUTTON
+                    }
+                };
+            }
+            OutboundMessage::Promotional {
+                text,
                 image,
                 button,
+                video: None,
             } => {
                 out.label = Label::Promotion;
                 body.txt = text.as_ref().map(ToString::to_string);
@@ -248,13 +299,12 @@ impl SendMessage {
                         });
                     }
                 }
-                (out.message_type, out.label) = match template.category() {
-                    TemplateCategory::Transactional => {
-                        (MessageType::TEMPLATE_TRANSACTIONAL, Label::Transaction)
-                    }
-                    TemplateCategory::Promotional => {
-                        (MessageType::TEMPLATE_PROMOTIONAL, Label::Promotion)
-                    }
+                // No source has a promotional template: every template goes as a transaction,
+                // 1701 or 1702 by the devices it reaches.
+                out.label = Label::Transaction;
+                out.message_type = match template.reach() {
+                    TemplateReach::Smartphones => MessageType::TEMPLATE_SMARTPHONES,
+                    TemplateReach::AllDevices => MessageType::TEMPLATE_ALL_DEVICES,
                 };
                 out.template_id = Some(id.as_str().to_owned());
                 out.template_lang = Some(template.language().as_str().to_owned());
@@ -269,6 +319,22 @@ impl SendMessage {
         };
         out.message = Some(body);
         Ok(out)
+    }
+}
+
+impl SendMessage {
+    /// A free-form transactional text (106) sent as type 206 instead, with its
+    /// `#tracking_data` (206 requires one, empty allowed); any other message as it is. The
+    /// deployment chooses (`VIBER_TRANSACTIONAL_TEXT`).
+    pub fn as_type_206(mut self, tracking_data: Option<&TrackingData>) -> Self {
+        if self.message_type == MessageType::TRANSACTIONAL_TEXT {
+            self.message_type = MessageType::TRANSACTIONAL_TEXT_206;
+            if let Some(body) = self.message.as_mut() {
+                body.tracking_data =
+                    Some(tracking_data.map(ToString::to_string).unwrap_or_default());
+            }
+        }
+        self
     }
 }
 
@@ -295,7 +361,8 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
     use session_rules::{
-        Button, Caption, FileAttachment, FileName, HttpsUrl, Language, Limits, TemplateId, Text,
+        Button, Caption, FileAttachment, FileName, HttpsUrl, Language, Limits, TemplateCategory,
+        TemplateId, Text, Video,
     };
 
     fn to() -> PhoneNumber {
@@ -432,6 +499,32 @@ mod tests {
         assert_eq!(keys(&v["message"]), ["#txt"]);
     }
 
+    #[test]
+    fn transactional_text_can_go_as_206_with_its_tracking_data() {
+        let message = OutboundMessage::Transactional {
+            text: text("Your code is 1234"),
+            url: None,
+        };
+        let as_206 = |tracking: Option<&TrackingData>| {
+            let req = SendMessage::build(7, 99, &to(), &message, ttl(), tracking, None)
+                .unwrap()
+                .as_type_206(tracking);
+            serde_json::to_value(&req).unwrap()
+        };
+        let v = as_206(Some(&tracking()));
+        assert_envelope(&v, "transaction", 206);
+        assert_eq!(v["message"]["#tracking_data"], json!("order-42"));
+        assert_eq!(v["message"]["#txt"], json!("Your code is 1234"));
+        // Required on 206: empty when the business gave none.
+        assert_eq!(as_206(None)["message"]["#tracking_data"], json!(""));
+        // Anything else is left as it is.
+        let session = OutboundMessage::Session(SessionContent::Text(text("hi")));
+        let req = SendMessage::build(7, 99, &to(), &session, ttl(), None, None)
+            .unwrap()
+            .as_type_206(None);
+        assert_eq!(serde_json::to_value(&req).unwrap()["type"], json!(306));
+    }
+
     fn promo(text_: Option<&str>, image: Option<&str>, button: bool) -> OutboundMessage {
         OutboundMessage::Promotional {
             text: text_.map(text),
@@ -440,7 +533,66 @@ mod tests {
                 caption: Caption::parse("button.caption", "Shop now").unwrap(),
                 url: url("https://shop.example/sale"),
             }),
+            video: None,
         }
+    }
+
+    #[test]
+    fn a_transactional_file_is_220_with_its_tracking_data() {
+        let file = OutboundMessage::TransactionalFile(FileAttachment {
+            url: url("https://cdn.example/invoice.pdf"),
+            name: FileName::parse("file.name", "invoice.pdf").unwrap(),
+        });
+        let v = build(&file, Some(&tracking()));
+        assert_envelope(&v, "transaction", 220);
+        assert_eq!(
+            v["message"]["#action"],
+            json!("https://cdn.example/invoice.pdf")
+        );
+        assert_eq!(v["message"]["#fileName"], json!("invoice.pdf"));
+        assert_eq!(v["message"]["#tracking_data"], json!("order-42"));
+        assert_eq!(v["file_type"], json!("pdf"));
+        assert_eq!(build(&file, None)["message"]["#tracking_data"], json!(""));
+    }
+
+    #[test]
+    fn promotional_video_is_230_231_or_232_with_media_size_and_duration() {
+        let video = Video {
+            url: url("https://cdn.example/v.mp4"),
+            thumbnail: Some(url("https://cdn.example/v.jpg")),
+            size_bytes: 1_048_576,
+            duration_seconds: 42,
+        };
+        let with = |text_: Option<&str>, button: bool| OutboundMessage::Promotional {
+            text: text_.map(text),
+            image: None,
+            button: button.then(|| Button {
+                caption: Caption::parse("button.caption", "Watch").unwrap(),
+                url: url("https://shop.example/v"),
+            }),
+            video: Some(video.clone()),
+        };
+        for (message, code) in [
+            (with(None, false), 230),
+            (with(Some("New!"), false), 231),
+            (with(Some("New!"), true), 232),
+        ] {
+            let v = build(&message, None);
+            assert_envelope(&v, "promotion", code);
+            assert_eq!(v["message"]["#media"], json!("https://cdn.example/v.mp4"));
+            assert_eq!(
+                v["message"]["#thumbnail"],
+                json!("https://cdn.example/v.jpg")
+            );
+            assert_eq!(v["file_size"], json!(1_048_576));
+            assert_eq!(v["duration"], json!(42));
+            // Required on 230-233 (empty allowed).
+            assert_eq!(v["message"]["#tracking_data"], json!(""), "{code}");
+            assert!(v["message"].get("#img").is_none());
+        }
+        let v = build(&with(Some("New!"), true), None);
+        assert_eq!(v["message"]["#caption"], json!("Watch"));
+        assert_eq!(v["message"]["#action"], json!("https://shop.example/v"));
     }
 
     #[test]
@@ -525,13 +677,27 @@ mod tests {
     }
 
     #[test]
-    fn templates_are_1701_or_1702_with_template_fields_and_no_message() {
+    fn templates_are_1701_or_1702_by_reach_always_transactional_with_no_message() {
         let (message, raw) = template_message();
-        for (category, code, label) in [
-            (TemplateCategory::Transactional, 1701, "transaction"),
-            (TemplateCategory::Promotional, 1702, "promotion"),
+        for (t, code, label) in [
+            (
+                template(TemplateCategory::Transactional),
+                1702,
+                "transaction",
+            ),
+            (
+                template(TemplateCategory::Transactional).with_reach(TemplateReach::Smartphones),
+                1701,
+                "transaction",
+            ),
+            (
+                template(TemplateCategory::Transactional).with_reach(TemplateReach::AllDevices),
+                1702,
+                "transaction",
+            ),
+            // A legacy "promotional" template: still a transactional template type.
+            (template(TemplateCategory::Promotional), 1702, "transaction"),
         ] {
-            let t = template(category);
             let params = TemplateParams::fill(&t, &raw).unwrap();
             let req = SendMessage::build(
                 7,

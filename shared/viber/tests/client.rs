@@ -225,7 +225,8 @@ async fn template_message_goes_out_with_template_fields() {
     assert_eq!(v["dest"], json!("79123456789"));
     assert_eq!(v["seq"], json!(2));
     assert_eq!(v["label"], json!("transaction"));
-    assert_eq!(v["type"], json!(1701));
+    // A template reaches all devices unless registered for smartphones only: 1702.
+    assert_eq!(v["type"], json!(1702));
     assert_eq!(v["ttl"], json!(86_400));
     assert_eq!(v["templateId"], json!("otp_ru"));
     assert_eq!(v["templateLang"], json!("ru"));

@@ -116,15 +116,23 @@ async fn templates_are_listed_with_their_parameters() {
             text,
         )
         .unwrap();
+        // A legacy promotional template (stored before they were refused) reaches all devices.
+        let t = if id == "order_ready" {
+            t.with_reach(session_rules::TemplateReach::Smartphones)
+        } else {
+            t
+        };
         h.store().put_template(&h.business.id, &t).await.unwrap();
     }
     let r = h.authed("GET", "/v1/templates", None).await;
     assert_eq!(
         r.body,
         json!({"templates": [
-            {"id": "order_ready", "lang": "uk", "category": "transactional", "status": "approved",
+            {"id": "order_ready", "lang": "uk", "category": "transactional",
+             "reach": "smartphones", "status": "approved",
              "text": "Замовлення {{order}} готове, {{name}}", "params": ["order", "name"]},
-            {"id": "spring_sale", "lang": "en", "category": "promotional", "status": "pending",
+            {"id": "spring_sale", "lang": "en", "category": "promotional",
+             "reach": "all_devices", "status": "pending",
              "text": "Sale until {{date}}", "params": ["date"]}
         ]})
     );

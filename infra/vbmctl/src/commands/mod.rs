@@ -4,6 +4,7 @@
 mod business;
 mod key;
 mod outbox;
+mod quarantine;
 mod template;
 
 use aws_config::BehaviorVersion;
@@ -24,13 +25,17 @@ impl Context {
     /// The store over the table, with the operator's AWS configuration (AWS_REGION, profiles,
     /// AWS_ENDPOINT_URL, ...). Limits and retention do not matter to admin commands.
     async fn store(&self) -> Result<Store, Failure> {
-        let config = sdk_config().await?;
+        let config = self.sdk().await?;
         Ok(Store::new(
             aws_sdk_dynamodb::Client::new(&config),
             &self.table,
             Limits::default(),
             Retention::default(),
         ))
+    }
+
+    async fn sdk(&self) -> Result<aws_config::SdkConfig, Failure> {
+        sdk_config().await
     }
 }
 
@@ -56,6 +61,7 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
         Command::Key(command) => key::run(&ctx, command).await,
         Command::Template(command) => template::run(&ctx, command).await,
         Command::Outbox(command) => outbox::run(command).await,
+        Command::Quarantine(command) => quarantine::run(&ctx, command).await,
     }
 }
 

@@ -51,7 +51,8 @@ async fn put(ctx: &Context, args: PutTemplateArgs) -> Result<String, Failure> {
         args.approved,
         &args.text,
     )
-    .map_err(|refusal| Failure::input(format!("template {refusal}")))?;
+    .map_err(|refusal| Failure::input(format!("template {refusal}")))?
+    .with_reach(args.reach);
     let store = ctx.store().await?;
     existing_business(&store, &args.business).await?;
     store.put_template(&args.business, &template).await?;
