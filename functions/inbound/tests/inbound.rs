@@ -1083,7 +1083,9 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
             assert_eq!(h.events().await.len(), 1, "{name}: recorded");
             continue;
         }
-        if status == 400 || status == 422 {
+        // A key twice is refused outright, `400 invalid_json` with nothing stored (issue 14.6:
+        // a reader taking the first key would see another callback than we act on).
+        if (status == 400 || status == 422) && !name.contains("twice") {
             // Authenticated but unusable: kept whole in the quarantine (with the parser's
             // code in its detail), answered 200, nothing else stored or queued.
             assert_eq!(reply.status, 200, "{name}: {}", reply.body);

@@ -900,7 +900,9 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
             assert_eq!(reply.body["status"], 0, "{name}: {}", reply.body);
             continue;
         }
-        if status == 400 || status == 422 {
+        // A key twice is refused outright, `400 invalid_json` with nothing stored (issue 14.6:
+        // a reader taking the first key would see another callback than we act on).
+        if (status == 400 || status == 422) && !name.contains("twice") {
             // Authenticated but unusable: kept whole in the quarantine (the parser's code in
             // its detail), answered 200, nothing else stored or queued.
             assert_eq!(reply.status, 200, "{name}: {}", reply.body);
