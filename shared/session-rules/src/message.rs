@@ -81,6 +81,12 @@ fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, 
     d.deserialize_any(Whole)
 }
 
+/// A required count as JSON has it: `169.0` is the whole number 169, as for [`whole_seconds`]
+/// (found by the API fuzzer on a video's size).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    whole_seconds(d).map(Option::unwrap_or_default)
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFile {
@@ -95,7 +101,9 @@ pub struct RawVideo {
     pub url: String,
     #[serde(default, deserialize_with = "not_null")]
     pub thumbnail_url: Option<String>,
+    #[serde(deserialize_with = "whole_number")]
     pub size_bytes: u64,
+    #[serde(deserialize_with = "whole_number")]
     pub duration_seconds: u64,
 }
 
@@ -685,6 +693,27 @@ mod tests {
         assert_eq!(field_of(parse(&b)), Some("ttl_seconds".into()));
         b.ttl_seconds = None;
         assert_eq!(parse(&b).unwrap().ttl.as_secs(), 86_400);
+    }
+
+    #[test]
+    fn a_videos_size_and_duration_are_any_whole_json_number() {
+        let video = |size: &str, duration: &str| {
+            serde_json::from_str::<RawVideo>(&format!(
+                r#"{{"url":"https://example.com/v.mp4","size_bytes":{size},"duration_seconds":{duration}}}"#
+            ))
+            .map(|v| (v.size_bytes, v.duration_seconds))
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(video("169", "30"), Ok((169, 30)));
+        assert_eq!(video("169.0", "3e1"), Ok((169, 30)));
+        for (size, duration) in [
+            ("169.5", "30"),
+            ("-1", "30"),
+            ("169", "null"),
+            ("169", "\"30\""),
+        ] {
+            assert!(video(size, duration).is_err(), "{size} {duration}");
+        }
     }
 
     #[test]
