@@ -9,7 +9,7 @@
 //! `7711` for 11 unauthorized IP, `7701` for 1 internal failure).
 //!
 //! Like Viber it refuses with 6 `SRVC_BAD_PARAMETERS` a `#tracking_data` on the types that do
-//! not take it (107, 108, 109 and the smartphone-only file type 224), and answers 21 after
+//! not take it (107, 108, 109 and the smartphone-only file types 223, 224), and answers 21 after
 //! [`Sandbox::max_consecutive`] session messages in a row (5 by default; some sources say 10).
 //!
 //! Like Viber, a request whose `seq` was already delivered is not delivered again: it is answered
@@ -34,7 +34,7 @@ const SESSION_TYPES: [i64; 4] = [306, 307, 221, 224];
 /// Session messages in a row before Viber answers 21, unless configured otherwise.
 pub const DEFAULT_MAX_CONSECUTIVE: u32 = 5;
 /// Types that refuse `#tracking_data` (N8N's `TRACKING_REQUIRED` notes): status 6.
-const NO_TRACKING_TYPES: [i64; 4] = [107, 108, 109, 224];
+const NO_TRACKING_TYPES: [i64; 5] = [107, 108, 109, 223, 224];
 
 /// Callbacks Viber would retry: how many times, and the pause before the n-th retry.
 const CALLBACK_ATTEMPTS: u64 = 12;

@@ -6,8 +6,8 @@ use serde::Deserialize;
 
 use crate::{
     Caption, FileName, HttpsUrl, Limits, PhoneNumber, Refusal, SendClass, Template,
-    TemplateCategory, TemplateId, TemplateParams, Text, TrackingData, TransactionalText, Ttl,
-    regulation,
+    TemplateCategory, TemplateId, TemplateParams, TemplateReach, Text, TrackingData,
+    TransactionalText, Ttl, regulation,
 };
 
 /// `POST /v1/messages` as it arrives. Unknown fields are an error: a typo must not silently
@@ -92,6 +92,9 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error>
 pub struct RawFile {
     pub url: String,
     pub name: String,
+    /// `all_devices` (the default) or `smartphones` (Viber's smartphone-only file types).
+    #[serde(default, deserialize_with = "not_null")]
+    pub reach: Option<String>,
 }
 
 /// A promotional video as the business sends it.
@@ -134,6 +137,24 @@ pub enum SessionContent {
 pub struct FileAttachment {
     pub url: HttpsUrl,
     pub name: FileName,
+    /// Which devices get it: Viber has a file type for each (session 221/224, transactional
+    /// 220/223; the smartphone-only ones take no `#tracking_data`).
+    pub reach: TemplateReach,
+}
+
+impl FileAttachment {
+    fn parse(raw: &RawFile) -> Result<Self, Refusal> {
+        Ok(Self {
+            url: HttpsUrl::parse("file.url", &raw.url)?,
+            name: FileName::parse("file.name", &raw.name)?,
+            reach: match raw.reach.as_deref() {
+                None => TemplateReach::AllDevices,
+                Some(reach) => TemplateReach::parse(reach).map_err(|_| {
+                    Refusal::invalid("file.reach", "must be all_devices or smartphones")
+                })?,
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,10 +296,7 @@ impl SendRequest {
                                 "a transactional file message carries the file alone",
                             ));
                         }
-                        OutboundMessage::TransactionalFile(FileAttachment {
-                            url: HttpsUrl::parse("file.url", &file.url)?,
-                            name: FileName::parse("file.name", &file.name)?,
-                        })
+                        OutboundMessage::TransactionalFile(FileAttachment::parse(file)?)
                     }
                     None => OutboundMessage::Transactional {
                         text: Text::parse("text", required(&body.text, "text")?)?,
@@ -405,10 +423,7 @@ fn parse_session(body: &SendRequestBody) -> Result<OutboundMessage, Refusal> {
     let content = match (&body.text, &body.image_url, &body.file) {
         (Some(text), None, None) => SessionContent::Text(Text::parse("text", text)?),
         (None, Some(url), None) => SessionContent::Image(HttpsUrl::parse("image_url", url)?),
-        (None, None, Some(file)) => SessionContent::File(FileAttachment {
-            url: HttpsUrl::parse("file.url", &file.url)?,
-            name: FileName::parse("file.name", &file.name)?,
-        }),
+        (None, None, Some(file)) => SessionContent::File(FileAttachment::parse(file)?),
         _ => {
             return Err(Refusal::invalid(
                 "text",
@@ -636,13 +651,38 @@ mod tests {
         b.file = Some(RawFile {
             url: "http://example.com/a.pdf".into(),
             name: "a.pdf".into(),
+            reach: None,
         });
         assert_eq!(field_of(parse(&b)), Some("file.url".into()));
         b.file = Some(RawFile {
             url: "https://example.com/a.pdf".into(),
             name: "../a.pdf".into(),
+            reach: None,
         });
         assert_eq!(field_of(parse(&b)), Some("file.name".into()));
+        b.file = Some(RawFile {
+            url: "https://example.com/a.pdf".into(),
+            name: "a.pdf".into(),
+            reach: Some("tablets".into()),
+        });
+        assert_eq!(field_of(parse(&b)), Some("file.reach".into()));
+        for (reach, expected) in [
+            (None, TemplateReach::AllDevices),
+            (Some("all_devices"), TemplateReach::AllDevices),
+            (Some("smartphones"), TemplateReach::Smartphones),
+        ] {
+            b.file = Some(RawFile {
+                url: "https://example.com/a.pdf".into(),
+                name: "a.pdf".into(),
+                reach: reach.map(Into::into),
+            });
+            match parse(&b).map(|r| r.message) {
+                Ok(OutboundMessage::Session(SessionContent::File(file))) => {
+                    assert_eq!(file.reach, expected, "{reach:?}")
+                }
+                other => panic!("{reach:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -58,8 +58,12 @@ impl MessageType {
     pub const SESSION_TEXT: Self = Self(306);
     pub const SESSION_IMAGE: Self = Self(307);
     pub const SESSION_FILE: Self = Self(221);
+    /// A session file for smartphones only (no `#tracking_data`).
+    pub const SESSION_FILE_SMARTPHONES: Self = Self(224);
     /// A transactional file (with `#tracking_data`).
     pub const TRANSACTIONAL_FILE: Self = Self(220);
+    /// A transactional file for smartphones only (no `#tracking_data`).
+    pub const TRANSACTIONAL_FILE_SMARTPHONES: Self = Self(223);
     /// Free-form transactional text, legacy type.
     pub const TRANSACTIONAL_TEXT: Self = Self(106);
     /// Free-form transactional text, deprecated since 2026-04-01; takes `#tracking_data`.
@@ -211,13 +215,19 @@ impl SendMessage {
                 body.img = Some(url.to_string());
             }
             OutboundMessage::Session(SessionContent::File(file)) => {
-                out.message_type = MessageType::SESSION_FILE;
+                out.message_type = match file.reach {
+                    TemplateReach::AllDevices => MessageType::SESSION_FILE,
+                    TemplateReach::Smartphones => MessageType::SESSION_FILE_SMARTPHONES,
+                };
                 body.action = Some(file.url.to_string());
                 body.file_name = Some(file.name.to_string());
                 out.file_type = extension(file.name.as_str());
             }
             OutboundMessage::TransactionalFile(file) => {
-                out.message_type = MessageType::TRANSACTIONAL_FILE;
+                out.message_type = match file.reach {
+                    TemplateReach::AllDevices => MessageType::TRANSACTIONAL_FILE,
+                    TemplateReach::Smartphones => MessageType::TRANSACTIONAL_FILE_SMARTPHONES,
+                };
                 body.action = Some(file.url.to_string());
                 body.file_name = Some(file.name.to_string());
                 out.file_type = extension(file.name.as_str());
@@ -447,6 +457,7 @@ mod tests {
         let file = FileAttachment {
             url: url("https://cdn.example/invoice-7.PDF"),
             name: FileName::parse("file.name", "Invoice 7.PDF").unwrap(),
+            reach: TemplateReach::AllDevices,
         };
         let v = build(&OutboundMessage::Session(SessionContent::File(file)), None);
         assert_envelope(&v, "transaction", 221);
@@ -461,6 +472,7 @@ mod tests {
             &OutboundMessage::Session(SessionContent::File(FileAttachment {
                 url: url("https://cdn.example/readme"),
                 name: FileName::parse("file.name", "readme").unwrap(),
+                reach: TemplateReach::AllDevices,
             })),
             Some(&tracking()),
         );
@@ -542,6 +554,7 @@ mod tests {
         let file = OutboundMessage::TransactionalFile(FileAttachment {
             url: url("https://cdn.example/invoice.pdf"),
             name: FileName::parse("file.name", "invoice.pdf").unwrap(),
+            reach: TemplateReach::AllDevices,
         });
         let v = build(&file, Some(&tracking()));
         assert_envelope(&v, "transaction", 220);
@@ -553,6 +566,30 @@ mod tests {
         assert_eq!(v["message"]["#tracking_data"], json!("order-42"));
         assert_eq!(v["file_type"], json!("pdf"));
         assert_eq!(build(&file, None)["message"]["#tracking_data"], json!(""));
+    }
+
+    #[test]
+    fn files_for_smartphones_only_are_223_and_224_without_tracking_data() {
+        let attachment = FileAttachment {
+            url: url("https://cdn.example/invoice.pdf"),
+            name: FileName::parse("file.name", "invoice.pdf").unwrap(),
+            reach: TemplateReach::Smartphones,
+        };
+        let transactional = build(
+            &OutboundMessage::TransactionalFile(attachment.clone()),
+            Some(&tracking()),
+        );
+        assert_envelope(&transactional, "transaction", 223);
+        let session = build(
+            &OutboundMessage::Session(SessionContent::File(attachment)),
+            Some(&tracking()),
+        );
+        assert_envelope(&session, "transaction", 224);
+        for v in [&transactional, &session] {
+            // Smartphone-only types refuse #tracking_data (Viber's status 6).
+            assert_eq!(keys(&v["message"]), ["#action", "#fileName"]);
+            assert_eq!(v["file_type"], json!("pdf"));
+        }
     }
 
     #[test]
