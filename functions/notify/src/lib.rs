@@ -6,9 +6,10 @@
 //!    `MaxReceiveCount` receives, where an alarm sees it);
 //! 2. the business is loaded (remembered for a minute); no callback URL → done (events stay
 //!    readable through `GET /v1/messages/{id}`);
-//! 3. `POST {callback_url}` with the event JSON, `Content-Type: application/json`,
-//!    `X-VBM-Event-Id` and `X-VBM-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`
-//!    keyed with the business's callback secret;
+//! 3. `POST {callback_url}` with the event JSON, `Content-Type: application/json`, signed by
+//!    the Standard Webhooks specification ([`signature`]): `webhook-id` (the event id),
+//!    `webhook-timestamp`, `webhook-signature` (`v1,<base64 HMAC-SHA256>`, one per secret
+//!    during a rotation), keyed with the business's `whsec_` secret;
 //! 4. a 2xx answer → done. Anything else (another status, a timeout, a refused connection) →
 //!    the record is failed and its visibility timeout backed off (30 s, 2 min, 8 min, 32 min,
 //!    then at most an hour), until the redrive policy dead-letters it.
@@ -37,7 +38,7 @@ use vbm_store::{BusinessCache, BusinessId, Store, StoreError};
 const BUSINESS_TTL: Duration = Duration::from_secs(60);
 
 /// The header naming the event, for de-duplication without parsing the body.
-pub const EVENT_ID_HEADER: &str = "X-VBM-Event-Id";
+pub const EVENT_ID_HEADER: &str = signature::ID_HEADER;
 
 /// The function could not start.
 #[derive(Debug, Error)]
@@ -192,13 +193,15 @@ impl App {
         let payload = serde_json::to_vec(&event).map_err(|e| RecordError::Poison(e.to_string()))?;
         let t = self.clock.now().as_secs();
         // During a secret rotation's overlap, signed with the new and the old secret.
-        let signature = signature::sign_with_each(&business.signing_secrets(t), t, &payload);
+        let signature =
+            signature::sign_with_each(&business.signing_secrets(t), &event.event_id, t, &payload);
         let response = self
             .http
             .post(url)
             .header("content-type", "application/json")
-            .header(signature::HEADER, signature)
-            .header(EVENT_ID_HEADER, &event.event_id)
+            .header(signature::ID_HEADER, &event.event_id)
+            .header(signature::TIMESTAMP_HEADER, t.to_string())
+            .header(signature::SIGNATURE_HEADER, signature)
             .body(payload)
             .send()
             .await

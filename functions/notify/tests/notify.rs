@@ -204,25 +204,46 @@ async fn events_reach_the_business_signed_with_its_secret() {
     for delivery in received.iter() {
         let h = |name: &str| delivery.headers.get(name).unwrap().to_str().unwrap();
         assert_eq!(h("content-type"), "application/json");
+        // Verified with the Standard Webhooks reference library (not our signing code), as a
+        // business would: its secret, the three headers, the body.
+        let mut headers = delivery.headers.clone();
+        standardwebhooks::Webhook::new(&world.business.callback_secret)
+            .expect("a whsec_ secret")
+            .verify(&delivery.body, &headers)
+            .expect("the business's secret verifies the signature");
+        // Another secret does not, and neither does a changed body or event id.
+        assert!(
+            standardwebhooks::Webhook::new("whsec_b3RoZXItc2VjcmV0LWJ5dGVz")
+                .unwrap()
+                .verify(&delivery.body, &headers)
+                .is_err()
+        );
+        let mut tampered = delivery.body.to_vec();
+        tampered.push(b' ');
+        assert!(
+            standardwebhooks::Webhook::new(&world.business.callback_secret)
+                .unwrap()
+                .verify(&tampered, &headers)
+                .is_err()
+        );
+        headers.insert("webhook-id", "evt_other".parse().unwrap());
+        assert!(
+            standardwebhooks::Webhook::new(&world.business.callback_secret)
+                .unwrap()
+                .verify(&delivery.body, &headers)
+                .is_err()
+        );
+        // Our own verification agrees.
         signature::verify(
             world.business.callback_secret.as_bytes(),
-            h(signature::HEADER),
+            h(signature::ID_HEADER),
+            h(signature::TIMESTAMP_HEADER),
+            h(signature::SIGNATURE_HEADER),
             &delivery.body,
             now,
             300,
         )
-        .expect("the business's secret verifies the signature");
-        // Another secret does not.
-        assert!(
-            signature::verify(
-                b"whsec_other",
-                h(signature::HEADER),
-                &delivery.body,
-                now,
-                300
-            )
-            .is_err()
-        );
+        .expect("our verification agrees");
         let event: Event = serde_json::from_slice(&delivery.body).unwrap();
         assert_eq!(h(notify::EVENT_ID_HEADER), event.event_id);
         ids.push(event);

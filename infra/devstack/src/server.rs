@@ -267,11 +267,17 @@ async fn route(
             }
         }
         (&Method::POST, ["_sandbox", "business", business, "events"]) => {
-            let signature = parts
-                .headers
-                .get(vbm_events::signature::HEADER)
-                .and_then(|v| v.to_str().ok());
-            let status = routes.sink.receive(business, signature, &body).await;
+            let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+            use vbm_events::signature::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+            let signed = match (
+                header(ID_HEADER),
+                header(TIMESTAMP_HEADER),
+                header(SIGNATURE_HEADER),
+            ) {
+                (Some(id), Some(t), Some(signature)) => Some((id, t, signature)),
+                _ => None,
+            };
+            let status = routes.sink.receive(business, signed, &body).await;
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             json_reply(code, &json!({"received": status == 200}))
         }

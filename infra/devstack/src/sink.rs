@@ -1,5 +1,6 @@
-//! A business's callback endpoint: receives events, checks their `X-VBM-Signature` with the
-//! business's callback secret, and lists them. Faults (`POST /_sandbox/business/{id}/faults`,
+//! A business's callback endpoint: receives events, checks their Standard Webhooks signature
+//! (`webhook-id`, `webhook-timestamp`, `webhook-signature`) with the business's callback
+//! secret, and lists them. Faults (`POST /_sandbox/business/{id}/faults`,
 //! see [`crate::faults`]) make it answer 500 without taking the event, or take the event and
 //! answer after `notify` has given up.
 
@@ -41,7 +42,13 @@ impl Sink {
     }
 
     /// `POST /_sandbox/business/{id}/events`; returns the HTTP status to answer.
-    pub async fn receive(&self, business: &str, signature: Option<&str>, body: &[u8]) -> u16 {
+    /// `signed`: the delivery's `webhook-id`, `webhook-timestamp` and `webhook-signature`.
+    pub async fn receive(
+        &self,
+        business: &str,
+        signed: Option<(&str, &str, &str)>,
+        body: &[u8],
+    ) -> u16 {
         let fault = self.faults.take();
         if fault == Some(SinkFault::Error) {
             return 500;
@@ -56,10 +63,12 @@ impl Sink {
                 .map(|b| b.callback_secret),
             Err(_) => None,
         };
-        let signature_valid = match (secret, signature) {
-            (Some(secret), Some(header)) => vbm_events::signature::verify(
+        let signature_valid = match (secret, signed) {
+            (Some(secret), Some((id, timestamp, signature))) => vbm_events::signature::verify(
                 secret.as_bytes(),
-                header,
+                id,
+                timestamp,
+                signature,
                 body,
                 self.clock.now().as_secs(),
                 TOLERANCE_SECS,

@@ -127,7 +127,7 @@ pub enum BusinessCommand {
     },
     /// A new secret for signing the business's events (prints it). With --overlap or --until,
     /// events are signed with the new and the old secret until then (two v1= in
-    /// X-VBM-Signature), so the business can switch over without losing an event.
+    /// `webhook-signature`), so the business can switch over without losing an event.
     RotateSecret {
         #[arg(value_parser = validate::business_id)]
         id: BusinessId,

@@ -1,45 +1,74 @@
-//! `X-VBM-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, keyed with the
-//! business's callback secret. The timestamp inside the signed text lets a receiver refuse
-//! replays of old deliveries. While a secret is being rotated the header carries one `v1` per
-//! secret (`t=…,v1=<new>,v1=<old>`): a receiver that knows either accepts the event.
+//! Business events are signed by the Standard Webhooks specification (standardwebhooks.com), so
+//! a business verifies them with a published library in its own language:
+//!
+//! - `webhook-id`: the event id (the same on every retry and replay);
+//! - `webhook-timestamp`: unix seconds of this delivery attempt;
+//! - `webhook-signature`: `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`, keyed with the
+//!   business's secret (`whsec_<base64>`: the key is what follows `whsec_`, base64-decoded).
+//!
+//! During a secret rotation's overlap the header carries one `v1,…` per secret, separated by
+//! spaces (the specification allows several): a receiver that knows either accepts the event.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use thiserror::Error;
 
-pub const HEADER: &str = "X-VBM-Signature";
+pub const ID_HEADER: &str = "webhook-id";
+pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
+pub const SIGNATURE_HEADER: &str = "webhook-signature";
+
+/// What a secret starts with, by the specification.
+pub const SECRET_PREFIX: &str = "whsec_";
 
 type HmacSha256 = Hmac<Sha256>;
 
-fn mac(secret: &[u8], t: i64, body: &[u8]) -> HmacSha256 {
+/// The HMAC key of a secret: `whsec_<base64>` decoded; a secret in another form is used as its
+/// bytes (a receiver's library does the same for the `whsec_` form only, which is what
+/// `vbmctl` issues).
+fn key(secret: &[u8]) -> Vec<u8> {
+    secret
+        .strip_prefix(SECRET_PREFIX.as_bytes())
+        .and_then(|encoded| STANDARD.decode(encoded).ok())
+        .unwrap_or_else(|| secret.to_vec())
+}
+
+fn mac(secret: &[u8], id: &str, t: i64, body: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
     let mut mac =
-        <HmacSha256 as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
+        <HmacSha256 as KeyInit>::new_from_slice(&key(secret)).unwrap_or_else(|_| unreachable!());
+    mac.update(id.as_bytes());
+    mac.update(b".");
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
     mac
 }
 
-/// The header value for `body` sent at `t` (unix seconds).
-pub fn sign(secret: &[u8], t: i64, body: &[u8]) -> String {
-    sign_with_each(&[secret], t, body)
+/// The `webhook-signature` value for event `id` with `body`, sent at `t` (unix seconds).
+pub fn sign(secret: &[u8], id: &str, t: i64, body: &[u8]) -> String {
+    sign_with_each(&[secret], id, t, body)
 }
 
-/// The header value with one `v1` per secret, in the order given (the current secret first,
-/// then those still honoured during a rotation's overlap).
-pub fn sign_with_each(secrets: &[&[u8]], t: i64, body: &[u8]) -> String {
-    let mut header = format!("t={t}");
-    for secret in secrets {
-        header.push_str(",v1=");
-        header.push_str(&hex::encode(mac(secret, t, body).finalize().into_bytes()));
-    }
-    header
+/// The `webhook-signature` value with one `v1,…` per secret, in the order given (the current
+/// secret first, then those still honoured during a rotation's overlap).
+pub fn sign_with_each(secrets: &[&[u8]], id: &str, t: i64, body: &[u8]) -> String {
+    secrets
+        .iter()
+        .map(|secret| {
+            format!(
+                "v1,{}",
+                STANDARD.encode(mac(secret, id, t, body).finalize().into_bytes())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SignatureError {
-    #[error("no t=…,v1=… signature")]
+    #[error("no v1 signature, or no timestamp")]
     Malformed,
     #[error("signature does not match the body")]
     Mismatch,
@@ -47,31 +76,33 @@ pub enum SignatureError {
     Stale,
 }
 
-/// Checks a header value against `body`, refusing timestamps further than `tolerance_secs`
-/// from `now` (unix seconds).
+/// Checks a delivery's three headers against `body`, refusing timestamps further than
+/// `tolerance_secs` from `now` (unix seconds).
 pub fn verify(
     secret: &[u8],
-    header: &str,
+    id: &str,
+    timestamp: &str,
+    signature: &str,
     body: &[u8],
     now: i64,
     tolerance_secs: i64,
 ) -> Result<(), SignatureError> {
-    let mut t = None;
-    let mut v1 = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", value)) => t = value.parse::<i64>().ok(),
-            Some(("v1", value)) => v1.extend(hex::decode(value).ok()),
-            _ => {}
-        }
-    }
-    let Some(t) = t.filter(|_| !v1.is_empty()) else {
+    let t: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| SignatureError::Malformed)?;
+    let signatures: Vec<Vec<u8>> = signature
+        .split_whitespace()
+        .filter_map(|part| part.strip_prefix("v1,"))
+        .filter_map(|encoded| STANDARD.decode(encoded).ok())
+        .collect();
+    if signatures.is_empty() {
         return Err(SignatureError::Malformed);
-    };
+    }
     // Any one of the signatures (one per secret during a rotation) will do.
-    if !v1
+    if !signatures
         .iter()
-        .any(|sig| mac(secret, t, body).verify_slice(sig).is_ok())
+        .any(|sig| mac(secret, id, t, body).verify_slice(sig).is_ok())
     {
         return Err(SignatureError::Mismatch);
     }
@@ -85,64 +116,92 @@ pub fn verify(
 mod tests {
     use super::*;
 
+    const SECRET: &[u8] = b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+
     #[test]
     fn sign_then_verify() {
-        let header = sign(b"whsec_x", 1_800_000_000, b"{\"a\":1}");
-        assert!(header.starts_with("t=1800000000,v1="));
+        let header = sign(SECRET, ID, 1_800_000_000, b"{\"a\":1}");
+        assert!(header.starts_with("v1,"), "{header}");
+        let check = |secret: &[u8], id: &str, t: &str, body: &[u8], now: i64| {
+            verify(secret, id, t, &header, body, now, 300)
+        };
         assert_eq!(
-            verify(b"whsec_x", &header, b"{\"a\":1}", 1_800_000_010, 300),
+            check(SECRET, ID, "1800000000", b"{\"a\":1}", 1_800_000_010),
             Ok(())
         );
         assert_eq!(
-            verify(b"whsec_y", &header, b"{\"a\":1}", 1_800_000_010, 300),
+            check(
+                b"whsec_b3RoZXI=",
+                ID,
+                "1800000000",
+                b"{\"a\":1}",
+                1_800_000_010
+            ),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify(b"whsec_x", &header, b"{\"a\":2}", 1_800_000_010, 300),
+            check(SECRET, ID, "1800000000", b"{\"a\":2}", 1_800_000_010),
+            Err(SignatureError::Mismatch)
+        );
+        // The id is signed: the same body under another event id does not verify.
+        assert_eq!(
+            check(
+                SECRET,
+                "msg_other",
+                "1800000000",
+                b"{\"a\":1}",
+                1_800_000_010
+            ),
+            Err(SignatureError::Mismatch)
+        );
+        // So is the timestamp: a replay with another one does not verify.
+        assert_eq!(
+            check(SECRET, ID, "1800000999", b"{\"a\":1}", 1_800_001_000),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify(b"whsec_x", &header, b"{\"a\":1}", 1_800_001_000, 300),
+            check(SECRET, ID, "1800000000", b"{\"a\":1}", 1_800_001_000),
             Err(SignatureError::Stale)
         );
         assert_eq!(
-            verify(b"whsec_x", "v1=00", b"", 0, 300),
+            verify(SECRET, ID, "x", &header, b"", 0, 300),
             Err(SignatureError::Malformed)
         );
-        // A replayed signature with another timestamp does not verify.
-        let forged = header.replace("t=1800000000", "t=1800000999");
         assert_eq!(
-            verify(b"whsec_x", &forged, b"{\"a\":1}", 1_800_001_000, 300),
-            Err(SignatureError::Mismatch)
+            verify(SECRET, ID, "0", "v2,abc", b"", 0, 300),
+            Err(SignatureError::Malformed)
         );
     }
 
     #[test]
     fn during_a_rotation_either_secret_verifies() {
-        let header = sign_with_each(&[b"whsec_new", b"whsec_old"], 1_800_000_000, b"{}");
-        assert_eq!(header.matches(",v1=").count(), 2, "{header}");
-        assert!(header.starts_with(&sign(b"whsec_new", 1_800_000_000, b"{}")));
-        for secret in [&b"whsec_new"[..], b"whsec_old"] {
-            assert_eq!(verify(secret, &header, b"{}", 1_800_000_000, 300), Ok(()));
+        let new = b"whsec_bmV3LXNlY3JldC1ieXRlcw==";
+        let old = b"whsec_b2xkLXNlY3JldC1ieXRlcw==";
+        let header = sign_with_each(&[new, old], ID, 1_800_000_000, b"{}");
+        assert_eq!(header.split(' ').count(), 2, "{header}");
+        assert!(header.starts_with(&sign(new, ID, 1_800_000_000, b"{}")));
+        for secret in [&new[..], &old[..]] {
+            assert_eq!(
+                verify(secret, ID, "1800000000", &header, b"{}", 1_800_000_000, 300),
+                Ok(())
+            );
         }
         assert_eq!(
-            verify(b"whsec_other", &header, b"{}", 1_800_000_000, 300),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify(b"whsec_old", &header, b"{ }", 1_800_000_000, 300),
+            verify(SECRET, ID, "1800000000", &header, b"{}", 1_800_000_000, 300),
             Err(SignatureError::Mismatch)
         );
     }
 
     #[test]
-    fn matches_an_independent_hmac() {
-        // HMAC-SHA256(key="key", "0.The quick brown fox jumps over the lazy dog"), computed with
-        // Python's hmac module.
-        let header = sign(b"key", 0, b"The quick brown fox jumps over the lazy dog");
+    fn matches_the_specifications_example() {
+        // The example of the Standard Webhooks specification (and of its libraries' tests):
+        // secret, id, timestamp and payload below give exactly this signature.
+        let secret = b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let body = br#"{"test": 2432232314}"#;
         assert_eq!(
-            header,
-            "t=0,v1=8511f28f7a1949f0c42772b447d68b2daf760f5f0439a20a17e3b4e7cd395763"
+            sign(secret, ID, 1_614_265_330, body),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
     }
 }

@@ -104,7 +104,7 @@ pub struct Business {
     pub service_id: u64,
     /// Where business events are POSTed; none keeps them for the API only.
     pub callback_url: Option<String>,
-    /// Signs business events (`X-VBM-Signature`).
+    /// Signs business events (Standard Webhooks, `webhook-signature`).
     pub callback_secret: String,
     /// The secret before the last rotation and until when events are signed with it too
     /// (unix seconds): see [`Business::signing_secrets`].

@@ -444,7 +444,7 @@ async fn no_secret_reaches_the_logs_on_any_path() {
     assert!(
         hook.received()
             .iter()
-            .all(|r| r.headers.iter().any(|(n, _)| n == "x-vbm-signature")),
+            .all(|r| r.headers.iter().any(|(n, _)| n == "webhook-signature")),
         "events are signed"
     );
 
