@@ -11,6 +11,7 @@ all: test
 
 ## Everything CI checks, in this order, stopping at the first failure.
 test:
+	infra/scripts/toolchain.sh
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	infra/scripts/python-env.sh
@@ -20,6 +21,7 @@ test:
 
 ## The whole system on 127.0.0.1 (MOTO_PORT, default 5000; VBM_PORT, default 3000). Foreground.
 dev:
+	infra/scripts/toolchain.sh
 	infra/scripts/dev.sh
 
 ## The Python venv (.venv): moto, boto3, cfn-lint, samtranslator, pytest.
