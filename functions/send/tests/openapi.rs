@@ -362,3 +362,50 @@ fn string_patterns_agree_with_the_parsers() {
     assert_eq!(params["minLength"], 1);
     assert_eq!(params["maxLength"], 125);
 }
+
+#[test]
+fn the_webhooks_are_the_event_types_the_code_emits() {
+    let doc = document();
+    let documented: BTreeSet<String> = doc["webhooks"]
+        .as_object()
+        .expect("a webhooks section")
+        .keys()
+        .cloned()
+        .collect();
+    let emitted: BTreeSet<String> = vbm_events::EventKind::ALL
+        .iter()
+        .map(|kind| {
+            // The wire name, as serde writes it, is the name documented.
+            let wire = serde_json::to_value(kind).unwrap();
+            assert_eq!(wire, kind.as_str(), "{kind:?}");
+            kind.as_str().to_owned()
+        })
+        .collect();
+    assert_eq!(documented, emitted);
+    assert_eq!(
+        strings(&schema(&doc, "EventEnvelope")["properties"]["type"]["enum"]),
+        emitted
+    );
+    for (name, hook) in doc["webhooks"].as_object().unwrap() {
+        let post = &hook["post"];
+        let headers: BTreeSet<String> = post["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: no parameters"))
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect();
+        let signed: BTreeSet<String> = [
+            vbm_events::signature::ID_HEADER,
+            vbm_events::signature::TIMESTAMP_HEADER,
+            vbm_events::signature::SIGNATURE_HEADER,
+        ]
+        .map(str::to_owned)
+        .into();
+        assert_eq!(headers, signed, "{name}");
+        let body = &post["requestBody"]["content"]["application/json"]["schema"]["allOf"];
+        assert_eq!(
+            body[1]["properties"]["type"]["const"], *name,
+            "{name}: the body's type"
+        );
+    }
+}

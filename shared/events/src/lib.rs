@@ -40,6 +40,14 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, as `openapi.yaml`'s `webhooks` lists them.
+    pub const ALL: [EventKind; 4] = [
+        EventKind::MessageStatus,
+        EventKind::MessageInbound,
+        EventKind::ContactOptedOut,
+        EventKind::ContactOptedIn,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::MessageStatus => "message.status",
