@@ -185,27 +185,10 @@ impl Store {
                 Stays::New(_) => {
                     // The history is full: count the callback, keep nothing of it.
                     tracing::warn!(message_id = %message_id, "status history full; callback counted only");
-                    let counted = self
-                        .client
-                        .update_item()
-                        .table_name(&self.table)
-                        .key(keys::PK, s(keys::business(business)))
-                        .key(keys::SK, s(keys::message(message_id)))
-                        .condition_expression("attribute_exists(pk)")
-                        .update_expression("ADD history_dropped :one")
-                        .expression_attribute_values(":one", n(1))
-                        .send()
-                        .await;
-                    match counted {
-                        Ok(_) => change(false),
-                        Err(err)
-                            if err
-                                .as_service_error()
-                                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                        {
-                            Ok(None)
-                        }
-                        Err(err) => Err(StoreError::sdk(err)),
+                    if self.count_dropped(business, message_id).await? {
+                        change(false)
+                    } else {
+                        Ok(None)
                     }
                 }
             },
@@ -247,7 +230,9 @@ impl Store {
     }
 
     /// Keeps a status code we do not know in the message's history, as it came; the status
-    /// does not move. `false` when the message is not stored (erased, or past its retention).
+    /// does not move. Bounded like every other callback: past [`MAX_HISTORY`] entries it is only
+    /// counted in `history_dropped`. `false` when the message is not stored (erased, or past its
+    /// retention).
     pub async fn note_unknown_status(
         &self,
         business: &BusinessId,
@@ -256,17 +241,58 @@ impl Store {
         at: Timestamp,
     ) -> Result<bool, StoreError> {
         let appended = self
+            .update_stored_message(
+                business,
+                message_id,
+                "attribute_exists(pk) AND size(history) < :max",
+                "SET history = list_append(history, :event)",
+                [
+                    (":event", unknown_history_value(code, at)),
+                    (":max", n(MAX_HISTORY)),
+                ],
+            )
+            .await?;
+        // Not appended: the message is gone, or its history is full.
+        Ok(appended || self.count_dropped(business, message_id).await?)
+    }
+
+    /// Counts a callback the full history keeps nothing of; `false` when the message is gone.
+    async fn count_dropped(
+        &self,
+        business: &BusinessId,
+        message_id: &MessageId,
+    ) -> Result<bool, StoreError> {
+        self.update_stored_message(
+            business,
+            message_id,
+            "attribute_exists(pk)",
+            "ADD history_dropped :one",
+            [(":one", n(1))],
+        )
+        .await
+    }
+
+    /// One update of a message item under `condition`; `false` when the condition failed.
+    async fn update_stored_message<const N: usize>(
+        &self,
+        business: &BusinessId,
+        message_id: &MessageId,
+        condition: &str,
+        update: &str,
+        values: [(&str, AttributeValue); N],
+    ) -> Result<bool, StoreError> {
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(keys::PK, s(keys::business(business)))
             .key(keys::SK, s(keys::message(message_id)))
-            .condition_expression("attribute_exists(pk)")
-            .update_expression("SET history = list_append(history, :event)")
-            .expression_attribute_values(":event", unknown_history_value(code, at))
-            .send()
-            .await;
-        match appended {
+            .condition_expression(condition)
+            .update_expression(update);
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
             Ok(_) => Ok(true),
             Err(err)
                 if err
