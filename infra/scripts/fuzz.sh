@@ -24,7 +24,7 @@ targets=${FUZZ_TARGETS:-"send_request viber_callback template_render phone_count
 toolchain=${FUZZ_TOOLCHAIN:-}
 if [[ -z "$toolchain" ]]; then
     toolchain=stable
-    rustup toolchain list 2>/dev/null | grep -q '^nightly' && toolchain=nightly
+    rustup toolchain list 2>/dev/null | grep '^nightly' >/dev/null && toolchain=nightly
 fi
 if [[ "$toolchain" != nightly && "$sanitizer" != none ]]; then
     export RUSTC_BOOTSTRAP=1

@@ -52,7 +52,7 @@ fi
 export PATH="$VENV/bin:$PATH"
 
 if command -v rustup >/dev/null; then
-    if ! rustup target list --installed | grep -qx "$TARGET"; then
+    if ! rustup target list --installed | grep -x "$TARGET" >/dev/null; then
         echo "package: rustup target add $TARGET" >&2
         rustup target add "$TARGET"
     fi
@@ -82,7 +82,7 @@ for pkg in json.load(sys.stdin)["packages"]:
 bins=()
 missing=()
 for name in "${wanted[@]}"; do
-    if printf '%s\n' "${have[@]}" | grep -qx "$name"; then
+    if printf '%s\n' "${have[@]}" | grep -x "$name" >/dev/null; then
         bins+=("$name")
     else
         missing+=("$name")

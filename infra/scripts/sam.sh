@@ -39,7 +39,7 @@ fi
 
 # "SAM CLI, version 1.170.0" -> 1.170.0
 version="$("$sam" --version | sed -n 's/.*version \([0-9][0-9.]*\).*/\1/p')"
-if [[ -n "$version" ]] && [[ "$(printf '%s\n1.156.0\n' "$version" | sort -V | head -n1)" != "1.156.0" ]]; then
+if [[ -n "$version" ]] && [[ "$(printf '%s\n1.156.0\n' "$version" | sort -V | sed -n 1p)" != "1.156.0" ]]; then
     echo "sam: SAM CLI $version < 1.156: enabling the rust-cargolambda beta feature" >&2
     export SAM_CLI_BETA_RUST_CARGO_LAMBDA=1
 fi

@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 command -v rustup >/dev/null 2>&1 || exit 0
 want="$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$ROOT/rust-toolchain.toml")"
 [[ -n "$want" ]] || exit 0
-if rustup toolchain list | grep -q "^$want-"; then
+if rustup toolchain list | grep "^$want-" >/dev/null; then
     exit 0
 fi
 stable="$(rustc +stable --version 2>/dev/null | awk '{print $2}')" || exit 0
