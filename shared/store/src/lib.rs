@@ -28,6 +28,9 @@ mod api_keys;
 mod attrs;
 mod business;
 mod business_cache;
+// Campaigns (issue 15): the campaign, chunk and create-key items, and the batched admission.
+mod campaign_admit;
+pub mod campaigns;
 mod conversation;
 mod dispatch;
 mod erase;
@@ -51,6 +54,11 @@ use session_rules::Limits;
 pub use api_keys::{KeyInfo, KeyState, MAX_LIVE_KEYS, key_id, now_secs};
 pub use business::{ApiKey, ApiKeyHash, Business, BusinessId, BusinessUpdate, NewBusiness};
 pub use business_cache::BusinessCache;
+pub use campaign_admit::{Admitted, Candidate, Chunk, ChunkRef, MAX_TRANSACT_ITEMS};
+pub use campaigns::{
+    Campaign, CampaignId, CampaignJob, CampaignRecipient, CampaignState, Control, ControlOutcome,
+    CreateOutcome, NewCampaign, Window,
+};
 pub use dispatch::{Marked, Sent};
 pub use error::StoreError;
 pub use inbound::{InboundContent, InboundOutcome, InboundRecord};

@@ -267,15 +267,20 @@ impl Store {
         .transpose()
     }
 
-    /// The send transaction itself, expecting the conversation to be exactly `expected` and
-    /// setting it to `after`. Public for the agreement tests; [`Store::record_send`] is the API.
-    #[doc(hidden)]
-    pub async fn try_send_write(
+    /// The items of one send's transaction, in this order: the conversation's `Update` (the
+    /// rules and the exact prior state), the message's `Put` (with `extra` attributes), and the
+    /// idempotency record's `Put` when the send has a key. The suppression check of a number
+    /// without a conversation is the caller's: a campaign's batch shares one per transaction.
+    /// The single send ([`Store::try_send_write`]) and a campaign's batch
+    /// (`campaigns::admit`) both build their writes here, so a recipient is admitted by exactly
+    /// the conditions a single send is.
+    pub(crate) fn send_items(
         &self,
         send: &NewSend<'_>,
         expected: Option<&Conversation>,
         after: &Conversation,
-    ) -> Result<WriteResult, StoreError> {
+        extra: &[(&str, AttributeValue)],
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let business_pk = keys::business(send.business);
         let contact = keys::contact(send.business, send.to);
 
@@ -325,16 +330,16 @@ impl Store {
         if let Some((key, _)) = send.idempotency {
             message = message.item("idempotency_key", s(key.as_str()));
         }
+        for (name, value) in extra {
+            message = message.item(*name, value.clone());
+        }
 
-        let mut request = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(message.build().map_err(StoreError::build)?)
-                    .build(),
-            );
+        let mut items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            TransactWriteItem::builder()
+                .put(message.build().map_err(StoreError::build)?)
+                .build(),
+        ];
         if let Some((key, hash)) = send.idempotency {
             let record = Put::builder()
                 .table_name(&self.table)
@@ -358,8 +363,25 @@ impl Store {
                 )
                 .build()
                 .map_err(StoreError::build)?;
-            request = request.transact_items(TransactWriteItem::builder().put(record).build());
+            items.push(TransactWriteItem::builder().put(record).build());
         }
+        Ok(items)
+    }
+
+    /// The send transaction itself, expecting the conversation to be exactly `expected` and
+    /// setting it to `after`. Public for the agreement tests; [`Store::record_send`] is the API.
+    #[doc(hidden)]
+    pub async fn try_send_write(
+        &self,
+        send: &NewSend<'_>,
+        expected: Option<&Conversation>,
+        after: &Conversation,
+    ) -> Result<WriteResult, StoreError> {
+        let items = self.send_items(send, expected, after, &[])?;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items));
         // A number without a conversation item may have opted out and been erased (the
         // `suppression` module); the check is the transaction's last item.
         let guard = match expected {

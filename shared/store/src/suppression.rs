@@ -53,7 +53,10 @@ fn key_from(item: &attrs::Item) -> Result<Vec<u8>, StoreError> {
 
 impl Store {
     /// The business's suppression key, from this container's memory or one consistent read.
-    async fn suppression_key(&self, business: &BusinessId) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(crate) async fn suppression_key(
+        &self,
+        business: &BusinessId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(known) = self.suppression_keys.get(business) {
             return Ok(known);
         }

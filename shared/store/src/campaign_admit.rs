@@ -1,0 +1,569 @@
+//! Admitting a chunk of a campaign's recipients: the single send's rules and writes, batched.
+//!
+//! Each recipient is decided by `Conversation::decide_send` on a consistent read of its
+//! conversation, and written with exactly the items a single send writes (`Store::send_items`:
+//! the conversation's conditional `Update`, the message's `Put`, the suppression check of a new
+//! number). Many recipients of *different* conversations share one `TransactWriteItems` (up to
+//! [`MAX_TRANSACT_ITEMS`]) with two more items:
+//! - the chunk's `Update`, moving each member's slot from absent to its outcome
+//!   (`attribute_not_exists(s{i})`), and marking the chunk finished with its last slot;
+//! - the campaign's `Update`, conditioned on `running` (a pause or cancel stops the next write)
+//!   and `ADD`ing the members' outcomes to the counts, and 1 to `chunks_done` when the chunk
+//!   finishes.
+//!
+//! So a recipient is counted exactly when its slot settles, and its message (whose id is derived
+//! from campaign and position) exists exactly then: a redelivered chunk finds the slot taken and
+//! sends nobody twice. One failed condition cancels the whole transaction; the cancellation
+//! reasons (`ALL_OLD`) say which member's and why, and the next round retries the others:
+//! a newer conversation is decided again, a taken slot is dropped, a suppressed new number is
+//! refused as opted out.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
+use session_rules::{Conversation, PhoneNumber};
+
+use crate::attrs::{self, Item, b, n, s};
+use crate::campaigns::{
+    CHUNKS_DONE, COUNT_PREFIX, CampaignId, CampaignRecipient, CampaignState, STATE, campaign_sk,
+    chunk_sk, slot_attr,
+};
+use crate::suppression::{self, Guard};
+use crate::{BusinessId, NewSend, Store, StoreError, conversation, keys};
+
+/// DynamoDB's limit of items in one `TransactWriteItems`.
+pub const MAX_TRANSACT_ITEMS: usize = 100;
+/// Rounds of writing before a chunk gives up with [`StoreError::Contended`] (its job is retried).
+const MAX_ROUNDS: usize = 32;
+const CHUNK_FINISHED: &str = "chunk_finished";
+
+/// One chunk item as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    pub recipients: Vec<CampaignRecipient>,
+    /// Settled slots and their outcome (`queued`, `refused:{code}`).
+    pub settled: BTreeMap<usize, String>,
+    pub finished: bool,
+}
+
+/// Where a chunk is.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkRef<'a> {
+    pub business: &'a BusinessId,
+    pub campaign: &'a CampaignId,
+    pub chunk: u32,
+}
+
+/// What the content rules made of one pending recipient (the caller applies them, as `send`
+/// does for a single message): a send for the session rules to decide, or a refusal code.
+#[derive(Debug, Clone)]
+pub enum Candidate<'a> {
+    Send { slot: usize, send: NewSend<'a> },
+    Refused { slot: usize, code: &'static str },
+}
+
+impl Candidate<'_> {
+    fn slot(&self) -> usize {
+        match self {
+            Candidate::Send { slot, .. } | Candidate::Refused { slot, .. } => *slot,
+        }
+    }
+}
+
+/// What admitting a chunk did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Admitted {
+    pub queued: usize,
+    pub refused: BTreeMap<String, usize>,
+    /// Slots some earlier delivery of the job had already settled.
+    pub already: usize,
+    /// The campaign is no longer running (paused, cancelled): the rest waits.
+    pub halted: bool,
+    /// Every slot of the chunk is settled now (by this call or before).
+    pub finished: bool,
+    /// `TransactWriteItems` calls made, committed or cancelled.
+    pub transactions: usize,
+}
+
+/// What a transaction item is for, to read its cancellation reason.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Campaign,
+    Chunk,
+    Conversation(usize),
+    Message(usize),
+    Guard(usize),
+    NoKey,
+}
+
+/// A member of one transaction: its slot and outcome.
+struct Member {
+    slot: usize,
+    outcome: Outcome,
+}
+
+#[derive(Clone)]
+enum Outcome {
+    Queued {
+        expected: Option<Conversation>,
+        after: Conversation,
+    },
+    Refused(&'static str),
+}
+
+impl Outcome {
+    fn stored(&self) -> String {
+        match self {
+            Outcome::Queued { .. } => "queued".into(),
+            Outcome::Refused(code) => format!("refused:{code}"),
+        }
+    }
+
+    fn count_name(&self) -> String {
+        match self {
+            Outcome::Queued { .. } => format!("{COUNT_PREFIX}queued"),
+            Outcome::Refused(code) => format!("{COUNT_PREFIX}refused_{code}"),
+        }
+    }
+}
+
+fn parse_chunk(item: &Item) -> Result<Chunk, StoreError> {
+    let list = attrs::get_s(item, "recipients_json")?;
+    let recipients: Vec<CampaignRecipient> = serde_json::from_str(list)
+        .map_err(|e| StoreError::malformed("campaign chunk", e.to_string()))?;
+    let settled = settled_slots(item, recipients.len());
+    Ok(Chunk {
+        finished: attrs::get_bool(item, CHUNK_FINISHED)?,
+        recipients,
+        settled,
+    })
+}
+
+fn settled_slots(item: &Item, len: usize) -> BTreeMap<usize, String> {
+    (0..len)
+        .filter_map(|slot| match item.get(&slot_attr(slot)) {
+            Some(AttributeValue::S(v)) => Some((slot, v.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Store {
+    /// A chunk of a campaign (strongly consistent).
+    pub async fn get_chunk(&self, at: ChunkRef<'_>) -> Result<Option<Chunk>, StoreError> {
+        self.get_consistent(
+            keys::business(at.business),
+            chunk_sk(at.campaign, at.chunk),
+            None,
+        )
+        .await?
+        .as_ref()
+        .map(parse_chunk)
+        .transpose()
+    }
+
+    /// Admits or refuses `candidates` (pending slots of the chunk at `at`, whose slots number
+    /// `size` in all, `settled` of them before). See the module documentation.
+    pub async fn admit_chunk(
+        &self,
+        at: ChunkRef<'_>,
+        size: usize,
+        settled: &BTreeSet<usize>,
+        candidates: Vec<Candidate<'_>>,
+    ) -> Result<Admitted, StoreError> {
+        let mut report = Admitted::default();
+        let mut settled = settled.clone();
+        let mut pending: Vec<Candidate<'_>> = candidates
+            .into_iter()
+            .filter(|c| !settled.contains(&c.slot()))
+            .collect();
+        // The conversations, consistently: a refusal must rest on the real state.
+        let phones: Vec<&PhoneNumber> = pending
+            .iter()
+            .filter_map(|c| match c {
+                Candidate::Send { send, .. } => Some(send.to),
+                Candidate::Refused { .. } => None,
+            })
+            .collect();
+        let mut states: HashMap<String, Option<Conversation>> =
+            self.conversations_of(at.business, &phones).await?;
+        let mut key = self.suppression_key(at.business).await?;
+        let mut transient = 0u32;
+
+        for _ in 0..MAX_ROUNDS {
+            if pending.is_empty() {
+                break;
+            }
+            // Decide every pending member on what is known of its conversation.
+            let members: Vec<Member> = pending
+                .iter()
+                .map(|c| match c {
+                    Candidate::Refused { slot, code } => Member {
+                        slot: *slot,
+                        outcome: Outcome::Refused(code),
+                    },
+                    Candidate::Send { slot, send } => {
+                        let expected = states.get(send.to.as_e164()).copied().flatten();
+                        let outcome = match expected.unwrap_or_default().decide_send(
+                            send.class,
+                            send.now,
+                            &self.limits,
+                        ) {
+                            Ok(after) => Outcome::Queued { expected, after },
+                            Err(refusal) => Outcome::Refused(refusal.code()),
+                        };
+                        Member {
+                            slot: *slot,
+                            outcome,
+                        }
+                    }
+                })
+                .collect();
+            let groups = group(&members, key.is_some());
+            let round_total = settled.len() + members.len();
+            let mut cancelled = None;
+            for (g, range) in groups.iter().enumerate() {
+                let last = g + 1 == groups.len();
+                let finishing = last && round_total == size;
+                let batch = &members[range.clone()];
+                let (items, roles) = self.batch_items(at, batch, &pending, &key, finishing)?;
+                report.transactions += 1;
+                match self
+                    .client
+                    .transact_write_items()
+                    .set_transact_items(Some(items))
+                    .send()
+                    .await
+                {
+                    Ok(_) => {
+                        for m in batch {
+                            settled.insert(m.slot);
+                            match &m.outcome {
+                                Outcome::Queued { .. } => report.queued += 1,
+                                Outcome::Refused(code) => {
+                                    *report.refused.entry((*code).to_owned()).or_default() += 1
+                                }
+                            }
+                        }
+                        if finishing {
+                            report.finished = true;
+                        }
+                    }
+                    Err(err) => {
+                        cancelled = Some((err, roles));
+                        break;
+                    }
+                }
+            }
+            let Some((err, roles)) = cancelled else {
+                pending.retain(|c| !settled.contains(&c.slot()));
+                continue;
+            };
+            let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
+                err.as_service_error()
+            else {
+                return Err(StoreError::sdk(err));
+            };
+            let reasons = c.cancellation_reasons();
+            let failed: Vec<(Role, Option<&Item>)> = roles
+                .iter()
+                .zip(reasons)
+                .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                .map(|(role, r)| (*role, r.item()))
+                .collect();
+            if failed.is_empty() {
+                // A conflicting transaction or throttling: try again shortly, a few times.
+                transient += 1;
+                if transient > 5 {
+                    return Err(StoreError::sdk(err));
+                }
+                tokio::time::sleep(Duration::from_millis(20 << transient)).await;
+                pending.retain(|c| !settled.contains(&c.slot()));
+                continue;
+            }
+            let mut refused_now: HashMap<usize, &'static str> = HashMap::new();
+            for (role, item) in &failed {
+                match role {
+                    Role::Campaign => {
+                        report.halted = true;
+                        return Ok(report);
+                    }
+                    Role::Chunk => {
+                        // Another delivery settled some of these slots: they are done.
+                        let taken = item.map(|i| settled_slots(i, size)).unwrap_or_default();
+                        let before = settled.len();
+                        settled.extend(taken.keys().copied());
+                        report.already += settled.len() - before;
+                        if item
+                            .is_some_and(|i| matches!(attrs::get_bool(i, CHUNK_FINISHED), Ok(true)))
+                        {
+                            report.finished = true;
+                        }
+                    }
+                    Role::Conversation(i) => {
+                        if let Some(Candidate::Send { send, .. }) = pending.get(*i) {
+                            let real = conversation::from_item(*item)?;
+                            states.insert(send.to.as_e164().to_owned(), real);
+                        }
+                    }
+                    Role::Message(i) => {
+                        // Its message exists, so an earlier delivery admitted it (with its slot).
+                        if let Some(c) = pending.get(*i) {
+                            settled.insert(c.slot());
+                            report.already += 1;
+                        }
+                    }
+                    Role::Guard(i) => {
+                        refused_now.insert(*i, "recipient_opted_out");
+                    }
+                    Role::NoKey => {
+                        self.forget_suppression_key(at.business);
+                        key = self.suppression_key(at.business).await?;
+                    }
+                }
+            }
+            // A suppressed new number is refused, unless its conversation appeared meanwhile
+            // (then it is decided again on that).
+            let conversation_failed: BTreeSet<usize> = failed
+                .iter()
+                .filter_map(|(r, _)| match r {
+                    Role::Conversation(i) => Some(*i),
+                    _ => None,
+                })
+                .collect();
+            for (i, code) in refused_now {
+                if !conversation_failed.contains(&i)
+                    && let Some(c) = pending.get_mut(i)
+                {
+                    *c = Candidate::Refused {
+                        slot: c.slot(),
+                        code,
+                    };
+                }
+            }
+            pending.retain(|c| !settled.contains(&c.slot()));
+        }
+        if !pending.is_empty() {
+            return Err(StoreError::Contended);
+        }
+        if settled.len() == size {
+            report.finished = true;
+        }
+        Ok(report)
+    }
+
+    /// The transaction of one group of members; `pending` is indexed like the members.
+    fn batch_items(
+        &self,
+        at: ChunkRef<'_>,
+        batch: &[Member],
+        pending: &[Candidate<'_>],
+        key: &Option<Vec<u8>>,
+        finishing: bool,
+    ) -> Result<(Vec<TransactWriteItem>, Vec<Role>), StoreError> {
+        let pk = keys::business(at.business);
+        // The campaign: still running; the counts.
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for m in batch {
+            *counts.entry(m.outcome.count_name()).or_default() += 1;
+        }
+        let mut names = HashMap::from([("#st".to_owned(), STATE.to_owned())]);
+        let mut values =
+            HashMap::from([(":running".to_owned(), s(CampaignState::Running.as_str()))]);
+        let mut adds = Vec::new();
+        for (i, (name, count)) in counts.iter().enumerate() {
+            names.insert(format!("#c{i}"), name.clone());
+            values.insert(format!(":c{i}"), n(*count));
+            adds.push(format!("#c{i} :c{i}"));
+        }
+        if finishing {
+            values.insert(":one".into(), n(1));
+            adds.push(format!("{CHUNKS_DONE} :one"));
+        }
+        let campaign = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(&pk))
+            .key(keys::SK, s(campaign_sk(at.campaign)))
+            .condition_expression("#st = :running")
+            .update_expression(format!("ADD {}", adds.join(", ")))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(StoreError::build)?;
+
+        // The chunk: each member's slot from absent to its outcome.
+        let mut values = HashMap::new();
+        let mut sets = Vec::new();
+        let mut conditions = vec!["attribute_exists(pk)".to_owned()];
+        for m in batch {
+            let attr = slot_attr(m.slot);
+            values.insert(format!(":{attr}"), s(m.outcome.stored()));
+            sets.push(format!("{attr} = :{attr}"));
+            conditions.push(format!("attribute_not_exists({attr})"));
+        }
+        if finishing {
+            values.insert(":yes".into(), b(true));
+            sets.push(format!("{CHUNK_FINISHED} = :yes"));
+            conditions.push(format!("attribute_not_exists({CHUNK_FINISHED})"));
+        }
+        let chunk = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(&pk))
+            .key(keys::SK, s(chunk_sk(at.campaign, at.chunk)))
+            .condition_expression(conditions.join(" AND "))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::build)?;
+
+        let mut items = vec![
+            TransactWriteItem::builder().update(campaign).build(),
+            TransactWriteItem::builder().update(chunk).build(),
+        ];
+        let mut roles = vec![Role::Campaign, Role::Chunk];
+        let mut no_key_checked = false;
+        let index_of = |slot: usize| pending.iter().position(|c| c.slot() == slot);
+        for m in batch {
+            let Outcome::Queued { expected, after } = &m.outcome else {
+                continue;
+            };
+            let Some(i) = index_of(m.slot) else { continue };
+            let Candidate::Send { send, .. } = &pending[i] else {
+                continue;
+            };
+            let extra = [
+                ("campaign_id", s(at.campaign.as_str())),
+                ("campaign_chunk", n(at.chunk)),
+            ];
+            items.extend(self.send_items(send, expected.as_ref(), after, &extra)?);
+            roles.extend([Role::Conversation(i), Role::Message(i)]);
+            if expected.is_none() {
+                match key {
+                    Some(key) => {
+                        let guard = Guard::Hash(suppression::hash(key, send.to));
+                        items.push(
+                            TransactWriteItem::builder()
+                                .condition_check(self.suppression_check(at.business, &guard)?)
+                                .build(),
+                        );
+                        roles.push(Role::Guard(i));
+                    }
+                    // One check of the key's absence covers every new number of the batch
+                    // (a transaction may touch an item once).
+                    None if !no_key_checked => {
+                        no_key_checked = true;
+                        items.push(
+                            TransactWriteItem::builder()
+                                .condition_check(
+                                    self.suppression_check(at.business, &Guard::NoKey)?,
+                                )
+                                .build(),
+                        );
+                        roles.push(Role::NoKey);
+                    }
+                    None => {}
+                }
+            }
+        }
+        Ok((items, roles))
+    }
+
+    /// Conversations of `phones` by E.164, consistently, 100 keys a `BatchGetItem`.
+    async fn conversations_of(
+        &self,
+        business: &BusinessId,
+        phones: &[&PhoneNumber],
+    ) -> Result<HashMap<String, Option<Conversation>>, StoreError> {
+        let pk = keys::business(business);
+        let mut states: HashMap<String, Option<Conversation>> = phones
+            .iter()
+            .map(|p| (p.as_e164().to_owned(), None))
+            .collect();
+        for part in phones.chunks(100) {
+            let mut wanted: Vec<HashMap<String, AttributeValue>> = part
+                .iter()
+                .map(|p| {
+                    HashMap::from([
+                        (keys::PK.to_owned(), s(&pk)),
+                        (keys::SK.to_owned(), s(keys::conversation(p))),
+                    ])
+                })
+                .collect();
+            for attempt in 0..8u32 {
+                if wanted.is_empty() {
+                    break;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut wanted)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(StoreError::build)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(StoreError::sdk)?;
+                for item in out
+                    .responses
+                    .as_ref()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    let sk = attrs::get_s(item, keys::SK)?;
+                    if let Some(e164) = sk.strip_prefix("CONV#") {
+                        states.insert(e164.to_owned(), conversation::from_item(Some(item))?);
+                    }
+                }
+                wanted = out
+                    .unprocessed_keys
+                    .and_then(|mut m| m.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if !wanted.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                }
+            }
+            if !wanted.is_empty() {
+                return Err(StoreError::Unavailable(
+                    "BatchGetItem kept returning unprocessed keys".into(),
+                ));
+            }
+        }
+        Ok(states)
+    }
+}
+
+/// Groups of consecutive members that fit one transaction each: two items for the campaign and
+/// the chunk, then two per queued member and one for each new number's suppression check (and
+/// one shared check while the business has no suppression key).
+fn group(members: &[Member], has_key: bool) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    let mut used = 2 + 1; // campaign, chunk, and room for one shared key check
+    for (i, m) in members.iter().enumerate() {
+        let cost = match &m.outcome {
+            Outcome::Queued { expected: None, .. } if has_key => 3,
+            Outcome::Queued { .. } => 2,
+            Outcome::Refused(_) => 0,
+        };
+        if used + cost > MAX_TRANSACT_ITEMS {
+            groups.push(start..i);
+            start = i;
+            used = 3;
+        }
+        used += cost;
+    }
+    if start < members.len() || groups.is_empty() {
+        groups.push(start..members.len());
+    }
+    groups
+}

@@ -1,0 +1,700 @@
+//! Campaigns: one message for many recipients (issue 15), in the one table.
+//!
+//! | item        | pk               | sk                          |
+//! |-------------|------------------|-----------------------------|
+//! | campaign    | `BIZ#{business}` | `CAMPAIGN#{campaign}`       |
+//! | chunk       | `BIZ#{business}` | `CCHUNK#{campaign}#{n:05}`  |
+//! | create key  | `BIZ#{business}` | `CIDEM#{Idempotency-Key}`   |
+//!
+//! The campaign item holds the state, the message (a send request without `to`, JSON), the
+//! schedule and the counts by outcome (`count_queued`, `count_refused_{code}`: top-level numbers,
+//! as DynamoDB's `ADD` wants). Recipients are stored [`CHUNK_SIZE`] to a chunk item: their list
+//! (JSON) and one slot attribute per recipient (`s{i}`, absent while pending, then `queued` or
+//! `refused:{code}`). A slot moves from absent to settled only in the transaction that admits or
+//! refuses its recipient and adds to the counts (`campaign_admit`), so a recipient is counted
+//! once and sent at most once whatever is redelivered.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, WriteRequest,
+};
+use serde::{Deserialize, Serialize};
+use session_rules::{PhoneNumber, Timestamp};
+use sha2::{Digest, Sha256};
+
+use crate::attrs::{self, Item, n, s};
+use crate::{BusinessId, IdempotencyKey, MessageId, Store, StoreError, keys};
+
+/// Recipients per chunk item, and per job of the fan-out queue.
+pub const CHUNK_SIZE: usize = 100;
+/// Recipients a `POST /v1/campaigns` may carry inline.
+pub const MAX_INLINE_RECIPIENTS: usize = 10_000;
+
+/// A campaign id: a ULID, like message ids.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CampaignId(String);
+
+impl CampaignId {
+    pub fn generate() -> Self {
+        Self(ulid::Ulid::new().to_string())
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        ulid::Ulid::from_string(input)
+            .ok()
+            .map(|u| Self(u.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The message id of recipient `index` (0-based, in list order): derived, never drawn, so
+    /// a redelivered chunk names the same message again and its `attribute_not_exists` put
+    /// cannot make a second one. The campaign's time, then 80 bits of SHA-256(campaign, index).
+    pub fn message_id(&self, index: usize) -> MessageId {
+        let millis = ulid::Ulid::from_string(&self.0)
+            .map(|u| u.timestamp_ms())
+            .unwrap_or_default();
+        let digest = Sha256::digest(format!("{}\n{index}", self.0));
+        let mut random = [0u8; 16];
+        random[6..].copy_from_slice(&digest[..10]);
+        let id = ulid::Ulid::from_parts(millis, u128::from_be_bytes(random));
+        MessageId::parse(&id.to_string()).unwrap_or_else(MessageId::generate)
+    }
+}
+
+impl std::fmt::Display for CampaignId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CampaignState {
+    Scheduled,
+    Running,
+    Paused,
+    Completed,
+    Cancelled,
+}
+
+impl CampaignState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignState::Scheduled => "scheduled",
+            CampaignState::Running => "running",
+            CampaignState::Paused => "paused",
+            CampaignState::Completed => "completed",
+            CampaignState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        [
+            CampaignState::Scheduled,
+            CampaignState::Running,
+            CampaignState::Paused,
+            CampaignState::Completed,
+            CampaignState::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == input)
+    }
+}
+
+/// Delivery hours in the recipient's local time, minutes after midnight: `[start, end)`; an
+/// `end` before `start` wraps past midnight (`22:00-06:00`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start_minute: u32,
+    pub end_minute: u32,
+}
+
+/// One recipient as the business listed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignRecipient {
+    pub to: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+}
+
+/// A campaign to record: already validated by the API.
+#[derive(Debug, Clone)]
+pub struct NewCampaign<'a> {
+    pub business: &'a BusinessId,
+    pub id: CampaignId,
+    pub name: Option<&'a str>,
+    /// The message: a send request without `to` (JSON object).
+    pub message: &'a str,
+    /// Normalised (E.164) numbers with their parameters, in list order.
+    pub recipients: &'a [CampaignRecipient],
+    pub send_at: Option<Timestamp>,
+    pub window: Option<Window>,
+    /// The key and a hash of the canonical request body.
+    pub idempotency: Option<(&'a IdempotencyKey, &'a str)>,
+    pub now: Timestamp,
+}
+
+/// A stored campaign.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Campaign {
+    pub id: CampaignId,
+    pub business: BusinessId,
+    pub name: Option<String>,
+    pub state: CampaignState,
+    pub message: String,
+    pub recipients: u64,
+    pub chunks: u32,
+    pub chunks_done: u32,
+    /// Settled recipients by outcome: `queued`, `refused_{code}`.
+    pub counts: BTreeMap<String, u64>,
+    pub created_at: Timestamp,
+    pub send_at: Option<Timestamp>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub window: Option<Window>,
+}
+
+impl Campaign {
+    /// Recipients admitted or refused so far.
+    pub fn settled(&self) -> u64 {
+        self.counts.values().sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateOutcome {
+    Created(Campaign),
+    /// The same key and body were recorded before: that campaign.
+    Replayed(Campaign),
+    /// The same key came with a different body.
+    KeyReused,
+}
+
+/// `POST /v1/campaigns/{id}/pause|resume|cancel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ControlOutcome {
+    Changed(Campaign),
+    /// The campaign is in a state the action does not apply to (e.g. resuming a completed one).
+    Conflict(Campaign),
+    NotFound,
+}
+
+/// What the fan-out queue carries (JSON, `kind`-tagged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CampaignJob {
+    /// Move a scheduled campaign to running and queue a job for each of its chunks.
+    Start { business: String, campaign: String },
+    /// Admit the pending recipients of one chunk.
+    Chunk {
+        business: String,
+        campaign: String,
+        chunk: u32,
+    },
+}
+
+pub(crate) const STATE: &str = "campaign_state";
+pub(crate) const CHUNKS_DONE: &str = "chunks_done";
+pub(crate) const COUNT_PREFIX: &str = "count_";
+
+pub(crate) fn campaign_sk(id: &CampaignId) -> String {
+    format!("CAMPAIGN#{}", id.as_str())
+}
+const CAMPAIGN_PREFIX: &str = "CAMPAIGN#";
+
+pub(crate) fn chunk_sk(id: &CampaignId, chunk: u32) -> String {
+    format!("CCHUNK#{}#{chunk:05}", id.as_str())
+}
+
+fn create_key_sk(key: &IdempotencyKey) -> String {
+    format!("CIDEM#{}", key.as_str())
+}
+
+/// A chunk's slot attribute for recipient `slot` (0-based within the chunk).
+pub(crate) fn slot_attr(slot: usize) -> String {
+    format!("s{slot}")
+}
+
+/// How many tries a `BatchWriteItem` gets for the items DynamoDB hands back unprocessed.
+const BATCH_ATTEMPTS: u32 = 8;
+
+fn parse_campaign(item: &Item) -> Result<Campaign, StoreError> {
+    let id = attrs::get_s(item, "campaign_id")?;
+    let state = attrs::get_s(item, STATE)?;
+    let mut counts = BTreeMap::new();
+    for (name, value) in item {
+        if let (Some(outcome), AttributeValue::N(v)) = (name.strip_prefix(COUNT_PREFIX), value) {
+            let count: u64 = v
+                .parse()
+                .map_err(|_| StoreError::malformed(id, format!("{name} is not a count")))?;
+            counts.insert(outcome.to_owned(), count);
+        }
+    }
+    let at = |name: &str| -> Result<Option<Timestamp>, StoreError> {
+        Ok(attrs::opt_n::<i64>(item, name)?.map(Timestamp::from_millis))
+    };
+    let window = match (
+        attrs::opt_n::<u32>(item, "window_start")?,
+        attrs::opt_n::<u32>(item, "window_end")?,
+    ) {
+        (Some(start_minute), Some(end_minute)) => Some(Window {
+            start_minute,
+            end_minute,
+        }),
+        _ => None,
+    };
+    Ok(Campaign {
+        id: CampaignId::parse(id).ok_or_else(|| StoreError::malformed(id, "bad campaign id"))?,
+        business: BusinessId::parse(attrs::get_s(item, "business_id")?)
+            .map_err(|e| StoreError::malformed(id, e))?,
+        name: attrs::opt_s(item, "campaign_name")?.map(str::to_owned),
+        state: CampaignState::parse(state)
+            .ok_or_else(|| StoreError::malformed(id, format!("unknown state {state}")))?,
+        message: attrs::get_s(item, "message_json")?.to_owned(),
+        recipients: attrs::get_n(item, "recipients_total")?,
+        chunks: attrs::get_n(item, "chunks_total")?,
+        chunks_done: attrs::opt_n(item, CHUNKS_DONE)?.unwrap_or(0),
+        counts,
+        created_at: Timestamp::from_millis(attrs::get_n(item, "created_at")?),
+        send_at: at("send_at")?,
+        started_at: at("started_at")?,
+        finished_at: at("finished_at")?,
+        window,
+    })
+}
+
+/// The chunk count of a list of `recipients`.
+pub fn chunk_count(recipients: usize) -> u32 {
+    recipients.div_ceil(CHUNK_SIZE) as u32
+}
+
+impl Store {
+    /// Records a campaign and its recipients; nothing starts here (the caller queues the start
+    /// job or sets its timer). The chunks are written first and the campaign item last, in one
+    /// transaction with the key's record: a campaign exists only whole. Chunks of a write that
+    /// lost a race for its key are left to their TTL, never referenced.
+    pub async fn create_campaign(
+        &self,
+        new: &NewCampaign<'_>,
+    ) -> Result<CreateOutcome, StoreError> {
+        if let Some((key, hash)) = new.idempotency
+            && let Some(earlier) = self.earlier_campaign(new.business, key, new.now).await?
+        {
+            return self.replay(new.business, earlier, hash).await;
+        }
+        let pk = keys::business(new.business);
+        let starts = new.send_at.unwrap_or(new.now).max(new.now);
+        let expires = starts.plus(self.retention.messages).as_secs();
+        let chunks = chunk_count(new.recipients.len());
+        let mut writes = Vec::with_capacity(chunks as usize);
+        for (index, part) in new.recipients.chunks(CHUNK_SIZE).enumerate() {
+            let list = serde_json::to_string(part)
+                .map_err(|e| StoreError::malformed("campaign recipients", e.to_string()))?;
+            let put = PutRequest::builder()
+                .item(keys::PK, s(&pk))
+                .item(keys::SK, s(chunk_sk(&new.id, index as u32)))
+                .item("recipients_json", s(list))
+                .item("recipients_count", n(part.len()))
+                .item(keys::EXPIRES_AT, n(expires))
+                .build()
+                .map_err(StoreError::build)?;
+            writes.push(WriteRequest::builder().put_request(put).build());
+        }
+        for batch in writes.chunks(25) {
+            self.batch_write(batch.to_vec()).await?;
+        }
+
+        let mut campaign = Put::builder()
+            .table_name(&self.table)
+            .item(keys::PK, s(&pk))
+            .item(keys::SK, s(campaign_sk(&new.id)))
+            .item("campaign_id", s(new.id.as_str()))
+            .item("business_id", s(new.business.as_str()))
+            .item(STATE, s(CampaignState::Scheduled.as_str()))
+            .item("message_json", s(new.message))
+            .item("recipients_total", n(new.recipients.len()))
+            .item("chunks_total", n(chunks))
+            .item(CHUNKS_DONE, n(0))
+            .item("created_at", n(new.now.as_millis()))
+            .item(keys::EXPIRES_AT, n(expires))
+            .condition_expression("attribute_not_exists(pk)");
+        if let Some(name) = new.name {
+            campaign = campaign.item("campaign_name", s(name));
+        }
+        if let Some(at) = new.send_at {
+            campaign = campaign.item("send_at", n(at.as_millis()));
+        }
+        if let Some(w) = new.window {
+            campaign = campaign
+                .item("window_start", n(w.start_minute))
+                .item("window_end", n(w.end_minute));
+        }
+        let mut request = self.client.transact_write_items().transact_items(
+            TransactWriteItem::builder()
+                .put(campaign.build().map_err(StoreError::build)?)
+                .build(),
+        );
+        if let Some((key, hash)) = new.idempotency {
+            let record = Put::builder()
+                .table_name(&self.table)
+                .item(keys::PK, s(&pk))
+                .item(keys::SK, s(create_key_sk(key)))
+                .item("campaign_id", s(new.id.as_str()))
+                .item("request_hash", s(hash))
+                .item(
+                    keys::EXPIRES_AT,
+                    n(new.now.plus(self.retention.idempotency).as_secs()),
+                )
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                .expression_attribute_values(":now", n(new.now.as_secs()))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(StoreError::build)?;
+            request = request.transact_items(TransactWriteItem::builder().put(record).build());
+        }
+        match request.send().await {
+            Ok(_) => {}
+            Err(err) => {
+                let lost_race = match err.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                        .cancellation_reasons()
+                        .get(1)
+                        .filter(|r| r.code() == Some("ConditionalCheckFailed"))
+                        .and_then(|r| r.item())
+                        .map(earlier_from),
+                    _ => None,
+                };
+                return match (lost_race, new.idempotency) {
+                    (Some(earlier), Some((_, hash))) => {
+                        self.replay(new.business, earlier?, hash).await
+                    }
+                    _ => Err(StoreError::sdk(err)),
+                };
+            }
+        }
+        let created = self
+            .get_campaign(new.business, &new.id)
+            .await?
+            .ok_or_else(|| StoreError::Conflict("the campaign just written is not there".into()))?;
+        Ok(CreateOutcome::Created(created))
+    }
+
+    async fn replay(
+        &self,
+        business: &BusinessId,
+        (id, earlier_hash): (CampaignId, String),
+        hash: &str,
+    ) -> Result<CreateOutcome, StoreError> {
+        if earlier_hash != hash {
+            return Ok(CreateOutcome::KeyReused);
+        }
+        match self.get_campaign(business, &id).await? {
+            Some(c) => Ok(CreateOutcome::Replayed(c)),
+            None => Err(StoreError::Conflict(format!(
+                "campaign {id} of an idempotency record is gone"
+            ))),
+        }
+    }
+
+    async fn earlier_campaign(
+        &self,
+        business: &BusinessId,
+        key: &IdempotencyKey,
+        now: Timestamp,
+    ) -> Result<Option<(CampaignId, String)>, StoreError> {
+        self.get_consistent(keys::business(business), create_key_sk(key), Some(now))
+            .await?
+            .as_ref()
+            .map(earlier_from)
+            .transpose()
+    }
+
+    /// `BatchWriteItem`, retrying what comes back unprocessed.
+    async fn batch_write(&self, mut requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for attempt in 0..BATCH_ATTEMPTS {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+                .await
+                .map_err(StoreError::sdk)?;
+            requests = out
+                .unprocessed_items
+                .and_then(|mut m| m.remove(&self.table))
+                .unwrap_or_default();
+            if requests.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+        }
+        Err(StoreError::Unavailable(
+            "BatchWriteItem kept returning unprocessed items".into(),
+        ))
+    }
+
+    /// A campaign of `business` (strongly consistent).
+    pub async fn get_campaign(
+        &self,
+        business: &BusinessId,
+        id: &CampaignId,
+    ) -> Result<Option<Campaign>, StoreError> {
+        self.get_consistent(keys::business(business), campaign_sk(id), None)
+            .await?
+            .as_ref()
+            .map(parse_campaign)
+            .transpose()
+    }
+
+    /// The business's campaigns, newest first, `limit` at most, after `after` (a campaign id
+    /// from the previous page). Also returns whether there may be more.
+    pub async fn list_campaigns(
+        &self,
+        business: &BusinessId,
+        limit: u32,
+        after: Option<&CampaignId>,
+    ) -> Result<(Vec<Campaign>, bool), StoreError> {
+        let pk = keys::business(business);
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":prefix", s(CAMPAIGN_PREFIX))
+            .scan_index_forward(false)
+            .limit(limit as i32);
+        if let Some(after) = after {
+            query = query
+                .exclusive_start_key(keys::PK, s(&pk))
+                .exclusive_start_key(keys::SK, s(campaign_sk(after)));
+        }
+        let out = query.send().await.map_err(StoreError::sdk)?;
+        let more = out.last_evaluated_key().is_some_and(|k| !k.is_empty());
+        let campaigns = out
+            .items()
+            .iter()
+            .map(parse_campaign)
+            .collect::<Result<_, _>>()?;
+        Ok((campaigns, more))
+    }
+
+    /// Pause (scheduled or running), resume (paused: back to running if it had started, else
+    /// scheduled) or cancel (anything not finished), as one conditional update.
+    pub async fn control_campaign(
+        &self,
+        business: &BusinessId,
+        id: &CampaignId,
+        action: Control,
+        now: Timestamp,
+    ) -> Result<ControlOutcome, StoreError> {
+        let Some(current) = self.get_campaign(business, id).await? else {
+            return Ok(ControlOutcome::NotFound);
+        };
+        use CampaignState::*;
+        let (from, to): (&[CampaignState], CampaignState) = match action {
+            Control::Pause => (&[Scheduled, Running], Paused),
+            Control::Resume if current.started_at.is_some() => (&[Paused], Running),
+            Control::Resume => (&[Paused], Scheduled),
+            Control::Cancel => (&[Scheduled, Running, Paused], Cancelled),
+        };
+        if !from.contains(&current.state) {
+            return Ok(ControlOutcome::Conflict(current));
+        }
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(campaign_sk(id)))
+            .condition_expression(format!("{STATE} = :from"))
+            .expression_attribute_values(":from", s(current.state.as_str()))
+            .expression_attribute_values(":to", s(to.as_str()))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update = if to == Cancelled {
+            update
+                .update_expression(format!("SET {STATE} = :to, finished_at = :now"))
+                .expression_attribute_values(":now", n(now.as_millis()))
+        } else {
+            update.update_expression(format!("SET {STATE} = :to"))
+        };
+        match update.send().await {
+            Ok(out) => Ok(ControlOutcome::Changed(parse_campaign(
+                out.attributes().unwrap_or(&Item::new()),
+            )?)),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                // Changed meanwhile (the fan-out completed it, another call paused it).
+                match self.get_campaign(business, id).await? {
+                    Some(now) => Ok(ControlOutcome::Conflict(now)),
+                    None => Ok(ControlOutcome::NotFound),
+                }
+            }
+            Err(err) => Err(StoreError::sdk(err)),
+        }
+    }
+
+    /// A start job: a scheduled campaign becomes running (`started_at` set the first time);
+    /// a running one stays so (a start redelivered, or a resume). `None` when it is paused,
+    /// cancelled, completed or gone: the job has nothing to do.
+    pub async fn start_campaign(
+        &self,
+        business: &BusinessId,
+        id: &CampaignId,
+        now: Timestamp,
+    ) -> Result<Option<Campaign>, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(campaign_sk(id)))
+            .condition_expression(format!("{STATE} IN (:scheduled, :running)"))
+            .update_expression(format!(
+                "SET {STATE} = :running, started_at = if_not_exists(started_at, :now)"
+            ))
+            .expression_attribute_values(":scheduled", s(CampaignState::Scheduled.as_str()))
+            .expression_attribute_values(":running", s(CampaignState::Running.as_str()))
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(Some(parse_campaign(
+                out.attributes().unwrap_or(&Item::new()),
+            )?)),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(StoreError::sdk(err)),
+        }
+    }
+
+    /// After a chunk finished: the campaign becomes `completed` when every chunk has, and is
+    /// returned while its `campaign.completed` event is still to be announced (so a job retried
+    /// after completing but before the event was queued queues it again).
+    pub async fn complete_campaign(
+        &self,
+        business: &BusinessId,
+        id: &CampaignId,
+        now: Timestamp,
+    ) -> Result<Option<Campaign>, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(campaign_sk(id)))
+            .condition_expression(format!(
+                "{CHUNKS_DONE} >= chunks_total AND ({STATE} = :running OR \
+                 ({STATE} = :completed AND attribute_not_exists(announced_at)))"
+            ))
+            .update_expression(format!(
+                "SET {STATE} = :completed, finished_at = if_not_exists(finished_at, :now)"
+            ))
+            .expression_attribute_values(":running", s(CampaignState::Running.as_str()))
+            .expression_attribute_values(":completed", s(CampaignState::Completed.as_str()))
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(Some(parse_campaign(
+                out.attributes().unwrap_or(&Item::new()),
+            )?)),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(StoreError::sdk(err)),
+        }
+    }
+
+    /// The `campaign.completed` event is queued: [`Store::complete_campaign`] returns it no more.
+    pub async fn campaign_announced(
+        &self,
+        business: &BusinessId,
+        id: &CampaignId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(campaign_sk(id)))
+            .update_expression("SET announced_at = if_not_exists(announced_at, :now)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(())
+    }
+}
+
+fn earlier_from(item: &Item) -> Result<(CampaignId, String), StoreError> {
+    let id = attrs::get_s(item, "campaign_id")?;
+    Ok((
+        CampaignId::parse(id).ok_or_else(|| StoreError::malformed(id, "bad campaign id"))?,
+        attrs::get_s(item, "request_hash")?.to_owned(),
+    ))
+}
+
+/// A recipient's number as stored (E.164); the API normalised it.
+pub fn recipient_phone(r: &CampaignRecipient) -> Option<PhoneNumber> {
+    PhoneNumber::parse(&r.to).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_are_derived_per_recipient() {
+        let c = CampaignId::generate();
+        assert_eq!(c.message_id(7), c.message_id(7));
+        assert_ne!(c.message_id(7), c.message_id(8));
+        assert_ne!(c.message_id(7), CampaignId::generate().message_id(7));
+        assert_eq!(c.message_id(0).as_str().len(), 26);
+    }
+
+    #[test]
+    fn jobs_on_the_wire() {
+        let job = CampaignJob::Chunk {
+            business: "acme".into(),
+            campaign: "01J".into(),
+            chunk: 3,
+        };
+        let text = serde_json::to_string(&job).unwrap();
+        assert_eq!(
+            text,
+            r#"{"kind":"chunk","business":"acme","campaign":"01J","chunk":3}"#
+        );
+        assert_eq!(serde_json::from_str::<CampaignJob>(&text).unwrap(), job);
+    }
+}

@@ -1,0 +1,299 @@
+//! Campaign admission against the emulator: the single send's rules, batched; counted once,
+//! sent at most once, whatever is redelivered.
+
+use std::collections::BTreeSet;
+
+use session_rules::{Conversation, Limits, PhoneNumber, SendClass, Timestamp};
+use vbm_store::{
+    BusinessId, CampaignId, CampaignRecipient, CampaignState, Candidate, ChunkRef, Control,
+    ControlOutcome, CreateOutcome, IdempotencyKey, NewCampaign, NewSend, Retention, Store,
+};
+use vbm_testkit::TestEnv;
+
+const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+fn number(i: usize) -> PhoneNumber {
+    PhoneNumber::parse(&format!("+4479111{i:05}")).unwrap()
+}
+
+async fn store() -> (TestEnv, Store) {
+    let env = TestEnv::fresh();
+    let store = Store::new(
+        env.dynamodb().await,
+        env.table.clone(),
+        Limits::default(),
+        Retention::default(),
+    );
+    (env, store)
+}
+
+fn recipients(count: usize) -> Vec<CampaignRecipient> {
+    (0..count)
+        .map(|i| CampaignRecipient {
+            to: number(i).as_e164().to_owned(),
+            params: Default::default(),
+        })
+        .collect()
+}
+
+async fn create(store: &Store, business: &BusinessId, count: usize) -> CampaignId {
+    let id = CampaignId::generate();
+    let list = recipients(count);
+    let outcome = store
+        .create_campaign(&NewCampaign {
+            business,
+            id: id.clone(),
+            name: Some("spring"),
+            message: r#"{"type":"promotional","text":"Sale"}"#,
+            recipients: &list,
+            send_at: None,
+            window: None,
+            idempotency: None,
+            now: NOW,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(outcome, CreateOutcome::Created(_)));
+    id
+}
+
+/// The candidates of one chunk as the fan-out builds them: every pending slot a send of `class`.
+async fn admit(
+    store: &Store,
+    business: &BusinessId,
+    campaign: &CampaignId,
+    chunk: u32,
+    class: SendClass,
+) -> vbm_store::Admitted {
+    let at = ChunkRef {
+        business,
+        campaign,
+        chunk,
+    };
+    let stored = store.get_chunk(at).await.unwrap().unwrap();
+    let phones: Vec<PhoneNumber> = stored
+        .recipients
+        .iter()
+        .map(|r| PhoneNumber::parse(&r.to).unwrap())
+        .collect();
+    let kind = if class == SendClass::Promotional {
+        "promotional"
+    } else {
+        "transactional"
+    };
+    let candidates = phones
+        .iter()
+        .enumerate()
+        .map(|(slot, to)| Candidate::Send {
+            slot,
+            send: NewSend {
+                business,
+                message_id: campaign.message_id(chunk as usize * 100 + slot),
+                to,
+                class,
+                kind,
+                payload: "{}",
+                idempotency: None,
+                now: NOW,
+            },
+        })
+        .collect();
+    let settled: BTreeSet<usize> = stored.settled.keys().copied().collect();
+    store
+        .admit_chunk(at, phones.len(), &settled, candidates)
+        .await
+        .unwrap()
+}
+
+async fn messages(env: &TestEnv) -> usize {
+    env.footprint().await.outbox.len()
+}
+
+#[tokio::test]
+async fn a_chunk_is_admitted_in_batches_by_the_single_send_rules_and_counted_once() {
+    let (env, store) = store().await;
+    let business = BusinessId::parse("acme").unwrap();
+    let campaign = create(&store, &business, 100).await;
+    // Number 3 opted out, number 4 has written (contacted): a promotional message goes only
+    // to contacted numbers that did not opt out; everyone else is refused with the reason.
+    store
+        .put_conversation(
+            &business,
+            &number(3),
+            &Conversation {
+                opted_out: true,
+                contacted: true,
+                session: None,
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    store
+        .record_user_message(&business, &number(4), NOW)
+        .await
+        .unwrap();
+    store
+        .control_campaign(&business, &campaign, Control::Pause, NOW)
+        .await
+        .unwrap();
+    // Paused: nothing is admitted.
+    let halted = admit(&store, &business, &campaign, 0, SendClass::Promotional).await;
+    assert!(halted.halted);
+    assert_eq!(messages(&env).await, 0);
+    let ControlOutcome::Changed(resumed) = store
+        .control_campaign(&business, &campaign, Control::Resume, NOW)
+        .await
+        .unwrap()
+    else {
+        panic!("resumed")
+    };
+    assert_eq!(resumed.state, CampaignState::Scheduled);
+    store
+        .start_campaign(&business, &campaign, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let report = admit(&store, &business, &campaign, 0, SendClass::Promotional).await;
+    assert_eq!(report.queued, 1, "{report:?}");
+    assert_eq!(report.refused.get("recipient_opted_out"), Some(&1));
+    assert_eq!(report.refused.get("first_message_promotional"), Some(&98));
+    assert!(report.finished);
+    let c = store
+        .get_campaign(&business, &campaign)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.counts.get("queued"), Some(&1));
+    assert_eq!(c.counts.get("refused_first_message_promotional"), Some(&98));
+    assert_eq!((c.chunks_done, c.chunks), (1, 1));
+    assert_eq!(messages(&env).await, 1);
+
+    // Redelivered: nothing more is written or counted.
+    let again = admit(&store, &business, &campaign, 0, SendClass::Promotional).await;
+    assert_eq!((again.queued, again.refused.len()), (0, 0));
+    assert!(again.finished);
+    let after = store
+        .get_campaign(&business, &campaign)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.counts, c.counts);
+    assert_eq!(after.chunks_done, 1);
+    assert_eq!(messages(&env).await, 1);
+    let done = store
+        .complete_campaign(&business, &campaign, NOW)
+        .await
+        .unwrap();
+    assert_eq!(done.map(|c| c.state), Some(CampaignState::Completed));
+}
+
+#[tokio::test]
+async fn several_recipients_share_a_transaction_and_a_stale_one_is_retried_alone() {
+    let (env, store) = store().await;
+    let business = BusinessId::parse("acme").unwrap();
+    let campaign = create(&store, &business, 100).await;
+    store
+        .start_campaign(&business, &campaign, NOW)
+        .await
+        .unwrap();
+    let report = admit(&store, &business, &campaign, 0, SendClass::Informative).await;
+    assert_eq!(report.queued, 100);
+    // 100 new numbers: two items each plus one shared suppression check, 48 a transaction.
+    assert_eq!(report.transactions, 3, "{report:?}");
+    assert_eq!(messages(&env).await, 100);
+    let c = store
+        .get_campaign(&business, &campaign)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.counts.get("queued"), Some(&100));
+    let after = store
+        .get_conversation(&business, &number(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!after.opted_out);
+}
+
+#[tokio::test]
+async fn a_redelivery_racing_the_first_delivery_sends_nobody_twice() {
+    let (env, store) = store().await;
+    let business = BusinessId::parse("acme").unwrap();
+    let campaign = create(&store, &business, 250).await;
+    store
+        .start_campaign(&business, &campaign, NOW)
+        .await
+        .unwrap();
+    let store = std::sync::Arc::new(store);
+    let mut tasks = Vec::new();
+    // Each chunk handed to three workers at once, as redeliveries of a slow job would be.
+    for chunk in 0..3u32 {
+        for _ in 0..3 {
+            let (store, business, campaign) = (store.clone(), business.clone(), campaign.clone());
+            tasks.push(tokio::spawn(async move {
+                admit(&store, &business, &campaign, chunk, SendClass::Informative).await
+            }));
+        }
+    }
+    let mut queued = 0;
+    for t in tasks {
+        queued += t.await.unwrap().queued;
+    }
+    assert_eq!(queued, 250);
+    assert_eq!(messages(&env).await, 250);
+    let mut outbox = env.footprint().await.outbox;
+    outbox.dedup();
+    assert_eq!(outbox.len(), 250);
+    let c = store
+        .get_campaign(&business, &campaign)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.counts.get("queued"), Some(&250));
+    assert_eq!(c.chunks_done, 3);
+}
+
+#[tokio::test]
+async fn the_create_key_replays_and_refuses_another_body() {
+    let (env, store) = store().await;
+    let business = BusinessId::parse("acme").unwrap();
+    let key = IdempotencyKey::parse("campaign-1").unwrap();
+    let list = recipients(3);
+    let new = |id: CampaignId, hash: &'static str| {
+        let (store, list, key, business) = (&store, &list, &key, &business);
+        async move {
+            store
+                .create_campaign(&NewCampaign {
+                    business,
+                    id,
+                    name: None,
+                    message: "{}",
+                    recipients: list,
+                    send_at: None,
+                    window: None,
+                    idempotency: Some((key, hash)),
+                    now: NOW,
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let first = CampaignId::generate();
+    let CreateOutcome::Created(c) = new(first.clone(), "h1").await else {
+        panic!("created")
+    };
+    assert_eq!(c.id, first);
+    let CreateOutcome::Replayed(again) = new(CampaignId::generate(), "h1").await else {
+        panic!("replayed")
+    };
+    assert_eq!(again.id, first);
+    assert_eq!(
+        new(CampaignId::generate(), "h2").await,
+        CreateOutcome::KeyReused
+    );
+    let (list, _) = store.list_campaigns(&business, 10, None).await.unwrap();
+    assert_eq!(list.len(), 1);
+    drop(env);
+}
