@@ -12,10 +12,13 @@
 //! - [`patience`]: trying a repeatable step again for a few seconds before giving up on it.
 
 pub mod batch;
+// Campaigns (issue 15): the fan-out queue.
+pub mod campaign;
 mod error;
 pub mod outbound;
 pub mod patience;
 
 pub use batch::{Backoff, Retries, batch_response};
+pub use campaign::CampaignQueue;
 pub use error::QueueError;
 pub use outbound::{OutboundJob, OutboundQueue};
