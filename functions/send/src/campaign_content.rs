@@ -5,7 +5,9 @@
 //! single send it stands for: same parsing, same template and regulation rules, same payload.
 
 use serde_json::{Map, Value};
-use session_rules::{Limits, PhoneNumber, Refusal, SendClass, SendRequest, SendRequestBody, Template};
+use session_rules::{
+    Limits, PhoneNumber, Refusal, SendClass, SendRequest, SendRequestBody, Template,
+};
 use vbm_store::CampaignRecipient;
 
 use crate::idempotency::canonical_request;
@@ -47,8 +49,11 @@ pub fn parse_recipient(
     limits: &Limits,
 ) -> Result<(Value, SendRequest), Refusal> {
     let value = recipient_request(message, recipient);
-    let body: SendRequestBody = serde_json::from_value(value.clone())
-        .map_err(|e| Refusal::invalid("message", e.to_string()))?;
+    let body: SendRequestBody =
+        serde_json::from_value(value.clone()).map_err(|e| Refusal::ValidationFailed {
+            field: "message".into(),
+            reason: e.to_string(),
+        })?;
     let request = SendRequest::parse(&body, limits)?;
     Ok((value, request))
 }

@@ -8,6 +8,9 @@
 //! `503 unavailable` with `Retry-After`.
 
 mod auth;
+// Campaigns (issue 15).
+pub mod campaign_content;
+pub mod campaign_start;
 pub mod idempotency;
 pub mod routes;
 pub mod views;
@@ -23,9 +26,10 @@ use vbm_platform::http::{
     Answer, ApiError, request_id, request_path, respond_recorded, with_request_id,
 };
 use vbm_platform::warm::Warmup;
-use vbm_store::{Store, TemplateCache};
+use vbm_store::{Control, Store, TemplateCache};
 
 use crate::auth::Authenticator;
+use crate::campaign_start::CampaignTimers;
 use crate::routes::Endpoint;
 
 /// The business API of one container.
@@ -34,6 +38,8 @@ pub struct App {
     clock: Arc<dyn Clock>,
     businesses: Authenticator,
     templates: TemplateCache,
+    /// Campaigns' start timers; `None` where the deployment has no campaign queue.
+    campaign_timers: Option<CampaignTimers>,
 }
 
 impl App {
@@ -43,7 +49,18 @@ impl App {
             clock,
             businesses: Authenticator::default(),
             templates: TemplateCache::new(auth::CACHE_TTL),
+            campaign_timers: None,
         }
+    }
+
+    /// With campaigns (issue 15): their start timers on the fan-out queue.
+    pub fn with_campaigns(mut self, timers: CampaignTimers) -> Self {
+        self.campaign_timers = Some(timers);
+        self
+    }
+
+    pub fn campaign_timers(&self) -> Option<&CampaignTimers> {
+        self.campaign_timers.as_ref()
     }
 
     /// Reads `VBM_TABLE`, the session limits and `RETENTION_DAYS`, and builds the DynamoDB
@@ -58,7 +75,11 @@ impl App {
             .phone_numbers()
             .run_if_enabled(&config)
             .await?;
-        Ok(Self::new(store, Arc::new(SystemClock)))
+        let app = Self::new(store, Arc::new(SystemClock));
+        Ok(match CampaignTimers::from_config(&config, &sdk)? {
+            Some(timers) => app.with_campaigns(timers),
+            None => app,
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -118,6 +139,18 @@ impl App {
             Endpoint::GetSession => routes::sessions::get(self, &business, param()).await,
             Endpoint::EraseContact => routes::contacts::erase(self, &business, param()).await,
             Endpoint::ListTemplates => routes::templates::list(self, &business).await,
+            Endpoint::CreateCampaign => routes::campaigns::create(self, &business, request).await,
+            Endpoint::ListCampaigns => routes::campaigns::list(self, &business, request).await,
+            Endpoint::GetCampaign => routes::campaigns::get(self, &business, param()).await,
+            Endpoint::PauseCampaign => {
+                routes::campaigns::control(self, &business, param(), Control::Pause).await
+            }
+            Endpoint::ResumeCampaign => {
+                routes::campaigns::control(self, &business, param(), Control::Resume).await
+            }
+            Endpoint::CancelCampaign => {
+                routes::campaigns::control(self, &business, param(), Control::Cancel).await
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use session_rules::{SessionSnapshot, Template, Timestamp};
 use vbm_platform::time;
-use vbm_store::MessageRecord;
+use vbm_store::{Campaign, MessageRecord};
 
 /// `GET /v1/sessions/{phone}`, and `session` in a send's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -144,6 +144,77 @@ impl From<&Template> for TemplateView {
             },
             text: t.text().to_owned(),
             params: t.placeholders().to_vec(),
+        }
+    }
+}
+
+/// A campaign (issue 15): `POST /v1/campaigns`, `GET /v1/campaigns/{id}`, the controls.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CampaignView {
+    pub campaign_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `scheduled`, `running`, `paused`, `completed` or `cancelled`.
+    pub state: &'static str,
+    pub recipients: u64,
+    pub counts: CampaignCounts,
+    #[serde(serialize_with = "time::serialize")]
+    pub created_at: Timestamp,
+    #[serde(serialize_with = "time::serialize_option")]
+    pub send_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowView>,
+    #[serde(serialize_with = "time::serialize_option")]
+    pub started_at: Option<Timestamp>,
+    #[serde(serialize_with = "time::serialize_option")]
+    pub finished_at: Option<Timestamp>,
+}
+
+/// Recipients by outcome: `pending` (not settled yet), `queued` (admitted: on their way to
+/// Viber, their statuses in `GET /v1/messages/{id}` and the events), `refused` by reason (the
+/// error code a single send would have got).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CampaignCounts {
+    pub pending: u64,
+    pub queued: u64,
+    pub refused: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WindowView {
+    pub start: String,
+    pub end: String,
+}
+
+fn hh_mm(minute: u32) -> String {
+    format!("{:02}:{:02}", minute / 60, minute % 60)
+}
+
+impl From<&Campaign> for CampaignView {
+    fn from(c: &Campaign) -> Self {
+        let refused = c
+            .counts
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("refused_").map(|r| (r.to_owned(), *v)))
+            .collect();
+        Self {
+            campaign_id: c.id.to_string(),
+            name: c.name.clone(),
+            state: c.state.as_str(),
+            recipients: c.recipients,
+            counts: CampaignCounts {
+                pending: c.recipients.saturating_sub(c.settled()),
+                queued: c.counts.get("queued").copied().unwrap_or(0),
+                refused,
+            },
+            created_at: c.created_at,
+            send_at: c.send_at,
+            window: c.window.map(|w| WindowView {
+                start: hh_mm(w.start_minute),
+                end: hh_mm(w.end_minute),
+            }),
+            started_at: c.started_at,
+            finished_at: c.finished_at,
         }
     }
 }

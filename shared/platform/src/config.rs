@@ -32,6 +32,8 @@ pub const VIBER_TRANSACTIONAL_TEXT: &str = "VIBER_TRANSACTIONAL_TEXT";
 pub const WARM_ON_INIT: &str = "VBM_WARM_ON_INIT";
 pub const TIMERS_GROUP: &str = "TIMERS_GROUP";
 pub const TIMERS_ROLE_ARN: &str = "TIMERS_ROLE_ARN";
+/// Campaigns (issue 15): the fan-out queue.
+pub const CAMPAIGN_QUEUE_URL: &str = "CAMPAIGN_QUEUE_URL";
 
 /// A setting that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -211,6 +213,15 @@ impl Config {
     /// `TIMERS_GROUP`: the EventBridge Scheduler group timers are set in (`vbm_timers`).
     pub fn timers_group(&self) -> Result<String, ConfigError> {
         self.required(TIMERS_GROUP)
+    }
+
+    /// `CAMPAIGN_QUEUE_URL` (campaigns, issue 15): the fan-out queue of `functions/campaign`;
+    /// `None` when the deployment has none.
+    pub fn campaign_queue_url(&self) -> Result<Option<String>, ConfigError> {
+        match self.get(CAMPAIGN_QUEUE_URL)? {
+            Some(_) => self.url(CAMPAIGN_QUEUE_URL).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// `TIMERS_ROLE_ARN`: the role Scheduler assumes to put a fired timer's body on its queue.

@@ -130,7 +130,7 @@ fn accepted(
     response
 }
 
-fn idempotency_key(request: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
+pub(crate) fn idempotency_key(request: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(value) = request.headers().get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };

@@ -3,6 +3,7 @@
 //! [`ROUTES`] is the single list the router matches against; the OpenAPI document's test reads
 //! the same list, so the document and the router cannot drift apart.
 
+pub mod campaigns;
 pub mod contacts;
 pub mod messages;
 pub mod sessions;
@@ -19,6 +20,13 @@ pub enum Endpoint {
     GetSession,
     EraseContact,
     ListTemplates,
+    // Campaigns (issue 15).
+    CreateCampaign,
+    ListCampaigns,
+    GetCampaign,
+    PauseCampaign,
+    ResumeCampaign,
+    CancelCampaign,
 }
 
 /// One served method and path template; `{name}` matches one non-empty path segment.
@@ -55,6 +63,37 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/v1/templates",
         endpoint: Endpoint::ListTemplates,
+    },
+    // Campaigns (issue 15).
+    Route {
+        method: "POST",
+        path: "/v1/campaigns",
+        endpoint: Endpoint::CreateCampaign,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/campaigns",
+        endpoint: Endpoint::ListCampaigns,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/campaigns/{id}",
+        endpoint: Endpoint::GetCampaign,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/campaigns/{id}/pause",
+        endpoint: Endpoint::PauseCampaign,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/campaigns/{id}/resume",
+        endpoint: Endpoint::ResumeCampaign,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/campaigns/{id}/cancel",
+        endpoint: Endpoint::CancelCampaign,
     },
 ];
 

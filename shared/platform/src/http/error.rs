@@ -39,6 +39,10 @@ impl ApiError {
         ("recipient_opted_out", 409),
         ("first_message_promotional", 409),
         ("invalid_json", 400),
+        // Campaigns (issue 15).
+        ("invalid_recipients", 400),
+        ("too_many_recipients", 400),
+        ("campaign_state_conflict", 409),
         ("unauthorized", 401),
         ("ip_not_allowed", 403),
         ("not_found", 404),

@@ -1,0 +1,330 @@
+//! `campaign`: the campaign fan-out queue's consumer (issue 15).
+//!
+//! Two kinds of job ([`CampaignJob`]), both idempotent (SQS and the timers deliver at least
+//! once):
+//! - **start** (a timer at `send_at`, or at once; again on resume): the campaign becomes
+//!   `running` and a chunk job is queued for each of its chunks (`SendMessageBatch`, ten a call);
+//! - **chunk**: the chunk's pending recipients are prepared exactly as their single sends would
+//!   be (`send::campaign_content`: parsing, template, regulation), those outside their delivery
+//!   window wait for a timer at its opening, and the rest are admitted in shared transactions
+//!   by [`Store::admit_chunk`] (the single send's own writes, one slot per recipient settled
+//!   with the counts). Admitted messages reach `dispatch` through the table's stream and
+//!   `relay`, exactly as single sends do.
+//!
+//! When a chunk finishes and every chunk has, the campaign becomes `completed` and its
+//! `campaign.completed` event is queued (again, with the same id, if a retry finds it not yet
+//! announced). A paused or cancelled campaign's jobs stop at their next write; resuming queues
+//! the chunks again, and settled slots are skipped.
+
+pub mod window;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use send::campaign_content::{Prepared, prepare};
+use send::campaign_start::CampaignTimers;
+use send::views::CampaignView;
+use serde_json::{Map, Value};
+use session_rules::Timestamp;
+use thiserror::Error;
+use vbm_events::{Event, EventKind, EventsQueue};
+use vbm_platform::clock::{Clock, SystemClock};
+use vbm_platform::config::{Config, ConfigError};
+use vbm_queue::{CampaignQueue, QueueError, batch_response};
+use vbm_store::{
+    Admitted, BusinessId, Campaign, CampaignId, CampaignJob, CampaignState, Candidate, ChunkRef,
+    NewSend, Store, StoreError, TemplateCache,
+};
+use vbm_timers::TimerError;
+
+/// How long an approved template is trusted from memory (as `send` does).
+const TEMPLATE_TTL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Timer(#[from] TimerError),
+    #[error("not a campaign job: {0}")]
+    Malformed(String),
+}
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("CAMPAIGN_QUEUE_URL is required")]
+    NoQueue,
+}
+
+/// What one job did (for the tests and the logs).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Done {
+    pub chunks_queued: usize,
+    pub admitted: Admitted,
+    /// Recipients outside their window, and when the chunk's job comes back for them.
+    pub waiting: usize,
+    pub wake_at: Option<Timestamp>,
+    pub completed: bool,
+}
+
+pub struct App {
+    store: Store,
+    queue: CampaignQueue,
+    timers: CampaignTimers,
+    events: EventsQueue,
+    clock: Arc<dyn Clock>,
+    templates: TemplateCache,
+}
+
+impl App {
+    pub fn new(
+        store: Store,
+        queue: CampaignQueue,
+        timers: CampaignTimers,
+        events: EventsQueue,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            queue,
+            timers,
+            events,
+            clock,
+            templates: TemplateCache::new(TEMPLATE_TTL),
+        }
+    }
+
+    pub async fn from_env() -> Result<Self, StartError> {
+        let config = Config::from_env();
+        let sdk = vbm_platform::aws::sdk_config().await;
+        let store = vbm_platform::aws::store(&config, &sdk)?;
+        let url = config.campaign_queue_url()?.ok_or(StartError::NoQueue)?;
+        let timers = CampaignTimers::from_config(&config, &sdk)?.ok_or(StartError::NoQueue)?;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        Ok(Self::new(
+            store,
+            CampaignQueue::new(sqs.clone(), url),
+            timers,
+            EventsQueue::new(sqs, config.events_queue_url()?),
+            Arc::new(SystemClock),
+        ))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Every record concurrently; the answer lists exactly the failed ones (retried by SQS after
+    /// the visibility timeout, to the dead-letter queue after `maxReceiveCount`).
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        let results = futures_util::future::join_all(event.records.iter().map(|r| async move {
+            match self.handle_record(r).await {
+                Ok(_) => None,
+                Err(error) => {
+                    tracing::warn!(%error, "campaign job failed; it will be retried");
+                    Some(r.message_id.clone().unwrap_or_default())
+                }
+            }
+        }))
+        .await;
+        batch_response(results.into_iter().flatten())
+    }
+
+    pub async fn handle_record(&self, record: &SqsMessage) -> Result<Done, JobError> {
+        let body = record.body.as_deref().unwrap_or_default();
+        let job: CampaignJob =
+            serde_json::from_str(body).map_err(|e| JobError::Malformed(e.to_string()))?;
+        self.handle_job(&job).await
+    }
+
+    pub async fn handle_job(&self, job: &CampaignJob) -> Result<Done, JobError> {
+        let (business, campaign) = match job {
+            CampaignJob::Start { business, campaign }
+            | CampaignJob::Chunk {
+                business, campaign, ..
+            } => (business, campaign),
+        };
+        let business =
+            BusinessId::parse(business).map_err(|e| JobError::Malformed(e.to_string()))?;
+        let campaign = CampaignId::parse(campaign)
+            .ok_or_else(|| JobError::Malformed(format!("campaign id {campaign:?}")))?;
+        match job {
+            CampaignJob::Start { .. } => self.start(&business, &campaign).await,
+            CampaignJob::Chunk { chunk, .. } => self.chunk(&business, &campaign, *chunk).await,
+        }
+    }
+
+    async fn start(&self, business: &BusinessId, id: &CampaignId) -> Result<Done, JobError> {
+        let now = self.clock.now();
+        let Some(campaign) = self.store.start_campaign(business, id, now).await? else {
+            return Ok(Done::default());
+        };
+        let bodies = (0..campaign.chunks)
+            .map(|chunk| {
+                serde_json::to_string(&CampaignJob::Chunk {
+                    business: business.as_str().to_owned(),
+                    campaign: id.as_str().to_owned(),
+                    chunk,
+                })
+                .map_err(|e| JobError::Malformed(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.queue.enqueue_all(&bodies).await?;
+        Ok(Done {
+            chunks_queued: bodies.len(),
+            ..Done::default()
+        })
+    }
+
+    async fn chunk(
+        &self,
+        business: &BusinessId,
+        id: &CampaignId,
+        chunk: u32,
+    ) -> Result<Done, JobError> {
+        let now = self.clock.now();
+        let mut done = Done::default();
+        let Some(campaign) = self.store.get_campaign(business, id).await? else {
+            return Ok(done);
+        };
+        if campaign.state != CampaignState::Running {
+            // Paused or cancelled (resume queues the chunks again), or not started yet.
+            if campaign.state == CampaignState::Completed {
+                done.completed = self.complete(&campaign, now).await?;
+            }
+            return Ok(done);
+        }
+        let at = ChunkRef {
+            business,
+            campaign: id,
+            chunk,
+        };
+        let Some(stored) = self.store.get_chunk(at).await? else {
+            tracing::error!(campaign = %id, chunk, "a chunk job for a chunk that is not there");
+            return Ok(done);
+        };
+        if stored.finished {
+            done.completed = self.complete(&campaign, now).await?;
+            return Ok(done);
+        }
+        let message: Map<String, Value> = serde_json::from_str(&campaign.message)
+            .map_err(|e| JobError::Malformed(format!("campaign {id}'s message: {e}")))?;
+        let template = self.template(business, &message).await?;
+        let limits = self.store.limits();
+
+        // Content rules and windows first; what they let through goes to the session rules.
+        let mut prepared: Vec<(usize, Prepared)> = Vec::new();
+        let mut refused: Vec<(usize, &'static str)> = Vec::new();
+        for (slot, recipient) in stored.recipients.iter().enumerate() {
+            if stored.settled.contains_key(&slot) {
+                continue;
+            }
+            match prepare(&message, recipient, limits, template.as_ref()) {
+                Ok(p) => {
+                    if let Some(window) = campaign.window
+                        && let Some(opens) = window::wait_until(window, &p.to, now)
+                    {
+                        done.waiting += 1;
+                        done.wake_at =
+                            Some(done.wake_at.map_or(opens, |w: Timestamp| w.min(opens)));
+                        continue;
+                    }
+                    prepared.push((slot, p));
+                }
+                // The code a single send would have been refused with.
+                Err(refusal) => refused.push((slot, refusal.code())),
+            }
+        }
+        let index = |slot: usize| chunk as usize * vbm_store::campaigns::CHUNK_SIZE + slot;
+        let mut candidates: Vec<Candidate<'_>> = prepared
+            .iter()
+            .map(|(slot, p)| Candidate::Send {
+                slot: *slot,
+                send: NewSend {
+                    business,
+                    message_id: id.message_id(index(*slot)),
+                    to: &p.to,
+                    class: p.class,
+                    kind: p.kind,
+                    payload: &p.payload,
+                    idempotency: None,
+                    now,
+                },
+            })
+            .collect();
+        candidates.extend(
+            refused
+                .iter()
+                .map(|(slot, code)| Candidate::Refused { slot: *slot, code }),
+        );
+        candidates.sort_by_key(|c| match c {
+            Candidate::Send { slot, .. } | Candidate::Refused { slot, .. } => *slot,
+        });
+        let settled: BTreeSet<usize> = stored.settled.keys().copied().collect();
+        if !candidates.is_empty() {
+            done.admitted = self
+                .store
+                .admit_chunk(at, stored.recipients.len(), &settled, candidates)
+                .await?;
+        }
+        if done.admitted.halted {
+            return Ok(done);
+        }
+        if let Some(wake) = done.wake_at {
+            self.timers.chunk_at(business, id, chunk, wake, now).await?;
+        }
+        if done.admitted.finished {
+            done.completed = self.complete(&campaign, now).await?;
+        }
+        Ok(done)
+    }
+
+    async fn template(
+        &self,
+        business: &BusinessId,
+        message: &Map<String, Value>,
+    ) -> Result<Option<session_rules::Template>, JobError> {
+        let Some(id) = message
+            .get("template")
+            .and_then(|t| t.get("id"))
+            .and_then(Value::as_str)
+            .and_then(|id| session_rules::TemplateId::parse(id).ok())
+        else {
+            return Ok(None);
+        };
+        Ok(self.templates.get(&self.store, business, &id).await?)
+    }
+
+    /// The campaign becomes `completed` if every chunk has finished; its event is queued until
+    /// it is recorded as announced. Whether this call completed or announced it.
+    async fn complete(&self, campaign: &Campaign, now: Timestamp) -> Result<bool, JobError> {
+        let Some(done) = self
+            .store
+            .complete_campaign(&campaign.business, &campaign.id, now)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let data = serde_json::to_value(CampaignView::from(&done))
+            .map_err(|e| JobError::Malformed(e.to_string()))?;
+        let event = Event::new(
+            EventKind::CampaignCompleted,
+            done.business.as_str(),
+            done.id.as_str(),
+            now,
+            data,
+        );
+        self.events.publish(&event).await?;
+        self.store
+            .campaign_announced(&done.business, &done.id, now)
+            .await?;
+        tracing::info!(campaign = %done.id, recipients = done.recipients, "campaign completed");
+        Ok(true)
+    }
+}

@@ -1,0 +1,559 @@
+//! `POST /v1/campaigns` and the reads and controls around it (issue 15).
+//!
+//! A campaign request, step by step:
+//! 1. `Idempotency-Key` (optional), then the body (≤ [`MAX_CAMPAIGN_BODY`]) as JSON;
+//! 2. the message: a send request without `to`, parsed as `POST /v1/messages` parses one (a
+//!    stand-in number), never a session message; its template must exist and be approved;
+//! 3. every recipient, parsed as its own send would be (number, template parameters), and no
+//!    number twice: the first bad entries are named in one `400 invalid_recipients`, and more
+//!    than [`MAX_INLINE_RECIPIENTS`] is `400 too_many_recipients`; either way nothing is stored;
+//! 4. the store records the chunks, then the campaign with the key's record; the start is a
+//!    timer at `send_at` (sent at once when due or absent). The answer is `202` with the
+//!    campaign; a retry with the same key and body answers the same campaign.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, RequestExt};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use session_rules::{PhoneNumber, Refusal, Template, TemplateParams, Timestamp, days_from_civil};
+use vbm_platform::http::{Answer, ApiError, from_value, json_response};
+use vbm_store::campaigns::MAX_INLINE_RECIPIENTS;
+use vbm_store::{
+    Business, Campaign, CampaignId, CampaignRecipient, CampaignState, Control, ControlOutcome,
+    CreateOutcome, NewCampaign, Window,
+};
+
+use crate::App;
+use crate::campaign_content::parse_recipient;
+use crate::idempotency::{canonical_json, request_hash};
+use crate::routes::messages::idempotency_key;
+use crate::views::CampaignView;
+
+/// Largest campaign body: 5 MiB, under Lambda's 6 MB request payload; 10,000 recipients with
+/// a few parameters each take about 1 MiB.
+pub const MAX_CAMPAIGN_BODY: usize = 5 * 1024 * 1024;
+/// How far ahead `send_at` may be: within the retention of what the campaign stores.
+const MAX_AHEAD: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Bad entries named in one `invalid_recipients` answer.
+const NAMED_ERRORS: usize = 10;
+/// A number that parses, for checking the message on its own.
+const STAND_IN: &str = "+447911123456";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CampaignBody {
+    #[serde(default)]
+    name: Option<String>,
+    message: Map<String, Value>,
+    recipients: Vec<Value>,
+    #[serde(default)]
+    send_at: Option<String>,
+    #[serde(default)]
+    window: Option<WindowBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowBody {
+    start: String,
+    end: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipientBody {
+    to: String,
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+}
+
+pub async fn create(app: &App, business: &Business, request: &Request) -> Answer {
+    let starter = app
+        .campaign_timers()
+        .ok_or_else(|| ApiError::unavailable("campaigns are not configured on this deployment"))?;
+    let key = idempotency_key(request)?;
+    let value = read_body(request.body())?;
+    if !value.is_object() {
+        return Err(ApiError::validation_failed(
+            None,
+            "the request body must be a JSON object",
+        ));
+    }
+    let body: CampaignBody = from_value(&value)?;
+    let now = app.clock().now();
+    let name = match body.name.as_deref() {
+        Some(n) if n.is_empty() || n.chars().count() > 200 => {
+            return Err(ApiError::validation_failed(
+                Some("name"),
+                "1 to 200 characters",
+            ));
+        }
+        other => other,
+    };
+    let send_at = body
+        .send_at
+        .as_deref()
+        .map(|t| {
+            parse_rfc3339(t).ok_or_else(|| {
+                ApiError::validation_failed(
+                    Some("send_at"),
+                    "an RFC 3339 time, e.g. 2026-12-01T09:00:00Z",
+                )
+            })
+        })
+        .transpose()?;
+    if send_at.is_some_and(|at| at > now.plus(MAX_AHEAD)) {
+        return Err(ApiError::validation_failed(
+            Some("send_at"),
+            "at most 30 days ahead",
+        ));
+    }
+    let window = body.window.as_ref().map(parse_window).transpose()?;
+    let template = check_message(app, business, &body.message).await?;
+    let recipients = check_recipients(app, &body.message, &body.recipients, template.as_ref())?;
+
+    let message = canonical_json(&Value::Object(body.message.clone()));
+    let hash = request_hash(&canonical_json(&value));
+    let new = NewCampaign {
+        business: &business.id,
+        id: CampaignId::generate(),
+        name,
+        message: &message,
+        recipients: &recipients,
+        send_at,
+        window,
+        idempotency: key.as_ref().map(|k| (k, hash.as_str())),
+        now,
+    };
+    let campaign = match app.store().create_campaign(&new).await? {
+        CreateOutcome::Created(c) | CreateOutcome::Replayed(c) => c,
+        CreateOutcome::KeyReused => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used with a different request body",
+            ));
+        }
+    };
+    tracing::Span::current().record("message_id", campaign.id.as_str());
+    // Set again on a replay: the first request may have died between its write and its timer
+    // (the same name is the same timer).
+    if campaign.state == CampaignState::Scheduled {
+        starter
+            .start_at(
+                &business.id,
+                &campaign.id,
+                campaign.send_at.unwrap_or(now),
+                now,
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "setting a campaign's start timer");
+                ApiError::unavailable("the service is briefly unavailable; retry the same request")
+            })?;
+    }
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &CampaignView::from(&campaign),
+    ))
+}
+
+fn read_body(body: &Body) -> Result<Value, ApiError> {
+    let bytes: &[u8] = body.as_ref();
+    if bytes.len() > MAX_CAMPAIGN_BODY {
+        return Err(ApiError::payload_too_large(MAX_CAMPAIGN_BODY));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid_json(
+            "the request body is empty; expected a JSON object",
+        ));
+    }
+    let value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::invalid_json(format!("the request body is not valid JSON: {e}")))?;
+    vbm_platform::http::reject_duplicate_keys(bytes)?;
+    Ok(value)
+}
+
+/// The message on its own (with a stand-in number), and its template.
+async fn check_message(
+    app: &App,
+    business: &Business,
+    message: &Map<String, Value>,
+) -> Result<Option<Template>, ApiError> {
+    if message.contains_key("to") {
+        return Err(ApiError::validation_failed(
+            Some("message.to"),
+            "the recipients are in `recipients`, not in the message",
+        ));
+    }
+    if message.get("type").and_then(Value::as_str) == Some("session") {
+        return Err(ApiError::validation_failed(
+            Some("message.type"),
+            "a campaign sends transactional, promotional or template messages, not session ones",
+        ));
+    }
+    let stand_in = CampaignRecipient {
+        to: STAND_IN.into(),
+        params: BTreeMap::new(),
+    };
+    let limits = app.store().limits();
+    let (_, parsed) = parse_recipient(message, &stand_in, limits).map_err(|refusal| {
+        let field = refusal.field().map(|f| format!("message.{f}"));
+        let error = ApiError::from(refusal);
+        match field {
+            Some(f) => error.with_detail("field", f),
+            None => error,
+        }
+    })?;
+    let session_rules::OutboundMessage::Template { id, .. } = &parsed.message else {
+        return Ok(None);
+    };
+    let template = app.templates.get(app.store(), &business.id, id).await?;
+    match &template {
+        None => Err(Refusal::TemplateNotFound.into()),
+        Some(t) if !t.is_approved() => Err(Refusal::TemplateNotApproved.into()),
+        Some(_) => Ok(template),
+    }
+}
+
+/// Every recipient parsed as its own send would be; the first bad entries named.
+fn check_recipients(
+    app: &App,
+    message: &Map<String, Value>,
+    entries: &[Value],
+    template: Option<&Template>,
+) -> Result<Vec<CampaignRecipient>, ApiError> {
+    if entries.is_empty() {
+        return Err(ApiError::validation_failed(
+            Some("recipients"),
+            "at least one recipient",
+        ));
+    }
+    if entries.len() > MAX_INLINE_RECIPIENTS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "too_many_recipients",
+            format!(
+                "{} recipients; a campaign carries at most {MAX_INLINE_RECIPIENTS} inline",
+                entries.len()
+            ),
+        )
+        .with_detail("limit", MAX_INLINE_RECIPIENTS));
+    }
+    let limits = app.store().limits();
+    let base_params: BTreeMap<String, String> = message
+        .get("template")
+        .and_then(|t| t.get("params"))
+        .and_then(|p| serde_json::from_value(p.clone()).ok())
+        .unwrap_or_default();
+    let mut seen = HashSet::with_capacity(entries.len());
+    let mut recipients = Vec::with_capacity(entries.len());
+    let mut errors = Vec::new();
+    let mut bad = 0usize;
+    for (index, entry) in entries.iter().enumerate() {
+        let checked = check_entry(entry, message, template, &base_params, limits, &mut seen);
+        match checked {
+            Ok(r) => recipients.push(r),
+            Err((code, text)) => {
+                bad += 1;
+                if errors.len() < NAMED_ERRORS {
+                    errors.push(json!({"index": index, "code": code, "message": text}));
+                }
+            }
+        }
+    }
+    if bad > 0 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_recipients",
+            format!(
+                "{bad} of {} recipients are not valid; nothing was stored",
+                entries.len()
+            ),
+        )
+        .with_detail("invalid_count", bad)
+        .with_detail("errors", Value::Array(errors)));
+    }
+    Ok(recipients)
+}
+
+fn check_entry(
+    entry: &Value,
+    message: &Map<String, Value>,
+    template: Option<&Template>,
+    base_params: &BTreeMap<String, String>,
+    limits: &session_rules::Limits,
+    seen: &mut HashSet<String>,
+) -> Result<CampaignRecipient, (&'static str, String)> {
+    let body: RecipientBody = serde_json::from_value(entry.clone()).map_err(|e| {
+        (
+            "malformed_entry",
+            format!("{{\"to\": ..., \"params\": {{...}}}}: {e}"),
+        )
+    })?;
+    let to = PhoneNumber::parse(&body.to).map_err(|r| (r.code(), r.to_string()))?;
+    if template.is_none() && !body.params.is_empty() {
+        return Err((
+            "malformed_entry",
+            "params are for template messages only".into(),
+        ));
+    }
+    if !seen.insert(to.as_e164().to_owned()) {
+        return Err((
+            "duplicate_recipient",
+            "this number is already in the list".into(),
+        ));
+    }
+    let recipient = CampaignRecipient {
+        to: to.as_e164().to_owned(),
+        params: body.params,
+    };
+    if let Some(template) = template {
+        let mut params = base_params.clone();
+        params.extend(recipient.params.clone());
+        TemplateParams::fill(template, &params).map_err(|r| (r.code(), r.to_string()))?;
+    }
+    parse_recipient(message, &recipient, limits).map_err(|r| (r.code(), r.to_string()))?;
+    Ok(recipient)
+}
+
+fn parse_window(w: &WindowBody) -> Result<Window, ApiError> {
+    let minute = |field: &str, text: &str| {
+        let bad = || ApiError::validation_failed(Some(field), "HH:MM, 00:00 to 24:00");
+        let (h, m) = text.split_once(':').ok_or_else(bad)?;
+        let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        if h.to_string().len() > 2 || m >= 60 || h * 60 + m > 24 * 60 || text.len() != 5 {
+            return Err(bad());
+        }
+        Ok(h * 60 + m)
+    };
+    let window = Window {
+        start_minute: minute("window.start", &w.start)?,
+        end_minute: minute("window.end", &w.end)?,
+    };
+    if window.start_minute == window.end_minute {
+        return Err(ApiError::validation_failed(
+            Some("window"),
+            "start and end must differ",
+        ));
+    }
+    Ok(window)
+}
+
+/// `2026-12-01T09:00:00Z`, `2026-12-01T11:00:00.5+02:00`: RFC 3339 with a zone.
+pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+    let b = text.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = text.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    if second > 60 {
+        return None;
+    }
+    let mut rest = &text[19..];
+    let mut millis = 0i64;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let padded = format!("{:0<3}", &frac[..digits.min(3)]);
+        millis = padded.parse().ok()?;
+        rest = &frac[digits..];
+    }
+    let offset_minutes = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && matches!(&rest[..1], "+" | "-") && &rest[3..4] == ":" => {
+            let h: i64 = rest[1..3].parse().ok()?;
+            let m: i64 = rest[4..6].parse().ok()?;
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let sign = if rest.starts_with('-') { -1 } else { 1 };
+            sign * (h * 60 + m)
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month as u32, day as u32);
+    // A day past the month's end (2026-02-30) does not round-trip: refused.
+    if session_rules::civil_from_days(days) != (year, month as u32, day as u32) {
+        return None;
+    }
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset_minutes * 60;
+    Some(Timestamp::from_millis(seconds * 1000 + millis))
+}
+
+fn campaign_id(id: &str) -> Result<CampaignId, ApiError> {
+    CampaignId::parse(id).ok_or_else(|| ApiError::not_found("no such campaign"))
+}
+
+/// `GET /v1/campaigns/{id}`.
+pub async fn get(app: &App, business: &Business, id: &str) -> Answer {
+    let id = campaign_id(id)?;
+    let campaign = app
+        .store()
+        .get_campaign(&business.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such campaign"))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &CampaignView::from(&campaign),
+    ))
+}
+
+/// `GET /v1/campaigns?limit=&after=`: newest first.
+pub async fn list(app: &App, business: &Business, request: &Request) -> Answer {
+    let query = request.query_string_parameters();
+    let limit = match query.first("limit") {
+        None => 20,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=100).contains(l))
+            .ok_or_else(|| ApiError::validation_failed(Some("limit"), "1 to 100"))?,
+    };
+    let after = match query.first("after") {
+        None => None,
+        Some(a) => Some(
+            CampaignId::parse(a)
+                .ok_or_else(|| ApiError::validation_failed(Some("after"), "a campaign id"))?,
+        ),
+    };
+    let (campaigns, more) = app
+        .store()
+        .list_campaigns(&business.id, limit, after.as_ref())
+        .await?;
+    let next = if more {
+        campaigns.last().map(|c| c.id.to_string())
+    } else {
+        None
+    };
+    let views: Vec<CampaignView> = campaigns.iter().map(CampaignView::from).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"campaigns": views, "next": next}),
+    ))
+}
+
+/// `POST /v1/campaigns/{id}/pause|resume|cancel`.
+pub async fn control(app: &App, business: &Business, id: &str, action: Control) -> Answer {
+    let id = campaign_id(id)?;
+    let now = app.clock().now();
+    let campaign = match app
+        .store()
+        .control_campaign(&business.id, &id, action, now)
+        .await?
+    {
+        ControlOutcome::Changed(c) => c,
+        ControlOutcome::NotFound => return Err(ApiError::not_found("no such campaign")),
+        ControlOutcome::Conflict(c) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "campaign_state_conflict",
+                format!(
+                    "the campaign is {}: it cannot be {}",
+                    c.state.as_str(),
+                    match action {
+                        Control::Pause => "paused",
+                        Control::Resume => "resumed",
+                        Control::Cancel => "cancelled",
+                    }
+                ),
+            )
+            .with_detail("state", c.state.as_str()));
+        }
+    };
+    if action == Control::Resume {
+        resume(app, &business.id, &campaign, now).await?;
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &CampaignView::from(&campaign),
+    ))
+}
+
+/// A resumed campaign starts again: its start job now (running: it queues the chunks again,
+/// which skip what is settled), or at `send_at` (scheduled: the same timer as at creation).
+async fn resume(
+    app: &App,
+    business: &vbm_store::BusinessId,
+    campaign: &Campaign,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let starter = app
+        .campaign_timers()
+        .ok_or_else(|| ApiError::unavailable("campaigns are not configured on this deployment"))?;
+    let at = match campaign.state {
+        CampaignState::Scheduled => campaign.send_at.unwrap_or(now),
+        _ => now,
+    };
+    starter
+        .start_at(business, &campaign.id, at, now)
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            tracing::error!(error = %e, "setting a resumed campaign's start");
+            ApiError::unavailable("the service is briefly unavailable; resume again")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times() {
+        let t = |s| parse_rfc3339(s).map(|t| t.as_millis());
+        assert_eq!(t("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(t("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(t("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(
+            parse_rfc3339("2026-11-21T13:34:24.123Z").map(|t| t.rfc3339()),
+            Some("2026-11-21T13:34:24.123Z".to_owned())
+        );
+        for bad in [
+            "",
+            "2026-02-30T00:00:00Z",
+            "2026-11-21 13:34:24Z",
+            "2026-11-21T13:34:24",
+            "2026-11-21T25:00:00Z",
+            "2026-11-21T13:34:24.Z",
+            "+026-11-21T13:34:24Z",
+        ] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn windows() {
+        let w = |s: &str, e: &str| {
+            parse_window(&WindowBody {
+                start: s.into(),
+                end: e.into(),
+            })
+            .map(|w| (w.start_minute, w.end_minute))
+        };
+        assert_eq!(w("09:00", "20:00"), Ok((540, 1200)));
+        assert_eq!(w("22:00", "06:30"), Ok((1320, 390)));
+        assert!(w("9:00", "20:00").is_err());
+        assert!(w("09:60", "20:00").is_err());
+        assert!(w("09:00", "09:00").is_err());
+        assert!(w("24:01", "09:00").is_err());
+    }
+}
