@@ -34,6 +34,7 @@ def test_resources_match_template(moto_endpoint, source_template):
     assert set(out) == {
         "table", "stream_arn", "outbound_queue_url", "events_queue_url", "outbound_dlq_url",
         "events_dlq_url", "relay_failure_queue_url", "timers_group",
+        "campaign_queue_url", "campaign_dlq_url",  # campaigns (issue 15)
     }
     assert out["timers_group"] == f"{prefix}timers"
     assert "/stream/" in out["stream_arn"]

@@ -28,6 +28,14 @@ FUNCTIONS = {
     "DispatchFunction": "dispatch",
     "NotifyFunction": "notify",
     "RelayFunction": "relay",
+    "CampaignFunction": "campaign",  # campaigns (issue 15)
+}
+
+# Setting timers (shared/timers): schedules in the stack's group, passing TimersRole.
+_TIMERS = {
+    ("scheduler:CreateSchedule", "TimersGroup/schedules"),
+    ("scheduler:DeleteSchedule", "TimersGroup/schedules"),
+    ("iam:PassRole", "TimersRole"),
 }
 
 # (action, resource logical id) each function's own inline policies grant; nothing else.
@@ -36,6 +44,9 @@ EXPECTED_GRANTS = {
         *(("dynamodb:" + a, "Table") for a in
           ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query", "BatchWriteItem")),
         ("dynamodb:Query", "Table/index/gsi1"),
+        # Campaigns (issue 15): the start timer; a due one goes to the campaign queue at once.
+        *_TIMERS,
+        ("sqs:SendMessage", "CampaignQueue"),
     },
     "InboundFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem", "Query")),
@@ -68,6 +79,15 @@ EXPECTED_GRANTS = {
         ("sqs:SendMessage", "OutboundQueue"),
         ("sqs:SendMessage", "RelayFailureQueue"),
     },
+    # Campaigns (issue 15): the fan-out admits recipients with the send's writes (and reads
+    # their conversations in batches); messages reach the outbound queue through the stream.
+    "CampaignFunction": {
+        *(("dynamodb:" + a, "Table") for a in
+          ("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem")),
+        ("sqs:SendMessage", "CampaignQueue"),
+        ("sqs:SendMessage", "EventsQueue"),
+        *_TIMERS,
+    },
 }
 
 # Grants inside `!If [condition, statement, AWS::NoValue]`: (function, action, resource) -> condition.
@@ -89,6 +109,7 @@ EXPECTED_MANAGED = {
     "DispatchFunction": {_BASIC, _SQS, _VPC, _XRAY},
     "NotifyFunction": {_BASIC, _SQS, _XRAY},
     "RelayFunction": {_BASIC, _STREAM, _XRAY},
+    "CampaignFunction": {_BASIC, _SQS, _XRAY},
 }
 
 ENV_COMMON = {
@@ -96,6 +117,7 @@ ENV_COMMON = {
     "SESSION_DURATION_SECONDS", "SESSION_MAX_MESSAGES", "SESSION_MAX_CONSECUTIVE",
     "RETENTION_DAYS", "RUST_LOG", "VBM_WARM_ON_INIT", "VBM_METRICS_NAMESPACE", "VBM_STACK",
     "VIBER_TRANSACTIONAL_TEXT", "TIMERS_GROUP", "TIMERS_ROLE_ARN",
+    "CAMPAIGN_QUEUE_URL",  # campaigns (issue 15)
 }
 ENV_EXTRA = {
     "InboundFunction": {"VIBER_CALLBACK_SECRET_ID", "SECRETS_REFRESH_SECONDS", "VIBER_CALLBACK_CIDRS"},
@@ -122,6 +144,8 @@ def _ref_id(value) -> str:
         return value["Fn::GetAtt"][0]
     if isinstance(value, dict) and value.get("Fn::Sub") == "${Table.Arn}/index/gsi1":
         return "Table/index/gsi1"
+    if isinstance(value, dict) and str(value.get("Fn::Sub", "")).endswith(":schedule/${TimersGroup}/*"):
+        return "TimersGroup/schedules"
     raise AssertionError(f"not a reference: {value!r}")
 
 
@@ -192,7 +216,7 @@ def test_lint_suppressions_give_their_reason():
         comment = "\n".join(l for l in lines[max(0, i - 4):i] if l.strip().startswith("#"))
         for rule in (r.strip() for r in m.group(1).split(",")):
             assert rule in comment, (i + 1, rule, comment)
-    assert found == 6
+    assert found == 8
 
 
 def test_build_metadata(source_template):
@@ -276,13 +300,15 @@ def _mappings(translated):
 
 def test_sqs_event_sources(translated):
     by_function = {fn: m for fn, m in _mappings(translated).items() if fn != "RelayFunction"}
-    assert set(by_function) == {"DispatchFunction", "NotifyFunction"}
+    assert set(by_function) == {"DispatchFunction", "NotifyFunction", "CampaignFunction"}
     assert _ref_id(by_function["DispatchFunction"]["EventSourceArn"]) == "OutboundQueue"
     assert _ref_id(by_function["NotifyFunction"]["EventSourceArn"]) == "EventsQueue"
     functions = _of_type(translated, "AWS::Lambda::Function")
     queues = _of_type(translated, "AWS::SQS::Queue")
     assert by_function["DispatchFunction"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "DispatchMaximumConcurrency"}}
     assert by_function["NotifyFunction"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "NotifyMaximumConcurrency"}}
+    assert _ref_id(by_function["CampaignFunction"]["EventSourceArn"]) == "CampaignQueue"
+    assert by_function["CampaignFunction"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "CampaignMaximumConcurrency"}}
     for fn, m in by_function.items():
         assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"], fn
         assert m["BatchSize"] == 10, fn
@@ -319,7 +345,7 @@ def test_queues_have_dead_letter_queues(translated):
         _ref_id(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]): lid
         for lid, q in queues.items() if "RedrivePolicy" in q["Properties"]
     }
-    assert set(dlqs) == {"OutboundDeadLetterQueue", "EventsDeadLetterQueue"}
+    assert set(dlqs) == {"OutboundDeadLetterQueue", "EventsDeadLetterQueue", "CampaignDeadLetterQueue"}
     for lid, q in queues.items():
         p = q["Properties"]
         if lid == "RelayFailureQueue":  # the stream's on-failure destination: a dead end too
@@ -382,8 +408,9 @@ def test_least_privilege_policies(translated):
         assert set(role["ManagedPolicyArns"]) == EXPECTED_MANAGED[lid], lid
     # Spelled out, the separations that matter most:
     send = EXPECTED_GRANTS["SendFunction"]
-    # A send is one DynamoDB transaction: no queue on the request path.
-    assert not any(a.startswith("sqs:") for a, _ in send)
+    # A send is one DynamoDB transaction: no queue on the request path (the campaign queue takes
+    # only a campaign's start job, when its start timer is already due).
+    assert not any(a.startswith("sqs:") and r != "CampaignQueue" for a, r in send)
     assert not any(a == "sqs:SendMessage" for a, _ in EXPECTED_GRANTS["NotifyFunction"])
     for lid in set(FUNCTIONS) - {"RelayFunction"}:
         assert ("sqs:SendMessage", "OutboundQueue") not in EXPECTED_GRANTS[lid]

@@ -28,6 +28,9 @@ pub struct TestEnv {
     pub relay_failure_queue_url: String,
     /// The EventBridge Scheduler group of the timers (`vbm-timers`).
     pub timers_group: String,
+    /// Campaigns (issue 15): the fan-out queue and its dead-letter queue.
+    pub campaign_queue_url: String,
+    pub campaign_dlq_url: String,
     #[serde(skip)]
     pub endpoint: String,
 }
