@@ -50,6 +50,7 @@ impl Stack {
                 outbound_queue_url: env.outbound_queue_url.clone(),
                 events_queue_url: env.events_queue_url.clone(),
                 timers_group: env.timers_group.clone(),
+            campaign_queue_url: env.campaign_queue_url.clone(),
             },
             listener,
             options,
@@ -133,6 +134,12 @@ impl Stack {
             Some(key),
         )
         .await
+    }
+
+    /// A POST with an `Idempotency-Key` (campaigns, issue 15).
+    pub async fn call_keyed(&self, path: &str, body: Value, key: &str) -> Answer {
+        self.call_with(reqwest::Method::POST, path, Some(body), true, Some(key))
+            .await
     }
 
     pub async fn session_text(&self, to: &str, text: &str) -> Answer {

@@ -49,6 +49,8 @@ pub struct Settings {
     pub events_queue_url: String,
     /// The schedule group of the timers, fired here from the movable clock (`vbm_timers::dev`).
     pub timers_group: String,
+    /// Campaigns (issue 15): the fan-out queue.
+    pub campaign_queue_url: String,
 }
 
 impl Settings {
@@ -63,6 +65,7 @@ impl Settings {
             outbound_queue_url: var("OUTBOUND_QUEUE_URL")?,
             events_queue_url: var("EVENTS_QUEUE_URL")?,
             timers_group: var("TIMERS_GROUP")?,
+            campaign_queue_url: var("CAMPAIGN_QUEUE_URL")?,
         })
     }
 
@@ -90,6 +93,7 @@ impl Settings {
             ("TIMERS_GROUP", self.timers_group.clone()),
             // The emulator does not check roles; the devstack fires the timers itself.
             ("TIMERS_ROLE_ARN", DEV_TIMERS_ROLE.into()),
+            ("CAMPAIGN_QUEUE_URL", self.campaign_queue_url.clone()),
         ])
     }
 }
@@ -241,6 +245,13 @@ pub async fn start_with(
         sqs.clone(),
         settings.outbound_queue_url.clone(),
         functions.dispatch.clone(),
+    ));
+    // Campaigns (issue 15): the fan-out queue's consumer.
+    tokio::spawn(poller::run(
+        "campaign",
+        sqs.clone(),
+        settings.campaign_queue_url.clone(),
+        functions.campaign.clone(),
     ));
     tokio::spawn(poller::run(
         "notify",

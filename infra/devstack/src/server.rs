@@ -29,7 +29,8 @@ pub type HttpHandler =
     Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync>;
 
 /// Larger than the API's own 64 KiB limit, so the function (not this server) answers 413.
-const MAX_LOCAL_BODY: usize = 1024 * 1024;
+// 6 MiB: a campaign body (5 MiB at most) passes, as Lambda takes 6 MB.
+const MAX_LOCAL_BODY: usize = 6 * 1024 * 1024;
 
 pub struct Routes {
     pub send: HttpHandler,

@@ -18,6 +18,8 @@ pub struct Functions {
     pub status: HttpHandler,
     pub dispatch: BatchHandler,
     pub notify: BatchHandler,
+    /// Campaigns (issue 15): the fan-out queue's consumer.
+    pub campaign: BatchHandler,
     /// The table's stream consumer (the outbox), driven by `relay::reader::StreamReader`.
     pub relay: Arc<relay::App>,
 }
@@ -49,7 +51,22 @@ impl Functions {
         let auth =
             || vbm_callbacks::AuthSource::from_secret(secrets.clone(), &secret_id, "", refresh);
 
-        let send = Arc::new(send::App::new(store()?, clock.clone()));
+        // Campaigns (issue 15): start timers from send, the fan-out with window timers.
+        let campaign_timers = send::campaign_start::CampaignTimers::from_config(config, sdk)
+            .map_err(err)?
+            .ok_or("CAMPAIGN_QUEUE_URL is not set")?;
+        let campaign_url = config
+            .campaign_queue_url()
+            .map_err(err)?
+            .ok_or("CAMPAIGN_QUEUE_URL is not set")?;
+        let campaign = Arc::new(campaign::App::new(
+            store()?,
+            vbm_queue::CampaignQueue::new(sqs.clone(), campaign_url),
+            campaign_timers.clone(),
+            events(),
+            clock.clone(),
+        ));
+        let send = Arc::new(send::App::new(store()?, clock.clone()).with_campaigns(campaign_timers));
         let relay = Arc::new(relay::App::new(OutboundQueue::new(
             sqs.clone(),
             outbound_url.clone(),
@@ -99,6 +116,10 @@ impl Functions {
             }),
             dispatch: Arc::new(move |event| {
                 let app = dispatch.clone();
+                Box::pin(async move { app.handle_batch(event).await })
+            }),
+            campaign: Arc::new(move |event| {
+                let app = campaign.clone();
                 Box::pin(async move { app.handle_batch(event).await })
             }),
             notify: Arc::new(move |event| {

@@ -93,6 +93,7 @@ impl World {
             ("OUTBOUND_QUEUE_URL", self.env.outbound_queue_url.clone()),
             ("EVENTS_QUEUE_URL", self.env.events_queue_url.clone()),
             ("TIMERS_GROUP", self.env.timers_group.clone()),
+            ("CAMPAIGN_QUEUE_URL", self.env.campaign_queue_url.clone()),
             (
                 "TIMERS_ROLE_ARN",
                 "arn:aws:iam::123456789012:role/timers".into(),

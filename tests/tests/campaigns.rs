@@ -1,0 +1,230 @@
+//! Campaigns through the local stack (issue 15): one request, many recipients, each admitted by
+//! the single send's rules, sent once, counted by outcome; scheduled and windowed by the
+//! movable clock; paused, resumed and cancelled.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use session_rules::Timestamp;
+use vbm_e2e::{Stack, eventually};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn uk(i: usize) -> String {
+    format!("+4479111{i:05}")
+}
+
+fn welcome(recipients: Vec<Value>) -> Value {
+    json!({
+        "name": "welcome wave",
+        "message": {"type": "template", "template": {"id": "welcome"}},
+        "recipients": recipients,
+    })
+}
+
+fn named(to: &str) -> Value {
+    json!({"to": to, "params": {"name": "Ann"}})
+}
+
+async fn campaign(stack: &Stack, id: &str) -> Value {
+    stack.get(&format!("/v1/campaigns/{id}")).await.body
+}
+
+async fn until_state(stack: &Stack, id: &str, state: &str) -> Value {
+    eventually(state, WAIT, || async {
+        let c = campaign(stack, id).await;
+        (c["state"] == state).then_some(c)
+    })
+    .await
+}
+
+/// Viber's requests, by destination (digits of the number).
+async fn sent_by_dest(stack: &Stack) -> BTreeMap<String, usize> {
+    let mut by = BTreeMap::new();
+    for s in stack.viber_sent().await {
+        *by.entry(s["dest"].as_str().unwrap_or_default().to_owned())
+            .or_default() += 1;
+    }
+    by
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_reaches_every_recipient_once_counted_by_reason() {
+    let stack = Stack::start().await;
+    let before = stack.env.footprint().await;
+
+    // A bad list is refused whole, naming the first bad entries; nothing is stored.
+    let mut bad: Vec<Value> = (0..5).map(|i| named(&uk(i))).collect();
+    bad.push(json!({"to": "not a number", "params": {"name": "Ann"}}));
+    bad.push(json!({"phone": "+447911100009"}));
+    bad.push(named(&uk(0)));
+    bad.push(json!({"to": uk(8)}));
+    let answer = stack.post("/v1/campaigns", welcome(bad)).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{answer:?}");
+    assert_eq!(answer.code(), "invalid_recipients");
+    let errors = &answer.body["error"]["errors"];
+    let named_errors: Vec<(u64, &str)> = errors
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["index"].as_u64().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        named_errors,
+        [
+            (5, "invalid_phone"),
+            (6, "malformed_entry"),
+            (7, "duplicate_recipient"),
+            (8, "template_params_invalid")
+        ]
+    );
+    let too_many: Vec<Value> = (0..10_001).map(|i| json!({"to": uk(i)})).collect();
+    let answer = stack.post("/v1/campaigns", welcome(too_many)).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.code(), "too_many_recipients");
+    assert_eq!(stack.env.footprint().await, before);
+
+    // 59 UK numbers and one Ukrainian (more than one transaction of the fan-out): an English template may not go to UA (regulation), so
+    // that recipient is refused with the code a single send would get.
+    let mut recipients: Vec<Value> = (0..59).map(|i| named(&uk(i))).collect();
+    recipients.push(named("+380501234567"));
+    let body = welcome(recipients);
+    let first = stack
+        .call_keyed("/v1/campaigns", body.clone(), "wave-1")
+        .await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{first:?}");
+    let id = first.body["campaign_id"].as_str().unwrap().to_owned();
+    let again = stack.call_keyed("/v1/campaigns", body, "wave-1").await;
+    assert_eq!(again.body["campaign_id"], id.as_str());
+
+    let done = until_state(&stack, &id, "completed").await;
+    assert_eq!(done["recipients"], 60);
+    assert_eq!(done["counts"]["queued"], 59);
+    assert_eq!(done["counts"]["pending"], 0);
+    let refused = done["counts"]["refused"].as_object().unwrap();
+    assert_eq!(refused.values().filter_map(Value::as_u64).sum::<u64>(), 1);
+    let single = stack
+        .template("+380501234567", "welcome", json!({"name": "Ann"}))
+        .await;
+    assert!(refused.contains_key(single.code()), "{refused:?} {single:?}");
+
+    let sent = eventually("59 sends", WAIT, || async {
+        let by = sent_by_dest(&stack).await;
+        (by.values().sum::<usize>() >= 59).then_some(by)
+    })
+    .await;
+    assert_eq!(sent.len(), 59);
+    assert!(sent.values().all(|n| *n == 1), "{sent:?}");
+    let completed = eventually("campaign.completed", 3 * WAIT, || async {
+        stack
+            .events()
+            .await
+            .into_iter()
+            .find(|e| e["type"] == "campaign.completed")
+    })
+    .await;
+    assert_eq!(completed["data"]["campaign_id"], id.as_str());
+    let list = stack.get("/v1/campaigns").await;
+    assert_eq!(list.body["campaigns"][0]["campaign_id"], id.as_str());
+}
+
+fn rfc3339(t: Timestamp) -> String {
+    t.rfc3339()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_campaign_waits_for_its_time_and_each_recipients_window() {
+    let stack = Stack::start().await;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let start = Timestamp::from_millis(now).plus(Duration::from_secs(3600));
+    // The hour Kyiv (UTC+2) is in at `start`: the window is that hour, so the Ukrainian
+    // recipient goes at once and the London one (two hours behind) waits for it.
+    let kyiv_hour = (start.as_millis() / 3_600_000 + 2).rem_euclid(24);
+    let window = json!({"start": format!("{kyiv_hour:02}:00"), "end": format!("{:02}:00", kyiv_hour + 1)});
+    let answer = stack
+        .post(
+            "/v1/campaigns",
+            json!({
+                "message": {"type": "template", "template": {"id": "code_ru", "params": {"code": "1234"}}},
+                "recipients": [{"to": "+380501234567"}, {"to": "+447911123456"}],
+                "send_at": rfc3339(start),
+                "window": window,
+            }),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{answer:?}");
+    assert_eq!(answer.body["state"], "scheduled");
+    let id = answer.body["campaign_id"].as_str().unwrap().to_owned();
+
+    stack.advance_clock(3600 + 60).await;
+    let running = eventually("the Ukrainian recipient", WAIT, || async {
+        let c = campaign(&stack, &id).await;
+        (c["counts"]["queued"] == 1).then_some(c)
+    })
+    .await;
+    assert_eq!(running["state"], "running");
+    assert_eq!(running["counts"]["pending"], 1);
+
+    stack.advance_clock(2 * 3600).await;
+    let done = until_state(&stack, &id, "completed").await;
+    assert_eq!(done["counts"]["queued"], 2);
+    let sent = eventually("both sends", WAIT, || async {
+        let by = sent_by_dest(&stack).await;
+        (by.len() == 2).then_some(by)
+    })
+    .await;
+    assert!(sent.values().all(|n| *n == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_campaign_waits_a_resumed_one_sends_each_once_a_cancelled_one_never() {
+    let stack = Stack::start().await;
+    let later = Timestamp::from_millis(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    )
+    .plus(Duration::from_secs(600));
+    let create = |first: usize, count: usize| {
+        let recipients: Vec<Value> = (first..first + count).map(|i| named(&uk(i))).collect();
+        let mut body = welcome(recipients);
+        body["send_at"] = json!(rfc3339(later));
+        body
+    };
+    let a = stack.post("/v1/campaigns", create(0, 250)).await;
+    let b = stack.post("/v1/campaigns", create(1000, 20)).await;
+    let (a, b) = (
+        a.body["campaign_id"].as_str().unwrap().to_owned(),
+        b.body["campaign_id"].as_str().unwrap().to_owned(),
+    );
+    let paused = stack.post(&format!("/v1/campaigns/{a}/pause"), json!({})).await;
+    assert_eq!(paused.body["state"], "paused", "{paused:?}");
+    let cancelled = stack.post(&format!("/v1/campaigns/{b}/cancel"), json!({})).await;
+    assert_eq!(cancelled.body["state"], "cancelled");
+    let again = stack.post(&format!("/v1/campaigns/{b}/resume"), json!({})).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.code(), "campaign_state_conflict");
+
+    // Past send_at: the start timers fire, and find one paused and one cancelled.
+    stack.advance_clock(700).await;
+    let resumed = stack.post(&format!("/v1/campaigns/{a}/resume"), json!({})).await;
+    assert_eq!(resumed.status, StatusCode::OK, "{resumed:?}");
+    let done = until_state(&stack, &a, "completed").await;
+    assert_eq!(done["counts"]["queued"], 250);
+    let sent = eventually("250 sends", WAIT, || async {
+        let by = sent_by_dest(&stack).await;
+        (by.values().sum::<usize>() >= 250).then_some(by)
+    })
+    .await;
+    assert_eq!(sent.len(), 250, "only campaign a's numbers, each once");
+    assert!(sent.values().all(|n| *n == 1));
+    let b = campaign(&stack, &b).await;
+    assert_eq!(b["state"], "cancelled");
+    assert_eq!(b["counts"]["queued"], 0);
+}
