@@ -108,7 +108,10 @@ async fn a_campaign_reaches_every_recipient_once_counted_by_reason() {
     let single = stack
         .template("+380501234567", "welcome", json!({"name": "Ann"}))
         .await;
-    assert!(refused.contains_key(single.code()), "{refused:?} {single:?}");
+    assert!(
+        refused.contains_key(single.code()),
+        "{refused:?} {single:?}"
+    );
 
     let sent = eventually("59 sends", WAIT, || async {
         let by = sent_by_dest(&stack).await;
@@ -117,15 +120,17 @@ async fn a_campaign_reaches_every_recipient_once_counted_by_reason() {
     .await;
     assert_eq!(sent.len(), 59);
     assert!(sent.values().all(|n| *n == 1), "{sent:?}");
-    let completed = eventually("campaign.completed", 3 * WAIT, || async {
+    let completed = eventually("campaign.completed", WAIT, || async {
         stack
             .events()
             .await
             .into_iter()
-            .find(|e| e["type"] == "campaign.completed")
+            .find(|e| e["event"]["type"] == "campaign.completed")
     })
     .await;
-    assert_eq!(completed["data"]["campaign_id"], id.as_str());
+    assert_eq!(completed["signature_valid"], true);
+    assert_eq!(completed["event"]["data"]["campaign_id"], id.as_str());
+    assert_eq!(completed["event"]["data"]["counts"]["queued"], 59);
     let list = stack.get("/v1/campaigns").await;
     assert_eq!(list.body["campaigns"][0]["campaign_id"], id.as_str());
 }
@@ -145,7 +150,8 @@ async fn a_scheduled_campaign_waits_for_its_time_and_each_recipients_window() {
     // The hour Kyiv (UTC+2) is in at `start`: the window is that hour, so the Ukrainian
     // recipient goes at once and the London one (two hours behind) waits for it.
     let kyiv_hour = (start.as_millis() / 3_600_000 + 2).rem_euclid(24);
-    let window = json!({"start": format!("{kyiv_hour:02}:00"), "end": format!("{:02}:00", kyiv_hour + 1)});
+    let window =
+        json!({"start": format!("{kyiv_hour:02}:00"), "end": format!("{:02}:00", kyiv_hour + 1)});
     let answer = stack
         .post(
             "/v1/campaigns",
@@ -203,17 +209,25 @@ async fn a_paused_campaign_waits_a_resumed_one_sends_each_once_a_cancelled_one_n
         a.body["campaign_id"].as_str().unwrap().to_owned(),
         b.body["campaign_id"].as_str().unwrap().to_owned(),
     );
-    let paused = stack.post(&format!("/v1/campaigns/{a}/pause"), json!({})).await;
+    let paused = stack
+        .post(&format!("/v1/campaigns/{a}/pause"), json!({}))
+        .await;
     assert_eq!(paused.body["state"], "paused", "{paused:?}");
-    let cancelled = stack.post(&format!("/v1/campaigns/{b}/cancel"), json!({})).await;
+    let cancelled = stack
+        .post(&format!("/v1/campaigns/{b}/cancel"), json!({}))
+        .await;
     assert_eq!(cancelled.body["state"], "cancelled");
-    let again = stack.post(&format!("/v1/campaigns/{b}/resume"), json!({})).await;
+    let again = stack
+        .post(&format!("/v1/campaigns/{b}/resume"), json!({}))
+        .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.code(), "campaign_state_conflict");
 
     // Past send_at: the start timers fire, and find one paused and one cancelled.
     stack.advance_clock(700).await;
-    let resumed = stack.post(&format!("/v1/campaigns/{a}/resume"), json!({})).await;
+    let resumed = stack
+        .post(&format!("/v1/campaigns/{a}/resume"), json!({}))
+        .await;
     assert_eq!(resumed.status, StatusCode::OK, "{resumed:?}");
     let done = until_state(&stack, &a, "completed").await;
     assert_eq!(done["counts"]["queued"], 250);

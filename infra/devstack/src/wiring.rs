@@ -66,7 +66,8 @@ impl Functions {
             events(),
             clock.clone(),
         ));
-        let send = Arc::new(send::App::new(store()?, clock.clone()).with_campaigns(campaign_timers));
+        let send =
+            Arc::new(send::App::new(store()?, clock.clone()).with_campaigns(campaign_timers));
         let relay = Arc::new(relay::App::new(OutboundQueue::new(
             sqs.clone(),
             outbound_url.clone(),
