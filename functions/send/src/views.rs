@@ -152,7 +152,6 @@ impl From<&Template> for TemplateView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CampaignView {
     pub campaign_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `scheduled`, `running`, `paused`, `completed` or `cancelled`.
     pub state: &'static str,
@@ -162,7 +161,6 @@ pub struct CampaignView {
     pub created_at: Timestamp,
     #[serde(serialize_with = "time::serialize_option")]
     pub send_at: Option<Timestamp>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<WindowView>,
     #[serde(serialize_with = "time::serialize_option")]
     pub started_at: Option<Timestamp>,

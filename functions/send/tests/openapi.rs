@@ -216,6 +216,38 @@ fn assert_matches(doc: &Value, name: &str, value: &impl serde::Serialize) {
 }
 
 #[test]
+fn the_campaign_schema_matches_its_view() {
+    // Campaigns (issue 15).
+    let doc = document();
+    let c = vbm_store::Campaign {
+        id: vbm_store::CampaignId::generate(),
+        business: vbm_store::BusinessId::parse("acme").unwrap(),
+        name: None,
+        state: vbm_store::CampaignState::Running,
+        message: "{}".into(),
+        recipients: 3,
+        chunks: 1,
+        chunks_done: 0,
+        counts: BTreeMap::from([
+            ("queued".to_owned(), 1),
+            ("refused_recipient_opted_out".to_owned(), 1),
+        ]),
+        created_at: Timestamp::from_millis(0),
+        send_at: None,
+        started_at: None,
+        finished_at: None,
+        window: None,
+    };
+    let view = send::views::CampaignView::from(&c);
+    assert_matches(&doc, "Campaign", &view);
+    let states = strings(&schema(&doc, "Campaign")["properties"]["state"]["enum"]);
+    assert_eq!(states.len(), 5);
+    let counts = serde_json::to_value(&view.counts).unwrap();
+    assert_eq!(counts["pending"], 1);
+    assert_eq!(counts["refused"]["recipient_opted_out"], 1);
+}
+
+#[test]
 fn answer_schemas_match_the_views() {
     let doc = document();
     let t0 = Timestamp::from_millis(1_795_786_464_123);
