@@ -1,0 +1,298 @@
+//! The fan-out against the emulator: a start job queues the chunks, chunk jobs admit their
+//! recipients; a job killed mid-chunk and delivered again sends nobody twice and skips nobody.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use session_rules::Limits;
+use vbm_events::EventsQueue;
+use vbm_platform::clock::{Clock, OffsetClock};
+use vbm_queue::CampaignQueue;
+use vbm_store::{
+    BusinessId, CampaignId, CampaignJob, CampaignRecipient, CampaignState, CreateOutcome,
+    NewCampaign, Retention, Store,
+};
+use vbm_testkit::TestEnv;
+use vbm_timers::{Target, Timers};
+
+struct World {
+    env: TestEnv,
+    app: Arc<campaign::App>,
+    store: Store,
+    clock: Arc<OffsetClock>,
+}
+
+async fn world() -> World {
+    let env = TestEnv::fresh();
+    let config = env.sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let store = || {
+        Store::new(
+            dynamodb.clone(),
+            env.table.clone(),
+            Limits::default(),
+            Retention::default(),
+        )
+    };
+    let timers = send::campaign_start::CampaignTimers::new(
+        Timers::new(
+            aws_sdk_scheduler::Client::new(&config),
+            sqs.clone(),
+            env.timers_group.clone(),
+            "arn:aws:iam::123456789012:role/timers",
+        ),
+        Target::queue(&env.campaign_queue_url, "us-east-1").unwrap(),
+    );
+    let clock = Arc::new(OffsetClock::new());
+    let app = Arc::new(campaign::App::new(
+        store(),
+        CampaignQueue::new(sqs.clone(), env.campaign_queue_url.clone()),
+        timers,
+        EventsQueue::new(sqs, env.events_queue_url.clone()),
+        clock.clone(),
+    ));
+    World {
+        store: store(),
+        env,
+        app,
+        clock,
+    }
+}
+
+async fn create(w: &World, business: &BusinessId, count: usize) -> CampaignId {
+    let id = CampaignId::generate();
+    let recipients: Vec<CampaignRecipient> = (0..count)
+        .map(|i| CampaignRecipient {
+            to: format!("+4479111{i:05}"),
+            params: Default::default(),
+        })
+        .collect();
+    let outcome = w
+        .store
+        .create_campaign(&NewCampaign {
+            business,
+            id: id.clone(),
+            name: None,
+            message: r#"{"text":"Your parcel is on its way","type":"transactional"}"#,
+            recipients: &recipients,
+            send_at: None,
+            window: None,
+            idempotency: None,
+            now: w.clock.now(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(outcome, CreateOutcome::Created(_)));
+    id
+}
+
+/// Takes every job off the campaign queue (bodies).
+async fn drain(env: &TestEnv) -> Vec<CampaignJob> {
+    let sqs = env.sqs().await;
+    let mut jobs = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(&env.campaign_queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return jobs;
+        }
+        for m in messages {
+            jobs.push(serde_json::from_str(m.body().unwrap()).unwrap());
+            sqs.delete_message()
+                .queue_url(&env.campaign_queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn chunk_job(business: &BusinessId, id: &CampaignId, chunk: u32) -> CampaignJob {
+    CampaignJob::Chunk {
+        business: business.as_str().into(),
+        campaign: id.as_str().into(),
+        chunk,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_job_queues_every_chunk_and_the_chunks_complete_the_campaign() {
+    let w = world().await;
+    let business = BusinessId::parse("acme").unwrap();
+    let id = create(&w, &business, 230).await;
+    let start = CampaignJob::Start {
+        business: business.as_str().into(),
+        campaign: id.as_str().into(),
+    };
+    let done = w.app.handle_job(&start).await.unwrap();
+    assert_eq!(done.chunks_queued, 3);
+    let jobs = drain(&w.env).await;
+    assert_eq!(jobs.len(), 3);
+    let mut completed = 0;
+    for job in &jobs {
+        completed += usize::from(w.app.handle_job(job).await.unwrap().completed);
+    }
+    assert_eq!(completed, 1);
+    let c = w.store.get_campaign(&business, &id).await.unwrap().unwrap();
+    assert_eq!(c.state, CampaignState::Completed);
+    assert_eq!(c.counts.get("queued"), Some(&230));
+    assert_eq!(w.env.footprint().await.outbox.len(), 230);
+    // The event, once: a chunk job delivered again finds the campaign announced.
+    let again = w.app.handle_job(&jobs[0]).await.unwrap();
+    assert!(!again.completed);
+    let sqs = w.env.sqs().await;
+    let events = sqs
+        .receive_message()
+        .queue_url(&w.env.events_queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    let completed: Vec<_> = events
+        .iter()
+        .filter(|m| m.body().unwrap_or_default().contains("campaign.completed"))
+        .collect();
+    assert_eq!(completed.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_job_killed_mid_chunk_and_delivered_again_sends_nobody_twice_and_skips_nobody() {
+    let w = world().await;
+    let business = BusinessId::parse("acme").unwrap();
+    let id = create(&w, &business, 100).await;
+    w.store
+        .start_campaign(&business, &id, w.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    let job = chunk_job(&business, &id, 0);
+    // Killed once its first transaction has committed (a Lambda timing out, a container gone).
+    let app = w.app.clone();
+    let running = tokio::spawn({
+        let job = job.clone();
+        async move { app.handle_job(&job).await }
+    });
+    let mut killed_with = 0;
+    for _ in 0..2000 {
+        let c = w.store.get_campaign(&business, &id).await.unwrap().unwrap();
+        killed_with = c.counts.get("queued").copied().unwrap_or(0);
+        if killed_with > 0 || running.is_finished() {
+            break;
+        }
+    }
+    running.abort();
+    let _ = running.await;
+    assert!(
+        (1..100).contains(&killed_with),
+        "killed between its transactions ({killed_with} of 100 admitted)"
+    );
+
+    // Redelivered, twice (SQS may hand it out again while the first retry runs).
+    let (a, b) = tokio::join!(w.app.handle_job(&job), w.app.handle_job(&job));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        killed_with_at_most(&w, 100).await,
+        100,
+        "every recipient exactly once"
+    );
+    let c = w.store.get_campaign(&business, &id).await.unwrap().unwrap();
+    assert_eq!(c.counts.get("queued"), Some(&100));
+    assert_eq!(c.chunks_done, 1);
+    assert_eq!(c.state, CampaignState::Completed);
+    assert!(a.admitted.queued + b.admitted.queued <= 100);
+}
+
+/// The messages on the outbox, checked to be distinct.
+async fn killed_with_at_most(w: &World, most: usize) -> usize {
+    let mut outbox = w.env.footprint().await.outbox;
+    let all = outbox.len();
+    outbox.sort();
+    outbox.dedup();
+    assert_eq!(outbox.len(), all, "a message written twice");
+    assert!(all <= most);
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_outside_its_window_waits_for_a_timer_then_goes() {
+    let w = world().await;
+    let business = BusinessId::parse("acme").unwrap();
+    // London and Kyiv; the window is the hour Kyiv is in now, so London (two hours behind)
+    // waits for it.
+    let now = w.clock.now();
+    let kyiv_hour = ((now.as_millis() / 3_600_000 + 2) % 24) as u32;
+    let id = CampaignId::generate();
+    let recipients = [
+        CampaignRecipient {
+            to: "+447911123456".into(),
+            params: Default::default(),
+        },
+        CampaignRecipient {
+            to: "+380501234567".into(),
+            params: Default::default(),
+        },
+    ];
+    w.store
+        .create_campaign(&NewCampaign {
+            business: &business,
+            id: id.clone(),
+            name: None,
+            message: r#"{"type":"promotional","text":"Hello"}"#,
+            recipients: &recipients,
+            send_at: None,
+            window: Some(vbm_store::Window {
+                start_minute: kyiv_hour * 60,
+                end_minute: kyiv_hour * 60 + 60,
+            }),
+            idempotency: None,
+            now,
+        })
+        .await
+        .unwrap();
+    w.store.start_campaign(&business, &id, now).await.unwrap();
+    let done = w
+        .app
+        .handle_job(&chunk_job(&business, &id, 0))
+        .await
+        .unwrap();
+    // Promotional first messages are refused (no prior contact): the Kyiv recipient is settled
+    // as refused at once, the London one waits without being decided.
+    assert_eq!(done.waiting, 1);
+    assert_eq!(
+        done.admitted.refused.get("first_message_promotional"),
+        Some(&1)
+    );
+    let wake = done.wake_at.unwrap();
+    assert!(wake > now && wake <= now.plus(Duration::from_secs(3 * 3600)));
+    let schedules = w
+        .env
+        .scheduler()
+        .await
+        .list_schedules()
+        .group_name(&w.env.timers_group)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(schedules.schedules().len(), 1, "one timer for the chunk");
+    // At the opening, the chunk's job goes again and settles London.
+    w.clock.advance(Duration::from_millis(
+        (wake.as_millis() - now.as_millis()) as u64,
+    ));
+    let later = w
+        .app
+        .handle_job(&chunk_job(&business, &id, 0))
+        .await
+        .unwrap();
+    assert_eq!(later.waiting, 0);
+    assert!(later.completed);
+}
