@@ -33,11 +33,16 @@ use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_queue::{CampaignQueue, QueueError, batch_response};
+use vbm_store::pace::{Lane, Reservation};
 use vbm_store::{
     Admitted, BusinessId, Campaign, CampaignId, CampaignJob, CampaignState, Candidate, ChunkRef,
     NewSend, Store, StoreError, TemplateCache,
 };
 use vbm_timers::TimerError;
+
+/// How far ahead a chunk books its recipients' slots in the business's campaign lane (Viber's
+/// pace, `vbm_store::pace`); a lane booked further sends the chunk's job back for later.
+const PACE_HORIZON: Duration = Duration::from_secs(20);
 
 /// How long an approved template is trusted from memory (as `send` does).
 const TEMPLATE_TTL: Duration = Duration::from_secs(60);
@@ -70,6 +75,8 @@ pub struct Done {
     /// Recipients outside their window, and when the chunk's job comes back for them.
     pub waiting: usize,
     pub wake_at: Option<Timestamp>,
+    /// The campaign lane was booked past the horizon: the job comes back then.
+    pub paced_until: Option<Timestamp>,
     pub completed: bool,
 }
 
@@ -267,6 +274,32 @@ impl App {
             Candidate::Send { slot, .. } | Candidate::Refused { slot, .. } => *slot,
         });
         let settled: BTreeSet<usize> = stored.settled.keys().copied().collect();
+        // Viber's pace: campaigns fill the outbound queue no faster than their share of the
+        // business's rate, so a single send never waits behind a campaign's backlog.
+        let sends = prepared.len() as u32;
+        if sends > 0 {
+            let rate = self.store.pace_rate(business).await?;
+            match self
+                .store
+                .reserve(business, Lane::Campaigns, sends, rate, now, PACE_HORIZON)
+                .await?
+            {
+                Reservation::At(at) => {
+                    let wait = at.as_millis() - now.as_millis();
+                    if wait > 0 {
+                        tokio::time::sleep(Duration::from_millis(wait as u64).min(PACE_HORIZON))
+                            .await;
+                    }
+                }
+                Reservation::Busy { retry_at } => {
+                    self.timers
+                        .chunk_at(business, id, chunk, retry_at, now)
+                        .await?;
+                    done.paced_until = Some(retry_at);
+                    return Ok(done);
+                }
+            }
+        }
         if !candidates.is_empty() {
             done.admitted = self
                 .store

@@ -45,6 +45,11 @@ async fn world() -> World {
         Target::queue(&env.campaign_queue_url, "us-east-1").unwrap(),
     );
     let clock = Arc::new(OffsetClock::new());
+    // A fast pace for "acme": these tests are about admission, `dispatch`'s test about pace.
+    store()
+        .set_pace_rate(&BusinessId::parse("acme").unwrap(), 1000)
+        .await
+        .unwrap();
     let app = Arc::new(campaign::App::new(
         store(),
         CampaignQueue::new(sqs.clone(), env.campaign_queue_url.clone()),

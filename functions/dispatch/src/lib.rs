@@ -24,6 +24,8 @@
 
 pub mod events;
 pub mod outcome;
+// Viber's pace (issue 15).
+pub mod pace;
 pub mod pending;
 pub mod request;
 pub mod retry;
@@ -87,6 +89,9 @@ pub enum RecordError {
     Queue(#[from] QueueError),
     #[error("an earlier message of this conversation failed in this batch")]
     AfterFailure,
+    /// The business's pace is booked further ahead than a send may wait (issue 15).
+    #[error("the business's Viber pace is booked past {}s ahead", pace::HORIZON.as_secs())]
+    Paced,
 }
 
 /// What one container keeps: clients, configuration, the business cache.
@@ -97,6 +102,7 @@ pub struct App {
     retries: Retries,
     clock: Arc<dyn Clock>,
     businesses: BusinessCache,
+    rates: pace::Rates,
 }
 
 impl App {
@@ -115,6 +121,7 @@ impl App {
             retries: Retries::new(sqs, outbound_url, retry::SCHEDULE),
             clock,
             businesses: BusinessCache::new(BUSINESS_TTL),
+            rates: pace::Rates::default(),
         }
     }
 
@@ -209,6 +216,7 @@ impl App {
                     span.record("outcome", "retry");
                     match error {
                         RecordError::AfterFailure => tracing::info!(%error, "not tried"),
+                        RecordError::Paced => tracing::info!(%error, "paced: will retry"),
                         RecordError::Viber(_) => tracing::warn!(%error, "will retry"),
                         _ => tracing::error!(%error, "will retry"),
                     }
@@ -256,6 +264,12 @@ impl App {
                     .await;
             }
         };
+        // Viber's pace: wait for this send's slot (issue 15); what Viber answers is recorded at
+        // the time it was sent.
+        if !pace::wait_for_slot(&self.store, &self.rates, &business, now).await? {
+            return Err(RecordError::Paced);
+        }
+        let now = self.clock.now();
         let answer = self
             .viber
             .current()

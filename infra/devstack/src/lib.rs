@@ -355,6 +355,12 @@ async fn seed_demo(store: &Store, settings: &Settings) -> Result<String, String>
         })
         .await
         .map_err(|e| format!("creating the demo business: {e}"))?;
+    // Viber's pace (issue 15): the demo business's rate is high, so local load figures measure
+    // the server; `vbmctl business pace demo --rate 5` shows the pace at work.
+    store
+        .set_pace_rate(&id, vbm_store::pace::MAX_RATE)
+        .await
+        .map_err(|e| format!("setting the demo business's pace: {e}"))?;
     let templates = [
         (
             "welcome",

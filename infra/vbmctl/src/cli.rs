@@ -125,6 +125,16 @@ pub enum BusinessCommand {
         #[arg(value_parser = validate::business_id)]
         id: BusinessId,
     },
+    /// Viber's pace (issue 15): the messages per second Viber grants the business's service id.
+    /// `dispatch` never sends faster, across containers, campaigns and single sends together;
+    /// campaigns take at most four fifths of it. Without --rate, prints the current rate.
+    Pace {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+        /// Messages per second, 1 to 1000 (default for a business that never set one: 20).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        rate: Option<u32>,
+    },
     /// A new secret for signing the business's events (prints it). With --overlap or --until,
     /// events are signed with the new and the old secret until then (two v1= in
     /// `webhook-signature`), so the business can switch over without losing an event.

@@ -1016,3 +1016,19 @@ async fn quarantined_callbacks_are_listed_and_replayed_once_the_cause_is_fixed()
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].data["text"], "Hi");
 }
+
+/// Viber's pace (issue 15): shown with its default, set, refused out of range.
+#[tokio::test]
+async fn a_business_pace_is_shown_set_and_bounded() {
+    let ctl = Ctl::fresh().await;
+    ctl.ok(&["business", "create", "paced", "--service-id", "31"]);
+    let shown = ctl.ok(&["business", "pace", "paced"]);
+    assert_eq!(shown["messages_per_second"], 20);
+    let set = ctl.ok(&["business", "pace", "paced", "--rate", "75"]);
+    assert_eq!(set["messages_per_second"], 75);
+    let id = BusinessId::parse("paced").unwrap();
+    assert_eq!(ctl.store.pace_rate(&id).await.unwrap(), 75);
+    ctl.refused(&["business", "pace", "paced", "--rate", "0"], 2, "0");
+    ctl.refused(&["business", "pace", "paced", "--rate", "1001"], 2, "1001");
+    assert_eq!(ctl.store.pace_rate(&id).await.unwrap(), 75);
+}

@@ -31,6 +31,7 @@ mod business_cache;
 // Campaigns (issue 15): the campaign, chunk and create-key items, and the batched admission.
 mod campaign_admit;
 pub mod campaigns;
+// Viber's pace (issue 15): per-business GCRA lanes.
 mod conversation;
 mod dispatch;
 mod erase;
@@ -38,6 +39,7 @@ mod error;
 mod inbound;
 pub mod keys;
 mod message;
+pub mod pace;
 mod pending;
 mod quarantine;
 pub mod send;

@@ -297,3 +297,95 @@ async fn the_create_key_replays_and_refuses_another_body() {
     assert_eq!(list.len(), 1);
     drop(env);
 }
+
+/// Viber's pace: concurrent reservations from several containers get distinct slots, a full
+/// interval apart, never more than the rate in any second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reservations_are_spaced_by_the_rate() {
+    use vbm_store::pace::{Lane, Reservation};
+    let env = TestEnv::fresh();
+    let client = env.dynamodb().await;
+    let business = BusinessId::parse("acme").unwrap();
+    let stores: Vec<std::sync::Arc<Store>> = (0..4)
+        .map(|_| {
+            std::sync::Arc::new(Store::new(
+                client.clone(),
+                env.table.clone(),
+                Limits::default(),
+                Retention::default(),
+            ))
+        })
+        .collect();
+    stores[0].set_pace_rate(&business, 25).await.unwrap();
+    assert_eq!(stores[1].pace_rate(&business).await.unwrap(), 25);
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let (store, business) = (stores[i % 4].clone(), business.clone());
+            tokio::spawn(async move {
+                store
+                    .reserve(
+                        &business,
+                        Lane::Viber,
+                        1,
+                        25,
+                        NOW,
+                        std::time::Duration::from_secs(60),
+                    )
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut slots = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Reservation::At(at) => slots.push(at.as_millis()),
+            other => panic!("{other:?}"),
+        }
+    }
+    slots.sort();
+    assert!(slots.windows(2).all(|w| w[1] - w[0] >= 40), "{slots:?}");
+    assert_eq!(slots[0], NOW.as_millis());
+    assert_eq!(slots[59] - slots[0], 59 * 40);
+    // Past the horizon: told when to come back, nothing reserved.
+    let busy = stores[0]
+        .reserve(
+            &business,
+            Lane::Viber,
+            1,
+            25,
+            NOW,
+            std::time::Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(busy, Reservation::Busy { retry_at } if retry_at > NOW));
+    // The campaign lane is its own, at four fifths of the rate.
+    let campaign = stores[0]
+        .reserve(
+            &business,
+            Lane::Campaigns,
+            20,
+            25,
+            NOW,
+            std::time::Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(campaign, Reservation::At(NOW));
+    let next = stores[0]
+        .reserve(
+            &business,
+            Lane::Campaigns,
+            1,
+            25,
+            NOW,
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        next,
+        Reservation::At(NOW.plus(std::time::Duration::from_secs(1)))
+    );
+}

@@ -29,6 +29,15 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
         }
         BusinessCommand::Disable { id } => set_disabled(ctx, &id, true).await,
         BusinessCommand::Enable { id } => set_disabled(ctx, &id, false).await,
+        BusinessCommand::Pace { id, rate } => {
+            let store = ctx.store().await?;
+            existing_business(&store, &id).await?;
+            if let Some(rate) = rate {
+                store.set_pace_rate(&id, rate).await?;
+            }
+            let rate = store.pace_rate(&id).await?;
+            json(serde_json::json!({"business_id": id.as_str(), "messages_per_second": rate}))
+        }
         BusinessCommand::RotateSecret { id, end } => {
             let store = ctx.store().await?;
             let business = store

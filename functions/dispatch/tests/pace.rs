@@ -1,0 +1,170 @@
+//! Viber's pace (issue 15) with real concurrency: four `dispatch` containers (each its own
+//! store and caches) send one business's messages at once; Viber's stand-in records when each
+//! request arrives, and no second holds more than the business's rate.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use dispatch::App;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use session_rules::{Limits, PhoneNumber, SendClass};
+use tokio::net::TcpListener;
+use vbm_events::EventsQueue;
+use vbm_platform::clock::{Clock, SystemClock};
+use vbm_queue::OutboundJob;
+use vbm_store::{BusinessId, MessageId, NewBusiness, NewSend, Retention, SendOutcome, Store};
+use vbm_testkit::TestEnv;
+use viber::ViberClient;
+
+const RATE: u32 = 10;
+const MESSAGES: usize = 40;
+
+/// Viber's stand-in: answers success at once and records each request's arrival.
+async fn viber() -> (String, Arc<Mutex<Vec<Instant>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let recorder = arrivals.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let recorder = recorder.clone();
+            let service = service_fn(move |req: Request<Incoming>| {
+                let recorder = recorder.clone();
+                async move {
+                    let arrived = Instant::now();
+                    let body = req.into_body().collect().await.unwrap().to_bytes();
+                    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let n = {
+                        let mut seen = recorder.lock().unwrap();
+                        seen.push(arrived);
+                        seen.len()
+                    };
+                    let answer = json!({"status": 0, "seq": body["seq"], "message_token": 7_000_000_000u64 + n as u64});
+                    Ok::<_, Infallible>(
+                        Response::builder()
+                            .status(200)
+                            .header("content-type", "application/json")
+                            .body(Full::new(Bytes::from(answer.to_string())))
+                            .unwrap(),
+                    )
+                }
+            });
+            tokio::spawn(async move {
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (format!("http://{addr}/vibersrvc/1"), arrivals)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_dispatchers_together_never_exceed_the_business_rate() {
+    vbm_platform::metrics::set_enabled(false);
+    let env = TestEnv::fresh();
+    let dynamodb = env.dynamodb().await;
+    let sqs = env.sqs().await;
+    let store = || {
+        Store::new(
+            dynamodb.clone(),
+            env.table.clone(),
+            Limits::default(),
+            Retention::default(),
+        )
+    };
+    let business = BusinessId::parse("acme").unwrap();
+    store()
+        .create_business(&NewBusiness {
+            id: business.clone(),
+            service_id: 4343,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    store().set_pace_rate(&business, RATE).await.unwrap();
+    let (url, arrivals) = viber().await;
+
+    // Accepted messages to different numbers, as `send` records them.
+    let mut records = Vec::new();
+    for i in 0..MESSAGES {
+        let to = PhoneNumber::parse(&format!("+4479111{i:05}")).unwrap();
+        let id = MessageId::generate();
+        let payload =
+            json!({"to": to.as_e164(), "type": "transactional", "text": "Your code is 1234"})
+                .to_string();
+        let outcome = store()
+            .record_send(&NewSend {
+                business: &business,
+                message_id: id.clone(),
+                to: &to,
+                class: SendClass::Informative,
+                kind: "transactional",
+                payload: &payload,
+                idempotency: None,
+                now: SystemClock.now(),
+            })
+            .await
+            .unwrap();
+        assert!(matches!(outcome, SendOutcome::Accepted { .. }));
+        let job = OutboundJob::new(business.as_str(), id.as_str(), to.as_e164());
+        let mut record = SqsMessage::default();
+        record.message_id = Some(format!("m{i}"));
+        record.body = Some(serde_json::to_string(&job).unwrap());
+        record
+            .attributes
+            .insert("MessageGroupId".into(), job.conversation.clone());
+        records.push(record);
+    }
+
+    // Four containers, each handed a batch of ten at the same moment.
+    let mut tasks = Vec::new();
+    for batch in records.chunks(10) {
+        let app = App::new(
+            store(),
+            ViberClient::new(&url, None, Duration::from_secs(5)).unwrap(),
+            EventsQueue::new(sqs.clone(), env.events_queue_url.clone()),
+            sqs.clone(),
+            env.outbound_queue_url.clone(),
+            Arc::new(SystemClock),
+        );
+        let mut event = SqsEvent::default();
+        event.records = batch.to_vec();
+        tasks.push(tokio::spawn(async move { app.handle_batch(event).await }));
+    }
+    for task in tasks {
+        let answer = task.await.unwrap();
+        assert!(answer.batch_item_failures.is_empty(), "every message sent");
+    }
+
+    let mut at = arrivals.lock().unwrap().clone();
+    at.sort();
+    assert_eq!(at.len(), MESSAGES);
+    // In any second, at most RATE requests (one more for a slot on the window's edge and the
+    // network's jitter).
+    for (i, first) in at.iter().enumerate() {
+        let within = at[i..]
+            .iter()
+            .take_while(|t| t.duration_since(*first) < Duration::from_secs(1))
+            .count();
+        assert!(
+            within <= RATE as usize + 1,
+            "{within} requests within a second"
+        );
+    }
+    // And the whole run took at least the slots it needed.
+    let span = at[MESSAGES - 1].duration_since(at[0]);
+    assert!(
+        span >= Duration::from_millis((MESSAGES as u64 - 2) * 1000 / RATE as u64),
+        "{span:?}"
+    );
+}

@@ -1,0 +1,203 @@
+//! Viber's pace (issue 15): a business's messages per second, never exceeded across containers.
+//!
+//! Each business has a rate (`rate`, messages per second for its service id, set with
+//! `vbmctl business pace`; [`DEFAULT_RATE`] until then) and two lanes, each a GCRA "theoretical
+//! arrival time" (`tat`, microseconds) in one item under the business:
+//! - `PACE` (every message): `dispatch` reserves one slot per message just before it calls Viber,
+//!   and waits for the slot. Slots are `1/rate` apart, so no second holds more than `rate`
+//!   sends to Viber, whichever containers send them, campaigns and single sends together.
+//! - `PACE_CAMPAIGN`: a campaign's fan-out reserves a slot per recipient at
+//!   [`CAMPAIGN_SHARE`] of the rate before admitting them, so campaigns fill the outbound queue
+//!   no faster than the business's pace leaves room for: a single send (an OTP) never queues
+//!   behind a campaign's backlog, and always has the rest of the rate.
+//!
+//! A reservation is one conditional `UpdateItem` (`tat += n × interval` while `tat` is between
+//! now and now + horizon); when the lane is idle (`tat` in the past) a second one restarts it at
+//! now. When the next slot is further than the horizon the caller is told when to come back.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use session_rules::Timestamp;
+
+use crate::attrs::{self, n, s};
+use crate::{BusinessId, Store, StoreError, keys};
+
+/// Messages per second a business gets until `vbmctl business pace` sets its own.
+pub const DEFAULT_RATE: u32 = 20;
+/// The share of the rate campaigns may take (numerator, denominator): 4/5.
+pub const CAMPAIGN_SHARE: (u32, u32) = (4, 5);
+/// The highest rate that can be set: each send is a write of the business's one `PACE` item,
+/// and DynamoDB takes about 1,000 writes a second on one item.
+pub const MAX_RATE: u32 = 1_000;
+
+const PACE: &str = "PACE";
+const PACE_CAMPAIGN: &str = "PACE_CAMPAIGN";
+const TRIES: usize = 8;
+
+/// Which lane a reservation is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Every send to Viber (`dispatch`).
+    Viber,
+    /// Campaign admissions (the fan-out), at [`CAMPAIGN_SHARE`] of the rate.
+    Campaigns,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The first reserved slot starts then (now or later; wait for it).
+    At(Timestamp),
+    /// The lane is booked past the horizon: nothing reserved, try again then.
+    Busy { retry_at: Timestamp },
+}
+
+fn micros(t: Timestamp) -> i64 {
+    t.as_millis().saturating_mul(1000)
+}
+
+fn from_micros(us: i64) -> Timestamp {
+    Timestamp::from_millis(us.div_euclid(1000) + i64::from(us.rem_euclid(1000) > 0))
+}
+
+/// Microseconds between two slots of `lane` at `rate`.
+pub fn interval_micros(rate: u32, lane: Lane) -> i64 {
+    let rate = i64::from(rate.clamp(1, MAX_RATE));
+    match lane {
+        Lane::Viber => 1_000_000 / rate,
+        Lane::Campaigns => {
+            let (num, den) = CAMPAIGN_SHARE;
+            1_000_000 * i64::from(den) / (rate * i64::from(num))
+        }
+    }
+}
+
+impl Store {
+    /// The business's rate (messages per second).
+    pub async fn pace_rate(&self, business: &BusinessId) -> Result<u32, StoreError> {
+        let item = self
+            .get_consistent(keys::business(business), PACE.into(), None)
+            .await?;
+        Ok(match item {
+            Some(item) => attrs::opt_n::<u32>(&item, "rate")?.unwrap_or(DEFAULT_RATE),
+            None => DEFAULT_RATE,
+        })
+    }
+
+    /// Sets the business's rate (1 to [`MAX_RATE`]).
+    pub async fn set_pace_rate(&self, business: &BusinessId, rate: u32) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(PACE))
+            .update_expression("SET rate = :r")
+            .expression_attribute_values(":r", n(rate.clamp(1, MAX_RATE)))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(())
+    }
+
+    /// Reserves `count` consecutive slots of `lane` at `rate`, no further ahead than `horizon`.
+    pub async fn reserve(
+        &self,
+        business: &BusinessId,
+        lane: Lane,
+        count: u32,
+        rate: u32,
+        now: Timestamp,
+        horizon: Duration,
+    ) -> Result<Reservation, StoreError> {
+        let sk = match lane {
+            Lane::Viber => PACE,
+            Lane::Campaigns => PACE_CAMPAIGN,
+        };
+        let span = interval_micros(rate, lane) * i64::from(count.max(1));
+        let now_us = micros(now);
+        let limit = now_us + horizon.as_micros() as i64;
+        for _ in 0..TRIES {
+            // Busy lane: take the slots after the last one booked.
+            let booked = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::business(business)))
+                .key(keys::SK, s(sk))
+                .update_expression("SET tat = tat + :span")
+                .condition_expression("tat BETWEEN :now AND :limit")
+                .expression_attribute_values(":span", n(span))
+                .expression_attribute_values(":now", n(now_us))
+                .expression_attribute_values(":limit", n(limit))
+                .return_values(ReturnValue::UpdatedOld)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            let old = match booked {
+                Ok(out) => {
+                    let tat = out
+                        .attributes()
+                        .and_then(|a| a.get("tat"))
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .unwrap_or(now_us);
+                    return Ok(Reservation::At(from_micros(tat)));
+                }
+                Err(err) => match err.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(e)) => e
+                        .item()
+                        .and_then(|i| i.get("tat"))
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse::<i64>().ok()),
+                    _ => return Err(StoreError::sdk(err)),
+                },
+            };
+            if let Some(tat) = old
+                && tat > limit
+            {
+                return Ok(Reservation::Busy {
+                    retry_at: from_micros(tat - limit + now_us),
+                });
+            }
+            // Idle lane (or none yet): start it at now.
+            let started = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::business(business)))
+                .key(keys::SK, s(sk))
+                .update_expression("SET tat = :next")
+                .condition_expression("attribute_not_exists(tat) OR tat < :now")
+                .expression_attribute_values(":next", n(now_us + span))
+                .expression_attribute_values(":now", n(now_us))
+                .send()
+                .await;
+            match started {
+                Ok(_) => return Ok(Reservation::At(now)),
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(err) => return Err(StoreError::sdk(err)),
+            }
+        }
+        Err(StoreError::Contended)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(interval_micros(20, Lane::Viber), 50_000);
+        assert_eq!(interval_micros(20, Lane::Campaigns), 62_500);
+        assert_eq!(interval_micros(0, Lane::Viber), 1_000_000);
+        assert_eq!(from_micros(1_500), Timestamp::from_millis(2));
+        assert_eq!(from_micros(2_000), Timestamp::from_millis(2));
+    }
+}
