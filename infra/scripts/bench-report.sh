@@ -17,7 +17,7 @@ cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p)"
     echo "$(free -g | awk '/^Mem:/ {print $2}') GiB; $(rustc --version). Times are wall-clock on this machine with the"
     echo "serialized moto emulator standing in for DynamoDB and SQS; see each section for its method."
     echo
-    for section in init sdk overhead calls outbox cpu size memory load soak; do
+    for section in init sdk overhead calls outbox campaign cpu size memory load soak; do
         if [[ -f "$OUT/$section.md" ]]; then
             cat "$OUT/$section.md"
         fi

@@ -18,7 +18,7 @@ infra/scripts/python-env.sh
 
 echo "== make bench: release binaries (first time: several minutes)" >&2
 cargo build --release --quiet \
-    -p send -p inbound -p status -p dispatch -p notify -p vbm-dev -p vbm-bench
+    -p send -p inbound -p status -p dispatch -p notify -p campaign -p vbm-dev -p vbm-bench
 bin="$ROOT/target/release"
 
 echo "== criterion: the pure send path" >&2
@@ -27,7 +27,7 @@ cargo bench --quiet -p session-rules --bench send_decision -- --noplot
 "$bin/bench-size"
 
 # Against the serialized emulator, one server per program.
-for program in bench-init bench-sdk bench-send bench-load; do
+for program in bench-init bench-sdk bench-send bench-load bench-campaign; do
     echo "== $program" >&2
     infra/scripts/with-moto.sh "$bin/$program"
 done
