@@ -6,6 +6,8 @@
 //! each other's items or messages. Test code, so it panics with a clear message when the set-up
 //! is missing.
 
+pub mod docs;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -32,7 +34,7 @@ pub struct TestEnv {
     pub endpoint: String,
 }
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
