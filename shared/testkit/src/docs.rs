@@ -201,7 +201,11 @@ fn expectation(comment: &str) -> Option<String> {
 /// Whether `output` shows `expected`, `…` matching anything (the parts in order), blanks
 /// ignored (so a one-line expectation matches pretty-printed JSON).
 pub fn shows(output: &str, expected: &str) -> bool {
-    let squeeze = |s: &str| s.chars().filter(|c| !c.is_ascii_whitespace()).collect::<String>();
+    let squeeze = |s: &str| {
+        s.chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect::<String>()
+    };
     let (output, expected) = (squeeze(output), squeeze(expected));
     let mut rest = output.as_str();
     for part in expected.split('…') {
@@ -443,7 +447,10 @@ vbmctl business list
         assert!(shows(out, r#""state":"none""#));
         assert!(!shows(out, r#"{"status":"accepted",…"message_id""#));
         assert!(!shows(out, r#""status":"sent""#));
-        assert!(shows("{\n  \"a\": 1,\n  \"b\": [\n    \"x\"\n  ]\n}", r#"{"a":1,"b":["x"]}"#));
+        assert!(shows(
+            "{\n  \"a\": 1,\n  \"b\": [\n    \"x\"\n  ]\n}",
+            r#"{"a":1,"b":["x"]}"#
+        ));
     }
 
     #[test]
