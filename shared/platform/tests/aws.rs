@@ -11,19 +11,32 @@ async fn clients_from_the_environment_reach_dynamodb_and_sqs() {
     assert!(sdk.region().is_some(), "no region from the environment");
     assert!(sdk.endpoint_url().is_some(), "no AWS_ENDPOINT_URL");
 
-    let tables = aws_sdk_dynamodb::Client::new(&sdk)
-        .list_tables()
-        .send()
-        .await
-        .expect("ListTables through the environment's configuration");
+    // Paged: ListTables answers 100 names at a time, and the test run makes more tables.
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let mut tables: Vec<String> = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = dynamodb
+            .list_tables()
+            .set_exclusive_start_table_name(after)
+            .send()
+            .await
+            .expect("ListTables through the environment's configuration");
+        tables.extend(page.table_names().iter().cloned());
+        match page.last_evaluated_table_name() {
+            Some(last) => after = Some(last.to_owned()),
+            None => break,
+        }
+    }
     assert!(
-        tables.table_names().contains(&env.table),
-        "{} not among {:?}",
+        tables.contains(&env.table),
+        "{} not among {} tables",
         env.table,
-        tables.table_names()
+        tables.len()
     );
     let queues = aws_sdk_sqs::Client::new(&sdk)
         .list_queues()
+        .queue_name_prefix(&env.table)
         .send()
         .await
         .expect("ListQueues through the environment's configuration");
