@@ -441,3 +441,33 @@ fn the_webhooks_are_the_event_types_the_code_emits() {
         );
     }
 }
+
+/// Campaigns (issue 15): a campaign's message is a send request without `to` and never a
+/// session message: the two schemas stay in step.
+#[test]
+fn the_campaign_message_is_the_send_request_without_to_or_session() {
+    let doc = document();
+    let send = schema(&doc, "SendMessageRequest");
+    let campaign = schema(&doc, "CampaignMessage");
+    let mut fields = property_names(send);
+    fields.remove("to");
+    assert_eq!(property_names(campaign), fields);
+    for (name, field) in send["properties"].as_object().unwrap() {
+        if name != "to" && name != "type" {
+            assert_eq!(&campaign["properties"][name], field, "{name}");
+        }
+    }
+    let mut types = strings(&send["properties"]["type"]["enum"]);
+    types.remove("session");
+    assert_eq!(strings(&campaign["properties"]["type"]["enum"]), types);
+    let branches: Vec<&Value> = send["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["title"] != "session")
+        .collect();
+    let campaign_branches: Vec<&Value> = campaign["oneOf"].as_array().unwrap().iter().collect();
+    assert_eq!(campaign_branches, branches);
+    assert_eq!(campaign["additionalProperties"], false);
+    assert_eq!(strings(&campaign["required"]), ["type".to_owned()].into());
+}

@@ -42,17 +42,25 @@ const NAMED_ERRORS: usize = 10;
 /// A number that parses, for checking the message on its own.
 const STAND_IN: &str = "+447911123456";
 
+/// `null` is not a value for an optional field (the document says "a string"; leave it out),
+/// as for send requests.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CampaignBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     name: Option<String>,
     message: Map<String, Value>,
     recipients: Vec<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     send_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     window: Option<WindowBody>,
+}
+
+fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,8 +304,9 @@ fn check_entry(
     })?;
     let to = PhoneNumber::parse(&body.to).map_err(|r| (r.code(), r.to_string()))?;
     if template.is_none() && !body.params.is_empty() {
+        // No template to fill: the parameters cannot fit it.
         return Err((
-            "malformed_entry",
+            "template_params_invalid",
             "params are for template messages only".into(),
         ));
     }
@@ -430,10 +439,19 @@ pub async fn list(app: &App, business: &Business, request: &Request) -> Answer {
     };
     let after = match query.first("after") {
         None => None,
-        Some(a) => Some(
-            CampaignId::parse(a)
-                .ok_or_else(|| ApiError::validation_failed(Some("after"), "a campaign id"))?,
-        ),
+        // As the API writes ids: 26 upper-case Crockford base-32 characters.
+        Some(a)
+            if a.bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()) =>
+        {
+            Some(
+                CampaignId::parse(a)
+                    .ok_or_else(|| ApiError::validation_failed(Some("after"), "a campaign id"))?,
+            )
+        }
+        Some(_) => {
+            return Err(ApiError::validation_failed(Some("after"), "a campaign id"));
+        }
     };
     let (campaigns, more) = app
         .store()
