@@ -37,15 +37,19 @@ pub enum EventKind {
     /// The user unblocked the sender (or wrote again).
     #[serde(rename = "contact.opted_in")]
     ContactOptedIn,
+    /// SMS failover (issue 16): `failover_sent`, `failover_delivered` or `failover_failed`.
+    #[serde(rename = "message.failover")]
+    MessageFailover,
 }
 
 impl EventKind {
     /// Every kind, as `openapi.yaml`'s `webhooks` lists them.
-    pub const ALL: [EventKind; 4] = [
+    pub const ALL: [EventKind; 5] = [
         EventKind::MessageStatus,
         EventKind::MessageInbound,
         EventKind::ContactOptedOut,
         EventKind::ContactOptedIn,
+        EventKind::MessageFailover,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +58,7 @@ impl EventKind {
             EventKind::MessageInbound => "message.inbound",
             EventKind::ContactOptedOut => "contact.opted_out",
             EventKind::ContactOptedIn => "contact.opted_in",
+            EventKind::MessageFailover => "message.failover",
         }
     }
 }

@@ -88,6 +88,7 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
         kind: parsed.message.kind(),
         payload: &payload,
         idempotency: key.as_ref().map(|k| (k, hash.as_str())),
+        failover: None,
         now,
     };
 
