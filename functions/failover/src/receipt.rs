@@ -90,6 +90,8 @@ mod tests {
             of("TEXT_UNREACHABLE").verdict(),
             Verdict::Failed("TEXT_UNREACHABLE".into())
         );
-        assert!(!Receipt::is_receipt(&serde_json::json!({"trigger": "expired"})));
+        assert!(!Receipt::is_receipt(
+            &serde_json::json!({"trigger": "expired"})
+        ));
     }
 }

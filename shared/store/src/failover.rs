@@ -84,18 +84,21 @@ pub fn check_sms_text(text: &str) -> Result<(), FailoverInvalid> {
     if text.chars().count() > MAX_SMS_TEXT {
         return Err(invalid("the SMS text is longer than 1600 characters"));
     }
-    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\r') {
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r')
+    {
         return Err(invalid("the SMS text must not hold control characters"));
     }
     Ok(())
 }
 
-/// A checked sender id: an alphanumeric sender id (1 to 11 letters and digits, at least one
-/// letter, as carriers require) or an E.164 number (`+` and 8 to 15 digits).
+/// A checked sender id: an alphanumeric sender id or short code (1 to 11 letters and digits)
+/// or an E.164 number (`+` and 8 to 15 digits). What a country accepts is End User Messaging's
+/// to say (its refusal fails the failover, with its reason).
 pub fn check_sender_id(id: &str) -> Result<(), FailoverInvalid> {
-    let alphanumeric = (1..=11).contains(&id.len())
-        && id.chars().all(|c| c.is_ascii_alphanumeric())
-        && id.chars().any(|c| c.is_ascii_alphabetic());
+    let alphanumeric =
+        (1..=11).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric());
     let number = id
         .strip_prefix('+')
         .is_some_and(|d| (8..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()));
@@ -105,7 +108,7 @@ pub fn check_sender_id(id: &str) -> Result<(), FailoverInvalid> {
         Err(FailoverInvalid::new(
             "failover_sender_id_invalid",
             "failover.sms.sender_id",
-            "sender_id: 1 to 11 letters and digits with at least one letter, or an E.164 number",
+            "sender_id: 1 to 11 letters and digits, or an E.164 number",
         ))
     }
 }
@@ -250,6 +253,9 @@ pub struct FailoverPolicy {
     pub text: Option<String>,
     pub sender_id: Option<String>,
     pub triggers: Triggers,
+    /// A template's SMS text by template id, with the template's `{{placeholders}}`.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub template_texts: std::collections::BTreeMap<String, String>,
 }
 
 /// What a message fails over with, fixed when it was accepted.
@@ -505,7 +511,11 @@ impl Store {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(TransactWriteItem::builder().condition_check(opted_in).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(opted_in)
+                    .build(),
+            )
             .send()
             .await;
         let err = match result {
@@ -694,7 +704,10 @@ impl Store {
         let item = self
             .get_consistent(keys::business(business), keys::PROFILE.into(), None)
             .await?;
-        item.as_ref().map(policy_from_item).transpose().map(Option::flatten)
+        item.as_ref()
+            .map(policy_from_item)
+            .transpose()
+            .map(Option::flatten)
     }
 
     /// Sets (or with `None` removes) a business's failover default; `false` when the business
@@ -793,7 +806,10 @@ mod tests {
         );
         let code = |v: serde_json::Value| FailoverRequest::parse(&v).unwrap_err().code;
         assert_eq!(code(json!("sms")), "failover_invalid");
-        assert_eq!(code(json!({"sms": {"text": "x"}, "whatsapp": {}})), "failover_invalid");
+        assert_eq!(
+            code(json!({"sms": {"text": "x"}, "whatsapp": {}})),
+            "failover_invalid"
+        );
         assert_eq!(code(json!({"sms": {"body": "x"}})), "failover_invalid");
         assert_eq!(code(json!({"sms": {"text": " "}})), "failover_text_invalid");
         assert_eq!(code(json!({"sms": {"text": 5}})), "failover_text_invalid");
@@ -801,14 +817,16 @@ mod tests {
             code(json!({"sms": {"text": "x".repeat(1601)}})),
             "failover_text_invalid"
         );
-        for bad in ["", "TwelveLetter", "12345", "+12", "Ac me"] {
+        for bad in ["", "TwelveLetter", "+12", "Ac me", "+4477009001234567"] {
             assert_eq!(
                 code(json!({"sms": {"text": "x", "sender_id": bad}})),
                 "failover_sender_id_invalid",
                 "{bad}"
             );
         }
-        assert!(FailoverRequest::parse(&json!({"sms": {"sender_id": "+447700900123"}})).is_ok());
+        for good in ["+447700900123", "Acme", "12345"] {
+            assert!(FailoverRequest::parse(&json!({"sms": {"sender_id": good}})).is_ok());
+        }
     }
 
     #[test]
@@ -821,6 +839,7 @@ mod tests {
                 deadline_seconds: Some(60),
                 ..Triggers::default()
             },
+            template_texts: Default::default(),
         };
         let own = FailoverRequest {
             text: Some("own".into()),
@@ -838,7 +857,10 @@ mod tests {
                 .map(|s| s.map(|s| s.sms.text))
                 .map_err(|e| e.code)
         };
-        assert_eq!(text(Some("tpl".into()), Some(&policy)), Ok(Some("tpl".into())));
+        assert_eq!(
+            text(Some("tpl".into()), Some(&policy)),
+            Ok(Some("tpl".into()))
+        );
         assert_eq!(text(None, Some(&policy)), Ok(Some("default".into())));
         assert_eq!(text(None, None), Err("failover_text_missing"));
         // Without its own failover, a send fails over only when the default says always.
@@ -847,7 +869,11 @@ mod tests {
             always: true,
             ..policy
         };
-        assert!(FailoverSpec::resolve(None, None, Some(&always)).unwrap().is_some());
+        assert!(
+            FailoverSpec::resolve(None, None, Some(&always))
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]
@@ -859,7 +885,10 @@ mod tests {
             assert_eq!(Trigger::parse(trigger.as_str()), Some(trigger));
         }
         assert_eq!(Trigger::of_viber_status(9), Some(Trigger::NotViberUser));
-        assert_eq!(Trigger::of_viber_status(10), Some(Trigger::NoSuitableDevice));
+        assert_eq!(
+            Trigger::of_viber_status(10),
+            Some(Trigger::NoSuitableDevice)
+        );
         assert_eq!(Trigger::of_viber_status(8), None);
     }
 }

@@ -59,7 +59,7 @@ pub use error::StoreError;
 pub use failover::{
     AttemptEnd, Claim, FailoverInvalid, FailoverPolicy, FailoverRecord, FailoverRequest,
     FailoverSms, FailoverSpec, FailoverState, FailoverStep, MAX_DEADLINE_SECONDS, MAX_SMS_TEXT,
-    Trigger, Triggers,
+    Trigger, Triggers, check_sender_id, check_sms_text,
 };
 pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, HistoryEntry, MessageId, MessageRecord};
