@@ -790,6 +790,7 @@ mod tests {
         callback_quarantined();
         callback_status_unknown();
         viber_misconfigured();
+        failover("expired", "sent");
     }
 
     /// The dashboard's SEARCH expressions, as (schema, metric name): schema is
