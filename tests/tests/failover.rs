@@ -92,6 +92,20 @@ async fn not_a_viber_user_gets_the_sms_and_the_business_hears_of_it() {
 }
 
 #[tokio::test]
+async fn no_suitable_device_fails_over_too() {
+    let stack = Stack::start().await;
+    // The sandbox answers numbers ending in 77NN with status NN: 10, no suitable device.
+    let answer = stack
+        .send(with_sms(template("+447911127710"), "Welcome, Ann!"))
+        .await;
+    let id = answer.body["message_id"].as_str().unwrap().to_owned();
+    let message = failover_at(&stack, &id, "delivered").await;
+    assert_eq!(message["failure"]["code"], 10);
+    assert_eq!(message["failover"]["trigger"], "no_suitable_device");
+    assert_eq!(sms_sent(&stack).await.len(), 1);
+}
+
+#[tokio::test]
 async fn an_expired_message_fails_over_and_one_without_failover_does_not() {
     let stack = Stack::start().await;
     let with = stack

@@ -314,8 +314,10 @@ impl App {
                         self.queue_failover(&message, MessageStatus::Sent, now, None, now)
                             .await?;
                         if let Some(token) = &token {
-                            pending::reconcile(&self.store, &self.events, &message, token, now)
-                                .await?;
+                            let applied =
+                                pending::reconcile(&self.store, &self.events, &message, token, now)
+                                    .await?;
+                            self.failover_after_pending(&message, applied, now).await?;
                         }
                         Ok(name)
                     }
@@ -454,7 +456,42 @@ impl App {
                 .await?;
         }
         if let Some(token) = &message.viber_message_token {
-            pending::reconcile(&self.store, &self.events, message, token, now).await?;
+            let applied =
+                pending::reconcile(&self.store, &self.events, message, token, now).await?;
+            self.failover_after_pending(message, applied, now).await?;
+        }
+        Ok(())
+    }
+
+    /// SMS failover (issue 16): an `expired` kept before the token was known, applied here,
+    /// starts the failover as it would have in `status`.
+    async fn failover_after_pending(
+        &self,
+        message: &MessageRecord,
+        applied: usize,
+        now: Timestamp,
+    ) -> Result<(), RecordError> {
+        let trigger = vbm_store::Trigger::Expired;
+        let fires = message.failover.as_ref().is_some_and(|f| f.fires(trigger));
+        let (Some(queue), true, true) = (&self.failover, fires, applied > 0) else {
+            return Ok(());
+        };
+        let Some(stored) = self
+            .store
+            .get_message(&message.business, &message.id, now)
+            .await?
+        else {
+            return Ok(());
+        };
+        if stored.track.current == MessageStatus::Expired
+            && stored.failover.as_ref().is_some_and(|f| f.fires(trigger))
+        {
+            let job = vbm_queue::FailoverJob {
+                business_id: message.business.as_str().to_owned(),
+                message_id: message.id.as_str().to_owned(),
+                trigger: trigger.as_str().to_owned(),
+            };
+            queue.enqueue(&job, Duration::ZERO).await?;
         }
         Ok(())
     }
