@@ -41,6 +41,8 @@ pub const SMS_CONFIGURATION_SET: &str = "SMS_CONFIGURATION_SET";
 pub const SMS_ORIGINATION_IDENTITY: &str = "SMS_ORIGINATION_IDENTITY";
 /// Provider calls before a failover is reported failed (default 4).
 pub const SMS_MAX_ATTEMPTS: &str = "SMS_MAX_ATTEMPTS";
+pub const TIMERS_GROUP: &str = "TIMERS_GROUP";
+pub const TIMERS_ROLE_ARN: &str = "TIMERS_ROLE_ARN";
 
 /// A setting that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -215,6 +217,16 @@ impl Config {
     /// when unset. (Parsed by `viber::CallbackAuth`, which also refuses to start with neither.)
     pub fn viber_callback_cidrs(&self) -> Result<String, ConfigError> {
         Ok(self.get(VIBER_CALLBACK_CIDRS)?.unwrap_or_default())
+    }
+
+    /// `TIMERS_GROUP`: the EventBridge Scheduler group timers are set in (`vbm_timers`).
+    pub fn timers_group(&self) -> Result<String, ConfigError> {
+        self.required(TIMERS_GROUP)
+    }
+
+    /// `TIMERS_ROLE_ARN`: the role Scheduler assumes to put a fired timer's body on its queue.
+    pub fn timers_role_arn(&self) -> Result<String, ConfigError> {
+        self.required(TIMERS_ROLE_ARN)
     }
 
     /// `VIBER_API_URL`: the root of Viber's (or a partner gateway's) API; `send_message` is
