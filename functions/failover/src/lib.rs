@@ -367,13 +367,16 @@ impl App {
         }
     }
 
+    /// The event of the step just recorded (the message's last failover step). A redelivery
+    /// that finds the step recorded publishes them all again ([`App::publish_from`]).
     async fn publish(&self, business: &BusinessId, id: &MessageId) -> Result<(), RecordError> {
         if let Some(message) = self
             .store
             .get_message(business, id, self.clock.now())
             .await?
+            && let Some(event) = events::events(&message).pop()
         {
-            self.publish_from(&message).await?;
+            self.events.publish(&event).await?;
         }
         Ok(())
     }
