@@ -98,18 +98,30 @@ impl SmsSender {
     }
 }
 
+/// What a failed call means, with a short reason for the record and the business: the
+/// provider's error code and message (`ValidationException: …`), or what went wrong on the way.
 fn classify<R: std::fmt::Debug>(err: SdkError<SendTextMessageError, R>) -> SmsError {
-    let text = aws_sdk_pinpointsmsvoicev2::error::DisplayErrorContext(&err).to_string();
+    use aws_sdk_pinpointsmsvoicev2::error::ProvideErrorMetadata;
     match &err {
-        SdkError::ServiceError(service) => match service.err() {
-            SendTextMessageError::InternalServerException(_)
-            | SendTextMessageError::ThrottlingException(_)
-            | SendTextMessageError::ServiceQuotaExceededException(_) => SmsError::Retry(text),
-            _ => SmsError::Refused(text),
-        },
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let reason = format!(
+                "{}: {}",
+                e.code().unwrap_or("ServiceError"),
+                e.message().unwrap_or_default()
+            );
+            match e {
+                SendTextMessageError::InternalServerException(_)
+                | SendTextMessageError::ThrottlingException(_)
+                | SendTextMessageError::ServiceQuotaExceededException(_) => SmsError::Retry(reason),
+                _ => SmsError::Refused(reason),
+            }
+        }
         // Never connected, or the request could not be built: nothing went out.
-        SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => SmsError::Retry(text),
+        SdkError::DispatchFailure(_) => SmsError::Retry("dispatch_failure".into()),
+        SdkError::ConstructionFailure(_) => SmsError::Retry("construction_failure".into()),
         // A timeout or a broken answer: the provider may have sent it.
-        _ => SmsError::Unknown(text),
+        SdkError::TimeoutError(_) => SmsError::Unknown("timeout".into()),
+        _ => SmsError::Unknown("response_error".into()),
     }
 }

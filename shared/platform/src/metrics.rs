@@ -90,8 +90,8 @@ pub mod dimension {
     /// What started an SMS failover: `not_viber_user`, `no_suitable_device`, `expired`,
     /// `deadline`, or `receipt` for a delivery receipt.
     pub const TRIGGER: &str = "Trigger";
-    /// What became of it: `sent`, `delivered`, `failed`, `retried`, or why none was sent
-    /// (`opted_out`, `after_delivered`, `trigger_off`, `taken`).
+    /// What became of it: `sent`, `retried`, `failed`, `delivered` (receipts), or why none was
+    /// sent (`opted_out`, `after_delivered`, `trigger_off`, `no_failover`, `gone`).
     pub const OUTCOME: &str = "Outcome";
 }
 
