@@ -449,6 +449,10 @@ async fn a_failing_provider_is_retried_then_sends_once() {
         (failover.state, failover.attempts),
         (Some(FailoverState::Sent), 3)
     );
+    assert_eq!(
+        failover.reason, None,
+        "the refusals before do not stay as its reason"
+    );
 }
 
 #[tokio::test]

@@ -602,8 +602,9 @@ impl Store {
                 values.push((":state", s(FailoverState::Sent.as_str())));
                 values.push((":id", s(id)));
                 values.push((":entry", step_value(FailoverStep::Sent, now)));
+                // An earlier attempt's refusal is no longer why anything failed.
                 "SET fo_state = :state, fo_sms_id = :id, fo_at = :now, \
-                 history = list_append(history, :entry) REMOVE fo_lease"
+                 history = list_append(history, :entry) REMOVE fo_lease, fo_reason"
             }
             AttemptEnd::Retry(reason) => {
                 values.push((":state", s(FailoverState::Claimed.as_str())));
