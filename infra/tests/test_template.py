@@ -28,6 +28,7 @@ FUNCTIONS = {
     "DispatchFunction": "dispatch",
     "NotifyFunction": "notify",
     "RelayFunction": "relay",
+    "FailoverFunction": "failover",  # SMS failover (issue 16)
     "CampaignFunction": "campaign",  # campaigns (issue 15)
 }
 
@@ -57,12 +58,14 @@ EXPECTED_GRANTS = {
     "StatusFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem")),
         ("sqs:SendMessage", "EventsQueue"),
+        ("sqs:SendMessage", "FailoverQueue"),  # SMS failover on expired (issue 16)
         ("sqs:GetQueueAttributes", "EventsQueue"),  # warm-up on init
         ("secretsmanager:GetSecretValue", "ViberCallbackSecret"),
     },
     "DispatchFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem")),
         ("sqs:SendMessage", "EventsQueue"),
+        ("sqs:SendMessage", "FailoverQueue"),  # SMS failover on 9/10 and the deadline (issue 16)
         ("sqs:GetQueueAttributes", "EventsQueue"),  # warm-up on init
         ("sqs:ChangeMessageVisibility", "OutboundQueue"),  # back-off on its own queue
         # Only when ViberApiTokenSecretArn is set (CONDITIONAL_GRANTS).
@@ -88,6 +91,15 @@ EXPECTED_GRANTS = {
         ("sqs:SendMessage", "EventsQueue"),
         *_TIMERS,
     },
+    # SMS failover (issue 16): the one function that sends SMS, through the one configuration
+    # set and this account's origination identities.
+    "FailoverFunction": {
+        *(("dynamodb:" + a, "Table") for a in ("GetItem", "UpdateItem", "ConditionCheckItem")),
+        ("sqs:SendMessage", "EventsQueue"),
+        ("sqs:ChangeMessageVisibility", "FailoverQueue"),  # back-off on its own queue
+        *(("sms-voice:SendTextMessage", "sms-voice:" + r) for r in
+          ("configuration-set/FailoverConfigurationSet", "sender-id/*", "phone-number/*", "pool/*", "opt-out-list/*")),
+    },
 }
 
 # Grants inside `!If [condition, statement, AWS::NoValue]`: (function, action, resource) -> condition.
@@ -110,6 +122,7 @@ EXPECTED_MANAGED = {
     "NotifyFunction": {_BASIC, _SQS, _XRAY},
     "RelayFunction": {_BASIC, _STREAM, _XRAY},
     "CampaignFunction": {_BASIC, _SQS, _XRAY},
+    "FailoverFunction": {_BASIC, _SQS, _XRAY},
 }
 
 ENV_COMMON = {
@@ -118,11 +131,13 @@ ENV_COMMON = {
     "RETENTION_DAYS", "RUST_LOG", "VBM_WARM_ON_INIT", "VBM_METRICS_NAMESPACE", "VBM_STACK",
     "VIBER_TRANSACTIONAL_TEXT", "TIMERS_GROUP", "TIMERS_ROLE_ARN",
     "CAMPAIGN_QUEUE_URL",  # campaigns (issue 15)
+    "FAILOVER_QUEUE_URL",  # SMS failover (issue 16)
 }
 ENV_EXTRA = {
     "InboundFunction": {"VIBER_CALLBACK_SECRET_ID", "SECRETS_REFRESH_SECONDS", "VIBER_CALLBACK_CIDRS"},
     "StatusFunction": {"VIBER_CALLBACK_SECRET_ID", "SECRETS_REFRESH_SECONDS", "VIBER_CALLBACK_CIDRS"},
     "DispatchFunction": {"VIBER_API_TOKEN_SECRET_ID", "SECRETS_REFRESH_SECONDS"},
+    "FailoverFunction": {"SMS_CONFIGURATION_SET", "SMS_ORIGINATION_IDENTITY", "SMS_MAX_ATTEMPTS"},
 }
 
 # Every /v1/... request reaches send, whose router answers 404/405 in the API's envelope.
@@ -146,6 +161,10 @@ def _ref_id(value) -> str:
         return "Table/index/gsi1"
     if isinstance(value, dict) and str(value.get("Fn::Sub", "")).endswith(":schedule/${TimersGroup}/*"):
         return "TimersGroup/schedules"
+    # SMS failover (issue 16): End User Messaging resources of this account and region.
+    prefix = "arn:${AWS::Partition}:sms-voice:${AWS::Region}:${AWS::AccountId}:"
+    if isinstance(value, dict) and str(value.get("Fn::Sub", "")).startswith(prefix):
+        return "sms-voice:" + value["Fn::Sub"][len(prefix):].replace("${FailoverConfigurationSet}", "FailoverConfigurationSet")
     raise AssertionError(f"not a reference: {value!r}")
 
 
@@ -216,7 +235,7 @@ def test_lint_suppressions_give_their_reason():
         comment = "\n".join(l for l in lines[max(0, i - 4):i] if l.strip().startswith("#"))
         for rule in (r.strip() for r in m.group(1).split(",")):
             assert rule in comment, (i + 1, rule, comment)
-    assert found == 8
+    assert found == 10  # campaigns (issue 15): CampaignFunction ES1001, CampaignDeadLetterQueue ES6000; SMS failover (issue 16): FailoverFunction ES1001, FailoverDeadLetterQueue ES6000
 
 
 def test_build_metadata(source_template):
@@ -300,7 +319,8 @@ def _mappings(translated):
 
 def test_sqs_event_sources(translated):
     by_function = {fn: m for fn, m in _mappings(translated).items() if fn != "RelayFunction"}
-    assert set(by_function) == {"DispatchFunction", "NotifyFunction", "CampaignFunction"}
+    assert set(by_function) == {"DispatchFunction", "NotifyFunction", "CampaignFunction", "FailoverFunction"}
+    assert _ref_id(by_function["FailoverFunction"]["EventSourceArn"]) == "FailoverQueue"
     assert _ref_id(by_function["DispatchFunction"]["EventSourceArn"]) == "OutboundQueue"
     assert _ref_id(by_function["NotifyFunction"]["EventSourceArn"]) == "EventsQueue"
     functions = _of_type(translated, "AWS::Lambda::Function")
@@ -345,7 +365,7 @@ def test_queues_have_dead_letter_queues(translated):
         _ref_id(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]): lid
         for lid, q in queues.items() if "RedrivePolicy" in q["Properties"]
     }
-    assert set(dlqs) == {"OutboundDeadLetterQueue", "EventsDeadLetterQueue", "CampaignDeadLetterQueue"}
+    assert set(dlqs) == {"OutboundDeadLetterQueue", "EventsDeadLetterQueue", "CampaignDeadLetterQueue", "FailoverDeadLetterQueue"}
     for lid, q in queues.items():
         p = q["Properties"]
         if lid == "RelayFailureQueue":  # the stream's on-failure destination: a dead end too
@@ -355,6 +375,8 @@ def test_queues_have_dead_letter_queues(translated):
             assert p["MessageRetentionPeriod"] == 1209600, lid
             # A FIFO queue's DLQ must be FIFO too.
             assert p.get("FifoQueue", False) == queues[dlqs[lid]]["Properties"].get("FifoQueue", False), lid
+        elif lid == "FailoverQueue":  # SMS failover: room for SmsMaxAttempts (at most 10) and waits
+            assert p["RedrivePolicy"]["maxReceiveCount"] == 15
         else:
             assert p["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}, lid
     assert queues["OutboundQueue"]["Properties"]["FifoQueue"] is True
@@ -452,7 +474,7 @@ def test_alarms(translated):
     def alarm_on(namespace, metric, resource):
         return [lid for lid, w in watched.items() if any(x[0] == namespace and x[1] == metric and x[3] == resource for x in w)]
 
-    for q in ("OutboundDeadLetterQueue", "EventsDeadLetterQueue"):
+    for q in ("OutboundDeadLetterQueue", "EventsDeadLetterQueue", "FailoverDeadLetterQueue"):
         assert alarm_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", q), q
     assert alarm_on("AWS/SQS", "ApproximateAgeOfOldestMessage", "OutboundQueue")
     for fn in FUNCTIONS:
@@ -482,7 +504,7 @@ def test_dashboard(translated):
     assert len(dash) == 1
     body = next(iter(dash.values()))["Properties"]["DashboardBody"]["Fn::Sub"]
     json.loads(body)  # valid JSON before substitution (no ${...} inside strings breaks it)
-    for metric in ("SendAccepted", "SendRefused", "DispatchOutcome", "CallbackLagMs", "EventsDelivered", "EventsRetried", "CallbackQuarantined", "CallbackStatusUnknown", "ViberMisconfigured"):
+    for metric in ("SendAccepted", "SendRefused", "DispatchOutcome", "CallbackLagMs", "EventsDelivered", "EventsRetried", "CallbackQuarantined", "CallbackStatusUnknown", "ViberMisconfigured", "Failover"):
         assert f'MetricName=\\"{metric}\\"' in body, metric
     for fn in FUNCTIONS:
         assert "${%s}" % fn in body, fn
@@ -513,6 +535,7 @@ def test_parameters_and_outputs(source_template):
         "ApiUrl", "ViberInboundCallbackUrl", "ViberStatusCallbackUrl", "TableName",
         "OutboundQueueUrl", "EventsQueueUrl", "OutboundDeadLetterQueueUrl", "EventsDeadLetterQueueUrl",
         "RelayFailureQueueUrl",
+        "FailoverQueueUrl", "FailoverDeadLetterQueueUrl",
         "ViberCallbackSecretArn",
     } <= set(source_template["Outputs"])
     outputs = source_template["Outputs"]
@@ -600,3 +623,31 @@ def test_samconfig_has_dev_and_prod(source_template):
     assert prod["AlarmTopicArn"].startswith("arn:aws:sns:")
     assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
     assert _overrides(config["dev"]["deploy"]["parameters"])["DeletionProtection"] == "false"
+
+
+def test_sms_failover_receipts_reach_the_failover_queue(translated):
+    """SMS failover (issue 16): End User Messaging's delivery receipts go through the
+    configuration set's SNS event destination to the failover queue, raw."""
+    sets = _of_type(translated, "AWS::SMSVOICE::ConfigurationSet")
+    assert set(sets) == {"FailoverConfigurationSet"}
+    (dest,) = sets["FailoverConfigurationSet"]["Properties"]["EventDestinations"]
+    assert dest["Enabled"] is True
+    assert _ref_id(dest["SnsDestination"]["TopicArn"]) == "FailoverReceiptsTopic"
+    assert "TEXT_DELIVERED" in dest["MatchingEventTypes"]
+    # The failures the function records are the ones the destination sends.
+    receipt = (ROOT / "functions/failover/src/receipt.rs").read_text()
+    for kind in dest["MatchingEventTypes"]:
+        assert f'"{kind}"' in receipt, kind
+    (sub,) = _of_type(translated, "AWS::SNS::Subscription").values()
+    p = sub["Properties"]
+    assert p["Protocol"] == "sqs" and p["RawMessageDelivery"] is True
+    assert _ref_id(p["Endpoint"]) == "FailoverQueue"
+    assert _ref_id(p["TopicArn"]) == "FailoverReceiptsTopic"
+    (topic_policy,) = _of_type(translated, "AWS::SNS::TopicPolicy").values()
+    (st,) = topic_policy["Properties"]["PolicyDocument"]["Statement"]
+    assert st["Principal"] == {"Service": "sms-voice.amazonaws.com"} and st["Action"] == "sns:Publish"
+    assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    (queue_policy,) = _of_type(translated, "AWS::SQS::QueuePolicy").values()
+    (st,) = queue_policy["Properties"]["PolicyDocument"]["Statement"]
+    assert st["Principal"] == {"Service": "sns.amazonaws.com"} and st["Action"] == "sqs:SendMessage"
+    assert st["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": "FailoverReceiptsTopic"}}}

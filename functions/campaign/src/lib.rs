@@ -261,6 +261,7 @@ impl App {
                     kind: p.kind,
                     payload: &p.payload,
                     idempotency: None,
+                    failover: None,
                     now,
                 },
             })

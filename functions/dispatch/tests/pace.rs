@@ -111,6 +111,7 @@ async fn four_dispatchers_together_never_exceed_the_business_rate() {
                 kind: "transactional",
                 payload: &payload,
                 idempotency: None,
+                failover: None,
                 now: SystemClock.now(),
             })
             .await

@@ -11,6 +11,7 @@ mod auth;
 // Campaigns (issue 15).
 pub mod campaign_content;
 pub mod campaign_start;
+pub mod failover;
 pub mod idempotency;
 pub mod routes;
 pub mod views;

@@ -40,16 +40,20 @@ pub enum EventKind {
     /// Every recipient of a campaign is settled (issue 15).
     #[serde(rename = "campaign.completed")]
     CampaignCompleted,
+    /// SMS failover (issue 16): `failover_sent`, `failover_delivered` or `failover_failed`.
+    #[serde(rename = "message.failover")]
+    MessageFailover,
 }
 
 impl EventKind {
     /// Every kind, as `openapi.yaml`'s `webhooks` lists them.
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::MessageStatus,
         EventKind::MessageInbound,
         EventKind::ContactOptedOut,
         EventKind::ContactOptedIn,
         EventKind::CampaignCompleted,
+        EventKind::MessageFailover,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +63,7 @@ impl EventKind {
             EventKind::ContactOptedOut => "contact.opted_out",
             EventKind::ContactOptedIn => "contact.opted_in",
             EventKind::CampaignCompleted => "campaign.completed",
+            EventKind::MessageFailover => "message.failover",
         }
     }
 }

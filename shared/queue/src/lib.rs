@@ -15,10 +15,12 @@ pub mod batch;
 // Campaigns (issue 15): the fan-out queue.
 pub mod campaign;
 mod error;
+pub mod failover;
 pub mod outbound;
 pub mod patience;
 
 pub use batch::{Backoff, Retries, batch_response};
 pub use campaign::CampaignQueue;
 pub use error::QueueError;
+pub use failover::{FailoverJob, FailoverQueue};
 pub use outbound::{OutboundJob, OutboundQueue};

@@ -16,6 +16,8 @@
 //! | Viber token → msg| `TOKEN#{token}`       | `TOKEN`              |
 //! | quarantined cb   | `QUARANTINE`          | `Q#{id}`             |
 //!
+//! A message may carry an SMS failover (`failover`, `fo_*`: see `failover.rs`).
+//!
 //! A `TOKEN` item may also hold status callbacks that came before the token was recorded
 //! (`pending_{status}`, see `pending.rs`); until `message_id` is there, the token is unknown.
 //!
@@ -36,6 +38,7 @@ mod conversation;
 mod dispatch;
 mod erase;
 mod error;
+mod failover;
 mod inbound;
 pub mod keys;
 mod message;
@@ -63,6 +66,11 @@ pub use campaigns::{
 };
 pub use dispatch::{Marked, Sent};
 pub use error::StoreError;
+pub use failover::{
+    AttemptEnd, Claim, FailoverInvalid, FailoverPolicy, FailoverRecord, FailoverRequest,
+    FailoverSms, FailoverSpec, FailoverState, FailoverStep, MAX_DEADLINE_SECONDS, MAX_SMS_TEXT,
+    Trigger, Triggers, check_sender_id, check_sms_text,
+};
 pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, HistoryEntry, MessageId, MessageRecord};
 pub use pending::{Kept, PendingStatus};

@@ -94,6 +94,7 @@ async fn admit(
                 kind,
                 payload: "{}",
                 idempotency: None,
+                failover: None,
                 now: NOW,
             },
         })

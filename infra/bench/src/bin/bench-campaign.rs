@@ -252,6 +252,7 @@ async fn singles_run(
                         kind: "transactional",
                         payload: &payload,
                         idempotency: None,
+                        failover: None,
                         now: SystemClock.now(),
                     })
                     .await?;
