@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use lambda_http::{Body, Request, Response};
 use tracing::{Instrument, field};
+use vbm_events::EventsQueue;
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_platform::http::{
@@ -34,6 +35,8 @@ pub struct App {
     clock: Arc<dyn Clock>,
     businesses: Authenticator,
     templates: TemplateCache,
+    /// Where a replay queues events again (issue 17); without it a replay answers `503`.
+    events: Option<EventsQueue>,
 }
 
 impl App {
@@ -43,11 +46,22 @@ impl App {
             clock,
             businesses: Authenticator::default(),
             templates: TemplateCache::new(auth::CACHE_TTL),
+            events: None,
         }
     }
 
-    /// Reads `VBM_TABLE`, the session limits and `RETENTION_DAYS`, and builds the DynamoDB
-    /// client once. A send is one DynamoDB transaction: the table's stream, not this function,
+    /// The events queue `POST /v1/events/replay` queues to.
+    pub fn with_events(mut self, events: EventsQueue) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    pub fn events(&self) -> Option<&EventsQueue> {
+        self.events.as_ref()
+    }
+
+    /// Reads `VBM_TABLE`, the session limits, `RETENTION_DAYS` and `EVENTS_QUEUE_URL` (replay),
+    /// and builds the DynamoDB and SQS clients once. A send is one DynamoDB transaction: the table's stream, not this function,
     /// puts accepted messages on the outbound queue (`relay`).
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env();
@@ -58,7 +72,8 @@ impl App {
             .phone_numbers()
             .run_if_enabled(&config)
             .await?;
-        Ok(Self::new(store, Arc::new(SystemClock)))
+        let events = EventsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.events_queue_url()?);
+        Ok(Self::new(store, Arc::new(SystemClock)).with_events(events))
     }
 
     pub fn store(&self) -> &Store {
@@ -118,6 +133,8 @@ impl App {
             Endpoint::GetSession => routes::sessions::get(self, &business, param()).await,
             Endpoint::EraseContact => routes::contacts::erase(self, &business, param()).await,
             Endpoint::ListTemplates => routes::templates::list(self, &business).await,
+            Endpoint::ListEvents => routes::events::list(self, &business, request).await,
+            Endpoint::ReplayEvents => routes::events::replay(self, &business, request).await,
         }
     }
 }

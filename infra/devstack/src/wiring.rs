@@ -49,7 +49,8 @@ impl Functions {
         let auth =
             || vbm_callbacks::AuthSource::from_secret(secrets.clone(), &secret_id, "", refresh);
 
-        let send = Arc::new(send::App::new(store()?, clock.clone()));
+        // Business events (issue 17): replay queues on the events queue.
+        let send = Arc::new(send::App::new(store()?, clock.clone()).with_events(events()));
         let relay = Arc::new(relay::App::new(OutboundQueue::new(
             sqs.clone(),
             outbound_url.clone(),
@@ -76,13 +77,10 @@ impl Functions {
             clock.clone(),
         ));
         let http = notify::http_client(options.callback_timeout).map_err(err)?;
-        let notify = Arc::new(notify::App::new(
-            store()?,
-            http,
-            sqs.clone(),
-            events_url.clone(),
-            clock,
-        ));
+        let notify = Arc::new(
+            notify::App::new(store()?, http, sqs.clone(), events_url.clone(), clock)
+                .with_max_receive_count(config.events_max_receive_count().map_err(err)?),
+        );
 
         Ok(Self {
             send: Arc::new(move |request| {

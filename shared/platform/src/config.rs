@@ -30,6 +30,8 @@ pub const VIBER_CALLBACK_CIDRS: &str = "VIBER_CALLBACK_CIDRS";
 /// How free-form transactional text goes: `106` (default), `206`, `template_only_transactional`.
 pub const VIBER_TRANSACTIONAL_TEXT: &str = "VIBER_TRANSACTIONAL_TEXT";
 pub const WARM_ON_INIT: &str = "VBM_WARM_ON_INIT";
+/// Business events (issue 17): the events queue's `maxReceiveCount`.
+pub const EVENTS_MAX_RECEIVE_COUNT: &str = "EVENTS_MAX_RECEIVE_COUNT";
 
 /// A setting that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -228,6 +230,13 @@ impl Config {
 
     /// `CALLBACK_TIMEOUT_SECONDS`: how long one delivery to a business callback URL may take
     /// (default 5).
+    /// `EVENTS_MAX_RECEIVE_COUNT`: the receive after which the events queue dead-letters an
+    /// event (its redrive policy's `maxReceiveCount`; default 5, the template's default), so
+    /// `notify` can log the last failed attempt as `failed` rather than `pending`.
+    pub fn events_max_receive_count(&self) -> Result<u32, ConfigError> {
+        self.positive(EVENTS_MAX_RECEIVE_COUNT, 5u32)
+    }
+
     pub fn callback_timeout(&self) -> Result<Duration, ConfigError> {
         Ok(Duration::from_secs(
             self.positive(CALLBACK_TIMEOUT_SECONDS, 5u64)?,

@@ -15,6 +15,7 @@
 //! | user message     | `BIZ#{business}`      | `INBOUND#{token}`    |
 //! | Viber token → msg| `TOKEN#{token}`       | `TOKEN`              |
 //! | quarantined cb   | `QUARANTINE`          | `Q#{id}`             |
+//! | business event   | `BIZ#{business}`      | `EVENT#{event_id}`   |
 //!
 //! A `TOKEN` item may also hold status callbacks that came before the token was recorded
 //! (`pending_{status}`, see `pending.rs`); until `message_id` is there, the token is unknown.
@@ -32,6 +33,8 @@ mod conversation;
 mod dispatch;
 mod erase;
 mod error;
+// Issue 17: the delivery log of business events.
+pub mod event_log;
 mod inbound;
 pub mod keys;
 mod message;
@@ -53,6 +56,7 @@ pub use business::{ApiKey, ApiKeyHash, Business, BusinessId, BusinessUpdate, New
 pub use business_cache::BusinessCache;
 pub use dispatch::{Marked, Sent};
 pub use error::StoreError;
+pub use event_log::{Attempt, AttemptRecord, DeliveryState, EventCursor, EventQuery, LoggedEvent};
 pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, HistoryEntry, MessageId, MessageRecord};
 pub use pending::{Kept, PendingStatus};

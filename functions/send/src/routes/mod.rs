@@ -4,6 +4,7 @@
 //! the same list, so the document and the router cannot drift apart.
 
 pub mod contacts;
+pub mod events;
 pub mod messages;
 pub mod sessions;
 pub mod templates;
@@ -19,6 +20,8 @@ pub enum Endpoint {
     GetSession,
     EraseContact,
     ListTemplates,
+    ListEvents,
+    ReplayEvents,
 }
 
 /// One served method and path template; `{name}` matches one non-empty path segment.
@@ -55,6 +58,17 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/v1/templates",
         endpoint: Endpoint::ListTemplates,
+    },
+    // Business events (issue 17): the delivery log and its replay.
+    Route {
+        method: "GET",
+        path: "/v1/events",
+        endpoint: Endpoint::ListEvents,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/events/replay",
+        endpoint: Endpoint::ReplayEvents,
     },
 ];
 

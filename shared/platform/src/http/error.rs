@@ -39,6 +39,8 @@ impl ApiError {
         ("recipient_opted_out", 409),
         ("first_message_promotional", 409),
         ("invalid_json", 400),
+        ("invalid_cursor", 400),
+        ("replay_too_large", 400),
         ("unauthorized", 401),
         ("ip_not_allowed", 403),
         ("not_found", 404),
