@@ -54,6 +54,9 @@ pub enum Command {
     /// The outbox: accepted messages on their way from the table's stream to the outbound queue.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Business events that could not be delivered (the events dead-letter queue).
+    #[command(subcommand)]
+    Events(EventsCommand),
     /// Viber callbacks kept aside because they could not be used (docs/viber.md).
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
@@ -71,6 +74,22 @@ pub enum OutboxCommand {
         /// The stack's outbound FIFO queue URL (output OutboundQueueUrl).
         #[arg(long, env = "OUTBOUND_QUEUE_URL", value_name = "URL")]
         outbound_queue_url: String,
+    },
+}
+
+/// Business events (issue 17).
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Move the events `notify` gave up on (the EventsDeadLetterQueue alarm) back to the events
+    /// queue, each as it was: delivered again with the same `webhook-id`. Bodies that are not
+    /// events stay on the dead-letter queue and are reported.
+    Redrive {
+        /// The stack's events dead-letter queue URL (output EventsDeadLetterQueueUrl).
+        #[arg(long, env = "EVENTS_DLQ_URL", value_name = "URL")]
+        dead_letter_queue_url: String,
+        /// The stack's events queue URL (output EventsQueueUrl).
+        #[arg(long, env = "EVENTS_QUEUE_URL", value_name = "URL")]
+        events_queue_url: String,
     },
 }
 
