@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Create the template's DynamoDB table and SQS queues on a local endpoint (moto).
+"""Create the template's DynamoDB table, SQS queues and schedule groups on a local endpoint (moto).
 
-template.yaml is the one source of truth: this reads its ``AWS::DynamoDB::Table``
-and ``AWS::SQS::Queue`` resources and creates them with the same key schema,
+template.yaml is the one source of truth: this reads its ``AWS::DynamoDB::Table``,
+``AWS::SQS::Queue`` and ``AWS::Scheduler::ScheduleGroup`` resources and creates them with the same key schema,
 attributes, TTL and queue attributes (FIFO, deduplication, visibility timeout,
 retention, redrive policy to the created dead-letter queue with the template's
 maxReceiveCount). Only what can be resolved locally is resolved: parameter
@@ -13,7 +13,7 @@ Usage:
 
 Prints a JSON object: {"table": ..., "stream_arn": ..., "outbound_queue_url": ...,
 "events_queue_url": ..., "outbound_dlq_url": ..., "events_dlq_url": ...,
-"relay_failure_queue_url": ...}.
+"relay_failure_queue_url": ..., "timers_group": ...}.
 """
 
 from __future__ import annotations
@@ -218,6 +218,20 @@ def create_resources(endpoint: str, table: str = "vbm", prefix: str = "vbm-", te
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         resolve.queues[logical_id] = {"url": url, "arn": arn, "name": name}
         out[output_key(logical_id)] = url
+
+    # EventBridge Scheduler groups (the timers): created so timers can be set; the emulator
+    # never fires them, the devstack does (vbm_timers::dev).
+    groups = [lid for lid, r in resources.items() if r.get("Type") == "AWS::Scheduler::ScheduleGroup"]
+    if groups:
+        scheduler = session.client("scheduler", endpoint_url=endpoint)
+        for logical_id in groups:
+            base = re.sub(r"(?<!^)(?=[A-Z])", "-", logical_id.removesuffix("Group")).lower()
+            name = f"{prefix}{base}"
+            try:
+                scheduler.create_schedule_group(Name=name)
+            except scheduler.exceptions.ConflictException:
+                pass
+            out[f"{base.replace('-', '_')}_group"] = name
     return out
 
 

@@ -68,7 +68,8 @@ field() { "$PY" -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]]
 export VBM_TABLE="$name"
 OUTBOUND_QUEUE_URL="$(field outbound_queue_url)"
 EVENTS_QUEUE_URL="$(field events_queue_url)"
-export OUTBOUND_QUEUE_URL EVENTS_QUEUE_URL
+TIMERS_GROUP="$(field timers_group)"
+export OUTBOUND_QUEUE_URL EVENTS_QUEUE_URL TIMERS_GROUP
 export VBM_PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 export RUST_LOG="${RUST_LOG:-warn}"
 

@@ -33,8 +33,9 @@ def test_resources_match_template(moto_endpoint, source_template):
     assert out == again
     assert set(out) == {
         "table", "stream_arn", "outbound_queue_url", "events_queue_url", "outbound_dlq_url",
-        "events_dlq_url", "relay_failure_queue_url",
+        "events_dlq_url", "relay_failure_queue_url", "timers_group",
     }
+    assert out["timers_group"] == f"{prefix}timers"
     assert "/stream/" in out["stream_arn"]
     assert out["table"] == table
     assert out["outbound_queue_url"].endswith(f"/{prefix}outbound.fifo")

@@ -81,6 +81,7 @@ impl Server {
             .env("VBM_TABLE", &env.table)
             .env("OUTBOUND_QUEUE_URL", &env.outbound_queue_url)
             .env("EVENTS_QUEUE_URL", &env.events_queue_url)
+            .env("TIMERS_GROUP", &env.timers_group)
             .env("RUST_LOG", "warn")
             // The sandbox's and the sink's logs keep only their newest entries: what is measured
             // is the server, not what the test doubles remember of every message.

@@ -26,7 +26,7 @@ use std::time::Duration;
 use serde_json::json;
 use session_rules::{Language, Template, TemplateCategory, TemplateId};
 use tokio::net::TcpListener;
-use vbm_platform::clock::OffsetClock;
+use vbm_platform::clock::{Clock, OffsetClock};
 use vbm_platform::config::Config;
 use vbm_store::{BusinessId, NewBusiness, Retention, Store};
 
@@ -47,6 +47,8 @@ pub struct Settings {
     pub table: String,
     pub outbound_queue_url: String,
     pub events_queue_url: String,
+    /// The schedule group of the timers, fired here from the movable clock (`vbm_timers::dev`).
+    pub timers_group: String,
 }
 
 impl Settings {
@@ -60,6 +62,7 @@ impl Settings {
             table: var("VBM_TABLE")?,
             outbound_queue_url: var("OUTBOUND_QUEUE_URL")?,
             events_queue_url: var("EVENTS_QUEUE_URL")?,
+            timers_group: var("TIMERS_GROUP")?,
         })
     }
 
@@ -84,6 +87,9 @@ impl Settings {
                 format!("{}/_sandbox/viber", self.base_url()),
             ),
             ("VIBER_CALLBACK_SECRET_ID", self.callback_secret_name()),
+            ("TIMERS_GROUP", self.timers_group.clone()),
+            // The emulator does not check roles; the devstack fires the timers itself.
+            ("TIMERS_ROLE_ARN", DEV_TIMERS_ROLE.into()),
         ])
     }
 }
@@ -252,6 +258,14 @@ pub async fn start_with(
     .map_err(|e| e.to_string())?;
     let relay = functions.relay.clone();
     tokio::spawn(async move { reader.run(&relay, STREAM_POLL).await });
+    // EventBridge Scheduler's part: due timers fire by the movable clock.
+    let firing = vbm_timers::dev::Firing::new(
+        aws_sdk_scheduler::Client::new(&function_sdk),
+        aws_sdk_sqs::Client::new(&function_sdk),
+        &settings.timers_group,
+    );
+    let timer_clock = clock.clone();
+    tokio::spawn(firing.run(TIMER_POLL, move || timer_clock.now()));
     let server = tokio::spawn(server::serve(listener, routes));
 
     let api_key = seed_demo(&store, &settings).await?;
@@ -267,6 +281,12 @@ pub async fn start_with(
 /// message can reach the outbound queue locally (Lambda polls a stream's shard four times a
 /// second). One `GetRecords` a round, so the serialized emulator keeps its pace for the rest.
 const STREAM_POLL: Duration = Duration::from_millis(100);
+
+/// How often due timers are looked for: one `ListSchedules` a round.
+const TIMER_POLL: Duration = Duration::from_millis(200);
+
+/// The role timers name locally.
+const DEV_TIMERS_ROLE: &str = "arn:aws:iam::123456789012:role/vbm-dev-timers";
 
 /// Creates (or overwrites) the callback secret on the emulator, as the stack's template creates
 /// it in AWS: the URL secret, and the signing secret when `signed`.

@@ -30,6 +30,8 @@ pub const VIBER_CALLBACK_CIDRS: &str = "VIBER_CALLBACK_CIDRS";
 /// How free-form transactional text goes: `106` (default), `206`, `template_only_transactional`.
 pub const VIBER_TRANSACTIONAL_TEXT: &str = "VIBER_TRANSACTIONAL_TEXT";
 pub const WARM_ON_INIT: &str = "VBM_WARM_ON_INIT";
+pub const TIMERS_GROUP: &str = "TIMERS_GROUP";
+pub const TIMERS_ROLE_ARN: &str = "TIMERS_ROLE_ARN";
 /// Business events (issue 17): the events queue's `maxReceiveCount`.
 pub const EVENTS_MAX_RECEIVE_COUNT: &str = "EVENTS_MAX_RECEIVE_COUNT";
 
@@ -206,6 +208,16 @@ impl Config {
     /// when unset. (Parsed by `viber::CallbackAuth`, which also refuses to start with neither.)
     pub fn viber_callback_cidrs(&self) -> Result<String, ConfigError> {
         Ok(self.get(VIBER_CALLBACK_CIDRS)?.unwrap_or_default())
+    }
+
+    /// `TIMERS_GROUP`: the EventBridge Scheduler group timers are set in (`vbm_timers`).
+    pub fn timers_group(&self) -> Result<String, ConfigError> {
+        self.required(TIMERS_GROUP)
+    }
+
+    /// `TIMERS_ROLE_ARN`: the role Scheduler assumes to put a fired timer's body on its queue.
+    pub fn timers_role_arn(&self) -> Result<String, ConfigError> {
+        self.required(TIMERS_ROLE_ARN)
     }
 
     /// `VIBER_API_URL`: the root of Viber's (or a partner gateway's) API; `send_message` is

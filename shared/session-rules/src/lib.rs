@@ -42,4 +42,4 @@ pub use status::{CallbackStatus, MessageStatus, StatusEvent, StatusTrack};
 pub use template::{
     Language, Template, TemplateCategory, TemplateId, TemplateParams, TemplateReach,
 };
-pub use time::Timestamp;
+pub use time::{Timestamp, civil_from_days, days_from_civil};

@@ -26,6 +26,8 @@ pub struct TestEnv {
     pub events_dlq_url: String,
     /// Where the outbox's event source mapping puts the batches it gave up on.
     pub relay_failure_queue_url: String,
+    /// The EventBridge Scheduler group of the timers (`vbm-timers`).
+    pub timers_group: String,
     #[serde(skip)]
     pub endpoint: String,
 }
@@ -96,6 +98,10 @@ impl TestEnv {
 
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk_config().await)
+    }
+
+    pub async fn scheduler(&self) -> aws_sdk_scheduler::Client {
+        aws_sdk_scheduler::Client::new(&self.sdk_config().await)
     }
 
     pub async fn streams(&self) -> aws_sdk_dynamodbstreams::Client {

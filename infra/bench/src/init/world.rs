@@ -92,6 +92,11 @@ impl World {
             ("VBM_TABLE", self.env.table.clone()),
             ("OUTBOUND_QUEUE_URL", self.env.outbound_queue_url.clone()),
             ("EVENTS_QUEUE_URL", self.env.events_queue_url.clone()),
+            ("TIMERS_GROUP", self.env.timers_group.clone()),
+            (
+                "TIMERS_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/timers".into(),
+            ),
             ("VIBER_API_URL", self.stand_in.viber_url()),
             ("SESSION_DURATION_SECONDS", "86400".into()),
             ("SESSION_MAX_MESSAGES", "60".into()),
