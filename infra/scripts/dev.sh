@@ -61,6 +61,7 @@ export VBM_TABLE=vbm
 export OUTBOUND_QUEUE_URL="$(field outbound_queue_url)"
 export EVENTS_QUEUE_URL="$(field events_queue_url)"
 export TIMERS_GROUP="$(field timers_group)"
+export SESSION_TIMERS_QUEUE_URL="$(field session_timers_queue_url)"
 # The Viber callback secret is not passed: vbm-dev puts it in the emulator's Secrets Manager.
 export VBM_PORT
 export RUST_LOG="${RUST_LOG:-warn}"

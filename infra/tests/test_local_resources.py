@@ -34,6 +34,8 @@ def test_resources_match_template(moto_endpoint, source_template):
     assert set(out) == {
         "table", "stream_arn", "outbound_queue_url", "events_queue_url", "outbound_dlq_url",
         "events_dlq_url", "relay_failure_queue_url", "timers_group",
+        # Business events (issue 17).
+        "session_timers_queue_url", "session_timers_dlq_url", "lifecycle_failure_queue_url",
     }
     assert out["timers_group"] == f"{prefix}timers"
     assert "/stream/" in out["stream_arn"]

@@ -50,6 +50,7 @@ impl Stack {
                 outbound_queue_url: env.outbound_queue_url.clone(),
                 events_queue_url: env.events_queue_url.clone(),
                 timers_group: env.timers_group.clone(),
+                session_timers_queue_url: env.session_timers_queue_url.clone(),
             },
             listener,
             options,

@@ -49,6 +49,8 @@ pub struct Settings {
     pub events_queue_url: String,
     /// The schedule group of the timers, fired here from the movable clock (`vbm_timers::dev`).
     pub timers_group: String,
+    /// Where session timers fire (business events, issue 17: the `lifecycle` function).
+    pub session_timers_queue_url: String,
 }
 
 impl Settings {
@@ -63,6 +65,7 @@ impl Settings {
             outbound_queue_url: var("OUTBOUND_QUEUE_URL")?,
             events_queue_url: var("EVENTS_QUEUE_URL")?,
             timers_group: var("TIMERS_GROUP")?,
+            session_timers_queue_url: var("SESSION_TIMERS_QUEUE_URL")?,
         })
     }
 
@@ -90,6 +93,10 @@ impl Settings {
             ("TIMERS_GROUP", self.timers_group.clone()),
             // The emulator does not check roles; the devstack fires the timers itself.
             ("TIMERS_ROLE_ARN", DEV_TIMERS_ROLE.into()),
+            (
+                "SESSION_TIMERS_QUEUE_URL",
+                self.session_timers_queue_url.clone(),
+            ),
         ])
     }
 }
@@ -258,6 +265,30 @@ pub async fn start_with(
     .map_err(|e| e.to_string())?;
     let relay = functions.relay.clone();
     tokio::spawn(async move { reader.run(&relay, STREAM_POLL).await });
+    // Business events (issue 17): the lifecycle function's own mapping on the same stream (its
+    // own position, as a second event source mapping has), and its timers queue.
+    let lifecycle_reader = relay::reader::StreamReader::for_table(
+        &aws_sdk_dynamodb::Client::new(&function_sdk),
+        aws_sdk_dynamodbstreams::Client::new(&function_sdk),
+        &settings.table,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let lifecycle = functions.lifecycle.clone();
+    tokio::spawn(async move {
+        lifecycle_reader
+            .run_with(
+                |event| lifecycle.handle_stream(event),
+                LIFECYCLE_STREAM_POLL,
+            )
+            .await
+    });
+    tokio::spawn(poller::run(
+        "lifecycle",
+        aws_sdk_sqs::Client::new(&function_sdk),
+        settings.session_timers_queue_url.clone(),
+        functions.lifecycle_timers.clone(),
+    ));
     // EventBridge Scheduler's part: due timers fire by the movable clock.
     let firing = vbm_timers::dev::Firing::new(
         aws_sdk_scheduler::Client::new(&function_sdk),
@@ -281,6 +312,10 @@ pub async fn start_with(
 /// message can reach the outbound queue locally (Lambda polls a stream's shard four times a
 /// second). One `GetRecords` a round, so the serialized emulator keeps its pace for the rest.
 const STREAM_POLL: Duration = Duration::from_millis(100);
+
+/// The lifecycle consumer's pause between empty reads of the stream: slower than the outbox's,
+/// since a session event a quarter of a second later costs nothing and the emulator is shared.
+const LIFECYCLE_STREAM_POLL: Duration = Duration::from_millis(250);
 
 /// How often due timers are looked for: one `ListSchedules` a round.
 const TIMER_POLL: Duration = Duration::from_millis(200);

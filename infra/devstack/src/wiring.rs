@@ -20,6 +20,10 @@ pub struct Functions {
     pub notify: BatchHandler,
     /// The table's stream consumer (the outbox), driven by `relay::reader::StreamReader`.
     pub relay: Arc<relay::App>,
+    /// Business events (issue 17): the second stream consumer (session lifecycle, read by its
+    /// own `StreamReader`) and the consumer of the session timers queue.
+    pub lifecycle: Arc<lifecycle::App>,
+    pub lifecycle_timers: BatchHandler,
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -76,6 +80,31 @@ impl Functions {
             outbound_url,
             clock.clone(),
         ));
+        // Business events (issue 17): session lifecycle events, their timers fired locally by
+        // the movable clock (vbm_timers::dev).
+        let timers = vbm_timers::Timers::new(
+            aws_sdk_scheduler::Client::new(sdk),
+            sqs.clone(),
+            config.timers_group().map_err(err)?,
+            config.timers_role_arn().map_err(err)?,
+        );
+        let region = sdk
+            .region()
+            .map_or("us-east-1".to_owned(), |r| r.to_string());
+        let target =
+            vbm_timers::Target::queue(&config.session_timers_queue_url().map_err(err)?, &region)
+                .map_err(err)?;
+        let lifecycle = Arc::new(lifecycle::App::new(
+            store()?,
+            events(),
+            timers,
+            target,
+            clock.clone(),
+            lifecycle::transitions::Expiring {
+                before: config.session_expiring_before().map_err(err)?,
+                messages_left: config.session_expiring_messages_left().map_err(err)?,
+            },
+        ));
         let http = notify::http_client(options.callback_timeout).map_err(err)?;
         let notify = Arc::new(
             notify::App::new(store()?, http, sqs.clone(), events_url.clone(), clock)
@@ -104,6 +133,14 @@ impl Functions {
                 Box::pin(async move { app.handle_batch(event).await })
             }),
             relay,
+            lifecycle_timers: {
+                let app = lifecycle.clone();
+                Arc::new(move |event| {
+                    let app = app.clone();
+                    Box::pin(async move { app.handle_timers(event).await })
+                })
+            },
+            lifecycle,
         })
     }
 }

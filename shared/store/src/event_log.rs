@@ -41,7 +41,8 @@ const MAX_QUERIES_PER_PAGE: usize = 5;
 /// Where an event's delivery stands, after its last attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {
-    /// The last attempt failed and `notify` will try again (or a replay queued it again).
+    /// Queued and not delivered yet: no attempt so far, or the last one failed and `notify`
+    /// will try again.
     Pending,
     /// The business answered 2xx.
     Delivered,
@@ -94,6 +95,17 @@ pub struct AttemptRecord<'a> {
     pub contact: Option<&'a PhoneNumber>,
     pub attempt: Attempt,
     pub state: DeliveryState,
+}
+
+/// An event a producer queued, for the log before any attempt ([`Store::log_queued`]).
+#[derive(Debug, Clone)]
+pub struct QueuedRecord<'a> {
+    pub business: &'a BusinessId,
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    pub created_at: Timestamp,
+    pub body: &'a str,
+    pub contact: Option<&'a PhoneNumber>,
 }
 
 /// One event of the log.
@@ -324,6 +336,70 @@ impl Store {
             .await
             .map_err(StoreError::sdk)?;
         Ok(())
+    }
+
+    /// Whether the log holds `event_id` (queued or attempted): a producer that logs what it
+    /// queues ([`Store::log_queued`]) asks this first, so a redelivered input queues nothing
+    /// twice.
+    pub async fn event_logged(
+        &self,
+        business: &BusinessId,
+        event_id: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .get_consistent(
+                keys::business(business),
+                format!("{SK_PREFIX}{event_id}"),
+                None,
+            )
+            .await?
+            .is_some())
+    }
+
+    /// Logs an event as queued (`pending`, no attempt yet), after it was queued: a crash in
+    /// between queues it again on the redelivered input (the same id), never loses it. An entry
+    /// already there (`notify` was faster) is left as it is.
+    pub async fn log_queued(
+        &self,
+        record: &QueuedRecord<'_>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let pk = keys::business(record.business);
+        let sk = format!("{SK_PREFIX}{}", record.event_id);
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(keys::PK, s(pk.clone()))
+            .item(keys::SK, s(sk.clone()))
+            .item("state", s(DeliveryState::Pending.as_str()))
+            .item("event_type", s(record.event_type))
+            .item("body", s(record.body))
+            .item("created_at", n(record.created_at.as_millis()))
+            .item("attempt_count", n(0))
+            .item(EVENTS_PK, s(pk))
+            .item(EVENTS_SK, s(index_sk(record.created_at, record.event_id)))
+            .item(
+                keys::EXPIRES_AT,
+                n(now.plus(self.retention.messages).as_secs()),
+            )
+            .condition_expression("attribute_not_exists(pk)");
+        if let Some(phone) = record.contact {
+            put = put
+                .item(keys::GSI1PK, s(keys::contact(record.business, phone)))
+                .item(keys::GSI1SK, s(sk));
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(StoreError::sdk(err)),
+        }
     }
 
     /// One page of a business's events, newest first, and the cursor of the next page (`None`

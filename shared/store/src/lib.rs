@@ -56,7 +56,9 @@ pub use business::{ApiKey, ApiKeyHash, Business, BusinessId, BusinessUpdate, New
 pub use business_cache::BusinessCache;
 pub use dispatch::{Marked, Sent};
 pub use error::StoreError;
-pub use event_log::{Attempt, AttemptRecord, DeliveryState, EventCursor, EventQuery, LoggedEvent};
+pub use event_log::{
+    Attempt, AttemptRecord, DeliveryState, EventCursor, EventQuery, LoggedEvent, QueuedRecord,
+};
 pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, HistoryEntry, MessageId, MessageRecord};
 pub use pending::{Kept, PendingStatus};

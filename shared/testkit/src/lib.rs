@@ -28,6 +28,8 @@ pub struct TestEnv {
     pub relay_failure_queue_url: String,
     /// The EventBridge Scheduler group of the timers (`vbm-timers`).
     pub timers_group: String,
+    /// Where session timers fire (business events, issue 17).
+    pub session_timers_queue_url: String,
     #[serde(skip)]
     pub endpoint: String,
 }
