@@ -85,39 +85,11 @@ impl World {
             .unwrap();
     }
 
-    /// Everything on a queue, taken off it.
-    async fn drain(&self, url: &str) -> Vec<String> {
-        let mut bodies = Vec::new();
-        loop {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            if out.messages().is_empty() {
-                return bodies;
-            }
-            for m in out.messages() {
-                bodies.push(m.body().unwrap_or_default().to_owned());
-                self.sqs
-                    .delete_message()
-                    .queue_url(url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-
     async fn events(&self) -> Vec<Event> {
-        self.drain(&self.env.events_queue_url)
+        vbm_testkit::drain(&self.sqs, &self.env.events_queue_url)
             .await
             .iter()
-            .map(|b| EventsQueue::parse(b).unwrap())
+            .map(|m| EventsQueue::parse(&m.body).unwrap())
             .collect()
     }
 }

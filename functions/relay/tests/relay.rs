@@ -74,41 +74,14 @@ impl World {
 
     /// Everything on the outbound queue, received and deleted: (group, job) in queue order.
     async fn queued(&self) -> Vec<(String, OutboundJob)> {
-        let mut jobs = Vec::new();
-        loop {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.env.outbound_queue_url)
-                .max_number_of_messages(10)
-                .message_system_attribute_names(
-                    aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
-                )
-                .send()
-                .await
-                .unwrap();
-            if out.messages().is_empty() {
-                return jobs;
-            }
-            for m in out.messages() {
-                let job: OutboundJob = serde_json::from_str(m.body().unwrap()).unwrap();
-                let group = m
-                    .attributes()
-                    .and_then(|a| {
-                        a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
-                    })
-                    .cloned()
-                    .unwrap_or_default();
-                jobs.push((group, job));
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.env.outbound_queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        vbm_testkit::drain(&self.sqs, &self.env.outbound_queue_url)
+            .await
+            .into_iter()
+            .map(|m| {
+                let job: OutboundJob = serde_json::from_str(&m.body).unwrap();
+                (m.group.unwrap_or_default(), job)
+            })
+            .collect()
     }
 }
 

@@ -9,31 +9,6 @@ use session_rules::Timestamp;
 use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_testkit::TestEnv;
 
-async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
-    let mut bodies = Vec::new();
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        if out.messages().is_empty() {
-            return bodies;
-        }
-        for m in out.messages() {
-            bodies.push(m.body().unwrap_or_default().to_owned());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-}
-
 #[tokio::test]
 async fn dead_lettered_events_go_back_unchanged_and_the_rest_stays() {
     let env = TestEnv::fresh();
@@ -75,10 +50,10 @@ async fn dead_lettered_events_go_back_unchanged_and_the_rest_stays() {
         "{summary}"
     );
 
-    let mut queued: Vec<Event> = drain(&sqs, &env.events_queue_url)
+    let mut queued: Vec<Event> = vbm_testkit::drain(&sqs, &env.events_queue_url)
         .await
         .iter()
-        .map(|b| EventsQueue::parse(b).unwrap())
+        .map(|m| EventsQueue::parse(&m.body).unwrap())
         .collect();
     queued.sort_by(|a, b| a.event_id.cmp(&b.event_id));
     let mut expected = events.clone();

@@ -10,28 +10,11 @@ use vbm_store::{BusinessId, MessageId, NewSend, Retention, SendOutcome, Store};
 use vbm_testkit::TestEnv;
 
 async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
-    let mut bodies = Vec::new();
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        if out.messages().is_empty() {
-            return bodies;
-        }
-        for m in out.messages() {
-            bodies.push(m.body().unwrap_or_default().to_owned());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+    vbm_testkit::drain(sqs, url)
+        .await
+        .into_iter()
+        .map(|m| m.body)
+        .collect()
 }
 
 #[tokio::test]

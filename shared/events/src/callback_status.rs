@@ -37,7 +37,7 @@ impl CallbackStatus<'_> {
             json!({
                 "message_id": self.message_id,
                 "status": self.status.as_str(),
-                "at": vbm_platform::time::rfc3339(self.at),
+                "at": self.at.rfc3339(),
                 // `to`, as in dispatch's message.status events and the API's message view.
                 "to": self.to,
                 "viber_message_token": self.token,

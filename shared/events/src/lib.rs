@@ -110,7 +110,7 @@ impl Event {
             event_id: format!("evt_{}", hex::encode(&digest[..16])),
             kind,
             business_id: business_id.to_owned(),
-            created_at: vbm_platform::time::rfc3339(created_at),
+            created_at: created_at.rfc3339(),
             data,
         }
     }

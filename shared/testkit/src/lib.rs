@@ -6,6 +6,8 @@
 //! each other's items or messages. Test code, so it panics with a clear message when the set-up
 //! is missing.
 
+pub mod docs;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -34,7 +36,7 @@ pub struct TestEnv {
     pub endpoint: String,
 }
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
@@ -163,6 +165,50 @@ impl TestEnv {
             }
         }
         records
+    }
+}
+
+/// A message [`drain`] took off a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drained {
+    pub body: String,
+    /// The FIFO message group, when there is one.
+    pub group: Option<String>,
+}
+
+/// Receives and deletes every message visible on `url` now, in the order received: what a
+/// test reads of what the code under test queued.
+pub async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Drained> {
+    use aws_sdk_sqs::types::MessageSystemAttributeName;
+    let mut drained = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("receiving from {url}: {e:?}"));
+        if out.messages().is_empty() {
+            return drained;
+        }
+        for m in out.messages() {
+            drained.push(Drained {
+                body: m.body().unwrap_or_default().to_owned(),
+                group: m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                    .cloned(),
+            });
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("deleting from {url}: {e:?}"));
+        }
     }
 }
 

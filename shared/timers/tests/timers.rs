@@ -2,7 +2,7 @@
 //! never fire, and the local firing delivers each due body once, to the right queue.
 
 use session_rules::Timestamp;
-use vbm_testkit::TestEnv;
+use vbm_testkit::{TestEnv, drain};
 use vbm_timers::dev::Firing;
 use vbm_timers::{Set, Target, Timer, Timers};
 
@@ -23,37 +23,11 @@ async fn setup() -> (TestEnv, Timers, Firing, aws_sdk_sqs::Client) {
 }
 
 async fn bodies(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<(String, Option<String>)> {
-    let mut out = Vec::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("receive");
-        let messages = got.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return out;
-        }
-        for m in messages {
-            let group = m
-                .attributes
-                .as_ref()
-                .and_then(|a| {
-                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
-                })
-                .cloned();
-            out.push((m.body.unwrap_or_default(), group));
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle.unwrap_or_default())
-                .send()
-                .await
-                .expect("delete");
-        }
-    }
+    drain(sqs, url)
+        .await
+        .into_iter()
+        .map(|d| (d.body, d.group))
+        .collect()
 }
 
 #[tokio::test]

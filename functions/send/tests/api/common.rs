@@ -375,32 +375,16 @@ pub async fn send_with(app: &App, key: &str, body: &Value, idempotency_key: Opti
     .await
 }
 
+/// The message ids of the jobs on `url`, taken off it.
 pub async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
-    let mut ids = Vec::new();
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .visibility_timeout(60)
-            .send()
-            .await
-            .unwrap();
-        let messages = out.messages();
-        if messages.is_empty() {
-            return ids;
-        }
-        for m in messages {
-            let job: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-            ids.push(job["message_id"].as_str().unwrap().to_owned());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+    vbm_testkit::drain(sqs, url)
+        .await
+        .into_iter()
+        .map(|m| {
+            let job: Value = serde_json::from_str(&m.body).unwrap();
+            job["message_id"].as_str().unwrap().to_owned()
+        })
+        .collect()
 }
 
 pub fn session_text(to: &str) -> Value {
