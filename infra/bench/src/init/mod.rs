@@ -199,6 +199,7 @@ impl Bench {
         let payload = events::send_template(&self.world.api_key, &phone(1, id), TEMPLATE);
         let run = self.run("send", warm, id, payload).await?;
         expect_status(&run, 202, "send")?;
+        self.world.relay_stream().await?;
         let jobs = self.world.receive(&outbound).await?;
         expect_count(&jobs, 1, "send's job on the outbound queue")?;
 

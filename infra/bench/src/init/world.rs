@@ -25,6 +25,10 @@ pub struct World {
     pub events_arn: String,
     /// The ARN of the callback secret (`VIBER_CALLBACK_SECRET_ID`).
     pub callback_secret_arn: String,
+    /// The outbox between send and dispatch: the table's stream read as Lambda's event source
+    /// mapping would, into `relay` (in process: relay's own cold start is not measured here).
+    pub stream: relay::reader::StreamReader,
+    pub relay: relay::App,
 }
 
 impl World {
@@ -74,7 +78,20 @@ impl World {
         let sqs = env.sqs().await;
         let outbound_arn = queue_arn(&sqs, &env.outbound_queue_url).await?;
         let events_arn = queue_arn(&sqs, &env.events_queue_url).await?;
+        let stream = relay::reader::StreamReader::for_table(
+            &env.dynamodb().await,
+            env.streams().await,
+            &env.table,
+        )
+        .await
+        .map_err(|e| format!("reading the table's stream: {e}"))?;
+        let relay = relay::App::new(vbm_queue::OutboundQueue::new(
+            sqs.clone(),
+            env.outbound_queue_url.clone(),
+        ));
         Ok(Self {
+            stream,
+            relay,
             env,
             sqs,
             api_key: key.expose().to_owned(),
@@ -113,6 +130,14 @@ impl World {
             _ => {}
         }
         vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+
+    /// Moves what the stream holds onto the outbound queue through `relay`.
+    pub async fn relay_stream(&mut self) -> Result<usize, String> {
+        self.stream
+            .drain(&self.relay)
+            .await
+            .map_err(|e| format!("relaying the stream: {e}"))
     }
 
     /// The messages on a queue now (received, so invisible until deleted or timed out).
