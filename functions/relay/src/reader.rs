@@ -370,6 +370,19 @@ pub async fn redrive(
     app: &App,
     failed: &FailedBatch,
 ) -> Result<usize, StreamError> {
+    redrive_with(client, |event| app.handle_batch(event), failed).await
+}
+
+/// [`redrive`] for any stream consumer (issue 17: the lifecycle function's failure queue).
+pub async fn redrive_with<F, Fut>(
+    client: &Client,
+    handle: F,
+    failed: &FailedBatch,
+) -> Result<usize, StreamError>
+where
+    F: Fn(Event) -> Fut,
+    Fut: std::future::Future<Output = DynamoDbEventResponse>,
+{
     let info = &failed.info;
     let mut iterator = client
         .get_shard_iterator()
@@ -415,12 +428,12 @@ pub async fn redrive(
     let n = records.len();
     let mut event = Event::default();
     event.records = records;
-    let answer = app.handle_batch(event).await;
+    let answer = handle(event).await;
     if answer.batch_item_failures.is_empty() {
         Ok(n)
     } else {
         Err(StreamError(
-            "the outbound queue refused the redriven records".into(),
+            "the function refused the redriven records (its queue unavailable?)".into(),
         ))
     }
 }

@@ -91,6 +91,28 @@ pub enum EventsCommand {
         #[arg(long, env = "EVENTS_QUEUE_URL", value_name = "URL")]
         events_queue_url: String,
     },
+    /// Hand again to the lifecycle function's code the stream ranges its event source mapping
+    /// gave up on (the LifecycleFailureQueue alarm), while the stream keeps them (24 h): their
+    /// session events are queued (each once: the delivery log is asked first) and the timers
+    /// of the sessions they opened set. A failure record is deleted once redriven. The session
+    /// limits and SESSION_EXPIRING_* are read from the environment, as the function reads them.
+    LifecycleRedrive {
+        /// The stack's LifecycleFailureQueue URL (output LifecycleFailureQueueUrl).
+        #[arg(long, env = "LIFECYCLE_FAILURE_QUEUE_URL", value_name = "URL")]
+        failure_queue_url: String,
+        /// The stack's events queue URL (output EventsQueueUrl).
+        #[arg(long, env = "EVENTS_QUEUE_URL", value_name = "URL")]
+        events_queue_url: String,
+        /// The session timers queue URL (SessionTimersQueue).
+        #[arg(long, env = "SESSION_TIMERS_QUEUE_URL", value_name = "URL")]
+        session_timers_queue_url: String,
+        /// The stack's schedule group (output TimersGroupName).
+        #[arg(long, env = "TIMERS_GROUP", value_name = "NAME")]
+        timers_group: String,
+        /// The role Scheduler assumes (TimersRole's ARN).
+        #[arg(long, env = "TIMERS_ROLE_ARN", value_name = "ARN")]
+        timers_role_arn: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -32,6 +32,8 @@ pub struct TestEnv {
     pub timers_group: String,
     /// Where session timers fire (business events, issue 17).
     pub session_timers_queue_url: String,
+    /// Where the lifecycle function's stream mapping puts the batches it gave up on.
+    pub lifecycle_failure_queue_url: String,
     #[serde(skip)]
     pub endpoint: String,
 }

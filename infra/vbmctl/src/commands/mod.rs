@@ -63,7 +63,7 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
         Command::Key(command) => key::run(&ctx, command).await,
         Command::Template(command) => template::run(&ctx, command).await,
         Command::Outbox(command) => outbox::run(command).await,
-        Command::Events(command) => events::run(command).await,
+        Command::Events(command) => events::run(&ctx, command).await,
         Command::Quarantine(command) => quarantine::run(&ctx, command).await,
     }
 }
