@@ -26,6 +26,8 @@ STATEFUL_422 = {
     "template_params_invalid",
     "template_required",
     "idempotency_key_reused",
+    # SMS failover (issue 16): no SMS text in the send, its template or the business's default.
+    "failover_text_missing",
 }
 
 

@@ -60,6 +60,7 @@ field() { .venv/bin/python -c 'import json, sys; print(json.loads(sys.argv[1])[s
 export VBM_TABLE=vbm
 export OUTBOUND_QUEUE_URL="$(field outbound_queue_url)"
 export EVENTS_QUEUE_URL="$(field events_queue_url)"
+export FAILOVER_QUEUE_URL="$(field failover_queue_url)" # SMS failover (issue 16)
 export TIMERS_GROUP="$(field timers_group)"
 export SESSION_TIMERS_QUEUE_URL="$(field session_timers_queue_url)"
 # The Viber callback secret is not passed: vbm-dev puts it in the emulator's Secrets Manager.

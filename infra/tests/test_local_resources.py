@@ -34,6 +34,7 @@ def test_resources_match_template(moto_endpoint, source_template):
     assert set(out) == {
         "table", "stream_arn", "outbound_queue_url", "events_queue_url", "outbound_dlq_url",
         "events_dlq_url", "relay_failure_queue_url", "timers_group",
+        "failover_queue_url", "failover_dlq_url",  # SMS failover (issue 16)
         # Business events (issue 17).
         "session_timers_queue_url", "session_timers_dlq_url", "lifecycle_failure_queue_url",
     }
@@ -44,6 +45,8 @@ def test_resources_match_template(moto_endpoint, source_template):
     assert out["outbound_dlq_url"].endswith(f"/{prefix}outbound-dlq.fifo")
     assert out["events_queue_url"].endswith(f"/{prefix}events")
     assert out["events_dlq_url"].endswith(f"/{prefix}events-dlq")
+    assert out["failover_queue_url"].endswith(f"/{prefix}failover")
+    assert out["failover_dlq_url"].endswith(f"/{prefix}failover-dlq")
 
     resources = source_template["Resources"]
     params = source_template["Parameters"]
@@ -68,6 +71,8 @@ def test_resources_match_template(moto_endpoint, source_template):
         "OutboundDeadLetterQueue": out["outbound_dlq_url"],
         "EventsQueue": out["events_queue_url"],
         "EventsDeadLetterQueue": out["events_dlq_url"],
+        "FailoverQueue": out["failover_queue_url"],
+        "FailoverDeadLetterQueue": out["failover_dlq_url"],
     }
     attrs = {lid: sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["All"])["Attributes"] for lid, u in urls.items()}
     for lid, a in attrs.items():
@@ -82,8 +87,10 @@ def test_resources_match_template(moto_endpoint, source_template):
             dlq_lid = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
             redrive = json.loads(a["RedrivePolicy"])
             assert redrive["deadLetterTargetArn"] == attrs[dlq_lid]["QueueArn"], lid
-            max_ref = props["RedrivePolicy"]["maxReceiveCount"]["Ref"]
-            assert int(redrive["maxReceiveCount"]) == int(params[max_ref]["Default"]), lid
+            max_count = props["RedrivePolicy"]["maxReceiveCount"]
+            if isinstance(max_count, dict):
+                max_count = params[max_count["Ref"]]["Default"]
+            assert int(redrive["maxReceiveCount"]) == int(max_count), lid
         else:
             assert "RedrivePolicy" not in a, lid
     assert attrs["OutboundQueue"]["FifoQueue"] == "true"

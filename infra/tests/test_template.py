@@ -28,6 +28,7 @@ FUNCTIONS = {
     "DispatchFunction": "dispatch",
     "NotifyFunction": "notify",
     "RelayFunction": "relay",
+    "FailoverFunction": "failover",  # SMS failover (issue 16)
     "LifecycleFunction": "lifecycle",  # business events (issue 17)
 }
 
@@ -51,12 +52,14 @@ EXPECTED_GRANTS = {
     "StatusFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem")),
         ("sqs:SendMessage", "EventsQueue"),
+        ("sqs:SendMessage", "FailoverQueue"),  # SMS failover on expired (issue 16)
         ("sqs:GetQueueAttributes", "EventsQueue"),  # warm-up on init
         ("secretsmanager:GetSecretValue", "ViberCallbackSecret"),
     },
     "DispatchFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem")),
         ("sqs:SendMessage", "EventsQueue"),
+        ("sqs:SendMessage", "FailoverQueue"),  # SMS failover on 9/10 and the deadline (issue 16)
         ("sqs:GetQueueAttributes", "EventsQueue"),  # warm-up on init
         ("sqs:ChangeMessageVisibility", "OutboundQueue"),  # back-off on its own queue
         # Only when ViberApiTokenSecretArn is set (CONDITIONAL_GRANTS).
@@ -73,6 +76,15 @@ EXPECTED_GRANTS = {
     "RelayFunction": {
         ("sqs:SendMessage", "OutboundQueue"),
         ("sqs:SendMessage", "RelayFailureQueue"),
+    },
+    # SMS failover (issue 16): the one function that sends SMS, through the one configuration
+    # set and this account's origination identities.
+    "FailoverFunction": {
+        *(("dynamodb:" + a, "Table") for a in ("GetItem", "UpdateItem", "ConditionCheckItem")),
+        ("sqs:SendMessage", "EventsQueue"),
+        ("sqs:ChangeMessageVisibility", "FailoverQueue"),  # back-off on its own queue
+        *(("sms-voice:SendTextMessage", "sms-voice:" + r) for r in
+          ("configuration-set/FailoverConfigurationSet", "sender-id/*", "phone-number/*", "pool/*", "opt-out-list/*")),
     },
     # Business events (issue 17): session lifecycle events; the stream's on-failure destination
     # is granted by SAM.
@@ -107,6 +119,7 @@ EXPECTED_MANAGED = {
     "DispatchFunction": {_BASIC, _SQS, _VPC, _XRAY},
     "NotifyFunction": {_BASIC, _SQS, _XRAY},
     "RelayFunction": {_BASIC, _STREAM, _XRAY},
+    "FailoverFunction": {_BASIC, _SQS, _XRAY},
     "LifecycleFunction": {_BASIC, _STREAM, _SQS, _XRAY},
 }
 
@@ -115,11 +128,13 @@ ENV_COMMON = {
     "SESSION_DURATION_SECONDS", "SESSION_MAX_MESSAGES", "SESSION_MAX_CONSECUTIVE",
     "RETENTION_DAYS", "RUST_LOG", "VBM_WARM_ON_INIT", "VBM_METRICS_NAMESPACE", "VBM_STACK",
     "VIBER_TRANSACTIONAL_TEXT", "TIMERS_GROUP", "TIMERS_ROLE_ARN",
+    "FAILOVER_QUEUE_URL",  # SMS failover (issue 16)
 }
 ENV_EXTRA = {
     "InboundFunction": {"VIBER_CALLBACK_SECRET_ID", "SECRETS_REFRESH_SECONDS", "VIBER_CALLBACK_CIDRS"},
     "StatusFunction": {"VIBER_CALLBACK_SECRET_ID", "SECRETS_REFRESH_SECONDS", "VIBER_CALLBACK_CIDRS"},
     "DispatchFunction": {"VIBER_API_TOKEN_SECRET_ID", "SECRETS_REFRESH_SECONDS"},
+    "FailoverFunction": {"SMS_CONFIGURATION_SET", "SMS_ORIGINATION_IDENTITY", "SMS_MAX_ATTEMPTS"},
     "NotifyFunction": {"EVENTS_MAX_RECEIVE_COUNT"},
     "LifecycleFunction": {
         "SESSION_TIMERS_QUEUE_URL", "SESSION_EXPIRING_BEFORE_SECONDS", "SESSION_EXPIRING_MESSAGES_LEFT",
@@ -149,6 +164,10 @@ def _ref_id(value) -> str:
         return "Table/index/events"
     if isinstance(value, dict) and "${TimersGroup}/*" in str(value.get("Fn::Sub", "")):
         return "TimersGroup/schedules"
+    # SMS failover (issue 16): End User Messaging resources of this account and region.
+    prefix = "arn:${AWS::Partition}:sms-voice:${AWS::Region}:${AWS::AccountId}:"
+    if isinstance(value, dict) and str(value.get("Fn::Sub", "")).startswith(prefix):
+        return "sms-voice:" + value["Fn::Sub"][len(prefix):].replace("${FailoverConfigurationSet}", "FailoverConfigurationSet")
     raise AssertionError(f"not a reference: {value!r}")
 
 
@@ -219,9 +238,9 @@ def test_lint_suppressions_give_their_reason():
         comment = "\n".join(l for l in lines[max(0, i - 4):i] if l.strip().startswith("#"))
         for rule in (r.strip() for r in m.group(1).split(",")):
             assert rule in comment, (i + 1, rule, comment)
-    # 6, and 3 for business events (issue 17): LifecycleFunction's ES1001, the session timers'
-    # DLQ's and LifecycleFailureQueue's ES6000.
-    assert found == 9
+    assert found == 8 + 3  # SMS failover (issue 16): FailoverFunction ES1001, FailoverDeadLetterQueue ES6000
+    # Business events (issue 17): LifecycleFunction's ES1001, the session timers' DLQ's and
+    # LifecycleFailureQueue's ES6000.
 
 
 def test_build_metadata(source_template):
@@ -311,8 +330,9 @@ def _mappings(translated):
 
 def test_sqs_event_sources(translated):
     by_function = {fn: m for fn, m in _mappings(translated).items() if fn not in ("RelayFunction", "LifecycleFunction/stream")}
-    assert set(by_function) == {"DispatchFunction", "NotifyFunction", "LifecycleFunction"}
+    assert set(by_function) == {"DispatchFunction", "NotifyFunction", "FailoverFunction", "LifecycleFunction"}
     assert _ref_id(by_function["LifecycleFunction"]["EventSourceArn"]) == "SessionTimersQueue"
+    assert _ref_id(by_function["FailoverFunction"]["EventSourceArn"]) == "FailoverQueue"
     assert _ref_id(by_function["DispatchFunction"]["EventSourceArn"]) == "OutboundQueue"
     assert _ref_id(by_function["NotifyFunction"]["EventSourceArn"]) == "EventsQueue"
     functions = _of_type(translated, "AWS::Lambda::Function")
@@ -370,13 +390,16 @@ def test_the_stream_tells_session_changes_to_the_lifecycle_function(translated):
     assert _ref_id(statement["Resource"]) == "SessionTimersQueue"
 
 
+
 def test_queues_have_dead_letter_queues(translated):
     queues = _of_type(translated, "AWS::SQS::Queue")
     dlqs = {
         _ref_id(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]): lid
         for lid, q in queues.items() if "RedrivePolicy" in q["Properties"]
     }
-    assert set(dlqs) == {"OutboundDeadLetterQueue", "EventsDeadLetterQueue", "SessionTimersDeadLetterQueue"}
+    assert set(dlqs) == {
+        "OutboundDeadLetterQueue", "EventsDeadLetterQueue", "FailoverDeadLetterQueue", "SessionTimersDeadLetterQueue",
+    }
     for lid, q in queues.items():
         p = q["Properties"]
         # The stream mappings' on-failure destinations: dead ends too.
@@ -387,6 +410,8 @@ def test_queues_have_dead_letter_queues(translated):
             assert p["MessageRetentionPeriod"] == 1209600, lid
             # A FIFO queue's DLQ must be FIFO too.
             assert p.get("FifoQueue", False) == queues[dlqs[lid]]["Properties"].get("FifoQueue", False), lid
+        elif lid == "FailoverQueue":  # SMS failover: room for SmsMaxAttempts (at most 10) and waits
+            assert p["RedrivePolicy"]["maxReceiveCount"] == 15
         else:
             assert p["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}, lid
     assert queues["OutboundQueue"]["Properties"]["FifoQueue"] is True
@@ -490,7 +515,7 @@ def test_alarms(translated):
     def alarm_on(namespace, metric, resource):
         return [lid for lid, w in watched.items() if any(x[0] == namespace and x[1] == metric and x[3] == resource for x in w)]
 
-    for q in ("OutboundDeadLetterQueue", "EventsDeadLetterQueue"):
+    for q in ("OutboundDeadLetterQueue", "EventsDeadLetterQueue", "FailoverDeadLetterQueue"):
         assert alarm_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", q), q
     assert alarm_on("AWS/SQS", "ApproximateAgeOfOldestMessage", "OutboundQueue")
     for fn in FUNCTIONS:
@@ -523,7 +548,7 @@ def test_dashboard(translated):
     assert len(dash) == 1
     body = next(iter(dash.values()))["Properties"]["DashboardBody"]["Fn::Sub"]
     json.loads(body)  # valid JSON before substitution (no ${...} inside strings breaks it)
-    for metric in ("SendAccepted", "SendRefused", "DispatchOutcome", "CallbackLagMs", "EventsDelivered", "EventsRetried", "CallbackQuarantined", "CallbackStatusUnknown", "ViberMisconfigured"):
+    for metric in ("SendAccepted", "SendRefused", "DispatchOutcome", "CallbackLagMs", "EventsDelivered", "EventsRetried", "CallbackQuarantined", "CallbackStatusUnknown", "ViberMisconfigured", "Failover"):
         assert f'MetricName=\\"{metric}\\"' in body, metric
     for fn in FUNCTIONS:
         assert "${%s}" % fn in body, fn
@@ -554,6 +579,7 @@ def test_parameters_and_outputs(source_template):
         "ApiUrl", "ViberInboundCallbackUrl", "ViberStatusCallbackUrl", "TableName",
         "OutboundQueueUrl", "EventsQueueUrl", "OutboundDeadLetterQueueUrl", "EventsDeadLetterQueueUrl",
         "RelayFailureQueueUrl",
+        "FailoverQueueUrl", "FailoverDeadLetterQueueUrl",
         "ViberCallbackSecretArn",
     } <= set(source_template["Outputs"])
     outputs = source_template["Outputs"]
@@ -641,3 +667,31 @@ def test_samconfig_has_dev_and_prod(source_template):
     assert prod["AlarmTopicArn"].startswith("arn:aws:sns:")
     assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
     assert _overrides(config["dev"]["deploy"]["parameters"])["DeletionProtection"] == "false"
+
+
+def test_sms_failover_receipts_reach_the_failover_queue(translated):
+    """SMS failover (issue 16): End User Messaging's delivery receipts go through the
+    configuration set's SNS event destination to the failover queue, raw."""
+    sets = _of_type(translated, "AWS::SMSVOICE::ConfigurationSet")
+    assert set(sets) == {"FailoverConfigurationSet"}
+    (dest,) = sets["FailoverConfigurationSet"]["Properties"]["EventDestinations"]
+    assert dest["Enabled"] is True
+    assert _ref_id(dest["SnsDestination"]["TopicArn"]) == "FailoverReceiptsTopic"
+    assert "TEXT_DELIVERED" in dest["MatchingEventTypes"]
+    # The failures the function records are the ones the destination sends.
+    receipt = (ROOT / "functions/failover/src/receipt.rs").read_text()
+    for kind in dest["MatchingEventTypes"]:
+        assert f'"{kind}"' in receipt, kind
+    (sub,) = _of_type(translated, "AWS::SNS::Subscription").values()
+    p = sub["Properties"]
+    assert p["Protocol"] == "sqs" and p["RawMessageDelivery"] is True
+    assert _ref_id(p["Endpoint"]) == "FailoverQueue"
+    assert _ref_id(p["TopicArn"]) == "FailoverReceiptsTopic"
+    (topic_policy,) = _of_type(translated, "AWS::SNS::TopicPolicy").values()
+    (st,) = topic_policy["Properties"]["PolicyDocument"]["Statement"]
+    assert st["Principal"] == {"Service": "sms-voice.amazonaws.com"} and st["Action"] == "sns:Publish"
+    assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    (queue_policy,) = _of_type(translated, "AWS::SQS::QueuePolicy").values()
+    (st,) = queue_policy["Properties"]["PolicyDocument"]["Statement"]
+    assert st["Principal"] == {"Service": "sns.amazonaws.com"} and st["Action"] == "sqs:SendMessage"
+    assert st["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": "FailoverReceiptsTopic"}}}

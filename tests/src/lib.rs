@@ -49,6 +49,7 @@ impl Stack {
                 table: env.table.clone(),
                 outbound_queue_url: env.outbound_queue_url.clone(),
                 events_queue_url: env.events_queue_url.clone(),
+                failover_queue_url: Some(env.failover_queue_url.clone()),
                 timers_group: env.timers_group.clone(),
                 session_timers_queue_url: env.session_timers_queue_url.clone(),
             },

@@ -23,6 +23,7 @@
 //! overtakes the message before it. Groups are handled concurrently.
 
 pub mod events;
+pub mod failover;
 pub mod outcome;
 pub mod pending;
 pub mod request;
@@ -97,6 +98,8 @@ pub struct App {
     retries: Retries,
     clock: Arc<dyn Clock>,
     businesses: BusinessCache,
+    /// SMS failover (issue 16): where failover jobs go; `None` when not deployed.
+    failover: Option<vbm_queue::FailoverQueue>,
 }
 
 impl App {
@@ -115,7 +118,14 @@ impl App {
             retries: Retries::new(sqs, outbound_url, retry::SCHEDULE),
             clock,
             businesses: BusinessCache::new(BUSINESS_TTL),
+            failover: None,
         }
+    }
+
+    /// Queues SMS failover jobs (issue 16) on `queue`.
+    pub fn with_failover(mut self, queue: vbm_queue::FailoverQueue) -> Self {
+        self.failover = Some(queue);
+        self
     }
 
     /// Reads `VBM_TABLE`, `OUTBOUND_QUEUE_URL`, `EVENTS_QUEUE_URL`, `VIBER_API_URL`,
@@ -136,14 +146,19 @@ impl App {
             .run_if_enabled(&config)
             .await?;
         let events = EventsQueue::new(sqs.clone(), events_url);
-        Ok(Self::new(
+        let failover = config.failover_queue_url()?;
+        let app = Self::new(
             store,
             viber,
             events,
-            sqs,
+            sqs.clone(),
             config.outbound_queue_url()?,
             Arc::new(SystemClock),
-        ))
+        );
+        Ok(match failover {
+            Some(url) => app.with_failover(vbm_queue::FailoverQueue::new(sqs, url)),
+            None => app,
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -296,9 +311,13 @@ impl App {
                             failure: None,
                         })
                         .await?;
+                        self.queue_failover(&message, MessageStatus::Sent, now, None, now)
+                            .await?;
                         if let Some(token) = &token {
-                            pending::reconcile(&self.store, &self.events, &message, token, now)
-                                .await?;
+                            let applied =
+                                pending::reconcile(&self.store, &self.events, &message, token, now)
+                                    .await?;
+                            self.failover_after_pending(&message, applied, now).await?;
                         }
                         Ok(name)
                     }
@@ -397,6 +416,8 @@ impl App {
                     failure: Some(failure),
                 })
                 .await?;
+                self.queue_failover(message, MessageStatus::Failed, now, Some(failure), now)
+                    .await?;
                 Ok(name)
             }
             Marked::AlreadyHandled => self.republish(message, now).await,
@@ -430,10 +451,62 @@ impl App {
     ) -> Result<(), RecordError> {
         if let Some(recorded) = events::recorded(message) {
             self.publish(&recorded).await?;
+            // The delivery that recorded it may have died before queueing its failover job.
+            self.queue_failover(message, recorded.status, recorded.at, recorded.failure, now)
+                .await?;
         }
         if let Some(token) = &message.viber_message_token {
-            pending::reconcile(&self.store, &self.events, message, token, now).await?;
+            let applied =
+                pending::reconcile(&self.store, &self.events, message, token, now).await?;
+            self.failover_after_pending(message, applied, now).await?;
         }
+        Ok(())
+    }
+
+    /// SMS failover (issue 16): an `expired` kept before the token was known, applied here,
+    /// starts the failover as it would have in `status`.
+    async fn failover_after_pending(
+        &self,
+        message: &MessageRecord,
+        applied: usize,
+        now: Timestamp,
+    ) -> Result<(), RecordError> {
+        let trigger = vbm_store::Trigger::Expired;
+        let fires = message.failover.as_ref().is_some_and(|f| f.fires(trigger));
+        let (Some(queue), true, true) = (&self.failover, fires, applied > 0) else {
+            return Ok(());
+        };
+        let Some(stored) = self
+            .store
+            .get_message(&message.business, &message.id, now)
+            .await?
+        else {
+            return Ok(());
+        };
+        if stored.track.current == MessageStatus::Expired
+            && stored.failover.as_ref().is_some_and(|f| f.fires(trigger))
+        {
+            let job = vbm_queue::FailoverJob {
+                business_id: message.business.as_str().to_owned(),
+                message_id: message.id.as_str().to_owned(),
+                trigger: trigger.as_str().to_owned(),
+            };
+            queue.enqueue(&job, Duration::ZERO).await?;
+        }
+        Ok(())
+    }
+
+    /// SMS failover (issue 16): the job for what was recorded, if the message asks for one.
+    async fn queue_failover(
+        &self,
+        message: &MessageRecord,
+        status: MessageStatus,
+        at: Timestamp,
+        failure: Option<&Failure>,
+        now: Timestamp,
+    ) -> Result<(), RecordError> {
+        let job = failover::job(message, status, at, failure, now);
+        failover::queue(self.failover.as_ref(), job).await?;
         Ok(())
     }
 

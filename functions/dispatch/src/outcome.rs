@@ -94,7 +94,8 @@ pub const TABLE: &[(ViberStatus, Handling)] = &[
     // Viber's own timeout; on an OTP template it means the pin is missing (see `handling`).
     (ViberStatus::SRVC_TIMEOUT, Handling::Retry),
     (ViberStatus::SRVC_USER_BLOCKED, Handling::OptOut),
-    // Not a Viber user / no device that can show it: final (SMS failover is DESIGN §5).
+    // Not a Viber user / no device that can show it: final; a message with an SMS failover
+    // then gets its SMS (`crate::failover`, issue 16).
     (ViberStatus::SRVC_NOT_VIBER_USER, Handling::Failed),
     (ViberStatus::SRVC_NO_SUITABLE_DEVICE, Handling::Failed),
     (ViberStatus::SRVC_UNAUTHORIZED_IP, Handling::Misconfigured),

@@ -232,6 +232,7 @@ impl World {
                 kind: request.message.kind(),
                 payload: &payload,
                 idempotency: None,
+                failover: None,
                 now: SystemClock.now(),
             })
             .await

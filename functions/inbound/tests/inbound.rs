@@ -808,6 +808,7 @@ async fn user_messages_racing_session_sends_lose_no_update() {
                     kind: "session",
                     payload: "{}",
                     idempotency: None,
+                    failover: None,
                     now,
                 })
                 .await

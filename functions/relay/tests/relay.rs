@@ -61,6 +61,7 @@ impl World {
                 kind: "transactional",
                 payload: r#"{"type":"transactional","text":"Your order is ready"}"#,
                 idempotency: None,
+                failover: None,
                 now: SystemClock.now(),
             })
             .await
@@ -212,6 +213,7 @@ async fn status_changes_conversations_and_refused_sends_queue_nothing() {
                 kind: "session",
                 payload: r#"{"type":"session","text":"hi"}"#,
                 idempotency: None,
+                failover: None,
                 now: SystemClock.now(),
             })
             .await

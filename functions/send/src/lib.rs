@@ -8,6 +8,7 @@
 //! `503 unavailable` with `Retry-After`.
 
 mod auth;
+pub mod failover;
 pub mod idempotency;
 pub mod routes;
 pub mod views;

@@ -1,7 +1,7 @@
 //! What the API answers, as JSON. Times are RFC 3339 UTC with milliseconds.
 
 use serde::Serialize;
-use session_rules::{SessionSnapshot, Template, Timestamp};
+use session_rules::{MessageStatus, SessionSnapshot, Template, Timestamp};
 use vbm_platform::time;
 use vbm_store::MessageRecord;
 
@@ -63,6 +63,24 @@ pub struct MessageView {
     pub failure: Option<FailureView>,
     #[serde(serialize_with = "time::serialize")]
     pub created_at: Timestamp,
+    /// SMS failover (issue 16): `null` for a message without one.
+    pub failover: Option<FailoverView>,
+    /// Which channel delivered the message first: `viber`, `sms`, or `null` (not yet).
+    pub delivered_via: Option<&'static str>,
+}
+
+/// A message's SMS failover.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailoverView {
+    /// `pending` (not triggered), `claimed`, `sending`, `sent`, `delivered` or `failed`.
+    pub state: &'static str,
+    /// What started it: `not_viber_user`, `no_suitable_device`, `expired`, `deadline`.
+    pub trigger: Option<&'static str>,
+    pub sms_text: String,
+    pub sender_id: Option<String>,
+    pub sms_message_id: Option<String>,
+    /// Why it failed (the provider's refusal, a receipt's event type, `outcome_unknown`).
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,7 +111,11 @@ impl From<&MessageRecord> for MessageView {
                 .history
                 .iter()
                 .map(|e| StatusEntry {
-                    status: e.status.map_or("unknown", |s| s.as_str()),
+                    status: match (e.status, e.failover) {
+                        (Some(s), _) => s.as_str(),
+                        (None, Some(step)) => step.as_str(),
+                        (None, None) => "unknown",
+                    },
                     viber_status: e.viber_status,
                     at: e.at,
                 })
@@ -104,8 +126,26 @@ impl From<&MessageRecord> for MessageView {
                 reason: f.reason.clone(),
             }),
             created_at: m.created_at,
+            failover: m.failover.as_ref().map(|f| FailoverView {
+                state: f.state.map_or("pending", |s| s.as_str()),
+                trigger: f.trigger.map(|t| t.as_str()),
+                sms_text: f.spec.sms.text.clone(),
+                sender_id: f.spec.sms.sender_id.clone(),
+                sms_message_id: f.sms_message_id.clone(),
+                reason: f.reason.clone(),
+            }),
+            delivered_via: delivered_via(m),
         }
     }
+}
+
+/// The first delivery in the history: Viber's `delivered` (or `seen`), or the SMS receipt.
+fn delivered_via(m: &MessageRecord) -> Option<&'static str> {
+    m.history.iter().find_map(|e| match (e.status, e.failover) {
+        (Some(MessageStatus::Delivered | MessageStatus::Seen), _) => Some("viber"),
+        (_, Some(vbm_store::FailoverStep::Delivered)) => Some("sms"),
+        _ => None,
+    })
 }
 
 /// `GET /v1/templates`.

@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use send::routes::ROUTES;
-use send::views::{FailureView, MessageView, SendAccepted, SessionView, StatusEntry, TemplateView};
+use send::views::{
+    FailoverView, FailureView, MessageView, SendAccepted, SessionView, StatusEntry, TemplateView,
+};
 use serde_json::Value;
 use session_rules::{
     Conversation, Language, Limits, MessageStatus, Refusal, SendRequestBody, StatusTrack, Template,
@@ -177,10 +179,10 @@ fn the_request_schema_has_every_field_of_the_wire_type() {
     let doc = document();
     let request = schema(&doc, "SendMessageRequest");
     assert_eq!(request["additionalProperties"], false);
-    assert_eq!(
-        property_names(request),
-        accepted_fields(r#"{"__probe": 1}"#)
-    );
+    // `failover` (issue 16) is taken out before the message is parsed.
+    let mut fields = accepted_fields(r#"{"__probe": 1}"#);
+    fields.insert("failover".into());
+    assert_eq!(property_names(request), fields);
     let base = r#""to": "+380501234567", "type": "session""#;
     for nested in ["file", "button", "template", "video"] {
         let probe = format!(r#"{{{base}, "{nested}": {{"__probe": 1}}}}"#);
@@ -265,8 +267,31 @@ fn answer_schemas_match_the_views() {
             reason: "SRVC_USER_BLOCKED".into(),
         }),
         created_at: t0,
+        failover: Some(FailoverView {
+            state: "sent",
+            trigger: Some("expired"),
+            sms_text: "Your code is 1234".into(),
+            sender_id: Some("Acme".into()),
+            sms_message_id: Some("862a8790".into()),
+            reason: None,
+        }),
+        delivered_via: Some("sms"),
     };
     assert_matches(&doc, "Message", &message);
+    assert_matches(&doc, "Failover", message.failover.as_ref().unwrap());
+    let states = strings(&schema(&doc, "Failover")["properties"]["state"]["enum"]);
+    let known: BTreeSet<String> = [
+        vbm_store::FailoverState::Claimed,
+        vbm_store::FailoverState::Sending,
+        vbm_store::FailoverState::Sent,
+        vbm_store::FailoverState::Delivered,
+        vbm_store::FailoverState::Failed,
+    ]
+    .iter()
+    .map(|s| s.as_str().to_owned())
+    .chain(["pending".to_owned()])
+    .collect();
+    assert_eq!(states, known);
     assert_matches(&doc, "StatusEntry", &message.status_history[0]);
     assert_matches(&doc, "StatusEntry", &message.status_history[1]);
     assert_matches(&doc, "Failure", message.failure.as_ref().unwrap());
@@ -358,6 +383,39 @@ fn string_patterns_agree_with_the_parsers() {
             );
         }
     }
+    // SMS failover (issue 16).
+    let sms = &schema(&doc, "FailoverRequest")["properties"]["sms"]["properties"];
+    let failover_fields: Vec<(&str, regex::Regex, Parses)> = vec![
+        (
+            "failover.sms.text",
+            pattern(&sms["text"]),
+            Box::new(|v: &str| vbm_store::check_sms_text(v).is_ok()),
+        ),
+        (
+            "failover.sms.sender_id",
+            pattern(&sms["sender_id"]),
+            Box::new(|v: &str| vbm_store::check_sender_id(v).is_ok()),
+        ),
+    ];
+    let ids = [
+        "Acme",
+        "12345",
+        "A2345678901",
+        "A23456789012",
+        "+447700900123",
+        "+1234567",
+        "Ac-me",
+    ];
+    for (field, regex, parses) in &failover_fields {
+        for sample in samples.iter().chain(ids.iter()) {
+            assert_eq!(
+                regex.is_match(sample),
+                parses(sample),
+                "{field}: openapi.yaml and the parser disagree on {sample:?}"
+            );
+        }
+    }
+    assert_eq!(sms["text"]["maxLength"], vbm_store::MAX_SMS_TEXT);
     let params = &request["template"]["properties"]["params"]["additionalProperties"];
     assert_eq!(params["minLength"], 1);
     assert_eq!(params["maxLength"], 125);

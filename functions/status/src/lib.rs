@@ -76,6 +76,8 @@ pub const ROUTE: &str = "POST /viber/status";
 /// The status callback of one container.
 pub struct App {
     callbacks: Callbacks,
+    /// SMS failover (issue 16): where `expired` queues a failover job; `None` when not deployed.
+    failover: Option<vbm_queue::FailoverQueue>,
 }
 
 impl App {
@@ -87,13 +89,21 @@ impl App {
     ) -> Self {
         Self {
             callbacks: Callbacks::new(store, events, clock, auth),
+            failover: None,
         }
+    }
+
+    /// Queues an SMS failover job (issue 16) on `queue` when a message expires.
+    pub fn with_failover(mut self, queue: vbm_queue::FailoverQueue) -> Self {
+        self.failover = Some(queue);
+        self
     }
 
     /// A container that only replays quarantined callbacks (`vbmctl`).
     pub fn for_replay(store: Store, events: EventsQueue, clock: Arc<dyn Clock>) -> Self {
         Self {
             callbacks: Callbacks::for_replay(store, events, clock),
+            failover: None,
         }
     }
 
@@ -102,8 +112,16 @@ impl App {
     /// and `RETENTION_DAYS`, builds the SDK clients once and reads the callback secret from
     /// Secrets Manager ([`AuthSource`]).
     pub async fn from_config(config: &Config) -> Result<Self, StartError> {
+        let failover = match config.failover_queue_url()? {
+            Some(url) => Some(vbm_queue::FailoverQueue::new(
+                aws_sdk_sqs::Client::new(&vbm_platform::aws::sdk_config().await),
+                url,
+            )),
+            None => None,
+        };
         Ok(Self {
             callbacks: Callbacks::from_config(config).await?,
+            failover,
         })
     }
 
@@ -286,7 +304,40 @@ impl App {
         self.callbacks
             .publish(&status_event(&message, status, callback, told.at))
             .await?;
+        if status == MessageStatus::Expired {
+            self.queue_failover(&message, now).await?;
+        }
         Ok(vbm_callbacks::ok(outcome).into())
+    }
+
+    /// SMS failover (issue 16): an `expired` message whose failover may start on it gets a
+    /// job (again on a redelivered callback: the first may have died before queueing it;
+    /// `failover` sends one SMS whatever the number of jobs).
+    async fn queue_failover(&self, message: &TokenRef, now: Timestamp) -> Result<(), ApiError> {
+        let Some(queue) = &self.failover else {
+            return Ok(());
+        };
+        let Some(record) = self
+            .callbacks
+            .store()
+            .get_message(&message.business, &message.message_id, now)
+            .await?
+        else {
+            return Ok(());
+        };
+        let trigger = vbm_store::Trigger::Expired;
+        if record.failover.as_ref().is_some_and(|f| f.fires(trigger)) {
+            let job = vbm_queue::FailoverJob {
+                business_id: message.business.as_str().to_owned(),
+                message_id: message.message_id.as_str().to_owned(),
+                trigger: trigger.as_str().to_owned(),
+            };
+            queue
+                .enqueue(&job, std::time::Duration::ZERO)
+                .await
+                .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// A `message_status` code no source documents: counted, kept in its message's history as

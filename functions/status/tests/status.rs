@@ -165,6 +165,7 @@ impl Harness {
                 kind: "transactional",
                 payload: "{}",
                 idempotency: None,
+                failover: None,
                 now: self.now(),
             })
             .await
@@ -185,6 +186,7 @@ impl Harness {
                 kind: "transactional",
                 payload: "{}",
                 idempotency: None,
+                failover: None,
                 now: created_at,
             })
             .await
@@ -235,6 +237,7 @@ impl Harness {
                 kind: "transactional",
                 payload: "{}",
                 idempotency: None,
+                failover: None,
                 now: self.now(),
             })
             .await

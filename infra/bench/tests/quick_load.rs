@@ -18,6 +18,7 @@ async fn a_short_mixed_load_breaks_no_rule() {
             table: env.table.clone(),
             outbound_queue_url: env.outbound_queue_url.clone(),
             events_queue_url: env.events_queue_url.clone(),
+            failover_queue_url: None,
             timers_group: env.timers_group.clone(),
             session_timers_queue_url: env.session_timers_queue_url.clone(),
         },

@@ -17,6 +17,7 @@ pub mod poller;
 pub mod sandbox;
 pub mod server;
 pub mod sink;
+pub mod sms;
 mod wiring;
 
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct Settings {
     pub table: String,
     pub outbound_queue_url: String,
     pub events_queue_url: String,
+    /// SMS failover (issue 16): the failover queue; `None` runs the stack without failover.
+    pub failover_queue_url: Option<String>,
     /// The schedule group of the timers, fired here from the movable clock (`vbm_timers::dev`).
     pub timers_group: String,
     /// Where session timers fire (business events, issue 17: the `lifecycle` function).
@@ -64,6 +67,7 @@ impl Settings {
             table: var("VBM_TABLE")?,
             outbound_queue_url: var("OUTBOUND_QUEUE_URL")?,
             events_queue_url: var("EVENTS_QUEUE_URL")?,
+            failover_queue_url: std::env::var("FAILOVER_QUEUE_URL").ok(),
             timers_group: var("TIMERS_GROUP")?,
             session_timers_queue_url: var("SESSION_TIMERS_QUEUE_URL")?,
         })
@@ -81,7 +85,7 @@ impl Settings {
 
     /// The configuration every function reads, as the template would give it locally.
     pub fn function_config(&self) -> Config {
-        Config::from_pairs([
+        let mut pairs = vec![
             ("VBM_TABLE", self.table.clone()),
             ("OUTBOUND_QUEUE_URL", self.outbound_queue_url.clone()),
             ("EVENTS_QUEUE_URL", self.events_queue_url.clone()),
@@ -97,7 +101,17 @@ impl Settings {
                 "SESSION_TIMERS_QUEUE_URL",
                 self.session_timers_queue_url.clone(),
             ),
-        ])
+        ];
+        // SMS failover (issue 16): the queue, and End User Messaging's stand-in.
+        if let Some(url) = &self.failover_queue_url {
+            pairs.push(("FAILOVER_QUEUE_URL", url.clone()));
+            pairs.push((
+                "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2",
+                format!("{}/_sandbox/sms", self.base_url()),
+            ));
+            pairs.push(("SMS_CONFIGURATION_SET", "vbm-dev-failover".into()));
+        }
+        Config::from_pairs(pairs)
     }
 }
 
@@ -231,6 +245,14 @@ pub async fn start_with(
     sink.late_answer = options.callback_timeout + LATE_BY;
     sink.keep = options.keep_logs;
     let sink = Arc::new(sink);
+    // SMS failover (issue 16): receipts go straight to the failover queue, as SNS would.
+    let sms = Arc::new(sms::SmsSandbox::new(
+        clock.clone(),
+        settings
+            .failover_queue_url
+            .clone()
+            .map(|url| (aws_sdk_sqs::Client::new(&sdk), url)),
+    ));
     let ready = Arc::new(AtomicBool::new(false));
     let routes = Arc::new(server::Routes {
         send: functions.send.clone(),
@@ -241,6 +263,7 @@ pub async fn start_with(
         clock: clock.clone(),
         ready: ready.clone(),
         emulator,
+        sms,
     });
     let sqs = aws_sdk_sqs::Client::new(&function_sdk);
     tokio::spawn(poller::run(
@@ -251,10 +274,14 @@ pub async fn start_with(
     ));
     tokio::spawn(poller::run(
         "notify",
-        sqs,
+        sqs.clone(),
         settings.events_queue_url.clone(),
         functions.notify.clone(),
     ));
+    // SMS failover (issue 16).
+    if let (Some(url), Some(failover)) = (&settings.failover_queue_url, &functions.failover) {
+        tokio::spawn(poller::run("failover", sqs, url.clone(), failover.clone()));
+    }
     // The outbox: accepted messages reach the outbound queue through the table's stream.
     let reader = relay::reader::StreamReader::for_table(
         &aws_sdk_dynamodb::Client::new(&function_sdk),

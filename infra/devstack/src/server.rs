@@ -41,6 +41,8 @@ pub struct Routes {
     pub ready: Arc<AtomicBool>,
     /// Between the functions and the emulator, when there is one.
     pub emulator: Option<Arc<EmulatorProxy>>,
+    /// SMS failover (issue 16): End User Messaging's stand-in.
+    pub sms: Arc<crate::sms::SmsSandbox>,
 }
 
 pub type Reply = hyper::Response<Full<Bytes>>;
@@ -217,6 +219,31 @@ async fn route(
         (&Method::GET, ["_dev", "clock"]) => clock_reply(routes),
         (&Method::POST, ["_dev", "emulator", "outage"]) => emulator_outage(routes, &body),
         (&Method::GET, ["_dev", "emulator"]) => emulator_reply(routes),
+        // SMS failover (issue 16): End User Messaging's stand-in (the SDK posts to the
+        // endpoint's path, with or without a trailing slash).
+        (&Method::POST, ["_sandbox", "sms"]) => {
+            let target = parts
+                .headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok());
+            let reply = routes.sms.call(target, &body).await;
+            let mut response = json_reply(
+                StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK),
+                &reply.body,
+            );
+            response.headers_mut().insert(
+                "content-type",
+                hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"),
+            );
+            response
+        }
+        (&Method::GET, ["_sandbox", "sms", "sent"]) => {
+            json_reply(StatusCode::OK, &routes.sms.sent().await)
+        }
+        (&Method::POST, ["_sandbox", "sms", "faults"]) => match routes.sms.faults(&body) {
+            Ok(answer) => json_reply(StatusCode::OK, &answer),
+            Err(message) => error_reply(StatusCode::BAD_REQUEST, "invalid_request", &message),
+        },
         (&Method::POST, ["_sandbox", "viber", "send_message"]) => {
             let reply = routes.sandbox.send_message(&body).await;
             let mut response = json_reply(

@@ -18,6 +18,8 @@ pub struct Functions {
     pub status: HttpHandler,
     pub dispatch: BatchHandler,
     pub notify: BatchHandler,
+    /// SMS failover (issue 16): the failover queue's consumer, when the stack has the queue.
+    pub failover: Option<BatchHandler>,
     /// The table's stream consumer (the outbox), driven by `relay::reader::StreamReader`.
     pub relay: Arc<relay::App>,
     /// Business events (issue 17): the second stream consumer (session lifecycle, read by its
@@ -65,21 +67,56 @@ impl Functions {
             clock.clone(),
             auth().await.map_err(err)?,
         ));
-        let status = Arc::new(status::App::new(
+        // SMS failover (issue 16): dispatch and status queue jobs, `failover` takes them.
+        let failover_queue = config
+            .failover_queue_url()
+            .map_err(err)?
+            .map(|url| vbm_queue::FailoverQueue::new(sqs.clone(), url));
+        let status = status::App::new(
             store()?,
             events(),
             clock.clone(),
             auth().await.map_err(err)?,
-        ));
+        );
+        let status = Arc::new(match &failover_queue {
+            Some(queue) => status.with_failover(queue.clone()),
+            None => status,
+        });
         let viber_url = config.viber_api_url().map_err(err)?;
-        let dispatch = Arc::new(dispatch::App::new(
+        let dispatch = dispatch::App::new(
             store()?,
             viber::ViberClient::new(&viber_url, None, options.viber_timeout).map_err(err)?,
             events(),
             sqs.clone(),
             outbound_url,
             clock.clone(),
-        ));
+        );
+        let dispatch = Arc::new(match &failover_queue {
+            Some(queue) => dispatch.with_failover(queue.clone()),
+            None => dispatch,
+        });
+        let failover: Option<BatchHandler> = match &failover_queue {
+            Some(queue) => {
+                let app = Arc::new(failover::App::new(
+                    store()?,
+                    failover::sms::SmsSender::new(
+                        sdk,
+                        config.sms_endpoint_url().map_err(err)?.as_deref(),
+                        config.sms_configuration_set().map_err(err)?,
+                        config.sms_origination_identity().map_err(err)?,
+                    ),
+                    events(),
+                    vbm_queue::Retries::new(sqs.clone(), queue.url(), failover::SCHEDULE),
+                    clock.clone(),
+                    config.sms_max_attempts().map_err(err)?,
+                ));
+                Some(Arc::new(move |event| {
+                    let app = app.clone();
+                    Box::pin(async move { app.handle_batch(event).await })
+                }))
+            }
+            None => None,
+        };
         // Business events (issue 17): session lifecycle events, their timers fired locally by
         // the movable clock (vbm_timers::dev).
         let timers = vbm_timers::Timers::new(
@@ -132,6 +169,7 @@ impl Functions {
                 let app = notify.clone();
                 Box::pin(async move { app.handle_batch(event).await })
             }),
+            failover,
             relay,
             lifecycle_timers: {
                 let app = lifecycle.clone();

@@ -175,6 +175,48 @@ pub enum BusinessCommand {
         #[command(flatten)]
         end: KeyEnd,
     },
+    /// SMS failover (issue 16): set (replacing it whole), show or clear the business's
+    /// default: which triggers start a failover, and the SMS a send without its own `failover`
+    /// gets. Prints the default.
+    Failover(FailoverArgs),
+}
+
+/// `vbmctl business failover` (SMS failover, issue 16).
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    #[arg(value_parser = validate::business_id)]
+    pub id: BusinessId,
+    /// Print the default, change nothing.
+    #[arg(long, conflicts_with = "clear")]
+    pub show: bool,
+    /// Remove the default: only sends with their own `failover` fail over, with the default
+    /// triggers (9, 10, expired).
+    #[arg(long)]
+    pub clear: bool,
+    /// Every send fails over, even without its own `failover` (with --text or its template's).
+    #[arg(long, conflicts_with_all = ["show", "clear"])]
+    pub always: bool,
+    /// The SMS text when neither the send nor its template gives one.
+    #[arg(long, value_name = "TEXT", conflicts_with_all = ["show", "clear"])]
+    pub text: Option<String>,
+    /// The origination identity when the send names none (1 to 11 letters and digits, or E.164).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["show", "clear"])]
+    pub sender_id: Option<String>,
+    /// A template's SMS text, with the template's {{placeholders}}; repeat for more.
+    #[arg(long = "template-text", value_name = "TEMPLATE=TEXT", conflicts_with_all = ["show", "clear"])]
+    pub template_texts: Vec<String>,
+    /// Do not fail over when Viber answers 9 (not a Viber user).
+    #[arg(long, conflicts_with_all = ["show", "clear"])]
+    pub no_not_viber_user: bool,
+    /// Do not fail over when Viber answers 10 (no suitable device).
+    #[arg(long, conflicts_with_all = ["show", "clear"])]
+    pub no_no_suitable_device: bool,
+    /// Do not fail over when the message expires.
+    #[arg(long, conflicts_with_all = ["show", "clear"])]
+    pub no_expired: bool,
+    /// Also fail over when no `delivered` came this many seconds after `sent` (1 to 900).
+    #[arg(long, value_name = "SECONDS", conflicts_with_all = ["show", "clear"])]
+    pub deadline: Option<u32>,
 }
 
 #[derive(Debug, Args)]

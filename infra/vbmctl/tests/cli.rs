@@ -1016,3 +1016,79 @@ async fn quarantined_callbacks_are_listed_and_replayed_once_the_cause_is_fixed()
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].data["text"], "Hi");
 }
+
+/// SMS failover (issue 16): the business default is set whole, shown, refused when wrong
+/// (nothing written) and cleared.
+#[tokio::test]
+async fn failover_sets_shows_refuses_and_clears_the_business_default() {
+    let ctl = Ctl::fresh().await;
+    ctl.ok(&["business", "create", "acme", "--service-id", "77"]);
+    ctl.ok(&[
+        "template",
+        "put",
+        "acme",
+        "welcome",
+        "--lang",
+        "en",
+        "--category",
+        "transactional",
+        "--text",
+        "Hello {{name}}",
+        "--approved",
+    ]);
+    let set = ctl.ok(&[
+        "business",
+        "failover",
+        "acme",
+        "--sender-id",
+        "Acme",
+        "--no-expired",
+        "--deadline",
+        "120",
+        "--template-text",
+        "welcome=Hi {{name}}, by SMS",
+    ]);
+    assert_eq!(set["failover"]["sender_id"], "Acme");
+    assert_eq!(set["failover"]["triggers"]["expired"], false);
+    assert_eq!(set["failover"]["triggers"]["not_viber_user"], true);
+    assert_eq!(set["failover"]["triggers"]["deadline_seconds"], 120);
+    assert_eq!(
+        set["failover"]["template_texts"]["welcome"],
+        "Hi {{name}}, by SMS"
+    );
+    let business = ctl.business("acme").await.unwrap();
+    let policy = business.failover.expect("stored on the business");
+    assert_eq!(policy.triggers.deadline_seconds, Some(120));
+    assert_eq!(
+        ctl.ok(&["business", "failover", "acme", "--show"])["failover"],
+        set["failover"]
+    );
+
+    for (args, needle) in [
+        (vec!["--deadline", "901"], "--deadline"),
+        (vec!["--sender-id", "Way-too-long-id"], "sender_id"),
+        (
+            vec!["--template-text", "welcome=Hi {{nom}}"],
+            "not a placeholder",
+        ),
+        (vec!["--template-text", "nope=Hi"], "no template"),
+        (vec!["--template-text", "welcome"], "TEMPLATE=TEXT"),
+    ] {
+        let mut all = vec!["business", "failover", "acme"];
+        all.extend(args);
+        ctl.refused(&all, 2, needle);
+    }
+    assert_eq!(
+        ctl.ok(&["business", "failover", "acme", "--show"])["failover"],
+        set["failover"]
+    );
+    ctl.refused(
+        &["business", "failover", "nobody", "--always"],
+        2,
+        "no business",
+    );
+
+    let cleared = ctl.ok(&["business", "failover", "acme", "--clear"]);
+    assert_eq!(cleared["failover"], Value::Null);
+    assert!(ctl.business("acme").await.unwrap().failover.is_none());
+}

@@ -37,6 +37,9 @@ pub enum EventKind {
     /// The user unblocked the sender (or wrote again).
     #[serde(rename = "contact.opted_in")]
     ContactOptedIn,
+    /// SMS failover (issue 16): `failover_sent`, `failover_delivered` or `failover_failed`.
+    #[serde(rename = "message.failover")]
+    MessageFailover,
     // Session lifecycle (issue 17), each with the session snapshot of GET /v1/sessions/{phone}.
     /// The user wrote and a session opened.
     #[serde(rename = "session.opened")]
@@ -57,11 +60,12 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, as `openapi.yaml`'s `webhooks` lists them.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::MessageStatus,
         EventKind::MessageInbound,
         EventKind::ContactOptedOut,
         EventKind::ContactOptedIn,
+        EventKind::MessageFailover,
         EventKind::SessionOpened,
         EventKind::SessionLocked,
         EventKind::SessionUnlocked,
@@ -75,6 +79,7 @@ impl EventKind {
             EventKind::MessageInbound => "message.inbound",
             EventKind::ContactOptedOut => "contact.opted_out",
             EventKind::ContactOptedIn => "contact.opted_in",
+            EventKind::MessageFailover => "message.failover",
             EventKind::SessionOpened => "session.opened",
             EventKind::SessionLocked => "session.locked",
             EventKind::SessionUnlocked => "session.unlocked",

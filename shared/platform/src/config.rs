@@ -30,6 +30,17 @@ pub const VIBER_CALLBACK_CIDRS: &str = "VIBER_CALLBACK_CIDRS";
 /// How free-form transactional text goes: `106` (default), `206`, `template_only_transactional`.
 pub const VIBER_TRANSACTIONAL_TEXT: &str = "VIBER_TRANSACTIONAL_TEXT";
 pub const WARM_ON_INIT: &str = "VBM_WARM_ON_INIT";
+// SMS failover (issue 16).
+/// The failover queue; unset turns failover triggers off in `dispatch` and `status`.
+pub const FAILOVER_QUEUE_URL: &str = "FAILOVER_QUEUE_URL";
+/// End User Messaging's endpoint (the local SMS stand-in); unset is AWS's.
+pub const SMS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2";
+/// The configuration set whose event destination carries the SMS delivery receipts.
+pub const SMS_CONFIGURATION_SET: &str = "SMS_CONFIGURATION_SET";
+/// The origination identity used when a failover names no sender id.
+pub const SMS_ORIGINATION_IDENTITY: &str = "SMS_ORIGINATION_IDENTITY";
+/// Provider calls before a failover is reported failed (default 4).
+pub const SMS_MAX_ATTEMPTS: &str = "SMS_MAX_ATTEMPTS";
 pub const TIMERS_GROUP: &str = "TIMERS_GROUP";
 pub const TIMERS_ROLE_ARN: &str = "TIMERS_ROLE_ARN";
 /// Business events (issue 17): the events queue's `maxReceiveCount`.
@@ -317,6 +328,43 @@ impl Config {
             messages: Duration::from_secs(seconds),
             ..defaults
         })
+    }
+
+    // SMS failover (issue 16).
+
+    /// `FAILOVER_QUEUE_URL`, when failover is deployed.
+    pub fn failover_queue_url(&self) -> Result<Option<String>, ConfigError> {
+        match self.get(FAILOVER_QUEUE_URL)? {
+            None => Ok(None),
+            Some(_) => self.url(FAILOVER_QUEUE_URL).map(Some),
+        }
+    }
+
+    /// `AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2`: End User Messaging's endpoint, when not AWS's.
+    pub fn sms_endpoint_url(&self) -> Result<Option<String>, ConfigError> {
+        match self.get(SMS_ENDPOINT_URL)? {
+            None => Ok(None),
+            Some(_) => self.url(SMS_ENDPOINT_URL).map(Some),
+        }
+    }
+
+    /// `SMS_CONFIGURATION_SET`.
+    pub fn sms_configuration_set(&self) -> Result<Option<String>, ConfigError> {
+        self.get(SMS_CONFIGURATION_SET)
+    }
+
+    /// `SMS_ORIGINATION_IDENTITY`.
+    pub fn sms_origination_identity(&self) -> Result<Option<String>, ConfigError> {
+        self.get(SMS_ORIGINATION_IDENTITY)
+    }
+
+    /// `SMS_MAX_ATTEMPTS` (default 4, at most 10).
+    pub fn sms_max_attempts(&self) -> Result<u32, ConfigError> {
+        let n: u32 = self.positive(SMS_MAX_ATTEMPTS, 4)?;
+        if n > 10 {
+            return Err(ConfigError::new(SMS_MAX_ATTEMPTS, "at most 10"));
+        }
+        Ok(n)
     }
 }
 

@@ -73,6 +73,9 @@ pub mod name {
     /// Viber refused a send in a way only an operator can fix (2 bad service id, 11/HTTP 401
     /// unauthorized IP, 14 billing, 43 service blocked).
     pub const VIBER_MISCONFIGURED: &str = "ViberMisconfigured";
+    /// SMS failover (issue 16), by [`Trigger`](super::dimension::TRIGGER) and
+    /// [`Outcome`](super::dimension::OUTCOME).
+    pub const FAILOVER: &str = "Failover";
 }
 
 /// Dimension names.
@@ -84,6 +87,12 @@ pub mod dimension {
     /// Viber's `status` answer to `send_message` (`"0"`, `"8"`, `"21"`, ...), or why there was
     /// none (`"timeout"`, `"network"`, `"http_5xx"`, ...).
     pub const VIBER_STATUS: &str = "ViberStatus";
+    /// What started an SMS failover: `not_viber_user`, `no_suitable_device`, `expired`,
+    /// `deadline`, or `receipt` for a delivery receipt.
+    pub const TRIGGER: &str = "Trigger";
+    /// What became of it: `sent`, `retried`, `failed`, `delivered` (receipts), or why none was
+    /// sent (`opted_out`, `after_delivered`, `trigger_off`, `no_failover`, `gone`).
+    pub const OUTCOME: &str = "Outcome";
 }
 
 /// CloudWatch units used here (a subset of CloudWatch's list).
@@ -265,6 +274,15 @@ pub fn callback_status_unknown() {
 /// Viber refused a send because the deployment is misconfigured (alarmed).
 pub fn viber_misconfigured() {
     count(name::VIBER_MISCONFIGURED, &[]);
+}
+
+/// One SMS failover step: `trigger` and `outcome` from the small fixed sets of
+/// [`dimension::TRIGGER`] and [`dimension::OUTCOME`].
+pub fn failover(trigger: &str, outcome: &str) {
+    count(
+        name::FAILOVER,
+        &[(dimension::TRIGGER, trigger), (dimension::OUTCOME, outcome)],
+    );
 }
 
 // ------------------------------------------------------------------ the general form
@@ -772,6 +790,7 @@ mod tests {
         callback_quarantined();
         callback_status_unknown();
         viber_misconfigured();
+        failover("expired", "sent");
     }
 
     /// The dashboard's SEARCH expressions, as (schema, metric name): schema is

@@ -13,9 +13,11 @@
 
 pub mod batch;
 mod error;
+pub mod failover;
 pub mod outbound;
 pub mod patience;
 
 pub use batch::{Backoff, Retries, batch_response};
 pub use error::QueueError;
+pub use failover::{FailoverJob, FailoverQueue};
 pub use outbound::{OutboundJob, OutboundQueue};

@@ -116,6 +116,8 @@ pub struct Business {
     pub api_key_hash: String,
     /// API access switched off (`vbmctl business disable`): every key is refused.
     pub disabled: bool,
+    /// SMS failover default (issue 16, `vbmctl business failover`).
+    pub failover: Option<crate::FailoverPolicy>,
 }
 
 impl fmt::Debug for Business {
@@ -193,6 +195,7 @@ pub(crate) fn business_from_item(item: &Item) -> Result<Business, StoreError> {
         allow_cidrs,
         api_key_hash: attrs::get_s(item, "api_key_hash")?.to_owned(),
         disabled: attrs::get_bool(item, "disabled")?,
+        failover: crate::failover::policy_from_item(item)?,
     })
 }
 
@@ -213,6 +216,7 @@ impl Store {
             allow_cidrs: new.allow_cidrs.clone(),
             api_key_hash: key.hash().as_str().to_owned(),
             disabled: false,
+            failover: None,
         };
         let mut profile = Put::builder()
             .table_name(&self.table)
@@ -439,6 +443,7 @@ mod tests {
             allow_cidrs: vec![],
             api_key_hash: String::new(),
             disabled: false,
+            failover: None,
         };
         assert!(business.allows(None));
         business.allow_cidrs = vec![

@@ -17,6 +17,8 @@
 //! | quarantined cb   | `QUARANTINE`          | `Q#{id}`             |
 //! | business event   | `BIZ#{business}`      | `EVENT#{event_id}`   |
 //!
+//! A message may carry an SMS failover (`failover`, `fo_*`: see `failover.rs`).
+//!
 //! A `TOKEN` item may also hold status callbacks that came before the token was recorded
 //! (`pending_{status}`, see `pending.rs`); until `message_id` is there, the token is unknown.
 //!
@@ -33,6 +35,7 @@ mod conversation;
 mod dispatch;
 mod erase;
 mod error;
+mod failover;
 // Issue 17: the delivery log of business events.
 pub mod event_log;
 mod inbound;
@@ -58,6 +61,11 @@ pub use dispatch::{Marked, Sent};
 pub use error::StoreError;
 pub use event_log::{
     Attempt, AttemptRecord, DeliveryState, EventCursor, EventQuery, LoggedEvent, QueuedRecord,
+};
+pub use failover::{
+    AttemptEnd, Claim, FailoverInvalid, FailoverPolicy, FailoverRecord, FailoverRequest,
+    FailoverSms, FailoverSpec, FailoverState, FailoverStep, MAX_DEADLINE_SECONDS, MAX_SMS_TEXT,
+    Trigger, Triggers, check_sender_id, check_sms_text,
 };
 pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, HistoryEntry, MessageId, MessageRecord};

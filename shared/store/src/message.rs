@@ -59,8 +59,10 @@ pub struct MessageRecord {
     pub viber_session_id: Option<String>,
     pub failure: Option<Failure>,
     /// Everything Viber told about the message, in arrival order: `track.history` plus the
-    /// status codes nobody documents, kept as they came.
+    /// status codes nobody documents, kept as they came, and the SMS failover's steps.
     pub history: Vec<HistoryEntry>,
+    /// SMS failover (issue 16): what the message was accepted with and how far it went.
+    pub failover: Option<crate::FailoverRecord>,
 }
 
 /// One entry of a message's history: a known status, or a Viber code we do not know.
@@ -70,6 +72,8 @@ pub struct HistoryEntry {
     pub status: Option<MessageStatus>,
     /// Viber's `message_status` when it was one we do not know.
     pub viber_status: Option<i64>,
+    /// An SMS failover step (then `status` is `None`).
+    pub failover: Option<crate::FailoverStep>,
     pub at: Timestamp,
 }
 
@@ -120,6 +124,15 @@ fn history_from(item: &Item) -> Result<Vec<HistoryEntry>, StoreError> {
                 return Ok(HistoryEntry {
                     status: None,
                     viber_status: Some(attrs::get_n(m, "viber_status")?),
+                    failover: None,
+                    at,
+                });
+            }
+            if let Some(step) = crate::FailoverStep::parse(status) {
+                return Ok(HistoryEntry {
+                    status: None,
+                    viber_status: None,
+                    failover: Some(step),
                     at,
                 });
             }
@@ -128,6 +141,7 @@ fn history_from(item: &Item) -> Result<Vec<HistoryEntry>, StoreError> {
                     StoreError::malformed("history", format!("unknown status {status}"))
                 })?),
                 viber_status: None,
+                failover: None,
                 at,
             })
         })
@@ -167,6 +181,7 @@ pub(crate) fn record_from_item(item: &Item) -> Result<MessageRecord, StoreError>
             None => None,
         },
         history,
+        failover: crate::failover::record_from_item(item)?,
     })
 }
 

@@ -71,6 +71,8 @@ pub struct NewSend<'a> {
     pub payload: &'a str,
     /// The key and a hash of the canonical request body.
     pub idempotency: Option<(&'a IdempotencyKey, &'a str)>,
+    /// SMS failover (issue 16): kept on the message item as `failover`.
+    pub failover: Option<&'a crate::FailoverSpec>,
     pub now: Timestamp,
 }
 
@@ -324,6 +326,9 @@ impl Store {
         }
         if let Some((key, _)) = send.idempotency {
             message = message.item("idempotency_key", s(key.as_str()));
+        }
+        if let Some(failover) = send.failover {
+            message = message.item("failover", failover.to_attr());
         }
 
         let mut request = self

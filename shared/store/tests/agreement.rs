@@ -96,6 +96,7 @@ fn conditional_write_agrees_with_decide_send() {
                     kind: "session",
                     payload: "{}",
                     idempotency: None,
+                    failover: None,
                     now: NOW,
                 };
                 // The write is attempted even where the rules refuse: DynamoDB alone must refuse.
@@ -152,6 +153,7 @@ fn record_send_refuses_exactly_as_the_rules_do_even_with_a_stale_hint() {
             kind: "session",
             payload: "{}",
             idempotency: None,
+            failover: None,
             now: NOW,
         };
         assert_eq!(

@@ -39,6 +39,7 @@ async fn send(
             kind: "session",
             payload: "{}",
             idempotency: key.map(|k| (k, "hash")),
+            failover: None,
             now: NOW,
         })
         .await

@@ -29,6 +29,7 @@ async fn unknown_status_codes_fill_the_history_to_its_bound_then_are_counted() {
             kind: "transactional",
             payload: "{}",
             idempotency: None,
+            failover: None,
             now: NOW,
         })
         .await

@@ -41,6 +41,7 @@ async fn a_send_written_twice_by_a_retry_is_written_once() {
         kind: "session",
         payload: "{}",
         idempotency: None,
+        failover: None,
         now: NOW,
     };
     let after = Conversation {
@@ -136,6 +137,7 @@ async fn a_send_whose_answer_is_lost_after_it_committed_is_accepted_and_counted_
             kind: "transactional",
             payload: "{}",
             idempotency: None,
+            failover: None,
             now: NOW,
         })
         .await
@@ -186,6 +188,7 @@ async fn a_send_that_did_not_commit_is_still_unavailable() {
             kind: "transactional",
             payload: "{}",
             idempotency: None,
+            failover: None,
             now: NOW,
         })
         .await;

@@ -80,6 +80,7 @@ async fn kept_statuses_survive_mark_sent_and_are_refused_after_it() {
             kind: "transactional",
             payload: "{}",
             idempotency: None,
+            failover: None,
             now: NOW,
         })
         .await

@@ -28,6 +28,9 @@ pub struct TestEnv {
     pub events_dlq_url: String,
     /// Where the outbox's event source mapping puts the batches it gave up on.
     pub relay_failure_queue_url: String,
+    /// SMS failover (issue 16): jobs and receipts, and its dead-letter queue.
+    pub failover_queue_url: String,
+    pub failover_dlq_url: String,
     /// The EventBridge Scheduler group of the timers (`vbm-timers`).
     pub timers_group: String,
     /// Where session timers fire (business events, issue 17).

@@ -48,7 +48,7 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
 
 async fn decide_and_record(app: &App, business: &Business, request: &Request) -> Answer {
     let key = idempotency_key(request)?;
-    let value = read_json_value(request.body())?;
+    let mut value = read_json_value(request.body())?;
     if !value.is_object() {
         // serde would read a JSON array as the struct's fields in order (found by API fuzzing).
         return Err(ApiError::validation_failed(
@@ -56,6 +56,8 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
             "the request body must be a JSON object",
         ));
     }
+    // SMS failover (issue 16): not part of the message dispatch reads.
+    let failover_request = crate::failover::take(&mut value)?;
     let body: SendRequestBody = from_value(&value)?;
     let limits = app.store().limits();
     let parsed = SendRequest::parse(&body, limits).map_err(|refusal| {
@@ -75,9 +77,19 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
         _ => None,
     };
     let admission = parsed.admit(template.as_ref())?;
+    let failover = crate::failover::resolve(
+        business,
+        failover_request.as_ref().map(|(request, _)| request),
+        template.as_ref(),
+        admission.template_params.as_ref(),
+    )?;
 
     let payload = canonical_request(&value, &parsed.to);
-    let hash = request_hash(&payload);
+    // A retry must carry the same failover to be the same request.
+    let hash = match &failover_request {
+        None => request_hash(&payload),
+        Some((_, raw)) => request_hash(&format!("{payload}\u{0}{raw}")),
+    };
     let message_id = MessageId::generate();
     let now = app.clock().now();
     let new = NewSend {
@@ -88,6 +100,7 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
         kind: parsed.message.kind(),
         payload: &payload,
         idempotency: key.as_ref().map(|k| (k, hash.as_str())),
+        failover: failover.as_ref(),
         now,
     };
 

@@ -36,7 +36,90 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
                 .await?;
             json(SecretRotated::new(&business))
         }
+        BusinessCommand::Failover(args) => failover(ctx, args).await,
     }
+}
+
+/// SMS failover (issue 16): every value is checked before the table is opened; the templates
+/// named must exist, and their SMS texts use only their placeholders.
+async fn failover(ctx: &Context, args: crate::cli::FailoverArgs) -> Result<String, Failure> {
+    use vbm_store::{FailoverPolicy, Triggers};
+    let input =
+        |e: vbm_store::FailoverInvalid| Failure::input(format!("{}: {}", e.field, e.message));
+    if let Some(text) = &args.text {
+        vbm_store::check_sms_text(text).map_err(input)?;
+    }
+    if let Some(id) = &args.sender_id {
+        vbm_store::check_sender_id(id).map_err(input)?;
+    }
+    if let Some(seconds) = args.deadline
+        && !(1..=vbm_store::MAX_DEADLINE_SECONDS).contains(&seconds)
+    {
+        return Err(Failure::input("--deadline: 1 to 900 seconds"));
+    }
+    let mut template_texts = std::collections::BTreeMap::new();
+    for pair in &args.template_texts {
+        let (id, text) = pair
+            .split_once('=')
+            .ok_or_else(|| Failure::input("--template-text: TEMPLATE=TEXT"))?;
+        let id = session_rules::TemplateId::parse(id)
+            .map_err(|e| Failure::input(format!("--template-text: {e}")))?;
+        vbm_store::check_sms_text(text).map_err(input)?;
+        template_texts.insert(id, text.to_owned());
+    }
+    let store = ctx.store().await?;
+    existing_business(&store, &args.id).await?;
+    if args.show {
+        return json(serde_json::json!({
+            "business_id": args.id.as_str(),
+            "failover": store.failover_policy(&args.id).await?,
+        }));
+    }
+    let policy = if args.clear {
+        None
+    } else {
+        let mut texts = std::collections::BTreeMap::new();
+        for (id, text) in template_texts {
+            let template = store.get_template(&args.id, &id).await?.ok_or_else(|| {
+                Failure::input(format!("--template-text: no template {}", id.as_str()))
+            })?;
+            let sms = session_rules::Template::parse(
+                id.clone(),
+                template.language().clone(),
+                template.category(),
+                true,
+                &text,
+            )
+            .map_err(|e| Failure::input(format!("--template-text {}: {e}", id.as_str())))?;
+            if let Some(extra) = sms
+                .placeholders()
+                .iter()
+                .find(|p| !template.placeholders().contains(p))
+            {
+                return Err(Failure::input(format!(
+                    "--template-text {}: {{{{{extra}}}}} is not a placeholder of the template",
+                    id.as_str()
+                )));
+            }
+            texts.insert(id.as_str().to_owned(), text);
+        }
+        Some(FailoverPolicy {
+            always: args.always,
+            text: args.text,
+            sender_id: args.sender_id,
+            triggers: Triggers {
+                not_viber_user: !args.no_not_viber_user,
+                no_suitable_device: !args.no_no_suitable_device,
+                expired: !args.no_expired,
+                deadline_seconds: args.deadline,
+            },
+            template_texts: texts,
+        })
+    };
+    if !store.set_failover_policy(&args.id, policy.as_ref()).await? {
+        return Err(Failure::input(format!("no business {}", args.id)));
+    }
+    json(serde_json::json!({"business_id": args.id.as_str(), "failover": policy}))
 }
 
 async fn set_disabled(

@@ -47,6 +47,11 @@ impl ApiError {
         ("method_not_allowed", 405),
         ("payload_too_large", 413),
         ("unavailable", 503),
+        // SMS failover (issue 16).
+        ("failover_invalid", 422),
+        ("failover_text_invalid", 422),
+        ("failover_sender_id_invalid", 422),
+        ("failover_text_missing", 422),
     ];
 
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {

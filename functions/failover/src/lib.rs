@@ -1,0 +1,411 @@
+//! `failover` (issue 16): the failover queue's consumer. When Viber cannot deliver a message
+//! that carries a failover, the SMS goes instead, at most once.
+//!
+//! Two kinds of record come on the queue:
+//! - **jobs** ([`FailoverJob`]) from the triggers: `dispatch` on Viber's 9 and 10 (and, delayed
+//!   by the deadline, after `sent`), `status` on `expired`. For one job ([`App::handle_record`]):
+//!   1. the message is loaded; gone, no failover, or this trigger off for it → done;
+//!   2. not claimed yet: the claim ([`Store::claim_failover`], one transaction: not delivered,
+//!      not claimed, the user not opted out). Lost to a delivery or an opt-out → done, no SMS;
+//!   3. claimed: this caller takes the next attempt ([`Store::begin_failover_attempt`], a
+//!      conditional write with a lease) and only then calls End User Messaging
+//!      ([`sms::SmsSender`]); its answer is recorded (`sent` with the SMS id, back to `claimed`
+//!      for a retry with back-off, or `failed` after [`App`]'s last attempt or a final refusal);
+//!   4. another caller's attempt in flight → retried later; its lease run out without a record
+//!      → `failed` (`outcome_unknown`), never sent again (no idempotency token: at most once);
+//!   5. `sent`, `delivered`, `failed`: the `message.failover` events again (same ids).
+//! - **delivery receipts** ([`receipt::Receipt`]) from End User Messaging's event destination:
+//!   `TEXT_DELIVERED` → `failover_delivered`, a final failure → `failover_failed`.
+//!
+//! Every step is counted (`Failover` by `Trigger` and `Outcome`) and its `message.failover`
+//! event queued. A record that fails is backed off ([`SCHEDULE`]) until the redrive policy
+//! dead-letters it (alarmed).
+
+pub mod events;
+pub mod receipt;
+pub mod sms;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use session_rules::{PhoneNumber, Timestamp};
+use thiserror::Error;
+use tracing::{Instrument, field};
+use vbm_events::EventsQueue;
+use vbm_platform::clock::{Clock, SystemClock};
+use vbm_platform::config::{Config, ConfigError};
+use vbm_platform::metrics;
+use vbm_queue::batch::receive_count;
+use vbm_queue::{Backoff, FailoverJob, QueueError, Retries, batch_response};
+use vbm_store::{
+    AttemptEnd, BusinessId, Claim, FailoverState, MessageId, MessageRecord, Store, StoreError,
+    Trigger,
+};
+
+use crate::receipt::{Receipt, Verdict};
+use crate::sms::{Sms, SmsError, SmsSender};
+
+/// Back-off of a failed record: 10 s, 40 s, 160 s, then 5 minutes.
+pub const SCHEDULE: Backoff = Backoff::new(Duration::from_secs(10), Duration::from_secs(300));
+
+/// How long an attempt is its caller's: longer than one provider call and its record (the
+/// function's timeout, 30 s, is shorter), so a live attempt is never abandoned.
+pub const LEASE: Duration = Duration::from_secs(60);
+
+/// The function could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// Why a record goes back to the queue.
+#[derive(Debug, Error)]
+pub enum RecordError {
+    #[error("not a failover job or receipt: {0}")]
+    Poison(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("SMS provider: {0}")]
+    Provider(String),
+    #[error("another attempt of this failover is in flight")]
+    InFlight,
+    #[error("a receipt for an SMS not recorded yet")]
+    ReceiptEarly,
+}
+
+/// What one container keeps.
+pub struct App {
+    store: Store,
+    sms: SmsSender,
+    events: EventsQueue,
+    retries: Retries,
+    clock: Arc<dyn Clock>,
+    max_attempts: u32,
+}
+
+impl App {
+    pub fn new(
+        store: Store,
+        sms: SmsSender,
+        events: EventsQueue,
+        retries: Retries,
+        clock: Arc<dyn Clock>,
+        max_attempts: u32,
+    ) -> Self {
+        Self {
+            store,
+            sms,
+            events,
+            retries,
+            clock,
+            max_attempts: max_attempts.max(1),
+        }
+    }
+
+    /// Reads `VBM_TABLE`, `FAILOVER_QUEUE_URL`, `EVENTS_QUEUE_URL`, `SMS_CONFIGURATION_SET`,
+    /// `SMS_ORIGINATION_IDENTITY`, `SMS_MAX_ATTEMPTS` and
+    /// `AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2` (the local stand-in), and builds the clients.
+    pub async fn from_env() -> Result<Self, StartError> {
+        Self::from_config(&Config::from_env(), Arc::new(SystemClock)).await
+    }
+
+    pub async fn from_config(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let sdk = vbm_platform::aws::sdk_config().await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let store = vbm_platform::aws::store(config, &sdk)?;
+        let queue_url = config.failover_queue_url()?.ok_or(ConfigError {
+            variable: vbm_platform::config::FAILOVER_QUEUE_URL,
+            reason: "required but not set".into(),
+        })?;
+        let sms = SmsSender::new(
+            &sdk,
+            config.sms_endpoint_url()?.as_deref(),
+            config.sms_configuration_set()?,
+            config.sms_origination_identity()?,
+        );
+        Ok(Self::new(
+            store,
+            sms,
+            EventsQueue::new(sqs.clone(), config.events_queue_url()?),
+            Retries::new(sqs, queue_url, SCHEDULE),
+            clock,
+            config.sms_max_attempts()?,
+        ))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Handles one batch, its records concurrently; the answer lists exactly the ones to retry.
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        let failed = futures_util::future::join_all(event.records.iter().map(|record| async {
+            match self.handle_record(record).await {
+                Ok(_) => None,
+                Err(_) => Some(self.retries.fail(record).await),
+            }
+        }))
+        .await;
+        batch_response(failed.into_iter().flatten())
+    }
+
+    /// One record in its own span; `Ok` names the outcome, `Err` hands it back to the queue.
+    pub async fn handle_record(&self, record: &SqsMessage) -> Result<&'static str, RecordError> {
+        let span = tracing::info_span!(
+            "failover",
+            sqs_message_id = record.message_id.as_deref().unwrap_or_default(),
+            receive_count = receive_count(record),
+            business = field::Empty,
+            message_id = field::Empty,
+            trigger = field::Empty,
+            outcome = field::Empty,
+        );
+        async {
+            let result = self
+                .handle_body(record.body.as_deref().unwrap_or_default())
+                .await;
+            let span = tracing::Span::current();
+            match &result {
+                Ok(outcome) => {
+                    span.record("outcome", *outcome);
+                    tracing::info!("failover handled");
+                }
+                Err(error) => {
+                    span.record("outcome", "retry");
+                    tracing::warn!(%error, "will retry");
+                }
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// One record's body: a failover job or an SMS delivery receipt.
+    pub async fn handle_body(&self, body: &str) -> Result<&'static str, RecordError> {
+        let value: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| RecordError::Poison(e.to_string()))?;
+        if Receipt::is_receipt(&value) {
+            let receipt: Receipt =
+                serde_json::from_value(value).map_err(|e| RecordError::Poison(e.to_string()))?;
+            return self.receipt(&receipt).await;
+        }
+        let job: FailoverJob =
+            serde_json::from_value(value).map_err(|e| RecordError::Poison(e.to_string()))?;
+        self.job(&job).await
+    }
+
+    async fn job(&self, job: &FailoverJob) -> Result<&'static str, RecordError> {
+        let (business, id) = ids(&job.business_id, &job.message_id)?;
+        let trigger = Trigger::parse(&job.trigger)
+            .ok_or_else(|| RecordError::Poison(format!("unknown trigger {:?}", job.trigger)))?;
+        tracing::Span::current().record("trigger", trigger.as_str());
+        let now = self.clock.now();
+        let Some(message) = self.store.get_message(&business, &id, now).await? else {
+            return Ok("gone");
+        };
+        let Some(failover) = &message.failover else {
+            return Ok("no_failover");
+        };
+        if failover.state.is_none() {
+            if !failover.spec.triggers.allows(trigger) {
+                metrics::failover(trigger.as_str(), "trigger_off");
+                return Ok("trigger_off");
+            }
+            let to = phone(&message)?;
+            let skipped = match self
+                .store
+                .claim_failover(&business, &id, &to, trigger, now)
+                .await?
+            {
+                Claim::Claimed | Claim::Taken => None,
+                Claim::Delivered => Some("after_delivered"),
+                Claim::OptedOut => Some("opted_out"),
+                Claim::NoFailover => Some("no_failover"),
+                Claim::Gone => Some("gone"),
+            };
+            if let Some(outcome) = skipped {
+                metrics::failover(trigger.as_str(), outcome);
+                return Ok(outcome);
+            }
+        }
+        self.advance(&business, &id, trigger, now).await
+    }
+
+    /// Moves a claimed failover on from where the record says it stands.
+    async fn advance(
+        &self,
+        business: &BusinessId,
+        id: &MessageId,
+        job_trigger: Trigger,
+        now: Timestamp,
+    ) -> Result<&'static str, RecordError> {
+        let Some(message) = self.store.get_message(business, id, now).await? else {
+            return Ok("gone");
+        };
+        let Some(failover) = &message.failover else {
+            return Ok("no_failover");
+        };
+        let trigger = failover.trigger.unwrap_or(job_trigger).as_str();
+        match failover.state {
+            None => Ok("not_claimed"),
+            Some(FailoverState::Claimed) => {
+                if !self
+                    .store
+                    .begin_failover_attempt(business, id, failover.attempts, LEASE, now)
+                    .await?
+                {
+                    // Another delivery of a job took this attempt: see its outcome later.
+                    return Err(RecordError::InFlight);
+                }
+                let attempt = failover.attempts + 1;
+                let to = phone(&message)?;
+                let answer = self
+                    .sms
+                    .send(&Sms {
+                        to: to.as_e164(),
+                        text: &failover.spec.sms.text,
+                        origination: failover.spec.sms.sender_id.as_deref(),
+                        business_id: business.as_str(),
+                        message_id: id.as_str(),
+                    })
+                    .await;
+                let (end, outcome) = match &answer {
+                    Ok(sms_id) => (AttemptEnd::Sent(sms_id), "sent"),
+                    Err(SmsError::Retry(reason)) if attempt < self.max_attempts => {
+                        (AttemptEnd::Retry(reason), "retried")
+                    }
+                    Err(SmsError::Retry(reason) | SmsError::Refused(reason)) => {
+                        (AttemptEnd::Failed(reason), "failed")
+                    }
+                    Err(SmsError::Unknown(_)) => (AttemptEnd::Failed("outcome_unknown"), "failed"),
+                };
+                if let Err(error) = &answer {
+                    tracing::warn!(attempt, ?error, "SMS provider did not take the SMS");
+                }
+                let recorded = self
+                    .store
+                    .end_failover_attempt(business, id, attempt, end, self.clock.now())
+                    .await?;
+                if !recorded {
+                    tracing::warn!(attempt, "the attempt was abandoned meanwhile");
+                    return Ok("abandoned");
+                }
+                metrics::failover(trigger, outcome);
+                if outcome == "retried" {
+                    return Err(RecordError::Provider(format!("attempt {attempt} refused")));
+                }
+                self.publish(business, id).await?;
+                Ok(if outcome == "sent" {
+                    "failover_sent"
+                } else {
+                    "failover_failed"
+                })
+            }
+            Some(FailoverState::Sending) => {
+                let expired = failover.lease_until.is_none_or(|until| until < now);
+                if !expired {
+                    return Err(RecordError::InFlight);
+                }
+                if self
+                    .store
+                    .abandon_failover_attempt(business, id, failover.attempts, now)
+                    .await?
+                {
+                    metrics::failover(trigger, "failed");
+                }
+                self.publish(business, id).await?;
+                Ok("failover_failed")
+            }
+            Some(FailoverState::Sent | FailoverState::Delivered | FailoverState::Failed) => {
+                self.publish_from(&message).await?;
+                Ok("already_handled")
+            }
+        }
+    }
+
+    async fn receipt(&self, receipt: &Receipt) -> Result<&'static str, RecordError> {
+        let (business, id) = ids(&receipt.context.business_id, &receipt.context.message_id)?;
+        tracing::Span::current().record("trigger", "receipt");
+        let failure = match receipt.verdict() {
+            Verdict::Progress => return Ok("receipt_progress"),
+            Verdict::Delivered => None,
+            Verdict::Failed(reason) => Some(reason),
+        };
+        let now = self.clock.now();
+        let at = receipt.event_timestamp.map_or(now, Timestamp::from_millis);
+        if self
+            .store
+            .record_failover_receipt(&business, &id, &receipt.message_id, failure.as_deref(), at)
+            .await?
+        {
+            metrics::failover(
+                "receipt",
+                if failure.is_none() {
+                    "delivered"
+                } else {
+                    "failed"
+                },
+            );
+            self.publish(&business, &id).await?;
+            return Ok("receipt_recorded");
+        }
+        let Some(message) = self.store.get_message(&business, &id, now).await? else {
+            return Ok("gone");
+        };
+        match message.failover.as_ref().and_then(|f| f.state) {
+            // The provider's answer is not on record yet: come back for it.
+            Some(FailoverState::Sending) => Err(RecordError::ReceiptEarly),
+            _ => {
+                self.publish_from(&message).await?;
+                Ok("receipt_repeated")
+            }
+        }
+    }
+
+    /// The event of the step just recorded (the message's last failover step). A redelivery
+    /// that finds the step recorded publishes them all again ([`App::publish_from`]).
+    async fn publish(&self, business: &BusinessId, id: &MessageId) -> Result<(), RecordError> {
+        if let Some(message) = self
+            .store
+            .get_message(business, id, self.clock.now())
+            .await?
+            && let Some(event) = events::events(&message).pop()
+        {
+            self.events.publish(&event).await?;
+        }
+        Ok(())
+    }
+
+    /// Every failover event of the message (ids from the message and step: repeats are
+    /// de-duplicated by the business).
+    async fn publish_from(&self, message: &MessageRecord) -> Result<(), RecordError> {
+        for event in events::events(message) {
+            self.events.publish(&event).await?;
+        }
+        Ok(())
+    }
+}
+
+fn ids(business: &str, message: &str) -> Result<(BusinessId, MessageId), RecordError> {
+    let business = BusinessId::parse(business).map_err(RecordError::Poison)?;
+    let id = MessageId::parse(message)
+        .ok_or_else(|| RecordError::Poison(format!("bad message id {message:?}")))?;
+    let span = tracing::Span::current();
+    span.record("business", business.as_str());
+    span.record("message_id", id.as_str());
+    Ok((business, id))
+}
+
+fn phone(message: &MessageRecord) -> Result<PhoneNumber, RecordError> {
+    PhoneNumber::parse(&message.to).map_err(|e| {
+        RecordError::Store(StoreError::Malformed {
+            key: format!("MSG#{}", message.id),
+            reason: format!("to: {e}"),
+        })
+    })
+}

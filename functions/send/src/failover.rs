@@ -1,0 +1,69 @@
+//! SMS failover on a send (issue 16): the request's `failover` member, completed from the
+//! template's SMS text and the business's default into what the message is stored with.
+//!
+//! ```json
+//! {"to": "+447911123456", "type": "template", "template": {"id": "welcome", "params": {"name": "Ann"}},
+//!  "failover": {"sms": {"text": "Welcome, Ann!", "sender_id": "Acme"}}}
+//! ```
+//!
+//! Refusals are `422` (like `validation_failed`) with their own codes (`failover_invalid`, `failover_text_invalid`,
+//! `failover_sender_id_invalid`, `failover_text_missing`) and a `field`; nothing is stored.
+
+use lambda_http::http::StatusCode;
+use serde_json::Value;
+use session_rules::{Template, TemplateParams};
+use vbm_platform::http::ApiError;
+use vbm_store::{Business, FailoverInvalid, FailoverRequest, FailoverSpec};
+
+/// Takes `failover` out of the request body (the rest is the message as `dispatch` reads it)
+/// and checks it.
+pub fn take(value: &mut Value) -> Result<Option<(FailoverRequest, String)>, ApiError> {
+    let Some(raw) = value.as_object_mut().and_then(|o| o.remove("failover")) else {
+        return Ok(None);
+    };
+    let request = FailoverRequest::parse(&raw).map_err(refusal)?;
+    Ok(Some((request, raw.to_string())))
+}
+
+/// What the message fails over with: the request's, the template's SMS text (filled with the
+/// same parameters), the business's default.
+pub fn resolve(
+    business: &Business,
+    request: Option<&FailoverRequest>,
+    template: Option<&Template>,
+    params: Option<&TemplateParams>,
+) -> Result<Option<FailoverSpec>, ApiError> {
+    let policy = business.failover.as_ref();
+    let template_text = match (policy, template, params) {
+        (Some(policy), Some(template), Some(params)) => policy
+            .template_texts
+            .get(template.id().as_str())
+            .and_then(|text| render(text, template, params)),
+        _ => None,
+    };
+    FailoverSpec::resolve(request, template_text, policy).map_err(refusal)
+}
+
+/// A template's SMS text with the template's parameters (`{{name}}` as in the template).
+pub fn render(text: &str, template: &Template, params: &TemplateParams) -> Option<String> {
+    let sms = Template::parse(
+        template.id().clone(),
+        template.language().clone(),
+        template.category(),
+        true,
+        text,
+    )
+    .ok()?;
+    Some(params.render(&sms))
+}
+
+fn refusal(invalid: FailoverInvalid) -> ApiError {
+    crate::with_field(
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            invalid.code,
+            invalid.message,
+        ),
+        invalid.field,
+    )
+}

@@ -1,0 +1,223 @@
+//! SMS failover (issue 16), end to end through the local stack: the Viber sandbox answers 9 for
+//! numbers ending in 0009 and calls back `expired` for 0002; the SMS stand-in records what End
+//! User Messaging would have sent and posts its delivery receipt. Every check goes through HTTP
+//! (and, to set a business's default, the store as `vbmctl` would).
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use vbm_e2e::{Stack, eventually};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn with_sms(mut body: Value, text: &str) -> Value {
+    body["failover"] = json!({"sms": {"text": text, "sender_id": "Demo"}});
+    body
+}
+
+async fn sms_sent(stack: &Stack) -> Vec<Value> {
+    stack
+        .get("/_sandbox/sms/sent")
+        .await
+        .body
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn template(to: &str) -> Value {
+    json!({"to": to, "type": "template", "template": {"id": "welcome", "params": {"name": "Ann"}}})
+}
+
+/// The message once its failover reached `state`.
+async fn failover_at(stack: &Stack, id: &str, state: &str) -> Value {
+    eventually(&format!("failover {state}"), WAIT, || async {
+        let message = stack.message(id).await;
+        (message["failover"]["state"] == state).then_some(message)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn not_a_viber_user_gets_the_sms_and_the_business_hears_of_it() {
+    let stack = Stack::start().await;
+    let to = "+447911120009";
+    let answer = stack.send(with_sms(template(to), "Welcome, Ann!")).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{answer:?}");
+    let id = answer.body["message_id"].as_str().unwrap().to_owned();
+    let message = failover_at(&stack, &id, "delivered").await;
+    assert_eq!(message["status"], "failed");
+    assert_eq!(message["failure"]["code"], 9);
+    assert_eq!(message["failover"]["trigger"], "not_viber_user");
+    assert_eq!(message["delivered_via"], "sms");
+    let statuses: Vec<&str> = message["status_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "accepted",
+            "failed",
+            "failover_triggered",
+            "failover_sent",
+            "failover_delivered"
+        ]
+    );
+    let sent = sms_sent(&stack).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["to"], to);
+    assert_eq!(sent[0]["text"], "Welcome, Ann!");
+    assert_eq!(sent[0]["origination_identity"], "Demo");
+    assert_eq!(sent[0]["context"]["message_id"], id.as_str());
+    // Signed events, one per step.
+    let events = eventually("the failover events", WAIT, || async {
+        let events: Vec<Value> = stack
+            .events()
+            .await
+            .into_iter()
+            .filter(|e| e["event"]["type"] == "message.failover")
+            .collect();
+        (events.len() >= 2).then_some(events)
+    })
+    .await;
+    for event in &events {
+        assert_eq!(event["signature_valid"], true);
+        assert_eq!(event["event"]["data"]["message_id"], id.as_str());
+        assert_eq!(event["event"]["data"]["channel"], "sms");
+    }
+}
+
+#[tokio::test]
+async fn no_suitable_device_fails_over_too() {
+    let stack = Stack::start().await;
+    // The sandbox answers numbers ending in 77NN with status NN: 10, no suitable device.
+    let answer = stack
+        .send(with_sms(template("+447911127710"), "Welcome, Ann!"))
+        .await;
+    let id = answer.body["message_id"].as_str().unwrap().to_owned();
+    let message = failover_at(&stack, &id, "delivered").await;
+    assert_eq!(message["failure"]["code"], 10);
+    assert_eq!(message["failover"]["trigger"], "no_suitable_device");
+    assert_eq!(sms_sent(&stack).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_expired_message_fails_over_and_one_without_failover_does_not() {
+    let stack = Stack::start().await;
+    let with = stack
+        .send(with_sms(template("+447911120002"), "Welcome, Ann!"))
+        .await;
+    assert_eq!(with.status, StatusCode::ACCEPTED, "{with:?}");
+    let id = with.body["message_id"].as_str().unwrap().to_owned();
+    let message = failover_at(&stack, &id, "delivered").await;
+    assert_eq!(message["status"], "expired");
+    assert_eq!(message["failover"]["trigger"], "expired");
+    // Without a failover the same numbers get nothing but their status.
+    let plain_9 = stack.send(template("+447911130009")).await;
+    let plain_2 = stack.send(template("+447911130002")).await;
+    for answer in [&plain_9, &plain_2] {
+        let id = answer.body["message_id"].as_str().unwrap().to_owned();
+        eventually("the final status", WAIT, || async {
+            let m = stack.message(&id).await;
+            matches!(m["status"].as_str(), Some("failed" | "expired")).then_some(())
+        })
+        .await;
+        assert_eq!(stack.message(&id).await["failover"], Value::Null);
+    }
+    assert_eq!(sms_sent(&stack).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_deadline_and_the_business_default_with_a_template_sms_text() {
+    let stack = Stack::start().await;
+    // What `vbmctl business failover set --always --deadline 1 --no-expired --template-text …`
+    // stores: every send fails over, with the template's SMS text, after 1 s without delivered.
+    let store = vbm_store::Store::new(
+        stack.env.dynamodb().await,
+        stack.env.table.clone(),
+        session_rules::Limits::default(),
+        vbm_store::Retention::default(),
+    );
+    let policy = vbm_store::FailoverPolicy {
+        always: true,
+        sender_id: Some("Demo".into()),
+        triggers: vbm_store::Triggers {
+            expired: false,
+            deadline_seconds: Some(1),
+            ..Default::default()
+        },
+        template_texts: [("welcome".to_owned(), "Hi {{name}}, see you soon".to_owned())].into(),
+        ..Default::default()
+    };
+    let demo = vbm_store::BusinessId::parse("demo").unwrap();
+    assert!(
+        store
+            .set_failover_policy(&demo, Some(&policy))
+            .await
+            .unwrap()
+    );
+    // The business cache of `send` is cold in a fresh stack: the default applies at once.
+    let late = stack.send(template("+447911120002")).await;
+    let delivered = stack.send(template("+447911123456")).await;
+    let late = late.body["message_id"].as_str().unwrap().to_owned();
+    let delivered = delivered.body["message_id"].as_str().unwrap().to_owned();
+    let message = failover_at(&stack, &late, "delivered").await;
+    assert_eq!(message["failover"]["trigger"], "deadline");
+    assert_eq!(message["failover"]["sms_text"], "Hi Ann, see you soon");
+    // Delivered by Viber within the deadline: the deadline finds it delivered, no SMS.
+    eventually("delivered by Viber", WAIT, || async {
+        (stack.message(&delivered).await["delivered_via"] == "viber").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let message = stack.message(&delivered).await;
+    assert_eq!(message["failover"]["state"], "pending", "{message}");
+    let sent = sms_sent(&stack).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["text"], "Hi Ann, see you soon");
+}
+
+#[tokio::test]
+async fn a_bad_failover_is_refused_with_its_code_and_nothing_is_stored() {
+    let stack = Stack::start().await;
+    let before = stack.env.footprint().await;
+    let cases = [
+        (json!("sms"), "failover_invalid"),
+        (json!({"whatsapp": {}}), "failover_invalid"),
+        (json!({"sms": {"text": " "}}), "failover_text_invalid"),
+        (
+            json!({"sms": {"text": "x".repeat(1601)}}),
+            "failover_text_invalid",
+        ),
+        (
+            json!({"sms": {"text": "hi", "sender_id": "Way-too-long-id"}}),
+            "failover_sender_id_invalid",
+        ),
+        (
+            json!({"sms": {"sender_id": "Demo"}}),
+            "failover_text_missing",
+        ),
+    ];
+    for (failover, code) in cases {
+        let mut body = template("+447911123456");
+        body["failover"] = failover.clone();
+        let answer = stack.send(body).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{failover}: {answer:?}"
+        );
+        assert_eq!(answer.code(), code, "{failover}");
+        assert!(
+            answer.body["error"]["field"]
+                .as_str()
+                .unwrap()
+                .starts_with("failover")
+        );
+    }
+    assert_eq!(stack.env.footprint().await, before);
+}
