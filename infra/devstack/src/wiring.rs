@@ -79,7 +79,7 @@ impl Functions {
             auth().await.map_err(err)?,
         );
         let status = Arc::new(match &failover_queue {
-            Some(queue) => status.with_failover(queue.clone()),
+            Some(queue) => status.map_route(|route| route.with_failover(queue.clone())),
             None => status,
         });
         let viber_url = config.viber_api_url().map_err(err)?;
