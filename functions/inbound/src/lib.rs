@@ -25,7 +25,6 @@
 mod events;
 
 use session_rules::Timestamp;
-use tracing::field;
 use vbm_callbacks::{Aside, CallbackApp, Callbacks, Route, Step};
 use vbm_platform::config::Config;
 use vbm_platform::http::ApiError;
@@ -51,21 +50,6 @@ impl Route for Inbound {
 
     async fn from_config(_: &Config) -> Result<Self, StartError> {
         Ok(Self)
-    }
-
-    /// The business, Viber's token, the callback lag (our clock minus Viber's `time`) and the
-    /// outcome; phone numbers and message text are never logged.
-    fn span() -> tracing::Span {
-        tracing::info_span!(
-            "callback",
-            route = ROUTE,
-            business = field::Empty,
-            service_id = field::Empty,
-            message_token = field::Empty,
-            lag_ms = field::Empty,
-            outcome = field::Empty,
-            status = field::Empty,
-        )
     }
 
     /// Everything after authentication, for a callback that arrived at `received` (a replay's

@@ -49,7 +49,6 @@
 
 use serde_json::json;
 use session_rules::{CallbackStatus, MessageStatus, PhoneNumber, Timestamp};
-use tracing::field;
 use vbm_callbacks::{Aside, CallbackApp, Callbacks, Route, Step};
 use vbm_events::{Event, EventKind};
 use vbm_platform::config::Config;
@@ -99,22 +98,6 @@ impl Route for Status {
             None => None,
         };
         Ok(Self { failover })
-    }
-
-    /// The business, the message id, Viber's token and status, the callback lag (our clock
-    /// minus Viber's `message_time`) and the outcome; phone numbers are never logged.
-    fn span() -> tracing::Span {
-        tracing::info_span!(
-            "callback",
-            route = ROUTE,
-            business = field::Empty,
-            message_id = field::Empty,
-            message_token = field::Empty,
-            viber_status = field::Empty,
-            lag_ms = field::Empty,
-            outcome = field::Empty,
-            status = field::Empty,
-        )
     }
 
     async fn process(
