@@ -36,6 +36,8 @@ def test_resources_match_template(moto_endpoint, source_template):
         "events_dlq_url", "relay_failure_queue_url", "timers_group",
         "campaign_queue_url", "campaign_dlq_url",  # campaigns (issue 15)
         "failover_queue_url", "failover_dlq_url",  # SMS failover (issue 16)
+        # Business events (issue 17).
+        "session_timers_queue_url", "session_timers_dlq_url", "lifecycle_failure_queue_url",
     }
     assert out["timers_group"] == f"{prefix}timers"
     assert "/stream/" in out["stream_arn"]

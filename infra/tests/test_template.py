@@ -29,6 +29,7 @@ FUNCTIONS = {
     "NotifyFunction": "notify",
     "RelayFunction": "relay",
     "FailoverFunction": "failover",  # SMS failover (issue 16)
+    "LifecycleFunction": "lifecycle",  # business events (issue 17)
     "CampaignFunction": "campaign",  # campaigns (issue 15)
 }
 
@@ -48,6 +49,10 @@ EXPECTED_GRANTS = {
         # Campaigns (issue 15): the start timer; a due one goes to the campaign queue at once.
         *_TIMERS,
         ("sqs:SendMessage", "CampaignQueue"),
+        # Business events (issue 17): the delivery log and its replay.
+        ("dynamodb:Query", "Table/index/events"),
+        ("dynamodb:BatchGetItem", "Table"),
+        ("sqs:SendMessage", "EventsQueue"),
     },
     "InboundFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem", "Query")),
@@ -74,6 +79,7 @@ EXPECTED_GRANTS = {
     "NotifyFunction": {
         ("dynamodb:GetItem", "Table"),
         ("dynamodb:PutItem", "Table"),
+        ("dynamodb:UpdateItem", "Table"),  # the delivery log (issue 17)
         ("sqs:ChangeMessageVisibility", "EventsQueue"),  # back-off on its own queue
     },
     # The outbox: the one function that writes to the outbound queue; the stream's on-failure
@@ -100,6 +106,18 @@ EXPECTED_GRANTS = {
         *(("sms-voice:SendTextMessage", "sms-voice:" + r) for r in
           ("configuration-set/FailoverConfigurationSet", "sender-id/*", "phone-number/*", "pool/*", "opt-out-list/*")),
     },
+    # Business events (issue 17): session lifecycle events; the stream's on-failure destination
+    # is granted by SAM.
+    "LifecycleFunction": {
+        ("dynamodb:GetItem", "Table"),
+        ("dynamodb:PutItem", "Table"),
+        ("sqs:SendMessage", "EventsQueue"),
+        ("sqs:SendMessage", "SessionTimersQueue"),
+        ("sqs:SendMessage", "LifecycleFailureQueue"),
+        ("scheduler:CreateSchedule", "TimersGroup/schedules"),
+        ("scheduler:DeleteSchedule", "TimersGroup/schedules"),
+        ("iam:PassRole", "TimersRole"),
+    },
 }
 
 # Grants inside `!If [condition, statement, AWS::NoValue]`: (function, action, resource) -> condition.
@@ -123,6 +141,7 @@ EXPECTED_MANAGED = {
     "RelayFunction": {_BASIC, _STREAM, _XRAY},
     "CampaignFunction": {_BASIC, _SQS, _XRAY},
     "FailoverFunction": {_BASIC, _SQS, _XRAY},
+    "LifecycleFunction": {_BASIC, _STREAM, _SQS, _XRAY},
 }
 
 ENV_COMMON = {
@@ -138,6 +157,10 @@ ENV_EXTRA = {
     "StatusFunction": {"VIBER_CALLBACK_SECRET_ID", "SECRETS_REFRESH_SECONDS", "VIBER_CALLBACK_CIDRS"},
     "DispatchFunction": {"VIBER_API_TOKEN_SECRET_ID", "SECRETS_REFRESH_SECONDS"},
     "FailoverFunction": {"SMS_CONFIGURATION_SET", "SMS_ORIGINATION_IDENTITY", "SMS_MAX_ATTEMPTS"},
+    "NotifyFunction": {"EVENTS_MAX_RECEIVE_COUNT"},
+    "LifecycleFunction": {
+        "SESSION_TIMERS_QUEUE_URL", "SESSION_EXPIRING_BEFORE_SECONDS", "SESSION_EXPIRING_MESSAGES_LEFT",
+    },
 }
 
 # Every /v1/... request reaches send, whose router answers 404/405 in the API's envelope.
@@ -159,7 +182,9 @@ def _ref_id(value) -> str:
         return value["Fn::GetAtt"][0]
     if isinstance(value, dict) and value.get("Fn::Sub") == "${Table.Arn}/index/gsi1":
         return "Table/index/gsi1"
-    if isinstance(value, dict) and str(value.get("Fn::Sub", "")).endswith(":schedule/${TimersGroup}/*"):
+    if isinstance(value, dict) and value.get("Fn::Sub") == "${Table.Arn}/index/events":
+        return "Table/index/events"
+    if isinstance(value, dict) and "${TimersGroup}/*" in str(value.get("Fn::Sub", "")):
         return "TimersGroup/schedules"
     # SMS failover (issue 16): End User Messaging resources of this account and region.
     prefix = "arn:${AWS::Partition}:sms-voice:${AWS::Region}:${AWS::AccountId}:"
@@ -235,7 +260,10 @@ def test_lint_suppressions_give_their_reason():
         comment = "\n".join(l for l in lines[max(0, i - 4):i] if l.strip().startswith("#"))
         for rule in (r.strip() for r in m.group(1).split(",")):
             assert rule in comment, (i + 1, rule, comment)
-    assert found == 10  # campaigns (issue 15): CampaignFunction ES1001, CampaignDeadLetterQueue ES6000; SMS failover (issue 16): FailoverFunction ES1001, FailoverDeadLetterQueue ES6000
+    assert found == 8 + 3 + 2  # SMS failover (issue 16): FailoverFunction ES1001, FailoverDeadLetterQueue ES6000
+    # Business events (issue 17): LifecycleFunction's ES1001, the session timers' DLQ's and
+    # LifecycleFailureQueue's ES6000.
+    # Campaigns (issue 15): CampaignFunction's ES1001, CampaignDeadLetterQueue's ES6000.
 
 
 def test_build_metadata(source_template):
@@ -314,12 +342,19 @@ def test_every_function_has_a_log_group_with_retention(translated):
 
 def _mappings(translated):
     mappings = _of_type(translated, "AWS::Lambda::EventSourceMapping")
-    return {_ref_id(m["Properties"]["FunctionName"]): m["Properties"] for m in mappings.values()}
+    out = {}
+    for m in mappings.values():
+        p = m["Properties"]
+        fn = _ref_id(p["FunctionName"])
+        # The lifecycle function (issue 17) has two sources: the stream's is `.../stream`.
+        out[f"{fn}/stream" if fn == "LifecycleFunction" and "StartingPosition" in p else fn] = p
+    return out
 
 
 def test_sqs_event_sources(translated):
-    by_function = {fn: m for fn, m in _mappings(translated).items() if fn != "RelayFunction"}
-    assert set(by_function) == {"DispatchFunction", "NotifyFunction", "CampaignFunction", "FailoverFunction"}
+    by_function = {fn: m for fn, m in _mappings(translated).items() if fn not in ("RelayFunction", "LifecycleFunction/stream")}
+    assert set(by_function) == {"DispatchFunction", "NotifyFunction", "FailoverFunction", "LifecycleFunction", "CampaignFunction"}
+    assert _ref_id(by_function["LifecycleFunction"]["EventSourceArn"]) == "SessionTimersQueue"
     assert _ref_id(by_function["FailoverFunction"]["EventSourceArn"]) == "FailoverQueue"
     assert _ref_id(by_function["DispatchFunction"]["EventSourceArn"]) == "OutboundQueue"
     assert _ref_id(by_function["NotifyFunction"]["EventSourceArn"]) == "EventsQueue"
@@ -341,7 +376,8 @@ def test_the_stream_carries_accepted_messages_to_the_outbound_queue(translated):
     """The outbox (issue 13): the table streams new images, relay reads only message inserts,
     in order, retried with bisection, and what it cannot queue goes to a watched queue."""
     table = _of_type(translated, "AWS::DynamoDB::Table")["Table"]["Properties"]
-    assert table["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    # Old images too: the lifecycle function compares a conversation's states (issue 17).
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     m = _mappings(translated)["RelayFunction"]
     assert m["EventSourceArn"] == {"Fn::GetAtt": ["Table", "StreamArn"]}
     assert m["StartingPosition"] == "TRIM_HORIZON"
@@ -359,16 +395,42 @@ def test_the_stream_carries_accepted_messages_to_the_outbound_queue(translated):
     assert 'MESSAGE_SK_PREFIX: &str = "MSG#"' in (ROOT / "functions/relay/src/lib.rs").read_text()
 
 
+def test_the_stream_tells_session_changes_to_the_lifecycle_function(translated):
+    """Business events (issue 17): conversation items' inserts and changes, in order, retried
+    with bisection, and a watched queue for what could not be handled."""
+    m = _mappings(translated)["LifecycleFunction/stream"]
+    assert m["EventSourceArn"] == {"Fn::GetAtt": ["Table", "StreamArn"]}
+    assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert m["BisectBatchOnFunctionError"] is True and m["ParallelizationFactor"] == 1
+    assert m["MaximumRetryAttempts"] == -1 and 0 < m["MaximumRecordAgeInSeconds"] <= 12 * 3600
+    assert _ref_id(m["DestinationConfig"]["OnFailure"]["Destination"]) == "LifecycleFailureQueue"
+    (pattern,) = [json.loads(f["Pattern"]) for f in m["FilterCriteria"]["Filters"]]
+    assert pattern == {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "CONV#"}]}}}}
+    assert 'format!("CONV#{}"' in (ROOT / "shared/store/src/keys.rs").read_text()
+    assert 'strip_prefix("CONV#")' in (ROOT / "functions/lifecycle/src/image.rs").read_text()
+    # Scheduler may send timers only to the session timers queue.
+    role = _of_type(translated, "AWS::IAM::Role")["TimersRole"]["Properties"]
+    # (Campaigns, issue 15, add the campaign queue: their start and window timers.)
+    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert all(s["Action"] == "sqs:SendMessage" for s in statements)
+    assert {_ref_id(s["Resource"]) for s in statements} == {"SessionTimersQueue", "CampaignQueue"}
+
+
+
 def test_queues_have_dead_letter_queues(translated):
     queues = _of_type(translated, "AWS::SQS::Queue")
     dlqs = {
         _ref_id(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]): lid
         for lid, q in queues.items() if "RedrivePolicy" in q["Properties"]
     }
-    assert set(dlqs) == {"OutboundDeadLetterQueue", "EventsDeadLetterQueue", "CampaignDeadLetterQueue", "FailoverDeadLetterQueue"}
+    assert set(dlqs) == {
+        "OutboundDeadLetterQueue", "EventsDeadLetterQueue", "FailoverDeadLetterQueue", "SessionTimersDeadLetterQueue",
+        "CampaignDeadLetterQueue",
+    }
     for lid, q in queues.items():
         p = q["Properties"]
-        if lid == "RelayFailureQueue":  # the stream's on-failure destination: a dead end too
+        # The stream mappings' on-failure destinations: dead ends too.
+        if lid in ("RelayFailureQueue", "LifecycleFailureQueue"):
             assert "RedrivePolicy" not in p and p["MessageRetentionPeriod"] == 1209600
         elif lid in dlqs:
             assert "RedrivePolicy" not in p, lid
@@ -402,7 +464,13 @@ def test_table(translated):
             "IndexName": "gsi1",
             "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}, {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
             "Projection": {"ProjectionType": "KEYS_ONLY"},
-        }
+        },
+        # Business events (issue 17): the delivery log by time.
+        {
+            "IndexName": "events",
+            "KeySchema": [{"AttributeName": "events_pk", "KeyType": "HASH"}, {"AttributeName": "events_sk", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        },
     ]
 
 
@@ -430,9 +498,12 @@ def test_least_privilege_policies(translated):
         assert set(role["ManagedPolicyArns"]) == EXPECTED_MANAGED[lid], lid
     # Spelled out, the separations that matter most:
     send = EXPECTED_GRANTS["SendFunction"]
-    # A send is one DynamoDB transaction: no queue on the request path (the campaign queue takes
-    # only a campaign's start job, when its start timer is already due).
-    assert not any(a.startswith("sqs:") and r != "CampaignQueue" for a, r in send)
+    # A send is one DynamoDB transaction: no queue on the request path. The queues the API
+    # writes are the events queue, for a replay of logged events (issue 17), and the campaign
+    # queue, for a campaign's start job when its start timer is already due (issue 15).
+    assert {g for g in send if g[0].startswith("sqs:")} == {
+        ("sqs:SendMessage", "EventsQueue"), ("sqs:SendMessage", "CampaignQueue"),
+    }
     assert not any(a == "sqs:SendMessage" for a, _ in EXPECTED_GRANTS["NotifyFunction"])
     for lid in set(FUNCTIONS) - {"RelayFunction"}:
         assert ("sqs:SendMessage", "OutboundQueue") not in EXPECTED_GRANTS[lid]
@@ -497,6 +568,9 @@ def test_alarms(translated):
     # The outbox: its failure queue and the stream's backlog.
     assert alarm_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", "RelayFailureQueue")
     assert alarm_on("AWS/Lambda", "IteratorAge", "RelayFunction")
+    # Business events (issue 17): the session timers' DLQ and the lifecycle stream's failures.
+    assert alarm_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", "SessionTimersDeadLetterQueue")
+    assert alarm_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", "LifecycleFailureQueue")
 
 
 def test_dashboard(translated):

@@ -52,6 +52,7 @@ impl Stack {
                 failover_queue_url: Some(env.failover_queue_url.clone()),
                 timers_group: env.timers_group.clone(),
                 campaign_queue_url: env.campaign_queue_url.clone(),
+                session_timers_queue_url: env.session_timers_queue_url.clone(),
             },
             listener,
             options,

@@ -17,24 +17,18 @@
 //!
 //! An authenticated callback that cannot be parsed, or names a service id no business has, is
 //! **kept whole in the quarantine** and answered `200` ([`vbm_callbacks::Aside`]); an operator
-//! replays it with `vbmctl quarantine replay` through [`App::replay`], the same code.
+//! replays it with `vbmctl quarantine replay` through [`CallbackApp::replay`], the same code.
+//! The pipeline itself is `vbm_callbacks::CallbackApp`'s; this crate is its [`Inbound`] route.
 //!
 //! Success is `200 {"status": 0, "status_message": "ok"}`.
 
 mod events;
 
-use std::sync::Arc;
-use std::time::Instant;
-
-use lambda_http::{Body, Request, Response};
 use session_rules::Timestamp;
-use tracing::{Instrument, field};
-use vbm_callbacks::{Aside, Callbacks, Replay, Step};
-use vbm_events::EventsQueue;
-use vbm_platform::clock::Clock;
+use vbm_callbacks::{Aside, CallbackApp, Callbacks, Route, Step};
 use vbm_platform::config::Config;
-use vbm_platform::http::{Answer, ApiError, respond_recorded};
-use vbm_store::{InboundContent, InboundOutcome, Quarantined, Store};
+use vbm_platform::http::ApiError;
+use vbm_store::{InboundContent, InboundOutcome};
 use viber::InboundCallback;
 
 pub use events::for_message as events_for_message;
@@ -45,97 +39,32 @@ pub use vbm_platform::http::Outcome;
 pub const ROUTE: &str = "POST /viber/inbound";
 
 /// The inbound callback of one container.
-pub struct App {
-    callbacks: Callbacks,
-}
+pub type App = CallbackApp<Inbound>;
 
-impl App {
-    pub fn new(
-        store: Store,
-        events: EventsQueue,
-        clock: Arc<dyn Clock>,
-        auth: impl Into<AuthSource>,
-    ) -> Self {
-        Self {
-            callbacks: Callbacks::new(store, events, clock, auth),
-        }
-    }
+/// The inbound route: what a user message does once authenticated.
+#[derive(Debug, Default)]
+pub struct Inbound;
 
-    /// A container that only replays quarantined callbacks (`vbmctl`).
-    pub fn for_replay(store: Store, events: EventsQueue, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            callbacks: Callbacks::for_replay(store, events, clock),
-        }
-    }
+impl Route for Inbound {
+    const ROUTE: &'static str = ROUTE;
 
-    /// Reads the callback authentication's settings first (no secret id and no CIDRs: an
-    /// error, before any SDK work), then `VBM_TABLE`, `EVENTS_QUEUE_URL`, the session limits
-    /// and `RETENTION_DAYS`, builds the SDK clients once and reads the callback secret from
-    /// Secrets Manager ([`AuthSource`]).
-    pub async fn from_config(config: &Config) -> Result<Self, StartError> {
-        Ok(Self {
-            callbacks: Callbacks::from_config(config).await?,
-        })
-    }
-
-    pub async fn from_env() -> Result<Self, StartError> {
-        Self::from_config(&Config::from_env()).await
-    }
-
-    pub fn store(&self) -> &Store {
-        self.callbacks.store()
-    }
-
-    /// Answers one callback. Never fails: every error is an HTTP answer.
-    ///
-    /// One span per callback with the business, Viber's token, the callback lag (our clock
-    /// minus Viber's `time`) and the outcome; phone numbers and message text are never logged.
-    pub async fn handle(&self, request: Request) -> Response<Body> {
-        let span = tracing::info_span!(
-            "callback",
-            route = ROUTE,
-            business = field::Empty,
-            service_id = field::Empty,
-            message_token = field::Empty,
-            lag_ms = field::Empty,
-            outcome = field::Empty,
-            status = field::Empty,
-        );
-        let started = Instant::now();
-        async move {
-            let response = respond_recorded(self.answer(&request).await);
-            tracing::info!(
-                elapsed_us = started.elapsed().as_micros() as u64,
-                "callback answered"
-            );
-            response
-        }
-        .instrument(span)
-        .await
-    }
-
-    async fn answer(&self, request: &Request) -> Answer {
-        self.callbacks.check(request).await?;
-        let body = request.body().as_ref();
-        let step = self.process(body, self.callbacks.now()).await;
-        self.callbacks.finish(ROUTE, body, step).await
-    }
-
-    /// Replays a quarantined callback through the same code as a fresh one; used, it leaves
-    /// the quarantine.
-    pub async fn replay(&self, entry: &Quarantined) -> Result<Replay, ApiError> {
-        let step = self.process(&entry.body, entry.received_at).await;
-        self.callbacks.replayed(entry, step).await
+    async fn from_config(_: &Config) -> Result<Self, StartError> {
+        Ok(Self)
     }
 
     /// Everything after authentication, for a callback that arrived at `received` (a replay's
     /// is its first arrival: without Viber's time, that is when the user wrote).
-    async fn process(&self, body: &[u8], received: Timestamp) -> Result<Step, ApiError> {
+    async fn process(
+        &self,
+        callbacks: &Callbacks,
+        body: &[u8],
+        received: Timestamp,
+    ) -> Result<Step, ApiError> {
         let callback = match InboundCallback::parse(body) {
             Ok(callback) => callback,
             Err(error) => return Ok(Aside::unparseable(&error).into()),
         };
-        let now = self.callbacks.now();
+        let now = callbacks.now();
         let key = callback.dedupe_key(received);
         let sent_at = callback.sent_at(received);
         let span = tracing::Span::current();
@@ -143,7 +72,7 @@ impl App {
         span.record("message_token", key.as_str());
         vbm_callbacks::record_lag(now, sent_at);
 
-        let business = match self.callbacks.business(callback.service_id).await? {
+        let business = match callbacks.business(callback.service_id).await? {
             Ok(business) => business,
             Err(aside) => return Ok(aside.into()),
         };
@@ -156,7 +85,7 @@ impl App {
             file_name: message.file_name,
             tracking_data: message.tracking_data,
         };
-        let store = self.callbacks.store();
+        let store = callbacks.store();
         let outcome = store
             .record_inbound(
                 &business,
@@ -168,7 +97,7 @@ impl App {
             )
             .await?;
         for event in events::for_message(&business, outcome.record(), store.limits()) {
-            self.callbacks.publish(&event).await?;
+            callbacks.publish(&event).await?;
         }
         Ok(vbm_callbacks::ok(match outcome {
             InboundOutcome::New(ref r) if r.cleared_opt_out() => "recorded_opted_in",

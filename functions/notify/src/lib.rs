@@ -15,13 +15,19 @@
 //!    then at most an hour), until the redrive policy dead-letters it.
 //!
 //! Delivery is at least once: a business de-duplicates on `event_id`.
+//!
+//! Every attempt is recorded in the delivery log ([`vbm_store::event_log`]: time, HTTP status
+//! or error, latency; `GET /v1/events`) before the record is answered: an attempt that could
+//! not be logged is retried (at least once, the same `webhook-id`), so the log never misses a
+//! delivery the business saw.
 
 pub mod retry;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use session_rules::PhoneNumber;
 use thiserror::Error;
 use tracing::{Instrument, field};
 use vbm_events::{Event, EventsQueue, signature};
@@ -31,7 +37,9 @@ use vbm_platform::metrics;
 use vbm_platform::warm::Warmup;
 use vbm_queue::batch::receive_count;
 use vbm_queue::{Retries, batch_response};
-use vbm_store::{BusinessCache, BusinessId, Store, StoreError};
+use vbm_store::{
+    Attempt, AttemptRecord, BusinessCache, BusinessId, DeliveryState, Store, StoreError,
+};
 
 /// How long a business's callback URL and secret are trusted from memory: a changed URL or a
 /// rotated secret is used within this.
@@ -69,7 +77,12 @@ pub struct App {
     retries: Retries,
     clock: Arc<dyn Clock>,
     businesses: BusinessCache,
+    /// The events queue's `maxReceiveCount`: a failed attempt on that receive is the last.
+    max_receive_count: u32,
 }
+
+/// The events queue's default `maxReceiveCount` (template.yaml's `MaxReceiveCount`).
+pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
 
 /// The HTTP client for callbacks: one per process. Redirects are not followed (a redirected
 /// POST would arrive elsewhere as a GET): a 3xx is a failed delivery.
@@ -96,11 +109,18 @@ impl App {
             retries: Retries::new(sqs, events_url, retry::SCHEDULE),
             clock,
             businesses: BusinessCache::new(BUSINESS_TTL),
+            max_receive_count: DEFAULT_MAX_RECEIVE_COUNT,
         }
     }
 
+    /// The events queue's `maxReceiveCount`, when not [`DEFAULT_MAX_RECEIVE_COUNT`].
+    pub fn with_max_receive_count(mut self, count: u32) -> Self {
+        self.max_receive_count = count.max(1);
+        self
+    }
+
     /// Reads `VBM_TABLE`, `EVENTS_QUEUE_URL` (for backing off its records),
-    /// `CALLBACK_TIMEOUT_SECONDS`, and builds the clients once.
+    /// `EVENTS_MAX_RECEIVE_COUNT`, `CALLBACK_TIMEOUT_SECONDS`, and builds the clients once.
     pub async fn from_env() -> Result<Self, StartError> {
         let config = Config::from_env();
         let http = http_client(config.callback_timeout()?)?;
@@ -114,7 +134,8 @@ impl App {
             aws_sdk_sqs::Client::new(&sdk),
             config.events_queue_url()?,
             Arc::new(SystemClock),
-        ))
+        )
+        .with_max_receive_count(config.events_max_receive_count()?))
     }
 
     /// Handles one batch, every record concurrently; the answer lists exactly the records to
@@ -195,6 +216,8 @@ impl App {
         // During a secret rotation's overlap, signed with the new and the old secret.
         let signature =
             signature::sign_with_each(&business.signing_secrets(t), &event.event_id, t, &payload);
+        let attempted_at = self.clock.now();
+        let started = Instant::now();
         let response = self
             .http
             .post(url)
@@ -204,19 +227,77 @@ impl App {
             .header(signature::SIGNATURE_HEADER, signature)
             .body(payload)
             .send()
-            .await
-            .map_err(|e| {
-                RecordError::Unreachable(if e.is_timeout() {
-                    "timed out".to_owned()
+            .await;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let outcome = match response {
+            Ok(response) if response.status().is_success() => Ok(response.status().as_u16()),
+            Ok(response) => Err(RecordError::Refused(response.status().as_u16())),
+            Err(e) => Err(RecordError::Unreachable(if e.is_timeout() {
+                "timed out".to_owned()
+            } else {
+                e.without_url().to_string()
+            })),
+        };
+        self.log_attempt(record, &event, body, attempted_at, latency_ms, &outcome)
+            .await?;
+        outcome.map(|_| "delivered")
+    }
+
+    /// Records the attempt in the delivery log; its state says whether another will follow.
+    async fn log_attempt(
+        &self,
+        record: &SqsMessage,
+        event: &Event,
+        body: &str,
+        at: session_rules::Timestamp,
+        latency_ms: u64,
+        outcome: &Result<u16, RecordError>,
+    ) -> Result<(), RecordError> {
+        let business = BusinessId::parse(&event.business_id).map_err(RecordError::Poison)?;
+        let (status, error, state) = match outcome {
+            Ok(code) => (Some(*code), None, DeliveryState::Delivered),
+            Err(e) => {
+                let status = match e {
+                    RecordError::Refused(code) => Some(*code),
+                    _ => None,
+                };
+                let error = status.is_none().then(|| e.to_string());
+                let state = if receive_count(record) >= self.max_receive_count {
+                    DeliveryState::Failed
                 } else {
-                    e.without_url().to_string()
-                })
-            })?;
-        let status = response.status();
-        if status.is_success() {
-            Ok("delivered")
-        } else {
-            Err(RecordError::Refused(status.as_u16()))
-        }
+                    DeliveryState::Pending
+                };
+                (status, error, state)
+            }
+        };
+        let now = self.clock.now();
+        let created_at = vbm_platform::time::parse_rfc3339(&event.created_at).unwrap_or(now);
+        let contact = event
+            .data
+            .get("phone")
+            .or_else(|| event.data.get("to"))
+            .and_then(serde_json::Value::as_str)
+            .and_then(|p| PhoneNumber::parse(p).ok());
+        self.store
+            .record_attempt(
+                &AttemptRecord {
+                    business: &business,
+                    event_id: &event.event_id,
+                    event_type: event.kind.as_str(),
+                    created_at,
+                    body,
+                    contact: contact.as_ref(),
+                    attempt: Attempt {
+                        at,
+                        status,
+                        error,
+                        latency_ms,
+                    },
+                    state,
+                },
+                now,
+            )
+            .await?;
+        Ok(())
     }
 }

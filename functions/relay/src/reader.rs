@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_lambda_events::dynamodb::{Event, EventRecord, StreamViewType};
+use aws_lambda_events::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::error::DisplayErrorContext;
 use aws_sdk_dynamodbstreams::types::{AttributeValue as Sdk, Record, ShardIteratorType};
@@ -198,6 +199,16 @@ impl StreamReader {
     /// One round: reads every shard's next batch, hands it to `app` and moves past what it took
     /// (up to the record before a reported failure). Returns how many records `app` took.
     pub async fn pump_once(&mut self, app: &App) -> Result<usize, StreamError> {
+        self.pump_once_with(|event| app.handle_batch(event)).await
+    }
+
+    /// [`StreamReader::pump_once`] for any stream consumer (a second event source mapping on
+    /// the same stream, with its own position: issue 17's session lifecycle consumer).
+    pub async fn pump_once_with<F, Fut>(&mut self, handle: F) -> Result<usize, StreamError>
+    where
+        F: Fn(Event) -> Fut,
+        Fut: std::future::Future<Output = DynamoDbEventResponse>,
+    {
         let mut taken = 0;
         for batch in self.read().await? {
             let sequence: Vec<Option<String>> = batch
@@ -206,7 +217,7 @@ impl StreamReader {
                 .iter()
                 .map(|r| r.change.sequence_number.clone())
                 .collect();
-            let answer = app.handle_batch(batch.event.clone()).await;
+            let answer = handle(batch.event.clone()).await;
             let upto = answer
                 .batch_item_failures
                 .iter()
@@ -233,9 +244,18 @@ impl StreamReader {
     }
 
     /// Rounds forever (the local stack), `idle` apart when there was nothing to hand over.
-    pub async fn run(mut self, app: &App, idle: Duration) {
+    pub async fn run(self, app: &App, idle: Duration) {
+        self.run_with(|event| app.handle_batch(event), idle).await
+    }
+
+    /// [`StreamReader::run`] for any stream consumer.
+    pub async fn run_with<F, Fut>(mut self, handle: F, idle: Duration)
+    where
+        F: Fn(Event) -> Fut,
+        Fut: std::future::Future<Output = DynamoDbEventResponse>,
+    {
         loop {
-            match self.pump_once(app).await {
+            match self.pump_once_with(&handle).await {
                 Ok(0) => tokio::time::sleep(idle).await,
                 Ok(_) => {}
                 Err(error) => {
@@ -350,6 +370,19 @@ pub async fn redrive(
     app: &App,
     failed: &FailedBatch,
 ) -> Result<usize, StreamError> {
+    redrive_with(client, |event| app.handle_batch(event), failed).await
+}
+
+/// [`redrive`] for any stream consumer (issue 17: the lifecycle function's failure queue).
+pub async fn redrive_with<F, Fut>(
+    client: &Client,
+    handle: F,
+    failed: &FailedBatch,
+) -> Result<usize, StreamError>
+where
+    F: Fn(Event) -> Fut,
+    Fut: std::future::Future<Output = DynamoDbEventResponse>,
+{
     let info = &failed.info;
     let mut iterator = client
         .get_shard_iterator()
@@ -395,12 +428,12 @@ pub async fn redrive(
     let n = records.len();
     let mut event = Event::default();
     event.records = records;
-    let answer = app.handle_batch(event).await;
+    let answer = handle(event).await;
     if answer.batch_item_failures.is_empty() {
         Ok(n)
     } else {
         Err(StreamError(
-            "the outbound queue refused the redriven records".into(),
+            "the function refused the redriven records (its queue unavailable?)".into(),
         ))
     }
 }

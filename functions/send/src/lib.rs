@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use lambda_http::{Body, Request, Response};
 use tracing::{Instrument, field};
+use vbm_events::EventsQueue;
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_platform::http::{
@@ -41,6 +42,8 @@ pub struct App {
     templates: TemplateCache,
     /// Campaigns' start timers; `None` where the deployment has no campaign queue.
     campaign_timers: Option<CampaignTimers>,
+    /// Where a replay queues events again (issue 17); without it a replay answers `503`.
+    events: Option<EventsQueue>,
 }
 
 impl App {
@@ -51,6 +54,7 @@ impl App {
             businesses: Authenticator::default(),
             templates: TemplateCache::new(auth::CACHE_TTL),
             campaign_timers: None,
+            events: None,
         }
     }
 
@@ -64,8 +68,18 @@ impl App {
         self.campaign_timers.as_ref()
     }
 
-    /// Reads `VBM_TABLE`, the session limits and `RETENTION_DAYS`, and builds the DynamoDB
-    /// client once. A send is one DynamoDB transaction: the table's stream, not this function,
+    /// The events queue `POST /v1/events/replay` queues to.
+    pub fn with_events(mut self, events: EventsQueue) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    pub fn events(&self) -> Option<&EventsQueue> {
+        self.events.as_ref()
+    }
+
+    /// Reads `VBM_TABLE`, the session limits, `RETENTION_DAYS` and `EVENTS_QUEUE_URL` (replay),
+    /// and builds the DynamoDB and SQS clients once. A send is one DynamoDB transaction: the table's stream, not this function,
     /// puts accepted messages on the outbound queue (`relay`).
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env();
@@ -76,7 +90,8 @@ impl App {
             .phone_numbers()
             .run_if_enabled(&config)
             .await?;
-        let app = Self::new(store, Arc::new(SystemClock));
+        let events = EventsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.events_queue_url()?);
+        let app = Self::new(store, Arc::new(SystemClock)).with_events(events);
         Ok(match CampaignTimers::from_config(&config, &sdk)? {
             Some(timers) => app.with_campaigns(timers),
             None => app,
@@ -152,6 +167,8 @@ impl App {
             Endpoint::CancelCampaign => {
                 routes::campaigns::control(self, &business, param(), Control::Cancel).await
             }
+            Endpoint::ListEvents => routes::events::list(self, &business, request).await,
+            Endpoint::ReplayEvents => routes::events::replay(self, &business, request).await,
         }
     }
 }

@@ -531,3 +531,60 @@ fn the_campaign_message_is_the_send_request_without_to_or_session() {
     assert_eq!(campaign["additionalProperties"], false);
     assert_eq!(strings(&campaign["required"]), ["type".to_owned()].into());
 }
+
+/// Business events (issue 17): the delivery log's answer and its filters are the code's.
+#[test]
+fn the_event_log_schemas_match_the_views() {
+    use send::routes::events::{AttemptView, EventList, EventView};
+    let doc = document();
+    let attempt = AttemptView {
+        at: Timestamp::from_millis(1_795_786_464_123),
+        status: Some(503),
+        error: None,
+        latency_ms: 12,
+    };
+    let view = EventView {
+        event_id: "evt_0123456789abcdef0123456789abcdef".into(),
+        kind: "message.status".into(),
+        created_at: Timestamp::from_millis(1_795_786_464_000),
+        state: "pending",
+        attempt_count: 1,
+        attempts: vec![],
+        attempts_dropped: 0,
+        last_attempt: Some(attempt),
+        event: serde_json::json!({}),
+    };
+    assert_matches(&doc, "LoggedEvent", &view);
+    assert_matches(&doc, "DeliveryAttempt", view.last_attempt.as_ref().unwrap());
+    assert_matches(
+        &doc,
+        "EventList",
+        &EventList {
+            events: vec![],
+            next_cursor: None,
+        },
+    );
+    let states: BTreeSet<String> = vbm_store::DeliveryState::ALL
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        strings(&schema(&doc, "LoggedEvent")["properties"]["state"]["enum"]),
+        states
+    );
+    let kinds: BTreeSet<String> = vbm_events::EventKind::ALL
+        .iter()
+        .map(|k| k.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        strings(&schema(&doc, "LoggedEvent")["properties"]["type"]["enum"]),
+        kinds
+    );
+    let params = doc["paths"]["/v1/events"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let type_param = params.iter().find(|p| p["name"] == "type").unwrap();
+    assert_eq!(strings(&type_param["schema"]["enum"]), kinds);
+    let state_param = params.iter().find(|p| p["name"] == "state").unwrap();
+    assert_eq!(strings(&state_param["schema"]["enum"]), states);
+}

@@ -29,7 +29,7 @@
 //! service id: a mismatch is kept aside, never applied to another tenant's message.
 //!
 //! **Kept aside** (the quarantine, answered `200`; `vbmctl quarantine replay` runs
-//! [`App::replay`], this same code, once the cause is fixed): a body that cannot be parsed, an
+//! [`CallbackApp::replay`], this same code, once the cause is fixed): a body that cannot be parsed, an
 //! unknown or mismatched service id, a status for a token still unknown past the message
 //! retention (the window statuses are kept for), an unknown code for a token not known yet.
 //!
@@ -47,20 +47,14 @@
 //!
 //! Success is `200 {"status": 0, "status_message": "ok"}`; a queue failure is `503`.
 
-use std::sync::Arc;
-use std::time::Instant;
-
-use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use session_rules::{CallbackStatus, MessageStatus, PhoneNumber, Timestamp};
-use tracing::{Instrument, field};
-use vbm_callbacks::{Aside, Callbacks, Replay, Step};
-use vbm_events::{Event, EventKind, EventsQueue};
-use vbm_platform::clock::Clock;
+use vbm_callbacks::{Aside, CallbackApp, Callbacks, Route, Step};
+use vbm_events::{Event, EventKind};
 use vbm_platform::config::Config;
-use vbm_platform::http::{Answer, ApiError, respond_recorded};
+use vbm_platform::http::ApiError;
 use vbm_platform::time::rfc3339;
-use vbm_store::{BusinessId, Kept, PendingStatus, Quarantined, Store, TokenRef};
+use vbm_store::{BusinessId, Kept, PendingStatus, TokenRef};
 use viber::StatusCallback;
 
 pub use vbm_callbacks::{AuthSource, ServiceDirectory, StartError};
@@ -74,44 +68,28 @@ pub const UNKNOWN_TOKEN_RETRY_AFTER_SECONDS: u32 = 5;
 pub const ROUTE: &str = "POST /viber/status";
 
 /// The status callback of one container.
-pub struct App {
-    callbacks: Callbacks,
+pub type App = CallbackApp<Status>;
+
+/// The status route: what a delivery status or an (un)subscription does once authenticated.
+#[derive(Debug, Default)]
+pub struct Status {
     /// SMS failover (issue 16): where `expired` queues a failover job; `None` when not deployed.
     failover: Option<vbm_queue::FailoverQueue>,
 }
 
-impl App {
-    pub fn new(
-        store: Store,
-        events: EventsQueue,
-        clock: Arc<dyn Clock>,
-        auth: impl Into<AuthSource>,
-    ) -> Self {
-        Self {
-            callbacks: Callbacks::new(store, events, clock, auth),
-            failover: None,
-        }
-    }
-
+impl Status {
     /// Queues an SMS failover job (issue 16) on `queue` when a message expires.
     pub fn with_failover(mut self, queue: vbm_queue::FailoverQueue) -> Self {
         self.failover = Some(queue);
         self
     }
+}
 
-    /// A container that only replays quarantined callbacks (`vbmctl`).
-    pub fn for_replay(store: Store, events: EventsQueue, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            callbacks: Callbacks::for_replay(store, events, clock),
-            failover: None,
-        }
-    }
+impl Route for Status {
+    const ROUTE: &'static str = ROUTE;
 
-    /// Reads the callback authentication's settings first (no secret id and no CIDRs: an
-    /// error, before any SDK work), then `VBM_TABLE`, `EVENTS_QUEUE_URL`, the session limits
-    /// and `RETENTION_DAYS`, builds the SDK clients once and reads the callback secret from
-    /// Secrets Manager ([`AuthSource`]).
-    pub async fn from_config(config: &Config) -> Result<Self, StartError> {
+    /// `FAILOVER_QUEUE_URL`, when SMS failover is deployed.
+    async fn from_config(config: &Config) -> Result<Self, StartError> {
         let failover = match config.failover_queue_url()? {
             Some(url) => Some(vbm_queue::FailoverQueue::new(
                 aws_sdk_sqs::Client::new(&vbm_platform::aws::sdk_config().await),
@@ -119,64 +97,30 @@ impl App {
             )),
             None => None,
         };
-        Ok(Self {
-            callbacks: Callbacks::from_config(config).await?,
-            failover,
-        })
+        Ok(Self { failover })
     }
 
-    pub async fn from_env() -> Result<Self, StartError> {
-        Self::from_config(&Config::from_env()).await
+    async fn process(
+        &self,
+        callbacks: &Callbacks,
+        body: &[u8],
+        received: Timestamp,
+    ) -> Result<Step, ApiError> {
+        let handling = Handling {
+            callbacks,
+            failover: self.failover.as_ref(),
+        };
+        handling.process(body, received).await
     }
+}
 
-    pub fn store(&self) -> &Store {
-        self.callbacks.store()
-    }
+/// One callback being handled: the container's shared parts and the route's.
+struct Handling<'a> {
+    callbacks: &'a Callbacks,
+    failover: Option<&'a vbm_queue::FailoverQueue>,
+}
 
-    /// Answers one callback. Never fails: every error is an HTTP answer.
-    ///
-    /// One span per callback with the business, the message id, Viber's token and status, the
-    /// callback lag (our clock minus Viber's `message_time`) and the outcome; phone numbers are
-    /// never logged.
-    pub async fn handle(&self, request: Request) -> Response<Body> {
-        let span = tracing::info_span!(
-            "callback",
-            route = ROUTE,
-            business = field::Empty,
-            message_id = field::Empty,
-            message_token = field::Empty,
-            viber_status = field::Empty,
-            lag_ms = field::Empty,
-            outcome = field::Empty,
-            status = field::Empty,
-        );
-        let started = Instant::now();
-        async move {
-            let response = respond_recorded(self.answer(&request).await);
-            tracing::info!(
-                elapsed_us = started.elapsed().as_micros() as u64,
-                "callback answered"
-            );
-            response
-        }
-        .instrument(span)
-        .await
-    }
-
-    async fn answer(&self, request: &Request) -> Answer {
-        self.callbacks.check(request).await?;
-        let body = request.body().as_ref();
-        let step = self.process(body, self.callbacks.now()).await;
-        self.callbacks.finish(ROUTE, body, step).await
-    }
-
-    /// Replays a quarantined callback through the same code as a fresh one; used, it leaves
-    /// the quarantine.
-    pub async fn replay(&self, entry: &Quarantined) -> Result<Replay, ApiError> {
-        let step = self.process(&entry.body, entry.received_at).await;
-        self.callbacks.replayed(entry, step).await
-    }
-
+impl Handling<'_> {
     /// Everything after authentication, for a callback that arrived at `received` (without
     /// Viber's time, the status is dated then).
     async fn process(&self, body: &[u8], received: Timestamp) -> Result<Step, ApiError> {

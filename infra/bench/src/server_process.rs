@@ -83,6 +83,7 @@ impl Server {
             .env("EVENTS_QUEUE_URL", &env.events_queue_url)
             .env("TIMERS_GROUP", &env.timers_group)
             .env("CAMPAIGN_QUEUE_URL", &env.campaign_queue_url)
+            .env("SESSION_TIMERS_QUEUE_URL", &env.session_timers_queue_url)
             .env("RUST_LOG", "warn")
             // The sandbox's and the sink's logs keep only their newest entries: what is measured
             // is the server, not what the test doubles remember of every message.

@@ -21,6 +21,7 @@ async fn a_short_mixed_load_breaks_no_rule() {
             failover_queue_url: None,
             timers_group: env.timers_group.clone(),
             campaign_queue_url: env.campaign_queue_url.clone(),
+            session_timers_queue_url: env.session_timers_queue_url.clone(),
         },
         listener,
     )

@@ -54,6 +54,8 @@ pub struct Settings {
     pub timers_group: String,
     /// Campaigns (issue 15): the fan-out queue.
     pub campaign_queue_url: String,
+    /// Where session timers fire (business events, issue 17: the `lifecycle` function).
+    pub session_timers_queue_url: String,
 }
 
 impl Settings {
@@ -70,6 +72,7 @@ impl Settings {
             failover_queue_url: std::env::var("FAILOVER_QUEUE_URL").ok(),
             timers_group: var("TIMERS_GROUP")?,
             campaign_queue_url: var("CAMPAIGN_QUEUE_URL")?,
+            session_timers_queue_url: var("SESSION_TIMERS_QUEUE_URL")?,
         })
     }
 
@@ -99,6 +102,10 @@ impl Settings {
             ("TIMERS_ROLE_ARN", DEV_TIMERS_ROLE.into()),
             // Campaigns (issue 15): the fan-out queue.
             ("CAMPAIGN_QUEUE_URL", self.campaign_queue_url.clone()),
+            (
+                "SESSION_TIMERS_QUEUE_URL",
+                self.session_timers_queue_url.clone(),
+            ),
         ];
         // SMS failover (issue 16): the queue, and End User Messaging's stand-in.
         if let Some(url) = &self.failover_queue_url {
@@ -297,6 +304,31 @@ pub async fn start_with(
     .map_err(|e| e.to_string())?;
     let relay = functions.relay.clone();
     tokio::spawn(async move { reader.run(&relay, STREAM_POLL).await });
+    // Business events (issue 17): the lifecycle function's own mapping on the same stream (its
+    // own position, as a second event source mapping has), and its timers queue.
+    let lifecycle_reader = relay::reader::StreamReader::for_table(
+        &aws_sdk_dynamodb::Client::new(&function_sdk),
+        aws_sdk_dynamodbstreams::Client::new(&function_sdk),
+        &settings.table,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let lifecycle = functions.lifecycle.clone();
+    tokio::spawn(async move {
+        lifecycle_reader
+            .run_with(
+                |event| lifecycle.handle_stream(event),
+                LIFECYCLE_STREAM_POLL,
+            )
+            .await
+    });
+    tokio::spawn(poller::run_every(
+        "lifecycle",
+        aws_sdk_sqs::Client::new(&function_sdk),
+        settings.session_timers_queue_url.clone(),
+        functions.lifecycle_timers.clone(),
+        TIMERS_QUEUE_POLL,
+    ));
     // EventBridge Scheduler's part: due timers fire by the movable clock.
     let firing = vbm_timers::dev::Firing::new(
         aws_sdk_scheduler::Client::new(&function_sdk),
@@ -320,6 +352,13 @@ pub async fn start_with(
 /// message can reach the outbound queue locally (Lambda polls a stream's shard four times a
 /// second). One `GetRecords` a round, so the serialized emulator keeps its pace for the rest.
 const STREAM_POLL: Duration = Duration::from_millis(100);
+
+/// The lifecycle consumer's pause between empty reads of the stream: slower than the outbox's,
+/// since a session event a quarter of a second later costs nothing and the emulator is shared.
+const LIFECYCLE_STREAM_POLL: Duration = Duration::from_millis(250);
+
+/// The pause between empty polls of the session timers queue (a fired timer waits at most this).
+const TIMERS_QUEUE_POLL: Duration = Duration::from_millis(250);
 
 /// How often due timers are looked for: one `ListSchedules` a round.
 const TIMER_POLL: Duration = Duration::from_millis(200);

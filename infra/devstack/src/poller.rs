@@ -59,6 +59,18 @@ async fn retry_soon(name: &str, client: &Client, queue_url: &str, handle: &str) 
 }
 
 pub async fn run(name: &'static str, client: Client, queue_url: String, handler: BatchHandler) {
+    run_every(name, client, queue_url, handler, IDLE_POLL).await
+}
+
+/// [`run`], pausing `idle` between two empty polls (a queue that is rarely busy, such as the
+/// session timers', need not cost the shared emulator ten calls a second).
+pub async fn run_every(
+    name: &'static str,
+    client: Client,
+    queue_url: String,
+    handler: BatchHandler,
+    idle: Duration,
+) {
     loop {
         let received = client
             .receive_message()
@@ -81,7 +93,7 @@ pub async fn run(name: &'static str, client: Client, queue_url: String, handler:
             }
         };
         if messages.is_empty() {
-            tokio::time::sleep(IDLE_POLL).await;
+            tokio::time::sleep(idle).await;
             continue;
         }
         let records: Vec<SqsMessage> = messages

@@ -84,7 +84,12 @@ impl Sink {
                 .await
                 .entry(business.to_owned())
                 .or_default(),
-            json!({"signature_valid": signature_valid, "event": event}),
+            // `webhook_id`: the header as sent (issue 17: a replay keeps it).
+            json!({
+                "signature_valid": signature_valid,
+                "webhook_id": signed.map(|(id, _, _)| id),
+                "event": event,
+            }),
             self.keep,
         );
         if fault == Some(SinkFault::Timeout) {

@@ -24,6 +24,10 @@ pub struct Functions {
     pub failover: Option<BatchHandler>,
     /// The table's stream consumer (the outbox), driven by `relay::reader::StreamReader`.
     pub relay: Arc<relay::App>,
+    /// Business events (issue 17): the second stream consumer (session lifecycle, read by its
+    /// own `StreamReader`) and the consumer of the session timers queue.
+    pub lifecycle: Arc<lifecycle::App>,
+    pub lifecycle_timers: BatchHandler,
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -68,8 +72,11 @@ impl Functions {
             events(),
             clock.clone(),
         ));
-        let send =
-            Arc::new(send::App::new(store()?, clock.clone()).with_campaigns(campaign_timers));
+        let send = Arc::new(
+            send::App::new(store()?, clock.clone())
+                .with_events(events())
+                .with_campaigns(campaign_timers),
+        );
         let relay = Arc::new(relay::App::new(OutboundQueue::new(
             sqs.clone(),
             outbound_url.clone(),
@@ -92,7 +99,7 @@ impl Functions {
             auth().await.map_err(err)?,
         );
         let status = Arc::new(match &failover_queue {
-            Some(queue) => status.with_failover(queue.clone()),
+            Some(queue) => status.map_route(|route| route.with_failover(queue.clone())),
             None => status,
         });
         let viber_url = config.viber_api_url().map_err(err)?;
@@ -130,14 +137,36 @@ impl Functions {
             }
             None => None,
         };
-        let http = notify::http_client(options.callback_timeout).map_err(err)?;
-        let notify = Arc::new(notify::App::new(
-            store()?,
-            http,
+        // Business events (issue 17): session lifecycle events, their timers fired locally by
+        // the movable clock (vbm_timers::dev).
+        let timers = vbm_timers::Timers::new(
+            aws_sdk_scheduler::Client::new(sdk),
             sqs.clone(),
-            events_url.clone(),
-            clock,
+            config.timers_group().map_err(err)?,
+            config.timers_role_arn().map_err(err)?,
+        );
+        let region = sdk
+            .region()
+            .map_or("us-east-1".to_owned(), |r| r.to_string());
+        let target =
+            vbm_timers::Target::queue(&config.session_timers_queue_url().map_err(err)?, &region)
+                .map_err(err)?;
+        let lifecycle = Arc::new(lifecycle::App::new(
+            store()?,
+            events(),
+            timers,
+            target,
+            clock.clone(),
+            lifecycle::transitions::Expiring {
+                before: config.session_expiring_before().map_err(err)?,
+                messages_left: config.session_expiring_messages_left().map_err(err)?,
+            },
         ));
+        let http = notify::http_client(options.callback_timeout).map_err(err)?;
+        let notify = Arc::new(
+            notify::App::new(store()?, http, sqs.clone(), events_url.clone(), clock)
+                .with_max_receive_count(config.events_max_receive_count().map_err(err)?),
+        );
 
         Ok(Self {
             send: Arc::new(move |request| {
@@ -166,6 +195,14 @@ impl Functions {
             }),
             failover,
             relay,
+            lifecycle_timers: {
+                let app = lifecycle.clone();
+                Arc::new(move |event| {
+                    let app = app.clone();
+                    Box::pin(async move { app.handle_timers(event).await })
+                })
+            },
+            lifecycle,
         })
     }
 }

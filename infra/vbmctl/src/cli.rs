@@ -54,6 +54,9 @@ pub enum Command {
     /// The outbox: accepted messages on their way from the table's stream to the outbound queue.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Business events that could not be delivered (the events dead-letter queue).
+    #[command(subcommand)]
+    Events(EventsCommand),
     /// Viber callbacks kept aside because they could not be used (docs/viber.md).
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
@@ -71,6 +74,44 @@ pub enum OutboxCommand {
         /// The stack's outbound FIFO queue URL (output OutboundQueueUrl).
         #[arg(long, env = "OUTBOUND_QUEUE_URL", value_name = "URL")]
         outbound_queue_url: String,
+    },
+}
+
+/// Business events (issue 17).
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Move the events `notify` gave up on (the EventsDeadLetterQueue alarm) back to the events
+    /// queue, each as it was: delivered again with the same `webhook-id`. Bodies that are not
+    /// events stay on the dead-letter queue and are reported.
+    Redrive {
+        /// The stack's events dead-letter queue URL (output EventsDeadLetterQueueUrl).
+        #[arg(long, env = "EVENTS_DLQ_URL", value_name = "URL")]
+        dead_letter_queue_url: String,
+        /// The stack's events queue URL (output EventsQueueUrl).
+        #[arg(long, env = "EVENTS_QUEUE_URL", value_name = "URL")]
+        events_queue_url: String,
+    },
+    /// Hand again to the lifecycle function's code the stream ranges its event source mapping
+    /// gave up on (the LifecycleFailureQueue alarm), while the stream keeps them (24 h): their
+    /// session events are queued (each once: the delivery log is asked first) and the timers
+    /// of the sessions they opened set. A failure record is deleted once redriven. The session
+    /// limits and SESSION_EXPIRING_* are read from the environment, as the function reads them.
+    LifecycleRedrive {
+        /// The stack's LifecycleFailureQueue URL (output LifecycleFailureQueueUrl).
+        #[arg(long, env = "LIFECYCLE_FAILURE_QUEUE_URL", value_name = "URL")]
+        failure_queue_url: String,
+        /// The stack's events queue URL (output EventsQueueUrl).
+        #[arg(long, env = "EVENTS_QUEUE_URL", value_name = "URL")]
+        events_queue_url: String,
+        /// The session timers queue URL (SessionTimersQueue).
+        #[arg(long, env = "SESSION_TIMERS_QUEUE_URL", value_name = "URL")]
+        session_timers_queue_url: String,
+        /// The stack's schedule group (output TimersGroupName).
+        #[arg(long, env = "TIMERS_GROUP", value_name = "NAME")]
+        timers_group: String,
+        /// The role Scheduler assumes (TimersRole's ARN).
+        #[arg(long, env = "TIMERS_ROLE_ARN", value_name = "ARN")]
+        timers_role_arn: String,
     },
 }
 

@@ -5,8 +5,10 @@
 //! [`Callbacks`] is what one container of either function keeps (the table, the events queue,
 //! the clock, the callback authentication, the service-id cache); each function adds its own
 //! parsing and decisions on top. The authentication's secrets come from Secrets Manager
-//! ([`AuthSource`]), refreshed on a TTL.
+//! ([`AuthSource`]), refreshed on a TTL. [`CallbackApp`] is the one request pipeline both run,
+//! each function supplying its [`Route`].
 
+mod app;
 mod auth_source;
 mod quarantine;
 mod services;
@@ -31,6 +33,7 @@ use vbm_store::{BusinessId, Store};
 use viber::auth::SIGNATURE_HEADER;
 use viber::{AuthConfigError, AuthFailure, CallbackAuth};
 
+pub use app::{CallbackApp, Route};
 pub use auth_source::AuthSource;
 pub use quarantine::{Aside, Replay, Step};
 pub use services::{CACHE_TTL, ServiceDirectory};

@@ -43,17 +43,38 @@ pub enum EventKind {
     /// SMS failover (issue 16): `failover_sent`, `failover_delivered` or `failover_failed`.
     #[serde(rename = "message.failover")]
     MessageFailover,
+    // Session lifecycle (issue 17), each with the session snapshot of GET /v1/sessions/{phone}.
+    /// The user wrote and a session opened.
+    #[serde(rename = "session.opened")]
+    SessionOpened,
+    /// The business sent the last session message in a row the rules allow (the fifth).
+    #[serde(rename = "session.locked")]
+    SessionLocked,
+    /// The user replied to a locked session.
+    #[serde(rename = "session.unlocked")]
+    SessionUnlocked,
+    /// The session ends soon (`reason`: `time` or `messages`).
+    #[serde(rename = "session.expiring")]
+    SessionExpiring,
+    /// The session ended (`reason`: `expired` or `limit_reached`).
+    #[serde(rename = "session.closed")]
+    SessionClosed,
 }
 
 impl EventKind {
     /// Every kind, as `openapi.yaml`'s `webhooks` lists them.
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::MessageStatus,
         EventKind::MessageInbound,
         EventKind::ContactOptedOut,
         EventKind::ContactOptedIn,
         EventKind::CampaignCompleted,
         EventKind::MessageFailover,
+        EventKind::SessionOpened,
+        EventKind::SessionLocked,
+        EventKind::SessionUnlocked,
+        EventKind::SessionExpiring,
+        EventKind::SessionClosed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +85,11 @@ impl EventKind {
             EventKind::ContactOptedIn => "contact.opted_in",
             EventKind::CampaignCompleted => "campaign.completed",
             EventKind::MessageFailover => "message.failover",
+            EventKind::SessionOpened => "session.opened",
+            EventKind::SessionLocked => "session.locked",
+            EventKind::SessionUnlocked => "session.unlocked",
+            EventKind::SessionExpiring => "session.expiring",
+            EventKind::SessionClosed => "session.closed",
         }
     }
 }

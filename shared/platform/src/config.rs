@@ -45,6 +45,12 @@ pub const TIMERS_GROUP: &str = "TIMERS_GROUP";
 pub const TIMERS_ROLE_ARN: &str = "TIMERS_ROLE_ARN";
 /// Campaigns (issue 15): the fan-out queue.
 pub const CAMPAIGN_QUEUE_URL: &str = "CAMPAIGN_QUEUE_URL";
+/// Business events (issue 17): the events queue's `maxReceiveCount`.
+pub const EVENTS_MAX_RECEIVE_COUNT: &str = "EVENTS_MAX_RECEIVE_COUNT";
+/// Session lifecycle events (issue 17).
+pub const SESSION_TIMERS_QUEUE_URL: &str = "SESSION_TIMERS_QUEUE_URL";
+pub const SESSION_EXPIRING_BEFORE_SECONDS: &str = "SESSION_EXPIRING_BEFORE_SECONDS";
+pub const SESSION_EXPIRING_MESSAGES_LEFT: &str = "SESSION_EXPIRING_MESSAGES_LEFT";
 
 /// A setting that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -262,6 +268,43 @@ impl Config {
 
     /// `CALLBACK_TIMEOUT_SECONDS`: how long one delivery to a business callback URL may take
     /// (default 5).
+    /// `EVENTS_MAX_RECEIVE_COUNT`: the receive after which the events queue dead-letters an
+    /// event (its redrive policy's `maxReceiveCount`; default 5, the template's default), so
+    /// `notify` can log the last failed attempt as `failed` rather than `pending`.
+    pub fn events_max_receive_count(&self) -> Result<u32, ConfigError> {
+        self.positive(EVENTS_MAX_RECEIVE_COUNT, 5u32)
+    }
+
+    /// `SESSION_TIMERS_QUEUE_URL`: where a session's timers fire (`lifecycle`).
+    pub fn session_timers_queue_url(&self) -> Result<String, ConfigError> {
+        self.url(SESSION_TIMERS_QUEUE_URL)
+    }
+
+    /// `SESSION_EXPIRING_BEFORE_SECONDS`: how long before a session's end `session.expiring`
+    /// (`reason: time`) is sent; default 900 (15 minutes); `0` sends none.
+    pub fn session_expiring_before(&self) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(
+            self.whole(SESSION_EXPIRING_BEFORE_SECONDS, 900)?,
+        ))
+    }
+
+    /// `SESSION_EXPIRING_MESSAGES_LEFT`: `session.expiring` (`reason: messages`) is sent when
+    /// this many session messages are left; default 5; `0` sends none.
+    pub fn session_expiring_messages_left(&self) -> Result<u32, ConfigError> {
+        let n = self.whole(SESSION_EXPIRING_MESSAGES_LEFT, 5)?;
+        u32::try_from(n).map_err(|_| ConfigError::new(SESSION_EXPIRING_MESSAGES_LEFT, "too large"))
+    }
+
+    /// A whole number, zero allowed (`positive` refuses zero).
+    fn whole(&self, variable: &'static str, default: u64) -> Result<u64, ConfigError> {
+        let Some(raw) = self.get(variable)? else {
+            return Ok(default);
+        };
+        raw.parse::<u64>().map_err(|_| {
+            ConfigError::new(variable, format!("expected a whole number, got {raw:?}"))
+        })
+    }
+
     pub fn callback_timeout(&self) -> Result<Duration, ConfigError> {
         Ok(Duration::from_secs(
             self.positive(CALLBACK_TIMEOUT_SECONDS, 5u64)?,

@@ -15,6 +15,7 @@
 //! | user message     | `BIZ#{business}`      | `INBOUND#{token}`    |
 //! | Viber token → msg| `TOKEN#{token}`       | `TOKEN`              |
 //! | quarantined cb   | `QUARANTINE`          | `Q#{id}`             |
+//! | business event   | `BIZ#{business}`      | `EVENT#{event_id}`   |
 //!
 //! A message may carry an SMS failover (`failover`, `fo_*`: see `failover.rs`).
 //!
@@ -39,6 +40,8 @@ mod dispatch;
 mod erase;
 mod error;
 mod failover;
+// Issue 17: the delivery log of business events.
+pub mod event_log;
 mod inbound;
 pub mod keys;
 mod message;
@@ -66,6 +69,9 @@ pub use campaigns::{
 };
 pub use dispatch::{Marked, Sent};
 pub use error::StoreError;
+pub use event_log::{
+    Attempt, AttemptRecord, DeliveryState, EventCursor, EventQuery, LoggedEvent, QueuedRecord,
+};
 pub use failover::{
     AttemptEnd, Claim, FailoverInvalid, FailoverPolicy, FailoverRecord, FailoverRequest,
     FailoverSms, FailoverSpec, FailoverState, FailoverStep, MAX_DEADLINE_SECONDS, MAX_SMS_TEXT,

@@ -36,6 +36,10 @@ pub struct TestEnv {
     /// Campaigns (issue 15): the fan-out queue and its dead-letter queue.
     pub campaign_queue_url: String,
     pub campaign_dlq_url: String,
+    /// Where session timers fire (business events, issue 17).
+    pub session_timers_queue_url: String,
+    /// Where the lifecycle function's stream mapping puts the batches it gave up on.
+    pub lifecycle_failure_queue_url: String,
     #[serde(skip)]
     pub endpoint: String,
 }

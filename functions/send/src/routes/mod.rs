@@ -5,6 +5,7 @@
 
 pub mod campaigns;
 pub mod contacts;
+pub mod events;
 pub mod messages;
 pub mod sessions;
 pub mod templates;
@@ -27,6 +28,8 @@ pub enum Endpoint {
     PauseCampaign,
     ResumeCampaign,
     CancelCampaign,
+    ListEvents,
+    ReplayEvents,
 }
 
 /// One served method and path template; `{name}` matches one non-empty path segment.
@@ -94,6 +97,17 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         path: "/v1/campaigns/{id}/cancel",
         endpoint: Endpoint::CancelCampaign,
+    },
+    // Business events (issue 17): the delivery log and its replay.
+    Route {
+        method: "GET",
+        path: "/v1/events",
+        endpoint: Endpoint::ListEvents,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/events/replay",
+        endpoint: Endpoint::ReplayEvents,
     },
 ];
 

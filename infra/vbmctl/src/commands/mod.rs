@@ -2,6 +2,8 @@
 //! command writes nothing (and needs no AWS access to be refused).
 
 mod business;
+// Business events (issue 17): the events dead-letter queue's redrive.
+mod events;
 mod key;
 mod outbox;
 mod quarantine;
@@ -61,6 +63,7 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
         Command::Key(command) => key::run(&ctx, command).await,
         Command::Template(command) => template::run(&ctx, command).await,
         Command::Outbox(command) => outbox::run(command).await,
+        Command::Events(command) => events::run(&ctx, command).await,
         Command::Quarantine(command) => quarantine::run(&ctx, command).await,
     }
 }

@@ -43,6 +43,8 @@ impl ApiError {
         ("invalid_recipients", 400),
         ("too_many_recipients", 400),
         ("campaign_state_conflict", 409),
+        ("invalid_cursor", 400),
+        ("replay_too_large", 400),
         ("unauthorized", 401),
         ("ip_not_allowed", 403),
         ("not_found", 404),

@@ -1,0 +1,248 @@
+//! `lifecycle` against the emulator: conversation changes written to the table, the table's
+//! stream read as the event source mapping reads it (`relay::reader::StreamReader`), session
+//! events taken back from the events queue. A record handed over again, or a function that died
+//! before queueing, gives each event exactly once.
+
+use std::sync::Arc;
+
+use aws_sdk_sqs::Client as Sqs;
+use lifecycle::App;
+use lifecycle::transitions::Expiring;
+use relay::reader::StreamReader;
+use session_rules::{Conversation, Limits, PhoneNumber, Timestamp};
+use vbm_events::{Event, EventsQueue};
+use vbm_platform::clock::SystemClock;
+use vbm_store::{BusinessId, Retention, Store};
+use vbm_testkit::TestEnv;
+use vbm_timers::{Target, Timers};
+
+const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+struct World {
+    env: TestEnv,
+    sqs: Sqs,
+    store: Store,
+    business: BusinessId,
+    phone: PhoneNumber,
+}
+
+impl World {
+    async fn new() -> Self {
+        vbm_platform::metrics::set_enabled(false);
+        let env = TestEnv::fresh();
+        let store = Store::new(
+            env.dynamodb().await,
+            &env.table,
+            Limits::default(),
+            Retention::default(),
+        );
+        Self {
+            sqs: env.sqs().await,
+            store,
+            business: BusinessId::parse("acme").unwrap(),
+            phone: PhoneNumber::parse("+447911123456").unwrap(),
+            env,
+        }
+    }
+
+    async fn app(&self, events_url: &str) -> App {
+        let sdk = self.env.sdk_config().await;
+        App::new(
+            Store::new(
+                self.env.dynamodb().await,
+                &self.env.table,
+                Limits::default(),
+                Retention::default(),
+            ),
+            EventsQueue::new(self.sqs.clone(), events_url),
+            Timers::new(
+                aws_sdk_scheduler::Client::new(&sdk),
+                self.sqs.clone(),
+                &self.env.timers_group,
+                "arn:aws:iam::123456789012:role/timers",
+            ),
+            Target::queue(&self.env.session_timers_queue_url, "us-east-1").unwrap(),
+            // T0 is ahead of the real clock: every session here is still open.
+            Arc::new(SystemClock),
+            Expiring::default(),
+        )
+    }
+
+    async fn reader(&self) -> StreamReader {
+        StreamReader::for_table(
+            &self.env.dynamodb().await,
+            self.env.streams().await,
+            &self.env.table,
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn write(&self, c: &Conversation, at: Timestamp) {
+        self.store
+            .put_conversation(&self.business, &self.phone, c, at)
+            .await
+            .unwrap();
+    }
+
+    async fn events(&self) -> Vec<Event> {
+        vbm_testkit::drain(&self.sqs, &self.env.events_queue_url)
+            .await
+            .iter()
+            .map(|m| EventsQueue::parse(&m.body).unwrap())
+            .collect()
+    }
+}
+
+/// Opens a session, sends five in a row (locked), the user replies (unlocked).
+async fn a_session_story(world: &World) {
+    let limits = Limits::default();
+    let mut c = Conversation::default().user_message(T0, &limits);
+    world.write(&c, T0).await;
+    for i in 1..=5 {
+        let mut s = c.session.unwrap();
+        s.messages_sent += 1;
+        s.consecutive += 1;
+        c.session = Some(s);
+        world
+            .write(&c, T0.plus(std::time::Duration::from_secs(i)))
+            .await;
+    }
+    let replied = c.user_message(T0.plus(std::time::Duration::from_secs(10)), &limits);
+    world
+        .write(&replied, T0.plus(std::time::Duration::from_secs(10)))
+        .await;
+}
+
+fn types(events: &[Event]) -> Vec<&'static str> {
+    events.iter().map(|e| e.kind.as_str()).collect()
+}
+
+#[tokio::test]
+async fn each_transition_once_even_when_the_stream_hands_it_over_again() {
+    let world = World::new().await;
+    a_session_story(&world).await;
+    let app = world.app(&world.env.events_queue_url).await;
+
+    let mut reader = world.reader().await;
+    while reader
+        .pump_once_with(|e| app.handle_stream(e))
+        .await
+        .unwrap()
+        > 0
+    {}
+    let first = world.events().await;
+    assert_eq!(
+        types(&first),
+        ["session.opened", "session.locked", "session.unlocked"],
+        "{first:?}"
+    );
+    let opened = &first[0];
+    assert_eq!(opened.data["phone"], "+447911123456");
+    assert_eq!(opened.data["session"]["state"], "active");
+    assert_eq!(first[1].data["session"]["state"], "locked");
+    assert_eq!(first[1].data["session"]["consecutive"], 5);
+    assert_eq!(first[2].data["session"]["consecutive"], 0);
+
+    // The whole stream handed over again (a redelivery, a second reader from the start).
+    let mut again = world.reader().await;
+    let taken = again
+        .pump_once_with(|e| app.handle_stream(e))
+        .await
+        .unwrap();
+    assert!(taken >= 7, "{taken} records handed over again");
+    assert!(world.events().await.is_empty(), "no event a second time");
+
+    // The session's two timers are set, with deterministic names (a second set is AlreadySet).
+    let scheduler = aws_sdk_scheduler::Client::new(&world.env.sdk_config().await);
+    let listed = scheduler
+        .list_schedules()
+        .group_name(&world.env.timers_group)
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<&str> = listed.schedules().iter().filter_map(|s| s.name()).collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names[0].ends_with("-closed") && names[1].ends_with("-expiring"));
+}
+
+#[tokio::test]
+async fn a_function_that_could_not_queue_loses_nothing() {
+    let world = World::new().await;
+    a_session_story(&world).await;
+    // The events queue refuses (no such queue): the first record is reported, nothing logged.
+    let broken = world
+        .app(&format!("{}-missing", world.env.events_queue_url))
+        .await;
+    let mut reader = world.reader().await;
+    let taken = reader
+        .pump_once_with(|e| broken.handle_stream(e))
+        .await
+        .unwrap();
+    // At most the emulator's key-only INSERT (no conversation in it) is taken: the record that
+    // opened the session failed, and nothing after it.
+    assert!(taken <= 1, "{taken} records taken past a failure");
+    assert!(world.events().await.is_empty());
+    // Retried from there by a working function: every event, once.
+    let app = world.app(&world.env.events_queue_url).await;
+    while reader
+        .pump_once_with(|e| app.handle_stream(e))
+        .await
+        .unwrap()
+        > 0
+    {}
+    assert_eq!(
+        types(&world.events().await),
+        ["session.opened", "session.locked", "session.unlocked"]
+    );
+}
+
+#[tokio::test]
+async fn a_timer_tells_only_about_the_session_it_was_set_for() {
+    let world = World::new().await;
+    let limits = Limits::default();
+    let c = Conversation::default().user_message(T0, &limits);
+    world.write(&c, T0).await;
+    let body = |anchor: Timestamp, kind: &str| {
+        format!(
+            r#"{{"business_id":"acme","phone":"+447911123456","anchor":{},"kind":"{kind}"}}"#,
+            anchor.as_millis()
+        )
+    };
+    let record = |body: String| {
+        let mut r = aws_lambda_events::sqs::SqsMessage::default();
+        r.message_id = Some("m".into());
+        r.body = Some(body);
+        r
+    };
+    // Before the end (the real clock is before T0): expiring goes out; closed is early, retried.
+    let app = world.app(&world.env.events_queue_url).await;
+    assert_eq!(
+        app.timer_record(&record(body(T0, "expiring")))
+            .await
+            .unwrap(),
+        "emitted"
+    );
+    assert!(app.timer_record(&record(body(T0, "closed"))).await.is_err());
+    // Fired twice: the second finds it logged and queues nothing.
+    assert_eq!(
+        app.timer_record(&record(body(T0, "expiring")))
+            .await
+            .unwrap(),
+        "emitted"
+    );
+    let events = world.events().await;
+    assert_eq!(types(&events), ["session.expiring"], "{events:?}");
+    assert_eq!(events[0].data["reason"], "time");
+    // A timer of another session (another anchor) says nothing.
+    let other = T0.minus(std::time::Duration::from_secs(3600));
+    assert_eq!(
+        app.timer_record(&record(body(other, "expiring")))
+            .await
+            .unwrap(),
+        "session_replaced"
+    );
+    assert!(app.timer_record(&record("{}".into())).await.is_err());
+    assert!(world.events().await.is_empty());
+}

@@ -1,0 +1,366 @@
+//! `GET /v1/events` (the delivery log) and `POST /v1/events/replay` (issue 17).
+//!
+//! The log is what `notify` recorded after each attempt to post an event to the business
+//! (`vbm_store::event_log`): the event as sent, its state (`delivered`, `pending`: another
+//! attempt will follow, `failed`: the last attempt failed and the event was dead-lettered) and
+//! its attempts. A replay queues logged events again on the events queue, as they were first
+//! queued: `notify` delivers them with the same `webhook-id`, signed anew.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Request, RequestExt};
+use serde::{Deserialize, Serialize};
+use session_rules::Timestamp;
+use vbm_events::{Event, EventKind, EventsQueue};
+use vbm_platform::http::{Answer, ApiError, json_response, read_json_value};
+use vbm_platform::time::{self, parse_rfc3339};
+use vbm_store::event_log::{MAX_PAGE, is_event_id};
+use vbm_store::{Attempt, Business, DeliveryState, EventCursor, EventQuery, LoggedEvent};
+
+use crate::App;
+
+/// A page of the log when `limit` is not given.
+pub const DEFAULT_PAGE: usize = 50;
+
+/// The most events one replay queues: a larger one is `400 replay_too_large` and queues nothing.
+pub const MAX_REPLAY: usize = 100;
+
+/// Pages a replay by time range may read to find its events: a range that holds more than this
+/// many pages of events (before the `only_failed` filter) is too large to replay at once.
+const MAX_REPLAY_SCAN_PAGES: usize = 20;
+
+const PARAMS: [&str; 6] = ["type", "state", "from", "to", "limit", "cursor"];
+
+/// `GET /v1/events`.
+#[derive(Debug, Serialize)]
+pub struct EventList {
+    pub events: Vec<EventView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventView {
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(serialize_with = "time::serialize")]
+    pub created_at: Timestamp,
+    pub state: &'static str,
+    /// Every attempt made (including those no longer listed).
+    pub attempt_count: u32,
+    /// The first attempts, in order (at most 25; `attempts_dropped` counts the rest).
+    pub attempts: Vec<AttemptView>,
+    pub attempts_dropped: u32,
+    pub last_attempt: Option<AttemptView>,
+    /// The event exactly as delivered (the body the signature covers).
+    pub event: serde_json::Value,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttemptView {
+    #[serde(serialize_with = "time::serialize")]
+    pub at: Timestamp,
+    /// The business's HTTP status; `null` when it did not answer (`error` says why).
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub latency_ms: u64,
+}
+
+impl From<&Attempt> for AttemptView {
+    fn from(a: &Attempt) -> Self {
+        Self {
+            at: a.at,
+            status: a.status,
+            error: a.error.clone(),
+            latency_ms: a.latency_ms,
+        }
+    }
+}
+
+impl From<&LoggedEvent> for EventView {
+    fn from(e: &LoggedEvent) -> Self {
+        Self {
+            event_id: e.event_id.clone(),
+            kind: e.event_type.clone(),
+            created_at: e.created_at,
+            state: e.state.as_str(),
+            attempt_count: e.attempt_count,
+            attempts: e.attempts.iter().map(AttemptView::from).collect(),
+            attempts_dropped: e.attempts_dropped,
+            last_attempt: e.last_attempt.as_ref().map(AttemptView::from),
+            event: serde_json::from_str(&e.body).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::validation_failed(Some(field), message)
+}
+
+fn parse_time(field: &str, raw: &str) -> Result<Timestamp, ApiError> {
+    parse_rfc3339(raw).ok_or_else(|| {
+        invalid(
+            field,
+            "expected an RFC 3339 UTC time such as 2026-11-21T13:34:24.123Z",
+        )
+    })
+}
+
+fn parse_kind(field: &str, raw: &str) -> Result<String, ApiError> {
+    EventKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == raw)
+        .map(|k| k.as_str().to_owned())
+        .ok_or_else(|| {
+            invalid(
+                field,
+                "not an event type (see the webhooks of openapi.yaml)",
+            )
+        })
+}
+
+/// The query of `GET /v1/events`; every parameter at most once, unknown ones refused.
+fn parse_query(request: &Request) -> Result<EventQuery, ApiError> {
+    let params = request.query_string_parameters();
+    for (name, _) in params.iter() {
+        if !PARAMS.contains(&name) {
+            return Err(invalid(
+                name,
+                format!("unknown parameter; expected one of {}", PARAMS.join(", ")),
+            ));
+        }
+    }
+    let one = |name: &str| -> Result<Option<&str>, ApiError> {
+        match params.all(name).as_deref() {
+            None | Some([]) => Ok(None),
+            Some([value]) => Ok(Some(value)),
+            Some(_) => Err(invalid(name, "given more than once")),
+        }
+    };
+    let state = one("state")?
+        .map(|raw| {
+            DeliveryState::parse(raw)
+                .ok_or_else(|| invalid("state", "expected delivered, failed or pending"))
+        })
+        .transpose()?;
+    let limit = match one("limit")? {
+        None => DEFAULT_PAGE,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| invalid("limit", format!("expected 1 to {MAX_PAGE}")))?,
+    };
+    let cursor = one("cursor")?
+        .map(|raw| {
+            EventCursor::from_wire(raw).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_cursor",
+                    "the cursor is not one this API gave (pass `next_cursor` as it is)",
+                )
+            })
+        })
+        .transpose()?;
+    let from = one("from")?
+        .map(|raw| parse_time("from", raw))
+        .transpose()?;
+    let to = one("to")?.map(|raw| parse_time("to", raw)).transpose()?;
+    Ok(EventQuery {
+        event_type: one("type")?
+            .map(|raw| parse_kind("type", raw))
+            .transpose()?,
+        state,
+        from,
+        to,
+        limit,
+        cursor,
+    })
+}
+
+/// `GET /v1/events`: the business's events, newest first.
+pub async fn list(app: &App, business: &Business, request: &Request) -> Answer {
+    let query = parse_query(request)?;
+    let (events, next) = app
+        .store()
+        .list_events(&business.id, &query, app.clock().now())
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &EventList {
+            events: events.iter().map(EventView::from).collect(),
+            next_cursor: next.map(|c| c.to_wire()),
+        },
+    ))
+}
+
+/// `POST /v1/events/replay`: by ids, or every event of a time range; optionally only the
+/// `failed` ones.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayRequest {
+    event_ids: Option<Vec<String>>,
+    from: Option<String>,
+    to: Option<String>,
+    #[serde(default)]
+    only_failed: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct ReplayAnswer {
+    /// How many events were queued again.
+    queued: usize,
+    /// Their ids, newest first: each is delivered again with this `webhook-id`.
+    event_ids: Vec<String>,
+    /// Ids asked for that the log does not hold (never sent, or past the retention period).
+    unknown: Vec<String>,
+}
+
+fn too_large(message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "replay_too_large", message)
+        .with_detail("max", MAX_REPLAY)
+}
+
+pub async fn replay(app: &App, business: &Business, request: &Request) -> Answer {
+    let value = read_json_value(request.body())?;
+    if !value.is_object() {
+        return Err(ApiError::validation_failed(
+            None,
+            "the request body must be a JSON object",
+        ));
+    }
+    // `null` is no value here: `{"event_ids": null, "from": .., "to": ..}` is refused, not
+    // read as a time range.
+    if let Some((name, _)) = value
+        .as_object()
+        .and_then(|o| o.iter().find(|(_, v)| v.is_null()))
+    {
+        return Err(ApiError::validation_failed(Some(name), "must not be null"));
+    }
+    let body: ReplayRequest = vbm_platform::http::from_value(&value)?;
+    let now = app.clock().now();
+    let (events, unknown) = match (&body.event_ids, &body.from, &body.to) {
+        (Some(ids), None, None) => by_ids(app, business, ids, now).await?,
+        (None, Some(from), Some(to)) => {
+            let (from, to) = (parse_time("from", from)?, parse_time("to", to)?);
+            (
+                by_range(app, business, from, to, body.only_failed, now).await?,
+                Vec::new(),
+            )
+        }
+        (None, None, _) => {
+            return Err(ApiError::validation_failed(
+                Some("from"),
+                "give `event_ids`, or both `from` and `to`",
+            ));
+        }
+        (None, Some(_), None) => {
+            return Err(ApiError::validation_failed(
+                Some("to"),
+                "give `event_ids`, or both `from` and `to`",
+            ));
+        }
+        (Some(_), _, _) => {
+            return Err(ApiError::validation_failed(
+                Some("event_ids"),
+                "give `event_ids` or a time range, not both",
+            ));
+        }
+    };
+    let events: Vec<LoggedEvent> = events
+        .into_iter()
+        .filter(|e| !body.only_failed || e.state == DeliveryState::Failed)
+        .collect();
+    let parsed: Vec<Event> = events
+        .iter()
+        .filter_map(|e| EventsQueue::parse(&e.body).ok())
+        .filter(|e| e.business_id == business.id.as_str())
+        .collect();
+    let queue = app
+        .events()
+        .ok_or_else(|| ApiError::unavailable("the events queue is not configured"))?;
+    queue
+        .publish_all(&parsed)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("the events queue refused: {e}")))?;
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &ReplayAnswer {
+            queued: parsed.len(),
+            event_ids: parsed.into_iter().map(|e| e.event_id).collect(),
+            unknown,
+        },
+    ))
+}
+
+async fn by_ids(
+    app: &App,
+    business: &Business,
+    ids: &[String],
+    now: Timestamp,
+) -> Result<(Vec<LoggedEvent>, Vec<String>), ApiError> {
+    if ids.is_empty() {
+        return Err(ApiError::validation_failed(
+            Some("event_ids"),
+            "at least one event id",
+        ));
+    }
+    if ids.len() > MAX_REPLAY {
+        return Err(too_large(format!(
+            "{} event ids; at most {MAX_REPLAY} per replay",
+            ids.len()
+        )));
+    }
+    if let Some(bad) = ids.iter().find(|id| !is_event_id(id)) {
+        return Err(ApiError::validation_failed(
+            Some("event_ids"),
+            format!("{bad:?} is not an event id (evt_ and 32 hex digits)"),
+        ));
+    }
+    let mut unique: Vec<String> = ids.to_vec();
+    unique.sort();
+    unique.dedup();
+    let found = app
+        .store()
+        .logged_events(&business.id, &unique, now)
+        .await?;
+    let unknown = unique
+        .into_iter()
+        .filter(|id| !found.iter().any(|e| &e.event_id == id))
+        .collect();
+    Ok((found, unknown))
+}
+
+async fn by_range(
+    app: &App,
+    business: &Business,
+    from: Timestamp,
+    to: Timestamp,
+    only_failed: bool,
+    now: Timestamp,
+) -> Result<Vec<LoggedEvent>, ApiError> {
+    let mut query = EventQuery {
+        from: Some(from),
+        to: Some(to),
+        state: only_failed.then_some(DeliveryState::Failed),
+        limit: MAX_PAGE,
+        ..EventQuery::default()
+    };
+    let mut out = Vec::new();
+    for _ in 0..MAX_REPLAY_SCAN_PAGES {
+        let (page, next) = app.store().list_events(&business.id, &query, now).await?;
+        out.extend(page);
+        if out.len() > MAX_REPLAY {
+            return Err(too_large(format!(
+                "the range holds more than {MAX_REPLAY} events to replay: narrow it"
+            )));
+        }
+        match next {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return Ok(out),
+        }
+    }
+    Err(too_large(
+        "the range holds too many events to search at once: narrow it".into(),
+    ))
+}
