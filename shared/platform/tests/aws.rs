@@ -29,6 +29,7 @@ async fn clients_from_the_environment_reach_dynamodb_and_sqs() {
     );
     let queues = aws_sdk_sqs::Client::new(&sdk)
         .list_queues()
+        // Only this test's: the run makes more queues than one page holds.
         .queue_name_prefix(&env.table)
         .send()
         .await
