@@ -221,3 +221,70 @@ async fn a_bad_failover_is_refused_with_its_code_and_nothing_is_stored() {
     }
     assert_eq!(stack.env.footprint().await, before);
 }
+
+/// A campaign carries a failover like a single send: each recipient's message is stored with
+/// it, a recipient Viber cannot reach gets the SMS (with their own parameters, from the
+/// campaign's text), one Viber delivers to gets none; a bad one refuses the campaign whole.
+#[tokio::test]
+async fn a_campaigns_recipients_fail_over_like_single_sends() {
+    let stack = Stack::start().await;
+    let before = stack.env.footprint().await;
+    let campaign = |failover: Value| {
+        json!({
+            "name": "with failover",
+            "message": {"type": "template", "template": {"id": "welcome"}, "failover": failover},
+            "recipients": [
+                {"to": "+447911140009", "params": {"name": "Ann"}},
+                {"to": "+447911140001", "params": {"name": "Bob"}},
+            ],
+        })
+    };
+    let bad = stack
+        .post(
+            "/v1/campaigns",
+            campaign(json!({"sms": {"sender_id": "Demo"}})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+    assert_eq!(bad.code(), "failover_text_missing");
+    assert_eq!(stack.env.footprint().await, before);
+
+    let answer = stack
+        .post(
+            "/v1/campaigns",
+            campaign(json!({"sms": {"text": "Welcome from the wave", "sender_id": "Demo"}})),
+        )
+        .await;
+    assert!(answer.status.is_success(), "{answer:?}");
+    let sent = eventually("the campaign's SMS", WAIT, || async {
+        let sent = sms_sent(&stack).await;
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert_eq!(sent[0]["to"], "+447911140009");
+    assert_eq!(sent[0]["text"], "Welcome from the wave");
+    assert_eq!(sent[0]["origination_identity"], "Demo");
+    let id = sent[0]["context"]["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let message = failover_at(&stack, &id, "delivered").await;
+    assert_eq!(message["failover"]["trigger"], "not_viber_user");
+    // The delivered recipient: its message went through Viber; no SMS, ever.
+    eventually("Bob's message delivered", WAIT, || async {
+        let delivered = stack
+            .get("/_sandbox/viber/delivered")
+            .await
+            .body
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        delivered
+            .iter()
+            .any(|d| d["dest"] == "447911140001")
+            .then_some(())
+    })
+    .await;
+    let sent = sms_sent(&stack).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+}

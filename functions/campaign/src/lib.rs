@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use send::campaign_content::{Prepared, prepare};
+use send::campaign_content::{FailoverSource, Prepared, failover_request, prepare};
 use send::campaign_start::CampaignTimers;
 use send::views::CampaignView;
 use serde_json::{Map, Value};
@@ -224,6 +224,15 @@ impl App {
             .map_err(|e| JobError::Malformed(format!("campaign {id}'s message: {e}")))?;
         let template = self.template(business, &message).await?;
         let limits = self.store.limits();
+        // SMS failover (issue 16): the campaign's, completed per recipient from the template
+        // and the business's default, as a single send's is.
+        let failover_request = failover_request(&message)
+            .map_err(|e| JobError::Malformed(format!("campaign {id}'s failover: {}", e.message)))?;
+        let owner = self.store.get_business(business).await?;
+        let failover = FailoverSource {
+            request: failover_request.as_ref(),
+            business: owner.as_ref(),
+        };
 
         // Content rules and windows first; what they let through goes to the session rules.
         let mut prepared: Vec<(usize, Prepared)> = Vec::new();
@@ -232,7 +241,7 @@ impl App {
             if stored.settled.contains_key(&slot) {
                 continue;
             }
-            match prepare(&message, recipient, limits, template.as_ref()) {
+            match prepare(&message, recipient, limits, template.as_ref(), failover) {
                 Ok(p) => {
                     if let Some(window) = campaign.window
                         && let Some(opens) = window::wait_until(window, &p.to, now)
@@ -261,7 +270,7 @@ impl App {
                     kind: p.kind,
                     payload: &p.payload,
                     idempotency: None,
-                    failover: None,
+                    failover: p.failover.as_ref(),
                     now,
                 },
             })

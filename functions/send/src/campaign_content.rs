@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use session_rules::{
     Limits, PhoneNumber, Refusal, SendClass, SendRequest, SendRequestBody, Template,
 };
-use vbm_store::CampaignRecipient;
+use vbm_store::{Business, CampaignRecipient, FailoverRequest, FailoverSpec};
 
 use crate::idempotency::canonical_request;
 
@@ -20,12 +20,27 @@ pub struct Prepared {
     pub kind: &'static str,
     /// What `dispatch` reads: the canonical send request, as a single send stores it.
     pub payload: String,
+    /// The SMS failover (issue 16) the message is stored with: the campaign's `failover`,
+    /// completed for this recipient as a single send's would be.
+    pub failover: Option<FailoverSpec>,
+}
+
+/// The campaign message's `failover` member (checked when the campaign was created).
+pub fn failover_request(
+    message: &Map<String, Value>,
+) -> Result<Option<FailoverRequest>, vbm_store::FailoverInvalid> {
+    message
+        .get("failover")
+        .map(FailoverRequest::parse)
+        .transpose()
 }
 
 /// The send request body for `recipient`: `message` plus `to`, and for a template message the
 /// recipient's `params` over the campaign's.
 pub fn recipient_request(message: &Map<String, Value>, recipient: &CampaignRecipient) -> Value {
     let mut body = message.clone();
+    // Not part of the message `dispatch` reads: it goes with the message as its failover.
+    body.remove("failover");
     body.insert("to".into(), Value::String(recipient.to.clone()));
     if !recipient.params.is_empty()
         && let Some(Value::Object(template)) = body.get_mut("template")
@@ -58,21 +73,44 @@ pub fn parse_recipient(
     Ok((value, request))
 }
 
+/// Where a recipient's failover comes from: the campaign's request and the business's default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FailoverSource<'a> {
+    pub request: Option<&'a FailoverRequest>,
+    pub business: Option<&'a Business>,
+}
+
 /// Parses and admits the recipient's request with the campaign's template (if any): the
-/// refusal a single send would get, or what to write.
+/// refusal a single send would get, or what to write. A recipient whose failover cannot be
+/// completed (no SMS text anywhere) is refused with the single send's code.
 pub fn prepare(
     message: &Map<String, Value>,
     recipient: &CampaignRecipient,
     limits: &Limits,
     template: Option<&Template>,
+    failover: FailoverSource<'_>,
 ) -> Result<Prepared, Refusal> {
     let (value, request) = parse_recipient(message, recipient, limits)?;
     let admission = request.admit(template)?;
+    let failover = match failover.business {
+        Some(business) => crate::failover::resolve(
+            business,
+            failover.request,
+            template,
+            admission.template_params.as_ref(),
+        )
+        .map_err(|error| Refusal::ValidationFailed {
+            field: "message.failover".into(),
+            reason: error.message.clone(),
+        })?,
+        None => None,
+    };
     Ok(Prepared {
         payload: canonical_request(&value, &request.to),
         kind: request.message.kind(),
         to: request.to,
         class: admission.class,
+        failover,
     })
 }
 

@@ -57,7 +57,7 @@ pub fn render(text: &str, template: &Template, params: &TemplateParams) -> Optio
     Some(params.render(&sms))
 }
 
-fn refusal(invalid: FailoverInvalid) -> ApiError {
+pub(crate) fn refusal(invalid: FailoverInvalid) -> ApiError {
     crate::with_field(
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

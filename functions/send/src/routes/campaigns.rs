@@ -27,7 +27,7 @@ use vbm_store::{
 };
 
 use crate::App;
-use crate::campaign_content::parse_recipient;
+use crate::campaign_content::{failover_request, parse_recipient};
 use crate::idempotency::{canonical_json, request_hash};
 use crate::routes::messages::idempotency_key;
 use crate::views::CampaignView;
@@ -121,6 +121,7 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
     }
     let window = body.window.as_ref().map(parse_window).transpose()?;
     let template = check_message(app, business, &body.message).await?;
+    check_failover(app, business, &body.message, template.as_ref())?;
     let recipients = check_recipients(app, &body.message, &body.recipients, template.as_ref())?;
 
     let message = canonical_json(&Value::Object(body.message.clone()));
@@ -225,6 +226,32 @@ async fn check_message(
         Some(t) if !t.is_approved() => Err(Refusal::TemplateNotApproved.into()),
         Some(_) => Ok(template),
     }
+}
+
+/// The message's `failover` (issue 16), checked as a single send's: its shape, and that it
+/// completes (an SMS text from it, the template or the business default) for the message with
+/// the campaign's own parameters.
+fn check_failover(
+    app: &App,
+    business: &Business,
+    message: &Map<String, Value>,
+    template: Option<&Template>,
+) -> Result<(), ApiError> {
+    let request = failover_request(message).map_err(crate::failover::refusal)?;
+    let Some(request) = request else {
+        return Ok(());
+    };
+    let stand_in = CampaignRecipient {
+        to: STAND_IN.into(),
+        params: BTreeMap::new(),
+    };
+    let limits = app.store().limits();
+    let (_, parsed) = parse_recipient(message, &stand_in, limits).map_err(ApiError::from)?;
+    let params = parsed
+        .admit(template)
+        .ok()
+        .and_then(|admission| admission.template_params);
+    crate::failover::resolve(business, Some(&request), template, params.as_ref()).map(|_| ())
 }
 
 /// Every recipient parsed as its own send would be; the first bad entries named.
