@@ -85,51 +85,8 @@ async fn a_failed_stream_range_gives_its_session_events_once() {
         .await
         .unwrap();
 
-    // The stream's whole range, as the failure record Lambda writes names it.
-    let streams = env.streams().await;
-    let shard = streams
-        .describe_stream()
-        .stream_arn(&env.stream_arn)
-        .send()
-        .await
-        .unwrap()
-        .stream_description()
-        .unwrap()
-        .shards()[0]
-        .shard_id()
-        .unwrap()
-        .to_owned();
-    let iterator = streams
-        .get_shard_iterator()
-        .stream_arn(&env.stream_arn)
-        .shard_id(&shard)
-        .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap();
-    let records = streams
-        .get_records()
-        .shard_iterator(iterator.shard_iterator().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let seq = |r: &aws_sdk_dynamodbstreams::types::Record| {
-        r.dynamodb().unwrap().sequence_number().unwrap().to_owned()
-    };
-    let failure = json!({
-        "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": 3},
-        "version": "1.0",
-        "timestamp": "2026-12-01T09:00:00.000Z",
-        "DDBStreamBatchInfo": {
-            "shardId": shard,
-            "startSequenceNumber": seq(records.records().first().unwrap()),
-            "endSequenceNumber": seq(records.records().last().unwrap()),
-            "approximateArrivalOfFirstRecord": "2026-12-01T08:59:00Z",
-            "approximateArrivalOfLastRecord": "2026-12-01T08:59:00Z",
-            "batchSize": records.records().len(),
-            "streamArn": env.stream_arn,
-        }
-    });
+    // The stream's whole range so far, as the failure record Lambda writes names it.
+    let failure = env.stream_failure_record().await;
     let run = || {
         Command::new(env!("CARGO_BIN_EXE_vbmctl"))
             .args(["events", "lifecycle-redrive"])

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use session_rules::{Limits, PhoneNumber, SendClass, Timestamp};
 use vbm_store::{BusinessId, MessageId, NewSend, Retention, SendOutcome, Store};
 use vbm_testkit::TestEnv;
@@ -46,54 +46,7 @@ async fn a_failed_stream_batch_is_read_again_and_its_message_queued_once() {
     assert!(matches!(outcome, SendOutcome::Accepted { .. }));
 
     // The stream's whole range so far, as the failure record Lambda writes names it.
-    let streams = env.streams().await;
-    let shard = streams
-        .describe_stream()
-        .stream_arn(&env.stream_arn)
-        .send()
-        .await
-        .unwrap()
-        .stream_description()
-        .unwrap()
-        .shards()[0]
-        .shard_id()
-        .unwrap()
-        .to_owned();
-    let iterator = streams
-        .get_shard_iterator()
-        .stream_arn(&env.stream_arn)
-        .shard_id(&shard)
-        .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap();
-    let records = streams
-        .get_records()
-        .shard_iterator(iterator.shard_iterator().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let seq = |r: &aws_sdk_dynamodbstreams::types::Record| {
-        r.dynamodb().unwrap().sequence_number().unwrap().to_owned()
-    };
-    let (first, last) = (
-        seq(records.records().first().unwrap()),
-        seq(records.records().last().unwrap()),
-    );
-    let failure = json!({
-        "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": 3},
-        "version": "1.0",
-        "timestamp": "2026-12-01T09:00:00.000Z",
-        "DDBStreamBatchInfo": {
-            "shardId": shard,
-            "startSequenceNumber": first,
-            "endSequenceNumber": last,
-            "approximateArrivalOfFirstRecord": "2026-12-01T08:59:00Z",
-            "approximateArrivalOfLastRecord": "2026-12-01T08:59:00Z",
-            "batchSize": records.records().len(),
-            "streamArn": env.stream_arn,
-        }
-    });
+    let failure = env.stream_failure_record().await;
     let sqs = env.sqs().await;
     for body in [failure.to_string(), "not a failure record".to_owned()] {
         sqs.send_message()

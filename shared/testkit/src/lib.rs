@@ -120,6 +120,58 @@ impl TestEnv {
         aws_sdk_dynamodbstreams::Client::new(&self.sdk_config().await)
     }
 
+    /// The on-failure record Lambda writes for a stream batch, naming the stream's whole range
+    /// so far (its first shard): what `vbmctl outbox redrive` and `events lifecycle-redrive`
+    /// read off their failure queues.
+    pub async fn stream_failure_record(&self) -> serde_json::Value {
+        let streams = self.streams().await;
+        let shard = streams
+            .describe_stream()
+            .stream_arn(&self.stream_arn)
+            .send()
+            .await
+            .expect("describing the test table's stream")
+            .stream_description()
+            .and_then(|d| d.shards().first())
+            .and_then(|s| s.shard_id())
+            .expect("the stream has a shard")
+            .to_owned();
+        let iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&self.stream_arn)
+            .shard_id(&shard)
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("a shard iterator");
+        let records = streams
+            .get_records()
+            .shard_iterator(iterator.shard_iterator().unwrap_or_default())
+            .send()
+            .await
+            .expect("reading the test table's stream");
+        let seq = |r: Option<&aws_sdk_dynamodbstreams::types::Record>| {
+            r.and_then(|r| r.dynamodb())
+                .and_then(|d| d.sequence_number())
+                .expect("a record with a sequence number")
+                .to_owned()
+        };
+        serde_json::json!({
+            "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": 3},
+            "version": "1.0",
+            "timestamp": "2026-12-01T09:00:00.000Z",
+            "DDBStreamBatchInfo": {
+                "shardId": shard,
+                "startSequenceNumber": seq(records.records().first()),
+                "endSequenceNumber": seq(records.records().last()),
+                "approximateArrivalOfFirstRecord": "2026-12-01T08:59:00Z",
+                "approximateArrivalOfLastRecord": "2026-12-01T08:59:00Z",
+                "batchSize": records.records().len(),
+                "streamArn": self.stream_arn,
+            }
+        })
+    }
+
     /// Every record on the table's stream so far, oldest first: (event name, sort key).
     pub async fn stream_records(&self) -> Vec<(String, String)> {
         let streams = self.streams().await;
