@@ -18,7 +18,8 @@ infra/scripts/python-env.sh
 
 echo "== make bench: release binaries (first time: several minutes)" >&2
 cargo build --release --quiet \
-    -p send -p inbound -p status -p dispatch -p notify -p campaign -p vbm-dev -p vbm-bench
+    -p send -p inbound -p status -p dispatch -p notify -p relay -p failover -p lifecycle -p campaign \
+    -p vbm-dev -p vbm-bench
 bin="$ROOT/target/release"
 
 echo "== criterion: the pure send path" >&2

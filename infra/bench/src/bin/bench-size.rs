@@ -6,7 +6,17 @@ use std::process::ExitCode;
 
 use vbm_bench::report::Section;
 
-const FUNCTIONS: [&str; 6] = ["send", "inbound", "status", "dispatch", "notify", "relay"];
+const FUNCTIONS: [&str; 9] = [
+    "send",
+    "inbound",
+    "status",
+    "dispatch",
+    "notify",
+    "relay",
+    "failover",
+    "lifecycle",
+    "campaign",
+];
 /// The target for a stripped binary.
 const TARGET_BYTES: u64 = 6_000_000;
 
