@@ -755,28 +755,14 @@ impl Store {
         update: &str,
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<bool, StoreError> {
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::message(message_id)))
-            .condition_expression(format!("attribute_exists(pk) AND {condition}"))
-            .update_expression(update);
-        for (name, value) in values {
-            request = request.expression_attribute_values(name, value);
-        }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(StoreError::sdk(err)),
-        }
+        self.update_stored_message(
+            business,
+            message_id,
+            &format!("attribute_exists(pk) AND {condition}"),
+            update,
+            values,
+        )
+        .await
     }
 }
 

@@ -273,13 +273,14 @@ impl Store {
     }
 
     /// One update of a message item under `condition`; `false` when the condition failed.
-    async fn update_stored_message<const N: usize>(
+    /// (Also the failover steps' update, `failover.rs`.)
+    pub(crate) async fn update_stored_message<'a>(
         &self,
         business: &BusinessId,
         message_id: &MessageId,
         condition: &str,
         update: &str,
-        values: [(&str, AttributeValue); N],
+        values: impl IntoIterator<Item = (&'a str, AttributeValue)>,
     ) -> Result<bool, StoreError> {
         let mut request = self
             .client
