@@ -110,7 +110,8 @@ impl App {
     pub async fn from_env() -> Result<Self, StartError> {
         let config = Config::from_env();
         let sdk = vbm_platform::aws::sdk_config().await;
-        let store = vbm_platform::aws::store(&config, &sdk)?;
+        let store =
+            vbm_store::Store::connect(&sdk, config.table()?, config.limits()?, config.retention()?);
         let url = config.campaign_queue_url()?.ok_or(StartError::NoQueue)?;
         let timers = CampaignTimers::from_config(&config, &sdk)?.ok_or(StartError::NoQueue)?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);

@@ -1,4 +1,4 @@
-//! `dispatch`: the outbound FIFO queue's consumer (DESIGN §2). For every queued job it loads the
+//! `dispatch`: the outbound FIFO queue's consumer (docs/architecture.md). For every queued job it loads the
 //! message, sends it to Viber once, records what Viber answered and queues the business events.
 //!
 //! One record, step by step ([`App::handle_record`]):
@@ -144,10 +144,11 @@ impl App {
         let sdk = vbm_platform::aws::sdk_config().await;
         let viber = ViberSource::from_config(&config, &sdk).await?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let store = vbm_platform::aws::store(&config, &sdk)?;
+        let store =
+            vbm_store::Store::connect(&sdk, config.table()?, config.limits()?, config.retention()?);
         let events_url = config.events_queue_url()?;
         Warmup::new()
-            .store(&store)
+            .step("dynamodb", store.warm_up())
             .queue(&sqs, &events_url)
             .phone_numbers()
             .run_if_enabled(&config)

@@ -116,7 +116,8 @@ impl App {
     pub async fn from_config(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let sdk = vbm_platform::aws::sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let store = vbm_platform::aws::store(config, &sdk)?;
+        let store =
+            vbm_store::Store::connect(&sdk, config.table()?, config.limits()?, config.retention()?);
         let queue_url = config.failover_queue_url()?.ok_or(ConfigError {
             variable: vbm_platform::config::FAILOVER_QUEUE_URL,
             reason: "required but not set".into(),

@@ -1,4 +1,4 @@
-//! Viber's inbound callback (DESIGN §3 "Viber side"): `POST /viber/inbound/{secret}` (or
+//! Viber's inbound callback (docs/viber.md): `POST /viber/inbound/{secret}` (or
 //! `POST /viber/inbound` when no URL secret is configured), a user wrote to a business.
 //!
 //! One request, in order:
@@ -26,14 +26,14 @@ mod events;
 
 use session_rules::Timestamp;
 use vbm_callbacks::{Aside, CallbackApp, Callbacks, Route, Step};
+use vbm_http::ApiError;
 use vbm_platform::config::Config;
-use vbm_platform::http::ApiError;
 use vbm_store::{InboundContent, InboundOutcome};
 use viber::InboundCallback;
 
 pub use events::for_message as events_for_message;
 pub use vbm_callbacks::{AuthSource, ServiceDirectory, StartError};
-pub use vbm_platform::http::Outcome;
+pub use vbm_http::Outcome;
 
 /// The route, as the quarantine records it.
 pub const ROUTE: &str = "POST /viber/inbound";

@@ -902,7 +902,7 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
     };
     let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
     let mut over = body.clone().into_bytes();
-    over.resize(vbm_platform::http::MAX_BODY_BYTES + 1, b' ');
+    over.resize(vbm_http::MAX_BODY_BYTES + 1, b' ');
     let cases: Vec<(&str, Request, u16, &str)> = vec![
         (
             "unsigned",

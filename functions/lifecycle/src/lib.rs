@@ -202,7 +202,8 @@ impl App {
     pub async fn from_env() -> Result<Self, StartError> {
         let config = Config::from_env();
         let sdk = vbm_platform::aws::sdk_config().await;
-        let store = vbm_platform::aws::store(&config, &sdk)?;
+        let store =
+            vbm_store::Store::connect(&sdk, config.table()?, config.limits()?, config.retention()?);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let region = sdk.region().ok_or(StartError::Region)?.to_string();
         let target = Target::queue(&config.session_timers_queue_url()?, &region)?;

@@ -1,4 +1,4 @@
-//! `notify`: the events queue's consumer (DESIGN §3 "Business events"). Every queued event is
+//! `notify`: the events queue's consumer (docs/api.md, "Business events"). Every queued event is
 //! POSTed to its business's callback URL, signed.
 //!
 //! One record ([`App::handle_record`]):
@@ -125,9 +125,13 @@ impl App {
         let config = Config::from_env();
         let http = http_client(config.callback_timeout()?)?;
         let sdk = vbm_platform::aws::sdk_config().await;
-        let store = vbm_platform::aws::store(&config, &sdk)?;
+        let store =
+            vbm_store::Store::connect(&sdk, config.table()?, config.limits()?, config.retention()?);
         // Its queue is only used to back off a failure: the store is what the first event needs.
-        Warmup::new().store(&store).run_if_enabled(&config).await?;
+        Warmup::new()
+            .step("dynamodb", store.warm_up())
+            .run_if_enabled(&config)
+            .await?;
         Ok(Self::new(
             store,
             http,

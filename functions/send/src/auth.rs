@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use lambda_http::Request;
 use lambda_http::http::header::AUTHORIZATION;
-use vbm_platform::http::{ApiError, source_ip};
+use vbm_http::{ApiError, source_ip};
 use vbm_store::{ApiKey, Business, Store};
 
 /// How long a container trusts a key it has looked up. A rotated key keeps working in a warm

@@ -12,7 +12,7 @@
 use lambda_http::http::StatusCode;
 use serde_json::Value;
 use session_rules::{Template, TemplateParams};
-use vbm_platform::http::ApiError;
+use vbm_http::ApiError;
 use vbm_store::{Business, FailoverInvalid, FailoverRequest, FailoverSpec};
 
 /// Takes `failover` out of the request body (the rest is the message as `dispatch` reads it)

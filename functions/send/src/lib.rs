@@ -1,4 +1,4 @@
-//! The business API (DESIGN §3): `POST /v1/messages` and the reads around it, behind API Gateway
+//! The business API (docs/api.md): `POST /v1/messages` and the reads around it, behind API Gateway
 //! (HTTP API) or a Function URL.
 //!
 //! [`App`] holds what lives for the whole container (the store, the clock and short caches of API
@@ -22,11 +22,9 @@ use std::time::Instant;
 use lambda_http::{Body, Request, Response};
 use tracing::{Instrument, field};
 use vbm_events::EventsQueue;
+use vbm_http::{Answer, ApiError, request_id, request_path, respond_recorded, with_request_id};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
-use vbm_platform::http::{
-    Answer, ApiError, request_id, request_path, respond_recorded, with_request_id,
-};
 use vbm_platform::warm::Warmup;
 use vbm_store::{Control, Store, TemplateCache};
 
@@ -84,9 +82,10 @@ impl App {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env();
         let sdk = vbm_platform::aws::sdk_config().await;
-        let store = vbm_platform::aws::store(&config, &sdk)?;
+        let store =
+            vbm_store::Store::connect(&sdk, config.table()?, config.limits()?, config.retention()?);
         Warmup::new()
-            .store(&store)
+            .step("dynamodb", store.warm_up())
             .phone_numbers()
             .run_if_enabled(&config)
             .await?;

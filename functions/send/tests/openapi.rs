@@ -12,7 +12,7 @@ use session_rules::{
     Conversation, Language, Limits, MessageStatus, Refusal, SendRequestBody, StatusTrack, Template,
     TemplateCategory, TemplateId, Timestamp,
 };
-use vbm_platform::http::ApiError;
+use vbm_http::ApiError;
 
 fn document() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.yaml");

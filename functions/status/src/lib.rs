@@ -1,4 +1,4 @@
-//! Viber's status callback (DESIGN §3 "Viber side"): `POST /viber/status/{secret}` (or
+//! Viber's status callback (docs/viber.md): `POST /viber/status/{secret}` (or
 //! `POST /viber/status` when no URL secret is configured), what became of a message the
 //! business sent, or the user's (un)subscription.
 //!
@@ -51,14 +51,14 @@ use serde_json::json;
 use session_rules::{CallbackStatus, MessageStatus, PhoneNumber, Timestamp};
 use vbm_callbacks::{Aside, CallbackApp, Callbacks, Route, Step};
 use vbm_events::{Event, EventKind};
+use vbm_http::ApiError;
 use vbm_platform::config::Config;
-use vbm_platform::http::ApiError;
 use vbm_platform::time::rfc3339;
 use vbm_store::{BusinessId, Kept, PendingStatus, TokenRef};
 use viber::StatusCallback;
 
 pub use vbm_callbacks::{AuthSource, ServiceDirectory, StartError};
-pub use vbm_platform::http::Outcome;
+pub use vbm_http::Outcome;
 
 /// `Retry-After` for an (un)subscribe without a phone number whose token is not known yet:
 /// long enough for `dispatch` to record the send it is racing with.

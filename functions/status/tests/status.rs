@@ -774,7 +774,7 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
     };
     let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
     let mut over = body.clone().into_bytes();
-    over.resize(vbm_platform::http::MAX_BODY_BYTES + 1, b' ');
+    over.resize(vbm_http::MAX_BODY_BYTES + 1, b' ');
     let not_utf8: Vec<u8> = with("phone_number", r#""44791112345~""#)
         .into_iter()
         .map(|b| if b == b'~' { 0xff } else { b })

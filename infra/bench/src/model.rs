@@ -1,4 +1,4 @@
-//! The session rules written again from DESIGN §1, independently of `session-rules`, to judge
+//! The session rules written again from README.md's statement of them, independently of `session-rules`, to judge
 //! the server's answers in the load runs: what each request to one conversation should get,
 //! given everything that conversation saw before it.
 //!

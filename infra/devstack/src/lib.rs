@@ -1,4 +1,4 @@
-//! The local stack: the whole system on 127.0.0.1 with no AWS account (DESIGN §4).
+//! The local stack: the whole system on 127.0.0.1 with no AWS account (docs/development.md).
 //!
 //! One process serves the real handlers of `send`, `inbound` and `status` on API Gateway's
 //! paths, runs `dispatch` and `notify` by polling the emulator's queues (the same handler code

@@ -42,7 +42,9 @@ impl Functions {
         options: &crate::Options,
     ) -> Result<Self, String> {
         let clock: Arc<dyn Clock> = clock;
-        let store = || vbm_platform::aws::store(config, sdk).map_err(err);
+        let (table, limits) = (config.table().map_err(err)?, config.limits().map_err(err)?);
+        let retention = config.retention().map_err(err)?;
+        let store = || vbm_store::Store::connect(sdk, table.clone(), limits, retention);
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let outbound_url = config.outbound_queue_url().map_err(err)?;
         let events_url = config.events_queue_url().map_err(err)?;
@@ -66,14 +68,14 @@ impl Functions {
             .map_err(err)?
             .ok_or("CAMPAIGN_QUEUE_URL is not set")?;
         let campaign = Arc::new(campaign::App::new(
-            store()?,
+            store(),
             vbm_queue::CampaignQueue::new(sqs.clone(), campaign_url),
             campaign_timers.clone(),
             events(),
             clock.clone(),
         ));
         let send = Arc::new(
-            send::App::new(store()?, clock.clone())
+            send::App::new(store(), clock.clone())
                 .with_events(events())
                 .with_campaigns(campaign_timers),
         );
@@ -82,7 +84,7 @@ impl Functions {
             outbound_url.clone(),
         )));
         let inbound = Arc::new(inbound::App::new(
-            store()?,
+            store(),
             events(),
             clock.clone(),
             auth().await.map_err(err)?,
@@ -92,19 +94,14 @@ impl Functions {
             .failover_queue_url()
             .map_err(err)?
             .map(|url| vbm_queue::FailoverQueue::new(sqs.clone(), url));
-        let status = status::App::new(
-            store()?,
-            events(),
-            clock.clone(),
-            auth().await.map_err(err)?,
-        );
+        let status = status::App::new(store(), events(), clock.clone(), auth().await.map_err(err)?);
         let status = Arc::new(match &failover_queue {
             Some(queue) => status.map_route(|route| route.with_failover(queue.clone())),
             None => status,
         });
         let viber_url = config.viber_api_url().map_err(err)?;
         let dispatch = dispatch::App::new(
-            store()?,
+            store(),
             viber::ViberClient::new(&viber_url, None, options.viber_timeout).map_err(err)?,
             events(),
             sqs.clone(),
@@ -118,7 +115,7 @@ impl Functions {
         let failover: Option<BatchHandler> = match &failover_queue {
             Some(queue) => {
                 let app = Arc::new(failover::App::new(
-                    store()?,
+                    store(),
                     failover::sms::SmsSender::new(
                         sdk,
                         config.sms_endpoint_url().map_err(err)?.as_deref(),
@@ -152,7 +149,7 @@ impl Functions {
             vbm_timers::Target::queue(&config.session_timers_queue_url().map_err(err)?, &region)
                 .map_err(err)?;
         let lifecycle = Arc::new(lifecycle::App::new(
-            store()?,
+            store(),
             events(),
             timers,
             target,
@@ -164,7 +161,7 @@ impl Functions {
         ));
         let http = notify::http_client(options.callback_timeout).map_err(err)?;
         let notify = Arc::new(
-            notify::App::new(store()?, http, sqs.clone(), events_url.clone(), clock)
+            notify::App::new(store(), http, sqs.clone(), events_url.clone(), clock)
                 .with_max_receive_count(config.events_max_receive_count().map_err(err)?),
         );
 

@@ -11,9 +11,9 @@ use lambda_http::{Body, Request, Response};
 use session_rules::Timestamp;
 use tracing::{Instrument, field};
 use vbm_events::EventsQueue;
+use vbm_http::{Answer, ApiError, respond_recorded};
 use vbm_platform::clock::Clock;
 use vbm_platform::config::Config;
-use vbm_platform::http::{Answer, ApiError, respond_recorded};
 use vbm_store::{Quarantined, Store};
 
 use crate::{AuthSource, Callbacks, Replay, StartError, Step};

@@ -22,11 +22,11 @@ use lambda_http::{Body, Request, Response};
 use session_rules::Timestamp;
 use thiserror::Error;
 use vbm_events::{Event, EventsQueue};
-use vbm_platform::clock::{Clock, SystemClock};
-use vbm_platform::config::{Config, ConfigError};
-use vbm_platform::http::{
+use vbm_http::{
     ApiError, MAX_BODY_BYTES, Outcome, header_str, json_response, reject_duplicate_keys, source_ip,
 };
+use vbm_platform::clock::{Clock, SystemClock};
+use vbm_platform::config::{Config, ConfigError};
 use vbm_platform::metrics;
 use vbm_platform::warm::Warmup;
 use vbm_store::{BusinessId, Store};
@@ -82,11 +82,12 @@ impl Callbacks {
         let auth = auth_source::Settings::from_config(config)?;
         let events_url = config.events_queue_url()?;
         let sdk = vbm_platform::aws::sdk_config().await;
-        let store = vbm_platform::aws::store(config, &sdk)?;
+        let store =
+            vbm_store::Store::connect(&sdk, config.table()?, config.limits()?, config.retention()?);
         let auth = auth.load(&sdk).await?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         Warmup::new()
-            .store(&store)
+            .step("dynamodb", store.warm_up())
             .queue(&sqs, &events_url)
             .phone_numbers()
             .run_if_enabled(config)

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use lambda_http::{Body, Response};
 use vbm_events::EventsQueue;
+use vbm_http::{Answer, ApiError, Outcome};
 use vbm_platform::clock::Clock;
-use vbm_platform::http::{Answer, ApiError, Outcome};
 use vbm_platform::metrics;
 use vbm_store::{QuarantineReason, Quarantined, Store};
 use viber::{CallbackAuth, CallbackError};

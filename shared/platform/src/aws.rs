@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_sdk_dynamodb::config::BehaviorVersion;
+use aws_sdk_sqs::config::BehaviorVersion;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use aws_types::sdk_config::{RetryConfig, TimeoutConfig};
@@ -75,20 +75,6 @@ pub fn sdk_config_from(var: impl Fn(&str) -> Option<String>) -> SdkConfig {
     }
     builder.set_endpoint_url(var("AWS_ENDPOINT_URL"));
     builder.build()
-}
-
-/// The store as every function builds it: `VBM_TABLE`, the session limits and `RETENTION_DAYS`
-/// from `config`, a DynamoDB client from `sdk`.
-pub fn store(
-    config: &crate::config::Config,
-    sdk: &SdkConfig,
-) -> Result<vbm_store::Store, crate::config::ConfigError> {
-    Ok(vbm_store::Store::new(
-        aws_sdk_dynamodb::Client::new(sdk),
-        config.table()?,
-        config.limits()?,
-        config.retention()?,
-    ))
 }
 
 #[cfg(test)]

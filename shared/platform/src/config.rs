@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use session_rules::{Limits, TransactionalText};
 use thiserror::Error;
-use vbm_store::Retention;
 
 pub const TABLE: &str = "VBM_TABLE";
 pub const OUTBOUND_QUEUE_URL: &str = "OUTBOUND_QUEUE_URL";
@@ -20,6 +19,8 @@ pub const SESSION_DURATION_SECONDS: &str = "SESSION_DURATION_SECONDS";
 pub const SESSION_MAX_MESSAGES: &str = "SESSION_MAX_MESSAGES";
 pub const SESSION_MAX_CONSECUTIVE: &str = "SESSION_MAX_CONSECUTIVE";
 pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
+/// Messages are kept 30 days unless `RETENTION_DAYS` says otherwise.
+pub const DEFAULT_RETENTION_DAYS: u64 = 30;
 pub const VIBER_API_URL: &str = "VIBER_API_URL";
 pub const VIBER_API_TOKEN_SECRET_ID: &str = "VIBER_API_TOKEN_SECRET_ID";
 pub const VIBER_TIMEOUT_SECONDS: &str = "VIBER_TIMEOUT_SECONDS";
@@ -326,19 +327,14 @@ impl Config {
         }
     }
 
-    /// `RETENTION_DAYS`: how long messages are kept (default 30); idempotency records keep
-    /// their own 24 h.
-    pub fn retention(&self) -> Result<Retention, ConfigError> {
-        let defaults = Retention::default();
-        let days: u64 = self.positive(RETENTION_DAYS, defaults.messages.as_secs() / 86_400)?;
-        let seconds = days
-            .checked_mul(86_400)
+    /// `RETENTION_DAYS`: how long messages are kept (default 30 days, at most 3650); the
+    /// store's other records keep their own fixed times.
+    pub fn retention(&self) -> Result<Duration, ConfigError> {
+        let days: u64 = self.positive(RETENTION_DAYS, DEFAULT_RETENTION_DAYS)?;
+        days.checked_mul(86_400)
             .filter(|_| days <= 3650)
-            .ok_or_else(|| ConfigError::new(RETENTION_DAYS, "at most 3650 days"))?;
-        Ok(Retention {
-            messages: Duration::from_secs(seconds),
-            ..defaults
-        })
+            .map(Duration::from_secs)
+            .ok_or_else(|| ConfigError::new(RETENTION_DAYS, "at most 3650 days"))
     }
 
     // SMS failover (issue 16).
@@ -387,7 +383,10 @@ mod tests {
     fn defaults_when_unset_or_empty() {
         let config = Config::from_pairs([(SESSION_MAX_MESSAGES, "")]);
         assert_eq!(config.limits().unwrap(), Limits::default());
-        assert_eq!(config.retention().unwrap(), Retention::default());
+        assert_eq!(
+            config.retention().unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
         assert_eq!(config.secrets_refresh().unwrap(), Duration::from_secs(300));
         assert_eq!(config.viber_callback_secret_id().unwrap(), None);
     }
@@ -459,10 +458,7 @@ mod tests {
             (limits.max_session_messages, limits.max_consecutive),
             (10, 2)
         );
-        assert_eq!(
-            config.retention().unwrap().messages,
-            Duration::from_secs(7 * 86_400)
-        );
+        assert_eq!(config.retention().unwrap(), Duration::from_secs(7 * 86_400));
     }
 
     #[test]

@@ -9,13 +9,15 @@
 //! - [`aws`]: the SDK configuration, loaded once per process.
 //! - [`warm`]: opening the AWS connections and loading lazy data during init
 //!   (`VBM_WARM_ON_INIT`), so the first event pays no TLS handshake.
-//! - [`http`]: the error object of the business API and the plumbing every HTTP function
-//!   shares (body limits, JSON reading, source IP, timestamps on the wire).
+//! - [`time`]: timestamps on the wire (RFC 3339).
+//!
+//! It knows no adapter: the store, the queues and Viber's client are built by each function's
+//! wiring from the settings read here, and the HTTP face (the error object, JSON bodies) is the
+//! `vbm-http` crate.
 
 pub mod aws;
 pub mod clock;
 pub mod config;
-pub mod http;
 pub mod metrics;
 pub mod telemetry;
 pub mod time;

@@ -6,7 +6,8 @@
 //! the first phone number compiles its country's few numbering-plan patterns. Init runs with a full
 //! CPU burst, so all of it is cheaper there. One read of a key that never exists (allowed by
 //! every function's policy) and one `GetQueueAttributes` of the function's own queue open the
-//! connections the first event reuses.
+//! connections the first event reuses (the store's step is `Store::warm_up`, added with
+//! [`Warmup::step`]).
 //!
 //! A warm-up step that fails or runs out of time is logged and forgotten: the first event then
 //! pays as it would have. It never fails init.
@@ -16,7 +17,6 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use vbm_store::{ApiKey, Store};
 
 use crate::config::{Config, ConfigError};
 
@@ -36,19 +36,14 @@ impl<'a> Warmup<'a> {
         Self::default()
     }
 
-    /// Looks up an API key nobody has (a fresh random one): one `GetItem` that finds nothing,
-    /// through the same code a request's key takes.
-    pub fn store(mut self, store: &'a Store) -> Self {
-        self.steps.push((
-            "dynamodb",
-            Box::pin(async move {
-                match store.business_by_api_key(&ApiKey::generate()).await {
-                    Ok(None) => Ok(()),
-                    Ok(Some(_)) => Err("a random API key matched a business".into()),
-                    Err(e) => Err(e.to_string()),
-                }
-            }),
-        ));
+    /// Adds a step an adapter supplies (the store's is `Store::warm_up`): it should open the
+    /// connection the first event reuses and change nothing.
+    pub fn step(
+        mut self,
+        name: &'static str,
+        step: impl Future<Output = Result<(), String>> + Send + 'a,
+    ) -> Self {
+        self.steps.push((name, Box::pin(step)));
         self
     }
 

@@ -6,7 +6,7 @@
 //! no database: adapters persist what it decides, and the DynamoDB conditions that make those
 //! decisions atomic are built from the same [`Limits`].
 //!
-//! The shape, following DESIGN §1:
+//! The shape, following the rules as README.md states them:
 //! - [`Conversation`] is one business × user: the current [`Session`] (if any), opt-out and
 //!   whether the two have been in contact; [`Conversation::decide_send`] says whether a message of
 //!   a [`SendClass`] may go now, and how the counters move.

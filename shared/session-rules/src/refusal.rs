@@ -41,7 +41,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The stable error code of DESIGN §3.
+    /// The stable error code (docs/api.md lists them).
     pub fn code(&self) -> &'static str {
         match self {
             Refusal::NoSession => "no_session",

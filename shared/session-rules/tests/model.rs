@@ -1,5 +1,5 @@
 //! Random event sequences through the crate, checked against a reference model written here
-//! from the rules' own words (DESIGN §1), and against the invariants the product promises.
+//! from the rules' own words (as README.md states them), and against the invariants the product promises.
 
 use std::time::Duration;
 

@@ -103,6 +103,16 @@ impl Default for Retention {
     }
 }
 
+impl Retention {
+    /// Messages kept for `messages` (a deployment's `RETENTION_DAYS`), the rest as default.
+    pub fn keeping_messages(messages: Duration) -> Self {
+        Self {
+            messages,
+            ..Self::default()
+        }
+    }
+}
+
 /// The table, with the limits its conditions are built from. Cheap to share: build one per
 /// process and pass references around.
 #[derive(Debug)]
@@ -129,6 +139,34 @@ impl Store {
             retention,
             conversations: conversation::Cache::default(),
             suppression_keys: suppression::KeyCache::default(),
+        }
+    }
+
+    /// The store as every function's wiring builds it, once per process: a DynamoDB client on
+    /// the process's SDK configuration, the table, the session limits and how long messages
+    /// are kept (each read from the function's settings).
+    pub fn connect(
+        sdk: &aws_types::SdkConfig,
+        table: impl Into<String>,
+        limits: Limits,
+        messages_kept: Duration,
+    ) -> Self {
+        Self::new(
+            Client::new(sdk),
+            table,
+            limits,
+            Retention::keeping_messages(messages_kept),
+        )
+    }
+
+    /// The init warm-up's step for the table (`vbm_platform::warm`): looks up an API key
+    /// nobody has (a fresh random one), one `GetItem` that finds nothing through the same
+    /// code a request's key takes, which opens the connection the first event reuses.
+    pub async fn warm_up(&self) -> Result<(), String> {
+        match self.business_by_api_key(&ApiKey::generate()).await {
+            Ok(None) => Ok(()),
+            Ok(Some(_)) => Err("a random API key matched a business".into()),
+            Err(e) => Err(e.to_string()),
         }
     }
 

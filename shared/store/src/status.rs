@@ -99,7 +99,7 @@ impl Store {
         }
     }
 
-    /// Applies one status callback to a message: forward only in the order of DESIGN §1, every
+    /// Applies one status callback to a message: forward only in the order README.md states (`accepted < sent < {failed, expired} < delivered < seen`), every
     /// distinct callback appended to the history in arrival order (up to [`MAX_HISTORY`]), a
     /// replay of one already applied changing nothing. `None` when the message is not stored
     /// (erased, or past its retention).

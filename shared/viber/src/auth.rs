@@ -1,4 +1,4 @@
-//! Who may post callbacks (DESIGN §3), in any combination, at least one:
+//! Who may post callbacks (docs/viber.md, "Callback URLs and secrets"), in any combination, at least one:
 //!
 //! - a **secret in the callback URL** (`/viber/inbound/{secret}`): what a Viber partner
 //!   registers with Viber, since no public source shows Viber signing partner callbacks;
@@ -203,7 +203,7 @@ pub enum AuthFailure {
 }
 
 impl AuthFailure {
-    /// The business API's error codes (DESIGN §3).
+    /// The business API's error codes (docs/api.md).
     pub fn code(&self) -> &'static str {
         match self {
             AuthFailure::MissingUrlSecret

@@ -1,4 +1,4 @@
-//! The Viber partner API, as vbm-serverless talks to it (DESIGN §3 "Viber side").
+//! The Viber partner API, as vbm-serverless talks to it (docs/viber.md).
 //!
 //! - [`request`]: [`SendMessage`], the `send_message` body built from a domain
 //!   [`OutboundMessage`](session_rules::OutboundMessage), and the message-type mapping.

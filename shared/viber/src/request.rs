@@ -5,8 +5,8 @@
 //! Viber does not publish its partner API openly. The codes below follow the Viber Business
 //! Messages API spec v11.3 as reproduced by a public partner client (the n8n community node
 //! `n8n-nodes-viber-bm`, its `types.ts` type table and `ViberBusinessMessage.node.ts` body
-//! builders), cross-checked with the type names in DESIGN §1 (306/307/221 session, 1701/1702
-//! templates):
+//! builders), cross-checked with the type names in the project's design brief (306/307/221
+//! session, 1701/1702 templates):
 //!
 //! | domain message                      | type | label       | `message` fields                         |
 //! |-------------------------------------|------|-------------|------------------------------------------|
@@ -35,7 +35,7 @@
 //!   refuses it on the 1xx types with `SRVC_BAD_PARAMETERS`; so it is always sent on the former,
 //!   never on the latter, and on 221 only when the business gave one. Our own message record
 //!   keeps the business's tracking data either way.
-//! - DESIGN §1 has 1701 transactional and 1702 promotional templates; the n8n table instead
+//! - The design brief has 1701 transactional and 1702 promotional templates; the n8n table instead
 //!   reads them as "smartphone only" and "all devices". The constants are in one place,
 //!   [`MessageType`], if Viber's onboarding documents say otherwise.
 

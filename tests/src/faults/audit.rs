@@ -23,7 +23,7 @@ use crate::Stack;
 /// Polls in a row with nothing queued, in flight or pending before the run counts as settled.
 const QUIET_POLLS: u32 = 3;
 
-/// The design's status order (DESIGN §1), written out here rather than taken from the code.
+/// The status order as README.md states it, written out here rather than taken from the code.
 fn rank(status: &str) -> Option<u8> {
     match status {
         "accepted" => Some(0),

@@ -19,7 +19,7 @@ use lambda_http::{Body, Request, RequestExt};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use session_rules::{PhoneNumber, Refusal, Template, TemplateParams, Timestamp, days_from_civil};
-use vbm_platform::http::{Answer, ApiError, from_value, json_response};
+use vbm_http::{Answer, ApiError, from_value, json_response};
 use vbm_store::campaigns::MAX_INLINE_RECIPIENTS;
 use vbm_store::{
     Business, Campaign, CampaignId, CampaignRecipient, CampaignState, Control, ControlOutcome,
@@ -182,7 +182,7 @@ fn read_body(body: &Body) -> Result<Value, ApiError> {
     }
     let value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::invalid_json(format!("the request body is not valid JSON: {e}")))?;
-    vbm_platform::http::reject_duplicate_keys(bytes)?;
+    vbm_http::reject_duplicate_keys(bytes)?;
     Ok(value)
 }
 

@@ -1,7 +1,7 @@
 //! `DELETE /v1/contacts/{phone}`: erase everything stored about one user for this business.
 
 use lambda_http::http::StatusCode;
-use vbm_platform::http::{Answer, empty_response};
+use vbm_http::{Answer, empty_response};
 use vbm_store::Business;
 
 use super::sessions::phone_param;

@@ -11,7 +11,7 @@ use lambda_http::{Request, RequestExt};
 use serde::{Deserialize, Serialize};
 use session_rules::Timestamp;
 use vbm_events::{Event, EventKind, EventsQueue};
-use vbm_platform::http::{Answer, ApiError, json_response, read_json_value};
+use vbm_http::{Answer, ApiError, json_response, read_json_value};
 use vbm_platform::time::{self, parse_rfc3339};
 use vbm_store::event_log::{MAX_PAGE, is_event_id};
 use vbm_store::{Attempt, Business, DeliveryState, EventCursor, EventQuery, LoggedEvent};
@@ -237,7 +237,7 @@ pub async fn replay(app: &App, business: &Business, request: &Request) -> Answer
     {
         return Err(ApiError::validation_failed(Some(name), "must not be null"));
     }
-    let body: ReplayRequest = vbm_platform::http::from_value(&value)?;
+    let body: ReplayRequest = vbm_http::from_value(&value)?;
     let now = app.clock().now();
     let (events, unknown) = match (&body.event_ids, &body.from, &body.to) {
         (Some(ids), None, None) => by_ids(app, business, ids, now).await?,

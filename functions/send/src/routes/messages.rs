@@ -17,7 +17,7 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use session_rules::{Conversation, OutboundMessage, SendRequest, SendRequestBody, Timestamp};
-use vbm_platform::http::{Answer, ApiError, Outcome, from_value, json_response, read_json_value};
+use vbm_http::{Answer, ApiError, Outcome, from_value, json_response, read_json_value};
 use vbm_platform::metrics;
 use vbm_store::{Business, IdempotencyKey, MessageId, NewSend, SendOutcome};
 

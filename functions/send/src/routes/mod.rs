@@ -11,7 +11,7 @@ pub mod sessions;
 pub mod templates;
 
 use lambda_http::http::Method;
-use vbm_platform::http::ApiError;
+use vbm_http::ApiError;
 
 /// What a request is for, once routed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub struct Route {
     pub endpoint: Endpoint,
 }
 
-/// Every route of the business API (DESIGN §3), as in `openapi.yaml` and `template.yaml`.
+/// Every route of the business API (docs/api.md), as in `openapi.yaml` and `template.yaml`.
 pub const ROUTES: &[Route] = &[
     Route {
         method: "POST",

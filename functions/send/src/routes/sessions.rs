@@ -2,7 +2,7 @@
 
 use lambda_http::http::StatusCode;
 use session_rules::{PhoneNumber, Refusal};
-use vbm_platform::http::{Answer, ApiError, json_response, percent_decode};
+use vbm_http::{Answer, ApiError, json_response, percent_decode};
 use vbm_store::Business;
 
 use crate::App;

@@ -1,7 +1,7 @@
 //! `GET /v1/templates`: the business's templates, with what a template picker needs.
 
 use lambda_http::http::StatusCode;
-use vbm_platform::http::{Answer, json_response};
+use vbm_http::{Answer, json_response};
 use vbm_store::Business;
 
 use crate::App;

@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use vbm_platform::http::MAX_BODY_BYTES;
+use vbm_http::MAX_BODY_BYTES;
 use vbm_store::{ApiKey, BusinessId, NewBusiness};
 use vbm_testkit::Footprint;
 

@@ -231,7 +231,7 @@ fn load_section(
              3 % (four times in five a session message to a user who never wrote becomes that \
              user writing first, and a promotion to someone never contacted a template). Each conversation's requests are sequential (a client takes a conversation no \
              other client holds), so an independent model of the rules (`vbm_bench::model`, \
-             written from DESIGN §1, not `session-rules`) knows what each answer must be: a \
+             written from the rules as README.md states them, not `session-rules`) knows what each answer must be: a \
              **violation** is a send accepted that the rules forbid (more than 5 session \
              messages since the user's last message, more than 60 in a session, a session \
              message without an open session, anything after an opt-out, a first message that \

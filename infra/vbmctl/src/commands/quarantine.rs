@@ -39,14 +39,7 @@ async fn replay(ctx: &Context, args: ReplayArgs) -> Result<String, Failure> {
     let limits = env.limits().map_err(|e| Failure::input(e.to_string()))?;
     let retention = env.retention().map_err(|e| Failure::input(e.to_string()))?;
     let sdk = ctx.sdk().await?;
-    let store = || {
-        Store::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            &ctx.table,
-            limits,
-            retention,
-        )
-    };
+    let store = || Store::connect(&sdk, &ctx.table, limits, retention);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let events = || EventsQueue::new(sqs.clone(), &args.events_queue_url);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

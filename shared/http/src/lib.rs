@@ -1,5 +1,5 @@
-//! HTTP plumbing shared by every function behind API Gateway (the business API now, the Viber
-//! callbacks later): the error object, JSON bodies in and out, the caller's source IP.
+//! The HTTP face of every function behind API Gateway (the business API and the Viber
+//! callbacks): the error object, JSON bodies in and out, the caller's source IP, request ids.
 //!
 //! Handlers turn every domain answer into a [`Response`] themselves (an [`ApiError`] renders
 //! with [`ApiError::into_response`]); nothing here panics on what a caller sends.

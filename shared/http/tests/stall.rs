@@ -5,7 +5,7 @@
 
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
-use vbm_platform::http::ApiError;
+use vbm_http::ApiError;
 
 /// Accepts every connection and reads forever, answering nothing.
 async fn black_hole() -> String {
@@ -31,8 +31,12 @@ async fn a_stalled_dynamodb_is_a_503_not_a_hang() {
         "AWS_ENDPOINT_URL" => Some(endpoint.clone()),
         _ => None,
     });
-    let config = vbm_platform::config::Config::from_pairs([("VBM_TABLE", "stalled")]);
-    let store = vbm_platform::aws::store(&config, &sdk).expect("store");
+    let store = vbm_store::Store::connect(
+        &sdk,
+        "stalled",
+        Default::default(),
+        std::time::Duration::from_secs(86_400),
+    );
     let business = vbm_store::BusinessId::parse("shop").expect("id");
     // A guard so a regression fails the test instead of hanging it; the SDK's operation
     // timeout is what must end the call, long before.

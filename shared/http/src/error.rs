@@ -6,9 +6,9 @@ use serde_json::{Map, Value, json};
 use session_rules::Refusal;
 use vbm_store::StoreError;
 
-use super::RETRY_AFTER_SECONDS;
+use crate::RETRY_AFTER_SECONDS;
 
-/// An answer that is not a success. `code` is a stable string clients switch on (DESIGN §3);
+/// An answer that is not a success. `code` is a stable string clients switch on (docs/api.md, "Errors");
 /// `message` is for humans and may change; `details` are extra members of the error object
 /// (e.g. `field` for `validation_failed`).
 #[derive(Debug, Clone, PartialEq)]
@@ -172,7 +172,7 @@ impl ApiError {
                     .join(", ")
             });
         let allow = allow.and_then(|a| HeaderValue::from_str(&a).ok());
-        let mut response = super::json_response(self.status, &json!({ "error": object }));
+        let mut response = crate::json_response(self.status, &json!({ "error": object }));
         let headers = response.headers_mut();
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));

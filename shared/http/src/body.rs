@@ -4,7 +4,7 @@ use lambda_http::Body;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::ApiError;
+use crate::ApiError;
 
 /// Largest body the APIs read: 64 KiB (a send request is a few hundred bytes; the largest
 /// legitimate one, 1000 characters of text plus tracking data, is well under this).
@@ -29,9 +29,9 @@ pub fn read_json_value(body: &Body) -> Result<Value, ApiError> {
 }
 
 /// `400 invalid_json` naming the first key that appears twice in one object (see
-/// [`duplicate_key`](super::duplicate_key)); the API bodies and the Viber callbacks both use it.
+/// [`duplicate_key`](crate::duplicate_key)); the API bodies and the Viber callbacks both use it.
 pub fn reject_duplicate_keys(bytes: &[u8]) -> Result<(), ApiError> {
-    match super::duplicate_key(bytes) {
+    match crate::duplicate_key(bytes) {
         None => Ok(()),
         Some(path) => Err(ApiError::invalid_json(format!(
             "the key `{path}` appears twice in one object; every key must be unique"
