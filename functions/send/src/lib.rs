@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lambda_http::{Body, Request, Response};
-use tracing::{Instrument, field};
+use tracing::field;
 use vbm_events::EventsQueue;
-use vbm_http::{Answer, ApiError, request_id, request_path, respond_recorded, with_request_id};
+use vbm_http::{Answer, ApiError, request_id, request_path, with_request_id};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_platform::warm::Warmup;
@@ -121,22 +121,14 @@ impl App {
             outcome = field::Empty,
             status = field::Empty,
         );
-        let started = Instant::now();
-        async move {
-            let id = request_id(&request);
-            let answer = match (self.route(&request).await, id) {
+        let id = request_id(&request);
+        let answer = async {
+            match (self.route(&request).await, id) {
                 (Err(error), Some(id)) => Err(error.with_detail("request_id", id)),
                 (answer, _) => answer,
-            };
-            let response = with_request_id(respond_recorded(answer), id);
-            tracing::info!(
-                elapsed_us = started.elapsed().as_micros() as u64,
-                "request answered"
-            );
-            response
-        }
-        .instrument(span)
-        .await
+            }
+        };
+        with_request_id(vbm_http::answer_in(span, answer).await, id)
     }
 
     async fn route(&self, request: &Request) -> Answer {

@@ -5,13 +5,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
 use lambda_http::{Body, Request, Response};
 use session_rules::Timestamp;
-use tracing::{Instrument, field};
+use tracing::field;
 use vbm_events::EventsQueue;
-use vbm_http::{Answer, ApiError, respond_recorded};
+use vbm_http::{Answer, ApiError};
 use vbm_platform::clock::Clock;
 use vbm_platform::config::Config;
 use vbm_store::{Quarantined, Store};
@@ -98,7 +97,7 @@ impl<R: Route> CallbackApp<R> {
 
     /// Answers one callback. Never fails: every error is an HTTP answer.
     ///
-    /// One span per callback, ending in one "callback answered" line, with what the route
+    /// One span per callback, ending in one "answered" line, with what the route
     /// records of the business, Viber's service id, token and status, our message id, the
     /// callback lag (our clock minus Viber's time) and the outcome (fields a route leaves empty
     /// are not logged). Phone numbers and texts are never logged.
@@ -115,17 +114,7 @@ impl<R: Route> CallbackApp<R> {
             outcome = field::Empty,
             status = field::Empty,
         );
-        let started = Instant::now();
-        async move {
-            let response = respond_recorded(self.answer(&request).await);
-            tracing::info!(
-                elapsed_us = started.elapsed().as_micros() as u64,
-                "callback answered"
-            );
-            response
-        }
-        .instrument(span)
-        .await
+        vbm_http::answer_in(span, self.answer(&request)).await
     }
 
     async fn answer(&self, request: &Request) -> Answer {

@@ -79,7 +79,7 @@ fn is_invocation_span(meta: &Metadata<'_>) -> bool {
 ///
 /// ```json
 /// {"timestamp":"...","level":"INFO","target":"send","requestId":"...","xrayTraceId":"...",
-///  "fields":{"message":"request answered",...},"span":{"route":"/v1/messages",...},
+///  "fields":{"message":"answered",...},"span":{"route":"/v1/messages",...},
 ///  "spans":["Lambda runtime invoke","request"]}
 /// ```
 ///
@@ -230,7 +230,7 @@ mod tests {
                     tracing::warn!(target: "vbm_store", retry = true, "transaction cancelled");
                     tracing::info!(target: "vbm_store", "written");
                 });
-                tracing::info!(target: "send", elapsed_us = 12_u64, "request answered");
+                tracing::info!(target: "send", elapsed_us = 12_u64, "answered");
             });
         });
     }
