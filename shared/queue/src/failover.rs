@@ -15,7 +15,7 @@ use std::time::Duration;
 use aws_sdk_sqs::Client;
 use serde::{Deserialize, Serialize};
 
-use crate::QueueError;
+use crate::{Queue, QueueError, json_body};
 
 /// SQS's longest delivery delay.
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
@@ -31,34 +31,24 @@ pub struct FailoverJob {
 /// The failover queue. Cheap to clone; build once per process.
 #[derive(Debug, Clone)]
 pub struct FailoverQueue {
-    client: Client,
-    url: String,
+    queue: Queue,
 }
 
 impl FailoverQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self {
-            client,
-            url: url.into(),
+            queue: Queue::new(client, url),
         }
     }
 
     pub fn url(&self) -> &str {
-        &self.url
+        self.queue.url()
     }
 
     /// Queues `job`, delivered after `delay` (at most [`MAX_DELAY`]).
     pub async fn enqueue(&self, job: &FailoverJob, delay: Duration) -> Result<(), QueueError> {
-        let body = serde_json::to_string(job).map_err(|e| QueueError::Encode(e.to_string()))?;
         let delay = delay.min(MAX_DELAY).as_secs() as i32;
-        self.client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .delay_seconds(delay)
-            .send()
-            .await
-            .map_err(QueueError::sdk)?;
-        Ok(())
+        let body = json_body(job)?;
+        self.queue.send(body, |m| m.delay_seconds(delay)).await
     }
 }

@@ -1,11 +1,11 @@
 //! The outbound FIFO queue: accepted messages waiting for `dispatch`.
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::operation::send_message::builders::SendMessageFluentBuilder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::QueueError;
+use crate::{Queue, QueueError, json_body};
 
 /// One accepted message to send. The body only names it: `dispatch` loads the message (and its
 /// current status) from the store, so a job never carries stale or personal data.
@@ -42,35 +42,28 @@ pub fn conversation_group(business_id: &str, to_e164: &str) -> String {
 /// The outbound FIFO queue. Cheap to clone; build once per process.
 #[derive(Debug, Clone)]
 pub struct OutboundQueue {
-    client: Client,
-    url: String,
+    queue: Queue,
 }
 
 impl OutboundQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self {
-            client,
-            url: url.into(),
+            queue: Queue::new(client, url),
         }
     }
 
     pub fn url(&self) -> &str {
-        &self.url
+        self.queue.url()
     }
 
     /// Puts `job` on the queue: group = the conversation, deduplication id = the message id.
     pub async fn enqueue(&self, job: &OutboundJob) -> Result<(), QueueError> {
-        let body = serde_json::to_string(job).map_err(|e| QueueError::Encode(e.to_string()))?;
-        self.client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .message_group_id(&job.conversation)
-            .message_deduplication_id(&job.message_id)
-            .send()
-            .await
-            .map_err(QueueError::sdk)?;
-        Ok(())
+        let body = json_body(job)?;
+        let group = |m: SendMessageFluentBuilder| {
+            m.message_group_id(&job.conversation)
+                .message_deduplication_id(&job.message_id)
+        };
+        self.queue.send(body, group).await
     }
 
     /// Puts `jobs` on the queue in their order, ten to a `SendMessageBatch` (SQS keeps the order
@@ -79,45 +72,16 @@ impl OutboundQueue {
     /// it is, and the caller retries from it (jobs after it that did go are de-duplicated by
     /// their message id).
     pub async fn enqueue_all(&self, jobs: &[OutboundJob]) -> Result<(), (usize, QueueError)> {
-        for (chunk_index, chunk) in jobs.chunks(10).enumerate() {
-            let base = chunk_index * 10;
-            let mut entries = Vec::with_capacity(chunk.len());
-            for (i, job) in chunk.iter().enumerate() {
-                let body = serde_json::to_string(job)
-                    .map_err(|e| (base + i, QueueError::Encode(e.to_string())))?;
-                let entry = SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(body)
+        let mut entries = Vec::with_capacity(jobs.len());
+        for (i, job) in jobs.iter().enumerate() {
+            let body = json_body(job).map_err(|e| (i, e))?;
+            entries.push(
+                Queue::entry(i, body)
                     .message_group_id(&job.conversation)
-                    .message_deduplication_id(&job.message_id)
-                    .build()
-                    .map_err(|e| (base + i, QueueError::Encode(e.to_string())))?;
-                entries.push(entry);
-            }
-            let answer = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| (base, QueueError::sdk(e)))?;
-            let first_failed = answer
-                .failed()
-                .iter()
-                .filter_map(|f| f.id().parse::<usize>().ok())
-                .min();
-            if let Some(i) = first_failed {
-                let reason = answer
-                    .failed()
-                    .iter()
-                    .find(|f| f.id() == i.to_string())
-                    .map(|f| format!("{}: {}", f.code(), f.message().unwrap_or_default()))
-                    .unwrap_or_default();
-                return Err((base + i, QueueError::Unavailable(reason)));
-            }
+                    .message_deduplication_id(&job.message_id),
+            );
         }
-        Ok(())
+        self.queue.send_all(entries).await
     }
 }
 
