@@ -169,29 +169,19 @@ impl Store {
 
     /// Every key of a business, oldest first, as it stands (revoked ones included).
     pub async fn api_keys(&self, business: &Business) -> Result<Vec<KeyInfo>, StoreError> {
-        let mut listed = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(keys::business(&business.id)))
-                .expression_attribute_values(":prefix", s(LISTING_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            for item in out.items() {
-                listed.push(key_info(item)?);
-            }
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(keys::business(&business.id)))
+            .expression_attribute_values(":prefix", s(LISTING_PREFIX))
+            .consistent_read(true);
+        let mut listed = attrs::query_all(query)
+            .await?
+            .iter()
+            .map(key_info)
+            .collect::<Result<Vec<_>, _>>()?;
         // A key from before listings existed: the profile's, while its lookup item lasts.
         if !listed.iter().any(|k| k.hash == business.api_key_hash)
             && self.key_lookup_exists(&business.api_key_hash).await?
@@ -436,27 +426,17 @@ impl Store {
 
     /// Every business, in id order (an admin scan of the table: `vbmctl business list`).
     pub async fn list_businesses(&self) -> Result<Vec<Business>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("sk = :profile")
-                .expression_attribute_values(":profile", s(keys::PROFILE))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            for item in out.items() {
-                found.push(crate::business::business_from_item(item)?);
-            }
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
-        }
+        let scan = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("sk = :profile")
+            .expression_attribute_values(":profile", s(keys::PROFILE));
+        let mut found = attrs::scan_all(scan)
+            .await?
+            .iter()
+            .map(crate::business::business_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
         found.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(found)
     }

@@ -3,9 +3,30 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::StoreError;
+
+/// Every item a query finds, page after page (the SDK's paginator, which stops at the first
+/// page without a `LastEvaluatedKey`, or with an empty one).
+pub async fn query_all(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
+    let pages = query.into_paginator().items().send();
+    pages
+        .collect::<Result<_, _>>()
+        .await
+        .map_err(StoreError::sdk)
+}
+
+/// [`query_all`] for a scan (admin commands only: a scan reads the whole table).
+pub async fn scan_all(scan: ScanFluentBuilder) -> Result<Vec<Item>, StoreError> {
+    let pages = scan.into_paginator().items().send();
+    pages
+        .collect::<Result<_, _>>()
+        .await
+        .map_err(StoreError::sdk)
+}
 
 pub type Item = HashMap<String, AttributeValue>;
 

@@ -92,26 +92,14 @@ impl Store {
 
     /// Every item the contact index lists under `contact`.
     async fn indexed_under(&self, contact: &str) -> Result<Vec<Key>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::GSI1)
-                .key_condition_expression("gsi1pk = :c")
-                .expression_attribute_values(":c", s(contact))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            found.extend(keys_of(out.items()));
-            match out.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(found),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("gsi1pk = :c")
+            .expression_attribute_values(":c", s(contact));
+        Ok(keys_of(&attrs::query_all(query).await?).collect())
     }
 
     /// The contact's messages of the last [`CONSISTENT_SWEEP`], read strongly consistently
@@ -128,45 +116,35 @@ impl Store {
         let first = ulid::Ulid::from_parts(ms(now.saturating_sub(CONSISTENT_SWEEP)), 0);
         // Ids from containers whose clocks run a little ahead too.
         let last = ulid::Ulid::from_parts(ms(now + Duration::from_secs(60)), u128::MAX);
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("pk = :b AND sk BETWEEN :from AND :to")
-                // The message's own attributes, not its index key: an item the index has not
-                // caught up with is what this sweep is for.
-                .filter_expression("business_id = :id AND #to = :to_phone")
-                .expression_attribute_names("#to", "to")
-                .projection_expression("pk, sk, idempotency_key, viber_message_token")
-                .expression_attribute_values(":b", s(keys::business(business)))
-                .expression_attribute_values(":from", s(format!("MSG#{first}")))
-                .expression_attribute_values(":to", s(format!("MSG#{last}")))
-                .expression_attribute_values(":id", s(business.as_str()))
-                .expression_attribute_values(":to_phone", s(to.as_e164()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            found.extend(keys_of(out.items()));
-            // Written with the message (its idempotency record) or onto it (`dispatch`'s
-            // token item): as new as the message, so as likely to be missing from the index.
-            for item in out.items() {
-                if let Some(key) = attrs::opt_s(item, "idempotency_key")? {
-                    found.push((s(keys::business(business)), s(keys::idempotency(key))));
-                }
-                if let Some(token) = attrs::opt_s(item, "viber_message_token")? {
-                    found.push((s(keys::token(token)), s(keys::TOKEN)));
-                }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :b AND sk BETWEEN :from AND :to")
+            // The message's own attributes, not its index key: an item the index has not
+            // caught up with is what this sweep is for.
+            .filter_expression("business_id = :id AND #to = :to_phone")
+            .expression_attribute_names("#to", "to")
+            .projection_expression("pk, sk, idempotency_key, viber_message_token")
+            .expression_attribute_values(":b", s(keys::business(business)))
+            .expression_attribute_values(":from", s(format!("MSG#{first}")))
+            .expression_attribute_values(":to", s(format!("MSG#{last}")))
+            .expression_attribute_values(":id", s(business.as_str()))
+            .expression_attribute_values(":to_phone", s(to.as_e164()));
+        let items = attrs::query_all(query).await?;
+        let mut found: Vec<Key> = keys_of(&items).collect();
+        // Written with the message (its idempotency record) or onto it (`dispatch`'s token
+        // item): as new as the message, so as likely to be missing from the index.
+        for item in &items {
+            if let Some(key) = attrs::opt_s(item, "idempotency_key")? {
+                found.push((s(keys::business(business)), s(keys::idempotency(key))));
             }
-            match out.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(found),
+            if let Some(token) = attrs::opt_s(item, "viber_message_token")? {
+                found.push((s(keys::token(token)), s(keys::TOKEN)));
             }
         }
+        Ok(found)
     }
 
     async fn delete_all(&self, found: &[Key]) -> Result<(), StoreError> {

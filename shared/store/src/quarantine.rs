@@ -145,30 +145,19 @@ impl Store {
 
     /// Every callback in quarantine and not past its retention, oldest first.
     pub async fn quarantined(&self, now: Timestamp) -> Result<Vec<Quarantined>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(PK))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            for item in page.items() {
-                if !attrs::is_expired(item, now.as_secs()) {
-                    out.push(from_item(item)?);
-                }
-            }
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(PK))
+            .consistent_read(true);
+        let mut out = attrs::query_all(query)
+            .await?
+            .iter()
+            .filter(|item| !attrs::is_expired(item, now.as_secs()))
+            .map(from_item)
+            .collect::<Result<Vec<_>, _>>()?;
         out.sort_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id)));
         Ok(out)
     }

@@ -1,6 +1,5 @@
 //! A business's templates.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use session_rules::{Language, Template, TemplateCategory, TemplateId, TemplateReach};
 
 use crate::attrs::{self, Item, b, s};
@@ -68,28 +67,18 @@ impl Store {
 
     /// Every template of a business, by id.
     pub async fn list_templates(&self, business: &BusinessId) -> Result<Vec<Template>, StoreError> {
-        let mut templates = Vec::new();
-        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(keys::business(business)))
-                .expression_attribute_values(":prefix", s(keys::TEMPLATE_PREFIX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            for item in out.items() {
-                templates.push(template_from_item(item)?);
-            }
-            match out.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => break,
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(keys::business(business)))
+            .expression_attribute_values(":prefix", s(keys::TEMPLATE_PREFIX));
+        let mut templates = attrs::query_all(query)
+            .await?
+            .iter()
+            .map(template_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
         templates.sort_by(|a, b| a.id().cmp(b.id()));
         Ok(templates)
     }
