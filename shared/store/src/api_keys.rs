@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
 use crate::attrs::{self, Item, n, s};
-use crate::business::cancelled_indexes;
+use crate::cancelled::cancelled_indexes;
 use crate::{ApiKey, Business, BusinessId, Store, StoreError, keys};
 
 /// Listing items of keys sort under this prefix in the business's partition.

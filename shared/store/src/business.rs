@@ -8,6 +8,7 @@ use rand::{RngCore, TryRngCore};
 use sha2::{Digest, Sha256};
 
 use crate::attrs::{self, Item, n, s};
+use crate::cancelled::cancelled_indexes;
 use crate::{Store, StoreError, keys};
 
 /// A business's identifier: 1 to 64 of `a-z 0-9 _ -`.
@@ -375,26 +376,6 @@ impl Store {
         out.attributes()
             .ok_or_else(|| StoreError::malformed(id.as_str(), "update returned nothing"))
             .and_then(business_from_item)
-    }
-}
-
-/// Which items of a cancelled transaction failed their condition (indexes into the request).
-pub(crate) fn cancelled_indexes<R>(
-    err: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-        R,
-    >,
-) -> Vec<usize> {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
-            .cancellation_reasons()
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-            .map(|(i, _)| i)
-            .collect(),
-        _ => Vec::new(),
     }
 }
 

@@ -32,7 +32,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -40,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use session_rules::{MessageStatus, PhoneNumber, Timestamp};
 
 use crate::attrs::{self, Item, b, n, s};
+use crate::cancelled::Cancelled;
 use crate::{BusinessId, MessageId, Store, StoreError, keys};
 
 /// Longest SMS text: 10 parts of 160 GSM characters (End User Messaging splits longer texts;
@@ -522,19 +522,11 @@ impl Store {
             Ok(_) => return Ok(Claim::Claimed),
             Err(err) => err,
         };
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-            err.as_service_error()
-        else {
+        let Some(cancelled) = Cancelled::of(&err) else {
             return Err(StoreError::sdk(err));
         };
-        let reasons = cancelled.cancellation_reasons();
-        let failed = |i: usize| {
-            reasons
-                .get(i)
-                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
-        };
-        if failed(0) {
-            let Some(item) = reasons.first().and_then(|r| r.item()) else {
+        if cancelled.failed(0) {
+            let Some(item) = cancelled.item(0) else {
                 return Ok(Claim::Gone);
             };
             if !item.contains_key("failover") {
@@ -545,7 +537,7 @@ impl Store {
             }
             return Ok(Claim::Delivered);
         }
-        if failed(1) {
+        if cancelled.failed(1) {
             return Ok(Claim::OptedOut);
         }
         // Cancelled for another reason (a conflicting transaction, throttling): retryable.

@@ -17,13 +17,13 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use session_rules::{Conversation, PhoneNumber, Timestamp};
 
 use crate::attrs::{self, Item, n, s};
+use crate::cancelled::Cancelled;
 use crate::conversation::{self, Expr};
 use crate::{BusinessId, Store, StoreError, keys};
 
@@ -263,24 +263,20 @@ impl Store {
             Ok(_) => return Ok(Attempt::Written),
             Err(err) => err,
         };
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-            err.as_service_error()
-        else {
+        let Some(cancelled) = Cancelled::of(&err) else {
             return Err(StoreError::sdk(err));
         };
-        let reasons = cancelled.cancellation_reasons();
-        let code = |i: usize| reasons.get(i).and_then(|r| r.code());
         // The duplicate check first: a redelivery changes nothing, whatever the conversation is.
-        if code(1) == Some("ConditionalCheckFailed") {
-            return match reasons[1].item() {
+        if cancelled.failed(1) {
+            return match cancelled.item(1) {
                 Some(first) => Ok(Attempt::Duplicate(record_from_item(first)?)),
                 None => Err(StoreError::malformed(sk, "duplicate without its item")),
             };
         }
-        if code(0) == Some("ConditionalCheckFailed") {
-            return Ok(Attempt::Stale(conversation::from_item(reasons[0].item())?));
+        if cancelled.failed(0) {
+            return Ok(Attempt::Stale(conversation::from_item(cancelled.item(0))?));
         }
-        if (0..2).any(|i| code(i) == Some("TransactionConflict")) {
+        if (0..2).any(|i| cancelled.code(i) == Some("TransactionConflict")) {
             return Ok(Attempt::Conflict);
         }
         Err(StoreError::sdk(err))

@@ -31,6 +31,7 @@ mod api_keys;
 mod attrs;
 mod business;
 mod business_cache;
+mod cancelled;
 // Campaigns (issue 15): the campaign, chunk and create-key items, and the batched admission.
 mod campaign_admit;
 pub mod campaigns;

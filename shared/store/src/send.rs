@@ -16,7 +16,6 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -25,6 +24,7 @@ use session_rules::{
 };
 
 use crate::attrs::{self, Item, n, s};
+use crate::cancelled::Cancelled;
 use crate::conversation::{self, Expr};
 use crate::message::history_value;
 use crate::{BusinessId, MessageId, Store, StoreError, keys, suppression};
@@ -404,18 +404,11 @@ impl Store {
             Ok(_) => return Ok(WriteResult::Written),
             Err(err) => err,
         };
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-            err.as_service_error()
-        else {
+        let Some(cancelled) = Cancelled::of(&err) else {
             return Err(StoreError::sdk(err));
         };
-        let reasons = cancelled.cancellation_reasons();
-        let failed = |i: usize| {
-            reasons
-                .get(i)
-                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
-        };
-        if !(0..reasons.len()).any(failed) {
+        let failed = |i: usize| cancelled.failed(i);
+        if !cancelled.any_failed() {
             // Cancelled for another reason (a conflicting transaction, throttling): retryable.
             return Err(StoreError::sdk(err));
         }
@@ -437,12 +430,12 @@ impl Store {
             });
         }
         let conversation = if failed(0) {
-            Some(conversation::from_item(reasons[0].item())?)
+            Some(conversation::from_item(cancelled.item(0))?)
         } else {
             None
         };
         let earlier = if failed(2) {
-            reasons[2].item().map(earlier_from_item).transpose()?
+            cancelled.item(2).map(earlier_from_item).transpose()?
         } else {
             None
         };
