@@ -15,9 +15,9 @@
 //!  "message_token": "5379697806260881548", "at": "…"}}
 //! ```
 
-use serde_json::{Value, json};
-use session_rules::{Conversation, Limits, Timestamp};
-use vbm_events::{Event, EventKind};
+use serde_json::json;
+use session_rules::Limits;
+use vbm_events::{Event, EventKind, SessionView};
 use vbm_platform::time::rfc3339;
 use vbm_store::{BusinessId, InboundRecord};
 
@@ -55,24 +55,8 @@ pub fn for_message(business: &BusinessId, record: &InboundRecord, limits: &Limit
             "tracking_data": content.tracking_data,
             "sent_at": rfc3339(record.sent_at),
             "received_at": rfc3339(record.received_at),
-            "session": session(&record.after, record.received_at, limits),
+            "session": SessionView::of(&record.after, record.received_at, limits),
         }),
     ));
     events
-}
-
-/// The session as `GET /v1/sessions/{phone}` shows it, at `at`.
-pub fn session(conversation: &Conversation, at: Timestamp, limits: &Limits) -> Value {
-    let s = conversation.snapshot(at, limits);
-    json!({
-        "state": s.state,
-        "started_at": s.started_at.map(rfc3339),
-        "expires_at": s.expires_at.map(rfc3339),
-        "messages_sent": s.messages_sent,
-        "messages_left": s.messages_left,
-        "consecutive": s.consecutive,
-        "consecutive_left": s.consecutive_left,
-        "can_send_session": s.can_send_session,
-        "opted_out": s.opted_out,
-    })
 }

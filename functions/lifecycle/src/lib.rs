@@ -32,13 +32,12 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use session_rules::{Conversation, PhoneNumber, Timestamp};
+use session_rules::{PhoneNumber, Timestamp};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
-use vbm_platform::time::rfc3339;
 use vbm_queue::batch_response;
 use vbm_store::{BusinessId, QueuedRecord, Store, StoreError};
 use vbm_timers::{Target, Timer, TimerError, Timers};
@@ -112,26 +111,6 @@ pub fn timer_name(
     format!("session-{}-{kind}", hex::encode(&digest[..16]))
 }
 
-/// The session as `GET /v1/sessions/{phone}` shows it, at `at`.
-pub fn snapshot(
-    conversation: &Conversation,
-    at: Timestamp,
-    limits: &session_rules::Limits,
-) -> Value {
-    let s = conversation.snapshot(at, limits);
-    json!({
-        "state": s.state,
-        "started_at": s.started_at.map(rfc3339),
-        "expires_at": s.expires_at.map(rfc3339),
-        "messages_sent": s.messages_sent,
-        "messages_left": s.messages_left,
-        "consecutive": s.consecutive,
-        "consecutive_left": s.consecutive_left,
-        "can_send_session": s.can_send_session,
-        "opted_out": s.opted_out,
-    })
-}
-
 /// The event for a transition: its id from the business, the user, the session's anchor and
 /// the transition only.
 pub fn event(
@@ -149,7 +128,7 @@ pub fn event(
     };
     let mut data = json!({
         "phone": phone.as_e164(),
-        "session": snapshot(&found.conversation, found.at, limits),
+        "session": vbm_events::SessionView::of(&found.conversation, found.at, limits),
     });
     if let Some(reason) = found.transition.reason() {
         data["reason"] = Value::from(reason);

@@ -1,42 +1,12 @@
 //! What the API answers, as JSON. Times are RFC 3339 UTC with milliseconds.
 
 use serde::Serialize;
-use session_rules::{MessageStatus, SessionSnapshot, Template, Timestamp};
+use session_rules::{MessageStatus, Template, Timestamp};
 use vbm_platform::time;
 use vbm_store::{Campaign, MessageRecord};
 
-/// `GET /v1/sessions/{phone}`, and `session` in a send's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SessionView {
-    /// `none`, `active`, `locked` or `expired` (a session that used all its messages is expired).
-    pub state: &'static str,
-    #[serde(serialize_with = "time::serialize_option")]
-    pub started_at: Option<Timestamp>,
-    #[serde(serialize_with = "time::serialize_option")]
-    pub expires_at: Option<Timestamp>,
-    pub messages_sent: u32,
-    pub messages_left: u32,
-    pub consecutive: u32,
-    pub consecutive_left: u32,
-    pub can_send_session: bool,
-    pub opted_out: bool,
-}
-
-impl From<SessionSnapshot> for SessionView {
-    fn from(s: SessionSnapshot) -> Self {
-        Self {
-            state: s.state,
-            started_at: s.started_at,
-            expires_at: s.expires_at,
-            messages_sent: s.messages_sent,
-            messages_left: s.messages_left,
-            consecutive: s.consecutive,
-            consecutive_left: s.consecutive_left,
-            can_send_session: s.can_send_session,
-            opted_out: s.opted_out,
-        }
-    }
-}
+/// `GET /v1/sessions/{phone}`, and `session` in a send's answer: the events' shape.
+pub use vbm_events::SessionView;
 
 /// `202` to `POST /v1/messages` (and to every retry with the same `Idempotency-Key`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -13,6 +13,7 @@
 
 mod callback_status;
 mod queue;
+mod session;
 pub mod signature;
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 pub use callback_status::CallbackStatus;
 pub use queue::EventsQueue;
+pub use session::SessionView;
 
 /// The kinds of event a business receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
