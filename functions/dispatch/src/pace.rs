@@ -3,36 +3,32 @@
 //! every container, campaigns and single sends together. The rate is read at most once a
 //! minute per business and container (`vbmctl business pace` is seen within a minute).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use vbm_store::pace::{Lane, Reservation};
-use vbm_store::{BusinessId, Store, StoreError};
+use vbm_store::{BusinessId, Store, StoreError, TtlCache};
 
 /// How far ahead a send books its slot: well inside the function's 30 s timeout. A lane booked
 /// further (more sends than the rate for longer than this) fails the record, retried later.
 pub const HORIZON: Duration = Duration::from_secs(20);
 const RATE_TTL: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Default)]
-pub struct Rates(Mutex<HashMap<BusinessId, (Instant, u32)>>);
+#[derive(Debug)]
+pub struct Rates(TtlCache<BusinessId, u32>);
+
+impl Default for Rates {
+    fn default() -> Self {
+        Self(TtlCache::new(RATE_TTL))
+    }
+}
 
 impl Rates {
     pub async fn get(&self, store: &Store, business: &BusinessId) -> Result<u32, StoreError> {
-        if let Ok(map) = self.0.lock()
-            && let Some((at, rate)) = map.get(business)
-            && at.elapsed() < RATE_TTL
-        {
-            return Ok(*rate);
+        if let Some(rate) = self.0.get(business, Instant::now()) {
+            return Ok(rate);
         }
         let rate = store.pace_rate(business).await?;
-        if let Ok(mut map) = self.0.lock() {
-            if map.len() > 10_000 {
-                map.clear();
-            }
-            map.insert(business.clone(), (Instant::now(), rate));
-        }
+        self.0.insert(business.clone(), rate, Instant::now());
         Ok(rate)
     }
 }

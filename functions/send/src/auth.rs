@@ -1,26 +1,28 @@
 //! Who is calling: `Authorization: Bearer <api key>`, then the business's IP allowlist.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use lambda_http::Request;
 use lambda_http::http::header::AUTHORIZATION;
 use vbm_http::{ApiError, source_ip};
-use vbm_store::{ApiKey, Business, Store};
+use vbm_store::{ApiKey, Business, Store, TtlCache};
 
 /// How long a container trusts a key it has looked up. A rotated key keeps working in a warm
 /// container for at most this long; in exchange a busy business costs no key lookups.
 pub const CACHE_TTL: Duration = Duration::from_secs(30);
 
-/// Entries kept before the cache starts over (one per business key actually used here).
-const CACHE_CAPACITY: usize = 1024;
-
 /// API key hash → business, per container. Only hashes are kept, never keys; unknown keys are
 /// not cached (each costs one lookup, like any miss).
-#[derive(Default)]
 pub(crate) struct Authenticator {
-    cache: Mutex<HashMap<String, (Instant, Business)>>,
+    cache: TtlCache<String, Business>,
+}
+
+impl Default for Authenticator {
+    fn default() -> Self {
+        Self {
+            cache: TtlCache::new(CACHE_TTL),
+        }
+    }
 }
 
 impl Authenticator {
@@ -34,25 +36,15 @@ impl Authenticator {
     ) -> Result<Business, ApiError> {
         let key = bearer(request).ok_or_else(ApiError::unauthorized)?;
         let hash = key.hash();
-        let cached = self.cache.lock().ok().and_then(|cache| {
-            cache
-                .get(hash.as_str())
-                .filter(|(at, _)| now.duration_since(*at) < CACHE_TTL)
-                .map(|(_, business)| business.clone())
-        });
-        let business = match cached {
+        let business = match self.cache.get(hash.as_str(), now) {
             Some(business) => business,
             None => {
                 let business = store
                     .business_by_api_key(&key)
                     .await?
                     .ok_or_else(ApiError::unauthorized)?;
-                if let Ok(mut cache) = self.cache.lock() {
-                    if cache.len() >= CACHE_CAPACITY {
-                        cache.clear();
-                    }
-                    cache.insert(hash.as_str().to_owned(), (now, business.clone()));
-                }
+                let hash = hash.as_str().to_owned();
+                self.cache.insert(hash, business.clone(), now);
                 business
             }
         };

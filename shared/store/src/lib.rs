@@ -54,6 +54,7 @@ mod status;
 mod suppression;
 mod template_cache;
 mod templates;
+mod ttl_cache;
 
 use std::time::Duration;
 
@@ -85,6 +86,7 @@ pub use quarantine::{QuarantineReason, Quarantined, quarantine_id};
 pub use send::{IdempotencyKey, NewSend, SendOutcome};
 pub use status::{MAX_HISTORY, StatusChange, TokenRef};
 pub use template_cache::TemplateCache;
+pub use ttl_cache::TtlCache;
 
 /// How long things are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

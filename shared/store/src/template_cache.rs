@@ -1,33 +1,22 @@
 //! A short per-container memory of approved templates, so a warm template send is the same two
 //! AWS calls as any other send (no template read on the hot path).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use session_rules::{Template, TemplateId};
 
-use crate::{BusinessId, Store, StoreError};
+use crate::{BusinessId, Store, StoreError, TtlCache};
 
 /// Approved templates read in the last `ttl`. An edit or a withdrawn approval made with `vbmctl`
 /// is seen within `ttl`, as a rotated API key is. Templates not found or not approved are never
 /// remembered: one registered or approved a moment ago is found at once, and the refusal for an
 /// unusable template always rests on a fresh read.
 #[derive(Debug)]
-pub struct TemplateCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<(BusinessId, TemplateId), (Instant, Template)>>,
-}
-
-/// Entries kept before expired ones are dropped (and new ones refused until there is room).
-const CAPACITY: usize = 1_000;
+pub struct TemplateCache(TtlCache<(BusinessId, TemplateId), Template>);
 
 impl TemplateCache {
     pub fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
+        Self(TtlCache::new(ttl))
     }
 
     /// The template, from memory when it was approved when read less than `ttl` ago, else from
@@ -39,22 +28,12 @@ impl TemplateCache {
         id: &TemplateId,
     ) -> Result<Option<Template>, StoreError> {
         let key = (business.clone(), id.clone());
-        if let Ok(entries) = self.entries.lock()
-            && let Some((read_at, template)) = entries.get(&key)
-            && read_at.elapsed() < self.ttl
-        {
-            return Ok(Some(template.clone()));
+        if let Some(template) = self.0.get(&key, Instant::now()) {
+            return Ok(Some(template));
         }
         let template = store.get_template(business, id).await?;
-        if let (Some(found), Ok(mut entries)) = (&template, self.entries.lock())
-            && found.is_approved()
-        {
-            if entries.len() >= CAPACITY {
-                entries.retain(|_, (read_at, _)| read_at.elapsed() < self.ttl);
-            }
-            if entries.len() < CAPACITY {
-                entries.insert(key, (Instant::now(), found.clone()));
-            }
+        if let Some(found) = template.as_ref().filter(|t| t.is_approved()) {
+            self.0.insert(key, found.clone(), Instant::now());
         }
         Ok(template)
     }
