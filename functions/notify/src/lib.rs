@@ -38,7 +38,8 @@ use vbm_platform::warm::Warmup;
 use vbm_queue::batch::receive_count;
 use vbm_queue::{Retries, batch_response};
 use vbm_store::{
-    Attempt, AttemptRecord, BusinessCache, BusinessId, DeliveryState, Store, StoreError,
+    Attempt, AttemptRecord, BusinessCache, BusinessId, DeliveryState, QueuedRecord, Store,
+    StoreError,
 };
 
 /// How long a business's callback URL and secret are trusted from memory: a changed URL or a
@@ -285,12 +286,14 @@ impl App {
         self.store
             .record_attempt(
                 &AttemptRecord {
-                    business: &business,
-                    event_id: &event.event_id,
-                    event_type: event.kind.as_str(),
-                    created_at,
-                    body,
-                    contact: contact.as_ref(),
+                    event: QueuedRecord {
+                        business: &business,
+                        event_id: &event.event_id,
+                        event_type: event.kind.as_str(),
+                        created_at,
+                        body,
+                        contact: contact.as_ref(),
+                    },
                     attempt: Attempt {
                         at,
                         status,

@@ -477,51 +477,38 @@ impl Store {
         let listing_sk = format!("{LISTING_PREFIX}{}", key.key_id);
         // Keys from before listings have no listing item: only their lookup is changed.
         let has_listing = key.created_at.is_some();
+        // `SET {attribute} = value` on an item that must exist.
+        let set = |pk: String, sk: String, attribute: &str, value: i64| {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(pk))
+                .key(keys::SK, s(sk))
+                .update_expression(format!("SET {attribute} = :v"))
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":v", n(value))
+                .build()
+                .map_err(StoreError::build)?;
+            Ok::<_, StoreError>(TransactWriteItem::builder().update(update).build())
+        };
+        let lookup = (keys::api_key(&key.hash), keys::KEY.to_owned());
         let mut items = Vec::new();
         match until {
             Some(until) => {
-                let lookup = Update::builder()
-                    .table_name(&self.table)
-                    .key(keys::PK, s(keys::api_key(&key.hash)))
-                    .key(keys::SK, s(keys::KEY))
-                    .update_expression("SET valid_until = :until")
-                    .condition_expression("attribute_exists(pk)")
-                    .expression_attribute_values(":until", n(until))
-                    .build()
-                    .map_err(StoreError::build)?;
-                items.push(TransactWriteItem::builder().update(lookup).build());
+                items.push(set(lookup.0, lookup.1, "valid_until", until)?);
                 if has_listing {
-                    let listing = Update::builder()
-                        .table_name(&self.table)
-                        .key(keys::PK, s(&listed))
-                        .key(keys::SK, s(&listing_sk))
-                        .update_expression("SET valid_until = :until")
-                        .condition_expression("attribute_exists(pk)")
-                        .expression_attribute_values(":until", n(until))
-                        .build()
-                        .map_err(StoreError::build)?;
-                    items.push(TransactWriteItem::builder().update(listing).build());
+                    items.push(set(listed, listing_sk, "valid_until", until)?);
                 }
             }
             None => {
-                let lookup = Delete::builder()
+                let delete = Delete::builder()
                     .table_name(&self.table)
-                    .key(keys::PK, s(keys::api_key(&key.hash)))
-                    .key(keys::SK, s(keys::KEY))
+                    .key(keys::PK, s(lookup.0))
+                    .key(keys::SK, s(lookup.1))
                     .build()
                     .map_err(StoreError::build)?;
-                items.push(TransactWriteItem::builder().delete(lookup).build());
+                items.push(TransactWriteItem::builder().delete(delete).build());
                 if has_listing {
-                    let listing = Update::builder()
-                        .table_name(&self.table)
-                        .key(keys::PK, s(&listed))
-                        .key(keys::SK, s(&listing_sk))
-                        .update_expression("SET revoked_at = :now")
-                        .condition_expression("attribute_exists(pk)")
-                        .expression_attribute_values(":now", n(now))
-                        .build()
-                        .map_err(StoreError::build)?;
-                    items.push(TransactWriteItem::builder().update(listing).build());
+                    items.push(set(listed, listing_sk, "revoked_at", now)?);
                 }
             }
         }

@@ -81,18 +81,11 @@ pub struct Attempt {
     pub latency_ms: u64,
 }
 
-/// What `notify` records after one attempt.
+/// What `notify` records after one attempt: the event as it was queued, the attempt and the
+/// state it leaves the event in.
 #[derive(Debug, Clone)]
 pub struct AttemptRecord<'a> {
-    pub business: &'a BusinessId,
-    pub event_id: &'a str,
-    pub event_type: &'a str,
-    /// The event's own time (`created_at`): the log's order.
-    pub created_at: Timestamp,
-    /// The event JSON as queued.
-    pub body: &'a str,
-    /// The user the event is about, when it names one: an erasure of the contact deletes it.
-    pub contact: Option<&'a PhoneNumber>,
+    pub event: QueuedRecord<'a>,
     pub attempt: Attempt,
     pub state: DeliveryState,
 }
@@ -247,15 +240,16 @@ impl Store {
     /// state. One conditional update, a second only past the bound.
     pub async fn record_attempt(
         &self,
-        record: &AttemptRecord<'_>,
+        attempt_record: &AttemptRecord<'_>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        let record = &attempt_record.event;
         let pk = keys::business(record.business);
         let sk = format!("{SK_PREFIX}{}", record.event_id);
         let expires = now.plus(self.retention.messages).as_secs();
-        let attempt = attempt_value(&record.attempt);
+        let attempt = attempt_value(&attempt_record.attempt);
         let mut values = HashMap::from([
-            (":state".to_owned(), s(record.state.as_str())),
+            (":state".to_owned(), s(attempt_record.state.as_str())),
             (":last".to_owned(), attempt.clone()),
             (":exp".to_owned(), n(expires)),
             (":one".to_owned(), n(1)),
