@@ -147,16 +147,9 @@ impl Store {
     ) -> Result<Option<Business>, StoreError> {
         let hash = key.hash();
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::api_key(hash.as_str())))
-            .key(keys::SK, s(keys::KEY))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        let Some(item) = out.item() else {
+            .get_consistent(keys::api_key(hash.as_str()), keys::KEY.into(), None)
+            .await?;
+        let Some(item) = out.as_ref() else {
             return Ok(None);
         };
         if attrs::opt_n::<i64>(item, "valid_until")?.is_some_and(|until| until <= now) {
@@ -202,17 +195,10 @@ impl Store {
     }
 
     async fn key_lookup_exists(&self, hash: &str) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::api_key(hash)))
-            .key(keys::SK, s(keys::KEY))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(out.item().is_some())
+        let item = self
+            .get_consistent(keys::api_key(hash), keys::KEY.into(), None)
+            .await?;
+        Ok(item.is_some())
     }
 
     /// A further key for the business, alongside the ones it has. Returns the key (the only

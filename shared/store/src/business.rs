@@ -278,15 +278,9 @@ impl Store {
 
     pub async fn get_business(&self, id: &BusinessId) -> Result<Option<Business>, StoreError> {
         let item = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(id)))
-            .key(keys::SK, s(keys::PROFILE))
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        item.item().map(business_from_item).transpose()
+            .get_eventual(keys::business(id), keys::PROFILE.into())
+            .await?;
+        item.as_ref().map(business_from_item).transpose()
     }
 
     /// The business a Viber service id belongs to (inbound callbacks name only the service id).
@@ -308,16 +302,8 @@ impl Store {
         pk: String,
         sk: &str,
     ) -> Result<Option<BusinessId>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        out.item()
+        let item = self.get_eventual(pk, sk.into()).await?;
+        item.as_ref()
             .map(|item| {
                 let id = attrs::get_s(item, "business_id")?;
                 BusinessId::parse(id).map_err(|e| StoreError::malformed(id, e))

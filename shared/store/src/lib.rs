@@ -197,18 +197,36 @@ impl Store {
         sk: String,
         now: Option<session_rules::Timestamp>,
     ) -> Result<Option<attrs::Item>, StoreError> {
+        let item = self.read_item(pk, sk, true).await?;
+        Ok(item.filter(|item| now.is_none_or(|now| !attrs::is_expired(item, now.as_secs()))))
+    }
+
+    /// One item by key, eventually consistent (half the read cost): for what changes rarely
+    /// and is cached anyway (profiles, templates).
+    pub(crate) async fn get_eventual(
+        &self,
+        pk: String,
+        sk: String,
+    ) -> Result<Option<attrs::Item>, StoreError> {
+        self.read_item(pk, sk, false).await
+    }
+
+    async fn read_item(
+        &self,
+        pk: String,
+        sk: String,
+        consistent: bool,
+    ) -> Result<Option<attrs::Item>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .key(keys::PK, attrs::s(pk))
             .key(keys::SK, attrs::s(sk))
-            .consistent_read(true)
+            .consistent_read(consistent)
             .send()
             .await
             .map_err(StoreError::sdk)?;
-        Ok(out
-            .item
-            .filter(|item| now.is_none_or(|now| !attrs::is_expired(item, now.as_secs()))))
+        Ok(out.item)
     }
 }

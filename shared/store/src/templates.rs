@@ -53,16 +53,10 @@ impl Store {
         business: &BusinessId,
         id: &TemplateId,
     ) -> Result<Option<Template>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::template(id.as_str())))
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        out.item().map(template_from_item).transpose()
+        let item = self
+            .get_eventual(keys::business(business), keys::template(id.as_str()))
+            .await?;
+        item.as_ref().map(template_from_item).transpose()
     }
 
     /// Every template of a business, by id.
