@@ -90,9 +90,11 @@ fn publish(bench: &Bench, runs: usize) -> Result<(), String> {
              the response posted, and every first event must succeed (202 for send, 200 for \
              the callbacks, a batch without failures for the queue consumers). Floor: `curl` \
              making the same first poll. Reference: a Python handler importing boto3 and \
-             building a DynamoDB and an SQS client, whose first event is send's write + \
-             SendMessage. *vs curl* = our init median / curl's; *Python / ours* = the \
-             reference's init median / ours. Warm-up: `{}` (`vbm_platform::warm`).",
+             building a DynamoDB and an SQS client, whose first event makes the calls send's \
+             first event makes (four reads and a transaction of three items: \
+             `infra/bench/python/reference_handler.py`). *vs curl* = our init median / curl's; \
+             *Python / ours* = the reference's init median / ours. Warm-up: `{}` \
+             (`vbm_platform::warm`).",
             vbm_bench::init::WARM_VARIABLE
         ),
     )
@@ -124,6 +126,13 @@ fn publish(bench: &Bench, runs: usize) -> Result<(), String> {
             }
         }
     }
+    let cold = |name: &str| {
+        let spread = Spread::of(&samples.get(name)?.cold_request)?;
+        Some(spread.median)
+    };
+    for warm in [true, false] {
+        section.note(targets(warm, &cold));
+    }
     section.note(format!(
         "Machine: {} logical CPUs, shared with other builds while measuring; figures are \
          this machine's, not Lambda's.",
@@ -133,4 +142,36 @@ fn publish(bench: &Bench, runs: usize) -> Result<(), String> {
         .publish()
         .map(|path| eprintln!("bench-init: wrote {}", path.display()))
         .map_err(|e| format!("writing the report: {e}"))
+}
+
+/// Issue 19's targets, as ratios of init + first event medians: each HTTP or queue function
+/// within 2× notify's, and at least 10× faster than the Python reference.
+fn targets(warm: bool, cold: &dyn Fn(&str) -> Option<f64>) -> String {
+    let met = |ok: bool| if ok { "met" } else { "not met" };
+    let (notify, python) = (cold(&label("notify", warm)), cold(PYTHON));
+    let parts: Vec<String> = ["send", "inbound", "status", "dispatch"]
+        .into_iter()
+        .filter_map(|function| {
+            let (ours, notify, python) = (cold(&label(function, warm))?, notify?, python?);
+            let (vs_notify, vs_python) = (ours / notify, python / ours);
+            Some(format!(
+                "{function} {vs_notify:.2}× notify ({}), {vs_python:.1}× faster than Python ({})",
+                met(vs_notify <= 2.0),
+                met(vs_python >= 10.0)
+            ))
+        })
+        .collect();
+    format!(
+        "Targets (issue 19), init + first event medians, warm-up {}: {}.",
+        if warm {
+            "on (as template.yaml ships)"
+        } else {
+            "off"
+        },
+        if parts.is_empty() {
+            "not measured".to_string()
+        } else {
+            parts.join("; ")
+        }
+    )
 }
