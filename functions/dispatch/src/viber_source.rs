@@ -64,7 +64,7 @@ impl ViberSource {
     /// `VIBER_API_TOKEN_SECRET_ID`.
     pub async fn from_config(
         config: &Config,
-        sdk: &aws_config::SdkConfig,
+        sdk: &aws_types::SdkConfig,
     ) -> Result<Self, StartError> {
         let url = config.viber_api_url()?;
         let timeout = config.viber_timeout()?;

@@ -88,6 +88,8 @@ pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
 /// The HTTP client for callbacks: one per process. Redirects are not followed (a redirected
 /// POST would arrive elsewhere as a GET): a 3xx is a failed delivery.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    // reqwest's rustls has no provider of its own: ring, as the AWS SDK's client (idempotent).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(3)))

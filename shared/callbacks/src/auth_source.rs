@@ -87,7 +87,7 @@ impl Settings {
         })
     }
 
-    pub(crate) async fn load(self, sdk: &aws_config::SdkConfig) -> Result<AuthSource, StartError> {
+    pub(crate) async fn load(self, sdk: &aws_types::SdkConfig) -> Result<AuthSource, StartError> {
         match self.secret_id {
             Some(id) => {
                 let client = aws_sdk_secretsmanager::Client::new(sdk);

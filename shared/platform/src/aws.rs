@@ -11,6 +11,7 @@ use std::time::Duration;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_sqs::config::BehaviorVersion;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use aws_types::sdk_config::{RetryConfig, TimeoutConfig};
@@ -56,6 +57,13 @@ pub fn sdk_config_from(var: impl Fn(&str) -> Option<String>) -> SdkConfig {
     let var = |name: &str| var(name).filter(|v| !v.is_empty());
     let mut builder = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        // The SDK's own client (hyper 1, rustls, the system's roots), on ring: the service
+        // crates are built without `default-https-client`, whose aws-lc-rs was ~1 MB a binary.
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                .build_https(),
+        )
         .retry_config(retries())
         .timeout_config(timeouts());
     builder.set_region(

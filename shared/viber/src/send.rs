@@ -95,6 +95,9 @@ impl ViberClient {
             value.set_sensitive(true);
             headers.insert(TOKEN_HEADER, value);
         }
+        // reqwest's rustls has no provider of its own (one TLS stack with the AWS SDK's client:
+        // ring); installing it is idempotent, and a provider already installed stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .timeout(timeout)
