@@ -102,9 +102,13 @@ if [[ ${#bins[@]} -eq 0 ]]; then
 fi
 
 # ---------------------------------------------------------------- build
+# By package (each function's package is named as its binary), not by `--bin`: without a
+# package selection Cargo selects every workspace member and unifies their features, so the
+# test and tooling crates' (reqwest's own TLS provider, aws-config's HTTPS client) would end up
+# in the Lambda binaries.
 bin_args=()
 for name in "${bins[@]}"; do
-    bin_args+=(--bin "$name")
+    bin_args+=(--package "$name" --bin "$name")
 done
 echo "package: cargo lambda build --release --arm64 --output-format zip ${bin_args[*]}" >&2
 started=$(date +%s.%N)
