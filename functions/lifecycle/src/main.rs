@@ -2,6 +2,10 @@
 //! event sources invoke it: the table's stream and the session timers queue; each invocation's
 //! records say which.
 
+// The layout of the handler's future (the stream and timer paths, each through the store, the
+// events queue and the scheduler) nests deeper than the default 128 queries.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 
