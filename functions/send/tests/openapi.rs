@@ -239,11 +239,12 @@ fn the_campaign_schema_matches_its_view() {
         started_at: None,
         finished_at: None,
         window: None,
+        upload: None,
     };
     let view = send::views::CampaignView::from(&c);
     assert_matches(&doc, "Campaign", &view);
     let states = strings(&schema(&doc, "Campaign")["properties"]["state"]["enum"]);
-    assert_eq!(states.len(), 5);
+    assert_eq!(states.len(), 7);
     let counts = serde_json::to_value(&view.counts).unwrap();
     assert_eq!(counts["pending"], 1);
     assert_eq!(counts["refused"]["recipient_opted_out"], 1);

@@ -225,7 +225,12 @@ mod tests {
     fn keys_carry_the_business() {
         let id = UploadId::parse("01JDXZ6Q4T9M3N8K2R5V7W0YAB").unwrap();
         assert_eq!(key("acme", &id), "uploads/acme/01JDXZ6Q4T9M3N8K2R5V7W0YAB");
-        for bad in ["", "../x", "01jdxz6q4t9m3n8k2r5v7w0yab", "01JDXZ6Q4T9M3N8K2R5V7W0YA/"] {
+        for bad in [
+            "",
+            "../x",
+            "01jdxz6q4t9m3n8k2r5v7w0yab",
+            "01JDXZ6Q4T9M3N8K2R5V7W0YA/",
+        ] {
             assert_eq!(UploadId::parse(bad), None, "{bad}");
         }
     }
@@ -262,6 +267,10 @@ mod tests {
     #[tokio::test]
     async fn without_credentials_signing_fails() {
         let p = Presigner::new("b", "us-east-1", None, None);
-        assert!(p.presign("PUT", "k", PUT_EXPIRY, SystemTime::now()).await.is_err());
+        assert!(
+            p.presign("PUT", "k", PUT_EXPIRY, SystemTime::now())
+                .await
+                .is_err()
+        );
     }
 }

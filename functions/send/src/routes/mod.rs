@@ -9,6 +9,7 @@ pub mod events;
 pub mod messages;
 pub mod sessions;
 pub mod templates;
+pub mod uploads;
 
 use lambda_http::http::Method;
 use vbm_platform::http::ApiError;
@@ -23,6 +24,7 @@ pub enum Endpoint {
     ListTemplates,
     // Campaigns (issue 15).
     CreateCampaign,
+    CreateUpload,
     ListCampaigns,
     GetCampaign,
     PauseCampaign,
@@ -77,6 +79,12 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/v1/campaigns",
         endpoint: Endpoint::ListCampaigns,
+    },
+    // A recipient list uploaded first (up to 1,000,000).
+    Route {
+        method: "POST",
+        path: "/v1/campaigns/uploads",
+        endpoint: Endpoint::CreateUpload,
     },
     Route {
         method: "GET",
