@@ -8,6 +8,8 @@
 //! again reads the same lines into the same chunks (recipient `i` is always line order `i`,
 //! chunk `i / 100`), and two runners of one job never both advance. After the first bad line
 //! no more chunks are written, but the rest is still read so every bad line is counted.
+//! A number listed twice is named as it is read when both lines fall in one step, and across
+//! the whole list once the list is otherwise clean (over its written chunks, at the end).
 //! A job stops after [`PrepareLimits::lines_per_job`] lines (Lambda's timeout) and queues the
 //! next; the last checks for numbers listed twice across the whole list (over the written
 //! chunks) and settles the campaign: `scheduled` (and its start timer, as for an inline list)
@@ -28,8 +30,6 @@ use crate::{App, Done, JobError};
 
 /// Bad lines named in a rejection.
 const NAMED_ERRORS: usize = 20;
-/// Chunks in one step's transaction (the 100-item limit, one for the campaign).
-const STEP_CHUNKS: usize = vbm_store::MAX_TRANSACT_ITEMS - 1;
 /// Line bytes in one step, under the transaction's 4 MB.
 const STEP_BYTES: usize = 3 * 1024 * 1024;
 
@@ -42,6 +42,9 @@ pub struct PrepareLimits {
     pub max_bytes: u64,
     /// The longest line (`line_too_long`): 100 of them fit a chunk item's 400 KB.
     pub max_line: usize,
+    /// Chunks one step writes in its transaction (at most the 100-item limit less the
+    /// campaign's own).
+    pub step_chunks: usize,
     /// Lines one job reads before it queues the next (well inside the function's timeout).
     pub lines_per_job: u64,
     /// Also stop after this long.
@@ -57,6 +60,7 @@ impl Default for PrepareLimits {
             max_recipients: 1_000_000,
             max_bytes: vbm_uploads::MAX_BYTES,
             max_line: 2048,
+            step_chunks: vbm_store::MAX_TRANSACT_ITEMS - 1,
             lines_per_job: 50_000,
             time_per_job: Duration::from_secs(25),
             fail_after_steps: None,
@@ -223,7 +227,7 @@ impl App {
         }
     }
 
-    /// Reads lines into one step: up to [`STEP_CHUNKS`] chunks and [`STEP_BYTES`], ending on
+    /// Reads lines into one step: up to [`PrepareLimits::step_chunks`] chunks and [`STEP_BYTES`], ending on
     /// a chunk's boundary (so the next step's chunks start whole) or at the end of the list.
     async fn read_step(
         &self,
@@ -232,6 +236,9 @@ impl App {
         check: &Check<'_>,
     ) -> Result<Step, StepError> {
         let limits = &self.prepare_limits;
+        let step_chunks = limits
+            .step_chunks
+            .clamp(1, vbm_store::MAX_TRANSACT_ITEMS - 1);
         let mut to = from.clone();
         let mut recipients = Vec::new();
         let mut errors: Vec<Value> = match &from.errors_json {
@@ -299,11 +306,11 @@ impl App {
             }
             if to.invalid > 0 {
                 // Only counting now: a step per so many lines keeps the cursor moving.
-                if to.lines - from.lines >= (STEP_CHUNKS * CHUNK_SIZE) as u64 {
+                if to.lines - from.lines >= (step_chunks * CHUNK_SIZE) as u64 {
                     break false;
                 }
             } else if to.recipients.is_multiple_of(CHUNK_SIZE as u64)
-                && (recipients.len() / CHUNK_SIZE >= STEP_CHUNKS
+                && (recipients.len() / CHUNK_SIZE >= step_chunks
                     || bytes + CHUNK_SIZE * limits.max_line > STEP_BYTES)
             {
                 break false;
