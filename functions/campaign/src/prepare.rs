@@ -209,10 +209,13 @@ impl App {
             if self.prepare_limits.fail_after_steps == Some(steps) {
                 return Err(JobError::Upload("test hook: failed after a step".into()));
             }
-            if step.end {
+            // The whole-list check reads every chunk back: with time left, here; else in a
+            // job of its own (it opens the object at its end and comes straight here).
+            if step.end && started.elapsed() < self.prepare_limits.time_per_job / 2 {
                 return self.finish(&campaign, &cursor, &mut done).await;
             }
-            if read >= self.prepare_limits.lines_per_job
+            if step.end
+                || read >= self.prepare_limits.lines_per_job
                 || started.elapsed() >= self.prepare_limits.time_per_job
             {
                 let body = serde_json::to_string(&CampaignJob::Prepare {
@@ -377,7 +380,7 @@ impl App {
         let mut errors = Vec::new();
         let mut twice = 0u64;
         for (index, number) in numbers.iter().enumerate() {
-            if !seen.insert(number.as_str()) {
+            if !seen.insert(*number) {
                 twice += 1;
                 if errors.len() < NAMED_ERRORS {
                     errors.push(json!({
