@@ -20,6 +20,7 @@
 //! the chunks again, and settled slots are skipped.
 
 mod csv;
+mod list_line;
 pub mod prepare;
 pub mod window;
 

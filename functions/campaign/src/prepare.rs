@@ -26,6 +26,7 @@ use vbm_store::{
 };
 use vbm_uploads::reader::{Object, ReadError};
 
+use crate::list_line::{Check, header};
 use crate::{App, Done, JobError};
 
 /// Bad lines named in a rejection.
@@ -269,7 +270,9 @@ impl App {
             }
             let header_lines = u64::from(check.format == UploadFormat::Csv);
             if to.lines == header_lines {
-                columns = Some(header(&text)?);
+                columns = Some(header(&text).map_err(|message| {
+                    StepError::Reject(Rejection::new("invalid_header", message))
+                })?);
                 to.columns_json = serde_json::to_string(&columns).ok();
                 continue;
             }
@@ -491,81 +494,5 @@ enum StepError {
 impl From<ReadError> for StepError {
     fn from(e: ReadError) -> Self {
         StepError::Read(e)
-    }
-}
-
-/// A CSV header: a `to` column and one column per template parameter, each named once.
-fn header(line: &str) -> Result<Vec<String>, StepError> {
-    let bad = |message: String| StepError::Reject(Rejection::new("invalid_header", message));
-    let columns: Vec<String> = crate::csv::fields(line)
-        .map_err(|e| bad(format!("line 1: {e}")))?
-        .into_iter()
-        .map(|c| c.trim().to_owned())
-        .collect();
-    if columns.iter().filter(|c| *c == "to").count() != 1 {
-        return Err(bad("line 1 must name exactly one `to` column".into()));
-    }
-    let mut names = HashSet::new();
-    for c in &columns {
-        if c.is_empty() || !names.insert(c.as_str()) {
-            return Err(bad(format!("line 1: column {c:?} is empty or named twice")));
-        }
-    }
-    Ok(columns)
-}
-
-/// What a line is checked against.
-struct Check<'a> {
-    message: &'a Map<String, Value>,
-    template: Option<&'a session_rules::Template>,
-    base: std::collections::BTreeMap<String, String>,
-    limits: &'a session_rules::Limits,
-    format: UploadFormat,
-}
-
-impl Check<'_> {
-    /// One line as an inline entry: its JSON object, or its CSV cells as `to` and `params`
-    /// (an empty cell leaves the parameter to the campaign's message).
-    fn line(
-        &self,
-        text: &str,
-        columns: Option<&[String]>,
-        seen: &mut HashSet<String>,
-    ) -> Result<CampaignRecipient, (&'static str, String)> {
-        if text.trim().is_empty() {
-            return Err(("malformed_line", "an empty line".into()));
-        }
-        let entry = match (self.format, columns) {
-            (UploadFormat::Jsonl, _) => serde_json::from_str::<Value>(text)
-                .map_err(|e| ("malformed_line", format!("not a JSON object: {e}")))?,
-            (UploadFormat::Csv, Some(columns)) => {
-                let cells = crate::csv::fields(text).map_err(|e| ("malformed_line", e.into()))?;
-                if cells.len() != columns.len() {
-                    return Err((
-                        "malformed_line",
-                        format!("{} cells; the header has {}", cells.len(), columns.len()),
-                    ));
-                }
-                let mut to = Value::Null;
-                let mut params = Map::new();
-                for (name, cell) in columns.iter().zip(cells) {
-                    if name == "to" {
-                        to = Value::String(cell);
-                    } else if !cell.is_empty() {
-                        params.insert(name.clone(), Value::String(cell));
-                    }
-                }
-                json!({"to": to, "params": params})
-            }
-            (UploadFormat::Csv, None) => return Err(("invalid_header", "no header row".into())),
-        };
-        send::campaign_content::check_recipient(
-            &entry,
-            self.message,
-            self.template,
-            &self.base,
-            self.limits,
-            seen,
-        )
     }
 }
