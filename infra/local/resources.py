@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Create the template's DynamoDB table, SQS queues and schedule groups on a local endpoint (moto).
+"""Create the template's DynamoDB table, SQS queues, S3 buckets and schedule groups on a local endpoint (moto).
 
 template.yaml is the one source of truth: this reads its ``AWS::DynamoDB::Table``,
 ``AWS::SQS::Queue`` and ``AWS::Scheduler::ScheduleGroup`` resources and creates them with the same key schema,
@@ -13,7 +13,7 @@ Usage:
 
 Prints a JSON object: {"table": ..., "stream_arn": ..., "outbound_queue_url": ...,
 "events_queue_url": ..., "outbound_dlq_url": ..., "events_dlq_url": ...,
-"relay_failure_queue_url": ..., "timers_group": ...}.
+"relay_failure_queue_url": ..., "timers_group": ..., "uploads_bucket": ...}.
 """
 
 from __future__ import annotations
@@ -218,6 +218,22 @@ def create_resources(endpoint: str, table: str = "vbm", prefix: str = "vbm-", te
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         resolve.queues[logical_id] = {"url": url, "arn": arn, "name": name}
         out[output_key(logical_id)] = url
+
+    # S3 buckets (campaigns' uploaded lists, issue 15): private by default on the emulator too.
+    buckets = [lid for lid, r in resources.items() if r.get("Type") == "AWS::S3::Bucket"]
+    if buckets:
+        s3 = session.client("s3", endpoint_url=endpoint)
+        for logical_id in buckets:
+            base = re.sub(r"(?<!^)(?=[A-Z])", "-", logical_id.removesuffix("Bucket")).lower()
+            name = f"{prefix}{base}"
+            try:
+                if region == "us-east-1":
+                    s3.create_bucket(Bucket=name)
+                else:
+                    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+            except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+                pass
+            out[f"{base.replace('-', '_')}_bucket"] = name
 
     # EventBridge Scheduler groups (the timers): created so timers can be set; the emulator
     # never fires them, the devstack does (vbm_timers::dev).

@@ -38,7 +38,9 @@ def test_resources_match_template(moto_endpoint, source_template):
         "failover_queue_url", "failover_dlq_url",  # SMS failover (issue 16)
         # Business events (issue 17).
         "session_timers_queue_url", "session_timers_dlq_url", "lifecycle_failure_queue_url",
+        "uploads_bucket",  # campaigns' uploaded lists (issue 15)
     }
+    assert out["uploads_bucket"] == f"{prefix}uploads"
     assert out["timers_group"] == f"{prefix}timers"
     assert "/stream/" in out["stream_arn"]
     assert out["table"] == table

@@ -53,6 +53,8 @@ EXPECTED_GRANTS = {
         ("dynamodb:Query", "Table/index/events"),
         ("dynamodb:BatchGetItem", "Table"),
         ("sqs:SendMessage", "EventsQueue"),
+        # Uploaded campaign lists: presigned PUT URLs under uploads/ (issue 15).
+        ("s3:PutObject", "UploadsBucket/uploads"),
     },
     "InboundFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem", "Query")),
@@ -92,7 +94,8 @@ EXPECTED_GRANTS = {
     # their conversations in batches); messages reach the outbound queue through the stream.
     "CampaignFunction": {
         *(("dynamodb:" + a, "Table") for a in
-          ("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem")),
+          ("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem", "Query")),
+        ("s3:GetObject", "UploadsBucket/uploads"),  # uploaded lists (issue 15)
         ("sqs:SendMessage", "CampaignQueue"),
         ("sqs:SendMessage", "EventsQueue"),
         *_TIMERS,
@@ -158,6 +161,9 @@ ENV_EXTRA = {
     "DispatchFunction": {"VIBER_API_TOKEN_SECRET_ID", "SECRETS_REFRESH_SECONDS"},
     "FailoverFunction": {"SMS_CONFIGURATION_SET", "SMS_ORIGINATION_IDENTITY", "SMS_MAX_ATTEMPTS"},
     "NotifyFunction": {"EVENTS_MAX_RECEIVE_COUNT"},
+    # Campaigns' uploaded lists (issue 15): send presigns PUTs, campaign reads them.
+    "SendFunction": {"UPLOADS_BUCKET"},
+    "CampaignFunction": {"UPLOADS_BUCKET"},
     "LifecycleFunction": {
         "SESSION_TIMERS_QUEUE_URL", "SESSION_EXPIRING_BEFORE_SECONDS", "SESSION_EXPIRING_MESSAGES_LEFT",
     },
@@ -184,6 +190,8 @@ def _ref_id(value) -> str:
         return "Table/index/gsi1"
     if isinstance(value, dict) and value.get("Fn::Sub") == "${Table.Arn}/index/events":
         return "Table/index/events"
+    if isinstance(value, dict) and value.get("Fn::Sub") == "${UploadsBucket.Arn}/uploads/*":
+        return "UploadsBucket/uploads"
     if isinstance(value, dict) and "${TimersGroup}/*" in str(value.get("Fn::Sub", "")):
         return "TimersGroup/schedules"
     # SMS failover (issue 16): End User Messaging resources of this account and region.
@@ -509,6 +517,30 @@ def test_least_privilege_policies(translated):
         assert ("sqs:SendMessage", "OutboundQueue") not in EXPECTED_GRANTS[lid]
     for lid in set(FUNCTIONS) - {"SendFunction"}:
         assert ("dynamodb:DeleteItem", "Table") not in EXPECTED_GRANTS[lid]
+    # Uploads (issue 15): send may only put, campaign only get, and only under uploads/.
+    s3 = {(lid, g) for lid in FUNCTIONS for g in EXPECTED_GRANTS[lid] if g[0].startswith("s3:")}
+    assert s3 == {
+        ("SendFunction", ("s3:PutObject", "UploadsBucket/uploads")),
+        ("CampaignFunction", ("s3:GetObject", "UploadsBucket/uploads")),
+    }
+
+
+def test_uploads_bucket_is_private_encrypted_tls_only_and_expires_uploads(translated):
+    bucket = _of_type(translated, "AWS::S3::Bucket")["UploadsBucket"]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+    }
+    sse = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert sse["SSEAlgorithm"] in ("AES256", "aws:kms")
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled" and rule["Prefix"] == "uploads/" and rule["ExpirationInDays"] <= 7
+    policy = _of_type(translated, "AWS::S3::BucketPolicy")["UploadsBucketPolicy"]["Properties"]
+    (deny,) = policy["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    functions = _of_type(translated, "AWS::Lambda::Function")
+    for lid in ("SendFunction", "CampaignFunction"):
+        env = functions[lid]["Properties"]["Environment"]["Variables"]
+        assert env["UPLOADS_BUCKET"] == {"Ref": "UploadsBucket"}, lid
 
 
 _NOTIFY = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}

@@ -53,6 +53,7 @@ impl Stack {
                 timers_group: env.timers_group.clone(),
                 campaign_queue_url: env.campaign_queue_url.clone(),
                 session_timers_queue_url: env.session_timers_queue_url.clone(),
+                uploads_bucket: Some(env.uploads_bucket.clone()),
             },
             listener,
             options,

@@ -244,3 +244,146 @@ async fn a_paused_campaign_waits_a_resumed_one_sends_each_once_a_cancelled_one_n
     assert_eq!(b["state"], "cancelled");
     assert_eq!(b["counts"]["queued"], 0);
 }
+
+/// `POST /v1/campaigns/uploads`, then the list PUT to its presigned URL (the emulator's S3).
+async fn upload(stack: &Stack, key: &str, list: String) -> String {
+    let answer = reqwest::Client::new()
+        .post(format!("{}/v1/campaigns/uploads", stack.base))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::CREATED);
+    let slot: Value = answer.json().await.unwrap();
+    assert_eq!(slot["method"], "PUT");
+    assert_eq!(slot["headers"], json!({}));
+    let put = reqwest::Client::new()
+        .put(slot["url"].as_str().unwrap())
+        .body(list)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{put:?}");
+    slot["upload_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_list_is_prepared_then_sent_once_to_everyone() {
+    let stack = Stack::start().await;
+    let demo_key = stack.key.clone();
+
+    // 120 recipients as CSV, with the template's parameter per line.
+    let mut csv = String::from("to,name\n");
+    for i in 0..120 {
+        csv.push_str(&format!("{},Ann {i}\n", uk(600 + i)));
+    }
+    let id = upload(&stack, &demo_key, csv).await;
+    let message = json!({"type": "template", "template": {"id": "welcome"}});
+    // Exactly one of the two ways to list recipients; a well-formed id and a known format.
+    for (body, code, field) in [
+        (
+            json!({"message": message, "recipients": [named(&uk(1))], "recipients_upload": {"upload_id": id, "format": "csv"}}),
+            "validation_failed",
+            "recipients_upload",
+        ),
+        (
+            json!({"message": message}),
+            "validation_failed",
+            "recipients",
+        ),
+        (
+            json!({"message": message, "recipients_upload": {"upload_id": "../x", "format": "csv"}}),
+            "validation_failed",
+            "recipients_upload.upload_id",
+        ),
+        (
+            json!({"message": message, "recipients_upload": {"upload_id": id, "format": "xlsx"}}),
+            "validation_failed",
+            "recipients_upload.format",
+        ),
+    ] {
+        let answer = stack.post("/v1/campaigns", body).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{answer:?}"
+        );
+        assert_eq!(answer.code(), code);
+        assert_eq!(answer.body["error"]["field"], field, "{answer:?}");
+    }
+
+    let answer = stack
+        .post(
+            "/v1/campaigns",
+            json!({"message": message, "recipients_upload": {"upload_id": id, "format": "csv"}}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{answer:?}");
+    assert_eq!(answer.body["state"], "preparing");
+    assert_eq!(answer.body["recipients"], 0);
+    assert_eq!(answer.body["rejection"], Value::Null);
+    let campaign_id = answer.body["campaign_id"].as_str().unwrap().to_owned();
+    let done = until_state(&stack, &campaign_id, "completed").await;
+    assert_eq!(done["recipients"], 120);
+    assert_eq!(done["counts"]["queued"], 120);
+    let sent = eventually("120 sends", WAIT, || async {
+        let by = sent_by_dest(&stack).await;
+        (by.values().sum::<usize>() >= 120).then_some(by)
+    })
+    .await;
+    assert_eq!(sent.len(), 120);
+    assert!(sent.values().all(|n| *n == 1), "{sent:?}");
+
+    // A bad JSONL list: rejected with its lines, nobody sent.
+    let bad = format!(
+        "{}\n{{\"to\": \"not a number\", \"params\": {{\"name\": \"Bob\"}}}}\n{{oops\n",
+        named(&uk(700))
+    );
+    let id = upload(&stack, &demo_key, bad).await;
+    let answer = stack
+        .post(
+            "/v1/campaigns",
+            json!({"message": message, "recipients_upload": {"upload_id": id, "format": "jsonl"}}),
+        )
+        .await;
+    let bad_id = answer.body["campaign_id"].as_str().unwrap().to_owned();
+    let rejected = until_state(&stack, &bad_id, "rejected").await;
+    assert_eq!(rejected["rejection"]["code"], "invalid_recipients");
+    assert_eq!(rejected["rejection"]["invalid_count"], 2);
+    let lines: Vec<(u64, &str)> = rejected["rejection"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["line"].as_u64().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(lines, [(2, "invalid_phone"), (3, "malformed_line")]);
+
+    // Another business's upload id names nothing of demo's: rejected, not read.
+    let store = vbm_store::Store::new(
+        stack.env.dynamodb().await,
+        &stack.env.table,
+        session_rules::Limits::default(),
+        vbm_store::Retention::default(),
+    );
+    let (_, other_key) = store
+        .create_business(&vbm_store::NewBusiness {
+            id: vbm_store::BusinessId::parse("other").unwrap(),
+            service_id: 5051,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    let theirs = upload(&stack, other_key.expose(), named(&uk(800)).to_string()).await;
+    let answer = stack
+        .post(
+            "/v1/campaigns",
+            json!({"message": message, "recipients_upload": {"upload_id": theirs, "format": "jsonl"}}),
+        )
+        .await;
+    let stolen = answer.body["campaign_id"].as_str().unwrap().to_owned();
+    let rejected = until_state(&stack, &stolen, "rejected").await;
+    assert_eq!(rejected["rejection"]["code"], "upload_not_found");
+    let by = sent_by_dest(&stack).await;
+    assert_eq!(by.values().sum::<usize>(), 120, "nothing more sent: {by:?}");
+}

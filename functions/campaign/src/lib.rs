@@ -11,11 +11,17 @@
 //!   with the counts). Admitted messages reach `dispatch` through the table's stream and
 //!   `relay`, exactly as single sends do.
 //!
+//! A third kind, **prepare** (`prepare`), turns an uploaded list (S3, up to 1,000,000 lines)
+//! into chunks, part by part, before the campaign is scheduled; or rejects it, sending nobody.
+//!
 //! When a chunk finishes and every chunk has, the campaign becomes `completed` and its
 //! `campaign.completed` event is queued (again, with the same id, if a retry finds it not yet
 //! announced). A paused or cancelled campaign's jobs stop at their next write; resuming queues
 //! the chunks again, and settled slots are skipped.
 
+mod csv;
+mod list_line;
+pub mod prepare;
 pub mod window;
 
 use std::collections::BTreeSet;
@@ -40,6 +46,8 @@ use vbm_store::{
 };
 use vbm_timers::TimerError;
 
+pub use crate::prepare::PrepareLimits;
+
 /// How far ahead a chunk books its recipients' slots in the business's campaign lane (Viber's
 /// pace, `vbm_store::pace`); a lane booked further sends the chunk's job back for later.
 const PACE_HORIZON: Duration = Duration::from_secs(20);
@@ -57,6 +65,9 @@ pub enum JobError {
     Timer(#[from] TimerError),
     #[error("not a campaign job: {0}")]
     Malformed(String),
+    /// Reading an uploaded list (S3, the network): retried.
+    #[error("uploaded list: {0}")]
+    Upload(String),
 }
 
 #[derive(Debug, Error)]
@@ -65,6 +76,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("CAMPAIGN_QUEUE_URL is required")]
     NoQueue,
+    #[error("the uploads reader: {0}")]
+    Uploads(String),
 }
 
 /// What one job did (for the tests and the logs).
@@ -78,6 +91,11 @@ pub struct Done {
     /// The campaign lane was booked past the horizon: the job comes back then.
     pub paced_until: Option<Timestamp>,
     pub completed: bool,
+    /// A prepare job: the lines it read, whether it queued the next part, and the state it
+    /// settled the campaign in (`scheduled` or `rejected`) when it read the last line.
+    pub lines_read: u64,
+    pub prepare_queued: bool,
+    pub settled: Option<CampaignState>,
 }
 
 pub struct App {
@@ -87,6 +105,9 @@ pub struct App {
     events: EventsQueue,
     clock: Arc<dyn Clock>,
     templates: TemplateCache,
+    /// Uploaded lists (issue 15); `None` without a bucket (prepare jobs then fail, retried).
+    uploads: Option<vbm_uploads::reader::Reader>,
+    prepare_limits: PrepareLimits,
 }
 
 impl App {
@@ -104,7 +125,21 @@ impl App {
             events,
             clock,
             templates: TemplateCache::new(TEMPLATE_TTL),
+            uploads: None,
+            prepare_limits: PrepareLimits::default(),
         }
+    }
+
+    /// With uploaded recipient lists: the reader of the uploads bucket.
+    pub fn with_uploads(mut self, reader: vbm_uploads::reader::Reader) -> Self {
+        self.uploads = Some(reader);
+        self
+    }
+
+    /// Other bounds for preparations (tests: a small list limit, a crash after a step).
+    pub fn with_prepare_limits(mut self, limits: PrepareLimits) -> Self {
+        self.prepare_limits = limits;
+        self
     }
 
     pub async fn from_env() -> Result<Self, StartError> {
@@ -115,13 +150,22 @@ impl App {
         let url = config.campaign_queue_url()?.ok_or(StartError::NoQueue)?;
         let timers = CampaignTimers::from_config(&config, &sdk)?.ok_or(StartError::NoQueue)?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        Ok(Self::new(
+        let app = Self::new(
             store,
             CampaignQueue::new(sqs.clone(), url),
             timers,
             EventsQueue::new(sqs, config.events_queue_url()?),
             Arc::new(SystemClock),
-        ))
+        );
+        Ok(match config.uploads_bucket()? {
+            Some(bucket) => {
+                let presigner = vbm_uploads::Presigner::from_sdk(&sdk, bucket);
+                let reader = vbm_uploads::reader::Reader::new(presigner)
+                    .map_err(|e| StartError::Uploads(e.to_string()))?;
+                app.with_uploads(reader)
+            }
+            None => app,
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -154,6 +198,7 @@ impl App {
     pub async fn handle_job(&self, job: &CampaignJob) -> Result<Done, JobError> {
         let (business, campaign) = match job {
             CampaignJob::Start { business, campaign }
+            | CampaignJob::Prepare { business, campaign }
             | CampaignJob::Chunk {
                 business, campaign, ..
             } => (business, campaign),
@@ -164,6 +209,7 @@ impl App {
             .ok_or_else(|| JobError::Malformed(format!("campaign id {campaign:?}")))?;
         match job {
             CampaignJob::Start { .. } => self.start(&business, &campaign).await,
+            CampaignJob::Prepare { .. } => self.prepare(&business, &campaign).await,
             CampaignJob::Chunk { chunk, .. } => self.chunk(&business, &campaign, *chunk).await,
         }
     }

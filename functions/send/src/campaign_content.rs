@@ -4,9 +4,12 @@
 //! fan-out (`functions/campaign`) prepares each recipient's send with it, so a recipient is the
 //! single send it stands for: same parsing, same template and regulation rules, same payload.
 
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use session_rules::{
-    Limits, PhoneNumber, Refusal, SendClass, SendRequest, SendRequestBody, Template,
+    Limits, PhoneNumber, Refusal, SendClass, SendRequest, SendRequestBody, Template, TemplateParams,
 };
 use vbm_store::{Business, CampaignRecipient, FailoverRequest, FailoverSpec};
 
@@ -114,10 +117,71 @@ pub fn prepare(
     })
 }
 
+/// One recipient as the business lists it (inline, or a line of an uploaded JSONL list).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipientBody {
+    to: String,
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+}
+
+/// The campaign message's own template parameters (the recipients' go over them).
+pub fn base_params(message: &Map<String, Value>) -> BTreeMap<String, String> {
+    message
+        .get("template")
+        .and_then(|t| t.get("params"))
+        .and_then(|p| serde_json::from_value(p.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// A listed recipient checked as its own send would be (number, template parameters, the
+/// message with them), and not a number of `seen`: the recipient to store, or a stable code
+/// and a message for the business.
+pub fn check_recipient(
+    entry: &Value,
+    message: &Map<String, Value>,
+    template: Option<&Template>,
+    base_params: &BTreeMap<String, String>,
+    limits: &session_rules::Limits,
+    seen: &mut HashSet<String>,
+) -> Result<CampaignRecipient, (&'static str, String)> {
+    let body: RecipientBody = serde_json::from_value(entry.clone()).map_err(|e| {
+        (
+            "malformed_entry",
+            format!("{{\"to\": ..., \"params\": {{...}}}}: {e}"),
+        )
+    })?;
+    let to = PhoneNumber::parse(&body.to).map_err(|r| (r.code(), r.to_string()))?;
+    if template.is_none() && !body.params.is_empty() {
+        // No template to fill: the parameters cannot fit it.
+        return Err((
+            "template_params_invalid",
+            "params are for template messages only".into(),
+        ));
+    }
+    if !seen.insert(to.as_e164().to_owned()) {
+        return Err((
+            "duplicate_recipient",
+            "this number is already in the list".into(),
+        ));
+    }
+    let recipient = CampaignRecipient {
+        to: to.as_e164().to_owned(),
+        params: body.params,
+    };
+    if let Some(template) = template {
+        let mut params = base_params.clone();
+        params.extend(recipient.params.clone());
+        TemplateParams::fill(template, &params).map_err(|r| (r.code(), r.to_string()))?;
+    }
+    parse_recipient(message, &recipient, limits).map_err(|r| (r.code(), r.to_string()))?;
+    Ok(recipient)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     #[test]
     fn the_recipient_params_go_over_the_campaigns() {

@@ -60,6 +60,20 @@ impl CampaignTimers {
         self.set(&format!("cs-{campaign}"), at, &job, now).await
     }
 
+    /// The preparation of an uploaded list (its first job; each job queues the next itself).
+    pub async fn prepare_now(
+        &self,
+        business: &BusinessId,
+        campaign: &CampaignId,
+        now: Timestamp,
+    ) -> Result<Set, TimerError> {
+        let job = CampaignJob::Prepare {
+            business: business.as_str().to_owned(),
+            campaign: campaign.as_str().to_owned(),
+        };
+        self.set(&format!("cp-{campaign}"), now, &job, now).await
+    }
+
     /// A chunk's job again at `at`: recipients waiting for their delivery window.
     pub async fn chunk_at(
         &self,

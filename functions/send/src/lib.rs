@@ -42,6 +42,8 @@ pub struct App {
     campaign_timers: Option<CampaignTimers>,
     /// Where a replay queues events again (issue 17); without it a replay answers `503`.
     events: Option<EventsQueue>,
+    /// Signs upload URLs for campaigns' recipient lists; `None` without a bucket.
+    uploads: Option<vbm_uploads::Presigner>,
 }
 
 impl App {
@@ -53,6 +55,7 @@ impl App {
             templates: TemplateCache::new(auth::CACHE_TTL),
             campaign_timers: None,
             events: None,
+            uploads: None,
         }
     }
 
@@ -64,6 +67,16 @@ impl App {
 
     pub fn campaign_timers(&self) -> Option<&CampaignTimers> {
         self.campaign_timers.as_ref()
+    }
+
+    /// With uploaded recipient lists (issue 15): `POST /v1/campaigns/uploads`.
+    pub fn with_uploads(mut self, presigner: vbm_uploads::Presigner) -> Self {
+        self.uploads = Some(presigner);
+        self
+    }
+
+    pub fn uploads(&self) -> Option<&vbm_uploads::Presigner> {
+        self.uploads.as_ref()
     }
 
     /// The events queue `POST /v1/events/replay` queues to.
@@ -90,7 +103,10 @@ impl App {
             .run_if_enabled(&config)
             .await?;
         let events = EventsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.events_queue_url()?);
-        let app = Self::new(store, Arc::new(SystemClock)).with_events(events);
+        let mut app = Self::new(store, Arc::new(SystemClock)).with_events(events);
+        if let Some(bucket) = config.uploads_bucket()? {
+            app = app.with_uploads(vbm_uploads::Presigner::from_sdk(&sdk, bucket));
+        }
         Ok(match CampaignTimers::from_config(&config, &sdk)? {
             Some(timers) => app.with_campaigns(timers),
             None => app,
@@ -147,6 +163,7 @@ impl App {
             Endpoint::EraseContact => routes::contacts::erase(self, &business, param()).await,
             Endpoint::ListTemplates => routes::templates::list(self, &business).await,
             Endpoint::CreateCampaign => routes::campaigns::create(self, &business, request).await,
+            Endpoint::CreateUpload => routes::uploads::create(self, &business).await,
             Endpoint::ListCampaigns => routes::campaigns::list(self, &business, request).await,
             Endpoint::GetCampaign => routes::campaigns::get(self, &business, param()).await,
             Endpoint::PauseCampaign => {

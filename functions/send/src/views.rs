@@ -163,6 +163,7 @@ impl From<&Template> for TemplateView {
 pub struct CampaignView {
     pub campaign_id: String,
     pub name: Option<String>,
+    /// `preparing` (an uploaded list being checked), `rejected` (the list was refused),
     /// `scheduled`, `running`, `paused`, `completed` or `cancelled`.
     pub state: &'static str,
     pub recipients: u64,
@@ -176,6 +177,23 @@ pub struct CampaignView {
     pub started_at: Option<Timestamp>,
     #[serde(serialize_with = "time::serialize_option")]
     pub finished_at: Option<Timestamp>,
+    /// Why an uploaded list was refused (`rejected`): `code`, `message`, `invalid_count` and
+    /// the first bad lines (`errors`: `line`, `code`, `message`); `null` otherwise.
+    pub rejection: Option<serde_json::Value>,
+}
+
+/// `201` to `POST /v1/campaigns/uploads`: where to PUT a recipient list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UploadView {
+    pub upload_id: String,
+    /// A presigned S3 URL: PUT the list's bytes there, with `headers`, before `expires_at`.
+    pub url: String,
+    pub method: &'static str,
+    pub headers: std::collections::BTreeMap<String, String>,
+    #[serde(serialize_with = "time::serialize")]
+    pub expires_at: Timestamp,
+    /// The largest list a campaign takes (a larger one is rejected `upload_too_large`).
+    pub max_bytes: u64,
 }
 
 /// Recipients by outcome: `pending` (not settled yet), `queued` (admitted: on their way to
@@ -223,6 +241,11 @@ impl From<&Campaign> for CampaignView {
             }),
             started_at: c.started_at,
             finished_at: c.finished_at,
+            rejection: c
+                .upload
+                .as_ref()
+                .and_then(|u| u.rejection_json.as_deref())
+                .and_then(|j| serde_json::from_str(j).ok()),
         }
     }
 }

@@ -239,11 +239,40 @@ fn the_campaign_schema_matches_its_view() {
         started_at: None,
         finished_at: None,
         window: None,
+        upload: None,
     };
     let view = send::views::CampaignView::from(&c);
     assert_matches(&doc, "Campaign", &view);
     let states = strings(&schema(&doc, "Campaign")["properties"]["state"]["enum"]);
-    assert_eq!(states.len(), 5);
+    let all = [
+        vbm_store::CampaignState::Preparing,
+        vbm_store::CampaignState::Rejected,
+        vbm_store::CampaignState::Scheduled,
+        vbm_store::CampaignState::Running,
+        vbm_store::CampaignState::Paused,
+        vbm_store::CampaignState::Completed,
+        vbm_store::CampaignState::Cancelled,
+    ];
+    assert_eq!(
+        states,
+        all.iter()
+            .map(|s| s.as_str().to_owned())
+            .collect::<BTreeSet<_>>()
+    );
+    // An uploaded list's slot (issue 15).
+    assert_matches(
+        &doc,
+        "UploadSlot",
+        &send::views::UploadView {
+            upload_id: "01JD0Z6Q9T3M8V4K2X7B5N1C0A".into(),
+            url: "https://b.s3.us-east-1.amazonaws.com/uploads/acme/01JD0Z6Q9T3M8V4K2X7B5N1C0A"
+                .into(),
+            method: "PUT",
+            headers: BTreeMap::new(),
+            expires_at: Timestamp::from_millis(0),
+            max_bytes: vbm_uploads::MAX_BYTES,
+        },
+    );
     let counts = serde_json::to_value(&view.counts).unwrap();
     assert_eq!(counts["pending"], 1);
     assert_eq!(counts["refused"]["recipient_opted_out"], 1);

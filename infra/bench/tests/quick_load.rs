@@ -22,6 +22,7 @@ async fn a_short_mixed_load_breaks_no_rule() {
             timers_group: env.timers_group.clone(),
             campaign_queue_url: env.campaign_queue_url.clone(),
             session_timers_queue_url: env.session_timers_queue_url.clone(),
+            uploads_bucket: Some(env.uploads_bucket.clone()),
         },
         listener,
     )

@@ -56,6 +56,8 @@ pub struct Settings {
     pub campaign_queue_url: String,
     /// Where session timers fire (business events, issue 17: the `lifecycle` function).
     pub session_timers_queue_url: String,
+    /// Campaigns' uploaded lists (issue 15): the emulator's bucket; `None` runs without them.
+    pub uploads_bucket: Option<String>,
 }
 
 impl Settings {
@@ -73,6 +75,7 @@ impl Settings {
             timers_group: var("TIMERS_GROUP")?,
             campaign_queue_url: var("CAMPAIGN_QUEUE_URL")?,
             session_timers_queue_url: var("SESSION_TIMERS_QUEUE_URL")?,
+            uploads_bucket: std::env::var("UPLOADS_BUCKET").ok(),
         })
     }
 
@@ -107,6 +110,9 @@ impl Settings {
                 self.session_timers_queue_url.clone(),
             ),
         ];
+        if let Some(bucket) = &self.uploads_bucket {
+            pairs.push(("UPLOADS_BUCKET", bucket.clone()));
+        }
         // SMS failover (issue 16): the queue, and End User Messaging's stand-in.
         if let Some(url) = &self.failover_queue_url {
             pairs.push(("FAILOVER_QUEUE_URL", url.clone()));

@@ -67,18 +67,25 @@ impl Functions {
             .campaign_queue_url()
             .map_err(err)?
             .ok_or("CAMPAIGN_QUEUE_URL is not set")?;
-        let campaign = Arc::new(campaign::App::new(
+        let mut campaign = campaign::App::new(
             store(),
             vbm_queue::CampaignQueue::new(sqs.clone(), campaign_url),
             campaign_timers.clone(),
             events(),
             clock.clone(),
-        ));
-        let send = Arc::new(
-            send::App::new(store(), clock.clone())
-                .with_events(events())
-                .with_campaigns(campaign_timers),
         );
+        let mut send = send::App::new(store(), clock.clone())
+            .with_events(events())
+            .with_campaigns(campaign_timers);
+        // Uploaded lists: presigned URLs to the emulator's bucket (path-style, below its URL).
+        if let Some(bucket) = config.uploads_bucket().map_err(err)? {
+            let presigner = vbm_uploads::Presigner::from_sdk(sdk, bucket);
+            let reader = vbm_uploads::reader::Reader::new(presigner.clone()).map_err(err)?;
+            campaign = campaign.with_uploads(reader);
+            send = send.with_uploads(presigner);
+        }
+        let campaign = Arc::new(campaign);
+        let send = Arc::new(send);
         let relay = Arc::new(relay::App::new(OutboundQueue::new(
             sqs.clone(),
             outbound_url.clone(),

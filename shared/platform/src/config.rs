@@ -46,6 +46,8 @@ pub const TIMERS_GROUP: &str = "TIMERS_GROUP";
 pub const TIMERS_ROLE_ARN: &str = "TIMERS_ROLE_ARN";
 /// Campaigns (issue 15): the fan-out queue.
 pub const CAMPAIGN_QUEUE_URL: &str = "CAMPAIGN_QUEUE_URL";
+/// Campaigns' uploaded recipient lists (issue 15): the S3 bucket.
+pub const UPLOADS_BUCKET: &str = "UPLOADS_BUCKET";
 /// Business events (issue 17): the events queue's `maxReceiveCount`.
 pub const EVENTS_MAX_RECEIVE_COUNT: &str = "EVENTS_MAX_RECEIVE_COUNT";
 /// Session lifecycle events (issue 17).
@@ -240,6 +242,12 @@ impl Config {
             Some(_) => self.url(CAMPAIGN_QUEUE_URL).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// `UPLOADS_BUCKET` (issue 15): the bucket of uploaded recipient lists; `None` when the
+    /// deployment has none (`POST /v1/campaigns/uploads` then answers 503).
+    pub fn uploads_bucket(&self) -> Result<Option<String>, ConfigError> {
+        self.get(UPLOADS_BUCKET)
     }
 
     /// `TIMERS_ROLE_ARN`: the role Scheduler assumes to put a fired timer's body on its queue.

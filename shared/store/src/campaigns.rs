@@ -6,6 +6,9 @@
 //! | chunk       | `BIZ#{business}` | `CCHUNK#{campaign}#{n:05}`  |
 //! | create key  | `BIZ#{business}` | `CIDEM#{Idempotency-Key}`   |
 //!
+//! A campaign whose list was uploaded to S3 starts `preparing`, with no chunks: the fan-out
+//! writes them from the object (`campaign_upload`), then makes it `scheduled` or `rejected`.
+//!
 //! The campaign item holds the state, the message (a send request without `to`, JSON), the
 //! schedule and the counts by outcome (`count_queued`, `count_refused_{code}`: top-level numbers,
 //! as DynamoDB's `ADD` wants). Recipients are stored [`CHUNK_SIZE`] to a chunk item: their list
@@ -75,6 +78,10 @@ impl std::fmt::Display for CampaignId {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CampaignState {
+    /// The uploaded list is being checked and written into chunks; nothing is sent yet.
+    Preparing,
+    /// The uploaded list was refused (bad lines, too many, missing): nothing was sent.
+    Rejected,
     Scheduled,
     Running,
     Paused,
@@ -85,6 +92,8 @@ pub enum CampaignState {
 impl CampaignState {
     pub fn as_str(self) -> &'static str {
         match self {
+            CampaignState::Preparing => "preparing",
+            CampaignState::Rejected => "rejected",
             CampaignState::Scheduled => "scheduled",
             CampaignState::Running => "running",
             CampaignState::Paused => "paused",
@@ -95,6 +104,8 @@ impl CampaignState {
 
     pub fn parse(input: &str) -> Option<Self> {
         [
+            CampaignState::Preparing,
+            CampaignState::Rejected,
             CampaignState::Scheduled,
             CampaignState::Running,
             CampaignState::Paused,
@@ -157,6 +168,8 @@ pub struct Campaign {
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
     pub window: Option<Window>,
+    /// Where the list came from when it was uploaded, and how far its preparation got.
+    pub upload: Option<crate::campaign_upload::CampaignUpload>,
 }
 
 impl Campaign {
@@ -197,6 +210,9 @@ pub enum ControlOutcome {
 pub enum CampaignJob {
     /// Move a scheduled campaign to running and queue a job for each of its chunks.
     Start { business: String, campaign: String },
+    /// Check and write the next part of a `preparing` campaign's uploaded list (from the
+    /// cursor on its item), then queue the next part or settle the campaign.
+    Prepare { business: String, campaign: String },
     /// Admit the pending recipients of one chunk.
     Chunk {
         business: String,
@@ -222,6 +238,25 @@ fn create_key_sk(key: &IdempotencyKey) -> String {
     format!("CIDEM#{}", key.as_str())
 }
 
+/// A chunk item: `part` are recipients `chunk * CHUNK_SIZE ..` of the campaign.
+pub(crate) fn chunk_item(
+    pk: &str,
+    id: &CampaignId,
+    chunk: u32,
+    part: &[CampaignRecipient],
+    expires: i64,
+) -> Result<Item, StoreError> {
+    let list = serde_json::to_string(part)
+        .map_err(|e| StoreError::malformed("campaign recipients", e.to_string()))?;
+    Ok(Item::from([
+        (keys::PK.to_owned(), s(pk)),
+        (keys::SK.to_owned(), s(chunk_sk(id, chunk))),
+        ("recipients_json".to_owned(), s(list)),
+        ("recipients_count".to_owned(), n(part.len())),
+        (keys::EXPIRES_AT.to_owned(), n(expires)),
+    ]))
+}
+
 /// A chunk's slot attribute for recipient `slot` (0-based within the chunk).
 pub(crate) fn slot_attr(slot: usize) -> String {
     format!("s{slot}")
@@ -230,7 +265,7 @@ pub(crate) fn slot_attr(slot: usize) -> String {
 /// How many tries a `BatchWriteItem` gets for the items DynamoDB hands back unprocessed.
 const BATCH_ATTEMPTS: u32 = 8;
 
-fn parse_campaign(item: &Item) -> Result<Campaign, StoreError> {
+pub(crate) fn parse_campaign(item: &Item) -> Result<Campaign, StoreError> {
     let id = attrs::get_s(item, "campaign_id")?;
     let state = attrs::get_s(item, STATE)?;
     let mut counts = BTreeMap::new();
@@ -272,6 +307,7 @@ fn parse_campaign(item: &Item) -> Result<Campaign, StoreError> {
         started_at: at("started_at")?,
         finished_at: at("finished_at")?,
         window,
+        upload: crate::campaign_upload::parse_upload(item)?,
     })
 }
 
@@ -289,6 +325,29 @@ impl Store {
         &self,
         new: &NewCampaign<'_>,
     ) -> Result<CreateOutcome, StoreError> {
+        self.create(new, None).await
+    }
+
+    /// Records a campaign whose recipients are in an uploaded list (`new.recipients` is
+    /// ignored): `preparing`, no chunks yet, the object's key and format kept for the fan-out.
+    pub async fn create_campaign_from_upload(
+        &self,
+        new: &NewCampaign<'_>,
+        upload: &crate::campaign_upload::NewUpload<'_>,
+    ) -> Result<CreateOutcome, StoreError> {
+        self.create(new, Some(upload)).await
+    }
+
+    async fn create(
+        &self,
+        new: &NewCampaign<'_>,
+        upload: Option<&crate::campaign_upload::NewUpload<'_>>,
+    ) -> Result<CreateOutcome, StoreError> {
+        let recipients = if upload.is_some() {
+            &[][..]
+        } else {
+            new.recipients
+        };
         if let Some((key, hash)) = new.idempotency
             && let Some(earlier) = self.earlier_campaign(new.business, key, new.now).await?
         {
@@ -297,17 +356,11 @@ impl Store {
         let pk = keys::business(new.business);
         let starts = new.send_at.unwrap_or(new.now).max(new.now);
         let expires = starts.plus(self.retention.messages).as_secs();
-        let chunks = chunk_count(new.recipients.len());
+        let chunks = chunk_count(recipients.len());
         let mut writes = Vec::with_capacity(chunks as usize);
-        for (index, part) in new.recipients.chunks(CHUNK_SIZE).enumerate() {
-            let list = serde_json::to_string(part)
-                .map_err(|e| StoreError::malformed("campaign recipients", e.to_string()))?;
+        for (index, part) in recipients.chunks(CHUNK_SIZE).enumerate() {
             let put = PutRequest::builder()
-                .item(keys::PK, s(&pk))
-                .item(keys::SK, s(chunk_sk(&new.id, index as u32)))
-                .item("recipients_json", s(list))
-                .item("recipients_count", n(part.len()))
-                .item(keys::EXPIRES_AT, n(expires))
+                .set_item(Some(chunk_item(&pk, &new.id, index as u32, part, expires)?))
                 .build()
                 .map_err(StoreError::build)?;
             writes.push(WriteRequest::builder().put_request(put).build());
@@ -322,9 +375,15 @@ impl Store {
             .item(keys::SK, s(campaign_sk(&new.id)))
             .item("campaign_id", s(new.id.as_str()))
             .item("business_id", s(new.business.as_str()))
-            .item(STATE, s(CampaignState::Scheduled.as_str()))
+            .item(
+                STATE,
+                s(match upload {
+                    Some(_) => CampaignState::Preparing.as_str(),
+                    None => CampaignState::Scheduled.as_str(),
+                }),
+            )
             .item("message_json", s(new.message))
-            .item("recipients_total", n(new.recipients.len()))
+            .item("recipients_total", n(recipients.len()))
             .item("chunks_total", n(chunks))
             .item(CHUNKS_DONE, n(0))
             .item("created_at", n(new.now.as_millis()))
@@ -332,6 +391,11 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)");
         if let Some(name) = new.name {
             campaign = campaign.item("campaign_name", s(name));
+        }
+        if let Some(upload) = upload {
+            for (name, value) in crate::campaign_upload::upload_attrs(upload) {
+                campaign = campaign.item(name, value);
+            }
         }
         if let Some(at) = new.send_at {
             campaign = campaign.item("send_at", n(at.as_millis()));
@@ -510,7 +574,8 @@ impl Store {
             Control::Pause => (&[Scheduled, Running], Paused),
             Control::Resume if current.started_at.is_some() => (&[Paused], Running),
             Control::Resume => (&[Paused], Scheduled),
-            Control::Cancel => (&[Scheduled, Running, Paused], Cancelled),
+            // A list still being prepared may be cancelled: its preparation stops there.
+            Control::Cancel => (&[Preparing, Scheduled, Running, Paused], Cancelled),
         };
         if !from.contains(&current.state) {
             return Ok(ControlOutcome::Conflict(current));

@@ -34,6 +34,7 @@ mod business_cache;
 mod cancelled;
 // Campaigns (issue 15): the campaign, chunk and create-key items, and the batched admission.
 mod campaign_admit;
+pub mod campaign_upload;
 pub mod campaigns;
 // Viber's pace (issue 15): per-business GCRA lanes.
 mod conversation;
@@ -65,6 +66,7 @@ pub use api_keys::{KeyInfo, KeyState, MAX_LIVE_KEYS, key_id, now_secs};
 pub use business::{ApiKey, ApiKeyHash, Business, BusinessId, BusinessUpdate, NewBusiness};
 pub use business_cache::BusinessCache;
 pub use campaign_admit::{Admitted, Candidate, Chunk, ChunkRef, MAX_TRANSACT_ITEMS};
+pub use campaign_upload::{CampaignUpload, Cursor, NewUpload, Settle, UploadFormat};
 pub use campaigns::{
     Campaign, CampaignId, CampaignJob, CampaignRecipient, CampaignState, Control, ControlOutcome,
     CreateOutcome, NewCampaign, Window,

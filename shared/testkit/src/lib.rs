@@ -40,6 +40,8 @@ pub struct TestEnv {
     pub session_timers_queue_url: String,
     /// Where the lifecycle function's stream mapping puts the batches it gave up on.
     pub lifecycle_failure_queue_url: String,
+    /// Campaigns' uploaded recipient lists (issue 15): the S3 bucket.
+    pub uploads_bucket: String,
     #[serde(skip)]
     pub endpoint: String,
 }

@@ -18,16 +18,17 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use session_rules::{PhoneNumber, Refusal, Template, TemplateParams, Timestamp, days_from_civil};
+use session_rules::{Refusal, Template, Timestamp, days_from_civil};
 use vbm_http::{Answer, ApiError, from_value, json_response};
 use vbm_store::campaigns::MAX_INLINE_RECIPIENTS;
 use vbm_store::{
     Business, Campaign, CampaignId, CampaignRecipient, CampaignState, Control, ControlOutcome,
-    CreateOutcome, NewCampaign, Window,
+    CreateOutcome, NewCampaign, NewUpload, UploadFormat, Window,
 };
+use vbm_uploads::UploadId;
 
 use crate::App;
-use crate::campaign_content::{failover_request, parse_recipient};
+use crate::campaign_content::{base_params, check_recipient, failover_request, parse_recipient};
 use crate::idempotency::{canonical_json, request_hash};
 use crate::routes::messages::idempotency_key;
 use crate::views::CampaignView;
@@ -50,7 +51,11 @@ struct CampaignBody {
     #[serde(default, deserialize_with = "not_null")]
     name: Option<String>,
     message: Map<String, Value>,
-    recipients: Vec<Value>,
+    /// Inline, or else `recipients_upload`: exactly one of the two.
+    #[serde(default, deserialize_with = "not_null")]
+    recipients: Option<Vec<Value>>,
+    #[serde(default, deserialize_with = "not_null")]
+    recipients_upload: Option<UploadBody>,
     #[serde(default, deserialize_with = "not_null")]
     send_at: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
@@ -63,19 +68,19 @@ fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     T::deserialize(d).map(Some)
 }
 
+/// A list uploaded first (`POST /v1/campaigns/uploads`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadBody {
+    upload_id: String,
+    format: String,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WindowBody {
     start: String,
     end: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RecipientBody {
-    to: String,
-    #[serde(default)]
-    params: BTreeMap<String, String>,
 }
 
 pub async fn create(app: &App, business: &Business, request: &Request) -> Answer {
@@ -122,7 +127,25 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
     let window = body.window.as_ref().map(parse_window).transpose()?;
     let template = check_message(app, business, &body.message).await?;
     check_failover(app, business, &body.message, template.as_ref())?;
-    let recipients = check_recipients(app, &body.message, &body.recipients, template.as_ref())?;
+    let (recipients, upload) = match (&body.recipients, &body.recipients_upload) {
+        (Some(entries), None) => (
+            check_recipients(app, &body.message, entries, template.as_ref())?,
+            None,
+        ),
+        (None, Some(upload)) => (Vec::new(), Some(check_upload(app, business, upload)?)),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation_failed(
+                Some("recipients_upload"),
+                "either `recipients` or `recipients_upload`, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::validation_failed(
+                Some("recipients"),
+                "`recipients` (inline) or `recipients_upload` (an uploaded list) is required",
+            ));
+        }
+    };
 
     let message = canonical_json(&Value::Object(body.message.clone()));
     let hash = request_hash(&canonical_json(&value));
@@ -137,7 +160,19 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
         idempotency: key.as_ref().map(|k| (k, hash.as_str())),
         now,
     };
-    let campaign = match app.store().create_campaign(&new).await? {
+    let created = match &upload {
+        Some((key, format)) => {
+            let upload = NewUpload {
+                key,
+                format: *format,
+            };
+            app.store()
+                .create_campaign_from_upload(&new, &upload)
+                .await?
+        }
+        None => app.store().create_campaign(&new).await?,
+    };
+    let campaign = match created {
         CreateOutcome::Created(c) | CreateOutcome::Replayed(c) => c,
         CreateOutcome::KeyReused => {
             return Err(ApiError::new(
@@ -148,6 +183,17 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
         }
     };
     tracing::Span::current().record("message_id", campaign.id.as_str());
+    // Queued again on a replay: the first request may have died between its write and its
+    // job (a preparation job run twice finds the cursor moved and does nothing).
+    if campaign.state == CampaignState::Preparing {
+        starter
+            .prepare_now(&business.id, &campaign.id, now)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "queueing a campaign's preparation");
+                ApiError::unavailable("the service is briefly unavailable; retry the same request")
+            })?;
+    }
     // Set again on a replay: the first request may have died between its write and its timer
     // (the same name is the same timer).
     if campaign.state == CampaignState::Scheduled {
@@ -279,17 +325,13 @@ fn check_recipients(
         .with_detail("limit", MAX_INLINE_RECIPIENTS));
     }
     let limits = app.store().limits();
-    let base_params: BTreeMap<String, String> = message
-        .get("template")
-        .and_then(|t| t.get("params"))
-        .and_then(|p| serde_json::from_value(p.clone()).ok())
-        .unwrap_or_default();
+    let base_params = base_params(message);
     let mut seen = HashSet::with_capacity(entries.len());
     let mut recipients = Vec::with_capacity(entries.len());
     let mut errors = Vec::new();
     let mut bad = 0usize;
     for (index, entry) in entries.iter().enumerate() {
-        let checked = check_entry(entry, message, template, &base_params, limits, &mut seen);
+        let checked = check_recipient(entry, message, template, &base_params, limits, &mut seen);
         match checked {
             Ok(r) => recipients.push(r),
             Err((code, text)) => {
@@ -315,45 +357,30 @@ fn check_recipients(
     Ok(recipients)
 }
 
-fn check_entry(
-    entry: &Value,
-    message: &Map<String, Value>,
-    template: Option<&Template>,
-    base_params: &BTreeMap<String, String>,
-    limits: &session_rules::Limits,
-    seen: &mut HashSet<String>,
-) -> Result<CampaignRecipient, (&'static str, String)> {
-    let body: RecipientBody = serde_json::from_value(entry.clone()).map_err(|e| {
-        (
-            "malformed_entry",
-            format!("{{\"to\": ..., \"params\": {{...}}}}: {e}"),
+/// The upload named by `recipients_upload`: its key (the authenticated business's, so another
+/// business's id names nothing) and format. Whether the object is there is the preparation's
+/// to find out (`send` links no S3 client): a missing one rejects the campaign
+/// `upload_not_found`.
+fn check_upload(
+    app: &App,
+    business: &Business,
+    upload: &UploadBody,
+) -> Result<(String, UploadFormat), ApiError> {
+    if app.uploads().is_none() {
+        return Err(ApiError::unavailable(
+            "uploaded lists are not configured on this deployment",
+        ));
+    }
+    let id = UploadId::parse(&upload.upload_id).ok_or_else(|| {
+        ApiError::validation_failed(
+            Some("recipients_upload.upload_id"),
+            "an upload id from POST /v1/campaigns/uploads",
         )
     })?;
-    let to = PhoneNumber::parse(&body.to).map_err(|r| (r.code(), r.to_string()))?;
-    if template.is_none() && !body.params.is_empty() {
-        // No template to fill: the parameters cannot fit it.
-        return Err((
-            "template_params_invalid",
-            "params are for template messages only".into(),
-        ));
-    }
-    if !seen.insert(to.as_e164().to_owned()) {
-        return Err((
-            "duplicate_recipient",
-            "this number is already in the list".into(),
-        ));
-    }
-    let recipient = CampaignRecipient {
-        to: to.as_e164().to_owned(),
-        params: body.params,
-    };
-    if let Some(template) = template {
-        let mut params = base_params.clone();
-        params.extend(recipient.params.clone());
-        TemplateParams::fill(template, &params).map_err(|r| (r.code(), r.to_string()))?;
-    }
-    parse_recipient(message, &recipient, limits).map_err(|r| (r.code(), r.to_string()))?;
-    Ok(recipient)
+    let format = UploadFormat::parse(&upload.format).ok_or_else(|| {
+        ApiError::validation_failed(Some("recipients_upload.format"), "`csv` or `jsonl`")
+    })?;
+    Ok((vbm_uploads::key(business.id.as_str(), &id), format))
 }
 
 fn parse_window(w: &WindowBody) -> Result<Window, ApiError> {

@@ -9,6 +9,7 @@ pub mod events;
 pub mod messages;
 pub mod sessions;
 pub mod templates;
+pub mod uploads;
 
 use lambda_http::http::Method;
 use vbm_http::ApiError;
@@ -23,6 +24,7 @@ pub enum Endpoint {
     ListTemplates,
     // Campaigns (issue 15).
     CreateCampaign,
+    CreateUpload,
     ListCampaigns,
     GetCampaign,
     PauseCampaign,
@@ -78,6 +80,12 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/campaigns",
         endpoint: Endpoint::ListCampaigns,
     },
+    // A recipient list uploaded first (up to 1,000,000).
+    Route {
+        method: "POST",
+        path: "/v1/campaigns/uploads",
+        endpoint: Endpoint::CreateUpload,
+    },
     Route {
         method: "GET",
         path: "/v1/campaigns/{id}",
@@ -125,8 +133,13 @@ impl Endpoint {
 /// A path no route has is `404 not_found`; a known path with another method is
 /// `405 method_not_allowed` (with `Allow`).
 pub fn resolve(method: &Method, path: &str) -> Result<(Endpoint, Vec<String>), ApiError> {
+    // A path a route spells out literally (`/v1/campaigns/uploads`) is that route's alone,
+    // not also a parameter's value (`/v1/campaigns/{id}`).
+    let literal = ROUTES
+        .iter()
+        .any(|r| r.path == path && !r.path.contains('{'));
     let mut allowed = Vec::new();
-    for route in ROUTES {
+    for route in ROUTES.iter().filter(|r| !literal || r.path == path) {
         let Some(params) = match_path(route.path, path) else {
             continue;
         };
@@ -197,6 +210,14 @@ mod tests {
         assert_eq!((e.code, e.status.as_u16()), ("method_not_allowed", 405));
         let e = resolve(&Method::POST, "/v1/contacts/+380501234567").unwrap_err();
         assert_eq!(e.code, "method_not_allowed");
+        // A literal path is not a parameter of its neighbour (`uploads` is no campaign id).
+        let (e, _) = resolve(&Method::POST, "/v1/campaigns/uploads").unwrap();
+        assert_eq!(e, Endpoint::CreateUpload);
+        let e = resolve(&Method::GET, "/v1/campaigns/uploads").unwrap_err();
+        assert_eq!(e.code, "method_not_allowed");
+        assert_eq!(e.message, "this path serves POST");
+        let (e, _) = resolve(&Method::GET, "/v1/campaigns/01JD0Z6Q9T3M8V4K2X7B5N1C0A").unwrap();
+        assert_eq!(e, Endpoint::GetCampaign);
     }
 
     #[test]
