@@ -4,9 +4,7 @@
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt};
+use lambda_http::Request;
 use serde_json::{Value, json};
 use session_rules::{
     Limits, MessageStatus, PhoneNumber, Refusal, SendClass, StatusEvent, StatusTrack, Timestamp,
@@ -19,11 +17,11 @@ use vbm_store::{
     QuarantineReason, Retention, SendOutcome, Store,
 };
 use vbm_testkit::TestEnv;
+use vbm_testkit::callback::{self, Hostile, Reply, VIBER_IP};
 use viber::CallbackAuth;
 
 const SECRET: &str = "viber-callback-secret-for-tests";
 const SERVICE_ID: u64 = 4242;
-const VIBER_IP: &str = "203.0.113.10";
 const USER: &str = "+447911123456";
 
 struct Harness {
@@ -32,12 +30,6 @@ struct Harness {
     business: BusinessId,
     sqs: aws_sdk_sqs::Client,
     dynamodb: aws_sdk_dynamodb::Client,
-}
-
-struct Reply {
-    status: u16,
-    body: Value,
-    headers: lambda_http::http::HeaderMap,
 }
 
 /// A message `dispatch` has handed to Viber: stored, `sent`, and findable by its token.
@@ -53,21 +45,7 @@ fn phone(p: &str) -> PhoneNumber {
 }
 
 fn request(body: &str, signature: Option<&str>) -> Request {
-    let mut context = ApiGatewayV2httpRequestContext::default();
-    context.http.method = lambda_http::http::Method::POST;
-    context.http.path = Some("/viber/status".into());
-    context.http.source_ip = Some(VIBER_IP.to_owned());
-    let mut builder = lambda_http::http::Request::builder()
-        .method("POST")
-        .uri("https://api.example.com/viber/status");
-    if let Some(signature) = signature {
-        builder = builder.header("X-Viber-Signature", signature);
-    }
-    builder
-        .body(Body::from(body.to_owned()))
-        .unwrap()
-        .with_request_context(RequestContext::ApiGatewayV2(context))
-        .with_raw_http_path("/viber/status")
+    callback::request("/viber/status", body, signature, VIBER_IP)
 }
 
 fn signed(body: &str) -> Request {
@@ -147,12 +125,7 @@ impl Harness {
     }
 
     async fn call(&self, request: Request) -> Reply {
-        let response = self.app.handle(request).await;
-        Reply {
-            status: response.status().as_u16(),
-            headers: response.headers().clone(),
-            body: serde_json::from_slice(response.body().as_ref()).unwrap(),
-        }
+        Reply::of(self.app.handle(request).await)
     }
 
     async fn send(&self, class: SendClass) -> SendOutcome {
@@ -278,30 +251,11 @@ impl Harness {
     }
 
     async fn events(&self) -> Vec<Event> {
-        let mut events = Vec::new();
-        loop {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.env.events_queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            if out.messages().is_empty() {
-                return events;
-            }
-            for m in out.messages() {
-                events.push(EventsQueue::parse(m.body().unwrap()).unwrap());
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.env.events_queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        vbm_testkit::drain(&self.sqs, &self.env.events_queue_url)
+            .await
+            .iter()
+            .map(|m| EventsQueue::parse(&m.body).unwrap())
+            .collect()
     }
 
     async fn item_count(&self) -> i32 {
@@ -742,15 +696,8 @@ async fn bad_signatures_are_refused_and_change_nothing() {
 /// A correctly signed status callback with raw bytes for a body (which need not be UTF-8) and
 /// extra raw headers.
 fn signed_bytes(body: Vec<u8>, headers: &[(&str, &[u8])]) -> Request {
-    let mut request = request("", Some(&viber::sign(SECRET.as_bytes(), &body)));
-    *request.body_mut() = Body::Binary(body);
-    for (name, value) in headers {
-        request.headers_mut().insert(
-            lambda_http::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            lambda_http::http::HeaderValue::from_bytes(value).unwrap(),
-        );
-    }
-    request
+    let signature = viber::sign(SECRET.as_bytes(), &body);
+    callback::with_raw(request("", Some(&signature)), body, headers)
 }
 
 /// The security matrix of the status callback (issue 7): authentication failures and hostile
@@ -764,17 +711,10 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
     let body = callback(&sent.token, 0, h.now(), Some(USER));
     let good = viber::sign(SECRET.as_bytes(), body.as_bytes());
     // The valid callback with `field` set to this raw JSON.
-    let with = |field: &str, raw_json: &str| {
-        let mut value: Value = serde_json::from_str(&body).unwrap();
-        value[field] = json!("PLACEHOLDER");
-        value
-            .to_string()
-            .replace(r#""PLACEHOLDER""#, raw_json)
-            .into_bytes()
-    };
-    let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-    let mut over = body.clone().into_bytes();
-    over.resize(vbm_http::MAX_BODY_BYTES + 1, b' ');
+    let hostile = Hostile { body: &body };
+    let with = |field: &str, raw_json: &str| hostile.with(field, raw_json);
+    let nested = Hostile::nested;
+    let over = hostile.over(vbm_http::MAX_BODY_BYTES);
     let not_utf8: Vec<u8> = with("phone_number", r#""44791112345~""#)
         .into_iter()
         .map(|b| if b == b'~' { 0xff } else { b })
@@ -895,52 +835,13 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
             "validation_failed",
         ),
     ];
-    for (name, request, status, code) in cases {
-        let sent = request.body().as_ref().to_vec();
-        let before = h.env.footprint().await;
-        let reply = h.call(request).await;
-        if status == 200 {
-            assert_eq!(reply.body["status"], 0, "{name}: {}", reply.body);
-            continue;
-        }
-        // A key twice is refused outright, `400 invalid_json` with nothing stored (issue 14.6:
-        // a reader taking the first key would see another callback than we act on).
-        if (status == 400 || status == 422) && !name.contains("twice") {
-            // Authenticated but unusable: kept whole in the quarantine (the parser's code in
-            // its detail), answered 200, nothing else stored or queued.
-            assert_eq!(reply.status, 200, "{name}: {}", reply.body);
-            let after = h.env.footprint().await;
-            assert_eq!(after.queues, before.queues, "{name}");
-            let added: Vec<_> = after
-                .items
-                .iter()
-                .filter(|i| !before.items.contains(i))
-                .collect();
-            assert_eq!(added.len(), 1, "{name}: {added:?}");
-            assert_eq!(after.items.len(), before.items.len() + 1, "{name}");
-            let kept = added[0];
-            assert_eq!(kept["pk"], AttributeValue::S("QUARANTINE".into()), "{name}");
-            assert_eq!(kept["body"], AttributeValue::B(sent.into()), "{name}");
-            assert_eq!(kept["reason"], AttributeValue::S("unparseable".into()));
-            assert!(
-                kept["detail"].as_s().unwrap().starts_with(code),
-                "{name}: {:?}",
-                kept["detail"]
-            );
-            continue;
-        }
-        assert_eq!(
-            (reply.status, reply.body["error"]["code"].as_str()),
-            (status, Some(code)),
-            "{name}: {}",
-            reply.body
-        );
-        assert_eq!(
-            h.env.footprint().await,
-            before,
-            "{name}: a refused callback changed the table or a queue"
-        );
-    }
+    callback::check_matrix(
+        &h.env,
+        cases,
+        async |request| h.call(request).await,
+        async |_, _| {},
+    )
+    .await;
     // The genuine callback still goes through.
     let reply = h.post(&body).await;
     assert_eq!(reply.status, 200, "{}", reply.body);

@@ -6,7 +6,9 @@
 //! each other's items or messages. Test code, so it panics with a clear message when the set-up
 //! is missing.
 
+pub mod callback;
 pub mod docs;
+pub mod secrets;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
