@@ -3,11 +3,13 @@
 //! past their expiry (the emulator never deletes by TTL), and forgotten without leaving items.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
-use session_rules::{MessageStatus, PhoneNumber, SendClass, Timestamp};
-use vbm_store::{BusinessId, Kept, MessageId, NewSend, PendingStatus, Retention, Sent, Store};
+use session_rules::{MessageStatus, PhoneNumber, Timestamp};
+use vbm_store::{BusinessId, Kept, MessageId, PendingStatus, Retention, Sent, Store};
 use vbm_testkit::TestEnv;
 
-const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+mod common;
+
+use common::NOW;
 
 fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(NOW.as_millis() + ms)
@@ -18,12 +20,7 @@ fn pending(status: MessageStatus, ms: i64) -> PendingStatus {
 }
 
 async fn store(env: &TestEnv) -> Store {
-    Store::new(
-        env.dynamodb().await,
-        env.table.clone(),
-        session_rules::Limits::default(),
-        Retention::default(),
-    )
+    common::store_on(env).await
 }
 
 async fn items(env: &TestEnv, store: &Store) -> i32 {
@@ -72,17 +69,7 @@ async fn kept_statuses_survive_mark_sent_and_are_refused_after_it() {
     let to = PhoneNumber::parse("+447911123400").expect("valid number");
     let id = MessageId::generate();
     store
-        .record_send(&NewSend {
-            business: &business,
-            message_id: id.clone(),
-            to: &to,
-            class: SendClass::Informative,
-            kind: "transactional",
-            payload: "{}",
-            idempotency: None,
-            failover: None,
-            now: NOW,
-        })
+        .record_send(&common::informative(&business, id.clone(), &to, NOW))
         .await
         .expect("accepted");
     let message = store
