@@ -2,26 +2,19 @@
 //! store and caches) send one business's messages at once; Viber's stand-in records when each
 //! request arrives, and no second holds more than the business's rate.
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use dispatch::App;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::json;
 use session_rules::{Limits, PhoneNumber, SendClass};
-use tokio::net::TcpListener;
 use vbm_events::EventsQueue;
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_queue::OutboundJob;
 use vbm_store::{BusinessId, MessageId, NewBusiness, NewSend, Retention, SendOutcome, Store};
 use vbm_testkit::TestEnv;
+use vbm_testkit::stand_in::{self, Answer};
 use viber::ViberClient;
 
 const RATE: u32 = 10;
@@ -29,41 +22,20 @@ const MESSAGES: usize = 40;
 
 /// Viber's stand-in: answers success at once and records each request's arrival.
 async fn viber() -> (String, Arc<Mutex<Vec<Instant>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let arrivals = Arc::new(Mutex::new(Vec::new()));
     let recorder = arrivals.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let recorder = recorder.clone();
-            let service = service_fn(move |req: Request<Incoming>| {
-                let recorder = recorder.clone();
-                async move {
-                    let arrived = Instant::now();
-                    let body = req.into_body().collect().await.unwrap().to_bytes();
-                    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                    let n = {
-                        let mut seen = recorder.lock().unwrap();
-                        seen.push(arrived);
-                        seen.len()
-                    };
-                    let answer = json!({"status": 0, "seq": body["seq"], "message_token": 7_000_000_000u64 + n as u64});
-                    Ok::<_, Infallible>(
-                        Response::builder()
-                            .status(200)
-                            .header("content-type", "application/json")
-                            .body(Full::new(Bytes::from(answer.to_string())))
-                            .unwrap(),
-                    )
-                }
-            });
-            tokio::spawn(async move {
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let addr = stand_in::serve(move |seen| {
+        let body = seen.json();
+        let n = {
+            let mut arrivals = recorder.lock().unwrap();
+            arrivals.push(seen.arrived);
+            arrivals.len()
+        };
+        let answer =
+            json!({"status": 0, "seq": body["seq"], "message_token": 7_000_000_000u64 + n as u64});
+        Answer::json(200, answer)
+    })
+    .await;
     (format!("http://{addr}/vibersrvc/1"), arrivals)
 }
 

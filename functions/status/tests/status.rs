@@ -128,46 +128,55 @@ impl Harness {
         Reply::of(self.app.handle(request).await)
     }
 
-    async fn send(&self, class: SendClass) -> SendOutcome {
+    /// What `send` records: a message of `class` to the user, at `now`.
+    async fn record(&self, id: MessageId, class: SendClass, now: Timestamp) -> SendOutcome {
         self.store()
             .record_send(&NewSend {
                 business: &self.business,
-                message_id: MessageId::generate(),
+                message_id: id,
                 to: &phone(USER),
                 class,
                 kind: "transactional",
                 payload: "{}",
                 idempotency: None,
                 failover: None,
-                now: self.now(),
+                now,
             })
             .await
             .unwrap()
+    }
+
+    /// An informative message recorded (and accepted) at `now`.
+    async fn accepted(&self, id: &MessageId, now: Timestamp) {
+        let outcome = self.record(id.clone(), SendClass::Informative, now).await;
+        assert!(
+            matches!(outcome, SendOutcome::Accepted { .. }),
+            "{outcome:?}"
+        );
+    }
+
+    async fn send(&self, class: SendClass) -> SendOutcome {
+        self.record(MessageId::generate(), class, self.now()).await
+    }
+
+    /// The business `rival`, another tenant (service id 5151).
+    async fn rival(&self) {
+        self.store()
+            .create_business(&NewBusiness {
+                id: BusinessId::parse("rival").unwrap(),
+                service_id: 5151,
+                callback_url: None,
+                allow_cidrs: vec![],
+            })
+            .await
+            .unwrap();
     }
 
     /// Seeds what `send` and `dispatch` leave behind: the message, its `TOKEN` item, `sent`.
     async fn sent_message(&self, token: &str) -> Sent {
         let id = MessageId::generate();
         let created_at = self.now();
-        let outcome = self
-            .store()
-            .record_send(&NewSend {
-                business: &self.business,
-                message_id: id.clone(),
-                to: &phone(USER),
-                class: SendClass::Informative,
-                kind: "transactional",
-                payload: "{}",
-                idempotency: None,
-                failover: None,
-                now: created_at,
-            })
-            .await
-            .unwrap();
-        assert!(
-            matches!(outcome, SendOutcome::Accepted { .. }),
-            "{outcome:?}"
-        );
+        self.accepted(&id, created_at).await;
         self.dynamodb
             .put_item()
             .table_name(&self.env.table)
@@ -200,25 +209,7 @@ impl Harness {
     /// What `send` leaves behind: an `accepted` message.
     async fn accepted_message(&self) -> MessageRecord {
         let id = MessageId::generate();
-        let outcome = self
-            .store()
-            .record_send(&NewSend {
-                business: &self.business,
-                message_id: id.clone(),
-                to: &phone(USER),
-                class: SendClass::Informative,
-                kind: "transactional",
-                payload: "{}",
-                idempotency: None,
-                failover: None,
-                now: self.now(),
-            })
-            .await
-            .unwrap();
-        assert!(
-            matches!(outcome, SendOutcome::Accepted { .. }),
-            "{outcome:?}"
-        );
+        self.accepted(&id, self.now()).await;
         self.message(&id).await
     }
 
@@ -1087,15 +1078,7 @@ fn viber_status(code: i64) -> Option<MessageStatus> {
 #[tokio::test]
 async fn a_status_naming_another_tenants_service_id_is_never_applied() {
     let h = Harness::new().await;
-    h.store()
-        .create_business(&NewBusiness {
-            id: BusinessId::parse("rival").unwrap(),
-            service_id: 5151,
-            callback_url: None,
-            allow_cidrs: vec![],
-        })
-        .await
-        .unwrap();
+    h.rival().await;
     let sent = h.sent_message("960001").await;
     let before = h.message(&sent.id).await;
     for code in [1, 17] {
@@ -1171,15 +1154,7 @@ async fn statuses_too_old_for_their_unknown_token_are_quarantined_and_timeless_o
 #[tokio::test]
 async fn a_kept_status_naming_another_tenants_service_id_is_never_applied() {
     let h = Harness::new().await;
-    h.store()
-        .create_business(&NewBusiness {
-            id: BusinessId::parse("rival").unwrap(),
-            service_id: 5151,
-            callback_url: None,
-            allow_cidrs: vec![],
-        })
-        .await
-        .unwrap();
+    h.rival().await;
     let token = "980001";
     let mut crossed: Value =
         serde_json::from_str(&callback(token, 1, h.now(), Some(USER))).unwrap();

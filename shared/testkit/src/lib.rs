@@ -9,6 +9,8 @@
 pub mod callback;
 pub mod docs;
 pub mod secrets;
+pub mod sqs;
+pub mod stand_in;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
