@@ -829,8 +829,7 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
     let hostile = Hostile { body: &body };
     let with = |field: &str, raw_json: &str| hostile.with(field, raw_json);
     let nested = Hostile::nested;
-    let over = hostile.over(vbm_http::MAX_BODY_BYTES);
-    let cases: Vec<(&str, Request, u16, &str)> = vec![
+    let mut cases: Vec<callback::Case> = vec![
         (
             "unsigned",
             request(&body, None, VIBER_IP),
@@ -865,24 +864,6 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
             },
             401,
             "unauthorized",
-        ),
-        (
-            "one byte over 64 KiB",
-            signed_bytes(over.clone(), &[]),
-            413,
-            "payload_too_large",
-        ),
-        (
-            "over, Content-Length says 10",
-            signed_bytes(over, &[("content-length", b"10")]),
-            413,
-            "payload_too_large",
-        ),
-        (
-            "30k nested arrays",
-            signed_bytes(nested(30_000).into_bytes(), &[]),
-            400,
-            "invalid_json",
         ),
         (
             "10k nested arrays in message",
@@ -932,12 +913,6 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
             "invalid_json",
         ),
         (
-            "service_id 2^64",
-            signed_bytes(with("service_id", "18446744073709551616"), &[]),
-            422,
-            "validation_failed",
-        ),
-        (
             "service_id 1e400",
             signed_bytes(with("service_id", "1e400"), &[]),
             400,
@@ -950,36 +925,14 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
             "validation_failed",
         ),
         (
-            // Kept as its digits, never through a float: a token like any other.
-            "token 2^64",
-            signed_bytes(with("message_token", "18446744073709551616"), &[]),
-            200,
-            "recorded",
-        ),
-        (
             "token 1.5",
             signed_bytes(with("message_token", "1.5"), &[]),
             422,
             "validation_failed",
         ),
         (
-            "token of 2000 digits (too long for a key)",
-            signed_bytes(
-                with("message_token", &format!(r#""{}""#, "7".repeat(2000))),
-                &[],
-            ),
-            422,
-            "validation_failed",
-        ),
-        (
             "token with CR LF",
             signed_bytes(with("message_token", r#""77\r\nX: 1""#), &[]),
-            422,
-            "validation_failed",
-        ),
-        (
-            "time 2^63",
-            signed_bytes(with("time", "9223372036854775808"), &[]),
             422,
             "validation_failed",
         ),
@@ -1002,6 +955,14 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
             "validation_failed",
         ),
     ];
+    // Kept as its digits, never through a float: a 2^64 token is a token like any other.
+    cases.extend(callback::signed_rows(
+        &hostile,
+        vbm_http::MAX_BODY_BYTES,
+        "time",
+        "recorded",
+        signed_bytes,
+    ));
     callback::check_matrix(
         &h.env,
         cases,

@@ -705,12 +705,11 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
     let hostile = Hostile { body: &body };
     let with = |field: &str, raw_json: &str| hostile.with(field, raw_json);
     let nested = Hostile::nested;
-    let over = hostile.over(vbm_http::MAX_BODY_BYTES);
     let not_utf8: Vec<u8> = with("phone_number", r#""44791112345~""#)
         .into_iter()
         .map(|b| if b == b'~' { 0xff } else { b })
         .collect();
-    let cases: Vec<(&str, Request, u16, &str)> = vec![
+    let mut cases: Vec<callback::Case> = vec![
         ("unsigned", request(&body, None), 401, "unauthorized"),
         (
             "signed with another secret",
@@ -735,24 +734,6 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
             ),
             401,
             "unauthorized",
-        ),
-        (
-            "one byte over 64 KiB",
-            signed_bytes(over.clone(), &[]),
-            413,
-            "payload_too_large",
-        ),
-        (
-            "over, Content-Length says 10",
-            signed_bytes(over, &[("content-length", b"10")]),
-            413,
-            "payload_too_large",
-        ),
-        (
-            "30k nested arrays",
-            signed_bytes(nested(30_000).into_bytes(), &[]),
-            400,
-            "invalid_json",
         ),
         (
             "10k nested arrays in a field",
@@ -797,35 +778,15 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
             400,
             "invalid_json",
         ),
-        (
-            // Kept as its digits: a token like any other, not known yet, so kept pending.
-            "token 2^64",
-            signed_bytes(with("message_token", "18446744073709551616"), &[]),
-            200,
-            "kept_pending",
-        ),
-        (
-            "token of 2000 digits (too long for a key)",
-            signed_bytes(
-                with("message_token", &format!(r#""{}""#, "7".repeat(2000))),
-                &[],
-            ),
-            422,
-            "validation_failed",
-        ),
-        (
-            "time 2^63",
-            signed_bytes(with("message_time", "9223372036854775808"), &[]),
-            422,
-            "validation_failed",
-        ),
-        (
-            "service_id 2^64",
-            signed_bytes(with("service_id", "18446744073709551616"), &[]),
-            422,
-            "validation_failed",
-        ),
     ];
+    // A 2^64 token, kept as its digits: a token like any other, not known yet, so kept pending.
+    cases.extend(callback::signed_rows(
+        &hostile,
+        vbm_http::MAX_BODY_BYTES,
+        "message_time",
+        "kept_pending",
+        signed_bytes,
+    ));
     callback::check_matrix(
         &h.env,
         cases,

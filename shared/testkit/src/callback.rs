@@ -93,6 +93,67 @@ pub struct Hostile<'a> {
     pub body: &'a str,
 }
 
+/// The rows of both routes' matrices that carry a valid signature (`signed` signs a raw body
+/// and adds raw headers): bodies over `limit`, nesting, and numbers no field can hold. `time`
+/// names the route's time field; `token_2_64` is how the route answers a 2^64 token (kept as
+/// its digits, a token like any other: accepted).
+pub fn signed_rows(
+    hostile: &Hostile<'_>,
+    limit: usize,
+    time: &str,
+    token_2_64: &'static str,
+    signed: impl Fn(Vec<u8>, &[(&str, &[u8])]) -> Request,
+) -> Vec<Case> {
+    let over = hostile.over(limit);
+    vec![
+        (
+            "one byte over 64 KiB",
+            signed(over.clone(), &[]),
+            413,
+            "payload_too_large",
+        ),
+        (
+            "over, Content-Length says 10",
+            signed(over, &[("content-length", b"10")]),
+            413,
+            "payload_too_large",
+        ),
+        (
+            "30k nested arrays",
+            signed(Hostile::nested(30_000).into_bytes(), &[]),
+            400,
+            "invalid_json",
+        ),
+        (
+            "service_id 2^64",
+            signed(hostile.with("service_id", "18446744073709551616"), &[]),
+            422,
+            "validation_failed",
+        ),
+        (
+            "token 2^64",
+            signed(hostile.with("message_token", "18446744073709551616"), &[]),
+            200,
+            token_2_64,
+        ),
+        (
+            "token of 2000 digits (too long for a key)",
+            signed(
+                hostile.with("message_token", &format!(r#""{}""#, "7".repeat(2000))),
+                &[],
+            ),
+            422,
+            "validation_failed",
+        ),
+        (
+            "time 2^63",
+            signed(hostile.with(time, "9223372036854775808"), &[]),
+            422,
+            "validation_failed",
+        ),
+    ]
+}
+
 impl Hostile<'_> {
     /// The valid body with `field` set to this raw JSON.
     pub fn with(&self, field: &str, raw_json: &str) -> Vec<u8> {
