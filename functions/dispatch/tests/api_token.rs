@@ -43,6 +43,22 @@ fn message() -> SendMessage {
     .unwrap()
 }
 
+/// One send through the current client (whatever token it holds).
+async fn send_one(viber: &ViberSource) {
+    viber
+        .current()
+        .await
+        .send_message(&message())
+        .await
+        .unwrap();
+}
+
+/// A new value of the token's secret, and a wait long enough for it to be read.
+async fn rotate(client: &aws_sdk_secretsmanager::Client, arn: &str, value: &str) {
+    secrets::put(client, arn, value).await;
+    tokio::time::sleep(REFRESH + Duration::from_millis(200)).await;
+}
+
 #[tokio::test]
 async fn the_token_comes_from_secrets_manager_and_rotates_without_a_restart() {
     let (addr, seen) = gateway().await;
@@ -52,31 +68,14 @@ async fn the_token_comes_from_secrets_manager_and_rotates_without_a_restart() {
     let viber = ViberSource::from_secret(client.clone(), &arn, &url, TIMEOUT, REFRESH)
         .await
         .expect("loads");
-    viber
-        .current()
-        .await
-        .send_message(&message())
-        .await
-        .unwrap();
+    send_one(&viber).await;
 
-    secrets::put(&client, &arn, "token-two").await;
-    tokio::time::sleep(REFRESH + Duration::from_millis(200)).await;
-    viber
-        .current()
-        .await
-        .send_message(&message())
-        .await
-        .unwrap();
+    rotate(&client, &arn, "token-two").await;
+    send_one(&viber).await;
 
     // A blank value is not taken: the last good token stays.
-    secrets::put(&client, &arn, "  ").await;
-    tokio::time::sleep(REFRESH + Duration::from_millis(200)).await;
-    viber
-        .current()
-        .await
-        .send_message(&message())
-        .await
-        .unwrap();
+    rotate(&client, &arn, "  ").await;
+    send_one(&viber).await;
 
     assert_eq!(
         *seen.lock().unwrap(),
@@ -98,12 +97,7 @@ async fn without_a_secret_no_token_and_a_bad_secret_stops_the_start() {
         .load()
         .await;
     let viber = ViberSource::from_config(&config, &sdk).await.unwrap();
-    viber
-        .current()
-        .await
-        .send_message(&message())
-        .await
-        .unwrap();
+    send_one(&viber).await;
     assert_eq!(*seen.lock().unwrap(), [None]);
 
     let client = secrets::client().await;

@@ -243,6 +243,11 @@ impl World {
             .expect("conversation stored")
     }
 
+    /// How many messages the session with `to` has counted (`None`: no session).
+    async fn messages_sent(&self, to: &str) -> Option<u32> {
+        self.conversation(to).await.session.map(|s| s.messages_sent)
+    }
+
     /// Everything queued for `notify` so far.
     async fn events(&self) -> Vec<Event> {
         sqs::receive_all(&self.sqs, &self.env.events_queue_url)
@@ -411,14 +416,7 @@ async fn a_blocked_user_is_opted_out_and_the_session_slot_given_back() {
     let world = World::new(FakeViber::answering(viber_status(8)).await).await;
     world.user_writes(ANN).await;
     let id = world.accept(session_text(ANN, "hello")).await;
-    assert_eq!(
-        world
-            .conversation(ANN)
-            .await
-            .session
-            .map(|s| s.messages_sent),
-        Some(1)
-    );
+    assert_eq!(world.messages_sent(ANN).await, Some(1));
 
     world.dispatch_batch().await;
 
@@ -479,14 +477,7 @@ async fn another_refusal_of_a_session_message_gives_its_slot_back() {
     world.user_writes(ANN).await;
     world.accept(session_text(ANN, "first")).await;
     let id = world.accept(session_text(ANN, "second")).await;
-    assert_eq!(
-        world
-            .conversation(ANN)
-            .await
-            .session
-            .map(|s| s.messages_sent),
-        Some(2)
-    );
+    assert_eq!(world.messages_sent(ANN).await, Some(2));
 
     world.dispatch_batch().await;
 
@@ -540,11 +531,7 @@ async fn viber_errors_and_timeouts_leave_the_message_accepted_for_a_retry() {
             MessageStatus::Accepted
         );
         assert_eq!(
-            world
-                .conversation(ANN)
-                .await
-                .session
-                .map(|s| s.messages_sent),
+            world.messages_sent(ANN).await,
             Some(1),
             "{name}: the slot stays taken while the message may still go"
         );
@@ -563,14 +550,7 @@ async fn a_non_retryable_http_error_fails_the_message() {
     let m = world.status(&id).await;
     assert_eq!(m.track.current, MessageStatus::Failed);
     assert_eq!(m.failure.unwrap().reason, "VIBER_HTTP_400");
-    assert_eq!(
-        world
-            .conversation(ANN)
-            .await
-            .session
-            .map(|s| s.messages_sent),
-        Some(0)
-    );
+    assert_eq!(world.messages_sent(ANN).await, Some(0));
 }
 
 #[tokio::test]

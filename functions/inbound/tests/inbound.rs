@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::types::AttributeValue;
 use inbound::App;
 use lambda_http::Request;
 use serde_json::{Value, json};
@@ -151,15 +151,7 @@ impl Harness {
 
     /// How many items the table holds (the business's own items included).
     async fn item_count(&self) -> i32 {
-        self.dynamodb
-            .scan()
-            .table_name(&self.env.table)
-            .select(Select::Count)
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .count()
+        self.env.item_count().await
     }
 
     async fn inbound_items(&self) -> Vec<std::collections::HashMap<String, AttributeValue>> {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::Request;
 use serde_json::{Value, json};
 use session_rules::{
@@ -250,15 +250,7 @@ impl Harness {
     }
 
     async fn item_count(&self) -> i32 {
-        self.dynamodb
-            .scan()
-            .table_name(&self.env.table)
-            .select(Select::Count)
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .count()
+        self.env.item_count().await
     }
 
     async fn opted_out(&self) -> bool {
@@ -328,12 +320,7 @@ async fn every_order_of_late_and_duplicated_callbacks_ends_where_the_order_rule_
                     expected_events.push(*status);
                 }
             }
-            let stored = h
-                .store()
-                .get_message(&h.business, &sent.id, h.now())
-                .await
-                .unwrap()
-                .unwrap();
+            let stored = h.message(&sent.id).await;
             assert_eq!(stored.track, model, "{order:?}");
 
             let events = h.events().await;
@@ -665,12 +652,7 @@ async fn bad_signatures_are_refused_and_change_nothing() {
         assert_eq!(reply.status, 401, "{}", reply.body);
         assert_eq!(reply.body["error"]["code"], "unauthorized");
     }
-    let stored = h
-        .store()
-        .get_message(&h.business, &sent.id, h.now())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = h.message(&sent.id).await;
     assert_eq!(stored.track.current, MessageStatus::Sent);
     assert_eq!(stored.track.history.len(), 2);
     assert!(h.events().await.is_empty());

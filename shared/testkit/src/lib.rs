@@ -302,6 +302,20 @@ impl TestEnv {
         ]
     }
 
+    /// How many items the table holds (a consistent count).
+    pub async fn item_count(&self) -> i32 {
+        self.dynamodb()
+            .await
+            .scan()
+            .table_name(&self.table)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("counting the test table's items")
+            .count()
+    }
+
     /// The table and queues as they are now.
     pub async fn footprint(&self) -> Footprint {
         let config = self.sdk_config().await;
