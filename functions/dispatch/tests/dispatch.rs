@@ -19,11 +19,13 @@ use session_rules::{
 use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_queue::{OutboundJob, OutboundQueue};
-use vbm_store::{BusinessId, MessageId, NewBusiness, NewSend, Retention, SendOutcome, Store};
+use vbm_store::{BusinessId, MessageId, NewSend, SendOutcome, Store};
 use vbm_testkit::TestEnv;
 use vbm_testkit::sqs;
 use vbm_testkit::stand_in::{self, Answer};
-use viber::{ViberClient, seq_for};
+use viber::seq_for;
+
+mod common;
 
 const SERVICE_ID: u64 = 4242;
 
@@ -124,33 +126,14 @@ impl World {
         let env = TestEnv::fresh();
         let dynamodb = env.dynamodb().await;
         let sqs = env.sqs().await;
-        let store = || {
-            Store::new(
-                dynamodb.clone(),
-                env.table.clone(),
-                Limits::default(),
-                Retention::default(),
-            )
-        };
-        let business = BusinessId::parse("acme").unwrap();
-        store()
-            .create_business(&NewBusiness {
-                id: business.clone(),
-                service_id: SERVICE_ID,
-                callback_url: None,
-                allow_cidrs: vec![],
-            })
-            .await
-            .unwrap();
-        let client =
-            ViberClient::new(&format!("http://{}/vibersrvc/1", viber.addr), None, timeout).unwrap();
-        let app = App::new(
+        let store = || common::store(&env, &dynamodb);
+        let business = common::business(&store(), "acme", SERVICE_ID).await;
+        let app = common::app(
+            &env,
+            &sqs,
             store(),
-            client,
-            EventsQueue::new(sqs.clone(), env.events_queue_url.clone()),
-            sqs.clone(),
-            env.outbound_queue_url.clone(),
-            Arc::new(SystemClock),
+            &format!("http://{}/vibersrvc/1", viber.addr),
+            timeout,
         );
         let stream =
             relay::reader::StreamReader::for_table(&dynamodb, env.streams().await, &env.table)

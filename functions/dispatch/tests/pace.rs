@@ -6,16 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use dispatch::App;
 use serde_json::json;
-use session_rules::{Limits, PhoneNumber, SendClass};
-use vbm_events::EventsQueue;
+use session_rules::{PhoneNumber, SendClass};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_queue::OutboundJob;
-use vbm_store::{BusinessId, MessageId, NewBusiness, NewSend, Retention, SendOutcome, Store};
+use vbm_store::{MessageId, NewSend, SendOutcome};
 use vbm_testkit::TestEnv;
 use vbm_testkit::stand_in::{self, Answer};
-use viber::ViberClient;
+
+mod common;
 
 const RATE: u32 = 10;
 const MESSAGES: usize = 40;
@@ -45,24 +44,8 @@ async fn four_dispatchers_together_never_exceed_the_business_rate() {
     let env = TestEnv::fresh();
     let dynamodb = env.dynamodb().await;
     let sqs = env.sqs().await;
-    let store = || {
-        Store::new(
-            dynamodb.clone(),
-            env.table.clone(),
-            Limits::default(),
-            Retention::default(),
-        )
-    };
-    let business = BusinessId::parse("acme").unwrap();
-    store()
-        .create_business(&NewBusiness {
-            id: business.clone(),
-            service_id: 4343,
-            callback_url: None,
-            allow_cidrs: vec![],
-        })
-        .await
-        .unwrap();
+    let store = || common::store(&env, &dynamodb);
+    let business = common::business(&store(), "acme", 4343).await;
     store().set_pace_rate(&business, RATE).await.unwrap();
     let (url, arrivals) = viber().await;
 
@@ -102,14 +85,7 @@ async fn four_dispatchers_together_never_exceed_the_business_rate() {
     // Four containers, each handed a batch of ten at the same moment.
     let mut tasks = Vec::new();
     for batch in records.chunks(10) {
-        let app = App::new(
-            store(),
-            ViberClient::new(&url, None, Duration::from_secs(5)).unwrap(),
-            EventsQueue::new(sqs.clone(), env.events_queue_url.clone()),
-            sqs.clone(),
-            env.outbound_queue_url.clone(),
-            Arc::new(SystemClock),
-        );
+        let app = common::app(&env, &sqs, store(), &url, Duration::from_secs(5));
         let mut event = SqsEvent::default();
         event.records = batch.to_vec();
         tasks.push(tokio::spawn(async move { app.handle_batch(event).await }));
