@@ -142,11 +142,7 @@ impl Harness {
 
     /// Every event on the events queue (received and deleted), in no particular order.
     async fn events(&self) -> Vec<Event> {
-        vbm_testkit::drain(&self.sqs, &self.env.events_queue_url)
-            .await
-            .iter()
-            .map(|m| EventsQueue::parse(&m.body).unwrap())
-            .collect()
+        vbm_testkit::drain_as(&self.sqs, &self.env.events_queue_url, EventsQueue::parse).await
     }
 
     /// How many items the table holds (the business's own items included).

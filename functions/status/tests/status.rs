@@ -242,11 +242,7 @@ impl Harness {
     }
 
     async fn events(&self) -> Vec<Event> {
-        vbm_testkit::drain(&self.sqs, &self.env.events_queue_url)
-            .await
-            .iter()
-            .map(|m| EventsQueue::parse(&m.body).unwrap())
-            .collect()
+        vbm_testkit::drain_as(&self.sqs, &self.env.events_queue_url, EventsQueue::parse).await
     }
 
     async fn item_count(&self) -> i32 {

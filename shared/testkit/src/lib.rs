@@ -276,6 +276,20 @@ pub async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Drained> {
     }
 }
 
+/// [`drain`], each body read with `parse` (a panic on one it refuses): the events a test
+/// reads back, `drain_as(&sqs, url, EventsQueue::parse)`.
+pub async fn drain_as<T, E: std::fmt::Debug>(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Vec<T> {
+    drain(sqs, url)
+        .await
+        .iter()
+        .map(|m| parse(&m.body).unwrap_or_else(|e| panic!("{e:?}: {}", m.body)))
+        .collect()
+}
+
 /// Everything a refused request must leave as it was: every item of the table (a full,
 /// consistent scan, sorted by key), the messages on the table's stream (the outbox) and the
 /// depth of every queue (visible, in flight and delayed). Compare one taken before with one
