@@ -94,30 +94,11 @@ async fn create(w: &World, business: &BusinessId, count: usize) -> CampaignId {
 
 /// Takes every job off the campaign queue (bodies).
 async fn drain(env: &TestEnv) -> Vec<CampaignJob> {
-    let sqs = env.sqs().await;
-    let mut jobs = Vec::new();
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(&env.campaign_queue_url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return jobs;
-        }
-        for m in messages {
-            jobs.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            sqs.delete_message()
-                .queue_url(&env.campaign_queue_url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+    vbm_testkit::drain(&env.sqs().await, &env.campaign_queue_url)
+        .await
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect()
 }
 
 fn chunk_job(business: &BusinessId, id: &CampaignId, chunk: u32) -> CampaignJob {

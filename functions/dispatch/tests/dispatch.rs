@@ -4,33 +4,28 @@
 //! handed to `App::handle_batch`, as Lambda would.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use dispatch::App;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use session_rules::{
     Language, Limits, MessageStatus, PhoneNumber, SendRequest, SendRequestBody, SessionState,
     Template, TemplateCategory, TemplateId,
 };
-use tokio::net::TcpListener;
 use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_queue::{OutboundJob, OutboundQueue};
-use vbm_store::{BusinessId, MessageId, NewBusiness, NewSend, Retention, SendOutcome, Store};
+use vbm_store::{BusinessId, MessageId, NewSend, SendOutcome, Store};
 use vbm_testkit::TestEnv;
-use viber::{ViberClient, seq_for};
+use vbm_testkit::sqs;
+use vbm_testkit::stand_in::{self, Answer};
+use viber::seq_for;
+
+mod common;
 
 const SERVICE_ID: u64 = 4242;
 
@@ -85,42 +80,20 @@ impl FakeViber {
     }
 
     async fn start(respond: Responder) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let recorder = received.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (respond, recorder) = (respond.clone(), recorder.clone());
-                let service = service_fn(move |req: Request<Incoming>| {
-                    let (respond, recorder) = (respond.clone(), recorder.clone());
-                    async move {
-                        assert_eq!(req.uri().path(), "/vibersrvc/1/send_message");
-                        let body = req.into_body().collect().await.unwrap().to_bytes();
-                        let body: Value = serde_json::from_slice(&body).unwrap();
-                        let reply = {
-                            let mut seen = recorder.lock().unwrap();
-                            let reply = respond(&body, seen.len());
-                            seen.push(body);
-                            reply
-                        };
-                        tokio::time::sleep(reply.delay).await;
-                        Ok::<_, Infallible>(
-                            Response::builder()
-                                .status(reply.status)
-                                .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from(reply.body)))
-                                .unwrap(),
-                        )
-                    }
-                });
-                tokio::spawn(async move {
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let addr = stand_in::serve(move |seen| {
+            assert_eq!(seen.path, "/vibersrvc/1/send_message");
+            let body = seen.json();
+            let reply = {
+                let mut seen = recorder.lock().unwrap();
+                let reply = respond(&body, seen.len());
+                seen.push(body);
+                reply
+            };
+            Answer::json(reply.status, reply.body).after(reply.delay)
+        })
+        .await;
         Self { addr, received }
     }
 
@@ -153,33 +126,14 @@ impl World {
         let env = TestEnv::fresh();
         let dynamodb = env.dynamodb().await;
         let sqs = env.sqs().await;
-        let store = || {
-            Store::new(
-                dynamodb.clone(),
-                env.table.clone(),
-                Limits::default(),
-                Retention::default(),
-            )
-        };
-        let business = BusinessId::parse("acme").unwrap();
-        store()
-            .create_business(&NewBusiness {
-                id: business.clone(),
-                service_id: SERVICE_ID,
-                callback_url: None,
-                allow_cidrs: vec![],
-            })
-            .await
-            .unwrap();
-        let client =
-            ViberClient::new(&format!("http://{}/vibersrvc/1", viber.addr), None, timeout).unwrap();
-        let app = App::new(
+        let store = || common::store(&env, &dynamodb);
+        let business = common::business(&store(), "acme", SERVICE_ID).await;
+        let app = common::app(
+            &env,
+            &sqs,
             store(),
-            client,
-            EventsQueue::new(sqs.clone(), env.events_queue_url.clone()),
-            sqs.clone(),
-            env.outbound_queue_url.clone(),
-            Arc::new(SystemClock),
+            &format!("http://{}/vibersrvc/1", viber.addr),
+            timeout,
         );
         let stream =
             relay::reader::StreamReader::for_table(&dynamodb, env.streams().await, &env.table)
@@ -245,12 +199,15 @@ impl World {
         id
     }
 
+    /// Hands what is on the outbound queue to `dispatch`, which must retry none of it.
+    async fn dispatch_batch(&self) {
+        let response = self.app.handle_batch(self.batch().await).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+
     /// Receives what is on the outbound queue, as Lambda would hand it over.
     async fn batch(&self) -> SqsEvent {
-        let records = receive(&self.sqs, &self.env.outbound_queue_url).await;
-        let mut event = SqsEvent::default();
-        event.records = records;
-        event
+        sqs::event(sqs::receive_all(&self.sqs, &self.env.outbound_queue_url).await)
     }
 
     async fn status(&self, id: &MessageId) -> vbm_store::MessageRecord {
@@ -269,9 +226,14 @@ impl World {
             .expect("conversation stored")
     }
 
+    /// How many messages the session with `to` has counted (`None`: no session).
+    async fn messages_sent(&self, to: &str) -> Option<u32> {
+        self.conversation(to).await.session.map(|s| s.messages_sent)
+    }
+
     /// Everything queued for `notify` so far.
     async fn events(&self) -> Vec<Event> {
-        receive(&self.sqs, &self.env.events_queue_url)
+        sqs::receive_all(&self.sqs, &self.env.events_queue_url)
             .await
             .iter()
             .map(|r| EventsQueue::parse(r.body.as_deref().unwrap()).unwrap())
@@ -290,38 +252,6 @@ impl World {
             .unwrap()
             .item()
             .cloned()
-    }
-}
-
-async fn receive(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<SqsMessage> {
-    let mut records = Vec::new();
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap();
-        if out.messages().is_empty() {
-            return records;
-        }
-        for m in out.messages() {
-            let mut record = SqsMessage::default();
-            record.message_id = m.message_id().map(str::to_owned);
-            record.receipt_handle = m.receipt_handle().map(str::to_owned);
-            record.body = m.body().map(str::to_owned);
-            record.attributes = m
-                .attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            records.push(record);
-        }
     }
 }
 
@@ -469,17 +399,9 @@ async fn a_blocked_user_is_opted_out_and_the_session_slot_given_back() {
     let world = World::new(FakeViber::answering(viber_status(8)).await).await;
     world.user_writes(ANN).await;
     let id = world.accept(session_text(ANN, "hello")).await;
-    assert_eq!(
-        world
-            .conversation(ANN)
-            .await
-            .session
-            .map(|s| s.messages_sent),
-        Some(1)
-    );
+    assert_eq!(world.messages_sent(ANN).await, Some(1));
 
-    let response = world.app.handle_batch(world.batch().await).await;
-    assert!(response.batch_item_failures.is_empty());
+    world.dispatch_batch().await;
 
     let m = world.status(&id).await;
     assert_eq!(m.track.current, MessageStatus::Failed);
@@ -514,8 +436,7 @@ async fn wait_for_user_response_locks_the_session_and_keeps_the_slot() {
     world.user_writes(ANN).await;
     let id = world.accept(session_text(ANN, "hello")).await;
 
-    let response = world.app.handle_batch(world.batch().await).await;
-    assert!(response.batch_item_failures.is_empty());
+    world.dispatch_batch().await;
 
     let m = world.status(&id).await;
     assert_eq!(m.track.current, MessageStatus::Failed);
@@ -539,17 +460,9 @@ async fn another_refusal_of_a_session_message_gives_its_slot_back() {
     world.user_writes(ANN).await;
     world.accept(session_text(ANN, "first")).await;
     let id = world.accept(session_text(ANN, "second")).await;
-    assert_eq!(
-        world
-            .conversation(ANN)
-            .await
-            .session
-            .map(|s| s.messages_sent),
-        Some(2)
-    );
+    assert_eq!(world.messages_sent(ANN).await, Some(2));
 
-    let response = world.app.handle_batch(world.batch().await).await;
-    assert!(response.batch_item_failures.is_empty());
+    world.dispatch_batch().await;
 
     let m = world.status(&id).await;
     assert_eq!(m.track.current, MessageStatus::Failed);
@@ -601,11 +514,7 @@ async fn viber_errors_and_timeouts_leave_the_message_accepted_for_a_retry() {
             MessageStatus::Accepted
         );
         assert_eq!(
-            world
-                .conversation(ANN)
-                .await
-                .session
-                .map(|s| s.messages_sent),
+            world.messages_sent(ANN).await,
             Some(1),
             "{name}: the slot stays taken while the message may still go"
         );
@@ -620,19 +529,11 @@ async fn a_non_retryable_http_error_fails_the_message() {
     let world = World::new(FakeViber::answering(http(400)).await).await;
     world.user_writes(ANN).await;
     let id = world.accept(session_text(ANN, "hello")).await;
-    let response = world.app.handle_batch(world.batch().await).await;
-    assert!(response.batch_item_failures.is_empty());
+    world.dispatch_batch().await;
     let m = world.status(&id).await;
     assert_eq!(m.track.current, MessageStatus::Failed);
     assert_eq!(m.failure.unwrap().reason, "VIBER_HTTP_400");
-    assert_eq!(
-        world
-            .conversation(ANN)
-            .await
-            .session
-            .map(|s| s.messages_sent),
-        Some(0)
-    );
+    assert_eq!(world.messages_sent(ANN).await, Some(0));
 }
 
 #[tokio::test]
@@ -762,7 +663,7 @@ async fn a_job_that_keeps_failing_goes_to_the_dead_letter_queue_after_max_receiv
     }
     // The next receive finds it moved to the dead-letter queue, where the alarm watches.
     assert!(world.batch().await.records.is_empty());
-    let dead = receive(&world.sqs, &world.env.outbound_dlq_url).await;
+    let dead = sqs::receive_all(&world.sqs, &world.env.outbound_dlq_url).await;
     assert_eq!(dead.len(), 1);
     let job: vbm_queue::OutboundJob =
         serde_json::from_str(dead[0].body.as_deref().unwrap()).unwrap();
@@ -940,8 +841,7 @@ async fn a_late_21_does_not_relock_a_session_the_user_unlocked() {
         .record_inbound(&world.business, &phone(ANN), "77001", &content, now, now)
         .await
         .unwrap();
-    let response = world.app.handle_batch(world.batch().await).await;
-    assert!(response.batch_item_failures.is_empty());
+    world.dispatch_batch().await;
     assert_eq!(world.status(&id).await.track.current, MessageStatus::Failed);
     let c = world.conversation(ANN).await;
     assert_eq!(

@@ -2,68 +2,39 @@
 //! store and caches) send one business's messages at once; Viber's stand-in records when each
 //! request arrives, and no second holds more than the business's rate.
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use dispatch::App;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::json;
-use session_rules::{Limits, PhoneNumber, SendClass};
-use tokio::net::TcpListener;
-use vbm_events::EventsQueue;
+use session_rules::{PhoneNumber, SendClass};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_queue::OutboundJob;
-use vbm_store::{BusinessId, MessageId, NewBusiness, NewSend, Retention, SendOutcome, Store};
+use vbm_store::{MessageId, NewSend, SendOutcome};
 use vbm_testkit::TestEnv;
-use viber::ViberClient;
+use vbm_testkit::stand_in::{self, Answer};
+
+mod common;
 
 const RATE: u32 = 10;
 const MESSAGES: usize = 40;
 
 /// Viber's stand-in: answers success at once and records each request's arrival.
 async fn viber() -> (String, Arc<Mutex<Vec<Instant>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let arrivals = Arc::new(Mutex::new(Vec::new()));
     let recorder = arrivals.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let recorder = recorder.clone();
-            let service = service_fn(move |req: Request<Incoming>| {
-                let recorder = recorder.clone();
-                async move {
-                    let arrived = Instant::now();
-                    let body = req.into_body().collect().await.unwrap().to_bytes();
-                    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                    let n = {
-                        let mut seen = recorder.lock().unwrap();
-                        seen.push(arrived);
-                        seen.len()
-                    };
-                    let answer = json!({"status": 0, "seq": body["seq"], "message_token": 7_000_000_000u64 + n as u64});
-                    Ok::<_, Infallible>(
-                        Response::builder()
-                            .status(200)
-                            .header("content-type", "application/json")
-                            .body(Full::new(Bytes::from(answer.to_string())))
-                            .unwrap(),
-                    )
-                }
-            });
-            tokio::spawn(async move {
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let addr = stand_in::serve(move |seen| {
+        let body = seen.json();
+        let n = {
+            let mut arrivals = recorder.lock().unwrap();
+            arrivals.push(seen.arrived);
+            arrivals.len()
+        };
+        let answer =
+            json!({"status": 0, "seq": body["seq"], "message_token": 7_000_000_000u64 + n as u64});
+        Answer::json(200, answer)
+    })
+    .await;
     (format!("http://{addr}/vibersrvc/1"), arrivals)
 }
 
@@ -73,24 +44,8 @@ async fn four_dispatchers_together_never_exceed_the_business_rate() {
     let env = TestEnv::fresh();
     let dynamodb = env.dynamodb().await;
     let sqs = env.sqs().await;
-    let store = || {
-        Store::new(
-            dynamodb.clone(),
-            env.table.clone(),
-            Limits::default(),
-            Retention::default(),
-        )
-    };
-    let business = BusinessId::parse("acme").unwrap();
-    store()
-        .create_business(&NewBusiness {
-            id: business.clone(),
-            service_id: 4343,
-            callback_url: None,
-            allow_cidrs: vec![],
-        })
-        .await
-        .unwrap();
+    let store = || common::store(&env, &dynamodb);
+    let business = common::business(&store(), "acme", 4343).await;
     store().set_pace_rate(&business, RATE).await.unwrap();
     let (url, arrivals) = viber().await;
 
@@ -130,14 +85,7 @@ async fn four_dispatchers_together_never_exceed_the_business_rate() {
     // Four containers, each handed a batch of ten at the same moment.
     let mut tasks = Vec::new();
     for batch in records.chunks(10) {
-        let app = App::new(
-            store(),
-            ViberClient::new(&url, None, Duration::from_secs(5)).unwrap(),
-            EventsQueue::new(sqs.clone(), env.events_queue_url.clone()),
-            sqs.clone(),
-            env.outbound_queue_url.clone(),
-            Arc::new(SystemClock),
-        );
+        let app = common::app(&env, &sqs, store(), &url, Duration::from_secs(5));
         let mut event = SqsEvent::default();
         event.records = batch.to_vec();
         tasks.push(tokio::spawn(async move { app.handle_batch(event).await }));

@@ -3,7 +3,6 @@
 //! answers this API 500). Jobs and receipts go through `App::handle_body` as the queue would
 //! deliver them, redeliveries and concurrent deliveries included.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,15 +10,8 @@ use std::time::Duration;
 
 use failover::App;
 use failover::sms::SmsSender;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use session_rules::{Limits, MessageStatus, PhoneNumber, SendClass};
-use tokio::net::TcpListener;
 use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_platform::clock::{Clock, OffsetClock};
 use vbm_queue::Retries;
@@ -28,6 +20,7 @@ use vbm_store::{
     Retention, SendOutcome, Store, Triggers,
 };
 use vbm_testkit::TestEnv;
+use vbm_testkit::stand_in::{self, Answer};
 
 /// End User Messaging's stand-in: records every SendTextMessage; the first `failing` calls are
 /// answered `InternalServerException` (500, nothing sent).
@@ -39,53 +32,27 @@ struct FakeSms {
 
 impl FakeSms {
     async fn start(failing: usize) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let sent = Arc::new(Mutex::new(Vec::new()));
         let calls = Arc::new(AtomicUsize::new(0));
         let (sent2, calls2) = (sent.clone(), calls.clone());
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (sent, calls) = (sent2.clone(), calls2.clone());
-                let service = service_fn(move |req: Request<Incoming>| {
-                    let (sent, calls) = (sent.clone(), calls.clone());
-                    async move {
-                        let target = req
-                            .headers()
-                            .get("x-amz-target")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_owned();
-                        assert_eq!(target, "PinpointSMSVoiceV2.SendTextMessage");
-                        let body = req.into_body().collect().await.unwrap().to_bytes();
-                        let body: Value = serde_json::from_slice(&body).unwrap();
-                        let n = calls.fetch_add(1, Ordering::SeqCst);
-                        let (status, answer) = if n < failing {
-                            (
-                                500,
-                                json!({"__type": "InternalServerException", "Message": "stand-in failure"}),
-                            )
-                        } else {
-                            let mut sent = sent.lock().unwrap();
-                            sent.push(body);
-                            (200, json!({"MessageId": format!("sms-{}", sent.len())}))
-                        };
-                        Ok::<_, Infallible>(
-                            Response::builder()
-                                .status(status)
-                                .header("content-type", "application/x-amz-json-1.0")
-                                .body(Full::new(Bytes::from(answer.to_string())))
-                                .unwrap(),
-                        )
-                    }
-                });
-                tokio::spawn(async move {
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let addr = stand_in::serve(move |request| {
+            let target = request.header("x-amz-target").unwrap_or_default();
+            assert_eq!(target, "PinpointSMSVoiceV2.SendTextMessage");
+            let body = request.json();
+            let n = calls2.fetch_add(1, Ordering::SeqCst);
+            let (status, answer) = if n < failing {
+                (
+                    500,
+                    json!({"__type": "InternalServerException", "Message": "stand-in failure"}),
+                )
+            } else {
+                let mut sent = sent2.lock().unwrap();
+                sent.push(body);
+                (200, json!({"MessageId": format!("sms-{}", sent.len())}))
+            };
+            Answer::json(status, answer).with_content_type("application/x-amz-json-1.0")
+        })
+        .await;
         Self { addr, sent, calls }
     }
 
@@ -596,20 +563,13 @@ async fn an_attempt_that_died_in_flight_is_reported_failed_not_sent_again() {
 
 #[tokio::test]
 async fn a_batch_reports_exactly_the_records_to_retry() {
-    use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
     let world = World::new(1, 4).await;
     let refused = world.sent(ANN, Some(&spec(Triggers::default()))).await;
-    let record = |id: &str, body: String| {
-        let mut r = SqsMessage::default();
-        r.message_id = Some(id.into());
-        r.body = Some(body);
-        r
-    };
-    let mut event = SqsEvent::default();
-    event.records = vec![
+    use vbm_testkit::sqs::{event, record};
+    let event = event(vec![
         record("a", world.job(&refused, "expired")),
-        record("b", "not json".into()),
-    ];
+        record("b", "not json"),
+    ]);
     let answer = world.app.handle_batch(event).await;
     let mut failed: Vec<String> = answer
         .batch_item_failures

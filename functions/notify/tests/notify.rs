@@ -2,27 +2,22 @@
 //! business's callback endpoint. Events are published with `EventsQueue::publish`, received back
 //! from the test's own events queue and handed to `App::handle_batch`, as Lambda would.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::MessageSystemAttributeName;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{HeaderMap, Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper::HeaderMap;
+use hyper::body::Bytes;
 use notify::App;
 use serde_json::json;
 use session_rules::{Limits, Timestamp};
-use tokio::net::TcpListener;
 use vbm_events::{Event, EventKind, EventsQueue, signature};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_store::{Business, BusinessId, NewBusiness, Retention, Store};
 use vbm_testkit::TestEnv;
+use vbm_testkit::sqs;
+use vbm_testkit::stand_in::{self, Answer};
 
 struct Delivery {
     headers: HeaderMap,
@@ -37,40 +32,18 @@ struct Endpoint {
 
 impl Endpoint {
     async fn start(status: u16, delay: Duration) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let recorder = received.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let recorder = recorder.clone();
-                let service = service_fn(move |req: Request<Incoming>| {
-                    let recorder = recorder.clone();
-                    async move {
-                        let (parts, body) = req.into_parts();
-                        assert_eq!(parts.method, "POST");
-                        assert_eq!(parts.uri.path(), "/hooks/viber");
-                        let body = body.collect().await.unwrap().to_bytes();
-                        recorder.lock().unwrap().push(Delivery {
-                            headers: parts.headers,
-                            body,
-                        });
-                        tokio::time::sleep(delay).await;
-                        Ok::<_, Infallible>(
-                            Response::builder()
-                                .status(status)
-                                .body(Full::new(Bytes::from_static(b"ok")))
-                                .unwrap(),
-                        )
-                    }
-                });
-                tokio::spawn(async move {
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let addr = stand_in::serve(move |seen| {
+            assert_eq!(seen.method, "POST");
+            assert_eq!(seen.path, "/hooks/viber");
+            recorder.lock().unwrap().push(Delivery {
+                headers: seen.headers,
+                body: seen.body,
+            });
+            Answer::plain(status, "ok").after(delay)
+        })
+        .await;
         Self { addr, received }
     }
 
@@ -144,36 +117,7 @@ impl World {
     }
 
     async fn batch(&self) -> SqsEvent {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.env.events_queue_url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap();
-        let mut event = SqsEvent::default();
-        event.records = out
-            .messages()
-            .iter()
-            .map(|m| {
-                let mut record = SqsMessage::default();
-                record.message_id = m.message_id().map(str::to_owned);
-                record.receipt_handle = m.receipt_handle().map(str::to_owned);
-                record.body = m.body().map(str::to_owned);
-                record.attributes = m
-                    .attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                record
-            })
-            .collect();
-        event
+        sqs::event(sqs::receive_once(&self.sqs, &self.env.events_queue_url).await)
     }
 }
 

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use session_rules::{Conversation, Limits, PhoneNumber, SendClass, Session, Timestamp};
+use session_rules::{Conversation, Limits, PhoneNumber, SendClass, Session};
 use vbm_store::send::WriteResult;
-use vbm_store::{BusinessId, MessageId, NewSend, Retention, SendOutcome, Store};
-use vbm_testkit::TestEnv;
+use vbm_store::{BusinessId, MessageId, NewSend, SendOutcome, Store};
+mod common;
 
-const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+use common::NOW;
 
 fn limits() -> Limits {
     Limits::default()
@@ -51,13 +51,7 @@ fn class() -> impl Strategy<Value = SendClass> {
 }
 
 async fn store() -> Store {
-    let env = TestEnv::fresh();
-    Store::new(
-        env.dynamodb().await,
-        env.table.clone(),
-        limits(),
-        Retention::default(),
-    )
+    common::fresh().await.1
 }
 
 fn phone(i: u32) -> PhoneNumber {
@@ -89,15 +83,9 @@ fn conditional_write_agrees_with_decide_send() {
                         .unwrap();
                 }
                 let send = NewSend {
-                    business: &business,
-                    message_id: MessageId::generate(),
-                    to: &to,
                     class,
                     kind: "session",
-                    payload: "{}",
-                    idempotency: None,
-                    failover: None,
-                    now: NOW,
+                    ..common::informative(&business, MessageId::generate(), &to, NOW)
                 };
                 // The write is attempted even where the rules refuse: DynamoDB alone must refuse.
                 store
@@ -146,15 +134,9 @@ fn record_send_refuses_exactly_as_the_rules_do_even_with_a_stale_hint() {
             .await
             .unwrap();
         let send = |class| NewSend {
-            business: &business,
-            message_id: MessageId::generate(),
-            to: &to,
             class,
             kind: "session",
-            payload: "{}",
-            idempotency: None,
-            failover: None,
-            now: NOW,
+            ..common::informative(&business, MessageId::generate(), &to, NOW)
         };
         assert_eq!(
             store.record_send(&send(SendClass::Session)).await.unwrap(),
@@ -162,12 +144,7 @@ fn record_send_refuses_exactly_as_the_rules_do_even_with_a_stale_hint() {
         );
         // ...then the user replies through another container: the hint is stale, yet the next
         // send goes (a refusal is only ever based on a fresh read).
-        let other = Store::new(
-            store.client().clone(),
-            store.table(),
-            limits(),
-            Retention::default(),
-        );
+        let other = common::store_with(store.client().clone(), store.table());
         other
             .record_user_message(&business, &to, NOW)
             .await

@@ -3,28 +3,23 @@
 
 use std::collections::BTreeSet;
 
-use session_rules::{Conversation, Limits, PhoneNumber, SendClass, Timestamp};
+use session_rules::{Conversation, PhoneNumber, SendClass};
 use vbm_store::{
     BusinessId, CampaignId, CampaignRecipient, CampaignState, Candidate, ChunkRef, Control,
-    ControlOutcome, CreateOutcome, IdempotencyKey, NewCampaign, NewSend, Retention, Store,
+    ControlOutcome, CreateOutcome, IdempotencyKey, NewCampaign, NewSend, Store,
 };
 use vbm_testkit::TestEnv;
 
-const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+mod common;
+
+use common::NOW;
 
 fn number(i: usize) -> PhoneNumber {
     PhoneNumber::parse(&format!("+4479111{i:05}")).unwrap()
 }
 
 async fn store() -> (TestEnv, Store) {
-    let env = TestEnv::fresh();
-    let store = Store::new(
-        env.dynamodb().await,
-        env.table.clone(),
-        Limits::default(),
-        Retention::default(),
-    );
-    (env, store)
+    common::fresh().await
 }
 
 fn recipients(count: usize) -> Vec<CampaignRecipient> {
@@ -87,15 +82,14 @@ async fn admit(
         .map(|(slot, to)| Candidate::Send {
             slot,
             send: NewSend {
-                business,
-                message_id: campaign.message_id(chunk as usize * 100 + slot),
-                to,
                 class,
                 kind,
-                payload: "{}",
-                idempotency: None,
-                failover: None,
-                now: NOW,
+                ..common::informative(
+                    business,
+                    campaign.message_id(chunk as usize * 100 + slot),
+                    to,
+                    NOW,
+                )
             },
         })
         .collect();
@@ -308,14 +302,7 @@ async fn concurrent_reservations_are_spaced_by_the_rate() {
     let client = env.dynamodb().await;
     let business = BusinessId::parse("acme").unwrap();
     let stores: Vec<std::sync::Arc<Store>> = (0..4)
-        .map(|_| {
-            std::sync::Arc::new(Store::new(
-                client.clone(),
-                env.table.clone(),
-                Limits::default(),
-                Retention::default(),
-            ))
-        })
+        .map(|_| std::sync::Arc::new(common::store_with(client.clone(), env.table.clone())))
         .collect();
     stores[0].set_pace_rate(&business, 25).await.unwrap();
     assert_eq!(stores[1].pace_rate(&business).await.unwrap(), 25);

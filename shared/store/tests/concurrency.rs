@@ -2,25 +2,20 @@
 
 use std::sync::Arc;
 
-use session_rules::{Limits, PhoneNumber, Refusal, SendClass, Timestamp};
-use vbm_store::{BusinessId, IdempotencyKey, MessageId, NewSend, Retention, SendOutcome, Store};
+use session_rules::{PhoneNumber, Refusal, SendClass};
+use vbm_store::{BusinessId, IdempotencyKey, MessageId, NewSend, SendOutcome, Store};
 use vbm_testkit::TestEnv;
 
-const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+mod common;
+
+use common::NOW;
 
 async fn stores(n: usize) -> Vec<Arc<Store>> {
     let env = TestEnv::fresh();
     let client = env.dynamodb().await;
     // Several stores stand for several Lambda containers, each with its own hints.
     (0..n)
-        .map(|_| {
-            Arc::new(Store::new(
-                client.clone(),
-                env.table.clone(),
-                Limits::default(),
-                Retention::default(),
-            ))
-        })
+        .map(|_| Arc::new(common::store_with(client.clone(), env.table.clone())))
         .collect()
 }
 
@@ -32,15 +27,10 @@ async fn send(
 ) -> SendOutcome {
     store
         .record_send(&NewSend {
-            business,
-            message_id: MessageId::generate(),
-            to,
             class: SendClass::Session,
             kind: "session",
-            payload: "{}",
             idempotency: key.map(|k| (k, "hash")),
-            failover: None,
-            now: NOW,
+            ..common::informative(business, MessageId::generate(), to, NOW)
         })
         .await
         .expect("store available")

@@ -4,28 +4,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_rules::{Limits, MessageStatus, PhoneNumber, SendClass, Timestamp};
+use session_rules::{MessageStatus, PhoneNumber, Timestamp};
 use vbm_store::{
     AttemptEnd, BusinessId, Claim, FailoverSms, FailoverSpec, FailoverState, FailoverStep,
-    MessageId, NewSend, Retention, SendOutcome, Store, Trigger, Triggers,
+    MessageId, NewSend, SendOutcome, Store, Trigger, Triggers,
 };
 use vbm_testkit::TestEnv;
 
-const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+mod common;
+
+use common::NOW;
 
 fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(NOW.as_millis() + ms)
 }
 
 async fn store() -> (TestEnv, Store) {
-    let env = TestEnv::fresh();
-    let store = Store::new(
-        env.dynamodb().await,
-        env.table.clone(),
-        Limits::default(),
-        Retention::default(),
-    );
-    (env, store)
+    common::fresh().await
 }
 
 fn spec() -> FailoverSpec {
@@ -51,15 +46,8 @@ async fn sent_message(
     let id = MessageId::generate();
     let outcome = store
         .record_send(&NewSend {
-            business: &business,
-            message_id: id.clone(),
-            to: phone,
-            class: SendClass::Informative,
-            kind: "transactional",
-            payload: "{}",
-            idempotency: None,
             failover,
-            now: NOW,
+            ..common::informative(&business, id.clone(), phone, NOW)
         })
         .await
         .unwrap();

@@ -2,36 +2,28 @@
 //! kept like any other callback up to `MAX_HISTORY` entries, then only counted.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use session_rules::{Limits, PhoneNumber, SendClass, Timestamp};
-use vbm_store::{BusinessId, MAX_HISTORY, MessageId, NewSend, Retention, SendOutcome, Store};
+use session_rules::{PhoneNumber, Timestamp};
+use vbm_store::{BusinessId, MAX_HISTORY, MessageId, SendOutcome};
 use vbm_testkit::TestEnv;
 
-const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+mod common;
+
+use common::NOW;
 
 #[tokio::test]
 async fn unknown_status_codes_fill_the_history_to_its_bound_then_are_counted() {
     let env = TestEnv::fresh();
     let client = env.dynamodb().await;
-    let store = Store::new(
-        client.clone(),
-        env.table.clone(),
-        Limits::default(),
-        Retention::default(),
-    );
+    let store = common::store_with(client.clone(), env.table.clone());
     let business = BusinessId::parse("acme").unwrap();
     let id = MessageId::generate();
     let outcome = store
-        .record_send(&NewSend {
-            business: &business,
-            message_id: id.clone(),
-            to: &PhoneNumber::parse("+447911123456").unwrap(),
-            class: SendClass::Informative,
-            kind: "transactional",
-            payload: "{}",
-            idempotency: None,
-            failover: None,
-            now: NOW,
-        })
+        .record_send(&common::informative(
+            &business,
+            id.clone(),
+            &PhoneNumber::parse("+447911123456").unwrap(),
+            NOW,
+        ))
         .await
         .unwrap();
     assert!(matches!(outcome, SendOutcome::Accepted { .. }));

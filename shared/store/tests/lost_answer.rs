@@ -2,22 +2,18 @@
 //! sent again by the SDK's retry. That second attempt must report the send as written, once,
 //! not as a conflict that would answer 503 while the message stays counted.
 
-use session_rules::{Conversation, Limits, PhoneNumber, SendClass, Session, Timestamp};
+use session_rules::{Conversation, PhoneNumber, SendClass, Session};
 use vbm_store::send::WriteResult;
-use vbm_store::{BusinessId, MessageId, NewSend, Retention, Store};
+use vbm_store::{BusinessId, MessageId, NewSend, Store};
 use vbm_testkit::TestEnv;
 
-const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+mod common;
+
+use common::NOW;
 
 #[tokio::test]
 async fn a_send_written_twice_by_a_retry_is_written_once() {
-    let env = TestEnv::fresh();
-    let store = Store::new(
-        env.dynamodb().await,
-        env.table.clone(),
-        Limits::default(),
-        Retention::default(),
-    );
+    let (_env, store) = common::fresh().await;
     let business = BusinessId::parse("lost").expect("valid id");
     let to = PhoneNumber::parse("+447911123499").expect("valid number");
     let before = Conversation {
@@ -34,15 +30,9 @@ async fn a_send_written_twice_by_a_retry_is_written_once() {
         .await
         .expect("seeded");
     let send = NewSend {
-        business: &business,
-        message_id: MessageId::generate(),
-        to: &to,
         class: SendClass::Session,
         kind: "session",
-        payload: "{}",
-        idempotency: None,
-        failover: None,
-        now: NOW,
+        ..common::informative(&business, MessageId::generate(), &to, NOW)
     };
     let after = Conversation {
         session: Some(Session {
@@ -111,12 +101,7 @@ async fn store_losing_transaction_answers(env: &TestEnv) -> Store {
             .interceptor(LoseTransactionAnswers::default())
             .build(),
     );
-    Store::new(
-        client,
-        env.table.clone(),
-        Limits::default(),
-        Retention::default(),
-    )
+    common::store_with(client, env.table.clone())
 }
 
 #[tokio::test]
@@ -129,29 +114,14 @@ async fn a_send_whose_answer_is_lost_after_it_committed_is_accepted_and_counted_
     let to = PhoneNumber::parse("+447911123499").expect("valid number");
     let id = MessageId::generate();
     let outcome = store
-        .record_send(&NewSend {
-            business: &business,
-            message_id: id.clone(),
-            to: &to,
-            class: SendClass::Informative,
-            kind: "transactional",
-            payload: "{}",
-            idempotency: None,
-            failover: None,
-            now: NOW,
-        })
+        .record_send(&common::informative(&business, id.clone(), &to, NOW))
         .await
         .expect("accepted, though its answer was lost");
     assert!(
         matches!(outcome, vbm_store::SendOutcome::Accepted { .. }),
         "{outcome:?}"
     );
-    let reader = Store::new(
-        env.dynamodb().await,
-        env.table.clone(),
-        Limits::default(),
-        Retention::default(),
-    );
+    let reader = common::store_on(&env).await;
     assert!(
         reader
             .get_message(&business, &id, NOW)
@@ -171,26 +141,16 @@ async fn a_send_that_did_not_commit_is_still_unavailable() {
     // A transaction the emulator refused before committing (the table does not exist) leaves no
     // message: the read-back finds none and the answer stays a retryable error.
     let env = TestEnv::fresh();
-    let store = Store::new(
-        env.dynamodb().await,
-        format!("{}-missing", env.table),
-        Limits::default(),
-        Retention::default(),
-    );
+    let store = common::store_with(env.dynamodb().await, format!("{}-missing", env.table));
     let business = BusinessId::parse("lost").expect("valid id");
     let to = PhoneNumber::parse("+447911123499").expect("valid number");
     let result = store
-        .record_send(&NewSend {
-            business: &business,
-            message_id: MessageId::generate(),
-            to: &to,
-            class: SendClass::Informative,
-            kind: "transactional",
-            payload: "{}",
-            idempotency: None,
-            failover: None,
-            now: NOW,
-        })
+        .record_send(&common::informative(
+            &business,
+            MessageId::generate(),
+            &to,
+            NOW,
+        ))
         .await;
     assert!(
         matches!(result, Err(vbm_store::StoreError::Unavailable(_))),

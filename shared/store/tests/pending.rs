@@ -2,12 +2,14 @@
 //! often it comes, untouched by `mark_sent`, refused once the token is known, treated as gone
 //! past their expiry (the emulator never deletes by TTL), and forgotten without leaving items.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
-use session_rules::{MessageStatus, PhoneNumber, SendClass, Timestamp};
-use vbm_store::{BusinessId, Kept, MessageId, NewSend, PendingStatus, Retention, Sent, Store};
+use aws_sdk_dynamodb::types::AttributeValue;
+use session_rules::{MessageStatus, PhoneNumber, Timestamp};
+use vbm_store::{BusinessId, Kept, MessageId, PendingStatus, Retention, Sent, Store};
 use vbm_testkit::TestEnv;
 
-const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+mod common;
+
+use common::NOW;
 
 fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(NOW.as_millis() + ms)
@@ -18,25 +20,7 @@ fn pending(status: MessageStatus, ms: i64) -> PendingStatus {
 }
 
 async fn store(env: &TestEnv) -> Store {
-    Store::new(
-        env.dynamodb().await,
-        env.table.clone(),
-        session_rules::Limits::default(),
-        Retention::default(),
-    )
-}
-
-async fn items(env: &TestEnv, store: &Store) -> i32 {
-    let out = store
-        .client()
-        .scan()
-        .table_name(&env.table)
-        .select(Select::Count)
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("scan");
-    out.count()
+    common::store_on(env).await
 }
 
 #[tokio::test]
@@ -72,17 +56,7 @@ async fn kept_statuses_survive_mark_sent_and_are_refused_after_it() {
     let to = PhoneNumber::parse("+447911123400").expect("valid number");
     let id = MessageId::generate();
     store
-        .record_send(&NewSend {
-            business: &business,
-            message_id: id.clone(),
-            to: &to,
-            class: SendClass::Informative,
-            kind: "transactional",
-            payload: "{}",
-            idempotency: None,
-            failover: None,
-            now: NOW,
-        })
+        .record_send(&common::informative(&business, id.clone(), &to, NOW))
         .await
         .expect("accepted");
     let message = store
@@ -140,13 +114,13 @@ async fn kept_statuses_survive_mark_sent_and_are_refused_after_it() {
 async fn expired_and_missing_token_items_are_neither_kept_nor_created() {
     let env = TestEnv::fresh();
     let store = store(&env).await;
-    let before = items(&env, &store).await;
+    let before = env.item_count().await;
     // Forgetting on a token nobody wrote leaves no item behind.
     store
         .forget_pending_status("4400002", MessageStatus::Delivered)
         .await
         .expect("nothing to forget");
-    assert_eq!(items(&env, &store).await, before);
+    assert_eq!(env.item_count().await, before);
 
     // A recorded token past its retention (still there: TTL deletion lags).
     let token = "4400003";

@@ -4,18 +4,15 @@
 use std::time::Duration;
 
 use session_rules::Limits;
-use vbm_store::{Retention, Store};
+use vbm_store::Store;
 use vbm_testkit::TestEnv;
+
+mod common;
 
 #[tokio::test]
 async fn the_warm_up_reads_one_key_nobody_has_and_changes_nothing() {
     let env = TestEnv::fresh();
-    let store = Store::new(
-        env.dynamodb().await,
-        env.table.clone(),
-        Limits::default(),
-        Retention::default(),
-    );
+    let store = common::store_on(&env).await;
     store.warm_up().await.expect("the table answered");
     let footprint = env.footprint().await;
     assert!(footprint.items.is_empty(), "{:?}", footprint.items);

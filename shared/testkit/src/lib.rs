@@ -6,7 +6,11 @@
 //! each other's items or messages. Test code, so it panics with a clear message when the set-up
 //! is missing.
 
+pub mod callback;
 pub mod docs;
+pub mod secrets;
+pub mod sqs;
+pub mod stand_in;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -274,6 +278,20 @@ pub async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Drained> {
     }
 }
 
+/// [`drain`], each body read with `parse` (a panic on one it refuses): the events a test
+/// reads back, `drain_as(&sqs, url, EventsQueue::parse)`.
+pub async fn drain_as<T, E: std::fmt::Debug>(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Vec<T> {
+    drain(sqs, url)
+        .await
+        .iter()
+        .map(|m| parse(&m.body).unwrap_or_else(|e| panic!("{e:?}: {}", m.body)))
+        .collect()
+}
+
 /// Everything a refused request must leave as it was: every item of the table (a full,
 /// consistent scan, sorted by key), the messages on the table's stream (the outbox) and the
 /// depth of every queue (visible, in flight and delayed). Compare one taken before with one
@@ -298,6 +316,20 @@ impl TestEnv {
             &self.outbound_dlq_url,
             &self.events_dlq_url,
         ]
+    }
+
+    /// How many items the table holds (a consistent count).
+    pub async fn item_count(&self) -> i32 {
+        self.dynamodb()
+            .await
+            .scan()
+            .table_name(&self.table)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("counting the test table's items")
+            .count()
     }
 
     /// The table and queues as they are now.

@@ -1,18 +1,20 @@
-//! `POST /viber/inbound/{secret}` as Viber posts it (unsigned), with the secret read from the
-//! emulator's Secrets Manager by the function's own start-up path, and rotated with an overlap.
-//! Run with `infra/scripts/with-moto.sh cargo test -p inbound --test url_secret`.
+//! `POST /viber/inbound/{secret}` and `POST /viber/status/{secret}` as Viber posts them
+//! (unsigned), with the secret read from the emulator's Secrets Manager by the functions' own
+//! start-up path (`CallbackApp::from_config`, one for both routes), and rotated with an
+//! overlap. The refusal of a wrong or missing secret is checked for both routes; the rotation
+//! and start-up cases, route-independent, once (through `inbound`).
+//! Run with `infra/scripts/with-moto.sh cargo test -p vbm-callbacks --test url_secret`.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use inbound::App;
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt};
+use lambda_http::Request;
 use serde_json::{Value, json};
+use vbm_callbacks::{CallbackApp, Route};
 use vbm_platform::config::Config;
 use vbm_store::{BusinessId, NewBusiness};
 use vbm_testkit::TestEnv;
+use vbm_testkit::callback::{Reply, with_url_secret};
+use vbm_testkit::secrets;
 
 const SERVICE_ID: u64 = 5151;
 const OLD: &str = "old-url-secret-0123456789";
@@ -20,36 +22,6 @@ const NEW: &str = "NewUrlSecret9876543210abc";
 /// The functions' `SECRETS_REFRESH_SECONDS` here; the test waits a little longer than this
 /// for a rotation to be read.
 const REFRESH: Duration = Duration::from_secs(1);
-
-async fn secrets_manager() -> aws_sdk_secretsmanager::Client {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .load()
-        .await;
-    aws_sdk_secretsmanager::Client::new(&sdk)
-}
-
-async fn create_secret(client: &aws_sdk_secretsmanager::Client, value: &Value) -> String {
-    client
-        .create_secret()
-        .name(format!("vbm-test/{}", ulid::Ulid::new()))
-        .secret_string(value.to_string())
-        .send()
-        .await
-        .expect("create_secret")
-        .arn
-        .expect("an ARN")
-}
-
-async fn put_secret(client: &aws_sdk_secretsmanager::Client, arn: &str, value: &Value) {
-    client
-        .put_secret_value()
-        .secret_id(arn)
-        .secret_string(value.to_string())
-        .send()
-        .await
-        .expect("put_secret_value");
-}
 
 fn config(env: &TestEnv, secret_id: &str) -> Config {
     Config::from_pairs([
@@ -62,48 +34,37 @@ fn config(env: &TestEnv, secret_id: &str) -> Config {
 
 /// A user message as the public emulators post it: no signature header, the secret in the
 /// URL (`None`: `POST /viber/inbound`).
-fn callback(secret: Option<&str>, token: u64) -> Request {
+fn user_message(secret: Option<&str>, token: u64) -> Request {
     let body = json!({
         "service_id": SERVICE_ID,
         "phone_number": "447911123456",
         "message_token": token,
         "time": 1_700_000_000_000u64,
         "message": {"text": "hello"},
-    })
-    .to_string();
-    let path = match secret {
-        Some(secret) => format!("/viber/inbound/{secret}"),
-        None => "/viber/inbound".to_owned(),
-    };
-    let mut context = ApiGatewayV2httpRequestContext::default();
-    context.http.method = lambda_http::http::Method::POST;
-    context.http.path = Some(path.clone());
-    context.http.source_ip = Some("203.0.113.10".into());
-    let request = lambda_http::http::Request::builder()
-        .method("POST")
-        .uri(format!("https://api.example.com{path}"))
-        .header("content-type", "application/json")
-        .body(Body::from(body))
-        .unwrap()
-        .with_request_context(RequestContext::ApiGatewayV2(context))
-        .with_raw_http_path(&path);
-    match secret {
-        Some(secret) => {
-            request.with_path_parameters(HashMap::from([("secret".to_owned(), secret.to_owned())]))
-        }
-        None => request,
-    }
+    });
+    with_url_secret("/viber/inbound", body.to_string(), secret)
 }
 
-async fn post(app: &App, request: Request) -> (u16, Value) {
-    let response = app.handle(request).await;
-    let status = response.status().as_u16();
-    (status, serde_json::from_slice(response.body()).unwrap())
+/// An unsubscribe as the public emulators post it (`None`: `POST /viber/status`).
+fn unsubscribe(secret: Option<&str>, token: u64) -> Request {
+    let body = json!({
+        "service_id": SERVICE_ID,
+        "phone_number": "447911123456",
+        "message_token": token,
+        "message_time": 1_700_000_000_000u64,
+        "message_status": 5,
+    });
+    with_url_secret("/viber/status", body.to_string(), secret)
 }
 
-async fn started(env: &TestEnv, secret_id: &str) -> App {
+async fn post<R: Route>(app: &CallbackApp<R>, request: Request) -> (u16, Value) {
+    let reply = Reply::of(app.handle(request).await);
+    (reply.status, reply.body)
+}
+
+async fn started<R: Route>(env: &TestEnv, secret_id: &str) -> CallbackApp<R> {
     vbm_platform::metrics::set_enabled(false);
-    let app = App::from_config(&config(env, secret_id))
+    let app = CallbackApp::<R>::from_config(&config(env, secret_id))
         .await
         .expect("starts");
     app.store()
@@ -118,12 +79,15 @@ async fn started(env: &TestEnv, secret_id: &str) -> App {
     app
 }
 
-#[tokio::test]
-async fn a_wrong_or_missing_url_secret_is_refused_and_nothing_is_stored() {
+/// Wrong, partial and missing secrets are refused `401 unauthorized`, never naming the secret,
+/// and store nothing; the right one is applied (a user message, or an opt-out, and its event).
+async fn a_wrong_or_missing_url_secret_is_refused<R: Route>(
+    callback: fn(Option<&str>, u64) -> Request,
+) {
     let env = TestEnv::fresh();
-    let client = secrets_manager().await;
-    let arn = create_secret(&client, &json!({"url_secret": NEW})).await;
-    let app = started(&env, &arn).await;
+    let client = secrets::client().await;
+    let arn = secrets::create(&client, &json!({"url_secret": NEW})).await;
+    let app = started::<R>(&env, &arn).await;
     let before = env.footprint().await;
     for request in [
         callback(None, 1),
@@ -132,9 +96,11 @@ async fn a_wrong_or_missing_url_secret_is_refused_and_nothing_is_stored() {
         callback(Some(&NEW[..NEW.len() - 1]), 4),
         callback(Some(&format!("{NEW}x")), 5),
         callback(Some(&NEW.to_lowercase()), 6),
+        callback(Some("some-other-secret-000000"), 7),
+        callback(Some(&NEW[1..]), 8),
     ] {
         let (status, body) = post(&app, request).await;
-        assert_eq!(status, 401, "{body}");
+        assert_eq!(status, 401, "{}: {body}", R::ROUTE);
         assert_eq!(body["error"]["code"], "unauthorized");
         assert!(
             !body.to_string().contains(NEW),
@@ -144,31 +110,43 @@ async fn a_wrong_or_missing_url_secret_is_refused_and_nothing_is_stored() {
     assert_eq!(
         env.footprint().await,
         before,
-        "a refused callback stores nothing"
+        "{}: a refused callback stores nothing",
+        R::ROUTE
     );
 
-    let (status, body) = post(&app, callback(Some(NEW), 7)).await;
-    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(&app, callback(Some(NEW), 9)).await;
+    assert_eq!(status, 200, "{}: {body}", R::ROUTE);
     assert_ne!(env.footprint().await, before);
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_url_secret_is_refused_and_nothing_is_stored_inbound() {
+    a_wrong_or_missing_url_secret_is_refused::<inbound::Inbound>(user_message).await;
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_url_secret_is_refused_and_nothing_is_stored_status() {
+    a_wrong_or_missing_url_secret_is_refused::<status::Status>(unsubscribe).await;
 }
 
 #[tokio::test]
 async fn a_rotation_with_overlap_needs_no_restart() {
     let env = TestEnv::fresh();
-    let client = secrets_manager().await;
-    let arn = create_secret(&client, &json!({"url_secret": OLD})).await;
-    let app = started(&env, &arn).await;
+    let client = secrets::client().await;
+    let arn = secrets::create(&client, &json!({"url_secret": OLD})).await;
+    let app = started::<inbound::Inbound>(&env, &arn).await;
+    let callback = user_message;
     assert_eq!(post(&app, callback(Some(OLD), 11)).await.0, 200);
     assert_eq!(post(&app, callback(Some(NEW), 12)).await.0, 401);
 
     // Step 1: the new value first, the old one still accepted while Viber is re-registered.
-    put_secret(&client, &arn, &json!({"url_secret": [NEW, OLD]})).await;
+    secrets::put(&client, &arn, &json!({"url_secret": [NEW, OLD]})).await;
     tokio::time::sleep(REFRESH + Duration::from_millis(200)).await;
     assert_eq!(post(&app, callback(Some(NEW), 13)).await.0, 200);
     assert_eq!(post(&app, callback(Some(OLD), 14)).await.0, 200);
 
     // Step 2: the old value removed.
-    put_secret(&client, &arn, &json!({"url_secret": NEW})).await;
+    secrets::put(&client, &arn, &json!({"url_secret": NEW})).await;
     tokio::time::sleep(REFRESH + Duration::from_millis(200)).await;
     assert_eq!(post(&app, callback(Some(NEW), 15)).await.0, 200);
     let (status, body) = post(&app, callback(Some(OLD), 16)).await;
@@ -178,7 +156,7 @@ async fn a_rotation_with_overlap_needs_no_restart() {
     );
 
     // A bad edit (nothing left to authenticate with) is not taken: the last good value stays.
-    put_secret(&client, &arn, &json!({})).await;
+    secrets::put(&client, &arn, &json!({})).await;
     tokio::time::sleep(REFRESH + Duration::from_millis(200)).await;
     assert_eq!(post(&app, callback(Some(NEW), 17)).await.0, 200);
     assert_eq!(post(&app, callback(None, 18)).await.0, 401);
@@ -187,8 +165,8 @@ async fn a_rotation_with_overlap_needs_no_restart() {
 #[tokio::test]
 async fn the_function_refuses_to_start_with_an_unreadable_or_empty_secret() {
     let env = TestEnv::fresh();
-    let client = secrets_manager().await;
-    let err = App::from_config(&config(&env, "vbm-test/no-such-secret"))
+    let client = secrets::client().await;
+    let err = inbound::App::from_config(&config(&env, "vbm-test/no-such-secret"))
         .await
         .err()
         .expect("a missing secret stops the start");
@@ -203,8 +181,8 @@ async fn the_function_refuses_to_start_with_an_unreadable_or_empty_secret() {
         json!({"url_secret": "too-short"}),
         json!({"url_secret": NEW, "hmac_secert": "typo"}),
     ] {
-        let arn = create_secret(&client, &value).await;
-        let err = App::from_config(&config(&env, &arn))
+        let arn = secrets::create(&client, &value).await;
+        let err = inbound::App::from_config(&config(&env, &arn))
             .await
             .err()
             .unwrap_or_else(|| panic!("{value} accepted"));
@@ -213,14 +191,14 @@ async fn the_function_refuses_to_start_with_an_unreadable_or_empty_secret() {
     }
 
     // An empty secret is fine beside a CIDR allowlist.
-    let arn = create_secret(&client, &json!({})).await;
+    let arn = secrets::create(&client, &json!({})).await;
     let mut pairs = vec![("VIBER_CALLBACK_CIDRS", "203.0.113.0/24".to_owned())];
     pairs.extend([
         ("VBM_TABLE", env.table.clone()),
         ("EVENTS_QUEUE_URL", env.events_queue_url.clone()),
         ("VIBER_CALLBACK_SECRET_ID", arn),
     ]);
-    let app = App::from_config(&Config::from_pairs(pairs))
+    let app = inbound::App::from_config(&Config::from_pairs(pairs))
         .await
         .expect("starts");
     app.store()
@@ -232,5 +210,5 @@ async fn the_function_refuses_to_start_with_an_unreadable_or_empty_secret() {
         })
         .await
         .unwrap();
-    assert_eq!(post(&app, callback(None, 21)).await.0, 200);
+    assert_eq!(post(&app, user_message(None, 21)).await.0, 200);
 }
