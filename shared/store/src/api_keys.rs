@@ -15,6 +15,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
 use crate::attrs::{self, Item, n, s};
@@ -250,17 +252,12 @@ impl Store {
                 "key {key_id} is already revoked"
             )));
         }
-        let mut request = self.client.transact_write_items();
-        for item in self.end_key_items(business, &key, at.filter(|&t| t > now), now)? {
-            request = request.transact_items(item);
-        }
-        request
-            .send()
-            .await
-            .map_err(|err| match cancelled_indexes(&err).as_slice() {
-                [] => StoreError::sdk(err),
-                _ => StoreError::Conflict(format!("key {key_id} changed concurrently; try again")),
-            })?;
+        let items = self.end_key_items(business, &key, at.filter(|&t| t > now), now)?;
+        let request = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items));
+        changed_concurrently(request.send().await, || format!("key {key_id}"))?;
         let mut listed = self.api_keys(&current).await?;
         listed.retain(|k| k.key_id == key_id);
         listed
@@ -309,13 +306,7 @@ impl Store {
                 request = request.transact_items(item);
             }
         }
-        request
-            .send()
-            .await
-            .map_err(|err| match cancelled_indexes(&err).as_slice() {
-                [] => StoreError::sdk(err),
-                _ => StoreError::Conflict("the keys changed concurrently; try again".into()),
-            })?;
+        changed_concurrently(request.send().await, || "the keys".into())?;
         Ok(key)
     }
 
@@ -500,6 +491,21 @@ impl Store {
         }
         Ok(items)
     }
+}
+
+/// A key transaction's answer: a failed condition means another admin command changed `what`
+/// meanwhile (a conflict to try again); anything else is the table's trouble.
+fn changed_concurrently<T, R>(
+    answer: Result<T, SdkError<TransactWriteItemsError, R>>,
+    what: impl FnOnce() -> String,
+) -> Result<T, StoreError>
+where
+    R: std::fmt::Debug,
+{
+    answer.map_err(|err| match cancelled_indexes(&err).as_slice() {
+        [] => StoreError::sdk(err),
+        _ => StoreError::Conflict(format!("{} changed concurrently; try again", what())),
+    })
 }
 
 #[cfg(test)]
