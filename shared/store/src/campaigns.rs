@@ -5,6 +5,7 @@
 //! | campaign    | `BIZ#{business}` | `CAMPAIGN#{campaign}`       |
 //! | chunk       | `BIZ#{business}` | `CCHUNK#{campaign}#{n:05}`  |
 //! | create key  | `BIZ#{business}` | `CIDEM#{Idempotency-Key}`   |
+//! | count shard | `BIZ#{business}` | `CCOUNT#{campaign}#{shard}` (`campaign_counts`) |
 //!
 //! The campaign item holds the state, the message (a send request without `to`, JSON), the
 //! schedule and the counts by outcome (`count_queued`, `count_refused_{code}`: top-level numbers,
@@ -152,6 +153,9 @@ pub struct Campaign {
     pub chunks_done: u32,
     /// Settled recipients by outcome: `queued`, `refused_{code}`.
     pub counts: BTreeMap<String, u64>,
+    /// The queued ones by the status they stand at now (`sent`, `delivered`, `seen`, `expired`,
+    /// `failed_{reason}`; `campaign_counts`), zeros left out; the rest are still `accepted`.
+    pub statuses: BTreeMap<String, u64>,
     pub created_at: Timestamp,
     pub send_at: Option<Timestamp>,
     pub started_at: Option<Timestamp>,
@@ -267,6 +271,7 @@ fn parse_campaign(item: &Item) -> Result<Campaign, StoreError> {
         chunks: attrs::get_n(item, "chunks_total")?,
         chunks_done: attrs::opt_n(item, CHUNKS_DONE)?.unwrap_or(0),
         counts,
+        statuses: BTreeMap::new(),
         created_at: Timestamp::from_millis(attrs::get_n(item, "created_at")?),
         send_at: at("send_at")?,
         started_at: at("started_at")?,
@@ -453,11 +458,27 @@ impl Store {
         business: &BusinessId,
         id: &CampaignId,
     ) -> Result<Option<Campaign>, StoreError> {
-        self.get_consistent(keys::business(business), campaign_sk(id), None)
+        // The statuses first: every message they count was admitted before, so the campaign
+        // read after counts it in `queued` too.
+        let statuses = self.campaign_status_counts(business, id).await?;
+        let campaign = self
+            .get_consistent(keys::business(business), campaign_sk(id), None)
             .await?
             .as_ref()
             .map(parse_campaign)
-            .transpose()
+            .transpose()?;
+        Ok(campaign.map(|c| Campaign { statuses, ..c }))
+    }
+
+    /// `campaign` with its statuses read (`campaign_counts`).
+    async fn with_statuses(&self, campaign: Campaign) -> Result<Campaign, StoreError> {
+        let statuses = self
+            .campaign_status_counts(&campaign.business, &campaign.id)
+            .await?;
+        Ok(Campaign {
+            statuses,
+            ..campaign
+        })
     }
 
     /// The business's campaigns, newest first, `limit` at most, after `after` (a campaign id
@@ -485,11 +506,10 @@ impl Store {
         }
         let out = query.send().await.map_err(StoreError::sdk)?;
         let more = out.last_evaluated_key().is_some_and(|k| !k.is_empty());
-        let campaigns = out
-            .items()
-            .iter()
-            .map(parse_campaign)
-            .collect::<Result<_, _>>()?;
+        let mut campaigns = Vec::with_capacity(out.items().len());
+        for item in out.items() {
+            campaigns.push(self.with_statuses(parse_campaign(item)?).await?);
+        }
         Ok((campaigns, more))
     }
 
@@ -534,9 +554,10 @@ impl Store {
             update.update_expression(format!("SET {STATE} = :to"))
         };
         match update.send().await {
-            Ok(out) => Ok(ControlOutcome::Changed(parse_campaign(
-                out.attributes().unwrap_or(&Item::new()),
-            )?)),
+            Ok(out) => Ok(ControlOutcome::Changed(
+                self.with_statuses(parse_campaign(out.attributes().unwrap_or(&Item::new()))?)
+                    .await?,
+            )),
             Err(err)
                 if err
                     .as_service_error()
@@ -621,9 +642,10 @@ impl Store {
             .send()
             .await;
         match out {
-            Ok(out) => Ok(Some(parse_campaign(
-                out.attributes().unwrap_or(&Item::new()),
-            )?)),
+            Ok(out) => Ok(Some(
+                self.with_statuses(parse_campaign(out.attributes().unwrap_or(&Item::new()))?)
+                    .await?,
+            )),
             Err(err)
                 if err
                     .as_service_error()
