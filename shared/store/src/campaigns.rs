@@ -460,7 +460,7 @@ impl Store {
     ) -> Result<Option<Campaign>, StoreError> {
         // The statuses first: every message they count was admitted before, so the campaign
         // read after counts it in `queued` too.
-        let statuses = self.campaign_status_counts(business, id).await?;
+        let statuses = self.statuses(business, id).await?;
         let campaign = self
             .get_consistent(keys::business(business), campaign_sk(id), None)
             .await?
@@ -470,11 +470,29 @@ impl Store {
         Ok(campaign.map(|c| Campaign { statuses, ..c }))
     }
 
+    /// The status counts as a view shows them: a negative sum (a bug: the moves never make
+    /// one) is reported and shown as nothing.
+    async fn statuses(
+        &self,
+        business: &BusinessId,
+        id: &CampaignId,
+    ) -> Result<BTreeMap<String, u64>, StoreError> {
+        let counts = self.campaign_status_counts(business, id).await?;
+        Ok(counts
+            .into_iter()
+            .filter_map(|(name, v)| match u64::try_from(v) {
+                Ok(v) => Some((name, v)),
+                Err(_) => {
+                    tracing::error!(campaign = %id, count = %name, value = v, "negative campaign count");
+                    None
+                }
+            })
+            .collect())
+    }
+
     /// `campaign` with its statuses read (`campaign_counts`).
     async fn with_statuses(&self, campaign: Campaign) -> Result<Campaign, StoreError> {
-        let statuses = self
-            .campaign_status_counts(&campaign.business, &campaign.id)
-            .await?;
+        let statuses = self.statuses(&campaign.business, &campaign.id).await?;
         Ok(Campaign {
             statuses,
             ..campaign
