@@ -391,8 +391,9 @@ impl Store {
                 };
             }
         }
+        // Nothing of it has been admitted yet: no status to count.
         let created = self
-            .get_campaign(new.business, &new.id)
+            .get_campaign_item(new.business, &new.id)
             .await?
             .ok_or_else(|| StoreError::Conflict("the campaign just written is not there".into()))?;
         Ok(CreateOutcome::Created(created))
@@ -452,7 +453,7 @@ impl Store {
         ))
     }
 
-    /// A campaign of `business` (strongly consistent).
+    /// A campaign of `business` (strongly consistent), with its messages' status counts.
     pub async fn get_campaign(
         &self,
         business: &BusinessId,
@@ -461,13 +462,22 @@ impl Store {
         // The statuses first: every message they count was admitted before, so the campaign
         // read after counts it in `queued` too.
         let statuses = self.statuses(business, id).await?;
-        let campaign = self
-            .get_consistent(keys::business(business), campaign_sk(id), None)
+        let campaign = self.get_campaign_item(business, id).await?;
+        Ok(campaign.map(|c| Campaign { statuses, ..c }))
+    }
+
+    /// The campaign item alone (strongly consistent), `statuses` left empty: what the fan-out
+    /// needs, without the count shards' `Query`.
+    pub async fn get_campaign_item(
+        &self,
+        business: &BusinessId,
+        id: &CampaignId,
+    ) -> Result<Option<Campaign>, StoreError> {
+        self.get_consistent(keys::business(business), campaign_sk(id), None)
             .await?
             .as_ref()
             .map(parse_campaign)
-            .transpose()?;
-        Ok(campaign.map(|c| Campaign { statuses, ..c }))
+            .transpose()
     }
 
     /// The status counts as a view shows them: a negative sum (a bug: the moves never make
@@ -540,7 +550,7 @@ impl Store {
         action: Control,
         now: Timestamp,
     ) -> Result<ControlOutcome, StoreError> {
-        let Some(current) = self.get_campaign(business, id).await? else {
+        let Some(current) = self.get_campaign_item(business, id).await? else {
             return Ok(ControlOutcome::NotFound);
         };
         use CampaignState::*;
@@ -551,7 +561,7 @@ impl Store {
             Control::Cancel => (&[Scheduled, Running, Paused], Cancelled),
         };
         if !from.contains(&current.state) {
-            return Ok(ControlOutcome::Conflict(current));
+            return Ok(ControlOutcome::Conflict(self.with_statuses(current).await?));
         }
         let mut update = self
             .client
