@@ -3,7 +3,8 @@
 //! The transaction holds three items:
 //! 1. an `Update` of the conversation whose condition is the rules for this kind of message
 //!    (built from the same [`Limits`](session_rules::Limits) as `session-rules`) *and* the exact
-//!    state the decision was made on, setting the state `Conversation::decide_send` returned;
+//!    state the decision was made on, setting the state `Conversation::decide_send` returned
+//!    (for a number without a conversation, a `Put` of the whole item under that condition);
 //! 2. a `Put` of the message (`attribute_not_exists`);
 //! 3. a `Put` of the idempotency record when the business sent an `Idempotency-Key`.
 //!
