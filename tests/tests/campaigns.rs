@@ -135,6 +135,68 @@ async fn a_campaign_reaches_every_recipient_once_counted_by_reason() {
     assert_eq!(completed["event"]["data"]["counts"]["queued"], 59);
     let list = stack.get("/v1/campaigns").await;
     assert_eq!(list.body["campaigns"][0]["campaign_id"], id.as_str());
+
+    // After admission, each message counted once under the status it stands at: the sandbox
+    // answers 0008 blocked and 0009 not a Viber user, calls back `expired` for 0002 and
+    // `delivered` then `seen` for the 56 others.
+    let settled = eventually("the statuses counted", WAIT, || async {
+        let c = campaign(&stack, &id).await;
+        (c["counts"]["seen"] == 56 && c["counts"]["expired"] == 1).then_some(c)
+    })
+    .await;
+    let expected = json!({
+        "pending": 0, "queued": 59, "refused": refused,
+        "sent": 0, "delivered": 0, "seen": 56, "expired": 1,
+        "failed": {"SRVC_NOT_VIBER_USER": 1, "SRVC_USER_BLOCKED": 1},
+    });
+    assert_eq!(settled["counts"], expected);
+    // The same as the messages themselves say (the ids are the campaign's, by position).
+    let campaign_id = vbm_store::CampaignId::parse(&id).unwrap();
+    let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+    for i in 0..59 {
+        let m = stack.message(campaign_id.message_id(i).as_str()).await;
+        let name = match m["status"].as_str().unwrap() {
+            "failed" => format!("failed_{}", m["failure"]["reason"].as_str().unwrap()),
+            other => other.to_owned(),
+        };
+        *by_status.entry(name).or_default() += 1;
+    }
+    assert_eq!(
+        by_status,
+        BTreeMap::from([
+            ("seen".to_owned(), 56),
+            ("expired".to_owned(), 1),
+            ("failed_SRVC_NOT_VIBER_USER".to_owned(), 1),
+            ("failed_SRVC_USER_BLOCKED".to_owned(), 1),
+        ])
+    );
+
+    // Viber repeats itself: a late delivered after the seen, another seen, and each again
+    // (the same callback twice): the message keeps them, the counts do not move.
+    let first = stack.message(campaign_id.message_id(0).as_str()).await;
+    let token = first["viber_message_token"].as_str().unwrap().to_owned();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    for (status, time) in [(0, now), (1, now + 1), (0, now), (1, now + 1)] {
+        let body = json!({"message_token": token, "message_time": time, "message_status": status});
+        let answer = stack
+            .post(
+                "/_sandbox/viber/callback",
+                json!({"path": "/viber/status", "body": body}),
+            )
+            .await;
+        assert_eq!(answer.body["status"], 200, "{answer:?}");
+    }
+    let again = stack.message(campaign_id.message_id(0).as_str()).await;
+    assert_eq!(again["status"], "seen");
+    assert_eq!(
+        again["status_history"].as_array().unwrap().len(),
+        first["status_history"].as_array().unwrap().len() + 2,
+        "the two new callbacks kept, their repeats not: {again}"
+    );
+    assert_eq!(campaign(&stack, &id).await["counts"], expected);
 }
 
 fn rfc3339(t: Timestamp) -> String {

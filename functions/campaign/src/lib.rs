@@ -244,7 +244,8 @@ impl App {
     ) -> Result<Done, JobError> {
         let now = self.clock.now();
         let mut done = Done::default();
-        let Some(campaign) = self.store.get_campaign(business, id).await? else {
+        // The item alone: admission needs no status counts.
+        let Some(campaign) = self.store.get_campaign_item(business, id).await? else {
             return Ok(done);
         };
         if campaign.state != CampaignState::Running {

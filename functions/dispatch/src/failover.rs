@@ -88,6 +88,7 @@ mod tests {
             viber_session_id: None,
             failure: None,
             history: Vec::new(),
+            campaign: None,
             failover: Some(FailoverRecord {
                 spec: FailoverSpec {
                     sms: FailoverSms {

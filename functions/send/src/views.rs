@@ -198,12 +198,20 @@ pub struct UploadView {
 
 /// Recipients by outcome: `pending` (not settled yet), `queued` (admitted: on their way to
 /// Viber, their statuses in `GET /v1/messages/{id}` and the events), `refused` by reason (the
-/// error code a single send would have got).
+/// error code a single send would have got); then the queued ones by the status their message
+/// stands at now, each counted once: `sent`, `delivered`, `seen`, `expired`, `failed` by
+/// reason (Viber's name or ours, as the message's `failure.reason`). `queued` minus these is
+/// still `accepted`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CampaignCounts {
     pub pending: u64,
     pub queued: u64,
     pub refused: std::collections::BTreeMap<String, u64>,
+    pub sent: u64,
+    pub delivered: u64,
+    pub seen: u64,
+    pub expired: u64,
+    pub failed: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -223,6 +231,12 @@ impl From<&Campaign> for CampaignView {
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("refused_").map(|r| (r.to_owned(), *v)))
             .collect();
+        let status = |name: &str| c.statuses.get(name).copied().unwrap_or(0);
+        let failed = c
+            .statuses
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("failed_").map(|r| (r.to_owned(), *v)))
+            .collect();
         Self {
             campaign_id: c.id.to_string(),
             name: c.name.clone(),
@@ -232,6 +246,11 @@ impl From<&Campaign> for CampaignView {
                 pending: c.recipients.saturating_sub(c.settled()),
                 queued: c.counts.get("queued").copied().unwrap_or(0),
                 refused,
+                sent: status("sent"),
+                delivered: status("delivered"),
+                seen: status("seen"),
+                expired: status("expired"),
+                failed,
             },
             created_at: c.created_at,
             send_at: c.send_at,

@@ -234,6 +234,10 @@ fn the_campaign_schema_matches_its_view() {
             ("queued".to_owned(), 1),
             ("refused_recipient_opted_out".to_owned(), 1),
         ]),
+        statuses: BTreeMap::from([
+            ("seen".to_owned(), 1),
+            ("failed_SRVC_NOT_VIBER_USER".to_owned(), 1),
+        ]),
         created_at: Timestamp::from_millis(0),
         send_at: None,
         started_at: None,
@@ -276,6 +280,17 @@ fn the_campaign_schema_matches_its_view() {
     let counts = serde_json::to_value(&view.counts).unwrap();
     assert_eq!(counts["pending"], 1);
     assert_eq!(counts["refused"]["recipient_opted_out"], 1);
+    assert_eq!(counts["seen"], 1);
+    assert_eq!(counts["delivered"], 0);
+    assert_eq!(counts["failed"]["SRVC_NOT_VIBER_USER"], 1);
+    let members: BTreeSet<String> = counts.as_object().unwrap().keys().cloned().collect();
+    let counts_schema = &schema(&doc, "Campaign")["properties"]["counts"];
+    assert_eq!(property_names(counts_schema), members, "counts properties");
+    assert_eq!(
+        strings(&counts_schema["required"]),
+        members,
+        "counts required"
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //!
 //! Each recipient is decided by `Conversation::decide_send` on a consistent read of its
 //! conversation, and written with exactly the items a single send writes (`Store::send_items`:
-//! the conversation's conditional `Update`, the message's `Put`, the suppression check of a new
+//! the conversation's conditional write, the message's `Put`, the suppression check of a new
 //! number). Many recipients of *different* conversations share one `TransactWriteItems` (up to
 //! [`MAX_TRANSACT_ITEMS`]) with two more items:
 //! - the chunk's `Update`, moving each member's slot from absent to its outcome

@@ -13,6 +13,9 @@
 //!   failure_reason, history = list_append(…)`), and for a refused session message, in the same
 //!   transaction, its place in the session counters given back. Tying the give-back to the
 //!   status change is what makes it happen once however often the job is delivered.
+//! - A campaign's message (issue 15) also adds itself to its campaign's `sent` or
+//!   `failed_{reason}` count (`campaign_counts`) in the same transaction: counted once, like
+//!   the move.
 //! - [`Store::lock_for_wait`]: Viber's 21 locks the session, but only if the user has not
 //!   written since the message was admitted (a condition on `last_user_message_at`, which
 //!   every user message sets): a late 21 must not re-lock a session the user just unlocked.
@@ -25,6 +28,7 @@ use aws_sdk_dynamodb::types::{
 use session_rules::{MessageStatus, PhoneNumber, StatusEvent, Timestamp};
 
 use crate::attrs::{self, n, s};
+use crate::campaign_counts::{self, CountMove};
 use crate::conversation::{self, Expr};
 use crate::message::history_value;
 use crate::{BusinessId, Failure, MessageRecord, Store, StoreError, keys};
@@ -120,6 +124,9 @@ impl Store {
             request =
                 request.transact_items(TransactWriteItem::builder().update(token_item).build());
         }
+        if let Some(count) = self.campaign_move(message, None, MessageStatus::Sent)? {
+            request = request.transact_items(TransactWriteItem::builder().update(count).build());
+        }
         match request.send().await {
             Ok(_) => Ok(Marked::Recorded),
             Err(err) => match cancelled_by(&err) {
@@ -167,6 +174,13 @@ impl Store {
                     .map_err(StoreError::build)?;
                 request = request.transact_items(TransactWriteItem::builder().update(slot).build());
             }
+            // Last: the cancellation reasons of the message (0) and the slot (1) keep their place.
+            if let Some(count) =
+                self.campaign_move(message, Some(&failure.reason), MessageStatus::Failed)?
+            {
+                request =
+                    request.transact_items(TransactWriteItem::builder().update(count).build());
+            }
             match request.send().await {
                 Ok(_) => {
                     if attempt.is_some() {
@@ -186,6 +200,31 @@ impl Store {
             }
         }
         Err(StoreError::Contended)
+    }
+
+    /// A campaign message's move out of `accepted`, for its count shard; `None` for a single
+    /// send (it writes no counter).
+    fn campaign_move(
+        &self,
+        message: &MessageRecord,
+        failure_reason: Option<&str>,
+        to: MessageStatus,
+    ) -> Result<Option<Update>, StoreError> {
+        let Some(campaign) = &message.campaign else {
+            return Ok(None);
+        };
+        let Some(to) = campaign_counts::counter(to, failure_reason) else {
+            return Ok(None);
+        };
+        self.count_update(&CountMove {
+            business: &message.business,
+            campaign,
+            message: &message.id,
+            from: None,
+            to,
+            expires_at: message.created_at.plus(self.retention.messages).as_secs(),
+        })
+        .map(Some)
     }
 
     fn failed_update(

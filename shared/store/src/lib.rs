@@ -17,6 +17,9 @@
 //! | quarantined cb   | `QUARANTINE`          | `Q#{id}`             |
 //! | business event   | `BIZ#{business}`      | `EVENT#{event_id}`   |
 //!
+//! Campaign items (campaign, chunks, create keys, count shards) are in `campaigns.rs` and
+//! `campaign_counts.rs`.
+//!
 //! A message may carry an SMS failover (`failover`, `fo_*`: see `failover.rs`).
 //!
 //! A `TOKEN` item may also hold status callbacks that came before the token was recorded
@@ -34,6 +37,8 @@ mod business_cache;
 mod cancelled;
 // Campaigns (issue 15): the campaign, chunk and create-key items, and the batched admission.
 mod campaign_admit;
+// Issue 15: a campaign's messages counted by status, in shards.
+pub mod campaign_counts;
 pub mod campaign_upload;
 pub mod campaigns;
 // Viber's pace (issue 15): per-business GCRA lanes.

@@ -63,6 +63,8 @@ pub struct MessageRecord {
     pub history: Vec<HistoryEntry>,
     /// SMS failover (issue 16): what the message was accepted with and how far it went.
     pub failover: Option<crate::FailoverRecord>,
+    /// The campaign that admitted it (issue 15): its status moves are counted there.
+    pub campaign: Option<crate::CampaignId>,
 }
 
 /// One entry of a message's history: a known status, or a Viber code we do not know.
@@ -148,6 +150,17 @@ fn history_from(item: &Item) -> Result<Vec<HistoryEntry>, StoreError> {
         .collect()
 }
 
+/// The campaign a message item was admitted by (`campaign_id`, written at admission).
+pub(crate) fn campaign_of(item: &Item) -> Result<Option<crate::CampaignId>, StoreError> {
+    attrs::opt_s(item, "campaign_id")?
+        .map(|id| {
+            crate::CampaignId::parse(id).ok_or_else(|| {
+                StoreError::malformed("campaign_id", format!("bad campaign id {id}"))
+            })
+        })
+        .transpose()
+}
+
 pub(crate) fn record_from_item(item: &Item) -> Result<MessageRecord, StoreError> {
     let id = attrs::get_s(item, "message_id")?;
     let status = attrs::get_s(item, "status")?;
@@ -182,6 +195,7 @@ pub(crate) fn record_from_item(item: &Item) -> Result<MessageRecord, StoreError>
         },
         history,
         failover: crate::failover::record_from_item(item)?,
+        campaign: campaign_of(item)?,
     })
 }
 

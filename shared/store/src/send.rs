@@ -3,7 +3,8 @@
 //! The transaction holds three items:
 //! 1. an `Update` of the conversation whose condition is the rules for this kind of message
 //!    (built from the same [`Limits`](session_rules::Limits) as `session-rules`) *and* the exact
-//!    state the decision was made on, setting the state `Conversation::decide_send` returned;
+//!    state the decision was made on, setting the state `Conversation::decide_send` returned
+//!    (for a number without a conversation, a `Put` of the whole item under that condition);
 //! 2. a `Put` of the message (`attribute_not_exists`);
 //! 3. a `Put` of the idempotency record when the business sent an `Idempotency-Key`.
 //!
@@ -269,8 +270,8 @@ impl Store {
         .transpose()
     }
 
-    /// The items of one send's transaction, in this order: the conversation's `Update` (the
-    /// rules and the exact prior state), the message's `Put` (with `extra` attributes), and the
+    /// The items of one send's transaction, in this order: the conversation's write (the rules
+    /// and the exact prior state: an `Update`, or for a number without one a `Put`), the message's `Put` (with `extra` attributes), and the
     /// idempotency record's `Put` when the send has a key. The suppression check of a number
     /// without a conversation is the caller's: a campaign's batch shares one per transaction.
     /// The single send ([`Store::try_send_write`]) and a campaign's batch
@@ -289,17 +290,49 @@ impl Store {
         let mut e = Expr::default();
         let exact = conversation::expect_exactly(expected, &mut e);
         let rules = conversation::send_allowed(send.class, send.now, &self.limits, &mut e);
-        let set = conversation::set_all(send.business, send.to, after, send.now, &mut e);
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(&business_pk))
-            .key(keys::SK, s(keys::conversation(send.to)))
-            .condition_expression(format!("({exact}) AND ({rules})"))
-            .update_expression(set)
-            .set_expression_attribute_values(Some(e.values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(StoreError::build)?;
+        let condition = format!("({exact}) AND ({rules})");
+        // A new number's conversation is put whole (the same item and condition as the update;
+        // `conversation::new_item`), a known one updated on its exact state.
+        let conversation_write = match expected {
+            None => TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(conversation::new_item(
+                            send.business,
+                            send.to,
+                            after,
+                            send.now,
+                        )))
+                        .condition_expression(condition)
+                        .set_expression_attribute_values(Some(e.values))
+                        .return_values_on_condition_check_failure(
+                            ReturnValuesOnConditionCheckFailure::AllOld,
+                        )
+                        .build()
+                        .map_err(StoreError::build)?,
+                )
+                .build(),
+            Some(_) => {
+                let set = conversation::set_all(send.business, send.to, after, send.now, &mut e);
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .key(keys::PK, s(&business_pk))
+                            .key(keys::SK, s(keys::conversation(send.to)))
+                            .condition_expression(condition)
+                            .update_expression(set)
+                            .set_expression_attribute_values(Some(e.values))
+                            .return_values_on_condition_check_failure(
+                                ReturnValuesOnConditionCheckFailure::AllOld,
+                            )
+                            .build()
+                            .map_err(StoreError::build)?,
+                    )
+                    .build()
+            }
+        };
 
         let expires = send.now.plus(self.retention.messages).as_secs();
         let mut message = Put::builder()
@@ -340,7 +373,7 @@ impl Store {
         }
 
         let mut items = vec![
-            TransactWriteItem::builder().update(update).build(),
+            conversation_write,
             TransactWriteItem::builder()
                 .put(message.build().map_err(StoreError::build)?)
                 .build(),

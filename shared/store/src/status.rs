@@ -13,14 +13,26 @@
 //! being shorter than [`MAX_HISTORY`]: past that, a callback is only counted in
 //! `history_dropped`. Moves are never refused (there are at most as many as statuses), so the
 //! item stays a few kilobytes whatever Viber sends, far from DynamoDB's 400 KB.
+//!
+//! **Campaign messages** (issue 15) are counted by status (`campaign_counts`): their move is
+//! a transaction of the message, conditioned on its exact prior status (as the first write's
+//! `ALL_OLD` showed it), and the count shard's `-1`/`+1`. The first write excludes them
+//! (`attribute_not_exists(campaign_id)`), so a single send still moves in one `UpdateItem` and
+//! writes no counter; a campaign message pays that failed write and the transaction.
 
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use session_rules::{MessageStatus, PhoneNumber, StatusEvent, Timestamp};
 
 use crate::attrs::{self, Item, n, s};
-use crate::message::{history_value, unknown_history_value};
-use crate::{BusinessId, MessageId, Store, StoreError, keys};
+use crate::campaign_counts::{self, CountMove};
+use crate::message::{campaign_of, history_value, unknown_history_value};
+use crate::{BusinessId, CampaignId, MessageId, Store, StoreError, keys};
 
 /// The message a Viber `message_token` belongs to (the `TOKEN` item `dispatch` writes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +87,70 @@ enum Stays {
     New(MessageStatus),
 }
 
+/// The move of a status: the new status and rank, the callback in the history and its key.
+const MOVE: &str = "SET #status = :status, status_rank = :rank, \
+                    history = list_append(history, :event) ADD status_keys :keys";
+
+/// Rounds of a campaign message's counted move (each one lost to another move of the same
+/// message, of which there are at most four).
+const MAX_COUNTED_ROUNDS: usize = 8;
+
+/// Where a campaign message behind a callback's status stands, for its counted move.
+struct Prior {
+    business: BusinessId,
+    campaign: CampaignId,
+    status: MessageStatus,
+    failure_reason: Option<String>,
+    /// The counter the callback's status counts in.
+    to: String,
+    expires_at: i64,
+}
+
+/// The item a failed `UpdateItem` condition returned (`ALL_OLD`); `None` when there is none.
+fn condition_item(err: UpdateItemError) -> Result<Option<Item>, StoreError> {
+    match err {
+        UpdateItemError::ConditionalCheckFailedException(failed) => Ok(failed.item),
+        other => Err(StoreError::Unavailable(
+            aws_sdk_dynamodb::error::DisplayErrorContext(&other).to_string(),
+        )),
+    }
+}
+
+/// A campaign's message that `status` moves forward: what its counted move needs.
+fn campaign_prior(
+    item: Option<&Item>,
+    message_id: &MessageId,
+    status: MessageStatus,
+) -> Result<Option<Prior>, StoreError> {
+    let Some(item) = item else { return Ok(None) };
+    let Some(campaign) = campaign_of(item)? else {
+        return Ok(None);
+    };
+    let current = attrs::get_s(item, "status")?;
+    let current = MessageStatus::parse(current).ok_or_else(|| {
+        StoreError::malformed(
+            keys::message(message_id),
+            format!("unknown status {current}"),
+        )
+    })?;
+    let Some(to) = campaign_counts::counter(status, None) else {
+        return Ok(None);
+    };
+    if !current.moves_to(status) {
+        return Ok(None);
+    }
+    let business = attrs::get_s(item, "business_id")?;
+    Ok(Some(Prior {
+        business: BusinessId::parse(business)
+            .map_err(|e| StoreError::malformed(keys::message(message_id), e))?,
+        campaign,
+        status: current,
+        failure_reason: attrs::opt_s(item, "failure_reason")?.map(str::to_owned),
+        to,
+        expires_at: attrs::get_n(item, keys::EXPIRES_AT)?,
+    }))
+}
+
 /// A callback's identity in `status_keys`: its status and Viber's time.
 fn status_key(status: MessageStatus, at: Timestamp) -> String {
     format!("{}@{}", status.as_str(), at.as_millis())
@@ -118,11 +194,11 @@ impl Store {
             .table_name(&self.table)
             .key(keys::PK, s(keys::business(business)))
             .key(keys::SK, s(keys::message(message_id)))
-            .condition_expression("attribute_exists(pk) AND status_rank < :rank")
-            .update_expression(
-                "SET #status = :status, status_rank = :rank, \
-                 history = list_append(history, :event) ADD status_keys :keys",
+            // A campaign's message moves with its count (`move_counted`), never here.
+            .condition_expression(
+                "attribute_exists(pk) AND status_rank < :rank AND attribute_not_exists(campaign_id)",
             )
+            .update_expression(MOVE)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status.as_str()))
             .expression_attribute_values(":rank", n(status.rank()))
@@ -139,16 +215,26 @@ impl Store {
                     replay: false,
                 }));
             }
-            Err(err) => match self.stays(err.into_service_error(), message_id, &key)? {
-                Stays::Gone => return Ok(None),
-                Stays::Replay(current) => {
+            Err(err) => match self
+                .stays_or_count(err.into_service_error(), message_id, status, &event, &key)
+                .await?
+            {
+                None => {
+                    return Ok(Some(StatusChange {
+                        moved: true,
+                        current: status,
+                        replay: false,
+                    }));
+                }
+                Some(Stays::Gone) => return Ok(None),
+                Some(Stays::Replay(current)) => {
                     return Ok(Some(StatusChange {
                         moved: false,
                         current,
                         replay: true,
                     }));
                 }
-                Stays::New(current) => current,
+                Some(Stays::New(current)) => current,
             },
         };
         // Late or repeated at another time: kept in the history, the status stays.
@@ -195,6 +281,101 @@ impl Store {
         }
     }
 
+    /// After the first write's condition failed: a campaign's message behind `status` moves
+    /// with its count (`None` once moved), anything else stays (see [`Store::stays`]).
+    async fn stays_or_count(
+        &self,
+        err: UpdateItemError,
+        message_id: &MessageId,
+        status: MessageStatus,
+        event: &AttributeValue,
+        key: &str,
+    ) -> Result<Option<Stays>, StoreError> {
+        let item = condition_item(err)?;
+        match campaign_prior(item.as_ref(), message_id, status)? {
+            Some(prior) => {
+                self.move_counted(message_id, status, event, key, prior)
+                    .await
+            }
+            None => self.stays_item(item.as_ref(), message_id, key).map(Some),
+        }
+    }
+
+    /// A campaign message's move from exactly `prior` to `status`, in one transaction with its
+    /// count shard's `-1`/`+1` (`campaign_counts`). When the message moved meanwhile the
+    /// transaction is cancelled and tried again from where it is now, until it moves or stays
+    /// (`Some`: at or past `status`, this callback a replay or new, or gone).
+    async fn move_counted(
+        &self,
+        message_id: &MessageId,
+        status: MessageStatus,
+        event: &AttributeValue,
+        key: &str,
+        mut prior: Prior,
+    ) -> Result<Option<Stays>, StoreError> {
+        let mut conflicts = 0u32;
+        for _ in 0..MAX_COUNTED_ROUNDS {
+            let message = Update::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::business(&prior.business)))
+                .key(keys::SK, s(keys::message(message_id)))
+                .condition_expression("attribute_exists(pk) AND #status = :prev")
+                .update_expression(MOVE)
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":prev", s(prior.status.as_str()))
+                .expression_attribute_values(":status", s(status.as_str()))
+                .expression_attribute_values(":rank", n(status.rank()))
+                .expression_attribute_values(":event", event.clone())
+                .expression_attribute_values(":keys", AttributeValue::Ss(vec![key.to_owned()]))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(StoreError::build)?;
+            let count = self.count_update(&CountMove {
+                business: &prior.business,
+                campaign: &prior.campaign,
+                message: message_id,
+                from: campaign_counts::counter(prior.status, prior.failure_reason.as_deref()),
+                to: prior.to.clone(),
+                expires_at: prior.expires_at,
+            })?;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(message).build())
+                .transact_items(TransactWriteItem::builder().update(count).build())
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(None),
+                Err(err) => err,
+            };
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                err.as_service_error()
+            else {
+                return Err(StoreError::sdk(err));
+            };
+            match cancelled.cancellation_reasons().first() {
+                Some(r) if r.code() == Some("ConditionalCheckFailed") => {
+                    match campaign_prior(r.item(), message_id, status)? {
+                        Some(now) => prior = now,
+                        None => return self.stays_item(r.item(), message_id, key).map(Some),
+                    }
+                }
+                _ => {
+                    // A conflicting transaction on the shard (DynamoDB) or throttling.
+                    conflicts += 1;
+                    if conflicts > 5 {
+                        return Err(StoreError::sdk(err));
+                    }
+                    tokio::time::sleep(Duration::from_millis(10 << conflicts)).await;
+                }
+            }
+        }
+        Err(StoreError::Contended)
+    }
+
     /// Why a status write's condition failed, from the item it returned: the message is gone,
     /// this callback was applied before, or it is new to a message that stays where it is.
     fn stays(
@@ -203,15 +384,17 @@ impl Store {
         message_id: &MessageId,
         key: &str,
     ) -> Result<Stays, StoreError> {
-        let failed = match err {
-            UpdateItemError::ConditionalCheckFailedException(failed) => failed,
-            other => {
-                return Err(StoreError::Unavailable(
-                    aws_sdk_dynamodb::error::DisplayErrorContext(&other).to_string(),
-                ));
-            }
-        };
-        let Some(item) = failed.item() else {
+        let item = condition_item(err)?;
+        self.stays_item(item.as_ref(), message_id, key)
+    }
+
+    fn stays_item(
+        &self,
+        item: Option<&Item>,
+        message_id: &MessageId,
+        key: &str,
+    ) -> Result<Stays, StoreError> {
+        let Some(item) = item else {
             return Ok(Stays::Gone);
         };
         let current = attrs::get_s(item, "status")?;
