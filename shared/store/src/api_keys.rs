@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
 use crate::attrs::{self, Item, n, s};
-use crate::cancelled::cancelled_indexes;
+use crate::cancelled::{cancelled_indexes, conditional};
 use crate::{ApiKey, Business, BusinessId, Store, StoreError, keys};
 
 /// Listing items of keys sort under this prefix in the business's partition.
@@ -338,16 +338,8 @@ impl Store {
         } else {
             request.update_expression("REMOVE disabled, disabled_at")
         };
-        let out = request.send().await.map_err(|err| {
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception())
-            {
-                StoreError::Conflict(format!("no business {business}"))
-            } else {
-                StoreError::sdk(err)
-            }
-        })?;
+        let out = conditional(request.send().await)?
+            .ok_or_else(|| StoreError::Conflict(format!("no business {business}")))?;
         out.attributes()
             .ok_or_else(|| StoreError::malformed(business.as_str(), "update returned nothing"))
             .and_then(crate::business::business_from_item)
@@ -386,15 +378,8 @@ impl Store {
                  previous_callback_secret_until",
             ),
         };
-        let out = request.send().await.map_err(|err| {
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception())
-            {
-                StoreError::Conflict("the secret was rotated concurrently; try again".into())
-            } else {
-                StoreError::sdk(err)
-            }
+        let out = conditional(request.send().await)?.ok_or_else(|| {
+            StoreError::Conflict("the secret was rotated concurrently; try again".into())
         })?;
         out.attributes()
             .ok_or_else(|| StoreError::malformed(business.as_str(), "update returned nothing"))

@@ -8,7 +8,7 @@ use rand::{RngCore, TryRngCore};
 use sha2::{Digest, Sha256};
 
 use crate::attrs::{self, Item, n, s};
-use crate::cancelled::cancelled_indexes;
+use crate::cancelled::{cancelled_indexes, conditional};
 use crate::{Store, StoreError, keys};
 
 /// A business's identifier: 1 to 64 of `a-z 0-9 _ -`.
@@ -345,20 +345,8 @@ impl Store {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        let out = request
-            .update_expression(expression)
-            .send()
-            .await
-            .map_err(|err| {
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-                {
-                    StoreError::Conflict(format!("no business {id}"))
-                } else {
-                    StoreError::sdk(err)
-                }
-            })?;
+        let out = conditional(request.update_expression(expression).send().await)?
+            .ok_or_else(|| StoreError::Conflict(format!("no business {id}")))?;
         out.attributes()
             .ok_or_else(|| StoreError::malformed(id.as_str(), "update returned nothing"))
             .and_then(business_from_item)

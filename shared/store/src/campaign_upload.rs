@@ -24,6 +24,7 @@ use crate::campaigns::{
     CHUNK_SIZE, Campaign, CampaignId, CampaignRecipient, CampaignState, STATE, campaign_sk,
     chunk_count, chunk_item, parse_campaign,
 };
+use crate::cancelled::conditional;
 use crate::{BusinessId, Store, StoreError, keys};
 
 /// How an uploaded list is written.
@@ -253,19 +254,9 @@ impl Store {
                 .expression_attribute_values(":why", s(rejection_json))
                 .expression_attribute_values(":now", n(now.as_millis())),
         };
-        match update.send().await {
-            Ok(out) => Ok(Some(parse_campaign(
-                out.attributes().unwrap_or(&Item::new()),
-            )?)),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(err) => Err(StoreError::sdk(err)),
-        }
+        conditional(update.send().await)?
+            .map(|out| parse_campaign(out.attributes().unwrap_or(&Item::new())))
+            .transpose()
     }
 
     /// The numbers of a campaign's chunks, in recipient order, as their E.164 digits (15 at

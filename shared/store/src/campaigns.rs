@@ -30,6 +30,7 @@ use session_rules::{PhoneNumber, Timestamp};
 use sha2::{Digest, Sha256};
 
 use crate::attrs::{self, Item, n, s};
+use crate::cancelled::conditional;
 use crate::{BusinessId, IdempotencyKey, MessageId, Store, StoreError, keys};
 
 /// Recipients per chunk item, and per job of the fan-out queue.
@@ -646,23 +647,18 @@ impl Store {
         } else {
             update.update_expression(format!("SET {STATE} = :to"))
         };
-        match update.send().await {
-            Ok(out) => Ok(ControlOutcome::Changed(
+        match conditional(update.send().await)? {
+            Some(out) => Ok(ControlOutcome::Changed(
                 self.with_statuses(parse_campaign(out.attributes().unwrap_or(&Item::new()))?)
                     .await?,
             )),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            None => {
                 // Changed meanwhile (the fan-out completed it, another call paused it).
                 match self.get_campaign(business, id).await? {
                     Some(now) => Ok(ControlOutcome::Conflict(now)),
                     None => Ok(ControlOutcome::NotFound),
                 }
             }
-            Err(err) => Err(StoreError::sdk(err)),
         }
     }
 
@@ -691,19 +687,9 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match out {
-            Ok(out) => Ok(Some(parse_campaign(
-                out.attributes().unwrap_or(&Item::new()),
-            )?)),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(err) => Err(StoreError::sdk(err)),
-        }
+        conditional(out)?
+            .map(|out| parse_campaign(out.attributes().unwrap_or(&Item::new())))
+            .transpose()
     }
 
     /// After a chunk finished: the campaign becomes `completed` when every chunk has, and is
@@ -734,19 +720,12 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match out {
-            Ok(out) => Ok(Some(
+        match conditional(out)? {
+            Some(out) => Ok(Some(
                 self.with_statuses(parse_campaign(out.attributes().unwrap_or(&Item::new()))?)
                     .await?,
             )),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(err) => Err(StoreError::sdk(err)),
+            None => Ok(None),
         }
     }
 

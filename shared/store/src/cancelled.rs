@@ -2,11 +2,47 @@
 //! what those items held (`ReturnValuesOnConditionCheckFailure: ALL_OLD`). Every conditional
 //! transaction of the store decides its outcome from this.
 
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::CancellationReason;
 
+use crate::StoreError;
 use crate::attrs::Item;
+
+/// The error of a single-item write, whose condition can fail.
+pub(crate) trait ConditionalWrite {
+    fn condition_failed(&self) -> bool;
+}
+
+impl ConditionalWrite for UpdateItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionalWrite for PutItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+/// A conditional write's answer: `Some` written, `None` when its condition failed (what it
+/// guards against was there), any other error the table's trouble (retryable).
+pub(crate) fn conditional<T, E, R>(
+    answer: Result<T, SdkError<E, R>>,
+) -> Result<Option<T>, StoreError>
+where
+    E: ConditionalWrite + ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match answer {
+        Ok(out) => Ok(Some(out)),
+        Err(err) if err.as_service_error().is_some_and(E::condition_failed) => Ok(None),
+        Err(err) => Err(StoreError::sdk(err)),
+    }
+}
 
 /// The reasons of a `TransactionCanceledException`, one per item of the request, in order.
 pub(crate) struct Cancelled<'a> {

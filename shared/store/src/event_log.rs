@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use session_rules::{PhoneNumber, Timestamp};
 
 use crate::attrs::{self, Item, n, s};
+use crate::cancelled::conditional;
 use crate::{BusinessId, Store, StoreError, keys};
 
 /// The index ordering a business's events by time.
@@ -306,13 +307,8 @@ impl Store {
             .set_expression_attribute_values(Some(first))
             .send()
             .await;
-        match appended {
-            Ok(_) => return Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-            Err(err) => return Err(StoreError::sdk(err)),
+        if conditional(appended)?.is_some() {
+            return Ok(());
         }
         // Past the bound: the entry exists with its first attempts; only count this one.
         sets.push("attempts_dropped = if_not_exists(attempts_dropped, :zero) + :one".into());
@@ -383,17 +379,9 @@ impl Store {
                 .item(keys::GSI1PK, s(keys::contact(record.business, phone)))
                 .item(keys::GSI1SK, s(sk));
         }
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(StoreError::sdk(err)),
-        }
+        // Logged already (a producer's retry): the first stays.
+        conditional(put.send().await)?;
+        Ok(())
     }
 
     /// One page of a business's events, newest first, and the cursor of the next page (`None`

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use session_rules::{MessageStatus, PhoneNumber, Timestamp};
 
 use crate::attrs::{self, Item, b, n, s};
-use crate::cancelled::Cancelled;
+use crate::cancelled::{Cancelled, conditional};
 use crate::{BusinessId, MessageId, Store, StoreError, keys};
 
 /// Longest SMS text: 10 parts of 160 GSM characters (End User Messaging splits longer texts;
@@ -726,17 +726,7 @@ impl Store {
                 ),
             None => request.update_expression("REMOVE failover_policy"),
         };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(StoreError::sdk(err)),
-        }
+        Ok(conditional(request.send().await)?.is_some())
     }
 
     async fn update_failover(

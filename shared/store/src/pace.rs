@@ -22,6 +22,7 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use session_rules::Timestamp;
 
 use crate::attrs::{self, n, s};
+use crate::cancelled::conditional;
 use crate::{BusinessId, Store, StoreError, keys};
 
 /// Messages per second a business gets until `vbmctl business pace` sets its own.
@@ -175,13 +176,8 @@ impl Store {
                 .expression_attribute_values(":now", n(now_us))
                 .send()
                 .await;
-            match started {
-                Ok(_) => return Ok(Reservation::At(now)),
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                Err(err) => return Err(StoreError::sdk(err)),
+            if conditional(started)?.is_some() {
+                return Ok(Reservation::At(now));
             }
         }
         Err(StoreError::Contended)

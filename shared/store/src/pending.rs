@@ -20,6 +20,7 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use session_rules::{MessageStatus, Timestamp};
 
 use crate::attrs::{self, Item, n, s};
+use crate::cancelled::conditional;
 use crate::status::token_ref;
 use crate::{Store, StoreError, TokenRef, keys};
 
@@ -179,17 +180,9 @@ impl Store {
             .expression_attribute_names("#c", claim_attribute(status))
             .send()
             .await;
-        match removed {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(StoreError::sdk(err)),
-        }
+        // Gone already (erased or expired): nothing left to remove.
+        conditional(removed)?;
+        Ok(())
     }
 }
 

@@ -20,6 +20,7 @@ use session_rules::Timestamp;
 use sha2::{Digest, Sha256};
 
 use crate::attrs::{self, Item, n, s};
+use crate::cancelled::conditional;
 use crate::{Store, StoreError, keys};
 
 const PK: &str = "QUARANTINE";
@@ -130,17 +131,9 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(id),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(id)
-            }
-            Err(err) => Err(StoreError::sdk(err)),
-        }
+        // Kept already (the same callback again): the first stays.
+        conditional(put)?;
+        Ok(id)
     }
 
     /// Every callback in quarantine and not past its retention, oldest first.

@@ -31,6 +31,7 @@ use session_rules::{MessageStatus, PhoneNumber, StatusEvent, Timestamp};
 
 use crate::attrs::{self, Item, n, s};
 use crate::campaign_counts::{self, CountMove};
+use crate::cancelled::conditional;
 use crate::message::{campaign_of, history_value, unknown_history_value};
 use crate::{BusinessId, CampaignId, MessageId, Store, StoreError, keys};
 
@@ -476,17 +477,7 @@ impl Store {
         for (name, value) in values {
             request = request.expression_attribute_values(name, value);
         }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(StoreError::sdk(err)),
-        }
+        Ok(conditional(request.send().await)?.is_some())
     }
 
     /// Marks the user opted out (Viber `unsubscribe`, or `SRVC_USER_BLOCKED` on a send) or back

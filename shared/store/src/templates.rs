@@ -3,6 +3,7 @@
 use session_rules::{Language, Template, TemplateCategory, TemplateId, TemplateReach};
 
 use crate::attrs::{self, Item, b, s};
+use crate::cancelled::conditional;
 use crate::{BusinessId, Store, StoreError, keys};
 
 fn template_from_item(item: &Item) -> Result<Template, StoreError> {
@@ -83,7 +84,8 @@ impl Store {
         business: &BusinessId,
         id: &TemplateId,
     ) -> Result<(), StoreError> {
-        self.client
+        let approved = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key(keys::PK, s(keys::business(business)))
@@ -92,20 +94,12 @@ impl Store {
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":yes", b(true))
             .send()
-            .await
-            .map_err(|err| {
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-                {
-                    StoreError::Conflict(format!(
-                        "no template {} for business {business}",
-                        id.as_str()
-                    ))
-                } else {
-                    StoreError::sdk(err)
-                }
-            })?;
-        Ok(())
+            .await;
+        conditional(approved)?.map(|_| ()).ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "no template {} for business {business}",
+                id.as_str()
+            ))
+        })
     }
 }
