@@ -38,25 +38,12 @@ pub const CHUNK_SIZE: usize = 100;
 /// Recipients a `POST /v1/campaigns` may carry inline.
 pub const MAX_INLINE_RECIPIENTS: usize = 10_000;
 
-/// A campaign id: a ULID, like message ids.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CampaignId(String);
+crate::ids::ulid_id!(
+    /// A campaign id: a ULID, like message ids.
+    CampaignId
+);
 
 impl CampaignId {
-    pub fn generate() -> Self {
-        Self(ulid::Ulid::new().to_string())
-    }
-
-    pub fn parse(input: &str) -> Option<Self> {
-        ulid::Ulid::from_string(input)
-            .ok()
-            .map(|u| Self(u.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The message id of recipient `index` (0-based, in list order): derived, never drawn, so
     /// a redelivered chunk names the same message again and its `attribute_not_exists` put
     /// cannot make a second one. The campaign's time, then 80 bits of SHA-256(campaign, index).
@@ -69,12 +56,6 @@ impl CampaignId {
         random[6..].copy_from_slice(&digest[..10]);
         let id = ulid::Ulid::from_parts(millis, u128::from_be_bytes(random));
         MessageId::parse(&id.to_string()).unwrap_or_else(MessageId::generate)
-    }
-}
-
-impl std::fmt::Display for CampaignId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -47,6 +47,7 @@ mod dispatch;
 mod erase;
 mod error;
 mod failover;
+mod ids;
 // Issue 17: the delivery log of business events.
 pub mod event_log;
 mod inbound;

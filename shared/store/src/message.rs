@@ -1,38 +1,15 @@
 //! Message items: what was accepted, where it stands, and everything Viber said about it.
 
-use std::fmt;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use session_rules::{MessageStatus, StatusEvent, StatusTrack, Timestamp};
 
 use crate::attrs::{self, Item, n, s};
 use crate::{BusinessId, Store, StoreError, keys};
 
-/// A message id: a ULID (time-ordered, 26 characters).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MessageId(String);
-
-impl MessageId {
-    pub fn generate() -> Self {
-        Self(ulid::Ulid::new().to_string())
-    }
-
-    pub fn parse(input: &str) -> Option<Self> {
-        ulid::Ulid::from_string(input)
-            .ok()
-            .map(|u| Self(u.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::ids::ulid_id!(
+    /// A message id: a ULID (time-ordered, 26 characters).
+    MessageId
+);
 
 /// Why a message failed: Viber's numeric status and name, or our own reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
