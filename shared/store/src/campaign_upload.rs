@@ -21,8 +21,8 @@ use session_rules::Timestamp;
 
 use crate::attrs::{self, Item, n, s};
 use crate::campaigns::{
-    CHUNK_SIZE, Campaign, CampaignId, CampaignRecipient, CampaignState, STATE, campaign_sk,
-    chunk_count, chunk_item, parse_campaign,
+    CHUNK_SIZE, Campaign, CampaignId, CampaignRecipient, CampaignState, STATE, campaign_answered,
+    campaign_sk, chunk_count, chunk_item,
 };
 use crate::cancelled::conditional;
 use crate::{BusinessId, Store, StoreError, keys};
@@ -228,11 +228,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<Option<Campaign>, StoreError> {
         let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(campaign_sk(id)))
+            .campaign_update(business, id)
             .condition_expression(AT_CURSOR)
             .expression_attribute_values(":preparing", s(CampaignState::Preparing.as_str()))
             .expression_attribute_values(":from_offset", n(from.offset))
@@ -255,7 +251,7 @@ impl Store {
                 .expression_attribute_values(":now", n(now.as_millis())),
         };
         conditional(update.send().await)?
-            .map(|out| parse_campaign(out.attributes().unwrap_or(&Item::new())))
+            .map(|out| campaign_answered(&out))
             .transpose()
     }
 

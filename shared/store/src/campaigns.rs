@@ -21,6 +21,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, WriteRequest,
@@ -611,11 +613,7 @@ impl Store {
             return Ok(ControlOutcome::Conflict(self.with_statuses(current).await?));
         }
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(campaign_sk(id)))
+            .campaign_update(business, id)
             .condition_expression(format!("{STATE} = :from"))
             .expression_attribute_values(":from", s(current.state.as_str()))
             .expression_attribute_values(":to", s(to.as_str()))
@@ -630,8 +628,7 @@ impl Store {
         };
         match conditional(update.send().await)? {
             Some(out) => Ok(ControlOutcome::Changed(
-                self.with_statuses(parse_campaign(out.attributes().unwrap_or(&Item::new()))?)
-                    .await?,
+                self.with_statuses(campaign_answered(&out)?).await?,
             )),
             None => {
                 // Changed meanwhile (the fan-out completed it, another call paused it).
@@ -653,11 +650,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<Option<Campaign>, StoreError> {
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(campaign_sk(id)))
+            .campaign_update(business, id)
             .condition_expression(format!("{STATE} IN (:scheduled, :running)"))
             .update_expression(format!(
                 "SET {STATE} = :running, started_at = if_not_exists(started_at, :now)"
@@ -669,7 +662,7 @@ impl Store {
             .send()
             .await;
         conditional(out)?
-            .map(|out| parse_campaign(out.attributes().unwrap_or(&Item::new())))
+            .map(|out| campaign_answered(&out))
             .transpose()
     }
 
@@ -683,11 +676,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<Option<Campaign>, StoreError> {
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(campaign_sk(id)))
+            .campaign_update(business, id)
             .condition_expression(format!(
                 "{CHUNKS_DONE} >= chunks_total AND ({STATE} = :running OR \
                  ({STATE} = :completed AND attribute_not_exists(announced_at)))"
@@ -702,10 +691,7 @@ impl Store {
             .send()
             .await;
         match conditional(out)? {
-            Some(out) => Ok(Some(
-                self.with_statuses(parse_campaign(out.attributes().unwrap_or(&Item::new()))?)
-                    .await?,
-            )),
+            Some(out) => Ok(Some(self.with_statuses(campaign_answered(&out)?).await?)),
             None => Ok(None),
         }
     }
@@ -717,11 +703,7 @@ impl Store {
         id: &CampaignId,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(campaign_sk(id)))
+        self.campaign_update(business, id)
             .update_expression("SET announced_at = if_not_exists(announced_at, :now)")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":now", n(now.as_millis()))
@@ -730,6 +712,26 @@ impl Store {
             .map_err(StoreError::sdk)?;
         Ok(())
     }
+}
+
+impl Store {
+    /// An `UpdateItem` of the campaign item, for the caller's condition and expression.
+    pub(crate) fn campaign_update(
+        &self,
+        business: &BusinessId,
+        id: &CampaignId,
+    ) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(campaign_sk(id)))
+    }
+}
+
+/// The campaign an update answered (`ReturnValues: ALL_NEW`).
+pub(crate) fn campaign_answered(out: &UpdateItemOutput) -> Result<Campaign, StoreError> {
+    parse_campaign(out.attributes().unwrap_or(&Item::new()))
 }
 
 fn earlier_from(item: &Item) -> Result<(CampaignId, String), StoreError> {
