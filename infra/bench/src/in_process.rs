@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::{Value, json};
 use vbm_events::EventsQueue;
@@ -270,18 +270,7 @@ impl World {
         let Some(message) = out.messages().first() else {
             return Ok(false);
         };
-        let mut record = SqsMessage::default();
-        record.message_id = message.message_id().map(str::to_owned);
-        record.receipt_handle = message.receipt_handle().map(str::to_owned);
-        record.body = message.body().map(str::to_owned);
-        record.attributes = message
-            .attributes()
-            .map(|a| {
-                a.iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut record = vbm_testkit::sqs::record_of(message);
         record.event_source = Some("aws:sqs".into());
         let mut event = SqsEvent::default();
         event.records = vec![record];

@@ -2,7 +2,7 @@
 //! request, Viber callbacks to the URL with the secret (or signed), and SQS batches built from messages
 //! received off the real (emulated) queues.
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::SqsEvent;
 use serde_json::{Value, json};
 
 /// The address API Gateway reports as the caller's.
@@ -123,19 +123,8 @@ pub fn sqs_batch(queue_arn: &str, messages: &[aws_sdk_sqs::types::Message]) -> V
     event.records = messages
         .iter()
         .map(|m| {
-            let mut record = SqsMessage::default();
-            record.message_id = m.message_id().map(str::to_owned);
-            record.receipt_handle = m.receipt_handle().map(str::to_owned);
-            record.body = m.body().map(str::to_owned);
+            let mut record = vbm_testkit::sqs::record_of(m);
             record.md5_of_body = m.md5_of_body().map(str::to_owned);
-            record.attributes = m
-                .attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
             record.event_source = Some("aws:sqs".into());
             record.event_source_arn = Some(queue_arn.to_owned());
             record.aws_region = Some("us-east-1".into());
