@@ -12,11 +12,26 @@ use crate::StoreError;
 /// Every item a query finds, page after page (the SDK's paginator, which stops at the first
 /// page without a `LastEvaluatedKey`, or with an empty one).
 pub async fn query_all(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
-    let pages = query.into_paginator().items().send();
-    pages
-        .collect::<Result<_, _>>()
-        .await
-        .map_err(StoreError::sdk)
+    let mut all = Vec::new();
+    query_each(query, |item| {
+        all.push(item);
+        Ok(())
+    })
+    .await?;
+    Ok(all)
+}
+
+/// [`query_all`] handing each item to `each` as its page arrives, keeping none: for queries
+/// whose items add up to more than a function should hold (an uploaded list's chunks).
+pub async fn query_each(
+    query: QueryFluentBuilder,
+    mut each: impl FnMut(Item) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut items = query.into_paginator().items().send();
+    while let Some(item) = items.next().await {
+        each(item.map_err(StoreError::sdk)?)?;
+    }
+    Ok(())
 }
 
 /// [`query_all`] for a scan (admin commands only: a scan reads the whole table).

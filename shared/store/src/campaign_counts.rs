@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use session_rules::MessageStatus;
 
-use crate::attrs::{Item, n, s};
+use crate::attrs::{self, n, s};
 use crate::campaigns::{COUNT_PREFIX, CampaignId};
 use crate::{BusinessId, MessageId, Store, StoreError, keys};
 
@@ -101,39 +101,25 @@ impl Store {
         business: &BusinessId,
         campaign: &CampaignId,
     ) -> Result<BTreeMap<String, i64>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(keys::business(business)))
+            .expression_attribute_values(":prefix", s(shards_prefix(campaign)))
+            .consistent_read(true);
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(keys::business(business)))
-                .expression_attribute_values(":prefix", s(shards_prefix(campaign)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            for item in out.items() {
-                for (name, value) in item {
-                    if let (Some(counter), AttributeValue::N(v)) =
-                        (name.strip_prefix(COUNT_PREFIX), value)
-                    {
-                        let v: i64 = v.parse().map_err(|_| {
-                            StoreError::malformed(
-                                campaign.as_str(),
-                                format!("{name} is not a count"),
-                            )
-                        })?;
-                        *counts.entry(counter.to_owned()).or_default() += v;
-                    }
+        for item in attrs::query_all(query).await? {
+            for (name, value) in &item {
+                if let (Some(counter), AttributeValue::N(v)) =
+                    (name.strip_prefix(COUNT_PREFIX), value)
+                {
+                    let v: i64 = v.parse().map_err(|_| {
+                        StoreError::malformed(campaign.as_str(), format!("{name} is not a count"))
+                    })?;
+                    *counts.entry(counter.to_owned()).or_default() += v;
                 }
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
             }
         }
         // A status every message has moved on from sums to 0.

@@ -263,40 +263,32 @@ impl Store {
         business: &BusinessId,
         id: &CampaignId,
     ) -> Result<Vec<u64>, StoreError> {
-        let pk = keys::business(business);
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(keys::business(business)))
+            .expression_attribute_values(":prefix", s(format!("CCHUNK#{}#", id.as_str())))
+            .projection_expression("recipients_json")
+            .consistent_read(true);
         let mut numbers = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(&pk))
-                .expression_attribute_values(":prefix", s(format!("CCHUNK#{}#", id.as_str())))
-                .projection_expression("recipients_json")
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            for item in out.items() {
-                let list: Vec<CampaignRecipient> =
-                    serde_json::from_str(attrs::get_s(item, "recipients_json")?)
-                        .map_err(|e| StoreError::malformed(id.as_str(), e.to_string()))?;
-                debug_assert!(list.len() <= CHUNK_SIZE);
-                for r in list {
-                    let digits = r.to.strip_prefix('+').and_then(|d| d.parse().ok());
-                    numbers.push(digits.ok_or_else(|| {
-                        StoreError::malformed(id.as_str(), format!("{:?} is not E.164", r.to))
-                    })?);
-                }
+        // Chunk by chunk: the items of a 1,000,000-recipient list are ~100 MB together.
+        attrs::query_each(query, |item| {
+            let list: Vec<CampaignRecipient> =
+                serde_json::from_str(attrs::get_s(&item, "recipients_json")?)
+                    .map_err(|e| StoreError::malformed(id.as_str(), e.to_string()))?;
+            debug_assert!(list.len() <= CHUNK_SIZE);
+            for r in list {
+                let digits = r.to.strip_prefix('+').and_then(|d| d.parse().ok());
+                numbers.push(digits.ok_or_else(|| {
+                    StoreError::malformed(id.as_str(), format!("{:?} is not E.164", r.to))
+                })?);
             }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(numbers),
-            }
-        }
+            Ok(())
+        })
+        .await?;
+        Ok(numbers)
     }
 }
 
