@@ -128,6 +128,19 @@ pub struct Line {
     pub too_long: bool,
 }
 
+impl Line {
+    /// A line of `bytes` (without its `\n`; a `\r` before it goes too) that took `consumed`
+    /// bytes of the object, `dropped` of them skipped past the limit: cut at `max`.
+    fn cut(bytes: &[u8], consumed: u64, dropped: u64, max: usize) -> Self {
+        let text = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        Self {
+            too_long: dropped > 0 || text.len() > max,
+            text: text[..text.len().min(max)].to_vec(),
+            consumed,
+        }
+    }
+}
+
 impl Object {
     fn empty(total: u64, etag: Option<String>) -> Self {
         Self {
@@ -179,19 +192,9 @@ impl Object {
             let pending = &self.buffer[self.start..];
             if let Some(at) = pending[scanned..].iter().position(|&b| b == b'\n') {
                 let end = scanned + at;
-                let mut text = pending[..end].to_vec();
-                let consumed = dropped + end as u64 + 1;
+                let line = Line::cut(&pending[..end], dropped + end as u64 + 1, dropped, max);
                 self.start += end + 1;
-                if text.last() == Some(&b'\r') {
-                    text.pop();
-                }
-                let too_long = dropped > 0 || text.len() > max;
-                text.truncate(max);
-                return Ok(Some(Line {
-                    text,
-                    consumed,
-                    too_long,
-                }));
+                return Ok(Some(line));
             }
             scanned = pending.len();
             // A line past the limit: keep its start, drop the rest as it arrives.
@@ -206,19 +209,9 @@ impl Object {
                 if pending.is_empty() {
                     return Ok(None);
                 }
-                let mut text = pending.to_vec();
-                let consumed = dropped + text.len() as u64;
+                let line = Line::cut(pending, dropped + pending.len() as u64, dropped, max);
                 self.start = self.buffer.len();
-                if text.last() == Some(&b'\r') {
-                    text.pop();
-                }
-                let too_long = dropped > 0 || text.len() > max;
-                text.truncate(max);
-                return Ok(Some(Line {
-                    text,
-                    consumed,
-                    too_long,
-                }));
+                return Ok(Some(line));
             }
         }
     }
