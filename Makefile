@@ -58,7 +58,7 @@ soak: python-env
 
 ## Fault injection, the long run: repeated emulator outages, Viber 503s/late/garbage answers and
 ## business-endpoint failures under a burst of sends; prints the figures, fails on a violation.
-## (The quick run is part of `make test`: tests/tests/faults.rs.)
+## (The quick run is part of `make test`: tests/tests/e2e/faults.rs.)
 faults: python-env
 	$(WITH_MOTO) cargo run -q -p vbm-e2e --bin faults -- $(FAULTS_ARGS)
 

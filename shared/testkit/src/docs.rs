@@ -3,10 +3,10 @@
 //!
 //! Every ```` ```sh ```` block is preceded by a marker saying how it is checked:
 //!
-//! - `<!-- docs-check: run -->`: run against a fresh local stack (`tests/tests/docs.rs`);
+//! - `<!-- docs-check: run -->`: run against a fresh local stack (`tests/tests/e2e/docs.rs`);
 //!   `<!-- docs-check: run, user_wrote=+447911123456 -->` first has that user write to the
 //!   demo business (for examples that assume an open session);
-//! - `<!-- docs-check: vbmctl -->`: run against the emulator (`infra/vbmctl/tests/docs.rs`);
+//! - `<!-- docs-check: vbmctl -->`: run against the emulator (`infra/vbmctl/tests/vbmctl/docs.rs`);
 //! - `<!-- docs-check: by PATH -->`: each command is exercised by that test or script, which
 //!   must name its subcommands;
 //! - `<!-- docs-check: aws -->`: needs an AWS account; not run.
@@ -396,7 +396,7 @@ curl -s $B/x   # a trailing comment
 {"not": "sh"}
 ```
 
-<!-- docs-check: by infra/vbmctl/tests/cli.rs -->
+<!-- docs-check: by infra/vbmctl/tests/vbmctl/cli.rs -->
 ```sh
 vbmctl business list
 ```
@@ -430,7 +430,7 @@ vbmctl business list
         );
         assert_eq!(
             blocks[1].check,
-            Check::By("infra/vbmctl/tests/cli.rs".into())
+            Check::By("infra/vbmctl/tests/vbmctl/cli.rs".into())
         );
     }
 

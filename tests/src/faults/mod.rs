@@ -3,7 +3,7 @@
 //! everything has settled, an audit from the outside and from the table and queues.
 //!
 //! [`traffic`] makes the burst and the faults, [`audit`] checks what came of it, [`figures`]
-//! holds and prints the counts. `tests/tests/faults.rs` runs [`Plan::quick`] in `make test`;
+//! holds and prints the counts. `tests/tests/e2e/faults.rs` runs [`Plan::quick`] in `make test`;
 //! `make faults` runs [`Plan::long`] (`src/bin/faults.rs`).
 
 pub mod audit;

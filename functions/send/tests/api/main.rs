@@ -4,5 +4,6 @@
 mod common;
 mod concurrency;
 mod errors;
+mod openapi;
 mod reads;
 mod security;

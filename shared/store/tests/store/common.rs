@@ -1,7 +1,6 @@
 //! Set-up shared by the store's suites (`mod common;`): a store on a fresh table, and the send
 //! they record. Here rather than in `vbm-testkit`, which must not depend on `vbm-store` (the
 //! store's tests dev-depend on it). Not every suite uses every helper.
-#![allow(dead_code)]
 
 use aws_sdk_dynamodb::Client;
 use session_rules::{Limits, PhoneNumber, SendClass, Timestamp};

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
+use crate::common;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use session_rules::{Conversation, Limits, PhoneNumber, SendClass, Session};
 use vbm_store::send::WriteResult;
 use vbm_store::{BusinessId, MessageId, NewSend, SendOutcome, Store};
-mod common;
 
 use common::NOW;
 

@@ -1,6 +1,5 @@
 //! Set-up shared by dispatch's suites (`mod common;`): stores on the test's table, a business,
 //! and a `dispatch` container sending to a Viber stand-in.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,7 +7,7 @@ use session_rules::{MessageStatus, PhoneNumber, Timestamp};
 use vbm_store::{BusinessId, Kept, MessageId, PendingStatus, Retention, Sent, Store};
 use vbm_testkit::TestEnv;
 
-mod common;
+use crate::common;
 
 use common::NOW;
 

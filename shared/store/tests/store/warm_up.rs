@@ -7,7 +7,7 @@ use session_rules::Limits;
 use vbm_store::Store;
 use vbm_testkit::TestEnv;
 
-mod common;
+use crate::common;
 
 #[tokio::test]
 async fn the_warm_up_reads_one_key_nobody_has_and_changes_nothing() {

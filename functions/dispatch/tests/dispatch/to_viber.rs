@@ -25,7 +25,7 @@ use vbm_testkit::sqs;
 use vbm_testkit::stand_in::{self, Answer};
 use viber::seq_for;
 
-mod common;
+use crate::common;
 
 const SERVICE_ID: u64 = 4242;
 

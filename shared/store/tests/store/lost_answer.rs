@@ -7,7 +7,7 @@ use vbm_store::send::WriteResult;
 use vbm_store::{BusinessId, MessageId, NewSend, Store};
 use vbm_testkit::TestEnv;
 
-mod common;
+use crate::common;
 
 use common::NOW;
 

@@ -10,7 +10,7 @@ use vbm_store::{
 };
 use vbm_testkit::TestEnv;
 
-mod common;
+use crate::common;
 
 use common::NOW;
 

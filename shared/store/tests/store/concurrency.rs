@@ -6,7 +6,7 @@ use session_rules::{PhoneNumber, Refusal, SendClass};
 use vbm_store::{BusinessId, IdempotencyKey, MessageId, NewSend, SendOutcome, Store};
 use vbm_testkit::TestEnv;
 
-mod common;
+use crate::common;
 
 use common::NOW;
 

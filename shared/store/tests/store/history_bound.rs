@@ -6,7 +6,7 @@ use session_rules::{PhoneNumber, Timestamp};
 use vbm_store::{BusinessId, MAX_HISTORY, MessageId, SendOutcome};
 use vbm_testkit::TestEnv;
 
-mod common;
+use crate::common;
 
 use common::NOW;
 

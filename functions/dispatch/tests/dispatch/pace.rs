@@ -14,7 +14,7 @@ use vbm_store::{MessageId, NewSend, SendOutcome};
 use vbm_testkit::TestEnv;
 use vbm_testkit::stand_in::{self, Answer};
 
-mod common;
+use crate::common;
 
 const RATE: u32 = 10;
 const MESSAGES: usize = 40;

@@ -11,7 +11,7 @@ use vbm_store::{
 };
 use vbm_testkit::TestEnv;
 
-mod common;
+use crate::common;
 
 use common::NOW;
 

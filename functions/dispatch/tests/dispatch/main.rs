@@ -1,0 +1,7 @@
+//! The crate's integration tests, one binary (each `tests/*.rs` file would link the
+//! whole dependency tree again).
+
+mod api_token;
+mod common;
+mod pace;
+mod to_viber;

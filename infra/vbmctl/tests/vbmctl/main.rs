@@ -1,0 +1,8 @@
+//! The crate's integration tests, one binary (each `tests/*.rs` file would link the
+//! whole dependency tree again).
+
+mod cli;
+mod docs;
+mod events;
+mod outbox;
+mod profiles;

@@ -1,0 +1,6 @@
+//! The crate's integration tests, one binary (each `tests/*.rs` file would link the
+//! whole dependency tree again).
+
+mod model;
+mod phone_metadata;
+mod phone_reference;

@@ -1,0 +1,13 @@
+//! The crate's integration tests, one binary (each `tests/*.rs` file would link the
+//! whole dependency tree again).
+
+mod agreement;
+mod campaign_counts;
+mod campaigns;
+mod common;
+mod concurrency;
+mod failover;
+mod history_bound;
+mod lost_answer;
+mod pending;
+mod warm_up;
