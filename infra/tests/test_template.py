@@ -281,7 +281,8 @@ def test_build_metadata(source_template):
         fn = functions[lid]
         meta = {k: v for k, v in fn["Metadata"].items() if k != "cfn-lint"}
         assert meta == {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": binary}}, lid
-        assert fn["Properties"]["CodeUri"] == ".", lid
+        # Its own package's directory, where `sam build` runs cargo-lambda (test_deploy_build.py).
+        assert fn["Properties"]["CodeUri"] == f"functions/{binary}", lid
 
 
 def test_functions_runtime(translated):
