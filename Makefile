@@ -24,7 +24,7 @@ dev:
 	infra/scripts/toolchain.sh
 	infra/scripts/dev.sh
 
-## The Python venv (.venv): moto, boto3, cfn-lint, samtranslator, pytest.
+## The Python venvs: .venv (moto, boto3, cfn-lint, samtranslator, pytest) and .venv-checkov (checkov).
 python-env:
 	infra/scripts/python-env.sh
 

@@ -123,9 +123,16 @@ EXPECTED_GRANTS = {
     },
 }
 
+# With KmsKeyArn, every function's environment, and the table and queues each one reads and
+# writes, are encrypted with that key (test_kms_key_encrypts_everything_when_given).
+_KMS = {("kms:Decrypt", "KmsKeyArn"), ("kms:GenerateDataKey", "KmsKeyArn")}
+for _grants in EXPECTED_GRANTS.values():
+    _grants |= _KMS
+
 # Grants inside `!If [condition, statement, AWS::NoValue]`: (function, action, resource) -> condition.
 CONDITIONAL_GRANTS = {
     ("DispatchFunction", "secretsmanager:GetSecretValue", "ViberApiTokenSecretArn"): "HasApiTokenSecret",
+    **{(lid, *grant): "HasKmsKey" for lid in EXPECTED_GRANTS for grant in _KMS},
 }
 
 _BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -178,6 +185,10 @@ ROUTES = {
     ("POST", "/viber/inbound"): "InboundFunction",
     ("POST", "/viber/status"): "StatusFunction",
 }
+
+
+# `!If [HasKmsKey, !Ref KmsKeyArn, !Ref AWS::NoValue]`: the customer key when one is given.
+_WITH_KEY = {"Fn::If": ["HasKmsKey", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
 
 
 def _ref_id(value) -> str:
@@ -279,9 +290,10 @@ def test_build_metadata(source_template):
     assert set(functions) == set(FUNCTIONS)
     for lid, binary in FUNCTIONS.items():
         fn = functions[lid]
-        meta = {k: v for k, v in fn["Metadata"].items() if k != "cfn-lint"}
+        meta = {k: v for k, v in fn["Metadata"].items() if k not in ("cfn-lint", "checkov")}
         assert meta == {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": binary}}, lid
-        assert fn["Properties"]["CodeUri"] == ".", lid
+        # Its own package's directory, where `sam build` runs cargo-lambda (test_deploy_build.py).
+        assert fn["Properties"]["CodeUri"] == f"functions/{binary}", lid
 
 
 def test_functions_runtime(translated):
@@ -420,6 +432,12 @@ def test_the_stream_tells_session_changes_to_the_lifecycle_function(translated):
     role = _of_type(translated, "AWS::IAM::Role")["TimersRole"]["Properties"]
     # (Campaigns, issue 15, add the campaign queue: their start and window timers.)
     statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    # With KmsKeyArn the queues are encrypted: sending needs the key (and nothing else).
+    kms = [s for s in statements if "Fn::If" in s]
+    assert kms == [{"Fn::If": ["HasKmsKey", {
+        "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": {"Ref": "KmsKeyArn"},
+    }, {"Ref": "AWS::NoValue"}]}]
+    statements = [s for s in statements if "Fn::If" not in s]
     assert all(s["Action"] == "sqs:SendMessage" for s in statements)
     assert {_ref_id(s["Resource"]) for s in statements} == {"SessionTimersQueue", "CampaignQueue"}
 
@@ -465,7 +483,11 @@ def test_table(translated):
     assert p["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
     assert p["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert p["SSESpecification"] == {"SSEEnabled": True}
+    assert p["SSESpecification"] == {
+        "SSEEnabled": True,
+        "SSEType": {"Fn::If": ["HasKmsKey", "KMS", {"Ref": "AWS::NoValue"}]},
+        "KMSMasterKeyId": _WITH_KEY,
+    }
     assert p["DeletionProtectionEnabled"] == {"Fn::If": ["ProtectTable", True, False]}
     assert p["GlobalSecondaryIndexes"] == [
         {
@@ -531,7 +553,8 @@ def test_uploads_bucket_is_private_encrypted_tls_only_and_expires_uploads(transl
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
     }
     sse = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
-    assert sse["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert sse["SSEAlgorithm"] == {"Fn::If": ["HasKmsKey", "aws:kms", "AES256"]}
+    assert sse["KMSMasterKeyID"] == _WITH_KEY
     (rule,) = bucket["LifecycleConfiguration"]["Rules"]
     assert rule["Status"] == "Enabled" and rule["Prefix"] == "uploads/" and rule["ExpirationInDays"] <= 7
     policy = _of_type(translated, "AWS::S3::BucketPolicy")["UploadsBucketPolicy"]["Properties"]
@@ -664,8 +687,8 @@ def test_callback_secret_in_secrets_manager(translated):
         "ExcludePunctuation": True,
     }
     assert "SecretString" not in props
-    # A customer key would need kms:Decrypt, which no function is granted.
-    assert "KmsKeyId" not in props
+    # The AWS managed key, or KmsKeyArn (on which inbound and status get kms:Decrypt).
+    assert props["KmsKeyId"] == _WITH_KEY
     functions = _of_type(translated, "AWS::Lambda::Function")
     for lid in ("InboundFunction", "StatusFunction"):
         env = functions[lid]["Properties"]["Environment"]["Variables"]
@@ -757,3 +780,92 @@ def test_sms_failover_receipts_reach_the_failover_queue(translated):
     (st,) = queue_policy["Properties"]["PolicyDocument"]["Statement"]
     assert st["Principal"] == {"Service": "sns.amazonaws.com"} and st["Action"] == "sqs:SendMessage"
     assert st["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": "FailoverReceiptsTopic"}}}
+
+
+def test_kms_key_encrypts_everything_when_given(translated, source_template):
+    """KmsKeyArn (optional, empty by default): when given, the table, every queue, every log
+    group, the callback secret, the receipts topic, the uploads bucket and every function's
+    environment use it; when empty, the AWS-owned or AWS managed keys (SSE-SQS for queues)."""
+    param = source_template["Parameters"]["KmsKeyArn"]
+    assert param["Default"] == ""
+    assert re.fullmatch(param["AllowedPattern"], "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab")
+    assert not re.fullmatch(param["AllowedPattern"], "alias/aws/sqs")
+    assert source_template["Conditions"]["HasKmsKey"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "KmsKeyArn"}, ""]}]}
+    res = translated["Resources"]
+    queues = _of_type(translated, "AWS::SQS::Queue")
+    assert len(queues) == 12
+    for lid, q in queues.items():
+        p = q["Properties"]
+        assert p["KmsMasterKeyId"] == _WITH_KEY, lid
+        assert p["SqsManagedSseEnabled"] == {"Fn::If": ["HasKmsKey", {"Ref": "AWS::NoValue"}, True]}, lid
+    groups = _of_type(translated, "AWS::Logs::LogGroup")
+    assert len(groups) == len(FUNCTIONS) + 1
+    for lid, g in groups.items():
+        assert g["Properties"]["KmsKeyId"] == _WITH_KEY, lid
+    assert res["Table"]["Properties"]["SSESpecification"]["KMSMasterKeyId"] == _WITH_KEY
+    assert res["ViberCallbackSecret"]["Properties"]["KmsKeyId"] == _WITH_KEY
+    assert res["FailoverReceiptsTopic"]["Properties"]["KmsMasterKeyId"] == _WITH_KEY
+    sse = res["UploadsBucket"]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert sse["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == _WITH_KEY
+    assert sse["BucketKeyEnabled"] == {"Fn::If": ["HasKmsKey", True, {"Ref": "AWS::NoValue"}]}
+    for lid, fn in _of_type(translated, "AWS::Lambda::Function").items():
+        assert fn["Properties"]["KmsKeyArn"] == _WITH_KEY, lid
+    # Every resource type that can hold a key names it: nothing encrypted is left out.
+    for lid, r in res.items():
+        if r["Type"] in ("AWS::SQS::Queue", "AWS::Logs::LogGroup", "AWS::SecretsManager::Secret", "AWS::SNS::Topic"):
+            assert "Kms" in json.dumps(r["Properties"]), lid
+
+
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+
+
+def _checkov(path):
+    """checkov's JSON report on a template (offline: no download of its guidelines)."""
+    proc = subprocess.run(
+        [str(CHECKOV), "-f", str(path), "--framework", "cloudformation", "--skip-download", "--compact",
+         "-o", "json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.stdout.strip(), proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_checkov_clean():
+    """checkov (infra/requirements-checkov.txt): no failed check. Each check that does not fit
+    is skipped in the template's Metadata with its reason (docs/hardening.md, Scanners)."""
+    report = _checkov(TEMPLATE)
+    failed = [(c["check_id"], c["resource"], c["check_name"]) for c in report["results"]["failed_checks"]]
+    assert failed == [], failed
+    assert report["summary"]["parsing_errors"] == 0
+    assert report["summary"]["passed"] > 50
+    for skipped in report["results"]["skipped_checks"]:
+        # A reason, not a bare id.
+        assert len(skipped["check_result"].get("suppress_comment", "")) > 40, skipped["resource"]
+
+
+def test_checkov_finds_what_it_should(tmp_path):
+    """The same scan fails a template without the customer key on the queues and the table,
+    and without one of the bucket's skips (so a clean run above means something)."""
+    text = TEMPLATE.read_text()
+    queue_key = (
+        "      SqsManagedSseEnabled: !If [HasKmsKey, !Ref AWS::NoValue, true]\n"
+        "      KmsMasterKeyId: !If [HasKmsKey, !Ref KmsKeyArn, !Ref AWS::NoValue]\n"
+    )
+    assert text.count(queue_key) == 12
+    stripped = text.replace(queue_key, "      SqsManagedSseEnabled: true\n")
+    stripped = stripped.replace("        KMSMasterKeyId: !If [HasKmsKey, !Ref KmsKeyArn, !Ref AWS::NoValue]\n", "")
+    stripped = stripped.replace("          - id: CKV_AWS_21\n", "          - id: CKV_AWS_NONE\n")
+    bad = tmp_path / "template.yaml"
+    bad.write_text(stripped)
+    report = _checkov(bad)
+    assert report["summary"]["parsing_errors"] == 0
+    failed = {(c["check_id"], c["resource"].split(".")[-1]) for c in report["results"]["failed_checks"]}
+    assert failed == {
+        *(("CKV_AWS_27", q) for q in (
+            "OutboundQueue", "OutboundDeadLetterQueue", "RelayFailureQueue", "EventsQueue", "EventsDeadLetterQueue",
+            "SessionTimersQueue", "SessionTimersDeadLetterQueue", "LifecycleFailureQueue", "CampaignQueue",
+            "CampaignDeadLetterQueue", "FailoverQueue", "FailoverDeadLetterQueue",
+        )),
+        ("CKV_AWS_119", "Table"),
+        ("CKV_AWS_21", "UploadsBucket"),
+    }, failed

@@ -27,8 +27,10 @@ fn main() -> ExitCode {
         "Size",
         format!(
             "Stripped release binaries (`[profile.release]` in Cargo.toml) built by `make bench` \
-             for this machine ({arch}); the arm64 columns come from `make package` (cargo-lambda, \
-             the files Lambda runs) when it has run. MB = 10^6 bytes. Target: ≤ 6 MB."
+             for this machine ({arch}: the nine function packages in one `cargo build --release`); \
+             the arm64 columns come from `make package` (cargo-lambda run in each function's \
+             directory, the same build as `sam build`: the files Lambda runs) when it has run. \
+             MB = 10^6 bytes. Target: ≤ 6 MB."
         ),
     )
     .header([
