@@ -4,5 +4,6 @@
 mod common;
 mod concurrency;
 mod errors;
+mod inputs;
 mod reads;
 mod security;
