@@ -310,7 +310,11 @@ async fn a_paused_campaign_waits_a_resumed_one_sends_each_once_a_cancelled_one_n
 /// `POST /v1/campaigns/uploads` for a list of this size, then the list PUT to its presigned
 /// URL (the emulator's S3) with the headers the slot binds.
 async fn upload(stack: &Stack, key: &str, list: String) -> String {
-    let format = if list.starts_with('{') { "jsonl" } else { "csv" };
+    let format = if list.starts_with('{') {
+        "jsonl"
+    } else {
+        "csv"
+    };
     let answer = reqwest::Client::new()
         .post(format!("{}/v1/campaigns/uploads", stack.base))
         .bearer_auth(key)

@@ -57,7 +57,9 @@ impl Check<'_> {
                 if let Some(path) = vbm_http::duplicate_key(text.as_bytes()) {
                     return Err((
                         "malformed_line",
-                        format!("the key `{path}` appears twice in one object; every key must be unique"),
+                        format!(
+                            "the key `{path}` appears twice in one object; every key must be unique"
+                        ),
                     ));
                 }
                 entry

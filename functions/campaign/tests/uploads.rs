@@ -295,13 +295,23 @@ async fn a_jsonl_line_with_a_key_twice_is_rejected_with_its_line() {
         .collect();
     assert_eq!(named.len(), 3, "{rejection}");
     for ((line, code, message), (expected_line, key)) in
-        named.iter().zip([(2, "`to`"), (5, "`params.name`"), (8, "`params.name`")])
+        named
+            .iter()
+            .zip([(2, "`to`"), (5, "`params.name`"), (8, "`params.name`")])
     {
-        assert_eq!((*line, *code), (expected_line, "malformed_line"), "{message}");
+        assert_eq!(
+            (*line, *code),
+            (expected_line, "malformed_line"),
+            "{message}"
+        );
         assert!(message.contains(key), "{message}");
     }
     assert_eq!(w.chunk_items().await, 0);
-    assert_eq!(w.env.footprint().await.outbox, before.outbox, "nobody messaged");
+    assert_eq!(
+        w.env.footprint().await.outbox,
+        before.outbox,
+        "nobody messaged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -145,9 +145,8 @@ impl reqwest::dns::Resolve for CheckedResolver {
         let allowed = self.allowed;
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let mut refused = None;
             let usable: Vec<SocketAddr> = found
                 .into_iter()

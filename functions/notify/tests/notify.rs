@@ -10,8 +10,8 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use hyper::HeaderMap;
 use hyper::body::Bytes;
 use notify::{App, CallbackClient};
-use session_rules::callback_address::CallbackAddresses;
 use serde_json::json;
+use session_rules::callback_address::CallbackAddresses;
 use session_rules::{Limits, Timestamp};
 use vbm_events::{Event, EventKind, EventsQueue, signature};
 use vbm_platform::clock::{Clock, SystemClock};
@@ -268,7 +268,13 @@ async fn lambdas_client_never_connects_to_an_internal_address() {
             .logged_events(&world.business.id, &[event.event_id], SystemClock.now())
             .await
             .unwrap();
-        let error = logged[0].last_attempt.as_ref().unwrap().error.clone().unwrap();
+        let error = logged[0]
+            .last_attempt
+            .as_ref()
+            .unwrap()
+            .error
+            .clone()
+            .unwrap();
         assert!(error.contains("loopback"), "{url}: {error}");
     }
 }

@@ -408,35 +408,86 @@ async fn bad_input_exits_2_and_changes_nothing() {
         ),
         // Internal addresses, however spelt (notify's HTTP client reads them all as one).
         (
-            &["business", "update", "acme", "--callback-url", "https://169.254.169.254/latest/"],
+            &[
+                "business",
+                "update",
+                "acme",
+                "--callback-url",
+                "https://169.254.169.254/latest/",
+            ],
             "link-local",
         ),
         (
-            &["business", "update", "acme", "--callback-url", "https://[::ffff:127.0.0.1]/"],
+            &[
+                "business",
+                "update",
+                "acme",
+                "--callback-url",
+                "https://[::ffff:127.0.0.1]/",
+            ],
             "loopback",
         ),
         (
-            &["business", "update", "acme", "--callback-url", "https://2130706433:22/"],
+            &[
+                "business",
+                "update",
+                "acme",
+                "--callback-url",
+                "https://2130706433:22/",
+            ],
             "loopback",
         ),
         (
-            &["business", "update", "acme", "--callback-url", "https://0x7f.1/"],
+            &[
+                "business",
+                "update",
+                "acme",
+                "--callback-url",
+                "https://0x7f.1/",
+            ],
             "loopback",
         ),
         (
-            &["business", "update", "acme", "--callback-url", "https://10.0.0.1/"],
+            &[
+                "business",
+                "update",
+                "acme",
+                "--callback-url",
+                "https://10.0.0.1/",
+            ],
             "private",
         ),
         (
-            &["business", "update", "acme", "--callback-url", "https://[fd00:ec2::254]/"],
+            &[
+                "business",
+                "update",
+                "acme",
+                "--callback-url",
+                "https://[fd00:ec2::254]/",
+            ],
             "unique-local",
         ),
         (
-            &["business", "create", "evil", "--service-id", "6", "--callback-url", "https://0177.0.0.1/"],
+            &[
+                "business",
+                "create",
+                "evil",
+                "--service-id",
+                "6",
+                "--callback-url",
+                "https://0177.0.0.1/",
+            ],
             "loopback",
         ),
         (
-            &["--local", "business", "update", "acme", "--callback-url", "https://10.0.0.1/"],
+            &[
+                "--local",
+                "business",
+                "update",
+                "acme",
+                "--callback-url",
+                "https://10.0.0.1/",
+            ],
             "private",
         ),
         // Local mode is for this machine only.

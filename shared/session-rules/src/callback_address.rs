@@ -214,7 +214,9 @@ pub fn check_callback_url(url: &str, allowed: CallbackAddresses) -> Result<(), S
         format!("the host {host} is a {kind} address; callbacks go to public addresses only")
     };
     match callback_host(url)? {
-        CallbackHost::Ip(ip) => allowed.check(ip).map_err(|kind| refused(&ip.to_string(), kind)),
+        CallbackHost::Ip(ip) => allowed
+            .check(ip)
+            .map_err(|kind| refused(&ip.to_string(), kind)),
         CallbackHost::Name(name) => {
             let name = name.trim_end_matches('.');
             let loopback_name = name == "localhost" || name.ends_with(".localhost");
@@ -330,7 +332,10 @@ mod tests {
     #[test]
     fn refusals_say_what_the_address_is() {
         let err = kind("https://0x7f.1/").unwrap_err();
-        assert!(err.contains("127.0.0.1") && err.contains("loopback"), "{err}");
+        assert!(
+            err.contains("127.0.0.1") && err.contains("loopback"),
+            "{err}"
+        );
         let err = kind("https://[fd00:ec2::254]/").unwrap_err();
         assert!(err.contains("unique-local"), "{err}");
     }

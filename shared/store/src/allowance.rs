@@ -31,7 +31,9 @@ pub struct Allowance {
 pub enum Use {
     Granted,
     /// The window's uses are spent: the next window starts in `retry_after`.
-    Refused { retry_after: Duration },
+    Refused {
+        retry_after: Duration,
+    },
 }
 
 impl Allowance {

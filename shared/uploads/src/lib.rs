@@ -346,13 +346,19 @@ mod tests {
         );
         assert_eq!(put(61, "text/csv").await, url, "deterministic");
         assert_ne!(signature(&put(62, "text/csv").await), signature(&url));
-        assert_ne!(signature(&put(5_000_000_000, "text/csv").await), signature(&url));
+        assert_ne!(
+            signature(&put(5_000_000_000, "text/csv").await),
+            signature(&url)
+        );
         assert_ne!(
             signature(&put(61, "application/x-ndjson").await),
             signature(&url)
         );
         // Reads sign the host alone.
-        let get = p.presign("GET", "uploads/acme/01J", PUT_EXPIRY, now).await.unwrap();
+        let get = p
+            .presign("GET", "uploads/acme/01J", PUT_EXPIRY, now)
+            .await
+            .unwrap();
         assert!(get.contains("X-Amz-SignedHeaders=host&"), "{get}");
     }
 

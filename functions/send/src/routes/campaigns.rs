@@ -19,8 +19,8 @@ use lambda_http::{Body, Request, RequestExt};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use session_rules::{Refusal, Template, Timestamp};
-use vbm_platform::time::parse_rfc3339;
 use vbm_http::{Answer, ApiError, from_value, json_response};
+use vbm_platform::time::parse_rfc3339;
 use vbm_store::campaigns::MAX_INLINE_RECIPIENTS;
 use vbm_store::{
     Business, Campaign, CampaignId, CampaignRecipient, CampaignState, Control, ControlOutcome,

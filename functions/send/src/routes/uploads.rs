@@ -9,8 +9,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use lambda_http::http::StatusCode;
 use lambda_http::Request;
+use lambda_http::http::StatusCode;
 use serde::Deserialize;
 use vbm_http::{Answer, ApiError, from_value, json_response, read_json_value};
 use vbm_store::{Allowance, Business, Use};

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use send::App;
 use serde_json::{Value, json};
 use session_rules::{Language, Limits, Template, TemplateCategory, TemplateId, Timestamp};
-use send::App;
 use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_platform::clock::{Clock, OffsetClock};
 use vbm_store::{
@@ -124,7 +124,10 @@ async fn duplicate_keys_inside_params_are_refused() {
         let r = authed(&app, &h.key, "POST", "/v1/campaigns", Some(&body)).await;
         r.expect_error(400, "invalid_json");
         assert!(
-            r.body["error"]["message"].as_str().unwrap().contains("name"),
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("name"),
             "{}",
             r.body
         );
@@ -204,8 +207,14 @@ async fn list_events(h: &Harness, params: &[(&str, &str)]) -> Reply {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let request = request("GET", "/v1/events", None, &[("authorization", &auth)], CALLER_IP)
-        .with_query_string_parameters(query);
+    let request = request(
+        "GET",
+        "/v1/events",
+        None,
+        &[("authorization", &auth)],
+        CALLER_IP,
+    )
+    .with_query_string_parameters(query);
     call(&h.app, request).await
 }
 
@@ -214,7 +223,10 @@ async fn a_cursor_outside_the_range_is_refused_before_any_query() {
     let h = Harness::new().await;
     let start = Timestamp::from_millis(h.now().as_millis() - 60_000);
     log_events(&h, start, 3).await;
-    let (from, to) = (start.rfc3339(), start.plus(Duration::from_secs(10)).rfc3339());
+    let (from, to) = (
+        start.rfc3339(),
+        start.plus(Duration::from_secs(10)).rfc3339(),
+    );
     let hex = "0123456789abcdef0123456789abcdef";
     let inside = format!("{:013}{hex}", start.as_millis() + 1000);
     let r = list_events(&h, &[("from", &from), ("to", &to), ("cursor", &inside)]).await;
@@ -238,7 +250,11 @@ async fn a_cursor_outside_the_range_is_refused_before_any_query() {
         }
     }
     // Refused before any query: authentication is cached, so no DynamoDB call at all.
-    assert_eq!(h.calls.snapshot()[1..], calls[1..], "no read for a refused cursor");
+    assert_eq!(
+        h.calls.snapshot()[1..],
+        calls[1..],
+        "no read for a refused cursor"
+    );
 }
 
 async fn queued_events(h: &Harness) -> Vec<String> {
@@ -301,9 +317,9 @@ async fn a_replayed_event_has_at_most_one_pending_redelivery() {
     let two = json!({"event_ids": [ids[1]]}).to_string();
     let answers = futures_util::future::join_all((0..8).map(|_| {
         let (app, key, two) = (app.clone(), h.key.clone(), two.clone());
-        tokio::spawn(async move {
-            authed(&app, &key, "POST", "/v1/events/replay", Some(&two)).await
-        })
+        tokio::spawn(
+            async move { authed(&app, &key, "POST", "/v1/events/replay", Some(&two)).await },
+        )
     }))
     .await;
     let queued: u64 = answers
@@ -330,9 +346,9 @@ async fn replay_calls_are_rate_limited_per_business() {
     // Twice the limit at once: exactly the limit is served.
     let answers = futures_util::future::join_all((0..2 * limit).map(|_| {
         let (app, key, body) = (app.clone(), h.key.clone(), body.clone());
-        tokio::spawn(async move {
-            authed(&app, &key, "POST", "/v1/events/replay", Some(&body)).await
-        })
+        tokio::spawn(
+            async move { authed(&app, &key, "POST", "/v1/events/replay", Some(&body)).await },
+        )
     }))
     .await;
     let answers: Vec<Reply> = answers.into_iter().map(Result::unwrap).collect();
@@ -357,7 +373,14 @@ async fn replay_calls_are_rate_limited_per_business() {
         })
         .await
         .unwrap();
-    let r = authed(&app, other_key.expose(), "POST", "/v1/events/replay", Some(&body)).await;
+    let r = authed(
+        &app,
+        other_key.expose(),
+        "POST",
+        "/v1/events/replay",
+        Some(&body),
+    )
+    .await;
     assert_eq!(r.status, 202, "{}", r.body);
     // The next minute serves again.
     clock.advance(Duration::from_secs(61));
