@@ -4,7 +4,10 @@
 //! (`vbm_store::event_log`): the event as sent, its state (`delivered`, `pending`: another
 //! attempt will follow, `failed`: the last attempt failed and the event was dead-lettered) and
 //! its attempts. A replay queues logged events again on the events queue, as they were first
-//! queued: `notify` delivers them with the same `webhook-id`, signed anew.
+//! queued: `notify` delivers them with the same `webhook-id`, signed anew. An event has at most
+//! one pending redelivery (`vbm_store::redelivery`: a replay of an event already queued and not
+//! settled lists it in `already_queued`), and a business makes at most [`REPLAYS_PER_MINUTE`]
+//! replay calls a minute (`429 rate_limited`): replays cannot multiply deliveries.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Request, RequestExt};
