@@ -49,8 +49,21 @@ impl Check<'_> {
             return Err(("malformed_line", "an empty line".into()));
         }
         let entry = match (self.format, columns) {
-            (UploadFormat::Jsonl, _) => serde_json::from_str::<Value>(text)
-                .map_err(|e| ("malformed_line", format!("not a JSON object: {e}")))?,
+            (UploadFormat::Jsonl, _) => {
+                let entry = serde_json::from_str::<Value>(text)
+                    .map_err(|e| ("malformed_line", format!("not a JSON object: {e}")))?;
+                // As in a request body: serde_json keeps the last of two equal keys, another
+                // reader of the list the first (the `to` we would message is not the one shown).
+                if let Some(path) = vbm_http::duplicate_key(text.as_bytes()) {
+                    return Err((
+                        "malformed_line",
+                        format!(
+                            "the key `{path}` appears twice in one object; every key must be unique"
+                        ),
+                    ));
+                }
+                entry
+            }
             (UploadFormat::Csv, Some(columns)) => {
                 let cells = crate::csv::fields(text).map_err(|e| ("malformed_line", e.into()))?;
                 if cells.len() != columns.len() {

@@ -16,6 +16,12 @@
 //!
 //! Delivery is at least once: a business de-duplicates on `event_id`.
 //!
+//! Callbacks reach public addresses only ([`http_client`]): an address literal in the URL is
+//! checked before the request, and a name is resolved by a resolver that drops every address
+//! `session_rules::callback_address` refuses, so the check and the connection use the same
+//! resolution. A refused address is a failed attempt (logged with the reason, retried: the URL
+//! may be fixed); the endpoint sees nothing.
+//!
 //! Every attempt is recorded in the delivery log ([`vbm_store::event_log`]: time, HTTP status
 //! or error, latency; `GET /v1/events`) before the record is answered: an attempt that could
 //! not be logged is retried (at least once, the same `webhook-id`), so the log never misses a
@@ -23,11 +29,13 @@
 
 pub mod retry;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use session_rules::PhoneNumber;
+use session_rules::callback_address::{CallbackAddresses, CallbackHost, callback_host};
 use thiserror::Error;
 use tracing::{Instrument, field};
 use vbm_events::{Event, EventsQueue, signature};
@@ -74,7 +82,7 @@ pub enum RecordError {
 /// What one container keeps: clients, configuration, the business cache.
 pub struct App {
     store: Store,
-    http: reqwest::Client,
+    http: CallbackClient,
     retries: Retries,
     clock: Arc<dyn Clock>,
     businesses: BusinessCache,
@@ -85,23 +93,104 @@ pub struct App {
 /// The events queue's default `maxReceiveCount` (template.yaml's `MaxReceiveCount`).
 pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
 
+/// The HTTP client for callbacks and the addresses it may reach.
+#[derive(Debug, Clone)]
+pub struct CallbackClient {
+    http: reqwest::Client,
+    allowed: CallbackAddresses,
+}
+
+impl CallbackClient {
+    /// Why `url` must not be called, when its host is an address literal a callback may not
+    /// reach (a name is checked as it is resolved).
+    fn refusal(&self, url: &str) -> Option<String> {
+        match callback_host(url) {
+            Ok(CallbackHost::Ip(ip)) => self.allowed.check(ip).err().map(|kind| {
+                format!("{ip} is a {kind} address: callbacks go to public addresses only")
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// The HTTP client for callbacks: one per process. Redirects are not followed (a redirected
-/// POST would arrive elsewhere as a GET): a 3xx is a failed delivery.
-pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+/// POST would arrive elsewhere as a GET): a 3xx is a failed delivery. `allowed` says which
+/// addresses it connects to: [`CallbackAddresses::PublicOnly`] in Lambda (`from_env`); the
+/// local stack passes `AlsoLoopback` for its own callback sink.
+pub fn http_client(
+    timeout: Duration,
+    allowed: CallbackAddresses,
+) -> Result<CallbackClient, reqwest::Error> {
     // reqwest's rustls has no provider of its own: ring, as the AWS SDK's client (idempotent).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let http = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(3)))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("vbm-notify/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .dns_resolver(Arc::new(CheckedResolver { allowed }))
+        .build()?;
+    Ok(CallbackClient { http, allowed })
+}
+
+/// Resolves a callback host and keeps only the addresses a callback may reach: the connection
+/// uses exactly the addresses checked (no second lookup a rebinding DNS server could answer
+/// differently).
+struct CheckedResolver {
+    allowed: CallbackAddresses,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allowed = self.allowed;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refused = None;
+            let usable: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|addr| match allowed.check(addr.ip()) {
+                    Ok(()) => true,
+                    Err(kind) => {
+                        refused = Some((addr.ip(), kind));
+                        false
+                    }
+                })
+                .collect();
+            if usable.is_empty() {
+                let why = match refused {
+                    Some((ip, kind)) => format!(
+                        "{host} resolves to {ip}, a {kind} address: callbacks go to public addresses only"
+                    ),
+                    None => format!("{host} has no address"),
+                };
+                return Err(why.into());
+            }
+            Ok(Box::new(usable.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// An error and its causes, one line (reqwest's own text is only the outermost).
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl App {
     pub fn new(
         store: Store,
-        http: reqwest::Client,
+        http: CallbackClient,
         sqs: aws_sdk_sqs::Client,
         events_url: impl Into<String>,
         clock: Arc<dyn Clock>,
@@ -126,7 +215,8 @@ impl App {
     /// `EVENTS_MAX_RECEIVE_COUNT`, `CALLBACK_TIMEOUT_SECONDS`, and builds the clients once.
     pub async fn from_env() -> Result<Self, StartError> {
         let config = Config::from_env();
-        let http = http_client(config.callback_timeout()?)?;
+        // Public addresses only: never anything else in Lambda.
+        let http = http_client(config.callback_timeout()?, CallbackAddresses::PublicOnly)?;
         let sdk = vbm_platform::aws::sdk_config().await;
         let store =
             vbm_store::Store::connect(&sdk, config.table()?, config.limits()?, config.retention()?);
@@ -225,26 +315,34 @@ impl App {
             signature::sign_with_each(&business.signing_secrets(t), &event.event_id, t, &payload);
         let attempted_at = self.clock.now();
         let started = Instant::now();
-        let response = self
-            .http
-            .post(url)
-            .header("content-type", "application/json")
-            .header(signature::ID_HEADER, &event.event_id)
-            .header(signature::TIMESTAMP_HEADER, t.to_string())
-            .header(signature::SIGNATURE_HEADER, signature)
-            .body(payload)
-            .send()
-            .await;
-        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let outcome = match response {
-            Ok(response) if response.status().is_success() => Ok(response.status().as_u16()),
-            Ok(response) => Err(RecordError::Refused(response.status().as_u16())),
-            Err(e) => Err(RecordError::Unreachable(if e.is_timeout() {
-                "timed out".to_owned()
-            } else {
-                e.without_url().to_string()
-            })),
+        let outcome = match self.http.refusal(url) {
+            Some(why) => Err(RecordError::Unreachable(why)),
+            None => {
+                let response = self
+                    .http
+                    .http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header(signature::ID_HEADER, &event.event_id)
+                    .header(signature::TIMESTAMP_HEADER, t.to_string())
+                    .header(signature::SIGNATURE_HEADER, signature)
+                    .body(payload)
+                    .send()
+                    .await;
+                match response {
+                    Ok(response) if response.status().is_success() => {
+                        Ok(response.status().as_u16())
+                    }
+                    Ok(response) => Err(RecordError::Refused(response.status().as_u16())),
+                    Err(e) => Err(RecordError::Unreachable(if e.is_timeout() {
+                        "timed out".to_owned()
+                    } else {
+                        error_chain(&e.without_url())
+                    })),
+                }
+            }
         };
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.log_attempt(record, &event, body, attempted_at, latency_ms, &outcome)
             .await?;
         outcome.map(|_| "delivered")

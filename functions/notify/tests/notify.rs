@@ -9,8 +9,9 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use hyper::HeaderMap;
 use hyper::body::Bytes;
-use notify::App;
+use notify::{App, CallbackClient};
 use serde_json::json;
+use session_rules::callback_address::CallbackAddresses;
 use session_rules::{Limits, Timestamp};
 use vbm_events::{Event, EventKind, EventsQueue, signature};
 use vbm_platform::clock::{Clock, SystemClock};
@@ -66,6 +67,16 @@ struct World {
 
 impl World {
     async fn new(callback_url: Option<String>) -> Self {
+        // The test's endpoint is on the loopback, as the local stack's sink.
+        Self::with_client(
+            callback_url,
+            notify::http_client(Duration::from_secs(1), CallbackAddresses::AlsoLoopback).unwrap(),
+        )
+        .await
+    }
+
+    /// With this HTTP client (the one Lambda builds, or the local stack's).
+    async fn with_client(callback_url: Option<String>, http: CallbackClient) -> Self {
         // EMF metric lines go straight to stdout, past the test harness's capture.
         vbm_platform::metrics::set_enabled(false);
         let env = TestEnv::fresh();
@@ -90,7 +101,7 @@ impl World {
             .unwrap();
         let app = App::new(
             store(),
-            notify::http_client(Duration::from_secs(1)).unwrap(),
+            http,
             sqs.clone(),
             env.events_queue_url.clone(),
             Arc::new(SystemClock),
@@ -119,6 +130,11 @@ impl World {
     async fn batch(&self) -> SqsEvent {
         sqs::event(sqs::receive_once(&self.sqs, &self.env.events_queue_url).await)
     }
+}
+
+/// The client `notify` builds in Lambda.
+fn lambda_client() -> CallbackClient {
+    notify::http_client(Duration::from_secs(1), CallbackAddresses::PublicOnly).unwrap()
 }
 
 fn failed(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> {
@@ -220,6 +236,46 @@ async fn a_refused_or_slow_delivery_is_retried() {
         assert_eq!(endpoint.count(), 1, "{name}");
         // Backed off: not handed out again at once.
         assert!(world.batch().await.records.is_empty(), "{name}");
+    }
+}
+
+/// Lambda's client reaches public addresses only: a callback URL naming the loopback, by
+/// address or by a name that resolves to it, gets no connection; the attempt is logged with
+/// the reason and retried (the URL may be fixed), and the endpoint sees nothing.
+#[tokio::test]
+async fn lambdas_client_never_connects_to_an_internal_address() {
+    let endpoint = Endpoint::start(204, Duration::ZERO).await;
+    let port = endpoint.addr.port();
+    for url in [
+        format!("http://127.0.0.1:{port}/hooks/viber"),
+        format!("http://[::ffff:127.0.0.1]:{port}/hooks/viber"),
+        format!("http://0x7f.1:{port}/hooks/viber"),
+        format!("http://localhost:{port}/hooks/viber"),
+    ] {
+        let world = World::with_client(Some(url.clone()), lambda_client()).await;
+        let event = world.publish("m1/delivered").await;
+        let batch = world.batch().await;
+        let response = world.app.handle_batch(batch.clone()).await;
+        assert_eq!(failed(&response).len(), 1, "{url}");
+        assert_eq!(endpoint.count(), 0, "{url}: the endpoint was reached");
+        let store = Store::new(
+            world.env.dynamodb().await,
+            world.env.table.clone(),
+            Limits::default(),
+            Retention::default(),
+        );
+        let logged = store
+            .logged_events(&world.business.id, &[event.event_id], SystemClock.now())
+            .await
+            .unwrap();
+        let error = logged[0]
+            .last_attempt
+            .as_ref()
+            .unwrap()
+            .error
+            .clone()
+            .unwrap();
+        assert!(error.contains("loopback"), "{url}: {error}");
     }
 }
 

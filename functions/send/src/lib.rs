@@ -163,7 +163,7 @@ impl App {
             Endpoint::EraseContact => routes::contacts::erase(self, &business, param()).await,
             Endpoint::ListTemplates => routes::templates::list(self, &business).await,
             Endpoint::CreateCampaign => routes::campaigns::create(self, &business, request).await,
-            Endpoint::CreateUpload => routes::uploads::create(self, &business).await,
+            Endpoint::CreateUpload => routes::uploads::create(self, &business, request).await,
             Endpoint::ListCampaigns => routes::campaigns::list(self, &business, request).await,
             Endpoint::GetCampaign => routes::campaigns::get(self, &business, param()).await,
             Endpoint::PauseCampaign => {

@@ -142,7 +142,10 @@ impl World {
             ),
             notify: notify::App::new(
                 store(),
-                notify::http_client(Duration::from_secs(5))?,
+                notify::http_client(
+                    Duration::from_secs(5),
+                    session_rules::callback_address::CallbackAddresses::AlsoLoopback,
+                )?,
                 sqs_counted.clone(),
                 env.events_queue_url.clone(),
                 clock,

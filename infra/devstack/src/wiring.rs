@@ -166,7 +166,12 @@ impl Functions {
                 messages_left: config.session_expiring_messages_left().map_err(err)?,
             },
         ));
-        let http = notify::http_client(options.callback_timeout).map_err(err)?;
+        // The local stack's callback sink is on this machine: the loopback, explicitly.
+        let http = notify::http_client(
+            options.callback_timeout,
+            session_rules::callback_address::CallbackAddresses::AlsoLoopback,
+        )
+        .map_err(err)?;
         let notify = Arc::new(
             notify::App::new(store(), http, sqs.clone(), events_url.clone(), clock)
                 .with_max_receive_count(config.events_max_receive_count().map_err(err)?),

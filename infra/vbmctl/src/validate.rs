@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use session_rules::callback_address::{CallbackAddresses, check_callback_url};
 use session_rules::{HttpsUrl, Language, Refusal, TemplateCategory, TemplateId, TemplateReach};
 use vbm_store::BusinessId;
 
@@ -75,8 +76,10 @@ pub fn reach(input: &str) -> Result<TemplateReach, String> {
 }
 
 /// A callback URL: `https://` with a host, no credentials, no whitespace or control characters
-/// (the URL ends up in HTTP requests: no header injection). In local mode also plain
-/// `http://` to this machine (127.0.0.1, localhost or [::1], any port).
+/// (the URL ends up in HTTP requests: no header injection), and a host that is not an internal
+/// address in any spelling (`session_rules::callback_address`: loopback, private, link-local,
+/// ...). In local mode also plain `http://` to this machine (127.0.0.1, localhost or [::1],
+/// any port), and the loopback over https.
 pub fn callback_url(input: &str, local: bool) -> Result<String, String> {
     if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!(
@@ -90,7 +93,17 @@ pub fn callback_url(input: &str, local: bool) -> Result<String, String> {
         return Ok(input.to_owned());
     }
     match HttpsUrl::parse("callback_url", input) {
-        Ok(url) => Ok(url.as_str().to_owned()),
+        Ok(url) => {
+            // Read as notify's HTTP client reads it: `https://0x7f.1/` is the loopback.
+            let allowed = if local {
+                CallbackAddresses::AlsoLoopback
+            } else {
+                CallbackAddresses::PublicOnly
+            };
+            check_callback_url(url.as_str(), allowed)
+                .map_err(|why| format!("callback URL {input:?}: {why}"))?;
+            Ok(url.as_str().to_owned())
+        }
         Err(refusal) => {
             let hint = if local {
                 " (local mode also allows http://127.0.0.1, http://localhost and http://[::1])"
@@ -216,7 +229,8 @@ mod tests {
         for good in [
             "https://example.com/hook",
             "https://example.com:8443/a?b=c",
-            "https://[2001:db8::1]/x",
+            "https://[2606:4700:4700::1111]/x",
+            "https://8.8.8.8/",
         ] {
             assert_eq!(callback_url(good, false).as_deref(), Ok(good), "{good}");
             assert_eq!(callback_url(good, true).as_deref(), Ok(good), "{good}");
@@ -258,6 +272,33 @@ mod tests {
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_BYTES));
         assert!(callback_url(&long, false).is_err());
+    }
+
+    /// Internal addresses, in every spelling a WHATWG parser (notify's client) reads as one.
+    #[test]
+    fn internal_callback_hosts_are_refused_outside_local_mode() {
+        for url in [
+            "https://169.254.169.254/latest/meta-data/",
+            "https://127.0.0.1:8443/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://2130706433:22/",
+            "https://0x7f.1/",
+            "https://0177.0.0.1/",
+            "https://127.1/",
+            "https://10.0.0.1/",
+            "https://[fd00:ec2::254]/",
+            "https://[64:ff9b::a9fe:a9fe]/",
+            "https://[2001:db8::1]/x",
+            "https://localhost/",
+        ] {
+            let err = callback_url(url, false).unwrap_err();
+            assert!(err.contains("public addresses only"), "{url}: {err}");
+        }
+        // Locally the loopback stays allowed (the dev stack's sink), nothing else internal.
+        assert!(callback_url("https://127.0.0.1:8443/", true).is_ok());
+        assert!(callback_url("https://[::ffff:127.0.0.1]/", true).is_ok());
+        assert!(callback_url("https://10.0.0.1/", true).is_err());
+        assert!(callback_url("https://169.254.169.254/", true).is_err());
     }
 
     #[test]

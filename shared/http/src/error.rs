@@ -50,6 +50,9 @@ impl ApiError {
         ("not_found", 404),
         ("method_not_allowed", 405),
         ("payload_too_large", 413),
+        // Per-business allowances: replay calls, upload slots.
+        ("rate_limited", 429),
+        ("too_many_uploads", 429),
         ("unavailable", 503),
         // SMS failover (issue 16).
         ("failover_invalid", 422),
@@ -69,6 +72,12 @@ impl ApiError {
     }
 
     /// Adds a member to the error object (`"field": "text"`).
+    /// `Retry-After` (and `retry_after` in the body): when the same request will work again.
+    pub fn with_retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     pub fn with_detail(mut self, name: &str, value: impl Into<Value>) -> Self {
         let mut map = match self.details.take() {
             Some(Value::Object(map)) => map,

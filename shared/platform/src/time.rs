@@ -166,8 +166,30 @@ mod tests {
             "+026-11-27T13:34:24Z",
             "2026-11-27T13:34:24Zjunk",
             "2026-11-27T13:34:2éZ",
+            "2026-12-01T09:00:00é0000",
+            "2026-12-01T09:00:00+0é:00",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever a request carries, the parser answers and never panics: arbitrary text,
+        /// and valid times with one character swapped for any other (a multi-byte one lands
+        /// inside the fixed positions the parser reads).
+        #[test]
+        fn never_panics(text in ".{0,40}", millis in -62_135_596_800_000i64..253_402_300_799_999, at in 0usize..30, c in proptest::char::any()) {
+            let _ = parse_rfc3339(&text);
+            let mut chars: Vec<char> = rfc3339(Timestamp::from_millis(millis)).chars().collect();
+            if at < chars.len() {
+                chars[at] = c;
+            } else {
+                chars.push(c);
+            }
+            let mutated: String = chars.into_iter().collect();
+            let _ = parse_rfc3339(&mutated);
+            let offset = format!("{}{c}0000", &rfc3339(Timestamp::from_millis(millis))[..19]);
+            let _ = parse_rfc3339(&offset);
         }
     }
 }

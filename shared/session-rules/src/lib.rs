@@ -17,6 +17,7 @@
 //! - [`MessageStatus`] and [`StatusTrack`]: the forward-only status order and the full history.
 //! - [`Refusal`]: every reason to say no, each with one stable error code.
 
+pub mod callback_address;
 mod content;
 mod conversation;
 mod limits;

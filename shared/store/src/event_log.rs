@@ -163,6 +163,24 @@ impl EventCursor {
     fn event_id(&self) -> &str {
         self.index_sk.split_once('#').map_or("", |(_, id)| id)
     }
+
+    /// The time of the event the cursor stands on (its first 13 digits).
+    pub fn created_at(&self) -> Timestamp {
+        let millis = self.index_sk.get(..13).and_then(|d| d.parse().ok());
+        Timestamp::from_millis(millis.unwrap_or(0))
+    }
+}
+
+impl EventQuery {
+    /// Whether the cursor (if any) lies inside `from`..=`to`. A query starting outside its own
+    /// key range is a validation error in DynamoDB (a 5xx to the business): a forged cursor is
+    /// refused before any query instead.
+    pub fn cursor_in_range(&self) -> bool {
+        self.cursor.as_ref().is_none_or(|c| {
+            let t = c.created_at();
+            self.from.is_none_or(|from| from <= t) && self.to.is_none_or(|to| t <= to)
+        })
+    }
 }
 
 /// `evt_` and 32 lowercase hex digits, as `vbm_events::Event::new` makes them.
@@ -245,6 +263,14 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let record = &attempt_record.event;
+        // An attempt that settles the event (delivered, or failed for good) ends any pending
+        // redelivery: a later replay may queue it again (`redelivery`).
+        let settles = attempt_record.state != DeliveryState::Pending;
+        let remove = if settles {
+            format!(" REMOVE {}", crate::redelivery::REDELIVERY_AT)
+        } else {
+            String::new()
+        };
         let pk = keys::business(record.business);
         let sk = format!("{SK_PREFIX}{}", record.event_id);
         let expires = now.plus(self.retention.messages).as_secs();
@@ -299,7 +325,7 @@ impl Store {
             .key(keys::PK, s(pk.clone()))
             .key(keys::SK, s(sk.clone()))
             .update_expression(format!(
-                "SET {} ADD attempt_count :one",
+                "SET {} ADD attempt_count :one{remove}",
                 first_sets.join(", ")
             ))
             .condition_expression("attribute_not_exists(attempts) OR size(attempts) < :max")
@@ -318,7 +344,10 @@ impl Store {
             .table_name(&self.table)
             .key(keys::PK, s(pk))
             .key(keys::SK, s(sk))
-            .update_expression(format!("SET {} ADD attempt_count :one", sets.join(", ")))
+            .update_expression(format!(
+                "SET {} ADD attempt_count :one{remove}",
+                sets.join(", ")
+            ))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#state", "state")
             .set_expression_attribute_values(Some(values))
@@ -398,6 +427,10 @@ impl Store {
         if let (Some(from), Some(to)) = (query.from, query.to)
             && from > to
         {
+            return Ok((Vec::new(), None));
+        }
+        // The API refuses such a cursor (`invalid_cursor`); nothing lies there in any case.
+        if !query.cursor_in_range() {
             return Ok((Vec::new(), None));
         }
         let from = index_sk(query.from.unwrap_or(Timestamp::from_millis(0)), "");

@@ -16,6 +16,7 @@
 //! | Viber token → msg| `TOKEN#{token}`       | `TOKEN`              |
 //! | quarantined cb   | `QUARANTINE`          | `Q#{id}`             |
 //! | business event   | `BIZ#{business}`      | `EVENT#{event_id}`   |
+//! | allowance        | `BIZ#{business}`      | `ALLOW#{what}#{window}` |
 //!
 //! Campaign items (campaign, chunks, create keys, count shards) are in `campaigns.rs` and
 //! `campaign_counts.rs`.
@@ -30,6 +31,8 @@
 //! also pins the exact state the decision was made on, so the answer's session snapshot is exact
 //! without a read after the write (see [`send`]).
 
+// Fixed-window allowances: replay calls, upload slots.
+pub mod allowance;
 mod api_keys;
 mod attrs;
 mod business;
@@ -56,6 +59,8 @@ mod message;
 pub mod pace;
 mod pending;
 mod quarantine;
+// At most one pending redelivery per logged event (replay).
+pub mod redelivery;
 pub mod send;
 mod status;
 mod suppression;
@@ -68,6 +73,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use session_rules::Limits;
 
+pub use allowance::{Allowance, Use};
 pub use api_keys::{KeyInfo, KeyState, MAX_LIVE_KEYS, key_id, now_secs};
 pub use business::{ApiKey, ApiKeyHash, Business, BusinessId, BusinessUpdate, NewBusiness};
 pub use business_cache::BusinessCache;

@@ -31,6 +31,31 @@ pub const PUT_EXPIRY: Duration = Duration::from_secs(15 * 60);
 /// The largest upload a campaign takes: 1,000,000 recipients at up to ~256 bytes a line.
 pub const MAX_BYTES: u64 = 256 * 1024 * 1024;
 
+/// Upload slots a business may open per [`PUT_EXPIRY`] window: a slot's URL lives at most
+/// that long, so no more than twice this many are ever usable at once.
+pub const MAX_OPEN_SLOTS: u32 = 10;
+
+/// What the PUT of an upload slot must carry, covered by the URL's signature: S3 refuses a
+/// body of another length or type (`SignatureDoesNotMatch`), so a slot holds exactly the list
+/// its request announced, never S3's 5 GB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PutBinding {
+    /// The list's exact size (`content-length`), 1 to [`MAX_BYTES`].
+    pub bytes: u64,
+    /// `content-type`.
+    pub content_type: &'static str,
+}
+
+impl PutBinding {
+    /// The headers the PUT must carry, as signed.
+    pub fn headers(&self) -> [(&'static str, String); 2] {
+        [
+            ("content-length", self.bytes.to_string()),
+            ("content-type", self.content_type.to_owned()),
+        ]
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum UploadError {
     /// No credentials, or the signer refused the request: an infrastructure failure.
@@ -134,11 +159,37 @@ impl Presigner {
 
     /// A URL that lets its holder `method` (PUT, GET) the object `key` until `now + expires`,
     /// with the signer's permissions (SigV4 query parameters, unsigned payload: the body is
-    /// the holder's).
+    /// the holder's). No header is signed: for reads (the fan-out's ranged GETs); an upload
+    /// slot is [`Presigner::presign_put`].
     pub async fn presign(
         &self,
         method: &str,
         key: &str,
+        expires: Duration,
+        now: SystemTime,
+    ) -> Result<String, UploadError> {
+        self.sign(method, key, &[], expires, now).await
+    }
+
+    /// An upload slot's URL: a PUT of `key` that must carry exactly `binding`'s
+    /// `content-length` and `content-type` (both in `X-Amz-SignedHeaders`).
+    pub async fn presign_put(
+        &self,
+        key: &str,
+        binding: &PutBinding,
+        expires: Duration,
+        now: SystemTime,
+    ) -> Result<String, UploadError> {
+        let headers = binding.headers();
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        self.sign("PUT", key, &headers, expires, now).await
+    }
+
+    async fn sign(
+        &self,
+        method: &str,
+        key: &str,
+        headers: &[(&str, &str)],
         expires: Duration,
         now: SystemTime,
     ) -> Result<String, UploadError> {
@@ -171,7 +222,7 @@ impl Presigner {
         let request = SignableRequest::new(
             method,
             url.as_str(),
-            std::iter::empty(),
+            headers.iter().copied(),
             SignableBody::UnsignedPayload,
         )
         .map_err(|e| UploadError::Signing(e.to_string()))?;
@@ -262,6 +313,53 @@ mod tests {
             .unwrap();
         assert!(local.starts_with("http://127.0.0.1:5000/vbm-uploads/uploads/acme/01J?"));
         assert_ne!(url, local);
+    }
+
+    /// The signature covers the slot's length and type: another length or type is another
+    /// signature, so S3 (which recomputes it from the request's own headers) refuses the PUT.
+    /// moto does not check presigned signatures, hence this test of the URL itself.
+    #[tokio::test]
+    async fn an_upload_url_signs_its_length_and_type() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let p = presigner(None);
+        let put = |bytes, content_type| {
+            let p = p.clone();
+            async move {
+                p.presign_put(
+                    "uploads/acme/01J",
+                    &PutBinding {
+                        bytes,
+                        content_type,
+                    },
+                    PUT_EXPIRY,
+                    now,
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let signature = |url: &str| url.split("X-Amz-Signature=").nth(1).unwrap().to_owned();
+        let url = put(61, "text/csv").await;
+        assert!(
+            url.contains("X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost"),
+            "{url}"
+        );
+        assert_eq!(put(61, "text/csv").await, url, "deterministic");
+        assert_ne!(signature(&put(62, "text/csv").await), signature(&url));
+        assert_ne!(
+            signature(&put(5_000_000_000, "text/csv").await),
+            signature(&url)
+        );
+        assert_ne!(
+            signature(&put(61, "application/x-ndjson").await),
+            signature(&url)
+        );
+        // Reads sign the host alone.
+        let get = p
+            .presign("GET", "uploads/acme/01J", PUT_EXPIRY, now)
+            .await
+            .unwrap();
+        assert!(get.contains("X-Amz-SignedHeaders=host&"), "{get}");
     }
 
     #[tokio::test]

@@ -226,7 +226,11 @@ async fn no_secret_reaches_the_logs_on_any_path() {
     );
     let notify_app = notify::App::new(
         store(),
-        notify::http_client(Duration::from_secs(2)).unwrap(),
+        notify::http_client(
+            Duration::from_secs(2),
+            session_rules::callback_address::CallbackAddresses::AlsoLoopback,
+        )
+        .unwrap(),
         sqs.clone(),
         &env.events_queue_url,
         Arc::new(SystemClock),

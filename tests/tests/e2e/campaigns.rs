@@ -307,20 +307,31 @@ async fn a_paused_campaign_waits_a_resumed_one_sends_each_once_a_cancelled_one_n
     assert_eq!(b["counts"]["queued"], 0);
 }
 
-/// `POST /v1/campaigns/uploads`, then the list PUT to its presigned URL (the emulator's S3).
+/// `POST /v1/campaigns/uploads` for a list of this size, then the list PUT to its presigned
+/// URL (the emulator's S3) with the headers the slot binds.
 async fn upload(stack: &Stack, key: &str, list: String) -> String {
+    let format = if list.starts_with('{') {
+        "jsonl"
+    } else {
+        "csv"
+    };
     let answer = reqwest::Client::new()
         .post(format!("{}/v1/campaigns/uploads", stack.base))
         .bearer_auth(key)
+        .json(&json!({"format": format, "bytes": list.len()}))
         .send()
         .await
         .unwrap();
     assert_eq!(answer.status(), StatusCode::CREATED);
     let slot: Value = answer.json().await.unwrap();
     assert_eq!(slot["method"], "PUT");
-    assert_eq!(slot["headers"], json!({}));
+    assert_eq!(slot["headers"]["content-length"], list.len().to_string());
     let put = reqwest::Client::new()
         .put(slot["url"].as_str().unwrap())
+        .header(
+            "content-type",
+            slot["headers"]["content-type"].as_str().unwrap(),
+        )
         .body(list)
         .send()
         .await

@@ -252,6 +252,68 @@ async fn uploaded_jsonl_and_csv_lists_are_admitted_as_inline_ones() {
     assert_eq!(numbers, (300..420).map(uk_digits).collect::<Vec<_>>());
 }
 
+/// A key twice in one JSONL line (the top-level `to`, or one inside `params`, also spelt with
+/// an escape) is a bad line named with its number, as in a request body: another reader of the
+/// list could take the first `to` where we would message the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jsonl_line_with_a_key_twice_is_rejected_with_its_line() {
+    let w = world().await;
+    let acme = BusinessId::parse("acme").unwrap();
+    let app = w.app(PrepareLimits::default());
+    let before = w.env.footprint().await;
+    let mut lines: Vec<String> = (0..10)
+        .map(|i| format!("{{\"to\":\"{}\",\"params\":{{\"name\":\"Ann\"}}}}", uk(i)))
+        .collect();
+    lines[1] = format!("{{\"to\":\"{}\",\"to\":\"{}\"}}", uk(1), uk(900));
+    lines[4] = format!(
+        "{{\"to\":\"{}\",\"params\":{{\"name\":\"Ann\",\"name\":\"Bob\"}}}}",
+        uk(4)
+    );
+    lines[7] = format!(
+        "{{\"to\":\"{}\",\"params\":{{\"name\":\"Ann\",\"\\u006eame\":\"Bob\"}}}}",
+        uk(7)
+    );
+    let upload = w.upload("acme", lines.join("\n")).await;
+    let key = vbm_uploads::key("acme", &upload);
+    let id = w.create(&acme, &key, UploadFormat::Jsonl, WELCOME).await;
+    w.run_all(&app, prepare(&acme, &id)).await;
+    let c = w.store.get_campaign(&acme, &id).await.unwrap().unwrap();
+    assert_eq!(c.state, CampaignState::Rejected);
+    let rejection: serde_json::Value =
+        serde_json::from_str(c.upload.unwrap().rejection_json.as_deref().unwrap()).unwrap();
+    let named: Vec<(u64, &str, &str)> = rejection["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["line"].as_u64().unwrap(),
+                e["code"].as_str().unwrap(),
+                e["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(named.len(), 3, "{rejection}");
+    for ((line, code, message), (expected_line, key)) in
+        named
+            .iter()
+            .zip([(2, "`to`"), (5, "`params.name`"), (8, "`params.name`")])
+    {
+        assert_eq!(
+            (*line, *code),
+            (expected_line, "malformed_line"),
+            "{message}"
+        );
+        assert!(message.contains(key), "{message}");
+    }
+    assert_eq!(w.chunk_items().await, 0);
+    assert_eq!(
+        w.env.footprint().await.outbox,
+        before.outbox,
+        "nobody messaged"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_list_is_rejected_with_its_lines_and_nothing_is_sent() {
     let w = world().await;

@@ -18,8 +18,9 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use session_rules::{Refusal, Template, Timestamp, days_from_civil};
+use session_rules::{Refusal, Template, Timestamp};
 use vbm_http::{Answer, ApiError, from_value, json_response};
+use vbm_platform::time::parse_rfc3339;
 use vbm_store::campaigns::MAX_INLINE_RECIPIENTS;
 use vbm_store::{
     Business, Campaign, CampaignId, CampaignRecipient, CampaignState, Control, ControlOutcome,
@@ -386,9 +387,16 @@ fn check_upload(
 fn parse_window(w: &WindowBody) -> Result<Window, ApiError> {
     let minute = |field: &str, text: &str| {
         let bad = || ApiError::validation_failed(Some(field), "HH:MM, 00:00 to 24:00");
-        let (h, m) = text.split_once(':').ok_or_else(bad)?;
-        let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-        if h.to_string().len() > 2 || m >= 60 || h * 60 + m > 24 * 60 || text.len() != 5 {
+        // Exactly two ASCII digits each side (`u32::from_str` would also take `+1`).
+        let digit = |i: usize| match text.as_bytes().get(i) {
+            Some(d) if d.is_ascii_digit() => Ok(u32::from(d - b'0')),
+            _ => Err(bad()),
+        };
+        if text.len() != 5 || text.as_bytes()[2] != b':' {
+            return Err(bad());
+        }
+        let (h, m) = (digit(0)? * 10 + digit(1)?, digit(3)? * 10 + digit(4)?);
+        if m >= 60 || h * 60 + m > 24 * 60 {
             return Err(bad());
         }
         Ok(h * 60 + m)
@@ -404,62 +412,6 @@ fn parse_window(w: &WindowBody) -> Result<Window, ApiError> {
         ));
     }
     Ok(window)
-}
-
-/// `2026-12-01T09:00:00Z`, `2026-12-01T11:00:00.5+02:00`: RFC 3339 with a zone.
-pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
-    let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let s = text.get(r)?;
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())?
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    if second > 60 {
-        return None;
-    }
-    let mut rest = &text[19..];
-    let mut millis = 0i64;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let padded = format!("{:0<3}", &frac[..digits.min(3)]);
-        millis = padded.parse().ok()?;
-        rest = &frac[digits..];
-    }
-    let offset_minutes = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6 && matches!(&rest[..1], "+" | "-") && &rest[3..4] == ":" => {
-            let h: i64 = rest[1..3].parse().ok()?;
-            let m: i64 = rest[4..6].parse().ok()?;
-            if h > 23 || m > 59 {
-                return None;
-            }
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
-            sign * (h * 60 + m)
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month as u32, day as u32);
-    // A day past the month's end (2026-02-30) does not round-trip: refused.
-    if session_rules::civil_from_days(days) != (year, month as u32, day as u32) {
-        return None;
-    }
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset_minutes * 60;
-    Some(Timestamp::from_millis(seconds * 1000 + millis))
 }
 
 fn campaign_id(id: &str) -> Result<CampaignId, ApiError> {
@@ -627,5 +579,9 @@ mod tests {
         assert!(w("09:60", "20:00").is_err());
         assert!(w("09:00", "09:00").is_err());
         assert!(w("24:01", "09:00").is_err());
+        for bad in ["+1:00", "-1:00", "é:00", "0é:00", "09:0é", " 9:00", "09:+1"] {
+            assert!(w(bad, "20:00").is_err(), "{bad}");
+            assert!(w("20:00", bad).is_err(), "{bad}");
+        }
     }
 }

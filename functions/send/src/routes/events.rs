@@ -4,7 +4,10 @@
 //! (`vbm_store::event_log`): the event as sent, its state (`delivered`, `pending`: another
 //! attempt will follow, `failed`: the last attempt failed and the event was dead-lettered) and
 //! its attempts. A replay queues logged events again on the events queue, as they were first
-//! queued: `notify` delivers them with the same `webhook-id`, signed anew.
+//! queued: `notify` delivers them with the same `webhook-id`, signed anew. An event has at most
+//! one pending redelivery (`vbm_store::redelivery`: a replay of an event already queued and not
+//! settled lists it in `already_queued`), and a business makes at most [`REPLAYS_PER_MINUTE`]
+//! replay calls a minute (`429 rate_limited`): replays cannot multiply deliveries.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Request, RequestExt};
@@ -14,7 +17,9 @@ use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_http::{Answer, ApiError, json_response, read_json_value};
 use vbm_platform::time::{self, parse_rfc3339};
 use vbm_store::event_log::{MAX_PAGE, is_event_id};
-use vbm_store::{Attempt, Business, DeliveryState, EventCursor, EventQuery, LoggedEvent};
+use vbm_store::{
+    Allowance, Attempt, Business, DeliveryState, EventCursor, EventQuery, LoggedEvent, Use,
+};
 
 use crate::App;
 
@@ -27,6 +32,10 @@ pub const MAX_REPLAY: usize = 100;
 /// Pages a replay by time range may read to find its events: a range that holds more than this
 /// many pages of events (before the `only_failed` filter) is too large to replay at once.
 const MAX_REPLAY_SCAN_PAGES: usize = 20;
+
+/// Replay calls a business may make per minute (each queues at most [`MAX_REPLAY`] events):
+/// past it, `429 rate_limited` with `Retry-After` until the next minute.
+pub const REPLAYS_PER_MINUTE: u32 = 10;
 
 const PARAMS: [&str; 6] = ["type", "state", "from", "to", "limit", "cursor"];
 
@@ -166,7 +175,7 @@ fn parse_query(request: &Request) -> Result<EventQuery, ApiError> {
         .map(|raw| parse_time("from", raw))
         .transpose()?;
     let to = one("to")?.map(|raw| parse_time("to", raw)).transpose()?;
-    Ok(EventQuery {
+    let query = EventQuery {
         event_type: one("type")?
             .map(|raw| parse_kind("type", raw))
             .transpose()?,
@@ -175,7 +184,15 @@ fn parse_query(request: &Request) -> Result<EventQuery, ApiError> {
         to,
         limit,
         cursor,
-    })
+    };
+    if !query.cursor_in_range() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+            "the cursor lies outside `from`..`to`: pass `next_cursor` with the same query",
+        ));
+    }
+    Ok(query)
 }
 
 /// `GET /v1/events`: the business's events, newest first.
@@ -212,8 +229,23 @@ struct ReplayAnswer {
     queued: usize,
     /// Their ids, newest first: each is delivered again with this `webhook-id`.
     event_ids: Vec<String>,
+    /// Events a replay queued already and `notify` has not settled yet: not queued again.
+    already_queued: Vec<String>,
     /// Ids asked for that the log does not hold (never sent, or past the retention period).
     unknown: Vec<String>,
+}
+
+/// [`REPLAYS_PER_MINUTE`] per business, counted atomically across containers.
+const REPLAY_ALLOWANCE: Allowance = Allowance {
+    what: "replay",
+    limit: REPLAYS_PER_MINUTE,
+    window: std::time::Duration::from_secs(60),
+};
+
+/// `429 rate_limited` with `Retry-After`: the next window.
+pub fn rate_limited(retry_after: std::time::Duration, message: impl Into<String>) -> ApiError {
+    let seconds = u32::try_from(retry_after.as_secs().max(1)).unwrap_or(u32::MAX);
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).with_retry_after(seconds)
 }
 
 fn too_large(message: String) -> ApiError {
@@ -239,6 +271,19 @@ pub async fn replay(app: &App, business: &Business, request: &Request) -> Answer
     }
     let body: ReplayRequest = vbm_http::from_value(&value)?;
     let now = app.clock().now();
+    let queue = app
+        .events()
+        .ok_or_else(|| ApiError::unavailable("the events queue is not configured"))?;
+    if let Use::Refused { retry_after } = app
+        .store()
+        .take_allowance(&business.id, &REPLAY_ALLOWANCE, now)
+        .await?
+    {
+        return Err(rate_limited(
+            retry_after,
+            format!("at most {REPLAYS_PER_MINUTE} replays a minute; retry after the minute"),
+        ));
+    }
     let (events, unknown) = match (&body.event_ids, &body.from, &body.to) {
         (Some(ids), None, None) => by_ids(app, business, ids, now).await?,
         (None, Some(from), Some(to)) => {
@@ -276,18 +321,49 @@ pub async fn replay(app: &App, business: &Business, request: &Request) -> Answer
         .filter_map(|e| EventsQueue::parse(&e.body).ok())
         .filter(|e| e.business_id == business.id.as_str())
         .collect();
-    let queue = app
-        .events()
-        .ok_or_else(|| ApiError::unavailable("the events queue is not configured"))?;
-    queue
-        .publish_all(&parsed)
-        .await
-        .map_err(|e| ApiError::unavailable(format!("the events queue refused: {e}")))?;
+    // One pending redelivery per event: claim each (one conditional write), queue the claimed.
+    let claims = futures_util::future::join_all(
+        parsed
+            .iter()
+            .map(|e| app.store().claim_redelivery(&business.id, &e.event_id, now)),
+    )
+    .await;
+    let mut claimed = Vec::new();
+    let mut already_queued = Vec::new();
+    let mut failure = None;
+    for (event, claim) in parsed.into_iter().zip(claims) {
+        match claim {
+            Ok(true) => claimed.push(event),
+            Ok(false) => already_queued.push(event.event_id),
+            Err(e) => failure = Some(e),
+        }
+    }
+    let published = match failure {
+        None => queue
+            .publish_all(&claimed)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("the events queue refused: {e}"))),
+        Some(e) => Err(ApiError::from(e)),
+    };
+    if let Err(error) = published {
+        // Nothing (or not all) was queued: give the claims back so a retry queues them.
+        for event in &claimed {
+            if let Err(e) = app
+                .store()
+                .release_redelivery(&business.id, &event.event_id, now)
+                .await
+            {
+                tracing::warn!(error = %e, "releasing a redelivery claim; it lapses by itself");
+            }
+        }
+        return Err(error);
+    }
     Ok(json_response(
         StatusCode::ACCEPTED,
         &ReplayAnswer {
-            queued: parsed.len(),
-            event_ids: parsed.into_iter().map(|e| e.event_id).collect(),
+            queued: claimed.len(),
+            event_ids: claimed.into_iter().map(|e| e.event_id).collect(),
+            already_queued,
             unknown,
         },
     ))

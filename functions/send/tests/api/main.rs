@@ -4,6 +4,7 @@
 mod common;
 mod concurrency;
 mod errors;
+mod inputs;
 mod openapi;
 mod reads;
 mod security;
