@@ -48,7 +48,13 @@ def unused() -> list[str]:
                 ident = name.replace("-", "_")
                 if (rel, name) in USED_WITHOUT_A_PATH:
                     continue
-                if not re.search(rf"\b{re.escape(ident)}\b", code):
+                if re.search(rf"\b{re.escape(ident)}\b", code):
+                    continue
+                if section == "dependencies" and re.search(
+                    rf"\b{re.escape(ident)}\b", sources(crate, ["tests", "benches"])
+                ):
+                    found.append(f"{rel}: [{section}] {name} (only its tests use it: a dev-dependency)")
+                else:
                     found.append(f"{rel}: [{section}] {name}")
     return found
 
