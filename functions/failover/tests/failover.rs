@@ -579,3 +579,66 @@ async fn a_batch_reports_exactly_the_records_to_retry() {
     failed.sort();
     assert_eq!(failed, ["a", "b"]);
 }
+
+/// The business's SMS policy is checked again at the claim (the operator may have changed it
+/// since the send was accepted, or the message came another way): a failover it refuses is
+/// recorded `refused` with its reason, its `message.failover` event says so, and no SMS goes.
+#[tokio::test]
+async fn a_failover_the_policy_refuses_at_the_claim_is_recorded_with_its_reason_never_sent() {
+    let world = World::new(0, 4).await;
+    let cyrillic = "Ж".repeat(1600);
+    let cases = [
+        ("+449098790000", "Your code is 1234", "Acme", "premium_rate"),
+        ("+19002345678", "Your code is 1234", "Acme", "premium_rate"),
+        ("+2693212345", "Your code is 1234", "Acme", "country_not_allowed"),
+        ("+882345678901", "Your code is 1234", "Acme", "international_network"),
+        (ANN, cyrillic.as_str(), "Acme", "too_many_parts"),
+        (ANN, "Your code is 1234", "HSBC", "sender_not_registered"),
+    ];
+    let mut ids = Vec::new();
+    for (to, text, sender, reason) in cases {
+        let spec = FailoverSpec {
+            sms: FailoverSms {
+                text: text.into(),
+                sender_id: Some(sender.into()),
+            },
+            triggers: Triggers::default(),
+        };
+        let id = world.sent(to, Some(&spec)).await;
+        let job = world.job(&id, "not_viber_user");
+        assert_eq!(
+            world.app.handle_body(&job).await.unwrap(),
+            "failover_refused",
+            "{to} {reason}"
+        );
+        let failover = world.failover(&id).await;
+        assert_eq!(failover.state.map(|s| s.as_str()), Some("refused"), "{to}");
+        assert_eq!(failover.reason.as_deref(), Some(reason), "{to}");
+        // A redelivery, or another trigger, finds it refused and sends nothing.
+        assert_eq!(
+            world.app.handle_body(&job).await.unwrap(),
+            "already_handled"
+        );
+        assert_eq!(
+            world
+                .app
+                .handle_body(&world.job(&id, "expired"))
+                .await
+                .unwrap(),
+            "already_handled"
+        );
+        ids.push((id, reason));
+    }
+    assert_eq!(world.sms.calls(), 0);
+    let events = world.events().await;
+    for (id, reason) in &ids {
+        let mine: Vec<&Event> = events
+            .iter()
+            .filter(|e| e.data["message_id"] == id.as_str())
+            .collect();
+        assert!(!mine.is_empty(), "no event for {id}");
+        assert!(mine.iter().all(|e| e.event_id == mine[0].event_id));
+        assert_eq!(mine[0].data["status"], "failover_refused");
+        assert_eq!(mine[0].data["reason"], *reason);
+    }
+}

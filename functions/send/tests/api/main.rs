@@ -6,3 +6,4 @@ mod concurrency;
 mod errors;
 mod reads;
 mod security;
+mod sms_policy;
