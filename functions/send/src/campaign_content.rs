@@ -96,16 +96,22 @@ pub fn prepare(
     let (value, request) = parse_recipient(message, recipient, limits)?;
     let admission = request.admit(template)?;
     let failover = match failover.business {
-        Some(business) => crate::failover::resolve(
-            business,
-            failover.request,
-            template,
-            admission.template_params.as_ref(),
-        )
-        .map_err(|error| Refusal::ValidationFailed {
-            field: "message.failover".into(),
-            reason: error.message.clone(),
-        })?,
+        Some(business) => {
+            let spec = crate::failover::resolve(
+                business,
+                failover.request,
+                template,
+                admission.template_params.as_ref(),
+            )
+            .map_err(|error| Refusal::ValidationFailed {
+                field: "message.failover".into(),
+                reason: error.message.clone(),
+            })?;
+            // A destination the SMS policy refuses is this recipient's refusal, counted with
+            // its code; the campaign's other recipients go on.
+            crate::failover::check_destination(&business.sms, &request.to, spec.as_ref())?;
+            spec
+        }
         None => None,
     };
     Ok(Prepared {

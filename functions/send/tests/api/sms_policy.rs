@@ -14,16 +14,18 @@ fn with_failover(to: &str, sms: Value) -> Value {
 async fn failovers_to_premium_shared_cost_network_or_denied_numbers_are_422_and_store_nothing() {
     let h = Harness::new().await;
     for to in [
-        "+449098790000", // UK premium rate
-        "+19002345678",  // US premium rate
-        "+448431234567", // UK shared cost
-        "+2693212345",   // Comoros: an IRSF destination, denied unless named
-        "+882345678901", // an international network
-        "+881612345678", // satellite
+        "+449098790000",  // UK premium rate
+        "+19002345678",   // US premium rate
+        "+33810123456",   // French shared cost
+        "+2693212345",    // Comoros: an IRSF destination, denied unless named
+        "+8823451234567", // an international network
+        "+881612345678",  // satellite
     ] {
         h.open_session(to).await;
         let before = h.footprint(to).await;
-        let reply = h.send(&with_failover(to, json!({"text": "Hi"})), None).await;
+        let reply = h
+            .send(&with_failover(to, json!({"text": "Hi"})), None)
+            .await;
         reply.expect_error(422, "failover_destination_refused");
         assert_eq!(reply.body["error"]["field"], "to", "{to}: {}", reply.body);
         h.assert_untouched(to, &before).await;
@@ -34,7 +36,9 @@ async fn failovers_to_premium_shared_cost_network_or_denied_numbers_are_422_and_
     assert_eq!(reply.status, 202, "{}", reply.body);
     // And a mobile in an allowed country fails over as before.
     h.open_session(UK).await;
-    let reply = h.send(&with_failover(UK, json!({"text": "Hi"})), None).await;
+    let reply = h
+        .send(&with_failover(UK, json!({"text": "Hi"})), None)
+        .await;
     assert_eq!(reply.status, 202, "{}", reply.body);
 }
 
@@ -63,7 +67,9 @@ async fn a_failover_text_of_more_parts_than_allowed_is_422_for_sends_and_campaig
     let before = h.footprint(UK).await;
     // 1,600 Cyrillic characters: 24 billed parts (UCS-2, 67 a part).
     let long = "Ж".repeat(1600);
-    let reply = h.send(&with_failover(UK, json!({"text": long})), None).await;
+    let reply = h
+        .send(&with_failover(UK, json!({"text": long})), None)
+        .await;
     reply.expect_error(422, "failover_too_many_parts");
     assert_eq!(reply.body["error"]["field"], "failover.sms.text");
     assert!(
