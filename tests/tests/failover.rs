@@ -247,6 +247,22 @@ async fn a_campaigns_recipients_fail_over_like_single_sends() {
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
     assert_eq!(bad.code(), "failover_text_missing");
+    // The business's SMS policy, at the campaign's creation: a text of more billed parts than
+    // it allows (1,600 Cyrillic characters are 24), a sender id the operator did not register.
+    for (failover, code) in [
+        (
+            json!({"sms": {"text": "Ж".repeat(1600), "sender_id": "Demo"}}),
+            "failover_too_many_parts",
+        ),
+        (
+            json!({"sms": {"text": "Hi", "sender_id": "HSBC"}}),
+            "failover_sender_id_not_registered",
+        ),
+    ] {
+        let bad = stack.post("/v1/campaigns", campaign(failover)).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+        assert_eq!(bad.code(), code);
+    }
     assert_eq!(stack.env.footprint().await, before);
 
     let answer = stack
