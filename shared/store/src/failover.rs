@@ -23,7 +23,7 @@
 //!   comes back [`Claim::Capped`].
 //! - **refuse** ([`Store::refuse_failover`]): a failover the business's SMS policy or a cap
 //!   refuses is `refused` with its reason (`failover_refused` in the history, once), never
-//!   sent; counted on the day counter in the same transaction.
+//!   sent; counted on the day and month counters in the same transaction.
 //! - **begin attempt**: `claimed` with exactly the attempt count seen → `sending`, count + 1, a
 //!   lease. Only the writer that moved it calls the provider.
 //! - the provider's answer moves `sending` (that attempt) to `sent` (with its message id), back
@@ -593,7 +593,7 @@ impl Store {
 
     /// Records that the failover will not be sent, for `reason` (the SMS policy's or a cap's):
     /// `refused`, a `failover_refused` history entry, and one more `refused` on the business's
-    /// day counter, in one transaction. `false` when it changed nothing: the failover was
+    /// day and month counters, in one transaction. `false` when it changed nothing: the failover was
     /// claimed or refused meanwhile, or the message delivered or gone.
     pub async fn refuse_failover(
         &self,
@@ -630,7 +630,12 @@ impl Store {
             .transact_items(TransactWriteItem::builder().update(update).build())
             .transact_items(
                 TransactWriteItem::builder()
-                    .update(refusal_counter(self, business, now)?)
+                    .update(refusal_counter(self, business, SmsPeriod::Day, now)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(refusal_counter(self, business, SmsPeriod::Month, now)?)
                     .build(),
             )
             .send()

@@ -106,19 +106,20 @@ pub(crate) fn claim_counter(
         .map_err(StoreError::build)
 }
 
-/// The day counter's update in a refusal: one more refused.
+/// A counter's update in a refusal: one more refused.
 pub(crate) fn refusal_counter(
     store: &Store,
     business: &BusinessId,
+    period: SmsPeriod,
     now: Timestamp,
 ) -> Result<Update, StoreError> {
     Update::builder()
         .table_name(&store.table)
         .key(keys::PK, s(keys::business(business)))
-        .key(keys::SK, s(period_key(SmsPeriod::Day, now)))
+        .key(keys::SK, s(period_key(period, now)))
         .update_expression("ADD refused :one SET expires_at = :until")
         .expression_attribute_values(":one", n(1))
-        .expression_attribute_values(":until", n(kept_until(SmsPeriod::Day, now)))
+        .expression_attribute_values(":until", n(kept_until(period, now)))
         .build()
         .map_err(StoreError::build)
 }

@@ -533,6 +533,7 @@ async fn a_refused_failover_is_recorded_once_counted_and_never_claimed() {
     assert_eq!(steps, [FailoverStep::Refused]);
     let usage = store.sms_usage(&acme(), at(4)).await.unwrap();
     assert_eq!((usage.day.refused, usage.day.sms), (1, 0));
+    assert_eq!((usage.month.refused, usage.month.sms), (1, 0));
     // A delivered message is not refused after the fact.
     let delivered = sent_message(&store, &phone(301), Some(&spec())).await;
     store
