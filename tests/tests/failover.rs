@@ -374,11 +374,16 @@ async fn failovers_over_the_days_cap_are_refused_and_the_business_sees_why() {
             .await
             .into_iter()
             .filter(|e| {
-                e["type"] == "message.failover" && e["data"]["status"] == "failover_refused"
+                e["event"]["type"] == "message.failover"
+                    && e["event"]["data"]["status"] == "failover_refused"
             })
             .collect();
         (refusals.len() >= 3).then_some(refusals)
     })
     .await;
-    assert!(events.iter().all(|e| e["data"]["reason"] == "daily_cap"));
+    assert!(
+        events
+            .iter()
+            .all(|e| e["event"]["data"]["reason"] == "daily_cap")
+    );
 }
