@@ -7,8 +7,8 @@
 //! ```
 //!
 //! One event per failover step in the message's history (`failover_sent`,
-//! `failover_delivered`, `failover_failed`, with `reason`), its id from the message and the
-//! step, so every redelivery rebuilds the same events from the record alone.
+//! `failover_delivered`, `failover_failed` and `failover_refused`, with `reason`), its id from
+//! the message and the step, so every redelivery rebuilds the same events from the record alone.
 
 use serde_json::{Value, json};
 use vbm_events::{Event, EventKind};
@@ -34,7 +34,7 @@ pub fn events(message: &MessageRecord) -> Vec<Event> {
                 "at": vbm_platform::time::rfc3339(at),
                 "sms_message_id": failover.sms_message_id,
             });
-            if step == FailoverStep::Failed {
+            if matches!(step, FailoverStep::Failed | FailoverStep::Refused) {
                 data["reason"] = Value::from(failover.reason.clone());
             }
             Event::new(

@@ -5,15 +5,19 @@
 //! - **jobs** ([`FailoverJob`]) from the triggers: `dispatch` on Viber's 9 and 10 (and, delayed
 //!   by the deadline, after `sent`), `status` on `expired`. For one job ([`App::handle_record`]):
 //!   1. the message is loaded; gone, no failover, or this trigger off for it → done;
-//!   2. not claimed yet: the claim ([`Store::claim_failover`], one transaction: not delivered,
-//!      not claimed, the user not opted out). Lost to a delivery or an opt-out → done, no SMS;
+//!   2. not claimed yet: the business's SMS policy ([`SmsPolicy::check`]: destination, sender
+//!      id, billed parts; the operator may have changed it since the send) and the claim
+//!      ([`Store::claim_failover`], one transaction: not delivered, not claimed, the user not
+//!      opted out, the day's and month's SMS under the business's caps). Lost to a delivery or
+//!      an opt-out → done, no SMS; refused by the policy or a cap → recorded `refused` with
+//!      its reason ([`Store::refuse_failover`]), its event queued, no SMS;
 //!   3. claimed: this caller takes the next attempt ([`Store::begin_failover_attempt`], a
 //!      conditional write with a lease) and only then calls End User Messaging
 //!      ([`sms::SmsSender`]); its answer is recorded (`sent` with the SMS id, back to `claimed`
 //!      for a retry with back-off, or `failed` after [`App`]'s last attempt or a final refusal);
 //!   4. another caller's attempt in flight → retried later; its lease run out without a record
 //!      → `failed` (`outcome_unknown`), never sent again (no idempotency token: at most once);
-//!   5. `sent`, `delivered`, `failed`: the `message.failover` events again (same ids).
+//!   5. `sent`, `delivered`, `failed`, `refused`: the `message.failover` events again (same ids).
 //! - **delivery receipts** ([`receipt::Receipt`]) from End User Messaging's event destination:
 //!   `TEXT_DELIVERED` → `failover_delivered`, a final failure → `failover_failed`.
 //!
@@ -29,6 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use session_rules::sms::SmsPolicy;
 use session_rules::{PhoneNumber, Timestamp};
 use thiserror::Error;
 use tracing::{Instrument, field};
@@ -39,8 +44,8 @@ use vbm_platform::metrics;
 use vbm_queue::batch::receive_count;
 use vbm_queue::{Backoff, FailoverJob, QueueError, Retries, batch_response};
 use vbm_store::{
-    AttemptEnd, BusinessId, Claim, FailoverState, MessageId, MessageRecord, Store, StoreError,
-    Trigger,
+    AttemptEnd, BusinessCache, BusinessId, Claim, FailoverState, MessageId, MessageRecord,
+    SmsAllowance, Store, StoreError, Trigger,
 };
 
 use crate::receipt::{Receipt, Verdict};
@@ -52,6 +57,10 @@ pub const SCHEDULE: Backoff = Backoff::new(Duration::from_secs(10), Duration::fr
 /// How long an attempt is its caller's: longer than one provider call and its record (the
 /// function's timeout, 30 s, is shorter), so a live attempt is never abandoned.
 pub const LEASE: Duration = Duration::from_secs(60);
+
+/// How long a container keeps a business's SMS policy: an operator's change (`vbmctl business
+/// sms`) applies to claims within this.
+pub const POLICY_TTL: Duration = Duration::from_secs(30);
 
 /// The function could not start.
 #[derive(Debug, Error)]
@@ -85,6 +94,7 @@ pub struct App {
     retries: Retries,
     clock: Arc<dyn Clock>,
     max_attempts: u32,
+    businesses: BusinessCache,
 }
 
 impl App {
@@ -103,6 +113,7 @@ impl App {
             retries,
             clock,
             max_attempts: max_attempts.max(1),
+            businesses: BusinessCache::new(POLICY_TTL),
         }
     }
 
@@ -218,9 +229,20 @@ impl App {
                 return Ok("trigger_off");
             }
             let to = phone(&message)?;
+            let policy = self.sms_policy(&business).await?;
+            let sms = &failover.spec.sms;
+            let length = match policy.check(&to, &sms.text, sms.sender_id.as_deref()) {
+                Ok(length) => length,
+                Err(refusal) => {
+                    return self
+                        .refuse(&business, &id, trigger, "refused", refusal.reason(), now)
+                        .await;
+                }
+            };
+            let allowance = SmsAllowance::of(&policy, length.parts);
             let skipped = match self
                 .store
-                .claim_failover(&business, &id, &to, trigger, now)
+                .claim_failover(&business, &id, &to, trigger, &allowance, now)
                 .await?
             {
                 Claim::Claimed | Claim::Taken => None,
@@ -228,6 +250,11 @@ impl App {
                 Claim::OptedOut => Some("opted_out"),
                 Claim::NoFailover => Some("no_failover"),
                 Claim::Gone => Some("gone"),
+                Claim::Capped(period) => {
+                    return self
+                        .refuse(&business, &id, trigger, "capped", period.cap_reason(), now)
+                        .await;
+                }
             };
             if let Some(outcome) = skipped {
                 metrics::failover(trigger.as_str(), outcome);
@@ -235,6 +262,42 @@ impl App {
             }
         }
         self.advance(&business, &id, trigger, now).await
+    }
+
+    /// The business's SMS policy, from this container's memory (at most [`POLICY_TTL`] old);
+    /// the default for a business that is not stored.
+    async fn sms_policy(&self, business: &BusinessId) -> Result<SmsPolicy, RecordError> {
+        Ok(self
+            .businesses
+            .get(&self.store, business)
+            .await?
+            .map(|b| b.sms)
+            .unwrap_or_default())
+    }
+
+    /// Records a failover the policy or a cap refuses (counted as `outcome`, `refused` or
+    /// `capped`), and its event. A failover that moved meanwhile (claimed, refused, or the
+    /// message delivered) goes on from where it stands.
+    async fn refuse(
+        &self,
+        business: &BusinessId,
+        id: &MessageId,
+        trigger: Trigger,
+        outcome: &'static str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<&'static str, RecordError> {
+        if !self
+            .store
+            .refuse_failover(business, id, trigger, reason, now)
+            .await?
+        {
+            return self.advance(business, id, trigger, now).await;
+        }
+        tracing::warn!(reason, "the SMS policy refused the failover");
+        metrics::failover(trigger.as_str(), outcome);
+        self.publish(business, id).await?;
+        Ok("failover_refused")
     }
 
     /// Moves a claimed failover on from where the record says it stands.
@@ -322,7 +385,12 @@ impl App {
                 self.publish(business, id).await?;
                 Ok("failover_failed")
             }
-            Some(FailoverState::Sent | FailoverState::Delivered | FailoverState::Failed) => {
+            Some(
+                FailoverState::Sent
+                | FailoverState::Delivered
+                | FailoverState::Failed
+                | FailoverState::Refused,
+            ) => {
                 self.publish_from(&message).await?;
                 Ok("already_handled")
             }

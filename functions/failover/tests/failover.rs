@@ -16,8 +16,8 @@ use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_platform::clock::{Clock, OffsetClock};
 use vbm_queue::Retries;
 use vbm_store::{
-    BusinessId, FailoverSms, FailoverSpec, FailoverState, FailoverStep, MessageId, NewSend,
-    Retention, SendOutcome, Store, Triggers,
+    BusinessId, FailoverSms, FailoverSpec, FailoverState, FailoverStep, MessageId, NewBusiness,
+    NewSend, Retention, SendOutcome, Store, Triggers,
 };
 use vbm_testkit::TestEnv;
 use vbm_testkit::stand_in::{self, Answer};
@@ -91,6 +91,24 @@ impl World {
                 Retention::default(),
             )
         };
+        // The business, with the sender id its failovers name registered by the operator.
+        let business = BusinessId::parse("acme").unwrap();
+        store()
+            .create_business(&NewBusiness {
+                id: business.clone(),
+                service_id: 1001,
+                callback_url: None,
+                allow_cidrs: vec![],
+            })
+            .await
+            .unwrap();
+        store()
+            .update_sms_policy(&business, |p| {
+                p.senders.insert("Acme".into());
+            })
+            .await
+            .unwrap()
+            .unwrap();
         let sms = FakeSms::start(failing).await;
         let clock = Arc::new(OffsetClock::new());
         let app = App::new(
@@ -116,7 +134,7 @@ impl World {
             app,
             clock,
             sms,
-            business: BusinessId::parse("acme").unwrap(),
+            business,
             env,
         }
     }
@@ -535,6 +553,7 @@ async fn an_attempt_that_died_in_flight_is_reported_failed_not_sent_again() {
             &id,
             &PhoneNumber::parse(ANN).unwrap(),
             vbm_store::Trigger::Expired,
+            &vbm_store::SmsAllowance::of(&Default::default(), 1),
             world.clock.now(),
         )
         .await
@@ -578,4 +597,135 @@ async fn a_batch_reports_exactly_the_records_to_retry() {
         .collect();
     failed.sort();
     assert_eq!(failed, ["a", "b"]);
+}
+
+/// The business's SMS policy is checked again at the claim (the operator may have changed it
+/// since the send was accepted, or the message came another way): a failover it refuses is
+/// recorded `refused` with its reason, its `message.failover` event says so, and no SMS goes.
+#[tokio::test]
+async fn a_failover_the_policy_refuses_at_the_claim_is_recorded_with_its_reason_never_sent() {
+    let world = World::new(0, 4).await;
+    let cyrillic = "Ж".repeat(1600);
+    let cases = [
+        ("+449098790000", "Your code is 1234", "Acme", "premium_rate"),
+        ("+19002345678", "Your code is 1234", "Acme", "premium_rate"),
+        (
+            "+2693212345",
+            "Your code is 1234",
+            "Acme",
+            "country_not_allowed",
+        ),
+        (
+            "+8823451234567",
+            "Your code is 1234",
+            "Acme",
+            "international_network",
+        ),
+        (ANN, cyrillic.as_str(), "Acme", "too_many_parts"),
+        (ANN, "Your code is 1234", "HSBC", "sender_not_registered"),
+    ];
+    let mut ids = Vec::new();
+    for (to, text, sender, reason) in cases {
+        let spec = FailoverSpec {
+            sms: FailoverSms {
+                text: text.into(),
+                sender_id: Some(sender.into()),
+            },
+            triggers: Triggers::default(),
+        };
+        let id = world.sent(to, Some(&spec)).await;
+        let job = world.job(&id, "not_viber_user");
+        assert_eq!(
+            world.app.handle_body(&job).await.unwrap(),
+            "failover_refused",
+            "{to} {reason}"
+        );
+        let failover = world.failover(&id).await;
+        assert_eq!(failover.state.map(|s| s.as_str()), Some("refused"), "{to}");
+        assert_eq!(failover.reason.as_deref(), Some(reason), "{to}");
+        // A redelivery, or another trigger, finds it refused and sends nothing.
+        assert_eq!(
+            world.app.handle_body(&job).await.unwrap(),
+            "already_handled"
+        );
+        assert_eq!(
+            world
+                .app
+                .handle_body(&world.job(&id, "expired"))
+                .await
+                .unwrap(),
+            "already_handled"
+        );
+        ids.push((id, reason));
+    }
+    assert_eq!(world.sms.calls(), 0);
+    let events = world.events().await;
+    for (id, reason) in &ids {
+        let mine: Vec<&Event> = events
+            .iter()
+            .filter(|e| e.data["message_id"] == id.as_str())
+            .collect();
+        assert!(!mine.is_empty(), "no event for {id}");
+        assert!(mine.iter().all(|e| e.event_id == mine[0].event_id));
+        assert_eq!(mine[0].data["status"], "failover_refused");
+        assert_eq!(mine[0].data["reason"], *reason);
+    }
+}
+
+/// The day's SMS cap holds under real concurrency: 30 failovers at once against a cap of 10
+/// send exactly 10 SMS; the other 20 are recorded refused (`daily_cap`) and counted.
+#[tokio::test]
+async fn thirty_concurrent_failovers_against_a_day_cap_of_ten_send_exactly_ten_sms() {
+    let world = Arc::new(World::new(0, 4).await);
+    world
+        .store
+        .update_sms_policy(&world.business, |p| p.max_per_day = 10)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut ids = Vec::new();
+    for n in 0..30 {
+        let to = format!("+4479111{n:05}");
+        ids.push(world.sent(&to, Some(&spec(Triggers::default()))).await);
+    }
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (world, id) = (world.clone(), id.clone());
+            tokio::spawn(async move {
+                world
+                    .app
+                    .handle_body(&world.job(&id, "not_viber_user"))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let count = |o: &str| outcomes.iter().filter(|x| **x == o).count();
+    assert_eq!(
+        (count("failover_sent"), count("failover_refused")),
+        (10, 20),
+        "{outcomes:?}"
+    );
+    assert_eq!(world.sms.calls(), 10);
+    for id in &ids {
+        let failover = world.failover(id).await;
+        match failover.state {
+            Some(FailoverState::Sent) => {}
+            Some(FailoverState::Refused) => {
+                assert_eq!(failover.reason.as_deref(), Some("daily_cap"));
+            }
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+    let usage = world
+        .store
+        .sms_usage(&world.business, world.clock.now())
+        .await
+        .unwrap();
+    assert_eq!((usage.day.sms, usage.day.refused), (10, 20));
 }

@@ -96,16 +96,22 @@ pub fn prepare(
     let (value, request) = parse_recipient(message, recipient, limits)?;
     let admission = request.admit(template)?;
     let failover = match failover.business {
-        Some(business) => crate::failover::resolve(
-            business,
-            failover.request,
-            template,
-            admission.template_params.as_ref(),
-        )
-        .map_err(|error| Refusal::ValidationFailed {
-            field: "message.failover".into(),
-            reason: error.message.clone(),
-        })?,
+        Some(business) => {
+            let spec = crate::failover::resolve(
+                business,
+                failover.request,
+                template,
+                admission.template_params.as_ref(),
+            )
+            .map_err(|error| Refusal::ValidationFailed {
+                field: "message.failover".into(),
+                reason: error.message.clone(),
+            })?;
+            // A destination the SMS policy refuses is this recipient's refusal, counted with
+            // its code; the campaign's other recipients go on.
+            crate::failover::check_destination(&business.sms, &request.to, spec.as_ref())?;
+            spec
+        }
         None => None,
     };
     Ok(Prepared {
@@ -199,5 +205,53 @@ mod tests {
         assert_eq!(v["template"]["params"]["discount"], "20%");
         let (_, parsed) = parse_recipient(&message, &r, &Limits::default()).unwrap();
         assert_eq!(parsed.to.as_e164(), "+447911123456");
+    }
+
+    /// A recipient whose number the business's SMS policy sends no SMS to is that recipient's
+    /// refusal, with the single send's code; the others are prepared with their failover.
+    #[test]
+    fn a_recipient_the_sms_policy_refuses_is_refused_with_its_code() {
+        let message: Map<String, Value> = serde_json::from_str(
+            r#"{"type":"promotional","text":"Sale","failover":{"sms":{"text":"Sale"}}}"#,
+        )
+        .unwrap();
+        let request = failover_request(&message).unwrap();
+        let business = Business {
+            id: vbm_store::BusinessId::parse("acme").unwrap(),
+            service_id: 1,
+            callback_url: None,
+            callback_secret: String::new(),
+            previous_callback_secret: None,
+            allow_cidrs: vec![],
+            api_key_hash: String::new(),
+            disabled: false,
+            failover: None,
+            sms: Default::default(),
+        };
+        let source = FailoverSource {
+            request: request.as_ref(),
+            business: Some(&business),
+        };
+        let recipient = |to: &str| CampaignRecipient {
+            to: to.into(),
+            params: BTreeMap::new(),
+        };
+        let limits = Limits::default();
+        let ok = prepare(&message, &recipient("+447911123456"), &limits, None, source).unwrap();
+        assert_eq!(ok.failover.unwrap().sms.text, "Sale");
+        for premium in ["+449098790000", "+2693212345", "+8823451234567"] {
+            let refused =
+                prepare(&message, &recipient(premium), &limits, None, source).unwrap_err();
+            assert_eq!(refused.code(), "failover_destination_refused", "{premium}");
+        }
+        // Without a failover, the number is Viber's business only.
+        let mut plain = message.clone();
+        plain.remove("failover");
+        let none = FailoverSource {
+            request: None,
+            business: Some(&business),
+        };
+        let prepared = prepare(&plain, &recipient("+449098790000"), &limits, None, none).unwrap();
+        assert!(prepared.failover.is_none());
     }
 }

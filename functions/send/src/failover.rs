@@ -8,10 +8,15 @@
 //!
 //! Refusals are `422` (like `validation_failed`) with their own codes (`failover_invalid`, `failover_text_invalid`,
 //! `failover_sender_id_invalid`, `failover_text_missing`) and a `field`; nothing is stored.
+//! The business's SMS policy ([`SmsPolicy`]) refuses the rest: a sender id the operator did not
+//! register (`failover_sender_id_not_registered`), more billed parts than it allows
+//! (`failover_too_many_parts`), a destination it does not send SMS to
+//! (`failover_destination_refused`).
 
 use lambda_http::http::StatusCode;
 use serde_json::Value;
-use session_rules::{Template, TemplateParams};
+use session_rules::sms::SmsPolicy;
+use session_rules::{PhoneNumber, Refusal, Template, TemplateParams};
 use vbm_http::ApiError;
 use vbm_store::{Business, FailoverInvalid, FailoverRequest, FailoverSpec};
 
@@ -26,7 +31,8 @@ pub fn take(value: &mut Value) -> Result<Option<(FailoverRequest, String)>, ApiE
 }
 
 /// What the message fails over with: the request's, the template's SMS text (filled with the
-/// same parameters), the business's default.
+/// same parameters), the business's default; its text and sender id within the business's SMS
+/// policy.
 pub fn resolve(
     business: &Business,
     request: Option<&FailoverRequest>,
@@ -41,7 +47,26 @@ pub fn resolve(
             .and_then(|text| render(text, template, params)),
         _ => None,
     };
-    FailoverSpec::resolve(request, template_text, policy).map_err(refusal)
+    let spec = FailoverSpec::resolve(request, template_text, policy).map_err(refusal)?;
+    if let Some(spec) = &spec {
+        business
+            .sms
+            .check_content(&spec.sms.text, spec.sms.sender_id.as_deref())
+            .map_err(Refusal::from)?;
+    }
+    Ok(spec)
+}
+
+/// Whether the SMS policy lets a failover go to `to` (when the message has one).
+pub fn check_destination(
+    policy: &SmsPolicy,
+    to: &PhoneNumber,
+    spec: Option<&FailoverSpec>,
+) -> Result<(), Refusal> {
+    match spec {
+        Some(_) => policy.check_destination(to).map_err(Refusal::from),
+        None => Ok(()),
+    }
 }
 
 /// A template's SMS text with the template's parameters (`{{name}}` as in the template).

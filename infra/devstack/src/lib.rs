@@ -434,6 +434,14 @@ async fn seed_demo(store: &Store, settings: &Settings) -> Result<String, String>
         .set_pace_rate(&id, vbm_store::pace::MAX_RATE)
         .await
         .map_err(|e| format!("setting the demo business's pace: {e}"))?;
+    // The SMS policy: the sender id the README's failover walk names, registered as an
+    // operator would (`vbmctl business sms sender add demo Demo`).
+    store
+        .update_sms_policy(&id, |policy| {
+            policy.senders.insert("Demo".into());
+        })
+        .await
+        .map_err(|e| format!("registering the demo business's SMS sender id: {e}"))?;
     let templates = [
         (
             "welcome",

@@ -189,6 +189,91 @@ pub enum BusinessCommand {
     /// default: which triggers start a failover, and the SMS a send without its own `failover`
     /// gets. Prints the default.
     Failover(FailoverArgs),
+    /// The business's SMS policy: the sender ids it may use, the countries its failover SMS
+    /// may go to, its caps (SMS a day and a month, billed parts an SMS). Every subcommand
+    /// prints the policy, the denied countries in force, and today's and this month's counts.
+    #[command(subcommand)]
+    Sms(SmsCommand),
+}
+
+/// `vbmctl business sms` (the SMS policy).
+#[derive(Debug, Subcommand)]
+pub enum SmsCommand {
+    /// Print the policy and the SMS counted today and this month (UTC).
+    Show {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+    },
+    /// The sender ids (origination identities) the business may name; a failover naming
+    /// another is refused (422 at the API, `refused` at the claim).
+    #[command(subcommand)]
+    Sender(SenderCommand),
+    /// The countries (ISO 3166-1 alpha-2) failover SMS may go to, replacing the list; with
+    /// --default, every country but the IRSF high-risk ones.
+    Countries {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+        /// Two-letter codes (`GB UA`); a named high-risk country is allowed.
+        #[arg(
+            value_name = "COUNTRY",
+            required_unless_present = "default",
+            conflicts_with = "default"
+        )]
+        countries: Vec<String>,
+        /// Back to the default: every country but the IRSF high-risk ones.
+        #[arg(long)]
+        default: bool,
+    },
+    /// The caps; what is not given stays as it is.
+    Limits(SmsLimitsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SenderCommand {
+    /// Register sender ids (1 to 11 letters and digits, or an E.164 number).
+    Add {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+        #[arg(value_name = "SENDER_ID", required = true)]
+        senders: Vec<String>,
+    },
+    /// Remove sender ids; failovers already accepted with one are refused at their claim.
+    Remove {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+        #[arg(value_name = "SENDER_ID", required = true)]
+        senders: Vec<String>,
+    },
+    /// Print the policy (its `senders`).
+    List {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("limit")
+        .required(true)
+        .multiple(true)
+        .args(["per_day", "per_month", "max_parts"])
+))]
+pub struct SmsLimitsArgs {
+    #[arg(value_parser = validate::business_id)]
+    pub id: BusinessId,
+    /// SMS a UTC day (0 stops SMS; default 1000).
+    #[arg(long, value_name = "N")]
+    pub per_day: Option<u32>,
+    /// SMS a UTC month (default 10000).
+    #[arg(long, value_name = "N")]
+    pub per_month: Option<u32>,
+    /// Billed parts of one SMS, 1 to 24 (default 3).
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(session_rules::sms::MAX_PARTS_LIMIT))
+    )]
+    pub max_parts: Option<u32>,
 }
 
 /// `vbmctl business failover` (SMS failover, issue 16).

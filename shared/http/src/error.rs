@@ -59,6 +59,10 @@ impl ApiError {
         ("failover_text_invalid", 422),
         ("failover_sender_id_invalid", 422),
         ("failover_text_missing", 422),
+        // The business's SMS policy.
+        ("failover_destination_refused", 422),
+        ("failover_too_many_parts", 422),
+        ("failover_sender_id_not_registered", 422),
     ];
 
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {

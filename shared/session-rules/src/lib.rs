@@ -16,6 +16,7 @@
 //! - [`regulation`]: the RU/UA/BY rule for transactional messages.
 //! - [`MessageStatus`] and [`StatusTrack`]: the forward-only status order and the full history.
 //! - [`Refusal`]: every reason to say no, each with one stable error code.
+//! - [`sms`]: the SMS failover's policy (destinations, sender ids, billed parts, caps).
 
 pub mod callback_address;
 mod content;
@@ -25,6 +26,7 @@ mod message;
 mod phone;
 mod refusal;
 pub mod regulation;
+pub mod sms;
 mod status;
 mod template;
 mod time;
@@ -37,7 +39,7 @@ pub use message::{
     OutboundMessage, RawButton, RawFile, RawTemplate, RawVideo, SendRequest, SendRequestBody,
     SessionContent, Video,
 };
-pub use phone::PhoneNumber;
+pub use phone::{NumberType, PhoneNumber};
 pub use refusal::Refusal;
 pub use status::{CallbackStatus, MessageStatus, StatusEvent, StatusTrack};
 pub use template::{

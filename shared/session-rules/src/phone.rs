@@ -9,8 +9,42 @@ use crate::Refusal;
 mod metadata;
 mod plan;
 
+/// What kind of line a number is, as libphonenumber's metadata types it (the first type whose
+/// pattern matches, in libphonenumber's order: premium rate before mobile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NumberType {
+    PremiumRate,
+    TollFree,
+    SharedCost,
+    Voip,
+    PersonalNumber,
+    Pager,
+    Uan,
+    Voicemail,
+    FixedLine,
+    Mobile,
+}
+
+impl NumberType {
+    /// libphonenumber's name, in snake case (`premium_rate`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NumberType::PremiumRate => "premium_rate",
+            NumberType::TollFree => "toll_free",
+            NumberType::SharedCost => "shared_cost",
+            NumberType::Voip => "voip",
+            NumberType::PersonalNumber => "personal_number",
+            NumberType::Pager => "pager",
+            NumberType::Uan => "uan",
+            NumberType::Voicemail => "voicemail",
+            NumberType::FixedLine => "fixed_line",
+            NumberType::Mobile => "mobile",
+        }
+    }
+}
+
 /// A valid, dialable phone number in E.164 form (`+380501234567`), with the country its
-/// numbering plan places it in.
+/// numbering plan places it in and its type.
 ///
 /// Validity and the country come from libphonenumber's metadata (`plan`), not from the prefix:
 /// `+7 701…` is Kazakhstan, `+7 912…` Russia.
@@ -20,6 +54,7 @@ pub struct PhoneNumber {
     /// The ISO 3166-1 alpha-2 code's two letters: three bytes rather than a 16-byte `&str`
     /// (numbers sit in records and enums that clippy keeps small).
     country: Option<[u8; 2]>,
+    kind: NumberType,
 }
 
 impl PhoneNumber {
@@ -70,6 +105,7 @@ impl PhoneNumber {
         Ok(Self {
             e164: parsed.e164,
             country: parsed.country.and_then(|c| c.as_bytes().try_into().ok()),
+            kind: parsed.kind,
         })
     }
 
@@ -83,7 +119,14 @@ impl PhoneNumber {
         &self.e164[1..]
     }
 
-    /// ISO 3166-1 alpha-2 region of the number (`"RU"`, `"KZ"`), when the plan tells.
+    /// The number's type (mobile, premium rate, ...), as the numbering plan gives it.
+    pub fn number_type(&self) -> NumberType {
+        self.kind
+    }
+
+    /// ISO 3166-1 alpha-2 region of the number (`"RU"`, `"KZ"`), when the plan tells; `None`
+    /// for the non-geographic calling codes (international networks +882/+883, satellite
+    /// +881, Inmarsat +870, universal freephone +800, ...).
     pub fn region(&self) -> Option<&str> {
         self.country
             .as_ref()
@@ -145,6 +188,54 @@ mod tests {
             "+380501234567"
         );
         assert!(PhoneNumber::parse("380501234567").is_err());
+    }
+
+    #[test]
+    fn the_plan_types_premium_shared_cost_and_non_geographic_numbers() {
+        let kind = |n: &str| {
+            let p = PhoneNumber::parse(n).unwrap_or_else(|e| panic!("{n}: {e}"));
+            (p.number_type(), p.region().map(str::to_owned))
+        };
+        assert_eq!(
+            kind("+447400123456"),
+            (NumberType::Mobile, Some("GB".into()))
+        );
+        // +44 7911 1… is Guernsey's, not Great Britain's: the plan, not the prefix.
+        assert_eq!(
+            kind("+447911123456"),
+            (NumberType::Mobile, Some("GG".into()))
+        );
+        assert_eq!(
+            kind("+449098790000"),
+            (NumberType::PremiumRate, Some("GB".into()))
+        );
+        assert_eq!(
+            kind("+19002345678"),
+            (NumberType::PremiumRate, Some("US".into()))
+        );
+        assert_eq!(
+            kind("+448431234567"),
+            (NumberType::PremiumRate, Some("GB".into()))
+        );
+        assert_eq!(
+            kind("+33810123456"),
+            (NumberType::SharedCost, Some("FR".into()))
+        );
+        assert_eq!(kind("+443001234567"), (NumberType::Uan, Some("GB".into())));
+        assert_eq!(
+            kind("+447012345678"),
+            (NumberType::PersonalNumber, Some("GB".into()))
+        );
+        assert_eq!(kind("+2693212345").1, Some("KM".into()));
+        for network in [
+            "+8823451234567",
+            "+883510012345",
+            "+881612345678",
+            "+870301234567",
+        ] {
+            assert_eq!(kind(network).1, None, "{network}");
+        }
+        assert_eq!(NumberType::PremiumRate.as_str(), "premium_rate");
     }
 
     #[test]

@@ -38,6 +38,15 @@ pub enum Refusal {
     ValidationFailed { field: String, reason: String },
     #[error("invalid phone number: {0}")]
     InvalidPhone(String),
+    /// The business's SMS policy refuses the message's failover.
+    #[error("{0}")]
+    Sms(crate::sms::SmsRefusal),
+}
+
+impl From<crate::sms::SmsRefusal> for Refusal {
+    fn from(refusal: crate::sms::SmsRefusal) -> Self {
+        Refusal::Sms(refusal)
+    }
 }
 
 impl Refusal {
@@ -56,11 +65,12 @@ impl Refusal {
             Refusal::TemplateParamsInvalid(_) => "template_params_invalid",
             Refusal::ValidationFailed { .. } => "validation_failed",
             Refusal::InvalidPhone(_) => "invalid_phone",
+            Refusal::Sms(refusal) => refusal.code(),
         }
     }
 
     /// Every code this crate can produce, for the API document's test.
-    pub const ALL_CODES: [&'static str; 12] = [
+    pub const ALL_CODES: [&'static str; 15] = [
         "no_session",
         "session_expired",
         "session_limit_reached",
@@ -73,6 +83,9 @@ impl Refusal {
         "template_params_invalid",
         "validation_failed",
         "invalid_phone",
+        "failover_destination_refused",
+        "failover_too_many_parts",
+        "failover_sender_id_not_registered",
     ];
 
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
@@ -86,6 +99,7 @@ impl Refusal {
     pub fn field(&self) -> Option<&str> {
         match self {
             Refusal::ValidationFailed { field, .. } => Some(field),
+            Refusal::Sms(refusal) => Some(refusal.field()),
             _ => None,
         }
     }

@@ -119,6 +119,8 @@ pub struct Business {
     pub disabled: bool,
     /// SMS failover default (issue 16, `vbmctl business failover`).
     pub failover: Option<crate::FailoverPolicy>,
+    /// What the business may send by SMS (`vbmctl business sms`; the default when never set).
+    pub sms: session_rules::sms::SmsPolicy,
 }
 
 impl fmt::Debug for Business {
@@ -197,6 +199,7 @@ pub(crate) fn business_from_item(item: &Item) -> Result<Business, StoreError> {
         api_key_hash: attrs::get_s(item, "api_key_hash")?.to_owned(),
         disabled: attrs::get_bool(item, "disabled")?,
         failover: crate::failover::policy_from_item(item)?,
+        sms: crate::sms::policy_from_item(item)?,
     })
 }
 
@@ -218,6 +221,7 @@ impl Store {
             api_key_hash: key.hash().as_str().to_owned(),
             disabled: false,
             failover: None,
+            sms: Default::default(),
         };
         let mut profile = Put::builder()
             .table_name(&self.table)
@@ -399,6 +403,7 @@ mod tests {
             api_key_hash: String::new(),
             disabled: false,
             failover: None,
+            sms: Default::default(),
         };
         assert!(business.allows(None));
         business.allow_cidrs = vec![

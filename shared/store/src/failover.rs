@@ -7,6 +7,7 @@
 //! first one a transaction with the opt-out check):
 //!
 //! ```text
+//! (none) --refuse--> refused
 //! (none) --claim--> claimed --begin attempt--> sending --provider answered--> sent --receipt--> delivered
 //!                     ^                            |                            \--receipt--> failed
 //!                     \----provider refused--------/--last attempt / outcome unknown--> failed
@@ -17,6 +18,12 @@
 //!   same transaction, on the user not being opted out. So a late `delivered` racing the
 //!   deadline, or the `expired` callback racing it, claims at most once, and never after a
 //!   delivery: DynamoDB serializes the claim with `apply_status`'s own conditional write.
+//!   The same transaction counts the SMS on the business's day and month counters, each
+//!   conditioned on its cap (see the `sms` module): a claim over a cap changes nothing and
+//!   comes back [`Claim::Capped`].
+//! - **refuse** ([`Store::refuse_failover`]): a failover the business's SMS policy or a cap
+//!   refuses is `refused` with its reason (`failover_refused` in the history, once), never
+//!   sent; counted on the day and month counters in the same transaction.
 //! - **begin attempt**: `claimed` with exactly the attempt count seen → `sending`, count + 1, a
 //!   lease. Only the writer that moved it calls the provider.
 //! - the provider's answer moves `sending` (that attempt) to `sent` (with its message id), back
@@ -40,6 +47,7 @@ use session_rules::{MessageStatus, PhoneNumber, Timestamp};
 
 use crate::attrs::{self, Item, b, n, s};
 use crate::cancelled::{Cancelled, conditional};
+use crate::sms::{SmsAllowance, SmsPeriod, claim_counter, refusal_counter};
 use crate::{BusinessId, MessageId, Store, StoreError, keys};
 
 /// Longest SMS text: 10 parts of 160 GSM characters (End User Messaging splits longer texts;
@@ -319,6 +327,8 @@ pub enum FailoverState {
     Sent,
     Delivered,
     Failed,
+    /// The business's SMS policy or a cap refused it: never sent.
+    Refused,
 }
 
 impl FailoverState {
@@ -329,6 +339,7 @@ impl FailoverState {
             FailoverState::Sent => "sent",
             FailoverState::Delivered => "delivered",
             FailoverState::Failed => "failed",
+            FailoverState::Refused => "refused",
         }
     }
 
@@ -339,6 +350,7 @@ impl FailoverState {
             FailoverState::Sent,
             FailoverState::Delivered,
             FailoverState::Failed,
+            FailoverState::Refused,
         ]
         .into_iter()
         .find(|s| s.as_str() == input)
@@ -352,6 +364,7 @@ pub enum FailoverStep {
     Sent,
     Delivered,
     Failed,
+    Refused,
 }
 
 impl FailoverStep {
@@ -361,6 +374,7 @@ impl FailoverStep {
             FailoverStep::Sent => "failover_sent",
             FailoverStep::Delivered => "failover_delivered",
             FailoverStep::Failed => "failover_failed",
+            FailoverStep::Refused => "failover_refused",
         }
     }
 
@@ -370,6 +384,7 @@ impl FailoverStep {
             FailoverStep::Sent,
             FailoverStep::Delivered,
             FailoverStep::Failed,
+            FailoverStep::Refused,
         ]
         .into_iter()
         .find(|s| s.as_str() == input)
@@ -452,6 +467,8 @@ pub enum Claim {
     NoFailover,
     /// The message is not stored (erased, or past its retention).
     Gone,
+    /// The business reached its SMS cap for the day or the month: nothing was claimed.
+    Capped(SmsPeriod),
 }
 
 /// How one SMS attempt ended.
@@ -467,14 +484,16 @@ pub enum AttemptEnd<'a> {
 
 impl Store {
     /// The decision "failover now?" for `trigger`: one transaction, the message's conditional
-    /// update (failover present, not claimed, not delivered) and a check that the user is not
-    /// opted out. See the module documentation.
+    /// update (failover present, not claimed, not delivered), a check that the user is not
+    /// opted out, and the business's day and month SMS counters moved under their caps. See
+    /// the module documentation.
     pub async fn claim_failover(
         &self,
         business: &BusinessId,
         message_id: &MessageId,
         to: &PhoneNumber,
         trigger: Trigger,
+        allowance: &SmsAllowance,
         now: Timestamp,
     ) -> Result<Claim, StoreError> {
         let pk = keys::business(business);
@@ -516,6 +535,28 @@ impl Store {
                     .condition_check(opted_in)
                     .build(),
             )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(claim_counter(
+                        self,
+                        business,
+                        SmsPeriod::Day,
+                        allowance,
+                        now,
+                    )?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(claim_counter(
+                        self,
+                        business,
+                        SmsPeriod::Month,
+                        allowance,
+                        now,
+                    )?)
+                    .build(),
+            )
             .send()
             .await;
         let err = match result {
@@ -540,8 +581,72 @@ impl Store {
         if cancelled.failed(1) {
             return Ok(Claim::OptedOut);
         }
+        if cancelled.failed(2) {
+            return Ok(Claim::Capped(SmsPeriod::Day));
+        }
+        if cancelled.failed(3) {
+            return Ok(Claim::Capped(SmsPeriod::Month));
+        }
         // Cancelled for another reason (a conflicting transaction, throttling): retryable.
         Err(StoreError::sdk(err))
+    }
+
+    /// Records that the failover will not be sent, for `reason` (the SMS policy's or a cap's):
+    /// `refused`, a `failover_refused` history entry, and one more `refused` on the business's
+    /// day and month counters, in one transaction. `false` when it changed nothing: the failover was
+    /// claimed or refused meanwhile, or the message delivered or gone.
+    pub async fn refuse_failover(
+        &self,
+        business: &BusinessId,
+        message_id: &MessageId,
+        trigger: Trigger,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(keys::message(message_id)))
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_exists(failover) \
+                 AND attribute_not_exists(fo_state) AND status_rank < :delivered",
+            )
+            .update_expression(
+                "SET fo_state = :refused, fo_trigger = :trigger, fo_reason = :reason, \
+                 fo_attempts = :zero, fo_at = :now, history = list_append(history, :entry)",
+            )
+            .expression_attribute_values(":trigger", s(trigger.as_str()))
+            .expression_attribute_values(":delivered", n(MessageStatus::Delivered.rank()))
+            .expression_attribute_values(":refused", s(FailoverState::Refused.as_str()))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .expression_attribute_values(":entry", step_value(FailoverStep::Refused, now))
+            .build()
+            .map_err(StoreError::build)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(refusal_counter(self, business, SmsPeriod::Day, now)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(refusal_counter(self, business, SmsPeriod::Month, now)?)
+                    .build(),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => match Cancelled::of(&err) {
+                Some(cancelled) if cancelled.failed(0) => Ok(false),
+                _ => Err(StoreError::sdk(err)),
+            },
+        }
     }
 
     /// Takes attempt `seen + 1` of a claimed failover: `true` when this caller may call the

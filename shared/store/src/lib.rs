@@ -62,6 +62,7 @@ mod quarantine;
 // At most one pending redelivery per logged event (replay).
 pub mod redelivery;
 pub mod send;
+mod sms;
 mod status;
 mod suppression;
 mod template_cache;
@@ -98,6 +99,7 @@ pub use message::{Failure, HistoryEntry, MessageId, MessageRecord};
 pub use pending::{Kept, PendingStatus};
 pub use quarantine::{QuarantineReason, Quarantined, quarantine_id};
 pub use send::{IdempotencyKey, NewSend, SendOutcome};
+pub use sms::{SmsAllowance, SmsCounts, SmsPeriod, SmsUsage};
 pub use status::{MAX_HISTORY, StatusChange, TokenRef};
 pub use template_cache::TemplateCache;
 pub use ttl_cache::TtlCache;

@@ -247,6 +247,22 @@ async fn a_campaigns_recipients_fail_over_like_single_sends() {
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
     assert_eq!(bad.code(), "failover_text_missing");
+    // The business's SMS policy, at the campaign's creation: a text of more billed parts than
+    // it allows (1,600 Cyrillic characters are 24), a sender id the operator did not register.
+    for (failover, code) in [
+        (
+            json!({"sms": {"text": "Ж".repeat(1600), "sender_id": "Demo"}}),
+            "failover_too_many_parts",
+        ),
+        (
+            json!({"sms": {"text": "Hi", "sender_id": "HSBC"}}),
+            "failover_sender_id_not_registered",
+        ),
+    ] {
+        let bad = stack.post("/v1/campaigns", campaign(failover)).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+        assert_eq!(bad.code(), code);
+    }
     assert_eq!(stack.env.footprint().await, before);
 
     let answer = stack
@@ -287,4 +303,87 @@ async fn a_campaigns_recipients_fail_over_like_single_sends() {
     .await;
     let sent = sms_sent(&stack).await;
     assert_eq!(sent.len(), 1, "{sent:?}");
+}
+
+/// SMS pumping, scaled down: six sends to numbers Viber answers 9 for, against a day's cap of
+/// three (what `vbmctl business sms limits demo --per-day 3` stores). Three SMS go; the other
+/// three failovers are refused, and the business sees why in the message and its events. A
+/// premium-rate destination is refused at the send.
+#[tokio::test]
+async fn failovers_over_the_days_cap_are_refused_and_the_business_sees_why() {
+    let stack = Stack::start().await;
+    let store = vbm_store::Store::new(
+        stack.env.dynamodb().await,
+        stack.env.table.clone(),
+        session_rules::Limits::default(),
+        vbm_store::Retention::default(),
+    );
+    let demo = vbm_store::BusinessId::parse("demo").unwrap();
+    store
+        .update_sms_policy(&demo, |p| p.max_per_day = 3)
+        .await
+        .unwrap()
+        .unwrap();
+    let premium = stack
+        .send(with_sms(template("+449098790000"), "Welcome, Ann!"))
+        .await;
+    assert_eq!(
+        premium.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{premium:?}"
+    );
+    assert_eq!(premium.code(), "failover_destination_refused");
+
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        let to = format!("+4479111{n}0009");
+        let answer = stack.send(with_sms(template(&to), "Welcome, Ann!")).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{answer:?}");
+        ids.push(answer.body["message_id"].as_str().unwrap().to_owned());
+    }
+    let mut refused = 0;
+    for id in &ids {
+        let message = eventually("the failover decided", WAIT, || async {
+            let message = stack.message(id).await;
+            let state = message["failover"]["state"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            ["delivered", "refused"]
+                .contains(&state.as_str())
+                .then_some(message)
+        })
+        .await;
+        if message["failover"]["state"] == "refused" {
+            refused += 1;
+            assert_eq!(message["failover"]["reason"], "daily_cap");
+            let history: Vec<&str> = message["status_history"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["status"].as_str().unwrap())
+                .collect();
+            assert!(history.contains(&"failover_refused"), "{history:?}");
+        }
+    }
+    assert_eq!(refused, 3);
+    assert_eq!(sms_sent(&stack).await.len(), 3);
+    let events = eventually("the refusals' events", WAIT, || async {
+        let refusals: Vec<Value> = stack
+            .events()
+            .await
+            .into_iter()
+            .filter(|e| {
+                e["event"]["type"] == "message.failover"
+                    && e["event"]["data"]["status"] == "failover_refused"
+            })
+            .collect();
+        (refusals.len() >= 3).then_some(refusals)
+    })
+    .await;
+    assert!(
+        events
+            .iter()
+            .all(|e| e["event"]["data"]["reason"] == "daily_cap")
+    );
 }

@@ -83,6 +83,7 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
         template.as_ref(),
         admission.template_params.as_ref(),
     )?;
+    crate::failover::check_destination(&business.sms, &parsed.to, failover.as_ref())?;
 
     let payload = canonical_request(&value, &parsed.to);
     // A retry must carry the same failover to be the same request.

@@ -8,3 +8,4 @@ mod inputs;
 mod openapi;
 mod reads;
 mod security;
+mod sms_policy;

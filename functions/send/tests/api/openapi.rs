@@ -375,6 +375,7 @@ fn answer_schemas_match_the_views() {
         vbm_store::FailoverState::Sent,
         vbm_store::FailoverState::Delivered,
         vbm_store::FailoverState::Failed,
+        vbm_store::FailoverState::Refused,
     ]
     .iter()
     .map(|s| s.as_str().to_owned())

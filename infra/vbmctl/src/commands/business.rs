@@ -1,9 +1,9 @@
-//! `vbmctl business create|update|show|list|disable|enable`.
+//! `vbmctl business create|update|show|list|disable|enable|pace|rotate-secret|failover|sms`.
 
 use vbm_store::{BusinessUpdate, NewBusiness};
 
 use super::{Context, existing_business, json};
-use crate::cli::{BusinessCommand, CreateArgs, UpdateArgs};
+use crate::cli::{BusinessCommand, CreateArgs, SenderCommand, SmsCommand, UpdateArgs};
 use crate::error::Failure;
 use crate::output::{Created, SecretRotated, Shown};
 use crate::validate;
@@ -46,7 +46,89 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
             json(SecretRotated::new(&business))
         }
         BusinessCommand::Failover(args) => failover(ctx, args).await,
+        BusinessCommand::Sms(command) => sms(ctx, command).await,
     }
+}
+
+/// The SMS policy: every value checked before the table is opened; each change is applied to
+/// the policy as stored (`Store::update_sms_policy`), then the policy is printed.
+async fn sms(ctx: &Context, command: SmsCommand) -> Result<String, Failure> {
+    use session_rules::sms::{SmsPolicy, is_country_code};
+    type Change = Box<dyn Fn(&mut SmsPolicy)>;
+    let (id, change): (vbm_store::BusinessId, Option<Change>) = match command {
+        SmsCommand::Show { id } | SmsCommand::Sender(SenderCommand::List { id }) => (id, None),
+        SmsCommand::Sender(SenderCommand::Add { id, senders }) => {
+            for sender in &senders {
+                vbm_store::check_sender_id(sender)
+                    .map_err(|e| Failure::input(format!("{}: {}", e.field, e.message)))?;
+            }
+            (
+                id,
+                Some(Box::new(move |p| p.senders.extend(senders.clone()))),
+            )
+        }
+        SmsCommand::Sender(SenderCommand::Remove { id, senders }) => (
+            id,
+            Some(Box::new(move |p| {
+                p.senders.retain(|s| !senders.contains(s));
+            })),
+        ),
+        SmsCommand::Countries {
+            id,
+            countries,
+            default: _,
+        } => {
+            let countries = countries
+                .iter()
+                .map(|c| {
+                    let code = c.to_ascii_uppercase();
+                    if is_country_code(&code) {
+                        Ok(code)
+                    } else {
+                        Err(Failure::input(format!(
+                            "{c}: a country is its ISO 3166-1 alpha-2 code (GB, UA)"
+                        )))
+                    }
+                })
+                .collect::<Result<std::collections::BTreeSet<_>, _>>()?;
+            // No countries with --default: the list emptied, the default in force.
+            (id, Some(Box::new(move |p| p.countries = countries.clone())))
+        }
+        SmsCommand::Limits(args) => (
+            args.id,
+            Some(Box::new(move |p| {
+                if let Some(n) = args.per_day {
+                    p.max_per_day = n;
+                }
+                if let Some(n) = args.per_month {
+                    p.max_per_month = n;
+                }
+                if let Some(n) = args.max_parts {
+                    p.max_parts = n;
+                }
+            })),
+        ),
+    };
+    let store = ctx.store().await?;
+    let no_business = || Failure::input(format!("no business {id} in table {}", store.table()));
+    let policy = match change {
+        None => store.sms_policy(&id).await?,
+        Some(change) => store.update_sms_policy(&id, change).await?,
+    }
+    .ok_or_else(no_business)?;
+    let now = session_rules::Timestamp::from_secs(vbm_store::now_secs());
+    let usage = store.sms_usage(&id, now).await?;
+    let denied: &[&str] = if policy.countries.is_empty() {
+        &session_rules::sms::DEFAULT_DENIED_COUNTRIES
+    } else {
+        &[]
+    };
+    json(serde_json::json!({
+        "business_id": id.as_str(),
+        "sms": policy,
+        "denied_countries": denied,
+        "usage": usage,
+    }))
 }
 
 /// SMS failover (issue 16): every value is checked before the table is opened; the templates
@@ -77,7 +159,15 @@ async fn failover(ctx: &Context, args: crate::cli::FailoverArgs) -> Result<Strin
         template_texts.insert(id, text.to_owned());
     }
     let store = ctx.store().await?;
-    existing_business(&store, &args.id).await?;
+    let business = existing_business(&store, &args.id).await?;
+    if let Some(sender) = &args.sender_id
+        && !business.sms.senders.contains(sender)
+    {
+        return Err(Failure::input(format!(
+            "--sender-id {sender}: not registered for {} (vbmctl business sms sender add {} {sender})",
+            args.id, args.id
+        )));
+    }
     if args.show {
         return json(serde_json::json!({
             "business_id": args.id.as_str(),

@@ -1123,6 +1123,7 @@ async fn a_business_pace_is_shown_set_and_bounded() {
 async fn failover_sets_shows_refuses_and_clears_the_business_default() {
     let ctl = Ctl::fresh().await;
     ctl.ok(&["business", "create", "acme", "--service-id", "77"]);
+    ctl.ok(&["business", "sms", "sender", "add", "acme", "Acme"]);
     ctl.ok(&[
         "template",
         "put",
@@ -1191,4 +1192,110 @@ async fn failover_sets_shows_refuses_and_clears_the_business_default() {
     let cleared = ctl.ok(&["business", "failover", "acme", "--clear"]);
     assert_eq!(cleared["failover"], Value::Null);
     assert!(ctl.business("acme").await.unwrap().failover.is_none());
+}
+
+/// The SMS policy: sender ids registered and removed, countries named and back to the default,
+/// caps set, all shown with today's and this month's SMS counts; wrong values are refused
+/// with nothing written, and a failover default may only name a registered sender id.
+#[tokio::test]
+async fn sms_registers_senders_names_countries_sets_caps_and_shows_usage() {
+    let ctl = Ctl::fresh().await;
+    ctl.ok(&["business", "create", "acme", "--service-id", "78"]);
+    let shown = ctl.ok(&["business", "sms", "show", "acme"]);
+    assert_eq!(shown["business_id"], "acme");
+    assert_eq!(shown["sms"]["max_per_day"], 1000);
+    assert_eq!(shown["sms"]["max_per_month"], 10000);
+    assert_eq!(shown["sms"]["max_parts"], 3);
+    assert_eq!(shown["sms"]["senders"], json!([]));
+    assert_eq!(shown["sms"]["countries"], json!([]));
+    assert!(
+        shown["denied_countries"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("KM")),
+        "{shown}"
+    );
+    assert_eq!(shown["usage"]["day"]["sms"], 0);
+    assert_eq!(shown["usage"]["month"]["refused"], 0);
+
+    // A failover default naming an unregistered sender id is refused.
+    ctl.refused(
+        &["business", "failover", "acme", "--sender-id", "HSBC"],
+        2,
+        "not registered",
+    );
+    let added = ctl.ok(&[
+        "business",
+        "sms",
+        "sender",
+        "add",
+        "acme",
+        "Acme",
+        "+447700900123",
+    ]);
+    assert_eq!(added["sms"]["senders"], json!(["+447700900123", "Acme"]));
+    ctl.ok(&["business", "failover", "acme", "--sender-id", "Acme"]);
+    ctl.ok(&[
+        "business",
+        "sms",
+        "sender",
+        "remove",
+        "acme",
+        "+447700900123",
+    ]);
+    assert_eq!(
+        ctl.ok(&["business", "sms", "sender", "list", "acme"])["sms"]["senders"],
+        json!(["Acme"])
+    );
+    ctl.refused(
+        &[
+            "business",
+            "sms",
+            "sender",
+            "add",
+            "acme",
+            "Way-too-long-id",
+        ],
+        2,
+        "sender_id",
+    );
+
+    let named = ctl.ok(&["business", "sms", "countries", "acme", "GB", "ua", "KM"]);
+    assert_eq!(named["sms"]["countries"], json!(["GB", "KM", "UA"]));
+    assert_eq!(named["denied_countries"], json!([]));
+    ctl.refused(&["business", "sms", "countries", "acme", "GBR"], 2, "GBR");
+    let back = ctl.ok(&["business", "sms", "countries", "acme", "--default"]);
+    assert_eq!(back["sms"]["countries"], json!([]));
+
+    let limits = ctl.ok(&[
+        "business",
+        "sms",
+        "limits",
+        "acme",
+        "--per-day",
+        "50",
+        "--per-month",
+        "500",
+        "--max-parts",
+        "6",
+    ]);
+    assert_eq!(limits["sms"]["max_per_day"], 50);
+    assert_eq!(limits["sms"]["max_per_month"], 500);
+    assert_eq!(limits["sms"]["max_parts"], 6);
+    ctl.refused(
+        &["business", "sms", "limits", "acme", "--max-parts", "25"],
+        2,
+        "25",
+    );
+    ctl.refused(&["business", "sms", "show", "nobody"], 2, "no business");
+    let business = ctl.business("acme").await.unwrap();
+    assert_eq!(
+        (
+            business.sms.max_per_day,
+            business.sms.max_per_month,
+            business.sms.max_parts
+        ),
+        (50, 500, 6)
+    );
+    assert!(business.sms.senders.contains("Acme"));
 }

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 
 use regex_lite::{Regex, RegexBuilder};
 
+use super::NumberType;
 use super::metadata::{CODES, PATTERN_COUNT, PATTERNS, REGIONS};
 
 /// One number type's pattern (an index into `PATTERNS`) and the lengths it allows.
@@ -28,8 +29,8 @@ pub(super) struct Region {
     pub general: Desc,
     pub local_lengths: &'static [u16],
     /// Premium rate, toll free, shared cost, VoIP, personal, pager, UAN, voicemail, fixed
-    /// line, mobile: those the region has.
-    pub types: &'static [Desc],
+    /// line, mobile: those the region has, in that order.
+    pub types: &'static [(NumberType, Desc)],
 }
 
 /// Why a number is not one.
@@ -42,11 +43,12 @@ pub(super) enum Invalid {
     NotInPlan,
 }
 
-/// A valid number: its E.164 form and its country.
+/// A valid number: its E.164 form, its country and its type.
 #[derive(Debug)]
 pub(super) struct Parsed {
     pub e164: String,
     pub country: Option<&'static str>,
+    pub kind: NumberType,
 }
 
 /// libphonenumber's shortest and longest national significant numbers.
@@ -79,9 +81,21 @@ fn is_match(desc: &Desc, value: &str) -> bool {
     length_allowed && match_at_start(desc.0, value).is_some()
 }
 
+/// `number_type(..)`: the first type whose pattern matches, `None` for `Unknown`.
+fn number_type(region: &Region, national: &str) -> Option<NumberType> {
+    if !is_match(&region.general, national) {
+        return None;
+    }
+    region
+        .types
+        .iter()
+        .find(|(_, desc)| is_match(desc, national))
+        .map(|(kind, _)| *kind)
+}
+
 /// `number_type(..) != Unknown`.
 fn has_type(region: &Region, national: &str) -> bool {
-    is_match(&region.general, national) && region.types.iter().any(|t| is_match(t, national))
+    number_type(region, national).is_some()
 }
 
 /// The regions of a calling code, the main country first; empty for an unknown code.
@@ -187,13 +201,13 @@ pub(super) fn parse(digits: &str) -> Result<Parsed, Invalid> {
         return Err(Invalid::TooLong);
     }
 
-    let valid = source_for(regions, &national).is_some_and(|r| has_type(r, &national));
-    if !valid {
-        return Err(Invalid::NotInPlan);
-    }
+    let kind = source_for(regions, &national)
+        .and_then(|r| number_type(r, &national))
+        .ok_or(Invalid::NotInPlan)?;
     Ok(Parsed {
         country: source_for(regions, significant).and_then(|r| r.country),
         e164: format!("+{code}{national}"),
+        kind,
     })
 }
 

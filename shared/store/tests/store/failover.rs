@@ -7,13 +7,20 @@ use std::time::Duration;
 use session_rules::{MessageStatus, PhoneNumber, Timestamp};
 use vbm_store::{
     AttemptEnd, BusinessId, Claim, FailoverSms, FailoverSpec, FailoverState, FailoverStep,
-    MessageId, NewSend, SendOutcome, Store, Trigger, Triggers,
+    MessageId, NewSend, SendOutcome, SmsAllowance, SmsPeriod, Store, Trigger, Triggers,
 };
 use vbm_testkit::TestEnv;
 
 use crate::common;
 
 use common::NOW;
+
+/// Caps no test of one message reaches.
+const ALLOW: SmsAllowance = SmsAllowance {
+    parts: 1,
+    max_per_day: 1_000,
+    max_per_month: 10_000,
+};
 
 fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(NOW.as_millis() + ms)
@@ -73,7 +80,7 @@ async fn one_claim_per_message_and_none_without_a_failover() {
     let (_env, store) = store().await;
     let id = sent_message(&store, &phone(1), Some(&spec())).await;
     let (business, to) = (acme(), phone(1));
-    let claim = |trigger| store.claim_failover(&business, &id, &to, trigger, at(2));
+    let claim = |trigger| store.claim_failover(&business, &id, &to, trigger, &ALLOW, at(2));
     assert_eq!(claim(Trigger::Expired).await.unwrap(), Claim::Claimed);
     // The same trigger again (a redelivery) and another trigger: taken, nothing written.
     assert_eq!(claim(Trigger::Expired).await.unwrap(), Claim::Taken);
@@ -93,7 +100,7 @@ async fn one_claim_per_message_and_none_without_a_failover() {
     let plain = sent_message(&store, &phone(2), None).await;
     assert_eq!(
         store
-            .claim_failover(&acme(), &plain, &phone(2), Trigger::Expired, at(2))
+            .claim_failover(&acme(), &plain, &phone(2), Trigger::Expired, &ALLOW, at(2))
             .await
             .unwrap(),
         Claim::NoFailover
@@ -101,7 +108,7 @@ async fn one_claim_per_message_and_none_without_a_failover() {
     let gone = MessageId::generate();
     assert_eq!(
         store
-            .claim_failover(&acme(), &gone, &phone(2), Trigger::Expired, at(2))
+            .claim_failover(&acme(), &gone, &phone(2), Trigger::Expired, &ALLOW, at(2))
             .await
             .unwrap(),
         Claim::Gone
@@ -119,7 +126,14 @@ async fn never_after_delivered_nor_for_an_opted_out_user() {
         .unwrap();
     assert_eq!(
         store
-            .claim_failover(&acme(), &delivered, &phone(1), Trigger::Deadline, at(3))
+            .claim_failover(
+                &acme(),
+                &delivered,
+                &phone(1),
+                Trigger::Deadline,
+                &ALLOW,
+                at(3)
+            )
             .await
             .unwrap(),
         Claim::Delivered
@@ -134,7 +148,14 @@ async fn never_after_delivered_nor_for_an_opted_out_user() {
     );
     assert_eq!(
         store
-            .claim_failover(&acme(), &opted_out, &phone(2), Trigger::Expired, at(3))
+            .claim_failover(
+                &acme(),
+                &opted_out,
+                &phone(2),
+                Trigger::Expired,
+                &ALLOW,
+                at(3)
+            )
             .await
             .unwrap(),
         Claim::OptedOut
@@ -172,13 +193,20 @@ async fn a_late_delivered_racing_the_deadline_claims_at_most_before_it() {
                 .unwrap()
         }));
         tasks.push(tokio::spawn(async move {
-            s2.claim_failover(&acme(), &id2, &phone(n), Trigger::Deadline, at(60_001))
-                .await
-                .map(|c| {
-                    assert!(matches!(c, Claim::Claimed | Claim::Delivered), "{c:?}");
-                    None
-                })
-                .unwrap()
+            s2.claim_failover(
+                &acme(),
+                &id2,
+                &phone(n),
+                Trigger::Deadline,
+                &ALLOW,
+                at(60_001),
+            )
+            .await
+            .map(|c| {
+                assert!(matches!(c, Claim::Claimed | Claim::Delivered), "{c:?}");
+                None
+            })
+            .unwrap()
         }));
     }
     for task in tasks {
@@ -243,7 +271,7 @@ async fn concurrent_triggers_claim_once_and_one_caller_takes_the_attempt() {
                 Trigger::Deadline
             };
             store
-                .claim_failover(&acme(), &id, &phone(7), trigger, at(2))
+                .claim_failover(&acme(), &id, &phone(7), trigger, &ALLOW, at(2))
                 .await
                 .unwrap()
         }
@@ -313,7 +341,7 @@ async fn an_attempt_whose_lease_ran_out_is_failed_never_retried() {
     let (_env, store) = store().await;
     let id = sent_message(&store, &phone(8), Some(&spec())).await;
     store
-        .claim_failover(&acme(), &id, &phone(8), Trigger::Expired, at(2))
+        .claim_failover(&acme(), &id, &phone(8), Trigger::Expired, &ALLOW, at(2))
         .await
         .unwrap();
     assert!(
@@ -371,4 +399,151 @@ where
         out.push(h.await.unwrap());
     }
     out
+}
+
+/// The SMS caps (the business's SMS policy): 30 claims on 30 messages at once against a day's
+/// cap of 10 admit exactly 10, because each claim moves the day counter in its own
+/// conditional write. The rest come back capped and change nothing.
+#[tokio::test]
+async fn thirty_concurrent_claims_against_a_day_cap_of_ten_admit_exactly_ten() {
+    let (_env, store) = store().await;
+    let store = Arc::new(store);
+    let mut ids = Vec::new();
+    for n in 0..30 {
+        ids.push((
+            n,
+            sent_message(&store, &phone(100 + n), Some(&spec())).await,
+        ));
+    }
+    let cap = SmsAllowance {
+        parts: 2,
+        max_per_day: 10,
+        max_per_month: 10_000,
+    };
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|(n, id)| {
+            let (store, id, n) = (store.clone(), id.clone(), *n);
+            tokio::spawn(async move {
+                store
+                    .claim_failover(&acme(), &id, &phone(100 + n), Trigger::Expired, &cap, at(2))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut claims = Vec::new();
+    for task in tasks {
+        claims.push(task.await.unwrap());
+    }
+    let claimed = claims.iter().filter(|c| **c == Claim::Claimed).count();
+    let capped = claims
+        .iter()
+        .filter(|c| **c == Claim::Capped(SmsPeriod::Day))
+        .count();
+    assert_eq!((claimed, capped), (10, 20), "{claims:?}");
+    let usage = store.sms_usage(&acme(), at(3)).await.unwrap();
+    assert_eq!((usage.day.sms, usage.day.parts), (10, 20));
+    assert_eq!((usage.month.sms, usage.month.parts), (10, 20));
+    // A capped message was not touched: no state, no history entry.
+    for ((_, id), claim) in ids.iter().zip(&claims) {
+        let message = store
+            .get_message(&acme(), id, at(3))
+            .await
+            .unwrap()
+            .unwrap();
+        let failover = message.failover.unwrap();
+        match claim {
+            Claim::Claimed => assert_eq!(failover.state, Some(FailoverState::Claimed)),
+            _ => {
+                assert_eq!(failover.state, None);
+                assert!(message.history.iter().all(|e| e.failover.is_none()));
+            }
+        }
+    }
+}
+
+/// The month's cap holds across days; the day's counter starts again the next UTC day.
+#[tokio::test]
+async fn the_month_cap_holds_across_days_and_the_day_cap_resets_each_day() {
+    let (_env, store) = store().await;
+    let cap = SmsAllowance {
+        parts: 1,
+        max_per_day: 2,
+        max_per_month: 3,
+    };
+    let day = 86_400_000;
+    let mut outcomes = Vec::new();
+    for (n, when) in [(0, 2), (1, 3), (2, 4), (3, day + 2), (4, day + 3)] {
+        let id = sent_message(&store, &phone(200 + n), Some(&spec())).await;
+        outcomes.push(
+            store
+                .claim_failover(
+                    &acme(),
+                    &id,
+                    &phone(200 + n),
+                    Trigger::Expired,
+                    &cap,
+                    at(when),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        outcomes,
+        [
+            Claim::Claimed,
+            Claim::Claimed,
+            Claim::Capped(SmsPeriod::Day),
+            Claim::Claimed,
+            Claim::Capped(SmsPeriod::Month),
+        ]
+    );
+    let usage = store.sms_usage(&acme(), at(day + 5)).await.unwrap();
+    assert_eq!((usage.day.sms, usage.month.sms), (1, 3));
+}
+
+/// A refused failover is recorded once, with its reason, counted, and never claimed after.
+#[tokio::test]
+async fn a_refused_failover_is_recorded_once_counted_and_never_claimed() {
+    let (_env, store) = store().await;
+    let id = sent_message(&store, &phone(300), Some(&spec())).await;
+    let business = acme();
+    let refuse = |reason| store.refuse_failover(&business, &id, Trigger::Expired, reason, at(2));
+    assert!(refuse("premium_rate").await.unwrap());
+    assert!(!refuse("daily_cap").await.unwrap());
+    assert_eq!(
+        store
+            .claim_failover(&acme(), &id, &phone(300), Trigger::Expired, &ALLOW, at(3))
+            .await
+            .unwrap(),
+        Claim::Taken
+    );
+    let message = store
+        .get_message(&acme(), &id, at(4))
+        .await
+        .unwrap()
+        .unwrap();
+    let failover = message.failover.unwrap();
+    assert_eq!(failover.state, Some(FailoverState::Refused));
+    assert_eq!(failover.reason.as_deref(), Some("premium_rate"));
+    assert_eq!(failover.trigger, Some(Trigger::Expired));
+    let steps: Vec<_> = message.history.iter().filter_map(|e| e.failover).collect();
+    assert_eq!(steps, [FailoverStep::Refused]);
+    let usage = store.sms_usage(&acme(), at(4)).await.unwrap();
+    assert_eq!((usage.day.refused, usage.day.sms), (1, 0));
+    assert_eq!((usage.month.refused, usage.month.sms), (1, 0));
+    // A delivered message is not refused after the fact.
+    let delivered = sent_message(&store, &phone(301), Some(&spec())).await;
+    store
+        .apply_status(&acme(), &delivered, MessageStatus::Delivered, at(5))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .refuse_failover(&acme(), &delivered, Trigger::Deadline, "daily_cap", at(6))
+            .await
+            .unwrap()
+    );
 }
