@@ -246,6 +246,7 @@ async fn after_a_cancel_answers_at_most_the_batch_in_flight_reaches_viber() {
     let at_cancel = world.sent();
     dispatcher.await.unwrap();
     let total = world.sent();
+    eprintln!("sent to Viber: {at_cancel} when the cancel answered, {total} in all (of 80)");
     assert!(
         total - at_cancel <= 10,
         "{} messages reached Viber after the cancel answered ({at_cancel} before)",
