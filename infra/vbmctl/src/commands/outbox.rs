@@ -1,9 +1,9 @@
 //! `vbmctl outbox redrive`: the stream batches the outbox's event source mapping gave up on, read
 //! again from the stream and queued through `relay`'s own code.
 
+use relay::Holds;
 use relay::reader::{FailedBatch, redrive};
 use serde::Serialize;
-use relay::Holds;
 use vbm_queue::{CampaignQueue, FailoverQueue, OutboundQueue};
 
 use super::{Context, json, sdk_config};
