@@ -302,14 +302,17 @@ impl App {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        let sks: Vec<String> = parked.iter().map(|(sk, _)| sk.clone()).collect();
+        let read: Vec<_> = parked
+            .iter()
+            .map(|(sk, job)| (sk.clone(), job.parked_at))
+            .collect();
         holds
             .store
-            .unpark(&release.business, &sks)
+            .unpark(&release.business, &read)
             .await
             .map_err(|e| e.to_string())?;
-        tracing::info!(business = %release.business, hold = ?release.hold, jobs = sks.len(), "parked work queued again");
-        Ok(sks.len())
+        tracing::info!(business = %release.business, hold = ?release.hold, jobs = read.len(), "parked work queued again");
+        Ok(read.len())
     }
 }
 

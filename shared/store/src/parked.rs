@@ -25,6 +25,7 @@ use session_rules::Timestamp;
 
 use crate::attrs::{self, Item, n, s};
 use crate::campaigns::{CampaignId, CampaignState, STATE, campaign_sk};
+use crate::cancelled::conditional;
 use crate::{BusinessId, Store, StoreError, keys};
 
 const PARKED_PREFIX: &str = "PARKED#";
@@ -186,17 +187,26 @@ impl Store {
             .collect()
     }
 
-    /// Deletes parked items (their jobs are queued again).
-    pub async fn unpark(&self, business: &BusinessId, sks: &[String]) -> Result<(), StoreError> {
-        for sk in sks {
-            self.client
+    /// Deletes parked items whose jobs were queued again: each only as it was read (its
+    /// `parked_at`), so a job parked anew meanwhile (its hold back, its work met it again)
+    /// stays parked for the next lift.
+    pub async fn unpark(
+        &self,
+        business: &BusinessId,
+        read: &[(String, Timestamp)],
+    ) -> Result<(), StoreError> {
+        for (sk, parked_at) in read {
+            let deleted = self
+                .client
                 .delete_item()
                 .table_name(&self.table)
                 .key(keys::PK, s(keys::business(business)))
                 .key(keys::SK, s(sk))
+                .condition_expression("parked_at = :at")
+                .expression_attribute_values(":at", n(parked_at.as_millis()))
                 .send()
-                .await
-                .map_err(StoreError::sdk)?;
+                .await;
+            conditional(deleted)?;
         }
         Ok(())
     }

@@ -581,3 +581,81 @@ async fn erasure_finds_campaign_messages_and_masks_the_contact_in_chunks_and_the
     assert_eq!(quarantined.len(), 1);
     assert_eq!(quarantined[0].detail, "other");
 }
+
+/// A park lands only while its hold stands, and a lift deletes a parked job only as it read
+/// it: a job parked anew meanwhile (disabled again, its work met it again) waits for the next.
+#[tokio::test]
+async fn a_park_needs_its_hold_and_a_lift_deletes_only_what_it_read() {
+    use vbm_store::{Hold, Parked, ParkedQueue};
+    let (_env, store) = store().await;
+    let business = BusinessId::parse("acme").unwrap();
+    store
+        .create_business(&vbm_store::NewBusiness {
+            id: business.clone(),
+            service_id: 5,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    let job = |at: i64| Parked {
+        work: "01J0000000000000000000000A".into(),
+        queue: ParkedQueue::Outbound,
+        body: "{}".into(),
+        group: Some("g".into()),
+        parked_at: session_rules::Timestamp::from_millis(at),
+    };
+    // Enabled: nothing to hold it.
+    assert!(
+        !store
+            .park(&business, &Hold::Business, &job(1))
+            .await
+            .unwrap()
+    );
+    store.set_business_disabled(&business, true).await.unwrap();
+    assert!(
+        store
+            .park(&business, &Hold::Business, &job(1))
+            .await
+            .unwrap()
+    );
+    let read = store.parked(&business, &Hold::Business).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].1, job(1));
+    // Parked anew before the lift's delete: it stays.
+    assert!(
+        store
+            .park(&business, &Hold::Business, &job(2))
+            .await
+            .unwrap()
+    );
+    let first: Vec<_> = read
+        .iter()
+        .map(|(sk, j)| (sk.clone(), j.parked_at))
+        .collect();
+    store.unpark(&business, &first).await.unwrap();
+    let left = store.parked(&business, &Hold::Business).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].1, job(2));
+    let second: Vec<_> = left
+        .iter()
+        .map(|(sk, j)| (sk.clone(), j.parked_at))
+        .collect();
+    store.unpark(&business, &second).await.unwrap();
+    assert!(
+        store
+            .parked(&business, &Hold::Business)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A paused campaign holds its messages; a running one does not.
+    let campaign = create(&store, &business, 1).await;
+    let hold = Hold::Campaign(campaign.clone());
+    assert!(!store.park(&business, &hold, &job(3)).await.unwrap());
+    store
+        .control_campaign(&business, &campaign, Control::Pause, NOW)
+        .await
+        .unwrap();
+    assert!(store.park(&business, &hold, &job(3)).await.unwrap());
+}
