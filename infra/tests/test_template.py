@@ -89,6 +89,12 @@ EXPECTED_GRANTS = {
     "RelayFunction": {
         ("sqs:SendMessage", "OutboundQueue"),
         ("sqs:SendMessage", "RelayFailureQueue"),
+        # Parked work (a disabled business's, a paused campaign's) read, queued again on the
+        # queue it came from and deleted when its hold is lifted.
+        ("dynamodb:Query", "Table"),
+        ("dynamodb:DeleteItem", "Table"),
+        ("sqs:SendMessage", "CampaignQueue"),
+        ("sqs:SendMessage", "FailoverQueue"),
     },
     # Campaigns (issue 15): the fan-out admits recipients with the send's writes (and reads
     # their conversations in batches); messages reach the outbound queue through the stream.
@@ -104,6 +110,7 @@ EXPECTED_GRANTS = {
     # set and this account's origination identities.
     "FailoverFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "UpdateItem", "ConditionCheckItem")),
+        ("dynamodb:PutItem", "Table"),  # a disabled business's job, parked
         ("sqs:SendMessage", "EventsQueue"),
         ("sqs:ChangeMessageVisibility", "FailoverQueue"),  # back-off on its own queue
         *(("sms-voice:SendTextMessage", "sms-voice:" + r) for r in
@@ -408,8 +415,13 @@ def test_the_stream_carries_accepted_messages_to_the_outbound_queue(translated):
     assert m["MaximumRetryAttempts"] == -1
     assert 0 < m["MaximumRecordAgeInSeconds"] <= 12 * 3600
     assert _ref_id(m["DestinationConfig"]["OnFailure"]["Destination"]) == "RelayFailureQueue"
-    (pattern,) = [json.loads(f["Pattern"]) for f in m["FilterCriteria"]["Filters"]]
+    (pattern, enabled, resumed) = [json.loads(f["Pattern"]) for f in m["FilterCriteria"]["Filters"]]
     assert pattern == {"eventName": ["INSERT"], "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "MSG#"}]}}}}
+    # Holds lifted: a business enabled, a campaign leaving `paused` (relay queues parked work).
+    assert enabled == {"eventName": ["MODIFY"], "dynamodb": {"Keys": {"sk": {"S": ["PROFILE"]}},
+                                                            "OldImage": {"disabled": {"BOOL": [True]}}}}
+    assert resumed == {"eventName": ["MODIFY"], "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "CAMPAIGN#"}]}},
+                                                            "OldImage": {"campaign_state": {"S": ["paused"]}}}}
     # The prefix is the store's message key (shared/store/src/keys.rs) and relay's filter.
     assert 'format!("MSG#{}"' in (ROOT / "shared/store/src/keys.rs").read_text()
     assert 'MESSAGE_SK_PREFIX: &str = "MSG#"' in (ROOT / "functions/relay/src/lib.rs").read_text()
@@ -537,7 +549,8 @@ def test_least_privilege_policies(translated):
     assert not any(a == "sqs:SendMessage" for a, _ in EXPECTED_GRANTS["NotifyFunction"])
     for lid in set(FUNCTIONS) - {"RelayFunction"}:
         assert ("sqs:SendMessage", "OutboundQueue") not in EXPECTED_GRANTS[lid]
-    for lid in set(FUNCTIONS) - {"SendFunction"}:
+    # Deleting is the erasure's (send) and, for parked work whose hold was lifted, relay's.
+    for lid in set(FUNCTIONS) - {"SendFunction", "RelayFunction"}:
         assert ("dynamodb:DeleteItem", "Table") not in EXPECTED_GRANTS[lid]
     # Uploads (issue 15): send may only put, campaign only get, and only under uploads/.
     s3 = {(lid, g) for lid in FUNCTIONS for g in EXPECTED_GRANTS[lid] if g[0].startswith("s3:")}

@@ -14,6 +14,9 @@
 //! A third kind, **prepare** (`prepare`), turns an uploaded list (S3, up to 1,000,000 lines)
 //! into chunks, part by part, before the campaign is scheduled; or rejects it, sending nobody.
 //!
+//! A start or chunk job of a business the operator disabled is parked (`vbm_store::Hold`), not
+//! run: `relay` queues it again when the business is enabled.
+//!
 //! When a chunk finishes and every chunk has, the campaign becomes `completed` and its
 //! `campaign.completed` event is queued (again, with the same id, if a retry finds it not yet
 //! announced). A paused or cancelled campaign's jobs stop at their next write; resuming queues
@@ -41,8 +44,8 @@ use vbm_platform::config::{Config, ConfigError};
 use vbm_queue::{CampaignQueue, QueueError, batch_response};
 use vbm_store::pace::{Lane, Reservation};
 use vbm_store::{
-    Admitted, BusinessId, Campaign, CampaignId, CampaignJob, CampaignState, Candidate, ChunkRef,
-    NewSend, Store, StoreError, TemplateCache,
+    Admitted, BusinessCache, BusinessId, Campaign, CampaignId, CampaignJob, CampaignState,
+    Candidate, ChunkRef, Hold, NewSend, Parked, ParkedQueue, Store, StoreError, TemplateCache,
 };
 use vbm_timers::TimerError;
 
@@ -54,6 +57,9 @@ const PACE_HORIZON: Duration = Duration::from_secs(20);
 
 /// How long an approved template is trusted from memory (as `send` does).
 const TEMPLATE_TTL: Duration = Duration::from_secs(60);
+
+/// How long whether a business is disabled is trusted from memory.
+const BUSINESS_TTL: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Error)]
 pub enum JobError {
@@ -96,6 +102,8 @@ pub struct Done {
     pub lines_read: u64,
     pub prepare_queued: bool,
     pub settled: Option<CampaignState>,
+    /// The business is disabled: the job was parked until it is enabled.
+    pub parked: bool,
 }
 
 pub struct App {
@@ -105,6 +113,7 @@ pub struct App {
     events: EventsQueue,
     clock: Arc<dyn Clock>,
     templates: TemplateCache,
+    businesses: BusinessCache,
     /// Uploaded lists (issue 15); `None` without a bucket (prepare jobs then fail, retried).
     uploads: Option<vbm_uploads::reader::Reader>,
     prepare_limits: PrepareLimits,
@@ -125,6 +134,7 @@ impl App {
             events,
             clock,
             templates: TemplateCache::new(TEMPLATE_TTL),
+            businesses: BusinessCache::new(BUSINESS_TTL),
             uploads: None,
             prepare_limits: PrepareLimits::default(),
         }
@@ -207,11 +217,51 @@ impl App {
             BusinessId::parse(business).map_err(|e| JobError::Malformed(e.to_string()))?;
         let campaign = CampaignId::parse(campaign)
             .ok_or_else(|| JobError::Malformed(format!("campaign id {campaign:?}")))?;
+        if !matches!(job, CampaignJob::Prepare { .. }) && self.park(&business, job).await? {
+            return Ok(Done {
+                parked: true,
+                ..Done::default()
+            });
+        }
         match job {
             CampaignJob::Start { .. } => self.start(&business, &campaign).await,
             CampaignJob::Prepare { .. } => self.prepare(&business, &campaign).await,
             CampaignJob::Chunk { chunk, .. } => self.chunk(&business, &campaign, *chunk).await,
         }
+    }
+
+    /// A job that would send for a disabled business is parked (one item per job, so a job
+    /// parked twice is queued again once); `false` when the business is enabled (or was
+    /// enabled while parking: the condition of the park failed) and the job goes on. Preparing
+    /// an uploaded list sends nothing and is never parked.
+    async fn park(&self, business: &BusinessId, job: &CampaignJob) -> Result<bool, JobError> {
+        let disabled = self
+            .businesses
+            .get(&self.store, business)
+            .await?
+            .is_some_and(|b| b.disabled);
+        if !disabled {
+            return Ok(false);
+        }
+        let work = match job {
+            CampaignJob::Start { campaign, .. } => format!("{campaign}.start"),
+            CampaignJob::Prepare { campaign, .. } => format!("{campaign}.prepare"),
+            CampaignJob::Chunk {
+                campaign, chunk, ..
+            } => format!("{campaign}.chunk.{chunk}"),
+        };
+        let parked = Parked {
+            work: work.clone(),
+            queue: ParkedQueue::Campaign,
+            body: serde_json::to_string(job).map_err(|e| JobError::Malformed(e.to_string()))?,
+            group: None,
+            parked_at: self.clock.now(),
+        };
+        let parked = self.store.park(business, &Hold::Business, &parked).await?;
+        if parked {
+            tracing::info!(%work, "business disabled: campaign job parked");
+        }
+        Ok(parked)
     }
 
     async fn start(&self, business: &BusinessId, id: &CampaignId) -> Result<Done, JobError> {
@@ -287,6 +337,11 @@ impl App {
         let mut refused: Vec<(usize, &'static str)> = Vec::new();
         for (slot, recipient) in stored.recipients.iter().enumerate() {
             if stored.settled.contains_key(&slot) {
+                continue;
+            }
+            // Masked by an erasure of the contact: never messaged.
+            if recipient.to == vbm_store::erase_campaigns::ERASED {
+                refused.push((slot, "erased"));
                 continue;
             }
             match prepare(&message, recipient, limits, template.as_ref(), failover) {

@@ -1,6 +1,7 @@
 //! The business events a dispatch produces.
 //!
-//! `message.status` (`sent` or `failed`), and `contact.opted_out` when Viber said the user
+//! `message.status` (`sent`, `failed`, or `cancelled` for a campaign message its campaign's
+//! cancel stopped, reason `campaign_cancelled`), and `contact.opted_out` when Viber said the user
 //! blocked the sender:
 //!
 //! ```json
@@ -74,13 +75,14 @@ pub fn events(r: &Recorded<'_>) -> Vec<Event> {
 }
 
 /// What dispatch recorded on an earlier delivery of the job, read back from the message: its
-/// first `sent` or `failed` history entry. `None` when dispatch never recorded anything.
+/// first `sent`, `failed` or `cancelled` history entry. `None` when dispatch never recorded anything.
 pub fn recorded(message: &MessageRecord) -> Option<Recorded<'_>> {
-    let entry = message
-        .track
-        .history
-        .iter()
-        .find(|e| matches!(e.status, MessageStatus::Sent | MessageStatus::Failed))?;
+    let entry = message.track.history.iter().find(|e| {
+        matches!(
+            e.status,
+            MessageStatus::Sent | MessageStatus::Failed | MessageStatus::Cancelled
+        )
+    })?;
     Some(Recorded {
         message,
         status: entry.status,
@@ -90,7 +92,7 @@ pub fn recorded(message: &MessageRecord) -> Option<Recorded<'_>> {
             _ => None,
         },
         failure: match entry.status {
-            MessageStatus::Failed => message.failure.as_ref(),
+            MessageStatus::Failed | MessageStatus::Cancelled => message.failure.as_ref(),
             _ => None,
         },
     })

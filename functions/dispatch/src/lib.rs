@@ -7,12 +7,16 @@
 //! 2. the message is loaded; gone (erased, past retention) → nothing to send;
 //! 3. not `accepted` any more → handled on an earlier delivery: nothing is sent again, and its
 //!    events are queued again (same ids) in case that delivery died before queueing them;
-//! 4. the Viber request is rebuilt from the stored payload ([`request`]) and sent;
-//! 5. the answer ([`outcome`]) is counted in CloudWatch and recorded: `sent` with the `TOKEN`
+//! 4. a disabled business's message, or a paused campaign's, is parked (`vbm_store::Hold`): not
+//!    sent, answered done to the queue, and queued again by `relay` when the hold is lifted; a
+//!    cancelled campaign's message becomes `cancelled` and is never sent. The campaign's state
+//!    is read once per batch (consistently), so a cancel stops sending within one batch;
+//! 5. the Viber request is rebuilt from the stored payload ([`request`]) and sent;
+//! 6. the answer ([`outcome`]) is counted in CloudWatch and recorded: `sent` with the `TOKEN`
 //!    item, or `failed` with the conversation changes it implies (opt-out on 8; lock on 21,
 //!    unless the user wrote since the message was admitted; the session slot given back);
-//! 6. the events are queued ([`events`]);
-//! 7. status callbacks that came before the token was recorded, kept by `status`, are applied
+//! 7. the events are queued ([`events`]);
+//! 8. status callbacks that came before the token was recorded, kept by `status`, are applied
 //!    ([`pending`]). A redelivered job whose message is already `sent` does this again, in case
 //!    the delivery before died first.
 //!
@@ -50,7 +54,8 @@ use vbm_platform::warm::Warmup;
 use vbm_queue::batch::receive_count;
 use vbm_queue::{OutboundJob, QueueError, Retries, batch_response};
 use vbm_store::{
-    BusinessCache, BusinessId, Failure, Marked, MessageId, MessageRecord, Sent, Store, StoreError,
+    BusinessCache, BusinessId, CampaignId, CampaignState, Failure, Hold, Marked, MessageId,
+    MessageRecord, Parked, ParkedQueue, Sent, Store, StoreError,
 };
 use viber::ClientBuildError;
 
@@ -58,8 +63,46 @@ use crate::events::Recorded;
 use crate::outcome::Outcome;
 use crate::request::{Sender, Unsendable};
 
-/// How long a business's service id is trusted from memory.
-const BUSINESS_TTL: Duration = Duration::from_secs(300);
+/// How long a business (its service id, whether it is disabled) is trusted from memory: a
+/// `vbmctl business disable` stops sending within this.
+const BUSINESS_TTL: Duration = Duration::from_secs(30);
+
+/// The `failure.reason` of a campaign message stopped by its campaign's cancel.
+pub const CAMPAIGN_CANCELLED: &str = "campaign_cancelled";
+
+/// What to do with an accepted message before it is sent.
+enum Go {
+    Send,
+    /// Its campaign was cancelled: `cancelled`, never sent.
+    Cancel,
+    /// Parked under a hold (disabled business, paused campaign): done for now.
+    Parked,
+}
+
+/// The campaign states one batch has read: each campaign once per batch (consistently), so a
+/// cancel answered before a batch begins stops every message of that batch.
+#[derive(Default)]
+struct BatchReads {
+    campaigns: tokio::sync::Mutex<HashMap<String, Option<CampaignState>>>,
+}
+
+impl BatchReads {
+    async fn campaign_state(
+        &self,
+        store: &Store,
+        business: &BusinessId,
+        campaign: &CampaignId,
+        fresh: bool,
+    ) -> Result<Option<CampaignState>, StoreError> {
+        let mut known = self.campaigns.lock().await;
+        if !fresh && let Some(state) = known.get(campaign.as_str()) {
+            return Ok(*state);
+        }
+        let state = store.campaign_state(business, campaign).await?;
+        known.insert(campaign.as_str().to_owned(), state);
+        Ok(state)
+    }
+}
 
 /// How long what Viber answered is tried to be recorded before the record goes back to the
 /// queue: callbacks that come before the token is on record are only kept, not applied, and a
@@ -191,11 +234,13 @@ impl App {
                 None => groups.push(vec![record]),
             }
         }
+        let reads = BatchReads::default();
+        let reads = &reads;
         let failed = futures_util::future::join_all(groups.into_iter().map(|group| async move {
             let mut failed = Vec::new();
             for record in group {
                 let result = if failed.is_empty() {
-                    self.handle_record(record).await
+                    self.handle_in(record, reads).await
                 } else {
                     Err(RecordError::AfterFailure)
                 };
@@ -212,6 +257,14 @@ impl App {
     /// Handles one record in its own span (queue message id, business, message id, outcome).
     /// `Ok` names the outcome; `Err` means the record goes back to the queue.
     pub async fn handle_record(&self, record: &SqsMessage) -> Result<&'static str, RecordError> {
+        self.handle_in(record, &BatchReads::default()).await
+    }
+
+    async fn handle_in(
+        &self,
+        record: &SqsMessage,
+        reads: &BatchReads,
+    ) -> Result<&'static str, RecordError> {
         let span = tracing::info_span!(
             "dispatch",
             sqs_message_id = record.message_id.as_deref().unwrap_or_default(),
@@ -221,7 +274,7 @@ impl App {
             outcome = field::Empty,
         );
         async {
-            let result = self.dispatch(record).await;
+            let result = self.dispatch(record, reads).await;
             let span = tracing::Span::current();
             match &result {
                 Ok(outcome) => {
@@ -244,7 +297,11 @@ impl App {
         .await
     }
 
-    async fn dispatch(&self, record: &SqsMessage) -> Result<&'static str, RecordError> {
+    async fn dispatch(
+        &self,
+        record: &SqsMessage,
+        reads: &BatchReads,
+    ) -> Result<&'static str, RecordError> {
         let body = record.body.as_deref().unwrap_or_default();
         let job: OutboundJob =
             serde_json::from_str(body).map_err(|e| RecordError::Poison(e.to_string()))?;
@@ -269,6 +326,18 @@ impl App {
             key: format!("MSG#{id}"),
             reason: format!("to: {e}"),
         })?;
+        let parked = Parked {
+            work: id.as_str().to_owned(),
+            queue: ParkedQueue::Outbound,
+            body: body.to_owned(),
+            group: Some(job.conversation.clone()),
+            parked_at: now,
+        };
+        match self.go(&message, &parked, reads).await? {
+            Go::Send => {}
+            Go::Parked => return Ok("parked"),
+            Go::Cancel => return self.record_cancelled(&message, &to, now).await,
+        }
 
         let viber_request = match self.viber_request(&message, now).await? {
             Ok(request) => request,
@@ -376,6 +445,79 @@ impl App {
                     .await
             }
             Outcome::Retry(reason) => Err(RecordError::Viber(reason)),
+        }
+    }
+
+    /// Whether the message may go now: its campaign cancelled, or a hold (the business disabled,
+    /// the campaign paused) under which it is parked. A park whose hold was lifted meanwhile
+    /// (its condition failed) decides again on fresh reads, past every cache.
+    async fn go(
+        &self,
+        message: &MessageRecord,
+        parked: &Parked,
+        reads: &BatchReads,
+    ) -> Result<Go, RecordError> {
+        for attempt in 0..3 {
+            let fresh = attempt > 0;
+            let campaign = match &message.campaign {
+                Some(c) => Some((
+                    c,
+                    reads
+                        .campaign_state(&self.store, &message.business, c, fresh)
+                        .await?,
+                )),
+                None => None,
+            };
+            if let Some((_, Some(CampaignState::Cancelled))) = campaign {
+                return Ok(Go::Cancel);
+            }
+            let business = if fresh {
+                self.store.get_business(&message.business).await?
+            } else {
+                self.businesses.get(&self.store, &message.business).await?
+            };
+            let hold = match campaign {
+                _ if business.is_some_and(|b| b.disabled) => Hold::Business,
+                Some((c, Some(CampaignState::Paused))) => Hold::Campaign(c.clone()),
+                _ => return Ok(Go::Send),
+            };
+            if self.store.park(&message.business, &hold, parked).await? {
+                tracing::info!(?hold, "parked until the hold is lifted");
+                return Ok(Go::Parked);
+            }
+        }
+        Err(StoreError::Contended.into())
+    }
+
+    /// `cancelled` (its campaign was cancelled before it went), then its `message.status` event.
+    async fn record_cancelled(
+        &self,
+        message: &MessageRecord,
+        to: &PhoneNumber,
+        now: Timestamp,
+    ) -> Result<&'static str, RecordError> {
+        let marked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
+            self.store
+                .mark_cancelled(message, to, CAMPAIGN_CANCELLED, now)
+        })
+        .await?;
+        match marked {
+            Marked::Recorded => {
+                let failure = Failure {
+                    code: None,
+                    reason: CAMPAIGN_CANCELLED.to_owned(),
+                };
+                self.publish(&Recorded {
+                    message,
+                    status: MessageStatus::Cancelled,
+                    at: now,
+                    token: None,
+                    failure: Some(&failure),
+                })
+                .await?;
+                Ok("cancelled")
+            }
+            Marked::AlreadyHandled => self.republish(message, now).await,
         }
     }
 

@@ -21,6 +21,9 @@
 //! - **delivery receipts** ([`receipt::Receipt`]) from End User Messaging's event destination:
 //!   `TEXT_DELIVERED` → `failover_delivered`, a final failure → `failover_failed`.
 //!
+//! A job of a business the operator disabled is parked (`vbm_store::Hold`), no SMS sent:
+//! `relay` queues it again when the business is enabled.
+//!
 //! Every step is counted (`Failover` by `Trigger` and `Outcome`) and its `message.failover`
 //! event queued. A record that fails is backed off ([`SCHEDULE`]) until the redrive policy
 //! dead-letters it (alarmed).
@@ -44,8 +47,8 @@ use vbm_platform::metrics;
 use vbm_queue::batch::receive_count;
 use vbm_queue::{Backoff, FailoverJob, QueueError, Retries, batch_response};
 use vbm_store::{
-    AttemptEnd, BusinessCache, BusinessId, Claim, FailoverState, MessageId, MessageRecord,
-    SmsAllowance, Store, StoreError, Trigger,
+    AttemptEnd, BusinessCache, BusinessId, Claim, FailoverState, Hold, MessageId, MessageRecord,
+    Parked, ParkedQueue, SmsAllowance, Store, StoreError, Trigger,
 };
 
 use crate::receipt::{Receipt, Verdict};
@@ -54,13 +57,14 @@ use crate::sms::{Sms, SmsError, SmsSender};
 /// Back-off of a failed record: 10 s, 40 s, 160 s, then 5 minutes.
 pub const SCHEDULE: Backoff = Backoff::new(Duration::from_secs(10), Duration::from_secs(300));
 
+
 /// How long an attempt is its caller's: longer than one provider call and its record (the
 /// function's timeout, 30 s, is shorter), so a live attempt is never abandoned.
 pub const LEASE: Duration = Duration::from_secs(60);
 
-/// How long a container keeps a business's SMS policy: an operator's change (`vbmctl business
-/// sms`) applies to claims within this.
-pub const POLICY_TTL: Duration = Duration::from_secs(30);
+/// How long a container keeps a business (whether it is disabled, its SMS policy): an
+/// operator's change (`vbmctl business disable`, `vbmctl business sms`) applies within this.
+pub const BUSINESS_TTL: Duration = Duration::from_secs(30);
 
 /// The function could not start.
 #[derive(Debug, Error)]
@@ -113,7 +117,7 @@ impl App {
             retries,
             clock,
             max_attempts: max_attempts.max(1),
-            businesses: BusinessCache::new(POLICY_TTL),
+            businesses: BusinessCache::new(BUSINESS_TTL),
         }
     }
 
@@ -217,6 +221,9 @@ impl App {
             .ok_or_else(|| RecordError::Poison(format!("unknown trigger {:?}", job.trigger)))?;
         tracing::Span::current().record("trigger", trigger.as_str());
         let now = self.clock.now();
+        if self.park_if_disabled(&business, job, now).await? {
+            return Ok("parked");
+        }
         let Some(message) = self.store.get_message(&business, &id, now).await? else {
             return Ok("gone");
         };
@@ -264,7 +271,7 @@ impl App {
         self.advance(&business, &id, trigger, now).await
     }
 
-    /// The business's SMS policy, from this container's memory (at most [`POLICY_TTL`] old);
+    /// The business's SMS policy, from this container's memory (at most [`BUSINESS_TTL`] old);
     /// the default for a business that is not stored.
     async fn sms_policy(&self, business: &BusinessId) -> Result<SmsPolicy, RecordError> {
         Ok(self
@@ -298,6 +305,31 @@ impl App {
         metrics::failover(trigger.as_str(), outcome);
         self.publish(business, id).await?;
         Ok("failover_refused")
+    /// A job of a disabled business is parked, no SMS sent, until the business is enabled
+    /// (`relay` queues it again); `false` when the business is enabled (or was, by the time
+    /// the park's condition was checked) and the job goes on.
+    async fn park_if_disabled(
+        &self,
+        business: &BusinessId,
+        job: &FailoverJob,
+        now: Timestamp,
+    ) -> Result<bool, RecordError> {
+        let disabled = self
+            .businesses
+            .get(&self.store, business)
+            .await?
+            .is_some_and(|b| b.disabled);
+        if !disabled {
+            return Ok(false);
+        }
+        let parked = Parked {
+            work: format!("{}.failover.{}", job.message_id, job.trigger),
+            queue: ParkedQueue::Failover,
+            body: serde_json::to_string(job).map_err(|e| RecordError::Poison(e.to_string()))?,
+            group: None,
+            parked_at: now,
+        };
+        Ok(self.store.park(business, &Hold::Business, &parked).await?)
     }
 
     /// Moves a claimed failover on from where the record says it stands.

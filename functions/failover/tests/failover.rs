@@ -729,3 +729,53 @@ async fn thirty_concurrent_failovers_against_a_day_cap_of_ten_send_exactly_ten_s
         .unwrap();
     assert_eq!((usage.day.sms, usage.day.refused), (10, 20));
 }
+
+/// The operator's kill switch: a failover job of a disabled business is parked, no SMS sent
+/// and nothing left to dead-letter; once the business is enabled, the job `relay` queues again
+/// (the parked body) sends the SMS.
+#[tokio::test]
+async fn a_disabled_business_sends_no_sms_until_it_is_enabled() {
+    let world = World::new(0, 4).await;
+    world
+        .store
+        .create_business(&vbm_store::NewBusiness {
+            id: world.business.clone(),
+            service_id: 99,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    let id = world.sent(ANN, Some(&spec(with_deadline()))).await;
+    world
+        .store
+        .set_business_disabled(&world.business, true)
+        .await
+        .unwrap();
+    let outcome = world
+        .app
+        .handle_body(&world.job(&id, "expired"))
+        .await
+        .unwrap();
+    assert_eq!(
+        world.sms.sent().len(),
+        0,
+        "a disabled business's SMS went out"
+    );
+    assert_eq!(outcome, "parked");
+    let parked = world
+        .store
+        .parked(&world.business, &vbm_store::Hold::Business)
+        .await
+        .unwrap();
+    assert_eq!(parked.len(), 1);
+
+    world
+        .store
+        .set_business_disabled(&world.business, false)
+        .await
+        .unwrap();
+    let outcome = world.app.handle_body(&parked[0].1.body).await.unwrap();
+    assert_eq!(outcome, "failover_sent");
+    assert_eq!(world.sms.sent().len(), 1);
+}

@@ -200,8 +200,8 @@ pub struct UploadView {
 /// Viber, their statuses in `GET /v1/messages/{id}` and the events), `refused` by reason (the
 /// error code a single send would have got); then the queued ones by the status their message
 /// stands at now, each counted once: `sent`, `delivered`, `seen`, `expired`, `failed` by
-/// reason (Viber's name or ours, as the message's `failure.reason`). `queued` minus these is
-/// still `accepted`.
+/// reason (Viber's name or ours, as the message's `failure.reason`), `cancelled` (stopped by
+/// the campaign's cancel before it was sent). `queued` minus these is still `accepted`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CampaignCounts {
     pub pending: u64,
@@ -212,6 +212,8 @@ pub struct CampaignCounts {
     pub seen: u64,
     pub expired: u64,
     pub failed: std::collections::BTreeMap<String, u64>,
+    /// Admitted, then stopped by the campaign's cancel before `dispatch` sent them.
+    pub cancelled: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -251,6 +253,7 @@ impl From<&Campaign> for CampaignView {
                 seen: status("seen"),
                 expired: status("expired"),
                 failed,
+                cancelled: status("cancelled"),
             },
             created_at: c.created_at,
             send_at: c.send_at,

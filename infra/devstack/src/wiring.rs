@@ -67,9 +67,10 @@ impl Functions {
             .campaign_queue_url()
             .map_err(err)?
             .ok_or("CAMPAIGN_QUEUE_URL is not set")?;
+        let campaign_queue = vbm_queue::CampaignQueue::new(sqs.clone(), campaign_url);
         let mut campaign = campaign::App::new(
             store(),
-            vbm_queue::CampaignQueue::new(sqs.clone(), campaign_url),
+            campaign_queue.clone(),
             campaign_timers.clone(),
             events(),
             clock.clone(),
@@ -86,10 +87,19 @@ impl Functions {
         }
         let campaign = Arc::new(campaign);
         let send = Arc::new(send);
-        let relay = Arc::new(relay::App::new(OutboundQueue::new(
-            sqs.clone(),
-            outbound_url.clone(),
-        )));
+        // Parked work goes back to its queue when its hold is lifted.
+        let relay = Arc::new(
+            relay::App::new(OutboundQueue::new(sqs.clone(), outbound_url.clone())).with_holds(
+                relay::Holds {
+                    store: store(),
+                    campaign: Some(campaign_queue),
+                    failover: config
+                        .failover_queue_url()
+                        .map_err(err)?
+                        .map(|url| vbm_queue::FailoverQueue::new(sqs.clone(), url)),
+                },
+            ),
+        );
         let inbound = Arc::new(inbound::App::new(
             store(),
             events(),

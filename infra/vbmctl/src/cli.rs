@@ -74,6 +74,14 @@ pub enum OutboxCommand {
         /// The stack's outbound FIFO queue URL (output OutboundQueueUrl).
         #[arg(long, env = "OUTBOUND_QUEUE_URL", value_name = "URL")]
         outbound_queue_url: String,
+        /// The stack's campaign queue URL (output CampaignQueueUrl): where a parked campaign
+        /// job goes back when a range lifts its hold (a business enabled).
+        #[arg(long, env = "CAMPAIGN_QUEUE_URL", value_name = "URL")]
+        campaign_queue_url: Option<String>,
+        /// The stack's failover queue URL (output FailoverQueueUrl): where a parked failover
+        /// job goes back when a range lifts its hold.
+        #[arg(long, env = "FAILOVER_QUEUE_URL", value_name = "URL")]
+        failover_queue_url: Option<String>,
     },
 }
 

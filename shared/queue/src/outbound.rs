@@ -83,6 +83,23 @@ impl OutboundQueue {
         }
         self.queue.send_all(entries).await
     }
+
+    /// Puts jobs that were parked back on the queue, in their order, each in its group with its
+    /// own de-duplication id (the first one's would be dropped within SQS's five minutes).
+    pub async fn enqueue_again(&self, jobs: &[(OutboundJob, String)]) -> Result<(), QueueError> {
+        let mut entries = Vec::with_capacity(jobs.len());
+        for (i, (job, dedup)) in jobs.iter().enumerate() {
+            entries.push(
+                Queue::entry(i, json_body(job)?)
+                    .message_group_id(&job.conversation)
+                    .message_deduplication_id(dedup),
+            );
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.queue.send_all(entries).await.map_err(|(_, e)| e)
+    }
 }
 
 #[cfg(test)]

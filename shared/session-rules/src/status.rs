@@ -9,6 +9,9 @@ use crate::Timestamp;
 /// `failed` and `expired` share a rank: neither replaces the other. A late `delivered` after
 /// `expired` is evidence the device got it and moves forward; a late `expired` after `delivered`
 /// is kept in the history but changes nothing.
+///
+/// `cancelled` is a campaign message its campaign's cancel stopped before it was sent: final,
+/// above every other rank, so no late or stray callback moves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
@@ -18,16 +21,18 @@ pub enum MessageStatus {
     Expired,
     Delivered,
     Seen,
+    Cancelled,
 }
 
 impl MessageStatus {
-    pub const ALL: [MessageStatus; 6] = [
+    pub const ALL: [MessageStatus; 7] = [
         MessageStatus::Accepted,
         MessageStatus::Sent,
         MessageStatus::Failed,
         MessageStatus::Expired,
         MessageStatus::Delivered,
         MessageStatus::Seen,
+        MessageStatus::Cancelled,
     ];
 
     /// The position in the order; equal ranks do not replace each other.
@@ -38,6 +43,7 @@ impl MessageStatus {
             MessageStatus::Failed | MessageStatus::Expired => 2,
             MessageStatus::Delivered => 3,
             MessageStatus::Seen => 4,
+            MessageStatus::Cancelled => 5,
         }
     }
 
@@ -54,6 +60,7 @@ impl MessageStatus {
             MessageStatus::Expired => "expired",
             MessageStatus::Delivered => "delivered",
             MessageStatus::Seen => "seen",
+            MessageStatus::Cancelled => "cancelled",
         }
     }
 
@@ -148,6 +155,7 @@ mod tests {
             (Failed, Delivered),
             (Delivered, Seen),
             (Accepted, Seen),
+            (Accepted, Cancelled),
         ];
         for (from, to) in forward {
             assert!(from.moves_to(to), "{from:?} -> {to:?}");
@@ -159,6 +167,8 @@ mod tests {
             (Failed, Expired),
             (Sent, Accepted),
             (Seen, Seen),
+            (Cancelled, Delivered),
+            (Cancelled, Seen),
         ];
         for (from, to) in not {
             assert!(!from.moves_to(to), "{from:?} -/-> {to:?}");

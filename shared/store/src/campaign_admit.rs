@@ -18,7 +18,7 @@
 //! a newer conversation is decided again, a taken slot is dropped, a suppressed new number is
 //! refused as opted out.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -190,8 +190,7 @@ impl Store {
                 Candidate::Refused { .. } => None,
             })
             .collect();
-        let mut states: HashMap<String, Option<Conversation>> =
-            self.conversations_of(at.business, &phones).await?;
+        let (mut states, mut erasing) = self.conversations_of(at.business, &phones).await?;
         let mut key = self.suppression_key(at.business).await?;
         let mut transient = 0u32;
 
@@ -206,6 +205,12 @@ impl Store {
                     Candidate::Refused { slot, code } => Member {
                         slot: *slot,
                         outcome: Outcome::Refused(code),
+                    },
+                    // A contact under erasure: refused, so the rest of the chunk goes on (its
+                    // tombstone refuses any write on its state until the erasure completes).
+                    Candidate::Send { slot, .. } if erasing.contains(send_to(c)) => Member {
+                        slot: *slot,
+                        outcome: Outcome::Refused(ERASING_REFUSAL),
                     },
                     Candidate::Send { slot, send } => {
                         let expected = states.get(send.to.as_e164()).copied().flatten();
@@ -307,8 +312,17 @@ impl Store {
                     }
                     Role::Conversation(i) => {
                         if let Some(Candidate::Send { send, .. }) = pending.get(*i) {
-                            let real = conversation::from_item(*item)?;
-                            states.insert(send.to.as_e164().to_owned(), real);
+                            let e164 = send.to.as_e164().to_owned();
+                            match conversation::from_item(*item) {
+                                Ok(real) => {
+                                    states.insert(e164, real);
+                                }
+                                // The erasure began meanwhile: refused on the next round.
+                                Err(StoreError::Erasing) => {
+                                    erasing.insert(e164);
+                                }
+                                Err(other) => return Err(other),
+                            }
                         }
                     }
                     Role::Message(i) => {
@@ -474,12 +488,14 @@ impl Store {
         Ok((items, roles))
     }
 
-    /// Conversations of `phones` by E.164, consistently, 100 keys a `BatchGetItem`.
+    /// Conversations of `phones` by E.164, consistently, 100 keys a `BatchGetItem`; and the
+    /// numbers whose conversation carries an erasure's tombstone.
     async fn conversations_of(
         &self,
         business: &BusinessId,
         phones: &[&PhoneNumber],
-    ) -> Result<HashMap<String, Option<Conversation>>, StoreError> {
+    ) -> Result<(HashMap<String, Option<Conversation>>, HashSet<String>), StoreError> {
+        let mut erasing = HashSet::new();
         let pk = keys::business(business);
         let mut states: HashMap<String, Option<Conversation>> = phones
             .iter()
@@ -520,7 +536,15 @@ impl Store {
                 {
                     let sk = attrs::get_s(item, keys::SK)?;
                     if let Some(e164) = sk.strip_prefix("CONV#") {
-                        states.insert(e164.to_owned(), conversation::from_item(Some(item))?);
+                        match conversation::from_item(Some(item)) {
+                            Ok(state) => {
+                                states.insert(e164.to_owned(), state);
+                            }
+                            Err(StoreError::Erasing) => {
+                                erasing.insert(e164.to_owned());
+                            }
+                            Err(other) => return Err(other),
+                        }
                     }
                 }
                 wanted = out
@@ -538,7 +562,17 @@ impl Store {
                 ));
             }
         }
-        Ok(states)
+        Ok((states, erasing))
+    }
+}
+
+/// The refusal code of a recipient whose contact is being erased.
+pub const ERASING_REFUSAL: &str = "erasing";
+
+fn send_to<'a>(candidate: &'a Candidate<'_>) -> &'a str {
+    match candidate {
+        Candidate::Send { send, .. } => send.to.as_e164(),
+        Candidate::Refused { .. } => "",
     }
 }
 

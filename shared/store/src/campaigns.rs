@@ -21,8 +21,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, WriteRequest,
@@ -187,9 +187,39 @@ pub enum Control {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ControlOutcome {
     Changed(Campaign),
+    /// The campaign already was in the state asked for: nothing was written.
+    Already(Campaign),
     /// The campaign is in a state the action does not apply to (e.g. resuming a completed one).
     Conflict(Campaign),
     NotFound,
+}
+
+/// Rounds of a control's read-decide-write before it gives up with [`StoreError::Contended`]
+/// (each lost round means another writer changed the state: a handful of controls at once).
+const CONTROL_ROUNDS: usize = 16;
+
+/// What a control does to a campaign in one state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transition {
+    To(CampaignState),
+    /// The campaign is in the state asked for (a pause of a paused one, a second cancel).
+    Already,
+    Impossible,
+}
+
+fn control_target(action: Control, current: &Campaign) -> Transition {
+    use CampaignState::*;
+    match (action, current.state) {
+        (Control::Pause, Scheduled | Running) => Transition::To(Paused),
+        (Control::Pause, Paused) => Transition::Already,
+        (Control::Resume, Paused) if current.started_at.is_some() => Transition::To(Running),
+        (Control::Resume, Paused) => Transition::To(Scheduled),
+        (Control::Resume, Scheduled | Running) => Transition::Already,
+        // A list still being prepared may be cancelled: its preparation stops there.
+        (Control::Cancel, Preparing | Scheduled | Running | Paused) => Transition::To(Cancelled),
+        (Control::Cancel, Cancelled) => Transition::Already,
+        _ => Transition::Impossible,
+    }
 }
 
 /// What the fan-out queue carries (JSON, `kind`-tagged).
@@ -590,7 +620,11 @@ impl Store {
     }
 
     /// Pause (scheduled or running), resume (paused: back to running if it had started, else
-    /// scheduled) or cancel (anything not finished), as one conditional update.
+    /// scheduled) or cancel (anything not finished), as one conditional update on the state it
+    /// was read in. A lost condition (another control, the fan-out completing it) is read again
+    /// and the action decided afresh on the state it meets, so a cancel racing a pause still
+    /// cancels; the state asked for already is [`ControlOutcome::Already`]; a conflict is only a
+    /// transition that cannot be made from there.
     pub async fn control_campaign(
         &self,
         business: &BusinessId,
@@ -598,46 +632,58 @@ impl Store {
         action: Control,
         now: Timestamp,
     ) -> Result<ControlOutcome, StoreError> {
-        let Some(current) = self.get_campaign_item(business, id).await? else {
+        let Some(mut current) = self.get_campaign_item(business, id).await? else {
             return Ok(ControlOutcome::NotFound);
         };
-        use CampaignState::*;
-        let (from, to): (&[CampaignState], CampaignState) = match action {
-            Control::Pause => (&[Scheduled, Running], Paused),
-            Control::Resume if current.started_at.is_some() => (&[Paused], Running),
-            Control::Resume => (&[Paused], Scheduled),
-            // A list still being prepared may be cancelled: its preparation stops there.
-            Control::Cancel => (&[Preparing, Scheduled, Running, Paused], Cancelled),
-        };
-        if !from.contains(&current.state) {
-            return Ok(ControlOutcome::Conflict(self.with_statuses(current).await?));
-        }
-        let mut update = self
-            .campaign_update(business, id)
-            .condition_expression(format!("{STATE} = :from"))
-            .expression_attribute_values(":from", s(current.state.as_str()))
-            .expression_attribute_values(":to", s(to.as_str()))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        update = if to == Cancelled {
-            update
-                .update_expression(format!("SET {STATE} = :to, finished_at = :now"))
-                .expression_attribute_values(":now", n(now.as_millis()))
-        } else {
-            update.update_expression(format!("SET {STATE} = :to"))
-        };
-        match conditional(update.send().await)? {
-            Some(out) => Ok(ControlOutcome::Changed(
-                self.with_statuses(campaign_answered(&out)?).await?,
-            )),
-            None => {
-                // Changed meanwhile (the fan-out completed it, another call paused it).
-                match self.get_campaign(business, id).await? {
-                    Some(now) => Ok(ControlOutcome::Conflict(now)),
-                    None => Ok(ControlOutcome::NotFound),
+        for _ in 0..CONTROL_ROUNDS {
+            let to = match control_target(action, &current) {
+                Transition::To(to) => to,
+                Transition::Already => {
+                    return Ok(ControlOutcome::Already(self.with_statuses(current).await?));
                 }
+                Transition::Impossible => {
+                    return Ok(ControlOutcome::Conflict(self.with_statuses(current).await?));
+                }
+            };
+            let mut update = self
+                .campaign_update(business, id)
+                .condition_expression(format!("{STATE} = :from"))
+                .expression_attribute_values(":from", s(current.state.as_str()))
+                .expression_attribute_values(":to", s(to.as_str()))
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            update = if to == CampaignState::Cancelled {
+                update
+                    .update_expression(format!("SET {STATE} = :to, finished_at = :now"))
+                    .expression_attribute_values(":now", n(now.as_millis()))
+            } else {
+                update.update_expression(format!("SET {STATE} = :to"))
+            };
+            match update.send().await {
+                Ok(out) => {
+                    return Ok(ControlOutcome::Changed(
+                        self.with_statuses(campaign_answered(&out)?).await?,
+                    ));
+                }
+                Err(err) => match err.into_service_error() {
+                    // Changed meanwhile: decide again on what it is now (the item it failed on).
+                    UpdateItemError::ConditionalCheckFailedException(failed) => {
+                        match failed.item() {
+                            Some(item) => current = parse_campaign(item)?,
+                            None => return Ok(ControlOutcome::NotFound),
+                        }
+                    }
+                    other => {
+                        return Err(StoreError::Unavailable(
+                            aws_sdk_dynamodb::error::DisplayErrorContext(&other).to_string(),
+                        ));
+                    }
+                },
             }
         }
+        Err(StoreError::Contended)
     }
 
     /// A start job: a scheduled campaign becomes running (`started_at` set the first time);

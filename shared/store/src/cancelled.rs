@@ -3,6 +3,7 @@
 //! transaction of the store decides its outcome from this.
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -23,6 +24,12 @@ impl ConditionalWrite for UpdateItemError {
 }
 
 impl ConditionalWrite for PutItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionalWrite for DeleteItemError {
     fn condition_failed(&self) -> bool {
         self.is_conditional_check_failed_exception()
     }

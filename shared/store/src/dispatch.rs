@@ -149,13 +149,51 @@ impl Store {
         at: Timestamp,
         release_session_slot: bool,
     ) -> Result<Marked, StoreError> {
+        self.mark_unsent(
+            message,
+            to,
+            failure,
+            at,
+            release_session_slot,
+            MessageStatus::Failed,
+        )
+        .await
+    }
+
+    /// `accepted → cancelled`: a campaign message its campaign's cancel stopped before it was
+    /// sent, with `failure.reason` saying why; its session slot given back (it never reached
+    /// the user) and its campaign count moved to `cancelled`, in one transaction, once.
+    pub async fn mark_cancelled(
+        &self,
+        message: &MessageRecord,
+        to: &PhoneNumber,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<Marked, StoreError> {
+        let failure = Failure {
+            code: None,
+            reason: reason.to_owned(),
+        };
+        self.mark_unsent(message, to, &failure, at, true, MessageStatus::Cancelled)
+            .await
+    }
+
+    async fn mark_unsent(
+        &self,
+        message: &MessageRecord,
+        to: &PhoneNumber,
+        failure: &Failure,
+        at: Timestamp,
+        release_session_slot: bool,
+        status: MessageStatus,
+    ) -> Result<Marked, StoreError> {
         let release = message.session_started_at.filter(|_| release_session_slot);
         let attempts: &[Option<(&str, &str)>] = match release {
             Some(_) => &[Some(RELEASES[0]), Some(RELEASES[1]), None],
             None => &[None],
         };
         for attempt in attempts {
-            let failed = self.failed_update(message, failure, at)?;
+            let failed = self.failed_update(message, failure, at, status)?;
             let mut request = self
                 .client
                 .transact_write_items()
@@ -175,9 +213,7 @@ impl Store {
                 request = request.transact_items(TransactWriteItem::builder().update(slot).build());
             }
             // Last: the cancellation reasons of the message (0) and the slot (1) keep their place.
-            if let Some(count) =
-                self.campaign_move(message, Some(&failure.reason), MessageStatus::Failed)?
-            {
+            if let Some(count) = self.campaign_move(message, Some(&failure.reason), status)? {
                 request =
                     request.transact_items(TransactWriteItem::builder().update(count).build());
             }
@@ -232,8 +268,8 @@ impl Store {
         message: &MessageRecord,
         failure: &Failure,
         at: Timestamp,
+        status: MessageStatus,
     ) -> Result<Update, StoreError> {
-        let status = MessageStatus::Failed;
         let mut set = String::from(
             "SET #st = :status, status_rank = :rank, failure_reason = :reason, \
              history = list_append(history, :event)",

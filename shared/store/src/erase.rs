@@ -10,7 +10,11 @@
 //!    business's messages of the last [`CONSISTENT_SWEEP`] by their time-ordered ids, filtered
 //!    on the message's own `to`: a message written just before the tombstone is found even
 //!    when the index has not caught up with it, and with it its idempotency record and its
-//!    Viber token item (named by the message's attributes);
+//!    Viber token item (named by the message's attributes); and through the business's
+//!    recipient chunks, which name every campaign message of the contact exactly (a campaign
+//!    message's id carries its campaign's creation time, which the recent sweep would miss),
+//!    masking the contact in them on the way, so no later start messages it; and the
+//!    quarantined callbacks whose body names the number (`erase_campaigns`);
 //! 3. **delete** them;
 //! 4. last, in one transaction, **the conversation item** goes and, if the user had opted out,
 //!    a suppression record is left (the `suppression` module), or an old one removed.
@@ -67,6 +71,8 @@ impl Store {
         let contact = keys::contact(business, to);
         let mut found = self.indexed_under(&contact).await?;
         found.extend(self.recent_messages_of(business, to).await?);
+        found.extend(self.erase_from_campaigns(business, to).await?);
+        found.extend(self.quarantined_naming(to).await?);
         // Most items are found both ways, and BatchWriteItem refuses a key twice.
         let mut seen = std::collections::HashSet::new();
         found.retain(|key| *key != conversation && seen.insert(key_text(key)));

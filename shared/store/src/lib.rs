@@ -17,6 +17,7 @@
 //! | quarantined cb   | `QUARANTINE`          | `Q#{id}`             |
 //! | business event   | `BIZ#{business}`      | `EVENT#{event_id}`   |
 //! | allowance        | `BIZ#{business}`      | `ALLOW#{what}#{window}` |
+//! | parked job       | `BIZ#{business}`      | `PARKED#{hold}#{work}` (`parked.rs`) |
 //!
 //! Campaign items (campaign, chunks, create keys, count shards) are in `campaigns.rs` and
 //! `campaign_counts.rs`.
@@ -48,6 +49,8 @@ pub mod campaigns;
 mod conversation;
 mod dispatch;
 mod erase;
+// Erasure's reach into campaign chunks, campaign messages and the quarantine.
+pub mod erase_campaigns;
 mod error;
 mod failover;
 mod ids;
@@ -57,6 +60,8 @@ mod inbound;
 pub mod keys;
 mod message;
 pub mod pace;
+// Work held back while its business is disabled or its campaign paused.
+mod parked;
 mod pending;
 mod quarantine;
 // At most one pending redelivery per logged event (replay).
@@ -96,6 +101,7 @@ pub use failover::{
 };
 pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, HistoryEntry, MessageId, MessageRecord};
+pub use parked::{Hold, Parked, ParkedQueue};
 pub use pending::{Kept, PendingStatus};
 pub use quarantine::{QuarantineReason, Quarantined, quarantine_id};
 pub use send::{IdempotencyKey, NewSend, SendOutcome};

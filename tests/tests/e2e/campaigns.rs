@@ -147,7 +147,7 @@ async fn a_campaign_reaches_every_recipient_once_counted_by_reason() {
     let expected = json!({
         "pending": 0, "queued": 59, "refused": refused,
         "sent": 0, "delivered": 0, "seen": 56, "expired": 1,
-        "failed": {"SRVC_NOT_VIBER_USER": 1, "SRVC_USER_BLOCKED": 1},
+        "failed": {"SRVC_NOT_VIBER_USER": 1, "SRVC_USER_BLOCKED": 1}, "cancelled": 0,
     });
     assert_eq!(settled["counts"], expected);
     // The same as the messages themselves say (the ids are the campaign's, by position).

@@ -282,3 +282,103 @@ async fn a_recipient_outside_its_window_waits_for_a_timer_then_goes() {
     assert_eq!(later.waiting, 0);
     assert!(later.completed);
 }
+
+/// The operator's kill switch: a start job of a disabled business queues nothing and is parked
+/// (not retried into the dead-letter queue); enabling the business queues it again (`relay`,
+/// as the table's stream hands it the change) and the campaign goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_businesss_campaign_is_parked_until_it_is_enabled() {
+    let w = world().await;
+    let business = BusinessId::parse("acme").unwrap();
+    w.store
+        .create_business(&vbm_store::NewBusiness {
+            id: business.clone(),
+            service_id: 77,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    let id = create(&w, &business, 150).await;
+    w.store
+        .set_business_disabled(&business, true)
+        .await
+        .unwrap();
+    let start = CampaignJob::Start {
+        business: business.as_str().into(),
+        campaign: id.as_str().into(),
+    };
+    w.app.handle_job(&start).await.unwrap();
+    // A chunk job already queued before the switch is parked too.
+    w.app
+        .handle_job(&chunk_job(&business, &id, 1))
+        .await
+        .unwrap();
+    assert!(
+        drain(&w.env).await.is_empty(),
+        "a disabled business's campaign went on"
+    );
+    assert_eq!(w.env.footprint().await.outbox.len(), 0);
+    let c = w.store.get_campaign(&business, &id).await.unwrap().unwrap();
+    assert_eq!(c.state, CampaignState::Scheduled);
+
+    w.store
+        .set_business_disabled(&business, false)
+        .await
+        .unwrap();
+    let sqs = w.env.sqs().await;
+    let relay = relay::App::new(vbm_queue::OutboundQueue::new(
+        sqs.clone(),
+        w.env.outbound_queue_url.clone(),
+    ))
+    .with_holds(relay::Holds {
+        store: Store::new(
+            w.store.client().clone(),
+            w.env.table.clone(),
+            Limits::default(),
+            Retention::default(),
+        ),
+        campaign: Some(CampaignQueue::new(sqs, w.env.campaign_queue_url.clone())),
+        failover: None,
+    });
+    let released = relay
+        .release(&relay::Release {
+            business: business.clone(),
+            hold: vbm_store::Hold::Business,
+        })
+        .await
+        .unwrap();
+    assert_eq!(released, 2);
+    let mut jobs = drain(&w.env).await;
+    assert_eq!(jobs.len(), 2);
+    // The campaign's own cache may still say disabled: the park's condition tells it otherwise.
+    while let Some(job) = jobs.pop() {
+        w.app.handle_job(&job).await.unwrap();
+        jobs.extend(drain(&w.env).await);
+    }
+    let c = w.store.get_campaign(&business, &id).await.unwrap().unwrap();
+    assert_eq!(c.state, CampaignState::Completed);
+    assert_eq!(c.counts.get("queued"), Some(&150));
+}
+
+/// A contact erased before the campaign starts is masked in its list and refused `erased`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_erased_before_the_start_is_never_messaged() {
+    let w = world().await;
+    let business = BusinessId::parse("acme").unwrap();
+    let id = create(&w, &business, 3).await;
+    let erased = session_rules::PhoneNumber::parse("+447911100001").unwrap();
+    w.store.erase_contact(&business, &erased).await.unwrap();
+    let start = CampaignJob::Start {
+        business: business.as_str().into(),
+        campaign: id.as_str().into(),
+    };
+    w.app.handle_job(&start).await.unwrap();
+    for job in drain(&w.env).await {
+        w.app.handle_job(&job).await.unwrap();
+    }
+    let c = w.store.get_campaign(&business, &id).await.unwrap().unwrap();
+    assert_eq!(c.counts.get("queued"), Some(&2), "{:?}", c.counts);
+    assert_eq!(c.counts.get("refused_erased"), Some(&1));
+    assert_eq!(w.env.footprint().await.outbox.len(), 2);
+}

@@ -3,5 +3,6 @@
 
 mod api_token;
 mod common;
+mod holds;
 mod pace;
 mod to_viber;

@@ -484,7 +484,9 @@ pub async fn control(app: &App, business: &Business, id: &str, action: Control) 
         .control_campaign(&business.id, &id, action, now)
         .await?
     {
-        ControlOutcome::Changed(c) => c,
+        // Already in the state asked for: answered like the change (a retried call, or another
+        // caller's action that got there first).
+        ControlOutcome::Changed(c) | ControlOutcome::Already(c) => c,
         ControlOutcome::NotFound => return Err(ApiError::not_found("no such campaign")),
         ControlOutcome::Conflict(c) => {
             return Err(ApiError::new(
@@ -503,6 +505,8 @@ pub async fn control(app: &App, business: &Business, id: &str, action: Control) 
             .with_detail("state", c.state.as_str()));
         }
     };
+    // Also when already resumed: the start job of the call that resumed it may not have been
+    // queued (its answer lost), and a second one is harmless.
     if action == Control::Resume {
         resume(app, &business.id, &campaign, now).await?;
     }

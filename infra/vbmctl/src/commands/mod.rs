@@ -62,7 +62,7 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
         Command::Business(command) => business::run(&ctx, command).await,
         Command::Key(command) => key::run(&ctx, command).await,
         Command::Template(command) => template::run(&ctx, command).await,
-        Command::Outbox(command) => outbox::run(command).await,
+        Command::Outbox(command) => outbox::run(&ctx, command).await,
         Command::Events(command) => events::run(&ctx, command).await,
         Command::Quarantine(command) => quarantine::run(&ctx, command).await,
     }

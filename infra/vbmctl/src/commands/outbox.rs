@@ -1,11 +1,12 @@
 //! `vbmctl outbox redrive`: the stream batches the outbox's event source mapping gave up on, read
 //! again from the stream and queued through `relay`'s own code.
 
+use relay::Holds;
 use relay::reader::{FailedBatch, redrive};
 use serde::Serialize;
-use vbm_queue::OutboundQueue;
+use vbm_queue::{CampaignQueue, FailoverQueue, OutboundQueue};
 
-use super::{json, sdk_config};
+use super::{Context, json, sdk_config};
 use crate::cli::OutboxCommand;
 use crate::error::Failure;
 
@@ -19,17 +20,26 @@ struct Redriven {
     left: Vec<String>,
 }
 
-pub async fn run(command: OutboxCommand) -> Result<String, Failure> {
+pub async fn run(ctx: &Context, command: OutboxCommand) -> Result<String, Failure> {
     let OutboxCommand::Redrive {
         failure_queue_url,
         outbound_queue_url,
+        campaign_queue_url,
+        failover_queue_url,
     } = command;
     // relay's EMF metric lines would mix with the JSON on stdout (and belong to the function).
     vbm_platform::metrics::set_enabled(false);
     let config = sdk_config().await?;
     let sqs = aws_sdk_sqs::Client::new(&config);
     let streams = aws_sdk_dynamodbstreams::Client::new(&config);
-    let relay = relay::App::new(OutboundQueue::new(sqs.clone(), outbound_queue_url));
+    // A range may hold the lift of a hold (a business enabled, a campaign resumed): its
+    // parked work goes back to its queues as `relay` sends it.
+    let relay =
+        relay::App::new(OutboundQueue::new(sqs.clone(), outbound_queue_url)).with_holds(Holds {
+            store: ctx.store().await?,
+            campaign: campaign_queue_url.map(|u| CampaignQueue::new(sqs.clone(), u)),
+            failover: failover_queue_url.map(|u| FailoverQueue::new(sqs.clone(), u)),
+        });
     let mut done = Redriven::default();
     loop {
         let received = sqs

@@ -377,3 +377,285 @@ async fn concurrent_reservations_are_spaced_by_the_rate() {
         Reservation::At(NOW.plus(std::time::Duration::from_secs(1)))
     );
 }
+
+/// Pause, resume and cancel fired at once, as an impatient operator's scripts do: a lost
+/// condition is read again and the action answered from the state it meets, so every cancel
+/// cancels (whatever pause or resume got in first) and the campaign ends cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_controls_answer_from_the_state_they_meet_and_every_cancel_cancels() {
+    let (_env, store) = store().await;
+    let store = std::sync::Arc::new(store);
+    let business = BusinessId::parse("acme").unwrap();
+    for round in 0..3 {
+        let campaign = create(&store, &business, 3).await;
+        if round == 1 {
+            // Started: resume goes back to running, not scheduled.
+            store
+                .start_campaign(&business, &campaign, NOW)
+                .await
+                .unwrap();
+        }
+        let mut tasks = Vec::new();
+        for i in 0..30 {
+            let action = [Control::Pause, Control::Resume, Control::Cancel][i % 3];
+            let (store, business, campaign) = (store.clone(), business.clone(), campaign.clone());
+            tasks.push(tokio::spawn(async move {
+                let outcome = store
+                    .control_campaign(&business, &campaign, action, NOW)
+                    .await
+                    .unwrap();
+                (action, outcome)
+            }));
+        }
+        for task in tasks {
+            let (action, outcome) = task.await.unwrap();
+            match (action, outcome) {
+                (Control::Cancel, ControlOutcome::Changed(c) | ControlOutcome::Already(c)) => {
+                    assert_eq!(c.state, CampaignState::Cancelled)
+                }
+                (Control::Cancel, other) => panic!("a cancel answered {other:?}"),
+                // Pause and resume conflict only with a campaign already cancelled.
+                (_, ControlOutcome::Conflict(c)) => {
+                    assert_eq!(c.state, CampaignState::Cancelled, "{action:?}")
+                }
+                (_, ControlOutcome::Changed(_) | ControlOutcome::Already(_)) => {}
+                (_, ControlOutcome::NotFound) => panic!("not found"),
+            }
+        }
+        let end = store
+            .get_campaign_item(&business, &campaign)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(end.state, CampaignState::Cancelled);
+    }
+}
+
+/// A contact whose erasure was interrupted (its tombstone left behind) is refused as
+/// `erasing`; the other 99 recipients of its chunk are admitted and the chunk finishes.
+#[tokio::test]
+async fn a_recipient_under_erasure_is_refused_without_failing_its_chunk() {
+    let (env, store) = store().await;
+    let business = BusinessId::parse("acme").unwrap();
+    let campaign = create(&store, &business, 100).await;
+    store
+        .start_campaign(&business, &campaign, NOW)
+        .await
+        .unwrap();
+    // What an erasure cut off after its first step leaves: the tombstone on the conversation
+    // item (one known, one a number never contacted, whose item the erasure created).
+    store
+        .record_user_message(&business, &number(5), NOW)
+        .await
+        .unwrap();
+    let client = env.dynamodb().await;
+    for i in [5, 7] {
+        client
+            .update_item()
+            .table_name(&env.table)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S("BIZ#acme".into()),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("CONV#{}", number(i).as_e164())),
+            )
+            .update_expression("SET erasing = :e")
+            .expression_attribute_values(
+                ":e",
+                aws_sdk_dynamodb::types::AttributeValue::S("x".into()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let report = admit(&store, &business, &campaign, 0, SendClass::Informative).await;
+    assert_eq!(report.queued, 98, "{report:?}");
+    assert_eq!(report.refused.get("erasing"), Some(&2));
+    assert!(report.finished);
+    let c = store
+        .get_campaign(&business, &campaign)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.counts.get("refused_erasing"), Some(&2));
+    assert_eq!((c.chunks_done, c.chunks), (1, 1));
+    assert_eq!(messages(&env).await, 98);
+}
+
+/// Erasure reaches campaigns: a campaign message admitted just now for a campaign created an
+/// hour ago (its id carries that hour) is found without the contact index (made to lag here),
+/// the contact is masked in every chunk that lists it (a campaign not started yet included),
+/// and quarantined callbacks naming the number are gone.
+#[tokio::test]
+async fn erasure_finds_campaign_messages_and_masks_the_contact_in_chunks_and_the_quarantine() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let (env, store) = store().await;
+    let business = BusinessId::parse("acme").unwrap();
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        - 3_600_000;
+    let old_id = CampaignId::parse(&ulid::Ulid::from_parts(hour_ago, 7).to_string()).unwrap();
+    let list = recipients(3);
+    for (id, start) in [(old_id.clone(), true), (CampaignId::generate(), false)] {
+        store
+            .create_campaign(&NewCampaign {
+                business: &business,
+                id: id.clone(),
+                name: None,
+                message: r#"{"type":"promotional","text":"Sale"}"#,
+                recipients: &list,
+                send_at: None,
+                window: None,
+                idempotency: None,
+                now: NOW,
+            })
+            .await
+            .unwrap();
+        if start {
+            store.start_campaign(&business, &id, NOW).await.unwrap();
+            let report = admit(&store, &business, &id, 0, SendClass::Informative).await;
+            assert_eq!(report.queued, 3);
+        }
+    }
+    let erased = number(1);
+    let message = old_id.message_id(1);
+    // The contact index has not caught up with the message yet.
+    let client = env.dynamodb().await;
+    client
+        .update_item()
+        .table_name(&env.table)
+        .key("pk", AttributeValue::S("BIZ#acme".into()))
+        .key("sk", AttributeValue::S(format!("MSG#{}", message.as_str())))
+        .update_expression("REMOVE gsi1pk, gsi1sk")
+        .send()
+        .await
+        .unwrap();
+    let digits = erased.as_e164().trim_start_matches('+');
+    let other = number(2);
+    for (body, who) in [
+        (
+            format!(
+                r#"{{"event":"message","sender":{{"id":"{digits}"}},"message":{{"text":"my address"}}}}"#
+            ),
+            "erased",
+        ),
+        (
+            format!(
+                r#"{{"phone_number":"{}"}}"#,
+                other.as_e164().trim_start_matches('+')
+            ),
+            "other",
+        ),
+    ] {
+        store
+            .quarantine(
+                "POST /viber/inbound",
+                body.as_bytes(),
+                vbm_store::QuarantineReason::UnknownService,
+                who,
+                NOW,
+            )
+            .await
+            .unwrap();
+    }
+
+    store.erase_contact(&business, &erased).await.unwrap();
+
+    assert_eq!(
+        store.get_message(&business, &message, NOW).await.unwrap(),
+        None,
+        "the campaign message outlived the erasure"
+    );
+    let raw = env.footprint().await;
+    let dump = format!("{raw:?}");
+    assert!(
+        !dump.contains(erased.as_e164()),
+        "the erased number is still stored: {dump}"
+    );
+    assert!(dump.contains(other.as_e164()), "the others were erased too");
+    let quarantined = store.quarantined(NOW).await.unwrap();
+    assert_eq!(quarantined.len(), 1);
+    assert_eq!(quarantined[0].detail, "other");
+}
+
+/// A park lands only while its hold stands, and a lift deletes a parked job only as it read
+/// it: a job parked anew meanwhile (disabled again, its work met it again) waits for the next.
+#[tokio::test]
+async fn a_park_needs_its_hold_and_a_lift_deletes_only_what_it_read() {
+    use vbm_store::{Hold, Parked, ParkedQueue};
+    let (_env, store) = store().await;
+    let business = BusinessId::parse("acme").unwrap();
+    store
+        .create_business(&vbm_store::NewBusiness {
+            id: business.clone(),
+            service_id: 5,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    let job = |at: i64| Parked {
+        work: "01J0000000000000000000000A".into(),
+        queue: ParkedQueue::Outbound,
+        body: "{}".into(),
+        group: Some("g".into()),
+        parked_at: session_rules::Timestamp::from_millis(at),
+    };
+    // Enabled: nothing to hold it.
+    assert!(
+        !store
+            .park(&business, &Hold::Business, &job(1))
+            .await
+            .unwrap()
+    );
+    store.set_business_disabled(&business, true).await.unwrap();
+    assert!(
+        store
+            .park(&business, &Hold::Business, &job(1))
+            .await
+            .unwrap()
+    );
+    let read = store.parked(&business, &Hold::Business).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].1, job(1));
+    // Parked anew before the lift's delete: it stays.
+    assert!(
+        store
+            .park(&business, &Hold::Business, &job(2))
+            .await
+            .unwrap()
+    );
+    let first: Vec<_> = read
+        .iter()
+        .map(|(sk, j)| (sk.clone(), j.parked_at))
+        .collect();
+    store.unpark(&business, &first).await.unwrap();
+    let left = store.parked(&business, &Hold::Business).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].1, job(2));
+    let second: Vec<_> = left
+        .iter()
+        .map(|(sk, j)| (sk.clone(), j.parked_at))
+        .collect();
+    store.unpark(&business, &second).await.unwrap();
+    assert!(
+        store
+            .parked(&business, &Hold::Business)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A paused campaign holds its messages; a running one does not.
+    let campaign = create(&store, &business, 1).await;
+    let hold = Hold::Campaign(campaign.clone());
+    assert!(!store.park(&business, &hold, &job(3)).await.unwrap());
+    store
+        .control_campaign(&business, &campaign, Control::Pause, NOW)
+        .await
+        .unwrap();
+    assert!(store.park(&business, &hold, &job(3)).await.unwrap());
+}
