@@ -57,7 +57,6 @@ use crate::sms::{Sms, SmsError, SmsSender};
 /// Back-off of a failed record: 10 s, 40 s, 160 s, then 5 minutes.
 pub const SCHEDULE: Backoff = Backoff::new(Duration::from_secs(10), Duration::from_secs(300));
 
-
 /// How long an attempt is its caller's: longer than one provider call and its record (the
 /// function's timeout, 30 s, is shorter), so a live attempt is never abandoned.
 pub const LEASE: Duration = Duration::from_secs(60);
@@ -305,6 +304,8 @@ impl App {
         metrics::failover(trigger.as_str(), outcome);
         self.publish(business, id).await?;
         Ok("failover_refused")
+    }
+
     /// A job of a disabled business is parked, no SMS sent, until the business is enabled
     /// (`relay` queues it again); `false` when the business is enabled (or was, by the time
     /// the park's condition was checked) and the job goes on.
