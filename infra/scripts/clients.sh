@@ -36,6 +36,7 @@ if [[ -n "${_CLIENTS_UNDER_MOTO:-}" ]]; then
     trap cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
+    start=$SECONDS
     local_api_start "$_CLIENTS_BIN" "clients-$$-$RANDOM"
     # A user writes first (through the Viber sandbox), so the business has events to list.
     "$PY" -c 'import json, sys, urllib.request
@@ -49,6 +50,7 @@ urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/_sandbox/viber/use
         local_api_log
         exit 1
     fi
+    echo "clients: the Python walk passed against the local stack in $((SECONDS - start)) s" >&2
     exit 0
 fi
 
@@ -118,7 +120,9 @@ fi
 echo "clients: both clients generated without a warning and type-checked in $((SECONDS - start)) s" >&2
 
 echo "clients: building vbm-dev..." >&2
+start=$SECONDS
 bin="$(local_api_build)"
+echo "clients: vbm-dev built in $((SECONDS - start)) s" >&2
 export _CLIENTS_UNDER_MOTO=1 _CLIENTS_BIN="$bin" _CLIENTS_WORK="$work"
 trap - EXIT
 exec infra/scripts/with-moto.sh "$0" "$@"

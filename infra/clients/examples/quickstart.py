@@ -21,7 +21,7 @@ if not isinstance(sent, SendAccepted):
 print(sent.message_id, sent.session.state)  # session: as it stands after this send
 
 message = get_message.sync(sent.message_id, client=api)
-print(message.status, [entry.status for entry in message.status_history])
+print(message.status, [str(entry.status) for entry in message.status_history])
 
 # A refusal is the Error model, with a stable code: here the user has not written (no session).
 refused = send_message.sync(client=api, body=SessionSend(to="+447911123456", type_="session", text="Hi"))

@@ -18,7 +18,8 @@ import time
 import typing
 
 from standardwebhooks.webhooks import Webhook
-from vbm_client import AuthenticatedClient, api as operations
+from vbm_client import AuthenticatedClient
+from vbm_client.api import default as operations
 from vbm_client.api.default import (
     create_campaign,
     get_campaign,
@@ -67,7 +68,7 @@ def expect(value: object, model: type) -> typing.Any:
 def no_untyped_operation() -> None:
     """Every request body is a model (or a union of models), never Any; only an answer without
     content (204 of eraseContact) may be Any."""
-    for info in pkgutil.iter_modules(operations.default.__path__):
+    for info in pkgutil.iter_modules(operations.__path__):
         module = importlib.import_module(f"vbm_client.api.default.{info.name}")
         hints = typing.get_type_hints(module.sync_detailed)
         body = hints.get("body")
