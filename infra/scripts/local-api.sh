@@ -31,10 +31,10 @@ local_api_start() {
     OUTBOUND_QUEUE_URL="$(field outbound_queue_url)"
     EVENTS_QUEUE_URL="$(field events_queue_url)"
     TIMERS_GROUP="$(field timers_group)"
-    CAMPAIGN_QUEUE_URL="$(field campaign_queue_url)" # campaigns (issue 15)
+    CAMPAIGN_QUEUE_URL="$(field campaign_queue_url)" # campaigns
     SESSION_TIMERS_QUEUE_URL="$(field session_timers_queue_url)"
-    FAILOVER_QUEUE_URL="$(field failover_queue_url)" # SMS failover (issue 16)
-    UPLOADS_BUCKET="$(field uploads_bucket)" # campaigns' uploaded lists (issue 15)
+    FAILOVER_QUEUE_URL="$(field failover_queue_url)" # SMS failover
+    UPLOADS_BUCKET="$(field uploads_bucket)" # campaigns' uploaded lists
     export OUTBOUND_QUEUE_URL EVENTS_QUEUE_URL TIMERS_GROUP CAMPAIGN_QUEUE_URL SESSION_TIMERS_QUEUE_URL FAILOVER_QUEUE_URL UPLOADS_BUCKET
     export VBM_PORT="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
     export RUST_LOG="${RUST_LOG:-warn}"

@@ -232,7 +232,7 @@ fn the_request_schema_has_every_field_of_the_wire_type() {
             .map(String::from)
             .into()
     );
-    // `failover` (issue 16) is taken out before the message is parsed.
+    // `failover` (the SMS failover) is taken out before the message is parsed.
     let mut fields = accepted_fields(r#"{"__probe": 1}"#);
     fields.insert("failover".into());
     let documented: BTreeSet<String> = sends.values().flat_map(|m| property_names(m)).collect();
@@ -635,7 +635,7 @@ fn the_webhooks_are_the_event_types_the_code_emits() {
     }
 }
 
-/// Campaigns (issue 15): a campaign's message is a send request without `to` (its `failover`
+/// Campaigns: a campaign's message is a send request without `to` (its `failover`
 /// included), and never a session message: the two schemas stay in step, type by type.
 #[test]
 fn the_campaign_message_is_the_send_request_without_to_or_session() {
