@@ -5,7 +5,7 @@ SHELL := bash
 VENV := .venv
 WITH_MOTO := infra/scripts/with-moto.sh
 
-.PHONY: all test dev python-env test-rust test-infra lint-template bench package sam-build faults fuzz fuzz-api
+.PHONY: all test dev python-env test-rust test-infra lint-template bench package sam-build faults fuzz fuzz-api clients
 
 all: test
 
@@ -17,12 +17,18 @@ test:
 	infra/scripts/python-env.sh
 	$(WITH_MOTO) cargo test --workspace
 	$(WITH_MOTO) $(VENV)/bin/pytest -q infra/tests
+	infra/scripts/clients.sh
 	infra/scripts/api-fuzz.sh
 
 ## The whole system on 127.0.0.1 (MOTO_PORT, default 5000; VBM_PORT, default 3000). Foreground.
 dev:
 	infra/scripts/toolchain.sh
 	infra/scripts/dev.sh
+
+## The clients generated from openapi.yaml (Python, TypeScript): no generator warning, the
+## TypeScript example type-checks, the Python walk passes against the local stack.
+clients:
+	infra/scripts/clients.sh
 
 ## The Python venvs: .venv (moto, boto3, cfn-lint, samtranslator, pytest) and .venv-checkov (checkov).
 python-env:

@@ -17,28 +17,20 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
+# shellcheck source=infra/scripts/local-api.sh
+source infra/scripts/local-api.sh
+
 # First pass: the venv, the server binary, then this script again under with-moto.sh (which
 # starts the emulator on a free port and stops it on exit).
 if [[ -z "${_API_FUZZ_UNDER_MOTO:-}" ]]; then
     infra/scripts/python-env.sh
     echo "api-fuzz: building vbm-dev..." >&2
-    if ! built="$(cargo build --quiet -p vbm-dev --message-format=json-render-diagnostics)"; then
-        echo "api-fuzz: building vbm-dev failed" >&2
-        exit 1
-    fi
-    bin="$(printf '%s\n' "$built" | .venv/bin/python -c '
-import json, sys
-exe = [m["executable"] for m in map(json.loads, sys.stdin)
-       if m.get("reason") == "compiler-artifact" and m.get("executable")
-       and m["target"]["name"] == "vbm-dev"]
-print(exe[-1])')"
+    bin="$(local_api_build)"
     export _API_FUZZ_UNDER_MOTO=1 _API_FUZZ_BIN="$bin"
     exec infra/scripts/with-moto.sh "$0" "$@"
 fi
 
 PY=.venv/bin/python
-work="$(mktemp -d "${TMPDIR:-/tmp}/vbm-api-fuzz.XXXXXX")"
-server_pid=""
 fuzz_pid=""
 stop() {  # stop PID: TERM, then wait for it
     if [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null; then
@@ -48,56 +40,16 @@ stop() {  # stop PID: TERM, then wait for it
 }
 cleanup() {
     stop "$fuzz_pid"
-    stop "$server_pid"
-    rm -rf "$work"
+    local_api_stop
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-server_log() {  # the last lines of vbm-dev's output, without its EMF metric lines
-    echo "---- vbm-dev log (last 80 lines, metrics left out) ----" >&2
-    grep -v '^{"_aws"' "$work/server.log" | tail -n 80 >&2 || true
-    echo "---- end of vbm-dev log ----" >&2
-}
-
-# A fresh table and queues from template.yaml, named for this run.
-name="fuzz-$$-$RANDOM"
-resources="$("$PY" infra/local/resources.py --endpoint "$AWS_ENDPOINT_URL" --table "$name" --prefix "$name-")"
-field() { "$PY" -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$resources" "$1"; }
-export VBM_TABLE="$name"
-OUTBOUND_QUEUE_URL="$(field outbound_queue_url)"
-EVENTS_QUEUE_URL="$(field events_queue_url)"
-TIMERS_GROUP="$(field timers_group)"
-CAMPAIGN_QUEUE_URL="$(field campaign_queue_url)" # campaigns (issue 15)
-SESSION_TIMERS_QUEUE_URL="$(field session_timers_queue_url)"
-FAILOVER_QUEUE_URL="$(field failover_queue_url)" # SMS failover (issue 16)
-UPLOADS_BUCKET="$(field uploads_bucket)" # campaigns' uploaded lists (issue 15)
-export OUTBOUND_QUEUE_URL EVENTS_QUEUE_URL TIMERS_GROUP CAMPAIGN_QUEUE_URL SESSION_TIMERS_QUEUE_URL FAILOVER_QUEUE_URL UPLOADS_BUCKET
-export VBM_PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
-export RUST_LOG="${RUST_LOG:-warn}"
-
-"$_API_FUZZ_BIN" >"$work/server.log" 2>&1 &
-server_pid=$!
-
-# The banner (printed once the stack answers /_dev/health) carries the demo business's key.
-key=""
-for _ in $(seq 1 600); do  # 600 x 0.1 s = 60 s
-    key="$(sed -n 's/^API key: *\(vbm_[0-9a-f]*\)$/\1/p' "$work/server.log")"
-    [[ -n "$key" ]] && break
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        echo "api-fuzz: vbm-dev exited before it was ready" >&2
-        server_log
-        exit 1
-    fi
-    sleep 0.1
-done
-if [[ -z "$key" ]]; then
-    echo "api-fuzz: vbm-dev printed no API key within 60 s" >&2
-    server_log
-    exit 1
-fi
-base="http://127.0.0.1:$VBM_PORT"
+# A fresh table and queues from template.yaml, named for this run; the server on a free port.
+local_api_start "$_API_FUZZ_BIN" "fuzz-$$-$RANDOM"
+key="$LOCAL_API_KEY"
+base="$LOCAL_API_BASE"
 
 # Three users write first (through the Viber sandbox), so session messages to them reach the
 # session rules (the numbers are the first of KNOWN_PHONES in infra/api-fuzz/hooks.py).
@@ -132,6 +84,6 @@ wait "$fuzz_pid" || status=$?
 fuzz_pid=""
 echo "api-fuzz: schemathesis exited with $status after $((SECONDS - start)) s" >&2
 if [[ $status -ne 0 ]]; then
-    server_log
+    local_api_log
 fi
 exit "$status"

@@ -9,8 +9,8 @@ use send::views::{
 };
 use serde_json::{Value, json};
 use session_rules::{
-    Conversation, Language, Limits, MessageStatus, Refusal, SendRequestBody, StatusTrack, Template,
-    TemplateCategory, TemplateId, Timestamp,
+    Conversation, Language, Limits, MessageStatus, Refusal, SendRequest, SendRequestBody,
+    StatusTrack, Template, TemplateCategory, TemplateId, Timestamp,
 };
 use vbm_http::ApiError;
 
@@ -187,38 +187,130 @@ fn accepted_fields(json: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The schema a `$ref` names (or the schema itself when it is not a reference).
+fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
+    match v["$ref"].as_str() {
+        Some(r) => schema(
+            doc,
+            r.strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("not a schema reference: {r}")),
+        ),
+        None => v,
+    }
+}
+
+/// A union's members by message type: its `discriminator` on `type` names each member, the
+/// `oneOf` lists exactly those, and each member's `type` is the constant it is named by.
+fn members<'a>(doc: &'a Value, name: &str) -> BTreeMap<String, &'a Value> {
+    let union = schema(doc, name);
+    let discriminator = &union["discriminator"];
+    assert_eq!(discriminator["propertyName"], "type", "{name}");
+    let mapping = discriminator["mapping"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{name}: no discriminator mapping"));
+    let listed: BTreeSet<&str> = union["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["$ref"].as_str().expect("a member is a reference"))
+        .collect();
+    let mapped: BTreeSet<&str> = mapping.values().map(|r| r.as_str().unwrap()).collect();
+    assert_eq!(listed, mapped, "{name}: oneOf and mapping");
+    mapping
+        .iter()
+        .map(|(kind, r)| {
+            let member = schema(
+                doc,
+                r.as_str()
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                    .unwrap_or_else(|| panic!("{name}: {r} is not a schema reference")),
+            );
+            assert_eq!(
+                member["properties"]["type"]["const"], *kind,
+                "{name}: {kind}"
+            );
+            assert_eq!(member["additionalProperties"], false, "{name}: {kind}");
+            (kind.clone(), member)
+        })
+        .collect()
+}
+
 #[test]
 fn the_request_schema_has_every_field_of_the_wire_type() {
     let doc = document();
-    let request = schema(&doc, "SendMessageRequest");
-    assert_eq!(request["additionalProperties"], false);
-    // `failover` (issue 16) is taken out before the message is parsed.
-    let mut fields = accepted_fields(r#"{"__probe": 1}"#);
-    fields.insert("failover".into());
-    assert_eq!(property_names(request), fields);
-    let base = r#""to": "+380501234567", "type": "session""#;
-    for nested in ["file", "button", "template", "video"] {
-        let probe = format!(r#"{{{base}, "{nested}": {{"__probe": 1}}}}"#);
-        let schema = &request["properties"][nested];
-        assert_eq!(schema["additionalProperties"], false, "{nested}");
-        assert_eq!(property_names(schema), accepted_fields(&probe), "{nested}");
-    }
-    let types = strings(&request["properties"]["type"]["enum"]);
+    let sends = members(&doc, "SendMessageRequest");
     assert_eq!(
-        types,
+        sends.keys().cloned().collect::<BTreeSet<_>>(),
         ["session", "transactional", "promotional", "template"]
             .map(String::from)
             .into()
     );
+    // `failover` (the SMS failover) is taken out before the message is parsed.
+    let mut fields = accepted_fields(r#"{"__probe": 1}"#);
+    fields.insert("failover".into());
+    let documented: BTreeSet<String> = sends.values().flat_map(|m| property_names(m)).collect();
+    assert_eq!(documented, fields);
+    let base = r#""to": "+380501234567", "type": "session""#;
+    for nested in ["file", "button", "template", "video"] {
+        let probe = format!(r#"{{{base}, "{nested}": {{"__probe": 1}}}}"#);
+        let mut schemas = sends
+            .values()
+            .filter_map(|m| m["properties"].get(nested))
+            .map(|s| resolve(&doc, s));
+        let schema = schemas.next().unwrap_or_else(|| panic!("no {nested}"));
+        assert!(schemas.all(|s| s == schema), "{nested}: one schema");
+        assert_eq!(schema["additionalProperties"], false, "{nested}");
+        assert_eq!(property_names(schema), accepted_fields(&probe), "{nested}");
+    }
+    for (kind, member) in &sends {
+        for field in ["to", "ttl_seconds", "tracking_data", "failover"] {
+            assert!(member["properties"][field].is_object(), "{kind}: {field}");
+        }
+        let required = strings(&member["required"]);
+        assert!(
+            required.contains("to") && required.contains("type"),
+            "{kind}"
+        );
+    }
+    let ttl = schema(&doc, "TtlSeconds");
     let limits = Limits::default();
-    assert_eq!(
-        request["properties"]["ttl_seconds"]["minimum"],
-        limits.min_ttl.as_secs()
-    );
-    assert_eq!(
-        request["properties"]["ttl_seconds"]["maximum"],
-        limits.max_ttl.as_secs()
-    );
+    assert_eq!(ttl["minimum"], limits.min_ttl.as_secs());
+    assert_eq!(ttl["maximum"], limits.max_ttl.as_secs());
+}
+
+/// Each message type's schema lists exactly the content fields its parser takes: any other is
+/// refused as not belonging to the type, and none of its own is.
+#[test]
+fn each_message_type_has_the_fields_its_parser_takes() {
+    let doc = document();
+    let samples = serde_json::json!({
+        "text": "Hi",
+        "url": "https://example.com/order",
+        "image_url": "https://example.com/a.png",
+        "file": {"url": "https://example.com/a.pdf", "name": "a.pdf"},
+        "button": {"caption": "Shop", "url": "https://example.com/shop"},
+        "video": {"url": "https://example.com/a.mp4", "size_bytes": 1000, "duration_seconds": 10},
+        "template": {"id": "welcome", "params": {"name": "Ann"}},
+    });
+    let limits = Limits::default();
+    for (kind, member) in members(&doc, "SendMessageRequest") {
+        let own = property_names(member);
+        for (field, value) in samples.as_object().unwrap() {
+            let body = serde_json::json!({"to": "+380501234567", "type": kind, field: value});
+            let body: SendRequestBody = serde_json::from_value(body).unwrap();
+            let refused_as_foreign = match SendRequest::parse(&body, &limits) {
+                Err(Refusal::ValidationFailed { field: f, reason }) => {
+                    f == *field && reason.starts_with("not allowed")
+                }
+                _ => false,
+            };
+            assert_eq!(
+                !refused_as_foreign,
+                own.contains(field),
+                "{kind}: `{field}` (the schema and the parser disagree)"
+            );
+        }
+    }
 }
 
 /// A schema lists exactly the members the view serializes, all of them required.
@@ -408,7 +500,6 @@ fn answer_schemas_match_the_views() {
 fn string_patterns_agree_with_the_parsers() {
     use session_rules::{Caption, FileName, TemplateParams, Text};
     let doc = document();
-    let request = &schema(&doc, "SendMessageRequest")["properties"];
     let pattern = |v: &Value| {
         regex::Regex::new(v["pattern"].as_str().expect("a pattern")).expect("a valid regex")
     };
@@ -424,7 +515,7 @@ fn string_patterns_agree_with_the_parsers() {
     let fields: Vec<(&str, regex::Regex, Parses)> = vec![
         (
             "template.params",
-            pattern(&request["template"]["properties"]["params"]["additionalProperties"]),
+            pattern(&schema(&doc, "SendTemplate")["properties"]["params"]["additionalProperties"]),
             Box::new(|v: &str| {
                 let params = BTreeMap::from([("name".to_owned(), v.to_owned())]);
                 TemplateParams::fill(&template, &params).is_ok()
@@ -432,17 +523,17 @@ fn string_patterns_agree_with_the_parsers() {
         ),
         (
             "text",
-            pattern(&request["text"]),
+            pattern(schema(&doc, "MessageText")),
             Box::new(|v: &str| Text::parse("text", v).is_ok()),
         ),
         (
             "button.caption",
-            pattern(&request["button"]["properties"]["caption"]),
+            pattern(&schema(&doc, "SendButton")["properties"]["caption"]),
             Box::new(|v: &str| Caption::parse("caption", v).is_ok()),
         ),
         (
             "file.name",
-            pattern(&request["file"]["properties"]["name"]),
+            pattern(&schema(&doc, "SendFile")["properties"]["name"]),
             Box::new(|v: &str| FileName::parse("name", v).is_ok()),
         ),
     ];
@@ -506,7 +597,7 @@ fn string_patterns_agree_with_the_parsers() {
         }
     }
     assert_eq!(sms["text"]["maxLength"], vbm_store::MAX_SMS_TEXT);
-    let params = &request["template"]["properties"]["params"]["additionalProperties"];
+    let params = &schema(&doc, "SendTemplate")["properties"]["params"]["additionalProperties"];
     assert_eq!(params["minLength"], 1);
     assert_eq!(params["maxLength"], 125);
 }
@@ -558,34 +649,34 @@ fn the_webhooks_are_the_event_types_the_code_emits() {
     }
 }
 
-/// Campaigns (issue 15): a campaign's message is a send request without `to` (its `failover`
-/// included), and never a session message: the two schemas stay in step.
+/// Campaigns: a campaign's message is a send request without `to` (its `failover`
+/// included), and never a session message: the two schemas stay in step, type by type.
 #[test]
 fn the_campaign_message_is_the_send_request_without_to_or_session() {
     let doc = document();
-    let send = schema(&doc, "SendMessageRequest");
-    let campaign = schema(&doc, "CampaignMessage");
-    let mut fields = property_names(send);
-    fields.remove("to");
-    assert_eq!(property_names(campaign), fields);
-    for (name, field) in send["properties"].as_object().unwrap() {
-        if !["to", "type"].contains(&name.as_str()) {
-            assert_eq!(&campaign["properties"][name], field, "{name}");
+    let mut sends = members(&doc, "SendMessageRequest");
+    assert!(sends.remove("session").is_some());
+    let campaign = members(&doc, "CampaignMessage");
+    assert_eq!(
+        campaign.keys().collect::<Vec<_>>(),
+        sends.keys().collect::<Vec<_>>()
+    );
+    for (kind, send) in &sends {
+        let message = campaign[kind];
+        let mut fields = property_names(send);
+        fields.remove("to");
+        assert_eq!(property_names(message), fields, "{kind}");
+        for field in &fields {
+            assert_eq!(
+                message["properties"][field], send["properties"][field],
+                "{kind}: {field}"
+            );
         }
+        let mut required = strings(&send["required"]);
+        required.remove("to");
+        assert_eq!(strings(&message["required"]), required, "{kind}");
+        assert_eq!(message["not"], send["not"], "{kind}: the content rules");
     }
-    let mut types = strings(&send["properties"]["type"]["enum"]);
-    types.remove("session");
-    assert_eq!(strings(&campaign["properties"]["type"]["enum"]), types);
-    let branches: Vec<&Value> = send["oneOf"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|b| b["title"] != "session")
-        .collect();
-    let campaign_branches: Vec<&Value> = campaign["oneOf"].as_array().unwrap().iter().collect();
-    assert_eq!(campaign_branches, branches);
-    assert_eq!(campaign["additionalProperties"], false);
-    assert_eq!(strings(&campaign["required"]), ["type".to_owned()].into());
 }
 
 /// Business events (issue 17): the delivery log's answer and its filters are the code's.
