@@ -735,17 +735,8 @@ async fn thirty_concurrent_failovers_against_a_day_cap_of_ten_send_exactly_ten_s
 /// (the parked body) sends the SMS.
 #[tokio::test]
 async fn a_disabled_business_sends_no_sms_until_it_is_enabled() {
+    // The world's business is stored (with its SMS policy), so it can be disabled.
     let world = World::new(0, 4).await;
-    world
-        .store
-        .create_business(&vbm_store::NewBusiness {
-            id: world.business.clone(),
-            service_id: 99,
-            callback_url: None,
-            allow_cidrs: vec![],
-        })
-        .await
-        .unwrap();
     let id = world.sent(ANN, Some(&spec(with_deadline()))).await;
     world
         .store
