@@ -26,7 +26,7 @@ STATEFUL_422 = {
     "template_params_invalid",
     "template_required",
     "idempotency_key_reused",
-    # SMS failover (issue 16): no SMS text in the send, its template or the business's default.
+    # SMS failover: no SMS text in the send, its template or the business's default.
     "failover_text_missing",
 }
 
@@ -98,7 +98,7 @@ def _error_code(response) -> str | None:
         return None
 
 
-# Campaigns (issue 15): list entries refused for what only the server knows (the numbering plan,
+# Campaigns: list entries refused for what only the server knows (the numbering plan,
 # the template's parameters, the same number twice: `uniqueItems` compares whole entries), and
 # fields whose rule is relative to now or to each other (send_at at most 30 days ahead, a window
 # whose start and end differ).
@@ -133,7 +133,7 @@ def valid_data_is_never_malformed(ctx, response, case):
         return None
     if case.operation.label == "POST /v1/campaigns" and _campaign_refusal_is_stateful(response):
         return None
-    # Business events (issue 17): too many events in the range is state, not shape.
+    # Business events: too many events in the range is state, not shape.
     if response.status_code == 400 and _error_code(response) == "replay_too_large":
         return None
     if response.status_code == 400 or (

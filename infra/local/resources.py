@@ -219,7 +219,7 @@ def create_resources(endpoint: str, table: str = "vbm", prefix: str = "vbm-", te
         resolve.queues[logical_id] = {"url": url, "arn": arn, "name": name}
         out[output_key(logical_id)] = url
 
-    # S3 buckets (campaigns' uploaded lists, issue 15): private by default on the emulator too.
+    # S3 buckets (campaigns' uploaded lists): private by default on the emulator too.
     buckets = [lid for lid, r in resources.items() if r.get("Type") == "AWS::S3::Bucket"]
     if buckets:
         s3 = session.client("s3", endpoint_url=endpoint)

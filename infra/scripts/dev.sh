@@ -60,11 +60,11 @@ field() { .venv/bin/python -c 'import json, sys; print(json.loads(sys.argv[1])[s
 export VBM_TABLE=vbm
 export OUTBOUND_QUEUE_URL="$(field outbound_queue_url)"
 export EVENTS_QUEUE_URL="$(field events_queue_url)"
-export FAILOVER_QUEUE_URL="$(field failover_queue_url)" # SMS failover (issue 16)
+export FAILOVER_QUEUE_URL="$(field failover_queue_url)" # SMS failover
 export TIMERS_GROUP="$(field timers_group)"
 export CAMPAIGN_QUEUE_URL="$(field campaign_queue_url)"
 export SESSION_TIMERS_QUEUE_URL="$(field session_timers_queue_url)"
-export UPLOADS_BUCKET="$(field uploads_bucket)" # campaigns' uploaded lists (issue 15)
+export UPLOADS_BUCKET="$(field uploads_bucket)" # campaigns' uploaded lists
 # The Viber callback secret is not passed: vbm-dev puts it in the emulator's Secrets Manager.
 export VBM_PORT
 export RUST_LOG="${RUST_LOG:-warn}"

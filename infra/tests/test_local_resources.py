@@ -34,11 +34,11 @@ def test_resources_match_template(moto_endpoint, source_template):
     assert set(out) == {
         "table", "stream_arn", "outbound_queue_url", "events_queue_url", "outbound_dlq_url",
         "events_dlq_url", "relay_failure_queue_url", "timers_group",
-        "campaign_queue_url", "campaign_dlq_url",  # campaigns (issue 15)
-        "failover_queue_url", "failover_dlq_url",  # SMS failover (issue 16)
-        # Business events (issue 17).
+        "campaign_queue_url", "campaign_dlq_url",  # campaigns
+        "failover_queue_url", "failover_dlq_url",  # SMS failover
+        # Business events.
         "session_timers_queue_url", "session_timers_dlq_url", "lifecycle_failure_queue_url",
-        "uploads_bucket",  # campaigns' uploaded lists (issue 15)
+        "uploads_bucket",  # campaigns' uploaded lists
     }
     assert out["uploads_bucket"] == f"{prefix}uploads"
     assert out["timers_group"] == f"{prefix}timers"

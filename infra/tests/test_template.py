@@ -28,9 +28,9 @@ FUNCTIONS = {
     "DispatchFunction": "dispatch",
     "NotifyFunction": "notify",
     "RelayFunction": "relay",
-    "FailoverFunction": "failover",  # SMS failover (issue 16)
-    "LifecycleFunction": "lifecycle",  # business events (issue 17)
-    "CampaignFunction": "campaign",  # campaigns (issue 15)
+    "FailoverFunction": "failover",  # SMS failover
+    "LifecycleFunction": "lifecycle",  # business events
+    "CampaignFunction": "campaign",  # campaigns
 }
 
 # Setting timers (shared/timers): schedules in the stack's group, passing TimersRole.
@@ -46,14 +46,14 @@ EXPECTED_GRANTS = {
         *(("dynamodb:" + a, "Table") for a in
           ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query", "BatchWriteItem")),
         ("dynamodb:Query", "Table/index/gsi1"),
-        # Campaigns (issue 15): the start timer; a due one goes to the campaign queue at once.
+        # Campaigns: the start timer; a due one goes to the campaign queue at once.
         *_TIMERS,
         ("sqs:SendMessage", "CampaignQueue"),
-        # Business events (issue 17): the delivery log and its replay.
+        # Business events: the delivery log and its replay.
         ("dynamodb:Query", "Table/index/events"),
         ("dynamodb:BatchGetItem", "Table"),
         ("sqs:SendMessage", "EventsQueue"),
-        # Uploaded campaign lists: presigned PUT URLs under uploads/ (issue 15).
+        # Uploaded campaign lists: presigned PUT URLs under uploads/.
         ("s3:PutObject", "UploadsBucket/uploads"),
     },
     "InboundFunction": {
@@ -65,14 +65,14 @@ EXPECTED_GRANTS = {
     "StatusFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem")),
         ("sqs:SendMessage", "EventsQueue"),
-        ("sqs:SendMessage", "FailoverQueue"),  # SMS failover on expired (issue 16)
+        ("sqs:SendMessage", "FailoverQueue"),  # SMS failover on expired
         ("sqs:GetQueueAttributes", "EventsQueue"),  # warm-up on init
         ("secretsmanager:GetSecretValue", "ViberCallbackSecret"),
     },
     "DispatchFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem")),
         ("sqs:SendMessage", "EventsQueue"),
-        ("sqs:SendMessage", "FailoverQueue"),  # SMS failover on 9/10 and the deadline (issue 16)
+        ("sqs:SendMessage", "FailoverQueue"),  # SMS failover on 9/10 and the deadline
         ("sqs:GetQueueAttributes", "EventsQueue"),  # warm-up on init
         ("sqs:ChangeMessageVisibility", "OutboundQueue"),  # back-off on its own queue
         # Only when ViberApiTokenSecretArn is set (CONDITIONAL_GRANTS).
@@ -81,7 +81,7 @@ EXPECTED_GRANTS = {
     "NotifyFunction": {
         ("dynamodb:GetItem", "Table"),
         ("dynamodb:PutItem", "Table"),
-        ("dynamodb:UpdateItem", "Table"),  # the delivery log (issue 17)
+        ("dynamodb:UpdateItem", "Table"),  # the delivery log
         ("sqs:ChangeMessageVisibility", "EventsQueue"),  # back-off on its own queue
     },
     # The outbox: the one function that writes to the outbound queue; the stream's on-failure
@@ -96,17 +96,17 @@ EXPECTED_GRANTS = {
         ("sqs:SendMessage", "CampaignQueue"),
         ("sqs:SendMessage", "FailoverQueue"),
     },
-    # Campaigns (issue 15): the fan-out admits recipients with the send's writes (and reads
+    # Campaigns: the fan-out admits recipients with the send's writes (and reads
     # their conversations in batches); messages reach the outbound queue through the stream.
     "CampaignFunction": {
         *(("dynamodb:" + a, "Table") for a in
           ("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "ConditionCheckItem", "Query")),
-        ("s3:GetObject", "UploadsBucket/uploads"),  # uploaded lists (issue 15)
+        ("s3:GetObject", "UploadsBucket/uploads"),  # uploaded lists
         ("sqs:SendMessage", "CampaignQueue"),
         ("sqs:SendMessage", "EventsQueue"),
         *_TIMERS,
     },
-    # SMS failover (issue 16): the one function that sends SMS, through the one configuration
+    # SMS failover: the one function that sends SMS, through the one configuration
     # set and this account's origination identities.
     "FailoverFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "UpdateItem", "ConditionCheckItem")),
@@ -116,7 +116,7 @@ EXPECTED_GRANTS = {
         *(("sms-voice:SendTextMessage", "sms-voice:" + r) for r in
           ("configuration-set/FailoverConfigurationSet", "sender-id/*", "phone-number/*", "pool/*", "opt-out-list/*")),
     },
-    # Business events (issue 17): session lifecycle events; the stream's on-failure destination
+    # Business events: session lifecycle events; the stream's on-failure destination
     # is granted by SAM.
     "LifecycleFunction": {
         ("dynamodb:GetItem", "Table"),
@@ -166,8 +166,8 @@ ENV_COMMON = {
     "SESSION_DURATION_SECONDS", "SESSION_MAX_MESSAGES", "SESSION_MAX_CONSECUTIVE",
     "RETENTION_DAYS", "RUST_LOG", "VBM_WARM_ON_INIT", "VBM_METRICS_NAMESPACE", "VBM_STACK",
     "VIBER_TRANSACTIONAL_TEXT", "TIMERS_GROUP", "TIMERS_ROLE_ARN",
-    "CAMPAIGN_QUEUE_URL",  # campaigns (issue 15)
-    "FAILOVER_QUEUE_URL",  # SMS failover (issue 16)
+    "CAMPAIGN_QUEUE_URL",  # campaigns
+    "FAILOVER_QUEUE_URL",  # SMS failover
 }
 ENV_EXTRA = {
     "InboundFunction": {"VIBER_CALLBACK_SECRET_ID", "SECRETS_REFRESH_SECONDS", "VIBER_CALLBACK_CIDRS"},
@@ -175,7 +175,7 @@ ENV_EXTRA = {
     "DispatchFunction": {"VIBER_API_TOKEN_SECRET_ID", "SECRETS_REFRESH_SECONDS"},
     "FailoverFunction": {"SMS_CONFIGURATION_SET", "SMS_ORIGINATION_IDENTITY", "SMS_MAX_ATTEMPTS"},
     "NotifyFunction": {"EVENTS_MAX_RECEIVE_COUNT"},
-    # Campaigns' uploaded lists (issue 15): send presigns PUTs, campaign reads them.
+    # Campaigns' uploaded lists: send presigns PUTs, campaign reads them.
     "SendFunction": {"UPLOADS_BUCKET"},
     "CampaignFunction": {"UPLOADS_BUCKET"},
     "LifecycleFunction": {
@@ -212,7 +212,7 @@ def _ref_id(value) -> str:
         return "UploadsBucket/uploads"
     if isinstance(value, dict) and "${TimersGroup}/*" in str(value.get("Fn::Sub", "")):
         return "TimersGroup/schedules"
-    # SMS failover (issue 16): End User Messaging resources of this account and region.
+    # SMS failover: End User Messaging resources of this account and region.
     prefix = "arn:${AWS::Partition}:sms-voice:${AWS::Region}:${AWS::AccountId}:"
     if isinstance(value, dict) and str(value.get("Fn::Sub", "")).startswith(prefix):
         return "sms-voice:" + value["Fn::Sub"][len(prefix):].replace("${FailoverConfigurationSet}", "FailoverConfigurationSet")
@@ -286,10 +286,10 @@ def test_lint_suppressions_give_their_reason():
         comment = "\n".join(l for l in lines[max(0, i - 4):i] if l.strip().startswith("#"))
         for rule in (r.strip() for r in m.group(1).split(",")):
             assert rule in comment, (i + 1, rule, comment)
-    assert found == 8 + 3 + 2  # SMS failover (issue 16): FailoverFunction ES1001, FailoverDeadLetterQueue ES6000
-    # Business events (issue 17): LifecycleFunction's ES1001, the session timers' DLQ's and
+    assert found == 8 + 3 + 2  # SMS failover: FailoverFunction ES1001, FailoverDeadLetterQueue ES6000
+    # Business events: LifecycleFunction's ES1001, the session timers' DLQ's and
     # LifecycleFailureQueue's ES6000.
-    # Campaigns (issue 15): CampaignFunction's ES1001, CampaignDeadLetterQueue's ES6000.
+    # Campaigns: CampaignFunction's ES1001, CampaignDeadLetterQueue's ES6000.
 
 
 def test_build_metadata(source_template):
@@ -373,7 +373,7 @@ def _mappings(translated):
     for m in mappings.values():
         p = m["Properties"]
         fn = _ref_id(p["FunctionName"])
-        # The lifecycle function (issue 17) has two sources: the stream's is `.../stream`.
+        # The lifecycle function has two sources: the stream's is `.../stream`.
         out[f"{fn}/stream" if fn == "LifecycleFunction" and "StartingPosition" in p else fn] = p
     return out
 
@@ -400,10 +400,10 @@ def test_sqs_event_sources(translated):
 
 
 def test_the_stream_carries_accepted_messages_to_the_outbound_queue(translated):
-    """The outbox (issue 13): the table streams new images, relay reads only message inserts,
+    """The outbox: the table streams new images, relay reads only message inserts,
     in order, retried with bisection, and what it cannot queue goes to a watched queue."""
     table = _of_type(translated, "AWS::DynamoDB::Table")["Table"]["Properties"]
-    # Old images too: the lifecycle function compares a conversation's states (issue 17).
+    # Old images too: the lifecycle function compares a conversation's states.
     assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     m = _mappings(translated)["RelayFunction"]
     assert m["EventSourceArn"] == {"Fn::GetAtt": ["Table", "StreamArn"]}
@@ -428,7 +428,7 @@ def test_the_stream_carries_accepted_messages_to_the_outbound_queue(translated):
 
 
 def test_the_stream_tells_session_changes_to_the_lifecycle_function(translated):
-    """Business events (issue 17): conversation items' inserts and changes, in order, retried
+    """Business events: conversation items' inserts and changes, in order, retried
     with bisection, and a watched queue for what could not be handled."""
     m = _mappings(translated)["LifecycleFunction/stream"]
     assert m["EventSourceArn"] == {"Fn::GetAtt": ["Table", "StreamArn"]}
@@ -442,7 +442,7 @@ def test_the_stream_tells_session_changes_to_the_lifecycle_function(translated):
     assert 'strip_prefix("CONV#")' in (ROOT / "functions/lifecycle/src/image.rs").read_text()
     # Scheduler may send timers only to the session timers queue.
     role = _of_type(translated, "AWS::IAM::Role")["TimersRole"]["Properties"]
-    # (Campaigns, issue 15, add the campaign queue: their start and window timers.)
+    # (Campaigns add the campaign queue: their start and window timers.)
     statements = role["Policies"][0]["PolicyDocument"]["Statement"]
     # With KmsKeyArn the queues are encrypted: sending needs the key (and nothing else).
     kms = [s for s in statements if "Fn::If" in s]
@@ -507,7 +507,7 @@ def test_table(translated):
             "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}, {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
             "Projection": {"ProjectionType": "KEYS_ONLY"},
         },
-        # Business events (issue 17): the delivery log by time.
+        # Business events: the delivery log by time.
         {
             "IndexName": "events",
             "KeySchema": [{"AttributeName": "events_pk", "KeyType": "HASH"}, {"AttributeName": "events_sk", "KeyType": "RANGE"}],
@@ -541,8 +541,8 @@ def test_least_privilege_policies(translated):
     # Spelled out, the separations that matter most:
     send = EXPECTED_GRANTS["SendFunction"]
     # A send is one DynamoDB transaction: no queue on the request path. The queues the API
-    # writes are the events queue, for a replay of logged events (issue 17), and the campaign
-    # queue, for a campaign's start job when its start timer is already due (issue 15).
+    # writes are the events queue, for a replay of logged events, and the campaign
+    # queue, for a campaign's start job when its start timer is already due.
     assert {g for g in send if g[0].startswith("sqs:")} == {
         ("sqs:SendMessage", "EventsQueue"), ("sqs:SendMessage", "CampaignQueue"),
     }
@@ -552,7 +552,7 @@ def test_least_privilege_policies(translated):
     # Deleting is the erasure's (send) and, for parked work whose hold was lifted, relay's.
     for lid in set(FUNCTIONS) - {"SendFunction", "RelayFunction"}:
         assert ("dynamodb:DeleteItem", "Table") not in EXPECTED_GRANTS[lid]
-    # Uploads (issue 15): send may only put, campaign only get, and only under uploads/.
+    # Uploads: send may only put, campaign only get, and only under uploads/.
     s3 = {(lid, g) for lid in FUNCTIONS for g in EXPECTED_GRANTS[lid] if g[0].startswith("s3:")}
     assert s3 == {
         ("SendFunction", ("s3:PutObject", "UploadsBucket/uploads")),
@@ -636,7 +636,7 @@ def test_alarms(translated):
     # The outbox: its failure queue and the stream's backlog.
     assert alarm_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", "RelayFailureQueue")
     assert alarm_on("AWS/Lambda", "IteratorAge", "RelayFunction")
-    # Business events (issue 17): the session timers' DLQ and the lifecycle stream's failures.
+    # Business events: the session timers' DLQ and the lifecycle stream's failures.
     assert alarm_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", "SessionTimersDeadLetterQueue")
     assert alarm_on("AWS/SQS", "ApproximateNumberOfMessagesVisible", "LifecycleFailureQueue")
 
@@ -768,7 +768,7 @@ def test_samconfig_has_dev_and_prod(source_template):
 
 
 def test_sms_failover_receipts_reach_the_failover_queue(translated):
-    """SMS failover (issue 16): End User Messaging's delivery receipts go through the
+    """SMS failover: End User Messaging's delivery receipts go through the
     configuration set's SNS event destination to the failover queue, raw."""
     sets = _of_type(translated, "AWS::SMSVOICE::ConfigurationSet")
     assert set(sets) == {"FailoverConfigurationSet"}

@@ -139,7 +139,7 @@ impl Stack {
         .await
     }
 
-    /// A POST with an `Idempotency-Key` (campaigns, issue 15).
+    /// A POST with an `Idempotency-Key` (campaigns).
     pub async fn call_keyed(&self, path: &str, body: Value, key: &str) -> Answer {
         self.call_with(reqwest::Method::POST, path, Some(body), true, Some(key))
             .await

@@ -1,4 +1,4 @@
-//! `campaign`: the campaign fan-out queue's consumer (issue 15).
+//! `campaign`: the campaign fan-out queue's consumer.
 //!
 //! Two kinds of job ([`CampaignJob`]), both idempotent (SQS and the timers deliver at least
 //! once):
@@ -114,7 +114,7 @@ pub struct App {
     clock: Arc<dyn Clock>,
     templates: TemplateCache,
     businesses: BusinessCache,
-    /// Uploaded lists (issue 15); `None` without a bucket (prepare jobs then fail, retried).
+    /// Uploaded lists; `None` without a bucket (prepare jobs then fail, retried).
     uploads: Option<vbm_uploads::reader::Reader>,
     prepare_limits: PrepareLimits,
 }
@@ -322,7 +322,7 @@ impl App {
             .map_err(|e| JobError::Malformed(format!("campaign {id}'s message: {e}")))?;
         let template = self.template(business, &message).await?;
         let limits = self.store.limits();
-        // SMS failover (issue 16): the campaign's, completed per recipient from the template
+        // SMS failover: the campaign's, completed per recipient from the template
         // and the business's default, as a single send's is.
         let failover_request = failover_request(&message)
             .map_err(|e| JobError::Malformed(format!("campaign {id}'s failover: {}", e.message)))?;

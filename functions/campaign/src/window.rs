@@ -1,4 +1,4 @@
-//! Delivery windows in the recipient's local time (issue 15).
+//! Delivery windows in the recipient's local time.
 //!
 //! The time zone comes from the number's country (`PhoneNumber::region`) through a fixed table
 //! of UTC offsets: standard (winter) time, **no daylight saving**, so in summer a window opens an

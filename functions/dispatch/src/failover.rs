@@ -1,4 +1,4 @@
-//! SMS failover triggers in `dispatch` (issue 16): Viber's 9 (not a Viber user) and 10 (no
+//! SMS failover triggers in `dispatch`: Viber's 9 (not a Viber user) and 10 (no
 //! suitable device) queue a failover job at once; `sent` queues the deadline's job, delayed by
 //! the deadline (at most 900 s, SQS's longest delay), which finds the message delivered, or
 //! claims the failover. `failover` decides; a job queued twice (a redelivered dispatch job

@@ -29,7 +29,7 @@
 pub mod events;
 pub mod failover;
 pub mod outcome;
-// Viber's pace (issue 15).
+// Viber's pace.
 pub mod pace;
 pub mod pending;
 pub mod request;
@@ -133,7 +133,7 @@ pub enum RecordError {
     Queue(#[from] QueueError),
     #[error("an earlier message of this conversation failed in this batch")]
     AfterFailure,
-    /// The business's pace is booked further ahead than a send may wait (issue 15).
+    /// The business's pace is booked further ahead than a send may wait.
     #[error("the business's Viber pace is booked past {}s ahead", pace::HORIZON.as_secs())]
     Paced,
 }
@@ -147,7 +147,7 @@ pub struct App {
     clock: Arc<dyn Clock>,
     businesses: BusinessCache,
     rates: pace::Rates,
-    /// SMS failover (issue 16): where failover jobs go; `None` when not deployed.
+    /// SMS failover: where failover jobs go; `None` when not deployed.
     failover: Option<vbm_queue::FailoverQueue>,
 }
 
@@ -172,7 +172,7 @@ impl App {
         }
     }
 
-    /// Queues SMS failover jobs (issue 16) on `queue`.
+    /// Queues SMS failover jobs on `queue`.
     pub fn with_failover(mut self, queue: vbm_queue::FailoverQueue) -> Self {
         self.failover = Some(queue);
         self
@@ -349,7 +349,7 @@ impl App {
                     .await;
             }
         };
-        // Viber's pace: wait for this send's slot (issue 15); what Viber answers is recorded at
+        // Viber's pace: wait for this send's slot; what Viber answers is recorded at
         // the time it was sent.
         if !pace::wait_for_slot(&self.store, &self.rates, &business, now).await? {
             return Err(RecordError::Paced);
@@ -620,7 +620,7 @@ impl App {
         Ok(())
     }
 
-    /// SMS failover (issue 16): an `expired` kept before the token was known, applied here,
+    /// SMS failover: an `expired` kept before the token was known, applied here,
     /// starts the failover as it would have in `status`.
     async fn failover_after_pending(
         &self,
@@ -653,7 +653,7 @@ impl App {
         Ok(())
     }
 
-    /// SMS failover (issue 16): the job for what was recorded, if the message asks for one.
+    /// SMS failover: the job for what was recorded, if the message asks for one.
     async fn queue_failover(
         &self,
         message: &MessageRecord,

@@ -95,7 +95,7 @@ pub const TABLE: &[(ViberStatus, Handling)] = &[
     (ViberStatus::SRVC_TIMEOUT, Handling::Retry),
     (ViberStatus::SRVC_USER_BLOCKED, Handling::OptOut),
     // Not a Viber user / no device that can show it: final; a message with an SMS failover
-    // then gets its SMS (`crate::failover`, issue 16).
+    // then gets its SMS (`crate::failover`).
     (ViberStatus::SRVC_NOT_VIBER_USER, Handling::Failed),
     (ViberStatus::SRVC_NO_SUITABLE_DEVICE, Handling::Failed),
     (ViberStatus::SRVC_UNAUTHORIZED_IP, Handling::Misconfigured),

@@ -1,4 +1,4 @@
-//! Viber's pace (issue 15): every send waits for its slot in the business's lane
+//! Viber's pace: every send waits for its slot in the business's lane
 //! (`vbm_store::pace`), so no second carries more than the business's rate to Viber across
 //! every container, campaigns and single sends together. The rate is read at most once a
 //! minute per business and container (`vbmctl business pace` is seen within a minute).

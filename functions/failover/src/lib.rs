@@ -1,4 +1,4 @@
-//! `failover` (issue 16): the failover queue's consumer. When Viber cannot deliver a message
+//! `failover`: the failover queue's consumer. When Viber cannot deliver a message
 //! that carries a failover, the SMS goes instead, at most once.
 //!
 //! Two kinds of record come on the queue:

@@ -804,7 +804,7 @@ fn signed_bytes(body: Vec<u8>, headers: &[(&str, &[u8])]) -> Request {
     callback::with_raw(request("", Some(&signature), VIBER_IP), body, headers)
 }
 
-/// The security matrix of the inbound callback (issue 7): authentication failures and hostile
+/// The security matrix of the inbound callback: authentication failures and hostile
 /// bodies that carry a valid signature, each refused with its status and code and leaving the
 /// table and every queue exactly as they were; an authenticated one that cannot be parsed is
 /// kept whole in the quarantine, and only there.

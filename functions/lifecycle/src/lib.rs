@@ -1,4 +1,4 @@
-//! `lifecycle` (issue 17): the session events a business building its own inbox needs when they
+//! `lifecycle`: the session events a business building its own inbox needs when they
 //! happen, not when its next send is refused: `session.opened`, `session.locked` (the fifth
 //! consecutive message), `session.unlocked` (the user replied), `session.expiring` (a set time
 //! before the end, and when few messages are left) and `session.closed` (expired or limit

@@ -203,7 +203,7 @@ impl StreamReader {
     }
 
     /// [`StreamReader::pump_once`] for any stream consumer (a second event source mapping on
-    /// the same stream, with its own position: issue 17's session lifecycle consumer).
+    /// the same stream, with its own position: the session lifecycle consumer).
     pub async fn pump_once_with<F, Fut>(&mut self, handle: F) -> Result<usize, StreamError>
     where
         F: Fn(Event) -> Fut,
@@ -373,7 +373,7 @@ pub async fn redrive(
     redrive_with(client, |event| app.handle_batch(event), failed).await
 }
 
-/// [`redrive`] for any stream consumer (issue 17: the lifecycle function's failure queue).
+/// [`redrive`] for any stream consumer (the lifecycle function's failure queue).
 pub async fn redrive_with<F, Fut>(
     client: &Client,
     handle: F,

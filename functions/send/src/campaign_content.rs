@@ -1,6 +1,6 @@
 //! One campaign recipient's message: the campaign's message with the recipient's `to` and
 //! template parameters, parsed and admitted exactly as a `POST /v1/messages` with that body
-//! would be (issue 15). The API checks every recipient with it before storing anything, and the
+//! would be. The API checks every recipient with it before storing anything, and the
 //! fan-out (`functions/campaign`) prepares each recipient's send with it, so a recipient is the
 //! single send it stands for: same parsing, same template and regulation rules, same payload.
 
@@ -23,7 +23,7 @@ pub struct Prepared {
     pub kind: &'static str,
     /// What `dispatch` reads: the canonical send request, as a single send stores it.
     pub payload: String,
-    /// The SMS failover (issue 16) the message is stored with: the campaign's `failover`,
+    /// The SMS failover the message is stored with: the campaign's `failover`,
     /// completed for this recipient as a single send's would be.
     pub failover: Option<FailoverSpec>,
 }

@@ -1,4 +1,4 @@
-//! Starting campaigns on time (issue 15): every start and every wait for a delivery window is
+//! Starting campaigns on time: every start and every wait for a delivery window is
 //! a timer (`vbm-timers`, EventBridge Scheduler one-time schedules) whose body is a
 //! `CampaignJob` for the fan-out queue. A due timer is sent at once, so "now" and "later" are
 //! one path; a timer set twice (a retried request) is one timer, and a timer that fires twice

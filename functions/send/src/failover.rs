@@ -1,4 +1,4 @@
-//! SMS failover on a send (issue 16): the request's `failover` member, completed from the
+//! SMS failover on a send: the request's `failover` member, completed from the
 //! template's SMS text and the business's default into what the message is stored with.
 //!
 //! ```json

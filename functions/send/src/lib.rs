@@ -8,7 +8,7 @@
 //! `503 unavailable` with `Retry-After`.
 
 mod auth;
-// Campaigns (issue 15).
+// Campaigns.
 pub mod campaign_content;
 pub mod campaign_start;
 pub mod failover;
@@ -40,7 +40,7 @@ pub struct App {
     templates: TemplateCache,
     /// Campaigns' start timers; `None` where the deployment has no campaign queue.
     campaign_timers: Option<CampaignTimers>,
-    /// Where a replay queues events again (issue 17); without it a replay answers `503`.
+    /// Where a replay queues events again; without it a replay answers `503`.
     events: Option<EventsQueue>,
     /// Signs upload URLs for campaigns' recipient lists; `None` without a bucket.
     uploads: Option<vbm_uploads::Presigner>,
@@ -59,7 +59,7 @@ impl App {
         }
     }
 
-    /// With campaigns (issue 15): their start timers on the fan-out queue.
+    /// With campaigns: their start timers on the fan-out queue.
     pub fn with_campaigns(mut self, timers: CampaignTimers) -> Self {
         self.campaign_timers = Some(timers);
         self
@@ -69,7 +69,7 @@ impl App {
         self.campaign_timers.as_ref()
     }
 
-    /// With uploaded recipient lists (issue 15): `POST /v1/campaigns/uploads`.
+    /// With uploaded recipient lists: `POST /v1/campaigns/uploads`.
     pub fn with_uploads(mut self, presigner: vbm_uploads::Presigner) -> Self {
         self.uploads = Some(presigner);
         self

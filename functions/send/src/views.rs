@@ -33,7 +33,7 @@ pub struct MessageView {
     pub failure: Option<FailureView>,
     #[serde(serialize_with = "time::serialize")]
     pub created_at: Timestamp,
-    /// SMS failover (issue 16): `null` for a message without one.
+    /// SMS failover: `null` for a message without one.
     pub failover: Option<FailoverView>,
     /// Which channel delivered the message first: `viber`, `sms`, or `null` (not yet).
     pub delivered_via: Option<&'static str>,
@@ -158,7 +158,7 @@ impl From<&Template> for TemplateView {
     }
 }
 
-/// A campaign (issue 15): `POST /v1/campaigns`, `GET /v1/campaigns/{id}`, the controls.
+/// A campaign: `POST /v1/campaigns`, `GET /v1/campaigns/{id}`, the controls.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CampaignView {
     pub campaign_id: String,

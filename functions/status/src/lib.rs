@@ -73,12 +73,12 @@ pub type App = CallbackApp<Status>;
 /// The status route: what a delivery status or an (un)subscription does once authenticated.
 #[derive(Debug, Default)]
 pub struct Status {
-    /// SMS failover (issue 16): where `expired` queues a failover job; `None` when not deployed.
+    /// SMS failover: where `expired` queues a failover job; `None` when not deployed.
     failover: Option<vbm_queue::FailoverQueue>,
 }
 
 impl Status {
-    /// Queues an SMS failover job (issue 16) on `queue` when a message expires.
+    /// Queues an SMS failover job on `queue` when a message expires.
     pub fn with_failover(mut self, queue: vbm_queue::FailoverQueue) -> Self {
         self.failover = Some(queue);
         self
@@ -254,7 +254,7 @@ impl Handling<'_> {
         Ok(vbm_callbacks::ok(outcome).into())
     }
 
-    /// SMS failover (issue 16): an `expired` message whose failover may start on it gets a
+    /// SMS failover: an `expired` message whose failover may start on it gets a
     /// job (again on a redelivered callback: the first may have died before queueing it;
     /// `failover` sends one SMS whatever the number of jobs).
     async fn queue_failover(&self, message: &TokenRef, now: Timestamp) -> Result<(), ApiError> {

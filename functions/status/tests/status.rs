@@ -669,7 +669,7 @@ fn signed_bytes(body: Vec<u8>, headers: &[(&str, &[u8])]) -> Request {
     callback::with_raw(request("", Some(&signature)), body, headers)
 }
 
-/// The security matrix of the status callback (issue 7): authentication failures and hostile
+/// The security matrix of the status callback: authentication failures and hostile
 /// bodies that carry a valid signature, each refused with its status and code and leaving the
 /// table and every queue exactly as they were; an authenticated one that cannot be parsed is
 /// kept whole in the quarantine, and only there.
@@ -797,7 +797,7 @@ impl Harness {
     }
 }
 
-/// Issue 14.1: an identical status callback delivered again, one after another and many at
+/// an identical status callback delivered again, one after another and many at
 /// once, changes nothing stored and publishes nothing but the first event again (same id).
 #[tokio::test]
 async fn a_replayed_status_callback_changes_nothing_and_publishes_nothing_new() {
@@ -862,7 +862,7 @@ async fn a_replayed_status_callback_changes_nothing_and_publishes_nothing_new() 
     h.events().await;
 }
 
-/// Issue 14.1: whatever Viber sends, a message's history stays bounded: distinct callbacks
+/// whatever Viber sends, a message's history stays bounded: distinct callbacks
 /// that do not move the status are kept up to `MAX_HISTORY` entries, then counted only; a real
 /// move still goes through.
 #[tokio::test]

@@ -48,15 +48,15 @@ pub struct Settings {
     pub table: String,
     pub outbound_queue_url: String,
     pub events_queue_url: String,
-    /// SMS failover (issue 16): the failover queue; `None` runs the stack without failover.
+    /// SMS failover: the failover queue; `None` runs the stack without failover.
     pub failover_queue_url: Option<String>,
     /// The schedule group of the timers, fired here from the movable clock (`vbm_timers::dev`).
     pub timers_group: String,
-    /// Campaigns (issue 15): the fan-out queue.
+    /// Campaigns: the fan-out queue.
     pub campaign_queue_url: String,
-    /// Where session timers fire (business events, issue 17: the `lifecycle` function).
+    /// Where session timers fire (business events, the `lifecycle` function).
     pub session_timers_queue_url: String,
-    /// Campaigns' uploaded lists (issue 15): the emulator's bucket; `None` runs without them.
+    /// Campaigns' uploaded lists: the emulator's bucket; `None` runs without them.
     pub uploads_bucket: Option<String>,
 }
 
@@ -103,7 +103,7 @@ impl Settings {
             ("TIMERS_GROUP", self.timers_group.clone()),
             // The emulator does not check roles; the devstack fires the timers itself.
             ("TIMERS_ROLE_ARN", DEV_TIMERS_ROLE.into()),
-            // Campaigns (issue 15): the fan-out queue.
+            // Campaigns: the fan-out queue.
             ("CAMPAIGN_QUEUE_URL", self.campaign_queue_url.clone()),
             (
                 "SESSION_TIMERS_QUEUE_URL",
@@ -113,7 +113,7 @@ impl Settings {
         if let Some(bucket) = &self.uploads_bucket {
             pairs.push(("UPLOADS_BUCKET", bucket.clone()));
         }
-        // SMS failover (issue 16): the queue, and End User Messaging's stand-in.
+        // SMS failover: the queue, and End User Messaging's stand-in.
         if let Some(url) = &self.failover_queue_url {
             pairs.push(("FAILOVER_QUEUE_URL", url.clone()));
             pairs.push((
@@ -256,7 +256,7 @@ pub async fn start_with(
     sink.late_answer = options.callback_timeout + LATE_BY;
     sink.keep = options.keep_logs;
     let sink = Arc::new(sink);
-    // SMS failover (issue 16): receipts go straight to the failover queue, as SNS would.
+    // SMS failover: receipts go straight to the failover queue, as SNS would.
     let sms = Arc::new(sms::SmsSandbox::new(
         clock.clone(),
         settings
@@ -283,7 +283,7 @@ pub async fn start_with(
         settings.outbound_queue_url.clone(),
         functions.dispatch.clone(),
     ));
-    // Campaigns (issue 15): the fan-out queue's consumer.
+    // Campaigns: the fan-out queue's consumer.
     tokio::spawn(poller::run(
         "campaign",
         sqs.clone(),
@@ -296,7 +296,7 @@ pub async fn start_with(
         settings.events_queue_url.clone(),
         functions.notify.clone(),
     ));
-    // SMS failover (issue 16).
+    // SMS failover.
     if let (Some(url), Some(failover)) = (&settings.failover_queue_url, &functions.failover) {
         tokio::spawn(poller::run("failover", sqs, url.clone(), failover.clone()));
     }
@@ -310,7 +310,7 @@ pub async fn start_with(
     .map_err(|e| e.to_string())?;
     let relay = functions.relay.clone();
     tokio::spawn(async move { reader.run(&relay, STREAM_POLL).await });
-    // Business events (issue 17): the lifecycle function's own mapping on the same stream (its
+    // Business events: the lifecycle function's own mapping on the same stream (its
     // own position, as a second event source mapping has), and its timers queue.
     let lifecycle_reader = relay::reader::StreamReader::for_table(
         &aws_sdk_dynamodb::Client::new(&function_sdk),
@@ -428,7 +428,7 @@ async fn seed_demo(store: &Store, settings: &Settings) -> Result<String, String>
         })
         .await
         .map_err(|e| format!("creating the demo business: {e}"))?;
-    // Viber's pace (issue 15): the demo business's rate is high, so local load figures measure
+    // Viber's pace: the demo business's rate is high, so local load figures measure
     // the server; `vbmctl business pace demo --rate 5` shows the pace at work.
     store
         .set_pace_rate(&id, vbm_store::pace::MAX_RATE)

@@ -42,7 +42,7 @@ pub struct Routes {
     pub ready: Arc<AtomicBool>,
     /// Between the functions and the emulator, when there is one.
     pub emulator: Option<Arc<EmulatorProxy>>,
-    /// SMS failover (issue 16): End User Messaging's stand-in.
+    /// SMS failover: End User Messaging's stand-in.
     pub sms: Arc<crate::sms::SmsSandbox>,
 }
 
@@ -220,7 +220,7 @@ async fn route(
         (&Method::GET, ["_dev", "clock"]) => clock_reply(routes),
         (&Method::POST, ["_dev", "emulator", "outage"]) => emulator_outage(routes, &body),
         (&Method::GET, ["_dev", "emulator"]) => emulator_reply(routes),
-        // SMS failover (issue 16): End User Messaging's stand-in (the SDK posts to the
+        // SMS failover: End User Messaging's stand-in (the SDK posts to the
         // endpoint's path, with or without a trailing slash).
         (&Method::POST, ["_sandbox", "sms"]) => {
             let target = parts

@@ -84,7 +84,7 @@ impl Sink {
                 .await
                 .entry(business.to_owned())
                 .or_default(),
-            // `webhook_id`: the header as sent (issue 17: a replay keeps it).
+            // `webhook_id`: the header as sent (a replay keeps it).
             json!({
                 "signature_valid": signature_valid,
                 "webhook_id": signed.map(|(id, _, _)| id),

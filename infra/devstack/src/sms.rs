@@ -1,4 +1,4 @@
-//! AWS End User Messaging SMS, played locally (SMS failover, issue 16): enough of the
+//! AWS End User Messaging SMS, played locally (SMS failover): enough of the
 //! `pinpoint-sms-voice-v2` JSON protocol for `SendTextMessage`, which moto answers 500.
 //! `failover`'s SDK client reaches it through `AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2` (the
 //! stack sets it to `{base}/_sandbox/sms`); the code under test is the real client.

@@ -18,13 +18,13 @@ pub struct Functions {
     pub status: HttpHandler,
     pub dispatch: BatchHandler,
     pub notify: BatchHandler,
-    /// Campaigns (issue 15): the fan-out queue's consumer.
+    /// Campaigns: the fan-out queue's consumer.
     pub campaign: BatchHandler,
-    /// SMS failover (issue 16): the failover queue's consumer, when the stack has the queue.
+    /// SMS failover: the failover queue's consumer, when the stack has the queue.
     pub failover: Option<BatchHandler>,
     /// The table's stream consumer (the outbox), driven by `relay::reader::StreamReader`.
     pub relay: Arc<relay::App>,
-    /// Business events (issue 17): the second stream consumer (session lifecycle, read by its
+    /// Business events: the second stream consumer (session lifecycle, read by its
     /// own `StreamReader`) and the consumer of the session timers queue.
     pub lifecycle: Arc<lifecycle::App>,
     pub lifecycle_timers: BatchHandler,
@@ -59,7 +59,7 @@ impl Functions {
         let auth =
             || vbm_callbacks::AuthSource::from_secret(secrets.clone(), &secret_id, "", refresh);
 
-        // Campaigns (issue 15): start timers from send, the fan-out with window timers.
+        // Campaigns: start timers from send, the fan-out with window timers.
         let campaign_timers = send::campaign_start::CampaignTimers::from_config(config, sdk)
             .map_err(err)?
             .ok_or("CAMPAIGN_QUEUE_URL is not set")?;
@@ -106,7 +106,7 @@ impl Functions {
             clock.clone(),
             auth().await.map_err(err)?,
         ));
-        // SMS failover (issue 16): dispatch and status queue jobs, `failover` takes them.
+        // SMS failover: dispatch and status queue jobs, `failover` takes them.
         let failover_queue = config
             .failover_queue_url()
             .map_err(err)?
@@ -151,7 +151,7 @@ impl Functions {
             }
             None => None,
         };
-        // Business events (issue 17): session lifecycle events, their timers fired locally by
+        // Business events: session lifecycle events, their timers fired locally by
         // the movable clock (vbm_timers::dev).
         let timers = vbm_timers::Timers::new(
             aws_sdk_scheduler::Client::new(sdk),

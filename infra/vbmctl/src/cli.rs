@@ -85,7 +85,7 @@ pub enum OutboxCommand {
     },
 }
 
-/// Business events (issue 17).
+/// Business events.
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
     /// Move the events `notify` gave up on (the EventsDeadLetterQueue alarm) back to the events
@@ -174,7 +174,7 @@ pub enum BusinessCommand {
         #[arg(value_parser = validate::business_id)]
         id: BusinessId,
     },
-    /// Viber's pace (issue 15): the messages per second Viber grants the business's service id.
+    /// Viber's pace: the messages per second Viber grants the business's service id.
     /// `dispatch` never sends faster, across containers, campaigns and single sends together;
     /// campaigns take at most four fifths of it. Without --rate, prints the current rate.
     Pace {
@@ -193,7 +193,7 @@ pub enum BusinessCommand {
         #[command(flatten)]
         end: KeyEnd,
     },
-    /// SMS failover (issue 16): set (replacing it whole), show or clear the business's
+    /// SMS failover: set (replacing it whole), show or clear the business's
     /// default: which triggers start a failover, and the SMS a send without its own `failover`
     /// gets. Prints the default.
     Failover(FailoverArgs),
@@ -284,7 +284,7 @@ pub struct SmsLimitsArgs {
     pub max_parts: Option<u32>,
 }
 
-/// `vbmctl business failover` (SMS failover, issue 16).
+/// `vbmctl business failover` (SMS failover).
 #[derive(Debug, Args)]
 pub struct FailoverArgs {
     #[arg(value_parser = validate::business_id)]

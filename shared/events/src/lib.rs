@@ -39,13 +39,13 @@ pub enum EventKind {
     /// The user unblocked the sender (or wrote again).
     #[serde(rename = "contact.opted_in")]
     ContactOptedIn,
-    /// Every recipient of a campaign is settled (issue 15).
+    /// Every recipient of a campaign is settled.
     #[serde(rename = "campaign.completed")]
     CampaignCompleted,
-    /// SMS failover (issue 16): `failover_sent`, `failover_delivered` or `failover_failed`.
+    /// SMS failover: `failover_sent`, `failover_delivered` or `failover_failed`.
     #[serde(rename = "message.failover")]
     MessageFailover,
-    // Session lifecycle (issue 17), each with the session snapshot of GET /v1/sessions/{phone}.
+    // Session lifecycle, each with the session snapshot of GET /v1/sessions/{phone}.
     /// The user wrote and a session opened.
     #[serde(rename = "session.opened")]
     SessionOpened,

@@ -39,7 +39,7 @@ impl ApiError {
         ("recipient_opted_out", 409),
         ("first_message_promotional", 409),
         ("invalid_json", 400),
-        // Campaigns (issue 15).
+        // Campaigns.
         ("invalid_recipients", 400),
         ("too_many_recipients", 400),
         ("campaign_state_conflict", 409),
@@ -54,7 +54,7 @@ impl ApiError {
         ("rate_limited", 429),
         ("too_many_uploads", 429),
         ("unavailable", 503),
-        // SMS failover (issue 16).
+        // SMS failover.
         ("failover_invalid", 422),
         ("failover_text_invalid", 422),
         ("failover_sender_id_invalid", 422),

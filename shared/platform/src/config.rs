@@ -31,7 +31,7 @@ pub const VIBER_CALLBACK_CIDRS: &str = "VIBER_CALLBACK_CIDRS";
 /// How free-form transactional text goes: `106` (default), `206`, `template_only_transactional`.
 pub const VIBER_TRANSACTIONAL_TEXT: &str = "VIBER_TRANSACTIONAL_TEXT";
 pub const WARM_ON_INIT: &str = "VBM_WARM_ON_INIT";
-// SMS failover (issue 16).
+// SMS failover.
 /// The failover queue; unset turns failover triggers off in `dispatch` and `status`.
 pub const FAILOVER_QUEUE_URL: &str = "FAILOVER_QUEUE_URL";
 /// End User Messaging's endpoint (the local SMS stand-in); unset is AWS's.
@@ -44,13 +44,13 @@ pub const SMS_ORIGINATION_IDENTITY: &str = "SMS_ORIGINATION_IDENTITY";
 pub const SMS_MAX_ATTEMPTS: &str = "SMS_MAX_ATTEMPTS";
 pub const TIMERS_GROUP: &str = "TIMERS_GROUP";
 pub const TIMERS_ROLE_ARN: &str = "TIMERS_ROLE_ARN";
-/// Campaigns (issue 15): the fan-out queue.
+/// Campaigns: the fan-out queue.
 pub const CAMPAIGN_QUEUE_URL: &str = "CAMPAIGN_QUEUE_URL";
-/// Campaigns' uploaded recipient lists (issue 15): the S3 bucket.
+/// Campaigns' uploaded recipient lists: the S3 bucket.
 pub const UPLOADS_BUCKET: &str = "UPLOADS_BUCKET";
-/// Business events (issue 17): the events queue's `maxReceiveCount`.
+/// Business events: the events queue's `maxReceiveCount`.
 pub const EVENTS_MAX_RECEIVE_COUNT: &str = "EVENTS_MAX_RECEIVE_COUNT";
-/// Session lifecycle events (issue 17).
+/// Session lifecycle events.
 pub const SESSION_TIMERS_QUEUE_URL: &str = "SESSION_TIMERS_QUEUE_URL";
 pub const SESSION_EXPIRING_BEFORE_SECONDS: &str = "SESSION_EXPIRING_BEFORE_SECONDS";
 pub const SESSION_EXPIRING_MESSAGES_LEFT: &str = "SESSION_EXPIRING_MESSAGES_LEFT";
@@ -235,7 +235,7 @@ impl Config {
         self.required(TIMERS_GROUP)
     }
 
-    /// `CAMPAIGN_QUEUE_URL` (campaigns, issue 15): the fan-out queue of `functions/campaign`;
+    /// `CAMPAIGN_QUEUE_URL` (campaigns): the fan-out queue of `functions/campaign`;
     /// `None` when the deployment has none.
     pub fn campaign_queue_url(&self) -> Result<Option<String>, ConfigError> {
         match self.get(CAMPAIGN_QUEUE_URL)? {
@@ -244,7 +244,7 @@ impl Config {
         }
     }
 
-    /// `UPLOADS_BUCKET` (issue 15): the bucket of uploaded recipient lists; `None` when the
+    /// `UPLOADS_BUCKET`: the bucket of uploaded recipient lists; `None` when the
     /// deployment has none (`POST /v1/campaigns/uploads` then answers 503).
     pub fn uploads_bucket(&self) -> Result<Option<String>, ConfigError> {
         self.get(UPLOADS_BUCKET)
@@ -345,7 +345,7 @@ impl Config {
             .ok_or_else(|| ConfigError::new(RETENTION_DAYS, "at most 3650 days"))
     }
 
-    // SMS failover (issue 16).
+    // SMS failover.
 
     /// `FAILOVER_QUEUE_URL`, when failover is deployed.
     pub fn failover_queue_url(&self) -> Result<Option<String>, ConfigError> {

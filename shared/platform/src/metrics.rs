@@ -73,7 +73,7 @@ pub mod name {
     /// Viber refused a send in a way only an operator can fix (2 bad service id, 11/HTTP 401
     /// unauthorized IP, 14 billing, 43 service blocked).
     pub const VIBER_MISCONFIGURED: &str = "ViberMisconfigured";
-    /// SMS failover (issue 16), by [`Trigger`](super::dimension::TRIGGER) and
+    /// SMS failover, by [`Trigger`](super::dimension::TRIGGER) and
     /// [`Outcome`](super::dimension::OUTCOME).
     pub const FAILOVER: &str = "Failover";
 }

@@ -1,4 +1,4 @@
-//! The campaign fan-out queue (standard SQS, issue 15): start jobs and chunk jobs for
+//! The campaign fan-out queue (standard SQS): start jobs and chunk jobs for
 //! `functions/campaign`. Bodies are JSON the store's `CampaignJob` defines; every job is
 //! idempotent, so at-least-once delivery (and a timer firing twice) is harmless.
 

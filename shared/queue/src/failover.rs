@@ -1,4 +1,4 @@
-//! The failover queue (issue 16): SMS failover jobs for `failover`, standard (not FIFO: each job
+//! The failover queue: SMS failover jobs for `failover`, standard (not FIFO: each job
 //! names one message, and order between messages does not matter).
 //!
 //! A job only names the message and what triggered it; `failover` loads the message, and the

@@ -12,7 +12,7 @@
 //! - [`patience`]: trying a repeatable step again for a few seconds before giving up on it.
 
 pub mod batch;
-// Campaigns (issue 15): the fan-out queue.
+// Campaigns: the fan-out queue.
 pub mod campaign;
 mod error;
 pub mod failover;

@@ -474,7 +474,7 @@ mod tests {
         assert_eq!(err.code(), "template_params_invalid");
     }
 
-    /// Parameters go inline into text Viber approved: one visible line each (issue 14.8; the
+    /// Parameters go inline into text Viber approved: one visible line each (the
     /// same rule as openapi.yaml's `minLength` and `pattern`).
     #[test]
     fn parameters_are_one_visible_line() {

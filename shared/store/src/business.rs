@@ -117,7 +117,7 @@ pub struct Business {
     pub api_key_hash: String,
     /// API access switched off (`vbmctl business disable`): every key is refused.
     pub disabled: bool,
-    /// SMS failover default (issue 16, `vbmctl business failover`).
+    /// SMS failover default (`vbmctl business failover`).
     pub failover: Option<crate::FailoverPolicy>,
     /// What the business may send by SMS (`vbmctl business sms`; the default when never set).
     pub sms: session_rules::sms::SmsPolicy,

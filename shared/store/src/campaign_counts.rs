@@ -1,4 +1,4 @@
-//! A campaign's messages counted by status (issue 15), after admission.
+//! A campaign's messages counted by status, after admission.
 //!
 //! Each admitted campaign message is counted under the status it stands at now, the one
 //! `GET /v1/messages/{id}` shows: `sent`, `delivered`, `seen`, `expired`, `failed_{reason}`

@@ -1,4 +1,4 @@
-//! A campaign whose list was uploaded (issue 15, up to 1,000,000 recipients): the preparation's
+//! A campaign whose list was uploaded (up to 1,000,000 recipients): the preparation's
 //! cursor on the campaign item, and its steps.
 //!
 //! The fan-out reads the object in order. Each step writes the chunks of the next lines and

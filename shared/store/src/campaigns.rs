@@ -1,4 +1,4 @@
-//! Campaigns: one message for many recipients (issue 15), in the one table.
+//! Campaigns: one message for many recipients, in the one table.
 //!
 //! | item        | pk               | sk                          |
 //! |-------------|------------------|-----------------------------|

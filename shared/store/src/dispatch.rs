@@ -13,7 +13,7 @@
 //!   failure_reason, history = list_append(…)`), and for a refused session message, in the same
 //!   transaction, its place in the session counters given back. Tying the give-back to the
 //!   status change is what makes it happen once however often the job is delivered.
-//! - A campaign's message (issue 15) also adds itself to its campaign's `sent` or
+//! - A campaign's message also adds itself to its campaign's `sent` or
 //!   `failed_{reason}` count (`campaign_counts`) in the same transaction: counted once, like
 //!   the move.
 //! - [`Store::lock_for_wait`]: Viber's 21 locks the session, but only if the user has not

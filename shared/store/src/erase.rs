@@ -1,6 +1,6 @@
 //! GDPR erasure: everything stored about one user of one business.
 //!
-//! In order, so that sends racing the erasure cannot survive it (issue 14.3):
+//! In order, so that sends racing the erasure cannot survive it:
 //! 1. **tombstone**: the conversation item gets `erasing` (created if absent). Every write that
 //!    builds on a conversation state checks `attribute_not_exists(erasing)` (or that there is no
 //!    item at all), so from here on no send, user message or lock lands on the erased state;

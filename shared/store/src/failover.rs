@@ -1,4 +1,4 @@
-//! SMS failover (issue 16): what a message carries for it, and the conditional writes that make
+//! SMS failover: what a message carries for it, and the conditional writes that make
 //! "send an SMS instead" happen at most once.
 //!
 //! A message accepted with a failover keeps its [`FailoverSpec`] (`failover`, JSON: the SMS text,

@@ -39,13 +39,13 @@ mod attrs;
 mod business;
 mod business_cache;
 mod cancelled;
-// Campaigns (issue 15): the campaign, chunk and create-key items, and the batched admission.
+// Campaigns: the campaign, chunk and create-key items, and the batched admission.
 mod campaign_admit;
-// Issue 15: a campaign's messages counted by status, in shards.
+// a campaign's messages counted by status, in shards.
 pub mod campaign_counts;
 pub mod campaign_upload;
 pub mod campaigns;
-// Viber's pace (issue 15): per-business GCRA lanes.
+// Viber's pace: per-business GCRA lanes.
 mod conversation;
 mod dispatch;
 mod erase;
@@ -54,7 +54,7 @@ pub mod erase_campaigns;
 mod error;
 mod failover;
 mod ids;
-// Issue 17: the delivery log of business events.
+// the delivery log of business events.
 pub mod event_log;
 mod inbound;
 pub mod keys;

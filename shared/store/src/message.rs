@@ -38,9 +38,9 @@ pub struct MessageRecord {
     /// Everything Viber told about the message, in arrival order: `track.history` plus the
     /// status codes nobody documents, kept as they came, and the SMS failover's steps.
     pub history: Vec<HistoryEntry>,
-    /// SMS failover (issue 16): what the message was accepted with and how far it went.
+    /// SMS failover: what the message was accepted with and how far it went.
     pub failover: Option<crate::FailoverRecord>,
-    /// The campaign that admitted it (issue 15): its status moves are counted there.
+    /// The campaign that admitted it: its status moves are counted there.
     pub campaign: Option<crate::CampaignId>,
 }
 

@@ -1,4 +1,4 @@
-//! Viber's pace (issue 15): a business's messages per second, never exceeded across containers.
+//! Viber's pace: a business's messages per second, never exceeded across containers.
 //!
 //! Each business has a rate (`rate`, messages per second for its service id, set with
 //! `vbmctl business pace`; [`DEFAULT_RATE`] until then) and two lanes, each a GCRA "theoretical

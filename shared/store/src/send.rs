@@ -72,7 +72,7 @@ pub struct NewSend<'a> {
     pub payload: &'a str,
     /// The key and a hash of the canonical request body.
     pub idempotency: Option<(&'a IdempotencyKey, &'a str)>,
-    /// SMS failover (issue 16): kept on the message item as `failover`.
+    /// SMS failover: kept on the message item as `failover`.
     pub failover: Option<&'a crate::FailoverSpec>,
     pub now: Timestamp,
 }

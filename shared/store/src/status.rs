@@ -14,7 +14,7 @@
 //! `history_dropped`. Moves are never refused (there are at most as many as statuses), so the
 //! item stays a few kilobytes whatever Viber sends, far from DynamoDB's 400 KB.
 //!
-//! **Campaign messages** (issue 15) are counted by status (`campaign_counts`): their move is
+//! **Campaign messages** are counted by status (`campaign_counts`): their move is
 //! a transaction of the message, conditioned on its exact prior status (as the first write's
 //! `ALL_OLD` showed it), and the count shard's `-1`/`+1`. The first write excludes them
 //! (`attribute_not_exists(campaign_id)`), so a single send still moves in one `UpdateItem` and

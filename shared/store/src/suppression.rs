@@ -1,4 +1,4 @@
-//! Opt-outs that survive erasure (issue 14.2).
+//! Opt-outs that survive erasure.
 //!
 //! Erasing a contact deletes its conversation item, and with it the `opted_out` flag: without
 //! more, the next send would reach a user who had said no. So erasure of an opted-out user

@@ -202,8 +202,8 @@ pub async fn check_matrix(
             accepted(name, &reply).await;
             continue;
         }
-        // A key twice is refused outright, `400 invalid_json` with nothing stored (issue 14.6:
-        // a reader taking the first key would see another callback than we act on).
+        // A key twice is refused outright, `400 invalid_json` with nothing stored
+        // (a reader taking the first key would see another callback than we act on).
         if (status == 400 || status == 422) && !name.contains("twice") {
             assert_eq!(reply.status, 200, "{name}: {}", reply.body);
             let after = env.footprint().await;

@@ -32,19 +32,19 @@ pub struct TestEnv {
     pub events_dlq_url: String,
     /// Where the outbox's event source mapping puts the batches it gave up on.
     pub relay_failure_queue_url: String,
-    /// SMS failover (issue 16): jobs and receipts, and its dead-letter queue.
+    /// SMS failover: jobs and receipts, and its dead-letter queue.
     pub failover_queue_url: String,
     pub failover_dlq_url: String,
     /// The EventBridge Scheduler group of the timers (`vbm-timers`).
     pub timers_group: String,
-    /// Campaigns (issue 15): the fan-out queue and its dead-letter queue.
+    /// Campaigns: the fan-out queue and its dead-letter queue.
     pub campaign_queue_url: String,
     pub campaign_dlq_url: String,
-    /// Where session timers fire (business events, issue 17).
+    /// Where session timers fire (business events).
     pub session_timers_queue_url: String,
     /// Where the lifecycle function's stream mapping puts the batches it gave up on.
     pub lifecycle_failure_queue_url: String,
-    /// Campaigns' uploaded recipient lists (issue 15): the S3 bucket.
+    /// Campaigns' uploaded recipient lists: the S3 bucket.
     pub uploads_bucket: String,
     #[serde(skip)]
     pub endpoint: String,

@@ -1,4 +1,4 @@
-//! Recipient lists uploaded to S3 (issue 15): where an upload lives, and the URLs that reach it.
+//! Recipient lists uploaded to S3: where an upload lives, and the URLs that reach it.
 //!
 //! An upload is `s3://{bucket}/uploads/{business}/{upload_id}`: the business is part of the key,
 //! and every key is built from the authenticated business, so one business's upload id names

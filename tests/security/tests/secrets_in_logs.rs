@@ -1,4 +1,4 @@
-//! Secrets never reach the logs (issue 7). The production JSON subscriber writes into memory at
+//! Secrets never reach the logs. The production JSON subscriber writes into memory at
 //! `LogLevel` TRACE, the most the template allows (the AWS SDK and HTTP stacks included), while
 //! every function
 //! runs through its normal and failing paths against the emulator: API keys good, unknown,

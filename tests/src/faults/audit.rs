@@ -488,7 +488,7 @@ pub async fn audit(stack: &Stack, log: &Log) -> Figures {
         ));
     }
     for key in delivered.union(&dead) {
-        // Session lifecycle events (issue 17) follow from the sessions, not from one send or
+        // Session lifecycle events follow from the sessions, not from one send or
         // callback of the log: tests/tests/e2e/session_events.rs tells them.
         if key.starts_with("session.") {
             continue;

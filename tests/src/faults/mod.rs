@@ -1,4 +1,4 @@
-//! Fault injection (issue 7): a burst of sends and user messages while Viber answers 503, late
+//! Fault injection: a burst of sends and user messages while Viber answers 503, late
 //! or garbage, the business endpoint fails or answers late and the emulator goes away; then, once
 //! everything has settled, an audit from the outside and from the table and queues.
 //!

@@ -1,4 +1,4 @@
-//! Campaigns through the local stack (issue 15): one request, many recipients, each admitted by
+//! Campaigns through the local stack: one request, many recipients, each admitted by
 //! the single send's rules, sent once, counted by outcome; scheduled and windowed by the
 //! movable clock; paused, resumed and cancelled.
 

@@ -1,4 +1,4 @@
-//! Business events (issue 17) end to end: the delivery log (`GET /v1/events`), its replay
+//! Business events end to end: the delivery log (`GET /v1/events`), its replay
 //! (`POST /v1/events/replay`) and their isolation between businesses, through the local stack.
 
 use std::time::Duration;

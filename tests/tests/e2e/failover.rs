@@ -1,4 +1,4 @@
-//! SMS failover (issue 16), end to end through the local stack: the Viber sandbox answers 9 for
+//! SMS failover, end to end through the local stack: the Viber sandbox answers 9 for
 //! numbers ending in 0009 and calls back `expired` for 0002; the SMS stand-in records what End
 //! User Messaging would have sent and posts its delivery receipt. Every check goes through HTTP
 //! (and, to set a business's default, the store as `vbmctl` would).

@@ -1,4 +1,4 @@
-//! Session lifecycle events (issue 17) end to end: what a business building its own inbox hears
+//! Session lifecycle events end to end: what a business building its own inbox hears
 //! of a session's life, through the local stack, the movable clock firing the timed ones.
 
 use std::time::Duration;

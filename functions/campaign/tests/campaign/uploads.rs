@@ -1,4 +1,4 @@
-//! Uploaded lists against the emulator (issue 15): a list PUT through a presigned URL into the
+//! Uploaded lists against the emulator: a list PUT through a presigned URL into the
 //! emulator's S3, prepared by prepare jobs into chunks and admitted exactly as an inline list;
 //! a bad list rejected with its lines and nothing sent; a preparation killed mid-list and
 //! delivered again (and twice at once) writes every recipient exactly once.

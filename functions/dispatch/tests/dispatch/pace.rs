@@ -1,4 +1,4 @@
-//! Viber's pace (issue 15) with real concurrency: four `dispatch` containers (each its own
+//! Viber's pace with real concurrency: four `dispatch` containers (each its own
 //! store and caches) send one business's messages at once; Viber's stand-in records when each
 //! request arrives, and no second holds more than the business's rate.
 

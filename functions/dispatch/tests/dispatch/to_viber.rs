@@ -819,7 +819,7 @@ async fn a_redelivered_job_applies_what_its_first_delivery_left_kept() {
     );
 }
 
-/// Issue 14.4: a 21 that answers a message admitted before the user wrote again does not lock
+/// a 21 that answers a message admitted before the user wrote again does not lock
 /// the session the user's message unlocked.
 #[tokio::test]
 async fn a_late_21_does_not_relock_a_session_the_user_unlocked() {
@@ -852,7 +852,7 @@ async fn a_late_21_does_not_relock_a_session_the_user_unlocked() {
     assert_eq!(c.session.map(|s| s.consecutive), Some(0));
 }
 
-/// Issue 14.4 with real concurrency: the user's message and the recording of Viber's 21 run
+/// With real concurrency: the user's message and the recording of Viber's 21 run
 /// at the same time, in every order the runtime gives (Viber answers after 0 to 45 ms). The
 /// user wrote after the send was admitted, so however they interleave, the session ends
 /// unlocked.

@@ -1,4 +1,4 @@
-//! `POST /v1/campaigns` and the reads and controls around it (issue 15).
+//! `POST /v1/campaigns` and the reads and controls around it.
 //!
 //! A campaign request, step by step:
 //! 1. `Idempotency-Key` (optional), then the body (≤ [`MAX_CAMPAIGN_BODY`]) as JSON;
@@ -275,7 +275,7 @@ async fn check_message(
     }
 }
 
-/// The message's `failover` (issue 16), checked as a single send's: its shape, and that it
+/// The message's `failover`, checked as a single send's: its shape, and that it
 /// completes (an SMS text from it, the template or the business default) for the message with
 /// the campaign's own parameters.
 fn check_failover(

@@ -1,4 +1,4 @@
-//! `GET /v1/events` (the delivery log) and `POST /v1/events/replay` (issue 17).
+//! `GET /v1/events` (the delivery log) and `POST /v1/events/replay`.
 //!
 //! The log is what `notify` recorded after each attempt to post an event to the business
 //! (`vbm_store::event_log`): the event as sent, its state (`delivered`, `pending`: another

@@ -56,7 +56,7 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
             "the request body must be a JSON object",
         ));
     }
-    // SMS failover (issue 16): not part of the message dispatch reads.
+    // SMS failover: not part of the message dispatch reads.
     let failover_request = crate::failover::take(&mut value)?;
     let body: SendRequestBody = from_value(&value)?;
     let limits = app.store().limits();

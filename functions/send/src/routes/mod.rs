@@ -22,7 +22,7 @@ pub enum Endpoint {
     GetSession,
     EraseContact,
     ListTemplates,
-    // Campaigns (issue 15).
+    // Campaigns.
     CreateCampaign,
     CreateUpload,
     ListCampaigns,
@@ -69,7 +69,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/templates",
         endpoint: Endpoint::ListTemplates,
     },
-    // Campaigns (issue 15).
+    // Campaigns.
     Route {
         method: "POST",
         path: "/v1/campaigns",
@@ -106,7 +106,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/campaigns/{id}/cancel",
         endpoint: Endpoint::CancelCampaign,
     },
-    // Business events (issue 17): the delivery log and its replay.
+    // Business events: the delivery log and its replay.
     Route {
         method: "GET",
         path: "/v1/events",

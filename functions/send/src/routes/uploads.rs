@@ -1,4 +1,4 @@
-//! `POST /v1/campaigns/uploads` (issue 15): where to put a recipient list too long to send
+//! `POST /v1/campaigns/uploads`: where to put a recipient list too long to send
 //! inline (up to 1,000,000 lines). The request names the list's format and exact size; the
 //! answer is a presigned S3 PUT URL for `uploads/{business}/{upload_id}`, valid
 //! [`PUT_EXPIRY`], whose signature covers that `content-length` and `content-type` (S3 refuses

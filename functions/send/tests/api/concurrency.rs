@@ -160,7 +160,7 @@ async fn fifty_concurrent_retries_with_one_key_make_one_message() {
     assert_eq!(h.drain_queue().await, vec![id]);
 }
 
-/// "Same body" is the same request once parsed and normalised (issue 14.7): numbers by value,
+/// "Same body" is the same request once parsed and normalised: numbers by value,
 /// the recipient by the number it names; a real difference is still `idempotency_key_reused`.
 #[tokio::test]
 async fn the_same_request_spelt_differently_is_a_replay() {

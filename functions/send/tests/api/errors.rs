@@ -312,7 +312,7 @@ async fn template_and_regulation_refusals() {
         json!({"code": "1234", "extra": "x"}),
         json!({"code": "https://evil.example"}),
         json!({"code": "x".repeat(126)}),
-        // Issue 14.8: empty, invisible only, more than one line.
+        // empty, invisible only, more than one line.
         json!({"code": ""}),
         json!({"code": "\u{200B}\u{2060}"}),
         json!({"code": "12\n34"}),

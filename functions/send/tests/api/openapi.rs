@@ -324,7 +324,7 @@ fn assert_matches(doc: &Value, name: &str, value: &impl serde::Serialize) {
 
 #[test]
 fn the_campaign_schema_matches_its_view() {
-    // Campaigns (issue 15).
+    // Campaigns.
     let doc = document();
     let c = vbm_store::Campaign {
         id: vbm_store::CampaignId::generate(),
@@ -368,7 +368,7 @@ fn the_campaign_schema_matches_its_view() {
             .map(|s| s.as_str().to_owned())
             .collect::<BTreeSet<_>>()
     );
-    // An uploaded list's slot (issue 15).
+    // An uploaded list's slot.
     assert_matches(
         &doc,
         "UploadSlot",
@@ -495,7 +495,7 @@ fn answer_schemas_match_the_views() {
 }
 
 /// The document's string patterns accept exactly what the parsers accept, on the edge cases
-/// of issue 14.8: empty, only whitespace or invisible characters, line breaks.
+/// of the parameters rule: empty, only whitespace or invisible characters, line breaks.
 #[test]
 fn string_patterns_agree_with_the_parsers() {
     use session_rules::{Caption, FileName, TemplateParams, Text};
@@ -564,7 +564,7 @@ fn string_patterns_agree_with_the_parsers() {
             );
         }
     }
-    // SMS failover (issue 16).
+    // SMS failover.
     let sms = &schema(&doc, "FailoverRequest")["properties"]["sms"]["properties"];
     let failover_fields: Vec<(&str, regex::Regex, Parses)> = vec![
         (
@@ -679,7 +679,7 @@ fn the_campaign_message_is_the_send_request_without_to_or_session() {
     }
 }
 
-/// Business events (issue 17): the delivery log's answer and its filters are the code's.
+/// Business events: the delivery log's answer and its filters are the code's.
 #[test]
 fn the_event_log_schemas_match_the_views() {
     use send::routes::events::{AttemptView, EventList, EventView};

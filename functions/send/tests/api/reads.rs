@@ -239,7 +239,7 @@ async fn table_text(h: &Harness) -> Vec<String> {
     out.items().iter().map(|item| format!("{item:?}")).collect()
 }
 
-/// Issue 14.2: an opt-out survives erasure, as a keyed hash and nothing else; the user writing
+/// an opt-out survives erasure, as a keyed hash and nothing else; the user writing
 /// again ends it, as a user message always does.
 #[tokio::test]
 async fn an_opt_out_survives_erasure() {
@@ -286,7 +286,7 @@ async fn an_opt_out_survives_erasure() {
     assert_eq!(h.send(&transactional, None).await.status, 202);
 }
 
-/// Issue 14.3: a message the contact index does not list yet (DynamoDB's index is eventually
+/// a message the contact index does not list yet (DynamoDB's index is eventually
 /// consistent; here the index attributes are removed, as if not propagated) is erased too,
 /// with its idempotency record and Viber token item.
 #[tokio::test]
@@ -349,7 +349,7 @@ async fn erasure_does_not_depend_on_the_index() {
     }
 }
 
-/// Issue 14.3 with real concurrency: session sends race the erasure of their conversation.
+/// With real concurrency: session sends race the erasure of their conversation.
 /// Whatever each send was answered, once the erasure has answered and the sends are done no
 /// message and no state of the erased conversation remains (a session message needs the
 /// erased session: nothing can be sent without a new start).

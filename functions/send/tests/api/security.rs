@@ -1,4 +1,4 @@
-//! The security matrix of the business API (issue 7): every hostile request is refused with its
+//! The security matrix of the business API: every hostile request is refused with its
 //! status and stable code, and leaves the whole table and every queue exactly as they were
 //! (a full scan and the queue depths, before and after each one).
 
@@ -387,7 +387,7 @@ async fn hostile_bodies_are_refused_and_store_nothing() {
             413,
             "payload_too_large",
         ),
-        // Duplicate keys: another reader could take the first one (issue 14).
+        // Duplicate keys: another reader could take the first one.
         (
             "duplicate top-level key",
             send_body(r#","text":"pay me""#),

@@ -1,4 +1,4 @@
-//! `bench-campaign` (issue 15): a campaign through the fan-out against the emulator, side by side
+//! `bench-campaign`: a campaign through the fan-out against the emulator, side by side
 //! with single sends on the same emulator: recipients admitted per second, AWS calls per
 //! recipient (admission and queueing, counted by the SDK interceptor as bench-send counts them),
 //! and whether the campaign lane kept to its share of the business's pace.

@@ -144,7 +144,7 @@ fn publish(bench: &Bench, runs: usize) -> Result<(), String> {
         .map_err(|e| format!("writing the report: {e}"))
 }
 
-/// Issue 19's targets, as ratios of init + first event medians: each HTTP or queue function
+/// The targets, as ratios of init + first event medians: each HTTP or queue function
 /// within 2× notify's, and at least 10× faster than the Python reference.
 fn targets(warm: bool, cold: &dyn Fn(&str) -> Option<f64>) -> String {
     let met = |ok: bool| if ok { "met" } else { "not met" };
@@ -162,7 +162,7 @@ fn targets(warm: bool, cold: &dyn Fn(&str) -> Option<f64>) -> String {
         })
         .collect();
     format!(
-        "Targets (issue 19), init + first event medians, warm-up {}: {}.",
+        "Targets, init + first event medians, warm-up {}: {}.",
         if warm {
             "on (as template.yaml ships)"
         } else {

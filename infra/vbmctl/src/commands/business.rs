@@ -131,7 +131,7 @@ async fn sms(ctx: &Context, command: SmsCommand) -> Result<String, Failure> {
     }))
 }
 
-/// SMS failover (issue 16): every value is checked before the table is opened; the templates
+/// SMS failover: every value is checked before the table is opened; the templates
 /// named must exist, and their SMS texts use only their placeholders.
 async fn failover(ctx: &Context, args: crate::cli::FailoverArgs) -> Result<String, Failure> {
     use vbm_store::{FailoverPolicy, Triggers};

@@ -1,4 +1,4 @@
-//! `vbmctl events redrive` (issue 17): the business events `notify` gave up on (the events
+//! `vbmctl events redrive`: the business events `notify` gave up on (the events
 //! dead-letter queue, its alarm) moved back to the events queue, each as it was, so `notify`
 //! delivers it again with the same `webhook-id`. A body that is not an event is left on the
 //! dead-letter queue and reported: moving it back would only dead-letter it again.

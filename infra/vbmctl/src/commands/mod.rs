@@ -2,7 +2,7 @@
 //! command writes nothing (and needs no AWS access to be refused).
 
 mod business;
-// Business events (issue 17): the events dead-letter queue's redrive.
+// Business events: the events dead-letter queue's redrive.
 mod events;
 mod key;
 mod outbox;

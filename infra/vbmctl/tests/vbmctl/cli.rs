@@ -1101,7 +1101,7 @@ async fn quarantined_callbacks_are_listed_and_replayed_once_the_cause_is_fixed()
     assert_eq!(events[0].data["text"], "Hi");
 }
 
-/// Viber's pace (issue 15): shown with its default, set, refused out of range.
+/// Viber's pace: shown with its default, set, refused out of range.
 #[tokio::test]
 async fn a_business_pace_is_shown_set_and_bounded() {
     let ctl = Ctl::fresh().await;
@@ -1117,7 +1117,7 @@ async fn a_business_pace_is_shown_set_and_bounded() {
     assert_eq!(ctl.store.pace_rate(&id).await.unwrap(), 75);
 }
 
-/// SMS failover (issue 16): the business default is set whole, shown, refused when wrong
+/// SMS failover: the business default is set whole, shown, refused when wrong
 /// (nothing written) and cleared.
 #[tokio::test]
 async fn failover_sets_shows_refuses_and_clears_the_business_default() {

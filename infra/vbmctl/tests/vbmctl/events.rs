@@ -1,4 +1,4 @@
-//! `vbmctl events redrive` against the emulator (issue 17): events on the events dead-letter
+//! `vbmctl events redrive` against the emulator: events on the events dead-letter
 //! queue go back to the events queue unchanged (same event id, so the same `webhook-id`); a
 //! body that is not an event stays and is reported. `vbmctl events lifecycle-redrive`: a stream
 //! range the lifecycle function's mapping gave up on is read again and its session events

@@ -1,4 +1,4 @@
-//! A campaign's messages counted by status against the emulator (issue 15): each message once,
+//! A campaign's messages counted by status against the emulator: each message once,
 //! under the status it stands at, whatever `dispatch` redelivers and Viber repeats, reorders
 //! or sends concurrently; single sends write no counter.
 

@@ -1,4 +1,4 @@
-//! SMS failover (issue 16) on the emulator: the claim is the one decision "failover now?",
+//! SMS failover on the emulator: the claim is the one decision "failover now?",
 //! and it is atomic with the status writes and the opt-out. Concurrency with real tasks.
 
 use std::sync::Arc;
