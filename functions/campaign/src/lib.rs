@@ -235,12 +235,7 @@ impl App {
     /// enabled while parking: the condition of the park failed) and the job goes on. Preparing
     /// an uploaded list sends nothing and is never parked.
     async fn park(&self, business: &BusinessId, job: &CampaignJob) -> Result<bool, JobError> {
-        let disabled = self
-            .businesses
-            .get(&self.store, business)
-            .await?
-            .is_some_and(|b| b.disabled);
-        if !disabled {
+        if !self.businesses.is_disabled(&self.store, business).await? {
             return Ok(false);
         }
         let work = match job {

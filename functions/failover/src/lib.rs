@@ -315,12 +315,7 @@ impl App {
         job: &FailoverJob,
         now: Timestamp,
     ) -> Result<bool, RecordError> {
-        let disabled = self
-            .businesses
-            .get(&self.store, business)
-            .await?
-            .is_some_and(|b| b.disabled);
-        if !disabled {
+        if !self.businesses.is_disabled(&self.store, business).await? {
             return Ok(false);
         }
         let parked = Parked {

@@ -30,4 +30,11 @@ impl BusinessCache {
         }
         Ok(business)
     }
+
+    /// Whether the operator has switched the business off (`vbmctl business disable`), as
+    /// [`get`](Self::get) knows it: the kill switch every worker that sends for a business
+    /// reads before it sends. An unknown business is not disabled.
+    pub async fn is_disabled(&self, store: &Store, id: &BusinessId) -> Result<bool, StoreError> {
+        Ok(self.get(store, id).await?.is_some_and(|b| b.disabled))
+    }
 }
