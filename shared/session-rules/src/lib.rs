@@ -37,7 +37,7 @@ pub use limits::{Limits, TransactionalText};
 pub use message::{
     Admission, Button, FileAttachment, MAX_THUMBNAIL_URL_BYTES, MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS,
     OutboundMessage, RawButton, RawFile, RawTemplate, RawVideo, SendRequest, SendRequestBody,
-    SessionContent, Video,
+    SessionContent, Video, whole_number,
 };
 pub use phone::{NumberType, PhoneNumber};
 pub use refusal::Refusal;

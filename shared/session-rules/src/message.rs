@@ -83,7 +83,7 @@ fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, 
 
 /// A required count as JSON has it: `169.0` is the whole number 169, as for [`whole_seconds`]
 /// (found by the API fuzzer on a video's size).
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     whole_seconds(d).map(Option::unwrap_or_default)
 }
 

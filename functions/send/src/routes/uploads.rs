@@ -30,6 +30,8 @@ const SLOT_ALLOWANCE: Allowance = Allowance {
 #[serde(deny_unknown_fields)]
 struct SlotRequest {
     format: String,
+    /// `470.0` is 470, as every count of the API reads it.
+    #[serde(deserialize_with = "session_rules::whole_number")]
     bytes: u64,
 }
 
