@@ -281,6 +281,11 @@ impl App {
             request: failover_request.as_ref(),
             business: owner.as_ref(),
         };
+        // Free-form transactional content as the business's opt-in stands now.
+        let legacy = owner
+            .as_ref()
+            .map(vbm_store::Business::transactional_opt_in)
+            .unwrap_or_default();
 
         // Content rules and windows first; what they let through goes to the session rules.
         let mut prepared: Vec<(usize, Prepared)> = Vec::new();
@@ -289,7 +294,14 @@ impl App {
             if stored.settled.contains_key(&slot) {
                 continue;
             }
-            match prepare(&message, recipient, limits, template.as_ref(), failover) {
+            match prepare(
+                &message,
+                recipient,
+                limits,
+                template.as_ref(),
+                failover,
+                legacy,
+            ) {
                 Ok(p) => {
                     if let Some(window) = campaign.window
                         && let Some(opens) = window::wait_until(window, &p.to, now)

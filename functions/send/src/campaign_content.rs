@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use session_rules::{
-    Limits, PhoneNumber, Refusal, SendClass, SendRequest, SendRequestBody, Template, TemplateParams,
+    LegacyTransactional, Limits, PhoneNumber, Refusal, SendClass, SendRequest, SendRequestBody,
+    Template, TemplateParams,
 };
 use vbm_store::{Business, CampaignRecipient, FailoverRequest, FailoverSpec};
 
@@ -85,16 +86,18 @@ pub struct FailoverSource<'a> {
 
 /// Parses and admits the recipient's request with the campaign's template (if any): the
 /// refusal a single send would get, or what to write. A recipient whose failover cannot be
-/// completed (no SMS text anywhere) is refused with the single send's code.
+/// completed (no SMS text anywhere) is refused with the single send's code. `legacy`: the
+/// business's opt-in to free-form transactional content, as it is at fan-out.
 pub fn prepare(
     message: &Map<String, Value>,
     recipient: &CampaignRecipient,
     limits: &Limits,
     template: Option<&Template>,
     failover: FailoverSource<'_>,
+    legacy: LegacyTransactional,
 ) -> Result<Prepared, Refusal> {
     let (value, request) = parse_recipient(message, recipient, limits)?;
-    let admission = request.admit(template)?;
+    let admission = request.admit(template, legacy)?;
     let failover = match failover.business {
         Some(business) => crate::failover::resolve(
             business,

@@ -189,6 +189,19 @@ pub enum BusinessCommand {
     /// default: which triggers start a failover, and the SMS a send without its own `failover`
     /// gets. Prints the default.
     Failover(FailoverArgs),
+    /// Free-form transactional content (Viber's legacy types 106/206 text, 220 file) for a
+    /// service id Viber still accepts them on. Off by default: since 2026-07-01 a transactional
+    /// send without a template is `template_required`. Prints the business.
+    LegacyTransactional {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+        /// Allow free-form transactional sends.
+        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
+        on: bool,
+        /// Refuse them again (the default).
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 /// `vbmctl business failover` (SMS failover, issue 16).

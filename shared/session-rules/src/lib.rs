@@ -32,9 +32,9 @@ pub use content::{Caption, FileName, HttpsUrl, Text, TrackingData, Ttl, is_blank
 pub use conversation::{Conversation, SendClass, Session, SessionSnapshot, SessionState};
 pub use limits::{Limits, TransactionalText};
 pub use message::{
-    Admission, Button, FileAttachment, MAX_THUMBNAIL_URL_BYTES, MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS,
-    OutboundMessage, RawButton, RawFile, RawTemplate, RawVideo, SendRequest, SendRequestBody,
-    SessionContent, Video,
+    Admission, Button, FileAttachment, LegacyTransactional, MAX_THUMBNAIL_URL_BYTES,
+    MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, OutboundMessage, RawButton, RawFile, RawTemplate, RawVideo,
+    SendRequest, SendRequestBody, SessionContent, TEMPLATE_REQUIRED_HOW, Video,
 };
 pub use phone::PhoneNumber;
 pub use refusal::Refusal;

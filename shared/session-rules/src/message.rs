@@ -251,6 +251,26 @@ impl OutboundMessage {
     }
 }
 
+/// Whether a business may still send free-form transactional content (Viber's legacy types 106 /
+/// 206 text, 220 file). Since 2026-07-01 Viber takes transactional messages only as templates it
+/// approved (docs/viber.md); an operator opts a business in (`vbmctl business
+/// legacy-transactional <id> --on`) for a service id Viber still accepts the old types on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LegacyTransactional {
+    /// The default: a free-form transactional send is `template_required`.
+    #[default]
+    Refused,
+    /// The business opted in: free-form transactional content goes as the legacy types.
+    Allowed,
+}
+
+/// What a free-form transactional send is told by default: how to get a template.
+pub const TEMPLATE_REQUIRED_HOW: &str = "since 2026-07-01 Viber takes transactional messages \
+     only as templates it approved: send type template with an approved template of this \
+     business (an operator registers one with `vbmctl template put <business> <id> --lang xx \
+     --category transactional --text '...' --approved`; see docs/api.md, \"Transactional \
+     means template\")";
+
 /// A send request whose every field is valid on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendRequest {
@@ -347,7 +367,12 @@ impl SendRequest {
     /// The checks that need the template: it exists and is approved, its parameters fill it,
     /// and local regulation allows this message to this number. Returns what the message counts
     /// as for the session rules.
-    pub fn admit(&self, template: Option<&Template>) -> Result<Admission, Refusal> {
+    /// `legacy`: whether this business may send free-form transactional content.
+    pub fn admit(
+        &self,
+        template: Option<&Template>,
+        legacy: LegacyTransactional,
+    ) -> Result<Admission, Refusal> {
         // Only the message's own template counts: any other is as good as none, for the
         // regulation check too (found by fuzzing: an unrelated English template made a
         // template_not_found request to RU a template_required one).
@@ -362,6 +387,9 @@ impl SendRequest {
                 template_params: None,
             }),
             OutboundMessage::Transactional { .. } | OutboundMessage::TransactionalFile(_) => {
+                if legacy == LegacyTransactional::Refused {
+                    return Err(Refusal::TemplateRequired(TEMPLATE_REQUIRED_HOW.into()));
+                }
                 Ok(Admission {
                     class: SendClass::Informative,
                     template_params: None,
@@ -503,7 +531,13 @@ mod tests {
             parsed.message,
             OutboundMessage::TransactionalFile(_)
         ));
-        assert_eq!(parsed.admit(None).unwrap().class, SendClass::Informative);
+        assert_eq!(
+            parsed
+                .admit(None, LegacyTransactional::Allowed)
+                .unwrap()
+                .class,
+            SendClass::Informative
+        );
         let refused = parse(serde_json::json!({"to": "+447911123456", "type": "transactional", "file": file, "text": "x"}))
             .unwrap_err();
         assert_eq!(refused.code(), "validation_failed");
@@ -512,7 +546,12 @@ mod tests {
         let ru =
             parse(serde_json::json!({"to": "+79123456789", "type": "transactional", "file": file}))
                 .unwrap();
-        assert_eq!(ru.admit(None).unwrap_err().code(), "template_required");
+        assert_eq!(
+            ru.admit(None, LegacyTransactional::Allowed)
+                .unwrap_err()
+                .code(),
+            "template_required"
+        );
     }
 
     #[test]
@@ -573,6 +612,52 @@ mod tests {
             field(SendRequest::parse(&session, &Limits::default())),
             "video"
         );
+    }
+
+    #[test]
+    fn free_form_transactional_needs_the_business_opt_in() {
+        let parse = |body: serde_json::Value| {
+            let body: SendRequestBody = serde_json::from_value(body).unwrap();
+            SendRequest::parse(&body, &Limits::default()).unwrap()
+        };
+        let file =
+            serde_json::json!({"url": "https://cdn.example/invoice.pdf", "name": "invoice.pdf"});
+        for request in [
+            parse(
+                serde_json::json!({"to": "+447911123456", "type": "transactional", "text": "Shipped"}),
+            ),
+            parse(
+                serde_json::json!({"to": "+447911123456", "type": "transactional", "text": "Shipped", "url": "https://shop.example/o/42"}),
+            ),
+            parse(
+                serde_json::json!({"to": "+447911123456", "type": "transactional", "file": file}),
+            ),
+        ] {
+            let refused = request
+                .admit(None, LegacyTransactional::default())
+                .unwrap_err();
+            assert_eq!(refused.code(), "template_required");
+            let how = refused.to_string();
+            assert!(
+                how.contains("2026-07-01")
+                    && how.contains("vbmctl template put")
+                    && how.contains("docs/api.md"),
+                "{how}"
+            );
+            let allowed = request.admit(None, LegacyTransactional::Allowed).unwrap();
+            assert_eq!(allowed.class, SendClass::Informative);
+        }
+        // Other kinds are not touched by the opt-in.
+        for body in [
+            serde_json::json!({"to": "+447911123456", "type": "session", "text": "hi"}),
+            serde_json::json!({"to": "+447911123456", "type": "promotional", "text": "Sale"}),
+        ] {
+            assert!(
+                parse(body)
+                    .admit(None, LegacyTransactional::Refused)
+                    .is_ok()
+            );
+        }
     }
 
     #[test]
@@ -835,14 +920,23 @@ mod tests {
     #[test]
     fn template_admission() {
         let req = template_request(&[("name", "Ann")]);
-        assert_eq!(req.admit(None).unwrap_err(), Refusal::TemplateNotFound);
         assert_eq!(
-            req.admit(Some(&template(TemplateCategory::Transactional, false)))
-                .unwrap_err(),
+            req.admit(None, LegacyTransactional::Refused).unwrap_err(),
+            Refusal::TemplateNotFound
+        );
+        assert_eq!(
+            req.admit(
+                Some(&template(TemplateCategory::Transactional, false)),
+                LegacyTransactional::Refused
+            )
+            .unwrap_err(),
             Refusal::TemplateNotApproved
         );
         let ok = req
-            .admit(Some(&template(TemplateCategory::Transactional, true)))
+            .admit(
+                Some(&template(TemplateCategory::Transactional, true)),
+                LegacyTransactional::Refused,
+            )
             .unwrap();
         assert_eq!(ok.class, SendClass::Informative);
         assert_eq!(
@@ -854,14 +948,20 @@ mod tests {
             Some("Ann")
         );
         let promo = req
-            .admit(Some(&template(TemplateCategory::Promotional, true)))
+            .admit(
+                Some(&template(TemplateCategory::Promotional, true)),
+                LegacyTransactional::Refused,
+            )
             .unwrap();
         assert_eq!(promo.class, SendClass::Promotional);
         let bad = template_request(&[]);
         assert_eq!(
-            bad.admit(Some(&template(TemplateCategory::Transactional, true)))
-                .unwrap_err()
-                .code(),
+            bad.admit(
+                Some(&template(TemplateCategory::Transactional, true)),
+                LegacyTransactional::Refused
+            )
+            .unwrap_err()
+            .code(),
             "template_params_invalid"
         );
     }
@@ -878,7 +978,10 @@ mod tests {
         // `welcome` is English and transactional: to RU it would be template_required, but it
         // is not the template the request names.
         assert_eq!(
-            req.admit(Some(&template(TemplateCategory::Transactional, true))),
+            req.admit(
+                Some(&template(TemplateCategory::Transactional, true)),
+                LegacyTransactional::Refused
+            ),
             Err(Refusal::TemplateNotFound)
         );
     }
@@ -888,13 +991,21 @@ mod tests {
         let mut b = body("session");
         b.text = Some("hi".into());
         assert_eq!(
-            parse(&b).unwrap().admit(None).unwrap().class,
+            parse(&b)
+                .unwrap()
+                .admit(None, LegacyTransactional::Refused)
+                .unwrap()
+                .class,
             SendClass::Session
         );
         let mut b = body("promotional");
         b.text = Some("hi".into());
         assert_eq!(
-            parse(&b).unwrap().admit(None).unwrap().class,
+            parse(&b)
+                .unwrap()
+                .admit(None, LegacyTransactional::Refused)
+                .unwrap()
+                .class,
             SendClass::Promotional
         );
     }

@@ -119,6 +119,9 @@ pub struct Business {
     pub disabled: bool,
     /// SMS failover default (issue 16, `vbmctl business failover`).
     pub failover: Option<crate::FailoverPolicy>,
+    /// Free-form transactional content allowed as Viber's legacy types (`vbmctl business
+    /// legacy-transactional`); off by default: transactional means template.
+    pub legacy_transactional: bool,
 }
 
 impl fmt::Debug for Business {
@@ -146,6 +149,15 @@ impl Business {
         secrets
     }
 
+    /// What the session rules make of this business's free-form transactional sends.
+    pub fn transactional_opt_in(&self) -> session_rules::LegacyTransactional {
+        if self.legacy_transactional {
+            session_rules::LegacyTransactional::Allowed
+        } else {
+            session_rules::LegacyTransactional::Refused
+        }
+    }
+
     /// Whether a caller at `ip` may use this business's key.
     pub fn allows(&self, ip: Option<std::net::IpAddr>) -> bool {
         self.allow_cidrs.is_empty()
@@ -169,6 +181,9 @@ pub struct BusinessUpdate {
     pub callback_url: Option<Option<String>>,
     pub allow_cidrs: Option<Vec<IpNet>>,
 }
+
+/// The profile's opt-in to free-form transactional content (absent: off).
+const LEGACY_TRANSACTIONAL: &str = "legacy_transactional";
 
 fn cidr_list(cidrs: &[IpNet]) -> AttributeValue {
     AttributeValue::L(cidrs.iter().map(|c| s(c.to_string())).collect())
@@ -197,6 +212,7 @@ pub(crate) fn business_from_item(item: &Item) -> Result<Business, StoreError> {
         api_key_hash: attrs::get_s(item, "api_key_hash")?.to_owned(),
         disabled: attrs::get_bool(item, "disabled")?,
         failover: crate::failover::policy_from_item(item)?,
+        legacy_transactional: attrs::get_bool(item, LEGACY_TRANSACTIONAL)?,
     })
 }
 
@@ -218,6 +234,7 @@ impl Store {
             api_key_hash: key.hash().as_str().to_owned(),
             disabled: false,
             failover: None,
+            legacy_transactional: false,
         };
         let mut profile = Put::builder()
             .table_name(&self.table)
@@ -311,6 +328,35 @@ impl Store {
             .transpose()
     }
 
+    /// Switches the business's opt-in to free-form transactional content (Viber's legacy types)
+    /// on or off; returns the business as it now is. Off removes the attribute: absent is off.
+    pub async fn set_legacy_transactional(
+        &self,
+        id: &BusinessId,
+        on: bool,
+    ) -> Result<Business, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(id)))
+            .key(keys::SK, s(keys::PROFILE))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        let request = if on {
+            request
+                .update_expression(format!("SET {LEGACY_TRANSACTIONAL} = :yes"))
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+        } else {
+            request.update_expression(format!("REMOVE {LEGACY_TRANSACTIONAL}"))
+        };
+        let out = conditional(request.send().await)?
+            .ok_or_else(|| StoreError::Conflict(format!("no business {id}")))?;
+        out.attributes()
+            .ok_or_else(|| StoreError::malformed(id.as_str(), "update returned nothing"))
+            .and_then(business_from_item)
+    }
+
     pub async fn update_business(
         &self,
         id: &BusinessId,
@@ -399,6 +445,7 @@ mod tests {
             api_key_hash: String::new(),
             disabled: false,
             failover: None,
+            legacy_transactional: false,
         };
         assert!(business.allows(None));
         business.allow_cidrs = vec![

@@ -173,7 +173,12 @@ impl World {
             }
             _ => None,
         };
-        let admission = request.admit(template.as_ref()).unwrap();
+        let admission = request
+            .admit(
+                template.as_ref(),
+                session_rules::LegacyTransactional::Allowed,
+            )
+            .unwrap();
         let id = MessageId::generate();
         let payload = body.to_string();
         let outcome = self

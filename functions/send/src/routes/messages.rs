@@ -76,7 +76,7 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
         }
         _ => None,
     };
-    let admission = parsed.admit(template.as_ref())?;
+    let admission = parsed.admit(template.as_ref(), business.transactional_opt_in())?;
     let failover = crate::failover::resolve(
         business,
         failover_request.as_ref().map(|(request, _)| request),

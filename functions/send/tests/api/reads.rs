@@ -244,6 +244,8 @@ async fn table_text(h: &Harness) -> Vec<String> {
 #[tokio::test]
 async fn an_opt_out_survives_erasure() {
     let h = Harness::new().await;
+    // Free-form transactional content is sent here: the business has opted in to it.
+    h.allow_legacy_transactional().await;
     let transactional = json!({"to": UK, "type": "transactional", "text": "Your code is 1234"});
     assert_eq!(h.send(&transactional, None).await.status, 202);
     h.store()

@@ -1,4 +1,4 @@
-//! `vbmctl business create|update|show|list|disable|enable`.
+//! `vbmctl business create|update|show|list|disable|enable|legacy-transactional`.
 
 use vbm_store::{BusinessUpdate, NewBusiness};
 
@@ -46,6 +46,11 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
             json(SecretRotated::new(&business))
         }
         BusinessCommand::Failover(args) => failover(ctx, args).await,
+        BusinessCommand::LegacyTransactional { id, on, .. } => {
+            let store = ctx.store().await?;
+            let business = store.set_legacy_transactional(&id, on).await?;
+            json(Shown::new(&business, false))
+        }
     }
 }
 
