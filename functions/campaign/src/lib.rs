@@ -328,6 +328,7 @@ impl App {
                     to: &p.to,
                     class: p.class,
                     kind: p.kind,
+                    billing: p.billing,
                     payload: &p.payload,
                     idempotency: None,
                     failover: p.failover.as_ref(),

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use session_rules::{
-    LegacyTransactional, Limits, PhoneNumber, Refusal, SendClass, SendRequest, SendRequestBody,
-    Template, TemplateParams,
+    BillingCategory, LegacyTransactional, Limits, PhoneNumber, Refusal, SendClass, SendRequest,
+    SendRequestBody, Template, TemplateParams,
 };
 use vbm_store::{Business, CampaignRecipient, FailoverRequest, FailoverSpec};
 
@@ -22,6 +22,8 @@ pub struct Prepared {
     pub to: PhoneNumber,
     pub class: SendClass,
     pub kind: &'static str,
+    /// What the message is billed as (the admission's category).
+    pub billing: BillingCategory,
     /// What `dispatch` reads: the canonical send request, as a single send stores it.
     pub payload: String,
     /// The SMS failover (issue 16) the message is stored with: the campaign's `failover`,
@@ -116,6 +118,7 @@ pub fn prepare(
         kind: request.message.kind(),
         to: request.to,
         class: admission.class,
+        billing: admission.billing,
         failover,
     })
 }

@@ -137,6 +137,7 @@ impl Harness {
                 to: &phone(USER),
                 class,
                 kind: "transactional",
+                billing: session_rules::BillingCategory::TransactionalTemplate,
                 payload: "{}",
                 idempotency: None,
                 failover: None,

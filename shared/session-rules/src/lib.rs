@@ -17,6 +17,7 @@
 //! - [`MessageStatus`] and [`StatusTrack`]: the forward-only status order and the full history.
 //! - [`Refusal`]: every reason to say no, each with one stable error code.
 
+mod billing;
 mod content;
 mod conversation;
 mod limits;
@@ -28,6 +29,7 @@ mod status;
 mod template;
 mod time;
 
+pub use billing::{Billing, BillingCategory};
 pub use content::{Caption, FileName, HttpsUrl, Text, TrackingData, Ttl, is_blank};
 pub use conversation::{Conversation, SendClass, Session, SessionSnapshot, SessionState};
 pub use limits::{Limits, TransactionalText};

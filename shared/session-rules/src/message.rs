@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::{
-    Caption, FileName, HttpsUrl, Limits, PhoneNumber, Refusal, SendClass, Template,
-    TemplateCategory, TemplateId, TemplateParams, TemplateReach, Text, TrackingData,
+    BillingCategory, Caption, FileName, HttpsUrl, Limits, PhoneNumber, Refusal, SendClass,
+    Template, TemplateCategory, TemplateId, TemplateParams, TemplateReach, Text, TrackingData,
     TransactionalText, Ttl, regulation,
 };
 
@@ -285,6 +285,9 @@ pub struct SendRequest {
 pub struct Admission {
     pub class: SendClass,
     pub template_params: Option<TemplateParams>,
+    /// What the message is billed as; whether a session message is billable is decided with
+    /// the session ([`crate::Billing::of_send`]).
+    pub billing: BillingCategory,
 }
 
 impl SendRequest {
@@ -385,6 +388,7 @@ impl SendRequest {
             OutboundMessage::Session(_) => Ok(Admission {
                 class: SendClass::Session,
                 template_params: None,
+                billing: BillingCategory::Session,
             }),
             OutboundMessage::Transactional { .. } | OutboundMessage::TransactionalFile(_) => {
                 if legacy == LegacyTransactional::Refused {
@@ -393,11 +397,14 @@ impl SendRequest {
                 Ok(Admission {
                     class: SendClass::Informative,
                     template_params: None,
+                    // Outside a template "may be billed as promotional" (docs/viber.md).
+                    billing: BillingCategory::Promotional,
                 })
             }
             OutboundMessage::Promotional { .. } => Ok(Admission {
                 class: SendClass::Promotional,
                 template_params: None,
+                billing: BillingCategory::Promotional,
             }),
             OutboundMessage::Template { params, .. } => {
                 let template = template.ok_or(Refusal::TemplateNotFound)?;
@@ -411,6 +418,13 @@ impl SendRequest {
                         TemplateCategory::Promotional => SendClass::Promotional,
                     },
                     template_params: Some(filled),
+                    billing: match template.category() {
+                        TemplateCategory::Transactional if template.is_otp() => {
+                            BillingCategory::Otp
+                        }
+                        TemplateCategory::Transactional => BillingCategory::TransactionalTemplate,
+                        TemplateCategory::Promotional => BillingCategory::Promotional,
+                    },
                 })
             }
         }
@@ -983,6 +997,65 @@ mod tests {
                 LegacyTransactional::Refused
             ),
             Err(Refusal::TemplateNotFound)
+        );
+    }
+
+    #[test]
+    fn billing_category_of_each_kind() {
+        let category = |b: &SendRequestBody, t: Option<&Template>| {
+            parse(b)
+                .unwrap()
+                .admit(t, LegacyTransactional::Allowed)
+                .unwrap()
+                .billing
+        };
+        let mut session = body("session");
+        session.text = Some("hi".into());
+        assert_eq!(category(&session, None), BillingCategory::Session);
+        let mut image = body("session");
+        image.image_url = Some("https://cdn.example/i.png".into());
+        assert_eq!(category(&image, None), BillingCategory::Session);
+        let mut promo = body("promotional");
+        promo.text = Some("Sale".into());
+        assert_eq!(category(&promo, None), BillingCategory::Promotional);
+        let mut legacy = body("transactional");
+        legacy.text = Some("Shipped".into());
+        assert_eq!(category(&legacy, None), BillingCategory::Promotional);
+        let welcome = template_request(&[("name", "Ann")]);
+        assert_eq!(
+            welcome
+                .admit(
+                    Some(&template(TemplateCategory::Transactional, true)),
+                    LegacyTransactional::Refused
+                )
+                .unwrap()
+                .billing,
+            BillingCategory::TransactionalTemplate
+        );
+        assert_eq!(
+            welcome
+                .admit(
+                    Some(&template(TemplateCategory::Promotional, true)),
+                    LegacyTransactional::Refused
+                )
+                .unwrap()
+                .billing,
+            BillingCategory::Promotional
+        );
+        let otp = Template::parse(
+            TemplateId::parse("welcome").unwrap(),
+            Language::parse("en").unwrap(),
+            TemplateCategory::Transactional,
+            true,
+            "Your code is {{pin}}",
+        )
+        .unwrap();
+        assert_eq!(
+            template_request(&[("pin", "4711")])
+                .admit(Some(&otp), LegacyTransactional::Refused)
+                .unwrap()
+                .billing,
+            BillingCategory::Otp
         );
     }
 
