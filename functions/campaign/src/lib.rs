@@ -326,6 +326,11 @@ impl App {
             request: failover_request.as_ref(),
             business: owner.as_ref(),
         };
+        // Free-form transactional content as the business's opt-in stands now.
+        let legacy = owner
+            .as_ref()
+            .map(vbm_store::Business::transactional_opt_in)
+            .unwrap_or_default();
 
         // Content rules and windows first; what they let through goes to the session rules.
         let mut prepared: Vec<(usize, Prepared)> = Vec::new();
@@ -339,7 +344,14 @@ impl App {
                 refused.push((slot, "erased"));
                 continue;
             }
-            match prepare(&message, recipient, limits, template.as_ref(), failover) {
+            match prepare(
+                &message,
+                recipient,
+                limits,
+                template.as_ref(),
+                failover,
+                legacy,
+            ) {
                 Ok(p) => {
                     if let Some(window) = campaign.window
                         && let Some(opens) = window::wait_until(window, &p.to, now)
@@ -366,6 +378,7 @@ impl App {
                     to: &p.to,
                     class: p.class,
                     kind: p.kind,
+                    billing: p.billing,
                     payload: &p.payload,
                     idempotency: None,
                     failover: p.failover.as_ref(),

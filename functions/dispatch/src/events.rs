@@ -8,7 +8,8 @@
 //! {"event_id": "evt_…", "type": "message.status", "business_id": "acme",
 //!  "created_at": "2026-11-21T13:34:24.123Z",
 //!  "data": {"message_id": "01JD…", "to": "+380501234567", "status": "sent",
-//!           "at": "2026-11-21T13:34:24.123Z", "viber_message_token": "5379697806260881548"}}
+//!           "at": "2026-11-21T13:34:24.123Z", "viber_message_token": "5379697806260881548",
+//!           "billing": {"category": "session", "billable": true}}}
 //! {"…": "…", "data": {"message_id": "01JD…", "to": "+380501234567", "status": "failed",
 //!           "at": "…", "failure": {"code": 8, "reason": "SRVC_USER_BLOCKED"}}}
 //! {"…": "…", "type": "contact.opted_out",
@@ -52,6 +53,9 @@ pub fn events(r: &Recorded<'_>) -> Vec<Event> {
     }
     if let Some(failure) = r.failure {
         data["failure"] = json!({"code": failure.code, "reason": failure.reason});
+    }
+    if let Some(billing) = m.billing {
+        data["billing"] = json!(billing);
     }
     let business = m.business.as_str();
     let subject = format!("{}/{}", m.id, r.status.as_str());

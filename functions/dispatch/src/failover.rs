@@ -89,6 +89,7 @@ mod tests {
             failure: None,
             history: Vec::new(),
             campaign: None,
+            billing: None,
             failover: Some(FailoverRecord {
                 spec: FailoverSpec {
                     sms: FailoverSms {

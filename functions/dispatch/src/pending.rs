@@ -80,6 +80,7 @@ pub async fn reconcile(
                 status: pending.status,
                 at: pending.at,
                 token,
+                billing: message.billing,
             };
             events.publish(&report.event()).await?;
         }

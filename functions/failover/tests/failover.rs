@@ -151,6 +151,7 @@ impl World {
                 to: &PhoneNumber::parse(to).unwrap(),
                 class: SendClass::Informative,
                 kind: "transactional",
+                billing: session_rules::BillingCategory::TransactionalTemplate,
                 payload: "{}",
                 idempotency: None,
                 failover: spec,

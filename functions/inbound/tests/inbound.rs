@@ -746,6 +746,7 @@ async fn user_messages_racing_session_sends_lose_no_update() {
                     to: &to,
                     class: session_rules::SendClass::Session,
                     kind: "session",
+                    billing: session_rules::BillingCategory::Session,
                     payload: "{}",
                     idempotency: None,
                     failover: None,

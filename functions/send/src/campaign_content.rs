@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use session_rules::{
-    Limits, PhoneNumber, Refusal, SendClass, SendRequest, SendRequestBody, Template, TemplateParams,
+    BillingCategory, LegacyTransactional, Limits, PhoneNumber, Refusal, SendClass, SendRequest,
+    SendRequestBody, Template, TemplateParams,
 };
 use vbm_store::{Business, CampaignRecipient, FailoverRequest, FailoverSpec};
 
@@ -21,6 +22,8 @@ pub struct Prepared {
     pub to: PhoneNumber,
     pub class: SendClass,
     pub kind: &'static str,
+    /// What the message is billed as (the admission's category).
+    pub billing: BillingCategory,
     /// What `dispatch` reads: the canonical send request, as a single send stores it.
     pub payload: String,
     /// The SMS failover the message is stored with: the campaign's `failover`,
@@ -85,16 +88,18 @@ pub struct FailoverSource<'a> {
 
 /// Parses and admits the recipient's request with the campaign's template (if any): the
 /// refusal a single send would get, or what to write. A recipient whose failover cannot be
-/// completed (no SMS text anywhere) is refused with the single send's code.
+/// completed (no SMS text anywhere) is refused with the single send's code. `legacy`: the
+/// business's opt-in to free-form transactional content, as it is at fan-out.
 pub fn prepare(
     message: &Map<String, Value>,
     recipient: &CampaignRecipient,
     limits: &Limits,
     template: Option<&Template>,
     failover: FailoverSource<'_>,
+    legacy: LegacyTransactional,
 ) -> Result<Prepared, Refusal> {
     let (value, request) = parse_recipient(message, recipient, limits)?;
-    let admission = request.admit(template)?;
+    let admission = request.admit(template, legacy)?;
     let failover = match failover.business {
         Some(business) => {
             let spec = crate::failover::resolve(
@@ -119,6 +124,7 @@ pub fn prepare(
         kind: request.message.kind(),
         to: request.to,
         class: admission.class,
+        billing: admission.billing,
         failover,
     })
 }

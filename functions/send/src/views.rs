@@ -1,7 +1,7 @@
 //! What the API answers, as JSON. Times are RFC 3339 UTC with milliseconds.
 
 use serde::Serialize;
-use session_rules::{MessageStatus, Template, Timestamp};
+use session_rules::{Billing, MessageStatus, Template, Timestamp};
 use vbm_platform::time;
 use vbm_store::{Campaign, MessageRecord};
 
@@ -16,6 +16,10 @@ pub struct SendAccepted {
     pub status: &'static str,
     /// The session right after this send.
     pub session: SessionView,
+    /// What Viber bills the message as: `category` (`transactional_template`, `otp`,
+    /// `promotional`, `session`) and `billable` (false for a session message after the
+    /// session's first business reply).
+    pub billing: Billing,
 }
 
 /// `GET /v1/messages/{id}`.
@@ -37,6 +41,9 @@ pub struct MessageView {
     pub failover: Option<FailoverView>,
     /// Which channel delivered the message first: `viber`, `sms`, or `null` (not yet).
     pub delivered_via: Option<&'static str>,
+    /// What Viber bills the message as, decided when it was accepted (`null` on messages
+    /// accepted before billing categories were recorded).
+    pub billing: Option<Billing>,
 }
 
 /// A message's SMS failover.
@@ -105,6 +112,7 @@ impl From<&MessageRecord> for MessageView {
                 reason: f.reason.clone(),
             }),
             delivered_via: delivered_via(m),
+            billing: m.billing,
         }
     }
 }
@@ -214,6 +222,9 @@ pub struct CampaignCounts {
     pub failed: std::collections::BTreeMap<String, u64>,
     /// Admitted, then stopped by the campaign's cancel before `dispatch` sent them.
     pub cancelled: u64,
+    /// The queued ones by billing category (`transactional_template`, `otp`, `promotional`),
+    /// counted when they were admitted: they add up to `queued`.
+    pub billing: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -254,6 +265,7 @@ impl From<&Campaign> for CampaignView {
                 expired: status("expired"),
                 failed,
                 cancelled: status("cancelled"),
+                billing: c.billing_counts(),
             },
             created_at: c.created_at,
             send_at: c.send_at,

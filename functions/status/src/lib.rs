@@ -394,6 +394,7 @@ pub fn status_event(
         status,
         at,
         token: &callback.message_token,
+        billing: message.billing,
     }
     .event()
 }

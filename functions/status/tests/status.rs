@@ -137,6 +137,7 @@ impl Harness {
                 to: &phone(USER),
                 class,
                 kind: "transactional",
+                billing: session_rules::BillingCategory::TransactionalTemplate,
                 payload: "{}",
                 idempotency: None,
                 failover: None,
@@ -432,6 +433,11 @@ async fn a_status_for_an_unknown_token_is_kept_and_applied_once_the_token_is_rec
     assert_eq!(events[0].data["status"], "delivered");
     assert_eq!(events[0].data["viber_message_token"], token);
     assert_eq!(events[0].data["to"], USER);
+    // The billing the message was accepted with, carried on its token.
+    assert_eq!(
+        events[0].data["billing"],
+        serde_json::json!({"category": "transactional_template", "billable": true})
+    );
     assert!(
         h.store()
             .pending_statuses(token, h.now())

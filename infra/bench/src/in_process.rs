@@ -114,6 +114,9 @@ impl World {
                 allow_cidrs: Vec::new(),
             })
             .await?;
+        // The workloads send free-form transactional text (Viber's legacy type), as measured
+        // before templates were required: the bench business has opted in.
+        setup.set_legacy_transactional(&business, true).await?;
         let welcome = session_rules::Template::parse(
             session_rules::TemplateId::parse(TEMPLATE)?,
             session_rules::Language::parse("en")?,

@@ -241,9 +241,11 @@ async fn one_request(
     };
     let request = match kind {
         Kind::Session => send(json!({"to": to, "type": "session", "text": "How can we help?"})),
-        Kind::Transactional => {
-            send(json!({"to": to, "type": "transactional", "text": "Your order 42 has shipped."}))
-        }
+        // A transactional notification is a template since 2026-07-01 (free-form text needs the
+        // business's opt-in, which the demo business does not have): the stack's code template.
+        Kind::Transactional => send(
+            json!({"to": to, "type": "template", "template": {"id": "code_ru", "params": {"code": "4711"}}}),
+        ),
         Kind::Template => send(
             json!({"to": to, "type": "template", "template": {"id": "welcome", "params": {"name": "Ann"}}}),
         ),

@@ -202,6 +202,19 @@ pub enum BusinessCommand {
     /// prints the policy, the denied countries in force, and today's and this month's counts.
     #[command(subcommand)]
     Sms(SmsCommand),
+    /// Free-form transactional content (Viber's legacy types 106/206 text, 220 file) for a
+    /// service id Viber still accepts them on. Off by default: since 2026-07-01 a transactional
+    /// send without a template is `template_required`. Prints the business.
+    LegacyTransactional {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+        /// Allow free-form transactional sends.
+        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
+        on: bool,
+        /// Refuse them again (the default).
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 /// `vbmctl business sms` (the SMS policy).

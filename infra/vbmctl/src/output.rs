@@ -39,6 +39,9 @@ pub struct Shown<'a> {
     /// Only when API access is switched off (`business disable`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub disabled: bool,
+    /// Only when free-form transactional content is allowed (`business legacy-transactional`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub legacy_transactional: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub callback_secret: Option<&'a str>,
 }
@@ -51,6 +54,7 @@ impl<'a> Shown<'a> {
             callback_url: business.callback_url.as_deref(),
             allow_cidrs: cidrs(business),
             disabled: business.disabled,
+            legacy_transactional: business.legacy_transactional,
             callback_secret: with_secret.then_some(business.callback_secret.as_str()),
         }
     }

@@ -3,7 +3,7 @@
 //! it had not recorded yet. One builder, so both produce the same event with the same id.
 
 use serde_json::json;
-use session_rules::{MessageStatus, Timestamp};
+use session_rules::{Billing, MessageStatus, Timestamp};
 
 use crate::{Event, EventKind};
 
@@ -18,6 +18,8 @@ pub struct CallbackStatus<'a> {
     /// Viber's time for it.
     pub at: Timestamp,
     pub token: &'a str,
+    /// What the message is billed as (from its acceptance), when known.
+    pub billing: Option<Billing>,
 }
 
 impl CallbackStatus<'_> {
@@ -26,22 +28,27 @@ impl CallbackStatus<'_> {
     ///
     /// ```json
     /// {"type": "message.status", "data": {"message_id": "01JD…", "status": "delivered",
-    ///  "at": "…", "to": "+380501234567", "viber_message_token": "5379697806260881548"}}
+    ///  "at": "…", "to": "+380501234567", "viber_message_token": "5379697806260881548",
+    ///  "billing": {"category": "transactional_template", "billable": true}}}
     /// ```
     pub fn event(&self) -> Event {
+        let mut data = json!({
+            "message_id": self.message_id,
+            "status": self.status.as_str(),
+            "at": self.at.rfc3339(),
+            // `to`, as in dispatch's message.status events and the API's message view.
+            "to": self.to,
+            "viber_message_token": self.token,
+        });
+        if let Some(billing) = self.billing {
+            data["billing"] = json!(billing);
+        }
         Event::new(
             EventKind::MessageStatus,
             self.business,
             &format!("{}/{}", self.message_id, self.status.as_str()),
             self.at,
-            json!({
-                "message_id": self.message_id,
-                "status": self.status.as_str(),
-                "at": self.at.rfc3339(),
-                // `to`, as in dispatch's message.status events and the API's message view.
-                "to": self.to,
-                "viber_message_token": self.token,
-            }),
+            data,
         )
     }
 }

@@ -88,7 +88,8 @@ fn check_transactional_to(number: &PhoneNumber, regulated: bool) {
         Err(refusal) => panic!("a valid number in a valid request was refused: {refusal}"),
     };
     assert_eq!(&request.to, number);
-    match request.admit(None) {
+    // With the business's opt-in: what is left is the regulation's refusal.
+    match request.admit(None, session_rules::LegacyTransactional::Allowed) {
         Ok(admission) => {
             assert!(!regulated, "plain transactional text admitted to {number}");
             assert_eq!(admission.class, SendClass::Informative);

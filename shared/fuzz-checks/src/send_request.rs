@@ -7,8 +7,8 @@
 use std::sync::OnceLock;
 
 use session_rules::{
-    Language, Limits, OutboundMessage, Refusal, SendClass, SendRequest, SendRequestBody, Template,
-    TemplateCategory, TemplateId,
+    Language, LegacyTransactional, Limits, OutboundMessage, Refusal, SendClass, SendRequest,
+    SendRequestBody, Template, TemplateCategory, TemplateId,
 };
 use viber::{Label, SendMessage};
 
@@ -29,6 +29,16 @@ pub fn check(data: &[u8]) {
         }
     };
     check_parsed(&body, &limits, &request);
+    // Without the business's opt-in, free-form transactional content is never admitted.
+    if let OutboundMessage::Transactional { .. } | OutboundMessage::TransactionalFile(_) =
+        &request.message
+    {
+        let refused = request.admit(None, LegacyTransactional::Refused);
+        assert_eq!(
+            refused.map(|_| ()).map_err(|r| r.code()),
+            Err("template_required")
+        );
+    }
     check_admission(&request, None);
     for template in templates() {
         check_admission(&request, Some(template));
@@ -57,7 +67,8 @@ fn check_admission(request: &SendRequest, template: Option<&Template>) {
         .to
         .region()
         .is_some_and(|r| super::REGULATED.contains(&r));
-    let admission = match request.admit(template) {
+    // With the opt-in, so that the regulation's own refusals show.
+    let admission = match request.admit(template, LegacyTransactional::Allowed) {
         Ok(admission) => admission,
         Err(refusal) => {
             check_refusal(request, template, &refusal);

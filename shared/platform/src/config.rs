@@ -28,7 +28,8 @@ pub const CALLBACK_TIMEOUT_SECONDS: &str = "CALLBACK_TIMEOUT_SECONDS";
 pub const VIBER_CALLBACK_SECRET_ID: &str = "VIBER_CALLBACK_SECRET_ID";
 pub const SECRETS_REFRESH_SECONDS: &str = "SECRETS_REFRESH_SECONDS";
 pub const VIBER_CALLBACK_CIDRS: &str = "VIBER_CALLBACK_CIDRS";
-/// How free-form transactional text goes: `106` (default), `206`, `template_only_transactional`.
+/// How an opted-in business's free-form transactional text goes: `106` (default), `206`,
+/// `template_only_transactional` (refused for every business).
 pub const VIBER_TRANSACTIONAL_TEXT: &str = "VIBER_TRANSACTIONAL_TEXT";
 pub const WARM_ON_INIT: &str = "VBM_WARM_ON_INIT";
 // SMS failover.

@@ -18,6 +18,7 @@
 //! - [`Refusal`]: every reason to say no, each with one stable error code.
 //! - [`sms`]: the SMS failover's policy (destinations, sender ids, billed parts, caps).
 
+mod billing;
 pub mod callback_address;
 mod content;
 mod conversation;
@@ -31,13 +32,14 @@ mod status;
 mod template;
 mod time;
 
+pub use billing::{Billing, BillingCategory};
 pub use content::{Caption, FileName, HttpsUrl, Text, TrackingData, Ttl, is_blank};
 pub use conversation::{Conversation, SendClass, Session, SessionSnapshot, SessionState};
 pub use limits::{Limits, TransactionalText};
 pub use message::{
-    Admission, Button, FileAttachment, MAX_THUMBNAIL_URL_BYTES, MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS,
-    OutboundMessage, RawButton, RawFile, RawTemplate, RawVideo, SendRequest, SendRequestBody,
-    SessionContent, Video, whole_number,
+    Admission, Button, FileAttachment, LegacyTransactional, MAX_THUMBNAIL_URL_BYTES,
+    MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, OutboundMessage, RawButton, RawFile, RawTemplate, RawVideo,
+    SendRequest, SendRequestBody, SessionContent, TEMPLATE_REQUIRED_HOW, Video, whole_number,
 };
 pub use phone::{NumberType, PhoneNumber};
 pub use refusal::Refusal;

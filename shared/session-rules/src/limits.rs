@@ -20,9 +20,11 @@ pub struct Limits {
     pub transactional_text: TransactionalText,
 }
 
-/// Free-form transactional text: Viber's type 106 (legacy) or 206 (deprecated since
-/// 2026-04-01: "use templates"), or refused so that transactional content goes only as
-/// templates (VIBER.md). A deployment setting (`VIBER_TRANSACTIONAL_TEXT`).
+/// Free-form transactional text of a business opted in to Viber's legacy types
+/// ([`crate::LegacyTransactional`]; everyone else gets `template_required`): type 106 (legacy)
+/// or 206 (deprecated since 2026-04-01: "use templates"), or refused for every business so that
+/// transactional content goes only as templates (VIBER.md). A deployment setting
+/// (`VIBER_TRANSACTIONAL_TEXT`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum TransactionalText {
     #[default]

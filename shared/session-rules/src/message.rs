@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::{
-    Caption, FileName, HttpsUrl, Limits, PhoneNumber, Refusal, SendClass, Template,
-    TemplateCategory, TemplateId, TemplateParams, TemplateReach, Text, TrackingData,
+    BillingCategory, Caption, FileName, HttpsUrl, Limits, PhoneNumber, Refusal, SendClass,
+    Template, TemplateCategory, TemplateId, TemplateParams, TemplateReach, Text, TrackingData,
     TransactionalText, Ttl, regulation,
 };
 
@@ -251,6 +251,26 @@ impl OutboundMessage {
     }
 }
 
+/// Whether a business may still send free-form transactional content (Viber's legacy types 106 /
+/// 206 text, 220 file). Since 2026-07-01 Viber takes transactional messages only as templates it
+/// approved (docs/viber.md); an operator opts a business in (`vbmctl business
+/// legacy-transactional <id> --on`) for a service id Viber still accepts the old types on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LegacyTransactional {
+    /// The default: a free-form transactional send is `template_required`.
+    #[default]
+    Refused,
+    /// The business opted in: free-form transactional content goes as the legacy types.
+    Allowed,
+}
+
+/// What a free-form transactional send is told by default: how to get a template.
+pub const TEMPLATE_REQUIRED_HOW: &str = "since 2026-07-01 Viber takes transactional messages \
+     only as templates it approved: send type template with an approved template of this \
+     business (an operator registers one with `vbmctl template put <business> <id> --lang xx \
+     --category transactional --text '...' --approved`; see docs/api.md, \"Transactional \
+     means template\")";
+
 /// A send request whose every field is valid on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendRequest {
@@ -265,6 +285,9 @@ pub struct SendRequest {
 pub struct Admission {
     pub class: SendClass,
     pub template_params: Option<TemplateParams>,
+    /// What the message is billed as; whether a session message is billable is decided with
+    /// the session ([`crate::Billing::of_send`]).
+    pub billing: BillingCategory,
 }
 
 impl SendRequest {
@@ -347,7 +370,12 @@ impl SendRequest {
     /// The checks that need the template: it exists and is approved, its parameters fill it,
     /// and local regulation allows this message to this number. Returns what the message counts
     /// as for the session rules.
-    pub fn admit(&self, template: Option<&Template>) -> Result<Admission, Refusal> {
+    /// `legacy`: whether this business may send free-form transactional content.
+    pub fn admit(
+        &self,
+        template: Option<&Template>,
+        legacy: LegacyTransactional,
+    ) -> Result<Admission, Refusal> {
         // Only the message's own template counts: any other is as good as none, for the
         // regulation check too (found by fuzzing: an unrelated English template made a
         // template_not_found request to RU a template_required one).
@@ -360,16 +388,23 @@ impl SendRequest {
             OutboundMessage::Session(_) => Ok(Admission {
                 class: SendClass::Session,
                 template_params: None,
+                billing: BillingCategory::Session,
             }),
             OutboundMessage::Transactional { .. } | OutboundMessage::TransactionalFile(_) => {
+                if legacy == LegacyTransactional::Refused {
+                    return Err(Refusal::TemplateRequired(TEMPLATE_REQUIRED_HOW.into()));
+                }
                 Ok(Admission {
                     class: SendClass::Informative,
                     template_params: None,
+                    // Outside a template "may be billed as promotional" (docs/viber.md).
+                    billing: BillingCategory::Promotional,
                 })
             }
             OutboundMessage::Promotional { .. } => Ok(Admission {
                 class: SendClass::Promotional,
                 template_params: None,
+                billing: BillingCategory::Promotional,
             }),
             OutboundMessage::Template { params, .. } => {
                 let template = template.ok_or(Refusal::TemplateNotFound)?;
@@ -383,6 +418,13 @@ impl SendRequest {
                         TemplateCategory::Promotional => SendClass::Promotional,
                     },
                     template_params: Some(filled),
+                    billing: match template.category() {
+                        TemplateCategory::Transactional if template.is_otp() => {
+                            BillingCategory::Otp
+                        }
+                        TemplateCategory::Transactional => BillingCategory::TransactionalTemplate,
+                        TemplateCategory::Promotional => BillingCategory::Promotional,
+                    },
                 })
             }
         }
@@ -503,7 +545,13 @@ mod tests {
             parsed.message,
             OutboundMessage::TransactionalFile(_)
         ));
-        assert_eq!(parsed.admit(None).unwrap().class, SendClass::Informative);
+        assert_eq!(
+            parsed
+                .admit(None, LegacyTransactional::Allowed)
+                .unwrap()
+                .class,
+            SendClass::Informative
+        );
         let refused = parse(serde_json::json!({"to": "+447911123456", "type": "transactional", "file": file, "text": "x"}))
             .unwrap_err();
         assert_eq!(refused.code(), "validation_failed");
@@ -512,7 +560,12 @@ mod tests {
         let ru =
             parse(serde_json::json!({"to": "+79123456789", "type": "transactional", "file": file}))
                 .unwrap();
-        assert_eq!(ru.admit(None).unwrap_err().code(), "template_required");
+        assert_eq!(
+            ru.admit(None, LegacyTransactional::Allowed)
+                .unwrap_err()
+                .code(),
+            "template_required"
+        );
     }
 
     #[test]
@@ -573,6 +626,52 @@ mod tests {
             field(SendRequest::parse(&session, &Limits::default())),
             "video"
         );
+    }
+
+    #[test]
+    fn free_form_transactional_needs_the_business_opt_in() {
+        let parse = |body: serde_json::Value| {
+            let body: SendRequestBody = serde_json::from_value(body).unwrap();
+            SendRequest::parse(&body, &Limits::default()).unwrap()
+        };
+        let file =
+            serde_json::json!({"url": "https://cdn.example/invoice.pdf", "name": "invoice.pdf"});
+        for request in [
+            parse(
+                serde_json::json!({"to": "+447911123456", "type": "transactional", "text": "Shipped"}),
+            ),
+            parse(
+                serde_json::json!({"to": "+447911123456", "type": "transactional", "text": "Shipped", "url": "https://shop.example/o/42"}),
+            ),
+            parse(
+                serde_json::json!({"to": "+447911123456", "type": "transactional", "file": file}),
+            ),
+        ] {
+            let refused = request
+                .admit(None, LegacyTransactional::default())
+                .unwrap_err();
+            assert_eq!(refused.code(), "template_required");
+            let how = refused.to_string();
+            assert!(
+                how.contains("2026-07-01")
+                    && how.contains("vbmctl template put")
+                    && how.contains("docs/api.md"),
+                "{how}"
+            );
+            let allowed = request.admit(None, LegacyTransactional::Allowed).unwrap();
+            assert_eq!(allowed.class, SendClass::Informative);
+        }
+        // Other kinds are not touched by the opt-in.
+        for body in [
+            serde_json::json!({"to": "+447911123456", "type": "session", "text": "hi"}),
+            serde_json::json!({"to": "+447911123456", "type": "promotional", "text": "Sale"}),
+        ] {
+            assert!(
+                parse(body)
+                    .admit(None, LegacyTransactional::Refused)
+                    .is_ok()
+            );
+        }
     }
 
     #[test]
@@ -835,14 +934,23 @@ mod tests {
     #[test]
     fn template_admission() {
         let req = template_request(&[("name", "Ann")]);
-        assert_eq!(req.admit(None).unwrap_err(), Refusal::TemplateNotFound);
         assert_eq!(
-            req.admit(Some(&template(TemplateCategory::Transactional, false)))
-                .unwrap_err(),
+            req.admit(None, LegacyTransactional::Refused).unwrap_err(),
+            Refusal::TemplateNotFound
+        );
+        assert_eq!(
+            req.admit(
+                Some(&template(TemplateCategory::Transactional, false)),
+                LegacyTransactional::Refused
+            )
+            .unwrap_err(),
             Refusal::TemplateNotApproved
         );
         let ok = req
-            .admit(Some(&template(TemplateCategory::Transactional, true)))
+            .admit(
+                Some(&template(TemplateCategory::Transactional, true)),
+                LegacyTransactional::Refused,
+            )
             .unwrap();
         assert_eq!(ok.class, SendClass::Informative);
         assert_eq!(
@@ -854,14 +962,20 @@ mod tests {
             Some("Ann")
         );
         let promo = req
-            .admit(Some(&template(TemplateCategory::Promotional, true)))
+            .admit(
+                Some(&template(TemplateCategory::Promotional, true)),
+                LegacyTransactional::Refused,
+            )
             .unwrap();
         assert_eq!(promo.class, SendClass::Promotional);
         let bad = template_request(&[]);
         assert_eq!(
-            bad.admit(Some(&template(TemplateCategory::Transactional, true)))
-                .unwrap_err()
-                .code(),
+            bad.admit(
+                Some(&template(TemplateCategory::Transactional, true)),
+                LegacyTransactional::Refused
+            )
+            .unwrap_err()
+            .code(),
             "template_params_invalid"
         );
     }
@@ -878,8 +992,70 @@ mod tests {
         // `welcome` is English and transactional: to RU it would be template_required, but it
         // is not the template the request names.
         assert_eq!(
-            req.admit(Some(&template(TemplateCategory::Transactional, true))),
+            req.admit(
+                Some(&template(TemplateCategory::Transactional, true)),
+                LegacyTransactional::Refused
+            ),
             Err(Refusal::TemplateNotFound)
+        );
+    }
+
+    #[test]
+    fn billing_category_of_each_kind() {
+        let category = |b: &SendRequestBody, t: Option<&Template>| {
+            parse(b)
+                .unwrap()
+                .admit(t, LegacyTransactional::Allowed)
+                .unwrap()
+                .billing
+        };
+        let mut session = body("session");
+        session.text = Some("hi".into());
+        assert_eq!(category(&session, None), BillingCategory::Session);
+        let mut image = body("session");
+        image.image_url = Some("https://cdn.example/i.png".into());
+        assert_eq!(category(&image, None), BillingCategory::Session);
+        let mut promo = body("promotional");
+        promo.text = Some("Sale".into());
+        assert_eq!(category(&promo, None), BillingCategory::Promotional);
+        let mut legacy = body("transactional");
+        legacy.text = Some("Shipped".into());
+        assert_eq!(category(&legacy, None), BillingCategory::Promotional);
+        let welcome = template_request(&[("name", "Ann")]);
+        assert_eq!(
+            welcome
+                .admit(
+                    Some(&template(TemplateCategory::Transactional, true)),
+                    LegacyTransactional::Refused
+                )
+                .unwrap()
+                .billing,
+            BillingCategory::TransactionalTemplate
+        );
+        assert_eq!(
+            welcome
+                .admit(
+                    Some(&template(TemplateCategory::Promotional, true)),
+                    LegacyTransactional::Refused
+                )
+                .unwrap()
+                .billing,
+            BillingCategory::Promotional
+        );
+        let otp = Template::parse(
+            TemplateId::parse("welcome").unwrap(),
+            Language::parse("en").unwrap(),
+            TemplateCategory::Transactional,
+            true,
+            "Your code is {{pin}}",
+        )
+        .unwrap();
+        assert_eq!(
+            template_request(&[("pin", "4711")])
+                .admit(Some(&otp), LegacyTransactional::Refused)
+                .unwrap()
+                .billing,
+            BillingCategory::Otp
         );
     }
 
@@ -888,13 +1064,21 @@ mod tests {
         let mut b = body("session");
         b.text = Some("hi".into());
         assert_eq!(
-            parse(&b).unwrap().admit(None).unwrap().class,
+            parse(&b)
+                .unwrap()
+                .admit(None, LegacyTransactional::Refused)
+                .unwrap()
+                .class,
             SendClass::Session
         );
         let mut b = body("promotional");
         b.text = Some("hi".into());
         assert_eq!(
-            parse(&b).unwrap().admit(None).unwrap().class,
+            parse(&b)
+                .unwrap()
+                .admit(None, LegacyTransactional::Refused)
+                .unwrap()
+                .class,
             SendClass::Promotional
         );
     }

@@ -48,7 +48,10 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Language, Limits, RawTemplate, SendRequest, SendRequestBody, TemplateId};
+    use crate::{
+        Language, LegacyTransactional, Limits, RawTemplate, SendRequest, SendRequestBody,
+        TemplateId,
+    };
 
     fn transactional(to: &str) -> SendRequest {
         SendRequest::parse(
@@ -94,7 +97,10 @@ mod tests {
     fn plain_transactional_to_ru_ua_by_needs_a_template() {
         for to in ["+79123456789", "+380501234567", "+375291234567"] {
             assert_eq!(
-                transactional(to).admit(None).unwrap_err().code(),
+                transactional(to)
+                    .admit(None, LegacyTransactional::Allowed)
+                    .unwrap_err()
+                    .code(),
                 "template_required",
                 "{to}"
             );
@@ -103,36 +109,59 @@ mod tests {
 
     #[test]
     fn kazakhstan_on_plus_seven_is_not_regulated() {
-        assert!(transactional("+77011234567").admit(None).is_ok());
-        assert!(transactional("+447911123456").admit(None).is_ok());
+        assert!(
+            transactional("+77011234567")
+                .admit(None, LegacyTransactional::Allowed)
+                .is_ok()
+        );
+        assert!(
+            transactional("+447911123456")
+                .admit(None, LegacyTransactional::Allowed)
+                .is_ok()
+        );
     }
 
     #[test]
     fn transactional_templates_there_must_be_russian_or_ukrainian() {
         let req = templated("+79123456789");
         assert!(
-            req.admit(Some(&template("ru", TemplateCategory::Transactional)))
-                .is_ok()
+            req.admit(
+                Some(&template("ru", TemplateCategory::Transactional)),
+                LegacyTransactional::Refused
+            )
+            .is_ok()
         );
         assert!(
-            req.admit(Some(&template("uk", TemplateCategory::Transactional)))
-                .is_ok()
+            req.admit(
+                Some(&template("uk", TemplateCategory::Transactional)),
+                LegacyTransactional::Refused
+            )
+            .is_ok()
         );
         assert_eq!(
-            req.admit(Some(&template("en", TemplateCategory::Transactional)))
-                .unwrap_err()
-                .code(),
+            req.admit(
+                Some(&template("en", TemplateCategory::Transactional)),
+                LegacyTransactional::Refused
+            )
+            .unwrap_err()
+            .code(),
             "template_required"
         );
         // Promotional templates are not under this rule.
         assert!(
-            req.admit(Some(&template("en", TemplateCategory::Promotional)))
-                .is_ok()
+            req.admit(
+                Some(&template("en", TemplateCategory::Promotional)),
+                LegacyTransactional::Refused
+            )
+            .is_ok()
         );
         // Elsewhere any language goes.
         assert!(
             templated("+447911123456")
-                .admit(Some(&template("en", TemplateCategory::Transactional)))
+                .admit(
+                    Some(&template("en", TemplateCategory::Transactional)),
+                    LegacyTransactional::Refused
+                )
                 .is_ok()
         );
     }

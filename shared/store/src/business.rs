@@ -121,6 +121,9 @@ pub struct Business {
     pub failover: Option<crate::FailoverPolicy>,
     /// What the business may send by SMS (`vbmctl business sms`; the default when never set).
     pub sms: session_rules::sms::SmsPolicy,
+    /// Free-form transactional content allowed as Viber's legacy types (`vbmctl business
+    /// legacy-transactional`); off by default: transactional means template.
+    pub legacy_transactional: bool,
 }
 
 impl fmt::Debug for Business {
@@ -148,6 +151,15 @@ impl Business {
         secrets
     }
 
+    /// What the session rules make of this business's free-form transactional sends.
+    pub fn transactional_opt_in(&self) -> session_rules::LegacyTransactional {
+        if self.legacy_transactional {
+            session_rules::LegacyTransactional::Allowed
+        } else {
+            session_rules::LegacyTransactional::Refused
+        }
+    }
+
     /// Whether a caller at `ip` may use this business's key.
     pub fn allows(&self, ip: Option<std::net::IpAddr>) -> bool {
         self.allow_cidrs.is_empty()
@@ -171,6 +183,9 @@ pub struct BusinessUpdate {
     pub callback_url: Option<Option<String>>,
     pub allow_cidrs: Option<Vec<IpNet>>,
 }
+
+/// The profile's opt-in to free-form transactional content (absent: off).
+const LEGACY_TRANSACTIONAL: &str = "legacy_transactional";
 
 fn cidr_list(cidrs: &[IpNet]) -> AttributeValue {
     AttributeValue::L(cidrs.iter().map(|c| s(c.to_string())).collect())
@@ -200,6 +215,7 @@ pub(crate) fn business_from_item(item: &Item) -> Result<Business, StoreError> {
         disabled: attrs::get_bool(item, "disabled")?,
         failover: crate::failover::policy_from_item(item)?,
         sms: crate::sms::policy_from_item(item)?,
+        legacy_transactional: attrs::get_bool(item, LEGACY_TRANSACTIONAL)?,
     })
 }
 
@@ -222,6 +238,7 @@ impl Store {
             disabled: false,
             failover: None,
             sms: Default::default(),
+            legacy_transactional: false,
         };
         let mut profile = Put::builder()
             .table_name(&self.table)
@@ -315,6 +332,35 @@ impl Store {
             .transpose()
     }
 
+    /// Switches the business's opt-in to free-form transactional content (Viber's legacy types)
+    /// on or off; returns the business as it now is. Off removes the attribute: absent is off.
+    pub async fn set_legacy_transactional(
+        &self,
+        id: &BusinessId,
+        on: bool,
+    ) -> Result<Business, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(id)))
+            .key(keys::SK, s(keys::PROFILE))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        let request = if on {
+            request
+                .update_expression(format!("SET {LEGACY_TRANSACTIONAL} = :yes"))
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+        } else {
+            request.update_expression(format!("REMOVE {LEGACY_TRANSACTIONAL}"))
+        };
+        let out = conditional(request.send().await)?
+            .ok_or_else(|| StoreError::Conflict(format!("no business {id}")))?;
+        out.attributes()
+            .ok_or_else(|| StoreError::malformed(id.as_str(), "update returned nothing"))
+            .and_then(business_from_item)
+    }
+
     pub async fn update_business(
         &self,
         id: &BusinessId,
@@ -404,6 +450,7 @@ mod tests {
             disabled: false,
             failover: None,
             sms: Default::default(),
+            legacy_transactional: false,
         };
         assert!(business.allows(None));
         business.allow_cidrs = vec![

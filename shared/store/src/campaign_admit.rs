@@ -26,12 +26,12 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
     Update,
 };
-use session_rules::{Conversation, PhoneNumber};
+use session_rules::{Billing, Conversation, PhoneNumber};
 
 use crate::attrs::{self, Item, b, n, s};
 use crate::campaigns::{
-    CHUNKS_DONE, COUNT_PREFIX, CampaignId, CampaignRecipient, CampaignState, STATE, campaign_sk,
-    chunk_sk, slot_attr,
+    BILLING_COUNT_PREFIX, CHUNKS_DONE, COUNT_PREFIX, CampaignId, CampaignRecipient, CampaignState,
+    STATE, campaign_sk, chunk_sk, slot_attr,
 };
 use crate::suppression::{self, Guard};
 use crate::{BusinessId, NewSend, Store, StoreError, conversation, keys};
@@ -385,6 +385,18 @@ impl Store {
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         for m in batch {
             *counts.entry(m.outcome.count_name()).or_default() += 1;
+            // The admitted ones by billing category too, in the write that admits them.
+            if let Outcome::Queued { after, .. } = &m.outcome
+                && let Some(Candidate::Send { send, .. }) =
+                    pending.iter().find(|c| c.slot() == m.slot)
+            {
+                let billing = Billing::of_send(send.billing, after);
+                let name = format!(
+                    "{COUNT_PREFIX}{BILLING_COUNT_PREFIX}{}",
+                    billing.category.as_str()
+                );
+                *counts.entry(name).or_default() += 1;
+            }
         }
         let mut names = HashMap::from([("#st".to_owned(), STATE.to_owned())]);
         let mut values =

@@ -146,7 +146,8 @@ pub struct Campaign {
     pub recipients: u64,
     pub chunks: u32,
     pub chunks_done: u32,
-    /// Settled recipients by outcome: `queued`, `refused_{code}`.
+    /// Settled recipients by outcome: `queued`, `refused_{code}`; and the queued ones by billing
+    /// category, `billing_{category}` ([`Campaign::billing_counts`]).
     pub counts: BTreeMap<String, u64>,
     /// The queued ones by the status they stand at now (`sent`, `delivered`, `seen`, `expired`,
     /// `failed_{reason}`; `campaign_counts`), zeros left out; the rest are still `accepted`.
@@ -163,7 +164,24 @@ pub struct Campaign {
 impl Campaign {
     /// Recipients admitted or refused so far.
     pub fn settled(&self) -> u64 {
-        self.counts.values().sum()
+        // The billing counts split `queued` again: not recipients of their own.
+        self.counts
+            .iter()
+            .filter(|(name, _)| !name.starts_with(BILLING_COUNT_PREFIX))
+            .map(|(_, count)| count)
+            .sum()
+    }
+
+    /// The admitted messages by billing category (`transactional_template`, `otp`,
+    /// `promotional`), counted at admission; they add up to `queued`.
+    pub fn billing_counts(&self) -> BTreeMap<String, u64> {
+        self.counts
+            .iter()
+            .filter_map(|(name, count)| {
+                name.strip_prefix(BILLING_COUNT_PREFIX)
+                    .map(|category| (category.to_owned(), *count))
+            })
+            .collect()
     }
 }
 
@@ -242,6 +260,8 @@ pub enum CampaignJob {
 pub(crate) const STATE: &str = "campaign_state";
 pub(crate) const CHUNKS_DONE: &str = "chunks_done";
 pub(crate) const COUNT_PREFIX: &str = "count_";
+/// Among the counts, the admitted messages by billing category (`count_billing_otp`).
+pub(crate) const BILLING_COUNT_PREFIX: &str = "billing_";
 
 pub(crate) fn campaign_sk(id: &CampaignId) -> String {
     format!("CAMPAIGN#{}", id.as_str())

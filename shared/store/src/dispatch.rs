@@ -118,9 +118,24 @@ impl Store {
                 .expression_attribute_values(":p", s(to.as_e164()))
                 .expression_attribute_values(":g", s(keys::contact(&message.business, to)))
                 .expression_attribute_values(":gs", s(keys::token(token)))
-                .expression_attribute_values(":x", n(expires))
-                .build()
-                .map_err(StoreError::build)?;
+                .expression_attribute_values(":x", n(expires));
+            // The message's billing, for the status callbacks' events (they read only this item).
+            let token_item = match message.billing {
+                Some(billing) => token_item
+                    .update_expression(
+                        "SET business_id = :b, message_id = :m, phone = :p, \
+                         gsi1pk = :g, gsi1sk = :gs, expires_at = :x, \
+                         billing_category = :bc, billable = :bb",
+                    )
+                    .expression_attribute_values(":bc", s(billing.category.as_str()))
+                    .expression_attribute_values(
+                        ":bb",
+                        aws_sdk_dynamodb::types::AttributeValue::Bool(billing.billable),
+                    ),
+                None => token_item,
+            }
+            .build()
+            .map_err(StoreError::build)?;
             request =
                 request.transact_items(TransactWriteItem::builder().update(token_item).build());
         }

@@ -1,7 +1,7 @@
 //! Message items: what was accepted, where it stands, and everything Viber said about it.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use session_rules::{MessageStatus, StatusEvent, StatusTrack, Timestamp};
+use session_rules::{Billing, BillingCategory, MessageStatus, StatusEvent, StatusTrack, Timestamp};
 
 use crate::attrs::{self, Item, n, s};
 use crate::{BusinessId, Store, StoreError, keys};
@@ -42,6 +42,9 @@ pub struct MessageRecord {
     pub failover: Option<crate::FailoverRecord>,
     /// The campaign that admitted it: its status moves are counted there.
     pub campaign: Option<crate::CampaignId>,
+    /// What it is billed as, decided when it was accepted (`None` on messages accepted before
+    /// billing categories were recorded).
+    pub billing: Option<Billing>,
 }
 
 /// One entry of a message's history: a known status, or a Viber code we do not know.
@@ -173,7 +176,25 @@ pub(crate) fn record_from_item(item: &Item) -> Result<MessageRecord, StoreError>
         history,
         failover: crate::failover::record_from_item(item)?,
         campaign: campaign_of(item)?,
+        billing: billing_of(item)?,
     })
+}
+
+/// The billing a message item was accepted with, if it has one.
+pub(crate) fn billing_of(item: &Item) -> Result<Option<Billing>, StoreError> {
+    let Some(category) = attrs::opt_s(item, crate::send::BILLING_CATEGORY)? else {
+        return Ok(None);
+    };
+    let category = BillingCategory::parse(category).ok_or_else(|| {
+        StoreError::malformed(
+            crate::send::BILLING_CATEGORY,
+            format!("unknown category {category}"),
+        )
+    })?;
+    Ok(Some(Billing {
+        category,
+        billable: attrs::get_bool(item, crate::send::BILLABLE)?,
+    }))
 }
 
 impl Store {

@@ -21,7 +21,8 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use session_rules::{
-    Conversation, MessageStatus, PhoneNumber, Refusal, SendClass, StatusTrack, Timestamp,
+    Billing, BillingCategory, Conversation, MessageStatus, PhoneNumber, Refusal, SendClass,
+    StatusTrack, Timestamp,
 };
 
 use crate::attrs::{self, Item, n, s};
@@ -38,6 +39,10 @@ use crate::{BusinessId, MessageId, Store, StoreError, keys, suppression};
 const LANDED_PATIENCE: Duration = Duration::from_secs(6);
 const LANDED_FIRST_PAUSE: Duration = Duration::from_millis(100);
 const LANDED_LONGEST_PAUSE: Duration = Duration::from_secs(1);
+
+/// The message item's billing category and whether it is billable (written at acceptance).
+pub(crate) const BILLING_CATEGORY: &str = "billing_category";
+pub(crate) const BILLABLE: &str = "billable";
 
 /// Optimistic rounds before giving up with [`StoreError::Contended`]. Each round either succeeds,
 /// refuses, or learns the newer state some other writer made: under 200 concurrent senders to
@@ -68,6 +73,9 @@ pub struct NewSend<'a> {
     pub class: SendClass,
     /// `session`, `transactional`, `promotional` or `template`.
     pub kind: &'a str,
+    /// What the rules bill it as (`Admission::billing`); whether a session message is billable
+    /// is decided in the write, from the state it is written on.
+    pub billing: BillingCategory,
     /// What `dispatch` needs (JSON).
     pub payload: &'a str,
     /// The key and a hash of the canonical request body.
@@ -346,6 +354,15 @@ impl Store {
             .item("to", s(send.to.as_e164()))
             .item("kind", s(send.kind))
             .item("class", s(class_name(send.class)))
+            // Decided once, on the state this transaction's condition holds exactly.
+            .item(
+                BILLING_CATEGORY,
+                s(Billing::of_send(send.billing, after).category.as_str()),
+            )
+            .item(
+                BILLABLE,
+                AttributeValue::Bool(Billing::of_send(send.billing, after).billable),
+            )
             .item("payload", s(send.payload))
             .item("status", s(MessageStatus::Accepted.as_str()))
             .item("status_rank", n(MessageStatus::Accepted.rank()))

@@ -41,6 +41,8 @@ pub struct TokenRef {
     pub business: BusinessId,
     pub message_id: MessageId,
     pub phone: PhoneNumber,
+    /// The message's billing, copied onto the token when it was sent (`None` on older tokens).
+    pub billing: Option<session_rules::Billing>,
 }
 
 /// Most entries a message's history keeps for callbacks that did not move its status (late,
@@ -78,6 +80,7 @@ pub(crate) fn token_ref(item: &Item, token: &str) -> Result<TokenRef, StoreError
         message_id: MessageId::parse(message_id)
             .ok_or_else(|| StoreError::malformed(&key, "bad message id"))?,
         phone: PhoneNumber::parse(phone).map_err(|e| StoreError::malformed(&key, e.to_string()))?,
+        billing: crate::message::billing_of(item)?,
     })
 }
 

@@ -136,6 +136,8 @@ async fn no_secret_reaches_the_logs_on_any_path() {
                 })
                 .await
                 .unwrap();
+            // Free-form transactional sends below: the tenants opted in to them.
+            admin.set_legacy_transactional(&id, true).await.unwrap();
             (id, key)
         }
     };

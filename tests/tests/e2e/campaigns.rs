@@ -86,6 +86,27 @@ async fn a_campaign_reaches_every_recipient_once_counted_by_reason() {
     let answer = stack.post("/v1/campaigns", welcome(too_many)).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.code(), "too_many_recipients");
+    // Free-form transactional content needs the business's opt-in (transactional means
+    // template since 2026-07-01): refused at creation, saying how to get a template.
+    let answer = stack
+        .post(
+            "/v1/campaigns",
+            json!({"message": {"type": "transactional", "text": "Your parcel is on its way"},
+                   "recipients": [{"to": uk(0)}, {"to": uk(1)}]}),
+        )
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{answer:?}"
+    );
+    assert_eq!(answer.code(), "template_required");
+    assert!(
+        answer.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("vbmctl template put")),
+        "{answer:?}"
+    );
     assert_eq!(stack.env.footprint().await, before);
 
     // 59 UK numbers and one Ukrainian (more than one transaction of the fan-out): an English template may not go to UA (regulation), so
@@ -148,6 +169,8 @@ async fn a_campaign_reaches_every_recipient_once_counted_by_reason() {
         "pending": 0, "queued": 59, "refused": refused,
         "sent": 0, "delivered": 0, "seen": 56, "expired": 1,
         "failed": {"SRVC_NOT_VIBER_USER": 1, "SRVC_USER_BLOCKED": 1}, "cancelled": 0,
+        // The admitted ones by billing category: `welcome` is a transactional template.
+        "billing": {"transactional_template": 59},
     });
     assert_eq!(settled["counts"], expected);
     // The same as the messages themselves say (the ids are the campaign's, by position).

@@ -213,12 +213,21 @@ async fn blocked_users_regulation_and_erasure() {
             .code(),
         "template_required"
     );
+    // Kazakhstan: an English template goes (free-form transactional text is template_required
+    // everywhere unless the business opted in).
+    assert_eq!(
+        stack
+            .template("+77011234567", "welcome", json!({"name": "Aigerim"}))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
     assert_eq!(
         stack
             .send(json!({"to": "+77011234567", "type": "transactional", "text": "Code 1234"}))
             .await
-            .status,
-        StatusCode::ACCEPTED
+            .code(),
+        "template_required"
     );
 
     // Erasure: everything about the user goes.

@@ -50,6 +50,18 @@ async fn world() -> World {
         .set_pace_rate(&BusinessId::parse("acme").unwrap(), 1000)
         .await
         .unwrap();
+    let parcel = session_rules::Template::parse(
+        session_rules::TemplateId::parse("parcel").unwrap(),
+        session_rules::Language::parse("en").unwrap(),
+        session_rules::TemplateCategory::Transactional,
+        true,
+        "Your parcel is on its way",
+    )
+    .unwrap();
+    store()
+        .put_template(&BusinessId::parse("acme").unwrap(), &parcel)
+        .await
+        .unwrap();
     let app = Arc::new(campaign::App::new(
         store(),
         CampaignQueue::new(sqs.clone(), env.campaign_queue_url.clone()),
@@ -79,7 +91,8 @@ async fn create(w: &World, business: &BusinessId, count: usize) -> CampaignId {
             business,
             id: id.clone(),
             name: None,
-            message: r#"{"text":"Your parcel is on its way","type":"transactional"}"#,
+            // Transactional means template (free-form needs the business's opt-in).
+            message: r#"{"template":{"id":"parcel"},"type":"template"}"#,
             recipients: &recipients,
             send_at: None,
             window: None,

@@ -48,6 +48,15 @@ async fn world() -> World {
     )
     .unwrap();
     store.put_template(&acme, &welcome).await.unwrap();
+    let parcel = Template::parse(
+        TemplateId::parse("parcel").unwrap(),
+        Language::parse("en").unwrap(),
+        TemplateCategory::Transactional,
+        true,
+        "Your parcel is on its way",
+    )
+    .unwrap();
+    store.put_template(&acme, &parcel).await.unwrap();
     let presigner = Presigner::from_sdk(&sdk, env.uploads_bucket.clone());
     World {
         store,
@@ -198,7 +207,9 @@ fn uk_digits(i: usize) -> u64 {
     uk(i)[1..].parse().unwrap()
 }
 
-const TEXT: &str = r#"{"text":"Your parcel is on its way","type":"transactional"}"#;
+/// A transactional message is a template (free-form transactional content needs the business's
+/// opt-in).
+const PARCEL: &str = r#"{"template":{"id":"parcel"},"type":"template"}"#;
 const WELCOME: &str = r#"{"template":{"id":"welcome"},"type":"template"}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,7 +228,7 @@ async fn uploaded_jsonl_and_csv_lists_are_admitted_as_inline_ones() {
         .collect();
     let upload = w.upload("acme", jsonl).await;
     let key = vbm_uploads::key("acme", &upload);
-    let id = w.create(&acme, &key, UploadFormat::Jsonl, TEXT).await;
+    let id = w.create(&acme, &key, UploadFormat::Jsonl, PARCEL).await;
     let runs = w.run_all(&app, prepare(&acme, &id)).await;
     assert_eq!(runs.len(), 3, "250 lines in jobs of 100: {runs:?}");
     assert!(runs[0].prepare_queued && runs[1].prepare_queued);
@@ -337,7 +348,7 @@ async fn a_bad_list_is_rejected_with_its_lines_and_nothing_is_sent() {
     lines[250] = "{\"to\":\"+4479111\",\"extra\":1}".into(); // not the inline shape
     let upload = w.upload("acme", lines.join("\n")).await;
     let key = vbm_uploads::key("acme", &upload);
-    let id = w.create(&acme, &key, UploadFormat::Jsonl, TEXT).await;
+    let id = w.create(&acme, &key, UploadFormat::Jsonl, PARCEL).await;
     let runs = w.run_all(&app, prepare(&acme, &id)).await;
     assert_eq!(runs.last().unwrap().settled, Some(CampaignState::Rejected));
     let c = w.store.get_campaign(&acme, &id).await.unwrap().unwrap();
@@ -380,7 +391,7 @@ async fn a_bad_list_is_rejected_with_its_lines_and_nothing_is_sent() {
             &acme,
             &vbm_uploads::key("acme", &upload),
             UploadFormat::Jsonl,
-            TEXT,
+            PARCEL,
         )
         .await;
     w.run_all(&app, prepare(&acme, &id)).await;
@@ -397,7 +408,7 @@ async fn a_bad_list_is_rejected_with_its_lines_and_nothing_is_sent() {
             &acme,
             &vbm_uploads::key("acme", &upload),
             UploadFormat::Csv,
-            TEXT,
+            PARCEL,
         )
         .await;
     w.run_all(&app, prepare(&acme, &id)).await;
@@ -467,7 +478,7 @@ async fn a_preparation_killed_mid_list_and_delivered_again_writes_everyone_exact
             &acme,
             &vbm_uploads::key("acme", &upload),
             UploadFormat::Jsonl,
-            TEXT,
+            PARCEL,
         )
         .await;
     let job = prepare(&acme, &id);

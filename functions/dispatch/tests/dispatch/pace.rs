@@ -64,6 +64,7 @@ async fn four_dispatchers_together_never_exceed_the_business_rate() {
                 to: &to,
                 class: SendClass::Informative,
                 kind: "transactional",
+                billing: session_rules::BillingCategory::TransactionalTemplate,
                 payload: &payload,
                 idempotency: None,
                 failover: None,

@@ -173,7 +173,12 @@ impl World {
             }
             _ => None,
         };
-        let admission = request.admit(template.as_ref()).unwrap();
+        let admission = request
+            .admit(
+                template.as_ref(),
+                session_rules::LegacyTransactional::Allowed,
+            )
+            .unwrap();
         let id = MessageId::generate();
         let payload = body.to_string();
         let outcome = self
@@ -184,6 +189,7 @@ impl World {
                 to: &request.to,
                 class: admission.class,
                 kind: request.message.kind(),
+                billing: admission.billing,
                 payload: &payload,
                 idempotency: None,
                 failover: None,
@@ -735,6 +741,13 @@ async fn statuses_kept_before_the_token_are_applied_once_it_is_recorded() {
     );
     assert_eq!(events[1].data["viber_message_token"], json!(token));
     assert_eq!(events[1].data["to"], json!(ANN));
+    // Each carries the billing the message was accepted with: the session's first reply.
+    for event in &events {
+        assert_eq!(
+            event.data["billing"],
+            json!({"category": "session", "billable": true})
+        );
+    }
     // The same id `status` gives the event when it applies a callback itself.
     let direct = vbm_events::CallbackStatus {
         business: "acme",
@@ -743,6 +756,10 @@ async fn statuses_kept_before_the_token_are_applied_once_it_is_recorded() {
         status: MessageStatus::Delivered,
         at: at(1000),
         token,
+        billing: Some(session_rules::Billing {
+            category: session_rules::BillingCategory::Session,
+            billable: true,
+        }),
     }
     .event();
     assert_eq!(events[1], direct);

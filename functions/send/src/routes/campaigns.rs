@@ -265,6 +265,10 @@ async fn check_message(
         }
     })?;
     let session_rules::OutboundMessage::Template { id, .. } = &parsed.message else {
+        // Free-form transactional content needs the business's opt-in, as a single send does.
+        parsed
+            .admit(None, business.transactional_opt_in())
+            .map_err(ApiError::from)?;
         return Ok(None);
     };
     let template = app.templates.get(app.store(), &business.id, id).await?;
@@ -295,7 +299,7 @@ fn check_failover(
     let limits = app.store().limits();
     let (_, parsed) = parse_recipient(message, &stand_in, limits).map_err(ApiError::from)?;
     let params = parsed
-        .admit(template)
+        .admit(template, business.transactional_opt_in())
         .ok()
         .and_then(|admission| admission.template_params);
     crate::failover::resolve(business, Some(&request), template, params.as_ref()).map(|_| ())

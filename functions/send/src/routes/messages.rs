@@ -16,7 +16,9 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use session_rules::{Conversation, OutboundMessage, SendRequest, SendRequestBody, Timestamp};
+use session_rules::{
+    Billing, Conversation, OutboundMessage, SendRequest, SendRequestBody, Timestamp,
+};
 use vbm_http::{Answer, ApiError, Outcome, from_value, json_response, read_json_value};
 use vbm_platform::metrics;
 use vbm_store::{Business, IdempotencyKey, MessageId, NewSend, SendOutcome};
@@ -76,7 +78,7 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
         }
         _ => None,
     };
-    let admission = parsed.admit(template.as_ref())?;
+    let admission = parsed.admit(template.as_ref(), business.transactional_opt_in())?;
     let failover = crate::failover::resolve(
         business,
         failover_request.as_ref().map(|(request, _)| request),
@@ -99,6 +101,7 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
         to: &parsed.to,
         class: admission.class,
         kind: parsed.message.kind(),
+        billing: admission.billing,
         payload: &payload,
         idempotency: key.as_ref().map(|k| (k, hash.as_str())),
         failover: failover.as_ref(),
@@ -108,7 +111,8 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
     match app.store().record_send(&new).await? {
         SendOutcome::Accepted { after } => {
             tracing::Span::current().record("message_id", message_id.as_str());
-            Ok(accepted(app, message_id, &after, now, "accepted"))
+            let billing = Billing::of_send(admission.billing, &after);
+            Ok(accepted(app, message_id, &after, billing, now, "accepted"))
         }
         SendOutcome::Replayed {
             message_id,
@@ -116,7 +120,16 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
             accepted_at,
         } => {
             tracing::Span::current().record("message_id", message_id.as_str());
-            Ok(accepted(app, message_id, &after, accepted_at, "replayed"))
+            // The same request admitted the same way, on the state it left: the same billing.
+            let billing = Billing::of_send(admission.billing, &after);
+            Ok(accepted(
+                app,
+                message_id,
+                &after,
+                billing,
+                accepted_at,
+                "replayed",
+            ))
         }
         SendOutcome::Refused(refusal) => Err(refusal.into()),
         SendOutcome::KeyReused => Err(ApiError::new(
@@ -131,6 +144,7 @@ fn accepted(
     app: &App,
     message_id: MessageId,
     after: &Conversation,
+    billing: Billing,
     at: Timestamp,
     outcome: &'static str,
 ) -> Response<Body> {
@@ -138,6 +152,7 @@ fn accepted(
         message_id: message_id.to_string(),
         status: "accepted",
         session: SessionView::from(after.snapshot(at, app.store().limits())),
+        billing,
     };
     let mut response = json_response(StatusCode::ACCEPTED, &answer);
     response.extensions_mut().insert(Outcome(outcome));

@@ -187,6 +187,15 @@ impl Harness {
         }
     }
 
+    /// Opts this harness's business in to free-form transactional content (Viber's legacy
+    /// types). Before the first call: the app remembers a business for `auth::CACHE_TTL`.
+    pub async fn allow_legacy_transactional(&self) {
+        self.store()
+            .set_legacy_transactional(&self.business.id, true)
+            .await
+            .unwrap();
+    }
+
     /// Another app over the same table (another container, nothing cached).
     pub fn cold_app(&self) -> App {
         App::new(store(&self.env, &self.dynamodb), Arc::new(SystemClock))

@@ -165,6 +165,8 @@ async fn fifty_concurrent_retries_with_one_key_make_one_message() {
 #[tokio::test]
 async fn the_same_request_spelt_differently_is_a_replay() {
     let h = Harness::new().await;
+    // Free-form transactional content is sent here: the business has opted in to it.
+    h.allow_legacy_transactional().await;
     let auth = format!("Bearer {}", h.key);
     let post = |body: String| {
         let auth = auth.clone();

@@ -170,6 +170,8 @@ async fn malformed_requests_store_nothing() {
 #[tokio::test]
 async fn session_rules_refuse_and_count_nothing() {
     let h = Harness::new().await;
+    // Free-form transactional content is sent here: the business has opted in to it.
+    h.allow_legacy_transactional().await;
     let biz = h.business.id.clone();
     let fresh = "+447911000001";
     let expired = "+447911000002";
@@ -264,6 +266,60 @@ async fn session_rules_refuse_and_count_nothing() {
     h.assert_untouched(blocked, &before).await;
 }
 
+/// Since 2026-07-01 Viber takes transactional messages only as approved templates: free-form
+/// transactional text and files are `template_required` (saying how to get a template) and
+/// change nothing, unless the operator opted the business in.
+#[tokio::test]
+async fn transactional_without_a_template_is_refused_unless_the_business_opted_in() {
+    let h = Harness::new().await;
+    let file = json!({"url": "https://cdn.example/invoice.pdf", "name": "invoice.pdf"});
+    let free_form = [
+        json!({"to": UK, "type": "transactional", "text": "Your order shipped"}),
+        json!({"to": UK, "type": "transactional", "text": "Shipped", "url": "https://shop.example/o/42"}),
+        json!({"to": UK, "type": "transactional", "file": file}),
+    ];
+    let before = h.env.footprint().await;
+    for body in &free_form {
+        let reply = h.send(body, Some("legacy-1")).await;
+        reply.expect_error(422, "template_required");
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("vbmctl template put") && message.contains("docs/api.md"),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        h.env.footprint().await,
+        before,
+        "a refused send changed state"
+    );
+
+    // The operator's opt-in (a fresh container: the warm one remembers the business).
+    let opted = h
+        .store()
+        .set_legacy_transactional(&h.business.id, true)
+        .await
+        .unwrap();
+    assert!(opted.legacy_transactional);
+    let app = h.cold_app();
+    for (i, body) in free_form.iter().enumerate() {
+        let reply = send_with(&app, &h.key, body, None).await;
+        assert_eq!(reply.status, 202, "{i}: {}", reply.body);
+    }
+    assert_eq!(h.drain_queue().await.len(), 3);
+    // And off again.
+    assert!(
+        !h.store()
+            .set_legacy_transactional(&h.business.id, false)
+            .await
+            .unwrap()
+            .legacy_transactional
+    );
+    send_with(&h.cold_app(), &h.key, &free_form[0], None)
+        .await
+        .expect_error(422, "template_required");
+}
+
 async fn put_template(h: &Harness, id: &str, lang: &str, approved: bool, text: &str) {
     let template = Template::parse(
         TemplateId::parse(id).unwrap(),
@@ -286,6 +342,8 @@ fn template_send(to: &str, id: &str, params: Value) -> Value {
 #[tokio::test]
 async fn template_and_regulation_refusals() {
     let h = Harness::new().await;
+    // Free-form transactional content is sent here: the business has opted in to it.
+    h.allow_legacy_transactional().await;
     put_template(&h, "code_ru", "ru", true, "Ваш код {{code}}").await;
     put_template(&h, "code_en", "en", true, "Your code is {{code}}").await;
     put_template(&h, "draft", "ru", false, "Черновик {{code}}").await;

@@ -338,6 +338,7 @@ fn the_campaign_schema_matches_its_view() {
         counts: BTreeMap::from([
             ("queued".to_owned(), 1),
             ("refused_recipient_opted_out".to_owned(), 1),
+            ("billing_transactional_template".to_owned(), 1),
         ]),
         statuses: BTreeMap::from([
             ("seen".to_owned(), 1),
@@ -388,6 +389,7 @@ fn the_campaign_schema_matches_its_view() {
     assert_eq!(counts["seen"], 1);
     assert_eq!(counts["delivered"], 0);
     assert_eq!(counts["failed"]["SRVC_NOT_VIBER_USER"], 1);
+    assert_eq!(counts["billing"]["transactional_template"], 1);
     let members: BTreeSet<String> = counts.as_object().unwrap().keys().cloned().collect();
     let counts_schema = &schema(&doc, "Campaign")["properties"]["counts"];
     assert_eq!(property_names(counts_schema), members, "counts properties");
@@ -422,7 +424,27 @@ fn answer_schemas_match_the_views() {
             message_id: "01JD0Z6Q9T3M8V4K2X7B5N1C0A".into(),
             status: "accepted",
             session,
+            billing: session_rules::Billing {
+                category: session_rules::BillingCategory::Session,
+                billable: true,
+            },
         },
+    );
+    let billing = &schema(&doc, "Billing");
+    assert_matches(
+        &doc,
+        "Billing",
+        &session_rules::Billing {
+            category: session_rules::BillingCategory::Otp,
+            billable: true,
+        },
+    );
+    assert_eq!(
+        strings(&billing["properties"]["category"]["enum"]),
+        session_rules::BillingCategory::ALL
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect::<BTreeSet<_>>()
     );
     let track = StatusTrack::accepted(t0);
     let message = MessageView {
@@ -457,6 +479,7 @@ fn answer_schemas_match_the_views() {
             reason: None,
         }),
         delivered_via: Some("sms"),
+        billing: None,
     };
     assert_matches(&doc, "Message", &message);
     assert_matches(&doc, "Failover", message.failover.as_ref().unwrap());

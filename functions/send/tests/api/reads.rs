@@ -56,6 +56,101 @@ async fn a_sent_message_can_be_read_back() {
     assert_eq!(history[0]["at"], r.body["created_at"]);
 }
 
+/// Every message is accepted with its billing category, in the answer, the stored item and
+/// `GET /v1/messages/{id}`: a transactional template, an OTP template, promotional content,
+/// and session messages, of which only the session's first business reply is billable
+/// (an image included: session text, images and files are billed at the session rate).
+#[tokio::test]
+async fn every_message_is_accepted_with_its_billing_category() {
+    let h = Harness::new().await;
+    for (id, text) in [
+        ("order_ready", "Order {{order}} is ready"),
+        ("login_code", "Your code is {{pin}}"),
+    ] {
+        let template = Template::parse(
+            TemplateId::parse(id).unwrap(),
+            Language::parse("en").unwrap(),
+            TemplateCategory::Transactional,
+            true,
+            text,
+        )
+        .unwrap();
+        h.store()
+            .put_template(&h.business.id, &template)
+            .await
+            .unwrap();
+    }
+    let other = "+447911123499";
+    h.open_session(UK).await;
+    let cases = [
+        (
+            json!({"to": other, "type": "template", "template": {"id": "order_ready", "params": {"order": "42"}}}),
+            "transactional_template",
+            true,
+        ),
+        (
+            json!({"to": other, "type": "template", "template": {"id": "login_code", "params": {"pin": "4711"}}}),
+            "otp",
+            true,
+        ),
+        (
+            json!({"to": other, "type": "promotional", "text": "Spring sale"}),
+            "promotional",
+            true,
+        ),
+        (session_text(UK), "session", true),
+        (session_text(UK), "session", false),
+        (
+            json!({"to": UK, "type": "session", "image_url": "https://cdn.example/p.png"}),
+            "session",
+            false,
+        ),
+        // A template inside the open session is billed as a template.
+        (
+            json!({"to": UK, "type": "template", "template": {"id": "login_code", "params": {"pin": "1"}}}),
+            "otp",
+            true,
+        ),
+    ];
+    for (i, (body, category, billable)) in cases.iter().enumerate() {
+        let sent = h.send(body, None).await;
+        assert_eq!(sent.status, 202, "{i}: {}", sent.body);
+        let expected = json!({"category": category, "billable": billable});
+        assert_eq!(sent.body["billing"], expected, "{i}: the answer");
+        let id = sent.message_id();
+        let read = h.authed("GET", &format!("/v1/messages/{id}"), None).await;
+        assert_eq!(read.status, 200, "{}", read.body);
+        assert_eq!(read.body["billing"], expected, "{i}: the message view");
+        let item = h
+            .dynamodb
+            .get_item()
+            .table_name(&h.env.table)
+            .key("pk", AttributeValue::S(format!("BIZ#{}", h.business.id)))
+            .key("sk", AttributeValue::S(format!("MSG#{id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+        assert_eq!(
+            item.get("billing_category"),
+            Some(&AttributeValue::S((*category).into())),
+            "{i}: the stored item"
+        );
+        assert_eq!(item.get("billable"), Some(&AttributeValue::Bool(*billable)));
+    }
+    // A retry with the same key answers with the billing of the first time.
+    let keyed = json!({"to": UK, "type": "session", "text": "once"});
+    let first = h.send(&keyed, Some("bill-1")).await;
+    let again = h.send(&keyed, Some("bill-1")).await;
+    assert_eq!(
+        first.body["billing"],
+        json!({"category": "session", "billable": false})
+    );
+    assert_eq!(again.body["billing"], first.body["billing"]);
+}
+
 #[tokio::test]
 async fn sessions_by_phone_with_plus_or_percent_2b() {
     let h = Harness::new().await;
@@ -244,6 +339,8 @@ async fn table_text(h: &Harness) -> Vec<String> {
 #[tokio::test]
 async fn an_opt_out_survives_erasure() {
     let h = Harness::new().await;
+    // Free-form transactional content is sent here: the business has opted in to it.
+    h.allow_legacy_transactional().await;
     let transactional = json!({"to": UK, "type": "transactional", "text": "Your code is 1234"});
     assert_eq!(h.send(&transactional, None).await.status, 202);
     h.store()

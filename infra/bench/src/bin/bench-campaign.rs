@@ -250,6 +250,7 @@ async fn singles_run(
                         to: &to,
                         class: SendClass::Informative,
                         kind: "transactional",
+                        billing: session_rules::BillingCategory::TransactionalTemplate,
                         payload: &payload,
                         idempotency: None,
                         failover: None,

@@ -53,6 +53,12 @@ impl World {
             })
             .await
             .map_err(|e| format!("creating the business: {e}"))?;
+        // The workloads send free-form transactional text (Viber's legacy type), as measured
+        // before templates were required: the bench business has opted in.
+        store
+            .set_legacy_transactional(&business, true)
+            .await
+            .map_err(|e| format!("opting the business in to legacy transactional: {e}"))?;
         let template = Template::parse(
             TemplateId::parse(TEMPLATE).map_err(|e| e.to_string())?,
             Language::parse("en").map_err(|e| e.to_string())?,

@@ -1,4 +1,4 @@
-//! `vbmctl business create|update|show|list|disable|enable|pace|rotate-secret|failover|sms`.
+//! `vbmctl business create|update|show|list|disable|enable|pace|rotate-secret|failover|sms|legacy-transactional`.
 
 use vbm_store::{BusinessUpdate, NewBusiness};
 
@@ -47,6 +47,11 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
         }
         BusinessCommand::Failover(args) => failover(ctx, args).await,
         BusinessCommand::Sms(command) => sms(ctx, command).await,
+        BusinessCommand::LegacyTransactional { id, on, .. } => {
+            let store = ctx.store().await?;
+            let business = store.set_legacy_transactional(&id, on).await?;
+            json(Shown::new(&business, false))
+        }
     }
 }
 

@@ -975,6 +975,31 @@ async fn businesses_are_listed_disabled_and_enabled() {
     ctl.refused(&["business", "disable", "nobody"], 2, "no business nobody");
 }
 
+/// Free-form transactional content (Viber's legacy types) is an explicit opt-in per business,
+/// off by default, stored on the business and shown while on.
+#[tokio::test]
+async fn legacy_transactional_is_an_opt_in_per_business() {
+    let ctl = Ctl::fresh().await;
+    ctl.ok(&["business", "create", "acme", "--service-id", "41"]);
+    assert!(
+        ctl.ok(&["business", "show", "acme"])
+            .get("legacy_transactional")
+            .is_none()
+    );
+    assert!(!ctl.business("acme").await.unwrap().legacy_transactional);
+    let on = ctl.ok(&["business", "legacy-transactional", "acme", "--on"]);
+    assert_eq!(on["legacy_transactional"], true);
+    assert!(ctl.business("acme").await.unwrap().legacy_transactional);
+    let off = ctl.ok(&["business", "legacy-transactional", "acme", "--off"]);
+    assert!(off.get("legacy_transactional").is_none(), "{off}");
+    assert!(!ctl.business("acme").await.unwrap().legacy_transactional);
+    ctl.refused(
+        &["business", "legacy-transactional", "nobody", "--on"],
+        2,
+        "no business nobody",
+    );
+}
+
 #[tokio::test]
 async fn the_callback_secret_rotates_with_an_overlap() {
     let ctl = Ctl::fresh().await;

@@ -36,6 +36,7 @@ async fn a_failed_stream_batch_is_read_again_and_its_message_queued_once() {
             to: &to,
             class: SendClass::Informative,
             kind: "transactional",
+            billing: session_rules::BillingCategory::TransactionalTemplate,
             payload: "{}",
             idempotency: None,
             failover: None,

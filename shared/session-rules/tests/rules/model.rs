@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use session_rules::{
-    Conversation, Limits, MessageStatus, Refusal, SendClass, StatusEvent, StatusTrack, Timestamp,
+    Billing, BillingCategory, Conversation, Limits, MessageStatus, Refusal, SendClass, StatusEvent,
+    StatusTrack, Timestamp,
 };
 
 #[derive(Debug, Clone)]
@@ -144,11 +145,22 @@ proptest! {
                     prop_assert_eq!(decided.as_ref().map(|_| ()).map_err(Refusal::code), expected);
                     if let Ok(after) = decided {
                         conversation = after;
+                        let category = match class {
+                            SendClass::Session => BillingCategory::Session,
+                            SendClass::Informative => BillingCategory::TransactionalTemplate,
+                            SendClass::Promotional => BillingCategory::Promotional,
+                        };
+                        let billing = Billing::of_send(category, &after);
+                        prop_assert_eq!(billing.category, category);
                         if class == SendClass::Session {
                             session_sends_since_start += 1;
                             in_a_row += 1;
                             let start = session_start.expect("a session send needs a user message first");
                             prop_assert!(now < start.plus(limits.session_duration));
+                            // Billed: the session's first business reply, and only it.
+                            prop_assert_eq!(billing.billable, session_sends_since_start == 1);
+                        } else {
+                            prop_assert!(billing.billable);
                         }
                     }
                 }

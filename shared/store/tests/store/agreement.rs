@@ -85,6 +85,7 @@ fn conditional_write_agrees_with_decide_send() {
                 let send = NewSend {
                     class,
                     kind: "session",
+                    billing: session_rules::BillingCategory::Session,
                     ..common::informative(&business, MessageId::generate(), &to, NOW)
                 };
                 // The write is attempted even where the rules refuse: DynamoDB alone must refuse.
@@ -136,6 +137,7 @@ fn record_send_refuses_exactly_as_the_rules_do_even_with_a_stale_hint() {
         let send = |class| NewSend {
             class,
             kind: "session",
+            billing: session_rules::BillingCategory::Session,
             ..common::informative(&business, MessageId::generate(), &to, NOW)
         };
         assert_eq!(

@@ -84,6 +84,11 @@ async fn admit(
             send: NewSend {
                 class,
                 kind,
+                billing: if class == SendClass::Promotional {
+                    session_rules::BillingCategory::Promotional
+                } else {
+                    session_rules::BillingCategory::TransactionalTemplate
+                },
                 ..common::informative(
                     business,
                     campaign.message_id(chunk as usize * 100 + slot),
@@ -438,6 +443,15 @@ async fn a_recipient_under_erasure_is_refused_without_failing_its_chunk() {
     let (env, store) = store().await;
     let business = BusinessId::parse("acme").unwrap();
     let campaign = create(&store, &business, 100).await;
+/// The admitted messages are counted by billing category in the write that admits them, and
+/// each message item carries its category: refused recipients count in neither, a redelivered
+/// chunk counts nothing twice, and the categories do not count as recipients of their own.
+#[tokio::test]
+async fn admitted_messages_are_counted_by_billing_category() {
+    use session_rules::BillingCategory;
+    let (_env, store) = store().await;
+    let business = BusinessId::parse("acme").unwrap();
+    let campaign = create(&store, &business, 10).await;
     store
         .start_campaign(&business, &campaign, NOW)
         .await
@@ -474,6 +488,49 @@ async fn a_recipient_under_erasure_is_refused_without_failing_its_chunk() {
     assert_eq!(report.queued, 98, "{report:?}");
     assert_eq!(report.refused.get("erasing"), Some(&2));
     assert!(report.finished);
+    let at = ChunkRef {
+        business: &business,
+        campaign: &campaign,
+        chunk: 0,
+    };
+    let phones: Vec<PhoneNumber> = (0..10).map(number).collect();
+    let candidates = || {
+        phones
+            .iter()
+            .enumerate()
+            .map(|(slot, to)| match slot {
+                // Refused by the content rules: counted as refused, not by category.
+                8 | 9 => Candidate::Refused {
+                    slot,
+                    code: "template_params_invalid",
+                },
+                _ => Candidate::Send {
+                    slot,
+                    send: NewSend {
+                        kind: "template",
+                        billing: if slot % 2 == 0 {
+                            BillingCategory::Otp
+                        } else {
+                            BillingCategory::TransactionalTemplate
+                        },
+                        ..common::informative(&business, campaign.message_id(slot), to, NOW)
+                    },
+                },
+            })
+            .collect::<Vec<_>>()
+    };
+    let report = store
+        .admit_chunk(at, 10, &BTreeSet::new(), candidates())
+        .await
+        .unwrap();
+    assert_eq!(report.queued, 8, "{report:?}");
+    let counted = |c: &vbm_store::Campaign| {
+        (
+            c.counts.get("queued").copied(),
+            c.billing_counts(),
+            c.settled(),
+        )
+    };
     let c = store
         .get_campaign(&business, &campaign)
         .await
@@ -658,4 +715,47 @@ async fn a_park_needs_its_hold_and_a_lift_deletes_only_what_it_read() {
         .await
         .unwrap();
     assert!(store.park(&business, &hold, &job(3)).await.unwrap());
+    let expected = (
+        Some(8),
+        [
+            ("otp".to_owned(), 4),
+            ("transactional_template".to_owned(), 4),
+        ]
+        .into(),
+        10,
+    );
+    assert_eq!(counted(&c), expected);
+    for slot in [0, 1] {
+        let message = store
+            .get_message(&business, &campaign.message_id(slot), NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        let billing = message.billing.unwrap();
+        assert!(billing.billable);
+        assert_eq!(
+            billing.category,
+            if slot == 0 {
+                BillingCategory::Otp
+            } else {
+                BillingCategory::TransactionalTemplate
+            }
+        );
+    }
+    // Redelivered: every slot is settled, nothing is counted again.
+    let settled: BTreeSet<usize> = (0..10).collect();
+    store
+        .admit_chunk(at, 10, &BTreeSet::new(), candidates())
+        .await
+        .unwrap();
+    store
+        .admit_chunk(at, 10, &settled, candidates())
+        .await
+        .unwrap();
+    let again = store
+        .get_campaign(&business, &campaign)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(counted(&again), expected);
 }

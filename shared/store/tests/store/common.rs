@@ -41,6 +41,7 @@ pub fn informative<'a>(
         to,
         class: SendClass::Informative,
         kind: "transactional",
+        billing: session_rules::BillingCategory::TransactionalTemplate,
         payload: "{}",
         idempotency: None,
         failover: None,

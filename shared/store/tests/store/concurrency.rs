@@ -29,6 +29,7 @@ async fn send(
         .record_send(&NewSend {
             class: SendClass::Session,
             kind: "session",
+            billing: session_rules::BillingCategory::Session,
             idempotency: key.map(|k| (k, "hash")),
             ..common::informative(business, MessageId::generate(), to, NOW)
         })

@@ -32,6 +32,7 @@ async fn a_send_written_twice_by_a_retry_is_written_once() {
     let send = NewSend {
         class: SendClass::Session,
         kind: "session",
+        billing: session_rules::BillingCategory::Session,
         ..common::informative(&business, MessageId::generate(), &to, NOW)
     };
     let after = Conversation {
