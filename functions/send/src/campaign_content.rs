@@ -233,6 +233,7 @@ mod tests {
             disabled: false,
             failover: None,
             sms: Default::default(),
+            legacy_transactional: false,
         };
         let source = FailoverSource {
             request: request.as_ref(),
@@ -243,11 +244,22 @@ mod tests {
             params: BTreeMap::new(),
         };
         let limits = Limits::default();
-        let ok = prepare(&message, &recipient("+447911123456"), &limits, None, source).unwrap();
+        // A promotional message: the legacy transactional opt-in plays no part.
+        const LEGACY: session_rules::LegacyTransactional =
+            session_rules::LegacyTransactional::Refused;
+        let ok = prepare(
+            &message,
+            &recipient("+447911123456"),
+            &limits,
+            None,
+            source,
+            LEGACY,
+        )
+        .unwrap();
         assert_eq!(ok.failover.unwrap().sms.text, "Sale");
         for premium in ["+449098790000", "+2693212345", "+8823451234567"] {
             let refused =
-                prepare(&message, &recipient(premium), &limits, None, source).unwrap_err();
+                prepare(&message, &recipient(premium), &limits, None, source, LEGACY).unwrap_err();
             assert_eq!(refused.code(), "failover_destination_refused", "{premium}");
         }
         // Without a failover, the number is Viber's business only.
@@ -257,7 +269,15 @@ mod tests {
             request: None,
             business: Some(&business),
         };
-        let prepared = prepare(&plain, &recipient("+449098790000"), &limits, None, none).unwrap();
+        let prepared = prepare(
+            &plain,
+            &recipient("+449098790000"),
+            &limits,
+            None,
+            none,
+            LEGACY,
+        )
+        .unwrap();
         assert!(prepared.failover.is_none());
     }
 }

@@ -443,15 +443,6 @@ async fn a_recipient_under_erasure_is_refused_without_failing_its_chunk() {
     let (env, store) = store().await;
     let business = BusinessId::parse("acme").unwrap();
     let campaign = create(&store, &business, 100).await;
-/// The admitted messages are counted by billing category in the write that admits them, and
-/// each message item carries its category: refused recipients count in neither, a redelivered
-/// chunk counts nothing twice, and the categories do not count as recipients of their own.
-#[tokio::test]
-async fn admitted_messages_are_counted_by_billing_category() {
-    use session_rules::BillingCategory;
-    let (_env, store) = store().await;
-    let business = BusinessId::parse("acme").unwrap();
-    let campaign = create(&store, &business, 10).await;
     store
         .start_campaign(&business, &campaign, NOW)
         .await
@@ -488,49 +479,6 @@ async fn admitted_messages_are_counted_by_billing_category() {
     assert_eq!(report.queued, 98, "{report:?}");
     assert_eq!(report.refused.get("erasing"), Some(&2));
     assert!(report.finished);
-    let at = ChunkRef {
-        business: &business,
-        campaign: &campaign,
-        chunk: 0,
-    };
-    let phones: Vec<PhoneNumber> = (0..10).map(number).collect();
-    let candidates = || {
-        phones
-            .iter()
-            .enumerate()
-            .map(|(slot, to)| match slot {
-                // Refused by the content rules: counted as refused, not by category.
-                8 | 9 => Candidate::Refused {
-                    slot,
-                    code: "template_params_invalid",
-                },
-                _ => Candidate::Send {
-                    slot,
-                    send: NewSend {
-                        kind: "template",
-                        billing: if slot % 2 == 0 {
-                            BillingCategory::Otp
-                        } else {
-                            BillingCategory::TransactionalTemplate
-                        },
-                        ..common::informative(&business, campaign.message_id(slot), to, NOW)
-                    },
-                },
-            })
-            .collect::<Vec<_>>()
-    };
-    let report = store
-        .admit_chunk(at, 10, &BTreeSet::new(), candidates())
-        .await
-        .unwrap();
-    assert_eq!(report.queued, 8, "{report:?}");
-    let counted = |c: &vbm_store::Campaign| {
-        (
-            c.counts.get("queued").copied(),
-            c.billing_counts(),
-            c.settled(),
-        )
-    };
     let c = store
         .get_campaign(&business, &campaign)
         .await
@@ -715,6 +663,69 @@ async fn a_park_needs_its_hold_and_a_lift_deletes_only_what_it_read() {
         .await
         .unwrap();
     assert!(store.park(&business, &hold, &job(3)).await.unwrap());
+}
+
+/// The admitted messages are counted by billing category in the write that admits them, and
+/// each message item carries its category: refused recipients count in neither, a redelivered
+/// chunk counts nothing twice, and the categories do not count as recipients of their own.
+#[tokio::test]
+async fn admitted_messages_are_counted_by_billing_category() {
+    use session_rules::BillingCategory;
+    let (_env, store) = store().await;
+    let business = BusinessId::parse("acme").unwrap();
+    let campaign = create(&store, &business, 10).await;
+    store
+        .start_campaign(&business, &campaign, NOW)
+        .await
+        .unwrap();
+    let at = ChunkRef {
+        business: &business,
+        campaign: &campaign,
+        chunk: 0,
+    };
+    let phones: Vec<PhoneNumber> = (0..10).map(number).collect();
+    let candidates = || {
+        phones
+            .iter()
+            .enumerate()
+            .map(|(slot, to)| match slot {
+                // Refused by the content rules: counted as refused, not by category.
+                8 | 9 => Candidate::Refused {
+                    slot,
+                    code: "template_params_invalid",
+                },
+                _ => Candidate::Send {
+                    slot,
+                    send: NewSend {
+                        kind: "template",
+                        billing: if slot % 2 == 0 {
+                            BillingCategory::Otp
+                        } else {
+                            BillingCategory::TransactionalTemplate
+                        },
+                        ..common::informative(&business, campaign.message_id(slot), to, NOW)
+                    },
+                },
+            })
+            .collect::<Vec<_>>()
+    };
+    let report = store
+        .admit_chunk(at, 10, &BTreeSet::new(), candidates())
+        .await
+        .unwrap();
+    assert_eq!(report.queued, 8, "{report:?}");
+    let counted = |c: &vbm_store::Campaign| {
+        (
+            c.counts.get("queued").copied(),
+            c.billing_counts(),
+            c.settled(),
+        )
+    };
+    let c = store
+        .get_campaign(&business, &campaign)
+        .await
+        .unwrap()
+        .unwrap();
     let expected = (
         Some(8),
         [
