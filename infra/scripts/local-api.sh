@@ -11,7 +11,10 @@
 
 local_api_build() {
     local built
-    if ! built="$(cargo build --quiet -p vbm-dev --message-format=json-render-diagnostics)"; then
+    # The same package and target selection as `cargo test --workspace`, so the dependencies
+    # resolve to the same features and the test build's artefacts are reused: `-p vbm-dev` alone
+    # builds a second copy of the AWS SDK (about 1 GB more in target/, and minutes).
+    if ! built="$(cargo build --quiet --workspace --tests --bin vbm-dev --message-format=json-render-diagnostics)"; then
         echo "local-api: building vbm-dev failed" >&2
         return 1
     fi
