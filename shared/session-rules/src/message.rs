@@ -159,9 +159,9 @@ pub struct RawCard {
 }
 
 /// How much of Viber's tracking data a list or carousel keeps for itself: Viber echoes the
-/// `#tracking_data` of the message a user answers, so those carry the message's id beside the
-/// business's own (see `viber::ReplyTracking`).
-pub const INTERACTIVE_TRACKING_RESERVE: usize = 64;
+/// `#tracking_data` of the message a user answers, so those carry the message's id and a digest
+/// of each option beside the business's own (see `viber::ReplyTracking`).
+pub const INTERACTIVE_TRACKING_RESERVE: usize = 128;
 
 /// Exactly one piece of session content (Viber session types 306 text, 307 image, file).
 #[derive(Debug, Clone, PartialEq, Eq)]

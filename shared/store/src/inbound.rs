@@ -38,6 +38,8 @@ pub struct InboundContent {
     pub file_name: Option<String>,
     /// The business's tracking data of the message being answered, when Viber echoes it.
     pub tracking_data: Option<String>,
+    /// What else the message carried, a JSON object's text (`viber::InboundContent::extra`).
+    pub extra: Option<String>,
 }
 
 /// A user message as recorded.
@@ -124,6 +126,7 @@ fn record_from_item(item: &Item) -> Result<InboundRecord, StoreError> {
             media: opt("media")?,
             file_name: opt("file_name")?,
             tracking_data: opt("tracking_data")?,
+            extra: opt("extra")?,
         },
         sent_at: Timestamp::from_millis(attrs::get_n(item, "sent_at")?),
         received_at: Timestamp::from_millis(attrs::get_n(item, "received_at")?),
@@ -242,6 +245,7 @@ impl Store {
             ("media", &content.media),
             ("file_name", &content.file_name),
             ("tracking_data", &content.tracking_data),
+            ("extra", &content.extra),
         ] {
             if let Some(value) = value {
                 item = item.item(name, s(value));
