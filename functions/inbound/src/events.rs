@@ -94,3 +94,69 @@ pub fn for_message(business: &BusinessId, record: &InboundRecord, limits: &Limit
     ));
     events
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use session_rules::{Conversation, PhoneNumber, Timestamp, TrackingData};
+    use vbm_store::InboundContent;
+
+    fn inbound(text: &str, tracking_data: Option<String>, extra: Option<&str>) -> Value {
+        let at = Timestamp::from_millis(1_800_000_000_000);
+        let record = InboundRecord {
+            message_token: "9".into(),
+            phone: PhoneNumber::parse("+380501234567").unwrap(),
+            content: InboundContent {
+                text: Some(text.into()),
+                media: None,
+                file_name: None,
+                tracking_data,
+                extra: extra.map(Into::into),
+            },
+            sent_at: at,
+            received_at: at,
+            before: Conversation::default(),
+            after: Conversation::default(),
+        };
+        let business = BusinessId::parse("acme").unwrap();
+        let events = for_message(&business, &record, &Limits::default());
+        let event = events.last().unwrap();
+        assert_eq!(event.kind, EventKind::MessageInbound);
+        event.data.clone()
+    }
+
+    #[test]
+    fn an_answer_to_a_list_carries_the_chosen_option() {
+        let options: Vec<String> = ["Great", "Late"].map(String::from).to_vec();
+        let business = TrackingData::parse("t", "order-42").unwrap();
+        let sent = ReplyTracking::encode(
+            Interactive::List,
+            "01JD0000000000000000000000",
+            &options,
+            Some(&business),
+        )
+        .unwrap();
+        let data = inbound("Late", Some(sent.as_str().to_owned()), None);
+        assert_eq!(
+            data["reply_to"],
+            json!({"message_id": "01JD0000000000000000000000", "type": "list",
+                   "option": "Late", "option_index": 1})
+        );
+        assert_eq!(data["text"], json!("Late"));
+        assert_eq!(data["tracking_data"], json!("order-42"));
+        // Typed text in answer to the list: the list is named, no option chosen.
+        let typed = inbound("Where is it?", Some(sent.as_str().to_owned()), None);
+        assert_eq!(typed["reply_to"]["option"], Value::Null);
+        assert_eq!(typed["reply_to"]["option_index"], Value::Null);
+        assert_eq!(typed["reply_to"]["type"], json!("list"));
+    }
+
+    #[test]
+    fn other_messages_pass_their_tracking_data_and_extra_through() {
+        let data = inbound("Hi", Some("order-42".into()), Some(r#"{"sticker_id":7}"#));
+        assert_eq!(data["reply_to"], Value::Null);
+        assert_eq!(data["tracking_data"], json!("order-42"));
+        assert_eq!(data["extra"], json!({"sticker_id": 7}));
+        assert_eq!(inbound("Hi", None, None)["extra"], Value::Null);
+    }
+}

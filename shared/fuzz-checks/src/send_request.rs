@@ -167,9 +167,7 @@ fn check_refusal(request: &SendRequest, template: Option<&Template>, refusal: &R
         | OutboundMessage::Carousel(_) => {
             panic!("{} message refused: {refusal:?}", request.message.kind())
         }
-        OutboundMessage::List(list)
-            if list.delivery() == session_rules::ListDelivery::Session =>
-        {
+        OutboundMessage::List(list) if list.delivery() == session_rules::ListDelivery::Session => {
             panic!("session list refused: {refusal:?}")
         }
         OutboundMessage::Transactional { .. }

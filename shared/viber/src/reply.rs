@@ -118,9 +118,18 @@ mod tests {
     fn round_trip_keeps_the_business_part_whole() {
         let id = "01JD0000000000000000000000";
         let options: Vec<String> = ["Great", "Late", "Dam:aged"].map(String::from).to_vec();
-        for business in [None, Some(""), Some("order-42"), Some("a:b:c"), Some("vbm-list:x:y:z")] {
+        for business in [
+            None,
+            Some(""),
+            Some("order-42"),
+            Some("a:b:c"),
+            Some("vbm-list:x:y:z"),
+        ] {
             let tracking = business.map(|b| TrackingData::parse("t", b).unwrap());
-            for (kind, options) in [(Interactive::List, &options[..]), (Interactive::Carousel, &[][..])] {
+            for (kind, options) in [
+                (Interactive::List, &options[..]),
+                (Interactive::Carousel, &[][..]),
+            ] {
                 let sent = ReplyTracking::encode(kind, id, options, tracking.as_ref()).unwrap();
                 let back = ReplyTracking::parse(sent.as_str()).unwrap();
                 assert_eq!(back.kind, kind);
@@ -145,8 +154,15 @@ mod tests {
 
     #[test]
     fn other_tracking_data_is_not_a_reply() {
-        for other in ["", "order-42", "vbm-list:", "vbm-list:nocolon", "vbm-list:id:nocolon",
-                      "vbm-list::x:y", "list:1:2:3"] {
+        for other in [
+            "",
+            "order-42",
+            "vbm-list:",
+            "vbm-list:nocolon",
+            "vbm-list:id:nocolon",
+            "vbm-list::x:y",
+            "list:1:2:3",
+        ] {
             assert_eq!(ReplyTracking::parse(other), None, "{other}");
         }
         assert!(ReplyTracking::encode(Interactive::List, "a:b", &[], None).is_err());

@@ -919,8 +919,14 @@ mod tests {
         use session_rules::{Carousel, List, ListDelivery, RawCardRef};
 
         fn list(delivery: ListDelivery) -> OutboundMessage {
-            let options = ["Great".to_string(), "Late".to_string(), "Damaged".to_string()];
-            OutboundMessage::List(List::parse("How was your delivery?", &options, delivery).unwrap())
+            let options = [
+                "Great".to_string(),
+                "Late".to_string(),
+                "Damaged".to_string(),
+            ];
+            OutboundMessage::List(
+                List::parse("How was your delivery?", &options, delivery).unwrap(),
+            )
         }
 
         fn tracking_of(id: &str) -> TrackingData {
