@@ -149,13 +149,15 @@ pub struct RawCarousel {
     pub cards: Vec<RawCard>,
 }
 
-/// One card: a title, an image and one or two buttons.
+/// One card: a title, an image, a primary button and maybe a secondary one.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCard {
     pub title: String,
     pub image_url: String,
-    pub buttons: Vec<RawButton>,
+    pub primary_button: RawButton,
+    #[serde(default, deserialize_with = "not_null")]
+    pub secondary_button: Option<RawButton>,
 }
 
 /// How much of Viber's tracking data a list or carousel keeps for itself: Viber echoes the
@@ -592,24 +594,17 @@ fn parse_carousel(body: &SendRequestBody) -> Result<OutboundMessage, Refusal> {
         .carousel
         .as_ref()
         .ok_or_else(|| Refusal::invalid("carousel", "required for type carousel"))?;
-    let buttons: Vec<Vec<(&str, &str)>> = raw
-        .cards
-        .iter()
-        .map(|c| {
-            c.buttons
-                .iter()
-                .map(|b| (b.caption.as_str(), b.url.as_str()))
-                .collect()
-        })
-        .collect();
     let cards: Vec<RawCardRef<'_>> = raw
         .cards
         .iter()
-        .zip(&buttons)
-        .map(|(c, b)| RawCardRef {
+        .map(|c| RawCardRef {
             title: &c.title,
             image_url: &c.image_url,
-            buttons: b,
+            primary: (&c.primary_button.caption, &c.primary_button.url),
+            secondary: c
+                .secondary_button
+                .as_ref()
+                .map(|b| (b.caption.as_str(), b.url.as_str())),
         })
         .collect();
     Ok(OutboundMessage::Carousel(Carousel::parse(
@@ -1246,7 +1241,7 @@ mod interactive_tests {
     fn carousel_body() -> serde_json::Value {
         let card = |title: &str| {
             json!({"title": title, "image_url": "https://cdn.example/a.png",
-                   "buttons": [{"caption": "Buy", "url": "https://shop.example/1"}]})
+                   "primary_button": {"caption": "Buy", "url": "https://shop.example/1"}})
         };
         json!({"to": "+447911123456", "type": "carousel",
                "carousel": {"text": "New in", "cards": [card("Shoes"), card("Hats")]}})

@@ -346,7 +346,7 @@ fn check_param(name: &str, value: &str) -> Result<(), Refusal> {
 }
 
 /// Viber refuses links in template parameters; catch the usual spellings of one.
-pub(crate) fn looks_like_url(value: &str) -> bool {
+fn looks_like_url(value: &str) -> bool {
     let lower = value.to_lowercase();
     lower.contains("://") || lower.contains("www.") || lower.split_whitespace().any(is_bare_domain)
 }

@@ -972,23 +972,20 @@ mod tests {
 
         #[test]
         fn a_carousel_is_901_with_its_cards_as_items() {
-            let two = [
-                ("Buy", "https://shop.example/shoes"),
-                ("Details", "https://shop.example/shoes/info"),
-            ];
-            let one = [("Buy", "https://shop.example/hats")];
             let carousel = Carousel::parse(
                 "New this week",
                 &[
                     RawCardRef {
                         title: "Shoes",
                         image_url: "https://cdn.example/shoes.png",
-                        buttons: &two,
+                        primary: ("Buy", "https://shop.example/shoes"),
+                        secondary: Some(("Details", "https://shop.example/shoes/info")),
                     },
                     RawCardRef {
                         title: "Hats",
                         image_url: "https://cdn.example/hats.png",
-                        buttons: &one,
+                        primary: ("Buy", "https://shop.example/hats"),
+                        secondary: None,
                     },
                 ],
             )

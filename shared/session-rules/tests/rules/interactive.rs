@@ -4,7 +4,8 @@
 use proptest::prelude::*;
 use session_rules::{
     Carousel, List, ListDelivery, MAX_CARD_TITLE_CHARS, MAX_CAROUSEL_CARDS, MAX_LIST_OPTION_CHARS,
-    MAX_LIST_OPTIONS, MAX_LIST_TITLE_CHARS, MIN_CAROUSEL_CARDS, MIN_LIST_OPTIONS, RawCardRef,
+    MAX_LIST_OPTIONS, MAX_LIST_TITLE_CHARS, MAX_PRIMARY_LABEL_CHARS, MAX_SECONDARY_LABEL_CHARS,
+    MIN_CAROUSEL_CARDS, MIN_LIST_OPTIONS, RawCardRef,
 };
 
 /// A visible word of letters (no links, no blanks, no control characters).
@@ -43,18 +44,20 @@ proptest! {
     #[test]
     fn a_carousel_is_accepted_exactly_within_vibers_limits(
         titles in proptest::collection::vec(word(MAX_CARD_TITLE_CHARS + 3), 0..=MAX_CAROUSEL_CARDS + 2),
-        buttons in 0usize..=3,
+        primary in word(MAX_PRIMARY_LABEL_CHARS + 2),
+        secondary in proptest::option::of(word(MAX_SECONDARY_LABEL_CHARS + 2)),
     ) {
-        let pairs = [("Buy", "https://shop.example/1"), ("Details", "https://shop.example/2"),
-                     ("More", "https://shop.example/3")];
         let cards: Vec<RawCardRef<'_>> = titles
             .iter()
             .map(|t| RawCardRef { title: t, image_url: "https://cdn.example/i.png",
-                                  buttons: &pairs[..buttons] })
+                                  primary: (&primary, "https://shop.example/1"),
+                                  secondary: secondary.as_deref()
+                                      .map(|s| (s, "https://shop.example/2")) })
             .collect();
         let fits = (MIN_CAROUSEL_CARDS..=MAX_CAROUSEL_CARDS).contains(&titles.len())
             && titles.iter().all(|t| (2..=MAX_CARD_TITLE_CHARS).contains(&t.chars().count()))
-            && (1..=2).contains(&buttons);
+            && primary.chars().count() <= MAX_PRIMARY_LABEL_CHARS
+            && secondary.as_ref().is_none_or(|s| s.chars().count() <= MAX_SECONDARY_LABEL_CHARS);
         let parsed = Carousel::parse("New in", &cards);
         prop_assert_eq!(parsed.is_ok(), fits, "{:?}", parsed);
     }
