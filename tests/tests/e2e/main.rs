@@ -6,6 +6,7 @@ mod campaigns;
 mod docs;
 mod events;
 mod failover;
+mod interactive;
 mod faults;
 mod quarantine;
 mod session_events;
