@@ -87,7 +87,8 @@ impl InboundOutcome {
 
 enum Attempt {
     Written,
-    Duplicate(InboundRecord),
+    /// Boxed: a record is far larger than the other variants.
+    Duplicate(Box<InboundRecord>),
     /// The conversation was not as expected: here is how it is.
     Stale(Option<Conversation>),
     /// Another transaction held the item; try again.
@@ -171,7 +172,7 @@ impl Store {
                     self.conversations.put(business, phone, Some(after));
                     return Ok(InboundOutcome::New(record));
                 }
-                Attempt::Duplicate(first) => return Ok(InboundOutcome::Duplicate(first)),
+                Attempt::Duplicate(first) => return Ok(InboundOutcome::Duplicate(*first)),
                 Attempt::Stale(real) => {
                     self.conversations.put(business, phone, real);
                     state = real;
@@ -273,7 +274,7 @@ impl Store {
         // The duplicate check first: a redelivery changes nothing, whatever the conversation is.
         if cancelled.failed(1) {
             return match cancelled.item(1) {
-                Some(first) => Ok(Attempt::Duplicate(record_from_item(first)?)),
+                Some(first) => Ok(Attempt::Duplicate(Box::new(record_from_item(first)?))),
                 None => Err(StoreError::malformed(sk, "duplicate without its item")),
             };
         }

@@ -17,9 +17,11 @@ async fn a_list_answered_by_the_user_reaches_the_business_with_the_option() {
     stack.user_writes(bea, "Hello").await;
 
     let sent = stack
-        .send(json!({"to": bea, "type": "list", "tracking_data": "delivery-survey",
+        .send(
+            json!({"to": bea, "type": "list", "tracking_data": "delivery-survey",
                      "list": {"title": "How was your delivery?",
-                              "options": ["Great", "Late", "Damaged"]}}))
+                              "options": ["Great", "Late", "Damaged"]}}),
+        )
         .await;
     assert_eq!(sent.status, StatusCode::ACCEPTED, "{sent:?}");
     let id = sent.body["message_id"].as_str().unwrap().to_owned();
