@@ -1260,6 +1260,29 @@ mod interactive_tests {
     }
 
     #[test]
+    fn a_session_list_is_the_billed_first_reply_and_later_texts_are_free() {
+        use crate::{Billing, Conversation, Timestamp};
+        let limits = Limits::default();
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let open = Conversation::default().user_message(now, &limits);
+        let admission = parse(list_body(None))
+            .unwrap()
+            .admit(None, LegacyTransactional::Refused)
+            .unwrap();
+        let after_list = open.decide_send(admission.class, now, &limits).unwrap();
+        let list = Billing::of_send(admission.billing, &after_list);
+        assert_eq!(
+            (list.category, list.billable),
+            (BillingCategory::Promotional, true)
+        );
+        assert_eq!(after_list.session.unwrap().messages_sent, 1);
+        let after_text = after_list
+            .decide_send(SendClass::Session, now, &limits)
+            .unwrap();
+        assert!(!Billing::of_send(BillingCategory::Session, &after_text).billable);
+    }
+
+    #[test]
     fn a_transactional_list_is_legacy_content() {
         let request = parse(list_body(Some("transactional"))).unwrap();
         let refused = request

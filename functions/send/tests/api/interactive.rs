@@ -138,3 +138,23 @@ async fn a_carousel_is_promotional_content() {
     // Promotional content does not count toward the session's messages.
     assert_eq!(reply.body["session"]["messages_sent"], 0);
 }
+
+#[tokio::test]
+async fn campaigns_send_neither_lists_nor_carousels() {
+    use std::sync::Arc;
+    let h = Harness::new().await;
+    let app = crate::inputs::full_app(&h, Arc::new(vbm_platform::clock::OffsetClock::new())).await;
+    let before = h.env.footprint().await;
+    for message in [
+        list(json!(["Yes", "No"])),
+        carousel(json!([card("Shoes"), card("Hats")])),
+    ] {
+        let mut message = message;
+        message.as_object_mut().unwrap().remove("to");
+        let body = json!({"message": message, "recipients": [{"to": UK}]}).to_string();
+        let r = crate::inputs::authed(&app, &h.key, "POST", "/v1/campaigns", Some(&body)).await;
+        r.expect_error(422, "validation_failed");
+        assert_eq!(r.body["error"]["field"], "message.type", "{}", r.body);
+    }
+    assert_eq!(h.env.footprint().await, before, "nothing stored");
+}
