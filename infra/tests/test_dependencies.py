@@ -68,3 +68,23 @@ def test_the_exceptions_are_still_declared() -> None:
         manifest = tomllib.loads((ROOT / rel / "Cargo.toml").read_text())
         declared = {**manifest.get("dependencies", {}), **manifest.get("dev-dependencies", {})}
         assert name in declared, f"{rel} no longer declares {name}: drop its exception"
+
+
+def test_no_function_depends_on_another() -> None:
+    """Functions share libraries (`shared/*`), never each other: a function crate in another's
+    normal dependencies would put its code, and its features, into that Lambda binary."""
+    functions = {
+        tomllib.loads((p / "Cargo.toml").read_text())["package"]["name"]
+        for p in sorted((ROOT / "functions").iterdir())
+        if (p / "Cargo.toml").is_file()
+    }
+    found = []
+    for crate in sorted((ROOT / "functions").iterdir()):
+        if not (crate / "Cargo.toml").is_file():
+            continue
+        manifest = tomllib.loads((crate / "Cargo.toml").read_text())
+        for name in manifest.get("dependencies", {}):
+            if name in functions:
+                found.append(f"{crate.name} depends on {name}")
+    assert functions, "no function crates found"
+    assert found == []

@@ -5,7 +5,7 @@
 //! - **start** (a timer at `send_at`, or at once; again on resume): the campaign becomes
 //!   `running` and a chunk job is queued for each of its chunks (`SendMessageBatch`, ten a call);
 //! - **chunk**: the chunk's pending recipients are prepared exactly as their single sends would
-//!   be (`send::campaign_content`: parsing, template, regulation), those outside their delivery
+//!   be (`vbm_outbound::campaign`: parsing, template, regulation), those outside their delivery
 //!   window wait for a timer at its opening, and the rest are admitted in shared transactions
 //!   by [`Store::admit_chunk`] (the single send's own writes, one slot per recipient settled
 //!   with the counts). Admitted messages reach `dispatch` through the table's stream and
@@ -32,13 +32,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use send::campaign_content::{FailoverSource, Prepared, failover_request, prepare};
-use send::campaign_start::CampaignTimers;
-use send::views::CampaignView;
 use serde_json::{Map, Value};
 use session_rules::Timestamp;
 use thiserror::Error;
 use vbm_events::{Event, EventKind, EventsQueue};
+use vbm_outbound::CampaignTimers;
+use vbm_outbound::CampaignView;
+use vbm_outbound::campaign::{FailoverSource, Prepared, failover_request, prepare};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_queue::{CampaignQueue, QueueError, batch_response};

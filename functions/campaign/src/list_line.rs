@@ -1,5 +1,5 @@
 //! One line of an uploaded list, checked exactly as an inline recipient is
-//! (`send::campaign_content::check_recipient`): a JSONL line is the inline entry's JSON; a CSV
+//! (`vbm_outbound::campaign::check_recipient`): a JSONL line is the inline entry's JSON; a CSV
 //! line's cells become `to` and `params` by the header's columns.
 
 use std::collections::HashSet;
@@ -85,7 +85,7 @@ impl Check<'_> {
             }
             (UploadFormat::Csv, None) => return Err(("invalid_header", "no header row".into())),
         };
-        send::campaign_content::check_recipient(
+        vbm_outbound::campaign::check_recipient(
             &entry,
             self.message,
             self.template,

@@ -2,7 +2,7 @@
 //! campaign's chunks, or the campaign is rejected with its bad lines and nothing is sent.
 //!
 //! A job reads the object from the campaign's cursor (a ranged GET, streamed), checks each line
-//! exactly as an inline recipient is checked (`send::campaign_content::check_recipient`), and
+//! exactly as an inline recipient is checked (`vbm_outbound::campaign::check_recipient`), and
 //! writes what it read in steps: a step's chunks and the cursor past them are one transaction
 //! conditioned on the cursor (`Store::prepare_step`), so a job killed anywhere and delivered
 //! again reads the same lines into the same chunks (recipient `i` is always line order `i`,
@@ -157,7 +157,7 @@ impl App {
         let check = Check {
             message: &message,
             template: template.as_ref(),
-            base: send::campaign_content::base_params(&message),
+            base: vbm_outbound::campaign::base_params(&message),
             limits: self.store.limits(),
             format: upload.format,
         };

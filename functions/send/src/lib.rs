@@ -9,10 +9,6 @@
 
 mod auth;
 // Campaigns.
-pub mod campaign_content;
-pub mod campaign_start;
-pub mod failover;
-pub mod idempotency;
 pub mod routes;
 pub mod views;
 
@@ -29,8 +25,8 @@ use vbm_platform::warm::Warmup;
 use vbm_store::{Control, Store, TemplateCache};
 
 use crate::auth::Authenticator;
-use crate::campaign_start::CampaignTimers;
 use crate::routes::Endpoint;
+use vbm_outbound::CampaignTimers;
 
 /// The business API of one container.
 pub struct App {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use session_rules::{Billing, MessageStatus, Template, Timestamp};
 use vbm_platform::time;
-use vbm_store::{Campaign, MessageRecord};
+use vbm_store::MessageRecord;
 
 /// `GET /v1/sessions/{phone}`, and `session` in a send's answer: the events' shape.
 pub use vbm_events::SessionView;
@@ -166,30 +166,6 @@ impl From<&Template> for TemplateView {
     }
 }
 
-/// A campaign: `POST /v1/campaigns`, `GET /v1/campaigns/{id}`, the controls.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CampaignView {
-    pub campaign_id: String,
-    pub name: Option<String>,
-    /// `preparing` (an uploaded list being checked), `rejected` (the list was refused),
-    /// `scheduled`, `running`, `paused`, `completed` or `cancelled`.
-    pub state: &'static str,
-    pub recipients: u64,
-    pub counts: CampaignCounts,
-    #[serde(serialize_with = "time::serialize")]
-    pub created_at: Timestamp,
-    #[serde(serialize_with = "time::serialize_option")]
-    pub send_at: Option<Timestamp>,
-    pub window: Option<WindowView>,
-    #[serde(serialize_with = "time::serialize_option")]
-    pub started_at: Option<Timestamp>,
-    #[serde(serialize_with = "time::serialize_option")]
-    pub finished_at: Option<Timestamp>,
-    /// Why an uploaded list was refused (`rejected`): `code`, `message`, `invalid_count` and
-    /// the first bad lines (`errors`: `line`, `code`, `message`); `null` otherwise.
-    pub rejection: Option<serde_json::Value>,
-}
-
 /// `201` to `POST /v1/campaigns/uploads`: where to PUT a recipient list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UploadView {
@@ -202,84 +178,4 @@ pub struct UploadView {
     pub expires_at: Timestamp,
     /// The largest list a campaign takes (a larger one is rejected `upload_too_large`).
     pub max_bytes: u64,
-}
-
-/// Recipients by outcome: `pending` (not settled yet), `queued` (admitted: on their way to
-/// Viber, their statuses in `GET /v1/messages/{id}` and the events), `refused` by reason (the
-/// error code a single send would have got); then the queued ones by the status their message
-/// stands at now, each counted once: `sent`, `delivered`, `seen`, `expired`, `failed` by
-/// reason (Viber's name or ours, as the message's `failure.reason`), `cancelled` (stopped by
-/// the campaign's cancel before it was sent). `queued` minus these is still `accepted`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CampaignCounts {
-    pub pending: u64,
-    pub queued: u64,
-    pub refused: std::collections::BTreeMap<String, u64>,
-    pub sent: u64,
-    pub delivered: u64,
-    pub seen: u64,
-    pub expired: u64,
-    pub failed: std::collections::BTreeMap<String, u64>,
-    /// Admitted, then stopped by the campaign's cancel before `dispatch` sent them.
-    pub cancelled: u64,
-    /// The queued ones by billing category (`transactional_template`, `otp`, `promotional`),
-    /// counted when they were admitted: they add up to `queued`.
-    pub billing: std::collections::BTreeMap<String, u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct WindowView {
-    pub start: String,
-    pub end: String,
-}
-
-fn hh_mm(minute: u32) -> String {
-    format!("{:02}:{:02}", minute / 60, minute % 60)
-}
-
-impl From<&Campaign> for CampaignView {
-    fn from(c: &Campaign) -> Self {
-        let refused = c
-            .counts
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("refused_").map(|r| (r.to_owned(), *v)))
-            .collect();
-        let status = |name: &str| c.statuses.get(name).copied().unwrap_or(0);
-        let failed = c
-            .statuses
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("failed_").map(|r| (r.to_owned(), *v)))
-            .collect();
-        Self {
-            campaign_id: c.id.to_string(),
-            name: c.name.clone(),
-            state: c.state.as_str(),
-            recipients: c.recipients,
-            counts: CampaignCounts {
-                pending: c.recipients.saturating_sub(c.settled()),
-                queued: c.counts.get("queued").copied().unwrap_or(0),
-                refused,
-                sent: status("sent"),
-                delivered: status("delivered"),
-                seen: status("seen"),
-                expired: status("expired"),
-                failed,
-                cancelled: status("cancelled"),
-                billing: c.billing_counts(),
-            },
-            created_at: c.created_at,
-            send_at: c.send_at,
-            window: c.window.map(|w| WindowView {
-                start: hh_mm(w.start_minute),
-                end: hh_mm(w.end_minute),
-            }),
-            started_at: c.started_at,
-            finished_at: c.finished_at,
-            rejection: c
-                .upload
-                .as_ref()
-                .and_then(|u| u.rejection_json.as_deref())
-                .and_then(|j| serde_json::from_str(j).ok()),
-        }
-    }
 }

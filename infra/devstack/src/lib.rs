@@ -29,7 +29,7 @@ use session_rules::{Language, Template, TemplateCategory, TemplateId};
 use tokio::net::TcpListener;
 use vbm_platform::clock::{Clock, OffsetClock};
 use vbm_platform::config::Config;
-use vbm_store::{BusinessId, NewBusiness, Retention, Store};
+use vbm_store::{BusinessId, NewBusiness, Retention, Store, StoreError};
 
 pub use wiring::Functions;
 
@@ -416,7 +416,7 @@ async fn put_callback_secret(
 /// The demo business (service id 1000) with approved templates; returns its API key.
 async fn seed_demo(store: &Store, settings: &Settings) -> Result<String, String> {
     let id = BusinessId::parse(DEMO_BUSINESS)?;
-    let (_, key) = store
+    let created = store
         .create_business(&NewBusiness {
             id: id.clone(),
             service_id: DEMO_SERVICE_ID,
@@ -426,8 +426,20 @@ async fn seed_demo(store: &Store, settings: &Settings) -> Result<String, String>
             )),
             allow_cidrs: Vec::new(),
         })
-        .await
-        .map_err(|e| format!("creating the demo business: {e}"))?;
+        .await;
+    let key = match created {
+        Ok((_, key)) => key,
+        // The SDK retried a creation whose first attempt landed but answered late (a loaded
+        // emulator; moto ignores the transaction's idempotency token, DynamoDB would not): the
+        // business is there, its key lost with the answer, so it gets a new one.
+        Err(StoreError::Conflict(_)) if store.get_business(&id).await.ok().flatten().is_some() => {
+            store
+                .create_api_key(&id)
+                .await
+                .map_err(|e| format!("a key for the demo business: {e}"))?
+        }
+        Err(e) => return Err(format!("creating the demo business: {e}")),
+    };
     // Viber's pace: the demo business's rate is high, so local load figures measure
     // the server; `vbmctl business pace demo --rate 5` shows the pace at work.
     store

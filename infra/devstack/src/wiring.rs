@@ -60,7 +60,7 @@ impl Functions {
             || vbm_callbacks::AuthSource::from_secret(secrets.clone(), &secret_id, "", refresh);
 
         // Campaigns: start timers from send, the fan-out with window timers.
-        let campaign_timers = send::campaign_start::CampaignTimers::from_config(config, sdk)
+        let campaign_timers = vbm_outbound::CampaignTimers::from_config(config, sdk)
             .map_err(err)?
             .ok_or("CAMPAIGN_QUEUE_URL is not set")?;
         let campaign_url = config

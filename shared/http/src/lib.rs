@@ -7,6 +7,8 @@
 mod body;
 mod duplicates;
 mod error;
+/// `Idempotency-Key`: when two requests are the same (their canonical JSON).
+pub mod idempotency;
 
 use std::future::Future;
 use std::net::IpAddr;

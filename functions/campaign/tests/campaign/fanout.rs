@@ -35,7 +35,7 @@ async fn world() -> World {
             Retention::default(),
         )
     };
-    let timers = send::campaign_start::CampaignTimers::new(
+    let timers = vbm_outbound::CampaignTimers::new(
         Timers::new(
             aws_sdk_scheduler::Client::new(&config),
             sqs.clone(),

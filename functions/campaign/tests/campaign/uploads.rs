@@ -71,7 +71,7 @@ impl World {
     /// The fan-out as Lambda runs it, with these bounds.
     fn app(&self, limits: PrepareLimits) -> campaign::App {
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);
-        let timers = send::campaign_start::CampaignTimers::new(
+        let timers = vbm_outbound::CampaignTimers::new(
             Timers::new(
                 aws_sdk_scheduler::Client::new(&self.sdk),
                 sqs.clone(),

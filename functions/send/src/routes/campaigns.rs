@@ -29,10 +29,10 @@ use vbm_store::{
 use vbm_uploads::UploadId;
 
 use crate::App;
-use crate::campaign_content::{base_params, check_recipient, failover_request, parse_recipient};
-use crate::idempotency::{canonical_json, request_hash};
 use crate::routes::messages::idempotency_key;
-use crate::views::CampaignView;
+use vbm_http::idempotency::{canonical_json, request_hash};
+use vbm_outbound::CampaignView;
+use vbm_outbound::campaign::{base_params, check_recipient, failover_request, parse_recipient};
 
 /// Largest campaign body: 5 MiB, under Lambda's 6 MB request payload; 10,000 recipients with
 /// a few parameters each take about 1 MiB.
@@ -294,7 +294,7 @@ fn check_failover(
     message: &Map<String, Value>,
     template: Option<&Template>,
 ) -> Result<(), ApiError> {
-    let request = failover_request(message).map_err(crate::failover::refusal)?;
+    let request = failover_request(message).map_err(vbm_outbound::failover::refusal)?;
     let Some(request) = request else {
         return Ok(());
     };
@@ -308,7 +308,7 @@ fn check_failover(
         .admit(template, business.transactional_opt_in())
         .ok()
         .and_then(|admission| admission.template_params);
-    crate::failover::resolve(business, Some(&request), template, params.as_ref()).map(|_| ())
+    vbm_outbound::failover::resolve(business, Some(&request), template, params.as_ref()).map(|_| ())
 }
 
 /// Every recipient parsed as its own send would be; the first bad entries named.

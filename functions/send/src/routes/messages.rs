@@ -24,8 +24,8 @@ use vbm_platform::metrics;
 use vbm_store::{Business, IdempotencyKey, MessageId, NewSend, SendOutcome};
 
 use crate::App;
-use crate::idempotency::{canonical_request, request_hash};
 use crate::views::{MessageView, SendAccepted, SessionView};
+use vbm_http::idempotency::{canonical_request, request_hash};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -59,7 +59,7 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
         ));
     }
     // SMS failover: not part of the message dispatch reads.
-    let failover_request = crate::failover::take(&mut value)?;
+    let failover_request = vbm_outbound::failover::take(&mut value)?;
     let body: SendRequestBody = from_value(&value)?;
     let limits = app.store().limits();
     let parsed = SendRequest::parse(&body, limits).map_err(|refusal| {
@@ -79,13 +79,13 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
         _ => None,
     };
     let admission = parsed.admit(template.as_ref(), business.transactional_opt_in())?;
-    let failover = crate::failover::resolve(
+    let failover = vbm_outbound::failover::resolve(
         business,
         failover_request.as_ref().map(|(request, _)| request),
         template.as_ref(),
         admission.template_params.as_ref(),
     )?;
-    crate::failover::check_destination(&business.sms, &parsed.to, failover.as_ref())?;
+    vbm_outbound::failover::check_destination(&business.sms, &parsed.to, failover.as_ref())?;
 
     let payload = canonical_request(&value, &parsed.to);
     // A retry must carry the same failover to be the same request.

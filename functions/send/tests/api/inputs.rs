@@ -21,7 +21,7 @@ use crate::common::*;
 /// The whole API (campaigns, uploads, replay) over the harness's table, on `clock`.
 pub async fn full_app(h: &Harness, clock: Arc<dyn Clock>) -> Arc<App> {
     let sdk = h.env.sdk_config().await;
-    let timers = send::campaign_start::CampaignTimers::new(
+    let timers = vbm_outbound::CampaignTimers::new(
         Timers::new(
             aws_sdk_scheduler::Client::new(&sdk),
             h.sqs.clone(),

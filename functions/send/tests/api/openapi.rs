@@ -364,7 +364,7 @@ fn the_campaign_schema_matches_its_view() {
         window: None,
         upload: None,
     };
-    let view = send::views::CampaignView::from(&c);
+    let view = vbm_outbound::CampaignView::from(&c);
     assert_matches(&doc, "Campaign", &view);
     let states = strings(&schema(&doc, "Campaign")["properties"]["state"]["enum"]);
     let all = [

@@ -88,7 +88,7 @@ async fn bench() -> Result<Bench, Error> {
             Retention::default(),
         )
     };
-    let timers = send::campaign_start::CampaignTimers::new(
+    let timers = vbm_outbound::CampaignTimers::new(
         Timers::new(
             aws_sdk_scheduler::Client::new(&sdk),
             sqs.clone(),

@@ -82,13 +82,12 @@ pub fn render(text: &str, template: &Template, params: &TemplateParams) -> Optio
     Some(params.render(&sms))
 }
 
-pub(crate) fn refusal(invalid: FailoverInvalid) -> ApiError {
-    crate::with_field(
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            invalid.code,
-            invalid.message,
-        ),
-        invalid.field,
+/// The `422` of an invalid `failover` member, naming its `field`.
+pub fn refusal(invalid: FailoverInvalid) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        invalid.code,
+        invalid.message,
     )
+    .with_detail("field", invalid.field)
 }

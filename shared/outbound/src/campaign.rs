@@ -14,7 +14,7 @@ use session_rules::{
 };
 use vbm_store::{Business, CampaignRecipient, FailoverRequest, FailoverSpec};
 
-use crate::idempotency::canonical_request;
+use vbm_http::idempotency::canonical_request;
 
 /// A recipient ready for the session rules.
 #[derive(Debug, Clone)]

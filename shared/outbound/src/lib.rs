@@ -1,0 +1,15 @@
+//! An outbound message as both the business API (`functions/send`) and the campaign fan-out
+//! (`functions/campaign`) build it, so that neither function depends on the other and a
+//! campaign recipient is exactly the single send it stands for: a send's SMS failover
+//! completed and checked ([`failover`]), one recipient's message completed from the campaign's
+//! and checked ([`campaign`]), the timers that put campaign jobs on the fan-out queue
+//! ([`campaign_timers`]) and the campaign's view ([`campaign_view`]). The campaign's states,
+//! windows and controls are the store's (`vbm_store::Campaign`).
+
+pub mod campaign;
+pub mod campaign_timers;
+pub mod campaign_view;
+pub mod failover;
+
+pub use campaign_timers::CampaignTimers;
+pub use campaign_view::{CampaignCounts, CampaignView, WindowView};
