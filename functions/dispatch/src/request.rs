@@ -15,7 +15,7 @@ use session_rules::{
     TransactionalText, Ttl,
 };
 use vbm_store::MessageRecord;
-use viber::{SendMessage, seq_for};
+use viber::{Interactive, ReplyTracking, SendMessage, seq_for};
 
 /// Why a message cannot be sent at all: recorded as its failure reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,13 +70,32 @@ pub fn build(
         }
         _ => None,
     };
+    // A list or carousel names itself in its tracking data, which Viber echoes with the user's
+    // answer (viber::reply).
+    let interactive = match &request.message {
+        OutboundMessage::List(list) => Some((Interactive::List, list.options())),
+        OutboundMessage::Carousel(_) => Some((Interactive::Carousel, &[][..])),
+        _ => None,
+    };
+    let tracking = match interactive {
+        Some((kind, options)) => Some(
+            ReplyTracking::encode(
+                kind,
+                message.id.as_str(),
+                options,
+                request.tracking_data.as_ref(),
+            )
+            .map_err(|e| Unsendable(format!("request_invalid: {e}")))?,
+        ),
+        None => request.tracking_data.clone(),
+    };
     let send = SendMessage::build(
         sender.service_id,
         seq_for(message.id.as_str()),
         &request.to,
         &request.message,
         ttl,
-        request.tracking_data.as_ref(),
+        tracking.as_ref(),
         sender.template.zip(filled.as_ref()),
     )
     .map_err(|e| Unsendable(format!("request_invalid: {e}")))?;

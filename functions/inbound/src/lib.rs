@@ -84,6 +84,7 @@ impl Route for Inbound {
             media: message.media,
             file_name: message.file_name,
             tracking_data: message.tracking_data,
+            extra: message.extra,
         };
         let store = callbacks.store();
         let outcome = store

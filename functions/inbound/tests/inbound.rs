@@ -970,3 +970,51 @@ async fn hostile_callbacks_are_refused_and_change_nothing() {
     assert_eq!(replayed, events, "a replay re-publishes the same events");
     assert_eq!(h.env.footprint().await.items, after_first.items);
 }
+
+/// A list's answer whose shape no public source fixes: fields we do not read and values of
+/// other JSON types are recorded and reach the business (`extra`), never quarantined; the list
+/// it answers is named from the echoed tracking data; a redelivery, read back from the store,
+/// yields the very same event.
+#[tokio::test]
+async fn a_list_answer_of_any_shape_reaches_the_business_whole() {
+    let h = Harness::new().await;
+    let tracking = viber::ReplyTracking::encode(
+        viber::Interactive::List,
+        "01JD0000000000000000000000",
+        &["Great".to_owned(), "Late".to_owned()],
+        None,
+    )
+    .unwrap();
+    let body = json!({
+        "service_id": SERVICE_ID,
+        "phone_number": USER.trim_start_matches('+'),
+        "message_token": 5001,
+        "time": h.now().as_millis(),
+        "message": {"text": "Late", "tracking_data": tracking.as_str(),
+                    "list_reply": {"index": 1, "title": "Late"}, "media": ["x"]},
+    })
+    .to_string();
+    let reply = h.post(&body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(quarantine_items(&h).await.is_empty());
+    let first = h.events().await;
+    let inbound = first
+        .iter()
+        .find(|e| e.kind == EventKind::MessageInbound)
+        .expect("message.inbound");
+    assert_eq!(
+        inbound.data["reply_to"],
+        json!({"message_id": "01JD0000000000000000000000", "type": "list",
+               "option": "Late", "option_index": 1})
+    );
+    assert_eq!(inbound.data["tracking_data"], "");
+    assert_eq!(
+        inbound.data["extra"],
+        json!({"list_reply": {"index": 1, "title": "Late"}, "media": ["x"]})
+    );
+    let again = call(&h.another_container(), signed(&body)).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let second = h.events().await;
+    assert_eq!(second.len(), first.len());
+    assert_eq!(second, first);
+}

@@ -12,6 +12,13 @@
 //! not take it (107, 108, 109 and the smartphone-only file types 223, 224), and answers 21 after
 //! [`Sandbox::max_consecutive`] session messages in a row (5 by default; some sources say 10).
 //!
+//! Lists (801, 802) and carousels (901) are checked against Viber's limits as the public
+//! partner client states them (docs/viber.md, "Lists and carousels"): a list that breaks them is
+//! answered 40 `SRVC_SURVEY_VALIDATION_ERROR`, a carousel 41 `SRVC_CAROUSEL_VALIDATION_ERROR`. A
+//! session list (802) counts toward the 5-in-a-row rule like the other session types. The user
+//! answers the last list delivered to them with `POST /_sandbox/viber/answer_list`: the inbound
+//! callback carries the option's text and the list's `#tracking_data`, echoed.
+//!
 //! Like Viber, a request whose `seq` was already delivered is not delivered again: it is answered
 //! 12 `SRVC_ALREADY_SENT` with the first token. Faults (`POST /_sandbox/viber/faults`, see
 //! [`crate::faults`]) make it answer 503, answer too late, or answer garbage; the last two still
@@ -30,7 +37,7 @@ use crate::bounded;
 use crate::faults::{Switch, ViberFault};
 
 /// Viber's session types: these count toward the 5-in-a-row rule.
-const SESSION_TYPES: [i64; 4] = [306, 307, 221, 224];
+const SESSION_TYPES: [i64; 5] = [306, 307, 221, 224, 802];
 /// Session messages in a row before Viber answers 21, unless configured otherwise.
 pub const DEFAULT_MAX_CONSECUTIVE: u32 = 5;
 /// Types that refuse `#tracking_data` (N8N's `TRACKING_REQUIRED` notes): status 6.
@@ -207,6 +214,10 @@ impl Sandbox {
             *state.answers.entry("bad_parameters").or_default() += 1;
             return json!({"status": 6, "status_message": "SRVC_BAD_PARAMETERS", "seq": seq});
         }
+        if let Some((code, name)) = interactive_error(kind, &request) {
+            *state.answers.entry(name).or_default() += 1;
+            return json!({"status": code, "status_message": name, "seq": seq});
+        }
         let is_session = SESSION_TYPES.contains(&kind);
         if is_session {
             let row = state
@@ -344,6 +355,68 @@ impl Sandbox {
         Ok(json!({"message_token": token, "inbound_status": status.as_u16()}))
     }
 
+    /// `POST /_sandbox/viber/answer_list` `{"service_id", "phone_number", "option_index"}` (from
+    /// 0) or `{…, "option": "text"}`: the user taps an option of the last list (801/802)
+    /// delivered to them by that service; the sandbox posts the inbound callback as a user
+    /// message whose text is the option's, with the list's `#tracking_data` echoed (docs/viber.md,
+    /// "Lists and carousels"), and returns what our `inbound` answered.
+    pub async fn answer_list(&self, body: &[u8]) -> Result<Value, String> {
+        let request: Value =
+            serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+        let service_id = request
+            .get("service_id")
+            .and_then(Value::as_u64)
+            .ok_or("service_id (a number) is required")?;
+        let phone = request
+            .get("phone_number")
+            .and_then(Value::as_str)
+            .ok_or("phone_number is required")?
+            .trim_start_matches('+')
+            .to_owned();
+        let (list, token) = {
+            let mut state = self.state.lock().await;
+            let list = state
+                .delivered
+                .iter()
+                .rev()
+                .find(|sent| {
+                    sent.get("service_id").and_then(Value::as_u64) == Some(service_id)
+                        && sent.get("dest").and_then(Value::as_str) == Some(phone.as_str())
+                        && matches!(sent.get("type").and_then(Value::as_i64), Some(801 | 802))
+                })
+                .cloned()
+                .ok_or("no list was delivered to this user by this service")?;
+            state.consecutive.insert((service_id, phone.clone()), 0);
+            state.next_token += 1;
+            (list, state.next_token.to_string())
+        };
+        let options: Vec<&str> = list["survey"]["options"]
+            .as_array()
+            .map(|o| o.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let text = match (request.get("option_index"), request.get("option")) {
+            (Some(index), _) => index
+                .as_u64()
+                .and_then(|i| options.get(usize::try_from(i).ok()?))
+                .map(|o| (*o).to_owned())
+                .ok_or_else(|| format!("option_index must be 0 to {}", options.len() - 1))?,
+            (None, Some(Value::String(text))) => text.clone(),
+            _ => return Err("option_index (a number) or option (a string) is required".into()),
+        };
+        let callback = json!({
+            "service_id": service_id,
+            "phone_number": phone,
+            "message_token": token,
+            "time": self.clock.now().as_millis(),
+            "message": {"text": text, "tracking_data": list["message"]["#tracking_data"]},
+        });
+        let status = self
+            .post_retried("/viber/inbound", &callback)
+            .await
+            .ok_or("the inbound callback got no answer")?;
+        Ok(json!({"message_token": token, "text": text, "inbound_status": status.as_u16()}))
+    }
+
     /// `POST /_sandbox/viber/callback` `{"path": "/viber/status" | "/viber/inbound", "body": {…}}`:
     /// posts `body` as it is, the way the sandbox posts every callback: what Viber might send
     /// that the sandbox itself never would (unknown codes, odd shapes, another service id).
@@ -382,6 +455,47 @@ impl Sandbox {
             "callbacks_pending": self.callbacks_pending.load(Ordering::SeqCst),
             "callbacks_abandoned": self.callbacks_abandoned.load(Ordering::SeqCst),
         })
+    }
+}
+
+/// Viber's refusal of a list (40) or carousel (41) outside its limits, as the public partner
+/// client checks them (`types.ts` `LIMITS`); `None` for any other type or a valid one.
+fn interactive_error(kind: i64, request: &Value) -> Option<(i64, &'static str)> {
+    let chars = |v: &Value| v.as_str().map(|s| s.chars().count());
+    let within =
+        |v: &Value, min: usize, max: usize| chars(v).is_some_and(|n| (min..=max).contains(&n));
+    let message = &request["message"];
+    let tracked = chars(&message["#tracking_data"]).is_some_and(|n| n > 0);
+    match kind {
+        801 | 802 => {
+            let options = request["survey"]["options"].as_array();
+            let valid = tracked
+                && within(&message["#txt"], 1, 85)
+                && options.is_some_and(|o| {
+                    (2..=10).contains(&o.len()) && o.iter().all(|o| within(o, 1, 50))
+                });
+            (!valid).then_some((40, "SRVC_SURVEY_VALIDATION_ERROR"))
+        }
+        901 => {
+            let button = |b: &Value, max: usize| {
+                within(&b["label"], 1, max) && within(&b["actionUrl"], 1, 2048)
+            };
+            let items = request["carousel"]["items"].as_array();
+            let valid = tracked
+                && within(&message["#txt"], 1, 1000)
+                && items.is_some_and(|items| {
+                    (2..=5).contains(&items.len())
+                        && items.iter().all(|item| {
+                            within(&item["title"], 2, 38)
+                                && within(&item["imageUrl"], 1, 2048)
+                                && button(&item["primaryButton"], 10)
+                                && (item.get("secondaryButton").is_none()
+                                    || button(&item["secondaryButton"], 12))
+                        })
+                });
+            (!valid).then_some((41, "SRVC_CAROUSEL_VALIDATION_ERROR"))
+        }
+        _ => None,
     }
 }
 
@@ -469,5 +583,80 @@ mod tests {
         }
         assert_eq!(chosen_status("447911127700"), None);
         assert_eq!(chosen_status("77"), None);
+    }
+
+    fn list(seq: u64, options: Value, tracking: &str) -> Value {
+        json!({"service_id": 1, "dest": "447911123456", "seq": seq, "type": 802,
+               "label": "transaction", "ttl": 3600,
+               "message": {"#txt": "How was your delivery?", "#tracking_data": tracking},
+               "survey": {"list_message_ui_type": 1, "options": options}})
+    }
+
+    #[tokio::test]
+    async fn lists_outside_vibers_limits_are_status_40() {
+        let sandbox = sandbox(5);
+        assert_eq!(
+            status(&sandbox, list(1, json!(["Great", "Late"]), "t")).await,
+            0
+        );
+        let eleven: Vec<String> = (0..11).map(|i| format!("o{i}")).collect();
+        for (seq, bad) in [
+            (2, list(2, json!(["Great"]), "t")),
+            (3, list(3, json!(eleven), "t")),
+            (4, list(4, json!(["Great", "x".repeat(51)]), "t")),
+            (5, list(5, json!(["Great", "Late"]), "")),
+        ] {
+            assert_eq!(status(&sandbox, bad).await, 40, "{seq}");
+        }
+        let mut long_title = list(6, json!(["Great", "Late"]), "t");
+        long_title["message"]["#txt"] = json!("я".repeat(86));
+        assert_eq!(status(&sandbox, long_title).await, 40);
+    }
+
+    #[tokio::test]
+    async fn carousels_outside_vibers_limits_are_status_41() {
+        let sandbox = sandbox(5);
+        let item = |title: &str, label: &str| {
+            json!({"title": title, "imageUrl": "https://cdn.example/a.png",
+                   "primaryButton": {"label": label, "actionUrl": "https://shop.example/1"}})
+        };
+        let carousel = |seq: u64, items: Value| {
+            json!({"service_id": 1, "dest": "447911123456", "seq": seq, "type": 901,
+                   "label": "promotion", "ttl": 3600,
+                   "message": {"#txt": "New in", "#tracking_data": "t"},
+                   "carousel": {"items": items}})
+        };
+        assert_eq!(
+            status(
+                &sandbox,
+                carousel(1, json!([item("Shoes", "Buy"), item("Hats", "Buy")]))
+            )
+            .await,
+            0
+        );
+        for (seq, items) in [
+            (2, json!([item("Shoes", "Buy")])),
+            (3, json!(vec![item("Shoes", "Buy"); 6])),
+            (4, json!([item("S", "Buy"), item("Hats", "Buy")])),
+            (
+                5,
+                json!([item("Shoes", "0123456789a"), item("Hats", "Buy")]),
+            ),
+        ] {
+            assert_eq!(status(&sandbox, carousel(seq, items)).await, 41, "{seq}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_list_counts_toward_the_consecutive_rule() {
+        let sandbox = sandbox(5);
+        for seq in 1..=4 {
+            assert_eq!(status(&sandbox, session_text(seq, "447911123456")).await, 0);
+        }
+        assert_eq!(
+            status(&sandbox, list(5, json!(["Great", "Late"]), "t")).await,
+            0
+        );
+        assert_eq!(status(&sandbox, session_text(6, "447911123456")).await, 21);
     }
 }

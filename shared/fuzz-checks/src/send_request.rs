@@ -81,7 +81,16 @@ fn check_admission(request: &SendRequest, template: Option<&Template>) {
             assert!(!regulated, "plain transactional admitted to {}", request.to);
             SendClass::Informative
         }
-        (OutboundMessage::Promotional { .. }, _) => SendClass::Promotional,
+        (OutboundMessage::Promotional { .. } | OutboundMessage::Carousel(_), _) => {
+            SendClass::Promotional
+        }
+        (OutboundMessage::List(list), _) => match list.delivery() {
+            session_rules::ListDelivery::Session => SendClass::Session,
+            session_rules::ListDelivery::Transactional => {
+                assert!(!regulated, "transactional list admitted to {}", request.to);
+                SendClass::Informative
+            }
+        },
         (OutboundMessage::Template { id, .. }, Some(t)) => {
             assert_eq!(t.id(), id);
             assert!(t.is_approved(), "unapproved template {id:?} admitted");
@@ -153,10 +162,17 @@ fn check_refusal(request: &SendRequest, template: Option<&Template>, refusal: &R
         "admit refused with {refusal:?}"
     );
     match &request.message {
-        OutboundMessage::Session(_) | OutboundMessage::Promotional { .. } => {
+        OutboundMessage::Session(_)
+        | OutboundMessage::Promotional { .. }
+        | OutboundMessage::Carousel(_) => {
             panic!("{} message refused: {refusal:?}", request.message.kind())
         }
-        OutboundMessage::Transactional { .. } | OutboundMessage::TransactionalFile(_) => {
+        OutboundMessage::List(list) if list.delivery() == session_rules::ListDelivery::Session => {
+            panic!("session list refused: {refusal:?}")
+        }
+        OutboundMessage::Transactional { .. }
+        | OutboundMessage::TransactionalFile(_)
+        | OutboundMessage::List(_) => {
             assert_eq!(refusal.code(), "template_required");
         }
         OutboundMessage::Template { id, .. } => {

@@ -6,8 +6,8 @@
 //! sessions page, Infobip's `applySessionRate`). In a session the first business reply is billed
 //! and later text, image and file replies are not (8x8; Routee prices a session once, "billed per
 //! session and not per each delivered message"); rich content inside a session (video, buttons,
-//! carousels) is billed as promotional (8x8), which cannot happen here: a session message carries
-//! only text, an image or a file. Free-form transactional content "may be billed as promotional"
+//! carousels) is billed as promotional (8x8): a list sent in a session (its options are buttons)
+//! and a carousel are [`BillingCategory::Promotional`], billable. Free-form transactional content "may be billed as promotional"
 //! since 2026-07-01 (Routee), so the legacy types count as promotional.
 
 use serde::Serialize;
@@ -22,8 +22,9 @@ pub enum BillingCategory {
     TransactionalTemplate,
     /// A template with `{{pin}}` (Viber shows it with a copy button).
     Otp,
-    /// Promotional content, a legacy promotional template, and free-form transactional content
-    /// (Viber's legacy types, sent only for a business opted in to them).
+    /// Promotional content, a legacy promotional template, free-form transactional content
+    /// (Viber's legacy types, sent only for a business opted in to them), and rich content in a
+    /// session (a list, a carousel).
     Promotional,
     /// A session message (text, image or file inside a session the user opened).
     Session,

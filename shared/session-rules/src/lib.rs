@@ -22,6 +22,7 @@ mod billing;
 pub mod callback_address;
 mod content;
 mod conversation;
+mod interactive;
 mod limits;
 mod message;
 mod phone;
@@ -35,11 +36,18 @@ mod time;
 pub use billing::{Billing, BillingCategory};
 pub use content::{Caption, FileName, HttpsUrl, Text, TrackingData, Ttl, is_blank};
 pub use conversation::{Conversation, SendClass, Session, SessionSnapshot, SessionState};
+pub use interactive::{
+    Card, CardButton, Carousel, List, ListDelivery, MAX_CARD_TITLE_CHARS, MAX_CAROUSEL_CARDS,
+    MAX_LIST_OPTION_CHARS, MAX_LIST_OPTIONS, MAX_LIST_TITLE_CHARS, MAX_PRIMARY_LABEL_CHARS,
+    MAX_SECONDARY_LABEL_CHARS, MIN_CARD_TITLE_CHARS, MIN_CAROUSEL_CARDS, MIN_LIST_OPTIONS,
+    RawCardRef,
+};
 pub use limits::{Limits, TransactionalText};
 pub use message::{
-    Admission, Button, FileAttachment, LegacyTransactional, MAX_THUMBNAIL_URL_BYTES,
-    MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, OutboundMessage, RawButton, RawFile, RawTemplate, RawVideo,
-    SendRequest, SendRequestBody, SessionContent, TEMPLATE_REQUIRED_HOW, Video, whole_number,
+    Admission, Button, FileAttachment, INTERACTIVE_TRACKING_RESERVE, LegacyTransactional,
+    MAX_THUMBNAIL_URL_BYTES, MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, OutboundMessage, RawButton,
+    RawCard, RawCarousel, RawFile, RawList, RawTemplate, RawVideo, SendRequest, SendRequestBody,
+    SessionContent, TEMPLATE_REQUIRED_HOW, Video, whole_number,
 };
 pub use phone::{NumberType, PhoneNumber};
 pub use refusal::Refusal;

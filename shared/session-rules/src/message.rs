@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::{
-    BillingCategory, Caption, FileName, HttpsUrl, Limits, PhoneNumber, Refusal, SendClass,
-    Template, TemplateCategory, TemplateId, TemplateParams, TemplateReach, Text, TrackingData,
-    TransactionalText, Ttl, regulation,
+    BillingCategory, Caption, Carousel, FileName, HttpsUrl, Limits, List, ListDelivery,
+    PhoneNumber, RawCardRef, Refusal, SendClass, Template, TemplateCategory, TemplateId,
+    TemplateParams, TemplateReach, Text, TrackingData, TransactionalText, Ttl,
+    content::MAX_TRACKING_DATA_CHARS, regulation,
 };
 
 /// `POST /v1/messages` as it arrives. Unknown fields are an error: a typo must not silently
@@ -38,6 +39,10 @@ pub struct SendRequestBody {
     pub video: Option<RawVideo>,
     #[serde(default, deserialize_with = "not_null")]
     pub template: Option<RawTemplate>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub list: Option<RawList>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub carousel: Option<RawCarousel>,
     #[serde(default, deserialize_with = "whole_seconds")]
     pub ttl_seconds: Option<u64>,
     #[serde(default, deserialize_with = "not_null")]
@@ -124,6 +129,41 @@ pub struct RawTemplate {
     #[serde(default)]
     pub params: BTreeMap<String, String>,
 }
+
+/// A list as the business sends it: `{"title": "…", "options": ["…", "…"]}`, and where it goes
+/// (`session`, the default, or `transactional`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawList {
+    pub title: String,
+    pub options: Vec<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub delivery: Option<String>,
+}
+
+/// A carousel as the business sends it: text above 2 to 5 cards.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCarousel {
+    pub text: String,
+    pub cards: Vec<RawCard>,
+}
+
+/// One card: a title, an image, a primary button and maybe a secondary one.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCard {
+    pub title: String,
+    pub image_url: String,
+    pub primary_button: RawButton,
+    #[serde(default, deserialize_with = "not_null")]
+    pub secondary_button: Option<RawButton>,
+}
+
+/// How much of Viber's tracking data a list or carousel keeps for itself: Viber echoes the
+/// `#tracking_data` of the message a user answers, so those carry the message's id and a digest
+/// of each option beside the business's own (see `viber::ReplyTracking`).
+pub const INTERACTIVE_TRACKING_RESERVE: usize = 128;
 
 /// Exactly one piece of session content (Viber session types 306 text, 307 image, file).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,6 +276,10 @@ pub enum OutboundMessage {
         id: TemplateId,
         params: BTreeMap<String, String>,
     },
+    /// A list the user answers with a tap (Viber 802 in a session, 801 outside one).
+    List(List),
+    /// Text above 2 to 5 cards with buttons (Viber 901), promotional content.
+    Carousel(Carousel),
 }
 
 impl OutboundMessage {
@@ -247,6 +291,8 @@ impl OutboundMessage {
             }
             OutboundMessage::Promotional { .. } => "promotional",
             OutboundMessage::Template { .. } => "template",
+            OutboundMessage::List(_) => "list",
+            OutboundMessage::Carousel(_) => "carousel",
         }
     }
 }
@@ -343,10 +389,13 @@ impl SendRequest {
                     params: raw.params.clone(),
                 }
             }
+            "list" => parse_list(body)?,
+            "carousel" => parse_carousel(body)?,
             _ => {
                 return Err(Refusal::invalid(
                     "type",
-                    "must be one of session, transactional, promotional, template",
+                    "must be one of session, transactional, promotional, template, list, \
+                     carousel",
                 ));
             }
         };
@@ -359,6 +408,19 @@ impl SendRequest {
             .as_deref()
             .map(|t| TrackingData::parse("tracking_data", t))
             .transpose()?;
+        if matches!(
+            message,
+            OutboundMessage::List(_) | OutboundMessage::Carousel(_)
+        ) && let Some(tracking) = &tracking_data
+        {
+            let max = MAX_TRACKING_DATA_CHARS - INTERACTIVE_TRACKING_RESERVE;
+            if tracking.as_str().chars().count() > max {
+                return Err(Refusal::invalid(
+                    "tracking_data",
+                    format!("at most {max} characters on a list or carousel"),
+                ));
+            }
+        }
         Ok(Self {
             to,
             message,
@@ -406,6 +468,32 @@ impl SendRequest {
                 template_params: None,
                 billing: BillingCategory::Promotional,
             }),
+            // Rich content inside a session is billed as promotional (8x8, billing.rs); a
+            // session list still counts toward the session's messages like any session message.
+            OutboundMessage::List(list) => match list.delivery() {
+                ListDelivery::Session => Ok(Admission {
+                    class: SendClass::Session,
+                    template_params: None,
+                    billing: BillingCategory::Promotional,
+                }),
+                // 801 is one of the legacy transactional types the template format replaced
+                // (CM.com): only for a business opted in to those, billed as promotional.
+                ListDelivery::Transactional => {
+                    if legacy == LegacyTransactional::Refused {
+                        return Err(Refusal::TemplateRequired(TEMPLATE_REQUIRED_HOW.into()));
+                    }
+                    Ok(Admission {
+                        class: SendClass::Informative,
+                        template_params: None,
+                        billing: BillingCategory::Promotional,
+                    })
+                }
+            },
+            OutboundMessage::Carousel(_) => Ok(Admission {
+                class: SendClass::Promotional,
+                template_params: None,
+                billing: BillingCategory::Promotional,
+            }),
             OutboundMessage::Template { params, .. } => {
                 let template = template.ok_or(Refusal::TemplateNotFound)?;
                 if !template.is_approved() {
@@ -447,6 +535,8 @@ fn only(body: &SendRequestBody, allowed: &[&str]) -> Result<(), Refusal> {
         ("button", body.button.is_some()),
         ("template", body.template.is_some()),
         ("video", body.video.is_some()),
+        ("list", body.list.is_some()),
+        ("carousel", body.carousel.is_some()),
     ];
     match present
         .iter()
@@ -474,6 +564,52 @@ fn parse_session(body: &SendRequestBody) -> Result<OutboundMessage, Refusal> {
         }
     };
     Ok(OutboundMessage::Session(content))
+}
+
+fn parse_list(body: &SendRequestBody) -> Result<OutboundMessage, Refusal> {
+    only(body, &["list"])?;
+    let raw = body
+        .list
+        .as_ref()
+        .ok_or_else(|| Refusal::invalid("list", "required for type list"))?;
+    let delivery = match raw.delivery.as_deref() {
+        None => ListDelivery::Session,
+        Some(d) => ListDelivery::parse(d).ok_or_else(|| {
+            Refusal::invalid(
+                "list.delivery",
+                "must be session or transactional (no public source has a promotional list)",
+            )
+        })?,
+    };
+    Ok(OutboundMessage::List(List::parse(
+        &raw.title,
+        &raw.options,
+        delivery,
+    )?))
+}
+
+fn parse_carousel(body: &SendRequestBody) -> Result<OutboundMessage, Refusal> {
+    only(body, &["carousel"])?;
+    let raw = body
+        .carousel
+        .as_ref()
+        .ok_or_else(|| Refusal::invalid("carousel", "required for type carousel"))?;
+    let cards: Vec<RawCardRef<'_>> = raw
+        .cards
+        .iter()
+        .map(|c| RawCardRef {
+            title: &c.title,
+            image_url: &c.image_url,
+            primary: (&c.primary_button.caption, &c.primary_button.url),
+            secondary: c
+                .secondary_button
+                .as_ref()
+                .map(|b| (b.caption.as_str(), b.url.as_str())),
+        })
+        .collect();
+    Ok(OutboundMessage::Carousel(Carousel::parse(
+        &raw.text, &cards,
+    )?))
 }
 
 fn parse_promotional(body: &SendRequestBody) -> Result<OutboundMessage, Refusal> {
@@ -1081,5 +1217,142 @@ mod tests {
                 .class,
             SendClass::Promotional
         );
+    }
+}
+
+#[cfg(test)]
+mod interactive_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(body: serde_json::Value) -> Result<SendRequest, Refusal> {
+        let body: SendRequestBody = serde_json::from_value(body).unwrap();
+        SendRequest::parse(&body, &Limits::default())
+    }
+
+    fn list_body(delivery: Option<&str>) -> serde_json::Value {
+        let mut list = json!({"title": "How was your delivery?", "options": ["Great", "Late"]});
+        if let Some(d) = delivery {
+            list["delivery"] = json!(d);
+        }
+        json!({"to": "+447911123456", "type": "list", "list": list})
+    }
+
+    fn carousel_body() -> serde_json::Value {
+        let card = |title: &str| {
+            json!({"title": title, "image_url": "https://cdn.example/a.png",
+                   "primary_button": {"caption": "Buy", "url": "https://shop.example/1"}})
+        };
+        json!({"to": "+447911123456", "type": "carousel",
+               "carousel": {"text": "New in", "cards": [card("Shoes"), card("Hats")]}})
+    }
+
+    #[test]
+    fn a_session_list_is_a_session_message_billed_as_promotional() {
+        let request = parse(list_body(None)).unwrap();
+        let OutboundMessage::List(list) = &request.message else {
+            panic!("{:?}", request.message)
+        };
+        assert_eq!(list.delivery(), ListDelivery::Session);
+        let admission = request.admit(None, LegacyTransactional::Refused).unwrap();
+        assert_eq!(admission.class, SendClass::Session);
+        assert_eq!(admission.billing, BillingCategory::Promotional);
+    }
+
+    #[test]
+    fn a_session_list_is_the_billed_first_reply_and_later_texts_are_free() {
+        use crate::{Billing, Conversation, Timestamp};
+        let limits = Limits::default();
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let open = Conversation::default().user_message(now, &limits);
+        let admission = parse(list_body(None))
+            .unwrap()
+            .admit(None, LegacyTransactional::Refused)
+            .unwrap();
+        let after_list = open.decide_send(admission.class, now, &limits).unwrap();
+        let list = Billing::of_send(admission.billing, &after_list);
+        assert_eq!(
+            (list.category, list.billable),
+            (BillingCategory::Promotional, true)
+        );
+        assert_eq!(after_list.session.unwrap().messages_sent, 1);
+        let after_text = after_list
+            .decide_send(SendClass::Session, now, &limits)
+            .unwrap();
+        assert!(!Billing::of_send(BillingCategory::Session, &after_text).billable);
+    }
+
+    #[test]
+    fn a_transactional_list_is_legacy_content() {
+        let request = parse(list_body(Some("transactional"))).unwrap();
+        let refused = request
+            .admit(None, LegacyTransactional::Refused)
+            .unwrap_err();
+        assert_eq!(refused.code(), "template_required");
+        let allowed = request.admit(None, LegacyTransactional::Allowed).unwrap();
+        assert_eq!(allowed.class, SendClass::Informative);
+        assert_eq!(allowed.billing, BillingCategory::Promotional);
+        // To RU/UA/BY, transactional content goes only as a template, opt-in or not.
+        let mut ru = list_body(Some("transactional"));
+        ru["to"] = json!("+79123456789");
+        assert_eq!(
+            parse(ru)
+                .unwrap()
+                .admit(None, LegacyTransactional::Allowed)
+                .unwrap_err()
+                .code(),
+            "template_required"
+        );
+        let err = parse(list_body(Some("promotional"))).unwrap_err();
+        assert_eq!(err.field(), Some("list.delivery"));
+    }
+
+    #[test]
+    fn a_carousel_is_promotional() {
+        let request = parse(carousel_body()).unwrap();
+        assert!(matches!(request.message, OutboundMessage::Carousel(_)));
+        let admission = request.admit(None, LegacyTransactional::Refused).unwrap();
+        assert_eq!(admission.class, SendClass::Promotional);
+        assert_eq!(admission.billing, BillingCategory::Promotional);
+    }
+
+    #[test]
+    fn interactive_types_carry_only_their_own_field() {
+        let mut list = list_body(None);
+        list["text"] = json!("hi");
+        assert_eq!(parse(list).unwrap_err().field(), Some("text"));
+        let mut carousel = carousel_body();
+        carousel["list"] = list_body(None)["list"].clone();
+        assert_eq!(parse(carousel).unwrap_err().field(), Some("list"));
+        let mut session = json!({"to": "+447911123456", "type": "session", "text": "hi"});
+        session["carousel"] = carousel_body()["carousel"].clone();
+        assert_eq!(parse(session).unwrap_err().field(), Some("carousel"));
+        assert_eq!(
+            parse(json!({"to": "+447911123456", "type": "list"}))
+                .unwrap_err()
+                .field(),
+            Some("list")
+        );
+        // Unknown fields inside are refused on the wire, as everywhere.
+        let mut typo = list_body(None);
+        typo["list"]["choices"] = json!(["a"]);
+        assert!(serde_json::from_value::<SendRequestBody>(typo).is_err());
+    }
+
+    #[test]
+    fn a_lists_tracking_data_leaves_room_for_the_message_id() {
+        let max = MAX_TRACKING_DATA_CHARS - INTERACTIVE_TRACKING_RESERVE;
+        for (body, kind) in [(list_body(None), "list"), (carousel_body(), "carousel")] {
+            let mut ok = body.clone();
+            ok["tracking_data"] = json!("t".repeat(max));
+            assert!(parse(ok).is_ok(), "{kind}");
+            let mut long = body;
+            long["tracking_data"] = json!("t".repeat(max + 1));
+            assert_eq!(
+                parse(long).unwrap_err().field(),
+                Some("tracking_data"),
+                "{kind}"
+            );
+        }
     }
 }

@@ -41,7 +41,16 @@ pub fn check(
             }
             _ => Ok(()),
         },
-        OutboundMessage::Session(_) | OutboundMessage::Promotional { .. } => Ok(()),
+        // A transactional list (801) is free-form transactional content like a text.
+        OutboundMessage::List(list) if list.delivery() == crate::ListDelivery::Transactional => {
+            Err(Refusal::TemplateRequired(format!(
+                "transactional messages to {region} numbers must be sent as a Viber-approved template in Russian or Ukrainian"
+            )))
+        }
+        OutboundMessage::Session(_)
+        | OutboundMessage::Promotional { .. }
+        | OutboundMessage::List(_)
+        | OutboundMessage::Carousel(_) => Ok(()),
     }
 }
 

@@ -38,6 +38,8 @@ pub struct InboundContent {
     pub file_name: Option<String>,
     /// The business's tracking data of the message being answered, when Viber echoes it.
     pub tracking_data: Option<String>,
+    /// What else the message carried, a JSON object's text (`viber::InboundContent::extra`).
+    pub extra: Option<String>,
 }
 
 /// A user message as recorded.
@@ -85,7 +87,8 @@ impl InboundOutcome {
 
 enum Attempt {
     Written,
-    Duplicate(InboundRecord),
+    /// Boxed: a record is far larger than the other variants.
+    Duplicate(Box<InboundRecord>),
     /// The conversation was not as expected: here is how it is.
     Stale(Option<Conversation>),
     /// Another transaction held the item; try again.
@@ -124,6 +127,7 @@ fn record_from_item(item: &Item) -> Result<InboundRecord, StoreError> {
             media: opt("media")?,
             file_name: opt("file_name")?,
             tracking_data: opt("tracking_data")?,
+            extra: opt("extra")?,
         },
         sent_at: Timestamp::from_millis(attrs::get_n(item, "sent_at")?),
         received_at: Timestamp::from_millis(attrs::get_n(item, "received_at")?),
@@ -168,7 +172,7 @@ impl Store {
                     self.conversations.put(business, phone, Some(after));
                     return Ok(InboundOutcome::New(record));
                 }
-                Attempt::Duplicate(first) => return Ok(InboundOutcome::Duplicate(first)),
+                Attempt::Duplicate(first) => return Ok(InboundOutcome::Duplicate(*first)),
                 Attempt::Stale(real) => {
                     self.conversations.put(business, phone, real);
                     state = real;
@@ -242,6 +246,7 @@ impl Store {
             ("media", &content.media),
             ("file_name", &content.file_name),
             ("tracking_data", &content.tracking_data),
+            ("extra", &content.extra),
         ] {
             if let Some(value) = value {
                 item = item.item(name, s(value));
@@ -269,7 +274,7 @@ impl Store {
         // The duplicate check first: a redelivery changes nothing, whatever the conversation is.
         if cancelled.failed(1) {
             return match cancelled.item(1) {
-                Some(first) => Ok(Attempt::Duplicate(record_from_item(first)?)),
+                Some(first) => Ok(Attempt::Duplicate(Box::new(record_from_item(first)?))),
                 None => Err(StoreError::malformed(sk, "duplicate without its item")),
             };
         }

@@ -7,7 +7,10 @@
 //! without a token or a time (only `phone_number` and `message.text` are evidenced publicly): it
 //! is still a user message, de-duplicated on a key derived from its sender and content
 //! ([`InboundCallback::dedupe_key`]). A `message_status` code nobody documents is
-//! [`CallbackStatus::Unknown`], not an error. What still cannot be used is an error here, and the
+//! [`CallbackStatus::Unknown`], not an error. The user's message itself is never refused: what
+//! it carries beyond the known fields (or in them, typed otherwise) is kept for the business
+//! ([`InboundContent::extra`]); a list's answer, whose shape no public source fixes, is
+//! one. What still cannot be used is an error here, and the
 //! callback functions keep it whole in the quarantine rather than refusing it.
 //!
 //! ```json
@@ -77,6 +80,11 @@ pub struct InboundContent {
     /// URL of an image, video or file the user sent.
     pub media: Option<String>,
     pub file_name: Option<String>,
+    /// Whatever else the message carried, as a JSON object's text: fields no public source
+    /// shows (how a list answer or a sticker may come) and known fields of an unexpected
+    /// type. Kept for the business rather than refused: our reading must never lose what
+    /// the user sent.
+    pub extra: Option<String>,
 }
 
 /// A status of a message the business sent, or the user's (un)subscription.
@@ -105,12 +113,7 @@ impl InboundCallback {
         let body = object(raw)?;
         let message = match get(&body, "message") {
             None => InboundContent::default(),
-            Some(Value::Object(m)) => InboundContent {
-                text: optional_string(m, "message.text", "text")?,
-                tracking_data: optional_string(m, "message.tracking_data", "tracking_data")?,
-                media: optional_string(m, "message.media", "media")?,
-                file_name: optional_string(m, "message.file_name", "file_name")?,
-            },
+            Some(Value::Object(m)) => content(m),
             Some(_) => return Err(CallbackError::invalid("message", "must be an object")),
         };
         Ok(Self {
@@ -148,6 +151,10 @@ impl InboundCallback {
         part("media", self.message.media.as_deref());
         part("file", self.message.file_name.as_deref());
         part("tracking", self.message.tracking_data.as_deref());
+        // Only when present: the keys of messages without it stay what they always were.
+        if let Some(extra) = &self.message.extra {
+            part("extra", Some(extra));
+        }
         let when = match self.time {
             Some(t) => format!("viber:{}", t.as_millis()),
             None => format!(
@@ -197,6 +204,37 @@ fn object(raw: &[u8]) -> Result<Map<String, Value>, CallbackError> {
     }
 }
 
+/// The user's message, read without refusing anything: the known fields as text (a number or
+/// a boolean as its JSON text), everything else kept in [`InboundContent::extra`].
+fn content(message: &Map<String, Value>) -> InboundContent {
+    let mut out = InboundContent::default();
+    let mut extra = Map::new();
+    for (name, value) in message {
+        let slot = match name.as_str() {
+            "text" => &mut out.text,
+            "tracking_data" => &mut out.tracking_data,
+            "media" => &mut out.media,
+            "file_name" => &mut out.file_name,
+            _ => {
+                extra.insert(name.clone(), value.clone());
+                continue;
+            }
+        };
+        match value {
+            Value::Null => {}
+            Value::String(s) => *slot = Some(s.clone()),
+            Value::Number(_) | Value::Bool(_) => *slot = Some(value.to_string()),
+            Value::Array(_) | Value::Object(_) => {
+                extra.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    if !extra.is_empty() {
+        out.extra = Some(Value::Object(extra).to_string());
+    }
+    out
+}
+
 /// A field, with `null` taken as absent.
 fn get<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     body.get(name).filter(|v| !v.is_null())
@@ -207,21 +245,6 @@ fn required<'a>(
     name: &'static str,
 ) -> Result<&'a Value, CallbackError> {
     get(body, name).ok_or_else(|| CallbackError::invalid(name, "required"))
-}
-
-fn optional_string(
-    body: &Map<String, Value>,
-    field: &'static str,
-    name: &str,
-) -> Result<Option<String>, CallbackError> {
-    match get(body, name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(CallbackError::invalid(
-            field,
-            format!("must be a string, got {}", kind(other)),
-        )),
-    }
 }
 
 /// Longest token accepted. Viber's are 64-bit integers (20 digits at most) and gateways'
@@ -502,14 +525,6 @@ mod tests {
                 "message",
             ),
             (
-                r#"{"service_id":1,"phone_number":"380501234567","message":{"text":5}}"#,
-                "message.text",
-            ),
-            (
-                r#"{"service_id":1,"phone_number":"380501234567","message":{"tracking_data":{}}}"#,
-                "message.tracking_data",
-            ),
-            (
                 r#"{"service_id":1,"phone_number":"12","message_token":7,"time":1}"#,
                 "phone_number",
             ),
@@ -721,5 +736,41 @@ mod tests {
             prop_assert_eq!(cb.time, Some(Timestamp::from_millis(millis)));
             prop_assert_eq!(cb.dedupe_key(Timestamp::from_millis(1)), token);
         }
+    }
+
+    /// A list's answer: what the public sources show (the option's text, the list's tracking
+    /// data echoed) and what they do not (other fields, other value types) all reach the
+    /// business; nothing Viber sends is refused for being shaped otherwise than we expect.
+    #[test]
+    fn a_list_answer_is_kept_whatever_its_shape() {
+        let answer = br#"{"service_id":1,"phone_number":"380501234567","message_token":9,"time":1700000000000,
+            "message":{"text":"Late","tracking_data":"vbm-list:01JD0000000000000000000000:order-42"}}"#;
+        let cb = InboundCallback::parse(answer).unwrap();
+        assert_eq!(cb.message.text.as_deref(), Some("Late"));
+        assert_eq!(
+            cb.message.tracking_data.as_deref(),
+            Some("vbm-list:01JD0000000000000000000000:order-42")
+        );
+        assert_eq!(cb.message.extra, None);
+
+        let odd = br#"{"service_id":1,"phone_number":"380501234567",
+            "message":{"text":2,"tracking_data":42,"list_reply":{"index":1,"title":"Late"},"media":["x"]}}"#;
+        let cb = InboundCallback::parse(odd).unwrap();
+        assert_eq!(cb.message.text.as_deref(), Some("2"));
+        assert_eq!(cb.message.tracking_data.as_deref(), Some("42"));
+        assert_eq!(cb.message.media, None);
+        let extra: Value = serde_json::from_str(cb.message.extra.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            extra,
+            serde_json::json!({"list_reply": {"index": 1, "title": "Late"}, "media": ["x"]})
+        );
+        // Two answers differing only in what we do not read are two messages.
+        let other = br#"{"service_id":1,"phone_number":"380501234567",
+            "message":{"text":2,"tracking_data":42,"list_reply":{"index":2,"title":"Late"},"media":["x"]}}"#;
+        let received = Timestamp::from_millis(1_700_000_000_000);
+        assert_ne!(
+            cb.dedupe_key(received),
+            InboundCallback::parse(other).unwrap().dedupe_key(received)
+        );
     }
 }

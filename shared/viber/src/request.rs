@@ -20,6 +20,17 @@
 //! | promotional text + button           | 109  | promotion   | `#txt`, `#caption`, `#action`            |
 //! | template, transactional             | 1701 | transaction | none: `templateId`, `templateLang`, `templateParams` |
 //! | template, promotional               | 1702 | promotion   | as 1701                                  |
+//! | list in a session                   | 802  | transaction | `#txt` (the title), `#tracking_data`; `survey` beside |
+//! | list outside a session (legacy)     | 801  | transaction | as 802                                   |
+//! | carousel                            | 901  | promotion   | `#txt`, `#tracking_data`; `carousel` beside |
+//!
+//! Lists and carousels follow the same client's `buildList` / `buildCarousel`: a list's options
+//! go beside the message as `"survey": {"list_message_ui_type": 1, "options": ["…"]}` (1: the
+//! radio-button style every Viber version shows; 2, buttons, needs Viber 27.8.2), a carousel's
+//! cards as `"carousel": {"items": [{"title", "imageUrl", "primaryButton": {"label",
+//! "actionUrl"}, "secondaryButton"?}]}`. Both require `#tracking_data`, and that client refuses
+//! to send them without a non-empty one: ours always carries the message's id
+//! ([`crate::ReplyTracking`]), which is also how the user's answer finds its list.
 //!
 //! Choices made where the sources leave room:
 //! - Session files are 221, not 224: in the spec 224 is the smartphone-only variant of the same
@@ -43,8 +54,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use session_rules::{
-    OutboundMessage, PhoneNumber, SessionContent, Template, TemplateParams, TemplateReach,
-    TrackingData, Ttl,
+    CardButton, ListDelivery, OutboundMessage, PhoneNumber, SessionContent, Template,
+    TemplateParams, TemplateReach, TrackingData, Ttl,
 };
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -79,6 +90,11 @@ impl MessageType {
     /// Both template types are transactional; they differ by the devices they reach.
     pub const TEMPLATE_SMARTPHONES: Self = Self(1701);
     pub const TEMPLATE_ALL_DEVICES: Self = Self(1702);
+    /// A list (Viber's "quick replies" survey) outside a session: a legacy transactional type.
+    pub const LIST_TRANSACTIONAL: Self = Self(801);
+    /// A list inside a session (API v11.2).
+    pub const LIST_SESSION: Self = Self(802);
+    pub const CAROUSEL: Self = Self(901);
 
     pub const fn code(self) -> u16 {
         self.0
@@ -86,7 +102,7 @@ impl MessageType {
 
     fn tracking(self) -> Tracking {
         match self.0 {
-            206 | 220 | 225 | 230..=233 | 306 | 307 => Tracking::Required,
+            206 | 220 | 225 | 230..=233 | 306 | 307 | 801 | 802 | 901 => Tracking::Required,
             221 => Tracking::Accepted,
             _ => Tracking::Refused,
         }
@@ -159,6 +175,43 @@ pub struct SendMessage {
     pub template_lang: Option<String>,
     #[serde(rename = "templateParams", skip_serializing_if = "Option::is_none")]
     pub template_params: Option<BTreeMap<String, String>>,
+    /// A list's options (801/802).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub survey: Option<Survey>,
+    /// A carousel's cards (901).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carousel: Option<CarouselBody>,
+}
+
+/// A list's options, beside the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Survey {
+    /// 1: radio buttons, shown by every Viber version.
+    pub list_message_ui_type: u8,
+    pub options: Vec<String>,
+}
+
+/// A carousel's cards, beside the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CarouselBody {
+    pub items: Vec<CarouselItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CarouselItem {
+    pub title: String,
+    pub image_url: String,
+    pub primary_button: CarouselButton,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secondary_button: Option<CarouselButton>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CarouselButton {
+    pub label: String,
+    pub action_url: String,
 }
 
 /// A message and the template handed to [`SendMessage::build`] that do not belong together.
@@ -200,6 +253,8 @@ impl SendMessage {
             template_id: None,
             template_lang: None,
             template_params: None,
+            survey: None,
+            carousel: None,
         };
         if template.is_some() && !matches!(message, OutboundMessage::Template { .. }) {
             return Err(BuildError::UnexpectedTemplate(message.kind()));
@@ -296,6 +351,38 @@ impl SendMessage {
                             .unwrap_or_default(),
                     );
                 }
+            }
+            OutboundMessage::List(list) => {
+                out.message_type = match list.delivery() {
+                    ListDelivery::Session => MessageType::LIST_SESSION,
+                    ListDelivery::Transactional => MessageType::LIST_TRANSACTIONAL,
+                };
+                body.txt = Some(list.title().to_owned());
+                out.survey = Some(Survey {
+                    list_message_ui_type: 1,
+                    options: list.options().to_vec(),
+                });
+            }
+            OutboundMessage::Carousel(carousel) => {
+                out.label = Label::Promotion;
+                out.message_type = MessageType::CAROUSEL;
+                body.txt = Some(carousel.text.to_string());
+                let button = |b: &CardButton| CarouselButton {
+                    label: b.label.clone(),
+                    action_url: b.url.to_string(),
+                };
+                out.carousel = Some(CarouselBody {
+                    items: carousel
+                        .cards
+                        .iter()
+                        .map(|card| CarouselItem {
+                            title: card.title.clone(),
+                            image_url: card.image.to_string(),
+                            primary_button: button(&card.primary),
+                            secondary_button: card.secondary.as_ref().map(button),
+                        })
+                        .collect(),
+                });
             }
             OutboundMessage::Template { id, .. } => {
                 let Some((template, params)) = template else {
@@ -822,5 +909,128 @@ mod tests {
         assert_eq!(extension("README"), None);
         assert_eq!(extension(".profile"), None);
         assert_eq!(extension("trailing."), None);
+    }
+
+    /// Lists and carousels against the shape of the public partner client's `buildList` and
+    /// `buildCarousel` (`andrey0001/n8n-nodes-viber-bm`, `ViberBusinessMessage.node.ts`):
+    /// the expected bodies are written out by hand from it, whole.
+    mod interactive {
+        use super::*;
+        use session_rules::{Carousel, List, ListDelivery, RawCardRef};
+
+        fn list(delivery: ListDelivery) -> OutboundMessage {
+            let options = [
+                "Great".to_string(),
+                "Late".to_string(),
+                "Damaged".to_string(),
+            ];
+            OutboundMessage::List(
+                List::parse("How was your delivery?", &options, delivery).unwrap(),
+            )
+        }
+
+        fn tracking_of(id: &str) -> TrackingData {
+            TrackingData::parse("tracking_data", id).unwrap()
+        }
+
+        #[test]
+        fn a_session_list_is_802_with_its_options_in_a_survey() {
+            let tracking = tracking_of("vbm-list:01JD0000000000000000000000:order-42");
+            let v = build(&list(ListDelivery::Session), Some(&tracking));
+            assert_eq!(
+                v,
+                json!({
+                    "service_id": 7,
+                    "dest": "380501234567",
+                    "seq": 99,
+                    "label": "transaction",
+                    "type": 802,
+                    "ttl": 3600,
+                    "message": {
+                        "#txt": "How was your delivery?",
+                        "#tracking_data": "vbm-list:01JD0000000000000000000000:order-42"
+                    },
+                    "survey": {
+                        "list_message_ui_type": 1,
+                        "options": ["Great", "Late", "Damaged"]
+                    }
+                })
+            );
+        }
+
+        #[test]
+        fn a_transactional_list_is_801() {
+            let v = build(&list(ListDelivery::Transactional), Some(&tracking()));
+            assert_eq!(v["type"], json!(801));
+            assert_eq!(v["label"], json!("transaction"));
+            assert_eq!(v["message"]["#tracking_data"], json!("order-42"));
+            assert_eq!(
+                v["survey"],
+                json!({"list_message_ui_type": 1, "options": ["Great", "Late", "Damaged"]})
+            );
+        }
+
+        #[test]
+        fn a_carousel_is_901_with_its_cards_as_items() {
+            let carousel = Carousel::parse(
+                "New this week",
+                &[
+                    RawCardRef {
+                        title: "Shoes",
+                        image_url: "https://cdn.example/shoes.png",
+                        primary: ("Buy", "https://shop.example/shoes"),
+                        secondary: Some(("Details", "https://shop.example/shoes/info")),
+                    },
+                    RawCardRef {
+                        title: "Hats",
+                        image_url: "https://cdn.example/hats.png",
+                        primary: ("Buy", "https://shop.example/hats"),
+                        secondary: None,
+                    },
+                ],
+            )
+            .unwrap();
+            let tracking = tracking_of("vbm-carousel:01JD0000000000000000000000:");
+            let v = build(&OutboundMessage::Carousel(carousel), Some(&tracking));
+            assert_eq!(
+                v,
+                json!({
+                    "service_id": 7,
+                    "dest": "380501234567",
+                    "seq": 99,
+                    "label": "promotion",
+                    "type": 901,
+                    "ttl": 3600,
+                    "message": {
+                        "#txt": "New this week",
+                        "#tracking_data": "vbm-carousel:01JD0000000000000000000000:"
+                    },
+                    "carousel": {
+                        "items": [
+                            {
+                                "title": "Shoes",
+                                "imageUrl": "https://cdn.example/shoes.png",
+                                "primaryButton": {
+                                    "label": "Buy",
+                                    "actionUrl": "https://shop.example/shoes"
+                                },
+                                "secondaryButton": {
+                                    "label": "Details",
+                                    "actionUrl": "https://shop.example/shoes/info"
+                                }
+                            },
+                            {
+                                "title": "Hats",
+                                "imageUrl": "https://cdn.example/hats.png",
+                                "primaryButton": {
+                                    "label": "Buy",
+                                    "actionUrl": "https://shop.example/hats"
+                                }
+                            }
+                        ]
+                    }
+                })
+            );
+        }
     }
 }

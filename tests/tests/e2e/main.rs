@@ -7,6 +7,7 @@ mod docs;
 mod events;
 mod failover;
 mod faults;
+mod interactive;
 mod quarantine;
 mod session_events;
 mod stories;

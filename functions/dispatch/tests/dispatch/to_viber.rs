@@ -851,6 +851,7 @@ async fn a_late_21_does_not_relock_a_session_the_user_unlocked() {
         media: None,
         file_name: None,
         tracking_data: None,
+        extra: None,
     };
     let now = SystemClock.now();
     world

@@ -245,10 +245,16 @@ async fn check_message(
             "the recipients are in `recipients`, not in the message",
         ));
     }
-    if message.get("type").and_then(Value::as_str) == Some("session") {
+    // Lists and carousels are conversation content: a session list needs the user's session,
+    // and an answer is read one user at a time.
+    if let Some(kind @ ("session" | "list" | "carousel")) =
+        message.get("type").and_then(Value::as_str)
+    {
         return Err(ApiError::validation_failed(
             Some("message.type"),
-            "a campaign sends transactional, promotional or template messages, not session ones",
+            format!(
+                "a campaign sends transactional, promotional or template messages, not {kind} ones"
+            ),
         ));
     }
     let stand_in = CampaignRecipient {

@@ -19,7 +19,7 @@ use lambda_http::RequestExt;
 use crate::common::*;
 
 /// The whole API (campaigns, uploads, replay) over the harness's table, on `clock`.
-async fn full_app(h: &Harness, clock: Arc<dyn Clock>) -> Arc<App> {
+pub async fn full_app(h: &Harness, clock: Arc<dyn Clock>) -> Arc<App> {
     let sdk = h.env.sdk_config().await;
     let timers = vbm_outbound::CampaignTimers::new(
         Timers::new(
@@ -55,7 +55,7 @@ fn align(clock: &OffsetClock, window: Duration) {
     clock.advance(Duration::from_millis((window_ms - into + 1000) as u64));
 }
 
-async fn authed(app: &App, key: &str, method: &str, path: &str, body: Option<&str>) -> Reply {
+pub async fn authed(app: &App, key: &str, method: &str, path: &str, body: Option<&str>) -> Reply {
     let auth = format!("Bearer {key}");
     call(
         app,

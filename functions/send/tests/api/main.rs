@@ -5,6 +5,7 @@ mod common;
 mod concurrency;
 mod errors;
 mod inputs;
+mod interactive;
 mod openapi;
 mod reads;
 mod security;

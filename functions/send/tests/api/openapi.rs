@@ -241,9 +241,16 @@ fn the_request_schema_has_every_field_of_the_wire_type() {
     let sends = members(&doc, "SendMessageRequest");
     assert_eq!(
         sends.keys().cloned().collect::<BTreeSet<_>>(),
-        ["session", "transactional", "promotional", "template"]
-            .map(String::from)
-            .into()
+        [
+            "session",
+            "transactional",
+            "promotional",
+            "template",
+            "list",
+            "carousel"
+        ]
+        .map(String::from)
+        .into()
     );
     // `failover` (the SMS failover) is taken out before the message is parsed.
     let mut fields = accepted_fields(r#"{"__probe": 1}"#);
@@ -251,7 +258,7 @@ fn the_request_schema_has_every_field_of_the_wire_type() {
     let documented: BTreeSet<String> = sends.values().flat_map(|m| property_names(m)).collect();
     assert_eq!(documented, fields);
     let base = r#""to": "+380501234567", "type": "session""#;
-    for nested in ["file", "button", "template", "video"] {
+    for nested in ["file", "button", "template", "video", "list", "carousel"] {
         let probe = format!(r#"{{{base}, "{nested}": {{"__probe": 1}}}}"#);
         let mut schemas = sends
             .values()
@@ -291,6 +298,12 @@ fn each_message_type_has_the_fields_its_parser_takes() {
         "button": {"caption": "Shop", "url": "https://example.com/shop"},
         "video": {"url": "https://example.com/a.mp4", "size_bytes": 1000, "duration_seconds": 10},
         "template": {"id": "welcome", "params": {"name": "Ann"}},
+        "list": {"title": "Pick one", "options": ["Yes", "No"]},
+        "carousel": {"text": "New in", "cards": [
+            {"title": "Shoes", "image_url": "https://example.com/s.png",
+             "primary_button": {"caption": "Buy", "url": "https://example.com/s"}},
+            {"title": "Hats", "image_url": "https://example.com/h.png",
+             "primary_button": {"caption": "Buy", "url": "https://example.com/h"}}]},
     });
     let limits = Limits::default();
     for (kind, member) in members(&doc, "SendMessageRequest") {
@@ -559,6 +572,15 @@ fn string_patterns_agree_with_the_parsers() {
             pattern(&schema(&doc, "SendFile")["properties"]["name"]),
             Box::new(|v: &str| FileName::parse("name", v).is_ok()),
         ),
+        (
+            "list.options[]",
+            pattern(schema(&doc, "InteractiveLine")),
+            Box::new(|v: &str| {
+                let options = [v.to_owned(), "Other option".to_owned()];
+                session_rules::List::parse("Pick", &options, session_rules::ListDelivery::Session)
+                    .is_ok()
+            }),
+        ),
     ];
     let samples = [
         "",
@@ -673,12 +695,15 @@ fn the_webhooks_are_the_event_types_the_code_emits() {
 }
 
 /// Campaigns: a campaign's message is a send request without `to` (its `failover`
-/// included), and never a session message: the two schemas stay in step, type by type.
+/// included), and never a session message, a list or a carousel (conversation content): the two
+/// schemas stay in step, type by type.
 #[test]
 fn the_campaign_message_is_the_send_request_without_to_or_session() {
     let doc = document();
     let mut sends = members(&doc, "SendMessageRequest");
-    assert!(sends.remove("session").is_some());
+    for conversational in ["session", "list", "carousel"] {
+        assert!(sends.remove(conversational).is_some(), "{conversational}");
+    }
     let campaign = members(&doc, "CampaignMessage");
     assert_eq!(
         campaign.keys().collect::<Vec<_>>(),
