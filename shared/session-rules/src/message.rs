@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::{
-    BillingCategory, Caption, FileName, HttpsUrl, Limits, PhoneNumber, Refusal, SendClass,
+    BillingCategory, Caption, FileName, HttpsUrl, Language, Limits, PhoneNumber, Refusal, SendClass,
     Template, TemplateCategory, TemplateId, TemplateParams, TemplateReach, Text, TrackingData,
     TransactionalText, Ttl, regulation,
 };
@@ -46,7 +46,7 @@ pub struct SendRequestBody {
 
 /// An optional field that, when present, must hold a value (`Option`'s own impl reads `null` as
 /// absent, which the document does not allow; found by the API fuzzing review).
-fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+pub(crate) fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
@@ -123,6 +123,10 @@ pub struct RawTemplate {
     pub id: String,
     #[serde(default)]
     pub params: BTreeMap<String, String>,
+    /// The language to send it in: for Viber's predefined OTP templates (default `en`); for
+    /// the business's own, optional, and then it must be the template's.
+    #[serde(default, deserialize_with = "not_null")]
+    pub lang: Option<String>,
 }
 
 /// Exactly one piece of session content (Viber session types 306 text, 307 image, file).
@@ -235,6 +239,7 @@ pub enum OutboundMessage {
     Template {
         id: TemplateId,
         params: BTreeMap<String, String>,
+        lang: Option<Language>,
     },
 }
 
@@ -341,6 +346,18 @@ impl SendRequest {
                 OutboundMessage::Template {
                     id: TemplateId::parse(&raw.id)?,
                     params: raw.params.clone(),
+                    lang: raw
+                        .lang
+                        .as_deref()
+                        .map(|l| {
+                            Language::parse(l).map_err(|_| {
+                                Refusal::invalid(
+                                    "template.lang",
+                                    "a two-letter language code such as en, ru or uk",
+                                )
+                            })
+                        })
+                        .transpose()?,
                 }
             }
             _ => {
@@ -406,19 +423,33 @@ impl SendRequest {
                 template_params: None,
                 billing: BillingCategory::Promotional,
             }),
-            OutboundMessage::Template { params, .. } => {
+            OutboundMessage::Template { params, lang, .. } => {
                 let template = template.ok_or(Refusal::TemplateNotFound)?;
                 if !template.is_approved() {
                     return Err(Refusal::TemplateNotApproved);
                 }
+                if let Some(lang) = lang
+                    && lang != template.language()
+                {
+                    return Err(Refusal::invalid(
+                        "template.lang",
+                        format!(
+                            "this template is written in '{}'; leave lang out or give that",
+                            template.language().as_str()
+                        ),
+                    ));
+                }
                 let filled = TemplateParams::fill(template, params)?;
                 Ok(Admission {
                     class: match template.category() {
-                        TemplateCategory::Transactional => SendClass::Informative,
+                        TemplateCategory::Transactional | TemplateCategory::Otp => {
+                            SendClass::Informative
+                        }
                         TemplateCategory::Promotional => SendClass::Promotional,
                     },
                     template_params: Some(filled),
                     billing: match template.category() {
+                        TemplateCategory::Otp => BillingCategory::Otp,
                         TemplateCategory::Transactional if template.is_otp() => {
                             BillingCategory::Otp
                         }
@@ -927,6 +958,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            lang: None,
         });
         parse(&b).unwrap()
     }
@@ -987,6 +1019,7 @@ mod tests {
         b.template = Some(RawTemplate {
             id: "code".into(),
             params: [("name".to_string(), "Ann".to_string())].into(),
+            lang: None,
         });
         let req = parse(&b).unwrap();
         // `welcome` is English and transactional: to RU it would be template_required, but it
