@@ -12,6 +12,7 @@ mod app;
 mod auth_source;
 mod quarantine;
 mod services;
+pub mod moderation;
 
 use std::sync::Arc;
 use std::time::Instant;

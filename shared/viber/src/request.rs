@@ -316,7 +316,9 @@ impl SendMessage {
                     TemplateReach::Smartphones => MessageType::TEMPLATE_SMARTPHONES,
                     TemplateReach::AllDevices => MessageType::TEMPLATE_ALL_DEVICES,
                 };
-                out.template_id = Some(id.as_str().to_owned());
+                // Viber's id for it: the one it gave at approval (a template the business
+                // created), else the template's own (an operator registers Viber's id).
+                out.template_id = Some(template.viber_template_id().as_str().to_owned());
                 out.template_lang = Some(template.language().as_str().to_owned());
                 out.template_params = Some(params.values().clone());
                 return Ok(out);
@@ -708,6 +710,7 @@ mod tests {
             OutboundMessage::Template {
                 id: TemplateId::parse("order_ready").unwrap(),
                 params: params.clone(),
+                lang: None,
             },
             params,
         )
