@@ -10,3 +10,4 @@ mod faults;
 mod quarantine;
 mod session_events;
 mod stories;
+mod templates;
