@@ -272,9 +272,10 @@ pub enum LegacyTransactional {
 /// What a free-form transactional send is told by default: how to get a template.
 pub const TEMPLATE_REQUIRED_HOW: &str = "since 2026-07-01 Viber takes transactional messages \
      only as templates it approved: send type template with an approved template of this \
-     business (an operator registers one with `vbmctl template put <business> <id> --lang xx \
-     --category transactional --text '...' --approved`; see docs/api.md, \"Transactional \
-     means template\")";
+     business (create one with POST /v1/templates and send it once Viber approved it, or send \
+     one of Viber's predefined OTP templates for codes; an operator can also record one Viber \
+     approved with `vbmctl template put <business> <id> --lang xx --category transactional \
+     --text '...' --approved`; see docs/api.md, \"Transactional means template\")";
 
 /// A send request whose every field is valid on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
