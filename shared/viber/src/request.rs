@@ -808,6 +808,30 @@ mod tests {
         );
     }
 
+    /// A template the business created goes under the id Viber gave it at approval, not ours.
+    #[test]
+    fn a_template_goes_under_viber_s_id() {
+        let (message, raw) = template_message();
+        let ours = template(TemplateCategory::Transactional);
+        let viber_id = TemplateId::parse("5b1e4a7c-2d3f-4e5a-9b8c-7d6e5f4a3b2c").unwrap();
+        let approved = ours.clone().restored(
+            session_rules::TemplateState::Approved,
+            session_rules::TemplateOrigin::Api,
+            Some("Order ready".into()),
+            Some(viber_id.clone()),
+            None,
+            None,
+        );
+        let params = TemplateParams::fill(&approved, &raw).unwrap();
+        let body = SendMessage::build(7, 1, &to(), &message, ttl(), None, Some((&approved, &params)))
+            .unwrap();
+        assert_eq!(body.template_id.as_deref(), Some(viber_id.as_str()));
+        let params = TemplateParams::fill(&ours, &raw).unwrap();
+        let body =
+            SendMessage::build(7, 1, &to(), &message, ttl(), None, Some((&ours, &params))).unwrap();
+        assert_eq!(body.template_id.as_deref(), Some("order_ready"));
+    }
+
     #[test]
     fn seq_is_stable_distinct_and_json_safe() {
         let a = seq_for("01HZX3V5W6Y7Z8A9B0C1D2E3F4");
