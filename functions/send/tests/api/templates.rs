@@ -208,14 +208,19 @@ async fn another_business_s_template_is_not_found() {
         .await;
         r.expect_error(404, "not_found");
     }
+    // Approved for its own business, still unknown to another.
+    approve(&h, &id, "9d2f6a3c-1b2e-4c5d-8e9f-0a1b2c3d4e5f").await;
+    crate::common::send_with(&h.app, other_key.expose(), &send_with(&id), None)
+        .await
+        .expect_error(422, "template_not_found");
     for unknown in ["01JD0Z6Q9T3M8V4K2X7B5N1C0A", "not%20an%20id"] {
         h.authed("GET", &format!("/v1/templates/{unknown}"), None)
             .await
             .expect_error(404, "not_found");
     }
-    // Still there, still pending, for its own business.
+    // Still there, untouched, for its own business.
     let read = h.authed("GET", &format!("/v1/templates/{id}"), None).await;
-    assert_eq!(read.body["state"], "pending_review");
+    assert_eq!(read.body["state"], "approved");
 }
 
 #[tokio::test]

@@ -684,8 +684,13 @@ async fn templates_put_approve_list_round_trip() {
         "category": "transactional",
         "reach": "all_devices",
         "approved": false,
+        "state": "pending_review",
         "text": "Hello {{name}}, order {{ order }} ships {{name}}-side",
         "placeholders": ["name", "order"],
+        "origin": "operator",
+        "name": null,
+        "viber_template_id": null,
+        "rejection_reason": null,
     });
     assert_eq!(put, shipped);
     let put = ctl.ok(&[
