@@ -829,11 +829,11 @@ async fn templates_put_approve_list_round_trip() {
             "invalid business id",
         ),
         (
-            vec!["template", "approve", "acme", "missing"],
+            vec!["template", "approve", "acme", "missing", "--events-queue-url", "http://127.0.0.1:9/unused"],
             "no template missing",
         ),
         (
-            vec!["template", "approve", "nobody", "order.shipped"],
+            vec!["template", "approve", "nobody", "order.shipped", "--events-queue-url", "http://127.0.0.1:9/unused"],
             "no business nobody",
         ),
         (vec!["template", "list", "nobody"], "no business nobody"),
