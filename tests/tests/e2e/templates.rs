@@ -1,6 +1,8 @@
 //! A template's life end to end: the business submits it, a send with it is refused while it
-//! is pending, the operator relays Viber's approval (as `vbmctl template approve` does, through
-//! the same code) and the business hears `template.approved`, signed; the send goes to Viber
+//! is pending, the operator relays Viber's approval (`vbmctl template approve acme <id>
+//! --viber-id <Viber's id>` in docs/api.md, `vbmctl template reject` for a rejection: the same
+//! code, `vbm_callbacks::moderation`, on the demo business here) and the business hears
+//! `template.approved`, signed; the send goes to Viber
 //! under Viber's template id; once deleted, it is refused again. And Viber's predefined OTP
 //! template goes without registration, its missing pin refused before Viber.
 
