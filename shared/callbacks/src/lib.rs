@@ -10,9 +10,9 @@
 
 mod app;
 mod auth_source;
+pub mod moderation;
 mod quarantine;
 mod services;
-pub mod moderation;
 
 use std::sync::Arc;
 use std::time::Instant;

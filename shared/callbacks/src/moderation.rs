@@ -57,7 +57,10 @@ pub async fn moderate(
             .ok_or_else(|| ModerationError::NotFound(id.as_str().to_owned()))?;
         let template = match current.moderate(moderation)? {
             Moderated::Changed(to) => {
-                if !store.set_template_state(business, &current, &to, now).await? {
+                if !store
+                    .set_template_state(business, &current, &to, now)
+                    .await?
+                {
                     continue;
                 }
                 to

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::{
-    BillingCategory, Caption, FileName, HttpsUrl, Language, Limits, PhoneNumber, Refusal, SendClass,
-    Template, TemplateCategory, TemplateId, TemplateParams, TemplateReach, Text, TrackingData,
-    TransactionalText, Ttl, regulation,
+    BillingCategory, Caption, FileName, HttpsUrl, Language, Limits, PhoneNumber, Refusal,
+    SendClass, Template, TemplateCategory, TemplateId, TemplateParams, TemplateReach, Text,
+    TrackingData, TransactionalText, Ttl, regulation,
 };
 
 /// `POST /v1/messages` as it arrives. Unknown fields are an error: a typo must not silently

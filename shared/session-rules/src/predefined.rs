@@ -73,9 +73,8 @@ pub const PREDEFINED_OTP: [PredefinedOtp; 9] = [
 /// The languages the predefined templates come in (Sinch's list; `br` is Brazilian
 /// Portuguese, as Viber spells it, `pt` the European one).
 pub const LANGUAGES: [&str; 32] = [
-    "en", "ar", "bg", "hr", "cs", "da", "de", "el", "es", "fi", "fr", "he", "my", "hu", "id",
-    "it", "no", "nl", "pl", "pt", "br", "ro", "ru", "sk", "sr", "sv", "th", "tr", "uk", "vi",
-    "fa", "be",
+    "en", "ar", "bg", "hr", "cs", "da", "de", "el", "es", "fi", "fr", "he", "my", "hu", "id", "it",
+    "no", "nl", "pl", "pt", "br", "ro", "ru", "sk", "sr", "sv", "th", "tr", "uk", "vi", "fa", "be",
 ];
 
 /// The language when a send names none (CM.com: `templateLanguage`, "Default: en").
@@ -148,7 +147,11 @@ mod tests {
             assert_eq!(t.placeholders(), p.params);
             // Every parameter given: fine; the pin left out: refused.
             let all: Vec<(&str, &str)> = p.params.iter().map(|n| (*n, "5")).collect();
-            assert!(TemplateParams::fill(&t, &params(&all)).is_ok(), "{}", p.name);
+            assert!(
+                TemplateParams::fill(&t, &params(&all)).is_ok(),
+                "{}",
+                p.name
+            );
             let refused = TemplateParams::fill(&t, &params(&all[1..])).unwrap_err();
             assert_eq!(refused.code(), "template_params_invalid");
             assert!(refused.to_string().contains("missing: pin"), "{refused}");
@@ -165,7 +168,9 @@ mod tests {
     fn languages_are_viber_s_list() {
         let basic = &PREDEFINED_OTP[0];
         for lang in LANGUAGES {
-            let t = basic.template(Some(&Language::parse(lang).unwrap())).unwrap();
+            let t = basic
+                .template(Some(&Language::parse(lang).unwrap()))
+                .unwrap();
             assert_eq!(t.language().as_str(), lang);
         }
         let refused = basic

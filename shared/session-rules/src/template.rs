@@ -570,9 +570,8 @@ impl TemplateDraft {
         if text.contains('\0') {
             return Err(Refusal::invalid("text", "must not contain NUL"));
         }
-        let segments = segments(text).map_err(|refusal| {
-            rule(TemplateRule::PlaceholderInvalid, refusal_reason(&refusal))
-        })?;
+        let segments = segments(text)
+            .map_err(|refusal| rule(TemplateRule::PlaceholderInvalid, refusal_reason(&refusal)))?;
         let mut has_fixed_text = false;
         for segment in &segments {
             match segment {
@@ -985,7 +984,11 @@ mod tests {
 
     #[test]
     fn a_new_template_names_the_content_rule_it_breaks() {
-        let ok = draft("transactional", "Hi {{name}}, order {{order_id}} is on its way.").unwrap();
+        let ok = draft(
+            "transactional",
+            "Hi {{name}}, order {{order_id}} is on its way.",
+        )
+        .unwrap();
         let t = ok.into_template(
             TemplateId::parse("01JD0Z6Q9T3M8V4K2X7B5N1C0A").unwrap(),
             Timestamp::from_millis(1),
@@ -998,16 +1001,36 @@ mod tests {
         assert_eq!(otp.template.category(), TemplateCategory::Otp);
         for (category, text, code) in [
             ("transactional", "Hi {{name", "template_placeholder_invalid"),
-            ("transactional", "Hi name}} there", "template_placeholder_invalid"),
+            (
+                "transactional",
+                "Hi name}} there",
+                "template_placeholder_invalid",
+            ),
             ("transactional", "Hi {{1}}", "template_placeholder_invalid"),
             ("transactional", "Hi {{_x}}", "template_placeholder_invalid"),
-            ("transactional", "Hi {{first-name}}", "template_placeholder_invalid"),
+            (
+                "transactional",
+                "Hi {{first-name}}",
+                "template_placeholder_invalid",
+            ),
             ("transactional", "Hi {{}}", "template_placeholder_invalid"),
-            ("transactional", &format!("Hi {{{{{}}}}}", "a".repeat(33)), "template_placeholder_invalid"),
+            (
+                "transactional",
+                &format!("Hi {{{{{}}}}}", "a".repeat(33)),
+                "template_placeholder_invalid",
+            ),
             ("transactional", "{{name}}", "template_placeholders_only"),
-            ("transactional", " {{a}}, {{b}}! ", "template_placeholders_only"),
+            (
+                "transactional",
+                " {{a}}, {{b}}! ",
+                "template_placeholders_only",
+            ),
             ("otp", "Your code is {{code}}", "template_pin_required"),
-            ("transactional", "Your code is {{pin}}", "template_pin_reserved"),
+            (
+                "transactional",
+                "Your code is {{pin}}",
+                "template_pin_reserved",
+            ),
             ("transactional", &"a".repeat(1001), "template_text_too_long"),
             ("transactional", "   ", "validation_failed"),
             ("promotional", "Sale {{x}}", "validation_failed"),
@@ -1035,7 +1058,11 @@ mod tests {
             .into_template(TemplateId::parse("t1").unwrap(), Timestamp::from_millis(1));
         let viber = TemplateId::parse("4f1c2d9e-0000-4000-8000-000000000001").unwrap();
         // A template created through the API needs Viber's id.
-        assert!(pending.moderate(&Moderation::Approve { viber_id: None }).is_err());
+        assert!(
+            pending
+                .moderate(&Moderation::Approve { viber_id: None })
+                .is_err()
+        );
         let approve = Moderation::Approve {
             viber_id: Some(viber.clone()),
         };
@@ -1045,7 +1072,10 @@ mod tests {
         assert!(approved.is_approved());
         assert_eq!(approved.viber_template_id(), &viber);
         // The same answer again changes nothing; a contradicting one is refused.
-        assert!(matches!(approved.moderate(&approve), Ok(Moderated::Unchanged(_))));
+        assert!(matches!(
+            approved.moderate(&approve),
+            Ok(Moderated::Unchanged(_))
+        ));
         let reject = Moderation::reject("promotional content").unwrap();
         assert!(approved.moderate(&reject).is_err());
         let Ok(Moderated::Changed(rejected)) = pending.moderate(&reject) else {
@@ -1053,7 +1083,10 @@ mod tests {
         };
         assert_eq!(rejected.state(), TemplateState::Rejected);
         assert_eq!(rejected.rejection_reason(), Some("promotional content"));
-        assert!(matches!(rejected.moderate(&reject), Ok(Moderated::Unchanged(_))));
+        assert!(matches!(
+            rejected.moderate(&reject),
+            Ok(Moderated::Unchanged(_))
+        ));
         assert!(rejected.moderate(&approve).is_err());
         let deleted = rejected.delete().unwrap();
         assert_eq!(deleted.state(), TemplateState::Deleted);

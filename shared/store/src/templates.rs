@@ -213,7 +213,11 @@ impl Store {
         to: &Template,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut set = vec!["#state = :to", "approved = :to_approved", "moderated_at = :now"];
+        let mut set = vec![
+            "#state = :to",
+            "approved = :to_approved",
+            "moderated_at = :now",
+        ];
         let mut update = self
             .client
             .update_item()
@@ -256,7 +260,9 @@ impl Store {
             .key(keys::PK, s(keys::business(business)))
             .key(keys::SK, s(keys::template(template.id().as_str())))
             .update_expression("SET #state = :deleted, approved = :no, deleted_at = :now")
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#state) OR #state <> :deleted)")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(#state) OR #state <> :deleted)",
+            )
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":deleted", s(TemplateState::Deleted.as_str()))
             .expression_attribute_values(":no", b(false))

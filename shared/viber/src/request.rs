@@ -823,8 +823,16 @@ mod tests {
             None,
         );
         let params = TemplateParams::fill(&approved, &raw).unwrap();
-        let body = SendMessage::build(7, 1, &to(), &message, ttl(), None, Some((&approved, &params)))
-            .unwrap();
+        let body = SendMessage::build(
+            7,
+            1,
+            &to(),
+            &message,
+            ttl(),
+            None,
+            Some((&approved, &params)),
+        )
+        .unwrap();
         assert_eq!(body.template_id.as_deref(), Some(viber_id.as_str()));
         let params = TemplateParams::fill(&ours, &raw).unwrap();
         let body =

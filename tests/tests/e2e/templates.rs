@@ -97,12 +97,21 @@ async fn a_template_from_submission_to_approval_a_send_and_deletion() {
 
     let accepted = stack.send(send.clone()).await;
     assert_eq!(accepted.status, StatusCode::ACCEPTED, "{accepted:?}");
-    assert_eq!(accepted.body["billing"]["category"], "transactional_template");
+    assert_eq!(
+        accepted.body["billing"]["category"],
+        "transactional_template"
+    );
     let viber = sent_to(&stack, "447911123601").await;
-    assert_eq!(viber["templateId"], VIBER_ID, "Viber's id, not ours: {viber}");
+    assert_eq!(
+        viber["templateId"], VIBER_ID,
+        "Viber's id, not ours: {viber}"
+    );
     assert_eq!(viber["templateLang"], "en");
     assert_eq!(viber["type"], 1702);
-    assert_eq!(viber["templateParams"], json!({"name": "Ann", "order_id": "42"}));
+    assert_eq!(
+        viber["templateParams"],
+        json!({"name": "Ann", "order_id": "42"})
+    );
 
     let deleted = stack.delete(&format!("/v1/templates/{id}")).await;
     assert_eq!(deleted.status, StatusCode::OK, "{deleted:?}");
@@ -131,7 +140,10 @@ async fn a_template_from_submission_to_approval_a_send_and_deletion() {
     .unwrap();
     let event = template_event(&stack, "template.rejected", &second_id).await;
     assert_eq!(event["signature_valid"], true);
-    assert_eq!(event["event"]["data"]["reason"], "too short to be understood");
+    assert_eq!(
+        event["event"]["data"]["reason"],
+        "too short to be understood"
+    );
     let listed = stack.get("/v1/templates?state=rejected").await;
     assert_eq!(listed.body["templates"][0]["id"], second_id.as_str());
 }

@@ -8,11 +8,10 @@
 //! approve|reject`). A template is never edited: a change is a new template. Another business's
 //! template id, like an unknown one, is `404 not_found`.
 
-use lambda_http::{Request, RequestExt};
 use lambda_http::http::StatusCode;
+use lambda_http::{Request, RequestExt};
 use session_rules::{
-    MAX_TEMPLATES_PER_BUSINESS, RawTemplateDraft, Refusal, TemplateDraft, TemplateId,
-    TemplateState,
+    MAX_TEMPLATES_PER_BUSINESS, RawTemplateDraft, Refusal, TemplateDraft, TemplateId, TemplateState,
 };
 use vbm_http::{Answer, ApiError, from_value, json_response, read_json_value};
 use vbm_store::{Business, new_template_id};
@@ -85,7 +84,10 @@ pub async fn get(app: &App, business: &Business, id: &str) -> Answer {
         .get_template_consistent(&business.id, &id)
         .await?
         .ok_or_else(not_found)?;
-    Ok(json_response(StatusCode::OK, &TemplateView::from(&template)))
+    Ok(json_response(
+        StatusCode::OK,
+        &TemplateView::from(&template),
+    ))
 }
 
 /// `DELETE /v1/templates/{id}`: `200` with the template, `deleted`. Deleting a deleted

@@ -123,17 +123,26 @@ async fn a_template_from_submission_to_a_send_and_its_deletion() {
     refused.expect_error(422, "validation_failed");
     assert_eq!(refused.body["error"]["field"], "template.lang");
 
-    let deleted = h.authed("DELETE", &format!("/v1/templates/{id}"), None).await;
+    let deleted = h
+        .authed("DELETE", &format!("/v1/templates/{id}"), None)
+        .await;
     assert_eq!(deleted.status, 200, "{}", deleted.body);
     assert_eq!(deleted.body["state"], "deleted");
-    let again = h.authed("DELETE", &format!("/v1/templates/{id}"), None).await;
+    let again = h
+        .authed("DELETE", &format!("/v1/templates/{id}"), None)
+        .await;
     assert_eq!((again.status, &again.body), (200, &deleted.body));
     let refused = h.send(&send_with(&id), None).await;
     refused.expect_error(422, "template_not_approved");
     assert_eq!(refused.body["error"]["template_state"], "deleted");
-    assert!(ids(&list(&h, None).await).is_empty(), "deleted ones only on request");
+    assert!(
+        ids(&list(&h, None).await).is_empty(),
+        "deleted ones only on request"
+    );
     assert_eq!(ids(&list(&h, Some("deleted")).await), [id.clone()]);
-    list(&h, Some("gone")).await.expect_error(422, "validation_failed");
+    list(&h, Some("gone"))
+        .await
+        .expect_error(422, "validation_failed");
     assert_eq!(h.store().template_count(&h.business.id).await.unwrap(), 0);
 }
 
@@ -146,15 +155,27 @@ async fn each_content_rule_is_its_own_refusal_and_stores_nothing() {
         body
     };
     for (body, code) in [
-        (with("text", json!("Hi {{name")), "template_placeholder_invalid"),
-        (with("text", json!("Hi {{first-name}}")), "template_placeholder_invalid"),
-        (with("text", json!("{{name}} {{order_id}}")), "template_placeholders_only"),
         (
-            with("category", json!("otp")),
-            "template_pin_required",
+            with("text", json!("Hi {{name")),
+            "template_placeholder_invalid",
         ),
-        (with("text", json!("Your code is {{pin}}")), "template_pin_reserved"),
-        (with("text", json!("a".repeat(1001))), "template_text_too_long"),
+        (
+            with("text", json!("Hi {{first-name}}")),
+            "template_placeholder_invalid",
+        ),
+        (
+            with("text", json!("{{name}} {{order_id}}")),
+            "template_placeholders_only",
+        ),
+        (with("category", json!("otp")), "template_pin_required"),
+        (
+            with("text", json!("Your code is {{pin}}")),
+            "template_pin_reserved",
+        ),
+        (
+            with("text", json!("a".repeat(1001))),
+            "template_text_too_long",
+        ),
         (with("category", json!("promotional")), "validation_failed"),
         (with("lang", json!("english")), "validation_failed"),
         (with("reach", json!("tablets")), "validation_failed"),
@@ -164,7 +185,9 @@ async fn each_content_rule_is_its_own_refusal_and_stores_nothing() {
         let refused = create(&h, &body).await;
         refused.expect_error(422, code);
     }
-    create(&h, &json!([1])).await.expect_error(422, "validation_failed");
+    create(&h, &json!([1]))
+        .await
+        .expect_error(422, "validation_failed");
     assert_eq!(h.count_items("TEMPLATE#").await, 0);
     assert_eq!(h.store().template_count(&h.business.id).await.unwrap(), 0);
     let otp = create(
@@ -236,13 +259,21 @@ async fn viber_s_predefined_otp_templates_go_without_registration() {
     };
     let sent = h.send(&otp(json!({"pin": "4711"}), None), None).await;
     assert_eq!(sent.status, 202, "{}", sent.body);
-    assert_eq!(sent.body["billing"], json!({"category": "otp", "billable": true}));
+    assert_eq!(
+        sent.body["billing"],
+        json!({"category": "otp", "billable": true})
+    );
     let sent = h.send(&otp(json!({"pin": "4711"}), Some("br")), None).await;
     assert_eq!(sent.status, 202, "{}", sent.body);
     let before = h.count_items("MSG#").await;
     let refused = h.send(&otp(json!({}), None), None).await;
     refused.expect_error(422, "template_params_invalid");
-    assert!(refused.body["error"]["message"].as_str().unwrap().contains("pin"));
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pin")
+    );
     h.send(&otp(json!({"pin": "1", "name": "Ann"}), None), None)
         .await
         .expect_error(422, "template_params_invalid");
@@ -260,5 +291,9 @@ async fn viber_s_predefined_otp_templates_go_without_registration() {
             .unwrap()
             .contains("businessPlatformName")
     );
-    assert_eq!(h.count_items("MSG#").await, before, "refusals store nothing");
+    assert_eq!(
+        h.count_items("MSG#").await,
+        before,
+        "refusals store nothing"
+    );
 }

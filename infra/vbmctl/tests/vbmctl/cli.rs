@@ -743,7 +743,14 @@ async fn templates_put_approve_list_round_trip() {
     assert_eq!(queued[0].kind, vbm_events::EventKind::TemplateApproved);
     assert_eq!(queued[0].data["viber_template_id"], "order.shipped");
     // An approved template cannot be rejected (templates are never edited).
-    let reject = ["template", "reject", "acme", "order.shipped", "--reason", "promo"];
+    let reject = [
+        "template",
+        "reject",
+        "acme",
+        "order.shipped",
+        "--reason",
+        "promo",
+    ];
     let out = with_events(&reject);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("is approved"));
@@ -829,11 +836,25 @@ async fn templates_put_approve_list_round_trip() {
             "invalid business id",
         ),
         (
-            vec!["template", "approve", "acme", "missing", "--events-queue-url", "http://127.0.0.1:9/unused"],
+            vec![
+                "template",
+                "approve",
+                "acme",
+                "missing",
+                "--events-queue-url",
+                "http://127.0.0.1:9/unused",
+            ],
             "no template missing",
         ),
         (
-            vec!["template", "approve", "nobody", "order.shipped", "--events-queue-url", "http://127.0.0.1:9/unused"],
+            vec![
+                "template",
+                "approve",
+                "nobody",
+                "order.shipped",
+                "--events-queue-url",
+                "http://127.0.0.1:9/unused",
+            ],
             "no business nobody",
         ),
         (vec!["template", "list", "nobody"], "no business nobody"),

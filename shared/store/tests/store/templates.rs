@@ -78,7 +78,11 @@ async fn concurrent_creations_never_pass_the_cap() {
     assert_eq!(refused, 24 - CAP as usize);
     assert_eq!(store.template_count(&acme).await.unwrap(), CAP);
     let stored = store.list_templates(&acme).await.unwrap();
-    assert_eq!(stored.len(), CAP as usize, "the refused ones stored nothing");
+    assert_eq!(
+        stored.len(),
+        CAP as usize,
+        "the refused ones stored nothing"
+    );
     for t in &stored {
         assert_eq!(t.state(), TemplateState::PendingReview);
         assert_eq!(t.name(), Some("Order shipped"));
@@ -95,9 +99,19 @@ async fn concurrent_creations_never_pass_the_cap() {
     else {
         panic!("rejects")
     };
-    assert!(store.set_template_state(&acme, &first, &rejected, NOW).await.unwrap());
+    assert!(
+        store
+            .set_template_state(&acme, &first, &rejected, NOW)
+            .await
+            .unwrap()
+    );
     // The same move again: the template no longer stands where it was read.
-    assert!(!store.set_template_state(&acme, &first, &rejected, NOW).await.unwrap());
+    assert!(
+        !store
+            .set_template_state(&acme, &first, &rejected, NOW)
+            .await
+            .unwrap()
+    );
     let extra = draft("One more {{x}}");
     assert_eq!(
         store.create_template(&acme, &extra, CAP).await.unwrap(),
@@ -132,7 +146,10 @@ async fn concurrent_creations_never_pass_the_cap() {
     // Another business has its own count.
     let globex = business(&store, "globex").await;
     assert_eq!(
-        store.create_template(&globex, &draft("Hi {{a}}"), CAP).await.unwrap(),
+        store
+            .create_template(&globex, &draft("Hi {{a}}"), CAP)
+            .await
+            .unwrap(),
         TemplateCreated::Created
     );
     assert_eq!(store.template_count(&globex).await.unwrap(), 1);
@@ -157,7 +174,12 @@ async fn approval_records_viber_s_id_and_operator_templates_keep_working() {
     }) else {
         panic!("approves")
     };
-    assert!(store.set_template_state(&acme, &mine, &approved, NOW).await.unwrap());
+    assert!(
+        store
+            .set_template_state(&acme, &mine, &approved, NOW)
+            .await
+            .unwrap()
+    );
     let read = store.get_template(&acme, mine.id()).await.unwrap().unwrap();
     assert!(read.is_approved());
     assert_eq!(read.viber_template_id(), &viber);
@@ -169,13 +191,34 @@ async fn approval_records_viber_s_id_and_operator_templates_keep_working() {
         .client()
         .put_item()
         .table_name(store.table())
-        .item("pk", aws_sdk_dynamodb::types::AttributeValue::S("BIZ#acme".into()))
-        .item("sk", aws_sdk_dynamodb::types::AttributeValue::S("TEMPLATE#welcome".into()))
-        .item("template_id", aws_sdk_dynamodb::types::AttributeValue::S("welcome".into()))
-        .item("lang", aws_sdk_dynamodb::types::AttributeValue::S("en".into()))
-        .item("category", aws_sdk_dynamodb::types::AttributeValue::S("transactional".into()))
-        .item("approved", aws_sdk_dynamodb::types::AttributeValue::Bool(false))
-        .item("text", aws_sdk_dynamodb::types::AttributeValue::S("Welcome, {{name}}".into()))
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("BIZ#acme".into()),
+        )
+        .item(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("TEMPLATE#welcome".into()),
+        )
+        .item(
+            "template_id",
+            aws_sdk_dynamodb::types::AttributeValue::S("welcome".into()),
+        )
+        .item(
+            "lang",
+            aws_sdk_dynamodb::types::AttributeValue::S("en".into()),
+        )
+        .item(
+            "category",
+            aws_sdk_dynamodb::types::AttributeValue::S("transactional".into()),
+        )
+        .item(
+            "approved",
+            aws_sdk_dynamodb::types::AttributeValue::Bool(false),
+        )
+        .item(
+            "text",
+            aws_sdk_dynamodb::types::AttributeValue::S("Welcome, {{name}}".into()),
+        )
         .send()
         .await
         .unwrap();
@@ -186,11 +229,25 @@ async fn approval_records_viber_s_id_and_operator_templates_keep_working() {
     let Ok(Moderated::Changed(ok)) = old.moderate(&Moderation::Approve { viber_id: None }) else {
         panic!("approves")
     };
-    assert!(store.set_template_state(&acme, &old, &ok, NOW).await.unwrap());
+    assert!(
+        store
+            .set_template_state(&acme, &old, &ok, NOW)
+            .await
+            .unwrap()
+    );
     let now_approved = store.get_template(&acme, &legacy).await.unwrap().unwrap();
     assert!(now_approved.is_approved());
-    assert_eq!(now_approved.viber_template_id(), &legacy, "registered under Viber's id");
+    assert_eq!(
+        now_approved.viber_template_id(),
+        &legacy,
+        "registered under Viber's id"
+    );
     // Deleting an operator's template counts nothing down (it was never counted).
-    assert!(store.delete_template(&acme, &now_approved, NOW).await.unwrap());
+    assert!(
+        store
+            .delete_template(&acme, &now_approved, NOW)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.template_count(&acme).await.unwrap(), 1);
 }
