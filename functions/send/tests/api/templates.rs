@@ -100,7 +100,7 @@ async fn a_template_from_submission_to_a_send_and_its_deletion() {
     let refused = h.send(&send_with(&id), None).await;
     refused.expect_error(422, "template_not_approved");
     assert_eq!(refused.body["error"]["template_state"], "pending_review");
-    assert_eq!(ids(&list(&h, Some("pending_review")).await), [id.clone()]);
+    assert_eq!(ids(&list(&h, Some("pending_review")).await), [id.as_str()]);
     assert!(ids(&list(&h, Some("approved")).await).is_empty());
 
     approve(&h, &id, "9d2f6a3c-1b2e-4c5d-8e9f-0a1b2c3d4e5f").await;
@@ -139,7 +139,7 @@ async fn a_template_from_submission_to_a_send_and_its_deletion() {
         ids(&list(&h, None).await).is_empty(),
         "deleted ones only on request"
     );
-    assert_eq!(ids(&list(&h, Some("deleted")).await), [id.clone()]);
+    assert_eq!(ids(&list(&h, Some("deleted")).await), [id.as_str()]);
     list(&h, Some("gone"))
         .await
         .expect_error(422, "validation_failed");
