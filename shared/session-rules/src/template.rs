@@ -540,7 +540,8 @@ pub struct TemplateDraft {
 
 impl TemplateDraft {
     pub fn parse(raw: &RawTemplateDraft) -> Result<Self, Refusal> {
-        let name = raw.name.trim();
+        // As given (openapi.yaml's pattern says the same: one visible line, nothing trimmed).
+        let name = raw.name.as_str();
         if is_blank(name)
             || name.chars().count() > MAX_TEMPLATE_NAME_CHARS
             || name.chars().any(char::is_control)

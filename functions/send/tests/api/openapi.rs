@@ -547,6 +547,28 @@ fn answer_schemas_match_the_views() {
         .map(str::to_owned)
         .collect();
     assert_eq!(property_names(request), accepted);
+    // The name's pattern accepts exactly the names the parser takes.
+    let name =
+        regex::Regex::new(request["properties"]["name"]["pattern"].as_str().unwrap()).unwrap();
+    for candidate in [
+        "Ann",
+        " Ann ",
+        "Заказ 42",
+        "",
+        "   ",
+        "\u{200B}",
+        "Ann\nB",
+        "a\u{85}",
+    ] {
+        let parsed = session_rules::TemplateDraft::parse(&session_rules::RawTemplateDraft {
+            name: candidate.into(),
+            lang: "en".into(),
+            category: "transactional".into(),
+            text: "Hi {{name}}".into(),
+            reach: None,
+        });
+        assert_eq!(name.is_match(candidate), parsed.is_ok(), "{candidate:?}");
+    }
 }
 
 /// The document's string patterns accept exactly what the parsers accept, on the edge cases
