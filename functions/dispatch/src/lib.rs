@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use session_rules::{MessageStatus, OutboundMessage, PhoneNumber, Timestamp};
+use session_rules::{MessageStatus, OutboundMessage, PhoneNumber, Timestamp, predefined};
 use thiserror::Error;
 use tracing::{Instrument, field};
 use vbm_events::EventsQueue;
@@ -536,6 +536,14 @@ impl App {
             return Ok(Err(Unsendable("business_not_found".into())));
         };
         let template = match &request.message {
+            // Viber's predefined OTP templates, in the language the send asked for.
+            OutboundMessage::Template { id, lang, .. } if predefined::find(id).is_some() => {
+                match predefined::find(id).map(|p| p.template(lang.as_ref())) {
+                    Some(Err(refusal)) => return Ok(Err(Unsendable(refusal.code().to_owned()))),
+                    Some(Ok(template)) => Some(template),
+                    None => None,
+                }
+            }
             OutboundMessage::Template { id, .. } => {
                 self.store.get_template(&message.business, id).await?
             }

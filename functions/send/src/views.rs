@@ -135,26 +135,41 @@ pub struct TemplateList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TemplateView {
     pub id: String,
+    /// The business's name for it (`null` on a template an operator registered).
+    pub name: Option<String>,
     /// ISO 639-1 (`en`, `ru`, `uk`).
     pub lang: String,
-    /// `transactional` (`promotional` only on templates registered before it was refused).
+    /// `transactional` or `otp` (`promotional` only on templates registered before it was
+    /// refused).
     pub category: &'static str,
     /// `all_devices` (Viber type 1702) or `smartphones` (1701).
     pub reach: &'static str,
-    /// `approved` (usable) or `pending` (registered, not yet approved by Viber).
+    /// `pending_review`, `approved` (the only state it can be sent in), `rejected`, `deleted`.
+    pub state: &'static str,
+    /// `approved` when usable, else `pending` (kept from before `state`: read `state`).
     pub status: &'static str,
     pub text: String,
     /// Placeholder names to fill in `template.params`, in order of first appearance.
     pub params: Vec<String>,
+    /// `api` (created with `POST /v1/templates`) or `operator` (`vbmctl template put`).
+    pub origin: &'static str,
+    /// The id Viber knows it by, once approved.
+    pub viber_template_id: Option<String>,
+    /// Viber's reason, when rejected.
+    pub rejection_reason: Option<String>,
+    #[serde(serialize_with = "time::serialize_option")]
+    pub created_at: Option<Timestamp>,
 }
 
 impl From<&Template> for TemplateView {
     fn from(t: &Template) -> Self {
         Self {
             id: t.id().as_str().to_owned(),
+            name: t.name().map(str::to_owned),
             lang: t.language().as_str().to_owned(),
             category: t.category().as_str(),
             reach: t.reach().as_str(),
+            state: t.state().as_str(),
             status: if t.is_approved() {
                 "approved"
             } else {
@@ -162,6 +177,12 @@ impl From<&Template> for TemplateView {
             },
             text: t.text().to_owned(),
             params: t.placeholders().to_vec(),
+            origin: t.origin().as_str(),
+            viber_template_id: t
+                .is_approved()
+                .then(|| t.viber_template_id().as_str().to_owned()),
+            rejection_reason: t.rejection_reason().map(str::to_owned),
+            created_at: t.created_at(),
         }
     }
 }

@@ -436,12 +436,35 @@ impl KeyEnd {
 pub enum TemplateCommand {
     /// Register or replace a template (replacing it withdraws its approval unless --approved).
     Put(PutTemplateArgs),
-    /// Mark a template as approved by Viber.
+    /// Relay Viber's approval of a template pending review: it can be sent from now on, and
+    /// the business gets `template.approved`. Repeating it re-queues the same event.
     Approve {
         #[arg(value_parser = validate::business_id)]
         business: BusinessId,
         #[arg(value_parser = validate::template_id)]
         template_id: TemplateId,
+        /// Viber's id for the template (required for one the business created with
+        /// POST /v1/templates; an operator's template is registered under Viber's id already).
+        #[arg(long, value_parser = validate::template_id, value_name = "ID")]
+        viber_id: Option<TemplateId>,
+        /// The stack's events queue URL (output EventsQueueUrl).
+        #[arg(long, env = "EVENTS_QUEUE_URL", value_name = "URL")]
+        events_queue_url: String,
+    },
+    /// Relay Viber's rejection of a template pending review, with Viber's reason: the business
+    /// gets `template.rejected`. A rejected template still counts toward the 2,000 until the
+    /// business deletes it.
+    Reject {
+        #[arg(value_parser = validate::business_id)]
+        business: BusinessId,
+        #[arg(value_parser = validate::template_id)]
+        template_id: TemplateId,
+        /// Viber's reason, as the business will read it.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// The stack's events queue URL (output EventsQueueUrl).
+        #[arg(long, env = "EVENTS_QUEUE_URL", value_name = "URL")]
+        events_queue_url: String,
     },
     /// List a business's templates.
     List {

@@ -142,8 +142,15 @@ pub struct TemplateView<'a> {
     pub category: &'a str,
     pub reach: &'a str,
     pub approved: bool,
+    /// `pending_review`, `approved`, `rejected` or `deleted`.
+    pub state: &'a str,
     pub text: &'a str,
     pub placeholders: &'a [String],
+    /// `operator` (`template put`) or `api` (created by the business).
+    pub origin: &'a str,
+    pub name: Option<&'a str>,
+    pub viber_template_id: Option<&'a str>,
+    pub rejection_reason: Option<&'a str>,
 }
 
 impl<'a> TemplateView<'a> {
@@ -155,8 +162,15 @@ impl<'a> TemplateView<'a> {
             category: template.category().as_str(),
             reach: template.reach().as_str(),
             approved: template.is_approved(),
+            state: template.state().as_str(),
             text: template.text(),
             placeholders: template.placeholders(),
+            origin: template.origin().as_str(),
+            name: template.name(),
+            viber_template_id: template
+                .is_approved()
+                .then(|| template.viber_template_id().as_str()),
+            rejection_reason: template.rejection_reason(),
         }
     }
 }

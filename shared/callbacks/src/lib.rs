@@ -10,6 +10,7 @@
 
 mod app;
 mod auth_source;
+pub mod moderation;
 mod quarantine;
 mod services;
 

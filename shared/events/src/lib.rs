@@ -61,11 +61,18 @@ pub enum EventKind {
     /// The session ended (`reason`: `expired` or `limit_reached`).
     #[serde(rename = "session.closed")]
     SessionClosed,
+    // Templates a business created, as Viber's moderation answered.
+    /// Viber approved a template: it can be sent, under Viber's template id.
+    #[serde(rename = "template.approved")]
+    TemplateApproved,
+    /// Viber declined a template (`reason`).
+    #[serde(rename = "template.rejected")]
+    TemplateRejected,
 }
 
 impl EventKind {
     /// Every kind, as `openapi.yaml`'s `webhooks` lists them.
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::MessageStatus,
         EventKind::MessageInbound,
         EventKind::ContactOptedOut,
@@ -77,6 +84,8 @@ impl EventKind {
         EventKind::SessionUnlocked,
         EventKind::SessionExpiring,
         EventKind::SessionClosed,
+        EventKind::TemplateApproved,
+        EventKind::TemplateRejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +101,8 @@ impl EventKind {
             EventKind::SessionUnlocked => "session.unlocked",
             EventKind::SessionExpiring => "session.expiring",
             EventKind::SessionClosed => "session.closed",
+            EventKind::TemplateApproved => "template.approved",
+            EventKind::TemplateRejected => "template.rejected",
         }
     }
 }

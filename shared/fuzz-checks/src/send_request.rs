@@ -94,11 +94,11 @@ fn check_admission(request: &SendRequest, template: Option<&Template>) {
         (OutboundMessage::Template { id, .. }, Some(t)) => {
             assert_eq!(t.id(), id);
             assert!(t.is_approved(), "unapproved template {id:?} admitted");
-            if regulated && t.category() == TemplateCategory::Transactional {
+            if regulated && t.category() != TemplateCategory::Promotional {
                 assert!(matches!(t.language().as_str(), "ru" | "uk"));
             }
             match t.category() {
-                TemplateCategory::Transactional => SendClass::Informative,
+                TemplateCategory::Transactional | TemplateCategory::Otp => SendClass::Informative,
                 TemplateCategory::Promotional => SendClass::Promotional,
             }
         }

@@ -63,6 +63,13 @@ impl ApiError {
         ("failover_destination_refused", 422),
         ("failover_too_many_parts", 422),
         ("failover_sender_id_not_registered", 422),
+        // Templates a business creates: the content rule broken, then the 2,000.
+        ("template_placeholder_invalid", 422),
+        ("template_placeholders_only", 422),
+        ("template_pin_required", 422),
+        ("template_pin_reserved", 422),
+        ("template_text_too_long", 422),
+        ("template_limit_reached", 422),
     ];
 
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {

@@ -26,6 +26,7 @@ mod interactive;
 mod limits;
 mod message;
 mod phone;
+pub mod predefined;
 mod refusal;
 pub mod regulation;
 pub mod sms;
@@ -53,6 +54,9 @@ pub use phone::{NumberType, PhoneNumber};
 pub use refusal::Refusal;
 pub use status::{CallbackStatus, MessageStatus, StatusEvent, StatusTrack};
 pub use template::{
-    Language, Template, TemplateCategory, TemplateId, TemplateParams, TemplateReach,
+    Language, MAX_PLACEHOLDER_NAME_CHARS, MAX_REJECTION_REASON_CHARS, MAX_TEMPLATE_NAME_CHARS,
+    MAX_TEMPLATES_PER_BUSINESS, Moderated, Moderation, ModerationRefused, PIN, RawTemplateDraft,
+    Template, TemplateCategory, TemplateDraft, TemplateId, TemplateOrigin, TemplateParams,
+    TemplateReach, TemplateRule, TemplateState,
 };
 pub use time::{Timestamp, civil_from_days, days_from_civil};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::{
-    BillingCategory, Caption, Carousel, FileName, HttpsUrl, Limits, List, ListDelivery,
+    BillingCategory, Caption, Carousel, FileName, HttpsUrl, Language, Limits, List, ListDelivery,
     PhoneNumber, RawCardRef, Refusal, SendClass, Template, TemplateCategory, TemplateId,
     TemplateParams, TemplateReach, Text, TrackingData, TransactionalText, Ttl,
     content::MAX_TRACKING_DATA_CHARS, regulation,
@@ -51,7 +51,7 @@ pub struct SendRequestBody {
 
 /// An optional field that, when present, must hold a value (`Option`'s own impl reads `null` as
 /// absent, which the document does not allow; found by the API fuzzing review).
-fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+pub(crate) fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
@@ -128,6 +128,10 @@ pub struct RawTemplate {
     pub id: String,
     #[serde(default)]
     pub params: BTreeMap<String, String>,
+    /// The language to send it in: for Viber's predefined OTP templates (default `en`); for
+    /// the business's own, optional, and then it must be the template's.
+    #[serde(default, deserialize_with = "not_null")]
+    pub lang: Option<String>,
 }
 
 /// A list as the business sends it: `{"title": "…", "options": ["…", "…"]}`, and where it goes
@@ -275,6 +279,7 @@ pub enum OutboundMessage {
     Template {
         id: TemplateId,
         params: BTreeMap<String, String>,
+        lang: Option<Language>,
     },
     /// A list the user answers with a tap (Viber 802 in a session, 801 outside one).
     List(List),
@@ -313,9 +318,10 @@ pub enum LegacyTransactional {
 /// What a free-form transactional send is told by default: how to get a template.
 pub const TEMPLATE_REQUIRED_HOW: &str = "since 2026-07-01 Viber takes transactional messages \
      only as templates it approved: send type template with an approved template of this \
-     business (an operator registers one with `vbmctl template put <business> <id> --lang xx \
-     --category transactional --text '...' --approved`; see docs/api.md, \"Transactional \
-     means template\")";
+     business (create one with POST /v1/templates and send it once Viber approved it, or send \
+     one of Viber's predefined OTP templates for codes; an operator can also record one Viber \
+     approved with `vbmctl template put <business> <id> --lang xx --category transactional \
+     --text '...' --approved`; see docs/api.md, \"Transactional means template\")";
 
 /// A send request whose every field is valid on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -387,6 +393,18 @@ impl SendRequest {
                 OutboundMessage::Template {
                     id: TemplateId::parse(&raw.id)?,
                     params: raw.params.clone(),
+                    lang: raw
+                        .lang
+                        .as_deref()
+                        .map(|l| {
+                            Language::parse(l).map_err(|_| {
+                                Refusal::invalid(
+                                    "template.lang",
+                                    "a two-letter language code such as en, ru or uk",
+                                )
+                            })
+                        })
+                        .transpose()?,
                 }
             }
             "list" => parse_list(body)?,
@@ -494,19 +512,33 @@ impl SendRequest {
                 template_params: None,
                 billing: BillingCategory::Promotional,
             }),
-            OutboundMessage::Template { params, .. } => {
+            OutboundMessage::Template { params, lang, .. } => {
                 let template = template.ok_or(Refusal::TemplateNotFound)?;
                 if !template.is_approved() {
                     return Err(Refusal::TemplateNotApproved);
                 }
+                if let Some(lang) = lang
+                    && lang != template.language()
+                {
+                    return Err(Refusal::invalid(
+                        "template.lang",
+                        format!(
+                            "this template is written in '{}'; leave lang out or give that",
+                            template.language().as_str()
+                        ),
+                    ));
+                }
                 let filled = TemplateParams::fill(template, params)?;
                 Ok(Admission {
                     class: match template.category() {
-                        TemplateCategory::Transactional => SendClass::Informative,
+                        TemplateCategory::Transactional | TemplateCategory::Otp => {
+                            SendClass::Informative
+                        }
                         TemplateCategory::Promotional => SendClass::Promotional,
                     },
                     template_params: Some(filled),
                     billing: match template.category() {
+                        TemplateCategory::Otp => BillingCategory::Otp,
                         TemplateCategory::Transactional if template.is_otp() => {
                             BillingCategory::Otp
                         }
@@ -1063,6 +1095,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            lang: None,
         });
         parse(&b).unwrap()
     }
@@ -1123,6 +1156,7 @@ mod tests {
         b.template = Some(RawTemplate {
             id: "code".into(),
             params: [("name".to_string(), "Ann".to_string())].into(),
+            lang: None,
         });
         let req = parse(&b).unwrap();
         // `welcome` is English and transactional: to RU it would be template_required, but it

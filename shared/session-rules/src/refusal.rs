@@ -30,10 +30,20 @@ pub enum Refusal {
     TemplateRequired(String),
     #[error("template not found")]
     TemplateNotFound,
-    #[error("template is not approved by Viber yet")]
+    #[error(
+        "template is not approved by Viber: only an approved template can be sent (this one is pending review, rejected or deleted)"
+    )]
     TemplateNotApproved,
     #[error("template parameters are invalid: {0}")]
     TemplateParamsInvalid(String),
+    /// A new template breaks one of the content rules (its code names the rule).
+    #[error("text: {1}")]
+    TemplateRule(crate::TemplateRule, String),
+    /// The business already holds the most templates it may (rejected ones included).
+    #[error(
+        "this business holds {0} templates, the most Viber allows a sender (rejected ones included): delete one to create another"
+    )]
+    TemplateLimitReached(u32),
     #[error("{field}: {reason}")]
     ValidationFailed { field: String, reason: String },
     #[error("invalid phone number: {0}")]
@@ -63,6 +73,8 @@ impl Refusal {
             Refusal::TemplateNotFound => "template_not_found",
             Refusal::TemplateNotApproved => "template_not_approved",
             Refusal::TemplateParamsInvalid(_) => "template_params_invalid",
+            Refusal::TemplateRule(rule, _) => rule.code(),
+            Refusal::TemplateLimitReached(_) => "template_limit_reached",
             Refusal::ValidationFailed { .. } => "validation_failed",
             Refusal::InvalidPhone(_) => "invalid_phone",
             Refusal::Sms(refusal) => refusal.code(),
@@ -70,7 +82,7 @@ impl Refusal {
     }
 
     /// Every code this crate can produce, for the API document's test.
-    pub const ALL_CODES: [&'static str; 15] = [
+    pub const ALL_CODES: [&'static str; 21] = [
         "no_session",
         "session_expired",
         "session_limit_reached",
@@ -86,6 +98,13 @@ impl Refusal {
         "failover_destination_refused",
         "failover_too_many_parts",
         "failover_sender_id_not_registered",
+        // Templates a business creates: each content rule, then the 2,000.
+        "template_placeholder_invalid",
+        "template_placeholders_only",
+        "template_pin_required",
+        "template_pin_reserved",
+        "template_text_too_long",
+        "template_limit_reached",
     ];
 
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
@@ -99,6 +118,7 @@ impl Refusal {
     pub fn field(&self) -> Option<&str> {
         match self {
             Refusal::ValidationFailed { field, .. } => Some(field),
+            Refusal::TemplateRule(..) => Some("text"),
             Refusal::Sms(refusal) => Some(refusal.field()),
             _ => None,
         }

@@ -31,7 +31,7 @@ pub fn check(
         }
         OutboundMessage::Template { .. } => match template {
             Some(t)
-                if t.category() == TemplateCategory::Transactional
+                if t.category() != TemplateCategory::Promotional
                     && !ALLOWED_LANGUAGES.contains(&t.language().as_str()) =>
             {
                 Err(Refusal::TemplateRequired(format!(
@@ -83,6 +83,7 @@ mod tests {
                 template: Some(RawTemplate {
                     id: "code".into(),
                     params: [("code".to_string(), "1234".to_string())].into(),
+                    lang: None,
                 }),
                 ..Default::default()
             },

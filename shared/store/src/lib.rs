@@ -108,6 +108,7 @@ pub use send::{IdempotencyKey, NewSend, SendOutcome};
 pub use sms::{SmsAllowance, SmsCounts, SmsPeriod, SmsUsage};
 pub use status::{MAX_HISTORY, StatusChange, TokenRef};
 pub use template_cache::TemplateCache;
+pub use templates::{TemplateCreated, new_template_id};
 pub use ttl_cache::TtlCache;
 
 /// How long things are kept.

@@ -37,4 +37,10 @@ impl TemplateCache {
         }
         Ok(template)
     }
+
+    /// Forgets a template this container just deleted, so its next send here is refused at
+    /// once (other containers see it within `ttl`; `dispatch` reads it afresh either way).
+    pub fn forget(&self, business: &BusinessId, id: &TemplateId) {
+        self.0.remove(&(business.clone(), id.clone()));
+    }
 }

@@ -1,10 +1,31 @@
 //! A business's templates.
+//!
+//! One item per template (`BIZ#{business}` / `TEMPLATE#{id}`). Its `state` is
+//! `pending_review`, `approved`, `rejected` or `deleted`; `approved` (a boolean) is written
+//! beside it. Templates an operator registered before states existed have only `approved`:
+//! they read as `approved` or `pending_review` and every conditional write accepts either
+//! spelling, so they need no migration. A template a business creates counts in its
+//! profile's `template_count`, moved in the same transaction as the template itself.
 
-use session_rules::{Language, Template, TemplateCategory, TemplateId, TemplateReach};
+use aws_sdk_dynamodb::types::{
+    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use session_rules::{
+    Language, Refusal, Template, TemplateCategory, TemplateId, TemplateOrigin, TemplateReach,
+    TemplateState, Timestamp,
+};
 
-use crate::attrs::{self, Item, b, s};
-use crate::cancelled::conditional;
+use crate::attrs::{self, Item, b, n, s};
+use crate::cancelled::{Cancelled, conditional};
 use crate::{BusinessId, Store, StoreError, keys};
+
+/// The profile's count of templates created through the API.
+const TEMPLATE_COUNT: &str = "template_count";
+
+/// A template's item is in `state` (either spelling: `state`, or only `approved` for one
+/// registered before states existed). Uses `:state` and `:approved`.
+const IN_STATE: &str = "attribute_exists(pk) AND (#state = :state OR \
+     (attribute_not_exists(#state) AND approved = :approved))";
 
 fn template_from_item(item: &Item) -> Result<Template, StoreError> {
     let id = attrs::get_s(item, "template_id")?;
@@ -14,15 +35,69 @@ fn template_from_item(item: &Item) -> Result<Template, StoreError> {
         Some(reach) => TemplateReach::parse(reach).map_err(bad)?,
         None => TemplateReach::default(),
     };
+    let approved = attrs::get_bool(item, "approved")?;
+    let state = match attrs::opt_s(item, "state")? {
+        Some(state) => TemplateState::parse(state).map_err(bad)?,
+        None if approved => TemplateState::Approved,
+        None => TemplateState::PendingReview,
+    };
+    let origin = match attrs::opt_s(item, "origin")? {
+        Some(origin) => TemplateOrigin::parse(origin)
+            .ok_or_else(|| StoreError::malformed(id, format!("origin {origin:?}")))?,
+        None => TemplateOrigin::Operator,
+    };
+    let viber_id = attrs::opt_s(item, "viber_template_id")?
+        .map(TemplateId::parse)
+        .transpose()
+        .map_err(bad)?;
     Template::parse(
         TemplateId::parse(id).map_err(bad)?,
         Language::parse(attrs::get_s(item, "lang")?).map_err(bad)?,
         TemplateCategory::parse_stored(attrs::get_s(item, "category")?).map_err(bad)?,
-        attrs::get_bool(item, "approved")?,
+        approved,
         attrs::get_s(item, "text")?,
     )
-    .map(|t| t.with_reach(reach))
+    .map(|t| {
+        t.with_reach(reach).restored(
+            state,
+            origin,
+            attrs::opt_s(item, "name").ok().flatten().map(str::to_owned),
+            viber_id,
+            attrs::opt_s(item, "rejection_reason")
+                .ok()
+                .flatten()
+                .map(str::to_owned),
+            attrs::opt_n::<i64>(item, "created_at")
+                .ok()
+                .flatten()
+                .map(Timestamp::from_millis),
+        )
+    })
     .map_err(bad)
+}
+
+/// A new id for a template a business creates: a ULID (26 letters and digits, time-ordered).
+pub fn new_template_id() -> TemplateId {
+    TemplateId::parse(&ulid::Ulid::new().to_string())
+        .expect("a ULID is 26 letters and digits, a valid template id")
+}
+
+/// What creating a template came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateCreated {
+    Created,
+    /// The business already holds `cap` templates: nothing was written.
+    LimitReached(u32),
+}
+
+impl TemplateCreated {
+    /// The refusal to answer with, if any.
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            Self::Created => None,
+            Self::LimitReached(cap) => Some(Refusal::TemplateLimitReached(*cap)),
+        }
+    }
 }
 
 impl Store {
@@ -42,11 +117,206 @@ impl Store {
             .item("category", s(template.category().as_str()))
             .item("reach", s(template.reach().as_str()))
             .item("approved", b(template.is_approved()))
+            .item("state", s(template.state().as_str()))
             .item("text", s(template.text()))
             .send()
             .await
             .map_err(StoreError::sdk)?;
         Ok(())
+    }
+
+    /// Stores a template a business created (`pending_review`) and counts it, in one
+    /// transaction: the profile's `template_count` goes up only while it is below `cap`
+    /// (Viber's 2,000, [`session_rules::MAX_TEMPLATES_PER_BUSINESS`]), so concurrent creations
+    /// never take a business past it.
+    pub async fn create_template(
+        &self,
+        business: &BusinessId,
+        template: &Template,
+        cap: u32,
+    ) -> Result<TemplateCreated, StoreError> {
+        let count = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(keys::PROFILE))
+            .update_expression("SET #count = if_not_exists(#count, :zero) + :one")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(#count) OR #count < :cap)",
+            )
+            .expression_attribute_names("#count", TEMPLATE_COUNT)
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":cap", n(cap))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::build)?;
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .item(keys::PK, s(keys::business(business)))
+            .item(keys::SK, s(keys::template(template.id().as_str())))
+            .item("template_id", s(template.id().as_str()))
+            .item("lang", s(template.language().as_str()))
+            .item("category", s(template.category().as_str()))
+            .item("reach", s(template.reach().as_str()))
+            .item("approved", b(template.is_approved()))
+            .item("state", s(template.state().as_str()))
+            .item("origin", s(template.origin().as_str()))
+            .item("text", s(template.text()))
+            .condition_expression("attribute_not_exists(pk)");
+        if let Some(name) = template.name() {
+            put = put.item("name", s(name));
+        }
+        if let Some(at) = template.created_at() {
+            put = put.item("created_at", n(at.as_millis()));
+        }
+        let put = put.build().map_err(StoreError::build)?;
+        let written = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(TemplateCreated::Created),
+            Err(err) => {
+                let Some(cancelled) = Cancelled::of(&err) else {
+                    return Err(StoreError::sdk(err));
+                };
+                if cancelled.failed(0) {
+                    return match cancelled.item(0) {
+                        Some(profile) if profile.contains_key(keys::PK) => {
+                            Ok(TemplateCreated::LimitReached(cap))
+                        }
+                        _ => Err(StoreError::Conflict(format!("no business {business}"))),
+                    };
+                }
+                if cancelled.failed(1) {
+                    return Err(StoreError::Conflict(format!(
+                        "template {} exists already",
+                        template.id().as_str()
+                    )));
+                }
+                // A conflicting transaction on the profile (another creation) or throttling:
+                // retryable.
+                Err(StoreError::sdk(err))
+            }
+        }
+    }
+
+    /// Stores what moderation made of `from` (its state, Viber's id or the reason), on the
+    /// condition that it still stands where `from` stood. `false` when it no longer did.
+    pub async fn set_template_state(
+        &self,
+        business: &BusinessId,
+        from: &Template,
+        to: &Template,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut set = vec![
+            "#state = :to",
+            "approved = :to_approved",
+            "moderated_at = :now",
+        ];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(keys::template(from.id().as_str())))
+            .condition_expression(IN_STATE)
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":state", s(from.state().as_str()))
+            .expression_attribute_values(":approved", b(from.is_approved()))
+            .expression_attribute_values(":to", s(to.state().as_str()))
+            .expression_attribute_values(":to_approved", b(to.is_approved()))
+            .expression_attribute_values(":now", n(now.as_millis()));
+        if let Some(viber_id) = to.viber_id() {
+            set.push("viber_template_id = :viber_id");
+            update = update.expression_attribute_values(":viber_id", s(viber_id.as_str()));
+        }
+        if let Some(reason) = to.rejection_reason() {
+            set.push("rejection_reason = :reason");
+            update = update.expression_attribute_values(":reason", s(reason));
+        }
+        let written = update
+            .update_expression(format!("SET {}", set.join(", ")))
+            .send()
+            .await;
+        Ok(conditional(written)?.is_some())
+    }
+
+    /// Deletes `template` (keeps its item as `deleted`, for the messages sent with it) and, for
+    /// one the business created, gives its place among the 2,000 back, in one transaction
+    /// conditioned on it not being deleted yet. `false` when it already was.
+    pub async fn delete_template(
+        &self,
+        business: &BusinessId,
+        template: &Template,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mark = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(keys::template(template.id().as_str())))
+            .update_expression("SET #state = :deleted, approved = :no, deleted_at = :now")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(#state) OR #state <> :deleted)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":deleted", s(TemplateState::Deleted.as_str()))
+            .expression_attribute_values(":no", b(false))
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .build()
+            .map_err(StoreError::build)?;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(mark).build());
+        if template.origin() == TemplateOrigin::Api {
+            let uncount = Update::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::business(business)))
+                .key(keys::SK, s(keys::PROFILE))
+                .update_expression("SET #count = #count - :one")
+                .condition_expression("#count > :zero")
+                .expression_attribute_names("#count", TEMPLATE_COUNT)
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1))
+                .build()
+                .map_err(StoreError::build)?;
+            request = request.transact_items(TransactWriteItem::builder().update(uncount).build());
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(err) => match Cancelled::of(&err) {
+                Some(cancelled) if cancelled.failed(0) => Ok(false),
+                _ => Err(StoreError::sdk(err)),
+            },
+        }
+    }
+
+    /// How many templates the business created counts toward the 2,000.
+    pub async fn template_count(&self, business: &BusinessId) -> Result<u32, StoreError> {
+        let item = self
+            .get_consistent(keys::business(business), keys::PROFILE.into(), None)
+            .await?;
+        Ok(match item {
+            Some(item) => attrs::opt_n(&item, TEMPLATE_COUNT)?.unwrap_or(0),
+            None => 0,
+        })
+    }
+
+    /// A template as it stands now (a consistent read: moderation and deletion decide on it).
+    pub async fn get_template_consistent(
+        &self,
+        business: &BusinessId,
+        id: &TemplateId,
+    ) -> Result<Option<Template>, StoreError> {
+        let item = self
+            .get_consistent(keys::business(business), keys::template(id.as_str()), None)
+            .await?;
+        item.as_ref().map(template_from_item).transpose()
     }
 
     pub async fn get_template(
@@ -90,9 +360,11 @@ impl Store {
             .table_name(&self.table)
             .key(keys::PK, s(keys::business(business)))
             .key(keys::SK, s(keys::template(id.as_str())))
-            .update_expression("SET approved = :yes")
+            .update_expression("SET approved = :yes, #state = :approved")
             .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#state", "state")
             .expression_attribute_values(":yes", b(true))
+            .expression_attribute_values(":approved", s(TemplateState::Approved.as_str()))
             .send()
             .await;
         conditional(approved)?.map(|_| ()).ok_or_else(|| {

@@ -37,6 +37,17 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
         (now.saturating_duration_since(*read_at) < self.ttl).then(|| value.clone())
     }
 
+    /// Forgets `key` (what it held changed here, in this container).
+    pub fn remove<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(key);
+        }
+    }
+
     /// Remembers `value`, read at `now`.
     pub fn insert(&self, key: K, value: V, now: Instant) {
         let Ok(mut entries) = self.entries.lock() else {

@@ -403,7 +403,9 @@ impl SendMessage {
                     TemplateReach::Smartphones => MessageType::TEMPLATE_SMARTPHONES,
                     TemplateReach::AllDevices => MessageType::TEMPLATE_ALL_DEVICES,
                 };
-                out.template_id = Some(id.as_str().to_owned());
+                // Viber's id for it: the one it gave at approval (a template the business
+                // created), else the template's own (an operator registers Viber's id).
+                out.template_id = Some(template.viber_template_id().as_str().to_owned());
                 out.template_lang = Some(template.language().as_str().to_owned());
                 out.template_params = Some(params.values().clone());
                 return Ok(out);
@@ -795,6 +797,7 @@ mod tests {
             OutboundMessage::Template {
                 id: TemplateId::parse("order_ready").unwrap(),
                 params: params.clone(),
+                lang: None,
             },
             params,
         )
@@ -890,6 +893,38 @@ mod tests {
             build_with(&session, Some((&right, &params))).unwrap_err(),
             BuildError::UnexpectedTemplate("session")
         );
+    }
+
+    /// A template the business created goes under the id Viber gave it at approval, not ours.
+    #[test]
+    fn a_template_goes_under_viber_s_id() {
+        let (message, raw) = template_message();
+        let ours = template(TemplateCategory::Transactional);
+        let viber_id = TemplateId::parse("5b1e4a7c-2d3f-4e5a-9b8c-7d6e5f4a3b2c").unwrap();
+        let approved = ours.clone().restored(
+            session_rules::TemplateState::Approved,
+            session_rules::TemplateOrigin::Api,
+            Some("Order ready".into()),
+            Some(viber_id.clone()),
+            None,
+            None,
+        );
+        let params = TemplateParams::fill(&approved, &raw).unwrap();
+        let body = SendMessage::build(
+            7,
+            1,
+            &to(),
+            &message,
+            ttl(),
+            None,
+            Some((&approved, &params)),
+        )
+        .unwrap();
+        assert_eq!(body.template_id.as_deref(), Some(viber_id.as_str()));
+        let params = TemplateParams::fill(&ours, &raw).unwrap();
+        let body =
+            SendMessage::build(7, 1, &to(), &message, ttl(), None, Some((&ours, &params))).unwrap();
+        assert_eq!(body.template_id.as_deref(), Some("order_ready"));
     }
 
     #[test]

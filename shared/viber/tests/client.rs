@@ -204,6 +204,7 @@ async fn template_message_goes_out_with_template_fields() {
     let message = OutboundMessage::Template {
         id: template.id().clone(),
         params: raw,
+        lang: None,
     };
     let req = SendMessage::build(
         1234,

@@ -11,3 +11,4 @@ mod interactive;
 mod quarantine;
 mod session_events;
 mod stories;
+mod templates;

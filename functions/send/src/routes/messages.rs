@@ -17,7 +17,8 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use session_rules::{
-    Billing, Conversation, OutboundMessage, SendRequest, SendRequestBody, Timestamp,
+    Billing, Conversation, OutboundMessage, Refusal, SendRequest, SendRequestBody, Timestamp,
+    predefined,
 };
 use vbm_http::{Answer, ApiError, Outcome, from_value, json_response, read_json_value};
 use vbm_platform::metrics;
@@ -72,13 +73,29 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
         }
     })?;
     let template = match &parsed.message {
+        // Viber's predefined OTP templates need no lookup: they are the same for every sender.
+        OutboundMessage::Template { id, lang, .. } if predefined::find(id).is_some() => {
+            predefined::find(id)
+                .map(|p| p.template(lang.as_ref()))
+                .transpose()?
+        }
         // From the container's cache when warm: a template send is two AWS calls like any other.
         OutboundMessage::Template { id, .. } => {
             app.templates.get(app.store(), &business.id, id).await?
         }
         _ => None,
     };
-    let admission = parsed.admit(template.as_ref(), business.transactional_opt_in())?;
+    let admission = parsed
+        .admit(template.as_ref(), business.transactional_opt_in())
+        .map_err(|refusal| {
+            let not_approved = refusal == Refusal::TemplateNotApproved;
+            let error = ApiError::from(refusal);
+            // Which state keeps it from going: pending_review, rejected or deleted.
+            match template.as_ref().filter(|_| not_approved) {
+                Some(t) => error.with_detail("template_state", t.state().as_str()),
+                None => error,
+            }
+        })?;
     let failover = vbm_outbound::failover::resolve(
         business,
         failover_request.as_ref().map(|(request, _)| request),

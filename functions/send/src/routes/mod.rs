@@ -22,6 +22,10 @@ pub enum Endpoint {
     GetSession,
     EraseContact,
     ListTemplates,
+    // Templates a business submits for Viber's review.
+    CreateTemplate,
+    GetTemplate,
+    DeleteTemplate,
     // Campaigns.
     CreateCampaign,
     CreateUpload,
@@ -68,6 +72,22 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/v1/templates",
         endpoint: Endpoint::ListTemplates,
+    },
+    // Templates a business submits for Viber's review.
+    Route {
+        method: "POST",
+        path: "/v1/templates",
+        endpoint: Endpoint::CreateTemplate,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/templates/{id}",
+        endpoint: Endpoint::GetTemplate,
+    },
+    Route {
+        method: "DELETE",
+        path: "/v1/templates/{id}",
+        endpoint: Endpoint::DeleteTemplate,
     },
     // Campaigns.
     Route {
@@ -190,6 +210,18 @@ mod tests {
         assert_eq!(e, Endpoint::EraseContact);
         let (e, _) = resolve(&Method::GET, "/v1/templates").unwrap();
         assert_eq!(e, Endpoint::ListTemplates);
+        let (e, _) = resolve(&Method::POST, "/v1/templates").unwrap();
+        assert_eq!(e, Endpoint::CreateTemplate);
+        let (e, p) = resolve(&Method::GET, "/v1/templates/01JD0Z6Q9T3M8V4K2X7B5N1C0A").unwrap();
+        assert_eq!(
+            (e, p),
+            (
+                Endpoint::GetTemplate,
+                vec!["01JD0Z6Q9T3M8V4K2X7B5N1C0A".to_owned()]
+            )
+        );
+        let (e, _) = resolve(&Method::DELETE, "/v1/templates/x").unwrap();
+        assert_eq!(e, Endpoint::DeleteTemplate);
     }
 
     #[test]
@@ -201,7 +233,7 @@ mod tests {
             "/v1/messages/",
             "/v1/messages/a/b",
             "/v2/messages",
-            "/v1/templates/x",
+            "/v1/templates/x/y",
         ] {
             let e = resolve(&Method::GET, path).unwrap_err();
             assert_eq!(e.code, "not_found", "{path}");

@@ -10,3 +10,4 @@ mod openapi;
 mod reads;
 mod security;
 mod sms_policy;
+mod templates;

@@ -528,6 +528,60 @@ fn answer_schemas_match_the_views() {
     )
     .unwrap();
     assert_matches(&doc, "Template", &TemplateView::from(&template));
+    let created = session_rules::TemplateDraft::parse(&session_rules::RawTemplateDraft {
+        name: "Order shipped".into(),
+        lang: "en".into(),
+        category: "otp".into(),
+        text: "Your code is {{pin}}".into(),
+        reach: Some("smartphones".into()),
+    })
+    .unwrap()
+    .into_template(TemplateId::parse("01JD0Z6Q9T3M8V4K2X7B5N1C0A").unwrap(), t0);
+    assert_matches(&doc, "Template", &TemplateView::from(&created));
+    assert_eq!(
+        strings(&schema(&doc, "TemplateState")["enum"]),
+        session_rules::TemplateState::ALL
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect::<BTreeSet<_>>()
+    );
+    // The request's fields are the draft's, and a template.approved event's data its schema's.
+    let request = schema(&doc, "CreateTemplateRequest");
+    let err = serde_json::from_str::<session_rules::RawTemplateDraft>(r#"{"__probe": 1}"#)
+        .unwrap_err()
+        .to_string();
+    let accepted: BTreeSet<String> = err
+        .split("expected ")
+        .nth(1)
+        .unwrap()
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(property_names(request), accepted);
+    // The name's pattern accepts exactly the names the parser takes.
+    let name =
+        regex::Regex::new(request["properties"]["name"]["pattern"].as_str().unwrap()).unwrap();
+    for candidate in [
+        "Ann",
+        " Ann ",
+        "Заказ 42",
+        "",
+        "   ",
+        "\u{200B}",
+        "Ann\nB",
+        "a\u{85}",
+    ] {
+        let parsed = session_rules::TemplateDraft::parse(&session_rules::RawTemplateDraft {
+            name: candidate.into(),
+            lang: "en".into(),
+            category: "transactional".into(),
+            text: "Hi {{name}}".into(),
+            reach: None,
+        });
+        assert_eq!(name.is_match(candidate), parsed.is_ok(), "{candidate:?}");
+    }
 }
 
 /// The document's string patterns accept exactly what the parsers accept, on the edge cases

@@ -223,12 +223,18 @@ async fn templates_are_listed_with_their_parameters() {
     assert_eq!(
         r.body,
         json!({"templates": [
-            {"id": "order_ready", "lang": "uk", "category": "transactional",
-             "reach": "smartphones", "status": "approved",
-             "text": "Замовлення {{order}} готове, {{name}}", "params": ["order", "name"]},
-            {"id": "spring_sale", "lang": "en", "category": "promotional",
-             "reach": "all_devices", "status": "pending",
-             "text": "Sale until {{date}}", "params": ["date"]}
+            // Registered by an operator: no name or creation time; approved ones go under
+            // their own id, which is Viber's.
+            {"id": "order_ready", "name": null, "lang": "uk", "category": "transactional",
+             "reach": "smartphones", "state": "approved", "status": "approved",
+             "text": "Замовлення {{order}} готове, {{name}}", "params": ["order", "name"],
+             "origin": "operator", "viber_template_id": "order_ready",
+             "rejection_reason": null, "created_at": null},
+            {"id": "spring_sale", "name": null, "lang": "en", "category": "promotional",
+             "reach": "all_devices", "state": "pending_review", "status": "pending",
+             "text": "Sale until {{date}}", "params": ["date"],
+             "origin": "operator", "viber_template_id": null,
+             "rejection_reason": null, "created_at": null}
         ]})
     );
 }

@@ -684,8 +684,13 @@ async fn templates_put_approve_list_round_trip() {
         "category": "transactional",
         "reach": "all_devices",
         "approved": false,
+        "state": "pending_review",
         "text": "Hello {{name}}, order {{ order }} ships {{name}}-side",
         "placeholders": ["name", "order"],
+        "origin": "operator",
+        "name": null,
+        "viber_template_id": null,
+        "rejection_reason": null,
     });
     assert_eq!(put, shipped);
     let put = ctl.ok(&[
@@ -714,10 +719,43 @@ async fn templates_put_approve_list_round_trip() {
 
     let mut approved = shipped.clone();
     approved["approved"] = json!(true);
-    assert_eq!(
-        ctl.ok(&["template", "approve", "acme", "order.shipped"]),
-        approved
-    );
+    approved["state"] = json!("approved");
+    // An operator's template is registered under Viber's id.
+    approved["viber_template_id"] = json!("order.shipped");
+    let approve = ["template", "approve", "acme", "order.shipped"];
+    let with_events = |args: &[&str]| {
+        ctl.command(args)
+            .env("EVENTS_QUEUE_URL", &ctl.env.events_queue_url)
+            .output()
+            .expect("vbmctl runs")
+    };
+    assert_eq!(parse_ok(with_events(&approve), &approve), approved);
+    // Repeated (its event may not have gone out): the same answer, the same event again.
+    assert_eq!(parse_ok(with_events(&approve), &approve), approved);
+    let sqs = ctl.env.sqs().await;
+    let queued: Vec<vbm_events::Event> = vbm_testkit::drain(&sqs, &ctl.env.events_queue_url)
+        .await
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect();
+    assert_eq!(queued.len(), 2);
+    assert_eq!(queued[0].event_id, queued[1].event_id);
+    assert_eq!(queued[0].kind, vbm_events::EventKind::TemplateApproved);
+    assert_eq!(queued[0].data["viber_template_id"], "order.shipped");
+    // An approved template cannot be rejected (templates are never edited).
+    let reject = [
+        "template",
+        "reject",
+        "acme",
+        "order.shipped",
+        "--reason",
+        "promo",
+    ];
+    let out = with_events(&reject);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is approved"));
+    // Without the events queue, nothing is decided.
+    ctl.refused(&approve, 2, "--events-queue-url");
     assert_eq!(
         ctl.ok(&["template", "list", "acme"])["templates"],
         json!([approved, put])
@@ -798,11 +836,25 @@ async fn templates_put_approve_list_round_trip() {
             "invalid business id",
         ),
         (
-            vec!["template", "approve", "acme", "missing"],
+            vec![
+                "template",
+                "approve",
+                "acme",
+                "missing",
+                "--events-queue-url",
+                "http://127.0.0.1:9/unused",
+            ],
             "no template missing",
         ),
         (
-            vec!["template", "approve", "nobody", "order.shipped"],
+            vec![
+                "template",
+                "approve",
+                "nobody",
+                "order.shipped",
+                "--events-queue-url",
+                "http://127.0.0.1:9/unused",
+            ],
             "no business nobody",
         ),
         (vec!["template", "list", "nobody"], "no business nobody"),

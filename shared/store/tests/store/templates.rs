@@ -1,0 +1,253 @@
+//! Templates a business creates: counted toward Viber's 2,000 in the same transaction that
+//! stores them (concurrent creations never pass the cap), moved by moderation only from where
+//! they stand, deleted once (giving their place back), and the templates operators registered
+//! before states existed read and move as before.
+
+use std::sync::Arc;
+
+use session_rules::{
+    Language, Moderated, Moderation, RawTemplateDraft, Template, TemplateCategory, TemplateDraft,
+    TemplateId, TemplateState,
+};
+use vbm_store::{BusinessId, NewBusiness, Store, TemplateCreated, new_template_id};
+
+use crate::common::{NOW, fresh};
+
+async fn business(store: &Store, id: &str) -> BusinessId {
+    let id = BusinessId::parse(id).unwrap();
+    store
+        .create_business(&NewBusiness {
+            id: id.clone(),
+            service_id: 7000 + id.as_str().len() as u64,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    id
+}
+
+fn draft(text: &str) -> Template {
+    TemplateDraft::parse(&RawTemplateDraft {
+        name: "Order shipped".into(),
+        lang: "en".into(),
+        category: "transactional".into(),
+        text: text.into(),
+        reach: None,
+    })
+    .unwrap()
+    .into_template(new_template_id(), NOW)
+}
+
+#[tokio::test]
+async fn concurrent_creations_never_pass_the_cap() {
+    let (_env, store) = fresh().await;
+    let store = Arc::new(store);
+    let acme = business(&store, "acme").await;
+    const CAP: u32 = 5;
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let store = store.clone();
+            let acme = acme.clone();
+            tokio::spawn(async move {
+                let template = draft(&format!("Order {{{{order}}}} number {i}"));
+                // A conflicting transaction is the table's "try again": what the API answers
+                // with a retryable 503, retried here as a business would.
+                for _ in 0..20 {
+                    match store.create_template(&acme, &template, CAP).await {
+                        Ok(outcome) => return (template, outcome),
+                        Err(e) => assert!(!e.to_string().contains("exists"), "{e}"),
+                    }
+                }
+                panic!("the table kept refusing")
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    let mut refused = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            (t, TemplateCreated::Created) => created.push(t),
+            (_, TemplateCreated::LimitReached(cap)) => {
+                assert_eq!(cap, CAP);
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(created.len(), CAP as usize);
+    assert_eq!(refused, 24 - CAP as usize);
+    assert_eq!(store.template_count(&acme).await.unwrap(), CAP);
+    let stored = store.list_templates(&acme).await.unwrap();
+    assert_eq!(
+        stored.len(),
+        CAP as usize,
+        "the refused ones stored nothing"
+    );
+    for t in &stored {
+        assert_eq!(t.state(), TemplateState::PendingReview);
+        assert_eq!(t.name(), Some("Order shipped"));
+        assert_eq!(t.created_at(), Some(NOW));
+    }
+
+    // A rejected template still counts; deleting one gives its place back, once.
+    let first = store
+        .get_template_consistent(&acme, created[0].id())
+        .await
+        .unwrap()
+        .unwrap();
+    let Ok(Moderated::Changed(rejected)) = first.moderate(&Moderation::reject("promo").unwrap())
+    else {
+        panic!("rejects")
+    };
+    assert!(
+        store
+            .set_template_state(&acme, &first, &rejected, NOW)
+            .await
+            .unwrap()
+    );
+    // The same move again: the template no longer stands where it was read.
+    assert!(
+        !store
+            .set_template_state(&acme, &first, &rejected, NOW)
+            .await
+            .unwrap()
+    );
+    let extra = draft("One more {{x}}");
+    assert_eq!(
+        store.create_template(&acme, &extra, CAP).await.unwrap(),
+        TemplateCreated::LimitReached(CAP)
+    );
+    let deletes: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            let acme = acme.clone();
+            let rejected = rejected.clone();
+            tokio::spawn(async move { store.delete_template(&acme, &rejected, NOW).await.unwrap() })
+        })
+        .collect();
+    let mut deleted = 0;
+    for d in deletes {
+        deleted += usize::from(d.await.unwrap());
+    }
+    assert_eq!(deleted, 1, "deleted once");
+    assert_eq!(store.template_count(&acme).await.unwrap(), CAP - 1);
+    let gone = store
+        .get_template_consistent(&acme, rejected.id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(gone.state(), TemplateState::Deleted);
+    assert_eq!(gone.rejection_reason(), Some("promo"));
+    assert_eq!(
+        store.create_template(&acme, &extra, CAP).await.unwrap(),
+        TemplateCreated::Created
+    );
+
+    // Another business has its own count.
+    let globex = business(&store, "globex").await;
+    assert_eq!(
+        store
+            .create_template(&globex, &draft("Hi {{a}}"), CAP)
+            .await
+            .unwrap(),
+        TemplateCreated::Created
+    );
+    assert_eq!(store.template_count(&globex).await.unwrap(), 1);
+    assert!(
+        store
+            .get_template_consistent(&globex, extra.id())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn approval_records_viber_s_id_and_operator_templates_keep_working() {
+    let (_env, store) = fresh().await;
+    let acme = business(&store, "acme").await;
+    let mine = draft("Hi {{name}}");
+    store.create_template(&acme, &mine, 2_000).await.unwrap();
+    let viber = TemplateId::parse("9d2f6a3c-1b2e-4c5d-8e9f-0a1b2c3d4e5f").unwrap();
+    let Ok(Moderated::Changed(approved)) = mine.moderate(&Moderation::Approve {
+        viber_id: Some(viber.clone()),
+    }) else {
+        panic!("approves")
+    };
+    assert!(
+        store
+            .set_template_state(&acme, &mine, &approved, NOW)
+            .await
+            .unwrap()
+    );
+    let read = store.get_template(&acme, mine.id()).await.unwrap().unwrap();
+    assert!(read.is_approved());
+    assert_eq!(read.viber_template_id(), &viber);
+
+    // An operator's template as `vbmctl template put` wrote it before states existed: only
+    // `approved = false`. It reads as pending review, and moderation moves it.
+    let legacy = TemplateId::parse("welcome").unwrap();
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("BIZ#acme".into()),
+        )
+        .item(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("TEMPLATE#welcome".into()),
+        )
+        .item(
+            "template_id",
+            aws_sdk_dynamodb::types::AttributeValue::S("welcome".into()),
+        )
+        .item(
+            "lang",
+            aws_sdk_dynamodb::types::AttributeValue::S("en".into()),
+        )
+        .item(
+            "category",
+            aws_sdk_dynamodb::types::AttributeValue::S("transactional".into()),
+        )
+        .item(
+            "approved",
+            aws_sdk_dynamodb::types::AttributeValue::Bool(false),
+        )
+        .item(
+            "text",
+            aws_sdk_dynamodb::types::AttributeValue::S("Welcome, {{name}}".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let old = store.get_template(&acme, &legacy).await.unwrap().unwrap();
+    assert_eq!(old.state(), TemplateState::PendingReview);
+    assert_eq!(old.language(), &Language::parse("en").unwrap());
+    assert_eq!(old.category(), TemplateCategory::Transactional);
+    let Ok(Moderated::Changed(ok)) = old.moderate(&Moderation::Approve { viber_id: None }) else {
+        panic!("approves")
+    };
+    assert!(
+        store
+            .set_template_state(&acme, &old, &ok, NOW)
+            .await
+            .unwrap()
+    );
+    let now_approved = store.get_template(&acme, &legacy).await.unwrap().unwrap();
+    assert!(now_approved.is_approved());
+    assert_eq!(
+        now_approved.viber_template_id(),
+        &legacy,
+        "registered under Viber's id"
+    );
+    // Deleting an operator's template counts nothing down (it was never counted).
+    assert!(
+        store
+            .delete_template(&acme, &now_approved, NOW)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.template_count(&acme).await.unwrap(), 1);
+}
