@@ -38,6 +38,10 @@ pub enum Refusal {
     ValidationFailed { field: String, reason: String },
     #[error("invalid phone number: {0}")]
     InvalidPhone(String),
+    /// No Viber service of the business can carry the message (a session message without a
+    /// session service, a template without a one-way or two-way one).
+    #[error("{0}")]
+    NoServiceForMessage(crate::NoService),
     /// The business's SMS policy refuses the message's failover.
     #[error("{0}")]
     Sms(crate::sms::SmsRefusal),
@@ -65,12 +69,13 @@ impl Refusal {
             Refusal::TemplateParamsInvalid(_) => "template_params_invalid",
             Refusal::ValidationFailed { .. } => "validation_failed",
             Refusal::InvalidPhone(_) => "invalid_phone",
+            Refusal::NoServiceForMessage(_) => "no_service_for_message",
             Refusal::Sms(refusal) => refusal.code(),
         }
     }
 
     /// Every code this crate can produce, for the API document's test.
-    pub const ALL_CODES: [&'static str; 15] = [
+    pub const ALL_CODES: [&'static str; 16] = [
         "no_session",
         "session_expired",
         "session_limit_reached",
@@ -86,6 +91,7 @@ impl Refusal {
         "failover_destination_refused",
         "failover_too_many_parts",
         "failover_sender_id_not_registered",
+        "no_service_for_message",
     ];
 
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {

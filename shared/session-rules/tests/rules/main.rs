@@ -4,3 +4,4 @@
 mod model;
 mod phone_metadata;
 mod phone_reference;
+mod services;
