@@ -748,6 +748,7 @@ async fn user_messages_racing_session_sends_lose_no_update() {
                     kind: "session",
                     billing: session_rules::BillingCategory::Session,
                     payload: "{}",
+                    service_id: None,
                     idempotency: None,
                     failover: None,
                     now,

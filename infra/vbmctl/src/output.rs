@@ -10,6 +10,7 @@ use vbm_store::{ApiKey, Business, BusinessId, KeyInfo};
 pub struct Created<'a> {
     pub business_id: &'a str,
     pub service_id: u64,
+    pub services: Vec<ServiceView>,
     pub api_key: &'a str,
     pub callback_secret: &'a str,
     pub callback_url: Option<&'a str>,
@@ -20,11 +21,46 @@ impl<'a> Created<'a> {
     pub fn new(business: &'a Business, key: &'a ApiKey) -> Self {
         Self {
             business_id: business.id.as_str(),
-            service_id: business.service_id,
+            service_id: business.service_id(),
+            services: services(business),
             api_key: key.expose(),
             callback_secret: &business.callback_secret,
             callback_url: business.callback_url.as_deref(),
             allow_cidrs: cidrs(business),
+        }
+    }
+}
+
+/// One Viber service of a business.
+#[derive(Debug, Serialize)]
+pub struct ServiceView {
+    pub service_id: u64,
+    pub kind: &'static str,
+}
+
+fn services(business: &Business) -> Vec<ServiceView> {
+    business
+        .services
+        .iter()
+        .map(|s| ServiceView {
+            service_id: s.id,
+            kind: s.kind.as_str(),
+        })
+        .collect()
+}
+
+/// `business service add|remove|list`.
+#[derive(Debug, Serialize)]
+pub struct ServicesShown<'a> {
+    pub business_id: &'a str,
+    pub services: Vec<ServiceView>,
+}
+
+impl<'a> ServicesShown<'a> {
+    pub fn new(business: &'a Business) -> Self {
+        Self {
+            business_id: business.id.as_str(),
+            services: services(business),
         }
     }
 }
@@ -34,6 +70,7 @@ impl<'a> Created<'a> {
 pub struct Shown<'a> {
     pub business_id: &'a str,
     pub service_id: u64,
+    pub services: Vec<ServiceView>,
     pub callback_url: Option<&'a str>,
     pub allow_cidrs: Vec<String>,
     /// Only when API access is switched off (`business disable`).
@@ -50,7 +87,8 @@ impl<'a> Shown<'a> {
     pub fn new(business: &'a Business, with_secret: bool) -> Self {
         Self {
             business_id: business.id.as_str(),
-            service_id: business.service_id,
+            service_id: business.service_id(),
+            services: services(business),
             callback_url: business.callback_url.as_deref(),
             allow_cidrs: cidrs(business),
             disabled: business.disabled,
