@@ -10,4 +10,5 @@ mod failover;
 mod history_bound;
 mod lost_answer;
 mod pending;
+mod services;
 mod warm_up;
