@@ -8,4 +8,5 @@ mod inputs;
 mod openapi;
 mod reads;
 mod security;
+mod services;
 mod sms_policy;
