@@ -15,11 +15,20 @@ const UK: &str = "+447911123456";
 async fn with_services(h: &Harness, services: &[(u64, ServiceKind)]) {
     for (id, kind) in services {
         h.store()
-            .add_service(&h.business.id, Service { id: *id, kind: *kind })
+            .add_service(
+                &h.business.id,
+                Service {
+                    id: *id,
+                    kind: *kind,
+                },
+            )
             .await
             .unwrap();
     }
-    h.store().remove_service(&h.business.id, 1001).await.unwrap();
+    h.store()
+        .remove_service(&h.business.id, 1001)
+        .await
+        .unwrap();
     let template = Template::parse(
         TemplateId::parse("welcome").unwrap(),
         Language::parse("en").unwrap(),
@@ -51,7 +60,11 @@ async fn service_of(h: &Harness, reply: &Reply) -> Option<u64> {
 #[tokio::test]
 async fn each_message_goes_on_the_service_of_its_kind() {
     let h = Harness::new().await;
-    with_services(&h, &[(3001, ServiceKind::OneWay), (3002, ServiceKind::Session)]).await;
+    with_services(
+        &h,
+        &[(3001, ServiceKind::OneWay), (3002, ServiceKind::Session)],
+    )
+    .await;
     let template = h.send(&template_send(), None).await;
     assert_eq!(template.status, 202, "{}", template.body);
     assert_eq!(service_of(&h, &template).await, Some(3001));
@@ -69,7 +82,10 @@ async fn a_session_send_without_a_session_service_is_refused_and_stores_nothing(
     let before = h.footprint(UK).await;
     let refused = h.send(&session_text(UK), Some("k-1")).await;
     refused.expect_error(422, "no_service_for_message");
-    assert_eq!(refused.body["error"]["missing"], json!(["session", "two_way"]));
+    assert_eq!(
+        refused.body["error"]["missing"],
+        json!(["session", "two_way"])
+    );
     let message = refused.body["error"]["message"].as_str().unwrap();
     assert!(message.contains("session or two_way"), "{message}");
     h.assert_untouched(UK, &before).await;
@@ -85,7 +101,10 @@ async fn a_template_without_a_one_way_or_two_way_service_is_refused() {
     let before = h.footprint(UK).await;
     let refused = h.send(&template_send(), None).await;
     refused.expect_error(422, "no_service_for_message");
-    assert_eq!(refused.body["error"]["missing"], json!(["two_way", "one_way"]));
+    assert_eq!(
+        refused.body["error"]["missing"],
+        json!(["two_way", "one_way"])
+    );
     h.assert_untouched(UK, &before).await;
     let promotional = json!({"to": UK, "type": "promotional", "text": "Sale"});
     h.send(&promotional, None)
