@@ -8,5 +8,6 @@ mod events;
 mod failover;
 mod faults;
 mod quarantine;
+mod services;
 mod session_events;
 mod stories;

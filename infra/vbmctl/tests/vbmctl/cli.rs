@@ -165,7 +165,7 @@ async fn create_prints_the_key_once_and_refuses_a_taken_id_or_service_id() {
     // The functions find the business by that key.
     let found = ctl.by_key(key).await.expect("the key finds its business");
     assert_eq!(found.id.as_str(), "acme");
-    assert_eq!(found.service_id, 1001);
+    assert_eq!(found.service_id(), 1001);
     assert_eq!(found.callback_secret, secret);
     assert_eq!(
         ctl.store
