@@ -10,11 +10,12 @@ use vbm_store::{ApiKey, Business, BusinessId, KeyInfo};
 pub struct Created<'a> {
     pub business_id: &'a str,
     pub service_id: u64,
-    pub services: Vec<ServiceView>,
     pub api_key: &'a str,
     pub callback_secret: &'a str,
     pub callback_url: Option<&'a str>,
     pub allow_cidrs: Vec<String>,
+    /// Every Viber service (`service_id` is the first's).
+    pub services: Vec<ServiceView>,
 }
 
 impl<'a> Created<'a> {
@@ -70,9 +71,10 @@ impl<'a> ServicesShown<'a> {
 pub struct Shown<'a> {
     pub business_id: &'a str,
     pub service_id: u64,
-    pub services: Vec<ServiceView>,
     pub callback_url: Option<&'a str>,
     pub allow_cidrs: Vec<String>,
+    /// Every Viber service (`service_id` is the first's).
+    pub services: Vec<ServiceView>,
     /// Only when API access is switched off (`business disable`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub disabled: bool,
