@@ -20,7 +20,13 @@ const ONE_WAY: u64 = 6001;
 const SESSION: u64 = 6002;
 
 /// A call to the API with another business's key.
-async fn api(stack: &Stack, key: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
+async fn api(
+    stack: &Stack,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Answer {
     let mut request = reqwest::Client::new()
         .request(method, format!("{}{path}", stack.base))
         .bearer_auth(key);
@@ -35,13 +41,26 @@ async fn api(stack: &Stack, key: &str, method: reqwest::Method, path: &str, body
 }
 
 async fn send(stack: &Stack, key: &str, body: Value) -> Answer {
-    api(stack, key, reqwest::Method::POST, "/v1/messages", Some(body)).await
+    api(
+        stack,
+        key,
+        reqwest::Method::POST,
+        "/v1/messages",
+        Some(body),
+    )
+    .await
 }
 
 async fn message(stack: &Stack, key: &str, id: &str) -> Value {
-    api(stack, key, reqwest::Method::GET, &format!("/v1/messages/{id}"), None)
-        .await
-        .body
+    api(
+        stack,
+        key,
+        reqwest::Method::GET,
+        &format!("/v1/messages/{id}"),
+        None,
+    )
+    .await
+    .body
 }
 
 fn new_business(id: &str) -> NewBusiness {
@@ -75,8 +94,14 @@ async fn a_business_with_a_one_way_and_a_session_service() {
     // The operator's set-up (vbmctl's store code): one business, two services; Viber knows
     // what each id was ordered as.
     let services = Services::new(vec![
-        Service { id: ONE_WAY, kind: ServiceKind::OneWay },
-        Service { id: SESSION, kind: ServiceKind::Session },
+        Service {
+            id: ONE_WAY,
+            kind: ServiceKind::OneWay,
+        },
+        Service {
+            id: SESSION,
+            kind: ServiceKind::Session,
+        },
     ])
     .unwrap();
     let (shop, key) = store
@@ -86,7 +111,10 @@ async fn a_business_with_a_one_way_and_a_session_service() {
     let key = key.expose().to_owned();
     for (id, kind) in [(ONE_WAY, "one_way"), (SESSION, "session")] {
         let answer = stack
-            .post("/_sandbox/viber/services", json!({"service_id": id, "kind": kind}))
+            .post(
+                "/_sandbox/viber/services",
+                json!({"service_id": id, "kind": kind}),
+            )
             .await;
         assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     }
@@ -125,7 +153,12 @@ async fn a_business_with_a_one_way_and_a_session_service() {
 
     // Before the user writes, no session message; the user writes on the session id, and one goes
     // there.
-    let early = send(&stack, &key, json!({"to": ann, "type": "session", "text": "Hello?"})).await;
+    let early = send(
+        &stack,
+        &key,
+        json!({"to": ann, "type": "session", "text": "Hello?"}),
+    )
+    .await;
     assert_eq!(early.code(), "no_session", "{early:?}");
     let wrote = stack
         .post(
@@ -190,9 +223,16 @@ async fn a_business_with_a_one_way_and_a_session_service() {
         json!({"to": ann, "type": "session", "text": "Hi"}),
     )
     .await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{refused:?}");
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{refused:?}"
+    );
     assert_eq!(refused.code(), "no_service_for_message");
-    assert_eq!(refused.body["error"]["missing"], json!(["session", "two_way"]));
+    assert_eq!(
+        refused.body["error"]["missing"],
+        json!(["session", "two_way"])
+    );
 
     // Two businesses never share an id: neither a new business nor another's new service gets one.
     match store
@@ -207,7 +247,13 @@ async fn a_business_with_a_one_way_and_a_session_service() {
     }
     let alerts = BusinessId::parse("alerts").unwrap();
     match store
-        .add_service(&alerts, Service { id: SESSION, kind: ServiceKind::Session })
+        .add_service(
+            &alerts,
+            Service {
+                id: SESSION,
+                kind: ServiceKind::Session,
+            },
+        )
         .await
     {
         Err(StoreError::Conflict(message)) => assert!(message.contains("6002"), "{message}"),

@@ -1332,14 +1332,28 @@ async fn sms_registers_senders_names_countries_sets_caps_and_shows_usage() {
 async fn business_services_are_added_listed_and_removed() {
     let ctl = Ctl::fresh().await;
     let acme = ctl.ok(&["business", "create", "acme", "--service-id", "1001"]);
-    assert_eq!(acme["services"], json!([{"service_id": 1001, "kind": "two_way"}]));
+    assert_eq!(
+        acme["services"],
+        json!([{"service_id": 1001, "kind": "two_way"}])
+    );
     let notify = ctl.ok(&[
-        "business", "create", "notify", "--service-id", "2001", "--service-kind", "one_way",
+        "business",
+        "create",
+        "notify",
+        "--service-id",
+        "2001",
+        "--service-kind",
+        "one_way",
     ]);
     assert_eq!(notify["service_id"], 2001);
-    assert_eq!(notify["services"], json!([{"service_id": 2001, "kind": "one_way"}]));
+    assert_eq!(
+        notify["services"],
+        json!([{"service_id": 2001, "kind": "one_way"}])
+    );
 
-    let added = ctl.ok(&["business", "service", "add", "notify", "2002", "--kind", "session"]);
+    let added = ctl.ok(&[
+        "business", "service", "add", "notify", "2002", "--kind", "session",
+    ]);
     assert_eq!(
         added,
         json!({"business_id": "notify", "services": [
@@ -1352,17 +1366,29 @@ async fn business_services_are_added_listed_and_removed() {
     // Refused, changing nothing: another business's id, a second session service, a bad kind,
     // the last service, an unknown business.
     ctl.refused(
-        &["business", "service", "add", "acme", "2002", "--kind", "session"],
+        &[
+            "business", "service", "add", "acme", "2002", "--kind", "session",
+        ],
         2,
         "service id 2002 already belongs to another business",
     );
     ctl.refused(
-        &["business", "service", "add", "notify", "2003", "--kind", "session"],
+        &[
+            "business", "service", "add", "notify", "2003", "--kind", "session",
+        ],
         2,
         "already has a session service",
     );
     ctl.refused(
-        &["business", "service", "add", "notify", "2003", "--kind", "three_way"],
+        &[
+            "business",
+            "service",
+            "add",
+            "notify",
+            "2003",
+            "--kind",
+            "three_way",
+        ],
         2,
         "invalid service kind",
     );
@@ -1378,15 +1404,24 @@ async fn business_services_are_added_listed_and_removed() {
     );
 
     let removed = ctl.ok(&["business", "service", "remove", "notify", "2001"]);
-    assert_eq!(removed["services"], json!([{"service_id": 2002, "kind": "session"}]));
+    assert_eq!(
+        removed["services"],
+        json!([{"service_id": 2002, "kind": "session"}])
+    );
     ctl.refused(
         &["business", "service", "remove", "notify", "2002"],
         2,
         "last service",
     );
-    ctl.refused(&["business", "service", "list", "nobody"], 2, "no business nobody");
+    ctl.refused(
+        &["business", "service", "list", "nobody"],
+        2,
+        "no business nobody",
+    );
     // The freed id can be another business's now.
-    ctl.ok(&["business", "service", "add", "acme", "2001", "--kind", "one_way"]);
+    ctl.ok(&[
+        "business", "service", "add", "acme", "2001", "--kind", "one_way",
+    ]);
     let business = ctl.business("notify").await.unwrap();
     assert_eq!(business.service_id(), 2002);
 }
