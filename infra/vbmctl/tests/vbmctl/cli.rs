@@ -144,6 +144,7 @@ async fn create_prints_the_key_once_and_refuses_a_taken_id_or_service_id() {
         "callback_secret",
         "callback_url",
         "allow_cidrs",
+        "services",
     ];
     expected.sort_unstable();
     assert_eq!(fields, expected, "{created}");
@@ -261,6 +262,7 @@ async fn update_sets_and_clears_callback_url_and_allowlist_and_show_reports_them
         "service_id": 42,
         "callback_url": "https://hooks.example.com/a?x=1",
         "allow_cidrs": ["10.0.0.0/8", "2001:db8::/48"],
+        "services": [{"service_id": 42, "kind": "two_way"}],
     });
     assert_eq!(updated, expected, "no secrets in update's answer");
     assert_eq!(ctl.ok(&["business", "show", "acme"]), expected);
