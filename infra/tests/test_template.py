@@ -165,7 +165,7 @@ ENV_COMMON = {
     "VBM_TABLE", "OUTBOUND_QUEUE_URL", "EVENTS_QUEUE_URL", "VIBER_API_URL",
     "SESSION_DURATION_SECONDS", "SESSION_MAX_MESSAGES", "SESSION_MAX_CONSECUTIVE",
     "RETENTION_DAYS", "RUST_LOG", "VBM_WARM_ON_INIT", "VBM_METRICS_NAMESPACE", "VBM_STACK",
-    "VIBER_TRANSACTIONAL_TEXT", "TIMERS_GROUP", "TIMERS_ROLE_ARN",
+    "VIBER_TRANSACTIONAL_TEXT", "VIBER_TWO_WAY_SESSIONS", "TIMERS_GROUP", "TIMERS_ROLE_ARN",
     "CAMPAIGN_QUEUE_URL",  # campaigns
     "FAILOVER_QUEUE_URL",  # SMS failover
 }
@@ -659,7 +659,7 @@ def test_parameters_and_outputs(source_template):
         "RetentionDays": 30, "MaxReceiveCount": 5, "LogLevel": "INFO",
         "ViberApiTokenSecretArn": "", "ViberCallbackCidrs": "", "AlarmTopicArn": "",
         "DispatchSubnetIds": "", "DispatchSecurityGroupIds": "", "SecretsRefreshSeconds": 300,
-        "ViberTransactionalText": "106",
+        "ViberTransactionalText": "106", "ViberTwoWaySessions": "open",
     }
     for name, default in defaults.items():
         assert params[name]["Default"] == default, name

@@ -380,6 +380,7 @@ impl App {
                     kind: p.kind,
                     billing: p.billing,
                     payload: &p.payload,
+                    service_id: p.service_id,
                     idempotency: None,
                     failover: p.failover.as_ref(),
                     now,

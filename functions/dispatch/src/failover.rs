@@ -78,6 +78,7 @@ mod tests {
             kind: "template".into(),
             class: "informative".into(),
             payload: "{}".into(),
+            service_id: None,
             track: StatusTrack {
                 current,
                 history: Vec::new(),

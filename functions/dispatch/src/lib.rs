@@ -550,7 +550,8 @@ impl App {
             _ => None,
         };
         let sender = Sender {
-            service_id: business.service_id,
+            // The service the message was routed to when it was accepted.
+            service_id: message.service_id.unwrap_or_else(|| business.service_id()),
             template: template.as_ref(),
         };
         Ok(request::build(message, &request, &sender, limits, now))

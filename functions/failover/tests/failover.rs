@@ -153,6 +153,7 @@ impl World {
                 kind: "transactional",
                 billing: session_rules::BillingCategory::TransactionalTemplate,
                 payload: "{}",
+                service_id: None,
                 idempotency: None,
                 failover: spec,
                 now,

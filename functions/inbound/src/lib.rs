@@ -6,7 +6,9 @@
 //!    allowlist and/or the `X-Viber-Signature` HMAC of the raw bytes, as configured):
 //!    `401 unauthorized` / `403 ip_not_allowed`, nothing stored;
 //! 2. **parse** ([`InboundCallback`], tolerant: the token and the time are optional);
-//! 3. find the **business** by Viber's `service_id` (cached per container);
+//! 3. find the **business** by Viber's `service_id` (cached per container), and the service's
+//!    kind: a user message on a one-way service is kept aside (`one_way_service`); on a two-way
+//!    service it opens a session only while `VIBER_TWO_WAY_SESSIONS` is `open`;
 //! 4. **record** it ([`Store::record_inbound`]: one transaction that opens or unlocks the session,
 //!    ends an opt-out, and keeps the message, once per de-duplication key: Viber's
 //!    `message_token`, or without one a key derived from the sender and the content,
@@ -24,7 +26,7 @@
 
 mod events;
 
-use session_rules::Timestamp;
+use session_rules::{Timestamp, UserMessageEffect};
 use vbm_callbacks::{Aside, CallbackApp, Callbacks, Route, Step};
 use vbm_http::ApiError;
 use vbm_platform::config::Config;
@@ -72,11 +74,20 @@ impl Route for Inbound {
         span.record("message_token", key.as_str());
         vbm_callbacks::record_lag(now, sent_at);
 
-        let business = match callbacks.business(callback.service_id).await? {
-            Ok(business) => business,
+        let (business, kind) = match callbacks.service(callback.service_id).await? {
+            Ok(owner) => owner,
             Err(aside) => return Ok(aside.into()),
         };
         span.record("business", business.as_str());
+        let store = callbacks.store();
+        // What writing to this kind of service does (docs/viber.md, "Services").
+        let opens_session = match UserMessageEffect::of(kind, store.limits().two_way_sessions) {
+            UserMessageEffect::OpensSession => true,
+            UserMessageEffect::InboundOnly => false,
+            UserMessageEffect::Refused => {
+                return Ok(Aside::one_way_service(callback.service_id, business.as_str()).into());
+            }
+        };
 
         let message = callback.message;
         let content = InboundContent {
@@ -86,15 +97,15 @@ impl Route for Inbound {
             tracking_data: message.tracking_data,
             extra: message.extra,
         };
-        let store = callbacks.store();
         let outcome = store
-            .record_inbound(
+            .record_user_message_on(
                 &business,
                 &callback.phone_number,
                 &key,
                 &content,
                 sent_at,
                 now,
+                opens_session,
             )
             .await?;
         for event in events::for_message(&business, outcome.record(), store.limits()) {

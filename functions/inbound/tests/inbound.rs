@@ -748,6 +748,7 @@ async fn user_messages_racing_session_sends_lose_no_update() {
                     kind: "session",
                     billing: session_rules::BillingCategory::Session,
                     payload: "{}",
+                    service_id: None,
                     idempotency: None,
                     failover: None,
                     now,
@@ -1017,4 +1018,111 @@ async fn a_list_answer_of_any_shape_reaches_the_business_whole() {
     let second = h.events().await;
     assert_eq!(second.len(), first.len());
     assert_eq!(second, first);
+}
+
+/// A user message as Viber posts it, on another service id of the business.
+fn user_message_on(service_id: u64, token: &str, from: &str, at: Timestamp) -> String {
+    json!({
+        "service_id": service_id,
+        "phone_number": from.trim_start_matches('+'),
+        "message_token": token,
+        "time": at.as_millis(),
+        "message": {"text": "Hi"},
+    })
+    .to_string()
+}
+
+/// Users cannot write to a one-way service: a message naming one is kept aside with its
+/// reason, and nothing else happens (no session, no event).
+#[tokio::test]
+async fn a_user_message_on_a_one_way_service_is_quarantined() {
+    let h = Harness::new().await;
+    let one_way = session_rules::Service {
+        id: 5151,
+        kind: session_rules::ServiceKind::OneWay,
+    };
+    h.store().add_service(&h.business, one_way).await.unwrap();
+    let reply = h
+        .post(&user_message_on(5151, "t-one-way", USER, h.now()))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(h.conversation(USER).await, None);
+    assert!(h.events().await.is_empty());
+    let kept = h.store().quarantined(h.now()).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].reason.as_str(), "one_way_service");
+    assert!(kept[0].detail.contains("5151"), "{}", kept[0].detail);
+    assert!(h.inbound_items().await.is_empty());
+}
+
+/// A message on the business's session service opens a session there.
+#[tokio::test]
+async fn a_user_message_on_the_session_service_opens_a_session() {
+    let h = Harness::new().await;
+    let session = session_rules::Service {
+        id: 5252,
+        kind: session_rules::ServiceKind::Session,
+    };
+    h.store().add_service(&h.business, session).await.unwrap();
+    let reply = h
+        .post(&user_message_on(5252, "t-session", USER, h.now()))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let opened = h.conversation(USER).await.unwrap();
+    assert!(opened.session.is_some(), "{opened:?}");
+    let kinds: Vec<EventKind> = h.events().await.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![EventKind::MessageInbound]);
+}
+
+/// With `VIBER_TWO_WAY_SESSIONS=closed`, a reply on a two-way service reaches the business as
+/// `message.inbound` and ends an opt-out, but opens no session.
+#[tokio::test]
+async fn a_reply_on_a_two_way_service_opens_no_session_when_two_way_sessions_are_closed() {
+    vbm_platform::metrics::set_enabled(false);
+    let env = TestEnv::fresh();
+    let dynamodb = env.dynamodb().await;
+    let sqs = env.sqs().await;
+    let limits = Limits {
+        two_way_sessions: session_rules::TwoWaySessions::Closed,
+        ..Limits::default()
+    };
+    let app = App::new(
+        Store::new(dynamodb.clone(), &env.table, limits, Retention::default()),
+        EventsQueue::new(sqs.clone(), &env.events_queue_url),
+        Arc::new(OffsetClock::new()),
+        CallbackAuth::from_parts(Some(SECRET), "").unwrap(),
+    );
+    let (business, _) = app
+        .store()
+        .create_business(&NewBusiness {
+            id: BusinessId::parse("acme").unwrap(),
+            service_id: SERVICE_ID,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    let at = Timestamp::from_millis(1_800_000_000_000);
+    app.store()
+        .set_opted_out(&business.id, &phone(USER), true, at)
+        .await
+        .unwrap();
+    let body = user_message_on(SERVICE_ID, "t-two-way", USER, at);
+    let reply = call(&app, signed(&body)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let conversation = app
+        .store()
+        .get_conversation(&business.id, &phone(USER))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(conversation.session, None, "{conversation:?}");
+    assert!(!conversation.opted_out);
+    let events = vbm_testkit::drain_as(&sqs, &env.events_queue_url, EventsQueue::parse).await;
+    let mut kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+    kinds.sort_by_key(|k| format!("{k:?}"));
+    assert_eq!(
+        kinds,
+        vec![EventKind::ContactOptedIn, EventKind::MessageInbound]
+    );
 }

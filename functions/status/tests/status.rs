@@ -139,6 +139,7 @@ impl Harness {
                 kind: "transactional",
                 billing: session_rules::BillingCategory::TransactionalTemplate,
                 payload: "{}",
+                service_id: None,
                 idempotency: None,
                 failover: None,
                 now,

@@ -19,6 +19,12 @@
 //! answers the last list delivered to them with `POST /_sandbox/viber/answer_list`: the inbound
 //! callback carries the option's text and the list's `#tracking_data`, echoed.
 //!
+//! It plays several Viber services: a service id registered with its kind
+//! (`POST /_sandbox/viber/services`, `{"service_id": N, "kind": "one_way"|"two_way"|"session"}`)
+//! refuses a message type its kind does not carry with 4 `SRVC_BLOCKED_MESSAGE_TYPE` (a template
+//! on a session service, a session message on a one-way one); an id never registered takes every
+//! type, as before.
+//!
 //! Like Viber, a request whose `seq` was already delivered is not delivered again: it is answered
 //! 12 `SRVC_ALREADY_SENT` with the first token. Faults (`POST /_sandbox/viber/faults`, see
 //! [`crate::faults`]) make it answer 503, answer too late, or answer garbage; the last two still
@@ -30,6 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use session_rules::{ServiceKind, TwoWaySessions};
 use tokio::sync::Mutex;
 use vbm_platform::clock::Clock;
 
@@ -60,6 +67,8 @@ struct State {
     answers: HashMap<&'static str, u64>,
     /// Session messages in a row per (service id, phone), reset by a user message.
     consecutive: HashMap<(u64, String), u32>,
+    /// The services Viber knows the kind of (`POST /_sandbox/viber/services`).
+    services: HashMap<u64, ServiceKind>,
     next_token: u64,
 }
 
@@ -206,6 +215,13 @@ impl Sandbox {
             let name = viber::ViberStatus(code).name();
             return json!({"status": code, "status_message": name, "seq": seq});
         }
+        if let Some(service) = state.services.get(&service_id)
+            && !u16::try_from(kind)
+                .is_ok_and(|t| service.carries_viber_type(t, TwoWaySessions::Open))
+        {
+            *state.answers.entry("blocked_message_type").or_default() += 1;
+            return json!({"status": 4, "status_message": "SRVC_BLOCKED_MESSAGE_TYPE", "seq": seq});
+        }
         if NO_TRACKING_TYPES.contains(&kind)
             && request
                 .get("message")
@@ -313,6 +329,23 @@ impl Sandbox {
         }
         let response = request.body(raw).send().await?;
         Ok(response.status())
+    }
+
+    /// `POST /_sandbox/viber/services`: Viber learns what a service id was ordered as.
+    pub async fn register_service(&self, body: &[u8]) -> Result<Value, String> {
+        let request: Value =
+            serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+        let service_id = request
+            .get("service_id")
+            .and_then(Value::as_u64)
+            .ok_or("service_id (a number) is required")?;
+        let kind = request
+            .get("kind")
+            .and_then(Value::as_str)
+            .and_then(ServiceKind::parse)
+            .ok_or("kind: one_way, two_way or session")?;
+        self.state.lock().await.services.insert(service_id, kind);
+        Ok(json!({"service_id": service_id, "kind": kind.as_str()}))
     }
 
     /// `POST /_sandbox/viber/user_message`: a user types in Viber; the sandbox posts the
@@ -533,6 +566,32 @@ mod tests {
     fn session_text(seq: u64, dest: &str) -> Value {
         json!({"service_id": 1, "dest": dest, "seq": seq, "type": 306, "label": "transaction",
                "message": {"#txt": "hi", "#tracking_data": ""}})
+    }
+
+    /// A registered service refuses the types its kind does not carry with 4; an unregistered
+    /// id takes every type.
+    #[tokio::test]
+    async fn each_service_takes_the_types_of_its_kind() {
+        let sandbox = sandbox(5);
+        for (id, kind) in [(1, "session"), (2, "one_way")] {
+            let body = json!({"service_id": id, "kind": kind}).to_string();
+            sandbox.register_service(body.as_bytes()).await.unwrap();
+        }
+        let bad = json!({"service_id": 1, "kind": "three_way"}).to_string();
+        assert!(sandbox.register_service(bad.as_bytes()).await.is_err());
+        let template = |service_id: u64, seq: u64| {
+            json!({"service_id": service_id, "dest": "447911123456", "seq": seq, "type": 1702,
+                   "label": "transaction", "templateId": "welcome", "templateLang": "en",
+                   "templateParams": {}})
+        };
+        assert_eq!(status(&sandbox, template(1, 1)).await, 4);
+        assert_eq!(status(&sandbox, template(2, 2)).await, 0);
+        assert_eq!(status(&sandbox, template(3, 3)).await, 0);
+        let mut on_one_way = session_text(4, "447911123456");
+        on_one_way["service_id"] = json!(2);
+        assert_eq!(status(&sandbox, on_one_way).await, 4);
+        assert_eq!(status(&sandbox, session_text(5, "447911123456")).await, 0);
+        assert_eq!(sandbox.stats().await["answers"]["blocked_message_type"], 2);
     }
 
     #[tokio::test]

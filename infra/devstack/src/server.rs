@@ -294,6 +294,16 @@ async fn route(
                 ),
             }
         }
+        (&Method::POST, ["_sandbox", "viber", "services"]) => {
+            match routes.sandbox.register_service(&body).await {
+                Ok(answer) => json_reply(StatusCode::OK, &answer),
+                Err(message) => error_reply(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    &message,
+                ),
+            }
+        }
         (&Method::POST, ["_sandbox", "viber", "callback"]) => {
             match routes.sandbox.callback(&body).await {
                 Ok(answer) => json_reply(StatusCode::OK, &answer),

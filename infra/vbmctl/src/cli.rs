@@ -193,6 +193,11 @@ pub enum BusinessCommand {
         #[command(flatten)]
         end: KeyEnd,
     },
+    /// The business's Viber services (one-way, two-way, session), each with its own service
+    /// id: which one carries which message, and whose callbacks are whose. Every subcommand
+    /// prints the services.
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// SMS failover: set (replacing it whole), show or clear the business's
     /// default: which triggers start a failover, and the SMS a send without its own `failover`
     /// gets. Prints the default.
@@ -214,6 +219,34 @@ pub enum BusinessCommand {
         /// Refuse them again (the default).
         #[arg(long)]
         off: bool,
+    },
+}
+
+/// `vbmctl business service` (the business's Viber services).
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Add a service: a service id no business has, of a kind the business has no service of.
+    Add {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+        /// The Viber service id.
+        #[arg(value_name = "SERVICE_ID", value_parser = validate::service_id, allow_negative_numbers = true)]
+        service_id: u64,
+        /// What it was ordered as: one_way, two_way or session.
+        #[arg(long, value_name = "KIND", value_parser = validate::service_kind)]
+        kind: session_rules::ServiceKind,
+    },
+    /// Remove a service (never the last one); messages already accepted on it still go on it.
+    Remove {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+        #[arg(value_name = "SERVICE_ID", value_parser = validate::service_id, allow_negative_numbers = true)]
+        service_id: u64,
+    },
+    /// Print the services.
+    List {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
     },
 }
 
@@ -340,9 +373,13 @@ pub struct CreateArgs {
     /// Business id: 1 to 64 of a-z, 0-9, '_' and '-'.
     #[arg(value_parser = validate::business_id)]
     pub id: BusinessId,
-    /// Viber service id of the business's sender (a positive integer, one business each).
+    /// Viber service id of the business's sender (a positive integer, one business each): the
+    /// shorthand for its first service (more with `business service add`).
     #[arg(long, value_name = "N", value_parser = validate::service_id, allow_negative_numbers = true)]
     pub service_id: u64,
+    /// What the service id was ordered as: one_way, two_way (the default) or session.
+    #[arg(long, value_name = "KIND", value_parser = validate::service_kind, default_value = "two_way")]
+    pub service_kind: session_rules::ServiceKind,
     /// Where business events are POSTed (https://; see --local).
     #[arg(long, value_name = "URL")]
     pub callback_url: Option<String>,

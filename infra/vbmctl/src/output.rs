@@ -14,17 +14,54 @@ pub struct Created<'a> {
     pub callback_secret: &'a str,
     pub callback_url: Option<&'a str>,
     pub allow_cidrs: Vec<String>,
+    /// Every Viber service (`service_id` is the first's).
+    pub services: Vec<ServiceView>,
 }
 
 impl<'a> Created<'a> {
     pub fn new(business: &'a Business, key: &'a ApiKey) -> Self {
         Self {
             business_id: business.id.as_str(),
-            service_id: business.service_id,
+            service_id: business.service_id(),
+            services: services(business),
             api_key: key.expose(),
             callback_secret: &business.callback_secret,
             callback_url: business.callback_url.as_deref(),
             allow_cidrs: cidrs(business),
+        }
+    }
+}
+
+/// One Viber service of a business.
+#[derive(Debug, Serialize)]
+pub struct ServiceView {
+    pub service_id: u64,
+    pub kind: &'static str,
+}
+
+fn services(business: &Business) -> Vec<ServiceView> {
+    business
+        .services
+        .iter()
+        .map(|s| ServiceView {
+            service_id: s.id,
+            kind: s.kind.as_str(),
+        })
+        .collect()
+}
+
+/// `business service add|remove|list`.
+#[derive(Debug, Serialize)]
+pub struct ServicesShown<'a> {
+    pub business_id: &'a str,
+    pub services: Vec<ServiceView>,
+}
+
+impl<'a> ServicesShown<'a> {
+    pub fn new(business: &'a Business) -> Self {
+        Self {
+            business_id: business.id.as_str(),
+            services: services(business),
         }
     }
 }
@@ -36,6 +73,8 @@ pub struct Shown<'a> {
     pub service_id: u64,
     pub callback_url: Option<&'a str>,
     pub allow_cidrs: Vec<String>,
+    /// Every Viber service (`service_id` is the first's).
+    pub services: Vec<ServiceView>,
     /// Only when API access is switched off (`business disable`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub disabled: bool,
@@ -50,7 +89,8 @@ impl<'a> Shown<'a> {
     pub fn new(business: &'a Business, with_secret: bool) -> Self {
         Self {
             business_id: business.id.as_str(),
-            service_id: business.service_id,
+            service_id: business.service_id(),
+            services: services(business),
             callback_url: business.callback_url.as_deref(),
             allow_cidrs: cidrs(business),
             disabled: business.disabled,

@@ -23,6 +23,12 @@ pub fn business_id(input: &str) -> Result<BusinessId, String> {
     BusinessId::parse(input)
 }
 
+/// A service kind as `--kind` / `--service-kind` take it.
+pub fn service_kind(input: &str) -> Result<session_rules::ServiceKind, String> {
+    session_rules::ServiceKind::parse(input)
+        .ok_or_else(|| format!("invalid service kind {input:?}: one_way, two_way or session"))
+}
+
 pub fn service_id(input: &str) -> Result<u64, String> {
     match input.parse::<u64>() {
         Ok(n) if n > 0 => Ok(n),

@@ -128,6 +128,19 @@ impl Callbacks {
             .ok_or_else(|| Aside::unknown_service(service_id)))
     }
 
+    /// The business of a Viber service id and the service's kind (cached per container); an
+    /// unknown id is kept aside as for [`Callbacks::business`].
+    pub async fn service(
+        &self,
+        service_id: u64,
+    ) -> Result<Result<(BusinessId, session_rules::ServiceKind), Aside>, ApiError> {
+        Ok(self
+            .services
+            .service(&self.store, service_id, Instant::now())
+            .await?
+            .ok_or_else(|| Aside::unknown_service(service_id)))
+    }
+
     /// Queues one business event; a queue failure is `503` so Viber delivers the callback
     /// again.
     pub async fn publish(&self, event: &Event) -> Result<(), ApiError> {

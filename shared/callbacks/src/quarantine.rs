@@ -40,6 +40,19 @@ impl Aside {
         }
     }
 
+    /// A user message on a one-way service id: users cannot write to one, so nothing says
+    /// which conversation it belongs to; kept for an operator (say, the id was registered
+    /// with the wrong kind: fix it with `vbmctl business service`, then replay).
+    pub fn one_way_service(service_id: u64, business: &str) -> Self {
+        Self {
+            reason: QuarantineReason::OneWayService,
+            detail: format!(
+                "a user message on service id {service_id}, business {business}'s one-way \
+                 service: users cannot write to a one-way service"
+            ),
+        }
+    }
+
     /// A status naming `named`, for a message of a business whose service id is not it.
     pub fn service_mismatch(named: u64, owner: &str) -> Self {
         Self {

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use session_rules::ServiceKind;
 use vbm_store::{BusinessId, Store, StoreError, TtlCache};
 
 /// How long a container trusts a service id it has looked up. Service ids are set when a
@@ -11,7 +12,7 @@ pub const CACHE_TTL: Duration = Duration::from_secs(30);
 /// Known service ids only: an unknown one is looked up every time, so a business created a
 /// second ago is found at once.
 pub struct ServiceDirectory {
-    cache: TtlCache<u64, BusinessId>,
+    cache: TtlCache<u64, (BusinessId, ServiceKind)>,
 }
 
 impl Default for ServiceDirectory {
@@ -29,13 +30,26 @@ impl ServiceDirectory {
         service_id: u64,
         now: Instant,
     ) -> Result<Option<BusinessId>, StoreError> {
+        Ok(self
+            .service(store, service_id, now)
+            .await?
+            .map(|(business, _)| business))
+    }
+
+    /// The business a service id belongs to and what the id was ordered as.
+    pub async fn service(
+        &self,
+        store: &Store,
+        service_id: u64,
+        now: Instant,
+    ) -> Result<Option<(BusinessId, ServiceKind)>, StoreError> {
         if let Some(cached) = self.cache.get(&service_id, now) {
             return Ok(Some(cached));
         }
-        let Some(business) = store.business_by_service_id(service_id).await? else {
+        let Some(owner) = store.service_owner(service_id).await? else {
             return Ok(None);
         };
-        self.cache.insert(service_id, business.id.clone(), now);
-        Ok(Some(business.id))
+        self.cache.insert(service_id, owner.clone(), now);
+        Ok(Some(owner))
     }
 }

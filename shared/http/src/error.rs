@@ -32,6 +32,8 @@ impl ApiError {
         ("template_not_approved", 422),
         ("template_required", 422),
         ("idempotency_key_reused", 422),
+        // A business's Viber services: none can carry the message.
+        ("no_service_for_message", 422),
         ("no_session", 409),
         ("session_expired", 409),
         ("session_limit_reached", 409),
@@ -216,7 +218,12 @@ impl From<Refusal> for ApiError {
             .and_then(|(_, s)| StatusCode::from_u16(*s).ok())
             .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
         let field = refusal.field().map(str::to_owned);
-        let error = ApiError::new(status, code, refusal.to_string());
+        let mut error = ApiError::new(status, code, refusal.to_string());
+        if let Refusal::NoServiceForMessage(none) = &refusal {
+            // What the business lacks, machine-readable: the kinds that would carry it.
+            let missing: Vec<Value> = none.missing.iter().map(|k| k.as_str().into()).collect();
+            error = error.with_detail("missing", missing);
+        }
         match field {
             Some(field) => error.with_detail("field", field),
             None => error,

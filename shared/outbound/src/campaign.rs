@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use session_rules::{
-    BillingCategory, LegacyTransactional, Limits, PhoneNumber, Refusal, SendClass, SendRequest,
-    SendRequestBody, Template, TemplateParams,
+    BillingCategory, Carriage, LegacyTransactional, Limits, PhoneNumber, Refusal, SendClass,
+    SendRequest, SendRequestBody, Template, TemplateParams,
 };
 use vbm_store::{Business, CampaignRecipient, FailoverRequest, FailoverSpec};
 
@@ -26,6 +26,8 @@ pub struct Prepared {
     pub billing: BillingCategory,
     /// What `dispatch` reads: the canonical send request, as a single send stores it.
     pub payload: String,
+    /// The Viber service it goes out on, chosen as a single send's (`None` without the business).
+    pub service_id: Option<u64>,
     /// The SMS failover the message is stored with: the campaign's `failover`,
     /// completed for this recipient as a single send's would be.
     pub failover: Option<FailoverSpec>,
@@ -100,6 +102,16 @@ pub fn prepare(
 ) -> Result<Prepared, Refusal> {
     let (value, request) = parse_recipient(message, recipient, limits)?;
     let admission = request.admit(template, legacy)?;
+    let service_id = failover
+        .business
+        .map(|business| {
+            business
+                .services
+                .route(Carriage::of(&request.message), limits.two_way_sessions)
+                .map(|service| service.id)
+                .map_err(Refusal::NoServiceForMessage)
+        })
+        .transpose()?;
     let failover = match failover.business {
         Some(business) => {
             let spec = crate::failover::resolve(
@@ -121,6 +133,7 @@ pub fn prepare(
     };
     Ok(Prepared {
         payload: canonical_request(&value, &request.to),
+        service_id,
         kind: request.message.kind(),
         to: request.to,
         class: admission.class,
@@ -224,7 +237,7 @@ mod tests {
         let request = failover_request(&message).unwrap();
         let business = Business {
             id: vbm_store::BusinessId::parse("acme").unwrap(),
-            service_id: 1,
+            services: session_rules::Services::single(1, session_rules::ServiceKind::DEFAULT),
             callback_url: None,
             callback_secret: String::new(),
             previous_callback_secret: None,

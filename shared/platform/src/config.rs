@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use session_rules::{Limits, TransactionalText};
+use session_rules::{Limits, TransactionalText, TwoWaySessions};
 use thiserror::Error;
 
 pub const TABLE: &str = "VBM_TABLE";
@@ -31,6 +31,8 @@ pub const VIBER_CALLBACK_CIDRS: &str = "VIBER_CALLBACK_CIDRS";
 /// How an opted-in business's free-form transactional text goes: `106` (default), `206`,
 /// `template_only_transactional` (refused for every business).
 pub const VIBER_TRANSACTIONAL_TEXT: &str = "VIBER_TRANSACTIONAL_TEXT";
+/// Whether a user's reply on a two-way service opens a session: `open` (default) or `closed`.
+pub const VIBER_TWO_WAY_SESSIONS: &str = "VIBER_TWO_WAY_SESSIONS";
 pub const WARM_ON_INIT: &str = "VBM_WARM_ON_INIT";
 // SMS failover.
 /// The failover queue; unset turns failover triggers off in `dispatch` and `status`.
@@ -176,7 +178,7 @@ impl Config {
 
     /// The session rules' numbers: `SESSION_DURATION_SECONDS`, `SESSION_MAX_MESSAGES`,
     /// `SESSION_MAX_CONSECUTIVE`, each defaulting to [`Limits::default`] (24 h, 60, 5), and
-    /// `VIBER_TRANSACTIONAL_TEXT` (106 by default).
+    /// `VIBER_TRANSACTIONAL_TEXT` (106 by default), `VIBER_TWO_WAY_SESSIONS` (`open` by default).
     pub fn limits(&self) -> Result<Limits, ConfigError> {
         let defaults = Limits::default();
         let limits = Limits {
@@ -193,6 +195,15 @@ impl Config {
                     ConfigError::new(
                         VIBER_TRANSACTIONAL_TEXT,
                         format!("{value:?}: must be 106, 206 or template_only_transactional"),
+                    )
+                })?,
+            },
+            two_way_sessions: match self.get(VIBER_TWO_WAY_SESSIONS)? {
+                None => defaults.two_way_sessions,
+                Some(value) => TwoWaySessions::parse(&value).ok_or_else(|| {
+                    ConfigError::new(
+                        VIBER_TWO_WAY_SESSIONS,
+                        format!("{value:?}: must be open or closed"),
                     )
                 })?,
             },
@@ -398,6 +409,18 @@ mod tests {
         );
         assert_eq!(config.secrets_refresh().unwrap(), Duration::from_secs(300));
         assert_eq!(config.viber_callback_secret_id().unwrap(), None);
+    }
+
+    #[test]
+    fn two_way_sessions_is_a_deployment_setting() {
+        let limits = |v: &str| Config::from_pairs([(VIBER_TWO_WAY_SESSIONS, v)]).limits();
+        assert_eq!(limits("").unwrap().two_way_sessions, TwoWaySessions::Open);
+        assert_eq!(
+            limits("closed").unwrap().two_way_sessions,
+            TwoWaySessions::Closed
+        );
+        let err = limits("yes").unwrap_err();
+        assert!(err.to_string().contains("VIBER_TWO_WAY_SESSIONS"), "{err}");
     }
 
     #[test]

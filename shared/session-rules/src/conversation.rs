@@ -152,6 +152,16 @@ impl Conversation {
         }
     }
 
+    /// The user wrote on a service where writing opens no session (a two-way service while
+    /// `VIBER_TWO_WAY_SESSIONS` is `closed`): the opt-out ends, the session stays as it is.
+    pub fn user_reply_without_session(&self) -> Conversation {
+        Conversation {
+            opted_out: false,
+            contacted: true,
+            ..*self
+        }
+    }
+
     /// The user blocked the sender.
     pub fn opt_out(&self) -> Conversation {
         Conversation {

@@ -17,6 +17,8 @@
 //! - [`MessageStatus`] and [`StatusTrack`]: the forward-only status order and the full history.
 //! - [`Refusal`]: every reason to say no, each with one stable error code.
 //! - [`sms`]: the SMS failover's policy (destinations, sender ids, billed parts, caps).
+//! - [`services`]: a business's Viber services (one-way, two-way, session) and which one
+//!   carries which message.
 
 mod billing;
 pub mod callback_address;
@@ -29,6 +31,7 @@ mod phone;
 pub mod predefined;
 mod refusal;
 pub mod regulation;
+pub mod services;
 pub mod sms;
 mod status;
 mod template;
@@ -52,6 +55,10 @@ pub use message::{
 };
 pub use phone::{NumberType, PhoneNumber};
 pub use refusal::Refusal;
+pub use services::{
+    Carriage, NoService, Service, ServiceKind, Services, ServicesInvalid, TwoWaySessions,
+    UserMessageEffect,
+};
 pub use status::{CallbackStatus, MessageStatus, StatusEvent, StatusTrack};
 pub use template::{
     Language, MAX_PLACEHOLDER_NAME_CHARS, MAX_REJECTION_REASON_CHARS, MAX_TEMPLATE_NAME_CHARS,

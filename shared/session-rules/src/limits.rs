@@ -18,6 +18,8 @@ pub struct Limits {
     pub default_ttl: Duration,
     /// How free-form transactional text goes to Viber, if at all.
     pub transactional_text: TransactionalText,
+    /// Whether a user's reply on a two-way service opens a session (`VIBER_TWO_WAY_SESSIONS`).
+    pub two_way_sessions: crate::TwoWaySessions,
 }
 
 /// Free-form transactional text of a business opted in to Viber's legacy types
@@ -55,6 +57,7 @@ impl Default for Limits {
             max_ttl: Duration::from_secs(14 * 24 * 60 * 60),
             default_ttl: Duration::from_secs(24 * 60 * 60),
             transactional_text: TransactionalText::default(),
+            two_way_sessions: crate::TwoWaySessions::default(),
         }
     }
 }

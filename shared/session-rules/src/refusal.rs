@@ -48,6 +48,10 @@ pub enum Refusal {
     ValidationFailed { field: String, reason: String },
     #[error("invalid phone number: {0}")]
     InvalidPhone(String),
+    /// No Viber service of the business can carry the message (a session message without a
+    /// session service, a template without a one-way or two-way one).
+    #[error("{0}")]
+    NoServiceForMessage(crate::NoService),
     /// The business's SMS policy refuses the message's failover.
     #[error("{0}")]
     Sms(crate::sms::SmsRefusal),
@@ -77,12 +81,13 @@ impl Refusal {
             Refusal::TemplateLimitReached(_) => "template_limit_reached",
             Refusal::ValidationFailed { .. } => "validation_failed",
             Refusal::InvalidPhone(_) => "invalid_phone",
+            Refusal::NoServiceForMessage(_) => "no_service_for_message",
             Refusal::Sms(refusal) => refusal.code(),
         }
     }
 
     /// Every code this crate can produce, for the API document's test.
-    pub const ALL_CODES: [&'static str; 21] = [
+    pub const ALL_CODES: [&'static str; 22] = [
         "no_session",
         "session_expired",
         "session_limit_reached",
@@ -105,6 +110,7 @@ impl Refusal {
         "template_pin_reserved",
         "template_text_too_long",
         "template_limit_reached",
+        "no_service_for_message",
     ];
 
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {

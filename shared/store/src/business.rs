@@ -2,9 +2,10 @@
 
 use std::fmt;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use ipnet::IpNet;
 use rand::{RngCore, TryRngCore};
+use session_rules::{Service, ServiceKind, Services};
 use sha2::{Digest, Sha256};
 
 use crate::attrs::{self, Item, n, s};
@@ -101,8 +102,8 @@ fn random_hex() -> String {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Business {
     pub id: BusinessId,
-    /// Viber's service id for this business's sender.
-    pub service_id: u64,
+    /// The business's Viber services (one-way, two-way, session), each with its own service id.
+    pub services: Services,
     /// Where business events are POSTed; none keeps them for the API only.
     pub callback_url: Option<String>,
     /// Signs business events (Standard Webhooks, `webhook-signature`).
@@ -130,7 +131,7 @@ impl fmt::Debug for Business {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Business")
             .field("id", &self.id)
-            .field("service_id", &self.service_id)
+            .field("services", &self.services)
             .field("callback_url", &self.callback_url)
             .field("allow_cidrs", &self.allow_cidrs)
             .field("disabled", &self.disabled)
@@ -139,6 +140,11 @@ impl fmt::Debug for Business {
 }
 
 impl Business {
+    /// The first of its Viber service ids (the one a business had before services had kinds).
+    pub fn service_id(&self) -> u64 {
+        self.services.primary().id
+    }
+
     /// The secrets an event sent at `now` (unix seconds) is signed with: the current one, and
     /// the previous one while its overlap lasts (`vbmctl business rotate-secret --overlap`).
     pub fn signing_secrets(&self, now: i64) -> Vec<&[u8]> {
@@ -167,7 +173,8 @@ impl Business {
     }
 }
 
-/// What `vbmctl business create` gives.
+/// What `vbmctl business create` gives. `service_id` is one service of
+/// [`ServiceKind::DEFAULT`]; [`Store::create_business_with_services`] names the kinds.
 #[derive(Debug, Clone)]
 pub struct NewBusiness {
     pub id: BusinessId,
@@ -187,6 +194,53 @@ pub struct BusinessUpdate {
 /// The profile's opt-in to free-form transactional content (absent: off).
 const LEGACY_TRANSACTIONAL: &str = "legacy_transactional";
 
+/// The profile's services: a list of `{service_id, kind}`. A profile without it (written
+/// before services had kinds) has its `service_id` as one service of [`ServiceKind::DEFAULT`].
+const SERVICES: &str = "services";
+/// A service id item's kind (absent on items written before services had kinds: the default).
+const KIND: &str = "kind";
+
+fn services_value(services: &Services) -> AttributeValue {
+    AttributeValue::L(
+        services
+            .iter()
+            .map(|service| {
+                AttributeValue::M(
+                    [
+                        ("service_id".to_string(), n(service.id)),
+                        (KIND.to_string(), s(service.kind.as_str())),
+                    ]
+                    .into(),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn services_from_item(item: &Item, id: &str) -> Result<Services, StoreError> {
+    let Some(AttributeValue::L(list)) = item.get(SERVICES) else {
+        return Ok(Services::single(
+            attrs::get_n(item, "service_id")?,
+            ServiceKind::DEFAULT,
+        ));
+    };
+    let list = list
+        .iter()
+        .map(|entry| {
+            let m = entry
+                .as_m()
+                .map_err(|_| StoreError::malformed(id, "services: entry is not a map"))?;
+            let kind = attrs::get_s(m, KIND)?;
+            Ok(Service {
+                id: attrs::get_n(m, "service_id")?,
+                kind: ServiceKind::parse(kind)
+                    .ok_or_else(|| StoreError::malformed(id, format!("services: kind {kind:?}")))?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Services::new(list).map_err(|e| StoreError::malformed(id, format!("services: {e}")))
+}
+
 fn cidr_list(cidrs: &[IpNet]) -> AttributeValue {
     AttributeValue::L(cidrs.iter().map(|c| s(c.to_string())).collect())
 }
@@ -200,7 +254,7 @@ pub(crate) fn business_from_item(item: &Item) -> Result<Business, StoreError> {
         .map_err(|e| StoreError::malformed(id, format!("allow_cidrs: {e}")))?;
     Ok(Business {
         id: BusinessId::parse(id).map_err(|e| StoreError::malformed(id, e))?,
-        service_id: attrs::get_n(item, "service_id")?,
+        services: services_from_item(item, id)?,
         callback_url: attrs::opt_s(item, "callback_url")?.map(str::to_owned),
         callback_secret: attrs::get_s(item, "callback_secret")?.to_owned(),
         previous_callback_secret: match (
@@ -222,14 +276,27 @@ pub(crate) fn business_from_item(item: &Item) -> Result<Business, StoreError> {
 impl Store {
     /// Creates a business with a fresh API key and callback secret; returns the business and
     /// the key (the only time the key exists in clear). Refuses an id or service id in use.
+    /// Its `service_id` is one service of [`ServiceKind::DEFAULT`].
     pub async fn create_business(
         &self,
         new: &NewBusiness,
     ) -> Result<(Business, ApiKey), StoreError> {
+        let services = Services::single(new.service_id, ServiceKind::DEFAULT);
+        self.create_business_with_services(new, &services).await
+    }
+
+    /// [`Store::create_business`] with the services named (`new.service_id` is ignored). One
+    /// transaction writes the profile and one item per service id, each conditioned on the id
+    /// being free: two businesses never share one, however concurrent their creation.
+    pub async fn create_business_with_services(
+        &self,
+        new: &NewBusiness,
+        services: &Services,
+    ) -> Result<(Business, ApiKey), StoreError> {
         let key = ApiKey::generate();
         let business = Business {
             id: new.id.clone(),
-            service_id: new.service_id,
+            services: services.clone(),
             callback_url: new.callback_url.clone(),
             callback_secret: new_callback_secret(),
             previous_callback_secret: None,
@@ -245,7 +312,8 @@ impl Store {
             .item(keys::PK, s(keys::business(&business.id)))
             .item(keys::SK, s(keys::PROFILE))
             .item("business_id", s(business.id.as_str()))
-            .item("service_id", n(business.service_id))
+            .item("service_id", n(business.service_id()))
+            .item(SERVICES, services_value(&business.services))
             .item("callback_secret", s(&business.callback_secret))
             .item("allow_cidrs", cidr_list(&business.allow_cidrs))
             .item("api_key_hash", s(&business.api_key_hash))
@@ -253,32 +321,28 @@ impl Store {
         if let Some(url) = &business.callback_url {
             profile = profile.item("callback_url", s(url));
         }
-        let service = Put::builder()
-            .table_name(&self.table)
-            .item(keys::PK, s(keys::service(business.service_id)))
-            .item(keys::SK, s(keys::SERVICE))
-            .item("business_id", s(business.id.as_str()))
-            .condition_expression("attribute_not_exists(pk)");
+        let service_items = business
+            .services
+            .iter()
+            .map(|service| self.service_item(&business.id, *service))
+            .collect::<Result<Vec<_>, _>>()?;
         let [key_lookup, key_listing] = self.new_key_items(
             &business.api_key_hash,
             &business.id,
             crate::api_keys::now_secs(),
         )?;
+        let services_count = service_items.len();
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(profile.build().map_err(StoreError::build)?)
+                .build(),
+        ];
+        items.extend(service_items);
+        items.extend([key_lookup, key_listing]);
         let result = self
             .client
             .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(profile.build().map_err(StoreError::build)?)
-                    .build(),
-            )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(service.build().map_err(StoreError::build)?)
-                    .build(),
-            )
-            .transact_items(key_lookup)
-            .transact_items(key_listing)
+            .set_transact_items(Some(items))
             .send()
             .await;
         match result {
@@ -288,13 +352,31 @@ impl Store {
                     "business {} already exists",
                     new.id
                 ))),
-                [1, ..] => Err(StoreError::Conflict(format!(
+                [i, ..] if (1..=services_count).contains(i) => Err(StoreError::Conflict(format!(
                     "service id {} already belongs to another business",
-                    new.service_id
+                    business.services.as_slice()[i - 1].id
                 ))),
                 _ => Err(StoreError::sdk(err)),
             },
         }
+    }
+
+    /// The item that makes a service id one business's: put only if the id is free.
+    fn service_item(
+        &self,
+        business: &BusinessId,
+        service: Service,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item(keys::PK, s(keys::service(service.id)))
+            .item(keys::SK, s(keys::SERVICE))
+            .item("business_id", s(business.as_str()))
+            .item(KIND, s(service.kind.as_str()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(StoreError::build)?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     pub async fn get_business(&self, id: &BusinessId) -> Result<Option<Business>, StoreError> {
@@ -316,6 +398,148 @@ impl Store {
             Some(id) => self.get_business(&id).await,
             None => Ok(None),
         }
+    }
+
+    /// The business a Viber service id belongs to and what the id was ordered as: what a
+    /// callback naming the id is matched by. A service item written before services had kinds
+    /// reads as [`ServiceKind::DEFAULT`].
+    pub async fn service_owner(
+        &self,
+        service_id: u64,
+    ) -> Result<Option<(BusinessId, ServiceKind)>, StoreError> {
+        let Some(item) = self
+            .get_eventual(keys::service(service_id), keys::SERVICE.into())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id = attrs::get_s(&item, "business_id")?;
+        let business = BusinessId::parse(id).map_err(|e| StoreError::malformed(id, e))?;
+        let kind = match attrs::opt_s(&item, KIND)? {
+            None => ServiceKind::DEFAULT,
+            Some(kind) => ServiceKind::parse(kind)
+                .ok_or_else(|| StoreError::malformed(id, format!("service kind {kind:?}")))?,
+        };
+        Ok(Some((business, kind)))
+    }
+
+    /// Adds a Viber service to a business: one transaction puts the service id's item (only if
+    /// no business has the id) and the profile's new list (only if the list is still the one the
+    /// change was decided on; a concurrent change of the same business is retried). Refused
+    /// ([`StoreError::Conflict`]) when the id is another business's or this one's, or the business
+    /// already has a service of that kind.
+    pub async fn add_service(
+        &self,
+        id: &BusinessId,
+        service: Service,
+    ) -> Result<Business, StoreError> {
+        self.change_services(
+            id,
+            |services| services.with(service),
+            |store, business| store.service_item(business, service).map(Some),
+        )
+        .await
+    }
+
+    /// Removes a Viber service from a business (never its last one): deletes the id's item and
+    /// the profile's entry in one transaction. Messages already accepted on it still go out on
+    /// it.
+    pub async fn remove_service(
+        &self,
+        id: &BusinessId,
+        service_id: u64,
+    ) -> Result<Business, StoreError> {
+        self.change_services(
+            id,
+            |services| services.without(service_id),
+            |store, business| {
+                let delete = Delete::builder()
+                    .table_name(&store.table)
+                    .key(keys::PK, s(keys::service(service_id)))
+                    .key(keys::SK, s(keys::SERVICE))
+                    .condition_expression("business_id = :me")
+                    .expression_attribute_values(":me", s(business.as_str()))
+                    .build()
+                    .map_err(StoreError::build)?;
+                Ok(Some(TransactWriteItem::builder().delete(delete).build()))
+            },
+        )
+        .await
+    }
+
+    async fn change_services(
+        &self,
+        id: &BusinessId,
+        change: impl Fn(&Services) -> Result<Services, session_rules::ServicesInvalid>,
+        service_write: impl Fn(&Store, &BusinessId) -> Result<Option<TransactWriteItem>, StoreError>,
+    ) -> Result<Business, StoreError> {
+        // A concurrent change to the same business's services makes the profile's condition
+        // fail; a few rounds settle any realistic operator contention.
+        for _ in 0..5 {
+            let Some(item) = self
+                .get_consistent(keys::business(id), keys::PROFILE.into(), None)
+                .await?
+            else {
+                return Err(StoreError::Conflict(format!("no business {id}")));
+            };
+            let mut business = business_from_item(&item)?;
+            let next = change(&business.services)
+                .map_err(|e| StoreError::Conflict(format!("business {id}: {e}")))?;
+            let mut profile = Update::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::business(id)))
+                .key(keys::SK, s(keys::PROFILE))
+                .update_expression("SET #services = :next, service_id = :primary")
+                .expression_attribute_names("#services", SERVICES)
+                .expression_attribute_values(":next", services_value(&next))
+                .expression_attribute_values(":primary", n(next.primary().id));
+            profile = match item.get(SERVICES) {
+                Some(old) => profile
+                    .condition_expression("#services = :old")
+                    .expression_attribute_values(":old", old.clone()),
+                // Written before services had kinds: still so, and still with the same id.
+                None => profile
+                    .condition_expression("attribute_not_exists(#services) AND service_id = :was")
+                    .expression_attribute_values(":was", n(business.service_id())),
+            };
+            let mut items = vec![];
+            if let Some(write) = service_write(self, id)? {
+                items.push(write);
+            }
+            items.push(
+                TransactWriteItem::builder()
+                    .update(profile.build().map_err(StoreError::build)?)
+                    .build(),
+            );
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {
+                    business.services = next;
+                    return Ok(business);
+                }
+                Err(err) => match cancelled_indexes(&err).as_slice() {
+                    [0, ..] => {
+                        let added = next
+                            .iter()
+                            .find(|s| business.services.by_id(s.id).is_none());
+                        return Err(StoreError::Conflict(match added {
+                            Some(s) => {
+                                format!("service id {} already belongs to another business", s.id)
+                            }
+                            None => format!("business {id}: its service ids changed; try again"),
+                        }));
+                    }
+                    [1, ..] => continue,
+                    _ => return Err(StoreError::sdk(err)),
+                },
+            }
+        }
+        Err(StoreError::Contended)
     }
 
     async fn lookup_business_id(
@@ -441,7 +665,7 @@ mod tests {
     fn allowlists() {
         let mut business = Business {
             id: BusinessId::parse("b").unwrap(),
-            service_id: 1,
+            services: Services::single(1, ServiceKind::DEFAULT),
             callback_url: None,
             callback_secret: String::new(),
             previous_callback_secret: None,

@@ -148,13 +148,35 @@ impl Store {
         at: Timestamp,
         now: Timestamp,
     ) -> Result<InboundOutcome, StoreError> {
+        self.record_user_message_on(business, phone, message_token, content, at, now, true)
+            .await
+    }
+
+    /// [`Store::record_inbound`], with `opens_session` false for a user message on a service
+    /// where writing opens no session (a two-way reply while `VIBER_TWO_WAY_SESSIONS` is
+    /// `closed`): recorded and de-duplicated the same way, the opt-out ends, no session moves.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_user_message_on(
+        &self,
+        business: &BusinessId,
+        phone: &PhoneNumber,
+        message_token: &str,
+        content: &InboundContent,
+        at: Timestamp,
+        now: Timestamp,
+        opens_session: bool,
+    ) -> Result<InboundOutcome, StoreError> {
         let mut state = match self.conversations.get(business, phone) {
             Some(hint) => hint,
             None => self.get_conversation(business, phone).await?,
         };
         for attempt in 0..MAX_ATTEMPTS {
             let before = state.unwrap_or_default();
-            let after = before.user_message(anchor(at, now, state.as_ref()), &self.limits);
+            let after = if opens_session {
+                before.user_message(anchor(at, now, state.as_ref()), &self.limits)
+            } else {
+                before.user_reply_without_session()
+            };
             let record = InboundRecord {
                 message_token: message_token.to_owned(),
                 phone: phone.clone(),

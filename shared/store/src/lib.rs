@@ -6,7 +6,7 @@
 //! | item             | pk                    | sk                   |
 //! |------------------|-----------------------|----------------------|
 //! | business         | `BIZ#{business}`      | `PROFILE`            |
-//! | service id → biz | `SERVICE#{service_id}`| `SERVICE`            |
+//! | service id → biz | `SERVICE#{service_id}`| `SERVICE` (+ `kind`) |
 //! | API key → biz    | `KEY#{sha256(key)}`   | `KEY`                |
 //! | template         | `BIZ#{business}`      | `TEMPLATE#{id}`      |
 //! | conversation     | `BIZ#{business}`      | `CONV#{e164}`        |

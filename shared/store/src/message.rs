@@ -28,6 +28,9 @@ pub struct MessageRecord {
     pub class: String,
     /// What `dispatch` needs to send it (JSON written by `send`).
     pub payload: String,
+    /// The Viber service id it goes out on, chosen when it was accepted (`None` on messages
+    /// accepted before services had kinds: the business's first service id).
+    pub service_id: Option<u64>,
     pub track: StatusTrack,
     pub created_at: Timestamp,
     /// The session this message counted in (session messages only).
@@ -153,6 +156,7 @@ pub(crate) fn record_from_item(item: &Item) -> Result<MessageRecord, StoreError>
         kind: attrs::get_s(item, "kind")?.to_owned(),
         class: attrs::get_s(item, "class")?.to_owned(),
         payload: attrs::get_s(item, "payload")?.to_owned(),
+        service_id: attrs::opt_n(item, "service_id")?,
         track: StatusTrack {
             current: MessageStatus::parse(status)
                 .ok_or_else(|| StoreError::malformed(id, format!("unknown status {status}")))?,

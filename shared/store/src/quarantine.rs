@@ -38,14 +38,17 @@ pub enum QuarantineReason {
     ServiceMismatch,
     /// A status for a token still unknown past the window statuses are kept for.
     TokenUnknown,
+    /// A user message on a one-way service id (users cannot write to one).
+    OneWayService,
 }
 
 impl QuarantineReason {
-    pub const ALL: [QuarantineReason; 4] = [
+    pub const ALL: [QuarantineReason; 5] = [
         QuarantineReason::Unparseable,
         QuarantineReason::UnknownService,
         QuarantineReason::ServiceMismatch,
         QuarantineReason::TokenUnknown,
+        QuarantineReason::OneWayService,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +57,7 @@ impl QuarantineReason {
             QuarantineReason::UnknownService => "unknown_service",
             QuarantineReason::ServiceMismatch => "service_mismatch",
             QuarantineReason::TokenUnknown => "token_unknown",
+            QuarantineReason::OneWayService => "one_way_service",
         }
     }
 

@@ -78,6 +78,8 @@ pub struct NewSend<'a> {
     pub billing: BillingCategory,
     /// What `dispatch` needs (JSON).
     pub payload: &'a str,
+    /// The Viber service id it goes out on (`Services::route`); `None`: the business's first.
+    pub service_id: Option<u64>,
     /// The key and a hash of the canonical request body.
     pub idempotency: Option<(&'a IdempotencyKey, &'a str)>,
     /// SMS failover: kept on the message item as `failover`.
@@ -374,6 +376,9 @@ impl Store {
             .item(keys::EXPIRES_AT, n(expires))
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(service_id) = send.service_id {
+            message = message.item("service_id", n(service_id));
+        }
         if send.class == SendClass::Session
             && let Some(session) = &after.session
         {

@@ -9,6 +9,7 @@ mod failover;
 mod faults;
 mod interactive;
 mod quarantine;
+mod services;
 mod session_events;
 mod stories;
 mod templates;

@@ -107,7 +107,7 @@ async fn unusable_callbacks_are_quarantined_and_replayed_and_unknown_codes_kept(
     let left = store.quarantined(SystemClock.now()).await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].id, status_entry.id);
-    assert_eq!(late.service_id, 4040);
+    assert_eq!(late.service_id(), 4040);
 
     // An unknown status code on a real message: 200, in its history as it came, no move.
     let ann = "+447911123481";

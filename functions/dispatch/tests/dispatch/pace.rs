@@ -66,6 +66,7 @@ async fn four_dispatchers_together_never_exceed_the_business_rate() {
                 kind: "transactional",
                 billing: session_rules::BillingCategory::TransactionalTemplate,
                 payload: &payload,
+                service_id: None,
                 idempotency: None,
                 failover: None,
                 now: SystemClock.now(),

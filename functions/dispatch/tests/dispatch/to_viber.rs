@@ -191,6 +191,7 @@ impl World {
                 kind: request.message.kind(),
                 billing: admission.billing,
                 payload: &payload,
+                service_id: None,
                 idempotency: None,
                 failover: None,
                 now: SystemClock.now(),

@@ -127,6 +127,14 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
     }
     let window = body.window.as_ref().map(parse_window).transpose()?;
     let template = check_message(app, business, &body.message).await?;
+    // Its Viber service, as a single send's (campaigns send no session messages).
+    business
+        .services
+        .route(
+            session_rules::Carriage::BusinessInitiated,
+            app.store().limits().two_way_sessions,
+        )
+        .map_err(session_rules::Refusal::NoServiceForMessage)?;
     check_failover(app, business, &body.message, template.as_ref())?;
     let (recipients, upload) = match (&body.recipients, &body.recipients_upload) {
         (Some(entries), None) => (

@@ -4,7 +4,8 @@
 //! 1. `Idempotency-Key` (optional) must be 1 to 255 printable ASCII characters;
 //! 2. the body (≤ 64 KiB) must be JSON ([`SendRequestBody`]), then a valid [`SendRequest`];
 //! 3. a template message loads its template; [`SendRequest::admit`] applies template and
-//!    regulation rules and says what the message counts as;
+//!    regulation rules and says what the message counts as; the business's Viber service for
+//!    it is chosen by kind (`Services::route`), or the send is `no_service_for_message`;
 //! 4. [`Store::record_send`](vbm_store::Store::record_send) decides on the session and writes
 //!    conversation, message and idempotency record in one transaction. When it commits, the
 //!    message is accepted and the answer is `202`: the table's stream carries the new message to
@@ -17,8 +18,8 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use session_rules::{
-    Billing, Conversation, OutboundMessage, Refusal, SendRequest, SendRequestBody, Timestamp,
-    predefined,
+    Billing, Carriage, Conversation, OutboundMessage, Refusal, SendRequest, SendRequestBody,
+    Timestamp, predefined,
 };
 use vbm_http::{Answer, ApiError, Outcome, from_value, json_response, read_json_value};
 use vbm_platform::metrics;
@@ -96,6 +97,11 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
                 None => error,
             }
         })?;
+    // The Viber service it goes out on, by its kind; none of the business's: refused here.
+    let service = business
+        .services
+        .route(Carriage::of(&parsed.message), limits.two_way_sessions)
+        .map_err(Refusal::NoServiceForMessage)?;
     let failover = vbm_outbound::failover::resolve(
         business,
         failover_request.as_ref().map(|(request, _)| request),
@@ -120,6 +126,7 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
         kind: parsed.message.kind(),
         billing: admission.billing,
         payload: &payload,
+        service_id: Some(service.id),
         idempotency: key.as_ref().map(|k| (k, hash.as_str())),
         failover: failover.as_ref(),
         now,

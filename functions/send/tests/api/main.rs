@@ -9,5 +9,6 @@ mod interactive;
 mod openapi;
 mod reads;
 mod security;
+mod services;
 mod sms_policy;
 mod templates;

@@ -252,6 +252,7 @@ async fn singles_run(
                         kind: "transactional",
                         billing: session_rules::BillingCategory::TransactionalTemplate,
                         payload: &payload,
+                        service_id: None,
                         idempotency: None,
                         failover: None,
                         now: SystemClock.now(),

@@ -3,9 +3,11 @@
 use vbm_store::{BusinessUpdate, NewBusiness};
 
 use super::{Context, existing_business, json};
-use crate::cli::{BusinessCommand, CreateArgs, SenderCommand, SmsCommand, UpdateArgs};
+use crate::cli::{
+    BusinessCommand, CreateArgs, SenderCommand, ServiceCommand, SmsCommand, UpdateArgs,
+};
 use crate::error::Failure;
-use crate::output::{Created, SecretRotated, Shown};
+use crate::output::{Created, SecretRotated, ServicesShown, Shown};
 use crate::validate;
 
 pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Failure> {
@@ -47,12 +49,37 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
         }
         BusinessCommand::Failover(args) => failover(ctx, args).await,
         BusinessCommand::Sms(command) => sms(ctx, command).await,
+        BusinessCommand::Service(command) => service(ctx, command).await,
         BusinessCommand::LegacyTransactional { id, on, .. } => {
             let store = ctx.store().await?;
             let business = store.set_legacy_transactional(&id, on).await?;
             json(Shown::new(&business, false))
         }
     }
+}
+
+/// A business's Viber services; every subcommand prints them.
+async fn service(ctx: &Context, command: ServiceCommand) -> Result<String, Failure> {
+    let store = ctx.store().await?;
+    let business = match command {
+        ServiceCommand::Add {
+            id,
+            service_id,
+            kind,
+        } => {
+            let service = session_rules::Service {
+                id: service_id,
+                kind,
+            };
+            store.add_service(&id, service).await?
+        }
+        ServiceCommand::Remove { id, service_id } => store.remove_service(&id, service_id).await?,
+        ServiceCommand::List { id } => store
+            .get_business(&id)
+            .await?
+            .ok_or_else(|| Failure::Input(format!("no business {id}")))?,
+    };
+    json(ServicesShown::new(&business))
 }
 
 /// The SMS policy: every value checked before the table is opened; each change is applied to
@@ -250,7 +277,8 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<String, Failure> {
         allow_cidrs: dedup(args.allow_cidrs),
     };
     let store = ctx.store().await?;
-    let (business, key) = store.create_business(&new).await?;
+    let services = session_rules::Services::single(args.service_id, args.service_kind);
+    let (business, key) = store.create_business_with_services(&new, &services).await?;
     json(Created::new(&business, &key))
 }
 

@@ -144,6 +144,7 @@ async fn create_prints_the_key_once_and_refuses_a_taken_id_or_service_id() {
         "callback_secret",
         "callback_url",
         "allow_cidrs",
+        "services",
     ];
     expected.sort_unstable();
     assert_eq!(fields, expected, "{created}");
@@ -165,7 +166,7 @@ async fn create_prints_the_key_once_and_refuses_a_taken_id_or_service_id() {
     // The functions find the business by that key.
     let found = ctl.by_key(key).await.expect("the key finds its business");
     assert_eq!(found.id.as_str(), "acme");
-    assert_eq!(found.service_id, 1001);
+    assert_eq!(found.service_id(), 1001);
     assert_eq!(found.callback_secret, secret);
     assert_eq!(
         ctl.store
@@ -261,6 +262,7 @@ async fn update_sets_and_clears_callback_url_and_allowlist_and_show_reports_them
         "service_id": 42,
         "callback_url": "https://hooks.example.com/a?x=1",
         "allow_cidrs": ["10.0.0.0/8", "2001:db8::/48"],
+        "services": [{"service_id": 42, "kind": "two_way"}],
     });
     assert_eq!(updated, expected, "no secrets in update's answer");
     assert_eq!(ctl.ok(&["business", "show", "acme"]), expected);
@@ -1375,4 +1377,105 @@ async fn sms_registers_senders_names_countries_sets_caps_and_shows_usage() {
         (50, 500, 6)
     );
     assert!(business.sms.senders.contains("Acme"));
+}
+
+/// A business's Viber services: `--service-id` is the shorthand for one service of the kind
+/// named (two-way unless said); `business service add|remove|list` manage the rest, each id one
+/// business's, one service per kind, never none.
+#[tokio::test]
+async fn business_services_are_added_listed_and_removed() {
+    let ctl = Ctl::fresh().await;
+    let acme = ctl.ok(&["business", "create", "acme", "--service-id", "1001"]);
+    assert_eq!(
+        acme["services"],
+        json!([{"service_id": 1001, "kind": "two_way"}])
+    );
+    let notify = ctl.ok(&[
+        "business",
+        "create",
+        "notify",
+        "--service-id",
+        "2001",
+        "--service-kind",
+        "one_way",
+    ]);
+    assert_eq!(notify["service_id"], 2001);
+    assert_eq!(
+        notify["services"],
+        json!([{"service_id": 2001, "kind": "one_way"}])
+    );
+
+    let added = ctl.ok(&[
+        "business", "service", "add", "notify", "2002", "--kind", "session",
+    ]);
+    assert_eq!(
+        added,
+        json!({"business_id": "notify", "services": [
+            {"service_id": 2001, "kind": "one_way"}, {"service_id": 2002, "kind": "session"}]})
+    );
+    assert_eq!(ctl.ok(&["business", "service", "list", "notify"]), added);
+    let shown = ctl.ok(&["business", "show", "notify"]);
+    assert_eq!(shown["services"], added["services"]);
+
+    // Refused, changing nothing: another business's id, a second session service, a bad kind,
+    // the last service, an unknown business.
+    ctl.refused(
+        &[
+            "business", "service", "add", "acme", "2002", "--kind", "session",
+        ],
+        2,
+        "service id 2002 already belongs to another business",
+    );
+    ctl.refused(
+        &[
+            "business", "service", "add", "notify", "2003", "--kind", "session",
+        ],
+        2,
+        "already has a session service",
+    );
+    ctl.refused(
+        &[
+            "business",
+            "service",
+            "add",
+            "notify",
+            "2003",
+            "--kind",
+            "three_way",
+        ],
+        2,
+        "invalid service kind",
+    );
+    ctl.refused(
+        &["business", "create", "other", "--service-id", "2002"],
+        2,
+        "already belongs to another business",
+    );
+    assert_eq!(ctl.ok(&["business", "service", "list", "notify"]), added);
+    assert_eq!(
+        ctl.ok(&["business", "service", "list", "acme"])["services"],
+        json!([{"service_id": 1001, "kind": "two_way"}])
+    );
+
+    let removed = ctl.ok(&["business", "service", "remove", "notify", "2001"]);
+    assert_eq!(
+        removed["services"],
+        json!([{"service_id": 2002, "kind": "session"}])
+    );
+    ctl.refused(
+        &["business", "service", "remove", "notify", "2002"],
+        2,
+        "last service",
+    );
+    ctl.refused(
+        &["business", "service", "list", "nobody"],
+        2,
+        "no business nobody",
+    );
+    // The freed id can be another business's now.
+    ctl.ok(&[
+        "business", "service", "add", "acme", "2001", "--kind", "one_way",
+    ]);
+    let business = ctl.business("notify").await.unwrap();
+    assert_eq!(business.service_id(), 2002);
 }

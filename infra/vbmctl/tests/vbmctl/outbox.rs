@@ -38,6 +38,7 @@ async fn a_failed_stream_batch_is_read_again_and_its_message_queued_once() {
             kind: "transactional",
             billing: session_rules::BillingCategory::TransactionalTemplate,
             payload: "{}",
+            service_id: None,
             idempotency: None,
             failover: None,
             now: Timestamp::from_millis(1_800_000_000_000),

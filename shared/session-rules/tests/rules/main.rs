@@ -5,3 +5,4 @@ mod interactive;
 mod model;
 mod phone_metadata;
 mod phone_reference;
+mod services;

@@ -43,6 +43,7 @@ pub fn informative<'a>(
         kind: "transactional",
         billing: session_rules::BillingCategory::TransactionalTemplate,
         payload: "{}",
+        service_id: None,
         idempotency: None,
         failover: None,
         now,

@@ -11,4 +11,5 @@ mod history_bound;
 mod lost_answer;
 mod pending;
 mod templates;
+mod services;
 mod warm_up;
