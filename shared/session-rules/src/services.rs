@@ -137,6 +137,10 @@ impl Carriage {
     pub fn of(message: &OutboundMessage) -> Self {
         match message {
             OutboundMessage::Session(_) => Self::Session,
+            // A session list is a session message (802); a transactional one (801) is not.
+            OutboundMessage::List(list) if list.delivery() == crate::ListDelivery::Session => {
+                Self::Session
+            }
             _ => Self::BusinessInitiated,
         }
     }
@@ -403,5 +407,34 @@ mod tests {
             assert!(ServiceKind::OneWay.carries_viber_type(business_type, closed));
             assert!(ServiceKind::TwoWay.carries_viber_type(business_type, closed));
         }
+    }
+
+    fn carriage_of(body: &str) -> Carriage {
+        let body: crate::SendRequestBody = serde_json::from_str(body).unwrap();
+        let request = crate::SendRequest::parse(&body, &crate::Limits::default()).unwrap();
+        Carriage::of(&request.message)
+    }
+
+    #[test]
+    fn a_session_list_goes_on_the_session_service_and_a_transactional_one_does_not() {
+        let list = r#"{"title":"How was it?","options":["Good","Bad"]}"#;
+        assert_eq!(
+            carriage_of(&format!(
+                r#"{{"to":"+447911123456","type":"list","list":{list}}}"#
+            )),
+            Carriage::Session
+        );
+        let transactional =
+            r#"{"title":"How was it?","options":["Good","Bad"],"delivery":"transactional"}"#;
+        assert_eq!(
+            carriage_of(&format!(
+                r#"{{"to":"+447911123456","type":"list","list":{transactional}}}"#
+            )),
+            Carriage::BusinessInitiated
+        );
+        assert_eq!(
+            carriage_of(r#"{"to":"+447911123456","type":"session","text":"Hi"}"#),
+            Carriage::Session
+        );
     }
 }

@@ -10,6 +10,6 @@ mod failover;
 mod history_bound;
 mod lost_answer;
 mod pending;
-mod templates;
 mod services;
+mod templates;
 mod warm_up;
