@@ -34,7 +34,9 @@ mod time;
 
 pub use billing::{Billing, BillingCategory};
 pub use content::{Caption, FileName, HttpsUrl, Text, TrackingData, Ttl, is_blank};
-pub use conversation::{Conversation, SendClass, Session, SessionSnapshot, SessionState};
+pub use conversation::{
+    Conversation, SendClass, SendPreview, Session, SessionSnapshot, SessionState,
+};
 pub use limits::{Limits, TransactionalText};
 pub use message::{
     Admission, Button, FileAttachment, LegacyTransactional, MAX_THUMBNAIL_URL_BYTES,

@@ -101,6 +101,15 @@ pub enum SendOutcome {
     KeyReused,
 }
 
+/// What a send would do ([`Store::preview_send`]): the conversation it meets, and the outcome
+/// [`Store::record_send`] would have on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendPreview {
+    /// The conversation now (the default when there is none).
+    pub before: Conversation,
+    pub outcome: SendOutcome,
+}
+
 /// What a cancelled send transaction tells.
 #[doc(hidden)]
 #[derive(Debug, Clone, PartialEq)]
@@ -228,6 +237,74 @@ impl Store {
             }
         }
         Err(StoreError::Contended)
+    }
+
+    /// What [`Store::record_send`] would decide for `send` now, writing nothing: the dry run.
+    ///
+    /// The same decision on the real state: one consistent read of the conversation (what a
+    /// send makes when its container has not seen the conversation), the idempotency record
+    /// when the send has a key (a real send's transaction checks it), and for a number without
+    /// a conversation its suppression (a real send's transaction checks that too). The
+    /// container's caches are left as they are, and nothing is written or counted.
+    pub async fn preview_send(&self, send: &NewSend<'_>) -> Result<SendPreview, StoreError> {
+        let state = self
+            .get_consistent(
+                keys::business(send.business),
+                keys::conversation(send.to),
+                None,
+            )
+            .await
+            .and_then(|item| conversation::from_item(item.as_ref()))?;
+        let before = state.unwrap_or_default();
+        // An accepted key answers as then, whatever the rules say now (as `record_send`: its
+        // transaction's key condition, or the look-up after a refusal).
+        if let Some((key, hash)) = send.idempotency
+            && let Some(earlier) = self.earlier(send.business, key, send.now).await?
+        {
+            return Ok(SendPreview {
+                before,
+                outcome: earlier.outcome(hash),
+            });
+        }
+        // The rules' own preview: `decide_send`, as `record_send` decides.
+        let rules = before.preview_send(send.class, send.billing, send.now, &self.limits);
+        let outcome = match rules.decision {
+            Err(refusal) => SendOutcome::Refused(refusal),
+            Ok(()) if state.is_none() && self.is_suppressed(send.business, send.to).await? => {
+                SendOutcome::Refused(Refusal::RecipientOptedOut)
+            }
+            Ok(()) => SendOutcome::Accepted {
+                after: rules.conversation_after,
+            },
+        };
+        Ok(SendPreview { before, outcome })
+    }
+
+    /// Whether a number without a conversation item opted out before it was erased (the
+    /// `suppression` module), read consistently; the key is read again unless known.
+    async fn is_suppressed(
+        &self,
+        business: &BusinessId,
+        to: &PhoneNumber,
+    ) -> Result<bool, StoreError> {
+        let key = match self.suppression_keys_known(business) {
+            Some(key) => Some(key),
+            None => self
+                .get_consistent(keys::business(business), keys::SUPPRESSION_KEY.into(), None)
+                .await?
+                .as_ref()
+                .map(suppression::key_of)
+                .transpose()?,
+        };
+        let Some(key) = key else { return Ok(false) };
+        Ok(self
+            .get_consistent(
+                keys::business(business),
+                keys::suppression(&suppression::hash(&key, to)),
+                None,
+            )
+            .await?
+            .is_some())
     }
 
     /// After a send transaction got no answer: whether it committed, read back (consistently)

@@ -1,0 +1,186 @@
+//! Dry runs: `POST /v1/messages?dry_run=true` and `POST /v1/campaigns?dry_run=true` answer what
+//! the request would do, running everything the real one runs up to its write, and write and
+//! count nothing (no message, no conversation change, no idempotency record, no metric).
+//!
+//! A message's dry run reads what the real send reads when its container is cold (the
+//! template, the conversation, consistently) plus what the send's transaction would check (the
+//! idempotency record when a key is given, the suppression of an erased opted-out number), and
+//! decides with the rules' own preview (`Conversation::preview_send`, the same
+//! `decide_send` the store's write runs). Every refusal the real send would answer with a 4xx
+//! is a `200` whose `result` is `refused` and whose `refusal` is that error object with its
+//! `status`; a 5xx stays a 5xx (the dry run could not tell).
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Request, RequestExt};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use session_rules::{Billing, Limits, TransactionalText};
+use vbm_http::{Answer, ApiError, Outcome, json_response};
+use vbm_store::{Business, MessageId, SendOutcome};
+
+use super::messages::{Prepared, key_reused, prepare};
+use crate::App;
+use crate::views::SessionView;
+
+/// The query parameter that asks for a dry run.
+pub const PARAM: &str = "dry_run";
+
+/// Whether the request asks for a dry run: `dry_run=true` (or `false`, the default); any other
+/// value, or the parameter twice, is `422 validation_failed` (a typo must not send for real).
+pub fn requested(request: &Request) -> Result<bool, ApiError> {
+    let params = request.query_string_parameters();
+    let invalid = || ApiError::validation_failed(Some(PARAM), "dry_run: true or false");
+    match params.all(PARAM).as_deref() {
+        None | Some([]) => Ok(false),
+        Some(["true"]) => Ok(true),
+        Some(["false"]) => Ok(false),
+        Some(_) => Err(invalid()),
+    }
+}
+
+/// `200` to `POST /v1/messages?dry_run=true`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SendDryRun {
+    /// Always `true`: nothing was sent, stored or counted.
+    pub dry_run: bool,
+    /// `accepted` (the send would be `202`), `replayed` (its `Idempotency-Key` was accepted
+    /// before with this body: the send would answer as then) or `refused`.
+    pub result: &'static str,
+    /// The error the send would answer (`status`, `code`, `message`, …); `null` unless refused.
+    pub refusal: Option<Value>,
+    /// The earlier message of a `replayed` send; else `null`.
+    pub message_id: Option<String>,
+    /// The Viber message type it would go as (306, 1701, …); `null` when refused before its
+    /// content was known.
+    pub viber_type: Option<u16>,
+    /// What it would be billed as; `null` when refused.
+    pub billing: Option<Billing>,
+    /// The session now; `null` when refused before the conversation was read.
+    pub session_before: Option<SessionView>,
+    /// The session right after the send (the same as `session_before` when refused; a
+    /// `replayed` send's is the one its first answer had).
+    pub session_after: Option<SessionView>,
+}
+
+impl SendDryRun {
+    fn refused(error: &ApiError) -> Self {
+        Self {
+            dry_run: true,
+            result: "refused",
+            refusal: Some(refusal(error)),
+            message_id: None,
+            viber_type: None,
+            billing: None,
+            session_before: None,
+            session_after: None,
+        }
+    }
+}
+
+/// The error object a refused request answers (`code`, `message`, details) with its HTTP
+/// `status`.
+pub fn refusal(error: &ApiError) -> Value {
+    let mut object = Map::new();
+    object.insert("status".into(), json!(error.status.as_u16()));
+    object.insert("code".into(), json!(error.code));
+    object.insert("message".into(), json!(error.message));
+    if let Some(Value::Object(details)) = &error.details {
+        for (name, value) in details {
+            object.entry(name.clone()).or_insert(value.clone());
+        }
+    }
+    Value::Object(object)
+}
+
+/// A refusal the dry run describes (4xx), or trouble it cannot see past (5xx: answered as is).
+fn describe(error: ApiError) -> Result<SendDryRun, ApiError> {
+    if error.status.is_client_error() {
+        Ok(SendDryRun::refused(&error))
+    } else {
+        Err(error)
+    }
+}
+
+fn answer(dry: &SendDryRun) -> Answer {
+    let mut response = json_response(StatusCode::OK, dry);
+    response.extensions_mut().insert(Outcome("dry_run"));
+    Ok(response)
+}
+
+/// `POST /v1/messages?dry_run=true`.
+pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
+    let prepared = match prepare(app, business, request).await {
+        Ok(prepared) => prepared,
+        Err(error) => return answer(&describe(error)?),
+    };
+    let now = app.clock().now();
+    let limits = app.store().limits();
+    // The id is never used: nothing is written.
+    let new = prepared.new_send(business, MessageId::generate(), now);
+    let preview = app.store().preview_send(&new).await?;
+    let before = SessionView::of(&preview.before, now, limits);
+    let viber_type = viber_type(&prepared, limits);
+    let category = prepared.admission.billing;
+    let dry = match preview.outcome {
+        SendOutcome::Accepted { after } => SendDryRun {
+            dry_run: true,
+            result: "accepted",
+            refusal: None,
+            message_id: None,
+            viber_type,
+            billing: Some(Billing::of_send(category, &after)),
+            session_before: Some(before),
+            session_after: Some(SessionView::of(&after, now, limits)),
+        },
+        SendOutcome::Replayed {
+            message_id,
+            after,
+            accepted_at,
+        } => SendDryRun {
+            dry_run: true,
+            result: "replayed",
+            refusal: None,
+            message_id: Some(message_id.to_string()),
+            viber_type,
+            billing: Some(Billing::of_send(category, &after)),
+            session_before: Some(before),
+            session_after: Some(SessionView::of(&after, accepted_at, limits)),
+        },
+        SendOutcome::Refused(refusal) => SendDryRun {
+            viber_type,
+            session_before: Some(before.clone()),
+            session_after: Some(before),
+            ..SendDryRun::refused(&ApiError::from(refusal))
+        },
+        SendOutcome::KeyReused => SendDryRun {
+            viber_type,
+            session_before: Some(before.clone()),
+            session_after: Some(before),
+            ..SendDryRun::refused(&key_reused())
+        },
+    };
+    answer(&dry)
+}
+
+/// The Viber type `dispatch` would send it as: the same body builder, the same deployment
+/// setting for free-form transactional text.
+fn viber_type(prepared: &Prepared, limits: &Limits) -> Option<u16> {
+    let built = viber::SendMessage::build(
+        0,
+        0,
+        &prepared.parsed.to,
+        &prepared.parsed.message,
+        prepared.parsed.ttl,
+        prepared.parsed.tracking_data.as_ref(),
+        prepared
+            .template
+            .as_ref()
+            .zip(prepared.admission.template_params.as_ref()),
+    )
+    .ok()?;
+    let built = match limits.transactional_text {
+        TransactionalText::Type206 => built.as_type_206(prepared.parsed.tracking_data.as_ref()),
+        TransactionalText::Type106 | TransactionalText::TemplateOnly => built,
+    };
+    Some(built.message_type.code())
+}
