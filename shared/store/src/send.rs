@@ -268,11 +268,12 @@ impl Store {
         }
         // The rules' own preview: `decide_send`, as `record_send` decides.
         let rules = before.preview_send(send.class, send.billing, send.now, &self.limits);
+        let suppressed = rules.decision.is_ok()
+            && state.is_none()
+            && self.is_suppressed(send.business, send.to).await?;
         let outcome = match rules.decision {
             Err(refusal) => SendOutcome::Refused(refusal),
-            Ok(()) if state.is_none() && self.is_suppressed(send.business, send.to).await? => {
-                SendOutcome::Refused(Refusal::RecipientOptedOut)
-            }
+            Ok(()) if suppressed => SendOutcome::Refused(Refusal::RecipientOptedOut),
             Ok(()) => SendOutcome::Accepted {
                 after: rules.conversation_after,
             },
@@ -280,27 +281,88 @@ impl Store {
         Ok(SendPreview { before, outcome })
     }
 
+    /// [`Store::preview_send`] for many recipients of different conversations at once (a
+    /// campaign's dry run): their conversations in consistent batch reads, as a campaign's
+    /// fan-out reads them, then each decided by the rules, a number without a conversation
+    /// checked for suppression, a contact under erasure refused `erasing` as the fan-out
+    /// refuses it. No idempotency record is looked at (a campaign's recipients have none).
+    /// Each outcome is the conversation after the send, or the refusal's code.
+    pub async fn preview_sends(
+        &self,
+        business: &BusinessId,
+        sends: &[NewSend<'_>],
+    ) -> Result<Vec<Result<Conversation, &'static str>>, StoreError> {
+        let phones: Vec<&PhoneNumber> = sends.iter().map(|s| s.to).collect();
+        let (states, erasing) = self.conversations_of(business, &phones).await?;
+        let key = self.suppression_key_now(business).await?;
+        let mut out = Vec::with_capacity(sends.len());
+        for send in sends {
+            let e164 = send.to.as_e164();
+            if erasing.contains(e164) {
+                out.push(Err(crate::campaign_admit::ERASING_REFUSAL));
+                continue;
+            }
+            let state = states.get(e164).copied().flatten();
+            let rules = state.unwrap_or_default().preview_send(
+                send.class,
+                send.billing,
+                send.now,
+                &self.limits,
+            );
+            let suppressed = match (&rules.decision, state, &key) {
+                (Ok(()), None, Some(key)) => {
+                    self.is_suppressed_with(business, key, send.to).await?
+                }
+                _ => false,
+            };
+            out.push(match rules.decision {
+                Err(refusal) => Err(refusal.code()),
+                Ok(()) if suppressed => Err(Refusal::RecipientOptedOut.code()),
+                Ok(()) => Ok(rules.conversation_after),
+            });
+        }
+        Ok(out)
+    }
+
     /// Whether a number without a conversation item opted out before it was erased (the
-    /// `suppression` module), read consistently; the key is read again unless known.
+    /// `suppression` module), read consistently.
     async fn is_suppressed(
         &self,
         business: &BusinessId,
         to: &PhoneNumber,
     ) -> Result<bool, StoreError> {
-        let key = match self.suppression_keys_known(business) {
-            Some(key) => Some(key),
-            None => self
-                .get_consistent(keys::business(business), keys::SUPPRESSION_KEY.into(), None)
-                .await?
-                .as_ref()
-                .map(suppression::key_of)
-                .transpose()?,
-        };
-        let Some(key) = key else { return Ok(false) };
+        match self.suppression_key_now(business).await? {
+            Some(key) => self.is_suppressed_with(business, &key, to).await,
+            None => Ok(false),
+        }
+    }
+
+    /// The business's suppression key: the container's when it knows one (a key never changes
+    /// once made), else read (a "no key" the container remembers may be stale).
+    async fn suppression_key_now(
+        &self,
+        business: &BusinessId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(key) = self.suppression_keys_known(business) {
+            return Ok(Some(key));
+        }
+        self.get_consistent(keys::business(business), keys::SUPPRESSION_KEY.into(), None)
+            .await?
+            .as_ref()
+            .map(suppression::key_of)
+            .transpose()
+    }
+
+    async fn is_suppressed_with(
+        &self,
+        business: &BusinessId,
+        key: &[u8],
+        to: &PhoneNumber,
+    ) -> Result<bool, StoreError> {
         Ok(self
             .get_consistent(
                 keys::business(business),
-                keys::suppression(&suppression::hash(&key, to)),
+                keys::suppression(&suppression::hash(key, to)),
                 None,
             )
             .await?

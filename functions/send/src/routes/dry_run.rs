@@ -10,13 +10,17 @@
 //! is a `200` whose `result` is `refused` and whose `refusal` is that error object with its
 //! `status`; a 5xx stays a 5xx (the dry run could not tell).
 
+use std::collections::BTreeMap;
+
 use lambda_http::http::StatusCode;
 use lambda_http::{Request, RequestExt};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use session_rules::{Billing, Limits, TransactionalText};
+use session_rules::{Billing, Limits, Template, Timestamp, TransactionalText};
 use vbm_http::{Answer, ApiError, Outcome, json_response};
-use vbm_store::{Business, MessageId, SendOutcome};
+use vbm_store::{Business, CampaignRecipient, MessageId, NewSend, SendOutcome};
+
+use crate::campaign_content::{FailoverSource, failover_request, prepare as prepare_recipient};
 
 use super::messages::{Prepared, key_reused, prepare};
 use crate::App;
@@ -183,4 +187,129 @@ fn viber_type(prepared: &Prepared, limits: &Limits) -> Option<u16> {
         TransactionalText::Type106 | TransactionalText::TemplateOnly => built,
     };
     Some(built.message_type.code())
+}
+
+/// `200` to `POST /v1/campaigns?dry_run=true`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CampaignDryRun {
+    /// Always `true`: no campaign was stored, nothing sent or counted.
+    pub dry_run: bool,
+    /// `accepted` (the campaign would be created, `202`) or `refused` (the request would be
+    /// answered with `refusal`).
+    pub result: &'static str,
+    pub refusal: Option<Value>,
+    /// The recipients listed; `null` for an uploaded list (read only when the campaign is
+    /// prepared) or a refused request.
+    pub recipients: Option<usize>,
+    /// Each recipient's outcome were it admitted now; `null` as `recipients`.
+    pub outcomes: Option<CampaignDryRunOutcomes>,
+}
+
+/// Recipients by outcome.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct CampaignDryRunOutcomes {
+    /// Would be admitted (`queued` in the campaign's counts).
+    pub accepted: usize,
+    /// Would be refused, by the code the single send would get.
+    pub refused: BTreeMap<&'static str, usize>,
+    /// The accepted by billing category.
+    pub billing: BTreeMap<&'static str, usize>,
+    /// Of the accepted, those billable.
+    pub billable: usize,
+}
+
+/// A campaign request the real one would refuse (4xx), described; a 5xx as it is.
+pub fn campaign_refused(error: ApiError) -> Answer {
+    if !error.status.is_client_error() {
+        return Err(error);
+    }
+    campaign_answer(&CampaignDryRun {
+        dry_run: true,
+        result: "refused",
+        refusal: Some(refusal(&error)),
+        recipients: None,
+        outcomes: None,
+    })
+}
+
+fn campaign_answer(dry: &CampaignDryRun) -> Answer {
+    let mut response = json_response(StatusCode::OK, dry);
+    response.extensions_mut().insert(Outcome("dry_run"));
+    Ok(response)
+}
+
+/// A checked campaign request: each inline recipient prepared as the fan-out prepares it
+/// (`campaign_content::prepare`, with the business as it is now) and decided on its
+/// conversation now ([`vbm_store::Store::preview_sends`]), as if every recipient were
+/// admitted at this moment (no `send_at`, no window: the conversations may change by then).
+pub async fn campaign(
+    app: &App,
+    business: &Business,
+    message: &Map<String, Value>,
+    template: Option<&Template>,
+    recipients: &[CampaignRecipient],
+    uploaded: bool,
+    now: Timestamp,
+) -> Answer {
+    if uploaded {
+        return campaign_answer(&CampaignDryRun {
+            dry_run: true,
+            result: "accepted",
+            refusal: None,
+            recipients: None,
+            outcomes: None,
+        });
+    }
+    let limits = app.store().limits();
+    let request = failover_request(message).map_err(crate::failover::refusal)?;
+    let source = FailoverSource {
+        request: request.as_ref(),
+        business: Some(business),
+    };
+    let legacy = business.transactional_opt_in();
+    let mut outcomes = CampaignDryRunOutcomes::default();
+    let mut ready = Vec::new();
+    for recipient in recipients {
+        match prepare_recipient(message, recipient, limits, template, source, legacy) {
+            Ok(prepared) => ready.push(prepared),
+            Err(refusal) => *outcomes.refused.entry(refusal.code()).or_default() += 1,
+        }
+    }
+    let sends: Vec<NewSend<'_>> = ready
+        .iter()
+        .map(|p| NewSend {
+            business: &business.id,
+            message_id: MessageId::generate(),
+            to: &p.to,
+            class: p.class,
+            kind: p.kind,
+            billing: p.billing,
+            payload: &p.payload,
+            idempotency: None,
+            failover: p.failover.as_ref(),
+            now,
+        })
+        .collect();
+    let decided = app.store().preview_sends(&business.id, &sends).await?;
+    for (send, outcome) in sends.iter().zip(decided) {
+        match outcome {
+            Ok(after) => {
+                outcomes.accepted += 1;
+                let billing = Billing::of_send(send.billing, &after);
+                *outcomes
+                    .billing
+                    .entry(billing.category.as_str())
+                    .or_default() += 1;
+                outcomes.billable += usize::from(billing.billable);
+            }
+            Err(code) => *outcomes.refused.entry(code).or_default() += 1,
+        }
+    }
+    campaign_answer(&CampaignDryRun {
+        dry_run: true,
+        result: "accepted",
+        refusal: None,
+        recipients: Some(recipients.len()),
+        outcomes: Some(outcomes),
+    })
 }
