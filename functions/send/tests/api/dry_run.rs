@@ -4,9 +4,11 @@
 //! interceptor, and every item and queue before and after); a campaign's dry run counts each
 //! recipient's outcome without storing the campaign.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lambda_http::RequestExt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use send::App;
@@ -42,6 +44,18 @@ async fn templates(h: &Harness) {
     }
 }
 
+/// The request with these query parameters, as API Gateway hands them over (a name may come
+/// more than once).
+fn query(request: lambda_http::Request, params: &[(&str, &str)]) -> lambda_http::Request {
+    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+    for (name, value) in params {
+        map.entry((*name).to_owned())
+            .or_default()
+            .push((*value).to_owned());
+    }
+    request.with_query_string_parameters(map)
+}
+
 async fn dry(h: &Harness, app: &App, body: &Value, key: Option<&str>) -> Reply {
     let auth = format!("Bearer {}", h.key);
     let mut headers = vec![("authorization", auth.as_str())];
@@ -51,12 +65,9 @@ async fn dry(h: &Harness, app: &App, body: &Value, key: Option<&str>) -> Reply {
     let text = body.to_string();
     let reply = call(
         app,
-        request(
-            "POST",
-            "/v1/messages?dry_run=true",
-            Some(&text),
-            &headers,
-            CALLER_IP,
+        query(
+            request("POST", "/v1/messages", Some(&text), &headers, CALLER_IP),
+            &[("dry_run", "true")],
         ),
     )
     .await;
@@ -340,7 +351,8 @@ async fn a_dry_run_describes_refusals_and_rejects_a_bad_switch() {
         assert_eq!(r.body["error"]["field"], "dry_run");
     }
     // Without a key it is the real API's 401.
-    h.call("POST", "/v1/messages?dry_run=true", Some("{}"), &[])
+    let anonymous = request("POST", "/v1/messages", Some("{}"), &[], CALLER_IP);
+    call(&h.app, query(anonymous, &[("dry_run", "true")]))
         .await
         .expect_error(401, "unauthorized");
     assert_eq!(h.env.footprint().await, footprint);
@@ -393,17 +405,14 @@ async fn a_campaign_dry_run_counts_outcomes_and_stores_nothing() {
         let auth = auth.clone();
         let app = &app;
         async move {
-            call(
-                app,
-                request(
-                    "POST",
-                    "/v1/campaigns?dry_run=true",
-                    Some(&text),
-                    &[("authorization", &auth)],
-                    CALLER_IP,
-                ),
-            )
-            .await
+            let post = request(
+                "POST",
+                "/v1/campaigns",
+                Some(&text),
+                &[("authorization", &auth)],
+                CALLER_IP,
+            );
+            call(app, query(post, &[("dry_run", "true")])).await
         }
     };
     let recipients = json!([
