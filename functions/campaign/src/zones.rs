@@ -139,7 +139,8 @@ static ZONES: &[(&str, TimeZone)] = &[
 ];
 
 /// ISO 3166 country → its zone; a country with several zones: its capital's, unless
-/// [`REGIONS`] knows the number's region.
+/// [`REGIONS`] knows the number's region. Guernsey, Jersey and the Isle of Man (+44 numbers
+/// of their own, e.g. 7911 is Guernsey's) keep London's clock.
 #[rustfmt::skip]
 const COUNTRIES: &[(&str, &str)] = &[
     ("AE", "Asia/Dubai"), ("AF", "Asia/Kabul"), ("AL", "Europe/Tirane"), ("AM", "Asia/Yerevan"),
@@ -151,10 +152,11 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("CY", "Asia/Nicosia"), ("CZ", "Europe/Prague"), ("DE", "Europe/Berlin"),
     ("DK", "Europe/Copenhagen"), ("EE", "Europe/Tallinn"), ("EG", "Africa/Cairo"),
     ("ES", "Europe/Madrid"), ("FI", "Europe/Helsinki"), ("FR", "Europe/Paris"),
-    ("GB", "Europe/London"), ("GE", "Asia/Tbilisi"), ("GR", "Europe/Athens"),
-    ("HK", "Asia/Hong_Kong"), ("HR", "Europe/Zagreb"), ("HU", "Europe/Budapest"),
-    ("ID", "Asia/Jakarta"), ("IE", "Europe/Dublin"), ("IL", "Asia/Jerusalem"),
-    ("IN", "Asia/Kolkata"), ("IQ", "Asia/Baghdad"), ("IR", "Asia/Tehran"), ("IT", "Europe/Rome"),
+    ("GB", "Europe/London"), ("GE", "Asia/Tbilisi"), ("GG", "Europe/London"),
+    ("GR", "Europe/Athens"), ("HK", "Asia/Hong_Kong"), ("HR", "Europe/Zagreb"),
+    ("HU", "Europe/Budapest"), ("ID", "Asia/Jakarta"), ("IE", "Europe/Dublin"),
+    ("IL", "Asia/Jerusalem"), ("IM", "Europe/London"), ("IN", "Asia/Kolkata"),
+    ("IQ", "Asia/Baghdad"), ("IR", "Asia/Tehran"), ("IT", "Europe/Rome"), ("JE", "Europe/London"),
     ("JO", "Asia/Amman"), ("JP", "Asia/Tokyo"), ("KE", "Africa/Nairobi"), ("KG", "Asia/Bishkek"),
     ("KH", "Asia/Phnom_Penh"), ("KR", "Asia/Seoul"), ("KW", "Asia/Kuwait"), ("KZ", "Asia/Almaty"),
     ("LA", "Asia/Vientiane"), ("LB", "Asia/Beirut"), ("LK", "Asia/Colombo"),
@@ -405,6 +407,8 @@ mod tests {
     #[test]
     fn the_zone_comes_from_the_country_or_the_numbers_region() {
         assert_eq!(name("+380501234567"), Some("Europe/Kyiv"));
+        assert_eq!(name("+447400123456"), Some("Europe/London"));
+        // 7911 is Guernsey's: London's clock too.
         assert_eq!(name("+447911123456"), Some("Europe/London"));
         // +7 701 is Kazakhstan, +7 9xx Russia.
         assert_eq!(name("+77011234567"), Some("Asia/Almaty"));

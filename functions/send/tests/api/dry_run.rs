@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use lambda_http::RequestExt;
@@ -131,7 +132,8 @@ fn drawn() -> impl Strategy<Value = Drawn> {
     (
         prop::bool::weighted(0.85),
         prop::option::weighted(0.8, prop_oneof![0u64..60, 1380u64..1439, 1441u64..1500]),
-        prop_oneof![0u32..3, 58u32..61],
+        // Fresh, the first reply (billed) and the second (not), around the 60.
+        prop::sample::select(vec![0u32, 1, 2, 4, 59, 60]),
         0u32..6,
         prop::bool::weighted(0.15),
         prop::bool::ANY,
@@ -168,16 +170,17 @@ fn a_dry_run_and_the_real_send_after_it_agree() {
     let clock = Arc::new(OffsetClock::new());
     let h = rt.block_on(Harness::with_clock(clock.clone()));
     rt.block_on(templates(&h));
-    let limits = Limits::default();
     let mut runner = TestRunner::new(Config {
-        cases: 40,
+        cases: 60,
         failure_persistence: None,
         ..Config::default()
     });
-    let mut case = 0u32;
+    let cases = AtomicU32::new(0);
+    let accepted = AtomicU32::new(0);
+    let refused = std::sync::Mutex::new(std::collections::BTreeSet::new());
     runner
         .run(&drawn(), |d| {
-            case += 1;
+            let case = cases.fetch_add(1, Ordering::SeqCst) + 1;
             // A number of its own per case: +44 7911 2NNNNN.
             let to = format!("+447911{:06}", 200_000 + case);
             rt.block_on(async {
@@ -210,6 +213,7 @@ fn a_dry_run_and_the_real_send_after_it_agree() {
                 let answer = &dry.body;
                 match real.status {
                     202 => {
+                        accepted.fetch_add(1, Ordering::SeqCst);
                         assert_eq!(answer["result"], "accepted", "{d:?}: {answer}");
                         assert_eq!(answer["refusal"], Value::Null);
                         assert_eq!(answer["billing"], real.body["billing"], "{d:?}");
@@ -217,6 +221,10 @@ fn a_dry_run_and_the_real_send_after_it_agree() {
                         assert_eq!(answer["viber_type"].as_u64(), viber_type(d.kind));
                     }
                     status => {
+                        refused
+                            .lock()
+                            .unwrap()
+                            .insert(real.body["error"]["code"].as_str().unwrap_or("").to_owned());
                         assert_eq!(
                             answer["result"], "refused",
                             "{d:?}: {answer} vs {}",
@@ -240,13 +248,19 @@ fn a_dry_run_and_the_real_send_after_it_agree() {
                 if !answer["session_before"].is_null() && real.status != 202 {
                     assert_eq!(answer["session_before"], h.session(&to).await);
                 }
-                let _ = &limits;
             });
             // Move the clock a little, so sessions age between cases.
             clock.advance(Duration::from_secs(7));
             Ok(())
         })
         .unwrap();
+    // The draws reach both sides: accepted sends and several kinds of refusal.
+    assert!(accepted.load(Ordering::SeqCst) >= 5);
+    assert!(
+        refused.lock().unwrap().len() >= 3,
+        "{:?}",
+        refused.lock().unwrap()
+    );
 }
 
 /// The dry run's reads, counted by the harness's SDK interceptor: no write of any kind (no
@@ -332,21 +346,56 @@ async fn a_dry_run_describes_refusals_and_rejects_a_bad_switch() {
     assert_eq!(bad.body["refusal"]["field"], "to");
     assert_eq!(bad.body["session_before"], Value::Null);
     assert_eq!(bad.body["viber_type"], Value::Null);
+    assert_eq!(h.env.footprint().await, footprint, "the dry runs stored nothing");
+    // An opted-out number, then erased: only its suppression item says so, and the dry run
+    // reads it as the send's transaction checks it.
+    let erased = "+447911000777";
+    let opted_out = Conversation {
+        opted_out: true,
+        contacted: true,
+        session: None,
+    };
+    h.store()
+        .put_conversation(&h.business.id, &phone(erased), &opted_out, h.now())
+        .await
+        .unwrap();
+    let erase = h
+        .authed(
+            "DELETE",
+            &format!("/v1/contacts/{}", erased.replace('+', "%2B")),
+            None,
+        )
+        .await;
+    assert_eq!(erase.status, 204, "{}", erase.body);
+    let template = json!({"to": erased, "type": "template", "template": {"id": "welcome", "params": {"name": "Ann"}}});
+    templates(&h).await;
+    let suppressed = dry(&h, &h.app, &template, None).await;
+    assert_eq!(
+        suppressed.body["refusal"]["code"], "recipient_opted_out",
+        "{}",
+        suppressed.body
+    );
+    assert_eq!(suppressed.body["session_before"]["state"], "none");
+    let footprint = h.env.footprint().await;
+    h.send(&template, None)
+        .await
+        .expect_error(409, "recipient_opted_out");
     // A switch that is neither true nor false is refused, never taken for a real send.
-    for query in [
-        "dry_run=yes",
-        "dry_run=1",
-        "dry_run=true&dry_run=true",
-        "dry_run=",
+    let text = session_text(UK).to_string();
+    for params in [
+        &[("dry_run", "yes")][..],
+        &[("dry_run", "1")],
+        &[("dry_run", "true"), ("dry_run", "true")],
+        &[("dry_run", "")],
     ] {
-        let r = h
-            .call(
-                "POST",
-                &format!("/v1/messages?{query}"),
-                Some(&session_text(UK).to_string()),
-                &[("authorization", &auth)],
-            )
-            .await;
+        let post = request(
+            "POST",
+            "/v1/messages",
+            Some(&text),
+            &[("authorization", &auth)],
+            CALLER_IP,
+        );
+        let r = call(&h.app, query(post, params)).await;
         r.expect_error(422, "validation_failed");
         assert_eq!(r.body["error"]["field"], "dry_run");
     }
