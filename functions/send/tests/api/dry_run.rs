@@ -346,7 +346,11 @@ async fn a_dry_run_describes_refusals_and_rejects_a_bad_switch() {
     assert_eq!(bad.body["refusal"]["field"], "to");
     assert_eq!(bad.body["session_before"], Value::Null);
     assert_eq!(bad.body["viber_type"], Value::Null);
-    assert_eq!(h.env.footprint().await, footprint, "the dry runs stored nothing");
+    assert_eq!(
+        h.env.footprint().await,
+        footprint,
+        "the dry runs stored nothing"
+    );
     // An opted-out number, then erased: only its suppression item says so, and the dry run
     // reads it as the send's transaction checks it.
     let erased = "+447911000777";
