@@ -13,6 +13,9 @@
 //!
 //! A retry with the same key and body is answered as the first time (same `message_id`, the
 //! session as it was right after that send) and writes nothing.
+//!
+//! With `?dry_run=true` ([`super::dry_run`]) steps 1 to 3 run as they are, and step 4's decision
+//! is made on the conversation as it is, without the write.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
