@@ -26,6 +26,7 @@ mod csv;
 mod list_line;
 pub mod prepare;
 pub mod window;
+pub mod zones;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -1,71 +1,78 @@
-//! Delivery windows in the recipient's local time.
+//! Delivery windows in the recipient's local time: the wall-clock hours the recipient sees,
+//! daylight saving included.
 //!
-//! The time zone comes from the number's country (`PhoneNumber::region`) through a fixed table
-//! of UTC offsets: standard (winter) time, **no daylight saving**, so in summer a window opens an
-//! hour later by the clock in countries that shift (documented in docs/api.md). A country with
-//! several zones uses its capital's (US: Washington, RU: Moscow, AU: Canberra, BR: Brasília,
-//! CA: Ottawa, MX: Mexico City, ID: Jakarta, KZ: Astana). A country not in the table is taken
-//! as UTC. Small and dependency-free on purpose; a tz database would cost a crate and its data
-//! in every cold start for an hour's precision twice a year.
+//! The time zone comes from the number ([`crate::zones`]: its region where the numbering plan
+//! says which, else its country, else UTC). A window `[start, end)` is minutes of the local
+//! day; `now` is inside when the recipient's clock shows a minute in it. When it is outside, the
+//! recipient waits for the next local day-time `start`: on a day whose clock skips `start` (the
+//! spring-forward gap) the window opens at the first minute after the gap, and on a day whose
+//! clock shows it twice (fall back) at the first of the two, so nobody gets a message at an
+//! hour the window excludes, and nobody waits a day for an opening that the clock skipped.
 
-use std::time::Duration;
-
+use jiff::tz::TimeZone;
 use session_rules::{PhoneNumber, Timestamp};
 use vbm_store::Window;
 
-/// Minutes east of UTC, standard time, by ISO 3166 country.
-#[rustfmt::skip]
-const OFFSETS: &[(&str, i32)] = &[
-    ("AE", 240), ("AF", 270), ("AM", 240), ("AR", -180), ("AT", 60), ("AU", 600),
-    ("AZ", 240), ("BD", 360), ("BE", 60), ("BG", 120), ("BH", 180), ("BR", -180),
-    ("BY", 180), ("CA", -300), ("CH", 60), ("CL", -240), ("CN", 480), ("CO", -300),
-    ("CY", 120), ("CZ", 60), ("DE", 60), ("DK", 60), ("EE", 120), ("EG", 120),
-    ("ES", 60), ("FI", 120), ("FR", 60), ("GB", 0), ("GE", 240), ("GR", 120),
-    ("HK", 480), ("HR", 60), ("HU", 60), ("ID", 420), ("IE", 0), ("IL", 120),
-    ("IN", 330), ("IQ", 180), ("IR", 210), ("IT", 60), ("JO", 180), ("JP", 540),
-    ("KE", 180), ("KG", 360), ("KH", 420), ("KR", 540), ("KW", 180), ("KZ", 300),
-    ("LA", 420), ("LB", 120), ("LK", 330), ("LT", 120), ("LV", 120), ("MA", 60),
-    ("MD", 120), ("MM", 390), ("MX", -360), ("MY", 480), ("NG", 60), ("NL", 60),
-    ("NO", 60), ("NP", 345), ("NZ", 720), ("OM", 240), ("PE", -300), ("PH", 480),
-    ("PK", 300), ("PL", 60), ("PT", 0), ("QA", 180), ("RO", 120), ("RS", 60),
-    ("RU", 180), ("SA", 180), ("SE", 60), ("SG", 480), ("SI", 60), ("SK", 60),
-    ("TH", 420), ("TJ", 300), ("TM", 300), ("TR", 180), ("TW", 480), ("UA", 120),
-    ("US", -300), ("UZ", 300), ("VE", -240), ("VN", 420), ("ZA", 120),
-];
-
-/// The number's offset from UTC in minutes (0 when its country is not in the table).
-pub fn utc_offset_minutes(to: &PhoneNumber) -> i32 {
-    to.region()
-        .and_then(|r| OFFSETS.iter().find(|(c, _)| *c == r))
-        .map_or(0, |(_, m)| *m)
-}
+use crate::zones;
 
 /// `None` when `now` is inside the window at the number's local time, else when it next opens
 /// (on the minute).
 pub fn wait_until(window: Window, to: &PhoneNumber, now: Timestamp) -> Option<Timestamp> {
-    let offset = i64::from(utc_offset_minutes(to));
+    wait_until_in(window, zones::of(to), now)
+}
+
+/// [`wait_until`] for a time zone.
+pub fn wait_until_in(window: Window, zone: &TimeZone, now: Timestamp) -> Option<Timestamp> {
     let minute_now = now.as_millis().div_euclid(60_000);
-    let local = (minute_now + offset).rem_euclid(1440) as u32;
+    // Outside jiff's range (years -9999..=9999): no such clock exists here; send.
+    let at = jiff::Timestamp::from_second(minute_now.checked_mul(60)?).ok()?;
+    let local = zone.to_datetime(at);
+    let local_minute =
+        u32::from(local.hour().unsigned_abs()) * 60 + u32::from(local.minute().unsigned_abs());
     let (start, end) = (window.start_minute % 1440, window.end_minute);
     let inside = if start < end {
-        (start..end).contains(&local)
+        (start..end).contains(&local_minute)
     } else {
-        local >= start || local < end
+        local_minute >= start || local_minute < end
     };
     if inside {
         return None;
     }
-    let delta = (i64::from(start) - i64::from(local)).rem_euclid(1440) as u64;
-    Some(Timestamp::from_millis(minute_now * 60_000).plus(Duration::from_secs(delta * 60)))
+    // The next local `start` after now: today's (if the clock has not reached it), or the next
+    // day's. `compatible` maps a skipped time past the gap and a repeated one to its first
+    // occurrence; when that first one is already past (now is in the repeated hour), the second.
+    let (hour, minute) = ((start / 60) as i8, (start % 60) as i8); // start < 1440
+    let mut day = local.date();
+    for _ in 0..3 {
+        let ambiguous = zone.to_ambiguous_timestamp(day.at(hour, minute, 0, 0));
+        for opens in [ambiguous.compatible(), ambiguous.later()] {
+            if let Ok(opens) = opens
+                && opens > at
+            {
+                return Some(Timestamp::from_millis(opens.as_millisecond()));
+            }
+        }
+        day = day.tomorrow().ok()?;
+    }
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// 2026-12-01 (day 20788 since the epoch) at h:m UTC.
     fn at(h: i64, m: i64) -> Timestamp {
-        // 2026-12-01 is day 20788 since the epoch.
-        Timestamp::from_millis(((20_788 * 24 + h) * 60 + m) * 60_000)
+        on(20_788, h, m)
+    }
+
+    fn on(day: i64, h: i64, m: i64) -> Timestamp {
+        Timestamp::from_millis(((day * 24 + h) * 60 + m) * 60_000)
+    }
+
+    /// Days since the epoch of a date in 2026.
+    fn day_2026(month: u32, day: u32) -> i64 {
+        session_rules::days_from_civil(2026, month, day)
     }
 
     const DAY: Window = Window {
@@ -73,12 +80,16 @@ mod tests {
         end_minute: 20 * 60,
     };
 
+    fn number(n: &str) -> PhoneNumber {
+        PhoneNumber::parse(n).unwrap()
+    }
+
     #[test]
     fn the_window_is_the_recipients_local_time() {
-        let kyiv = PhoneNumber::parse("+380501234567").unwrap();
-        let london = PhoneNumber::parse("+447911123456").unwrap();
-        assert_eq!(utc_offset_minutes(&kyiv), 120);
-        // 07:30 UTC is 09:30 in Kyiv (open) and 07:30 in London (opens at 09:00 UTC).
+        let kyiv = number("+380501234567");
+        let london = number("+447911123456");
+        // December: Kyiv is UTC+2, London UTC. 07:30 UTC is 09:30 in Kyiv (open) and 07:30 in
+        // London (opens at 09:00 UTC).
         assert_eq!(wait_until(DAY, &kyiv, at(7, 30)), None);
         assert_eq!(wait_until(DAY, &london, at(7, 30)), Some(at(9, 0)));
         // 18:30 UTC is 20:30 in Kyiv: closed until 07:00 UTC tomorrow.
@@ -88,19 +99,99 @@ mod tests {
     }
 
     #[test]
+    fn in_summer_the_window_follows_daylight_saving() {
+        // July: London is UTC+1, Kyiv UTC+3. 08:30 UTC is 09:30 in London: open (a
+        // standard-time table said 08:30, closed).
+        let july = day_2026(7, 1);
+        let london = number("+447911123456");
+        let kyiv = number("+380501234567");
+        assert_eq!(wait_until(DAY, &london, on(july, 8, 30)), None);
+        assert_eq!(
+            wait_until(DAY, &london, on(july, 7, 30)),
+            Some(on(july, 8, 0))
+        );
+        assert_eq!(
+            wait_until(DAY, &kyiv, on(july, 5, 59)),
+            Some(on(july, 6, 0))
+        );
+        assert_eq!(wait_until(DAY, &kyiv, on(july, 16, 59)), None);
+        assert_eq!(
+            wait_until(DAY, &kyiv, on(july, 17, 0)),
+            Some(on(july + 1, 6, 0))
+        );
+    }
+
+    #[test]
+    fn spring_forward_the_window_opens_at_the_new_wall_clock_time() {
+        // Europe: 2026-03-29, 01:00 UTC, clocks go from 02:00 to 03:00 in Berlin (UTC+1 → +2).
+        let mar28 = day_2026(3, 28);
+        let berlin = number("+4915123456789");
+        // Saturday 20:00 local (19:00 UTC) closes; Sunday 09:00 local is 07:00 UTC, not 08:00.
+        assert_eq!(
+            wait_until(DAY, &berlin, on(mar28, 19, 0)),
+            Some(on(mar28 + 1, 7, 0))
+        );
+        // Sunday 07:30 UTC is 09:30 local: open; 18:00 UTC is 20:00: closed until Monday 07:00.
+        assert_eq!(wait_until(DAY, &berlin, on(mar28 + 1, 7, 30)), None);
+        assert_eq!(
+            wait_until(DAY, &berlin, on(mar28 + 1, 18, 0)),
+            Some(on(mar28 + 2, 7, 0))
+        );
+        // A window opening inside the gap (02:30 does not exist that night) opens at the
+        // first minute after it, 03:30 local, 01:30 UTC.
+        let night = Window {
+            start_minute: 2 * 60 + 30,
+            end_minute: 5 * 60,
+        };
+        assert_eq!(
+            wait_until(night, &berlin, on(mar28, 23, 0)),
+            Some(on(mar28 + 1, 1, 30))
+        );
+        assert_eq!(wait_until(night, &berlin, on(mar28 + 1, 1, 30)), None);
+    }
+
+    #[test]
+    fn fall_back_the_window_opens_at_the_new_wall_clock_time() {
+        // US: 2026-11-01, 06:00 UTC, New York goes from 02:00 EDT back to 01:00 EST (UTC-4 → -5).
+        let oct31 = day_2026(10, 31);
+        let new_york = number("+12125550123");
+        // Saturday 20:00 EDT (00:00 UTC Sunday) closes; Sunday 09:00 EST is 14:00 UTC.
+        assert_eq!(
+            wait_until(DAY, &new_york, on(oct31 + 1, 0, 0)),
+            Some(on(oct31 + 1, 14, 0))
+        );
+        assert_eq!(
+            wait_until(DAY, &new_york, on(oct31 + 1, 13, 59)),
+            Some(on(oct31 + 1, 14, 0))
+        );
+        assert_eq!(wait_until(DAY, &new_york, on(oct31 + 1, 14, 0)), None);
+        // 01:30 happens twice that night: a window opening then opens at the first, 05:30 UTC;
+        // in the repeated hour (06:30 UTC, 01:30 EST) it is open again.
+        let night = Window {
+            start_minute: 60 + 30,
+            end_minute: 2 * 60,
+        };
+        assert_eq!(
+            wait_until(night, &new_york, on(oct31 + 1, 5, 0)),
+            Some(on(oct31 + 1, 5, 30))
+        );
+        assert_eq!(wait_until(night, &new_york, on(oct31 + 1, 5, 45)), None);
+        assert_eq!(
+            wait_until(night, &new_york, on(oct31 + 1, 6, 0)),
+            Some(on(oct31 + 1, 6, 30))
+        );
+        assert_eq!(wait_until(night, &new_york, on(oct31 + 1, 6, 45)), None);
+    }
+
+    #[test]
     fn a_window_may_wrap_past_midnight() {
         let night = Window {
             start_minute: 22 * 60,
             end_minute: 6 * 60,
         };
-        let london = PhoneNumber::parse("+447911123456").unwrap();
+        let london = number("+447911123456");
         assert_eq!(wait_until(night, &london, at(23, 0)), None);
         assert_eq!(wait_until(night, &london, at(5, 59)), None);
         assert_eq!(wait_until(night, &london, at(6, 0)), Some(at(22, 0)));
-    }
-
-    #[test]
-    fn the_table_is_sorted_and_unique() {
-        assert!(OFFSETS.windows(2).all(|w| w[0].0 < w[1].0));
     }
 }

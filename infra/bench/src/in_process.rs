@@ -171,6 +171,13 @@ impl World {
         Ok(reply(self.send.handle(request).await).await)
     }
 
+    /// `POST /v1/messages?dry_run=true` (writes nothing).
+    pub async fn dry_send(&self, body: &Value, key: Option<&str>) -> Result<Reply, Error> {
+        let request = crate::requests::dry_run_request(&self.api_key, body, key)
+            .ok_or("could not build the request")?;
+        Ok(reply(self.send.handle(request).await).await)
+    }
+
     /// The user writes in Viber: a signed inbound callback with a new token.
     pub async fn user_writes(&self, phone: &str, text: &str) -> Result<Reply, Error> {
         let token = self

@@ -49,6 +49,29 @@ pub fn send_request(api_key: &str, body: &serde_json::Value) -> Option<Request> 
     )
 }
 
+/// `POST /v1/messages?dry_run=true` as `api_key`'s business, with an optional
+/// `Idempotency-Key`.
+pub fn dry_run_request(
+    api_key: &str,
+    body: &serde_json::Value,
+    key: Option<&str>,
+) -> Option<Request> {
+    let auth = format!("Bearer {api_key}");
+    let mut headers = vec![
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    if let Some(key) = key {
+        headers.push(("idempotency-key", key));
+    }
+    let query: std::collections::HashMap<String, String> =
+        [("dry_run".to_owned(), "true".to_owned())].into();
+    Some(
+        api_request("POST", "/v1/messages", Some(body.to_string()), &headers)?
+            .with_query_string_parameters(query),
+    )
+}
+
 /// A Viber callback to `path`, signed with `secret` as Viber signs it.
 pub fn signed_callback(path: &str, secret: &str, body: &serde_json::Value) -> Option<Request> {
     let raw = body.to_string();

@@ -13,7 +13,8 @@ const api = createClient<paths>({
 const sent = await api.POST("/v1/messages", {
   body: { to: "+447911123456", type: "template", template: { id: "welcome", params: { name: "Ann" } } },
 });
-if (!sent.data) throw new Error(`refused: ${JSON.stringify(sent.error)}`);
+// `data`: the 202 (`SendAccepted`); only `?dry_run=true` answers 200 (`SendDryRun`).
+if (!sent.data || "dry_run" in sent.data) throw new Error(`refused: ${JSON.stringify(sent.error)}`);
 console.log(sent.data.message_id, sent.data.session.state); // session: as it stands after this send
 
 const message = await api.GET("/v1/messages/{id}", { params: { path: { id: sent.data.message_id } } });

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::{Limits, Refusal, Timestamp};
+use crate::{Billing, BillingCategory, Limits, Refusal, Timestamp};
 
 /// What a message counts as, for the session rules.
 ///
@@ -114,6 +114,27 @@ impl Conversation {
             SendClass::Promotional | SendClass::Informative => {}
         }
         Ok(self.record_send(class))
+    }
+
+    /// What a send of `class`, billed as `category`, would do at `now`, changing nothing: the
+    /// dry run's answer. It is [`Conversation::decide_send`] and [`Billing::of_send`], the
+    /// decision and billing a real send takes, with the session before and after.
+    pub fn preview_send(
+        &self,
+        class: SendClass,
+        category: BillingCategory,
+        now: Timestamp,
+        limits: &Limits,
+    ) -> SendPreview {
+        let decision = self.decide_send(class, now, limits);
+        let after = decision.as_ref().map_or(*self, |after| *after);
+        SendPreview {
+            decision: decision.map(|_| ()),
+            billing: Billing::of_send(category, &after),
+            before: self.snapshot(now, limits),
+            after: after.snapshot(now, limits),
+            conversation_after: after,
+        }
     }
 
     /// What a send does to the conversation, without asking whether it may: session messages
@@ -230,6 +251,19 @@ impl Conversation {
             opted_out: self.opted_out,
         }
     }
+}
+
+/// What a send would do ([`Conversation::preview_send`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendPreview {
+    /// Accepted, or the refusal a real send would get.
+    pub decision: Result<(), Refusal>,
+    /// What it would be billed as: on the state the send leaves (refused: the state now).
+    pub billing: Billing,
+    pub before: SessionSnapshot,
+    /// The session right after it (the same as `before` when refused).
+    pub after: SessionSnapshot,
+    pub conversation_after: Conversation,
 }
 
 /// What an operator's inbox shows about a session.

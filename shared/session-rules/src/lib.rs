@@ -39,7 +39,9 @@ mod time;
 
 pub use billing::{Billing, BillingCategory};
 pub use content::{Caption, FileName, HttpsUrl, Text, TrackingData, Ttl, is_blank};
-pub use conversation::{Conversation, SendClass, Session, SessionSnapshot, SessionState};
+pub use conversation::{
+    Conversation, SendClass, SendPreview, Session, SessionSnapshot, SessionState,
+};
 pub use interactive::{
     Card, CardButton, Carousel, List, ListDelivery, MAX_CARD_TITLE_CHARS, MAX_CAROUSEL_CARDS,
     MAX_LIST_OPTION_CHARS, MAX_LIST_OPTIONS, MAX_LIST_TITLE_CHARS, MAX_PRIMARY_LABEL_CHARS,

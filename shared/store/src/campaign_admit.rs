@@ -502,7 +502,7 @@ impl Store {
 
     /// Conversations of `phones` by E.164, consistently, 100 keys a `BatchGetItem`; and the
     /// numbers whose conversation carries an erasure's tombstone.
-    async fn conversations_of(
+    pub(crate) async fn conversations_of(
         &self,
         business: &BusinessId,
         phones: &[&PhoneNumber],

@@ -104,7 +104,7 @@ pub use message::{Failure, HistoryEntry, MessageId, MessageRecord};
 pub use parked::{Hold, Parked, ParkedQueue};
 pub use pending::{Kept, PendingStatus};
 pub use quarantine::{QuarantineReason, Quarantined, quarantine_id};
-pub use send::{IdempotencyKey, NewSend, SendOutcome};
+pub use send::{IdempotencyKey, NewSend, SendOutcome, SendPreview};
 pub use sms::{SmsAllowance, SmsCounts, SmsPeriod, SmsUsage};
 pub use status::{MAX_HISTORY, StatusChange, TokenRef};
 pub use template_cache::TemplateCache;

@@ -103,6 +103,15 @@ pub enum SendOutcome {
     KeyReused,
 }
 
+/// What a send would do ([`Store::preview_send`]): the conversation it meets, and the outcome
+/// [`Store::record_send`] would have on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendPreview {
+    /// The conversation now (the default when there is none).
+    pub before: Conversation,
+    pub outcome: SendOutcome,
+}
+
 /// What a cancelled send transaction tells.
 #[doc(hidden)]
 #[derive(Debug, Clone, PartialEq)]
@@ -230,6 +239,136 @@ impl Store {
             }
         }
         Err(StoreError::Contended)
+    }
+
+    /// What [`Store::record_send`] would decide for `send` now, writing nothing: the dry run.
+    ///
+    /// The same decision on the real state: one consistent read of the conversation (what a
+    /// send makes when its container has not seen the conversation), the idempotency record
+    /// when the send has a key (a real send's transaction checks it), and for a number without
+    /// a conversation its suppression (a real send's transaction checks that too). The
+    /// container's caches are left as they are, and nothing is written or counted.
+    pub async fn preview_send(&self, send: &NewSend<'_>) -> Result<SendPreview, StoreError> {
+        let state = self
+            .get_consistent(
+                keys::business(send.business),
+                keys::conversation(send.to),
+                None,
+            )
+            .await
+            .and_then(|item| conversation::from_item(item.as_ref()))?;
+        let before = state.unwrap_or_default();
+        // An accepted key answers as then, whatever the rules say now (as `record_send`: its
+        // transaction's key condition, or the look-up after a refusal).
+        if let Some((key, hash)) = send.idempotency
+            && let Some(earlier) = self.earlier(send.business, key, send.now).await?
+        {
+            return Ok(SendPreview {
+                before,
+                outcome: earlier.outcome(hash),
+            });
+        }
+        // The rules' own preview: `decide_send`, as `record_send` decides.
+        let rules = before.preview_send(send.class, send.billing, send.now, &self.limits);
+        let suppressed = rules.decision.is_ok()
+            && state.is_none()
+            && self.is_suppressed(send.business, send.to).await?;
+        let outcome = match rules.decision {
+            Err(refusal) => SendOutcome::Refused(refusal),
+            Ok(()) if suppressed => SendOutcome::Refused(Refusal::RecipientOptedOut),
+            Ok(()) => SendOutcome::Accepted {
+                after: rules.conversation_after,
+            },
+        };
+        Ok(SendPreview { before, outcome })
+    }
+
+    /// [`Store::preview_send`] for many recipients of different conversations at once (a
+    /// campaign's dry run): their conversations in consistent batch reads, as a campaign's
+    /// fan-out reads them, then each decided by the rules, a number without a conversation
+    /// checked for suppression, a contact under erasure refused `erasing` as the fan-out
+    /// refuses it. No idempotency record is looked at (a campaign's recipients have none).
+    /// Each outcome is the conversation after the send, or the refusal's code.
+    pub async fn preview_sends(
+        &self,
+        business: &BusinessId,
+        sends: &[NewSend<'_>],
+    ) -> Result<Vec<Result<Conversation, &'static str>>, StoreError> {
+        let phones: Vec<&PhoneNumber> = sends.iter().map(|s| s.to).collect();
+        let (states, erasing) = self.conversations_of(business, &phones).await?;
+        let key = self.suppression_key_now(business).await?;
+        let mut out = Vec::with_capacity(sends.len());
+        for send in sends {
+            let e164 = send.to.as_e164();
+            if erasing.contains(e164) {
+                out.push(Err(crate::campaign_admit::ERASING_REFUSAL));
+                continue;
+            }
+            let state = states.get(e164).copied().flatten();
+            let rules = state.unwrap_or_default().preview_send(
+                send.class,
+                send.billing,
+                send.now,
+                &self.limits,
+            );
+            let suppressed = match (&rules.decision, state, &key) {
+                (Ok(()), None, Some(key)) => {
+                    self.is_suppressed_with(business, key, send.to).await?
+                }
+                _ => false,
+            };
+            out.push(match rules.decision {
+                Err(refusal) => Err(refusal.code()),
+                Ok(()) if suppressed => Err(Refusal::RecipientOptedOut.code()),
+                Ok(()) => Ok(rules.conversation_after),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Whether a number without a conversation item opted out before it was erased (the
+    /// `suppression` module), read consistently.
+    async fn is_suppressed(
+        &self,
+        business: &BusinessId,
+        to: &PhoneNumber,
+    ) -> Result<bool, StoreError> {
+        match self.suppression_key_now(business).await? {
+            Some(key) => self.is_suppressed_with(business, &key, to).await,
+            None => Ok(false),
+        }
+    }
+
+    /// The business's suppression key: the container's when it knows one (a key never changes
+    /// once made), else read (a "no key" the container remembers may be stale).
+    async fn suppression_key_now(
+        &self,
+        business: &BusinessId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(key) = self.suppression_keys_known(business) {
+            return Ok(Some(key));
+        }
+        self.get_consistent(keys::business(business), keys::SUPPRESSION_KEY.into(), None)
+            .await?
+            .as_ref()
+            .map(suppression::key_of)
+            .transpose()
+    }
+
+    async fn is_suppressed_with(
+        &self,
+        business: &BusinessId,
+        key: &[u8],
+        to: &PhoneNumber,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .get_consistent(
+                keys::business(business),
+                keys::suppression(&suppression::hash(key, to)),
+                None,
+            )
+            .await?
+            .is_some())
     }
 
     /// After a send transaction got no answer: whether it committed, read back (consistently)

@@ -46,6 +46,10 @@ pub(crate) fn hash(key: &[u8], phone: &PhoneNumber) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+pub(crate) fn key_of(item: &attrs::Item) -> Result<Vec<u8>, StoreError> {
+    key_from(item)
+}
+
 fn key_from(item: &attrs::Item) -> Result<Vec<u8>, StoreError> {
     hex::decode(attrs::get_s(item, "key")?)
         .map_err(|e| StoreError::malformed(keys::SUPPRESSION_KEY, e.to_string()))
@@ -95,6 +99,12 @@ impl Store {
         let key = key_from(&item)?;
         self.suppression_keys.put(business, Some(key.clone()));
         Ok(key)
+    }
+
+    /// The key when this container knows one (a key never changes once made); `None` when it
+    /// knows of none or has not looked.
+    pub(crate) fn suppression_keys_known(&self, business: &BusinessId) -> Option<Vec<u8>> {
+        self.suppression_keys.get(business).flatten()
     }
 
     /// A `NoKey` guard failed: the key exists now.

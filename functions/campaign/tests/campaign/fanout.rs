@@ -229,7 +229,11 @@ async fn a_recipient_outside_its_window_waits_for_a_timer_then_goes() {
     // London and Kyiv; the window is the hour Kyiv is in now, so London (two hours behind)
     // waits for it.
     let now = w.clock.now();
-    let kyiv_hour = ((now.as_millis() / 3_600_000 + 2) % 24) as u32;
+    // Kyiv's wall-clock hour now (UTC+2, or +3 in summer); London is two hours behind either way.
+    let kyiv = campaign::zones::of(&session_rules::PhoneNumber::parse("+380501234567").unwrap());
+    let kyiv_hour = kyiv
+        .to_datetime(jiff::Timestamp::from_millisecond(now.as_millis()).unwrap())
+        .hour() as u32;
     let id = CampaignId::generate();
     let recipients = [
         CampaignRecipient {
@@ -294,6 +298,74 @@ async fn a_recipient_outside_its_window_waits_for_a_timer_then_goes() {
         .unwrap();
     assert_eq!(later.waiting, 0);
     assert!(later.completed);
+}
+
+/// Windows are the recipient's wall-clock hours across daylight-saving changes: after each of
+/// Berlin's next two clock changes, at 07:30 UTC, a Berlin recipient of a 09:00-20:00 window is
+/// admitted when the clock there shows 09:30 (summer time) and waits until 08:00 UTC when it
+/// shows 08:30 (winter time). A standard-time table would have kept them waiting in summer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_follows_the_recipients_clock_across_both_dst_changes() {
+    let w = world().await;
+    let business = BusinessId::parse("acme").unwrap();
+    let berlin = campaign::zones::of(&session_rules::PhoneNumber::parse("+4915123456789").unwrap());
+    let from = jiff::Timestamp::from_millisecond(w.clock.now().as_millis()).unwrap();
+    let changes: Vec<_> = berlin.following(from).take(2).collect();
+    assert_eq!(changes.len(), 2);
+    let mut seen_summer = false;
+    let mut seen_winter = false;
+    for change in changes {
+        let change_ms = change.timestamp().as_millisecond();
+        // The change is at 01:00 UTC; 07:30 UTC that day.
+        let target = change_ms + 6 * 3_600_000 + 30 * 60_000;
+        let now = w.clock.now().as_millis();
+        w.clock
+            .advance(Duration::from_millis((target - now) as u64));
+        let now = w.clock.now();
+        let summer = change.offset().seconds() == 7200;
+        let id = CampaignId::generate();
+        w.store
+            .create_campaign(&NewCampaign {
+                business: &business,
+                id: id.clone(),
+                name: None,
+                message: r#"{"template":{"id":"parcel"},"type":"template"}"#,
+                recipients: &[CampaignRecipient {
+                    to: "+4915123456789".into(),
+                    params: Default::default(),
+                }],
+                send_at: None,
+                window: Some(vbm_store::Window {
+                    start_minute: 9 * 60,
+                    end_minute: 20 * 60,
+                }),
+                idempotency: None,
+                now,
+            })
+            .await
+            .unwrap();
+        w.store.start_campaign(&business, &id, now).await.unwrap();
+        let done = w
+            .app
+            .handle_job(&chunk_job(&business, &id, 0))
+            .await
+            .unwrap();
+        if summer {
+            seen_summer = true;
+            assert_eq!(done.waiting, 0, "09:30 in Berlin is inside the window");
+            assert_eq!(done.admitted.queued, 1);
+        } else {
+            seen_winter = true;
+            assert_eq!(done.waiting, 1, "08:30 in Berlin is outside the window");
+            let wake = done.wake_at.unwrap().as_millis();
+            // 08:00 UTC (09:00 local), to the minute; `now` carries the test's seconds.
+            assert_eq!(
+                wake.div_euclid(60_000),
+                (change_ms + 7 * 3_600_000) / 60_000
+            );
+        }
+    }
+    assert!(seen_summer && seen_winter);
 }
 
 /// The operator's kill switch: a start job of a disabled business queues nothing and is parked

@@ -88,73 +88,36 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
     let starter = app
         .campaign_timers()
         .ok_or_else(|| ApiError::unavailable("campaigns are not configured on this deployment"))?;
-    let key = idempotency_key(request)?;
-    let value = read_body(request.body())?;
-    if !value.is_object() {
-        return Err(ApiError::validation_failed(
-            None,
-            "the request body must be a JSON object",
-        ));
-    }
-    let body: CampaignBody = from_value(&value)?;
+    let dry_run = super::dry_run::requested(request)?;
     let now = app.clock().now();
-    let name = match body.name.as_deref() {
-        Some(n) if n.is_empty() || n.chars().count() > 200 => {
-            return Err(ApiError::validation_failed(
-                Some("name"),
-                "1 to 200 characters",
-            ));
-        }
-        other => other,
+    let checked = match check(app, business, request, now).await {
+        Ok(checked) => checked,
+        Err(error) if dry_run => return super::dry_run::campaign_refused(error),
+        Err(error) => return Err(error),
     };
-    let send_at = body
-        .send_at
-        .as_deref()
-        .map(|t| {
-            parse_rfc3339(t).ok_or_else(|| {
-                ApiError::validation_failed(
-                    Some("send_at"),
-                    "an RFC 3339 time, e.g. 2026-12-01T09:00:00Z",
-                )
-            })
-        })
-        .transpose()?;
-    if send_at.is_some_and(|at| at > now.plus(MAX_AHEAD)) {
-        return Err(ApiError::validation_failed(
-            Some("send_at"),
-            "at most 30 days ahead",
-        ));
-    }
-    let window = body.window.as_ref().map(parse_window).transpose()?;
-    let template = check_message(app, business, &body.message).await?;
-    // Its Viber service, as a single send's (campaigns send no session messages).
-    business
-        .services
-        .route(
-            session_rules::Carriage::BusinessInitiated,
-            app.store().limits().two_way_sessions,
+    if dry_run {
+        return super::dry_run::campaign(
+            app,
+            business,
+            &checked.body.message,
+            checked.template.as_ref(),
+            &checked.recipients,
+            checked.upload.is_some(),
+            now,
         )
-        .map_err(session_rules::Refusal::NoServiceForMessage)?;
-    check_failover(app, business, &body.message, template.as_ref())?;
-    let (recipients, upload) = match (&body.recipients, &body.recipients_upload) {
-        (Some(entries), None) => (
-            check_recipients(app, &body.message, entries, template.as_ref())?,
-            None,
-        ),
-        (None, Some(upload)) => (Vec::new(), Some(check_upload(app, business, upload)?)),
-        (Some(_), Some(_)) => {
-            return Err(ApiError::validation_failed(
-                Some("recipients_upload"),
-                "either `recipients` or `recipients_upload`, not both",
-            ));
-        }
-        (None, None) => {
-            return Err(ApiError::validation_failed(
-                Some("recipients"),
-                "`recipients` (inline) or `recipients_upload` (an uploaded list) is required",
-            ));
-        }
-    };
+        .await;
+    }
+    let Checked {
+        key,
+        value,
+        body,
+        send_at,
+        window,
+        recipients,
+        upload,
+        ..
+    } = checked;
+    let name = body.name.as_deref();
 
     let message = canonical_json(&Value::Object(body.message.clone()));
     let hash = request_hash(&canonical_json(&value));
@@ -223,6 +186,105 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
         StatusCode::ACCEPTED,
         &CampaignView::from(&campaign),
     ))
+}
+
+/// A campaign request read and checked (steps 1 to 3 of the module docs): everything before
+/// the store, shared by the real request and its dry run.
+struct Checked {
+    key: Option<vbm_store::IdempotencyKey>,
+    value: Value,
+    body: CampaignBody,
+    send_at: Option<Timestamp>,
+    window: Option<Window>,
+    template: Option<Template>,
+    recipients: Vec<CampaignRecipient>,
+    upload: Option<(String, UploadFormat)>,
+}
+
+async fn check(
+    app: &App,
+    business: &Business,
+    request: &Request,
+    now: Timestamp,
+) -> Result<Checked, ApiError> {
+    let key = idempotency_key(request)?;
+    let value = read_body(request.body())?;
+    if !value.is_object() {
+        return Err(ApiError::validation_failed(
+            None,
+            "the request body must be a JSON object",
+        ));
+    }
+    let body: CampaignBody = from_value(&value)?;
+    if body
+        .name
+        .as_deref()
+        .is_some_and(|n| n.is_empty() || n.chars().count() > 200)
+    {
+        return Err(ApiError::validation_failed(
+            Some("name"),
+            "1 to 200 characters",
+        ));
+    }
+    let send_at = body
+        .send_at
+        .as_deref()
+        .map(|t| {
+            parse_rfc3339(t).ok_or_else(|| {
+                ApiError::validation_failed(
+                    Some("send_at"),
+                    "an RFC 3339 time, e.g. 2026-12-01T09:00:00Z",
+                )
+            })
+        })
+        .transpose()?;
+    if send_at.is_some_and(|at| at > now.plus(MAX_AHEAD)) {
+        return Err(ApiError::validation_failed(
+            Some("send_at"),
+            "at most 30 days ahead",
+        ));
+    }
+    let window = body.window.as_ref().map(parse_window).transpose()?;
+    let template = check_message(app, business, &body.message).await?;
+    // Its Viber service, as a single send's (campaigns send no session messages).
+    business
+        .services
+        .route(
+            session_rules::Carriage::BusinessInitiated,
+            app.store().limits().two_way_sessions,
+        )
+        .map_err(session_rules::Refusal::NoServiceForMessage)?;
+    check_failover(app, business, &body.message, template.as_ref())?;
+    let (recipients, upload) = match (&body.recipients, &body.recipients_upload) {
+        (Some(entries), None) => (
+            check_recipients(app, &body.message, entries, template.as_ref())?,
+            None,
+        ),
+        (None, Some(upload)) => (Vec::new(), Some(check_upload(app, business, upload)?)),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation_failed(
+                Some("recipients_upload"),
+                "either `recipients` or `recipients_upload`, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::validation_failed(
+                Some("recipients"),
+                "`recipients` (inline) or `recipients_upload` (an uploaded list) is required",
+            ));
+        }
+    };
+
+    Ok(Checked {
+        key,
+        value,
+        body,
+        send_at,
+        window,
+        template,
+        recipients,
+        upload,
+    })
 }
 
 fn read_body(body: &Body) -> Result<Value, ApiError> {

@@ -14,16 +14,19 @@
 //!
 //! A retry with the same key and body is answered as the first time (same `message_id`, the
 //! session as it was right after that send) and writes nothing.
+//!
+//! With `?dry_run=true` ([`super::dry_run`]) steps 1 to 3 run as they are, and step 4's decision
+//! is made on the conversation as it is, without the write.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use session_rules::{
-    Billing, Carriage, Conversation, OutboundMessage, Refusal, SendRequest, SendRequestBody,
-    Timestamp, predefined,
+    Admission, Billing, Carriage, Conversation, OutboundMessage, Refusal, SendRequest,
+    SendRequestBody, Template, Timestamp, predefined,
 };
 use vbm_http::{Answer, ApiError, Outcome, from_value, json_response, read_json_value};
 use vbm_platform::metrics;
-use vbm_store::{Business, IdempotencyKey, MessageId, NewSend, SendOutcome};
+use vbm_store::{Business, FailoverSpec, IdempotencyKey, MessageId, NewSend, SendOutcome};
 
 use crate::App;
 use crate::views::{MessageView, SendAccepted, SessionView};
@@ -34,6 +37,10 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Counts the answer in CloudWatch (`SendAccepted`, `SendRefused` by error code; a replay is
 /// neither: it was counted the first time).
 pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
+    if super::dry_run::requested(request)? {
+        // Counted in nothing: not a send.
+        return super::dry_run::send(app, business, request).await;
+    }
     let answer = decide_and_record(app, business, request).await;
     match &answer {
         Ok(response) => {
@@ -51,6 +58,92 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
 }
 
 async fn decide_and_record(app: &App, business: &Business, request: &Request) -> Answer {
+    let prepared = prepare(app, business, request).await?;
+    let message_id = MessageId::generate();
+    let now = app.clock().now();
+    let new = prepared.new_send(business, message_id.clone(), now);
+    let admission = &prepared.admission;
+
+    match app.store().record_send(&new).await? {
+        SendOutcome::Accepted { after } => {
+            tracing::Span::current().record("message_id", message_id.as_str());
+            let billing = Billing::of_send(admission.billing, &after);
+            Ok(accepted(app, message_id, &after, billing, now, "accepted"))
+        }
+        SendOutcome::Replayed {
+            message_id,
+            after,
+            accepted_at,
+        } => {
+            tracing::Span::current().record("message_id", message_id.as_str());
+            // The same request admitted the same way, on the state it left: the same billing.
+            let billing = Billing::of_send(admission.billing, &after);
+            Ok(accepted(
+                app,
+                message_id,
+                &after,
+                billing,
+                accepted_at,
+                "replayed",
+            ))
+        }
+        SendOutcome::Refused(refusal) => Err(refusal.into()),
+        SendOutcome::KeyReused => Err(key_reused()),
+    }
+}
+
+pub(crate) fn key_reused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        "this Idempotency-Key was already used with a different request body",
+    )
+}
+
+/// A send request read, checked and admitted on content (everything a send does before its
+/// write): shared by the real send and the dry run, so both refuse the same requests the
+/// same way.
+pub(crate) struct Prepared {
+    pub key: Option<IdempotencyKey>,
+    pub parsed: SendRequest,
+    pub template: Option<Template>,
+    pub admission: Admission,
+    pub failover: Option<FailoverSpec>,
+    pub payload: String,
+    pub hash: String,
+    /// The Viber service it goes out on (routed by its kind).
+    pub service_id: u64,
+}
+
+impl Prepared {
+    pub(crate) fn new_send<'a>(
+        &'a self,
+        business: &'a Business,
+        message_id: MessageId,
+        now: Timestamp,
+    ) -> NewSend<'a> {
+        NewSend {
+            business: &business.id,
+            message_id,
+            to: &self.parsed.to,
+            class: self.admission.class,
+            kind: self.parsed.message.kind(),
+            billing: self.admission.billing,
+            payload: &self.payload,
+            service_id: Some(self.service_id),
+            idempotency: self.key.as_ref().map(|k| (k, self.hash.as_str())),
+            failover: self.failover.as_ref(),
+            now,
+        }
+    }
+}
+
+/// Steps 1 to 3 of a send (module docs).
+pub(crate) async fn prepare(
+    app: &App,
+    business: &Business,
+    request: &Request,
+) -> Result<Prepared, ApiError> {
     let key = idempotency_key(request)?;
     let mut value = read_json_value(request.body())?;
     if !value.is_object() {
@@ -116,52 +209,16 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
         None => request_hash(&payload),
         Some((_, raw)) => request_hash(&format!("{payload}\u{0}{raw}")),
     };
-    let message_id = MessageId::generate();
-    let now = app.clock().now();
-    let new = NewSend {
-        business: &business.id,
-        message_id: message_id.clone(),
-        to: &parsed.to,
-        class: admission.class,
-        kind: parsed.message.kind(),
-        billing: admission.billing,
-        payload: &payload,
-        service_id: Some(service.id),
-        idempotency: key.as_ref().map(|k| (k, hash.as_str())),
-        failover: failover.as_ref(),
-        now,
-    };
-
-    match app.store().record_send(&new).await? {
-        SendOutcome::Accepted { after } => {
-            tracing::Span::current().record("message_id", message_id.as_str());
-            let billing = Billing::of_send(admission.billing, &after);
-            Ok(accepted(app, message_id, &after, billing, now, "accepted"))
-        }
-        SendOutcome::Replayed {
-            message_id,
-            after,
-            accepted_at,
-        } => {
-            tracing::Span::current().record("message_id", message_id.as_str());
-            // The same request admitted the same way, on the state it left: the same billing.
-            let billing = Billing::of_send(admission.billing, &after);
-            Ok(accepted(
-                app,
-                message_id,
-                &after,
-                billing,
-                accepted_at,
-                "replayed",
-            ))
-        }
-        SendOutcome::Refused(refusal) => Err(refusal.into()),
-        SendOutcome::KeyReused => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "this Idempotency-Key was already used with a different request body",
-        )),
-    }
+    Ok(Prepared {
+        key,
+        parsed,
+        template,
+        admission,
+        failover,
+        payload,
+        hash,
+        service_id: service.id,
+    })
 }
 
 fn accepted(

@@ -5,6 +5,7 @@
 
 pub mod campaigns;
 pub mod contacts;
+pub mod dry_run;
 pub mod events;
 pub mod messages;
 pub mod sessions;

@@ -3,6 +3,7 @@
 
 mod common;
 mod concurrency;
+mod dry_run;
 mod errors;
 mod inputs;
 mod interactive;

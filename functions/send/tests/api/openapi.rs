@@ -837,3 +837,73 @@ fn the_event_log_schemas_match_the_views() {
     let state_param = params.iter().find(|p| p["name"] == "state").unwrap();
     assert_eq!(strings(&state_param["schema"]["enum"]), states);
 }
+
+#[test]
+fn the_dry_run_schemas_match_their_answers() {
+    use send::routes::dry_run::{CampaignDryRun, CampaignDryRunOutcomes, SendDryRun, refusal};
+    let doc = document();
+    let t0 = Timestamp::from_millis(1_795_786_464_123);
+    let session = SessionView::from(
+        Conversation::default()
+            .user_message(t0, &Limits::default())
+            .snapshot(t0, &Limits::default()),
+    );
+    let locked = ApiError::from(Refusal::SessionLocked);
+    assert_matches(
+        &doc,
+        "SendDryRun",
+        &SendDryRun {
+            dry_run: true,
+            result: "refused",
+            refusal: Some(refusal(&locked)),
+            message_id: None,
+            viber_type: Some(306),
+            billing: None,
+            session_before: Some(session.clone()),
+            session_after: Some(session),
+        },
+    );
+    let results = strings(&schema(&doc, "SendDryRun")["properties"]["result"]["enum"]);
+    assert_eq!(
+        results,
+        ["accepted", "replayed", "refused"].map(String::from).into()
+    );
+    // The refusal is the error object with its status: its required members are there.
+    let shown = refusal(&locked);
+    for member in strings(&schema(&doc, "DryRunRefusal")["required"]) {
+        assert!(
+            shown.get(&member).is_some(),
+            "{member} missing from {shown}"
+        );
+    }
+    assert_eq!(shown["status"], 409);
+    let outcomes = CampaignDryRunOutcomes::default();
+    assert_matches(&doc, "CampaignDryRunOutcomes", &outcomes);
+    assert_matches(
+        &doc,
+        "CampaignDryRun",
+        &CampaignDryRun {
+            dry_run: true,
+            result: "accepted",
+            refusal: None,
+            recipients: Some(0),
+            outcomes: Some(outcomes),
+        },
+    );
+    // Both operations take the switch.
+    for path in ["/v1/messages", "/v1/campaigns"] {
+        let parameters = doc["paths"][path]["post"]["parameters"].as_array().unwrap();
+        assert!(
+            parameters.contains(&json!({"$ref": "#/components/parameters/DryRun"})),
+            "{path}"
+        );
+        assert!(
+            doc["paths"][path]["post"]["responses"]["200"].is_object(),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        doc["components"]["parameters"]["DryRun"]["name"],
+        send::routes::dry_run::PARAM
+    );
+}

@@ -343,6 +343,47 @@ async fn calls(world: &World, n: usize) -> Result<Section, Error> {
         .await?,
     );
 
+    // dry runs: reads only (the conversation, the key's record, a new number's suppression).
+    let dry = |reply: Reply| match reply.body["dry_run"].as_bool() {
+        Some(true) if reply.status == 200 => Ok(()),
+        _ => Err(Error::from(format!("not a dry run: {}", reply.body))),
+    };
+    rows.push(
+        count(
+            world,
+            "send dry run: template, known conversation",
+            n,
+            |_| async { dry(world.dry_send(&template(warm), None).await?) },
+        )
+        .await?,
+    );
+    rows.push(
+        count(
+            world,
+            "send dry run: template with Idempotency-Key, known conversation",
+            n,
+            |i| async move {
+                dry(world
+                    .dry_send(&template(warm), Some(&format!("dry-{i}")))
+                    .await?)
+            },
+        )
+        .await?,
+    );
+    rows.push(
+        count(
+            world,
+            "send dry run: template, new number",
+            n,
+            |i| async move {
+                dry(world
+                    .dry_send(&template(&format!("+4479113{i:05}")), None)
+                    .await?)
+            },
+        )
+        .await?,
+    );
+
     // inbound and session sends: a user writes, the business answers in the session.
     let user = "+447911000020";
     ok(world.user_writes(user, "Hello").await?, 200)?;

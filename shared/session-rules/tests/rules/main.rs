@@ -2,6 +2,7 @@
 //! whole dependency tree again).
 
 mod interactive;
+mod dry_run;
 mod model;
 mod phone_metadata;
 mod phone_reference;

@@ -1,0 +1,315 @@
+//! Dry runs: `POST /v1/messages?dry_run=true` and `POST /v1/campaigns?dry_run=true` answer what
+//! the request would do, running everything the real one runs up to its write, and write and
+//! count nothing (no message, no conversation change, no idempotency record, no metric).
+//!
+//! A message's dry run reads what the real send reads when its container is cold (the
+//! template, the conversation, consistently) plus what the send's transaction would check (the
+//! idempotency record when a key is given, the suppression of an erased opted-out number), and
+//! decides with the rules' own preview (`Conversation::preview_send`, the same
+//! `decide_send` the store's write runs). Every refusal the real send would answer with a 4xx
+//! is a `200` whose `result` is `refused` and whose `refusal` is that error object with its
+//! `status`; a 5xx stays a 5xx (the dry run could not tell).
+
+use std::collections::BTreeMap;
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Request, RequestExt};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use session_rules::{Billing, Limits, Template, Timestamp, TransactionalText};
+use vbm_http::{Answer, ApiError, Outcome, json_response};
+use vbm_store::{Business, CampaignRecipient, MessageId, NewSend, SendOutcome};
+
+use crate::campaign_content::{FailoverSource, failover_request, prepare as prepare_recipient};
+
+use super::messages::{Prepared, key_reused, prepare};
+use crate::App;
+use crate::views::SessionView;
+
+/// The query parameter that asks for a dry run.
+pub const PARAM: &str = "dry_run";
+
+/// Whether the request asks for a dry run: `dry_run=true` (or `false`, the default); any other
+/// value, or the parameter twice, is `422 validation_failed` (a typo must not send for real).
+pub fn requested(request: &Request) -> Result<bool, ApiError> {
+    let params = request.query_string_parameters();
+    let invalid = || ApiError::validation_failed(Some(PARAM), "dry_run: true or false");
+    match params.all(PARAM).as_deref() {
+        None | Some([]) => Ok(false),
+        Some(["true"]) => Ok(true),
+        Some(["false"]) => Ok(false),
+        Some(_) => Err(invalid()),
+    }
+}
+
+/// `200` to `POST /v1/messages?dry_run=true`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SendDryRun {
+    /// Always `true`: nothing was sent, stored or counted.
+    pub dry_run: bool,
+    /// `accepted` (the send would be `202`), `replayed` (its `Idempotency-Key` was accepted
+    /// before with this body: the send would answer as then) or `refused`.
+    pub result: &'static str,
+    /// The error the send would answer (`status`, `code`, `message`, …); `null` unless refused.
+    pub refusal: Option<Value>,
+    /// The earlier message of a `replayed` send; else `null`.
+    pub message_id: Option<String>,
+    /// The Viber message type it would go as (306, 1701, …); `null` when refused before its
+    /// content was known.
+    pub viber_type: Option<u16>,
+    /// What it would be billed as; `null` when refused.
+    pub billing: Option<Billing>,
+    /// The session now; `null` when refused before the conversation was read.
+    pub session_before: Option<SessionView>,
+    /// The session right after the send (the same as `session_before` when refused; a
+    /// `replayed` send's is the one its first answer had).
+    pub session_after: Option<SessionView>,
+}
+
+impl SendDryRun {
+    fn refused(error: &ApiError) -> Self {
+        Self {
+            dry_run: true,
+            result: "refused",
+            refusal: Some(refusal(error)),
+            message_id: None,
+            viber_type: None,
+            billing: None,
+            session_before: None,
+            session_after: None,
+        }
+    }
+}
+
+/// The error object a refused request answers (`code`, `message`, details) with its HTTP
+/// `status`.
+pub fn refusal(error: &ApiError) -> Value {
+    let mut object = Map::new();
+    object.insert("status".into(), json!(error.status.as_u16()));
+    object.insert("code".into(), json!(error.code));
+    object.insert("message".into(), json!(error.message));
+    if let Some(Value::Object(details)) = &error.details {
+        for (name, value) in details {
+            object.entry(name.clone()).or_insert(value.clone());
+        }
+    }
+    Value::Object(object)
+}
+
+/// A refusal the dry run describes (4xx), or trouble it cannot see past (5xx: answered as is).
+fn describe(error: ApiError) -> Result<SendDryRun, ApiError> {
+    if error.status.is_client_error() {
+        Ok(SendDryRun::refused(&error))
+    } else {
+        Err(error)
+    }
+}
+
+fn answer(dry: &SendDryRun) -> Answer {
+    let mut response = json_response(StatusCode::OK, dry);
+    response.extensions_mut().insert(Outcome("dry_run"));
+    Ok(response)
+}
+
+/// `POST /v1/messages?dry_run=true`.
+pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
+    let prepared = match prepare(app, business, request).await {
+        Ok(prepared) => prepared,
+        Err(error) => return answer(&describe(error)?),
+    };
+    let now = app.clock().now();
+    let limits = app.store().limits();
+    // The id is never used: nothing is written.
+    let new = prepared.new_send(business, MessageId::generate(), now);
+    let preview = app.store().preview_send(&new).await?;
+    let before = SessionView::of(&preview.before, now, limits);
+    let viber_type = viber_type(&prepared, limits);
+    let category = prepared.admission.billing;
+    let dry = match preview.outcome {
+        SendOutcome::Accepted { after } => SendDryRun {
+            dry_run: true,
+            result: "accepted",
+            refusal: None,
+            message_id: None,
+            viber_type,
+            billing: Some(Billing::of_send(category, &after)),
+            session_before: Some(before),
+            session_after: Some(SessionView::of(&after, now, limits)),
+        },
+        SendOutcome::Replayed {
+            message_id,
+            after,
+            accepted_at,
+        } => SendDryRun {
+            dry_run: true,
+            result: "replayed",
+            refusal: None,
+            message_id: Some(message_id.to_string()),
+            viber_type,
+            billing: Some(Billing::of_send(category, &after)),
+            session_before: Some(before),
+            session_after: Some(SessionView::of(&after, accepted_at, limits)),
+        },
+        SendOutcome::Refused(refusal) => SendDryRun {
+            viber_type,
+            session_before: Some(before.clone()),
+            session_after: Some(before),
+            ..SendDryRun::refused(&ApiError::from(refusal))
+        },
+        SendOutcome::KeyReused => SendDryRun {
+            viber_type,
+            session_before: Some(before.clone()),
+            session_after: Some(before),
+            ..SendDryRun::refused(&key_reused())
+        },
+    };
+    answer(&dry)
+}
+
+/// The Viber type `dispatch` would send it as: the same body builder, the same deployment
+/// setting for free-form transactional text.
+fn viber_type(prepared: &Prepared, limits: &Limits) -> Option<u16> {
+    let built = viber::SendMessage::build(
+        0,
+        0,
+        &prepared.parsed.to,
+        &prepared.parsed.message,
+        prepared.parsed.ttl,
+        prepared.parsed.tracking_data.as_ref(),
+        prepared
+            .template
+            .as_ref()
+            .zip(prepared.admission.template_params.as_ref()),
+    )
+    .ok()?;
+    let built = match limits.transactional_text {
+        TransactionalText::Type206 => built.as_type_206(prepared.parsed.tracking_data.as_ref()),
+        TransactionalText::Type106 | TransactionalText::TemplateOnly => built,
+    };
+    Some(built.message_type.code())
+}
+
+/// `200` to `POST /v1/campaigns?dry_run=true`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CampaignDryRun {
+    /// Always `true`: no campaign was stored, nothing sent or counted.
+    pub dry_run: bool,
+    /// `accepted` (the campaign would be created, `202`) or `refused` (the request would be
+    /// answered with `refusal`).
+    pub result: &'static str,
+    pub refusal: Option<Value>,
+    /// The recipients listed; `null` for an uploaded list (read only when the campaign is
+    /// prepared) or a refused request.
+    pub recipients: Option<usize>,
+    /// Each recipient's outcome were it admitted now; `null` as `recipients`.
+    pub outcomes: Option<CampaignDryRunOutcomes>,
+}
+
+/// Recipients by outcome.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct CampaignDryRunOutcomes {
+    /// Would be admitted (`queued` in the campaign's counts).
+    pub accepted: usize,
+    /// Would be refused, by the code the single send would get.
+    pub refused: BTreeMap<&'static str, usize>,
+    /// The accepted by billing category.
+    pub billing: BTreeMap<&'static str, usize>,
+    /// Of the accepted, those billable.
+    pub billable: usize,
+}
+
+/// A campaign request the real one would refuse (4xx), described; a 5xx as it is.
+pub fn campaign_refused(error: ApiError) -> Answer {
+    if !error.status.is_client_error() {
+        return Err(error);
+    }
+    campaign_answer(&CampaignDryRun {
+        dry_run: true,
+        result: "refused",
+        refusal: Some(refusal(&error)),
+        recipients: None,
+        outcomes: None,
+    })
+}
+
+fn campaign_answer(dry: &CampaignDryRun) -> Answer {
+    let mut response = json_response(StatusCode::OK, dry);
+    response.extensions_mut().insert(Outcome("dry_run"));
+    Ok(response)
+}
+
+/// A checked campaign request: each inline recipient prepared as the fan-out prepares it
+/// (`campaign_content::prepare`, with the business as it is now) and decided on its
+/// conversation now ([`vbm_store::Store::preview_sends`]), as if every recipient were
+/// admitted at this moment (no `send_at`, no window: the conversations may change by then).
+pub async fn campaign(
+    app: &App,
+    business: &Business,
+    message: &Map<String, Value>,
+    template: Option<&Template>,
+    recipients: &[CampaignRecipient],
+    uploaded: bool,
+    now: Timestamp,
+) -> Answer {
+    if uploaded {
+        return campaign_answer(&CampaignDryRun {
+            dry_run: true,
+            result: "accepted",
+            refusal: None,
+            recipients: None,
+            outcomes: None,
+        });
+    }
+    let limits = app.store().limits();
+    let request = failover_request(message).map_err(crate::failover::refusal)?;
+    let source = FailoverSource {
+        request: request.as_ref(),
+        business: Some(business),
+    };
+    let legacy = business.transactional_opt_in();
+    let mut outcomes = CampaignDryRunOutcomes::default();
+    let mut ready = Vec::new();
+    for recipient in recipients {
+        match prepare_recipient(message, recipient, limits, template, source, legacy) {
+            Ok(prepared) => ready.push(prepared),
+            Err(refusal) => *outcomes.refused.entry(refusal.code()).or_default() += 1,
+        }
+    }
+    let sends: Vec<NewSend<'_>> = ready
+        .iter()
+        .map(|p| NewSend {
+            business: &business.id,
+            message_id: MessageId::generate(),
+            to: &p.to,
+            class: p.class,
+            kind: p.kind,
+            billing: p.billing,
+            payload: &p.payload,
+            idempotency: None,
+            failover: p.failover.as_ref(),
+            now,
+        })
+        .collect();
+    let decided = app.store().preview_sends(&business.id, &sends).await?;
+    for (send, outcome) in sends.iter().zip(decided) {
+        match outcome {
+            Ok(after) => {
+                outcomes.accepted += 1;
+                let billing = Billing::of_send(send.billing, &after);
+                *outcomes
+                    .billing
+                    .entry(billing.category.as_str())
+                    .or_default() += 1;
+                outcomes.billable += usize::from(billing.billable);
+            }
+            Err(code) => *outcomes.refused.entry(code).or_default() += 1,
+        }
+    }
+    campaign_answer(&CampaignDryRun {
+        dry_run: true,
+        result: "accepted",
+        refusal: None,
+        recipients: Some(recipients.len()),
+        outcomes: Some(outcomes),
+    })
+}
