@@ -20,7 +20,7 @@ use session_rules::{Billing, Limits, Template, Timestamp, TransactionalText};
 use vbm_http::{Answer, ApiError, Outcome, json_response};
 use vbm_store::{Business, CampaignRecipient, MessageId, NewSend, SendOutcome};
 
-use crate::campaign_content::{FailoverSource, failover_request, prepare as prepare_recipient};
+use vbm_outbound::campaign::{FailoverSource, failover_request, prepare as prepare_recipient};
 
 use super::messages::{Prepared, key_reused, prepare};
 use crate::App;
@@ -261,7 +261,7 @@ pub async fn campaign(
         });
     }
     let limits = app.store().limits();
-    let request = failover_request(message).map_err(crate::failover::refusal)?;
+    let request = failover_request(message).map_err(vbm_outbound::failover::refusal)?;
     let source = FailoverSource {
         request: request.as_ref(),
         business: Some(business),
@@ -285,6 +285,7 @@ pub async fn campaign(
             kind: p.kind,
             billing: p.billing,
             payload: &p.payload,
+            service_id: p.service_id,
             idempotency: None,
             failover: p.failover.as_ref(),
             now,
