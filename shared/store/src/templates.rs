@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::types::{
     Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use session_rules::{
-    Language, Template, TemplateCategory, TemplateId, TemplateOrigin, TemplateReach,
-    TemplateState, Timestamp,
+    Language, Template, TemplateCategory, TemplateId, TemplateOrigin, TemplateReach, TemplateState,
+    Timestamp,
 };
 
 use crate::attrs::{self, Item, b, n, s};

@@ -169,7 +169,10 @@ async fn a_retried_creation_answers_the_same_template_counted_once() {
     let retry = create_keyed(&h, reordered, "tpl-1").await;
     assert_eq!((retry.status, &retry.body), (201, &first.body));
     assert_eq!(h.store().template_count(&h.business.id).await.unwrap(), 1);
-    assert_eq!(ids(&list(&h, None).await), [first.body["id"].as_str().unwrap()]);
+    assert_eq!(
+        ids(&list(&h, None).await),
+        [first.body["id"].as_str().unwrap()]
+    );
 
     // The same key with another body changes nothing.
     let mut other = order_shipped();
