@@ -20,7 +20,7 @@
 //! | parked job       | `BIZ#{business}`      | `PARKED#{hold}#{work}` (`parked.rs`) |
 //!
 //! Campaign items (campaign, chunks, create keys, count shards) are in `campaigns.rs` and
-//! `campaign_counts.rs`.
+//! `campaign_counts.rs`; a template creation's key (`TIDEM#{key}`) in `templates.rs`.
 //!
 //! A message may carry an SMS failover (`failover`, `fo_*`: see `failover.rs`).
 //!

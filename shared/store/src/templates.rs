@@ -6,18 +6,23 @@
 //! they read as `approved` or `pending_review` and every conditional write accepts either
 //! spelling, so they need no migration. A template a business creates counts in its
 //! profile's `template_count`, moved in the same transaction as the template itself.
+//!
+//! A creation with an `Idempotency-Key` writes, in that same transaction, the key's record
+//! (`BIZ#{business}` / `TIDEM#{key}`: the template's id and the request's hash, kept for the
+//! idempotency retention): a retry answers the template recorded, counted once. Its own
+//! prefix keeps a key a business used for a send (`IDEM#`) or a campaign (`CIDEM#`) apart.
 
 use aws_sdk_dynamodb::types::{
     Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use session_rules::{
-    Language, Refusal, Template, TemplateCategory, TemplateId, TemplateOrigin, TemplateReach,
-    TemplateState, Timestamp,
+    Language, Template, TemplateCategory, TemplateId, TemplateOrigin, TemplateReach, TemplateState,
+    Timestamp,
 };
 
 use crate::attrs::{self, Item, b, n, s};
 use crate::cancelled::{Cancelled, conditional};
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, IdempotencyKey, Store, StoreError, keys};
 
 /// The profile's count of templates created through the API.
 const TEMPLATE_COUNT: &str = "template_count";
@@ -86,18 +91,25 @@ pub fn new_template_id() -> TemplateId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TemplateCreated {
     Created,
+    /// The same key and body were recorded before: that template, as it stands now.
+    Replayed(Template),
     /// The business already holds `cap` templates: nothing was written.
     LimitReached(u32),
+    /// The same key came with a different body: nothing was written.
+    KeyReused,
 }
 
-impl TemplateCreated {
-    /// The refusal to answer with, if any.
-    pub fn refusal(&self) -> Option<Refusal> {
-        match self {
-            Self::Created => None,
-            Self::LimitReached(cap) => Some(Refusal::TemplateLimitReached(*cap)),
-        }
-    }
+fn create_key_sk(key: &IdempotencyKey) -> String {
+    format!("TIDEM#{}", key.as_str())
+}
+
+/// A key's record: the template it created and the hash of that request.
+fn earlier_from(item: &Item) -> Result<(TemplateId, String), StoreError> {
+    let id = attrs::get_s(item, "template_id")?;
+    Ok((
+        TemplateId::parse(id).map_err(|e| StoreError::malformed(id, e.to_string()))?,
+        attrs::get_s(item, "request_hash")?.to_owned(),
+    ))
 }
 
 impl Store {
@@ -128,13 +140,22 @@ impl Store {
     /// Stores a template a business created (`pending_review`) and counts it, in one
     /// transaction: the profile's `template_count` goes up only while it is below `cap`
     /// (Viber's 2,000, [`session_rules::MAX_TEMPLATES_PER_BUSINESS`]), so concurrent creations
-    /// never take a business past it.
+    /// never take a business past it. With `idempotency` (the key and a hash of the canonical
+    /// request body) the key's record is written in the same transaction: a retry, even one
+    /// racing the first, answers the template recorded instead of making another.
     pub async fn create_template(
         &self,
         business: &BusinessId,
         template: &Template,
         cap: u32,
+        idempotency: Option<(&IdempotencyKey, &str)>,
+        now: Timestamp,
     ) -> Result<TemplateCreated, StoreError> {
+        if let Some((key, hash)) = idempotency
+            && let Some(earlier) = self.earlier_template(business, key, now).await?
+        {
+            return self.replay_template(business, earlier, hash).await;
+        }
         let count = Update::builder()
             .table_name(&self.table)
             .key(keys::PK, s(keys::business(business)))
@@ -170,19 +191,47 @@ impl Store {
             put = put.item("created_at", n(at.as_millis()));
         }
         let put = put.build().map_err(StoreError::build)?;
-        let written = self
+        let mut request = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(count).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await;
-        match written {
+            .transact_items(TransactWriteItem::builder().put(put).build());
+        if let Some((key, hash)) = idempotency {
+            let record = Put::builder()
+                .table_name(&self.table)
+                .item(keys::PK, s(keys::business(business)))
+                .item(keys::SK, s(create_key_sk(key)))
+                .item("template_id", s(template.id().as_str()))
+                .item("request_hash", s(hash))
+                .item(
+                    keys::EXPIRES_AT,
+                    n(now.plus(self.retention.idempotency).as_secs()),
+                )
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                .expression_attribute_values(":now", n(now.as_secs()))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(StoreError::build)?;
+            request = request.transact_items(TransactWriteItem::builder().put(record).build());
+        }
+        match request.send().await {
             Ok(_) => Ok(TemplateCreated::Created),
             Err(err) => {
                 let Some(cancelled) = Cancelled::of(&err) else {
                     return Err(StoreError::sdk(err));
                 };
+                // The key's record first: a retry that lost the race to its first request
+                // answers that template, even at the cap.
+                if let Some((_, hash)) = idempotency
+                    && cancelled.failed(2)
+                    && let Some(record) = cancelled.item(2)
+                {
+                    return self
+                        .replay_template(business, earlier_from(record)?, hash)
+                        .await;
+                }
                 if cancelled.failed(0) {
                     return match cancelled.item(0) {
                         Some(profile) if profile.contains_key(keys::PK) => {
@@ -202,6 +251,38 @@ impl Store {
                 Err(StoreError::sdk(err))
             }
         }
+    }
+
+    async fn replay_template(
+        &self,
+        business: &BusinessId,
+        (id, earlier_hash): (TemplateId, String),
+        hash: &str,
+    ) -> Result<TemplateCreated, StoreError> {
+        if earlier_hash != hash {
+            return Ok(TemplateCreated::KeyReused);
+        }
+        // Deletion keeps the item: the template is there whatever became of it.
+        match self.get_template_consistent(business, &id).await? {
+            Some(t) => Ok(TemplateCreated::Replayed(t)),
+            None => Err(StoreError::Conflict(format!(
+                "template {} of an idempotency record is gone",
+                id.as_str()
+            ))),
+        }
+    }
+
+    async fn earlier_template(
+        &self,
+        business: &BusinessId,
+        key: &IdempotencyKey,
+        now: Timestamp,
+    ) -> Result<Option<(TemplateId, String)>, StoreError> {
+        self.get_consistent(keys::business(business), create_key_sk(key), Some(now))
+            .await?
+            .as_ref()
+            .map(earlier_from)
+            .transpose()
     }
 
     /// Stores what moderation made of `from` (its state, Viber's id or the reason), on the

@@ -13,10 +13,12 @@ use lambda_http::{Request, RequestExt};
 use session_rules::{
     MAX_TEMPLATES_PER_BUSINESS, RawTemplateDraft, Refusal, TemplateDraft, TemplateId, TemplateState,
 };
+use vbm_http::idempotency::{canonical_json, request_hash};
 use vbm_http::{Answer, ApiError, from_value, json_response, read_json_value};
-use vbm_store::{Business, new_template_id};
+use vbm_store::{Business, TemplateCreated, new_template_id};
 
 use crate::App;
+use crate::routes::messages::{idempotency_key, key_reused};
 use crate::views::{TemplateList, TemplateView};
 
 /// `GET /v1/templates[?state=pending_review|approved|rejected|deleted]`: without `state`, every
@@ -50,8 +52,12 @@ pub async fn list(app: &App, business: &Business, request: &Request) -> Answer {
     ))
 }
 
-/// `POST /v1/templates`: `201` with the template, `pending_review`.
+/// `POST /v1/templates`: `201` with the template, `pending_review`. With an
+/// `Idempotency-Key`, a retry with the same body answers the template the first one created
+/// (counted once), as it stands now; the same key with another body is
+/// `422 idempotency_key_reused`.
 pub async fn create(app: &App, business: &Business, request: &Request) -> Answer {
+    let key = idempotency_key(request)?;
     let value = read_json_value(request.body())?;
     if !value.is_object() {
         return Err(ApiError::validation_failed(
@@ -61,15 +67,30 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
     }
     let raw: RawTemplateDraft = from_value(&value)?;
     let draft = TemplateDraft::parse(&raw)?;
-    let template = draft.into_template(new_template_id(), app.clock().now());
+    let now = app.clock().now();
+    let template = draft.into_template(new_template_id(), now);
+    let hash = request_hash(&canonical_json(&value));
     let created = app
         .store()
-        .create_template(&business.id, &template, MAX_TEMPLATES_PER_BUSINESS)
+        .create_template(
+            &business.id,
+            &template,
+            MAX_TEMPLATES_PER_BUSINESS,
+            key.as_ref().map(|k| (k, hash.as_str())),
+            now,
+        )
         .await?;
-    if let Some(refusal) = created.refusal() {
-        return Err(refusal.into());
-    }
-    tracing::info!(template = template.id().as_str(), "template submitted");
+    let template = match created {
+        TemplateCreated::Created => {
+            tracing::info!(template = template.id().as_str(), "template submitted");
+            template
+        }
+        TemplateCreated::Replayed(earlier) => earlier,
+        TemplateCreated::LimitReached(cap) => {
+            return Err(Refusal::TemplateLimitReached(cap).into());
+        }
+        TemplateCreated::KeyReused => return Err(key_reused()),
+    };
     Ok(json_response(
         StatusCode::CREATED,
         &TemplateView::from(&template),

@@ -1,7 +1,8 @@
 //! Templates a business creates through the API: the content rules (each refusal its own code,
 //! nothing stored), the life of one template from `pending_review` to a send and its deletion,
-//! another business's template as unknown as a made-up id, and Viber's predefined OTP
-//! templates sent without registration.
+//! another business's template as unknown as a made-up id, Viber's predefined OTP
+//! templates sent without registration, and a retried creation under an `Idempotency-Key`
+//! answering the one template.
 
 use std::collections::HashMap;
 
@@ -18,6 +19,17 @@ const BASIC_OTP: &str = "0aac888f-2ee2-4112-9659-1755a951966a";
 async fn create(h: &Harness, body: &Value) -> Reply {
     h.authed("POST", "/v1/templates", Some(&body.to_string()))
         .await
+}
+
+async fn create_keyed(h: &Harness, body: &str, key: &str) -> Reply {
+    let auth = format!("Bearer {}", h.key);
+    h.call(
+        "POST",
+        "/v1/templates",
+        Some(body),
+        &[("authorization", &auth), ("idempotency-key", key)],
+    )
+    .await
 }
 
 fn order_shipped() -> Value {
@@ -144,6 +156,38 @@ async fn a_template_from_submission_to_a_send_and_its_deletion() {
         .await
         .expect_error(422, "validation_failed");
     assert_eq!(h.store().template_count(&h.business.id).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_retried_creation_answers_the_same_template_counted_once() {
+    let h = Harness::new().await;
+    let first = create_keyed(&h, &order_shipped().to_string(), "tpl-1").await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    // The same body, its fields in another order and spaced: the same request.
+    let reordered = r#"{ "text": "Hi {{name}}, order {{order_id}} is on its way.",
+        "category": "transactional", "lang": "en", "name": "Order shipped" }"#;
+    let retry = create_keyed(&h, reordered, "tpl-1").await;
+    assert_eq!((retry.status, &retry.body), (201, &first.body));
+    assert_eq!(h.store().template_count(&h.business.id).await.unwrap(), 1);
+    assert_eq!(
+        ids(&list(&h, None).await),
+        [first.body["id"].as_str().unwrap()]
+    );
+
+    // The same key with another body changes nothing.
+    let mut other = order_shipped();
+    other["text"] = json!("Hi {{name}}, order {{order_id}} was delivered.");
+    let reused = create_keyed(&h, &other.to_string(), "tpl-1").await;
+    reused.expect_error(422, "idempotency_key_reused");
+    assert_eq!(
+        reused.body["error"]["message"],
+        "this Idempotency-Key was already used with a different request body"
+    );
+    assert_eq!(h.store().template_count(&h.business.id).await.unwrap(), 1);
+
+    // Without a key, each creation is its own template.
+    assert_eq!(create(&h, &order_shipped()).await.status, 201);
+    assert_eq!(h.store().template_count(&h.business.id).await.unwrap(), 2);
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! Templates a business creates: counted toward Viber's 2,000 in the same transaction that
 //! stores them (concurrent creations never pass the cap), moved by moderation only from where
 //! they stand, deleted once (giving their place back), and the templates operators registered
-//! before states existed read and move as before.
+//! before states existed read and move as before; a creation under an `Idempotency-Key`
+//! makes one template however often and however concurrently it is retried.
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use session_rules::{
     Language, Moderated, Moderation, RawTemplateDraft, Template, TemplateCategory, TemplateDraft,
     TemplateId, TemplateState,
 };
-use vbm_store::{BusinessId, NewBusiness, Store, TemplateCreated, new_template_id};
+use vbm_store::{BusinessId, IdempotencyKey, NewBusiness, Store, TemplateCreated, new_template_id};
 
 use crate::common::{NOW, fresh};
 
@@ -54,7 +55,10 @@ async fn concurrent_creations_never_pass_the_cap() {
                 // A conflicting transaction is the table's "try again": what the API answers
                 // with a retryable 503, retried here as a business would.
                 for _ in 0..20 {
-                    match store.create_template(&acme, &template, CAP).await {
+                    match store
+                        .create_template(&acme, &template, CAP, None, NOW)
+                        .await
+                    {
                         Ok(outcome) => return (template, outcome),
                         Err(e) => assert!(!e.to_string().contains("exists"), "{e}"),
                     }
@@ -72,6 +76,7 @@ async fn concurrent_creations_never_pass_the_cap() {
                 assert_eq!(cap, CAP);
                 refused += 1;
             }
+            (_, other) => panic!("no key, yet {other:?}"),
         }
     }
     assert_eq!(created.len(), CAP as usize);
@@ -114,7 +119,10 @@ async fn concurrent_creations_never_pass_the_cap() {
     );
     let extra = draft("One more {{x}}");
     assert_eq!(
-        store.create_template(&acme, &extra, CAP).await.unwrap(),
+        store
+            .create_template(&acme, &extra, CAP, None, NOW)
+            .await
+            .unwrap(),
         TemplateCreated::LimitReached(CAP)
     );
     let deletes: Vec<_> = (0..4)
@@ -139,7 +147,10 @@ async fn concurrent_creations_never_pass_the_cap() {
     assert_eq!(gone.state(), TemplateState::Deleted);
     assert_eq!(gone.rejection_reason(), Some("promo"));
     assert_eq!(
-        store.create_template(&acme, &extra, CAP).await.unwrap(),
+        store
+            .create_template(&acme, &extra, CAP, None, NOW)
+            .await
+            .unwrap(),
         TemplateCreated::Created
     );
 
@@ -147,7 +158,7 @@ async fn concurrent_creations_never_pass_the_cap() {
     let globex = business(&store, "globex").await;
     assert_eq!(
         store
-            .create_template(&globex, &draft("Hi {{a}}"), CAP)
+            .create_template(&globex, &draft("Hi {{a}}"), CAP, None, NOW)
             .await
             .unwrap(),
         TemplateCreated::Created
@@ -163,11 +174,89 @@ async fn concurrent_creations_never_pass_the_cap() {
 }
 
 #[tokio::test]
+async fn concurrent_retries_with_one_key_create_one_template() {
+    let (_env, store) = fresh().await;
+    let store = Arc::new(store);
+    let acme = business(&store, "acme").await;
+    let key = IdempotencyKey::parse("tpl-order-shipped").unwrap();
+    // Each retry is a new request: a new template id, the same key and body.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let acme = acme.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                let template = draft("Order {{order}} shipped");
+                for _ in 0..20 {
+                    match store
+                        .create_template(&acme, &template, 2_000, Some((&key, "hash-a")), NOW)
+                        .await
+                    {
+                        Ok(TemplateCreated::Created) => return template,
+                        Ok(TemplateCreated::Replayed(earlier)) => return earlier,
+                        Ok(other) => panic!("{other:?}"),
+                        // A conflicting transaction: the API's retryable 503, retried. A
+                        // retry that lost the race to the key's record is never an error: it
+                        // reads the winner's record.
+                        Err(e) => assert!(
+                            !e.to_string().contains("exists")
+                                && !e.to_string().contains("ConditionalCheckFailed"),
+                            "{e}"
+                        ),
+                    }
+                }
+                panic!("the table kept refusing")
+            })
+        })
+        .collect();
+    let mut answered = Vec::new();
+    for task in tasks {
+        answered.push(task.await.unwrap());
+    }
+    let stored = store.list_templates(&acme).await.unwrap();
+    assert_eq!(stored.len(), 1, "one template: {stored:?}");
+    assert_eq!(
+        store.template_count(&acme).await.unwrap(),
+        1,
+        "counted once"
+    );
+    for t in &answered {
+        assert_eq!(t, &stored[0], "every retry answers the one template");
+    }
+
+    // The same key with another body: nothing written.
+    let other = draft("Order {{order}} delivered");
+    assert_eq!(
+        store
+            .create_template(&acme, &other, 2_000, Some((&key, "hash-b")), NOW)
+            .await
+            .unwrap(),
+        TemplateCreated::KeyReused
+    );
+    assert_eq!(store.list_templates(&acme).await.unwrap().len(), 1);
+    assert_eq!(store.template_count(&acme).await.unwrap(), 1);
+
+    // The key is the business's own: another business's same key and body create afresh.
+    let globex = business(&store, "globex").await;
+    assert_eq!(
+        store
+            .create_template(&globex, &other, 2_000, Some((&key, "hash-b")), NOW)
+            .await
+            .unwrap(),
+        TemplateCreated::Created
+    );
+    assert_eq!(store.template_count(&globex).await.unwrap(), 1);
+}
+
+#[tokio::test]
 async fn approval_records_viber_s_id_and_operator_templates_keep_working() {
     let (_env, store) = fresh().await;
     let acme = business(&store, "acme").await;
     let mine = draft("Hi {{name}}");
-    store.create_template(&acme, &mine, 2_000).await.unwrap();
+    store
+        .create_template(&acme, &mine, 2_000, None, NOW)
+        .await
+        .unwrap();
     let viber = TemplateId::parse("9d2f6a3c-1b2e-4c5d-8e9f-0a1b2c3d4e5f").unwrap();
     let Ok(Moderated::Changed(approved)) = mine.moderate(&Moderation::Approve {
         viber_id: Some(viber.clone()),
