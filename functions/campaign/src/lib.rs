@@ -46,7 +46,7 @@ use vbm_queue::{CampaignQueue, QueueError, batch_response};
 use vbm_store::pace::{Lane, Reservation};
 use vbm_store::{
     Admitted, BusinessCache, BusinessId, Campaign, CampaignId, CampaignJob, CampaignState,
-    Candidate, ChunkRef, Hold, NewSend, Parked, ParkedQueue, Store, StoreError, TemplateCache,
+    Candidate, ChunkRef, Hold, Parked, ParkedQueue, Store, StoreError, TemplateCache,
 };
 use vbm_timers::TimerError;
 
@@ -373,19 +373,7 @@ impl App {
             .iter()
             .map(|(slot, p)| Candidate::Send {
                 slot: *slot,
-                send: NewSend {
-                    business,
-                    message_id: id.message_id(index(*slot)),
-                    to: &p.to,
-                    class: p.class,
-                    kind: p.kind,
-                    billing: p.billing,
-                    payload: &p.payload,
-                    service_id: p.service_id,
-                    idempotency: None,
-                    failover: p.failover.as_ref(),
-                    now,
-                },
+                send: p.new_send(business, id.message_id(index(*slot)), now),
             })
             .collect();
         candidates.extend(

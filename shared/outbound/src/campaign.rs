@@ -10,9 +10,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use session_rules::{
     BillingCategory, Carriage, LegacyTransactional, Limits, PhoneNumber, Refusal, SendClass,
-    SendRequest, SendRequestBody, Template, TemplateParams,
+    SendRequest, SendRequestBody, Template, TemplateParams, Timestamp,
 };
-use vbm_store::{Business, CampaignRecipient, FailoverRequest, FailoverSpec};
+use vbm_store::{
+    Business, BusinessId, CampaignRecipient, FailoverRequest, FailoverSpec, MessageId, NewSend,
+};
 
 use vbm_http::idempotency::canonical_request;
 
@@ -31,6 +33,31 @@ pub struct Prepared {
     /// The SMS failover the message is stored with: the campaign's `failover`,
     /// completed for this recipient as a single send's would be.
     pub failover: Option<FailoverSpec>,
+}
+
+impl Prepared {
+    /// The recipient's send as the store admits it (a campaign recipient has no
+    /// `Idempotency-Key`: its slot in the chunk makes it once).
+    pub fn new_send<'a>(
+        &'a self,
+        business: &'a BusinessId,
+        message_id: MessageId,
+        now: Timestamp,
+    ) -> NewSend<'a> {
+        NewSend {
+            business,
+            message_id,
+            to: &self.to,
+            class: self.class,
+            kind: self.kind,
+            billing: self.billing,
+            payload: &self.payload,
+            service_id: self.service_id,
+            idempotency: None,
+            failover: self.failover.as_ref(),
+            now,
+        }
+    }
 }
 
 /// The campaign message's `failover` member (checked when the campaign was created).

@@ -277,19 +277,7 @@ pub async fn campaign(
     }
     let sends: Vec<NewSend<'_>> = ready
         .iter()
-        .map(|p| NewSend {
-            business: &business.id,
-            message_id: MessageId::generate(),
-            to: &p.to,
-            class: p.class,
-            kind: p.kind,
-            billing: p.billing,
-            payload: &p.payload,
-            service_id: p.service_id,
-            idempotency: None,
-            failover: p.failover.as_ref(),
-            now,
-        })
+        .map(|p| p.new_send(&business.id, MessageId::generate(), now))
         .collect();
     let decided = app.store().preview_sends(&business.id, &sends).await?;
     for (send, outcome) in sends.iter().zip(decided) {
