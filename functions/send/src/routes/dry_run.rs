@@ -96,9 +96,16 @@ pub fn refusal(error: &ApiError) -> Value {
     Value::Object(object)
 }
 
+/// A request that is not a send at all (no JSON body, a body that breaks the schema) is answered
+/// with its error, as the real send answers it: only what the real send would refuse of a
+/// well-formed request is described.
+fn malformed(error: &ApiError) -> bool {
+    error.status == StatusCode::BAD_REQUEST || error.code == "validation_failed"
+}
+
 /// A refusal the dry run describes (4xx), or trouble it cannot see past (5xx: answered as is).
 fn describe(error: ApiError) -> Result<SendDryRun, ApiError> {
-    if error.status.is_client_error() {
+    if error.status.is_client_error() && !malformed(&error) {
         Ok(SendDryRun::refused(&error))
     } else {
         Err(error)
@@ -220,7 +227,7 @@ pub struct CampaignDryRunOutcomes {
 
 /// A campaign request the real one would refuse (4xx), described; a 5xx as it is.
 pub fn campaign_refused(error: ApiError) -> Answer {
-    if !error.status.is_client_error() {
+    if !error.status.is_client_error() || malformed(&error) {
         return Err(error);
     }
     campaign_answer(&CampaignDryRun {
