@@ -12,8 +12,12 @@ accepted concurrently (threaded WSGI server); only the handling is one at a time
 SQS long polls are the exception: moto waits for messages inside the request, which under the
 lock would stop every other client for the whole wait (and no message could arrive to end it).
 A ``ReceiveMessage`` with ``WaitTimeSeconds`` > 0 is therefore answered by short polls, each
-under the lock, with the lock released between them (a waiting poll polls again after each send
-and every 0.25 s), until a message comes or the wait is over.
+under the lock, with the lock released between them, until a message comes or the wait is over.
+A waiting poll polls again only when its own queue may have a message for it: after a send, a
+visibility change or a delete (a FIFO group unblocks) on that queue, or when a message's
+visibility timeout or delay ends. So idle pollers cost the emulator one call per wait, and a
+send wakes only the polls of its queue (waking every poll on any send made a thundering herd
+when several local stacks shared one emulator).
 
 Usage: serial_moto.py [--host 127.0.0.1] [--port 5000] [--verbose]
 Readiness probe: ``GET /moto-api/`` (or any request).
@@ -30,7 +34,7 @@ import sys
 import threading
 import time
 from typing import Any, Callable, Iterable
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlparse
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -40,25 +44,31 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import run_simple
 
 
-# A waiting poll polls again after any request that can make a message visible (below), and at
-# least this often (visibility timeouts and delays end without a request).
+# A waiting poll polls again after a request that can make a message of its queue receivable
+# (below), and when a visibility timeout or delay ends; this often when that time is unknown.
 REPOLL_SECONDS = 0.25
 SQS_CHANGES = {
     "SendMessage",
     "SendMessageBatch",
     "ChangeMessageVisibility",
     "ChangeMessageVisibilityBatch",
+    # A FIFO group's next message becomes receivable when the one in flight is deleted.
+    "DeleteMessage",
+    "DeleteMessageBatch",
 }
+# The generation key of a change whose queue could not be read: it wakes every waiting poll.
+ANY_QUEUE = ""
 
 
-def might_long_poll(environ: dict[str, Any]) -> bool:
-    """A POST with a known length that could be an SQS ``ReceiveMessage`` (JSON or query)."""
+def might_be_sqs(environ: dict[str, Any]) -> bool:
+    """A POST with a known length that could be an SQS request (JSON or query protocol): its
+    body is read first, to tell a long poll and the queue a change is to."""
     return (
         environ.get("REQUEST_METHOD") == "POST"
         and (environ.get("CONTENT_LENGTH") or "0").isdigit()
         and int(environ.get("CONTENT_LENGTH") or 0) > 0
         and (
-            environ.get("HTTP_X_AMZ_TARGET") == "AmazonSQS.ReceiveMessage"
+            environ.get("HTTP_X_AMZ_TARGET", "").startswith("AmazonSQS.")
             or environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
         )
     )
@@ -100,6 +110,43 @@ def long_poll(environ: dict[str, Any], body: bytes) -> tuple[float, bytes] | Non
     return None
 
 
+def queue_of(environ: dict[str, Any], body: bytes) -> str:
+    """The path of the ``QueueUrl`` an SQS request names (``/{account}/{name}``: the same for
+    every host form of the URL), or ``ANY_QUEUE``."""
+    url: Any = None
+    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("AmazonSQS."):
+        try:
+            url = json.loads(body).get("QueueUrl")
+        except (ValueError, TypeError, AttributeError):
+            url = None
+    elif body:
+        url = dict(parse_qsl(body.decode("utf-8", "replace"))).get("QueueUrl")
+    if not isinstance(url, str):
+        return ANY_QUEUE
+    path = urlparse(url).path.rstrip("/")
+    return path if path.count("/") == 2 else ANY_QUEUE
+
+
+def seconds_until_receivable(queue: str) -> float | None:
+    """How long until a message of the queue stops being invisible or delayed (moto's own
+    message times), ``None`` when none is waiting for that; call under the lock. Raises when
+    moto's internals are not as expected (the caller then polls every ``REPOLL_SECONDS``)."""
+    from moto.sqs.models import sqs_backends
+
+    _, account, name = queue.split("/")
+    now_ms = time.time() * 1000
+    soonest: float | None = None
+    for backend in list(sqs_backends[account].values()):
+        found = backend.queues.get(name)
+        if found is None:
+            continue
+        for message in list(found._messages):
+            for at in (message.visible_at, message.delayed_until):
+                if at > now_ms and (soonest is None or at < soonest):
+                    soonest = at
+    return None if soonest is None else (soonest - now_ms) / 1000
+
+
 def has_messages(body: bytes) -> bool:
     """Whether a ``ReceiveMessage`` answer (JSON or XML) holds any message."""
     try:
@@ -114,13 +161,14 @@ class SerializedApp:
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
         self.lock = threading.Lock()
-        # Bumped after each request that can make a message visible; waiting polls watch it.
+        # Per queue (``queue_of``), bumped after each request that can make one of its messages
+        # receivable; waiting polls watch their queue's and ``ANY_QUEUE``'s.
         self.changes = threading.Condition()
-        self.generation = 0
+        self.generations: dict[str, int] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         raw = b""
-        if might_long_poll(environ):
+        if might_be_sqs(environ):
             raw = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
             environ["wsgi.input"] = io.BytesIO(raw)
             polling = long_poll(environ, raw)
@@ -128,10 +176,15 @@ class SerializedApp:
                 return self.poll(environ, start_response, *polling)
         body = self.serialized(environ, start_response)
         if sqs_action(environ, raw) in SQS_CHANGES:
+            queue = queue_of(environ, raw)
             with self.changes:
-                self.generation += 1
+                self.generations[queue] = self.generations.get(queue, 0) + 1
                 self.changes.notify_all()
         return body
+
+    def generation(self, queue: str) -> tuple[int, int]:
+        """What a poll of ``queue`` watches; call holding ``self.changes``."""
+        return self.generations.get(queue, 0), self.generations.get(ANY_QUEUE, 0)
 
     def serialized(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -155,9 +208,11 @@ class SerializedApp:
     ) -> list[bytes]:
         """One long poll as short polls, the lock released between them."""
         deadline = time.monotonic() + wait
+        queue = queue_of(environ, short_poll)
+        last = False
         while True:
             with self.changes:
-                generation = self.generation
+                generation = self.generation(queue)
             answer: list[Any] = []
             environ["wsgi.input"] = io.BytesIO(short_poll)
             environ["CONTENT_LENGTH"] = str(len(short_poll))
@@ -167,13 +222,28 @@ class SerializedApp:
             status, headers = answer[-1]
             done = not status.startswith("200") or has_messages(b"".join(body))
             left = deadline - time.monotonic()
-            if done or left <= 0:
+            if done or last or left <= 0:
                 start_response(status, headers)
                 return body
+            pause = min(left, self.next_receivable(queue))
             with self.changes:
-                self.changes.wait_for(
-                    lambda: self.generation != generation, timeout=min(left, REPOLL_SECONDS)
+                woken = self.changes.wait_for(
+                    lambda: self.generation(queue) != generation, timeout=pause
                 )
+            # Slept to the end of the wait: one last poll (a timed wait may end a hair early).
+            last = not woken and pause >= left
+
+    def next_receivable(self, queue: str) -> float:
+        """How long a waiting poll of ``queue`` may sleep with no request to wake it."""
+        if queue == ANY_QUEUE:
+            return REPOLL_SECONDS
+        try:
+            with self.lock:
+                seconds = seconds_until_receivable(queue)
+        except Exception:  # moto's internals moved: poll as often as before
+            return REPOLL_SECONDS
+        # A little past the time, so moto sees the message as receivable.
+        return float("inf") if seconds is None else seconds + 0.01
 
 
 class QuietRequestHandler(MotoRequestHandler):

@@ -8,9 +8,13 @@ concurrency: 10 trials of 50 threads racing to bump a counter capped at 5.
 
 from __future__ import annotations
 
+import io
+import json
+import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import boto3
 from botocore.config import Config
@@ -144,6 +148,130 @@ def test_a_long_poll_of_an_empty_queue_ends_empty(moto_endpoint):
     url = sqs.create_queue(QueueName=f"empty-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     answer = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
     assert answer.get("Messages", []) == []
+
+
+def test_a_waiting_poll_gets_a_message_whose_visibility_timeout_ends(moto_endpoint):
+    """No request marks the end of a visibility timeout: the waiting poll must wake for it.
+
+    A marker is sent 5 s later: a poll that slept past the timeout's end (woken only by the
+    marker, or at the end of its 20 s) would answer both messages."""
+    sqs = _sqs(moto_endpoint)
+    url = sqs.create_queue(QueueName=f"again-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="again")
+    first = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1)["Messages"]
+    assert [m["Body"] for m in first] == ["again"]
+    received = _poll_then_send(sqs, url, {"MessageBody": "marker"})
+    assert received == ["again"]
+
+
+def _poll_then_send(sqs, url: str, marker: dict, before=lambda: None) -> list[str]:
+    """A 20 s poll of the queue, with ``before()`` run once it waits and ``marker`` sent 5 s
+    after that; the bodies the poll answered."""
+    received: list = []
+    poller = threading.Thread(
+        target=lambda: received.extend(
+            m["Body"]
+            for m in sqs.receive_message(
+                QueueUrl=url, WaitTimeSeconds=20, MaxNumberOfMessages=10
+            ).get("Messages", [])
+        )
+    )
+    poller.start()
+    time.sleep(0.5)  # let the poll begin waiting
+    before()
+    time.sleep(5)
+    sqs.send_message(QueueUrl=url, **marker)
+    poller.join()
+    return received
+
+
+def test_a_waiting_poll_gets_the_next_message_of_a_fifo_group_when_one_is_deleted(moto_endpoint):
+    """The in-flight message of a FIFO group holds the group back until it is deleted; the
+    delete must wake a poll waiting on that queue (the in-flight one would not come back for 60 s;
+    a poll that slept on would answer the marker too)."""
+    sqs = _sqs(moto_endpoint)
+    url = sqs.create_queue(
+        QueueName=f"group-{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    for n in ("one", "two"):
+        sqs.send_message(
+            QueueUrl=url, MessageBody=n, MessageGroupId="g", MessageDeduplicationId=n
+        )
+    first = sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"]
+    assert [m["Body"] for m in first] == ["one"]
+    received = _poll_then_send(
+        sqs,
+        url,
+        {"MessageBody": "marker", "MessageGroupId": "h", "MessageDeduplicationId": "marker"},
+        before=lambda: sqs.delete_message(
+            QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"]
+        ),
+    )
+    assert received == ["two"]
+
+
+def test_a_send_wakes_only_the_polls_of_its_queue():
+    """Unit test of the middleware over a stand-in WSGI app that counts receives: 40 sends to
+    one queue must not make a poll waiting on another queue poll again (each wake is a call under
+    the one lock, and with many stacks' pollers waiting, waking all on every send was a herd)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "infra" / "moto"))
+    import serial_moto
+
+    receives: dict[str, int] = {}
+    queues: dict[str, list[str]] = {}
+
+    def app(environ, start_response):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        request = json.loads(body or b"{}")
+        action = environ["HTTP_X_AMZ_TARGET"].removeprefix("AmazonSQS.")
+        queue = queues.setdefault(request["QueueUrl"], [])
+        answer: dict = {}
+        if action == "SendMessage":
+            queue.append(request["MessageBody"])
+        elif action == "ReceiveMessage":
+            receives[request["QueueUrl"]] = receives.get(request["QueueUrl"], 0) + 1
+            if queue:
+                answer = {"Messages": [{"Body": b} for b in queue]}
+                queue.clear()
+        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.0")])
+        return [json.dumps(answer).encode()]
+
+    middleware = serial_moto.SerializedApp(app)
+    # Account "000000000000" has no queues in this process's moto: no visibility end to wait for.
+    quiet = "http://localhost/000000000000/quiet"
+    busy = "http://localhost/000000000000/busy"
+
+    def call(action: str, request: dict) -> None:
+        body = json.dumps(request).encode()
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "CONTENT_LENGTH": str(len(body)),
+            "CONTENT_TYPE": "application/x-amz-json-1.0",
+            "HTTP_X_AMZ_TARGET": f"AmazonSQS.{action}",
+            "wsgi.input": io.BytesIO(body),
+        }
+        middleware(environ, lambda status, headers, *exc: None)
+
+    poll = threading.Thread(
+        target=call, args=("ReceiveMessage", {"QueueUrl": quiet, "WaitTimeSeconds": 2})
+    )
+    poll.start()
+    time.sleep(0.2)
+    for n in range(40):
+        call("SendMessage", {"QueueUrl": busy, "MessageBody": str(n)})
+    poll.join()
+    # The first short poll and the last one at the end of the wait; none for the 40 sends to
+    # the other queue.
+    assert receives == {quiet: 2}
+    # A send to its own queue does wake it: one more poll, which takes the message.
+    poll = threading.Thread(
+        target=call, args=("ReceiveMessage", {"QueueUrl": quiet, "WaitTimeSeconds": 2})
+    )
+    poll.start()
+    time.sleep(0.2)
+    call("SendMessage", {"QueueUrl": quiet, "MessageBody": "x"})
+    poll.join()
+    assert receives == {quiet: 4}
 
 
 def test_a_cancelled_transaction_leaves_every_touched_item_as_it_was(moto_endpoint):

@@ -356,32 +356,24 @@ pub fn name_of(to: &PhoneNumber) -> Option<&'static str> {
     let digits = to.digits();
     (1..=digits.len().min(LONGEST_PREFIX))
         .rev()
-        .find_map(|len| {
-            let prefix = digits.get(..len)?;
-            REGIONS
-                .binary_search_by(|(p, _)| (*p).cmp(prefix))
-                .ok()
-                .map(|i| REGIONS[i].1)
-        })
-        .or_else(|| {
-            let country = to.region()?;
-            COUNTRIES
-                .binary_search_by(|(c, _)| (*c).cmp(country))
-                .ok()
-                .map(|i| COUNTRIES[i].1)
-        })
+        .find_map(|len| lookup(REGIONS, digits.get(..len)?))
+        .or_else(|| lookup(COUNTRIES, to.region()?))
+        .copied()
 }
 
 const LONGEST_PREFIX: usize = 5;
 
 fn zone(name: &str) -> Option<&'static TimeZone> {
-    let name = SAME_CLOCK
-        .binary_search_by(|(n, _)| (*n).cmp(name))
-        .map_or(name, |i| SAME_CLOCK[i].1);
-    ZONES
-        .binary_search_by(|(n, _)| (*n).cmp(name))
+    let name = lookup(SAME_CLOCK, name).copied().unwrap_or(name);
+    lookup(ZONES, name)
+}
+
+/// The value of `key` in a table sorted by key (every table here is; a test checks it).
+fn lookup<T>(table: &'static [(&'static str, T)], key: &str) -> Option<&'static T> {
+    table
+        .binary_search_by(|(k, _)| (*k).cmp(key))
         .ok()
-        .map(|i| &ZONES[i].1)
+        .map(|i| &table[i].1)
 }
 
 #[cfg(test)]

@@ -328,12 +328,11 @@ pub async fn start_with(
             )
             .await
     });
-    tokio::spawn(poller::run_every(
+    tokio::spawn(poller::run(
         "lifecycle",
         aws_sdk_sqs::Client::new(&function_sdk),
         settings.session_timers_queue_url.clone(),
         functions.lifecycle_timers.clone(),
-        TIMERS_QUEUE_POLL,
     ));
     // EventBridge Scheduler's part: due timers fire by the movable clock.
     let firing = vbm_timers::dev::Firing::new(
@@ -362,9 +361,6 @@ const STREAM_POLL: Duration = Duration::from_millis(100);
 /// The lifecycle consumer's pause between empty reads of the stream: slower than the outbox's,
 /// since a session event a quarter of a second later costs nothing and the emulator is shared.
 const LIFECYCLE_STREAM_POLL: Duration = Duration::from_millis(250);
-
-/// The pause between empty polls of the session timers queue (a fired timer waits at most this).
-const TIMERS_QUEUE_POLL: Duration = Duration::from_millis(250);
 
 /// How often due timers are looked for: one `ListSchedules` a round.
 const TIMER_POLL: Duration = Duration::from_millis(200);

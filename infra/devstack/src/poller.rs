@@ -24,8 +24,21 @@ const RETRY_AFTER: i32 = 2;
 /// was lost (an emulator outage) comes back in seconds, as it would in minutes in AWS.
 const IN_FLIGHT: i32 = 30;
 
-/// The pause between two empty polls: how late a queued message can be picked up locally.
-const IDLE_POLL: Duration = Duration::from_millis(100);
+/// How long one receive waits for a message (a long poll, as Lambda's pollers make). The
+/// serialized emulator answers it with short polls outside its lock, repeated only when this
+/// queue gets a message or one of its messages becomes visible again, so an idle poller costs it
+/// one call per wait instead of ten a second (`infra/moto/serial_moto.py`).
+const LONG_POLL_SECONDS: i32 = 2;
+
+/// The timeouts of a long poll: the functions' own (`vbm_platform::aws::timeouts`) end a call
+/// after 1.5 s, shorter than the wait.
+fn long_poll_timeouts() -> aws_sdk_sqs::config::timeout::TimeoutConfig {
+    let wait = Duration::from_secs(LONG_POLL_SECONDS.unsigned_abs().into());
+    aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(wait + Duration::from_secs(3))
+        .operation_timeout(wait + Duration::from_secs(6))
+        .build()
+}
 
 /// How often the poller tries to bring a failed message back after [`RETRY_AFTER`], and the
 /// pause between two tries: together longer than any emulator outage of the fault runs.
@@ -59,29 +72,18 @@ async fn retry_soon(name: &str, client: &Client, queue_url: &str, handle: &str) 
 }
 
 pub async fn run(name: &'static str, client: Client, queue_url: String, handler: BatchHandler) {
-    run_every(name, client, queue_url, handler, IDLE_POLL).await
-}
-
-/// [`run`], pausing `idle` between two empty polls (a queue that is rarely busy, such as the
-/// session timers', need not cost the shared emulator ten calls a second).
-pub async fn run_every(
-    name: &'static str,
-    client: Client,
-    queue_url: String,
-    handler: BatchHandler,
-    idle: Duration,
-) {
     loop {
         let received = client
             .receive_message()
             .queue_url(&queue_url)
             .max_number_of_messages(10)
-            // Short polls: the serialized emulator holds its one lock for the whole of a long
-            // poll, so a 1 s long poll from each poller made every other call (a send's
-            // DynamoDB writes) wait up to 2 s; found by the API fuzzer (12 s sends).
-            .wait_time_seconds(0)
+            .wait_time_seconds(LONG_POLL_SECONDS)
             .visibility_timeout(IN_FLIGHT)
             .message_system_attribute_names(MessageSystemAttributeName::All)
+            .customize()
+            .config_override(
+                aws_sdk_sqs::config::Builder::default().timeout_config(long_poll_timeouts()),
+            )
             .send()
             .await;
         let messages = match received {
@@ -93,7 +95,6 @@ pub async fn run_every(
             }
         };
         if messages.is_empty() {
-            tokio::time::sleep(idle).await;
             continue;
         }
         let records: Vec<SqsMessage> = messages
