@@ -44,7 +44,14 @@ def test_each_function_uses_the_crates_the_map_names() -> None:
 def test_each_item_is_built_where_the_map_says() -> None:
     keys = (ROOT / "shared/store/src/keys.rs").read_text()
     # Each item's key builder: `pub fn conversation(..) -> String { format!("CONV#{}", ..) }`.
-    builders = re.findall(r'pub fn (\w+)\([^)]*\) -> String \{\s*format!\("([A-Z_]+#)', keys)
+    # The prefix may be a constant of keys.rs: `format!("{CONVERSATION_PREFIX}{}", ..)`.
+    constants = dict(re.findall(r'pub const (\w+): &str = "([A-Z_]+#)";', keys))
+    builders = [
+        (name, constants.get(prefix.strip("{}"), prefix))
+        for name, prefix in re.findall(
+            r'pub fn (\w+)\([^)]*\) -> String \{\s*format!\("([A-Z_]+#|\{[A-Z_]+\})', keys
+        )
+    ]
     modules = {
         p.name: p.read_text()
         for p in sorted((ROOT / "shared/store/src").glob("*.rs"))

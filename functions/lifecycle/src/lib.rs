@@ -22,7 +22,6 @@
 //! (`batchItemFailures`) and retried from there, as `relay`'s; a timer record is retried by its
 //! queue and dead-lettered after `MaxReceiveCount` (alarmed).
 
-mod image;
 pub mod transitions;
 
 use std::sync::Arc;
@@ -42,8 +41,8 @@ use vbm_queue::batch_response;
 use vbm_store::{BusinessId, QueuedRecord, Store, StoreError};
 use vbm_timers::{Target, Timer, TimerError, Timers};
 
-use crate::image::Image;
 use crate::transitions::{Expiring, Found, Transition, Why};
+use vbm_store::stream::{self, ConversationImage as Image};
 
 /// The function could not start.
 #[derive(Debug, Error)]
@@ -232,15 +231,15 @@ impl App {
         if !matches!(record.event_name.as_str(), "INSERT" | "MODIFY") {
             return Ok(());
         }
-        let Some((business, phone)) = image::keys(&record.change.keys) else {
+        let Some((business, phone)) = stream::conversation_keys(&record.change.keys) else {
             return Ok(());
         };
-        let old = match image::read(&record.change.old_image) {
+        let old = match stream::conversation(&record.change.old_image) {
             Image::Erasing => return Ok(()),
             Image::Absent => None,
             Image::Conversation(c, _) => Some(c),
         };
-        let (new, written) = match image::read(&record.change.new_image) {
+        let (new, written) = match stream::conversation(&record.change.new_image) {
             Image::Conversation(c, at) => (c, at),
             Image::Absent | Image::Erasing => return Ok(()),
         };

@@ -33,11 +33,11 @@ pub mod reader;
 
 use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use serde_dynamo::AttributeValue;
 use vbm_platform::config::{Config, ConfigError};
 use vbm_platform::metrics;
 use vbm_queue::{CampaignQueue, FailoverJob, FailoverQueue, OutboundJob, OutboundQueue};
-use vbm_store::{BusinessId, CampaignId, Hold, ParkedQueue, Store};
+use vbm_store::stream::{self, Inserted};
+use vbm_store::{BusinessId, Hold, ParkedQueue, Store};
 
 /// What one container keeps: the outbound queue client, and what lifting a hold needs.
 pub struct App {
@@ -72,59 +72,24 @@ pub enum Entry {
     Malformed(&'static str),
 }
 
-/// The prefix of a message item's sort key (`vbm_store::keys::message`).
-const MESSAGE_SK_PREFIX: &str = "MSG#";
-
 /// Reads one stream record.
 pub fn entry(record: &EventRecord) -> Entry {
-    if record.event_name == "MODIFY" {
-        return released(record).map_or(Entry::Other, Entry::Released);
-    }
-    if record.event_name != "INSERT" {
-        return Entry::Other;
-    }
     let change = &record.change;
-    match string(&change.keys, "sk") {
-        Some(sk) if sk.starts_with(MESSAGE_SK_PREFIX) => {}
-        _ => return Entry::Other,
-    }
-    let image = &change.new_image;
-    let Some(business) = string(image, "business_id") else {
-        return Entry::Malformed("no business_id in the new image");
-    };
-    let Some(message) = string(image, "message_id") else {
-        return Entry::Malformed("no message_id in the new image");
-    };
-    let Some(to) = string(image, "to") else {
-        return Entry::Malformed("no recipient in the new image");
-    };
-    Entry::Accepted(OutboundJob::new(business, message, to))
-}
-
-/// A business profile that lost `disabled`, or a campaign item that left `paused`.
-fn released(record: &EventRecord) -> Option<Release> {
-    let change = &record.change;
-    let business = string(&change.keys, "pk")?.strip_prefix("BIZ#")?;
-    let business = BusinessId::parse(business).ok()?;
-    let sk = string(&change.keys, "sk")?;
-    let (old, new) = (&change.old_image, &change.new_image);
-    let hold = if sk == "PROFILE" {
-        let disabled = |image: &serde_dynamo::Item| {
-            matches!(image.get("disabled"), Some(AttributeValue::Bool(true)))
-        };
-        (disabled(old) && !disabled(new)).then_some(Hold::Business)?
-    } else {
-        let campaign = CampaignId::parse(sk.strip_prefix("CAMPAIGN#")?)?;
-        let paused = |image| string(image, "campaign_state") == Some("paused");
-        (paused(old) && !paused(new)).then_some(Hold::Campaign(campaign))?
-    };
-    Some(Release { business, hold })
-}
-
-fn string<'a>(item: &'a serde_dynamo::Item, name: &str) -> Option<&'a str> {
-    match item.get(name) {
-        Some(AttributeValue::S(value)) if !value.is_empty() => Some(value),
-        _ => None,
+    match record.event_name.as_str() {
+        "MODIFY" => stream::lifted_hold(&change.keys, &change.old_image, &change.new_image)
+            .map_or(Entry::Other, |(business, hold)| {
+                Entry::Released(Release { business, hold })
+            }),
+        "INSERT" => match stream::inserted(&change.keys, &change.new_image) {
+            Inserted::Message {
+                business,
+                message,
+                to,
+            } => Entry::Accepted(OutboundJob::new(&business, &message, &to)),
+            Inserted::MalformedMessage(why) => Entry::Malformed(why),
+            Inserted::Other => Entry::Other,
+        },
+        _ => Entry::Other,
     }
 }
 
@@ -318,6 +283,9 @@ impl App {
 
 #[cfg(test)]
 mod tests {
+    use serde_dynamo::AttributeValue;
+    use vbm_store::CampaignId;
+
     use super::*;
 
     fn record(event_name: &str, sk: &str, image: &[(&str, &str)]) -> EventRecord {

@@ -193,6 +193,9 @@ pub struct BusinessUpdate {
 
 /// The profile's opt-in to free-form transactional content (absent: off).
 const LEGACY_TRANSACTIONAL: &str = "legacy_transactional";
+/// Set while the operator has the business disabled (its lifting is read from the stream:
+/// `crate::stream::lifted_hold`).
+pub(crate) const DISABLED: &str = "disabled";
 
 /// The profile's services: a list of `{service_id, kind}`. A profile without it (written
 /// before services had kinds) has its `service_id` as one service of [`ServiceKind::DEFAULT`].
@@ -266,7 +269,7 @@ pub(crate) fn business_from_item(item: &Item) -> Result<Business, StoreError> {
         },
         allow_cidrs,
         api_key_hash: attrs::get_s(item, "api_key_hash")?.to_owned(),
-        disabled: attrs::get_bool(item, "disabled")?,
+        disabled: attrs::get_bool(item, DISABLED)?,
         failover: crate::failover::policy_from_item(item)?,
         sms: crate::sms::policy_from_item(item)?,
         legacy_transactional: attrs::get_bool(item, LEGACY_TRANSACTIONAL)?,

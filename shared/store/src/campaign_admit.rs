@@ -547,7 +547,7 @@ impl Store {
                     .flatten()
                 {
                     let sk = attrs::get_s(item, keys::SK)?;
-                    if let Some(e164) = sk.strip_prefix("CONV#") {
+                    if let Some(e164) = sk.strip_prefix(keys::CONVERSATION_PREFIX) {
                         match conversation::from_item(Some(item)) {
                             Ok(state) => {
                                 states.insert(e164.to_owned(), state);

@@ -264,9 +264,9 @@ pub(crate) const COUNT_PREFIX: &str = "count_";
 pub(crate) const BILLING_COUNT_PREFIX: &str = "billing_";
 
 pub(crate) fn campaign_sk(id: &CampaignId) -> String {
-    format!("CAMPAIGN#{}", id.as_str())
+    format!("{CAMPAIGN_PREFIX}{}", id.as_str())
 }
-const CAMPAIGN_PREFIX: &str = "CAMPAIGN#";
+use crate::keys::CAMPAIGN_PREFIX;
 
 pub(crate) fn chunk_sk(id: &CampaignId, chunk: u32) -> String {
     format!("CCHUNK#{}#{chunk:05}", id.as_str())

@@ -14,23 +14,31 @@ use crate::{BusinessId, Store, StoreError, keys};
 /// may build on that state any more, and readers are told to come back.
 pub(crate) const ERASING: &str = "erasing";
 
+// The conversation's attributes (read back from the table's stream too: `crate::stream`).
+pub(crate) const OPTED_OUT: &str = "opted_out";
+pub(crate) const CONTACTED: &str = "contacted";
+pub(crate) const SESSION_STARTED_AT: &str = "session_started_at";
+pub(crate) const MESSAGES_SENT: &str = "messages_sent";
+pub(crate) const CONSECUTIVE: &str = "consecutive";
+pub(crate) const UPDATED_AT: &str = "updated_at";
+
 pub(crate) fn from_item(item: Option<&Item>) -> Result<Option<Conversation>, StoreError> {
     let Some(item) = item else { return Ok(None) };
     if item.contains_key(ERASING) {
         return Err(StoreError::Erasing);
     }
-    let session = match attrs::opt_n::<i64>(item, "session_started_at")? {
+    let session = match attrs::opt_n::<i64>(item, SESSION_STARTED_AT)? {
         Some(started) => Some(Session {
             started_at: Timestamp::from_millis(started),
-            messages_sent: attrs::get_n(item, "messages_sent")?,
-            consecutive: attrs::get_n(item, "consecutive")?,
+            messages_sent: attrs::get_n(item, MESSAGES_SENT)?,
+            consecutive: attrs::get_n(item, CONSECUTIVE)?,
         }),
         None => None,
     };
     Ok(Some(Conversation {
         session,
-        opted_out: attrs::get_bool(item, "opted_out")?,
-        contacted: attrs::get_bool(item, "contacted")?,
+        opted_out: attrs::get_bool(item, OPTED_OUT)?,
+        contacted: attrs::get_bool(item, CONTACTED)?,
     }))
 }
 
@@ -38,16 +46,13 @@ pub(crate) fn from_item(item: Option<&Item>) -> Result<Option<Conversation>, Sto
 /// replay answers with the state right after the original write); read back with [`from_item`].
 pub(crate) fn as_map(c: &Conversation) -> AttributeValue {
     let mut m: HashMap<String, AttributeValue> = HashMap::from([
-        ("opted_out".into(), b(c.opted_out)),
-        ("contacted".into(), b(c.contacted)),
+        (OPTED_OUT.into(), b(c.opted_out)),
+        (CONTACTED.into(), b(c.contacted)),
     ]);
     if let Some(session) = &c.session {
-        m.insert(
-            "session_started_at".into(),
-            n(session.started_at.as_millis()),
-        );
-        m.insert("messages_sent".into(), n(session.messages_sent));
-        m.insert("consecutive".into(), n(session.consecutive));
+        m.insert(SESSION_STARTED_AT.into(), n(session.started_at.as_millis()));
+        m.insert(MESSAGES_SENT.into(), n(session.messages_sent));
+        m.insert(CONSECUTIVE.into(), n(session.consecutive));
     }
     AttributeValue::M(m)
 }
@@ -211,17 +216,14 @@ pub(crate) fn new_item(
         ("phone".to_owned(), s(to.as_e164())),
         (keys::GSI1PK.to_owned(), s(keys::contact(business, to))),
         (keys::GSI1SK.to_owned(), s(keys::conversation(to))),
-        ("opted_out".to_owned(), b(after.opted_out)),
-        ("contacted".to_owned(), b(after.contacted)),
-        ("updated_at".to_owned(), n(now.as_millis())),
+        (OPTED_OUT.to_owned(), b(after.opted_out)),
+        (CONTACTED.to_owned(), b(after.contacted)),
+        (UPDATED_AT.to_owned(), n(now.as_millis())),
     ]);
     if let Some(session) = &after.session {
-        item.insert(
-            "session_started_at".into(),
-            n(session.started_at.as_millis()),
-        );
-        item.insert("messages_sent".into(), n(session.messages_sent));
-        item.insert("consecutive".into(), n(session.consecutive));
+        item.insert(SESSION_STARTED_AT.into(), n(session.started_at.as_millis()));
+        item.insert(MESSAGES_SENT.into(), n(session.messages_sent));
+        item.insert(CONSECUTIVE.into(), n(session.consecutive));
     }
     item
 }

@@ -11,8 +11,14 @@ pub const GSI1SK: &str = "gsi1sk";
 pub const GSI1: &str = "gsi1";
 pub const EXPIRES_AT: &str = "expires_at";
 
+/// The prefixes of the keys a reader of the table's stream tells apart ([`crate::stream`]).
+pub const BUSINESS_PREFIX: &str = "BIZ#";
+pub const CONVERSATION_PREFIX: &str = "CONV#";
+pub const MESSAGE_PREFIX: &str = "MSG#";
+pub const CAMPAIGN_PREFIX: &str = "CAMPAIGN#";
+
 pub fn business(b: &BusinessId) -> String {
-    format!("BIZ#{}", b.as_str())
+    format!("{BUSINESS_PREFIX}{}", b.as_str())
 }
 pub const PROFILE: &str = "PROFILE";
 
@@ -32,11 +38,11 @@ pub fn template(id: &str) -> String {
 pub const TEMPLATE_PREFIX: &str = "TEMPLATE#";
 
 pub fn conversation(to: &PhoneNumber) -> String {
-    format!("CONV#{}", to.as_e164())
+    format!("{CONVERSATION_PREFIX}{}", to.as_e164())
 }
 
 pub fn message(id: &MessageId) -> String {
-    format!("MSG#{}", id.as_str())
+    format!("{MESSAGE_PREFIX}{}", id.as_str())
 }
 
 pub fn idempotency(key: &str) -> String {

@@ -69,6 +69,7 @@ pub mod redelivery;
 pub mod send;
 mod sms;
 mod status;
+pub mod stream;
 mod suppression;
 mod template_cache;
 mod templates;

@@ -144,15 +144,20 @@ pub(crate) fn campaign_of(item: &Item) -> Result<Option<crate::CampaignId>, Stor
         .transpose()
 }
 
+// A message's attributes that the outbox reads from the table's stream (`crate::stream`).
+pub(crate) const BUSINESS_ID: &str = "business_id";
+pub(crate) const MESSAGE_ID: &str = "message_id";
+pub(crate) const TO: &str = "to";
+
 pub(crate) fn record_from_item(item: &Item) -> Result<MessageRecord, StoreError> {
-    let id = attrs::get_s(item, "message_id")?;
+    let id = attrs::get_s(item, MESSAGE_ID)?;
     let status = attrs::get_s(item, "status")?;
-    let business = attrs::get_s(item, "business_id")?;
+    let business = attrs::get_s(item, BUSINESS_ID)?;
     let history = history_from(item)?;
     Ok(MessageRecord {
         id: MessageId::parse(id).ok_or_else(|| StoreError::malformed(id, "bad message id"))?,
         business: BusinessId::parse(business).map_err(|e| StoreError::malformed(id, e))?,
-        to: attrs::get_s(item, "to")?.to_owned(),
+        to: attrs::get_s(item, TO)?.to_owned(),
         kind: attrs::get_s(item, "kind")?.to_owned(),
         class: attrs::get_s(item, "class")?.to_owned(),
         payload: attrs::get_s(item, "payload")?.to_owned(),
