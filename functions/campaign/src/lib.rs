@@ -81,8 +81,6 @@ pub enum JobError {
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("CAMPAIGN_QUEUE_URL is required")]
-    NoQueue,
     #[error("the uploads reader: {0}")]
     Uploads(String),
 }
@@ -158,8 +156,8 @@ impl App {
         let sdk = vbm_platform::aws::sdk_config().await;
         let store =
             vbm_store::Store::connect(&sdk, config.table()?, config.limits()?, config.retention()?);
-        let url = config.campaign_queue_url()?.ok_or(StartError::NoQueue)?;
-        let timers = CampaignTimers::from_config(&config, &sdk)?.ok_or(StartError::NoQueue)?;
+        let url = config.campaign_queue_url()?;
+        let timers = CampaignTimers::from_config(&config, &sdk)?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let app = Self::new(
             store,
@@ -168,15 +166,10 @@ impl App {
             EventsQueue::new(sqs, config.events_queue_url()?),
             Arc::new(SystemClock),
         );
-        Ok(match config.uploads_bucket()? {
-            Some(bucket) => {
-                let presigner = vbm_uploads::Presigner::from_sdk(&sdk, bucket);
-                let reader = vbm_uploads::reader::Reader::new(presigner)
-                    .map_err(|e| StartError::Uploads(e.to_string()))?;
-                app.with_uploads(reader)
-            }
-            None => app,
-        })
+        let presigner = vbm_uploads::Presigner::from_sdk(&sdk, config.uploads_bucket()?);
+        let reader = vbm_uploads::reader::Reader::new(presigner)
+            .map_err(|e| StartError::Uploads(e.to_string()))?;
+        Ok(app.with_uploads(reader))
     }
 
     pub fn store(&self) -> &Store {

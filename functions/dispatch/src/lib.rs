@@ -197,19 +197,16 @@ impl App {
             .run_if_enabled(&config)
             .await?;
         let events = EventsQueue::new(sqs.clone(), events_url);
-        let failover = config.failover_queue_url()?;
-        let app = Self::new(
+        let failover = vbm_queue::FailoverQueue::new(sqs.clone(), config.failover_queue_url()?);
+        Ok(Self::new(
             store,
             viber,
             events,
             sqs.clone(),
             config.outbound_queue_url()?,
             Arc::new(SystemClock),
-        );
-        Ok(match failover {
-            Some(url) => app.with_failover(vbm_queue::FailoverQueue::new(sqs, url)),
-            None => app,
-        })
+        )
+        .with_failover(failover))
     }
 
     pub fn store(&self) -> &Store {

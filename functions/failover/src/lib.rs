@@ -132,10 +132,7 @@ impl App {
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let store =
             vbm_store::Store::connect(&sdk, config.table()?, config.limits()?, config.retention()?);
-        let queue_url = config.failover_queue_url()?.ok_or(ConfigError {
-            variable: vbm_platform::config::FAILOVER_QUEUE_URL,
-            reason: "required but not set".into(),
-        })?;
+        let queue_url = config.failover_queue_url()?;
         let sms = SmsSender::new(
             &sdk,
             config.sms_endpoint_url()?.as_deref(),

@@ -118,12 +118,11 @@ impl App {
         Ok(
             Self::new(OutboundQueue::new(sqs.clone(), url)).with_holds(Holds {
                 store,
-                campaign: config
-                    .campaign_queue_url()?
-                    .map(|u| CampaignQueue::new(sqs.clone(), u)),
-                failover: config
-                    .failover_queue_url()?
-                    .map(|u| FailoverQueue::new(sqs, u)),
+                campaign: Some(CampaignQueue::new(
+                    sqs.clone(),
+                    config.campaign_queue_url()?,
+                )),
+                failover: Some(FailoverQueue::new(sqs, config.failover_queue_url()?)),
             }),
         )
     }

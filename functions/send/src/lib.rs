@@ -99,14 +99,13 @@ impl App {
             .run_if_enabled(&config)
             .await?;
         let events = EventsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.events_queue_url()?);
-        let mut app = Self::new(store, Arc::new(SystemClock)).with_events(events);
-        if let Some(bucket) = config.uploads_bucket()? {
-            app = app.with_uploads(vbm_uploads::Presigner::from_sdk(&sdk, bucket));
-        }
-        Ok(match CampaignTimers::from_config(&config, &sdk)? {
-            Some(timers) => app.with_campaigns(timers),
-            None => app,
-        })
+        Ok(Self::new(store, Arc::new(SystemClock))
+            .with_events(events)
+            .with_uploads(vbm_uploads::Presigner::from_sdk(
+                &sdk,
+                config.uploads_bucket()?,
+            ))
+            .with_campaigns(CampaignTimers::from_config(&config, &sdk)?))
     }
 
     pub fn store(&self) -> &Store {

@@ -88,16 +88,15 @@ impl Status {
 impl Route for Status {
     const ROUTE: &'static str = ROUTE;
 
-    /// `FAILOVER_QUEUE_URL`, when SMS failover is deployed.
+    /// `FAILOVER_QUEUE_URL`: the SMS failover queue.
     async fn from_config(config: &Config) -> Result<Self, StartError> {
-        let failover = match config.failover_queue_url()? {
-            Some(url) => Some(vbm_queue::FailoverQueue::new(
-                aws_sdk_sqs::Client::new(&vbm_platform::aws::sdk_config().await),
-                url,
-            )),
-            None => None,
-        };
-        Ok(Self { failover })
+        let failover = vbm_queue::FailoverQueue::new(
+            aws_sdk_sqs::Client::new(&vbm_platform::aws::sdk_config().await),
+            config.failover_queue_url()?,
+        );
+        Ok(Self {
+            failover: Some(failover),
+        })
     }
 
     async fn process(

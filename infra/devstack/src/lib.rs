@@ -48,16 +48,16 @@ pub struct Settings {
     pub table: String,
     pub outbound_queue_url: String,
     pub events_queue_url: String,
-    /// SMS failover: the failover queue; `None` runs the stack without failover.
-    pub failover_queue_url: Option<String>,
+    /// SMS failover: the failover queue.
+    pub failover_queue_url: String,
     /// The schedule group of the timers, fired here from the movable clock (`vbm_timers::dev`).
     pub timers_group: String,
     /// Campaigns: the fan-out queue.
     pub campaign_queue_url: String,
     /// Where session timers fire (business events, the `lifecycle` function).
     pub session_timers_queue_url: String,
-    /// Campaigns' uploaded lists: the emulator's bucket; `None` runs without them.
-    pub uploads_bucket: Option<String>,
+    /// Campaigns' uploaded lists: the emulator's bucket.
+    pub uploads_bucket: String,
 }
 
 impl Settings {
@@ -71,11 +71,11 @@ impl Settings {
             table: var("VBM_TABLE")?,
             outbound_queue_url: var("OUTBOUND_QUEUE_URL")?,
             events_queue_url: var("EVENTS_QUEUE_URL")?,
-            failover_queue_url: std::env::var("FAILOVER_QUEUE_URL").ok(),
+            failover_queue_url: var("FAILOVER_QUEUE_URL")?,
             timers_group: var("TIMERS_GROUP")?,
             campaign_queue_url: var("CAMPAIGN_QUEUE_URL")?,
             session_timers_queue_url: var("SESSION_TIMERS_QUEUE_URL")?,
-            uploads_bucket: std::env::var("UPLOADS_BUCKET").ok(),
+            uploads_bucket: var("UPLOADS_BUCKET")?,
         })
     }
 
@@ -110,18 +110,14 @@ impl Settings {
                 self.session_timers_queue_url.clone(),
             ),
         ];
-        if let Some(bucket) = &self.uploads_bucket {
-            pairs.push(("UPLOADS_BUCKET", bucket.clone()));
-        }
+        pairs.push(("UPLOADS_BUCKET", self.uploads_bucket.clone()));
         // SMS failover: the queue, and End User Messaging's stand-in.
-        if let Some(url) = &self.failover_queue_url {
-            pairs.push(("FAILOVER_QUEUE_URL", url.clone()));
-            pairs.push((
-                "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2",
-                format!("{}/_sandbox/sms", self.base_url()),
-            ));
-            pairs.push(("SMS_CONFIGURATION_SET", "vbm-dev-failover".into()));
-        }
+        pairs.push(("FAILOVER_QUEUE_URL", self.failover_queue_url.clone()));
+        pairs.push((
+            "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2",
+            format!("{}/_sandbox/sms", self.base_url()),
+        ));
+        pairs.push(("SMS_CONFIGURATION_SET", "vbm-dev-failover".into()));
         Config::from_pairs(pairs)
     }
 }
@@ -259,10 +255,10 @@ pub async fn start_with(
     // SMS failover: receipts go straight to the failover queue, as SNS would.
     let sms = Arc::new(sms::SmsSandbox::new(
         clock.clone(),
-        settings
-            .failover_queue_url
-            .clone()
-            .map(|url| (aws_sdk_sqs::Client::new(&sdk), url)),
+        (
+            aws_sdk_sqs::Client::new(&sdk),
+            settings.failover_queue_url.clone(),
+        ),
     ));
     let ready = Arc::new(AtomicBool::new(false));
     let routes = Arc::new(server::Routes {
@@ -297,9 +293,12 @@ pub async fn start_with(
         functions.notify.clone(),
     ));
     // SMS failover.
-    if let (Some(url), Some(failover)) = (&settings.failover_queue_url, &functions.failover) {
-        tokio::spawn(poller::run("failover", sqs, url.clone(), failover.clone()));
-    }
+    tokio::spawn(poller::run(
+        "failover",
+        sqs,
+        settings.failover_queue_url.clone(),
+        functions.failover.clone(),
+    ));
     // The outbox: accepted messages reach the outbound queue through the table's stream.
     let reader = relay::reader::StreamReader::for_table(
         &aws_sdk_dynamodb::Client::new(&function_sdk),

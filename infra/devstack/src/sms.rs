@@ -25,7 +25,7 @@ const RECEIPT_AFTER: Duration = Duration::from_millis(300);
 pub struct SmsSandbox {
     clock: Arc<OffsetClock>,
     /// Where receipts go: the failover queue (what SNS would deliver to it).
-    receipts: Option<(aws_sdk_sqs::Client, String)>,
+    receipts: (aws_sdk_sqs::Client, String),
     sent: Mutex<Vec<Value>>,
     fail_next: AtomicU64,
     count: AtomicU64,
@@ -38,7 +38,7 @@ pub struct SmsReply {
 }
 
 impl SmsSandbox {
-    pub fn new(clock: Arc<OffsetClock>, receipts: Option<(aws_sdk_sqs::Client, String)>) -> Self {
+    pub fn new(clock: Arc<OffsetClock>, receipts: (aws_sdk_sqs::Client, String)) -> Self {
         Self {
             clock,
             receipts,
@@ -116,20 +116,19 @@ impl SmsSandbox {
             "context": request["Context"],
             "totalMessageParts": 1,
         });
-        if let Some((sqs, url)) = self.receipts.clone() {
-            tokio::spawn(async move {
-                tokio::time::sleep(RECEIPT_AFTER).await;
-                if let Err(e) = sqs
-                    .send_message()
-                    .queue_url(&url)
-                    .message_body(receipt.to_string())
-                    .send()
-                    .await
-                {
-                    tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "SMS sandbox: receipt not posted");
-                }
-            });
-        }
+        let (sqs, url) = self.receipts.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(RECEIPT_AFTER).await;
+            if let Err(e) = sqs
+                .send_message()
+                .queue_url(&url)
+                .message_body(receipt.to_string())
+                .send()
+                .await
+            {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "SMS sandbox: receipt not posted");
+            }
+        });
         SmsReply {
             status: 200,
             body: json!({"MessageId": message_id}),

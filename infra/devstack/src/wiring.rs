@@ -20,8 +20,8 @@ pub struct Functions {
     pub notify: BatchHandler,
     /// Campaigns: the fan-out queue's consumer.
     pub campaign: BatchHandler,
-    /// SMS failover: the failover queue's consumer, when the stack has the queue.
-    pub failover: Option<BatchHandler>,
+    /// SMS failover: the failover queue's consumer.
+    pub failover: BatchHandler,
     /// The table's stream consumer (the outbox), driven by `relay::reader::StreamReader`.
     pub relay: Arc<relay::App>,
     /// Business events: the second stream consumer (session lifecycle, read by its
@@ -60,43 +60,38 @@ impl Functions {
             || vbm_callbacks::AuthSource::from_secret(secrets.clone(), &secret_id, "", refresh);
 
         // Campaigns: start timers from send, the fan-out with window timers.
-        let campaign_timers = vbm_outbound::CampaignTimers::from_config(config, sdk)
-            .map_err(err)?
-            .ok_or("CAMPAIGN_QUEUE_URL is not set")?;
-        let campaign_url = config
-            .campaign_queue_url()
-            .map_err(err)?
-            .ok_or("CAMPAIGN_QUEUE_URL is not set")?;
+        let campaign_timers =
+            vbm_outbound::CampaignTimers::from_config(config, sdk).map_err(err)?;
+        let campaign_url = config.campaign_queue_url().map_err(err)?;
         let campaign_queue = vbm_queue::CampaignQueue::new(sqs.clone(), campaign_url);
-        let mut campaign = campaign::App::new(
+        let campaign = campaign::App::new(
             store(),
             campaign_queue.clone(),
             campaign_timers.clone(),
             events(),
             clock.clone(),
         );
-        let mut send = send::App::new(store(), clock.clone())
-            .with_events(events())
-            .with_campaigns(campaign_timers);
         // Uploaded lists: presigned URLs to the emulator's bucket (path-style, below its URL).
-        if let Some(bucket) = config.uploads_bucket().map_err(err)? {
-            let presigner = vbm_uploads::Presigner::from_sdk(sdk, bucket);
-            let reader = vbm_uploads::reader::Reader::new(presigner.clone()).map_err(err)?;
-            campaign = campaign.with_uploads(reader);
-            send = send.with_uploads(presigner);
-        }
-        let campaign = Arc::new(campaign);
-        let send = Arc::new(send);
+        let presigner =
+            vbm_uploads::Presigner::from_sdk(sdk, config.uploads_bucket().map_err(err)?);
+        let reader = vbm_uploads::reader::Reader::new(presigner.clone()).map_err(err)?;
+        let campaign = Arc::new(campaign.with_uploads(reader));
+        let send = Arc::new(
+            send::App::new(store(), clock.clone())
+                .with_events(events())
+                .with_campaigns(campaign_timers)
+                .with_uploads(presigner),
+        );
         // Parked work goes back to its queue when its hold is lifted.
         let relay = Arc::new(
             relay::App::new(OutboundQueue::new(sqs.clone(), outbound_url.clone())).with_holds(
                 relay::Holds {
                     store: store(),
                     campaign: Some(campaign_queue),
-                    failover: config
-                        .failover_queue_url()
-                        .map_err(err)?
-                        .map(|url| vbm_queue::FailoverQueue::new(sqs.clone(), url)),
+                    failover: Some(vbm_queue::FailoverQueue::new(
+                        sqs.clone(),
+                        config.failover_queue_url().map_err(err)?,
+                    )),
                 },
             ),
         );
@@ -107,15 +102,12 @@ impl Functions {
             auth().await.map_err(err)?,
         ));
         // SMS failover: dispatch and status queue jobs, `failover` takes them.
-        let failover_queue = config
-            .failover_queue_url()
-            .map_err(err)?
-            .map(|url| vbm_queue::FailoverQueue::new(sqs.clone(), url));
-        let status = status::App::new(store(), events(), clock.clone(), auth().await.map_err(err)?);
-        let status = Arc::new(match &failover_queue {
-            Some(queue) => status.map_route(|route| route.with_failover(queue.clone())),
-            None => status,
-        });
+        let failover_queue =
+            vbm_queue::FailoverQueue::new(sqs.clone(), config.failover_queue_url().map_err(err)?);
+        let status = Arc::new(
+            status::App::new(store(), events(), clock.clone(), auth().await.map_err(err)?)
+                .map_route(|route| route.with_failover(failover_queue.clone())),
+        );
         let viber_url = config.viber_api_url().map_err(err)?;
         let dispatch = dispatch::App::new(
             store(),
@@ -125,31 +117,25 @@ impl Functions {
             outbound_url,
             clock.clone(),
         );
-        let dispatch = Arc::new(match &failover_queue {
-            Some(queue) => dispatch.with_failover(queue.clone()),
-            None => dispatch,
-        });
-        let failover: Option<BatchHandler> = match &failover_queue {
-            Some(queue) => {
-                let app = Arc::new(failover::App::new(
-                    store(),
-                    failover::sms::SmsSender::new(
-                        sdk,
-                        config.sms_endpoint_url().map_err(err)?.as_deref(),
-                        config.sms_configuration_set().map_err(err)?,
-                        config.sms_origination_identity().map_err(err)?,
-                    ),
-                    events(),
-                    vbm_queue::Retries::new(sqs.clone(), queue.url(), failover::SCHEDULE),
-                    clock.clone(),
-                    config.sms_max_attempts().map_err(err)?,
-                ));
-                Some(Arc::new(move |event| {
-                    let app = app.clone();
-                    Box::pin(async move { app.handle_batch(event).await })
-                }))
-            }
-            None => None,
+        let dispatch = Arc::new(dispatch.with_failover(failover_queue.clone()));
+        let failover: BatchHandler = {
+            let app = Arc::new(failover::App::new(
+                store(),
+                failover::sms::SmsSender::new(
+                    sdk,
+                    config.sms_endpoint_url().map_err(err)?.as_deref(),
+                    config.sms_configuration_set().map_err(err)?,
+                    config.sms_origination_identity().map_err(err)?,
+                ),
+                events(),
+                vbm_queue::Retries::new(sqs.clone(), failover_queue.url(), failover::SCHEDULE),
+                clock.clone(),
+                config.sms_max_attempts().map_err(err)?,
+            ));
+            Arc::new(move |event| {
+                let app = app.clone();
+                Box::pin(async move { app.handle_batch(event).await })
+            })
         };
         // Business events: session lifecycle events, their timers fired locally by
         // the movable clock (vbm_timers::dev).

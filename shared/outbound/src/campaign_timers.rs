@@ -22,27 +22,22 @@ impl CampaignTimers {
         Self { timers, target }
     }
 
-    /// From `CAMPAIGN_QUEUE_URL`, `TIMERS_GROUP` and `TIMERS_ROLE_ARN`; `None` when the
-    /// deployment has no campaign queue (the campaign routes then answer 503).
-    pub fn from_config(config: &Config, sdk: &SdkConfig) -> Result<Option<Self>, ConfigError> {
-        let Some(url) = config.campaign_queue_url()? else {
-            return Ok(None);
-        };
+    /// From `CAMPAIGN_QUEUE_URL`, `TIMERS_GROUP` and `TIMERS_ROLE_ARN`, all deployed by the
+    /// template: a missing or malformed one stops the function at start.
+    pub fn from_config(config: &Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        let url = config.campaign_queue_url()?;
         let region = sdk.region().map_or("us-east-1", |r| r.as_ref());
-        let target = match Target::queue(&url, region) {
-            Ok(target) => target,
-            Err(error) => {
-                tracing::error!(%error, "CAMPAIGN_QUEUE_URL is not a queue URL: campaigns are off");
-                return Ok(None);
-            }
-        };
+        let target = Target::queue(&url, region).map_err(|error| ConfigError {
+            variable: vbm_platform::config::CAMPAIGN_QUEUE_URL,
+            reason: format!("not a queue URL: {error}"),
+        })?;
         let timers = Timers::new(
             aws_sdk_scheduler::Client::new(sdk),
             aws_sdk_sqs::Client::new(sdk),
             config.timers_group()?,
             config.timers_role_arn()?,
         );
-        Ok(Some(Self::new(timers, target)))
+        Ok(Self::new(timers, target))
     }
 
     /// The campaign's start job at `at` (now, when due).

@@ -35,7 +35,7 @@ pub const VIBER_TRANSACTIONAL_TEXT: &str = "VIBER_TRANSACTIONAL_TEXT";
 pub const VIBER_TWO_WAY_SESSIONS: &str = "VIBER_TWO_WAY_SESSIONS";
 pub const WARM_ON_INIT: &str = "VBM_WARM_ON_INIT";
 // SMS failover.
-/// The failover queue; unset turns failover triggers off in `dispatch` and `status`.
+/// The failover queue.
 pub const FAILOVER_QUEUE_URL: &str = "FAILOVER_QUEUE_URL";
 /// End User Messaging's endpoint (the local SMS stand-in); unset is AWS's.
 pub const SMS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2";
@@ -247,19 +247,15 @@ impl Config {
         self.required(TIMERS_GROUP)
     }
 
-    /// `CAMPAIGN_QUEUE_URL` (campaigns): the fan-out queue of `functions/campaign`;
-    /// `None` when the deployment has none.
-    pub fn campaign_queue_url(&self) -> Result<Option<String>, ConfigError> {
-        match self.get(CAMPAIGN_QUEUE_URL)? {
-            Some(_) => self.url(CAMPAIGN_QUEUE_URL).map(Some),
-            None => Ok(None),
-        }
+    /// `CAMPAIGN_QUEUE_URL` (campaigns): the fan-out queue of `functions/campaign`. The
+    /// template always deploys it: unset is an error at start, not campaigns turned off.
+    pub fn campaign_queue_url(&self) -> Result<String, ConfigError> {
+        self.url(CAMPAIGN_QUEUE_URL)
     }
 
-    /// `UPLOADS_BUCKET`: the bucket of uploaded recipient lists; `None` when the
-    /// deployment has none (`POST /v1/campaigns/uploads` then answers 503).
-    pub fn uploads_bucket(&self) -> Result<Option<String>, ConfigError> {
-        self.get(UPLOADS_BUCKET)
+    /// `UPLOADS_BUCKET`: the bucket of uploaded recipient lists (always deployed).
+    pub fn uploads_bucket(&self) -> Result<String, ConfigError> {
+        self.required(UPLOADS_BUCKET)
     }
 
     /// `TIMERS_ROLE_ARN`: the role Scheduler assumes to put a fired timer's body on its queue.
@@ -359,12 +355,10 @@ impl Config {
 
     // SMS failover.
 
-    /// `FAILOVER_QUEUE_URL`, when failover is deployed.
-    pub fn failover_queue_url(&self) -> Result<Option<String>, ConfigError> {
-        match self.get(FAILOVER_QUEUE_URL)? {
-            None => Ok(None),
-            Some(_) => self.url(FAILOVER_QUEUE_URL).map(Some),
-        }
+    /// `FAILOVER_QUEUE_URL`: the SMS failover queue (always deployed; whether a business
+    /// fails over is its own policy).
+    pub fn failover_queue_url(&self) -> Result<String, ConfigError> {
+        self.url(FAILOVER_QUEUE_URL)
     }
 
     /// `AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2`: End User Messaging's endpoint, when not AWS's.

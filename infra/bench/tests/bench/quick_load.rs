@@ -18,11 +18,11 @@ async fn a_short_mixed_load_breaks_no_rule() {
             table: env.table.clone(),
             outbound_queue_url: env.outbound_queue_url.clone(),
             events_queue_url: env.events_queue_url.clone(),
-            failover_queue_url: None,
+            failover_queue_url: env.failover_queue_url.clone(),
             timers_group: env.timers_group.clone(),
             campaign_queue_url: env.campaign_queue_url.clone(),
             session_timers_queue_url: env.session_timers_queue_url.clone(),
-            uploads_bucket: Some(env.uploads_bucket.clone()),
+            uploads_bucket: env.uploads_bucket.clone(),
         },
         listener,
     )
