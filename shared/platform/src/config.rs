@@ -487,6 +487,33 @@ mod tests {
         assert_eq!(config.retention().unwrap(), Duration::from_secs(7 * 86_400));
     }
 
+    /// Resources the template always deploys: a function without one must not start with the
+    /// feature silently off.
+    #[test]
+    fn always_deployed_resources_are_required() {
+        let missing = Config::from_pairs([(FAILOVER_QUEUE_URL, "")]);
+        assert_eq!(
+            missing.failover_queue_url().unwrap_err().variable,
+            FAILOVER_QUEUE_URL
+        );
+        assert_eq!(
+            missing.campaign_queue_url().unwrap_err().variable,
+            CAMPAIGN_QUEUE_URL
+        );
+        assert_eq!(
+            missing.uploads_bucket().unwrap_err().variable,
+            UPLOADS_BUCKET
+        );
+        let malformed = Config::from_pairs([(CAMPAIGN_QUEUE_URL, "vbm-campaigns")]);
+        assert!(
+            malformed
+                .campaign_queue_url()
+                .unwrap_err()
+                .reason
+                .contains("URL")
+        );
+    }
+
     #[test]
     fn errors_name_the_variable() {
         let missing = Config::from_pairs::<&str, &str>([]);
