@@ -33,6 +33,7 @@ use sha2::{Digest, Sha256};
 
 use crate::attrs::{self, Item, n, s};
 use crate::cancelled::conditional;
+use crate::creation_key::{self, Earlier};
 use crate::{BusinessId, IdempotencyKey, MessageId, Store, StoreError, keys};
 
 /// Recipients per chunk item, and per job of the fan-out queue.
@@ -272,10 +273,6 @@ pub(crate) fn chunk_sk(id: &CampaignId, chunk: u32) -> String {
     format!("CCHUNK#{}#{chunk:05}", id.as_str())
 }
 
-fn create_key_sk(key: &IdempotencyKey) -> String {
-    format!("CIDEM#{}", key.as_str())
-}
-
 /// A chunk item: `part` are recipients `chunk * CHUNK_SIZE ..` of the campaign.
 pub(crate) fn chunk_item(
     pk: &str,
@@ -388,7 +385,9 @@ impl Store {
             new.recipients
         };
         if let Some((key, hash)) = new.idempotency
-            && let Some(earlier) = self.earlier_campaign(new.business, key, new.now).await?
+            && let Some(earlier) = creation_key::CAMPAIGN
+                .earlier(self, new.business, key, new.now)
+                .await?
         {
             return self.replay(new.business, earlier, hash).await;
         }
@@ -450,23 +449,13 @@ impl Store {
                 .build(),
         );
         if let Some((key, hash)) = new.idempotency {
-            let record = Put::builder()
-                .table_name(&self.table)
-                .item(keys::PK, s(&pk))
-                .item(keys::SK, s(create_key_sk(key)))
-                .item("campaign_id", s(new.id.as_str()))
-                .item("request_hash", s(hash))
-                .item(
-                    keys::EXPIRES_AT,
-                    n(new.now.plus(self.retention.idempotency).as_secs()),
-                )
-                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-                .expression_attribute_values(":now", n(new.now.as_secs()))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .build()
-                .map_err(StoreError::build)?;
+            let record = creation_key::CAMPAIGN.record(
+                self,
+                new.business,
+                key,
+                (new.id.as_str(), hash),
+                new.now,
+            )?;
             request = request.transact_items(TransactWriteItem::builder().put(record).build());
         }
         match request.send().await {
@@ -478,7 +467,7 @@ impl Store {
                         .get(1)
                         .filter(|r| r.code() == Some("ConditionalCheckFailed"))
                         .and_then(|r| r.item())
-                        .map(earlier_from),
+                        .map(|item| creation_key::CAMPAIGN.earlier_from(item)),
                     _ => None,
                 };
                 return match (lost_race, new.idempotency) {
@@ -500,31 +489,20 @@ impl Store {
     async fn replay(
         &self,
         business: &BusinessId,
-        (id, earlier_hash): (CampaignId, String),
+        earlier: Earlier,
         hash: &str,
     ) -> Result<CreateOutcome, StoreError> {
-        if earlier_hash != hash {
+        if earlier.request_hash != hash {
             return Ok(CreateOutcome::KeyReused);
         }
+        let id = CampaignId::parse(&earlier.id)
+            .ok_or_else(|| StoreError::malformed(&earlier.id, "bad campaign id"))?;
         match self.get_campaign(business, &id).await? {
             Some(c) => Ok(CreateOutcome::Replayed(c)),
             None => Err(StoreError::Conflict(format!(
                 "campaign {id} of an idempotency record is gone"
             ))),
         }
-    }
-
-    async fn earlier_campaign(
-        &self,
-        business: &BusinessId,
-        key: &IdempotencyKey,
-        now: Timestamp,
-    ) -> Result<Option<(CampaignId, String)>, StoreError> {
-        self.get_consistent(keys::business(business), create_key_sk(key), Some(now))
-            .await?
-            .as_ref()
-            .map(earlier_from)
-            .transpose()
     }
 
     /// `BatchWriteItem`, retrying what comes back unprocessed.
@@ -798,14 +776,6 @@ impl Store {
 /// The campaign an update answered (`ReturnValues: ALL_NEW`).
 pub(crate) fn campaign_answered(out: &UpdateItemOutput) -> Result<Campaign, StoreError> {
     parse_campaign(out.attributes().unwrap_or(&Item::new()))
-}
-
-fn earlier_from(item: &Item) -> Result<(CampaignId, String), StoreError> {
-    let id = attrs::get_s(item, "campaign_id")?;
-    Ok((
-        CampaignId::parse(id).ok_or_else(|| StoreError::malformed(id, "bad campaign id"))?,
-        attrs::get_s(item, "request_hash")?.to_owned(),
-    ))
 }
 
 /// A recipient's number as stored (E.164); the API normalised it.

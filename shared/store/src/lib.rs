@@ -47,6 +47,7 @@ pub mod campaign_upload;
 pub mod campaigns;
 // Viber's pace: per-business GCRA lanes.
 mod conversation;
+mod creation_key;
 mod dispatch;
 mod erase;
 // Erasure's reach into campaign chunks, campaign messages and the quarantine.

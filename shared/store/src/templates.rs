@@ -22,6 +22,7 @@ use session_rules::{
 
 use crate::attrs::{self, Item, b, n, s};
 use crate::cancelled::{Cancelled, conditional};
+use crate::creation_key::{self, Earlier};
 use crate::{BusinessId, IdempotencyKey, Store, StoreError, keys};
 
 /// The profile's count of templates created through the API.
@@ -99,17 +100,9 @@ pub enum TemplateCreated {
     KeyReused,
 }
 
-fn create_key_sk(key: &IdempotencyKey) -> String {
-    format!("TIDEM#{}", key.as_str())
-}
-
 /// A key's record: the template it created and the hash of that request.
-fn earlier_from(item: &Item) -> Result<(TemplateId, String), StoreError> {
-    let id = attrs::get_s(item, "template_id")?;
-    Ok((
-        TemplateId::parse(id).map_err(|e| StoreError::malformed(id, e.to_string()))?,
-        attrs::get_s(item, "request_hash")?.to_owned(),
-    ))
+fn template_id(earlier: &Earlier) -> Result<TemplateId, StoreError> {
+    TemplateId::parse(&earlier.id).map_err(|e| StoreError::malformed(&earlier.id, e.to_string()))
 }
 
 impl Store {
@@ -152,7 +145,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<TemplateCreated, StoreError> {
         if let Some((key, hash)) = idempotency
-            && let Some(earlier) = self.earlier_template(business, key, now).await?
+            && let Some(earlier) = creation_key::TEMPLATE
+                .earlier(self, business, key, now)
+                .await?
         {
             return self.replay_template(business, earlier, hash).await;
         }
@@ -197,23 +192,13 @@ impl Store {
             .transact_items(TransactWriteItem::builder().update(count).build())
             .transact_items(TransactWriteItem::builder().put(put).build());
         if let Some((key, hash)) = idempotency {
-            let record = Put::builder()
-                .table_name(&self.table)
-                .item(keys::PK, s(keys::business(business)))
-                .item(keys::SK, s(create_key_sk(key)))
-                .item("template_id", s(template.id().as_str()))
-                .item("request_hash", s(hash))
-                .item(
-                    keys::EXPIRES_AT,
-                    n(now.plus(self.retention.idempotency).as_secs()),
-                )
-                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-                .expression_attribute_values(":now", n(now.as_secs()))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .build()
-                .map_err(StoreError::build)?;
+            let record = creation_key::TEMPLATE.record(
+                self,
+                business,
+                key,
+                (template.id().as_str(), hash),
+                now,
+            )?;
             request = request.transact_items(TransactWriteItem::builder().put(record).build());
         }
         match request.send().await {
@@ -228,9 +213,8 @@ impl Store {
                     && cancelled.failed(2)
                     && let Some(record) = cancelled.item(2)
                 {
-                    return self
-                        .replay_template(business, earlier_from(record)?, hash)
-                        .await;
+                    let earlier = creation_key::TEMPLATE.earlier_from(record)?;
+                    return self.replay_template(business, earlier, hash).await;
                 }
                 if cancelled.failed(0) {
                     return match cancelled.item(0) {
@@ -256,12 +240,13 @@ impl Store {
     async fn replay_template(
         &self,
         business: &BusinessId,
-        (id, earlier_hash): (TemplateId, String),
+        earlier: Earlier,
         hash: &str,
     ) -> Result<TemplateCreated, StoreError> {
-        if earlier_hash != hash {
+        if earlier.request_hash != hash {
             return Ok(TemplateCreated::KeyReused);
         }
+        let id = template_id(&earlier)?;
         // Deletion keeps the item: the template is there whatever became of it.
         match self.get_template_consistent(business, &id).await? {
             Some(t) => Ok(TemplateCreated::Replayed(t)),
@@ -270,19 +255,6 @@ impl Store {
                 id.as_str()
             ))),
         }
-    }
-
-    async fn earlier_template(
-        &self,
-        business: &BusinessId,
-        key: &IdempotencyKey,
-        now: Timestamp,
-    ) -> Result<Option<(TemplateId, String)>, StoreError> {
-        self.get_consistent(keys::business(business), create_key_sk(key), Some(now))
-            .await?
-            .as_ref()
-            .map(earlier_from)
-            .transpose()
     }
 
     /// Stores what moderation made of `from` (its state, Viber's id or the reason), on the
