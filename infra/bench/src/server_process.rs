@@ -84,6 +84,8 @@ impl Server {
             .env("TIMERS_GROUP", &env.timers_group)
             .env("CAMPAIGN_QUEUE_URL", &env.campaign_queue_url)
             .env("SESSION_TIMERS_QUEUE_URL", &env.session_timers_queue_url)
+            .env("FAILOVER_QUEUE_URL", &env.failover_queue_url)
+            .env("UPLOADS_BUCKET", &env.uploads_bucket)
             .env("RUST_LOG", "warn")
             // The sandbox's and the sink's logs keep only their newest entries: what is measured
             // is the server, not what the test doubles remember of every message.

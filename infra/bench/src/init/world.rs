@@ -117,6 +117,7 @@ impl World {
             ("EVENTS_QUEUE_URL", self.env.events_queue_url.clone()),
             ("TIMERS_GROUP", self.env.timers_group.clone()),
             ("CAMPAIGN_QUEUE_URL", self.env.campaign_queue_url.clone()),
+            ("FAILOVER_QUEUE_URL", self.env.failover_queue_url.clone()),
             (
                 "TIMERS_ROLE_ARN",
                 "arn:aws:iam::123456789012:role/timers".into(),
@@ -129,6 +130,7 @@ impl World {
             ("RUST_LOG", "INFO".into()),
         ];
         match name {
+            "send" | "campaign" => vars.push(("UPLOADS_BUCKET", self.env.uploads_bucket.clone())),
             "inbound" | "status" => {
                 vars.push(("VIBER_CALLBACK_SECRET_ID", self.callback_secret_arn.clone()));
                 vars.push(("SECRETS_REFRESH_SECONDS", "300".into()));
