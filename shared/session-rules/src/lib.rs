@@ -22,6 +22,7 @@
 
 mod billing;
 pub mod callback_address;
+pub mod caps;
 mod content;
 mod conversation;
 mod interactive;
