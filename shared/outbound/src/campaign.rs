@@ -274,6 +274,7 @@ mod tests {
             failover: None,
             sms: Default::default(),
             legacy_transactional: false,
+            caps: Default::default(),
         };
         let source = FailoverSource {
             request: request.as_ref(),

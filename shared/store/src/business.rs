@@ -125,6 +125,9 @@ pub struct Business {
     /// Free-form transactional content allowed as Viber's legacy types (`vbmctl business
     /// legacy-transactional`); off by default: transactional means template.
     pub legacy_transactional: bool,
+    /// Caps per billing category and on campaign recipients (`vbmctl business caps`; none
+    /// by default).
+    pub caps: session_rules::caps::Caps,
 }
 
 impl fmt::Debug for Business {
@@ -270,6 +273,7 @@ pub(crate) fn business_from_item(item: &Item) -> Result<Business, StoreError> {
         failover: crate::failover::policy_from_item(item)?,
         sms: crate::sms::policy_from_item(item)?,
         legacy_transactional: attrs::get_bool(item, LEGACY_TRANSACTIONAL)?,
+        caps: crate::caps::caps_from_item(item)?,
     })
 }
 
@@ -306,6 +310,7 @@ impl Store {
             failover: None,
             sms: Default::default(),
             legacy_transactional: false,
+            caps: Default::default(),
         };
         let mut profile = Put::builder()
             .table_name(&self.table)
@@ -675,6 +680,7 @@ mod tests {
             failover: None,
             sms: Default::default(),
             legacy_transactional: false,
+            caps: Default::default(),
         };
         assert!(business.allows(None));
         business.allow_cidrs = vec![
