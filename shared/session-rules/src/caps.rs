@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{BillingCategory, Timestamp, civil_from_days};
+use crate::{BillingCategory, Timestamp, civil_from_days, days_from_civil};
 
 /// The largest limit a cap takes (a business past this needs no cap).
 pub const MAX_CAP: u32 = 1_000_000_000;
@@ -94,6 +94,23 @@ impl CapPeriod {
             CapPeriod::Day => format!("{y:04}-{m:02}-{d:02}"),
             CapPeriod::Month => format!("{y:04}-{m:02}"),
         }
+    }
+
+    /// When the window `at` falls in ends (the next one starts): what `Retry-After` says.
+    pub fn window_end(self, at: Timestamp) -> Timestamp {
+        let days = at.as_secs().div_euclid(86_400);
+        let next = match self {
+            CapPeriod::Day => days + 1,
+            CapPeriod::Month => {
+                let (y, m, _) = civil_from_days(days);
+                if m == 12 {
+                    days_from_civil(y + 1, 1, 1)
+                } else {
+                    days_from_civil(y, m + 1, 1)
+                }
+            }
+        };
+        Timestamp::from_millis(next * 86_400_000)
     }
 }
 
@@ -280,6 +297,15 @@ mod tests {
         assert_eq!(CapPeriod::Month.window(late), "2026-12");
         let next = Timestamp::from_millis(1_796_688_000_000);
         assert_eq!(CapPeriod::Day.window(next), "2026-12-08");
+        assert_eq!(CapPeriod::Day.window_end(late), next);
+        assert_eq!(CapPeriod::Day.window_end(next).as_millis(), 1_796_774_400_000);
+        // 2027-01-01T00:00:00Z ends December; 2027-03-01 ends February.
+        assert_eq!(CapPeriod::Month.window_end(late).as_millis(), 1_798_761_600_000);
+        let feb = Timestamp::from_millis(1_801_180_800_000); // 2027-01-29
+        assert_eq!(
+            CapPeriod::Month.window_end(feb).as_millis(),
+            1_801_440_000_000 // 2027-02-01
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! A message's dry run reads what the real send reads when its container is cold (the
 //! template, the conversation, consistently) plus what the send's transaction would check (the
-//! idempotency record when a key is given, the suppression of an erased opted-out number), and
+//! idempotency record when a key is given, the suppression of an erased opted-out number, the
+//! counters of the business's caps on the message's billing category), and
 //! decides with the rules' own preview (`Conversation::preview_send`, the same
 //! `decide_send` the store's write runs). Every refusal the real send would answer with a 4xx
 //! is a `200` whose `result` is `refused` and whose `refusal` is that error object with its
@@ -128,7 +129,9 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
     let limits = app.store().limits();
     // The id is never used: nothing is written.
     let new = prepared.new_send(business, MessageId::generate(), now);
-    let preview = app.store().preview_send(&new).await?;
+    // The business's caps on its category: their counters are read too.
+    let caps = business.caps.for_send(prepared.admission.billing);
+    let preview = app.store().preview_send_within(&new, &caps).await?;
     let before = SessionView::of(&preview.before, now, limits);
     let viber_type = viber_type(&prepared, limits);
     let category = prepared.admission.billing;
@@ -168,6 +171,12 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
             session_before: Some(before.clone()),
             session_after: Some(before),
             ..SendDryRun::refused(&key_reused())
+        },
+        SendOutcome::OverCap(cap) => SendDryRun {
+            viber_type,
+            session_before: Some(before.clone()),
+            session_after: Some(before),
+            ..SendDryRun::refused(&vbm_outbound::caps::quota_exceeded(&cap, now))
         },
     };
     answer(&dry)
