@@ -255,6 +255,25 @@ pub fn thresholds_crossed(before: u64, after: u64, limit: u32) -> Vec<u8> {
         .collect()
 }
 
+/// Admits members in order under the caps' rooms: member `i` needs one of each cap in
+/// `needs[i]` (indexes into `room`), and is admitted when every one has room left, which it
+/// then takes. A batch (a campaign's chunk) is admitted exactly as the same members sent one
+/// by one would be.
+pub fn admit_in_order(room: &mut [u64], needs: &[Vec<usize>]) -> Vec<bool> {
+    needs
+        .iter()
+        .map(|need| {
+            let fits = need.iter().all(|&c| room.get(c).is_some_and(|r| *r > 0));
+            if fits {
+                for &c in need {
+                    room[c] -= 1;
+                }
+            }
+            fits
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,9 +317,15 @@ mod tests {
         let next = Timestamp::from_millis(1_796_688_000_000);
         assert_eq!(CapPeriod::Day.window(next), "2026-12-08");
         assert_eq!(CapPeriod::Day.window_end(late), next);
-        assert_eq!(CapPeriod::Day.window_end(next).as_millis(), 1_796_774_400_000);
+        assert_eq!(
+            CapPeriod::Day.window_end(next).as_millis(),
+            1_796_774_400_000
+        );
         // 2027-01-01T00:00:00Z ends December; 2027-03-01 ends February.
-        assert_eq!(CapPeriod::Month.window_end(late).as_millis(), 1_798_761_600_000);
+        assert_eq!(
+            CapPeriod::Month.window_end(late).as_millis(),
+            1_798_761_600_000
+        );
         let feb = Timestamp::from_millis(1_801_180_800_000); // 2027-01-29
         assert_eq!(
             CapPeriod::Month.window_end(feb).as_millis(),
@@ -324,7 +349,44 @@ mod tests {
         assert_eq!(room(12, 10), 0);
     }
 
+    #[test]
+    fn members_are_admitted_in_order_while_every_cap_they_count_against_has_room() {
+        // Cap 0: promotional day (room 2); cap 1: campaign recipients (room 3).
+        let mut room = [2, 3];
+        let needs = [vec![0, 1], vec![1], vec![0, 1], vec![0, 1], vec![1], vec![]];
+        assert_eq!(
+            admit_in_order(&mut room, &needs),
+            vec![true, true, true, false, false, true]
+        );
+        assert_eq!(room, [0, 0]);
+    }
+
     proptest! {
+        /// Batched admission is one-by-one admission: no cap's room is exceeded, and a member
+        /// refused had some cap of its own spent when its turn came.
+        #[test]
+        fn batched_admission_never_passes_a_room(
+            rooms in proptest::collection::vec(0u64..6, 1..4),
+            needs in proptest::collection::vec(proptest::collection::vec(0usize..4, 0..3), 0..20),
+        ) {
+            let needs: Vec<Vec<usize>> = needs
+                .into_iter()
+                .map(|mut n| { n.retain(|c| *c < rooms.len()); n.sort_unstable(); n.dedup(); n })
+                .collect();
+            let mut room = rooms.clone();
+            let admitted = admit_in_order(&mut room, &needs);
+            for (c, start) in rooms.iter().enumerate() {
+                let used = needs.iter().zip(&admitted).filter(|(n, a)| **a && n.contains(&c)).count();
+                prop_assert_eq!(start - room[c], used as u64);
+            }
+            let mut left = rooms.clone();
+            for (need, ok) in needs.iter().zip(&admitted) {
+                let fits = need.iter().all(|&c| left[c] > 0);
+                prop_assert_eq!(fits, *ok);
+                if fits { for &c in need { left[c] -= 1; } }
+            }
+        }
+
         /// Counting one by one from 0 to past the limit crosses each threshold exactly once,
         /// at the count where `percent` of the limit is first reached.
         #[test]

@@ -217,3 +217,158 @@ async fn a_send_without_caps_writes_no_counter_and_other_categories_are_not_coun
         SendOutcome::OverCap(caps[0])
     );
 }
+
+mod campaigns {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use session_rules::caps::{CapPeriod, CapSubject, Caps};
+    use session_rules::{BillingCategory, PhoneNumber};
+    use vbm_store::{
+        BusinessId, CampaignId, CampaignRecipient, Candidate, ChunkRef, CreateOutcome, NewCampaign,
+        Store,
+    };
+    use vbm_testkit::TestEnv;
+
+    use super::number;
+    use crate::common::{self, NOW};
+
+    async fn create(store: &Store, business: &BusinessId, count: usize) -> CampaignId {
+        let id = CampaignId::generate();
+        let list: Vec<CampaignRecipient> = (0..count)
+            .map(|i| CampaignRecipient {
+                to: number(i).as_e164().to_owned(),
+                params: Default::default(),
+            })
+            .collect();
+        let outcome = store
+            .create_campaign(&NewCampaign {
+                business,
+                id: id.clone(),
+                name: None,
+                message: r#"{"type":"template"}"#,
+                recipients: &list,
+                send_at: None,
+                window: None,
+                idempotency: None,
+                now: NOW,
+            })
+            .await
+            .unwrap();
+        assert!(matches!(outcome, CreateOutcome::Created(_)));
+        store.start_campaign(business, &id, NOW).await.unwrap();
+        id
+    }
+
+    /// One chunk's candidates, as the fan-out builds them: template sends.
+    async fn admit(
+        store: &Store,
+        business: &BusinessId,
+        campaign: &CampaignId,
+        chunk: u32,
+        caps: &Caps,
+    ) -> vbm_store::Admitted {
+        let at = ChunkRef {
+            business,
+            campaign,
+            chunk,
+        };
+        let stored = store.get_chunk(at).await.unwrap().unwrap();
+        let phones: Vec<PhoneNumber> = stored
+            .recipients
+            .iter()
+            .map(|r| PhoneNumber::parse(&r.to).unwrap())
+            .collect();
+        let candidates = phones
+            .iter()
+            .enumerate()
+            .map(|(slot, to)| Candidate::Send {
+                slot,
+                send: common::informative(
+                    business,
+                    campaign.message_id(chunk as usize * 100 + slot),
+                    to,
+                    NOW,
+                ),
+            })
+            .collect();
+        let settled: BTreeSet<usize> = stored.settled.keys().copied().collect();
+        store
+            .admit_chunk_within(at, phones.len(), &settled, candidates, caps)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_chunks_admit_exactly_the_caps_room_and_refuse_the_rest_counted() {
+        let env = TestEnv::fresh();
+        let client = env.dynamodb().await;
+        let stores: Vec<Arc<Store>> = (0..3)
+            .map(|_| Arc::new(common::store_with(client.clone(), env.table.clone())))
+            .collect();
+        let business = BusinessId::parse("capped").unwrap();
+        let mut caps = Caps::default();
+        caps.set(CapSubject::CampaignRecipients, CapPeriod::Day, Some(130))
+            .unwrap();
+        caps.set(
+            CapSubject::Category(BillingCategory::TransactionalTemplate),
+            CapPeriod::Month,
+            Some(1000),
+        )
+        .unwrap();
+        // A promotional cap does not concern template recipients: no counter for it.
+        caps.set(
+            CapSubject::Category(BillingCategory::Promotional),
+            CapPeriod::Day,
+            Some(0),
+        )
+        .unwrap();
+        let campaign = create(&stores[0], &business, 250).await;
+        let tasks: Vec<_> = (0..3u32)
+            .map(|chunk| {
+                let store = stores[chunk as usize].clone();
+                let (business, campaign, caps) = (business.clone(), campaign.clone(), caps.clone());
+                tokio::spawn(async move { admit(&store, &business, &campaign, chunk, &caps).await })
+            })
+            .collect();
+        let (mut queued, mut over) = (0, 0);
+        for task in tasks {
+            let admitted = task.await.unwrap();
+            queued += admitted.queued;
+            over += admitted.refused.get("quota_exceeded").copied().unwrap_or(0);
+            assert_eq!(
+                admitted.refused.len(),
+                usize::from(admitted.refused.contains_key("quota_exceeded"))
+            );
+        }
+        assert_eq!((queued, over), (130, 120));
+        // A redelivered chunk admits and counts nothing more.
+        let again = admit(&stores[1], &business, &campaign, 0, &caps).await;
+        assert_eq!(again.queued, 0);
+        let counts = stores[0]
+            .cap_counts(&business, &caps.all(), NOW)
+            .await
+            .unwrap();
+        let by: Vec<(&str, u64)> = counts
+            .iter()
+            .map(|c| (c.cap.subject.as_str(), c.count))
+            .collect();
+        assert_eq!(
+            by,
+            vec![
+                ("transactional_template", 130),
+                ("promotional", 0),
+                ("campaign_recipients", 130)
+            ]
+        );
+        // The campaign counts the refusals by their reason.
+        let stored = stores[0]
+            .get_campaign(&business, &campaign)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.counts.get("refused_quota_exceeded"), Some(&120));
+        assert_eq!(stored.counts.get("queued"), Some(&130));
+        assert_eq!(env.footprint().await.outbox.len(), 130);
+    }
+}
