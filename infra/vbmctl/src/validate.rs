@@ -29,6 +29,16 @@ pub fn service_kind(input: &str) -> Result<session_rules::ServiceKind, String> {
         .ok_or_else(|| format!("invalid service kind {input:?}: one_way, two_way or session"))
 }
 
+/// What a cap counts: a billing category or `campaign_recipients`.
+pub fn cap_subject(input: &str) -> Result<session_rules::caps::CapSubject, String> {
+    session_rules::caps::CapSubject::parse(input).ok_or_else(|| {
+        format!(
+            "invalid cap subject {input:?}: transactional_template, otp, promotional, session \
+             or campaign_recipients"
+        )
+    })
+}
+
 pub fn service_id(input: &str) -> Result<u64, String> {
     match input.parse::<u64>() {
         Ok(n) if n > 0 => Ok(n),
