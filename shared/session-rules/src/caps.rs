@@ -255,6 +255,19 @@ pub fn thresholds_crossed(before: u64, after: u64, limit: u32) -> Vec<u8> {
         .collect()
 }
 
+/// The indexes of the caps in `caps` one admitted campaign recipient of `category` counts
+/// against: its category's and the campaign recipients'.
+pub fn recipient_needs(caps: &[Cap], category: BillingCategory) -> Vec<usize> {
+    caps.iter()
+        .enumerate()
+        .filter(|(_, c)| match c.subject {
+            CapSubject::CampaignRecipients => true,
+            CapSubject::Category(of) => of == category,
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// Admits members in order under the caps' rooms: member `i` needs one of each cap in
 /// `needs[i]` (indexes into `room`), and is admitted when every one has room left, which it
 /// then takes. A batch (a campaign's chunk) is admitted exactly as the same members sent one
@@ -359,6 +372,23 @@ mod tests {
             vec![true, true, true, false, false, true]
         );
         assert_eq!(room, [0, 0]);
+        let caps = [
+            Cap {
+                subject: CapSubject::Category(BillingCategory::Promotional),
+                period: CapPeriod::Day,
+                limit: 2,
+            },
+            Cap {
+                subject: CapSubject::CampaignRecipients,
+                period: CapPeriod::Month,
+                limit: 3,
+            },
+        ];
+        assert_eq!(
+            recipient_needs(&caps, BillingCategory::Promotional),
+            vec![0, 1]
+        );
+        assert_eq!(recipient_needs(&caps, BillingCategory::Otp), vec![1]);
     }
 
     proptest! {

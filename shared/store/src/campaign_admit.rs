@@ -127,15 +127,7 @@ struct ChunkCaps {
 impl ChunkCaps {
     /// The indexes of the caps one admitted send counts against.
     fn needs(&self, send: &NewSend<'_>) -> Vec<usize> {
-        self.caps
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| match c.subject {
-                CapSubject::CampaignRecipients => true,
-                CapSubject::Category(category) => category == send.billing,
-            })
-            .map(|(i, _)| i)
-            .collect()
+        caps::recipient_needs(&self.caps, send.billing)
     }
 }
 

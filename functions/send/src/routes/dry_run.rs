@@ -5,7 +5,8 @@
 //! A message's dry run reads what the real send reads when its container is cold (the
 //! template, the conversation, consistently) plus what the send's transaction would check (the
 //! idempotency record when a key is given, the suppression of an erased opted-out number, the
-//! counters of the business's caps on the message's billing category), and
+//! counters of the business's caps on the message's billing category; a campaign's, the
+//! counters of the caps its recipients count against, applied in list order), and
 //! decides with the rules' own preview (`Conversation::preview_send`, the same
 //! `decide_send` the store's write runs). Every refusal the real send would answer with a 4xx
 //! is a `200` whose `result` is `refused` and whose `refusal` is that error object with its
@@ -17,6 +18,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Request, RequestExt};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use session_rules::caps::{Cap, CapSubject};
 use session_rules::{Billing, Limits, Template, Timestamp, TransactionalText};
 use vbm_http::{Answer, ApiError, Outcome, json_response};
 use vbm_store::{Business, CampaignRecipient, MessageId, NewSend, SendOutcome};
@@ -295,7 +297,40 @@ pub async fn campaign(
         .iter()
         .map(|p| p.new_send(&business.id, MessageId::generate(), now))
         .collect();
-    let decided = app.store().preview_sends(&business.id, &sends).await?;
+    let mut decided = app.store().preview_sends(&business.id, &sends).await?;
+    // The business's caps, as the fan-out applies them: in list order while they have room.
+    let caps: Vec<Cap> = business
+        .caps
+        .all()
+        .into_iter()
+        .filter(|c| match c.subject {
+            CapSubject::CampaignRecipients => true,
+            CapSubject::Category(category) => sends.iter().any(|s| s.billing == category),
+        })
+        .collect();
+    if !caps.is_empty() {
+        let mut room: Vec<u64> = app
+            .store()
+            .cap_counts(&business.id, &caps, now)
+            .await?
+            .iter()
+            .map(|c| session_rules::caps::room(c.count, c.cap.limit))
+            .collect();
+        let needs: Vec<Vec<usize>> = sends
+            .iter()
+            .zip(&decided)
+            .map(|(send, outcome)| match outcome {
+                Ok(_) => session_rules::caps::recipient_needs(&caps, send.billing),
+                Err(_) => Vec::new(),
+            })
+            .collect();
+        let fits = session_rules::caps::admit_in_order(&mut room, &needs);
+        for (outcome, fits) in decided.iter_mut().zip(fits) {
+            if !fits {
+                *outcome = Err(vbm_store::QUOTA_REFUSAL);
+            }
+        }
+    }
     for (send, outcome) in sends.iter().zip(decided) {
         match outcome {
             Ok(after) => {

@@ -130,3 +130,52 @@ async fn concurrent_sends_over_a_category_cap_get_exactly_the_cap_through_and_42
     assert_eq!(reply.body["refusal"]["status"], 429);
     assert_eq!(reply.body["refusal"]["cap"]["limit"], 5);
 }
+
+/// A campaign's dry run applies the caps as the fan-out does: recipients in list order while
+/// the caps they count against have room, the rest `quota_exceeded`.
+#[tokio::test]
+async fn a_campaign_dry_run_refuses_the_recipients_over_a_cap() {
+    let h = Harness::new().await;
+    h.store()
+        .update_caps(&h.business.id, |caps| {
+            caps.set(CapSubject::CampaignRecipients, CapPeriod::Day, Some(2))
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let app = crate::dry_run::campaign_app(&h, Arc::new(SystemClock)).await;
+    for i in 0..3 {
+        h.open_session(&number(100 + i)).await;
+    }
+    let body = json!({
+        "message": {"type": "promotional", "text": "Spring sale"},
+        "recipients": (0..3).map(|i| json!({"to": number(100 + i)})).collect::<Vec<_>>(),
+    })
+    .to_string();
+    let auth = format!("Bearer {}", h.key);
+    let dry = request(
+        "POST",
+        "/v1/campaigns",
+        Some(&body),
+        &[("authorization", &auth)],
+        CALLER_IP,
+    )
+    .with_query_string_parameters(HashMap::from([(
+        "dry_run".to_owned(),
+        vec!["true".to_owned()],
+    )]));
+    let reply = call(&app, dry).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.body["outcomes"],
+        json!({
+            "accepted": 2,
+            "refused": {"quota_exceeded": 1},
+            "billing": {"promotional": 2},
+            "billable": 2,
+        }),
+        "{}",
+        reply.body
+    );
+}

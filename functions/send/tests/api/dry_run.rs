@@ -412,7 +412,7 @@ async fn a_dry_run_describes_refusals_and_rejects_a_bad_switch() {
 }
 
 /// The whole API with campaigns, over the harness's table.
-async fn campaign_app(h: &Harness, clock: Arc<dyn Clock>) -> App {
+pub(crate) async fn campaign_app(h: &Harness, clock: Arc<dyn Clock>) -> App {
     let sdk = h.env.sdk_config().await;
     let timers = vbm_outbound::CampaignTimers::new(
         Timers::new(
