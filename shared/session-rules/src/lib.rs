@@ -30,6 +30,7 @@ mod limits;
 mod message;
 mod phone;
 pub mod predefined;
+pub mod prices;
 mod refusal;
 pub mod regulation;
 pub mod services;
