@@ -213,6 +213,10 @@ pub enum BusinessCommand {
     /// Every subcommand prints the caps and their counts in the current windows.
     #[command(subcommand)]
     Caps(CapsCommand),
+    /// The business's price table, in which estimates are made (the dry run's
+    /// `estimated_price`). Every subcommand prints it.
+    #[command(subcommand)]
+    Prices(PricesCommand),
     /// Free-form transactional content (Viber's legacy types 106/206 text, 220 file) for a
     /// service id Viber still accepts them on. Off by default: since 2026-07-01 a transactional
     /// send without a template is `template_required`. Prints the business.
@@ -251,6 +255,38 @@ pub enum ServiceCommand {
     },
     /// Print the services.
     List {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+    },
+}
+
+/// `vbmctl business prices`.
+#[derive(Debug, Subcommand)]
+pub enum PricesCommand {
+    /// Print the price table (`null` when none is set).
+    Show {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+    },
+    /// Replace the price table whole.
+    Set {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+        /// ISO 4217 code (EUR, USD, GBP).
+        #[arg(long, value_name = "CODE", value_parser = validate::currency)]
+        currency: session_rules::prices::Currency,
+        /// A billable message of a category: `promotional=0.035` (six decimals at most).
+        #[arg(long = "category", value_name = "CATEGORY=PRICE", value_parser = validate::category_price, required = true)]
+        categories: Vec<(
+            session_rules::BillingCategory,
+            session_rules::prices::Amount,
+        )>,
+        /// One billed part of a failover SMS.
+        #[arg(long, value_name = "PRICE", value_parser = validate::price)]
+        sms_part: Option<session_rules::prices::Amount>,
+    },
+    /// Remove the price table (no estimates).
+    Clear {
         #[arg(value_parser = validate::business_id)]
         id: BusinessId,
     },

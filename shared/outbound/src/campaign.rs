@@ -275,6 +275,7 @@ mod tests {
             sms: Default::default(),
             legacy_transactional: false,
             caps: Default::default(),
+            prices: None,
         };
         let source = FailoverSource {
             request: request.as_ref(),

@@ -128,6 +128,9 @@ pub struct Business {
     /// Caps per billing category and on campaign recipients (`vbmctl business caps`; none
     /// by default).
     pub caps: session_rules::caps::Caps,
+    /// The operator's price table (`vbmctl business prices`): what estimates are made in; none
+    /// by default (no estimate).
+    pub prices: Option<session_rules::prices::PriceTable>,
 }
 
 impl fmt::Debug for Business {
@@ -196,6 +199,8 @@ pub struct BusinessUpdate {
 
 /// The profile's opt-in to free-form transactional content (absent: off).
 const LEGACY_TRANSACTIONAL: &str = "legacy_transactional";
+/// The operator's price table, JSON (`session_rules::prices::PriceTable`).
+const PRICES: &str = "prices";
 
 /// The profile's services: a list of `{service_id, kind}`. A profile without it (written
 /// before services had kinds) has its `service_id` as one service of [`ServiceKind::DEFAULT`].
@@ -274,6 +279,12 @@ pub(crate) fn business_from_item(item: &Item) -> Result<Business, StoreError> {
         sms: crate::sms::policy_from_item(item)?,
         legacy_transactional: attrs::get_bool(item, LEGACY_TRANSACTIONAL)?,
         caps: crate::caps::caps_from_item(item)?,
+        prices: attrs::opt_s(item, PRICES)?
+            .map(|json| {
+                serde_json::from_str(json)
+                    .map_err(|e| StoreError::malformed(PRICES, e.to_string()))
+            })
+            .transpose()?,
     })
 }
 
@@ -311,6 +322,7 @@ impl Store {
             sms: Default::default(),
             legacy_transactional: false,
             caps: Default::default(),
+            prices: None,
         };
         let mut profile = Put::builder()
             .table_name(&self.table)
@@ -563,6 +575,37 @@ impl Store {
 
     /// Switches the business's opt-in to free-form transactional content (Viber's legacy types)
     /// on or off; returns the business as it now is. Off removes the attribute: absent is off.
+    /// Replaces (or with `None` removes) a business's price table; the business as it is now.
+    pub async fn set_prices(
+        &self,
+        id: &BusinessId,
+        prices: Option<&session_rules::prices::PriceTable>,
+    ) -> Result<Business, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(id)))
+            .key(keys::SK, s(keys::PROFILE))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        let request = match prices {
+            Some(table) => {
+                let json = serde_json::to_string(table)
+                    .map_err(|e| StoreError::malformed(PRICES, e.to_string()))?;
+                request
+                    .update_expression(format!("SET {PRICES} = :prices"))
+                    .expression_attribute_values(":prices", s(json))
+            }
+            None => request.update_expression(format!("REMOVE {PRICES}")),
+        };
+        let out = conditional(request.send().await)?
+            .ok_or_else(|| StoreError::Conflict(format!("no business {id}")))?;
+        out.attributes()
+            .ok_or_else(|| StoreError::malformed(id.as_str(), "update returned nothing"))
+            .and_then(business_from_item)
+    }
+
     pub async fn set_legacy_transactional(
         &self,
         id: &BusinessId,
@@ -681,6 +724,7 @@ mod tests {
             sms: Default::default(),
             legacy_transactional: false,
             caps: Default::default(),
+            prices: None,
         };
         assert!(business.allows(None));
         business.allow_cidrs = vec![

@@ -1,10 +1,11 @@
-//! `vbmctl business create|update|show|list|disable|enable|pace|rotate-secret|failover|sms|caps|legacy-transactional`.
+//! `vbmctl business create|update|show|list|disable|enable|pace|rotate-secret|failover|sms|caps|prices|legacy-transactional`.
 
 use vbm_store::{BusinessUpdate, NewBusiness};
 
 use super::{Context, existing_business, json};
 use crate::cli::{
-    BusinessCommand, CapsCommand, CreateArgs, SenderCommand, ServiceCommand, SmsCommand, UpdateArgs,
+    BusinessCommand, CapsCommand, CreateArgs, PricesCommand, SenderCommand, ServiceCommand,
+    SmsCommand, UpdateArgs,
 };
 use crate::error::Failure;
 use crate::output::{Created, SecretRotated, ServicesShown, Shown};
@@ -50,6 +51,7 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
         BusinessCommand::Failover(args) => failover(ctx, args).await,
         BusinessCommand::Sms(command) => sms(ctx, command).await,
         BusinessCommand::Caps(command) => caps(ctx, command).await,
+        BusinessCommand::Prices(command) => prices(ctx, command).await,
         BusinessCommand::Service(command) => service(ctx, command).await,
         BusinessCommand::LegacyTransactional { id, on, .. } => {
             let store = ctx.store().await?;
@@ -161,6 +163,31 @@ async fn sms(ctx: &Context, command: SmsCommand) -> Result<String, Failure> {
         "sms": policy,
         "denied_countries": denied,
         "usage": usage,
+    }))
+}
+
+/// The price table: replaced whole or removed, then printed.
+async fn prices(ctx: &Context, command: PricesCommand) -> Result<String, Failure> {
+    use session_rules::prices::PriceTable;
+    let store = ctx.store().await?;
+    let business = match command {
+        PricesCommand::Show { id } => existing_business(&store, &id).await?,
+        PricesCommand::Set {
+            id,
+            currency,
+            categories,
+            sms_part,
+        } => {
+            let mut table = PriceTable::new(currency);
+            table.categories.extend(categories);
+            table.sms_part = sms_part;
+            store.set_prices(&id, Some(&table)).await?
+        }
+        PricesCommand::Clear { id } => store.set_prices(&id, None).await?,
+    };
+    json(serde_json::json!({
+        "business_id": business.id.as_str(),
+        "prices": business.prices,
     }))
 }
 

@@ -77,3 +77,46 @@ async fn caps_are_set_cleared_and_shown_with_their_counts() {
     assert_eq!(last["caps"], json!({}));
     assert!(ctl.business("acme").await.unwrap().caps.is_empty());
 }
+
+#[tokio::test]
+async fn prices_are_set_whole_shown_and_cleared() {
+    let ctl = Ctl::fresh().await;
+    ctl.ok(&["business", "create", "acme", "--service-id", "79"]);
+    assert_eq!(
+        ctl.ok(&["business", "prices", "show", "acme"])["prices"],
+        json!(null)
+    );
+    let set = ctl.ok(&[
+        "business",
+        "prices",
+        "set",
+        "acme",
+        "--currency",
+        "EUR",
+        "--category",
+        "promotional=0.035",
+        "--category",
+        "session=0.0125",
+        "--sms-part",
+        "0.05",
+    ]);
+    assert_eq!(
+        set["prices"],
+        json!({"currency": "EUR", "categories": {"promotional": "0.035", "session": "0.0125"}, "sms_part": "0.05"})
+    );
+    for (args, needle) in [
+        (["--currency", "eur", "--category", "otp=0.01"], "eur"),
+        (["--currency", "EUR", "--category", "sms=0.01"], "sms"),
+        (["--currency", "EUR", "--category", "otp=0,01"], "0,01"),
+        (["--currency", "EUR", "--category", "otp=-1"], "-1"),
+    ] {
+        let mut all = vec!["business", "prices", "set", "acme"];
+        all.extend(args);
+        ctl.refused(&all, 2, needle);
+    }
+    ctl.refused(&["business", "prices", "show", "nobody"], 2, "nobody");
+    let business = ctl.business("acme").await.unwrap();
+    assert_eq!(business.prices.unwrap().currency.as_str(), "EUR");
+    let cleared = ctl.ok(&["business", "prices", "clear", "acme"]);
+    assert_eq!(cleared["prices"], json!(null));
+}
