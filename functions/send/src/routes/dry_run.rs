@@ -19,7 +19,8 @@ use lambda_http::{Request, RequestExt};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use session_rules::caps::{Cap, CapSubject};
-use session_rules::{Billing, Limits, Template, Timestamp, TransactionalText};
+use session_rules::prices::Estimate;
+use session_rules::{Billing, BillingCategory, Limits, Template, Timestamp, TransactionalText};
 use vbm_http::{Answer, ApiError, Outcome, json_response};
 use vbm_store::{Business, CampaignRecipient, MessageId, NewSend, SendOutcome};
 
@@ -67,6 +68,10 @@ pub struct SendDryRun {
     /// The session right after the send (the same as `session_before` when refused; a
     /// `replayed` send's is the one its first answer had).
     pub session_after: Option<SessionView>,
+    /// What it would cost in the business's price table (`vbmctl business prices`): its
+    /// category's price when billable, 0 when not; `null` when refused, or without a price
+    /// for its category.
+    pub estimated_price: Option<Estimate>,
 }
 
 impl SendDryRun {
@@ -80,6 +85,7 @@ impl SendDryRun {
             billing: None,
             session_before: None,
             session_after: None,
+            estimated_price: None,
         }
     }
 }
@@ -145,6 +151,10 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
             message_id: None,
             viber_type,
             billing: Some(Billing::of_send(category, &after)),
+            estimated_price: business
+                .prices
+                .as_ref()
+                .and_then(|p| p.message(Billing::of_send(category, &after))),
             session_before: Some(before),
             session_after: Some(SessionView::of(&after, now, limits)),
         },
@@ -159,6 +169,8 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
             message_id: Some(message_id.to_string()),
             viber_type,
             billing: Some(Billing::of_send(category, &after)),
+            // Already sent and counted: nothing more to pay.
+            estimated_price: None,
             session_before: Some(before),
             session_after: Some(SessionView::of(&after, accepted_at, limits)),
         },
@@ -234,6 +246,9 @@ pub struct CampaignDryRunOutcomes {
     pub billing: BTreeMap<&'static str, usize>,
     /// Of the accepted, those billable.
     pub billable: usize,
+    /// What the accepted would cost in the business's price table; `null` without a price for
+    /// some category they fall in.
+    pub estimated_total: Option<Estimate>,
 }
 
 /// A campaign request the real one would refuse (4xx), described; a 5xx as it is.
@@ -331,11 +346,13 @@ pub async fn campaign(
             }
         }
     }
+    let mut billable: BTreeMap<BillingCategory, u64> = BTreeMap::new();
     for (send, outcome) in sends.iter().zip(decided) {
         match outcome {
             Ok(after) => {
                 outcomes.accepted += 1;
                 let billing = Billing::of_send(send.billing, &after);
+                *billable.entry(billing.category).or_default() += u64::from(billing.billable);
                 *outcomes
                     .billing
                     .entry(billing.category.as_str())
@@ -345,6 +362,7 @@ pub async fn campaign(
             Err(code) => *outcomes.refused.entry(code).or_default() += 1,
         }
     }
+    outcomes.estimated_total = business.prices.as_ref().and_then(|p| p.total(&billable, 0));
     campaign_answer(&CampaignDryRun {
         dry_run: true,
         result: "accepted",

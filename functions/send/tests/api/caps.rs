@@ -174,8 +174,75 @@ async fn a_campaign_dry_run_refuses_the_recipients_over_a_cap() {
             "refused": {"quota_exceeded": 1},
             "billing": {"promotional": 2},
             "billable": 2,
+            "estimated_total": null,
         }),
         "{}",
         reply.body
+    );
+}
+
+/// The dry run estimates the price in the business's price table: a message's, and a
+/// campaign's total.
+#[tokio::test]
+async fn the_dry_run_estimates_the_price_in_the_business_table() {
+    use session_rules::prices::{Amount, Currency, PriceTable};
+    let h = Harness::new().await;
+    let mut table = PriceTable::new(Currency::parse("EUR").unwrap());
+    table.categories.insert(
+        BillingCategory::Promotional,
+        Amount::parse_price("0.035").unwrap(),
+    );
+    h.store()
+        .set_prices(&h.business.id, Some(&table))
+        .await
+        .unwrap();
+    let app = crate::dry_run::campaign_app(&h, Arc::new(SystemClock)).await;
+    for i in 0..3 {
+        h.open_session(&number(200 + i)).await;
+    }
+    let auth = format!("Bearer {}", h.key);
+    let dry = |path: &'static str, body: Value| {
+        let text = body.to_string();
+        let auth = auth.clone();
+        let app = &app;
+        async move {
+            let request = request(
+                "POST",
+                path,
+                Some(&text),
+                &[("authorization", &auth)],
+                CALLER_IP,
+            )
+            .with_query_string_parameters(HashMap::from([(
+                "dry_run".to_owned(),
+                vec!["true".to_owned()],
+            )]));
+            let reply = call(app, request).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            reply.body
+        }
+    };
+    let one = dry("/v1/messages", promotional(&number(200))).await;
+    assert_eq!(
+        one["estimated_price"],
+        json!({"amount": "0.035", "currency": "EUR"}),
+        "{one}"
+    );
+    // A category without a price: no estimate.
+    let session = dry("/v1/messages", session_text(&number(200))).await;
+    assert_eq!(session["result"], "accepted");
+    assert_eq!(session["estimated_price"], Value::Null);
+    let campaign = dry(
+        "/v1/campaigns",
+        json!({
+            "message": {"type": "promotional", "text": "Spring sale"},
+            "recipients": (0..3).map(|i| json!({"to": number(200 + i)})).collect::<Vec<_>>(),
+        }),
+    )
+    .await;
+    assert_eq!(
+        campaign["outcomes"]["estimated_total"],
+        json!({"amount": "0.105", "currency": "EUR"}),
+        "{campaign}"
     );
 }

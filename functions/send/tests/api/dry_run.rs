@@ -494,6 +494,7 @@ async fn a_campaign_dry_run_counts_outcomes_and_stores_nothing() {
             "refused": {"recipient_opted_out": 1, "template_required": 1},
             "billing": {"transactional_template": 2},
             "billable": 2,
+            "estimated_total": null,
         }),
         "{}",
         template.body
@@ -511,6 +512,7 @@ async fn a_campaign_dry_run_counts_outcomes_and_stores_nothing() {
             "refused": {"first_message_promotional": 2, "recipient_opted_out": 1},
             "billing": {"promotional": 1},
             "billable": 1,
+            "estimated_total": null,
         }),
         "{}",
         promotional.body
