@@ -281,8 +281,7 @@ pub(crate) fn business_from_item(item: &Item) -> Result<Business, StoreError> {
         caps: crate::caps::caps_from_item(item)?,
         prices: attrs::opt_s(item, PRICES)?
             .map(|json| {
-                serde_json::from_str(json)
-                    .map_err(|e| StoreError::malformed(PRICES, e.to_string()))
+                serde_json::from_str(json).map_err(|e| StoreError::malformed(PRICES, e.to_string()))
             })
             .transpose()?,
     })
