@@ -405,10 +405,15 @@ impl App {
             }
         }
         if !candidates.is_empty() {
+            // The business's caps (per billing category, on campaign recipients) count in
+            // the admitting writes; over one, a recipient is refused `quota_exceeded`.
+            let caps = owner.as_ref().map(|b| b.caps.clone()).unwrap_or_default();
             done.admitted = self
                 .store
-                .admit_chunk(at, stored.recipients.len(), &settled, candidates)
+                .admit_chunk_within(at, stored.recipients.len(), &settled, candidates, &caps)
                 .await?;
+            vbm_outbound::caps::tell(&self.store, Some(&self.events), business, &caps.all(), now)
+                .await;
         }
         if done.admitted.halted {
             return Ok(done);

@@ -207,6 +207,16 @@ pub enum BusinessCommand {
     /// prints the policy, the denied countries in force, and today's and this month's counts.
     #[command(subcommand)]
     Sms(SmsCommand),
+    /// Caps on the messages of a billing category and on campaign recipients, a UTC day and a
+    /// UTC month: a send over one is `429 quota_exceeded`, a campaign recipient is refused
+    /// `quota_exceeded`, and the business is told at 80 % and 100 % (`usage.cap_reached`).
+    /// Every subcommand prints the caps and their counts in the current windows.
+    #[command(subcommand)]
+    Caps(CapsCommand),
+    /// The business's price table, in which estimates are made (the dry run's
+    /// `estimated_price`). Every subcommand prints it.
+    #[command(subcommand)]
+    Prices(PricesCommand),
     /// Free-form transactional content (Viber's legacy types 106/206 text, 220 file) for a
     /// service id Viber still accepts them on. Off by default: since 2026-07-01 a transactional
     /// send without a template is `template_required`. Prints the business.
@@ -248,6 +258,85 @@ pub enum ServiceCommand {
         #[arg(value_parser = validate::business_id)]
         id: BusinessId,
     },
+}
+
+/// `vbmctl business prices`.
+#[derive(Debug, Subcommand)]
+pub enum PricesCommand {
+    /// Print the price table (`null` when none is set).
+    Show {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+    },
+    /// Replace the price table whole.
+    Set {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+        /// ISO 4217 code (EUR, USD, GBP).
+        #[arg(long, value_name = "CODE", value_parser = validate::currency)]
+        currency: session_rules::prices::Currency,
+        /// A billable message of a category: `promotional=0.035` (six decimals at most).
+        #[arg(long = "category", value_name = "CATEGORY=PRICE", value_parser = validate::category_price, required = true)]
+        categories: Vec<(
+            session_rules::BillingCategory,
+            session_rules::prices::Amount,
+        )>,
+        /// One billed part of a failover SMS.
+        #[arg(long, value_name = "PRICE", value_parser = validate::price)]
+        sms_part: Option<session_rules::prices::Amount>,
+    },
+    /// Remove the price table (no estimates).
+    Clear {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+    },
+}
+
+/// `vbmctl business caps`.
+#[derive(Debug, Subcommand)]
+pub enum CapsCommand {
+    /// Print the caps and their counts today and this month (UTC).
+    Show {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+    },
+    /// Set the caps on one subject; a period not given stays as it is.
+    Set(CapsSetArgs),
+    /// Remove the caps on one subject (both periods unless one is named).
+    Clear {
+        #[arg(value_parser = validate::business_id)]
+        id: BusinessId,
+        /// transactional_template, otp, promotional, session or campaign_recipients.
+        #[arg(value_name = "SUBJECT", value_parser = validate::cap_subject)]
+        subject: session_rules::caps::CapSubject,
+        /// Only the daily cap.
+        #[arg(long, conflicts_with = "month")]
+        day: bool,
+        /// Only the monthly cap.
+        #[arg(long)]
+        month: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("limit")
+        .required(true)
+        .multiple(true)
+        .args(["per_day", "per_month"])
+))]
+pub struct CapsSetArgs {
+    #[arg(value_parser = validate::business_id)]
+    pub id: BusinessId,
+    /// transactional_template, otp, promotional, session or campaign_recipients.
+    #[arg(value_name = "SUBJECT", value_parser = validate::cap_subject)]
+    pub subject: session_rules::caps::CapSubject,
+    /// At most N a UTC day (0 stops them).
+    #[arg(long, value_name = "N")]
+    pub per_day: Option<u64>,
+    /// At most N a UTC month.
+    #[arg(long, value_name = "N")]
+    pub per_month: Option<u64>,
 }
 
 /// `vbmctl business sms` (the SMS policy).

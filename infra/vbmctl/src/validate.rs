@@ -29,6 +29,46 @@ pub fn service_kind(input: &str) -> Result<session_rules::ServiceKind, String> {
         .ok_or_else(|| format!("invalid service kind {input:?}: one_way, two_way or session"))
 }
 
+pub fn currency(input: &str) -> Result<session_rules::prices::Currency, String> {
+    session_rules::prices::Currency::parse(input).map_err(|e| e.to_string())
+}
+
+pub fn price(input: &str) -> Result<session_rules::prices::Amount, String> {
+    session_rules::prices::Amount::parse_price(input).map_err(|e| e.to_string())
+}
+
+/// `promotional=0.035`: a billing category and its price.
+pub fn category_price(
+    input: &str,
+) -> Result<
+    (
+        session_rules::BillingCategory,
+        session_rules::prices::Amount,
+    ),
+    String,
+> {
+    let (name, value) = input
+        .split_once('=')
+        .ok_or_else(|| format!("{input:?}: CATEGORY=PRICE, e.g. promotional=0.035"))?;
+    let category = session_rules::BillingCategory::parse(name).ok_or_else(|| {
+        format!(
+            "invalid billing category {name:?}: transactional_template, otp, promotional or \
+             session"
+        )
+    })?;
+    Ok((category, price(value)?))
+}
+
+/// What a cap counts: a billing category or `campaign_recipients`.
+pub fn cap_subject(input: &str) -> Result<session_rules::caps::CapSubject, String> {
+    session_rules::caps::CapSubject::parse(input).ok_or_else(|| {
+        format!(
+            "invalid cap subject {input:?}: transactional_template, otp, promotional, session \
+             or campaign_recipients"
+        )
+    })
+}
+
 pub fn service_id(input: &str) -> Result<u64, String> {
     match input.parse::<u64>() {
         Ok(n) if n > 0 => Ok(n),

@@ -15,6 +15,8 @@ mod callback_status;
 mod queue;
 mod session;
 pub mod signature;
+// Caps reached.
+pub mod usage;
 
 use serde::{Deserialize, Serialize};
 use session_rules::Timestamp;
@@ -68,11 +70,14 @@ pub enum EventKind {
     /// Viber declined a template (`reason`).
     #[serde(rename = "template.rejected")]
     TemplateRejected,
+    /// A cap the operator set reached 80 % or 100 % of its limit in its window (once each).
+    #[serde(rename = "usage.cap_reached")]
+    UsageCapReached,
 }
 
 impl EventKind {
     /// Every kind, as `openapi.yaml`'s `webhooks` lists them.
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::MessageStatus,
         EventKind::MessageInbound,
         EventKind::ContactOptedOut,
@@ -86,6 +91,7 @@ impl EventKind {
         EventKind::SessionClosed,
         EventKind::TemplateApproved,
         EventKind::TemplateRejected,
+        EventKind::UsageCapReached,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +109,7 @@ impl EventKind {
             EventKind::SessionClosed => "session.closed",
             EventKind::TemplateApproved => "template.approved",
             EventKind::TemplateRejected => "template.rejected",
+            EventKind::UsageCapReached => "usage.cap_reached",
         }
     }
 }

@@ -34,6 +34,8 @@ impl ApiError {
         ("idempotency_key_reused", 422),
         // A business's Viber services: none can carry the message.
         ("no_service_for_message", 422),
+        // Over one of the business's caps (`vbmctl business caps`).
+        ("quota_exceeded", 429),
         ("no_session", 409),
         ("session_expired", 409),
         ("session_limit_reached", 409),

@@ -274,6 +274,8 @@ mod tests {
             failover: None,
             sms: Default::default(),
             legacy_transactional: false,
+            caps: Default::default(),
+            prices: None,
         };
         let source = FailoverSource {
             request: request.as_ref(),

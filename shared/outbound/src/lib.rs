@@ -3,12 +3,14 @@
 //! campaign recipient is exactly the single send it stands for: a send's SMS failover
 //! completed and checked ([`failover`]), one recipient's message completed from the campaign's
 //! and checked ([`campaign`]), the timers that put campaign jobs on the fan-out queue
-//! ([`campaign_timers`]) and the campaign's view ([`campaign_view`]). The campaign's states,
+//! ([`campaign_timers`]), the campaign's view ([`campaign_view`]) and the business's caps
+//! ([`caps`]). The campaign's states,
 //! windows and controls are the store's (`vbm_store::Campaign`).
 
 pub mod campaign;
 pub mod campaign_timers;
 pub mod campaign_view;
+pub mod caps;
 pub mod failover;
 
 pub use campaign_timers::CampaignTimers;

@@ -10,12 +10,12 @@
 //! and a carousel are [`BillingCategory::Promotional`], billable. Free-form transactional content "may be billed as promotional"
 //! since 2026-07-01 (Routee), so the legacy types count as promotional.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Conversation;
 
 /// The price list a message falls under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BillingCategory {
     /// A transactional template (Viber types 1701/1702) without `{{pin}}`.

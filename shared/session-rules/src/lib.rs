@@ -22,6 +22,7 @@
 
 mod billing;
 pub mod callback_address;
+pub mod caps;
 mod content;
 mod conversation;
 mod interactive;
@@ -29,6 +30,7 @@ mod limits;
 mod message;
 mod phone;
 pub mod predefined;
+pub mod prices;
 mod refusal;
 pub mod regulation;
 pub mod services;

@@ -125,6 +125,12 @@ pub struct Business {
     /// Free-form transactional content allowed as Viber's legacy types (`vbmctl business
     /// legacy-transactional`); off by default: transactional means template.
     pub legacy_transactional: bool,
+    /// Caps per billing category and on campaign recipients (`vbmctl business caps`; none
+    /// by default).
+    pub caps: session_rules::caps::Caps,
+    /// The operator's price table (`vbmctl business prices`): what estimates are made in; none
+    /// by default (no estimate).
+    pub prices: Option<session_rules::prices::PriceTable>,
 }
 
 impl fmt::Debug for Business {
@@ -196,6 +202,9 @@ const LEGACY_TRANSACTIONAL: &str = "legacy_transactional";
 /// Set while the operator has the business disabled (its lifting is read from the stream:
 /// `crate::stream::lifted_hold`).
 pub(crate) const DISABLED: &str = "disabled";
+
+/// The operator's price table, JSON (`session_rules::prices::PriceTable`).
+const PRICES: &str = "prices";
 
 /// The profile's services: a list of `{service_id, kind}`. A profile without it (written
 /// before services had kinds) has its `service_id` as one service of [`ServiceKind::DEFAULT`].
@@ -273,6 +282,12 @@ pub(crate) fn business_from_item(item: &Item) -> Result<Business, StoreError> {
         failover: crate::failover::policy_from_item(item)?,
         sms: crate::sms::policy_from_item(item)?,
         legacy_transactional: attrs::get_bool(item, LEGACY_TRANSACTIONAL)?,
+        caps: crate::caps::caps_from_item(item)?,
+        prices: attrs::opt_s(item, PRICES)?
+            .map(|json| {
+                serde_json::from_str(json).map_err(|e| StoreError::malformed(PRICES, e.to_string()))
+            })
+            .transpose()?,
     })
 }
 
@@ -309,6 +324,8 @@ impl Store {
             failover: None,
             sms: Default::default(),
             legacy_transactional: false,
+            caps: Default::default(),
+            prices: None,
         };
         let mut profile = Put::builder()
             .table_name(&self.table)
@@ -561,6 +578,37 @@ impl Store {
 
     /// Switches the business's opt-in to free-form transactional content (Viber's legacy types)
     /// on or off; returns the business as it now is. Off removes the attribute: absent is off.
+    /// Replaces (or with `None` removes) a business's price table; the business as it is now.
+    pub async fn set_prices(
+        &self,
+        id: &BusinessId,
+        prices: Option<&session_rules::prices::PriceTable>,
+    ) -> Result<Business, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(id)))
+            .key(keys::SK, s(keys::PROFILE))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        let request = match prices {
+            Some(table) => {
+                let json = serde_json::to_string(table)
+                    .map_err(|e| StoreError::malformed(PRICES, e.to_string()))?;
+                request
+                    .update_expression(format!("SET {PRICES} = :prices"))
+                    .expression_attribute_values(":prices", s(json))
+            }
+            None => request.update_expression(format!("REMOVE {PRICES}")),
+        };
+        let out = conditional(request.send().await)?
+            .ok_or_else(|| StoreError::Conflict(format!("no business {id}")))?;
+        out.attributes()
+            .ok_or_else(|| StoreError::malformed(id.as_str(), "update returned nothing"))
+            .and_then(business_from_item)
+    }
+
     pub async fn set_legacy_transactional(
         &self,
         id: &BusinessId,
@@ -678,6 +726,8 @@ mod tests {
             failover: None,
             sms: Default::default(),
             legacy_transactional: false,
+            caps: Default::default(),
+            prices: None,
         };
         assert!(business.allows(None));
         business.allow_cidrs = vec![

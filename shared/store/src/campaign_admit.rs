@@ -11,6 +11,13 @@
 //!   and `ADD`ing the members' outcomes to the counts, and 1 to `chunks_done` when the chunk
 //!   finishes.
 //!
+//! For a business with caps (on the recipients' billing category, on campaign recipients), the
+//! transaction also holds each cap's counter, adding the batch's admitted members under the
+//! cap's condition; members are admitted in slot order while every cap they count against has
+//! room (`session_rules::caps::admit_in_order`, on the counters read when the chunk starts),
+//! the others refused `quota_exceeded`. A counter some other writer moved meanwhile cancels the
+//! batch, and says its count (`ALL_OLD`): the next round decides on it.
+//!
 //! So a recipient is counted exactly when its slot settles, and its message (whose id is derived
 //! from campaign and position) exists exactly then: a redelivered chunk finds the slot taken and
 //! sends nobody twice. One failed condition cancels the whole transaction; the cancellation
@@ -26,7 +33,8 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
     Update,
 };
-use session_rules::{Billing, Conversation, PhoneNumber};
+use session_rules::caps::{self, Cap, CapSubject, Caps};
+use session_rules::{Billing, Conversation, PhoneNumber, Timestamp};
 
 use crate::attrs::{self, Item, b, n, s};
 use crate::campaigns::{
@@ -99,6 +107,28 @@ enum Role {
     Message(usize),
     Guard(usize),
     NoKey,
+    /// The counter of the chunk's cap at this index.
+    Cap(usize),
+}
+
+/// One batch's transaction items, what each is for, and what it adds to each cap's counter.
+type Batch = (Vec<TransactWriteItem>, Vec<Role>, Vec<u64>);
+
+/// The refusal code of a recipient over one of the business's caps.
+pub const QUOTA_REFUSAL: &str = "quota_exceeded";
+
+/// The caps a chunk counts against, and the room each has left as far as this chunk knows.
+struct ChunkCaps {
+    caps: Vec<Cap>,
+    room: Vec<u64>,
+    now: Timestamp,
+}
+
+impl ChunkCaps {
+    /// The indexes of the caps one admitted send counts against.
+    fn needs(&self, send: &NewSend<'_>) -> Vec<usize> {
+        caps::recipient_needs(&self.caps, send.billing)
+    }
 }
 
 /// A member of one transaction: its slot and outcome.
@@ -168,13 +198,27 @@ impl Store {
     }
 
     /// Admits or refuses `candidates` (pending slots of the chunk at `at`, whose slots number
-    /// `size` in all, `settled` of them before). See the module documentation.
+    /// `size` in all, `settled` of them before), counting against no caps. See the module
+    /// documentation.
     pub async fn admit_chunk(
         &self,
         at: ChunkRef<'_>,
         size: usize,
         settled: &BTreeSet<usize>,
         candidates: Vec<Candidate<'_>>,
+    ) -> Result<Admitted, StoreError> {
+        self.admit_chunk_within(at, size, settled, candidates, &Caps::default())
+            .await
+    }
+
+    /// [`Store::admit_chunk`] counted against the business's `caps`, in the admitting writes.
+    pub async fn admit_chunk_within(
+        &self,
+        at: ChunkRef<'_>,
+        size: usize,
+        settled: &BTreeSet<usize>,
+        candidates: Vec<Candidate<'_>>,
+        caps: &Caps,
     ) -> Result<Admitted, StoreError> {
         let mut report = Admitted::default();
         let mut settled = settled.clone();
@@ -193,6 +237,7 @@ impl Store {
         let (mut states, mut erasing) = self.conversations_of(at.business, &phones).await?;
         let mut key = self.suppression_key(at.business).await?;
         let mut transient = 0u32;
+        let mut limits = self.chunk_caps(at.business, &pending, caps).await?;
 
         for _ in 0..MAX_ROUNDS {
             if pending.is_empty() {
@@ -229,14 +274,40 @@ impl Store {
                     }
                 })
                 .collect();
-            let groups = group(&members, key.is_some());
+            // The caps: in slot order, while every cap a member counts against has room.
+            let mut members = members;
+            if let Some(limits) = &limits {
+                let needs: Vec<Vec<usize>> = members
+                    .iter()
+                    .zip(&pending)
+                    .map(|(m, c)| match (&m.outcome, c) {
+                        (Outcome::Queued { .. }, Candidate::Send { send, .. }) => {
+                            limits.needs(send)
+                        }
+                        _ => Vec::new(),
+                    })
+                    .collect();
+                let mut room = limits.room.clone();
+                let fits = caps::admit_in_order(&mut room, &needs);
+                for (m, fits) in members.iter_mut().zip(fits) {
+                    if !fits {
+                        m.outcome = Outcome::Refused(QUOTA_REFUSAL);
+                    }
+                }
+            }
+            let groups = group(
+                &members,
+                key.is_some(),
+                limits.as_ref().map_or(0, |l| l.caps.len()),
+            );
             let round_total = settled.len() + members.len();
             let mut cancelled = None;
             for (g, range) in groups.iter().enumerate() {
                 let last = g + 1 == groups.len();
                 let finishing = last && round_total == size;
                 let batch = &members[range.clone()];
-                let (items, roles) = self.batch_items(at, batch, &pending, &key, finishing)?;
+                let (items, roles, adds) =
+                    self.batch_items(at, batch, &pending, &key, finishing, limits.as_ref())?;
                 report.transactions += 1;
                 match self
                     .client
@@ -246,6 +317,11 @@ impl Store {
                     .await
                 {
                     Ok(_) => {
+                        if let Some(limits) = &mut limits {
+                            for (room, added) in limits.room.iter_mut().zip(&adds) {
+                                *room = room.saturating_sub(*added);
+                            }
+                        }
                         for m in batch {
                             settled.insert(m.slot);
                             match &m.outcome {
@@ -339,6 +415,15 @@ impl Store {
                         self.forget_suppression_key(at.business);
                         key = self.suppression_key(at.business).await?;
                     }
+                    Role::Cap(c) => {
+                        // Another writer counted meanwhile: decide again on its count.
+                        if let Some(limits) = &mut limits
+                            && let Some(cap) = limits.caps.get(*c)
+                        {
+                            let count = crate::caps::count_of(*item)?;
+                            limits.room[*c] = caps::room(count, cap.limit);
+                        }
+                    }
                 }
             }
             // A suppressed new number is refused, unless its conversation appeared meanwhile
@@ -371,7 +456,49 @@ impl Store {
         Ok(report)
     }
 
-    /// The transaction of one group of members; `pending` is indexed like the members.
+    /// The caps the chunk's sends count against and their room now; `None` without any.
+    async fn chunk_caps(
+        &self,
+        business: &BusinessId,
+        pending: &[Candidate<'_>],
+        caps: &Caps,
+    ) -> Result<Option<ChunkCaps>, StoreError> {
+        let sends: Vec<&NewSend<'_>> = pending
+            .iter()
+            .filter_map(|c| match c {
+                Candidate::Send { send, .. } => Some(send),
+                Candidate::Refused { .. } => None,
+            })
+            .collect();
+        let Some(now) = sends.first().map(|s| s.now) else {
+            return Ok(None);
+        };
+        let relevant: Vec<Cap> = caps
+            .all()
+            .into_iter()
+            .filter(|c| match c.subject {
+                CapSubject::CampaignRecipients => true,
+                CapSubject::Category(category) => sends.iter().any(|s| s.billing == category),
+            })
+            .collect();
+        if relevant.is_empty() {
+            return Ok(None);
+        }
+        let room = self
+            .cap_counts(business, &relevant, now)
+            .await?
+            .iter()
+            .map(|c| caps::room(c.count, c.cap.limit))
+            .collect();
+        Ok(Some(ChunkCaps {
+            caps: relevant,
+            room,
+            now,
+        }))
+    }
+
+    /// The transaction of one group of members; `pending` is indexed like the members. Also
+    /// what it adds to each cap's counter.
     fn batch_items(
         &self,
         at: ChunkRef<'_>,
@@ -379,7 +506,8 @@ impl Store {
         pending: &[Candidate<'_>],
         key: &Option<Vec<u8>>,
         finishing: bool,
-    ) -> Result<(Vec<TransactWriteItem>, Vec<Role>), StoreError> {
+        limits: Option<&ChunkCaps>,
+    ) -> Result<Batch, StoreError> {
         let pk = keys::business(at.business);
         // The campaign: still running; the counts.
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -497,7 +625,32 @@ impl Store {
                 }
             }
         }
-        Ok((items, roles))
+        // The caps' counters: what this batch admits of each.
+        let mut adds = Vec::new();
+        if let Some(limits) = limits {
+            adds = vec![0u64; limits.caps.len()];
+            for m in batch {
+                if let (Outcome::Queued { .. }, Some(Candidate::Send { send, .. })) =
+                    (&m.outcome, index_of(m.slot).and_then(|i| pending.get(i)))
+                {
+                    for c in limits.needs(send) {
+                        adds[c] += 1;
+                    }
+                }
+            }
+            for (c, cap) in limits.caps.iter().enumerate() {
+                if adds[c] == 0 {
+                    continue;
+                }
+                // Never over the limit: members were admitted within the room.
+                let update =
+                    crate::caps::counter_update(self, at.business, cap, adds[c], limits.now)?
+                        .ok_or(StoreError::Contended)?;
+                items.push(TransactWriteItem::builder().update(update).build());
+                roles.push(Role::Cap(c));
+            }
+        }
+        Ok((items, roles, adds))
     }
 
     /// Conversations of `phones` by E.164, consistently, 100 keys a `BatchGetItem`; and the
@@ -591,10 +744,12 @@ fn send_to<'a>(candidate: &'a Candidate<'_>) -> &'a str {
 /// Groups of consecutive members that fit one transaction each: two items for the campaign and
 /// the chunk, then two per queued member and one for each new number's suppression check (and
 /// one shared check while the business has no suppression key).
-fn group(members: &[Member], has_key: bool) -> Vec<std::ops::Range<usize>> {
+fn group(members: &[Member], has_key: bool, caps: usize) -> Vec<std::ops::Range<usize>> {
     let mut groups = Vec::new();
     let mut start = 0;
-    let mut used = 2 + 1; // campaign, chunk, and room for one shared key check
+    // The campaign, the chunk, room for one shared key check, and the caps' counters.
+    let first = 2 + 1 + caps;
+    let mut used = first;
     for (i, m) in members.iter().enumerate() {
         let cost = match &m.outcome {
             Outcome::Queued { expected: None, .. } if has_key => 3,
@@ -604,7 +759,7 @@ fn group(members: &[Member], has_key: bool) -> Vec<std::ops::Range<usize>> {
         if used + cost > MAX_TRANSACT_ITEMS {
             groups.push(start..i);
             start = i;
-            used = 3;
+            used = first;
         }
         used += cost;
     }

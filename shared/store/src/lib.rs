@@ -17,6 +17,7 @@
 //! | quarantined cb   | `QUARANTINE`          | `Q#{id}`             |
 //! | business event   | `BIZ#{business}`      | `EVENT#{event_id}`   |
 //! | allowance        | `BIZ#{business}`      | `ALLOW#{what}#{window}` |
+//! | cap counter      | `BIZ#{business}`      | `CAPUSE#{period}#{window}#{subject}` (`caps.rs`) |
 //! | parked job       | `BIZ#{business}`      | `PARKED#{hold}#{work}` (`parked.rs`) |
 //!
 //! Campaign items (campaign, chunks, create keys, count shards) are in `campaigns.rs` and
@@ -39,6 +40,8 @@ mod attrs;
 mod business;
 mod business_cache;
 mod cancelled;
+// Caps per billing category and on campaign recipients, counted in the admitting write.
+pub mod caps;
 // Campaigns: the campaign, chunk and create-key items, and the batched admission.
 mod campaign_admit;
 // a campaign's messages counted by status, in shards.
@@ -85,12 +88,13 @@ pub use allowance::{Allowance, Use};
 pub use api_keys::{KeyInfo, KeyState, MAX_LIVE_KEYS, key_id, now_secs};
 pub use business::{ApiKey, ApiKeyHash, Business, BusinessId, BusinessUpdate, NewBusiness};
 pub use business_cache::BusinessCache;
-pub use campaign_admit::{Admitted, Candidate, Chunk, ChunkRef, MAX_TRANSACT_ITEMS};
+pub use campaign_admit::{Admitted, Candidate, Chunk, ChunkRef, MAX_TRANSACT_ITEMS, QUOTA_REFUSAL};
 pub use campaign_upload::{CampaignUpload, Cursor, NewUpload, Settle, UploadFormat};
 pub use campaigns::{
     Campaign, CampaignId, CampaignJob, CampaignRecipient, CampaignState, Control, ControlOutcome,
     CreateOutcome, NewCampaign, Window,
 };
+pub use caps::{CapCount, CapNotice};
 pub use dispatch::{Marked, Sent};
 pub use error::StoreError;
 pub use event_log::{

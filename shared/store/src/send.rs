@@ -6,7 +6,10 @@
 //!    state the decision was made on, setting the state `Conversation::decide_send` returned
 //!    (for a number without a conversation, a `Put` of the whole item under that condition);
 //! 2. a `Put` of the message (`attribute_not_exists`);
-//! 3. a `Put` of the idempotency record when the business sent an `Idempotency-Key`.
+//! 3. a `Put` of the idempotency record when the business sent an `Idempotency-Key`;
+//! 4. for a business with caps on the message's billing category, an `Update` of each cap's
+//!    counter, conditioned on staying within the cap (the `caps` module): a send over a cap is
+//!    refused by the very write that would count it, and a cancelled write counts nothing.
 //!
 //! Each carries `ReturnValuesOnConditionCheckFailure = ALL_OLD`, so when the transaction is
 //! cancelled the cancellation reasons hold the real conversation and the earlier idempotency
@@ -20,6 +23,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
+use session_rules::caps::{self, Cap};
 use session_rules::{
     Billing, BillingCategory, Conversation, MessageStatus, PhoneNumber, Refusal, SendClass,
     StatusTrack, Timestamp,
@@ -101,6 +105,8 @@ pub enum SendOutcome {
     Refused(Refusal),
     /// The same key came with a different body.
     KeyReused,
+    /// Over one of the business's caps (`quota_exceeded`); nothing was written or counted.
+    OverCap(Cap),
 }
 
 /// What a send would do ([`Store::preview_send`]): the conversation it meets, and the outcome
@@ -121,6 +127,10 @@ pub enum WriteResult {
     Suppressed,
     /// The business's suppression key appeared meanwhile: decide again with it.
     KeyMade,
+    /// A cap's counter refused: over that cap.
+    OverCap(Cap),
+    /// Another transaction held one of the items (a busy cap counter): try again.
+    Conflict,
     Cancelled {
         /// `Some(state)` when the conversation condition failed (`Some(None)`: no item).
         conversation: Option<Option<Conversation>>,
@@ -168,8 +178,22 @@ fn earlier_from_item(item: &Item) -> Result<Earlier, StoreError> {
 }
 
 impl Store {
-    /// Decides and records a send atomically. See the module documentation.
+    /// Decides and records a send atomically, counting nothing against caps. See the module
+    /// documentation.
     pub async fn record_send(&self, send: &NewSend<'_>) -> Result<SendOutcome, StoreError> {
+        self.record_send_within(send, &[]).await
+    }
+
+    /// [`Store::record_send`] counted against `caps` (the business's caps on the send's billing
+    /// category, `Caps::for_send`), in the same transaction.
+    pub async fn record_send_within(
+        &self,
+        send: &NewSend<'_>,
+        caps: &[Cap],
+    ) -> Result<SendOutcome, StoreError> {
+        // A cap the send alone is over (a cap of 0) refuses it without a write, after the rules.
+        let closed = caps.iter().find(|c| !caps::admits(0, 1, c.limit)).copied();
+        let mut conflicts = 0u32;
         let (mut state, mut fresh) = match self.conversations.get(send.business, send.to) {
             Some(hint) => (hint, false),
             None => (self.get_conversation(send.business, send.to).await?, true),
@@ -199,7 +223,18 @@ impl Store {
                         return Ok(SendOutcome::Refused(refusal));
                     }
                 };
-            let written = match self.try_send_write(send, state.as_ref(), &after).await {
+            if let Some(cap) = closed {
+                if let Some((key, hash)) = send.idempotency
+                    && let Some(earlier) = self.earlier(send.business, key, send.now).await?
+                {
+                    return Ok(earlier.outcome(hash));
+                }
+                return Ok(SendOutcome::OverCap(cap));
+            }
+            let written = match self
+                .try_send_write_within(send, state.as_ref(), &after, caps)
+                .await
+            {
                 Ok(written) => written,
                 Err(StoreError::Unavailable(why)) => self.landed(send, why).await?,
                 Err(error) => return Err(error),
@@ -214,6 +249,14 @@ impl Store {
                 }
                 WriteResult::KeyMade => {
                     self.forget_suppression_key(send.business);
+                }
+                WriteResult::OverCap(cap) => return Ok(SendOutcome::OverCap(cap)),
+                WriteResult::Conflict => {
+                    // A capped business's sends share its counter: back off a little, jittered.
+                    conflicts += 1;
+                    let spread: u64 = 5 << conflicts.min(6);
+                    let pause = 5 + rand::random_range(0..spread);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
                 WriteResult::Cancelled {
                     earlier: Some(earlier),
@@ -249,6 +292,17 @@ impl Store {
     /// a conversation its suppression (a real send's transaction checks that too). The
     /// container's caches are left as they are, and nothing is written or counted.
     pub async fn preview_send(&self, send: &NewSend<'_>) -> Result<SendPreview, StoreError> {
+        self.preview_send_within(send, &[]).await
+    }
+
+    /// [`Store::preview_send`] with the business's `caps` on the send's category: an admitted
+    /// send over one of them is [`SendOutcome::OverCap`], as the real send's write refuses it
+    /// (one consistent read of each cap's counter).
+    pub async fn preview_send_within(
+        &self,
+        send: &NewSend<'_>,
+        caps: &[Cap],
+    ) -> Result<SendPreview, StoreError> {
         let state = self
             .get_consistent(
                 keys::business(send.business),
@@ -273,11 +327,23 @@ impl Store {
         let suppressed = rules.decision.is_ok()
             && state.is_none()
             && self.is_suppressed(send.business, send.to).await?;
+        let over = match (&rules.decision, suppressed) {
+            (Ok(()), false) if !caps.is_empty() => self
+                .cap_counts(send.business, caps, send.now)
+                .await?
+                .into_iter()
+                .find(|c| !caps::admits(c.count, 1, c.cap.limit))
+                .map(|c| c.cap),
+            _ => None,
+        };
         let outcome = match rules.decision {
             Err(refusal) => SendOutcome::Refused(refusal),
             Ok(()) if suppressed => SendOutcome::Refused(Refusal::RecipientOptedOut),
-            Ok(()) => SendOutcome::Accepted {
-                after: rules.conversation_after,
+            Ok(()) => match over {
+                Some(cap) => SendOutcome::OverCap(cap),
+                None => SendOutcome::Accepted {
+                    after: rules.conversation_after,
+                },
             },
         };
         Ok(SendPreview { before, outcome })
@@ -576,6 +642,16 @@ impl Store {
         expected: Option<&Conversation>,
         after: &Conversation,
     ) -> Result<WriteResult, StoreError> {
+        self.try_send_write_within(send, expected, after, &[]).await
+    }
+
+    async fn try_send_write_within(
+        &self,
+        send: &NewSend<'_>,
+        expected: Option<&Conversation>,
+        after: &Conversation,
+        caps: &[Cap],
+    ) -> Result<WriteResult, StoreError> {
         let items = self.send_items(send, expected, after, &[])?;
         let mut request = self
             .client
@@ -593,6 +669,15 @@ impl Store {
                 request.transact_items(TransactWriteItem::builder().condition_check(check).build());
         }
         let guard_index = 2 + usize::from(send.idempotency.is_some());
+        // The caps' counters come last.
+        let caps_start = guard_index + usize::from(guard.is_some());
+        for cap in caps {
+            let Some(update) = crate::caps::counter_update(self, send.business, cap, 1, send.now)?
+            else {
+                return Ok(WriteResult::OverCap(*cap));
+            };
+            request = request.transact_items(TransactWriteItem::builder().update(update).build());
+        }
 
         let err = match request.send().await {
             Ok(_) => return Ok(WriteResult::Written),
@@ -603,6 +688,11 @@ impl Store {
         };
         let failed = |i: usize| cancelled.failed(i);
         if !cancelled.any_failed() {
+            let conflict = (0..caps_start + caps.len())
+                .any(|i| cancelled.code(i) == Some("TransactionConflict"));
+            if conflict && !caps.is_empty() {
+                return Ok(WriteResult::Conflict);
+            }
             // Cancelled for another reason (a conflicting transaction, throttling): retryable.
             return Err(StoreError::sdk(err));
         }
@@ -622,6 +712,9 @@ impl Store {
                 suppression::Guard::Hash(_) => WriteResult::Suppressed,
                 suppression::Guard::NoKey => WriteResult::KeyMade,
             });
+        }
+        if !decided_elsewhere && let Some(i) = (0..caps.len()).find(|i| failed(caps_start + i)) {
+            return Ok(WriteResult::OverCap(caps[i]));
         }
         let conversation = if failed(0) {
             Some(conversation::from_item(cancelled.item(0))?)

@@ -4,7 +4,9 @@
 //!
 //! A message's dry run reads what the real send reads when its container is cold (the
 //! template, the conversation, consistently) plus what the send's transaction would check (the
-//! idempotency record when a key is given, the suppression of an erased opted-out number), and
+//! idempotency record when a key is given, the suppression of an erased opted-out number, the
+//! counters of the business's caps on the message's billing category; a campaign's, the
+//! counters of the caps its recipients count against, applied in list order), and
 //! decides with the rules' own preview (`Conversation::preview_send`, the same
 //! `decide_send` the store's write runs). Every refusal the real send would answer with a 4xx
 //! is a `200` whose `result` is `refused` and whose `refusal` is that error object with its
@@ -16,7 +18,9 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Request, RequestExt};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use session_rules::{Billing, Limits, Template, Timestamp, TransactionalText};
+use session_rules::caps::{Cap, CapSubject};
+use session_rules::prices::Estimate;
+use session_rules::{Billing, BillingCategory, Limits, Template, Timestamp, TransactionalText};
 use vbm_http::{Answer, ApiError, Outcome, json_response};
 use vbm_store::{Business, CampaignRecipient, MessageId, NewSend, SendOutcome};
 
@@ -64,6 +68,10 @@ pub struct SendDryRun {
     /// The session right after the send (the same as `session_before` when refused; a
     /// `replayed` send's is the one its first answer had).
     pub session_after: Option<SessionView>,
+    /// What it would cost in the business's price table (`vbmctl business prices`): its
+    /// category's price when billable, 0 when not; `null` when refused, or without a price
+    /// for its category.
+    pub estimated_price: Option<Estimate>,
 }
 
 impl SendDryRun {
@@ -77,6 +85,7 @@ impl SendDryRun {
             billing: None,
             session_before: None,
             session_after: None,
+            estimated_price: None,
         }
     }
 }
@@ -128,7 +137,9 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
     let limits = app.store().limits();
     // The id is never used: nothing is written.
     let new = prepared.new_send(business, MessageId::generate(), now);
-    let preview = app.store().preview_send(&new).await?;
+    // The business's caps on its category: their counters are read too.
+    let caps = business.caps.for_send(prepared.admission.billing);
+    let preview = app.store().preview_send_within(&new, &caps).await?;
     let before = SessionView::of(&preview.before, now, limits);
     let viber_type = viber_type(&prepared, limits);
     let category = prepared.admission.billing;
@@ -140,6 +151,10 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
             message_id: None,
             viber_type,
             billing: Some(Billing::of_send(category, &after)),
+            estimated_price: business
+                .prices
+                .as_ref()
+                .and_then(|p| p.message(Billing::of_send(category, &after))),
             session_before: Some(before),
             session_after: Some(SessionView::of(&after, now, limits)),
         },
@@ -154,6 +169,8 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
             message_id: Some(message_id.to_string()),
             viber_type,
             billing: Some(Billing::of_send(category, &after)),
+            // Already sent and counted: nothing more to pay.
+            estimated_price: None,
             session_before: Some(before),
             session_after: Some(SessionView::of(&after, accepted_at, limits)),
         },
@@ -168,6 +185,12 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
             session_before: Some(before.clone()),
             session_after: Some(before),
             ..SendDryRun::refused(&key_reused())
+        },
+        SendOutcome::OverCap(cap) => SendDryRun {
+            viber_type,
+            session_before: Some(before.clone()),
+            session_after: Some(before),
+            ..SendDryRun::refused(&vbm_outbound::caps::quota_exceeded(&cap, now))
         },
     };
     answer(&dry)
@@ -223,6 +246,9 @@ pub struct CampaignDryRunOutcomes {
     pub billing: BTreeMap<&'static str, usize>,
     /// Of the accepted, those billable.
     pub billable: usize,
+    /// What the accepted would cost in the business's price table; `null` without a price for
+    /// some category they fall in.
+    pub estimated_total: Option<Estimate>,
 }
 
 /// A campaign request the real one would refuse (4xx), described; a 5xx as it is.
@@ -286,12 +312,47 @@ pub async fn campaign(
         .iter()
         .map(|p| p.new_send(&business.id, MessageId::generate(), now))
         .collect();
-    let decided = app.store().preview_sends(&business.id, &sends).await?;
+    let mut decided = app.store().preview_sends(&business.id, &sends).await?;
+    // The business's caps, as the fan-out applies them: in list order while they have room.
+    let caps: Vec<Cap> = business
+        .caps
+        .all()
+        .into_iter()
+        .filter(|c| match c.subject {
+            CapSubject::CampaignRecipients => true,
+            CapSubject::Category(category) => sends.iter().any(|s| s.billing == category),
+        })
+        .collect();
+    if !caps.is_empty() {
+        let mut room: Vec<u64> = app
+            .store()
+            .cap_counts(&business.id, &caps, now)
+            .await?
+            .iter()
+            .map(|c| session_rules::caps::room(c.count, c.cap.limit))
+            .collect();
+        let needs: Vec<Vec<usize>> = sends
+            .iter()
+            .zip(&decided)
+            .map(|(send, outcome)| match outcome {
+                Ok(_) => session_rules::caps::recipient_needs(&caps, send.billing),
+                Err(_) => Vec::new(),
+            })
+            .collect();
+        let fits = session_rules::caps::admit_in_order(&mut room, &needs);
+        for (outcome, fits) in decided.iter_mut().zip(fits) {
+            if !fits {
+                *outcome = Err(vbm_store::QUOTA_REFUSAL);
+            }
+        }
+    }
+    let mut billable: BTreeMap<BillingCategory, u64> = BTreeMap::new();
     for (send, outcome) in sends.iter().zip(decided) {
         match outcome {
             Ok(after) => {
                 outcomes.accepted += 1;
                 let billing = Billing::of_send(send.billing, &after);
+                *billable.entry(billing.category).or_default() += u64::from(billing.billable);
                 *outcomes
                     .billing
                     .entry(billing.category.as_str())
@@ -301,6 +362,7 @@ pub async fn campaign(
             Err(code) => *outcomes.refused.entry(code).or_default() += 1,
         }
     }
+    outcomes.estimated_total = business.prices.as_ref().and_then(|p| p.total(&billable, 0));
     campaign_answer(&CampaignDryRun {
         dry_run: true,
         result: "accepted",

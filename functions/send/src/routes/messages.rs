@@ -12,6 +12,10 @@
 //!    the outbound queue (`relay`, the transactional outbox), so there is no second write that
 //!    could fail after the first, and nothing to take back.
 //!
+//! A business with caps on the message's billing category (`vbmctl business caps`) has each
+//! cap's counter in that same transaction: a send over a cap is `429 quota_exceeded`, and a cap
+//! reaching 80 % or 100 % is told once (`usage.cap_reached`).
+//!
 //! A retry with the same key and body is answered as the first time (same `message_id`, the
 //! session as it was right after that send) and writes nothing.
 //!
@@ -63,10 +67,13 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
     let now = app.clock().now();
     let new = prepared.new_send(business, message_id.clone(), now);
     let admission = &prepared.admission;
+    // The business's caps on this billing category; none: no counter in the write.
+    let caps = business.caps.for_send(admission.billing);
 
-    match app.store().record_send(&new).await? {
+    match app.store().record_send_within(&new, &caps).await? {
         SendOutcome::Accepted { after } => {
             tracing::Span::current().record("message_id", message_id.as_str());
+            vbm_outbound::caps::tell(app.store(), app.events(), &business.id, &caps, now).await;
             let billing = Billing::of_send(admission.billing, &after);
             Ok(accepted(app, message_id, &after, billing, now, "accepted"))
         }
@@ -89,6 +96,7 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
         }
         SendOutcome::Refused(refusal) => Err(refusal.into()),
         SendOutcome::KeyReused => Err(key_reused()),
+        SendOutcome::OverCap(cap) => Err(vbm_outbound::caps::quota_exceeded(&cap, now)),
     }
 }
 

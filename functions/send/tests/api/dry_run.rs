@@ -412,7 +412,7 @@ async fn a_dry_run_describes_refusals_and_rejects_a_bad_switch() {
 }
 
 /// The whole API with campaigns, over the harness's table.
-async fn campaign_app(h: &Harness, clock: Arc<dyn Clock>) -> App {
+pub(crate) async fn campaign_app(h: &Harness, clock: Arc<dyn Clock>) -> App {
     let sdk = h.env.sdk_config().await;
     let timers = vbm_outbound::CampaignTimers::new(
         Timers::new(
@@ -494,6 +494,7 @@ async fn a_campaign_dry_run_counts_outcomes_and_stores_nothing() {
             "refused": {"recipient_opted_out": 1, "template_required": 1},
             "billing": {"transactional_template": 2},
             "billable": 2,
+            "estimated_total": null,
         }),
         "{}",
         template.body
@@ -511,6 +512,7 @@ async fn a_campaign_dry_run_counts_outcomes_and_stores_nothing() {
             "refused": {"first_message_promotional": 2, "recipient_opted_out": 1},
             "billing": {"promotional": 1},
             "billable": 1,
+            "estimated_total": null,
         }),
         "{}",
         promotional.body

@@ -1,6 +1,7 @@
 //! The business API through `App::handle`, in process, against the emulator (one fresh table and
 //! queue set per test). Run with `make test` or `infra/scripts/with-moto.sh cargo test -p send`.
 
+mod caps;
 mod common;
 mod concurrency;
 mod dry_run;

@@ -861,6 +861,7 @@ fn the_dry_run_schemas_match_their_answers() {
             billing: None,
             session_before: Some(session.clone()),
             session_after: Some(session),
+            estimated_price: None,
         },
     );
     let results = strings(&schema(&doc, "SendDryRun")["properties"]["result"]["enum"]);

@@ -1,10 +1,11 @@
-//! `vbmctl business create|update|show|list|disable|enable|pace|rotate-secret|failover|sms|legacy-transactional`.
+//! `vbmctl business create|update|show|list|disable|enable|pace|rotate-secret|failover|sms|caps|prices|legacy-transactional`.
 
 use vbm_store::{BusinessUpdate, NewBusiness};
 
 use super::{Context, existing_business, json};
 use crate::cli::{
-    BusinessCommand, CreateArgs, SenderCommand, ServiceCommand, SmsCommand, UpdateArgs,
+    BusinessCommand, CapsCommand, CreateArgs, PricesCommand, SenderCommand, ServiceCommand,
+    SmsCommand, UpdateArgs,
 };
 use crate::error::Failure;
 use crate::output::{Created, SecretRotated, ServicesShown, Shown};
@@ -49,6 +50,8 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
         }
         BusinessCommand::Failover(args) => failover(ctx, args).await,
         BusinessCommand::Sms(command) => sms(ctx, command).await,
+        BusinessCommand::Caps(command) => caps(ctx, command).await,
+        BusinessCommand::Prices(command) => prices(ctx, command).await,
         BusinessCommand::Service(command) => service(ctx, command).await,
         BusinessCommand::LegacyTransactional { id, on, .. } => {
             let store = ctx.store().await?;
@@ -160,6 +163,91 @@ async fn sms(ctx: &Context, command: SmsCommand) -> Result<String, Failure> {
         "sms": policy,
         "denied_countries": denied,
         "usage": usage,
+    }))
+}
+
+/// The price table: replaced whole or removed, then printed.
+async fn prices(ctx: &Context, command: PricesCommand) -> Result<String, Failure> {
+    use session_rules::prices::PriceTable;
+    let store = ctx.store().await?;
+    let business = match command {
+        PricesCommand::Show { id } => existing_business(&store, &id).await?,
+        PricesCommand::Set {
+            id,
+            currency,
+            categories,
+            sms_part,
+        } => {
+            let mut table = PriceTable::new(currency);
+            table.categories.extend(categories);
+            table.sms_part = sms_part;
+            store.set_prices(&id, Some(&table)).await?
+        }
+        PricesCommand::Clear { id } => store.set_prices(&id, None).await?,
+    };
+    json(serde_json::json!({
+        "business_id": business.id.as_str(),
+        "prices": business.prices,
+    }))
+}
+
+/// The caps: a change is applied to the caps as stored (`Store::update_caps`), then the caps
+/// and their counts in the current windows are printed.
+async fn caps(ctx: &Context, command: CapsCommand) -> Result<String, Failure> {
+    use session_rules::caps::{CapOutOfRange, CapPeriod, Caps};
+    type Change = Box<dyn Fn(&mut Caps) -> Result<(), CapOutOfRange>>;
+    let (id, change): (_, Option<Change>) = match command {
+        CapsCommand::Show { id } => (id, None),
+        CapsCommand::Set(args) => (
+            args.id,
+            Some(Box::new(move |caps| {
+                if let Some(n) = args.per_day {
+                    caps.set(args.subject, CapPeriod::Day, Some(n))?;
+                }
+                if let Some(n) = args.per_month {
+                    caps.set(args.subject, CapPeriod::Month, Some(n))?;
+                }
+                Ok(())
+            })),
+        ),
+        CapsCommand::Clear {
+            id,
+            subject,
+            day,
+            month,
+        } => (
+            id,
+            Some(Box::new(move |caps| {
+                for period in CapPeriod::ALL {
+                    let named = match period {
+                        CapPeriod::Day => day,
+                        CapPeriod::Month => month,
+                    };
+                    if named || !(day || month) {
+                        caps.set(subject, period, None)?;
+                    }
+                }
+                Ok(())
+            })),
+        ),
+    };
+    let store = ctx.store().await?;
+    let no_business = || Failure::input(format!("no business {id} in table {}", store.table()));
+    let caps = match change {
+        None => store.caps(&id).await?,
+        Some(change) => store
+            .update_caps(&id, change)
+            .await?
+            .map(|r| r.map_err(|e| Failure::input(e.to_string())))
+            .transpose()?,
+    }
+    .ok_or_else(no_business)?;
+    let now = session_rules::Timestamp::from_secs(vbm_store::now_secs());
+    let counts = store.cap_counts(&id, &caps.all(), now).await?;
+    json(serde_json::json!({
+        "business_id": id.as_str(),
+        "caps": caps,
+        "counts": counts,
     }))
 }
 

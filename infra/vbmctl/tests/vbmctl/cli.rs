@@ -9,13 +9,13 @@ use session_rules::{Limits, TemplateId};
 use vbm_store::{ApiKey, Business, BusinessId, Retention, Store};
 use vbm_testkit::TestEnv;
 
-struct Ctl {
+pub(crate) struct Ctl {
     env: TestEnv,
     store: Store,
 }
 
 impl Ctl {
-    async fn fresh() -> Self {
+    pub(crate) async fn fresh() -> Self {
         let env = TestEnv::fresh();
         let store = Store::new(
             env.dynamodb().await,
@@ -40,16 +40,16 @@ impl Ctl {
     }
 
     /// Runs a command that must succeed; its JSON output.
-    fn ok(&self, args: &[&str]) -> Value {
+    pub(crate) fn ok(&self, args: &[&str]) -> Value {
         parse_ok(self.run(args), args)
     }
 
     /// Runs a command that must be refused with `code`; its one-line message.
-    fn refused(&self, args: &[&str], code: i32, needle: &str) -> String {
+    pub(crate) fn refused(&self, args: &[&str], code: i32, needle: &str) -> String {
         refused(self.run(args), args, code, needle)
     }
 
-    async fn business(&self, id: &str) -> Option<Business> {
+    pub(crate) async fn business(&self, id: &str) -> Option<Business> {
         self.store
             .get_business(&BusinessId::parse(id).unwrap())
             .await

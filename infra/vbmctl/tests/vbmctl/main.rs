@@ -1,6 +1,7 @@
 //! The crate's integration tests, one binary (each `tests/*.rs` file would link the
 //! whole dependency tree again).
 
+mod caps;
 mod cli;
 mod docs;
 mod events;

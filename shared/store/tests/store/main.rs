@@ -4,6 +4,7 @@
 mod agreement;
 mod campaign_counts;
 mod campaigns;
+mod caps;
 mod common;
 mod concurrency;
 mod failover;
