@@ -18,6 +18,7 @@
 //! | business event   | `BIZ#{business}`      | `EVENT#{event_id}`   |
 //! | allowance        | `BIZ#{business}`      | `ALLOW#{what}#{window}` |
 //! | parked job       | `BIZ#{business}`      | `PARKED#{hold}#{work}` (`parked.rs`) |
+//! | held message     | `BIZ#{business}`      | `HELD#{message_id}` (`held.rs`) |
 //!
 //! Campaign items (campaign, chunks, create keys, count shards) are in `campaigns.rs` and
 //! `campaign_counts.rs`; a template creation's key (`TIDEM#{key}`) in `templates.rs`.
@@ -53,6 +54,8 @@ mod erase;
 pub mod erase_campaigns;
 mod error;
 mod failover;
+// Messages waiting for the user's reply.
+mod held;
 mod ids;
 // the delivery log of business events.
 pub mod event_log;
@@ -99,6 +102,7 @@ pub use failover::{
     FailoverSms, FailoverSpec, FailoverState, FailoverStep, MAX_DEADLINE_SECONDS, MAX_SMS_TEXT,
     Trigger, Triggers, check_sender_id, check_sms_text,
 };
+pub use held::{HeldFallback, HeldMessage, HoldOutcome, HoldRecord, NewHold, Settled};
 pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, HistoryEntry, MessageId, MessageRecord};
 pub use parked::{Hold, Parked, ParkedQueue};

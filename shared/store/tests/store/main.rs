@@ -7,6 +7,7 @@ mod campaigns;
 mod common;
 mod concurrency;
 mod failover;
+mod held;
 mod history_bound;
 mod lost_answer;
 mod pending;
