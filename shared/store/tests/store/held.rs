@@ -325,6 +325,8 @@ async fn the_users_message_racing_the_deadline_has_exactly_one_outcome() {
             let user = {
                 let (business, to) = (business.clone(), to.clone());
                 tokio::spawn(async move {
+                    // Staggered, so that both orders occur.
+                    tokio::time::sleep(Duration::from_millis(4 * (i % 10))).await;
                     a.record_inbound(
                         &business,
                         &to,
@@ -382,6 +384,7 @@ async fn the_users_message_racing_the_deadline_has_exactly_one_outcome() {
         *outcomes.entry(held.state).or_insert(0) += 1;
     }
     eprintln!("outcomes of the race: {outcomes:?}");
+    assert_eq!(outcomes.values().sum::<i32>(), 20);
 }
 
 #[tokio::test]
