@@ -20,8 +20,8 @@ pub struct SendAccepted {
     /// `promotional`, `session`) and `billable` (false for a session message after the
     /// session's first business reply).
     pub billing: Billing,
-    /// A message waiting for the user's reply (`status` `held`): its deadline.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// A message waiting for the user's reply (`status` `held`): its deadline; `null` for
+    /// a message that goes now.
     pub hold: Option<HoldView>,
 }
 
@@ -73,9 +73,8 @@ pub struct MessageView {
     /// What Viber bills the message as, decided when it was accepted (`null` on messages
     /// accepted before billing categories were recorded).
     pub billing: Option<Billing>,
-    /// Present when the message waited (or waits) for the user's reply: the hold and its
-    /// deadline.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The hold and its deadline when the message waited (or waits) for the user's reply;
+    /// else `null`.
     pub hold: Option<HoldView>,
 }
 
