@@ -68,11 +68,19 @@ pub enum EventKind {
     /// Viber declined a template (`reason`).
     #[serde(rename = "template.rejected")]
     TemplateRejected,
+    // Messages waiting for the user's reply (`wait_for_session`).
+    /// A session message is held until the user writes or its deadline (`until`).
+    #[serde(rename = "message.held")]
+    MessageHeld,
+    /// A held message went: the user wrote (`released`) or, at its deadline, its fallback
+    /// template (`fallback`).
+    #[serde(rename = "message.released")]
+    MessageReleased,
 }
 
 impl EventKind {
     /// Every kind, as `openapi.yaml`'s `webhooks` lists them.
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::MessageStatus,
         EventKind::MessageInbound,
         EventKind::ContactOptedOut,
@@ -86,6 +94,8 @@ impl EventKind {
         EventKind::SessionClosed,
         EventKind::TemplateApproved,
         EventKind::TemplateRejected,
+        EventKind::MessageHeld,
+        EventKind::MessageReleased,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +113,8 @@ impl EventKind {
             EventKind::SessionClosed => "session.closed",
             EventKind::TemplateApproved => "template.approved",
             EventKind::TemplateRejected => "template.rejected",
+            EventKind::MessageHeld => "message.held",
+            EventKind::MessageReleased => "message.released",
         }
     }
 }
