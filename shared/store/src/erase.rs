@@ -72,7 +72,7 @@ impl Store {
         // contact index may not have caught up with a hold made just before the tombstone).
         let held: Vec<Key> = crate::held::held_of(before.attributes())
             .iter()
-            .map(|id| (s(keys::business(business)), s(crate::held::held_key(id))))
+            .map(|id| (s(keys::business(business)), s(keys::held(id))))
             .collect();
         let contact = keys::contact(business, to);
         let mut found = self.indexed_under(&contact).await?;

@@ -115,10 +115,6 @@ pub struct Settled {
     pub moved_now: bool,
 }
 
-pub(crate) fn held_key(id: &MessageId) -> String {
-    format!("HELD#{}", id.as_str())
-}
-
 /// The held ids a conversation item names, in acceptance order (ULIDs sort by time).
 pub(crate) fn held_of(item: Option<&Item>) -> Vec<MessageId> {
     let ids: BTreeSet<String> = item
@@ -367,7 +363,7 @@ impl Store {
             }
         };
 
-        let sk = held_key(&send.message_id);
+        let sk = keys::held(&send.message_id);
         let mut held = Put::builder()
             .table_name(&self.table)
             .item(keys::PK, s(&business_pk))
@@ -493,7 +489,7 @@ impl Store {
         id: &MessageId,
         now: Timestamp,
     ) -> Result<Option<HeldMessage>, StoreError> {
-        self.get_consistent(keys::business(business), held_key(id), Some(now))
+        self.get_consistent(keys::business(business), keys::held(id), Some(now))
             .await?
             .as_ref()
             .map(held_from_item)
@@ -513,7 +509,7 @@ impl Store {
                 request = request.keys(
                     [
                         (keys::PK.to_owned(), s(keys::business(business))),
-                        (keys::SK.to_owned(), s(held_key(id))),
+                        (keys::SK.to_owned(), s(keys::held(id))),
                     ]
                     .into(),
                 );
@@ -769,7 +765,7 @@ impl Store {
         let held_update = Update::builder()
             .table_name(&self.table)
             .key(keys::PK, s(keys::business(&held.business)))
-            .key(keys::SK, s(held_key(&held.id)))
+            .key(keys::SK, s(keys::held(&held.id)))
             .update_expression(format!("SET {}", sets.join(", ")))
             .condition_expression(format!("held_state = {was}"))
             .set_expression_attribute_values(Some(e.values))

@@ -39,6 +39,11 @@ pub fn message(id: &MessageId) -> String {
     format!("MSG#{}", id.as_str())
 }
 
+/// A session message waiting for the user's reply (`held.rs`), by its message id.
+pub fn held(id: &MessageId) -> String {
+    format!("HELD#{}", id.as_str())
+}
+
 pub fn idempotency(key: &str) -> String {
     format!("IDEM#{key}")
 }

@@ -47,7 +47,10 @@ async fn without_a_session_it_is_held_counted_in_nothing_and_not_queued() {
     let view = h.authed("GET", &format!("/v1/messages/{id}"), None).await;
     assert_eq!(view.status, 200, "{}", view.body);
     assert_eq!(view.body["status"], "held");
-    assert_eq!(view.body["hold"]["until"].as_str().unwrap()[..19], until[..19]);
+    assert_eq!(
+        view.body["hold"]["until"].as_str().unwrap()[..19],
+        until[..19]
+    );
 
     // The user writes: it goes, as the session message it is.
     h.store()
@@ -112,8 +115,7 @@ async fn a_deadline_it_may_not_wait_for_is_refused_and_stores_nothing() {
         .await
         .expect_error(422, "validation_failed");
     let mut bad_fallback = waiting(TO, &rfc3339(&h, Duration::from_secs(60)), false);
-    bad_fallback["wait_for_session"]["fallback"] =
-        json!({"template": {"id": OTP, "params": {}}});
+    bad_fallback["wait_for_session"]["fallback"] = json!({"template": {"id": OTP, "params": {}}});
     h.send(&bad_fallback, None)
         .await
         .expect_error(422, "template_params_invalid");
