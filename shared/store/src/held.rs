@@ -458,10 +458,11 @@ impl Store {
             // The id is new with the request: only this very write (its answer lost) made it.
             return Ok(HoldWrite::Written);
         }
-        if send.idempotency.is_some() && cancelled.failed(2) {
-            if let Some(item) = cancelled.item(2) {
-                return Ok(HoldWrite::Earlier(Box::new(earlier_hold_from(item)?)));
-            }
+        if send.idempotency.is_some()
+            && cancelled.failed(2)
+            && let Some(item) = cancelled.item(2)
+        {
+            return Ok(HoldWrite::Earlier(Box::new(earlier_hold_from(item)?)));
         }
         if cancelled.failed(0) {
             return Ok(HoldWrite::Again);

@@ -46,7 +46,7 @@ pub struct Wait {
 }
 
 fn invalid(field: &str, why: impl std::fmt::Display) -> ApiError {
-    ApiError::validation_failed(Some(field), &why.to_string())
+    ApiError::validation_failed(Some(field), why.to_string())
 }
 
 /// Reads `wait_for_session` of a send whose message is `prepared`.
