@@ -58,6 +58,7 @@ EXPECTED_GRANTS = {
     },
     "InboundFunction": {
         *(("dynamodb:" + a, "Table") for a in ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem", "Query")),
+        ("dynamodb:BatchGetItem", "Table"),  # the messages held for the user's reply, released
         ("sqs:SendMessage", "EventsQueue"),
         ("sqs:GetQueueAttributes", "EventsQueue"),  # warm-up on init
         ("secretsmanager:GetSecretValue", "ViberCallbackSecret"),
@@ -121,6 +122,8 @@ EXPECTED_GRANTS = {
     "LifecycleFunction": {
         ("dynamodb:GetItem", "Table"),
         ("dynamodb:PutItem", "Table"),
+        # A held message's deadline and an opt-out's drop: the send's own transaction.
+        *(("dynamodb:" + a, "Table") for a in ("UpdateItem", "BatchGetItem", "ConditionCheckItem")),
         ("sqs:SendMessage", "EventsQueue"),
         ("sqs:SendMessage", "SessionTimersQueue"),
         ("sqs:SendMessage", "LifecycleFailureQueue"),
@@ -436,9 +439,13 @@ def test_the_stream_tells_session_changes_to_the_lifecycle_function(translated):
     assert m["BisectBatchOnFunctionError"] is True and m["ParallelizationFactor"] == 1
     assert m["MaximumRetryAttempts"] == -1 and 0 < m["MaximumRecordAgeInSeconds"] <= 12 * 3600
     assert _ref_id(m["DestinationConfig"]["OnFailure"]["Destination"]) == "LifecycleFailureQueue"
-    (pattern,) = [json.loads(f["Pattern"]) for f in m["FilterCriteria"]["Filters"]]
+    (pattern, held) = [json.loads(f["Pattern"]) for f in m["FilterCriteria"]["Filters"]]
     assert pattern == {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "CONV#"}]}}}}
     assert 'format!("CONV#{}"' in (ROOT / "shared/store/src/keys.rs").read_text()
+    # And messages held for the user's reply: their deadline timers and events.
+    assert held == {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "HELD#"}]}}}}
+    assert 'format!("HELD#{}"' in (ROOT / "shared/store/src/keys.rs").read_text()
+    assert 'HELD_SK_PREFIX: &str = "HELD#"' in (ROOT / "functions/lifecycle/src/held.rs").read_text()
     assert 'strip_prefix("CONV#")' in (ROOT / "functions/lifecycle/src/image.rs").read_text()
     # Scheduler may send timers only to the session timers queue.
     role = _of_type(translated, "AWS::IAM::Role")["TimersRole"]["Properties"]

@@ -91,6 +91,7 @@ mod tests {
             history: Vec::new(),
             campaign: None,
             billing: None,
+            hold: None,
             failover: Some(FailoverRecord {
                 spec: FailoverSpec {
                     sms: FailoverSms {

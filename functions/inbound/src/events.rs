@@ -117,6 +117,7 @@ mod tests {
             received_at: at,
             before: Conversation::default(),
             after: Conversation::default(),
+            holds_messages: false,
         };
         let business = BusinessId::parse("acme").unwrap();
         let events = for_message(&business, &record, &Limits::default());

@@ -13,7 +13,12 @@
 //!    ends an opt-out, and keeps the message, once per de-duplication key: Viber's
 //!    `message_token`, or without one a key derived from the sender and the content,
 //!    [`InboundCallback::dedupe_key`]; without Viber's time, the receive time is taken);
-//! 5. **publish** `contact.opted_in` (when an opt-out ended) and `message.inbound`. A redelivered
+//! 5. **release** the messages the conversation holds for the user's reply
+//!    ([`Store::release_held`](vbm_store::Store::release_held)), only when the write of step 4
+//!    found some: each goes by the session rules and a direct send's write, exactly once
+//!    (a redelivered callback releases what a crashed first delivery left held); a store
+//!    failure is `503`, so Viber retries;
+//! 6. **publish** `contact.opted_in` (when an opt-out ended) and `message.inbound`. A redelivered
 //!    callback changes nothing and publishes the same events again, with the same ids: that is
 //!    what makes a crash between 4 and 5 lose nothing. A queue failure is `503` so Viber retries.
 //!
@@ -108,6 +113,17 @@ impl Route for Inbound {
                 opens_session,
             )
             .await?;
+        // Messages waiting for the user's reply go now, each by the session rules (step 5).
+        // Nothing held: no call (the write above was conditioned on it).
+        if outcome.record().holds_messages {
+            let released = store
+                .release_held(&business, &callback.phone_number, now)
+                .await?;
+            tracing::info!(
+                released = released.iter().filter(|s| s.moved_now).count(),
+                "held messages released"
+            );
+        }
         for event in events::for_message(&business, outcome.record(), store.limits()) {
             callbacks.publish(&event).await?;
         }

@@ -1126,3 +1126,61 @@ async fn a_reply_on_a_two_way_service_opens_no_session_when_two_way_sessions_are
         vec![EventKind::ContactOptedIn, EventKind::MessageInbound]
     );
 }
+
+/// A session message held for the user's reply (`wait_for_session`).
+async fn hold_message(h: &Harness) -> vbm_store::MessageId {
+    let id = vbm_store::MessageId::generate();
+    let to = phone(USER);
+    let outcome = h
+        .store()
+        .record_hold(
+            &vbm_store::NewHold {
+                send: vbm_store::NewSend {
+                    business: &h.business,
+                    message_id: id.clone(),
+                    to: &to,
+                    class: session_rules::SendClass::Session,
+                    kind: "session",
+                    billing: session_rules::BillingCategory::Session,
+                    payload: "{}",
+                    service_id: None,
+                    idempotency: None,
+                    failover: None,
+                    now: h.now(),
+                },
+                until: h.now().plus(Duration::from_secs(3600)),
+                fallback: None,
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, vbm_store::HoldOutcome::Held { .. }));
+    id
+}
+
+#[tokio::test]
+async fn the_users_message_releases_what_waits_for_it_once_whatever_is_redelivered() {
+    let h = Harness::new().await;
+    let held = [hold_message(&h).await, hold_message(&h).await];
+    let body = user_message("71001", USER, h.now(), "hi");
+    // The same callback twice at once (Viber's redelivery), from two containers.
+    let other = h.another_container();
+    let (a, b) = tokio::join!(h.post(&body), call(&other, signed(&body)));
+    assert_eq!((a.status, b.status), (200, 200));
+    for id in &held {
+        let message = h
+            .store()
+            .get_message(&h.business, id, h.now())
+            .await
+            .unwrap();
+        let message = message.expect("released: a message item the outbox takes to Viber");
+        assert_eq!(message.class, "session");
+    }
+    let c = h.conversation(USER).await;
+    assert_eq!(session_of(&c).messages_sent, 2, "each released once");
+    // A later user message with nothing held makes no release.
+    let again = h.post(&user_message("71002", USER, h.now(), "hi")).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(session_of(&h.conversation(USER).await).messages_sent, 2);
+}

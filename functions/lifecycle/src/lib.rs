@@ -18,10 +18,15 @@
 //! (`pending`). A function that dies between the two queues it again on the retry (the same id:
 //! at least once, never lost); a redelivery after that queues nothing.
 //!
+//! The same stream and timers carry the messages that wait for the user's reply ([`held`]):
+//! a held message's deadline timer, `message.held`, `message.released`, and the drop of
+//! what an opted-out user's conversation holds.
+//!
 //! Failures: a stream record whose events or timers could not be queued is reported
 //! (`batchItemFailures`) and retried from there, as `relay`'s; a timer record is retried by its
 //! queue and dead-lettered after `MaxReceiveCount` (alarmed).
 
+pub mod held;
 pub mod transitions;
 
 use std::sync::Arc;
@@ -231,6 +236,9 @@ impl App {
         if !matches!(record.event_name.as_str(), "INSERT" | "MODIFY") {
             return Ok(());
         }
+        if let Some(new) = stream::held(&record.change.keys, &record.change.new_image) {
+            return self.held_record(record, &new).await;
+        }
         let Some((business, phone)) = stream::conversation_keys(&record.change.keys) else {
             return Ok(());
         };
@@ -259,6 +267,61 @@ impl App {
                 self.set_timers(&business, &phone, f.anchor).await?;
             }
         }
+        // The user opted out: what the conversation holds for their reply can never go.
+        if new.opted_out
+            && !old.is_some_and(|o| o.opted_out)
+            && stream::holds(&record.change.new_image)
+        {
+            self.store
+                .drop_held(
+                    &business,
+                    &phone,
+                    session_rules::Refusal::RecipientOptedOut,
+                    self.clock.now(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A held message's record: its creation sets its deadline timer; each step is told.
+    async fn held_record(
+        &self,
+        record: &aws_lambda_events::dynamodb::EventRecord,
+        new: &stream::HeldImage,
+    ) -> Result<(), RecordError> {
+        let old = stream::held(&record.change.keys, &record.change.old_image);
+        let at = Timestamp::from_millis(
+            record
+                .change
+                .approximate_creation_date_time
+                .timestamp_millis(),
+        );
+        let Ok(phone) = PhoneNumber::parse(&new.to) else {
+            return Ok(());
+        };
+        if old.is_none() && new.state == session_rules::HeldState::Held {
+            let body = serde_json::to_string(&held::HeldTimerBody {
+                business_id: new.business.as_str().to_owned(),
+                held_message_id: new.id.as_str().to_owned(),
+            })
+            .map_err(|e| RecordError::Poison(e.to_string()))?;
+            let name = held::timer_name(&new.business, &new.id);
+            self.timers
+                .set(
+                    &Timer {
+                        name: &name,
+                        at: new.until,
+                        target: &self.target,
+                        body: &body,
+                    },
+                    self.clock.now(),
+                )
+                .await?;
+        }
+        for event in held::events(old.as_ref(), new, at) {
+            self.publish_once(&new.business, &phone, &event, at).await?;
+        }
         Ok(())
     }
 
@@ -270,22 +333,33 @@ impl App {
         found: &Found,
     ) -> Result<(), RecordError> {
         let event = event(business, phone, found, self.store.limits());
+        self.publish_once(business, phone, &event, found.at).await
+    }
+
+    /// Queues `event` unless the log already holds it, then logs it.
+    async fn publish_once(
+        &self,
+        business: &BusinessId,
+        phone: &PhoneNumber,
+        event: &Event,
+        at: Timestamp,
+    ) -> Result<(), RecordError> {
         if self.store.event_logged(business, &event.event_id).await? {
             tracing::info!(event_id = %event.event_id, "session event already queued");
             return Ok(());
         }
         self.events
-            .publish(&event)
+            .publish(event)
             .await
             .map_err(|e| RecordError::Queue(e.to_string()))?;
-        let body = serde_json::to_string(&event).map_err(|e| RecordError::Queue(e.to_string()))?;
+        let body = serde_json::to_string(event).map_err(|e| RecordError::Queue(e.to_string()))?;
         self.store
             .log_queued(
                 &QueuedRecord {
                     business,
                     event_id: &event.event_id,
                     event_type: event.kind.as_str(),
-                    created_at: found.at,
+                    created_at: at,
                     body: &body,
                     contact: Some(phone),
                 },
@@ -353,8 +427,12 @@ impl App {
 
     /// Emits the timer's event if its session is still the same one and still in that state.
     pub async fn timer_record(&self, record: &SqsMessage) -> Result<&'static str, RecordError> {
-        let body: TimerBody = serde_json::from_str(record.body.as_deref().unwrap_or_default())
-            .map_err(|e| RecordError::Poison(e.to_string()))?;
+        let text = record.body.as_deref().unwrap_or_default();
+        if let Ok(held) = serde_json::from_str::<held::HeldTimerBody>(text) {
+            return self.held_deadline(&held).await;
+        }
+        let body: TimerBody =
+            serde_json::from_str(text).map_err(|e| RecordError::Poison(e.to_string()))?;
         let business = BusinessId::parse(&body.business_id).map_err(RecordError::Poison)?;
         let phone =
             PhoneNumber::parse(&body.phone).map_err(|e| RecordError::Poison(e.to_string()))?;
@@ -393,5 +471,26 @@ impl App {
         };
         self.emit(&business, &phone, &found).await?;
         Ok("emitted")
+    }
+
+    /// A held message's deadline: settled once (`Store::settle_held`); its event follows from
+    /// the stream. Fired early (never by Scheduler; a clock moved back): retried.
+    async fn held_deadline(&self, body: &held::HeldTimerBody) -> Result<&'static str, RecordError> {
+        let business = BusinessId::parse(&body.business_id).map_err(RecordError::Poison)?;
+        let id = vbm_store::MessageId::parse(&body.held_message_id)
+            .ok_or_else(|| RecordError::Poison(format!("message id {}", body.held_message_id)))?;
+        let now = self.clock.now();
+        let Some(held) = self.store.get_held(&business, &id, now).await? else {
+            return Ok("held_message_gone");
+        };
+        if held.state == session_rules::HeldState::Held && now < held.until {
+            return Err(RecordError::Early);
+        }
+        match self.store.settle_held(&business, &id, now).await {
+            Ok(Some(settled)) if settled.moved_now => Ok(settled.state.as_str()),
+            Ok(_) => Ok("already_settled"),
+            Err(StoreError::Erasing) => Ok("erasing"),
+            Err(e) => Err(e.into()),
+        }
     }
 }

@@ -246,3 +246,149 @@ async fn a_timer_tells_only_about_the_session_it_was_set_for() {
     assert!(app.timer_record(&record("{}".into())).await.is_err());
     assert!(world.events().await.is_empty());
 }
+
+/// Holds a session message for `to`, accepted two hours ago with a deadline an hour ago.
+async fn hold(world: &World, to: &PhoneNumber, with_fallback: bool) -> vbm_store::MessageId {
+    use vbm_platform::clock::Clock;
+    let now = SystemClock.now();
+    let id = vbm_store::MessageId::generate();
+    let outcome = world
+        .store
+        .record_hold(
+            &vbm_store::NewHold {
+                send: vbm_store::NewSend {
+                    business: &world.business,
+                    message_id: id.clone(),
+                    to,
+                    class: session_rules::SendClass::Session,
+                    kind: "session",
+                    billing: session_rules::BillingCategory::Session,
+                    payload: "{}",
+                    service_id: None,
+                    idempotency: None,
+                    failover: None,
+                    now: now.minus(std::time::Duration::from_secs(7200)),
+                },
+                // Already due: its timer goes to the timers queue at once.
+                until: now.minus(std::time::Duration::from_secs(3600)),
+                fallback: with_fallback.then(|| vbm_store::HeldFallback {
+                    kind: "template".into(),
+                    class: session_rules::SendClass::Informative,
+                    billing: session_rules::BillingCategory::Otp,
+                    payload: "{}".into(),
+                    service_id: None,
+                }),
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, vbm_store::HoldOutcome::Held { .. }));
+    id
+}
+
+#[tokio::test]
+async fn a_held_message_is_told_timed_and_settled_once_at_its_deadline() {
+    let world = World::new().await;
+    let other = PhoneNumber::parse("+447911123457").unwrap();
+    let with = hold(&world, &world.phone, true).await;
+    let without = hold(&world, &other, false).await;
+    let app = world.app(&world.env.events_queue_url).await;
+    let mut reader = world.reader().await;
+    let mut pump = async || {
+        while reader
+            .pump_once_with(|e| app.handle_stream(e))
+            .await
+            .unwrap()
+            > 0
+        {}
+    };
+    pump().await;
+    let held = world.events().await;
+    assert_eq!(types(&held), ["message.held", "message.held"], "{held:?}");
+    assert_eq!(held[0].data["fallback"], true);
+
+    // Their deadline timers (due already: on the queue at once), each delivered twice.
+    let timers = vbm_testkit::drain(&world.sqs, &world.env.session_timers_queue_url).await;
+    assert_eq!(timers.len(), 2);
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        for timer in &timers {
+            let mut record = aws_lambda_events::sqs::SqsMessage::default();
+            record.message_id = Some("m".into());
+            record.body = Some(timer.body.clone());
+            outcomes.push(app.timer_record(&record).await.unwrap());
+        }
+    }
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        ["already_settled", "already_settled", "expired", "fallback"]
+    );
+    pump().await;
+    let mut told = world.events().await;
+    told.sort_by_key(|e| e.kind.as_str());
+    assert_eq!(
+        types(&told),
+        ["message.released", "message.status"],
+        "{told:?}"
+    );
+    assert_eq!(told[0].data["outcome"], "fallback");
+    assert_eq!(told[0].data["message_id"], with.as_str());
+    assert_eq!(
+        (&told[1].data["status"], &told[1].data["message_id"]),
+        (
+            &serde_json::json!("expired"),
+            &serde_json::json!(without.as_str())
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_opt_out_drops_what_the_conversation_holds() {
+    use vbm_platform::clock::Clock;
+    let world = World::new().await;
+    let now = SystemClock.now();
+    let id = hold(&world, &world.phone, true).await;
+    let app = world.app(&world.env.events_queue_url).await;
+    let mut reader = world.reader().await;
+    while reader
+        .pump_once_with(|e| app.handle_stream(e))
+        .await
+        .unwrap()
+        > 0
+    {}
+    world.events().await;
+    world
+        .store
+        .change_conversation(&world.business, &world.phone, now, |c| c.opt_out())
+        .await
+        .unwrap();
+    while reader
+        .pump_once_with(|e| app.handle_stream(e))
+        .await
+        .unwrap()
+        > 0
+    {}
+    let held = world
+        .store
+        .get_held(&world.business, &id, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.state, session_rules::HeldState::Dropped);
+    assert_eq!(held.reason.as_deref(), Some("recipient_opted_out"));
+    while reader
+        .pump_once_with(|e| app.handle_stream(e))
+        .await
+        .unwrap()
+        > 0
+    {}
+    let told = world.events().await;
+    let failed: Vec<_> = told
+        .iter()
+        .filter(|e| e.kind.as_str() == "message.status")
+        .collect();
+    assert_eq!(failed.len(), 1, "{told:?}");
+    assert_eq!(failed[0].data["failure"]["reason"], "recipient_opted_out");
+}

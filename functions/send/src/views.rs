@@ -1,9 +1,9 @@
 //! What the API answers, as JSON. Times are RFC 3339 UTC with milliseconds.
 
 use serde::Serialize;
-use session_rules::{Billing, MessageStatus, Template, Timestamp};
+use session_rules::{Billing, HeldState, MessageStatus, Template, Timestamp};
 use vbm_platform::time;
-use vbm_store::MessageRecord;
+use vbm_store::{HeldMessage, MessageRecord};
 
 /// `GET /v1/sessions/{phone}`, and `session` in a send's answer: the events' shape.
 pub use vbm_events::SessionView;
@@ -20,6 +20,35 @@ pub struct SendAccepted {
     /// `promotional`, `session`) and `billable` (false for a session message after the
     /// session's first business reply).
     pub billing: Billing,
+    /// A message waiting for the user's reply (`status` `held`): its deadline; `null` for
+    /// a message that goes now.
+    pub hold: Option<HoldView>,
+}
+
+/// A message that waited, or waits, for the user's reply (`wait_for_session`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HoldView {
+    /// `held` (waiting), `released` (went when the user wrote), `fallback` (its fallback
+    /// template went at the deadline), `expired` (the deadline passed, no fallback),
+    /// `dropped` (it can never go: `reason`).
+    pub state: &'static str,
+    #[serde(serialize_with = "time::serialize")]
+    pub until: Timestamp,
+    /// Whether it has a fallback template (`null` once it went: the message shows which).
+    pub fallback: Option<bool>,
+    /// Why it was dropped (an error code, e.g. `recipient_opted_out`).
+    pub reason: Option<String>,
+}
+
+impl HoldView {
+    pub fn waiting(until: Timestamp, fallback: bool) -> Self {
+        Self {
+            state: HeldState::Held.as_str(),
+            until,
+            fallback: Some(fallback),
+            reason: None,
+        }
+    }
 }
 
 /// `GET /v1/messages/{id}`.
@@ -44,6 +73,9 @@ pub struct MessageView {
     /// What Viber bills the message as, decided when it was accepted (`null` on messages
     /// accepted before billing categories were recorded).
     pub billing: Option<Billing>,
+    /// The hold and its deadline when the message waited (or waits) for the user's reply;
+    /// else `null`.
+    pub hold: Option<HoldView>,
 }
 
 /// A message's SMS failover.
@@ -113,6 +145,48 @@ impl From<&MessageRecord> for MessageView {
             }),
             delivered_via: delivered_via(m),
             billing: m.billing,
+            hold: m.hold.map(|h| HoldView {
+                state: h.outcome.as_str(),
+                until: h.until,
+                fallback: None,
+                reason: None,
+            }),
+        }
+    }
+}
+
+impl MessageView {
+    /// A message that has not gone: waiting for the user's reply (`held`), expired at its
+    /// deadline without a fallback (`expired`), or dropped (`failed`, with the reason).
+    pub fn held(h: &HeldMessage) -> Self {
+        let status = match h.state {
+            HeldState::Held => "held",
+            HeldState::Expired => MessageStatus::Expired.as_str(),
+            HeldState::Dropped => MessageStatus::Failed.as_str(),
+            // Moved on with its message item, which is read first: only in between.
+            HeldState::Released | HeldState::Fallback => MessageStatus::Accepted.as_str(),
+        };
+        Self {
+            message_id: h.id.to_string(),
+            to: h.to.as_e164().to_owned(),
+            kind: h.kind.clone(),
+            status,
+            status_history: Vec::new(),
+            viber_message_token: None,
+            failure: h.reason.as_ref().map(|reason| FailureView {
+                code: None,
+                reason: reason.clone(),
+            }),
+            created_at: h.created_at,
+            failover: None,
+            delivered_via: None,
+            billing: None,
+            hold: Some(HoldView {
+                state: h.state.as_str(),
+                until: h.until,
+                fallback: Some(h.fallback.is_some()),
+                reason: h.reason.clone(),
+            }),
         }
     }
 }

@@ -73,11 +73,19 @@ pub enum EventKind {
     /// A cap the operator set reached 80 % or 100 % of its limit in its window (once each).
     #[serde(rename = "usage.cap_reached")]
     UsageCapReached,
+    // Messages waiting for the user's reply (`wait_for_session`).
+    /// A session message is held until the user writes or its deadline (`until`).
+    #[serde(rename = "message.held")]
+    MessageHeld,
+    /// A held message went: the user wrote (`released`) or, at its deadline, its fallback
+    /// template (`fallback`).
+    #[serde(rename = "message.released")]
+    MessageReleased,
 }
 
 impl EventKind {
     /// Every kind, as `openapi.yaml`'s `webhooks` lists them.
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::MessageStatus,
         EventKind::MessageInbound,
         EventKind::ContactOptedOut,
@@ -92,6 +100,8 @@ impl EventKind {
         EventKind::TemplateApproved,
         EventKind::TemplateRejected,
         EventKind::UsageCapReached,
+        EventKind::MessageHeld,
+        EventKind::MessageReleased,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -110,6 +120,8 @@ impl EventKind {
             EventKind::TemplateApproved => "template.approved",
             EventKind::TemplateRejected => "template.rejected",
             EventKind::UsageCapReached => "usage.cap_reached",
+            EventKind::MessageHeld => "message.held",
+            EventKind::MessageReleased => "message.released",
         }
     }
 }

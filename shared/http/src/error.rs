@@ -42,6 +42,9 @@ impl ApiError {
         ("session_locked", 409),
         ("recipient_opted_out", 409),
         ("first_message_promotional", 409),
+        // A message waiting for the user's reply.
+        ("hold_until_invalid", 422),
+        ("too_many_held", 409),
         ("invalid_json", 400),
         // Campaigns.
         ("invalid_recipients", 400),

@@ -25,6 +25,7 @@ pub mod callback_address;
 pub mod caps;
 mod content;
 mod conversation;
+pub mod hold;
 mod interactive;
 mod limits;
 mod message;
@@ -44,6 +45,7 @@ pub use content::{Caption, FileName, HttpsUrl, Text, TrackingData, Ttl, is_blank
 pub use conversation::{
     Conversation, SendClass, SendPreview, Session, SessionSnapshot, SessionState,
 };
+pub use hold::{AtDeadline, HeldState, HoldDecision, Release};
 pub use interactive::{
     Card, CardButton, Carousel, List, ListDelivery, MAX_CARD_TITLE_CHARS, MAX_CAROUSEL_CARDS,
     MAX_LIST_OPTION_CHARS, MAX_LIST_OPTIONS, MAX_LIST_TITLE_CHARS, MAX_PRIMARY_LABEL_CHARS,

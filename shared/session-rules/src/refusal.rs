@@ -55,6 +55,14 @@ pub enum Refusal {
     /// The business's SMS policy refuses the message's failover.
     #[error("{0}")]
     Sms(crate::sms::SmsRefusal),
+    /// A message asked to wait for the user's reply until a time it may not wait for.
+    #[error("wait_for_session.until: {0}")]
+    HoldUntilInvalid(String),
+    /// The conversation already holds the most messages it may (`hold::MAX_HELD_PER_CONVERSATION`).
+    #[error(
+        "this conversation already holds {0} messages waiting for the user's reply, the most it may"
+    )]
+    TooManyHeld(usize),
 }
 
 impl From<crate::sms::SmsRefusal> for Refusal {
@@ -83,11 +91,13 @@ impl Refusal {
             Refusal::InvalidPhone(_) => "invalid_phone",
             Refusal::NoServiceForMessage(_) => "no_service_for_message",
             Refusal::Sms(refusal) => refusal.code(),
+            Refusal::HoldUntilInvalid(_) => "hold_until_invalid",
+            Refusal::TooManyHeld(_) => "too_many_held",
         }
     }
 
     /// Every code this crate can produce, for the API document's test.
-    pub const ALL_CODES: [&'static str; 22] = [
+    pub const ALL_CODES: [&'static str; 24] = [
         "no_session",
         "session_expired",
         "session_limit_reached",
@@ -111,6 +121,9 @@ impl Refusal {
         "template_text_too_long",
         "template_limit_reached",
         "no_service_for_message",
+        // A message waiting for the user's reply.
+        "hold_until_invalid",
+        "too_many_held",
     ];
 
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
@@ -126,6 +139,7 @@ impl Refusal {
             Refusal::ValidationFailed { field, .. } => Some(field),
             Refusal::TemplateRule(..) => Some("text"),
             Refusal::Sms(refusal) => Some(refusal.field()),
+            Refusal::HoldUntilInvalid(_) => Some("wait_for_session.until"),
             _ => None,
         }
     }

@@ -68,8 +68,15 @@ impl Store {
             _ => false,
         };
 
+        // The messages it holds for the user's reply, named exactly by the conversation (the
+        // contact index may not have caught up with a hold made just before the tombstone).
+        let held: Vec<Key> = crate::held::held_of(before.attributes())
+            .iter()
+            .map(|id| (s(keys::business(business)), s(keys::held(id))))
+            .collect();
         let contact = keys::contact(business, to);
         let mut found = self.indexed_under(&contact).await?;
+        found.extend(held);
         found.extend(self.recent_messages_of(business, to).await?);
         found.extend(self.erase_from_campaigns(business, to).await?);
         found.extend(self.quarantined_naming(to).await?);

@@ -55,6 +55,11 @@ pub struct InboundRecord {
     /// The conversation just before and just after this message.
     pub before: Conversation,
     pub after: Conversation,
+    /// The conversation holds messages waiting for the user's reply
+    /// ([`Store::release_held`](crate::Store::release_held) releases them); `false` means
+    /// the write found none (it is conditioned on that). A redelivery says `true`: whether
+    /// the first delivery's release finished is not known without a read.
+    pub holds_messages: bool,
 }
 
 impl InboundRecord {
@@ -89,8 +94,8 @@ enum Attempt {
     Written,
     /// Boxed: a record is far larger than the other variants.
     Duplicate(Box<InboundRecord>),
-    /// The conversation was not as expected: here is how it is.
-    Stale(Option<Conversation>),
+    /// The conversation was not as expected: here is how it is, and whether it holds messages.
+    Stale(Option<Conversation>, bool),
     /// Another transaction held the item; try again.
     Conflict,
 }
@@ -133,6 +138,7 @@ fn record_from_item(item: &Item) -> Result<InboundRecord, StoreError> {
         received_at: Timestamp::from_millis(attrs::get_n(item, "received_at")?),
         before: conversation_from(item, "before")?,
         after: conversation_from(item, "after")?,
+        holds_messages: true,
     })
 }
 
@@ -166,9 +172,14 @@ impl Store {
         now: Timestamp,
         opens_session: bool,
     ) -> Result<InboundOutcome, StoreError> {
-        let mut state = match self.conversations.get(business, phone) {
-            Some(hint) => hint,
-            None => self.get_conversation(business, phone).await?,
+        // The container's hint says nothing of held messages: it is taken as "none", which
+        // the write's condition checks (a hold in between costs one cancelled write).
+        let (mut state, mut holds) = match self.conversations.get(business, phone) {
+            Some(hint) => (hint, false),
+            None => {
+                let (state, held) = self.conversation_and_held(business, phone).await?;
+                (state, !held.is_empty())
+            }
         };
         for attempt in 0..MAX_ATTEMPTS {
             let before = state.unwrap_or_default();
@@ -185,6 +196,7 @@ impl Store {
                 received_at: now,
                 before,
                 after,
+                holds_messages: holds,
             };
             match self
                 .try_inbound_write(business, state.as_ref(), &record)
@@ -195,9 +207,10 @@ impl Store {
                     return Ok(InboundOutcome::New(record));
                 }
                 Attempt::Duplicate(first) => return Ok(InboundOutcome::Duplicate(*first)),
-                Attempt::Stale(real) => {
+                Attempt::Stale(real, held) => {
                     self.conversations.put(business, phone, real);
                     state = real;
+                    holds = held;
                 }
                 Attempt::Conflict => {
                     // Real DynamoDB cancels a transaction that meets another one on the same
@@ -205,7 +218,10 @@ impl Store {
                     let pause = Duration::from_millis(5 * (attempt as u64 % 8 + 1));
                     // Jittered: the two writers that met must not meet again.
                     tokio::time::sleep(pause.mul_f64(0.5 + rand::random::<f64>())).await;
-                    state = self.get_conversation(business, phone).await?;
+                    (state, holds) = {
+                        let (state, held) = self.conversation_and_held(business, phone).await?;
+                        (state, !held.is_empty())
+                    };
                 }
             }
         }
@@ -223,7 +239,11 @@ impl Store {
         let contact = keys::contact(business, phone);
 
         let mut e = Expr::default();
-        let exact = conversation::expect_exactly(expected, &mut e);
+        let mut exact = conversation::expect_exactly(expected, &mut e);
+        if expected.is_some() && !record.holds_messages {
+            // Nothing held, as this write believes: checked, so no release is ever missed.
+            exact = format!("({exact}) AND attribute_not_exists({})", crate::held::HELD);
+        }
         let set = conversation::set_user_message(
             business,
             phone,
@@ -301,7 +321,11 @@ impl Store {
             };
         }
         if cancelled.failed(0) {
-            return Ok(Attempt::Stale(conversation::from_item(cancelled.item(0))?));
+            let item = cancelled.item(0);
+            return Ok(Attempt::Stale(
+                conversation::from_item(item)?,
+                !crate::held::held_of(item).is_empty(),
+            ));
         }
         if (0..2).any(|i| cancelled.code(i) == Some("TransactionConflict")) {
             return Ok(Attempt::Conflict);

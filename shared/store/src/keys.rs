@@ -16,6 +16,7 @@ pub const BUSINESS_PREFIX: &str = "BIZ#";
 pub const CONVERSATION_PREFIX: &str = "CONV#";
 pub const MESSAGE_PREFIX: &str = "MSG#";
 pub const CAMPAIGN_PREFIX: &str = "CAMPAIGN#";
+pub const HELD_PREFIX: &str = "HELD#";
 
 pub fn business(b: &BusinessId) -> String {
     format!("{BUSINESS_PREFIX}{}", b.as_str())
@@ -43,6 +44,11 @@ pub fn conversation(to: &PhoneNumber) -> String {
 
 pub fn message(id: &MessageId) -> String {
     format!("{MESSAGE_PREFIX}{}", id.as_str())
+}
+
+/// A session message waiting for the user's reply (`held.rs`), by its message id.
+pub fn held(id: &MessageId) -> String {
+    format!("{HELD_PREFIX}{}", id.as_str())
 }
 
 pub fn idempotency(key: &str) -> String {

@@ -19,6 +19,7 @@
 //! | allowance        | `BIZ#{business}`      | `ALLOW#{what}#{window}` |
 //! | cap counter      | `BIZ#{business}`      | `CAPUSE#{period}#{window}#{subject}` (`caps.rs`) |
 //! | parked job       | `BIZ#{business}`      | `PARKED#{hold}#{work}` (`parked.rs`) |
+//! | held message     | `BIZ#{business}`      | `HELD#{message_id}` (`held.rs`) |
 //!
 //! Campaign items (campaign, chunks, create keys, count shards) are in `campaigns.rs` and
 //! `campaign_counts.rs`; a template creation's key (`TIDEM#{key}`) in `templates.rs`.
@@ -57,6 +58,8 @@ mod erase;
 pub mod erase_campaigns;
 mod error;
 mod failover;
+// Messages waiting for the user's reply.
+mod held;
 mod ids;
 // the delivery log of business events.
 pub mod event_log;
@@ -105,6 +108,7 @@ pub use failover::{
     FailoverSms, FailoverSpec, FailoverState, FailoverStep, MAX_DEADLINE_SECONDS, MAX_SMS_TEXT,
     Trigger, Triggers, check_sender_id, check_sms_text,
 };
+pub use held::{HeldFallback, HeldMessage, HoldOutcome, HoldRecord, NewHold, Settled};
 pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, HistoryEntry, MessageId, MessageRecord};
 pub use parked::{Hold, Parked, ParkedQueue};

@@ -48,6 +48,8 @@ pub struct MessageRecord {
     /// What it is billed as, decided when it was accepted (`None` on messages accepted before
     /// billing categories were recorded).
     pub billing: Option<Billing>,
+    /// The hold it waited in for the user's reply, when it was held (`wait_for_session`).
+    pub hold: Option<crate::HoldRecord>,
 }
 
 /// One entry of a message's history: a known status, or a Viber code we do not know.
@@ -186,6 +188,7 @@ pub(crate) fn record_from_item(item: &Item) -> Result<MessageRecord, StoreError>
         failover: crate::failover::record_from_item(item)?,
         campaign: campaign_of(item)?,
         billing: billing_of(item)?,
+        hold: crate::held::hold_record_of(item)?,
     })
 }
 

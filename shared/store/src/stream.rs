@@ -7,14 +7,14 @@
 //! a stream stalls behind a record its consumer fails.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use session_rules::{Conversation, PhoneNumber, Session, Timestamp};
+use session_rules::{Conversation, HeldState, PhoneNumber, Session, Timestamp};
 
 use crate::attrs::{self, Item};
 use crate::campaigns::STATE;
 use crate::conversation::{
     CONSECUTIVE, CONTACTED, ERASING, MESSAGES_SENT, OPTED_OUT, SESSION_STARTED_AT, UPDATED_AT,
 };
-use crate::{BusinessId, CampaignId, Hold, keys};
+use crate::{BusinessId, CampaignId, Hold, MessageId, keys};
 
 /// A stream image as the store reads items.
 fn item(image: &serde_dynamo::Item) -> Item {
@@ -79,6 +79,46 @@ pub fn conversation(image: &serde_dynamo::Item) -> ConversationImage {
             contacted,
         },
         number(UPDATED_AT).map(Timestamp::from_millis),
+    )
+}
+
+/// A held message's image (`wait_for_session`, `held.rs`), as far as its events need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldImage {
+    pub business: BusinessId,
+    pub id: MessageId,
+    pub to: String,
+    pub state: HeldState,
+    pub until: Timestamp,
+    pub fallback: bool,
+    pub settled_at: Option<Timestamp>,
+    pub reason: Option<String>,
+}
+
+/// Reads a held message's image (`None`: not one, or missing what it needs).
+pub fn held(keys: &serde_dynamo::Item, image: &serde_dynamo::Item) -> Option<HeldImage> {
+    let keys = item(keys);
+    let business = key(&keys, keys::PK)?.strip_prefix(keys::BUSINESS_PREFIX)?;
+    let id = key(&keys, keys::SK)?.strip_prefix(keys::HELD_PREFIX)?;
+    let image = item(image);
+    let number = |name| attrs::opt_n::<i64>(&image, name).ok().flatten();
+    Some(HeldImage {
+        business: BusinessId::parse(business).ok()?,
+        id: MessageId::parse(id)?,
+        to: key(&image, "to")?.to_owned(),
+        state: HeldState::parse(key(&image, "held_state")?)?,
+        until: Timestamp::from_millis(number("until")?),
+        fallback: image.contains_key("fallback_payload"),
+        settled_at: number("settled_at").map(Timestamp::from_millis),
+        reason: key(&image, "reason").map(str::to_owned),
+    })
+}
+
+/// Whether a conversation image names held messages.
+pub fn holds(image: &serde_dynamo::Item) -> bool {
+    matches!(
+        item(image).get(crate::held::HELD),
+        Some(AttributeValue::Ss(ids)) if !ids.is_empty()
     )
 }
 

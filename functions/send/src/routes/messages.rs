@@ -70,7 +70,14 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
     // The business's caps on this billing category; none: no counter in the write.
     let caps = business.caps.for_send(admission.billing);
 
-    match app.store().record_send_within(&new, &caps).await? {
+    let outcome = match &prepared.wait {
+        Some(wait) => match super::held::record(app, new, wait, now, &caps).await? {
+            Ok(outcome) => outcome,
+            Err(held) => return Ok(held),
+        },
+        None => app.store().record_send_within(&new, &caps).await?,
+    };
+    match outcome {
         SendOutcome::Accepted { after } => {
             tracing::Span::current().record("message_id", message_id.as_str());
             vbm_outbound::caps::tell(app.store(), app.events(), &business.id, &caps, now).await;
@@ -121,6 +128,8 @@ pub(crate) struct Prepared {
     pub hash: String,
     /// The Viber service it goes out on (routed by its kind).
     pub service_id: u64,
+    /// `wait_for_session`: it may wait for the user's reply.
+    pub wait: Option<super::held::Wait>,
 }
 
 impl Prepared {
@@ -163,6 +172,29 @@ pub(crate) async fn prepare(
     }
     // SMS failover: not part of the message dispatch reads.
     let failover_request = vbm_outbound::failover::take(&mut value)?;
+    // Waiting for the user's reply: not part of the message either.
+    let wait = value
+        .as_object_mut()
+        .and_then(|o| o.remove(super::held::WAIT_FOR_SESSION));
+    let mut prepared = prepare_body(app, business, key, value, failover_request).await?;
+    if let Some(raw) = wait {
+        let wait = super::held::parse(app, business, &prepared, &raw).await?;
+        // A retry must carry the same wait to be the same request.
+        prepared.hash = request_hash(&format!("{}\u{0}{raw}", prepared.hash));
+        prepared.wait = Some(wait);
+    }
+    Ok(prepared)
+}
+
+/// [`prepare`] of a body already read: a send's content, admitted (also a held message's
+/// fallback template, `super::held`).
+pub(crate) async fn prepare_body(
+    app: &App,
+    business: &Business,
+    key: Option<IdempotencyKey>,
+    value: serde_json::Value,
+    failover_request: Option<(vbm_store::FailoverRequest, String)>,
+) -> Result<Prepared, ApiError> {
     let body: SendRequestBody = from_value(&value)?;
     let limits = app.store().limits();
     let parsed = SendRequest::parse(&body, limits).map_err(|refusal| {
@@ -226,10 +258,11 @@ pub(crate) async fn prepare(
         payload,
         hash,
         service_id: service.id,
+        wait: None,
     })
 }
 
-fn accepted(
+pub(crate) fn accepted(
     app: &App,
     message_id: MessageId,
     after: &Conversation,
@@ -242,6 +275,7 @@ fn accepted(
         status: "accepted",
         session: SessionView::from(after.snapshot(at, app.store().limits())),
         billing,
+        hold: None,
     };
     let mut response = json_response(StatusCode::ACCEPTED, &answer);
     response.extensions_mut().insert(Outcome(outcome));
@@ -270,12 +304,21 @@ pub(crate) fn idempotency_key(request: &Request) -> Result<Option<IdempotencyKey
 pub async fn get(app: &App, business: &Business, id: &str) -> Answer {
     let not_found = || ApiError::not_found("no such message");
     let id = MessageId::parse(id).ok_or_else(not_found)?;
-    let record = app
+    let now = app.clock().now();
+    let Some(record) = app
         .store()
-        .get_message(&business.id, &id, app.clock().now())
+        .get_message(&business.id, &id, now)
         .await?
         .filter(|m| m.business == business.id)
-        .ok_or_else(not_found)?;
+    else {
+        // Not sent (yet): a message waiting for the user's reply, or one that never went.
+        let held = app
+            .store()
+            .get_held(&business.id, &id, now)
+            .await?
+            .ok_or_else(not_found)?;
+        return Ok(json_response(StatusCode::OK, &MessageView::held(&held)));
+    };
     tracing::Span::current().record("message_id", record.id.as_str());
     Ok(json_response(StatusCode::OK, &MessageView::from(&record)))
 }

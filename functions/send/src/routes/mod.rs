@@ -7,6 +7,8 @@ pub mod campaigns;
 pub mod contacts;
 pub mod dry_run;
 pub mod events;
+// A session message that waits for the user's reply.
+pub mod held;
 pub mod messages;
 pub mod sessions;
 pub mod templates;

@@ -6,6 +6,7 @@ mod common;
 mod concurrency;
 mod dry_run;
 mod errors;
+mod held;
 mod inputs;
 mod interactive;
 mod openapi;

@@ -252,9 +252,11 @@ fn the_request_schema_has_every_field_of_the_wire_type() {
         .map(String::from)
         .into()
     );
-    // `failover` (the SMS failover) is taken out before the message is parsed.
+    // `failover` (the SMS failover) and `wait_for_session` (waiting for the user's reply)
+    // are taken out before the message is parsed.
     let mut fields = accepted_fields(r#"{"__probe": 1}"#);
     fields.insert("failover".into());
+    fields.insert(send::routes::held::WAIT_FOR_SESSION.into());
     let documented: BTreeSet<String> = sends.values().flat_map(|m| property_names(m)).collect();
     assert_eq!(documented, fields);
     let base = r#""to": "+380501234567", "type": "session""#;
@@ -441,7 +443,15 @@ fn answer_schemas_match_the_views() {
                 category: session_rules::BillingCategory::Session,
                 billable: true,
             },
+            hold: Some(send::views::HoldView::waiting(t0, true)),
         },
+    );
+    assert_matches(&doc, "Hold", &send::views::HoldView::waiting(t0, true));
+    assert_eq!(
+        strings(&schema(&doc, "Hold")["properties"]["state"]["enum"]),
+        ["held", "released", "fallback", "expired", "dropped"]
+            .map(String::from)
+            .into()
     );
     let billing = &schema(&doc, "Billing");
     assert_matches(
@@ -493,6 +503,7 @@ fn answer_schemas_match_the_views() {
         }),
         delivered_via: Some("sms"),
         billing: None,
+        hold: None,
     };
     assert_matches(&doc, "Message", &message);
     assert_matches(&doc, "Failover", message.failover.as_ref().unwrap());
@@ -514,9 +525,11 @@ fn answer_schemas_match_the_views() {
     assert_matches(&doc, "StatusEntry", &message.status_history[1]);
     assert_matches(&doc, "Failure", message.failure.as_ref().unwrap());
     let statuses = strings(&schema(&doc, "MessageStatus")["enum"]);
+    // `held`: a message waiting for the user's reply, before it is a message at all.
     let known: BTreeSet<String> = MessageStatus::ALL
         .iter()
         .map(|s| s.as_str().to_owned())
+        .chain([session_rules::HeldState::Held.as_str().to_owned()])
         .collect();
     assert_eq!(statuses, known);
     let template = Template::parse(

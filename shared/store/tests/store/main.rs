@@ -8,6 +8,7 @@ mod caps;
 mod common;
 mod concurrency;
 mod failover;
+mod held;
 mod history_bound;
 mod lost_answer;
 mod pending;

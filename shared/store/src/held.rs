@@ -1,0 +1,948 @@
+//! Messages that wait for the user's reply (`wait_for_session`): kept, counted in nothing, sent
+//! to nobody until the user writes or their deadline passes. The decisions are
+//! `session_rules::hold`'s; this module carries them out.
+//!
+//! Items:
+//! - the **held message** (`BIZ#{business}` / `HELD#{message_id}`, `gsi1pk` the contact): the
+//!   session message as a send would record it, its deadline (`until`), its fallback template
+//!   when it has one, and its state (`held_state`: `held`, then once `released`, `fallback`,
+//!   `expired` or `dropped`). It is not a `MSG#` item, so the outbox never sees it;
+//! - the **conversation** names its held messages (`held`, a string set of message ids): a
+//!   user message with nothing held reads and writes exactly what it did before (its write is
+//!   conditioned on `held` being absent, so a container's stale idea of it costs one
+//!   cancelled write, never a missed release).
+//!
+//! Every move out of `held` is one `TransactWriteItems` conditioned on `held_state = held`:
+//! a release or the deadline's send is the direct send's own items (`Store::send_items`: the
+//! conversation's update on the session rules and its exact prior state, the `MSG#{id}` put)
+//! plus that update of the held item. Of a release, a second release (two user messages at
+//! once, a redelivered callback) and the deadline, exactly one moves each message; the others
+//! find it moved. The id in the conversation's `held` set is removed afterwards (a separate
+//! write: an id left behind by a crash only costs the next user message one read).
+
+use std::collections::BTreeSet;
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
+use session_rules::hold::{MAX_HELD_PER_CONVERSATION, waits_for_user};
+use session_rules::{
+    AtDeadline, BillingCategory, Conversation, HeldState, HoldDecision, PhoneNumber, Refusal,
+    Release, SendClass, Timestamp,
+};
+
+use crate::attrs::{self, Item, b, n, s};
+use crate::cancelled::Cancelled;
+use crate::conversation::{self, Expr};
+use crate::send::{IdempotencyKey, NewSend, SendOutcome};
+use crate::{BusinessId, MessageId, Store, StoreError, keys};
+
+/// The conversation item's set of held message ids.
+pub(crate) const HELD: &str = "held";
+/// Optimistic rounds, as for sends.
+const MAX_ATTEMPTS: usize = 64;
+
+/// What a held message sends at its deadline instead (a template, admitted at acceptance).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldFallback {
+    pub kind: String,
+    pub class: SendClass,
+    pub billing: BillingCategory,
+    pub payload: String,
+    pub service_id: Option<u64>,
+}
+
+/// A session message asked to wait until `until`.
+#[derive(Debug, Clone)]
+pub struct NewHold<'a> {
+    /// The session message, as it would be sent now.
+    pub send: NewSend<'a>,
+    pub until: Timestamp,
+    pub fallback: Option<HeldFallback>,
+}
+
+/// What [`Store::record_hold`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HoldOutcome {
+    /// Kept, waiting; `conversation` as it is (unchanged by the hold).
+    Held { conversation: Conversation },
+    /// A session admitted it: sent as any session message (the send's own outcome).
+    Sent(SendOutcome),
+    /// The same key and body were held before: answer as then.
+    ReplayedHeld {
+        message_id: MessageId,
+        conversation: Conversation,
+        accepted_at: Timestamp,
+    },
+}
+
+/// A held message as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldMessage {
+    pub id: MessageId,
+    pub business: BusinessId,
+    pub to: PhoneNumber,
+    pub kind: String,
+    pub billing: BillingCategory,
+    pub payload: String,
+    pub service_id: Option<u64>,
+    pub created_at: Timestamp,
+    pub until: Timestamp,
+    pub state: HeldState,
+    /// When it left `held`.
+    pub settled_at: Option<Timestamp>,
+    /// Why it was dropped (a refusal's code).
+    pub reason: Option<String>,
+    pub fallback: Option<HeldFallback>,
+}
+
+/// The hold a sent message came through (on its `MSG#` item).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldRecord {
+    pub held_at: Timestamp,
+    pub until: Timestamp,
+    /// `Released` or `Fallback`.
+    pub outcome: HeldState,
+}
+
+/// What a release or a deadline did to one held message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    pub id: MessageId,
+    pub state: HeldState,
+    /// Whether this call moved it (`false`: another one had already).
+    pub moved_now: bool,
+}
+
+/// The held ids a conversation item names, in acceptance order (ULIDs sort by time).
+pub(crate) fn held_of(item: Option<&Item>) -> Vec<MessageId> {
+    let ids: BTreeSet<String> = item
+        .and_then(|i| attrs::opt_str_list(i, HELD).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    ids.iter().filter_map(|id| MessageId::parse(id)).collect()
+}
+
+fn class_of(name: &str) -> Option<SendClass> {
+    match name {
+        "session" => Some(SendClass::Session),
+        "informative" => Some(SendClass::Informative),
+        "promotional" => Some(SendClass::Promotional),
+        _ => None,
+    }
+}
+
+fn class_name(class: SendClass) -> &'static str {
+    match class {
+        SendClass::Session => "session",
+        SendClass::Informative => "informative",
+        SendClass::Promotional => "promotional",
+    }
+}
+
+fn held_from_item(item: &Item) -> Result<HeldMessage, StoreError> {
+    let id = attrs::get_s(item, "message_id")?;
+    let malformed = |why: &str| StoreError::malformed(id, why.to_owned());
+    let category = |name: &str| -> Result<BillingCategory, StoreError> {
+        BillingCategory::parse(attrs::get_s(item, name)?).ok_or_else(|| malformed(name))
+    };
+    let fallback = match attrs::opt_s(item, "fallback_payload")? {
+        Some(payload) => Some(HeldFallback {
+            kind: attrs::get_s(item, "fallback_kind")?.to_owned(),
+            class: class_of(attrs::get_s(item, "fallback_class")?)
+                .ok_or_else(|| malformed("fallback_class"))?,
+            billing: category("fallback_billing")?,
+            payload: payload.to_owned(),
+            service_id: attrs::opt_n(item, "fallback_service_id")?,
+        }),
+        None => None,
+    };
+    Ok(HeldMessage {
+        id: MessageId::parse(id).ok_or_else(|| malformed("bad message id"))?,
+        business: BusinessId::parse(attrs::get_s(item, "business_id")?)
+            .map_err(|e| StoreError::malformed(id, e))?,
+        to: PhoneNumber::parse(attrs::get_s(item, "to")?)
+            .map_err(|e| StoreError::malformed(id, e.to_string()))?,
+        kind: attrs::get_s(item, "kind")?.to_owned(),
+        billing: category("billing_category")?,
+        payload: attrs::get_s(item, "payload")?.to_owned(),
+        service_id: attrs::opt_n(item, "service_id")?,
+        created_at: Timestamp::from_millis(attrs::get_n(item, "created_at")?),
+        until: Timestamp::from_millis(attrs::get_n(item, "until")?),
+        state: HeldState::parse(attrs::get_s(item, "held_state")?)
+            .ok_or_else(|| malformed("held_state"))?,
+        settled_at: attrs::opt_n::<i64>(item, "settled_at")?.map(Timestamp::from_millis),
+        reason: attrs::opt_s(item, "reason")?.map(str::to_owned),
+        fallback,
+    })
+}
+
+/// The hold a message item came through, if it did.
+pub(crate) fn hold_record_of(item: &Item) -> Result<Option<HoldRecord>, StoreError> {
+    let Some(until) = attrs::opt_n::<i64>(item, "held_until")? else {
+        return Ok(None);
+    };
+    let outcome = attrs::get_s(item, "hold_outcome")?;
+    Ok(Some(HoldRecord {
+        held_at: Timestamp::from_millis(attrs::get_n(item, "held_at")?),
+        until: Timestamp::from_millis(until),
+        outcome: HeldState::parse(outcome)
+            .ok_or_else(|| StoreError::malformed("hold_outcome", outcome.to_owned()))?,
+    }))
+}
+
+/// An earlier idempotency record, as [`Store::record_hold`] reads it.
+struct EarlierHold {
+    request_hash: String,
+    message_id: MessageId,
+    held: bool,
+    after: Conversation,
+    accepted_at: Timestamp,
+}
+
+impl Store {
+    /// The conversation and its held ids, read consistently.
+    pub(crate) async fn conversation_and_held(
+        &self,
+        business: &BusinessId,
+        to: &PhoneNumber,
+    ) -> Result<(Option<Conversation>, Vec<MessageId>), StoreError> {
+        let item = self
+            .get_consistent(keys::business(business), keys::conversation(to), None)
+            .await?;
+        let state = conversation::from_item(item.as_ref())?;
+        self.conversations.put(business, to, state);
+        Ok((state, held_of(item.as_ref())))
+    }
+
+    /// A session message that may wait for the user's reply: sent now when a session admits it
+    /// (exactly [`Store::record_send`]), else held (one transaction: the conversation names it,
+    /// conditioned on the exact state the decision was made on, and the held item is put).
+    /// `caps`: the business's caps on the message's category, counted when it is sent now (as
+    /// [`Store::record_send_within`]).
+    pub async fn record_hold(
+        &self,
+        hold: &NewHold<'_>,
+        caps: &[session_rules::caps::Cap],
+    ) -> Result<HoldOutcome, StoreError> {
+        let send = &hold.send;
+        if let Some((key, hash)) = send.idempotency
+            && let Some(earlier) = self.earlier_hold(send.business, key, send.now).await?
+        {
+            return Ok(self.replay_hold(earlier, hash));
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            let (state, held) = self.conversation_and_held(send.business, send.to).await?;
+            let before = state.unwrap_or_default();
+            match before.decide_hold(send.now, &self.limits) {
+                Err(refusal) => return Ok(HoldOutcome::Sent(SendOutcome::Refused(refusal))),
+                Ok(HoldDecision::SendNow(_)) => {
+                    match self.record_send_within(send, caps).await? {
+                        // The session closed in between: hold after all.
+                        SendOutcome::Refused(r) if waits_for_user(&r) => continue,
+                        outcome => return Ok(HoldOutcome::Sent(outcome)),
+                    }
+                }
+                Ok(HoldDecision::Hold) if held.len() >= MAX_HELD_PER_CONVERSATION => {
+                    return Ok(HoldOutcome::Sent(SendOutcome::Refused(
+                        Refusal::TooManyHeld(MAX_HELD_PER_CONVERSATION),
+                    )));
+                }
+                Ok(HoldDecision::Hold) => {}
+            }
+            match self.try_hold_write(hold, state.as_ref()).await? {
+                HoldWrite::Written => {
+                    return Ok(HoldOutcome::Held {
+                        conversation: before,
+                    });
+                }
+                HoldWrite::Suppressed => {
+                    return Ok(HoldOutcome::Sent(SendOutcome::Refused(
+                        Refusal::RecipientOptedOut,
+                    )));
+                }
+                HoldWrite::Earlier(earlier) => {
+                    let hash = send.idempotency.map(|(_, h)| h).unwrap_or_default();
+                    return Ok(self.replay_hold(*earlier, hash));
+                }
+                HoldWrite::Again => {}
+            }
+        }
+        Err(StoreError::Contended)
+    }
+
+    fn replay_hold(&self, earlier: EarlierHold, hash: &str) -> HoldOutcome {
+        if earlier.request_hash != hash {
+            return HoldOutcome::Sent(SendOutcome::KeyReused);
+        }
+        if earlier.held {
+            HoldOutcome::ReplayedHeld {
+                message_id: earlier.message_id,
+                conversation: earlier.after,
+                accepted_at: earlier.accepted_at,
+            }
+        } else {
+            HoldOutcome::Sent(SendOutcome::Replayed {
+                message_id: earlier.message_id,
+                after: earlier.after,
+                accepted_at: earlier.accepted_at,
+            })
+        }
+    }
+
+    async fn earlier_hold(
+        &self,
+        business: &BusinessId,
+        key: &IdempotencyKey,
+        now: Timestamp,
+    ) -> Result<Option<EarlierHold>, StoreError> {
+        let item = self
+            .get_consistent(
+                keys::business(business),
+                keys::idempotency(key.as_str()),
+                Some(now),
+            )
+            .await?;
+        item.as_ref().map(earlier_hold_from).transpose()
+    }
+
+    async fn try_hold_write(
+        &self,
+        hold: &NewHold<'_>,
+        expected: Option<&Conversation>,
+    ) -> Result<HoldWrite, StoreError> {
+        let send = &hold.send;
+        let business_pk = keys::business(send.business);
+        let contact = keys::contact(send.business, send.to);
+        let id_set = AttributeValue::Ss(vec![send.message_id.as_str().to_owned()]);
+
+        let mut e = Expr::default();
+        let exact = conversation::expect_exactly(expected, &mut e);
+        let mut values = e.values;
+        let conversation_write = match expected {
+            // A number without a conversation: the item is made, naming the held message.
+            None => {
+                let mut item = conversation::new_item(
+                    send.business,
+                    send.to,
+                    &Conversation::default(),
+                    send.now,
+                );
+                item.insert(HELD.into(), id_set);
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(item))
+                            .condition_expression(exact)
+                            .return_values_on_condition_check_failure(
+                                ReturnValuesOnConditionCheckFailure::AllOld,
+                            )
+                            .build()
+                            .map_err(StoreError::build)?,
+                    )
+                    .build()
+            }
+            Some(_) => {
+                values.insert(":h_id".into(), id_set);
+                values.insert(":h_max".into(), n(MAX_HELD_PER_CONVERSATION));
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .key(keys::PK, s(&business_pk))
+                            .key(keys::SK, s(keys::conversation(send.to)))
+                            .condition_expression(format!(
+                                "({exact}) AND (attribute_not_exists({HELD}) OR size({HELD}) < :h_max)"
+                            ))
+                            .update_expression(format!("ADD {HELD} :h_id"))
+                            .set_expression_attribute_values(Some(values))
+                            .return_values_on_condition_check_failure(
+                                ReturnValuesOnConditionCheckFailure::AllOld,
+                            )
+                            .build()
+                            .map_err(StoreError::build)?,
+                    )
+                    .build()
+            }
+        };
+
+        let sk = keys::held(&send.message_id);
+        let mut held = Put::builder()
+            .table_name(&self.table)
+            .item(keys::PK, s(&business_pk))
+            .item(keys::SK, s(&sk))
+            .item(keys::GSI1PK, s(&contact))
+            .item(keys::GSI1SK, s(&sk))
+            .item("message_id", s(send.message_id.as_str()))
+            .item("business_id", s(send.business.as_str()))
+            .item("to", s(send.to.as_e164()))
+            .item("kind", s(send.kind))
+            .item("billing_category", s(send.billing.as_str()))
+            .item("payload", s(send.payload))
+            .item("held_state", s(HeldState::Held.as_str()))
+            .item("created_at", n(send.now.as_millis()))
+            .item("until", n(hold.until.as_millis()))
+            .item(
+                keys::EXPIRES_AT,
+                n(hold.until.plus(self.retention.messages).as_secs()),
+            )
+            .condition_expression("attribute_not_exists(pk)");
+        if let Some(service_id) = send.service_id {
+            held = held.item("service_id", n(service_id));
+        }
+        if let Some(f) = &hold.fallback {
+            held = held
+                .item("fallback_kind", s(&f.kind))
+                .item("fallback_class", s(class_name(f.class)))
+                .item("fallback_billing", s(f.billing.as_str()))
+                .item("fallback_payload", s(&f.payload));
+            if let Some(service_id) = f.service_id {
+                held = held.item("fallback_service_id", n(service_id));
+            }
+        }
+        let mut items = vec![
+            conversation_write,
+            TransactWriteItem::builder()
+                .put(held.build().map_err(StoreError::build)?)
+                .build(),
+        ];
+        if let Some((key, hash)) = send.idempotency {
+            let before = expected.copied().unwrap_or_default();
+            let record = Put::builder()
+                .table_name(&self.table)
+                .item(keys::PK, s(&business_pk))
+                .item(keys::SK, s(keys::idempotency(key.as_str())))
+                .item(keys::GSI1PK, s(&contact))
+                .item(keys::GSI1SK, s(keys::idempotency(key.as_str())))
+                .item("message_id", s(send.message_id.as_str()))
+                .item("request_hash", s(hash))
+                .item("accepted_at", n(send.now.as_millis()))
+                .item("after", conversation::as_map(&before))
+                .item("held", b(true))
+                .item(
+                    keys::EXPIRES_AT,
+                    n(send.now.plus(self.retention.idempotency).as_secs()),
+                )
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                .expression_attribute_values(":now", n(send.now.as_secs()))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(StoreError::build)?;
+            items.push(TransactWriteItem::builder().put(record).build());
+        }
+        // A number without a conversation item may have opted out and been erased: as a send.
+        let guard = match expected {
+            None => Some(self.suppression_guard(send.business, send.to).await?),
+            Some(_) => None,
+        };
+        if let Some(guard) = &guard {
+            items.push(
+                TransactWriteItem::builder()
+                    .condition_check(self.suppression_check(send.business, guard)?)
+                    .build(),
+            );
+        }
+        let err = match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(HoldWrite::Written),
+            Err(err) => err,
+        };
+        let Some(cancelled) = Cancelled::of(&err) else {
+            return Err(StoreError::sdk(err));
+        };
+        if cancelled.failed(1) {
+            // The id is new with the request: only this very write (its answer lost) made it.
+            return Ok(HoldWrite::Written);
+        }
+        if send.idempotency.is_some()
+            && cancelled.failed(2)
+            && let Some(item) = cancelled.item(2)
+        {
+            return Ok(HoldWrite::Earlier(Box::new(earlier_hold_from(item)?)));
+        }
+        if cancelled.failed(0) {
+            return Ok(HoldWrite::Again);
+        }
+        let guard_index = 2 + usize::from(send.idempotency.is_some());
+        if let Some(guard) = &guard
+            && cancelled.failed(guard_index)
+        {
+            return Ok(match guard {
+                crate::suppression::Guard::Hash(_) => HoldWrite::Suppressed,
+                crate::suppression::Guard::NoKey => {
+                    self.forget_suppression_key(send.business);
+                    HoldWrite::Again
+                }
+            });
+        }
+        // A conflicting transaction: try again.
+        Ok(HoldWrite::Again)
+    }
+
+    /// A held message by id, as stored (`None`: none, or past its retention).
+    pub async fn get_held(
+        &self,
+        business: &BusinessId,
+        id: &MessageId,
+        now: Timestamp,
+    ) -> Result<Option<HeldMessage>, StoreError> {
+        self.get_consistent(keys::business(business), keys::held(id), Some(now))
+            .await?
+            .as_ref()
+            .map(held_from_item)
+            .transpose()
+    }
+
+    /// The held messages the conversation names, read consistently, in acceptance order.
+    async fn held_messages(
+        &self,
+        business: &BusinessId,
+        ids: &[MessageId],
+    ) -> Result<Vec<HeldMessage>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(100) {
+            let mut request = KeysAndAttributes::builder().consistent_read(true);
+            for id in chunk {
+                request = request.keys(
+                    [
+                        (keys::PK.to_owned(), s(keys::business(business))),
+                        (keys::SK.to_owned(), s(keys::held(id))),
+                    ]
+                    .into(),
+                );
+            }
+            let mut pending = Some(request.build().map_err(StoreError::build)?);
+            while let Some(request) = pending.take() {
+                let answer = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(StoreError::sdk)?;
+                if let Some(items) = answer.responses().and_then(|r| r.get(&self.table)) {
+                    for item in items {
+                        out.push(held_from_item(item)?);
+                    }
+                }
+                pending = answer
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .cloned();
+            }
+        }
+        out.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        Ok(out)
+    }
+
+    /// The user has written: the conversation's held messages are released in acceptance
+    /// order, each admitted by the session rules and the direct send's own write, until the
+    /// session admits no more (those stay held for the next reply or their deadline). Safe to
+    /// call any number of times, concurrently: each message moves once. Returns what moved
+    /// or was found moved.
+    pub async fn release_held(
+        &self,
+        business: &BusinessId,
+        to: &PhoneNumber,
+        now: Timestamp,
+    ) -> Result<Vec<Settled>, StoreError> {
+        let (mut state, ids) = self.conversation_and_held(business, to).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut settled = Vec::new();
+        let found = self.held_messages(business, &ids).await?;
+        // Named but not kept (past retention): forgotten with the settled ones.
+        let mut gone: Vec<MessageId> = ids
+            .iter()
+            .filter(|id| !found.iter().any(|h| h.id == **id))
+            .cloned()
+            .collect();
+        'messages: for held in found {
+            if held.state != HeldState::Held {
+                settled.push(Settled {
+                    id: held.id.clone(),
+                    state: held.state,
+                    moved_now: false,
+                });
+                continue;
+            }
+            for _ in 0..MAX_ATTEMPTS {
+                let before = state.unwrap_or_default();
+                let (next, after) = match before.decide_release(now, &self.limits) {
+                    // Later ones wait behind it: acceptance order.
+                    Release::StayHeld(_) => break 'messages,
+                    Release::Drop(refusal) => (Next::Dropped(refusal), None),
+                    Release::Send(after) => (Next::Released, Some(after)),
+                };
+                match self
+                    .settle_write(&held, state.as_ref(), &next, after.as_ref(), now)
+                    .await?
+                {
+                    SettleWrite::Moved => {
+                        if let Some(after) = after {
+                            state = Some(after);
+                            self.conversations.put(business, to, state);
+                        }
+                        settled.push(Settled {
+                            id: held.id.clone(),
+                            state: next.state(),
+                            moved_now: true,
+                        });
+                        continue 'messages;
+                    }
+                    SettleWrite::AlreadyMoved(was) => {
+                        settled.push(Settled {
+                            id: held.id.clone(),
+                            state: was,
+                            moved_now: false,
+                        });
+                        // Another writer moved it, and may have moved the conversation.
+                        state = self.get_conversation(business, to).await?;
+                        continue 'messages;
+                    }
+                    SettleWrite::Stale(real) => state = real,
+                }
+            }
+            return Err(StoreError::Contended);
+        }
+        gone.extend(settled.iter().map(|s| s.id.clone()));
+        self.forget_held(business, to, &gone).await?;
+        Ok(settled)
+    }
+
+    /// The deadline of held message `id` has come: it goes after all if a session admits it
+    /// (the user wrote, the release has not happened), else its fallback, else it expires.
+    /// `None` when no such message is kept (erased). Safe to call twice and concurrently
+    /// with a release: the first mover wins, the answer says what it did.
+    pub async fn settle_held(
+        &self,
+        business: &BusinessId,
+        id: &MessageId,
+        now: Timestamp,
+    ) -> Result<Option<Settled>, StoreError> {
+        let Some(held) = self.get_held(business, id, now).await? else {
+            return Ok(None);
+        };
+        if held.state != HeldState::Held {
+            return Ok(Some(Settled {
+                id: held.id,
+                state: held.state,
+                moved_now: false,
+            }));
+        }
+        let mut state = self.get_conversation(business, &held.to).await?;
+        for _ in 0..MAX_ATTEMPTS {
+            let before = state.unwrap_or_default();
+            let fallback = held.fallback.as_ref().map(|f| f.class);
+            let (next, after) = match before.decide_at_deadline(now, &self.limits, fallback) {
+                AtDeadline::Send(after) => (Next::Released, Some(after)),
+                AtDeadline::Fallback(after) => (Next::Fallback, Some(after)),
+                AtDeadline::Expire => (Next::Expired, None),
+                AtDeadline::Drop(refusal) => (Next::Dropped(refusal), None),
+            };
+            match self
+                .settle_write(&held, state.as_ref(), &next, after.as_ref(), now)
+                .await?
+            {
+                SettleWrite::Moved => {
+                    if after.is_some() {
+                        self.conversations.put(business, &held.to, after);
+                    }
+                    self.forget_held(business, &held.to, std::slice::from_ref(&held.id))
+                        .await?;
+                    return Ok(Some(Settled {
+                        id: held.id,
+                        state: next.state(),
+                        moved_now: true,
+                    }));
+                }
+                SettleWrite::AlreadyMoved(was) => {
+                    return Ok(Some(Settled {
+                        id: held.id,
+                        state: was,
+                        moved_now: false,
+                    }));
+                }
+                SettleWrite::Stale(real) => state = real,
+            }
+        }
+        Err(StoreError::Contended)
+    }
+
+    /// Drops the conversation's held messages with `reason` (the user opted out: they can
+    /// never go). Each moves once, as a release's.
+    pub async fn drop_held(
+        &self,
+        business: &BusinessId,
+        to: &PhoneNumber,
+        reason: Refusal,
+        now: Timestamp,
+    ) -> Result<Vec<Settled>, StoreError> {
+        let (state, ids) = self.conversation_and_held(business, to).await?;
+        let mut settled = Vec::new();
+        for held in self.held_messages(business, &ids).await? {
+            if held.state != HeldState::Held {
+                continue;
+            }
+            let next = Next::Dropped(reason.clone());
+            let (state_now, moved_now) = match self
+                .settle_write(&held, state.as_ref(), &next, None, now)
+                .await?
+            {
+                SettleWrite::Moved => (next.state(), true),
+                SettleWrite::AlreadyMoved(was) => (was, false),
+                SettleWrite::Stale(_) => continue,
+            };
+            settled.push(Settled {
+                id: held.id,
+                state: state_now,
+                moved_now,
+            });
+        }
+        self.forget_held(business, to, &ids).await?;
+        Ok(settled)
+    }
+
+    /// Removes settled ids from the conversation's `held` set (only if the item is still
+    /// there: an erased conversation is not made again).
+    async fn forget_held(
+        &self,
+        business: &BusinessId,
+        to: &PhoneNumber,
+        ids: &[MessageId],
+    ) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let answer = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(business)))
+            .key(keys::SK, s(keys::conversation(to)))
+            .update_expression(format!("DELETE {HELD} :ids"))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(
+                ":ids",
+                AttributeValue::Ss(ids.iter().map(|id| id.as_str().to_owned()).collect()),
+            )
+            .send()
+            .await;
+        crate::cancelled::conditional(answer)?;
+        Ok(())
+    }
+
+    /// One move of a held message out of `held`: with a message to send (`after`: the
+    /// conversation after it), the direct send's items and the held item's update, in one
+    /// transaction; without, the held item's update alone.
+    async fn settle_write(
+        &self,
+        held: &HeldMessage,
+        expected: Option<&Conversation>,
+        next: &Next,
+        after: Option<&Conversation>,
+        now: Timestamp,
+    ) -> Result<SettleWrite, StoreError> {
+        let mut e = Expr::default();
+        let mut sets = vec![
+            format!(
+                "held_state = {}",
+                value(&mut e, "h_new", s(next.state().as_str()))
+            ),
+            format!("settled_at = {}", value(&mut e, "h_at", n(now.as_millis()))),
+        ];
+        if let Next::Dropped(reason) = next {
+            sets.push(format!(
+                "reason = {}",
+                value(&mut e, "h_why", s(reason.code()))
+            ));
+        }
+        let was = value(&mut e, "h_was", s(HeldState::Held.as_str()));
+        let held_update = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(&held.business)))
+            .key(keys::SK, s(keys::held(&held.id)))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(format!("held_state = {was}"))
+            .set_expression_attribute_values(Some(e.values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::build)?;
+        let held_item = TransactWriteItem::builder().update(held_update).build();
+
+        let Some(after) = after else {
+            let answer = self
+                .client
+                .transact_write_items()
+                .transact_items(held_item)
+                .send()
+                .await;
+            return match answer {
+                Ok(_) => Ok(SettleWrite::Moved),
+                Err(err) => match Cancelled::of(&err) {
+                    Some(c) if c.failed(0) => Ok(SettleWrite::AlreadyMoved(state_in(c.item(0)))),
+                    _ => Err(StoreError::sdk(err)),
+                },
+            };
+        };
+        // What goes: the held session message, or its fallback template.
+        let (class, kind, billing, payload, service_id) = match (next, &held.fallback) {
+            (Next::Fallback, Some(f)) => (
+                f.class,
+                f.kind.as_str(),
+                f.billing,
+                f.payload.as_str(),
+                f.service_id,
+            ),
+            _ => (
+                SendClass::Session,
+                held.kind.as_str(),
+                held.billing,
+                held.payload.as_str(),
+                held.service_id,
+            ),
+        };
+        let send = NewSend {
+            business: &held.business,
+            message_id: held.id.clone(),
+            to: &held.to,
+            class,
+            kind,
+            billing,
+            payload,
+            service_id,
+            idempotency: None,
+            failover: None,
+            now,
+        };
+        let extra = [
+            ("held_at", n(held.created_at.as_millis())),
+            ("held_until", n(held.until.as_millis())),
+            ("hold_outcome", s(next.state().as_str())),
+        ];
+        let mut items = self.send_items(&send, expected, after, &extra)?;
+        items.push(held_item);
+        let held_index = items.len() - 1;
+        let guard = match expected {
+            None => Some(self.suppression_guard(&held.business, &held.to).await?),
+            Some(_) => None,
+        };
+        if let Some(guard) = &guard {
+            items.push(
+                TransactWriteItem::builder()
+                    .condition_check(self.suppression_check(&held.business, guard)?)
+                    .build(),
+            );
+        }
+        let err = match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(SettleWrite::Moved),
+            Err(err) => err,
+        };
+        let Some(cancelled) = Cancelled::of(&err) else {
+            return Err(StoreError::sdk(err));
+        };
+        if cancelled.failed(held_index) {
+            return Ok(SettleWrite::AlreadyMoved(state_in(
+                cancelled.item(held_index),
+            )));
+        }
+        if cancelled.failed(1) {
+            // The message exists and the held item did not move: only this very write (its
+            // answer lost, the SDK sent it again) put it.
+            return Ok(SettleWrite::Moved);
+        }
+        if cancelled.failed(0) {
+            return Ok(SettleWrite::Stale(conversation::from_item(
+                cancelled.item(0),
+            )?));
+        }
+        if guard.is_some() && cancelled.failed(held_index + 1) {
+            // An erased opt-out: the conversation reads as none, the next decision drops it.
+            self.forget_suppression_key(&held.business);
+            return Ok(SettleWrite::Stale(Some(Conversation::default().opt_out())));
+        }
+        // A conflicting transaction: read again and retry.
+        Ok(SettleWrite::Stale(
+            self.get_conversation(&held.business, &held.to).await?,
+        ))
+    }
+}
+
+enum HoldWrite {
+    Written,
+    Suppressed,
+    Earlier(Box<EarlierHold>),
+    Again,
+}
+
+/// Where a settle moves a held message.
+enum Next {
+    Released,
+    Fallback,
+    Expired,
+    Dropped(Refusal),
+}
+
+impl Next {
+    fn state(&self) -> HeldState {
+        match self {
+            Next::Released => HeldState::Released,
+            Next::Fallback => HeldState::Fallback,
+            Next::Expired => HeldState::Expired,
+            Next::Dropped(_) => HeldState::Dropped,
+        }
+    }
+}
+
+enum SettleWrite {
+    Moved,
+    AlreadyMoved(HeldState),
+    /// The conversation is not as expected: here it is.
+    Stale(Option<Conversation>),
+}
+
+fn value(e: &mut Expr, name: &str, v: AttributeValue) -> String {
+    let key = format!(":{name}");
+    e.values.insert(key.clone(), v);
+    key
+}
+
+fn state_in(item: Option<&Item>) -> HeldState {
+    item.and_then(|i| attrs::opt_s(i, "held_state").ok().flatten())
+        .and_then(HeldState::parse)
+        // Gone entirely (erased): nothing will move it again.
+        .unwrap_or(HeldState::Dropped)
+}
+
+fn earlier_hold_from(item: &Item) -> Result<EarlierHold, StoreError> {
+    let id = attrs::get_s(item, "message_id")?;
+    let after = match item.get("after") {
+        Some(AttributeValue::M(m)) => conversation::from_item(Some(m))?.unwrap_or_default(),
+        _ => Conversation::default(),
+    };
+    Ok(EarlierHold {
+        request_hash: attrs::get_s(item, "request_hash")?.to_owned(),
+        message_id: MessageId::parse(id)
+            .ok_or_else(|| StoreError::malformed(id, "bad message id"))?,
+        held: attrs::get_bool(item, "held")?,
+        after,
+        accepted_at: Timestamp::from_millis(attrs::get_n(item, "accepted_at")?),
+    })
+}
