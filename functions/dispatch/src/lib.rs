@@ -349,9 +349,18 @@ impl App {
                     .await;
             }
         };
-        // Viber's pace: wait for this send's slot; what Viber answers is recorded at
-        // the time it was sent.
-        if !pace::wait_for_slot(&self.store, &self.rates, &business, now).await? {
+        // Viber's pace, per service id: wait for this send's slot; what Viber answers is
+        // recorded at the time it was sent.
+        let primary = self
+            .businesses
+            .get(&self.store, &business)
+            .await?
+            .map_or(viber_request.service_id, |owner| owner.service_id());
+        let service = pace::SendingService {
+            id: viber_request.service_id,
+            primary,
+        };
+        if !pace::wait_for_slot(&self.store, &self.rates, &business, service, now).await? {
             return Err(RecordError::Paced);
         }
         let now = self.clock.now();

@@ -26,7 +26,7 @@
 
 mod events;
 
-use session_rules::{Timestamp, UserMessageEffect};
+use session_rules::{Service, Timestamp, UserMessageEffect};
 use vbm_callbacks::{Aside, CallbackApp, Callbacks, Route, Step};
 use vbm_http::ApiError;
 use vbm_platform::config::Config;
@@ -108,7 +108,11 @@ impl Route for Inbound {
                 opens_session,
             )
             .await?;
-        for event in events::for_message(&business, outcome.record(), store.limits()) {
+        let service = Service {
+            id: callback.service_id,
+            kind,
+        };
+        for event in events::for_message(&business, service, outcome.record(), store.limits()) {
             callbacks.publish(&event).await?;
         }
         Ok(vbm_callbacks::ok(match outcome {

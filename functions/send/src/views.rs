@@ -44,6 +44,9 @@ pub struct MessageView {
     /// What Viber bills the message as, decided when it was accepted (`null` on messages
     /// accepted before billing categories were recorded).
     pub billing: Option<Billing>,
+    /// The Viber service id it goes (or went) out on (`null` on messages accepted before
+    /// services had kinds: those went on the business's single service id).
+    pub service_id: Option<u64>,
 }
 
 /// A message's SMS failover.
@@ -113,6 +116,7 @@ impl From<&MessageRecord> for MessageView {
             }),
             delivered_via: delivered_via(m),
             billing: m.billing,
+            service_id: m.service_id,
         }
     }
 }

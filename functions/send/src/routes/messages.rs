@@ -5,7 +5,8 @@
 //! 2. the body (≤ 64 KiB) must be JSON ([`SendRequestBody`]), then a valid [`SendRequest`];
 //! 3. a template message loads its template; [`SendRequest::admit`] applies template and
 //!    regulation rules and says what the message counts as; the business's Viber service for
-//!    it is chosen by kind (`Services::route`), or the send is `no_service_for_message`;
+//!    it is the kind the send names, else chosen by kind (`Services::choose`), or the send is
+//!    `no_service_for_message`;
 //! 4. [`Store::record_send`](vbm_store::Store::record_send) decides on the session and writes
 //!    conversation, message and idempotency record in one transaction. When it commits, the
 //!    message is accepted and the answer is `202`: the table's stream carries the new message to
@@ -190,10 +191,15 @@ pub(crate) async fn prepare(
                 None => error,
             }
         })?;
-    // The Viber service it goes out on, by its kind; none of the business's: refused here.
+    // The Viber service it goes out on: the kind it names, else by its message's kind; none of
+    // the business's: refused here.
     let service = business
         .services
-        .route(Carriage::of(&parsed.message), limits.two_way_sessions)
+        .choose(
+            Carriage::of(&parsed.message),
+            limits.two_way_sessions,
+            parsed.service,
+        )
         .map_err(Refusal::NoServiceForMessage)?;
     let failover = vbm_outbound::failover::resolve(
         business,

@@ -9,6 +9,7 @@ mod concurrency;
 mod failover;
 mod history_bound;
 mod lost_answer;
+mod pace;
 mod pending;
 mod services;
 mod templates;
