@@ -351,11 +351,15 @@ impl App {
         };
         // Viber's pace, per service id: wait for this send's slot; what Viber answers is
         // recorded at the time it was sent.
-        let primary = self
-            .businesses
-            .get(&self.store, &business)
-            .await?
+        let owner = self.businesses.get(&self.store, &business).await?;
+        let primary = owner
+            .as_ref()
             .map_or(viber_request.service_id, |owner| owner.service_id());
+        // The metrics' service kind (none for an id the business no longer has).
+        let service_kind = owner
+            .as_ref()
+            .and_then(|owner| owner.services.by_id(viber_request.service_id))
+            .map(|service| service.kind);
         let service = pace::SendingService {
             id: viber_request.service_id,
             primary,
@@ -370,7 +374,7 @@ impl App {
             .await
             .send_message(&viber_request)
             .await;
-        outcome::count(&answer);
+        outcome::count(&answer, service_kind);
         let outcome = Outcome::from_answer(answer, request::is_otp(&message));
         let name = outcome.name();
         match outcome {

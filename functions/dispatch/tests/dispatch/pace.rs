@@ -234,7 +234,10 @@ async fn each_service_id_is_paced_at_its_own_rate() {
         let item = dynamodb
             .get_item()
             .table_name(&env.table)
-            .key("pk", AttributeValue::S(format!("BIZ#{}", business.as_str())))
+            .key(
+                "pk",
+                AttributeValue::S(format!("BIZ#{}", business.as_str())),
+            )
             .key("sk", AttributeValue::S(sk.into()))
             .consistent_read(true)
             .send()

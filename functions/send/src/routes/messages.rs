@@ -23,7 +23,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use session_rules::{
     Admission, Billing, Carriage, Conversation, OutboundMessage, Refusal, SendRequest,
-    SendRequestBody, Template, Timestamp, predefined,
+    SendRequestBody, ServiceKind, Template, Timestamp, predefined,
 };
 use vbm_http::{Answer, ApiError, Outcome, from_value, json_response, read_json_value};
 use vbm_platform::metrics;
@@ -35,25 +35,16 @@ use vbm_http::idempotency::{canonical_request, request_hash};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-/// Counts the answer in CloudWatch (`SendAccepted`, `SendRefused` by error code; a replay is
-/// neither: it was counted the first time).
+/// Counts the answer in CloudWatch (`SendAccepted`, also by the kind of service it goes on;
+/// `SendRefused` by error code; a replay is neither: it was counted the first time).
 pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
     if super::dry_run::requested(request)? {
         // Counted in nothing: not a send.
         return super::dry_run::send(app, business, request).await;
     }
     let answer = decide_and_record(app, business, request).await;
-    match &answer {
-        Ok(response) => {
-            if response
-                .extensions()
-                .get::<Outcome>()
-                .is_some_and(|o| o.0 == "accepted")
-            {
-                metrics::send_accepted();
-            }
-        }
-        Err(error) => metrics::send_refused(error.code),
+    if let Err(error) = &answer {
+        metrics::send_refused(error.code);
     }
     answer
 }
@@ -68,6 +59,7 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
     match app.store().record_send(&new).await? {
         SendOutcome::Accepted { after } => {
             tracing::Span::current().record("message_id", message_id.as_str());
+            metrics::send_accepted_on(prepared.service_kind.as_str());
             let billing = Billing::of_send(admission.billing, &after);
             Ok(accepted(app, message_id, &after, billing, now, "accepted"))
         }
@@ -114,6 +106,7 @@ pub(crate) struct Prepared {
     pub hash: String,
     /// The Viber service it goes out on (routed by its kind).
     pub service_id: u64,
+    pub service_kind: ServiceKind,
 }
 
 impl Prepared {
@@ -224,6 +217,7 @@ pub(crate) async fn prepare(
         payload,
         hash,
         service_id: service.id,
+        service_kind: service.kind,
     })
 }
 
