@@ -192,7 +192,10 @@ async fn a_business_with_a_one_way_and_a_session_service() {
     )
     .await;
     assert_eq!(named.code(), "no_service_for_message", "{named:?}");
-    assert_eq!(named.body["error"]["missing"], json!(["session", "two_way"]));
+    assert_eq!(
+        named.body["error"]["missing"],
+        json!(["session", "two_way"])
+    );
     let named = send(
         &stack,
         &key,
