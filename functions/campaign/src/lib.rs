@@ -43,7 +43,7 @@ use vbm_outbound::campaign::{FailoverSource, Prepared, failover_request, prepare
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_queue::{CampaignQueue, QueueError, batch_response};
-use vbm_store::pace::{Lane, Reservation};
+use vbm_store::pace::{Lane, LaneOwner, Reservation};
 use vbm_store::{
     Admitted, BusinessCache, BusinessId, Campaign, CampaignId, CampaignJob, CampaignState,
     Candidate, ChunkRef, Hold, Parked, ParkedQueue, Store, StoreError, TemplateCache,
@@ -378,14 +378,31 @@ impl App {
             Candidate::Send { slot, .. } | Candidate::Refused { slot, .. } => *slot,
         });
         let settled: BTreeSet<usize> = stored.settled.keys().copied().collect();
-        // Viber's pace: campaigns fill the outbound queue no faster than their share of the
-        // business's rate, so a single send never waits behind a campaign's backlog.
+        // Viber's pace: campaigns fill the outbound queue no faster than their share of their
+        // service's rate, so a single send never waits behind a campaign's backlog. A
+        // campaign's recipients all go on one service, chosen as its message says.
         let sends = prepared.len() as u32;
         if sends > 0 {
-            let rate = self.store.pace_rate(business).await?;
+            let primary = owner.as_ref().map(vbm_store::Business::service_id);
+            let service = prepared.iter().find_map(|(_, p)| p.service_id).or(primary);
+            let (rate, lanes) = match (service, primary) {
+                (Some(service), Some(primary)) => (
+                    self.store.pace_rates(business).await?.of(service),
+                    LaneOwner::of(service, primary),
+                ),
+                _ => (self.store.pace_rate(business).await?, LaneOwner::Primary),
+            };
             match self
                 .store
-                .reserve(business, Lane::Campaigns, sends, rate, now, PACE_HORIZON)
+                .reserve_on(
+                    business,
+                    lanes,
+                    Lane::Campaigns,
+                    sends,
+                    rate,
+                    now,
+                    PACE_HORIZON,
+                )
                 .await?
             {
                 Reservation::At(at) => {

@@ -346,9 +346,22 @@ impl App {
                     .await;
             }
         };
-        // Viber's pace: wait for this send's slot; what Viber answers is recorded at
-        // the time it was sent.
-        if !pace::wait_for_slot(&self.store, &self.rates, &business, now).await? {
+        // Viber's pace, per service id: wait for this send's slot; what Viber answers is
+        // recorded at the time it was sent.
+        let owner = self.businesses.get(&self.store, &business).await?;
+        let primary = owner
+            .as_ref()
+            .map_or(viber_request.service_id, |owner| owner.service_id());
+        // The metrics' service kind (none for an id the business no longer has).
+        let service_kind = owner
+            .as_ref()
+            .and_then(|owner| owner.services.by_id(viber_request.service_id))
+            .map(|service| service.kind);
+        let service = pace::SendingService {
+            id: viber_request.service_id,
+            primary,
+        };
+        if !pace::wait_for_slot(&self.store, &self.rates, &business, service, now).await? {
             return Err(RecordError::Paced);
         }
         let now = self.clock.now();
@@ -358,7 +371,7 @@ impl App {
             .await
             .send_message(&viber_request)
             .await;
-        outcome::count(&answer);
+        outcome::count(&answer, service_kind);
         let outcome = Outcome::from_answer(answer, request::is_otp(&message));
         let name = outcome.name();
         match outcome {

@@ -24,16 +24,19 @@
 //! counters are (at least) full, which [`Conversation::lock`](session_rules::Conversation::lock)
 //! records.
 
+use session_rules::ServiceKind;
 use vbm_platform::metrics;
 use vbm_store::Failure;
 use viber::{SendAnswer, SendError, ViberStatus};
 
-/// Counts one send attempt in CloudWatch (`DispatchOutcome` by `ViberStatus`): Viber's status
-/// when it answered, else why it did not ([`no_answer_reason`]).
-pub fn count(answer: &Result<SendAnswer, SendError>) {
+/// Counts one send attempt in CloudWatch (`DispatchOutcome` by `ViberStatus`, and also by
+/// `ServiceKind` when the service is known): Viber's status when it answered, else why it did
+/// not ([`no_answer_reason`]).
+pub fn count(answer: &Result<SendAnswer, SendError>, service_kind: Option<ServiceKind>) {
+    let kind = service_kind.map(ServiceKind::as_str);
     match answer {
-        Ok(answer) => metrics::dispatch_viber_status(answer.status.code()),
-        Err(error) => metrics::dispatch_no_answer(no_answer_reason(error)),
+        Ok(answer) => metrics::dispatch_viber_status_on(answer.status.code(), kind),
+        Err(error) => metrics::dispatch_no_answer_on(no_answer_reason(error), kind),
     }
 }
 

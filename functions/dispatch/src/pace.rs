@@ -1,11 +1,11 @@
-//! Viber's pace: every send waits for its slot in the business's lane
-//! (`vbm_store::pace`), so no second carries more than the business's rate to Viber across
-//! every container, campaigns and single sends together. The rate is read at most once a
+//! Viber's pace: every send waits for its slot in its Viber service's lane
+//! (`vbm_store::pace`), so no second carries more than the service's rate to Viber across
+//! every container, campaigns and single sends together. The rates are read at most once a
 //! minute per business and container (`vbmctl business pace` is seen within a minute).
 
 use std::time::{Duration, Instant};
 
-use vbm_store::pace::{Lane, Reservation};
+use vbm_store::pace::{Lane, LaneOwner, PaceRates, Reservation};
 use vbm_store::{BusinessId, Store, StoreError, TtlCache};
 
 /// How far ahead a send books its slot: well inside the function's 30 s timeout. A lane booked
@@ -14,7 +14,7 @@ pub const HORIZON: Duration = Duration::from_secs(20);
 const RATE_TTL: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
-pub struct Rates(TtlCache<BusinessId, u32>);
+pub struct Rates(TtlCache<BusinessId, PaceRates>);
 
 impl Default for Rates {
     fn default() -> Self {
@@ -23,26 +23,38 @@ impl Default for Rates {
 }
 
 impl Rates {
-    pub async fn get(&self, store: &Store, business: &BusinessId) -> Result<u32, StoreError> {
-        if let Some(rate) = self.0.get(business, Instant::now()) {
-            return Ok(rate);
+    pub async fn get(&self, store: &Store, business: &BusinessId) -> Result<PaceRates, StoreError> {
+        if let Some(rates) = self.0.get(business, Instant::now()) {
+            return Ok(rates);
         }
-        let rate = store.pace_rate(business).await?;
-        self.0.insert(business.clone(), rate, Instant::now());
-        Ok(rate)
+        let rates = store.pace_rates(business).await?;
+        self.0
+            .insert(business.clone(), rates.clone(), Instant::now());
+        Ok(rates)
     }
 }
 
-/// Waits for this send's slot; `Ok(false)` when the lane is booked past [`HORIZON`].
+/// The Viber service a send goes on, and the business's first service (whose lanes are the
+/// business's own items).
+#[derive(Debug, Clone, Copy)]
+pub struct SendingService {
+    pub id: u64,
+    pub primary: u64,
+}
+
+/// Waits for this send's slot on its service; `Ok(false)` when the lane is booked past
+/// [`HORIZON`].
 pub async fn wait_for_slot(
     store: &Store,
     rates: &Rates,
     business: &BusinessId,
+    service: SendingService,
     now: session_rules::Timestamp,
 ) -> Result<bool, StoreError> {
-    let rate = rates.get(store, business).await?;
+    let rate = rates.get(store, business).await?.of(service.id);
+    let owner = LaneOwner::of(service.id, service.primary);
     match store
-        .reserve(business, Lane::Viber, 1, rate, now, HORIZON)
+        .reserve_on(business, owner, Lane::Viber, 1, rate, now, HORIZON)
         .await?
     {
         Reservation::At(at) => {

@@ -6,7 +6,7 @@
 //!
 //! ```json
 //! {"type": "message.inbound", "data": {"phone": "+380501234567",
-//!  "message_token": "5379697806260881548", "text": "Hi", "media": null, "file_name": null,
+//!  "service_id": 1000, "service_kind": "session", "message_token": "5379697806260881548", "text": "Hi", "media": null, "file_name": null,
 //!  "tracking_data": "order-42", "reply_to": null, "extra": null,
 //!  "sent_at": "…", "received_at": "…",
 //!  "session": {"state": "active", "started_at": "…", "expires_at": "…", "messages_sent": 0,
@@ -20,10 +20,12 @@
 //! "list", "option": "Late", "option_index": 1}` (`option` and `option_index` null when the
 //! user typed something else), read from the tracking data Viber echoes
 //! ([`viber::ReplyTracking`]); `tracking_data` is then the business's own. `extra` is what else
-//! the user's message carried ([`viber::InboundContent::extra`]), as JSON.
+//! the user's message carried ([`viber::InboundContent::extra`]), as JSON. `service_id` is the
+//! Viber service the user wrote to, and `service_kind` its kind: the callback names the id, so
+//! a redelivery names the same one.
 
 use serde_json::{Value, json};
-use session_rules::Limits;
+use session_rules::{Limits, Service};
 use vbm_events::{Event, EventKind, SessionView};
 use vbm_platform::time::rfc3339;
 use vbm_store::{BusinessId, InboundRecord};
@@ -31,7 +33,12 @@ use viber::{Interactive, ReplyTracking};
 
 /// The events of one recorded user message, in the order they are queued: the opt-in first
 /// (when the message ended an opt-out), then the message.
-pub fn for_message(business: &BusinessId, record: &InboundRecord, limits: &Limits) -> Vec<Event> {
+pub fn for_message(
+    business: &BusinessId,
+    service: Service,
+    record: &InboundRecord,
+    limits: &Limits,
+) -> Vec<Event> {
     let mut events = Vec::with_capacity(2);
     let phone = record.phone.as_e164();
     if record.cleared_opt_out() {
@@ -80,6 +87,8 @@ pub fn for_message(business: &BusinessId, record: &InboundRecord, limits: &Limit
         record.received_at,
         json!({
             "phone": phone,
+            "service_id": service.id,
+            "service_kind": service.kind.as_str(),
             "message_token": record.message_token,
             "text": content.text,
             "media": content.media,
@@ -120,7 +129,11 @@ mod tests {
             holds_messages: false,
         };
         let business = BusinessId::parse("acme").unwrap();
-        let events = for_message(&business, &record, &Limits::default());
+        let service = Service {
+            id: 1000,
+            kind: session_rules::ServiceKind::Session,
+        };
+        let events = for_message(&business, service, &record, &Limits::default());
         let event = events.last().unwrap();
         assert_eq!(event.kind, EventKind::MessageInbound);
         event.data.clone()
@@ -158,6 +171,8 @@ mod tests {
         assert_eq!(data["reply_to"], Value::Null);
         assert_eq!(data["tracking_data"], json!("order-42"));
         assert_eq!(data["extra"], json!({"sticker_id": 7}));
+        assert_eq!(data["service_id"], json!(1000));
+        assert_eq!(data["service_kind"], json!("session"));
         assert_eq!(inbound("Hi", None, None)["extra"], Value::Null);
     }
 }

@@ -31,7 +31,7 @@
 
 mod events;
 
-use session_rules::{Timestamp, UserMessageEffect};
+use session_rules::{Service, Timestamp, UserMessageEffect};
 use vbm_callbacks::{Aside, CallbackApp, Callbacks, Route, Step};
 use vbm_http::ApiError;
 use vbm_platform::config::Config;
@@ -124,7 +124,11 @@ impl Route for Inbound {
                 "held messages released"
             );
         }
-        for event in events::for_message(&business, outcome.record(), store.limits()) {
+        let service = Service {
+            id: callback.service_id,
+            kind,
+        };
+        for event in events::for_message(&business, service, outcome.record(), store.limits()) {
             callbacks.publish(&event).await?;
         }
         Ok(vbm_callbacks::ok(match outcome {

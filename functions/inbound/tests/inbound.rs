@@ -421,10 +421,17 @@ async fn a_callback_recorded_but_not_queued_is_answered_503_and_its_retry_queues
         .await
         .unwrap();
     assert!(record.is_duplicate());
-    let expected = inbound::events_for_message(&h.business, record.record(), &Limits::default());
+    let service = session_rules::Service {
+        id: SERVICE_ID,
+        kind: session_rules::ServiceKind::DEFAULT,
+    };
+    let expected =
+        inbound::events_for_message(&h.business, service, record.record(), &Limits::default());
     assert_eq!(events, expected, "the very event of the first recording");
     assert_eq!(events[0].kind, EventKind::MessageInbound);
     assert_eq!(events[0].data["message_token"], "4002");
+    assert_eq!(events[0].data["service_id"], SERVICE_ID);
+    assert_eq!(events[0].data["service_kind"], "two_way");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1052,6 +1059,7 @@ async fn a_user_message_on_a_one_way_service_is_quarantined() {
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].reason.as_str(), "one_way_service");
     assert!(kept[0].detail.contains("5151"), "{}", kept[0].detail);
+    assert_eq!(kept[0].service_id, Some(5151));
     assert!(h.inbound_items().await.is_empty());
 }
 
@@ -1070,8 +1078,12 @@ async fn a_user_message_on_the_session_service_opens_a_session() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     let opened = h.conversation(USER).await.unwrap();
     assert!(opened.session.is_some(), "{opened:?}");
-    let kinds: Vec<EventKind> = h.events().await.iter().map(|e| e.kind).collect();
+    let events = h.events().await;
+    let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
     assert_eq!(kinds, vec![EventKind::MessageInbound]);
+    // The business hears which of its services the user wrote to.
+    assert_eq!(events[0].data["service_id"], 5252);
+    assert_eq!(events[0].data["service_kind"], "session");
 }
 
 /// With `VIBER_TWO_WAY_SESSIONS=closed`, a reply on a two-way service reaches the business as
@@ -1183,4 +1195,70 @@ async fn the_users_message_releases_what_waits_for_it_once_whatever_is_redeliver
     let again = h.post(&user_message("71002", USER, h.now(), "hi")).await;
     assert_eq!(again.status, 200);
     assert_eq!(session_of(&h.conversation(USER).await).messages_sent, 2);
+}
+
+/// A service id with its own callback URL secret: its user messages come with that secret (the
+/// deployment's is refused for it), and its secret speaks for no other service. Every refusal
+/// is `401` with nothing stored; either value of its rotation is accepted.
+#[tokio::test]
+async fn a_service_with_its_own_url_secret_is_held_to_it() {
+    const DEPLOYMENT: &str = "deployment-url-secret-0001";
+    const CHAT: &str = "chat-service-url-secret-01";
+    const CHAT_OLD: &str = "chat-service-url-secret-00";
+    let secrets = viber::CallbackSecrets::default()
+        .with_url_secrets([DEPLOYMENT])
+        .unwrap()
+        .with_service_url_secrets(5252, [CHAT, CHAT_OLD])
+        .unwrap();
+    let h = Harness::with_auth(CallbackAuth::new(secrets, "").unwrap()).await;
+    let chat = session_rules::Service {
+        id: 5252,
+        kind: session_rules::ServiceKind::Session,
+    };
+    h.store().add_service(&h.business, chat).await.unwrap();
+    let post = |body: String, secret: &'static str| {
+        let app = h.app.clone();
+        async move {
+            call(
+                &app,
+                callback::with_url_secret("/viber/inbound", body, Some(secret)),
+            )
+            .await
+        }
+    };
+    let items = h.item_count().await;
+    let on_chat = user_message_on(5252, "t-chat-1", USER, h.now());
+    let on_primary = user_message_on(SERVICE_ID, "t-primary-1", USER, h.now());
+    for (body, secret) in [
+        // The deployment's secret for the service that has its own.
+        (on_chat.clone(), DEPLOYMENT),
+        // The service's secret for another service.
+        (on_primary.clone(), CHAT),
+        // The service's secret on a body that names no service.
+        (json!({"phone_number": "380501234567"}).to_string(), CHAT),
+    ] {
+        let reply = post(body, secret).await;
+        assert_eq!(reply.status, 401, "{}", reply.body);
+        assert_eq!(reply.body["error"]["code"], "unauthorized");
+    }
+    assert_eq!(h.item_count().await, items, "nothing stored");
+    assert!(h.events().await.is_empty());
+    assert!(h.store().quarantined(h.now()).await.unwrap().is_empty());
+
+    // Its own secret (either value), and the deployment's for the service without one.
+    let reply = post(on_chat, CHAT).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = post(user_message_on(5252, "t-chat-2", USER, h.now()), CHAT_OLD).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = post(on_primary, DEPLOYMENT).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let mut services: Vec<u64> = h
+        .events()
+        .await
+        .iter()
+        .filter(|e| e.kind == EventKind::MessageInbound)
+        .filter_map(|e| e.data["service_id"].as_u64())
+        .collect();
+    services.sort();
+    assert_eq!(services, [SERVICE_ID, 5252, 5252]);
 }

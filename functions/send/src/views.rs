@@ -76,6 +76,9 @@ pub struct MessageView {
     /// The hold and its deadline when the message waited (or waits) for the user's reply;
     /// else `null`.
     pub hold: Option<HoldView>,
+    /// The Viber service id it goes (or went) out on (`null` on messages accepted before
+    /// services had kinds: those went on the business's single service id).
+    pub service_id: Option<u64>,
 }
 
 /// A message's SMS failover.
@@ -151,6 +154,7 @@ impl From<&MessageRecord> for MessageView {
                 fallback: None,
                 reason: None,
             }),
+            service_id: m.service_id,
         }
     }
 }
@@ -187,6 +191,7 @@ impl MessageView {
                 fallback: Some(h.fallback.is_some()),
                 reason: h.reason.clone(),
             }),
+            service_id: None,
         }
     }
 }

@@ -174,15 +174,23 @@ pub enum BusinessCommand {
         #[arg(value_parser = validate::business_id)]
         id: BusinessId,
     },
-    /// Viber's pace: the messages per second Viber grants the business's service id.
-    /// `dispatch` never sends faster, across containers, campaigns and single sends together;
-    /// campaigns take at most four fifths of it. Without --rate, prints the current rate.
+    /// Viber's pace: the messages per second Viber grants each service id. `dispatch` never
+    /// sends faster on a service, across containers, campaigns and single sends together;
+    /// campaigns take at most four fifths of it. Without --service-id, the business's rate:
+    /// every service without its own sends at it. Without --rate (or --unset), prints the
+    /// rates.
     Pace {
         #[arg(value_parser = validate::business_id)]
         id: BusinessId,
         /// Messages per second, 1 to 1000 (default for a business that never set one: 20).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
         rate: Option<u32>,
+        /// One of the business's service ids: --rate sets its own rate.
+        #[arg(long)]
+        service_id: Option<u64>,
+        /// With --service-id: the service sends at the business's rate again.
+        #[arg(long, requires = "service_id", conflicts_with = "rate")]
+        unset: bool,
     },
     /// A new secret for signing the business's events (prints it). With --overlap or --until,
     /// events are signed with the new and the old secret until then (two v1= in

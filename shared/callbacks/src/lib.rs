@@ -32,7 +32,7 @@ use vbm_platform::metrics;
 use vbm_platform::warm::Warmup;
 use vbm_store::{BusinessId, Store};
 use viber::auth::SIGNATURE_HEADER;
-use viber::{AuthConfigError, AuthFailure, CallbackAuth};
+use viber::{AuthConfigError, AuthFailure, CallbackAuth, Verified};
 
 pub use app::{CallbackApp, Route};
 pub use auth_source::AuthSource;
@@ -109,12 +109,19 @@ impl Callbacks {
     /// [`authenticate`], and whose JSON has no key twice in one object (`400 invalid_json`:
     /// the same rule as the API bodies, before any parsing). Nothing has been read from or
     /// written to the table when this fails.
+    ///
+    /// A service id with a URL secret of its own: its callbacks must come with that secret, and
+    /// a callback with it must name that service id (`401 unauthorized` otherwise).
     pub async fn check(&self, request: &Request) -> Result<(), ApiError> {
         if request.method() != Method::POST {
             return Err(ApiError::method_not_allowed(&["POST"]));
         }
-        authenticate(&*self.auth.current().await, request)?;
-        reject_duplicate_keys(request.body().as_ref())
+        let auth = self.auth.current().await;
+        let verified = authenticate(&auth, request)?;
+        let body: &[u8] = request.body().as_ref();
+        reject_duplicate_keys(body)?;
+        auth.admits(verified, viber::callback::named_service_id(body))
+            .map_err(refused)
     }
 
     /// The business of a Viber service id (cached per container); an unknown one is kept
@@ -156,7 +163,7 @@ pub const URL_SECRET_PARAMETER: &str = "secret";
 
 /// Checks a callback's URL secret, raw body, signature header and source address. Nothing has
 /// been read from or written to the table when this fails.
-pub fn authenticate(auth: &CallbackAuth, request: &Request) -> Result<(), ApiError> {
+pub fn authenticate(auth: &CallbackAuth, request: &Request) -> Result<Verified, ApiError> {
     let body: &[u8] = request.body().as_ref();
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
@@ -164,38 +171,44 @@ pub fn authenticate(auth: &CallbackAuth, request: &Request) -> Result<(), ApiErr
     let url_secret = request
         .path_parameters_ref()
         .and_then(|parameters| parameters.first(URL_SECRET_PARAMETER));
-    auth.verify_with(
+    auth.verify_for(
         url_secret,
         body,
         header_str(request, SIGNATURE_HEADER),
         source_ip(request),
     )
-    .map_err(|failure| {
-        tracing::warn!(reason = %failure, "callback refused");
-        match failure.code() {
-            "ip_not_allowed" => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "ip_not_allowed",
-                "this source address may not post Viber callbacks",
-            ),
-            code if matches!(
-                failure,
-                AuthFailure::MissingUrlSecret | AuthFailure::BadUrlSecret
-            ) =>
-            {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    code,
-                    "the callback URL must end in the registered secret",
-                )
-            }
-            code => ApiError::new(
+    .map_err(refused)
+}
+
+/// The answer to a callback the authentication refused (the reason goes to the log only).
+fn refused(failure: AuthFailure) -> ApiError {
+    tracing::warn!(reason = %failure, "callback refused");
+    match failure.code() {
+        "ip_not_allowed" => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ip_not_allowed",
+            "this source address may not post Viber callbacks",
+        ),
+        code if matches!(
+            failure,
+            AuthFailure::MissingUrlSecret
+                | AuthFailure::BadUrlSecret
+                | AuthFailure::ServiceSecretRequired(_)
+                | AuthFailure::OtherService(_)
+        ) =>
+        {
+            ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 code,
-                format!("a valid {SIGNATURE_HEADER} (hex HMAC-SHA256 of the body) is required"),
-            ),
+                "the callback URL must end in the registered secret",
+            )
         }
-    })
+        code => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            code,
+            format!("a valid {SIGNATURE_HEADER} (hex HMAC-SHA256 of the body) is required"),
+        ),
+    }
 }
 
 /// `200 {"status": 0, "status_message": "ok"}`, with what happened for the log line.

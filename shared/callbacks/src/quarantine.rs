@@ -23,6 +23,8 @@ use crate::Callbacks;
 pub struct Aside {
     pub reason: QuarantineReason,
     pub detail: String,
+    /// The Viber service id the callback names, once it was read.
+    pub service_id: Option<u64>,
 }
 
 impl Aside {
@@ -30,6 +32,7 @@ impl Aside {
         Self {
             reason: QuarantineReason::Unparseable,
             detail: format!("{}: {}", error.code(), error.message()),
+            service_id: None,
         }
     }
 
@@ -37,6 +40,7 @@ impl Aside {
         Self {
             reason: QuarantineReason::UnknownService,
             detail: format!("no business has Viber service id {service_id}"),
+            service_id: Some(service_id),
         }
     }
 
@@ -50,6 +54,7 @@ impl Aside {
                 "a user message on service id {service_id}, business {business}'s one-way \
                  service: users cannot write to a one-way service"
             ),
+            service_id: Some(service_id),
         }
     }
 
@@ -60,6 +65,7 @@ impl Aside {
             detail: format!(
                 "the status names service id {named}, but its message belongs to business {owner}"
             ),
+            service_id: Some(named),
         }
     }
 
@@ -67,6 +73,7 @@ impl Aside {
         Self {
             reason: QuarantineReason::TokenUnknown,
             detail: detail.into(),
+            service_id: None,
         }
     }
 }
@@ -120,7 +127,14 @@ impl Callbacks {
             Step::Aside(aside) => {
                 let id = self
                     .store
-                    .quarantine(route, body, aside.reason, &aside.detail, self.now())
+                    .quarantine_from(
+                        route,
+                        body,
+                        aside.reason,
+                        &aside.detail,
+                        aside.service_id,
+                        self.now(),
+                    )
                     .await?;
                 metrics::callback_quarantined();
                 tracing::warn!(

@@ -134,7 +134,11 @@ pub fn prepare(
         .map(|business| {
             business
                 .services
-                .route(Carriage::of(&request.message), limits.two_way_sessions)
+                .choose(
+                    Carriage::of(&request.message),
+                    limits.two_way_sessions,
+                    request.service,
+                )
                 .map(|service| service.id)
                 .map_err(Refusal::NoServiceForMessage)
         })

@@ -32,6 +32,12 @@
 //! Every distinct dimension value is a separate custom metric (billed monthly), so dimension
 //! values must come from small fixed sets: error codes, Viber status codes. Never a business id,
 //! a phone number or a message id.
+//!
+//! Some metrics are also written per [`ServiceKind`](dimension::SERVICE_KIND) (the kind of Viber
+//! service a message went on: `one_way`, `two_way`, `session`), as a second dimension set of the
+//! same line: the series without it (what the dashboard and alarms read) stays as it was, and
+//! the per-kind one is beside it. The kind, not the service id: a service id is one business's,
+//! as unbounded as a business id (it is in the log lines instead).
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
@@ -93,6 +99,9 @@ pub mod dimension {
     /// What became of it: `sent`, `retried`, `failed`, `delivered` (receipts), or why none was
     /// sent (`opted_out`, `after_delivered`, `trigger_off`, `no_failover`, `gone`).
     pub const OUTCOME: &str = "Outcome";
+    /// The kind of Viber service a message went on: `one_way`, `two_way` or `session`. In a
+    /// second dimension set beside the metric's own (see the module's documentation).
+    pub const SERVICE_KIND: &str = "ServiceKind";
 }
 
 /// CloudWatch units used here (a subset of CloudWatch's list).
@@ -197,6 +206,16 @@ pub fn send_accepted() {
     count(name::SEND_ACCEPTED, &[]);
 }
 
+/// `POST /v1/messages` accepted a new message on a service of `service_kind` (`one_way`,
+/// `two_way`, `session`): counted as [`send_accepted`] and per kind.
+pub fn send_accepted_on(service_kind: &str) {
+    count_by(
+        name::SEND_ACCEPTED,
+        &[],
+        &[(dimension::SERVICE_KIND, service_kind)],
+    );
+}
+
 /// `POST /v1/messages` refused; `reason` is the API error code (`ApiError::code`).
 pub fn send_refused(reason: &str) {
     count(name::SEND_REFUSED, &[(dimension::REASON, reason)]);
@@ -204,23 +223,38 @@ pub fn send_refused(reason: &str) {
 
 /// Viber answered `send_message` with `status` (0 is success).
 pub fn dispatch_viber_status(status: i64) {
+    dispatch_viber_status_on(status, None);
+}
+
+/// [`dispatch_viber_status`], also per the kind of service the message went on, when known.
+pub fn dispatch_viber_status_on(status: i64, service_kind: Option<&str>) {
     let mut text = StackStr::new();
     // An i64 is at most 20 characters: this cannot fail.
     let _ = write!(text, "{status}");
-    dispatch_outcome(text.as_str());
+    dispatch_outcome(text.as_str(), service_kind);
 }
 
 /// A dispatch attempt got no Viber status; `why` is one of a small fixed set: `"timeout"`,
 /// `"network"`, `"http_429"`, `"http_4xx"`, `"http_5xx"`, `"invalid_answer"`.
 pub fn dispatch_no_answer(why: &str) {
-    dispatch_outcome(why);
+    dispatch_outcome(why, None);
 }
 
-fn dispatch_outcome(viber_status: &str) {
-    count(
-        name::DISPATCH_OUTCOME,
-        &[(dimension::VIBER_STATUS, viber_status)],
-    );
+/// [`dispatch_no_answer`], also per the kind of service the message went on, when known.
+pub fn dispatch_no_answer_on(why: &str, service_kind: Option<&str>) {
+    dispatch_outcome(why, service_kind);
+}
+
+fn dispatch_outcome(viber_status: &str, service_kind: Option<&str>) {
+    let dimensions = [(dimension::VIBER_STATUS, viber_status)];
+    match service_kind {
+        Some(kind) => count_by(
+            name::DISPATCH_OUTCOME,
+            &dimensions,
+            &[(dimension::SERVICE_KIND, kind)],
+        ),
+        None => count(name::DISPATCH_OUTCOME, &dimensions),
+    }
 }
 
 /// A Viber callback arrived `lag_ms` after the time Viber stamped on it. Negative lags (clocks
@@ -292,13 +326,30 @@ pub fn count(name: &str, dimensions: &[(&str, &str)]) {
     value(name, 1.0, Unit::Count, dimensions);
 }
 
+/// [`count`], also with the dimensions `by` added (a second dimension set on the same line).
+pub fn count_by(name: &str, dimensions: &[(&str, &str)], by: &[(&str, &str)]) {
+    value_by(name, 1.0, Unit::Count, dimensions, by);
+}
+
 /// One data point of the metric `name`. A non-finite value, or a malformed name or dimension
 /// (a bug in the caller), writes nothing.
 pub fn value(name: &str, value: f64, unit: Unit, dimensions: &[(&str, &str)]) {
+    value_by(name, value, unit, dimensions, &[]);
+}
+
+/// [`value`] in two series: with `dimensions`, and with `dimensions` and `by` (one line, two
+/// dimension sets; `by` empty: one).
+pub fn value_by(
+    name: &str,
+    value: f64,
+    unit: Unit,
+    dimensions: &[(&str, &str)],
+    by: &[(&str, &str)],
+) {
     if !ENABLED.load(Ordering::Relaxed) {
         return;
     }
-    let Some(line) = Line::new(scope(), now_millis(), name, value, unit, dimensions) else {
+    let Some(line) = Line::new(scope(), now_millis(), name, value, unit, dimensions, by) else {
         return;
     };
     #[cfg(test)]
@@ -323,6 +374,8 @@ struct Line<'a> {
     value: f64,
     unit: Unit,
     dimensions: &'a [(&'a str, &'a str)],
+    /// Added to `dimensions` in a second dimension set (none when empty).
+    by: &'a [(&'a str, &'a str)],
 }
 
 impl<'a> Line<'a> {
@@ -333,15 +386,17 @@ impl<'a> Line<'a> {
         value: f64,
         unit: Unit,
         dimensions: &'a [(&'a str, &'a str)],
+        by: &'a [(&'a str, &'a str)],
     ) -> Option<Self> {
         let key_ok =
             |k: &str| !k.is_empty() && k.len() <= MAX_NAME && k != "_aws" && k != dimension::STACK;
+        let all: Vec<&(&str, &str)> = dimensions.iter().chain(by).collect();
         let valid = value.is_finite()
             && key_ok(name)
-            && dimensions.len() < MAX_DIMENSIONS
-            && dimensions.iter().enumerate().all(|(i, (k, _))| {
+            && all.len() < MAX_DIMENSIONS
+            && all.iter().enumerate().all(|(i, (k, _))| {
                 // Dimension keys and the metric name share the root object: no duplicates.
-                key_ok(k) && *k != name && dimensions[..i].iter().all(|(other, _)| other != k)
+                key_ok(k) && *k != name && all[..i].iter().all(|(other, _)| other != k)
             });
         if !valid {
             // A bad name or dimension key is a bug in the caller; a non-finite value is data.
@@ -359,6 +414,7 @@ impl<'a> Line<'a> {
             value,
             unit,
             dimensions,
+            by,
         })
     }
 }
@@ -373,11 +429,19 @@ impl fmt::Display for Line<'_> {
         )?;
         let stack = self.scope.stack().map(|s| (dimension::STACK, s));
         let dimensions = || stack.iter().chain(self.dimensions);
-        for (i, (key, _)) in dimensions().enumerate() {
-            if i > 0 {
-                f.write_char(',')?;
+        let keys = |f: &mut fmt::Formatter<'_>, set: &mut dyn Iterator<Item = &(&str, &str)>| {
+            for (i, (key, _)) in set.enumerate() {
+                if i > 0 {
+                    f.write_char(',')?;
+                }
+                write!(f, "{}", Json(key))?;
             }
-            write!(f, "{}", Json(key))?;
+            Ok::<(), fmt::Error>(())
+        };
+        keys(f, &mut dimensions())?;
+        if !self.by.is_empty() {
+            f.write_str("],[")?;
+            keys(f, &mut dimensions().chain(self.by))?;
         }
         write!(
             f,
@@ -385,7 +449,7 @@ impl fmt::Display for Line<'_> {
             Json(self.name),
             self.unit.as_str()
         )?;
-        for (key, value) in dimensions() {
+        for (key, value) in dimensions().chain(self.by) {
             write!(f, ",{}:{}", Json(key), Json(dimension_value(value)))?;
         }
         // `f64`'s Display never uses exponents or NaN here (finite checked): a JSON number.
@@ -533,7 +597,19 @@ mod tests {
         assert_eq!(d.len(), 3, "Namespace, Dimensions, Metrics: {d:?}");
         assert_eq!(d["Namespace"], NAMESPACE);
         let sets = d["Dimensions"].as_array().expect("DimensionSet array");
-        assert_eq!(sets.len(), 1);
+        // One set, or two: the second the first with more dimensions (a per-kind rollup).
+        assert!(matches!(sets.len(), 1 | 2), "{sets:?}");
+        if let [first, second] = &sets[..] {
+            let (first, second) = (first.as_array().unwrap(), second.as_array().unwrap());
+            assert!(
+                second.len() > first.len() && second.starts_with(first),
+                "{sets:?}"
+            );
+            for k in &second[first.len()..] {
+                let k = k.as_str().expect("dimension key");
+                assert!(root[k].is_string(), "dimension target {k} is a root string");
+            }
+        }
         let keys: Vec<String> = sets[0]
             .as_array()
             .expect("a DimensionSet")
@@ -552,7 +628,8 @@ mod tests {
         let value = root[&name]
             .as_f64()
             .expect("metric target is a root number");
-        assert_eq!(root.len(), 2 + keys.len(), "no other members: {root:?}");
+        let all_keys = sets.last().and_then(Value::as_array).map_or(0, Vec::len);
+        assert_eq!(root.len(), 2 + all_keys, "no other members: {root:?}");
         (name, keys[1..].to_vec(), unit, value)
     }
 
@@ -587,6 +664,38 @@ mod tests {
     }
 
     #[test]
+    fn sends_and_dispatch_outcomes_are_also_counted_per_service_kind() {
+        let doc = one(|| send_accepted_on("session"));
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Stack"], ["Stack", "ServiceKind"]])
+        );
+        assert_eq!(
+            parse_emf(&doc),
+            ("SendAccepted".into(), vec![], "Count".into(), 1.0)
+        );
+        assert_eq!(doc["ServiceKind"], "session");
+        let doc = one(|| dispatch_viber_status_on(0, Some("one_way")));
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([
+                ["Stack", "ViberStatus"],
+                ["Stack", "ViberStatus", "ServiceKind"]
+            ])
+        );
+        assert_eq!(doc["ViberStatus"], "0");
+        assert_eq!(doc["ServiceKind"], "one_way");
+        parse_emf(&doc);
+        // Unknown kind: the metric's own series only, as before.
+        let doc = one(|| dispatch_no_answer_on("timeout", None));
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Stack", "ViberStatus"]])
+        );
+        assert!(doc.get("ServiceKind").is_none());
+    }
+
+    #[test]
     fn metrics_without_dimensions_have_the_stack_only() {
         let doc = one(send_accepted);
         assert_eq!(
@@ -600,7 +709,7 @@ mod tests {
     }
 
     fn line_in(scope: &Scope, dimensions: &[(&str, &str)]) -> Value {
-        let line = Line::new(scope, 1, "M", 1.0, Unit::Count, dimensions).expect("valid");
+        let line = Line::new(scope, 1, "M", 1.0, Unit::Count, dimensions, &[]).expect("valid");
         serde_json::from_str(&line.to_string()).unwrap()
     }
 
@@ -638,7 +747,7 @@ mod tests {
     #[should_panic(expected = "malformed metric")]
     fn stack_is_a_reserved_dimension_key() {
         let scope = Scope::new(None, Some("s"));
-        let _ = Line::new(&scope, 1, "M", 1.0, Unit::Count, &[("Stack", "x")]);
+        let _ = Line::new(&scope, 1, "M", 1.0, Unit::Count, &[("Stack", "x")], &[]);
     }
 
     #[test]

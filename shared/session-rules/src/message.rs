@@ -6,8 +6,8 @@ use serde::Deserialize;
 
 use crate::{
     BillingCategory, Caption, Carousel, FileName, HttpsUrl, Language, Limits, List, ListDelivery,
-    PhoneNumber, RawCardRef, Refusal, SendClass, Template, TemplateCategory, TemplateId,
-    TemplateParams, TemplateReach, Text, TrackingData, TransactionalText, Ttl,
+    PhoneNumber, RawCardRef, Refusal, SendClass, ServiceKind, Template, TemplateCategory,
+    TemplateId, TemplateParams, TemplateReach, Text, TrackingData, TransactionalText, Ttl,
     content::MAX_TRACKING_DATA_CHARS, regulation,
 };
 
@@ -47,6 +47,10 @@ pub struct SendRequestBody {
     pub ttl_seconds: Option<u64>,
     #[serde(default, deserialize_with = "not_null")]
     pub tracking_data: Option<String>,
+    /// The kind of the business's Viber services to send on (`one_way`, `two_way`, `session`);
+    /// absent: chosen by the message's kind ([`crate::Services::route`]).
+    #[serde(default, deserialize_with = "not_null")]
+    pub service: Option<String>,
 }
 
 /// An optional field that, when present, must hold a value (`Option`'s own impl reads `null` as
@@ -330,6 +334,8 @@ pub struct SendRequest {
     pub message: OutboundMessage,
     pub ttl: Ttl,
     pub tracking_data: Option<TrackingData>,
+    /// The service kind the send named, if any ([`crate::Services::choose`]).
+    pub service: Option<ServiceKind>,
 }
 
 /// What a request is cleared to be, once its template (if any) is known.
@@ -439,11 +445,20 @@ impl SendRequest {
                 ));
             }
         }
+        let service = body
+            .service
+            .as_deref()
+            .map(|named| {
+                ServiceKind::parse(named)
+                    .ok_or_else(|| Refusal::invalid("service", "one of one_way, two_way, session"))
+            })
+            .transpose()?;
         Ok(Self {
             to,
             message,
             ttl,
             tracking_data,
+            service,
         })
     }
 
@@ -1251,6 +1266,28 @@ mod tests {
                 .class,
             SendClass::Promotional
         );
+    }
+
+    #[test]
+    fn a_send_may_name_its_service_kind() {
+        let mut b = body("session");
+        b.text = Some("Hi".into());
+        assert_eq!(parse(&b).unwrap().service, None);
+        for kind in crate::ServiceKind::ALL {
+            b.service = Some(kind.as_str().into());
+            assert_eq!(parse(&b).unwrap().service, Some(kind));
+        }
+        for bad in ["", "oneway", "ONE_WAY", "sms"] {
+            b.service = Some(bad.into());
+            match parse(&b) {
+                Err(Refusal::ValidationFailed { field, .. }) => assert_eq!(field, "service"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let null: Result<SendRequestBody, _> = serde_json::from_str(
+            r#"{"to":"+447911123456","type":"session","text":"Hi","service":null}"#,
+        );
+        assert!(null.is_err());
     }
 }
 

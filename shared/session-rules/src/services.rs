@@ -134,6 +134,15 @@ pub enum Carriage {
 }
 
 impl Carriage {
+    /// The kinds of service that carry it, in the order they are chosen.
+    pub fn kinds(self, two_way: TwoWaySessions) -> &'static [ServiceKind] {
+        match (self, two_way) {
+            (Self::Session, TwoWaySessions::Open) => &[ServiceKind::Session, ServiceKind::TwoWay],
+            (Self::Session, TwoWaySessions::Closed) => &[ServiceKind::Session],
+            (Self::BusinessInitiated, _) => &[ServiceKind::TwoWay, ServiceKind::OneWay],
+        }
+    }
+
     pub fn of(message: &OutboundMessage) -> Self {
         match message {
             OutboundMessage::Session(_) => Self::Session,
@@ -149,19 +158,37 @@ impl Carriage {
 /// No service of the business can carry the message: what it would need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoService {
-    /// The kinds that would carry it, in the order they would be chosen.
+    /// The kinds that would carry it, in the order they would be chosen; with a named kind the
+    /// business lacks, that kind alone.
     pub missing: Vec<ServiceKind>,
+    /// The kind the send named (`service`), if it named one.
+    pub named: Option<ServiceKind>,
+    /// The named kind cannot carry this message at all (a session message on a one-way
+    /// service): `missing` are the kinds that could.
+    pub cannot_carry: bool,
 }
 
 impl fmt::Display for NoService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.missing.iter().map(|k| k.as_str()).collect();
-        write!(
-            f,
-            "no Viber service of this business can carry this message: it needs a {} service \
-             (vbmctl business service add)",
-            names.join(" or ")
-        )
+        let names = names.join(" or ");
+        match self.named {
+            Some(named) if self.cannot_carry => write!(
+                f,
+                "a {named} service cannot carry this message: name a {names} service, or leave \
+                 `service` out to have it chosen"
+            ),
+            Some(named) => write!(
+                f,
+                "this business has no {named} service: it needs one to send on it (vbmctl \
+                 business service add), or leave `service` out to have it chosen"
+            ),
+            None => write!(
+                f,
+                "no Viber service of this business can carry this message: it needs a {names} \
+                 service (vbmctl business service add)"
+            ),
+        }
     }
 }
 
@@ -263,19 +290,43 @@ impl Services {
     /// two-way replies open sessions, on the two-way one); everything the business starts on
     /// the two-way service, else the one-way one.
     pub fn route(&self, carriage: Carriage, two_way: TwoWaySessions) -> Result<Service, NoService> {
-        let order: &[ServiceKind] = match (carriage, two_way) {
-            (Carriage::Session, TwoWaySessions::Open) => {
-                &[ServiceKind::Session, ServiceKind::TwoWay]
-            }
-            (Carriage::Session, TwoWaySessions::Closed) => &[ServiceKind::Session],
-            (Carriage::BusinessInitiated, _) => &[ServiceKind::TwoWay, ServiceKind::OneWay],
-        };
+        let order = carriage.kinds(two_way);
         order
             .iter()
             .find_map(|kind| self.of_kind(*kind).copied())
             .ok_or_else(|| NoService {
                 missing: order.to_vec(),
+                named: None,
+                cannot_carry: false,
             })
+    }
+
+    /// The service a send goes out on when it may name the kind it wants (`service`): the
+    /// named kind, if it can carry the message and the business has it; nothing named, as
+    /// [`Services::route`] chooses. Never another kind than the one named: a business that
+    /// names two-way for its replies must not find them sent one-way.
+    pub fn choose(
+        &self,
+        carriage: Carriage,
+        two_way: TwoWaySessions,
+        named: Option<ServiceKind>,
+    ) -> Result<Service, NoService> {
+        let Some(named) = named else {
+            return self.route(carriage, two_way);
+        };
+        let carriers = carriage.kinds(two_way);
+        if !carriers.contains(&named) {
+            return Err(NoService {
+                missing: carriers.to_vec(),
+                named: Some(named),
+                cannot_carry: true,
+            });
+        }
+        self.of_kind(named).copied().ok_or(NoService {
+            missing: vec![named],
+            named: Some(named),
+            cannot_carry: false,
+        })
     }
 }
 
@@ -407,6 +458,76 @@ mod tests {
             assert!(ServiceKind::OneWay.carries_viber_type(business_type, closed));
             assert!(ServiceKind::TwoWay.carries_viber_type(business_type, closed));
         }
+    }
+
+    #[test]
+    fn a_named_kind_is_the_one_used_or_the_send_is_refused() {
+        use ServiceKind::*;
+        let open = TwoWaySessions::Open;
+        let closed = TwoWaySessions::Closed;
+        let all = Services::new(vec![s(1, OneWay), s(2, TwoWay), s(3, Session)]).unwrap();
+        // Named: that one, even where the default would choose another.
+        assert_eq!(
+            all.choose(Carriage::BusinessInitiated, open, Some(OneWay)),
+            Ok(s(1, OneWay))
+        );
+        assert_eq!(
+            all.choose(Carriage::Session, open, Some(TwoWay)),
+            Ok(s(2, TwoWay))
+        );
+        // Nothing named: the default order.
+        assert_eq!(
+            all.choose(Carriage::BusinessInitiated, open, None),
+            all.route(Carriage::BusinessInitiated, open)
+        );
+        // A kind that cannot carry the message, though the business has it.
+        let refused = all
+            .choose(Carriage::Session, open, Some(OneWay))
+            .unwrap_err();
+        assert_eq!(
+            refused,
+            NoService {
+                missing: vec![Session, TwoWay],
+                named: Some(OneWay),
+                cannot_carry: true
+            }
+        );
+        assert!(
+            refused
+                .to_string()
+                .contains("a one_way service cannot carry this message"),
+            "{refused}"
+        );
+        let refused = all
+            .choose(Carriage::BusinessInitiated, open, Some(Session))
+            .unwrap_err();
+        assert_eq!(refused.missing, vec![TwoWay, OneWay]);
+        assert!(refused.cannot_carry);
+        // Two-way carries sessions only while its replies open them.
+        let refused = all
+            .choose(Carriage::Session, closed, Some(TwoWay))
+            .unwrap_err();
+        assert_eq!(refused.missing, vec![Session]);
+        assert!(refused.cannot_carry);
+        // A kind the business lacks: that kind is what is missing, never a fallback.
+        let notify_and_chat = Services::new(vec![s(1, OneWay), s(3, Session)]).unwrap();
+        let refused = notify_and_chat
+            .choose(Carriage::BusinessInitiated, open, Some(TwoWay))
+            .unwrap_err();
+        assert_eq!(
+            refused,
+            NoService {
+                missing: vec![TwoWay],
+                named: Some(TwoWay),
+                cannot_carry: false
+            }
+        );
+        assert!(
+            refused
+                .to_string()
+                .contains("this business has no two_way service"),
+            "{refused}"
+        );
     }
 
     fn carriage_of(body: &str) -> Carriage {

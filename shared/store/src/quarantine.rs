@@ -78,6 +78,8 @@ pub struct Quarantined {
     pub reason: QuarantineReason,
     /// What exactly was wrong (a field and why, the service id, ...).
     pub detail: String,
+    /// The Viber service id the callback names, when it was read (not for an unparseable one).
+    pub service_id: Option<u64>,
 }
 
 /// The id of a callback's quarantine entry.
@@ -104,6 +106,7 @@ fn from_item(item: &Item) -> Result<Quarantined, StoreError> {
         reason: QuarantineReason::parse(reason)
             .ok_or_else(|| StoreError::malformed(sk, format!("unknown reason {reason}")))?,
         detail: attrs::get_s(item, "detail")?.to_owned(),
+        service_id: attrs::opt_n(item, "service_id")?,
     })
 }
 
@@ -118,9 +121,23 @@ impl Store {
         detail: &str,
         now: Timestamp,
     ) -> Result<String, StoreError> {
+        self.quarantine_from(route, body, reason, detail, None, now)
+            .await
+    }
+
+    /// [`Store::quarantine`], recording the Viber service id the callback names.
+    pub async fn quarantine_from(
+        &self,
+        route: &str,
+        body: &[u8],
+        reason: QuarantineReason,
+        detail: &str,
+        service_id: Option<u64>,
+        now: Timestamp,
+    ) -> Result<String, StoreError> {
         let id = quarantine_id(route, body);
         let expires = now.plus(self.retention.messages).as_secs();
-        let put = self
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
@@ -132,9 +149,11 @@ impl Store {
             .item("reason", s(reason.as_str()))
             .item("detail", s(detail))
             .item(keys::EXPIRES_AT, n(expires))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
+            .condition_expression("attribute_not_exists(pk)");
+        if let Some(service_id) = service_id {
+            put = put.item("service_id", n(service_id));
+        }
+        let put = put.send().await;
         // Kept already (the same callback again): the first stays.
         conditional(put)?;
         Ok(id)

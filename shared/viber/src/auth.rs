@@ -7,10 +7,14 @@
 //!   partner gateway that signs.
 //!
 //! Each secret may have several accepted values (the current one and the one being rotated
-//! out), so a rotation has an overlap. With nothing configured anyone could forge "delivered"
+//! out), so a rotation has an overlap. A Viber service id may have **its own URL secret**
+//! (Viber registers a callback URL per service id): its callbacks must then come with it, and a
+//! callback with it must name that service id ([`CallbackAuth::admits`]); a service without
+//! one has the deployment's. With nothing configured anyone could forge "delivered"
 //! statuses and user messages (which open sessions), so [`CallbackAuth::new`] refuses, and the
 //! function with it.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::str::FromStr;
 
@@ -59,7 +63,8 @@ impl UrlSecret {
 /// (JSON; each field a string or a list of strings, all accepted, the current one first):
 ///
 /// ```json
-/// {"url_secret": ["the-new-one-xxxxxxxxxxxx", "the-old-one-yyyyyyyyyyyy"], "hmac_secret": "..."}
+/// {"url_secret": ["the-new-one-xxxxxxxxxxxx", "the-old-one-yyyyyyyyyyyy"], "hmac_secret": "...",
+///  "service_url_secrets": {"3002": ["its-new-one-xxxxxxxxxxx", "its-old-one-yyyyyyyyyyy"]}}
 /// ```
 ///
 /// Both fields are optional; an unknown field is refused, so a misspelt `hmac_secret` cannot
@@ -68,6 +73,7 @@ impl UrlSecret {
 pub struct CallbackSecrets {
     url: Vec<UrlSecret>,
     hmac: Vec<Vec<u8>>,
+    services: BTreeMap<u64, Vec<UrlSecret>>,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +83,9 @@ struct SecretsJson {
     url_secret: OneOrMany,
     #[serde(default)]
     hmac_secret: OneOrMany,
+    /// Service id (as a JSON key: a string) → its URL secret(s).
+    #[serde(default)]
+    service_url_secrets: BTreeMap<String, OneOrMany>,
 }
 
 #[derive(Deserialize, Default)]
@@ -128,7 +137,44 @@ impl CallbackSecrets {
             .into_iter()
             .map(String::into_bytes)
             .collect();
-        Ok(Self { url, hmac })
+        let mut services = BTreeMap::new();
+        for (id, values) in json.service_url_secrets {
+            let id = id.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+                AuthConfigError::BadSecretValue(
+                    "a service_url_secrets key is not a service id (a positive integer)".into(),
+                )
+            })?;
+            let values = values
+                .values()
+                .iter()
+                .map(|v| UrlSecret::parse(v))
+                .collect::<Result<Vec<_>, _>>()?;
+            // An emptied entry is no entry: the service is back on the deployment's secret.
+            if !values.is_empty() {
+                services.insert(id, values);
+            }
+        }
+        Ok(Self {
+            url,
+            hmac,
+            services,
+        })
+    }
+
+    /// Accepted URL secrets of one service id, given as text (tests, the local stack).
+    pub fn with_service_url_secrets<'a>(
+        mut self,
+        service_id: u64,
+        values: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, AuthConfigError> {
+        let mut parsed = Vec::new();
+        for value in values {
+            parsed.push(UrlSecret::parse(value)?);
+        }
+        if !parsed.is_empty() {
+            self.services.entry(service_id).or_default().extend(parsed);
+        }
+        Ok(self)
     }
 
     /// Accepted URL secrets, given as text (tests, the local stack).
@@ -161,6 +207,16 @@ pub struct CallbackAuth {
     url: Vec<UrlSecret>,
     hmac: Vec<Vec<u8>>,
     allowed: Vec<IpNet>,
+    services: BTreeMap<u64, Vec<UrlSecret>>,
+}
+
+/// Whose callback URL secret a verified callback came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// The deployment's (or the deployment has none): any service id without its own.
+    Deployment,
+    /// This service id's own: only callbacks naming it.
+    Service(u64),
 }
 
 /// The configuration cannot protect the callbacks: the function must not start.
@@ -200,6 +256,10 @@ pub enum AuthFailure {
     MissingSourceIp,
     #[error("source IP {0} is not allowed")]
     IpNotAllowed(IpAddr),
+    #[error("service id {0} has its own callback URL secret; the callback did not come with it")]
+    ServiceSecretRequired(u64),
+    #[error("the callback came with service id {0}'s URL secret but names another service")]
+    OtherService(u64),
 }
 
 impl AuthFailure {
@@ -210,7 +270,9 @@ impl AuthFailure {
             | AuthFailure::BadUrlSecret
             | AuthFailure::MissingSignature
             | AuthFailure::MalformedSignature
-            | AuthFailure::BadSignature => "unauthorized",
+            | AuthFailure::BadSignature
+            | AuthFailure::ServiceSecretRequired(_)
+            | AuthFailure::OtherService(_) => "unauthorized",
             AuthFailure::MissingSourceIp | AuthFailure::IpNotAllowed(_) => "ip_not_allowed",
         }
     }
@@ -228,6 +290,7 @@ impl CallbackAuth {
             url: secrets.url,
             hmac: secrets.hmac,
             allowed,
+            services: secrets.services,
         })
     }
 
@@ -256,6 +319,20 @@ impl CallbackAuth {
         signature: Option<&str>,
         source_ip: Option<IpAddr>,
     ) -> Result<(), AuthFailure> {
+        self.verify_for(url_secret, raw_body, signature, source_ip)
+            .map(|_| ())
+    }
+
+    /// [`verify_with`](Self::verify_with), saying whose URL secret the callback came with:
+    /// a service's own (then [`admits`](Self::admits) holds it to that service) or the
+    /// deployment's.
+    pub fn verify_for(
+        &self,
+        url_secret: Option<&str>,
+        raw_body: &[u8],
+        signature: Option<&str>,
+        source_ip: Option<IpAddr>,
+    ) -> Result<Verified, AuthFailure> {
         if !self.allowed.is_empty() {
             // An IPv4 client seen through a dual-stack socket arrives as ::ffff:a.b.c.d.
             let ip = source_ip
@@ -273,19 +350,30 @@ impl CallbackAuth {
                 return Err(AuthFailure::IpNotAllowed(ip));
             }
         }
-        if !self.url.is_empty() {
-            let given = url_secret
-                .filter(|s| !s.is_empty())
-                .ok_or(AuthFailure::MissingUrlSecret)?;
-            // Every value is compared (no early exit): the time says nothing about which.
-            let matched = self
-                .url
-                .iter()
-                .fold(false, |found, secret| secret.matches(given) | found);
-            if !matched {
-                return Err(AuthFailure::BadUrlSecret);
+        let given = url_secret.filter(|s| !s.is_empty());
+        let verified = match given {
+            Some(given) if !self.url.is_empty() || !self.services.is_empty() => {
+                // Every value is compared (no early exit): the time says nothing about which.
+                let deployment = self
+                    .url
+                    .iter()
+                    .fold(false, |found, secret| secret.matches(given) | found);
+                let service = self.services.iter().fold(None, |found, (id, secrets)| {
+                    let matched = secrets
+                        .iter()
+                        .fold(false, |found, secret| secret.matches(given) | found);
+                    if matched { Some(*id) } else { found }
+                });
+                match (service, deployment) {
+                    (Some(id), _) => Verified::Service(id),
+                    (None, true) => Verified::Deployment,
+                    (None, false) => return Err(AuthFailure::BadUrlSecret),
+                }
             }
-        }
+            None if !self.url.is_empty() => return Err(AuthFailure::MissingUrlSecret),
+            // The deployment has no URL secret: none (or any) is the deployment's way.
+            _ => Verified::Deployment,
+        };
         if !self.hmac.is_empty() {
             let signature = signature.ok_or(AuthFailure::MissingSignature)?;
             // `hex` decodes either case.
@@ -299,7 +387,27 @@ impl CallbackAuth {
                 return Err(AuthFailure::BadSignature);
             }
         }
-        Ok(())
+        Ok(verified)
+    }
+
+    /// Whether a callback verified as `verified` may be about `service_id` (what its body
+    /// names, `None` when it names none): with a service's own secret, only about that service
+    /// (a callback naming none is refused: nothing would hold it to its service); with the
+    /// deployment's, about any service that has no secret of its own.
+    pub fn admits(&self, verified: Verified, service_id: Option<u64>) -> Result<(), AuthFailure> {
+        match (verified, service_id) {
+            (Verified::Service(own), Some(named)) if own == named => Ok(()),
+            (Verified::Service(own), _) => Err(AuthFailure::OtherService(own)),
+            (Verified::Deployment, Some(named)) if self.services.contains_key(&named) => {
+                Err(AuthFailure::ServiceSecretRequired(named))
+            }
+            (Verified::Deployment, _) => Ok(()),
+        }
+    }
+
+    /// The service ids with a URL secret of their own.
+    pub fn services_with_own_secret(&self) -> impl Iterator<Item = u64> + '_ {
+        self.services.keys().copied()
     }
 
     pub fn requires_url_secret(&self) -> bool {
@@ -322,6 +430,7 @@ impl std::fmt::Debug for CallbackAuth {
             .field("url_secrets", &self.url.len())
             .field("signing_secrets", &self.hmac.len())
             .field("allowed", &self.allowed)
+            .field("services_with_own_url_secret", &self.services.len())
             .finish()
     }
 }
@@ -382,6 +491,109 @@ mod tests {
 
     fn ip(s: &str) -> Option<IpAddr> {
         Some(s.parse().unwrap())
+    }
+
+    const DEPLOYMENT_URL: &str = "deployment-url-secret-0001";
+    const CHAT_URL: &str = "chat-service-url-secret-01";
+    const CHAT_URL_OLD: &str = "chat-service-url-secret-00";
+
+    /// A deployment URL secret, and service 3002 with its own (rotating: two values).
+    fn per_service() -> CallbackAuth {
+        let secrets = CallbackSecrets::parse_json(&format!(
+            r#"{{"url_secret": "{DEPLOYMENT_URL}",
+                "service_url_secrets": {{"3002": ["{CHAT_URL}", "{CHAT_URL_OLD}"], "3003": []}}}}"#
+        ))
+        .unwrap();
+        CallbackAuth::new(secrets, "").unwrap()
+    }
+
+    #[test]
+    fn a_service_with_its_own_url_secret_takes_only_it_and_it_holds_only_that_service() {
+        let auth = per_service();
+        assert_eq!(auth.services_with_own_secret().collect::<Vec<_>>(), [3002]);
+        // Its own secret, either value of the rotation: held to its service.
+        for own in [CHAT_URL, CHAT_URL_OLD] {
+            let verified = auth.verify_for(Some(own), BODY, None, None).unwrap();
+            assert_eq!(verified, Verified::Service(3002));
+            assert_eq!(auth.admits(verified, Some(3002)), Ok(()));
+            assert_eq!(
+                auth.admits(verified, Some(3001)),
+                Err(AuthFailure::OtherService(3002))
+            );
+            assert_eq!(
+                auth.admits(verified, None),
+                Err(AuthFailure::OtherService(3002))
+            );
+        }
+        // The deployment's: every service without its own (3003's emptied entry is none).
+        let verified = auth
+            .verify_for(Some(DEPLOYMENT_URL), BODY, None, None)
+            .unwrap();
+        assert_eq!(verified, Verified::Deployment);
+        assert_eq!(auth.admits(verified, Some(3001)), Ok(()));
+        assert_eq!(auth.admits(verified, Some(3003)), Ok(()));
+        assert_eq!(auth.admits(verified, None), Ok(()));
+        assert_eq!(
+            auth.admits(verified, Some(3002)),
+            Err(AuthFailure::ServiceSecretRequired(3002))
+        );
+        assert_eq!(
+            AuthFailure::ServiceSecretRequired(3002).code(),
+            "unauthorized"
+        );
+        // Neither: refused as before.
+        assert_eq!(
+            auth.verify_for(Some("no-such-url-secret-000"), BODY, None, None),
+            Err(AuthFailure::BadUrlSecret)
+        );
+        assert_eq!(
+            auth.verify_for(None, BODY, None, None),
+            Err(AuthFailure::MissingUrlSecret)
+        );
+    }
+
+    #[test]
+    fn a_service_url_secret_without_a_deployment_one_is_required_only_of_its_service() {
+        let secrets = CallbackSecrets::default()
+            .with_service_url_secrets(3002, [CHAT_URL])
+            .unwrap();
+        let auth = CallbackAuth::new(secrets, "10.0.0.0/8").unwrap();
+        let other = auth.verify_for(None, BODY, None, ip("10.1.2.3")).unwrap();
+        assert_eq!(other, Verified::Deployment);
+        assert_eq!(auth.admits(other, Some(3001)), Ok(()));
+        assert_eq!(
+            auth.admits(other, Some(3002)),
+            Err(AuthFailure::ServiceSecretRequired(3002))
+        );
+        let own = auth
+            .verify_for(Some(CHAT_URL), BODY, None, ip("10.1.2.3"))
+            .unwrap();
+        assert_eq!(auth.admits(own, Some(3002)), Ok(()));
+        // The allowlist still holds for it.
+        assert_eq!(
+            auth.verify_for(Some(CHAT_URL), BODY, None, ip("192.0.2.1")),
+            Err(AuthFailure::IpNotAllowed("192.0.2.1".parse().unwrap()))
+        );
+        // A service URL secret alone protects nothing else: the function would not start.
+        let alone = CallbackSecrets::default()
+            .with_service_url_secrets(3002, [CHAT_URL])
+            .unwrap();
+        assert_eq!(
+            CallbackAuth::new(alone, "").unwrap_err(),
+            AuthConfigError::NothingConfigured
+        );
+    }
+
+    #[test]
+    fn service_url_secrets_are_checked_when_read() {
+        for bad in [
+            r#"{"service_url_secrets": {"chat": "chat-service-url-secret-01"}}"#,
+            r#"{"service_url_secrets": {"0": "chat-service-url-secret-01"}}"#,
+            r#"{"service_url_secrets": {"3002": "short"}}"#,
+            r#"{"service_url_secret": {"3002": "chat-service-url-secret-01"}}"#,
+        ] {
+            assert!(CallbackSecrets::parse_json(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -306,6 +306,14 @@ fn integer(value: &Value, field: &'static str) -> Result<i64, CallbackError> {
     parsed.ok_or_else(|| CallbackError::invalid(field, "must be an integer"))
 }
 
+/// The service id a callback's body names at its top level, read as the parsers read it; `None`
+/// when the body is not a JSON object or names none (a valid one). For the callback
+/// authentication, before the body is parsed for what it says.
+pub fn named_service_id(body: &[u8]) -> Option<u64> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value.get("service_id").and_then(|id| service_id(id).ok())
+}
+
 fn service_id(value: &Value) -> Result<u64, CallbackError> {
     integer(value, "service_id")
         .ok()

@@ -18,7 +18,9 @@ pub mod reply;
 pub mod request;
 pub mod send;
 
-pub use auth::{AuthConfigError, AuthFailure, CallbackAuth, CallbackSecrets, UrlSecret, sign};
+pub use auth::{
+    AuthConfigError, AuthFailure, CallbackAuth, CallbackSecrets, UrlSecret, Verified, sign,
+};
 pub use callback::{CallbackError, InboundCallback, InboundContent, StatusCallback};
 pub use reply::{Interactive, ReplyTracking};
 pub use request::{

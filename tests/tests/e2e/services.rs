@@ -146,6 +146,7 @@ async fn a_business_with_a_one_way_and_a_session_service() {
     })
     .await;
     assert!(seen["failure"].is_null(), "{seen}");
+    assert_eq!(seen["service_id"], ONE_WAY, "{seen}");
     let viber = sent_to(&stack, dest).await;
     assert_eq!(viber.len(), 1, "{viber:?}");
     assert_eq!(viber[0]["service_id"], ONE_WAY);
@@ -176,11 +177,34 @@ async fn a_business_with_a_one_way_and_a_session_service() {
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{reply:?}");
     assert_eq!(reply.body["session"]["state"], "active", "{reply:?}");
     let reply_id = reply.body["message_id"].as_str().unwrap().to_owned();
-    eventually("the session message to be seen", WAIT, || async {
+    let seen = eventually("the session message to be seen", WAIT, || async {
         let m = message(&stack, &key, &reply_id).await;
         (m["status"] == "seen").then_some(m)
     })
     .await;
+    assert_eq!(seen["service_id"], SESSION, "{seen}");
+    // Named onto the one-way id, a session message is refused, nothing stored; named onto the
+    // one-way id, a template goes there (as it would unnamed: this business has no two-way).
+    let named = send(
+        &stack,
+        &key,
+        json!({"to": ann, "type": "session", "text": "Still there?", "service": "one_way"}),
+    )
+    .await;
+    assert_eq!(named.code(), "no_service_for_message", "{named:?}");
+    assert_eq!(
+        named.body["error"]["missing"],
+        json!(["session", "two_way"])
+    );
+    let named = send(
+        &stack,
+        &key,
+        json!({"to": ann, "type": "template", "service": "two_way",
+               "template": {"id": "order_ready", "params": {"order": "43"}}}),
+    )
+    .await;
+    assert_eq!(named.code(), "no_service_for_message", "{named:?}");
+    assert_eq!(named.body["error"]["missing"], json!(["two_way"]));
     let viber = sent_to(&stack, dest).await;
     assert_eq!(viber.len(), 2, "{viber:?}");
     assert_eq!(viber[1]["service_id"], SESSION);

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 use session_rules::{PhoneNumber, SendClass};
 use vbm_platform::clock::{Clock, SystemClock};
@@ -21,10 +22,24 @@ const MESSAGES: usize = 40;
 
 /// Viber's stand-in: answers success at once and records each request's arrival.
 async fn viber() -> (String, Arc<Mutex<Vec<Instant>>>) {
+    let (url, arrivals, _) = viber_by_service().await;
+    (url, arrivals)
+}
+
+type ByService = Arc<Mutex<Vec<(u64, Instant)>>>;
+
+/// [`viber`], also recording the service id each request names.
+async fn viber_by_service() -> (String, Arc<Mutex<Vec<Instant>>>, ByService) {
     let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let by_service: ByService = Arc::new(Mutex::new(Vec::new()));
     let recorder = arrivals.clone();
+    let services = by_service.clone();
     let addr = stand_in::serve(move |seen| {
         let body = seen.json();
+        services.lock().unwrap().push((
+            body["service_id"].as_u64().unwrap_or_default(),
+            seen.arrived,
+        ));
         let n = {
             let mut arrivals = recorder.lock().unwrap();
             arrivals.push(seen.arrived);
@@ -35,7 +50,7 @@ async fn viber() -> (String, Arc<Mutex<Vec<Instant>>>) {
         Answer::json(200, answer)
     })
     .await;
-    (format!("http://{addr}/vibersrvc/1"), arrivals)
+    (format!("http://{addr}/vibersrvc/1"), arrivals, by_service)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -121,4 +136,116 @@ async fn four_dispatchers_together_never_exceed_the_business_rate() {
         span >= Duration::from_millis((MESSAGES as u64 - 2) * 1000 / RATE as u64),
         "{span:?}"
     );
+}
+
+/// Viber's pace is per service id: messages on a service with its own (slow) rate go out at that
+/// rate, in that service's lane, while the business's first service keeps the business's (fast)
+/// rate and its own lane; two containers at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_service_id_is_paced_at_its_own_rate() {
+    const SLOW: u32 = 5;
+    const EACH: usize = 6;
+    vbm_platform::metrics::set_enabled(false);
+    let env = TestEnv::fresh();
+    let dynamodb = env.dynamodb().await;
+    let sqs = env.sqs().await;
+    let store = || common::store(&env, &dynamodb);
+    let business = common::business(&store(), "acme", 4343).await;
+    let session = session_rules::Service {
+        id: 4344,
+        kind: session_rules::ServiceKind::Session,
+    };
+    store().add_service(&business, session).await.unwrap();
+    store().set_pace_rate(&business, 1000).await.unwrap();
+    store()
+        .set_service_pace_rate(&business, 4344, Some(SLOW))
+        .await
+        .unwrap();
+    let (url, _, by_service) = viber_by_service().await;
+
+    let mut records = Vec::new();
+    for i in 0..2 * EACH {
+        let service_id = if i % 2 == 0 { 4343 } else { 4344 };
+        let to = PhoneNumber::parse(&format!("+4479112{i:05}")).unwrap();
+        let id = MessageId::generate();
+        let payload =
+            json!({"to": to.as_e164(), "type": "transactional", "text": "Your code is 1234"})
+                .to_string();
+        let outcome = store()
+            .record_send(&NewSend {
+                business: &business,
+                message_id: id.clone(),
+                to: &to,
+                class: SendClass::Informative,
+                kind: "transactional",
+                billing: session_rules::BillingCategory::TransactionalTemplate,
+                payload: &payload,
+                service_id: Some(service_id),
+                idempotency: None,
+                failover: None,
+                now: SystemClock.now(),
+            })
+            .await
+            .unwrap();
+        assert!(matches!(outcome, SendOutcome::Accepted { .. }));
+        let job = OutboundJob::new(business.as_str(), id.as_str(), to.as_e164());
+        let mut record = SqsMessage::default();
+        record.message_id = Some(format!("m{i}"));
+        record.body = Some(serde_json::to_string(&job).unwrap());
+        record
+            .attributes
+            .insert("MessageGroupId".into(), job.conversation.clone());
+        records.push(record);
+    }
+    let mut tasks = Vec::new();
+    for batch in records.chunks(EACH) {
+        let app = common::app(&env, &sqs, store(), &url, Duration::from_secs(5));
+        let mut event = SqsEvent::default();
+        event.records = batch.to_vec();
+        tasks.push(tokio::spawn(async move { app.handle_batch(event).await }));
+    }
+    for task in tasks {
+        let answer = task.await.unwrap();
+        assert!(answer.batch_item_failures.is_empty(), "every message sent");
+    }
+
+    let seen = by_service.lock().unwrap().clone();
+    let on = |service: u64| {
+        let mut at: Vec<Instant> = seen
+            .iter()
+            .filter(|(s, _)| *s == service)
+            .map(|(_, at)| *at)
+            .collect();
+        at.sort();
+        at
+    };
+    let (fast, slow) = (on(4343), on(4344));
+    assert_eq!((fast.len(), slow.len()), (EACH, EACH), "{seen:?}");
+    // The slow service took at least the slots its own rate gives it (without per-service
+    // lanes it would share the business's 1000/s and take a few milliseconds).
+    let span = slow[EACH - 1].duration_since(slow[0]);
+    assert!(
+        span >= Duration::from_millis((EACH as u64 - 2) * 1000 / SLOW as u64),
+        "{span:?}"
+    );
+    // Each service booked its own lane: the first service the business's `PACE`, the other
+    // `PACE#4344`.
+    for sk in ["PACE", "PACE#4344"] {
+        let item = dynamodb
+            .get_item()
+            .table_name(&env.table)
+            .key(
+                "pk",
+                AttributeValue::S(format!("BIZ#{}", business.as_str())),
+            )
+            .key("sk", AttributeValue::S(sk.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            item.item().is_some_and(|i| i.contains_key("tat")),
+            "{sk}: {item:?}"
+        );
+    }
 }

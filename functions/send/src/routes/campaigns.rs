@@ -18,7 +18,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use session_rules::{Refusal, Template, Timestamp};
+use session_rules::{Refusal, ServiceKind, Template, Timestamp};
 use vbm_http::{Answer, ApiError, from_value, json_response};
 use vbm_platform::time::parse_rfc3339;
 use vbm_store::campaigns::MAX_INLINE_RECIPIENTS;
@@ -245,13 +245,14 @@ async fn check(
         ));
     }
     let window = body.window.as_ref().map(parse_window).transpose()?;
-    let template = check_message(app, business, &body.message).await?;
+    let (template, named) = check_message(app, business, &body.message).await?;
     // Its Viber service, as a single send's (campaigns send no session messages).
     business
         .services
-        .route(
+        .choose(
             session_rules::Carriage::BusinessInitiated,
             app.store().limits().two_way_sessions,
+            named,
         )
         .map_err(session_rules::Refusal::NoServiceForMessage)?;
     check_failover(app, business, &body.message, template.as_ref())?;
@@ -308,7 +309,7 @@ async fn check_message(
     app: &App,
     business: &Business,
     message: &Map<String, Value>,
-) -> Result<Option<Template>, ApiError> {
+) -> Result<(Option<Template>, Option<ServiceKind>), ApiError> {
     if message.contains_key("to") {
         return Err(ApiError::validation_failed(
             Some("message.to"),
@@ -345,13 +346,13 @@ async fn check_message(
         parsed
             .admit(None, business.transactional_opt_in())
             .map_err(ApiError::from)?;
-        return Ok(None);
+        return Ok((None, parsed.service));
     };
     let template = app.templates.get(app.store(), &business.id, id).await?;
     match &template {
         None => Err(Refusal::TemplateNotFound.into()),
         Some(t) if !t.is_approved() => Err(Refusal::TemplateNotApproved.into()),
-        Some(_) => Ok(template),
+        Some(_) => Ok((template, parsed.service)),
     }
 }
 

@@ -5,7 +5,8 @@
 //! 2. the body (≤ 64 KiB) must be JSON ([`SendRequestBody`]), then a valid [`SendRequest`];
 //! 3. a template message loads its template; [`SendRequest::admit`] applies template and
 //!    regulation rules and says what the message counts as; the business's Viber service for
-//!    it is chosen by kind (`Services::route`), or the send is `no_service_for_message`;
+//!    it is the kind the send names, else chosen by kind (`Services::choose`), or the send is
+//!    `no_service_for_message`;
 //! 4. [`Store::record_send`](vbm_store::Store::record_send) decides on the session and writes
 //!    conversation, message and idempotency record in one transaction. When it commits, the
 //!    message is accepted and the answer is `202`: the table's stream carries the new message to
@@ -26,7 +27,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use session_rules::{
     Admission, Billing, Carriage, Conversation, OutboundMessage, Refusal, SendRequest,
-    SendRequestBody, Template, Timestamp, predefined,
+    SendRequestBody, ServiceKind, Template, Timestamp, predefined,
 };
 use vbm_http::{Answer, ApiError, Outcome, from_value, json_response, read_json_value};
 use vbm_platform::metrics;
@@ -38,25 +39,16 @@ use vbm_http::idempotency::{canonical_request, request_hash};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-/// Counts the answer in CloudWatch (`SendAccepted`, `SendRefused` by error code; a replay is
-/// neither: it was counted the first time).
+/// Counts the answer in CloudWatch (`SendAccepted`, also by the kind of service it goes on;
+/// `SendRefused` by error code; a replay is neither: it was counted the first time).
 pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
     if super::dry_run::requested(request)? {
         // Counted in nothing: not a send.
         return super::dry_run::send(app, business, request).await;
     }
     let answer = decide_and_record(app, business, request).await;
-    match &answer {
-        Ok(response) => {
-            if response
-                .extensions()
-                .get::<Outcome>()
-                .is_some_and(|o| o.0 == "accepted")
-            {
-                metrics::send_accepted();
-            }
-        }
-        Err(error) => metrics::send_refused(error.code),
+    if let Err(error) = &answer {
+        metrics::send_refused(error.code);
     }
     answer
 }
@@ -81,6 +73,7 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
         SendOutcome::Accepted { after } => {
             tracing::Span::current().record("message_id", message_id.as_str());
             vbm_outbound::caps::tell(app.store(), app.events(), &business.id, &caps, now).await;
+            metrics::send_accepted_on(prepared.service_kind.as_str());
             let billing = Billing::of_send(admission.billing, &after);
             Ok(accepted(app, message_id, &after, billing, now, "accepted"))
         }
@@ -130,6 +123,7 @@ pub(crate) struct Prepared {
     pub service_id: u64,
     /// `wait_for_session`: it may wait for the user's reply.
     pub wait: Option<super::held::Wait>,
+    pub service_kind: ServiceKind,
 }
 
 impl Prepared {
@@ -230,10 +224,15 @@ pub(crate) async fn prepare_body(
                 None => error,
             }
         })?;
-    // The Viber service it goes out on, by its kind; none of the business's: refused here.
+    // The Viber service it goes out on: the kind it names, else by its message's kind; none of
+    // the business's: refused here.
     let service = business
         .services
-        .route(Carriage::of(&parsed.message), limits.two_way_sessions)
+        .choose(
+            Carriage::of(&parsed.message),
+            limits.two_way_sessions,
+            parsed.service,
+        )
         .map_err(Refusal::NoServiceForMessage)?;
     let failover = vbm_outbound::failover::resolve(
         business,
@@ -259,6 +258,7 @@ pub(crate) async fn prepare_body(
         hash,
         service_id: service.id,
         wait: None,
+        service_kind: service.kind,
     })
 }
 

@@ -272,7 +272,7 @@ fn the_request_schema_has_every_field_of_the_wire_type() {
         assert_eq!(property_names(schema), accepted_fields(&probe), "{nested}");
     }
     for (kind, member) in &sends {
-        for field in ["to", "ttl_seconds", "tracking_data", "failover"] {
+        for field in ["to", "ttl_seconds", "tracking_data", "failover", "service"] {
             assert!(member["properties"][field].is_object(), "{kind}: {field}");
         }
         let required = strings(&member["required"]);
@@ -504,6 +504,7 @@ fn answer_schemas_match_the_views() {
         delivered_via: Some("sms"),
         billing: None,
         hold: None,
+        service_id: Some(1000),
     };
     assert_matches(&doc, "Message", &message);
     assert_matches(&doc, "Failover", message.failover.as_ref().unwrap());

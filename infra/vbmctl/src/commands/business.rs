@@ -32,15 +32,12 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
         }
         BusinessCommand::Disable { id } => set_disabled(ctx, &id, true).await,
         BusinessCommand::Enable { id } => set_disabled(ctx, &id, false).await,
-        BusinessCommand::Pace { id, rate } => {
-            let store = ctx.store().await?;
-            existing_business(&store, &id).await?;
-            if let Some(rate) = rate {
-                store.set_pace_rate(&id, rate).await?;
-            }
-            let rate = store.pace_rate(&id).await?;
-            json(serde_json::json!({"business_id": id.as_str(), "messages_per_second": rate}))
-        }
+        BusinessCommand::Pace {
+            id,
+            rate,
+            service_id,
+            unset,
+        } => pace(ctx, &id, rate, service_id, unset).await,
         BusinessCommand::RotateSecret { id, end } => {
             let store = ctx.store().await?;
             let business = store
@@ -59,6 +56,57 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
             json(Shown::new(&business, false))
         }
     }
+}
+
+/// Viber's pace of the business and of each of its services; prints them all.
+async fn pace(
+    ctx: &Context,
+    id: &vbm_store::BusinessId,
+    rate: Option<u32>,
+    service_id: Option<u64>,
+    unset: bool,
+) -> Result<String, Failure> {
+    let store = ctx.store().await?;
+    let business = existing_business(&store, id).await?;
+    match service_id {
+        Some(service_id) => {
+            if business.services.by_id(service_id).is_none() {
+                return Err(Failure::Input(format!(
+                    "business {id} has no service id {service_id} (vbmctl business service list {id})"
+                )));
+            }
+            if unset {
+                store.set_service_pace_rate(id, service_id, None).await?;
+            } else if let Some(rate) = rate {
+                store
+                    .set_service_pace_rate(id, service_id, Some(rate))
+                    .await?;
+            }
+        }
+        None => {
+            if let Some(rate) = rate {
+                store.set_pace_rate(id, rate).await?;
+            }
+        }
+    }
+    let rates = store.pace_rates(id).await?;
+    let services: Vec<serde_json::Value> = business
+        .services
+        .iter()
+        .map(|service| {
+            serde_json::json!({
+                "service_id": service.id,
+                "kind": service.kind.as_str(),
+                "messages_per_second": rates.of(service.id),
+                "own_rate": rates.services.contains_key(&service.id),
+            })
+        })
+        .collect();
+    json(serde_json::json!({
+        "business_id": id.as_str(),
+        "messages_per_second": rates.business,
+        "services": services,
+    }))
 }
 
 /// A business's Viber services; every subcommand prints them.

@@ -107,6 +107,8 @@ struct Entry<'a> {
     received_at: String,
     reason: &'static str,
     detail: &'a str,
+    /// The Viber service id the callback names (`null` when it could not be read).
+    service_id: Option<u64>,
     /// The raw body as text (invalid UTF-8 shown as U+FFFD; the table keeps the bytes).
     body: String,
     body_bytes: usize,
@@ -120,6 +122,7 @@ impl<'a> From<&'a Quarantined> for Entry<'a> {
             received_at: vbm_platform::time::rfc3339(q.received_at),
             reason: q.reason.as_str(),
             detail: &q.detail,
+            service_id: q.service_id,
             body: String::from_utf8_lossy(&q.body).into_owned(),
             body_bytes: q.body.len(),
         }

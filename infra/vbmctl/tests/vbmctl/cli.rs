@@ -1196,6 +1196,66 @@ async fn a_business_pace_is_shown_set_and_bounded() {
     assert_eq!(ctl.store.pace_rate(&id).await.unwrap(), 75);
 }
 
+/// Viber's pace per service id: a service sends at its own rate when it has one, else at the
+/// business's (a business paced before services had kinds keeps its rate on every service).
+#[tokio::test]
+async fn a_service_has_its_own_pace_or_the_business_pace() {
+    let ctl = Ctl::fresh().await;
+    ctl.ok(&["business", "create", "paced", "--service-id", "31"]);
+    ctl.ok(&["business", "pace", "paced", "--rate", "40"]);
+    ctl.ok(&[
+        "business", "service", "add", "paced", "32", "--kind", "session",
+    ]);
+    let shown = ctl.ok(&["business", "pace", "paced"]);
+    assert_eq!(shown["messages_per_second"], 40);
+    assert_eq!(shown["services"][0]["service_id"], 31);
+    assert_eq!(shown["services"][1]["messages_per_second"], 40);
+    assert_eq!(shown["services"][1]["own_rate"], false);
+
+    let set = ctl.ok(&[
+        "business",
+        "pace",
+        "paced",
+        "--service-id",
+        "32",
+        "--rate",
+        "5",
+    ]);
+    assert_eq!(set["messages_per_second"], 40, "the business's rate stays");
+    assert_eq!(set["services"][0]["messages_per_second"], 40);
+    assert_eq!(set["services"][1]["messages_per_second"], 5);
+    assert_eq!(set["services"][1]["own_rate"], true);
+    let id = BusinessId::parse("paced").unwrap();
+    let rates = ctl.store.pace_rates(&id).await.unwrap();
+    assert_eq!((rates.of(31), rates.of(32)), (40, 5));
+
+    // The business's rate moves every service without its own.
+    ctl.ok(&["business", "pace", "paced", "--rate", "60"]);
+    let rates = ctl.store.pace_rates(&id).await.unwrap();
+    assert_eq!((rates.of(31), rates.of(32)), (60, 5));
+
+    let unset = ctl.ok(&["business", "pace", "paced", "--service-id", "32", "--unset"]);
+    assert_eq!(unset["services"][1]["messages_per_second"], 60);
+    assert_eq!(unset["services"][1]["own_rate"], false);
+
+    ctl.refused(
+        &[
+            "business",
+            "pace",
+            "paced",
+            "--service-id",
+            "99",
+            "--rate",
+            "5",
+        ],
+        2,
+        "no service id 99",
+    );
+    ctl.refused(&["business", "pace", "paced", "--unset"], 2, "--service-id");
+    let rates = ctl.store.pace_rates(&id).await.unwrap();
+    assert!(!rates.services.contains_key(&99));
+}
+
 /// SMS failover: the business default is set whole, shown, refused when wrong
 /// (nothing written) and cleared.
 #[tokio::test]

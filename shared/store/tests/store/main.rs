@@ -11,6 +11,7 @@ mod failover;
 mod held;
 mod history_bound;
 mod lost_answer;
+mod pace;
 mod pending;
 mod services;
 mod templates;
