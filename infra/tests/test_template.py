@@ -425,9 +425,27 @@ def test_the_stream_carries_accepted_messages_to_the_outbound_queue(translated):
                                                             "OldImage": {"disabled": {"BOOL": [True]}}}}
     assert resumed == {"eventName": ["MODIFY"], "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "CAMPAIGN#"}]}},
                                                             "OldImage": {"campaign_state": {"S": ["paused"]}}}}
-    # The prefix is the store's message key (shared/store/src/keys.rs) and relay's filter.
-    assert 'format!("MSG#{}"' in (ROOT / "shared/store/src/keys.rs").read_text()
-    assert 'MESSAGE_SK_PREFIX: &str = "MSG#"' in (ROOT / "functions/relay/src/lib.rs").read_text()
+    # The prefixes are the store's keys (shared/store/src/keys.rs), which its stream decoder
+    # (stream.rs, what relay reads records with) tells records apart by.
+    _keys_prefix("MESSAGE_PREFIX", "MSG#")
+    _keys_prefix("CAMPAIGN_PREFIX", "CAMPAIGN#", builder="campaigns.rs")
+    assert 'pub const PROFILE: &str = "PROFILE"' in _store("keys.rs")
+    assert 'DISABLED: &str = "disabled"' in _store("business.rs")
+    assert 'STATE: &str = "campaign_state"' in _store("campaigns.rs")
+    for used in ("keys::MESSAGE_PREFIX", "keys::CAMPAIGN_PREFIX", "keys::PROFILE", "business::DISABLED"):
+        assert used in _store("stream.rs"), used
+
+
+def _store(name: str) -> str:
+    return (ROOT / "shared/store/src" / name).read_text()
+
+
+def _keys_prefix(constant: str, prefix: str, builder: str = "keys.rs") -> None:
+    """keys.rs names the prefix, the key's builder builds it from that constant, and the stream
+    decoder reads records by it."""
+    assert f'pub const {constant}: &str = "{prefix}";' in _store("keys.rs")
+    assert f'format!("{{{constant}}}{{}}"' in _store(builder)
+    assert f"keys::{constant}" in _store("stream.rs")
 
 
 def test_the_stream_tells_session_changes_to_the_lifecycle_function(translated):
@@ -441,12 +459,10 @@ def test_the_stream_tells_session_changes_to_the_lifecycle_function(translated):
     assert _ref_id(m["DestinationConfig"]["OnFailure"]["Destination"]) == "LifecycleFailureQueue"
     (pattern, held) = [json.loads(f["Pattern"]) for f in m["FilterCriteria"]["Filters"]]
     assert pattern == {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "CONV#"}]}}}}
-    assert 'format!("CONV#{}"' in (ROOT / "shared/store/src/keys.rs").read_text()
+    _keys_prefix("CONVERSATION_PREFIX", "CONV#")
     # And messages held for the user's reply: their deadline timers and events.
     assert held == {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "HELD#"}]}}}}
-    assert 'format!("HELD#{}"' in (ROOT / "shared/store/src/keys.rs").read_text()
-    assert 'HELD_SK_PREFIX: &str = "HELD#"' in (ROOT / "functions/lifecycle/src/held.rs").read_text()
-    assert 'strip_prefix("CONV#")' in (ROOT / "functions/lifecycle/src/image.rs").read_text()
+    _keys_prefix("HELD_PREFIX", "HELD#")
     # Scheduler may send timers only to the session timers queue.
     role = _of_type(translated, "AWS::IAM::Role")["TimersRole"]["Properties"]
     # (Campaigns add the campaign queue: their start and window timers.)
