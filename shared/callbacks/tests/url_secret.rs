@@ -27,6 +27,8 @@ fn config(env: &TestEnv, secret_id: &str) -> Config {
     Config::from_pairs([
         ("VBM_TABLE", env.table.clone()),
         ("EVENTS_QUEUE_URL", env.events_queue_url.clone()),
+        // The status route queues SMS failovers: its queue is always deployed.
+        ("FAILOVER_QUEUE_URL", env.failover_queue_url.clone()),
         ("VIBER_CALLBACK_SECRET_ID", secret_id.to_owned()),
         ("SECRETS_REFRESH_SECONDS", REFRESH.as_secs().to_string()),
     ])
