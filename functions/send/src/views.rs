@@ -191,7 +191,7 @@ impl MessageView {
                 fallback: Some(h.fallback.is_some()),
                 reason: h.reason.clone(),
             }),
-            service_id: None,
+            service_id: h.service_id,
         }
     }
 }
