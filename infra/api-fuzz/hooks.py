@@ -32,6 +32,10 @@ STATEFUL_422 = {
     "failover_sender_id_not_registered",
     "failover_destination_refused",
     "failover_too_many_parts",
+    # The business's Viber services: a named (or needed) kind it has not ordered.
+    "no_service_for_message",
+    # The operator's caps on the business.
+    "quota_exceeded",
 }
 
 
