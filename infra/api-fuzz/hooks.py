@@ -36,6 +36,8 @@ STATEFUL_422 = {
     "no_service_for_message",
     # The operator's caps on the business.
     "quota_exceeded",
+    # A held message's deadline: in the future and within 30 days of the server's clock.
+    "hold_until_invalid",
 }
 
 
