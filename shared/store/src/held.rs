@@ -411,26 +411,9 @@ impl Store {
         ];
         if let Some((key, hash)) = send.idempotency {
             let before = expected.copied().unwrap_or_default();
-            let record = Put::builder()
-                .table_name(&self.table)
-                .item(keys::PK, s(&business_pk))
-                .item(keys::SK, s(keys::idempotency(key.as_str())))
-                .item(keys::GSI1PK, s(&contact))
-                .item(keys::GSI1SK, s(keys::idempotency(key.as_str())))
-                .item("message_id", s(send.message_id.as_str()))
-                .item("request_hash", s(hash))
-                .item("accepted_at", n(send.now.as_millis()))
-                .item("after", conversation::as_map(&before))
+            let record = self
+                .send_key_record(send, key, hash, &before)
                 .item("held", b(true))
-                .item(
-                    keys::EXPIRES_AT,
-                    n(send.now.plus(self.retention.idempotency).as_secs()),
-                )
-                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-                .expression_attribute_values(":now", n(send.now.as_secs()))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
                 .build()
                 .map_err(StoreError::build)?;
             items.push(TransactWriteItem::builder().put(record).build());

@@ -20,6 +20,7 @@
 
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -606,31 +607,43 @@ impl Store {
                 .build(),
         ];
         if let Some((key, hash)) = send.idempotency {
-            let record = Put::builder()
-                .table_name(&self.table)
-                .item(keys::PK, s(&business_pk))
-                .item(keys::SK, s(keys::idempotency(key.as_str())))
-                .item(keys::GSI1PK, s(&contact))
-                .item(keys::GSI1SK, s(keys::idempotency(key.as_str())))
-                .item("message_id", s(send.message_id.as_str()))
-                .item("request_hash", s(hash))
-                .item("accepted_at", n(send.now.as_millis()))
-                .item("after", conversation::as_map(after))
-                .item(
-                    keys::EXPIRES_AT,
-                    n(send.now.plus(self.retention.idempotency).as_secs()),
-                )
-                // TTL deletion lags: an expired record counts as absent.
-                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-                .expression_attribute_values(":now", n(send.now.as_secs()))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
+            let record = self
+                .send_key_record(send, key, hash, after)
                 .build()
                 .map_err(StoreError::build)?;
             items.push(TransactWriteItem::builder().put(record).build());
         }
         Ok(items)
+    }
+
+    /// A send's `Idempotency-Key` record (`IDEM#{key}`), unbuilt: written in the send's own
+    /// transaction unless a live one is there (whose item the cancellation then returns).
+    /// `after`: the conversation the send leaves, which a replay answers with.
+    pub(crate) fn send_key_record(
+        &self,
+        send: &NewSend<'_>,
+        key: &IdempotencyKey,
+        hash: &str,
+        after: &Conversation,
+    ) -> PutBuilder {
+        Put::builder()
+            .table_name(&self.table)
+            .item(keys::PK, s(keys::business(send.business)))
+            .item(keys::SK, s(keys::idempotency(key.as_str())))
+            .item(keys::GSI1PK, s(keys::contact(send.business, send.to)))
+            .item(keys::GSI1SK, s(keys::idempotency(key.as_str())))
+            .item("message_id", s(send.message_id.as_str()))
+            .item("request_hash", s(hash))
+            .item("accepted_at", n(send.now.as_millis()))
+            .item("after", conversation::as_map(after))
+            .item(
+                keys::EXPIRES_AT,
+                n(send.now.plus(self.retention.idempotency).as_secs()),
+            )
+            // TTL deletion lags: an expired record counts as absent.
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_values(":now", n(send.now.as_secs()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
     }
 
     /// The send transaction itself, expecting the conversation to be exactly `expected` and
