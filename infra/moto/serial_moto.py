@@ -26,6 +26,7 @@ Readiness probe: ``GET /moto-api/`` (or any request).
 from __future__ import annotations
 
 import argparse
+import base64
 import io
 import json
 import logging
@@ -58,6 +59,48 @@ SQS_CHANGES = {
 }
 # The generation key of a change whose queue could not be read: it wakes every waiting poll.
 ANY_QUEUE = ""
+# Deleting a message makes another receivable only in a FIFO queue (its group unblocks).
+DELETES = {"DeleteMessage", "DeleteMessageBatch"}
+
+# A stream read that finds nothing, with a shard iterator an earlier read returned (a reader
+# following the stream), is answered when the table is next written, or empty after this long:
+# under the functions' 1.5 s attempt timeout (`vbm_platform::aws`).
+STREAM_HOLD_SECONDS = 0.8
+STREAM_READ = "DynamoDBStreams_20120810.GetRecords"
+# The DynamoDB writes that add stream records, and so wake a held stream read of their table.
+TABLE_WRITES = {
+    "DynamoDB_20120810.PutItem",
+    "DynamoDB_20120810.UpdateItem",
+    "DynamoDB_20120810.DeleteItem",
+    "DynamoDB_20120810.TransactWriteItems",
+    "DynamoDB_20120810.BatchWriteItem",
+}
+# How many followed iterators are remembered (oldest first): a forgotten one is read at once.
+TAIL_ITERATORS = 10_000
+
+
+def tables_written(body: bytes) -> set[str]:
+    """The tables a DynamoDB write names (``TableName``, a transaction's items, a batch's keys)."""
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return set()
+    if not isinstance(request, dict):
+        return set()
+    names = {request.get("TableName")}
+    for entry in request.get("TransactItems") or []:
+        for op in entry.values() if isinstance(entry, dict) else []:
+            names.add(op.get("TableName") if isinstance(op, dict) else None)
+    if isinstance(request.get("RequestItems"), dict):
+        names.update(request["RequestItems"])
+    return {f"table:{name}" for name in names if isinstance(name, str)}
+
+
+def stream_table(iterator: str) -> str:
+    """The table of a moto shard iterator (``arn:...:table/NAME/stream/LABEL|1|id``)."""
+    resource = iterator.split(":", 5)[-1]
+    parts = resource.split("/")
+    return f"table:{parts[1]}" if len(parts) > 1 and parts[0] == "table" else ANY_QUEUE
 
 
 def might_be_sqs(environ: dict[str, Any]) -> bool:
@@ -147,12 +190,39 @@ def seconds_until_receivable(queue: str) -> float | None:
     return None if soonest is None else (soonest - now_ms) / 1000
 
 
+def stream_answer(body: bytes) -> tuple[bool, str | None]:
+    """Whether a ``GetRecords`` answer holds records, and its ``NextShardIterator``."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return True, None
+    if not isinstance(answer, dict):
+        return True, None
+    following = answer.get("NextShardIterator")
+    return bool(answer.get("Records")), following if isinstance(following, str) else None
+
+
 def has_messages(body: bytes) -> bool:
     """Whether a ``ReceiveMessage`` answer (JSON or XML) holds any message."""
     try:
         return bool(json.loads(body).get("Messages"))
     except (ValueError, AttributeError):
         return b"<Message>" in body
+
+
+def operation(environ: dict[str, Any]) -> str:
+    """A request's operation for ``--stats``: its JSON target, its query ``Action``, or its REST
+    method and first path segment (EventBridge Scheduler, S3)."""
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return str(target)
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        raw = environ["wsgi.input"].getvalue() if isinstance(environ["wsgi.input"], io.BytesIO) else b""
+        action = dict(parse_qsl(raw.decode("utf-8", "replace"))).get("Action")
+        if action:
+            return action
+    segment = (environ.get("PATH_INFO") or "/").strip("/").split("/")[0]
+    return f"{environ.get('REQUEST_METHOD')} /{segment}"
 
 
 class SerializedApp:
@@ -165,22 +235,79 @@ class SerializedApp:
         # receivable; waiting polls watch their queue's and ``ANY_QUEUE``'s.
         self.changes = threading.Condition()
         self.generations: dict[str, int] = {}
+        # Shard iterators that stream reads returned, oldest first (insertion order).
+        self.followed_iterators: dict[str, None] = {}
+        # With ``--stats``: per operation, how many requests and the seconds spent under the lock.
+        self.stats: dict[str, list[float]] | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         raw = b""
-        if might_be_sqs(environ):
-            raw = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if might_be_sqs(environ) or target == STREAM_READ or target in TABLE_WRITES:
+            raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
             environ["wsgi.input"] = io.BytesIO(raw)
+        if target == STREAM_READ:
+            return self.read_stream(environ, start_response, raw)
+        if raw and might_be_sqs(environ):
             polling = long_poll(environ, raw)
             if polling is not None:
                 return self.poll(environ, start_response, *polling)
         body = self.serialized(environ, start_response)
-        if sqs_action(environ, raw) in SQS_CHANGES:
+        action = sqs_action(environ, raw)
+        if action in SQS_CHANGES:
             queue = queue_of(environ, raw)
-            with self.changes:
-                self.generations[queue] = self.generations.get(queue, 0) + 1
-                self.changes.notify_all()
+            if action not in DELETES or queue == ANY_QUEUE or queue.endswith(".fifo"):
+                self.changed({queue})
+        elif target in TABLE_WRITES:
+            self.changed(tables_written(raw))
         return body
+
+    def changed(self, keys: set[str]) -> None:
+        """Wakes the waiting reads of each of ``keys`` (a queue, a table)."""
+        with self.changes:
+            for key in keys:
+                self.generations[key] = self.generations.get(key, 0) + 1
+            self.changes.notify_all()
+
+    def read_stream(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], raw: bytes
+    ) -> list[bytes]:
+        """A ``GetRecords``; when it finds nothing at an iterator an earlier read returned (not
+        one from ``GetShardIterator``), it is repeated once the table is written, or answered
+        empty after ``STREAM_HOLD_SECONDS``."""
+        try:
+            iterator = json.loads(raw).get("ShardIterator")
+        except (ValueError, AttributeError):
+            iterator = None
+        with self.changes:
+            followed = isinstance(iterator, str) and iterator in self.followed_iterators
+        table = stream_table(iterator) if isinstance(iterator, str) else ANY_QUEUE
+        deadline = time.monotonic() + STREAM_HOLD_SECONDS
+        while True:
+            with self.changes:
+                generation = self.generation(table)
+            answer: list[Any] = []
+            environ["wsgi.input"] = io.BytesIO(raw)
+            body = self.serialized(
+                environ, lambda status, headers, *exc: answer.append((status, headers))
+            )
+            status, headers = answer[-1]
+            records, following = stream_answer(b"".join(body))
+            left = deadline - time.monotonic()
+            if not followed or records or not status.startswith("200") or left <= 0:
+                if status.startswith("200") and following:
+                    with self.changes:
+                        self.followed_iterators[following] = None
+                        while len(self.followed_iterators) > TAIL_ITERATORS:
+                            self.followed_iterators.pop(next(iter(self.followed_iterators)))
+                start_response(status, headers)
+                return body
+            with self.changes:
+                woken = self.changes.wait_for(
+                    lambda: self.generation(table) != generation, timeout=left
+                )
+            if not woken:
+                followed = False  # one last read, answered whatever it finds
 
     def generation(self, queue: str) -> tuple[int, int]:
         """What a poll of ``queue`` watches; call holding ``self.changes``."""
@@ -190,6 +317,7 @@ class SerializedApp:
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> list[bytes]:
         with self.lock:
+            started = time.perf_counter()
             result = self.app(environ, start_response)
             try:
                 body = list(result)
@@ -197,7 +325,18 @@ class SerializedApp:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+            if self.stats is not None:
+                entry = self.stats.setdefault(operation(environ), [0, 0.0])
+                entry[0] += 1
+                entry[1] += time.perf_counter() - started
         return body
+
+    def write_stats(self, path: str) -> None:
+        """The ``--stats`` table: operation, requests, seconds under the lock; busiest first."""
+        rows = sorted((self.stats or {}).items(), key=lambda kv: -kv[1][1])
+        with open(path, "w", encoding="utf-8") as out:
+            for name, (count, seconds) in rows:
+                out.write(f"{name}\t{int(count)}\t{seconds:.3f}\n")
 
     def poll(
         self,
@@ -330,11 +469,123 @@ def backup_only_touched_items() -> None:
     ddb_models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
+def lighter_sqs_receives() -> None:
+    """Make a receive check a message's retention from the queue's retention period alone.
+
+    moto checks every candidate message of a ``ReceiveMessage`` against the retention period by
+    building all the queue's attributes three times, each counting every message of the queue
+    (visible, in flight, delayed), so a receive costs the square of the queue's length: in the
+    end-to-end tests it was a sixth of the emulator's time.
+    """
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention = float(self.get_queue(queue_name).message_retention_period)
+        return retention + message.sent_timestamp / 1000 > unix_time()
+
+    SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
+        is_message_valid_based_on_retention_period
+    )
+
+
+def lighter_update_validation() -> None:
+    """Copy an update expression's syntax tree node by node instead of with ``copy.deepcopy``.
+
+    moto validates an ``UpdateExpression`` on a deep copy of its freshly parsed tree (twice for
+    an item the update creates); the generic deep copy was over a third of each ``UpdateItem``.
+    A tree's nodes hold only their type name, parent and children; the copy rebuilds exactly
+    those, and anything else (a typed value ``list_append`` copies) still goes through
+    ``copy.deepcopy``.
+    """
+    import copy
+
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    scalars = (str, int, float, bool, type(None))
+
+    def copy_node(node: Any, parent: Any) -> Any:
+        duplicate = object.__new__(type(node))
+        duplicate.__dict__ = dict(node.__dict__)
+        duplicate.parent = parent
+        if isinstance(node.children, list):
+            duplicate.children = [
+                copy_node(child, duplicate)
+                if isinstance(child, Node)
+                else child
+                if isinstance(child, scalars)
+                else copy.deepcopy(child)
+                for child in node.children
+            ]
+        return duplicate
+
+    def plain(node: Any) -> bool:
+        """Whether every node of the tree holds only its type name, parent and children."""
+        return set(node.__dict__) == {"type", "children", "parent"} and all(
+            plain(child) for child in node.children or [] if isinstance(child, Node)
+        )
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        if isinstance(value, Node) and value.parent is None and plain(value):
+            return copy_node(value, None)
+        return copy.deepcopy(value, memo)
+
+    validators.deepcopy = deepcopy  # type: ignore[attr-defined]
+
+
+def lighter_stream_reads() -> None:
+    """Answer ``GetRecords`` from each stream record's JSON, encoded once.
+
+    moto's generic response serializer walks every attribute of every record image on every
+    read, and a local stack's two stream readers read each record; in the end-to-end tests that
+    was a quarter of the emulator's time. A record never changes once written, so its wire form
+    (the attribute values are already DynamoDB JSON; the creation time goes as epoch seconds, as
+    the JSON protocol sends timestamps) is kept and reused.
+    """
+    from datetime import timezone
+
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    # id of a record's dict -> (the dict, its JSON); holding the dict keeps its id unique.
+    wire: dict[int, tuple[dict[str, Any], str]] = {}
+
+    def wire_value(value: Any) -> Any:
+        """What moto's serializer makes of the values its records hold besides JSON."""
+        if isinstance(value, bytes):  # a binary attribute (B, BS): base64, as DynamoDB sends it
+            return base64.b64encode(value).decode("ascii")
+        if hasattr(value, "timestamp"):  # the creation time, a naive UTC datetime: epoch seconds
+            return int(value.replace(tzinfo=timezone.utc).timestamp())
+        raise TypeError(f"cannot encode {type(value).__name__} in a stream record")
+
+    def encoded(record: dict[str, Any]) -> str:
+        known = wire.get(id(record))
+        if known is not None and known[0] is record:
+            return known[1]
+        text = json.dumps(record, separators=(",", ":"), default=wire_value)
+        wire[id(record)] = (record, text)
+        return text
+
+    def get_records(self: Any) -> str:
+        limit = self._get_param("Limit")
+        result = self.backend.get_records(
+            self._get_param("ShardIterator"), 1000 if limit is None else limit
+        )
+        records = ",".join(encoded(record) for record in result["Records"])
+        following = json.dumps(result["NextShardIterator"])
+        return f'{{"NextShardIterator":{following},"Records":[{records}]}}'
+
+    DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000, help="port to bind (default 5000)")
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument(
+        "--stats", metavar="FILE", help="at exit, write requests and lock time per operation"
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
@@ -344,8 +595,13 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
     backup_only_touched_items()
+    lighter_sqs_receives()
+    lighter_stream_reads()
+    lighter_update_validation()
     moto_app = DomainDispatcherApplication(create_backend_app)
     app = SerializedApp(moto_app)
+    if args.stats:
+        app.stats = {}
     print(f"serial-moto: serving on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     try:
         run_simple(
@@ -356,8 +612,11 @@ def main(argv: list[str] | None = None) -> None:
             use_reloader=False,
             request_handler=MotoRequestHandler if args.verbose else QuietRequestHandler,
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
+    finally:
+        if args.stats:
+            app.write_stats(args.stats)
 
 
 if __name__ == "__main__":

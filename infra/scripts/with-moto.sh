@@ -44,7 +44,9 @@ show_log() {
     echo "---- end of moto server log ----" >&2
 }
 
-"$PY" "$ROOT/infra/moto/serial_moto.py" --host 127.0.0.1 --port "$port" >"$log" 2>&1 &
+# MOTO_STATS=FILE: the server writes its requests and lock time per operation there at exit.
+"$PY" "$ROOT/infra/moto/serial_moto.py" --host 127.0.0.1 --port "$port" \
+    ${MOTO_STATS:+--stats "$MOTO_STATS"} >"$log" 2>&1 &
 moto_pid=$!
 
 endpoint="http://127.0.0.1:$port"

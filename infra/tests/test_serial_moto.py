@@ -388,3 +388,158 @@ def test_a_cancelled_transaction_leaves_no_stream_record(moto_endpoint):
         assert "MSG#second" not in keys
     finally:
         ddb.delete_table(TableName=table)
+
+
+def _streamed_table(ddb, name: str) -> str:
+    """A table with a NEW_AND_OLD_IMAGES stream; returns the stream's ARN."""
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    return ddb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+
+
+def _first_iterator(streams, arn: str) -> str:
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    return streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+
+
+def test_stream_records_carry_what_was_written(moto_endpoint):
+    """The stream's answers (encoded once per record by the emulator) are what DynamoDB sends:
+    each record's keys and both images as typed JSON, and a creation time the SDK reads."""
+    ddb = _client(moto_endpoint)
+    streams = boto3.client("dynamodbstreams", endpoint_url=moto_endpoint, region_name="us-east-1")
+    arn = _streamed_table(ddb, f"wire-{uuid.uuid4().hex[:8]}")
+    table = arn.split(":")[5].split("/")[1]
+    item = {
+        "pk": {"S": "a"},
+        "n": {"N": "1"},
+        "l": {"L": [{"S": "x"}, {"B": b"\x00\xff"}]},
+        "raw": {"B": b"\x01binary\xfe"},
+        "set": {"BS": [b"\x02"]},
+        "m": {"M": {"k": {"B": b"\x03"}}},
+    }
+    ddb.put_item(TableName=table, Item=item)
+    ddb.update_item(
+        TableName=table,
+        Key={"pk": {"S": "a"}},
+        UpdateExpression="SET n = :two",
+        ExpressionAttributeValues={":two": {"N": "2"}},
+    )
+    # Read twice: the second answer comes from the kept encoding and must be the same.
+    for _ in range(2):
+        records = streams.get_records(ShardIterator=_first_iterator(streams, arn))["Records"]
+        assert [r["eventName"] for r in records] == ["INSERT", "MODIFY"]
+        inserted, modified = (r["dynamodb"] for r in records)
+        assert inserted["Keys"] == {"pk": {"S": "a"}}
+        assert inserted["NewImage"] == item
+        assert "OldImage" not in inserted
+        assert modified["OldImage"]["n"] == {"N": "1"} and modified["NewImage"]["n"] == {"N": "2"}
+        assert int(modified["SequenceNumber"]) > int(inserted["SequenceNumber"])
+        age = time.time() - modified["ApproximateCreationDateTime"].timestamp()
+        assert -5 < age < 120, modified["ApproximateCreationDateTime"]
+
+
+def test_a_reader_following_the_stream_is_answered_when_the_table_is_written(moto_endpoint):
+    """An empty read at an iterator a read returned waits for the next write (up to 0.8 s), so
+    an idle reader does not poll the emulator ten times a second; a write ends the wait at once
+    with the new record, and a reader starting at a fresh iterator is answered at once."""
+    ddb = _client(moto_endpoint)
+    streams = boto3.client("dynamodbstreams", endpoint_url=moto_endpoint, region_name="us-east-1")
+    arn = _streamed_table(ddb, f"follow-{uuid.uuid4().hex[:8]}")
+    table = arn.split(":")[5].split("/")[1]
+
+    started = time.monotonic()
+    first = streams.get_records(ShardIterator=_first_iterator(streams, arn))
+    assert first["Records"] == [] and time.monotonic() - started < 0.5
+
+    started = time.monotonic()
+    idle = streams.get_records(ShardIterator=first["NextShardIterator"])
+    waited = time.monotonic() - started
+    assert idle["Records"] == [] and waited >= 0.7, waited
+
+    got: dict = {}
+    reader = threading.Thread(
+        target=lambda: got.update(streams.get_records(ShardIterator=idle["NextShardIterator"]))
+    )
+    reader.start()
+    time.sleep(0.3)
+    ddb.put_item(TableName=table, Item={"pk": {"S": "woken"}})
+    reader.join()
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in got["Records"]] == ["woken"]
+
+
+def test_the_lighter_retention_check_answers_as_moto_does():
+    """Unit test of the lighter retention check against moto's own, on moto's backend in this
+    process: a message past the queue's retention period is not valid, a fresh one is."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "infra" / "moto"))
+    import serial_moto
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sqs.models import SQSBackend, sqs_backends
+
+    backend = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    name = f"kept-{uuid.uuid4().hex[:8]}"
+    backend.create_queue(name, MessageRetentionPeriod="60")
+    backend.send_message(name, "old")
+    backend.send_message(name, "new")
+    messages = {m.body: m for m in backend.get_queue(name)._messages}
+    messages["old"].sent_timestamp -= 61_000  # sent 61 s before, past the queue's 60 s
+    moto_check = SQSBackend.is_message_valid_based_on_retention_period
+    serial_moto.lighter_sqs_receives()
+    try:
+        for body, valid in (("old", False), ("new", True)):
+            assert moto_check(backend, name, messages[body]) is valid
+            assert backend.is_message_valid_based_on_retention_period(name, messages[body]) is valid
+    finally:
+        SQSBackend.is_message_valid_based_on_retention_period = moto_check
+
+
+def test_update_expressions_update_as_written(moto_endpoint):
+    """The update expression forms the project writes, on the emulator with its lighter copy of
+    the expression tree: each result is the one DynamoDB documents (a copy that lost or reordered
+    a child, or kept a parsed value from an earlier request, would change one)."""
+    ddb = _client(moto_endpoint)
+    table = f"update-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def update(expression: str, values: dict, names: dict | None = None, **extra) -> dict:
+        return ddb.update_item(
+            TableName=table,
+            Key={"pk": {"S": "k"}},
+            UpdateExpression=expression,
+            ExpressionAttributeValues=values,
+            **({"ExpressionAttributeNames": names} if names else {}),
+            ReturnValues="ALL_NEW",
+            **extra,
+        )["Attributes"]
+
+    # Creates the item (validated twice by moto): every action applies once.
+    item = update(
+        "SET #h = list_append(if_not_exists(#h, :empty), :one) ADD #c :two",
+        {":empty": {"L": []}, ":one": {"L": [{"S": "a"}]}, ":two": {"N": "2"}},
+        {"#h": "history", "#c": "count"},
+    )
+    assert item["history"] == {"L": [{"S": "a"}]} and item["count"] == {"N": "2"}
+    item = update(
+        "SET #h = list_append(#h, :more), #s = :s ADD #c :two",
+        {":more": {"L": [{"S": "b"}, {"S": "c"}]}, ":s": {"S": "sent"}, ":two": {"N": "2"}},
+        {"#h": "history", "#s": "status", "#c": "count"},
+    )
+    assert [v["S"] for v in item["history"]["L"]] == ["a", "b", "c"]
+    assert item["count"] == {"N": "4"} and item["status"] == {"S": "sent"}
+    item = update("REMOVE #h[0] SET #n = :n", {":n": {"N": "7"}}, {"#h": "history", "#n": "n"})
+    assert [v["S"] for v in item["history"]["L"]] == ["b", "c"] and item["n"] == {"N": "7"}
+    # The same expression again: a copy that shared nodes with the first would carry its values.
+    item = update("SET #n = :n", {":n": {"N": "8"}}, {"#n": "n"})
+    item = update("SET #n = :n", {":n": {"N": "9"}}, {"#n": "n"})
+    assert item["n"] == {"N": "9"}
