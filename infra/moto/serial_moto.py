@@ -62,9 +62,11 @@ ANY_QUEUE = ""
 # Deleting a message makes another receivable only in a FIFO queue (its group unblocks).
 DELETES = {"DeleteMessage", "DeleteMessageBatch"}
 
-# A stream read that finds nothing, with a shard iterator an earlier read returned (a reader
-# following the stream), is answered when the table is next written, or empty after this long:
-# under the functions' 1.5 s attempt timeout (`vbm_platform::aws`).
+# A stream read that finds nothing, from a reader that says it follows the stream (its user
+# agent names this application: the local stack's readers, `infra/devstack`), is answered when
+# the table is next written, or empty after this long: under the functions' 1.5 s attempt
+# timeout (`vbm_platform::aws`). Other readers (tests draining the stream) are answered at once.
+STREAM_FOLLOWER = "app/vbm-stream-follower"
 STREAM_HOLD_SECONDS = 0.8
 STREAM_READ = "DynamoDBStreams_20120810.GetRecords"
 # The DynamoDB writes that add stream records, and so wake a held stream read of their table.
@@ -75,8 +77,6 @@ TABLE_WRITES = {
     "DynamoDB_20120810.TransactWriteItems",
     "DynamoDB_20120810.BatchWriteItem",
 }
-# How many followed iterators are remembered (oldest first): a forgotten one is read at once.
-TAIL_ITERATORS = 10_000
 
 
 def tables_written(body: bytes) -> set[str]:
@@ -190,16 +190,13 @@ def seconds_until_receivable(queue: str) -> float | None:
     return None if soonest is None else (soonest - now_ms) / 1000
 
 
-def stream_answer(body: bytes) -> tuple[bool, str | None]:
-    """Whether a ``GetRecords`` answer holds records, and its ``NextShardIterator``."""
+def has_records(body: bytes) -> bool:
+    """Whether a ``GetRecords`` answer holds records (or is not one: then it is answered)."""
     try:
         answer = json.loads(body)
     except ValueError:
-        return True, None
-    if not isinstance(answer, dict):
-        return True, None
-    following = answer.get("NextShardIterator")
-    return bool(answer.get("Records")), following if isinstance(following, str) else None
+        return True
+    return not isinstance(answer, dict) or bool(answer.get("Records"))
 
 
 def has_messages(body: bytes) -> bool:
@@ -235,8 +232,6 @@ class SerializedApp:
         # receivable; waiting polls watch their queue's and ``ANY_QUEUE``'s.
         self.changes = threading.Condition()
         self.generations: dict[str, int] = {}
-        # Shard iterators that stream reads returned, oldest first (insertion order).
-        self.followed_iterators: dict[str, None] = {}
         # With ``--stats``: per operation, how many requests and the seconds spent under the lock.
         self.stats: dict[str, list[float]] | None = None
 
@@ -272,15 +267,15 @@ class SerializedApp:
     def read_stream(
         self, environ: dict[str, Any], start_response: Callable[..., Any], raw: bytes
     ) -> list[bytes]:
-        """A ``GetRecords``; when it finds nothing at an iterator an earlier read returned (not
-        one from ``GetShardIterator``), it is repeated once the table is written, or answered
-        empty after ``STREAM_HOLD_SECONDS``."""
+        """A ``GetRecords``; when a reader following the stream finds nothing, it is repeated
+        once the table is written, or answered empty after ``STREAM_HOLD_SECONDS``."""
         try:
             iterator = json.loads(raw).get("ShardIterator")
         except (ValueError, AttributeError):
             iterator = None
-        with self.changes:
-            followed = isinstance(iterator, str) and iterator in self.followed_iterators
+        followed = STREAM_FOLLOWER in environ.get("HTTP_USER_AGENT", "") + environ.get(
+            "HTTP_X_AMZ_USER_AGENT", ""
+        )
         table = stream_table(iterator) if isinstance(iterator, str) else ANY_QUEUE
         deadline = time.monotonic() + STREAM_HOLD_SECONDS
         while True:
@@ -292,14 +287,9 @@ class SerializedApp:
                 environ, lambda status, headers, *exc: answer.append((status, headers))
             )
             status, headers = answer[-1]
-            records, following = stream_answer(b"".join(body))
             left = deadline - time.monotonic()
-            if not followed or records or not status.startswith("200") or left <= 0:
-                if status.startswith("200") and following:
-                    with self.changes:
-                        self.followed_iterators[following] = None
-                        while len(self.followed_iterators) > TAIL_ITERATORS:
-                            self.followed_iterators.pop(next(iter(self.followed_iterators)))
+            answered = not followed or not status.startswith("200") or left <= 0
+            if answered or has_records(b"".join(body)):
                 start_response(status, headers)
                 return body
             with self.changes:

@@ -302,7 +302,7 @@ pub async fn start_with(
     // The outbox: accepted messages reach the outbound queue through the table's stream.
     let reader = relay::reader::StreamReader::for_table(
         &aws_sdk_dynamodb::Client::new(&function_sdk),
-        aws_sdk_dynamodbstreams::Client::new(&function_sdk),
+        stream_follower(&function_sdk),
         &settings.table,
     )
     .await
@@ -313,7 +313,7 @@ pub async fn start_with(
     // own position, as a second event source mapping has), and its timers queue.
     let lifecycle_reader = relay::reader::StreamReader::for_table(
         &aws_sdk_dynamodb::Client::new(&function_sdk),
-        aws_sdk_dynamodbstreams::Client::new(&function_sdk),
+        stream_follower(&function_sdk),
         &settings.table,
     )
     .await
@@ -356,6 +356,23 @@ pub async fn start_with(
 /// message can reach the outbound queue locally (Lambda polls a stream's shard four times a
 /// second). One `GetRecords` a round, so the serialized emulator keeps its pace for the rest.
 const STREAM_POLL: Duration = Duration::from_millis(100);
+
+/// The application name the stack's stream readers send in their user agent. The serialized
+/// emulator answers such a reader's empty read when the table is next written (or after
+/// 0.8 s) instead of at once (`infra/moto/serial_moto.py`), so an idle stack does not read the
+/// stream ten times a second; other readers (tests draining the stream) are answered at once.
+const STREAM_FOLLOWER: &str = "vbm-stream-follower";
+
+/// A stream client that says it follows the stream ([`STREAM_FOLLOWER`]).
+fn stream_follower(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodbstreams::Client {
+    let config = aws_sdk_dynamodbstreams::config::Builder::from(sdk)
+        .app_name(
+            aws_sdk_dynamodbstreams::config::AppName::new(STREAM_FOLLOWER)
+                .expect("a valid application name"),
+        )
+        .build();
+    aws_sdk_dynamodbstreams::Client::from_conf(config)
+}
 
 /// The lifecycle consumer's pause between empty reads of the stream: slower than the outbox's,
 /// since a session event a quarter of a second later costs nothing and the emulator is shared.
