@@ -15,7 +15,9 @@
 //! Every move out of `held` is one `TransactWriteItems` conditioned on `held_state = held`:
 //! a release or the deadline's send is the direct send's own items (`Store::send_items`: the
 //! conversation's update on the session rules and its exact prior state, the `MSG#{id}` put)
-//! plus that update of the held item. Of a release, a second release (two user messages at
+//! plus that update of the held item, and the counters of the business's caps on what goes
+//! (read from its profile once per release or deadline, as `caps` counts a direct send): one
+//! over a cap moves to `dropped` with reason `quota_exceeded` instead, nothing sent. Of a release, a second release (two user messages at
 //! once, a redelivered callback) and the deadline, exactly one moves each message; the others
 //! find it moved. The id in the conversation's `held` set is removed afterwards (a separate
 //! write: an id left behind by a crash only costs the next user message one read).
@@ -828,10 +830,7 @@ impl Store {
             format!("settled_at = {}", value(&mut e, "h_at", n(now.as_millis()))),
         ];
         if let Next::Dropped(reason) = next {
-            sets.push(format!(
-                "reason = {}",
-                value(&mut e, "h_why", s(*reason))
-            ));
+            sets.push(format!("reason = {}", value(&mut e, "h_why", s(*reason))));
         }
         let was = value(&mut e, "h_was", s(HeldState::Held.as_str()));
         let held_update = Update::builder()

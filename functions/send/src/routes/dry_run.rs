@@ -152,7 +152,15 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
     let Some(wait) = &prepared.wait else {
         let preview = app.store().preview_send_within(&new, &caps).await?;
         let before = SessionView::of(&preview.before, now, limits);
-        let dry = sent(business, category, viber_type, before, preview.outcome, now, limits);
+        let dry = sent(
+            business,
+            category,
+            viber_type,
+            before,
+            preview.outcome,
+            now,
+            limits,
+        );
         return answer(&dry);
     };
     // `wait_for_session`: what `Store::record_hold` would do.

@@ -88,7 +88,9 @@ enum Kind {
     UnknownTemplate,
     /// A session message that waits for the user's reply (`wait_for_session`), with a fallback
     /// or not: held, sent at once, or refused.
-    Waiting { fallback: bool },
+    Waiting {
+        fallback: bool,
+    },
 }
 
 fn body(kind: Kind, to: &str, now: Timestamp) -> Value {

@@ -520,9 +520,7 @@ async fn releases_count_against_the_caps_and_one_over_a_cap_is_dropped_once() {
         assert!(matches!(outcome, HoldOutcome::Held { .. }), "{outcome:?}");
         ids.push(id);
     }
-    let count = || async {
-        stores[0].cap_counts(&business, &[cap], NOW).await.unwrap()[0].count
-    };
+    let count = || async { stores[0].cap_counts(&business, &[cap], NOW).await.unwrap()[0].count };
     assert_eq!(count().await, 0, "held: counted in nothing");
 
     let tasks: Vec<_> = numbers
@@ -548,7 +546,11 @@ async fn releases_count_against_the_caps_and_one_over_a_cap_is_dropped_once() {
     assert_eq!((released, dropped), (2, 2), "{states:?}");
     assert_eq!(count().await, 2, "each release counted once");
     for id in &ids {
-        let held = stores[0].get_held(&business, id, NOW).await.unwrap().unwrap();
+        let held = stores[0]
+            .get_held(&business, id, NOW)
+            .await
+            .unwrap()
+            .unwrap();
         let sent = message_exists(&stores[0], &business, id).await;
         match held.state {
             HeldState::Released => assert!(sent),
@@ -573,4 +575,49 @@ async fn releases_count_against_the_caps_and_one_over_a_cap_is_dropped_once() {
         assert!(!settled.moved_now);
     }
     assert_eq!(count().await, 2);
+}
+
+/// At the deadline the fallback template counts against its category's caps too: over one, the
+/// held message is dropped `quota_exceeded` and nothing goes.
+#[tokio::test]
+async fn a_fallback_over_its_cap_is_dropped_at_the_deadline() {
+    use session_rules::caps::CapPeriod;
+    let (_env, store) = common::fresh().await;
+    let business = BusinessId::parse("capped").unwrap();
+    store
+        .create_business(&vbm_store::NewBusiness {
+            id: business.clone(),
+            service_id: 7101,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    store
+        .update_caps(&business, |caps| {
+            caps.set(
+                session_rules::caps::CapSubject::Category(BillingCategory::TransactionalTemplate),
+                CapPeriod::Month,
+                Some(0),
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let to = PhoneNumber::parse("+447911123456").unwrap();
+    let (id, outcome) = hold(&store, &business, &to, true).await;
+    assert!(matches!(outcome, HoldOutcome::Held { .. }), "{outcome:?}");
+    let settled = store
+        .settle_held(&business, &id, NOW.plus(UNTIL))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (settled.state, settled.moved_now),
+        (HeldState::Dropped, true)
+    );
+    let held = store.get_held(&business, &id, NOW).await.unwrap().unwrap();
+    assert_eq!(held.reason.as_deref(), Some("quota_exceeded"));
+    assert!(!message_exists(&store, &business, &id).await);
 }
