@@ -15,7 +15,8 @@
 //!    [`InboundCallback::dedupe_key`]; without Viber's time, the receive time is taken);
 //! 5. **release** the messages the conversation holds for the user's reply
 //!    ([`Store::release_held`](vbm_store::Store::release_held)), only when the write of step 4
-//!    found some: each goes by the session rules and a direct send's write, exactly once
+//!    found some: each goes by the session rules and a direct send's write (its caps
+//!    counted in it; over a cap it is dropped `quota_exceeded`), exactly once
 //!    (a redelivered callback releases what a crashed first delivery left held); a store
 //!    failure is `503`, so Viber retries;
 //! 6. **publish** `contact.opted_in` (when an opt-out ended) and `message.inbound`. A redelivered

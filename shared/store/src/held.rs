@@ -15,7 +15,9 @@
 //! Every move out of `held` is one `TransactWriteItems` conditioned on `held_state = held`:
 //! a release or the deadline's send is the direct send's own items (`Store::send_items`: the
 //! conversation's update on the session rules and its exact prior state, the `MSG#{id}` put)
-//! plus that update of the held item. Of a release, a second release (two user messages at
+//! plus that update of the held item, and the counters of the business's caps on what goes
+//! (read from its profile once per release or deadline, as `caps` counts a direct send): one
+//! over a cap moves to `dropped` with reason `quota_exceeded` instead, nothing sent. Of a release, a second release (two user messages at
 //! once, a redelivered callback) and the deadline, exactly one moves each message; the others
 //! find it moved. The id in the conversation's `held` set is removed afterwards (a separate
 //! write: an id left behind by a crash only costs the next user message one read).
@@ -26,7 +28,8 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
     Update,
 };
-use session_rules::hold::{MAX_HELD_PER_CONVERSATION, waits_for_user};
+use session_rules::caps::{Cap, Caps};
+use session_rules::hold::{MAX_HELD_PER_CONVERSATION, check_until, waits_for_user};
 use session_rules::{
     AtDeadline, BillingCategory, Conversation, HeldState, HoldDecision, PhoneNumber, Refusal,
     Release, SendClass, Timestamp,
@@ -36,7 +39,7 @@ use crate::attrs::{self, Item, b, n, s};
 use crate::cancelled::Cancelled;
 use crate::conversation::{self, Expr};
 use crate::send::{IdempotencyKey, NewSend, SendOutcome};
-use crate::{BusinessId, MessageId, Store, StoreError, keys};
+use crate::{BusinessId, MessageId, QUOTA_REFUSAL, Store, StoreError, keys};
 
 /// The conversation item's set of held message ids.
 pub(crate) const HELD: &str = "held";
@@ -75,6 +78,15 @@ pub enum HoldOutcome {
         conversation: Conversation,
         accepted_at: Timestamp,
     },
+}
+
+/// What a hold would do ([`Store::preview_hold`]): the conversation it meets, and the outcome
+/// [`Store::record_hold`] would have on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HoldPreview {
+    /// The conversation now (the default when there is none).
+    pub before: Conversation,
+    pub outcome: HoldOutcome,
 }
 
 /// A held message as stored.
@@ -233,6 +245,11 @@ impl Store {
         {
             return Ok(self.replay_hold(earlier, hash));
         }
+        // After the replay: a retry of an accepted request answers as then, even once its
+        // `until` has passed.
+        if let Err(refusal) = check_until(hold.until, send.now) {
+            return Ok(HoldOutcome::Sent(SendOutcome::Refused(refusal)));
+        }
         for _ in 0..MAX_ATTEMPTS {
             let (state, held) = self.conversation_and_held(send.business, send.to).await?;
             let before = state.unwrap_or_default();
@@ -271,6 +288,56 @@ impl Store {
             }
         }
         Err(StoreError::Contended)
+    }
+
+    /// What [`Store::record_hold`] would do now, writing nothing (the dry run): the same
+    /// decision in the same order (an earlier answer for the key, `until`, the session rules,
+    /// the conversation's room for another held message, the suppression of an erased
+    /// opted-out number), on a consistent read of the conversation; a message a session admits
+    /// now is [`Store::preview_send_within`]'s.
+    pub async fn preview_hold(
+        &self,
+        hold: &NewHold<'_>,
+        caps: &[Cap],
+    ) -> Result<HoldPreview, StoreError> {
+        let send = &hold.send;
+        let item = self
+            .get_consistent(
+                keys::business(send.business),
+                keys::conversation(send.to),
+                None,
+            )
+            .await?;
+        let state = conversation::from_item(item.as_ref())?;
+        let before = state.unwrap_or_default();
+        let preview = |outcome| HoldPreview { before, outcome };
+        if let Some((key, hash)) = send.idempotency
+            && let Some(earlier) = self.earlier_hold(send.business, key, send.now).await?
+        {
+            return Ok(preview(self.replay_hold(earlier, hash)));
+        }
+        if let Err(refusal) = check_until(hold.until, send.now) {
+            return Ok(preview(HoldOutcome::Sent(SendOutcome::Refused(refusal))));
+        }
+        let refused = |refusal| HoldOutcome::Sent(SendOutcome::Refused(refusal));
+        let outcome = match before.decide_hold(send.now, &self.limits) {
+            Err(refusal) => refused(refusal),
+            Ok(HoldDecision::SendNow(_)) => {
+                HoldOutcome::Sent(self.preview_send_within(send, caps).await?.outcome)
+            }
+            Ok(HoldDecision::Hold) if held_of(item.as_ref()).len() >= MAX_HELD_PER_CONVERSATION => {
+                refused(Refusal::TooManyHeld(MAX_HELD_PER_CONVERSATION))
+            }
+            Ok(HoldDecision::Hold)
+                if state.is_none() && self.is_suppressed(send.business, send.to).await? =>
+            {
+                refused(Refusal::RecipientOptedOut)
+            }
+            Ok(HoldDecision::Hold) => HoldOutcome::Held {
+                conversation: before,
+            },
+        };
+        Ok(preview(outcome))
     }
 
     fn replay_hold(&self, earlier: EarlierHold, hash: &str) -> HoldOutcome {
@@ -543,6 +610,9 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        // The business's caps as they are now: a release counts against them as a direct
+        // send does, in the same write.
+        let caps = self.caps(business).await?.unwrap_or_default();
         let mut settled = Vec::new();
         let found = self.held_messages(business, &ids).await?;
         // Named but not kept (past retention): forgotten with the settled ones.
@@ -560,16 +630,20 @@ impl Store {
                 });
                 continue;
             }
+            let mut over_cap = false;
             for _ in 0..MAX_ATTEMPTS {
                 let before = state.unwrap_or_default();
                 let (next, after) = match before.decide_release(now, &self.limits) {
                     // Later ones wait behind it: acceptance order.
                     Release::StayHeld(_) => break 'messages,
-                    Release::Drop(refusal) => (Next::Dropped(refusal), None),
+                    Release::Drop(refusal) => (Next::Dropped(refusal.code()), None),
+                    // Over a cap: the user's reply does not cure it, so it does not wait for
+                    // the next one; refused as a direct send over the cap is.
+                    Release::Send(_) if over_cap => (Next::Dropped(QUOTA_REFUSAL), None),
                     Release::Send(after) => (Next::Released, Some(after)),
                 };
                 match self
-                    .settle_write(&held, state.as_ref(), &next, after.as_ref(), now)
+                    .settle_write(&held, state.as_ref(), &next, after.as_ref(), &caps, now)
                     .await?
                 {
                     SettleWrite::Moved => {
@@ -595,6 +669,7 @@ impl Store {
                         continue 'messages;
                     }
                     SettleWrite::Stale(real) => state = real,
+                    SettleWrite::OverCap => over_cap = true,
                 }
             }
             return Err(StoreError::Contended);
@@ -625,17 +700,23 @@ impl Store {
             }));
         }
         let mut state = self.get_conversation(business, &held.to).await?;
+        // What goes at the deadline counts against the caps, as a release does.
+        let caps = self.caps(business).await?.unwrap_or_default();
+        let mut over_cap = false;
         for _ in 0..MAX_ATTEMPTS {
             let before = state.unwrap_or_default();
             let fallback = held.fallback.as_ref().map(|f| f.class);
             let (next, after) = match before.decide_at_deadline(now, &self.limits, fallback) {
+                AtDeadline::Send(_) | AtDeadline::Fallback(_) if over_cap => {
+                    (Next::Dropped(QUOTA_REFUSAL), None)
+                }
                 AtDeadline::Send(after) => (Next::Released, Some(after)),
                 AtDeadline::Fallback(after) => (Next::Fallback, Some(after)),
                 AtDeadline::Expire => (Next::Expired, None),
-                AtDeadline::Drop(refusal) => (Next::Dropped(refusal), None),
+                AtDeadline::Drop(refusal) => (Next::Dropped(refusal.code()), None),
             };
             match self
-                .settle_write(&held, state.as_ref(), &next, after.as_ref(), now)
+                .settle_write(&held, state.as_ref(), &next, after.as_ref(), &caps, now)
                 .await?
             {
                 SettleWrite::Moved => {
@@ -658,6 +739,7 @@ impl Store {
                     }));
                 }
                 SettleWrite::Stale(real) => state = real,
+                SettleWrite::OverCap => over_cap = true,
             }
         }
         Err(StoreError::Contended)
@@ -678,14 +760,14 @@ impl Store {
             if held.state != HeldState::Held {
                 continue;
             }
-            let next = Next::Dropped(reason.clone());
+            let next = Next::Dropped(reason.code());
             let (state_now, moved_now) = match self
-                .settle_write(&held, state.as_ref(), &next, None, now)
+                .settle_write(&held, state.as_ref(), &next, None, &Caps::default(), now)
                 .await?
             {
                 SettleWrite::Moved => (next.state(), true),
                 SettleWrite::AlreadyMoved(was) => (was, false),
-                SettleWrite::Stale(_) => continue,
+                SettleWrite::Stale(_) | SettleWrite::OverCap => continue,
             };
             settled.push(Settled {
                 id: held.id,
@@ -727,14 +809,16 @@ impl Store {
     }
 
     /// One move of a held message out of `held`: with a message to send (`after`: the
-    /// conversation after it), the direct send's items and the held item's update, in one
-    /// transaction; without, the held item's update alone.
+    /// conversation after it), the direct send's items, the held item's update and the
+    /// counters of the business's `caps` on what goes, in one transaction; without, the held
+    /// item's update alone.
     async fn settle_write(
         &self,
         held: &HeldMessage,
         expected: Option<&Conversation>,
         next: &Next,
         after: Option<&Conversation>,
+        caps: &Caps,
         now: Timestamp,
     ) -> Result<SettleWrite, StoreError> {
         let mut e = Expr::default();
@@ -746,10 +830,7 @@ impl Store {
             format!("settled_at = {}", value(&mut e, "h_at", n(now.as_millis()))),
         ];
         if let Next::Dropped(reason) = next {
-            sets.push(format!(
-                "reason = {}",
-                value(&mut e, "h_why", s(reason.code()))
-            ));
+            sets.push(format!("reason = {}", value(&mut e, "h_why", s(*reason))));
         }
         let was = value(&mut e, "h_was", s(HeldState::Held.as_str()));
         let held_update = Update::builder()
@@ -828,6 +909,16 @@ impl Store {
                     .build(),
             );
         }
+        // The caps' counters come last, as in a direct send.
+        let caps_on: Vec<Cap> = caps.for_send(billing);
+        let caps_start = items.len();
+        for cap in &caps_on {
+            let Some(update) = crate::caps::counter_update(self, &held.business, cap, 1, now)?
+            else {
+                return Ok(SettleWrite::OverCap);
+            };
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
         let err = match self
             .client
             .transact_write_items()
@@ -861,7 +952,10 @@ impl Store {
             self.forget_suppression_key(&held.business);
             return Ok(SettleWrite::Stale(Some(Conversation::default().opt_out())));
         }
-        // A conflicting transaction: read again and retry.
+        if (0..caps_on.len()).any(|i| cancelled.failed(caps_start + i)) {
+            return Ok(SettleWrite::OverCap);
+        }
+        // A conflicting transaction (a busy cap counter): read again and retry.
         Ok(SettleWrite::Stale(
             self.get_conversation(&held.business, &held.to).await?,
         ))
@@ -880,7 +974,8 @@ enum Next {
     Released,
     Fallback,
     Expired,
-    Dropped(Refusal),
+    /// With the reason's code.
+    Dropped(&'static str),
 }
 
 impl Next {
@@ -899,6 +994,8 @@ enum SettleWrite {
     AlreadyMoved(HeldState),
     /// The conversation is not as expected: here it is.
     Stale(Option<Conversation>),
+    /// A cap on what would go is full: nothing moved.
+    OverCap,
 }
 
 fn value(e: &mut Expr, name: &str, v: AttributeValue) -> String {

@@ -108,7 +108,7 @@ pub use failover::{
     FailoverSms, FailoverSpec, FailoverState, FailoverStep, MAX_DEADLINE_SECONDS, MAX_SMS_TEXT,
     Trigger, Triggers, check_sender_id, check_sms_text,
 };
-pub use held::{HeldFallback, HeldMessage, HoldOutcome, HoldRecord, NewHold, Settled};
+pub use held::{HeldFallback, HeldMessage, HoldOutcome, HoldPreview, HoldRecord, NewHold, Settled};
 pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, HistoryEntry, MessageId, MessageRecord};
 pub use parked::{Hold, Parked, ParkedQueue};

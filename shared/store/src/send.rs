@@ -395,7 +395,7 @@ impl Store {
 
     /// Whether a number without a conversation item opted out before it was erased (the
     /// `suppression` module), read consistently.
-    async fn is_suppressed(
+    pub(crate) async fn is_suppressed(
         &self,
         business: &BusinessId,
         to: &PhoneNumber,

@@ -8,7 +8,9 @@
 //! counters of the business's caps on the message's billing category; a campaign's, the
 //! counters of the caps its recipients count against, applied in list order), and
 //! decides with the rules' own preview (`Conversation::preview_send`, the same
-//! `decide_send` the store's write runs). Every refusal the real send would answer with a 4xx
+//! `decide_send` the store's write runs). A `wait_for_session` message is decided as the
+//! real send decides it (`Store::preview_hold`): `held` with its deadline when no session
+//! admits it now, else as the send it would be. Every refusal the real send would answer with a 4xx
 //! is a `200` whose `result` is `refused` and whose `refusal` is that error object with its
 //! `status`; a 5xx stays a 5xx (the dry run could not tell).
 
@@ -22,13 +24,13 @@ use session_rules::caps::{Cap, CapSubject};
 use session_rules::prices::Estimate;
 use session_rules::{Billing, BillingCategory, Limits, Template, Timestamp, TransactionalText};
 use vbm_http::{Answer, ApiError, Outcome, json_response};
-use vbm_store::{Business, CampaignRecipient, MessageId, NewSend, SendOutcome};
+use vbm_store::{Business, CampaignRecipient, HoldOutcome, MessageId, NewSend, SendOutcome};
 
 use vbm_outbound::campaign::{FailoverSource, failover_request, prepare as prepare_recipient};
 
 use super::messages::{Prepared, key_reused, prepare};
 use crate::App;
-use crate::views::SessionView;
+use crate::views::{HoldView, SessionView};
 
 /// The query parameter that asks for a dry run.
 pub const PARAM: &str = "dry_run";
@@ -51,8 +53,10 @@ pub fn requested(request: &Request) -> Result<bool, ApiError> {
 pub struct SendDryRun {
     /// Always `true`: nothing was sent, stored or counted.
     pub dry_run: bool,
-    /// `accepted` (the send would be `202`), `replayed` (its `Idempotency-Key` was accepted
-    /// before with this body: the send would answer as then) or `refused`.
+    /// `accepted` (the send would be `202`), `held` (a `wait_for_session` message no session
+    /// admits now: it would be `202` `held`, waiting for the user's reply), `replayed` (its
+    /// `Idempotency-Key` was accepted before with this body: the send would answer as then)
+    /// or `refused`.
     pub result: &'static str,
     /// The error the send would answer (`status`, `code`, `message`, …); `null` unless refused.
     pub refusal: Option<Value>,
@@ -69,9 +73,12 @@ pub struct SendDryRun {
     /// `replayed` send's is the one its first answer had).
     pub session_after: Option<SessionView>,
     /// What it would cost in the business's price table (`vbmctl business prices`): its
-    /// category's price when billable, 0 when not; `null` when refused, or without a price
-    /// for its category.
+    /// category's price when billable, 0 when not (a held message's: were it to go on the
+    /// conversation as it is); `null` when refused, or without a price for its category.
     pub estimated_price: Option<Estimate>,
+    /// A `wait_for_session` message that would be held (or was, `replayed`): its deadline and
+    /// whether it has a fallback, as the real answer's `hold`; else `null`.
+    pub hold: Option<HoldView>,
 }
 
 impl SendDryRun {
@@ -86,6 +93,7 @@ impl SendDryRun {
             session_before: None,
             session_after: None,
             estimated_price: None,
+            hold: None,
         }
     }
 }
@@ -139,11 +147,79 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
     let new = prepared.new_send(business, MessageId::generate(), now);
     // The business's caps on its category: their counters are read too.
     let caps = business.caps.for_send(prepared.admission.billing);
-    let preview = app.store().preview_send_within(&new, &caps).await?;
-    let before = SessionView::of(&preview.before, now, limits);
     let viber_type = viber_type(&prepared, limits);
     let category = prepared.admission.billing;
+    let Some(wait) = &prepared.wait else {
+        let preview = app.store().preview_send_within(&new, &caps).await?;
+        let before = SessionView::of(&preview.before, now, limits);
+        let dry = sent(
+            business,
+            category,
+            viber_type,
+            before,
+            preview.outcome,
+            now,
+            limits,
+        );
+        return answer(&dry);
+    };
+    // `wait_for_session`: what `Store::record_hold` would do.
+    let hold = super::held::new_hold(new, wait);
+    let preview = app.store().preview_hold(&hold, &caps).await?;
+    let before = SessionView::of(&preview.before, now, limits);
+    let view = HoldView::waiting(wait.until, wait.fallback.is_some());
     let dry = match preview.outcome {
+        HoldOutcome::Sent(outcome) => {
+            sent(business, category, viber_type, before, outcome, now, limits)
+        }
+        HoldOutcome::Held { conversation } => {
+            // Billed as the real answer says: on the conversation as it is.
+            let billing = Billing::of_send(category, &conversation);
+            SendDryRun {
+                dry_run: true,
+                result: "held",
+                refusal: None,
+                message_id: None,
+                viber_type,
+                billing: Some(billing),
+                estimated_price: business.prices.as_ref().and_then(|p| p.message(billing)),
+                session_after: Some(before.clone()),
+                session_before: Some(before),
+                hold: Some(view),
+            }
+        }
+        HoldOutcome::ReplayedHeld {
+            message_id,
+            conversation,
+            accepted_at,
+        } => SendDryRun {
+            dry_run: true,
+            result: "replayed",
+            refusal: None,
+            message_id: Some(message_id.to_string()),
+            viber_type,
+            billing: Some(Billing::of_send(category, &conversation)),
+            // Already accepted: nothing more to pay for this request.
+            estimated_price: None,
+            session_before: Some(before),
+            session_after: Some(SessionView::of(&conversation, accepted_at, limits)),
+            hold: Some(view),
+        },
+    };
+    answer(&dry)
+}
+
+/// The dry answer of a send's outcome (a message that goes now, or is refused).
+fn sent(
+    business: &Business,
+    category: BillingCategory,
+    viber_type: Option<u16>,
+    before: SessionView,
+    outcome: SendOutcome,
+    now: Timestamp,
+    limits: &Limits,
+) -> SendDryRun {
+    match outcome {
         SendOutcome::Accepted { after } => SendDryRun {
             dry_run: true,
             result: "accepted",
@@ -157,6 +233,7 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
                 .and_then(|p| p.message(Billing::of_send(category, &after))),
             session_before: Some(before),
             session_after: Some(SessionView::of(&after, now, limits)),
+            hold: None,
         },
         SendOutcome::Replayed {
             message_id,
@@ -173,6 +250,7 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
             estimated_price: None,
             session_before: Some(before),
             session_after: Some(SessionView::of(&after, accepted_at, limits)),
+            hold: None,
         },
         SendOutcome::Refused(refusal) => SendDryRun {
             viber_type,
@@ -192,8 +270,7 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
             session_after: Some(before),
             ..SendDryRun::refused(&vbm_outbound::caps::quota_exceeded(&cap, now))
         },
-    };
-    answer(&dry)
+    }
 }
 
 /// The Viber type `dispatch` would send it as: the same body builder, the same deployment

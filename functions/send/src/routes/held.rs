@@ -3,10 +3,11 @@
 //! user's reply").
 //!
 //! The request's `wait_for_session` is `{"until": RFC 3339, "fallback": {"template": {...}}}`.
-//! It is read here: `until` checked by the rules (`session_rules::hold::check_until`), the
-//! fallback admitted as the template send it would be (the same steps as a send's, on a body
-//! `{"to", "type": "template", "template"}`). The store decides send-now or hold on the
-//! conversation (`Store::record_hold`).
+//! It is read here, the fallback admitted as the template send it would be (the same steps as
+//! a send's, on a body `{"to", "type": "template", "template"}`). The store answers a retry as
+//! the first time, then checks `until` (`session_rules::hold::check_until`: a retry after
+//! `until` passed is still the same request) and decides send-now or hold on the conversation
+//! (`Store::record_hold`; the dry run's `Store::preview_hold`).
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
@@ -100,18 +101,11 @@ pub(crate) async fn record(
     now: Timestamp,
     caps: &[session_rules::caps::Cap],
 ) -> Result<Result<SendOutcome, Response<Body>>, ApiError> {
-    session_rules::hold::check_until(wait.until, now)?;
+    // `until` is checked by the store after an earlier answer for the key is looked up: a
+    // retry after `until` passed answers as the first time.
     let message_id = send.message_id.clone();
     let billing = send.billing;
-    let hold = NewHold {
-        // A held message has no SMS failover: its fallback template is its alternative.
-        send: NewSend {
-            failover: None,
-            ..send
-        },
-        until: wait.until,
-        fallback: wait.fallback.clone(),
-    };
+    let hold = new_hold(send, wait);
     let view = HoldView::waiting(wait.until, wait.fallback.is_some());
     Ok(match app.store().record_hold(&hold, caps).await? {
         HoldOutcome::Sent(outcome) => Ok(outcome),
@@ -138,6 +132,19 @@ pub(crate) async fn record(
             "replayed",
         )),
     })
+}
+
+/// The hold a send that may wait asks the store for.
+pub(crate) fn new_hold<'a>(send: NewSend<'a>, wait: &Wait) -> NewHold<'a> {
+    NewHold {
+        // A held message has no SMS failover: its fallback template is its alternative.
+        send: NewSend {
+            failover: None,
+            ..send
+        },
+        until: wait.until,
+        fallback: wait.fallback.clone(),
+    }
 }
 
 fn held(

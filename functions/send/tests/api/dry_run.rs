@@ -86,10 +86,25 @@ enum Kind {
     Otp,
     Promotional,
     UnknownTemplate,
+    /// A session message that waits for the user's reply (`wait_for_session`), with a fallback
+    /// or not: held, sent at once, or refused.
+    Waiting {
+        fallback: bool,
+    },
 }
 
-fn body(kind: Kind, to: &str) -> Value {
+fn body(kind: Kind, to: &str, now: Timestamp) -> Value {
     match kind {
+        Kind::Waiting { fallback } => {
+            let mut body = body(Kind::SessionText, to, now);
+            let until = vbm_platform::time::rfc3339(now.plus(Duration::from_secs(3600)));
+            body["wait_for_session"] = json!({"until": until});
+            if fallback {
+                body["wait_for_session"]["fallback"] =
+                    json!({"template": {"id": "code", "params": {"pin": "4711"}}});
+            }
+            body
+        }
         Kind::SessionText => json!({"to": to, "type": "session", "text": "Your order is ready"}),
         Kind::Template => {
             json!({"to": to, "type": "template", "template": {"id": "welcome", "params": {"name": "Ann"}}})
@@ -106,7 +121,7 @@ fn body(kind: Kind, to: &str) -> Value {
 
 fn viber_type(kind: Kind) -> Option<u64> {
     match kind {
-        Kind::SessionText => Some(306),
+        Kind::SessionText | Kind::Waiting { .. } => Some(306),
         Kind::Template | Kind::Otp => Some(1702),
         Kind::Promotional => Some(225),
         Kind::UnknownTemplate => None,
@@ -143,6 +158,7 @@ fn drawn() -> impl Strategy<Value = Drawn> {
             1 => Just(Kind::Otp),
             2 => Just(Kind::Promotional),
             1 => Just(Kind::UnknownTemplate),
+            3 => prop::bool::ANY.prop_map(|fallback| Kind::Waiting { fallback }),
         ],
         prop::bool::weighted(0.3),
     )
@@ -177,6 +193,7 @@ fn a_dry_run_and_the_real_send_after_it_agree() {
     });
     let cases = AtomicU32::new(0);
     let accepted = AtomicU32::new(0);
+    let held = AtomicU32::new(0);
     let refused = std::sync::Mutex::new(std::collections::BTreeSet::new());
     runner
         .run(&drawn(), |d| {
@@ -200,7 +217,7 @@ fn a_dry_run_and_the_real_send_after_it_agree() {
                         .await
                         .unwrap();
                 }
-                let request = body(d.kind, &to);
+                let request = body(d.kind, &to, now);
                 let key = d.keyed.then(|| format!("key-{case}"));
                 let before = h.env.footprint().await;
                 let dry = dry(&h, &h.app, &request, key.as_deref()).await;
@@ -212,10 +229,21 @@ fn a_dry_run_and_the_real_send_after_it_agree() {
                 let real = h.send(&request, key.as_deref()).await;
                 let answer = &dry.body;
                 match real.status {
+                    202 if real.body["status"] == "held" => {
+                        held.fetch_add(1, Ordering::SeqCst);
+                        assert_eq!(answer["result"], "held", "{d:?}: {answer}");
+                        assert_eq!(answer["refusal"], Value::Null);
+                        assert_eq!(answer["hold"], real.body["hold"], "{d:?}");
+                        assert_eq!(answer["billing"], real.body["billing"], "{d:?}");
+                        assert_eq!(answer["session_after"], real.body["session"], "{d:?}");
+                        assert_eq!(answer["session_before"], answer["session_after"]);
+                        assert_eq!(answer["viber_type"].as_u64(), viber_type(d.kind));
+                    }
                     202 => {
                         accepted.fetch_add(1, Ordering::SeqCst);
                         assert_eq!(answer["result"], "accepted", "{d:?}: {answer}");
                         assert_eq!(answer["refusal"], Value::Null);
+                        assert_eq!(answer["hold"], Value::Null, "{d:?}");
                         assert_eq!(answer["billing"], real.body["billing"], "{d:?}");
                         assert_eq!(answer["session_after"], real.body["session"], "{d:?}");
                         assert_eq!(answer["viber_type"].as_u64(), viber_type(d.kind));
@@ -254,8 +282,9 @@ fn a_dry_run_and_the_real_send_after_it_agree() {
             Ok(())
         })
         .unwrap();
-    // The draws reach both sides: accepted sends and several kinds of refusal.
+    // The draws reach every side: accepted sends, held ones and several kinds of refusal.
     assert!(accepted.load(Ordering::SeqCst) >= 5);
+    assert!(held.load(Ordering::SeqCst) >= 2);
     assert!(
         refused.lock().unwrap().len() >= 3,
         "{:?}",

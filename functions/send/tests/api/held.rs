@@ -1,9 +1,11 @@
 //! `wait_for_session`: a session message that waits for the user's reply instead of being
 //! refused `no_session`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use vbm_platform::clock::OffsetClock;
 
 use crate::common::{Harness, phone, session_text};
 
@@ -128,4 +130,40 @@ async fn a_deadline_it_may_not_wait_for_is_refused_and_stores_nothing() {
         (h.count_items("HELD#").await, h.count_items("MSG#").await),
         before
     );
+}
+
+/// A retry with the same `Idempotency-Key` after `until` passed is the same request: answered
+/// as the first time (held, or sent at once), not refused for a deadline in the past.
+#[tokio::test]
+async fn a_retry_after_until_passed_gets_the_first_answer() {
+    let clock = Arc::new(OffsetClock::new());
+    let h = Harness::with_clock(clock.clone()).await;
+    let until = rfc3339(&h, Duration::from_secs(60));
+    let held = h.send(&waiting(TO, &until, true), Some("late-1")).await;
+    assert_eq!(held.status, 202, "{}", held.body);
+    assert_eq!(held.body["status"], "held");
+    let other = "+447911123457";
+    h.open_session(other).await;
+    let sent = h.send(&waiting(other, &until, false), Some("late-2")).await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    assert_eq!(sent.body["status"], "accepted");
+
+    clock.advance(Duration::from_secs(120));
+    let again = h.send(&waiting(TO, &until, true), Some("late-1")).await;
+    assert_eq!(again.status, 202, "{}", again.body);
+    assert_eq!(
+        (again.body["status"].as_str(), again.message_id()),
+        (Some("held"), held.message_id())
+    );
+    let again = h.send(&waiting(other, &until, false), Some("late-2")).await;
+    assert_eq!(again.status, 202, "{}", again.body);
+    assert_eq!(
+        (again.body["status"].as_str(), again.message_id()),
+        (Some("accepted"), sent.message_id())
+    );
+    assert_eq!(h.count_items("HELD#").await, 1);
+    // A new request with that deadline is refused.
+    h.send(&waiting(TO, &until, true), Some("late-3"))
+        .await
+        .expect_error(422, "hold_until_invalid");
 }

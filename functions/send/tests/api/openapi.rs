@@ -874,14 +874,37 @@ fn the_dry_run_schemas_match_their_answers() {
             viber_type: Some(306),
             billing: None,
             session_before: Some(session.clone()),
+            session_after: Some(session.clone()),
+            estimated_price: None,
+            hold: None,
+        },
+    );
+    // A `wait_for_session` send no session admits now: held, with its deadline.
+    assert_matches(
+        &doc,
+        "SendDryRun",
+        &SendDryRun {
+            dry_run: true,
+            result: "held",
+            refusal: None,
+            message_id: None,
+            viber_type: Some(306),
+            billing: Some(session_rules::Billing::of_send(
+                session_rules::BillingCategory::Session,
+                &Conversation::default(),
+            )),
+            session_before: Some(session.clone()),
             session_after: Some(session),
             estimated_price: None,
+            hold: Some(send::views::HoldView::waiting(t0, false)),
         },
     );
     let results = strings(&schema(&doc, "SendDryRun")["properties"]["result"]["enum"]);
     assert_eq!(
         results,
-        ["accepted", "replayed", "refused"].map(String::from).into()
+        ["accepted", "held", "replayed", "refused"]
+            .map(String::from)
+            .into()
     );
     // The refusal is the error object with its status: its required members are there.
     let shown = refusal(&locked);

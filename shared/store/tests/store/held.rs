@@ -479,3 +479,145 @@ async fn erasure_deletes_held_messages_and_an_opt_out_drops_them() {
     assert!(!user_writes(&store, &business, &other, "t1").await);
     assert!(!message_exists(&store, &business, &id).await);
 }
+
+/// Releases count against the business's caps in their own write, as direct sends do: with a
+/// daily cap of 2 session messages and four users writing back at once (four stores), exactly
+/// two held messages go and are counted; the others are dropped `quota_exceeded` (a cap is
+/// not cured by the user's next reply), each exactly once, and a second release changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn releases_count_against_the_caps_and_one_over_a_cap_is_dropped_once() {
+    use session_rules::caps::{Cap, CapPeriod, CapSubject};
+    let (_env, stores) = stores(4).await;
+    let business = BusinessId::parse("capped").unwrap();
+    stores[0]
+        .create_business(&vbm_store::NewBusiness {
+            id: business.clone(),
+            service_id: 7100,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    let cap = Cap {
+        subject: CapSubject::Category(BillingCategory::Session),
+        period: CapPeriod::Day,
+        limit: 2,
+    };
+    stores[0]
+        .update_caps(&business, |caps| {
+            caps.set(cap.subject, cap.period, Some(u64::from(cap.limit)))
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let numbers: Vec<PhoneNumber> = (0..4)
+        .map(|i| PhoneNumber::parse(&format!("+4479112000{i:02}")).unwrap())
+        .collect();
+    let mut ids = Vec::new();
+    for to in &numbers {
+        let (id, outcome) = hold(&stores[0], &business, to, false).await;
+        assert!(matches!(outcome, HoldOutcome::Held { .. }), "{outcome:?}");
+        ids.push(id);
+    }
+    let count = || async { stores[0].cap_counts(&business, &[cap], NOW).await.unwrap()[0].count };
+    assert_eq!(count().await, 0, "held: counted in nothing");
+
+    let tasks: Vec<_> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, to)| {
+            let (store, business, to) = (stores[i].clone(), business.clone(), to.clone());
+            tokio::spawn(async move {
+                assert!(user_writes(&store, &business, &to, &format!("t{i}")).await);
+                store.release_held(&business, &to, NOW).await.unwrap()
+            })
+        })
+        .collect();
+    let mut states = Vec::new();
+    for task in tasks {
+        let settled = task.await.unwrap();
+        assert_eq!(settled.len(), 1);
+        assert!(settled[0].moved_now);
+        states.push(settled[0].state);
+    }
+    let released = states.iter().filter(|s| **s == HeldState::Released).count();
+    let dropped = states.iter().filter(|s| **s == HeldState::Dropped).count();
+    assert_eq!((released, dropped), (2, 2), "{states:?}");
+    assert_eq!(count().await, 2, "each release counted once");
+    for id in &ids {
+        let held = stores[0]
+            .get_held(&business, id, NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        let sent = message_exists(&stores[0], &business, id).await;
+        match held.state {
+            HeldState::Released => assert!(sent),
+            HeldState::Dropped => {
+                assert!(!sent, "over the cap: not sent");
+                assert_eq!(held.reason.as_deref(), Some("quota_exceeded"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Again (a redelivered callback, the deadline): nothing moves, nothing more is counted.
+    for to in &numbers {
+        let again = stores[1].release_held(&business, to, NOW).await.unwrap();
+        assert!(again.iter().all(|s| !s.moved_now), "{again:?}");
+    }
+    for id in &ids {
+        let settled = stores[2]
+            .settle_held(&business, id, NOW.plus(UNTIL))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!settled.moved_now);
+    }
+    assert_eq!(count().await, 2);
+}
+
+/// At the deadline the fallback template counts against its category's caps too: over one, the
+/// held message is dropped `quota_exceeded` and nothing goes.
+#[tokio::test]
+async fn a_fallback_over_its_cap_is_dropped_at_the_deadline() {
+    use session_rules::caps::CapPeriod;
+    let (_env, store) = common::fresh().await;
+    let business = BusinessId::parse("capped").unwrap();
+    store
+        .create_business(&vbm_store::NewBusiness {
+            id: business.clone(),
+            service_id: 7101,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    store
+        .update_caps(&business, |caps| {
+            caps.set(
+                session_rules::caps::CapSubject::Category(BillingCategory::TransactionalTemplate),
+                CapPeriod::Month,
+                Some(0),
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let to = PhoneNumber::parse("+447911123456").unwrap();
+    let (id, outcome) = hold(&store, &business, &to, true).await;
+    assert!(matches!(outcome, HoldOutcome::Held { .. }), "{outcome:?}");
+    let settled = store
+        .settle_held(&business, &id, NOW.plus(UNTIL))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (settled.state, settled.moved_now),
+        (HeldState::Dropped, true)
+    );
+    let held = store.get_held(&business, &id, NOW).await.unwrap().unwrap();
+    assert_eq!(held.reason.as_deref(), Some("quota_exceeded"));
+    assert!(!message_exists(&store, &business, &id).await);
+}
