@@ -22,6 +22,7 @@
 //! announced). A paused or cancelled campaign's jobs stop at their next write; resuming queues
 //! the chunks again, and settled slots are skipped.
 
+mod chunk;
 mod csv;
 mod list_line;
 pub mod prepare;
@@ -39,14 +40,17 @@ use thiserror::Error;
 use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_outbound::CampaignTimers;
 use vbm_outbound::CampaignView;
-use vbm_outbound::campaign::{FailoverSource, Prepared, failover_request, prepare};
+use vbm_outbound::campaign::{FailoverSource, failover_request, prepare};
+
+use crate::chunk::{Paced, Sorted};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_queue::{CampaignQueue, QueueError, batch_response};
-use vbm_store::pace::{Lane, LaneOwner, Reservation};
+use vbm_store::pace::{Lane, LaneOwner};
 use vbm_store::{
-    Admitted, BusinessCache, BusinessId, Campaign, CampaignId, CampaignJob, CampaignState,
-    Candidate, ChunkRef, Hold, Parked, ParkedQueue, Store, StoreError, TemplateCache,
+    Admitted, Business, BusinessCache, BusinessId, Campaign, CampaignId, CampaignJob,
+    CampaignState, Candidate, Chunk, ChunkRef, Hold, Parked, ParkedQueue, Store, StoreError,
+    TemplateCache,
 };
 use vbm_timers::TimerError;
 
@@ -307,6 +311,71 @@ impl App {
             done.completed = self.complete(&campaign, now).await?;
             return Ok(done);
         }
+        let (sorted, owner) = self.sort_chunk(&campaign, &stored, now).await?;
+        done.waiting = sorted.waiting;
+        done.wake_at = sorted.wake_at;
+        let candidates = sorted.candidates(business, id, chunk, now);
+        if let Some(retry_at) = self.pace(business, &sorted, owner.as_ref(), now).await? {
+            self.timers
+                .chunk_at(business, id, chunk, retry_at, now)
+                .await?;
+            done.paced_until = Some(retry_at);
+            return Ok(done);
+        }
+        if !candidates.is_empty() {
+            done.admitted = self
+                .admit(at, &stored, candidates, owner.as_ref(), now)
+                .await?;
+        }
+        if done.admitted.halted {
+            return Ok(done);
+        }
+        if let Some(wake) = done.wake_at {
+            self.timers.chunk_at(business, id, chunk, wake, now).await?;
+        }
+        if done.admitted.finished {
+            done.completed = self.complete(&campaign, now).await?;
+        }
+        Ok(done)
+    }
+
+    /// Admits the chunk's candidates in shared transactions. The business's caps (per billing
+    /// category, on campaign recipients) count in the admitting writes; over one, a recipient
+    /// is refused `quota_exceeded`.
+    async fn admit(
+        &self,
+        at: ChunkRef<'_>,
+        stored: &Chunk,
+        candidates: Vec<Candidate<'_>>,
+        owner: Option<&Business>,
+        now: Timestamp,
+    ) -> Result<Admitted, JobError> {
+        let settled: BTreeSet<usize> = stored.settled.keys().copied().collect();
+        let caps = owner.map(|b| b.caps.clone()).unwrap_or_default();
+        let admitted = self
+            .store
+            .admit_chunk_within(at, stored.recipients.len(), &settled, candidates, &caps)
+            .await?;
+        vbm_outbound::caps::tell(
+            &self.store,
+            Some(&self.events),
+            at.business,
+            &caps.all(),
+            now,
+        )
+        .await;
+        Ok(admitted)
+    }
+
+    /// The chunk's pending recipients prepared as their single sends would be ([`Sorted`]),
+    /// and the business they are sent for.
+    async fn sort_chunk(
+        &self,
+        campaign: &Campaign,
+        stored: &Chunk,
+        now: Timestamp,
+    ) -> Result<(Sorted, Option<Business>), JobError> {
+        let (business, id) = (&campaign.business, &campaign.id);
         let message: Map<String, Value> = serde_json::from_str(&campaign.message)
             .map_err(|e| JobError::Malformed(format!("campaign {id}'s message: {e}")))?;
         let template = self.template(business, &message).await?;
@@ -325,123 +394,59 @@ impl App {
             .as_ref()
             .map(vbm_store::Business::transactional_opt_in)
             .unwrap_or_default();
-
-        // Content rules and windows first; what they let through goes to the session rules.
-        let mut prepared: Vec<(usize, Prepared)> = Vec::new();
-        let mut refused: Vec<(usize, &'static str)> = Vec::new();
-        for (slot, recipient) in stored.recipients.iter().enumerate() {
-            if stored.settled.contains_key(&slot) {
-                continue;
-            }
-            // Masked by an erasure of the contact: never messaged.
-            if recipient.to == vbm_store::erase_campaigns::ERASED {
-                refused.push((slot, "erased"));
-                continue;
-            }
-            match prepare(
+        let sorted = Sorted::of(stored, campaign.window, now, |recipient| {
+            prepare(
                 &message,
                 recipient,
                 limits,
                 template.as_ref(),
                 failover,
                 legacy,
-            ) {
-                Ok(p) => {
-                    if let Some(window) = campaign.window
-                        && let Some(opens) = window::wait_until(window, &p.to, now)
-                    {
-                        done.waiting += 1;
-                        done.wake_at =
-                            Some(done.wake_at.map_or(opens, |w: Timestamp| w.min(opens)));
-                        continue;
-                    }
-                    prepared.push((slot, p));
-                }
-                // The code a single send would have been refused with.
-                Err(refusal) => refused.push((slot, refusal.code())),
-            }
-        }
-        let index = |slot: usize| chunk as usize * vbm_store::campaigns::CHUNK_SIZE + slot;
-        let mut candidates: Vec<Candidate<'_>> = prepared
-            .iter()
-            .map(|(slot, p)| Candidate::Send {
-                slot: *slot,
-                send: p.new_send(business, id.message_id(index(*slot)), now),
-            })
-            .collect();
-        candidates.extend(
-            refused
-                .iter()
-                .map(|(slot, code)| Candidate::Refused { slot: *slot, code }),
-        );
-        candidates.sort_by_key(|c| match c {
-            Candidate::Send { slot, .. } | Candidate::Refused { slot, .. } => *slot,
+            )
         });
-        let settled: BTreeSet<usize> = stored.settled.keys().copied().collect();
-        // Viber's pace: campaigns fill the outbound queue no faster than their share of their
-        // service's rate, so a single send never waits behind a campaign's backlog. A
-        // campaign's recipients all go on one service, chosen as its message says.
-        let sends = prepared.len() as u32;
-        if sends > 0 {
-            let primary = owner.as_ref().map(vbm_store::Business::service_id);
-            let service = prepared.iter().find_map(|(_, p)| p.service_id).or(primary);
-            let (rate, lanes) = match (service, primary) {
-                (Some(service), Some(primary)) => (
-                    self.store.pace_rates(business).await?.of(service),
-                    LaneOwner::of(service, primary),
-                ),
-                _ => (self.store.pace_rate(business).await?, LaneOwner::Primary),
-            };
-            match self
-                .store
-                .reserve_on(
-                    business,
-                    lanes,
-                    Lane::Campaigns,
-                    sends,
-                    rate,
-                    now,
-                    PACE_HORIZON,
-                )
-                .await?
-            {
-                Reservation::At(at) => {
-                    let wait = at.as_millis() - now.as_millis();
-                    if wait > 0 {
-                        tokio::time::sleep(Duration::from_millis(wait as u64).min(PACE_HORIZON))
-                            .await;
-                    }
-                }
-                Reservation::Busy { retry_at } => {
-                    self.timers
-                        .chunk_at(business, id, chunk, retry_at, now)
-                        .await?;
-                    done.paced_until = Some(retry_at);
-                    return Ok(done);
-                }
+        Ok((sorted, owner))
+    }
+
+    /// Viber's pace: campaigns fill the outbound queue no faster than their share of their
+    /// service's rate, so a single send never waits behind a campaign's backlog. Books the
+    /// chunk's sends in the campaign lane and waits for their start; `Some(retry_at)` when the
+    /// lane is booked past the horizon (nothing booked).
+    async fn pace(
+        &self,
+        business: &BusinessId,
+        sorted: &Sorted,
+        owner: Option<&Business>,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, JobError> {
+        let sends = sorted.prepared.len() as u32;
+        if sends == 0 {
+            return Ok(None);
+        }
+        let primary = owner.map(vbm_store::Business::service_id);
+        let (rate, lanes) = match chunk::lanes(sorted.service(primary), primary) {
+            Some((service, lanes)) => (self.store.pace_rates(business).await?.of(service), lanes),
+            None => (self.store.pace_rate(business).await?, LaneOwner::Primary),
+        };
+        let reservation = self
+            .store
+            .reserve_on(
+                business,
+                lanes,
+                Lane::Campaigns,
+                sends,
+                rate,
+                now,
+                PACE_HORIZON,
+            )
+            .await?;
+        match Paced::of(reservation, now, PACE_HORIZON) {
+            Paced::Now => Ok(None),
+            Paced::After(wait) => {
+                tokio::time::sleep(wait).await;
+                Ok(None)
             }
+            Paced::Busy(retry_at) => Ok(Some(retry_at)),
         }
-        if !candidates.is_empty() {
-            // The business's caps (per billing category, on campaign recipients) count in
-            // the admitting writes; over one, a recipient is refused `quota_exceeded`.
-            let caps = owner.as_ref().map(|b| b.caps.clone()).unwrap_or_default();
-            done.admitted = self
-                .store
-                .admit_chunk_within(at, stored.recipients.len(), &settled, candidates, &caps)
-                .await?;
-            vbm_outbound::caps::tell(&self.store, Some(&self.events), business, &caps.all(), now)
-                .await;
-        }
-        if done.admitted.halted {
-            return Ok(done);
-        }
-        if let Some(wake) = done.wake_at {
-            self.timers.chunk_at(business, id, chunk, wake, now).await?;
-        }
-        if done.admitted.finished {
-            done.completed = self.complete(&campaign, now).await?;
-        }
-        Ok(done)
     }
 
     async fn template(

@@ -19,15 +19,17 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
-use vbm_store::campaigns::CHUNK_SIZE;
 use vbm_store::{
-    BusinessId, Campaign, CampaignId, CampaignJob, CampaignRecipient, CampaignState, Cursor,
-    Settle, UploadFormat,
+    BusinessId, Campaign, CampaignId, CampaignJob, CampaignState, Cursor, Settle, UploadFormat,
 };
 use vbm_uploads::reader::{Object, ReadError};
 
-use crate::list_line::{Check, header};
+use crate::list_line::Check;
 use crate::{App, Done, JobError};
+
+mod step;
+
+use step::{AfterStep, Step, StepReader};
 
 /// Bad lines named in a rejection.
 const NAMED_ERRORS: usize = 20;
@@ -70,6 +72,7 @@ impl Default for PrepareLimits {
 }
 
 /// A refusal of the whole list.
+#[derive(Debug)]
 struct Rejection {
     code: &'static str,
     message: String,
@@ -84,11 +87,114 @@ impl Rejection {
     }
 }
 
-/// What one step read.
-struct Step {
-    to: Cursor,
-    recipients: Vec<CampaignRecipient>,
-    end: bool,
+/// Where a prepare job starts, from the campaign it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// Still preparing: read on from the cursor.
+    Prepare,
+    /// Settled by a job that may have died before its timer: the same timer again.
+    StartAgain,
+    /// Rejected, cancelled, or never an uploaded list: nothing to do.
+    Nothing,
+}
+
+impl Entry {
+    fn of(state: CampaignState, uploaded: bool) -> Self {
+        match state {
+            CampaignState::Preparing => Entry::Prepare,
+            CampaignState::Scheduled if uploaded => Entry::StartAgain,
+            _ => Entry::Nothing,
+        }
+    }
+}
+
+/// An upload that cannot be opened: gone or replaced refuses the list; anything else is
+/// retried.
+fn opening_refusal(error: ReadError) -> Result<Rejection, JobError> {
+    match error {
+        ReadError::NotFound => Ok(Rejection::new(
+            "upload_not_found",
+            "no list was uploaded under this upload id (or it expired)",
+        )),
+        ReadError::Changed => Ok(Rejection::new(
+            "upload_changed",
+            "the list was replaced while it was being prepared",
+        )),
+        ReadError::Unavailable(e) => Err(JobError::Upload(e)),
+    }
+}
+
+/// A step that could not be read: a bad list, or one replaced meanwhile, is refused; anything
+/// else is retried.
+fn step_refusal(error: StepError) -> Result<Rejection, JobError> {
+    match error {
+        StepError::Read(ReadError::Changed) => Ok(Rejection::new(
+            "upload_changed",
+            "the list was replaced while it was being prepared",
+        )),
+        StepError::Read(e) => Err(JobError::Upload(e.to_string())),
+        StepError::Reject(why) => Ok(why),
+    }
+}
+
+/// A list over `max` bytes is refused before a line is read.
+fn too_large(total: u64, max: u64) -> Option<Rejection> {
+    (total > max).then(|| {
+        Rejection::new(
+            "upload_too_large",
+            format!("{total} bytes; a list has at most {max}"),
+        )
+    })
+}
+
+/// A whole list read with bad lines, or with no good one, is refused as it was read.
+fn refused_as_read(cursor: &Cursor, header: u64) -> Option<Rejection> {
+    if cursor.invalid > 0 {
+        return Some(Rejection::new(
+            "invalid_recipients",
+            format!(
+                "{} of {} lines are not valid; nothing was sent",
+                cursor.invalid,
+                cursor.lines - header
+            ),
+        ));
+    }
+    (cursor.recipients == 0).then(|| Rejection::new("empty_list", "the list has no recipients"))
+}
+
+/// Numbers listed twice across the whole list (`numbers` in list order, after `header` lines):
+/// the refusal, and the cursor naming the first of them by line.
+fn listed_twice(cursor: &Cursor, numbers: &[u64], header: u64) -> Option<(Cursor, Rejection)> {
+    let mut seen = HashSet::with_capacity(numbers.len());
+    let mut errors = Vec::new();
+    let mut twice = 0u64;
+    for (index, number) in numbers.iter().enumerate() {
+        if seen.insert(*number) {
+            continue;
+        }
+        twice += 1;
+        if errors.len() < NAMED_ERRORS {
+            errors.push(json!({
+                "line": index as u64 + 1 + header,
+                "code": "duplicate_recipient",
+                "message": "this number is already in the list",
+            }));
+        }
+    }
+    if twice == 0 {
+        return None;
+    }
+    let mut with_errors = cursor.clone();
+    with_errors.invalid = twice;
+    with_errors.errors_json = serde_json::to_string(&errors).ok();
+    let why = Rejection::new(
+        "invalid_recipients",
+        format!(
+            "{twice} of {} lines are not valid; nothing was sent",
+            cursor.recipients
+        ),
+    );
+    Some((with_errors, why))
 }
 
 impl App {
@@ -102,16 +208,15 @@ impl App {
         let Some(campaign) = self.store.get_campaign(business, id).await? else {
             return Ok(done);
         };
-        match campaign.state {
-            CampaignState::Preparing => {}
-            // Settled by a job that may have died before its timer: the same timer again.
-            CampaignState::Scheduled if campaign.upload.is_some() => {
+        match Entry::of(campaign.state, campaign.upload.is_some()) {
+            Entry::Prepare => {}
+            Entry::StartAgain => {
                 self.timers
                     .start_at(business, id, campaign.send_at.unwrap_or(now), now)
                     .await?;
                 return Ok(done);
             }
-            _ => return Ok(done),
+            Entry::Nothing => return Ok(done),
         }
         let Some(upload) = campaign.upload.clone() else {
             return Err(JobError::Malformed(format!("campaign {id} has no upload")));
@@ -120,222 +225,113 @@ impl App {
             return Err(JobError::Upload("UPLOADS_BUCKET is not set".into()));
         };
         let from = upload.cursor.clone();
-        let mut object = match reader
+        let object = match reader
             .open(&upload.key, from.offset, from.etag.as_deref())
             .await
         {
             Ok(object) => object,
-            Err(ReadError::NotFound) => {
-                let why = Rejection::new(
-                    "upload_not_found",
-                    "no list was uploaded under this upload id (or it expired)",
-                );
+            Err(e) => {
+                let why = opening_refusal(e)?;
                 return self.reject(&campaign, &from, why, &mut done).await;
             }
-            Err(ReadError::Changed) => {
-                let why = Rejection::new(
-                    "upload_changed",
-                    "the list was replaced while it was being prepared",
-                );
-                return self.reject(&campaign, &from, why, &mut done).await;
-            }
-            Err(ReadError::Unavailable(e)) => return Err(JobError::Upload(e)),
         };
-        if object.total > self.prepare_limits.max_bytes {
-            let why = Rejection::new(
-                "upload_too_large",
-                format!(
-                    "{} bytes; a list has at most {}",
-                    object.total, self.prepare_limits.max_bytes
-                ),
-            );
+        if let Some(why) = too_large(object.total, self.prepare_limits.max_bytes) {
             return self.reject(&campaign, &from, why, &mut done).await;
         }
+        self.prepare_from(&campaign, object, upload.format, from, done)
+            .await
+    }
+
+    /// Reads the list from `from` in steps, each written with the cursor past it, until the
+    /// list ends (then the whole-list check, with time left) or the job has read its share
+    /// (then the next job is queued).
+    async fn prepare_from(
+        &self,
+        campaign: &Campaign,
+        mut object: Object,
+        format: UploadFormat,
+        from: Cursor,
+        mut done: Done,
+    ) -> Result<Done, JobError> {
         let message: Map<String, Value> = serde_json::from_str(&campaign.message)
-            .map_err(|e| JobError::Malformed(format!("campaign {id}'s message: {e}")))?;
-        let template = self.template(business, &message).await?;
+            .map_err(|e| JobError::Malformed(format!("campaign {}'s message: {e}", campaign.id)))?;
+        let template = self.template(&campaign.business, &message).await?;
         let check = Check {
             message: &message,
             template: template.as_ref(),
             base: vbm_outbound::campaign::base_params(&message),
             limits: self.store.limits(),
-            format: upload.format,
+            format,
         };
-
         let started = Instant::now();
         let mut cursor = from;
         if cursor.etag.is_none() {
             cursor.etag = object.etag.clone();
         }
         let mut steps = 0u32;
-        let mut read = 0u64;
         loop {
             let step = match self.read_step(&mut object, &cursor, &check).await {
                 Ok(step) => step,
-                Err(StepError::Read(ReadError::Changed)) => {
-                    let why = Rejection::new(
-                        "upload_changed",
-                        "the list was replaced while it was being prepared",
-                    );
-                    return self.reject(&campaign, &cursor, why, &mut done).await;
-                }
-                Err(StepError::Read(e)) => return Err(JobError::Upload(e.to_string())),
-                Err(StepError::Reject(why)) => {
-                    return self.reject(&campaign, &cursor, why, &mut done).await;
+                Err(e) => {
+                    let why = step_refusal(e)?;
+                    return self.reject(campaign, &cursor, why, &mut done).await;
                 }
             };
             // Chunks only while the list is clean: a rejected one's are never read.
-            let first = (cursor.recipients / CHUNK_SIZE as u64) as u32;
-            let chunks: Vec<(u32, &[CampaignRecipient])> = if step.to.invalid == 0 {
-                step.recipients
-                    .chunks(CHUNK_SIZE)
-                    .enumerate()
-                    .map(|(i, part)| (first + i as u32, part))
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            let chunks = step::chunks(&cursor, &step);
             if !self
                 .store
-                .prepare_step(&campaign, &cursor, &step.to, &chunks)
+                .prepare_step(campaign, &cursor, &step.to, &chunks)
                 .await?
             {
                 // Another runner of this job moved on, or the campaign was cancelled.
                 return Ok(done);
             }
-            read += step.to.lines - cursor.lines;
-            done.lines_read = read;
+            done.lines_read += step.to.lines - cursor.lines;
             cursor = step.to;
             steps += 1;
             if self.prepare_limits.fail_after_steps == Some(steps) {
                 return Err(JobError::Upload("test hook: failed after a step".into()));
             }
-            // The whole-list check reads every chunk back: with time left, here; else in a
-            // job of its own (it opens the object at its end and comes straight here).
-            if step.end && started.elapsed() < self.prepare_limits.time_per_job / 2 {
-                return self.finish(&campaign, &cursor, &mut done).await;
-            }
-            if step.end
-                || read >= self.prepare_limits.lines_per_job
-                || started.elapsed() >= self.prepare_limits.time_per_job
+            match self
+                .prepare_limits
+                .after_step(step.end, done.lines_read, started.elapsed())
             {
-                let body = serde_json::to_string(&CampaignJob::Prepare {
-                    business: business.as_str().to_owned(),
-                    campaign: id.as_str().to_owned(),
-                })
-                .map_err(|e| JobError::Malformed(e.to_string()))?;
-                self.queue.enqueue_all(&[body]).await?;
-                done.prepare_queued = true;
-                return Ok(done);
+                AfterStep::Next => {}
+                AfterStep::Finish => return self.finish(campaign, &cursor, &mut done).await,
+                AfterStep::QueueNext => return self.queue_next(campaign, done).await,
             }
         }
     }
 
-    /// Reads lines into one step: up to [`PrepareLimits::step_chunks`] chunks and [`STEP_BYTES`], ending on
-    /// a chunk's boundary (so the next step's chunks start whole) or at the end of the list.
+    /// The same job again, to read on from the written cursor.
+    async fn queue_next(&self, campaign: &Campaign, mut done: Done) -> Result<Done, JobError> {
+        let body = serde_json::to_string(&CampaignJob::Prepare {
+            business: campaign.business.as_str().to_owned(),
+            campaign: campaign.id.as_str().to_owned(),
+        })
+        .map_err(|e| JobError::Malformed(e.to_string()))?;
+        self.queue.enqueue_all(&[body]).await?;
+        done.prepare_queued = true;
+        Ok(done)
+    }
+
+    /// Reads lines into one step ([`StepReader`]).
     async fn read_step(
         &self,
         object: &mut Object,
         from: &Cursor,
         check: &Check<'_>,
     ) -> Result<Step, StepError> {
-        let limits = &self.prepare_limits;
-        let step_chunks = limits
-            .step_chunks
-            .clamp(1, vbm_store::MAX_TRANSACT_ITEMS - 1);
-        let mut to = from.clone();
-        let mut recipients = Vec::new();
-        let mut errors: Vec<Value> = match &from.errors_json {
-            Some(j) => serde_json::from_str(j).unwrap_or_default(),
-            None => Vec::new(),
-        };
-        let mut columns: Option<Vec<String>> = from
-            .columns_json
-            .as_deref()
-            .and_then(|j| serde_json::from_str(j).ok());
-        // Numbers twice within a step are named here; across steps, at the end.
-        let mut seen = HashSet::new();
-        let mut bytes = 0usize;
-        let end = loop {
-            let Some(line) = object.next_line(limits.max_line).await? else {
-                break true;
+        let mut step = StepReader::new(from, &self.prepare_limits);
+        loop {
+            let Some(line) = object.next_line(self.prepare_limits.max_line).await? else {
+                return step.finish(true, check.format).map_err(StepError::Reject);
             };
-            to.offset += line.consumed;
-            to.lines += 1;
-            bytes += line.text.len();
-            let mut text = String::from_utf8_lossy(&line.text).into_owned();
-            if to.lines == 1 {
-                // A byte-order mark from a spreadsheet's export.
-                text = text.trim_start_matches('\u{feff}').to_owned();
+            if step.take(&line, check).map_err(StepError::Reject)? {
+                return step.finish(false, check.format).map_err(StepError::Reject);
             }
-            let header_lines = u64::from(check.format == UploadFormat::Csv);
-            if to.lines == header_lines {
-                columns = Some(header(&text).map_err(|message| {
-                    StepError::Reject(Rejection::new("invalid_header", message))
-                })?);
-                to.columns_json = serde_json::to_string(&columns).ok();
-                continue;
-            }
-            if to.lines - header_lines > limits.max_recipients {
-                return Err(StepError::Reject(Rejection::new(
-                    "too_many_recipients",
-                    format!(
-                        "more than {} lines; a list has at most {} recipients",
-                        limits.max_recipients, limits.max_recipients
-                    ),
-                )));
-            }
-            let outcome = if line.too_long {
-                Err((
-                    "line_too_long",
-                    format!("a line has at most {} bytes", limits.max_line),
-                ))
-            } else if std::str::from_utf8(&line.text).is_err() {
-                Err(("malformed_line", "not UTF-8".to_owned()))
-            } else {
-                check.line(&text, columns.as_deref(), &mut seen)
-            };
-            match outcome {
-                Ok(recipient) => {
-                    to.recipients += 1;
-                    if to.invalid == 0 {
-                        recipients.push(recipient);
-                    }
-                }
-                Err((code, message)) => {
-                    to.invalid += 1;
-                    recipients.clear();
-                    if errors.len() < NAMED_ERRORS {
-                        errors.push(json!({"line": to.lines, "code": code, "message": message}));
-                    }
-                }
-            }
-            if to.invalid > 0 {
-                // Only counting now: a step per so many lines keeps the cursor moving.
-                if to.lines - from.lines >= (step_chunks * CHUNK_SIZE) as u64 {
-                    break false;
-                }
-            } else if to.recipients.is_multiple_of(CHUNK_SIZE as u64)
-                && (recipients.len() / CHUNK_SIZE >= step_chunks
-                    || bytes + CHUNK_SIZE * limits.max_line > STEP_BYTES)
-            {
-                break false;
-            }
-        };
-        if !errors.is_empty() {
-            to.errors_json = serde_json::to_string(&errors).ok();
         }
-        if end && check.format == UploadFormat::Csv && columns.is_none() {
-            return Err(StepError::Reject(Rejection::new(
-                "invalid_header",
-                "the list is empty: a CSV list starts with its header row",
-            )));
-        }
-        Ok(Step {
-            to,
-            recipients,
-            end,
-        })
     }
 
     /// The whole list is read: numbers twice, then `scheduled` with its start timer, or
@@ -352,19 +348,7 @@ impl App {
                 .as_ref()
                 .is_some_and(|u| u.format == UploadFormat::Csv),
         );
-        if cursor.invalid > 0 {
-            let why = Rejection::new(
-                "invalid_recipients",
-                format!(
-                    "{} of {} lines are not valid; nothing was sent",
-                    cursor.invalid,
-                    cursor.lines - header
-                ),
-            );
-            return self.reject(campaign, cursor, why, done).await;
-        }
-        if cursor.recipients == 0 {
-            let why = Rejection::new("empty_list", "the list has no recipients");
+        if let Some(why) = refused_as_read(cursor, header) {
             return self.reject(campaign, cursor, why, done).await;
         }
         let numbers = self
@@ -379,32 +363,7 @@ impl App {
                 cursor.recipients
             )));
         }
-        let mut seen = HashSet::with_capacity(numbers.len());
-        let mut errors = Vec::new();
-        let mut twice = 0u64;
-        for (index, number) in numbers.iter().enumerate() {
-            if !seen.insert(*number) {
-                twice += 1;
-                if errors.len() < NAMED_ERRORS {
-                    errors.push(json!({
-                        "line": index as u64 + 1 + header,
-                        "code": "duplicate_recipient",
-                        "message": "this number is already in the list",
-                    }));
-                }
-            }
-        }
-        if twice > 0 {
-            let mut with_errors = cursor.clone();
-            with_errors.invalid = twice;
-            with_errors.errors_json = serde_json::to_string(&errors).ok();
-            let why = Rejection::new(
-                "invalid_recipients",
-                format!(
-                    "{twice} of {} lines are not valid; nothing was sent",
-                    cursor.recipients
-                ),
-            );
+        if let Some((with_errors, why)) = listed_twice(cursor, &numbers, header) {
             return self
                 .reject_with(campaign, cursor, &with_errors, why, done)
                 .await;
@@ -494,5 +453,124 @@ enum StepError {
 impl From<ReadError> for StepError {
     fn from(e: ReadError) -> Self {
         StepError::Read(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_preparing_list_is_read_and_a_settled_one_gets_its_timer_again() {
+        assert_eq!(Entry::of(CampaignState::Preparing, true), Entry::Prepare);
+        assert_eq!(Entry::of(CampaignState::Scheduled, true), Entry::StartAgain);
+        // An inline campaign's timer is `start`'s business, not a preparation's.
+        assert_eq!(Entry::of(CampaignState::Scheduled, false), Entry::Nothing);
+        for state in [
+            CampaignState::Rejected,
+            CampaignState::Cancelled,
+            CampaignState::Running,
+            CampaignState::Completed,
+        ] {
+            assert_eq!(Entry::of(state, true), Entry::Nothing, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn a_list_gone_or_replaced_is_refused_and_an_unreachable_one_retried() {
+        let code =
+            |r: Result<Rejection, JobError>| r.map(|why| why.code).map_err(|e| e.to_string());
+        assert_eq!(
+            code(opening_refusal(ReadError::NotFound)),
+            Ok("upload_not_found")
+        );
+        assert_eq!(
+            code(opening_refusal(ReadError::Changed)),
+            Ok("upload_changed")
+        );
+        assert!(matches!(
+            opening_refusal(ReadError::Unavailable("s3".into())),
+            Err(JobError::Upload(e)) if e == "s3"
+        ));
+        assert_eq!(
+            code(step_refusal(StepError::Read(ReadError::Changed))),
+            Ok("upload_changed")
+        );
+        // Gone between two reads of one job: retried (the next open says what it is).
+        assert!(matches!(
+            step_refusal(StepError::Read(ReadError::NotFound)),
+            Err(JobError::Upload(e)) if e == "no such upload"
+        ));
+        assert!(matches!(
+            step_refusal(StepError::Read(ReadError::Unavailable("s3".into()))),
+            Err(JobError::Upload(e)) if e == "reading the upload: s3"
+        ));
+        let bad = Rejection::new("invalid_header", "no `to`");
+        assert_eq!(
+            code(step_refusal(StepError::Reject(bad))),
+            Ok("invalid_header")
+        );
+    }
+
+    #[test]
+    fn a_list_read_with_bad_lines_or_none_good_is_refused() {
+        let read = |lines, recipients, invalid| Cursor {
+            lines,
+            recipients,
+            invalid,
+            ..Cursor::default()
+        };
+        let why = refused_as_read(&read(11, 8, 2), 1).unwrap();
+        assert_eq!(
+            (why.code, why.message.as_str()),
+            (
+                "invalid_recipients",
+                "2 of 10 lines are not valid; nothing was sent"
+            )
+        );
+        assert_eq!(
+            refused_as_read(&read(1, 0, 0), 1).unwrap().code,
+            "empty_list"
+        );
+        assert!(refused_as_read(&read(3, 2, 0), 1).is_none());
+    }
+
+    #[test]
+    fn numbers_twice_across_the_list_are_named_by_line() {
+        let cursor = Cursor {
+            lines: 5,
+            recipients: 4,
+            ..Cursor::default()
+        };
+        assert!(listed_twice(&cursor, &[1, 2, 3, 4], 1).is_none());
+        let (named, why) = listed_twice(&cursor, &[1, 2, 1, 2], 1).unwrap();
+        assert_eq!(named.invalid, 2);
+        let errors: Vec<Value> =
+            serde_json::from_str(named.errors_json.as_deref().unwrap()).unwrap();
+        // The header is line 1: the third number is line 4.
+        assert_eq!(
+            (errors[0]["line"].as_u64(), errors[1]["line"].as_u64()),
+            (Some(4), Some(5))
+        );
+        assert_eq!(errors[0]["code"], "duplicate_recipient");
+        assert_eq!(why.message, "2 of 4 lines are not valid; nothing was sent");
+        let many: Vec<u64> = std::iter::repeat_n(7, NAMED_ERRORS + 3).collect();
+        let (named, _) = listed_twice(&cursor, &many, 0).unwrap();
+        let errors: Vec<Value> =
+            serde_json::from_str(named.errors_json.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            (errors.len(), named.invalid),
+            (NAMED_ERRORS, NAMED_ERRORS as u64 + 2)
+        );
+    }
+
+    #[test]
+    fn a_list_over_its_bytes_is_refused() {
+        assert!(too_large(10, 10).is_none());
+        let why = too_large(11, 10).unwrap();
+        assert_eq!(
+            (why.code, why.message.as_str()),
+            ("upload_too_large", "11 bytes; a list has at most 10")
+        );
     }
 }

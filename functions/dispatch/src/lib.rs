@@ -32,6 +32,7 @@ pub mod outcome;
 // Viber's pace.
 pub mod pace;
 pub mod pending;
+pub mod plan;
 pub mod request;
 pub mod retry;
 mod viber_source;
@@ -54,13 +55,14 @@ use vbm_platform::warm::Warmup;
 use vbm_queue::batch::receive_count;
 use vbm_queue::{OutboundJob, QueueError, Retries, batch_response};
 use vbm_store::{
-    BusinessCache, BusinessId, CampaignId, CampaignState, Failure, Hold, Marked, MessageId,
+    BusinessCache, BusinessId, CampaignId, CampaignState, Failure, Marked, MessageId,
     MessageRecord, Parked, ParkedQueue, Sent, Store, StoreError,
 };
 use viber::ClientBuildError;
 
 use crate::events::Recorded;
 use crate::outcome::Outcome;
+use crate::plan::{ConversationChange, Write};
 use crate::request::{Sender, Unsendable};
 
 /// How long a business (its service id, whether it is disabled) is trusted from memory: a
@@ -108,6 +110,20 @@ impl BatchReads {
 /// queue: callbacks that come before the token is on record are only kept, not applied, and a
 /// redelivery can be minutes away when the queue is as unreachable as the table.
 const RECORD_PATIENCE: Duration = Duration::from_secs(8);
+
+/// The job in a record's body: its business and message ids, each recorded in the span as soon
+/// as it is read; anything else is poison.
+fn read_job(body: &str) -> Result<(OutboundJob, BusinessId, MessageId), RecordError> {
+    let job: OutboundJob =
+        serde_json::from_str(body).map_err(|e| RecordError::Poison(e.to_string()))?;
+    let business = BusinessId::parse(&job.business_id).map_err(RecordError::Poison)?;
+    let span = tracing::Span::current();
+    span.record("business", business.as_str());
+    let id = MessageId::parse(&job.message_id)
+        .ok_or_else(|| RecordError::Poison(format!("bad message id {:?}", job.message_id)))?;
+    span.record("message_id", id.as_str());
+    Ok((job, business, id))
+}
 
 /// The function could not start.
 #[derive(Debug, Error)]
@@ -300,15 +316,7 @@ impl App {
         reads: &BatchReads,
     ) -> Result<&'static str, RecordError> {
         let body = record.body.as_deref().unwrap_or_default();
-        let job: OutboundJob =
-            serde_json::from_str(body).map_err(|e| RecordError::Poison(e.to_string()))?;
-        let business = BusinessId::parse(&job.business_id).map_err(RecordError::Poison)?;
-        let span = tracing::Span::current();
-        span.record("business", business.as_str());
-        let id = MessageId::parse(&job.message_id)
-            .ok_or_else(|| RecordError::Poison(format!("bad message id {:?}", job.message_id)))?;
-        span.record("message_id", id.as_str());
-
+        let (job, business, id) = read_job(body)?;
         let now = self.clock.now();
         let Some(message) = self.store.get_message(&business, &id, now).await? else {
             return Ok("gone");
@@ -335,7 +343,6 @@ impl App {
             Go::Parked => return Ok("parked"),
             Go::Cancel => return self.record_cancelled(&message, &to, now).await,
         }
-
         let viber_request = match self.viber_request(&message, now).await? {
             Ok(request) => request,
             Err(Unsendable(reason)) => {
@@ -346,41 +353,49 @@ impl App {
                     .await;
             }
         };
-        // Viber's pace, per service id: wait for this send's slot; what Viber answers is
-        // recorded at the time it was sent.
-        let owner = self.businesses.get(&self.store, &business).await?;
-        let primary = owner
-            .as_ref()
-            .map_or(viber_request.service_id, |owner| owner.service_id());
-        // The metrics' service kind (none for an id the business no longer has).
-        let service_kind = owner
-            .as_ref()
-            .and_then(|owner| owner.services.by_id(viber_request.service_id))
-            .map(|service| service.kind);
-        let service = pace::SendingService {
-            id: viber_request.service_id,
-            primary,
-        };
-        if !pace::wait_for_slot(&self.store, &self.rates, &business, service, now).await? {
+        let (outcome, sent_at) = self.send(&business, &message, &viber_request, now).await?;
+        self.record(&message, &to, outcome, sent_at).await
+    }
+
+    /// Waits for this send's slot on Viber's pace (per service id), sends once and counts the
+    /// answer; what Viber answered is recorded at the time it was sent (returned with it).
+    async fn send(
+        &self,
+        business: &BusinessId,
+        message: &MessageRecord,
+        viber_request: &viber::SendMessage,
+        now: Timestamp,
+    ) -> Result<(Outcome, Timestamp), RecordError> {
+        let owner = self.businesses.get(&self.store, business).await?;
+        let (service, service_kind) = plan::pacing(
+            owner.as_ref().map(|o| &o.services),
+            viber_request.service_id,
+        );
+        if !pace::wait_for_slot(&self.store, &self.rates, business, service, now).await? {
             return Err(RecordError::Paced);
         }
         let now = self.clock.now();
-        let answer = self
-            .viber
-            .current()
-            .await
-            .send_message(&viber_request)
-            .await;
+        let answer = self.viber.current().await.send_message(viber_request).await;
         outcome::count(&answer, service_kind);
-        let outcome = Outcome::from_answer(answer, request::is_otp(&message));
+        Ok((Outcome::from_answer(answer, request::is_otp(message)), now))
+    }
+
+    /// Carries out what the send's outcome writes ([`plan::Write`]); `Ok` names the outcome.
+    async fn record(
+        &self,
+        message: &MessageRecord,
+        to: &PhoneNumber,
+        outcome: Outcome,
+        now: Timestamp,
+    ) -> Result<&'static str, RecordError> {
         let name = outcome.name();
-        match outcome {
-            Outcome::Sent {
+        match Write::of(outcome) {
+            Write::Sent {
                 token,
                 session_id,
-                already,
+                tokenless_earlier,
             } => {
-                if already && token.is_none() {
+                if tokenless_earlier {
                     tracing::warn!(
                         "Viber says an earlier attempt was sent but gave no token: \
                          recorded as sent without one; its status callbacks cannot be matched"
@@ -391,71 +406,95 @@ impl App {
                     session_id: session_id.as_deref(),
                     at: now,
                 };
-                let marked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
-                    self.store.mark_sent(&message, &to, sent)
-                })
-                .await?;
-                match marked {
-                    Marked::Recorded => {
-                        self.publish(&Recorded {
-                            message: &message,
-                            status: MessageStatus::Sent,
-                            at: now,
-                            token: token.as_deref(),
-                            failure: None,
-                        })
-                        .await?;
-                        self.queue_failover(&message, MessageStatus::Sent, now, None, now)
-                            .await?;
-                        if let Some(token) = &token {
-                            let applied =
-                                pending::reconcile(&self.store, &self.events, &message, token, now)
-                                    .await?;
-                            self.failover_after_pending(&message, applied, now).await?;
-                        }
-                        Ok(name)
-                    }
-                    Marked::AlreadyHandled => self.republish(&message, now).await,
-                }
+                self.record_sent(message, to, sent, name).await
             }
-            Outcome::UserBlocked(failure) => {
-                vbm_queue::patience::patiently(RECORD_PATIENCE, || {
-                    self.store
-                        .change_conversation(&message.business, &to, now, |c| c.opt_out())
-                })
-                .await?;
-                self.record_failure(&message, &to, &failure, now, true, name)
+            Write::Failed {
+                failure,
+                conversation,
+                release_session_slot,
+                misconfigured,
+            } => {
+                if let Some(change) = conversation {
+                    self.change_conversation(message, to, change, now).await?;
+                }
+                if misconfigured {
+                    // Every message fails the same way until an operator fixes the deployment.
+                    metrics::viber_misconfigured();
+                    tracing::error!(
+                        code = ?failure.code,
+                        reason = %failure.reason,
+                        "Viber says this deployment is misconfigured (service id, source IP, billing or blocked service)"
+                    );
+                }
+                self.record_failure(message, to, &failure, now, release_session_slot, name)
                     .await
             }
-            Outcome::WaitForUser(failure) => {
+            Write::Retry(reason) => Err(RecordError::Viber(reason)),
+        }
+    }
+
+    /// `sent` with its token, then the events, the failover's deadline job and the statuses
+    /// kept for the token.
+    async fn record_sent(
+        &self,
+        message: &MessageRecord,
+        to: &PhoneNumber,
+        sent: Sent<'_>,
+        name: &'static str,
+    ) -> Result<&'static str, RecordError> {
+        let marked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
+            self.store.mark_sent(message, to, sent)
+        })
+        .await?;
+        if marked == Marked::AlreadyHandled {
+            return self.republish(message, sent.at).await;
+        }
+        let now = sent.at;
+        self.publish(&Recorded {
+            message,
+            status: MessageStatus::Sent,
+            at: now,
+            token: sent.token,
+            failure: None,
+        })
+        .await?;
+        self.queue_failover(message, MessageStatus::Sent, now, None, now)
+            .await?;
+        if let Some(token) = sent.token {
+            let applied =
+                pending::reconcile(&self.store, &self.events, message, token, now).await?;
+            self.failover_after_pending(message, applied, now).await?;
+        }
+        Ok(name)
+    }
+
+    /// What a refusal changes in the conversation, before the message's `failed`.
+    async fn change_conversation(
+        &self,
+        message: &MessageRecord,
+        to: &PhoneNumber,
+        change: ConversationChange,
+        now: Timestamp,
+    ) -> Result<(), RecordError> {
+        match change {
+            ConversationChange::OptOut => {
+                vbm_queue::patience::patiently(RECORD_PATIENCE, || {
+                    self.store
+                        .change_conversation(&message.business, to, now, |c| c.opt_out())
+                })
+                .await?;
+            }
+            ConversationChange::LockForWait => {
                 // Not if the user wrote after this message was admitted: that unlocked it.
                 let locked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
                     self.store
-                        .lock_for_wait(&message.business, &to, message.created_at, now)
+                        .lock_for_wait(&message.business, to, message.created_at, now)
                 })
                 .await?;
                 tracing::info!(locked, "Viber asked to wait for the user");
-                // Viber counts this one: its slot stays taken.
-                self.record_failure(&message, &to, &failure, now, false, name)
-                    .await
             }
-            Outcome::Refused(failure) => {
-                self.record_failure(&message, &to, &failure, now, true, name)
-                    .await
-            }
-            Outcome::Misconfigured(failure) => {
-                // Every message fails the same way until an operator fixes the deployment.
-                metrics::viber_misconfigured();
-                tracing::error!(
-                    code = ?failure.code,
-                    reason = %failure.reason,
-                    "Viber says this deployment is misconfigured (service id, source IP, billing or blocked service)"
-                );
-                self.record_failure(&message, &to, &failure, now, true, name)
-                    .await
-            }
-            Outcome::Retry(reason) => Err(RecordError::Viber(reason)),
         }
+        Ok(())
     }
 
     /// Whether the message may go now: its campaign cancelled, or a hold (the business disabled,
@@ -486,10 +525,8 @@ impl App {
             } else {
                 self.businesses.get(&self.store, &message.business).await?
             };
-            let hold = match campaign {
-                _ if business.is_some_and(|b| b.disabled) => Hold::Business,
-                Some((c, Some(CampaignState::Paused))) => Hold::Campaign(c.clone()),
-                _ => return Ok(Go::Send),
+            let Some(hold) = plan::hold(campaign, business.is_some_and(|b| b.disabled)) else {
+                return Ok(Go::Send);
             };
             if self.store.park(&message.business, &hold, parked).await? {
                 tracing::info!(?hold, "parked until the hold is lifted");

@@ -31,8 +31,8 @@ use vbm_uploads::UploadId;
 use crate::App;
 use crate::routes::messages::idempotency_key;
 use vbm_http::idempotency::{canonical_json, request_hash};
-use vbm_outbound::CampaignView;
 use vbm_outbound::campaign::{base_params, check_recipient, failover_request, parse_recipient};
+use vbm_outbound::{CampaignTimers, CampaignView};
 
 /// Largest campaign body: 5 MiB, under Lambda's 6 MB request payload; 10,000 recipients with
 /// a few parameters each take about 1 MiB.
@@ -107,6 +107,23 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
         )
         .await;
     }
+    let campaign = store_campaign(app, business, checked, now).await?;
+    tracing::Span::current().record("message_id", campaign.id.as_str());
+    follow_up(starter, business, &campaign, now).await?;
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &CampaignView::from(&campaign),
+    ))
+}
+
+/// The checked campaign stored (step 4): its chunks, then the campaign with the key's record;
+/// a replay of the same key and body is the campaign it made.
+async fn store_campaign(
+    app: &App,
+    business: &Business,
+    checked: Checked,
+    now: Timestamp,
+) -> Result<Campaign, ApiError> {
     let Checked {
         key,
         value,
@@ -117,14 +134,12 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
         upload,
         ..
     } = checked;
-    let name = body.name.as_deref();
-
     let message = canonical_json(&Value::Object(body.message.clone()));
     let hash = request_hash(&canonical_json(&value));
     let new = NewCampaign {
         business: &business.id,
         id: CampaignId::generate(),
-        name,
+        name: body.name.as_deref(),
         message: &message,
         recipients: &recipients,
         send_at,
@@ -144,48 +159,76 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
         }
         None => app.store().create_campaign(&new).await?,
     };
-    let campaign = match created {
-        CreateOutcome::Created(c) | CreateOutcome::Replayed(c) => c,
-        CreateOutcome::KeyReused => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                "this Idempotency-Key was already used with a different request body",
-            ));
+    created_campaign(created)
+}
+
+/// What the store's answer to a creation means for the request.
+fn created_campaign(created: CreateOutcome) -> Result<Campaign, ApiError> {
+    match created {
+        CreateOutcome::Created(c) | CreateOutcome::Replayed(c) => Ok(c),
+        CreateOutcome::KeyReused => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used with a different request body",
+        )),
+    }
+}
+
+/// What a stored campaign needs next, set again on a replay: the first request may have died
+/// between its write and its job or timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FollowUp {
+    /// An uploaded list: its preparation job (one run twice finds the cursor moved and does
+    /// nothing).
+    Prepare,
+    /// Its start timer (the same name is the same timer).
+    StartAt(Timestamp),
+    Nothing,
+}
+
+impl FollowUp {
+    /// For a campaign in `state`, to start at `send_at` (at once when absent).
+    fn of(state: CampaignState, send_at: Option<Timestamp>, now: Timestamp) -> Self {
+        match state {
+            CampaignState::Preparing => FollowUp::Prepare,
+            CampaignState::Scheduled => FollowUp::StartAt(send_at.unwrap_or(now)),
+            _ => FollowUp::Nothing,
         }
-    };
-    tracing::Span::current().record("message_id", campaign.id.as_str());
-    // Queued again on a replay: the first request may have died between its write and its
-    // job (a preparation job run twice finds the cursor moved and does nothing).
-    if campaign.state == CampaignState::Preparing {
-        starter
-            .prepare_now(&business.id, &campaign.id, now)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "queueing a campaign's preparation");
-                ApiError::unavailable("the service is briefly unavailable; retry the same request")
-            })?;
     }
-    // Set again on a replay: the first request may have died between its write and its timer
-    // (the same name is the same timer).
-    if campaign.state == CampaignState::Scheduled {
-        starter
-            .start_at(
-                &business.id,
-                &campaign.id,
-                campaign.send_at.unwrap_or(now),
-                now,
-            )
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "setting a campaign's start timer");
-                ApiError::unavailable("the service is briefly unavailable; retry the same request")
-            })?;
+}
+
+async fn follow_up(
+    starter: &CampaignTimers,
+    business: &Business,
+    campaign: &Campaign,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    match FollowUp::of(campaign.state, campaign.send_at, now) {
+        FollowUp::Prepare => {
+            starter
+                .prepare_now(&business.id, &campaign.id, now)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "queueing a campaign's preparation");
+                    retry_later()
+                })?;
+        }
+        FollowUp::StartAt(at) => {
+            starter
+                .start_at(&business.id, &campaign.id, at, now)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "setting a campaign's start timer");
+                    retry_later()
+                })?;
+        }
+        FollowUp::Nothing => {}
     }
-    Ok(json_response(
-        StatusCode::ACCEPTED,
-        &CampaignView::from(&campaign),
-    ))
+    Ok(())
+}
+
+fn retry_later() -> ApiError {
+    ApiError::unavailable("the service is briefly unavailable; retry the same request")
 }
 
 /// A campaign request read and checked (steps 1 to 3 of the module docs): everything before
@@ -667,6 +710,77 @@ mod tests {
         for bad in ["+1:00", "-1:00", "é:00", "0é:00", "09:0é", " 9:00", "09:+1"] {
             assert!(w(bad, "20:00").is_err(), "{bad}");
             assert!(w("20:00", bad).is_err(), "{bad}");
+        }
+    }
+
+    fn campaign(state: CampaignState) -> Campaign {
+        Campaign {
+            id: CampaignId::generate(),
+            business: vbm_store::BusinessId::parse("acme").unwrap(),
+            name: None,
+            state,
+            message: "{}".into(),
+            recipients: 1,
+            chunks: 1,
+            chunks_done: 0,
+            counts: BTreeMap::new(),
+            statuses: BTreeMap::new(),
+            created_at: Timestamp::from_millis(0),
+            send_at: None,
+            started_at: None,
+            finished_at: None,
+            window: None,
+            upload: None,
+        }
+    }
+
+    #[test]
+    fn a_created_or_replayed_campaign_is_answered_and_a_reused_key_refused() {
+        let made = campaign(CampaignState::Scheduled);
+        let answered = |outcome| created_campaign(outcome).map(|c| c.id);
+        assert_eq!(
+            answered(CreateOutcome::Created(made.clone())).ok(),
+            Some(made.id.clone())
+        );
+        assert_eq!(
+            answered(CreateOutcome::Replayed(made.clone())).ok(),
+            Some(made.id.clone())
+        );
+        let refused = created_campaign(CreateOutcome::KeyReused).unwrap_err();
+        assert_eq!(
+            (refused.status, refused.code),
+            (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+        );
+    }
+
+    #[test]
+    fn a_stored_campaign_gets_its_preparation_or_its_start_timer_again() {
+        let now = Timestamp::from_millis(1_000);
+        let later = Timestamp::from_millis(60_000);
+        assert_eq!(
+            FollowUp::of(CampaignState::Preparing, Some(later), now),
+            FollowUp::Prepare
+        );
+        assert_eq!(
+            FollowUp::of(CampaignState::Scheduled, Some(later), now),
+            FollowUp::StartAt(later)
+        );
+        assert_eq!(
+            FollowUp::of(CampaignState::Scheduled, None, now),
+            FollowUp::StartAt(now)
+        );
+        for state in [
+            CampaignState::Running,
+            CampaignState::Paused,
+            CampaignState::Cancelled,
+            CampaignState::Rejected,
+            CampaignState::Completed,
+        ] {
+            assert_eq!(
+                FollowUp::of(state, None, now),
+                FollowUp::Nothing,
+                "{state:?}"
+            );
         }
     }
 }

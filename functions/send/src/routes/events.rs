@@ -12,13 +12,15 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Request, RequestExt};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use session_rules::Timestamp;
 use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_http::{Answer, ApiError, json_response, read_json_value};
 use vbm_platform::time::{self, parse_rfc3339};
 use vbm_store::event_log::{MAX_PAGE, is_event_id};
 use vbm_store::{
-    Allowance, Attempt, Business, DeliveryState, EventCursor, EventQuery, LoggedEvent, Use,
+    Allowance, Attempt, Business, BusinessId, DeliveryState, EventCursor, EventQuery, LoggedEvent,
+    StoreError, Use,
 };
 
 use crate::App;
@@ -254,22 +256,7 @@ fn too_large(message: String) -> ApiError {
 }
 
 pub async fn replay(app: &App, business: &Business, request: &Request) -> Answer {
-    let value = read_json_value(request.body())?;
-    if !value.is_object() {
-        return Err(ApiError::validation_failed(
-            None,
-            "the request body must be a JSON object",
-        ));
-    }
-    // `null` is no value here: `{"event_ids": null, "from": .., "to": ..}` is refused, not
-    // read as a time range.
-    if let Some((name, _)) = value
-        .as_object()
-        .and_then(|o| o.iter().find(|(_, v)| v.is_null()))
-    {
-        return Err(ApiError::validation_failed(Some(name), "must not be null"));
-    }
-    let body: ReplayRequest = vbm_http::from_value(&value)?;
+    let body = replay_request(&read_json_value(request.body())?)?;
     let now = app.clock().now();
     let queue = app
         .events()
@@ -284,43 +271,14 @@ pub async fn replay(app: &App, business: &Business, request: &Request) -> Answer
             format!("at most {REPLAYS_PER_MINUTE} replays a minute; retry after the minute"),
         ));
     }
-    let (events, unknown) = match (&body.event_ids, &body.from, &body.to) {
-        (Some(ids), None, None) => by_ids(app, business, ids, now).await?,
-        (None, Some(from), Some(to)) => {
-            let (from, to) = (parse_time("from", from)?, parse_time("to", to)?);
-            (
-                by_range(app, business, from, to, body.only_failed, now).await?,
-                Vec::new(),
-            )
-        }
-        (None, None, _) => {
-            return Err(ApiError::validation_failed(
-                Some("from"),
-                "give `event_ids`, or both `from` and `to`",
-            ));
-        }
-        (None, Some(_), None) => {
-            return Err(ApiError::validation_failed(
-                Some("to"),
-                "give `event_ids`, or both `from` and `to`",
-            ));
-        }
-        (Some(_), _, _) => {
-            return Err(ApiError::validation_failed(
-                Some("event_ids"),
-                "give `event_ids` or a time range, not both",
-            ));
-        }
+    let (events, unknown) = match Selection::of(&body)? {
+        Selection::Ids(ids) => by_ids(app, business, ids, now).await?,
+        Selection::Range(from, to) => (
+            by_range(app, business, from, to, body.only_failed, now).await?,
+            Vec::new(),
+        ),
     };
-    let events: Vec<LoggedEvent> = events
-        .into_iter()
-        .filter(|e| !body.only_failed || e.state == DeliveryState::Failed)
-        .collect();
-    let parsed: Vec<Event> = events
-        .iter()
-        .filter_map(|e| EventsQueue::parse(&e.body).ok())
-        .filter(|e| e.business_id == business.id.as_str())
-        .collect();
+    let parsed = replayable(&events, body.only_failed, &business.id);
     // One pending redelivery per event: claim each (one conditional write), queue the claimed.
     let claims = futures_util::future::join_all(
         parsed
@@ -328,36 +286,12 @@ pub async fn replay(app: &App, business: &Business, request: &Request) -> Answer
             .map(|e| app.store().claim_redelivery(&business.id, &e.event_id, now)),
     )
     .await;
-    let mut claimed = Vec::new();
-    let mut already_queued = Vec::new();
-    let mut failure = None;
-    for (event, claim) in parsed.into_iter().zip(claims) {
-        match claim {
-            Ok(true) => claimed.push(event),
-            Ok(false) => already_queued.push(event.event_id),
-            Err(e) => failure = Some(e),
-        }
-    }
-    let published = match failure {
-        None => queue
-            .publish_all(&claimed)
-            .await
-            .map_err(|e| ApiError::unavailable(format!("the events queue refused: {e}"))),
-        Some(e) => Err(ApiError::from(e)),
-    };
-    if let Err(error) = published {
-        // Nothing (or not all) was queued: give the claims back so a retry queues them.
-        for event in &claimed {
-            if let Err(e) = app
-                .store()
-                .release_redelivery(&business.id, &event.event_id, now)
-                .await
-            {
-                tracing::warn!(error = %e, "releasing a redelivery claim; it lapses by itself");
-            }
-        }
-        return Err(error);
-    }
+    let Claims {
+        claimed,
+        already_queued,
+        failure,
+    } = Claims::sort(parsed, claims);
+    let claimed = publish_claimed(app, queue, business, claimed, failure, now).await?;
     Ok(json_response(
         StatusCode::ACCEPTED,
         &ReplayAnswer {
@@ -367,6 +301,124 @@ pub async fn replay(app: &App, business: &Business, request: &Request) -> Answer
             unknown,
         },
     ))
+}
+
+/// A replay's body: a JSON object, no field `null` (`{"event_ids": null, "from": .., "to": ..}`
+/// is refused, not read as a time range).
+fn replay_request(value: &Value) -> Result<ReplayRequest, ApiError> {
+    let Some(object) = value.as_object() else {
+        return Err(ApiError::validation_failed(
+            None,
+            "the request body must be a JSON object",
+        ));
+    };
+    if let Some((name, _)) = object.iter().find(|(_, v)| v.is_null()) {
+        return Err(ApiError::validation_failed(Some(name), "must not be null"));
+    }
+    vbm_http::from_value(value)
+}
+
+/// Which events a replay asks for: by ids, or a time range; never both.
+#[derive(Debug, PartialEq)]
+enum Selection<'a> {
+    Ids(&'a [String]),
+    Range(Timestamp, Timestamp),
+}
+
+impl<'a> Selection<'a> {
+    fn of(body: &'a ReplayRequest) -> Result<Self, ApiError> {
+        match (&body.event_ids, &body.from, &body.to) {
+            (Some(ids), None, None) => Ok(Selection::Ids(ids)),
+            (None, Some(from), Some(to)) => Ok(Selection::Range(
+                parse_time("from", from)?,
+                parse_time("to", to)?,
+            )),
+            (None, None, _) => Err(ApiError::validation_failed(
+                Some("from"),
+                "give `event_ids`, or both `from` and `to`",
+            )),
+            (None, Some(_), None) => Err(ApiError::validation_failed(
+                Some("to"),
+                "give `event_ids`, or both `from` and `to`",
+            )),
+            (Some(_), _, _) => Err(ApiError::validation_failed(
+                Some("event_ids"),
+                "give `event_ids` or a time range, not both",
+            )),
+        }
+    }
+}
+
+/// The logged events a replay queues again: only the `failed` ones when asked, as they were
+/// queued, and only the business's own.
+fn replayable(events: &[LoggedEvent], only_failed: bool, business: &BusinessId) -> Vec<Event> {
+    events
+        .iter()
+        .filter(|e| !only_failed || e.state == DeliveryState::Failed)
+        .filter_map(|e| EventsQueue::parse(&e.body).ok())
+        .filter(|e| e.business_id == business.as_str())
+        .collect()
+}
+
+/// The events' claims of their one pending redelivery, sorted.
+struct Claims {
+    /// Claimed here: to be queued.
+    claimed: Vec<Event>,
+    /// A replay queued it already and `notify` has not settled it.
+    already_queued: Vec<String>,
+    /// A claim that could not be written: nothing is queued, the claims are given back.
+    failure: Option<StoreError>,
+}
+
+impl Claims {
+    fn sort(events: Vec<Event>, claims: Vec<Result<bool, StoreError>>) -> Self {
+        let mut sorted = Claims {
+            claimed: Vec::new(),
+            already_queued: Vec::new(),
+            failure: None,
+        };
+        for (event, claim) in events.into_iter().zip(claims) {
+            match claim {
+                Ok(true) => sorted.claimed.push(event),
+                Ok(false) => sorted.already_queued.push(event.event_id),
+                Err(e) => sorted.failure = Some(e),
+            }
+        }
+        sorted
+    }
+}
+
+/// Queues the claimed events; when a claim failed or the queue refused, gives every claim back
+/// (so a retry queues them) and answers the error.
+async fn publish_claimed(
+    app: &App,
+    queue: &EventsQueue,
+    business: &Business,
+    claimed: Vec<Event>,
+    failure: Option<StoreError>,
+    now: Timestamp,
+) -> Result<Vec<Event>, ApiError> {
+    let published = match failure {
+        None => queue
+            .publish_all(&claimed)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("the events queue refused: {e}"))),
+        Some(e) => Err(ApiError::from(e)),
+    };
+    let Err(error) = published else {
+        return Ok(claimed);
+    };
+    // Nothing (or not all) was queued: give the claims back so a retry queues them.
+    for event in &claimed {
+        if let Err(e) = app
+            .store()
+            .release_redelivery(&business.id, &event.event_id, now)
+            .await
+        {
+            tracing::warn!(error = %e, "releasing a redelivery claim; it lapses by itself");
+        }
+    }
+    Err(error)
 }
 
 async fn by_ids(
@@ -439,4 +491,134 @@ async fn by_range(
     Err(too_large(
         "the range holds too many events to search at once: narrow it".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn field(error: &ApiError) -> Option<&str> {
+        error.details.as_ref()?.get("field")?.as_str()
+    }
+
+    #[test]
+    fn a_replay_body_is_an_object_without_nulls() {
+        let refused = replay_request(&json!([])).unwrap_err();
+        assert_eq!((refused.code, field(&refused)), ("validation_failed", None));
+        let refused =
+            replay_request(&json!({"event_ids": null, "from": "x", "to": "y"})).unwrap_err();
+        assert_eq!(
+            (refused.code, field(&refused)),
+            ("validation_failed", Some("event_ids"))
+        );
+        assert!(replay_request(&json!({"event_ids": [], "extra": 1})).is_err());
+        let body = replay_request(&json!({"event_ids": ["a"], "only_failed": true})).unwrap();
+        assert_eq!(body.event_ids, Some(vec!["a".to_owned()]));
+        assert!(body.only_failed);
+    }
+
+    fn selection(body: Value) -> Result<Option<Vec<String>>, Option<String>> {
+        let body = replay_request(&body).unwrap();
+        match Selection::of(&body) {
+            Ok(Selection::Ids(ids)) => Ok(Some(ids.to_vec())),
+            Ok(Selection::Range(..)) => Ok(None),
+            Err(e) => Err(field(&e).map(str::to_owned)),
+        }
+    }
+
+    #[test]
+    fn a_replay_names_ids_or_a_whole_range_never_both() {
+        let from = "2026-12-01T00:00:00Z";
+        let to = "2026-12-02T00:00:00Z";
+        assert_eq!(
+            selection(json!({"event_ids": ["a"]})),
+            Ok(Some(vec!["a".into()]))
+        );
+        assert_eq!(selection(json!({"from": from, "to": to})), Ok(None));
+        assert_eq!(selection(json!({})), Err(Some("from".into())));
+        assert_eq!(selection(json!({"to": to})), Err(Some("from".into())));
+        assert_eq!(selection(json!({"from": from})), Err(Some("to".into())));
+        assert_eq!(
+            selection(json!({"event_ids": ["a"], "to": to})),
+            Err(Some("event_ids".into()))
+        );
+        assert_eq!(
+            selection(json!({"from": "yesterday", "to": to})),
+            Err(Some("from".into()))
+        );
+        let body = replay_request(&json!({"from": from, "to": to})).unwrap();
+        assert_eq!(
+            Selection::of(&body).unwrap(),
+            Selection::Range(parse_rfc3339(from).unwrap(), parse_rfc3339(to).unwrap())
+        );
+    }
+
+    fn logged(business: &str, subject: &str, state: DeliveryState) -> LoggedEvent {
+        let event = Event::new(
+            EventKind::MessageStatus,
+            business,
+            subject,
+            Timestamp::from_millis(0),
+            json!({}),
+        );
+        LoggedEvent {
+            event_id: event.event_id.clone(),
+            event_type: "message.status".into(),
+            created_at: Timestamp::from_millis(0),
+            body: serde_json::to_string(&event).unwrap(),
+            state,
+            attempts: Vec::new(),
+            attempt_count: 1,
+            attempts_dropped: 0,
+            last_attempt: None,
+        }
+    }
+
+    #[test]
+    fn only_the_businesss_own_events_and_when_asked_only_the_failed_are_replayed() {
+        let acme = BusinessId::parse("acme").unwrap();
+        let mut garbled = logged("acme", "c", DeliveryState::Failed);
+        garbled.body = "{".into();
+        let events = [
+            logged("acme", "a", DeliveryState::Delivered),
+            logged("acme", "b", DeliveryState::Failed),
+            logged("other", "b", DeliveryState::Failed),
+            garbled,
+        ];
+        let ids = |only_failed| -> Vec<String> {
+            replayable(&events, only_failed, &acme)
+                .into_iter()
+                .map(|e| e.event_id)
+                .collect()
+        };
+        assert_eq!(
+            ids(false),
+            [events[0].event_id.clone(), events[1].event_id.clone()]
+        );
+        assert_eq!(ids(true), [events[1].event_id.clone()]);
+    }
+
+    #[test]
+    fn claims_sort_into_queued_already_queued_and_a_failure() {
+        let event = |subject| {
+            Event::new(
+                EventKind::MessageStatus,
+                "acme",
+                subject,
+                Timestamp::from_millis(0),
+                json!({}),
+            )
+        };
+        let (a, b, c) = (event("a"), event("b"), event("c"));
+        let sorted = Claims::sort(
+            vec![a.clone(), b.clone(), c],
+            vec![Ok(true), Ok(false), Err(StoreError::Contended)],
+        );
+        assert_eq!(sorted.claimed, [a]);
+        assert_eq!(sorted.already_queued, [b.event_id]);
+        assert!(matches!(sorted.failure, Some(StoreError::Contended)));
+        let clean = Claims::sort(vec![event("d")], vec![Ok(true)]);
+        assert!(clean.failure.is_none());
+    }
 }
