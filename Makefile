@@ -18,7 +18,7 @@ test:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	infra/scripts/python-env.sh
-	$(WITH_MOTO) cargo test --workspace
+	infra/scripts/test-rust.sh
 	$(WITH_MOTO) $(VENV)/bin/pytest -q infra/tests
 	infra/scripts/clients.sh
 	infra/scripts/api-fuzz.sh
@@ -37,9 +37,10 @@ clients:
 python-env:
 	infra/scripts/python-env.sh
 
-## Rust tests only, against a fresh serialized moto server (AWS_ENDPOINT_URL).
+## Rust tests only: the end-to-end binary and the rest at once, each lane against its own fresh
+## serialized moto server (infra/scripts/test-rust.sh).
 test-rust: python-env
-	$(WITH_MOTO) cargo test --workspace
+	infra/scripts/test-rust.sh
 
 ## Infra tests only: moto serialization, local resources, offline template validation.
 test-infra: python-env

@@ -24,7 +24,7 @@ use crate::Stack;
 const QUIET_POLLS: u32 = 3;
 
 /// The status order as README.md states it, written out here rather than taken from the code.
-fn rank(status: &str) -> Option<u8> {
+pub fn rank(status: &str) -> Option<u8> {
     match status {
         "accepted" => Some(0),
         "sent" => Some(1),
@@ -520,28 +520,4 @@ pub async fn audit(stack: &Stack, log: &Log) -> Figures {
         .as_u64()
         .unwrap_or(0);
     f
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn markers_are_found_whole_and_only_whole() {
-        assert_eq!(
-            markers(r##"{"#txt":"news fx0y12z3q","x":"fx1y2zq fxx fx3y4z5q"}"##),
-            ["fx0y12z3q", "fx3y4z5q"]
-        );
-        assert!(markers("fx1y2z3").is_empty());
-    }
-
-    #[test]
-    fn the_status_order_is_the_design_s() {
-        assert!(rank("accepted") < rank("sent"));
-        assert!(rank("sent") < rank("failed"));
-        assert_eq!(rank("failed"), rank("expired"));
-        assert!(rank("expired") < rank("delivered"));
-        assert!(rank("delivered") < rank("seen"));
-        assert_eq!(rank("bogus"), None);
-    }
 }

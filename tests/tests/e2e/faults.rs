@@ -29,3 +29,28 @@ async fn a_burst_under_faults_loses_nothing_and_repeats_nothing() {
     // The number that can only end in the dead-letter queue got there.
     assert!(figures.dead_lettered >= 1, "\n{figures}");
 }
+
+/// The audit's own helpers (pure; here so that the crate's library has no test harness of its
+/// own and `infra/scripts/test-rust.sh` can run this binary alone).
+mod audit {
+    use vbm_e2e::faults::audit::{markers, rank};
+
+    #[test]
+    fn markers_are_found_whole_and_only_whole() {
+        assert_eq!(
+            markers(r##"{"#txt":"news fx0y12z3q","x":"fx1y2zq fxx fx3y4z5q"}"##),
+            ["fx0y12z3q", "fx3y4z5q"]
+        );
+        assert!(markers("fx1y2z3").is_empty());
+    }
+
+    #[test]
+    fn the_status_order_is_the_design_s() {
+        assert!(rank("accepted") < rank("sent"));
+        assert!(rank("sent") < rank("failed"));
+        assert_eq!(rank("failed"), rank("expired"));
+        assert!(rank("expired") < rank("delivered"));
+        assert!(rank("delivered") < rank("seen"));
+        assert_eq!(rank("bogus"), None);
+    }
+}
