@@ -35,6 +35,7 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde_json::{Map, Value};
 use session_rules::Timestamp;
+use session_rules::campaign::CampaignState;
 use thiserror::Error;
 use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_outbound::CampaignTimers;
@@ -42,11 +43,12 @@ use vbm_outbound::CampaignView;
 use vbm_outbound::campaign::{FailoverSource, Prepared, failover_request, prepare};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
+use vbm_queue::CampaignJob;
 use vbm_queue::{CampaignQueue, QueueError, batch_response};
 use vbm_store::pace::{Lane, LaneOwner, Reservation};
 use vbm_store::{
-    Admitted, BusinessCache, BusinessId, Campaign, CampaignId, CampaignJob, CampaignState,
-    Candidate, ChunkRef, Hold, Parked, ParkedQueue, Store, StoreError, TemplateCache,
+    Admitted, BusinessCache, BusinessId, Campaign, CampaignId, Candidate, ChunkRef, Hold, Parked,
+    ParkedQueue, Store, StoreError, TemplateCache,
 };
 use vbm_timers::TimerError;
 
@@ -361,7 +363,7 @@ impl App {
                 Err(refusal) => refused.push((slot, refusal.code())),
             }
         }
-        let index = |slot: usize| chunk as usize * vbm_store::campaigns::CHUNK_SIZE + slot;
+        let index = |slot: usize| chunk as usize * session_rules::campaign::CHUNK_SIZE + slot;
         let mut candidates: Vec<Candidate<'_>> = prepared
             .iter()
             .map(|(slot, p)| Candidate::Send {

@@ -19,11 +19,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
-use vbm_store::campaigns::CHUNK_SIZE;
-use vbm_store::{
-    BusinessId, Campaign, CampaignId, CampaignJob, CampaignRecipient, CampaignState, Cursor,
-    Settle, UploadFormat,
-};
+use session_rules::campaign::{CHUNK_SIZE, CampaignRecipient, CampaignState};
+use vbm_queue::CampaignJob;
+use vbm_store::{BusinessId, Campaign, CampaignId, Cursor, Settle, UploadFormat};
 use vbm_uploads::reader::{Object, ReadError};
 
 use crate::list_line::{Check, header};

@@ -93,21 +93,14 @@ pub use business::{ApiKey, ApiKeyHash, Business, BusinessId, BusinessUpdate, New
 pub use business_cache::BusinessCache;
 pub use campaign_admit::{Admitted, Candidate, Chunk, ChunkRef, MAX_TRANSACT_ITEMS, QUOTA_REFUSAL};
 pub use campaign_upload::{CampaignUpload, Cursor, NewUpload, Settle, UploadFormat};
-pub use campaigns::{
-    Campaign, CampaignId, CampaignJob, CampaignRecipient, CampaignState, Control, ControlOutcome,
-    CreateOutcome, NewCampaign, Window,
-};
+pub use campaigns::{Campaign, CampaignId, ControlOutcome, CreateOutcome, NewCampaign};
 pub use caps::{CapCount, CapNotice};
 pub use dispatch::{Marked, Sent};
 pub use error::StoreError;
 pub use event_log::{
     Attempt, AttemptRecord, DeliveryState, EventCursor, EventQuery, LoggedEvent, QueuedRecord,
 };
-pub use failover::{
-    AttemptEnd, Claim, FailoverInvalid, FailoverPolicy, FailoverRecord, FailoverRequest,
-    FailoverSms, FailoverSpec, FailoverState, FailoverStep, MAX_DEADLINE_SECONDS, MAX_SMS_TEXT,
-    Trigger, Triggers, check_sender_id, check_sms_text,
-};
+pub use failover::{AttemptEnd, Claim};
 pub use held::{HeldFallback, HeldMessage, HoldOutcome, HoldRecord, NewHold, Settled};
 pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, HistoryEntry, MessageId, MessageRecord};
@@ -115,7 +108,7 @@ pub use parked::{Hold, Parked, ParkedQueue};
 pub use pending::{Kept, PendingStatus};
 pub use quarantine::{QuarantineReason, Quarantined, quarantine_id};
 pub use send::{IdempotencyKey, NewSend, SendOutcome, SendPreview};
-pub use sms::{SmsAllowance, SmsCounts, SmsPeriod, SmsUsage};
+pub use sms::{SmsCounts, SmsUsage};
 pub use status::{MAX_HISTORY, StatusChange, TokenRef};
 pub use template_cache::TemplateCache;
 pub use templates::{TemplateCreated, new_template_id};
