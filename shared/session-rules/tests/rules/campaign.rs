@@ -67,8 +67,19 @@ proptest! {
 
     #[test]
     fn a_window_is_open_for_one_stretch_of_the_day(
-        start in 0u32..=1440, end in 0u32..=1440, minute in 0u32..1440
+        start in 0u32..=1440,
+        end in 0u32..=1440,
+        // A minute anywhere, or one at most two minutes from a bound: where an edge is wrong.
+        near in prop_oneof![Just(None), (any::<bool>(), -2i64..=2).prop_map(Some)],
+        anywhere in 0u32..1440,
     ) {
+        let minute = match near {
+            None => anywhere,
+            Some((at_start, delta)) => {
+                let bound = if at_start { start } else { end };
+                (i64::from(bound) + delta).rem_euclid(1440) as u32
+            }
+        };
         let parsed = Window::parse(&clock(start), &clock(end));
         if start == end {
             prop_assert_eq!(parsed.map_err(|e| e.field), Err("window"));
