@@ -29,7 +29,9 @@
 //! A `TOKEN` item may also hold status callbacks that came before the token was recorded
 //! (`pending_{status}`, see `pending.rs`); until `message_id` is there, the token is unknown.
 //!
-//! The rules live in `session-rules`; this crate makes them atomic. A send is one
+//! The rules live in `session-rules` (a campaign's states, controls and windows in
+//! `session_rules::campaign`, a failover's request, spec and triggers in
+//! `session_rules::failover`); this crate stores them and makes them atomic. A send is one
 //! `TransactWriteItems` whose conversation condition is built from the same [`Limits`] and which
 //! also pins the exact state the decision was made on, so the answer's session snapshot is exact
 //! without a read after the write (see [`send`]).
