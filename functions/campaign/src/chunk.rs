@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
+use session_rules::campaign::{CHUNK_SIZE, CampaignRecipient, Window};
 use session_rules::{Refusal, Timestamp};
 use vbm_outbound::campaign::Prepared;
 use vbm_store::pace::{LaneOwner, Reservation};
-use vbm_store::{BusinessId, CampaignId, CampaignRecipient, Candidate, Chunk, Window};
+use vbm_store::{BusinessId, CampaignId, Candidate, Chunk};
 
 use crate::window;
 
@@ -70,7 +71,7 @@ impl Sorted {
         chunk: u32,
         now: Timestamp,
     ) -> Vec<Candidate<'a>> {
-        let index = |slot: usize| chunk as usize * vbm_store::campaigns::CHUNK_SIZE + slot;
+        let index = |slot: usize| chunk as usize * CHUNK_SIZE + slot;
         let mut candidates: Vec<Candidate<'a>> = self
             .prepared
             .iter()

@@ -36,6 +36,7 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde_json::{Map, Value};
 use session_rules::Timestamp;
+use session_rules::campaign::CampaignState;
 use thiserror::Error;
 use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_outbound::CampaignTimers;
@@ -45,12 +46,12 @@ use vbm_outbound::campaign::{FailoverSource, failover_request, prepare};
 use crate::chunk::{Paced, Sorted};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
+use vbm_queue::CampaignJob;
 use vbm_queue::{CampaignQueue, QueueError, batch_response};
 use vbm_store::pace::{Lane, LaneOwner};
 use vbm_store::{
-    Admitted, Business, BusinessCache, BusinessId, Campaign, CampaignId, CampaignJob,
-    CampaignState, Candidate, Chunk, ChunkRef, Hold, Parked, ParkedQueue, Store, StoreError,
-    TemplateCache,
+    Admitted, Business, BusinessCache, BusinessId, Campaign, CampaignId, Candidate, Chunk,
+    ChunkRef, Hold, Parked, ParkedQueue, Store, StoreError, TemplateCache,
 };
 use vbm_timers::TimerError;
 

@@ -5,7 +5,8 @@
 use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
-use vbm_store::{CampaignRecipient, UploadFormat};
+use session_rules::campaign::CampaignRecipient;
+use vbm_store::UploadFormat;
 
 /// A CSV header: a `to` column and one column per template parameter, each named once.
 pub(crate) fn header(line: &str) -> Result<Vec<String>, String> {

@@ -19,9 +19,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
-use vbm_store::{
-    BusinessId, Campaign, CampaignId, CampaignJob, CampaignState, Cursor, Settle, UploadFormat,
-};
+use session_rules::campaign::CampaignState;
+use vbm_queue::CampaignJob;
+use vbm_store::{BusinessId, Campaign, CampaignId, Cursor, Settle, UploadFormat};
 use vbm_uploads::reader::{Object, ReadError};
 
 use crate::list_line::Check;

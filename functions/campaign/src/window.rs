@@ -10,8 +10,8 @@
 //! hour the window excludes, and nobody waits a day for an opening that the clock skipped.
 
 use jiff::tz::TimeZone;
+use session_rules::campaign::Window;
 use session_rules::{PhoneNumber, Timestamp};
-use vbm_store::Window;
 
 use crate::zones;
 
@@ -29,15 +29,10 @@ pub fn wait_until_in(window: Window, zone: &TimeZone, now: Timestamp) -> Option<
     let local = zone.to_datetime(at);
     let local_minute =
         u32::from(local.hour().unsigned_abs()) * 60 + u32::from(local.minute().unsigned_abs());
-    let (start, end) = (window.start_minute % 1440, window.end_minute);
-    let inside = if start < end {
-        (start..end).contains(&local_minute)
-    } else {
-        local_minute >= start || local_minute < end
-    };
-    if inside {
+    if window.contains(local_minute) {
         return None;
     }
+    let start = window.start_minute % 1440;
     // The next local `start` after now: today's (if the clock has not reached it), or the next
     // day's. `compatible` maps a skipped time past the gap and a repeated one to its first
     // occurrence; when that first one is already past (now is in the repeated hour), the second.

@@ -6,9 +6,10 @@
 
 use std::time::Duration;
 
+use session_rules::failover::Trigger;
 use session_rules::{MessageStatus, Timestamp};
 use vbm_queue::{FailoverJob, FailoverQueue, QueueError};
-use vbm_store::{Failure, MessageRecord, Trigger};
+use vbm_store::{Failure, MessageRecord};
 
 /// The job `dispatch` queues for what it recorded (`status` at `at`, with `failure`), and its
 /// delay, if the message's failover asks for one.
@@ -61,9 +62,10 @@ pub async fn queue(
 mod tests {
     use super::*;
     use session_rules::StatusTrack;
-    use vbm_store::{
-        BusinessId, FailoverRecord, FailoverSms, FailoverSpec, FailoverState, MessageId, Triggers,
+    use session_rules::failover::{
+        FailoverRecord, FailoverSms, FailoverSpec, FailoverState, Triggers,
     };
+    use vbm_store::{BusinessId, MessageId};
 
     fn message(
         current: MessageStatus,

@@ -44,6 +44,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use session_rules::campaign::CampaignState;
 use session_rules::{MessageStatus, OutboundMessage, PhoneNumber, Timestamp, predefined};
 use thiserror::Error;
 use tracing::{Instrument, field};
@@ -55,8 +56,8 @@ use vbm_platform::warm::Warmup;
 use vbm_queue::batch::receive_count;
 use vbm_queue::{OutboundJob, QueueError, Retries, batch_response};
 use vbm_store::{
-    BusinessCache, BusinessId, CampaignId, CampaignState, Failure, Marked, MessageId,
-    MessageRecord, Parked, ParkedQueue, Sent, Store, StoreError,
+    BusinessCache, BusinessId, CampaignId, Failure, Marked, MessageId, MessageRecord, Parked,
+    ParkedQueue, Sent, Store, StoreError,
 };
 use viber::ClientBuildError;
 
@@ -684,7 +685,7 @@ impl App {
         applied: usize,
         now: Timestamp,
     ) -> Result<(), RecordError> {
-        let trigger = vbm_store::Trigger::Expired;
+        let trigger = session_rules::failover::Trigger::Expired;
         let fires = message.failover.as_ref().is_some_and(|f| f.fires(trigger));
         let (Some(queue), true, true) = (&self.failover, fires, applied > 0) else {
             return Ok(());

@@ -2,8 +2,9 @@
 //! whether it goes now ([`hold`]), on which service's pace ([`pacing`]), and what is written
 //! for Viber's answer ([`Write::of`]). [`crate::App`] reads, asks here, and carries it out.
 
+use session_rules::campaign::CampaignState;
 use session_rules::{ServiceKind, Services};
-use vbm_store::{CampaignId, CampaignState, Failure, Hold};
+use vbm_store::{CampaignId, Failure, Hold};
 
 use crate::outcome::Outcome;
 use crate::pace::SendingService;

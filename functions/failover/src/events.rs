@@ -11,8 +11,9 @@
 //! the message and the step, so every redelivery rebuilds the same events from the record alone.
 
 use serde_json::{Value, json};
+use session_rules::failover::FailoverStep;
 use vbm_events::{Event, EventKind};
-use vbm_store::{FailoverStep, MessageRecord};
+use vbm_store::MessageRecord;
 
 /// The events of every failover step the message has recorded.
 pub fn events(message: &MessageRecord) -> Vec<Event> {

@@ -36,6 +36,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use session_rules::failover::{FailoverState, Trigger};
+use session_rules::sms::SmsAllowance;
 use session_rules::sms::SmsPolicy;
 use session_rules::{PhoneNumber, Timestamp};
 use thiserror::Error;
@@ -47,8 +49,8 @@ use vbm_platform::metrics;
 use vbm_queue::batch::receive_count;
 use vbm_queue::{Backoff, FailoverJob, QueueError, Retries, batch_response};
 use vbm_store::{
-    AttemptEnd, BusinessCache, BusinessId, Claim, FailoverState, Hold, MessageId, MessageRecord,
-    Parked, ParkedQueue, SmsAllowance, Store, StoreError, Trigger,
+    AttemptEnd, BusinessCache, BusinessId, Claim, Hold, MessageId, MessageRecord, Parked,
+    ParkedQueue, Store, StoreError,
 };
 
 use crate::receipt::{Receipt, Verdict};

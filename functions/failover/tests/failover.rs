@@ -11,14 +11,12 @@ use std::time::Duration;
 use failover::App;
 use failover::sms::SmsSender;
 use serde_json::{Value, json};
+use session_rules::failover::{FailoverSms, FailoverSpec, FailoverState, FailoverStep, Triggers};
 use session_rules::{Limits, MessageStatus, PhoneNumber, SendClass};
 use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_platform::clock::{Clock, OffsetClock};
 use vbm_queue::Retries;
-use vbm_store::{
-    BusinessId, FailoverSms, FailoverSpec, FailoverState, FailoverStep, MessageId, NewBusiness,
-    NewSend, Retention, SendOutcome, Store, Triggers,
-};
+use vbm_store::{BusinessId, MessageId, NewBusiness, NewSend, Retention, SendOutcome, Store};
 use vbm_testkit::TestEnv;
 use vbm_testkit::stand_in::{self, Answer};
 
@@ -177,7 +175,7 @@ impl World {
         json!({"business_id": "acme", "message_id": id.as_str(), "trigger": trigger}).to_string()
     }
 
-    async fn failover(&self, id: &MessageId) -> vbm_store::FailoverRecord {
+    async fn failover(&self, id: &MessageId) -> session_rules::failover::FailoverRecord {
         self.store
             .get_message(&self.business, id, self.clock.now())
             .await
@@ -554,8 +552,8 @@ async fn an_attempt_that_died_in_flight_is_reported_failed_not_sent_again() {
             &world.business,
             &id,
             &PhoneNumber::parse(ANN).unwrap(),
-            vbm_store::Trigger::Expired,
-            &vbm_store::SmsAllowance::of(&Default::default(), 1),
+            session_rules::failover::Trigger::Expired,
+            &session_rules::sms::SmsAllowance::of(&Default::default(), 1),
             world.clock.now(),
         )
         .await

@@ -16,13 +16,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lambda_http::{Body, Request, Response};
+use session_rules::campaign::Control;
 use tracing::field;
 use vbm_events::EventsQueue;
 use vbm_http::{Answer, ApiError, request_id, request_path, with_request_id};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_platform::warm::Warmup;
-use vbm_store::{Control, Store, TemplateCache};
+use vbm_store::{Store, TemplateCache};
 
 use crate::auth::Authenticator;
 use crate::routes::Endpoint;

@@ -200,7 +200,7 @@ impl MessageView {
 fn delivered_via(m: &MessageRecord) -> Option<&'static str> {
     m.history.iter().find_map(|e| match (e.status, e.failover) {
         (Some(MessageStatus::Delivered | MessageStatus::Seen), _) => Some("viber"),
-        (_, Some(vbm_store::FailoverStep::Delivered)) => Some("sms"),
+        (_, Some(session_rules::failover::FailoverStep::Delivered)) => Some("sms"),
         _ => None,
     })
 }

@@ -268,7 +268,7 @@ impl Handling<'_> {
         else {
             return Ok(());
         };
-        let trigger = vbm_store::Trigger::Expired;
+        let trigger = session_rules::failover::Trigger::Expired;
         if record.failover.as_ref().is_some_and(|f| f.fires(trigger)) {
             let job = vbm_queue::FailoverJob {
                 business_id: message.business.as_str().to_owned(),

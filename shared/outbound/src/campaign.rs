@@ -8,13 +8,13 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use session_rules::campaign::CampaignRecipient;
+use session_rules::failover::{FailoverRequest, FailoverSpec};
 use session_rules::{
     BillingCategory, Carriage, LegacyTransactional, Limits, PhoneNumber, Refusal, SendClass,
     SendRequest, SendRequestBody, Template, TemplateParams, Timestamp,
 };
-use vbm_store::{
-    Business, BusinessId, CampaignRecipient, FailoverRequest, FailoverSpec, MessageId, NewSend,
-};
+use vbm_store::{Business, BusinessId, MessageId, NewSend};
 
 use vbm_http::idempotency::canonical_request;
 
@@ -63,7 +63,7 @@ impl Prepared {
 /// The campaign message's `failover` member (checked when the campaign was created).
 pub fn failover_request(
     message: &Map<String, Value>,
-) -> Result<Option<FailoverRequest>, vbm_store::FailoverInvalid> {
+) -> Result<Option<FailoverRequest>, session_rules::failover::FailoverInvalid> {
     message
         .get("failover")
         .map(FailoverRequest::parse)

@@ -7,7 +7,8 @@
 use aws_types::SdkConfig;
 use session_rules::Timestamp;
 use vbm_platform::config::{Config, ConfigError};
-use vbm_store::{BusinessId, CampaignId, CampaignJob};
+use vbm_queue::CampaignJob;
+use vbm_store::{BusinessId, CampaignId};
 use vbm_timers::{Set, Target, Timer, TimerError, Timers};
 
 /// The timers that put campaign jobs on the fan-out queue. Built once per process.

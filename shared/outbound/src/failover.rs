@@ -15,10 +15,11 @@
 
 use lambda_http::http::StatusCode;
 use serde_json::Value;
+use session_rules::failover::{FailoverInvalid, FailoverRequest, FailoverSpec};
 use session_rules::sms::SmsPolicy;
 use session_rules::{PhoneNumber, Refusal, Template, TemplateParams};
 use vbm_http::ApiError;
-use vbm_store::{Business, FailoverInvalid, FailoverRequest, FailoverSpec};
+use vbm_store::Business;
 
 /// Takes `failover` out of the request body (the rest is the message as `dispatch` reads it)
 /// and checks it.

@@ -4,8 +4,10 @@
 //! completed and checked ([`failover`]), one recipient's message completed from the campaign's
 //! and checked ([`campaign`]), the timers that put campaign jobs on the fan-out queue
 //! ([`campaign_timers`]), the campaign's view ([`campaign_view`]) and the business's caps
-//! ([`caps`]). The campaign's states,
-//! windows and controls are the store's (`vbm_store::Campaign`).
+//! ([`caps`]). What these build on is decided in `session-rules`: the campaign's states,
+//! windows, controls and recipients in `session_rules::campaign`, the failover's request,
+//! spec and triggers in `session_rules::failover`; the campaign item is the store's
+//! (`vbm_store::Campaign`).
 
 pub mod campaign;
 pub mod campaign_timers;

@@ -5,6 +5,7 @@
 //!   sends it to Viber. Grouped per conversation (one user's messages go out in order),
 //!   de-duplicated by message id (a stream record handed over twice within SQS's 5-minute
 //!   window is queued once; later, `dispatch` finds the message no longer `accepted`).
+//! - [`CampaignQueue`]: the campaign fan-out's [`CampaignJob`]s (start, prepare, chunk).
 //! - [`Queue`]: one queue's client and URL and its two sends (one message, batches of ten),
 //!   which every typed queue here and the business events queue (`vbm_events`) wrap.
 //! - [`batch`]: what both queue consumers (`dispatch`, `notify`) do with a batch: back off the
@@ -21,7 +22,7 @@ pub mod patience;
 mod queue;
 
 pub use batch::{Backoff, Retries, batch_response};
-pub use campaign::CampaignQueue;
+pub use campaign::{CampaignJob, CampaignQueue};
 pub use error::QueueError;
 pub use failover::{FailoverJob, FailoverQueue};
 pub use outbound::{OutboundJob, OutboundQueue};

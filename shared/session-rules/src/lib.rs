@@ -17,14 +17,19 @@
 //! - [`MessageStatus`] and [`StatusTrack`]: the forward-only status order and the full history.
 //! - [`Refusal`]: every reason to say no, each with one stable error code.
 //! - [`sms`]: the SMS failover's policy (destinations, sender ids, billed parts, caps).
+//! - [`campaign`]: a campaign's states and controls, delivery windows, recipients and chunks.
+//! - [`failover`]: a send's SMS failover (its request, what it completes to, its triggers and
+//!   states).
 //! - [`services`]: a business's Viber services (one-way, two-way, session) and which one
 //!   carries which message.
 
 mod billing;
 pub mod callback_address;
+pub mod campaign;
 pub mod caps;
 mod content;
 mod conversation;
+pub mod failover;
 pub mod hold;
 mod interactive;
 mod limits;

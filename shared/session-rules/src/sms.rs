@@ -283,6 +283,42 @@ pub fn is_country_code(code: &str) -> bool {
     code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
 }
 
+/// The periods an SMS cap counts over (UTC day and month); which cap a claim met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsPeriod {
+    Day,
+    Month,
+}
+
+impl SmsPeriod {
+    /// The reason a capped failover is recorded with.
+    pub fn cap_reason(self) -> &'static str {
+        match self {
+            SmsPeriod::Day => "daily_cap",
+            SmsPeriod::Month => "monthly_cap",
+        }
+    }
+}
+
+/// What a failover claim counts, against which caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmsAllowance {
+    /// The SMS's billed parts.
+    pub parts: u32,
+    pub max_per_day: u32,
+    pub max_per_month: u32,
+}
+
+impl SmsAllowance {
+    pub fn of(policy: &SmsPolicy, parts: u32) -> Self {
+        Self {
+            parts,
+            max_per_day: policy.max_per_day,
+            max_per_month: policy.max_per_month,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,7 +119,7 @@ pub struct Business {
     /// API access switched off (`vbmctl business disable`): every key is refused.
     pub disabled: bool,
     /// SMS failover default (`vbmctl business failover`).
-    pub failover: Option<crate::FailoverPolicy>,
+    pub failover: Option<session_rules::failover::FailoverPolicy>,
     /// What the business may send by SMS (`vbmctl business sms`; the default when never set).
     pub sms: session_rules::sms::SmsPolicy,
     /// Free-form transactional content allowed as Viber's legacy types (`vbmctl business

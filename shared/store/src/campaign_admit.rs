@@ -33,13 +33,14 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
     Update,
 };
+use session_rules::campaign::{CampaignRecipient, CampaignState};
 use session_rules::caps::{self, Cap, CapSubject, Caps};
 use session_rules::{Billing, Conversation, PhoneNumber, Timestamp};
 
 use crate::attrs::{self, Item, b, n, s};
 use crate::campaigns::{
-    BILLING_COUNT_PREFIX, CHUNKS_DONE, COUNT_PREFIX, CampaignId, CampaignRecipient, CampaignState,
-    STATE, campaign_sk, chunk_sk, slot_attr,
+    BILLING_COUNT_PREFIX, CHUNKS_DONE, COUNT_PREFIX, CampaignId, STATE, campaign_sk, chunk_sk,
+    slot_attr,
 };
 use crate::suppression::{self, Guard};
 use crate::{BusinessId, NewSend, Store, StoreError, conversation, keys};

@@ -18,12 +18,10 @@
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use session_rules::Timestamp;
+use session_rules::campaign::{CHUNK_SIZE, CampaignRecipient, CampaignState, chunk_count};
 
 use crate::attrs::{self, Item, n, s};
-use crate::campaigns::{
-    CHUNK_SIZE, Campaign, CampaignId, CampaignRecipient, CampaignState, STATE, campaign_answered,
-    campaign_sk, chunk_count, chunk_item,
-};
+use crate::campaigns::{Campaign, CampaignId, STATE, campaign_answered, campaign_sk, chunk_item};
 use crate::cancelled::conditional;
 use crate::{BusinessId, Store, StoreError, keys};
 

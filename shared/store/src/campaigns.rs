@@ -17,6 +17,9 @@
 //! `refused:{code}`). A slot moves from absent to settled only in the transaction that admits or
 //! refuses its recipient and adds to the counts (`campaign_admit`), so a recipient is counted
 //! once and sent at most once whatever is redelivered.
+//!
+//! What a campaign's states, controls, windows and recipients are is decided in
+//! `session_rules::campaign`; this module stores them.
 
 use std::collections::BTreeMap;
 
@@ -27,19 +30,16 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Put, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, WriteRequest,
 };
-use serde::{Deserialize, Serialize};
-use session_rules::{PhoneNumber, Timestamp};
+use session_rules::Timestamp;
+use session_rules::campaign::{
+    self, CHUNK_SIZE, CampaignRecipient, CampaignState, Control, Transition, Window, chunk_count,
+};
 use sha2::{Digest, Sha256};
 
 use crate::attrs::{self, Item, n, s};
 use crate::cancelled::conditional;
 use crate::creation_key::{self, Earlier};
 use crate::{BusinessId, IdempotencyKey, MessageId, Store, StoreError, keys};
-
-/// Recipients per chunk item, and per job of the fan-out queue.
-pub const CHUNK_SIZE: usize = 100;
-/// Recipients a `POST /v1/campaigns` may carry inline.
-pub const MAX_INLINE_RECIPIENTS: usize = 10_000;
 
 crate::ids::ulid_id!(
     /// A campaign id: a ULID, like message ids.
@@ -60,63 +60,6 @@ impl CampaignId {
         let id = ulid::Ulid::from_parts(millis, u128::from_be_bytes(random));
         MessageId::parse(&id.to_string()).unwrap_or_else(MessageId::generate)
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CampaignState {
-    /// The uploaded list is being checked and written into chunks; nothing is sent yet.
-    Preparing,
-    /// The uploaded list was refused (bad lines, too many, missing): nothing was sent.
-    Rejected,
-    Scheduled,
-    Running,
-    Paused,
-    Completed,
-    Cancelled,
-}
-
-impl CampaignState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CampaignState::Preparing => "preparing",
-            CampaignState::Rejected => "rejected",
-            CampaignState::Scheduled => "scheduled",
-            CampaignState::Running => "running",
-            CampaignState::Paused => "paused",
-            CampaignState::Completed => "completed",
-            CampaignState::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(input: &str) -> Option<Self> {
-        [
-            CampaignState::Preparing,
-            CampaignState::Rejected,
-            CampaignState::Scheduled,
-            CampaignState::Running,
-            CampaignState::Paused,
-            CampaignState::Completed,
-            CampaignState::Cancelled,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == input)
-    }
-}
-
-/// Delivery hours in the recipient's local time, minutes after midnight: `[start, end)`; an
-/// `end` before `start` wraps past midnight (`22:00-06:00`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub start_minute: u32,
-    pub end_minute: u32,
-}
-
-/// One recipient as the business listed it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CampaignRecipient {
-    pub to: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub params: BTreeMap<String, String>,
 }
 
 /// A campaign to record: already validated by the API.
@@ -195,14 +138,6 @@ pub enum CreateOutcome {
     KeyReused,
 }
 
-/// `POST /v1/campaigns/{id}/pause|resume|cancel`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Control {
-    Pause,
-    Resume,
-    Cancel,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub enum ControlOutcome {
     Changed(Campaign),
@@ -217,45 +152,9 @@ pub enum ControlOutcome {
 /// (each lost round means another writer changed the state: a handful of controls at once).
 const CONTROL_ROUNDS: usize = 16;
 
-/// What a control does to a campaign in one state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Transition {
-    To(CampaignState),
-    /// The campaign is in the state asked for (a pause of a paused one, a second cancel).
-    Already,
-    Impossible,
-}
-
+/// What `action` does to the campaign as it was read ([`campaign::control_target`]).
 fn control_target(action: Control, current: &Campaign) -> Transition {
-    use CampaignState::*;
-    match (action, current.state) {
-        (Control::Pause, Scheduled | Running) => Transition::To(Paused),
-        (Control::Pause, Paused) => Transition::Already,
-        (Control::Resume, Paused) if current.started_at.is_some() => Transition::To(Running),
-        (Control::Resume, Paused) => Transition::To(Scheduled),
-        (Control::Resume, Scheduled | Running) => Transition::Already,
-        // A list still being prepared may be cancelled: its preparation stops there.
-        (Control::Cancel, Preparing | Scheduled | Running | Paused) => Transition::To(Cancelled),
-        (Control::Cancel, Cancelled) => Transition::Already,
-        _ => Transition::Impossible,
-    }
-}
-
-/// What the fan-out queue carries (JSON, `kind`-tagged).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum CampaignJob {
-    /// Move a scheduled campaign to running and queue a job for each of its chunks.
-    Start { business: String, campaign: String },
-    /// Check and write the next part of a `preparing` campaign's uploaded list (from the
-    /// cursor on its item), then queue the next part or settle the campaign.
-    Prepare { business: String, campaign: String },
-    /// Admit the pending recipients of one chunk.
-    Chunk {
-        business: String,
-        campaign: String,
-        chunk: u32,
-    },
+    campaign::control_target(action, current.state, current.started_at.is_some())
 }
 
 pub(crate) const STATE: &str = "campaign_state";
@@ -345,11 +244,6 @@ pub(crate) fn parse_campaign(item: &Item) -> Result<Campaign, StoreError> {
         window,
         upload: crate::campaign_upload::parse_upload(item)?,
     })
-}
-
-/// The chunk count of a list of `recipients`.
-pub fn chunk_count(recipients: usize) -> u32 {
-    recipients.div_ceil(CHUNK_SIZE) as u32
 }
 
 impl Store {
@@ -778,11 +672,6 @@ pub(crate) fn campaign_answered(out: &UpdateItemOutput) -> Result<Campaign, Stor
     parse_campaign(out.attributes().unwrap_or(&Item::new()))
 }
 
-/// A recipient's number as stored (E.164); the API normalised it.
-pub fn recipient_phone(r: &CampaignRecipient) -> Option<PhoneNumber> {
-    PhoneNumber::parse(&r.to).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -794,20 +683,5 @@ mod tests {
         assert_ne!(c.message_id(7), c.message_id(8));
         assert_ne!(c.message_id(7), CampaignId::generate().message_id(7));
         assert_eq!(c.message_id(0).as_str().len(), 26);
-    }
-
-    #[test]
-    fn jobs_on_the_wire() {
-        let job = CampaignJob::Chunk {
-            business: "acme".into(),
-            campaign: "01J".into(),
-            chunk: 3,
-        };
-        let text = serde_json::to_string(&job).unwrap();
-        assert_eq!(
-            text,
-            r#"{"kind":"chunk","business":"acme","campaign":"01J","chunk":3}"#
-        );
-        assert_eq!(serde_json::from_str::<CampaignJob>(&text).unwrap(), job);
     }
 }

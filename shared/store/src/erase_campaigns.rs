@@ -18,9 +18,10 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use session_rules::PhoneNumber;
+use session_rules::campaign::{CHUNK_SIZE, CampaignRecipient};
 
 use crate::attrs::{self, Item, s};
-use crate::campaigns::{CHUNK_SIZE, CampaignId, CampaignRecipient};
+use crate::campaigns::CampaignId;
 use crate::{BusinessId, MessageId, Store, StoreError, keys};
 
 /// What an erased recipient's `to` becomes in its chunk.

@@ -29,7 +29,9 @@
 //! A `TOKEN` item may also hold status callbacks that came before the token was recorded
 //! (`pending_{status}`, see `pending.rs`); until `message_id` is there, the token is unknown.
 //!
-//! The rules live in `session-rules`; this crate makes them atomic. A send is one
+//! The rules live in `session-rules` (a campaign's states, controls and windows in
+//! `session_rules::campaign`, a failover's request, spec and triggers in
+//! `session_rules::failover`); this crate stores them and makes them atomic. A send is one
 //! `TransactWriteItems` whose conversation condition is built from the same [`Limits`] and which
 //! also pins the exact state the decision was made on, so the answer's session snapshot is exact
 //! without a read after the write (see [`send`]).
@@ -93,21 +95,14 @@ pub use business::{ApiKey, ApiKeyHash, Business, BusinessId, BusinessUpdate, New
 pub use business_cache::BusinessCache;
 pub use campaign_admit::{Admitted, Candidate, Chunk, ChunkRef, MAX_TRANSACT_ITEMS, QUOTA_REFUSAL};
 pub use campaign_upload::{CampaignUpload, Cursor, NewUpload, Settle, UploadFormat};
-pub use campaigns::{
-    Campaign, CampaignId, CampaignJob, CampaignRecipient, CampaignState, Control, ControlOutcome,
-    CreateOutcome, NewCampaign, Window,
-};
+pub use campaigns::{Campaign, CampaignId, ControlOutcome, CreateOutcome, NewCampaign};
 pub use caps::{CapCount, CapNotice};
 pub use dispatch::{Marked, Sent};
 pub use error::StoreError;
 pub use event_log::{
     Attempt, AttemptRecord, DeliveryState, EventCursor, EventQuery, LoggedEvent, QueuedRecord,
 };
-pub use failover::{
-    AttemptEnd, Claim, FailoverInvalid, FailoverPolicy, FailoverRecord, FailoverRequest,
-    FailoverSms, FailoverSpec, FailoverState, FailoverStep, MAX_DEADLINE_SECONDS, MAX_SMS_TEXT,
-    Trigger, Triggers, check_sender_id, check_sms_text,
-};
+pub use failover::{AttemptEnd, Claim};
 pub use held::{HeldFallback, HeldMessage, HoldOutcome, HoldPreview, HoldRecord, NewHold, Settled};
 pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, HistoryEntry, MessageId, MessageRecord};
@@ -115,7 +110,7 @@ pub use parked::{Hold, Parked, ParkedQueue};
 pub use pending::{Kept, PendingStatus};
 pub use quarantine::{QuarantineReason, Quarantined, quarantine_id};
 pub use send::{IdempotencyKey, NewSend, SendOutcome, SendPreview};
-pub use sms::{SmsAllowance, SmsCounts, SmsPeriod, SmsUsage};
+pub use sms::{SmsCounts, SmsUsage};
 pub use status::{MAX_HISTORY, StatusChange, TokenRef};
 pub use template_cache::TemplateCache;
 pub use templates::{TemplateCreated, new_template_id};

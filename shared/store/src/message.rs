@@ -42,7 +42,7 @@ pub struct MessageRecord {
     /// status codes nobody documents, kept as they came, and the SMS failover's steps.
     pub history: Vec<HistoryEntry>,
     /// SMS failover: what the message was accepted with and how far it went.
-    pub failover: Option<crate::FailoverRecord>,
+    pub failover: Option<session_rules::failover::FailoverRecord>,
     /// The campaign that admitted it: its status moves are counted there.
     pub campaign: Option<crate::CampaignId>,
     /// What it is billed as, decided when it was accepted (`None` on messages accepted before
@@ -60,7 +60,7 @@ pub struct HistoryEntry {
     /// Viber's `message_status` when it was one we do not know.
     pub viber_status: Option<i64>,
     /// An SMS failover step (then `status` is `None`).
-    pub failover: Option<crate::FailoverStep>,
+    pub failover: Option<session_rules::failover::FailoverStep>,
     pub at: Timestamp,
 }
 
@@ -115,7 +115,7 @@ fn history_from(item: &Item) -> Result<Vec<HistoryEntry>, StoreError> {
                     at,
                 });
             }
-            if let Some(step) = crate::FailoverStep::parse(status) {
+            if let Some(step) = session_rules::failover::FailoverStep::parse(status) {
                 return Ok(HistoryEntry {
                     status: None,
                     viber_status: None,

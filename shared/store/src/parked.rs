@@ -22,9 +22,10 @@
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use session_rules::Timestamp;
+use session_rules::campaign::CampaignState;
 
 use crate::attrs::{self, Item, n, s};
-use crate::campaigns::{CampaignId, CampaignState, STATE, campaign_sk};
+use crate::campaigns::{CampaignId, STATE, campaign_sk};
 use crate::cancelled::conditional;
 use crate::{BusinessId, Store, StoreError, keys};
 

@@ -88,7 +88,7 @@ pub struct NewSend<'a> {
     /// The key and a hash of the canonical request body.
     pub idempotency: Option<(&'a IdempotencyKey, &'a str)>,
     /// SMS failover: kept on the message item as `failover`.
-    pub failover: Option<&'a crate::FailoverSpec>,
+    pub failover: Option<&'a session_rules::failover::FailoverSpec>,
     pub now: Timestamp,
 }
 
@@ -594,7 +594,7 @@ impl Store {
             message = message.item("idempotency_key", s(key.as_str()));
         }
         if let Some(failover) = send.failover {
-            message = message.item("failover", failover.to_attr());
+            message = message.item("failover", crate::failover::spec_attr(failover));
         }
         for (name, value) in extra {
             message = message.item(*name, value.clone());

@@ -15,7 +15,7 @@
 //! on. Counts of other things (Viber messages by billing category) can live on the same items.
 
 use aws_sdk_dynamodb::types::Update;
-use session_rules::sms::SmsPolicy;
+use session_rules::sms::{SmsAllowance, SmsPeriod, SmsPolicy};
 use session_rules::{Timestamp, civil_from_days};
 
 use crate::attrs::{self, Item, n, s};
@@ -26,23 +26,6 @@ use crate::{BusinessId, Store, StoreError, keys};
 /// invoices from).
 const DAY_KEPT_SECS: i64 = 40 * 86_400;
 const MONTH_KEPT_SECS: i64 = 400 * 86_400;
-
-/// Which cap a claim met.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmsPeriod {
-    Day,
-    Month,
-}
-
-impl SmsPeriod {
-    /// The reason a capped failover is recorded with.
-    pub fn cap_reason(self) -> &'static str {
-        match self {
-            SmsPeriod::Day => "daily_cap",
-            SmsPeriod::Month => "monthly_cap",
-        }
-    }
-}
 
 /// One period's counter: `2026-12-07` or `2026-12`, UTC.
 pub(crate) fn period_key(period: SmsPeriod, at: Timestamp) -> String {
@@ -59,25 +42,6 @@ fn kept_until(period: SmsPeriod, at: Timestamp) -> i64 {
             SmsPeriod::Day => DAY_KEPT_SECS,
             SmsPeriod::Month => MONTH_KEPT_SECS,
         }
-}
-
-/// What a failover claim counts, against which caps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SmsAllowance {
-    /// The SMS's billed parts.
-    pub parts: u32,
-    pub max_per_day: u32,
-    pub max_per_month: u32,
-}
-
-impl SmsAllowance {
-    pub fn of(policy: &SmsPolicy, parts: u32) -> Self {
-        Self {
-            parts,
-            max_per_day: policy.max_per_day,
-            max_per_month: policy.max_per_month,
-        }
-    }
 }
 
 /// The counter's update in a claim: one more SMS and its parts, unless the cap is reached.

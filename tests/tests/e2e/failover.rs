@@ -142,10 +142,10 @@ async fn the_deadline_and_the_business_default_with_a_template_sms_text() {
         session_rules::Limits::default(),
         vbm_store::Retention::default(),
     );
-    let policy = vbm_store::FailoverPolicy {
+    let policy = session_rules::failover::FailoverPolicy {
         always: true,
         sender_id: Some("Demo".into()),
-        triggers: vbm_store::Triggers {
+        triggers: session_rules::failover::Triggers {
             expired: false,
             deadline_seconds: Some(1),
             ..Default::default()

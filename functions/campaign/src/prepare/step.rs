@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use vbm_store::campaigns::CHUNK_SIZE;
-use vbm_store::{CampaignRecipient, Cursor, UploadFormat};
+use session_rules::campaign::{CHUNK_SIZE, CampaignRecipient};
+use vbm_store::{Cursor, UploadFormat};
 use vbm_uploads::reader::Line;
 
 use super::{NAMED_ERRORS, PrepareLimits, Rejection, STEP_BYTES};

@@ -5,13 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use session_rules::Limits;
+use session_rules::campaign::{CampaignRecipient, CampaignState};
 use vbm_events::EventsQueue;
 use vbm_platform::clock::{Clock, OffsetClock};
+use vbm_queue::CampaignJob;
 use vbm_queue::CampaignQueue;
-use vbm_store::{
-    BusinessId, CampaignId, CampaignJob, CampaignRecipient, CampaignState, CreateOutcome,
-    NewCampaign, Retention, Store,
-};
+use vbm_store::{BusinessId, CampaignId, CreateOutcome, NewCampaign, Retention, Store};
 use vbm_testkit::TestEnv;
 use vbm_timers::{Target, Timers};
 
@@ -253,7 +252,7 @@ async fn a_recipient_outside_its_window_waits_for_a_timer_then_goes() {
             message: r#"{"type":"promotional","text":"Hello"}"#,
             recipients: &recipients,
             send_at: None,
-            window: Some(vbm_store::Window {
+            window: Some(session_rules::campaign::Window {
                 start_minute: kyiv_hour * 60,
                 end_minute: kyiv_hour * 60 + 60,
             }),
@@ -335,7 +334,7 @@ async fn a_window_follows_the_recipients_clock_across_both_dst_changes() {
                     params: Default::default(),
                 }],
                 send_at: None,
-                window: Some(vbm_store::Window {
+                window: Some(session_rules::campaign::Window {
                     start_minute: 9 * 60,
                     end_minute: 20 * 60,
                 }),

@@ -8,13 +8,14 @@ use std::time::SystemTime;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use campaign::{Done, PrepareLimits};
+use session_rules::campaign::CampaignState;
 use session_rules::{Language, Limits, Template, TemplateCategory, TemplateId};
 use vbm_events::EventsQueue;
 use vbm_platform::clock::{Clock, OffsetClock};
+use vbm_queue::CampaignJob;
 use vbm_queue::CampaignQueue;
 use vbm_store::{
-    BusinessId, CampaignId, CampaignJob, CampaignState, CreateOutcome, NewCampaign, NewUpload,
-    Retention, Store, UploadFormat,
+    BusinessId, CampaignId, CreateOutcome, NewCampaign, NewUpload, Retention, Store, UploadFormat,
 };
 use vbm_testkit::TestEnv;
 use vbm_timers::{Target, Timers};

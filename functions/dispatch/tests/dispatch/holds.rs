@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use dispatch::App;
 use serde_json::{Value, json};
+use session_rules::campaign::{CampaignRecipient, Control};
 use session_rules::{MessageStatus, PhoneNumber, SendClass};
 use vbm_events::{EventKind, EventsQueue};
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_queue::{CampaignQueue, OutboundQueue};
 use vbm_store::{
-    BusinessId, CampaignId, CampaignRecipient, Candidate, ChunkRef, Control, ControlOutcome, Hold,
-    NewCampaign, NewSend, Store,
+    BusinessId, CampaignId, Candidate, ChunkRef, ControlOutcome, Hold, NewCampaign, NewSend, Store,
 };
 use vbm_testkit::TestEnv;
 use vbm_testkit::sqs;

@@ -18,13 +18,15 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use session_rules::campaign::{
+    CampaignRecipient, CampaignState, Control, MAX_INLINE_RECIPIENTS, Window,
+};
 use session_rules::{Refusal, ServiceKind, Template, Timestamp};
 use vbm_http::{Answer, ApiError, from_value, json_response};
 use vbm_platform::time::parse_rfc3339;
-use vbm_store::campaigns::MAX_INLINE_RECIPIENTS;
 use vbm_store::{
-    Business, Campaign, CampaignId, CampaignRecipient, CampaignState, Control, ControlOutcome,
-    CreateOutcome, NewCampaign, NewUpload, UploadFormat, Window,
+    Business, Campaign, CampaignId, ControlOutcome, CreateOutcome, NewCampaign, NewUpload,
+    UploadFormat,
 };
 use vbm_uploads::UploadId;
 
@@ -509,33 +511,8 @@ fn check_upload(
 }
 
 fn parse_window(w: &WindowBody) -> Result<Window, ApiError> {
-    let minute = |field: &str, text: &str| {
-        let bad = || ApiError::validation_failed(Some(field), "HH:MM, 00:00 to 24:00");
-        // Exactly two ASCII digits each side (`u32::from_str` would also take `+1`).
-        let digit = |i: usize| match text.as_bytes().get(i) {
-            Some(d) if d.is_ascii_digit() => Ok(u32::from(d - b'0')),
-            _ => Err(bad()),
-        };
-        if text.len() != 5 || text.as_bytes()[2] != b':' {
-            return Err(bad());
-        }
-        let (h, m) = (digit(0)? * 10 + digit(1)?, digit(3)? * 10 + digit(4)?);
-        if m >= 60 || h * 60 + m > 24 * 60 {
-            return Err(bad());
-        }
-        Ok(h * 60 + m)
-    };
-    let window = Window {
-        start_minute: minute("window.start", &w.start)?,
-        end_minute: minute("window.end", &w.end)?,
-    };
-    if window.start_minute == window.end_minute {
-        return Err(ApiError::validation_failed(
-            Some("window"),
-            "start and end must differ",
-        ));
-    }
-    Ok(window)
+    Window::parse(&w.start, &w.end)
+        .map_err(|invalid| ApiError::validation_failed(Some(invalid.field), invalid.message))
 }
 
 fn campaign_id(id: &str) -> Result<CampaignId, ApiError> {

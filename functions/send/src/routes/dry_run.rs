@@ -20,11 +20,12 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Request, RequestExt};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use session_rules::campaign::CampaignRecipient;
 use session_rules::caps::{Cap, CapSubject};
 use session_rules::prices::Estimate;
 use session_rules::{Billing, BillingCategory, Limits, Template, Timestamp, TransactionalText};
 use vbm_http::{Answer, ApiError, Outcome, json_response};
-use vbm_store::{Business, CampaignRecipient, HoldOutcome, MessageId, NewSend, SendOutcome};
+use vbm_store::{Business, HoldOutcome, MessageId, NewSend, SendOutcome};
 
 use vbm_outbound::campaign::{FailoverSource, failover_request, prepare as prepare_recipient};
 

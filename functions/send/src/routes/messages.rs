@@ -25,13 +25,14 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
+use session_rules::failover::FailoverSpec;
 use session_rules::{
     Admission, Billing, Carriage, Conversation, OutboundMessage, Refusal, SendRequest,
     SendRequestBody, ServiceKind, Template, Timestamp, predefined,
 };
 use vbm_http::{Answer, ApiError, Outcome, from_value, json_response, read_json_value};
 use vbm_platform::metrics;
-use vbm_store::{Business, FailoverSpec, IdempotencyKey, MessageId, NewSend, SendOutcome};
+use vbm_store::{Business, IdempotencyKey, MessageId, NewSend, SendOutcome};
 
 use crate::App;
 use crate::views::{MessageView, SendAccepted, SessionView};
@@ -187,7 +188,7 @@ pub(crate) async fn prepare_body(
     business: &Business,
     key: Option<IdempotencyKey>,
     value: serde_json::Value,
-    failover_request: Option<(vbm_store::FailoverRequest, String)>,
+    failover_request: Option<(session_rules::failover::FailoverRequest, String)>,
 ) -> Result<Prepared, ApiError> {
     let body: SendRequestBody = from_value(&value)?;
     let limits = app.store().limits();

@@ -108,6 +108,33 @@ async fn a_send_at_with_a_multibyte_character_is_refused_not_a_panic() {
 }
 
 #[tokio::test]
+async fn a_bad_window_is_refused_naming_its_bound_and_nothing_is_stored() {
+    let h = Harness::new().await;
+    let app = full_app(&h, Arc::new(OffsetClock::new())).await;
+    approved_template(&h).await;
+    let before = h.env.footprint().await;
+    for (start, end, field) in [
+        ("25:00", "06:00", "window.start"),
+        ("9:00", "10:00", "window.start"),
+        ("09:60", "10:00", "window.start"),
+        ("09:00", "+9:00", "window.end"),
+        ("09:00", "24:01", "window.end"),
+        ("09:00", "09:00", "window"),
+    ] {
+        let body = json!({
+            "message": {"type": "template", "template": {"id": "welcome", "params": {"name": "Ann"}}},
+            "recipients": [{"to": UK}],
+            "window": {"start": start, "end": end},
+        })
+        .to_string();
+        let r = authed(&app, &h.key, "POST", "/v1/campaigns", Some(&body)).await;
+        r.expect_error(422, "validation_failed");
+        assert_eq!(r.body["error"]["field"], field, "{start}-{end}: {}", r.body);
+    }
+    assert_eq!(h.env.footprint().await, before, "nothing stored");
+}
+
+#[tokio::test]
 async fn duplicate_keys_inside_params_are_refused() {
     let h = Harness::new().await;
     let app = full_app(&h, Arc::new(OffsetClock::new())).await;

@@ -345,7 +345,7 @@ fn the_campaign_schema_matches_its_view() {
         id: vbm_store::CampaignId::generate(),
         business: vbm_store::BusinessId::parse("acme").unwrap(),
         name: None,
-        state: vbm_store::CampaignState::Running,
+        state: session_rules::campaign::CampaignState::Running,
         message: "{}".into(),
         recipients: 3,
         chunks: 1,
@@ -370,13 +370,13 @@ fn the_campaign_schema_matches_its_view() {
     assert_matches(&doc, "Campaign", &view);
     let states = strings(&schema(&doc, "Campaign")["properties"]["state"]["enum"]);
     let all = [
-        vbm_store::CampaignState::Preparing,
-        vbm_store::CampaignState::Rejected,
-        vbm_store::CampaignState::Scheduled,
-        vbm_store::CampaignState::Running,
-        vbm_store::CampaignState::Paused,
-        vbm_store::CampaignState::Completed,
-        vbm_store::CampaignState::Cancelled,
+        session_rules::campaign::CampaignState::Preparing,
+        session_rules::campaign::CampaignState::Rejected,
+        session_rules::campaign::CampaignState::Scheduled,
+        session_rules::campaign::CampaignState::Running,
+        session_rules::campaign::CampaignState::Paused,
+        session_rules::campaign::CampaignState::Completed,
+        session_rules::campaign::CampaignState::Cancelled,
     ];
     assert_eq!(
         states,
@@ -510,12 +510,12 @@ fn answer_schemas_match_the_views() {
     assert_matches(&doc, "Failover", message.failover.as_ref().unwrap());
     let states = strings(&schema(&doc, "Failover")["properties"]["state"]["enum"]);
     let known: BTreeSet<String> = [
-        vbm_store::FailoverState::Claimed,
-        vbm_store::FailoverState::Sending,
-        vbm_store::FailoverState::Sent,
-        vbm_store::FailoverState::Delivered,
-        vbm_store::FailoverState::Failed,
-        vbm_store::FailoverState::Refused,
+        session_rules::failover::FailoverState::Claimed,
+        session_rules::failover::FailoverState::Sending,
+        session_rules::failover::FailoverState::Sent,
+        session_rules::failover::FailoverState::Delivered,
+        session_rules::failover::FailoverState::Failed,
+        session_rules::failover::FailoverState::Refused,
     ]
     .iter()
     .map(|s| s.as_str().to_owned())
@@ -683,12 +683,12 @@ fn string_patterns_agree_with_the_parsers() {
         (
             "failover.sms.text",
             pattern(&sms["text"]),
-            Box::new(|v: &str| vbm_store::check_sms_text(v).is_ok()),
+            Box::new(|v: &str| session_rules::failover::check_sms_text(v).is_ok()),
         ),
         (
             "failover.sms.sender_id",
             pattern(&sms["sender_id"]),
-            Box::new(|v: &str| vbm_store::check_sender_id(v).is_ok()),
+            Box::new(|v: &str| session_rules::failover::check_sender_id(v).is_ok()),
         ),
     ];
     let ids = [
@@ -709,7 +709,10 @@ fn string_patterns_agree_with_the_parsers() {
             );
         }
     }
-    assert_eq!(sms["text"]["maxLength"], vbm_store::MAX_SMS_TEXT);
+    assert_eq!(
+        sms["text"]["maxLength"],
+        session_rules::failover::MAX_SMS_TEXT
+    );
     let params = &schema(&doc, "SendTemplate")["properties"]["params"]["additionalProperties"];
     assert_eq!(params["minLength"], 1);
     assert_eq!(params["maxLength"], 125);

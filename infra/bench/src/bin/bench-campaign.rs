@@ -10,17 +10,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
+use session_rules::campaign::{CampaignRecipient, CampaignState};
 use session_rules::{PhoneNumber, SendClass};
 use vbm_bench::calls::{CallCounter, Tally, counted_clients};
 use vbm_bench::in_process::{Error, stream_reader};
 use vbm_bench::report::Section;
 use vbm_events::EventsQueue;
 use vbm_platform::clock::{Clock, SystemClock};
+use vbm_queue::CampaignJob;
 use vbm_queue::{CampaignQueue, OutboundQueue};
 use vbm_store::pace::CAMPAIGN_SHARE;
 use vbm_store::{
-    BusinessId, CampaignId, CampaignJob, CampaignRecipient, CampaignState, MessageId, NewCampaign,
-    NewSend, Retention, SendOutcome, Store,
+    BusinessId, CampaignId, MessageId, NewCampaign, NewSend, Retention, SendOutcome, Store,
 };
 use vbm_testkit::TestEnv;
 use vbm_timers::{Target, Timers};
@@ -301,7 +302,7 @@ async fn run(args: &Args) -> Result<(), Error> {
     let paced_rate = paced_admitted as f64 / paced_s;
     // A chunk reserves its recipients' slots at once and goes at the first: n recipients take at
     // least (n - one chunk) / lane seconds.
-    let chunk = vbm_store::campaigns::CHUNK_SIZE as f64;
+    let chunk = session_rules::campaign::CHUNK_SIZE as f64;
     let bound = (paced_admitted as f64 - chunk).max(0.0) / lane;
     let held = paced_s + 0.05 >= bound;
 

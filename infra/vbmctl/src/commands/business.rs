@@ -142,7 +142,7 @@ async fn sms(ctx: &Context, command: SmsCommand) -> Result<String, Failure> {
         SmsCommand::Show { id } | SmsCommand::Sender(SenderCommand::List { id }) => (id, None),
         SmsCommand::Sender(SenderCommand::Add { id, senders }) => {
             for sender in &senders {
-                vbm_store::check_sender_id(sender)
+                session_rules::failover::check_sender_id(sender)
                     .map_err(|e| Failure::input(format!("{}: {}", e.field, e.message)))?;
             }
             (
@@ -302,17 +302,18 @@ async fn caps(ctx: &Context, command: CapsCommand) -> Result<String, Failure> {
 /// SMS failover: every value is checked before the table is opened; the templates
 /// named must exist, and their SMS texts use only their placeholders.
 async fn failover(ctx: &Context, args: crate::cli::FailoverArgs) -> Result<String, Failure> {
-    use vbm_store::{FailoverPolicy, Triggers};
-    let input =
-        |e: vbm_store::FailoverInvalid| Failure::input(format!("{}: {}", e.field, e.message));
+    use session_rules::failover::{FailoverPolicy, Triggers};
+    let input = |e: session_rules::failover::FailoverInvalid| {
+        Failure::input(format!("{}: {}", e.field, e.message))
+    };
     if let Some(text) = &args.text {
-        vbm_store::check_sms_text(text).map_err(input)?;
+        session_rules::failover::check_sms_text(text).map_err(input)?;
     }
     if let Some(id) = &args.sender_id {
-        vbm_store::check_sender_id(id).map_err(input)?;
+        session_rules::failover::check_sender_id(id).map_err(input)?;
     }
     if let Some(seconds) = args.deadline
-        && !(1..=vbm_store::MAX_DEADLINE_SECONDS).contains(&seconds)
+        && !(1..=session_rules::failover::MAX_DEADLINE_SECONDS).contains(&seconds)
     {
         return Err(Failure::input("--deadline: 1 to 900 seconds"));
     }
@@ -323,7 +324,7 @@ async fn failover(ctx: &Context, args: crate::cli::FailoverArgs) -> Result<Strin
             .ok_or_else(|| Failure::input("--template-text: TEMPLATE=TEXT"))?;
         let id = session_rules::TemplateId::parse(id)
             .map_err(|e| Failure::input(format!("--template-text: {e}")))?;
-        vbm_store::check_sms_text(text).map_err(input)?;
+        session_rules::failover::check_sms_text(text).map_err(input)?;
         template_texts.insert(id, text.to_owned());
     }
     let store = ctx.store().await?;

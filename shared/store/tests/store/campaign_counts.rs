@@ -5,10 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use session_rules::campaign::CampaignRecipient;
 use session_rules::{Limits, MessageStatus, PhoneNumber, SendClass, Timestamp};
 use vbm_store::{
-    BusinessId, CampaignId, CampaignRecipient, Candidate, ChunkRef, CreateOutcome, Failure, Marked,
-    MessageId, NewCampaign, NewSend, Retention, SendOutcome, Sent, Store,
+    BusinessId, CampaignId, Candidate, ChunkRef, CreateOutcome, Failure, Marked, MessageId,
+    NewCampaign, NewSend, Retention, SendOutcome, Sent, Store,
 };
 use vbm_testkit::TestEnv;
 

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeSet;
 
+use session_rules::campaign::{CampaignRecipient, CampaignState, Control};
 use session_rules::{Conversation, PhoneNumber, SendClass};
 use vbm_store::{
-    BusinessId, CampaignId, CampaignRecipient, CampaignState, Candidate, ChunkRef, Control,
-    ControlOutcome, CreateOutcome, IdempotencyKey, NewCampaign, NewSend, Store,
+    BusinessId, CampaignId, Candidate, ChunkRef, ControlOutcome, CreateOutcome, IdempotencyKey,
+    NewCampaign, NewSend, Store,
 };
 use vbm_testkit::TestEnv;
 

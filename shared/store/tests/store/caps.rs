@@ -222,11 +222,11 @@ mod campaigns {
     use std::collections::BTreeSet;
     use std::sync::Arc;
 
+    use session_rules::campaign::CampaignRecipient;
     use session_rules::caps::{CapPeriod, CapSubject, Caps};
     use session_rules::{BillingCategory, PhoneNumber};
     use vbm_store::{
-        BusinessId, CampaignId, CampaignRecipient, Candidate, ChunkRef, CreateOutcome, NewCampaign,
-        Store,
+        BusinessId, CampaignId, Candidate, ChunkRef, CreateOutcome, NewCampaign, Store,
     };
     use vbm_testkit::TestEnv;
 

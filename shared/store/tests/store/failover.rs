@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_rules::{MessageStatus, PhoneNumber, Timestamp};
-use vbm_store::{
-    AttemptEnd, BusinessId, Claim, FailoverSms, FailoverSpec, FailoverState, FailoverStep,
-    MessageId, NewSend, SendOutcome, SmsAllowance, SmsPeriod, Store, Trigger, Triggers,
+use session_rules::failover::{
+    FailoverSms, FailoverSpec, FailoverState, FailoverStep, Trigger, Triggers,
 };
+use session_rules::sms::{SmsAllowance, SmsPeriod};
+use session_rules::{MessageStatus, PhoneNumber, Timestamp};
+use vbm_store::{AttemptEnd, BusinessId, Claim, MessageId, NewSend, SendOutcome, Store};
 use vbm_testkit::TestEnv;
 
 use crate::common;
