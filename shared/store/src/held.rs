@@ -28,7 +28,7 @@ use aws_sdk_dynamodb::types::{
 };
 use session_rules::hold::{MAX_HELD_PER_CONVERSATION, waits_for_user};
 use session_rules::{
-    AtDeadline, BillingCategory, Conversation, HeldState, HoldDecision, PhoneNumber, Refusal,
+    AtDeadline, Billing, BillingCategory, Conversation, HeldState, HoldDecision, PhoneNumber, Refusal,
     Release, SendClass, Timestamp,
 };
 
@@ -827,6 +827,16 @@ impl Store {
                     .condition_check(self.suppression_check(&held.business, guard)?)
                     .build(),
             );
+        }
+        // Last: the message accepted now, on the day's usage shard (`usage`), as a direct send.
+        let accepted = session_rules::usage::accepted_message(Billing::of_send(billing, after));
+        if let Some(usage) = self.usage_update(
+            &held.business,
+            held.id.as_str(),
+            now,
+            &crate::usage::UsageMove::of(accepted),
+        )? {
+            items.push(TransactWriteItem::builder().update(usage).build());
         }
         let err = match self
             .client
