@@ -164,10 +164,9 @@ pub enum RangeError {
 impl RangeError {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidDate { .. } => "invalid_date",
+            Self::InvalidDate { .. } | Self::InvalidGranularity => "validation_failed",
             Self::Reversed => "range_reversed",
             Self::TooLong => "range_too_long",
-            Self::InvalidGranularity => "invalid_granularity",
         }
     }
 
@@ -347,8 +346,8 @@ mod tests {
         let code = |f, t, g| UsageRange::parse(f, t, g).unwrap_err().code();
         assert_eq!(code("2026-12-08", "2026-12-07", None), "range_reversed");
         assert_eq!(code("2025-01-01", "2026-01-02", None), "range_too_long");
-        assert_eq!(code("2026-12-01", "2026-12-07", Some("week")), "invalid_granularity");
-        assert_eq!(code("2026-12-1", "2026-12-07", None), "invalid_date");
+        assert_eq!(code("2026-12-01", "2026-12-07", Some("week")), "validation_failed");
+        assert_eq!(code("2026-12-1", "2026-12-07", None), "validation_failed");
         assert_eq!(
             UsageRange::parse("x", "2026-12-07", None).unwrap_err().field(),
             "from"
