@@ -251,7 +251,7 @@ async fn usage_is_the_tally_of_the_messages_after_retries_and_repeats() {
     }
     // Callbacks: repeated, late, reordered.
     use MessageStatus::{Delivered, Expired, Seen};
-    let d = |s| at(10 + s);
+    let d = |s: i64| at(10 + s);
     apply(&store, &ids[0], Delivered, d(1)).await;
     apply(&store, &ids[0], Delivered, d(1)).await;
     apply(&store, &ids[0], Delivered, d(2)).await;
