@@ -346,14 +346,21 @@ mod tests {
         let code = |f, t, g| UsageRange::parse(f, t, g).unwrap_err().code();
         assert_eq!(code("2026-12-08", "2026-12-07", None), "range_reversed");
         assert_eq!(code("2025-01-01", "2026-01-02", None), "range_too_long");
-        assert_eq!(code("2026-12-01", "2026-12-07", Some("week")), "validation_failed");
+        assert_eq!(
+            code("2026-12-01", "2026-12-07", Some("week")),
+            "validation_failed"
+        );
         assert_eq!(code("2026-12-1", "2026-12-07", None), "validation_failed");
         assert_eq!(
-            UsageRange::parse("x", "2026-12-07", None).unwrap_err().field(),
+            UsageRange::parse("x", "2026-12-07", None)
+                .unwrap_err()
+                .field(),
             "from"
         );
         assert_eq!(
-            UsageRange::parse("2026-12-07", "x", None).unwrap_err().field(),
+            UsageRange::parse("2026-12-07", "x", None)
+                .unwrap_err()
+                .field(),
             "to"
         );
         // A leap year's whole year is 366 days, allowed; one day more is not.
@@ -404,20 +411,25 @@ mod tests {
             BillingCategory::Session,
             Amount::parse_price("0.01").unwrap(),
         );
-        table.categories.insert(
-            BillingCategory::Otp,
-            Amount::parse_price("0.0125").unwrap(),
-        );
+        table
+            .categories
+            .insert(BillingCategory::Otp, Amount::parse_price("0.0125").unwrap());
         let mut usage = Usage::default();
         usage.add(&accepted(BillingCategory::Session), 7);
         usage.add(&billable(BillingCategory::Session), 3);
         usage.add(&billable(BillingCategory::Otp), 4);
-        assert_eq!(usage.estimated_cost(&table).unwrap().amount.micros(), 80_000);
+        assert_eq!(
+            usage.estimated_cost(&table).unwrap().amount.micros(),
+            80_000
+        );
         // An SMS without a price: no estimate rather than a wrong one.
         usage.add(SMS_PARTS, 2);
         assert_eq!(usage.estimated_cost(&table), None);
         table.sms_part = Some(Amount::parse_price("0.05").unwrap());
-        assert_eq!(usage.estimated_cost(&table).unwrap().amount.micros(), 180_000);
+        assert_eq!(
+            usage.estimated_cost(&table).unwrap().amount.micros(),
+            180_000
+        );
     }
 
     proptest! {

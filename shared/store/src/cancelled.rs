@@ -81,7 +81,8 @@ impl<'a> Cancelled<'a> {
     /// Cancelled only because another transaction held some of its items (real DynamoDB
     /// lets no two change one item at once): the same request may simply go again.
     pub(crate) fn conflict_only(&self) -> bool {
-        !self.any_failed() && (0..self.reasons.len()).any(|i| self.code(i) == Some("TransactionConflict"))
+        !self.any_failed()
+            && (0..self.reasons.len()).any(|i| self.code(i) == Some("TransactionConflict"))
     }
 
     /// The indexes of the items that failed their condition, in order.

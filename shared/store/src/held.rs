@@ -28,8 +28,8 @@ use aws_sdk_dynamodb::types::{
 };
 use session_rules::hold::{MAX_HELD_PER_CONVERSATION, waits_for_user};
 use session_rules::{
-    AtDeadline, Billing, BillingCategory, Conversation, HeldState, HoldDecision, PhoneNumber, Refusal,
-    Release, SendClass, Timestamp,
+    AtDeadline, Billing, BillingCategory, Conversation, HeldState, HoldDecision, PhoneNumber,
+    Refusal, Release, SendClass, Timestamp,
 };
 
 use crate::attrs::{self, Item, b, n, s};

@@ -345,7 +345,8 @@ impl Store {
                     to: prior.to.clone(),
                     expires_at: prior.expires_at,
                 })?;
-                request = request.transact_items(TransactWriteItem::builder().update(count).build());
+                request =
+                    request.transact_items(TransactWriteItem::builder().update(count).build());
             }
             if let Some(usage) = self.usage_update(
                 &prior.business,
@@ -353,7 +354,8 @@ impl Store {
                 at,
                 &UsageMove::status(from.as_deref(), &prior.to),
             )? {
-                request = request.transact_items(TransactWriteItem::builder().update(usage).build());
+                request =
+                    request.transact_items(TransactWriteItem::builder().update(usage).build());
             }
             let result = request.send().await;
             let err = match result {

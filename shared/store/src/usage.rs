@@ -35,13 +35,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::{
     TransactWriteItemsError, TransactWriteItemsOutput,
 };
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
-use aws_sdk_dynamodb::config::http::HttpResponse;
 use session_rules::Timestamp;
 use session_rules::usage::{Day, Usage, UsageRange};
 
@@ -189,17 +189,15 @@ impl Store {
                 .and_then(|rest| rest.split('#').next())
                 .and_then(Day::parse)
                 .ok_or_else(|| StoreError::malformed(key, "not a usage shard"))?;
-            let usage = periods
-                .entry(range.granularity.period_of(day))
-                .or_default();
+            let usage = periods.entry(range.granularity.period_of(day)).or_default();
             for (name, value) in &item {
                 if name == keys::EXPIRES_AT {
                     continue;
                 }
                 if let AttributeValue::N(v) = value {
-                    let v: i64 = v
-                        .parse()
-                        .map_err(|_| StoreError::malformed(key, format!("{name} is not a count")))?;
+                    let v: i64 = v.parse().map_err(|_| {
+                        StoreError::malformed(key, format!("{name} is not a count"))
+                    })?;
                     usage.add(name, v);
                 }
             }

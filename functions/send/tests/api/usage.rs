@@ -20,8 +20,14 @@ async fn usage(h: &Harness, params: &[(&str, &str)]) -> Reply {
             .or_default()
             .push((*value).to_owned());
     }
-    let request = request("GET", "/v1/usage", None, &[("authorization", &auth)], CALLER_IP)
-        .with_query_string_parameters(map);
+    let request = request(
+        "GET",
+        "/v1/usage",
+        None,
+        &[("authorization", &auth)],
+        CALLER_IP,
+    )
+    .with_query_string_parameters(map);
     call(&h.app, request).await
 }
 
@@ -30,9 +36,10 @@ async fn usage_counts_a_retried_send_once_and_estimates_its_cost() {
     let h = Harness::new().await;
     // Before the first call: the app remembers a business for a while.
     let mut prices = PriceTable::new(Currency::parse("EUR").unwrap());
-    prices
-        .categories
-        .insert(BillingCategory::Session, Amount::parse_price("0.01").unwrap());
+    prices.categories.insert(
+        BillingCategory::Session,
+        Amount::parse_price("0.01").unwrap(),
+    );
     h.store()
         .set_prices(&h.business.id, Some(&prices))
         .await
@@ -85,7 +92,11 @@ async fn a_bad_range_is_refused_with_a_stable_code() {
     reply.expect_error(400, "range_too_long");
     let reply = usage(
         &h,
-        &[("from", "2026-12-01"), ("to", "2026-12-07"), ("granularity", "week")],
+        &[
+            ("from", "2026-12-01"),
+            ("to", "2026-12-07"),
+            ("granularity", "week"),
+        ],
     )
     .await;
     reply.expect_error(422, "validation_failed");
@@ -98,13 +109,21 @@ async fn a_bad_range_is_refused_with_a_stable_code() {
     assert_eq!(reply.body["error"]["field"], "to");
     let reply = usage(
         &h,
-        &[("from", "2026-12-01"), ("to", "2026-12-02"), ("business", "other")],
+        &[
+            ("from", "2026-12-01"),
+            ("to", "2026-12-02"),
+            ("business", "other"),
+        ],
     )
     .await;
     reply.expect_error(422, "validation_failed");
     let reply = usage(
         &h,
-        &[("from", "2026-12-01"), ("from", "2026-12-02"), ("to", "2026-12-02")],
+        &[
+            ("from", "2026-12-01"),
+            ("from", "2026-12-02"),
+            ("to", "2026-12-02"),
+        ],
     )
     .await;
     reply.expect_error(422, "validation_failed");

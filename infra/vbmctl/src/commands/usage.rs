@@ -11,7 +11,14 @@ use crate::cli::UsageArgs;
 use crate::error::Failure;
 
 /// The statuses CSV has a column for (`failed` sums every `failed_{reason}`).
-const CSV_STATUSES: [&str; 6] = ["sent", "delivered", "seen", "expired", "failed", "cancelled"];
+const CSV_STATUSES: [&str; 6] = [
+    "sent",
+    "delivered",
+    "seen",
+    "expired",
+    "failed",
+    "cancelled",
+];
 
 pub async fn run(ctx: &Context, args: UsageArgs) -> Result<String, Failure> {
     let range = UsageRange::parse(&args.from, &args.to, Some(&args.granularity))
@@ -107,7 +114,9 @@ fn csv(rows: &[(&Business, String, Usage)]) -> String {
             usage.sms_failovers.to_string(),
             usage.sms_parts.to_string(),
             usage.campaign_recipients.to_string(),
-            cost.as_ref().map(|c| c.amount.to_string()).unwrap_or_default(),
+            cost.as_ref()
+                .map(|c| c.amount.to_string())
+                .unwrap_or_default(),
             cost.as_ref()
                 .map(|c| c.currency.as_str().to_owned())
                 .unwrap_or_default(),

@@ -126,12 +126,28 @@ async fn usage_is_listed_per_business_and_period_with_its_cost() {
         "YYYY-MM-DD",
     );
     ctl.refused(
-        &["usage", "--from", "2027-01-01", "--to", "2027-01-02", "--granularity", "week"],
+        &[
+            "usage",
+            "--from",
+            "2027-01-01",
+            "--to",
+            "2027-01-02",
+            "--granularity",
+            "week",
+        ],
         2,
         "granularity",
     );
     ctl.refused(
-        &["usage", "--from", "2027-01-01", "--to", "2027-01-02", "--business", "nobody"],
+        &[
+            "usage",
+            "--from",
+            "2027-01-01",
+            "--to",
+            "2027-01-02",
+            "--business",
+            "nobody",
+        ],
         2,
         "no business",
     );

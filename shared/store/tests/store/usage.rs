@@ -276,7 +276,10 @@ async fn usage_is_the_tally_of_the_messages_after_retries_and_repeats() {
     expected.campaign_recipients = 4;
     assert_eq!(counted, expected);
     // The figures themselves, so the tally cannot agree by being wrong the same way.
-    assert_eq!(counted.accepted[&BillingCategory::TransactionalTemplate], 10);
+    assert_eq!(
+        counted.accepted[&BillingCategory::TransactionalTemplate],
+        10
+    );
     assert_eq!(counted.accepted[&BillingCategory::Session], 2);
     assert_eq!(counted.billable[&BillingCategory::Session], 1);
     assert_eq!(counted.statuses["seen"], 4);
