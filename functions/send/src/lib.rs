@@ -176,6 +176,7 @@ impl App {
             }
             Endpoint::ListEvents => routes::events::list(self, &business, request).await,
             Endpoint::ReplayEvents => routes::events::replay(self, &business, request).await,
+            Endpoint::GetUsage => routes::usage::get(self, &business, request).await,
         }
     }
 }

@@ -60,6 +60,28 @@ pub enum Command {
     /// Viber callbacks kept aside because they could not be used (docs/viber.md).
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// Usage and estimated cost per business and UTC day or month, for invoicing.
+    Usage(UsageArgs),
+}
+
+/// `vbmctl usage`: every business (or one), per period of the range.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// The first UTC day, included (YYYY-MM-DD).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub from: String,
+    /// The last UTC day, included (YYYY-MM-DD); at most 366 days after `--from`.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub to: String,
+    /// `day` or `month`.
+    #[arg(long, default_value = "day")]
+    pub granularity: String,
+    /// One business only (default: every business).
+    #[arg(long, value_parser = validate::business_id)]
+    pub business: Option<BusinessId>,
+    /// `json` (every figure) or `csv` (one row per business and period, for a spreadsheet).
+    #[arg(long, default_value = "json", value_parser = ["json", "csv"])]
+    pub format: String,
 }
 
 #[derive(Debug, Subcommand)]

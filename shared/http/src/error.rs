@@ -52,6 +52,9 @@ impl ApiError {
         ("campaign_state_conflict", 409),
         ("invalid_cursor", 400),
         ("replay_too_large", 400),
+        // Usage: a range of days the API does not answer (`from` after `to`, over a year).
+        ("range_reversed", 400),
+        ("range_too_long", 400),
         ("unauthorized", 401),
         ("ip_not_allowed", 403),
         ("not_found", 404),

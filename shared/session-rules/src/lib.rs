@@ -44,6 +44,7 @@ pub mod sms;
 mod status;
 mod template;
 mod time;
+pub mod usage;
 
 pub use billing::{Billing, BillingCategory};
 pub use content::{Caption, FileName, HttpsUrl, Text, TrackingData, Ttl, is_blank};

@@ -43,6 +43,7 @@ use crate::campaigns::{
     slot_attr,
 };
 use crate::suppression::{self, Guard};
+use crate::usage::UsageMove;
 use crate::{BusinessId, NewSend, Store, StoreError, conversation, keys};
 
 /// DynamoDB's limit of items in one `TransactWriteItems`.
@@ -110,6 +111,8 @@ enum Role {
     NoKey,
     /// The counter of the chunk's cap at this index.
     Cap(usize),
+    /// The day's usage shard (no condition: only ever cancelled by a conflict).
+    Usage,
 }
 
 /// One batch's transaction items, what each is for, and what it adds to each cap's counter.
@@ -416,6 +419,7 @@ impl Store {
                         self.forget_suppression_key(at.business);
                         key = self.suppression_key(at.business).await?;
                     }
+                    Role::Usage => {}
                     Role::Cap(c) => {
                         // Another writer counted meanwhile: decide again on its count.
                         if let Some(limits) = &mut limits
@@ -626,6 +630,31 @@ impl Store {
                 }
             }
         }
+        // The day's usage (`usage`): what this batch admits, on one shard (a transaction may
+        // touch an item once), that of its first admitted message.
+        let mut usage = UsageMove::default();
+        let mut first_admitted = None;
+        let mut now = None;
+        for m in batch {
+            if let (Outcome::Queued { after, .. }, Some(Candidate::Send { send, .. })) =
+                (&m.outcome, index_of(m.slot).and_then(|i| pending.get(i)))
+            {
+                first_admitted.get_or_insert_with(|| send.message_id.clone());
+                now.get_or_insert(send.now);
+                usage.add(session_rules::usage::CAMPAIGN_RECIPIENTS.to_owned(), 1);
+                for (name, v) in
+                    session_rules::usage::accepted_message(Billing::of_send(send.billing, after))
+                {
+                    usage.add(name, v);
+                }
+            }
+        }
+        if let (Some(first), Some(now)) = (first_admitted, now)
+            && let Some(update) = self.usage_update(at.business, first.as_str(), now, &usage)?
+        {
+            items.push(TransactWriteItem::builder().update(update).build());
+            roles.push(Role::Usage);
+        }
         // The caps' counters: what this batch admits of each.
         let mut adds = Vec::new();
         if let Some(limits) = limits {
@@ -748,8 +777,9 @@ fn send_to<'a>(candidate: &'a Candidate<'_>) -> &'a str {
 fn group(members: &[Member], has_key: bool, caps: usize) -> Vec<std::ops::Range<usize>> {
     let mut groups = Vec::new();
     let mut start = 0;
-    // The campaign, the chunk, room for one shared key check, and the caps' counters.
-    let first = 2 + 1 + caps;
+    // The campaign, the chunk, room for one shared key check, the usage shard and the caps'
+    // counters.
+    let first = 2 + 1 + 1 + caps;
     let mut used = first;
     for (i, m) in members.iter().enumerate() {
         let cost = match &m.outcome {

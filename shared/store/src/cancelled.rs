@@ -78,6 +78,13 @@ impl<'a> Cancelled<'a> {
         (0..self.reasons.len()).any(|i| self.failed(i))
     }
 
+    /// Cancelled only because another transaction held some of its items (real DynamoDB
+    /// lets no two change one item at once): the same request may simply go again.
+    pub(crate) fn conflict_only(&self) -> bool {
+        !self.any_failed()
+            && (0..self.reasons.len()).any(|i| self.code(i) == Some("TransactionConflict"))
+    }
+
     /// The indexes of the items that failed their condition, in order.
     pub(crate) fn failed_indexes(&self) -> Vec<usize> {
         (0..self.reasons.len())

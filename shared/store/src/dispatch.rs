@@ -16,6 +16,8 @@
 //! - A campaign's message also adds itself to its campaign's `sent` or
 //!   `failed_{reason}` count (`campaign_counts`) in the same transaction: counted once, like
 //!   the move.
+//! - Every message also moves its status on the day's usage shard (`usage`), last in the
+//!   same transaction.
 //! - [`Store::lock_for_wait`]: Viber's 21 locks the session, but only if the user has not
 //!   written since the message was admitted (a condition on `last_user_message_at`, which
 //!   every user message sets): a late 21 must not re-lock a session the user just unlocked.
@@ -31,6 +33,7 @@ use crate::attrs::{self, n, s};
 use crate::campaign_counts::{self, CountMove};
 use crate::conversation::{self, Expr};
 use crate::message::history_value;
+use crate::usage::{UsageMove, send_retrying};
 use crate::{BusinessId, Failure, MessageRecord, Store, StoreError, keys};
 
 /// What a `mark_*` call did.
@@ -142,7 +145,10 @@ impl Store {
         if let Some(count) = self.campaign_move(message, None, MessageStatus::Sent)? {
             request = request.transact_items(TransactWriteItem::builder().update(count).build());
         }
-        match request.send().await {
+        if let Some(usage) = self.usage_move(message, None, MessageStatus::Sent, sent.at)? {
+            request = request.transact_items(TransactWriteItem::builder().update(usage).build());
+        }
+        match send_retrying(request).await {
             Ok(_) => Ok(Marked::Recorded),
             Err(err) => match cancelled_by(&err) {
                 Some(reasons) if reasons.first().copied() == Some(true) => {
@@ -232,7 +238,11 @@ impl Store {
                 request =
                     request.transact_items(TransactWriteItem::builder().update(count).build());
             }
-            match request.send().await {
+            if let Some(usage) = self.usage_move(message, Some(&failure.reason), status, at)? {
+                request =
+                    request.transact_items(TransactWriteItem::builder().update(usage).build());
+            }
+            match send_retrying(request).await {
                 Ok(_) => {
                     if attempt.is_some() {
                         self.conversations.forget(&message.business, to);
@@ -276,6 +286,25 @@ impl Store {
             expires_at: message.created_at.plus(self.retention.messages).as_secs(),
         })
         .map(Some)
+    }
+
+    /// A message's move out of `accepted`, for the day's usage shard (every message counts).
+    fn usage_move(
+        &self,
+        message: &MessageRecord,
+        failure_reason: Option<&str>,
+        to: MessageStatus,
+        at: Timestamp,
+    ) -> Result<Option<Update>, StoreError> {
+        let Some(to) = campaign_counts::counter(to, failure_reason) else {
+            return Ok(None);
+        };
+        self.usage_update(
+            &message.business,
+            message.id.as_str(),
+            at,
+            &UsageMove::status(None, &to),
+        )
     }
 
     fn failed_update(

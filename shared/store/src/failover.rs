@@ -52,6 +52,7 @@ use session_rules::{MessageStatus, PhoneNumber, Timestamp};
 use crate::attrs::{self, Item, b, n, s};
 use crate::cancelled::{Cancelled, conditional};
 use crate::sms::{claim_counter, refusal_counter};
+use crate::usage::{UsageMove, send_retrying};
 use crate::{BusinessId, MessageId, Store, StoreError, keys};
 
 /// A message's `failover` attribute: its spec as JSON.
@@ -167,7 +168,7 @@ impl Store {
             .expression_attribute_values(":no", b(false))
             .build()
             .map_err(StoreError::build)?;
-        let result = self
+        let request = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
@@ -197,9 +198,25 @@ impl Store {
                         now,
                     )?)
                     .build(),
-            )
-            .send()
-            .await;
+            );
+        // The day's usage shard (`usage`): one SMS failover and its parts, counted by the
+        // claim that counts them against the SMS caps.
+        let usage = UsageMove::of([
+            (session_rules::usage::SMS_FAILOVERS.to_owned(), 1),
+            (
+                session_rules::usage::SMS_PARTS.to_owned(),
+                i64::from(allowance.parts),
+            ),
+        ]);
+        let result = match self.usage_update(business, message_id.as_str(), now, &usage)? {
+            Some(update) => {
+                send_retrying(
+                    request.transact_items(TransactWriteItem::builder().update(update).build()),
+                )
+                .await
+            }
+            None => send_retrying(request).await,
+        };
         let err = match result {
             Ok(_) => return Ok(Claim::Claimed),
             Err(err) => err,

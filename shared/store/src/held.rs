@@ -31,8 +31,8 @@ use aws_sdk_dynamodb::types::{
 use session_rules::caps::{Cap, Caps};
 use session_rules::hold::{MAX_HELD_PER_CONVERSATION, check_until, waits_for_user};
 use session_rules::{
-    AtDeadline, BillingCategory, Conversation, HeldState, HoldDecision, PhoneNumber, Refusal,
-    Release, SendClass, Timestamp,
+    AtDeadline, Billing, BillingCategory, Conversation, HeldState, HoldDecision, PhoneNumber,
+    Refusal, Release, SendClass, Timestamp,
 };
 
 use crate::attrs::{self, Item, b, n, s};
@@ -918,6 +918,16 @@ impl Store {
                 return Ok(SettleWrite::OverCap);
             };
             items.push(TransactWriteItem::builder().update(update).build());
+        }
+        // After them: the message accepted now, on the day's usage shard (`usage`), as a direct send.
+        let accepted = session_rules::usage::accepted_message(Billing::of_send(billing, after));
+        if let Some(usage) = self.usage_update(
+            &held.business,
+            held.id.as_str(),
+            now,
+            &crate::usage::UsageMove::of(accepted),
+        )? {
+            items.push(TransactWriteItem::builder().update(usage).build());
         }
         let err = match self
             .client

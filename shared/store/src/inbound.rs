@@ -25,6 +25,7 @@ use session_rules::{Conversation, PhoneNumber, Timestamp};
 use crate::attrs::{self, Item, n, s};
 use crate::cancelled::Cancelled;
 use crate::conversation::{self, Expr};
+use crate::usage::UsageMove;
 use crate::{BusinessId, Store, StoreError, keys};
 
 /// Optimistic rounds before [`StoreError::Contended`] (as for sends).
@@ -295,7 +296,7 @@ impl Store {
             }
         }
 
-        let result = self
+        let mut request = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
@@ -303,9 +304,23 @@ impl Store {
                 TransactWriteItem::builder()
                     .put(item.build().map_err(StoreError::build)?)
                     .build(),
-            )
-            .send()
-            .await;
+            );
+        // A new session opened by this message counts on the day's usage shard (`usage`),
+        // once: a redelivered callback is cancelled by the user message's own condition.
+        let opened = record.after.session.map(|s| s.started_at)
+            != record.before.session.map(|s| s.started_at)
+            && record.after.session.is_some();
+        if opened
+            && let Some(usage) = self.usage_update(
+                business,
+                &record.message_token,
+                record.received_at,
+                &UsageMove::of([(session_rules::usage::SESSIONS_OPENED.to_owned(), 1)]),
+            )?
+        {
+            request = request.transact_items(TransactWriteItem::builder().update(usage).build());
+        }
+        let result = request.send().await;
         let err = match result {
             Ok(_) => return Ok(Attempt::Written),
             Err(err) => err,
@@ -327,7 +342,7 @@ impl Store {
                 !crate::held::held_of(item).is_empty(),
             ));
         }
-        if (0..2).any(|i| cancelled.code(i) == Some("TransactionConflict")) {
+        if (0..3).any(|i| cancelled.code(i) == Some("TransactionConflict")) {
             return Ok(Attempt::Conflict);
         }
         Err(StoreError::sdk(err))

@@ -20,6 +20,7 @@
 //! | cap counter      | `BIZ#{business}`      | `CAPUSE#{period}#{window}#{subject}` (`caps.rs`) |
 //! | parked job       | `BIZ#{business}`      | `PARKED#{hold}#{work}` (`parked.rs`) |
 //! | held message     | `BIZ#{business}`      | `HELD#{message_id}` (`held.rs`) |
+//! | usage shard      | `BIZ#{business}`      | `USAGE#{yyyy-mm-dd}#{shard}` (`usage.rs`) |
 //!
 //! Campaign items (campaign, chunks, create keys, count shards) are in `campaigns.rs` and
 //! `campaign_counts.rs`; a template creation's key (`TIDEM#{key}`) in `templates.rs`.
@@ -83,6 +84,8 @@ mod suppression;
 mod template_cache;
 mod templates;
 mod ttl_cache;
+// A business's usage counters per day, in shards, moved in the writes they count.
+pub mod usage;
 
 use std::time::Duration;
 

@@ -9,7 +9,9 @@
 //! 3. a `Put` of the idempotency record when the business sent an `Idempotency-Key`;
 //! 4. for a business with caps on the message's billing category, an `Update` of each cap's
 //!    counter, conditioned on staying within the cap (the `caps` module): a send over a cap is
-//!    refused by the very write that would count it, and a cancelled write counts nothing.
+//!    refused by the very write that would count it, and a cancelled write counts nothing;
+//! 5. the `Update` of the day's usage shard (the `usage` module): the message accepted in its
+//!    billing category, and billable when it is, counted once whatever retries.
 //!
 //! Each carries `ReturnValuesOnConditionCheckFailure = ALL_OLD`, so when the transaction is
 //! cancelled the cancellation reasons hold the real conversation and the earlier idempotency
@@ -34,6 +36,7 @@ use crate::attrs::{self, Item, n, s};
 use crate::cancelled::Cancelled;
 use crate::conversation::{self, Expr};
 use crate::message::history_value;
+use crate::usage::UsageMove;
 use crate::{BusinessId, MessageId, Store, StoreError, keys, suppression};
 
 /// How long a send whose transaction got no answer (an outage cut the connection, every SDK
@@ -691,6 +694,16 @@ impl Store {
             };
             request = request.transact_items(TransactWriteItem::builder().update(update).build());
         }
+        // Last: the day's usage (`usage`), counted by this very write.
+        let billing = Billing::of_send(send.billing, after);
+        if let Some(update) = self.usage_update(
+            send.business,
+            send.message_id.as_str(),
+            send.now,
+            &UsageMove::of(session_rules::usage::accepted_message(billing)),
+        )? {
+            request = request.transact_items(TransactWriteItem::builder().update(update).build());
+        }
 
         let err = match request.send().await {
             Ok(_) => return Ok(WriteResult::Written),
@@ -701,9 +714,8 @@ impl Store {
         };
         let failed = |i: usize| cancelled.failed(i);
         if !cancelled.any_failed() {
-            let conflict = (0..caps_start + caps.len())
-                .any(|i| cancelled.code(i) == Some("TransactionConflict"));
-            if conflict && !caps.is_empty() {
+            // A capped business's sends share its counter, and every send a usage shard.
+            if cancelled.conflict_only() {
                 return Ok(WriteResult::Conflict);
             }
             // Cancelled for another reason (a conflicting transaction, throttling): retryable.

@@ -14,11 +14,14 @@
 //! `history_dropped`. Moves are never refused (there are at most as many as statuses), so the
 //! item stays a few kilobytes whatever Viber sends, far from DynamoDB's 400 KB.
 //!
-//! **Campaign messages** are counted by status (`campaign_counts`): their move is
-//! a transaction of the message, conditioned on its exact prior status (as the first write's
-//! `ALL_OLD` showed it), and the count shard's `-1`/`+1`. The first write excludes them
-//! (`attribute_not_exists(campaign_id)`), so a single send still moves in one `UpdateItem` and
-//! writes no counter; a campaign message pays that failed write and the transaction.
+//! **Counted moves.** Every message is counted by status on the day's usage shard (`usage`),
+//! and a campaign's message also on its campaign's count shard (`campaign_counts`): a move is
+//! a transaction of the message, conditioned on its exact prior status, and the shards'
+//! `-1`/`+1`. The first try guesses the prior status (`sent` before `delivered`, `delivered`
+//! before `seen`) and excludes campaign messages (`attribute_not_exists(campaign_id)`); a
+//! wrong guess is cancelled and its `ALL_OLD` gives the real status (and the campaign) for
+//! the next try. A move lost to a concurrent one is tried again from the new status, so two
+//! callbacks of one message at once move it, and count it, once.
 
 use std::time::Duration;
 
@@ -33,6 +36,7 @@ use crate::attrs::{self, Item, n, s};
 use crate::campaign_counts::{self, CountMove};
 use crate::cancelled::conditional;
 use crate::message::{campaign_of, history_value, unknown_history_value};
+use crate::usage::UsageMove;
 use crate::{BusinessId, CampaignId, MessageId, Store, StoreError, keys};
 
 /// The message a Viber `message_token` belongs to (the `TOKEN` item `dispatch` writes).
@@ -102,7 +106,8 @@ const MAX_COUNTED_ROUNDS: usize = 8;
 /// Where a campaign message behind a callback's status stands, for its counted move.
 struct Prior {
     business: BusinessId,
-    campaign: CampaignId,
+    /// `None`: a single send (and the move is conditioned on the message having no campaign).
+    campaign: Option<CampaignId>,
     status: MessageStatus,
     failure_reason: Option<String>,
     /// The counter the callback's status counts in.
@@ -120,16 +125,14 @@ fn condition_item(err: UpdateItemError) -> Result<Option<Item>, StoreError> {
     }
 }
 
-/// A campaign's message that `status` moves forward: what its counted move needs.
-fn campaign_prior(
+/// A message that `status` moves forward, as its item stands: what its counted move needs.
+fn prior_of(
     item: Option<&Item>,
     message_id: &MessageId,
     status: MessageStatus,
 ) -> Result<Option<Prior>, StoreError> {
     let Some(item) = item else { return Ok(None) };
-    let Some(campaign) = campaign_of(item)? else {
-        return Ok(None);
-    };
+    let campaign = campaign_of(item)?;
     let current = attrs::get_s(item, "status")?;
     let current = MessageStatus::parse(current).ok_or_else(|| {
         StoreError::malformed(
@@ -153,6 +156,17 @@ fn campaign_prior(
         to,
         expires_at: attrs::get_n(item, keys::EXPIRES_AT)?,
     }))
+}
+
+/// The status a message most likely stands at when `status` comes (a delivery after the send,
+/// a view after the delivery): the first try of a move is conditioned on it, and a wrong
+/// guess costs one cancelled transaction whose `ALL_OLD` tells the real one.
+fn likely_prior(status: MessageStatus) -> MessageStatus {
+    match status {
+        MessageStatus::Seen => MessageStatus::Delivered,
+        MessageStatus::Sent | MessageStatus::Accepted => MessageStatus::Accepted,
+        _ => MessageStatus::Sent,
+    }
 }
 
 /// A callback's identity in `status_keys`: its status and Viber's time.
@@ -192,54 +206,46 @@ impl Store {
     ) -> Result<Option<StatusChange>, StoreError> {
         let event = history_value(&[StatusEvent { status, at }]);
         let key = status_key(status, at);
-        let moved = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::message(message_id)))
-            // A campaign's message moves with its count (`move_counted`), never here.
-            .condition_expression(
-                "attribute_exists(pk) AND status_rank < :rank AND attribute_not_exists(campaign_id)",
-            )
-            .update_expression(MOVE)
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":rank", n(status.rank()))
-            .expression_attribute_values(":event", event.clone())
-            .expression_attribute_values(":keys", AttributeValue::Ss(vec![key.clone()]))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
+        // Every move is counted (`usage`, and a campaign's `campaign_counts`), so it is a
+        // transaction on the exact prior status: first the likely one, for a single send.
+        let moved = match campaign_counts::counter(status, None) {
+            Some(to) => {
+                let guess = Prior {
+                    business: business.clone(),
+                    campaign: None,
+                    status: likely_prior(status),
+                    failure_reason: None,
+                    to,
+                    expires_at: 0,
+                };
+                self.move_counted(message_id, status, at, &event, &key, guess)
+                    .await?
+            }
+            // `accepted` is where a message starts: nothing moves to it.
+            None => {
+                let item = self
+                    .get_consistent(keys::business(business), keys::message(message_id), None)
+                    .await?;
+                Some(self.stays_item(item.as_ref(), message_id, &key)?)
+            }
+        };
         let current = match moved {
-            Ok(_) => {
+            None => {
                 return Ok(Some(StatusChange {
                     moved: true,
                     current: status,
                     replay: false,
                 }));
             }
-            Err(err) => match self
-                .stays_or_count(err.into_service_error(), message_id, status, &event, &key)
-                .await?
-            {
-                None => {
-                    return Ok(Some(StatusChange {
-                        moved: true,
-                        current: status,
-                        replay: false,
-                    }));
-                }
-                Some(Stays::Gone) => return Ok(None),
-                Some(Stays::Replay(current)) => {
-                    return Ok(Some(StatusChange {
-                        moved: false,
-                        current,
-                        replay: true,
-                    }));
-                }
-                Some(Stays::New(current)) => current,
-            },
+            Some(Stays::Gone) => return Ok(None),
+            Some(Stays::Replay(current)) => {
+                return Ok(Some(StatusChange {
+                    moved: false,
+                    current,
+                    replay: true,
+                }));
+            }
+            Some(Stays::New(current)) => current,
         };
         // Late or repeated at another time: kept in the history, the status stays.
         let appended = self
@@ -285,34 +291,16 @@ impl Store {
         }
     }
 
-    /// After the first write's condition failed: a campaign's message behind `status` moves
-    /// with its count (`None` once moved), anything else stays (see [`Store::stays`]).
-    async fn stays_or_count(
-        &self,
-        err: UpdateItemError,
-        message_id: &MessageId,
-        status: MessageStatus,
-        event: &AttributeValue,
-        key: &str,
-    ) -> Result<Option<Stays>, StoreError> {
-        let item = condition_item(err)?;
-        match campaign_prior(item.as_ref(), message_id, status)? {
-            Some(prior) => {
-                self.move_counted(message_id, status, event, key, prior)
-                    .await
-            }
-            None => self.stays_item(item.as_ref(), message_id, key).map(Some),
-        }
-    }
-
-    /// A campaign message's move from exactly `prior` to `status`, in one transaction with its
-    /// count shard's `-1`/`+1` (`campaign_counts`). When the message moved meanwhile the
-    /// transaction is cancelled and tried again from where it is now, until it moves or stays
-    /// (`Some`: at or past `status`, this callback a replay or new, or gone).
+    /// A message's move from exactly `prior` to `status`, in one transaction with the day's
+    /// usage shard's `-1`/`+1` (`usage`) and, for a campaign's message, its count shard's
+    /// (`campaign_counts`). When the message stands elsewhere the transaction is cancelled and
+    /// tried again from where it is now, until it moves or stays (`Some`: at or past
+    /// `status`, this callback a replay or new, or gone).
     async fn move_counted(
         &self,
         message_id: &MessageId,
         status: MessageStatus,
+        at: Timestamp,
         event: &AttributeValue,
         key: &str,
         mut prior: Prior,
@@ -323,7 +311,14 @@ impl Store {
                 .table_name(&self.table)
                 .key(keys::PK, s(keys::business(&prior.business)))
                 .key(keys::SK, s(keys::message(message_id)))
-                .condition_expression("attribute_exists(pk) AND #status = :prev")
+                .condition_expression(match prior.campaign {
+                    Some(_) => "attribute_exists(pk) AND #status = :prev",
+                    // A campaign's message moves with its count: learnt from `ALL_OLD`.
+                    None => {
+                        "attribute_exists(pk) AND #status = :prev \
+                         AND attribute_not_exists(campaign_id)"
+                    }
+                })
                 .update_expression(MOVE)
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":prev", s(prior.status.as_str()))
@@ -336,21 +331,33 @@ impl Store {
                 )
                 .build()
                 .map_err(StoreError::build)?;
-            let count = self.count_update(&CountMove {
-                business: &prior.business,
-                campaign: &prior.campaign,
-                message: message_id,
-                from: campaign_counts::counter(prior.status, prior.failure_reason.as_deref()),
-                to: prior.to.clone(),
-                expires_at: prior.expires_at,
-            })?;
-            let result = self
+            let from = campaign_counts::counter(prior.status, prior.failure_reason.as_deref());
+            let mut request = self
                 .client
                 .transact_write_items()
-                .transact_items(TransactWriteItem::builder().update(message).build())
-                .transact_items(TransactWriteItem::builder().update(count).build())
-                .send()
-                .await;
+                .transact_items(TransactWriteItem::builder().update(message).build());
+            if let Some(campaign) = &prior.campaign {
+                let count = self.count_update(&CountMove {
+                    business: &prior.business,
+                    campaign,
+                    message: message_id,
+                    from: from.clone(),
+                    to: prior.to.clone(),
+                    expires_at: prior.expires_at,
+                })?;
+                request =
+                    request.transact_items(TransactWriteItem::builder().update(count).build());
+            }
+            if let Some(usage) = self.usage_update(
+                &prior.business,
+                message_id.as_str(),
+                at,
+                &UsageMove::status(from.as_deref(), &prior.to),
+            )? {
+                request =
+                    request.transact_items(TransactWriteItem::builder().update(usage).build());
+            }
+            let result = request.send().await;
             let err = match result {
                 Ok(_) => return Ok(None),
                 Err(err) => err,
@@ -362,7 +369,7 @@ impl Store {
             };
             match cancelled.cancellation_reasons().first() {
                 Some(r) if r.code() == Some("ConditionalCheckFailed") => {
-                    match campaign_prior(r.item(), message_id, status)? {
+                    match prior_of(r.item(), message_id, status)? {
                         Some(now) => prior = now,
                         None => return self.stays_item(r.item(), message_id, key).map(Some),
                     }

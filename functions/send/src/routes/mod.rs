@@ -13,6 +13,8 @@ pub mod messages;
 pub mod sessions;
 pub mod templates;
 pub mod uploads;
+// The business's usage and its estimated cost.
+pub mod usage;
 
 use lambda_http::http::Method;
 use vbm_http::ApiError;
@@ -39,6 +41,7 @@ pub enum Endpoint {
     CancelCampaign,
     ListEvents,
     ReplayEvents,
+    GetUsage,
 }
 
 /// One served method and path template; `{name}` matches one non-empty path segment.
@@ -139,6 +142,12 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         path: "/v1/events/replay",
         endpoint: Endpoint::ReplayEvents,
+    },
+    // Usage and its estimated cost, per day or month.
+    Route {
+        method: "GET",
+        path: "/v1/usage",
+        endpoint: Endpoint::GetUsage,
     },
 ];
 

@@ -15,3 +15,4 @@ mod security;
 mod services;
 mod sms_policy;
 mod templates;
+mod usage;

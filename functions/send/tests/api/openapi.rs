@@ -948,3 +948,49 @@ fn the_dry_run_schemas_match_their_answers() {
         send::routes::dry_run::PARAM
     );
 }
+
+#[test]
+fn the_usage_schemas_match_the_report() {
+    use send::routes::usage::{Cost, PeriodUsage, UsageFigures, UsageReport};
+    let doc = document();
+    let figures = || UsageFigures {
+        accepted: BTreeMap::from([(session_rules::BillingCategory::Session, 2)]),
+        billable: BTreeMap::from([(session_rules::BillingCategory::Session, 1)]),
+        statuses: BTreeMap::from([("delivered".to_owned(), 1)]),
+        sessions_opened: 1,
+        sms_failovers: 0,
+        sms_parts: 0,
+        campaign_recipients: 0,
+        estimated_cost: Some(Cost {
+            amount: "0.01".into(),
+            amount_micros: 10_000,
+            currency: "EUR".into(),
+        }),
+    };
+    assert_matches(&doc, "UsageFigures", &figures());
+    assert_matches(
+        &doc,
+        "Cost",
+        &Cost {
+            amount: "0.01".into(),
+            amount_micros: 10_000,
+            currency: "EUR".into(),
+        },
+    );
+    let period = PeriodUsage {
+        period: "2026-12-07".into(),
+        figures: figures(),
+    };
+    assert_matches(&doc, "PeriodUsage", &period);
+    assert_matches(
+        &doc,
+        "UsageReport",
+        &UsageReport {
+            from: "2026-12-07".into(),
+            to: "2026-12-07".into(),
+            granularity: session_rules::usage::Granularity::Day,
+            periods: vec![period],
+            total: figures(),
+        },
+    );
+}

@@ -8,6 +8,8 @@ mod key;
 mod outbox;
 mod quarantine;
 mod template;
+// Usage and estimated cost across businesses, for invoicing.
+mod usage;
 
 use aws_config::BehaviorVersion;
 use serde::Serialize;
@@ -65,6 +67,7 @@ pub async fn run(cli: Cli) -> Result<String, Failure> {
         Command::Outbox(command) => outbox::run(&ctx, command).await,
         Command::Events(command) => events::run(&ctx, command).await,
         Command::Quarantine(command) => quarantine::run(&ctx, command).await,
+        Command::Usage(args) => usage::run(&ctx, args).await,
     }
 }
 

@@ -56,6 +56,22 @@ impl Ctl {
             .unwrap()
     }
 
+    /// The store the functions use, on this test's table.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs a command that must succeed; what it printed, as it is (not JSON: CSV).
+    pub(crate) fn text(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "vbmctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8 output")
+    }
+
     async fn by_key(&self, key: &str) -> Option<Business> {
         let key = ApiKey::parse(key).expect("an API key of the right shape");
         self.store.business_by_api_key(&key).await.unwrap()

@@ -7,3 +7,4 @@ mod docs;
 mod events;
 mod outbox;
 mod profiles;
+mod usage;

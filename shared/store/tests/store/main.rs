@@ -15,4 +15,5 @@ mod pace;
 mod pending;
 mod services;
 mod templates;
+mod usage;
 mod warm_up;
