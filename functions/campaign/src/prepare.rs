@@ -4,7 +4,7 @@
 //! A job reads the object from the campaign's cursor (a ranged GET, streamed), checks each line
 //! exactly as an inline recipient is checked (`vbm_outbound::campaign::check_recipient`), and
 //! writes what it read in steps: a step's chunks and the cursor past them are one transaction
-//! conditioned on the cursor (`Store::prepare_step`), so a job killed anywhere and delivered
+//! conditioned on the cursor (`Campaigns::prepare_step`), so a job killed anywhere and delivered
 //! again reads the same lines into the same chunks (recipient `i` is always line order `i`,
 //! chunk `i / 100`), and two runners of one job never both advance. After the first bad line
 //! no more chunks are written, but the rest is still read so every bad line is counted.
@@ -99,7 +99,7 @@ impl App {
     ) -> Result<Done, JobError> {
         let now = self.clock.now();
         let mut done = Done::default();
-        let Some(campaign) = self.store.get_campaign(business, id).await? else {
+        let Some(campaign) = self.store.campaigns().get_campaign(business, id).await? else {
             return Ok(done);
         };
         match campaign.state {
@@ -197,7 +197,7 @@ impl App {
             };
             if !self
                 .store
-                .prepare_step(&campaign, &cursor, &step.to, &chunks)
+                .campaigns().prepare_step(&campaign, &cursor, &step.to, &chunks)
                 .await?
             {
                 // Another runner of this job moved on, or the campaign was cancelled.
@@ -369,7 +369,7 @@ impl App {
         }
         let numbers = self
             .store
-            .campaign_numbers(&campaign.business, &campaign.id)
+            .campaigns().campaign_numbers(&campaign.business, &campaign.id)
             .await?;
         if numbers.len() as u64 != cursor.recipients {
             // Chunks still to appear (an eventually consistent read would be wrong here).
@@ -415,7 +415,7 @@ impl App {
         };
         let Some(ready) = self
             .store
-            .settle_preparation(&campaign.business, &campaign.id, cursor, outcome, now)
+            .campaigns().settle_preparation(&campaign.business, &campaign.id, cursor, outcome, now)
             .await?
         else {
             return Ok(done.clone());
@@ -468,7 +468,7 @@ impl App {
         let now = self.clock.now();
         let settled = self
             .store
-            .settle_preparation(
+            .campaigns().settle_preparation(
                 &campaign.business,
                 &campaign.id,
                 at,

@@ -98,7 +98,7 @@ impl BatchReads {
         if !fresh && let Some(state) = known.get(campaign.as_str()) {
             return Ok(*state);
         }
-        let state = store.campaign_state(business, campaign).await?;
+        let state = store.campaigns().campaign_state(business, campaign).await?;
         known.insert(campaign.as_str().to_owned(), state);
         Ok(state)
     }
@@ -310,7 +310,7 @@ impl App {
         span.record("message_id", id.as_str());
 
         let now = self.clock.now();
-        let Some(message) = self.store.get_message(&business, &id, now).await? else {
+        let Some(message) = self.store.messages().get_message(&business, &id, now).await? else {
             return Ok("gone");
         };
         if message.track.current != MessageStatus::Accepted {
@@ -392,7 +392,7 @@ impl App {
                     at: now,
                 };
                 let marked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
-                    self.store.mark_sent(&message, &to, sent)
+                    self.store.messages().mark_sent(&message, &to, sent)
                 })
                 .await?;
                 match marked {
@@ -421,7 +421,7 @@ impl App {
             Outcome::UserBlocked(failure) => {
                 vbm_queue::patience::patiently(RECORD_PATIENCE, || {
                     self.store
-                        .change_conversation(&message.business, &to, now, |c| c.opt_out())
+                        .conversations().change_conversation(&message.business, &to, now, |c| c.opt_out())
                 })
                 .await?;
                 self.record_failure(&message, &to, &failure, now, true, name)
@@ -431,7 +431,7 @@ impl App {
                 // Not if the user wrote after this message was admitted: that unlocked it.
                 let locked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
                     self.store
-                        .lock_for_wait(&message.business, &to, message.created_at, now)
+                        .conversations().lock_for_wait(&message.business, &to, message.created_at, now)
                 })
                 .await?;
                 tracing::info!(locked, "Viber asked to wait for the user");
@@ -482,7 +482,7 @@ impl App {
                 return Ok(Go::Cancel);
             }
             let business = if fresh {
-                self.store.get_business(&message.business).await?
+                self.store.businesses().get_business(&message.business).await?
             } else {
                 self.businesses.get(&self.store, &message.business).await?
             };
@@ -491,7 +491,7 @@ impl App {
                 Some((c, Some(CampaignState::Paused))) => Hold::Campaign(c.clone()),
                 _ => return Ok(Go::Send),
             };
-            if self.store.park(&message.business, &hold, parked).await? {
+            if self.store.parking().park(&message.business, &hold, parked).await? {
                 tracing::info!(?hold, "parked until the hold is lifted");
                 return Ok(Go::Parked);
             }
@@ -508,7 +508,7 @@ impl App {
     ) -> Result<&'static str, RecordError> {
         let marked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
             self.store
-                .mark_cancelled(message, to, CAMPAIGN_CANCELLED, now)
+                .messages().mark_cancelled(message, to, CAMPAIGN_CANCELLED, now)
         })
         .await?;
         match marked {
@@ -555,7 +555,7 @@ impl App {
                 }
             }
             OutboundMessage::Template { id, .. } => {
-                self.store.get_template(&message.business, id).await?
+                self.store.templates().get_template(&message.business, id).await?
             }
             _ => None,
         };
@@ -579,7 +579,7 @@ impl App {
     ) -> Result<&'static str, RecordError> {
         let marked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
             self.store
-                .mark_failed(message, to, failure, now, release_session_slot)
+                .messages().mark_failed(message, to, failure, now, release_session_slot)
         })
         .await?;
         match marked {
@@ -610,7 +610,7 @@ impl App {
     ) -> Result<&'static str, RecordError> {
         let stored = self
             .store
-            .get_message(&message.business, &message.id, now)
+            .messages().get_message(&message.business, &message.id, now)
             .await?;
         if let Some(stored) = &stored {
             self.publish_recorded(stored, now).await?;
@@ -654,7 +654,7 @@ impl App {
         };
         let Some(stored) = self
             .store
-            .get_message(&message.business, &message.id, now)
+            .messages().get_message(&message.business, &message.id, now)
             .await?
         else {
             return Ok(());

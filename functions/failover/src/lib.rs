@@ -7,11 +7,11 @@
 //!   1. the message is loaded; gone, no failover, or this trigger off for it → done;
 //!   2. not claimed yet: the business's SMS policy ([`SmsPolicy::check`]: destination, sender
 //!      id, billed parts; the operator may have changed it since the send) and the claim
-//!      ([`Store::claim_failover`], one transaction: not delivered, not claimed, the user not
+//!      ([`Messages::claim_failover`], one transaction: not delivered, not claimed, the user not
 //!      opted out, the day's and month's SMS under the business's caps). Lost to a delivery or
 //!      an opt-out → done, no SMS; refused by the policy or a cap → recorded `refused` with
-//!      its reason ([`Store::refuse_failover`]), its event queued, no SMS;
-//!   3. claimed: this caller takes the next attempt ([`Store::begin_failover_attempt`], a
+//!      its reason ([`Messages::refuse_failover`]), its event queued, no SMS;
+//!   3. claimed: this caller takes the next attempt ([`Messages::begin_failover_attempt`], a
 //!      conditional write with a lease) and only then calls End User Messaging
 //!      ([`sms::SmsSender`]); its answer is recorded (`sent` with the SMS id, back to `claimed`
 //!      for a retry with back-off, or `failed` after [`App`]'s last attempt or a final refusal);
@@ -220,7 +220,7 @@ impl App {
         if self.park_if_disabled(&business, job, now).await? {
             return Ok("parked");
         }
-        let Some(message) = self.store.get_message(&business, &id, now).await? else {
+        let Some(message) = self.store.messages().get_message(&business, &id, now).await? else {
             return Ok("gone");
         };
         let Some(failover) = &message.failover else {
@@ -245,7 +245,7 @@ impl App {
             let allowance = SmsAllowance::of(&policy, length.parts);
             let skipped = match self
                 .store
-                .claim_failover(&business, &id, &to, trigger, &allowance, now)
+                .messages().claim_failover(&business, &id, &to, trigger, &allowance, now)
                 .await?
             {
                 Claim::Claimed | Claim::Taken => None,
@@ -292,7 +292,7 @@ impl App {
     ) -> Result<&'static str, RecordError> {
         if !self
             .store
-            .refuse_failover(business, id, trigger, reason, now)
+            .messages().refuse_failover(business, id, trigger, reason, now)
             .await?
         {
             return self.advance(business, id, trigger, now).await;
@@ -322,7 +322,7 @@ impl App {
             group: None,
             parked_at: now,
         };
-        Ok(self.store.park(business, &Hold::Business, &parked).await?)
+        Ok(self.store.parking().park(business, &Hold::Business, &parked).await?)
     }
 
     /// Moves a claimed failover on from where the record says it stands.
@@ -333,7 +333,7 @@ impl App {
         job_trigger: Trigger,
         now: Timestamp,
     ) -> Result<&'static str, RecordError> {
-        let Some(message) = self.store.get_message(business, id, now).await? else {
+        let Some(message) = self.store.messages().get_message(business, id, now).await? else {
             return Ok("gone");
         };
         let Some(failover) = &message.failover else {
@@ -345,7 +345,7 @@ impl App {
             Some(FailoverState::Claimed) => {
                 if !self
                     .store
-                    .begin_failover_attempt(business, id, failover.attempts, LEASE, now)
+                    .messages().begin_failover_attempt(business, id, failover.attempts, LEASE, now)
                     .await?
                 {
                     // Another delivery of a job took this attempt: see its outcome later.
@@ -378,7 +378,7 @@ impl App {
                 }
                 let recorded = self
                     .store
-                    .end_failover_attempt(business, id, attempt, end, self.clock.now())
+                    .messages().end_failover_attempt(business, id, attempt, end, self.clock.now())
                     .await?;
                 if !recorded {
                     tracing::warn!(attempt, "the attempt was abandoned meanwhile");
@@ -402,7 +402,7 @@ impl App {
                 }
                 if self
                     .store
-                    .abandon_failover_attempt(business, id, failover.attempts, now)
+                    .messages().abandon_failover_attempt(business, id, failover.attempts, now)
                     .await?
                 {
                     metrics::failover(trigger, "failed");
@@ -434,7 +434,7 @@ impl App {
         let at = receipt.event_timestamp.map_or(now, Timestamp::from_millis);
         if self
             .store
-            .record_failover_receipt(&business, &id, &receipt.message_id, failure.as_deref(), at)
+            .messages().record_failover_receipt(&business, &id, &receipt.message_id, failure.as_deref(), at)
             .await?
         {
             metrics::failover(
@@ -448,7 +448,7 @@ impl App {
             self.publish(&business, &id).await?;
             return Ok("receipt_recorded");
         }
-        let Some(message) = self.store.get_message(&business, &id, now).await? else {
+        let Some(message) = self.store.messages().get_message(&business, &id, now).await? else {
             return Ok("gone");
         };
         match message.failover.as_ref().and_then(|f| f.state) {
@@ -466,7 +466,7 @@ impl App {
     async fn publish(&self, business: &BusinessId, id: &MessageId) -> Result<(), RecordError> {
         if let Some(message) = self
             .store
-            .get_message(business, id, self.clock.now())
+            .messages().get_message(business, id, self.clock.now())
             .await?
             && let Some(event) = events::events(&message).pop()
         {

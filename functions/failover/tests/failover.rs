@@ -94,7 +94,7 @@ impl World {
         // The business, with the sender id its failovers name registered by the operator.
         let business = BusinessId::parse("acme").unwrap();
         store()
-            .create_business(&NewBusiness {
+            .businesses().create_business(&NewBusiness {
                 id: business.clone(),
                 service_id: 1001,
                 callback_url: None,
@@ -103,7 +103,7 @@ impl World {
             .await
             .unwrap();
         store()
-            .update_sms_policy(&business, |p| {
+            .businesses().update_sms_policy(&business, |p| {
                 p.senders.insert("Acme".into());
             })
             .await
@@ -145,7 +145,7 @@ impl World {
         let now = self.clock.now();
         let outcome = self
             .store
-            .record_send(&NewSend {
+            .messages().record_send(&NewSend {
                 business: &self.business,
                 message_id: id.clone(),
                 to: &PhoneNumber::parse(to).unwrap(),
@@ -167,7 +167,7 @@ impl World {
 
     async fn status(&self, id: &MessageId, status: MessageStatus) {
         self.store
-            .apply_status(&self.business, id, status, self.clock.now())
+            .messages().apply_status(&self.business, id, status, self.clock.now())
             .await
             .unwrap()
             .unwrap();
@@ -179,7 +179,7 @@ impl World {
 
     async fn failover(&self, id: &MessageId) -> vbm_store::FailoverRecord {
         self.store
-            .get_message(&self.business, id, self.clock.now())
+            .messages().get_message(&self.business, id, self.clock.now())
             .await
             .unwrap()
             .unwrap()
@@ -189,7 +189,7 @@ impl World {
 
     async fn steps(&self, id: &MessageId) -> Vec<FailoverStep> {
         self.store
-            .get_message(&self.business, id, self.clock.now())
+            .messages().get_message(&self.business, id, self.clock.now())
             .await
             .unwrap()
             .unwrap()
@@ -404,7 +404,7 @@ async fn the_receipt_records_delivery_once_and_the_view_says_sms() {
     assert_eq!(world.sms.calls(), 1);
     let message = world
         .store
-        .get_message(&world.business, &id, world.clock.now())
+        .messages().get_message(&world.business, &id, world.clock.now())
         .await
         .unwrap()
         .unwrap();
@@ -477,7 +477,7 @@ async fn never_for_an_opted_out_user_after_delivered_or_for_a_trigger_that_is_of
     let opted_out = world.sent(ANN, Some(&spec(with_deadline()))).await;
     world
         .store
-        .set_opted_out(
+        .conversations().set_opted_out(
             &world.business,
             &PhoneNumber::parse(ANN).unwrap(),
             true,
@@ -550,7 +550,7 @@ async fn an_attempt_that_died_in_flight_is_reported_failed_not_sent_again() {
     // A delivery claimed and began its attempt, then died before recording the answer.
     world
         .store
-        .claim_failover(
+        .messages().claim_failover(
             &world.business,
             &id,
             &PhoneNumber::parse(ANN).unwrap(),
@@ -563,7 +563,7 @@ async fn an_attempt_that_died_in_flight_is_reported_failed_not_sent_again() {
     assert!(
         world
             .store
-            .begin_failover_attempt(&world.business, &id, 0, failover::LEASE, world.clock.now())
+            .messages().begin_failover_attempt(&world.business, &id, 0, failover::LEASE, world.clock.now())
             .await
             .unwrap()
     );
@@ -681,7 +681,7 @@ async fn thirty_concurrent_failovers_against_a_day_cap_of_ten_send_exactly_ten_s
     let world = Arc::new(World::new(0, 4).await);
     world
         .store
-        .update_sms_policy(&world.business, |p| p.max_per_day = 10)
+        .businesses().update_sms_policy(&world.business, |p| p.max_per_day = 10)
         .await
         .unwrap()
         .unwrap();
@@ -726,7 +726,7 @@ async fn thirty_concurrent_failovers_against_a_day_cap_of_ten_send_exactly_ten_s
     }
     let usage = world
         .store
-        .sms_usage(&world.business, world.clock.now())
+        .businesses().sms_usage(&world.business, world.clock.now())
         .await
         .unwrap();
     assert_eq!((usage.day.sms, usage.day.refused), (10, 20));
@@ -742,7 +742,7 @@ async fn a_disabled_business_sends_no_sms_until_it_is_enabled() {
     let id = world.sent(ANN, Some(&spec(with_deadline()))).await;
     world
         .store
-        .set_business_disabled(&world.business, true)
+        .businesses().set_business_disabled(&world.business, true)
         .await
         .unwrap();
     let outcome = world
@@ -758,14 +758,14 @@ async fn a_disabled_business_sends_no_sms_until_it_is_enabled() {
     assert_eq!(outcome, "parked");
     let parked = world
         .store
-        .parked(&world.business, &vbm_store::Hold::Business)
+        .parking().parked(&world.business, &vbm_store::Hold::Business)
         .await
         .unwrap();
     assert_eq!(parked.len(), 1);
 
     world
         .store
-        .set_business_disabled(&world.business, false)
+        .businesses().set_business_disabled(&world.business, false)
         .await
         .unwrap();
     let outcome = world.app.handle_body(&parked[0].1.body).await.unwrap();

@@ -384,7 +384,7 @@ impl App {
             .and_then(serde_json::Value::as_str)
             .and_then(|p| PhoneNumber::parse(p).ok());
         self.store
-            .record_attempt(
+            .events().record_attempt(
                 &AttemptRecord {
                     event: QueuedRecord {
                         business: &business,

@@ -214,7 +214,7 @@ impl App {
         };
         let parked = holds
             .store
-            .parked(&release.business, &release.hold)
+            .parking().parked(&release.business, &release.hold)
             .await
             .map_err(|e| e.to_string())?;
         if parked.is_empty() {
@@ -272,7 +272,7 @@ impl App {
             .collect();
         holds
             .store
-            .unpark(&release.business, &read)
+            .parking().unpark(&release.business, &read)
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!(business = %release.business, hold = ?release.hold, jobs = read.len(), "parked work queued again");

@@ -95,7 +95,7 @@ impl Harness {
         );
         let (business, _key) = app
             .store()
-            .create_business(&NewBusiness {
+            .businesses().create_business(&NewBusiness {
                 id: BusinessId::parse("acme").unwrap(),
                 service_id: SERVICE_ID,
                 callback_url: None,
@@ -131,7 +131,7 @@ impl Harness {
     /// What `send` records: a message of `class` to the user, at `now`.
     async fn record(&self, id: MessageId, class: SendClass, now: Timestamp) -> SendOutcome {
         self.store()
-            .record_send(&NewSend {
+            .messages().record_send(&NewSend {
                 business: &self.business,
                 message_id: id,
                 to: &phone(USER),
@@ -164,7 +164,7 @@ impl Harness {
     /// The business `rival`, another tenant (service id 5151).
     async fn rival(&self) {
         self.store()
-            .create_business(&NewBusiness {
+            .businesses().create_business(&NewBusiness {
                 id: BusinessId::parse("rival").unwrap(),
                 service_id: 5151,
                 callback_url: None,
@@ -195,7 +195,7 @@ impl Harness {
         let sent_at = Timestamp::from_millis(created_at.as_millis() + 100);
         let change = self
             .store()
-            .apply_status(&self.business, &id, MessageStatus::Sent, sent_at)
+            .messages().apply_status(&self.business, &id, MessageStatus::Sent, sent_at)
             .await
             .unwrap()
             .unwrap();
@@ -217,7 +217,7 @@ impl Harness {
 
     async fn message(&self, id: &MessageId) -> MessageRecord {
         self.store()
-            .get_message(&self.business, id, self.now())
+            .messages().get_message(&self.business, id, self.now())
             .await
             .unwrap()
             .unwrap()
@@ -233,7 +233,7 @@ impl Harness {
         };
         let marked = self
             .store()
-            .mark_sent(message, &phone(USER), sent)
+            .messages().mark_sent(message, &phone(USER), sent)
             .await
             .unwrap();
         assert_eq!(marked, vbm_store::Marked::Recorded);
@@ -253,7 +253,7 @@ impl Harness {
 
     async fn opted_out(&self) -> bool {
         self.store()
-            .get_conversation(&self.business, &phone(USER))
+            .conversations().get_conversation(&self.business, &phone(USER))
             .await
             .unwrap()
             .is_some_and(|c| c.opted_out)
@@ -387,7 +387,7 @@ async fn a_status_for_an_unknown_token_is_kept_and_applied_once_the_token_is_rec
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert_eq!(reply.body["status"], 0);
     }
-    let kept = h.store().pending_statuses(token, h.now()).await.unwrap();
+    let kept = h.store().messages().pending_statuses(token, h.now()).await.unwrap();
     assert_eq!(
         kept,
         [PendingStatus {
@@ -402,7 +402,7 @@ async fn a_status_for_an_unknown_token_is_kept_and_applied_once_the_token_is_rec
     );
     assert!(
         h.store()
-            .message_by_token(token, h.now())
+            .messages().message_by_token(token, h.now())
             .await
             .unwrap()
             .is_none()
@@ -441,7 +441,7 @@ async fn a_status_for_an_unknown_token_is_kept_and_applied_once_the_token_is_rec
     );
     assert!(
         h.store()
-            .pending_statuses(token, h.now())
+            .messages().pending_statuses(token, h.now())
             .await
             .unwrap()
             .is_empty()
@@ -465,7 +465,7 @@ async fn a_keep_after_the_token_is_recorded_hands_back_the_message() {
     let accepted = h.accepted_message().await;
     assert!(
         h.store()
-            .message_by_token(token, h.now())
+            .messages().message_by_token(token, h.now())
             .await
             .unwrap()
             .is_none()
@@ -477,7 +477,7 @@ async fn a_keep_after_the_token_is_recorded_hands_back_the_message() {
     };
     let kept = h
         .store()
-        .keep_pending_status(token, pending, h.now())
+        .messages().keep_pending_status(token, pending, h.now())
         .await
         .unwrap();
     match kept {
@@ -490,7 +490,7 @@ async fn a_keep_after_the_token_is_recorded_hands_back_the_message() {
     }
     assert!(
         h.store()
-            .pending_statuses(token, h.now())
+            .messages().pending_statuses(token, h.now())
             .await
             .unwrap()
             .is_empty()
@@ -551,7 +551,7 @@ async fn a_status_racing_the_token_record_is_always_applied_once() {
         assert_eq!(events[0].data["status"], "delivered");
         assert!(
             h.store()
-                .pending_statuses(&token, h.now())
+                .messages().pending_statuses(&token, h.now())
                 .await
                 .unwrap()
                 .is_empty(),
@@ -566,7 +566,7 @@ async fn a_status_racing_the_token_record_is_always_applied_once() {
 async fn unsubscribe_blocks_sends_until_subscribe() {
     let h = Harness::new().await;
     h.store()
-        .record_user_message(&h.business, &phone(USER), h.now())
+        .conversations().record_user_message(&h.business, &phone(USER), h.now())
         .await
         .unwrap();
     let unsubscribe = callback("900001", 5, h.now(), Some(USER));
@@ -631,7 +631,7 @@ async fn an_unsubscribe_without_phone_finds_the_user_through_the_token() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(h.opted_out().await);
     assert!(h.events().await.is_empty());
-    let kept = h.store().quarantined(h.now()).await.unwrap();
+    let kept = h.store().quarantine().quarantined(h.now()).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].body, unknown.as_bytes());
     assert_eq!(kept[0].reason, QuarantineReason::UnknownService);
@@ -663,7 +663,7 @@ async fn bad_signatures_are_refused_and_change_nothing() {
     let body = r#"{"message_token":1,"message_time":1700000000000,"message_status":3}"#;
     let reply = h.post(body).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let kept = h.store().quarantined(h.now()).await.unwrap();
+    let kept = h.store().quarantine().quarantined(h.now()).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].body, body.as_bytes());
     assert_eq!(kept[0].reason, QuarantineReason::TokenUnknown);
@@ -879,7 +879,7 @@ async fn a_message_history_is_bounded_whatever_viber_sends() {
     let at = |i: i64| Timestamp::from_millis(sent.sent_at.as_millis() + 1000 + i);
     let first = h
         .store()
-        .apply_status(&h.business, &sent.id, MessageStatus::Delivered, at(0))
+        .messages().apply_status(&h.business, &sent.id, MessageStatus::Delivered, at(0))
         .await
         .unwrap()
         .unwrap();
@@ -888,7 +888,7 @@ async fn a_message_history_is_bounded_whatever_viber_sends() {
     for i in 1..=extra {
         let change = h
             .store()
-            .apply_status(&h.business, &sent.id, MessageStatus::Delivered, at(i))
+            .messages().apply_status(&h.business, &sent.id, MessageStatus::Delivered, at(i))
             .await
             .unwrap()
             .unwrap();
@@ -905,7 +905,7 @@ async fn a_message_history_is_bounded_whatever_viber_sends() {
     );
     let seen = h
         .store()
-        .apply_status(&h.business, &sent.id, MessageStatus::Seen, at(extra + 1))
+        .messages().apply_status(&h.business, &sent.id, MessageStatus::Seen, at(extra + 1))
         .await
         .unwrap()
         .unwrap();
@@ -949,7 +949,7 @@ async fn an_unknown_status_code_is_kept_in_the_history_and_changes_nothing() {
         ]
     );
     assert!(h.events().await.is_empty());
-    assert!(h.store().quarantined(h.now()).await.unwrap().is_empty());
+    assert!(h.store().quarantine().quarantined(h.now()).await.unwrap().is_empty());
 }
 
 /// Property: whatever mix of known and unknown codes arrives, in any order, the message ends
@@ -1039,7 +1039,7 @@ async fn a_status_naming_another_tenants_service_id_is_never_applied() {
         assert_eq!(after.history, before.history, "{code}");
     }
     assert!(h.events().await.is_empty());
-    let kept = h.store().quarantined(h.now()).await.unwrap();
+    let kept = h.store().quarantine().quarantined(h.now()).await.unwrap();
     assert_eq!(kept.len(), 2);
     assert!(
         kept.iter()
@@ -1069,12 +1069,12 @@ async fn statuses_too_old_for_their_unknown_token_are_quarantined_and_timeless_o
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(
         h.store()
-            .pending_statuses("970001", h.now())
+            .messages().pending_statuses("970001", h.now())
             .await
             .unwrap()
             .is_empty()
     );
-    let kept = h.store().quarantined(h.now()).await.unwrap();
+    let kept = h.store().quarantine().quarantined(h.now()).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].reason, QuarantineReason::TokenUnknown);
     assert_eq!(kept[0].route, "POST /viber/status");
@@ -1109,7 +1109,7 @@ async fn a_kept_status_naming_another_tenants_service_id_is_never_applied() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(
         h.store()
-            .pending_statuses(token, h.now())
+            .messages().pending_statuses(token, h.now())
             .await
             .unwrap()
             .len(),
@@ -1122,7 +1122,7 @@ async fn a_kept_status_naming_another_tenants_service_id_is_never_applied() {
     assert_eq!(m.track.current, MessageStatus::Sent, "not applied");
     assert!(
         h.store()
-            .pending_statuses(token, h.now())
+            .messages().pending_statuses(token, h.now())
             .await
             .unwrap()
             .is_empty()
@@ -1132,7 +1132,7 @@ async fn a_kept_status_naming_another_tenants_service_id_is_never_applied() {
         events.iter().all(|e| e.data["status"] != "seen"),
         "{events:?}"
     );
-    let kept = h.store().quarantined(h.now()).await.unwrap();
+    let kept = h.store().quarantine().quarantined(h.now()).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].reason, QuarantineReason::ServiceMismatch);
     let body: Value = serde_json::from_slice(&kept[0].body).unwrap();

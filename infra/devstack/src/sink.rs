@@ -56,7 +56,7 @@ impl Sink {
         let secret = match BusinessId::parse(business) {
             Ok(id) => self
                 .store
-                .get_business(&id)
+                .businesses().get_business(&id)
                 .await
                 .ok()
                 .flatten()

@@ -15,7 +15,7 @@ use session_rules::Timestamp;
 
 use crate::attrs::{n, s};
 use crate::cancelled::conditional;
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, StoreError, keys};
 
 /// What is counted, and how many uses a window allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +48,7 @@ impl Allowance {
     }
 }
 
-impl Store {
+impl crate::Allowances<'_> {
     /// Takes one use of `allowance` for `business` at `now`, atomically.
     pub async fn take_allowance(
         &self,

@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 
 use crate::attrs::{self, Item, n, s};
 use crate::cancelled::{cancelled_indexes, conditional};
-use crate::{ApiKey, Business, BusinessId, Store, StoreError, keys};
+use crate::{ApiKey, Business, BusinessId, StoreError, keys};
 
 /// Listing items of keys sort under this prefix in the business's partition.
 const LISTING_PREFIX: &str = "APIKEY#";
@@ -101,7 +101,7 @@ fn key_info(item: &Item) -> Result<KeyInfo, StoreError> {
     })
 }
 
-impl Store {
+impl crate::Businesses<'_> {
     /// The lookup and listing items of a new key of `business`, created `now`.
     pub(crate) fn new_key_items(
         &self,
@@ -141,7 +141,7 @@ impl Store {
         self.business_by_api_key_at(key, now_secs()).await
     }
 
-    /// [`Store::business_by_api_key`] at `now` (unix seconds).
+    /// [`Businesses::business_by_api_key`](crate::Businesses::business_by_api_key) at `now` (unix seconds).
     pub async fn business_by_api_key_at(
         &self,
         key: &ApiKey,

@@ -183,7 +183,7 @@ fn settled_slots(item: &Item, len: usize) -> BTreeMap<usize, String> {
         .collect()
 }
 
-impl Store {
+impl crate::Campaigns<'_> {
     /// A chunk of a campaign (strongly consistent).
     pub async fn get_chunk(&self, at: ChunkRef<'_>) -> Result<Option<Chunk>, StoreError> {
         self.get_consistent(
@@ -211,7 +211,7 @@ impl Store {
             .await
     }
 
-    /// [`Store::admit_chunk`] counted against the business's `caps`, in the admitting writes.
+    /// [`Campaigns::admit_chunk`](crate::Campaigns::admit_chunk) counted against the business's `caps`, in the admitting writes.
     pub async fn admit_chunk_within(
         &self,
         at: ChunkRef<'_>,
@@ -485,6 +485,7 @@ impl Store {
             return Ok(None);
         }
         let room = self
+            .businesses()
             .cap_counts(business, &relevant, now)
             .await?
             .iter()
@@ -652,7 +653,9 @@ impl Store {
         }
         Ok((items, roles, adds))
     }
+}
 
+impl Store {
     /// Conversations of `phones` by E.164, consistently, 100 keys a `BatchGetItem`; and the
     /// numbers whose conversation carries an erasure's tombstone.
     pub(crate) async fn conversations_of(

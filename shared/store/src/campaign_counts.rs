@@ -92,7 +92,9 @@ impl Store {
         };
         update.build().map_err(StoreError::build)
     }
+}
 
+impl crate::Campaigns<'_> {
     /// A campaign's messages by status now (`sent`, `delivered`, `seen`, `expired`,
     /// `failed_{reason}`), summed over its shards: one consistent `Query`. Zeros are left
     /// out; the sums are signed so that a negative one (which the moves never make) shows.

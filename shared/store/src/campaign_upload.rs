@@ -25,7 +25,7 @@ use crate::campaigns::{
     campaign_sk, chunk_count, chunk_item,
 };
 use crate::cancelled::conditional;
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, StoreError, keys};
 
 /// How an uploaded list is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +160,7 @@ fn cursor_update(to: &Cursor) -> (String, Vec<(String, AttributeValue)>) {
 const AT_CURSOR: &str =
     "campaign_state = :preparing AND prep_offset = :from_offset AND prep_lines = :from_lines";
 
-impl Store {
+impl crate::Campaigns<'_> {
     /// When a campaign's items expire (as `create_campaign` computes it).
     pub fn campaign_expiry(&self, campaign: &Campaign) -> i64 {
         campaign

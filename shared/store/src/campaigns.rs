@@ -352,7 +352,7 @@ pub fn chunk_count(recipients: usize) -> u32 {
     recipients.div_ceil(CHUNK_SIZE) as u32
 }
 
-impl Store {
+impl crate::Campaigns<'_> {
     /// Records a campaign and its recipients; nothing starts here (the caller queues the start
     /// job or sets its timer). The chunks are written first and the campaign item last, in one
     /// transaction with the key's record: a campaign exists only whole. Chunks of a write that
@@ -740,7 +740,7 @@ impl Store {
         }
     }
 
-    /// The `campaign.completed` event is queued: [`Store::complete_campaign`] returns it no more.
+    /// The `campaign.completed` event is queued: [`Campaigns::complete_campaign`](crate::Campaigns::complete_campaign) returns it no more.
     pub async fn campaign_announced(
         &self,
         business: &BusinessId,

@@ -31,7 +31,7 @@ use session_rules::PhoneNumber;
 
 use crate::attrs::{self, s};
 use crate::conversation::ERASING;
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, StoreError, keys};
 
 /// How far back the consistent sweep of step 2 looks: far beyond the index's propagation delay
 /// (typically well under a second in DynamoDB).
@@ -39,7 +39,7 @@ pub const CONSISTENT_SWEEP: Duration = Duration::from_secs(15 * 60);
 
 type Key = (AttributeValue, AttributeValue);
 
-impl Store {
+impl crate::Erasure<'_> {
     /// Deletes the conversation, messages, idempotency records and anything else indexed under
     /// the contact, keeping only a suppression record when the user had opted out; returns how
     /// many items went. See the module documentation.

@@ -19,7 +19,7 @@ use session_rules::{PhoneNumber, Timestamp};
 
 use crate::attrs::{self, Item, n, s};
 use crate::cancelled::conditional;
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, StoreError, keys};
 
 /// The index ordering a business's events by time.
 pub const EVENTS_INDEX: &str = "events";
@@ -32,7 +32,7 @@ const SK_PREFIX: &str = "EVENT#";
 /// without limit.
 pub const MAX_ATTEMPTS: usize = 25;
 
-/// The most events one page of [`Store::list_events`] holds.
+/// The most events one page of [`Events::list_events`](crate::Events::list_events) holds.
 pub const MAX_PAGE: usize = 100;
 
 /// Queries one page may cost when filters skip most events: a page can come back short (with a
@@ -91,7 +91,7 @@ pub struct AttemptRecord<'a> {
     pub state: DeliveryState,
 }
 
-/// An event a producer queued, for the log before any attempt ([`Store::log_queued`]).
+/// An event a producer queued, for the log before any attempt ([`Events::log_queued`](crate::Events::log_queued)).
 #[derive(Debug, Clone)]
 pub struct QueuedRecord<'a> {
     pub business: &'a BusinessId,
@@ -253,7 +253,7 @@ fn from_item(item: &Item) -> Result<LoggedEvent, StoreError> {
     })
 }
 
-impl Store {
+impl crate::Events<'_> {
     /// Records one delivery attempt: creates the event's log entry on its first attempt, appends
     /// the attempt (while fewer than [`MAX_ATTEMPTS`] are kept, else counts it) and sets the
     /// state. One conditional update, a second only past the bound.
@@ -358,7 +358,7 @@ impl Store {
     }
 
     /// Whether the log holds `event_id` (queued or attempted): a producer that logs what it
-    /// queues ([`Store::log_queued`]) asks this first, so a redelivered input queues nothing
+    /// queues ([`Events::log_queued`](crate::Events::log_queued)) asks this first, so a redelivered input queues nothing
     /// twice.
     pub async fn event_logged(
         &self,

@@ -62,7 +62,7 @@ pub struct NewHold<'a> {
     pub fallback: Option<HeldFallback>,
 }
 
-/// What [`Store::record_hold`] did.
+/// What [`Messages::record_hold`](crate::Messages::record_hold) did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HoldOutcome {
     /// Kept, waiting; `conversation` as it is (unchanged by the hold).
@@ -193,7 +193,7 @@ pub(crate) fn hold_record_of(item: &Item) -> Result<Option<HoldRecord>, StoreErr
     }))
 }
 
-/// An earlier idempotency record, as [`Store::record_hold`] reads it.
+/// An earlier idempotency record, as [`Messages::record_hold`](crate::Messages::record_hold) reads it.
 struct EarlierHold {
     request_hash: String,
     message_id: MessageId,
@@ -216,12 +216,14 @@ impl Store {
         self.conversations.put(business, to, state);
         Ok((state, held_of(item.as_ref())))
     }
+}
 
+impl crate::Messages<'_> {
     /// A session message that may wait for the user's reply: sent now when a session admits it
-    /// (exactly [`Store::record_send`]), else held (one transaction: the conversation names it,
+    /// (exactly [`Messages::record_send`](crate::Messages::record_send)), else held (one transaction: the conversation names it,
     /// conditioned on the exact state the decision was made on, and the held item is put).
     /// `caps`: the business's caps on the message's category, counted when it is sent now (as
-    /// [`Store::record_send_within`]).
+    /// [`Messages::record_send_within`](crate::Messages::record_send_within)).
     pub async fn record_hold(
         &self,
         hold: &NewHold<'_>,
@@ -591,7 +593,7 @@ impl Store {
                             moved_now: false,
                         });
                         // Another writer moved it, and may have moved the conversation.
-                        state = self.get_conversation(business, to).await?;
+                        state = self.conversations().get_conversation(business, to).await?;
                         continue 'messages;
                     }
                     SettleWrite::Stale(real) => state = real,
@@ -624,7 +626,10 @@ impl Store {
                 moved_now: false,
             }));
         }
-        let mut state = self.get_conversation(business, &held.to).await?;
+        let mut state = self
+            .conversations()
+            .get_conversation(business, &held.to)
+            .await?;
         for _ in 0..MAX_ATTEMPTS {
             let before = state.unwrap_or_default();
             let fallback = held.fallback.as_ref().map(|f| f.class);
@@ -863,7 +868,9 @@ impl Store {
         }
         // A conflicting transaction: read again and retry.
         Ok(SettleWrite::Stale(
-            self.get_conversation(&held.business, &held.to).await?,
+            self.conversations()
+                .get_conversation(&held.business, &held.to)
+                .await?,
         ))
     }
 }

@@ -30,7 +30,7 @@ use session_rules::Timestamp;
 
 use crate::attrs::{self, n, s};
 use crate::cancelled::conditional;
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, StoreError, keys};
 
 /// Messages per second a business gets until `vbmctl business pace` sets its own.
 pub const DEFAULT_RATE: u32 = 20;
@@ -141,7 +141,7 @@ pub fn interval_micros(rate: u32, lane: Lane) -> i64 {
     }
 }
 
-impl Store {
+impl crate::Pace<'_> {
     /// The business's rate (messages per second).
     pub async fn pace_rate(&self, business: &BusinessId) -> Result<u32, StoreError> {
         let item = self

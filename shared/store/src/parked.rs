@@ -26,7 +26,7 @@ use session_rules::Timestamp;
 use crate::attrs::{self, Item, n, s};
 use crate::campaigns::{CampaignId, CampaignState, STATE, campaign_sk};
 use crate::cancelled::conditional;
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, StoreError, keys};
 
 const PARKED_PREFIX: &str = "PARKED#";
 
@@ -95,7 +95,7 @@ pub struct Parked {
     pub parked_at: Timestamp,
 }
 
-impl Store {
+impl crate::Parking<'_> {
     /// Parks `job` under `hold`, if the hold still stands: `Ok(false)` when it was lifted
     /// meanwhile (the caller goes on with the work). See the module documentation.
     pub async fn park(
@@ -165,7 +165,7 @@ impl Store {
 
     /// Every job parked under `hold`, oldest work first (strongly consistent: a park committed
     /// before the hold was lifted is there). Each comes with its sort key, for
-    /// [`Store::unpark`].
+    /// [`Parking::unpark`](crate::Parking::unpark).
     pub async fn parked(
         &self,
         business: &BusinessId,
@@ -210,7 +210,9 @@ impl Store {
         }
         Ok(())
     }
+}
 
+impl crate::Campaigns<'_> {
     /// A campaign's state alone (strongly consistent, one attribute): what `dispatch` checks
     /// before sending a campaign's message.
     pub async fn campaign_state(

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::attrs::{self, Item, n, s};
 use crate::cancelled::conditional;
-use crate::{Store, StoreError, keys};
+use crate::{StoreError, keys};
 
 const PK: &str = "QUARANTINE";
 const SK_PREFIX: &str = "Q#";
@@ -110,7 +110,7 @@ fn from_item(item: &Item) -> Result<Quarantined, StoreError> {
     })
 }
 
-impl Store {
+impl crate::Quarantine<'_> {
     /// Keeps a callback whole. Viber's retry of the same callback on the same route keeps one
     /// entry (its first arrival). Returns the entry's id.
     pub async fn quarantine(
@@ -125,7 +125,7 @@ impl Store {
             .await
     }
 
-    /// [`Store::quarantine`], recording the Viber service id the callback names.
+    /// [`Quarantine::quarantine`](crate::Quarantine::quarantine), recording the Viber service id the callback names.
     pub async fn quarantine_from(
         &self,
         route: &str,

@@ -14,7 +14,7 @@ use session_rules::Timestamp;
 
 use crate::attrs::{n, s};
 use crate::cancelled::conditional;
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, StoreError, keys};
 
 /// How long a redelivery may stay pending before another replay may queue the event again.
 pub const CLAIM_LAPSES_AFTER: Duration = Duration::from_secs(2 * 3600);
@@ -26,7 +26,7 @@ fn sk(event_id: &str) -> String {
     format!("EVENT#{event_id}")
 }
 
-impl Store {
+impl crate::Events<'_> {
     /// Claims the redelivery of a logged event: `true` when this caller may queue it, `false`
     /// when a redelivery is pending already (or the event is not logged).
     pub async fn claim_redelivery(

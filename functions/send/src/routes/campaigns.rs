@@ -139,10 +139,10 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
                 format: *format,
             };
             app.store()
-                .create_campaign_from_upload(&new, &upload)
+                .campaigns().create_campaign_from_upload(&new, &upload)
                 .await?
         }
-        None => app.store().create_campaign(&new).await?,
+        None => app.store().campaigns().create_campaign(&new).await?,
     };
     let campaign = match created {
         CreateOutcome::Created(c) | CreateOutcome::Replayed(c) => c,
@@ -504,7 +504,7 @@ pub async fn get(app: &App, business: &Business, id: &str) -> Answer {
     let id = campaign_id(id)?;
     let campaign = app
         .store()
-        .get_campaign(&business.id, &id)
+        .campaigns().get_campaign(&business.id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such campaign"))?;
     Ok(json_response(
@@ -542,7 +542,7 @@ pub async fn list(app: &App, business: &Business, request: &Request) -> Answer {
     };
     let (campaigns, more) = app
         .store()
-        .list_campaigns(&business.id, limit, after.as_ref())
+        .campaigns().list_campaigns(&business.id, limit, after.as_ref())
         .await?;
     let next = if more {
         campaigns.last().map(|c| c.id.to_string())
@@ -562,7 +562,7 @@ pub async fn control(app: &App, business: &Business, id: &str, action: Control) 
     let now = app.clock().now();
     let campaign = match app
         .store()
-        .control_campaign(&business.id, &id, action, now)
+        .campaigns().control_campaign(&business.id, &id, action, now)
         .await?
     {
         // Already in the state asked for: answered like the change (a retried call, or another

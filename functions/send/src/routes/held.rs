@@ -6,7 +6,7 @@
 //! It is read here: `until` checked by the rules (`session_rules::hold::check_until`), the
 //! fallback admitted as the template send it would be (the same steps as a send's, on a body
 //! `{"to", "type": "template", "template"}`). The store decides send-now or hold on the
-//! conversation (`Store::record_hold`).
+//! conversation (`Messages::record_hold`).
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
@@ -113,7 +113,7 @@ pub(crate) async fn record(
         fallback: wait.fallback.clone(),
     };
     let view = HoldView::waiting(wait.until, wait.fallback.is_some());
-    Ok(match app.store().record_hold(&hold, caps).await? {
+    Ok(match app.store().messages().record_hold(&hold, caps).await? {
         HoldOutcome::Sent(outcome) => Ok(outcome),
         HoldOutcome::Held { conversation } => Err(held(
             app,

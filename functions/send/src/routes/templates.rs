@@ -36,7 +36,7 @@ pub async fn list(app: &App, business: &Business, request: &Request) -> Answer {
             })
         })
         .transpose()?;
-    let templates = app.store().list_templates(&business.id).await?;
+    let templates = app.store().templates().list_templates(&business.id).await?;
     Ok(json_response(
         StatusCode::OK,
         &TemplateList {
@@ -72,7 +72,7 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
     let hash = request_hash(&canonical_json(&value));
     let created = app
         .store()
-        .create_template(
+        .templates().create_template(
             &business.id,
             &template,
             MAX_TEMPLATES_PER_BUSINESS,
@@ -102,7 +102,7 @@ pub async fn get(app: &App, business: &Business, id: &str) -> Answer {
     let id = template_id(id)?;
     let template = app
         .store()
-        .get_template_consistent(&business.id, &id)
+        .templates().get_template_consistent(&business.id, &id)
         .await?
         .ok_or_else(not_found)?;
     Ok(json_response(
@@ -119,7 +119,7 @@ pub async fn delete(app: &App, business: &Business, id: &str) -> Answer {
     for _ in 0..3 {
         let current = app
             .store()
-            .get_template_consistent(&business.id, &id)
+            .templates().get_template_consistent(&business.id, &id)
             .await?
             .ok_or_else(not_found)?;
         let Some(deleted) = current.delete() else {
@@ -127,7 +127,7 @@ pub async fn delete(app: &App, business: &Business, id: &str) -> Answer {
         };
         if app
             .store()
-            .delete_template(&business.id, &current, app.clock().now())
+            .templates().delete_template(&business.id, &current, app.clock().now())
             .await?
         {
             app.templates.forget(&business.id, &id);

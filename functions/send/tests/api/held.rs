@@ -54,7 +54,7 @@ async fn without_a_session_it_is_held_counted_in_nothing_and_not_queued() {
 
     // The user writes: it goes, as the session message it is.
     h.store()
-        .record_inbound(
+        .conversations().record_inbound(
             &h.business.id,
             &phone(TO),
             "u1",
@@ -65,7 +65,7 @@ async fn without_a_session_it_is_held_counted_in_nothing_and_not_queued() {
         .await
         .unwrap();
     h.store()
-        .release_held(&h.business.id, &phone(TO), h.now())
+        .messages().release_held(&h.business.id, &phone(TO), h.now())
         .await
         .unwrap();
     assert_eq!(h.drain_queue().await, vec![id.clone()]);

@@ -136,7 +136,7 @@ async fn campaign_run(
     let id = CampaignId::generate();
     let list = recipients(first, count);
     b.store
-        .create_campaign(&NewCampaign {
+        .campaigns().create_campaign(&NewCampaign {
             business,
             id: id.clone(),
             name: None,
@@ -204,7 +204,7 @@ async fn campaign_run(
     let calls = b.counter.snapshot().since(&before);
     let c = b
         .store
-        .get_campaign(business, &id)
+        .campaigns().get_campaign(business, &id)
         .await?
         .ok_or("the campaign is gone")?;
     if c.state != CampaignState::Completed || c.counts.get("queued") != Some(&(count as u64)) {
@@ -244,7 +244,7 @@ async fn singles_run(
                     to.as_e164()
                 );
                 let outcome = store
-                    .record_send(&NewSend {
+                    .messages().record_send(&NewSend {
                         business: &business,
                         message_id: MessageId::generate(),
                         to: &to,
@@ -278,9 +278,9 @@ async fn run(args: &Args) -> Result<(), Error> {
     let paced = BusinessId::parse("paced")?;
     // The unpaced run: a rate above what the emulator can take, so admission is what is timed.
     b.store
-        .set_pace_rate(&fast, vbm_store::pace::MAX_RATE)
+        .pace().set_pace_rate(&fast, vbm_store::pace::MAX_RATE)
         .await?;
-    b.store.set_pace_rate(&paced, args.paced_rate).await?;
+    b.store.pace().set_pace_rate(&paced, args.paced_rate).await?;
 
     let (single_s, single_calls) = singles_run(&b, &fast, args.singles, args.concurrency).await?;
     let (campaign_s, campaign_calls, admitted) =
@@ -310,7 +310,7 @@ async fn run(args: &Args) -> Result<(), Error> {
         "Campaigns: admission rate and AWS calls per recipient",
         format!(
             "`bench-campaign` (infra/bench/src/bin/bench-campaign.rs), in one process against the \
-             serialized emulator: {singles} single sends (`Store::record_send`, {c} at a time) and \
+             serialized emulator: {singles} single sends (`Messages::record_send`, {c} at a time) and \
              a {n}-recipient transactional campaign (its start job, then its chunk jobs {c} at a \
              time, as Lambda's concurrency on the campaign queue would run them), each relayed \
              from the table's stream to the outbound queue by `relay`. Calls are counted by the \

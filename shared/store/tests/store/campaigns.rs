@@ -35,6 +35,7 @@ async fn create(store: &Store, business: &BusinessId, count: usize) -> CampaignI
     let id = CampaignId::generate();
     let list = recipients(count);
     let outcome = store
+        .campaigns()
         .create_campaign(&NewCampaign {
             business,
             id: id.clone(),
@@ -65,7 +66,7 @@ async fn admit(
         campaign,
         chunk,
     };
-    let stored = store.get_chunk(at).await.unwrap().unwrap();
+    let stored = store.campaigns().get_chunk(at).await.unwrap().unwrap();
     let phones: Vec<PhoneNumber> = stored
         .recipients
         .iter()
@@ -100,6 +101,7 @@ async fn admit(
         .collect();
     let settled: BTreeSet<usize> = stored.settled.keys().copied().collect();
     store
+        .campaigns()
         .admit_chunk(at, phones.len(), &settled, candidates)
         .await
         .unwrap()
@@ -117,6 +119,7 @@ async fn a_chunk_is_admitted_in_batches_by_the_single_send_rules_and_counted_onc
     // Number 3 opted out, number 4 has written (contacted): a promotional message goes only
     // to contacted numbers that did not opt out; everyone else is refused with the reason.
     store
+        .conversations()
         .put_conversation(
             &business,
             &number(3),
@@ -130,10 +133,12 @@ async fn a_chunk_is_admitted_in_batches_by_the_single_send_rules_and_counted_onc
         .await
         .unwrap();
     store
+        .conversations()
         .record_user_message(&business, &number(4), NOW)
         .await
         .unwrap();
     store
+        .campaigns()
         .control_campaign(&business, &campaign, Control::Pause, NOW)
         .await
         .unwrap();
@@ -142,6 +147,7 @@ async fn a_chunk_is_admitted_in_batches_by_the_single_send_rules_and_counted_onc
     assert!(halted.halted);
     assert_eq!(messages(&env).await, 0);
     let ControlOutcome::Changed(resumed) = store
+        .campaigns()
         .control_campaign(&business, &campaign, Control::Resume, NOW)
         .await
         .unwrap()
@@ -150,6 +156,7 @@ async fn a_chunk_is_admitted_in_batches_by_the_single_send_rules_and_counted_onc
     };
     assert_eq!(resumed.state, CampaignState::Scheduled);
     store
+        .campaigns()
         .start_campaign(&business, &campaign, NOW)
         .await
         .unwrap()
@@ -161,6 +168,7 @@ async fn a_chunk_is_admitted_in_batches_by_the_single_send_rules_and_counted_onc
     assert_eq!(report.refused.get("first_message_promotional"), Some(&98));
     assert!(report.finished);
     let c = store
+        .campaigns()
         .get_campaign(&business, &campaign)
         .await
         .unwrap()
@@ -175,6 +183,7 @@ async fn a_chunk_is_admitted_in_batches_by_the_single_send_rules_and_counted_onc
     assert_eq!((again.queued, again.refused.len()), (0, 0));
     assert!(again.finished);
     let after = store
+        .campaigns()
         .get_campaign(&business, &campaign)
         .await
         .unwrap()
@@ -183,6 +192,7 @@ async fn a_chunk_is_admitted_in_batches_by_the_single_send_rules_and_counted_onc
     assert_eq!(after.chunks_done, 1);
     assert_eq!(messages(&env).await, 1);
     let done = store
+        .campaigns()
         .complete_campaign(&business, &campaign, NOW)
         .await
         .unwrap();
@@ -195,6 +205,7 @@ async fn several_recipients_share_a_transaction_and_a_stale_one_is_retried_alone
     let business = BusinessId::parse("acme").unwrap();
     let campaign = create(&store, &business, 100).await;
     store
+        .campaigns()
         .start_campaign(&business, &campaign, NOW)
         .await
         .unwrap();
@@ -204,12 +215,14 @@ async fn several_recipients_share_a_transaction_and_a_stale_one_is_retried_alone
     assert_eq!(report.transactions, 3, "{report:?}");
     assert_eq!(messages(&env).await, 100);
     let c = store
+        .campaigns()
         .get_campaign(&business, &campaign)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(c.counts.get("queued"), Some(&100));
     let after = store
+        .conversations()
         .get_conversation(&business, &number(0))
         .await
         .unwrap()
@@ -223,6 +236,7 @@ async fn a_redelivery_racing_the_first_delivery_sends_nobody_twice() {
     let business = BusinessId::parse("acme").unwrap();
     let campaign = create(&store, &business, 250).await;
     store
+        .campaigns()
         .start_campaign(&business, &campaign, NOW)
         .await
         .unwrap();
@@ -247,6 +261,7 @@ async fn a_redelivery_racing_the_first_delivery_sends_nobody_twice() {
     outbox.dedup();
     assert_eq!(outbox.len(), 250);
     let c = store
+        .campaigns()
         .get_campaign(&business, &campaign)
         .await
         .unwrap()
@@ -265,6 +280,7 @@ async fn the_create_key_replays_and_refuses_another_body() {
         let (store, list, key, business) = (&store, &list, &key, &business);
         async move {
             store
+                .campaigns()
                 .create_campaign(&NewCampaign {
                     business,
                     id,
@@ -293,7 +309,11 @@ async fn the_create_key_replays_and_refuses_another_body() {
         new(CampaignId::generate(), "h2").await,
         CreateOutcome::KeyReused
     );
-    let (list, _) = store.list_campaigns(&business, 10, None).await.unwrap();
+    let (list, _) = store
+        .campaigns()
+        .list_campaigns(&business, 10, None)
+        .await
+        .unwrap();
     assert_eq!(list.len(), 1);
     drop(env);
 }
@@ -309,13 +329,14 @@ async fn concurrent_reservations_are_spaced_by_the_rate() {
     let stores: Vec<std::sync::Arc<Store>> = (0..4)
         .map(|_| std::sync::Arc::new(common::store_with(client.clone(), env.table.clone())))
         .collect();
-    stores[0].set_pace_rate(&business, 25).await.unwrap();
-    assert_eq!(stores[1].pace_rate(&business).await.unwrap(), 25);
+    stores[0].pace().set_pace_rate(&business, 25).await.unwrap();
+    assert_eq!(stores[1].pace().pace_rate(&business).await.unwrap(), 25);
     let tasks: Vec<_> = (0..60)
         .map(|i| {
             let (store, business) = (stores[i % 4].clone(), business.clone());
             tokio::spawn(async move {
                 store
+                    .pace()
                     .reserve(
                         &business,
                         Lane::Viber,
@@ -342,6 +363,7 @@ async fn concurrent_reservations_are_spaced_by_the_rate() {
     assert_eq!(slots[59] - slots[0], 59 * 40);
     // Past the horizon: told when to come back, nothing reserved.
     let busy = stores[0]
+        .pace()
         .reserve(
             &business,
             Lane::Viber,
@@ -355,6 +377,7 @@ async fn concurrent_reservations_are_spaced_by_the_rate() {
     assert!(matches!(busy, Reservation::Busy { retry_at } if retry_at > NOW));
     // The campaign lane is its own, at four fifths of the rate.
     let campaign = stores[0]
+        .pace()
         .reserve(
             &business,
             Lane::Campaigns,
@@ -367,6 +390,7 @@ async fn concurrent_reservations_are_spaced_by_the_rate() {
         .unwrap();
     assert_eq!(campaign, Reservation::At(NOW));
     let next = stores[0]
+        .pace()
         .reserve(
             &business,
             Lane::Campaigns,
@@ -396,6 +420,7 @@ async fn concurrent_controls_answer_from_the_state_they_meet_and_every_cancel_ca
         if round == 1 {
             // Started: resume goes back to running, not scheduled.
             store
+                .campaigns()
                 .start_campaign(&business, &campaign, NOW)
                 .await
                 .unwrap();
@@ -406,6 +431,7 @@ async fn concurrent_controls_answer_from_the_state_they_meet_and_every_cancel_ca
             let (store, business, campaign) = (store.clone(), business.clone(), campaign.clone());
             tasks.push(tokio::spawn(async move {
                 let outcome = store
+                    .campaigns()
                     .control_campaign(&business, &campaign, action, NOW)
                     .await
                     .unwrap();
@@ -428,6 +454,7 @@ async fn concurrent_controls_answer_from_the_state_they_meet_and_every_cancel_ca
             }
         }
         let end = store
+            .campaigns()
             .get_campaign_item(&business, &campaign)
             .await
             .unwrap()
@@ -444,12 +471,14 @@ async fn a_recipient_under_erasure_is_refused_without_failing_its_chunk() {
     let business = BusinessId::parse("acme").unwrap();
     let campaign = create(&store, &business, 100).await;
     store
+        .campaigns()
         .start_campaign(&business, &campaign, NOW)
         .await
         .unwrap();
     // What an erasure cut off after its first step leaves: the tombstone on the conversation
     // item (one known, one a number never contacted, whose item the erasure created).
     store
+        .conversations()
         .record_user_message(&business, &number(5), NOW)
         .await
         .unwrap();
@@ -480,6 +509,7 @@ async fn a_recipient_under_erasure_is_refused_without_failing_its_chunk() {
     assert_eq!(report.refused.get("erasing"), Some(&2));
     assert!(report.finished);
     let c = store
+        .campaigns()
         .get_campaign(&business, &campaign)
         .await
         .unwrap()
@@ -507,6 +537,7 @@ async fn erasure_finds_campaign_messages_and_masks_the_contact_in_chunks_and_the
     let list = recipients(3);
     for (id, start) in [(old_id.clone(), true), (CampaignId::generate(), false)] {
         store
+            .campaigns()
             .create_campaign(&NewCampaign {
                 business: &business,
                 id: id.clone(),
@@ -521,7 +552,11 @@ async fn erasure_finds_campaign_messages_and_masks_the_contact_in_chunks_and_the
             .await
             .unwrap();
         if start {
-            store.start_campaign(&business, &id, NOW).await.unwrap();
+            store
+                .campaigns()
+                .start_campaign(&business, &id, NOW)
+                .await
+                .unwrap();
             let report = admit(&store, &business, &id, 0, SendClass::Informative).await;
             assert_eq!(report.queued, 3);
         }
@@ -557,6 +592,7 @@ async fn erasure_finds_campaign_messages_and_masks_the_contact_in_chunks_and_the
         ),
     ] {
         store
+            .quarantine()
             .quarantine(
                 "POST /viber/inbound",
                 body.as_bytes(),
@@ -568,10 +604,18 @@ async fn erasure_finds_campaign_messages_and_masks_the_contact_in_chunks_and_the
             .unwrap();
     }
 
-    store.erase_contact(&business, &erased).await.unwrap();
+    store
+        .erasure()
+        .erase_contact(&business, &erased)
+        .await
+        .unwrap();
 
     assert_eq!(
-        store.get_message(&business, &message, NOW).await.unwrap(),
+        store
+            .messages()
+            .get_message(&business, &message, NOW)
+            .await
+            .unwrap(),
         None,
         "the campaign message outlived the erasure"
     );
@@ -582,7 +626,7 @@ async fn erasure_finds_campaign_messages_and_masks_the_contact_in_chunks_and_the
         "the erased number is still stored: {dump}"
     );
     assert!(dump.contains(other.as_e164()), "the others were erased too");
-    let quarantined = store.quarantined(NOW).await.unwrap();
+    let quarantined = store.quarantine().quarantined(NOW).await.unwrap();
     assert_eq!(quarantined.len(), 1);
     assert_eq!(quarantined[0].detail, "other");
 }
@@ -595,6 +639,7 @@ async fn a_park_needs_its_hold_and_a_lift_deletes_only_what_it_read() {
     let (_env, store) = store().await;
     let business = BusinessId::parse("acme").unwrap();
     store
+        .businesses()
         .create_business(&vbm_store::NewBusiness {
             id: business.clone(),
             service_id: 5,
@@ -613,23 +658,34 @@ async fn a_park_needs_its_hold_and_a_lift_deletes_only_what_it_read() {
     // Enabled: nothing to hold it.
     assert!(
         !store
+            .parking()
             .park(&business, &Hold::Business, &job(1))
             .await
             .unwrap()
     );
-    store.set_business_disabled(&business, true).await.unwrap();
+    store
+        .businesses()
+        .set_business_disabled(&business, true)
+        .await
+        .unwrap();
     assert!(
         store
+            .parking()
             .park(&business, &Hold::Business, &job(1))
             .await
             .unwrap()
     );
-    let read = store.parked(&business, &Hold::Business).await.unwrap();
+    let read = store
+        .parking()
+        .parked(&business, &Hold::Business)
+        .await
+        .unwrap();
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].1, job(1));
     // Parked anew before the lift's delete: it stays.
     assert!(
         store
+            .parking()
             .park(&business, &Hold::Business, &job(2))
             .await
             .unwrap()
@@ -638,17 +694,22 @@ async fn a_park_needs_its_hold_and_a_lift_deletes_only_what_it_read() {
         .iter()
         .map(|(sk, j)| (sk.clone(), j.parked_at))
         .collect();
-    store.unpark(&business, &first).await.unwrap();
-    let left = store.parked(&business, &Hold::Business).await.unwrap();
+    store.parking().unpark(&business, &first).await.unwrap();
+    let left = store
+        .parking()
+        .parked(&business, &Hold::Business)
+        .await
+        .unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].1, job(2));
     let second: Vec<_> = left
         .iter()
         .map(|(sk, j)| (sk.clone(), j.parked_at))
         .collect();
-    store.unpark(&business, &second).await.unwrap();
+    store.parking().unpark(&business, &second).await.unwrap();
     assert!(
         store
+            .parking()
             .parked(&business, &Hold::Business)
             .await
             .unwrap()
@@ -657,12 +718,25 @@ async fn a_park_needs_its_hold_and_a_lift_deletes_only_what_it_read() {
     // A paused campaign holds its messages; a running one does not.
     let campaign = create(&store, &business, 1).await;
     let hold = Hold::Campaign(campaign.clone());
-    assert!(!store.park(&business, &hold, &job(3)).await.unwrap());
+    assert!(
+        !store
+            .parking()
+            .park(&business, &hold, &job(3))
+            .await
+            .unwrap()
+    );
     store
+        .campaigns()
         .control_campaign(&business, &campaign, Control::Pause, NOW)
         .await
         .unwrap();
-    assert!(store.park(&business, &hold, &job(3)).await.unwrap());
+    assert!(
+        store
+            .parking()
+            .park(&business, &hold, &job(3))
+            .await
+            .unwrap()
+    );
 }
 
 /// The admitted messages are counted by billing category in the write that admits them, and
@@ -675,6 +749,7 @@ async fn admitted_messages_are_counted_by_billing_category() {
     let business = BusinessId::parse("acme").unwrap();
     let campaign = create(&store, &business, 10).await;
     store
+        .campaigns()
         .start_campaign(&business, &campaign, NOW)
         .await
         .unwrap();
@@ -710,6 +785,7 @@ async fn admitted_messages_are_counted_by_billing_category() {
             .collect::<Vec<_>>()
     };
     let report = store
+        .campaigns()
         .admit_chunk(at, 10, &BTreeSet::new(), candidates())
         .await
         .unwrap();
@@ -722,6 +798,7 @@ async fn admitted_messages_are_counted_by_billing_category() {
         )
     };
     let c = store
+        .campaigns()
         .get_campaign(&business, &campaign)
         .await
         .unwrap()
@@ -738,6 +815,7 @@ async fn admitted_messages_are_counted_by_billing_category() {
     assert_eq!(counted(&c), expected);
     for slot in [0, 1] {
         let message = store
+            .messages()
             .get_message(&business, &campaign.message_id(slot), NOW)
             .await
             .unwrap()
@@ -756,14 +834,17 @@ async fn admitted_messages_are_counted_by_billing_category() {
     // Redelivered: every slot is settled, nothing is counted again.
     let settled: BTreeSet<usize> = (0..10).collect();
     store
+        .campaigns()
         .admit_chunk(at, 10, &BTreeSet::new(), candidates())
         .await
         .unwrap();
     store
+        .campaigns()
         .admit_chunk(at, 10, &settled, candidates())
         .await
         .unwrap();
     let again = store
+        .campaigns()
         .get_campaign(&business, &campaign)
         .await
         .unwrap()
