@@ -246,7 +246,11 @@ impl App {
             group: None,
             parked_at: self.clock.now(),
         };
-        let parked = self.store.parking().park(business, &Hold::Business, &parked).await?;
+        let parked = self
+            .store
+            .parking()
+            .park(business, &Hold::Business, &parked)
+            .await?;
         if parked {
             tracing::info!(%work, "business disabled: campaign job parked");
         }
@@ -255,7 +259,12 @@ impl App {
 
     async fn start(&self, business: &BusinessId, id: &CampaignId) -> Result<Done, JobError> {
         let now = self.clock.now();
-        let Some(campaign) = self.store.campaigns().start_campaign(business, id, now).await? else {
+        let Some(campaign) = self
+            .store
+            .campaigns()
+            .start_campaign(business, id, now)
+            .await?
+        else {
             return Ok(Done::default());
         };
         let bodies = (0..campaign.chunks)
@@ -284,7 +293,12 @@ impl App {
         let now = self.clock.now();
         let mut done = Done::default();
         // The item alone: admission needs no status counts.
-        let Some(campaign) = self.store.campaigns().get_campaign_item(business, id).await? else {
+        let Some(campaign) = self
+            .store
+            .campaigns()
+            .get_campaign_item(business, id)
+            .await?
+        else {
             return Ok(done);
         };
         if campaign.state != CampaignState::Running {
@@ -390,11 +404,15 @@ impl App {
                     self.store.pace().pace_rates(business).await?.of(service),
                     LaneOwner::of(service, primary),
                 ),
-                _ => (self.store.pace().pace_rate(business).await?, LaneOwner::Primary),
+                _ => (
+                    self.store.pace().pace_rate(business).await?,
+                    LaneOwner::Primary,
+                ),
             };
             match self
                 .store
-                .pace().reserve_on(
+                .pace()
+                .reserve_on(
                     business,
                     lanes,
                     Lane::Campaigns,
@@ -427,7 +445,8 @@ impl App {
             let caps = owner.as_ref().map(|b| b.caps.clone()).unwrap_or_default();
             done.admitted = self
                 .store
-                .campaigns().admit_chunk_within(at, stored.recipients.len(), &settled, candidates, &caps)
+                .campaigns()
+                .admit_chunk_within(at, stored.recipients.len(), &settled, candidates, &caps)
                 .await?;
             vbm_outbound::caps::tell(&self.store, Some(&self.events), business, &caps.all(), now)
                 .await;
@@ -465,7 +484,8 @@ impl App {
     async fn complete(&self, campaign: &Campaign, now: Timestamp) -> Result<bool, JobError> {
         let Some(done) = self
             .store
-            .campaigns().complete_campaign(&campaign.business, &campaign.id, now)
+            .campaigns()
+            .complete_campaign(&campaign.business, &campaign.id, now)
             .await?
         else {
             return Ok(false);
@@ -481,7 +501,8 @@ impl App {
         );
         self.events.publish(&event).await?;
         self.store
-            .campaigns().campaign_announced(&done.business, &done.id, now)
+            .campaigns()
+            .campaign_announced(&done.business, &done.id, now)
             .await?;
         tracing::info!(campaign = %done.id, recipients = done.recipients, "campaign completed");
         Ok(true)

@@ -197,7 +197,8 @@ impl App {
             };
             if !self
                 .store
-                .campaigns().prepare_step(&campaign, &cursor, &step.to, &chunks)
+                .campaigns()
+                .prepare_step(&campaign, &cursor, &step.to, &chunks)
                 .await?
             {
                 // Another runner of this job moved on, or the campaign was cancelled.
@@ -369,7 +370,8 @@ impl App {
         }
         let numbers = self
             .store
-            .campaigns().campaign_numbers(&campaign.business, &campaign.id)
+            .campaigns()
+            .campaign_numbers(&campaign.business, &campaign.id)
             .await?;
         if numbers.len() as u64 != cursor.recipients {
             // Chunks still to appear (an eventually consistent read would be wrong here).
@@ -415,7 +417,8 @@ impl App {
         };
         let Some(ready) = self
             .store
-            .campaigns().settle_preparation(&campaign.business, &campaign.id, cursor, outcome, now)
+            .campaigns()
+            .settle_preparation(&campaign.business, &campaign.id, cursor, outcome, now)
             .await?
         else {
             return Ok(done.clone());
@@ -468,7 +471,8 @@ impl App {
         let now = self.clock.now();
         let settled = self
             .store
-            .campaigns().settle_preparation(
+            .campaigns()
+            .settle_preparation(
                 &campaign.business,
                 &campaign.id,
                 at,

@@ -310,7 +310,12 @@ impl App {
         span.record("message_id", id.as_str());
 
         let now = self.clock.now();
-        let Some(message) = self.store.messages().get_message(&business, &id, now).await? else {
+        let Some(message) = self
+            .store
+            .messages()
+            .get_message(&business, &id, now)
+            .await?
+        else {
             return Ok("gone");
         };
         if message.track.current != MessageStatus::Accepted {
@@ -391,8 +396,9 @@ impl App {
                     session_id: session_id.as_deref(),
                     at: now,
                 };
+                let messages = self.store.messages();
                 let marked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
-                    self.store.messages().mark_sent(&message, &to, sent)
+                    messages.mark_sent(&message, &to, sent)
                 })
                 .await?;
                 match marked {
@@ -419,9 +425,9 @@ impl App {
                 }
             }
             Outcome::UserBlocked(failure) => {
+                let conversations = self.store.conversations();
                 vbm_queue::patience::patiently(RECORD_PATIENCE, || {
-                    self.store
-                        .conversations().change_conversation(&message.business, &to, now, |c| c.opt_out())
+                    conversations.change_conversation(&message.business, &to, now, |c| c.opt_out())
                 })
                 .await?;
                 self.record_failure(&message, &to, &failure, now, true, name)
@@ -429,9 +435,9 @@ impl App {
             }
             Outcome::WaitForUser(failure) => {
                 // Not if the user wrote after this message was admitted: that unlocked it.
+                let conversations = self.store.conversations();
                 let locked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
-                    self.store
-                        .conversations().lock_for_wait(&message.business, &to, message.created_at, now)
+                    conversations.lock_for_wait(&message.business, &to, message.created_at, now)
                 })
                 .await?;
                 tracing::info!(locked, "Viber asked to wait for the user");
@@ -482,7 +488,10 @@ impl App {
                 return Ok(Go::Cancel);
             }
             let business = if fresh {
-                self.store.businesses().get_business(&message.business).await?
+                self.store
+                    .businesses()
+                    .get_business(&message.business)
+                    .await?
             } else {
                 self.businesses.get(&self.store, &message.business).await?
             };
@@ -491,7 +500,12 @@ impl App {
                 Some((c, Some(CampaignState::Paused))) => Hold::Campaign(c.clone()),
                 _ => return Ok(Go::Send),
             };
-            if self.store.parking().park(&message.business, &hold, parked).await? {
+            if self
+                .store
+                .parking()
+                .park(&message.business, &hold, parked)
+                .await?
+            {
                 tracing::info!(?hold, "parked until the hold is lifted");
                 return Ok(Go::Parked);
             }
@@ -506,9 +520,9 @@ impl App {
         to: &PhoneNumber,
         now: Timestamp,
     ) -> Result<&'static str, RecordError> {
+        let messages = self.store.messages();
         let marked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
-            self.store
-                .messages().mark_cancelled(message, to, CAMPAIGN_CANCELLED, now)
+            messages.mark_cancelled(message, to, CAMPAIGN_CANCELLED, now)
         })
         .await?;
         match marked {
@@ -555,7 +569,10 @@ impl App {
                 }
             }
             OutboundMessage::Template { id, .. } => {
-                self.store.templates().get_template(&message.business, id).await?
+                self.store
+                    .templates()
+                    .get_template(&message.business, id)
+                    .await?
             }
             _ => None,
         };
@@ -577,9 +594,9 @@ impl App {
         release_session_slot: bool,
         name: &'static str,
     ) -> Result<&'static str, RecordError> {
+        let messages = self.store.messages();
         let marked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
-            self.store
-                .messages().mark_failed(message, to, failure, now, release_session_slot)
+            messages.mark_failed(message, to, failure, now, release_session_slot)
         })
         .await?;
         match marked {
@@ -610,7 +627,8 @@ impl App {
     ) -> Result<&'static str, RecordError> {
         let stored = self
             .store
-            .messages().get_message(&message.business, &message.id, now)
+            .messages()
+            .get_message(&message.business, &message.id, now)
             .await?;
         if let Some(stored) = &stored {
             self.publish_recorded(stored, now).await?;
@@ -654,7 +672,8 @@ impl App {
         };
         let Some(stored) = self
             .store
-            .messages().get_message(&message.business, &message.id, now)
+            .messages()
+            .get_message(&message.business, &message.id, now)
             .await?
         else {
             return Ok(());

@@ -54,7 +54,8 @@ pub async fn wait_for_slot(
     let rate = rates.get(store, business).await?.of(service.id);
     let owner = LaneOwner::of(service.id, service.primary);
     match store
-        .pace().reserve_on(business, owner, Lane::Viber, 1, rate, now, HORIZON)
+        .pace()
+        .reserve_on(business, owner, Lane::Viber, 1, rate, now, HORIZON)
         .await?
     {
         Reservation::At(at) => {

@@ -220,7 +220,12 @@ impl App {
         if self.park_if_disabled(&business, job, now).await? {
             return Ok("parked");
         }
-        let Some(message) = self.store.messages().get_message(&business, &id, now).await? else {
+        let Some(message) = self
+            .store
+            .messages()
+            .get_message(&business, &id, now)
+            .await?
+        else {
             return Ok("gone");
         };
         let Some(failover) = &message.failover else {
@@ -245,7 +250,8 @@ impl App {
             let allowance = SmsAllowance::of(&policy, length.parts);
             let skipped = match self
                 .store
-                .messages().claim_failover(&business, &id, &to, trigger, &allowance, now)
+                .messages()
+                .claim_failover(&business, &id, &to, trigger, &allowance, now)
                 .await?
             {
                 Claim::Claimed | Claim::Taken => None,
@@ -292,7 +298,8 @@ impl App {
     ) -> Result<&'static str, RecordError> {
         if !self
             .store
-            .messages().refuse_failover(business, id, trigger, reason, now)
+            .messages()
+            .refuse_failover(business, id, trigger, reason, now)
             .await?
         {
             return self.advance(business, id, trigger, now).await;
@@ -322,7 +329,11 @@ impl App {
             group: None,
             parked_at: now,
         };
-        Ok(self.store.parking().park(business, &Hold::Business, &parked).await?)
+        Ok(self
+            .store
+            .parking()
+            .park(business, &Hold::Business, &parked)
+            .await?)
     }
 
     /// Moves a claimed failover on from where the record says it stands.
@@ -345,7 +356,8 @@ impl App {
             Some(FailoverState::Claimed) => {
                 if !self
                     .store
-                    .messages().begin_failover_attempt(business, id, failover.attempts, LEASE, now)
+                    .messages()
+                    .begin_failover_attempt(business, id, failover.attempts, LEASE, now)
                     .await?
                 {
                     // Another delivery of a job took this attempt: see its outcome later.
@@ -378,7 +390,8 @@ impl App {
                 }
                 let recorded = self
                     .store
-                    .messages().end_failover_attempt(business, id, attempt, end, self.clock.now())
+                    .messages()
+                    .end_failover_attempt(business, id, attempt, end, self.clock.now())
                     .await?;
                 if !recorded {
                     tracing::warn!(attempt, "the attempt was abandoned meanwhile");
@@ -402,7 +415,8 @@ impl App {
                 }
                 if self
                     .store
-                    .messages().abandon_failover_attempt(business, id, failover.attempts, now)
+                    .messages()
+                    .abandon_failover_attempt(business, id, failover.attempts, now)
                     .await?
                 {
                     metrics::failover(trigger, "failed");
@@ -434,7 +448,8 @@ impl App {
         let at = receipt.event_timestamp.map_or(now, Timestamp::from_millis);
         if self
             .store
-            .messages().record_failover_receipt(&business, &id, &receipt.message_id, failure.as_deref(), at)
+            .messages()
+            .record_failover_receipt(&business, &id, &receipt.message_id, failure.as_deref(), at)
             .await?
         {
             metrics::failover(
@@ -448,7 +463,12 @@ impl App {
             self.publish(&business, &id).await?;
             return Ok("receipt_recorded");
         }
-        let Some(message) = self.store.messages().get_message(&business, &id, now).await? else {
+        let Some(message) = self
+            .store
+            .messages()
+            .get_message(&business, &id, now)
+            .await?
+        else {
             return Ok("gone");
         };
         match message.failover.as_ref().and_then(|f| f.state) {
@@ -466,7 +486,8 @@ impl App {
     async fn publish(&self, business: &BusinessId, id: &MessageId) -> Result<(), RecordError> {
         if let Some(message) = self
             .store
-            .messages().get_message(business, id, self.clock.now())
+            .messages()
+            .get_message(business, id, self.clock.now())
             .await?
             && let Some(event) = events::events(&message).pop()
         {

@@ -94,7 +94,8 @@ impl World {
         // The business, with the sender id its failovers name registered by the operator.
         let business = BusinessId::parse("acme").unwrap();
         store()
-            .businesses().create_business(&NewBusiness {
+            .businesses()
+            .create_business(&NewBusiness {
                 id: business.clone(),
                 service_id: 1001,
                 callback_url: None,
@@ -103,7 +104,8 @@ impl World {
             .await
             .unwrap();
         store()
-            .businesses().update_sms_policy(&business, |p| {
+            .businesses()
+            .update_sms_policy(&business, |p| {
                 p.senders.insert("Acme".into());
             })
             .await
@@ -145,7 +147,8 @@ impl World {
         let now = self.clock.now();
         let outcome = self
             .store
-            .messages().record_send(&NewSend {
+            .messages()
+            .record_send(&NewSend {
                 business: &self.business,
                 message_id: id.clone(),
                 to: &PhoneNumber::parse(to).unwrap(),
@@ -167,7 +170,8 @@ impl World {
 
     async fn status(&self, id: &MessageId, status: MessageStatus) {
         self.store
-            .messages().apply_status(&self.business, id, status, self.clock.now())
+            .messages()
+            .apply_status(&self.business, id, status, self.clock.now())
             .await
             .unwrap()
             .unwrap();
@@ -179,7 +183,8 @@ impl World {
 
     async fn failover(&self, id: &MessageId) -> vbm_store::FailoverRecord {
         self.store
-            .messages().get_message(&self.business, id, self.clock.now())
+            .messages()
+            .get_message(&self.business, id, self.clock.now())
             .await
             .unwrap()
             .unwrap()
@@ -189,7 +194,8 @@ impl World {
 
     async fn steps(&self, id: &MessageId) -> Vec<FailoverStep> {
         self.store
-            .messages().get_message(&self.business, id, self.clock.now())
+            .messages()
+            .get_message(&self.business, id, self.clock.now())
             .await
             .unwrap()
             .unwrap()
@@ -404,7 +410,8 @@ async fn the_receipt_records_delivery_once_and_the_view_says_sms() {
     assert_eq!(world.sms.calls(), 1);
     let message = world
         .store
-        .messages().get_message(&world.business, &id, world.clock.now())
+        .messages()
+        .get_message(&world.business, &id, world.clock.now())
         .await
         .unwrap()
         .unwrap();
@@ -477,7 +484,8 @@ async fn never_for_an_opted_out_user_after_delivered_or_for_a_trigger_that_is_of
     let opted_out = world.sent(ANN, Some(&spec(with_deadline()))).await;
     world
         .store
-        .conversations().set_opted_out(
+        .conversations()
+        .set_opted_out(
             &world.business,
             &PhoneNumber::parse(ANN).unwrap(),
             true,
@@ -550,7 +558,8 @@ async fn an_attempt_that_died_in_flight_is_reported_failed_not_sent_again() {
     // A delivery claimed and began its attempt, then died before recording the answer.
     world
         .store
-        .messages().claim_failover(
+        .messages()
+        .claim_failover(
             &world.business,
             &id,
             &PhoneNumber::parse(ANN).unwrap(),
@@ -563,7 +572,8 @@ async fn an_attempt_that_died_in_flight_is_reported_failed_not_sent_again() {
     assert!(
         world
             .store
-            .messages().begin_failover_attempt(&world.business, &id, 0, failover::LEASE, world.clock.now())
+            .messages()
+            .begin_failover_attempt(&world.business, &id, 0, failover::LEASE, world.clock.now())
             .await
             .unwrap()
     );
@@ -681,7 +691,8 @@ async fn thirty_concurrent_failovers_against_a_day_cap_of_ten_send_exactly_ten_s
     let world = Arc::new(World::new(0, 4).await);
     world
         .store
-        .businesses().update_sms_policy(&world.business, |p| p.max_per_day = 10)
+        .businesses()
+        .update_sms_policy(&world.business, |p| p.max_per_day = 10)
         .await
         .unwrap()
         .unwrap();
@@ -726,7 +737,8 @@ async fn thirty_concurrent_failovers_against_a_day_cap_of_ten_send_exactly_ten_s
     }
     let usage = world
         .store
-        .businesses().sms_usage(&world.business, world.clock.now())
+        .businesses()
+        .sms_usage(&world.business, world.clock.now())
         .await
         .unwrap();
     assert_eq!((usage.day.sms, usage.day.refused), (10, 20));
@@ -742,7 +754,8 @@ async fn a_disabled_business_sends_no_sms_until_it_is_enabled() {
     let id = world.sent(ANN, Some(&spec(with_deadline()))).await;
     world
         .store
-        .businesses().set_business_disabled(&world.business, true)
+        .businesses()
+        .set_business_disabled(&world.business, true)
         .await
         .unwrap();
     let outcome = world
@@ -758,14 +771,16 @@ async fn a_disabled_business_sends_no_sms_until_it_is_enabled() {
     assert_eq!(outcome, "parked");
     let parked = world
         .store
-        .parking().parked(&world.business, &vbm_store::Hold::Business)
+        .parking()
+        .parked(&world.business, &vbm_store::Hold::Business)
         .await
         .unwrap();
     assert_eq!(parked.len(), 1);
 
     world
         .store
-        .businesses().set_business_disabled(&world.business, false)
+        .businesses()
+        .set_business_disabled(&world.business, false)
         .await
         .unwrap();
     let outcome = world.app.handle_body(&parked[0].1.body).await.unwrap();

@@ -103,7 +103,8 @@ impl Route for Inbound {
             extra: message.extra,
         };
         let outcome = store
-            .conversations().record_user_message_on(
+            .conversations()
+            .record_user_message_on(
                 &business,
                 &callback.phone_number,
                 &key,
@@ -117,7 +118,8 @@ impl Route for Inbound {
         // Nothing held: no call (the write above was conditioned on it).
         if outcome.record().holds_messages {
             let released = store
-                .messages().release_held(&business, &callback.phone_number, now)
+                .messages()
+                .release_held(&business, &callback.phone_number, now)
                 .await?;
             tracing::info!(
                 released = released.iter().filter(|s| s.moved_now).count(),

@@ -88,7 +88,8 @@ impl Harness {
         );
         let (business, _key) = app
             .store()
-            .businesses().create_business(&NewBusiness {
+            .businesses()
+            .create_business(&NewBusiness {
                 id: BusinessId::parse("acme").unwrap(),
                 service_id: SERVICE_ID,
                 callback_url: None,
@@ -135,7 +136,8 @@ impl Harness {
 
     async fn conversation(&self, p: &str) -> Option<Conversation> {
         self.store()
-            .conversations().get_conversation(&self.business, &phone(p))
+            .conversations()
+            .get_conversation(&self.business, &phone(p))
             .await
             .unwrap()
     }
@@ -252,7 +254,8 @@ async fn a_user_message_unlocks_a_locked_session_without_moving_its_anchor() {
         contacted: true,
     };
     h.store()
-        .conversations().put_conversation(&h.business, &phone(USER), &locked, h.now())
+        .conversations()
+        .put_conversation(&h.business, &phone(USER), &locked, h.now())
         .await
         .unwrap();
     assert_eq!(locked.snapshot(h.now(), &Limits::default()).state, "locked");
@@ -310,7 +313,8 @@ async fn a_user_message_ends_an_opt_out_and_queues_contact_opted_in() {
         contacted: true,
     };
     h.store()
-        .conversations().put_conversation(&h.business, &phone(USER), &opted_out, h.now())
+        .conversations()
+        .put_conversation(&h.business, &phone(USER), &opted_out, h.now())
         .await
         .unwrap();
     let body = user_message("3001", USER, h.now(), "unblocked you");
@@ -354,7 +358,8 @@ async fn a_redelivered_callback_changes_nothing_and_yields_the_same_event() {
         .record_send(session_rules::SendClass::Session);
     sent.session.as_mut().unwrap().consecutive = 5;
     h.store()
-        .conversations().put_conversation(&h.business, &phone(USER), &sent, h.now())
+        .conversations()
+        .put_conversation(&h.business, &phone(USER), &sent, h.now())
         .await
         .unwrap();
     let other = h.another_container();
@@ -410,7 +415,8 @@ async fn a_callback_recorded_but_not_queued_is_answered_503_and_its_retry_queues
     assert_eq!(events.len(), 1, "{events:?}");
     let record = h
         .store()
-        .conversations().record_inbound(
+        .conversations()
+        .record_inbound(
             &h.business,
             &phone(USER),
             "4002",
@@ -589,11 +595,20 @@ async fn bad_bodies_and_unknown_service_ids_are_quarantined_and_replayable() {
         matches!(&replay, vbm_callbacks::Replay::StillAside(a) if a.reason == vbm_store::QuarantineReason::UnknownService),
         "{replay:?}"
     );
-    assert_eq!(h.store().quarantine().quarantined(h.now()).await.unwrap().len(), 2);
+    assert_eq!(
+        h.store()
+            .quarantine()
+            .quarantined(h.now())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 
     // The operator creates the business of service id 999; the replay records the message.
     h.store()
-        .businesses().create_business(&NewBusiness {
+        .businesses()
+        .create_business(&NewBusiness {
             id: BusinessId::parse("late").unwrap(),
             service_id: 999,
             callback_url: None,
@@ -606,7 +621,8 @@ async fn bad_bodies_and_unknown_service_ids_are_quarantined_and_replayable() {
     let late = BusinessId::parse("late").unwrap();
     let conversation = h
         .store()
-        .conversations().get_conversation(&late, &phone("+380501234599"))
+        .conversations()
+        .get_conversation(&late, &phone("+380501234599"))
         .await
         .unwrap()
         .expect("the replay opened the session");
@@ -730,14 +746,16 @@ async fn user_messages_racing_session_sends_lose_no_update() {
         contacted: true,
     };
     h.store()
-        .conversations().put_conversation(&h.business, &to, &locked, h.now())
+        .conversations()
+        .put_conversation(&h.business, &to, &locked, h.now())
         .await
         .unwrap();
     // A container that last saw the locked state: its hint goes stale below.
     let stale = h.another_container();
     stale
         .store()
-        .conversations().get_conversation(&h.business, &to)
+        .conversations()
+        .get_conversation(&h.business, &to)
         .await
         .unwrap();
     let other = Arc::new(h.another_container());
@@ -747,7 +765,8 @@ async fn user_messages_racing_session_sends_lose_no_update() {
         async move {
             let outcome = app
                 .store()
-                .messages().record_send(&NewSend {
+                .messages()
+                .record_send(&NewSend {
                     business: &business,
                     message_id: MessageId::generate(),
                     to: &to,
@@ -1048,7 +1067,11 @@ async fn a_user_message_on_a_one_way_service_is_quarantined() {
         id: 5151,
         kind: session_rules::ServiceKind::OneWay,
     };
-    h.store().businesses().add_service(&h.business, one_way).await.unwrap();
+    h.store()
+        .businesses()
+        .add_service(&h.business, one_way)
+        .await
+        .unwrap();
     let reply = h
         .post(&user_message_on(5151, "t-one-way", USER, h.now()))
         .await;
@@ -1071,7 +1094,11 @@ async fn a_user_message_on_the_session_service_opens_a_session() {
         id: 5252,
         kind: session_rules::ServiceKind::Session,
     };
-    h.store().businesses().add_service(&h.business, session).await.unwrap();
+    h.store()
+        .businesses()
+        .add_service(&h.business, session)
+        .await
+        .unwrap();
     let reply = h
         .post(&user_message_on(5252, "t-session", USER, h.now()))
         .await;
@@ -1106,7 +1133,8 @@ async fn a_reply_on_a_two_way_service_opens_no_session_when_two_way_sessions_are
     );
     let (business, _) = app
         .store()
-        .businesses().create_business(&NewBusiness {
+        .businesses()
+        .create_business(&NewBusiness {
             id: BusinessId::parse("acme").unwrap(),
             service_id: SERVICE_ID,
             callback_url: None,
@@ -1116,7 +1144,8 @@ async fn a_reply_on_a_two_way_service_opens_no_session_when_two_way_sessions_are
         .unwrap();
     let at = Timestamp::from_millis(1_800_000_000_000);
     app.store()
-        .conversations().set_opted_out(&business.id, &phone(USER), true, at)
+        .conversations()
+        .set_opted_out(&business.id, &phone(USER), true, at)
         .await
         .unwrap();
     let body = user_message_on(SERVICE_ID, "t-two-way", USER, at);
@@ -1124,7 +1153,8 @@ async fn a_reply_on_a_two_way_service_opens_no_session_when_two_way_sessions_are
     assert_eq!(reply.status, 200, "{}", reply.body);
     let conversation = app
         .store()
-        .conversations().get_conversation(&business.id, &phone(USER))
+        .conversations()
+        .get_conversation(&business.id, &phone(USER))
         .await
         .unwrap()
         .unwrap();
@@ -1145,7 +1175,8 @@ async fn hold_message(h: &Harness) -> vbm_store::MessageId {
     let to = phone(USER);
     let outcome = h
         .store()
-        .messages().record_hold(
+        .messages()
+        .record_hold(
             &vbm_store::NewHold {
                 send: vbm_store::NewSend {
                     business: &h.business,
@@ -1183,7 +1214,8 @@ async fn the_users_message_releases_what_waits_for_it_once_whatever_is_redeliver
     for id in &held {
         let message = h
             .store()
-            .messages().get_message(&h.business, id, h.now())
+            .messages()
+            .get_message(&h.business, id, h.now())
             .await
             .unwrap();
         let message = message.expect("released: a message item the outbox takes to Viber");
@@ -1215,7 +1247,11 @@ async fn a_service_with_its_own_url_secret_is_held_to_it() {
         id: 5252,
         kind: session_rules::ServiceKind::Session,
     };
-    h.store().businesses().add_service(&h.business, chat).await.unwrap();
+    h.store()
+        .businesses()
+        .add_service(&h.business, chat)
+        .await
+        .unwrap();
     let post = |body: String, secret: &'static str| {
         let app = h.app.clone();
         async move {
@@ -1243,7 +1279,14 @@ async fn a_service_with_its_own_url_secret_is_held_to_it() {
     }
     assert_eq!(h.item_count().await, items, "nothing stored");
     assert!(h.events().await.is_empty());
-    assert!(h.store().quarantine().quarantined(h.now()).await.unwrap().is_empty());
+    assert!(
+        h.store()
+            .quarantine()
+            .quarantined(h.now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Its own secret (either value), and the deployment's for the service without one.
     let reply = post(on_chat, CHAT).await;

@@ -273,7 +273,8 @@ impl App {
             && stream::holds(&record.change.new_image)
         {
             self.store
-                .messages().drop_held(
+                .messages()
+                .drop_held(
                     &business,
                     &phone,
                     session_rules::Refusal::RecipientOptedOut,
@@ -344,7 +345,12 @@ impl App {
         event: &Event,
         at: Timestamp,
     ) -> Result<(), RecordError> {
-        if self.store.events().event_logged(business, &event.event_id).await? {
+        if self
+            .store
+            .events()
+            .event_logged(business, &event.event_id)
+            .await?
+        {
             tracing::info!(event_id = %event.event_id, "session event already queued");
             return Ok(());
         }
@@ -354,7 +360,8 @@ impl App {
             .map_err(|e| RecordError::Queue(e.to_string()))?;
         let body = serde_json::to_string(event).map_err(|e| RecordError::Queue(e.to_string()))?;
         self.store
-            .events().log_queued(
+            .events()
+            .log_queued(
                 &QueuedRecord {
                     business,
                     event_id: &event.event_id,
@@ -437,7 +444,12 @@ impl App {
         let phone =
             PhoneNumber::parse(&body.phone).map_err(|e| RecordError::Poison(e.to_string()))?;
         let anchor = Timestamp::from_millis(body.anchor);
-        let conversation = match self.store.conversations().get_conversation(&business, &phone).await {
+        let conversation = match self
+            .store
+            .conversations()
+            .get_conversation(&business, &phone)
+            .await
+        {
             Ok(Some(c)) => c,
             Ok(None) | Err(StoreError::Erasing) => return Ok("no_conversation"),
             Err(e) => return Err(e.into()),

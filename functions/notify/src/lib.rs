@@ -384,7 +384,8 @@ impl App {
             .and_then(serde_json::Value::as_str)
             .and_then(|p| PhoneNumber::parse(p).ok());
         self.store
-            .events().record_attempt(
+            .events()
+            .record_attempt(
                 &AttemptRecord {
                     event: QueuedRecord {
                         business: &business,

@@ -91,7 +91,8 @@ impl World {
             )
         };
         let (business, _key) = store()
-            .businesses().create_business(&NewBusiness {
+            .businesses()
+            .create_business(&NewBusiness {
                 id: BusinessId::parse("acme").unwrap(),
                 service_id: 77,
                 callback_url,
@@ -265,7 +266,8 @@ async fn lambdas_client_never_connects_to_an_internal_address() {
             Retention::default(),
         );
         let logged = store
-            .events().logged_events(&world.business.id, &[event.event_id], SystemClock.now())
+            .events()
+            .logged_events(&world.business.id, &[event.event_id], SystemClock.now())
             .await
             .unwrap();
         let error = logged[0]

@@ -214,7 +214,8 @@ impl App {
         };
         let parked = holds
             .store
-            .parking().parked(&release.business, &release.hold)
+            .parking()
+            .parked(&release.business, &release.hold)
             .await
             .map_err(|e| e.to_string())?;
         if parked.is_empty() {
@@ -272,7 +273,8 @@ impl App {
             .collect();
         holds
             .store
-            .parking().unpark(&release.business, &read)
+            .parking()
+            .unpark(&release.business, &read)
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!(business = %release.business, hold = ?release.hold, jobs = read.len(), "parked work queued again");

@@ -40,7 +40,8 @@ impl Authenticator {
             Some(business) => business,
             None => {
                 let business = store
-                    .businesses().business_by_api_key(&key)
+                    .businesses()
+                    .business_by_api_key(&key)
                     .await?
                     .ok_or_else(ApiError::unauthorized)?;
                 let hash = hash.as_str().to_owned();

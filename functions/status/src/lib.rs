@@ -171,7 +171,8 @@ impl Handling<'_> {
         match self
             .callbacks
             .store()
-            .messages().message_by_token(&callback.message_token, now)
+            .messages()
+            .message_by_token(&callback.message_token, now)
             .await?
         {
             Some(found) => Ok(found),
@@ -195,7 +196,11 @@ impl Handling<'_> {
     ) -> Result<Step, ApiError> {
         let callback = told.callback;
         let store = self.callbacks.store();
-        let message = match store.messages().message_by_token(&callback.message_token, now).await? {
+        let message = match store
+            .messages()
+            .message_by_token(&callback.message_token, now)
+            .await?
+        {
             Some(message) => message,
             None => {
                 // Statuses are kept for an unknown token as long as messages are: one older
@@ -214,7 +219,8 @@ impl Handling<'_> {
                 };
                 let claimed = told.named.map(|(service_id, _)| *service_id);
                 match store
-                    .messages().keep_pending_status_for(&callback.message_token, pending, claimed, now)
+                    .messages()
+                    .keep_pending_status_for(&callback.message_token, pending, claimed, now)
                     .await?
                 {
                     Kept::Pending => return Ok(vbm_callbacks::ok("kept_pending").into()),
@@ -232,7 +238,8 @@ impl Handling<'_> {
         span.record("business", message.business.as_str());
         span.record("message_id", message.message_id.as_str());
         let Some(change) = store
-            .messages().apply_status(&message.business, &message.message_id, status, told.at)
+            .messages()
+            .apply_status(&message.business, &message.message_id, status, told.at)
             .await?
         else {
             return Ok(vbm_callbacks::ok("message_gone").into());
@@ -263,7 +270,8 @@ impl Handling<'_> {
         let Some(record) = self
             .callbacks
             .store()
-            .messages().get_message(&message.business, &message.message_id, now)
+            .messages()
+            .get_message(&message.business, &message.message_id, now)
             .await?
         else {
             return Ok(());
@@ -296,7 +304,8 @@ impl Handling<'_> {
         tracing::warn!(code, "a message_status code we do not know");
         let store = self.callbacks.store();
         let Some(message) = store
-            .messages().message_by_token(&told.callback.message_token, now)
+            .messages()
+            .message_by_token(&told.callback.message_token, now)
             .await?
         else {
             return Ok(Aside::token_unknown(format!(
@@ -312,7 +321,8 @@ impl Handling<'_> {
         span.record("business", message.business.as_str());
         span.record("message_id", message.message_id.as_str());
         let kept = store
-            .messages().note_unknown_status(&message.business, &message.message_id, code, told.at)
+            .messages()
+            .note_unknown_status(&message.business, &message.message_id, code, told.at)
             .await?;
         Ok(vbm_callbacks::ok(if kept {
             "unknown_status_kept"
@@ -343,7 +353,8 @@ impl Handling<'_> {
         let changed = self
             .callbacks
             .store()
-            .conversations().set_opted_out(&business, &phone, opted_out, now)
+            .conversations()
+            .set_opted_out(&business, &phone, opted_out, now)
             .await?;
         // Unchanged means the user already stood where this callback puts them: a redelivery
         // (perhaps after a crash before the event was queued), so the same event goes again.

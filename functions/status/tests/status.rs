@@ -95,7 +95,8 @@ impl Harness {
         );
         let (business, _key) = app
             .store()
-            .businesses().create_business(&NewBusiness {
+            .businesses()
+            .create_business(&NewBusiness {
                 id: BusinessId::parse("acme").unwrap(),
                 service_id: SERVICE_ID,
                 callback_url: None,
@@ -131,7 +132,8 @@ impl Harness {
     /// What `send` records: a message of `class` to the user, at `now`.
     async fn record(&self, id: MessageId, class: SendClass, now: Timestamp) -> SendOutcome {
         self.store()
-            .messages().record_send(&NewSend {
+            .messages()
+            .record_send(&NewSend {
                 business: &self.business,
                 message_id: id,
                 to: &phone(USER),
@@ -164,7 +166,8 @@ impl Harness {
     /// The business `rival`, another tenant (service id 5151).
     async fn rival(&self) {
         self.store()
-            .businesses().create_business(&NewBusiness {
+            .businesses()
+            .create_business(&NewBusiness {
                 id: BusinessId::parse("rival").unwrap(),
                 service_id: 5151,
                 callback_url: None,
@@ -195,7 +198,8 @@ impl Harness {
         let sent_at = Timestamp::from_millis(created_at.as_millis() + 100);
         let change = self
             .store()
-            .messages().apply_status(&self.business, &id, MessageStatus::Sent, sent_at)
+            .messages()
+            .apply_status(&self.business, &id, MessageStatus::Sent, sent_at)
             .await
             .unwrap()
             .unwrap();
@@ -217,7 +221,8 @@ impl Harness {
 
     async fn message(&self, id: &MessageId) -> MessageRecord {
         self.store()
-            .messages().get_message(&self.business, id, self.now())
+            .messages()
+            .get_message(&self.business, id, self.now())
             .await
             .unwrap()
             .unwrap()
@@ -233,7 +238,8 @@ impl Harness {
         };
         let marked = self
             .store()
-            .messages().mark_sent(message, &phone(USER), sent)
+            .messages()
+            .mark_sent(message, &phone(USER), sent)
             .await
             .unwrap();
         assert_eq!(marked, vbm_store::Marked::Recorded);
@@ -253,7 +259,8 @@ impl Harness {
 
     async fn opted_out(&self) -> bool {
         self.store()
-            .conversations().get_conversation(&self.business, &phone(USER))
+            .conversations()
+            .get_conversation(&self.business, &phone(USER))
             .await
             .unwrap()
             .is_some_and(|c| c.opted_out)
@@ -387,7 +394,12 @@ async fn a_status_for_an_unknown_token_is_kept_and_applied_once_the_token_is_rec
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert_eq!(reply.body["status"], 0);
     }
-    let kept = h.store().messages().pending_statuses(token, h.now()).await.unwrap();
+    let kept = h
+        .store()
+        .messages()
+        .pending_statuses(token, h.now())
+        .await
+        .unwrap();
     assert_eq!(
         kept,
         [PendingStatus {
@@ -402,7 +414,8 @@ async fn a_status_for_an_unknown_token_is_kept_and_applied_once_the_token_is_rec
     );
     assert!(
         h.store()
-            .messages().message_by_token(token, h.now())
+            .messages()
+            .message_by_token(token, h.now())
             .await
             .unwrap()
             .is_none()
@@ -441,7 +454,8 @@ async fn a_status_for_an_unknown_token_is_kept_and_applied_once_the_token_is_rec
     );
     assert!(
         h.store()
-            .messages().pending_statuses(token, h.now())
+            .messages()
+            .pending_statuses(token, h.now())
             .await
             .unwrap()
             .is_empty()
@@ -465,7 +479,8 @@ async fn a_keep_after_the_token_is_recorded_hands_back_the_message() {
     let accepted = h.accepted_message().await;
     assert!(
         h.store()
-            .messages().message_by_token(token, h.now())
+            .messages()
+            .message_by_token(token, h.now())
             .await
             .unwrap()
             .is_none()
@@ -477,7 +492,8 @@ async fn a_keep_after_the_token_is_recorded_hands_back_the_message() {
     };
     let kept = h
         .store()
-        .messages().keep_pending_status(token, pending, h.now())
+        .messages()
+        .keep_pending_status(token, pending, h.now())
         .await
         .unwrap();
     match kept {
@@ -490,7 +506,8 @@ async fn a_keep_after_the_token_is_recorded_hands_back_the_message() {
     }
     assert!(
         h.store()
-            .messages().pending_statuses(token, h.now())
+            .messages()
+            .pending_statuses(token, h.now())
             .await
             .unwrap()
             .is_empty()
@@ -551,7 +568,8 @@ async fn a_status_racing_the_token_record_is_always_applied_once() {
         assert_eq!(events[0].data["status"], "delivered");
         assert!(
             h.store()
-                .messages().pending_statuses(&token, h.now())
+                .messages()
+                .pending_statuses(&token, h.now())
                 .await
                 .unwrap()
                 .is_empty(),
@@ -566,7 +584,8 @@ async fn a_status_racing_the_token_record_is_always_applied_once() {
 async fn unsubscribe_blocks_sends_until_subscribe() {
     let h = Harness::new().await;
     h.store()
-        .conversations().record_user_message(&h.business, &phone(USER), h.now())
+        .conversations()
+        .record_user_message(&h.business, &phone(USER), h.now())
         .await
         .unwrap();
     let unsubscribe = callback("900001", 5, h.now(), Some(USER));
@@ -879,7 +898,8 @@ async fn a_message_history_is_bounded_whatever_viber_sends() {
     let at = |i: i64| Timestamp::from_millis(sent.sent_at.as_millis() + 1000 + i);
     let first = h
         .store()
-        .messages().apply_status(&h.business, &sent.id, MessageStatus::Delivered, at(0))
+        .messages()
+        .apply_status(&h.business, &sent.id, MessageStatus::Delivered, at(0))
         .await
         .unwrap()
         .unwrap();
@@ -888,7 +908,8 @@ async fn a_message_history_is_bounded_whatever_viber_sends() {
     for i in 1..=extra {
         let change = h
             .store()
-            .messages().apply_status(&h.business, &sent.id, MessageStatus::Delivered, at(i))
+            .messages()
+            .apply_status(&h.business, &sent.id, MessageStatus::Delivered, at(i))
             .await
             .unwrap()
             .unwrap();
@@ -905,7 +926,8 @@ async fn a_message_history_is_bounded_whatever_viber_sends() {
     );
     let seen = h
         .store()
-        .messages().apply_status(&h.business, &sent.id, MessageStatus::Seen, at(extra + 1))
+        .messages()
+        .apply_status(&h.business, &sent.id, MessageStatus::Seen, at(extra + 1))
         .await
         .unwrap()
         .unwrap();
@@ -949,7 +971,14 @@ async fn an_unknown_status_code_is_kept_in_the_history_and_changes_nothing() {
         ]
     );
     assert!(h.events().await.is_empty());
-    assert!(h.store().quarantine().quarantined(h.now()).await.unwrap().is_empty());
+    assert!(
+        h.store()
+            .quarantine()
+            .quarantined(h.now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Property: whatever mix of known and unknown codes arrives, in any order, the message ends
@@ -1069,7 +1098,8 @@ async fn statuses_too_old_for_their_unknown_token_are_quarantined_and_timeless_o
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(
         h.store()
-            .messages().pending_statuses("970001", h.now())
+            .messages()
+            .pending_statuses("970001", h.now())
             .await
             .unwrap()
             .is_empty()
@@ -1109,7 +1139,8 @@ async fn a_kept_status_naming_another_tenants_service_id_is_never_applied() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(
         h.store()
-            .messages().pending_statuses(token, h.now())
+            .messages()
+            .pending_statuses(token, h.now())
             .await
             .unwrap()
             .len(),
@@ -1122,7 +1153,8 @@ async fn a_kept_status_naming_another_tenants_service_id_is_never_applied() {
     assert_eq!(m.track.current, MessageStatus::Sent, "not applied");
     assert!(
         h.store()
-            .messages().pending_statuses(token, h.now())
+            .messages()
+            .pending_statuses(token, h.now())
             .await
             .unwrap()
             .is_empty()

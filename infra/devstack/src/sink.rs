@@ -56,7 +56,8 @@ impl Sink {
         let secret = match BusinessId::parse(business) {
             Ok(id) => self
                 .store
-                .businesses().get_business(&id)
+                .businesses()
+                .get_business(&id)
                 .await
                 .ok()
                 .flatten()

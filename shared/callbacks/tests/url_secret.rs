@@ -70,7 +70,8 @@ async fn started<R: Route>(env: &TestEnv, secret_id: &str) -> CallbackApp<R> {
         .await
         .expect("starts");
     app.store()
-        .businesses().create_business(&NewBusiness {
+        .businesses()
+        .create_business(&NewBusiness {
             id: BusinessId::parse("urlsecret").unwrap(),
             service_id: SERVICE_ID,
             callback_url: None,
@@ -204,7 +205,8 @@ async fn the_function_refuses_to_start_with_an_unreadable_or_empty_secret() {
         .await
         .expect("starts");
     app.store()
-        .businesses().create_business(&NewBusiness {
+        .businesses()
+        .create_business(&NewBusiness {
             id: BusinessId::parse("cidronly").unwrap(),
             service_id: SERVICE_ID,
             callback_url: None,

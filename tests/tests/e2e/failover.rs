@@ -156,7 +156,8 @@ async fn the_deadline_and_the_business_default_with_a_template_sms_text() {
     let demo = vbm_store::BusinessId::parse("demo").unwrap();
     assert!(
         store
-            .businesses().set_failover_policy(&demo, Some(&policy))
+            .businesses()
+            .set_failover_policy(&demo, Some(&policy))
             .await
             .unwrap()
     );
@@ -320,7 +321,8 @@ async fn failovers_over_the_days_cap_are_refused_and_the_business_sees_why() {
     );
     let demo = vbm_store::BusinessId::parse("demo").unwrap();
     store
-        .businesses().update_sms_policy(&demo, |p| p.max_per_day = 3)
+        .businesses()
+        .update_sms_policy(&demo, |p| p.max_per_day = 3)
         .await
         .unwrap()
         .unwrap();

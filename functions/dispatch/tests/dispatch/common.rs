@@ -26,7 +26,8 @@ pub fn store(env: &TestEnv, dynamodb: &aws_sdk_dynamodb::Client) -> Store {
 pub async fn business(store: &Store, id: &str, service_id: u64) -> BusinessId {
     let business = BusinessId::parse(id).unwrap();
     store
-        .businesses().create_business(&NewBusiness {
+        .businesses()
+        .create_business(&NewBusiness {
             id: business.clone(),
             service_id,
             callback_url: None,

@@ -118,7 +118,8 @@ impl World {
             .collect();
         let now = SystemClock.now();
         self.store
-            .campaigns().create_campaign(&NewCampaign {
+            .campaigns()
+            .create_campaign(&NewCampaign {
                 business: &self.business,
                 id: id.clone(),
                 name: None,
@@ -132,7 +133,8 @@ impl World {
             .await
             .unwrap();
         self.store
-            .campaigns().start_campaign(&self.business, &id, now)
+            .campaigns()
+            .start_campaign(&self.business, &id, now)
             .await
             .unwrap()
             .unwrap();
@@ -172,7 +174,8 @@ impl World {
         };
         let admitted = self
             .store
-            .campaigns().admit_chunk(at, count, &BTreeSet::new(), candidates)
+            .campaigns()
+            .admit_chunk(at, count, &BTreeSet::new(), candidates)
             .await
             .unwrap();
         assert_eq!(admitted.queued, count);
@@ -213,7 +216,8 @@ impl World {
 
     async fn status(&self, id: &vbm_store::MessageId) -> vbm_store::MessageRecord {
         self.store
-            .messages().get_message(&self.business, id, SystemClock.now())
+            .messages()
+            .get_message(&self.business, id, SystemClock.now())
             .await
             .unwrap()
             .unwrap()
@@ -222,7 +226,8 @@ impl World {
     async fn control(&self, id: &CampaignId, action: Control) {
         let outcome = self
             .store
-            .campaigns().control_campaign(&self.business, id, action, SystemClock.now())
+            .campaigns()
+            .control_campaign(&self.business, id, action, SystemClock.now())
             .await
             .unwrap();
         assert!(matches!(outcome, ControlOutcome::Changed(_)), "{outcome:?}");
@@ -281,7 +286,8 @@ async fn after_a_cancel_answers_at_most_the_batch_in_flight_reaches_viber() {
     assert_eq!(events.len(), cancelled);
     let counted = world
         .store
-        .campaigns().get_campaign(&world.business, &campaign)
+        .campaigns()
+        .get_campaign(&world.business, &campaign)
         .await
         .unwrap()
         .unwrap();
@@ -303,7 +309,8 @@ async fn a_paused_campaigns_messages_wait_for_resume_and_a_cancel_ends_them() {
     assert_eq!(world.sent(), 0, "a paused campaign's message reached Viber");
     let parked = world
         .store
-        .parking().parked(&world.business, &Hold::Campaign(first.clone()))
+        .parking()
+        .parked(&world.business, &Hold::Campaign(first.clone()))
         .await
         .unwrap();
     assert_eq!(parked.len(), 12);
@@ -334,7 +341,8 @@ async fn a_paused_campaigns_messages_wait_for_resume_and_a_cancel_ends_them() {
         assert!(
             world
                 .store
-                .parking().parked(&world.business, &hold)
+                .parking()
+                .parked(&world.business, &hold)
                 .await
                 .unwrap()
                 .is_empty()
@@ -354,7 +362,8 @@ async fn a_disabled_business_sends_nothing_until_it_is_enabled() {
     let payload = json!({"to": to.as_e164(), "type": "promotional", "text": "Hi"}).to_string();
     world
         .store
-        .messages().record_send(&NewSend {
+        .messages()
+        .record_send(&NewSend {
             business: &world.business,
             message_id: single.clone(),
             to: &to,
@@ -372,7 +381,8 @@ async fn a_disabled_business_sends_nothing_until_it_is_enabled() {
     world.relay().await;
     world
         .store
-        .businesses().set_business_disabled(&world.business, true)
+        .businesses()
+        .set_business_disabled(&world.business, true)
         .await
         .unwrap();
 
@@ -388,14 +398,16 @@ async fn a_disabled_business_sends_nothing_until_it_is_enabled() {
     );
     let parked = world
         .store
-        .parking().parked(&world.business, &Hold::Business)
+        .parking()
+        .parked(&world.business, &Hold::Business)
         .await
         .unwrap();
     assert_eq!(parked.len(), 5);
 
     world
         .store
-        .businesses().set_business_disabled(&world.business, false)
+        .businesses()
+        .set_business_disabled(&world.business, false)
         .await
         .unwrap();
     world.relay().await;
@@ -412,7 +424,8 @@ async fn a_disabled_business_sends_nothing_until_it_is_enabled() {
     assert!(
         world
             .store
-            .parking().parked(&world.business, &Hold::Business)
+            .parking()
+            .parked(&world.business, &Hold::Business)
             .await
             .unwrap()
             .is_empty()

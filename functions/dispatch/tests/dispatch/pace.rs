@@ -73,7 +73,8 @@ async fn four_dispatchers_together_never_exceed_the_business_rate() {
             json!({"to": to.as_e164(), "type": "transactional", "text": "Your code is 1234"})
                 .to_string();
         let outcome = store()
-            .messages().record_send(&NewSend {
+            .messages()
+            .record_send(&NewSend {
                 business: &business,
                 message_id: id.clone(),
                 to: &to,
@@ -155,10 +156,15 @@ async fn each_service_id_is_paced_at_its_own_rate() {
         id: 4344,
         kind: session_rules::ServiceKind::Session,
     };
-    store().businesses().add_service(&business, session).await.unwrap();
+    store()
+        .businesses()
+        .add_service(&business, session)
+        .await
+        .unwrap();
     store().pace().set_pace_rate(&business, 1000).await.unwrap();
     store()
-        .pace().set_service_pace_rate(&business, 4344, Some(SLOW))
+        .pace()
+        .set_service_pace_rate(&business, 4344, Some(SLOW))
         .await
         .unwrap();
     let (url, _, by_service) = viber_by_service().await;
@@ -172,7 +178,8 @@ async fn each_service_id_is_paced_at_its_own_rate() {
             json!({"to": to.as_e164(), "type": "transactional", "text": "Your code is 1234"})
                 .to_string();
         let outcome = store()
-            .messages().record_send(&NewSend {
+            .messages()
+            .record_send(&NewSend {
                 business: &business,
                 message_id: id.clone(),
                 to: &to,

@@ -157,7 +157,8 @@ impl World {
     /// The user writes to the business: a session opens.
     async fn user_writes(&self, to: &str) {
         self.store
-            .conversations().record_user_message(&self.business, &phone(to), SystemClock.now())
+            .conversations()
+            .record_user_message(&self.business, &phone(to), SystemClock.now())
             .await
             .unwrap();
     }
@@ -168,9 +169,12 @@ impl World {
         let wire: SendRequestBody = serde_json::from_value(body.clone()).unwrap();
         let request = SendRequest::parse(&wire, self.store.limits()).unwrap();
         let template = match &request.message {
-            session_rules::OutboundMessage::Template { id, .. } => {
-                self.store.templates().get_template(&self.business, id).await.unwrap()
-            }
+            session_rules::OutboundMessage::Template { id, .. } => self
+                .store
+                .templates()
+                .get_template(&self.business, id)
+                .await
+                .unwrap(),
             _ => None,
         };
         let admission = request
@@ -183,7 +187,8 @@ impl World {
         let payload = body.to_string();
         let outcome = self
             .store
-            .messages().record_send(&NewSend {
+            .messages()
+            .record_send(&NewSend {
                 business: &self.business,
                 message_id: id.clone(),
                 to: &request.to,
@@ -219,7 +224,8 @@ impl World {
 
     async fn status(&self, id: &MessageId) -> vbm_store::MessageRecord {
         self.store
-            .messages().get_message(&self.business, id, SystemClock.now())
+            .messages()
+            .get_message(&self.business, id, SystemClock.now())
             .await
             .unwrap()
             .expect("message stored")
@@ -227,7 +233,8 @@ impl World {
 
     async fn conversation(&self, to: &str) -> session_rules::Conversation {
         self.store
-            .conversations().get_conversation(&self.business, &phone(to))
+            .conversations()
+            .get_conversation(&self.business, &phone(to))
             .await
             .unwrap()
             .expect("conversation stored")
@@ -311,7 +318,8 @@ async fn session_and_template_messages_go_out_once_and_are_recorded_as_sent() {
     .unwrap();
     world
         .store
-        .templates().put_template(&world.business, &template)
+        .templates()
+        .put_template(&world.business, &template)
         .await
         .unwrap();
     world.user_writes(ANN).await;
@@ -701,7 +709,8 @@ async fn statuses_kept_before_the_token_are_applied_once_it_is_recorded() {
     ] {
         let kept = world
             .store
-            .messages().keep_pending_status(token, PendingStatus { status, at: at(ms) }, t0)
+            .messages()
+            .keep_pending_status(token, PendingStatus { status, at: at(ms) }, t0)
             .await
             .unwrap();
         assert_eq!(kept, Kept::Pending);
@@ -709,7 +718,8 @@ async fn statuses_kept_before_the_token_are_applied_once_it_is_recorded() {
     assert!(
         world
             .store
-            .messages().message_by_token(token, t0)
+            .messages()
+            .message_by_token(token, t0)
             .await
             .unwrap()
             .is_none()
@@ -830,7 +840,8 @@ async fn a_redelivered_job_applies_what_its_first_delivery_left_kept() {
     assert!(
         world
             .store
-            .messages().pending_statuses(&token, SystemClock.now())
+            .messages()
+            .pending_statuses(&token, SystemClock.now())
             .await
             .unwrap()
             .is_empty()
@@ -857,7 +868,8 @@ async fn a_late_21_does_not_relock_a_session_the_user_unlocked() {
     let now = SystemClock.now();
     world
         .store
-        .conversations().record_inbound(&world.business, &phone(ANN), "77001", &content, now, now)
+        .conversations()
+        .record_inbound(&world.business, &phone(ANN), "77001", &content, now, now)
         .await
         .unwrap();
     world.dispatch_batch().await;

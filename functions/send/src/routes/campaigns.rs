@@ -139,7 +139,8 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
                 format: *format,
             };
             app.store()
-                .campaigns().create_campaign_from_upload(&new, &upload)
+                .campaigns()
+                .create_campaign_from_upload(&new, &upload)
                 .await?
         }
         None => app.store().campaigns().create_campaign(&new).await?,
@@ -504,7 +505,8 @@ pub async fn get(app: &App, business: &Business, id: &str) -> Answer {
     let id = campaign_id(id)?;
     let campaign = app
         .store()
-        .campaigns().get_campaign(&business.id, &id)
+        .campaigns()
+        .get_campaign(&business.id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such campaign"))?;
     Ok(json_response(
@@ -542,7 +544,8 @@ pub async fn list(app: &App, business: &Business, request: &Request) -> Answer {
     };
     let (campaigns, more) = app
         .store()
-        .campaigns().list_campaigns(&business.id, limit, after.as_ref())
+        .campaigns()
+        .list_campaigns(&business.id, limit, after.as_ref())
         .await?;
     let next = if more {
         campaigns.last().map(|c| c.id.to_string())
@@ -562,7 +565,8 @@ pub async fn control(app: &App, business: &Business, id: &str, action: Control) 
     let now = app.clock().now();
     let campaign = match app
         .store()
-        .campaigns().control_campaign(&business.id, &id, action, now)
+        .campaigns()
+        .control_campaign(&business.id, &id, action, now)
         .await?
     {
         // Already in the state asked for: answered like the change (a retried call, or another

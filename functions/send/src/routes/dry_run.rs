@@ -139,7 +139,11 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
     let new = prepared.new_send(business, MessageId::generate(), now);
     // The business's caps on its category: their counters are read too.
     let caps = business.caps.for_send(prepared.admission.billing);
-    let preview = app.store().messages().preview_send_within(&new, &caps).await?;
+    let preview = app
+        .store()
+        .messages()
+        .preview_send_within(&new, &caps)
+        .await?;
     let before = SessionView::of(&preview.before, now, limits);
     let viber_type = viber_type(&prepared, limits);
     let category = prepared.admission.billing;
@@ -312,7 +316,11 @@ pub async fn campaign(
         .iter()
         .map(|p| p.new_send(&business.id, MessageId::generate(), now))
         .collect();
-    let mut decided = app.store().messages().preview_sends(&business.id, &sends).await?;
+    let mut decided = app
+        .store()
+        .messages()
+        .preview_sends(&business.id, &sends)
+        .await?;
     // The business's caps, as the fan-out applies them: in list order while they have room.
     let caps: Vec<Cap> = business
         .caps
@@ -326,7 +334,8 @@ pub async fn campaign(
     if !caps.is_empty() {
         let mut room: Vec<u64> = app
             .store()
-            .businesses().cap_counts(&business.id, &caps, now)
+            .businesses()
+            .cap_counts(&business.id, &caps, now)
             .await?
             .iter()
             .map(|c| session_rules::caps::room(c.count, c.cap.limit))

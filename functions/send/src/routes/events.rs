@@ -200,7 +200,8 @@ pub async fn list(app: &App, business: &Business, request: &Request) -> Answer {
     let query = parse_query(request)?;
     let (events, next) = app
         .store()
-        .events().list_events(&business.id, &query, app.clock().now())
+        .events()
+        .list_events(&business.id, &query, app.clock().now())
         .await?;
     Ok(json_response(
         StatusCode::OK,
@@ -276,7 +277,8 @@ pub async fn replay(app: &App, business: &Business, request: &Request) -> Answer
         .ok_or_else(|| ApiError::unavailable("the events queue is not configured"))?;
     if let Use::Refused { retry_after } = app
         .store()
-        .allowances().take_allowance(&business.id, &REPLAY_ALLOWANCE, now)
+        .allowances()
+        .take_allowance(&business.id, &REPLAY_ALLOWANCE, now)
         .await?
     {
         return Err(rate_limited(
@@ -322,10 +324,11 @@ pub async fn replay(app: &App, business: &Business, request: &Request) -> Answer
         .filter(|e| e.business_id == business.id.as_str())
         .collect();
     // One pending redelivery per event: claim each (one conditional write), queue the claimed.
+    let event_log = app.store().events();
     let claims = futures_util::future::join_all(
         parsed
             .iter()
-            .map(|e| app.store().events().claim_redelivery(&business.id, &e.event_id, now)),
+            .map(|e| event_log.claim_redelivery(&business.id, &e.event_id, now)),
     )
     .await;
     let mut claimed = Vec::new();
@@ -350,7 +353,8 @@ pub async fn replay(app: &App, business: &Business, request: &Request) -> Answer
         for event in &claimed {
             if let Err(e) = app
                 .store()
-                .events().release_redelivery(&business.id, &event.event_id, now)
+                .events()
+                .release_redelivery(&business.id, &event.event_id, now)
                 .await
             {
                 tracing::warn!(error = %e, "releasing a redelivery claim; it lapses by itself");
@@ -398,7 +402,8 @@ async fn by_ids(
     unique.dedup();
     let found = app
         .store()
-        .events().logged_events(&business.id, &unique, now)
+        .events()
+        .logged_events(&business.id, &unique, now)
         .await?;
     let unknown = unique
         .into_iter()
@@ -424,7 +429,11 @@ async fn by_range(
     };
     let mut out = Vec::new();
     for _ in 0..MAX_REPLAY_SCAN_PAGES {
-        let (page, next) = app.store().events().list_events(&business.id, &query, now).await?;
+        let (page, next) = app
+            .store()
+            .events()
+            .list_events(&business.id, &query, now)
+            .await?;
         out.extend(page);
         if out.len() > MAX_REPLAY {
             return Err(too_large(format!(

@@ -113,31 +113,33 @@ pub(crate) async fn record(
         fallback: wait.fallback.clone(),
     };
     let view = HoldView::waiting(wait.until, wait.fallback.is_some());
-    Ok(match app.store().messages().record_hold(&hold, caps).await? {
-        HoldOutcome::Sent(outcome) => Ok(outcome),
-        HoldOutcome::Held { conversation } => Err(held(
-            app,
-            message_id,
-            &conversation,
-            billing,
-            now,
-            view,
-            "held",
-        )),
-        HoldOutcome::ReplayedHeld {
-            message_id,
-            conversation,
-            accepted_at,
-        } => Err(held(
-            app,
-            message_id,
-            &conversation,
-            billing,
-            accepted_at,
-            view,
-            "replayed",
-        )),
-    })
+    Ok(
+        match app.store().messages().record_hold(&hold, caps).await? {
+            HoldOutcome::Sent(outcome) => Ok(outcome),
+            HoldOutcome::Held { conversation } => Err(held(
+                app,
+                message_id,
+                &conversation,
+                billing,
+                now,
+                view,
+                "held",
+            )),
+            HoldOutcome::ReplayedHeld {
+                message_id,
+                conversation,
+                accepted_at,
+            } => Err(held(
+                app,
+                message_id,
+                &conversation,
+                billing,
+                accepted_at,
+                view,
+                "replayed",
+            )),
+        },
+    )
 }
 
 fn held(

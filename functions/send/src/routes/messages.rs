@@ -67,7 +67,12 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
             Ok(outcome) => outcome,
             Err(held) => return Ok(held),
         },
-        None => app.store().messages().record_send_within(&new, &caps).await?,
+        None => {
+            app.store()
+                .messages()
+                .record_send_within(&new, &caps)
+                .await?
+        }
     };
     match outcome {
         SendOutcome::Accepted { after } => {
@@ -307,14 +312,16 @@ pub async fn get(app: &App, business: &Business, id: &str) -> Answer {
     let now = app.clock().now();
     let Some(record) = app
         .store()
-        .messages().get_message(&business.id, &id, now)
+        .messages()
+        .get_message(&business.id, &id, now)
         .await?
         .filter(|m| m.business == business.id)
     else {
         // Not sent (yet): a message waiting for the user's reply, or one that never went.
         let held = app
             .store()
-            .messages().get_held(&business.id, &id, now)
+            .messages()
+            .get_held(&business.id, &id, now)
             .await?
             .ok_or_else(not_found)?;
         return Ok(json_response(StatusCode::OK, &MessageView::held(&held)));

@@ -72,7 +72,8 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
     let hash = request_hash(&canonical_json(&value));
     let created = app
         .store()
-        .templates().create_template(
+        .templates()
+        .create_template(
             &business.id,
             &template,
             MAX_TEMPLATES_PER_BUSINESS,
@@ -102,7 +103,8 @@ pub async fn get(app: &App, business: &Business, id: &str) -> Answer {
     let id = template_id(id)?;
     let template = app
         .store()
-        .templates().get_template_consistent(&business.id, &id)
+        .templates()
+        .get_template_consistent(&business.id, &id)
         .await?
         .ok_or_else(not_found)?;
     Ok(json_response(
@@ -119,7 +121,8 @@ pub async fn delete(app: &App, business: &Business, id: &str) -> Answer {
     for _ in 0..3 {
         let current = app
             .store()
-            .templates().get_template_consistent(&business.id, &id)
+            .templates()
+            .get_template_consistent(&business.id, &id)
             .await?
             .ok_or_else(not_found)?;
         let Some(deleted) = current.delete() else {
@@ -127,7 +130,8 @@ pub async fn delete(app: &App, business: &Business, id: &str) -> Answer {
         };
         if app
             .store()
-            .templates().delete_template(&business.id, &current, app.clock().now())
+            .templates()
+            .delete_template(&business.id, &current, app.clock().now())
             .await?
         {
             app.templates.forget(&business.id, &id);

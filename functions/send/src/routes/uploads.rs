@@ -67,7 +67,8 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
     let now = app.clock().now();
     if let Use::Refused { retry_after } = app
         .store()
-        .allowances().take_allowance(&business.id, &SLOT_ALLOWANCE, now)
+        .allowances()
+        .take_allowance(&business.id, &SLOT_ALLOWANCE, now)
         .await?
     {
         let seconds = u32::try_from(retry_after.as_secs().max(1)).unwrap_or(u32::MAX);

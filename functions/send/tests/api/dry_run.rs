@@ -29,7 +29,8 @@ async fn templates(h: &Harness) {
         ("code", "Your code is {{pin}}"),
     ] {
         h.store()
-            .templates().put_template(
+            .templates()
+            .put_template(
                 &h.business.id,
                 &Template::parse(
                     TemplateId::parse(id).unwrap(),
@@ -196,7 +197,8 @@ fn a_dry_run_and_the_real_send_after_it_agree() {
                         contacted: d.contacted,
                     };
                     h.store()
-                        .conversations().put_conversation(&h.business.id, &phone(&to), &state, now)
+                        .conversations()
+                        .put_conversation(&h.business.id, &phone(&to), &state, now)
                         .await
                         .unwrap();
                 }
@@ -360,7 +362,8 @@ async fn a_dry_run_describes_refusals_and_rejects_a_bad_switch() {
         session: None,
     };
     h.store()
-        .conversations().put_conversation(&h.business.id, &phone(erased), &opted_out, h.now())
+        .conversations()
+        .put_conversation(&h.business.id, &phone(erased), &opted_out, h.now())
         .await
         .unwrap();
     let erase = h
@@ -448,7 +451,8 @@ async fn a_campaign_dry_run_counts_outcomes_and_stores_nothing() {
         session: None,
     };
     h.store()
-        .conversations().put_conversation(&h.business.id, &phone("+447911000002"), &opted_out, now)
+        .conversations()
+        .put_conversation(&h.business.id, &phone("+447911000002"), &opted_out, now)
         .await
         .unwrap();
     h.open_session("+447911000003").await;

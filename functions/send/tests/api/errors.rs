@@ -38,7 +38,8 @@ async fn an_ip_allowlist_refuses_other_addresses() {
     let h = Harness::new().await;
     let (_, key) = h
         .store()
-        .businesses().create_business(&NewBusiness {
+        .businesses()
+        .create_business(&NewBusiness {
             id: BusinessId::parse("locked-down").unwrap(),
             service_id: 2002,
             callback_url: None,
@@ -204,7 +205,8 @@ async fn session_rules_refuse_and_count_nothing() {
         contacted: true,
     };
     h.store()
-        .conversations().put_conversation(&biz, &phone(expired), &stale, now)
+        .conversations()
+        .put_conversation(&biz, &phone(expired), &stale, now)
         .await
         .unwrap();
     let before = h.footprint(expired).await;
@@ -225,7 +227,8 @@ async fn session_rules_refuse_and_count_nothing() {
         contacted: true,
     };
     h.store()
-        .conversations().put_conversation(&biz, &phone(full), &spent, now)
+        .conversations()
+        .put_conversation(&biz, &phone(full), &spent, now)
         .await
         .unwrap();
     let before = h.footprint(full).await;
@@ -249,7 +252,8 @@ async fn session_rules_refuse_and_count_nothing() {
     // recipient_opted_out: blocked users get nothing, of any kind.
     h.open_session(blocked).await;
     h.store()
-        .conversations().change_conversation(&biz, &phone(blocked), now, |c| c.opt_out())
+        .conversations()
+        .change_conversation(&biz, &phone(blocked), now, |c| c.opt_out())
         .await
         .unwrap();
     let before = h.footprint(blocked).await;
@@ -297,7 +301,8 @@ async fn transactional_without_a_template_is_refused_unless_the_business_opted_i
     // The operator's opt-in (a fresh container: the warm one remembers the business).
     let opted = h
         .store()
-        .businesses().set_legacy_transactional(&h.business.id, true)
+        .businesses()
+        .set_legacy_transactional(&h.business.id, true)
         .await
         .unwrap();
     assert!(opted.legacy_transactional);
@@ -310,7 +315,8 @@ async fn transactional_without_a_template_is_refused_unless_the_business_opted_i
     // And off again.
     assert!(
         !h.store()
-            .businesses().set_legacy_transactional(&h.business.id, false)
+            .businesses()
+            .set_legacy_transactional(&h.business.id, false)
             .await
             .unwrap()
             .legacy_transactional
@@ -330,7 +336,8 @@ async fn put_template(h: &Harness, id: &str, lang: &str, approved: bool, text: &
     )
     .unwrap();
     h.store()
-        .templates().put_template(&h.business.id, &template)
+        .templates()
+        .put_template(&h.business.id, &template)
         .await
         .unwrap();
 }

@@ -66,7 +66,8 @@ pub async fn authed(app: &App, key: &str, method: &str, path: &str, body: Option
 
 async fn approved_template(h: &Harness) {
     h.store()
-        .templates().put_template(
+        .templates()
+        .put_template(
             &h.business.id,
             &Template::parse(
                 TemplateId::parse("welcome").unwrap(),
@@ -154,7 +155,8 @@ async fn log_events(h: &Harness, start: Timestamp, count: u64) -> Vec<Event> {
         );
         let body = serde_json::to_string(&event).unwrap();
         h.store()
-            .events().log_queued(
+            .events()
+            .log_queued(
                 &QueuedRecord {
                     business: &h.business.id,
                     event_id: &event.event_id,
@@ -176,7 +178,8 @@ async fn log_events(h: &Harness, start: Timestamp, count: u64) -> Vec<Event> {
 async fn delivered(h: &Harness, event: &Event) {
     let body = serde_json::to_string(event).unwrap();
     h.store()
-        .events().record_attempt(
+        .events()
+        .record_attempt(
             &AttemptRecord {
                 event: QueuedRecord {
                     business: &h.business.id,
@@ -365,7 +368,8 @@ async fn replay_calls_are_rate_limited_per_business() {
     // Another business is not held back by this one's calls.
     let (_, other_key) = h
         .store()
-        .businesses().create_business(&vbm_store::NewBusiness {
+        .businesses()
+        .create_business(&vbm_store::NewBusiness {
             id: BusinessId::parse("other").unwrap(),
             service_id: 1002,
             callback_url: None,

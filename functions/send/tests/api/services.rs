@@ -16,7 +16,8 @@ const UK: &str = "+447911123456";
 async fn with_services(h: &Harness, services: &[(u64, ServiceKind)]) {
     add_services(h, services).await;
     h.store()
-        .businesses().remove_service(&h.business.id, 1001)
+        .businesses()
+        .remove_service(&h.business.id, 1001)
         .await
         .unwrap();
 }
@@ -26,7 +27,8 @@ async fn with_services(h: &Harness, services: &[(u64, ServiceKind)]) {
 async fn add_services(h: &Harness, services: &[(u64, ServiceKind)]) {
     for (id, kind) in services {
         h.store()
-            .businesses().add_service(
+            .businesses()
+            .add_service(
                 &h.business.id,
                 Service {
                     id: *id,
@@ -45,7 +47,8 @@ async fn add_services(h: &Harness, services: &[(u64, ServiceKind)]) {
     )
     .unwrap();
     h.store()
-        .templates().put_template(&h.business.id, &template)
+        .templates()
+        .put_template(&h.business.id, &template)
         .await
         .unwrap();
 }
@@ -57,7 +60,8 @@ fn template_send() -> Value {
 async fn service_of(h: &Harness, reply: &Reply) -> Option<u64> {
     let id = MessageId::parse(&reply.message_id()).unwrap();
     h.store()
-        .messages().get_message(&h.business.id, &id, h.now())
+        .messages()
+        .get_message(&h.business.id, &id, h.now())
         .await
         .unwrap()
         .unwrap()

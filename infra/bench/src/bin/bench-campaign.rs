@@ -136,7 +136,8 @@ async fn campaign_run(
     let id = CampaignId::generate();
     let list = recipients(first, count);
     b.store
-        .campaigns().create_campaign(&NewCampaign {
+        .campaigns()
+        .create_campaign(&NewCampaign {
             business,
             id: id.clone(),
             name: None,
@@ -204,7 +205,8 @@ async fn campaign_run(
     let calls = b.counter.snapshot().since(&before);
     let c = b
         .store
-        .campaigns().get_campaign(business, &id)
+        .campaigns()
+        .get_campaign(business, &id)
         .await?
         .ok_or("the campaign is gone")?;
     if c.state != CampaignState::Completed || c.counts.get("queued") != Some(&(count as u64)) {
@@ -244,7 +246,8 @@ async fn singles_run(
                     to.as_e164()
                 );
                 let outcome = store
-                    .messages().record_send(&NewSend {
+                    .messages()
+                    .record_send(&NewSend {
                         business: &business,
                         message_id: MessageId::generate(),
                         to: &to,
@@ -278,9 +281,13 @@ async fn run(args: &Args) -> Result<(), Error> {
     let paced = BusinessId::parse("paced")?;
     // The unpaced run: a rate above what the emulator can take, so admission is what is timed.
     b.store
-        .pace().set_pace_rate(&fast, vbm_store::pace::MAX_RATE)
+        .pace()
+        .set_pace_rate(&fast, vbm_store::pace::MAX_RATE)
         .await?;
-    b.store.pace().set_pace_rate(&paced, args.paced_rate).await?;
+    b.store
+        .pace()
+        .set_pace_rate(&paced, args.paced_rate)
+        .await?;
 
     let (single_s, single_calls) = singles_run(&b, &fast, args.singles, args.concurrency).await?;
     let (campaign_s, campaign_calls, admitted) =

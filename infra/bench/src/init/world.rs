@@ -45,7 +45,8 @@ impl World {
         );
         let business = BusinessId::parse(BUSINESS)?;
         let (_, key) = store
-            .businesses().create_business(&NewBusiness {
+            .businesses()
+            .create_business(&NewBusiness {
                 id: business.clone(),
                 service_id: SERVICE_ID,
                 callback_url: Some(stand_in.events_url()),
@@ -56,7 +57,8 @@ impl World {
         // The workloads send free-form transactional text (Viber's legacy type), as measured
         // before templates were required: the bench business has opted in.
         store
-            .businesses().set_legacy_transactional(&business, true)
+            .businesses()
+            .set_legacy_transactional(&business, true)
             .await
             .map_err(|e| format!("opting the business in to legacy transactional: {e}"))?;
         let template = Template::parse(
@@ -68,7 +70,8 @@ impl World {
         )
         .map_err(|e| e.to_string())?;
         store
-            .templates().put_template(&business, &template)
+            .templates()
+            .put_template(&business, &template)
             .await
             .map_err(|e| format!("adding the template: {e}"))?;
         // As the stack creates it: a URL secret only.

@@ -41,7 +41,8 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
         BusinessCommand::RotateSecret { id, end } => {
             let store = ctx.store().await?;
             let business = store
-                .businesses().rotate_callback_secret(&id, end.at(vbm_store::now_secs()))
+                .businesses()
+                .rotate_callback_secret(&id, end.at(vbm_store::now_secs()))
                 .await?;
             json(SecretRotated::new(&business))
         }
@@ -76,10 +77,14 @@ async fn pace(
                 )));
             }
             if unset {
-                store.pace().set_service_pace_rate(id, service_id, None).await?;
+                store
+                    .pace()
+                    .set_service_pace_rate(id, service_id, None)
+                    .await?;
             } else if let Some(rate) = rate {
                 store
-                    .pace().set_service_pace_rate(id, service_id, Some(rate))
+                    .pace()
+                    .set_service_pace_rate(id, service_id, Some(rate))
                     .await?;
             }
         }
@@ -124,9 +129,12 @@ async fn service(ctx: &Context, command: ServiceCommand) -> Result<String, Failu
             };
             store.businesses().add_service(&id, service).await?
         }
-        ServiceCommand::Remove { id, service_id } => store.businesses().remove_service(&id, service_id).await?,
+        ServiceCommand::Remove { id, service_id } => {
+            store.businesses().remove_service(&id, service_id).await?
+        }
         ServiceCommand::List { id } => store
-            .businesses().get_business(&id)
+            .businesses()
+            .get_business(&id)
             .await?
             .ok_or_else(|| Failure::Input(format!("no business {id}")))?,
     };
@@ -284,7 +292,8 @@ async fn caps(ctx: &Context, command: CapsCommand) -> Result<String, Failure> {
     let caps = match change {
         None => store.businesses().caps(&id).await?,
         Some(change) => store
-            .businesses().update_caps(&id, change)
+            .businesses()
+            .update_caps(&id, change)
             .await?
             .map(|r| r.map_err(|e| Failure::input(e.to_string())))
             .transpose()?,
@@ -347,9 +356,13 @@ async fn failover(ctx: &Context, args: crate::cli::FailoverArgs) -> Result<Strin
     } else {
         let mut texts = std::collections::BTreeMap::new();
         for (id, text) in template_texts {
-            let template = store.templates().get_template(&args.id, &id).await?.ok_or_else(|| {
-                Failure::input(format!("--template-text: no template {}", id.as_str()))
-            })?;
+            let template = store
+                .templates()
+                .get_template(&args.id, &id)
+                .await?
+                .ok_or_else(|| {
+                    Failure::input(format!("--template-text: no template {}", id.as_str()))
+                })?;
             let sms = session_rules::Template::parse(
                 id.clone(),
                 template.language().clone(),
@@ -383,7 +396,11 @@ async fn failover(ctx: &Context, args: crate::cli::FailoverArgs) -> Result<Strin
             template_texts: texts,
         })
     };
-    if !store.businesses().set_failover_policy(&args.id, policy.as_ref()).await? {
+    if !store
+        .businesses()
+        .set_failover_policy(&args.id, policy.as_ref())
+        .await?
+    {
         return Err(Failure::input(format!("no business {}", args.id)));
     }
     json(serde_json::json!({"business_id": args.id.as_str(), "failover": policy}))
@@ -395,7 +412,10 @@ async fn set_disabled(
     disabled: bool,
 ) -> Result<String, Failure> {
     let store = ctx.store().await?;
-    let business = store.businesses().set_business_disabled(id, disabled).await?;
+    let business = store
+        .businesses()
+        .set_business_disabled(id, disabled)
+        .await?;
     json(Shown::new(&business, false))
 }
 
@@ -414,7 +434,10 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<String, Failure> {
     };
     let store = ctx.store().await?;
     let services = session_rules::Services::single(args.service_id, args.service_kind);
-    let (business, key) = store.businesses().create_business_with_services(&new, &services).await?;
+    let (business, key) = store
+        .businesses()
+        .create_business_with_services(&new, &services)
+        .await?;
     json(Created::new(&business, &key))
 }
 
@@ -434,7 +457,10 @@ async fn update(ctx: &Context, args: UpdateArgs) -> Result<String, Failure> {
         },
     };
     let store = ctx.store().await?;
-    let business = store.businesses().update_business(&args.id, &update).await?;
+    let business = store
+        .businesses()
+        .update_business(&args.id, &update)
+        .await?;
     json(Shown::new(&business, false))
 }
 

@@ -10,7 +10,10 @@ pub async fn run(ctx: &Context, command: KeyCommand) -> Result<String, Failure> 
     let now = vbm_store::now_secs();
     match command {
         KeyCommand::Rotate { id, end } => {
-            let key = store.businesses().rotate_api_key_with_overlap(&id, end.at(now)).await?;
+            let key = store
+                .businesses()
+                .rotate_api_key_with_overlap(&id, end.at(now))
+                .await?;
             json(Rotated::new(&id, &key))
         }
         KeyCommand::Create { id } => {
@@ -18,7 +21,10 @@ pub async fn run(ctx: &Context, command: KeyCommand) -> Result<String, Failure> 
             json(Rotated::new(&id, &key))
         }
         KeyCommand::Revoke { id, key_id, end } => {
-            let key = store.businesses().revoke_api_key(&id, &key_id, end.at(now)).await?;
+            let key = store
+                .businesses()
+                .revoke_api_key(&id, &key_id, end.at(now))
+                .await?;
             json(KeyView::new(&key, vbm_store::now_secs()))
         }
         KeyCommand::List { id } => {

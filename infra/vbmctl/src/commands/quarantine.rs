@@ -46,7 +46,11 @@ async fn replay(ctx: &Context, args: ReplayArgs) -> Result<String, Failure> {
     let inbound = inbound::App::for_replay(store(), events(), clock.clone());
     let status = status::App::for_replay(store(), events(), clock.clone());
 
-    let all = inbound.store().quarantine().quarantined(clock.now()).await?;
+    let all = inbound
+        .store()
+        .quarantine()
+        .quarantined(clock.now())
+        .await?;
     let chosen: Vec<&Quarantined> = if args.all {
         all.iter().collect()
     } else {

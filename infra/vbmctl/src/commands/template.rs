@@ -60,7 +60,10 @@ async fn put(ctx: &Context, args: PutTemplateArgs) -> Result<String, Failure> {
     .with_reach(args.reach);
     let store = ctx.store().await?;
     existing_business(&store, &args.business).await?;
-    store.templates().put_template(&args.business, &template).await?;
+    store
+        .templates()
+        .put_template(&args.business, &template)
+        .await?;
     json(TemplateView::new(&args.business, &template))
 }
 

@@ -51,14 +51,19 @@ impl Ctl {
 
     pub(crate) async fn business(&self, id: &str) -> Option<Business> {
         self.store
-            .businesses().get_business(&BusinessId::parse(id).unwrap())
+            .businesses()
+            .get_business(&BusinessId::parse(id).unwrap())
             .await
             .unwrap()
     }
 
     async fn by_key(&self, key: &str) -> Option<Business> {
         let key = ApiKey::parse(key).expect("an API key of the right shape");
-        self.store.businesses().business_by_api_key(&key).await.unwrap()
+        self.store
+            .businesses()
+            .business_by_api_key(&key)
+            .await
+            .unwrap()
     }
 }
 
@@ -170,7 +175,8 @@ async fn create_prints_the_key_once_and_refuses_a_taken_id_or_service_id() {
     assert_eq!(found.callback_secret, secret);
     assert_eq!(
         ctl.store
-            .businesses().business_by_service_id(1001)
+            .businesses()
+            .business_by_service_id(1001)
             .await
             .unwrap()
             .map(|b| b.id),
@@ -193,7 +199,8 @@ async fn create_prints_the_key_once_and_refuses_a_taken_id_or_service_id() {
     assert_eq!(ctl.business("acme").await, Some(found));
     assert!(
         ctl.store
-            .businesses().business_by_service_id(1002)
+            .businesses()
+            .business_by_service_id(1002)
             .await
             .unwrap()
             .is_none()
@@ -634,7 +641,14 @@ async fn bad_input_exits_2_and_changes_nothing() {
     }
     assert_eq!(ctl.business("acme").await, Some(before), "acme unchanged");
     assert_eq!(ctl.business("new-one").await, None, "nothing created");
-    assert!(ctl.store.businesses().business_by_service_id(6).await.unwrap().is_none());
+    assert!(
+        ctl.store
+            .businesses()
+            .business_by_service_id(6)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Local mode from the environment is a boolean, not any string.
     let out = ctl
@@ -764,7 +778,8 @@ async fn templates_put_approve_list_round_trip() {
     );
     let stored = ctl
         .store
-        .templates().get_template(
+        .templates()
+        .get_template(
             &BusinessId::parse("acme").unwrap(),
             &TemplateId::parse("order.shipped").unwrap(),
         )
@@ -871,7 +886,8 @@ async fn templates_put_approve_list_round_trip() {
     );
     let nobody = ctl
         .store
-        .templates().list_templates(&BusinessId::parse("nobody").unwrap())
+        .templates()
+        .list_templates(&BusinessId::parse("nobody").unwrap())
         .await
         .unwrap();
     assert!(nobody.is_empty());
@@ -955,7 +971,13 @@ async fn several_keys_revoke_and_rotation_with_overlap() {
     let store_at = |key: &str, at: i64| {
         let key = ApiKey::parse(key).unwrap();
         let store = &ctl.store;
-        async move { store.businesses().business_by_api_key_at(&key, at).await.unwrap() }
+        async move {
+            store
+                .businesses()
+                .business_by_api_key_at(&key, at)
+                .await
+                .unwrap()
+        }
     };
     assert!(store_at(&first, until - 1).await.is_some());
     assert_eq!(store_at(&first, until).await, None);
@@ -1103,7 +1125,8 @@ async fn quarantined_callbacks_are_listed_and_replayed_once_the_cause_is_fixed()
     );
     let id = ctl
         .store
-        .quarantine().quarantine(
+        .quarantine()
+        .quarantine(
             "POST /viber/inbound",
             body.as_bytes(),
             vbm_store::QuarantineReason::UnknownService,
@@ -1151,7 +1174,8 @@ async fn quarantined_callbacks_are_listed_and_replayed_once_the_cause_is_fixed()
     assert_eq!(ctl.ok(&["quarantine", "list"]), json!({"quarantined": []}));
     let conversation = ctl
         .store
-        .conversations().get_conversation(
+        .conversations()
+        .get_conversation(
             &BusinessId::parse("late").unwrap(),
             &session_rules::PhoneNumber::parse("+380501234567").unwrap(),
         )
