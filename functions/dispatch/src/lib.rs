@@ -325,7 +325,7 @@ impl App {
             return Ok("already_handled");
         }
         let to = PhoneNumber::parse(&message.to).map_err(|e| StoreError::Malformed {
-            key: format!("MSG#{id}"),
+            key: vbm_store::keys::message(&id),
             reason: format!("to: {e}"),
         })?;
         let parked = Parked {

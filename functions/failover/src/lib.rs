@@ -519,7 +519,7 @@ fn ids(business: &str, message: &str) -> Result<(BusinessId, MessageId), RecordE
 fn phone(message: &MessageRecord) -> Result<PhoneNumber, RecordError> {
     PhoneNumber::parse(&message.to).map_err(|e| {
         RecordError::Store(StoreError::Malformed {
-            key: format!("MSG#{}", message.id),
+            key: vbm_store::keys::message(&message.id),
             reason: format!("to: {e}"),
         })
     })

@@ -14,7 +14,7 @@
 //!    `message_token`, or without one a key derived from the sender and the content,
 //!    [`InboundCallback::dedupe_key`]; without Viber's time, the receive time is taken);
 //! 5. **release** the messages the conversation holds for the user's reply
-//!    ([`Messages::release_held`](vbm_store::Store::release_held)), only when the write of step 4
+//!    ([`Messages::release_held`](vbm_store::Messages::release_held)), only when the write of step 4
 //!    found some: each goes by the session rules and a direct send's write, exactly once
 //!    (a redelivered callback releases what a crashed first delivery left held); a store
 //!    failure is `503`, so Viber retries;

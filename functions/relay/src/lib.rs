@@ -367,7 +367,7 @@ mod tests {
             Entry::Other
         );
         let campaign = CampaignId::generate();
-        let sk = format!("CAMPAIGN#{}", campaign.as_str());
+        let sk = vbm_store::keys::campaign(&campaign);
         for to in ["running", "scheduled", "cancelled"] {
             assert_eq!(
                 entry(&modify(

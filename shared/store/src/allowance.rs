@@ -63,7 +63,7 @@ impl crate::Allowances<'_> {
             .update_item()
             .table_name(&self.table)
             .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(format!("ALLOW#{}#{start}", allowance.what)))
+            .key(keys::SK, s(keys::allowance(allowance.what, start)))
             .update_expression("ADD uses :one SET expires_at = :exp")
             .condition_expression("attribute_not_exists(uses) OR uses < :limit")
             .expression_attribute_values(":one", n(1))

@@ -24,7 +24,6 @@ use crate::cancelled::{cancelled_indexes, conditional};
 use crate::{ApiKey, Business, BusinessId, StoreError, keys};
 
 /// Listing items of keys sort under this prefix in the business's partition.
-const LISTING_PREFIX: &str = "APIKEY#";
 /// More live keys than this on one business is a mistake (and one rotation is one transaction
 /// of at most 100 items).
 pub const MAX_LIVE_KEYS: usize = 20;
@@ -123,7 +122,7 @@ impl crate::Businesses<'_> {
         let listing = Put::builder()
             .table_name(&self.table)
             .item(keys::PK, s(keys::business(business)))
-            .item(keys::SK, s(format!("{LISTING_PREFIX}{id}")))
+            .item(keys::SK, s(keys::api_key_listing(&id)))
             .item("key_id", s(&id))
             .item("key_hash", s(hash))
             .item("created_at", n(now))
@@ -170,7 +169,7 @@ impl crate::Businesses<'_> {
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(keys::business(&business.id)))
-            .expression_attribute_values(":prefix", s(LISTING_PREFIX))
+            .expression_attribute_values(":prefix", s(keys::API_KEY_LISTING_PREFIX))
             .consistent_read(true);
         let mut listed = attrs::query_all(query)
             .await?
@@ -436,7 +435,7 @@ impl crate::Businesses<'_> {
         now: i64,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let listed = keys::business(business);
-        let listing_sk = format!("{LISTING_PREFIX}{}", key.key_id);
+        let listing_sk = keys::api_key_listing(&key.key_id);
         // Keys from before listings have no listing item: only their lookup is changed.
         let has_listing = key.created_at.is_some();
         // `SET {attribute} = value` on an item that must exist.

@@ -39,7 +39,7 @@ use session_rules::{Billing, Conversation, PhoneNumber, Timestamp};
 use crate::attrs::{self, Item, b, n, s};
 use crate::campaigns::{
     BILLING_COUNT_PREFIX, CHUNKS_DONE, COUNT_PREFIX, CampaignId, CampaignRecipient, CampaignState,
-    STATE, campaign_sk, chunk_sk, slot_attr,
+    STATE, slot_attr,
 };
 use crate::suppression::{self, Guard};
 use crate::{BusinessId, NewSend, Store, StoreError, conversation, keys};
@@ -188,7 +188,7 @@ impl crate::Campaigns<'_> {
     pub async fn get_chunk(&self, at: ChunkRef<'_>) -> Result<Option<Chunk>, StoreError> {
         self.get_consistent(
             keys::business(at.business),
-            chunk_sk(at.campaign, at.chunk),
+            keys::campaign_chunk(at.campaign, at.chunk),
             None,
         )
         .await?
@@ -543,7 +543,7 @@ impl crate::Campaigns<'_> {
         let campaign = Update::builder()
             .table_name(&self.table)
             .key(keys::PK, s(&pk))
-            .key(keys::SK, s(campaign_sk(at.campaign)))
+            .key(keys::SK, s(keys::campaign(at.campaign)))
             .condition_expression("#st = :running")
             .update_expression(format!("ADD {}", adds.join(", ")))
             .set_expression_attribute_names(Some(names))
@@ -569,7 +569,7 @@ impl crate::Campaigns<'_> {
         let chunk = Update::builder()
             .table_name(&self.table)
             .key(keys::PK, s(&pk))
-            .key(keys::SK, s(chunk_sk(at.campaign, at.chunk)))
+            .key(keys::SK, s(keys::campaign_chunk(at.campaign, at.chunk)))
             .condition_expression(conditions.join(" AND "))
             .update_expression(format!("SET {}", sets.join(", ")))
             .set_expression_attribute_values(Some(values))

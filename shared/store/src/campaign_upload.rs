@@ -22,7 +22,7 @@ use session_rules::Timestamp;
 use crate::attrs::{self, Item, n, s};
 use crate::campaigns::{
     CHUNK_SIZE, Campaign, CampaignId, CampaignRecipient, CampaignState, STATE, campaign_answered,
-    campaign_sk, chunk_count, chunk_item,
+    chunk_count, chunk_item,
 };
 use crate::cancelled::conditional;
 use crate::{BusinessId, StoreError, keys};
@@ -188,7 +188,7 @@ impl crate::Campaigns<'_> {
         let mut update = Update::builder()
             .table_name(&self.table)
             .key(keys::PK, s(&pk))
-            .key(keys::SK, s(campaign_sk(&campaign.id)))
+            .key(keys::SK, s(keys::campaign(&campaign.id)))
             .update_expression(expression)
             .condition_expression(AT_CURSOR)
             .expression_attribute_values(":preparing", s(CampaignState::Preparing.as_str()))
@@ -269,7 +269,7 @@ impl crate::Campaigns<'_> {
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(keys::business(business)))
-            .expression_attribute_values(":prefix", s(format!("CCHUNK#{}#", id.as_str())))
+            .expression_attribute_values(":prefix", s(keys::campaign_chunks(id)))
             .projection_expression("recipients_json")
             .consistent_read(true);
         let mut numbers = Vec::new();

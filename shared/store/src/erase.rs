@@ -141,8 +141,8 @@ impl crate::Erasure<'_> {
             .expression_attribute_names("#to", "to")
             .projection_expression("pk, sk, idempotency_key, viber_message_token")
             .expression_attribute_values(":b", s(keys::business(business)))
-            .expression_attribute_values(":from", s(format!("MSG#{first}")))
-            .expression_attribute_values(":to", s(format!("MSG#{last}")))
+            .expression_attribute_values(":from", s(keys::message_bound(first)))
+            .expression_attribute_values(":to", s(keys::message_bound(last)))
             .expression_attribute_values(":id", s(business.as_str()))
             .expression_attribute_values(":to_phone", s(to.as_e164()));
         let items = attrs::query_all(query).await?;

@@ -25,7 +25,6 @@ use crate::{BusinessId, StoreError, keys};
 pub const EVENTS_INDEX: &str = "events";
 const EVENTS_PK: &str = "events_pk";
 const EVENTS_SK: &str = "events_sk";
-const SK_PREFIX: &str = "EVENT#";
 
 /// Attempts kept whole per event; later ones are counted (`attempts_dropped`) and the last is
 /// always in `last_attempt`. A business down for days, then replayed, cannot grow an item
@@ -237,7 +236,7 @@ fn from_item(item: &Item) -> Result<LoggedEvent, StoreError> {
         _ => Vec::new(),
     };
     Ok(LoggedEvent {
-        event_id: sk.trim_start_matches(SK_PREFIX).to_owned(),
+        event_id: sk.trim_start_matches(keys::EVENT_PREFIX).to_owned(),
         event_type: attrs::get_s(item, "event_type")?.to_owned(),
         created_at: Timestamp::from_millis(attrs::get_n(item, "created_at")?),
         body: attrs::get_s(item, "body")?.to_owned(),
@@ -272,7 +271,7 @@ impl crate::Events<'_> {
             String::new()
         };
         let pk = keys::business(record.business);
-        let sk = format!("{SK_PREFIX}{}", record.event_id);
+        let sk = keys::event(record.event_id);
         let expires = now.plus(self.retention.messages).as_secs();
         let attempt = attempt_value(&attempt_record.attempt);
         let mut values = HashMap::from([
@@ -366,11 +365,7 @@ impl crate::Events<'_> {
         event_id: &str,
     ) -> Result<bool, StoreError> {
         Ok(self
-            .get_consistent(
-                keys::business(business),
-                format!("{SK_PREFIX}{event_id}"),
-                None,
-            )
+            .get_consistent(keys::business(business), keys::event(event_id), None)
             .await?
             .is_some())
     }
@@ -384,7 +379,7 @@ impl crate::Events<'_> {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let pk = keys::business(record.business);
-        let sk = format!("{SK_PREFIX}{}", record.event_id);
+        let sk = keys::event(record.event_id);
         let mut put = self
             .client
             .put_item()
@@ -463,10 +458,7 @@ impl crate::Events<'_> {
         let mut start = query.cursor.as_ref().map(|c| {
             HashMap::from([
                 (keys::PK.to_owned(), s(pk.clone())),
-                (
-                    keys::SK.to_owned(),
-                    s(format!("{SK_PREFIX}{}", c.event_id())),
-                ),
+                (keys::SK.to_owned(), s(keys::event(c.event_id()))),
                 (EVENTS_PK.to_owned(), s(pk.clone())),
                 (EVENTS_SK.to_owned(), s(c.index_sk.as_str())),
             ])
@@ -522,7 +514,7 @@ impl crate::Events<'_> {
                 .map(|id| {
                     HashMap::from([
                         (keys::PK.to_owned(), s(pk.clone())),
-                        (keys::SK.to_owned(), s(format!("{SK_PREFIX}{id}"))),
+                        (keys::SK.to_owned(), s(keys::event(id))),
                     ])
                 })
                 .collect();

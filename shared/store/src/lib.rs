@@ -21,13 +21,14 @@
 //! | parked job       | `BIZ#{business}`      | `PARKED#{hold}#{work}` (`parked.rs`) |
 //! | held message     | `BIZ#{business}`      | `HELD#{message_id}` (`held.rs`) |
 //!
-//! Campaign items (campaign, chunks, create keys, count shards) are in `campaigns.rs` and
-//! `campaign_counts.rs`; a template creation's key (`TIDEM#{key}`) in `templates.rs`.
+//! Campaign items (campaign, chunks, create keys, count shards) are described in `campaigns.rs`
+//! and `campaign_counts.rs`; a template creation's key (`TIDEM#{key}`) in `templates.rs`. Every
+//! key is built in [`keys`], but for the cap and SMS counters' (`caps.rs`, `sms.rs`).
 //!
 //! A message may carry an SMS failover (`failover`, `fo_*`: see `failover.rs`).
 //!
 //! A `TOKEN` item may also hold status callbacks that came before the token was recorded
-//! (`pending_{status}`, see `pending.rs`); until `message_id` is there, the token is unknown.
+//! (`pending_{status}`, see `pending_status.rs`); until `message_id` is there, the token is unknown.
 //!
 //! The face is grouped by what is stored: [`Store`] holds the client, the table, the limits and
 //! the retention, and hands out a view per aggregate ([`Store::businesses`],
@@ -35,7 +36,7 @@
 //! [`Store::events`], and the smaller [`Store::quarantine`], [`Store::pace`],
 //! [`Store::parking`], [`Store::allowances`], [`Store::erasure`]): a borrow of the store,
 //! free to make, whose methods read and write that aggregate's items
-//! (`store.messages().record_send(&send)`). Key formats are built in [`keys`].
+//! (`store.messages().record_send(&send)`).
 //!
 //! The rules live in `session-rules`; this crate makes them atomic. A send is one
 //! `TransactWriteItems` whose conversation condition is built from the same [`Limits`] and which

@@ -286,7 +286,7 @@ impl crate::Messages<'_> {
     }
 
     /// After the first write's condition failed: a campaign's message behind `status` moves
-    /// with its count (`None` once moved), anything else stays (see [`Store::stays`]).
+    /// with its count (`None` once moved), anything else stays (see [`Self::stays`]).
     async fn stays_or_count(
         &self,
         err: UpdateItemError,

@@ -24,11 +24,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use session_rules::Timestamp;
 
 use crate::attrs::{self, Item, n, s};
-use crate::campaigns::{CampaignId, CampaignState, STATE, campaign_sk};
+use crate::campaigns::{CampaignId, CampaignState, STATE};
 use crate::cancelled::conditional;
 use crate::{BusinessId, StoreError, keys};
-
-const PARKED_PREFIX: &str = "PARKED#";
 
 /// What holds work back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +40,8 @@ pub enum Hold {
 impl Hold {
     fn prefix(&self) -> String {
         match self {
-            Hold::Business => format!("{PARKED_PREFIX}BUSINESS#"),
-            Hold::Campaign(id) => format!("{PARKED_PREFIX}CAMPAIGN#{}#", id.as_str()),
+            Hold::Business => keys::parked_by_business(),
+            Hold::Campaign(id) => keys::parked_by_campaign(id),
         }
     }
 }
@@ -129,7 +127,7 @@ impl crate::Parking<'_> {
             Hold::Campaign(id) => ConditionCheck::builder()
                 .table_name(&self.table)
                 .key(keys::PK, s(&pk))
-                .key(keys::SK, s(campaign_sk(id)))
+                .key(keys::SK, s(keys::campaign(id)))
                 .condition_expression(format!("{STATE} = :paused"))
                 .expression_attribute_values(":paused", s(CampaignState::Paused.as_str())),
         };
@@ -225,7 +223,7 @@ impl crate::Campaigns<'_> {
             .get_item()
             .table_name(&self.table)
             .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(campaign_sk(id)))
+            .key(keys::SK, s(keys::campaign(id)))
             .consistent_read(true)
             .projection_expression(STATE)
             .send()

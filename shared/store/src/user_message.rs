@@ -56,7 +56,7 @@ pub struct InboundRecord {
     pub before: Conversation,
     pub after: Conversation,
     /// The conversation holds messages waiting for the user's reply
-    /// ([`Messages::release_held`](crate::Store::release_held) releases them); `false` means
+    /// ([`Messages::release_held`](crate::Messages::release_held) releases them); `false` means
     /// the write found none (it is conditioned on that). A redelivery says `true`: whether
     /// the first delivery's release finished is not known without a read.
     pub holds_messages: bool,

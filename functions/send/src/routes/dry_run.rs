@@ -277,7 +277,7 @@ fn campaign_answer(dry: &CampaignDryRun) -> Answer {
 
 /// A checked campaign request: each inline recipient prepared as the fan-out prepares it
 /// (`campaign_content::prepare`, with the business as it is now) and decided on its
-/// conversation now ([`vbm_store::Store::preview_sends`]), as if every recipient were
+/// conversation now ([`vbm_store::Messages::preview_sends`]), as if every recipient were
 /// admitted at this moment (no `send_at`, no window: the conversations may change by then).
 pub async fn campaign(
     app: &App,

@@ -7,7 +7,7 @@
 //!    regulation rules and says what the message counts as; the business's Viber service for
 //!    it is the kind the send names, else chosen by kind (`Services::choose`), or the send is
 //!    `no_service_for_message`;
-//! 4. [`Messages::record_send`](vbm_store::Store::record_send) decides on the session and writes
+//! 4. [`Messages::record_send`](vbm_store::Messages::record_send) decides on the session and writes
 //!    conversation, message and idempotency record in one transaction. When it commits, the
 //!    message is accepted and the answer is `202`: the table's stream carries the new message to
 //!    the outbound queue (`relay`, the transactional outbox), so there is no second write that
