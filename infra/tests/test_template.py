@@ -428,7 +428,7 @@ def test_the_stream_carries_accepted_messages_to_the_outbound_queue(translated):
     # The prefixes are the store's keys (shared/store/src/keys.rs), which its stream decoder
     # (stream.rs, what relay reads records with) tells records apart by.
     _keys_prefix("MESSAGE_PREFIX", "MSG#")
-    _keys_prefix("CAMPAIGN_PREFIX", "CAMPAIGN#", builder="campaigns.rs")
+    _keys_prefix("CAMPAIGN_PREFIX", "CAMPAIGN#")
     assert 'pub const PROFILE: &str = "PROFILE"' in _store("keys.rs")
     assert 'DISABLED: &str = "disabled"' in _store("business.rs")
     assert 'STATE: &str = "campaign_state"' in _store("campaigns.rs")
@@ -440,11 +440,11 @@ def _store(name: str) -> str:
     return (ROOT / "shared/store/src" / name).read_text()
 
 
-def _keys_prefix(constant: str, prefix: str, builder: str = "keys.rs") -> None:
+def _keys_prefix(constant: str, prefix: str) -> None:
     """keys.rs names the prefix, the key's builder builds it from that constant, and the stream
     decoder reads records by it."""
     assert f'pub const {constant}: &str = "{prefix}";' in _store("keys.rs")
-    assert f'format!("{{{constant}}}{{}}"' in _store(builder)
+    assert f'format!("{{{constant}}}{{}}"' in _store("keys.rs")
     assert f"keys::{constant}" in _store("stream.rs")
 
 

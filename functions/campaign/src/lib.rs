@@ -7,7 +7,7 @@
 //! - **chunk**: the chunk's pending recipients are prepared exactly as their single sends would
 //!   be (`vbm_outbound::campaign`: parsing, template, regulation), those outside their delivery
 //!   window wait for a timer at its opening, and the rest are admitted in shared transactions
-//!   by [`Store::admit_chunk`] (the single send's own writes, one slot per recipient settled
+//!   by [`Campaigns::admit_chunk`] (the single send's own writes, one slot per recipient settled
 //!   with the counts). Admitted messages reach `dispatch` through the table's stream and
 //!   `relay`, exactly as single sends do.
 //!
@@ -251,7 +251,11 @@ impl App {
             group: None,
             parked_at: self.clock.now(),
         };
-        let parked = self.store.park(business, &Hold::Business, &parked).await?;
+        let parked = self
+            .store
+            .parking()
+            .park(business, &Hold::Business, &parked)
+            .await?;
         if parked {
             tracing::info!(%work, "business disabled: campaign job parked");
         }
@@ -260,7 +264,12 @@ impl App {
 
     async fn start(&self, business: &BusinessId, id: &CampaignId) -> Result<Done, JobError> {
         let now = self.clock.now();
-        let Some(campaign) = self.store.start_campaign(business, id, now).await? else {
+        let Some(campaign) = self
+            .store
+            .campaigns()
+            .start_campaign(business, id, now)
+            .await?
+        else {
             return Ok(Done::default());
         };
         let bodies = (0..campaign.chunks)
@@ -289,7 +298,12 @@ impl App {
         let now = self.clock.now();
         let mut done = Done::default();
         // The item alone: admission needs no status counts.
-        let Some(campaign) = self.store.get_campaign_item(business, id).await? else {
+        let Some(campaign) = self
+            .store
+            .campaigns()
+            .get_campaign_item(business, id)
+            .await?
+        else {
             return Ok(done);
         };
         if campaign.state != CampaignState::Running {
@@ -304,7 +318,7 @@ impl App {
             campaign: id,
             chunk,
         };
-        let Some(stored) = self.store.get_chunk(at).await? else {
+        let Some(stored) = self.store.campaigns().get_chunk(at).await? else {
             tracing::error!(campaign = %id, chunk, "a chunk job for a chunk that is not there");
             return Ok(done);
         };
@@ -355,6 +369,7 @@ impl App {
         let caps = owner.map(|b| b.caps.clone()).unwrap_or_default();
         let admitted = self
             .store
+            .campaigns()
             .admit_chunk_within(at, stored.recipients.len(), &settled, candidates, &caps)
             .await?;
         vbm_outbound::caps::tell(
@@ -385,7 +400,7 @@ impl App {
         // and the business's default, as a single send's is.
         let failover_request = failover_request(&message)
             .map_err(|e| JobError::Malformed(format!("campaign {id}'s failover: {}", e.message)))?;
-        let owner = self.store.get_business(business).await?;
+        let owner = self.store.businesses().get_business(business).await?;
         let failover = FailoverSource {
             request: failover_request.as_ref(),
             business: owner.as_ref(),
@@ -425,11 +440,18 @@ impl App {
         }
         let primary = owner.map(vbm_store::Business::service_id);
         let (rate, lanes) = match chunk::lanes(sorted.service(primary), primary) {
-            Some((service, lanes)) => (self.store.pace_rates(business).await?.of(service), lanes),
-            None => (self.store.pace_rate(business).await?, LaneOwner::Primary),
+            Some((service, lanes)) => (
+                self.store.pace().pace_rates(business).await?.of(service),
+                lanes,
+            ),
+            None => (
+                self.store.pace().pace_rate(business).await?,
+                LaneOwner::Primary,
+            ),
         };
         let reservation = self
             .store
+            .pace()
             .reserve_on(
                 business,
                 lanes,
@@ -471,6 +493,7 @@ impl App {
     async fn complete(&self, campaign: &Campaign, now: Timestamp) -> Result<bool, JobError> {
         let Some(done) = self
             .store
+            .campaigns()
             .complete_campaign(&campaign.business, &campaign.id, now)
             .await?
         else {
@@ -487,6 +510,7 @@ impl App {
         );
         self.events.publish(&event).await?;
         self.store
+            .campaigns()
             .campaign_announced(&done.business, &done.id, now)
             .await?;
         tracing::info!(campaign = %done.id, recipients = done.recipients, "campaign completed");

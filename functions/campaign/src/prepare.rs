@@ -4,7 +4,7 @@
 //! A job reads the object from the campaign's cursor (a ranged GET, streamed), checks each line
 //! exactly as an inline recipient is checked (`vbm_outbound::campaign::check_recipient`), and
 //! writes what it read in steps: a step's chunks and the cursor past them are one transaction
-//! conditioned on the cursor (`Store::prepare_step`), so a job killed anywhere and delivered
+//! conditioned on the cursor (`Campaigns::prepare_step`), so a job killed anywhere and delivered
 //! again reads the same lines into the same chunks (recipient `i` is always line order `i`,
 //! chunk `i / 100`), and two runners of one job never both advance. After the first bad line
 //! no more chunks are written, but the rest is still read so every bad line is counted.
@@ -205,7 +205,7 @@ impl App {
     ) -> Result<Done, JobError> {
         let now = self.clock.now();
         let mut done = Done::default();
-        let Some(campaign) = self.store.get_campaign(business, id).await? else {
+        let Some(campaign) = self.store.campaigns().get_campaign(business, id).await? else {
             return Ok(done);
         };
         match Entry::of(campaign.state, campaign.upload.is_some()) {
@@ -281,6 +281,7 @@ impl App {
             let chunks = step::chunks(&cursor, &step);
             if !self
                 .store
+                .campaigns()
                 .prepare_step(campaign, &cursor, &step.to, &chunks)
                 .await?
             {
@@ -353,6 +354,7 @@ impl App {
         }
         let numbers = self
             .store
+            .campaigns()
             .campaign_numbers(&campaign.business, &campaign.id)
             .await?;
         if numbers.len() as u64 != cursor.recipients {
@@ -374,6 +376,7 @@ impl App {
         };
         let Some(ready) = self
             .store
+            .campaigns()
             .settle_preparation(&campaign.business, &campaign.id, cursor, outcome, now)
             .await?
         else {
@@ -427,6 +430,7 @@ impl App {
         let now = self.clock.now();
         let settled = self
             .store
+            .campaigns()
             .settle_preparation(
                 &campaign.business,
                 &campaign.id,

@@ -101,7 +101,7 @@ impl BatchReads {
         if !fresh && let Some(state) = known.get(campaign.as_str()) {
             return Ok(*state);
         }
-        let state = store.campaign_state(business, campaign).await?;
+        let state = store.campaigns().campaign_state(business, campaign).await?;
         known.insert(campaign.as_str().to_owned(), state);
         Ok(state)
     }
@@ -319,7 +319,12 @@ impl App {
         let body = record.body.as_deref().unwrap_or_default();
         let (job, business, id) = read_job(body)?;
         let now = self.clock.now();
-        let Some(message) = self.store.get_message(&business, &id, now).await? else {
+        let Some(message) = self
+            .store
+            .messages()
+            .get_message(&business, &id, now)
+            .await?
+        else {
             return Ok("gone");
         };
         if message.track.current != MessageStatus::Accepted {
@@ -329,7 +334,7 @@ impl App {
             return Ok("already_handled");
         }
         let to = PhoneNumber::parse(&message.to).map_err(|e| StoreError::Malformed {
-            key: format!("MSG#{id}"),
+            key: vbm_store::keys::message(&id),
             reason: format!("to: {e}"),
         })?;
         let parked = Parked {
@@ -443,8 +448,9 @@ impl App {
         sent: Sent<'_>,
         name: &'static str,
     ) -> Result<&'static str, RecordError> {
+        let messages = self.store.messages();
         let marked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
-            self.store.mark_sent(message, to, sent)
+            messages.mark_sent(message, to, sent)
         })
         .await?;
         if marked == Marked::AlreadyHandled {
@@ -479,17 +485,17 @@ impl App {
     ) -> Result<(), RecordError> {
         match change {
             ConversationChange::OptOut => {
+                let conversations = self.store.conversations();
                 vbm_queue::patience::patiently(RECORD_PATIENCE, || {
-                    self.store
-                        .change_conversation(&message.business, to, now, |c| c.opt_out())
+                    conversations.change_conversation(&message.business, to, now, |c| c.opt_out())
                 })
                 .await?;
             }
             ConversationChange::LockForWait => {
                 // Not if the user wrote after this message was admitted: that unlocked it.
+                let conversations = self.store.conversations();
                 let locked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
-                    self.store
-                        .lock_for_wait(&message.business, to, message.created_at, now)
+                    conversations.lock_for_wait(&message.business, to, message.created_at, now)
                 })
                 .await?;
                 tracing::info!(locked, "Viber asked to wait for the user");
@@ -522,14 +528,22 @@ impl App {
                 return Ok(Go::Cancel);
             }
             let business = if fresh {
-                self.store.get_business(&message.business).await?
+                self.store
+                    .businesses()
+                    .get_business(&message.business)
+                    .await?
             } else {
                 self.businesses.get(&self.store, &message.business).await?
             };
             let Some(hold) = plan::hold(campaign, business.is_some_and(|b| b.disabled)) else {
                 return Ok(Go::Send);
             };
-            if self.store.park(&message.business, &hold, parked).await? {
+            if self
+                .store
+                .parking()
+                .park(&message.business, &hold, parked)
+                .await?
+            {
                 tracing::info!(?hold, "parked until the hold is lifted");
                 return Ok(Go::Parked);
             }
@@ -544,9 +558,9 @@ impl App {
         to: &PhoneNumber,
         now: Timestamp,
     ) -> Result<&'static str, RecordError> {
+        let messages = self.store.messages();
         let marked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
-            self.store
-                .mark_cancelled(message, to, CAMPAIGN_CANCELLED, now)
+            messages.mark_cancelled(message, to, CAMPAIGN_CANCELLED, now)
         })
         .await?;
         match marked {
@@ -593,7 +607,10 @@ impl App {
                 }
             }
             OutboundMessage::Template { id, .. } => {
-                self.store.get_template(&message.business, id).await?
+                self.store
+                    .templates()
+                    .get_template(&message.business, id)
+                    .await?
             }
             _ => None,
         };
@@ -615,9 +632,9 @@ impl App {
         release_session_slot: bool,
         name: &'static str,
     ) -> Result<&'static str, RecordError> {
+        let messages = self.store.messages();
         let marked = vbm_queue::patience::patiently(RECORD_PATIENCE, || {
-            self.store
-                .mark_failed(message, to, failure, now, release_session_slot)
+            messages.mark_failed(message, to, failure, now, release_session_slot)
         })
         .await?;
         match marked {
@@ -648,6 +665,7 @@ impl App {
     ) -> Result<&'static str, RecordError> {
         let stored = self
             .store
+            .messages()
             .get_message(&message.business, &message.id, now)
             .await?;
         if let Some(stored) = &stored {
@@ -692,6 +710,7 @@ impl App {
         };
         let Some(stored) = self
             .store
+            .messages()
             .get_message(&message.business, &message.id, now)
             .await?
         else {

@@ -27,7 +27,7 @@ impl Rates {
         if let Some(rates) = self.0.get(business, Instant::now()) {
             return Ok(rates);
         }
-        let rates = store.pace_rates(business).await?;
+        let rates = store.pace().pace_rates(business).await?;
         self.0
             .insert(business.clone(), rates.clone(), Instant::now());
         Ok(rates)
@@ -54,6 +54,7 @@ pub async fn wait_for_slot(
     let rate = rates.get(store, business).await?.of(service.id);
     let owner = LaneOwner::of(service.id, service.primary);
     match store
+        .pace()
         .reserve_on(business, owner, Lane::Viber, 1, rate, now, HORIZON)
         .await?
     {

@@ -25,13 +25,17 @@ pub async fn reconcile(
     token: &str,
     now: Timestamp,
 ) -> Result<usize, RecordError> {
-    let kept = store.pending_statuses_claimed(token, now).await?;
+    let kept = store
+        .messages()
+        .pending_statuses_claimed(token, now)
+        .await?;
     for (pending, claimed) in &kept {
         let owner = match claimed {
             None => None,
             Some(service_id) => Some((
                 *service_id,
                 store
+                    .businesses()
                     .business_by_service_id(*service_id)
                     .await?
                     .map(|b| b.id),
@@ -56,6 +60,7 @@ pub async fn reconcile(
                 message.business
             );
             store
+                .quarantine()
                 .quarantine(
                     "POST /viber/status",
                     body.as_bytes(),
@@ -66,10 +71,14 @@ pub async fn reconcile(
                 .await?;
             vbm_platform::metrics::callback_quarantined();
             tracing::warn!(%detail, "kept status not applied: service id mismatch");
-            store.forget_pending_status(token, pending.status).await?;
+            store
+                .messages()
+                .forget_pending_status(token, pending.status)
+                .await?;
             continue;
         }
         let change = store
+            .messages()
             .apply_status(&message.business, &message.id, pending.status, pending.at)
             .await?;
         if change.is_some_and(|c| c.publishes(pending.status)) {
@@ -84,7 +93,10 @@ pub async fn reconcile(
             };
             events.publish(&report.event()).await?;
         }
-        store.forget_pending_status(token, pending.status).await?;
+        store
+            .messages()
+            .forget_pending_status(token, pending.status)
+            .await?;
     }
     if !kept.is_empty() {
         tracing::info!(applied = kept.len(), "statuses kept for the token applied");

@@ -7,11 +7,11 @@
 //!   1. the message is loaded; gone, no failover, or this trigger off for it → done;
 //!   2. not claimed yet: the business's SMS policy ([`SmsPolicy::check`]: destination, sender
 //!      id, billed parts; the operator may have changed it since the send) and the claim
-//!      ([`Store::claim_failover`], one transaction: not delivered, not claimed, the user not
+//!      ([`Messages::claim_failover`], one transaction: not delivered, not claimed, the user not
 //!      opted out, the day's and month's SMS under the business's caps). Lost to a delivery or
 //!      an opt-out → done, no SMS; refused by the policy or a cap → recorded `refused` with
-//!      its reason ([`Store::refuse_failover`]), its event queued, no SMS;
-//!   3. claimed: this caller takes the next attempt ([`Store::begin_failover_attempt`], a
+//!      its reason ([`Messages::refuse_failover`]), its event queued, no SMS;
+//!   3. claimed: this caller takes the next attempt ([`Messages::begin_failover_attempt`], a
 //!      conditional write with a lease) and only then calls End User Messaging
 //!      ([`sms::SmsSender`]); its answer is recorded (`sent` with the SMS id, back to `claimed`
 //!      for a retry with back-off, or `failed` after [`App`]'s last attempt or a final refusal);
@@ -222,7 +222,12 @@ impl App {
         if self.park_if_disabled(&business, job, now).await? {
             return Ok("parked");
         }
-        let Some(message) = self.store.get_message(&business, &id, now).await? else {
+        let Some(message) = self
+            .store
+            .messages()
+            .get_message(&business, &id, now)
+            .await?
+        else {
             return Ok("gone");
         };
         let Some(failover) = &message.failover else {
@@ -247,6 +252,7 @@ impl App {
             let allowance = SmsAllowance::of(&policy, length.parts);
             let skipped = match self
                 .store
+                .messages()
                 .claim_failover(&business, &id, &to, trigger, &allowance, now)
                 .await?
             {
@@ -294,6 +300,7 @@ impl App {
     ) -> Result<&'static str, RecordError> {
         if !self
             .store
+            .messages()
             .refuse_failover(business, id, trigger, reason, now)
             .await?
         {
@@ -324,7 +331,11 @@ impl App {
             group: None,
             parked_at: now,
         };
-        Ok(self.store.park(business, &Hold::Business, &parked).await?)
+        Ok(self
+            .store
+            .parking()
+            .park(business, &Hold::Business, &parked)
+            .await?)
     }
 
     /// Moves a claimed failover on from where the record says it stands.
@@ -335,7 +346,7 @@ impl App {
         job_trigger: Trigger,
         now: Timestamp,
     ) -> Result<&'static str, RecordError> {
-        let Some(message) = self.store.get_message(business, id, now).await? else {
+        let Some(message) = self.store.messages().get_message(business, id, now).await? else {
             return Ok("gone");
         };
         let Some(failover) = &message.failover else {
@@ -347,6 +358,7 @@ impl App {
             Some(FailoverState::Claimed) => {
                 if !self
                     .store
+                    .messages()
                     .begin_failover_attempt(business, id, failover.attempts, LEASE, now)
                     .await?
                 {
@@ -380,6 +392,7 @@ impl App {
                 }
                 let recorded = self
                     .store
+                    .messages()
                     .end_failover_attempt(business, id, attempt, end, self.clock.now())
                     .await?;
                 if !recorded {
@@ -404,6 +417,7 @@ impl App {
                 }
                 if self
                     .store
+                    .messages()
                     .abandon_failover_attempt(business, id, failover.attempts, now)
                     .await?
                 {
@@ -436,6 +450,7 @@ impl App {
         let at = receipt.event_timestamp.map_or(now, Timestamp::from_millis);
         if self
             .store
+            .messages()
             .record_failover_receipt(&business, &id, &receipt.message_id, failure.as_deref(), at)
             .await?
         {
@@ -450,7 +465,12 @@ impl App {
             self.publish(&business, &id).await?;
             return Ok("receipt_recorded");
         }
-        let Some(message) = self.store.get_message(&business, &id, now).await? else {
+        let Some(message) = self
+            .store
+            .messages()
+            .get_message(&business, &id, now)
+            .await?
+        else {
             return Ok("gone");
         };
         match message.failover.as_ref().and_then(|f| f.state) {
@@ -468,6 +488,7 @@ impl App {
     async fn publish(&self, business: &BusinessId, id: &MessageId) -> Result<(), RecordError> {
         if let Some(message) = self
             .store
+            .messages()
             .get_message(business, id, self.clock.now())
             .await?
             && let Some(event) = events::events(&message).pop()
@@ -500,7 +521,7 @@ fn ids(business: &str, message: &str) -> Result<(BusinessId, MessageId), RecordE
 fn phone(message: &MessageRecord) -> Result<PhoneNumber, RecordError> {
     PhoneNumber::parse(&message.to).map_err(|e| {
         RecordError::Store(StoreError::Malformed {
-            key: format!("MSG#{}", message.id),
+            key: vbm_store::keys::message(&message.id),
             reason: format!("to: {e}"),
         })
     })

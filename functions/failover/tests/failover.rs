@@ -92,6 +92,7 @@ impl World {
         // The business, with the sender id its failovers name registered by the operator.
         let business = BusinessId::parse("acme").unwrap();
         store()
+            .businesses()
             .create_business(&NewBusiness {
                 id: business.clone(),
                 service_id: 1001,
@@ -101,6 +102,7 @@ impl World {
             .await
             .unwrap();
         store()
+            .businesses()
             .update_sms_policy(&business, |p| {
                 p.senders.insert("Acme".into());
             })
@@ -143,6 +145,7 @@ impl World {
         let now = self.clock.now();
         let outcome = self
             .store
+            .messages()
             .record_send(&NewSend {
                 business: &self.business,
                 message_id: id.clone(),
@@ -165,6 +168,7 @@ impl World {
 
     async fn status(&self, id: &MessageId, status: MessageStatus) {
         self.store
+            .messages()
             .apply_status(&self.business, id, status, self.clock.now())
             .await
             .unwrap()
@@ -177,6 +181,7 @@ impl World {
 
     async fn failover(&self, id: &MessageId) -> session_rules::failover::FailoverRecord {
         self.store
+            .messages()
             .get_message(&self.business, id, self.clock.now())
             .await
             .unwrap()
@@ -187,6 +192,7 @@ impl World {
 
     async fn steps(&self, id: &MessageId) -> Vec<FailoverStep> {
         self.store
+            .messages()
             .get_message(&self.business, id, self.clock.now())
             .await
             .unwrap()
@@ -402,6 +408,7 @@ async fn the_receipt_records_delivery_once_and_the_view_says_sms() {
     assert_eq!(world.sms.calls(), 1);
     let message = world
         .store
+        .messages()
         .get_message(&world.business, &id, world.clock.now())
         .await
         .unwrap()
@@ -475,6 +482,7 @@ async fn never_for_an_opted_out_user_after_delivered_or_for_a_trigger_that_is_of
     let opted_out = world.sent(ANN, Some(&spec(with_deadline()))).await;
     world
         .store
+        .conversations()
         .set_opted_out(
             &world.business,
             &PhoneNumber::parse(ANN).unwrap(),
@@ -548,6 +556,7 @@ async fn an_attempt_that_died_in_flight_is_reported_failed_not_sent_again() {
     // A delivery claimed and began its attempt, then died before recording the answer.
     world
         .store
+        .messages()
         .claim_failover(
             &world.business,
             &id,
@@ -561,6 +570,7 @@ async fn an_attempt_that_died_in_flight_is_reported_failed_not_sent_again() {
     assert!(
         world
             .store
+            .messages()
             .begin_failover_attempt(&world.business, &id, 0, failover::LEASE, world.clock.now())
             .await
             .unwrap()
@@ -679,6 +689,7 @@ async fn thirty_concurrent_failovers_against_a_day_cap_of_ten_send_exactly_ten_s
     let world = Arc::new(World::new(0, 4).await);
     world
         .store
+        .businesses()
         .update_sms_policy(&world.business, |p| p.max_per_day = 10)
         .await
         .unwrap()
@@ -724,6 +735,7 @@ async fn thirty_concurrent_failovers_against_a_day_cap_of_ten_send_exactly_ten_s
     }
     let usage = world
         .store
+        .businesses()
         .sms_usage(&world.business, world.clock.now())
         .await
         .unwrap();
@@ -740,6 +752,7 @@ async fn a_disabled_business_sends_no_sms_until_it_is_enabled() {
     let id = world.sent(ANN, Some(&spec(with_deadline()))).await;
     world
         .store
+        .businesses()
         .set_business_disabled(&world.business, true)
         .await
         .unwrap();
@@ -756,6 +769,7 @@ async fn a_disabled_business_sends_no_sms_until_it_is_enabled() {
     assert_eq!(outcome, "parked");
     let parked = world
         .store
+        .parking()
         .parked(&world.business, &vbm_store::Hold::Business)
         .await
         .unwrap();
@@ -763,6 +777,7 @@ async fn a_disabled_business_sends_no_sms_until_it_is_enabled() {
 
     world
         .store
+        .businesses()
         .set_business_disabled(&world.business, false)
         .await
         .unwrap();

@@ -9,12 +9,12 @@
 //! 3. find the **business** by Viber's `service_id` (cached per container), and the service's
 //!    kind: a user message on a one-way service is kept aside (`one_way_service`); on a two-way
 //!    service it opens a session only while `VIBER_TWO_WAY_SESSIONS` is `open`;
-//! 4. **record** it ([`Store::record_inbound`]: one transaction that opens or unlocks the session,
+//! 4. **record** it ([`Conversations::record_inbound`]: one transaction that opens or unlocks the session,
 //!    ends an opt-out, and keeps the message, once per de-duplication key: Viber's
 //!    `message_token`, or without one a key derived from the sender and the content,
 //!    [`InboundCallback::dedupe_key`]; without Viber's time, the receive time is taken);
 //! 5. **release** the messages the conversation holds for the user's reply
-//!    ([`Store::release_held`](vbm_store::Store::release_held)), only when the write of step 4
+//!    ([`Messages::release_held`](vbm_store::Messages::release_held)), only when the write of step 4
 //!    found some: each goes by the session rules and a direct send's write (its caps
 //!    counted in it; over a cap it is dropped `quota_exceeded`), exactly once
 //!    (a redelivered callback releases what a crashed first delivery left held); a store
@@ -104,6 +104,7 @@ impl Route for Inbound {
             extra: message.extra,
         };
         let outcome = store
+            .conversations()
             .record_user_message_on(
                 &business,
                 &callback.phone_number,
@@ -118,6 +119,7 @@ impl Route for Inbound {
         // Nothing held: no call (the write above was conditioned on it).
         if outcome.record().holds_messages {
             let released = store
+                .messages()
                 .release_held(&business, &callback.phone_number, now)
                 .await?;
             tracing::info!(

@@ -88,6 +88,7 @@ impl Harness {
         );
         let (business, _key) = app
             .store()
+            .businesses()
             .create_business(&NewBusiness {
                 id: BusinessId::parse("acme").unwrap(),
                 service_id: SERVICE_ID,
@@ -135,6 +136,7 @@ impl Harness {
 
     async fn conversation(&self, p: &str) -> Option<Conversation> {
         self.store()
+            .conversations()
             .get_conversation(&self.business, &phone(p))
             .await
             .unwrap()
@@ -252,6 +254,7 @@ async fn a_user_message_unlocks_a_locked_session_without_moving_its_anchor() {
         contacted: true,
     };
     h.store()
+        .conversations()
         .put_conversation(&h.business, &phone(USER), &locked, h.now())
         .await
         .unwrap();
@@ -310,6 +313,7 @@ async fn a_user_message_ends_an_opt_out_and_queues_contact_opted_in() {
         contacted: true,
     };
     h.store()
+        .conversations()
         .put_conversation(&h.business, &phone(USER), &opted_out, h.now())
         .await
         .unwrap();
@@ -354,6 +358,7 @@ async fn a_redelivered_callback_changes_nothing_and_yields_the_same_event() {
         .record_send(session_rules::SendClass::Session);
     sent.session.as_mut().unwrap().consecutive = 5;
     h.store()
+        .conversations()
         .put_conversation(&h.business, &phone(USER), &sent, h.now())
         .await
         .unwrap();
@@ -410,6 +415,7 @@ async fn a_callback_recorded_but_not_queued_is_answered_503_and_its_retry_queues
     assert_eq!(events.len(), 1, "{events:?}");
     let record = h
         .store()
+        .conversations()
         .record_inbound(
             &h.business,
             &phone(USER),
@@ -558,7 +564,7 @@ async fn bad_bodies_and_unknown_service_ids_are_quarantined_and_replayable() {
 
     let items = quarantine_items(&h).await;
     assert_eq!(items.len(), 2, "{items:?}");
-    let kept = h.store().quarantined(h.now()).await.unwrap();
+    let kept = h.store().quarantine().quarantined(h.now()).await.unwrap();
     assert_eq!(kept.len(), 2);
     let by_body = |body: &[u8]| {
         kept.iter()
@@ -589,10 +595,19 @@ async fn bad_bodies_and_unknown_service_ids_are_quarantined_and_replayable() {
         matches!(&replay, vbm_callbacks::Replay::StillAside(a) if a.reason == vbm_store::QuarantineReason::UnknownService),
         "{replay:?}"
     );
-    assert_eq!(h.store().quarantined(h.now()).await.unwrap().len(), 2);
+    assert_eq!(
+        h.store()
+            .quarantine()
+            .quarantined(h.now())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 
     // The operator creates the business of service id 999; the replay records the message.
     h.store()
+        .businesses()
         .create_business(&NewBusiness {
             id: BusinessId::parse("late").unwrap(),
             service_id: 999,
@@ -606,6 +621,7 @@ async fn bad_bodies_and_unknown_service_ids_are_quarantined_and_replayable() {
     let late = BusinessId::parse("late").unwrap();
     let conversation = h
         .store()
+        .conversations()
         .get_conversation(&late, &phone("+380501234599"))
         .await
         .unwrap()
@@ -615,7 +631,7 @@ async fn bad_bodies_and_unknown_service_ids_are_quarantined_and_replayable() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, EventKind::MessageInbound);
     assert_eq!(events[0].data["text"], "hi");
-    let left = h.store().quarantined(h.now()).await.unwrap();
+    let left = h.store().quarantine().quarantined(h.now()).await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].id, garbage.id);
     // Replaying garbage stays garbage.
@@ -730,6 +746,7 @@ async fn user_messages_racing_session_sends_lose_no_update() {
         contacted: true,
     };
     h.store()
+        .conversations()
         .put_conversation(&h.business, &to, &locked, h.now())
         .await
         .unwrap();
@@ -737,6 +754,7 @@ async fn user_messages_racing_session_sends_lose_no_update() {
     let stale = h.another_container();
     stale
         .store()
+        .conversations()
         .get_conversation(&h.business, &to)
         .await
         .unwrap();
@@ -747,6 +765,7 @@ async fn user_messages_racing_session_sends_lose_no_update() {
         async move {
             let outcome = app
                 .store()
+                .messages()
                 .record_send(&NewSend {
                     business: &business,
                     message_id: MessageId::generate(),
@@ -1048,14 +1067,18 @@ async fn a_user_message_on_a_one_way_service_is_quarantined() {
         id: 5151,
         kind: session_rules::ServiceKind::OneWay,
     };
-    h.store().add_service(&h.business, one_way).await.unwrap();
+    h.store()
+        .businesses()
+        .add_service(&h.business, one_way)
+        .await
+        .unwrap();
     let reply = h
         .post(&user_message_on(5151, "t-one-way", USER, h.now()))
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(h.conversation(USER).await, None);
     assert!(h.events().await.is_empty());
-    let kept = h.store().quarantined(h.now()).await.unwrap();
+    let kept = h.store().quarantine().quarantined(h.now()).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].reason.as_str(), "one_way_service");
     assert!(kept[0].detail.contains("5151"), "{}", kept[0].detail);
@@ -1071,7 +1094,11 @@ async fn a_user_message_on_the_session_service_opens_a_session() {
         id: 5252,
         kind: session_rules::ServiceKind::Session,
     };
-    h.store().add_service(&h.business, session).await.unwrap();
+    h.store()
+        .businesses()
+        .add_service(&h.business, session)
+        .await
+        .unwrap();
     let reply = h
         .post(&user_message_on(5252, "t-session", USER, h.now()))
         .await;
@@ -1106,6 +1133,7 @@ async fn a_reply_on_a_two_way_service_opens_no_session_when_two_way_sessions_are
     );
     let (business, _) = app
         .store()
+        .businesses()
         .create_business(&NewBusiness {
             id: BusinessId::parse("acme").unwrap(),
             service_id: SERVICE_ID,
@@ -1116,6 +1144,7 @@ async fn a_reply_on_a_two_way_service_opens_no_session_when_two_way_sessions_are
         .unwrap();
     let at = Timestamp::from_millis(1_800_000_000_000);
     app.store()
+        .conversations()
         .set_opted_out(&business.id, &phone(USER), true, at)
         .await
         .unwrap();
@@ -1124,6 +1153,7 @@ async fn a_reply_on_a_two_way_service_opens_no_session_when_two_way_sessions_are
     assert_eq!(reply.status, 200, "{}", reply.body);
     let conversation = app
         .store()
+        .conversations()
         .get_conversation(&business.id, &phone(USER))
         .await
         .unwrap()
@@ -1145,6 +1175,7 @@ async fn hold_message(h: &Harness) -> vbm_store::MessageId {
     let to = phone(USER);
     let outcome = h
         .store()
+        .messages()
         .record_hold(
             &vbm_store::NewHold {
                 send: vbm_store::NewSend {
@@ -1183,6 +1214,7 @@ async fn the_users_message_releases_what_waits_for_it_once_whatever_is_redeliver
     for id in &held {
         let message = h
             .store()
+            .messages()
             .get_message(&h.business, id, h.now())
             .await
             .unwrap();
@@ -1215,7 +1247,11 @@ async fn a_service_with_its_own_url_secret_is_held_to_it() {
         id: 5252,
         kind: session_rules::ServiceKind::Session,
     };
-    h.store().add_service(&h.business, chat).await.unwrap();
+    h.store()
+        .businesses()
+        .add_service(&h.business, chat)
+        .await
+        .unwrap();
     let post = |body: String, secret: &'static str| {
         let app = h.app.clone();
         async move {
@@ -1243,7 +1279,14 @@ async fn a_service_with_its_own_url_secret_is_held_to_it() {
     }
     assert_eq!(h.item_count().await, items, "nothing stored");
     assert!(h.events().await.is_empty());
-    assert!(h.store().quarantined(h.now()).await.unwrap().is_empty());
+    assert!(
+        h.store()
+            .quarantine()
+            .quarantined(h.now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Its own secret (either value), and the deployment's for the service without one.
     let reply = post(on_chat, CHAT).await;

@@ -4,7 +4,7 @@
 //!   a repeat is `AlreadySet`) and is `message.held`;
 //! - its one move out of `held` (a `MODIFY`) is `message.released` (`released`, `fallback`)
 //!   or `message.status` (`expired`; `failed` when dropped, with the reason);
-//! - the timer settles it (`Store::settle_held`: sent after all, fallback, or expired,
+//! - the timer settles it (`Messages::settle_held`: sent after all, fallback, or expired,
 //!   conditioned on its still being held, so a release racing it moves it once);
 //! - a conversation whose user opted out drops what it holds.
 //!

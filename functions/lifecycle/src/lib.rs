@@ -273,6 +273,7 @@ impl App {
             && stream::holds(&record.change.new_image)
         {
             self.store
+                .messages()
                 .drop_held(
                     &business,
                     &phone,
@@ -344,7 +345,12 @@ impl App {
         event: &Event,
         at: Timestamp,
     ) -> Result<(), RecordError> {
-        if self.store.event_logged(business, &event.event_id).await? {
+        if self
+            .store
+            .events()
+            .event_logged(business, &event.event_id)
+            .await?
+        {
             tracing::info!(event_id = %event.event_id, "session event already queued");
             return Ok(());
         }
@@ -354,6 +360,7 @@ impl App {
             .map_err(|e| RecordError::Queue(e.to_string()))?;
         let body = serde_json::to_string(event).map_err(|e| RecordError::Queue(e.to_string()))?;
         self.store
+            .events()
             .log_queued(
                 &QueuedRecord {
                     business,
@@ -437,7 +444,12 @@ impl App {
         let phone =
             PhoneNumber::parse(&body.phone).map_err(|e| RecordError::Poison(e.to_string()))?;
         let anchor = Timestamp::from_millis(body.anchor);
-        let conversation = match self.store.get_conversation(&business, &phone).await {
+        let conversation = match self
+            .store
+            .conversations()
+            .get_conversation(&business, &phone)
+            .await
+        {
             Ok(Some(c)) => c,
             Ok(None) | Err(StoreError::Erasing) => return Ok("no_conversation"),
             Err(e) => return Err(e.into()),
@@ -473,20 +485,20 @@ impl App {
         Ok("emitted")
     }
 
-    /// A held message's deadline: settled once (`Store::settle_held`); its event follows from
+    /// A held message's deadline: settled once (`Messages::settle_held`); its event follows from
     /// the stream. Fired early (never by Scheduler; a clock moved back): retried.
     async fn held_deadline(&self, body: &held::HeldTimerBody) -> Result<&'static str, RecordError> {
         let business = BusinessId::parse(&body.business_id).map_err(RecordError::Poison)?;
         let id = vbm_store::MessageId::parse(&body.held_message_id)
             .ok_or_else(|| RecordError::Poison(format!("message id {}", body.held_message_id)))?;
         let now = self.clock.now();
-        let Some(held) = self.store.get_held(&business, &id, now).await? else {
+        let Some(held) = self.store.messages().get_held(&business, &id, now).await? else {
             return Ok("held_message_gone");
         };
         if held.state == session_rules::HeldState::Held && now < held.until {
             return Err(RecordError::Early);
         }
-        match self.store.settle_held(&business, &id, now).await {
+        match self.store.messages().settle_held(&business, &id, now).await {
             Ok(Some(settled)) if settled.moved_now => Ok(settled.state.as_str()),
             Ok(_) => Ok("already_settled"),
             Err(StoreError::Erasing) => Ok("erasing"),

@@ -80,6 +80,7 @@ impl World {
 
     async fn write(&self, c: &Conversation, at: Timestamp) {
         self.store
+            .conversations()
             .put_conversation(&self.business, &self.phone, c, at)
             .await
             .unwrap();
@@ -254,6 +255,7 @@ async fn hold(world: &World, to: &PhoneNumber, with_fallback: bool) -> vbm_store
     let id = vbm_store::MessageId::generate();
     let outcome = world
         .store
+        .messages()
         .record_hold(
             &vbm_store::NewHold {
                 send: vbm_store::NewSend {
@@ -361,6 +363,7 @@ async fn an_opt_out_drops_what_the_conversation_holds() {
     world.events().await;
     world
         .store
+        .conversations()
         .change_conversation(&world.business, &world.phone, now, |c| c.opt_out())
         .await
         .unwrap();
@@ -372,6 +375,7 @@ async fn an_opt_out_drops_what_the_conversation_holds() {
     {}
     let held = world
         .store
+        .messages()
         .get_held(&world.business, &id, now)
         .await
         .unwrap()

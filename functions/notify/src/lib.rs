@@ -384,6 +384,7 @@ impl App {
             .and_then(serde_json::Value::as_str)
             .and_then(|p| PhoneNumber::parse(p).ok());
         self.store
+            .events()
             .record_attempt(
                 &AttemptRecord {
                     event: QueuedRecord {

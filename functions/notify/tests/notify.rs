@@ -91,6 +91,7 @@ impl World {
             )
         };
         let (business, _key) = store()
+            .businesses()
             .create_business(&NewBusiness {
                 id: BusinessId::parse("acme").unwrap(),
                 service_id: 77,
@@ -265,6 +266,7 @@ async fn lambdas_client_never_connects_to_an_internal_address() {
             Retention::default(),
         );
         let logged = store
+            .events()
             .logged_events(&world.business.id, &[event.event_id], SystemClock.now())
             .await
             .unwrap();

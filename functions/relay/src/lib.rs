@@ -214,6 +214,7 @@ impl App {
         };
         let parked = holds
             .store
+            .parking()
             .parked(&release.business, &release.hold)
             .await
             .map_err(|e| e.to_string())?;
@@ -272,6 +273,7 @@ impl App {
             .collect();
         holds
             .store
+            .parking()
             .unpark(&release.business, &read)
             .await
             .map_err(|e| e.to_string())?;
@@ -365,7 +367,7 @@ mod tests {
             Entry::Other
         );
         let campaign = CampaignId::generate();
-        let sk = format!("CAMPAIGN#{}", campaign.as_str());
+        let sk = vbm_store::keys::campaign(&campaign);
         for to in ["running", "scheduled", "cancelled"] {
             assert_eq!(
                 entry(&modify(

@@ -53,6 +53,7 @@ impl World {
         let to = PhoneNumber::parse(to).unwrap();
         let outcome = self
             .store
+            .messages()
             .record_send(&NewSend {
                 business: &self.business,
                 message_id: id.clone(),
@@ -199,6 +200,7 @@ async fn status_changes_conversations_and_refused_sends_queue_nothing() {
     // A user message (conversation item), and a session send refused by the rules after the
     // session locks: only accepted messages are ever on the queue.
     w.store
+        .conversations()
         .record_user_message(&w.business, &to, SystemClock.now())
         .await
         .unwrap();
@@ -207,6 +209,7 @@ async fn status_changes_conversations_and_refused_sends_queue_nothing() {
         let id = MessageId::generate();
         let outcome = w
             .store
+            .messages()
             .record_send(&NewSend {
                 business: &w.business,
                 message_id: id.clone(),

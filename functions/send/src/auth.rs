@@ -40,6 +40,7 @@ impl Authenticator {
             Some(business) => business,
             None => {
                 let business = store
+                    .businesses()
                     .business_by_api_key(&key)
                     .await?
                     .ok_or_else(ApiError::unauthorized)?;

@@ -10,7 +10,7 @@
 //! 3. by `message_status`:
 //!    - **0 delivered, 1 seen, 2 expired**: the message is found through Viber's
 //!      `message_token` (the `TOKEN` item `dispatch` writes with `sent`), and the status is
-//!      applied forward only ([`Store::apply_status`]; every distinct callback is kept in the
+//!      applied forward only ([`Messages::apply_status`]; every distinct callback is kept in the
 //!      history in arrival order, up to [`vbm_store::MAX_HISTORY`] entries, then only counted;
 //!      an identical one, same status and time, delivered again writes nothing). When it moved, `message.status` is published. When it did not move but
 //!      the message already stands at this very status, the same event is published again (same
@@ -19,7 +19,7 @@
 //!      nothing.
 //!    - **4 subscribe, 5 unsubscribe**: the user is `phone_number` at the business of
 //!      `service_id` when the callback names both, else the recipient of the token's message;
-//!      the opt-out is set ([`Store::set_opted_out`]) and `contact.opted_in` /
+//!      the opt-out is set ([`Conversations::set_opted_out`]) and `contact.opted_in` /
 //!      `contact.opted_out` is published (again, with the same id, for a redelivery).
 //!    - **any other code**: counted (`CallbackStatusUnknown`), kept in the message's history as
 //!      it came (`{"status": "unknown", "viber_status": N}`), and nothing else: no status
@@ -33,11 +33,11 @@
 //! unknown or mismatched service id, a status for a token still unknown past the message
 //! retention (the window statuses are kept for), an unknown code for a token not known yet.
 //!
-//! **A status for a token we do not know yet is kept** ([`Store::keep_pending_status`]) and
+//! **A status for a token we do not know yet is kept** ([`Messages::keep_pending_status`]) and
 //! answered `200`: Viber can call back before `dispatch` has recorded the token (its answer to
 //! `send_message` and the first status race, and a backed-up `dispatch` can take longer than
 //! Viber keeps retrying). `dispatch` applies what was kept right after it records the token,
-//! through the same [`Store::apply_status`] and the same event. The keep is conditioned on the
+//! through the same [`Messages::apply_status`] and the same event. The keep is conditioned on the
 //! token still being unknown, so if `dispatch` recorded it in between, the status is applied
 //! here instead: exactly one of the two applies it (the `vbm_store` `pending` module says why).
 //! A repeat of a kept status keeps one. An (un)subscribe with neither a phone number nor a
@@ -171,6 +171,7 @@ impl Handling<'_> {
         match self
             .callbacks
             .store()
+            .messages()
             .message_by_token(&callback.message_token, now)
             .await?
         {
@@ -195,7 +196,11 @@ impl Handling<'_> {
     ) -> Result<Step, ApiError> {
         let callback = told.callback;
         let store = self.callbacks.store();
-        let message = match store.message_by_token(&callback.message_token, now).await? {
+        let message = match store
+            .messages()
+            .message_by_token(&callback.message_token, now)
+            .await?
+        {
             Some(message) => message,
             None => {
                 // Statuses are kept for an unknown token as long as messages are: one older
@@ -214,6 +219,7 @@ impl Handling<'_> {
                 };
                 let claimed = told.named.map(|(service_id, _)| *service_id);
                 match store
+                    .messages()
                     .keep_pending_status_for(&callback.message_token, pending, claimed, now)
                     .await?
                 {
@@ -232,6 +238,7 @@ impl Handling<'_> {
         span.record("business", message.business.as_str());
         span.record("message_id", message.message_id.as_str());
         let Some(change) = store
+            .messages()
             .apply_status(&message.business, &message.message_id, status, told.at)
             .await?
         else {
@@ -263,6 +270,7 @@ impl Handling<'_> {
         let Some(record) = self
             .callbacks
             .store()
+            .messages()
             .get_message(&message.business, &message.message_id, now)
             .await?
         else {
@@ -296,6 +304,7 @@ impl Handling<'_> {
         tracing::warn!(code, "a message_status code we do not know");
         let store = self.callbacks.store();
         let Some(message) = store
+            .messages()
             .message_by_token(&told.callback.message_token, now)
             .await?
         else {
@@ -312,6 +321,7 @@ impl Handling<'_> {
         span.record("business", message.business.as_str());
         span.record("message_id", message.message_id.as_str());
         let kept = store
+            .messages()
             .note_unknown_status(&message.business, &message.message_id, code, told.at)
             .await?;
         Ok(vbm_callbacks::ok(if kept {
@@ -343,6 +353,7 @@ impl Handling<'_> {
         let changed = self
             .callbacks
             .store()
+            .conversations()
             .set_opted_out(&business, &phone, opted_out, now)
             .await?;
         // Unchanged means the user already stood where this callback puts them: a redelivery

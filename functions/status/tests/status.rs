@@ -95,6 +95,7 @@ impl Harness {
         );
         let (business, _key) = app
             .store()
+            .businesses()
             .create_business(&NewBusiness {
                 id: BusinessId::parse("acme").unwrap(),
                 service_id: SERVICE_ID,
@@ -131,6 +132,7 @@ impl Harness {
     /// What `send` records: a message of `class` to the user, at `now`.
     async fn record(&self, id: MessageId, class: SendClass, now: Timestamp) -> SendOutcome {
         self.store()
+            .messages()
             .record_send(&NewSend {
                 business: &self.business,
                 message_id: id,
@@ -164,6 +166,7 @@ impl Harness {
     /// The business `rival`, another tenant (service id 5151).
     async fn rival(&self) {
         self.store()
+            .businesses()
             .create_business(&NewBusiness {
                 id: BusinessId::parse("rival").unwrap(),
                 service_id: 5151,
@@ -195,6 +198,7 @@ impl Harness {
         let sent_at = Timestamp::from_millis(created_at.as_millis() + 100);
         let change = self
             .store()
+            .messages()
             .apply_status(&self.business, &id, MessageStatus::Sent, sent_at)
             .await
             .unwrap()
@@ -217,6 +221,7 @@ impl Harness {
 
     async fn message(&self, id: &MessageId) -> MessageRecord {
         self.store()
+            .messages()
             .get_message(&self.business, id, self.now())
             .await
             .unwrap()
@@ -233,6 +238,7 @@ impl Harness {
         };
         let marked = self
             .store()
+            .messages()
             .mark_sent(message, &phone(USER), sent)
             .await
             .unwrap();
@@ -253,6 +259,7 @@ impl Harness {
 
     async fn opted_out(&self) -> bool {
         self.store()
+            .conversations()
             .get_conversation(&self.business, &phone(USER))
             .await
             .unwrap()
@@ -387,7 +394,12 @@ async fn a_status_for_an_unknown_token_is_kept_and_applied_once_the_token_is_rec
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert_eq!(reply.body["status"], 0);
     }
-    let kept = h.store().pending_statuses(token, h.now()).await.unwrap();
+    let kept = h
+        .store()
+        .messages()
+        .pending_statuses(token, h.now())
+        .await
+        .unwrap();
     assert_eq!(
         kept,
         [PendingStatus {
@@ -402,6 +414,7 @@ async fn a_status_for_an_unknown_token_is_kept_and_applied_once_the_token_is_rec
     );
     assert!(
         h.store()
+            .messages()
             .message_by_token(token, h.now())
             .await
             .unwrap()
@@ -441,6 +454,7 @@ async fn a_status_for_an_unknown_token_is_kept_and_applied_once_the_token_is_rec
     );
     assert!(
         h.store()
+            .messages()
             .pending_statuses(token, h.now())
             .await
             .unwrap()
@@ -465,6 +479,7 @@ async fn a_keep_after_the_token_is_recorded_hands_back_the_message() {
     let accepted = h.accepted_message().await;
     assert!(
         h.store()
+            .messages()
             .message_by_token(token, h.now())
             .await
             .unwrap()
@@ -477,6 +492,7 @@ async fn a_keep_after_the_token_is_recorded_hands_back_the_message() {
     };
     let kept = h
         .store()
+        .messages()
         .keep_pending_status(token, pending, h.now())
         .await
         .unwrap();
@@ -490,6 +506,7 @@ async fn a_keep_after_the_token_is_recorded_hands_back_the_message() {
     }
     assert!(
         h.store()
+            .messages()
             .pending_statuses(token, h.now())
             .await
             .unwrap()
@@ -551,6 +568,7 @@ async fn a_status_racing_the_token_record_is_always_applied_once() {
         assert_eq!(events[0].data["status"], "delivered");
         assert!(
             h.store()
+                .messages()
                 .pending_statuses(&token, h.now())
                 .await
                 .unwrap()
@@ -566,6 +584,7 @@ async fn a_status_racing_the_token_record_is_always_applied_once() {
 async fn unsubscribe_blocks_sends_until_subscribe() {
     let h = Harness::new().await;
     h.store()
+        .conversations()
         .record_user_message(&h.business, &phone(USER), h.now())
         .await
         .unwrap();
@@ -631,7 +650,7 @@ async fn an_unsubscribe_without_phone_finds_the_user_through_the_token() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(h.opted_out().await);
     assert!(h.events().await.is_empty());
-    let kept = h.store().quarantined(h.now()).await.unwrap();
+    let kept = h.store().quarantine().quarantined(h.now()).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].body, unknown.as_bytes());
     assert_eq!(kept[0].reason, QuarantineReason::UnknownService);
@@ -663,7 +682,7 @@ async fn bad_signatures_are_refused_and_change_nothing() {
     let body = r#"{"message_token":1,"message_time":1700000000000,"message_status":3}"#;
     let reply = h.post(body).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let kept = h.store().quarantined(h.now()).await.unwrap();
+    let kept = h.store().quarantine().quarantined(h.now()).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].body, body.as_bytes());
     assert_eq!(kept[0].reason, QuarantineReason::TokenUnknown);
@@ -879,6 +898,7 @@ async fn a_message_history_is_bounded_whatever_viber_sends() {
     let at = |i: i64| Timestamp::from_millis(sent.sent_at.as_millis() + 1000 + i);
     let first = h
         .store()
+        .messages()
         .apply_status(&h.business, &sent.id, MessageStatus::Delivered, at(0))
         .await
         .unwrap()
@@ -888,6 +908,7 @@ async fn a_message_history_is_bounded_whatever_viber_sends() {
     for i in 1..=extra {
         let change = h
             .store()
+            .messages()
             .apply_status(&h.business, &sent.id, MessageStatus::Delivered, at(i))
             .await
             .unwrap()
@@ -905,6 +926,7 @@ async fn a_message_history_is_bounded_whatever_viber_sends() {
     );
     let seen = h
         .store()
+        .messages()
         .apply_status(&h.business, &sent.id, MessageStatus::Seen, at(extra + 1))
         .await
         .unwrap()
@@ -949,7 +971,14 @@ async fn an_unknown_status_code_is_kept_in_the_history_and_changes_nothing() {
         ]
     );
     assert!(h.events().await.is_empty());
-    assert!(h.store().quarantined(h.now()).await.unwrap().is_empty());
+    assert!(
+        h.store()
+            .quarantine()
+            .quarantined(h.now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Property: whatever mix of known and unknown codes arrives, in any order, the message ends
@@ -1039,7 +1068,7 @@ async fn a_status_naming_another_tenants_service_id_is_never_applied() {
         assert_eq!(after.history, before.history, "{code}");
     }
     assert!(h.events().await.is_empty());
-    let kept = h.store().quarantined(h.now()).await.unwrap();
+    let kept = h.store().quarantine().quarantined(h.now()).await.unwrap();
     assert_eq!(kept.len(), 2);
     assert!(
         kept.iter()
@@ -1069,12 +1098,13 @@ async fn statuses_too_old_for_their_unknown_token_are_quarantined_and_timeless_o
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(
         h.store()
+            .messages()
             .pending_statuses("970001", h.now())
             .await
             .unwrap()
             .is_empty()
     );
-    let kept = h.store().quarantined(h.now()).await.unwrap();
+    let kept = h.store().quarantine().quarantined(h.now()).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].reason, QuarantineReason::TokenUnknown);
     assert_eq!(kept[0].route, "POST /viber/status");
@@ -1109,6 +1139,7 @@ async fn a_kept_status_naming_another_tenants_service_id_is_never_applied() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(
         h.store()
+            .messages()
             .pending_statuses(token, h.now())
             .await
             .unwrap()
@@ -1122,6 +1153,7 @@ async fn a_kept_status_naming_another_tenants_service_id_is_never_applied() {
     assert_eq!(m.track.current, MessageStatus::Sent, "not applied");
     assert!(
         h.store()
+            .messages()
             .pending_statuses(token, h.now())
             .await
             .unwrap()
@@ -1132,7 +1164,7 @@ async fn a_kept_status_naming_another_tenants_service_id_is_never_applied() {
         events.iter().all(|e| e.data["status"] != "seen"),
         "{events:?}"
     );
-    let kept = h.store().quarantined(h.now()).await.unwrap();
+    let kept = h.store().quarantine().quarantined(h.now()).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].reason, QuarantineReason::ServiceMismatch);
     let body: Value = serde_json::from_slice(&kept[0].body).unwrap();

@@ -107,6 +107,7 @@ impl World {
             Retention::default(),
         );
         let (_, key) = setup
+            .businesses()
             .create_business(&NewBusiness {
                 id: business.clone(),
                 service_id: SERVICE_ID,
@@ -116,7 +117,10 @@ impl World {
             .await?;
         // The workloads send free-form transactional text (Viber's legacy type), as measured
         // before templates were required: the bench business has opted in.
-        setup.set_legacy_transactional(&business, true).await?;
+        setup
+            .businesses()
+            .set_legacy_transactional(&business, true)
+            .await?;
         let welcome = session_rules::Template::parse(
             session_rules::TemplateId::parse(TEMPLATE)?,
             session_rules::Language::parse("en")?,
@@ -124,7 +128,7 @@ impl World {
             true,
             "Hello {{name}}, your order is ready.",
         )?;
-        setup.put_template(&business, &welcome).await?;
+        setup.templates().put_template(&business, &welcome).await?;
 
         Ok(Self {
             send: send::App::new(store(), clock.clone()),

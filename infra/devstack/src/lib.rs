@@ -429,6 +429,7 @@ async fn put_callback_secret(
 async fn seed_demo(store: &Store, settings: &Settings) -> Result<String, String> {
     let id = BusinessId::parse(DEMO_BUSINESS)?;
     let created = store
+        .businesses()
         .create_business(&NewBusiness {
             id: id.clone(),
             service_id: DEMO_SERVICE_ID,
@@ -444,8 +445,17 @@ async fn seed_demo(store: &Store, settings: &Settings) -> Result<String, String>
         // The SDK retried a creation whose first attempt landed but answered late (a loaded
         // emulator; moto ignores the transaction's idempotency token, DynamoDB would not): the
         // business is there, its key lost with the answer, so it gets a new one.
-        Err(StoreError::Conflict(_)) if store.get_business(&id).await.ok().flatten().is_some() => {
+        Err(StoreError::Conflict(_))
+            if store
+                .businesses()
+                .get_business(&id)
+                .await
+                .ok()
+                .flatten()
+                .is_some() =>
+        {
             store
+                .businesses()
                 .create_api_key(&id)
                 .await
                 .map_err(|e| format!("a key for the demo business: {e}"))?
@@ -455,12 +465,14 @@ async fn seed_demo(store: &Store, settings: &Settings) -> Result<String, String>
     // Viber's pace: the demo business's rate is high, so local load figures measure
     // the server; `vbmctl business pace demo --rate 5` shows the pace at work.
     store
+        .pace()
         .set_pace_rate(&id, vbm_store::pace::MAX_RATE)
         .await
         .map_err(|e| format!("setting the demo business's pace: {e}"))?;
     // The SMS policy: the sender id the README's failover walk names, registered as an
     // operator would (`vbmctl business sms sender add demo Demo`).
     store
+        .businesses()
         .update_sms_policy(&id, |policy| {
             policy.senders.insert("Demo".into());
         })
@@ -497,6 +509,7 @@ async fn seed_demo(store: &Store, settings: &Settings) -> Result<String, String>
         )
         .map_err(|e| e.to_string())?;
         store
+            .templates()
             .put_template(&id, &template)
             .await
             .map_err(|e| format!("seeding template {template_id}: {e}"))?;

@@ -56,6 +56,7 @@ impl Sink {
         let secret = match BusinessId::parse(business) {
             Ok(id) => self
                 .store
+                .businesses()
                 .get_business(&id)
                 .await
                 .ok()

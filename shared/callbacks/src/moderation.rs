@@ -52,12 +52,14 @@ pub async fn moderate(
 ) -> Result<Template, ModerationError> {
     for _ in 0..ATTEMPTS {
         let current = store
+            .templates()
             .get_template_consistent(business, id)
             .await?
             .ok_or_else(|| ModerationError::NotFound(id.as_str().to_owned()))?;
         let template = match current.moderate(moderation)? {
             Moderated::Changed(to) => {
                 if !store
+                    .templates()
                     .set_template_state(business, &current, &to, now)
                     .await?
                 {

@@ -127,6 +127,7 @@ impl Callbacks {
             Step::Aside(aside) => {
                 let id = self
                     .store
+                    .quarantine()
                     .quarantine_from(
                         route,
                         body,
@@ -156,7 +157,10 @@ impl Callbacks {
     ) -> Result<Replay, ApiError> {
         match step? {
             Step::Done(response) => {
-                self.store.release_quarantined(&entry.id).await?;
+                self.store
+                    .quarantine()
+                    .release_quarantined(&entry.id)
+                    .await?;
                 Ok(Replay::Used(
                     response.extensions().get::<Outcome>().map_or("ok", |o| o.0),
                 ))

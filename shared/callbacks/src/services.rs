@@ -46,7 +46,7 @@ impl ServiceDirectory {
         if let Some(cached) = self.cache.get(&service_id, now) {
             return Ok(Some(cached));
         }
-        let Some(owner) = store.service_owner(service_id).await? else {
+        let Some(owner) = store.businesses().service_owner(service_id).await? else {
             return Ok(None);
         };
         self.cache.insert(service_id, owner.clone(), now);

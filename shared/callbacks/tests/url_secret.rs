@@ -70,6 +70,7 @@ async fn started<R: Route>(env: &TestEnv, secret_id: &str) -> CallbackApp<R> {
         .await
         .expect("starts");
     app.store()
+        .businesses()
         .create_business(&NewBusiness {
             id: BusinessId::parse("urlsecret").unwrap(),
             service_id: SERVICE_ID,
@@ -204,6 +205,7 @@ async fn the_function_refuses_to_start_with_an_unreadable_or_empty_secret() {
         .await
         .expect("starts");
     app.store()
+        .businesses()
         .create_business(&NewBusiness {
             id: BusinessId::parse("cidronly").unwrap(),
             service_id: SERVICE_ID,

@@ -41,7 +41,7 @@ async fn a_stalled_dynamodb_is_a_503_not_a_hang() {
     // A guard so a regression fails the test instead of hanging it; the SDK's operation
     // timeout is what must end the call, long before.
     let guard = vbm_platform::aws::OPERATION_TIMEOUT * 10;
-    let result = tokio::time::timeout(guard, store.get_business(&business))
+    let result = tokio::time::timeout(guard, store.businesses().get_business(&business))
         .await
         .expect("the call never ended: no SDK timeout");
     let error = result.expect_err("a stalled endpoint cannot answer");

@@ -50,7 +50,11 @@ pub async fn tell(
     if caps.is_empty() {
         return;
     }
-    let notices = match store.claim_cap_notices(business, caps, now).await {
+    let notices = match store
+        .businesses()
+        .claim_cap_notices(business, caps, now)
+        .await
+    {
         Ok(notices) => notices,
         Err(error) => {
             tracing::warn!(%error, "cap notices not claimed; the next admission tries again");
@@ -68,7 +72,11 @@ pub async fn tell(
         );
         if let Err(error) = events.publish(&event).await {
             tracing::warn!(%error, "usage.cap_reached not queued; claim given back");
-            if let Err(error) = store.release_cap_notice(business, &notice, now).await {
+            if let Err(error) = store
+                .businesses()
+                .release_cap_notice(business, &notice, now)
+                .await
+            {
                 tracing::error!(%error, "a cap notice's claim could not be given back");
             }
         }

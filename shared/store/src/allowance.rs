@@ -15,7 +15,7 @@ use session_rules::Timestamp;
 
 use crate::attrs::{n, s};
 use crate::cancelled::conditional;
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, StoreError, keys};
 
 /// What is counted, and how many uses a window allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +48,7 @@ impl Allowance {
     }
 }
 
-impl Store {
+impl crate::Allowances<'_> {
     /// Takes one use of `allowance` for `business` at `now`, atomically.
     pub async fn take_allowance(
         &self,
@@ -63,7 +63,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(format!("ALLOW#{}#{start}", allowance.what)))
+            .key(keys::SK, s(keys::allowance(allowance.what, start)))
             .update_expression("ADD uses :one SET expires_at = :exp")
             .condition_expression("attribute_not_exists(uses) OR uses < :limit")
             .expression_attribute_values(":one", n(1))

@@ -21,10 +21,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 
 use crate::attrs::{self, Item, n, s};
 use crate::cancelled::{cancelled_indexes, conditional};
-use crate::{ApiKey, Business, BusinessId, Store, StoreError, keys};
+use crate::{ApiKey, Business, BusinessId, StoreError, keys};
 
 /// Listing items of keys sort under this prefix in the business's partition.
-const LISTING_PREFIX: &str = "APIKEY#";
 /// More live keys than this on one business is a mistake (and one rotation is one transaction
 /// of at most 100 items).
 pub const MAX_LIVE_KEYS: usize = 20;
@@ -101,7 +100,7 @@ fn key_info(item: &Item) -> Result<KeyInfo, StoreError> {
     })
 }
 
-impl Store {
+impl crate::Businesses<'_> {
     /// The lookup and listing items of a new key of `business`, created `now`.
     pub(crate) fn new_key_items(
         &self,
@@ -123,7 +122,7 @@ impl Store {
         let listing = Put::builder()
             .table_name(&self.table)
             .item(keys::PK, s(keys::business(business)))
-            .item(keys::SK, s(format!("{LISTING_PREFIX}{id}")))
+            .item(keys::SK, s(keys::api_key_listing(&id)))
             .item("key_id", s(&id))
             .item("key_hash", s(hash))
             .item("created_at", n(now))
@@ -141,7 +140,7 @@ impl Store {
         self.business_by_api_key_at(key, now_secs()).await
     }
 
-    /// [`Store::business_by_api_key`] at `now` (unix seconds).
+    /// [`Businesses::business_by_api_key`](crate::Businesses::business_by_api_key) at `now` (unix seconds).
     pub async fn business_by_api_key_at(
         &self,
         key: &ApiKey,
@@ -170,7 +169,7 @@ impl Store {
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(keys::business(&business.id)))
-            .expression_attribute_values(":prefix", s(LISTING_PREFIX))
+            .expression_attribute_values(":prefix", s(keys::API_KEY_LISTING_PREFIX))
             .consistent_read(true);
         let mut listed = attrs::query_all(query)
             .await?
@@ -436,7 +435,7 @@ impl Store {
         now: i64,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let listed = keys::business(business);
-        let listing_sk = format!("{LISTING_PREFIX}{}", key.key_id);
+        let listing_sk = keys::api_key_listing(&key.key_id);
         // Keys from before listings have no listing item: only their lookup is changed.
         let has_listing = key.created_at.is_some();
         // `SET {attribute} = value` on an item that must exist.

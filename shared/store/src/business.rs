@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::attrs::{self, Item, n, s};
 use crate::cancelled::{cancelled_indexes, conditional};
-use crate::{Store, StoreError, keys};
+use crate::{StoreError, keys};
 
 /// A business's identifier: 1 to 64 of `a-z 0-9 _ -`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -180,7 +180,7 @@ impl Business {
 }
 
 /// What `vbmctl business create` gives. `service_id` is one service of
-/// [`ServiceKind::DEFAULT`]; [`Store::create_business_with_services`] names the kinds.
+/// [`ServiceKind::DEFAULT`]; [`Businesses::create_business_with_services`](crate::Businesses::create_business_with_services) names the kinds.
 #[derive(Debug, Clone)]
 pub struct NewBusiness {
     pub id: BusinessId,
@@ -291,7 +291,7 @@ pub(crate) fn business_from_item(item: &Item) -> Result<Business, StoreError> {
     })
 }
 
-impl Store {
+impl crate::Businesses<'_> {
     /// Creates a business with a fresh API key and callback secret; returns the business and
     /// the key (the only time the key exists in clear). Refuses an id or service id in use.
     /// Its `service_id` is one service of [`ServiceKind::DEFAULT`].
@@ -303,7 +303,7 @@ impl Store {
         self.create_business_with_services(new, &services).await
     }
 
-    /// [`Store::create_business`] with the services named (`new.service_id` is ignored). One
+    /// [`Businesses::create_business`](crate::Businesses::create_business) with the services named (`new.service_id` is ignored). One
     /// transaction writes the profile and one item per service id, each conditioned on the id
     /// being free: two businesses never share one, however concurrent their creation.
     pub async fn create_business_with_services(
@@ -491,7 +491,7 @@ impl Store {
         &self,
         id: &BusinessId,
         change: impl Fn(&Services) -> Result<Services, session_rules::ServicesInvalid>,
-        service_write: impl Fn(&Store, &BusinessId) -> Result<Option<TransactWriteItem>, StoreError>,
+        service_write: impl Fn(&Self, &BusinessId) -> Result<Option<TransactWriteItem>, StoreError>,
     ) -> Result<Business, StoreError> {
         // A concurrent change to the same business's services makes the profile's condition
         // fail; a few rounds settle any realistic operator contention.

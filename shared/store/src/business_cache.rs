@@ -24,7 +24,7 @@ impl BusinessCache {
         if let Some(business) = self.0.get(id, Instant::now()) {
             return Ok(Some(business));
         }
-        let business = store.get_business(id).await?;
+        let business = store.businesses().get_business(id).await?;
         if let Some(found) = &business {
             self.0.insert(id.clone(), found.clone(), Instant::now());
         }

@@ -39,8 +39,7 @@ use session_rules::{Billing, Conversation, PhoneNumber, Timestamp};
 
 use crate::attrs::{self, Item, b, n, s};
 use crate::campaigns::{
-    BILLING_COUNT_PREFIX, CHUNKS_DONE, COUNT_PREFIX, CampaignId, STATE, campaign_sk, chunk_sk,
-    slot_attr,
+    BILLING_COUNT_PREFIX, CHUNKS_DONE, COUNT_PREFIX, CampaignId, STATE, slot_attr,
 };
 use crate::suppression::{self, Guard};
 use crate::usage::UsageMove;
@@ -187,12 +186,12 @@ fn settled_slots(item: &Item, len: usize) -> BTreeMap<usize, String> {
         .collect()
 }
 
-impl Store {
+impl crate::Campaigns<'_> {
     /// A chunk of a campaign (strongly consistent).
     pub async fn get_chunk(&self, at: ChunkRef<'_>) -> Result<Option<Chunk>, StoreError> {
         self.get_consistent(
             keys::business(at.business),
-            chunk_sk(at.campaign, at.chunk),
+            keys::campaign_chunk(at.campaign, at.chunk),
             None,
         )
         .await?
@@ -215,7 +214,7 @@ impl Store {
             .await
     }
 
-    /// [`Store::admit_chunk`] counted against the business's `caps`, in the admitting writes.
+    /// [`Campaigns::admit_chunk`](crate::Campaigns::admit_chunk) counted against the business's `caps`, in the admitting writes.
     pub async fn admit_chunk_within(
         &self,
         at: ChunkRef<'_>,
@@ -490,6 +489,7 @@ impl Store {
             return Ok(None);
         }
         let room = self
+            .businesses()
             .cap_counts(business, &relevant, now)
             .await?
             .iter()
@@ -547,7 +547,7 @@ impl Store {
         let campaign = Update::builder()
             .table_name(&self.table)
             .key(keys::PK, s(&pk))
-            .key(keys::SK, s(campaign_sk(at.campaign)))
+            .key(keys::SK, s(keys::campaign(at.campaign)))
             .condition_expression("#st = :running")
             .update_expression(format!("ADD {}", adds.join(", ")))
             .set_expression_attribute_names(Some(names))
@@ -573,7 +573,7 @@ impl Store {
         let chunk = Update::builder()
             .table_name(&self.table)
             .key(keys::PK, s(&pk))
-            .key(keys::SK, s(chunk_sk(at.campaign, at.chunk)))
+            .key(keys::SK, s(keys::campaign_chunk(at.campaign, at.chunk)))
             .condition_expression(conditions.join(" AND "))
             .update_expression(format!("SET {}", sets.join(", ")))
             .set_expression_attribute_values(Some(values))
@@ -682,7 +682,9 @@ impl Store {
         }
         Ok((items, roles, adds))
     }
+}
 
+impl Store {
     /// Conversations of `phones` by E.164, consistently, 100 keys a `BatchGetItem`; and the
     /// numbers whose conversation carries an erasure's tombstone.
     pub(crate) async fn conversations_of(

@@ -30,12 +30,6 @@ use crate::{BusinessId, MessageId, Store, StoreError, keys};
 /// Count shards per campaign: 16 items take ~16,000 status moves a second.
 pub const SHARDS: u32 = 16;
 
-const SHARD_PREFIX: &str = "CCOUNT#";
-
-fn shards_prefix(campaign: &CampaignId) -> String {
-    format!("{SHARD_PREFIX}{}#", campaign.as_str())
-}
-
 /// The shard a message counts in: FNV-1a of its id (stable across processes and releases).
 pub(crate) fn shard_of(message: &MessageId) -> u32 {
     let mut hash: u32 = 0x811c_9dc5;
@@ -44,10 +38,6 @@ pub(crate) fn shard_of(message: &MessageId) -> u32 {
         hash = hash.wrapping_mul(0x0100_0193);
     }
     hash % SHARDS
-}
-
-fn shard_sk(campaign: &CampaignId, shard: u32) -> String {
-    format!("{}{shard:02}", shards_prefix(campaign))
 }
 
 /// The counter a message at `status` counts in; `None` for `accepted` (not counted: it is
@@ -78,7 +68,10 @@ impl Store {
         let mut update = Update::builder()
             .table_name(&self.table)
             .key(keys::PK, s(keys::business(m.business)))
-            .key(keys::SK, s(shard_sk(m.campaign, shard_of(m.message))))
+            .key(
+                keys::SK,
+                s(keys::campaign_count(m.campaign, shard_of(m.message))),
+            )
             .expression_attribute_names("#to", format!("{COUNT_PREFIX}{}", m.to))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":x", n(m.expires_at));
@@ -92,7 +85,9 @@ impl Store {
         };
         update.build().map_err(StoreError::build)
     }
+}
 
+impl crate::Campaigns<'_> {
     /// A campaign's messages by status now (`sent`, `delivered`, `seen`, `expired`,
     /// `failed_{reason}`), summed over its shards: one consistent `Query`. Zeros are left
     /// out; the sums are signed so that a negative one (which the moves never make) shows.
@@ -107,7 +102,7 @@ impl Store {
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(keys::business(business)))
-            .expression_attribute_values(":prefix", s(shards_prefix(campaign)))
+            .expression_attribute_values(":prefix", s(keys::campaign_counts(campaign)))
             .consistent_read(true);
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
         for item in attrs::query_all(query).await? {

@@ -21,9 +21,9 @@ use session_rules::Timestamp;
 use session_rules::campaign::{CHUNK_SIZE, CampaignRecipient, CampaignState, chunk_count};
 
 use crate::attrs::{self, Item, n, s};
-use crate::campaigns::{Campaign, CampaignId, STATE, campaign_answered, campaign_sk, chunk_item};
+use crate::campaigns::{Campaign, CampaignId, STATE, campaign_answered, chunk_item};
 use crate::cancelled::conditional;
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, StoreError, keys};
 
 /// How an uploaded list is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +158,7 @@ fn cursor_update(to: &Cursor) -> (String, Vec<(String, AttributeValue)>) {
 const AT_CURSOR: &str =
     "campaign_state = :preparing AND prep_offset = :from_offset AND prep_lines = :from_lines";
 
-impl Store {
+impl crate::Campaigns<'_> {
     /// When a campaign's items expire (as `create_campaign` computes it).
     pub fn campaign_expiry(&self, campaign: &Campaign) -> i64 {
         campaign
@@ -186,7 +186,7 @@ impl Store {
         let mut update = Update::builder()
             .table_name(&self.table)
             .key(keys::PK, s(&pk))
-            .key(keys::SK, s(campaign_sk(&campaign.id)))
+            .key(keys::SK, s(keys::campaign(&campaign.id)))
             .update_expression(expression)
             .condition_expression(AT_CURSOR)
             .expression_attribute_values(":preparing", s(CampaignState::Preparing.as_str()))
@@ -267,7 +267,7 @@ impl Store {
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(keys::business(business)))
-            .expression_attribute_values(":prefix", s(format!("CCHUNK#{}#", id.as_str())))
+            .expression_attribute_values(":prefix", s(keys::campaign_chunks(id)))
             .projection_expression("recipients_json")
             .consistent_read(true);
         let mut numbers = Vec::new();

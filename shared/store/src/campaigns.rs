@@ -163,15 +163,6 @@ pub(crate) const COUNT_PREFIX: &str = "count_";
 /// Among the counts, the admitted messages by billing category (`count_billing_otp`).
 pub(crate) const BILLING_COUNT_PREFIX: &str = "billing_";
 
-pub(crate) fn campaign_sk(id: &CampaignId) -> String {
-    format!("{CAMPAIGN_PREFIX}{}", id.as_str())
-}
-use crate::keys::CAMPAIGN_PREFIX;
-
-pub(crate) fn chunk_sk(id: &CampaignId, chunk: u32) -> String {
-    format!("CCHUNK#{}#{chunk:05}", id.as_str())
-}
-
 /// A chunk item: `part` are recipients `chunk * CHUNK_SIZE ..` of the campaign.
 pub(crate) fn chunk_item(
     pk: &str,
@@ -184,7 +175,7 @@ pub(crate) fn chunk_item(
         .map_err(|e| StoreError::malformed("campaign recipients", e.to_string()))?;
     Ok(Item::from([
         (keys::PK.to_owned(), s(pk)),
-        (keys::SK.to_owned(), s(chunk_sk(id, chunk))),
+        (keys::SK.to_owned(), s(keys::campaign_chunk(id, chunk))),
         ("recipients_json".to_owned(), s(list)),
         ("recipients_count".to_owned(), n(part.len())),
         (keys::EXPIRES_AT.to_owned(), n(expires)),
@@ -246,7 +237,7 @@ pub(crate) fn parse_campaign(item: &Item) -> Result<Campaign, StoreError> {
     })
 }
 
-impl Store {
+impl crate::Campaigns<'_> {
     /// Records a campaign and its recipients; nothing starts here (the caller queues the start
     /// job or sets its timer). The chunks are written first and the campaign item last, in one
     /// transaction with the key's record: a campaign exists only whole. Chunks of a write that
@@ -304,7 +295,7 @@ impl Store {
         let mut campaign = Put::builder()
             .table_name(&self.table)
             .item(keys::PK, s(&pk))
-            .item(keys::SK, s(campaign_sk(&new.id)))
+            .item(keys::SK, s(keys::campaign(&new.id)))
             .item("campaign_id", s(new.id.as_str()))
             .item("business_id", s(new.business.as_str()))
             .item(
@@ -443,7 +434,7 @@ impl Store {
         business: &BusinessId,
         id: &CampaignId,
     ) -> Result<Option<Campaign>, StoreError> {
-        self.get_consistent(keys::business(business), campaign_sk(id), None)
+        self.get_consistent(keys::business(business), keys::campaign(id), None)
             .await?
             .as_ref()
             .map(parse_campaign)
@@ -494,13 +485,13 @@ impl Store {
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(&pk))
-            .expression_attribute_values(":prefix", s(CAMPAIGN_PREFIX))
+            .expression_attribute_values(":prefix", s(keys::CAMPAIGN_PREFIX))
             .scan_index_forward(false)
             .limit(limit as i32);
         if let Some(after) = after {
             query = query
                 .exclusive_start_key(keys::PK, s(&pk))
-                .exclusive_start_key(keys::SK, s(campaign_sk(after)));
+                .exclusive_start_key(keys::SK, s(keys::campaign(after)));
         }
         let out = query.send().await.map_err(StoreError::sdk)?;
         let more = out.last_evaluated_key().is_some_and(|k| !k.is_empty());
@@ -634,7 +625,7 @@ impl Store {
         }
     }
 
-    /// The `campaign.completed` event is queued: [`Store::complete_campaign`] returns it no more.
+    /// The `campaign.completed` event is queued: [`Campaigns::complete_campaign`](crate::Campaigns::complete_campaign) returns it no more.
     pub async fn campaign_announced(
         &self,
         business: &BusinessId,
@@ -663,7 +654,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(campaign_sk(id)))
+            .key(keys::SK, s(keys::campaign(id)))
     }
 }
 

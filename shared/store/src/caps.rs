@@ -121,7 +121,7 @@ pub(crate) fn counter_update(
         .map_err(StoreError::build)
 }
 
-impl Store {
+impl crate::Businesses<'_> {
     /// A business's caps; `None` when the business does not exist.
     pub async fn caps(&self, business: &BusinessId) -> Result<Option<Caps>, StoreError> {
         let item = self
@@ -204,7 +204,7 @@ impl Store {
     /// After an admission counted against `caps` committed: the thresholds their counters have
     /// reached that no one has told yet, each claimed here (a conditional update of its
     /// marker), so each is returned to exactly one caller per window. The caller tells the
-    /// business, and gives the claim back ([`Store::release_cap_notice`]) when it cannot.
+    /// business, and gives the claim back ([`Businesses::release_cap_notice`](crate::Businesses::release_cap_notice)) when it cannot.
     pub async fn claim_cap_notices(
         &self,
         business: &BusinessId,

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use session_rules::{Conversation, Limits, PhoneNumber, SendClass, Session, Timestamp};
 
 use crate::attrs::{self, Item, b, n, s};
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, StoreError, keys};
 
 /// Set on the conversation item while its contact is being erased (`erase` module): no write
 /// may build on that state any more, and readers are told to come back.
@@ -260,7 +260,7 @@ impl Cache {
     }
 }
 
-impl Store {
+impl crate::Conversations<'_> {
     /// The conversation as stored now (strongly consistent); `None` when there is none.
     pub async fn get_conversation(
         &self,
@@ -301,7 +301,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl crate::Conversations<'_> {
     /// The user wrote at `now`: starts a session or unlocks the open one, and ends an opt-out;
     /// returns the conversation after. Atomic against racing user messages and sends: the write
     /// pins the state it was computed from, and a lost race retries from the real state.
@@ -335,7 +335,7 @@ impl Store {
             .await
     }
 
-    /// [`Store::change_conversation`]; `user_message` also records when the user wrote.
+    /// [`Conversations::change_conversation`](crate::Conversations::change_conversation); `user_message` also records when the user wrote.
     async fn cas_conversation(
         &self,
         business: &BusinessId,

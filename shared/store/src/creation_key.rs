@@ -25,11 +25,11 @@ pub(crate) struct Creation {
 }
 
 pub(crate) const TEMPLATE: Creation = Creation {
-    prefix: "TIDEM#",
+    prefix: keys::TEMPLATE_CREATION_PREFIX,
     id: "template_id",
 };
 pub(crate) const CAMPAIGN: Creation = Creation {
-    prefix: "CIDEM#",
+    prefix: keys::CAMPAIGN_CREATION_PREFIX,
     id: "campaign_id",
 };
 

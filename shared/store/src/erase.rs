@@ -31,7 +31,7 @@ use session_rules::PhoneNumber;
 
 use crate::attrs::{self, s};
 use crate::conversation::ERASING;
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, StoreError, keys};
 
 /// How far back the consistent sweep of step 2 looks: far beyond the index's propagation delay
 /// (typically well under a second in DynamoDB).
@@ -39,7 +39,7 @@ pub const CONSISTENT_SWEEP: Duration = Duration::from_secs(15 * 60);
 
 type Key = (AttributeValue, AttributeValue);
 
-impl Store {
+impl crate::Erasure<'_> {
     /// Deletes the conversation, messages, idempotency records and anything else indexed under
     /// the contact, keeping only a suppression record when the user had opted out; returns how
     /// many items went. See the module documentation.
@@ -141,8 +141,8 @@ impl Store {
             .expression_attribute_names("#to", "to")
             .projection_expression("pk, sk, idempotency_key, viber_message_token")
             .expression_attribute_values(":b", s(keys::business(business)))
-            .expression_attribute_values(":from", s(format!("MSG#{first}")))
-            .expression_attribute_values(":to", s(format!("MSG#{last}")))
+            .expression_attribute_values(":from", s(keys::message_bound(first)))
+            .expression_attribute_values(":to", s(keys::message_bound(last)))
             .expression_attribute_values(":id", s(business.as_str()))
             .expression_attribute_values(":to_phone", s(to.as_e164()));
         let items = attrs::query_all(query).await?;

@@ -27,9 +27,6 @@ use crate::{BusinessId, MessageId, Store, StoreError, keys};
 /// What an erased recipient's `to` becomes in its chunk.
 pub const ERASED: &str = "erased";
 
-const CHUNK_PREFIX: &str = "CCHUNK#";
-const QUARANTINE_PK: &str = "QUARANTINE";
-
 type Key = (AttributeValue, AttributeValue);
 
 /// Rounds of masking one chunk against concurrent writers of its list.
@@ -55,7 +52,7 @@ impl Store {
             .filter_expression("contains(recipients_json, :needle)")
             .projection_expression("pk, sk, recipients_json")
             .expression_attribute_values(":pk", s(&pk))
-            .expression_attribute_values(":chunks", s(CHUNK_PREFIX))
+            .expression_attribute_values(":chunks", s(keys::CAMPAIGN_CHUNK_PREFIX))
             .expression_attribute_values(":needle", s(&needle));
         let mut found = Vec::new();
         for item in attrs::query_all(query).await? {
@@ -164,7 +161,7 @@ impl Store {
             .consistent_read(true)
             .key_condition_expression("pk = :pk")
             .projection_expression("pk, sk, body")
-            .expression_attribute_values(":pk", s(QUARANTINE_PK));
+            .expression_attribute_values(":pk", s(keys::QUARANTINE));
         let mut found = Vec::new();
         for item in attrs::query_all(query).await? {
             let Some(AttributeValue::B(body)) = item.get("body") else {
@@ -182,7 +179,9 @@ impl Store {
 
 /// `CCHUNK#{campaign}#{n:05}` → the campaign and the chunk number.
 fn parse_chunk_sk(sk: &str) -> Option<(CampaignId, u32)> {
-    let (campaign, chunk) = sk.strip_prefix(CHUNK_PREFIX)?.split_once('#')?;
+    let (campaign, chunk) = sk
+        .strip_prefix(keys::CAMPAIGN_CHUNK_PREFIX)?
+        .split_once('#')?;
     Some((CampaignId::parse(campaign)?, chunk.parse().ok()?))
 }
 
@@ -218,10 +217,7 @@ mod tests {
     #[test]
     fn chunk_keys() {
         let c = CampaignId::generate();
-        assert_eq!(
-            parse_chunk_sk(&format!("CCHUNK#{}#00042", c.as_str())),
-            Some((c, 42))
-        );
+        assert_eq!(parse_chunk_sk(&keys::campaign_chunk(&c, 42)), Some((c, 42)));
         assert_eq!(parse_chunk_sk("CCHUNK#nope#1"), None);
     }
 }

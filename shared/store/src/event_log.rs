@@ -19,20 +19,19 @@ use session_rules::{PhoneNumber, Timestamp};
 
 use crate::attrs::{self, Item, n, s};
 use crate::cancelled::conditional;
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, StoreError, keys};
 
 /// The index ordering a business's events by time.
 pub const EVENTS_INDEX: &str = "events";
 const EVENTS_PK: &str = "events_pk";
 const EVENTS_SK: &str = "events_sk";
-const SK_PREFIX: &str = "EVENT#";
 
 /// Attempts kept whole per event; later ones are counted (`attempts_dropped`) and the last is
 /// always in `last_attempt`. A business down for days, then replayed, cannot grow an item
 /// without limit.
 pub const MAX_ATTEMPTS: usize = 25;
 
-/// The most events one page of [`Store::list_events`] holds.
+/// The most events one page of [`Events::list_events`](crate::Events::list_events) holds.
 pub const MAX_PAGE: usize = 100;
 
 /// Queries one page may cost when filters skip most events: a page can come back short (with a
@@ -91,7 +90,7 @@ pub struct AttemptRecord<'a> {
     pub state: DeliveryState,
 }
 
-/// An event a producer queued, for the log before any attempt ([`Store::log_queued`]).
+/// An event a producer queued, for the log before any attempt ([`Events::log_queued`](crate::Events::log_queued)).
 #[derive(Debug, Clone)]
 pub struct QueuedRecord<'a> {
     pub business: &'a BusinessId,
@@ -237,7 +236,7 @@ fn from_item(item: &Item) -> Result<LoggedEvent, StoreError> {
         _ => Vec::new(),
     };
     Ok(LoggedEvent {
-        event_id: sk.trim_start_matches(SK_PREFIX).to_owned(),
+        event_id: sk.trim_start_matches(keys::EVENT_PREFIX).to_owned(),
         event_type: attrs::get_s(item, "event_type")?.to_owned(),
         created_at: Timestamp::from_millis(attrs::get_n(item, "created_at")?),
         body: attrs::get_s(item, "body")?.to_owned(),
@@ -253,7 +252,7 @@ fn from_item(item: &Item) -> Result<LoggedEvent, StoreError> {
     })
 }
 
-impl Store {
+impl crate::Events<'_> {
     /// Records one delivery attempt: creates the event's log entry on its first attempt, appends
     /// the attempt (while fewer than [`MAX_ATTEMPTS`] are kept, else counts it) and sets the
     /// state. One conditional update, a second only past the bound.
@@ -272,7 +271,7 @@ impl Store {
             String::new()
         };
         let pk = keys::business(record.business);
-        let sk = format!("{SK_PREFIX}{}", record.event_id);
+        let sk = keys::event(record.event_id);
         let expires = now.plus(self.retention.messages).as_secs();
         let attempt = attempt_value(&attempt_record.attempt);
         let mut values = HashMap::from([
@@ -358,7 +357,7 @@ impl Store {
     }
 
     /// Whether the log holds `event_id` (queued or attempted): a producer that logs what it
-    /// queues ([`Store::log_queued`]) asks this first, so a redelivered input queues nothing
+    /// queues ([`Events::log_queued`](crate::Events::log_queued)) asks this first, so a redelivered input queues nothing
     /// twice.
     pub async fn event_logged(
         &self,
@@ -366,11 +365,7 @@ impl Store {
         event_id: &str,
     ) -> Result<bool, StoreError> {
         Ok(self
-            .get_consistent(
-                keys::business(business),
-                format!("{SK_PREFIX}{event_id}"),
-                None,
-            )
+            .get_consistent(keys::business(business), keys::event(event_id), None)
             .await?
             .is_some())
     }
@@ -384,7 +379,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let pk = keys::business(record.business);
-        let sk = format!("{SK_PREFIX}{}", record.event_id);
+        let sk = keys::event(record.event_id);
         let mut put = self
             .client
             .put_item()
@@ -463,10 +458,7 @@ impl Store {
         let mut start = query.cursor.as_ref().map(|c| {
             HashMap::from([
                 (keys::PK.to_owned(), s(pk.clone())),
-                (
-                    keys::SK.to_owned(),
-                    s(format!("{SK_PREFIX}{}", c.event_id())),
-                ),
+                (keys::SK.to_owned(), s(keys::event(c.event_id()))),
                 (EVENTS_PK.to_owned(), s(pk.clone())),
                 (EVENTS_SK.to_owned(), s(c.index_sk.as_str())),
             ])
@@ -522,7 +514,7 @@ impl Store {
                 .map(|id| {
                     HashMap::from([
                         (keys::PK.to_owned(), s(pk.clone())),
-                        (keys::SK.to_owned(), s(format!("{SK_PREFIX}{id}"))),
+                        (keys::SK.to_owned(), s(keys::event(id))),
                     ])
                 })
                 .collect();

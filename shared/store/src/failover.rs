@@ -14,7 +14,7 @@
 //!                     \----provider refused--------/--last attempt / outcome unknown--> failed
 //! ```
 //!
-//! - **claim** ([`Store::claim_failover`]): the decision "failover now?". Conditioned on the
+//! - **claim** ([`Messages::claim_failover`](crate::Messages::claim_failover)): the decision "failover now?". Conditioned on the
 //!   message having a failover, none claimed yet, and its status below `delivered`; and, in the
 //!   same transaction, on the user not being opted out. So a late `delivered` racing the
 //!   deadline, or the `expired` callback racing it, claims at most once, and never after a
@@ -22,7 +22,7 @@
 //!   The same transaction counts the SMS on the business's day and month counters, each
 //!   conditioned on its cap (see the `sms` module): a claim over a cap changes nothing and
 //!   comes back [`Claim::Capped`].
-//! - **refuse** ([`Store::refuse_failover`]): a failover the business's SMS policy or a cap
+//! - **refuse** ([`Messages::refuse_failover`](crate::Messages::refuse_failover)): a failover the business's SMS policy or a cap
 //!   refuses is `refused` with its reason (`failover_refused` in the history, once), never
 //!   sent; counted on the day and month counters in the same transaction.
 //! - **begin attempt**: `claimed` with exactly the attempt count seen → `sending`, count + 1, a
@@ -32,7 +32,7 @@
 //! - **a `sending` whose lease ran out** had its caller die between the provider call and the
 //!   record (or never learn the answer). SendTextMessage has no idempotency token, so sending
 //!   again could send twice; we choose at most once: it becomes `failed` with reason
-//!   `outcome_unknown` ([`Store::abandon_failover_attempt`]).
+//!   `outcome_unknown` ([`Messages::abandon_failover_attempt`](crate::Messages::abandon_failover_attempt)).
 //!
 //! Each of `failover_triggered`, `failover_sent`, `failover_delivered`, `failover_failed` is
 //! appended to the message's history by the step that makes it, at most once each: the history
@@ -53,7 +53,7 @@ use crate::attrs::{self, Item, b, n, s};
 use crate::cancelled::{Cancelled, conditional};
 use crate::sms::{claim_counter, refusal_counter};
 use crate::usage::{UsageMove, send_retrying};
-use crate::{BusinessId, MessageId, Store, StoreError, keys};
+use crate::{BusinessId, MessageId, StoreError, keys};
 
 /// A message's `failover` attribute: its spec as JSON.
 pub(crate) fn spec_attr(spec: &FailoverSpec) -> AttributeValue {
@@ -124,7 +124,7 @@ pub enum AttemptEnd<'a> {
     Failed(&'a str),
 }
 
-impl Store {
+impl crate::Messages<'_> {
     /// The decision "failover now?" for `trigger`: one transaction, the message's conditional
     /// update (failover present, not claimed, not delivered), a check that the user is not
     /// opted out, and the business's day and month SMS counters moved under their caps. See
@@ -451,7 +451,9 @@ impl Store {
         )
         .await
     }
+}
 
+impl crate::Businesses<'_> {
     /// A business's failover default; `None` when it has none (or the business is unknown).
     pub async fn failover_policy(
         &self,
@@ -491,7 +493,9 @@ impl Store {
         };
         Ok(conditional(request.send().await)?.is_some())
     }
+}
 
+impl crate::Messages<'_> {
     async fn update_failover(
         &self,
         business: &BusinessId,

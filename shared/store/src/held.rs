@@ -65,7 +65,7 @@ pub struct NewHold<'a> {
     pub fallback: Option<HeldFallback>,
 }
 
-/// What [`Store::record_hold`] did.
+/// What [`Messages::record_hold`](crate::Messages::record_hold) did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HoldOutcome {
     /// Kept, waiting; `conversation` as it is (unchanged by the hold).
@@ -80,8 +80,8 @@ pub enum HoldOutcome {
     },
 }
 
-/// What a hold would do ([`Store::preview_hold`]): the conversation it meets, and the outcome
-/// [`Store::record_hold`] would have on it.
+/// What a hold would do ([`Messages::preview_hold`](crate::Messages::preview_hold)): the conversation it meets, and the outcome
+/// [`Messages::record_hold`](crate::Messages::record_hold) would have on it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HoldPreview {
     /// The conversation now (the default when there is none).
@@ -205,7 +205,7 @@ pub(crate) fn hold_record_of(item: &Item) -> Result<Option<HoldRecord>, StoreErr
     }))
 }
 
-/// An earlier idempotency record, as [`Store::record_hold`] reads it.
+/// An earlier idempotency record, as [`Messages::record_hold`](crate::Messages::record_hold) reads it.
 struct EarlierHold {
     request_hash: String,
     message_id: MessageId,
@@ -228,12 +228,14 @@ impl Store {
         self.conversations.put(business, to, state);
         Ok((state, held_of(item.as_ref())))
     }
+}
 
+impl crate::Messages<'_> {
     /// A session message that may wait for the user's reply: sent now when a session admits it
-    /// (exactly [`Store::record_send`]), else held (one transaction: the conversation names it,
+    /// (exactly [`Messages::record_send`](crate::Messages::record_send)), else held (one transaction: the conversation names it,
     /// conditioned on the exact state the decision was made on, and the held item is put).
     /// `caps`: the business's caps on the message's category, counted when it is sent now (as
-    /// [`Store::record_send_within`]).
+    /// [`Messages::record_send_within`](crate::Messages::record_send_within)).
     pub async fn record_hold(
         &self,
         hold: &NewHold<'_>,
@@ -290,11 +292,11 @@ impl Store {
         Err(StoreError::Contended)
     }
 
-    /// What [`Store::record_hold`] would do now, writing nothing (the dry run): the same
+    /// What [`Messages::record_hold`](crate::Messages::record_hold) would do now, writing nothing (the dry run): the same
     /// decision in the same order (an earlier answer for the key, `until`, the session rules,
     /// the conversation's room for another held message, the suppression of an erased
     /// opted-out number), on a consistent read of the conversation; a message a session admits
-    /// now is [`Store::preview_send_within`]'s.
+    /// now is [`Messages::preview_send_within`](crate::Messages::preview_send_within)'s.
     pub async fn preview_hold(
         &self,
         hold: &NewHold<'_>,
@@ -612,7 +614,7 @@ impl Store {
         }
         // The business's caps as they are now: a release counts against them as a direct
         // send does, in the same write.
-        let caps = self.caps(business).await?.unwrap_or_default();
+        let caps = self.businesses().caps(business).await?.unwrap_or_default();
         let mut settled = Vec::new();
         let found = self.held_messages(business, &ids).await?;
         // Named but not kept (past retention): forgotten with the settled ones.
@@ -665,7 +667,7 @@ impl Store {
                             moved_now: false,
                         });
                         // Another writer moved it, and may have moved the conversation.
-                        state = self.get_conversation(business, to).await?;
+                        state = self.conversations().get_conversation(business, to).await?;
                         continue 'messages;
                     }
                     SettleWrite::Stale(real) => state = real,
@@ -699,9 +701,12 @@ impl Store {
                 moved_now: false,
             }));
         }
-        let mut state = self.get_conversation(business, &held.to).await?;
+        let mut state = self
+            .conversations()
+            .get_conversation(business, &held.to)
+            .await?;
         // What goes at the deadline counts against the caps, as a release does.
-        let caps = self.caps(business).await?.unwrap_or_default();
+        let caps = self.businesses().caps(business).await?.unwrap_or_default();
         let mut over_cap = false;
         for _ in 0..MAX_ATTEMPTS {
             let before = state.unwrap_or_default();
@@ -967,7 +972,9 @@ impl Store {
         }
         // A conflicting transaction (a busy cap counter): read again and retry.
         Ok(SettleWrite::Stale(
-            self.get_conversation(&held.business, &held.to).await?,
+            self.conversations()
+                .get_conversation(&held.business, &held.to)
+                .await?,
         ))
     }
 }

@@ -22,13 +22,22 @@
 //! | held message     | `BIZ#{business}`      | `HELD#{message_id}` (`held.rs`) |
 //! | usage shard      | `BIZ#{business}`      | `USAGE#{yyyy-mm-dd}#{shard}` (`usage.rs`) |
 //!
-//! Campaign items (campaign, chunks, create keys, count shards) are in `campaigns.rs` and
-//! `campaign_counts.rs`; a template creation's key (`TIDEM#{key}`) in `templates.rs`.
+//! Campaign items (campaign, chunks, create keys, count shards) are described in `campaigns.rs`
+//! and `campaign_counts.rs`; a template creation's key (`TIDEM#{key}`) in `templates.rs`. Every
+//! key is built in [`keys`], but for the cap and SMS counters' (`caps.rs`, `sms.rs`).
 //!
 //! A message may carry an SMS failover (`failover`, `fo_*`: see `failover.rs`).
 //!
 //! A `TOKEN` item may also hold status callbacks that came before the token was recorded
-//! (`pending_{status}`, see `pending.rs`); until `message_id` is there, the token is unknown.
+//! (`pending_{status}`, see `pending_status.rs`); until `message_id` is there, the token is unknown.
+//!
+//! The face is grouped by what is stored: [`Store`] holds the client, the table, the limits and
+//! the retention, and hands out a view per aggregate ([`Store::businesses`],
+//! [`Store::templates`], [`Store::conversations`], [`Store::messages`], [`Store::campaigns`],
+//! [`Store::events`], and the smaller [`Store::quarantine`], [`Store::pace`],
+//! [`Store::parking`], [`Store::allowances`], [`Store::erasure`]): a borrow of the store,
+//! free to make, whose methods read and write that aggregate's items
+//! (`store.messages().record_send(&send)`).
 //!
 //! The rules live in `session-rules` (a campaign's states, controls and windows in
 //! `session_rules::campaign`, a failover's request, spec and triggers in
@@ -55,7 +64,6 @@ pub mod campaigns;
 // Viber's pace: per-business GCRA lanes.
 mod conversation;
 mod creation_key;
-mod dispatch;
 mod erase;
 // Erasure's reach into campaign chunks, campaign messages and the quarantine.
 pub mod erase_campaigns;
@@ -66,19 +74,22 @@ mod held;
 mod ids;
 // the delivery log of business events.
 pub mod event_log;
-mod inbound;
 pub mod keys;
 mod message;
+// What dispatch records once Viber has answered: sent, failed or cancelled.
+mod message_outcome;
+// A message's status callbacks, and the Viber token that finds the message.
+mod message_status;
 pub mod pace;
 // Work held back while its business is disabled or its campaign paused.
 mod parked;
-mod pending;
+// Status callbacks that came before their token was recorded.
+mod pending_status;
 mod quarantine;
 // At most one pending redelivery per logged event (replay).
 pub mod redelivery;
 pub mod send;
 mod sms;
-mod status;
 pub mod stream;
 mod suppression;
 mod template_cache;
@@ -86,6 +97,8 @@ mod templates;
 mod ttl_cache;
 // A business's usage counters per day, in shards, moved in the writes they count.
 pub mod usage;
+// A user's message: the conversation it opens or unlocks, and its de-duplication record.
+mod user_message;
 
 use std::time::Duration;
 
@@ -100,24 +113,24 @@ pub use campaign_admit::{Admitted, Candidate, Chunk, ChunkRef, MAX_TRANSACT_ITEM
 pub use campaign_upload::{CampaignUpload, Cursor, NewUpload, Settle, UploadFormat};
 pub use campaigns::{Campaign, CampaignId, ControlOutcome, CreateOutcome, NewCampaign};
 pub use caps::{CapCount, CapNotice};
-pub use dispatch::{Marked, Sent};
 pub use error::StoreError;
 pub use event_log::{
     Attempt, AttemptRecord, DeliveryState, EventCursor, EventQuery, LoggedEvent, QueuedRecord,
 };
 pub use failover::{AttemptEnd, Claim};
 pub use held::{HeldFallback, HeldMessage, HoldOutcome, HoldPreview, HoldRecord, NewHold, Settled};
-pub use inbound::{InboundContent, InboundOutcome, InboundRecord};
 pub use message::{Failure, HistoryEntry, MessageId, MessageRecord};
+pub use message_outcome::{Marked, Sent};
+pub use message_status::{MAX_HISTORY, StatusChange, TokenRef};
 pub use parked::{Hold, Parked, ParkedQueue};
-pub use pending::{Kept, PendingStatus};
+pub use pending_status::{Kept, PendingStatus};
 pub use quarantine::{QuarantineReason, Quarantined, quarantine_id};
 pub use send::{IdempotencyKey, NewSend, SendOutcome, SendPreview};
 pub use sms::{SmsCounts, SmsUsage};
-pub use status::{MAX_HISTORY, StatusChange, TokenRef};
 pub use template_cache::TemplateCache;
 pub use templates::{TemplateCreated, new_template_id};
 pub use ttl_cache::TtlCache;
+pub use user_message::{InboundContent, InboundOutcome, InboundRecord};
 
 /// How long things are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +172,63 @@ pub struct Store {
     suppression_keys: suppression::KeyCache,
 }
 
+/// Declares the store's views: each a borrow of the [`Store`] that groups the methods on one
+/// aggregate (what they store), made by an accessor of the same name. A view derefs to the
+/// store, so its methods share the table's plumbing (client, table, item helpers) unchanged.
+macro_rules! views {
+    ($($(#[$doc:meta])* $accessor:ident => $View:ident;)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $View<'a>(&'a Store);
+
+            impl std::ops::Deref for $View<'_> {
+                type Target = Store;
+
+                fn deref(&self) -> &Store {
+                    self.0
+                }
+            }
+        )*
+
+        impl Store {
+            $(
+                $(#[$doc])*
+                pub fn $accessor(&self) -> $View<'_> {
+                    $View(self)
+                }
+            )*
+        }
+    };
+}
+
+views! {
+    /// Businesses: the profile, services, API keys and callback secret, prices, caps and
+    /// their counters, the SMS policy and SMS counters, the failover default, usage.
+    businesses => Businesses;
+    /// Templates: a business's message templates and their creation keys.
+    templates => Templates;
+    /// Conversations: the session state, opt-out, user messages, the lock on Viber's 21.
+    conversations => Conversations;
+    /// Messages: sends and their idempotency records, statuses and pending statuses, Viber
+    /// tokens, what dispatch records, SMS failover, held messages.
+    messages => Messages;
+    /// Campaigns: the campaign, its chunks and admission, uploads, counts by status.
+    campaigns => Campaigns;
+    /// Business events: the delivery log and redeliveries.
+    events => Events;
+    /// Callbacks that could not be handled, kept for an operator.
+    quarantine => Quarantine;
+    /// Viber's pace: per-business (and per-service) rates and their GCRA lanes.
+    pace => Pace;
+    /// Work parked while its business is disabled or its campaign paused.
+    parking => Parking;
+    /// Fixed-window allowances: replay calls, upload slots.
+    allowances => Allowances;
+    /// Erasure of everything stored about one contact.
+    erasure => Erasure;
+}
+
 impl Store {
     pub fn new(
         client: Client,
@@ -197,7 +267,11 @@ impl Store {
     /// nobody has (a fresh random one), one `GetItem` that finds nothing through the same
     /// code a request's key takes, which opens the connection the first event reuses.
     pub async fn warm_up(&self) -> Result<(), String> {
-        match self.business_by_api_key(&ApiKey::generate()).await {
+        match self
+            .businesses()
+            .business_by_api_key(&ApiKey::generate())
+            .await
+        {
             Ok(None) => Ok(()),
             Ok(Some(_)) => Err("a random API key matched a business".into()),
             Err(e) => Err(e.to_string()),

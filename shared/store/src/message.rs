@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use session_rules::{Billing, BillingCategory, MessageStatus, StatusEvent, StatusTrack, Timestamp};
 
 use crate::attrs::{self, Item, n, s};
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, StoreError, keys};
 
 crate::ids::ulid_id!(
     /// A message id: a ULID (time-ordered, 26 characters).
@@ -209,7 +209,7 @@ pub(crate) fn billing_of(item: &Item) -> Result<Option<Billing>, StoreError> {
     }))
 }
 
-impl Store {
+impl crate::Messages<'_> {
     /// A message of this business by id: one key lookup. Another business's id, an unknown one
     /// and an expired one are all `None`.
     pub async fn get_message(

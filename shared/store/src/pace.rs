@@ -30,7 +30,7 @@ use session_rules::Timestamp;
 
 use crate::attrs::{self, n, s};
 use crate::cancelled::conditional;
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, StoreError, keys};
 
 /// Messages per second a business gets until `vbmctl business pace` sets its own.
 pub const DEFAULT_RATE: u32 = 20;
@@ -40,10 +40,7 @@ pub const CAMPAIGN_SHARE: (u32, u32) = (4, 5);
 /// and DynamoDB takes about 1,000 writes a second on one item.
 pub const MAX_RATE: u32 = 1_000;
 
-const PACE: &str = "PACE";
-const PACE_CAMPAIGN: &str = "PACE_CAMPAIGN";
-const PACE_SERVICE: &str = "PACE#";
-const PACE_CAMPAIGN_SERVICE: &str = "PACE_CAMPAIGN#";
+use crate::keys::{PACE, PACE_CAMPAIGN};
 const TRIES: usize = 8;
 
 /// Which lane a reservation is in.
@@ -79,8 +76,8 @@ impl LaneOwner {
         match (self, lane) {
             (Self::Primary, Lane::Viber) => PACE.into(),
             (Self::Primary, Lane::Campaigns) => PACE_CAMPAIGN.into(),
-            (Self::Service(id), Lane::Viber) => format!("{PACE_SERVICE}{id}"),
-            (Self::Service(id), Lane::Campaigns) => format!("{PACE_CAMPAIGN_SERVICE}{id}"),
+            (Self::Service(id), Lane::Viber) => keys::pace_service(id),
+            (Self::Service(id), Lane::Campaigns) => keys::pace_campaign_service(id),
         }
     }
 }
@@ -141,7 +138,7 @@ pub fn interval_micros(rate: u32, lane: Lane) -> i64 {
     }
 }
 
-impl Store {
+impl crate::Pace<'_> {
     /// The business's rate (messages per second).
     pub async fn pace_rate(&self, business: &BusinessId) -> Result<u32, StoreError> {
         let item = self
@@ -171,7 +168,7 @@ impl Store {
             };
             if sk == PACE {
                 rates.business = rate;
-            } else if let Some(id) = sk.strip_prefix(PACE_SERVICE) {
+            } else if let Some(id) = sk.strip_prefix(keys::PACE_SERVICE_PREFIX) {
                 let id = id
                     .parse::<u64>()
                     .map_err(|_| StoreError::malformed(sk, "a pace item of no service id"))?;
@@ -194,7 +191,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(format!("{PACE_SERVICE}{service_id}")));
+            .key(keys::SK, s(keys::pace_service(service_id)));
         let update = match rate {
             Some(rate) => update
                 .update_expression("SET rate = :r")

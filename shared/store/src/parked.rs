@@ -25,11 +25,9 @@ use session_rules::Timestamp;
 use session_rules::campaign::CampaignState;
 
 use crate::attrs::{self, Item, n, s};
-use crate::campaigns::{CampaignId, STATE, campaign_sk};
+use crate::campaigns::{CampaignId, STATE};
 use crate::cancelled::conditional;
-use crate::{BusinessId, Store, StoreError, keys};
-
-const PARKED_PREFIX: &str = "PARKED#";
+use crate::{BusinessId, StoreError, keys};
 
 /// What holds work back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +41,8 @@ pub enum Hold {
 impl Hold {
     fn prefix(&self) -> String {
         match self {
-            Hold::Business => format!("{PARKED_PREFIX}BUSINESS#"),
-            Hold::Campaign(id) => format!("{PARKED_PREFIX}CAMPAIGN#{}#", id.as_str()),
+            Hold::Business => keys::parked_by_business(),
+            Hold::Campaign(id) => keys::parked_by_campaign(id),
         }
     }
 }
@@ -96,7 +94,7 @@ pub struct Parked {
     pub parked_at: Timestamp,
 }
 
-impl Store {
+impl crate::Parking<'_> {
     /// Parks `job` under `hold`, if the hold still stands: `Ok(false)` when it was lifted
     /// meanwhile (the caller goes on with the work). See the module documentation.
     pub async fn park(
@@ -130,7 +128,7 @@ impl Store {
             Hold::Campaign(id) => ConditionCheck::builder()
                 .table_name(&self.table)
                 .key(keys::PK, s(&pk))
-                .key(keys::SK, s(campaign_sk(id)))
+                .key(keys::SK, s(keys::campaign(id)))
                 .condition_expression(format!("{STATE} = :paused"))
                 .expression_attribute_values(":paused", s(CampaignState::Paused.as_str())),
         };
@@ -166,7 +164,7 @@ impl Store {
 
     /// Every job parked under `hold`, oldest work first (strongly consistent: a park committed
     /// before the hold was lifted is there). Each comes with its sort key, for
-    /// [`Store::unpark`].
+    /// [`Parking::unpark`](crate::Parking::unpark).
     pub async fn parked(
         &self,
         business: &BusinessId,
@@ -211,7 +209,9 @@ impl Store {
         }
         Ok(())
     }
+}
 
+impl crate::Campaigns<'_> {
     /// A campaign's state alone (strongly consistent, one attribute): what `dispatch` checks
     /// before sending a campaign's message.
     pub async fn campaign_state(
@@ -224,7 +224,7 @@ impl Store {
             .get_item()
             .table_name(&self.table)
             .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(campaign_sk(id)))
+            .key(keys::SK, s(keys::campaign(id)))
             .consistent_read(true)
             .projection_expression(STATE)
             .send()

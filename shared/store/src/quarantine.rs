@@ -21,10 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::attrs::{self, Item, n, s};
 use crate::cancelled::conditional;
-use crate::{Store, StoreError, keys};
-
-const PK: &str = "QUARANTINE";
-const SK_PREFIX: &str = "Q#";
+use crate::{StoreError, keys};
 
 /// Why a callback was kept aside. The names are the `Reason` dimension of the
 /// `CallbackQuarantined` metric: a small fixed set.
@@ -99,7 +96,7 @@ fn from_item(item: &Item) -> Result<Quarantined, StoreError> {
         _ => return Err(StoreError::malformed(sk, "quarantine entry without a body")),
     };
     Ok(Quarantined {
-        id: sk.trim_start_matches(SK_PREFIX).to_owned(),
+        id: sk.trim_start_matches(keys::QUARANTINED_PREFIX).to_owned(),
         route: attrs::get_s(item, "route")?.to_owned(),
         body,
         received_at: Timestamp::from_millis(attrs::get_n(item, "received_at")?),
@@ -110,7 +107,7 @@ fn from_item(item: &Item) -> Result<Quarantined, StoreError> {
     })
 }
 
-impl Store {
+impl crate::Quarantine<'_> {
     /// Keeps a callback whole. Viber's retry of the same callback on the same route keeps one
     /// entry (its first arrival). Returns the entry's id.
     pub async fn quarantine(
@@ -125,7 +122,7 @@ impl Store {
             .await
     }
 
-    /// [`Store::quarantine`], recording the Viber service id the callback names.
+    /// [`Quarantine::quarantine`](crate::Quarantine::quarantine), recording the Viber service id the callback names.
     pub async fn quarantine_from(
         &self,
         route: &str,
@@ -141,8 +138,8 @@ impl Store {
             .client
             .put_item()
             .table_name(&self.table)
-            .item(keys::PK, s(PK))
-            .item(keys::SK, s(format!("{SK_PREFIX}{id}")))
+            .item(keys::PK, s(keys::QUARANTINE))
+            .item(keys::SK, s(keys::quarantined(&id)))
             .item("route", s(route))
             .item("body", AttributeValue::B(Blob::new(body)))
             .item("received_at", n(now.as_millis()))
@@ -166,7 +163,7 @@ impl Store {
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(PK))
+            .expression_attribute_values(":pk", s(keys::QUARANTINE))
             .consistent_read(true);
         let mut out = attrs::query_all(query)
             .await?
@@ -184,7 +181,7 @@ impl Store {
         id: &str,
         now: Timestamp,
     ) -> Result<Option<Quarantined>, StoreError> {
-        self.get_consistent(PK.into(), format!("{SK_PREFIX}{id}"), Some(now))
+        self.get_consistent(keys::QUARANTINE.into(), keys::quarantined(id), Some(now))
             .await?
             .as_ref()
             .map(from_item)
@@ -196,8 +193,8 @@ impl Store {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .key(keys::PK, s(PK))
-            .key(keys::SK, s(format!("{SK_PREFIX}{id}")))
+            .key(keys::PK, s(keys::QUARANTINE))
+            .key(keys::SK, s(keys::quarantined(id)))
             .send()
             .await
             .map_err(StoreError::sdk)?;

@@ -14,7 +14,7 @@ use session_rules::Timestamp;
 
 use crate::attrs::{n, s};
 use crate::cancelled::conditional;
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, StoreError, keys};
 
 /// How long a redelivery may stay pending before another replay may queue the event again.
 pub const CLAIM_LAPSES_AFTER: Duration = Duration::from_secs(2 * 3600);
@@ -22,11 +22,7 @@ pub const CLAIM_LAPSES_AFTER: Duration = Duration::from_secs(2 * 3600);
 /// The attribute holding a pending redelivery's claim (epoch ms).
 pub(crate) const REDELIVERY_AT: &str = "redelivery_at";
 
-fn sk(event_id: &str) -> String {
-    format!("EVENT#{event_id}")
-}
-
-impl Store {
+impl crate::Events<'_> {
     /// Claims the redelivery of a logged event: `true` when this caller may queue it, `false`
     /// when a redelivery is pending already (or the event is not logged).
     pub async fn claim_redelivery(
@@ -41,7 +37,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(sk(event_id)))
+            .key(keys::SK, s(keys::event(event_id)))
             .update_expression("SET #r = :now")
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(#r) OR #r < :lapsed)",
@@ -67,7 +63,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(sk(event_id)))
+            .key(keys::SK, s(keys::event(event_id)))
             .update_expression("REMOVE #r")
             .condition_expression("#r = :at")
             .expression_attribute_names("#r", REDELIVERY_AT)

@@ -113,8 +113,8 @@ pub enum SendOutcome {
     OverCap(Cap),
 }
 
-/// What a send would do ([`Store::preview_send`]): the conversation it meets, and the outcome
-/// [`Store::record_send`] would have on it.
+/// What a send would do ([`Messages::preview_send`](crate::Messages::preview_send)): the conversation it meets, and the outcome
+/// [`Messages::record_send`](crate::Messages::record_send) would have on it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendPreview {
     /// The conversation now (the default when there is none).
@@ -181,14 +181,14 @@ fn earlier_from_item(item: &Item) -> Result<Earlier, StoreError> {
     })
 }
 
-impl Store {
+impl crate::Messages<'_> {
     /// Decides and records a send atomically, counting nothing against caps. See the module
     /// documentation.
     pub async fn record_send(&self, send: &NewSend<'_>) -> Result<SendOutcome, StoreError> {
         self.record_send_within(send, &[]).await
     }
 
-    /// [`Store::record_send`] counted against `caps` (the business's caps on the send's billing
+    /// [`Messages::record_send`](crate::Messages::record_send) counted against `caps` (the business's caps on the send's billing
     /// category, `Caps::for_send`), in the same transaction.
     pub async fn record_send_within(
         &self,
@@ -200,7 +200,12 @@ impl Store {
         let mut conflicts = 0u32;
         let (mut state, mut fresh) = match self.conversations.get(send.business, send.to) {
             Some(hint) => (hint, false),
-            None => (self.get_conversation(send.business, send.to).await?, true),
+            None => (
+                self.conversations()
+                    .get_conversation(send.business, send.to)
+                    .await?,
+                true,
+            ),
         };
         for _ in 0..MAX_ATTEMPTS {
             let after =
@@ -211,7 +216,10 @@ impl Store {
                     Ok(after) => after,
                     // A refusal must rest on the real state, not on this container's hint.
                     Err(_) if !fresh => {
-                        state = self.get_conversation(send.business, send.to).await?;
+                        state = self
+                            .conversations()
+                            .get_conversation(send.business, send.to)
+                            .await?;
                         fresh = true;
                         continue;
                     }
@@ -288,7 +296,7 @@ impl Store {
         Err(StoreError::Contended)
     }
 
-    /// What [`Store::record_send`] would decide for `send` now, writing nothing: the dry run.
+    /// What [`Messages::record_send`](crate::Messages::record_send) would decide for `send` now, writing nothing: the dry run.
     ///
     /// The same decision on the real state: one consistent read of the conversation (what a
     /// send makes when its container has not seen the conversation), the idempotency record
@@ -299,7 +307,7 @@ impl Store {
         self.preview_send_within(send, &[]).await
     }
 
-    /// [`Store::preview_send`] with the business's `caps` on the send's category: an admitted
+    /// [`Messages::preview_send`](crate::Messages::preview_send) with the business's `caps` on the send's category: an admitted
     /// send over one of them is [`SendOutcome::OverCap`], as the real send's write refuses it
     /// (one consistent read of each cap's counter).
     pub async fn preview_send_within(
@@ -333,6 +341,7 @@ impl Store {
             && self.is_suppressed(send.business, send.to).await?;
         let over = match (&rules.decision, suppressed) {
             (Ok(()), false) if !caps.is_empty() => self
+                .businesses()
                 .cap_counts(send.business, caps, send.now)
                 .await?
                 .into_iter()
@@ -353,7 +362,7 @@ impl Store {
         Ok(SendPreview { before, outcome })
     }
 
-    /// [`Store::preview_send`] for many recipients of different conversations at once (a
+    /// [`Messages::preview_send`](crate::Messages::preview_send) for many recipients of different conversations at once (a
     /// campaign's dry run): their conversations in consistent batch reads, as a campaign's
     /// fan-out reads them, then each decided by the rules, a number without a conversation
     /// checked for suppression, a contact under erasure refused `erasing` as the fan-out
@@ -488,12 +497,14 @@ impl Store {
         .map(earlier_from_item)
         .transpose()
     }
+}
 
+impl Store {
     /// The items of one send's transaction, in this order: the conversation's write (the rules
     /// and the exact prior state: an `Update`, or for a number without one a `Put`), the message's `Put` (with `extra` attributes), and the
     /// idempotency record's `Put` when the send has a key. The suppression check of a number
     /// without a conversation is the caller's: a campaign's batch shares one per transaction.
-    /// The single send ([`Store::try_send_write`]) and a campaign's batch
+    /// The single send ([`Messages::try_send_write`](crate::Messages::try_send_write)) and a campaign's batch
     /// (`campaigns::admit`) both build their writes here, so a recipient is admitted by exactly
     /// the conditions a single send is.
     pub(crate) fn send_items(
@@ -618,7 +629,6 @@ impl Store {
         }
         Ok(items)
     }
-
     /// A send's `Idempotency-Key` record (`IDEM#{key}`), unbuilt: written in the send's own
     /// transaction unless a live one is there (whose item the cancellation then returns).
     /// `after`: the conversation the send leaves, which a replay answers with.
@@ -648,9 +658,11 @@ impl Store {
             .expression_attribute_values(":now", n(send.now.as_secs()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
     }
+}
 
+impl crate::Messages<'_> {
     /// The send transaction itself, expecting the conversation to be exactly `expected` and
-    /// setting it to `after`. Public for the agreement tests; [`Store::record_send`] is the API.
+    /// setting it to `after`. Public for the agreement tests; [`Messages::record_send`](crate::Messages::record_send) is the API.
     #[doc(hidden)]
     pub async fn try_send_write(
         &self,

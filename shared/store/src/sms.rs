@@ -7,9 +7,9 @@
 //! | month counter | `BIZ#{business}` | `SMSUSE#M#2026-12`      | `sms`, `parts`, `refused`, `expires_at` |
 //!
 //! `sms` moves in the failover claim's own transaction, conditioned on the cap
-//! ([`Store::claim_failover`]), so concurrent claims cannot pass a cap by one; `parts` sums the
+//! ([`Messages::claim_failover`](crate::Messages::claim_failover)), so concurrent claims cannot pass a cap by one; `parts` sums the
 //! billed parts with it (what the SMS costs); `refused` counts the failovers the policy or a cap
-//! refused, in the refusal's own transaction ([`Store::refuse_failover`]). Not sharded: one item
+//! refused, in the refusal's own transaction ([`Messages::refuse_failover`](crate::Messages::refuse_failover)). Not sharded: one item
 //! takes about 1,000 writes a second, above End User Messaging's sending rate for an account
 //! (a business's SMS cannot go faster than that), and an exact cap needs one item to condition
 //! on. Counts of other things (Viber messages by billing category) can live on the same items.
@@ -114,7 +114,7 @@ pub(crate) fn policy_from_item(item: &Item) -> Result<SmsPolicy, StoreError> {
         .map(Option::unwrap_or_default)
 }
 
-impl Store {
+impl crate::Businesses<'_> {
     /// A business's SMS policy; `None` when the business does not exist.
     pub async fn sms_policy(&self, business: &BusinessId) -> Result<Option<SmsPolicy>, StoreError> {
         let item = self

@@ -308,7 +308,10 @@ mod tests {
         );
         assert_eq!(lifted_hold(&profile, &off, &on), None);
         let id = "01JD0Z6Q9T3M8V4K2X7B5N1C0A";
-        let campaign = image(&[("pk", s("BIZ#acme")), ("sk", s(&format!("CAMPAIGN#{id}")))]);
+        let campaign = image(&[
+            ("pk", s("BIZ#acme")),
+            ("sk", s(&format!("{}{id}", keys::CAMPAIGN_PREFIX))),
+        ]);
         let paused = image(&[("campaign_state", s("paused"))]);
         let running = image(&[("campaign_state", s("running"))]);
         assert_eq!(

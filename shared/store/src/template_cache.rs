@@ -31,7 +31,7 @@ impl TemplateCache {
         if let Some(template) = self.0.get(&key, Instant::now()) {
             return Ok(Some(template));
         }
-        let template = store.get_template(business, id).await?;
+        let template = store.templates().get_template(business, id).await?;
         if let Some(found) = template.as_ref().filter(|t| t.is_approved()) {
             self.0.insert(key, found.clone(), Instant::now());
         }

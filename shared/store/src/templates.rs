@@ -23,7 +23,7 @@ use session_rules::{
 use crate::attrs::{self, Item, b, n, s};
 use crate::cancelled::{Cancelled, conditional};
 use crate::creation_key::{self, Earlier};
-use crate::{BusinessId, IdempotencyKey, Store, StoreError, keys};
+use crate::{BusinessId, IdempotencyKey, StoreError, keys};
 
 /// The profile's count of templates created through the API.
 const TEMPLATE_COUNT: &str = "template_count";
@@ -105,7 +105,7 @@ fn template_id(earlier: &Earlier) -> Result<TemplateId, StoreError> {
     TemplateId::parse(&earlier.id).map_err(|e| StoreError::malformed(&earlier.id, e.to_string()))
 }
 
-impl Store {
+impl crate::Templates<'_> {
     /// Registers or replaces a template.
     pub async fn put_template(
         &self,

@@ -160,7 +160,9 @@ impl Store {
             .map(Some)
             .map_err(StoreError::build)
     }
+}
 
+impl crate::Businesses<'_> {
     /// A business's usage over `range`, per period in order (a period without any counted
     /// change is there, empty): one consistent `Query` over the range's day shards, paged.
     pub async fn usage(

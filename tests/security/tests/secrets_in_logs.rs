@@ -128,6 +128,7 @@ async fn no_secret_reaches_the_logs_on_any_path() {
         let allow_cidrs: Vec<_> = cidrs.iter().map(|c| c.parse().unwrap()).collect();
         async move {
             let (_, key) = admin
+                .businesses()
                 .create_business(&NewBusiness {
                     id: id.clone(),
                     service_id,
@@ -137,12 +138,16 @@ async fn no_secret_reaches_the_logs_on_any_path() {
                 .await
                 .unwrap();
             // Free-form transactional sends below: the tenants opted in to them.
-            admin.set_legacy_transactional(&id, true).await.unwrap();
+            admin
+                .businesses()
+                .set_legacy_transactional(&id, true)
+                .await
+                .unwrap();
             (id, key)
         }
     };
     let (acme, revoked) = tenant("acme", 1001, Some(format!("{}/hooks", hook.url)), vec![]).await;
-    let key = admin.rotate_api_key(&acme).await.unwrap();
+    let key = admin.businesses().rotate_api_key(&acme).await.unwrap();
     let (rival, rival_key) = tenant(
         "rival",
         1002,
@@ -152,12 +157,14 @@ async fn no_secret_reaches_the_logs_on_any_path() {
     .await;
     let (_, locked_key) = tenant("locked", 1003, None, vec!["10.0.0.0/8"]).await;
     let acme_secret = admin
+        .businesses()
         .get_business(&acme)
         .await
         .unwrap()
         .unwrap()
         .callback_secret;
     let rival_secret = admin
+        .businesses()
         .get_business(&rival)
         .await
         .unwrap()

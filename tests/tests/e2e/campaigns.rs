@@ -462,6 +462,7 @@ async fn an_uploaded_list_is_prepared_then_sent_once_to_everyone() {
         vbm_store::Retention::default(),
     );
     let (_, other_key) = store
+        .businesses()
         .create_business(&vbm_store::NewBusiness {
             id: vbm_store::BusinessId::parse("other").unwrap(),
             service_id: 5051,

@@ -207,6 +207,7 @@ async fn one_business_never_sees_or_replays_anothers_events() {
         Retention::default(),
     );
     let (_, other_key) = store
+        .businesses()
         .create_business(&NewBusiness {
             id: BusinessId::parse("other").unwrap(),
             service_id: 5050,

@@ -156,6 +156,7 @@ async fn the_deadline_and_the_business_default_with_a_template_sms_text() {
     let demo = vbm_store::BusinessId::parse("demo").unwrap();
     assert!(
         store
+            .businesses()
             .set_failover_policy(&demo, Some(&policy))
             .await
             .unwrap()
@@ -320,6 +321,7 @@ async fn failovers_over_the_days_cap_are_refused_and_the_business_sees_why() {
     );
     let demo = vbm_store::BusinessId::parse("demo").unwrap();
     store
+        .businesses()
         .update_sms_policy(&demo, |p| p.max_per_day = 3)
         .await
         .unwrap()

@@ -46,7 +46,11 @@ async fn unusable_callbacks_are_quarantined_and_replayed_and_unknown_codes_kept(
         .await;
     assert_eq!(answer.body["status"], 200, "{answer:?}");
 
-    let kept = store.quarantined(SystemClock.now()).await.unwrap();
+    let kept = store
+        .quarantine()
+        .quarantined(SystemClock.now())
+        .await
+        .unwrap();
     assert_eq!(kept.len(), 2, "{kept:?}");
     let inbound_entry = kept
         .iter()
@@ -67,6 +71,7 @@ async fn unusable_callbacks_are_quarantined_and_replayed_and_unknown_codes_kept(
 
     // The operator creates the business for service id 4040 and replays (vbmctl's code).
     let (late, key) = store
+        .businesses()
         .create_business(&NewBusiness {
             id: BusinessId::parse("late").unwrap(),
             service_id: 4040,
@@ -104,7 +109,11 @@ async fn unusable_callbacks_are_quarantined_and_replayed_and_unknown_codes_kept(
     assert_eq!(session.status(), StatusCode::OK);
     let session: serde_json::Value = session.json().await.unwrap();
     assert_eq!(session["state"], "active", "{session}");
-    let left = store.quarantined(SystemClock.now()).await.unwrap();
+    let left = store
+        .quarantine()
+        .quarantined(SystemClock.now())
+        .await
+        .unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].id, status_entry.id);
     assert_eq!(late.service_id(), 4040);

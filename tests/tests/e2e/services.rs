@@ -105,6 +105,7 @@ async fn a_business_with_a_one_way_and_a_session_service() {
     ])
     .unwrap();
     let (shop, key) = store
+        .businesses()
         .create_business_with_services(&new_business("shop"), &services)
         .await
         .unwrap();
@@ -126,7 +127,11 @@ async fn a_business_with_a_one_way_and_a_session_service() {
         "Order {{order}} is ready",
     )
     .unwrap();
-    store.put_template(&shop.id, &template).await.unwrap();
+    store
+        .templates()
+        .put_template(&shop.id, &template)
+        .await
+        .unwrap();
     let ann = "+447911123470";
     let dest = "447911123470";
 
@@ -219,7 +224,11 @@ async fn a_business_with_a_one_way_and_a_session_service() {
         )
         .await;
     assert_eq!(wrote.body["inbound_status"], 200, "{wrote:?}");
-    let kept = store.quarantined(SystemClock.now()).await.unwrap();
+    let kept = store
+        .quarantine()
+        .quarantined(SystemClock.now())
+        .await
+        .unwrap();
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert_eq!(kept[0].reason, QuarantineReason::OneWayService);
     let session = api(
@@ -235,6 +244,7 @@ async fn a_business_with_a_one_way_and_a_session_service() {
     // A business with only a one-way service: session sends are refused before anything is
     // stored, naming what is missing.
     let (_, alerts_key) = store
+        .businesses()
         .create_business_with_services(
             &new_business("alerts"),
             &Services::single(6003, ServiceKind::OneWay),
@@ -260,6 +270,7 @@ async fn a_business_with_a_one_way_and_a_session_service() {
 
     // Two businesses never share an id: neither a new business nor another's new service gets one.
     match store
+        .businesses()
         .create_business_with_services(
             &new_business("copycat"),
             &Services::single(SESSION, ServiceKind::Session),
@@ -271,6 +282,7 @@ async fn a_business_with_a_one_way_and_a_session_service() {
     }
     let alerts = BusinessId::parse("alerts").unwrap();
     match store
+        .businesses()
         .add_service(
             &alerts,
             Service {
@@ -284,7 +296,7 @@ async fn a_business_with_a_one_way_and_a_session_service() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        store.service_owner(SESSION).await.unwrap(),
+        store.businesses().service_owner(SESSION).await.unwrap(),
         Some((shop.id.clone(), ServiceKind::Session))
     );
 }

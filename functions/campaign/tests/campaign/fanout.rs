@@ -46,6 +46,7 @@ async fn world() -> World {
     let clock = Arc::new(OffsetClock::new());
     // A fast pace for "acme": these tests are about admission, `dispatch`'s test about pace.
     store()
+        .pace()
         .set_pace_rate(&BusinessId::parse("acme").unwrap(), 1000)
         .await
         .unwrap();
@@ -58,6 +59,7 @@ async fn world() -> World {
     )
     .unwrap();
     store()
+        .templates()
         .put_template(&BusinessId::parse("acme").unwrap(), &parcel)
         .await
         .unwrap();
@@ -86,6 +88,7 @@ async fn create(w: &World, business: &BusinessId, count: usize) -> CampaignId {
         .collect();
     let outcome = w
         .store
+        .campaigns()
         .create_campaign(&NewCampaign {
             business,
             id: id.clone(),
@@ -139,7 +142,13 @@ async fn a_start_job_queues_every_chunk_and_the_chunks_complete_the_campaign() {
         completed += usize::from(w.app.handle_job(job).await.unwrap().completed);
     }
     assert_eq!(completed, 1);
-    let c = w.store.get_campaign(&business, &id).await.unwrap().unwrap();
+    let c = w
+        .store
+        .campaigns()
+        .get_campaign(&business, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.state, CampaignState::Completed);
     assert_eq!(c.counts.get("queued"), Some(&230));
     assert_eq!(w.env.footprint().await.outbox.len(), 230);
@@ -169,6 +178,7 @@ async fn a_chunk_job_killed_mid_chunk_and_delivered_again_sends_nobody_twice_and
     let business = BusinessId::parse("acme").unwrap();
     let id = create(&w, &business, 100).await;
     w.store
+        .campaigns()
         .start_campaign(&business, &id, w.clock.now())
         .await
         .unwrap()
@@ -182,7 +192,13 @@ async fn a_chunk_job_killed_mid_chunk_and_delivered_again_sends_nobody_twice_and
     });
     let mut killed_with = 0;
     for _ in 0..2000 {
-        let c = w.store.get_campaign(&business, &id).await.unwrap().unwrap();
+        let c = w
+            .store
+            .campaigns()
+            .get_campaign(&business, &id)
+            .await
+            .unwrap()
+            .unwrap();
         killed_with = c.counts.get("queued").copied().unwrap_or(0);
         if killed_with > 0 || running.is_finished() {
             break;
@@ -203,7 +219,13 @@ async fn a_chunk_job_killed_mid_chunk_and_delivered_again_sends_nobody_twice_and
         100,
         "every recipient exactly once"
     );
-    let c = w.store.get_campaign(&business, &id).await.unwrap().unwrap();
+    let c = w
+        .store
+        .campaigns()
+        .get_campaign(&business, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.counts.get("queued"), Some(&100));
     assert_eq!(c.chunks_done, 1);
     assert_eq!(c.state, CampaignState::Completed);
@@ -245,6 +267,7 @@ async fn a_recipient_outside_its_window_waits_for_a_timer_then_goes() {
         },
     ];
     w.store
+        .campaigns()
         .create_campaign(&NewCampaign {
             business: &business,
             id: id.clone(),
@@ -261,7 +284,11 @@ async fn a_recipient_outside_its_window_waits_for_a_timer_then_goes() {
         })
         .await
         .unwrap();
-    w.store.start_campaign(&business, &id, now).await.unwrap();
+    w.store
+        .campaigns()
+        .start_campaign(&business, &id, now)
+        .await
+        .unwrap();
     let done = w
         .app
         .handle_job(&chunk_job(&business, &id, 0))
@@ -324,6 +351,7 @@ async fn a_window_follows_the_recipients_clock_across_both_dst_changes() {
         let summer = change.offset().seconds() == 7200;
         let id = CampaignId::generate();
         w.store
+            .campaigns()
             .create_campaign(&NewCampaign {
                 business: &business,
                 id: id.clone(),
@@ -343,7 +371,11 @@ async fn a_window_follows_the_recipients_clock_across_both_dst_changes() {
             })
             .await
             .unwrap();
-        w.store.start_campaign(&business, &id, now).await.unwrap();
+        w.store
+            .campaigns()
+            .start_campaign(&business, &id, now)
+            .await
+            .unwrap();
         let done = w
             .app
             .handle_job(&chunk_job(&business, &id, 0))
@@ -375,6 +407,7 @@ async fn a_disabled_businesss_campaign_is_parked_until_it_is_enabled() {
     let w = world().await;
     let business = BusinessId::parse("acme").unwrap();
     w.store
+        .businesses()
         .create_business(&vbm_store::NewBusiness {
             id: business.clone(),
             service_id: 77,
@@ -385,6 +418,7 @@ async fn a_disabled_businesss_campaign_is_parked_until_it_is_enabled() {
         .unwrap();
     let id = create(&w, &business, 150).await;
     w.store
+        .businesses()
         .set_business_disabled(&business, true)
         .await
         .unwrap();
@@ -403,10 +437,17 @@ async fn a_disabled_businesss_campaign_is_parked_until_it_is_enabled() {
         "a disabled business's campaign went on"
     );
     assert_eq!(w.env.footprint().await.outbox.len(), 0);
-    let c = w.store.get_campaign(&business, &id).await.unwrap().unwrap();
+    let c = w
+        .store
+        .campaigns()
+        .get_campaign(&business, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.state, CampaignState::Scheduled);
 
     w.store
+        .businesses()
         .set_business_disabled(&business, false)
         .await
         .unwrap();
@@ -440,7 +481,13 @@ async fn a_disabled_businesss_campaign_is_parked_until_it_is_enabled() {
         w.app.handle_job(&job).await.unwrap();
         jobs.extend(drain(&w.env).await);
     }
-    let c = w.store.get_campaign(&business, &id).await.unwrap().unwrap();
+    let c = w
+        .store
+        .campaigns()
+        .get_campaign(&business, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.state, CampaignState::Completed);
     assert_eq!(c.counts.get("queued"), Some(&150));
 }
@@ -452,7 +499,11 @@ async fn a_contact_erased_before_the_start_is_never_messaged() {
     let business = BusinessId::parse("acme").unwrap();
     let id = create(&w, &business, 3).await;
     let erased = session_rules::PhoneNumber::parse("+447911100001").unwrap();
-    w.store.erase_contact(&business, &erased).await.unwrap();
+    w.store
+        .erasure()
+        .erase_contact(&business, &erased)
+        .await
+        .unwrap();
     let start = CampaignJob::Start {
         business: business.as_str().into(),
         campaign: id.as_str().into(),
@@ -461,7 +512,13 @@ async fn a_contact_erased_before_the_start_is_never_messaged() {
     for job in drain(&w.env).await {
         w.app.handle_job(&job).await.unwrap();
     }
-    let c = w.store.get_campaign(&business, &id).await.unwrap().unwrap();
+    let c = w
+        .store
+        .campaigns()
+        .get_campaign(&business, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.counts.get("queued"), Some(&2), "{:?}", c.counts);
     assert_eq!(c.counts.get("refused_erased"), Some(&1));
     assert_eq!(w.env.footprint().await.outbox.len(), 2);

@@ -39,7 +39,7 @@ async fn world() -> World {
         Retention::default(),
     );
     let acme = BusinessId::parse("acme").unwrap();
-    store.set_pace_rate(&acme, 1000).await.unwrap();
+    store.pace().set_pace_rate(&acme, 1000).await.unwrap();
     let welcome = Template::parse(
         TemplateId::parse("welcome").unwrap(),
         Language::parse("en").unwrap(),
@@ -48,7 +48,11 @@ async fn world() -> World {
         "Hello {{name}}, your order is ready.",
     )
     .unwrap();
-    store.put_template(&acme, &welcome).await.unwrap();
+    store
+        .templates()
+        .put_template(&acme, &welcome)
+        .await
+        .unwrap();
     let parcel = Template::parse(
         TemplateId::parse("parcel").unwrap(),
         Language::parse("en").unwrap(),
@@ -57,7 +61,11 @@ async fn world() -> World {
         "Your parcel is on its way",
     )
     .unwrap();
-    store.put_template(&acme, &parcel).await.unwrap();
+    store
+        .templates()
+        .put_template(&acme, &parcel)
+        .await
+        .unwrap();
     let presigner = Presigner::from_sdk(&sdk, env.uploads_bucket.clone());
     World {
         store,
@@ -131,6 +139,7 @@ impl World {
         let id = CampaignId::generate();
         let outcome = self
             .store
+            .campaigns()
             .create_campaign_from_upload(
                 &NewCampaign {
                     business,
@@ -203,7 +212,7 @@ fn uk(i: usize) -> String {
     format!("+4479111{i:05}")
 }
 
-/// `uk(i)` as `Store::campaign_numbers` gives it (E.164 digits).
+/// `uk(i)` as `Campaigns::campaign_numbers` gives it (E.164 digits).
 fn uk_digits(i: usize) -> u64 {
     uk(i)[1..].parse().unwrap()
 }
@@ -234,7 +243,13 @@ async fn uploaded_jsonl_and_csv_lists_are_admitted_as_inline_ones() {
     assert_eq!(runs.len(), 3, "250 lines in jobs of 100: {runs:?}");
     assert!(runs[0].prepare_queued && runs[1].prepare_queued);
     assert_eq!(runs[2].settled, Some(CampaignState::Scheduled));
-    let c = w.store.get_campaign(&acme, &id).await.unwrap().unwrap();
+    let c = w
+        .store
+        .campaigns()
+        .get_campaign(&acme, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.state, CampaignState::Completed, "started and fanned out");
     assert_eq!((c.recipients, c.chunks), (250, 3));
     assert_eq!(c.counts.get("queued"), Some(&250));
@@ -256,11 +271,22 @@ async fn uploaded_jsonl_and_csv_lists_are_admitted_as_inline_ones() {
     let key = vbm_uploads::key("acme", &upload);
     let id = w.create(&acme, &key, UploadFormat::Csv, WELCOME).await;
     w.run_all(&app, prepare(&acme, &id)).await;
-    let c = w.store.get_campaign(&acme, &id).await.unwrap().unwrap();
+    let c = w
+        .store
+        .campaigns()
+        .get_campaign(&acme, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.state, CampaignState::Completed);
     assert_eq!(c.recipients, 120);
     assert_eq!(c.counts.get("queued"), Some(&120));
-    let numbers = w.store.campaign_numbers(&acme, &id).await.unwrap();
+    let numbers = w
+        .store
+        .campaigns()
+        .campaign_numbers(&acme, &id)
+        .await
+        .unwrap();
     assert_eq!(numbers, (300..420).map(uk_digits).collect::<Vec<_>>());
 }
 
@@ -289,7 +315,13 @@ async fn a_jsonl_line_with_a_key_twice_is_rejected_with_its_line() {
     let key = vbm_uploads::key("acme", &upload);
     let id = w.create(&acme, &key, UploadFormat::Jsonl, WELCOME).await;
     w.run_all(&app, prepare(&acme, &id)).await;
-    let c = w.store.get_campaign(&acme, &id).await.unwrap().unwrap();
+    let c = w
+        .store
+        .campaigns()
+        .get_campaign(&acme, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.state, CampaignState::Rejected);
     let rejection: serde_json::Value =
         serde_json::from_str(c.upload.unwrap().rejection_json.as_deref().unwrap()).unwrap();
@@ -352,7 +384,13 @@ async fn a_bad_list_is_rejected_with_its_lines_and_nothing_is_sent() {
     let id = w.create(&acme, &key, UploadFormat::Jsonl, PARCEL).await;
     let runs = w.run_all(&app, prepare(&acme, &id)).await;
     assert_eq!(runs.last().unwrap().settled, Some(CampaignState::Rejected));
-    let c = w.store.get_campaign(&acme, &id).await.unwrap().unwrap();
+    let c = w
+        .store
+        .campaigns()
+        .get_campaign(&acme, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.state, CampaignState::Rejected);
     assert_eq!((c.recipients, c.chunks), (0, 0));
     let rejection: serde_json::Value =
@@ -396,7 +434,13 @@ async fn a_bad_list_is_rejected_with_its_lines_and_nothing_is_sent() {
         )
         .await;
     w.run_all(&app, prepare(&acme, &id)).await;
-    let c = w.store.get_campaign(&acme, &id).await.unwrap().unwrap();
+    let c = w
+        .store
+        .campaigns()
+        .get_campaign(&acme, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.state, CampaignState::Rejected);
     let rejection = c.upload.unwrap().rejection_json.unwrap();
     assert!(rejection.contains(r#""line":231"#), "{rejection}");
@@ -413,7 +457,13 @@ async fn a_bad_list_is_rejected_with_its_lines_and_nothing_is_sent() {
         )
         .await;
     w.run_all(&app, prepare(&acme, &id)).await;
-    let c = w.store.get_campaign(&acme, &id).await.unwrap().unwrap();
+    let c = w
+        .store
+        .campaigns()
+        .get_campaign(&acme, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.state, CampaignState::Rejected);
     assert!(
         c.upload
@@ -436,7 +486,13 @@ async fn a_bad_list_is_rejected_with_its_lines_and_nothing_is_sent() {
         )
         .await;
     w.run_all(&app, prepare(&acme, &id)).await;
-    let c = w.store.get_campaign(&acme, &id).await.unwrap().unwrap();
+    let c = w
+        .store
+        .campaigns()
+        .get_campaign(&acme, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
         c.upload
             .unwrap()
@@ -447,7 +503,13 @@ async fn a_bad_list_is_rejected_with_its_lines_and_nothing_is_sent() {
     let nothing = vbm_uploads::key("acme", &UploadId::generate());
     let id = w.create(&acme, &nothing, UploadFormat::Csv, WELCOME).await;
     w.run_all(&app, prepare(&acme, &id)).await;
-    let c = w.store.get_campaign(&acme, &id).await.unwrap().unwrap();
+    let c = w
+        .store
+        .campaigns()
+        .get_campaign(&acme, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.state, CampaignState::Rejected);
     assert!(
         c.upload
@@ -490,7 +552,13 @@ async fn a_preparation_killed_mid_list_and_delivered_again_writes_everyone_exact
         ..limits.clone()
     });
     assert!(crashing.handle_job(&job).await.is_err());
-    let c = w.store.get_campaign(&acme, &id).await.unwrap().unwrap();
+    let c = w
+        .store
+        .campaigns()
+        .get_campaign(&acme, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.state, CampaignState::Preparing);
     assert_eq!(c.upload.as_ref().unwrap().cursor.recipients, 400);
     assert_eq!(w.chunk_items().await, 4);
@@ -502,9 +570,20 @@ async fn a_preparation_killed_mid_list_and_delivered_again_writes_everyone_exact
     let (a, b) = (a.unwrap(), b.unwrap());
     let settled: Vec<_> = [&a, &b].iter().filter_map(|d| d.settled).collect();
     assert_eq!(settled, [CampaignState::Scheduled], "{a:?} {b:?}");
-    let c = w.store.get_campaign(&acme, &id).await.unwrap().unwrap();
+    let c = w
+        .store
+        .campaigns()
+        .get_campaign(&acme, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((c.recipients, c.chunks), (1000, 10));
-    let numbers = w.store.campaign_numbers(&acme, &id).await.unwrap();
+    let numbers = w
+        .store
+        .campaigns()
+        .campaign_numbers(&acme, &id)
+        .await
+        .unwrap();
     assert_eq!(
         numbers,
         (0..1000).map(uk_digits).collect::<Vec<_>>(),
@@ -523,7 +602,13 @@ async fn a_preparation_killed_mid_list_and_delivered_again_writes_everyone_exact
         },
     )
     .await;
-    let c = w.store.get_campaign(&acme, &id).await.unwrap().unwrap();
+    let c = w
+        .store
+        .campaigns()
+        .get_campaign(&acme, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.state, CampaignState::Completed);
     assert_eq!(c.counts.get("queued"), Some(&1000));
     let mut outbox = w.env.footprint().await.outbox;

@@ -26,6 +26,7 @@ pub fn store(env: &TestEnv, dynamodb: &aws_sdk_dynamodb::Client) -> Store {
 pub async fn business(store: &Store, id: &str, service_id: u64) -> BusinessId {
     let business = BusinessId::parse(id).unwrap();
     store
+        .businesses()
         .create_business(&NewBusiness {
             id: business.clone(),
             service_id,

@@ -67,7 +67,7 @@ impl World {
         let store = || common::store(&env, &dynamodb);
         let business = common::business(&store(), "acme", SERVICE_ID).await;
         // Fast enough that Viber's pace never holds a batch back here.
-        store().set_pace_rate(&business, 1000).await.unwrap();
+        store().pace().set_pace_rate(&business, 1000).await.unwrap();
         let (url, sent) = viber().await;
         let app = common::app(&env, &sqs, store(), &url, Duration::from_secs(5));
         let stream =
@@ -118,6 +118,7 @@ impl World {
             .collect();
         let now = SystemClock.now();
         self.store
+            .campaigns()
             .create_campaign(&NewCampaign {
                 business: &self.business,
                 id: id.clone(),
@@ -132,6 +133,7 @@ impl World {
             .await
             .unwrap();
         self.store
+            .campaigns()
             .start_campaign(&self.business, &id, now)
             .await
             .unwrap()
@@ -172,6 +174,7 @@ impl World {
         };
         let admitted = self
             .store
+            .campaigns()
             .admit_chunk(at, count, &BTreeSet::new(), candidates)
             .await
             .unwrap();
@@ -213,6 +216,7 @@ impl World {
 
     async fn status(&self, id: &vbm_store::MessageId) -> vbm_store::MessageRecord {
         self.store
+            .messages()
             .get_message(&self.business, id, SystemClock.now())
             .await
             .unwrap()
@@ -222,6 +226,7 @@ impl World {
     async fn control(&self, id: &CampaignId, action: Control) {
         let outcome = self
             .store
+            .campaigns()
             .control_campaign(&self.business, id, action, SystemClock.now())
             .await
             .unwrap();
@@ -281,6 +286,7 @@ async fn after_a_cancel_answers_at_most_the_batch_in_flight_reaches_viber() {
     assert_eq!(events.len(), cancelled);
     let counted = world
         .store
+        .campaigns()
         .get_campaign(&world.business, &campaign)
         .await
         .unwrap()
@@ -303,6 +309,7 @@ async fn a_paused_campaigns_messages_wait_for_resume_and_a_cancel_ends_them() {
     assert_eq!(world.sent(), 0, "a paused campaign's message reached Viber");
     let parked = world
         .store
+        .parking()
         .parked(&world.business, &Hold::Campaign(first.clone()))
         .await
         .unwrap();
@@ -334,6 +341,7 @@ async fn a_paused_campaigns_messages_wait_for_resume_and_a_cancel_ends_them() {
         assert!(
             world
                 .store
+                .parking()
                 .parked(&world.business, &hold)
                 .await
                 .unwrap()
@@ -354,6 +362,7 @@ async fn a_disabled_business_sends_nothing_until_it_is_enabled() {
     let payload = json!({"to": to.as_e164(), "type": "promotional", "text": "Hi"}).to_string();
     world
         .store
+        .messages()
         .record_send(&NewSend {
             business: &world.business,
             message_id: single.clone(),
@@ -372,6 +381,7 @@ async fn a_disabled_business_sends_nothing_until_it_is_enabled() {
     world.relay().await;
     world
         .store
+        .businesses()
         .set_business_disabled(&world.business, true)
         .await
         .unwrap();
@@ -388,6 +398,7 @@ async fn a_disabled_business_sends_nothing_until_it_is_enabled() {
     );
     let parked = world
         .store
+        .parking()
         .parked(&world.business, &Hold::Business)
         .await
         .unwrap();
@@ -395,6 +406,7 @@ async fn a_disabled_business_sends_nothing_until_it_is_enabled() {
 
     world
         .store
+        .businesses()
         .set_business_disabled(&world.business, false)
         .await
         .unwrap();
@@ -412,6 +424,7 @@ async fn a_disabled_business_sends_nothing_until_it_is_enabled() {
     assert!(
         world
             .store
+            .parking()
             .parked(&world.business, &Hold::Business)
             .await
             .unwrap()

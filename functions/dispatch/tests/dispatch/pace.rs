@@ -61,7 +61,7 @@ async fn four_dispatchers_together_never_exceed_the_business_rate() {
     let sqs = env.sqs().await;
     let store = || common::store(&env, &dynamodb);
     let business = common::business(&store(), "acme", 4343).await;
-    store().set_pace_rate(&business, RATE).await.unwrap();
+    store().pace().set_pace_rate(&business, RATE).await.unwrap();
     let (url, arrivals) = viber().await;
 
     // Accepted messages to different numbers, as `send` records them.
@@ -73,6 +73,7 @@ async fn four_dispatchers_together_never_exceed_the_business_rate() {
             json!({"to": to.as_e164(), "type": "transactional", "text": "Your code is 1234"})
                 .to_string();
         let outcome = store()
+            .messages()
             .record_send(&NewSend {
                 business: &business,
                 message_id: id.clone(),
@@ -155,9 +156,14 @@ async fn each_service_id_is_paced_at_its_own_rate() {
         id: 4344,
         kind: session_rules::ServiceKind::Session,
     };
-    store().add_service(&business, session).await.unwrap();
-    store().set_pace_rate(&business, 1000).await.unwrap();
     store()
+        .businesses()
+        .add_service(&business, session)
+        .await
+        .unwrap();
+    store().pace().set_pace_rate(&business, 1000).await.unwrap();
+    store()
+        .pace()
         .set_service_pace_rate(&business, 4344, Some(SLOW))
         .await
         .unwrap();
@@ -172,6 +178,7 @@ async fn each_service_id_is_paced_at_its_own_rate() {
             json!({"to": to.as_e164(), "type": "transactional", "text": "Your code is 1234"})
                 .to_string();
         let outcome = store()
+            .messages()
             .record_send(&NewSend {
                 business: &business,
                 message_id: id.clone(),

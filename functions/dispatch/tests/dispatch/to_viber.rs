@@ -157,6 +157,7 @@ impl World {
     /// The user writes to the business: a session opens.
     async fn user_writes(&self, to: &str) {
         self.store
+            .conversations()
             .record_user_message(&self.business, &phone(to), SystemClock.now())
             .await
             .unwrap();
@@ -168,9 +169,12 @@ impl World {
         let wire: SendRequestBody = serde_json::from_value(body.clone()).unwrap();
         let request = SendRequest::parse(&wire, self.store.limits()).unwrap();
         let template = match &request.message {
-            session_rules::OutboundMessage::Template { id, .. } => {
-                self.store.get_template(&self.business, id).await.unwrap()
-            }
+            session_rules::OutboundMessage::Template { id, .. } => self
+                .store
+                .templates()
+                .get_template(&self.business, id)
+                .await
+                .unwrap(),
             _ => None,
         };
         let admission = request
@@ -183,6 +187,7 @@ impl World {
         let payload = body.to_string();
         let outcome = self
             .store
+            .messages()
             .record_send(&NewSend {
                 business: &self.business,
                 message_id: id.clone(),
@@ -219,6 +224,7 @@ impl World {
 
     async fn status(&self, id: &MessageId) -> vbm_store::MessageRecord {
         self.store
+            .messages()
             .get_message(&self.business, id, SystemClock.now())
             .await
             .unwrap()
@@ -227,6 +233,7 @@ impl World {
 
     async fn conversation(&self, to: &str) -> session_rules::Conversation {
         self.store
+            .conversations()
             .get_conversation(&self.business, &phone(to))
             .await
             .unwrap()
@@ -311,6 +318,7 @@ async fn session_and_template_messages_go_out_once_and_are_recorded_as_sent() {
     .unwrap();
     world
         .store
+        .templates()
         .put_template(&world.business, &template)
         .await
         .unwrap();
@@ -701,6 +709,7 @@ async fn statuses_kept_before_the_token_are_applied_once_it_is_recorded() {
     ] {
         let kept = world
             .store
+            .messages()
             .keep_pending_status(token, PendingStatus { status, at: at(ms) }, t0)
             .await
             .unwrap();
@@ -709,6 +718,7 @@ async fn statuses_kept_before_the_token_are_applied_once_it_is_recorded() {
     assert!(
         world
             .store
+            .messages()
             .message_by_token(token, t0)
             .await
             .unwrap()
@@ -830,6 +840,7 @@ async fn a_redelivered_job_applies_what_its_first_delivery_left_kept() {
     assert!(
         world
             .store
+            .messages()
             .pending_statuses(&token, SystemClock.now())
             .await
             .unwrap()
@@ -857,6 +868,7 @@ async fn a_late_21_does_not_relock_a_session_the_user_unlocked() {
     let now = SystemClock.now();
     world
         .store
+        .conversations()
         .record_inbound(&world.business, &phone(ANN), "77001", &content, now, now)
         .await
         .unwrap();

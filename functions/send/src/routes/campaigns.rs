@@ -156,10 +156,11 @@ async fn store_campaign(
                 format: *format,
             };
             app.store()
+                .campaigns()
                 .create_campaign_from_upload(&new, &upload)
                 .await?
         }
-        None => app.store().create_campaign(&new).await?,
+        None => app.store().campaigns().create_campaign(&new).await?,
     };
     created_campaign(created)
 }
@@ -524,6 +525,7 @@ pub async fn get(app: &App, business: &Business, id: &str) -> Answer {
     let id = campaign_id(id)?;
     let campaign = app
         .store()
+        .campaigns()
         .get_campaign(&business.id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such campaign"))?;
@@ -562,6 +564,7 @@ pub async fn list(app: &App, business: &Business, request: &Request) -> Answer {
     };
     let (campaigns, more) = app
         .store()
+        .campaigns()
         .list_campaigns(&business.id, limit, after.as_ref())
         .await?;
     let next = if more {
@@ -582,6 +585,7 @@ pub async fn control(app: &App, business: &Business, id: &str, action: Control) 
     let now = app.clock().now();
     let campaign = match app
         .store()
+        .campaigns()
         .control_campaign(&business.id, &id, action, now)
         .await?
     {

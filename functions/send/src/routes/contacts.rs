@@ -11,7 +11,11 @@ use crate::App;
 /// gone (also when there was nothing to erase: erasure is idempotent).
 pub async fn erase(app: &App, business: &Business, phone: &str) -> Answer {
     let phone = phone_param(phone)?;
-    let items = app.store().erase_contact(&business.id, &phone).await?;
+    let items = app
+        .store()
+        .erasure()
+        .erase_contact(&business.id, &phone)
+        .await?;
     tracing::info!(items, "contact erased");
     Ok(empty_response(StatusCode::NO_CONTENT))
 }

@@ -9,7 +9,7 @@
 //! counters of the caps its recipients count against, applied in list order), and
 //! decides with the rules' own preview (`Conversation::preview_send`, the same
 //! `decide_send` the store's write runs). A `wait_for_session` message is decided as the
-//! real send decides it (`Store::preview_hold`): `held` with its deadline when no session
+//! real send decides it (`Messages::preview_hold`): `held` with its deadline when no session
 //! admits it now, else as the send it would be. Every refusal the real send would answer with a 4xx
 //! is a `200` whose `result` is `refused` and whose `refusal` is that error object with its
 //! `status`; a 5xx stays a 5xx (the dry run could not tell).
@@ -151,7 +151,11 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
     let viber_type = viber_type(&prepared, limits);
     let category = prepared.admission.billing;
     let Some(wait) = &prepared.wait else {
-        let preview = app.store().preview_send_within(&new, &caps).await?;
+        let preview = app
+            .store()
+            .messages()
+            .preview_send_within(&new, &caps)
+            .await?;
         let before = SessionView::of(&preview.before, now, limits);
         let dry = sent(
             business,
@@ -164,9 +168,9 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
         );
         return answer(&dry);
     };
-    // `wait_for_session`: what `Store::record_hold` would do.
+    // `wait_for_session`: what `Messages::record_hold` would do.
     let hold = super::held::new_hold(new, wait);
-    let preview = app.store().preview_hold(&hold, &caps).await?;
+    let preview = app.store().messages().preview_hold(&hold, &caps).await?;
     let before = SessionView::of(&preview.before, now, limits);
     let view = HoldView::waiting(wait.until, wait.fallback.is_some());
     let dry = match preview.outcome {
@@ -351,7 +355,7 @@ fn campaign_answer(dry: &CampaignDryRun) -> Answer {
 
 /// A checked campaign request: each inline recipient prepared as the fan-out prepares it
 /// (`campaign_content::prepare`, with the business as it is now) and decided on its
-/// conversation now ([`vbm_store::Store::preview_sends`]), as if every recipient were
+/// conversation now ([`vbm_store::Messages::preview_sends`]), as if every recipient were
 /// admitted at this moment (no `send_at`, no window: the conversations may change by then).
 pub async fn campaign(
     app: &App,
@@ -390,7 +394,11 @@ pub async fn campaign(
         .iter()
         .map(|p| p.new_send(&business.id, MessageId::generate(), now))
         .collect();
-    let mut decided = app.store().preview_sends(&business.id, &sends).await?;
+    let mut decided = app
+        .store()
+        .messages()
+        .preview_sends(&business.id, &sends)
+        .await?;
     // The business's caps, as the fan-out applies them: in list order while they have room.
     let caps: Vec<Cap> = business
         .caps
@@ -404,6 +412,7 @@ pub async fn campaign(
     if !caps.is_empty() {
         let mut room: Vec<u64> = app
             .store()
+            .businesses()
             .cap_counts(&business.id, &caps, now)
             .await?
             .iter()

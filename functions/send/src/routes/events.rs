@@ -202,6 +202,7 @@ pub async fn list(app: &App, business: &Business, request: &Request) -> Answer {
     let query = parse_query(request)?;
     let (events, next) = app
         .store()
+        .events()
         .list_events(&business.id, &query, app.clock().now())
         .await?;
     Ok(json_response(
@@ -263,6 +264,7 @@ pub async fn replay(app: &App, business: &Business, request: &Request) -> Answer
         .ok_or_else(|| ApiError::unavailable("the events queue is not configured"))?;
     if let Use::Refused { retry_after } = app
         .store()
+        .allowances()
         .take_allowance(&business.id, &REPLAY_ALLOWANCE, now)
         .await?
     {
@@ -280,10 +282,11 @@ pub async fn replay(app: &App, business: &Business, request: &Request) -> Answer
     };
     let parsed = replayable(&events, body.only_failed, &business.id);
     // One pending redelivery per event: claim each (one conditional write), queue the claimed.
+    let event_log = app.store().events();
     let claims = futures_util::future::join_all(
         parsed
             .iter()
-            .map(|e| app.store().claim_redelivery(&business.id, &e.event_id, now)),
+            .map(|e| event_log.claim_redelivery(&business.id, &e.event_id, now)),
     )
     .await;
     let Claims {
@@ -412,6 +415,7 @@ async fn publish_claimed(
     for event in &claimed {
         if let Err(e) = app
             .store()
+            .events()
             .release_redelivery(&business.id, &event.event_id, now)
             .await
         {
@@ -450,6 +454,7 @@ async fn by_ids(
     unique.dedup();
     let found = app
         .store()
+        .events()
         .logged_events(&business.id, &unique, now)
         .await?;
     let unknown = unique
@@ -476,7 +481,11 @@ async fn by_range(
     };
     let mut out = Vec::new();
     for _ in 0..MAX_REPLAY_SCAN_PAGES {
-        let (page, next) = app.store().list_events(&business.id, &query, now).await?;
+        let (page, next) = app
+            .store()
+            .events()
+            .list_events(&business.id, &query, now)
+            .await?;
         out.extend(page);
         if out.len() > MAX_REPLAY {
             return Err(too_large(format!(

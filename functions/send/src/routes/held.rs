@@ -7,7 +7,7 @@
 //! a send's, on a body `{"to", "type": "template", "template"}`). The store answers a retry as
 //! the first time, then checks `until` (`session_rules::hold::check_until`: a retry after
 //! `until` passed is still the same request) and decides send-now or hold on the conversation
-//! (`Store::record_hold`; the dry run's `Store::preview_hold`).
+//! (`Messages::record_hold`; the dry run's `Messages::preview_hold`).
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
@@ -107,31 +107,33 @@ pub(crate) async fn record(
     let billing = send.billing;
     let hold = new_hold(send, wait);
     let view = HoldView::waiting(wait.until, wait.fallback.is_some());
-    Ok(match app.store().record_hold(&hold, caps).await? {
-        HoldOutcome::Sent(outcome) => Ok(outcome),
-        HoldOutcome::Held { conversation } => Err(held(
-            app,
-            message_id,
-            &conversation,
-            billing,
-            now,
-            view,
-            "held",
-        )),
-        HoldOutcome::ReplayedHeld {
-            message_id,
-            conversation,
-            accepted_at,
-        } => Err(held(
-            app,
-            message_id,
-            &conversation,
-            billing,
-            accepted_at,
-            view,
-            "replayed",
-        )),
-    })
+    Ok(
+        match app.store().messages().record_hold(&hold, caps).await? {
+            HoldOutcome::Sent(outcome) => Ok(outcome),
+            HoldOutcome::Held { conversation } => Err(held(
+                app,
+                message_id,
+                &conversation,
+                billing,
+                now,
+                view,
+                "held",
+            )),
+            HoldOutcome::ReplayedHeld {
+                message_id,
+                conversation,
+                accepted_at,
+            } => Err(held(
+                app,
+                message_id,
+                &conversation,
+                billing,
+                accepted_at,
+                view,
+                "replayed",
+            )),
+        },
+    )
 }
 
 /// The hold a send that may wait asks the store for.

@@ -7,7 +7,7 @@
 //!    regulation rules and says what the message counts as; the business's Viber service for
 //!    it is the kind the send names, else chosen by kind (`Services::choose`), or the send is
 //!    `no_service_for_message`;
-//! 4. [`Store::record_send`](vbm_store::Store::record_send) decides on the session and writes
+//! 4. [`Messages::record_send`](vbm_store::Messages::record_send) decides on the session and writes
 //!    conversation, message and idempotency record in one transaction. When it commits, the
 //!    message is accepted and the answer is `202`: the table's stream carries the new message to
 //!    the outbound queue (`relay`, the transactional outbox), so there is no second write that
@@ -68,7 +68,12 @@ async fn decide_and_record(app: &App, business: &Business, request: &Request) ->
             Ok(outcome) => outcome,
             Err(held) => return Ok(held),
         },
-        None => app.store().record_send_within(&new, &caps).await?,
+        None => {
+            app.store()
+                .messages()
+                .record_send_within(&new, &caps)
+                .await?
+        }
     };
     match outcome {
         SendOutcome::Accepted { after } => {
@@ -308,6 +313,7 @@ pub async fn get(app: &App, business: &Business, id: &str) -> Answer {
     let now = app.clock().now();
     let Some(record) = app
         .store()
+        .messages()
         .get_message(&business.id, &id, now)
         .await?
         .filter(|m| m.business == business.id)
@@ -315,6 +321,7 @@ pub async fn get(app: &App, business: &Business, id: &str) -> Answer {
         // Not sent (yet): a message waiting for the user's reply, or one that never went.
         let held = app
             .store()
+            .messages()
             .get_held(&business.id, &id, now)
             .await?
             .ok_or_else(not_found)?;

@@ -12,6 +12,7 @@ pub async fn get(app: &App, business: &Business, phone: &str) -> Answer {
     let phone = phone_param(phone)?;
     let conversation = app
         .store()
+        .conversations()
         .get_conversation(&business.id, &phone)
         .await?
         .unwrap_or_default();

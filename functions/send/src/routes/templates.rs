@@ -36,7 +36,7 @@ pub async fn list(app: &App, business: &Business, request: &Request) -> Answer {
             })
         })
         .transpose()?;
-    let templates = app.store().list_templates(&business.id).await?;
+    let templates = app.store().templates().list_templates(&business.id).await?;
     Ok(json_response(
         StatusCode::OK,
         &TemplateList {
@@ -72,6 +72,7 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
     let hash = request_hash(&canonical_json(&value));
     let created = app
         .store()
+        .templates()
         .create_template(
             &business.id,
             &template,
@@ -102,6 +103,7 @@ pub async fn get(app: &App, business: &Business, id: &str) -> Answer {
     let id = template_id(id)?;
     let template = app
         .store()
+        .templates()
         .get_template_consistent(&business.id, &id)
         .await?
         .ok_or_else(not_found)?;
@@ -119,6 +121,7 @@ pub async fn delete(app: &App, business: &Business, id: &str) -> Answer {
     for _ in 0..3 {
         let current = app
             .store()
+            .templates()
             .get_template_consistent(&business.id, &id)
             .await?
             .ok_or_else(not_found)?;
@@ -127,6 +130,7 @@ pub async fn delete(app: &App, business: &Business, id: &str) -> Answer {
         };
         if app
             .store()
+            .templates()
             .delete_template(&business.id, &current, app.clock().now())
             .await?
         {

@@ -67,6 +67,7 @@ pub async fn create(app: &App, business: &Business, request: &Request) -> Answer
     let now = app.clock().now();
     if let Use::Refused { retry_after } = app
         .store()
+        .allowances()
         .take_allowance(&business.id, &SLOT_ALLOWANCE, now)
         .await?
     {

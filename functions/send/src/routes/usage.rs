@@ -136,7 +136,7 @@ fn parse_query(request: &Request) -> Result<UsageRange, ApiError> {
 
 pub async fn get(app: &App, business: &Business, request: &Request) -> Answer {
     let range = parse_query(request)?;
-    let periods = app.store().usage(&business.id, &range).await?;
+    let periods = app.store().businesses().usage(&business.id, &range).await?;
     let mut total = Usage::default();
     for (_, usage) in &periods {
         total.merge(usage);

@@ -31,6 +31,7 @@ async fn concurrent_sends_over_a_category_cap_get_exactly_the_cap_through_and_42
     let promo = CapSubject::Category(BillingCategory::Promotional);
     // Before the first call: the app remembers a business for a while.
     h.store()
+        .businesses()
         .update_caps(&h.business.id, |caps| {
             caps.set(promo, CapPeriod::Day, Some(5))?;
             caps.set(promo, CapPeriod::Month, Some(1000))
@@ -137,6 +138,7 @@ async fn concurrent_sends_over_a_category_cap_get_exactly_the_cap_through_and_42
 async fn a_campaign_dry_run_refuses_the_recipients_over_a_cap() {
     let h = Harness::new().await;
     h.store()
+        .businesses()
         .update_caps(&h.business.id, |caps| {
             caps.set(CapSubject::CampaignRecipients, CapPeriod::Day, Some(2))
         })
@@ -193,6 +195,7 @@ async fn the_dry_run_estimates_the_price_in_the_business_table() {
         Amount::parse_price("0.035").unwrap(),
     );
     h.store()
+        .businesses()
         .set_prices(&h.business.id, Some(&table))
         .await
         .unwrap();

@@ -166,6 +166,7 @@ impl Harness {
                 .unwrap();
         let (business, key) = app
             .store()
+            .businesses()
             .create_business(&NewBusiness {
                 id: BusinessId::parse("acme").unwrap(),
                 service_id: 1001,
@@ -191,6 +192,7 @@ impl Harness {
     /// types). Before the first call: the app remembers a business for `auth::CACHE_TTL`.
     pub async fn allow_legacy_transactional(&self) {
         self.store()
+            .businesses()
             .set_legacy_transactional(&self.business.id, true)
             .await
             .unwrap();
@@ -250,6 +252,7 @@ impl Harness {
 
     pub async fn open_session(&self, p: &str) {
         self.store()
+            .conversations()
             .record_user_message(&self.business.id, &phone(p), self.now())
             .await
             .unwrap();

@@ -29,6 +29,7 @@ async fn templates(h: &Harness) {
         ("code", "Your code is {{pin}}"),
     ] {
         h.store()
+            .templates()
             .put_template(
                 &h.business.id,
                 &Template::parse(
@@ -213,6 +214,7 @@ fn a_dry_run_and_the_real_send_after_it_agree() {
                         contacted: d.contacted,
                     };
                     h.store()
+                        .conversations()
                         .put_conversation(&h.business.id, &phone(&to), &state, now)
                         .await
                         .unwrap();
@@ -389,6 +391,7 @@ async fn a_dry_run_describes_refusals_and_rejects_a_bad_switch() {
         session: None,
     };
     h.store()
+        .conversations()
         .put_conversation(&h.business.id, &phone(erased), &opted_out, h.now())
         .await
         .unwrap();
@@ -477,6 +480,7 @@ async fn a_campaign_dry_run_counts_outcomes_and_stores_nothing() {
         session: None,
     };
     h.store()
+        .conversations()
         .put_conversation(&h.business.id, &phone("+447911000002"), &opted_out, now)
         .await
         .unwrap();

@@ -38,6 +38,7 @@ async fn an_ip_allowlist_refuses_other_addresses() {
     let h = Harness::new().await;
     let (_, key) = h
         .store()
+        .businesses()
         .create_business(&NewBusiness {
             id: BusinessId::parse("locked-down").unwrap(),
             service_id: 2002,
@@ -204,6 +205,7 @@ async fn session_rules_refuse_and_count_nothing() {
         contacted: true,
     };
     h.store()
+        .conversations()
         .put_conversation(&biz, &phone(expired), &stale, now)
         .await
         .unwrap();
@@ -225,6 +227,7 @@ async fn session_rules_refuse_and_count_nothing() {
         contacted: true,
     };
     h.store()
+        .conversations()
         .put_conversation(&biz, &phone(full), &spent, now)
         .await
         .unwrap();
@@ -249,6 +252,7 @@ async fn session_rules_refuse_and_count_nothing() {
     // recipient_opted_out: blocked users get nothing, of any kind.
     h.open_session(blocked).await;
     h.store()
+        .conversations()
         .change_conversation(&biz, &phone(blocked), now, |c| c.opt_out())
         .await
         .unwrap();
@@ -297,6 +301,7 @@ async fn transactional_without_a_template_is_refused_unless_the_business_opted_i
     // The operator's opt-in (a fresh container: the warm one remembers the business).
     let opted = h
         .store()
+        .businesses()
         .set_legacy_transactional(&h.business.id, true)
         .await
         .unwrap();
@@ -310,6 +315,7 @@ async fn transactional_without_a_template_is_refused_unless_the_business_opted_i
     // And off again.
     assert!(
         !h.store()
+            .businesses()
             .set_legacy_transactional(&h.business.id, false)
             .await
             .unwrap()
@@ -330,6 +336,7 @@ async fn put_template(h: &Harness, id: &str, lang: &str, approved: bool, text: &
     )
     .unwrap();
     h.store()
+        .templates()
         .put_template(&h.business.id, &template)
         .await
         .unwrap();

@@ -56,6 +56,7 @@ async fn without_a_session_it_is_held_counted_in_nothing_and_not_queued() {
 
     // The user writes: it goes, as the session message it is.
     h.store()
+        .conversations()
         .record_inbound(
             &h.business.id,
             &phone(TO),
@@ -67,6 +68,7 @@ async fn without_a_session_it_is_held_counted_in_nothing_and_not_queued() {
         .await
         .unwrap();
     h.store()
+        .messages()
         .release_held(&h.business.id, &phone(TO), h.now())
         .await
         .unwrap();

@@ -66,6 +66,7 @@ pub async fn authed(app: &App, key: &str, method: &str, path: &str, body: Option
 
 async fn approved_template(h: &Harness) {
     h.store()
+        .templates()
         .put_template(
             &h.business.id,
             &Template::parse(
@@ -181,6 +182,7 @@ async fn log_events(h: &Harness, start: Timestamp, count: u64) -> Vec<Event> {
         );
         let body = serde_json::to_string(&event).unwrap();
         h.store()
+            .events()
             .log_queued(
                 &QueuedRecord {
                     business: &h.business.id,
@@ -203,6 +205,7 @@ async fn log_events(h: &Harness, start: Timestamp, count: u64) -> Vec<Event> {
 async fn delivered(h: &Harness, event: &Event) {
     let body = serde_json::to_string(event).unwrap();
     h.store()
+        .events()
         .record_attempt(
             &AttemptRecord {
                 event: QueuedRecord {
@@ -392,6 +395,7 @@ async fn replay_calls_are_rate_limited_per_business() {
     // Another business is not held back by this one's calls.
     let (_, other_key) = h
         .store()
+        .businesses()
         .create_business(&vbm_store::NewBusiness {
             id: BusinessId::parse("other").unwrap(),
             service_id: 1002,

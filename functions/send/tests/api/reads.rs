@@ -76,6 +76,7 @@ async fn every_message_is_accepted_with_its_billing_category() {
         )
         .unwrap();
         h.store()
+            .templates()
             .put_template(&h.business.id, &template)
             .await
             .unwrap();
@@ -217,7 +218,11 @@ async fn templates_are_listed_with_their_parameters() {
         } else {
             t
         };
-        h.store().put_template(&h.business.id, &t).await.unwrap();
+        h.store()
+            .templates()
+            .put_template(&h.business.id, &t)
+            .await
+            .unwrap();
     }
     let r = h.authed("GET", "/v1/templates", None).await;
     assert_eq!(
@@ -274,6 +279,7 @@ async fn businesses_see_only_their_own() {
     assert_eq!(sent.status, 202);
     let (_, key_b) = h
         .store()
+        .businesses()
         .create_business(&NewBusiness {
             id: BusinessId::parse("other-shop").unwrap(),
             service_id: 3003,
@@ -350,6 +356,7 @@ async fn an_opt_out_survives_erasure() {
     let transactional = json!({"to": UK, "type": "transactional", "text": "Your code is 1234"});
     assert_eq!(h.send(&transactional, None).await.status, 202);
     h.store()
+        .conversations()
         .set_opted_out(&h.business.id, &phone(UK), true, h.now())
         .await
         .unwrap();
@@ -402,6 +409,7 @@ async fn erasure_does_not_depend_on_the_index() {
     // dispatch has handed it to Viber: the message names its token, the token item exists.
     let message = h
         .store()
+        .messages()
         .get_message(&h.business.id, &id, h.now())
         .await
         .unwrap()
@@ -412,6 +420,7 @@ async fn erasure_does_not_depend_on_the_index() {
         at: h.now(),
     };
     h.store()
+        .messages()
         .mark_sent(&message, &phone(UK), sent_to_viber)
         .await
         .unwrap();

@@ -76,6 +76,7 @@ impl Harness {
     async fn tenant(&self, id: &str, service_id: u64, cidrs: &[&str]) -> String {
         let (_, key) = self
             .store()
+            .businesses()
             .create_business(&NewBusiness {
                 id: BusinessId::parse(id).unwrap(),
                 service_id,
@@ -153,6 +154,7 @@ async fn keys_that_are_missing_wrong_malformed_or_revoked_are_401_on_every_route
     let message_id = with_history(&h).await;
     let revoked = h.tenant("rotated", 2001, &[]).await;
     h.store()
+        .businesses()
         .rotate_api_key(&BusinessId::parse("rotated").unwrap())
         .await
         .unwrap();

@@ -16,6 +16,7 @@ const UK: &str = "+447911123456";
 async fn with_services(h: &Harness, services: &[(u64, ServiceKind)]) {
     add_services(h, services).await;
     h.store()
+        .businesses()
         .remove_service(&h.business.id, 1001)
         .await
         .unwrap();
@@ -26,6 +27,7 @@ async fn with_services(h: &Harness, services: &[(u64, ServiceKind)]) {
 async fn add_services(h: &Harness, services: &[(u64, ServiceKind)]) {
     for (id, kind) in services {
         h.store()
+            .businesses()
             .add_service(
                 &h.business.id,
                 Service {
@@ -45,6 +47,7 @@ async fn add_services(h: &Harness, services: &[(u64, ServiceKind)]) {
     )
     .unwrap();
     h.store()
+        .templates()
         .put_template(&h.business.id, &template)
         .await
         .unwrap();
@@ -57,6 +60,7 @@ fn template_send() -> Value {
 async fn service_of(h: &Harness, reply: &Reply) -> Option<u64> {
     let id = MessageId::parse(&reply.message_id()).unwrap();
     h.store()
+        .messages()
         .get_message(&h.business.id, &id, h.now())
         .await
         .unwrap()

@@ -68,6 +68,7 @@ async fn approve(h: &Harness, id: &str, viber_id: &str) {
     let id = TemplateId::parse(id).unwrap();
     let current = h
         .store()
+        .templates()
         .get_template_consistent(&h.business.id, &id)
         .await
         .unwrap()
@@ -79,6 +80,7 @@ async fn approve(h: &Harness, id: &str, viber_id: &str) {
     };
     assert!(
         h.store()
+            .templates()
             .set_template_state(&h.business.id, &current, &approved, h.now())
             .await
             .unwrap()
@@ -155,7 +157,14 @@ async fn a_template_from_submission_to_a_send_and_its_deletion() {
     list(&h, Some("gone"))
         .await
         .expect_error(422, "validation_failed");
-    assert_eq!(h.store().template_count(&h.business.id).await.unwrap(), 0);
+    assert_eq!(
+        h.store()
+            .templates()
+            .template_count(&h.business.id)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -168,7 +177,14 @@ async fn a_retried_creation_answers_the_same_template_counted_once() {
         "category": "transactional", "lang": "en", "name": "Order shipped" }"#;
     let retry = create_keyed(&h, reordered, "tpl-1").await;
     assert_eq!((retry.status, &retry.body), (201, &first.body));
-    assert_eq!(h.store().template_count(&h.business.id).await.unwrap(), 1);
+    assert_eq!(
+        h.store()
+            .templates()
+            .template_count(&h.business.id)
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(
         ids(&list(&h, None).await),
         [first.body["id"].as_str().unwrap()]
@@ -183,11 +199,25 @@ async fn a_retried_creation_answers_the_same_template_counted_once() {
         reused.body["error"]["message"],
         "this Idempotency-Key was already used with a different request body"
     );
-    assert_eq!(h.store().template_count(&h.business.id).await.unwrap(), 1);
+    assert_eq!(
+        h.store()
+            .templates()
+            .template_count(&h.business.id)
+            .await
+            .unwrap(),
+        1
+    );
 
     // Without a key, each creation is its own template.
     assert_eq!(create(&h, &order_shipped()).await.status, 201);
-    assert_eq!(h.store().template_count(&h.business.id).await.unwrap(), 2);
+    assert_eq!(
+        h.store()
+            .templates()
+            .template_count(&h.business.id)
+            .await
+            .unwrap(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -233,7 +263,14 @@ async fn each_content_rule_is_its_own_refusal_and_stores_nothing() {
         .await
         .expect_error(422, "validation_failed");
     assert_eq!(h.count_items("TEMPLATE#").await, 0);
-    assert_eq!(h.store().template_count(&h.business.id).await.unwrap(), 0);
+    assert_eq!(
+        h.store()
+            .templates()
+            .template_count(&h.business.id)
+            .await
+            .unwrap(),
+        0
+    );
     let otp = create(
         &h,
         &json!({"name": "Login", "lang": "uk", "category": "otp", "reach": "smartphones",
@@ -252,6 +289,7 @@ async fn another_business_s_template_is_not_found() {
     let id = created.body["id"].as_str().unwrap().to_owned();
     let (_, other_key) = h
         .store()
+        .businesses()
         .create_business(&NewBusiness {
             id: BusinessId::parse("globex").unwrap(),
             service_id: 2002,

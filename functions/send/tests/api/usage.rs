@@ -41,6 +41,7 @@ async fn usage_counts_a_retried_send_once_and_estimates_its_cost() {
         Amount::parse_price("0.01").unwrap(),
     );
     h.store()
+        .businesses()
         .set_prices(&h.business.id, Some(&prices))
         .await
         .unwrap();

@@ -137,6 +137,7 @@ async fn campaign_run(
     let id = CampaignId::generate();
     let list = recipients(first, count);
     b.store
+        .campaigns()
         .create_campaign(&NewCampaign {
             business,
             id: id.clone(),
@@ -205,6 +206,7 @@ async fn campaign_run(
     let calls = b.counter.snapshot().since(&before);
     let c = b
         .store
+        .campaigns()
         .get_campaign(business, &id)
         .await?
         .ok_or("the campaign is gone")?;
@@ -245,6 +247,7 @@ async fn singles_run(
                     to.as_e164()
                 );
                 let outcome = store
+                    .messages()
                     .record_send(&NewSend {
                         business: &business,
                         message_id: MessageId::generate(),
@@ -279,9 +282,13 @@ async fn run(args: &Args) -> Result<(), Error> {
     let paced = BusinessId::parse("paced")?;
     // The unpaced run: a rate above what the emulator can take, so admission is what is timed.
     b.store
+        .pace()
         .set_pace_rate(&fast, vbm_store::pace::MAX_RATE)
         .await?;
-    b.store.set_pace_rate(&paced, args.paced_rate).await?;
+    b.store
+        .pace()
+        .set_pace_rate(&paced, args.paced_rate)
+        .await?;
 
     let (single_s, single_calls) = singles_run(&b, &fast, args.singles, args.concurrency).await?;
     let (campaign_s, campaign_calls, admitted) =
@@ -311,7 +318,7 @@ async fn run(args: &Args) -> Result<(), Error> {
         "Campaigns: admission rate and AWS calls per recipient",
         format!(
             "`bench-campaign` (infra/bench/src/bin/bench-campaign.rs), in one process against the \
-             serialized emulator: {singles} single sends (`Store::record_send`, {c} at a time) and \
+             serialized emulator: {singles} single sends (`Messages::record_send`, {c} at a time) and \
              a {n}-recipient transactional campaign (its start job, then its chunk jobs {c} at a \
              time, as Lambda's concurrency on the campaign queue would run them), each relayed \
              from the table's stream to the outbound queue by `relay`. Calls are counted by the \

@@ -45,6 +45,7 @@ impl World {
         );
         let business = BusinessId::parse(BUSINESS)?;
         let (_, key) = store
+            .businesses()
             .create_business(&NewBusiness {
                 id: business.clone(),
                 service_id: SERVICE_ID,
@@ -56,6 +57,7 @@ impl World {
         // The workloads send free-form transactional text (Viber's legacy type), as measured
         // before templates were required: the bench business has opted in.
         store
+            .businesses()
             .set_legacy_transactional(&business, true)
             .await
             .map_err(|e| format!("opting the business in to legacy transactional: {e}"))?;
@@ -68,6 +70,7 @@ impl World {
         )
         .map_err(|e| e.to_string())?;
         store
+            .templates()
             .put_template(&business, &template)
             .await
             .map_err(|e| format!("adding the template: {e}"))?;

@@ -22,7 +22,7 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
         }
         BusinessCommand::List => {
             let store = ctx.store().await?;
-            let businesses = store.list_businesses().await?;
+            let businesses = store.businesses().list_businesses().await?;
             json(
                 businesses
                     .iter()
@@ -41,6 +41,7 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
         BusinessCommand::RotateSecret { id, end } => {
             let store = ctx.store().await?;
             let business = store
+                .businesses()
                 .rotate_callback_secret(&id, end.at(vbm_store::now_secs()))
                 .await?;
             json(SecretRotated::new(&business))
@@ -52,7 +53,7 @@ pub async fn run(ctx: &Context, command: BusinessCommand) -> Result<String, Fail
         BusinessCommand::Service(command) => service(ctx, command).await,
         BusinessCommand::LegacyTransactional { id, on, .. } => {
             let store = ctx.store().await?;
-            let business = store.set_legacy_transactional(&id, on).await?;
+            let business = store.businesses().set_legacy_transactional(&id, on).await?;
             json(Shown::new(&business, false))
         }
     }
@@ -76,20 +77,24 @@ async fn pace(
                 )));
             }
             if unset {
-                store.set_service_pace_rate(id, service_id, None).await?;
+                store
+                    .pace()
+                    .set_service_pace_rate(id, service_id, None)
+                    .await?;
             } else if let Some(rate) = rate {
                 store
+                    .pace()
                     .set_service_pace_rate(id, service_id, Some(rate))
                     .await?;
             }
         }
         None => {
             if let Some(rate) = rate {
-                store.set_pace_rate(id, rate).await?;
+                store.pace().set_pace_rate(id, rate).await?;
             }
         }
     }
-    let rates = store.pace_rates(id).await?;
+    let rates = store.pace().pace_rates(id).await?;
     let services: Vec<serde_json::Value> = business
         .services
         .iter()
@@ -122,10 +127,13 @@ async fn service(ctx: &Context, command: ServiceCommand) -> Result<String, Failu
                 id: service_id,
                 kind,
             };
-            store.add_service(&id, service).await?
+            store.businesses().add_service(&id, service).await?
         }
-        ServiceCommand::Remove { id, service_id } => store.remove_service(&id, service_id).await?,
+        ServiceCommand::Remove { id, service_id } => {
+            store.businesses().remove_service(&id, service_id).await?
+        }
         ServiceCommand::List { id } => store
+            .businesses()
             .get_business(&id)
             .await?
             .ok_or_else(|| Failure::Input(format!("no business {id}")))?,
@@ -134,7 +142,7 @@ async fn service(ctx: &Context, command: ServiceCommand) -> Result<String, Failu
 }
 
 /// The SMS policy: every value checked before the table is opened; each change is applied to
-/// the policy as stored (`Store::update_sms_policy`), then the policy is printed.
+/// the policy as stored (`Businesses::update_sms_policy`), then the policy is printed.
 async fn sms(ctx: &Context, command: SmsCommand) -> Result<String, Failure> {
     use session_rules::sms::{SmsPolicy, is_country_code};
     type Change = Box<dyn Fn(&mut SmsPolicy)>;
@@ -195,12 +203,12 @@ async fn sms(ctx: &Context, command: SmsCommand) -> Result<String, Failure> {
     let store = ctx.store().await?;
     let no_business = || Failure::input(format!("no business {id} in table {}", store.table()));
     let policy = match change {
-        None => store.sms_policy(&id).await?,
-        Some(change) => store.update_sms_policy(&id, change).await?,
+        None => store.businesses().sms_policy(&id).await?,
+        Some(change) => store.businesses().update_sms_policy(&id, change).await?,
     }
     .ok_or_else(no_business)?;
     let now = session_rules::Timestamp::from_secs(vbm_store::now_secs());
-    let usage = store.sms_usage(&id, now).await?;
+    let usage = store.businesses().sms_usage(&id, now).await?;
     let denied: &[&str] = if policy.countries.is_empty() {
         &session_rules::sms::DEFAULT_DENIED_COUNTRIES
     } else {
@@ -229,9 +237,9 @@ async fn prices(ctx: &Context, command: PricesCommand) -> Result<String, Failure
             let mut table = PriceTable::new(currency);
             table.categories.extend(categories);
             table.sms_part = sms_part;
-            store.set_prices(&id, Some(&table)).await?
+            store.businesses().set_prices(&id, Some(&table)).await?
         }
-        PricesCommand::Clear { id } => store.set_prices(&id, None).await?,
+        PricesCommand::Clear { id } => store.businesses().set_prices(&id, None).await?,
     };
     json(serde_json::json!({
         "business_id": business.id.as_str(),
@@ -239,7 +247,7 @@ async fn prices(ctx: &Context, command: PricesCommand) -> Result<String, Failure
     }))
 }
 
-/// The caps: a change is applied to the caps as stored (`Store::update_caps`), then the caps
+/// The caps: a change is applied to the caps as stored (`Businesses::update_caps`), then the caps
 /// and their counts in the current windows are printed.
 async fn caps(ctx: &Context, command: CapsCommand) -> Result<String, Failure> {
     use session_rules::caps::{CapOutOfRange, CapPeriod, Caps};
@@ -282,8 +290,9 @@ async fn caps(ctx: &Context, command: CapsCommand) -> Result<String, Failure> {
     let store = ctx.store().await?;
     let no_business = || Failure::input(format!("no business {id} in table {}", store.table()));
     let caps = match change {
-        None => store.caps(&id).await?,
+        None => store.businesses().caps(&id).await?,
         Some(change) => store
+            .businesses()
             .update_caps(&id, change)
             .await?
             .map(|r| r.map_err(|e| Failure::input(e.to_string())))
@@ -291,7 +300,7 @@ async fn caps(ctx: &Context, command: CapsCommand) -> Result<String, Failure> {
     }
     .ok_or_else(no_business)?;
     let now = session_rules::Timestamp::from_secs(vbm_store::now_secs());
-    let counts = store.cap_counts(&id, &caps.all(), now).await?;
+    let counts = store.businesses().cap_counts(&id, &caps.all(), now).await?;
     json(serde_json::json!({
         "business_id": id.as_str(),
         "caps": caps,
@@ -340,7 +349,7 @@ async fn failover(ctx: &Context, args: crate::cli::FailoverArgs) -> Result<Strin
     if args.show {
         return json(serde_json::json!({
             "business_id": args.id.as_str(),
-            "failover": store.failover_policy(&args.id).await?,
+            "failover": store.businesses().failover_policy(&args.id).await?,
         }));
     }
     let policy = if args.clear {
@@ -348,9 +357,13 @@ async fn failover(ctx: &Context, args: crate::cli::FailoverArgs) -> Result<Strin
     } else {
         let mut texts = std::collections::BTreeMap::new();
         for (id, text) in template_texts {
-            let template = store.get_template(&args.id, &id).await?.ok_or_else(|| {
-                Failure::input(format!("--template-text: no template {}", id.as_str()))
-            })?;
+            let template = store
+                .templates()
+                .get_template(&args.id, &id)
+                .await?
+                .ok_or_else(|| {
+                    Failure::input(format!("--template-text: no template {}", id.as_str()))
+                })?;
             let sms = session_rules::Template::parse(
                 id.clone(),
                 template.language().clone(),
@@ -384,7 +397,11 @@ async fn failover(ctx: &Context, args: crate::cli::FailoverArgs) -> Result<Strin
             template_texts: texts,
         })
     };
-    if !store.set_failover_policy(&args.id, policy.as_ref()).await? {
+    if !store
+        .businesses()
+        .set_failover_policy(&args.id, policy.as_ref())
+        .await?
+    {
         return Err(Failure::input(format!("no business {}", args.id)));
     }
     json(serde_json::json!({"business_id": args.id.as_str(), "failover": policy}))
@@ -396,7 +413,10 @@ async fn set_disabled(
     disabled: bool,
 ) -> Result<String, Failure> {
     let store = ctx.store().await?;
-    let business = store.set_business_disabled(id, disabled).await?;
+    let business = store
+        .businesses()
+        .set_business_disabled(id, disabled)
+        .await?;
     json(Shown::new(&business, false))
 }
 
@@ -415,7 +435,10 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<String, Failure> {
     };
     let store = ctx.store().await?;
     let services = session_rules::Services::single(args.service_id, args.service_kind);
-    let (business, key) = store.create_business_with_services(&new, &services).await?;
+    let (business, key) = store
+        .businesses()
+        .create_business_with_services(&new, &services)
+        .await?;
     json(Created::new(&business, &key))
 }
 
@@ -435,7 +458,10 @@ async fn update(ctx: &Context, args: UpdateArgs) -> Result<String, Failure> {
         },
     };
     let store = ctx.store().await?;
-    let business = store.update_business(&args.id, &update).await?;
+    let business = store
+        .businesses()
+        .update_business(&args.id, &update)
+        .await?;
     json(Shown::new(&business, false))
 }
 

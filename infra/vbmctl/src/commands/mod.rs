@@ -80,6 +80,7 @@ fn json(value: impl Serialize) -> Result<String, Failure> {
 /// The business, or a refusal naming the table looked in.
 async fn existing_business(store: &Store, id: &BusinessId) -> Result<Business, Failure> {
     store
+        .businesses()
         .get_business(id)
         .await?
         .ok_or_else(|| Failure::input(format!("no business {id} in table {}", store.table())))

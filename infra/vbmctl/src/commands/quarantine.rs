@@ -23,7 +23,7 @@ pub async fn run(ctx: &Context, command: QuarantineCommand) -> Result<String, Fa
     match command {
         QuarantineCommand::List => {
             let store = ctx.store().await?;
-            let entries = store.quarantined(SystemClock.now()).await?;
+            let entries = store.quarantine().quarantined(SystemClock.now()).await?;
             json(List {
                 quarantined: entries.iter().map(Entry::from).collect(),
             })
@@ -46,7 +46,11 @@ async fn replay(ctx: &Context, args: ReplayArgs) -> Result<String, Failure> {
     let inbound = inbound::App::for_replay(store(), events(), clock.clone());
     let status = status::App::for_replay(store(), events(), clock.clone());
 
-    let all = inbound.store().quarantined(clock.now()).await?;
+    let all = inbound
+        .store()
+        .quarantine()
+        .quarantined(clock.now())
+        .await?;
     let chosen: Vec<&Quarantined> = if args.all {
         all.iter().collect()
     } else {

@@ -36,7 +36,7 @@ pub async fn run(ctx: &Context, command: TemplateCommand) -> Result<String, Fail
         TemplateCommand::List { business } => {
             let store = ctx.store().await?;
             existing_business(&store, &business).await?;
-            let templates = store.list_templates(&business).await?;
+            let templates = store.templates().list_templates(&business).await?;
             json(TemplateList {
                 business_id: business.as_str(),
                 templates: templates
@@ -60,7 +60,10 @@ async fn put(ctx: &Context, args: PutTemplateArgs) -> Result<String, Failure> {
     .with_reach(args.reach);
     let store = ctx.store().await?;
     existing_business(&store, &args.business).await?;
-    store.put_template(&args.business, &template).await?;
+    store
+        .templates()
+        .put_template(&args.business, &template)
+        .await?;
     json(TemplateView::new(&args.business, &template))
 }
 

@@ -26,11 +26,11 @@ pub async fn run(ctx: &Context, args: UsageArgs) -> Result<String, Failure> {
     let store = ctx.store().await?;
     let businesses = match &args.business {
         Some(id) => vec![existing_business(&store, id).await?],
-        None => store.list_businesses().await?,
+        None => store.businesses().list_businesses().await?,
     };
     let mut rows: Vec<(&Business, String, Usage)> = Vec::new();
     for business in &businesses {
-        for (period, usage) in store.usage(&business.id, &range).await? {
+        for (period, usage) in store.businesses().usage(&business.id, &range).await? {
             rows.push((business, period, usage));
         }
     }

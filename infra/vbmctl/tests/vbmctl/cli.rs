@@ -51,6 +51,7 @@ impl Ctl {
 
     pub(crate) async fn business(&self, id: &str) -> Option<Business> {
         self.store
+            .businesses()
             .get_business(&BusinessId::parse(id).unwrap())
             .await
             .unwrap()
@@ -74,7 +75,11 @@ impl Ctl {
 
     async fn by_key(&self, key: &str) -> Option<Business> {
         let key = ApiKey::parse(key).expect("an API key of the right shape");
-        self.store.business_by_api_key(&key).await.unwrap()
+        self.store
+            .businesses()
+            .business_by_api_key(&key)
+            .await
+            .unwrap()
     }
 }
 
@@ -186,6 +191,7 @@ async fn create_prints_the_key_once_and_refuses_a_taken_id_or_service_id() {
     assert_eq!(found.callback_secret, secret);
     assert_eq!(
         ctl.store
+            .businesses()
             .business_by_service_id(1001)
             .await
             .unwrap()
@@ -209,6 +215,7 @@ async fn create_prints_the_key_once_and_refuses_a_taken_id_or_service_id() {
     assert_eq!(ctl.business("acme").await, Some(found));
     assert!(
         ctl.store
+            .businesses()
             .business_by_service_id(1002)
             .await
             .unwrap()
@@ -650,7 +657,14 @@ async fn bad_input_exits_2_and_changes_nothing() {
     }
     assert_eq!(ctl.business("acme").await, Some(before), "acme unchanged");
     assert_eq!(ctl.business("new-one").await, None, "nothing created");
-    assert!(ctl.store.business_by_service_id(6).await.unwrap().is_none());
+    assert!(
+        ctl.store
+            .businesses()
+            .business_by_service_id(6)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Local mode from the environment is a boolean, not any string.
     let out = ctl
@@ -780,6 +794,7 @@ async fn templates_put_approve_list_round_trip() {
     );
     let stored = ctl
         .store
+        .templates()
         .get_template(
             &BusinessId::parse("acme").unwrap(),
             &TemplateId::parse("order.shipped").unwrap(),
@@ -887,6 +902,7 @@ async fn templates_put_approve_list_round_trip() {
     );
     let nobody = ctl
         .store
+        .templates()
         .list_templates(&BusinessId::parse("nobody").unwrap())
         .await
         .unwrap();
@@ -971,7 +987,13 @@ async fn several_keys_revoke_and_rotation_with_overlap() {
     let store_at = |key: &str, at: i64| {
         let key = ApiKey::parse(key).unwrap();
         let store = &ctl.store;
-        async move { store.business_by_api_key_at(&key, at).await.unwrap() }
+        async move {
+            store
+                .businesses()
+                .business_by_api_key_at(&key, at)
+                .await
+                .unwrap()
+        }
     };
     assert!(store_at(&first, until - 1).await.is_some());
     assert_eq!(store_at(&first, until).await, None);
@@ -1119,6 +1141,7 @@ async fn quarantined_callbacks_are_listed_and_replayed_once_the_cause_is_fixed()
     );
     let id = ctl
         .store
+        .quarantine()
         .quarantine(
             "POST /viber/inbound",
             body.as_bytes(),
@@ -1167,6 +1190,7 @@ async fn quarantined_callbacks_are_listed_and_replayed_once_the_cause_is_fixed()
     assert_eq!(ctl.ok(&["quarantine", "list"]), json!({"quarantined": []}));
     let conversation = ctl
         .store
+        .conversations()
         .get_conversation(
             &BusinessId::parse("late").unwrap(),
             &session_rules::PhoneNumber::parse("+380501234567").unwrap(),
@@ -1206,10 +1230,10 @@ async fn a_business_pace_is_shown_set_and_bounded() {
     let set = ctl.ok(&["business", "pace", "paced", "--rate", "75"]);
     assert_eq!(set["messages_per_second"], 75);
     let id = BusinessId::parse("paced").unwrap();
-    assert_eq!(ctl.store.pace_rate(&id).await.unwrap(), 75);
+    assert_eq!(ctl.store.pace().pace_rate(&id).await.unwrap(), 75);
     ctl.refused(&["business", "pace", "paced", "--rate", "0"], 2, "0");
     ctl.refused(&["business", "pace", "paced", "--rate", "1001"], 2, "1001");
-    assert_eq!(ctl.store.pace_rate(&id).await.unwrap(), 75);
+    assert_eq!(ctl.store.pace().pace_rate(&id).await.unwrap(), 75);
 }
 
 /// Viber's pace per service id: a service sends at its own rate when it has one, else at the
@@ -1242,12 +1266,12 @@ async fn a_service_has_its_own_pace_or_the_business_pace() {
     assert_eq!(set["services"][1]["messages_per_second"], 5);
     assert_eq!(set["services"][1]["own_rate"], true);
     let id = BusinessId::parse("paced").unwrap();
-    let rates = ctl.store.pace_rates(&id).await.unwrap();
+    let rates = ctl.store.pace().pace_rates(&id).await.unwrap();
     assert_eq!((rates.of(31), rates.of(32)), (40, 5));
 
     // The business's rate moves every service without its own.
     ctl.ok(&["business", "pace", "paced", "--rate", "60"]);
-    let rates = ctl.store.pace_rates(&id).await.unwrap();
+    let rates = ctl.store.pace().pace_rates(&id).await.unwrap();
     assert_eq!((rates.of(31), rates.of(32)), (60, 5));
 
     let unset = ctl.ok(&["business", "pace", "paced", "--service-id", "32", "--unset"]);
@@ -1268,7 +1292,7 @@ async fn a_service_has_its_own_pace_or_the_business_pace() {
         "no service id 99",
     );
     ctl.refused(&["business", "pace", "paced", "--unset"], 2, "--service-id");
-    let rates = ctl.store.pace_rates(&id).await.unwrap();
+    let rates = ctl.store.pace().pace_rates(&id).await.unwrap();
     assert!(!rates.services.contains_key(&99));
 }
 

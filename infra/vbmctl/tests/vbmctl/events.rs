@@ -81,6 +81,7 @@ async fn a_failed_stream_range_gives_its_session_events_once() {
     let t0 = Timestamp::from_millis(1_800_000_000_000);
     let open = Conversation::default().user_message(t0, &Limits::default());
     store
+        .conversations()
         .put_conversation(&business, &phone, &open, t0)
         .await
         .unwrap();

@@ -30,6 +30,7 @@ async fn a_failed_stream_batch_is_read_again_and_its_message_queued_once() {
     let to = PhoneNumber::parse("+447911123456").unwrap();
     let id = MessageId::generate();
     let outcome = store
+        .messages()
         .record_send(&NewSend {
             business: &business,
             message_id: id.clone(),

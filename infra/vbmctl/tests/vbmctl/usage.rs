@@ -15,6 +15,7 @@ async fn send(ctl: &Ctl, business: &str, to: &str) {
     let to = PhoneNumber::parse(to).unwrap();
     let outcome = ctl
         .store()
+        .messages()
         .record_send(&NewSend {
             business: &business,
             message_id: MessageId::generate(),

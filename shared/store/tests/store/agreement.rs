@@ -78,6 +78,7 @@ fn conditional_write_agrees_with_decide_send() {
             let written = rt.block_on(async {
                 if let Some(c) = &state {
                     store
+                        .conversations()
                         .put_conversation(&business, &to, c, NOW)
                         .await
                         .unwrap();
@@ -90,13 +91,16 @@ fn conditional_write_agrees_with_decide_send() {
                 };
                 // The write is attempted even where the rules refuse: DynamoDB alone must refuse.
                 store
+                    .messages()
                     .try_send_write(&send, state.as_ref(), &after)
                     .await
                     .unwrap()
             });
             match (&decision, &written) {
                 (Ok(_), WriteResult::Written) => {
-                    let stored = rt.block_on(store.get_conversation(&business, &to)).unwrap();
+                    let stored = rt
+                        .block_on(store.conversations().get_conversation(&business, &to))
+                        .unwrap();
                     prop_assert_eq!(stored, Some(after));
                 }
                 (Err(_), WriteResult::Cancelled { conversation, .. }) => {
@@ -131,6 +135,7 @@ fn record_send_refuses_exactly_as_the_rules_do_even_with_a_stale_hint() {
             locked = locked.record_send(SendClass::Session);
         }
         store
+            .conversations()
             .put_conversation(&business, &to, &locked, NOW)
             .await
             .unwrap();
@@ -141,17 +146,27 @@ fn record_send_refuses_exactly_as_the_rules_do_even_with_a_stale_hint() {
             ..common::informative(&business, MessageId::generate(), &to, NOW)
         };
         assert_eq!(
-            store.record_send(&send(SendClass::Session)).await.unwrap(),
+            store
+                .messages()
+                .record_send(&send(SendClass::Session))
+                .await
+                .unwrap(),
             SendOutcome::Refused(session_rules::Refusal::SessionLocked)
         );
         // ...then the user replies through another container: the hint is stale, yet the next
         // send goes (a refusal is only ever based on a fresh read).
         let other = common::store_with(store.client().clone(), store.table());
         other
+            .conversations()
             .record_user_message(&business, &to, NOW)
             .await
             .unwrap();
-        match store.record_send(&send(SendClass::Session)).await.unwrap() {
+        match store
+            .messages()
+            .record_send(&send(SendClass::Session))
+            .await
+            .unwrap()
+        {
             SendOutcome::Accepted { after } => {
                 let s = after.session.unwrap();
                 assert_eq!((s.messages_sent, s.consecutive), (6, 1));
@@ -160,11 +175,16 @@ fn record_send_refuses_exactly_as_the_rules_do_even_with_a_stale_hint() {
         }
         // And a stale "open" hint is corrected by the cancelled write's ALL_OLD.
         other
+            .conversations()
             .put_conversation(&business, &to, &locked, NOW)
             .await
             .unwrap();
         assert_eq!(
-            store.record_send(&send(SendClass::Session)).await.unwrap(),
+            store
+                .messages()
+                .record_send(&send(SendClass::Session))
+                .await
+                .unwrap(),
             SendOutcome::Refused(session_rules::Refusal::SessionLocked)
         );
     });

@@ -49,6 +49,7 @@ async fn admitted(store: &Store, count: usize) -> (CampaignId, Vec<MessageId>) {
         })
         .collect();
     let created = store
+        .campaigns()
         .create_campaign(&NewCampaign {
             business: &business,
             id: id.clone(),
@@ -63,7 +64,11 @@ async fn admitted(store: &Store, count: usize) -> (CampaignId, Vec<MessageId>) {
         .await
         .unwrap();
     assert!(matches!(created, CreateOutcome::Created(_)));
-    store.start_campaign(&business, &id, NOW).await.unwrap();
+    store
+        .campaigns()
+        .start_campaign(&business, &id, NOW)
+        .await
+        .unwrap();
     let phones: Vec<PhoneNumber> = (0..count).map(number).collect();
     let candidates = phones
         .iter()
@@ -86,6 +91,7 @@ async fn admitted(store: &Store, count: usize) -> (CampaignId, Vec<MessageId>) {
         })
         .collect();
     let report = store
+        .campaigns()
         .admit_chunk(
             ChunkRef {
                 business: &business,
@@ -104,9 +110,15 @@ async fn admitted(store: &Store, count: usize) -> (CampaignId, Vec<MessageId>) {
 }
 
 async fn mark_sent(store: &Store, id: &MessageId, i: usize) -> Marked {
-    let message = store.get_message(&acme(), id, NOW).await.unwrap().unwrap();
+    let message = store
+        .messages()
+        .get_message(&acme(), id, NOW)
+        .await
+        .unwrap()
+        .unwrap();
     let token = format!("token-{i}");
     store
+        .messages()
         .mark_sent(
             &message,
             &number(i),
@@ -121,12 +133,18 @@ async fn mark_sent(store: &Store, id: &MessageId, i: usize) -> Marked {
 }
 
 async fn mark_failed(store: &Store, id: &MessageId, i: usize, reason: &str) -> Marked {
-    let message = store.get_message(&acme(), id, NOW).await.unwrap().unwrap();
+    let message = store
+        .messages()
+        .get_message(&acme(), id, NOW)
+        .await
+        .unwrap()
+        .unwrap();
     let failure = Failure {
         code: Some(9),
         reason: reason.into(),
     };
     store
+        .messages()
         .mark_failed(&message, &number(i), &failure, at(1), false)
         .await
         .unwrap()
@@ -134,6 +152,7 @@ async fn mark_failed(store: &Store, id: &MessageId, i: usize, reason: &str) -> M
 
 async fn apply(store: &Store, id: &MessageId, status: MessageStatus, seconds: i64) {
     store
+        .messages()
         .apply_status(&acme(), id, status, at(seconds))
         .await
         .unwrap()
@@ -144,7 +163,12 @@ async fn apply(store: &Store, id: &MessageId, status: MessageStatus, seconds: i6
 async fn tally(store: &Store, ids: &[MessageId]) -> BTreeMap<String, i64> {
     let mut by = BTreeMap::new();
     for id in ids {
-        let m = store.get_message(&acme(), id, NOW).await.unwrap().unwrap();
+        let m = store
+            .messages()
+            .get_message(&acme(), id, NOW)
+            .await
+            .unwrap()
+            .unwrap();
         let name = match (m.track.current, &m.failure) {
             (MessageStatus::Accepted, _) => continue,
             (MessageStatus::Failed, Some(f)) => format!("failed_{}", f.reason),
@@ -206,6 +230,7 @@ async fn repeated_late_and_reordered_statuses_count_each_message_once() {
         ("failed_SRVC_USER_BLOCKED", 1),
     ]);
     let stored = store
+        .campaigns()
         .campaign_status_counts(&acme(), &campaign)
         .await
         .unwrap();
@@ -214,6 +239,7 @@ async fn repeated_late_and_reordered_statuses_count_each_message_once() {
 
     // The campaign shows them beside its admission counts.
     let c = store
+        .campaigns()
         .get_campaign(&acme(), &campaign)
         .await
         .unwrap()
@@ -257,6 +283,7 @@ async fn concurrent_callbacks_count_each_message_once() {
     assert_eq!(tally(&store, &ids).await, expected);
     assert_eq!(
         store
+            .campaigns()
             .campaign_status_counts(&acme(), &campaign)
             .await
             .unwrap(),
@@ -270,6 +297,7 @@ async fn a_single_send_writes_no_counter() {
     let to = number(1);
     let id = MessageId::generate();
     let outcome = store
+        .messages()
         .record_send(&NewSend {
             business: &acme(),
             message_id: id.clone(),
@@ -289,7 +317,12 @@ async fn a_single_send_writes_no_counter() {
     mark_sent(&store, &id, 1).await;
     apply(&store, &id, MessageStatus::Delivered, 2).await;
     apply(&store, &id, MessageStatus::Seen, 3).await;
-    let m = store.get_message(&acme(), &id, NOW).await.unwrap().unwrap();
+    let m = store
+        .messages()
+        .get_message(&acme(), &id, NOW)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(m.track.current, MessageStatus::Seen);
     assert_eq!(m.campaign, None);
     let shards = store

@@ -36,6 +36,7 @@ async fn create(store: &Store, business: &BusinessId, count: usize) -> CampaignI
     let id = CampaignId::generate();
     let list = recipients(count);
     let outcome = store
+        .campaigns()
         .create_campaign(&NewCampaign {
             business,
             id: id.clone(),
@@ -66,7 +67,7 @@ async fn admit(
         campaign,
         chunk,
     };
-    let stored = store.get_chunk(at).await.unwrap().unwrap();
+    let stored = store.campaigns().get_chunk(at).await.unwrap().unwrap();
     let phones: Vec<PhoneNumber> = stored
         .recipients
         .iter()
@@ -101,6 +102,7 @@ async fn admit(
         .collect();
     let settled: BTreeSet<usize> = stored.settled.keys().copied().collect();
     store
+        .campaigns()
         .admit_chunk(at, phones.len(), &settled, candidates)
         .await
         .unwrap()
@@ -118,6 +120,7 @@ async fn a_chunk_is_admitted_in_batches_by_the_single_send_rules_and_counted_onc
     // Number 3 opted out, number 4 has written (contacted): a promotional message goes only
     // to contacted numbers that did not opt out; everyone else is refused with the reason.
     store
+        .conversations()
         .put_conversation(
             &business,
             &number(3),
@@ -131,10 +134,12 @@ async fn a_chunk_is_admitted_in_batches_by_the_single_send_rules_and_counted_onc
         .await
         .unwrap();
     store
+        .conversations()
         .record_user_message(&business, &number(4), NOW)
         .await
         .unwrap();
     store
+        .campaigns()
         .control_campaign(&business, &campaign, Control::Pause, NOW)
         .await
         .unwrap();
@@ -143,6 +148,7 @@ async fn a_chunk_is_admitted_in_batches_by_the_single_send_rules_and_counted_onc
     assert!(halted.halted);
     assert_eq!(messages(&env).await, 0);
     let ControlOutcome::Changed(resumed) = store
+        .campaigns()
         .control_campaign(&business, &campaign, Control::Resume, NOW)
         .await
         .unwrap()
@@ -151,6 +157,7 @@ async fn a_chunk_is_admitted_in_batches_by_the_single_send_rules_and_counted_onc
     };
     assert_eq!(resumed.state, CampaignState::Scheduled);
     store
+        .campaigns()
         .start_campaign(&business, &campaign, NOW)
         .await
         .unwrap()
@@ -162,6 +169,7 @@ async fn a_chunk_is_admitted_in_batches_by_the_single_send_rules_and_counted_onc
     assert_eq!(report.refused.get("first_message_promotional"), Some(&98));
     assert!(report.finished);
     let c = store
+        .campaigns()
         .get_campaign(&business, &campaign)
         .await
         .unwrap()
@@ -176,6 +184,7 @@ async fn a_chunk_is_admitted_in_batches_by_the_single_send_rules_and_counted_onc
     assert_eq!((again.queued, again.refused.len()), (0, 0));
     assert!(again.finished);
     let after = store
+        .campaigns()
         .get_campaign(&business, &campaign)
         .await
         .unwrap()
@@ -184,6 +193,7 @@ async fn a_chunk_is_admitted_in_batches_by_the_single_send_rules_and_counted_onc
     assert_eq!(after.chunks_done, 1);
     assert_eq!(messages(&env).await, 1);
     let done = store
+        .campaigns()
         .complete_campaign(&business, &campaign, NOW)
         .await
         .unwrap();
@@ -196,6 +206,7 @@ async fn several_recipients_share_a_transaction_and_a_stale_one_is_retried_alone
     let business = BusinessId::parse("acme").unwrap();
     let campaign = create(&store, &business, 100).await;
     store
+        .campaigns()
         .start_campaign(&business, &campaign, NOW)
         .await
         .unwrap();
@@ -205,12 +216,14 @@ async fn several_recipients_share_a_transaction_and_a_stale_one_is_retried_alone
     assert_eq!(report.transactions, 3, "{report:?}");
     assert_eq!(messages(&env).await, 100);
     let c = store
+        .campaigns()
         .get_campaign(&business, &campaign)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(c.counts.get("queued"), Some(&100));
     let after = store
+        .conversations()
         .get_conversation(&business, &number(0))
         .await
         .unwrap()
@@ -224,6 +237,7 @@ async fn a_redelivery_racing_the_first_delivery_sends_nobody_twice() {
     let business = BusinessId::parse("acme").unwrap();
     let campaign = create(&store, &business, 250).await;
     store
+        .campaigns()
         .start_campaign(&business, &campaign, NOW)
         .await
         .unwrap();
@@ -248,6 +262,7 @@ async fn a_redelivery_racing_the_first_delivery_sends_nobody_twice() {
     outbox.dedup();
     assert_eq!(outbox.len(), 250);
     let c = store
+        .campaigns()
         .get_campaign(&business, &campaign)
         .await
         .unwrap()
@@ -266,6 +281,7 @@ async fn the_create_key_replays_and_refuses_another_body() {
         let (store, list, key, business) = (&store, &list, &key, &business);
         async move {
             store
+                .campaigns()
                 .create_campaign(&NewCampaign {
                     business,
                     id,
@@ -294,7 +310,11 @@ async fn the_create_key_replays_and_refuses_another_body() {
         new(CampaignId::generate(), "h2").await,
         CreateOutcome::KeyReused
     );
-    let (list, _) = store.list_campaigns(&business, 10, None).await.unwrap();
+    let (list, _) = store
+        .campaigns()
+        .list_campaigns(&business, 10, None)
+        .await
+        .unwrap();
     assert_eq!(list.len(), 1);
     drop(env);
 }
@@ -310,13 +330,14 @@ async fn concurrent_reservations_are_spaced_by_the_rate() {
     let stores: Vec<std::sync::Arc<Store>> = (0..4)
         .map(|_| std::sync::Arc::new(common::store_with(client.clone(), env.table.clone())))
         .collect();
-    stores[0].set_pace_rate(&business, 25).await.unwrap();
-    assert_eq!(stores[1].pace_rate(&business).await.unwrap(), 25);
+    stores[0].pace().set_pace_rate(&business, 25).await.unwrap();
+    assert_eq!(stores[1].pace().pace_rate(&business).await.unwrap(), 25);
     let tasks: Vec<_> = (0..60)
         .map(|i| {
             let (store, business) = (stores[i % 4].clone(), business.clone());
             tokio::spawn(async move {
                 store
+                    .pace()
                     .reserve(
                         &business,
                         Lane::Viber,
@@ -343,6 +364,7 @@ async fn concurrent_reservations_are_spaced_by_the_rate() {
     assert_eq!(slots[59] - slots[0], 59 * 40);
     // Past the horizon: told when to come back, nothing reserved.
     let busy = stores[0]
+        .pace()
         .reserve(
             &business,
             Lane::Viber,
@@ -356,6 +378,7 @@ async fn concurrent_reservations_are_spaced_by_the_rate() {
     assert!(matches!(busy, Reservation::Busy { retry_at } if retry_at > NOW));
     // The campaign lane is its own, at four fifths of the rate.
     let campaign = stores[0]
+        .pace()
         .reserve(
             &business,
             Lane::Campaigns,
@@ -368,6 +391,7 @@ async fn concurrent_reservations_are_spaced_by_the_rate() {
         .unwrap();
     assert_eq!(campaign, Reservation::At(NOW));
     let next = stores[0]
+        .pace()
         .reserve(
             &business,
             Lane::Campaigns,
@@ -397,6 +421,7 @@ async fn concurrent_controls_answer_from_the_state_they_meet_and_every_cancel_ca
         if round == 1 {
             // Started: resume goes back to running, not scheduled.
             store
+                .campaigns()
                 .start_campaign(&business, &campaign, NOW)
                 .await
                 .unwrap();
@@ -407,6 +432,7 @@ async fn concurrent_controls_answer_from_the_state_they_meet_and_every_cancel_ca
             let (store, business, campaign) = (store.clone(), business.clone(), campaign.clone());
             tasks.push(tokio::spawn(async move {
                 let outcome = store
+                    .campaigns()
                     .control_campaign(&business, &campaign, action, NOW)
                     .await
                     .unwrap();
@@ -429,6 +455,7 @@ async fn concurrent_controls_answer_from_the_state_they_meet_and_every_cancel_ca
             }
         }
         let end = store
+            .campaigns()
             .get_campaign_item(&business, &campaign)
             .await
             .unwrap()
@@ -445,12 +472,14 @@ async fn a_recipient_under_erasure_is_refused_without_failing_its_chunk() {
     let business = BusinessId::parse("acme").unwrap();
     let campaign = create(&store, &business, 100).await;
     store
+        .campaigns()
         .start_campaign(&business, &campaign, NOW)
         .await
         .unwrap();
     // What an erasure cut off after its first step leaves: the tombstone on the conversation
     // item (one known, one a number never contacted, whose item the erasure created).
     store
+        .conversations()
         .record_user_message(&business, &number(5), NOW)
         .await
         .unwrap();
@@ -481,6 +510,7 @@ async fn a_recipient_under_erasure_is_refused_without_failing_its_chunk() {
     assert_eq!(report.refused.get("erasing"), Some(&2));
     assert!(report.finished);
     let c = store
+        .campaigns()
         .get_campaign(&business, &campaign)
         .await
         .unwrap()
@@ -508,6 +538,7 @@ async fn erasure_finds_campaign_messages_and_masks_the_contact_in_chunks_and_the
     let list = recipients(3);
     for (id, start) in [(old_id.clone(), true), (CampaignId::generate(), false)] {
         store
+            .campaigns()
             .create_campaign(&NewCampaign {
                 business: &business,
                 id: id.clone(),
@@ -522,7 +553,11 @@ async fn erasure_finds_campaign_messages_and_masks_the_contact_in_chunks_and_the
             .await
             .unwrap();
         if start {
-            store.start_campaign(&business, &id, NOW).await.unwrap();
+            store
+                .campaigns()
+                .start_campaign(&business, &id, NOW)
+                .await
+                .unwrap();
             let report = admit(&store, &business, &id, 0, SendClass::Informative).await;
             assert_eq!(report.queued, 3);
         }
@@ -558,6 +593,7 @@ async fn erasure_finds_campaign_messages_and_masks_the_contact_in_chunks_and_the
         ),
     ] {
         store
+            .quarantine()
             .quarantine(
                 "POST /viber/inbound",
                 body.as_bytes(),
@@ -569,10 +605,18 @@ async fn erasure_finds_campaign_messages_and_masks_the_contact_in_chunks_and_the
             .unwrap();
     }
 
-    store.erase_contact(&business, &erased).await.unwrap();
+    store
+        .erasure()
+        .erase_contact(&business, &erased)
+        .await
+        .unwrap();
 
     assert_eq!(
-        store.get_message(&business, &message, NOW).await.unwrap(),
+        store
+            .messages()
+            .get_message(&business, &message, NOW)
+            .await
+            .unwrap(),
         None,
         "the campaign message outlived the erasure"
     );
@@ -583,7 +627,7 @@ async fn erasure_finds_campaign_messages_and_masks_the_contact_in_chunks_and_the
         "the erased number is still stored: {dump}"
     );
     assert!(dump.contains(other.as_e164()), "the others were erased too");
-    let quarantined = store.quarantined(NOW).await.unwrap();
+    let quarantined = store.quarantine().quarantined(NOW).await.unwrap();
     assert_eq!(quarantined.len(), 1);
     assert_eq!(quarantined[0].detail, "other");
 }
@@ -596,6 +640,7 @@ async fn a_park_needs_its_hold_and_a_lift_deletes_only_what_it_read() {
     let (_env, store) = store().await;
     let business = BusinessId::parse("acme").unwrap();
     store
+        .businesses()
         .create_business(&vbm_store::NewBusiness {
             id: business.clone(),
             service_id: 5,
@@ -614,23 +659,34 @@ async fn a_park_needs_its_hold_and_a_lift_deletes_only_what_it_read() {
     // Enabled: nothing to hold it.
     assert!(
         !store
+            .parking()
             .park(&business, &Hold::Business, &job(1))
             .await
             .unwrap()
     );
-    store.set_business_disabled(&business, true).await.unwrap();
+    store
+        .businesses()
+        .set_business_disabled(&business, true)
+        .await
+        .unwrap();
     assert!(
         store
+            .parking()
             .park(&business, &Hold::Business, &job(1))
             .await
             .unwrap()
     );
-    let read = store.parked(&business, &Hold::Business).await.unwrap();
+    let read = store
+        .parking()
+        .parked(&business, &Hold::Business)
+        .await
+        .unwrap();
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].1, job(1));
     // Parked anew before the lift's delete: it stays.
     assert!(
         store
+            .parking()
             .park(&business, &Hold::Business, &job(2))
             .await
             .unwrap()
@@ -639,17 +695,22 @@ async fn a_park_needs_its_hold_and_a_lift_deletes_only_what_it_read() {
         .iter()
         .map(|(sk, j)| (sk.clone(), j.parked_at))
         .collect();
-    store.unpark(&business, &first).await.unwrap();
-    let left = store.parked(&business, &Hold::Business).await.unwrap();
+    store.parking().unpark(&business, &first).await.unwrap();
+    let left = store
+        .parking()
+        .parked(&business, &Hold::Business)
+        .await
+        .unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].1, job(2));
     let second: Vec<_> = left
         .iter()
         .map(|(sk, j)| (sk.clone(), j.parked_at))
         .collect();
-    store.unpark(&business, &second).await.unwrap();
+    store.parking().unpark(&business, &second).await.unwrap();
     assert!(
         store
+            .parking()
             .parked(&business, &Hold::Business)
             .await
             .unwrap()
@@ -658,12 +719,25 @@ async fn a_park_needs_its_hold_and_a_lift_deletes_only_what_it_read() {
     // A paused campaign holds its messages; a running one does not.
     let campaign = create(&store, &business, 1).await;
     let hold = Hold::Campaign(campaign.clone());
-    assert!(!store.park(&business, &hold, &job(3)).await.unwrap());
+    assert!(
+        !store
+            .parking()
+            .park(&business, &hold, &job(3))
+            .await
+            .unwrap()
+    );
     store
+        .campaigns()
         .control_campaign(&business, &campaign, Control::Pause, NOW)
         .await
         .unwrap();
-    assert!(store.park(&business, &hold, &job(3)).await.unwrap());
+    assert!(
+        store
+            .parking()
+            .park(&business, &hold, &job(3))
+            .await
+            .unwrap()
+    );
 }
 
 /// The admitted messages are counted by billing category in the write that admits them, and
@@ -676,6 +750,7 @@ async fn admitted_messages_are_counted_by_billing_category() {
     let business = BusinessId::parse("acme").unwrap();
     let campaign = create(&store, &business, 10).await;
     store
+        .campaigns()
         .start_campaign(&business, &campaign, NOW)
         .await
         .unwrap();
@@ -711,6 +786,7 @@ async fn admitted_messages_are_counted_by_billing_category() {
             .collect::<Vec<_>>()
     };
     let report = store
+        .campaigns()
         .admit_chunk(at, 10, &BTreeSet::new(), candidates())
         .await
         .unwrap();
@@ -723,6 +799,7 @@ async fn admitted_messages_are_counted_by_billing_category() {
         )
     };
     let c = store
+        .campaigns()
         .get_campaign(&business, &campaign)
         .await
         .unwrap()
@@ -739,6 +816,7 @@ async fn admitted_messages_are_counted_by_billing_category() {
     assert_eq!(counted(&c), expected);
     for slot in [0, 1] {
         let message = store
+            .messages()
             .get_message(&business, &campaign.message_id(slot), NOW)
             .await
             .unwrap()
@@ -757,14 +835,17 @@ async fn admitted_messages_are_counted_by_billing_category() {
     // Redelivered: every slot is settled, nothing is counted again.
     let settled: BTreeSet<usize> = (0..10).collect();
     store
+        .campaigns()
         .admit_chunk(at, 10, &BTreeSet::new(), candidates())
         .await
         .unwrap();
     store
+        .campaigns()
         .admit_chunk(at, 10, &settled, candidates())
         .await
         .unwrap();
     let again = store
+        .campaigns()
         .get_campaign(&business, &campaign)
         .await
         .unwrap()

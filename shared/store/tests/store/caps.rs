@@ -53,11 +53,13 @@ async fn concurrent_sends_against_a_cap_admit_exactly_the_cap() {
             tokio::spawn(async move {
                 let to = number(i);
                 let outcome = store
+                    .messages()
                     .record_send_within(&promotional(&business, &to), &caps)
                     .await
                     .expect("store available");
                 let notices = match outcome {
                     SendOutcome::Accepted { .. } => store
+                        .businesses()
                         .claim_cap_notices(&business, &caps, NOW)
                         .await
                         .expect("store available"),
@@ -81,7 +83,11 @@ async fn concurrent_sends_against_a_cap_admit_exactly_the_cap() {
         notices.extend(told);
     }
     assert_eq!((accepted, over), (7, 23));
-    let counts = stores[0].cap_counts(&business, &caps, NOW).await.unwrap();
+    let counts = stores[0]
+        .businesses()
+        .cap_counts(&business, &caps, NOW)
+        .await
+        .unwrap();
     assert_eq!(
         counts.iter().map(|c| c.count).collect::<Vec<_>>(),
         vec![7, 7]
@@ -96,6 +102,7 @@ async fn concurrent_sends_against_a_cap_admit_exactly_the_cap() {
     // Nothing more to tell, whoever asks again.
     assert!(
         stores[1]
+            .businesses()
             .claim_cap_notices(&business, &caps, NOW)
             .await
             .unwrap()
@@ -104,7 +111,12 @@ async fn concurrent_sends_against_a_cap_admit_exactly_the_cap() {
 }
 
 async fn count(store: &Store, business: &BusinessId, caps: &[Cap]) -> u64 {
-    store.cap_counts(business, caps, NOW).await.unwrap()[0].count
+    store
+        .businesses()
+        .cap_counts(business, caps, NOW)
+        .await
+        .unwrap()[0]
+        .count
 }
 
 #[tokio::test]
@@ -121,12 +133,14 @@ async fn a_retried_send_counts_once_and_is_answered_as_first_even_when_the_cap_i
         ..promotional(&business, &to)
     };
     let first = store
+        .messages()
         .record_send_within(&keyed(first_id.clone()), &caps)
         .await
         .unwrap();
     assert!(matches!(first, SendOutcome::Accepted { .. }));
     // The retry (a new request id, the same key) replays, counting nothing.
     let retry = store
+        .messages()
         .record_send_within(&keyed(MessageId::generate()), &caps)
         .await
         .unwrap();
@@ -137,11 +151,13 @@ async fn a_retried_send_counts_once_and_is_answered_as_first_even_when_the_cap_i
     // Fill the cap with another send, then retry the first again: still its answer.
     let other = number(2);
     let second = store
+        .messages()
         .record_send_within(&promotional(&business, &other), &caps)
         .await
         .unwrap();
     assert!(matches!(second, SendOutcome::Accepted { .. }));
     let again = store
+        .messages()
         .record_send_within(&keyed(MessageId::generate()), &caps)
         .await
         .unwrap();
@@ -150,6 +166,7 @@ async fn a_retried_send_counts_once_and_is_answered_as_first_even_when_the_cap_i
     );
     let third = number(3);
     let refused = store
+        .messages()
         .record_send_within(&promotional(&business, &third), &caps)
         .await
         .unwrap();
@@ -157,7 +174,11 @@ async fn a_retried_send_counts_once_and_is_answered_as_first_even_when_the_cap_i
     assert_eq!(count(&store, &business, &caps).await, 2);
     // The refused send wrote nothing: no conversation for its number.
     assert_eq!(
-        store.get_conversation(&business, &third).await.unwrap(),
+        store
+            .conversations()
+            .get_conversation(&business, &third)
+            .await
+            .unwrap(),
         None
     );
 }
@@ -171,17 +192,27 @@ async fn a_send_without_caps_writes_no_counter_and_other_categories_are_not_coun
     // A template send: the promotional cap does not apply (the caller passes `for_send`).
     let template = common::informative(&business, MessageId::generate(), &to, NOW);
     assert!(matches!(
-        store.record_send_within(&template, &[]).await.unwrap(),
+        store
+            .messages()
+            .record_send_within(&template, &[])
+            .await
+            .unwrap(),
         SendOutcome::Accepted { .. }
     ));
     assert_eq!(
-        store.cap_counts(&business, &caps, NOW).await.unwrap()[0].count,
+        store
+            .businesses()
+            .cap_counts(&business, &caps, NOW)
+            .await
+            .unwrap()[0]
+            .count,
         0
     );
     // A cap of 0 refuses without a write.
     let closed = vec![promo_cap(CapPeriod::Month, 0)];
     assert_eq!(
         store
+            .messages()
             .record_send_within(&promotional(&business, &number(5)), &closed)
             .await
             .unwrap(),
@@ -192,6 +223,7 @@ async fn a_send_without_caps_writes_no_counter_and_other_categories_are_not_coun
     let send = promotional(&business, &capped_to);
     assert!(matches!(
         store
+            .messages()
             .preview_send_within(&send, &caps)
             .await
             .unwrap()
@@ -199,13 +231,18 @@ async fn a_send_without_caps_writes_no_counter_and_other_categories_are_not_coun
         SendOutcome::Accepted { .. }
     ));
     assert!(matches!(
-        store.record_send_within(&send, &caps).await.unwrap(),
+        store
+            .messages()
+            .record_send_within(&send, &caps)
+            .await
+            .unwrap(),
         SendOutcome::Accepted { .. }
     ));
     let next_to = number(7);
     let next = promotional(&business, &next_to);
     assert_eq!(
         store
+            .messages()
             .preview_send_within(&next, &caps)
             .await
             .unwrap()
@@ -213,7 +250,11 @@ async fn a_send_without_caps_writes_no_counter_and_other_categories_are_not_coun
         SendOutcome::OverCap(caps[0])
     );
     assert_eq!(
-        store.record_send_within(&next, &caps).await.unwrap(),
+        store
+            .messages()
+            .record_send_within(&next, &caps)
+            .await
+            .unwrap(),
         SendOutcome::OverCap(caps[0])
     );
 }
@@ -242,6 +283,7 @@ mod campaigns {
             })
             .collect();
         let outcome = store
+            .campaigns()
             .create_campaign(&NewCampaign {
                 business,
                 id: id.clone(),
@@ -256,7 +298,11 @@ mod campaigns {
             .await
             .unwrap();
         assert!(matches!(outcome, CreateOutcome::Created(_)));
-        store.start_campaign(business, &id, NOW).await.unwrap();
+        store
+            .campaigns()
+            .start_campaign(business, &id, NOW)
+            .await
+            .unwrap();
         id
     }
 
@@ -273,7 +319,7 @@ mod campaigns {
             campaign,
             chunk,
         };
-        let stored = store.get_chunk(at).await.unwrap().unwrap();
+        let stored = store.campaigns().get_chunk(at).await.unwrap().unwrap();
         let phones: Vec<PhoneNumber> = stored
             .recipients
             .iter()
@@ -294,6 +340,7 @@ mod campaigns {
             .collect();
         let settled: BTreeSet<usize> = stored.settled.keys().copied().collect();
         store
+            .campaigns()
             .admit_chunk_within(at, phones.len(), &settled, candidates, caps)
             .await
             .unwrap()
@@ -346,6 +393,7 @@ mod campaigns {
         let again = admit(&stores[1], &business, &campaign, 0, &caps).await;
         assert_eq!(again.queued, 0);
         let counts = stores[0]
+            .businesses()
             .cap_counts(&business, &caps.all(), NOW)
             .await
             .unwrap();
@@ -363,6 +411,7 @@ mod campaigns {
         );
         // The campaign counts the refusals by their reason.
         let stored = stores[0]
+            .campaigns()
             .get_campaign(&business, &campaign)
             .await
             .unwrap()

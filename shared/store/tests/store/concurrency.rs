@@ -26,6 +26,7 @@ async fn send(
     key: Option<&IdempotencyKey>,
 ) -> SendOutcome {
     store
+        .messages()
         .record_send(&NewSend {
             class: SendClass::Session,
             kind: "session",
@@ -43,6 +44,7 @@ async fn fifty_concurrent_session_sends_admit_exactly_five() {
     let business = BusinessId::parse("race").unwrap();
     let to = PhoneNumber::parse("+447911123456").unwrap();
     stores[0]
+        .conversations()
         .record_user_message(&business, &to, NOW)
         .await
         .unwrap();
@@ -63,6 +65,7 @@ async fn fifty_concurrent_session_sends_admit_exactly_five() {
     }
     assert_eq!(accepted, 5);
     let c = stores[0]
+        .conversations()
         .get_conversation(&business, &to)
         .await
         .unwrap()
@@ -79,6 +82,7 @@ async fn racing_user_messages_and_sends_keep_the_counters_exact() {
     let business = BusinessId::parse("mixed").unwrap();
     let to = PhoneNumber::parse("+447911123457").unwrap();
     stores[0]
+        .conversations()
         .record_user_message(&business, &to, NOW)
         .await
         .unwrap();
@@ -89,6 +93,7 @@ async fn racing_user_messages_and_sends_keep_the_counters_exact() {
         tasks.push(tokio::spawn(async move {
             if i % 6 == 0 {
                 store
+                    .conversations()
                     .record_user_message(&business, &to, NOW)
                     .await
                     .unwrap();
@@ -105,6 +110,7 @@ async fn racing_user_messages_and_sends_keep_the_counters_exact() {
         }
     }
     let c = stores[0]
+        .conversations()
         .get_conversation(&business, &to)
         .await
         .unwrap()
@@ -125,6 +131,7 @@ async fn one_idempotency_key_fifty_times_is_one_message() {
     let business = BusinessId::parse("idem").unwrap();
     let to = PhoneNumber::parse("+447911123458").unwrap();
     stores[0]
+        .conversations()
         .record_user_message(&business, &to, NOW)
         .await
         .unwrap();
@@ -153,6 +160,7 @@ async fn one_idempotency_key_fifty_times_is_one_message() {
     assert_eq!(accepted, 1);
     assert_eq!(ids.len(), 1, "every replay names the one message");
     let c = stores[0]
+        .conversations()
         .get_conversation(&business, &to)
         .await
         .unwrap()
@@ -169,6 +177,7 @@ async fn erasure_removes_everything_about_the_contact_only() {
     let other = PhoneNumber::parse("+447911123460").unwrap();
     for phone in [&to, &other] {
         store
+            .conversations()
             .record_user_message(&business, phone, NOW)
             .await
             .unwrap();
@@ -180,11 +189,19 @@ async fn erasure_removes_everything_about_the_contact_only() {
     let SendOutcome::Accepted { .. } = send(store, &business, &other, None).await else {
         panic!()
     };
-    let erased = store.erase_contact(&business, &to).await.unwrap();
+    let erased = store.erasure().erase_contact(&business, &to).await.unwrap();
     assert_eq!(erased, 3, "conversation, message, idempotency record");
-    assert_eq!(store.get_conversation(&business, &to).await.unwrap(), None);
+    assert_eq!(
+        store
+            .conversations()
+            .get_conversation(&business, &to)
+            .await
+            .unwrap(),
+        None
+    );
     assert!(
         store
+            .conversations()
             .get_conversation(&business, &other)
             .await
             .unwrap()
@@ -192,6 +209,7 @@ async fn erasure_removes_everything_about_the_contact_only() {
     );
     // The key is free again: a new send with it is a new message.
     store
+        .conversations()
         .record_user_message(&business, &to, NOW)
         .await
         .unwrap();

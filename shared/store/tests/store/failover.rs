@@ -53,6 +53,7 @@ async fn sent_message(
     let business = BusinessId::parse("acme").unwrap();
     let id = MessageId::generate();
     let outcome = store
+        .messages()
         .record_send(&NewSend {
             failover,
             ..common::informative(&business, id.clone(), phone, NOW)
@@ -61,6 +62,7 @@ async fn sent_message(
         .unwrap();
     assert!(matches!(outcome, SendOutcome::Accepted { .. }));
     store
+        .messages()
         .apply_status(&business, &id, MessageStatus::Sent, at(1))
         .await
         .unwrap()
@@ -81,12 +83,14 @@ async fn one_claim_per_message_and_none_without_a_failover() {
     let (_env, store) = store().await;
     let id = sent_message(&store, &phone(1), Some(&spec())).await;
     let (business, to) = (acme(), phone(1));
-    let claim = |trigger| store.claim_failover(&business, &id, &to, trigger, &ALLOW, at(2));
+    let messages = store.messages();
+    let claim = |trigger| messages.claim_failover(&business, &id, &to, trigger, &ALLOW, at(2));
     assert_eq!(claim(Trigger::Expired).await.unwrap(), Claim::Claimed);
     // The same trigger again (a redelivery) and another trigger: taken, nothing written.
     assert_eq!(claim(Trigger::Expired).await.unwrap(), Claim::Taken);
     assert_eq!(claim(Trigger::Deadline).await.unwrap(), Claim::Taken);
     let message = store
+        .messages()
         .get_message(&acme(), &id, at(3))
         .await
         .unwrap()
@@ -101,6 +105,7 @@ async fn one_claim_per_message_and_none_without_a_failover() {
     let plain = sent_message(&store, &phone(2), None).await;
     assert_eq!(
         store
+            .messages()
             .claim_failover(&acme(), &plain, &phone(2), Trigger::Expired, &ALLOW, at(2))
             .await
             .unwrap(),
@@ -109,6 +114,7 @@ async fn one_claim_per_message_and_none_without_a_failover() {
     let gone = MessageId::generate();
     assert_eq!(
         store
+            .messages()
             .claim_failover(&acme(), &gone, &phone(2), Trigger::Expired, &ALLOW, at(2))
             .await
             .unwrap(),
@@ -121,12 +127,14 @@ async fn never_after_delivered_nor_for_an_opted_out_user() {
     let (_env, store) = store().await;
     let delivered = sent_message(&store, &phone(1), Some(&spec())).await;
     store
+        .messages()
         .apply_status(&acme(), &delivered, MessageStatus::Delivered, at(2))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
         store
+            .messages()
             .claim_failover(
                 &acme(),
                 &delivered,
@@ -143,12 +151,14 @@ async fn never_after_delivered_nor_for_an_opted_out_user() {
     let opted_out = sent_message(&store, &phone(2), Some(&spec())).await;
     assert!(
         store
+            .conversations()
             .set_opted_out(&acme(), &phone(2), true, at(2))
             .await
             .unwrap()
     );
     assert_eq!(
         store
+            .messages()
             .claim_failover(
                 &acme(),
                 &opted_out,
@@ -163,6 +173,7 @@ async fn never_after_delivered_nor_for_an_opted_out_user() {
     );
     for id in [&delivered, &opted_out] {
         let message = store
+            .messages()
             .get_message(&acme(), id, at(4))
             .await
             .unwrap()
@@ -189,25 +200,27 @@ async fn a_late_delivered_racing_the_deadline_claims_at_most_before_it() {
         let (s1, s2) = (store.clone(), store.clone());
         let id2 = id.clone();
         tasks.push(tokio::spawn(async move {
-            s1.apply_status(&acme(), &id, MessageStatus::Delivered, at(60_000))
+            s1.messages()
+                .apply_status(&acme(), &id, MessageStatus::Delivered, at(60_000))
                 .await
                 .unwrap()
         }));
         tasks.push(tokio::spawn(async move {
-            s2.claim_failover(
-                &acme(),
-                &id2,
-                &phone(n),
-                Trigger::Deadline,
-                &ALLOW,
-                at(60_001),
-            )
-            .await
-            .map(|c| {
-                assert!(matches!(c, Claim::Claimed | Claim::Delivered), "{c:?}");
-                None
-            })
-            .unwrap()
+            s2.messages()
+                .claim_failover(
+                    &acme(),
+                    &id2,
+                    &phone(n),
+                    Trigger::Deadline,
+                    &ALLOW,
+                    at(60_001),
+                )
+                .await
+                .map(|c| {
+                    assert!(matches!(c, Claim::Claimed | Claim::Delivered), "{c:?}");
+                    None
+                })
+                .unwrap()
         }));
     }
     for task in tasks {
@@ -216,6 +229,7 @@ async fn a_late_delivered_racing_the_deadline_claims_at_most_before_it() {
     let (mut claimed, mut not) = (0, 0);
     for (_, id) in &ids {
         let message = store
+            .messages()
             .get_message(&acme(), id, at(70_000))
             .await
             .unwrap()
@@ -272,6 +286,7 @@ async fn concurrent_triggers_claim_once_and_one_caller_takes_the_attempt() {
                 Trigger::Deadline
             };
             store
+                .messages()
                 .claim_failover(&acme(), &id, &phone(7), trigger, &ALLOW, at(2))
                 .await
                 .unwrap()
@@ -285,6 +300,7 @@ async fn concurrent_triggers_claim_once_and_one_caller_takes_the_attempt() {
         let (store, id) = (store.clone(), id.clone());
         async move {
             store
+                .messages()
                 .begin_failover_attempt(&acme(), &id, 0, Duration::from_secs(60), at(3))
                 .await
                 .unwrap()
@@ -295,12 +311,14 @@ async fn concurrent_triggers_claim_once_and_one_caller_takes_the_attempt() {
     // Its end is recorded once; a stale attempt number records nothing.
     assert!(
         store
+            .messages()
             .end_failover_attempt(&acme(), &id, 1, AttemptEnd::Sent("sms-1"), at(4))
             .await
             .unwrap()
     );
     assert!(
         !store
+            .messages()
             .end_failover_attempt(&acme(), &id, 1, AttemptEnd::Sent("sms-2"), at(5))
             .await
             .unwrap()
@@ -308,17 +326,20 @@ async fn concurrent_triggers_claim_once_and_one_caller_takes_the_attempt() {
     // The receipt moves it once; a repeat or another SMS's receipt does nothing.
     assert!(
         store
+            .messages()
             .record_failover_receipt(&acme(), &id, "sms-1", None, at(6))
             .await
             .unwrap()
     );
     assert!(
         !store
+            .messages()
             .record_failover_receipt(&acme(), &id, "sms-1", None, at(7))
             .await
             .unwrap()
     );
     let message = store
+        .messages()
         .get_message(&acme(), &id, at(8))
         .await
         .unwrap()
@@ -342,11 +363,13 @@ async fn an_attempt_whose_lease_ran_out_is_failed_never_retried() {
     let (_env, store) = store().await;
     let id = sent_message(&store, &phone(8), Some(&spec())).await;
     store
+        .messages()
         .claim_failover(&acme(), &id, &phone(8), Trigger::Expired, &ALLOW, at(2))
         .await
         .unwrap();
     assert!(
         store
+            .messages()
             .begin_failover_attempt(&acme(), &id, 0, Duration::from_secs(60), at(3))
             .await
             .unwrap()
@@ -354,12 +377,14 @@ async fn an_attempt_whose_lease_ran_out_is_failed_never_retried() {
     // Still leased: not abandoned.
     assert!(
         !store
+            .messages()
             .abandon_failover_attempt(&acme(), &id, 1, at(30_000))
             .await
             .unwrap()
     );
     assert!(
         store
+            .messages()
             .abandon_failover_attempt(&acme(), &id, 1, at(61_000))
             .await
             .unwrap()
@@ -367,17 +392,20 @@ async fn an_attempt_whose_lease_ran_out_is_failed_never_retried() {
     // The caller comes back late with the answer: not recorded, and no attempt can begin.
     assert!(
         !store
+            .messages()
             .end_failover_attempt(&acme(), &id, 1, AttemptEnd::Sent("late"), at(62_000))
             .await
             .unwrap()
     );
     assert!(
         !store
+            .messages()
             .begin_failover_attempt(&acme(), &id, 1, Duration::from_secs(60), at(63_000))
             .await
             .unwrap()
     );
     let failover = store
+        .messages()
         .get_message(&acme(), &id, at(64_000))
         .await
         .unwrap()
@@ -427,6 +455,7 @@ async fn thirty_concurrent_claims_against_a_day_cap_of_ten_admit_exactly_ten() {
             let (store, id, n) = (store.clone(), id.clone(), *n);
             tokio::spawn(async move {
                 store
+                    .messages()
                     .claim_failover(&acme(), &id, &phone(100 + n), Trigger::Expired, &cap, at(2))
                     .await
                     .unwrap()
@@ -443,12 +472,13 @@ async fn thirty_concurrent_claims_against_a_day_cap_of_ten_admit_exactly_ten() {
         .filter(|c| **c == Claim::Capped(SmsPeriod::Day))
         .count();
     assert_eq!((claimed, capped), (10, 20), "{claims:?}");
-    let usage = store.sms_usage(&acme(), at(3)).await.unwrap();
+    let usage = store.businesses().sms_usage(&acme(), at(3)).await.unwrap();
     assert_eq!((usage.day.sms, usage.day.parts), (10, 20));
     assert_eq!((usage.month.sms, usage.month.parts), (10, 20));
     // A capped message was not touched: no state, no history entry.
     for ((_, id), claim) in ids.iter().zip(&claims) {
         let message = store
+            .messages()
             .get_message(&acme(), id, at(3))
             .await
             .unwrap()
@@ -479,6 +509,7 @@ async fn the_month_cap_holds_across_days_and_the_day_cap_resets_each_day() {
         let id = sent_message(&store, &phone(200 + n), Some(&spec())).await;
         outcomes.push(
             store
+                .messages()
                 .claim_failover(
                     &acme(),
                     &id,
@@ -501,7 +532,11 @@ async fn the_month_cap_holds_across_days_and_the_day_cap_resets_each_day() {
             Claim::Capped(SmsPeriod::Month),
         ]
     );
-    let usage = store.sms_usage(&acme(), at(day + 5)).await.unwrap();
+    let usage = store
+        .businesses()
+        .sms_usage(&acme(), at(day + 5))
+        .await
+        .unwrap();
     assert_eq!((usage.day.sms, usage.month.sms), (1, 3));
 }
 
@@ -511,17 +546,20 @@ async fn a_refused_failover_is_recorded_once_counted_and_never_claimed() {
     let (_env, store) = store().await;
     let id = sent_message(&store, &phone(300), Some(&spec())).await;
     let business = acme();
-    let refuse = |reason| store.refuse_failover(&business, &id, Trigger::Expired, reason, at(2));
+    let messages = store.messages();
+    let refuse = |reason| messages.refuse_failover(&business, &id, Trigger::Expired, reason, at(2));
     assert!(refuse("premium_rate").await.unwrap());
     assert!(!refuse("daily_cap").await.unwrap());
     assert_eq!(
         store
+            .messages()
             .claim_failover(&acme(), &id, &phone(300), Trigger::Expired, &ALLOW, at(3))
             .await
             .unwrap(),
         Claim::Taken
     );
     let message = store
+        .messages()
         .get_message(&acme(), &id, at(4))
         .await
         .unwrap()
@@ -532,17 +570,19 @@ async fn a_refused_failover_is_recorded_once_counted_and_never_claimed() {
     assert_eq!(failover.trigger, Some(Trigger::Expired));
     let steps: Vec<_> = message.history.iter().filter_map(|e| e.failover).collect();
     assert_eq!(steps, [FailoverStep::Refused]);
-    let usage = store.sms_usage(&acme(), at(4)).await.unwrap();
+    let usage = store.businesses().sms_usage(&acme(), at(4)).await.unwrap();
     assert_eq!((usage.day.refused, usage.day.sms), (1, 0));
     assert_eq!((usage.month.refused, usage.month.sms), (1, 0));
     // A delivered message is not refused after the fact.
     let delivered = sent_message(&store, &phone(301), Some(&spec())).await;
     store
+        .messages()
         .apply_status(&acme(), &delivered, MessageStatus::Delivered, at(5))
         .await
         .unwrap();
     assert!(
         !store
+            .messages()
             .refuse_failover(&acme(), &delivered, Trigger::Deadline, "daily_cap", at(6))
             .await
             .unwrap()

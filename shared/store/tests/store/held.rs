@@ -44,6 +44,7 @@ async fn hold(
 ) -> (MessageId, HoldOutcome) {
     let id = MessageId::generate();
     let outcome = store
+        .messages()
         .record_hold(
             &NewHold {
                 send: session(business, id.clone(), to),
@@ -59,6 +60,7 @@ async fn hold(
 
 async fn user_writes(store: &Store, business: &BusinessId, to: &PhoneNumber, token: &str) -> bool {
     store
+        .conversations()
         .record_inbound(business, to, token, &InboundContent::default(), NOW, NOW)
         .await
         .expect("store available")
@@ -68,6 +70,7 @@ async fn user_writes(store: &Store, business: &BusinessId, to: &PhoneNumber, tok
 
 async fn message_exists(store: &Store, business: &BusinessId, id: &MessageId) -> bool {
     store
+        .messages()
         .get_message(business, id, NOW)
         .await
         .unwrap()
@@ -93,21 +96,35 @@ async fn a_message_held_without_a_session_goes_when_the_user_writes() {
     assert!(matches!(outcome, HoldOutcome::Held { .. }), "{outcome:?}");
     // Held: no message (the outbox never sees it), nothing counted.
     assert!(!message_exists(&store, &business, &id).await);
-    let held = store.get_held(&business, &id, NOW).await.unwrap().unwrap();
+    let held = store
+        .messages()
+        .get_held(&business, &id, NOW)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((held.state, held.until), (HeldState::Held, NOW.plus(UNTIL)));
     assert_eq!(
-        store.get_conversation(&business, &to).await.unwrap(),
+        store
+            .conversations()
+            .get_conversation(&business, &to)
+            .await
+            .unwrap(),
         Some(Conversation::default())
     );
 
     assert!(user_writes(&store, &business, &to, "t1").await);
-    let settled = store.release_held(&business, &to, NOW).await.unwrap();
+    let settled = store
+        .messages()
+        .release_held(&business, &to, NOW)
+        .await
+        .unwrap();
     assert_eq!(settled.len(), 1);
     assert_eq!(
         (settled[0].state, settled[0].moved_now),
         (HeldState::Released, true)
     );
     let message = store
+        .messages()
         .get_message(&business, &id, NOW)
         .await
         .unwrap()
@@ -119,6 +136,7 @@ async fn a_message_held_without_a_session_goes_when_the_user_writes() {
     );
     assert_eq!(message.class, "session");
     let c = store
+        .conversations()
         .get_conversation(&business, &to)
         .await
         .unwrap()
@@ -132,6 +150,7 @@ async fn a_message_held_without_a_session_goes_when_the_user_writes() {
     assert!(!user_writes(&store, &business, &to, "t2").await);
     assert!(
         store
+            .messages()
             .release_held(&business, &to, NOW)
             .await
             .unwrap()
@@ -151,7 +170,14 @@ async fn with_an_open_session_it_is_sent_at_once() {
         "{outcome:?}"
     );
     assert!(message_exists(&store, &business, &id).await);
-    assert!(store.get_held(&business, &id, NOW).await.unwrap().is_none());
+    assert!(
+        store
+            .messages()
+            .get_held(&business, &id, NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -160,6 +186,7 @@ async fn an_opted_out_user_is_refused_and_a_conversation_holds_at_most_twenty() 
     let business = BusinessId::parse("acme").unwrap();
     let out = PhoneNumber::parse("+447911123456").unwrap();
     store
+        .conversations()
         .put_conversation(&business, &out, &Conversation::default().opt_out(), NOW)
         .await
         .unwrap();
@@ -179,7 +206,14 @@ async fn an_opted_out_user_is_refused_and_a_conversation_holds_at_most_twenty() 
         outcome,
         HoldOutcome::Sent(SendOutcome::Refused(Refusal::TooManyHeld(20)))
     );
-    assert!(store.get_held(&business, &id, NOW).await.unwrap().is_none());
+    assert!(
+        store
+            .messages()
+            .get_held(&business, &id, NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -194,11 +228,20 @@ async fn a_reply_releases_five_in_acceptance_order_and_the_rest_wait_for_the_nex
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     user_writes(&store, &business, &to, "t1").await;
-    let first = store.release_held(&business, &to, NOW).await.unwrap();
+    let first = store
+        .messages()
+        .release_held(&business, &to, NOW)
+        .await
+        .unwrap();
     let released: Vec<_> = first.iter().map(|s| s.id.clone()).collect();
     assert_eq!(released, ids[..5], "the first five, in order");
     for id in &ids[5..] {
-        let held = store.get_held(&business, id, NOW).await.unwrap().unwrap();
+        let held = store
+            .messages()
+            .get_held(&business, id, NOW)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             held.state,
             HeldState::Held,
@@ -207,12 +250,17 @@ async fn a_reply_releases_five_in_acceptance_order_and_the_rest_wait_for_the_nex
         assert!(!message_exists(&store, &business, id).await);
     }
     assert!(user_writes(&store, &business, &to, "t2").await);
-    let second = store.release_held(&business, &to, NOW).await.unwrap();
+    let second = store
+        .messages()
+        .release_held(&business, &to, NOW)
+        .await
+        .unwrap();
     assert_eq!(
         second.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
         ids[5..]
     );
     let c = store
+        .conversations()
         .get_conversation(&business, &to)
         .await
         .unwrap()
@@ -234,6 +282,7 @@ async fn a_stale_container_still_sees_what_another_one_held() {
     let later = NOW.plus(Duration::from_secs(25 * 3600));
     let id = MessageId::generate();
     let outcome = stores[1]
+        .messages()
         .record_hold(
             &NewHold {
                 send: NewSend {
@@ -250,6 +299,7 @@ async fn a_stale_container_still_sees_what_another_one_held() {
     assert!(matches!(outcome, HoldOutcome::Held { .. }), "{outcome:?}");
     // Container 0's hint knows nothing of it; its write's condition does.
     let outcome = stores[0]
+        .conversations()
         .record_inbound(
             &business,
             &to,
@@ -279,7 +329,9 @@ async fn two_concurrent_releases_release_each_message_once() {
             .map(|i| {
                 let store = stores[i].clone();
                 let (business, to) = (business.clone(), to.clone());
-                tokio::spawn(async move { store.release_held(&business, &to, NOW).await })
+                tokio::spawn(
+                    async move { store.messages().release_held(&business, &to, NOW).await },
+                )
             })
             .collect();
         let mut moved = 0;
@@ -295,6 +347,7 @@ async fn two_concurrent_releases_release_each_message_once() {
         assert_eq!(moved, 4, "each of the 4 moved exactly once");
         for id in &ids {
             let held = stores[0]
+                .messages()
                 .get_held(&business, id, NOW)
                 .await
                 .unwrap()
@@ -303,6 +356,7 @@ async fn two_concurrent_releases_release_each_message_once() {
             assert!(message_exists(&stores[0], &business, id).await);
         }
         let c = stores[0]
+            .conversations()
             .get_conversation(&business, &to)
             .await
             .unwrap()
@@ -333,22 +387,31 @@ async fn the_users_message_racing_the_deadline_has_exactly_one_outcome() {
                 tokio::spawn(async move {
                     // Staggered, so that both orders occur.
                     tokio::time::sleep(Duration::from_millis(4 * (i % 10))).await;
-                    a.record_inbound(
-                        &business,
-                        &to,
-                        &format!("reply-{i}"),
-                        &InboundContent::default(),
-                        deadline,
-                        deadline,
-                    )
-                    .await
-                    .unwrap();
-                    a.release_held(&business, &to, deadline).await.unwrap()
+                    a.conversations()
+                        .record_inbound(
+                            &business,
+                            &to,
+                            &format!("reply-{i}"),
+                            &InboundContent::default(),
+                            deadline,
+                            deadline,
+                        )
+                        .await
+                        .unwrap();
+                    a.messages()
+                        .release_held(&business, &to, deadline)
+                        .await
+                        .unwrap()
                 })
             };
             let timer = {
                 let (business, id) = (business.clone(), id.clone());
-                tokio::spawn(async move { b.settle_held(&business, &id, deadline).await.unwrap() })
+                tokio::spawn(async move {
+                    b.messages()
+                        .settle_held(&business, &id, deadline)
+                        .await
+                        .unwrap()
+                })
             };
             let released = user.await.unwrap();
             let at_deadline = timer.await.unwrap().expect("kept");
@@ -361,17 +424,20 @@ async fn the_users_message_racing_the_deadline_has_exactly_one_outcome() {
             released.iter().filter(|s| s.moved_now).count() + usize::from(at_deadline.moved_now);
         assert_eq!(movers, 1, "exactly one of release and deadline moved {id}");
         let held = stores[0]
+            .messages()
             .get_held(&business, &id, NOW)
             .await
             .unwrap()
             .unwrap();
         let message = stores[0]
+            .messages()
             .get_message(&business, &id, NOW)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(message.hold.unwrap().outcome, held.state);
         let c = stores[0]
+            .conversations()
             .get_conversation(&business, &to)
             .await
             .unwrap()
@@ -403,6 +469,7 @@ async fn at_the_deadline_the_fallback_goes_or_the_message_expires() {
     let deadline = NOW.plus(UNTIL);
 
     let settled = store
+        .messages()
         .settle_held(&business, &with, deadline)
         .await
         .unwrap()
@@ -412,6 +479,7 @@ async fn at_the_deadline_the_fallback_goes_or_the_message_expires() {
         (HeldState::Fallback, true)
     );
     let message = store
+        .messages()
         .get_message(&business, &with, deadline)
         .await
         .unwrap()
@@ -422,6 +490,7 @@ async fn at_the_deadline_the_fallback_goes_or_the_message_expires() {
     );
 
     let settled = store
+        .messages()
         .settle_held(&business, &without, deadline)
         .await
         .unwrap()
@@ -433,6 +502,7 @@ async fn at_the_deadline_the_fallback_goes_or_the_message_expires() {
     assert!(!message_exists(&store, &business, &without).await);
     // A timer fired twice: the second finds it settled.
     let again = store
+        .messages()
         .settle_held(&business, &without, deadline)
         .await
         .unwrap()
@@ -448,11 +518,19 @@ async fn erasure_deletes_held_messages_and_an_opt_out_drops_them() {
     let business = BusinessId::parse("acme").unwrap();
     let to = PhoneNumber::parse("+447911123456").unwrap();
     let (id, _) = hold(&store, &business, &to, true).await;
-    store.erase_contact(&business, &to).await.unwrap();
-    assert!(store.get_held(&business, &id, NOW).await.unwrap().is_none());
+    store.erasure().erase_contact(&business, &to).await.unwrap();
+    assert!(
+        store
+            .messages()
+            .get_held(&business, &id, NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Its deadline then finds nothing to do.
     assert!(
         store
+            .messages()
             .settle_held(&business, &id, NOW.plus(UNTIL))
             .await
             .unwrap()
@@ -462,15 +540,22 @@ async fn erasure_deletes_held_messages_and_an_opt_out_drops_them() {
     let other = PhoneNumber::parse("+447911123457").unwrap();
     let (id, _) = hold(&store, &business, &other, true).await;
     store
+        .conversations()
         .change_conversation(&business, &other, NOW, |c| c.opt_out())
         .await
         .unwrap();
     let dropped = store
+        .messages()
         .drop_held(&business, &other, Refusal::RecipientOptedOut, NOW)
         .await
         .unwrap();
     assert_eq!(dropped.len(), 1);
-    let held = store.get_held(&business, &id, NOW).await.unwrap().unwrap();
+    let held = store
+        .messages()
+        .get_held(&business, &id, NOW)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (held.state, held.reason.as_deref()),
         (HeldState::Dropped, Some("recipient_opted_out"))
@@ -490,6 +575,7 @@ async fn releases_count_against_the_caps_and_one_over_a_cap_is_dropped_once() {
     let (_env, stores) = stores(4).await;
     let business = BusinessId::parse("capped").unwrap();
     stores[0]
+        .businesses()
         .create_business(&vbm_store::NewBusiness {
             id: business.clone(),
             service_id: 7100,
@@ -504,6 +590,7 @@ async fn releases_count_against_the_caps_and_one_over_a_cap_is_dropped_once() {
         limit: 2,
     };
     stores[0]
+        .businesses()
         .update_caps(&business, |caps| {
             caps.set(cap.subject, cap.period, Some(u64::from(cap.limit)))
         })
@@ -520,7 +607,14 @@ async fn releases_count_against_the_caps_and_one_over_a_cap_is_dropped_once() {
         assert!(matches!(outcome, HoldOutcome::Held { .. }), "{outcome:?}");
         ids.push(id);
     }
-    let count = || async { stores[0].cap_counts(&business, &[cap], NOW).await.unwrap()[0].count };
+    let count = || async {
+        stores[0]
+            .businesses()
+            .cap_counts(&business, &[cap], NOW)
+            .await
+            .unwrap()[0]
+            .count
+    };
     assert_eq!(count().await, 0, "held: counted in nothing");
 
     let tasks: Vec<_> = numbers
@@ -530,7 +624,11 @@ async fn releases_count_against_the_caps_and_one_over_a_cap_is_dropped_once() {
             let (store, business, to) = (stores[i].clone(), business.clone(), to.clone());
             tokio::spawn(async move {
                 assert!(user_writes(&store, &business, &to, &format!("t{i}")).await);
-                store.release_held(&business, &to, NOW).await.unwrap()
+                store
+                    .messages()
+                    .release_held(&business, &to, NOW)
+                    .await
+                    .unwrap()
             })
         })
         .collect();
@@ -547,6 +645,7 @@ async fn releases_count_against_the_caps_and_one_over_a_cap_is_dropped_once() {
     assert_eq!(count().await, 2, "each release counted once");
     for id in &ids {
         let held = stores[0]
+            .messages()
             .get_held(&business, id, NOW)
             .await
             .unwrap()
@@ -563,11 +662,16 @@ async fn releases_count_against_the_caps_and_one_over_a_cap_is_dropped_once() {
     }
     // Again (a redelivered callback, the deadline): nothing moves, nothing more is counted.
     for to in &numbers {
-        let again = stores[1].release_held(&business, to, NOW).await.unwrap();
+        let again = stores[1]
+            .messages()
+            .release_held(&business, to, NOW)
+            .await
+            .unwrap();
         assert!(again.iter().all(|s| !s.moved_now), "{again:?}");
     }
     for id in &ids {
         let settled = stores[2]
+            .messages()
             .settle_held(&business, id, NOW.plus(UNTIL))
             .await
             .unwrap()
@@ -585,6 +689,7 @@ async fn a_fallback_over_its_cap_is_dropped_at_the_deadline() {
     let (_env, store) = common::fresh().await;
     let business = BusinessId::parse("capped").unwrap();
     store
+        .businesses()
         .create_business(&vbm_store::NewBusiness {
             id: business.clone(),
             service_id: 7101,
@@ -594,6 +699,7 @@ async fn a_fallback_over_its_cap_is_dropped_at_the_deadline() {
         .await
         .unwrap();
     store
+        .businesses()
         .update_caps(&business, |caps| {
             caps.set(
                 session_rules::caps::CapSubject::Category(BillingCategory::TransactionalTemplate),
@@ -609,6 +715,7 @@ async fn a_fallback_over_its_cap_is_dropped_at_the_deadline() {
     let (id, outcome) = hold(&store, &business, &to, true).await;
     assert!(matches!(outcome, HoldOutcome::Held { .. }), "{outcome:?}");
     let settled = store
+        .messages()
         .settle_held(&business, &id, NOW.plus(UNTIL))
         .await
         .unwrap()
@@ -617,7 +724,12 @@ async fn a_fallback_over_its_cap_is_dropped_at_the_deadline() {
         (settled.state, settled.moved_now),
         (HeldState::Dropped, true)
     );
-    let held = store.get_held(&business, &id, NOW).await.unwrap().unwrap();
+    let held = store
+        .messages()
+        .get_held(&business, &id, NOW)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(held.reason.as_deref(), Some("quota_exceeded"));
     assert!(!message_exists(&store, &business, &id).await);
 }

@@ -18,6 +18,7 @@ async fn unknown_status_codes_fill_the_history_to_its_bound_then_are_counted() {
     let business = BusinessId::parse("acme").unwrap();
     let id = MessageId::generate();
     let outcome = store
+        .messages()
         .record_send(&common::informative(
             &business,
             id.clone(),
@@ -33,12 +34,14 @@ async fn unknown_status_codes_fill_the_history_to_its_bound_then_are_counted() {
         let at = Timestamp::from_millis(NOW.as_millis() + 1 + i as i64);
         assert!(
             store
+                .messages()
                 .note_unknown_status(&business, &id, 17, at)
                 .await
                 .unwrap()
         );
     }
     let message = store
+        .messages()
         .get_message(&business, &id, NOW)
         .await
         .unwrap()
@@ -66,6 +69,7 @@ async fn unknown_status_codes_fill_the_history_to_its_bound_then_are_counted() {
     let gone = MessageId::generate();
     assert!(
         !store
+            .messages()
             .note_unknown_status(&business, &gone, 17, NOW)
             .await
             .unwrap()

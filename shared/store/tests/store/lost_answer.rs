@@ -26,6 +26,7 @@ async fn a_send_written_twice_by_a_retry_is_written_once() {
         contacted: true,
     };
     store
+        .conversations()
         .put_conversation(&business, &to, &before, NOW)
         .await
         .expect("seeded");
@@ -44,12 +45,19 @@ async fn a_send_written_twice_by_a_retry_is_written_once() {
         ..before
     };
 
-    let first = store.try_send_write(&send, Some(&before), &after).await;
-    let again = store.try_send_write(&send, Some(&before), &after).await;
+    let first = store
+        .messages()
+        .try_send_write(&send, Some(&before), &after)
+        .await;
+    let again = store
+        .messages()
+        .try_send_write(&send, Some(&before), &after)
+        .await;
 
     assert_eq!(first.expect("first write"), WriteResult::Written);
     assert_eq!(again.expect("the retried write"), WriteResult::Written);
     let stored = store
+        .conversations()
         .get_conversation(&business, &to)
         .await
         .expect("read back");
@@ -115,6 +123,7 @@ async fn a_send_whose_answer_is_lost_after_it_committed_is_accepted_and_counted_
     let to = PhoneNumber::parse("+447911123499").expect("valid number");
     let id = MessageId::generate();
     let outcome = store
+        .messages()
         .record_send(&common::informative(&business, id.clone(), &to, NOW))
         .await
         .expect("accepted, though its answer was lost");
@@ -125,12 +134,17 @@ async fn a_send_whose_answer_is_lost_after_it_committed_is_accepted_and_counted_
     let reader = common::store_on(&env).await;
     assert!(
         reader
+            .messages()
             .get_message(&business, &id, NOW)
             .await
             .unwrap()
             .is_some()
     );
-    let stored = reader.get_conversation(&business, &to).await.unwrap();
+    let stored = reader
+        .conversations()
+        .get_conversation(&business, &to)
+        .await
+        .unwrap();
     assert!(
         stored.is_some_and(|c| c.contacted),
         "counted once, as the 202 says"
@@ -146,6 +160,7 @@ async fn a_send_that_did_not_commit_is_still_unavailable() {
     let business = BusinessId::parse("lost").expect("valid id");
     let to = PhoneNumber::parse("+447911123499").expect("valid number");
     let result = store
+        .messages()
         .record_send(&common::informative(
             &business,
             MessageId::generate(),

@@ -23,6 +23,7 @@ async fn book(
             let (store, business) = (stores[i % stores.len()].clone(), business.clone());
             tokio::spawn(async move {
                 store
+                    .pace()
                     .reserve_on(
                         &business,
                         owner,
@@ -61,15 +62,16 @@ async fn each_service_books_its_own_lane_at_its_own_rate() {
         .collect();
     // Before services: the business's rate, on its one lane.
     assert_eq!(
-        stores[0].pace_rates(&business).await.unwrap(),
+        stores[0].pace().pace_rates(&business).await.unwrap(),
         PaceRates::default()
     );
-    stores[0].set_pace_rate(&business, 25).await.unwrap();
+    stores[0].pace().set_pace_rate(&business, 25).await.unwrap();
     stores[0]
+        .pace()
         .set_service_pace_rate(&business, 32, Some(10))
         .await
         .unwrap();
-    let rates = stores[1].pace_rates(&business).await.unwrap();
+    let rates = stores[1].pace().pace_rates(&business).await.unwrap();
     assert_eq!((rates.business, rates.of(31), rates.of(32)), (25, 25, 10));
 
     // Both services at once, from four containers: neither takes the other's slots.
@@ -89,6 +91,7 @@ async fn each_service_books_its_own_lane_at_its_own_rate() {
 
     // The first service's lane is the business's own (what `reserve` books, as before).
     let next = stores[0]
+        .pace()
         .reserve(&business, Lane::Viber, 1, 25, NOW, Duration::from_secs(60))
         .await
         .unwrap();
@@ -99,10 +102,11 @@ async fn each_service_books_its_own_lane_at_its_own_rate() {
 
     // Taken away: the service sends at the business's rate again.
     stores[2]
+        .pace()
         .set_service_pace_rate(&business, 32, None)
         .await
         .unwrap();
-    let rates = stores[3].pace_rates(&business).await.unwrap();
+    let rates = stores[3].pace().pace_rates(&business).await.unwrap();
     assert_eq!(rates.of(32), 25);
     assert!(rates.services.is_empty(), "{rates:?}");
 }

@@ -34,6 +34,7 @@ async fn kept_statuses_survive_mark_sent_and_are_refused_after_it() {
         pending(MessageStatus::Delivered, 100), // a repeat: the first time stays
     ] {
         let kept = store
+            .messages()
             .keep_pending_status(token, p, NOW)
             .await
             .expect("kept");
@@ -44,11 +45,19 @@ async fn kept_statuses_survive_mark_sent_and_are_refused_after_it() {
         pending(MessageStatus::Seen, 300),
     ];
     assert_eq!(
-        store.pending_statuses(token, NOW).await.expect("read"),
+        store
+            .messages()
+            .pending_statuses(token, NOW)
+            .await
+            .expect("read"),
         expected
     );
     assert_eq!(
-        store.message_by_token(token, NOW).await.expect("read"),
+        store
+            .messages()
+            .message_by_token(token, NOW)
+            .await
+            .expect("read"),
         None
     );
 
@@ -56,10 +65,12 @@ async fn kept_statuses_survive_mark_sent_and_are_refused_after_it() {
     let to = PhoneNumber::parse("+447911123400").expect("valid number");
     let id = MessageId::generate();
     store
+        .messages()
         .record_send(&common::informative(&business, id.clone(), &to, NOW))
         .await
         .expect("accepted");
     let message = store
+        .messages()
         .get_message(&business, &id, NOW)
         .await
         .expect("read")
@@ -69,33 +80,52 @@ async fn kept_statuses_survive_mark_sent_and_are_refused_after_it() {
         session_id: None,
         at: at(50),
     };
-    store.mark_sent(&message, &to, sent).await.expect("sent");
+    store
+        .messages()
+        .mark_sent(&message, &to, sent)
+        .await
+        .expect("sent");
 
     assert_eq!(
-        store.pending_statuses(token, NOW).await.expect("read"),
+        store
+            .messages()
+            .pending_statuses(token, NOW)
+            .await
+            .expect("read"),
         expected
     );
-    let known = store.message_by_token(token, NOW).await.expect("read");
+    let known = store
+        .messages()
+        .message_by_token(token, NOW)
+        .await
+        .expect("read");
     assert_eq!(known.as_ref().map(|m| &m.message_id), Some(&id));
     // Known now: a keep writes nothing and names the message.
     let late = store
+        .messages()
         .keep_pending_status(token, pending(MessageStatus::Expired, 400), NOW)
         .await
         .expect("answered");
     assert_eq!(late, Kept::Known(known.expect("known")));
     assert_eq!(
-        store.pending_statuses(token, NOW).await.expect("read"),
+        store
+            .messages()
+            .pending_statuses(token, NOW)
+            .await
+            .expect("read"),
         expected
     );
 
     for p in expected {
         store
+            .messages()
             .forget_pending_status(token, p.status)
             .await
             .expect("forgotten");
     }
     assert!(
         store
+            .messages()
             .pending_statuses(token, NOW)
             .await
             .expect("read")
@@ -103,6 +133,7 @@ async fn kept_statuses_survive_mark_sent_and_are_refused_after_it() {
     );
     assert!(
         store
+            .messages()
             .message_by_token(token, NOW)
             .await
             .expect("read")
@@ -117,6 +148,7 @@ async fn expired_and_missing_token_items_are_neither_kept_nor_created() {
     let before = env.item_count().await;
     // Forgetting on a token nobody wrote leaves no item behind.
     store
+        .messages()
         .forget_pending_status("4400002", MessageStatus::Delivered)
         .await
         .expect("nothing to forget");
@@ -141,16 +173,22 @@ async fn expired_and_missing_token_items_are_neither_kept_nor_created() {
         .await
         .expect("seeded");
     assert_eq!(
-        store.message_by_token(token, NOW).await.expect("read"),
+        store
+            .messages()
+            .message_by_token(token, NOW)
+            .await
+            .expect("read"),
         None
     );
     let kept = store
+        .messages()
         .keep_pending_status(token, pending(MessageStatus::Delivered, 1), NOW)
         .await
         .expect("answered");
     assert_eq!(kept, Kept::Gone);
     assert!(
         store
+            .messages()
             .pending_statuses(token, NOW)
             .await
             .expect("read")
@@ -160,6 +198,7 @@ async fn expired_and_missing_token_items_are_neither_kept_nor_created() {
     // Kept statuses expire with their item.
     let token = "4400004";
     let kept = store
+        .messages()
         .keep_pending_status(token, pending(MessageStatus::Seen, 1), NOW)
         .await
         .expect("kept");
@@ -167,6 +206,7 @@ async fn expired_and_missing_token_items_are_neither_kept_nor_created() {
     let later = NOW.plus(Retention::default().messages);
     assert!(
         store
+            .messages()
             .pending_statuses(token, later)
             .await
             .expect("read")
@@ -174,6 +214,7 @@ async fn expired_and_missing_token_items_are_neither_kept_nor_created() {
     );
     assert_eq!(
         store
+            .messages()
             .pending_statuses(token, NOW)
             .await
             .expect("read")

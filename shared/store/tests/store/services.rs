@@ -35,7 +35,7 @@ async fn stores(n: usize) -> (TestEnv, Vec<Arc<Store>>) {
 }
 
 async fn owner(store: &Store, service_id: u64) -> Option<(BusinessId, ServiceKind)> {
-    store.service_owner(service_id).await.unwrap()
+    store.businesses().service_owner(service_id).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -44,6 +44,7 @@ async fn two_businesses_never_share_a_service_id_however_concurrent() {
     let (_env, stores) = stores(N).await;
     for i in 0..N {
         stores[0]
+            .businesses()
             .create_business(&new_business(&format!("b{i}"), 100 + i as u64))
             .await
             .unwrap();
@@ -55,6 +56,7 @@ async fn two_businesses_never_share_a_service_id_however_concurrent() {
             tokio::spawn(async move {
                 let id = BusinessId::parse(&format!("b{i}")).unwrap();
                 store
+                    .businesses()
                     .add_service(&id, service(5000, ServiceKind::Session))
                     .await
             })
@@ -80,6 +82,7 @@ async fn two_businesses_never_share_a_service_id_however_concurrent() {
     assert!(business.services.by_id(5000).is_some());
     for i in 0..N {
         let stored = stores[0]
+            .businesses()
             .get_business(&BusinessId::parse(&format!("b{i}")).unwrap())
             .await
             .unwrap()
@@ -98,6 +101,7 @@ async fn two_businesses_never_share_a_service_id_however_concurrent() {
                 ])
                 .unwrap();
                 store
+                    .businesses()
                     .create_business_with_services(&new_business(&format!("c{i}"), 0), &services)
                     .await
             })
@@ -114,7 +118,12 @@ async fn two_businesses_never_share_a_service_id_however_concurrent() {
     assert_eq!(created.len(), 1);
     for i in 0..N {
         let id = BusinessId::parse(&format!("c{i}")).unwrap();
-        let exists = stores[0].get_business(&id).await.unwrap().is_some();
+        let exists = stores[0]
+            .businesses()
+            .get_business(&id)
+            .await
+            .unwrap()
+            .is_some();
         assert_eq!(exists, created == [i], "c{i}");
         // A refused creation leaves its other service id free too.
         assert_eq!(owner(&stores[0], 7000 + i as u64).await.is_some(), exists);
@@ -126,6 +135,7 @@ async fn concurrent_changes_to_one_business_keep_one_service_per_kind() {
     let (_env, stores) = stores(6).await;
     let acme = BusinessId::parse("acme").unwrap();
     stores[0]
+        .businesses()
         .create_business_with_services(
             &new_business("acme", 0),
             &Services::single(1, ServiceKind::OneWay),
@@ -146,7 +156,7 @@ async fn concurrent_changes_to_one_business_keep_one_service_per_kind() {
         .map(|(i, s)| {
             let store = stores[i].clone();
             let (acme, s) = (acme.clone(), *s);
-            tokio::spawn(async move { store.add_service(&acme, s).await })
+            tokio::spawn(async move { store.businesses().add_service(&acme, s).await })
         })
         .collect();
     let mut added = Vec::new();
@@ -159,7 +169,12 @@ async fn concurrent_changes_to_one_business_keep_one_service_per_kind() {
             Err(other) => panic!("{other}"),
         }
     }
-    let stored = stores[0].get_business(&acme).await.unwrap().unwrap();
+    let stored = stores[0]
+        .businesses()
+        .get_business(&acme)
+        .await
+        .unwrap()
+        .unwrap();
     for kind in ServiceKind::ALL {
         assert_eq!(
             stored.services.iter().filter(|s| s.kind == kind).count(),
@@ -181,9 +196,14 @@ async fn concurrent_changes_to_one_business_keep_one_service_per_kind() {
 
     // Removing frees the id for another business; the last service stays.
     let session = stored.services.of_kind(ServiceKind::Session).unwrap().id;
-    stores[0].remove_service(&acme, session).await.unwrap();
+    stores[0]
+        .businesses()
+        .remove_service(&acme, session)
+        .await
+        .unwrap();
     assert_eq!(owner(&stores[0], session).await, None);
     stores[0]
+        .businesses()
         .create_business_with_services(
             &new_business("other", 0),
             &Services::single(session, ServiceKind::Session),
@@ -191,14 +211,18 @@ async fn concurrent_changes_to_one_business_keep_one_service_per_kind() {
         .await
         .unwrap();
     let two_way = stored.services.of_kind(ServiceKind::TwoWay).unwrap().id;
-    stores[0].remove_service(&acme, two_way).await.unwrap();
-    match stores[0].remove_service(&acme, 1).await {
+    stores[0]
+        .businesses()
+        .remove_service(&acme, two_way)
+        .await
+        .unwrap();
+    match stores[0].businesses().remove_service(&acme, 1).await {
         Err(StoreError::Conflict(message)) => assert!(message.contains("last"), "{message}"),
         other => panic!("{other:?}"),
     }
     // Another business's id is not this one's to remove.
     assert!(matches!(
-        stores[0].remove_service(&acme, session).await,
+        stores[0].businesses().remove_service(&acme, session).await,
         Err(StoreError::Conflict(_))
     ));
 }
@@ -213,6 +237,7 @@ async fn a_business_from_before_services_reads_as_one_two_way_service() {
     let store = common::store_with(client.clone(), env.table.clone());
     let legacy = BusinessId::parse("legacy").unwrap();
     store
+        .businesses()
         .create_business(&new_business("legacy", 1000))
         .await
         .unwrap();
@@ -242,7 +267,12 @@ async fn a_business_from_before_services_reads_as_one_two_way_service() {
         .await
         .unwrap();
 
-    let business = store.get_business(&legacy).await.unwrap().unwrap();
+    let business = store
+        .businesses()
+        .get_business(&legacy)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         business.services,
         Services::single(1000, ServiceKind::TwoWay)
@@ -254,6 +284,7 @@ async fn a_business_from_before_services_reads_as_one_two_way_service() {
     );
 
     let changed = store
+        .businesses()
         .add_service(&legacy, service(1001, ServiceKind::Session))
         .await
         .unwrap();
@@ -263,7 +294,12 @@ async fn a_business_from_before_services_reads_as_one_two_way_service() {
     ])
     .unwrap();
     assert_eq!(changed.services, expected);
-    let reread = store.get_business(&legacy).await.unwrap().unwrap();
+    let reread = store
+        .businesses()
+        .get_business(&legacy)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(reread.services, expected);
     assert_eq!(reread.service_id(), 1000);
     assert_eq!(

@@ -17,6 +17,7 @@ use crate::common::{NOW, fresh};
 async fn business(store: &Store, id: &str) -> BusinessId {
     let id = BusinessId::parse(id).unwrap();
     store
+        .businesses()
         .create_business(&NewBusiness {
             id: id.clone(),
             service_id: 7000 + id.as_str().len() as u64,
@@ -56,6 +57,7 @@ async fn concurrent_creations_never_pass_the_cap() {
                 // with a retryable 503, retried here as a business would.
                 for _ in 0..20 {
                     match store
+                        .templates()
                         .create_template(&acme, &template, CAP, None, NOW)
                         .await
                     {
@@ -81,8 +83,8 @@ async fn concurrent_creations_never_pass_the_cap() {
     }
     assert_eq!(created.len(), CAP as usize);
     assert_eq!(refused, 24 - CAP as usize);
-    assert_eq!(store.template_count(&acme).await.unwrap(), CAP);
-    let stored = store.list_templates(&acme).await.unwrap();
+    assert_eq!(store.templates().template_count(&acme).await.unwrap(), CAP);
+    let stored = store.templates().list_templates(&acme).await.unwrap();
     assert_eq!(
         stored.len(),
         CAP as usize,
@@ -96,6 +98,7 @@ async fn concurrent_creations_never_pass_the_cap() {
 
     // A rejected template still counts; deleting one gives its place back, once.
     let first = store
+        .templates()
         .get_template_consistent(&acme, created[0].id())
         .await
         .unwrap()
@@ -106,6 +109,7 @@ async fn concurrent_creations_never_pass_the_cap() {
     };
     assert!(
         store
+            .templates()
             .set_template_state(&acme, &first, &rejected, NOW)
             .await
             .unwrap()
@@ -113,6 +117,7 @@ async fn concurrent_creations_never_pass_the_cap() {
     // The same move again: the template no longer stands where it was read.
     assert!(
         !store
+            .templates()
             .set_template_state(&acme, &first, &rejected, NOW)
             .await
             .unwrap()
@@ -120,6 +125,7 @@ async fn concurrent_creations_never_pass_the_cap() {
     let extra = draft("One more {{x}}");
     assert_eq!(
         store
+            .templates()
             .create_template(&acme, &extra, CAP, None, NOW)
             .await
             .unwrap(),
@@ -130,7 +136,13 @@ async fn concurrent_creations_never_pass_the_cap() {
             let store = store.clone();
             let acme = acme.clone();
             let rejected = rejected.clone();
-            tokio::spawn(async move { store.delete_template(&acme, &rejected, NOW).await.unwrap() })
+            tokio::spawn(async move {
+                store
+                    .templates()
+                    .delete_template(&acme, &rejected, NOW)
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut deleted = 0;
@@ -138,8 +150,12 @@ async fn concurrent_creations_never_pass_the_cap() {
         deleted += usize::from(d.await.unwrap());
     }
     assert_eq!(deleted, 1, "deleted once");
-    assert_eq!(store.template_count(&acme).await.unwrap(), CAP - 1);
+    assert_eq!(
+        store.templates().template_count(&acme).await.unwrap(),
+        CAP - 1
+    );
     let gone = store
+        .templates()
         .get_template_consistent(&acme, rejected.id())
         .await
         .unwrap()
@@ -148,6 +164,7 @@ async fn concurrent_creations_never_pass_the_cap() {
     assert_eq!(gone.rejection_reason(), Some("promo"));
     assert_eq!(
         store
+            .templates()
             .create_template(&acme, &extra, CAP, None, NOW)
             .await
             .unwrap(),
@@ -158,14 +175,16 @@ async fn concurrent_creations_never_pass_the_cap() {
     let globex = business(&store, "globex").await;
     assert_eq!(
         store
+            .templates()
             .create_template(&globex, &draft("Hi {{a}}"), CAP, None, NOW)
             .await
             .unwrap(),
         TemplateCreated::Created
     );
-    assert_eq!(store.template_count(&globex).await.unwrap(), 1);
+    assert_eq!(store.templates().template_count(&globex).await.unwrap(), 1);
     assert!(
         store
+            .templates()
             .get_template_consistent(&globex, extra.id())
             .await
             .unwrap()
@@ -189,6 +208,7 @@ async fn concurrent_retries_with_one_key_create_one_template() {
                 let template = draft("Order {{order}} shipped");
                 for _ in 0..20 {
                     match store
+                        .templates()
                         .create_template(&acme, &template, 2_000, Some((&key, "hash-a")), NOW)
                         .await
                     {
@@ -213,10 +233,10 @@ async fn concurrent_retries_with_one_key_create_one_template() {
     for task in tasks {
         answered.push(task.await.unwrap());
     }
-    let stored = store.list_templates(&acme).await.unwrap();
+    let stored = store.templates().list_templates(&acme).await.unwrap();
     assert_eq!(stored.len(), 1, "one template: {stored:?}");
     assert_eq!(
-        store.template_count(&acme).await.unwrap(),
+        store.templates().template_count(&acme).await.unwrap(),
         1,
         "counted once"
     );
@@ -228,24 +248,29 @@ async fn concurrent_retries_with_one_key_create_one_template() {
     let other = draft("Order {{order}} delivered");
     assert_eq!(
         store
+            .templates()
             .create_template(&acme, &other, 2_000, Some((&key, "hash-b")), NOW)
             .await
             .unwrap(),
         TemplateCreated::KeyReused
     );
-    assert_eq!(store.list_templates(&acme).await.unwrap().len(), 1);
-    assert_eq!(store.template_count(&acme).await.unwrap(), 1);
+    assert_eq!(
+        store.templates().list_templates(&acme).await.unwrap().len(),
+        1
+    );
+    assert_eq!(store.templates().template_count(&acme).await.unwrap(), 1);
 
     // The key is the business's own: another business's same key and body create afresh.
     let globex = business(&store, "globex").await;
     assert_eq!(
         store
+            .templates()
             .create_template(&globex, &other, 2_000, Some((&key, "hash-b")), NOW)
             .await
             .unwrap(),
         TemplateCreated::Created
     );
-    assert_eq!(store.template_count(&globex).await.unwrap(), 1);
+    assert_eq!(store.templates().template_count(&globex).await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -254,6 +279,7 @@ async fn approval_records_viber_s_id_and_operator_templates_keep_working() {
     let acme = business(&store, "acme").await;
     let mine = draft("Hi {{name}}");
     store
+        .templates()
         .create_template(&acme, &mine, 2_000, None, NOW)
         .await
         .unwrap();
@@ -265,11 +291,17 @@ async fn approval_records_viber_s_id_and_operator_templates_keep_working() {
     };
     assert!(
         store
+            .templates()
             .set_template_state(&acme, &mine, &approved, NOW)
             .await
             .unwrap()
     );
-    let read = store.get_template(&acme, mine.id()).await.unwrap().unwrap();
+    let read = store
+        .templates()
+        .get_template(&acme, mine.id())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(read.is_approved());
     assert_eq!(read.viber_template_id(), &viber);
 
@@ -311,7 +343,12 @@ async fn approval_records_viber_s_id_and_operator_templates_keep_working() {
         .send()
         .await
         .unwrap();
-    let old = store.get_template(&acme, &legacy).await.unwrap().unwrap();
+    let old = store
+        .templates()
+        .get_template(&acme, &legacy)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(old.state(), TemplateState::PendingReview);
     assert_eq!(old.language(), &Language::parse("en").unwrap());
     assert_eq!(old.category(), TemplateCategory::Transactional);
@@ -320,11 +357,17 @@ async fn approval_records_viber_s_id_and_operator_templates_keep_working() {
     };
     assert!(
         store
+            .templates()
             .set_template_state(&acme, &old, &ok, NOW)
             .await
             .unwrap()
     );
-    let now_approved = store.get_template(&acme, &legacy).await.unwrap().unwrap();
+    let now_approved = store
+        .templates()
+        .get_template(&acme, &legacy)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(now_approved.is_approved());
     assert_eq!(
         now_approved.viber_template_id(),
@@ -334,9 +377,10 @@ async fn approval_records_viber_s_id_and_operator_templates_keep_working() {
     // Deleting an operator's template counts nothing down (it was never counted).
     assert!(
         store
+            .templates()
             .delete_template(&acme, &now_approved, NOW)
             .await
             .unwrap()
     );
-    assert_eq!(store.template_count(&acme).await.unwrap(), 1);
+    assert_eq!(store.templates().template_count(&acme).await.unwrap(), 1);
 }

@@ -32,7 +32,7 @@ fn acme() -> BusinessId {
 async fn usage(store: &Store, from: &str, to: &str) -> Usage {
     let range = UsageRange::parse(from, to, Some("day")).unwrap();
     let mut sum = Usage::default();
-    for (_, day) in store.usage(&acme(), &range).await.unwrap() {
+    for (_, day) in store.businesses().usage(&acme(), &range).await.unwrap() {
         sum.merge(&day);
     }
     sum.without_zeros()
@@ -43,7 +43,12 @@ async fn usage(store: &Store, from: &str, to: &str) -> Usage {
 async fn tally(store: &Store, ids: &[MessageId]) -> Usage {
     let mut t = Usage::default();
     for id in ids {
-        let m = store.get_message(&acme(), id, NOW).await.unwrap().unwrap();
+        let m = store
+            .messages()
+            .get_message(&acme(), id, NOW)
+            .await
+            .unwrap()
+            .unwrap();
         let billing = m.billing.expect("billing recorded");
         *t.accepted.entry(billing.category).or_default() += 1;
         if billing.billable {
@@ -60,9 +65,15 @@ async fn tally(store: &Store, ids: &[MessageId]) -> Usage {
 }
 
 async fn mark_sent(store: &Store, id: &MessageId, token: &str, when: Timestamp) -> Marked {
-    let message = store.get_message(&acme(), id, NOW).await.unwrap().unwrap();
+    let message = store
+        .messages()
+        .get_message(&acme(), id, NOW)
+        .await
+        .unwrap()
+        .unwrap();
     let to = PhoneNumber::parse(&message.to).unwrap();
     store
+        .messages()
         .mark_sent(
             &message,
             &to,
@@ -77,13 +88,19 @@ async fn mark_sent(store: &Store, id: &MessageId, token: &str, when: Timestamp) 
 }
 
 async fn mark_failed(store: &Store, id: &MessageId, reason: &str) -> Marked {
-    let message = store.get_message(&acme(), id, NOW).await.unwrap().unwrap();
+    let message = store
+        .messages()
+        .get_message(&acme(), id, NOW)
+        .await
+        .unwrap()
+        .unwrap();
     let to = PhoneNumber::parse(&message.to).unwrap();
     let failure = Failure {
         code: Some(9),
         reason: reason.into(),
     };
     store
+        .messages()
         .mark_failed(&message, &to, &failure, at(1), false)
         .await
         .unwrap()
@@ -91,6 +108,7 @@ async fn mark_failed(store: &Store, id: &MessageId, reason: &str) -> Marked {
 
 async fn apply(store: &Store, id: &MessageId, status: MessageStatus, when: Timestamp) {
     store
+        .messages()
         .apply_status(&acme(), id, status, when)
         .await
         .unwrap()
@@ -109,6 +127,7 @@ async fn campaign(store: &Store, first: usize, count: usize) -> Vec<MessageId> {
         })
         .collect();
     let created = store
+        .campaigns()
         .create_campaign(&NewCampaign {
             business: &business,
             id: id.clone(),
@@ -123,7 +142,11 @@ async fn campaign(store: &Store, first: usize, count: usize) -> Vec<MessageId> {
         .await
         .unwrap();
     assert!(matches!(created, CreateOutcome::Created(_)));
-    store.start_campaign(&business, &id, NOW).await.unwrap();
+    store
+        .campaigns()
+        .start_campaign(&business, &id, NOW)
+        .await
+        .unwrap();
     let phones: Vec<PhoneNumber> = (first..first + count).map(number).collect();
     for delivery in 0..2 {
         let candidates = phones
@@ -140,6 +163,7 @@ async fn campaign(store: &Store, first: usize, count: usize) -> Vec<MessageId> {
             })
             .collect();
         let report = store
+            .campaigns()
             .admit_chunk(
                 ChunkRef {
                     business: &business,
@@ -177,7 +201,7 @@ async fn usage_is_the_tally_of_the_messages_after_retries_and_repeats() {
             send.idempotency = Some((&key, "hash-1"));
         }
         assert!(matches!(
-            store.record_send(&send).await.unwrap(),
+            store.messages().record_send(&send).await.unwrap(),
             SendOutcome::Accepted { .. }
         ));
         if i == 0 {
@@ -186,7 +210,7 @@ async fn usage_is_the_tally_of_the_messages_after_retries_and_repeats() {
                 ..send.clone()
             };
             assert!(matches!(
-                store.record_send(&retry).await.unwrap(),
+                store.messages().record_send(&retry).await.unwrap(),
                 SendOutcome::Replayed { .. }
             ));
         }
@@ -197,6 +221,7 @@ async fn usage_is_the_tally_of_the_messages_after_retries_and_repeats() {
     let user = number(100);
     for _ in 0..2 {
         store
+            .conversations()
             .record_inbound(
                 &business,
                 &user,
@@ -220,7 +245,7 @@ async fn usage_is_the_tally_of_the_messages_after_retries_and_repeats() {
             ..informative(&business, id.clone(), &user, at(1))
         };
         assert!(matches!(
-            store.record_send(&send).await.unwrap(),
+            store.messages().record_send(&send).await.unwrap(),
             SendOutcome::Accepted { .. }
         ));
         ids.push(id);
@@ -293,6 +318,7 @@ async fn a_status_on_a_later_day_moves_that_day_and_the_range_adds_up() {
     let to = number(1);
     let id = MessageId::generate();
     store
+        .messages()
         .record_send(&informative(&business, id.clone(), &to, NOW))
         .await
         .unwrap();
@@ -314,7 +340,7 @@ async fn a_status_on_a_later_day_moves_that_day_and_the_range_adds_up() {
     assert_eq!(both.statuses, BTreeMap::from([("delivered".to_owned(), 1)]));
     // By month: one period holding both days (unless they straddle a month's end).
     let range = UsageRange::parse(&first.to_string(), &second.to_string(), Some("month")).unwrap();
-    let months = store.usage(&business, &range).await.unwrap();
+    let months = store.businesses().usage(&business, &range).await.unwrap();
     assert_eq!(months.len(), range.periods().len());
 }
 
@@ -328,6 +354,7 @@ async fn concurrent_callbacks_for_one_message_count_it_once() {
         let to = number(i);
         let id = MessageId::generate();
         store
+            .messages()
             .record_send(&informative(&business, id.clone(), &to, NOW))
             .await
             .unwrap();

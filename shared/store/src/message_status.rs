@@ -37,7 +37,7 @@ use crate::campaign_counts::{self, CountMove};
 use crate::cancelled::conditional;
 use crate::message::{campaign_of, history_value, unknown_history_value};
 use crate::usage::UsageMove;
-use crate::{BusinessId, CampaignId, MessageId, Store, StoreError, keys};
+use crate::{BusinessId, CampaignId, MessageId, StoreError, keys};
 
 /// The message a Viber `message_token` belongs to (the `TOKEN` item `dispatch` writes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,7 +174,7 @@ fn status_key(status: MessageStatus, at: Timestamp) -> String {
     format!("{}@{}", status.as_str(), at.as_millis())
 }
 
-impl Store {
+impl crate::Messages<'_> {
     /// The message behind a Viber message token; `None` when `dispatch` has not recorded it
     /// (yet: the item may hold only statuses kept for it), or it is past its retention.
     /// Strongly consistent: a status right after the send should find the token `dispatch`
@@ -489,7 +489,9 @@ impl Store {
         }
         Ok(conditional(request.send().await)?.is_some())
     }
+}
 
+impl crate::Conversations<'_> {
     /// Marks the user opted out (Viber `unsubscribe`, or `SRVC_USER_BLOCKED` on a send) or back
     /// in (`subscribe`); returns whether that changed anything.
     pub async fn set_opted_out(

@@ -5,11 +5,11 @@
 //! containers racing on the same job, find the condition false and learn that the message was
 //! already handled ([`Marked::AlreadyHandled`]), so nothing is recorded (or given back) twice.
 //!
-//! - [`Store::mark_sent`]: one `TransactWriteItems` of the message (`SET status, status_rank,
+//! - [`Messages::mark_sent`](crate::Messages::mark_sent): one `TransactWriteItems` of the message (`SET status, status_rank,
 //!   history = list_append(…), viber_message_token, viber_session_id`) and the `TOKEN` item that
 //!   lets `status` find the message from Viber's `message_token` (an `Update`, so attributes a
 //!   reconciling `status` may have put there survive).
-//! - [`Store::mark_failed`]: the message (`SET status, status_rank, failure_code,
+//! - [`Messages::mark_failed`](crate::Messages::mark_failed): the message (`SET status, status_rank, failure_code,
 //!   failure_reason, history = list_append(…)`), and for a refused session message, in the same
 //!   transaction, its place in the session counters given back. Tying the give-back to the
 //!   status change is what makes it happen once however often the job is delivered.
@@ -18,7 +18,7 @@
 //!   the move.
 //! - Every message also moves its status on the day's usage shard (`usage`), last in the
 //!   same transaction.
-//! - [`Store::lock_for_wait`]: Viber's 21 locks the session, but only if the user has not
+//! - [`Conversations::lock_for_wait`](crate::Conversations::lock_for_wait): Viber's 21 locks the session, but only if the user has not
 //!   written since the message was admitted (a condition on `last_user_message_at`, which
 //!   every user message sets): a late 21 must not re-lock a session the user just unlocked.
 
@@ -34,7 +34,7 @@ use crate::campaign_counts::{self, CountMove};
 use crate::conversation::{self, Expr};
 use crate::message::history_value;
 use crate::usage::{UsageMove, send_retrying};
-use crate::{BusinessId, Failure, MessageRecord, Store, StoreError, keys};
+use crate::{BusinessId, Failure, MessageRecord, StoreError, keys};
 
 /// What a `mark_*` call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +68,7 @@ const RELEASES: [(&str, &str); 2] = [
     ),
 ];
 
-impl Store {
+impl crate::Messages<'_> {
     /// `accepted → sent`, with the `TOKEN` item when Viber gave a token. See the module docs.
     pub async fn mark_sent(
         &self,
@@ -340,7 +340,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl crate::Conversations<'_> {
     /// Viber answered 21 ("wait for the user's response") to a message admitted at
     /// `admitted_at`: lock the session ([`Conversation::lock`]) unless a user message came in
     /// at or after that time. Returns whether it locked. Compare-and-set on the exact state,

@@ -26,7 +26,7 @@ use crate::attrs::{self, Item, n, s};
 use crate::cancelled::Cancelled;
 use crate::conversation::{self, Expr};
 use crate::usage::UsageMove;
-use crate::{BusinessId, Store, StoreError, keys};
+use crate::{BusinessId, StoreError, keys};
 
 /// Optimistic rounds before [`StoreError::Contended`] (as for sends).
 const MAX_ATTEMPTS: usize = 64;
@@ -57,7 +57,7 @@ pub struct InboundRecord {
     pub before: Conversation,
     pub after: Conversation,
     /// The conversation holds messages waiting for the user's reply
-    /// ([`Store::release_held`](crate::Store::release_held) releases them); `false` means
+    /// ([`Messages::release_held`](crate::Messages::release_held) releases them); `false` means
     /// the write found none (it is conditioned on that). A redelivery says `true`: whether
     /// the first delivery's release finished is not known without a read.
     pub holds_messages: bool,
@@ -143,7 +143,7 @@ fn record_from_item(item: &Item) -> Result<InboundRecord, StoreError> {
     })
 }
 
-impl Store {
+impl crate::Conversations<'_> {
     /// Records a user message and what it does to the conversation, atomically and once per
     /// `message_token`. See the module documentation.
     pub async fn record_inbound(
@@ -159,7 +159,7 @@ impl Store {
             .await
     }
 
-    /// [`Store::record_inbound`], with `opens_session` false for a user message on a service
+    /// [`Conversations::record_inbound`](crate::Conversations::record_inbound), with `opens_session` false for a user message on a service
     /// where writing opens no session (a two-way reply while `VIBER_TWO_WAY_SESSIONS` is
     /// `closed`): recorded and de-duplicated the same way, the opt-out ends, no session moves.
     #[allow(clippy::too_many_arguments)]

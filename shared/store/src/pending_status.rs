@@ -6,9 +6,9 @@
 //!
 //! The race between the two is closed by one item and two orders:
 //! - `status` keeps a callback with one `UpdateItem` conditioned on `message_id` being absent:
-//!   the check and the write are one atomic step on the item ([`Store::keep_pending_status`]);
+//!   the check and the write are one atomic step on the item ([`Messages::keep_pending_status`](crate::Messages::keep_pending_status));
 //! - `dispatch` writes the token first, then reads the item back consistently
-//!   ([`Store::pending_statuses`]).
+//!   ([`Messages::pending_statuses`](crate::Messages::pending_statuses)).
 //!
 //! DynamoDB orders writes to one item, so either the keep lands before `mark_sent` (and
 //! dispatch's read after it sees it) or after (and its condition fails, handing `status` the
@@ -21,8 +21,8 @@ use session_rules::{MessageStatus, Timestamp};
 
 use crate::attrs::{self, Item, n, s};
 use crate::cancelled::conditional;
-use crate::status::token_ref;
-use crate::{Store, StoreError, TokenRef, keys};
+use crate::message_status::token_ref;
+use crate::{StoreError, TokenRef, keys};
 
 /// The attribute prefix of a kept status on a `TOKEN` item.
 const PENDING_PREFIX: &str = "pending_";
@@ -38,7 +38,7 @@ pub struct PendingStatus {
     pub at: Timestamp,
 }
 
-/// What [`Store::keep_pending_status`] did.
+/// What [`Messages::keep_pending_status`](crate::Messages::keep_pending_status) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kept {
     /// Kept: `dispatch` applies it when it records the token.
@@ -57,7 +57,7 @@ fn claim_attribute(status: MessageStatus) -> String {
     format!("{CLAIMED_PREFIX}{}", status.as_str())
 }
 
-impl Store {
+impl crate::Messages<'_> {
     /// Keeps a status for a token `dispatch` has not recorded (yet), unless it has been
     /// recorded since the caller looked. A repeat of the same status keeps the first one's time.
     /// Kept as long as messages are, in case the token only turns up on a late retry.
@@ -71,7 +71,7 @@ impl Store {
             .await
     }
 
-    /// [`Store::keep_pending_status`] for a callback that named the service id `claimed`: when
+    /// [`Messages::keep_pending_status`](crate::Messages::keep_pending_status) for a callback that named the service id `claimed`: when
     /// the token is recorded, the status applies only if its message is that service's.
     pub async fn keep_pending_status_for(
         &self,
@@ -138,7 +138,7 @@ impl Store {
             .collect())
     }
 
-    /// [`Store::pending_statuses`], each with the service id its callback named.
+    /// [`Messages::pending_statuses`](crate::Messages::pending_statuses), each with the service id its callback named.
     pub async fn pending_statuses_claimed(
         &self,
         token: &str,
