@@ -68,6 +68,26 @@ const RELEASES: [(&str, &str); 2] = [
     ),
 ];
 
+/// The message's move from exactly `accepted` to `status` at `at` (status, rank, history):
+/// what `sent` and every `failed` share; the caller adds its own attributes and the `SET`.
+fn from_accepted(
+    table: &str,
+    message: &MessageRecord,
+    status: MessageStatus,
+    at: Timestamp,
+) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    Update::builder()
+        .table_name(table)
+        .key(keys::PK, s(keys::business(&message.business)))
+        .key(keys::SK, s(keys::message(&message.id)))
+        .condition_expression("#st = :accepted")
+        .expression_attribute_names("#st", "status")
+        .expression_attribute_values(":accepted", s(MessageStatus::Accepted.as_str()))
+        .expression_attribute_values(":status", s(status.as_str()))
+        .expression_attribute_values(":rank", n(status.rank()))
+        .expression_attribute_values(":event", event(status, at))
+}
+
 impl crate::Messages<'_> {
     /// `accepted → sent`, with the `TOKEN` item when Viber gave a token. See the module docs.
     pub async fn mark_sent(
@@ -80,16 +100,7 @@ impl crate::Messages<'_> {
         let mut set = String::from(
             "SET #st = :status, status_rank = :rank, history = list_append(history, :event)",
         );
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(&message.business)))
-            .key(keys::SK, s(keys::message(&message.id)))
-            .condition_expression("#st = :accepted")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":accepted", s(MessageStatus::Accepted.as_str()))
-            .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":rank", n(status.rank()))
-            .expression_attribute_values(":event", event(status, sent.at));
+        let mut update = from_accepted(&self.table, message, status, sent.at);
         if let Some(token) = sent.token {
             set.push_str(", viber_message_token = :token");
             update = update.expression_attribute_values(":token", s(token));
@@ -318,17 +329,8 @@ impl crate::Messages<'_> {
             "SET #st = :status, status_rank = :rank, failure_reason = :reason, \
              history = list_append(history, :event)",
         );
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(&message.business)))
-            .key(keys::SK, s(keys::message(&message.id)))
-            .condition_expression("#st = :accepted")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":accepted", s(MessageStatus::Accepted.as_str()))
-            .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":rank", n(status.rank()))
-            .expression_attribute_values(":reason", s(&failure.reason))
-            .expression_attribute_values(":event", event(status, at));
+        let mut update = from_accepted(&self.table, message, status, at)
+            .expression_attribute_values(":reason", s(&failure.reason));
         if let Some(code) = failure.code {
             set.push_str(", failure_code = :code");
             update = update.expression_attribute_values(":code", n(code));

@@ -198,17 +198,14 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
             conversation,
             accepted_at,
         } => SendDryRun {
-            dry_run: true,
-            result: "replayed",
-            refusal: None,
-            message_id: Some(message_id.to_string()),
-            viber_type,
-            billing: Some(Billing::of_send(category, &conversation)),
-            // Already accepted: nothing more to pay for this request.
-            estimated_price: None,
-            session_before: Some(before),
-            session_after: Some(SessionView::of(&conversation, accepted_at, limits)),
             hold: Some(view),
+            ..replayed(
+                &message_id,
+                viber_type,
+                Billing::of_send(category, &conversation),
+                before,
+                SessionView::of(&conversation, accepted_at, limits),
+            )
         },
     };
     answer(&dry)
@@ -244,19 +241,13 @@ fn sent(
             message_id,
             after,
             accepted_at,
-        } => SendDryRun {
-            dry_run: true,
-            result: "replayed",
-            refusal: None,
-            message_id: Some(message_id.to_string()),
+        } => replayed(
+            &message_id,
             viber_type,
-            billing: Some(Billing::of_send(category, &after)),
-            // Already sent and counted: nothing more to pay.
-            estimated_price: None,
-            session_before: Some(before),
-            session_after: Some(SessionView::of(&after, accepted_at, limits)),
-            hold: None,
-        },
+            Billing::of_send(category, &after),
+            before,
+            SessionView::of(&after, accepted_at, limits),
+        ),
         SendOutcome::Refused(refusal) => SendDryRun {
             viber_type,
             session_before: Some(before.clone()),
@@ -280,6 +271,29 @@ fn sent(
 
 /// The Viber type `dispatch` would send it as: the same body builder, the same deployment
 /// setting for free-form transactional text.
+/// The dry answer of a request its key already answered: the first answer's message, and
+/// nothing more to pay (it was accepted and counted then).
+fn replayed(
+    message_id: &MessageId,
+    viber_type: Option<u16>,
+    billing: Billing,
+    before: SessionView,
+    after: SessionView,
+) -> SendDryRun {
+    SendDryRun {
+        dry_run: true,
+        result: "replayed",
+        refusal: None,
+        message_id: Some(message_id.to_string()),
+        viber_type,
+        billing: Some(billing),
+        estimated_price: None,
+        session_before: Some(before),
+        session_after: Some(after),
+        hold: None,
+    }
+}
+
 fn viber_type(prepared: &Prepared, limits: &Limits) -> Option<u16> {
     let built = viber::SendMessage::build(
         0,

@@ -4,12 +4,9 @@
 //! The figures are the usage counters (`vbm_store::usage`), moved in the writes that make each
 //! change, so they are exact under retries and redeliveries; one `Query` reads a range.
 
-use std::collections::BTreeMap;
-
 use lambda_http::http::StatusCode;
 use lambda_http::{Request, RequestExt};
 use serde::Serialize;
-use session_rules::BillingCategory;
 use session_rules::prices::Estimate;
 use session_rules::usage::{Granularity, RangeError, Usage, UsageRange};
 use vbm_http::{Answer, ApiError, json_response};
@@ -39,16 +36,11 @@ pub struct PeriodUsage {
     pub figures: UsageFigures,
 }
 
-/// One period's figures (zeros left out of the maps).
+/// One period's figures (zeros left out of the maps): the counters' sums and their cost.
 #[derive(Debug, Serialize)]
 pub struct UsageFigures {
-    pub accepted: BTreeMap<BillingCategory, i64>,
-    pub billable: BTreeMap<BillingCategory, i64>,
-    pub statuses: BTreeMap<String, i64>,
-    pub sessions_opened: i64,
-    pub sms_failovers: i64,
-    pub sms_parts: i64,
-    pub campaign_recipients: i64,
+    #[serde(flatten)]
+    pub usage: Usage,
     /// In the business's price table; `null` without one, or when a counted category (or the
     /// SMS) has no price in it.
     pub estimated_cost: Option<Cost>,
@@ -80,13 +72,7 @@ impl UsageFigures {
             .and_then(|p| usage.estimated_cost(p))
             .map(Cost::from);
         Self {
-            accepted: usage.accepted,
-            billable: usage.billable,
-            statuses: usage.statuses,
-            sessions_opened: usage.sessions_opened,
-            sms_failovers: usage.sms_failovers,
-            sms_parts: usage.sms_parts,
-            campaign_recipients: usage.campaign_recipients,
+            usage,
             estimated_cost,
         }
     }

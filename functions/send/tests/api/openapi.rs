@@ -954,13 +954,15 @@ fn the_usage_schemas_match_the_report() {
     use send::routes::usage::{Cost, PeriodUsage, UsageFigures, UsageReport};
     let doc = document();
     let figures = || UsageFigures {
-        accepted: BTreeMap::from([(session_rules::BillingCategory::Session, 2)]),
-        billable: BTreeMap::from([(session_rules::BillingCategory::Session, 1)]),
-        statuses: BTreeMap::from([("delivered".to_owned(), 1)]),
-        sessions_opened: 1,
-        sms_failovers: 0,
-        sms_parts: 0,
-        campaign_recipients: 0,
+        usage: session_rules::usage::Usage {
+            accepted: BTreeMap::from([(session_rules::BillingCategory::Session, 2)]),
+            billable: BTreeMap::from([(session_rules::BillingCategory::Session, 1)]),
+            statuses: BTreeMap::from([("delivered".to_owned(), 1)]),
+            sessions_opened: 1,
+            sms_failovers: 0,
+            sms_parts: 0,
+            campaign_recipients: 0,
+        },
         estimated_cost: Some(Cost {
             amount: "0.01".into(),
             amount_micros: 10_000,
