@@ -277,27 +277,10 @@ class SerializedApp:
             "HTTP_X_AMZ_USER_AGENT", ""
         )
         table = stream_table(iterator) if isinstance(iterator, str) else ANY_QUEUE
-        deadline = time.monotonic() + STREAM_HOLD_SECONDS
-        while True:
-            with self.changes:
-                generation = self.generation(table)
-            answer: list[Any] = []
-            environ["wsgi.input"] = io.BytesIO(raw)
-            body = self.serialized(
-                environ, lambda status, headers, *exc: answer.append((status, headers))
-            )
-            status, headers = answer[-1]
-            left = deadline - time.monotonic()
-            answered = not followed or not status.startswith("200") or left <= 0
-            if answered or has_records(b"".join(body)):
-                start_response(status, headers)
-                return body
-            with self.changes:
-                woken = self.changes.wait_for(
-                    lambda: self.generation(table) != generation, timeout=left
-                )
-            if not woken:
-                followed = False  # one last read, answered whatever it finds
+        wait = STREAM_HOLD_SECONDS if followed else 0.0
+        return self.repeat(
+            environ, start_response, raw, table, wait, has_records, lambda: float("inf")
+        )
 
     def generation(self, queue: str) -> tuple[int, int]:
         """What a poll of ``queue`` watches; call holding ``self.changes``."""
@@ -336,31 +319,54 @@ class SerializedApp:
         short_poll: bytes,
     ) -> list[bytes]:
         """One long poll as short polls, the lock released between them."""
-        deadline = time.monotonic() + wait
         queue = queue_of(environ, short_poll)
+        return self.repeat(
+            environ,
+            start_response,
+            short_poll,
+            queue,
+            wait,
+            has_messages,
+            lambda: self.next_receivable(queue),
+        )
+
+    def repeat(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        request: bytes,
+        key: str,
+        wait: float,
+        found: Callable[[bytes], bool],
+        pause: Callable[[], float],
+    ) -> list[bytes]:
+        """Makes ``request`` under the lock until its answer ``found`` something or failed, or
+        ``wait`` seconds passed; between two tries it sleeps, the lock released, until a change
+        of ``key`` (a queue, a table) or for ``pause()`` seconds at most."""
+        deadline = time.monotonic() + wait
         last = False
         while True:
             with self.changes:
-                generation = self.generation(queue)
+                generation = self.generation(key)
             answer: list[Any] = []
-            environ["wsgi.input"] = io.BytesIO(short_poll)
-            environ["CONTENT_LENGTH"] = str(len(short_poll))
+            environ["wsgi.input"] = io.BytesIO(request)
+            environ["CONTENT_LENGTH"] = str(len(request))
             body = self.serialized(
                 environ, lambda status, headers, *exc: answer.append((status, headers))
             )
             status, headers = answer[-1]
-            done = not status.startswith("200") or has_messages(b"".join(body))
+            done = not status.startswith("200") or found(b"".join(body))
             left = deadline - time.monotonic()
             if done or last or left <= 0:
                 start_response(status, headers)
                 return body
-            pause = min(left, self.next_receivable(queue))
+            sleep = min(left, pause())
             with self.changes:
                 woken = self.changes.wait_for(
-                    lambda: self.generation(queue) != generation, timeout=pause
+                    lambda: self.generation(key) != generation, timeout=sleep
                 )
-            # Slept to the end of the wait: one last poll (a timed wait may end a hair early).
-            last = not woken and pause >= left
+            # Slept to the end of the wait: one last try (a timed wait may end a hair early).
+            last = not woken and sleep >= left
 
     def next_receivable(self, queue: str) -> float:
         """How long a waiting poll of ``queue`` may sleep with no request to wake it."""

@@ -484,6 +484,51 @@ def test_a_reader_following_the_stream_is_answered_when_the_table_is_written(mot
     assert time.monotonic() - started < 0.7
 
 
+def test_a_followed_stream_read_waits_without_reading_again():
+    """Unit test of the middleware over a stand-in WSGI app that counts stream reads: a
+    follower's empty read is tried once, then once more at the end of its 0.8 s wait, with
+    nothing in between (a wait that re-read in a loop would cost the emulator hundreds of
+    reads a second per idle stack); a write to another table does not wake it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "infra" / "moto"))
+    import serial_moto
+
+    reads = []
+
+    def app(environ, start_response):
+        environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if environ["HTTP_X_AMZ_TARGET"] == serial_moto.STREAM_READ:
+            reads.append(time.monotonic())
+        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.0")])
+        return [b'{"NextShardIterator":"next","Records":[]}']
+
+    middleware = serial_moto.SerializedApp(app)
+    iterator = "arn:aws:dynamodb:us-east-1:123456789012:table/quiet/stream/2026-12-08T00:00:00|1|x"
+
+    def call(target: str, request: dict, agent: str = "") -> None:
+        body = json.dumps(request).encode()
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "CONTENT_LENGTH": str(len(body)),
+            "CONTENT_TYPE": "application/x-amz-json-1.0",
+            "HTTP_X_AMZ_TARGET": target,
+            "HTTP_USER_AGENT": agent,
+            "wsgi.input": io.BytesIO(body),
+        }
+        middleware(environ, lambda status, headers, *exc: None)
+
+    reader = threading.Thread(
+        target=call,
+        args=(serial_moto.STREAM_READ, {"ShardIterator": iterator}, "app/vbm-stream-follower"),
+    )
+    started = time.monotonic()
+    reader.start()
+    time.sleep(0.2)
+    call("DynamoDB_20120810.PutItem", {"TableName": "busy", "Item": {"pk": {"S": "a"}}})
+    reader.join()
+    assert len(reads) == 2, reads
+    assert reads[1] - started >= 0.7
+
+
 def test_the_lighter_retention_check_answers_as_moto_does():
     """Unit test of the lighter retention check against moto's own, on moto's backend in this
     process: a message past the queue's retention period is not valid, a fresh one is."""
