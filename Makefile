@@ -4,6 +4,7 @@ SHELL := bash
 
 VENV := .venv
 WITH_MOTO := infra/scripts/with-moto.sh
+TEST_STEP := $(VENV)/bin/python infra/scripts/test_results.py step
 
 .PHONY: all test dev python-env test-rust test-infra lint-template bench package sam-build faults fuzz fuzz-api clients
 
@@ -11,7 +12,8 @@ all: test
 
 ## Everything CI checks, in this order, stopping at the first failure. Without incremental
 ## compilation: its caches doubled target/ (2.5 GB on top of 4 GB) for a full run that rebuilds
-## every workspace crate anyway.
+## every workspace crate anyway. A test binary or step that passed with the same inputs is not
+## run again (infra/scripts/test_results.py; VBM_TEST_REUSE=0 runs everything).
 test: export CARGO_INCREMENTAL = 0
 test:
 	infra/scripts/toolchain.sh
@@ -19,9 +21,9 @@ test:
 	cargo clippy --workspace --all-targets -- -D warnings
 	infra/scripts/python-env.sh
 	infra/scripts/test-rust.sh
-	$(WITH_MOTO) $(VENV)/bin/pytest -q infra/tests
-	infra/scripts/clients.sh
-	infra/scripts/api-fuzz.sh
+	$(TEST_STEP) infra-tests -- $(WITH_MOTO) $(VENV)/bin/pytest -q infra/tests
+	$(TEST_STEP) clients -- infra/scripts/clients.sh
+	$(TEST_STEP) api-fuzz -- infra/scripts/api-fuzz.sh
 
 ## The whole system on 127.0.0.1 (MOTO_PORT, default 5000; VBM_PORT, default 3000). Foreground.
 dev:

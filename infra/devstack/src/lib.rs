@@ -31,6 +31,9 @@ use vbm_platform::clock::{Clock, OffsetClock};
 use vbm_platform::config::Config;
 use vbm_store::{BusinessId, NewBusiness, Retention, Store, StoreError};
 
+/// One call of the stack's own to the local emulator, however long others hold its lock.
+const LOCAL_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub use wiring::Functions;
 
 /// The local Viber callback secret: the last segment of the callback URLs
@@ -205,7 +208,20 @@ pub async fn start_with(
     listener: TcpListener,
     options: Options,
 ) -> Result<Running, String> {
-    let sdk = vbm_platform::aws::sdk_config().await;
+    // The stack's own calls (seeding, the sandbox, the sink) share a local emulator with every
+    // other test of a run: on a busy machine one waits behind others for seconds, which the
+    // functions' production timeout (3 s) would turn into a failed start.
+    let sdk = vbm_platform::aws::sdk_config()
+        .await
+        .into_builder()
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(LOCAL_CALL_TIMEOUT)
+                .operation_timeout(LOCAL_CALL_TIMEOUT * 2)
+                .build(),
+        )
+        .build();
     let clock = Arc::new(OffsetClock::new());
     let config = settings.function_config();
     // The functions and their pollers reach a local emulator through the outage proxy; the
