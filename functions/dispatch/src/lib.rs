@@ -53,7 +53,7 @@ use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_platform::metrics;
 use vbm_platform::warm::Warmup;
-use vbm_queue::batch::receive_count;
+use vbm_queue::batch::{self, receive_count};
 use vbm_queue::{OutboundJob, QueueError, Retries, batch_response};
 use vbm_store::{
     BusinessCache, BusinessId, CampaignId, Failure, Marked, MessageId, MessageRecord, Parked,
@@ -289,21 +289,13 @@ impl App {
         );
         async {
             let result = self.dispatch(record, reads).await;
-            let span = tracing::Span::current();
+            tracing::Span::current().record("outcome", batch::outcome(&result));
             match &result {
-                Ok(outcome) => {
-                    span.record("outcome", *outcome);
-                    tracing::info!("dispatched");
-                }
-                Err(error) => {
-                    span.record("outcome", "retry");
-                    match error {
-                        RecordError::AfterFailure => tracing::info!(%error, "not tried"),
-                        RecordError::Paced => tracing::info!(%error, "paced: will retry"),
-                        RecordError::Viber(_) => tracing::warn!(%error, "will retry"),
-                        _ => tracing::error!(%error, "will retry"),
-                    }
-                }
+                Ok(_) => tracing::info!("dispatched"),
+                Err(error @ RecordError::AfterFailure) => tracing::info!(%error, "not tried"),
+                Err(error @ RecordError::Paced) => tracing::info!(%error, "paced: will retry"),
+                Err(error @ RecordError::Viber(_)) => tracing::warn!(%error, "will retry"),
+                Err(error) => tracing::error!(%error, "will retry"),
             }
             result
         }

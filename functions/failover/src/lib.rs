@@ -46,7 +46,7 @@ use vbm_events::EventsQueue;
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_platform::metrics;
-use vbm_queue::batch::receive_count;
+use vbm_queue::batch::{self, receive_count};
 use vbm_queue::{Backoff, FailoverJob, QueueError, Retries, batch_response};
 use vbm_store::{
     AttemptEnd, BusinessCache, BusinessId, Claim, Hold, MessageId, MessageRecord, Parked,
@@ -182,16 +182,10 @@ impl App {
             let result = self
                 .handle_body(record.body.as_deref().unwrap_or_default())
                 .await;
-            let span = tracing::Span::current();
+            tracing::Span::current().record("outcome", batch::outcome(&result));
             match &result {
-                Ok(outcome) => {
-                    span.record("outcome", *outcome);
-                    tracing::info!("failover handled");
-                }
-                Err(error) => {
-                    span.record("outcome", "retry");
-                    tracing::warn!(%error, "will retry");
-                }
+                Ok(_) => tracing::info!("failover handled"),
+                Err(error) => tracing::warn!(%error, "will retry"),
             }
             result
         }

@@ -43,7 +43,7 @@ use vbm_platform::clock::{Clock, SystemClock};
 use vbm_platform::config::{Config, ConfigError};
 use vbm_platform::metrics;
 use vbm_platform::warm::Warmup;
-use vbm_queue::batch::receive_count;
+use vbm_queue::batch::{self, receive_count};
 use vbm_queue::{Retries, batch_response};
 use vbm_store::{
     Attempt, AttemptRecord, BusinessCache, BusinessId, DeliveryState, QueuedRecord, Store,
@@ -269,21 +269,13 @@ impl App {
         );
         async {
             let result = self.deliver(record).await;
-            let span = tracing::Span::current();
+            tracing::Span::current().record("outcome", batch::outcome(&result));
             match &result {
-                Ok(outcome) => {
-                    span.record("outcome", *outcome);
-                    tracing::info!("handled");
+                Ok(_) => tracing::info!("handled"),
+                Err(error @ (RecordError::Refused(_) | RecordError::Unreachable(_))) => {
+                    tracing::warn!(%error, "will retry");
                 }
-                Err(error) => {
-                    span.record("outcome", "retry");
-                    match error {
-                        RecordError::Refused(_) | RecordError::Unreachable(_) => {
-                            tracing::warn!(%error, "will retry");
-                        }
-                        _ => tracing::error!(%error, "will retry"),
-                    }
-                }
+                Err(error) => tracing::error!(%error, "will retry"),
             }
             result
         }

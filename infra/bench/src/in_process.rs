@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use vbm_events::EventsQueue;
 use vbm_platform::clock::{Clock, SystemClock};
 use vbm_queue::OutboundQueue;
-use vbm_store::{BusinessId, NewBusiness, Retention, Store};
+use vbm_store::{BusinessId, Retention, Store};
 use vbm_testkit::TestEnv;
 
 use crate::calls::{CallCounter, counted_clients};
@@ -106,29 +106,14 @@ impl World {
             session_rules::Limits::default(),
             Retention::default(),
         );
-        let (_, key) = setup
-            .businesses()
-            .create_business(&NewBusiness {
-                id: business.clone(),
-                service_id: SERVICE_ID,
-                callback_url: Some(stand_in.events_url()),
-                allow_cidrs: Vec::new(),
-            })
-            .await?;
-        // The workloads send free-form transactional text (Viber's legacy type), as measured
-        // before templates were required: the bench business has opted in.
-        setup
-            .businesses()
-            .set_legacy_transactional(&business, true)
-            .await?;
-        let welcome = session_rules::Template::parse(
-            session_rules::TemplateId::parse(TEMPLATE)?,
-            session_rules::Language::parse("en")?,
-            session_rules::TemplateCategory::Transactional,
-            true,
-            "Hello {{name}}, your order is ready.",
-        )?;
-        setup.templates().put_template(&business, &welcome).await?;
+        let key = crate::bench_business::create(
+            &setup,
+            &business,
+            SERVICE_ID,
+            stand_in.events_url(),
+            (TEMPLATE, "Hello {{name}}, your order is ready."),
+        )
+        .await?;
 
         Ok(Self {
             send: send::App::new(store(), clock.clone()),

@@ -6,6 +6,7 @@
 //! here asserts a time.
 
 pub mod bare_send;
+pub mod bench_business;
 pub mod calls;
 pub mod cpu;
 pub mod criterion;

@@ -214,6 +214,18 @@ impl Drop for Sampler {
     }
 }
 
+/// Runs a bench's `run` on a new runtime, raced against [`interrupted`]: an interruption drops
+/// the run (and its [`Server`]) and is an error, as is a runtime that cannot start.
+pub fn run_interruptible<T>(run: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        tokio::select! {
+            outcome = run => outcome,
+            () = interrupted() => Err("interrupted; the server was stopped".into()),
+        }
+    })
+}
+
 /// Resolves on Ctrl-C or SIGTERM (what `with-moto.sh` sends when it is stopped). A bench that
 /// races its run against this drops the run, and with it the [`Server`], whose process is then
 /// killed rather than left polling an emulator that is gone.
@@ -229,5 +241,18 @@ pub async fn interrupted() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run that ends answers its own outcome, success or error.
+    #[test]
+    fn an_uninterrupted_run_answers_its_outcome() {
+        assert_eq!(run_interruptible(async { Ok(3) }).unwrap(), 3);
+        let failed = run_interruptible::<()>(async { Err("no server".into()) });
+        assert_eq!(failed.unwrap_err().to_string(), "no server");
     }
 }

@@ -72,6 +72,16 @@ struct State {
     next_token: u64,
 }
 
+impl State {
+    /// A user message from `phone` to `service_id`: it ends their run of session messages and
+    /// takes the next message token.
+    fn user_spoke(&mut self, service_id: u64, phone: &str) -> String {
+        self.consecutive.insert((service_id, phone.to_owned()), 0);
+        self.next_token += 1;
+        self.next_token.to_string()
+    }
+}
+
 pub struct Sandbox {
     state: Mutex<State>,
     clock: Arc<dyn Clock>,
@@ -316,6 +326,13 @@ impl Sandbox {
         last
     }
 
+    /// A user's message posted to our `inbound`, as Viber retries it.
+    async fn post_inbound(&self, callback: &Value) -> Result<reqwest::StatusCode, String> {
+        self.post_retried("/viber/inbound", callback)
+            .await
+            .ok_or_else(|| "the inbound callback got no answer".to_owned())
+    }
+
     /// One callback to `{path}/{secret}`, signed only when a signing secret is set.
     async fn post(&self, path: &str, body: &Value) -> Result<reqwest::StatusCode, reqwest::Error> {
         let raw = body.to_string();
@@ -333,12 +350,8 @@ impl Sandbox {
 
     /// `POST /_sandbox/viber/services`: Viber learns what a service id was ordered as.
     pub async fn register_service(&self, body: &[u8]) -> Result<Value, String> {
-        let request: Value =
-            serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
-        let service_id = request
-            .get("service_id")
-            .and_then(Value::as_u64)
-            .ok_or("service_id (a number) is required")?;
+        let request = parse_request(body)?;
+        let service_id = service_id(&request)?;
         let kind = request
             .get("kind")
             .and_then(Value::as_str)
@@ -351,29 +364,15 @@ impl Sandbox {
     /// `POST /_sandbox/viber/user_message`: a user types in Viber; the sandbox posts the
     /// inbound callback and returns what our `inbound` answered.
     pub async fn user_message(&self, body: &[u8]) -> Result<Value, String> {
-        let request: Value =
-            serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
-        let service_id = request
-            .get("service_id")
-            .and_then(Value::as_u64)
-            .ok_or("service_id (a number) is required")?;
-        let phone = request
-            .get("phone_number")
-            .and_then(Value::as_str)
-            .ok_or("phone_number is required")?
-            .trim_start_matches('+')
-            .to_owned();
+        let request = parse_request(body)?;
+        let service_id = service_id(&request)?;
+        let phone = phone_number(&request)?;
         let text = request
             .get("text")
             .and_then(Value::as_str)
             .unwrap_or("Hi!")
             .to_owned();
-        let token = {
-            let mut state = self.state.lock().await;
-            state.consecutive.insert((service_id, phone.clone()), 0);
-            state.next_token += 1;
-            state.next_token.to_string()
-        };
+        let token = self.state.lock().await.user_spoke(service_id, &phone);
         let callback = json!({
             "service_id": service_id,
             "phone_number": phone,
@@ -381,10 +380,7 @@ impl Sandbox {
             "time": self.clock.now().as_millis(),
             "message": {"text": text},
         });
-        let status = self
-            .post_retried("/viber/inbound", &callback)
-            .await
-            .ok_or("the inbound callback got no answer")?;
+        let status = self.post_inbound(&callback).await?;
         Ok(json!({"message_token": token, "inbound_status": status.as_u16()}))
     }
 
@@ -394,18 +390,9 @@ impl Sandbox {
     /// message whose text is the option's, with the list's `#tracking_data` echoed (docs/viber.md,
     /// "Lists and carousels"), and returns what our `inbound` answered.
     pub async fn answer_list(&self, body: &[u8]) -> Result<Value, String> {
-        let request: Value =
-            serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
-        let service_id = request
-            .get("service_id")
-            .and_then(Value::as_u64)
-            .ok_or("service_id (a number) is required")?;
-        let phone = request
-            .get("phone_number")
-            .and_then(Value::as_str)
-            .ok_or("phone_number is required")?
-            .trim_start_matches('+')
-            .to_owned();
+        let request = parse_request(body)?;
+        let service_id = service_id(&request)?;
+        let phone = phone_number(&request)?;
         let (list, token) = {
             let mut state = self.state.lock().await;
             let list = state
@@ -419,9 +406,7 @@ impl Sandbox {
                 })
                 .cloned()
                 .ok_or("no list was delivered to this user by this service")?;
-            state.consecutive.insert((service_id, phone.clone()), 0);
-            state.next_token += 1;
-            (list, state.next_token.to_string())
+            (list, state.user_spoke(service_id, &phone))
         };
         let options: Vec<&str> = list["survey"]["options"]
             .as_array()
@@ -443,10 +428,7 @@ impl Sandbox {
             "time": self.clock.now().as_millis(),
             "message": {"text": text, "tracking_data": list["message"]["#tracking_data"]},
         });
-        let status = self
-            .post_retried("/viber/inbound", &callback)
-            .await
-            .ok_or("the inbound callback got no answer")?;
+        let status = self.post_inbound(&callback).await?;
         Ok(json!({"message_token": token, "text": text, "inbound_status": status.as_u16()}))
     }
 
@@ -454,8 +436,7 @@ impl Sandbox {
     /// posts `body` as it is, the way the sandbox posts every callback: what Viber might send
     /// that the sandbox itself never would (unknown codes, odd shapes, another service id).
     pub async fn callback(&self, body: &[u8]) -> Result<Value, String> {
-        let request: Value =
-            serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+        let request = parse_request(body)?;
         let path = match request.get("path").and_then(Value::as_str) {
             Some(path @ ("/viber/status" | "/viber/inbound")) => path,
             _ => return Err("path must be /viber/status or /viber/inbound".into()),
@@ -489,6 +470,28 @@ impl Sandbox {
             "callbacks_abandoned": self.callbacks_abandoned.load(Ordering::SeqCst),
         })
     }
+}
+
+/// The JSON body of a `/_sandbox/viber/...` request.
+fn parse_request(body: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))
+}
+
+/// The request's `service_id`, required.
+fn service_id(request: &Value) -> Result<u64, &'static str> {
+    request
+        .get("service_id")
+        .and_then(Value::as_u64)
+        .ok_or("service_id (a number) is required")
+}
+
+/// The request's `phone_number`, required, as Viber writes it (no `+`).
+fn phone_number(request: &Value) -> Result<String, &'static str> {
+    request
+        .get("phone_number")
+        .and_then(Value::as_str)
+        .map(|phone| phone.trim_start_matches('+').to_owned())
+        .ok_or("phone_number is required")
 }
 
 /// Viber's refusal of a list (40) or carousel (41) outside its limits, as the public partner
@@ -566,6 +569,33 @@ mod tests {
     fn session_text(seq: u64, dest: &str) -> Value {
         json!({"service_id": 1, "dest": dest, "seq": seq, "type": 306, "label": "transaction",
                "message": {"#txt": "hi", "#tracking_data": ""}})
+    }
+
+    /// The user-facing requests name their user alike: a number `service_id`, a `phone_number`
+    /// whose `+` is dropped; a missing one or bad JSON is a clear error.
+    #[test]
+    fn a_request_names_its_user_by_service_id_and_phone_number() {
+        let request = parse_request(br#"{"service_id": 7, "phone_number": "+380501234567"}"#)
+            .expect("valid JSON");
+        assert_eq!(service_id(&request), Ok(7));
+        assert_eq!(phone_number(&request).as_deref(), Ok("380501234567"));
+        let bare = json!({"service_id": "7"});
+        assert_eq!(service_id(&bare), Err("service_id (a number) is required"));
+        assert_eq!(phone_number(&bare), Err("phone_number is required"));
+        assert!(parse_request(b"{").is_err_and(|e| e.starts_with("invalid JSON")));
+    }
+
+    /// A user message resets the user's run of session messages and takes a fresh token.
+    #[test]
+    fn a_user_message_resets_the_run_and_takes_the_next_token() {
+        let mut state = State {
+            next_token: 41,
+            ..State::default()
+        };
+        state.consecutive.insert((1, "380".into()), 4);
+        assert_eq!(state.user_spoke(1, "380"), "42");
+        assert_eq!(state.user_spoke(1, "380"), "43");
+        assert_eq!(state.consecutive[&(1, "380".to_owned())], 0);
     }
 
     /// A registered service refuses the types its kind does not carry with 4; an unregistered

@@ -41,6 +41,15 @@ pub fn receive_count(record: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
+/// What a record's handling came to, for its span's `outcome` field: the outcome an `Ok`
+/// names, `retry` for an error (the record goes back to the queue).
+pub fn outcome<E>(result: &Result<&'static str, E>) -> &'static str {
+    match result {
+        Ok(outcome) => outcome,
+        Err(_) => "retry",
+    }
+}
+
 /// Hands a batch's failed records back to their queue, each later than the last time.
 #[derive(Debug, Clone)]
 pub struct Retries {
@@ -119,6 +128,12 @@ mod tests {
             .attributes
             .insert("ApproximateReceiveCount".into(), "3".into());
         assert_eq!(receive_count(&record), 3);
+    }
+
+    #[test]
+    fn an_error_is_recorded_as_a_retry() {
+        assert_eq!(outcome::<()>(&Ok("sent")), "sent");
+        assert_eq!(outcome(&Err("the table is down")), "retry");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use session_rules::Timestamp;
 
-use crate::attrs::{n, s};
+use crate::attrs::n;
 use crate::cancelled::conditional;
 use crate::{BusinessId, StoreError, keys};
 
@@ -59,11 +59,7 @@ impl crate::Allowances<'_> {
         let (start, left) = allowance.window_of(now);
         let expires = now.plus(left).plus(allowance.window).as_secs();
         let answer = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::allowance(allowance.what, start)))
+            .update_business_item(business, keys::allowance(allowance.what, start))
             .update_expression("ADD uses :one SET expires_at = :exp")
             .condition_expression("attribute_not_exists(uses) OR uses < :limit")
             .expression_attribute_values(":one", n(1))

@@ -322,11 +322,7 @@ impl crate::Businesses<'_> {
         disabled: bool,
     ) -> Result<Business, StoreError> {
         let request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::PROFILE))
+            .update_business_item(business, keys::PROFILE)
             .condition_expression("attribute_exists(pk)")
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
         let request = if disabled {
@@ -355,11 +351,7 @@ impl crate::Businesses<'_> {
         let current = self.existing(business).await?;
         let secret = crate::business::new_callback_secret();
         let request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::PROFILE))
+            .update_business_item(business, keys::PROFILE)
             // A rotation that raced another one would drop a secret the business may hold.
             .condition_expression("callback_secret = :old")
             .expression_attribute_values(":old", s(&current.callback_secret))

@@ -650,11 +650,7 @@ impl Store {
         business: &BusinessId,
         id: &CampaignId,
     ) -> UpdateItemFluentBuilder {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::campaign(id)))
+        self.update_business_item(business, keys::campaign(id))
     }
 }
 

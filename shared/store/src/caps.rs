@@ -22,10 +22,17 @@ use session_rules::caps::{self, Cap, CapPeriod, Caps};
 
 use crate::attrs::{self, Item, n, s};
 use crate::cancelled::conditional;
+use crate::profile::ProfileSetting;
 use crate::{BusinessId, Store, StoreError, keys};
 
 /// The profile attribute holding the caps.
 const CAPS: &str = "caps";
+/// The caps as a profile setting: no caps, no attribute (and no counter written by any send).
+const CAPS_SETTING: ProfileSetting<Caps> = ProfileSetting {
+    attribute: CAPS,
+    read: caps_from_item,
+    absent: Caps::is_empty,
+};
 /// How long counters are kept after their window started: a day's 40 days, a month's 400.
 const DAY_KEPT_SECS: i64 = 40 * 86_400;
 const MONTH_KEPT_SECS: i64 = 400 * 86_400;
@@ -124,9 +131,7 @@ pub(crate) fn counter_update(
 impl crate::Businesses<'_> {
     /// A business's caps; `None` when the business does not exist.
     pub async fn caps(&self, business: &BusinessId) -> Result<Option<Caps>, StoreError> {
-        let item = self
-            .get_consistent(keys::business(business), keys::PROFILE.into(), None)
-            .await?;
+        let item = self.profile(business).await?;
         item.as_ref().map(caps_from_item).transpose()
     }
 
@@ -138,46 +143,8 @@ impl crate::Businesses<'_> {
         business: &BusinessId,
         change: impl Fn(&mut Caps) -> Result<(), E>,
     ) -> Result<Option<Result<Caps, E>>, StoreError> {
-        loop {
-            let Some(item) = self
-                .get_consistent(keys::business(business), keys::PROFILE.into(), None)
-                .await?
-            else {
-                return Ok(None);
-            };
-            let stored = attrs::opt_s(&item, CAPS)?.map(str::to_owned);
-            let mut caps = caps_from_item(&item)?;
-            if let Err(e) = change(&mut caps) {
-                return Ok(Some(Err(e)));
-            }
-            let mut request = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(keys::PK, s(keys::business(business)))
-                .key(keys::SK, s(keys::PROFILE));
-            request = if caps.is_empty() {
-                // No caps: no attribute, and no counter written by any send.
-                request.update_expression("REMOVE caps")
-            } else {
-                let json = serde_json::to_string(&caps)
-                    .map_err(|e| StoreError::malformed(CAPS, e.to_string()))?;
-                request
-                    .update_expression("SET caps = :new")
-                    .expression_attribute_values(":new", s(json))
-            };
-            request = match stored {
-                Some(old) => request
-                    .condition_expression("attribute_exists(pk) AND caps = :old")
-                    .expression_attribute_values(":old", s(old)),
-                None => request
-                    .condition_expression("attribute_exists(pk) AND attribute_not_exists(caps)"),
-            };
-            if conditional(request.send().await)?.is_some() {
-                return Ok(Some(Ok(caps)));
-            }
-            // Changed (or removed) since it was read: read again.
-        }
+        self.change_profile_setting(business, &CAPS_SETTING, change)
+            .await
     }
 
     /// The counts of `caps` in the windows of `now`, read consistently.
@@ -226,11 +193,7 @@ impl crate::Businesses<'_> {
                     continue;
                 }
                 let claimed = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .key(keys::PK, s(keys::business(business)))
-                    .key(keys::SK, s(&sk))
+                    .update_business_item(business, &sk)
                     .update_expression("SET #m = :now")
                     .condition_expression("attribute_exists(pk) AND attribute_not_exists(#m)")
                     .expression_attribute_names("#m", marker(threshold))
@@ -258,11 +221,7 @@ impl crate::Businesses<'_> {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let answer = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(counter_sk(&notice.cap, now)))
+            .update_business_item(business, counter_sk(&notice.cap, now))
             .update_expression("REMOVE #m")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#m", marker(notice.threshold))

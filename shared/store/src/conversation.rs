@@ -4,11 +4,13 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use session_rules::{Conversation, Limits, PhoneNumber, SendClass, Session, Timestamp};
 
 use crate::attrs::{self, Item, b, n, s};
-use crate::{BusinessId, StoreError, keys};
+use crate::{BusinessId, Store, StoreError, keys};
 
 /// Set on the conversation item while its contact is being erased (`erase` module): no write
 /// may build on that state any more, and readers are told to come back.
@@ -286,11 +288,7 @@ impl crate::Conversations<'_> {
     ) -> Result<(), StoreError> {
         let mut e = Expr::default();
         let update = set_all(business, to, state, now, &mut e);
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::conversation(to)))
+        self.update_business_item(business, keys::conversation(to))
             .update_expression(update)
             .set_expression_attribute_values(Some(e.values))
             .send()
@@ -354,38 +352,61 @@ impl crate::Conversations<'_> {
             } else {
                 set_all(business, to, &after, now, &mut e)
             };
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(keys::PK, s(keys::business(business)))
-                .key(keys::SK, s(keys::conversation(to)))
-                .condition_expression(exact)
-                .update_expression(set)
-                .set_expression_attribute_values(Some(e.values))
-                .return_values_on_condition_check_failure(
-                    aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
-                .await;
-            match result {
-                Ok(_) => {
-                    self.conversations.put(business, to, Some(after));
-                    return Ok(after);
-                }
-                Err(err) => match err.into_service_error() {
-                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e) => {
-                        state = from_item(e.item())?;
-                    }
-                    other => {
-                        return Err(StoreError::Unavailable(
-                            aws_sdk_dynamodb::error::DisplayErrorContext(&other).to_string(),
-                        ));
-                    }
-                },
+            match self
+                .conversation_cas(business, to, after, exact, set, e.values)
+                .await?
+            {
+                Cas::Written => return Ok(after),
+                Cas::Refused(item) => state = from_item(item.as_ref())?,
             }
         }
         Err(StoreError::Contended)
+    }
+}
+
+/// What one compare-and-set of the conversation item came to.
+pub(crate) enum Cas {
+    /// Written; the cache holds the state written.
+    Written,
+    /// Its condition failed: the item as it stands, when there is one.
+    Refused(Option<Item>),
+}
+
+impl Store {
+    /// One compare-and-set of the conversation item: `update` (with `values`) under
+    /// `condition`, and `after` cached once written. The loops that read again on a refusal
+    /// are the callers'.
+    pub(crate) async fn conversation_cas(
+        &self,
+        business: &BusinessId,
+        to: &PhoneNumber,
+        after: Conversation,
+        condition: String,
+        update: String,
+        values: HashMap<String, AttributeValue>,
+    ) -> Result<Cas, StoreError> {
+        let result = self
+            .update_business_item(business, keys::conversation(to))
+            .condition_expression(condition)
+            .update_expression(update)
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                self.conversations.put(business, to, Some(after));
+                Ok(Cas::Written)
+            }
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    Ok(Cas::Refused(failed.item))
+                }
+                other => Err(StoreError::Unavailable(
+                    DisplayErrorContext(&other).to_string(),
+                )),
+            },
+        }
     }
 }
 

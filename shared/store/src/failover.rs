@@ -459,9 +459,7 @@ impl crate::Businesses<'_> {
         &self,
         business: &BusinessId,
     ) -> Result<Option<FailoverPolicy>, StoreError> {
-        let item = self
-            .get_consistent(keys::business(business), keys::PROFILE.into(), None)
-            .await?;
+        let item = self.profile(business).await?;
         item.as_ref()
             .map(policy_from_item)
             .transpose()
@@ -476,11 +474,7 @@ impl crate::Businesses<'_> {
         policy: Option<&FailoverPolicy>,
     ) -> Result<bool, StoreError> {
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::PROFILE))
+            .update_business_item(business, keys::PROFILE)
             .condition_expression("attribute_exists(pk)");
         request = match policy {
             Some(policy) => request

@@ -85,6 +85,7 @@ pub mod pace;
 mod parked;
 // Status callbacks that came before their token was recorded.
 mod pending_status;
+mod profile;
 mod quarantine;
 // At most one pending redelivery per logged event (replay).
 pub mod redelivery;
@@ -292,6 +293,20 @@ impl Store {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// An `UpdateItem` of one of a business's items (`BIZ#{business}`, `sk`), for the caller's
+    /// condition and expression.
+    pub(crate) fn update_business_item(
+        &self,
+        business: &BusinessId,
+        sk: impl Into<String>,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, attrs::s(keys::business(business)))
+            .key(keys::SK, attrs::s(sk))
     }
 
     /// One item by key, strongly consistent. With `now`, an item past its `expires_at` counts as

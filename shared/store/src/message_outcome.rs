@@ -23,15 +23,12 @@
 //!   every user message sets): a late 21 must not re-lock a session the user just unlocked.
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use session_rules::{MessageStatus, PhoneNumber, StatusEvent, Timestamp};
 
 use crate::attrs::{self, n, s};
 use crate::campaign_counts::{self, CountMove};
-use crate::conversation::{self, Expr};
+use crate::conversation::{self, Cas, Expr};
 use crate::message::history_value;
 use crate::usage::{UsageMove, send_retrying};
 use crate::{BusinessId, Failure, MessageRecord, StoreError, keys};
@@ -363,49 +360,28 @@ impl crate::Conversations<'_> {
             let exact = conversation::expect_exactly(state.as_ref(), &mut e);
             let set = conversation::set_all(business, to, &after, now, &mut e);
             e.values.insert(":w_adm".into(), n(admitted_at.as_millis()));
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(keys::PK, s(keys::business(business)))
-                .key(keys::SK, s(keys::conversation(to)))
-                .condition_expression(format!(
-                    "({exact}) AND (attribute_not_exists({lum}) OR {lum} < :w_adm)",
-                    lum = conversation::LAST_USER_MESSAGE_AT
-                ))
-                .update_expression(set)
-                .set_expression_attribute_values(Some(e.values))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
-                .await;
-            match result {
-                Ok(_) => {
-                    self.conversations.put(business, to, Some(after));
-                    return Ok(true);
-                }
-                Err(err) => match err.into_service_error() {
-                    UpdateItemError::ConditionalCheckFailedException(failed) => {
-                        let item = failed.item();
-                        let wrote = match item {
-                            Some(item) => {
-                                attrs::opt_n::<i64>(item, conversation::LAST_USER_MESSAGE_AT)?
-                            }
-                            None => None,
-                        };
-                        if wrote.is_some_and(|at| at >= admitted_at.as_millis()) {
-                            self.conversations.forget(business, to);
-                            return Ok(false);
+            let condition = format!(
+                "({exact}) AND (attribute_not_exists({lum}) OR {lum} < :w_adm)",
+                lum = conversation::LAST_USER_MESSAGE_AT
+            );
+            match self
+                .conversation_cas(business, to, after, condition, set, e.values)
+                .await?
+            {
+                Cas::Written => return Ok(true),
+                Cas::Refused(item) => {
+                    let wrote = match &item {
+                        Some(item) => {
+                            attrs::opt_n::<i64>(item, conversation::LAST_USER_MESSAGE_AT)?
                         }
-                        state = conversation::from_item(item)?;
+                        None => None,
+                    };
+                    if wrote.is_some_and(|at| at >= admitted_at.as_millis()) {
+                        self.conversations.forget(business, to);
+                        return Ok(false);
                     }
-                    other => {
-                        return Err(StoreError::Unavailable(
-                            aws_sdk_dynamodb::error::DisplayErrorContext(&other).to_string(),
-                        ));
-                    }
-                },
+                    state = conversation::from_item(item.as_ref())?;
+                }
             }
         }
         Err(StoreError::Contended)

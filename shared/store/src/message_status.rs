@@ -125,6 +125,17 @@ fn condition_item(err: UpdateItemError) -> Result<Option<Item>, StoreError> {
     }
 }
 
+/// The status a message item stands at.
+fn current_status(item: &Item, message_id: &MessageId) -> Result<MessageStatus, StoreError> {
+    let current = attrs::get_s(item, "status")?;
+    MessageStatus::parse(current).ok_or_else(|| {
+        StoreError::malformed(
+            keys::message(message_id),
+            format!("unknown status {current}"),
+        )
+    })
+}
+
 /// A message that `status` moves forward, as its item stands: what its counted move needs.
 fn prior_of(
     item: Option<&Item>,
@@ -133,13 +144,7 @@ fn prior_of(
 ) -> Result<Option<Prior>, StoreError> {
     let Some(item) = item else { return Ok(None) };
     let campaign = campaign_of(item)?;
-    let current = attrs::get_s(item, "status")?;
-    let current = MessageStatus::parse(current).ok_or_else(|| {
-        StoreError::malformed(
-            keys::message(message_id),
-            format!("unknown status {current}"),
-        )
-    })?;
+    let current = current_status(item, message_id)?;
     let Some(to) = campaign_counts::counter(status, None) else {
         return Ok(None);
     };
@@ -249,11 +254,7 @@ impl crate::Messages<'_> {
         };
         // Late or repeated at another time: kept in the history, the status stays.
         let appended = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::message(message_id)))
+            .update_business_item(business, keys::message(message_id))
             .condition_expression(
                 "attribute_exists(pk) AND NOT contains(status_keys, :key) \
                  AND size(history) < :max",
@@ -408,13 +409,7 @@ impl crate::Messages<'_> {
         let Some(item) = item else {
             return Ok(Stays::Gone);
         };
-        let current = attrs::get_s(item, "status")?;
-        let current = MessageStatus::parse(current).ok_or_else(|| {
-            StoreError::malformed(
-                keys::message(message_id),
-                format!("unknown status {current}"),
-            )
-        })?;
+        let current = current_status(item, message_id)?;
         let seen = matches!(item.get("status_keys"), Some(AttributeValue::Ss(keys)) if keys.iter().any(|k| k == key));
         Ok(if seen {
             Stays::Replay(current)
@@ -477,11 +472,7 @@ impl crate::Messages<'_> {
         values: impl IntoIterator<Item = (&'a str, AttributeValue)>,
     ) -> Result<bool, StoreError> {
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::message(message_id)))
+            .update_business_item(business, keys::message(message_id))
             .condition_expression(condition)
             .update_expression(update);
         for (name, value) in values {
@@ -512,5 +503,24 @@ impl crate::Conversations<'_> {
         })
         .await?;
         Ok(changed.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_items_status_is_read_and_an_unknown_one_is_malformed() {
+        let id = MessageId::generate();
+        let item = Item::from([("status".to_owned(), attrs::s("delivered"))]);
+        assert_eq!(
+            current_status(&item, &id).unwrap(),
+            MessageStatus::Delivered
+        );
+        let odd = Item::from([("status".to_owned(), attrs::s("teleported"))]);
+        let error = current_status(&odd, &id).unwrap_err().to_string();
+        assert!(error.contains("unknown status teleported"), "{error}");
+        assert!(current_status(&Item::new(), &id).is_err());
     }
 }

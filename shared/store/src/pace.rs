@@ -126,6 +126,11 @@ fn from_micros(us: i64) -> Timestamp {
     Timestamp::from_millis(us.div_euclid(1000) + i64::from(us.rem_euclid(1000) > 0))
 }
 
+/// A lane's `tat` (µs) in the item an update answered or refused with; `None` when absent.
+fn tat_of(item: Option<&attrs::Item>) -> Option<i64> {
+    item?.get("tat")?.as_n().ok()?.parse().ok()
+}
+
 /// Microseconds between two slots of `lane` at `rate`.
 pub fn interval_micros(rate: u32, lane: Lane) -> i64 {
     let rate = i64::from(rate.clamp(1, MAX_RATE));
@@ -186,12 +191,7 @@ impl crate::Pace<'_> {
         service_id: u64,
         rate: Option<u32>,
     ) -> Result<(), StoreError> {
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::pace_service(service_id)));
+        let update = self.update_business_item(business, keys::pace_service(service_id));
         let update = match rate {
             Some(rate) => update
                 .update_expression("SET rate = :r")
@@ -204,11 +204,7 @@ impl crate::Pace<'_> {
 
     /// Sets the business's rate (1 to [`MAX_RATE`]).
     pub async fn set_pace_rate(&self, business: &BusinessId, rate: u32) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(PACE))
+        self.update_business_item(business, PACE)
             .update_expression("SET rate = :r")
             .expression_attribute_values(":r", n(rate.clamp(1, MAX_RATE)))
             .send()
@@ -260,11 +256,7 @@ impl crate::Pace<'_> {
         for _ in 0..TRIES {
             // Busy lane: take the slots after the last one booked.
             let booked = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(keys::PK, s(keys::business(business)))
-                .key(keys::SK, s(&sk))
+                .update_business_item(business, &sk)
                 .update_expression("SET tat = tat + :span")
                 .condition_expression("tat BETWEEN :now AND :limit")
                 .expression_attribute_values(":span", n(span))
@@ -278,20 +270,11 @@ impl crate::Pace<'_> {
                 .await;
             let old = match booked {
                 Ok(out) => {
-                    let tat = out
-                        .attributes()
-                        .and_then(|a| a.get("tat"))
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|v| v.parse::<i64>().ok())
-                        .unwrap_or(now_us);
+                    let tat = tat_of(out.attributes()).unwrap_or(now_us);
                     return Ok(Reservation::At(from_micros(tat)));
                 }
                 Err(err) => match err.as_service_error() {
-                    Some(UpdateItemError::ConditionalCheckFailedException(e)) => e
-                        .item()
-                        .and_then(|i| i.get("tat"))
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|v| v.parse::<i64>().ok()),
+                    Some(UpdateItemError::ConditionalCheckFailedException(e)) => tat_of(e.item()),
                     _ => return Err(StoreError::sdk(err)),
                 },
             };
@@ -304,11 +287,7 @@ impl crate::Pace<'_> {
             }
             // Idle lane (or none yet): start it at now.
             let started = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(keys::PK, s(keys::business(business)))
-                .key(keys::SK, s(&sk))
+                .update_business_item(business, &sk)
                 .update_expression("SET tat = :next")
                 .condition_expression("attribute_not_exists(tat) OR tat < :now")
                 .expression_attribute_values(":next", n(now_us + span))
@@ -326,6 +305,16 @@ impl crate::Pace<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lanes_tat_is_read_from_the_answered_item() {
+        let item = attrs::Item::from([("tat".to_owned(), n(1_700_000_000_000_000_i64))]);
+        assert_eq!(tat_of(Some(&item)), Some(1_700_000_000_000_000));
+        assert_eq!(tat_of(None), None);
+        assert_eq!(tat_of(Some(&attrs::Item::new())), None);
+        let text = attrs::Item::from([("tat".to_owned(), s("soon"))]);
+        assert_eq!(tat_of(Some(&text)), None);
+    }
 
     #[test]
     fn intervals() {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use session_rules::Timestamp;
 
-use crate::attrs::{n, s};
+use crate::attrs::n;
 use crate::cancelled::conditional;
 use crate::{BusinessId, StoreError, keys};
 
@@ -33,11 +33,7 @@ impl crate::Events<'_> {
     ) -> Result<bool, StoreError> {
         let lapsed = now.as_millis() - CLAIM_LAPSES_AFTER.as_millis() as i64;
         let answer = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::event(event_id)))
+            .update_business_item(business, keys::event(event_id))
             .update_expression("SET #r = :now")
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(#r) OR #r < :lapsed)",
@@ -59,11 +55,7 @@ impl crate::Events<'_> {
         claimed_at: Timestamp,
     ) -> Result<(), StoreError> {
         let answer = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::event(event_id)))
+            .update_business_item(business, keys::event(event_id))
             .update_expression("REMOVE #r")
             .condition_expression("#r = :at")
             .expression_attribute_names("#r", REDELIVERY_AT)

@@ -14,12 +14,14 @@
 //! (a business's SMS cannot go faster than that), and an exact cap needs one item to condition
 //! on. Counts of other things (Viber messages by billing category) can live on the same items.
 
+use std::convert::Infallible;
+
 use aws_sdk_dynamodb::types::Update;
 use session_rules::sms::{SmsAllowance, SmsPeriod, SmsPolicy};
 use session_rules::{Timestamp, civil_from_days};
 
 use crate::attrs::{self, Item, n, s};
-use crate::cancelled::conditional;
+use crate::profile::ProfileSetting;
 use crate::{BusinessId, Store, StoreError, keys};
 
 /// How long counters are kept: a day's for 40 days, a month's for 400 (the usage an operator
@@ -103,12 +105,20 @@ pub struct SmsUsage {
     pub month: SmsCounts,
 }
 
+/// The profile attribute holding the SMS policy.
+const SMS_POLICY: &str = "sms_policy";
+/// The SMS policy as a profile setting: always written once changed.
+const SMS_POLICY_SETTING: ProfileSetting<SmsPolicy> = ProfileSetting {
+    attribute: SMS_POLICY,
+    read: policy_from_item,
+    absent: |_| false,
+};
+
 /// The business item's `sms_policy`; the default when absent.
 pub(crate) fn policy_from_item(item: &Item) -> Result<SmsPolicy, StoreError> {
-    attrs::opt_s(item, "sms_policy")?
+    attrs::opt_s(item, SMS_POLICY)?
         .map(|json| {
-            serde_json::from_str(json)
-                .map_err(|e| StoreError::malformed("sms_policy", e.to_string()))
+            serde_json::from_str(json).map_err(|e| StoreError::malformed(SMS_POLICY, e.to_string()))
         })
         .transpose()
         .map(Option::unwrap_or_default)
@@ -117,9 +127,7 @@ pub(crate) fn policy_from_item(item: &Item) -> Result<SmsPolicy, StoreError> {
 impl crate::Businesses<'_> {
     /// A business's SMS policy; `None` when the business does not exist.
     pub async fn sms_policy(&self, business: &BusinessId) -> Result<Option<SmsPolicy>, StoreError> {
-        let item = self
-            .get_consistent(keys::business(business), keys::PROFILE.into(), None)
-            .await?;
+        let item = self.profile(business).await?;
         item.as_ref().map(policy_from_item).transpose()
     }
 
@@ -131,39 +139,13 @@ impl crate::Businesses<'_> {
         business: &BusinessId,
         change: impl Fn(&mut SmsPolicy),
     ) -> Result<Option<SmsPolicy>, StoreError> {
-        loop {
-            let Some(item) = self
-                .get_consistent(keys::business(business), keys::PROFILE.into(), None)
-                .await?
-            else {
-                return Ok(None);
-            };
-            let stored = attrs::opt_s(&item, "sms_policy")?.map(str::to_owned);
-            let mut policy = policy_from_item(&item)?;
-            change(&mut policy);
-            let json = serde_json::to_string(&policy)
-                .map_err(|e| StoreError::malformed("sms_policy", e.to_string()))?;
-            let mut request = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(keys::PK, s(keys::business(business)))
-                .key(keys::SK, s(keys::PROFILE))
-                .update_expression("SET sms_policy = :new")
-                .expression_attribute_values(":new", s(json));
-            request = match stored {
-                Some(old) => request
-                    .condition_expression("attribute_exists(pk) AND sms_policy = :old")
-                    .expression_attribute_values(":old", s(old)),
-                None => request.condition_expression(
-                    "attribute_exists(pk) AND attribute_not_exists(sms_policy)",
-                ),
-            };
-            if conditional(request.send().await)?.is_some() {
-                return Ok(Some(policy));
-            }
-            // Changed (or removed) since it was read: read again.
-        }
+        let changed = self
+            .change_profile_setting(business, &SMS_POLICY_SETTING, |policy| {
+                change(policy);
+                Ok::<_, Infallible>(())
+            })
+            .await?;
+        Ok(changed.map(|policy| policy.unwrap_or_else(|never| match never {})))
     }
 
     /// The business's SMS counts for the UTC day and month of `now`.

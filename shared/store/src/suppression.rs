@@ -81,11 +81,7 @@ impl Store {
         let mut fresh = [0u8; 32];
         rand::rng().fill_bytes(&mut fresh);
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::SUPPRESSION_KEY))
+            .update_business_item(business, keys::SUPPRESSION_KEY)
             .update_expression("SET #k = if_not_exists(#k, :k)")
             .expression_attribute_names("#k", "key")
             .expression_attribute_values(":k", s(hex::encode(fresh)))

@@ -105,6 +105,25 @@ fn template_id(earlier: &Earlier) -> Result<TemplateId, StoreError> {
     TemplateId::parse(&earlier.id).map_err(|e| StoreError::malformed(&earlier.id, e.to_string()))
 }
 
+/// The template's item as registering and creating it both write it (creating adds its
+/// origin, name and creation time).
+fn template_item(business: &BusinessId, template: &Template) -> Item {
+    Item::from([
+        (keys::PK.to_owned(), s(keys::business(business))),
+        (
+            keys::SK.to_owned(),
+            s(keys::template(template.id().as_str())),
+        ),
+        ("template_id".to_owned(), s(template.id().as_str())),
+        ("lang".to_owned(), s(template.language().as_str())),
+        ("category".to_owned(), s(template.category().as_str())),
+        ("reach".to_owned(), s(template.reach().as_str())),
+        ("approved".to_owned(), b(template.is_approved())),
+        ("state".to_owned(), s(template.state().as_str())),
+        ("text".to_owned(), s(template.text())),
+    ])
+}
+
 impl crate::Templates<'_> {
     /// Registers or replaces a template.
     pub async fn put_template(
@@ -115,15 +134,7 @@ impl crate::Templates<'_> {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item(keys::PK, s(keys::business(business)))
-            .item(keys::SK, s(keys::template(template.id().as_str())))
-            .item("template_id", s(template.id().as_str()))
-            .item("lang", s(template.language().as_str()))
-            .item("category", s(template.category().as_str()))
-            .item("reach", s(template.reach().as_str()))
-            .item("approved", b(template.is_approved()))
-            .item("state", s(template.state().as_str()))
-            .item("text", s(template.text()))
+            .set_item(Some(template_item(business, template)))
             .send()
             .await
             .map_err(StoreError::sdk)?;
@@ -168,16 +179,8 @@ impl crate::Templates<'_> {
             .map_err(StoreError::build)?;
         let mut put = Put::builder()
             .table_name(&self.table)
-            .item(keys::PK, s(keys::business(business)))
-            .item(keys::SK, s(keys::template(template.id().as_str())))
-            .item("template_id", s(template.id().as_str()))
-            .item("lang", s(template.language().as_str()))
-            .item("category", s(template.category().as_str()))
-            .item("reach", s(template.reach().as_str()))
-            .item("approved", b(template.is_approved()))
-            .item("state", s(template.state().as_str()))
+            .set_item(Some(template_item(business, template)))
             .item("origin", s(template.origin().as_str()))
-            .item("text", s(template.text()))
             .condition_expression("attribute_not_exists(pk)");
         if let Some(name) = template.name() {
             put = put.item("name", s(name));
@@ -351,9 +354,7 @@ impl crate::Templates<'_> {
 
     /// How many templates the business created counts toward the 2,000.
     pub async fn template_count(&self, business: &BusinessId) -> Result<u32, StoreError> {
-        let item = self
-            .get_consistent(keys::business(business), keys::PROFILE.into(), None)
-            .await?;
+        let item = self.profile(business).await?;
         Ok(match item {
             Some(item) => attrs::opt_n(&item, TEMPLATE_COUNT)?.unwrap_or(0),
             None => 0,
@@ -408,11 +409,7 @@ impl crate::Templates<'_> {
         id: &TemplateId,
     ) -> Result<(), StoreError> {
         let approved = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(business)))
-            .key(keys::SK, s(keys::template(id.as_str())))
+            .update_business_item(business, keys::template(id.as_str()))
             .update_expression("SET approved = :yes, #state = :approved")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#state", "state")

@@ -11,7 +11,7 @@ use clap::Parser;
 use vbm_bench::in_process::Error;
 use vbm_bench::judge::Tally;
 use vbm_bench::report::Section;
-use vbm_bench::server_process::{SANDBOX_KEEP, Server, Usage, interrupted};
+use vbm_bench::server_process::{SANDBOX_KEEP, Server, Usage, run_interruptible};
 use vbm_bench::stats::{median, percentile};
 use vbm_bench::workload::{self, Mix, Plan, Target};
 
@@ -36,20 +36,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("bench-load: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let outcome = runtime.block_on(async {
-        tokio::select! {
-            outcome = run(&args) => outcome,
-            () = interrupted() => Err("interrupted; the server was stopped".into()),
-        }
-    });
-    match outcome {
+    match run_interruptible(run(&args)) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(failures) => {
             eprintln!("bench-load: {failures} failures (see the notes above)");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use vbm_bench::in_process::Error;
 use vbm_bench::report::Section;
-use vbm_bench::server_process::{Server, Usage, interrupted};
+use vbm_bench::server_process::{Server, Usage, run_interruptible};
 use vbm_bench::stats::{median, percentile};
 use vbm_bench::workload::{self, Mix, Plan, Target};
 
@@ -48,20 +48,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("bench-soak: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let outcome = runtime.block_on(async {
-        tokio::select! {
-            outcome = run(&args) => outcome,
-            () = interrupted() => Err("interrupted; the server was stopped".into()),
-        }
-    });
-    match outcome {
+    match run_interruptible(run(&args)) {
         Ok(problems) if problems.is_empty() => ExitCode::SUCCESS,
         Ok(problems) => {
             for problem in problems {

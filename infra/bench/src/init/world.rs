@@ -3,8 +3,8 @@
 //! and a local stand-in for Viber and for the business's callback URL.
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
-use session_rules::{Language, Limits, Template, TemplateCategory, TemplateId};
-use vbm_store::{BusinessId, NewBusiness, Retention, Store};
+use session_rules::Limits;
+use vbm_store::{BusinessId, Retention, Store};
 use vbm_testkit::TestEnv;
 
 use crate::stand_in::StandIn;
@@ -44,36 +44,14 @@ impl World {
             Retention::default(),
         );
         let business = BusinessId::parse(BUSINESS)?;
-        let (_, key) = store
-            .businesses()
-            .create_business(&NewBusiness {
-                id: business.clone(),
-                service_id: SERVICE_ID,
-                callback_url: Some(stand_in.events_url()),
-                allow_cidrs: Vec::new(),
-            })
-            .await
-            .map_err(|e| format!("creating the business: {e}"))?;
-        // The workloads send free-form transactional text (Viber's legacy type), as measured
-        // before templates were required: the bench business has opted in.
-        store
-            .businesses()
-            .set_legacy_transactional(&business, true)
-            .await
-            .map_err(|e| format!("opting the business in to legacy transactional: {e}"))?;
-        let template = Template::parse(
-            TemplateId::parse(TEMPLATE).map_err(|e| e.to_string())?,
-            Language::parse("en").map_err(|e| e.to_string())?,
-            TemplateCategory::Transactional,
-            true,
-            "Hello {{name}}, thanks for choosing us!",
+        let key = crate::bench_business::create(
+            &store,
+            &business,
+            SERVICE_ID,
+            stand_in.events_url(),
+            (TEMPLATE, "Hello {{name}}, thanks for choosing us!"),
         )
-        .map_err(|e| e.to_string())?;
-        store
-            .templates()
-            .put_template(&business, &template)
-            .await
-            .map_err(|e| format!("adding the template: {e}"))?;
+        .await?;
         // As the stack creates it: a URL secret only.
         let callback_secret_arn = aws_sdk_secretsmanager::Client::new(&env.sdk_config().await)
             .create_secret()

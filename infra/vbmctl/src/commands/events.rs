@@ -3,10 +3,10 @@
 //! delivers it again with the same `webhook-id`. A body that is not an event is left on the
 //! dead-letter queue and reported: moving it back would only dead-letter it again.
 
-use aws_sdk_sqs::error::DisplayErrorContext;
 use serde::Serialize;
 use vbm_events::EventsQueue;
 
+use super::redrive::{infra, receive, redrive_failures};
 use super::{Context, json, sdk_config};
 use crate::cli::EventsCommand;
 use crate::error::Failure;
@@ -19,10 +19,6 @@ struct Redriven {
     event_ids: Vec<String>,
     /// Messages left on the dead-letter queue, with why.
     left: Vec<String>,
-}
-
-fn infra(what: &str, e: impl std::error::Error) -> Failure {
-    Failure::Infra(format!("{what}: {}", DisplayErrorContext(e)))
 }
 
 pub async fn run(ctx: &Context, command: EventsCommand) -> Result<String, Failure> {
@@ -54,22 +50,13 @@ pub async fn run(ctx: &Context, command: EventsCommand) -> Result<String, Failur
     let events = EventsQueue::new(sqs.clone(), events_queue_url);
     let mut done = Redriven::default();
     loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(&dead_letter_queue_url)
-            .max_number_of_messages(10)
-            // Longer than one round of this loop: a message left (not an event) is not seen
-            // again by this run.
-            .visibility_timeout(60)
-            .send()
-            .await
-            .map_err(|e| infra(&format!("reading {dead_letter_queue_url}"), e))?;
-        if received.messages().is_empty() {
+        let received = receive(&sqs, &dead_letter_queue_url).await?;
+        if received.is_empty() {
             return json(done);
         }
         let mut batch = Vec::new();
         let mut handles = Vec::new();
-        for message in received.messages() {
+        for message in &received {
             let body = message.body().unwrap_or_default();
             match EventsQueue::parse(body) {
                 Ok(event) => {
@@ -101,16 +88,6 @@ pub async fn run(ctx: &Context, command: EventsCommand) -> Result<String, Failur
     }
 }
 
-#[derive(Debug, Default, Serialize)]
-struct LifecycleRedriven {
-    /// Failure records handled and deleted.
-    batches: usize,
-    /// Stream records handed to the lifecycle code again.
-    records: usize,
-    /// Failure records left on the queue, with why.
-    left: Vec<String>,
-}
-
 /// `vbmctl events lifecycle-redrive`: `vbmctl outbox redrive`'s way, through `lifecycle`'s code.
 async fn lifecycle_redrive(
     ctx: &Context,
@@ -120,7 +97,7 @@ async fn lifecycle_redrive(
     timers_group: String,
     timers_role_arn: String,
 ) -> Result<String, Failure> {
-    use relay::reader::{FailedBatch, redrive_with};
+    use relay::reader::redrive_with;
     let settings = vbm_platform::config::Config::from_env();
     let bad = |e: vbm_platform::config::ConfigError| Failure::input(e.to_string());
     let limits = settings.limits().map_err(bad)?;
@@ -154,41 +131,8 @@ async fn lifecycle_redrive(
         std::sync::Arc::new(vbm_platform::clock::SystemClock),
         expiring,
     );
-    let mut done = LifecycleRedriven::default();
-    loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(failure_queue_url)
-            .max_number_of_messages(10)
-            .visibility_timeout(60)
-            .send()
-            .await
-            .map_err(|e| infra(&format!("reading {failure_queue_url}"), e))?;
-        if received.messages().is_empty() {
-            return json(done);
-        }
-        for message in received.messages() {
-            let id = message.message_id().unwrap_or_default();
-            let outcome = match FailedBatch::parse(message.body().unwrap_or_default()) {
-                Ok(batch) => redrive_with(&streams, |e| app.handle_stream(e), &batch).await,
-                Err(error) => Err(error),
-            };
-            match outcome {
-                Ok(records) => {
-                    done.batches += 1;
-                    done.records += records;
-                    if let Some(handle) = message.receipt_handle() {
-                        sqs.delete_message()
-                            .queue_url(failure_queue_url)
-                            .receipt_handle(handle)
-                            .send()
-                            .await
-                            .map_err(|e| infra("deleting a redriven record", e))?;
-                    }
-                }
-                // Left invisible for the visibility timeout, so this run does not loop on it.
-                Err(error) => done.left.push(format!("{id}: {error}")),
-            }
-        }
-    }
+    redrive_failures(&sqs, failure_queue_url, async |batch| {
+        redrive_with(&streams, |e| app.handle_stream(e), batch).await
+    })
+    .await
 }

@@ -7,6 +7,8 @@ mod events;
 mod key;
 mod outbox;
 mod quarantine;
+// What the redrive commands (outbox, events) share.
+mod redrive;
 mod template;
 // Usage and estimated cost across businesses, for invoicing.
 mod usage;

@@ -13,6 +13,7 @@ mod history_bound;
 mod lost_answer;
 mod pace;
 mod pending;
+mod profile_settings;
 mod services;
 mod templates;
 mod usage;
