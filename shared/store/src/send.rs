@@ -712,7 +712,7 @@ impl crate::Messages<'_> {
             send.business,
             send.message_id.as_str(),
             send.now,
-            &UsageMove::of(session_rules::usage::accepted_message(billing)),
+            &UsageMove::of(session_rules::usage::accepted_message(billing, None)),
         )? {
             request = request.transact_items(TransactWriteItem::builder().update(update).build());
         }
