@@ -153,7 +153,7 @@ impl Serialize for PhoneNumber {
 
 /// A country a number can be in: an ISO 3166-1 alpha-2 code the numbering plan knows (`DE`,
 /// `GG`), two bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Country([u8; 2]);
 
 impl Country {
@@ -166,6 +166,12 @@ impl Country {
     pub fn as_str(&self) -> &str {
         // Two ASCII capitals, by construction.
         std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+}
+
+impl fmt::Debug for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Country({:?})", self.as_str())
     }
 }
 

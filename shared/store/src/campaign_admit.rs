@@ -644,7 +644,7 @@ impl crate::Campaigns<'_> {
                 usage.add(session_rules::usage::CAMPAIGN_RECIPIENTS.to_owned(), 1);
                 for (name, v) in session_rules::usage::accepted_message(
                     Billing::of_send(send.billing, after),
-                    None,
+                    send.to.country(),
                 ) {
                     usage.add(name, v);
                 }

@@ -201,7 +201,10 @@ impl crate::Messages<'_> {
             );
         // The day's usage shard (`usage`): one SMS failover and its parts, counted by the
         // claim that counts them against the SMS caps.
-        let usage = UsageMove::of(session_rules::usage::sms_failover(allowance.parts, None));
+        let usage = UsageMove::of(session_rules::usage::sms_failover(
+            allowance.parts,
+            to.country(),
+        ));
         let result = match self.usage_update(business, message_id.as_str(), now, &usage)? {
             Some(update) => {
                 send_retrying(
