@@ -314,6 +314,17 @@ pub enum PricesCommand {
         /// One billed part of a failover SMS.
         #[arg(long, value_name = "PRICE", value_parser = validate::price)]
         sms_part: Option<session_rules::prices::Amount>,
+        /// A group of destination countries with prices of its own: `DACH=DE,AT,CH` (ISO
+        /// 3166-1 alpha-2). A country is in one group at most; any other uses the prices above.
+        #[arg(long = "group", value_name = "NAME=CC,CC", value_parser = validate::country_group)]
+        groups: Vec<session_rules::prices::CountryGroup>,
+        /// A group's price of a category: `DACH:promotional=0.04`. A category the group has no
+        /// price for costs what `--category` says.
+        #[arg(long = "group-category", value_name = "NAME:CATEGORY=PRICE", value_parser = validate::group_category_price)]
+        group_categories: Vec<(String, validate::CategoryPrice)>,
+        /// A group's price of one SMS part: `DACH=0.07` (without one, `--sms-part`).
+        #[arg(long = "group-sms-part", value_name = "NAME=PRICE", value_parser = validate::group_price)]
+        group_sms_parts: Vec<(String, session_rules::prices::Amount)>,
     },
     /// Remove the price table (no estimates).
     Clear {

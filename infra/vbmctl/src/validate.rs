@@ -59,6 +59,44 @@ pub fn category_price(
     Ok((category, price(value)?))
 }
 
+/// `DACH=DE,AT,CH`: a country group's name and its countries (case does not matter), with no
+/// price yet. The name is checked with the table (`PriceTable::add_group`).
+pub fn country_group(input: &str) -> Result<session_rules::prices::CountryGroup, String> {
+    let (name, countries) = input
+        .split_once('=')
+        .ok_or_else(|| format!("{input:?}: NAME=CC,CC, e.g. DACH=DE,AT,CH"))?;
+    let countries = countries
+        .split(',')
+        .map(|c| {
+            session_rules::Country::parse(&c.trim().to_ascii_uppercase())
+                .ok_or_else(|| session_rules::prices::PriceError::Country(c.to_owned()).to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(session_rules::prices::CountryGroup::new(name, countries))
+}
+
+/// A billing category and its price.
+pub type CategoryPrice = (
+    session_rules::BillingCategory,
+    session_rules::prices::Amount,
+);
+
+/// `DACH:promotional=0.04`: a group's name, a billing category and its price there.
+pub fn group_category_price(input: &str) -> Result<(String, CategoryPrice), String> {
+    let (name, price) = input
+        .split_once(':')
+        .ok_or_else(|| format!("{input:?}: NAME:CATEGORY=PRICE, e.g. DACH:promotional=0.04"))?;
+    Ok((name.to_owned(), category_price(price)?))
+}
+
+/// `DACH=0.07`: a group's name and a price.
+pub fn group_price(input: &str) -> Result<(String, session_rules::prices::Amount), String> {
+    let (name, value) = input
+        .split_once('=')
+        .ok_or_else(|| format!("{input:?}: NAME=PRICE, e.g. DACH=0.07"))?;
+    Ok((name.to_owned(), price(value)?))
+}
+
 /// What a cap counts: a billing category or `campaign_recipients`.
 pub fn cap_subject(input: &str) -> Result<session_rules::caps::CapSubject, String> {
     session_rules::caps::CapSubject::parse(input).ok_or_else(|| {

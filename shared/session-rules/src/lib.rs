@@ -65,7 +65,7 @@ pub use message::{
     RawCard, RawCarousel, RawFile, RawList, RawTemplate, RawVideo, SendRequest, SendRequestBody,
     SessionContent, TEMPLATE_REQUIRED_HOW, Video, whole_number,
 };
-pub use phone::{NumberType, PhoneNumber};
+pub use phone::{Country, NumberType, PhoneNumber};
 pub use refusal::Refusal;
 pub use services::{
     Carriage, NoService, Service, ServiceKind, Services, ServicesInvalid, TwoWaySessions,

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Refusal;
 
@@ -124,6 +124,11 @@ impl PhoneNumber {
         self.kind
     }
 
+    /// The country the plan places the number in, as [`region`](Self::region) names it.
+    pub fn country(&self) -> Option<Country> {
+        self.country.map(Country)
+    }
+
     /// ISO 3166-1 alpha-2 region of the number (`"RU"`, `"KZ"`), when the plan tells; `None`
     /// for the non-geographic calling codes (international networks +882/+883, satellite
     /// +881, Inmarsat +870, universal freephone +800, ...).
@@ -146,6 +151,53 @@ impl Serialize for PhoneNumber {
     }
 }
 
+/// A country a number can be in: an ISO 3166-1 alpha-2 code the numbering plan knows (`DE`,
+/// `GG`), two bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Country([u8; 2]);
+
+impl Country {
+    /// A code as written (`DE`): two capital letters of a country in the plan.
+    pub fn parse(code: &str) -> Option<Self> {
+        let bytes: [u8; 2] = code.as_bytes().try_into().ok()?;
+        (bytes.iter().all(u8::is_ascii_uppercase) && plan::is_country(code)).then_some(Self(bytes))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Two ASCII capitals, by construction.
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+}
+
+impl fmt::Debug for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Country({:?})", self.as_str())
+    }
+}
+
+impl fmt::Display for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Country {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Country {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Country::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown country {text:?}: an ISO 3166-1 alpha-2 code of the numbering plan (DE)"
+            ))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +211,23 @@ mod tests {
         assert_eq!(
             PhoneNumber::parse("+79123456789").unwrap().region(),
             Some("RU")
+        );
+    }
+
+    #[test]
+    fn countries_are_the_plans_own_codes() {
+        for known in ["DE", "AT", "GG", "KZ", "UA", "US"] {
+            assert_eq!(Country::parse(known).unwrap().as_str(), known);
+        }
+        // Not a code, lower case, and codes no number is in (the EU, the non-geographic "001").
+        for unknown in ["", "D", "de", "DEU", "EU", "XX", "00", "ZZ"] {
+            assert_eq!(Country::parse(unknown), None, "{unknown:?}");
+        }
+        let number = PhoneNumber::parse("+77011234567").unwrap();
+        assert_eq!(number.country(), Country::parse("KZ"));
+        assert_eq!(
+            PhoneNumber::parse("+8823451234567").unwrap().country(),
+            None
         );
     }
 

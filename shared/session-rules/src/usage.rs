@@ -13,6 +13,17 @@
 //! | `sessions_opened`            | +1 when a user message opens a new session                  |
 //! | `sms_failovers`, `sms_parts` | +1 and the SMS's parts when a failover is claimed           |
 //! | `campaign_recipients`        | +1 when a campaign recipient is admitted                    |
+//! | `{CC}.{c}`                   | +1 with `billable_{category}` when the number is in country `CC` |
+//! | `{CC}.sms`                   | the SMS's parts, with `sms_parts`, when it goes to country `CC` |
+//!
+//! `{CC}` is the destination's ISO 3166-1 alpha-2 country, as the numbering plan places it
+//! (none for a number of no country); `{c}` the category's letter: `t` transactional template,
+//! `o` OTP, `p` promotional, `s` session. The names are short because every one sits in the
+//! shard item each counted change rewrites, and a write is billed by that item's size (one
+//! write unit per KB). Counting by country, not by the price table's country group, lets the
+//! groups change and the estimate follow, as it follows a changed price. What the country
+//! counters of a period do not account for (counted before they existed, or to a number of no
+//! country) is priced at the table's own prices.
 //!
 //! `{status}` is `sent`, `delivered`, `seen`, `expired`, `cancelled` or `failed_{reason}`.
 //! Everything counts on the day the counted change happens. A status moving on a later day
@@ -26,8 +37,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::prices::{Estimate, PriceTable};
-use crate::{BillingCategory, Timestamp, civil_from_days, days_from_civil};
+use crate::prices::{Billed, Estimate, PriceTable};
+use crate::{BillingCategory, Country, Timestamp, civil_from_days, days_from_civil};
 
 /// The longest range one request may ask for, in days (a year, leap or not).
 pub const MAX_RANGE_DAYS: i64 = 366;
@@ -55,11 +66,50 @@ pub fn status(status: &str) -> String {
     format!("{STATUS_PREFIX}{status}")
 }
 
-/// The counters one accepted message moves: its category, and its billable count when billable.
-pub fn accepted_message(billing: crate::Billing) -> Vec<(String, i64)> {
+/// The suffix of SMS parts' country counter.
+const SMS_IN: &str = "sms";
+
+/// A category's letter in its country counters.
+fn letter(category: BillingCategory) -> &'static str {
+    match category {
+        BillingCategory::TransactionalTemplate => "t",
+        BillingCategory::Otp => "o",
+        BillingCategory::Promotional => "p",
+        BillingCategory::Session => "s",
+    }
+}
+
+/// The counter of billable messages of `category` to numbers in `country`: `DE.p`.
+pub fn billable_in(category: BillingCategory, country: Country) -> String {
+    format!("{country}.{}", letter(category))
+}
+
+/// The counter of SMS parts sent to numbers in `country`: `DE.sms`.
+pub fn sms_parts_in(country: Country) -> String {
+    format!("{country}.{SMS_IN}")
+}
+
+/// The counters one accepted message to a number in `country` moves: its category, and its
+/// billable counts (the total and its country's) when billable.
+pub fn accepted_message(billing: crate::Billing, country: Option<Country>) -> Vec<(String, i64)> {
     let mut moves = vec![(accepted(billing.category), 1)];
     if billing.billable {
         moves.push((billable(billing.category), 1));
+        if let Some(country) = country {
+            moves.push((billable_in(billing.category, country), 1));
+        }
+    }
+    moves
+}
+
+/// The counters an SMS failover of `parts` parts to a number in `country` moves.
+pub fn sms_failover(parts: u32, country: Option<Country>) -> Vec<(String, i64)> {
+    let mut moves = vec![
+        (SMS_FAILOVERS.to_owned(), 1),
+        (SMS_PARTS.to_owned(), i64::from(parts)),
+    ];
+    if let Some(country) = country {
+        moves.push((sms_parts_in(country), i64::from(parts)));
     }
     moves
 }
@@ -242,12 +292,60 @@ pub struct Usage {
     pub sms_failovers: i64,
     pub sms_parts: i64,
     pub campaign_recipients: i64,
+    /// The billable messages and SMS parts by destination country: a part of `billable` and
+    /// `sms_parts` (the rest went to numbers of no country, or were counted before countries
+    /// were).
+    pub by_country: BTreeMap<Country, CountryUsage>,
+}
+
+/// What went to one destination country.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CountryUsage {
+    pub billable: BTreeMap<BillingCategory, i64>,
+    pub sms_parts: i64,
+}
+
+impl CountryUsage {
+    fn merge(&mut self, other: &CountryUsage) {
+        for (c, v) in &other.billable {
+            *self.billable.entry(*c).or_default() += v;
+        }
+        self.sms_parts += other.sms_parts;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.billable.is_empty() && self.sms_parts == 0
+    }
+}
+
+/// A country counter's name, read: the country's figures and which of them.
+fn country_counter(name: &str) -> Option<(Country, Option<BillingCategory>)> {
+    let (country, what) = name.split_once('.')?;
+    let country = Country::parse(country)?;
+    if what == SMS_IN {
+        return Some((country, None));
+    }
+    let category = BillingCategory::ALL
+        .into_iter()
+        .find(|c| letter(*c) == what)?;
+    Some((country, Some(category)))
+}
+
+/// A count as the price table takes it (counts only ever grow: none is negative).
+fn count(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
 }
 
 impl Usage {
     /// Adds one stored counter; a name this version does not know is left out.
     pub fn add(&mut self, name: &str, value: i64) {
-        if let Some(category) = name.strip_prefix(ACCEPTED_PREFIX) {
+        if let Some((country, what)) = country_counter(name) {
+            let usage = self.by_country.entry(country).or_default();
+            match what {
+                Some(category) => *usage.billable.entry(category).or_default() += value,
+                None => usage.sms_parts += value,
+            }
+        } else if let Some(category) = name.strip_prefix(ACCEPTED_PREFIX) {
             if let Some(c) = BillingCategory::parse(category) {
                 *self.accepted.entry(c).or_default() += value;
             }
@@ -283,6 +381,9 @@ impl Usage {
         self.sms_failovers += other.sms_failovers;
         self.sms_parts += other.sms_parts;
         self.campaign_recipients += other.campaign_recipients;
+        for (country, usage) in &other.by_country {
+            self.by_country.entry(*country).or_default().merge(usage);
+        }
     }
 
     /// Drops the zeros (a status every message moved on from within the period).
@@ -290,18 +391,44 @@ impl Usage {
         self.accepted.retain(|_, v| *v != 0);
         self.billable.retain(|_, v| *v != 0);
         self.statuses.retain(|_, v| *v != 0);
+        for usage in self.by_country.values_mut() {
+            usage.billable.retain(|_, v| *v != 0);
+        }
+        self.by_country.retain(|_, usage| !usage.is_empty());
         self
     }
 
-    /// Billable messages by category and SMS parts in `prices`; `None` when a counted category
-    /// (or the SMS, when any) has no price. Counts only ever grow, so none is negative.
+    /// Billable messages by category and SMS parts in `prices`, each destination country's at
+    /// its prices and the rest (no country counted) at the table's own; `None` when a counted
+    /// category (or the SMS, when any) has no price where it went.
     pub fn estimated_cost(&self, prices: &PriceTable) -> Option<Estimate> {
-        let billable: BTreeMap<BillingCategory, u64> = self
-            .billable
-            .iter()
-            .map(|(c, v)| (*c, u64::try_from(*v).unwrap_or(0)))
-            .collect();
-        prices.total(&billable, u64::try_from(self.sms_parts).unwrap_or(0))
+        let mut rest = Billed {
+            messages: self.billable.iter().map(|(c, v)| (*c, count(*v))).collect(),
+            sms_parts: count(self.sms_parts),
+        };
+        let mut by_country = Vec::with_capacity(self.by_country.len());
+        for (country, usage) in &self.by_country {
+            let billed = Billed {
+                messages: usage
+                    .billable
+                    .iter()
+                    .map(|(c, v)| (*c, count(*v)))
+                    .collect(),
+                sms_parts: count(usage.sms_parts),
+            };
+            for (c, n) in &billed.messages {
+                let total = rest.messages.entry(*c).or_default();
+                *total = total.saturating_sub(*n);
+            }
+            rest.sms_parts = rest.sms_parts.saturating_sub(billed.sms_parts);
+            by_country.push((Some(*country), billed));
+        }
+        prices.total(
+            by_country
+                .iter()
+                .map(|(c, b)| (*c, b))
+                .chain([(None, &rest)]),
+        )
     }
 }
 
@@ -384,10 +511,13 @@ mod tests {
     #[test]
     fn counters_sum_by_name_and_unknown_ones_are_left_out() {
         let mut usage = Usage::default();
-        for (name, v) in accepted_message(Billing {
-            category: BillingCategory::Session,
-            billable: true,
-        }) {
+        for (name, v) in accepted_message(
+            Billing {
+                category: BillingCategory::Session,
+                billable: true,
+            },
+            None,
+        ) {
             usage.add(&name, v);
         }
         usage.add(&accepted(BillingCategory::Session), 1);
@@ -433,15 +563,136 @@ mod tests {
         );
     }
 
+    fn dach_table() -> PriceTable {
+        use crate::prices::CountryGroup;
+        let mut table = PriceTable::new(Currency::parse("EUR").unwrap());
+        table.categories.insert(
+            BillingCategory::Promotional,
+            Amount::parse_price("0.035").unwrap(),
+        );
+        table.sms_part = Some(Amount::parse_price("0.05").unwrap());
+        let mut dach = CountryGroup::new(
+            "DACH",
+            ["DE", "AT", "CH"].map(|c| Country::parse(c).unwrap()),
+        );
+        dach.categories.insert(
+            BillingCategory::Promotional,
+            Amount::parse_price("0.04").unwrap(),
+        );
+        dach.sms_part = Some(Amount::parse_price("0.07").unwrap());
+        table.add_group(dach).unwrap();
+        table
+    }
+
+    #[test]
+    fn country_counters_have_short_names_and_read_back() {
+        let de = Country::parse("DE").unwrap();
+        let promo = Billing {
+            category: BillingCategory::Promotional,
+            billable: true,
+        };
+        assert_eq!(
+            accepted_message(promo, Some(de)),
+            [
+                ("accepted_promotional".to_owned(), 1),
+                ("billable_promotional".to_owned(), 1),
+                ("DE.p".to_owned(), 1),
+            ]
+        );
+        // A message that is not billable counts in no country.
+        let reply = Billing {
+            category: BillingCategory::Session,
+            billable: false,
+        };
+        assert_eq!(accepted_message(reply, Some(de)).len(), 1);
+        assert_eq!(
+            sms_failover(3, Some(de)),
+            [
+                ("sms_failovers".to_owned(), 1),
+                ("sms_parts".to_owned(), 3),
+                ("DE.sms".to_owned(), 3),
+            ]
+        );
+        assert_eq!(sms_failover(2, None).len(), 2);
+        let mut usage = Usage::default();
+        for category in BillingCategory::ALL {
+            usage.add(&billable_in(category, de), 1);
+        }
+        usage.add(&sms_parts_in(de), 4);
+        // Not a country counter: an unknown country, an unknown letter.
+        usage.add("EU.p", 1);
+        usage.add("DE.x", 1);
+        usage.add("DE.", 1);
+        assert_eq!(usage.by_country.len(), 1);
+        assert_eq!(usage.by_country[&de].billable.len(), 4);
+        assert_eq!(usage.by_country[&de].sms_parts, 4);
+        assert!(usage.billable.is_empty());
+    }
+
+    #[test]
+    fn each_country_is_priced_by_its_group_and_the_rest_by_the_table() {
+        let table = dach_table();
+        let promo = Billing {
+            category: BillingCategory::Promotional,
+            billable: true,
+        };
+        let mut usage = Usage::default();
+        let send = |usage: &mut Usage, country: Option<&str>, parts| {
+            let country = country.map(|c| Country::parse(c).unwrap());
+            for (name, v) in accepted_message(promo, country) {
+                usage.add(&name, v);
+            }
+            for (name, v) in sms_failover(parts, country) {
+                usage.add(&name, v);
+            }
+        };
+        send(&mut usage, Some("DE"), 2);
+        send(&mut usage, Some("AT"), 0);
+        send(&mut usage, Some("FR"), 1);
+        send(&mut usage, None, 1);
+        // DACH: 2 × 0.04 + 2 × 0.07; France and no country: 2 × 0.035 + 2 × 0.05.
+        assert_eq!(
+            usage.estimated_cost(&table).unwrap().amount.to_string(),
+            "0.39"
+        );
+        // The groups change, the estimate follows: without groups, all at the table's prices.
+        let plain = {
+            let mut t = PriceTable::new(table.currency.clone());
+            t.categories = table.categories.clone();
+            t.sms_part = table.sms_part;
+            t
+        };
+        assert_eq!(
+            usage.estimated_cost(&plain).unwrap().amount.to_string(),
+            "0.34"
+        );
+        // A day counted before the country counters: its totals only, at the table's prices.
+        let mut old = Usage::default();
+        old.add(&billable(BillingCategory::Promotional), 4);
+        old.add(SMS_PARTS, 4);
+        assert_eq!(
+            old.estimated_cost(&table).unwrap().amount.to_string(),
+            "0.34"
+        );
+        // Merged with a new day, the new day's countries keep their group's prices.
+        let mut both = old.clone();
+        both.merge(&usage);
+        assert_eq!(
+            both.estimated_cost(&table).unwrap().amount.to_string(),
+            "0.73"
+        );
+    }
+
     proptest! {
         /// Summing days into months agrees with summing the whole range at once.
         #[test]
-        fn merged_periods_sum_to_the_whole(counts in proptest::collection::vec((0usize..4, -3i64..10), 0..60)) {
+        fn merged_periods_sum_to_the_whole(counts in proptest::collection::vec((0usize..5, -3i64..10), 0..60)) {
             let names = [
                 accepted(BillingCategory::Promotional),
                 status("sent"),
                 SESSIONS_OPENED.to_owned(),
                 SMS_PARTS.to_owned(),
+                billable_in(BillingCategory::Promotional, Country::parse("UA").unwrap()),
             ];
             let mut whole = Usage::default();
             let mut halves = [Usage::default(), Usage::default()];

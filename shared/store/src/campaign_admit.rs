@@ -642,9 +642,10 @@ impl crate::Campaigns<'_> {
                 first_admitted.get_or_insert_with(|| send.message_id.clone());
                 now.get_or_insert(send.now);
                 usage.add(session_rules::usage::CAMPAIGN_RECIPIENTS.to_owned(), 1);
-                for (name, v) in
-                    session_rules::usage::accepted_message(Billing::of_send(send.billing, after))
-                {
+                for (name, v) in session_rules::usage::accepted_message(
+                    Billing::of_send(send.billing, after),
+                    send.to.country(),
+                ) {
                     usage.add(name, v);
                 }
             }

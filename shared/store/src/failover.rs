@@ -201,13 +201,10 @@ impl crate::Messages<'_> {
             );
         // The day's usage shard (`usage`): one SMS failover and its parts, counted by the
         // claim that counts them against the SMS caps.
-        let usage = UsageMove::of([
-            (session_rules::usage::SMS_FAILOVERS.to_owned(), 1),
-            (
-                session_rules::usage::SMS_PARTS.to_owned(),
-                i64::from(allowance.parts),
-            ),
-        ]);
+        let usage = UsageMove::of(session_rules::usage::sms_failover(
+            allowance.parts,
+            to.country(),
+        ));
         let result = match self.usage_update(business, message_id.as_str(), now, &usage)? {
             Some(update) => {
                 send_retrying(

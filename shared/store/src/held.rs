@@ -925,7 +925,10 @@ impl crate::Messages<'_> {
             items.push(TransactWriteItem::builder().update(update).build());
         }
         // After them: the message accepted now, on the day's usage shard (`usage`), as a direct send.
-        let accepted = session_rules::usage::accepted_message(Billing::of_send(billing, after));
+        let accepted = session_rules::usage::accepted_message(
+            Billing::of_send(billing, after),
+            held.to.country(),
+        );
         if let Some(usage) = self.usage_update(
             &held.business,
             held.id.as_str(),

@@ -712,7 +712,10 @@ impl crate::Messages<'_> {
             send.business,
             send.message_id.as_str(),
             send.now,
-            &UsageMove::of(session_rules::usage::accepted_message(billing)),
+            &UsageMove::of(session_rules::usage::accepted_message(
+                billing,
+                send.to.country(),
+            )),
         )? {
             request = request.transact_items(TransactWriteItem::builder().update(update).build());
         }

@@ -10,14 +10,14 @@
 //! makes the change):
 //! - the send transaction (`send.rs`), a campaign batch (`campaign_admit.rs`, one shard per
 //!   transaction for all its recipients: a transaction may touch an item once) and a held
-//!   message's release (`held.rs`): `accepted_{category}`, `billable_{category}`, and
-//!   `campaign_recipients` for a campaign's;
+//!   message's release (`held.rs`): `accepted_{category}`, `billable_{category}` and its
+//!   destination country's `{CC}.{c}`, and `campaign_recipients` for a campaign's;
 //! - every status move (`dispatch.rs`'s `accepted → sent|failed|cancelled`, `status.rs`'s
 //!   callbacks): `status_{new}` +1 and `status_{prior}` −1 in the transaction conditioned on
 //!   the exact prior status, in the shard of the message id;
 //! - a user message that opens a new session (`inbound.rs`): `sessions_opened`;
 //! - an SMS failover's claim (`failover.rs`, the write that counts it against the SMS caps):
-//!   `sms_failovers` and `sms_parts`.
+//!   `sms_failovers`, `sms_parts` and the destination country's `{CC}.sms`.
 //!
 //! Everything counts on the UTC day the change is written (the store's `now`).
 //!
@@ -31,6 +31,9 @@
 //! **Cost.** An item in a transaction costs 2 write units: each counted change adds 2 WCU
 //! (its shard's update), and a status callback of a single send, which was one `UpdateItem`,
 //! becomes a transaction of the message and its shard (the message's units doubled, plus 2).
+//! The country counters are attributes of the same update, not another item; an item's write is
+//! billed per KB of it, and a busy shard with 50 country and category pairs is still under 1 KB
+//! (a unit test below measures it: 597 bytes without them, 947 with).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -222,6 +225,95 @@ mod tests {
         assert!(sk(day, 0).as_str() > "USAGE#2026-12-07#");
         assert!(sk(day, SHARDS - 1).as_str() < "USAGE#2026-12-07#~");
         assert!(sk(day.next(), 0).as_str() > "USAGE#2026-12-07#~");
+    }
+
+    /// An attribute's size as DynamoDB bills it: its name's bytes, and a string's UTF-8 bytes or
+    /// a number's 1 byte per two significant digits and 1.
+    fn billed_size(name: &str, value: &AttributeValue) -> usize {
+        name.len()
+            + match value {
+                AttributeValue::S(s) => s.len(),
+                AttributeValue::N(v) => {
+                    let digits = v.trim_start_matches('-').trim_matches('0').len().max(1);
+                    digits.div_ceil(2) + 1
+                }
+                _ => unreachable!("a shard holds strings and numbers"),
+            }
+    }
+
+    /// The country counters sit in the shard item every counted change rewrites, and a write
+    /// is billed per KB of the item: a busy day's shard (the longest business id, every
+    /// category, nine statuses, six-digit counts) with 50 country and category pairs stays
+    /// under 1 KB, so the counters cost no write unit more.
+    #[test]
+    fn a_busy_shard_with_fifty_countries_stays_under_a_kilobyte() {
+        use session_rules::usage::{
+            CAMPAIGN_RECIPIENTS, SESSIONS_OPENED, SMS_FAILOVERS, SMS_PARTS, accepted, billable,
+            billable_in, status,
+        };
+        use session_rules::{BillingCategory, Country};
+        let business = "b".repeat(64);
+        let mut item: Vec<(String, AttributeValue)> = vec![
+            (
+                keys::PK.into(),
+                s(keys::business(&BusinessId::parse(&business).unwrap())),
+            ),
+            (
+                keys::SK.into(),
+                s(sk(Day::parse("2026-12-07").unwrap(), 15)),
+            ),
+            (keys::EXPIRES_AT.into(), n(1_865_000_000)),
+        ];
+        let count = || n(987_654);
+        for c in BillingCategory::ALL {
+            item.push((accepted(c), count()));
+            item.push((billable(c), count()));
+        }
+        for s in [
+            "sent",
+            "delivered",
+            "seen",
+            "expired",
+            "cancelled",
+            "failed_SRVC_NOT_VIBER_USER",
+            "failed_SRVC_USER_BLOCKED",
+            "failed_SRVC_NOT_SUBSCRIBED_USER",
+            "failed_SRVC_FAILED",
+        ] {
+            item.push((status(s), n(-98_765)));
+        }
+        for name in [
+            SESSIONS_OPENED,
+            SMS_FAILOVERS,
+            SMS_PARTS,
+            CAMPAIGN_RECIPIENTS,
+        ] {
+            item.push((name.to_owned(), count()));
+        }
+        let size = |item: &[(String, AttributeValue)]| -> usize {
+            item.iter().map(|(k, v)| billed_size(k, v)).sum()
+        };
+        let before = size(&item);
+        let countries = [
+            "DE", "AT", "CH", "FR", "IT", "ES", "PL", "UA", "GB", "US", "NL", "BE", "CZ",
+        ];
+        let mut pairs = 0;
+        'fill: for code in countries {
+            for c in BillingCategory::ALL {
+                if pairs == 50 {
+                    break 'fill;
+                }
+                item.push((billable_in(c, Country::parse(code).unwrap()), n(9_999)));
+                pairs += 1;
+            }
+        }
+        assert_eq!(pairs, 50);
+        let after = size(&item);
+        assert!(
+            after < 1024,
+            "{before} bytes, {after} with {pairs} country pairs"
+        );
+        assert!((after - before) / pairs <= 8, "{before} → {after}");
     }
 
     #[test]

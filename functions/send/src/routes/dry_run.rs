@@ -22,8 +22,10 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use session_rules::campaign::CampaignRecipient;
 use session_rules::caps::{Cap, CapSubject};
-use session_rules::prices::Estimate;
-use session_rules::{Billing, BillingCategory, Limits, Template, Timestamp, TransactionalText};
+use session_rules::prices::{Billed, Estimate};
+use session_rules::{
+    Billing, BillingCategory, Country, Limits, Template, Timestamp, TransactionalText,
+};
 use vbm_http::{Answer, ApiError, Outcome, json_response};
 use vbm_store::{Business, HoldOutcome, MessageId, NewSend, SendOutcome};
 
@@ -74,7 +76,7 @@ pub struct SendDryRun {
     /// `replayed` send's is the one its first answer had).
     pub session_after: Option<SessionView>,
     /// What it would cost in the business's price table (`vbmctl business prices`): its
-    /// category's price when billable, 0 when not (a held message's: were it to go on the
+    /// category's price to the recipient's country when billable, 0 when not (a held message's: were it to go on the
     /// conversation as it is); `null` when refused, or without a price for its category.
     pub estimated_price: Option<Estimate>,
     /// A `wait_for_session` message that would be held (or was, `replayed`): its deadline and
@@ -150,6 +152,14 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
     let caps = business.caps.for_send(prepared.admission.billing);
     let viber_type = viber_type(&prepared, limits);
     let category = prepared.admission.billing;
+    // At the price of the recipient's country (its group's, or the table's).
+    let country = new.to.country();
+    let price = |billing| {
+        business
+            .prices
+            .as_ref()
+            .and_then(|p| p.message(billing, country))
+    };
     let Some(wait) = &prepared.wait else {
         let preview = app
             .store()
@@ -158,7 +168,7 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
             .await?;
         let before = SessionView::of(&preview.before, now, limits);
         let dry = sent(
-            business,
+            &price,
             category,
             viber_type,
             before,
@@ -175,7 +185,7 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
     let view = HoldView::waiting(wait.until, wait.fallback.is_some());
     let dry = match preview.outcome {
         HoldOutcome::Sent(outcome) => {
-            sent(business, category, viber_type, before, outcome, now, limits)
+            sent(&price, category, viber_type, before, outcome, now, limits)
         }
         HoldOutcome::Held { conversation } => {
             // Billed as the real answer says: on the conversation as it is.
@@ -187,7 +197,7 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
                 message_id: None,
                 viber_type,
                 billing: Some(billing),
-                estimated_price: business.prices.as_ref().and_then(|p| p.message(billing)),
+                estimated_price: price(billing),
                 session_after: Some(before.clone()),
                 session_before: Some(before),
                 hold: Some(view),
@@ -213,7 +223,7 @@ pub async fn send(app: &App, business: &Business, request: &Request) -> Answer {
 
 /// The dry answer of a send's outcome (a message that goes now, or is refused).
 fn sent(
-    business: &Business,
+    price: &dyn Fn(Billing) -> Option<Estimate>,
     category: BillingCategory,
     viber_type: Option<u16>,
     before: SessionView,
@@ -229,10 +239,7 @@ fn sent(
             message_id: None,
             viber_type,
             billing: Some(Billing::of_send(category, &after)),
-            estimated_price: business
-                .prices
-                .as_ref()
-                .and_then(|p| p.message(Billing::of_send(category, &after))),
+            estimated_price: price(Billing::of_send(category, &after)),
             session_before: Some(before),
             session_after: Some(SessionView::of(&after, now, limits)),
             hold: None,
@@ -342,8 +349,8 @@ pub struct CampaignDryRunOutcomes {
     pub billing: BTreeMap<&'static str, usize>,
     /// Of the accepted, those billable.
     pub billable: usize,
-    /// What the accepted would cost in the business's price table; `null` without a price for
-    /// some category they fall in.
+    /// What the accepted would cost in the business's price table, each at its recipient's
+    /// country's price; `null` without a price for some category where one goes.
     pub estimated_total: Option<Estimate>,
 }
 
@@ -447,13 +454,14 @@ pub async fn campaign(
             }
         }
     }
-    let mut billable: BTreeMap<BillingCategory, u64> = BTreeMap::new();
+    // By the recipients' countries, each priced at its group's prices.
+    let mut billed: BTreeMap<Option<Country>, Billed> = BTreeMap::new();
     for (send, outcome) in sends.iter().zip(decided) {
         match outcome {
             Ok(after) => {
                 outcomes.accepted += 1;
                 let billing = Billing::of_send(send.billing, &after);
-                *billable.entry(billing.category).or_default() += u64::from(billing.billable);
+                billed.entry(send.to.country()).or_default().add(billing);
                 *outcomes
                     .billing
                     .entry(billing.category.as_str())
@@ -463,7 +471,10 @@ pub async fn campaign(
             Err(code) => *outcomes.refused.entry(code).or_default() += 1,
         }
     }
-    outcomes.estimated_total = business.prices.as_ref().and_then(|p| p.total(&billable, 0));
+    outcomes.estimated_total = business
+        .prices
+        .as_ref()
+        .and_then(|p| p.total(billed.iter().map(|(c, b)| (*c, b))));
     campaign_answer(&CampaignDryRun {
         dry_run: true,
         result: "accepted",

@@ -953,6 +953,11 @@ fn the_dry_run_schemas_match_their_answers() {
 fn the_usage_schemas_match_the_report() {
     use send::routes::usage::{Cost, PeriodUsage, UsageFigures, UsageReport};
     let doc = document();
+    let country_usage = session_rules::usage::CountryUsage {
+        billable: BTreeMap::from([(session_rules::BillingCategory::Session, 1)]),
+        sms_parts: 2,
+    };
+    assert_matches(&doc, "CountryUsage", &country_usage);
     let figures = || UsageFigures {
         usage: session_rules::usage::Usage {
             accepted: BTreeMap::from([(session_rules::BillingCategory::Session, 2)]),
@@ -962,6 +967,10 @@ fn the_usage_schemas_match_the_report() {
             sms_failovers: 0,
             sms_parts: 0,
             campaign_recipients: 0,
+            by_country: BTreeMap::from([(
+                session_rules::Country::parse("DE").unwrap(),
+                country_usage.clone(),
+            )]),
         },
         estimated_cost: Some(Cost {
             amount: "0.01".into(),

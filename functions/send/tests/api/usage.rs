@@ -1,14 +1,16 @@
 //! `GET /v1/usage`: the business's figures per day or month with the estimated cost in its
 //! price table, exact under a retried send (the same Idempotency-Key twice); a bad range is a
-//! 4xx with a stable code.
+//! 4xx with a stable code. Prices by destination country group, in the usage and the dry run.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use lambda_http::RequestExt;
-use serde_json::json;
-use session_rules::BillingCategory;
-use session_rules::prices::{Amount, Currency, PriceTable};
+use serde_json::{Value, json};
+use session_rules::prices::{Amount, CountryGroup, Currency, PriceTable};
 use session_rules::usage::Day;
+use session_rules::{BillingCategory, Country};
+use vbm_platform::clock::SystemClock;
 
 use crate::common::*;
 
@@ -128,4 +130,111 @@ async fn a_bad_range_is_refused_with_a_stable_code() {
     )
     .await;
     reply.expect_error(422, "validation_failed");
+}
+
+/// Promotional messages at 0.035, and at 0.05 to the DACH group (Germany, Austria, Switzerland).
+fn dach_prices() -> PriceTable {
+    let mut table = PriceTable::new(Currency::parse("EUR").unwrap());
+    table.categories.insert(
+        BillingCategory::Promotional,
+        Amount::parse_price("0.035").unwrap(),
+    );
+    let mut dach = CountryGroup::new(
+        "DACH",
+        ["DE", "AT", "CH"].map(|c| Country::parse(c).unwrap()),
+    );
+    dach.categories.insert(
+        BillingCategory::Promotional,
+        Amount::parse_price("0.05").unwrap(),
+    );
+    table.add_group(dach).unwrap();
+    table
+}
+
+#[tokio::test]
+async fn each_destination_is_priced_by_its_country_group_in_the_usage_and_the_dry_run() {
+    let h = Harness::new().await;
+    // Before the first call: the app remembers a business for a while.
+    h.store()
+        .businesses()
+        .set_prices(&h.business.id, Some(&dach_prices()))
+        .await
+        .unwrap();
+    let app = crate::dry_run::campaign_app(&h, Arc::new(SystemClock)).await;
+    let (germany, austria, britain) = ("+4915112345678", "+436641234567", "+447400130003");
+    for to in [germany, austria, britain] {
+        h.open_session(to).await;
+    }
+    let promotional = |to: &str| json!({"to": to, "type": "promotional", "text": "Spring sale"});
+    let auth = format!("Bearer {}", h.key);
+    let dry = |path: &'static str, body: Value| {
+        let (text, auth, app) = (body.to_string(), auth.clone(), &app);
+        async move {
+            let request = request(
+                "POST",
+                path,
+                Some(&text),
+                &[("authorization", &auth)],
+                CALLER_IP,
+            )
+            .with_query_string_parameters(HashMap::from([(
+                "dry_run".to_owned(),
+                vec!["true".to_owned()],
+            )]));
+            let reply = call(app, request).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            reply.body
+        }
+    };
+    // The dry run: a message at its recipient's group price, a campaign summed per recipient.
+    let to_germany = dry("/v1/messages", promotional(germany)).await;
+    assert_eq!(
+        to_germany["estimated_price"],
+        json!({"amount": "0.05", "currency": "EUR"}),
+        "{to_germany}"
+    );
+    let to_britain = dry("/v1/messages", promotional(britain)).await;
+    assert_eq!(
+        to_britain["estimated_price"],
+        json!({"amount": "0.035", "currency": "EUR"}),
+        "{to_britain}"
+    );
+    let campaign = dry(
+        "/v1/campaigns",
+        json!({
+            "message": {"type": "promotional", "text": "Spring sale"},
+            "recipients": [{"to": germany}, {"to": austria}, {"to": britain}],
+        }),
+    )
+    .await;
+    assert_eq!(
+        campaign["outcomes"]["estimated_total"],
+        json!({"amount": "0.135", "currency": "EUR"}),
+        "{campaign}"
+    );
+
+    // The real sends, then their usage: counted by country, estimated at each one's prices.
+    for to in [germany, austria, britain] {
+        let sent = h.send(&promotional(to), None).await;
+        assert_eq!(sent.status, 202, "{}", sent.body);
+    }
+    let today = Day::of(h.now()).to_string();
+    let reply = usage(&h, &[("from", &today), ("to", &today)]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let total = &reply.body["total"];
+    assert_eq!(total["billable"], json!({"promotional": 3}));
+    let one = json!({"billable": {"promotional": 1}, "sms_parts": 0});
+    assert_eq!(
+        total["by_country"],
+        json!({"AT": one, "DE": one, "GB": one}),
+        "{total}"
+    );
+    assert_eq!(
+        total["estimated_cost"],
+        json!({"amount": "0.135", "amount_micros": 135000, "currency": "EUR"})
+    );
+    assert_eq!(
+        reply.body["periods"][0]["estimated_cost"],
+        total["estimated_cost"]
+    );
 }

@@ -233,10 +233,26 @@ async fn prices(ctx: &Context, command: PricesCommand) -> Result<String, Failure
             currency,
             categories,
             sms_part,
+            mut groups,
+            group_categories,
+            group_sms_parts,
         } => {
             let mut table = PriceTable::new(currency);
             table.categories.extend(categories);
             table.sms_part = sms_part;
+            for (name, (category, price)) in group_categories {
+                group_named(&mut groups, &name)?
+                    .categories
+                    .insert(category, price);
+            }
+            for (name, price) in group_sms_parts {
+                group_named(&mut groups, &name)?.sms_part = Some(price);
+            }
+            for group in groups {
+                table
+                    .add_group(group)
+                    .map_err(|e| Failure::input(e.to_string()))?;
+            }
             store.businesses().set_prices(&id, Some(&table)).await?
         }
         PricesCommand::Clear { id } => store.businesses().set_prices(&id, None).await?,
@@ -245,6 +261,17 @@ async fn prices(ctx: &Context, command: PricesCommand) -> Result<String, Failure
         "business_id": business.id.as_str(),
         "prices": business.prices,
     }))
+}
+
+/// The `--group` a group price names.
+fn group_named<'a>(
+    groups: &'a mut [session_rules::prices::CountryGroup],
+    name: &str,
+) -> Result<&'a mut session_rules::prices::CountryGroup, Failure> {
+    groups
+        .iter_mut()
+        .find(|g| g.name == name)
+        .ok_or_else(|| Failure::input(format!("no --group named {name:?} to price")))
 }
 
 /// The caps: a change is applied to the caps as stored (`Businesses::update_caps`), then the caps

@@ -52,6 +52,7 @@ pub async fn run(ctx: &Context, args: UsageArgs) -> Result<String, Failure> {
                     "sms_failovers": usage.sms_failovers,
                     "sms_parts": usage.sms_parts,
                     "campaign_recipients": usage.campaign_recipients,
+                    "by_country": usage.by_country,
                     "estimated_cost": cost.map(|c| serde_json::json!({
                         "amount": c.amount.to_string(),
                         "amount_micros": c.amount.micros(),

@@ -153,3 +153,117 @@ async fn usage_is_listed_per_business_and_period_with_its_cost() {
         "no business",
     );
 }
+
+#[tokio::test]
+async fn country_groups_are_set_shown_refused_when_they_overlap_and_priced_in_the_usage() {
+    let ctl = Ctl::fresh().await;
+    ctl.ok(&["business", "create", "acme", "--service-id", "83"]);
+    let base = [
+        "business",
+        "prices",
+        "set",
+        "acme",
+        "--currency",
+        "EUR",
+        "--category",
+        "transactional_template=0.01",
+        "--sms-part",
+        "0.05",
+    ];
+    let with = |extra: &[&'static str]| {
+        let mut all = base.to_vec();
+        all.extend(extra);
+        all
+    };
+    let set = ctl.ok(&with(&[
+        "--group",
+        "DACH=DE,at,CH",
+        "--group",
+        "east=UA",
+        "--group-category",
+        "DACH:transactional_template=0.05",
+        "--group-category",
+        "east:transactional_template=0.02",
+        "--group-sms-part",
+        "DACH=0.08",
+    ]));
+    let groups = json!([
+        {
+            "name": "DACH",
+            "countries": ["AT", "CH", "DE"],
+            "categories": {"transactional_template": "0.05"},
+            "sms_part": "0.08",
+        },
+        {
+            "name": "east",
+            "countries": ["UA"],
+            "categories": {"transactional_template": "0.02"},
+        },
+    ]);
+    assert_eq!(set["prices"]["groups"], groups, "{set}");
+    let shown = ctl.ok(&["business", "prices", "show", "acme"]);
+    assert_eq!(shown["prices"], set["prices"]);
+
+    // Refused, exit 2, the table as it was: a country in two groups, an unknown country, a
+    // price for a group not named, a bad group name, two groups of one name.
+    for (extra, needle) in [
+        (
+            &["--group", "DACH=DE,AT", "--group", "west=FR,DE"][..],
+            "DE is in two country groups",
+        ),
+        (&["--group", "EU=DE,EU"], "unknown country \"EU\""),
+        (&["--group", "EU=DE,"], "unknown country \"\""),
+        (
+            &["--group", "DACH=DE", "--group-sms-part", "EU=0.07"],
+            "no --group named \"EU\"",
+        ),
+        (
+            &["--group", "DACH=DE", "--group-category", "EU:otp=0.07"],
+            "no --group named \"EU\"",
+        ),
+        (&["--group", "DA CH=DE"], "invalid group name"),
+        (
+            &["--group", "DACH=DE", "--group", "DACH=AT"],
+            "two country groups are named",
+        ),
+        (&["--group", "DACH"], "NAME=CC,CC"),
+        (
+            &["--group", "DACH=DE", "--group-category", "DACH=0.04"],
+            "NAME:CATEGORY=PRICE",
+        ),
+    ] {
+        ctl.refused(&with(extra), 2, needle);
+    }
+    assert_eq!(ctl.ok(&["business", "prices", "show", "acme"]), shown);
+
+    // Two to Germany, one each to Ukraine and France (no group): 2 × 0.05 + 0.02 + 0.01.
+    for to in [
+        "+4915112345678",
+        "+4915112345679",
+        "+380501234567",
+        "+33612345678",
+    ] {
+        send(&ctl, "acme", to).await;
+    }
+    let day = ctl.ok(&["usage", "--from", "2027-01-15", "--to", "2027-01-15"]);
+    let row = &day["usage"][0];
+    assert_eq!(
+        row["estimated_cost"],
+        json!({"amount": "0.13", "amount_micros": 130000, "currency": "EUR"}),
+        "{day}"
+    );
+    assert_eq!(
+        row["by_country"]["DE"],
+        json!({"billable": {"transactional_template": 2}, "sms_parts": 0})
+    );
+    let csv = ctl.text(&[
+        "usage",
+        "--from",
+        "2027-01-15",
+        "--to",
+        "2027-01-15",
+        "--format",
+        "csv",
+    ]);
+    assert!(csv.lines().nth(1).unwrap().contains(",0.13,EUR"), "{csv}");
+}

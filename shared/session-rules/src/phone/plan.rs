@@ -109,6 +109,11 @@ fn regions_of(code: u16) -> &'static [Region] {
     }
 }
 
+/// Whether some region of the plan is the country `code` (ISO 3166-1 alpha-2).
+pub(super) fn is_country(code: &str) -> bool {
+    REGIONS.iter().any(|region| region.country == Some(code))
+}
+
 /// Which region's metadata applies to a national number (`validator::source_for`).
 fn source_for<'r>(regions: &'r [Region], national: &str) -> Option<&'r Region> {
     if let [only] = regions {

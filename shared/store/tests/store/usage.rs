@@ -7,11 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use session_rules::campaign::CampaignRecipient;
+use session_rules::failover::{FailoverSms, FailoverSpec, Triggers};
+use session_rules::prices::{Amount, CountryGroup, Currency, PriceTable};
+use session_rules::sms::SmsAllowance;
 use session_rules::usage::{Usage, UsageRange};
-use session_rules::{BillingCategory, MessageStatus, PhoneNumber, SendClass, Timestamp};
+use session_rules::{BillingCategory, Country, MessageStatus, PhoneNumber, SendClass, Timestamp};
 use vbm_store::{
-    BusinessId, CampaignId, Candidate, ChunkRef, CreateOutcome, Failure, IdempotencyKey,
-    InboundContent, Marked, MessageId, NewCampaign, NewSend, SendOutcome, Sent, Store,
+    BusinessId, CampaignId, Candidate, ChunkRef, Claim, CreateOutcome, Failure, IdempotencyKey,
+    InboundContent, Marked, MessageId, NewBusiness, NewCampaign, NewSend, SendOutcome, Sent, Store,
 };
 
 use crate::common::{NOW, fresh, informative};
@@ -39,7 +42,7 @@ async fn usage(store: &Store, from: &str, to: &str) -> Usage {
 }
 
 /// What the stored messages say: their statuses (a failure by its reason), and how many were
-/// accepted and billable by category.
+/// accepted and billable by category (and by their destination's country).
 async fn tally(store: &Store, ids: &[MessageId]) -> Usage {
     let mut t = Usage::default();
     for id in ids {
@@ -53,6 +56,14 @@ async fn tally(store: &Store, ids: &[MessageId]) -> Usage {
         *t.accepted.entry(billing.category).or_default() += 1;
         if billing.billable {
             *t.billable.entry(billing.category).or_default() += 1;
+            if let Some(country) = PhoneNumber::parse(&m.to).unwrap().country() {
+                *t.by_country
+                    .entry(country)
+                    .or_default()
+                    .billable
+                    .entry(billing.category)
+                    .or_default() += 1;
+            }
         }
         let name = match (m.track.current, &m.failure) {
             (MessageStatus::Accepted, _) => continue,
@@ -115,14 +126,15 @@ async fn apply(store: &Store, id: &MessageId, status: MessageStatus, when: Times
         .expect("the message is stored");
 }
 
-/// A campaign of `count` new numbers (from `first`), admitted twice (a redelivered chunk job):
-/// its message ids.
-async fn campaign(store: &Store, first: usize, count: usize) -> Vec<MessageId> {
+/// A campaign to `phones`, admitted twice (a redelivered chunk job): its message ids.
+async fn campaign(store: &Store, phones: &[PhoneNumber]) -> Vec<MessageId> {
     let business = acme();
     let id = CampaignId::generate();
-    let list: Vec<CampaignRecipient> = (first..first + count)
-        .map(|i| CampaignRecipient {
-            to: number(i).as_e164().to_owned(),
+    let count = phones.len();
+    let list: Vec<CampaignRecipient> = phones
+        .iter()
+        .map(|to| CampaignRecipient {
+            to: to.as_e164().to_owned(),
             params: Default::default(),
         })
         .collect();
@@ -147,7 +159,6 @@ async fn campaign(store: &Store, first: usize, count: usize) -> Vec<MessageId> {
         .start_campaign(&business, &id, NOW)
         .await
         .unwrap();
-    let phones: Vec<PhoneNumber> = (first..first + count).map(number).collect();
     for delivery in 0..2 {
         let candidates = phones
             .iter()
@@ -251,7 +262,7 @@ async fn usage_is_the_tally_of_the_messages_after_retries_and_repeats() {
         ids.push(id);
     }
     // A campaign of four, its chunk delivered twice.
-    let recipients = campaign(&store, 200, 4).await;
+    let recipients = campaign(&store, &(200..204).map(number).collect::<Vec<_>>()).await;
     ids.extend(recipients.iter().cloned());
 
     // Dispatch, each job delivered twice; one refused by Viber.
@@ -388,4 +399,153 @@ async fn concurrent_callbacks_for_one_message_count_it_once() {
         counted.statuses,
         BTreeMap::from([("seen".to_owned(), 6), ("delivered".to_owned(), 6)])
     );
+}
+
+fn price(p: &str) -> Amount {
+    Amount::parse_price(p).unwrap()
+}
+
+/// Transactional templates at 0.01 and SMS parts at 0.05; to DACH (DE, AT, CH) 0.05 and 0.08;
+/// to "east" (UA) 0.02 and the table's SMS price.
+fn grouped_prices() -> PriceTable {
+    let country = |c| Country::parse(c).unwrap();
+    let mut table = PriceTable::new(Currency::parse("EUR").unwrap());
+    table
+        .categories
+        .insert(BillingCategory::TransactionalTemplate, price("0.01"));
+    table.sms_part = Some(price("0.05"));
+    let mut dach = CountryGroup::new("DACH", ["DE", "AT", "CH"].map(country));
+    dach.categories
+        .insert(BillingCategory::TransactionalTemplate, price("0.05"));
+    dach.sms_part = Some(price("0.08"));
+    table.add_group(dach).unwrap();
+    let mut east = CountryGroup::new("east", [country("UA")]);
+    east.categories
+        .insert(BillingCategory::TransactionalTemplate, price("0.02"));
+    table.add_group(east).unwrap();
+    table
+}
+
+#[tokio::test]
+async fn messages_to_countries_in_different_groups_are_estimated_at_each_groups_prices() {
+    let (_env, store) = fresh().await;
+    let business = acme();
+    store
+        .businesses()
+        .create_business(&NewBusiness {
+            id: business.clone(),
+            service_id: 7301,
+            callback_url: None,
+            allow_cidrs: vec![],
+        })
+        .await
+        .unwrap();
+    // The table with its groups, stored on the business and read back as it was set.
+    let set = store
+        .businesses()
+        .set_prices(&business, Some(&grouped_prices()))
+        .await
+        .unwrap();
+    assert_eq!(set.prices, Some(grouped_prices()));
+    let stored = store
+        .businesses()
+        .get_business(&business)
+        .await
+        .unwrap()
+        .unwrap();
+    let table = stored.prices.expect("the table is stored");
+    assert_eq!(table, grouped_prices());
+
+    let phone = |n: &str| PhoneNumber::parse(n).unwrap();
+    let germany = phone("+4915112345678");
+    let failover = FailoverSpec {
+        sms: FailoverSms {
+            text: "Your order has shipped".into(),
+            sender_id: Some("Acme".into()),
+        },
+        triggers: Triggers {
+            deadline_seconds: Some(60),
+            ..Triggers::default()
+        },
+    };
+    // Single sends: two to Germany (one with an SMS failover of 2 parts), one each to Ukraine,
+    // France (no group) and an international network (no country).
+    let mut ids = Vec::new();
+    for (to, with_failover) in [
+        (germany.clone(), true),
+        (phone("+4915112345679"), false),
+        (phone("+380501234567"), false),
+        (phone("+33612345678"), false),
+        (phone("+8823451234567"), false),
+    ] {
+        let id = MessageId::generate();
+        let outcome = store
+            .messages()
+            .record_send(&NewSend {
+                failover: with_failover.then_some(&failover),
+                ..informative(&business, id.clone(), &to, NOW)
+            })
+            .await
+            .unwrap();
+        assert!(matches!(outcome, SendOutcome::Accepted { .. }), "{to}");
+        ids.push(id);
+    }
+    // A campaign to Austria and Ukraine.
+    ids.extend(campaign(&store, &[phone("+436641234567"), phone("+380501234568")]).await);
+    // The German message's SMS failover, claimed twice (a redelivered job): counted once.
+    assert_eq!(
+        mark_sent(&store, &ids[0], "de-1", at(1)).await,
+        Marked::Recorded
+    );
+    let allowance = SmsAllowance {
+        parts: 2,
+        max_per_day: 1_000,
+        max_per_month: 10_000,
+    };
+    for expected in [Claim::Claimed, Claim::Taken] {
+        let claim = store
+            .messages()
+            .claim_failover(
+                &business,
+                &ids[0],
+                &germany,
+                session_rules::failover::Trigger::Expired,
+                &allowance,
+                at(2),
+            )
+            .await
+            .unwrap();
+        assert_eq!(claim, expected);
+    }
+
+    let day = session_rules::usage::Day::of(NOW).to_string();
+    let counted = usage(&store, &day, &day).await;
+    let tt = BillingCategory::TransactionalTemplate;
+    let in_country = |c: &str| {
+        let u = &counted.by_country[&Country::parse(c).unwrap()];
+        (u.billable.get(&tt).copied().unwrap_or(0), u.sms_parts)
+    };
+    assert_eq!(in_country("DE"), (2, 2));
+    assert_eq!(in_country("AT"), (1, 0));
+    assert_eq!(in_country("UA"), (2, 0));
+    assert_eq!(in_country("FR"), (1, 0));
+    assert_eq!(
+        counted.by_country.len(),
+        4,
+        "the network number has no country"
+    );
+    assert_eq!(counted.billable[&tt], 7);
+    assert_eq!(counted.sms_parts, 2);
+    // The countries' counts are the messages' own.
+    let tallied = tally(&store, &ids).await;
+    for (country, usage) in &counted.by_country {
+        assert_eq!(
+            usage.billable, tallied.by_country[country].billable,
+            "{country}"
+        );
+    }
+    // DACH 3 × 0.05 + 2 parts × 0.08, east 2 × 0.02, France and the network 2 × 0.01.
+    let estimate = counted.estimated_cost(&table).unwrap();
+    assert_eq!(estimate.amount.to_string(), "0.37");
+    assert_eq!(estimate.currency.as_str(), "EUR");
 }
