@@ -75,9 +75,15 @@ impl Sorted {
         let mut candidates: Vec<Candidate<'a>> = self
             .prepared
             .iter()
-            .map(|(slot, p)| Candidate::Send {
-                slot: *slot,
-                send: p.new_send(business, id.message_id(index(*slot)), now),
+            .map(|(slot, p)| {
+                let message_id = id.message_id(index(*slot));
+                match p.new_hold(business, message_id.clone(), now) {
+                    Some(hold) => Candidate::Hold { slot: *slot, hold },
+                    None => Candidate::Send {
+                        slot: *slot,
+                        send: p.new_send(business, message_id, now),
+                    },
+                }
             })
             .collect();
         candidates.extend(
@@ -85,9 +91,7 @@ impl Sorted {
                 .iter()
                 .map(|(slot, code)| Candidate::Refused { slot: *slot, code }),
         );
-        candidates.sort_by_key(|c| match c {
-            Candidate::Send { slot, .. } | Candidate::Refused { slot, .. } => *slot,
-        });
+        candidates.sort_by_key(Candidate::slot);
         candidates
     }
 

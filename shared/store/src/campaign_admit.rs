@@ -35,15 +35,16 @@ use aws_sdk_dynamodb::types::{
 };
 use session_rules::campaign::{CampaignRecipient, CampaignState};
 use session_rules::caps::{self, Cap, CapSubject, Caps};
-use session_rules::{Billing, Conversation, PhoneNumber, Timestamp};
+use session_rules::hold::{MAX_HELD_PER_CONVERSATION, check_until};
+use session_rules::{Billing, Conversation, HoldDecision, PhoneNumber, Refusal, Timestamp};
 
 use crate::attrs::{self, Item, b, n, s};
 use crate::campaigns::{
-    BILLING_COUNT_PREFIX, CHUNKS_DONE, COUNT_PREFIX, CampaignId, STATE, slot_attr,
+    BILLING_COUNT_PREFIX, CHUNKS_DONE, COUNT_PREFIX, CampaignId, HELD_OPEN, STATE, slot_attr,
 };
 use crate::suppression::{self, Guard};
 use crate::usage::UsageMove;
-use crate::{BusinessId, NewSend, Store, StoreError, conversation, keys};
+use crate::{BusinessId, NewHold, NewSend, Store, StoreError, conversation, keys};
 
 /// DynamoDB's limit of items in one `TransactWriteItems`.
 pub const MAX_TRANSACT_ITEMS: usize = 100;
@@ -72,14 +73,37 @@ pub struct ChunkRef<'a> {
 /// does for a single message): a send for the session rules to decide, or a refusal code.
 #[derive(Debug, Clone)]
 pub enum Candidate<'a> {
-    Send { slot: usize, send: NewSend<'a> },
-    Refused { slot: usize, code: &'static str },
+    Send {
+        slot: usize,
+        send: NewSend<'a>,
+    },
+    /// A session message that waits for the user's reply (`wait_for_session`): sent now when a
+    /// session admits it, else held as a single send's hold is (its campaign named on it).
+    Hold {
+        slot: usize,
+        hold: NewHold<'a>,
+    },
+    Refused {
+        slot: usize,
+        code: &'static str,
+    },
 }
 
-impl Candidate<'_> {
-    fn slot(&self) -> usize {
+impl<'a> Candidate<'a> {
+    pub fn slot(&self) -> usize {
         match self {
-            Candidate::Send { slot, .. } | Candidate::Refused { slot, .. } => *slot,
+            Candidate::Send { slot, .. }
+            | Candidate::Hold { slot, .. }
+            | Candidate::Refused { slot, .. } => *slot,
+        }
+    }
+
+    /// The send it stands for (a hold's message as it would go now).
+    fn send(&self) -> Option<&NewSend<'a>> {
+        match self {
+            Candidate::Send { send, .. } => Some(send),
+            Candidate::Hold { hold, .. } => Some(&hold.send),
+            Candidate::Refused { .. } => None,
         }
     }
 }
@@ -88,6 +112,8 @@ impl Candidate<'_> {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Admitted {
     pub queued: usize,
+    /// Held for the user's reply (`wait_for_session`).
+    pub held: usize,
     pub refused: BTreeMap<String, usize>,
     /// Slots some earlier delivery of the job had already settled.
     pub already: usize,
@@ -146,6 +172,10 @@ enum Outcome {
         expected: Option<Conversation>,
         after: Conversation,
     },
+    /// Held for the user's reply, the conversation named on as `expected` (exactly).
+    Held {
+        expected: Option<Conversation>,
+    },
     Refused(&'static str),
 }
 
@@ -153,6 +183,7 @@ impl Outcome {
     fn stored(&self) -> String {
         match self {
             Outcome::Queued { .. } => "queued".into(),
+            Outcome::Held { .. } => "held".into(),
             Outcome::Refused(code) => format!("refused:{code}"),
         }
     }
@@ -160,7 +191,65 @@ impl Outcome {
     fn count_name(&self) -> String {
         match self {
             Outcome::Queued { .. } => format!("{COUNT_PREFIX}queued"),
+            Outcome::Held { .. } => format!("{COUNT_PREFIX}held"),
             Outcome::Refused(code) => format!("{COUNT_PREFIX}refused_{code}"),
+        }
+    }
+
+    /// The conversation the write is conditioned on, when it writes one.
+    fn writes_conversation(&self) -> Option<Option<&Conversation>> {
+        match self {
+            Outcome::Queued { expected, .. } | Outcome::Held { expected } => {
+                Some(expected.as_ref())
+            }
+            Outcome::Refused(_) => None,
+        }
+    }
+}
+
+/// One pending member decided on what is known of its conversation (no I/O): `state` its
+/// conversation, `held` how many messages it holds already, `erasing` whether its contact is
+/// being erased.
+fn decide(
+    candidate: &Candidate<'_>,
+    state: Option<Conversation>,
+    held: usize,
+    erasing: bool,
+    limits: &session_rules::Limits,
+) -> Outcome {
+    let refused = |refusal: Refusal| Outcome::Refused(refusal.code());
+    match candidate {
+        Candidate::Refused { code, .. } => Outcome::Refused(code),
+        // A contact under erasure: refused, so the rest of the chunk goes on (its tombstone
+        // refuses any write on its state until the erasure completes).
+        _ if erasing => Outcome::Refused(ERASING_REFUSAL),
+        Candidate::Send { send, .. } => {
+            match state
+                .unwrap_or_default()
+                .decide_send(send.class, send.now, limits)
+            {
+                Ok(after) => Outcome::Queued {
+                    expected: state,
+                    after,
+                },
+                Err(refusal) => refused(refusal),
+            }
+        }
+        Candidate::Hold { hold, .. } => {
+            if let Err(refusal) = check_until(hold.until, hold.send.now) {
+                return refused(refusal);
+            }
+            match state.unwrap_or_default().decide_hold(hold.send.now, limits) {
+                Err(refusal) => refused(refusal),
+                Ok(HoldDecision::SendNow(after)) => Outcome::Queued {
+                    expected: state,
+                    after,
+                },
+                Ok(HoldDecision::Hold) if held >= MAX_HELD_PER_CONVERSATION => {
+                    refused(Refusal::TooManyHeld(MAX_HELD_PER_CONVERSATION))
+                }
+                Ok(HoldDecision::Hold) => Outcome::Held { expected: state },
+            }
         }
     }
 }
@@ -232,12 +321,10 @@ impl crate::Campaigns<'_> {
         // The conversations, consistently: a refusal must rest on the real state.
         let phones: Vec<&PhoneNumber> = pending
             .iter()
-            .filter_map(|c| match c {
-                Candidate::Send { send, .. } => Some(send.to),
-                Candidate::Refused { .. } => None,
-            })
+            .filter_map(|c| c.send().map(|send| send.to))
             .collect();
-        let (mut states, mut erasing) = self.conversations_of(at.business, &phones).await?;
+        let (mut states, mut erasing, mut held) =
+            self.conversations_of(at.business, &phones).await?;
         let mut key = self.suppression_key(at.business).await?;
         let mut transient = 0u32;
         let mut limits = self.chunk_caps(at.business, &pending, caps).await?;
@@ -249,31 +336,17 @@ impl crate::Campaigns<'_> {
             // Decide every pending member on what is known of its conversation.
             let members: Vec<Member> = pending
                 .iter()
-                .map(|c| match c {
-                    Candidate::Refused { slot, code } => Member {
-                        slot: *slot,
-                        outcome: Outcome::Refused(code),
-                    },
-                    // A contact under erasure: refused, so the rest of the chunk goes on (its
-                    // tombstone refuses any write on its state until the erasure completes).
-                    Candidate::Send { slot, .. } if erasing.contains(send_to(c)) => Member {
-                        slot: *slot,
-                        outcome: Outcome::Refused(ERASING_REFUSAL),
-                    },
-                    Candidate::Send { slot, send } => {
-                        let expected = states.get(send.to.as_e164()).copied().flatten();
-                        let outcome = match expected.unwrap_or_default().decide_send(
-                            send.class,
-                            send.now,
+                .map(|c| {
+                    let e164 = send_to(c);
+                    Member {
+                        slot: c.slot(),
+                        outcome: decide(
+                            c,
+                            states.get(e164).copied().flatten(),
+                            held.get(e164).copied().unwrap_or(0),
+                            erasing.contains(e164),
                             &self.limits,
-                        ) {
-                            Ok(after) => Outcome::Queued { expected, after },
-                            Err(refusal) => Outcome::Refused(refusal.code()),
-                        };
-                        Member {
-                            slot: *slot,
-                            outcome,
-                        }
+                        ),
                     }
                 })
                 .collect();
@@ -283,10 +356,8 @@ impl crate::Campaigns<'_> {
                 let needs: Vec<Vec<usize>> = members
                     .iter()
                     .zip(&pending)
-                    .map(|(m, c)| match (&m.outcome, c) {
-                        (Outcome::Queued { .. }, Candidate::Send { send, .. }) => {
-                            limits.needs(send)
-                        }
+                    .map(|(m, c)| match (&m.outcome, c.send()) {
+                        (Outcome::Queued { .. }, Some(send)) => limits.needs(send),
                         _ => Vec::new(),
                     })
                     .collect();
@@ -329,6 +400,7 @@ impl crate::Campaigns<'_> {
                             settled.insert(m.slot);
                             match &m.outcome {
                                 Outcome::Queued { .. } => report.queued += 1,
+                                Outcome::Held { .. } => report.held += 1,
                                 Outcome::Refused(code) => {
                                     *report.refused.entry((*code).to_owned()).or_default() += 1
                                 }
@@ -390,8 +462,9 @@ impl crate::Campaigns<'_> {
                         }
                     }
                     Role::Conversation(i) => {
-                        if let Some(Candidate::Send { send, .. }) = pending.get(*i) {
+                        if let Some(send) = pending.get(*i).and_then(Candidate::send) {
                             let e164 = send.to.as_e164().to_owned();
+                            held.insert(e164.clone(), crate::held::held_of(*item).len());
                             match conversation::from_item(*item) {
                                 Ok(real) => {
                                     states.insert(e164, real);
@@ -467,13 +540,7 @@ impl crate::Campaigns<'_> {
         pending: &[Candidate<'_>],
         caps: &Caps,
     ) -> Result<Option<ChunkCaps>, StoreError> {
-        let sends: Vec<&NewSend<'_>> = pending
-            .iter()
-            .filter_map(|c| match c {
-                Candidate::Send { send, .. } => Some(send),
-                Candidate::Refused { .. } => None,
-            })
-            .collect();
+        let sends: Vec<&NewSend<'_>> = pending.iter().filter_map(Candidate::send).collect();
         let Some(now) = sends.first().map(|s| s.now) else {
             return Ok(None);
         };
@@ -520,8 +587,10 @@ impl crate::Campaigns<'_> {
             *counts.entry(m.outcome.count_name()).or_default() += 1;
             // The admitted ones by billing category too, in the write that admits them.
             if let Outcome::Queued { after, .. } = &m.outcome
-                && let Some(Candidate::Send { send, .. }) =
-                    pending.iter().find(|c| c.slot() == m.slot)
+                && let Some(send) = pending
+                    .iter()
+                    .find(|c| c.slot() == m.slot)
+                    .and_then(Candidate::send)
             {
                 let billing = Billing::of_send(send.billing, after);
                 let name = format!(
@@ -543,6 +612,11 @@ impl crate::Campaigns<'_> {
         if finishing {
             values.insert(":one".into(), n(1));
             adds.push(format!("{CHUNKS_DONE} :one"));
+        }
+        // The held ones are open until each moves (`held`): a completion waits for them.
+        if let Some(held) = counts.get(&format!("{COUNT_PREFIX}held")) {
+            values.insert(":held".into(), n(*held));
+            adds.push(format!("{HELD_OPEN} :held"));
         }
         let campaign = Update::builder()
             .table_name(&self.table)
@@ -589,18 +663,26 @@ impl crate::Campaigns<'_> {
         let mut no_key_checked = false;
         let index_of = |slot: usize| pending.iter().position(|c| c.slot() == slot);
         for m in batch {
-            let Outcome::Queued { expected, after } = &m.outcome else {
+            let Some(expected) = m.outcome.writes_conversation() else {
                 continue;
             };
             let Some(i) = index_of(m.slot) else { continue };
-            let Candidate::Send { send, .. } = &pending[i] else {
+            let Some(send) = pending[i].send() else {
                 continue;
             };
-            let extra = [
-                ("campaign_id", s(at.campaign.as_str())),
-                ("campaign_chunk", n(at.chunk)),
-            ];
-            items.extend(self.send_items(send, expected.as_ref(), after, &extra)?);
+            match (&m.outcome, &pending[i]) {
+                (Outcome::Queued { after, .. }, _) => {
+                    let extra = [
+                        ("campaign_id", s(at.campaign.as_str())),
+                        ("campaign_chunk", n(at.chunk)),
+                    ];
+                    items.extend(self.send_items(send, expected, after, &extra)?);
+                }
+                (Outcome::Held { .. }, Candidate::Hold { hold, .. }) => {
+                    items.extend(self.hold_items(hold, expected, Some(at.campaign))?);
+                }
+                _ => continue,
+            }
             roles.extend([Role::Conversation(i), Role::Message(i)]);
             if expected.is_none() {
                 match key {
@@ -636,9 +718,12 @@ impl crate::Campaigns<'_> {
         let mut first_admitted = None;
         let mut now = None;
         for m in batch {
-            if let (Outcome::Queued { after, .. }, Some(Candidate::Send { send, .. })) =
-                (&m.outcome, index_of(m.slot).and_then(|i| pending.get(i)))
-            {
+            if let (Outcome::Queued { after, .. }, Some(send)) = (
+                &m.outcome,
+                index_of(m.slot)
+                    .and_then(|i| pending.get(i))
+                    .and_then(Candidate::send),
+            ) {
                 first_admitted.get_or_insert_with(|| send.message_id.clone());
                 now.get_or_insert(send.now);
                 usage.add(session_rules::usage::CAMPAIGN_RECIPIENTS.to_owned(), 1);
@@ -660,9 +745,12 @@ impl crate::Campaigns<'_> {
         if let Some(limits) = limits {
             adds = vec![0u64; limits.caps.len()];
             for m in batch {
-                if let (Outcome::Queued { .. }, Some(Candidate::Send { send, .. })) =
-                    (&m.outcome, index_of(m.slot).and_then(|i| pending.get(i)))
-                {
+                if let (Outcome::Queued { .. }, Some(send)) = (
+                    &m.outcome,
+                    index_of(m.slot)
+                        .and_then(|i| pending.get(i))
+                        .and_then(Candidate::send),
+                ) {
                     for c in limits.needs(send) {
                         adds[c] += 1;
                     }
@@ -691,8 +779,9 @@ impl Store {
         &self,
         business: &BusinessId,
         phones: &[&PhoneNumber],
-    ) -> Result<(HashMap<String, Option<Conversation>>, HashSet<String>), StoreError> {
+    ) -> Result<ConversationsOf, StoreError> {
         let mut erasing = HashSet::new();
+        let mut held = HashMap::new();
         let pk = keys::business(business);
         let mut states: HashMap<String, Option<Conversation>> = phones
             .iter()
@@ -733,6 +822,7 @@ impl Store {
                 {
                     let sk = attrs::get_s(item, keys::SK)?;
                     if let Some(e164) = sk.strip_prefix(keys::CONVERSATION_PREFIX) {
+                        held.insert(e164.to_owned(), crate::held::held_of(Some(item)).len());
                         match conversation::from_item(Some(item)) {
                             Ok(state) => {
                                 states.insert(e164.to_owned(), state);
@@ -759,18 +849,23 @@ impl Store {
                 ));
             }
         }
-        Ok((states, erasing))
+        Ok((states, erasing, held))
     }
 }
+
+/// Conversations by E.164, the numbers under erasure, and how many messages each conversation
+/// holds.
+pub(crate) type ConversationsOf = (
+    HashMap<String, Option<Conversation>>,
+    HashSet<String>,
+    HashMap<String, usize>,
+);
 
 /// The refusal code of a recipient whose contact is being erased.
 pub const ERASING_REFUSAL: &str = "erasing";
 
 fn send_to<'a>(candidate: &'a Candidate<'_>) -> &'a str {
-    match candidate {
-        Candidate::Send { send, .. } => send.to.as_e164(),
-        Candidate::Refused { .. } => "",
-    }
+    candidate.send().map_or("", |send| send.to.as_e164())
 }
 
 /// Groups of consecutive members that fit one transaction each: two items for the campaign and
@@ -785,8 +880,12 @@ fn group(members: &[Member], has_key: bool, caps: usize) -> Vec<std::ops::Range<
     let mut used = first;
     for (i, m) in members.iter().enumerate() {
         let cost = match &m.outcome {
-            Outcome::Queued { expected: None, .. } if has_key => 3,
-            Outcome::Queued { .. } => 2,
+            Outcome::Queued { expected: None, .. } | Outcome::Held { expected: None }
+                if has_key =>
+            {
+                3
+            }
+            Outcome::Queued { .. } | Outcome::Held { .. } => 2,
             Outcome::Refused(_) => 0,
         };
         if used + cost > MAX_TRANSACT_ITEMS {

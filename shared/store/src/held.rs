@@ -36,13 +36,17 @@ use session_rules::{
 };
 
 use crate::attrs::{self, Item, b, n, s};
+use crate::campaigns::{BILLING_COUNT_PREFIX, COUNT_PREFIX, HELD_OPEN, STATE};
 use crate::cancelled::Cancelled;
 use crate::conversation::{self, Expr};
 use crate::send::{IdempotencyKey, NewSend, SendOutcome};
-use crate::{BusinessId, MessageId, QUOTA_REFUSAL, Store, StoreError, keys};
+use crate::{BusinessId, CampaignId, MessageId, QUOTA_REFUSAL, Store, StoreError, keys};
+use session_rules::campaign::CampaignState;
 
 /// The conversation item's set of held message ids.
 pub(crate) const HELD: &str = "held";
+/// On a held item a campaign's chunk made: the campaign.
+pub(crate) const CAMPAIGN_ID: &str = "campaign_id";
 /// Optimistic rounds, as for sends.
 const MAX_ATTEMPTS: usize = 64;
 
@@ -107,6 +111,8 @@ pub struct HeldMessage {
     /// Why it was dropped (a refusal's code).
     pub reason: Option<String>,
     pub fallback: Option<HeldFallback>,
+    /// The campaign whose chunk held it, if one did.
+    pub campaign: Option<CampaignId>,
 }
 
 /// The hold a sent message came through (on its `MSG#` item).
@@ -188,6 +194,7 @@ fn held_from_item(item: &Item) -> Result<HeldMessage, StoreError> {
         settled_at: attrs::opt_n::<i64>(item, "settled_at")?.map(Timestamp::from_millis),
         reason: attrs::opt_s(item, "reason")?.map(str::to_owned),
         fallback,
+        campaign: attrs::opt_s(item, CAMPAIGN_ID)?.and_then(CampaignId::parse),
     })
 }
 
@@ -377,14 +384,18 @@ impl crate::Messages<'_> {
         item.as_ref().map(earlier_hold_from).transpose()
     }
 
-    async fn try_hold_write(
+    /// The two items that hold a message (no I/O: what to write, decided from the inputs):
+    /// the conversation naming it (made when there is none; else conditioned on the exact state
+    /// `expected` and on room for another held message) and the held item, `campaign` on it
+    /// when a campaign's chunk holds it.
+    pub(crate) fn hold_items(
         &self,
         hold: &NewHold<'_>,
         expected: Option<&Conversation>,
-    ) -> Result<HoldWrite, StoreError> {
+        campaign: Option<&CampaignId>,
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
         let send = &hold.send;
         let business_pk = keys::business(send.business);
-        let contact = keys::contact(send.business, send.to);
         let id_set = AttributeValue::Ss(vec![send.message_id.as_str().to_owned()]);
 
         let mut e = Expr::default();
@@ -437,13 +448,26 @@ impl crate::Messages<'_> {
                     .build()
             }
         };
+        let held = self.held_put(hold, campaign)?;
+        Ok([
+            conversation_write,
+            TransactWriteItem::builder().put(held).build(),
+        ])
+    }
 
+    /// The held item's `Put` (only if it is new).
+    fn held_put(
+        &self,
+        hold: &NewHold<'_>,
+        campaign: Option<&CampaignId>,
+    ) -> Result<Put, StoreError> {
+        let send = &hold.send;
         let sk = keys::held(&send.message_id);
         let mut held = Put::builder()
             .table_name(&self.table)
-            .item(keys::PK, s(&business_pk))
+            .item(keys::PK, s(keys::business(send.business)))
             .item(keys::SK, s(&sk))
-            .item(keys::GSI1PK, s(&contact))
+            .item(keys::GSI1PK, s(keys::contact(send.business, send.to)))
             .item(keys::GSI1SK, s(&sk))
             .item("message_id", s(send.message_id.as_str()))
             .item("business_id", s(send.business.as_str()))
@@ -462,6 +486,9 @@ impl crate::Messages<'_> {
         if let Some(service_id) = send.service_id {
             held = held.item("service_id", n(service_id));
         }
+        if let Some(campaign) = campaign {
+            held = held.item(CAMPAIGN_ID, s(campaign.as_str()));
+        }
         if let Some(f) = &hold.fallback {
             held = held
                 .item("fallback_kind", s(&f.kind))
@@ -472,12 +499,16 @@ impl crate::Messages<'_> {
                 held = held.item("fallback_service_id", n(service_id));
             }
         }
-        let mut items = vec![
-            conversation_write,
-            TransactWriteItem::builder()
-                .put(held.build().map_err(StoreError::build)?)
-                .build(),
-        ];
+        held.build().map_err(StoreError::build)
+    }
+
+    async fn try_hold_write(
+        &self,
+        hold: &NewHold<'_>,
+        expected: Option<&Conversation>,
+    ) -> Result<HoldWrite, StoreError> {
+        let send = &hold.send;
+        let mut items = Vec::from(self.hold_items(hold, expected, None)?);
         if let Some((key, hash)) = send.idempotency {
             let before = expected.copied().unwrap_or_default();
             let record = self
@@ -632,20 +663,25 @@ impl crate::Messages<'_> {
                 });
                 continue;
             }
-            let mut over_cap = false;
+            let mut learned = Learned::default();
             for _ in 0..MAX_ATTEMPTS {
                 let before = state.unwrap_or_default();
                 let (next, after) = match before.decide_release(now, &self.limits) {
                     // Later ones wait behind it: acceptance order.
                     Release::StayHeld(_) => break 'messages,
                     Release::Drop(refusal) => (Next::Dropped(refusal.code()), None),
-                    // Over a cap: the user's reply does not cure it, so it does not wait for
-                    // the next one; refused as a direct send over the cap is.
-                    Release::Send(_) if over_cap => (Next::Dropped(QUOTA_REFUSAL), None),
-                    Release::Send(after) => (Next::Released, Some(after)),
+                    Release::Send(after) => learned.going(Next::Released, after),
                 };
                 match self
-                    .settle_write(&held, state.as_ref(), &next, after.as_ref(), &caps, now)
+                    .settle_write(
+                        &held,
+                        state.as_ref(),
+                        &next,
+                        after.as_ref(),
+                        &caps,
+                        &learned,
+                        now,
+                    )
                     .await?
                 {
                     SettleWrite::Moved => {
@@ -671,7 +707,7 @@ impl crate::Messages<'_> {
                         continue 'messages;
                     }
                     SettleWrite::Stale(real) => state = real,
-                    SettleWrite::OverCap => over_cap = true,
+                    SettleWrite::Refused(why) => learned.learn(why),
                 }
             }
             return Err(StoreError::Contended);
@@ -707,21 +743,26 @@ impl crate::Messages<'_> {
             .await?;
         // What goes at the deadline counts against the caps, as a release does.
         let caps = self.businesses().caps(business).await?.unwrap_or_default();
-        let mut over_cap = false;
+        let mut learned = Learned::default();
         for _ in 0..MAX_ATTEMPTS {
             let before = state.unwrap_or_default();
             let fallback = held.fallback.as_ref().map(|f| f.class);
             let (next, after) = match before.decide_at_deadline(now, &self.limits, fallback) {
-                AtDeadline::Send(_) | AtDeadline::Fallback(_) if over_cap => {
-                    (Next::Dropped(QUOTA_REFUSAL), None)
-                }
-                AtDeadline::Send(after) => (Next::Released, Some(after)),
-                AtDeadline::Fallback(after) => (Next::Fallback, Some(after)),
+                AtDeadline::Send(after) => learned.going(Next::Released, after),
+                AtDeadline::Fallback(after) => learned.going(Next::Fallback, after),
                 AtDeadline::Expire => (Next::Expired, None),
                 AtDeadline::Drop(refusal) => (Next::Dropped(refusal.code()), None),
             };
             match self
-                .settle_write(&held, state.as_ref(), &next, after.as_ref(), &caps, now)
+                .settle_write(
+                    &held,
+                    state.as_ref(),
+                    &next,
+                    after.as_ref(),
+                    &caps,
+                    &learned,
+                    now,
+                )
                 .await?
             {
                 SettleWrite::Moved => {
@@ -744,7 +785,7 @@ impl crate::Messages<'_> {
                     }));
                 }
                 SettleWrite::Stale(real) => state = real,
-                SettleWrite::OverCap => over_cap = true,
+                SettleWrite::Refused(why) => learned.learn(why),
             }
         }
         Err(StoreError::Contended)
@@ -766,13 +807,33 @@ impl crate::Messages<'_> {
                 continue;
             }
             let next = Next::Dropped(reason.code());
-            let (state_now, moved_now) = match self
-                .settle_write(&held, state.as_ref(), &next, None, &Caps::default(), now)
-                .await?
-            {
-                SettleWrite::Moved => (next.state(), true),
-                SettleWrite::AlreadyMoved(was) => (was, false),
-                SettleWrite::Stale(_) | SettleWrite::OverCap => continue,
+            let mut learned = Learned::default();
+            let mut answer = None;
+            for _ in 0..MAX_ATTEMPTS {
+                match self
+                    .settle_write(
+                        &held,
+                        state.as_ref(),
+                        &next,
+                        None,
+                        &Caps::default(),
+                        &learned,
+                        now,
+                    )
+                    .await?
+                {
+                    SettleWrite::Moved => answer = Some((next.state(), true)),
+                    SettleWrite::AlreadyMoved(was) => answer = Some((was, false)),
+                    SettleWrite::Refused(why) => {
+                        learned.learn(why);
+                        continue;
+                    }
+                    SettleWrite::Stale(_) => {}
+                }
+                break;
+            }
+            let Some((state_now, moved_now)) = answer else {
+                continue;
             };
             settled.push(Settled {
                 id: held.id,
@@ -813,6 +874,46 @@ impl crate::Messages<'_> {
         Ok(())
     }
 
+    /// The campaign item's update for one move of its held message: the move's count, one
+    /// fewer `held_open`, and for what goes its billing category; conditioned on the campaign
+    /// existing and, for what goes, on its not being cancelled.
+    fn campaign_settle_update(
+        &self,
+        held: &HeldMessage,
+        campaign: &CampaignId,
+        next: &Next,
+        billing: Option<BillingCategory>,
+    ) -> Result<Update, StoreError> {
+        let count = held_count_name(next.state(), next.reason());
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(&held.business)))
+            .key(keys::SK, s(keys::campaign(campaign)))
+            .expression_attribute_names("#moved", format!("{COUNT_PREFIX}{count}"))
+            .expression_attribute_names("#open", HELD_OPEN)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":minus", n(-1))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut adds = "#moved :one, #open :minus".to_owned();
+        if let Some(billing) = billing {
+            update = update
+                .expression_attribute_names(
+                    "#bill",
+                    format!("{COUNT_PREFIX}{BILLING_COUNT_PREFIX}{}", billing.as_str()),
+                )
+                .expression_attribute_names("#st", STATE)
+                .expression_attribute_values(":cancelled", s(CampaignState::Cancelled.as_str()))
+                .condition_expression("attribute_exists(pk) AND #st <> :cancelled");
+            adds.push_str(", #bill :one");
+        } else {
+            update = update.condition_expression("attribute_exists(pk)");
+        }
+        update
+            .update_expression(format!("ADD {adds}"))
+            .build()
+            .map_err(StoreError::build)
+    }
+
     /// One move of a held message out of `held`: with a message to send (`after`: the
     /// conversation after it), the direct send's items, the held item's update and the
     /// counters of the business's `caps` on what goes, in one transaction; without, the held
@@ -824,6 +925,7 @@ impl crate::Messages<'_> {
         next: &Next,
         after: Option<&Conversation>,
         caps: &Caps,
+        learned: &Learned,
         now: Timestamp,
     ) -> Result<SettleWrite, StoreError> {
         let mut e = Expr::default();
@@ -849,18 +951,37 @@ impl crate::Messages<'_> {
             .build()
             .map_err(StoreError::build)?;
         let held_item = TransactWriteItem::builder().update(held_update).build();
+        // The campaign's counts move with the held item (and a send needs it not cancelled).
+        let billing_after = after.map(|after| {
+            let billing = match (next, &held.fallback) {
+                (Next::Fallback, Some(f)) => f.billing,
+                _ => held.billing,
+            };
+            Billing::of_send(billing, after).category
+        });
+        let campaign_item = match &held.campaign {
+            Some(campaign) if !learned.campaign_gone => Some(
+                TransactWriteItem::builder()
+                    .update(self.campaign_settle_update(held, campaign, next, billing_after)?)
+                    .build(),
+            ),
+            _ => None,
+        };
 
         let Some(after) = after else {
+            let mut items = vec![held_item];
+            items.extend(campaign_item);
             let answer = self
                 .client
                 .transact_write_items()
-                .transact_items(held_item)
+                .set_transact_items(Some(items))
                 .send()
                 .await;
             return match answer {
                 Ok(_) => Ok(SettleWrite::Moved),
                 Err(err) => match Cancelled::of(&err) {
                     Some(c) if c.failed(0) => Ok(SettleWrite::AlreadyMoved(state_in(c.item(0)))),
+                    Some(c) if c.failed(1) => Ok(SettleWrite::Refused(campaign_refusal(c.item(1)))),
                     _ => Err(StoreError::sdk(err)),
                 },
             };
@@ -920,7 +1041,7 @@ impl crate::Messages<'_> {
         for cap in &caps_on {
             let Some(update) = crate::caps::counter_update(self, &held.business, cap, 1, now)?
             else {
-                return Ok(SettleWrite::OverCap);
+                return Ok(SettleWrite::Refused(Why::OverCap));
             };
             items.push(TransactWriteItem::builder().update(update).build());
         }
@@ -934,6 +1055,8 @@ impl crate::Messages<'_> {
         )? {
             items.push(TransactWriteItem::builder().update(usage).build());
         }
+        let campaign_index = campaign_item.is_some().then_some(items.len());
+        items.extend(campaign_item);
         let err = match self
             .client
             .transact_write_items()
@@ -957,6 +1080,11 @@ impl crate::Messages<'_> {
             // answer lost, the SDK sent it again) put it.
             return Ok(SettleWrite::Moved);
         }
+        if let Some(i) = campaign_index
+            && cancelled.failed(i)
+        {
+            return Ok(SettleWrite::Refused(campaign_refusal(cancelled.item(i))));
+        }
         if cancelled.failed(0) {
             return Ok(SettleWrite::Stale(conversation::from_item(
                 cancelled.item(0),
@@ -968,7 +1096,7 @@ impl crate::Messages<'_> {
             return Ok(SettleWrite::Stale(Some(Conversation::default().opt_out())));
         }
         if (0..caps_on.len()).any(|i| cancelled.failed(caps_start + i)) {
-            return Ok(SettleWrite::OverCap);
+            return Ok(SettleWrite::Refused(Why::OverCap));
         }
         // A conflicting transaction (a busy cap counter): read again and retry.
         Ok(SettleWrite::Stale(
@@ -996,6 +1124,13 @@ enum Next {
 }
 
 impl Next {
+    fn reason(&self) -> Option<&'static str> {
+        match self {
+            Next::Dropped(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
     fn state(&self) -> HeldState {
         match self {
             Next::Released => HeldState::Released,
@@ -1011,8 +1146,71 @@ enum SettleWrite {
     AlreadyMoved(HeldState),
     /// The conversation is not as expected: here it is.
     Stale(Option<Conversation>),
-    /// A cap on what would go is full: nothing moved.
+    /// Nothing moved, for this reason: the next round decides knowing it.
+    Refused(Why),
+}
+
+/// Why a settle's write moved nothing, other than a stale conversation.
+#[derive(Debug, Clone, Copy)]
+enum Why {
+    /// A cap on what would go is full.
     OverCap,
+    /// The held message's campaign was cancelled: it may not go.
+    CampaignCancelled,
+    /// The campaign item is gone (erased, past retention): nothing to count on.
+    CampaignGone,
+}
+
+/// The reason a campaign's held message is dropped when its campaign was cancelled.
+pub const CAMPAIGN_CANCELLED: &str = "campaign_cancelled";
+
+/// What the earlier rounds of one held message's move learned; one place for the release's,
+/// the deadline's and the opt-out's handling of a full cap and a cancelled campaign.
+#[derive(Debug, Default)]
+struct Learned {
+    over_cap: bool,
+    campaign_cancelled: bool,
+    campaign_gone: bool,
+}
+
+impl Learned {
+    fn learn(&mut self, why: Why) {
+        match why {
+            Why::OverCap => self.over_cap = true,
+            Why::CampaignCancelled => self.campaign_cancelled = true,
+            Why::CampaignGone => self.campaign_gone = true,
+        }
+    }
+
+    /// A message the session rules let go (`next`, leaving the conversation `after`), unless a
+    /// cancelled campaign or a full cap stops it: then it is dropped with that reason, nothing
+    /// sent (the user's reply does not cure either, so it does not wait for the next one).
+    fn going(&self, next: Next, after: Conversation) -> (Next, Option<Conversation>) {
+        if self.campaign_cancelled {
+            (Next::Dropped(CAMPAIGN_CANCELLED), None)
+        } else if self.over_cap {
+            (Next::Dropped(QUOTA_REFUSAL), None)
+        } else {
+            (next, Some(after))
+        }
+    }
+}
+
+/// The campaign update's failed condition, read from the item it failed on.
+fn campaign_refusal(item: Option<&Item>) -> Why {
+    match item {
+        None => Why::CampaignGone,
+        Some(_) => Why::CampaignCancelled,
+    }
+}
+
+/// The campaign count a held message's move adds to: `held_released`, `held_fallback`,
+/// `held_expired`, `held_dropped_{reason}` (under the campaign's count prefix).
+pub(crate) fn held_count_name(next_state: HeldState, reason: Option<&str>) -> String {
+    match (next_state, reason) {
+        (HeldState::Dropped, Some(reason)) => format!("held_dropped_{reason}"),
+        (state, _) => format!("held_{}", state.as_str()),
+    }
 }
 
 fn value(e: &mut Expr, name: &str, v: AttributeValue) -> String {

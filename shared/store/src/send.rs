@@ -374,7 +374,7 @@ impl crate::Messages<'_> {
         sends: &[NewSend<'_>],
     ) -> Result<Vec<Result<Conversation, &'static str>>, StoreError> {
         let phones: Vec<&PhoneNumber> = sends.iter().map(|s| s.to).collect();
-        let (states, erasing) = self.conversations_of(business, &phones).await?;
+        let (states, erasing, _) = self.conversations_of(business, &phones).await?;
         let key = self.suppression_key_now(business).await?;
         let mut out = Vec::with_capacity(sends.len());
         for send in sends {
