@@ -845,6 +845,48 @@ impl crate::Messages<'_> {
         Ok(settled)
     }
 
+    /// Erasure deletes the contact's held messages; those a campaign's chunk held leave its
+    /// count as they go: each still held is deleted in one transaction with its campaign's
+    /// update (`held_dropped_erased`, one fewer open), so the campaign can still complete. One
+    /// moved meanwhile was counted by that move; the erasure's sweep deletes it as it is.
+    pub(crate) async fn erase_campaign_holds(
+        &self,
+        business: &BusinessId,
+        ids: &[MessageId],
+    ) -> Result<(), StoreError> {
+        for held in self.held_messages(business, ids).await? {
+            let Some(campaign) = &held.campaign else {
+                continue;
+            };
+            if held.state != HeldState::Held {
+                continue;
+            }
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::business(business)))
+                .key(keys::SK, s(keys::held(&held.id)))
+                .condition_expression("held_state = :held")
+                .expression_attribute_values(":held", s(HeldState::Held.as_str()))
+                .build()
+                .map_err(StoreError::build)?;
+            let count =
+                self.campaign_settle_update(&held, campaign, &Next::Dropped(ERASED_REFUSAL), None)?;
+            let answer = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().delete(delete).build())
+                .transact_items(TransactWriteItem::builder().update(count).build())
+                .send()
+                .await;
+            if let Err(err) = answer
+                && Cancelled::of(&err).is_none()
+            {
+                return Err(StoreError::sdk(err));
+            }
+        }
+        Ok(())
+    }
+
     /// Removes settled ids from the conversation's `held` set (only if the item is still
     /// there: an erased conversation is not made again).
     async fn forget_held(
@@ -1160,6 +1202,9 @@ enum Why {
     /// The campaign item is gone (erased, past retention): nothing to count on.
     CampaignGone,
 }
+
+/// The reason a campaign's held message counts as dropped when its contact was erased.
+pub const ERASED_REFUSAL: &str = "erased";
 
 /// The reason a campaign's held message is dropped when its campaign was cancelled.
 pub const CAMPAIGN_CANCELLED: &str = "campaign_cancelled";
