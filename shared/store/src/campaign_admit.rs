@@ -125,6 +125,16 @@ pub struct Admitted {
     pub transactions: usize,
 }
 
+/// What admission would make of one candidate ([`Campaigns::preview_candidates`](crate::Campaigns::preview_candidates)).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Previewed {
+    /// Sent now; the conversation after it.
+    Queued(Conversation),
+    /// Held for the user's reply.
+    Held,
+    Refused(&'static str),
+}
+
 /// What a transaction item is for, to read its cancellation reason.
 #[derive(Debug, Clone, Copy)]
 enum Role {
@@ -287,6 +297,51 @@ impl crate::Campaigns<'_> {
         .as_ref()
         .map(parse_chunk)
         .transpose()
+    }
+
+    /// What admission would make of each of `candidates` now, writing nothing (a campaign's
+    /// dry run): the same decision ([`decide`]) on a consistent read of the conversations, and
+    /// a new number's suppression, as [`Messages::preview_sends`](crate::Messages::preview_sends).
+    pub async fn preview_candidates(
+        &self,
+        business: &BusinessId,
+        candidates: &[Candidate<'_>],
+    ) -> Result<Vec<Previewed>, StoreError> {
+        let phones: Vec<&PhoneNumber> = candidates
+            .iter()
+            .filter_map(|c| c.send().map(|send| send.to))
+            .collect();
+        let (states, erasing, held) = self.conversations_of(business, &phones).await?;
+        let key = self.suppression_key_now(business).await?;
+        let mut out = Vec::with_capacity(candidates.len());
+        for c in candidates {
+            let e164 = send_to(c);
+            let state = states.get(e164).copied().flatten();
+            let outcome = decide(
+                c,
+                state,
+                held.get(e164).copied().unwrap_or(0),
+                erasing.contains(e164),
+                &self.limits,
+            );
+            let suppressed = match (&outcome, c.send(), &key) {
+                (
+                    Outcome::Queued { expected: None, .. } | Outcome::Held { expected: None },
+                    Some(send),
+                    Some(key),
+                ) => self.is_suppressed_with(business, key, send.to).await?,
+                _ => false,
+            };
+            out.push(match outcome {
+                _ if suppressed => {
+                    Previewed::Refused(session_rules::Refusal::RecipientOptedOut.code())
+                }
+                Outcome::Queued { after, .. } => Previewed::Queued(after),
+                Outcome::Held { .. } => Previewed::Held,
+                Outcome::Refused(code) => Previewed::Refused(code),
+            });
+        }
+        Ok(out)
     }
 
     /// Admits or refuses `candidates` (pending slots of the chunk at `at`, whose slots number
