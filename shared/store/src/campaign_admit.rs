@@ -312,7 +312,7 @@ impl crate::Campaigns<'_> {
             .filter_map(|c| c.send().map(|send| send.to))
             .collect();
         let (states, erasing, held) = self.conversations_of(business, &phones).await?;
-        let key = self.suppression_key_now(business).await?;
+        let key = self.messages().suppression_key_now(business).await?;
         let mut out = Vec::with_capacity(candidates.len());
         for c in candidates {
             let e164 = send_to(c);
@@ -329,7 +329,11 @@ impl crate::Campaigns<'_> {
                     Outcome::Queued { expected: None, .. } | Outcome::Held { expected: None },
                     Some(send),
                     Some(key),
-                ) => self.is_suppressed_with(business, key, send.to).await?,
+                ) => {
+                    self.messages()
+                        .is_suppressed_with(business, key, send.to)
+                        .await?
+                }
                 _ => false,
             };
             out.push(match outcome {
@@ -734,7 +738,10 @@ impl crate::Campaigns<'_> {
                     items.extend(self.send_items(send, expected, after, &extra)?);
                 }
                 (Outcome::Held { .. }, Candidate::Hold { hold, .. }) => {
-                    items.extend(self.hold_items(hold, expected, Some(at.campaign))?);
+                    items.extend(
+                        self.messages()
+                            .hold_items(hold, expected, Some(at.campaign))?,
+                    );
                 }
                 _ => continue,
             }
