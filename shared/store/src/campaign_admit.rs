@@ -538,8 +538,10 @@ impl crate::Campaigns<'_> {
                     }
                     Role::Message(i) => {
                         // Its message exists, so an earlier delivery admitted it (with its slot).
-                        if let Some(c) = pending.get(*i) {
-                            settled.insert(c.slot());
+                        // (Counted once: the chunk's own failure may have named the slot.)
+                        if let Some(c) = pending.get(*i)
+                            && settled.insert(c.slot())
+                        {
                             report.already += 1;
                         }
                     }

@@ -33,9 +33,15 @@ fn fallback() -> HeldFallback {
     }
 }
 
-async fn create(store: &Store, business: &BusinessId, count: usize) -> CampaignId {
+/// A started campaign to numbers `first..first + count`.
+async fn create_from(
+    store: &Store,
+    business: &BusinessId,
+    first: usize,
+    count: usize,
+) -> CampaignId {
     let id = CampaignId::generate();
-    let list: Vec<CampaignRecipient> = (0..count)
+    let list: Vec<CampaignRecipient> = (first..first + count)
         .map(|i| CampaignRecipient {
             to: number(i).as_e164().to_owned(),
             params: Default::default(),
@@ -63,6 +69,10 @@ async fn create(store: &Store, business: &BusinessId, count: usize) -> CampaignI
         .unwrap()
         .expect("started");
     id
+}
+
+async fn create(store: &Store, business: &BusinessId, count: usize) -> CampaignId {
+    create_from(store, business, 0, count).await
 }
 
 /// Chunk 0's recipients as the fan-out makes them: each a session message that may wait
@@ -292,11 +302,19 @@ async fn a_cancel_racing_releases_lets_nothing_go_after_it_returns() {
         .collect();
     let business = BusinessId::parse("acme").unwrap();
     for round in 0..3 {
-        let campaign = create(&stores[0], &business, HELD).await;
+        // New numbers each round: the last round's users are in a session now.
+        let first = round * 100;
+        let campaign = create_from(&stores[0], &business, first, HELD).await;
         let admitted = admit(&stores[0], &business, &campaign, &BTreeSet::new(), &[]).await;
         assert_eq!(admitted.held, HELD, "round {round}");
         for i in 0..HELD {
-            user_writes(&stores[0], &business, &number(i), &format!("t{round}-{i}")).await;
+            user_writes(
+                &stores[0],
+                &business,
+                &number(first + i),
+                &format!("t{round}-{i}"),
+            )
+            .await;
         }
         let ids: Vec<MessageId> = (0..HELD).map(|i| campaign.message_id(i)).collect();
 
@@ -331,7 +349,7 @@ async fn a_cancel_racing_releases_lets_nothing_go_after_it_returns() {
                 tokio::spawn(async move {
                     store
                         .messages()
-                        .release_held(&business, &number(i), NOW)
+                        .release_held(&business, &number(first + i), NOW)
                         .await
                         .unwrap()
                 })
@@ -345,7 +363,7 @@ async fn a_cancel_racing_releases_lets_nothing_go_after_it_returns() {
         for i in 0..HELD {
             stores[0]
                 .messages()
-                .release_held(&business, &number(i), NOW)
+                .release_held(&business, &number(first + i), NOW)
                 .await
                 .unwrap();
         }
