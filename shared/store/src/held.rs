@@ -19,7 +19,11 @@
 //! (read from its profile once per release or deadline, as `caps` counts a direct send): one
 //! over a cap moves to `dropped` with reason `quota_exceeded` instead, nothing sent. Of a release, a second release (two user messages at
 //! once, a redelivered callback) and the deadline, exactly one moves each message; the others
-//! find it moved. The id in the conversation's `held` set is removed afterwards (a separate
+//! find it moved. A campaign's held message (`campaign_id` on it) also moves its campaign's
+//! counts in that transaction (`count_held_{released,fallback,expired}`,
+//! `count_held_dropped_{reason}`, one fewer `held_open`); what goes is conditioned there on the
+//! campaign's not being cancelled, so once a cancel has answered none of its held messages goes:
+//! the next move drops it `campaign_cancelled`. The id in the conversation's `held` set is removed afterwards (a separate
 //! write: an id left behind by a crash only costs the next user message one read).
 
 use std::collections::BTreeSet;
@@ -828,7 +832,8 @@ impl crate::Messages<'_> {
                         learned.learn(why);
                         continue;
                     }
-                    SettleWrite::Stale(_) => {}
+                    // Only a conflicting transaction (a drop writes no conversation): again.
+                    SettleWrite::Stale(_) => continue,
                 }
                 break;
             }
@@ -956,10 +961,9 @@ impl crate::Messages<'_> {
             .map_err(StoreError::build)
     }
 
-    /// One move of a held message out of `held`: with a message to send (`after`: the
-    /// conversation after it), the direct send's items, the held item's update and the
-    /// counters of the business's `caps` on what goes, in one transaction; without, the held
-    /// item's update alone.
+    /// One move of a held message out of `held`: the items of [`Messages::settle_items`](crate::Messages::settle_items)
+    /// in one transaction, its cancellation read by [`read_settle_cancel`].
+    #[allow(clippy::too_many_arguments)]
     async fn settle_write(
         &self,
         held: &HeldMessage,
@@ -970,135 +974,12 @@ impl crate::Messages<'_> {
         learned: &Learned,
         now: Timestamp,
     ) -> Result<SettleWrite, StoreError> {
-        let mut e = Expr::default();
-        let mut sets = vec![
-            format!(
-                "held_state = {}",
-                value(&mut e, "h_new", s(next.state().as_str()))
-            ),
-            format!("settled_at = {}", value(&mut e, "h_at", n(now.as_millis()))),
-        ];
-        if let Next::Dropped(reason) = next {
-            sets.push(format!("reason = {}", value(&mut e, "h_why", s(*reason))));
-        }
-        let was = value(&mut e, "h_was", s(HeldState::Held.as_str()));
-        let held_update = Update::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(&held.business)))
-            .key(keys::SK, s(keys::held(&held.id)))
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression(format!("held_state = {was}"))
-            .set_expression_attribute_values(Some(e.values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(StoreError::build)?;
-        let held_item = TransactWriteItem::builder().update(held_update).build();
-        // The campaign's counts move with the held item (and a send needs it not cancelled).
-        let billing_after = after.map(|after| {
-            let billing = match (next, &held.fallback) {
-                (Next::Fallback, Some(f)) => f.billing,
-                _ => held.billing,
-            };
-            Billing::of_send(billing, after).category
-        });
-        let campaign_item = match &held.campaign {
-            Some(campaign) if !learned.campaign_gone => Some(
-                TransactWriteItem::builder()
-                    .update(self.campaign_settle_update(held, campaign, next, billing_after)?)
-                    .build(),
-            ),
-            _ => None,
+        let Some((items, roles)) = self
+            .settle_items(held, expected, next, after, caps, learned, now)
+            .await?
+        else {
+            return Ok(SettleWrite::Refused(Why::OverCap));
         };
-
-        let Some(after) = after else {
-            let mut items = vec![held_item];
-            items.extend(campaign_item);
-            let answer = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await;
-            return match answer {
-                Ok(_) => Ok(SettleWrite::Moved),
-                Err(err) => match Cancelled::of(&err) {
-                    Some(c) if c.failed(0) => Ok(SettleWrite::AlreadyMoved(state_in(c.item(0)))),
-                    Some(c) if c.failed(1) => Ok(SettleWrite::Refused(campaign_refusal(c.item(1)))),
-                    _ => Err(StoreError::sdk(err)),
-                },
-            };
-        };
-        // What goes: the held session message, or its fallback template.
-        let (class, kind, billing, payload, service_id) = match (next, &held.fallback) {
-            (Next::Fallback, Some(f)) => (
-                f.class,
-                f.kind.as_str(),
-                f.billing,
-                f.payload.as_str(),
-                f.service_id,
-            ),
-            _ => (
-                SendClass::Session,
-                held.kind.as_str(),
-                held.billing,
-                held.payload.as_str(),
-                held.service_id,
-            ),
-        };
-        let send = NewSend {
-            business: &held.business,
-            message_id: held.id.clone(),
-            to: &held.to,
-            class,
-            kind,
-            billing,
-            payload,
-            service_id,
-            idempotency: None,
-            failover: None,
-            now,
-        };
-        let extra = [
-            ("held_at", n(held.created_at.as_millis())),
-            ("held_until", n(held.until.as_millis())),
-            ("hold_outcome", s(next.state().as_str())),
-        ];
-        let mut items = self.send_items(&send, expected, after, &extra)?;
-        items.push(held_item);
-        let held_index = items.len() - 1;
-        let guard = match expected {
-            None => Some(self.suppression_guard(&held.business, &held.to).await?),
-            Some(_) => None,
-        };
-        if let Some(guard) = &guard {
-            items.push(
-                TransactWriteItem::builder()
-                    .condition_check(self.suppression_check(&held.business, guard)?)
-                    .build(),
-            );
-        }
-        // The caps' counters come last, as in a direct send.
-        let caps_on: Vec<Cap> = caps.for_send(billing);
-        let caps_start = items.len();
-        for cap in &caps_on {
-            let Some(update) = crate::caps::counter_update(self, &held.business, cap, 1, now)?
-            else {
-                return Ok(SettleWrite::Refused(Why::OverCap));
-            };
-            items.push(TransactWriteItem::builder().update(update).build());
-        }
-        // After them: the message accepted now, on the day's usage shard (`usage`), as a direct send.
-        let accepted = session_rules::usage::accepted_message(Billing::of_send(billing, after));
-        if let Some(usage) = self.usage_update(
-            &held.business,
-            held.id.as_str(),
-            now,
-            &crate::usage::UsageMove::of(accepted),
-        )? {
-            items.push(TransactWriteItem::builder().update(usage).build());
-        }
-        let campaign_index = campaign_item.is_some().then_some(items.len());
-        items.extend(campaign_item);
         let err = match self
             .client
             .transact_write_items()
@@ -1112,40 +993,228 @@ impl crate::Messages<'_> {
         let Some(cancelled) = Cancelled::of(&err) else {
             return Err(StoreError::sdk(err));
         };
-        if cancelled.failed(held_index) {
-            return Ok(SettleWrite::AlreadyMoved(state_in(
-                cancelled.item(held_index),
-            )));
+        let failed: Vec<bool> = (0..roles.len()).map(|i| cancelled.failed(i)).collect();
+        Ok(match read_settle_cancel(&roles, &failed) {
+            Reading::AlreadyMoved(i) => SettleWrite::AlreadyMoved(state_in(cancelled.item(i))),
+            Reading::MovedBefore => SettleWrite::Moved,
+            Reading::Campaign(i) => SettleWrite::Refused(campaign_refusal(cancelled.item(i))),
+            Reading::Stale(i) => SettleWrite::Stale(conversation::from_item(cancelled.item(i))?),
+            Reading::Suppressed => {
+                // An erased opt-out: the conversation reads as none, the next decision drops it.
+                self.forget_suppression_key(&held.business);
+                SettleWrite::Stale(Some(Conversation::default().opt_out()))
+            }
+            Reading::OverCap => SettleWrite::Refused(Why::OverCap),
+            // A conflicting transaction (a busy counter): read again and retry.
+            Reading::Conflict => SettleWrite::Stale(
+                self.conversations()
+                    .get_conversation(&held.business, &held.to)
+                    .await?,
+            ),
+        })
+    }
+
+    /// What one move writes, and what each item is for: with a message to send (`after`: the
+    /// conversation after it), the direct send's items, the held item's update, a new number's
+    /// suppression check, the counters of the business's `caps` on what goes and the day's
+    /// usage; without, the held item's update alone; then the campaign's counts when a
+    /// campaign held it. `None` when a cap on what goes is full.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle_items(
+        &self,
+        held: &HeldMessage,
+        expected: Option<&Conversation>,
+        next: &Next,
+        after: Option<&Conversation>,
+        caps: &Caps,
+        learned: &Learned,
+        now: Timestamp,
+    ) -> Result<Option<(Vec<TransactWriteItem>, Vec<SettleRole>)>, StoreError> {
+        let mut items = Vec::new();
+        let mut roles = Vec::new();
+        let held_item = TransactWriteItem::builder()
+            .update(self.held_move(held, next, now)?)
+            .build();
+        let going = after.map(|after| (going(held, next, now), after));
+        match &going {
+            None => {
+                items.push(held_item);
+                roles.push(SettleRole::Held);
+            }
+            Some((send, after)) => {
+                let extra = [
+                    ("held_at", n(held.created_at.as_millis())),
+                    ("held_until", n(held.until.as_millis())),
+                    ("hold_outcome", s(next.state().as_str())),
+                ];
+                let sent = self.send_items(send, expected, after, &extra)?;
+                roles.extend([SettleRole::Conversation, SettleRole::Message]);
+                roles.resize(sent.len(), SettleRole::Other);
+                items.extend(sent);
+                items.push(held_item);
+                roles.push(SettleRole::Held);
+                if expected.is_none() {
+                    let guard = self.suppression_guard(&held.business, &held.to).await?;
+                    items.push(
+                        TransactWriteItem::builder()
+                            .condition_check(self.suppression_check(&held.business, &guard)?)
+                            .build(),
+                    );
+                    roles.push(SettleRole::Guard);
+                }
+                // The caps' counters come last, as in a direct send.
+                for cap in &caps.for_send(send.billing) {
+                    let Some(update) =
+                        crate::caps::counter_update(self, &held.business, cap, 1, now)?
+                    else {
+                        return Ok(None);
+                    };
+                    items.push(TransactWriteItem::builder().update(update).build());
+                    roles.push(SettleRole::Cap);
+                }
+                // After them: the message accepted now, on the day's usage shard, as a direct send.
+                let accepted =
+                    session_rules::usage::accepted_message(Billing::of_send(send.billing, after));
+                if let Some(usage) = self.usage_update(
+                    &held.business,
+                    held.id.as_str(),
+                    now,
+                    &crate::usage::UsageMove::of(accepted),
+                )? {
+                    items.push(TransactWriteItem::builder().update(usage).build());
+                    roles.push(SettleRole::Other);
+                }
+            }
         }
-        if cancelled.failed(1) {
-            // The message exists and the held item did not move: only this very write (its
-            // answer lost, the SDK sent it again) put it.
-            return Ok(SettleWrite::Moved);
+        // The campaign's counts move with the held item (and what goes needs it not cancelled).
+        if let Some(campaign) = held.campaign.as_ref().filter(|_| !learned.campaign_gone) {
+            let billing = going
+                .as_ref()
+                .map(|(send, after)| Billing::of_send(send.billing, after).category);
+            let update = self.campaign_settle_update(held, campaign, next, billing)?;
+            items.push(TransactWriteItem::builder().update(update).build());
+            roles.push(SettleRole::Campaign);
         }
-        if let Some(i) = campaign_index
-            && cancelled.failed(i)
-        {
-            return Ok(SettleWrite::Refused(campaign_refusal(cancelled.item(i))));
+        Ok(Some((items, roles)))
+    }
+
+    /// The held item's move to `next`, conditioned on its still being held.
+    fn held_move(
+        &self,
+        held: &HeldMessage,
+        next: &Next,
+        now: Timestamp,
+    ) -> Result<Update, StoreError> {
+        let mut e = Expr::default();
+        let mut sets = vec![
+            format!(
+                "held_state = {}",
+                value(&mut e, "h_new", s(next.state().as_str()))
+            ),
+            format!("settled_at = {}", value(&mut e, "h_at", n(now.as_millis()))),
+        ];
+        if let Some(reason) = next.reason() {
+            sets.push(format!("reason = {}", value(&mut e, "h_why", s(reason))));
         }
-        if cancelled.failed(0) {
-            return Ok(SettleWrite::Stale(conversation::from_item(
-                cancelled.item(0),
-            )?));
-        }
-        if guard.is_some() && cancelled.failed(held_index + 1) {
-            // An erased opt-out: the conversation reads as none, the next decision drops it.
-            self.forget_suppression_key(&held.business);
-            return Ok(SettleWrite::Stale(Some(Conversation::default().opt_out())));
-        }
-        if (0..caps_on.len()).any(|i| cancelled.failed(caps_start + i)) {
-            return Ok(SettleWrite::Refused(Why::OverCap));
-        }
-        // A conflicting transaction (a busy cap counter): read again and retry.
-        Ok(SettleWrite::Stale(
-            self.conversations()
-                .get_conversation(&held.business, &held.to)
-                .await?,
-        ))
+        let was = value(&mut e, "h_was", s(HeldState::Held.as_str()));
+        Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(&held.business)))
+            .key(keys::SK, s(keys::held(&held.id)))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(format!("held_state = {was}"))
+            .set_expression_attribute_values(Some(e.values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::build)
+    }
+}
+
+/// What goes when a held message moves to `next` with a message to send: the held session
+/// message, or its fallback template (under the same id; no SMS failover).
+fn going<'a>(held: &'a HeldMessage, next: &Next, now: Timestamp) -> NewSend<'a> {
+    let (class, kind, billing, payload, service_id) = match (next, &held.fallback) {
+        (Next::Fallback, Some(f)) => (
+            f.class,
+            f.kind.as_str(),
+            f.billing,
+            f.payload.as_str(),
+            f.service_id,
+        ),
+        _ => (
+            SendClass::Session,
+            held.kind.as_str(),
+            held.billing,
+            held.payload.as_str(),
+            held.service_id,
+        ),
+    };
+    NewSend {
+        business: &held.business,
+        message_id: held.id.clone(),
+        to: &held.to,
+        class,
+        kind,
+        billing,
+        payload,
+        service_id,
+        idempotency: None,
+        failover: None,
+        now,
+    }
+}
+
+/// What an item of a settle's transaction is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SettleRole {
+    Conversation,
+    Message,
+    Held,
+    Guard,
+    Cap,
+    Campaign,
+    /// The usage shard (no condition: only a conflict cancels it).
+    Other,
+}
+
+/// What a settle's cancelled transaction means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// The held item had moved (the item at this index says to what).
+    AlreadyMoved(usize),
+    /// The message exists and the held item did not move: only this very write (its answer
+    /// lost, the SDK sent it again) put it.
+    MovedBefore,
+    /// The campaign (item at this index) is cancelled or gone.
+    Campaign(usize),
+    /// The conversation (item at this index) is not as expected.
+    Stale(usize),
+    /// A new number's suppression check failed.
+    Suppressed,
+    OverCap,
+    /// No condition failed: a conflicting transaction.
+    Conflict,
+}
+
+/// Reads a settle's cancellation (no I/O): `failed[i]` whether item `i`'s condition failed.
+/// The held item first (whoever moved it decided), then a message this write already put,
+/// the campaign's cancel, the conversation, the suppression check, the caps.
+fn read_settle_cancel(roles: &[SettleRole], failed: &[bool]) -> Reading {
+    let at = |role: SettleRole| roles.iter().zip(failed).position(|(r, f)| *r == role && *f);
+    if let Some(i) = at(SettleRole::Held) {
+        Reading::AlreadyMoved(i)
+    } else if at(SettleRole::Message).is_some() {
+        Reading::MovedBefore
+    } else if let Some(i) = at(SettleRole::Campaign) {
+        Reading::Campaign(i)
+    } else if let Some(i) = at(SettleRole::Conversation) {
+        Reading::Stale(i)
+    } else if at(SettleRole::Guard).is_some() {
+        Reading::Suppressed
+    } else if at(SettleRole::Cap).is_some() {
+        Reading::OverCap
+    } else {
+        Reading::Conflict
     }
 }
 
@@ -1285,4 +1354,90 @@ fn earlier_hold_from(item: &Item) -> Result<EarlierHold, StoreError> {
         after,
         accepted_at: Timestamp::from_millis(attrs::get_n(item, "accepted_at")?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEND: [SettleRole; 7] = [
+        SettleRole::Conversation,
+        SettleRole::Message,
+        SettleRole::Held,
+        SettleRole::Guard,
+        SettleRole::Cap,
+        SettleRole::Other,
+        SettleRole::Campaign,
+    ];
+
+    fn failing(which: &[usize]) -> Vec<bool> {
+        (0..SEND.len()).map(|i| which.contains(&i)).collect()
+    }
+
+    #[test]
+    fn a_cancelled_settle_is_read_held_item_first_then_what_this_write_put_then_the_campaign() {
+        assert_eq!(
+            read_settle_cancel(&SEND, &failing(&[2, 6, 0])),
+            Reading::AlreadyMoved(2)
+        );
+        assert_eq!(
+            read_settle_cancel(&SEND, &failing(&[1, 0])),
+            Reading::MovedBefore
+        );
+        // A cancelled campaign decides before a stale conversation: the next round drops it.
+        assert_eq!(
+            read_settle_cancel(&SEND, &failing(&[0, 6])),
+            Reading::Campaign(6)
+        );
+        assert_eq!(
+            read_settle_cancel(&SEND, &failing(&[0, 4])),
+            Reading::Stale(0)
+        );
+        assert_eq!(
+            read_settle_cancel(&SEND, &failing(&[3])),
+            Reading::Suppressed
+        );
+        assert_eq!(read_settle_cancel(&SEND, &failing(&[4])), Reading::OverCap);
+        assert_eq!(read_settle_cancel(&SEND, &failing(&[])), Reading::Conflict);
+        // Without a message to send: the held item, then the campaign.
+        let drop = [SettleRole::Held, SettleRole::Campaign];
+        assert_eq!(
+            read_settle_cancel(&drop, &[false, true]),
+            Reading::Campaign(1)
+        );
+    }
+
+    #[test]
+    fn what_goes_is_dropped_when_its_campaign_was_cancelled_or_a_cap_is_full() {
+        let after = Conversation::default();
+        let mut learned = Learned::default();
+        assert!(matches!(
+            learned.going(Next::Released, after),
+            (Next::Released, Some(_))
+        ));
+        learned.learn(Why::OverCap);
+        assert!(matches!(
+            learned.going(Next::Fallback, after),
+            (Next::Dropped(QUOTA_REFUSAL), None)
+        ));
+        // The cancel wins over the cap: it is why nothing of the campaign goes.
+        learned.learn(Why::CampaignCancelled);
+        assert!(matches!(
+            learned.going(Next::Released, after),
+            (Next::Dropped(CAMPAIGN_CANCELLED), None)
+        ));
+        learned.learn(Why::CampaignGone);
+        assert!(learned.campaign_gone);
+    }
+
+    #[test]
+    fn each_move_counts_under_its_own_name() {
+        assert_eq!(held_count_name(HeldState::Released, None), "held_released");
+        assert_eq!(held_count_name(HeldState::Fallback, None), "held_fallback");
+        assert_eq!(held_count_name(HeldState::Expired, None), "held_expired");
+        assert_eq!(
+            held_count_name(HeldState::Dropped, Some(CAMPAIGN_CANCELLED)),
+            "held_dropped_campaign_cancelled"
+        );
+    }
 }
