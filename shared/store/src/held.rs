@@ -1042,11 +1042,16 @@ impl crate::Messages<'_> {
                 roles.push(SettleRole::Held);
             }
             Some((send, after)) => {
-                let extra = [
+                let mut extra = vec![
                     ("held_at", n(held.created_at.as_millis())),
                     ("held_until", n(held.until.as_millis())),
                     ("hold_outcome", s(next.state().as_str())),
                 ];
+                // A campaign's message as any of its admitted ones: its statuses count on the
+                // campaign, and `dispatch` stops it if the campaign is paused or cancelled.
+                if let Some(campaign) = &held.campaign {
+                    extra.push((CAMPAIGN_ID, s(campaign.as_str())));
+                }
                 let sent = self.send_items(send, expected, after, &extra)?;
                 roles.extend([SettleRole::Conversation, SettleRole::Message]);
                 roles.resize(sent.len(), SettleRole::Other);

@@ -229,7 +229,15 @@ async fn recipients_without_a_session_are_held_once_counted_and_released_when_th
         .unwrap();
     assert_eq!(settled.len(), 1);
     assert!(settled[0].moved_now);
-    assert!(message_exists(&store, &business, &held_id).await);
+    let sent = store
+        .messages()
+        .get_message(&business, &held_id, NOW)
+        .await
+        .unwrap()
+        .expect("sent");
+    // A campaign message as its admitted ones: its statuses count on the campaign, and
+    // `dispatch` stops it if the campaign is paused or cancelled.
+    assert_eq!(sent.campaign.as_ref(), Some(&campaign));
     assert_eq!(
         held_counts(&store, &business, &campaign).await,
         counts(&[("held", 1), ("held_released", 1)])
