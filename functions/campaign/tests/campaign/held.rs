@@ -11,7 +11,7 @@ use vbm_store::{BusinessId, CampaignId, InboundContent, NewCampaign};
 use crate::fanout::{World, chunk_job, drain, world};
 
 fn number(i: usize) -> PhoneNumber {
-    PhoneNumber::parse(&format!("+4479113{i:05}")).unwrap()
+    PhoneNumber::parse(&format!("+4479111{i:05}")).unwrap()
 }
 
 async fn create(w: &World, business: &BusinessId, count: usize, until: &str) -> CampaignId {
