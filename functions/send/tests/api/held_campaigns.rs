@@ -83,7 +83,7 @@ async fn a_session_campaign_waits_for_each_reply_and_is_checked_as_a_single_hold
         ),
         (
             json!({"type": "session", "text": "hi", "wait_for_session": {"until": until, "fallback": {"template": {"id": "nope"}}}}),
-            404,
+            422,
             "template_not_found",
         ),
     ];
