@@ -52,8 +52,7 @@ pub struct CampaignCounts {
     /// plus `held.released` and `held.fallback`.
     pub billing: std::collections::BTreeMap<String, u64>,
     /// A campaign whose message waits for each user's reply (`wait_for_session`): what became
-    /// of its held recipients. Absent when none was held.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// of its held recipients; `null` when none was held.
     pub held: Option<HeldCounts>,
 }
 

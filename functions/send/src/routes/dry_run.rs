@@ -33,10 +33,6 @@ use vbm_outbound::campaign::{
     FailoverSource, failover_request, prepare as prepare_recipient, wait_request,
 };
 
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
 /// A held recipient among the previewed outcomes (never a refusal code).
 const HELD: &str = "held";
 
@@ -348,8 +344,7 @@ pub struct CampaignDryRunOutcomes {
     /// Would be admitted (`queued` in the campaign's counts).
     pub accepted: usize,
     /// Would be held for the user's reply (`wait_for_session`; `held` in the campaign's
-    /// counts). Absent when none would be.
-    #[serde(skip_serializing_if = "is_zero")]
+    /// counts).
     pub held: usize,
     /// Would be refused, by the code the single send would get.
     pub refused: BTreeMap<&'static str, usize>,

@@ -527,6 +527,7 @@ async fn a_campaign_dry_run_counts_outcomes_and_stores_nothing() {
         template.body["outcomes"],
         json!({
             "accepted": 2,
+            "held": 0,
             "refused": {"recipient_opted_out": 1, "template_required": 1},
             "billing": {"transactional_template": 2},
             "billable": 2,
@@ -545,6 +546,7 @@ async fn a_campaign_dry_run_counts_outcomes_and_stores_nothing() {
         promotional.body["outcomes"],
         json!({
             "accepted": 1,
+            "held": 0,
             "refused": {"first_message_promotional": 2, "recipient_opted_out": 1},
             "billing": {"promotional": 1},
             "billable": 1,
