@@ -1234,6 +1234,9 @@ mod tests {
         }
         assert_eq!(usage, expected);
         // A held member costs its transaction what a queued one does.
-        assert_eq!(group(&members, true, 0), [0..3]);
+        assert_eq!(
+            group(&members, true, 0),
+            vec![std::ops::Range { start: 0, end: 3 }]
+        );
     }
 }
