@@ -125,7 +125,11 @@ async fn recipients_without_a_session_are_held_and_the_campaign_completes_when_n
     assert_eq!(settled.state, HeldState::Fallback);
 
     // Nobody held any more: the chunk's job, delivered again, completes it, once.
-    let again = w.app.handle_job(&chunk_job(&business, &id, 0)).await.unwrap();
+    let again = w
+        .app
+        .handle_job(&chunk_job(&business, &id, 0))
+        .await
+        .unwrap();
     assert!(again.completed);
     let c = w
         .store
