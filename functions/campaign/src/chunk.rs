@@ -75,9 +75,15 @@ impl Sorted {
         let mut candidates: Vec<Candidate<'a>> = self
             .prepared
             .iter()
-            .map(|(slot, p)| Candidate::Send {
-                slot: *slot,
-                send: p.new_send(business, id.message_id(index(*slot)), now),
+            .map(|(slot, p)| {
+                let message_id = id.message_id(index(*slot));
+                match p.new_hold(business, message_id.clone(), now) {
+                    Some(hold) => Candidate::Hold { slot: *slot, hold },
+                    None => Candidate::Send {
+                        slot: *slot,
+                        send: p.new_send(business, message_id, now),
+                    },
+                }
             })
             .collect();
         candidates.extend(
@@ -85,9 +91,7 @@ impl Sorted {
                 .iter()
                 .map(|(slot, code)| Candidate::Refused { slot: *slot, code }),
         );
-        candidates.sort_by_key(|c| match c {
-            Candidate::Send { slot, .. } | Candidate::Refused { slot, .. } => *slot,
-        });
+        candidates.sort_by_key(Candidate::slot);
         candidates
     }
 
@@ -229,9 +233,49 @@ mod tests {
                     (*slot, true)
                 }
                 Candidate::Refused { slot, .. } => (*slot, false),
+                Candidate::Hold { .. } => panic!("a hold without `wait_for_session`"),
             })
             .collect();
         assert_eq!(slots, [(0, true), (1, false), (3, false)]);
+    }
+
+    #[test]
+    fn a_recipient_whose_message_waits_is_a_hold_with_its_terms() {
+        let message: Map<String, Value> =
+            serde_json::from_str(r#"{"type":"session","text":"Your parcel is at the door"}"#)
+                .unwrap();
+        let limits = Limits::default();
+        let now = Timestamp::from_millis(NOON);
+        let until = Timestamp::from_millis(NOON + 3_600_000);
+        let chunk = Chunk {
+            recipients: vec![recipient("+447911123450")],
+            settled: BTreeMap::new(),
+            finished: false,
+        };
+        let sorted = Sorted::of(&chunk, None, now, |r| {
+            let mut p = prepare(
+                &message,
+                r,
+                &limits,
+                None,
+                FailoverSource::default(),
+                LegacyTransactional::default(),
+            )?;
+            p.hold = Some(vbm_outbound::campaign::HoldTerms {
+                until,
+                fallback: None,
+            });
+            Ok(p)
+        });
+        let business = BusinessId::parse("acme").unwrap();
+        let id = CampaignId::generate();
+        let candidates = sorted.candidates(&business, &id, 0, now);
+        let [Candidate::Hold { slot: 0, hold }] = candidates.as_slice() else {
+            panic!("{candidates:?}");
+        };
+        assert_eq!(hold.until, until);
+        assert_eq!(hold.send.message_id, id.message_id(0));
+        assert_eq!(hold.send.class, session_rules::SendClass::Session);
     }
 
     #[test]

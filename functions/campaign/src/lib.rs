@@ -41,7 +41,9 @@ use thiserror::Error;
 use vbm_events::{Event, EventKind, EventsQueue};
 use vbm_outbound::CampaignTimers;
 use vbm_outbound::CampaignView;
-use vbm_outbound::campaign::{FailoverSource, failover_request, prepare};
+use vbm_outbound::campaign::{
+    FailoverSource, failover_request, prepare, prepare_hold, wait_request,
+};
 
 use crate::chunk::{Paced, Sorted};
 use vbm_platform::clock::{Clock, SystemClock};
@@ -410,15 +412,33 @@ impl App {
             .as_ref()
             .map(vbm_store::Business::transactional_opt_in)
             .unwrap_or_default();
+        // `wait_for_session`: each recipient's hold, its fallback template prepared for it.
+        let wait = wait_request(&message).map_err(|(field, why)| {
+            JobError::Malformed(format!("campaign {id}'s {field}: {why}"))
+        })?;
+        let fallback_template = match wait.as_ref().and_then(|w| w.fallback.as_ref()) {
+            Some(fallback) => self.template(business, fallback).await?,
+            None => None,
+        };
         let sorted = Sorted::of(stored, campaign.window, now, |recipient| {
-            prepare(
+            let mut prepared = prepare(
                 &message,
                 recipient,
                 limits,
                 template.as_ref(),
                 failover,
                 legacy,
-            )
+            )?;
+            if let Some(wait) = &wait {
+                prepared.hold = Some(prepare_hold(
+                    wait,
+                    recipient,
+                    limits,
+                    fallback_template.as_ref(),
+                    owner.as_ref(),
+                )?);
+            }
+            Ok(prepared)
         });
         Ok((sorted, owner))
     }

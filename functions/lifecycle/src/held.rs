@@ -103,6 +103,7 @@ mod tests {
             fallback: true,
             settled_at: Some(Timestamp::from_millis(1_800_000_000_500)),
             reason: None,
+            campaign: None,
         }
     }
 

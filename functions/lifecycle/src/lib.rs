@@ -323,6 +323,50 @@ impl App {
         for event in held::events(old.as_ref(), new, at) {
             self.publish_once(&new.business, &phone, &event, at).await?;
         }
+        // A campaign's held recipient moved: the campaign may be complete now (its chunks all
+        // finished and nobody else held). A redelivered record completes nothing twice; the
+        // event is queued again (same id) until it is recorded as announced.
+        if let Some(campaign) = &new.campaign
+            && new.state != session_rules::HeldState::Held
+        {
+            self.complete_campaign(&new.business, campaign).await?;
+        }
+        Ok(())
+    }
+
+    /// The campaign becomes `completed` if it is done; its `campaign.completed` event follows,
+    /// as the fan-out queues it.
+    async fn complete_campaign(
+        &self,
+        business: &BusinessId,
+        campaign: &vbm_store::CampaignId,
+    ) -> Result<(), RecordError> {
+        let now = self.clock.now();
+        let Some(done) = self
+            .store
+            .campaigns()
+            .complete_campaign(business, campaign, now)
+            .await?
+        else {
+            return Ok(());
+        };
+        let data = serde_json::to_value(vbm_outbound::CampaignView::from(&done))
+            .map_err(|e| RecordError::Poison(e.to_string()))?;
+        let event = vbm_events::Event::new(
+            vbm_events::EventKind::CampaignCompleted,
+            done.business.as_str(),
+            done.id.as_str(),
+            now,
+            data,
+        );
+        self.events
+            .publish(&event)
+            .await
+            .map_err(|e| RecordError::Queue(e.to_string()))?;
+        self.store
+            .campaigns()
+            .campaign_announced(&done.business, &done.id, now)
+            .await?;
         Ok(())
     }
 

@@ -396,3 +396,107 @@ async fn an_opt_out_drops_what_the_conversation_holds() {
     assert_eq!(failed.len(), 1, "{told:?}");
     assert_eq!(failed[0].data["failure"]["reason"], "recipient_opted_out");
 }
+
+/// A campaign whose last held recipient's message moves is completed by that move: its
+/// `campaign.completed` comes once, after the held message's own event.
+#[tokio::test]
+async fn the_move_of_a_campaigns_last_held_message_completes_it_once() {
+    use vbm_platform::clock::Clock;
+    let world = World::new().await;
+    let now = SystemClock.now();
+    let campaign = vbm_store::CampaignId::generate();
+    let list = [session_rules::campaign::CampaignRecipient {
+        to: world.phone.as_e164().to_owned(),
+        params: Default::default(),
+    }];
+    world
+        .store
+        .campaigns()
+        .create_campaign(&vbm_store::NewCampaign {
+            business: &world.business,
+            id: campaign.clone(),
+            name: None,
+            message: r#"{"type":"session","text":"hi"}"#,
+            recipients: &list,
+            send_at: None,
+            window: None,
+            idempotency: None,
+            now,
+        })
+        .await
+        .unwrap();
+    world
+        .store
+        .campaigns()
+        .start_campaign(&world.business, &campaign, now)
+        .await
+        .unwrap();
+    let at = vbm_store::ChunkRef {
+        business: &world.business,
+        campaign: &campaign,
+        chunk: 0,
+    };
+    let hold = vbm_store::Candidate::Hold {
+        slot: 0,
+        hold: vbm_store::NewHold {
+            send: vbm_store::NewSend {
+                business: &world.business,
+                message_id: campaign.message_id(0),
+                to: &world.phone,
+                class: session_rules::SendClass::Session,
+                kind: "session",
+                billing: session_rules::BillingCategory::Session,
+                payload: "{}",
+                service_id: None,
+                idempotency: None,
+                failover: None,
+                now: now.minus(std::time::Duration::from_secs(7200)),
+            },
+            // Already due: its timer goes to the timers queue at once.
+            until: now.minus(std::time::Duration::from_secs(3600)),
+            fallback: None,
+        },
+    };
+    let admitted = world
+        .store
+        .campaigns()
+        .admit_chunk(at, 1, &Default::default(), vec![hold])
+        .await
+        .unwrap();
+    assert_eq!((admitted.held, admitted.finished), (1, true));
+
+    let app = world.app(&world.env.events_queue_url).await;
+    let mut reader = world.reader().await;
+    let mut pump = async || {
+        while reader
+            .pump_once_with(|e| app.handle_stream(e))
+            .await
+            .unwrap()
+            > 0
+        {}
+    };
+    pump().await;
+    assert_eq!(types(&world.events().await), ["message.held"]);
+    let timers = vbm_testkit::drain(&world.sqs, &world.env.session_timers_queue_url).await;
+    assert_eq!(timers.len(), 1);
+    let mut record = aws_lambda_events::sqs::SqsMessage::default();
+    record.message_id = Some("m".into());
+    record.body = Some(timers[0].body.clone());
+    assert_eq!(app.timer_record(&record).await.unwrap(), "expired");
+    pump().await;
+    let told = world.events().await;
+    assert_eq!(
+        types(&told),
+        ["message.status", "campaign.completed"],
+        "{told:?}"
+    );
+    assert_eq!(told[1].data["counts"]["held"]["expired"], 1);
+    let c = world
+        .store
+        .campaigns()
+        .get_campaign(&world.business, &campaign)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.state, session_rules::campaign::CampaignState::Completed);
+}

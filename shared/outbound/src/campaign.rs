@@ -14,7 +14,7 @@ use session_rules::{
     BillingCategory, Carriage, LegacyTransactional, Limits, PhoneNumber, Refusal, SendClass,
     SendRequest, SendRequestBody, Template, TemplateParams, Timestamp,
 };
-use vbm_store::{Business, BusinessId, MessageId, NewSend};
+use vbm_store::{Business, BusinessId, HeldFallback, MessageId, NewHold, NewSend};
 
 use vbm_http::idempotency::canonical_request;
 
@@ -33,6 +33,102 @@ pub struct Prepared {
     /// The SMS failover the message is stored with: the campaign's `failover`,
     /// completed for this recipient as a single send's would be.
     pub failover: Option<FailoverSpec>,
+    /// `wait_for_session`: held until the user writes, and what goes at the deadline instead.
+    pub hold: Option<HoldTerms>,
+}
+
+/// A recipient's hold: its deadline and its fallback, prepared for this recipient.
+#[derive(Debug, Clone)]
+pub struct HoldTerms {
+    pub until: Timestamp,
+    pub fallback: Option<HeldFallback>,
+}
+
+/// The campaign message's `wait_for_session` member.
+pub const WAIT_FOR_SESSION: &str = "wait_for_session";
+
+/// The campaign message's `wait_for_session`, read: its deadline, and its fallback as a
+/// template message (`{"type": "template", "template": ...}`) to prepare per recipient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignWait {
+    pub until: Timestamp,
+    pub fallback: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitBody {
+    until: String,
+    #[serde(default)]
+    fallback: Option<FallbackBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FallbackBody {
+    template: Value,
+}
+
+/// Reads the message's `wait_for_session` (same shape as a single send's): `Err` names the
+/// field and why.
+pub fn wait_request(
+    message: &Map<String, Value>,
+) -> Result<Option<CampaignWait>, (&'static str, String)> {
+    let Some(raw) = message.get(WAIT_FOR_SESSION) else {
+        return Ok(None);
+    };
+    let body: WaitBody = serde_json::from_value(raw.clone())
+        .map_err(|e| ("message.wait_for_session", e.to_string()))?;
+    let until = vbm_platform::time::parse_rfc3339(&body.until).ok_or((
+        "message.wait_for_session.until",
+        "an RFC 3339 time, e.g. 2026-12-01T09:00:00Z".to_owned(),
+    ))?;
+    let fallback = body.fallback.map(|f| {
+        Map::from_iter([
+            ("type".to_owned(), Value::String("template".into())),
+            ("template".to_owned(), f.template),
+        ])
+    });
+    Ok(Some(CampaignWait { until, fallback }))
+}
+
+/// The hold of one recipient prepared as `message`'s: its fallback template prepared as the
+/// recipient's own template send (its parameters over the fallback's).
+pub fn prepare_hold(
+    wait: &CampaignWait,
+    recipient: &CampaignRecipient,
+    limits: &Limits,
+    fallback_template: Option<&Template>,
+    business: Option<&Business>,
+) -> Result<HoldTerms, Refusal> {
+    let fallback = match &wait.fallback {
+        None => None,
+        Some(message) => {
+            let source = FailoverSource {
+                request: None,
+                business,
+            };
+            let p = prepare(
+                message,
+                recipient,
+                limits,
+                fallback_template,
+                source,
+                LegacyTransactional::default(),
+            )?;
+            Some(HeldFallback {
+                kind: p.kind.to_owned(),
+                class: p.class,
+                billing: p.billing,
+                payload: p.payload,
+                service_id: p.service_id,
+            })
+        }
+    };
+    Ok(HoldTerms {
+        until: wait.until,
+        fallback,
+    })
 }
 
 impl Prepared {
@@ -58,6 +154,25 @@ impl Prepared {
             now,
         }
     }
+
+    /// The recipient's hold as the store admits it, when its message waits (a held message
+    /// has no SMS failover: its fallback template is its alternative).
+    pub fn new_hold<'a>(
+        &'a self,
+        business: &'a BusinessId,
+        message_id: MessageId,
+        now: Timestamp,
+    ) -> Option<NewHold<'a>> {
+        let terms = self.hold.as_ref()?;
+        Some(NewHold {
+            send: NewSend {
+                failover: None,
+                ..self.new_send(business, message_id, now)
+            },
+            until: terms.until,
+            fallback: terms.fallback.clone(),
+        })
+    }
 }
 
 /// The campaign message's `failover` member (checked when the campaign was created).
@@ -74,8 +189,10 @@ pub fn failover_request(
 /// recipient's `params` over the campaign's.
 pub fn recipient_request(message: &Map<String, Value>, recipient: &CampaignRecipient) -> Value {
     let mut body = message.clone();
-    // Not part of the message `dispatch` reads: it goes with the message as its failover.
+    // Not part of the message `dispatch` reads: it goes with the message as its failover, or
+    // says how it waits.
     body.remove("failover");
+    body.remove(WAIT_FOR_SESSION);
     body.insert("to".into(), Value::String(recipient.to.clone()));
     if !recipient.params.is_empty()
         && let Some(Value::Object(template)) = body.get_mut("template")
@@ -170,6 +287,7 @@ pub fn prepare(
         class: admission.class,
         billing: admission.billing,
         failover,
+        hold: None,
     })
 }
 

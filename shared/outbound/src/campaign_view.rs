@@ -48,8 +48,45 @@ pub struct CampaignCounts {
     /// Admitted, then stopped by the campaign's cancel before `dispatch` sent them.
     pub cancelled: u64,
     /// The queued ones by billing category (`transactional_template`, `otp`, `promotional`),
-    /// counted when they were admitted: they add up to `queued`.
+    /// counted when they were admitted or their held message went: they add up to `queued`
+    /// plus `held.released` and `held.fallback`.
     pub billing: std::collections::BTreeMap<String, u64>,
+    /// A campaign whose message waits for each user's reply (`wait_for_session`): what became
+    /// of its held recipients; `null` when none was held.
+    pub held: Option<HeldCounts>,
+}
+
+/// Held recipients: `held` in all, `waiting` still held, and each as it moved (once):
+/// `released` (the user wrote: sent), `fallback` (its fallback template went at the deadline),
+/// `expired` (the deadline passed, no fallback), `dropped` by reason (`campaign_cancelled`,
+/// `recipient_opted_out`, `quota_exceeded`, ...).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeldCounts {
+    pub held: u64,
+    pub waiting: u64,
+    pub released: u64,
+    pub fallback: u64,
+    pub expired: u64,
+    pub dropped: std::collections::BTreeMap<String, u64>,
+}
+
+impl HeldCounts {
+    fn of(c: &Campaign) -> Option<Self> {
+        let counts = c.held_counts();
+        let held = counts.get("held").copied()?;
+        let of = |name: &str| counts.get(name).copied().unwrap_or(0);
+        Some(Self {
+            held,
+            waiting: c.still_held(),
+            released: of("held_released"),
+            fallback: of("held_fallback"),
+            expired: of("held_expired"),
+            dropped: counts
+                .iter()
+                .filter_map(|(k, v)| k.strip_prefix("held_dropped_").map(|r| (r.to_owned(), *v)))
+                .collect(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -91,6 +128,7 @@ impl From<&Campaign> for CampaignView {
                 failed,
                 cancelled: status("cancelled"),
                 billing: c.billing_counts(),
+                held: HeldCounts::of(c),
             },
             created_at: c.created_at,
             send_at: c.send_at,

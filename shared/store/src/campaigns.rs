@@ -108,12 +108,38 @@ pub struct Campaign {
 impl Campaign {
     /// Recipients admitted or refused so far.
     pub fn settled(&self) -> u64 {
-        // The billing counts split `queued` again: not recipients of their own.
+        // The billing counts split `queued` again, and the held ones' moves split `held`: not
+        // recipients of their own.
         self.counts
             .iter()
-            .filter(|(name, _)| !name.starts_with(BILLING_COUNT_PREFIX))
+            .filter(|(name, _)| {
+                !name.starts_with(BILLING_COUNT_PREFIX) && !name.starts_with(HELD_MOVE_PREFIX)
+            })
             .map(|(_, count)| count)
             .sum()
+    }
+
+    /// What became of the recipients whose message was held (`wait_for_session`): `held` (all
+    /// of them), and `held_released`, `held_fallback`, `held_expired`,
+    /// `held_dropped_{reason}` as each moved.
+    pub fn held_counts(&self) -> BTreeMap<String, u64> {
+        self.counts
+            .iter()
+            .filter(|(name, _)| *name == "held" || name.starts_with(HELD_MOVE_PREFIX))
+            .map(|(name, count)| (name.clone(), *count))
+            .collect()
+    }
+
+    /// Recipients whose message is still held: `held` minus the moves.
+    pub fn still_held(&self) -> u64 {
+        let held = self.counts.get("held").copied().unwrap_or(0);
+        let moved: u64 = self
+            .counts
+            .iter()
+            .filter(|(name, _)| name.starts_with(HELD_MOVE_PREFIX))
+            .map(|(_, count)| count)
+            .sum();
+        held.saturating_sub(moved)
     }
 
     /// The admitted messages by billing category (`transactional_template`, `otp`,
@@ -162,6 +188,11 @@ pub(crate) const CHUNKS_DONE: &str = "chunks_done";
 pub(crate) const COUNT_PREFIX: &str = "count_";
 /// Among the counts, the admitted messages by billing category (`count_billing_otp`).
 pub(crate) const BILLING_COUNT_PREFIX: &str = "billing_";
+/// Among the counts, what became of held recipients (`count_held_released`, ...).
+pub(crate) const HELD_MOVE_PREFIX: &str = "held_";
+/// The campaign's recipients still held: `ADD`ed at admission, less one at each move, so a
+/// completion can be conditioned on it (the counts alone are many attributes).
+pub(crate) const HELD_OPEN: &str = "held_open";
 
 /// A chunk item: `part` are recipients `chunk * CHUNK_SIZE ..` of the campaign.
 pub(crate) fn chunk_item(
@@ -595,7 +626,8 @@ impl crate::Campaigns<'_> {
             .transpose()
     }
 
-    /// After a chunk finished: the campaign becomes `completed` when every chunk has, and is
+    /// After a chunk finished or a held recipient's message moved: the campaign becomes
+    /// `completed` when every chunk has finished and no recipient is still held, and is
     /// returned while its `campaign.completed` event is still to be announced (so a job retried
     /// after completing but before the event was queued queues it again).
     pub async fn complete_campaign(
@@ -607,9 +639,12 @@ impl crate::Campaigns<'_> {
         let out = self
             .campaign_update(business, id)
             .condition_expression(format!(
-                "{CHUNKS_DONE} >= chunks_total AND ({STATE} = :running OR \
+                "{CHUNKS_DONE} >= chunks_total \
+                 AND (attribute_not_exists({HELD_OPEN}) OR {HELD_OPEN} <= :zero) \
+                 AND ({STATE} = :running OR \
                  ({STATE} = :completed AND attribute_not_exists(announced_at)))"
             ))
+            .expression_attribute_values(":zero", n(0))
             .update_expression(format!(
                 "SET {STATE} = :completed, finished_at = if_not_exists(finished_at, :now)"
             ))

@@ -70,7 +70,11 @@ impl crate::Erasure<'_> {
 
         // The messages it holds for the user's reply, named exactly by the conversation (the
         // contact index may not have caught up with a hold made just before the tombstone).
-        let held: Vec<Key> = crate::held::held_of(before.attributes())
+        let held_ids = crate::held::held_of(before.attributes());
+        self.messages()
+            .erase_campaign_holds(business, &held_ids)
+            .await?;
+        let held: Vec<Key> = held_ids
             .iter()
             .map(|id| (s(keys::business(business)), s(keys::held(id))))
             .collect();

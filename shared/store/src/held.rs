@@ -19,7 +19,11 @@
 //! (read from its profile once per release or deadline, as `caps` counts a direct send): one
 //! over a cap moves to `dropped` with reason `quota_exceeded` instead, nothing sent. Of a release, a second release (two user messages at
 //! once, a redelivered callback) and the deadline, exactly one moves each message; the others
-//! find it moved. The id in the conversation's `held` set is removed afterwards (a separate
+//! find it moved. A campaign's held message (`campaign_id` on it) also moves its campaign's
+//! counts in that transaction (`count_held_{released,fallback,expired}`,
+//! `count_held_dropped_{reason}`, one fewer `held_open`); what goes is conditioned there on the
+//! campaign's not being cancelled, so once a cancel has answered none of its held messages goes:
+//! the next move drops it `campaign_cancelled`. The id in the conversation's `held` set is removed afterwards (a separate
 //! write: an id left behind by a crash only costs the next user message one read).
 
 use std::collections::BTreeSet;
@@ -36,13 +40,17 @@ use session_rules::{
 };
 
 use crate::attrs::{self, Item, b, n, s};
+use crate::campaigns::{BILLING_COUNT_PREFIX, COUNT_PREFIX, HELD_OPEN, STATE};
 use crate::cancelled::Cancelled;
 use crate::conversation::{self, Expr};
 use crate::send::{IdempotencyKey, NewSend, SendOutcome};
-use crate::{BusinessId, MessageId, QUOTA_REFUSAL, Store, StoreError, keys};
+use crate::{BusinessId, CampaignId, MessageId, QUOTA_REFUSAL, Store, StoreError, keys};
+use session_rules::campaign::CampaignState;
 
 /// The conversation item's set of held message ids.
 pub(crate) const HELD: &str = "held";
+/// On a held item a campaign's chunk made: the campaign.
+pub(crate) const CAMPAIGN_ID: &str = "campaign_id";
 /// Optimistic rounds, as for sends.
 const MAX_ATTEMPTS: usize = 64;
 
@@ -107,6 +115,8 @@ pub struct HeldMessage {
     /// Why it was dropped (a refusal's code).
     pub reason: Option<String>,
     pub fallback: Option<HeldFallback>,
+    /// The campaign whose chunk held it, if one did.
+    pub campaign: Option<CampaignId>,
 }
 
 /// The hold a sent message came through (on its `MSG#` item).
@@ -188,6 +198,7 @@ fn held_from_item(item: &Item) -> Result<HeldMessage, StoreError> {
         settled_at: attrs::opt_n::<i64>(item, "settled_at")?.map(Timestamp::from_millis),
         reason: attrs::opt_s(item, "reason")?.map(str::to_owned),
         fallback,
+        campaign: attrs::opt_s(item, CAMPAIGN_ID)?.and_then(CampaignId::parse),
     })
 }
 
@@ -377,14 +388,18 @@ impl crate::Messages<'_> {
         item.as_ref().map(earlier_hold_from).transpose()
     }
 
-    async fn try_hold_write(
+    /// The two items that hold a message (no I/O: what to write, decided from the inputs):
+    /// the conversation naming it (made when there is none; else conditioned on the exact state
+    /// `expected` and on room for another held message) and the held item, `campaign` on it
+    /// when a campaign's chunk holds it.
+    pub(crate) fn hold_items(
         &self,
         hold: &NewHold<'_>,
         expected: Option<&Conversation>,
-    ) -> Result<HoldWrite, StoreError> {
+        campaign: Option<&CampaignId>,
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
         let send = &hold.send;
         let business_pk = keys::business(send.business);
-        let contact = keys::contact(send.business, send.to);
         let id_set = AttributeValue::Ss(vec![send.message_id.as_str().to_owned()]);
 
         let mut e = Expr::default();
@@ -437,13 +452,26 @@ impl crate::Messages<'_> {
                     .build()
             }
         };
+        let held = self.held_put(hold, campaign)?;
+        Ok([
+            conversation_write,
+            TransactWriteItem::builder().put(held).build(),
+        ])
+    }
 
+    /// The held item's `Put` (only if it is new).
+    fn held_put(
+        &self,
+        hold: &NewHold<'_>,
+        campaign: Option<&CampaignId>,
+    ) -> Result<Put, StoreError> {
+        let send = &hold.send;
         let sk = keys::held(&send.message_id);
         let mut held = Put::builder()
             .table_name(&self.table)
-            .item(keys::PK, s(&business_pk))
+            .item(keys::PK, s(keys::business(send.business)))
             .item(keys::SK, s(&sk))
-            .item(keys::GSI1PK, s(&contact))
+            .item(keys::GSI1PK, s(keys::contact(send.business, send.to)))
             .item(keys::GSI1SK, s(&sk))
             .item("message_id", s(send.message_id.as_str()))
             .item("business_id", s(send.business.as_str()))
@@ -462,6 +490,9 @@ impl crate::Messages<'_> {
         if let Some(service_id) = send.service_id {
             held = held.item("service_id", n(service_id));
         }
+        if let Some(campaign) = campaign {
+            held = held.item(CAMPAIGN_ID, s(campaign.as_str()));
+        }
         if let Some(f) = &hold.fallback {
             held = held
                 .item("fallback_kind", s(&f.kind))
@@ -472,12 +503,16 @@ impl crate::Messages<'_> {
                 held = held.item("fallback_service_id", n(service_id));
             }
         }
-        let mut items = vec![
-            conversation_write,
-            TransactWriteItem::builder()
-                .put(held.build().map_err(StoreError::build)?)
-                .build(),
-        ];
+        held.build().map_err(StoreError::build)
+    }
+
+    async fn try_hold_write(
+        &self,
+        hold: &NewHold<'_>,
+        expected: Option<&Conversation>,
+    ) -> Result<HoldWrite, StoreError> {
+        let send = &hold.send;
+        let mut items = Vec::from(self.hold_items(hold, expected, None)?);
         if let Some((key, hash)) = send.idempotency {
             let before = expected.copied().unwrap_or_default();
             let record = self
@@ -632,20 +667,25 @@ impl crate::Messages<'_> {
                 });
                 continue;
             }
-            let mut over_cap = false;
+            let mut learned = Learned::default();
             for _ in 0..MAX_ATTEMPTS {
                 let before = state.unwrap_or_default();
                 let (next, after) = match before.decide_release(now, &self.limits) {
                     // Later ones wait behind it: acceptance order.
                     Release::StayHeld(_) => break 'messages,
                     Release::Drop(refusal) => (Next::Dropped(refusal.code()), None),
-                    // Over a cap: the user's reply does not cure it, so it does not wait for
-                    // the next one; refused as a direct send over the cap is.
-                    Release::Send(_) if over_cap => (Next::Dropped(QUOTA_REFUSAL), None),
-                    Release::Send(after) => (Next::Released, Some(after)),
+                    Release::Send(after) => learned.going(Next::Released, after),
                 };
                 match self
-                    .settle_write(&held, state.as_ref(), &next, after.as_ref(), &caps, now)
+                    .settle_write(
+                        &held,
+                        state.as_ref(),
+                        &next,
+                        after.as_ref(),
+                        &caps,
+                        &learned,
+                        now,
+                    )
                     .await?
                 {
                     SettleWrite::Moved => {
@@ -671,7 +711,7 @@ impl crate::Messages<'_> {
                         continue 'messages;
                     }
                     SettleWrite::Stale(real) => state = real,
-                    SettleWrite::OverCap => over_cap = true,
+                    SettleWrite::Refused(why) => learned.learn(why),
                 }
             }
             return Err(StoreError::Contended);
@@ -707,21 +747,26 @@ impl crate::Messages<'_> {
             .await?;
         // What goes at the deadline counts against the caps, as a release does.
         let caps = self.businesses().caps(business).await?.unwrap_or_default();
-        let mut over_cap = false;
+        let mut learned = Learned::default();
         for _ in 0..MAX_ATTEMPTS {
             let before = state.unwrap_or_default();
             let fallback = held.fallback.as_ref().map(|f| f.class);
             let (next, after) = match before.decide_at_deadline(now, &self.limits, fallback) {
-                AtDeadline::Send(_) | AtDeadline::Fallback(_) if over_cap => {
-                    (Next::Dropped(QUOTA_REFUSAL), None)
-                }
-                AtDeadline::Send(after) => (Next::Released, Some(after)),
-                AtDeadline::Fallback(after) => (Next::Fallback, Some(after)),
+                AtDeadline::Send(after) => learned.going(Next::Released, after),
+                AtDeadline::Fallback(after) => learned.going(Next::Fallback, after),
                 AtDeadline::Expire => (Next::Expired, None),
                 AtDeadline::Drop(refusal) => (Next::Dropped(refusal.code()), None),
             };
             match self
-                .settle_write(&held, state.as_ref(), &next, after.as_ref(), &caps, now)
+                .settle_write(
+                    &held,
+                    state.as_ref(),
+                    &next,
+                    after.as_ref(),
+                    &caps,
+                    &learned,
+                    now,
+                )
                 .await?
             {
                 SettleWrite::Moved => {
@@ -744,7 +789,7 @@ impl crate::Messages<'_> {
                     }));
                 }
                 SettleWrite::Stale(real) => state = real,
-                SettleWrite::OverCap => over_cap = true,
+                SettleWrite::Refused(why) => learned.learn(why),
             }
         }
         Err(StoreError::Contended)
@@ -766,13 +811,34 @@ impl crate::Messages<'_> {
                 continue;
             }
             let next = Next::Dropped(reason.code());
-            let (state_now, moved_now) = match self
-                .settle_write(&held, state.as_ref(), &next, None, &Caps::default(), now)
-                .await?
-            {
-                SettleWrite::Moved => (next.state(), true),
-                SettleWrite::AlreadyMoved(was) => (was, false),
-                SettleWrite::Stale(_) | SettleWrite::OverCap => continue,
+            let mut learned = Learned::default();
+            let mut answer = None;
+            for _ in 0..MAX_ATTEMPTS {
+                match self
+                    .settle_write(
+                        &held,
+                        state.as_ref(),
+                        &next,
+                        None,
+                        &Caps::default(),
+                        &learned,
+                        now,
+                    )
+                    .await?
+                {
+                    SettleWrite::Moved => answer = Some((next.state(), true)),
+                    SettleWrite::AlreadyMoved(was) => answer = Some((was, false)),
+                    SettleWrite::Refused(why) => {
+                        learned.learn(why);
+                        continue;
+                    }
+                    // Only a conflicting transaction (a drop writes no conversation): again.
+                    SettleWrite::Stale(_) => continue,
+                }
+                break;
+            }
+            let Some((state_now, moved_now)) = answer else {
+                continue;
             };
             settled.push(Settled {
                 id: held.id,
@@ -782,6 +848,48 @@ impl crate::Messages<'_> {
         }
         self.forget_held(business, to, &ids).await?;
         Ok(settled)
+    }
+
+    /// Erasure deletes the contact's held messages; those a campaign's chunk held leave its
+    /// count as they go: each still held is deleted in one transaction with its campaign's
+    /// update (`held_dropped_erased`, one fewer open), so the campaign can still complete. One
+    /// moved meanwhile was counted by that move; the erasure's sweep deletes it as it is.
+    pub(crate) async fn erase_campaign_holds(
+        &self,
+        business: &BusinessId,
+        ids: &[MessageId],
+    ) -> Result<(), StoreError> {
+        for held in self.held_messages(business, ids).await? {
+            let Some(campaign) = &held.campaign else {
+                continue;
+            };
+            if held.state != HeldState::Held {
+                continue;
+            }
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(keys::business(business)))
+                .key(keys::SK, s(keys::held(&held.id)))
+                .condition_expression("held_state = :held")
+                .expression_attribute_values(":held", s(HeldState::Held.as_str()))
+                .build()
+                .map_err(StoreError::build)?;
+            let count =
+                self.campaign_settle_update(&held, campaign, &Next::Dropped(ERASED_REFUSAL), None)?;
+            let answer = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().delete(delete).build())
+                .transact_items(TransactWriteItem::builder().update(count).build())
+                .send()
+                .await;
+            if let Err(err) = answer
+                && Cancelled::of(&err).is_none()
+            {
+                return Err(StoreError::sdk(err));
+            }
+        }
+        Ok(())
     }
 
     /// Removes settled ids from the conversation's `held` set (only if the item is still
@@ -813,10 +921,49 @@ impl crate::Messages<'_> {
         Ok(())
     }
 
-    /// One move of a held message out of `held`: with a message to send (`after`: the
-    /// conversation after it), the direct send's items, the held item's update and the
-    /// counters of the business's `caps` on what goes, in one transaction; without, the held
-    /// item's update alone.
+    /// The campaign item's update for one move of its held message: the move's count, one
+    /// fewer `held_open`, and for what goes its billing category; conditioned on the campaign
+    /// existing and, for what goes, on its not being cancelled.
+    fn campaign_settle_update(
+        &self,
+        held: &HeldMessage,
+        campaign: &CampaignId,
+        next: &Next,
+        billing: Option<BillingCategory>,
+    ) -> Result<Update, StoreError> {
+        let count = held_count_name(next.state(), next.reason());
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(&held.business)))
+            .key(keys::SK, s(keys::campaign(campaign)))
+            .expression_attribute_names("#moved", format!("{COUNT_PREFIX}{count}"))
+            .expression_attribute_names("#open", HELD_OPEN)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":minus", n(-1))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut adds = "#moved :one, #open :minus".to_owned();
+        if let Some(billing) = billing {
+            update = update
+                .expression_attribute_names(
+                    "#bill",
+                    format!("{COUNT_PREFIX}{BILLING_COUNT_PREFIX}{}", billing.as_str()),
+                )
+                .expression_attribute_names("#st", STATE)
+                .expression_attribute_values(":cancelled", s(CampaignState::Cancelled.as_str()))
+                .condition_expression("attribute_exists(pk) AND #st <> :cancelled");
+            adds.push_str(", #bill :one");
+        } else {
+            update = update.condition_expression("attribute_exists(pk)");
+        }
+        update
+            .update_expression(format!("ADD {adds}"))
+            .build()
+            .map_err(StoreError::build)
+    }
+
+    /// One move of a held message out of `held`: the items of [`Messages::settle_items`](crate::Messages::settle_items)
+    /// in one transaction, its cancellation read by [`read_settle_cancel`].
+    #[allow(clippy::too_many_arguments)]
     async fn settle_write(
         &self,
         held: &HeldMessage,
@@ -824,119 +971,15 @@ impl crate::Messages<'_> {
         next: &Next,
         after: Option<&Conversation>,
         caps: &Caps,
+        learned: &Learned,
         now: Timestamp,
     ) -> Result<SettleWrite, StoreError> {
-        let mut e = Expr::default();
-        let mut sets = vec![
-            format!(
-                "held_state = {}",
-                value(&mut e, "h_new", s(next.state().as_str()))
-            ),
-            format!("settled_at = {}", value(&mut e, "h_at", n(now.as_millis()))),
-        ];
-        if let Next::Dropped(reason) = next {
-            sets.push(format!("reason = {}", value(&mut e, "h_why", s(*reason))));
-        }
-        let was = value(&mut e, "h_was", s(HeldState::Held.as_str()));
-        let held_update = Update::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::business(&held.business)))
-            .key(keys::SK, s(keys::held(&held.id)))
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression(format!("held_state = {was}"))
-            .set_expression_attribute_values(Some(e.values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(StoreError::build)?;
-        let held_item = TransactWriteItem::builder().update(held_update).build();
-
-        let Some(after) = after else {
-            let answer = self
-                .client
-                .transact_write_items()
-                .transact_items(held_item)
-                .send()
-                .await;
-            return match answer {
-                Ok(_) => Ok(SettleWrite::Moved),
-                Err(err) => match Cancelled::of(&err) {
-                    Some(c) if c.failed(0) => Ok(SettleWrite::AlreadyMoved(state_in(c.item(0)))),
-                    _ => Err(StoreError::sdk(err)),
-                },
-            };
+        let Some((items, roles)) = self
+            .settle_items(held, expected, next, after, caps, learned, now)
+            .await?
+        else {
+            return Ok(SettleWrite::Refused(Why::OverCap));
         };
-        // What goes: the held session message, or its fallback template.
-        let (class, kind, billing, payload, service_id) = match (next, &held.fallback) {
-            (Next::Fallback, Some(f)) => (
-                f.class,
-                f.kind.as_str(),
-                f.billing,
-                f.payload.as_str(),
-                f.service_id,
-            ),
-            _ => (
-                SendClass::Session,
-                held.kind.as_str(),
-                held.billing,
-                held.payload.as_str(),
-                held.service_id,
-            ),
-        };
-        let send = NewSend {
-            business: &held.business,
-            message_id: held.id.clone(),
-            to: &held.to,
-            class,
-            kind,
-            billing,
-            payload,
-            service_id,
-            idempotency: None,
-            failover: None,
-            now,
-        };
-        let extra = [
-            ("held_at", n(held.created_at.as_millis())),
-            ("held_until", n(held.until.as_millis())),
-            ("hold_outcome", s(next.state().as_str())),
-        ];
-        let mut items = self.send_items(&send, expected, after, &extra)?;
-        items.push(held_item);
-        let held_index = items.len() - 1;
-        let guard = match expected {
-            None => Some(self.suppression_guard(&held.business, &held.to).await?),
-            Some(_) => None,
-        };
-        if let Some(guard) = &guard {
-            items.push(
-                TransactWriteItem::builder()
-                    .condition_check(self.suppression_check(&held.business, guard)?)
-                    .build(),
-            );
-        }
-        // The caps' counters come last, as in a direct send.
-        let caps_on: Vec<Cap> = caps.for_send(billing);
-        let caps_start = items.len();
-        for cap in &caps_on {
-            let Some(update) = crate::caps::counter_update(self, &held.business, cap, 1, now)?
-            else {
-                return Ok(SettleWrite::OverCap);
-            };
-            items.push(TransactWriteItem::builder().update(update).build());
-        }
-        // After them: the message accepted now, on the day's usage shard (`usage`), as a direct send.
-        let accepted = session_rules::usage::accepted_message(
-            Billing::of_send(billing, after),
-            held.to.country(),
-        );
-        if let Some(usage) = self.usage_update(
-            &held.business,
-            held.id.as_str(),
-            now,
-            &crate::usage::UsageMove::of(accepted),
-        )? {
-            items.push(TransactWriteItem::builder().update(usage).build());
-        }
         let err = match self
             .client
             .transact_write_items()
@@ -950,35 +993,235 @@ impl crate::Messages<'_> {
         let Some(cancelled) = Cancelled::of(&err) else {
             return Err(StoreError::sdk(err));
         };
-        if cancelled.failed(held_index) {
-            return Ok(SettleWrite::AlreadyMoved(state_in(
-                cancelled.item(held_index),
-            )));
+        let failed: Vec<bool> = (0..roles.len()).map(|i| cancelled.failed(i)).collect();
+        Ok(match read_settle_cancel(&roles, &failed) {
+            Reading::AlreadyMoved(i) => SettleWrite::AlreadyMoved(state_in(cancelled.item(i))),
+            Reading::MovedBefore => SettleWrite::Moved,
+            Reading::Campaign(i) => SettleWrite::Refused(campaign_refusal(cancelled.item(i))),
+            Reading::Stale(i) => SettleWrite::Stale(conversation::from_item(cancelled.item(i))?),
+            Reading::Suppressed => {
+                // An erased opt-out: the conversation reads as none, the next decision drops it.
+                self.forget_suppression_key(&held.business);
+                SettleWrite::Stale(Some(Conversation::default().opt_out()))
+            }
+            Reading::OverCap => SettleWrite::Refused(Why::OverCap),
+            // A conflicting transaction (a busy counter): read again and retry.
+            Reading::Conflict => SettleWrite::Stale(
+                self.conversations()
+                    .get_conversation(&held.business, &held.to)
+                    .await?,
+            ),
+        })
+    }
+
+    /// What one move writes, and what each item is for: with a message to send (`after`: the
+    /// conversation after it), the direct send's items, the held item's update, a new number's
+    /// suppression check, the counters of the business's `caps` on what goes and the day's
+    /// usage; without, the held item's update alone; then the campaign's counts when a
+    /// campaign held it. `None` when a cap on what goes is full.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle_items(
+        &self,
+        held: &HeldMessage,
+        expected: Option<&Conversation>,
+        next: &Next,
+        after: Option<&Conversation>,
+        caps: &Caps,
+        learned: &Learned,
+        now: Timestamp,
+    ) -> Result<Option<(Vec<TransactWriteItem>, Vec<SettleRole>)>, StoreError> {
+        let mut items = Vec::new();
+        let mut roles = Vec::new();
+        let held_item = TransactWriteItem::builder()
+            .update(self.held_move(held, next, now)?)
+            .build();
+        let going = after.map(|after| (going(held, next, now), after));
+        match &going {
+            None => {
+                items.push(held_item);
+                roles.push(SettleRole::Held);
+            }
+            Some((send, after)) => {
+                let mut extra = vec![
+                    ("held_at", n(held.created_at.as_millis())),
+                    ("held_until", n(held.until.as_millis())),
+                    ("hold_outcome", s(next.state().as_str())),
+                ];
+                // A campaign's message as any of its admitted ones: its statuses count on the
+                // campaign, and `dispatch` stops it if the campaign is paused or cancelled.
+                if let Some(campaign) = &held.campaign {
+                    extra.push((CAMPAIGN_ID, s(campaign.as_str())));
+                }
+                let sent = self.send_items(send, expected, after, &extra)?;
+                roles.extend([SettleRole::Conversation, SettleRole::Message]);
+                roles.resize(sent.len(), SettleRole::Other);
+                items.extend(sent);
+                items.push(held_item);
+                roles.push(SettleRole::Held);
+                if expected.is_none() {
+                    let guard = self.suppression_guard(&held.business, &held.to).await?;
+                    items.push(
+                        TransactWriteItem::builder()
+                            .condition_check(self.suppression_check(&held.business, &guard)?)
+                            .build(),
+                    );
+                    roles.push(SettleRole::Guard);
+                }
+                // The caps' counters come last, as in a direct send.
+                for cap in &caps.for_send(send.billing) {
+                    let Some(update) =
+                        crate::caps::counter_update(self, &held.business, cap, 1, now)?
+                    else {
+                        return Ok(None);
+                    };
+                    items.push(TransactWriteItem::builder().update(update).build());
+                    roles.push(SettleRole::Cap);
+                }
+                // After them: the message accepted now, on the day's usage shard, as a direct send.
+                let accepted = session_rules::usage::accepted_message(
+                    Billing::of_send(send.billing, after),
+                    held.to.country(),
+                );
+                if let Some(usage) = self.usage_update(
+                    &held.business,
+                    held.id.as_str(),
+                    now,
+                    &crate::usage::UsageMove::of(accepted),
+                )? {
+                    items.push(TransactWriteItem::builder().update(usage).build());
+                    roles.push(SettleRole::Other);
+                }
+            }
         }
-        if cancelled.failed(1) {
-            // The message exists and the held item did not move: only this very write (its
-            // answer lost, the SDK sent it again) put it.
-            return Ok(SettleWrite::Moved);
+        // The campaign's counts move with the held item (and what goes needs it not cancelled).
+        if let Some(campaign) = held.campaign.as_ref().filter(|_| !learned.campaign_gone) {
+            let billing = going
+                .as_ref()
+                .map(|(send, after)| Billing::of_send(send.billing, after).category);
+            let update = self.campaign_settle_update(held, campaign, next, billing)?;
+            items.push(TransactWriteItem::builder().update(update).build());
+            roles.push(SettleRole::Campaign);
         }
-        if cancelled.failed(0) {
-            return Ok(SettleWrite::Stale(conversation::from_item(
-                cancelled.item(0),
-            )?));
+        Ok(Some((items, roles)))
+    }
+
+    /// The held item's move to `next`, conditioned on its still being held.
+    fn held_move(
+        &self,
+        held: &HeldMessage,
+        next: &Next,
+        now: Timestamp,
+    ) -> Result<Update, StoreError> {
+        let mut e = Expr::default();
+        let mut sets = vec![
+            format!(
+                "held_state = {}",
+                value(&mut e, "h_new", s(next.state().as_str()))
+            ),
+            format!("settled_at = {}", value(&mut e, "h_at", n(now.as_millis()))),
+        ];
+        if let Some(reason) = next.reason() {
+            sets.push(format!("reason = {}", value(&mut e, "h_why", s(reason))));
         }
-        if guard.is_some() && cancelled.failed(held_index + 1) {
-            // An erased opt-out: the conversation reads as none, the next decision drops it.
-            self.forget_suppression_key(&held.business);
-            return Ok(SettleWrite::Stale(Some(Conversation::default().opt_out())));
-        }
-        if (0..caps_on.len()).any(|i| cancelled.failed(caps_start + i)) {
-            return Ok(SettleWrite::OverCap);
-        }
-        // A conflicting transaction (a busy cap counter): read again and retry.
-        Ok(SettleWrite::Stale(
-            self.conversations()
-                .get_conversation(&held.business, &held.to)
-                .await?,
-        ))
+        let was = value(&mut e, "h_was", s(HeldState::Held.as_str()));
+        Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::business(&held.business)))
+            .key(keys::SK, s(keys::held(&held.id)))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(format!("held_state = {was}"))
+            .set_expression_attribute_values(Some(e.values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::build)
+    }
+}
+
+/// What goes when a held message moves to `next` with a message to send: the held session
+/// message, or its fallback template (under the same id; no SMS failover).
+fn going<'a>(held: &'a HeldMessage, next: &Next, now: Timestamp) -> NewSend<'a> {
+    let (class, kind, billing, payload, service_id) = match (next, &held.fallback) {
+        (Next::Fallback, Some(f)) => (
+            f.class,
+            f.kind.as_str(),
+            f.billing,
+            f.payload.as_str(),
+            f.service_id,
+        ),
+        _ => (
+            SendClass::Session,
+            held.kind.as_str(),
+            held.billing,
+            held.payload.as_str(),
+            held.service_id,
+        ),
+    };
+    NewSend {
+        business: &held.business,
+        message_id: held.id.clone(),
+        to: &held.to,
+        class,
+        kind,
+        billing,
+        payload,
+        service_id,
+        idempotency: None,
+        failover: None,
+        now,
+    }
+}
+
+/// What an item of a settle's transaction is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SettleRole {
+    Conversation,
+    Message,
+    Held,
+    Guard,
+    Cap,
+    Campaign,
+    /// The usage shard (no condition: only a conflict cancels it).
+    Other,
+}
+
+/// What a settle's cancelled transaction means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// The held item had moved (the item at this index says to what).
+    AlreadyMoved(usize),
+    /// The message exists and the held item did not move: only this very write (its answer
+    /// lost, the SDK sent it again) put it.
+    MovedBefore,
+    /// The campaign (item at this index) is cancelled or gone.
+    Campaign(usize),
+    /// The conversation (item at this index) is not as expected.
+    Stale(usize),
+    /// A new number's suppression check failed.
+    Suppressed,
+    OverCap,
+    /// No condition failed: a conflicting transaction.
+    Conflict,
+}
+
+/// Reads a settle's cancellation (no I/O): `failed[i]` whether item `i`'s condition failed.
+/// The held item first (whoever moved it decided), then a message this write already put,
+/// the campaign's cancel, the conversation, the suppression check, the caps.
+fn read_settle_cancel(roles: &[SettleRole], failed: &[bool]) -> Reading {
+    let at = |role: SettleRole| roles.iter().zip(failed).position(|(r, f)| *r == role && *f);
+    if let Some(i) = at(SettleRole::Held) {
+        Reading::AlreadyMoved(i)
+    } else if at(SettleRole::Message).is_some() {
+        Reading::MovedBefore
+    } else if let Some(i) = at(SettleRole::Campaign) {
+        Reading::Campaign(i)
+    } else if let Some(i) = at(SettleRole::Conversation) {
+        Reading::Stale(i)
+    } else if at(SettleRole::Guard).is_some() {
+        Reading::Suppressed
+    } else if at(SettleRole::Cap).is_some() {
+        Reading::OverCap
+    } else {
+        Reading::Conflict
     }
 }
 
@@ -999,6 +1242,13 @@ enum Next {
 }
 
 impl Next {
+    fn reason(&self) -> Option<&'static str> {
+        match self {
+            Next::Dropped(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
     fn state(&self) -> HeldState {
         match self {
             Next::Released => HeldState::Released,
@@ -1014,8 +1264,74 @@ enum SettleWrite {
     AlreadyMoved(HeldState),
     /// The conversation is not as expected: here it is.
     Stale(Option<Conversation>),
-    /// A cap on what would go is full: nothing moved.
+    /// Nothing moved, for this reason: the next round decides knowing it.
+    Refused(Why),
+}
+
+/// Why a settle's write moved nothing, other than a stale conversation.
+#[derive(Debug, Clone, Copy)]
+enum Why {
+    /// A cap on what would go is full.
     OverCap,
+    /// The held message's campaign was cancelled: it may not go.
+    CampaignCancelled,
+    /// The campaign item is gone (erased, past retention): nothing to count on.
+    CampaignGone,
+}
+
+/// The reason a campaign's held message counts as dropped when its contact was erased.
+pub const ERASED_REFUSAL: &str = "erased";
+
+/// The reason a campaign's held message is dropped when its campaign was cancelled.
+pub const CAMPAIGN_CANCELLED: &str = "campaign_cancelled";
+
+/// What the earlier rounds of one held message's move learned; one place for the release's,
+/// the deadline's and the opt-out's handling of a full cap and a cancelled campaign.
+#[derive(Debug, Default)]
+struct Learned {
+    over_cap: bool,
+    campaign_cancelled: bool,
+    campaign_gone: bool,
+}
+
+impl Learned {
+    fn learn(&mut self, why: Why) {
+        match why {
+            Why::OverCap => self.over_cap = true,
+            Why::CampaignCancelled => self.campaign_cancelled = true,
+            Why::CampaignGone => self.campaign_gone = true,
+        }
+    }
+
+    /// A message the session rules let go (`next`, leaving the conversation `after`), unless a
+    /// cancelled campaign or a full cap stops it: then it is dropped with that reason, nothing
+    /// sent (the user's reply does not cure either, so it does not wait for the next one).
+    fn going(&self, next: Next, after: Conversation) -> (Next, Option<Conversation>) {
+        if self.campaign_cancelled {
+            (Next::Dropped(CAMPAIGN_CANCELLED), None)
+        } else if self.over_cap {
+            (Next::Dropped(QUOTA_REFUSAL), None)
+        } else {
+            (next, Some(after))
+        }
+    }
+}
+
+/// The campaign update's failed condition, read from the item it failed on.
+fn campaign_refusal(item: Option<&Item>) -> Why {
+    match item {
+        None => Why::CampaignGone,
+        Some(_) => Why::CampaignCancelled,
+    }
+}
+
+/// The campaign count a held message's move adds to: `held_released`, `held_fallback`,
+/// `held_expired`, `held_dropped_{reason}` (under the campaign's count prefix).
+pub(crate) fn held_count_name(next_state: HeldState, reason: Option<&str>) -> String {
+    match (next_state, reason) {
+        (HeldState::Dropped, Some(reason)) => format!("held_dropped_{reason}"),
+        (state, _) => format!("held_{}", state.as_str()),
+    }
 }
 
 fn value(e: &mut Expr, name: &str, v: AttributeValue) -> String {
@@ -1045,4 +1361,90 @@ fn earlier_hold_from(item: &Item) -> Result<EarlierHold, StoreError> {
         after,
         accepted_at: Timestamp::from_millis(attrs::get_n(item, "accepted_at")?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEND: [SettleRole; 7] = [
+        SettleRole::Conversation,
+        SettleRole::Message,
+        SettleRole::Held,
+        SettleRole::Guard,
+        SettleRole::Cap,
+        SettleRole::Other,
+        SettleRole::Campaign,
+    ];
+
+    fn failing(which: &[usize]) -> Vec<bool> {
+        (0..SEND.len()).map(|i| which.contains(&i)).collect()
+    }
+
+    #[test]
+    fn a_cancelled_settle_is_read_held_item_first_then_what_this_write_put_then_the_campaign() {
+        assert_eq!(
+            read_settle_cancel(&SEND, &failing(&[2, 6, 0])),
+            Reading::AlreadyMoved(2)
+        );
+        assert_eq!(
+            read_settle_cancel(&SEND, &failing(&[1, 0])),
+            Reading::MovedBefore
+        );
+        // A cancelled campaign decides before a stale conversation: the next round drops it.
+        assert_eq!(
+            read_settle_cancel(&SEND, &failing(&[0, 6])),
+            Reading::Campaign(6)
+        );
+        assert_eq!(
+            read_settle_cancel(&SEND, &failing(&[0, 4])),
+            Reading::Stale(0)
+        );
+        assert_eq!(
+            read_settle_cancel(&SEND, &failing(&[3])),
+            Reading::Suppressed
+        );
+        assert_eq!(read_settle_cancel(&SEND, &failing(&[4])), Reading::OverCap);
+        assert_eq!(read_settle_cancel(&SEND, &failing(&[])), Reading::Conflict);
+        // Without a message to send: the held item, then the campaign.
+        let drop = [SettleRole::Held, SettleRole::Campaign];
+        assert_eq!(
+            read_settle_cancel(&drop, &[false, true]),
+            Reading::Campaign(1)
+        );
+    }
+
+    #[test]
+    fn what_goes_is_dropped_when_its_campaign_was_cancelled_or_a_cap_is_full() {
+        let after = Conversation::default();
+        let mut learned = Learned::default();
+        assert!(matches!(
+            learned.going(Next::Released, after),
+            (Next::Released, Some(_))
+        ));
+        learned.learn(Why::OverCap);
+        assert!(matches!(
+            learned.going(Next::Fallback, after),
+            (Next::Dropped(QUOTA_REFUSAL), None)
+        ));
+        // The cancel wins over the cap: it is why nothing of the campaign goes.
+        learned.learn(Why::CampaignCancelled);
+        assert!(matches!(
+            learned.going(Next::Released, after),
+            (Next::Dropped(CAMPAIGN_CANCELLED), None)
+        ));
+        learned.learn(Why::CampaignGone);
+        assert!(learned.campaign_gone);
+    }
+
+    #[test]
+    fn each_move_counts_under_its_own_name() {
+        assert_eq!(held_count_name(HeldState::Released, None), "held_released");
+        assert_eq!(held_count_name(HeldState::Fallback, None), "held_fallback");
+        assert_eq!(held_count_name(HeldState::Expired, None), "held_expired");
+        assert_eq!(
+            held_count_name(HeldState::Dropped, Some(CAMPAIGN_CANCELLED)),
+            "held_dropped_campaign_cancelled"
+        );
+    }
 }

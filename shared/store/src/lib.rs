@@ -110,7 +110,9 @@ pub use allowance::{Allowance, Use};
 pub use api_keys::{KeyInfo, KeyState, MAX_LIVE_KEYS, key_id, now_secs};
 pub use business::{ApiKey, ApiKeyHash, Business, BusinessId, BusinessUpdate, NewBusiness};
 pub use business_cache::BusinessCache;
-pub use campaign_admit::{Admitted, Candidate, Chunk, ChunkRef, MAX_TRANSACT_ITEMS, QUOTA_REFUSAL};
+pub use campaign_admit::{
+    Admitted, Candidate, Chunk, ChunkRef, MAX_TRANSACT_ITEMS, Previewed, QUOTA_REFUSAL,
+};
 pub use campaign_upload::{CampaignUpload, Cursor, NewUpload, Settle, UploadFormat};
 pub use campaigns::{Campaign, CampaignId, ControlOutcome, CreateOutcome, NewCampaign};
 pub use caps::{CapCount, CapNotice};

@@ -374,7 +374,7 @@ impl crate::Messages<'_> {
         sends: &[NewSend<'_>],
     ) -> Result<Vec<Result<Conversation, &'static str>>, StoreError> {
         let phones: Vec<&PhoneNumber> = sends.iter().map(|s| s.to).collect();
-        let (states, erasing) = self.conversations_of(business, &phones).await?;
+        let (states, erasing, _) = self.conversations_of(business, &phones).await?;
         let key = self.suppression_key_now(business).await?;
         let mut out = Vec::with_capacity(sends.len());
         for send in sends {
@@ -420,7 +420,7 @@ impl crate::Messages<'_> {
 
     /// The business's suppression key: the container's when it knows one (a key never changes
     /// once made), else read (a "no key" the container remembers may be stale).
-    async fn suppression_key_now(
+    pub(crate) async fn suppression_key_now(
         &self,
         business: &BusinessId,
     ) -> Result<Option<Vec<u8>>, StoreError> {
@@ -434,7 +434,7 @@ impl crate::Messages<'_> {
             .transpose()
     }
 
-    async fn is_suppressed_with(
+    pub(crate) async fn is_suppressed_with(
         &self,
         business: &BusinessId,
         key: &[u8],

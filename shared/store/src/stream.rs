@@ -93,6 +93,8 @@ pub struct HeldImage {
     pub fallback: bool,
     pub settled_at: Option<Timestamp>,
     pub reason: Option<String>,
+    /// The campaign whose chunk held it, if one did.
+    pub campaign: Option<crate::CampaignId>,
 }
 
 /// Reads a held message's image (`None`: not one, or missing what it needs).
@@ -111,6 +113,7 @@ pub fn held(keys: &serde_dynamo::Item, image: &serde_dynamo::Item) -> Option<Hel
         fallback: image.contains_key("fallback_payload"),
         settled_at: number("settled_at").map(Timestamp::from_millis),
         reason: key(&image, "reason").map(str::to_owned),
+        campaign: key(&image, crate::held::CAMPAIGN_ID).and_then(crate::CampaignId::parse),
     })
 }
 

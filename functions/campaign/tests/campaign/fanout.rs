@@ -14,14 +14,14 @@ use vbm_store::{BusinessId, CampaignId, CreateOutcome, NewCampaign, Retention, S
 use vbm_testkit::TestEnv;
 use vbm_timers::{Target, Timers};
 
-struct World {
-    env: TestEnv,
-    app: Arc<campaign::App>,
-    store: Store,
-    clock: Arc<OffsetClock>,
+pub(crate) struct World {
+    pub env: TestEnv,
+    pub app: Arc<campaign::App>,
+    pub store: Store,
+    pub clock: Arc<OffsetClock>,
 }
 
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     let env = TestEnv::fresh();
     let config = env.sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
@@ -108,7 +108,7 @@ async fn create(w: &World, business: &BusinessId, count: usize) -> CampaignId {
 }
 
 /// Takes every job off the campaign queue (bodies).
-async fn drain(env: &TestEnv) -> Vec<CampaignJob> {
+pub(crate) async fn drain(env: &TestEnv) -> Vec<CampaignJob> {
     vbm_testkit::drain(&env.sqs().await, &env.campaign_queue_url)
         .await
         .iter()
@@ -116,7 +116,7 @@ async fn drain(env: &TestEnv) -> Vec<CampaignJob> {
         .collect()
 }
 
-fn chunk_job(business: &BusinessId, id: &CampaignId, chunk: u32) -> CampaignJob {
+pub(crate) fn chunk_job(business: &BusinessId, id: &CampaignId, chunk: u32) -> CampaignJob {
     CampaignJob::Chunk {
         business: business.as_str().into(),
         campaign: id.as_str().into(),

@@ -2,4 +2,5 @@
 //! whole dependency tree again).
 
 mod fanout;
+mod held;
 mod uploads;

@@ -33,7 +33,9 @@ use vbm_uploads::UploadId;
 use crate::App;
 use crate::routes::messages::idempotency_key;
 use vbm_http::idempotency::{canonical_json, request_hash};
-use vbm_outbound::campaign::{base_params, check_recipient, failover_request, parse_recipient};
+use vbm_outbound::campaign::{
+    base_params, check_recipient, failover_request, parse_recipient, wait_request,
+};
 use vbm_outbound::{CampaignTimers, CampaignView};
 
 /// Largest campaign body: 5 MiB, under Lambda's 6 MB request payload; 10,000 recipients with
@@ -292,6 +294,7 @@ async fn check(
     }
     let window = body.window.as_ref().map(parse_window).transpose()?;
     let (template, named) = check_message(app, business, &body.message).await?;
+    check_wait_until(&body.message, send_at.unwrap_or(now))?;
     // Its Viber service, as a single send's (campaigns send no session messages).
     business
         .services
@@ -363,14 +366,25 @@ async fn check_message(
         ));
     }
     // Lists and carousels are conversation content: a session list needs the user's session,
-    // and an answer is read one user at a time.
-    if let Some(kind @ ("session" | "list" | "carousel")) =
-        message.get("type").and_then(Value::as_str)
+    // and an answer is read one user at a time. A session message goes only to recipients in a
+    // session, so a campaign of them waits for each user's reply (`wait_for_session`).
+    let wait = wait_request(message)
+        .map_err(|(field, why)| ApiError::validation_failed(Some(field), why))?;
+    let kind = message.get("type").and_then(Value::as_str);
+    if wait.is_some() && kind != Some("session") {
+        return Err(ApiError::validation_failed(
+            Some("message.wait_for_session"),
+            "only a session message waits for the user's reply; other messages go at any time",
+        ));
+    }
+    if let Some(kind @ ("session" | "list" | "carousel")) = kind
+        && !(kind == "session" && wait.is_some())
     {
         return Err(ApiError::validation_failed(
             Some("message.type"),
             format!(
-                "a campaign sends transactional, promotional or template messages, not {kind} ones"
+                "a campaign sends transactional, promotional or template messages, or session \
+                 messages that wait for each user's reply (`wait_for_session`), not {kind} ones"
             ),
         ));
     }
@@ -387,6 +401,9 @@ async fn check_message(
             None => error,
         }
     })?;
+    if let Some(fallback) = wait.as_ref().and_then(|w| w.fallback.as_ref()) {
+        check_fallback(app, business, fallback, &stand_in).await?;
+    }
     let session_rules::OutboundMessage::Template { id, .. } = &parsed.message else {
         // Free-form transactional content needs the business's opt-in, as a single send does.
         parsed
@@ -400,6 +417,42 @@ async fn check_message(
         Some(t) if !t.is_approved() => Err(Refusal::TemplateNotApproved.into()),
         Some(_) => Ok((template, parsed.service)),
     }
+}
+
+/// A held message's fallback template, checked as the template send it would be (with a
+/// stand-in number): it parses, and its template exists and is approved.
+async fn check_fallback(
+    app: &App,
+    business: &Business,
+    fallback: &Map<String, Value>,
+    stand_in: &CampaignRecipient,
+) -> Result<(), ApiError> {
+    let at = |e: ApiError| e.with_detail("field", "message.wait_for_session.fallback");
+    let (_, parsed) =
+        parse_recipient(fallback, stand_in, app.store().limits()).map_err(|r| at(r.into()))?;
+    let session_rules::OutboundMessage::Template { id, .. } = &parsed.message else {
+        return Err(ApiError::validation_failed(
+            Some("message.wait_for_session.fallback"),
+            "a template",
+        ));
+    };
+    match app.templates.get(app.store(), &business.id, id).await? {
+        None => Err(at(Refusal::TemplateNotFound.into())),
+        Some(t) if !t.is_approved() => Err(at(Refusal::TemplateNotApproved.into())),
+        Some(t) => parsed
+            .admit(Some(&t), business.transactional_opt_in())
+            .map(|_| ())
+            .map_err(|r| at(r.into())),
+    }
+}
+
+/// The message's `wait_for_session.until`, checked as a single send's against the campaign's
+/// start (`send_at`, else now): `422 hold_until_invalid` when it is not ahead or too far.
+fn check_wait_until(message: &Map<String, Value>, starts: Timestamp) -> Result<(), ApiError> {
+    if let Ok(Some(wait)) = wait_request(message) {
+        session_rules::hold::check_until(wait.until, starts).map_err(ApiError::from)?;
+    }
+    Ok(())
 }
 
 /// The message's `failover`, checked as a single send's: its shape, and that it

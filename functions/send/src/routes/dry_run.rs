@@ -27,9 +27,16 @@ use session_rules::{
     Billing, BillingCategory, Country, Limits, Template, Timestamp, TransactionalText,
 };
 use vbm_http::{Answer, ApiError, Outcome, json_response};
-use vbm_store::{Business, HoldOutcome, MessageId, NewSend, SendOutcome};
+use vbm_store::{
+    Business, Candidate, HoldOutcome, MessageId, NewHold, NewSend, Previewed, SendOutcome,
+};
 
-use vbm_outbound::campaign::{FailoverSource, failover_request, prepare as prepare_recipient};
+use vbm_outbound::campaign::{
+    FailoverSource, failover_request, prepare as prepare_recipient, wait_request,
+};
+
+/// A held recipient among the previewed outcomes (never a refusal code).
+const HELD: &str = "held";
 
 use super::messages::{Prepared, key_reused, prepare};
 use crate::App;
@@ -343,6 +350,9 @@ pub struct CampaignDryRun {
 pub struct CampaignDryRunOutcomes {
     /// Would be admitted (`queued` in the campaign's counts).
     pub accepted: usize,
+    /// Would be held for the user's reply (`wait_for_session`; `held` in the campaign's
+    /// counts).
+    pub held: usize,
     /// Would be refused, by the code the single send would get.
     pub refused: BTreeMap<&'static str, usize>,
     /// The accepted by billing category.
@@ -415,11 +425,42 @@ pub async fn campaign(
         .iter()
         .map(|p| p.new_send(&business.id, MessageId::generate(), now))
         .collect();
-    let mut decided = app
-        .store()
-        .messages()
-        .preview_sends(&business.id, &sends)
-        .await?;
+    let mut decided = match wait_request(message) {
+        // Each recipient decided as admission decides a hold: sent now, held, or refused.
+        Ok(Some(wait)) => {
+            let candidates: Vec<Candidate<'_>> = sends
+                .iter()
+                .enumerate()
+                .map(|(slot, send)| Candidate::Hold {
+                    slot,
+                    hold: NewHold {
+                        send: send.clone(),
+                        until: wait.until,
+                        fallback: None,
+                    },
+                })
+                .collect();
+            let previewed = app
+                .store()
+                .campaigns()
+                .preview_candidates(&business.id, &candidates)
+                .await?;
+            previewed
+                .into_iter()
+                .map(|p| match p {
+                    Previewed::Queued(after) => Ok(after),
+                    Previewed::Held => Err(HELD),
+                    Previewed::Refused(code) => Err(code),
+                })
+                .collect()
+        }
+        _ => {
+            app.store()
+                .messages()
+                .preview_sends(&business.id, &sends)
+                .await?
+        }
+    };
     // The business's caps, as the fan-out applies them: in list order while they have room.
     let caps: Vec<Cap> = business
         .caps
@@ -468,6 +509,7 @@ pub async fn campaign(
                     .or_default() += 1;
                 outcomes.billable += usize::from(billing.billable);
             }
+            Err(HELD) => outcomes.held += 1,
             Err(code) => *outcomes.refused.entry(code).or_default() += 1,
         }
     }

@@ -173,6 +173,7 @@ async fn a_campaign_dry_run_refuses_the_recipients_over_a_cap() {
         reply.body["outcomes"],
         json!({
             "accepted": 2,
+            "held": 0,
             "refused": {"quota_exceeded": 1},
             "billing": {"promotional": 2},
             "billable": 2,

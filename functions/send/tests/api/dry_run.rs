@@ -23,7 +23,7 @@ use vbm_timers::{Target, Timers};
 
 use crate::common::*;
 
-async fn templates(h: &Harness) {
+pub(crate) async fn templates(h: &Harness) {
     for (id, text) in [
         ("welcome", "Hello {{name}}"),
         ("code", "Your code is {{pin}}"),
@@ -48,7 +48,10 @@ async fn templates(h: &Harness) {
 
 /// The request with these query parameters, as API Gateway hands them over (a name may come
 /// more than once).
-fn query(request: lambda_http::Request, params: &[(&str, &str)]) -> lambda_http::Request {
+pub(crate) fn query(
+    request: lambda_http::Request,
+    params: &[(&str, &str)],
+) -> lambda_http::Request {
     let mut map: HashMap<String, Vec<String>> = HashMap::new();
     for (name, value) in params {
         map.entry((*name).to_owned())
@@ -524,6 +527,7 @@ async fn a_campaign_dry_run_counts_outcomes_and_stores_nothing() {
         template.body["outcomes"],
         json!({
             "accepted": 2,
+            "held": 0,
             "refused": {"recipient_opted_out": 1, "template_required": 1},
             "billing": {"transactional_template": 2},
             "billable": 2,
@@ -542,6 +546,7 @@ async fn a_campaign_dry_run_counts_outcomes_and_stores_nothing() {
         promotional.body["outcomes"],
         json!({
             "accepted": 1,
+            "held": 0,
             "refused": {"first_message_promotional": 2, "recipient_opted_out": 1},
             "billing": {"promotional": 1},
             "billable": 1,

@@ -7,6 +7,7 @@ mod concurrency;
 mod dry_run;
 mod errors;
 mod held;
+mod held_campaigns;
 mod inputs;
 mod interactive;
 mod openapi;

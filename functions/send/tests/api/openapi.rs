@@ -766,13 +766,13 @@ fn the_webhooks_are_the_event_types_the_code_emits() {
 }
 
 /// Campaigns: a campaign's message is a send request without `to` (its `failover`
-/// included), and never a session message, a list or a carousel (conversation content): the two
-/// schemas stay in step, type by type.
+/// included), never a list or a carousel (conversation content), and a session message only
+/// with `wait_for_session` (required there): the two schemas stay in step, type by type.
 #[test]
 fn the_campaign_message_is_the_send_request_without_to_or_session() {
     let doc = document();
     let mut sends = members(&doc, "SendMessageRequest");
-    for conversational in ["session", "list", "carousel"] {
+    for conversational in ["list", "carousel"] {
         assert!(sends.remove(conversational).is_some(), "{conversational}");
     }
     let campaign = members(&doc, "CampaignMessage");
@@ -793,6 +793,9 @@ fn the_campaign_message_is_the_send_request_without_to_or_session() {
         }
         let mut required = strings(&send["required"]);
         required.remove("to");
+        if kind == "session" {
+            required.insert("wait_for_session".to_owned());
+        }
         assert_eq!(strings(&message["required"]), required, "{kind}");
         assert_eq!(message["not"], send["not"], "{kind}: the content rules");
     }

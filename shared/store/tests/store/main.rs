@@ -9,6 +9,7 @@ mod common;
 mod concurrency;
 mod failover;
 mod held;
+mod held_campaigns;
 mod history_bound;
 mod lost_answer;
 mod pace;
