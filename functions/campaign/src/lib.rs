@@ -38,9 +38,8 @@ use serde_json::{Map, Value};
 use session_rules::Timestamp;
 use session_rules::campaign::CampaignState;
 use thiserror::Error;
-use vbm_events::{Event, EventKind, EventsQueue};
+use vbm_events::EventsQueue;
 use vbm_outbound::CampaignTimers;
-use vbm_outbound::CampaignView;
 use vbm_outbound::campaign::{
     FailoverSource, failover_request, prepare, prepare_hold, wait_request,
 };
@@ -519,15 +518,8 @@ impl App {
         else {
             return Ok(false);
         };
-        let data = serde_json::to_value(CampaignView::from(&done))
+        let event = vbm_outbound::campaign_view::completed_event(&done, now)
             .map_err(|e| JobError::Malformed(e.to_string()))?;
-        let event = Event::new(
-            EventKind::CampaignCompleted,
-            done.business.as_str(),
-            done.id.as_str(),
-            now,
-            data,
-        );
         self.events.publish(&event).await?;
         self.store
             .campaigns()

@@ -350,15 +350,8 @@ impl App {
         else {
             return Ok(());
         };
-        let data = serde_json::to_value(vbm_outbound::CampaignView::from(&done))
+        let event = vbm_outbound::campaign_view::completed_event(&done, now)
             .map_err(|e| RecordError::Poison(e.to_string()))?;
-        let event = vbm_events::Event::new(
-            vbm_events::EventKind::CampaignCompleted,
-            done.business.as_str(),
-            done.id.as_str(),
-            now,
-            data,
-        );
         self.events
             .publish(&event)
             .await

@@ -69,6 +69,38 @@ struct FallbackBody {
     template: Value,
 }
 
+/// A `wait_for_session` as a single send and a campaign message write it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitTerms {
+    pub until: Timestamp,
+    /// The fallback's `template` object, as written (prepared by the caller).
+    pub fallback_template: Option<Value>,
+}
+
+/// Why a `wait_for_session` cannot be read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WaitError {
+    /// Not the object's shape (an unknown field, a missing `until`, ...).
+    Shape(String),
+    /// `until` is not an RFC 3339 time.
+    Until,
+}
+
+impl WaitError {
+    pub const UNTIL_HINT: &'static str = "an RFC 3339 time, e.g. 2026-12-01T09:00:00Z";
+}
+
+/// Reads a `wait_for_session` object.
+pub fn read_wait(raw: &Value) -> Result<WaitTerms, WaitError> {
+    let body: WaitBody =
+        serde_json::from_value(raw.clone()).map_err(|e| WaitError::Shape(e.to_string()))?;
+    let until = vbm_platform::time::parse_rfc3339(&body.until).ok_or(WaitError::Until)?;
+    Ok(WaitTerms {
+        until,
+        fallback_template: body.fallback.map(|f| f.template),
+    })
+}
+
 /// Reads the message's `wait_for_session` (same shape as a single send's): `Err` names the
 /// field and why.
 pub fn wait_request(
@@ -77,19 +109,23 @@ pub fn wait_request(
     let Some(raw) = message.get(WAIT_FOR_SESSION) else {
         return Ok(None);
     };
-    let body: WaitBody = serde_json::from_value(raw.clone())
-        .map_err(|e| ("message.wait_for_session", e.to_string()))?;
-    let until = vbm_platform::time::parse_rfc3339(&body.until).ok_or((
-        "message.wait_for_session.until",
-        "an RFC 3339 time, e.g. 2026-12-01T09:00:00Z".to_owned(),
-    ))?;
-    let fallback = body.fallback.map(|f| {
+    let terms = read_wait(raw).map_err(|e| match e {
+        WaitError::Shape(why) => ("message.wait_for_session", why),
+        WaitError::Until => (
+            "message.wait_for_session.until",
+            WaitError::UNTIL_HINT.to_owned(),
+        ),
+    })?;
+    let fallback = terms.fallback_template.map(|template| {
         Map::from_iter([
             ("type".to_owned(), Value::String("template".into())),
-            ("template".to_owned(), f.template),
+            ("template".to_owned(), template),
         ])
     });
-    Ok(Some(CampaignWait { until, fallback }))
+    Ok(Some(CampaignWait {
+        until: terms.until,
+        fallback,
+    }))
 }
 
 /// The hold of one recipient prepared as `message`'s: its fallback template prepared as the
@@ -356,6 +392,34 @@ pub fn check_recipient(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_is_read_with_its_deadline_and_fallback_template_or_refused_by_what_is_wrong() {
+        let terms = read_wait(&serde_json::json!({
+            "until": "2026-12-01T09:00:00Z",
+            "fallback": {"template": {"id": "sale"}},
+        }))
+        .unwrap();
+        assert_eq!(terms.until.rfc3339(), "2026-12-01T09:00:00.000Z");
+        assert_eq!(
+            terms.fallback_template,
+            Some(serde_json::json!({"id": "sale"}))
+        );
+        let bare = read_wait(&serde_json::json!({"until": "2026-12-01T09:00:00Z"})).unwrap();
+        assert_eq!(bare.fallback_template, None);
+        assert!(matches!(
+            read_wait(&serde_json::json!({"until": "2026-12-01T09:00:00Z", "after": 1})),
+            Err(WaitError::Shape(_))
+        ));
+        assert!(matches!(
+            read_wait(&serde_json::json!({"fallback": {"template": {}}})),
+            Err(WaitError::Shape(_))
+        ));
+        assert_eq!(
+            read_wait(&serde_json::json!({"until": "tomorrow"})),
+            Err(WaitError::Until)
+        );
+    }
 
     #[test]
     fn the_recipient_params_go_over_the_campaigns() {

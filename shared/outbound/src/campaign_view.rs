@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use session_rules::Timestamp;
+use vbm_events::{Event, EventKind};
 use vbm_platform::time;
 use vbm_store::Campaign;
 
@@ -97,6 +98,18 @@ pub struct WindowView {
 
 fn hh_mm(minute: u32) -> String {
     format!("{:02}:{:02}", minute / 60, minute % 60)
+}
+
+/// The `campaign.completed` event of `done`, a campaign that completed at `now` (the fan-out
+/// after its last chunk, or `lifecycle` after its last held message's move).
+pub fn completed_event(done: &Campaign, now: Timestamp) -> Result<Event, serde_json::Error> {
+    Ok(Event::new(
+        EventKind::CampaignCompleted,
+        done.business.as_str(),
+        done.id.as_str(),
+        now,
+        serde_json::to_value(CampaignView::from(done))?,
+    ))
 }
 
 impl From<&Campaign> for CampaignView {

@@ -171,6 +171,8 @@ async fn a_campaign_reaches_every_recipient_once_counted_by_reason() {
         "failed": {"SRVC_NOT_VIBER_USER": 1, "SRVC_USER_BLOCKED": 1}, "cancelled": 0,
         // The admitted ones by billing category: `welcome` is a transactional template.
         "billing": {"transactional_template": 59},
+        // Nobody waits for a reply: this campaign holds no one.
+        "held": null,
     });
     assert_eq!(settled["counts"], expected);
     // The same as the messages themselves say (the ids are the campaign's, by position).

@@ -11,11 +11,10 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use session_rules::{Billing, Conversation, SendClass, Timestamp};
 use vbm_http::{ApiError, Outcome, json_response};
-use vbm_platform::time::parse_rfc3339;
+use vbm_outbound::campaign::{WaitError, read_wait};
 use vbm_store::{Business, HeldFallback, HoldOutcome, MessageId, NewHold, NewSend, SendOutcome};
 
 use super::messages::{Prepared, prepare_body};
@@ -24,20 +23,6 @@ use crate::views::{HoldView, SendAccepted, SessionView};
 
 /// The request's field.
 pub const WAIT_FOR_SESSION: &str = "wait_for_session";
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WaitBody {
-    until: String,
-    #[serde(default)]
-    fallback: Option<FallbackBody>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FallbackBody {
-    template: Value,
-}
 
 /// A send's `wait_for_session`, read and checked.
 #[derive(Debug, Clone)]
@@ -57,27 +42,25 @@ pub(crate) async fn parse(
     prepared: &Prepared,
     raw: &Value,
 ) -> Result<Wait, ApiError> {
-    let body: WaitBody =
-        serde_json::from_value(raw.clone()).map_err(|e| invalid(WAIT_FOR_SESSION, e))?;
+    let read = read_wait(raw);
+    // The shape first, then the class, then `until`: the order the checks always had.
+    if let Err(WaitError::Shape(why)) = &read {
+        return Err(invalid(WAIT_FOR_SESSION, why));
+    }
     if prepared.admission.class != SendClass::Session {
         return Err(invalid(
             WAIT_FOR_SESSION,
             "only a session message waits for the user's reply; other messages go at any time",
         ));
     }
-    let until = parse_rfc3339(&body.until).ok_or_else(|| {
-        invalid(
-            "wait_for_session.until",
-            "an RFC 3339 time, e.g. 2026-12-01T09:00:00Z",
-        )
-    })?;
-    let fallback = match body.fallback {
+    let terms = read.map_err(|_| invalid("wait_for_session.until", WaitError::UNTIL_HINT))?;
+    let fallback = match terms.fallback_template {
         None => None,
-        Some(fallback) => {
+        Some(template) => {
             let value = json!({
                 "to": prepared.parsed.to.as_e164(),
                 "type": "template",
-                "template": fallback.template,
+                "template": template,
             });
             let template = Box::pin(prepare_body(app, business, None, value, None)).await?;
             Some(HeldFallback {
@@ -89,7 +72,10 @@ pub(crate) async fn parse(
             })
         }
     };
-    Ok(Wait { until, fallback })
+    Ok(Wait {
+        until: terms.until,
+        fallback,
+    })
 }
 
 /// Records a send that may wait: `Ok(outcome)` when it went (or was refused) as a send, or
