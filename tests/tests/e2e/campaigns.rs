@@ -236,9 +236,13 @@ async fn a_scheduled_campaign_waits_for_its_time_and_each_recipients_window() {
         .unwrap()
         .as_millis() as i64;
     let start = Timestamp::from_millis(now).plus(Duration::from_secs(3600));
-    // The hour Kyiv (UTC+2) is in at `start`: the window is that hour, so the Ukrainian
-    // recipient goes at once and the London one (two hours behind) waits for it.
-    let kyiv_hour = (start.as_millis() / 3_600_000 + 2).rem_euclid(24);
+    // The hour Kyiv is in at `start` (UTC+2, or +3 in summer): the window is that hour, so the
+    // Ukrainian recipient goes at once and the London one (two hours behind) waits for it.
+    let kyiv_hour = jiff::tz::get!("Europe/Kyiv")
+        .to_datetime(
+            jiff::Timestamp::from_millisecond(start.as_millis()).expect("a time of this century"),
+        )
+        .hour();
     let window =
         json!({"start": format!("{kyiv_hour:02}:00"), "end": format!("{:02}:00", kyiv_hour + 1)});
     let answer = stack
