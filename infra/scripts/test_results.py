@@ -115,6 +115,11 @@ class Binary:
     source: str
     key: str = ""
 
+    @property
+    def timing_name(self) -> str:
+        """How durations.json names the binary (stable across builds)."""
+        return self.source + " " + self.package.split("#")[0]
+
 
 @dataclass
 class Outcome:
@@ -209,7 +214,7 @@ def run_rust(args: list[str]) -> int:
     # Longest first by the last run; before any run, integration tests first, larger binaries
     # (more of the stack linked in) before smaller ones.
     def expected(b: Binary) -> float:
-        known = durations.get(b.source + " " + b.package.split("#")[0])
+        known = durations.get(b.timing_name)
         if known is not None:
             return known
         size = os.path.getsize(b.exe) / 1e9
@@ -258,12 +263,14 @@ def run_rust(args: list[str]) -> int:
     if len(outcomes) != len(binaries) - len(reused):
         print("test_results: a lane stopped before its binaries ran", flush=True)
         return 1
-    for outcome in outcomes:
-        durations[outcome.binary.source + " " + outcome.binary.package.split("#")[0]] = \
-            round(outcome.seconds, 1)
-        if outcome.status == 0 and recording:
-            record_pass(outcome.binary.key)
-    DURATIONS.write_text(json.dumps(durations, indent=1, sort_keys=True) + "\n")
+    # A filtered run's times say nothing of the binaries' length: neither they nor its passes
+    # are recorded.
+    if recording:
+        for outcome in outcomes:
+            durations[outcome.binary.timing_name] = round(outcome.seconds, 1)
+            if outcome.status == 0:
+                record_pass(outcome.binary.key)
+        DURATIONS.write_text(json.dumps(durations, indent=1, sort_keys=True) + "\n")
     for outcome in failed:
         print(f"test_results: FAILED {outcome.binary.source} "
               f"({os.path.relpath(outcome.binary.exe, ROOT)}), exit status {outcome.status}")
